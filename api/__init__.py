@@ -1,0 +1,1 @@
+"""The wangge service and command line."""

@@ -1,0 +1,1 @@
+"""Assignment of workers and party members, and patrol routes; filled in by later work."""

@@ -1,0 +1,78 @@
+"""Errors raised for bad input data.
+
+Every message names the file, the feature (when there is one), what is wrong and what to do,
+in Chinese and English, so that a street-office user can fix the file without reading code.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class InputError(ValueError):
+    """Bad input data: raised before anything is written.
+
+    Attributes:
+        path: the file that holds the problem (or None for in-memory data).
+        feature: the offending feature (an id, a row number, an OSM element), or None.
+        problem: what is wrong, in English.
+        hint: what the user should do about it, in English.
+        problem_zh, hint_zh: the same in Chinese.
+    """
+
+    def __init__(
+        self,
+        path: str | Path | None,
+        problem: str,
+        hint: str,
+        *,
+        feature: str | None = None,
+        problem_zh: str | None = None,
+        hint_zh: str | None = None,
+    ) -> None:
+        self.path = None if path is None else str(path)
+        self.feature = feature
+        self.problem = problem
+        self.hint = hint
+        self.problem_zh = problem_zh or problem
+        self.hint_zh = hint_zh or hint
+        super().__init__(self.message("en"))
+
+    def message(self, lang: str = "en") -> str:
+        """The full message in ``lang`` ("zh" or "en")."""
+        where = self.path or "<data>"
+        if lang == "zh":
+            at = f"{where}" + (f"，要素 {self.feature}" if self.feature else "")
+            return f"{at}：{self.problem_zh}。处理办法：{self.hint_zh}"
+        at = where + (f", feature {self.feature}" if self.feature else "")
+        return f"{at}: {self.problem}. What to do: {self.hint}"
+
+    def bilingual(self) -> str:
+        """Chinese first, then English, as the command line prints it."""
+        return f"{self.message('zh')}\n{self.message('en')}"
+
+
+class DataRepairWarning(UserWarning):
+    """Input was usable only after a repair (for example an invalid polygon made valid)."""
+
+
+@dataclass
+class Repair:
+    """One kind of repair made to input data, with how many features it touched."""
+
+    path: str | None
+    what: str
+    count: int
+    examples: list[str]
+
+    def __str__(self) -> str:
+        shown = ", ".join(self.examples[:5])
+        more = f" (e.g. {shown})" if shown else ""
+        return f"{self.path or '<data>'}: {self.what}: {self.count}{more}"
+
+
+def warn_repair(repair: Repair) -> None:
+    """Emit ``repair`` as a :class:`DataRepairWarning`."""
+    warnings.warn(str(repair), DataRepairWarning, stacklevel=3)

@@ -1,0 +1,214 @@
+"""Households and population per building.
+
+Households of a residential building come from the first of these that has a value:
+
+1. ``given``: a column the user names (default ``households``);
+2. ``osm_flats``: the OSM tag ``building:flats``;
+3. ``csv``: a CSV file joined on ``building_id``;
+4. ``raster``: a population raster (GeoTIFF such as WorldPop) spread over the residential
+   buildings of each cell in proportion to floor area, divided by the household size;
+5. ``estimated``: floor area / :data:`FLOOR_AREA_PER_HOUSEHOLD_M2`, where floor area is the
+   footprint area times the floors: ``building:levels``, else ``height`` / :data:`STOREY_HEIGHT_M`,
+   else :data:`DEFAULT_LEVELS` for the building type.
+
+Sources 4 and 5 set ``households_estimated``. Population = households x household size
+(default :data:`HOUSEHOLD_SIZE`). Areas are in square metres: the buildings must be in a
+projected, metric CRS.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from gis.errors import InputError, Repair
+
+# Mean household size of China, 2020 census (第七次全国人口普查: 2.62 persons per household).
+HOUSEHOLD_SIZE = 2.62
+# Gross floor area (建筑面积, shared stairs and walls included) per household, m^2: a typical
+# urban Chinese flat is 70-110 m^2 of gross area.
+FLOOR_AREA_PER_HOUSEHOLD_M2 = 90.0
+STOREY_HEIGHT_M = 3.0
+# Floors assumed when a building has neither building:levels nor height.
+DEFAULT_LEVELS: dict[str, float] = {
+    "apartments": 6, "residential": 6, "dormitory": 5, "yes": 4,
+    "house": 2, "detached": 2, "semidetached_house": 2, "terrace": 2, "villa": 3, "farm": 2,
+    "bungalow": 1, "stilt_house": 1, "houseboat": 1,
+}
+FALLBACK_LEVELS = 3.0
+
+SOURCES = ("given", "osm_flats", "csv", "raster", "estimated")
+
+
+@dataclass(frozen=True)
+class HouseholdOptions:
+    """How households and population are found. See the module docstring for the order."""
+
+    households_col: str = "households"
+    csv_path: str | None = None
+    csv_id_col: str = "building_id"
+    csv_households_col: str = "households"
+    raster_path: str | None = None
+    household_size: float = HOUSEHOLD_SIZE
+    floor_area_per_household_m2: float = FLOOR_AREA_PER_HOUSEHOLD_M2
+
+
+def floors(buildings: gpd.GeoDataFrame) -> pd.Series:
+    """Floors per building: levels, else height / 3 m, else the default for its type."""
+    by_height = (buildings["height"] / STOREY_HEIGHT_M).round().clip(lower=1)
+    by_type = buildings["building"].str.lower().map(DEFAULT_LEVELS).fillna(FALLBACK_LEVELS)
+    levels = buildings["levels"].where(buildings["levels"] > 0)
+    return levels.fillna(by_height).fillna(by_type).astype(float)
+
+
+def _numeric_households(values: pd.Series, ids: pd.Series, path, what: str) -> pd.Series:
+    """Parse a households column, refusing text and negative numbers with the feature named."""
+    numbers = pd.to_numeric(values, errors="coerce")
+    text = values.notna() & numbers.isna() & (values.astype(str).str.strip() != "")
+    if text.any():
+        i = text[text].index[0]
+        raise InputError(
+            path, f"{what} '{values[i]}' is not a number ({int(text.sum())} such values)",
+            "write households as whole numbers (leave the cell empty when unknown)",
+            feature=f"building_id={ids[i]}",
+            problem_zh=f"{what}“{values[i]}”不是数字（共 {int(text.sum())} 处）",
+            hint_zh="户数请填写整数（未知时留空）",
+        )
+    negative = numbers < 0
+    if negative.any():
+        i = negative[negative].index[0]
+        raise InputError(
+            path, f"{what} is negative ({numbers[i]:g}; {int(negative.sum())} such values)",
+            "households must be 0 or more",
+            feature=f"building_id={ids[i]}",
+            problem_zh=f"{what}为负数（{numbers[i]:g}，共 {int(negative.sum())} 处）",
+            hint_zh="户数必须大于或等于 0",
+        )
+    return numbers.round()
+
+
+def _csv_households(path: str, id_col: str, hh_col: str) -> pd.Series:
+    """households indexed by building id, read from a CSV file (UTF-8 or GB18030)."""
+    p = Path(path)
+    if not p.exists() or p.stat().st_size == 0:
+        raise InputError(p, "households CSV is missing or empty",
+                         "give a CSV with a building id column and a households column",
+                         problem_zh="户数 CSV 文件不存在或为空",
+                         hint_zh="请提供含建筑编号列和户数列的 CSV")
+    try:
+        table = pd.read_csv(p, dtype={id_col: str}, encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        table = pd.read_csv(p, dtype={id_col: str}, encoding="gb18030")
+    for col in (id_col, hh_col):
+        if col not in table.columns:
+            raise InputError(p, f"no column '{col}' (columns: {', '.join(table.columns)})",
+                             "name the id and households columns of the CSV",
+                             problem_zh=f"缺少列“{col}”", hint_zh="请指定 CSV 的编号列和户数列")
+    dup = table[id_col].duplicated(keep=False)
+    if dup.any():
+        raise InputError(p, f"building id '{table.loc[dup, id_col].iloc[0]}' occurs "
+                            f"{int(dup.sum())} times", "keep one row per building",
+                         feature=f"{id_col}={table.loc[dup, id_col].iloc[0]}",
+                         problem_zh="建筑编号重复", hint_zh="每栋建筑只保留一行")
+    values = _numeric_households(table[hh_col], table[id_col], p, "households")
+    return pd.Series(values.values, index=table[id_col].values)
+
+
+def raster_population(buildings: gpd.GeoDataFrame, raster_path: str) -> tuple[pd.Series, float]:
+    """Spread a population raster over residential buildings by floor area.
+
+    Each cell's population goes to the residential buildings whose representative point falls
+    in it, shared by floor area (m^2). Returns the population per building and the population
+    of cells that held no residential building (it cannot be placed and is reported).
+    """
+    import rasterio
+
+    with rasterio.open(raster_path) as src:
+        band = src.read(1, masked=True)
+        pts = buildings.geometry.representative_point().to_crs(src.crs)
+        rows, cols = rasterio.transform.rowcol(src.transform, pts.x.values, pts.y.values)
+        rows, cols = np.asarray(rows), np.asarray(cols)
+        inside = (rows >= 0) & (rows < src.height) & (cols >= 0) & (cols < src.width)
+        values = np.ma.filled(band.astype(float), 0.0)
+    values[values < 0] = 0.0  # nodata written as negative numbers in some products
+    resid = buildings["residential"].to_numpy() & inside
+    cell = np.where(resid, rows * values.shape[1] + cols, -1)
+    area = (buildings.geometry.area * floors(buildings)).to_numpy()
+    frame = pd.DataFrame({"cell": cell, "area": area})[resid]
+    share = frame["area"] / frame.groupby("cell")["area"].transform("sum")
+    cell_pop = values.ravel()[frame["cell"].to_numpy()]
+    pop = pd.Series(0.0, index=buildings.index)
+    pop[frame.index] = share.to_numpy() * cell_pop
+    placed_cells = np.unique(frame["cell"].to_numpy())
+    unplaced = float(values.sum() - values.ravel()[placed_cells].sum())
+    return pop, unplaced
+
+
+def assign_households(
+    buildings: gpd.GeoDataFrame,
+    options: HouseholdOptions | None = None,
+    *,
+    path: str | Path | None = None,
+    repairs: list[Repair] | None = None,
+) -> gpd.GeoDataFrame:
+    """Add ``households``, ``households_source``, ``households_estimated``, ``floors``,
+    ``floor_area_m2`` and ``population`` to residential buildings (0 for the others).
+
+    Args:
+        buildings: in a projected CRS (metres), with the columns of gis.buildings.
+        options: where households come from; defaults as documented above.
+        path: the buildings' file, for error messages.
+
+    Raises:
+        InputError: non-numeric or negative households in the column or the CSV.
+    """
+    opts = options or HouseholdOptions()
+    if buildings.crs is None or not buildings.crs.is_projected:
+        raise ValueError("assign_households needs buildings in a projected CRS (metres)")
+    out = buildings.copy()
+    out["floors"] = floors(out)
+    out["floor_area_m2"] = out.geometry.area * out["floors"]
+    hh = pd.Series(np.nan, index=out.index)
+    source = pd.Series(None, index=out.index, dtype=object)
+
+    def fill(values: pd.Series, name: str) -> None:
+        take = hh.isna() & values.notna()
+        hh[take] = values[take]
+        source[take] = name
+
+    if opts.households_col in out.columns:
+        given = _numeric_households(out[opts.households_col], out["building_id"], path,
+                                    f"column '{opts.households_col}'")
+        # Homes given by the user make a building residential whatever its tags say.
+        out.loc[given > 0, "residential"] = True
+        fill(given, "given")
+    resid = out["residential"].astype(bool)
+    fill(out["flats"].where(resid & (out["flats"] >= 0)).round(), "osm_flats")
+    if opts.csv_path:
+        table = _csv_households(opts.csv_path, opts.csv_id_col, opts.csv_households_col)
+        unmatched = int((~table.index.isin(out["building_id"])).sum())
+        if unmatched and repairs is not None:
+            repairs.append(Repair(opts.csv_path, "CSV rows whose building id matches no "
+                                  "building, ignored (CSV 中编号无对应建筑，已忽略)", unmatched,
+                                  [str(x) for x in table.index[~table.index.isin(
+                                      out["building_id"])][:5]]))
+        fill(out["building_id"].map(table).where(resid), "csv")
+    if opts.raster_path:
+        pop, unplaced = raster_population(out, opts.raster_path)
+        fill((pop / opts.household_size).round().where(resid & (pop > 0)), "raster")
+        if unplaced > 0 and repairs is not None:
+            repairs.append(Repair(opts.raster_path, "raster population in cells without a "
+                                  "residential building, not placed (无住宅的栅格人口未分配)",
+                                  round(unplaced), []))
+    estimate = (out["floor_area_m2"] / opts.floor_area_per_household_m2).round().clip(lower=1)
+    fill(estimate.where(resid), "estimated")
+
+    out["households"] = hh.fillna(0).astype(int)
+    out["households_source"] = source.where(resid, None)
+    out["households_estimated"] = source.isin(["raster", "estimated"]) & resid
+    out["population"] = out["households"] * opts.household_size
+    return out

@@ -1,0 +1,1 @@
+"""Folium maps of grids, zones, incidents and routes; filled in by later work."""
