@@ -8,6 +8,7 @@ bad input fails whole, with an :class:`gis.errors.InputError` that names file an
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,6 +33,7 @@ from gis.streets import StreetReport, walk_graph
 from gis.vector_files import is_vector_path, read_vector
 
 ATTRIBUTION = "© OpenStreetMap contributors, ODbL 1.0"
+LOAD_STEPS = ("读取 reading", "户数 households", "街道 streets", "社区 communities")
 
 
 @dataclass
@@ -144,6 +146,7 @@ def load_study_area(
     households: HouseholdOptions | None = None,
     barriers: BarrierOptions | None = None,
     invalid: str = "repair",
+    progress: Callable[[str], None] | None = None,
 ) -> StudyArea:
     """Read a study area from files.
 
@@ -158,12 +161,15 @@ def load_study_area(
         households: where households come from (gis.households).
         barriers: which features are barriers (gis.barriers).
         invalid: "repair" or "reject" invalid polygons.
+        progress: called with the name of each of the :data:`LOAD_STEPS` as it starts.
 
     Raises:
         InputError: any bad input, naming file and feature; nothing is returned half-done.
     """
+    step = progress or (lambda _name: None)
     path = Path(source)
     repairs: list[Repair] = []
+    step(LOAD_STEPS[0])
     data = _read_source(path)
     extract = data if isinstance(data, OsmExtract) else None
     if extract is not None:
@@ -181,6 +187,7 @@ def load_study_area(
         buildings = to_wgs84(buildings, path, datum=datum, repairs=repairs)
 
     street_extract = read_osm(streets) if streets else extract
+    step(LOAD_STEPS[1])
     osm_notes = []
     for ex in {id(e): e for e in (extract, street_extract) if e is not None}.values():
         osm_notes += [f"{ex.path}: {line}" for line in ex.report.lines()]
@@ -189,6 +196,7 @@ def load_study_area(
     buildings = classify_residential(buildings, _residential_landuse(extract)).to_crs(crs)
     buildings = assign_households(buildings, households, path=path, repairs=repairs)
 
+    step(LOAD_STEPS[2])
     if street_extract is not None:
         graph, street_report = walk_graph(street_extract, crs)
         barrier_gdf = barriers_from_osm(street_extract, barriers)
@@ -196,6 +204,7 @@ def load_study_area(
         graph, street_report = nx.MultiDiGraph(crs=crs), StreetReport(0, 0, 0, 0, 0.0, 0, 0.0)
         barrier_gdf = barriers_from_osm(OsmExtract(str(path), [], [], [], None, None), barriers)
 
+    step(LOAD_STEPS[3])
     if communities:
         comm = read_communities(communities, repairs=repairs)
     else:
