@@ -24,7 +24,8 @@ DEFAULT_DEMO_DIR = "wangge-demo"
 
 
 def _add_source_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("source", help="建筑数据 buildings: .osm/.osm.bz2/.osm.pbf/.geojson/.gpkg/.shp/.zip")
+    p.add_argument("source", help="建筑数据 buildings: "
+                   ".osm/.osm.bz2/.osm.pbf/.geojson/.gpkg/.shp/.zip")
     p.add_argument("--streets", help="街道与障碍来源 OSM file for streets and barriers, "
                    "when SOURCE has none")
     p.add_argument("--communities", help="社区边界 community polygons (code, name)")
@@ -115,7 +116,7 @@ def demo_source() -> Path:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from gis.export import study_area_layers, write_gpkg, write_geojson
+    from gis.export import study_area_layers, write_geojson, write_gpkg
     from gis.study_area import format_summary, load_study_area
 
     out = Path(args.out)

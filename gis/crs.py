@@ -59,7 +59,8 @@ def _check_lonlat_ranges(gdf: gpd.GeoDataFrame, path: str | Path | None) -> None
             "write coordinates as longitude, latitude (x = lon, y = lat), as GeoJSON "
             "(RFC 7946) requires, or swap the columns before import",
             feature=feature,
-            problem_zh=f"纬度超出范围（{b['miny']:.4f}..{b['maxy']:.4f}）：{len(gdf)} 个要素的经纬度似乎写反了",
+            problem_zh=f"纬度超出范围（{b['miny']:.4f}..{b['maxy']:.4f}）："
+                       f"{len(gdf)} 个要素的经纬度似乎写反了",
             hint_zh="坐标应为“经度, 纬度”（x=经度，y=纬度），请交换两列后重新导入",
         )
     raise InputError(
@@ -70,7 +71,8 @@ def _check_lonlat_ranges(gdf: gpd.GeoDataFrame, path: str | Path | None) -> None
         "member), e.g. a CGCS2000 Gauss-Krueger zone EPSG:4491-4554",
         feature=feature,
         problem_zh=f"坐标超出经纬度范围，共 {int(bad.sum())} 个要素",
-        hint_zh="若数据为投影坐标（米），请为文件补充坐标系（.prj），如 CGCS2000 高斯-克吕格 EPSG:4491-4554",
+        hint_zh="若数据为投影坐标（米），请为文件补充坐标系（.prj），"
+                "如 CGCS2000 高斯-克吕格 EPSG:4491-4554",
     )
 
 
@@ -107,7 +109,8 @@ def to_wgs84(
             gdf = gdf.set_crs(WGS84)
             if repairs is not None:
                 repairs.append(Repair(str(path) if path else None,
-                                      "no CRS given; lon/lat WGS84 assumed (未指定坐标系，按 WGS84 经纬度处理)",
+                                      "no CRS given; lon/lat WGS84 assumed "
+                                      "(未指定坐标系，按 WGS84 经纬度处理)",
                                       len(gdf), []))
         else:
             _check_lonlat_ranges(gdf, path)

@@ -83,7 +83,8 @@ class OsmReadReport:
                 f"{self.ways_dropped_no_nodes} dropped"
             )
         if self.areas_dropped_incomplete:
-            out.append(f"{self.areas_dropped_incomplete} unclosed polygons dropped (未闭合的面已舍弃)")
+            out.append(f"{self.areas_dropped_incomplete} unclosed polygons dropped "
+                       "(未闭合的面已舍弃)")
         if self.relations_dropped_incomplete:
             out.append(
                 f"{self.relations_dropped_incomplete} relations with members outside the file "

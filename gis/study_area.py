@@ -177,7 +177,8 @@ def load_study_area(
         if raw.empty:
             raise InputError(path, "the OSM data holds no building polygons",
                              "export an area with buildings (building=*)",
-                             problem_zh="OSM 数据中没有建筑面", hint_zh="请导出包含建筑（building=*）的区域")
+                             problem_zh="OSM 数据中没有建筑面",
+                             hint_zh="请导出包含建筑（building=*）的区域")
         check_duplicate_ids(raw, path)
         buildings = repair_polygons(raw, path, invalid=invalid, repairs=repairs)
     else:

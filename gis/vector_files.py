@@ -30,7 +30,8 @@ def _unknown_format(path: Path) -> InputError:
         "give OSM (.osm, .osm.bz2, .osm.pbf), GeoJSON (.geojson), GeoPackage (.gpkg), "
         "Shapefile (.shp with .dbf/.shx/.prj) or a zipped Shapefile (.zip)",
         problem_zh=f"无法识别的文件格式“{''.join(path.suffixes) or path.name}”",
-        hint_zh="请提供 OSM（.osm、.osm.bz2、.osm.pbf）、GeoJSON、GeoPackage、Shapefile 或压缩的 Shapefile",
+        hint_zh="请提供 OSM（.osm、.osm.bz2、.osm.pbf）、GeoJSON、GeoPackage、"
+                "Shapefile 或压缩的 Shapefile",
     )
 
 

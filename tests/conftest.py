@@ -52,6 +52,6 @@ def cut_by_bbox(src: Path, dst: Path, bbox: tuple[float, float, float, float]) -
 
 def write_osm(path: Path, body: str) -> Path:
     """Write a small OSM XML file with the given elements."""
-    path.write_text(f'<?xml version="1.0" encoding="UTF-8"?>\n<osm version="0.6">\n{body}\n</osm>\n',
-                    encoding="utf-8")
+    head = '<?xml version="1.0" encoding="UTF-8"?>\n<osm version="0.6">\n'
+    path.write_text(f"{head}{body}\n</osm>\n", encoding="utf-8")
     return path

@@ -57,7 +57,8 @@ def test_not_osm_data(tmp_path):
 def test_osm_without_buildings(tmp_path):
     path = write_osm(tmp_path / "roads.osm", '<node id="1" lat="32.04" lon="118.78"/>'
                      '<node id="2" lat="32.05" lon="118.78"/>'
-                     '<way id="1"><nd ref="1"/><nd ref="2"/><tag k="highway" v="residential"/></way>')
+                     '<way id="1"><nd ref="1"/><nd ref="2"/>'
+                     '<tag k="highway" v="residential"/></way>')
     with pytest.raises(InputError, match="no building polygons"):
         load_study_area(path)
 
