@@ -76,3 +76,20 @@ class Repair:
 def warn_repair(repair: Repair) -> None:
     """Emit ``repair`` as a :class:`DataRepairWarning`."""
     warnings.warn(str(repair), DataRepairWarning, stacklevel=3)
+
+
+def check_file(path: str | Path) -> Path:
+    """Return ``path`` as a Path, raising :class:`InputError` when it is missing or empty."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(path, "file not found", "check the path and file name",
+                         problem_zh="文件不存在", hint_zh="检查路径和文件名")
+    if path.is_file() and path.stat().st_size == 0:
+        raise InputError(
+            path,
+            "the file is empty (0 bytes)",
+            "export the data again; the file was probably cut off during download or copy",
+            problem_zh="文件为空（0 字节）",
+            hint_zh="重新导出数据，文件可能在下载或复制时被截断",
+        )
+    return path

@@ -20,7 +20,7 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 from shapely.ops import polygonize, unary_union
 
-from gis.errors import InputError
+from gis.errors import InputError, check_file
 
 OSM_SUFFIXES = (".osm", ".osm.bz2", ".osm.gz", ".osm.pbf", ".pbf", ".xml")
 
@@ -126,25 +126,6 @@ def _closed_way_is_area(tags: dict[str, str]) -> bool:
     return _wanted_area(tags)
 
 
-def _check_file(path: Path) -> None:
-    if not path.exists():
-        raise InputError(
-            path,
-            "file not found",
-            "check the path and file name",
-            problem_zh="文件不存在",
-            hint_zh="检查路径和文件名",
-        )
-    if path.stat().st_size == 0:
-        raise InputError(
-            path,
-            "the file is empty (0 bytes)",
-            "export the data again; the file was probably cut off during download or copy",
-            problem_zh="文件为空（0 字节）",
-            hint_zh="重新导出数据，文件可能在下载或复制时被截断",
-        )
-
-
 def read_osm(path: str | Path) -> OsmExtract:
     """Read the parts of an OSM file that Wangge uses.
 
@@ -158,8 +139,7 @@ def read_osm(path: str | Path) -> OsmExtract:
     Raises:
         InputError: the file is missing, empty or not OSM data.
     """
-    path = Path(path)
-    _check_file(path)
+    path = check_file(path)
     report = OsmReadReport()
     ways: list[OsmWay] = []
     areas: list[OsmArea] = []

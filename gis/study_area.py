@@ -26,11 +26,11 @@ from gis.buildings import (
 )
 from gis.communities import communities_from_osm, read_communities, whole_area
 from gis.crs import local_metric_crs, to_wgs84
-from gis.errors import InputError, Repair
+from gis.errors import InputError, Repair, check_file
 from gis.households import HouseholdOptions, assign_households
 from gis.osm import OsmExtract, is_osm_path, read_osm
 from gis.streets import StreetReport, walk_graph
-from gis.vector_files import is_vector_path, read_vector
+from gis.vector_files import is_vector_path, read_vector, unknown_format_error
 
 ATTRIBUTION = "© OpenStreetMap contributors, ODbL 1.0"
 LOAD_STEPS = ("读取 reading", "户数 households", "街道 streets", "社区 communities")
@@ -117,16 +117,7 @@ def _read_source(path: Path) -> OsmExtract | gpd.GeoDataFrame:
         return read_osm(path)
     if is_vector_path(path):
         return read_vector(path)
-    if not path.exists():
-        raise InputError(path, "file not found", "check the path and file name",
-                         problem_zh="文件不存在", hint_zh="检查路径和文件名")
-    raise InputError(
-        path, f"unknown file format '{''.join(path.suffixes) or path.name}'",
-        "give OSM (.osm, .osm.bz2, .osm.pbf), GeoJSON (.geojson), GeoPackage (.gpkg), "
-        "Shapefile (.shp) or a zipped Shapefile (.zip)",
-        problem_zh="无法识别的文件格式",
-        hint_zh="请提供 OSM、GeoJSON、GeoPackage、Shapefile 或压缩的 Shapefile",
-    )
+    raise unknown_format_error(check_file(path))
 
 
 def _residential_landuse(extract: OsmExtract | None) -> gpd.GeoSeries | None:

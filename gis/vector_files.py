@@ -13,7 +13,7 @@ from pathlib import Path
 import geopandas as gpd
 import pyogrio
 
-from gis.errors import InputError
+from gis.errors import InputError, check_file
 
 VECTOR_SUFFIXES = (".geojson", ".json", ".gpkg", ".shp", ".zip")
 
@@ -23,7 +23,7 @@ def is_vector_path(path: str | Path) -> bool:
     return str(path).lower().endswith(VECTOR_SUFFIXES)
 
 
-def _unknown_format(path: Path) -> InputError:
+def unknown_format_error(path: Path) -> InputError:
     return InputError(
         path,
         f"unknown file format '{''.join(path.suffixes) or path.name}'",
@@ -41,33 +41,29 @@ def dbf_encoding(shp_path: Path) -> str | None:
     Reads the .cpg file when there is one; else returns "UTF-8" when the .dbf records decode
     as UTF-8 and "GB18030" (a superset of GBK and GB2312) when they decode only as that.
     """
-    cpg = shp_path.with_suffix(".cpg")
-    if cpg.exists():
-        name = cpg.read_text(errors="replace").strip()
-        return _normalise_codepage(name) or None
-    dbf = shp_path.with_suffix(".dbf")
-    if not dbf.exists():
+    cpg, dbf = shp_path.with_suffix(".cpg"), shp_path.with_suffix(".dbf")
+    return detect_encoding(cpg.read_bytes() if cpg.exists() else None,
+                           dbf.read_bytes() if dbf.exists() else None)
+
+
+def detect_encoding(cpg: bytes | None, dbf: bytes | None) -> str | None:
+    """The attribute encoding from a .cpg file's bytes, else from the .dbf's bytes."""
+    if cpg is not None:
+        return _normalise_codepage(cpg.decode("ascii", errors="replace").strip()) or None
+    if dbf is None or len(dbf) < 32:
         return None
-    data = dbf.read_bytes()
-    if len(data) < 32:
-        return None
-    ldid = data[29]
-    if ldid in (0x4D, 0x7A):  # dBase language driver ids for GBK / PRC GBK
+    if dbf[29] in (0x4D, 0x7A):  # dBase language driver ids for GBK / PRC GBK
         return "GB18030"
-    header_len = int.from_bytes(data[8:10], "little")
-    records = data[header_len:]
+    records = dbf[int.from_bytes(dbf[8:10], "little"):]
     if records.isascii():
         return None
-    try:
-        records.decode("utf-8")
-        return "UTF-8"
-    except UnicodeDecodeError:
-        pass
-    try:
-        records.decode("gb18030")
-        return "GB18030"
-    except UnicodeDecodeError:
-        return None
+    for encoding in ("utf-8", "gb18030"):
+        try:
+            records.decode(encoding)
+            return "GB18030" if encoding == "gb18030" else "UTF-8"
+        except UnicodeDecodeError:
+            continue
+    return None
 
 
 def _normalise_codepage(name: str) -> str:
@@ -79,10 +75,21 @@ def _normalise_codepage(name: str) -> str:
     return name
 
 
-def _shapefile_in_zip(path: Path) -> str:
+def _shapefile_in_zip(path: Path) -> tuple[str, str | None]:
+    """The one .shp inside a zip, and its attribute encoding."""
     try:
         with zipfile.ZipFile(path) as zf:
-            shps = [n for n in zf.namelist() if n.lower().endswith(".shp")]
+            names = zf.namelist()
+            shps = [n for n in names if n.lower().endswith(".shp")]
+            if len(shps) == 1:
+                stem = shps[0][:-4]
+                members = {n.lower(): n for n in names}
+
+                def member(ext: str) -> bytes | None:
+                    name = members.get((stem + ext).lower())
+                    return zf.read(name) if name else None
+
+                return shps[0], detect_encoding(member(".cpg"), member(".dbf"))
     except zipfile.BadZipFile as exc:
         raise InputError(
             path,
@@ -99,7 +106,6 @@ def _shapefile_in_zip(path: Path) -> str:
             problem_zh=f"压缩包中有 {len(shps)} 个 .shp 文件，需要恰好一个",
             hint_zh="每个压缩包只放一个 Shapefile（.shp、.shx、.dbf、.prj、.cpg）",
         )
-    return shps[0]
 
 
 def read_vector(
@@ -115,26 +121,15 @@ def read_vector(
     Raises:
         InputError: missing, empty or unreadable file, unknown format, no features.
     """
-    path = Path(path)
-    if not path.exists():
-        raise InputError(
-            path, "file not found", "check the path and file name",
-            problem_zh="文件不存在", hint_zh="检查路径和文件名",
-        )
-    if path.stat().st_size == 0:
-        raise InputError(
-            path,
-            "the file is empty (0 bytes)",
-            "export the data again; the file was probably cut off during download or copy",
-            problem_zh="文件为空（0 字节）",
-            hint_zh="重新导出数据，文件可能在下载或复制时被截断",
-        )
+    path = check_file(path)
     if not is_vector_path(path):
-        raise _unknown_format(path)
+        raise unknown_format_error(path)
 
     source = str(path)
     if path.suffix.lower() == ".zip":
-        source = f"/vsizip/{path}/{_shapefile_in_zip(path)}"
+        shp, detected = _shapefile_in_zip(path)
+        source = f"/vsizip/{path}/{shp}"
+        encoding = encoding or detected
     elif path.suffix.lower() == ".shp" and encoding is None:
         encoding = dbf_encoding(path)
     kwargs = {"layer": layer} if layer else {}

@@ -1,0 +1,66 @@
+"""The wangge command line: import and demo."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+
+import pyogrio
+import pytest
+import shapely
+
+from api.cli import main
+
+
+def test_import_nanjing_prints_the_report(nanjing_path, capsys):
+    assert main(["import", str(nanjing_path)]) == 0
+    out = capsys.readouterr().out
+    for expected in ("建筑 buildings: 1277 (住宅 residential", "户数 households:",
+                     "已知 given 0, 估算 estimated", "人口 population:",
+                     "456 nodes 节点, 1316 edges 边, 81.56 km", "障碍线 barrier lines:",
+                     "社区 communities: 1", "修复 repairs: 1",
+                     "4 relations with members outside the file dropped",
+                     "© OpenStreetMap contributors, ODbL 1.0"):
+        assert expected in out
+
+
+def test_import_json_and_geopackage(nanjing_path, tmp_path, capsys):
+    gpkg = tmp_path / "nanjing.gpkg"
+    assert main(["import", str(nanjing_path), "--json", "--out", str(gpkg)]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["buildings"] == summary["residential"] + summary["other"] == 1277
+    assert summary["households"] == summary["households_given"] + summary["households_estimated"]
+    assert summary["street_nodes"] == 456 and summary["street_edges"] == 1316
+    layers = dict(pyogrio.list_layers(gpkg))
+    assert set(layers) == {"buildings", "streets", "barriers", "communities", "attribution"}
+    buildings = pyogrio.read_dataframe(gpkg, layer="buildings")
+    assert len(buildings) == 1277 and buildings.crs.to_epsg() == 4326
+    assert buildings["households"].sum() == summary["households"]
+    attribution = pyogrio.read_dataframe(gpkg, layer="attribution", read_geometry=False)
+    assert attribution["attribution"][0] == "© OpenStreetMap contributors, ODbL 1.0"
+
+
+def test_demo_writes_outputs(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert str(out) in printed and "ODbL" in printed
+    for name in ("study_area.gpkg", "buildings.geojson", "streets.geojson", "barriers.geojson",
+                 "communities.geojson", "summary.json"):
+        assert (out / name).stat().st_size > 0
+    geo = json.loads((out / "buildings.geojson").read_text(encoding="utf-8"))
+    assert geo["attribution"] == "© OpenStreetMap contributors, ODbL 1.0"
+    assert len(geo["features"]) > 2000
+    # RFC 7946: counter-clockwise outer rings.
+    rings = [f["geometry"]["coordinates"][0] for f in geo["features"]
+             if f["geometry"]["type"] == "Polygon"]
+    assert all(shapely.LinearRing(r).is_ccw for r in rings)
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert summary["households"] > 0 and summary["street_nodes"] > 0
+
+
+@pytest.mark.skipif(shutil.which("wangge") is None, reason="console script not installed")
+def test_console_script_is_installed():
+    result = subprocess.run(["wangge", "--help"], capture_output=True, text=True, check=True)
+    assert "import" in result.stdout and "demo" in result.stdout

@@ -1,0 +1,94 @@
+"""Vector formats, Chinese attribute encodings and coordinate systems."""
+
+from __future__ import annotations
+
+import zipfile
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import shapely
+
+from gis.chinese_coords import wgs84_to_bd09, wgs84_to_gcj02
+from gis.study_area import load_study_area
+from gis.vector_files import read_vector
+
+NAMES = ["鼓楼区华侨路社区1栋", "玄武区梅园新村2幢", "秦淮区淮海路3号楼"]
+
+
+def _frame(crs="EPSG:4326") -> gpd.GeoDataFrame:
+    geoms = [shapely.box(118.780 + i * 0.001, 32.040, 118.7804 + i * 0.001, 32.0402)
+             for i in range(3)]
+    return gpd.GeoDataFrame({"id": ["a", "b", "c"], "name": NAMES, "building": "residential",
+                             "households": [30, 42, 18]}, geometry=geoms, crs=crs)
+
+
+def _gbk_shapefile(tmp_path, keep_cpg: bool):
+    path = tmp_path / "buildings.shp"
+    _frame().to_file(path, driver="ESRI Shapefile", encoding="GBK")
+    raw = path.with_suffix(".dbf").read_bytes()
+    assert "鼓楼区".encode("gbk") in raw  # really GBK bytes on disk
+    cpg = path.with_suffix(".cpg")
+    if keep_cpg:
+        cpg.write_text("GBK", encoding="ascii")
+    elif cpg.exists():
+        cpg.unlink()
+    return path
+
+
+@pytest.mark.parametrize("keep_cpg", [True, False], ids=["with-cpg", "no-cpg-detected"])
+def test_gbk_shapefile(tmp_path, keep_cpg):
+    path = _gbk_shapefile(tmp_path, keep_cpg)
+    gdf = read_vector(path)
+    assert list(gdf["name"]) == NAMES
+
+
+def test_zipped_gbk_shapefile_without_cpg(tmp_path):
+    shp = _gbk_shapefile(tmp_path, keep_cpg=False)
+    archive = tmp_path / "buildings.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for ext in (".shp", ".shx", ".dbf", ".prj"):
+            zf.write(shp.with_suffix(ext), f"data/buildings{ext}")
+    area = load_study_area(archive)
+    assert sorted(area.buildings["name"]) == sorted(NAMES)
+    assert list(area.buildings["households_source"]) == ["given"] * 3
+
+
+def test_geopackage_with_households_column(tmp_path):
+    path = tmp_path / "b.gpkg"
+    _frame().to_file(path, layer="buildings", driver="GPKG")
+    area = load_study_area(path)
+    assert area.buildings["households"].tolist() == [30, 42, 18]
+    assert not area.buildings["households_estimated"].any()
+
+
+@pytest.mark.parametrize("epsg", [4490, 4549, 4527])
+def test_cgcs2000_geographic_and_gauss_krueger(tmp_path, epsg):
+    # 4490: CGCS2000 lon/lat; 4549: 3-degree GK CM 120E; 4527: 3-degree GK zone 39 (with zone
+    # number in x), both covering Nanjing.
+    original = _frame()
+    path = tmp_path / "b.gpkg"
+    original.to_crs(epsg).to_file(path, driver="GPKG")
+    area = load_study_area(path)
+    back = area.layer_wgs84("buildings")
+    for a, b in zip(original.geometry, back.geometry, strict=True):
+        assert np.allclose(shapely.get_coordinates(a.normalize()),
+                           shapely.get_coordinates(b.normalize()), atol=1e-7)
+
+
+@pytest.mark.parametrize("datum, forward", [("gcj02", wgs84_to_gcj02), ("bd09", wgs84_to_bd09)])
+def test_vendor_offsets_are_removed(tmp_path, datum, forward):
+    original = _frame()
+    shifted = original.copy()
+    shifted.geometry = shapely.transform(
+        original.geometry.values, lambda xy: np.column_stack(forward(xy[:, 0], xy[:, 1])))
+    path = tmp_path / "gaode.geojson"
+    shifted.to_file(path, driver="GeoJSON")
+    # Read as if WGS84 the footprints sit hundreds of metres off; with the datum they line up.
+    wrong = load_study_area(path).layer_wgs84("buildings")
+    right = load_study_area(path, datum=datum).layer_wgs84("buildings")
+    metric = original.estimate_utm_crs()
+    offset = wrong.to_crs(metric).centroid.distance(original.to_crs(metric).centroid)
+    error = right.to_crs(metric).centroid.distance(original.to_crs(metric).centroid)
+    assert offset.min() > 100
+    assert error.max() < 0.1
