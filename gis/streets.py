@@ -13,8 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from xml.sax.saxutils import quoteattr
 
+import geopandas as gpd
 import networkx as nx
 import osmnx as ox
+import shapely
 from pyproj import CRS
 
 from gis.osm import OsmExtract, OsmWay
@@ -129,3 +131,18 @@ def walk_graph(
     report = StreetReport(components, nodes_all, len(graph), graph.number_of_edges(), km,
                           nodes_all - len(graph), km_all - km)
     return graph, report
+
+
+def street_lines(extract: OsmExtract) -> gpd.GeoDataFrame:
+    """Centre lines of every street of the extract (EPSG:4326): all highway ways but areas,
+    walkable or not, connected or not. Columns: ``osm_id``, ``highway``, ``name``."""
+    rows = [
+        {"osm_id": f"w{way.osm_id}", "highway": way.tags["highway"],
+         "name": way.tags.get("name"),
+         "geometry": shapely.LineString([(lon, lat) for _, lon, lat in run])}
+        for way in extract.ways
+        if "highway" in way.tags and way.tags.get("area") != "yes"
+        for run in way.runs
+    ]
+    return gpd.GeoDataFrame(rows, columns=["osm_id", "highway", "name", "geometry"],
+                            geometry="geometry", crs="EPSG:4326")

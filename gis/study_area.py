@@ -28,8 +28,8 @@ from gis.communities import communities_from_osm, read_communities, whole_area
 from gis.crs import local_metric_crs, to_wgs84
 from gis.errors import InputError, Repair, check_file
 from gis.households import HouseholdOptions, assign_households
-from gis.osm import OsmExtract, is_osm_path, read_osm
-from gis.streets import StreetReport, walk_graph
+from gis.osm import OsmExtract, OsmReadReport, is_osm_path, read_osm
+from gis.streets import StreetReport, street_lines, walk_graph
 from gis.vector_files import is_vector_path, read_vector, unknown_format_error
 
 ATTRIBUTION = "© OpenStreetMap contributors, ODbL 1.0"
@@ -47,6 +47,7 @@ class StudyArea:
     street_report: StreetReport
     barriers: gpd.GeoDataFrame
     communities: gpd.GeoDataFrame
+    street_lines: gpd.GeoDataFrame
     repairs: list[Repair] = field(default_factory=list)
     osm_notes: list[str] = field(default_factory=list)
     attribution: str | None = None
@@ -191,10 +192,11 @@ def load_study_area(
     step(LOAD_STEPS[2])
     if street_extract is not None:
         graph, street_report = walk_graph(street_extract, crs)
-        barrier_gdf = barriers_from_osm(street_extract, barriers)
     else:
+        street_extract = OsmExtract(str(path), [], [], [], OsmReadReport(), None)
         graph, street_report = nx.MultiDiGraph(crs=crs), StreetReport(0, 0, 0, 0, 0.0, 0, 0.0)
-        barrier_gdf = barriers_from_osm(OsmExtract(str(path), [], [], [], None, None), barriers)
+    barrier_gdf = barriers_from_osm(street_extract, barriers)
+    lines = street_lines(street_extract).to_crs(crs)
 
     step(LOAD_STEPS[3])
     if communities:
@@ -209,8 +211,8 @@ def load_study_area(
     return StudyArea(
         source=str(path), crs=crs, buildings=buildings, streets=graph,
         street_report=street_report, barriers=barrier_gdf.to_crs(crs), communities=comm,
-        repairs=repairs, osm_notes=osm_notes,
-        attribution=ATTRIBUTION if extract is not None or street_extract is not None else None,
+        street_lines=lines, repairs=repairs, osm_notes=osm_notes,
+        attribution=ATTRIBUTION if extract is not None or streets else None,
     )
 
 

@@ -1,0 +1,107 @@
+"""Plan metrics and the checks of the hard rules.
+
+Every function takes metric-CRS GeoDataFrames (metres, square metres). Deviation is relative
+to the mean grid size of the grid's community, in percent.
+"""
+
+from __future__ import annotations
+
+import math
+
+import geopandas as gpd
+import networkx as nx
+import numpy as np
+import pandas as pd
+import shapely
+from shapely.ops import polygonize, unary_union
+
+
+def polsby_popper(geoms: gpd.GeoSeries) -> pd.Series:
+    """4 pi area / perimeter^2: 1 for a circle, near 0 for a sliver."""
+    perim = geoms.length.replace(0, np.nan)
+    return (4 * math.pi * geoms.area / perim**2).fillna(0.0)
+
+
+def deviations(grids: gpd.GeoDataFrame) -> pd.Series:
+    """Households' deviation from the community's mean grid size, percent."""
+    mean = grids.groupby("community")["households"].transform("mean")
+    return ((grids["households"] - mean) / mean.replace(0, np.nan) * 100).fillna(0.0)
+
+
+def contiguous(graph: nx.Graph, buildings: gpd.GeoDataFrame) -> pd.Series:
+    """Per grid: are its buildings connected through its own cells (graph restricted to it)?"""
+    out = {}
+    for grid, members in buildings.groupby("grid_id").groups.items():
+        sub = graph.subgraph(members)
+        out[grid] = len(members) <= 1 or nx.is_connected(sub)
+    return pd.Series(out, dtype=bool)
+
+
+def community_violations(buildings: gpd.GeoDataFrame) -> pd.Series:
+    """Per grid: does it hold buildings of more than one community?"""
+    return buildings.groupby("grid_id")["community"].nunique() > 1
+
+
+def barrier_violations(
+    grids: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame, barriers: gpd.GeoDataFrame
+) -> pd.Series:
+    """Per grid: does a barrier cut its polygon into parts that each hold residential buildings?
+
+    Independent of how the plan was made: the grid polygon is split along every barrier line
+    (and water shore) that crosses it, and the residential buildings are located in the parts.
+    """
+    out = pd.Series(False, index=grids["grid_id"].values)
+    if barriers.empty:
+        return out
+    geoms = barriers.geometry.values
+    polys = shapely.get_type_id(geoms) >= 3
+    lines = np.concatenate([geoms[~polys], shapely.boundary(geoms[polys])])
+    tree = shapely.STRtree(lines)
+    resid = buildings[buildings["residential"]]
+    points = resid.geometry.representative_point()
+    by_grid = points.groupby(resid["grid_id"])
+    for grid_id, poly in zip(grids["grid_id"], grids.geometry, strict=True):
+        hits = tree.query(poly, predicate="intersects")
+        if len(hits) == 0 or grid_id not in by_grid.groups:
+            continue
+        cut = shapely.intersection(lines[hits], poly)
+        faces = list(polygonize(unary_union([poly.boundary, *cut])))
+        faces = [f for f in faces if poly.contains(f.representative_point())]
+        if len(faces) <= 1:
+            continue
+        pts = by_grid.get_group(grid_id).values
+        occupied = {i for i, f in enumerate(faces) for p in pts if f.covers(p)}
+        out[grid_id] = len(occupied) > 1
+    return out
+
+
+def hull_overlap_share(buildings: gpd.GeoDataFrame, group_col: str = "grid_id") -> float:
+    """Area covered by the convex hulls of two or more groups' buildings, as a share of the
+    area covered by any hull (0 = groups do not interleave)."""
+    hulls = buildings.groupby(group_col).geometry.apply(
+        lambda g: shapely.convex_hull(shapely.union_all(g.values)))
+    hulls = hulls[hulls.area > 0].values
+    if len(hulls) < 2:
+        return 0.0
+    tree = shapely.STRtree(hulls)
+    a, b = tree.query(hulls, predicate="intersects")
+    keep = a < b
+    pieces = shapely.intersection(hulls[a[keep]], hulls[b[keep]])
+    overlap = shapely.union_all(pieces).area if len(pieces) else 0.0
+    return float(overlap / shapely.union_all(hulls).area)
+
+
+def deviation_lower_bound(sizes: list[int], mean: float) -> float:
+    """A lower bound (percent) on the largest deviation any grid of this group must have.
+
+    Every grid's households are a sum of whole buildings, so some grid of the group holds a
+    subset sum s of ``sizes``; no subset sum closer to ``mean`` exists than the best one.
+    """
+    sizes = [int(s) for s in sizes if s > 0]
+    if not sizes or mean <= 0:
+        return 0.0
+    reachable = 1  # bit i set: some subset of sizes sums to i
+    for s in sizes:
+        reachable |= reachable << s
+    sums = [i for i, bit in enumerate(bin(reachable)[:1:-1]) if bit == "1" and i > 0]
+    return 100.0 * min(abs(s - mean) for s in sums) / mean
