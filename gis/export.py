@@ -62,17 +62,20 @@ def _atomic_target(path: Path) -> Path:
 
 
 def write_gpkg(layers: dict[str, gpd.GeoDataFrame], path: str | Path,
-               attribution: str | None = None) -> Path:
-    """Write ``layers`` to one GeoPackage atomically; ``attribution`` goes in a table of its
-    own named ``attribution``."""
+               attribution: str | None = None,
+               tables: dict[str, pd.DataFrame] | None = None) -> Path:
+    """Write ``layers`` (and non-spatial ``tables``) to one GeoPackage atomically;
+    ``attribution`` goes in a table of its own named ``attribution``."""
     path = Path(path)
     tmp = _atomic_target(path)
+    tables = dict(tables or {})
+    if attribution:
+        tables["attribution"] = pd.DataFrame({"attribution": [attribution]})
     try:
         for name, gdf in layers.items():
             gdf.to_file(tmp, layer=name, driver="GPKG")
-        if attribution:
-            table = pd.DataFrame({"attribution": [attribution]})
-            pyogrio.write_dataframe(table, tmp, layer="attribution", driver="GPKG")
+        for name, table in tables.items():
+            pyogrio.write_dataframe(table, tmp, layer=name, driver="GPKG")
         os.replace(tmp, path)
     finally:
         if tmp.exists():

@@ -23,8 +23,10 @@ def polsby_popper(geoms: gpd.GeoSeries) -> pd.Series:
 
 
 def deviations(grids: gpd.GeoDataFrame) -> pd.Series:
-    """Households' deviation from the community's mean grid size, percent."""
-    mean = grids.groupby("community")["households"].transform("mean")
+    """Households' deviation from the community's mean grid size, percent (grids without
+    households, land cut off by barriers, do not count in the mean)."""
+    sized = grids["households"].where(grids["households"] > 0)
+    mean = sized.groupby(grids["community"]).transform("mean")
     return ((grids["households"] - mean) / mean.replace(0, np.nan) * 100).fillna(0.0)
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import geopandas as gpd
 import networkx as nx
+import numpy as np
 import pandas as pd
 import shapely
 
@@ -33,6 +34,7 @@ from partition.metrics import (
     hull_overlap_share,
     polsby_popper,
 )
+from partition.rebalance import previous_grids, rebalance_group
 from partition.regionalize import split
 from partition.territory import community_regions, dissolve, tessellate
 
@@ -48,6 +50,7 @@ class Plan:
     crs: object
     target: int
     summary: dict = field(default_factory=dict)
+    moves: pd.DataFrame | None = None  # re-balancing: building_id, from_grid, to_grid, ...
 
     def layers_wgs84(self) -> dict[str, gpd.GeoDataFrame]:
         return {"grids": self.grids.to_crs("EPSG:4326"),
@@ -58,42 +61,95 @@ def _components(graph: nx.Graph, nodes: list) -> list[list]:
     return [sorted(c, key=str) for c in nx.connected_components(graph.subgraph(nodes))]
 
 
-def assign_grids(graph: nx.Graph, buildings: gpd.GeoDataFrame, target: int,
-                 seed: int = 0) -> tuple[pd.Series, dict]:
-    """Grid labels ("<community>/<n>") for every building in the graph, and bounds.
+def assign_grids(graph: nx.Graph, buildings: gpd.GeoDataFrame, target: int, seed: int = 0,
+                 previous: pd.Series | None = None,
+                 locked: frozenset[str] = frozenset()) -> tuple[pd.Series, pd.Series]:
+    """Grid labels for every building in the graph, and the deviation bounds.
 
-    Returns the label per building and, per community, the lower bound (percent) that building
-    sizes put on the largest deviation.
+    Without ``previous`` the labels are "<community>/<n>" (numbered later). With it (the
+    previous grid code per building, NaN for new buildings) the labels are grid codes: kept
+    where grids keep their buildings, new ones for new grids; grids in ``locked`` keep exactly
+    their buildings. Returns the label per building and, per building, the lower bound
+    (percent) that building sizes put on the deviation of the grid it ends up in: some grid
+    of the building's group deviates at least this much.
     """
     labels: dict = {}
     bounds: dict = {}
+    prev_all = {} if previous is None else previous.dropna().to_dict()
     for community, members in buildings.groupby("community").groups.items():
         members = list(members)
         hh = buildings.loc[members, "households"]
-        big = [b for b in members if hh[b] > target]
-        rest = [b for b in members if hh[b] <= target]
-        groups: list[tuple[list, int]] = [([b], 1) for b in big]
+        prev = {b: prev_all[b] for b in members if b in prev_all}
+        new_label = _label_maker(community, prev.values()) if previous is not None else None
+        for b in members:
+            if prev.get(b) in locked:
+                labels[b] = prev[b]
+        free = [b for b in members if b not in labels]
+        groups: list[tuple[list, int]] = [([b], 1) for b in free if hh[b] > target]
         empty: list[list] = []
-        for comp in _components(graph, rest):
+        for comp in _components(graph, [b for b in free if hh[b] <= target]):
             total = int(hh[comp].sum())
             if total == 0:
                 empty.append(comp)
             else:
                 groups.append((comp, max(1, round(total / target))))
-        n = 0
+        n = len({labels[b] for b in members if b in labels})
         for comp, k in groups:
-            parts = split(graph, comp, k, seed=seed)
-            for b, p in parts.items():
-                labels[b] = f"{community}/{n + p}"
+            if previous is None:
+                parts = split(graph, comp, k, seed=seed)
+                labels.update({b: f"{community}/{n + p}" for b, p in parts.items()})
+            else:
+                labels.update(rebalance_group(graph, comp, k, prev, new_label, seed=seed))
             n += k
-        _attach_empty(graph, empty, labels, community)
+        if previous is not None:
+            _make_labels_unique(graph, [b for b in members if b in labels], labels, prev,
+                                new_label)
+        for comp in empty if previous is not None else []:
+            old = pd.Series([prev.get(b) for b in comp]).dropna()
+            if len(old):  # land cut off by barriers keeps the grid it had
+                labels.update(dict.fromkeys(comp, old.mode().iloc[0]))
+        empty = [comp for comp in empty if comp[0] not in labels]
+        _attach_empty(graph, empty, labels,
+                      new_label or (lambda c=community: f"{c}/empty{len(labels)}"))
         mean = hh.sum() / max(n, 1)
-        bounds[community] = max(
-            (deviation_lower_bound(list(hh[comp]), mean) for comp, _ in groups), default=0.0)
-    return pd.Series(labels), bounds
+        for comp, _ in groups:
+            bound = deviation_lower_bound(list(hh[comp]), mean)
+            bounds.update(dict.fromkeys(comp, bound))
+    return pd.Series(labels), pd.Series(bounds, dtype=float)
 
 
-def _attach_empty(graph: nx.Graph, empty: list[list], labels: dict, community) -> None:
+def _label_maker(community, codes):
+    """Fresh grid codes for a community: its code + the next free 3-digit sequence."""
+    prefix = str(community)
+    used = [int(c[len(prefix):]) for c in codes
+            if str(c).startswith(prefix) and str(c)[len(prefix):].isdigit()]
+    counter = iter(range(max(used, default=0) + 1, 10**6))
+
+    def new_label() -> str:
+        return f"{prefix}{next(counter):03d}"
+
+    return new_label
+
+
+def _make_labels_unique(graph: nx.Graph, nodes: list, labels: dict, prev: dict,
+                        new_label) -> None:
+    """A label held by disconnected pieces stays with the piece holding most of its previous
+    buildings; the other pieces get fresh labels."""
+    by_label: dict = {}
+    for b in nodes:
+        by_label.setdefault(labels[b], []).append(b)
+    for label, members in by_label.items():
+        pieces = list(nx.connected_components(graph.subgraph(members)))
+        if len(pieces) < 2:
+            continue
+        pieces.sort(key=lambda p: (sum(prev.get(b) == label for b in p), len(p)), reverse=True)
+        for piece in pieces[1:]:
+            fresh = new_label()
+            for b in piece:
+                labels[b] = fresh
+
+
+def _attach_empty(graph: nx.Graph, empty: list[list], labels: dict, new_label) -> None:
     """Give household-less groups the label of the neighbour grid with the longest border."""
     pending = list(empty)
     while pending:
@@ -112,9 +168,10 @@ def _attach_empty(graph: nx.Graph, empty: list[list], labels: dict, community) -
                 still.append(comp)
         if len(still) == len(pending):
             # Cut off from every grid by barriers: a grid of its own, without households.
-            for i, comp in enumerate(still):
+            for comp in still:
+                label = new_label()
                 for b in comp:
-                    labels[b] = f"{community}/empty{i}"
+                    labels[b] = label
             return
         pending = still
 
@@ -172,8 +229,19 @@ def _grid_polygons(cells: gpd.GeoDataFrame, grid_of: pd.Series,
 
 
 def make_plan(area: StudyArea, target: int = DEFAULT_TARGET, *, seed: int = 0,
-              progress=None) -> Plan:
-    """Divide every community of ``area`` into micro-grids of about ``target`` households."""
+              previous: tuple[gpd.GeoDataFrame, gpd.GeoDataFrame] | None = None,
+              locked: frozenset[str] = frozenset(), progress=None) -> Plan:
+    """Divide every community of ``area`` into micro-grids of about ``target`` households.
+
+    Args:
+        area: the study area (gis.study_area), metric CRS.
+        target: households per grid.
+        seed: for the local search's order of moves; the same seed gives the same plan.
+        previous: (grids, buildings) of an earlier plan (partition.plan_io.read_plan) to
+            re-balance with as few moves as possible.
+        locked: grid codes of ``previous`` that must stay exactly as they are.
+        progress: called with the name of each step as it starts.
+    """
     step = progress or (lambda _name: None)
     buildings = area.buildings[area.buildings["community"].notna()].copy()
     step("区域 regions")
@@ -184,16 +252,75 @@ def make_plan(area: StudyArea, target: int = DEFAULT_TARGET, *, seed: int = 0,
     graph = building_graph(buildings, cells, area.street_lines.geometry,
                            area.barriers.geometry)
     step("划分 partition")
-    labels, bounds = assign_grids(graph, buildings, target, seed=seed)
-    grid_of = _number_grids(labels, buildings, area.communities)
-    buildings["grid_id"] = grid_of.reindex(buildings.index)
+    prev = previous_grids(buildings, previous[1]) if previous is not None else None
+    unknown = set(locked) - (set(previous[0]["grid_id"].astype(str)) if previous else set())
+    if unknown:
+        raise ValueError(f"locked grids not in the previous plan: {', '.join(sorted(unknown))} "
+                         f"(锁定的网格不在原方案中)")
+    labels, bounds = assign_grids(graph, buildings, target, seed=seed, previous=prev,
+                                  locked=frozenset(locked))
+    buildings["grid_id"] = (labels if previous is not None
+                            else _number_grids(labels, buildings, area.communities))
     step("指标 metrics")
     polygons = _grid_polygons(cells, buildings["grid_id"], regions)
+    if previous is not None and locked:
+        polygons = _keep_locked_polygons(polygons, previous[0], locked, area.crs)
     grids = _grid_table(buildings, polygons, graph, area)
+    grids["deviation_bound_pct"] = bounds.reindex(buildings.index).groupby(
+        buildings["grid_id"]).max().reindex(grids["grid_id"]).fillna(0.0).round(2).values
     plan = Plan(grids=grids, buildings=_with_outside(area, buildings), crs=area.crs,
                 target=target)
-    plan.summary = summarise(plan, graph, bounds)
+    plan.summary = summarise(plan, graph)
+    if prev is not None:
+        plan.moves = _moves(buildings, prev, previous[1])
+        plan.summary.update(_move_summary(plan.moves, previous[0], grids))
     return plan
+
+
+def _keep_locked_polygons(polygons: gpd.GeoSeries, prev_grids: gpd.GeoDataFrame,
+                          locked: frozenset[str], crs) -> gpd.GeoSeries:
+    """Locked grids keep their previous polygon exactly; the others give up any overlap."""
+    old = prev_grids[prev_grids["grid_id"].astype(str).isin(locked)].to_crs(crs)
+    old_polys = dict(zip(old["grid_id"].astype(str), old.geometry, strict=True))
+    locked_union = shapely.union_all(list(old_polys.values()))
+    out = {}
+    for g, poly in polygons.items():
+        out[g] = old_polys[g] if g in old_polys else poly.difference(locked_union)
+    return gpd.GeoSeries(out, crs=polygons.crs)
+
+
+def _moves(buildings: gpd.GeoDataFrame, prev: pd.Series,
+           prev_buildings: pd.DataFrame) -> pd.DataFrame:
+    """Building by building: what changed grid, what is new, what is gone."""
+    frame = pd.DataFrame({"building_id": buildings["building_id"].astype(str),
+                          "from_grid": prev.reindex(buildings.index),
+                          "to_grid": buildings["grid_id"],
+                          "households": buildings["households"]})
+    frame["change"] = np.where(frame["from_grid"].isna(), "new",
+                               np.where(frame["from_grid"] != frame["to_grid"], "moved",
+                                        "kept"))
+    gone = prev_buildings[~prev_buildings["building_id"].astype(str).isin(
+        frame["building_id"])]
+    gone_frame = pd.DataFrame({"building_id": gone["building_id"].astype(str),
+                               "from_grid": gone["grid_id"], "to_grid": None,
+                               "households": gone.get("households", 0), "change": "removed"})
+    out = pd.concat([frame, gone_frame], ignore_index=True)
+    return out[out["change"] != "kept"].reset_index(drop=True)
+
+
+def _move_summary(moves: pd.DataFrame, prev_grids: gpd.GeoDataFrame,
+                  grids: gpd.GeoDataFrame) -> dict:
+    moved = moves[moves["change"] == "moved"]
+    old, new = set(prev_grids["grid_id"].astype(str)), set(grids["grid_id"].astype(str))
+    return {
+        "buildings_moved": len(moved),
+        "households_moved": int(moved["households"].sum()),
+        "buildings_new": int((moves["change"] == "new").sum()),
+        "buildings_removed": int((moves["change"] == "removed").sum()),
+        "grids_kept": len(old & new),
+        "grids_new": len(new - old),
+        "grids_gone": len(old - new),
+    }
 
 
 def _with_outside(area: StudyArea, buildings: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
@@ -240,13 +367,21 @@ def _street_share(graph: nx.Graph, buildings: gpd.GeoDataFrame) -> pd.Series:
     return pd.Series({g: street[g] / total[g] for g in total if total[g] > 0}, dtype=float)
 
 
-def summarise(plan: Plan, graph: nx.Graph, bounds: dict) -> dict:
-    """Plan-level figures: balance, compactness, streets, and the hard-rule counts."""
+BALANCE_LIMIT_PCT = 15.0
+
+
+def summarise(plan: Plan, graph: nx.Graph) -> dict:
+    """Plan-level figures: balance, compactness, streets, and the hard-rule counts.
+
+    "free" grids are those whose building sizes allow a deviation within BALANCE_LIMIT_PCT
+    (``deviation_bound_pct`` <= 15); the balance targets apply to them, the bound to the rest.
+    """
     g = plan.grids
     b = plan.buildings
     resid = b[b["residential"]]
     dev = g["deviation_pct"].abs()
     with_hh = g["households"] > 0
+    free = with_hh & (g["deviation_bound_pct"] <= BALANCE_LIMIT_PCT)
     cut_len = sum(d["length"] for u, v, d in graph.edges(data=True)
                   if b.at[u, "grid_id"] != b.at[v, "grid_id"])
     cut_street = sum(d["length"] for u, v, d in graph.edges(data=True)
@@ -260,7 +395,10 @@ def summarise(plan: Plan, graph: nx.Graph, bounds: dict) -> dict:
         "residential_without_grid": int(resid["grid_id"].isna().sum()),
         "max_deviation_pct": round(float(dev[with_hh].max()), 2) if with_hh.any() else 0.0,
         "mean_deviation_pct": round(float(dev[with_hh].mean()), 2) if with_hh.any() else 0.0,
-        "deviation_lower_bound_pct": round(max(bounds.values(), default=0.0), 2),
+        "deviation_lower_bound_pct": round(float(g["deviation_bound_pct"].max()), 2),
+        "free_grids": int(free.sum()),
+        "max_deviation_free_pct": round(float(dev[free].max()), 2) if free.any() else 0.0,
+        "mean_deviation_free_pct": round(float(dev[free].mean()), 2) if free.any() else 0.0,
         "mean_polsby_popper": round(float(g["polsby_popper"].mean()), 4),
         "street_boundary_share": round(cut_street / cut_len, 4) if cut_len else 1.0,
         "hull_overlap_pct": round(100 * hull_overlap_share(resid[resid["grid_id"].notna()]), 3),

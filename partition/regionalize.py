@@ -134,13 +134,15 @@ def _connected_without(graph: nx.Graph, members: set, v) -> bool:
 
 
 def refine(graph: nx.Graph, assignment: dict, k: int, rng: np.random.Generator,
-           locked: set | None = None) -> dict:
-    """Local search on ``assignment`` (node -> part); returns an improved copy.
+           *, previous: dict | None = None, move_weight: float = 0.0) -> dict:
+    """Local search on ``assignment`` (node -> part label); returns an improved copy.
 
-    Nodes in ``locked`` never move.
+    With ``previous`` (node -> earlier label), moving a node off its earlier label costs
+    ``move_weight`` x its households / mean grid size, and moving it back earns as much.
+    Only nodes of ``assignment`` move, and only into parts of ``assignment``.
     """
+    previous = previous or {}
     part = dict(assignment)
-    locked = locked or set()
     members: dict[int, set] = defaultdict(set)
     for n, p in part.items():
         members[p].add(n)
@@ -174,12 +176,16 @@ def refine(graph: nx.Graph, assignment: dict, k: int, rng: np.random.Generator,
                 cut += data["cost"]
             elif pn == q:
                 cut -= data["cost"]
-        return bal + COMPACT_WEIGHT * comp / max(count[p], 1) + CUT_WEIGHT * cut / edge_cost
+        moved = 0.0
+        if v in previous:
+            # Buildings without households count as one: shops and schools should stay put too.
+            moved = move_weight * max(wv, 1) / mean * ((previous[v] != q) - (previous[v] != p))
+        return (bal + COMPACT_WEIGHT * comp / max(count[p], 1) + CUT_WEIGHT * cut / edge_cost
+                + moved)
 
     for _ in range(MAX_PASSES):
         improved = False
-        boundary = [v for v in part if v not in locked
-                    and any(part.get(nb, part[v]) != part[v] for nb in graph[v])]
+        boundary = [v for v in part if any(part.get(nb, part[v]) != part[v] for nb in graph[v])]
         rng.shuffle(boundary)
         for v in boundary:
             p = part[v]

@@ -1,0 +1,124 @@
+"""Re-balancing an existing plan ("redrawing", done every year) with as few moves as possible.
+
+Starting from the previous plan's grid of each building (matched by ``building_id``):
+
+1. buildings of locked grids keep their grid, and no other building joins a locked grid;
+2. a previous grid keeps its largest connected piece; new buildings and cut-off pieces join the
+   neighbouring grid they touch most (a group with no old grid nearby is split afresh);
+3. grids are split (the heaviest, by bisection) or merged (the lightest into its lightest
+   neighbour) until the group has round(households / target) grids;
+4. local search balances the grids, where moving a building off its previous grid costs
+   ``MOVE_WEIGHT`` x its share of a mean grid, so only worthwhile moves are made.
+
+A grid keeps its code when it keeps its label (most of its buildings); new grids get the next
+free sequence number of their community.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import networkx as nx
+import numpy as np
+import pandas as pd
+
+from partition.regionalize import bisect, refine
+
+MOVE_WEIGHT = 0.1
+
+
+def previous_grids(buildings: pd.DataFrame, previous_buildings: pd.DataFrame) -> pd.Series:
+    """The previous grid code of each building (index of ``buildings``), NaN for new ones."""
+    prev = previous_buildings.dropna(subset=["grid_id"]).drop_duplicates("building_id")
+    lookup = prev.set_index("building_id")["grid_id"].astype(str)
+    return buildings["building_id"].astype(str).map(lookup)
+
+
+def _largest_connected(graph: nx.Graph, nodes: list, w: dict) -> set:
+    parts = list(nx.connected_components(graph.subgraph(nodes)))
+    return set(max(parts, key=lambda p: (sum(w[n] for n in p), len(p)))) if parts else set()
+
+
+def _absorb(graph: nx.Graph, labels: dict, pending: set) -> set:
+    """Give pending nodes the label of the labelled neighbour they share most boundary with,
+    repeatedly; returns the nodes no labelled grid reaches."""
+    while pending:
+        took = {}
+        for v in pending:
+            shared: dict = defaultdict(float)
+            for nb, data in graph[v].items():
+                if nb in labels:
+                    shared[labels[nb]] += data["length"]
+            if shared:
+                took[v] = max(shared, key=shared.get)
+        if not took:
+            return pending
+        labels.update(took)
+        pending = pending - set(took)
+    return set()
+
+
+def rebalance_group(graph: nx.Graph, nodes: list, k: int, previous: dict,
+                    new_label, seed: int = 0) -> dict:
+    """Labels for one connected group of non-locked buildings.
+
+    Args:
+        nodes: the group's buildings (connected in ``graph``).
+        k: how many grids the group should have.
+        previous: node -> previous grid code (nodes absent from it are new).
+        new_label: a function returning a fresh grid label for this community.
+    """
+    w = {n: graph.nodes[n]["households"] for n in nodes}
+    labels: dict = {}
+    by_grid: dict = defaultdict(list)
+    for n in nodes:
+        if n in previous:
+            by_grid[previous[n]].append(n)
+    for grid, members in by_grid.items():
+        for n in _largest_connected(graph, members, w):
+            labels[n] = grid
+    orphans = _absorb(graph, labels, set(nodes) - set(labels))
+    if orphans:  # new land no old grid touches: split it on its own
+        for comp in nx.connected_components(graph.subgraph(orphans)):
+            comp = sorted(comp, key=str)
+            hh = sum(w[n] for n in comp)
+            parts = bisect(graph, comp, max(1, round(hh / max(sum(w.values()) / k, 1))))
+            fresh = {p: new_label() for p in set(parts.values())}
+            labels.update({n: fresh[p] for n, p in parts.items()})
+    _match_count(graph, labels, k, w, new_label, previous)
+    rng = np.random.default_rng(seed)
+    return refine(graph, labels, k, rng, previous=previous, move_weight=MOVE_WEIGHT)
+
+
+def _match_count(graph, labels: dict, k: int, w: dict, new_label, previous: dict) -> None:
+    """Split the heaviest or merge the lightest grids until there are ``k``."""
+    while True:
+        load: dict = defaultdict(float)
+        members: dict = defaultdict(list)
+        for n, g in labels.items():
+            load[g] += w[n]
+            members[g].append(n)
+        if len(load) < k:
+            heavy = max(load, key=load.get)
+            if len(members[heavy]) < 2:
+                return
+            parts = bisect(graph, members[heavy], 2)
+            # The part holding fewer of the grid's previous buildings takes the new code.
+            kept = [sum(previous.get(n) == heavy for n, p in parts.items() if p == i)
+                    for i in (0, 1)]
+            move = 0 if kept[0] < kept[1] else 1
+            fresh = new_label()
+            for n, p in parts.items():
+                if p == move:
+                    labels[n] = fresh
+        elif len(load) > k:
+            light = min(load, key=load.get)
+            neighbours = {labels[nb] for n in members[light] for nb in graph[n]
+                          if nb in labels and labels[nb] != light}
+            if not neighbours:
+                return
+            into = min(neighbours, key=load.get)
+            for n in members[light]:
+                labels[n] = into
+        else:
+            return
