@@ -138,6 +138,78 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_partition(args: argparse.Namespace) -> int:
+    from partition.plan import make_plan, rule_violations
+    from partition.plan_io import read_plan, write_plan
+
+    started = time.perf_counter()
+    previous = read_plan(args.previous) if args.previous else None
+    locked = frozenset(x.strip() for x in (args.lock or "").split(",") if x.strip())
+    if locked and previous is None:
+        print("--lock 需要 --previous / --lock needs --previous", file=sys.stderr)
+        return 2
+    area = _load(args)
+    with tqdm(total=5, unit="step", disable=None, leave=False) as bar:
+        seen: list[str] = []
+
+        def advance(name: str) -> None:
+            if seen:
+                bar.update(1)
+            seen.append(name)
+            bar.set_description(name)
+
+        try:
+            plan = make_plan(area, args.target_households, seed=args.seed, previous=previous,
+                             locked=locked, progress=advance)
+        except ValueError as exc:
+            print(str(exc), file=sys.stderr)
+            return 2
+    write_plan(plan, args.out, area.attribution)
+    if plan.moves is not None and args.moves:
+        plan.moves.to_csv(args.moves, index=False, encoding="utf-8-sig")
+    summary = dict(plan.summary, seconds=round(time.perf_counter() - started, 2),
+                   peak_memory_mb=_peak_memory_mb(), out=str(args.out))
+    if args.json:
+        print(json.dumps(summary, ensure_ascii=False, indent=2))
+    else:
+        print(format_plan_summary(summary))
+        if area.attribution:
+            print(area.attribution)
+    return 1 if any(rule_violations(plan).values()) else 0
+
+
+def _peak_memory_mb() -> float:
+    import resource
+
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def format_plan_summary(s: dict) -> str:
+    """A plan's summary as the command line prints it."""
+    lines = [
+        f"网格方案 plan: {s['out']}",
+        f"社区 communities {s['communities']}, 网格 grids {s['grids']} "
+        f"(楼栋网格 building grids {s['building_grids']}), 户数 households {s['households']}, "
+        f"目标 target {s['target_households']}/grid",
+        f"户数偏差 deviation: max {s['max_deviation_pct']}%, mean {s['mean_deviation_pct']}%; "
+        f"building sizes force at least {s['deviation_lower_bound_pct']}% (建筑规模下限)",
+        f"  可均衡网格 free grids {s['free_grids']}: max {s['max_deviation_free_pct']}%, "
+        f"mean {s['mean_deviation_free_pct']}%",
+        f"紧凑度 Polsby-Popper mean {s['mean_polsby_popper']}; 沿街边界 boundary on streets "
+        f"{100 * s['street_boundary_share']:.1f}%; 凸包重叠 hull overlap {s['hull_overlap_pct']}%",
+        f"硬性规则 hard rules: residential without grid {s['residential_without_grid']}, "
+        f"non-contiguous {s['non_contiguous']}, barrier {s['barrier_violations']}, "
+        f"community {s['community_violations']}",
+    ]
+    if "households_moved" in s:
+        lines.append(
+            f"调整 re-balance: {s['buildings_moved']} buildings / {s['households_moved']} "
+            f"households moved, {s['buildings_new']} new, {s['buildings_removed']} removed; "
+            f"grids kept {s['grids_kept']}, new {s['grids_new']}, gone {s['grids_gone']}")
+    lines.append(f"用时 {s['seconds']} s, 峰值内存 peak memory {s['peak_memory_mb']} MB")
+    return "\n".join(lines)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="wangge", description="网格化管理 Wangge: community micro-grids, workers, routes")
@@ -148,6 +220,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="写出 GeoPackage write the layers to this .gpkg")
     p.add_argument("--json", action="store_true", help="以 JSON 输出 print JSON")
     p.set_defaults(func=cmd_import)
+
+    p = sub.add_parser("partition", help="划分微网格 divide communities into micro-grids")
+    _add_source_options(p)
+    p.add_argument("--target-households", type=int, default=300,
+                   help="每格目标户数 households per grid (default 300)")
+    p.add_argument("--previous", help="原方案 previous PLAN.gpkg to re-balance")
+    p.add_argument("--lock", help="锁定网格 grid codes to keep exactly, comma-separated")
+    p.add_argument("--moves", help="调整清单 write the building-by-building moves as CSV")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--out", required=True, help="输出 PLAN.gpkg")
+    p.add_argument("--json", action="store_true", help="以 JSON 输出 print JSON")
+    p.set_defaults(func=cmd_partition)
 
     p = sub.add_parser("demo", help="在内置演示数据上运行 run on the embedded demo data")
     p.add_argument("--out", default=DEFAULT_DEMO_DIR, help=f"输出目录 (default {DEFAULT_DEMO_DIR})")

@@ -38,14 +38,17 @@ def building_graph(
 
     Returns:
         Graph with node attributes ``households``, ``x``, ``y`` (representative point, m),
-        ``community``; edge attributes ``length`` (shared boundary, m), ``street`` (bool) and
-        ``cost`` (length, times STREET_CUT_COST along streets).
+        ``community``, ``footprint`` (polygon); edge attributes ``length`` (shared
+        boundary, m), ``street`` (bool) and ``cost`` (length, times STREET_CUT_COST along
+        streets).
     """
     graph = nx.Graph()
     reps = buildings.geometry.representative_point()
-    for key, hh, comm, pt in zip(buildings.index, buildings["households"],
-                                 buildings["community"], reps, strict=True):
-        graph.add_node(key, households=int(hh), community=comm, x=pt.x, y=pt.y)
+    for key, hh, comm, pt, geom in zip(buildings.index, buildings["households"],
+                                       buildings["community"], reps, buildings.geometry,
+                                       strict=True):
+        graph.add_node(key, households=int(hh), community=comm, x=pt.x, y=pt.y,
+                       footprint=geom)
 
     geoms = cells.geometry.values
     keys = cells.index.to_numpy()

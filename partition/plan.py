@@ -96,7 +96,7 @@ def assign_grids(graph: nx.Graph, buildings: gpd.GeoDataFrame, target: int, seed
         n = len({labels[b] for b in members if b in labels})
         for comp, k in groups:
             if previous is None:
-                parts = split(graph, comp, k, seed=seed)
+                parts = split(graph, comp, k)
                 labels.update({b: f"{community}/{n + p}" for b, p in parts.items()})
             else:
                 labels.update(rebalance_group(graph, comp, k, prev, new_label, seed=seed))

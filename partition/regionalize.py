@@ -1,119 +1,180 @@
 """Splitting one connected group of buildings into k balanced, contiguous, compact grids.
 
-Two stages, in the manner of automatic zoning (AZP) and region growing:
-
-1. *Recursive bisection*: a region grown across the group from one side (in several
-   directions, a street crossed counting as extra distance) is cut where it holds the right
-   share of households; both sides are connected by construction.
-2. *Local search*: a boundary building moves to a neighbouring grid when that lowers
-   ``balance + COMPACT_WEIGHT * compactness + CUT_WEIGHT * cut`` and its old grid stays
-   connected. Balance is the sum of squared relative deviations from the mean grid size.
+1. *Recursive bisection* (:func:`bisect`): straight cuts in several directions, placed where
+   the households divide in the right proportion, between footprints rather than through
+   them, and along streets where that costs no balance; pieces a cut leaves disconnected
+   change side, so every grid is connected.
+2. *Local search* (:func:`refine`, used when re-balancing): a boundary building moves to a
+   neighbouring grid when that lowers ``balance + COMPACT_WEIGHT * compactness + CUT_WEIGHT *
+   cut + moves`` and its old grid stays connected. Balance is the sum of squared relative
+   deviations from the mean grid size; moves is the cost of leaving the previous grid.
 
 Coordinates are metres; weights are households.
 """
 
 from __future__ import annotations
 
-import heapq
 import math
 from collections import defaultdict
 
 import networkx as nx
 import numpy as np
+import shapely
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
-STREET_PENALTY_M = 40.0
 COMPACT_WEIGHT = 0.05
 CUT_WEIGHT = 0.05
 MAX_PASSES = 60
 
 
-DIRECTIONS = 8  # cut directions tried per bisection (each from both ends)
+DIRECTIONS = 16  # cut directions tried per bisection (each from both ends)
+BALANCE_STEP = 0.02  # cuts within this share of a grid of each other count as equally balanced
 
 
-def _grow_order(graph: nx.Graph, nodes: set, proj: dict, start) -> list:
-    """Nodes of ``nodes`` in the order a region grown from ``start`` takes them: always the
-    reachable node lowest along the direction (a street crossed counts as extra distance)."""
-    order, seen = [], {start}
-    heap = [(proj[start], 0, start)]
-    tie = 1
-    while heap:
-        _, _, v = heapq.heappop(heap)
-        order.append(v)
-        for nb, data in graph[v].items():
-            if nb in nodes and nb not in seen:
-                seen.add(nb)
-                key = proj[nb] + (STREET_PENALTY_M if data["street"] else 0.0)
-                heapq.heappush(heap, (key, tie, nb))
-                tie += 1
-    return order
+class _Arrays:
+    """A group's graph as arrays (local indices): positions (m), households, edges, costs."""
+
+    def __init__(self, graph: nx.Graph, nodes: list) -> None:
+        self.nodes = list(nodes)
+        index = {n: i for i, n in enumerate(self.nodes)}
+        self.x = np.array([graph.nodes[n]["x"] for n in self.nodes])
+        self.y = np.array([graph.nodes[n]["y"] for n in self.nodes])
+        self.w = np.array([graph.nodes[n]["households"] for n in self.nodes], dtype=float)
+        edges = [(index[u], index[v], d["cost"])
+                 for u, v, d in graph.subgraph(nodes).edges(data=True)]
+        arr = np.array(edges, dtype=float).reshape(-1, 3)
+        self.u = arr[:, 0].astype(np.int64)
+        self.v = arr[:, 1].astype(np.int64)
+        self.cost = arr[:, 2]
+        self.lo, self.hi = _footprint_extents(graph, self.nodes, self.w > 0)
 
 
-def _best_prefix(graph: nx.Graph, order: list, w: dict, goal: float, unit: float) -> int:
-    """Length of the prefix of ``order`` whose households come closest to ``goal``; among
-    prefixes equally close (within 1% of a grid), the one with the cheapest cut."""
-    inside: set = set()
-    cum, cut = 0.0, 0.0
-    best_len, best_key = 1, (math.inf, math.inf)
-    for i, v in enumerate(order[:-1]):
-        inside.add(v)
-        cum += w[v]
-        for nb, data in graph[v].items():
-            cut += -data["cost"] if nb in inside else data["cost"]
-        key = (round(abs(cum - goal) / (0.01 * unit)), cut)
-        if key < best_key:
-            best_len, best_key = i + 1, key
-    return best_len
+def _footprint_extents(graph: nx.Graph, nodes: list, counted: np.ndarray):
+    """Per cut direction, the extent (m) of each building's footprint along it: arrays of
+    shape (2 * DIRECTIONS, n). Buildings not ``counted`` (no households) get an empty extent,
+    so they never make a cut unclean."""
+    angles = np.pi * np.arange(2 * DIRECTIONS) / DIRECTIONS
+    n = len(nodes)
+    lo = np.full((len(angles), n), np.inf)
+    hi = np.full((len(angles), n), -np.inf)
+    geoms = [graph.nodes[v].get("footprint") for v in nodes]
+    if any(g is None for g in geoms):
+        xy = np.array([[graph.nodes[v]["x"], graph.nodes[v]["y"]] for v in nodes])
+        owner = np.arange(n)
+    else:
+        xy, owner = shapely.get_coordinates(geoms, return_index=True)
+    proj = np.cos(angles)[:, None] * xy[:, 0] + np.sin(angles)[:, None] * xy[:, 1]
+    for i in range(len(angles)):
+        np.minimum.at(lo[i], owner, proj[i])
+        np.maximum.at(hi[i], owner, proj[i])
+    lo[:, ~counted] = np.inf
+    hi[:, ~counted] = -np.inf
+    return lo, hi
+
+
+def _component_labels(n: int, u: np.ndarray, v: np.ndarray, same: np.ndarray) -> np.ndarray:
+    """Connected-component label of each of n nodes, using the edges where ``same``."""
+    adj = coo_matrix((np.ones(int(same.sum())), (u[same], v[same])), shape=(n, n))
+    return connected_components(adj, directed=False)[1]
+
+
+def _repair(w: np.ndarray, eu: np.ndarray, ev: np.ndarray,
+            in_a: np.ndarray) -> tuple[np.ndarray, float]:
+    """Make both sides connected: pieces cut off from their side's main part change side.
+
+    Returns the repaired side mask and the households that changed side."""
+    moved = 0.0
+    for _ in range(4):
+        labels = _component_labels(len(w), eu, ev, in_a[eu] == in_a[ev])
+        weight = np.bincount(labels, weights=w + 1e-3)
+        side_of = np.zeros(len(weight), dtype=bool)
+        side_of[labels] = in_a
+        flip = np.zeros(len(weight), dtype=bool)
+        for side in (True, False):
+            comps = np.flatnonzero(side_of == side)
+            if len(comps) > 1:
+                flip[comps] = True
+                flip[comps[np.argmax(weight[comps])]] = False
+        if not flip.any():
+            break
+        moved += float(weight[flip].sum())
+        in_a = in_a ^ flip[labels]
+    return in_a, moved
+
+
+def _straight_cut(x, y, w, lo, hi, eu, ev, cost, angle, goal, unit) -> np.ndarray:
+    """Side A of the best straight cut across direction ``angle``: among the prefixes of the
+    nodes sorted along it that come near ``goal`` households (BALANCE_STEP of a grid), the
+    one whose footprints overlap least across the cut, then the nearest, then the cheapest."""
+    order = np.argsort(x * math.cos(angle) + y * math.sin(angle), kind="stable")
+    rank = np.empty(len(w), dtype=np.int64)
+    rank[order] = np.arange(len(w))
+    # cut(L) = cost of the edges with exactly one end among the first L nodes.
+    lo, hi = np.minimum(rank[eu], rank[ev]), np.maximum(rank[eu], rank[ev])
+    diff = np.zeros(len(w) + 1)
+    np.add.at(diff, lo + 1, cost)
+    np.add.at(diff, hi + 1, -cost)
+    cut = np.cumsum(diff)[1:len(w)]
+    error = np.abs(np.cumsum(w[order])[:-1] - goal) / unit
+    # Depth (m) by which footprints of the first L reach past those of the rest.
+    reach = np.maximum.accumulate(hi[order])[:-1] - np.minimum.accumulate(lo[order][::-1])[::-1][1:]
+    overlap = np.round(np.clip(np.nan_to_num(reach, neginf=0.0), 0, None))
+    coarse = np.floor(error / BALANCE_STEP)
+    length = int(np.lexsort((cut, error, overlap, coarse))[0]) + 1
+    in_a = np.zeros(len(w), dtype=bool)
+    in_a[order[:length]] = True
+    return in_a
+
+
+def _bisect_arrays(g: _Arrays, idx: np.ndarray, k: int, out: np.ndarray, first: int) -> None:
+    """Write parts first .. first+k-1 into ``out`` for the connected nodes ``idx``."""
+    if k <= 1 or len(idx) <= 1:
+        out[idx] = first
+        return
+    pos = np.full(len(g.x), -1)
+    pos[idx] = np.arange(len(idx))
+    keep = (pos[g.u] >= 0) & (pos[g.v] >= 0)
+    eu, ev, cost = pos[g.u[keep]], pos[g.v[keep]], g.cost[keep]
+    x, y, w = g.x[idx], g.y[idx], g.w[idx]
+    k1 = k // 2
+    goal, unit = w.sum() * k1 / k, max(w.sum() / k, 1e-9)
+    best, best_key = None, None
+    for i in range(2 * DIRECTIONS):  # both ends of each direction
+        lo, hi = g.lo[i, idx], g.hi[i, idx]
+        in_a = _straight_cut(x, y, w, lo, hi, eu, ev, cost, math.pi * i / DIRECTIONS,
+                             goal, unit)
+        in_a, moved = _repair(w, eu, ev, in_a)
+        if in_a.all() or not in_a.any():
+            continue
+        error = abs(w[in_a].sum() - goal) / unit
+        overlap = max(0.0, float(np.max(hi[in_a], initial=-np.inf)
+                                 - np.min(lo[~in_a], initial=np.inf)))
+        key = (math.floor(error / BALANCE_STEP), round(overlap), moved, error,
+               float(cost[in_a[eu] != in_a[ev]].sum()))
+        if best_key is None or key < best_key:
+            best, best_key = in_a, key
+    if best is None:
+        out[idx] = first
+        return
+    _bisect_arrays(g, idx[best], k1, out, first)
+    _bisect_arrays(g, idx[~best], k - k1, out, first + k1)
 
 
 def bisect(graph: nx.Graph, nodes: list, k: int) -> dict:
     """Recursive bisection of connected ``nodes`` into ``k`` connected parts (node -> part).
 
-    Each cut splits off k // 2 grids' worth of households by growing a region across the group
-    from one side, in several directions, keeping the cut that is best balanced, then cheapest.
+    Each cut splits off k // 2 grids' worth of households with a straight line (buildings
+    ordered along one of several directions), so the two sides' hulls do not overlap; pieces
+    a straight cut leaves disconnected go to the other side. The best balanced cut wins, then
+    the one that needed the fewest such repairs, then the cheapest (along streets).
     """
     if k <= 1 or len(nodes) <= 1:
         return dict.fromkeys(nodes, 0)
-    w = {n: graph.nodes[n]["households"] for n in nodes}
-    total = sum(w.values())
-    k1 = k // 2
-    goal, unit = total * k1 / k, total / k
-    members = set(nodes)
-    best, best_key = None, (math.inf, math.inf)
-    for i in range(DIRECTIONS):
-        angle = math.pi * i / DIRECTIONS
-        dx, dy = math.cos(angle), math.sin(angle)
-        for sign in (1.0, -1.0):
-            proj = {n: sign * (graph.nodes[n]["x"] * dx + graph.nodes[n]["y"] * dy)
-                    for n in nodes}
-            start = min(nodes, key=proj.__getitem__)
-            order = _grow_order(graph, members, proj, start)
-            cut_at = _best_prefix(graph, order, w, goal, unit)
-            side_a = set(order[:cut_at])
-            side_a |= _enclosed(graph, members - side_a)
-            side_b = members - side_a
-            if not side_a or not side_b:
-                continue
-            weight_a = sum(w[n] for n in side_a)
-            cut = sum(d["cost"] for u in side_a for v, d in graph[u].items() if v in side_b)
-            key = (round(abs(weight_a - goal) / (0.01 * unit)), cut)
-            if key < best_key:
-                best, best_key = side_a, key
-    if best is None:
-        return dict.fromkeys(nodes, 0)
-    left = bisect(graph, [n for n in nodes if n in best], k1)
-    right = bisect(graph, [n for n in nodes if n not in best], k - k1)
-    out = dict(left)
-    out.update({n: p + k1 for n, p in right.items()})
-    return out
-
-
-def _enclosed(graph: nx.Graph, rest: set) -> set:
-    """Nodes of ``rest`` outside its largest connected part (cut off by the grown side)."""
-    parts = list(nx.connected_components(graph.subgraph(rest)))
-    if len(parts) <= 1:
-        return set()
-    largest = max(parts, key=len)
-    return set().union(*(p for p in parts if p is not largest))
+    g = _Arrays(graph, nodes)
+    out = np.zeros(len(nodes), dtype=np.int64)
+    _bisect_arrays(g, np.arange(len(nodes)), k, out, 0)
+    return dict(zip(g.nodes, out.tolist(), strict=True))
 
 
 def _connected_without(graph: nx.Graph, members: set, v) -> bool:
@@ -215,10 +276,10 @@ def refine(graph: nx.Graph, assignment: dict, k: int, rng: np.random.Generator,
     return part
 
 
-def split(graph: nx.Graph, nodes: list, k: int, *, seed: int = 0) -> dict:
-    """Split connected ``nodes`` into ``k`` contiguous parts; node -> part (0..k-1)."""
-    if k <= 1 or len(nodes) <= 1:
-        return dict.fromkeys(nodes, 0)
-    k = min(k, len(nodes))
-    rng = np.random.default_rng(seed)
-    return refine(graph, bisect(graph, nodes, k), k, rng)
+def split(graph: nx.Graph, nodes: list, k: int) -> dict:
+    """Split connected ``nodes`` into ``k`` contiguous parts; node -> part (0..k-1).
+
+    Recursive bisection alone: measured on real data, the local search after it lowered the
+    sum of squared deviations but raised the largest deviation and the hull overlap.
+    """
+    return bisect(graph, nodes, min(k, len(nodes)))
