@@ -7,8 +7,9 @@ Starting from the previous plan's grid of each building (matched by ``building_i
    neighbouring grid they touch most (a group with no old grid nearby is split afresh);
 3. grids are split (the heaviest, by bisection) or merged (the lightest into its lightest
    neighbour) until the group has round(households / target) grids;
-4. local search balances the grids, where moving a building off its previous grid costs
-   ``MOVE_WEIGHT`` x its share of a mean grid, so only worthwhile moves are made.
+4. local search brings grids that deviate more than ``TOLERANCE`` back towards the mean,
+   where moving a building off its previous grid costs ``MOVE_WEIGHT`` x its share of a mean
+   grid, so only worthwhile moves are made and a balanced plan is left as it is.
 
 A grid keeps its code when it keeps its label (most of its buildings); new grids get the next
 free sequence number of their community.
@@ -25,6 +26,8 @@ import pandas as pd
 from partition.regionalize import bisect, refine
 
 MOVE_WEIGHT = 0.1
+# Deviations within this share of the mean grid size are left alone when re-balancing.
+TOLERANCE = 0.10
 
 
 def previous_grids(buildings: pd.DataFrame, previous_buildings: pd.DataFrame) -> pd.Series:
@@ -87,7 +90,8 @@ def rebalance_group(graph: nx.Graph, nodes: list, k: int, previous: dict,
             labels.update({n: fresh[p] for n, p in parts.items()})
     _match_count(graph, labels, k, w, new_label, previous)
     rng = np.random.default_rng(seed)
-    return refine(graph, labels, k, rng, previous=previous, move_weight=MOVE_WEIGHT)
+    return refine(graph, labels, k, rng, previous=previous, move_weight=MOVE_WEIGHT,
+                  tolerance=TOLERANCE, compact_weight=0.0, cut_weight=0.0)
 
 
 def _match_count(graph, labels: dict, k: int, w: dict, new_label, previous: dict) -> None:

@@ -195,9 +195,12 @@ def _connected_without(graph: nx.Graph, members: set, v) -> bool:
 
 
 def refine(graph: nx.Graph, assignment: dict, k: int, rng: np.random.Generator,
-           *, previous: dict | None = None, move_weight: float = 0.0) -> dict:
+           *, previous: dict | None = None, move_weight: float = 0.0,
+           tolerance: float = 0.0, compact_weight: float = COMPACT_WEIGHT,
+           cut_weight: float = CUT_WEIGHT) -> dict:
     """Local search on ``assignment`` (node -> part label); returns an improved copy.
 
+    Balance counts only the part of each grid's relative deviation beyond ``tolerance``.
     With ``previous`` (node -> earlier label), moving a node off its earlier label costs
     ``move_weight`` x its households / mean grid size, and moving it back earns as much.
     Only nodes of ``assignment`` move, and only into parts of ``assignment``.
@@ -222,10 +225,13 @@ def refine(graph: nx.Graph, assignment: dict, k: int, rng: np.random.Generator,
     radius2 = max(width * height, 1.0) / max(k, 1) / math.pi  # squared radius of a mean grid
     edge_cost = sum(d["cost"] for _, _, d in graph.subgraph(part).edges(data=True)) or 1.0
 
+    def excess(total: float) -> float:
+        return max(0.0, abs(total - mean) / mean - tolerance) ** 2
+
     def delta(v, p, q) -> float:
         wv = w[v]
-        bal = ((load[p] - wv - mean) ** 2 + (load[q] + wv - mean) ** 2
-               - (load[p] - mean) ** 2 - (load[q] - mean) ** 2) / mean**2
+        bal = (excess(load[p] - wv) + excess(load[q] + wv)
+               - excess(load[p]) - excess(load[q]))
         x, y = xs[v], ys[v]
         dq = (x - sx[q] / count[q]) ** 2 + (y - sy[q] / count[q]) ** 2
         dp = (x - sx[p] / count[p]) ** 2 + (y - sy[p] / count[p]) ** 2
@@ -241,7 +247,7 @@ def refine(graph: nx.Graph, assignment: dict, k: int, rng: np.random.Generator,
         if v in previous:
             # Buildings without households count as one: shops and schools should stay put too.
             moved = move_weight * max(wv, 1) / mean * ((previous[v] != q) - (previous[v] != p))
-        return (bal + COMPACT_WEIGHT * comp / max(count[p], 1) + CUT_WEIGHT * cut / edge_cost
+        return (bal + compact_weight * comp / max(count[p], 1) + cut_weight * cut / edge_cost
                 + moved)
 
     for _ in range(MAX_PASSES):
