@@ -95,9 +95,11 @@ def _write_walk_xml(ways: list[OsmWay], path: Path) -> int:
 
 
 def _street_km(graph: nx.MultiDiGraph) -> float:
-    """Street length in km, each two-way street counted once."""
-    undirected = ox.convert.to_undirected(graph)
-    return float(sum(d["length"] for _, _, d in undirected.edges(data=True))) / 1000.0
+    """Street length in km, each street counted once (the graph holds both directions)."""
+    # osmnx's to_undirected does this too, but takes half a minute on 20,000 edges.
+    once = {(min(u, v), max(u, v), round(d["length"], 2)): d["length"]
+            for u, v, d in graph.edges(data=True)}
+    return float(sum(once.values())) / 1000.0
 
 
 def walk_graph(
