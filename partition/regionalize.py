@@ -111,10 +111,10 @@ def _straight_cut(x, y, w, lo, hi, eu, ev, cost, angle, goal, unit) -> np.ndarra
     rank = np.empty(len(w), dtype=np.int64)
     rank[order] = np.arange(len(w))
     # cut(L) = cost of the edges with exactly one end among the first L nodes.
-    lo, hi = np.minimum(rank[eu], rank[ev]), np.maximum(rank[eu], rank[ev])
+    first_end, last_end = np.minimum(rank[eu], rank[ev]), np.maximum(rank[eu], rank[ev])
     diff = np.zeros(len(w) + 1)
-    np.add.at(diff, lo + 1, cost)
-    np.add.at(diff, hi + 1, -cost)
+    np.add.at(diff, first_end + 1, cost)
+    np.add.at(diff, last_end + 1, -cost)
     cut = np.cumsum(diff)[1:len(w)]
     error = np.abs(np.cumsum(w[order])[:-1] - goal) / unit
     # Depth (m) by which footprints of the first L reach past those of the rest.
