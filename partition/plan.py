@@ -15,6 +15,7 @@ east. All geometry is in the study area's metric CRS; :meth:`Plan.layers_wgs84` 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import geopandas as gpd
@@ -93,10 +94,11 @@ def assign_grids(graph: nx.Graph, buildings: gpd.GeoDataFrame, target: int, seed
                 empty.append(comp)
             else:
                 groups.append((comp, max(1, round(total / target))))
+        groups, mean = _grid_counts(groups, hh, target)
         n = len({labels[b] for b in members if b in labels})
         for comp, k in groups:
             if previous is None:
-                parts = split(graph, comp, k)
+                parts = split(graph, comp, k, mean=mean)
                 labels.update({b: f"{community}/{n + p}" for b, p in parts.items()})
             else:
                 labels.update(rebalance_group(graph, comp, k, prev, new_label, seed=seed))
@@ -111,11 +113,38 @@ def assign_grids(graph: nx.Graph, buildings: gpd.GeoDataFrame, target: int, seed
         empty = [comp for comp in empty if comp[0] not in labels]
         _attach_empty(graph, empty, labels,
                       new_label or (lambda c=community: f"{c}/empty{len(labels)}"))
-        mean = hh.sum() / max(n, 1)
         for comp, _ in groups:
             bound = deviation_lower_bound(list(hh[comp]), mean)
             bounds.update(dict.fromkeys(comp, bound))
     return pd.Series(labels), pd.Series(bounds, dtype=float)
+
+
+def _grid_counts(groups: list[tuple[list, int]], hh: pd.Series,
+                 target: int) -> tuple[list[tuple[list, int]], float]:
+    """Choose each group's number of grids so that its grids' mean lies as near the
+    community's mean grid size as it can; returns the groups and that mean (households).
+
+    Groups separated by barriers cannot share grids: a group of 450 households makes one grid
+    of 450 or two of 225, and the community's mean moves with the choice. A few rounds of
+    choosing, per group, the count nearest the current mean settle it."""
+    totals = [float(hh[comp].sum()) for comp, _ in groups]
+    counts = [k for _, k in groups]
+    mean = float(target)
+    for _ in range(5):
+        mean = sum(totals) / max(sum(counts), 1)
+        new = []
+        for total, k, (comp, _) in zip(totals, counts, groups, strict=True):
+            if len(comp) == 1:
+                new.append(1)
+                continue
+            low = max(1, math.floor(total / mean))
+            options = [c for c in (low, low + 1) if c <= len(comp)] or [k]
+            new.append(min(options, key=lambda c: (abs(total / c - mean), c)))
+        if new == counts:
+            break
+        counts = new
+    groups = [(comp, k) for (comp, _), k in zip(groups, counts, strict=True)]
+    return groups, sum(totals) / max(sum(counts), 1)
 
 
 def _label_maker(community, codes):

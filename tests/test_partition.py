@@ -77,7 +77,7 @@ def test_demo_plan_balanced_and_compact(demo_plan, demo_area):
     s = demo_plan.summary
     assert s["max_deviation_free_pct"] <= 15
     assert s["mean_deviation_free_pct"] <= 5
-    assert s["hull_overlap_pct"] <= 2.0
+    assert s["hull_overlap_pct"] <= 1.0
 
 
 def test_barrier_check_flags_a_grid_across_an_arterial(nanjing_plan, nanjing_area):
