@@ -228,10 +228,9 @@ def _grid_polygons(cells: gpd.GeoDataFrame, grid_of: pd.Series,
     polys = {g: dissolve(c.geometry.values) if len(c) > 1 else c.geometry.iloc[0]
              for g, c in cells.groupby("grid_id")}
     occupied = set(cells["region"])
-    community_of_grid = {}
-    for g in polys:
-        region = cells.loc[cells["grid_id"] == g, "region"].iloc[0]
-        community_of_grid[g] = regions.set_index("region").at[region, "community"]
+    region_community = dict(zip(regions["region"], regions["community"], strict=True))
+    community_of_grid = {g: region_community[r]
+                         for g, r in cells.groupby("grid_id")["region"].first().items()}
     spare = regions[~regions["region"].isin(occupied)]
     grid_ids = list(polys)
     for _ in range(3):  # empty regions may border only other empty regions at first
@@ -411,10 +410,11 @@ def summarise(plan: Plan, graph: nx.Graph) -> dict:
     dev = g["deviation_pct"].abs()
     with_hh = g["households"] > 0
     free = with_hh & (g["deviation_bound_pct"] <= BALANCE_LIMIT_PCT)
-    cut_len = sum(d["length"] for u, v, d in graph.edges(data=True)
-                  if b.at[u, "grid_id"] != b.at[v, "grid_id"])
-    cut_street = sum(d["length"] for u, v, d in graph.edges(data=True)
-                     if d["street"] and b.at[u, "grid_id"] != b.at[v, "grid_id"])
+    grid_of = b["grid_id"].to_dict()
+    cut = [(d["length"], d["street"]) for u, v, d in graph.edges(data=True)
+           if grid_of[u] != grid_of[v]]
+    cut_len = sum(length for length, _ in cut)
+    cut_street = sum(length for length, street in cut if street)
     return {
         "communities": int(g["community"].nunique()),
         "grids": len(g),

@@ -20,8 +20,6 @@ from collections import defaultdict
 import networkx as nx
 import numpy as np
 import shapely
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
 COMPACT_WEIGHT = 0.05
 CUT_WEIGHT = 0.05
@@ -29,6 +27,7 @@ MAX_PASSES = 60
 
 
 DIRECTIONS = 16  # cut directions tried per bisection (each from both ends)
+NO_EXTENT = 1e12  # footprint extent of buildings that do not count (finite: no inf arithmetic)
 BALANCE_LIMIT = 0.15  # relative deviation the balancing works to stay within
 REPAIRED_CANDIDATES = 8  # straight cuts repaired and compared per bisection
 BALANCE_STEP = 0.02  # cuts within this share of a grid of each other count as equally balanced
@@ -58,8 +57,8 @@ def _footprint_extents(graph: nx.Graph, nodes: list, counted: np.ndarray):
     so they never make a cut unclean."""
     angles = np.pi * np.arange(2 * DIRECTIONS) / DIRECTIONS
     n = len(nodes)
-    lo = np.full((len(angles), n), np.inf)
-    hi = np.full((len(angles), n), -np.inf)
+    lo = np.full((len(angles), n), NO_EXTENT)
+    hi = np.full((len(angles), n), -NO_EXTENT)
     geoms = [graph.nodes[v].get("footprint") for v in nodes]
     if any(g is None for g in geoms):
         xy = np.array([[graph.nodes[v]["x"], graph.nodes[v]["y"]] for v in nodes])
@@ -70,15 +69,27 @@ def _footprint_extents(graph: nx.Graph, nodes: list, counted: np.ndarray):
     for i in range(len(angles)):
         np.minimum.at(lo[i], owner, proj[i])
         np.maximum.at(hi[i], owner, proj[i])
-    lo[:, ~counted] = np.inf
-    hi[:, ~counted] = -np.inf
+    lo[:, ~counted] = NO_EXTENT
+    hi[:, ~counted] = -NO_EXTENT
     return lo, hi
 
 
 def _component_labels(n: int, u: np.ndarray, v: np.ndarray, same: np.ndarray) -> np.ndarray:
-    """Connected-component label of each of n nodes, using the edges where ``same``."""
-    adj = coo_matrix((np.ones(int(same.sum())), (u[same], v[same])), shape=(n, n))
-    return connected_components(adj, directed=False)[1]
+    """Connected-component label (0..c-1) of each of n nodes, using the edges where ``same``.
+
+    Label propagation with pointer jumping: for the small graphs of one group this is many
+    times faster than building a sparse matrix for scipy."""
+    su, sv = u[same], v[same]
+    labels = np.arange(n)
+    while True:
+        low = np.minimum(labels[su], labels[sv])
+        new = labels.copy()
+        np.minimum.at(new, su, low)
+        np.minimum.at(new, sv, low)
+        new = new[new]
+        if np.array_equal(new, labels):
+            return np.unique(labels, return_inverse=True)[1]
+        labels = new
 
 
 def _repair(w: np.ndarray, eu: np.ndarray, ev: np.ndarray,
@@ -121,7 +132,7 @@ def _straight_cut(x, y, w, lo, hi, eu, ev, cost, angle, goal, unit) -> np.ndarra
     error = np.abs(np.cumsum(w[order])[:-1] - goal) / unit
     # Depth (m) by which footprints of the first L reach past those of the rest.
     reach = np.maximum.accumulate(hi[order])[:-1] - np.minimum.accumulate(lo[order][::-1])[::-1][1:]
-    overlap = np.round(np.clip(np.nan_to_num(reach, neginf=0.0), 0, None))
+    overlap = np.round(np.clip(reach, 0, None))
     coarse = np.floor(error / BALANCE_STEP)
     length = int(np.lexsort((cut, error, overlap, coarse))[0]) + 1
     in_a = np.zeros(len(w), dtype=bool)
@@ -133,8 +144,8 @@ def _cut_key(in_a, w, lo, hi, eu, ev, cost, goal, unit, moved) -> tuple:
     """How good a cut is, smaller first: balance (in BALANCE_STEP buckets), footprint overlap
     across it (m), households moved to repair it, exact balance, cost of the cut."""
     error = abs(w[in_a].sum() - goal) / unit
-    overlap = max(0.0, float(np.max(hi[in_a], initial=-np.inf)
-                             - np.min(lo[~in_a], initial=np.inf)))
+    overlap = max(0.0, float(np.max(hi[in_a], initial=-NO_EXTENT)
+                             - np.min(lo[~in_a], initial=NO_EXTENT)))
     return (math.floor(error / BALANCE_STEP), round(overlap), moved, error,
             float(cost[in_a[eu] != in_a[ev]].sum()))
 
