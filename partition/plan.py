@@ -256,20 +256,19 @@ def _grid_polygons(cells: gpd.GeoDataFrame, grid_of: pd.Series,
     return gpd.GeoSeries(polys, crs=cells.crs)
 
 
-def make_plan(area: StudyArea, target: int = DEFAULT_TARGET, *, seed: int = 0,
-              previous: tuple[gpd.GeoDataFrame, gpd.GeoDataFrame] | None = None,
-              locked: frozenset[str] = frozenset(), progress=None) -> Plan:
-    """Divide every community of ``area`` into micro-grids of about ``target`` households.
+@dataclass
+class Territory:
+    """What every plan of a study area is made on: barrier-free regions, the buildings' cells
+    and their adjacency graph (partition.territory, partition.adjacency). Metric CRS."""
 
-    Args:
-        area: the study area (gis.study_area), metric CRS.
-        target: households per grid.
-        seed: for the local search's order of moves; the same seed gives the same plan.
-        previous: (grids, buildings) of an earlier plan (partition.plan_io.read_plan) to
-            re-balance with as few moves as possible.
-        locked: grid codes of ``previous`` that must stay exactly as they are.
-        progress: called with the name of each step as it starts.
-    """
+    buildings: gpd.GeoDataFrame  # those inside a community
+    regions: gpd.GeoDataFrame
+    cells: gpd.GeoDataFrame
+    graph: nx.Graph
+
+
+def build_territory(area: StudyArea, progress=None) -> Territory:
+    """Regions, tessellation and adjacency graph of ``area``'s buildings."""
     step = progress or (lambda _name: None)
     buildings = area.buildings[area.buildings["community"].notna()].copy()
     step("区域 regions")
@@ -279,29 +278,67 @@ def make_plan(area: StudyArea, target: int = DEFAULT_TARGET, *, seed: int = 0,
     step("邻接 adjacency")
     graph = building_graph(buildings, cells, area.street_lines.geometry,
                            area.barriers.geometry)
+    return Territory(buildings, regions, cells, graph)
+
+
+def make_plan(area: StudyArea, target: int = DEFAULT_TARGET, *, seed: int = 0,
+              previous: tuple[gpd.GeoDataFrame, gpd.GeoDataFrame] | None = None,
+              locked: frozenset[str] = frozenset(), territory: Territory | None = None,
+              progress=None) -> Plan:
+    """Divide every community of ``area`` into micro-grids of about ``target`` households.
+
+    Args:
+        area: the study area (gis.study_area), metric CRS.
+        target: households per grid.
+        seed: for the local search's order of moves; the same seed gives the same plan.
+        previous: (grids, buildings) of an earlier plan (partition.plan_io.read_plan) to
+            re-balance with as few moves as possible.
+        locked: grid codes of ``previous`` that must stay exactly as they are.
+        territory: ``build_territory(area)`` when the caller has it already.
+        progress: called with the name of each step as it starts.
+    """
+    step = progress or (lambda _name: None)
+    territory = territory or build_territory(area, progress)
     step("划分 partition")
+    buildings = territory.buildings
     prev = previous_grids(buildings, previous[1]) if previous is not None else None
     unknown = set(locked) - (set(previous[0]["grid_id"].astype(str)) if previous else set())
     if unknown:
         raise ValueError(f"locked grids not in the previous plan: {', '.join(sorted(unknown))} "
                          f"(锁定的网格不在原方案中)")
-    labels, bounds = assign_grids(graph, buildings, target, seed=seed, previous=prev,
-                                  locked=frozenset(locked))
-    buildings["grid_id"] = (labels if previous is not None
-                            else _number_grids(labels, buildings, area.communities))
+    labels, bounds = assign_grids(territory.graph, buildings, target, seed=seed,
+                                  previous=prev, locked=frozenset(locked))
+    if previous is None:
+        labels = _number_grids(labels, buildings, area.communities)
     step("指标 metrics")
-    polygons = _grid_polygons(cells, buildings["grid_id"], regions)
-    if previous is not None and locked:
-        polygons = _keep_locked_polygons(polygons, previous[0], locked, area.crs)
-    grids = _grid_table(buildings, polygons, graph, area)
-    grids["deviation_bound_pct"] = bounds.reindex(buildings.index).groupby(
-        buildings["grid_id"]).max().reindex(grids["grid_id"]).fillna(0.0).round(2).values
+    plan = plan_from_labels(area, territory, labels, target, bounds,
+                            locked_polygons=(previous[0], locked) if locked else None)
+    if prev is not None:
+        plan.moves = _moves(plan.buildings, prev, previous[1])
+        plan.summary.update(_move_summary(plan.moves, previous[0], plan.grids))
+    return plan
+
+
+def plan_from_labels(area: StudyArea, territory: Territory, labels: pd.Series, target: int,
+                     bounds: pd.Series | None = None, locked_polygons=None) -> Plan:
+    """A plan (grids with metrics, buildings) from a grid label per building.
+
+    Any partitioner's labels can be measured this way, ours or a peer's (bench/).
+    ``bounds``: per building, the deviation bound of its group (partition.metrics).
+    """
+    buildings = territory.buildings.copy()
+    buildings["grid_id"] = labels.reindex(buildings.index).astype(str)
+    polygons = _grid_polygons(territory.cells, buildings["grid_id"], territory.regions)
+    if locked_polygons is not None:
+        polygons = _keep_locked_polygons(polygons, *locked_polygons, area.crs)
+    grids = _grid_table(buildings, polygons, territory.graph, area)
+    bound = (bounds.reindex(buildings.index) if bounds is not None
+             else pd.Series(0.0, index=buildings.index))
+    grids["deviation_bound_pct"] = bound.groupby(buildings["grid_id"]).max().reindex(
+        grids["grid_id"]).fillna(0.0).round(2).values
     plan = Plan(grids=grids, buildings=_with_outside(area, buildings), crs=area.crs,
                 target=target)
-    plan.summary = summarise(plan, graph)
-    if prev is not None:
-        plan.moves = _moves(buildings, prev, previous[1])
-        plan.summary.update(_move_summary(plan.moves, previous[0], grids))
+    plan.summary = summarise(plan, territory.graph)
     return plan
 
 
@@ -320,6 +357,7 @@ def _keep_locked_polygons(polygons: gpd.GeoSeries, prev_grids: gpd.GeoDataFrame,
 def _moves(buildings: gpd.GeoDataFrame, prev: pd.Series,
            prev_buildings: pd.DataFrame) -> pd.DataFrame:
     """Building by building: what changed grid, what is new, what is gone."""
+    buildings = buildings[buildings["grid_id"].notna()]
     frame = pd.DataFrame({"building_id": buildings["building_id"].astype(str),
                           "from_grid": prev.reindex(buildings.index),
                           "to_grid": buildings["grid_id"],
