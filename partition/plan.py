@@ -6,8 +6,9 @@
 - a building with more households than the target becomes a grid of its own (楼栋网格);
 - every other connected group of buildings (no barrier, no community boundary inside it) is split
   into round(households / target) grids (partition.regionalize);
-- groups without households (shops, schools cut off by a barrier) and land without buildings
-  join the neighbouring grid they share the longest boundary with.
+- groups without households (shops, schools cut off by a barrier) join the neighbouring grid
+  they share the longest boundary with (a building grid only if nothing else borders them),
+  and land without buildings the grid of its community it borders most (else the nearest).
 
 Grid codes are the community code plus a 3-digit sequence, numbered north to south, west to
 east. All geometry is in the study area's metric CRS; :meth:`Plan.layers_wgs84` converts.
@@ -111,8 +112,10 @@ def assign_grids(graph: nx.Graph, buildings: gpd.GeoDataFrame, target: int, seed
             if len(old):  # land cut off by barriers keeps the grid it had
                 labels.update(dict.fromkeys(comp, old.mode().iloc[0]))
         empty = [comp for comp in empty if comp[0] not in labels]
+        building_grids = frozenset(labels[b] for b in free if hh[b] > target and b in labels)
         _attach_empty(graph, empty, labels,
-                      new_label or (lambda c=community: f"{c}/empty{len(labels)}"))
+                      new_label or (lambda c=community: f"{c}/empty{len(labels)}"),
+                      building_grids)
         for comp, _ in groups:
             bound = deviation_lower_bound(list(hh[comp]), mean)
             bounds.update(dict.fromkeys(comp, bound))
@@ -178,8 +181,10 @@ def _make_labels_unique(graph: nx.Graph, nodes: list, labels: dict, prev: dict,
                 labels[b] = fresh
 
 
-def _attach_empty(graph: nx.Graph, empty: list[list], labels: dict, new_label) -> None:
-    """Give household-less groups the label of the neighbour grid with the longest border."""
+def _attach_empty(graph: nx.Graph, empty: list[list], labels: dict, new_label,
+                  building_grids: frozenset = frozenset()) -> None:
+    """Give household-less groups the label of the neighbour grid with the longest border,
+    a building grid (楼栋网格) only when no other grid borders them."""
     pending = list(empty)
     while pending:
         still = []
@@ -190,7 +195,7 @@ def _attach_empty(graph: nx.Graph, empty: list[list], labels: dict, new_label) -
                     if nb in labels:
                         shared[labels[nb]] = shared.get(labels[nb], 0) + data["length"]
             if shared:
-                label = max(shared, key=shared.get)
+                label = max(shared, key=lambda g: (g not in building_grids, shared[g]))
                 for b in comp:
                     labels[b] = label
             else:
@@ -232,24 +237,25 @@ def _grid_polygons(cells: gpd.GeoDataFrame, grid_of: pd.Series,
     community_of_grid = {g: region_community[r]
                          for g, r in cells.groupby("grid_id")["region"].first().items()}
     spare = regions[~regions["region"].isin(occupied)]
-    grid_ids = list(polys)
-    for _ in range(3):  # empty regions may border only other empty regions at first
+    by_community: dict = {}
+    for g, c in community_of_grid.items():
+        by_community.setdefault(c, []).append(g)
+    for attempt in range(3):  # empty regions may border only other empty regions at first
         left = []
-        tree = shapely.STRtree([polys[g] for g in grid_ids])
-        for _, row in spare.iterrows():
-            hits = tree.query(row.geometry, predicate="intersects")
-            best, best_len = None, 0.0
-            for h in hits:
-                g = grid_ids[h]
-                length = shapely.intersection(row.geometry.boundary, polys[g].boundary).length
-                same = community_of_grid[g] == row["community"]
-                score = length + (1e9 if same else 0)
-                if length > 0 and score > best_len:
-                    best, best_len = g, score
-            if best is None:
+        for row in spare.itertuples():
+            candidates = by_community.get(row.community, [])
+            if not candidates:
+                continue  # a community without buildings has no grid to give it to
+            shared = [shapely.intersection(row.geometry.boundary, polys[g].boundary).length
+                      for g in candidates]
+            if max(shared) > 0:
+                best = candidates[int(np.argmax(shared))]
+            elif attempt < 2:
                 left.append(row)
-            else:
-                polys[best] = shapely.union_all([polys[best], row.geometry])
+                continue
+            else:  # no grid of its community borders it: the nearest one takes it
+                best = min(candidates, key=lambda g: polys[g].distance(row.geometry))
+            polys[best] = shapely.union_all([polys[best], row.geometry])
         if not left:
             break
         spare = gpd.GeoDataFrame(left, crs=regions.crs)

@@ -37,7 +37,7 @@ def _check_hard_rules(plan, area):
     assert not b["building_id"].duplicated().any()  # a building is in exactly one grid
     # A building with more households than the target is a grid of its own.
     big = resid[resid["households"] > plan.target]
-    assert (b.groupby("grid_id").size()[big["grid_id"]] == 1).all()
+    assert (resid.groupby("grid_id").size()[big["grid_id"]] == 1).all()
     # Grid codes: community code + 3-digit sequence, unique.
     g = plan.grids
     assert g["grid_id"].is_unique

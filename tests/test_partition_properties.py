@@ -1,0 +1,41 @@
+"""Property-based checks of the hard rules on synthetic districts across many seeds."""
+
+from __future__ import annotations
+
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from gis.study_area import load_study_area
+from gis.synthetic import write_district_osm
+from partition.metrics import contiguous
+from partition.plan import build_territory, make_plan, rule_violations
+
+
+@settings(max_examples=6, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@example(seed=3689, n=345, target=150)  # a grid once took land of another community
+@example(seed=0, n=407, target=150)  # a shop bordered by one tower only joins its grid
+@given(seed=st.integers(0, 10_000), n=st.integers(40, 700),
+       target=st.sampled_from([150, 300, 600]))
+def test_every_plan_keeps_the_hard_rules(tmp_path_factory, seed, n, target):
+    path = tmp_path_factory.mktemp("district") / "d.osm"
+    write_district_osm(path, n, seed=seed)
+    area = load_study_area(path)
+    territory = build_territory(area)
+    plan = make_plan(area, target, territory=territory)
+    assert rule_violations(plan) == {"residential_without_grid": 0, "non_contiguous": 0,
+                                     "barrier_violations": 0, "community_violations": 0}
+    b = plan.buildings
+    resid = b[b["residential"]]
+    assert len(resid) == resid["building_id"].nunique()
+    assert resid["grid_id"].notna().all()
+    # Contiguity measured independently of the plan's own flags.
+    assert contiguous(territory.graph, b[b["grid_id"].notna()]).all()
+    # Each grid lies in one community and its polygon inside that community.
+    comm = area.communities.set_index("code").geometry
+    for grid in plan.grids.itertuples():
+        assert comm[grid.community].buffer(0.5).contains(grid.geometry)
+    # Big buildings are grids of their own: no other home shares them (a shop with no other
+    # neighbour may).
+    big = resid[resid["households"] > target]
+    assert (resid.groupby("grid_id").size()[big["grid_id"]] == 1).all()
