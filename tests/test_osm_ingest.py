@@ -95,3 +95,21 @@ def test_bbox_cut_extract_crashes_osmnx_but_not_us(nanjing_path, tmp_path, suffi
     assert area.street_report.nodes > 0
     assert any("point outside the file" in n for n in area.osm_notes)
     assert area.buildings.geometry.is_valid.all()
+
+
+def test_communities_and_households_from_synthetic_osm(tmp_path):
+    from gis.synthetic import write_district_osm
+
+    path = tmp_path / "district.osm.bz2"
+    summary = write_district_osm(path, 600, seed=3)
+    area = load_study_area(path)
+    assert len(area.buildings) == summary.n_buildings
+    assert area.buildings["residential"].sum() == summary.n_residential
+    # Communities: admin_level=10 boundary relations, coded by their ref.
+    assert len(area.communities) == summary.n_communities
+    assert area.communities["code"].str.fullmatch(r"320106\d{6}").all()
+    assert area.buildings["community"].notna().all()
+    # building:flats is taken as given, the rest estimated from floors and footprint.
+    by_source = area.buildings.groupby("households_source")["households"].sum()
+    assert by_source["osm_flats"] == summary.n_households_tagged
+    assert by_source["estimated"] > 0

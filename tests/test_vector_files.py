@@ -92,3 +92,19 @@ def test_vendor_offsets_are_removed(tmp_path, datum, forward):
     error = right.to_crs(metric).centroid.distance(original.to_crs(metric).centroid)
     assert offset.min() > 100
     assert error.max() < 0.1
+
+
+def test_communities_from_a_polygon_file(tmp_path):
+    buildings = tmp_path / "b.gpkg"
+    _frame().to_file(buildings, driver="GPKG")
+    comm = tmp_path / "communities.shp"
+    west = shapely.box(118.779, 32.039, 118.7805, 32.041)
+    east = shapely.box(118.7805, 32.039, 118.783, 32.041)
+    gpd.GeoDataFrame({"区划代码": ["320106002001", "320106002002"],
+                      "社区名称": ["华侨路社区", "五台山社区"]},
+                     geometry=[west, east], crs="EPSG:4326").to_file(
+        comm, driver="ESRI Shapefile", encoding="GBK")
+    area = load_study_area(buildings, communities=comm)
+    assert list(area.communities["name"]) == ["华侨路社区", "五台山社区"]
+    assert list(area.buildings["community"]) == ["320106002001", "320106002002",
+                                                 "320106002002"]
