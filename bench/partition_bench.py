@@ -145,7 +145,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--full", action="store_true", help="also the 100k-building district")
     parser.add_argument("--target", type=int, default=DEFAULT_TARGET)
-    parser.add_argument("--maxp-limit", type=int, default=20_000,
+    parser.add_argument("--maxp-limit", type=int, default=5_000,
                         help="run spopt max-p only on inputs up to this many buildings")
     parser.add_argument("--cache", default=str(ROOT / "bench" / ".cache"))
     parser.add_argument("--out", help="also write the table (Markdown) here")

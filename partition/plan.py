@@ -102,7 +102,8 @@ def assign_grids(graph: nx.Graph, buildings: gpd.GeoDataFrame, target: int, seed
                 parts = split(graph, comp, k, mean=mean)
                 labels.update({b: f"{community}/{n + p}" for b, p in parts.items()})
             else:
-                labels.update(rebalance_group(graph, comp, k, prev, new_label, seed=seed))
+                labels.update(rebalance_group(graph, comp, k, prev, new_label, seed=seed,
+                                              mean=mean))
             n += k
         if previous is not None:
             _make_labels_unique(graph, [b for b in members if b in labels], labels, prev,
@@ -124,30 +125,21 @@ def assign_grids(graph: nx.Graph, buildings: gpd.GeoDataFrame, target: int, seed
 
 def _grid_counts(groups: list[tuple[list, int]], hh: pd.Series,
                  target: int) -> tuple[list[tuple[list, int]], float]:
-    """Choose each group's number of grids so that its grids' mean lies as near the
-    community's mean grid size as it can; returns the groups and that mean (households).
+    """Choose each group's number of grids so that its grids come nearest ``target``
+    households; returns the groups and the community's resulting mean grid size.
 
     Groups separated by barriers cannot share grids: a group of 450 households makes one grid
-    of 450 or two of 225, and the community's mean moves with the choice. A few rounds of
-    choosing, per group, the count nearest the current mean settle it."""
-    totals = [float(hh[comp].sum()) for comp, _ in groups]
-    counts = [k for _, k in groups]
-    mean = float(target)
-    for _ in range(5):
-        mean = sum(totals) / max(sum(counts), 1)
-        new = []
-        for total, k, (comp, _) in zip(totals, counts, groups, strict=True):
-            if len(comp) == 1:
-                new.append(1)
-                continue
-            low = max(1, math.floor(total / mean))
+    of 450 or two of 225, whichever is nearer the target."""
+    chosen = []
+    for comp, k in groups:
+        total = float(hh[comp].sum())
+        if len(comp) > 1:
+            low = max(1, math.floor(total / target))
             options = [c for c in (low, low + 1) if c <= len(comp)] or [k]
-            new.append(min(options, key=lambda c: (abs(total / c - mean), c)))
-        if new == counts:
-            break
-        counts = new
-    groups = [(comp, k) for (comp, _), k in zip(groups, counts, strict=True)]
-    return groups, sum(totals) / max(sum(counts), 1)
+            k = min(options, key=lambda c: (abs(total / c - target), c))
+        chosen.append((comp, k))
+    total = float(sum(hh[comp].sum() for comp, _ in chosen))
+    return chosen, total / max(sum(k for _, k in chosen), 1)
 
 
 def _label_maker(community, codes):

@@ -9,7 +9,8 @@ Starting from the previous plan's grid of each building (matched by ``building_i
    neighbour) until the group has round(households / target) grids;
 4. local search brings grids that deviate more than ``TOLERANCE`` back towards the mean,
    where moving a building off its previous grid costs ``MOVE_WEIGHT`` x its share of a mean
-   grid, so only worthwhile moves are made and a balanced plan is left as it is.
+   grid, so only worthwhile moves are made and a balanced plan is left as it is; grids still
+   beyond BALANCE_LIMIT are then trimmed by single moves (regionalize.balance_extremes).
 
 A grid keeps its code when it keeps its label (most of its buildings); new grids get the next
 free sequence number of their community.
@@ -23,7 +24,7 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
-from partition.regionalize import bisect, refine
+from partition.regionalize import BALANCE_LIMIT, balance_extremes, bisect, refine
 
 MOVE_WEIGHT = 0.1
 # Deviations within this share of the mean grid size are left alone when re-balancing.
@@ -62,7 +63,7 @@ def _absorb(graph: nx.Graph, labels: dict, pending: set) -> set:
 
 
 def rebalance_group(graph: nx.Graph, nodes: list, k: int, previous: dict,
-                    new_label, seed: int = 0) -> dict:
+                    new_label, seed: int = 0, mean: float | None = None) -> dict:
     """Labels for one connected group of non-locked buildings.
 
     Args:
@@ -70,6 +71,7 @@ def rebalance_group(graph: nx.Graph, nodes: list, k: int, previous: dict,
         k: how many grids the group should have.
         previous: node -> previous grid code (nodes absent from it are new).
         new_label: a function returning a fresh grid label for this community.
+        mean: the community's mean grid size (households), which balance aims at.
     """
     w = {n: graph.nodes[n]["households"] for n in nodes}
     labels: dict = {}
@@ -90,8 +92,9 @@ def rebalance_group(graph: nx.Graph, nodes: list, k: int, previous: dict,
             labels.update({n: fresh[p] for n, p in parts.items()})
     _match_count(graph, labels, k, w, new_label, previous)
     rng = np.random.default_rng(seed)
-    return refine(graph, labels, k, rng, previous=previous, move_weight=MOVE_WEIGHT,
-                  tolerance=TOLERANCE, compact_weight=0.0, cut_weight=0.0)
+    labels = refine(graph, labels, k, rng, previous=previous, move_weight=MOVE_WEIGHT,
+                    tolerance=TOLERANCE, compact_weight=0.0, cut_weight=0.0)
+    return balance_extremes(graph, labels, mean=mean, stop_below=BALANCE_LIMIT)
 
 
 def _match_count(graph, labels: dict, k: int, w: dict, new_label, previous: dict) -> None:
@@ -103,9 +106,10 @@ def _match_count(graph, labels: dict, k: int, w: dict, new_label, previous: dict
             load[g] += w[n]
             members[g].append(n)
         if len(load) < k:
-            heavy = max(load, key=load.get)
-            if len(members[heavy]) < 2:
+            splittable = [g for g in load if len(members[g]) >= 2]
+            if not splittable:
                 return
+            heavy = max(splittable, key=load.get)
             parts = bisect(graph, members[heavy], 2)
             # The part holding fewer of the grid's previous buildings takes the new code.
             kept = [sum(previous.get(n) == heavy for n, p in parts.items() if p == i)
