@@ -116,28 +116,44 @@ def _repair(w: np.ndarray, eu: np.ndarray, ev: np.ndarray,
     return in_a, moved
 
 
-def _straight_cut(x, y, w, lo, hi, eu, ev, cost, angle, goal, unit) -> np.ndarray:
-    """Side A of the best straight cut across direction ``angle``: among the prefixes of the
-    nodes sorted along it that come near ``goal`` households (BALANCE_STEP of a grid), the
-    one whose footprints overlap least across the cut, then the nearest, then the cheapest."""
-    order = np.argsort(x * math.cos(angle) + y * math.sin(angle), kind="stable")
-    rank = np.empty(len(w), dtype=np.int64)
-    rank[order] = np.arange(len(w))
-    # cut(L) = cost of the edges with exactly one end among the first L nodes.
-    first_end, last_end = np.minimum(rank[eu], rank[ev]), np.maximum(rank[eu], rank[ev])
-    diff = np.zeros(len(w) + 1)
-    np.add.at(diff, first_end + 1, cost)
-    np.add.at(diff, last_end + 1, -cost)
-    cut = np.cumsum(diff)[1:len(w)]
-    error = np.abs(np.cumsum(w[order])[:-1] - goal) / unit
+def _straight_cuts(x, y, w, lo, hi, eu, ev, cost, goal, unit) -> tuple[np.ndarray, list]:
+    """The best straight cut across each of the 2 x DIRECTIONS directions, all at once.
+
+    Along each direction the nodes are sorted and every prefix is a candidate side A; the
+    chosen prefix comes within BALANCE_STEP of a grid of ``goal`` households, then has the
+    least footprint overlap across the cut, then the nearest balance, then the cheapest cut.
+    Returns side-A masks (directions x nodes) and each cut's key (see :func:`_cut_key`).
+    """
+    n = len(w)
+    angles = np.pi * np.arange(2 * DIRECTIONS) / DIRECTIONS
+    proj = np.cos(angles)[:, None] * x + np.sin(angles)[:, None] * y
+    order = np.argsort(proj, axis=1, kind="stable")
+    rows = np.arange(len(angles))[:, None]
+    rank = np.empty_like(order)
+    rank[rows, order] = np.arange(n)
+    # cut[d, L-1] = cost of the edges with exactly one end among the first L nodes.
+    first_end = np.minimum(rank[:, eu], rank[:, ev]) + 1
+    last_end = np.maximum(rank[:, eu], rank[:, ev]) + 1
+    flat = np.bincount((rows * (n + 1) + first_end).ravel(), np.broadcast_to(
+        cost, first_end.shape).ravel(), minlength=len(angles) * (n + 1))
+    flat -= np.bincount((rows * (n + 1) + last_end).ravel(), np.broadcast_to(
+        cost, last_end.shape).ravel(), minlength=len(angles) * (n + 1))
+    cut = np.cumsum(flat.reshape(len(angles), n + 1), axis=1)[:, 1:n]
+    error = np.abs(np.cumsum(w[order], axis=1)[:, :-1] - goal) / unit
     # Depth (m) by which footprints of the first L reach past those of the rest.
-    reach = np.maximum.accumulate(hi[order])[:-1] - np.minimum.accumulate(lo[order][::-1])[::-1][1:]
+    hi_sorted = np.take_along_axis(hi, order, axis=1)
+    lo_sorted = np.take_along_axis(lo, order, axis=1)
+    reach = (np.maximum.accumulate(hi_sorted, axis=1)[:, :-1]
+             - np.minimum.accumulate(lo_sorted[:, ::-1], axis=1)[:, ::-1][:, 1:])
     overlap = np.round(np.clip(reach, 0, None))
     coarse = np.floor(error / BALANCE_STEP)
-    length = int(np.lexsort((cut, error, overlap, coarse))[0]) + 1
-    in_a = np.zeros(len(w), dtype=bool)
-    in_a[order[:length]] = True
-    return in_a
+    masks = np.zeros((len(angles), n), dtype=bool)
+    keys = []
+    for d in range(len(angles)):
+        at = int(np.lexsort((cut[d], error[d], overlap[d], coarse[d]))[0])
+        masks[d] = rank[d] <= at
+        keys.append((coarse[d, at], overlap[d, at], 0.0, error[d, at], cut[d, at]))
+    return masks, keys
 
 
 def _cut_key(in_a, w, lo, hi, eu, ev, cost, goal, unit, moved) -> tuple:
@@ -163,15 +179,12 @@ def _bisect_arrays(g: _Arrays, idx: np.ndarray, k: int, out: np.ndarray, first: 
     k1 = k // 2
     goal, unit = w.sum() * k1 / k, max(w.sum() / k, 1e-9)
     # Rank the straight cuts first; only the most promising are repaired and compared.
-    candidates = []
-    for i in range(2 * DIRECTIONS):  # both ends of each direction
-        lo, hi = g.lo[i, idx], g.hi[i, idx]
-        in_a = _straight_cut(x, y, w, lo, hi, eu, ev, cost, math.pi * i / DIRECTIONS,
-                             goal, unit)
-        candidates.append((_cut_key(in_a, w, lo, hi, eu, ev, cost, goal, unit, 0.0), i, in_a))
-    candidates.sort(key=lambda c: c[0])
+    masks, keys = _straight_cuts(x, y, w, g.lo[:, idx], g.hi[:, idx], eu, ev, cost, goal,
+                                 unit)
+    ranked = sorted(range(len(keys)), key=keys.__getitem__)
     best, best_key = None, None
-    for _, i, in_a in candidates[:REPAIRED_CANDIDATES]:
+    for i in ranked[:REPAIRED_CANDIDATES]:
+        in_a = masks[i]
         in_a, moved = _repair(w, eu, ev, in_a)
         if in_a.all() or not in_a.any():
             continue
