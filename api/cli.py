@@ -50,7 +50,7 @@ def _add_source_options(p: argparse.ArgumentParser) -> None:
                    help="无效面 invalid polygons: repair (default) or reject")
 
 
-def _load(args: argparse.Namespace):
+def _load(args: argparse.Namespace, with_walk_graph: bool = True):
     from gis.study_area import load_study_area
 
     households = HouseholdOptions(
@@ -65,7 +65,7 @@ def _load(args: argparse.Namespace):
         return load_study_area(
             args.source, streets=args.streets, communities=args.communities, datum=args.datum,
             id_col=args.id_col, households=households, barriers=barriers, invalid=args.invalid,
-            progress=progress,
+            with_walk_graph=with_walk_graph, progress=progress,
         )
 
 
@@ -148,7 +148,7 @@ def cmd_partition(args: argparse.Namespace) -> int:
     if locked and previous is None:
         print("--lock 需要 --previous / --lock needs --previous", file=sys.stderr)
         return 2
-    area = _load(args)
+    area = _load(args, with_walk_graph=False)  # grids need street lines, not routing
     with tqdm(total=5, unit="step", disable=None, leave=False) as bar:
         seen: list[str] = []
 

@@ -138,6 +138,7 @@ def load_study_area(
     households: HouseholdOptions | None = None,
     barriers: BarrierOptions | None = None,
     invalid: str = "repair",
+    with_walk_graph: bool = True,
     progress: Callable[[str], None] | None = None,
 ) -> StudyArea:
     """Read a study area from files.
@@ -153,6 +154,8 @@ def load_study_area(
         households: where households come from (gis.households).
         barriers: which features are barriers (gis.barriers).
         invalid: "repair" or "reject" invalid polygons.
+        with_walk_graph: build the osmnx walk graph (routing needs it, partitioning only the
+            street lines); without it ``streets`` is empty.
         progress: called with the name of each of the :data:`LOAD_STEPS` as it starts.
 
     Raises:
@@ -190,10 +193,11 @@ def load_study_area(
     buildings = assign_households(buildings, households, path=path, repairs=repairs)
 
     step(LOAD_STEPS[2])
-    if street_extract is not None:
+    if street_extract is None:
+        street_extract = OsmExtract(str(path), [], [], [], OsmReadReport(), None)
+    if with_walk_graph and street_extract.ways:
         graph, street_report = walk_graph(street_extract, crs)
     else:
-        street_extract = OsmExtract(str(path), [], [], [], OsmReadReport(), None)
         graph, street_report = nx.MultiDiGraph(crs=crs), StreetReport(0, 0, 0, 0, 0.0, 0, 0.0)
     barrier_gdf = barriers_from_osm(street_extract, barriers)
     lines = street_lines(street_extract).to_crs(crs)

@@ -21,7 +21,7 @@ from shapely.ops import polygonize, unary_union
 # Outline sample spacing (at least, metres), points per outline and inward shrink (momepy
 # uses 0.4 m shrink and 0.5 m segments; this is enough for slab blocks and far faster).
 SEGMENT_M = 3.0
-POINTS_PER_OUTLINE = 24
+POINTS_PER_OUTLINE = 16
 SHRINK_M = 0.4
 MIN_REGION_M2 = 1.0
 
