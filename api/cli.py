@@ -69,12 +69,18 @@ def _load(args: argparse.Namespace, with_walk_graph: bool = True):
         )
 
 
-@contextmanager
 def _load_progress():
-    """A tqdm bar (on stderr, when it is a terminal) over load_study_area's steps."""
+    """A progress bar over load_study_area's steps."""
     from gis.study_area import LOAD_STEPS
 
-    with tqdm(total=len(LOAD_STEPS), unit="step", disable=None, leave=False) as bar:
+    return _step_progress(len(LOAD_STEPS))
+
+
+@contextmanager
+def _step_progress(total: int):
+    """A tqdm bar (on stderr, when it is a terminal) advanced by calling the yielded function
+    with the name of each step as it starts."""
+    with tqdm(total=total, unit="step", disable=None, leave=False) as bar:
         seen: list[str] = []
 
         def advance(name: str) -> None:
@@ -149,15 +155,7 @@ def cmd_partition(args: argparse.Namespace) -> int:
         print("--lock 需要 --previous / --lock needs --previous", file=sys.stderr)
         return 2
     area = _load(args, with_walk_graph=False)  # grids need street lines, not routing
-    with tqdm(total=5, unit="step", disable=None, leave=False) as bar:
-        seen: list[str] = []
-
-        def advance(name: str) -> None:
-            if seen:
-                bar.update(1)
-            seen.append(name)
-            bar.set_description(name)
-
+    with _step_progress(5) as advance:
         try:
             plan = make_plan(area, args.target_households, seed=args.seed, previous=previous,
                              locked=locked, progress=advance)

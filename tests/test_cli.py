@@ -64,3 +64,28 @@ def test_demo_writes_outputs(tmp_path, capsys):
 def test_console_script_is_installed():
     result = subprocess.run(["wangge", "--help"], capture_output=True, text=True, check=True)
     assert "import" in result.stdout and "demo" in result.stdout
+
+
+def test_partition_command_and_rebalance(tmp_path, capsys):
+    from gis.synthetic import write_district_osm
+
+    district = tmp_path / "district.osm"
+    write_district_osm(district, 300, seed=7)
+    plan = tmp_path / "plan.gpkg"
+    assert main(["partition", str(district), "--out", str(plan), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["grids"] > 5 and summary["non_contiguous"] == 0
+    assert summary["barrier_violations"] == 0 and summary["community_violations"] == 0
+    assert {"grids", "buildings", "plan_summary"} <= set(dict(pyogrio.list_layers(plan)))
+    grids = pyogrio.read_dataframe(plan, layer="grids")
+    lock = grids["grid_id"].iloc[0]
+    again, moves = tmp_path / "again.gpkg", tmp_path / "moves.csv"
+    assert main(["partition", str(district), "--previous", str(plan), "--lock", lock,
+                 "--moves", str(moves), "--out", str(again)]) == 0
+    out = capsys.readouterr().out
+    assert "0 households moved" in out and "grids kept" in out
+    assert moves.read_text(encoding="utf-8-sig").startswith("building_id,from_grid,to_grid")
+    assert main(["partition", str(district), "--lock", lock, "--out", str(again)]) == 2
+    assert main(["partition", str(district), "--previous", str(plan), "--lock", "nope",
+                 "--out", str(again)]) == 2
+    assert "locked grids not in the previous plan: nope" in capsys.readouterr().err
