@@ -89,3 +89,23 @@ def test_partition_command_and_rebalance(tmp_path, capsys):
     assert main(["partition", str(district), "--previous", str(plan), "--lock", "nope",
                  "--out", str(again)]) == 2
     assert "locked grids not in the previous plan: nope" in capsys.readouterr().err
+
+
+def test_partition_of_vector_buildings_with_osm_streets(nanjing_path, tmp_path, capsys):
+    """Buildings from a GeoPackage carrying households, streets and barriers from OSM."""
+    from gis.study_area import load_study_area
+
+    area = load_study_area(nanjing_path)
+    homes = area.layer_wgs84("buildings")
+    homes = homes[homes["residential"]][["building_id", "building", "households", "geometry"]]
+    homes["households"] = (homes["households"] // 2).clip(lower=1)  # "given" by the user
+    source = tmp_path / "homes.gpkg"
+    homes.to_file(source, driver="GPKG")
+    plan = tmp_path / "plan.gpkg"
+    assert main(["partition", str(source), "--streets", str(nanjing_path), "--out", str(plan),
+                 "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["households"] == int(homes["households"].sum())
+    assert summary["barrier_violations"] == 0 and summary["non_contiguous"] == 0
+    buildings = pyogrio.read_dataframe(plan, layer="buildings")
+    assert set(buildings["households_source"]) == {"given"}
