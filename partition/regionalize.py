@@ -122,6 +122,7 @@ def _straight_cuts(x, y, w, lo, hi, eu, ev, cost, goal, unit) -> tuple[np.ndarra
     Along each direction the nodes are sorted and every prefix is a candidate side A; the
     chosen prefix comes within BALANCE_STEP of a grid of ``goal`` households, then has the
     least footprint overlap across the cut, then the nearest balance, then the cheapest cut.
+    Directions across the group's long axis rank first among equally good cuts.
     Returns side-A masks (directions x nodes) and each cut's key (see :func:`_cut_key`).
     """
     n = len(w)
@@ -147,22 +148,38 @@ def _straight_cuts(x, y, w, lo, hi, eu, ev, cost, goal, unit) -> tuple[np.ndarra
              - np.minimum.accumulate(lo_sorted[:, ::-1], axis=1)[:, ::-1][:, 1:])
     overlap = np.round(np.clip(reach, 0, None))
     coarse = np.floor(error / BALANCE_STEP)
+    # Cuts across the group's long axis keep grids compact (no long strips).
+    off_axis = np.floor(_angle_from_long_axis(x, y, w, angles) / (np.pi / 8))
     masks = np.zeros((len(angles), n), dtype=bool)
     keys = []
     for d in range(len(angles)):
         at = int(np.lexsort((cut[d], error[d], overlap[d], coarse[d]))[0])
         masks[d] = rank[d] <= at
-        keys.append((coarse[d, at], overlap[d, at], 0.0, error[d, at], cut[d, at]))
+        keys.append((coarse[d, at], overlap[d, at], off_axis[d], 0.0, error[d, at],
+                     cut[d, at]))
     return masks, keys
 
 
-def _cut_key(in_a, w, lo, hi, eu, ev, cost, goal, unit, moved) -> tuple:
+def _angle_from_long_axis(x, y, w, angles) -> np.ndarray:
+    """Angle (0..pi/2) between each direction and the long axis of the points."""
+    weights = w + 1e-3
+    mx, my = np.average(x, weights=weights), np.average(y, weights=weights)
+    cxx = np.average((x - mx) ** 2, weights=weights)
+    cyy = np.average((y - my) ** 2, weights=weights)
+    cxy = np.average((x - mx) * (y - my), weights=weights)
+    axis = 0.5 * math.atan2(2 * cxy, cxx - cyy)
+    diff = np.mod(angles - axis, np.pi)
+    return np.minimum(diff, np.pi - diff)
+
+
+def _cut_key(in_a, w, lo, hi, eu, ev, cost, goal, unit, moved, off_axis) -> tuple:
     """How good a cut is, smaller first: balance (in BALANCE_STEP buckets), footprint overlap
-    across it (m), households moved to repair it, exact balance, cost of the cut."""
+    across it (m), how far it is from cutting across the long axis (22.5 degree steps),
+    households moved to repair it, exact balance, cost of the cut."""
     error = abs(w[in_a].sum() - goal) / unit
     overlap = max(0.0, float(np.max(hi[in_a], initial=-NO_EXTENT)
                              - np.min(lo[~in_a], initial=NO_EXTENT)))
-    return (math.floor(error / BALANCE_STEP), round(overlap), moved, error,
+    return (math.floor(error / BALANCE_STEP), round(overlap), off_axis, moved, error,
             float(cost[in_a[eu] != in_a[ev]].sum()))
 
 
@@ -188,7 +205,8 @@ def _bisect_arrays(g: _Arrays, idx: np.ndarray, k: int, out: np.ndarray, first: 
         in_a, moved = _repair(w, eu, ev, in_a)
         if in_a.all() or not in_a.any():
             continue
-        key = _cut_key(in_a, w, g.lo[i, idx], g.hi[i, idx], eu, ev, cost, goal, unit, moved)
+        key = _cut_key(in_a, w, g.lo[i, idx], g.hi[i, idx], eu, ev, cost, goal, unit, moved,
+                       keys[i][2])
         if best_key is None or key < best_key:
             best, best_key = in_a, key
     if best is None:
