@@ -93,7 +93,7 @@ def rebalance_group(graph: nx.Graph, nodes: list, k: int, previous: dict,
     _match_count(graph, labels, k, w, new_label, previous)
     rng = np.random.default_rng(seed)
     labels = refine(graph, labels, k, rng, previous=previous, move_weight=MOVE_WEIGHT,
-                    tolerance=TOLERANCE, compact_weight=0.0, cut_weight=0.0)
+                    tolerance=TOLERANCE)
     return balance_extremes(graph, labels, mean=mean, stop_below=BALANCE_LIMIT)
 
 

@@ -4,10 +4,11 @@
    the households divide in the right proportion, between footprints rather than through
    them, and along streets where that costs no balance; pieces a cut leaves disconnected
    change side, so every grid is connected.
-2. *Local search* (:func:`refine`, used when re-balancing): a boundary building moves to a
-   neighbouring grid when that lowers ``balance + COMPACT_WEIGHT * compactness + CUT_WEIGHT *
-   cut + moves`` and its old grid stays connected. Balance is the sum of squared relative
-   deviations from the mean grid size; moves is the cost of leaving the previous grid.
+2. *Trimming* (:func:`balance_extremes`): single boundary buildings move between
+   neighbouring grids while that lowers the worst deviation beyond BALANCE_LIMIT.
+3. *Local search* (:func:`refine`, used when re-balancing): a boundary building moves to a
+   neighbouring grid when that lowers balance beyond a tolerance plus the cost of leaving its
+   previous grid, and its old grid stays connected.
 
 Coordinates are metres; weights are households.
 """
@@ -21,8 +22,6 @@ import networkx as nx
 import numpy as np
 import shapely
 
-COMPACT_WEIGHT = 0.05
-CUT_WEIGHT = 0.05
 MAX_PASSES = 60
 
 
@@ -249,61 +248,36 @@ def _connected_without(graph: nx.Graph, members: set, v) -> bool:
     return len(seen) == len(rest)
 
 
-def refine(graph: nx.Graph, assignment: dict, k: int, rng: np.random.Generator,
-           *, previous: dict | None = None, move_weight: float = 0.0,
-           tolerance: float = 0.0, compact_weight: float = COMPACT_WEIGHT,
-           cut_weight: float = CUT_WEIGHT) -> dict:
-    """Local search on ``assignment`` (node -> part label); returns an improved copy.
+def refine(graph: nx.Graph, assignment: dict, k: int, rng: np.random.Generator, *,
+           previous: dict, move_weight: float, tolerance: float) -> dict:
+    """Local search for re-balancing ``assignment`` (node -> part label); an improved copy.
 
-    Balance counts only the part of each grid's relative deviation beyond ``tolerance``.
-    With ``previous`` (node -> earlier label), moving a node off its earlier label costs
-    ``move_weight`` x its households / mean grid size, and moving it back earns as much.
-    Only nodes of ``assignment`` move, and only into parts of ``assignment``.
+    A boundary node moves to a neighbouring part when that lowers balance + moves: balance
+    counts each part's relative deviation from the mean beyond ``tolerance``, squared; moving
+    a node off its ``previous`` label costs ``move_weight`` x its households / mean (at least
+    one household: shops and schools should stay put too), moving it back earns as much.
+    Parts stay connected; only nodes of ``assignment`` move, only into its parts.
     """
-    previous = previous or {}
     part = dict(assignment)
-    members: dict[int, set] = defaultdict(set)
+    members: dict = defaultdict(set)
     for n, p in part.items():
         members[p].add(n)
     w = {n: graph.nodes[n]["households"] for n in part}
-    xs = {n: graph.nodes[n]["x"] for n in part}
-    ys = {n: graph.nodes[n]["y"] for n in part}
     load = {p: sum(w[n] for n in ms) for p, ms in members.items()}
     mean = sum(load.values()) / max(k, 1)
     if mean <= 0:
         return part
-    count = {p: len(ms) for p, ms in members.items()}
-    sx = {p: sum(xs[n] for n in ms) for p, ms in members.items()}
-    sy = {p: sum(ys[n] for n in ms) for p, ms in members.items()}
-    width = max(xs.values()) - min(xs.values())
-    height = max(ys.values()) - min(ys.values())
-    radius2 = max(width * height, 1.0) / max(k, 1) / math.pi  # squared radius of a mean grid
-    edge_cost = sum(d["cost"] for _, _, d in graph.subgraph(part).edges(data=True)) or 1.0
 
     def excess(total: float) -> float:
         return max(0.0, abs(total - mean) / mean - tolerance) ** 2
 
     def delta(v, p, q) -> float:
-        wv = w[v]
-        bal = (excess(load[p] - wv) + excess(load[q] + wv)
+        bal = (excess(load[p] - w[v]) + excess(load[q] + w[v])
                - excess(load[p]) - excess(load[q]))
-        x, y = xs[v], ys[v]
-        dq = (x - sx[q] / count[q]) ** 2 + (y - sy[q] / count[q]) ** 2
-        dp = (x - sx[p] / count[p]) ** 2 + (y - sy[p] / count[p]) ** 2
-        comp = (dq - dp) / radius2
-        cut = 0.0
-        for nb, data in graph[v].items():
-            pn = part.get(nb)
-            if pn == p:
-                cut += data["cost"]
-            elif pn == q:
-                cut -= data["cost"]
         moved = 0.0
         if v in previous:
-            # Buildings without households count as one: shops and schools should stay put too.
-            moved = move_weight * max(wv, 1) / mean * ((previous[v] != q) - (previous[v] != p))
-        return (bal + compact_weight * comp / max(count[p], 1) + cut_weight * cut / edge_cost
-                + moved)
+            moved = move_weight * max(w[v], 1) / mean * ((previous[v] != q) - (previous[v] != p))
+        return bal + moved
 
     for _ in range(MAX_PASSES):
         improved = False
@@ -319,18 +293,11 @@ def refine(graph: nx.Graph, assignment: dict, k: int, rng: np.random.Generator,
                     best, best_q = d, q
             if best_q is None or not _connected_without(graph, members[p], v):
                 continue
-            q = best_q
             members[p].discard(v)
-            members[q].add(v)
+            members[best_q].add(v)
             load[p] -= w[v]
-            load[q] += w[v]
-            count[p] -= 1
-            count[q] += 1
-            sx[p] -= xs[v]
-            sy[p] -= ys[v]
-            sx[q] += xs[v]
-            sy[q] += ys[v]
-            part[v] = q
+            load[best_q] += w[v]
+            part[v] = best_q
             improved = True
         if not improved:
             break
