@@ -158,7 +158,7 @@ def cmd_partition(args: argparse.Namespace) -> int:
     with _step_progress(5) as advance:
         try:
             plan = make_plan(area, args.target_households, seed=args.seed, previous=previous,
-                             locked=locked, progress=advance)
+                             locked=locked, split_units=args.split_units, progress=advance)
         except ValueError as exc:
             print(str(exc), file=sys.stderr)
             return 2
@@ -226,6 +226,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--previous", help="原方案 previous PLAN.gpkg to re-balance")
     p.add_argument("--lock", help="锁定网格 grid codes to keep exactly, comma-separated")
     p.add_argument("--moves", help="调整清单 write the building-by-building moves as CSV")
+    p.add_argument("--split-units", metavar="COLUMN",
+                   help="按单元划分 divide buildings above the target by unit; COLUMN holds "
+                   "each building's number of units (单元)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--out", required=True, help="输出 PLAN.gpkg")
     p.add_argument("--json", action="store_true", help="以 JSON 输出 print JSON")

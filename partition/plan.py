@@ -17,7 +17,7 @@ east. All geometry is in the study area's metric CRS; :meth:`Plan.layers_wgs84` 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import geopandas as gpd
 import networkx as nx
@@ -39,6 +39,7 @@ from partition.metrics import (
 from partition.rebalance import previous_grids, rebalance_group
 from partition.regionalize import split
 from partition.territory import community_regions, dissolve, tessellate
+from partition.units import split_into_units
 
 DEFAULT_TARGET = 300
 
@@ -282,7 +283,7 @@ def build_territory(area: StudyArea, progress=None) -> Territory:
 def make_plan(area: StudyArea, target: int = DEFAULT_TARGET, *, seed: int = 0,
               previous: tuple[gpd.GeoDataFrame, gpd.GeoDataFrame] | None = None,
               locked: frozenset[str] = frozenset(), territory: Territory | None = None,
-              progress=None) -> Plan:
+              split_units: str | None = None, progress=None) -> Plan:
     """Divide every community of ``area`` into micro-grids of about ``target`` households.
 
     Args:
@@ -293,9 +294,14 @@ def make_plan(area: StudyArea, target: int = DEFAULT_TARGET, *, seed: int = 0,
             re-balance with as few moves as possible.
         locked: grid codes of ``previous`` that must stay exactly as they are.
         territory: ``build_territory(area)`` when the caller has it already.
+        split_units: the name of a column holding each building's number of units (单元):
+            buildings above ``target`` are then divided by unit instead of becoming building
+            grids (partition.units).
         progress: called with the name of each step as it starts.
     """
     step = progress or (lambda _name: None)
+    if split_units:
+        area = replace(area, buildings=split_into_units(area.buildings, target, split_units))
     territory = territory or build_territory(area, progress)
     step("划分 partition")
     buildings = territory.buildings
