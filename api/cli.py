@@ -208,6 +208,20 @@ def format_plan_summary(s: dict) -> str:
     return "\n".join(lines)
 
 
+def cmd_vrp_solve(args: argparse.Namespace) -> int:
+    from dispatch.vrp import read_instance, solve
+
+    solution = solve(read_instance(args.file), args.seconds)
+    result = {"cost": solution.cost, "routes": solution.routes, "seconds": solution.seconds}
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"费用 cost {solution.cost} ({len(solution.routes)} routes, {solution.seconds} s)")
+        for i, route in enumerate(solution.routes, 1):
+            print(f"Route #{i}: {' '.join(map(str, route))}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="wangge", description="网格化管理 Wangge: community micro-grids, workers, routes")
@@ -233,6 +247,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="输出 PLAN.gpkg")
     p.add_argument("--json", action="store_true", help="以 JSON 输出 print JSON")
     p.set_defaults(func=cmd_partition)
+
+    vrp = sub.add_parser("vrp", help="路径基准 routing benchmark instances").add_subparsers(
+        dest="vrp_command", required=True)
+    p = vrp.add_parser("solve", help="solve a TSPLIB/VRPLIB file (TSP, CVRP, VRPTW)")
+    p.add_argument("file")
+    p.add_argument("--seconds", type=float, default=5.0, help="time limit (default 5)")
+    p.add_argument("--json", action="store_true", help='print {"cost", "routes", "seconds"}')
+    p.set_defaults(func=cmd_vrp_solve)
 
     p = sub.add_parser("demo", help="在内置演示数据上运行 run on the embedded demo data")
     p.add_argument("--out", default=DEFAULT_DEMO_DIR, help=f"输出目录 (default {DEFAULT_DEMO_DIR})")
