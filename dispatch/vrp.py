@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import math
 import re
-from itertools import pairwise
 import time
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
