@@ -41,8 +41,6 @@ DEFAULT_LEVELS: dict[str, float] = {
 }
 FALLBACK_LEVELS = 3.0
 
-SOURCES = ("given", "osm_flats", "csv", "raster", "estimated")
-
 
 @dataclass(frozen=True)
 class HouseholdOptions:
