@@ -136,9 +136,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
     for name, gdf in layers.items():
         write_geojson(gdf, out / f"{name}.geojson", area.attribution)
     summary = area.summary()
+    print(format_summary(summary))
+    from partition.plan import make_plan
+    from partition.plan_io import write_plan
+
+    started = time.perf_counter()
+    with _step_progress(5) as advance:
+        plan = make_plan(area, progress=advance)
+    write_plan(plan, out / "plan.gpkg", area.attribution)
+    write_geojson(plan.grids, out / "grids.geojson", area.attribution)
+    summary["plan"] = dict(plan.summary, seconds=round(time.perf_counter() - started, 2),
+                           peak_memory_mb=_peak_memory_mb(), out=str(out / "plan.gpkg"))
     (out / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2),
                                       encoding="utf-8")
-    print(format_summary(summary))
+    print(format_plan_summary(summary["plan"]))
     print(f"输出目录 outputs written to: {out.resolve()}")
     print(area.attribution)
     return 0

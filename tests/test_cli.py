@@ -47,7 +47,7 @@ def test_demo_writes_outputs(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert str(out) in printed and "ODbL" in printed
     for name in ("study_area.gpkg", "buildings.geojson", "streets.geojson", "barriers.geojson",
-                 "communities.geojson", "summary.json"):
+                 "communities.geojson", "summary.json", "plan.gpkg", "grids.geojson"):
         assert (out / name).stat().st_size > 0
     geo = json.loads((out / "buildings.geojson").read_text(encoding="utf-8"))
     assert geo["attribution"] == "© OpenStreetMap contributors, ODbL 1.0"
@@ -58,6 +58,7 @@ def test_demo_writes_outputs(tmp_path, capsys):
     assert all(shapely.LinearRing(r).is_ccw for r in rings)
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     assert summary["households"] > 0 and summary["street_nodes"] > 0
+    assert summary["plan"]["grids"] > 40 and summary["plan"]["non_contiguous"] == 0
 
 
 @pytest.mark.skipif(shutil.which("wangge") is None, reason="console script not installed")
