@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import geopandas as gpd
+import numpy as np
 import shapely
 
 from gis.osm import OsmExtract
@@ -71,3 +72,11 @@ def barriers_from_osm(
                              "name": t.get("name"), "geometry": shapely.make_valid(area.geometry)})
     return gpd.GeoDataFrame(rows, columns=["kind", "osm_id", "type", "name", "geometry"],
                             geometry="geometry", crs="EPSG:4326")
+
+
+def barrier_lines(geometries) -> np.ndarray:
+    """The barrier lines of ``geometries`` (a GeoSeries or array, any CRS): lines as they are,
+    water areas by their shores (polygon boundaries)."""
+    geoms = np.asarray(getattr(geometries, "values", geometries), dtype=object)
+    polys = shapely.get_type_id(geoms) >= 3
+    return np.concatenate([geoms[~polys], shapely.boundary(geoms[polys])])

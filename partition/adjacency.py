@@ -14,6 +14,8 @@ import networkx as nx
 import numpy as np
 import shapely
 
+from gis.barriers import barrier_lines
+
 # Cost of cutting one metre of shared boundary that runs along a street, relative to a metre
 # through a block: grid boundaries should follow streets.
 STREET_CUT_COST = 0.2
@@ -66,10 +68,7 @@ def building_graph(
     rep_xy = shapely.get_coordinates(reps.values)
     links = shapely.linestrings(np.stack([rep_xy[left], rep_xy[right]], axis=1))
     if barriers is not None and len(barriers) and len(left):
-        lines = barriers.values
-        polys = shapely.get_type_id(lines) >= 3
-        lines = np.concatenate([lines[~polys], shapely.boundary(lines[polys])])
-        hit, _ = shapely.STRtree(lines).query(links, predicate="intersects")
+        hit, _ = shapely.STRtree(barrier_lines(barriers)).query(links, predicate="intersects")
         apart = np.zeros(len(left), dtype=bool)
         apart[np.unique(hit)] = True
         left, right, shared, links = left[~apart], right[~apart], shared[~apart], links[~apart]

@@ -15,6 +15,8 @@ import pandas as pd
 import shapely
 from shapely.ops import polygonize, unary_union
 
+from gis.barriers import barrier_lines
+
 
 def polsby_popper(geoms: gpd.GeoSeries) -> pd.Series:
     """4 pi area / perimeter^2: 1 for a circle, near 0 for a sliver."""
@@ -55,9 +57,7 @@ def barrier_violations(
     out = pd.Series(False, index=grids["grid_id"].values)
     if barriers.empty:
         return out
-    geoms = barriers.geometry.values
-    polys = shapely.get_type_id(geoms) >= 3
-    lines = np.concatenate([geoms[~polys], shapely.boundary(geoms[polys])])
+    lines = barrier_lines(barriers.geometry)
     tree = shapely.STRtree(lines)
     resid = buildings[buildings["residential"]]
     points = resid.geometry.representative_point()

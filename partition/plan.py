@@ -203,8 +203,7 @@ def _attach_empty(graph: nx.Graph, empty: list[list], labels: dict, new_label,
         pending = still
 
 
-def _number_grids(labels: pd.Series, buildings: gpd.GeoDataFrame,
-                  communities: gpd.GeoDataFrame) -> pd.Series:
+def _number_grids(labels: pd.Series, buildings: gpd.GeoDataFrame) -> pd.Series:
     """Map labels to codes: community code + 3-digit sequence, north to south, west to east."""
     reps = buildings.geometry.representative_point()
     frame = pd.DataFrame({"label": labels, "x": reps.x, "y": reps.y,
@@ -313,7 +312,7 @@ def make_plan(area: StudyArea, target: int = DEFAULT_TARGET, *, seed: int = 0,
     labels, bounds = assign_grids(territory.graph, buildings, target, seed=seed,
                                   previous=prev, locked=frozenset(locked))
     if previous is None:
-        labels = _number_grids(labels, buildings, area.communities)
+        labels = _number_grids(labels, buildings)
     step("指标 metrics")
     plan = plan_from_labels(area, territory, labels, target, bounds,
                             locked_polygons=(previous[0], locked) if locked else None)
@@ -411,8 +410,9 @@ def _grid_table(buildings, polygons: gpd.GeoSeries, graph, area) -> gpd.GeoDataF
     grids["deviation_pct"] = deviations(grids).round(2)
     grids["area_m2"] = grids.geometry.area.round(1)
     grids["polsby_popper"] = polsby_popper(grids.geometry).round(4)
-    grids["street_boundary_share"] = _street_share(graph, buildings).reindex(
-        grids["grid_id"]).fillna(1.0).round(4).values
+    street, total = _boundary_lengths(graph, buildings)
+    share = pd.Series({g: street[g] / total[g] for g in total if total[g] > 0}, dtype=float)
+    grids["street_boundary_share"] = share.reindex(grids["grid_id"]).fillna(1.0).round(4).values
     grids["contiguous"] = contiguous(graph, buildings).reindex(grids["grid_id"]).values
     grids["barrier_violation"] = barrier_violations(
         grids, buildings, area.barriers).reindex(grids["grid_id"]).values
@@ -421,9 +421,9 @@ def _grid_table(buildings, polygons: gpd.GeoSeries, graph, area) -> gpd.GeoDataF
     return grids
 
 
-def _street_share(graph: nx.Graph, buildings: gpd.GeoDataFrame) -> pd.Series:
-    """Per grid: share of its boundary with other grids (metres of shared cell boundary) that
-    runs along a street."""
+def _boundary_lengths(graph: nx.Graph, buildings: gpd.GeoDataFrame) -> tuple[dict, dict]:
+    """Per grid: metres of shared cell boundary with other grids that run along a street, and
+    in all (each boundary counts for both grids it separates)."""
     grid = buildings["grid_id"].to_dict()
     total: dict = {}
     street: dict = {}
@@ -434,7 +434,7 @@ def _street_share(graph: nx.Graph, buildings: gpd.GeoDataFrame) -> pd.Series:
         for g in (gu, gv):
             total[g] = total.get(g, 0.0) + d["length"]
             street[g] = street.get(g, 0.0) + (d["length"] if d["street"] else 0.0)
-    return pd.Series({g: street[g] / total[g] for g in total if total[g] > 0}, dtype=float)
+    return street, total
 
 
 BALANCE_LIMIT_PCT = 15.0
@@ -452,11 +452,8 @@ def summarise(plan: Plan, graph: nx.Graph) -> dict:
     dev = g["deviation_pct"].abs()
     with_hh = g["households"] > 0
     free = with_hh & (g["deviation_bound_pct"] <= BALANCE_LIMIT_PCT)
-    grid_of = b["grid_id"].to_dict()
-    cut = [(d["length"], d["street"]) for u, v, d in graph.edges(data=True)
-           if grid_of[u] != grid_of[v]]
-    cut_len = sum(length for length, _ in cut)
-    cut_street = sum(length for length, street in cut if street)
+    street, total = _boundary_lengths(graph, b)
+    cut_len, cut_street = sum(total.values()), sum(street.values())
     return {
         "communities": int(g["community"].nunique()),
         "grids": len(g),

@@ -18,6 +18,8 @@ import shapely
 import shapely.affinity
 from shapely.ops import polygonize, unary_union
 
+from gis.barriers import barrier_lines
+
 # Outline sample spacing (at least, metres), points per outline and inward shrink (momepy
 # uses 0.4 m shrink and 0.5 m segments; this is enough for slab blocks and far faster).
 SEGMENT_M = 3.0
@@ -39,11 +41,7 @@ def community_regions(
         Regions with ``region`` (int id), ``community`` (code) and polygon. Water areas become
         regions of their own (they hold no buildings).
     """
-    lines = []
-    if len(barriers):
-        geoms = barriers.geometry.values
-        polys = shapely.get_type_id(geoms) >= 3
-        lines = list(geoms[~polys]) + list(shapely.boundary(geoms[polys]))
+    lines = list(barrier_lines(barriers.geometry)) if len(barriers) else []
     rows = []
     barrier_index = shapely.STRtree(lines) if lines else None
     for code, poly in zip(communities["code"], communities.geometry, strict=True):
