@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import geopandas as gpd
@@ -53,12 +54,21 @@ def study_area_layers(area: StudyArea) -> dict[str, gpd.GeoDataFrame]:
     }
 
 
-def _atomic_target(path: Path) -> Path:
+@contextmanager
+def _atomically(path: Path):
+    """Yield a temporary path beside ``path``; it replaces ``path`` only if the block
+    completes, and is removed either way."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
     os.close(fd)
-    os.unlink(tmp)
-    return Path(tmp)
+    tmp = Path(name)
+    tmp.unlink()
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
 
 
 def write_gpkg(layers: dict[str, gpd.GeoDataFrame], path: str | Path,
@@ -67,19 +77,14 @@ def write_gpkg(layers: dict[str, gpd.GeoDataFrame], path: str | Path,
     """Write ``layers`` (and non-spatial ``tables``) to one GeoPackage atomically;
     ``attribution`` goes in a table of its own named ``attribution``."""
     path = Path(path)
-    tmp = _atomic_target(path)
     tables = dict(tables or {})
     if attribution:
         tables["attribution"] = pd.DataFrame({"attribution": [attribution]})
-    try:
+    with _atomically(path) as tmp:
         for name, gdf in layers.items():
             gdf.to_file(tmp, layer=name, driver="GPKG")
         for name, table in tables.items():
             pyogrio.write_dataframe(table, tmp, layer=name, driver="GPKG")
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return path
 
 
@@ -97,12 +102,7 @@ def geojson_dict(gdf: gpd.GeoDataFrame, attribution: str | None = None) -> dict:
 def write_geojson(gdf: gpd.GeoDataFrame, path: str | Path, attribution: str | None = None) -> Path:
     """Write ``gdf`` as RFC 7946 GeoJSON, atomically."""
     path = Path(path)
-    tmp = _atomic_target(path)
-    try:
+    with _atomically(path) as tmp:
         tmp.write_text(json.dumps(geojson_dict(gdf, attribution), ensure_ascii=False),
                        encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return path
