@@ -1,0 +1,124 @@
+"""Token authentication and roles.
+
+A token is ``wg_`` + 43 random URL-safe characters, sent as ``Authorization: Bearer <token>``.
+Only its sha256 is stored. Roles:
+
+- ``admin`` (street office): everything;
+- ``planner``: reads everything, uploads datasets and makes draft plans;
+- ``worker`` (网格员): their own grids, routes and incidents only (a token is tied to a worker);
+- ``reporter``: may only report incidents.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from api.errors import ApiError
+from api.models import ROLES, Token, Worker
+
+TOKEN_PREFIX = "wg_"
+READERS = ("admin", "planner")
+ROLE_ZH = {"admin": "管理员（街道办）", "planner": "规划人员", "worker": "网格员",
+           "reporter": "上报人"}
+
+
+def hash_secret(secret: str) -> str:
+    """sha256 hex digest of a token secret."""
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def issue_token(session: Session, role: str, name: str = "",
+                worker_id: int | None = None) -> tuple[Token, str]:
+    """Create a token; returns the row and the secret (shown once, never stored).
+
+    Raises:
+        ValueError: unknown role, a worker token without a worker, or an unknown worker.
+    """
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}: one of {', '.join(ROLES)} "
+                         f"(角色应为 {', '.join(ROLES)})")
+    if role == "worker":
+        if worker_id is None:
+            raise ValueError("a worker token needs --worker ID (网格员令牌需指定网格员编号)")
+        if session.get(Worker, worker_id) is None:
+            raise ValueError(f"worker {worker_id} not found (网格员 {worker_id} 不存在)")
+    secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = Token(name=name or role, role=role, secret_sha256=hash_secret(secret),
+                  worker_id=worker_id if role == "worker" else None)
+    session.add(token)
+    session.flush()
+    return token, secret
+
+
+def revoke_token(session: Session, token_id: int) -> bool:
+    token = session.get(Token, token_id)
+    if token is None or token.revoked_at is not None:
+        return False
+    token.revoked_at = datetime.now(UTC)
+    return True
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: token id, role, and the worker a worker token belongs to."""
+
+    token_id: int
+    role: str
+    name: str
+    worker_id: int | None = None
+
+
+def _unauthorized(zh: str, en: str) -> ApiError:
+    return ApiError(401, "unauthorized", zh, en, headers={"WWW-Authenticate": "Bearer"})
+
+
+def current_principal(request: Request) -> Principal:
+    """The caller of this request (401 without a valid, unrevoked bearer token)."""
+    header = request.headers.get("authorization", "")
+    scheme, _, secret = header.partition(" ")
+    if scheme.lower() != "bearer" or not secret.strip():
+        raise _unauthorized("需要登录：请在 Authorization 头中提供 Bearer 令牌",
+                            "authentication required: send Authorization: Bearer <token>")
+    db = request.app.state.db
+    with db.read_session() as session:
+        token = session.scalar(select(Token).where(
+            Token.secret_sha256 == hash_secret(secret.strip())))
+        if token is None or token.revoked_at is not None:
+            raise _unauthorized("令牌无效或已吊销", "invalid or revoked token")
+        return Principal(token.id, token.role, token.name, token.worker_id)
+
+
+def require(*roles: str):
+    """A dependency: the caller, who must hold one of ``roles`` (403 otherwise)."""
+
+    def dependency(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+        if principal.role not in roles:
+            allowed_zh = "、".join(ROLE_ZH[r] for r in roles)
+            raise ApiError(403, "forbidden",
+                           f"权限不足：{ROLE_ZH[principal.role]}不能执行此操作（需要{allowed_zh}）",
+                           f"forbidden: role {principal.role} may not do this "
+                           f"(needs {', '.join(roles)})")
+        return principal
+
+    return dependency
+
+
+def forbid_other_worker(principal: Principal, worker_id: int | None) -> None:
+    """403 when a worker token asks for another worker's data."""
+    if principal.role == "worker" and principal.worker_id != worker_id:
+        raise ApiError(403, "forbidden", "网格员只能查看本人负责的数据",
+                       "a worker may only see their own data")
+
+
+Admin = Annotated[Principal, Depends(require("admin"))]
+Planner = Annotated[Principal, Depends(require("admin", "planner"))]
+Reader = Annotated[Principal, Depends(require("admin", "planner", "worker"))]
+Reporter = Annotated[Principal, Depends(require("admin", "worker", "reporter"))]

@@ -1,0 +1,48 @@
+"""Errors the API returns: a code, a Chinese and an English message.
+
+Body: ``{"code": ..., "message": {"zh": ..., "en": ...}, "detail": "<zh>\\n<en>"}``
+(``detail`` keeps FastAPI clients that read only that field informed).
+"""
+
+from __future__ import annotations
+
+from fastapi import Request
+from fastapi.responses import JSONResponse
+
+from gis.errors import InputError
+
+
+class ApiError(Exception):
+    """An error answered with ``status`` and a bilingual message."""
+
+    def __init__(self, status: int, code: str, zh: str, en: str,
+                 headers: dict[str, str] | None = None, **extra) -> None:
+        super().__init__(en)
+        self.status = status
+        self.code = code
+        self.zh = zh
+        self.en = en
+        self.headers = headers
+        self.extra = extra
+
+    def body(self) -> dict:
+        return {"code": self.code, "message": {"zh": self.zh, "en": self.en},
+                "detail": f"{self.zh}\n{self.en}", **self.extra}
+
+
+def input_error(exc: InputError) -> ApiError:
+    """gis.errors.InputError as a 422 answer, naming file and feature as the CLI does."""
+    return ApiError(422, "bad_input", exc.message("zh"), exc.message("en"),
+                    file=exc.path and exc.path.rsplit("/", 1)[-1], feature=exc.feature)
+
+
+def not_found(what_zh: str, what_en: str, ident) -> ApiError:
+    return ApiError(404, "not_found", f"{what_zh} {ident} 不存在", f"{what_en} {ident} not found")
+
+
+async def api_error_handler(_request: Request, exc: ApiError) -> JSONResponse:
+    return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
+
+
+async def input_error_handler(_request: Request, exc: InputError) -> JSONResponse:
+    return await api_error_handler(_request, input_error(exc))

@@ -1,0 +1,255 @@
+"""The store's tables (SQLAlchemy 2 declarative).
+
+Geometry columns are WGS84 lon/lat (EPSG:4326) with bounding boxes beside them
+(api.spatial). Times are timezone-aware UTC. The schema itself is made by the Alembic
+migrations in api/migrations, never by ``create_all``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from api.spatial import BBoxMixin
+
+ROLES = ("admin", "planner", "worker", "reporter")
+JOB_STATES = ("queued", "running", "succeeded", "failed", "cancelled", "interrupted")
+PLAN_STATES = ("draft", "active", "archived")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+def _bbox_index(table: str) -> tuple[Index, Index]:
+    return (Index(f"ix_{table}_min", "minx", "miny"), Index(f"ix_{table}_max", "maxx", "maxy"))
+
+
+class Token(Base):
+    """An API token: only the sha256 of its secret is kept."""
+
+    __tablename__ = "tokens"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(20))
+    secret_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    worker_id: Mapped[int | None] = mapped_column(ForeignKey("workers.id"), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class Dataset(BBoxMixin, Base):
+    """An uploaded study area file, kept under data_dir/datasets; geom is its extent."""
+
+    __tablename__ = "datasets"
+    __table_args__ = _bbox_index("datasets")
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    filename: Mapped[str] = mapped_column(String(300))
+    path: Mapped[str] = mapped_column(String(500))  # relative to data_dir
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    options: Mapped[dict] = mapped_column(JSON, default=dict)  # load_study_area keywords
+    summary: Mapped[dict] = mapped_column(JSON, default=dict)
+    attribution: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("tokens.id"), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Job(Base):
+    """A background run (partition; routing later): status, progress 0..1, result."""
+
+    __tablename__ = "jobs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    status: Mapped[str] = mapped_column(String(20), default="queued", index=True)
+    params: Mapped[dict] = mapped_column(JSON, default=dict)
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    step: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    error_zh: Mapped[str | None] = mapped_column(Text, nullable=True)
+    result: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    rerun_of: Mapped[int | None] = mapped_column(ForeignKey("jobs.id"), nullable=True)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("tokens.id"), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class Plan(Base):
+    """A micro-grid plan of a dataset: draft until activated; one plan is active."""
+
+    __tablename__ = "plans"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(20), default="draft", index=True)
+    target_households: Mapped[int] = mapped_column(Integer)
+    seed: Mapped[int] = mapped_column(Integer, default=0)
+    previous_plan_id: Mapped[int | None] = mapped_column(ForeignKey("plans.id"), nullable=True)
+    locked: Mapped[list] = mapped_column(JSON, default=list)
+    summary: Mapped[dict] = mapped_column(JSON, default=dict)
+    attribution: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id"), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    activated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True),
+                                                          nullable=True)
+
+
+class Grid(BBoxMixin, Base):
+    """A micro-grid of a plan (code = community code + 3-digit sequence)."""
+
+    __tablename__ = "grids"
+    __table_args__ = (UniqueConstraint("plan_id", "code"), *_bbox_index("grids"))
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id", ondelete="CASCADE"))
+    code: Mapped[str] = mapped_column(String(40))
+    community: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    households: Mapped[int] = mapped_column(Integer, default=0)
+    population: Mapped[float] = mapped_column(Float, default=0.0)
+    buildings: Mapped[int] = mapped_column(Integer, default=0)
+    deviation_pct: Mapped[float] = mapped_column(Float, default=0.0)
+    area_m2: Mapped[float] = mapped_column(Float, default=0.0)
+    properties: Mapped[dict] = mapped_column(JSON, default=dict)  # the other metrics
+
+
+class PlanBuilding(BBoxMixin, Base):
+    """A building of a plan with the grid it belongs to (None: outside every community)."""
+
+    __tablename__ = "plan_buildings"
+    __table_args__ = (UniqueConstraint("plan_id", "building_id"),
+                      Index("ix_plan_buildings_grid", "plan_id", "grid_code"),
+                      *_bbox_index("plan_buildings"))
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id", ondelete="CASCADE"))
+    building_id: Mapped[str] = mapped_column(String(80))
+    grid_code: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    community: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    households: Mapped[int] = mapped_column(Integer, default=0)
+    population: Mapped[float] = mapped_column(Float, default=0.0)
+    residential: Mapped[bool] = mapped_column(Boolean, default=False)
+    properties: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class Worker(BBoxMixin, Base):
+    """A grid worker (网格员); geom is an optional base point (service station)."""
+
+    __tablename__ = "workers"
+    __table_args__ = _bbox_index("workers")
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    phone: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    employee_no: Mapped[str | None] = mapped_column(String(40), unique=True, nullable=True)
+    on_duty: Mapped[bool] = mapped_column(Boolean, default=True)
+    notes: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow,
+                                                 onupdate=utcnow)
+
+
+class PartyMember(BBoxMixin, Base):
+    """A party member (党员); geom is the responsibility zone (党员责任区), if drawn."""
+
+    __tablename__ = "party_members"
+    __table_args__ = _bbox_index("party_members")
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    phone: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    branch: Mapped[str | None] = mapped_column(String(100), nullable=True)  # 党支部
+    grid_code: Mapped[str | None] = mapped_column(String(40), nullable=True, index=True)
+    households: Mapped[int] = mapped_column(Integer, default=0)
+    building_ids: Mapped[list] = mapped_column(JSON, default=list)
+    notes: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow,
+                                                 onupdate=utcnow)
+
+
+class Assignment(Base):
+    """Who serves a grid of a plan: role ``worker`` (网格员) or ``leader`` (网格长).
+    ``source`` says whether a person or dispatch/ made it."""
+
+    __tablename__ = "assignments"
+    __table_args__ = (UniqueConstraint("plan_id", "grid_id", "role"),
+                      Index("ix_assignments_worker", "worker_id", "plan_id"))
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id", ondelete="CASCADE"))
+    grid_id: Mapped[int] = mapped_column(ForeignKey("grids.id", ondelete="CASCADE"))
+    worker_id: Mapped[int] = mapped_column(ForeignKey("workers.id"))
+    role: Mapped[str] = mapped_column(String(20), default="worker")
+    source: Mapped[str] = mapped_column(String(20), default="manual")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Route(BBoxMixin, Base):
+    """A worker's route for one day: ordered stops, the walked line, metres and seconds."""
+
+    __tablename__ = "routes"
+    __table_args__ = (UniqueConstraint("plan_id", "worker_id", "day"), *_bbox_index("routes"))
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id", ondelete="CASCADE"))
+    worker_id: Mapped[int] = mapped_column(ForeignKey("workers.id"), index=True)
+    day: Mapped[date] = mapped_column(Date)
+    stops: Mapped[list] = mapped_column(JSON, default=list)  # [{seq, kind, ref, lon, lat, eta}]
+    distance_m: Mapped[float] = mapped_column(Float, default=0.0)
+    duration_s: Mapped[float] = mapped_column(Float, default=0.0)
+    job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id"), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Incident(BBoxMixin, Base):
+    """A reported incident (事件) at a point; its lifecycle belongs to the incidents module."""
+
+    __tablename__ = "incidents"
+    __table_args__ = (*_bbox_index("incidents"),
+                      Index("ix_incidents_worker", "worker_id", "status"))
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    category: Mapped[str] = mapped_column(String(60))
+    description: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(20), default="reported", index=True)
+    plan_id: Mapped[int | None] = mapped_column(ForeignKey("plans.id"), nullable=True)
+    grid_code: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    worker_id: Mapped[int | None] = mapped_column(ForeignKey("workers.id"), nullable=True)
+    reporter_token_id: Mapped[int | None] = mapped_column(ForeignKey("tokens.id"),
+                                                          nullable=True)
+    reporter_name: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    reporter_phone: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow,
+                                                 onupdate=utcnow)
+
+
+class IdempotencyKey(Base):
+    """The stored answer to a create request, so that a retried request (same token, same
+    ``Idempotency-Key``) gets the same answer instead of a second record. Written in the same
+    transaction as the record it describes."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (UniqueConstraint("token_id", "key"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_id: Mapped[int] = mapped_column(ForeignKey("tokens.id"))
+    key: Mapped[str] = mapped_column(String(200))
+    method: Mapped[str] = mapped_column(String(10))
+    path: Mapped[str] = mapped_column(String(300))
+    request_sha256: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int] = mapped_column(Integer)
+    response: Mapped[dict] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

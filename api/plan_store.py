@@ -1,0 +1,194 @@
+"""Plans in the store: saving a partition.plan.Plan, reading its layers back, diffs.
+
+Everything is WGS84 lon/lat; polygons are stored with counter-clockwise outer rings
+(RFC 7946). A plan is written in the caller's one transaction: grids, buildings and the plan
+row appear together or not at all.
+"""
+
+from __future__ import annotations
+
+import math
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
+
+from api import models as m
+from partition.plan import Plan as PartitionPlan
+
+GRID_COLUMNS = ("grid_id", "code", "community", "households", "population", "buildings",
+                "deviation_pct", "area_m2", "geometry")
+BUILDING_COLUMNS = ("building_id", "grid_id", "community", "households", "population",
+                    "residential", "geometry")
+
+
+def _plain(value):
+    """A JSON-safe Python value (numpy scalars unwrapped, NaN as None)."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if value is pd.NA or value is pd.NaT:
+        return None
+    return value
+
+
+def _bbox_columns(geoms: np.ndarray) -> dict[str, np.ndarray]:
+    bounds = shapely.bounds(geoms)
+    return {"minx": bounds[:, 0], "miny": bounds[:, 1], "maxx": bounds[:, 2],
+            "maxy": bounds[:, 3]}
+
+
+def _rows(frame: gpd.GeoDataFrame, fixed: tuple[str, ...], renames: dict[str, str],
+          plan_id: int) -> list[dict]:
+    geoms = shapely.orient_polygons(frame.geometry.values, exterior_cw=False)
+    boxes = _bbox_columns(geoms)
+    extra = [c for c in frame.columns if c not in fixed and c != frame.geometry.name]
+    records = frame.drop(columns=frame.geometry.name).to_dict("records")
+    rows = []
+    for i, rec in enumerate(records):
+        row = {renames.get(c, c): _plain(rec.get(c)) for c in fixed if c != "geometry"}
+        row.pop("grid_id_drop", None)
+        row["properties"] = {c: _plain(rec[c]) for c in extra}
+        row["geom"] = geoms[i]
+        row.update({k: float(v[i]) for k, v in boxes.items()})
+        row["plan_id"] = plan_id
+        rows.append(row)
+    return rows
+
+
+def save_plan(session: Session, plan: PartitionPlan, *, dataset_id: int, name: str,
+              params: dict, attribution: str | None, job_id: int | None) -> m.Plan:
+    """Add ``plan`` (its grids and buildings) to ``session``; the caller commits."""
+    row = m.Plan(dataset_id=dataset_id, name=name, status="draft",
+                 target_households=plan.target, seed=params.get("seed", 0),
+                 previous_plan_id=params.get("previous_plan_id"),
+                 locked=list(params.get("locked", [])),
+                 summary={k: _plain(v) for k, v in plan.summary.items()},
+                 attribution=attribution, job_id=job_id)
+    session.add(row)
+    session.flush()
+    layers = plan.layers_wgs84()
+    grids = layers["grids"]
+    grid_rows = _rows(grids, GRID_COLUMNS, {"grid_id": "grid_id_drop"}, row.id)
+    for r in grid_rows:
+        r["households"] = int(r["households"] or 0)
+        r["buildings"] = int(r["buildings"] or 0)
+    buildings = layers["buildings"]
+    building_rows = _rows(buildings, BUILDING_COLUMNS, {"grid_id": "grid_code"}, row.id)
+    for r in building_rows:
+        r["building_id"] = str(r["building_id"])
+        r["households"] = int(r["households"] or 0)
+        r["residential"] = bool(r["residential"])
+        r["grid_code"] = None if r["grid_code"] in (None, "None", "nan") else str(r["grid_code"])
+    if grid_rows:
+        session.execute(insert(m.Grid), grid_rows)
+    if building_rows:
+        session.execute(insert(m.PlanBuilding), building_rows)
+    return row
+
+
+def grids_frame(session: Session, plan_id: int, where=None) -> gpd.GeoDataFrame:
+    """A plan's grids (EPSG:4326) with their stored metrics and assigned workers."""
+    query = select(m.Grid).where(m.Grid.plan_id == plan_id).order_by(m.Grid.code)
+    if where is not None:
+        query = query.where(where)
+    grids = list(session.scalars(query))
+    workers = _grid_workers(session, plan_id)
+    records = []
+    for g in grids:
+        rec = {"grid_id": g.code, "code": g.code, "community": g.community,
+               "households": g.households, "population": g.population,
+               "buildings": g.buildings, "deviation_pct": g.deviation_pct,
+               "area_m2": g.area_m2, **g.properties}
+        rec["worker_id"], rec["worker"] = workers.get(g.id, (None, None))
+        records.append(rec)
+    return gpd.GeoDataFrame(records, geometry=[g.geom for g in grids], crs="EPSG:4326")
+
+
+def _grid_workers(session: Session, plan_id: int) -> dict[int, tuple[int, str]]:
+    rows = session.execute(select(m.Assignment.grid_id, m.Worker.id, m.Worker.name)
+                           .join(m.Worker, m.Worker.id == m.Assignment.worker_id)
+                           .where(m.Assignment.plan_id == plan_id,
+                                  m.Assignment.role == "worker"))
+    return {gid: (wid, name) for gid, wid, name in rows}
+
+
+def buildings_frame(session: Session, plan_id: int, where=None) -> gpd.GeoDataFrame:
+    """A plan's buildings (EPSG:4326) with their grid codes."""
+    query = select(m.PlanBuilding).where(m.PlanBuilding.plan_id == plan_id) \
+        .order_by(m.PlanBuilding.id)
+    if where is not None:
+        query = query.where(where)
+    rows = list(session.scalars(query))
+    records = [{"building_id": b.building_id, "grid_id": b.grid_code, "community": b.community,
+                "households": b.households, "population": b.population,
+                "residential": b.residential, **b.properties} for b in rows]
+    return gpd.GeoDataFrame(records, geometry=[b.geom for b in rows], crs="EPSG:4326")
+
+
+def as_partition_plan(session: Session, plan: m.Plan) -> PartitionPlan:
+    """The stored plan as a partition.plan.Plan (EPSG:4326) for partition.plan_io."""
+    return PartitionPlan(grids=grids_frame(session, plan.id).drop(columns=["worker_id",
+                                                                           "worker"]),
+                         buildings=buildings_frame(session, plan.id), crs="EPSG:4326",
+                         target=plan.target_households, summary=dict(plan.summary))
+
+
+def diff_plans(session: Session, a: int, b: int) -> dict:
+    """What changed from plan ``a`` to plan ``b``: buildings moved (and their households),
+    new and removed; grids kept (same code and buildings), changed, new and gone."""
+    def buildings(plan_id):
+        return {bid: (grid, hh) for bid, grid, hh in session.execute(
+            select(m.PlanBuilding.building_id, m.PlanBuilding.grid_code,
+                   m.PlanBuilding.households).where(m.PlanBuilding.plan_id == plan_id))}
+
+    def grids(plan_id):
+        return dict(session.execute(select(m.Grid.code, m.Grid.households)
+                                    .where(m.Grid.plan_id == plan_id)).all())
+
+    before, after = buildings(a), buildings(b)
+    moves = []
+    for bid, (grid_b, hh) in after.items():
+        if bid not in before:
+            moves.append({"building_id": bid, "from_grid": None, "to_grid": grid_b,
+                          "households": hh, "change": "new"})
+        elif before[bid][0] != grid_b:
+            moves.append({"building_id": bid, "from_grid": before[bid][0], "to_grid": grid_b,
+                          "households": hh, "change": "moved"})
+    for bid, (grid_a, hh) in before.items():
+        if bid not in after:
+            moves.append({"building_id": bid, "from_grid": grid_a, "to_grid": None,
+                          "households": hh, "change": "removed"})
+    members_a: dict = {}
+    members_b: dict = {}
+    for bid, (g, _) in before.items():
+        members_a.setdefault(g, set()).add(bid)
+    for bid, (g, _) in after.items():
+        members_b.setdefault(g, set()).add(bid)
+    grids_a, grids_b = grids(a), grids(b)
+    changes = []
+    kept = 0
+    for code in sorted(set(grids_a) | set(grids_b)):
+        if code not in grids_b:
+            change = "gone"
+        elif code not in grids_a:
+            change = "new"
+        elif members_a.get(code, set()) != members_b.get(code, set()):
+            change = "changed"
+        else:
+            kept += 1
+            continue
+        changes.append({"code": code, "change": change, "households_before": grids_a.get(code),
+                        "households_after": grids_b.get(code)})
+    moved = [x for x in moves if x["change"] == "moved"]
+    count = {c: sum(x["change"] == c for x in changes) for c in ("changed", "new", "gone")}
+    return {"plan_a": a, "plan_b": b, "buildings_moved": len(moved),
+            "households_moved": sum(x["households"] for x in moved),
+            "buildings_new": sum(x["change"] == "new" for x in moves),
+            "buildings_removed": sum(x["change"] == "removed" for x in moves),
+            "grids_kept": kept, "grids_changed": count["changed"], "grids_new": count["new"],
+            "grids_gone": count["gone"], "grids": changes, "moves": moves}

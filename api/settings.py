@@ -1,0 +1,67 @@
+"""Service settings: where data lives, which database, limits and CORS.
+
+Read from the environment (``WANGGE_*``) with :meth:`Settings.from_env`; tests build them
+directly. Sizes are in bytes, areas in km², counts in features or vertices.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_DATA_DIR = "wangge-data"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What :func:`api.app.create_app` needs.
+
+    Attributes:
+        data_dir: folder for the SQLite file, uploaded datasets and exports; created on start.
+        database_url: SQLAlchemy URL; None means the embedded SQLite file
+            ``data_dir/wangge.db`` (WAL mode). PostgreSQL + PostGIS in production.
+        cors_origins: origins allowed by CORS; empty (the default) allows none.
+        max_upload_bytes: largest dataset upload.
+        max_vertices: most vertices in one geometry sent to the API.
+        max_bbox_km2: largest area a bbox query may cover.
+        max_page_size: largest ``limit`` of a list or items request.
+        job_workers: partition jobs run at the same time (one process each).
+        sqlite_synchronous: SQLite ``synchronous`` pragma; FULL survives power loss too.
+    """
+
+    data_dir: Path = field(default_factory=lambda: Path(DEFAULT_DATA_DIR))
+    database_url: str | None = None
+    cors_origins: tuple[str, ...] = ()
+    max_upload_bytes: int = 200 * 1024 * 1024
+    max_vertices: int = 10_000
+    max_bbox_km2: float = 2_500.0
+    max_page_size: int = 10_000
+    job_workers: int = 1
+    sqlite_synchronous: str = "FULL"
+
+    @property
+    def url(self) -> str:
+        """The database URL in use."""
+        return self.database_url or f"sqlite:///{(self.data_dir / 'wangge.db').resolve()}"
+
+    @classmethod
+    def from_env(cls, data_dir: str | Path | None = None, **overrides) -> Settings:
+        """Settings from ``WANGGE_*`` environment variables; ``data_dir`` and keyword
+        arguments win over them."""
+        env = os.environ
+        origins = tuple(o.strip() for o in env.get("WANGGE_CORS_ORIGINS", "").split(",")
+                        if o.strip())
+        values = dict(
+            data_dir=Path(data_dir or env.get("WANGGE_DATA_DIR", DEFAULT_DATA_DIR)),
+            database_url=env.get("WANGGE_DATABASE_URL") or None,
+            cors_origins=origins,
+            max_upload_bytes=int(float(env.get("WANGGE_MAX_UPLOAD_MB", 200)) * 1024 * 1024),
+            max_vertices=int(env.get("WANGGE_MAX_VERTICES", 10_000)),
+            max_bbox_km2=float(env.get("WANGGE_MAX_BBOX_KM2", 2_500)),
+            max_page_size=int(env.get("WANGGE_MAX_PAGE_SIZE", 10_000)),
+            job_workers=int(env.get("WANGGE_JOB_WORKERS", 1)),
+            sqlite_synchronous=env.get("WANGGE_SQLITE_SYNCHRONOUS", "FULL").upper(),
+        )
+        values.update(overrides)
+        return cls(**values)

@@ -1,0 +1,232 @@
+"""The store on SQLite and on PostGIS: migrations, geometry, bbox queries, plans written
+whole or not at all, idempotency keys unique.
+
+PostGIS tests use WANGGE_TEST_POSTGIS_URL (a server where we may create databases); each
+test session gets a database of its own, dropped at the end. They skip when it is unset or
+unreachable, and fail instead when WANGGE_REQUIRE_POSTGIS=1.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import pytest
+import shapely
+from sqlalchemy import create_engine, func, inspect, select, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
+
+from api import models as m
+from api.auth import hash_secret, issue_token
+from api.db import Database, downgrade
+from api.spatial import bbox_area_km2, bbox_filter
+
+
+def _postgis_unavailable(reason: str):
+    if os.environ.get("WANGGE_REQUIRE_POSTGIS") == "1":
+        pytest.fail(f"PostGIS required (WANGGE_REQUIRE_POSTGIS=1) but {reason}")
+    pytest.skip(f"PostGIS tests skipped: {reason}")
+
+
+@pytest.fixture(scope="session")
+def postgis_server_url():
+    """The PostGIS server URL, or skip/fail as WANGGE_REQUIRE_POSTGIS says."""
+    url = os.environ.get("WANGGE_TEST_POSTGIS_URL")
+    if not url:
+        _postgis_unavailable("WANGGE_TEST_POSTGIS_URL is not set")
+    try:
+        engine = create_engine(url)
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        engine.dispose()
+    except Exception as exc:
+        _postgis_unavailable(f"cannot connect to {url}: {exc}")
+    return url
+
+
+def make_postgis_database(server_url: str) -> str:
+    """Create an empty database with PostGIS on the server; returns its URL."""
+    url = make_url(server_url)
+    name = f"wangge_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    test_url = url.set(database=name)
+    engine = create_engine(test_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
+    engine.dispose()
+    return test_url.render_as_string(hide_password=False)
+
+
+def drop_postgis_database(server_url: str, db_url: str) -> None:
+    name = make_url(db_url).database
+    admin = create_engine(make_url(server_url), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture
+def postgis_url(postgis_server_url):
+    url = make_postgis_database(postgis_server_url)
+    yield url
+    drop_postgis_database(postgis_server_url, url)
+
+
+@pytest.fixture(params=["sqlite", "postgis"])
+def db(request, tmp_path):
+    """A migrated store on each backend."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'wangge.db'}"
+    else:
+        url = request.getfixturevalue("postgis_url")
+    database = Database(url)
+    database.upgrade()
+    yield database
+    database.dispose()
+
+
+TABLES = {"tokens", "datasets", "jobs", "plans", "grids", "plan_buildings", "workers",
+          "party_members", "assignments", "routes", "incidents", "idempotency_keys"}
+
+
+def test_migrations_create_every_table_and_go_back(db):
+    names = set(inspect(db.engine).get_table_names())
+    assert names >= TABLES | {"alembic_version"}
+    db.upgrade()  # idempotent
+    downgrade(db.engine)
+    assert not TABLES & set(inspect(db.engine).get_table_names())
+    db.upgrade()
+    assert set(inspect(db.engine).get_table_names()) >= TABLES
+
+
+def test_sqlite_runs_in_wal_mode(tmp_path):
+    database = Database(f"sqlite:///{tmp_path / 'w.db'}")
+    database.upgrade()
+    with database.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    database.dispose()
+
+
+def test_postgis_geometry_column_and_gist_index(postgis_url):
+    database = Database(postgis_url)
+    database.upgrade()
+    with database.engine.connect() as conn:
+        kind = conn.execute(text(
+            "SELECT type, srid FROM geometry_columns WHERE f_table_name = 'grids'")).one()
+        assert tuple(kind) == ("GEOMETRY", 4326)
+        method = conn.execute(text(
+            "SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_grids_geom'")).scalar()
+        assert "gist" in method.lower()
+    database.dispose()
+
+
+def test_geometry_round_trip_and_bbox_query(db):
+    zone = shapely.Polygon([(118.780, 32.040), (118.782, 32.040), (118.782, 32.042),
+                            (118.780, 32.042)])
+    far = shapely.Polygon([(119.0, 33.0), (119.1, 33.0), (119.1, 33.1)])
+    with db.writing() as s:
+        for name, geom in (("near", zone), ("far", far), ("none", None)):
+            member = m.PartyMember(name=name)
+            member.set_geometry(geom)
+            s.add(member)
+    with db.read_session() as s:
+        near = s.scalar(select(m.PartyMember).where(m.PartyMember.name == "near"))
+        assert near.geom.equals_exact(zone, 1e-12)
+        assert (near.minx, near.miny, near.maxx, near.maxy) == zone.bounds
+        box = (118.781, 32.041, 118.79, 32.05)
+        hits = s.scalars(select(m.PartyMember.name).where(
+            bbox_filter(m.PartyMember, box, db.dialect))).all()
+        assert hits == ["near"]
+
+
+def test_bbox_area_on_the_sphere():
+    # one degree of latitude by one of longitude at the equator: about 111.2 km squared
+    assert bbox_area_km2((0, 0, 1, 1)) == pytest.approx(111.19 ** 2, rel=0.01)
+    assert bbox_area_km2((0, 60, 1, 61)) < bbox_area_km2((0, 0, 1, 1)) / 1.9
+
+
+def test_tokens_are_stored_hashed(db):
+    with db.writing() as s:
+        token, secret = issue_token(s, "planner", "规划科")
+    with db.read_session() as s:
+        stored = s.get(m.Token, token.id)
+        assert stored.secret_sha256 == hash_secret(secret) != secret
+        assert secret not in str(stored.__dict__)
+    with db.writing() as s, pytest.raises(ValueError, match="worker"):
+        issue_token(s, "worker")
+    with db.writing() as s, pytest.raises(ValueError, match="unknown role"):
+        issue_token(s, "mayor")
+
+
+def test_idempotency_key_is_unique_per_token(db):
+    with db.writing() as s:
+        token, _ = issue_token(s, "reporter")
+    row = dict(token_id=token.id, key="k1", method="POST", path="/incidents",
+               request_sha256="0" * 64, status_code=201, response={"id": 1})
+    with db.writing() as s:
+        s.add(m.IdempotencyKey(**row))
+    with pytest.raises(IntegrityError), db.writing() as s:
+        s.add(m.IdempotencyKey(**row))
+    with db.read_session() as s:
+        assert s.scalar(select(func.count()).select_from(m.IdempotencyKey)) == 1
+
+
+@pytest.fixture(scope="module")
+def small_plan(tmp_path_factory):
+    """A partition plan of a synthetic district of 200 buildings."""
+    from gis.study_area import load_study_area
+    from gis.synthetic import write_district_osm
+    from partition.plan import make_plan
+
+    path = tmp_path_factory.mktemp("district") / "district.osm"
+    write_district_osm(path, 200, seed=3)
+    area = load_study_area(path, with_walk_graph=False)
+    return make_plan(area, 300), area.attribution
+
+
+def _dataset(s) -> int:
+    d = m.Dataset(name="d", filename="d.osm", path="d.osm", size_bytes=1)
+    s.add(d)
+    s.flush()
+    return d.id
+
+
+def test_plan_saved_whole_and_read_back(db, small_plan):
+    from api.plan_store import buildings_frame, diff_plans, grids_frame, save_plan
+
+    plan, attribution = small_plan
+    with db.writing() as s:
+        row = save_plan(s, plan, dataset_id=_dataset(s), name="p", params={"seed": 0},
+                        attribution=attribution, job_id=None)
+    with db.read_session() as s:
+        grids = grids_frame(s, row.id)
+        buildings = buildings_frame(s, row.id)
+        assert len(grids) == len(plan.grids) and len(buildings) == len(plan.buildings)
+        assert grids["households"].sum() == plan.grids["households"].sum()
+        # RFC 7946: outer rings counter-clockwise as stored
+        assert all(shapely.Polygon(p.exterior).exterior.is_ccw
+                   for g in grids.geometry for p in getattr(g, "geoms", [g]))
+        # the same plan against itself: nothing moved
+        same = diff_plans(s, row.id, row.id)
+        assert same["buildings_moved"] == 0 and same["grids_kept"] == len(grids)
+
+
+def test_failed_plan_write_leaves_nothing(db, small_plan):
+    """A failure while writing (here a duplicate building) rolls back plan, grids and all."""
+    from api.plan_store import save_plan
+
+    plan, attribution = small_plan
+    broken = type(plan)(grids=plan.grids, buildings=plan.buildings.iloc[
+        [*range(len(plan.buildings)), 0]], crs=plan.crs, target=plan.target,
+        summary=plan.summary)
+    with pytest.raises(IntegrityError), db.writing() as s:
+        save_plan(s, broken, dataset_id=_dataset(s), name="broken", params={},
+                  attribution=attribution, job_id=None)
+    with db.read_session() as s:
+        for model in (m.Plan, m.Grid, m.PlanBuilding, m.Dataset):
+            assert s.scalar(select(func.count()).select_from(model)) == 0
