@@ -1,0 +1,268 @@
+"""What every map has, and how a map becomes a page.
+
+Every map: no basemap unless one is configured (maps.tiles), the layers of our own data, a
+layer control, a legend with the title, a scale bar, a fullscreen button and the attribution
+"© OpenStreetMap contributors, ODbL 1.0". Pages link Leaflet and its plugins from a local
+prefix (maps.assets): ``/static/maps/`` when the service serves them, or a folder written beside
+a standalone file. No page makes a request to another host unless a basemap is configured.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import shutil
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import folium
+import folium.plugins
+from branca.element import Element, Figure, MacroElement
+from folium.elements import JSCSSMixin
+from folium.template import Template
+
+from maps import assets
+from maps.i18n import ATTRIBUTION, check_lang, t
+from maps.tiles import TileProvider, resolve_tiles
+
+LABEL_ZOOM = 16  # grid labels show from this zoom level on
+
+
+def script_json(value: object) -> str:
+    """``value`` as JSON safe inside a <script> element (Chinese kept readable)."""
+    return json.dumps(value, ensure_ascii=False).replace("</", "<\\/")
+
+
+@dataclass(frozen=True)
+class MapOptions:
+    """How a map is drawn.
+
+    Attributes:
+        lang: "zh" (default) or "en".
+        tiles: None (no basemap), "osm", "tianditu", "gaode", a URL template or a TileProvider.
+        tiles_key: the key for providers that need one (Tianditu).
+        tolerance_m: polygons are simplified by this many metres before they are drawn.
+    """
+
+    lang: str = "zh"
+    tiles: str | TileProvider | None = None
+    tiles_key: str | None = None
+    tolerance_m: float = 0.5
+
+    def provider(self) -> TileProvider | None:
+        return resolve_tiles(self.tiles, self.tiles_key)
+
+    @property
+    def datum(self) -> str:
+        """The datum our layers are drawn in: the basemap's (GCJ-02 for Gaode), else WGS84."""
+        provider = self.provider()
+        return provider.datum if provider else "wgs84"
+
+
+class FeatureLayer(JSCSSMixin, folium.map.Layer):
+    """A GeoJSON layer drawn by wangge-maps.js: style from ``spec["style"]`` and the
+    ``_color``/``_fill`` properties, tooltip and popup tables from ``spec["tooltip"]`` /
+    ``spec["popup"]`` ([[property, label], ...]), points as circles or ``_html`` div icons,
+    clustered with ``spec["cluster"]``. ``data`` is GeoJSON text (maps.geometry)."""
+
+    js = staticmethod(script_json)
+    _template = Template("""
+        {% macro script(this, kwargs) %}
+        var {{ this.get_name() }} = wangge.featureLayer({{ this._parent.get_name() }},
+            {{ this.js(this.spec) }}, {{ this.data }});
+        {% endmacro %}
+    """)
+
+    def __init__(self, data: str, spec: dict, name: str, show: bool = True):
+        super().__init__(name=name, overlay=True, control=True, show=show)
+        self._name = "FeatureLayer"
+        self.data = data
+        self.spec = spec
+        if spec.get("cluster"):
+            self.default_js = [("markerclusterjs", "")]
+            self.default_css = [("markerclustercss", ""), ("markerclusterdefaultcss", "")]
+
+
+class CategoryFilter(MacroElement):
+    """Check boxes that keep in a clustered FeatureLayer only the markers of ticked values."""
+
+    js = staticmethod(script_json)
+    _template = Template("""
+        {% macro script(this, kwargs) %}
+        wangge.categoryFilter({{ this._parent.get_name() }}, {{ this.layer.get_name() }},
+            {{ this.js(this.prop) }}, {{ this.js(this.choices) }}, {{ this.js(this.title) }});
+        {% endmacro %}
+    """)
+
+    def __init__(self, layer: FeatureLayer, prop: str, choices: list[tuple[str, str, int]],
+                 title: str):
+        super().__init__()
+        self._name = "CategoryFilter"
+        self.layer, self.prop, self.choices, self.title = layer, prop, choices, title
+
+
+class Panel(MacroElement):
+    """A panel (the legend, a route summary) with HTML made by :class:`LegendBuilder`."""
+
+    js = staticmethod(script_json)
+    _template = Template("""
+        {% macro script(this, kwargs) %}
+        wangge.legend({{ this._parent.get_name() }}, {{ this.js(this.html) }},
+            {{ this.js(this.position) }});
+        {% endmacro %}
+    """)
+
+    def __init__(self, html_text: str, position: str = "bottomright"):
+        super().__init__()
+        self._name = "Panel"
+        self.html = html_text
+        self.position = position
+
+
+class Frame(JSCSSMixin, MacroElement):
+    """Loads wangge-maps.js/css and, once the layers exist, sets the attribution, language,
+    title and view (wangge.frame)."""
+
+    js = staticmethod(script_json)
+    _template = Template("""
+        {% macro script(this, kwargs) %}
+        wangge.frame({{ this._parent.get_name() }}, {{ this.js(this.opts) }});
+        {% endmacro %}
+    """)
+    def __init__(self, opts: dict):
+        super().__init__()
+        self._name = "Frame"
+        self.default_js = [("wangge_js", "")]
+        self.default_css = [("wangge_css", "")]
+        self.opts = opts
+
+
+class LegendBuilder:
+    """Builds the legend's HTML: a title, then sections of swatches and lines of text."""
+
+    def __init__(self, title: str):
+        self.parts = [f"<details open><summary>{html.escape(title)}</summary>"]
+
+    def section(self, heading: str) -> LegendBuilder:
+        self.parts.append(f"<h4>{html.escape(heading)}</h4>")
+        return self
+
+    def swatch(self, label: str, fill: str | None = None, line: str | None = None,
+               shape: str = "box", dashed: bool = False) -> LegendBuilder:
+        cls = {"box": "", "line": " wg-line", "dot": " wg-dot"}[shape]
+        style = [f"background:{fill}" if fill else "background:transparent"]
+        if line:
+            style.append(f"border-color:{line}")
+        if dashed:
+            style.append("border-style:dashed")
+        self.parts.append(f"<div class='wg-row'><span class='wg-swatch{cls}' "
+                          f"style='{';'.join(style)}'></span>{html.escape(label)}</div>")
+        return self
+
+    def text(self, line: str) -> LegendBuilder:
+        self.parts.append(f"<div>{html.escape(line)}</div>")
+        return self
+
+    def html(self) -> str:
+        return "".join(self.parts) + "</details>"
+
+
+def new_map(options: MapOptions, bounds: list[list[float]] | None) -> folium.Map:
+    """An empty map with the scale bar, fullscreen button and, when configured, a basemap.
+
+    ``bounds`` is [[south, west], [north, east]] in WGS84 degrees (maps.geometry.bounds_latlon).
+    """
+    check_lang(options.lang)
+    provider = options.provider()
+    centre = ([(bounds[0][0] + bounds[1][0]) / 2, (bounds[0][1] + bounds[1][1]) / 2]
+              if bounds else [32.04, 118.78])
+    m = folium.Map(location=centre, zoom_start=15, tiles=None, control_scale=True,
+                   prefer_canvas=False, max_zoom=20)
+    if provider is not None:
+        folium.TileLayer(tiles=provider.url, attr=provider.attribution,
+                         name=t("layer.tiles", options.lang), subdomains=provider.subdomains,
+                         max_zoom=20, max_native_zoom=provider.max_zoom, overlay=False,
+                         control=True).add_to(m)
+    folium.plugins.Fullscreen(position="topleft", title=t("fullscreen.title", options.lang),
+                              title_cancel=t("fullscreen.cancel", options.lang)).add_to(m)
+    m.wangge_bounds = bounds
+    return m
+
+
+def finish(m: folium.Map, options: MapOptions, title: str, legend: LegendBuilder) -> folium.Map:
+    """Add the legend, the layer control and the frame (attribution, language, view)."""
+    Panel(legend.html(), "bottomright").add_to(m)
+    folium.LayerControl(position="topright", collapsed=False).add_to(m)
+    attribution = ATTRIBUTION
+    provider = options.provider()
+    if provider is not None and provider.attribution != ATTRIBUTION:
+        attribution = f"{ATTRIBUTION} | {provider.attribution}"
+    Frame({"lang": options.lang, "title": title, "attribution": attribution,
+           "labelZoom": LABEL_ZOOM, "bounds": m.wangge_bounds}).add_to(m)
+    m.wangge_title = title
+    m.wangge_lang = options.lang
+    return m
+
+
+def _walk(element: Element) -> Iterable[Element]:
+    yield element
+    for child in list(element._children.values()):
+        yield from _walk(child)
+
+
+def _localise(m: folium.Map, prefix: str) -> set[str]:
+    """Point every script and style sheet of the map at ``prefix``; return the names used."""
+    used = set()
+    for element in _walk(m):
+        if not isinstance(element, JSCSSMixin):
+            continue
+        for attr in ("default_js", "default_css"):
+            links = []
+            for name, _url in getattr(element, attr):
+                url = assets.local_url(name, prefix)
+                if url is not None:
+                    links.append((name, url))
+                    used.add(name)
+            setattr(element, attr, links)
+    return used
+
+
+def page_html(m: folium.Map, asset_prefix: str = assets.SERVED_PREFIX) -> str:
+    """The map as a complete HTML page whose scripts and styles are under ``asset_prefix``
+    (the service: ``/static/maps/``, serving :func:`maps.assets.ensure_assets`'s folder)."""
+    _localise(m, asset_prefix)
+    figure = m.get_root()
+    assert isinstance(figure, Figure)
+    figure.title = getattr(m, "wangge_title", "Wangge")
+    text = figure.render()
+    lang = "en" if getattr(m, "wangge_lang", "zh") == "en" else "zh-CN"
+    return text.replace("<html>", f'<html lang="{lang}">', 1)
+
+
+def save_standalone(m: folium.Map, path: str | Path, data_dir: str | Path | None = None) -> Path:
+    """Write the map to ``path`` with its scripts and styles copied into ``<stem>_files/``
+    beside it, so that the file opened from disk makes no request to any host.
+
+    Raises:
+        maps.assets.AssetsError: the assets cannot be gathered (npm missing, no network).
+    """
+    path = Path(path)
+    folder_name = f"{path.stem}_files"
+    used = _localise(m, f"{folder_name}/")
+    text = page_html(m, f"{folder_name}/")
+    source = assets.ensure_assets(data_dir)
+    folder = path.parent / folder_name
+    if folder.exists():
+        shutil.rmtree(folder)
+    for top in sorted(assets.files_for(used)):
+        shutil.copytree(source / top, folder / top)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def heat_layer(points: Sequence[Sequence[float]], name: str, show: bool = False,
+               radius: int = 22) -> folium.plugins.HeatMap:
+    """A heat map of [lat, lon] or [lat, lon, weight] points (Leaflet.heat)."""
+    return folium.plugins.HeatMap([list(p) for p in points], name=name, show=show,
+                                  radius=radius, blur=15, min_opacity=0.35, overlay=True)

@@ -1,0 +1,114 @@
+"""Geometries made light for the browser: simplified in metres, rounded, in the display datum.
+
+Inputs are GeoDataFrames in any CRS with a definition; output is GeoJSON (RFC 7946 lon/lat,
+counter-clockwise outer rings) in WGS84, or shifted to GCJ-02 when the basemap is Gaode's.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from gis.chinese_coords import wgs84_to_gcj02
+from gis.crs import local_metric_crs
+
+DECIMALS = 6  # 1e-6 degree is about 0.1 m: below what a street map shows
+
+
+def require_columns(gdf: pd.DataFrame, columns: Iterable[str], what: str) -> None:
+    """Raise a bilingual ValueError naming the columns ``what`` lacks (and, for a
+    GeoDataFrame, when it has no CRS)."""
+    missing = [c for c in columns if c not in gdf.columns]
+    if missing:
+        raise ValueError(f"{what} 缺少列 / {what} lacks the columns: {', '.join(missing)} "
+                         f"(有 has: {', '.join(map(str, gdf.columns))})")
+    if isinstance(gdf, gpd.GeoDataFrame) and len(gdf) and gdf.crs is None:
+        raise ValueError(f"{what} 没有坐标参考系 / {what} has no CRS: set one (EPSG:4326 for "
+                         "lon/lat)")
+
+
+def simplify_metric(gdf: gpd.GeoDataFrame, tolerance_m: float) -> gpd.GeoDataFrame:
+    """``gdf`` in EPSG:4326 with every geometry simplified by ``tolerance_m`` metres in the
+    local UTM zone (topology of each geometry kept). Zero tolerance only reprojects."""
+    if len(gdf) == 0:
+        return gdf.to_crs("EPSG:4326")
+    if tolerance_m > 0:
+        metric = gdf.to_crs(local_metric_crs(gdf))
+        metric = metric.set_geometry(metric.geometry.simplify(tolerance_m,
+                                                              preserve_topology=True))
+        return metric.to_crs("EPSG:4326")
+    return gdf.to_crs("EPSG:4326")
+
+
+def display_geometry(geoms: np.ndarray, datum: str) -> np.ndarray:
+    """WGS84 geometries rounded to :data:`DECIMALS`, shifted to GCJ-02 when ``datum`` is
+    "gcj02" (so they line up with a Gaode basemap), outer rings counter-clockwise."""
+
+    def transform(coords: np.ndarray) -> np.ndarray:
+        if datum == "gcj02":
+            lon, lat = wgs84_to_gcj02(coords[:, 0], coords[:, 1])
+            coords = np.column_stack([lon, lat])
+        return np.round(coords, DECIMALS)
+
+    out = shapely.transform(geoms, transform)
+    return shapely.orient_polygons(out, exterior_cw=False)
+
+
+def _jsonable(value: object) -> object:
+    if value is None:
+        return None
+    if isinstance(value, float | np.floating):
+        return None if math.isnan(value) else round(float(value), 4)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.bool_ | bool):
+        return bool(value)
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    if value is pd.NA or value is pd.NaT:
+        return None
+    return value if isinstance(value, str | int) else str(value)
+
+
+def feature_collection(gdf: gpd.GeoDataFrame, properties: Iterable[str], *,
+                       tolerance_m: float = 0.0, datum: str = "wgs84") -> str:
+    """A light GeoJSON FeatureCollection of ``gdf`` holding only ``properties``, as JSON text.
+
+    Args:
+        gdf: features in any defined CRS; rows with empty or missing geometry are left out.
+        properties: the columns to keep (as JSON values; NaN becomes null).
+        tolerance_m: simplification tolerance in metres (0: none).
+        datum: "wgs84" or "gcj02" (the basemap's datum).
+    """
+    props = list(properties)
+    if len(gdf) == 0:
+        return '{"type":"FeatureCollection","features":[]}'
+    light = simplify_metric(gdf, tolerance_m)
+    light = light[~(light.geometry.isna() | light.geometry.is_empty)]
+    geoms = display_geometry(np.asarray(light.geometry.values), datum)
+    geo_json = shapely.to_geojson(geoms)
+    columns = [light[c].tolist() for c in props]
+    features = []
+    for i, geometry in enumerate(geo_json):
+        values = {name: _jsonable(col[i]) for name, col in zip(props, columns, strict=True)}
+        features.append(f'{{"type":"Feature","properties":'
+                        f'{json.dumps(values, ensure_ascii=False)},"geometry":{geometry}}}')
+    text = '{"type":"FeatureCollection","features":[' + ",".join(features) + "]}"
+    return text.replace("</", "<\\/")  # still JSON, and cannot end the <script> it sits in
+
+
+def bounds_latlon(*frames: gpd.GeoDataFrame) -> list[list[float]] | None:
+    """[[south, west], [north, east]] around all non-empty ``frames`` (WGS84), or None."""
+    boxes = [f.to_crs("EPSG:4326").total_bounds for f in frames if f is not None and len(f)]
+    boxes = [b for b in boxes if np.all(np.isfinite(b))]
+    if not boxes:
+        return None
+    arr = np.array(boxes)
+    return [[float(arr[:, 1].min()), float(arr[:, 0].min())],
+            [float(arr[:, 3].max()), float(arr[:, 2].max())]]

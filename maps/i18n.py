@@ -1,0 +1,171 @@
+"""What the maps say, in Chinese (default) and English (``lang="en"``)."""
+
+from __future__ import annotations
+
+LANGS = ("zh", "en")
+
+ATTRIBUTION = "© OpenStreetMap contributors, ODbL 1.0"
+
+_TEXT: dict[str, tuple[str, str]] = {
+    # titles
+    "title.grids": ("网格划分方案", "Grid plan"),
+    "title.party_zones": ("党员责任区", "Party member responsibility zones"),
+    "title.incidents": ("待办事件", "Open incidents"),
+    "title.route": ("巡查路线", "Patrol route"),
+    "title.coverage": ("覆盖缺口", "Coverage gaps"),
+    "title.compare": ("方案对比", "Plan comparison"),
+    # layers
+    "layer.grids": ("网格", "Grids"),
+    "layer.grid_labels": ("网格标注", "Grid labels"),
+    "layer.buildings": ("建筑", "Buildings"),
+    "layer.communities": ("社区边界", "Community boundaries"),
+    "layer.barriers": ("障碍（干道、铁路、河流）", "Barriers (arterials, railways, rivers)"),
+    "layer.streets": ("街巷", "Streets"),
+    "layer.zones": ("党员责任区", "Responsibility zones"),
+    "layer.incidents": ("事件", "Incidents"),
+    "layer.heat": ("事件热力图", "Incident heat map"),
+    "layer.overdue_heat": ("超期事件热点", "Overdue incident hot spots"),
+    "layer.route": ("行走路线", "Walking route"),
+    "layer.stops": ("停靠点", "Stops"),
+    "layer.arrows": ("行进方向", "Direction of travel"),
+    "layer.patrol": ("巡街路线", "Street patrol path"),
+    "layer.no_grid": ("无网格或无网格员的建筑", "Buildings without a grid or worker"),
+    "layer.balance": ("超出或低于目标的网格", "Grids over or under target"),
+    "layer.no_member": ("无党员联系的住户", "Households without a party member"),
+    "layer.far": ("距服务点过远的建筑", "Buildings far from a service point"),
+    "layer.service_points": ("服务点", "Service points"),
+    "layer.old_grids": ("原方案网格", "Old plan grids"),
+    "layer.new_grids": ("新方案网格", "New plan grids"),
+    "layer.moved": ("调整的建筑", "Moved buildings"),
+    "layer.tiles": ("底图", "Basemap"),
+    # fields
+    "f.code": ("网格编码", "Grid code"),
+    "f.community": ("社区", "Community"),
+    "f.worker": ("网格员", "Grid worker"),
+    "f.households": ("户数", "Households"),
+    "f.population": ("人口", "Population"),
+    "f.deviation": ("户数偏差", "Household deviation"),
+    "f.area": ("面积", "Area"),
+    "f.compactness": ("紧凑度 (Polsby-Popper)", "Compactness (Polsby-Popper)"),
+    "f.street_share": ("沿街边界比例", "Boundary on streets"),
+    "f.contiguous": ("连通", "Contiguous"),
+    "f.building": ("建筑编号", "Building"),
+    "f.name": ("名称", "Name"),
+    "f.member": ("党员", "Party member"),
+    "f.incident": ("事件编号", "Incident"),
+    "f.category": ("类别", "Category"),
+    "f.stage": ("状态", "Stage"),
+    "f.deadline": ("办结时限", "Deadline"),
+    "f.deadline_status": ("时限状态", "Deadline status"),
+    "f.stop": ("站点", "Stop"),
+    "f.arrival": ("预计到达", "Arrival"),
+    "f.distance": ("距离", "Distance"),
+    "f.duration": ("用时", "Time"),
+    "f.walk": ("步行距离", "Walking distance"),
+    "f.problem": ("问题", "Problem"),
+    "f.old_grid": ("原网格", "Old grid"),
+    "f.new_grid": ("新网格", "New grid"),
+    # values
+    "v.yes": ("是", "yes"),
+    "v.no": ("否", "no"),
+    "v.none": ("无", "none"),
+    "v.no_grid": ("不在任何网格内", "in no grid"),
+    "v.no_worker": ("网格无网格员", "grid has no worker"),
+    "v.over": ("超出目标", "over target"),
+    "v.under": ("低于目标", "under target"),
+    "v.unreachable": ("无法步行到达", "not reachable on foot"),
+    # legend
+    "legend.deviation": ("户数偏差（相对目标）", "Household deviation from target"),
+    "legend.stage": ("事件状态（填色）", "Stage (fill)"),
+    "legend.deadline": ("时限（边框）", "Deadline (outline)"),
+    "legend.total": ("合计", "Total"),
+    "legend.filter": ("按类别筛选", "Filter by category"),
+    "legend.all": ("全部", "All"),
+    "legend.far_limit": ("步行距离超过 {0} 米", "Walk over {0} m"),
+    "legend.straight": ("（直线距离）", "(straight line)"),
+    "legend.tolerance": ("偏差超过 ±{0}%", "Deviation beyond ±{0}%"),
+    "legend.summary": ("{0} 栋建筑，{1} 户", "{0} buildings, {1} households"),
+    "route.summary": ("{0} 个站点 · {1} · 约 {2}", "{0} stops · {1} · about {2}"),
+    "route.patrol": ("巡街 {0}", "patrol {0}"),
+    "locate.title": ("显示我的位置", "Show my location"),
+    "fullscreen.title": ("全屏", "Full screen"),
+    "fullscreen.cancel": ("退出全屏", "Exit full screen"),
+    "deadline.overdue": ("已超期", "overdue"),
+    "deadline.due_soon": ("24 小时内到期", "due within 24 h"),
+    "deadline.on_time": ("未到期", "on time"),
+    "deadline.none": ("无时限", "no deadline"),
+}
+
+STAGES: dict[str, tuple[str, str]] = {
+    "reported": ("上报", "reported"),
+    "accepted": ("立案", "accepted"),
+    "dispatched": ("派遣", "dispatched"),
+    "in_progress": ("处置中", "in progress"),
+    "handled": ("已反馈", "handled"),
+    "verified": ("已核查", "verified"),
+    "closed": ("结案", "closed"),
+    "returned": ("退回", "returned"),
+    "rejected": ("作废", "rejected"),
+}
+
+CATEGORIES: dict[str, tuple[str, str]] = {
+    "environment": ("环境卫生", "environment and sanitation"),
+    "public_facilities": ("公共设施", "public facilities"),
+    "public_order": ("社会治安", "public order"),
+    "neighbour_dispute": ("邻里纠纷", "neighbour disputes"),
+    "parking": ("停车管理", "parking"),
+    "noise": ("噪声扰民", "noise"),
+    "stray_animals": ("流浪动物", "stray animals"),
+    "building_safety": ("房屋安全", "building safety"),
+    "micro_wish": ("微心愿", "micro-wishes"),
+}
+
+
+def check_lang(lang: str) -> str:
+    """``lang`` if it is "zh" or "en".
+
+    Raises:
+        ValueError: any other value, with a bilingual message.
+    """
+    if lang not in LANGS:
+        raise ValueError(f"不支持的语言 {lang!r}，请用 zh 或 en / unsupported language {lang!r}: "
+                         "use zh or en")
+    return lang
+
+
+def t(key: str, lang: str, *args: object) -> str:
+    """The text ``key`` in ``lang``, formatted with ``args``."""
+    zh, en = _TEXT[key]
+    return (en if lang == "en" else zh).format(*args)
+
+
+def stage_label(stage: str, lang: str) -> str:
+    """The label of an incident stage (the stage itself when unknown)."""
+    pair = STAGES.get(stage)
+    return stage if pair is None else pair[lang == "en"]
+
+
+def category_label(category: str, lang: str) -> str:
+    """The label of an incident category; a category not in the standard list is shown as is."""
+    pair = CATEGORIES.get(category)
+    return category if pair is None else pair[lang == "en"]
+
+
+def yes_no(value: object, lang: str) -> str:
+    return t("v.yes" if bool(value) else "v.no", lang)
+
+
+def metres(value: float, lang: str) -> str:
+    """A length for people: "850 米" / "1.2 km"."""
+    if value >= 1000:
+        return f"{value / 1000:.1f} 公里" if lang == "zh" else f"{value / 1000:.1f} km"
+    return f"{value:.0f} 米" if lang == "zh" else f"{value:.0f} m"
+
+
+def minutes(seconds: float, lang: str) -> str:
+    """A duration for people: "25 分钟" / "1 h 05 min"."""
+    total = round(seconds / 60)
+    h, m = divmod(total, 60)
+    if lang == "zh":
+        return f"{h} 小时 {m:02d} 分钟" if h else f"{m} 分钟"
+    return f"{h} h {m:02d} min" if h else f"{m} min"

@@ -1,0 +1,133 @@
+"""View 3, open incidents: clustered markers filled by stage and outlined by deadline status, a
+heat map to switch on, and a filter by category."""
+
+from __future__ import annotations
+
+import folium
+import geopandas as gpd
+import pandas as pd
+
+from maps.base import (
+    CategoryFilter,
+    FeatureLayer,
+    LegendBuilder,
+    MapOptions,
+    finish,
+    heat_layer,
+    new_map,
+)
+from maps.geometry import bounds_latlon, display_geometry, feature_collection, require_columns
+from maps.i18n import STAGES, category_label, stage_label, t
+from maps.layers import grids_layer
+
+LOCAL_TZ = "Asia/Shanghai"  # a deadline written without an offset is Beijing time
+DUE_SOON = pd.Timedelta(hours=24)
+CLOSED_STAGES = frozenset({"closed", "rejected"})
+STAGE_COLORS = {
+    "reported": "#8e24aa", "accepted": "#3949ab", "dispatched": "#1e88e5",
+    "in_progress": "#fb8c00", "handled": "#43a047", "verified": "#00897b",
+    "returned": "#6d4c41", "closed": "#9e9e9e", "rejected": "#bdbdbd",
+}
+DEADLINE_COLORS = {"overdue": "#d50000", "due_soon": "#ffab00", "on_time": "#2e7d32",
+                   "none": "#757575"}
+
+
+def _timestamp(value: object) -> pd.Timestamp | None:
+    if value is None or (isinstance(value, float) and pd.isna(value)) or value is pd.NaT:
+        return None
+    stamp = pd.Timestamp(value)
+    return stamp.tz_localize(LOCAL_TZ) if stamp.tzinfo is None else stamp
+
+
+def deadline_status(incidents: pd.DataFrame, now: pd.Timestamp | None = None) -> pd.Series:
+    """"overdue", "due_soon" (within 24 h), "on_time" or "none" for each incident.
+
+    Overdue when the ``overdue`` flag is set or the deadline has passed at ``now`` (default:
+    the current time). Deadlines are ISO 8601 strings or timestamps; without an offset they
+    are taken as Beijing time.
+    """
+    now = _timestamp(now) if now is not None else pd.Timestamp.now(tz="UTC")
+    flags = incidents["overdue"].fillna(False).astype(bool) if "overdue" in incidents \
+        else pd.Series(False, index=incidents.index)
+    out = []
+    for deadline, flag in zip(incidents["deadline"], flags, strict=True):
+        stamp = _timestamp(deadline)
+        if flag or (stamp is not None and stamp < now):
+            out.append("overdue")
+        elif stamp is None:
+            out.append("none")
+        else:
+            out.append("due_soon" if stamp - now <= DUE_SOON else "on_time")
+    return pd.Series(out, index=incidents.index)
+
+
+def incidents_map(incidents: gpd.GeoDataFrame, *, grids: gpd.GeoDataFrame | None = None,
+                  open_only: bool = True, now: pd.Timestamp | str | None = None,
+                  options: MapOptions | None = None) -> folium.Map:
+    """The open incidents map.
+
+    Args:
+        incidents: one point per incident: incident_id, category (e.g. "noise", see
+            maps.i18n.CATEGORIES; others shown as given), stage (reported, accepted,
+            dispatched, in_progress, handled, verified, closed, returned, rejected),
+            deadline (ISO 8601 datetime, null for none), overdue (bool); optional title.
+        grids: the plan's grids (code, households), drawn as outlines.
+        open_only: leave out closed and rejected incidents.
+        now: the time deadlines are judged at (default: now).
+        options: language, basemap.
+    """
+    options = options or MapOptions()
+    lang = options.lang
+    require_columns(incidents, ["incident_id", "category", "stage", "deadline", "overdue"],
+                    "incidents")
+    unknown = sorted(set(incidents["stage"].dropna()) - set(STAGES))
+    if unknown:
+        raise ValueError(f"未知事件状态 / unknown incident stages: {', '.join(map(str, unknown))}")
+    shown = incidents[~incidents["stage"].isin(CLOSED_STAGES)] if open_only else incidents
+    shown = shown[shown.geometry.notna() & ~shown.geometry.is_empty]
+    status = deadline_status(shown, now)
+    fill = shown["stage"].map(STAGE_COLORS)
+    ring = status.map(DEADLINE_COLORS)
+    frame = shown.assign(
+        stage_label=shown["stage"].map(lambda s: stage_label(s, lang)),
+        category_label=shown["category"].map(lambda c: category_label(str(c), lang)),
+        deadline_label=shown["deadline"].map(
+            lambda d: "" if _timestamp(d) is None
+            else _timestamp(d).tz_convert(LOCAL_TZ).strftime("%Y-%m-%d %H:%M")),
+        status_label=status.map(lambda s: t(f"deadline.{s}", lang)),
+        _html=[f"<div class='wg-incident' style='background:{f};border-color:{r}'></div>"
+               for f, r in zip(fill, ring, strict=True)])
+    props = ["incident_id", "category", "category_label", "stage_label", "deadline_label",
+             "status_label", "_html"] + (["title"] if "title" in frame else [])
+    m = new_map(options, bounds_latlon(shown if len(shown) else incidents, grids))
+    if grids is not None and len(grids):
+        grids_layer(grids, options, t("layer.grids", lang),
+                    style={"color": "#546e7a", "weight": 1, "fill": False}).add_to(m)
+    fields = [["incident_id", t("f.incident", lang)], ["title", t("f.name", lang)],
+              ["category_label", t("f.category", lang)], ["stage_label", t("f.stage", lang)],
+              ["deadline_label", t("f.deadline", lang)],
+              ["status_label", t("f.deadline_status", lang)]]
+    data = feature_collection(frame, props, datum=options.datum)
+    spec = {"point": "icon", "iconClass": "wg-incident-icon", "iconSize": [20, 20],
+            "cluster": True, "tooltip": fields, "popup": fields}
+    layer = FeatureLayer(data, spec, t("layer.incidents", lang))
+    layer.add_to(m)
+    points = display_geometry(shown.to_crs("EPSG:4326").geometry.values, options.datum)
+    heat_layer([[p.y, p.x] for p in points], t("layer.heat", lang), show=False).add_to(m)
+    counts = shown["category"].astype(str).value_counts()
+    choices = [(c, category_label(c, lang), int(n)) for c, n in counts.sort_index().items()]
+    CategoryFilter(layer, "category", choices, t("legend.filter", lang)).add_to(m)
+    legend = LegendBuilder(t("title.incidents", lang))
+    legend.section(t("legend.stage", lang))
+    stage_counts = shown["stage"].value_counts()
+    for stage, color in STAGE_COLORS.items():
+        if stage in stage_counts or (stage not in CLOSED_STAGES):
+            legend.swatch(f"{stage_label(stage, lang)} {int(stage_counts.get(stage, 0))}",
+                          fill=color, line="#555", shape="dot")
+    legend.section(t("legend.deadline", lang))
+    status_counts = status.value_counts()
+    for key, color in DEADLINE_COLORS.items():
+        legend.swatch(f"{t(f'deadline.{key}', lang)} {int(status_counts.get(key, 0))}",
+                      line=color, shape="dot")
+    legend.text(f"{t('legend.total', lang)} {len(shown)}")
+    return finish(m, options, t("title.incidents", lang), legend)

@@ -1,0 +1,139 @@
+/* Wangge maps: GeoJSON layers with tooltips, popups and labels, legends and a category
+ * filter, on top of Leaflet. Loaded after leaflet.js; everything hangs on window.wangge. */
+(function () {
+  "use strict";
+  var W = (window.wangge = {});
+
+  function esc(value) {
+    return String(value)
+      .replace(/&/g, "&amp;")
+      .replace(/</g, "&lt;")
+      .replace(/>/g, "&gt;")
+      .replace(/"/g, "&quot;");
+  }
+  W.esc = esc;
+
+  /* A table of the feature's fields: fields is [[property, label], ...]; empty values skipped. */
+  function table(props, fields) {
+    var rows = "";
+    fields.forEach(function (f) {
+      var v = props[f[0]];
+      if (v === null || v === undefined || v === "") return;
+      rows += "<tr><th>" + esc(f[1]) + "</th><td>" + esc(v) + "</td></tr>";
+    });
+    return "<table class='wg-table'>" + rows + "</table>";
+  }
+  W.table = table;
+
+  function styleOf(spec, props) {
+    var s = L.Util.extend({}, spec.style || {});
+    if (props._color) s.color = props._color;
+    if (props._fill) s.fillColor = props._fill;
+    return s;
+  }
+
+  function pointLayer(spec, feature, latlng) {
+    var p = feature.properties;
+    if (spec.point === "icon") {
+      var size = spec.iconSize || [24, 24];
+      return L.marker(latlng, {
+        icon: L.divIcon({
+          className: "wg-icon " + (spec.iconClass || "") + " " + (p._class || ""),
+          html: p._html || "",
+          iconSize: size,
+          iconAnchor: [size[0] / 2, size[1] / 2],
+        }),
+        keyboard: false,
+        interactive: !!(spec.tooltip || spec.popup),
+      });
+    }
+    return L.circleMarker(latlng, L.Util.extend(styleOf(spec, p), { radius: spec.radius || 6 }));
+  }
+
+  /* A GeoJSON layer (clustered when spec.cluster); spec: style, tooltip, popup, point, ... */
+  W.featureLayer = function (map, spec, data) {
+    var options = {
+      style: function (feature) {
+        return styleOf(spec, feature.properties);
+      },
+      pointToLayer: function (feature, latlng) {
+        return pointLayer(spec, feature, latlng);
+      },
+      onEachFeature: function (feature, layer) {
+        var p = feature.properties;
+        if (spec.tooltip) layer.bindTooltip(table(p, spec.tooltip), { sticky: !spec.point });
+        if (spec.popup) layer.bindPopup(table(p, spec.popup), { maxWidth: 320 });
+      },
+    };
+    if (spec.canvas) options.renderer = L.canvas({ padding: 0.3 });
+    if (spec.pane) options.pane = spec.pane;
+    var layer = L.geoJSON(data, options);
+    if (!spec.cluster) return layer;
+    var group = L.markerClusterGroup({ showCoverageOnHover: false, maxClusterRadius: 50,
+                                       chunkedLoading: true });
+    group.wgMarkers = layer.getLayers();
+    group.addLayers(group.wgMarkers);
+    return group;
+  };
+
+  function control(map, html, position, className) {
+    var Ctl = L.Control.extend({
+      onAdd: function () {
+        var div = L.DomUtil.create("div", "wg-panel leaflet-bar " + (className || ""));
+        div.innerHTML = html;
+        L.DomEvent.disableClickPropagation(div);
+        L.DomEvent.disableScrollPropagation(div);
+        return div;
+      },
+    });
+    return new Ctl({ position: position }).addTo(map);
+  }
+
+  /* The legend (and the map's title) as a collapsible panel. */
+  W.legend = function (map, html, position) {
+    return control(map, html, position || "bottomright", "wg-legend");
+  };
+
+  /* A panel of check boxes that keeps in the cluster only the markers of the ticked values. */
+  W.categoryFilter = function (map, group, prop, choices, title, position) {
+    var html = "<details open><summary>" + esc(title) + "</summary>";
+    choices.forEach(function (c, i) {
+      html += "<label><input type='checkbox' checked data-i='" + i + "'> " + esc(c[1]) +
+        " <span class='wg-count'>" + c[2] + "</span></label>";
+    });
+    html += "</details>";
+    var ctl = control(map, html, position || "topleft", "wg-filter");
+    var boxes = ctl.getContainer().querySelectorAll("input");
+    function apply() {
+      var keep = {};
+      boxes.forEach(function (b) {
+        if (b.checked) keep[choices[+b.dataset.i][0]] = true;
+      });
+      group.clearLayers();
+      group.addLayers(group.wgMarkers.filter(function (m) {
+        return keep[m.feature.properties[prop]];
+      }));
+    }
+    boxes.forEach(function (b) {
+      b.addEventListener("change", apply);
+    });
+    return ctl;
+  };
+
+  /* What every map does once: attribution, language, labels hidden when zoomed out. */
+  W.frame = function (map, opts) {
+    document.documentElement.lang = opts.lang === "en" ? "en" : "zh-CN";
+    if (opts.title) document.title = opts.title;
+    map.attributionControl.setPrefix("Leaflet");
+    map.attributionControl.addAttribution(esc(opts.attribution));
+    var container = map.getContainer();
+    function zoomClass() {
+      container.classList.toggle("wg-zoomed-out", map.getZoom() < (opts.labelZoom || 16));
+    }
+    map.on("zoomend", zoomClass);
+    if (opts.bounds) map.fitBounds(opts.bounds, { padding: [12, 12] });
+    zoomClass();
+    container.dataset.wgReadyMs = String(Math.round(performance.now()));
+    container.dataset.wgReady = "1";
+  };
+})();

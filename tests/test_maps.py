@@ -1,0 +1,303 @@
+"""maps/: the six views on a synthetic district and its real plan; the HTML's structure, labels,
+languages and the absence of any link to another host."""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+import tempfile
+from pathlib import Path
+
+import geopandas as gpd
+import networkx as nx
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+from shapely.geometry import LineString, Point
+
+from gis.export import study_area_layers
+from gis.study_area import load_study_area
+from gis.synthetic import write_district_osm
+from maps import (
+    MapOptions,
+    compare_map,
+    coverage_map,
+    deadline_status,
+    grid_plan_map,
+    incidents_map,
+    moved_buildings,
+    page_html,
+    party_zones_map,
+    route_map,
+    save_standalone,
+)
+from maps.geometry import feature_collection
+from maps.i18n import CATEGORIES, STAGES
+from maps.walking import walk_distance_m
+from partition.plan import make_plan
+
+NOW = pd.Timestamp("2026-11-21T10:00:00+08:00")
+URL = re.compile(r"""https?://[^\s"'<>)]+""")
+
+
+@functools.lru_cache(maxsize=1)
+def sample() -> dict:
+    """A synthetic district of 400 buildings, its plan, and the inputs of every view made from
+    them: workers on all grids but the last, party zones over two thirds of the grids,
+    incidents at buildings, a route through a worker's grids, and a re-balanced plan."""
+    folder = Path(tempfile.mkdtemp(prefix="wangge-maps-"))
+    osm = folder / "district.osm"
+    write_district_osm(osm, 400, seed=3)
+    area = load_study_area(osm)
+    plan = make_plan(area, target=150)
+    layers = study_area_layers(area)
+    grids = plan.grids.to_crs("EPSG:4326")
+    buildings = plan.buildings.to_crs("EPSG:4326")
+    codes = sorted(grids["code"])
+    workers = pd.DataFrame({
+        "worker_id": [f"W{i:03d}" for i in range(len(codes) // 3)],
+        "name": [f"网格员{i}" for i in range(len(codes) // 3)],
+        "grids": [";".join(codes[3 * i:3 * i + 3]) for i in range(len(codes) // 3)],
+    })
+    return {"area": area, "plan": plan, "layers": layers, "grids": grids,
+            "buildings": buildings, "workers": workers, "zones": _zones(grids, buildings),
+            "incidents": _incidents(buildings), **_route(area, plan, codes[:3]),
+            "new": make_plan(area, target=120)}
+
+
+def _zones(grids: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Party zones: the first two thirds of the grids, each its own zone."""
+    chosen = grids.sort_values("code").iloc[: 2 * len(grids) // 3]
+    return gpd.GeoDataFrame({
+        "member_id": [f"P{i:03d}" for i in range(len(chosen))],
+        "name": [f"党员{i}" for i in range(len(chosen))],
+        "grid_id": chosen["grid_id"].to_numpy(),
+        "households": chosen["households"].to_numpy(),
+    }, geometry=chosen.geometry.to_numpy(), crs=grids.crs)
+
+
+def _incidents(buildings: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """90 incidents at buildings: every category and stage, deadlines around NOW."""
+    rng = np.random.default_rng(7)
+    chosen = buildings.sample(90, random_state=7)
+    deadlines = [NOW + pd.Timedelta(hours=float(h)) for h in rng.uniform(-72, 120, 90)]
+    return gpd.GeoDataFrame({
+        "incident_id": [f"E{i:04d}" for i in range(90)],
+        "category": [list(CATEGORIES)[i % len(CATEGORIES)] for i in range(90)],
+        "stage": [list(STAGES)[i % len(STAGES)] for i in range(90)],
+        "deadline": [d.isoformat() for d in deadlines],
+        "overdue": [d < NOW for d in deadlines],
+    }, geometry=chosen.geometry.representative_point().to_numpy(), crs=buildings.crs)
+
+
+def _route(area, plan, codes: list[str]) -> dict:
+    """Stops at five buildings of the grids ``codes`` in order, the shortest walk between them
+    on the walk graph, and the grids' outline as the patrol path."""
+    graph = area.streets
+    nodes = list(graph.nodes)
+    xy = np.array([[graph.nodes[n]["x"], graph.nodes[n]["y"]] for n in nodes])
+    mine = plan.buildings[plan.buildings["grid_id"].isin(codes)]
+    points = mine.geometry.representative_point().iloc[:: max(1, len(mine) // 5)].iloc[:5]
+    stop_nodes = [nodes[int(np.argmin(((xy - [p.x, p.y]) ** 2).sum(1)))] for p in points]
+    legs = []
+    for a, b in zip(stop_nodes[:-1], stop_nodes[1:], strict=True):
+        walk = nx.shortest_path(graph.to_undirected(), a, b, weight="length")
+        if len(walk) > 1:
+            legs.append(LineString([(graph.nodes[n]["x"], graph.nodes[n]["y"]) for n in walk]))
+    stops = gpd.GeoDataFrame({
+        "seq": range(len(points)), "name": [f"{i}号楼" for i in range(len(points))],
+        "arrival": [f"{8 + i}:{15 * i % 60:02d}" for i in range(len(points))],
+    }, geometry=[Point(graph.nodes[n]["x"], graph.nodes[n]["y"]) for n in stop_nodes],
+        crs=area.buildings.crs)
+    outline = plan.grids[plan.grids["code"].isin(codes)].geometry.union_all().boundary
+    patrol = gpd.GeoSeries([outline], crs=area.buildings.crs)
+    path = gpd.GeoSeries(legs, crs=area.buildings.crs)
+    length = float(sum(leg.length for leg in legs))
+    return {"stops": stops, "path": path, "patrol": patrol, "route_m": length,
+            "route_codes": codes}
+
+
+def build_view(view: str, lang: str = "zh"):
+    """The folium map of ``view`` on the sample data."""
+    s = sample()
+    options = MapOptions(lang=lang)
+    layers = s["layers"]
+    if view == "grids":
+        return grid_plan_map(s["grids"], s["buildings"], workers=s["workers"],
+                             communities=layers["communities"], barriers=layers["barriers"],
+                             streets=layers["streets"], options=options)
+    if view == "party-zones":
+        return party_zones_map(s["zones"], grids=s["grids"], buildings=s["buildings"],
+                               options=options)
+    if view == "incidents":
+        return incidents_map(s["incidents"], grids=s["grids"], now=NOW, options=options)
+    if view == "route":
+        grids = s["grids"][s["grids"]["code"].isin(s["route_codes"])]
+        return route_map(s["stops"], s["path"], patrol=s["patrol"], distance_m=s["route_m"],
+                         duration_s=s["route_m"] / 1.2 + 4 * 300, worker_name="网格员0",
+                         grids=grids, streets=layers["streets"], options=options)
+    if view == "coverage":
+        centres = layers["communities"].to_crs(s["area"].buildings.crs).representative_point()
+        service = gpd.GeoDataFrame({"name": [f"服务站{i}" for i in range(len(centres))]},
+                                   geometry=centres.to_numpy(), crs=s["area"].buildings.crs)
+        return coverage_map(s["grids"], s["buildings"], workers=s["workers"], zones=s["zones"],
+                            service_points=service, streets=layers["streets"],
+                            walk_limit_m=300, incidents=s["incidents"], now=NOW,
+                            options=options)
+    if view == "compare":
+        new = s["new"]
+        return compare_map(s["grids"], new.grids, s["buildings"], new.buildings,
+                           options=options)
+    raise KeyError(view)
+
+
+VIEWS = ("grids", "party-zones", "incidents", "route", "coverage", "compare")
+
+
+def external_urls(html: str, allowed: tuple[str, ...] = ()) -> list[str]:
+    """Every http(s) URL in ``html`` whose host is not in ``allowed``."""
+    return [u for u in URL.findall(html) if not u.split("/")[2] in allowed]
+
+
+@pytest.mark.parametrize("view", VIEWS)
+def test_view_page_is_local_and_complete(view):
+    html = page_html(build_view(view))
+    assert external_urls(html) == []
+    links = re.findall(r'(?:src|href)="([^"]*)"', html)
+    assert links and all(link.startswith("/static/maps/") for link in links), links
+    for needed in ("leaflet/leaflet.js", "wangge/wangge-maps.js", "Control.FullScreen.js"):
+        assert f"/static/maps/{needed}" in html or needed.endswith(".js") and needed in html
+    assert "bootstrap" not in html and "jquery" not in html.lower()
+    assert "L.control.scale()" in html
+    assert "L.control.layers(" in html
+    assert "L.control.fullscreen(" in html
+    assert "© OpenStreetMap contributors, ODbL 1.0" in html
+    assert '<html lang="zh-CN">' in html
+
+
+def test_grid_plan_labels_and_colours():
+    s = sample()
+    html = page_html(build_view("grids"))
+    assert "网格划分方案" in html and "户数偏差" in html and "网格员0" in html
+    for code in s["grids"]["code"].head(5):
+        assert code in html
+    # every deviation class used by the plan appears as a fill colour
+    assert "_fill" in html and "#e0f3db" in html
+
+
+def test_english_labels():
+    html = page_html(build_view("incidents", lang="en"))
+    assert '<html lang="en">' in html
+    assert "Open incidents" in html and "Filter by category" in html and "overdue" in html
+    assert "待办事件" not in html
+    with pytest.raises(ValueError, match="zh or en"):
+        grid_plan_map(sample()["grids"], options=MapOptions(lang="fr"))
+
+
+def test_incidents_open_only_and_deadline_status():
+    s = sample()
+    incidents = s["incidents"]
+    html = page_html(build_view("incidents"))
+    open_ids = incidents.loc[~incidents["stage"].isin(["closed", "rejected"]), "incident_id"]
+    closed_ids = incidents.loc[incidents["stage"].isin(["closed", "rejected"]), "incident_id"]
+    assert all(f'"{i}"' in html for i in open_ids)
+    assert not any(f'"{i}"' in html for i in closed_ids)
+    status = deadline_status(incidents, NOW)
+    deadlines = pd.to_datetime(incidents["deadline"], utc=True)
+    assert (status[deadlines < NOW] == "overdue").all()
+    soon = (deadlines >= NOW) & (deadlines - NOW <= pd.Timedelta(hours=24))
+    assert (status[soon] == "due_soon").all()
+    naive = pd.DataFrame({"deadline": ["2026-11-21 09:00"], "overdue": [False]})
+    # 09:00 Beijing time is before 10:00 Beijing time
+    assert deadline_status(naive, NOW).iloc[0] == "overdue"
+    bad = incidents.assign(stage="lost")
+    with pytest.raises(ValueError, match="lost"):
+        incidents_map(bad)
+
+
+def test_route_summary_and_arrows():
+    s = sample()
+    html = page_html(build_view("route"))
+    assert "L.control.locate(" in html and "wg-arrow" in html and "wg-stop" in html
+    km = s["route_m"] / 1000
+    assert (f"{km:.1f} 公里" if km >= 1 else f"{s['route_m']:.0f} 米") in html
+    assert html.count("wg-stop wg-start") == 1
+
+
+def test_coverage_counts_gaps():
+    s = sample()
+    html = page_html(build_view("coverage"))
+    # the last grids have no worker: their homes are listed as gaps
+    staffed = set(";".join(s["workers"]["grids"]).split(";"))
+    unstaffed = s["buildings"][~s["buildings"]["grid_id"].isin(staffed)
+                               & (s["buildings"]["households"] > 0)]
+    assert len(unstaffed) > 0
+    assert f"{len(unstaffed)} 栋建筑，{int(unstaffed['households'].sum())} 户" in html
+    assert "无党员联系的住户" in html and "超期事件热点" in html and "服务站0" in html
+
+
+def test_walk_distance_follows_streets():
+    # an L-shaped street: the walk around the corner is longer than the straight line
+    streets = gpd.GeoDataFrame(geometry=[LineString([(0, 0), (100, 0)]),
+                                         LineString([(100, 0), (100, 100)]),
+                                         LineString([(500, 500), (600, 500)])],
+                               crs="EPSG:32650")
+    sources = gpd.GeoDataFrame(geometry=[Point(0, 0)], crs="EPSG:32650")
+    targets = gpd.GeoDataFrame(geometry=[Point(100, 100), Point(600, 505)], crs="EPSG:32650")
+    walk = walk_distance_m(streets, sources, targets)
+    assert walk[0] == pytest.approx(200, abs=0.01)
+    assert np.isinf(walk[1])
+
+
+def test_compare_moves():
+    s = sample()
+    new = s["new"]
+    moved = moved_buildings(s["grids"], s["buildings"], new.grids, new.buildings)
+    assert len(moved) > 0
+    assert (moved["old_grid"] != moved["new_grid"]).all()
+    html = page_html(build_view("compare"))
+    assert f"{len(moved)} 栋建筑" in html
+    assert moved["building_id"].iloc[0] in html
+
+
+def test_light_geometry_is_rounded_and_ccw():
+    s = sample()
+    text = feature_collection(s["grids"], ["code"], tolerance_m=0.5)
+    data = json.loads(text)
+    coords = data["features"][0]["geometry"]["coordinates"]
+    ring = np.array(coords[0][0] if data["features"][0]["geometry"]["type"] == "MultiPolygon"
+                    else coords[0])
+    assert np.allclose(ring, np.round(ring, 6))
+    assert shapely.Polygon(ring).exterior.is_ccw
+
+
+def test_gaode_tiles_shift_layers_to_gcj02():
+    s = sample()
+    plain = json.loads(feature_collection(s["grids"].head(1), ["code"]))
+    shifted = json.loads(feature_collection(s["grids"].head(1), ["code"], datum="gcj02"))
+    a = np.array(plain["features"][0]["geometry"]["coordinates"][0][0][0])
+    b = np.array(shifted["features"][0]["geometry"]["coordinates"][0][0][0])
+    assert 0.001 < np.abs(a - b).max() < 0.01  # a few hundred metres in Nanjing
+    html = page_html(grid_plan_map(s["grids"], options=MapOptions(tiles="gaode")))
+    assert "autonavi.com" in html  # the configured basemap, and nothing else, is remote
+    assert {u.split("/")[2] for u in external_urls(html)} == {"webrd0{s}.is.autonavi.com"}
+    with pytest.raises(ValueError, match="Tianditu"):
+        grid_plan_map(s["grids"], options=MapOptions(tiles="tianditu"))
+
+
+def test_missing_columns_are_named():
+    with pytest.raises(ValueError, match="deviation_pct"):
+        grid_plan_map(sample()["grids"].drop(columns=["deviation_pct"]))
+
+
+def test_standalone_file_has_its_assets_beside_it(tmp_path):
+    out = save_standalone(build_view("incidents"), tmp_path / "incidents.html")
+    html = out.read_text(encoding="utf-8")
+    assert external_urls(html) == []
+    links = re.findall(r'(?:src|href)="([^"]*)"', html)
+    assert links and all(link.startswith("incidents_files/") for link in links)
+    for link in links:
+        assert (tmp_path / link).is_file(), link
+    assert (tmp_path / "incidents_files/leaflet/images/layers.png").is_file()
