@@ -1,0 +1,72 @@
+"""The FastAPI application: ``create_app(settings)``.
+
+On start it creates the data folder, migrates the database (``alembic upgrade head``) and
+starts the job runner; on stop it stops the runner (running jobs are marked interrupted).
+OpenAPI docs at /docs; OGC API - Features under /ogc.
+"""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+
+from api.db import Database
+from api.errors import ApiError, api_error_handler, input_error_handler
+from api.jobs import JobRunner
+from api.routers import datasets, grids, incidents, ogc, people, plans
+from api.settings import Settings
+from gis.errors import InputError
+
+MULTIPART_MARGIN = 64 * 1024  # form fields and boundaries around an upload, bytes
+DESCRIPTION = """网格化管理服务 Wangge service: datasets, micro-grid plans, grids, workers,
+party members, incidents, jobs, and OGC API - Features (/ogc).
+Authenticate with `Authorization: Bearer <token>` (`wangge token create --role ROLE`)."""
+
+
+def create_app(settings: Settings | None = None, *, start_jobs: bool = True) -> FastAPI:
+    """The service for ``settings`` (default: from the environment)."""
+    settings = settings or Settings.from_env()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        db = Database(settings.url, settings.sqlite_synchronous)
+        db.upgrade()
+        app.state.db = db
+        app.state.settings = settings
+        runner = JobRunner(db, settings)
+        app.state.jobs = runner
+        runner.recover()
+        if start_jobs:
+            runner.start()
+        try:
+            yield
+        finally:
+            runner.stop()
+            db.dispose()
+
+    app = FastAPI(title="Wangge 网格", version="0.1.0", description=DESCRIPTION,
+                  lifespan=lifespan)
+    if settings.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins),
+                           allow_methods=["*"], allow_headers=["*"])
+    @app.middleware("http")
+    async def refuse_large_bodies(request: Request, call_next):
+        # Refuse before reading: the body would otherwise be spooled to disk first.
+        length = request.headers.get("content-length", "")
+        if length.isdigit() and int(length) > settings.max_upload_bytes + MULTIPART_MARGIN:
+            mb = settings.max_upload_bytes / 1024 / 1024
+            error = ApiError(413, "upload_too_large", f"上传内容超过上限 {mb:g} MB",
+                             f"request body larger than the limit of {mb:g} MB")
+            return JSONResponse(error.body(), status_code=413)
+        return await call_next(request)
+
+    app.add_exception_handler(ApiError, api_error_handler)
+    app.add_exception_handler(InputError, input_error_handler)
+    for module in (datasets, plans, grids, people, incidents):
+        app.include_router(module.router)
+    app.include_router(ogc.router, prefix="/ogc")
+    return app

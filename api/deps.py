@@ -1,0 +1,77 @@
+"""FastAPI dependencies: database sessions, settings, paging and bbox parameters."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Query, Request
+from sqlalchemy.orm import Session
+
+from api.errors import ApiError
+from api.settings import Settings
+from api.spatial import bbox_area_km2
+
+
+def read_session(request: Request) -> Iterator[Session]:
+    with request.app.state.db.read_session() as session:
+        yield session
+
+
+def write_session(request: Request) -> Iterator[Session]:
+    """A session whose transaction holds the write lock on SQLite; endpoints commit it."""
+    with request.app.state.db.write_session() as session:
+        yield session
+
+
+def settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+ReadDb = Annotated[Session, Depends(read_session)]
+WriteDb = Annotated[Session, Depends(write_session)]
+AppSettings = Annotated[Settings, Depends(settings)]
+
+
+def check_limit(limit: int, settings: Settings) -> int:
+    """``limit`` within 1..max_page_size (400 with a bilingual message otherwise)."""
+    if limit < 1 or limit > settings.max_page_size:
+        raise ApiError(400, "bad_limit",
+                       f"每页数量 limit 应在 1 到 {settings.max_page_size} 之间，收到 {limit}",
+                       f"limit must be between 1 and {settings.max_page_size}, got {limit}")
+    return limit
+
+
+def parse_bbox(text: str | None, settings: Settings) -> tuple[float, float, float, float] | None:
+    """``minLon,minLat,maxLon,maxLat`` (WGS84) checked for form, order and area."""
+    if text is None or text == "":
+        return None
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        values = []
+    if len(values) == 6:  # minx, miny, minz, maxx, maxy, maxz: the heights do not matter
+        values = [values[0], values[1], values[3], values[4]]
+    if len(values) != 4:
+        raise ApiError(400, "bad_bbox",
+                       f"bbox 格式应为 最小经度,最小纬度,最大经度,最大纬度：{text}",
+                       f"bbox must be minLon,minLat,maxLon,maxLat: {text}")
+    minx, miny, maxx, maxy = values
+    if not (-180 <= minx <= 180 and -180 <= maxx <= 180 and -90 <= miny <= maxy <= 90):
+        raise ApiError(400, "bad_bbox", f"bbox 超出经纬度范围或顺序颠倒：{text}",
+                       f"bbox outside lon/lat ranges or corners swapped: {text}")
+    if minx > maxx:
+        raise ApiError(400, "bad_bbox", "不支持跨越 180° 经线的 bbox",
+                       "a bbox across the antimeridian is not supported")
+    area = bbox_area_km2((minx, miny, maxx, maxy))
+    if area > settings.max_bbox_km2:
+        raise ApiError(400, "bbox_too_large",
+                       f"bbox 面积 {area:.0f} km² 超过上限 {settings.max_bbox_km2:g} km²，"
+                       "请缩小范围",
+                       f"bbox covers {area:.0f} km², more than the limit of "
+                       f"{settings.max_bbox_km2:g} km²: ask for a smaller area")
+    return minx, miny, maxx, maxy
+
+
+BBoxQuery = Annotated[str | None, Query(
+    description="minLon,minLat,maxLon,maxLat (WGS84)", examples=["118.77,32.03,118.79,32.05"])]

@@ -1,0 +1,72 @@
+"""Idempotent creates: a client that retries a POST with the same ``Idempotency-Key`` header
+gets the first answer again instead of a second record.
+
+The key row is written in the same transaction as the record, so either both exist or
+neither. Keys are per token. Reusing a key for a different request body is refused (422).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from api.auth import Principal
+from api.errors import ApiError
+from api.models import IdempotencyKey
+
+MAX_KEY_LENGTH = 200
+
+
+def _request_hash(payload) -> str:
+    data = json.dumps(jsonable_encoder(payload), sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(data.encode("utf-8")).hexdigest()
+
+
+def _lookup(session: Session, principal: Principal, key: str) -> IdempotencyKey | None:
+    return session.scalar(select(IdempotencyKey).where(
+        IdempotencyKey.token_id == principal.token_id, IdempotencyKey.key == key))
+
+
+def _replay(found: IdempotencyKey, digest: str) -> JSONResponse:
+    if found.request_sha256 != digest:
+        raise ApiError(422, "idempotency_key_reused",
+                       "该 Idempotency-Key 已用于另一个不同的请求",
+                       "this Idempotency-Key was already used for a different request")
+    return JSONResponse(found.response, status_code=found.status_code,
+                        headers={"Idempotent-Replayed": "true"})
+
+
+def idempotent_create(session: Session, principal: Principal, key: str | None, method: str,
+                      path: str, payload, create: Callable[[Session], object],
+                      status_code: int = 201) -> JSONResponse:
+    """Run ``create`` (which adds and flushes a record and returns its response model) and
+    commit, once per ``key``; a repeated key returns the stored response."""
+    if key is not None and not 0 < len(key) <= MAX_KEY_LENGTH:
+        raise ApiError(400, "bad_idempotency_key",
+                       f"Idempotency-Key 长度应为 1 到 {MAX_KEY_LENGTH} 个字符",
+                       f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters")
+    digest = _request_hash(payload)
+    if key is not None and (found := _lookup(session, principal, key)) is not None:
+        return _replay(found, digest)
+    body = jsonable_encoder(create(session))
+    if key is not None:
+        session.add(IdempotencyKey(token_id=principal.token_id, key=key, method=method,
+                                   path=path, request_sha256=digest, status_code=status_code,
+                                   response=body))
+    try:
+        session.commit()
+    except IntegrityError:
+        # The same key committed by a concurrent request (PostgreSQL): answer as it did.
+        session.rollback()
+        found = _lookup(session, principal, key) if key is not None else None
+        if found is None:
+            raise
+        return _replay(found, digest)
+    return JSONResponse(body, status_code=status_code)

@@ -1,0 +1,261 @@
+"""Background jobs: partition runs in worker processes, never in a request thread.
+
+The :class:`JobRunner` owned by the app keeps at most ``settings.job_workers`` jobs running,
+each in its own process (``forkserver``, with the heavy modules preloaded so a job starts
+fast). A job reports progress (0..1 and the step's name) to its row; the ETA is the elapsed
+time scaled by what is left. Cancelling terminates the process. A job found ``running`` when
+the service starts was cut off by a restart: it is marked ``interrupted`` and can be re-run
+(a new job with the same parameters). A job writes its plan, grids, buildings and its own
+``succeeded`` status in one transaction, so a failure or a kill leaves no half-written plan.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+import threading
+import traceback
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import select, update
+
+from api.db import Database
+from api.models import Dataset, Job
+from api.models import Plan as PlanRow
+from api.settings import Settings
+
+log = logging.getLogger(__name__)
+POLL_SECONDS = 0.5
+PRELOAD = ["api.jobs", "api.plan_store", "partition.plan", "gis.study_area"]
+# Steps reported by a partition job: loading (gis.study_area.LOAD_STEPS), partition.plan's five
+# steps, then saving. Progress is the share of steps started.
+PARTITION_STEPS = 4 + 5 + 1
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def eta_seconds(job: Job) -> float | None:
+    """Seconds left, estimated from the elapsed time and the progress so far."""
+    if job.status != "running" or job.started_at is None or job.progress <= 0:
+        return None
+    started = job.started_at if job.started_at.tzinfo else job.started_at.replace(tzinfo=UTC)
+    elapsed = (now() - started).total_seconds()
+    return round(elapsed * (1 - job.progress) / job.progress, 1)
+
+
+class JobRunner:
+    """Starts queued jobs in worker processes and watches them."""
+
+    def __init__(self, db: Database, settings: Settings) -> None:
+        self.db = db
+        self.settings = settings
+        self.ctx = mp.get_context("forkserver")
+        self.ctx.set_forkserver_preload(PRELOAD)
+        self.procs: dict[int, mp.process.BaseProcess] = {}
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    # ---- requests from the API -------------------------------------------------------------
+
+    def submit(self, kind: str, params: dict, created_by: int | None,
+               rerun_of: int | None = None) -> Job:
+        with self.db.writing() as session:
+            job = Job(kind=kind, params=params, created_by=created_by, rerun_of=rerun_of)
+            session.add(job)
+        self._wake.set()
+        return job
+
+    def cancel(self, job_id: int) -> None:
+        """Cancel a queued job at once; ask a running one to stop (its process is ended)."""
+        with self.db.writing() as session:
+            session.execute(update(Job).where(Job.id == job_id, Job.status == "queued")
+                            .values(status="cancelled", finished_at=now()))
+            session.execute(update(Job).where(Job.id == job_id, Job.status == "running")
+                            .values(cancel_requested=True))
+        self._wake.set()
+
+    # ---- life cycle ----------------------------------------------------------------------
+
+    def recover(self) -> int:
+        """Mark jobs left ``running`` by a previous process as interrupted; returns how many."""
+        with self.db.writing() as session:
+            result = session.execute(
+                update(Job).where(Job.status == "running").values(
+                    status="interrupted", finished_at=now(),
+                    error="interrupted by a restart of the service; re-run it",
+                    error_zh="服务重启中断了该任务，请重新运行"))
+            return result.rowcount
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="wangge-jobs", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        with self._lock:
+            for job_id, proc in list(self.procs.items()):
+                proc.terminate()
+                proc.join(timeout=5)
+                self._finish(job_id, "interrupted", "the service stopped while it ran; re-run it",
+                             "服务停止时任务仍在运行，请重新运行")
+            self.procs.clear()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.tick()
+            except Exception:  # keep watching jobs whatever one tick ran into
+                log.exception("job runner tick failed")
+            self._wake.wait(POLL_SECONDS)
+            self._wake.clear()
+
+    def tick(self) -> None:
+        """Reap finished processes, honour cancel requests, start queued jobs."""
+        with self._lock:
+            self._reap()
+            self._cancel_requested()
+            self._start_queued()
+
+    def _reap(self) -> None:
+        for job_id, proc in list(self.procs.items()):
+            if proc.is_alive():
+                continue
+            proc.join()
+            del self.procs[job_id]
+            if proc.exitcode != 0:  # died without recording its end (killed, out of memory)
+                self._finish(job_id, "failed", f"worker process ended with code {proc.exitcode}",
+                             f"任务进程异常退出（代码 {proc.exitcode}）")
+
+    def _cancel_requested(self) -> None:
+        with self.db.read_session() as session:
+            ids = session.scalars(select(Job.id).where(Job.status == "running",
+                                                       Job.cancel_requested)).all()
+        for job_id in ids:
+            proc = self.procs.pop(job_id, None)
+            if proc is not None:
+                proc.terminate()
+                proc.join(timeout=10)
+            self._finish(job_id, "cancelled", "cancelled", "已取消")
+
+    def _start_queued(self) -> None:
+        free = self.settings.job_workers - len(self.procs)
+        if free <= 0:
+            return
+        with self.db.read_session() as session:
+            queued = session.scalars(select(Job.id).where(Job.status == "queued")
+                                     .order_by(Job.id).limit(free)).all()
+        for job_id in queued:
+            with self.db.writing() as session:
+                claimed = session.execute(
+                    update(Job).where(Job.id == job_id, Job.status == "queued")
+                    .values(status="running", started_at=now(), progress=0.0)).rowcount
+            if not claimed:
+                continue
+            proc = self.ctx.Process(target=run_job, name=f"wangge-job-{job_id}", daemon=True,
+                                    args=(self.settings, job_id))
+            proc.start()
+            self.procs[job_id] = proc
+
+    def _finish(self, job_id: int, status: str, error: str, error_zh: str) -> None:
+        with self.db.writing() as session:
+            session.execute(update(Job).where(Job.id == job_id, Job.status == "running")
+                            .values(status=status, finished_at=now(), error=error,
+                                    error_zh=error_zh))
+
+
+# ---- in the worker process ---------------------------------------------------------------
+
+class _Progress:
+    """Advances the job's progress as each named step starts."""
+
+    def __init__(self, db: Database, job_id: int, total: int) -> None:
+        self.db, self.job_id, self.total, self.done = db, job_id, total, 0
+
+    def __call__(self, name: str) -> None:
+        with self.db.writing() as session:
+            session.execute(update(Job).where(Job.id == self.job_id, Job.status == "running")
+                            .values(progress=round(self.done / self.total, 3), step=name))
+        self.done += 1
+
+
+def run_job(settings: Settings, job_id: int) -> None:
+    """Entry point of a worker process: run job ``job_id`` and record how it ended."""
+    db = Database(settings.url, settings.sqlite_synchronous)
+    try:
+        with db.read_session() as session:
+            job = session.get(Job, job_id)
+            kind, params = job.kind, dict(job.params)
+        if kind != "partition":
+            raise ValueError(f"unknown job kind {kind!r}")
+        run_partition(db, settings, job_id, params)
+    except Exception as exc:
+        _record_failure(db, job_id, exc)
+    finally:
+        db.dispose()
+
+
+def _record_failure(db: Database, job_id: int, exc: Exception) -> None:
+    from gis.errors import InputError
+
+    if isinstance(exc, InputError):
+        en, zh = exc.message("en"), exc.message("zh")
+    else:
+        en = f"{type(exc).__name__}: {exc}"
+        zh = f"任务失败：{exc}"
+        log.error("job %s failed\n%s", job_id, traceback.format_exc())
+    with db.writing() as session:
+        session.execute(update(Job).where(Job.id == job_id, Job.status == "running")
+                        .values(status="failed", finished_at=now(), error=en, error_zh=zh))
+
+
+def load_dataset(settings: Settings, dataset: Dataset, progress=None):
+    """The dataset's study area (gis.study_area), without the walk graph."""
+    from gis.households import HouseholdOptions
+    from gis.study_area import load_study_area
+
+    opts = dict(dataset.options or {})
+    households = HouseholdOptions(households_col=opts.pop("households_col", "households"))
+    return load_study_area(Path(settings.data_dir) / dataset.path, households=households,
+                           with_walk_graph=False, progress=progress, **opts)
+
+
+def run_partition(db: Database, settings: Settings, job_id: int, params: dict) -> None:
+    """Load the dataset, make the plan, save it and the job's success in one transaction."""
+    from api.plan_store import buildings_frame, grids_frame, save_plan
+    from partition.plan import make_plan
+
+    progress = _Progress(db, job_id, PARTITION_STEPS)
+    with db.read_session() as session:
+        dataset = session.get(Dataset, params["dataset_id"])
+        previous = None
+        if params.get("previous_plan_id"):
+            prev_id = params["previous_plan_id"]
+            previous = (grids_frame(session, prev_id), buildings_frame(session, prev_id))
+    area = load_dataset(settings, dataset, progress)
+    plan = make_plan(area, params["target_households"], seed=params.get("seed", 0),
+                     previous=previous, locked=frozenset(params.get("locked", [])),
+                     split_units=params.get("split_units"), progress=progress)
+    progress("保存 saving")
+    with db.writing() as session:
+        job = session.get(Job, job_id)
+        if job.status != "running" or job.cancel_requested:
+            return  # cancelled meanwhile: write nothing
+        row = save_plan(session, plan, dataset_id=dataset.id,
+                        name=params.get("name") or f"plan {job_id}", params=params,
+                        attribution=area.attribution, job_id=job_id)
+        session.flush()
+        job.status, job.progress, job.step = "succeeded", 1.0, None
+        job.finished_at = now()
+        job.result = {"plan_id": row.id, "grids": plan.summary.get("grids")}
+
+
+def plan_of_job(session, job_id: int) -> PlanRow | None:
+    return session.scalar(select(PlanRow).where(PlanRow.job_id == job_id))

@@ -1,0 +1,138 @@
+"""Grids as GeoJSON (RFC 7946), buildings of a plan, and who serves each grid.
+
+Workers see only the grids they are assigned to in the active plan.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from api.auth import Admin, Planner, Principal, Reader
+from api.deps import AppSettings, BBoxQuery, ReadDb, WriteDb, check_limit, parse_bbox
+from api.errors import ApiError, not_found
+from api.models import Assignment, Grid, Plan, PlanBuilding, Worker
+from api.plan_store import buildings_frame, grids_frame
+from api.schemas import AssignmentIn, AssignmentOut
+from api.spatial import bbox_filter
+from gis.export import geojson_dict
+
+router = APIRouter(tags=["grids 网格"])
+GEOJSON = "application/geo+json"
+
+
+def geojson_response(data: dict) -> JSONResponse:
+    return JSONResponse(data, media_type=GEOJSON)
+
+
+def active_plan(session: Session) -> Plan:
+    plan = session.scalar(select(Plan).where(Plan.status == "active"))
+    if plan is None:
+        raise ApiError(404, "no_active_plan", "尚无启用的网格方案", "no plan is active yet")
+    return plan
+
+
+def own_grid_ids(session: Session, principal: Principal, plan_id: int) -> list[int]:
+    """Ids of the grids of ``plan_id`` that a worker is assigned to."""
+    return list(session.scalars(select(Assignment.grid_id).where(
+        Assignment.plan_id == plan_id, Assignment.worker_id == principal.worker_id)))
+
+
+def _plan(session: Session, plan_id: int) -> Plan:
+    plan = session.get(Plan, plan_id)
+    if plan is None:
+        raise not_found("网格方案", "plan", plan_id)
+    return plan
+
+
+def _grids_geojson(session: Session, plan: Plan, bbox, where=None) -> dict:
+    dialect = session.get_bind().dialect.name
+    clauses = [c for c in (where, bbox_filter(Grid, bbox, dialect) if bbox else None)
+               if c is not None]
+    clause = None
+    for c in clauses:
+        clause = c if clause is None else clause & c
+    return geojson_dict(grids_frame(session, plan.id, clause), plan.attribution)
+
+
+@router.get("/grids", response_class=JSONResponse, summary="启用方案的网格 grids of the active "
+            "plan, GeoJSON (a worker gets their own)")
+def active_grids(session: ReadDb, who: Reader, settings: AppSettings, bbox: BBoxQuery = None):
+    plan = active_plan(session)
+    where = Grid.id.in_(own_grid_ids(session, who, plan.id)) if who.role == "worker" else None
+    return geojson_response(_grids_geojson(session, plan, parse_bbox(bbox, settings), where))
+
+
+@router.get("/grids/{code}", response_class=JSONResponse,
+            summary="启用方案的一个网格 one grid of the active plan, GeoJSON Feature")
+def active_grid(code: str, session: ReadDb, who: Reader):
+    plan = active_plan(session)
+    grid = session.scalar(select(Grid).where(Grid.plan_id == plan.id, Grid.code == code))
+    if grid is None:
+        raise not_found("网格", "grid", code)
+    if who.role == "worker" and grid.id not in own_grid_ids(session, who, plan.id):
+        raise ApiError(403, "forbidden", "网格员只能查看本人负责的网格",
+                       "a worker may only see the grids assigned to them")
+    data = geojson_dict(grids_frame(session, plan.id, Grid.id == grid.id), plan.attribution)
+    return geojson_response(data["features"][0])
+
+
+@router.get("/plans/{plan_id}/grids", response_class=JSONResponse,
+            summary="方案的网格 a plan's grids, GeoJSON FeatureCollection")
+def plan_grids(plan_id: int, session: ReadDb, who: Planner, settings: AppSettings,
+               bbox: BBoxQuery = None):
+    plan = _plan(session, plan_id)
+    return geojson_response(_grids_geojson(session, plan, parse_bbox(bbox, settings)))
+
+
+@router.get("/plans/{plan_id}/buildings", response_class=JSONResponse,
+            summary="方案的建筑 a plan's buildings with grid codes, GeoJSON")
+def plan_buildings(plan_id: int, session: ReadDb, who: Planner, settings: AppSettings,
+                   bbox: BBoxQuery = None, grid: str | None = None, limit: int = 1000,
+                   offset: int = Query(0, ge=0)):
+    plan = _plan(session, plan_id)
+    check_limit(limit, settings)
+    box = parse_bbox(bbox, settings)
+    query = select(PlanBuilding.id).where(PlanBuilding.plan_id == plan.id)
+    if box:
+        query = query.where(bbox_filter(PlanBuilding, box, session.get_bind().dialect.name))
+    if grid:
+        query = query.where(PlanBuilding.grid_code == grid)
+    ids = list(session.scalars(query.order_by(PlanBuilding.id).limit(limit).offset(offset)))
+    frame = buildings_frame(session, plan.id, PlanBuilding.id.in_(ids))
+    return geojson_response(geojson_dict(frame, plan.attribution))
+
+
+@router.put("/plans/{plan_id}/grids/{code}/assignment", response_model=AssignmentOut,
+            summary="指派网格员 assign a worker (or grid leader) to a grid")
+def assign(plan_id: int, code: str, body: AssignmentIn, session: WriteDb, who: Admin):
+    _plan(session, plan_id)
+    grid = session.scalar(select(Grid).where(Grid.plan_id == plan_id, Grid.code == code))
+    if grid is None:
+        raise not_found("网格", "grid", code)
+    if session.get(Worker, body.worker_id) is None:
+        raise not_found("网格员", "worker", body.worker_id)
+    row = session.scalar(select(Assignment).where(
+        Assignment.plan_id == plan_id, Assignment.grid_id == grid.id,
+        Assignment.role == body.role))
+    if row is None:
+        row = Assignment(plan_id=plan_id, grid_id=grid.id, role=body.role)
+        session.add(row)
+    row.worker_id, row.source = body.worker_id, "manual"
+    session.flush()
+    out = AssignmentOut.model_validate(row).model_copy(update={"grid_code": code})
+    session.commit()
+    return out
+
+
+@router.get("/plans/{plan_id}/assignments", response_model=list[AssignmentOut],
+            summary="方案的网格员指派 assignments of a plan")
+def plan_assignments(plan_id: int, session: ReadDb, who: Planner):
+    _plan(session, plan_id)
+    rows = session.execute(select(Assignment, Grid.code)
+                           .join(Grid, Grid.id == Assignment.grid_id)
+                           .where(Assignment.plan_id == plan_id).order_by(Grid.code))
+    return [AssignmentOut.model_validate(a).model_copy(update={"grid_code": c})
+            for a, c in rows]

@@ -1,0 +1,310 @@
+"""OGC API - Features - Part 1: Core, with GeoJSON, under /ogc (so QGIS adds layers).
+
+Collections: ``grids`` and ``buildings`` of the active plan, ``party-zones`` (party members'
+responsibility zones) and ``incidents``. Items support ``bbox`` (CRS84), ``limit`` (default
+10, at most ``settings.max_page_size``), ``offset`` and ``datetime`` (incidents: report time;
+the other collections have no time and ignore it); paging by ``next``/``prev`` links.
+Features are RFC 7946 GeoJSON (lon/lat, counter-clockwise outer rings).
+
+Conformance declared: core and geojson. The OpenAPI definition (/openapi.json) is OpenAPI 3.1
+as FastAPI writes it, so the oas30 class is not claimed. The landing page, conformance and
+collection metadata are public; features need a token (a worker sees their grids' only).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import geopandas as gpd
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from api.auth import Principal, Reader
+from api.deps import AppSettings, BBoxQuery, ReadDb, check_limit, parse_bbox
+from api.errors import ApiError, not_found
+from api.models import Assignment, Grid, Incident, PartyMember, Plan, PlanBuilding
+from api.plan_store import buildings_frame, grids_frame
+from api.spatial import bbox_filter
+from gis.export import geojson_dict
+
+router = APIRouter(tags=["OGC API - Features"])
+CONFORMANCE = [
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
+]
+CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+GEOJSON = "application/geo+json"
+JSON = "application/json"
+ITEM_PARAMS = {"bbox", "limit", "offset", "datetime", "f"}
+
+
+@dataclass(frozen=True)
+class CollectionInfo:
+    id: str
+    title: str
+    description: str
+    model: type
+    plan_scoped: bool  # features of the active plan only
+
+
+COLLECTIONS = {c.id: c for c in (
+    CollectionInfo("grids", "网格 Grids", "启用方案的微网格 micro-grids of the active plan",
+                   Grid, True),
+    CollectionInfo("buildings", "建筑 Buildings",
+                   "启用方案的建筑及所属网格 buildings of the active plan with their grid",
+                   PlanBuilding, True),
+    CollectionInfo("party-zones", "党员责任区 Party member zones",
+                   "党员责任区 responsibility zones of party members", PartyMember, False),
+    CollectionInfo("incidents", "事件 Incidents", "上报的事件 reported incidents", Incident,
+                   False),
+)}
+
+
+def _base(request: Request) -> str:
+    return str(request.base_url).rstrip("/") + "/ogc"
+
+
+def _json(data: dict, media_type: str = JSON) -> JSONResponse:
+    return JSONResponse(data, media_type=media_type)
+
+
+@router.get("/", summary="OGC 着陆页 landing page")
+def landing(request: Request):
+    base = _base(request)
+    root = str(request.base_url).rstrip("/")
+    return _json({
+        "title": "Wangge 网格 OGC API - Features",
+        "description": "网格、建筑、党员责任区与事件 grids, buildings, party zones, incidents",
+        "attribution": "© OpenStreetMap contributors, ODbL 1.0",
+        "links": [
+            {"href": f"{base}/", "rel": "self", "type": JSON, "title": "this document"},
+            {"href": f"{root}/openapi.json", "rel": "service-desc",
+             "type": "application/vnd.oai.openapi+json;version=3.1", "title": "API definition"},
+            {"href": f"{root}/docs", "rel": "service-doc", "type": "text/html",
+             "title": "API documentation"},
+            {"href": f"{base}/conformance", "rel": "conformance", "type": JSON,
+             "title": "conformance classes"},
+            {"href": f"{base}/collections", "rel": "data", "type": JSON,
+             "title": "feature collections"},
+        ],
+    })
+
+
+@router.get("/conformance", summary="一致性声明 conformance classes")
+def conformance():
+    return _json({"conformsTo": CONFORMANCE})
+
+
+def _extent(session: Session, info: CollectionInfo) -> list[float]:
+    model = info.model
+    query = select(func.min(model.minx), func.min(model.miny), func.max(model.maxx),
+                   func.max(model.maxy))
+    if info.plan_scoped:
+        query = query.join(Plan, Plan.id == model.plan_id).where(Plan.status == "active")
+    box = session.execute(query).one()
+    return [float(v) for v in box] if box[0] is not None else [-180.0, -90.0, 180.0, 90.0]
+
+
+def _collection(session: Session, info: CollectionInfo, base: str) -> dict:
+    href = f"{base}/collections/{info.id}"
+    return {
+        "id": info.id, "title": info.title, "description": info.description,
+        "itemType": "feature", "crs": [CRS84],
+        "extent": {"spatial": {"bbox": [_extent(session, info)], "crs": CRS84}},
+        "links": [
+            {"href": href, "rel": "self", "type": JSON, "title": info.title},
+            {"href": f"{href}/items", "rel": "items", "type": GEOJSON, "title": info.title},
+        ],
+    }
+
+
+@router.get("/collections", summary="要素集合 feature collections")
+def collections(request: Request, session: ReadDb):
+    base = _base(request)
+    return _json({
+        "links": [{"href": f"{base}/collections", "rel": "self", "type": JSON}],
+        "collections": [_collection(session, c, base) for c in COLLECTIONS.values()],
+    })
+
+
+def _info(collection_id: str) -> CollectionInfo:
+    if collection_id not in COLLECTIONS:
+        raise not_found("要素集合", "collection", collection_id)
+    return COLLECTIONS[collection_id]
+
+
+@router.get("/collections/{collection_id}", summary="要素集合 one collection")
+def collection(collection_id: str, request: Request, session: ReadDb):
+    return _json(_collection(session, _info(collection_id), _base(request)))
+
+
+def _parse_instant(text: str, bound: str) -> datetime | None:
+    if text in ("", ".."):
+        return None
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ApiError(400, "bad_datetime", f"datetime 格式无效：{text}（应为 RFC 3339）",
+                       f"invalid datetime {text!r} (RFC 3339 expected)") from None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    if len(text) == 10 and bound == "end":  # a date as an end includes that whole day
+        value = value.replace(hour=23, minute=59, second=59, microsecond=999999)
+    return value
+
+
+def _time_filter(model, text: str | None):
+    if not text or model is not Incident:
+        return []
+    start, _, end = text.partition("/")
+    lo = _parse_instant(start, "start")
+    hi = _parse_instant(end, "end") if _ else _parse_instant(start, "end")
+    clauses = []
+    if lo is not None:
+        clauses.append(Incident.created_at >= lo)
+    if hi is not None:
+        clauses.append(Incident.created_at <= hi)
+    return clauses
+
+
+def _scope(session: Session, info: CollectionInfo, who: Principal) -> list:
+    """WHERE clauses: the active plan for plan collections, a worker's own features."""
+    clauses = []
+    plan_id = None
+    if info.plan_scoped:
+        plan_id = session.scalar(select(Plan.id).where(Plan.status == "active"))
+        clauses.append(info.model.plan_id == plan_id)
+    if who.role != "worker":
+        return clauses
+    if info.model is Incident:
+        return [*clauses, Incident.worker_id == who.worker_id]
+    if plan_id is None:
+        plan_id = session.scalar(select(Plan.id).where(Plan.status == "active"))
+    own = select(Assignment.grid_id).where(Assignment.plan_id == plan_id,
+                                           Assignment.worker_id == who.worker_id)
+    if info.model is Grid:
+        return [*clauses, Grid.id.in_(own)]
+    codes = select(Grid.code).where(Grid.id.in_(own))
+    return [*clauses, info.model.grid_code.in_(codes)]
+
+
+def _frame(session: Session, info: CollectionInfo, ids: list[int]) -> gpd.GeoDataFrame:
+    model = info.model
+    if model is Grid:
+        plan_ids = set(session.scalars(select(Grid.plan_id).where(Grid.id.in_(ids))))
+        frame = grids_frame(session, plan_ids.pop(), Grid.id.in_(ids)) if plan_ids else None
+        key = "code"
+    elif model is PlanBuilding:
+        plan_ids = set(session.scalars(select(PlanBuilding.plan_id)
+                                       .where(PlanBuilding.id.in_(ids))))
+        frame = (buildings_frame(session, plan_ids.pop(), PlanBuilding.id.in_(ids))
+                 if plan_ids else None)
+        key = "building_id"
+    else:
+        rows = list(session.scalars(select(model).where(model.id.in_(ids)).order_by(model.id)))
+        frame = gpd.GeoDataFrame([_record(r) for r in rows], geometry=[r.geom for r in rows],
+                                 crs="EPSG:4326") if rows else None
+        key = "id"
+    if frame is None:
+        return gpd.GeoDataFrame({"id": []}, geometry=[], crs="EPSG:4326")
+    frame.insert(0, "id", frame[key].astype(str)) if key != "id" else None
+    return frame
+
+
+def _record(row) -> dict:
+    if isinstance(row, PartyMember):
+        return {"id": row.id, "name": row.name, "branch": row.branch,
+                "grid_code": row.grid_code, "households": row.households,
+                "buildings": len(row.building_ids or [])}
+    return {"id": row.id, "category": row.category, "description": row.description,
+            "status": row.status, "grid_code": row.grid_code, "worker_id": row.worker_id,
+            "created_at": row.created_at.isoformat()}
+
+
+def _features(frame: gpd.GeoDataFrame, attribution: str | None) -> list[dict]:
+    if frame.empty:
+        return []
+    data = geojson_dict(frame, attribution)
+    for feature, ident in zip(data["features"], frame["id"], strict=True):
+        feature["id"] = str(ident)
+    return data["features"]
+
+
+@router.get("/collections/{collection_id}/items",
+            summary="要素 features (GeoJSON) with bbox, limit, offset, datetime")
+def items(collection_id: str, request: Request, session: ReadDb, who: Reader,
+          settings: AppSettings, bbox: BBoxQuery = None,
+          limit: int = Query(10, description="1..max page size"),
+          offset: int = Query(0, ge=0), datetime_: str | None = Query(None, alias="datetime")):
+    unknown = set(request.query_params) - ITEM_PARAMS
+    if unknown:
+        raise ApiError(400, "unknown_parameter", f"不支持的查询参数：{', '.join(sorted(unknown))}",
+                       f"unknown query parameters: {', '.join(sorted(unknown))}")
+    info = _info(collection_id)
+    check_limit(limit, settings)
+    box = parse_bbox(bbox, settings)
+    model = info.model
+    where = _scope(session, info, who) + _time_filter(model, datetime_)
+    if box:
+        where.append(bbox_filter(model, box, session.get_bind().dialect.name))
+    where.append(model.geom.is_not(None))
+    matched = session.scalar(select(func.count()).select_from(model).where(*where))
+    ids = list(session.scalars(select(model.id).where(*where).order_by(model.id)
+                               .limit(limit).offset(offset)))
+    attribution = None
+    if info.plan_scoped:
+        attribution = session.scalar(select(Plan.attribution).where(Plan.status == "active"))
+    features = _features(_frame(session, info, ids), attribution)
+    href = f"{_base(request)}/collections/{collection_id}/items"
+
+    def page(at: int) -> str:
+        params = {k: v for k, v in request.query_params.items() if k not in ("offset", "limit")}
+        params.update(limit=str(limit), offset=str(at))
+        return f"{href}?" + "&".join(f"{k}={v}" for k, v in params.items())
+
+    links = [{"href": page(offset), "rel": "self", "type": GEOJSON, "title": "this page"},
+             {"href": f"{_base(request)}/collections/{collection_id}", "rel": "collection",
+              "type": JSON}]
+    if offset + len(features) < matched:
+        links.append({"href": page(offset + limit), "rel": "next", "type": GEOJSON,
+                      "title": "next page"})
+    if offset > 0:
+        links.append({"href": page(max(0, offset - limit)), "rel": "prev", "type": GEOJSON,
+                      "title": "previous page"})
+    body = {"type": "FeatureCollection", "features": features, "links": links,
+            "timeStamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "numberMatched": matched, "numberReturned": len(features)}
+    if attribution:
+        body["attribution"] = attribution
+    return _json(body, GEOJSON)
+
+
+@router.get("/collections/{collection_id}/items/{feature_id}", summary="一个要素 one feature")
+def item(collection_id: str, feature_id: str, request: Request, session: ReadDb, who: Reader):
+    info = _info(collection_id)
+    model = info.model
+    where = _scope(session, info, who)
+    if model is Grid:
+        where.append(Grid.code == feature_id)
+    elif model is PlanBuilding:
+        where.append(PlanBuilding.building_id == feature_id)
+    elif feature_id.isdigit():
+        where.append(model.id == int(feature_id))
+    else:
+        raise not_found("要素", "feature", feature_id)
+    ident = session.scalar(select(model.id).where(*where))
+    if ident is None:
+        raise not_found("要素", "feature", feature_id)
+    features = _features(_frame(session, info, [ident]), None)
+    if not features:
+        raise not_found("要素", "feature", feature_id)
+    href = f"{_base(request)}/collections/{collection_id}"
+    feature = features[0]
+    feature["links"] = [
+        {"href": f"{href}/items/{feature_id}", "rel": "self", "type": GEOJSON},
+        {"href": href, "rel": "collection", "type": JSON},
+    ]
+    return _json(feature, GEOJSON)

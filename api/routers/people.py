@@ -1,0 +1,302 @@
+"""Workers (网格员) and party members (党员): create, read, edit, CSV bulk import."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Annotated
+
+import shapely
+from fastapi import APIRouter, Header, Query, Request, UploadFile
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from api.auth import Admin, Planner, Reader, forbid_other_worker
+from api.deps import AppSettings, ReadDb, WriteDb, check_limit
+from api.errors import ApiError, not_found
+from api.geometry_input import geometry_json, parse_geometry
+from api.idempotency import idempotent_create
+from api.models import Assignment, Grid, PartyMember, Plan, Worker
+from api.schemas import (
+    AssignmentOut,
+    ImportResult,
+    PartyMemberIn,
+    PartyMemberOut,
+    PartyMemberPatch,
+    WorkerIn,
+    WorkerOut,
+    WorkerPatch,
+)
+from api.settings import Settings
+
+router = APIRouter(tags=["people 人员"])
+IdemKey = Annotated[str | None, Header(alias="Idempotency-Key")]
+CSV_MAX_ROWS = 10_000
+
+
+def worker_out(w: Worker) -> WorkerOut:
+    out = WorkerOut.model_validate(w)
+    if w.geom is not None:
+        out.lon, out.lat = w.geom.x, w.geom.y
+    return out
+
+
+def member_out(m: PartyMember) -> PartyMemberOut:
+    out = PartyMemberOut.model_validate(m, from_attributes=True)
+    out.zone = geometry_json(m.geom)
+    return out
+
+
+def _set_point(w: Worker, lon: float | None, lat: float | None) -> None:
+    if (lon is None) != (lat is None):
+        raise ApiError(422, "bad_geometry", "经度和纬度需同时提供", "give both lon and lat")
+    if lon is not None:
+        w.set_geometry(shapely.Point(lon, lat))
+
+
+def _flush(session: Session) -> None:
+    try:
+        session.flush()
+    except IntegrityError as exc:
+        session.rollback()
+        raise ApiError(409, "conflict", "与已有记录冲突（例如工号重复）",
+                       "conflicts with an existing record (e.g. a duplicate employee number)") \
+            from exc
+
+
+def _get(session: Session, model, ident: int, zh: str, en: str):
+    row = session.get(model, ident)
+    if row is None:
+        raise not_found(zh, en, ident)
+    return row
+
+
+# ---- workers -------------------------------------------------------------------------------
+
+@router.post("/workers", status_code=201, response_model=WorkerOut,
+             summary="新增网格员 create a worker")
+def create_worker(body: WorkerIn, request: Request, session: WriteDb, who: Admin,
+                  idempotency_key: IdemKey = None):
+    def create(s: Session) -> WorkerOut:
+        w = Worker(**body.model_dump(exclude={"lon", "lat"}))
+        _set_point(w, body.lon, body.lat)
+        s.add(w)
+        _flush(s)
+        return worker_out(w)
+
+    return idempotent_create(session, who, idempotency_key, "POST", request.url.path,
+                             body.model_dump(), create)
+
+
+@router.get("/workers", response_model=list[WorkerOut], summary="网格员列表 list workers")
+def list_workers(session: ReadDb, who: Planner, settings: AppSettings,
+                 limit: int = 100, offset: int = Query(0, ge=0)):
+    rows = session.scalars(select(Worker).order_by(Worker.id)
+                           .limit(check_limit(limit, settings)).offset(offset))
+    return [worker_out(w) for w in rows]
+
+
+@router.get("/workers/{worker_id}", response_model=WorkerOut, summary="网格员 one worker")
+def get_worker(worker_id: int, session: ReadDb, who: Reader):
+    forbid_other_worker(who, worker_id)
+    return worker_out(_get(session, Worker, worker_id, "网格员", "worker"))
+
+
+@router.patch("/workers/{worker_id}", response_model=WorkerOut, summary="修改网格员 edit")
+def edit_worker(worker_id: int, body: WorkerPatch, session: WriteDb, who: Admin):
+    w = _get(session, Worker, worker_id, "网格员", "worker")
+    for key, value in body.model_dump(exclude_unset=True, exclude={"lon", "lat"}).items():
+        setattr(w, key, value)
+    if "lon" in body.model_fields_set or "lat" in body.model_fields_set:
+        _set_point(w, body.lon, body.lat)
+    _flush(session)
+    out = worker_out(w)
+    session.commit()
+    return out
+
+
+@router.get("/workers/{worker_id}/assignments", response_model=list[AssignmentOut],
+            summary="网格员负责的网格 grids a worker serves in the active plan")
+def worker_assignments(worker_id: int, session: ReadDb, who: Reader):
+    forbid_other_worker(who, worker_id)
+    _get(session, Worker, worker_id, "网格员", "worker")
+    rows = session.execute(
+        select(Assignment, Grid.code).join(Grid, Grid.id == Assignment.grid_id)
+        .join(Plan, Plan.id == Assignment.plan_id)
+        .where(Assignment.worker_id == worker_id, Plan.status == "active")
+        .order_by(Grid.code))
+    return [AssignmentOut.model_validate(a).model_copy(update={"grid_code": code})
+            for a, code in rows]
+
+
+# ---- party members -------------------------------------------------------------------------
+
+def _set_zone(m: PartyMember, zone: dict | None, settings: Settings) -> None:
+    geom = None if zone is None else parse_geometry(zone, settings, ("Polygon", "MultiPolygon"),
+                                                    "责任区 zone")
+    m.set_geometry(geom)
+
+
+@router.post("/party-members", status_code=201, response_model=PartyMemberOut,
+             summary="新增党员 create a party member")
+def create_member(body: PartyMemberIn, request: Request, session: WriteDb, who: Admin,
+                  settings: AppSettings, idempotency_key: IdemKey = None):
+    def create(s: Session) -> PartyMemberOut:
+        m = PartyMember(**body.model_dump(exclude={"zone"}))
+        _set_zone(m, body.zone, settings)
+        s.add(m)
+        _flush(s)
+        return member_out(m)
+
+    return idempotent_create(session, who, idempotency_key, "POST", request.url.path,
+                             body.model_dump(), create)
+
+
+@router.get("/party-members", response_model=list[PartyMemberOut],
+            summary="党员列表 list party members")
+def list_members(session: ReadDb, who: Planner, settings: AppSettings,
+                 limit: int = 100, offset: int = Query(0, ge=0)):
+    rows = session.scalars(select(PartyMember).order_by(PartyMember.id)
+                           .limit(check_limit(limit, settings)).offset(offset))
+    return [member_out(m) for m in rows]
+
+
+@router.get("/party-members/{member_id}", response_model=PartyMemberOut)
+def get_member(member_id: int, session: ReadDb, who: Planner):
+    return member_out(_get(session, PartyMember, member_id, "党员", "party member"))
+
+
+@router.patch("/party-members/{member_id}", response_model=PartyMemberOut,
+              summary="修改党员 edit a party member")
+def edit_member(member_id: int, body: PartyMemberPatch, session: WriteDb, who: Admin,
+                settings: AppSettings):
+    m = _get(session, PartyMember, member_id, "党员", "party member")
+    for key, value in body.model_dump(exclude_unset=True, exclude={"zone"}).items():
+        setattr(m, key, value)
+    if "zone" in body.model_fields_set:
+        _set_zone(m, body.zone, settings)
+    _flush(session)
+    out = member_out(m)
+    session.commit()
+    return out
+
+
+# ---- CSV import ----------------------------------------------------------------------------
+
+def _read_csv(upload: UploadFile, settings: Settings) -> list[dict[str, str]]:
+    """Rows of an uploaded CSV (UTF-8 with or without BOM, or GBK/GB18030 as Excel saves)."""
+    raw = upload.file.read(settings.max_upload_bytes + 1)
+    if len(raw) > settings.max_upload_bytes:
+        raise _too_large(settings)
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            text = raw.decode(encoding)
+            break
+        except UnicodeDecodeError:
+            continue
+    else:
+        raise ApiError(422, "bad_csv", "CSV 编码无法识别（应为 UTF-8 或 GBK）",
+                       "CSV encoding not recognised (UTF-8 or GBK expected)")
+    rows = list(csv.DictReader(io.StringIO(text)))
+    if len(rows) > CSV_MAX_ROWS:
+        raise ApiError(413, "too_many_rows", f"CSV 行数超过上限 {CSV_MAX_ROWS}",
+                       f"more than {CSV_MAX_ROWS} CSV rows")
+    if not rows or "name" not in rows[0]:
+        raise ApiError(422, "bad_csv", "CSV 需要表头且包含 name 列（姓名）",
+                       "the CSV needs a header row with a name column")
+    return rows
+
+
+def _too_large(settings: Settings) -> ApiError:
+    mb = settings.max_upload_bytes / 1024 / 1024
+    return ApiError(413, "upload_too_large", f"上传文件超过上限 {mb:g} MB",
+                    f"upload larger than the limit of {mb:g} MB")
+
+
+def _row_error(n: int, column: str, value: str, zh: str, en: str) -> ApiError:
+    return ApiError(422, "bad_csv", f"CSV 第 {n} 行，列 {column}={value!r}：{zh}",
+                    f"CSV row {n}, column {column}={value!r}: {en}", row=n, column=column)
+
+
+def _float(row: dict, n: int, col: str) -> float | None:
+    value = (row.get(col) or "").strip()
+    if not value:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        raise _row_error(n, col, value, "不是数字", "not a number") from None
+
+
+def _bool(row: dict, n: int, col: str) -> bool:
+    value = (row.get(col) or "").strip().lower()
+    if value in ("", "1", "true", "yes", "y", "是", "在岗"):
+        return True
+    if value in ("0", "false", "no", "n", "否", "离岗"):
+        return False
+    raise _row_error(n, col, value, "应为 是/否", "expected yes/no")
+
+
+def _clean(value: str | None) -> str | None:
+    value = (value or "").strip()
+    return value or None
+
+
+@router.post("/workers/import", response_model=ImportResult,
+             summary="批量导入网格员 CSV: name, phone, employee_no, on_duty, lon, lat")
+def import_workers(file: UploadFile, session: WriteDb, who: Admin, settings: AppSettings):
+    """Rows with an employee_no that exists update that worker; others create one.
+    One transaction: a bad row imports nothing."""
+    rows = _read_csv(file, settings)
+    created = updated = 0
+    ids = []
+    for n, row in enumerate(rows, start=2):  # row 1 is the header
+        name = _clean(row.get("name"))
+        if name is None:
+            raise _row_error(n, "name", "", "姓名为空", "empty name")
+        no = _clean(row.get("employee_no"))
+        w = session.scalar(select(Worker).where(Worker.employee_no == no)) if no else None
+        if w is None:
+            w = Worker(employee_no=no)
+            session.add(w)
+            created += 1
+        else:
+            updated += 1
+        w.name, w.phone = name, _clean(row.get("phone"))
+        w.on_duty = _bool(row, n, "on_duty")
+        lon, lat = _float(row, n, "lon"), _float(row, n, "lat")
+        if lon is not None and lat is not None:
+            if not (-180 <= lon <= 180 and -90 <= lat <= 90):
+                raise _row_error(n, "lon/lat", f"{lon},{lat}", "超出经纬度范围",
+                                 "outside lon/lat ranges")
+            w.set_geometry(shapely.Point(lon, lat))
+        _flush(session)
+        ids.append(w.id)
+    session.commit()
+    return ImportResult(created=created, updated=updated, ids=ids)
+
+
+@router.post("/party-members/import", response_model=ImportResult,
+             summary="批量导入党员 CSV: name, phone, branch, grid_code, households, building_ids")
+def import_members(file: UploadFile, session: WriteDb, who: Admin, settings: AppSettings):
+    """``building_ids`` separated by ';'. One transaction: a bad row imports nothing."""
+    rows = _read_csv(file, settings)
+    ids = []
+    for n, row in enumerate(rows, start=2):
+        name = _clean(row.get("name"))
+        if name is None:
+            raise _row_error(n, "name", "", "姓名为空", "empty name")
+        households = _float(row, n, "households") or 0
+        if households < 0 or households != int(households):
+            raise _row_error(n, "households", row.get("households", ""), "应为非负整数",
+                             "must be a whole number >= 0")
+        buildings = [b.strip() for b in (row.get("building_ids") or "").split(";") if b.strip()]
+        m = PartyMember(name=name, phone=_clean(row.get("phone")),
+                        branch=_clean(row.get("branch")), grid_code=_clean(row.get("grid_code")),
+                        households=int(households), building_ids=buildings)
+        session.add(m)
+        _flush(session)
+        ids.append(m.id)
+    session.commit()
+    return ImportResult(created=len(ids), updated=0, ids=ids)

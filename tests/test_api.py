@@ -1,0 +1,506 @@
+"""The service end to end on a synthetic district of 200 buildings (SQLite; a smoke run on
+PostGIS): uploads, partition jobs, plans, grids, people, incidents, roles and limits."""
+
+from __future__ import annotations
+
+import time
+import zipfile
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select, update
+
+from api import models as m
+from api.app import create_app
+from api.auth import issue_token, revoke_token
+from api.settings import Settings
+from gis.synthetic import write_district_osm
+from tests.test_store import (  # noqa: F401 (postgis_server_url is a fixture)
+    drop_postgis_database,
+    make_postgis_database,
+    postgis_server_url,
+)
+
+TERMINAL = ("succeeded", "failed", "cancelled", "interrupted")
+
+
+@pytest.fixture(scope="session")
+def district(tmp_path_factory):
+    path = tmp_path_factory.mktemp("api-district") / "district.osm"
+    write_district_osm(path, 200, seed=5)
+    return path
+
+
+def make_tokens(app, names=("admin", "planner", "reporter")) -> dict[str, dict]:
+    headers = {}
+    with app.state.db.writing() as s:
+        w1 = m.Worker(name="王芳", employee_no="W001")
+        w2 = m.Worker(name="李强", employee_no="W002")
+        s.add_all([w1, w2])
+        s.flush()
+        for role in names:
+            _, secret = issue_token(s, role, role)
+            headers[role] = {"Authorization": f"Bearer {secret}"}
+        for key, worker in (("worker", w1), ("worker2", w2)):
+            _, secret = issue_token(s, "worker", worker.name, worker_id=worker.id)
+            headers[key] = {"Authorization": f"Bearer {secret}"}
+        headers["worker_id"], headers["worker2_id"] = w1.id, w2.id
+    return headers
+
+
+def wait_job(client, job_id, headers, timeout=180.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = client.get(f"/jobs/{job_id}", headers=headers).json()
+        if job["status"] in TERMINAL:
+            return job
+        time.sleep(0.3)
+    raise AssertionError(f"job {job_id} did not finish in {timeout} s: {job}")
+
+
+def upload(client, path, headers, name="district", filename=None):
+    with open(path, "rb") as f:
+        return client.post("/datasets", headers=headers, data={"name": name},
+                           files={"file": (filename or path.name, f, "application/xml")})
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory, district):
+    """A running service with a dataset, an active plan and two workers with grids."""
+    settings = Settings(data_dir=tmp_path_factory.mktemp("data"), max_upload_bytes=5_000_000,
+                        max_page_size=500, max_bbox_km2=100)
+    app = create_app(settings)
+    with TestClient(app) as client:
+        h = make_tokens(app)
+        r = upload(client, district, h["planner"])
+        assert r.status_code == 201, r.text
+        dataset = r.json()
+        r = client.post("/plans", headers=h["planner"],
+                        json={"dataset_id": dataset["id"], "target_households": 300})
+        assert r.status_code == 202, r.text
+        job = wait_job(client, r.json()["id"], h["planner"])
+        assert job["status"] == "succeeded", job
+        plan_id = job["result"]["plan_id"]
+        assert client.post(f"/plans/{plan_id}/activate", headers=h["admin"]).status_code == 200
+        grids = client.get(f"/plans/{plan_id}/grids", headers=h["planner"]).json()["features"]
+        codes = sorted(f["properties"]["code"] for f in grids)
+        for code, worker in ((codes[0], "worker_id"), (codes[1], "worker2_id")):
+            r = client.put(f"/plans/{plan_id}/grids/{code}/assignment", headers=h["admin"],
+                           json={"worker_id": h[worker]})
+            assert r.status_code == 200, r.text
+        yield {"client": client, "app": app, "h": h, "dataset": dataset, "plan_id": plan_id,
+               "job": job, "codes": codes, "grids": grids, "settings": settings}
+
+
+# ---- authentication and roles -----------------------------------------------------------------
+
+def test_unauthenticated_write_is_401(service):
+    c = service["client"]
+    for method, path, kw in (("post", "/workers", {"json": {"name": "x"}}),
+                             ("post", "/incidents", {"json": {"category": "噪音", "lon": 118.78,
+                                                              "lat": 32.04}}),
+                             ("post", "/plans", {"json": {"dataset_id": 1}}),
+                             ("post", f"/plans/{service['plan_id']}/activate", {})):
+        r = getattr(c, method)(path, **kw)
+        assert r.status_code == 401, (path, r.text)
+        assert r.headers["www-authenticate"] == "Bearer"
+        assert "Bearer" in r.json()["message"]["en"] and r.json()["message"]["zh"]
+    assert c.get("/grids", headers={"Authorization": "Bearer wg_nope"}).status_code == 401
+
+
+def test_revoked_token_is_refused(service):
+    app, c = service["app"], service["client"]
+    with app.state.db.writing() as s:
+        token, secret = issue_token(s, "planner", "temp")
+    h = {"Authorization": f"Bearer {secret}"}
+    assert c.get("/plans", headers=h).status_code == 200
+    with app.state.db.writing() as s:
+        assert revoke_token(s, token.id)
+    assert c.get("/plans", headers=h).status_code == 401
+
+
+def _endpoints(sv) -> list[tuple[str, str, dict, set[str]]]:
+    """(method, path, request kwargs, roles allowed) for every endpoint."""
+    p, d, w = sv["plan_id"], sv["dataset"]["id"], sv["h"]["worker_id"]
+    code = sv["codes"][0]
+    readers = {"admin", "planner"}
+    csv_file = {"files": {"file": ("w.csv", b"name,employee_no\nX,R-1\n", "text/csv")}}
+    return [
+        ("get", "/datasets", {}, readers),
+        ("get", f"/datasets/{d}", {}, readers),
+        ("post", "/datasets", {"files": {"file": ("x.txt", b"x", "text/plain")}}, readers),
+        ("get", "/plans", {}, readers),
+        ("get", f"/plans/{p}", {}, readers),
+        ("post", "/plans", {"json": {"dataset_id": 999999}}, readers),
+        ("get", f"/plans/{p}/diff/{p}", {}, readers),
+        ("post", f"/plans/{p}/activate", {}, {"admin"}),
+        ("get", f"/plans/{p}/export.gpkg", {}, readers),
+        ("get", f"/plans/{p}/grids", {}, readers),
+        ("get", f"/plans/{p}/buildings", {"params": {"limit": 5}}, readers),
+        ("get", f"/plans/{p}/assignments", {}, readers),
+        ("put", f"/plans/{p}/grids/{code}/assignment", {"json": {"worker_id": w}}, {"admin"}),
+        ("get", "/jobs", {}, readers),
+        ("get", f"/jobs/{sv['job']['id']}", {}, readers),
+        ("post", f"/jobs/{sv['job']['id']}/cancel", {}, readers),
+        ("post", f"/jobs/{sv['job']['id']}/rerun", {}, readers),
+        ("get", "/grids", {}, readers | {"worker"}),
+        ("get", f"/grids/{code}", {}, readers | {"worker"}),
+        ("get", "/workers", {}, readers),
+        ("post", "/workers", {"json": {"name": "临时"}}, {"admin"}),
+        ("get", f"/workers/{w}", {}, readers | {"worker"}),
+        ("patch", f"/workers/{w}", {"json": {"phone": "13800000000"}}, {"admin"}),
+        ("get", f"/workers/{w}/assignments", {}, readers | {"worker"}),
+        ("post", "/workers/import", csv_file, {"admin"}),
+        ("get", "/party-members", {}, readers),
+        ("post", "/party-members", {"json": {"name": "党员"}}, {"admin"}),
+        ("post", "/party-members/import", csv_file, {"admin"}),
+        ("get", "/incidents", {}, readers | {"worker"}),
+        ("post", "/incidents", {"json": {"category": "环境卫生", "lon": 118.78, "lat": 32.04}},
+         {"admin", "worker", "reporter"}),
+        ("get", "/ogc/collections/grids/items", {}, readers | {"worker"}),
+        ("get", f"/ogc/collections/grids/items/{code}", {}, readers | {"worker"}),
+    ]
+
+
+def test_every_endpoint_checks_roles(service):
+    c, h = service["client"], service["h"]
+    for method, path, kw, allowed in _endpoints(service):
+        assert getattr(c, method)(path, **kw).status_code == 401, (method, path)
+        for role in ("admin", "planner", "worker", "reporter"):
+            r = getattr(c, method)(path, headers=h[role], **kw)
+            if role in allowed:
+                assert r.status_code not in (401, 403), (method, path, role, r.text)
+            else:
+                assert r.status_code == 403, (method, path, role, r.status_code)
+                body = r.json()
+                assert body["code"] == "forbidden" and "权限" in body["message"]["zh"]
+
+
+def test_worker_cannot_read_another_workers_data(service):
+    c, h = service["client"], service["h"]
+    mine, theirs = service["codes"][0], service["codes"][1]
+    assert c.get(f"/workers/{h['worker_id']}", headers=h["worker"]).status_code == 200
+    assert c.get(f"/workers/{h['worker2_id']}", headers=h["worker"]).status_code == 403
+    assert c.get(f"/workers/{h['worker2_id']}/assignments",
+                 headers=h["worker"]).status_code == 403
+    assert c.get(f"/grids/{mine}", headers=h["worker"]).status_code == 200
+    assert c.get(f"/grids/{theirs}", headers=h["worker"]).status_code == 403
+    own = c.get("/grids", headers=h["worker"]).json()["features"]
+    assert [f["properties"]["code"] for f in own] == [mine]
+    ogc = c.get("/ogc/collections/grids/items", headers=h["worker"]).json()
+    assert [f["id"] for f in ogc["features"]] == [mine]
+    assert c.get(f"/ogc/collections/grids/items/{theirs}", headers=h["worker"]).status_code \
+        == 404
+    # an incident in the other worker's grid is theirs, not mine
+    grid = next(f for f in service["grids"] if f["properties"]["code"] == theirs)
+    import shapely.geometry
+
+    point = shapely.geometry.shape(grid["geometry"]).representative_point()
+    r = c.post("/incidents", headers=h["reporter"],
+               json={"category": "噪音", "lon": point.x, "lat": point.y})
+    assert r.status_code == 201 and r.json()["grid_code"] == theirs
+    assert r.json()["worker_id"] == h["worker2_id"]
+    iid = r.json()["id"]
+    assert c.get(f"/incidents/{iid}", headers=h["worker2"]).status_code == 200
+    assert c.get(f"/incidents/{iid}", headers=h["worker"]).status_code == 403
+    assert iid not in [i["id"] for i in c.get("/incidents", headers=h["worker"]).json()]
+    assert iid in [i["id"] for i in c.get("/incidents", headers=h["worker2"]).json()]
+
+
+# ---- datasets ---------------------------------------------------------------------------------
+
+def test_dataset_summary(service):
+    d = service["dataset"]
+    assert d["summary"]["buildings"] == 200 and d["summary"]["communities"] >= 1
+    assert d["attribution"] == "© OpenStreetMap contributors, ODbL 1.0"
+    assert d["bbox"][0] < d["bbox"][2] and 118 < d["bbox"][0] < 119
+    assert "/" not in d["summary"]["source"]
+
+
+def test_bad_upload_gives_bilingual_422_and_keeps_nothing(service, tmp_path):
+    c, h, settings = service["client"], service["h"], service["settings"]
+    before = sorted((settings.data_dir / "datasets").iterdir())
+    broken = tmp_path / "broken.geojson"
+    broken.write_text('{"type": "FeatureCollection", "features": [', encoding="utf-8")
+    r = upload(c, broken, h["planner"])
+    assert r.status_code == 422, r.text
+    body = r.json()
+    assert body["code"] == "bad_input" and body["file"] == "broken.geojson"
+    assert "处理办法" in body["message"]["zh"] and "What to do" in body["message"]["en"]
+    r = c.post("/datasets", headers=h["planner"], files={"file": ("a.txt", b"abc", "text/plain")})
+    assert r.status_code == 422 and "unsupported" in r.json()["message"]["en"]
+    assert sorted((settings.data_dir / "datasets").iterdir()) == before
+
+
+def test_upload_size_limit(service):
+    c, h = service["client"], service["h"]
+    big = b"0" * (service["settings"].max_upload_bytes + 200_000)
+    r = c.post("/datasets", headers=h["planner"], files={"file": ("big.osm", big, "text/xml")})
+    assert r.status_code == 413 and "MB" in r.json()["message"]["zh"]
+
+
+def test_zipped_shapefile_upload(service, tmp_path):
+    import geopandas as gpd
+    import shapely
+
+    frame = gpd.GeoDataFrame(
+        {"bid": ["a", "b"], "households": [40, 60]},
+        geometry=[shapely.box(118.780, 32.040, 118.7803, 32.0303 + 0.0100),
+                  shapely.box(118.781, 32.040, 118.7813, 32.0403)], crs="EPSG:4326")
+    frame.to_file(tmp_path / "b.shp", encoding="utf-8")
+    archive = tmp_path / "buildings.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        for ext in ("shp", "shx", "dbf", "prj", "cpg"):
+            if (tmp_path / f"b.{ext}").exists():
+                z.write(tmp_path / f"b.{ext}", f"b.{ext}")
+    with open(archive, "rb") as f:
+        r = service["client"].post("/datasets", headers=service["h"]["planner"],
+                                   data={"id_col": "bid"},
+                                   files={"file": ("buildings.zip", f, "application/zip")})
+    assert r.status_code == 201, r.text
+    assert r.json()["summary"]["buildings"] == 2
+
+
+# ---- plans and jobs ---------------------------------------------------------------------------
+
+def test_plan_job_result_and_plan(service):
+    c, h, job = service["client"], service["h"], service["job"]
+    assert job["progress"] == 1.0 and job["started_at"] and job["finished_at"]
+    plan = c.get(f"/plans/{service['plan_id']}", headers=h["planner"]).json()
+    assert plan["status"] == "active" and plan["summary"]["grids"] == len(service["grids"])
+    assert plan["summary"]["residential_without_grid"] == 0
+    assert sum(f["properties"]["households"] for f in service["grids"]) == \
+        plan["summary"]["households"]
+    assert service["grids"][0]["geometry"]["type"] in ("Polygon", "MultiPolygon")
+
+
+def test_rebalanced_plan_diff_activate_and_export(service, tmp_path):
+    from partition.plan_io import read_plan
+
+    c, h, p = service["client"], service["h"], service["plan_id"]
+    r = c.post("/plans", headers=h["planner"],
+               json={"dataset_id": service["dataset"]["id"], "target_households": 200,
+                     "previous_plan_id": p, "name": "2026 调整"})
+    job = wait_job(c, r.json()["id"], h["planner"])
+    assert job["status"] == "succeeded", job
+    q = job["result"]["plan_id"]
+    diff = c.get(f"/plans/{p}/diff/{q}", headers=h["planner"]).json()
+    assert diff["grids_new"] > 0 and diff["buildings_moved"] > 0
+    assert diff["households_moved"] == sum(x["households"] for x in diff["moves"]
+                                           if x["change"] == "moved")
+    r = c.get(f"/plans/{q}/export.gpkg", headers=h["planner"])
+    assert r.status_code == 200
+    (tmp_path / "p.gpkg").write_bytes(r.content)
+    grids, buildings = read_plan(tmp_path / "p.gpkg")
+    assert len(grids) == job["result"]["grids"] and len(buildings) == 200
+    # activating the new plan archives the old one; then put the old one back
+    assert c.post(f"/plans/{q}/activate", headers=h["admin"]).json()["status"] == "active"
+    assert c.get(f"/plans/{p}", headers=h["planner"]).json()["status"] == "archived"
+    assert c.post(f"/plans/{p}/activate", headers=h["admin"]).status_code == 200
+    assert len(c.get("/plans", params={"status": "active"}, headers=h["planner"]).json()) == 1
+
+
+def test_failed_job_reports_why_and_leaves_no_plan(service):
+    c, h, app = service["client"], service["h"], service["app"]
+    with app.state.db.read_session() as s:
+        plans_before = s.scalar(select(func.count()).select_from(m.Plan))
+    r = c.post("/plans", headers=h["planner"],
+               json={"dataset_id": service["dataset"]["id"], "previous_plan_id":
+                     service["plan_id"], "locked": ["no-such-grid"]})
+    job = wait_job(c, r.json()["id"], h["planner"])
+    assert job["status"] == "failed" and "no-such-grid" in job["error"]
+    assert job["error_zh"]
+    with app.state.db.read_session() as s:
+        assert s.scalar(select(func.count()).select_from(m.Plan)) == plans_before
+
+
+def test_cancel_and_rerun_an_interrupted_job(service):
+    c, h, app = service["client"], service["h"], service["app"]
+    runner = app.state.jobs
+    body = {"dataset_id": service["dataset"]["id"], "target_households": 250}
+    r = c.post("/plans", headers=h["planner"], json=body)
+    job_id = r.json()["id"]
+    r = c.post(f"/jobs/{job_id}/cancel", headers=h["planner"])
+    assert r.status_code == 200
+    job = wait_job(c, job_id, h["planner"])
+    assert job["status"] == "cancelled"
+    assert c.post(f"/jobs/{job_id}/cancel", headers=h["planner"]).status_code == 409
+    # a job left "running" by a crashed service is marked interrupted when it starts again
+    with app.state.db.writing() as s:
+        s.execute(update(m.Job).where(m.Job.id == job_id).values(status="running"))
+    assert runner.recover() == 1
+    job = c.get(f"/jobs/{job_id}", headers=h["planner"]).json()
+    assert job["status"] == "interrupted" and "restart" in job["error"]
+    r = c.post(f"/jobs/{job_id}/rerun", headers=h["planner"])
+    assert r.status_code == 202 and r.json()["rerun_of"] == job_id
+    again = wait_job(c, r.json()["id"], h["planner"])
+    assert again["status"] == "succeeded" and again["params"] == job["params"]
+    assert c.post(f"/jobs/{again['id']}/rerun", headers=h["planner"]).status_code == 409
+
+
+def test_running_job_reports_progress_and_eta(service):
+    c, h = service["client"], service["h"]
+    r = c.post("/plans", headers=h["planner"],
+               json={"dataset_id": service["dataset"]["id"], "target_households": 150})
+    job_id, seen = r.json()["id"], []
+    while True:
+        job = c.get(f"/jobs/{job_id}", headers=h["planner"]).json()
+        seen.append(job)
+        if job["status"] in TERMINAL:
+            break
+        time.sleep(0.05)
+    assert job["status"] == "succeeded"
+    progress = [j["progress"] for j in seen]
+    assert progress == sorted(progress)
+    running = [j for j in seen if j["status"] == "running" and j["progress"] > 0]
+    if running:  # a fast machine may finish between two polls
+        assert all(j["eta_seconds"] is not None and j["eta_seconds"] >= 0 for j in running)
+        assert all(j["step"] for j in running)
+
+
+# ---- people -----------------------------------------------------------------------------------
+
+def test_workers_create_edit_and_idempotent_retry(service):
+    c, h = service["client"], service["h"]
+    body = {"name": "赵敏", "phone": "13900000000", "employee_no": "W100", "lon": 118.78,
+            "lat": 32.04}
+    key = {"Idempotency-Key": "create-W100", **h["admin"]}
+    first = c.post("/workers", headers=key, json=body)
+    again = c.post("/workers", headers=key, json=body)
+    assert first.status_code == again.status_code == 201
+    assert first.json() == again.json() and again.headers["idempotent-replayed"] == "true"
+    assert c.post("/workers", headers=key, json={**body, "name": "别人"}).status_code == 422
+    assert c.post("/workers", headers=h["admin"], json=body).status_code == 409  # same 工号
+    wid = first.json()["id"]
+    r = c.patch(f"/workers/{wid}", headers=h["admin"], json={"on_duty": False, "lat": 32.05,
+                                                              "lon": 118.79})
+    assert r.json()["on_duty"] is False and r.json()["lat"] == 32.05
+    assert c.get(f"/workers/{wid}", headers=h["planner"]).json()["name"] == "赵敏"
+    assert c.patch(f"/workers/{wid}", headers=h["admin"],
+                   json={"lon": 118.7}).status_code == 422
+
+
+def test_workers_csv_import_gbk_and_bad_row(service):
+    c, h = service["client"], service["h"]
+    csv_text = "name,phone,employee_no,on_duty,lon,lat\n张伟,139,W200,是,118.78,32.04\n" \
+               "刘洋,138,W001,否,,\n"
+    r = c.post("/workers/import", headers=h["admin"],
+               files={"file": ("w.csv", csv_text.encode("gbk"), "text/csv")})
+    assert r.status_code == 200, r.text
+    assert r.json()["created"] == 1 and r.json()["updated"] == 1
+    assert c.get(f"/workers/{h['worker_id']}", headers=h["admin"]).json()["on_duty"] is False
+    bad = "name,lon,lat\n甲,118.7,32\n乙,abc,32\n"
+    r = c.post("/workers/import", headers=h["admin"],
+               files={"file": ("w.csv", bad.encode("utf-8-sig"), "text/csv")})
+    assert r.status_code == 422 and r.json()["row"] == 3 and "第 3 行" in r.json()["message"]["zh"]
+    names = [w["name"] for w in c.get("/workers", headers=h["admin"]).json()]
+    assert "甲" not in names  # one transaction: nothing of the bad file was kept
+
+
+def test_party_members_zone_and_csv(service):
+    c, h = service["client"], service["h"]
+    zone = {"type": "Polygon", "coordinates": [[[118.78, 32.04], [118.78, 32.041],
+                                                [118.781, 32.041], [118.781, 32.04],
+                                                [118.78, 32.04]]]}  # clockwise on purpose
+    r = c.post("/party-members", headers=h["admin"],
+               json={"name": "陈红", "branch": "第一支部", "grid_code": service["codes"][0],
+                     "households": 30, "zone": zone})
+    assert r.status_code == 201, r.text
+    member = r.json()
+    import shapely.geometry
+
+    assert shapely.geometry.shape(member["zone"]).exterior.is_ccw
+    r = c.patch(f"/party-members/{member['id']}", headers=h["admin"], json={"households": 31})
+    assert r.json()["households"] == 31 and r.json()["zone"] is not None
+    bad_zone = {"type": "Point", "coordinates": [118.78, 32.04]}
+    r = c.post("/party-members", headers=h["admin"], json={"name": "x", "zone": bad_zone})
+    assert r.status_code == 422 and "Polygon" in r.json()["message"]["en"]
+    ring = [[118.78 + 1e-5 * i, 32.04 + 1e-5 * (i % 2)] for i in range(20_001)]
+    huge = {"type": "Polygon", "coordinates": [[*ring, [118.78, 32.05], ring[0]]]}
+    r = c.post("/party-members", headers=h["admin"], json={"name": "x", "zone": huge})
+    assert r.status_code == 413 and "顶点" in r.json()["message"]["zh"]
+    csv_text = "name,branch,grid_code,households,building_ids\n周杰,第二支部,X,12,a;b\n"
+    r = c.post("/party-members/import", headers=h["admin"],
+               files={"file": ("p.csv", csv_text.encode("utf-8"), "text/csv")})
+    assert r.status_code == 200 and r.json()["created"] == 1
+    got = c.get(f"/party-members/{r.json()['ids'][0]}", headers=h["planner"]).json()
+    assert got["building_ids"] == ["a", "b"] and got["households"] == 12
+
+
+def test_incident_idempotent_under_retries(service):
+    c, h, app = service["client"], service["h"], service["app"]
+    body = {"category": "环境卫生", "description": "垃圾堆放", "lon": 118.779, "lat": 32.04}
+    key = {"Idempotency-Key": "phone-1-report-7", **h["reporter"]}
+    ids = {c.post("/incidents", headers=key, json=body).json()["id"] for _ in range(3)}
+    assert len(ids) == 1
+    with app.state.db.read_session() as s:
+        assert s.scalar(select(func.count()).select_from(m.Incident)
+                        .where(m.Incident.description == "垃圾堆放")) == 1
+    r = c.post("/incidents", headers=h["reporter"], json={**body, "lat": 95})
+    assert r.status_code == 422
+
+
+# ---- limits and CORS --------------------------------------------------------------------------
+
+def test_page_size_and_bbox_limits(service):
+    c, h = service["client"], service["h"]
+    r = c.get("/workers", headers=h["admin"], params={"limit": 501})
+    assert r.status_code == 400 and "500" in r.json()["message"]["zh"]
+    r = c.get("/grids", headers=h["admin"], params={"bbox": "110,20,120,30"})
+    assert r.status_code == 400 and r.json()["code"] == "bbox_too_large"
+    r = c.get("/grids", headers=h["admin"], params={"bbox": "1,2,3"})
+    assert r.status_code == 400 and r.json()["code"] == "bad_bbox"
+
+
+def test_cors_closed_by_default_and_configurable(service, tmp_path):
+    c = service["client"]
+    pre = {"Origin": "https://evil.example", "Access-Control-Request-Method": "GET"}
+    r = c.options("/ogc/collections", headers=pre)
+    assert "access-control-allow-origin" not in r.headers
+    app = create_app(Settings(data_dir=tmp_path, cors_origins=("https://gis.example",)),
+                     start_jobs=False)
+    with TestClient(app) as client:
+        ok = client.get("/ogc/", headers={"Origin": "https://gis.example"})
+        assert ok.headers["access-control-allow-origin"] == "https://gis.example"
+        no = client.get("/ogc/", headers={"Origin": "https://evil.example"})
+        assert "access-control-allow-origin" not in no.headers
+
+
+def test_openapi_docs(service):
+    r = service["client"].get("/openapi.json")
+    assert r.status_code == 200
+    paths = r.json()["paths"]
+    assert "/plans" in paths and "/ogc/collections/{collection_id}/items" in paths
+
+
+# ---- PostGIS ----------------------------------------------------------------------------------
+
+def test_service_on_postgis(postgis_server_url, tmp_path, district):  # noqa: F811
+    """Upload, partition job, activate, grids and an incident located, on PostGIS."""
+    url = make_postgis_database(postgis_server_url)
+    try:
+        app = create_app(Settings(data_dir=tmp_path, database_url=url))
+        with TestClient(app) as c:
+            h = make_tokens(app)
+            dataset = upload(c, district, h["planner"]).json()
+            r = c.post("/plans", headers=h["planner"], json={"dataset_id": dataset["id"]})
+            job = wait_job(c, r.json()["id"], h["planner"])
+            assert job["status"] == "succeeded", job
+            plan_id = job["result"]["plan_id"]
+            c.post(f"/plans/{plan_id}/activate", headers=h["admin"])
+            grids = c.get("/grids", headers=h["planner"]).json()["features"]
+            assert len(grids) == job["result"]["grids"]
+            import shapely.geometry
+
+            point = shapely.geometry.shape(grids[0]["geometry"]).representative_point()
+            r = c.post("/incidents", headers=h["reporter"],
+                       json={"category": "噪音", "lon": point.x, "lat": point.y})
+            assert r.json()["grid_code"] == grids[0]["properties"]["code"]
+            box = ",".join(str(v) for v in point.buffer(1e-4).bounds)
+            items = c.get("/ogc/collections/incidents/items", headers=h["planner"],
+                          params={"bbox": box}).json()
+            assert items["numberMatched"] == 1
+    finally:
+        drop_postgis_database(postgis_server_url, url)
+
+
