@@ -3,6 +3,7 @@ PostGIS): uploads, partition jobs, plans, grids, people, incidents, roles and li
 
 from __future__ import annotations
 
+import itertools
 import time
 import zipfile
 
@@ -504,3 +505,115 @@ def test_service_on_postgis(postgis_server_url, tmp_path, district):  # noqa: F8
         drop_postgis_database(postgis_server_url, url)
 
 
+
+
+# ---- OGC API - Features -----------------------------------------------------------------------
+
+CORE = "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core"
+GEOJSON_CLASS = "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson"
+
+
+def _path(href: str) -> str:
+    return href.split("://", 1)[1].split("/", 1)[1].join(["/", ""])
+
+
+def test_ogc_landing_conformance_and_collections(service):
+    c = service["client"]
+    landing = c.get("/ogc/")
+    assert landing.status_code == 200
+    rels = {link["rel"]: link for link in landing.json()["links"]}
+    assert {"self", "service-desc", "conformance", "data"} <= set(rels)
+    for rel in ("service-desc", "conformance", "data"):
+        assert c.get(_path(rels[rel]["href"])).status_code == 200
+    assert {CORE, GEOJSON_CLASS} <= set(c.get("/ogc/conformance").json()["conformsTo"])
+    cols = c.get("/ogc/collections").json()["collections"]
+    assert [x["id"] for x in cols] == ["grids", "buildings", "party-zones", "incidents"]
+    for col in cols:
+        items = next(link for link in col["links"] if link["rel"] == "items")
+        assert items["type"] == "application/geo+json"
+        assert col["extent"]["spatial"]["crs"].endswith("CRS84")
+        box = col["extent"]["spatial"]["bbox"][0]
+        assert len(box) == 4 and box[0] <= box[2] and box[1] <= box[3]
+    grids = c.get("/ogc/collections/grids").json()
+    assert grids["id"] == "grids" and 118 < grids["extent"]["spatial"]["bbox"][0][0] < 119
+    assert c.get("/ogc/collections/nothing").status_code == 404
+
+
+def test_ogc_items_paging_by_next_links(service):
+    c, h = service["client"], service["h"]
+    r = c.get("/ogc/collections/grids/items", headers=h["planner"], params={"limit": 3})
+    assert r.status_code == 200 and r.headers["content-type"] == "application/geo+json"
+    page = r.json()
+    total = page["numberMatched"]
+    assert total == len(service["grids"]) and page["numberReturned"] == 3
+    assert page["type"] == "FeatureCollection" and page["timeStamp"].endswith("Z")
+    seen = []
+    while True:
+        for f in page["features"]:
+            assert f["type"] == "Feature" and f["id"] and f["geometry"]["type"].endswith("Polygon")
+            rings = f["geometry"]["coordinates"]
+            outer = rings[0] if f["geometry"]["type"] == "Polygon" else rings[0][0]
+            area2 = sum(x0 * y1 - x1 * y0 for (x0, y0), (x1, y1) in itertools.pairwise(outer))
+            assert area2 > 0  # counter-clockwise (RFC 7946)
+            seen.append(f["id"])
+        nxt = [link for link in page["links"] if link["rel"] == "next"]
+        if not nxt:
+            break
+        page = c.get(_path(nxt[0]["href"]), headers=h["planner"]).json()
+    assert len(seen) == len(set(seen)) == total
+    one = c.get(f"/ogc/collections/grids/items/{seen[0]}", headers=h["planner"]).json()
+    assert one["id"] == seen[0] and {x["rel"] for x in one["links"]} >= {"self", "collection"}
+
+
+def test_ogc_bbox_and_parameter_errors(service):
+    c, h = service["client"], service["h"]
+    url = "/ogc/collections/buildings/items"
+    everything = c.get(url, headers=h["planner"], params={"limit": 500}).json()
+    assert everything["numberMatched"] == 200
+    xs = sorted(f["geometry"]["coordinates"][0][0][0] for f in everything["features"])
+    ys = sorted(f["geometry"]["coordinates"][0][0][1] for f in everything["features"])
+    box = (xs[0] - 1e-6, ys[0] - 1e-6, xs[len(xs) // 2], ys[len(ys) // 2])
+    part = c.get(url, headers=h["planner"],
+                 params={"bbox": ",".join(map(str, box)), "limit": 500}).json()
+    assert 0 < part["numberMatched"] < 200
+    for f in part["features"]:
+        pts = [p for ring in f["geometry"]["coordinates"] for p in ring]
+        assert min(p[0] for p in pts) <= box[2] and max(p[0] for p in pts) >= box[0]
+        assert min(p[1] for p in pts) <= box[3] and max(p[1] for p in pts) >= box[1]
+    for params, code in (({"limit": 0}, "bad_limit"), ({"limit": 501}, "bad_limit"),
+                         ({"colour": "red"}, "unknown_parameter"),
+                         ({"bbox": "118,32,117,33"}, "bad_bbox"),
+                         ({"datetime": "yesterday"}, "bad_datetime")):
+        r = c.get("/ogc/collections/incidents/items", headers=h["planner"], params=params)
+        assert r.status_code == 400 and r.json()["code"] == code, (params, r.text)
+
+
+def test_ogc_incidents_by_time_and_party_zones(service):
+    c, h = service["client"], service["h"]
+    r = c.post("/incidents", headers=h["reporter"],
+               json={"category": "停车", "lon": 118.7801, "lat": 32.0401})
+    created = r.json()["created_at"][:10]
+    url = "/ogc/collections/incidents/items"
+    today = c.get(url, headers=h["planner"], params={"datetime": f"{created}/.."}).json()
+    assert str(r.json()["id"]) in [f["id"] for f in today["features"]]
+    past = c.get(url, headers=h["planner"], params={"datetime": "../2001-01-01"}).json()
+    assert past["numberMatched"] == 0
+    zones = c.get("/ogc/collections/party-zones/items", headers=h["planner"]).json()
+    assert all(f["geometry"]["type"] in ("Polygon", "MultiPolygon") for f in zones["features"])
+    assert c.get(url, headers=h["reporter"]).status_code == 403
+    assert c.get(url).status_code == 401
+
+
+def test_token_create_command(tmp_path, capsys):
+    from api.service_commands import main
+
+    assert main(["token", "create", "--role", "planner", "--name", "规划科",
+                 "--data-dir", str(tmp_path)]) == 0
+    secret = capsys.readouterr().out.splitlines()[1]
+    assert secret.startswith("wg_")
+    app = create_app(Settings(data_dir=tmp_path), start_jobs=False)
+    with TestClient(app) as c:
+        assert c.get("/plans", headers={"Authorization": f"Bearer {secret}"}).status_code == 200
+    assert main(["token", "create", "--role", "worker", "--data-dir", str(tmp_path)]) == 2
+    assert main(["token", "revoke", "1", "--data-dir", str(tmp_path)]) == 0
+    assert main(["token", "revoke", "1", "--data-dir", str(tmp_path)]) == 2

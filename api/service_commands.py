@@ -1,0 +1,115 @@
+"""``wangge serve`` and ``wangge token create``: the service's command line.
+
+api/cli.py adds these with ``register(sub)``; ``python -m api.service_commands`` runs them
+on their own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from api.models import ROLES
+from api.settings import DEFAULT_DATA_DIR, Settings
+
+
+def _data_dir_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-dir", help=f"数据目录 data folder (default $WANGGE_DATA_DIR or "
+                   f"./{DEFAULT_DATA_DIR}); the database is $WANGGE_DATABASE_URL if set")
+
+
+def register(sub) -> None:
+    """Add ``serve`` and ``token`` to an argparse subparsers object."""
+    p = sub.add_parser("serve", help="启动服务 run the web service (API, OGC API, docs)")
+    p.add_argument("--host", default="127.0.0.1", help="listen address (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    _data_dir_option(p)
+    p.set_defaults(func=cmd_serve)
+
+    token = sub.add_parser("token", help="访问令牌 API tokens").add_subparsers(
+        dest="token_command", required=True)
+    p = token.add_parser("create", help="创建令牌 issue a token (printed once)")
+    p.add_argument("--role", required=True, choices=ROLES,
+                   help="角色 admin (街道办) | planner (规划) | worker (网格员) | reporter (上报)")
+    p.add_argument("--name", default="", help="名称 who or what the token is for")
+    p.add_argument("--worker", type=int, help="网格员编号 worker id (role worker)")
+    _data_dir_option(p)
+    p.set_defaults(func=cmd_token_create)
+    p = token.add_parser("revoke", help="吊销令牌 revoke a token by id")
+    p.add_argument("id", type=int)
+    _data_dir_option(p)
+    p.set_defaults(func=cmd_token_revoke)
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return Settings.from_env(args.data_dir)
+
+
+def _database(settings: Settings):
+    from api.db import Database
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    db = Database(settings.url, settings.sqlite_synchronous)
+    db.upgrade()
+    return db
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from api.app import create_app
+
+    settings = _settings(args)
+    print(f"网格服务 Wangge service: http://{args.host}:{args.port}/docs "
+          f"(数据 data: {settings.data_dir.resolve()})", flush=True)
+    # One process: the job runner and its worker processes belong to it.
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
+def cmd_token_create(args: argparse.Namespace) -> int:
+    from api.auth import issue_token
+
+    db = _database(_settings(args))
+    try:
+        with db.writing() as session:
+            token, secret = issue_token(session, args.role, args.name, worker_id=args.worker)
+            token_id = token.id
+    except ValueError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    finally:
+        db.dispose()
+    print(f"令牌 token {token_id} ({args.role}) — 仅显示一次 shown only once:")
+    print(secret)
+    print("使用 use: Authorization: Bearer <token>")
+    return 0
+
+
+def cmd_token_revoke(args: argparse.Namespace) -> int:
+    from api.auth import revoke_token
+
+    db = _database(_settings(args))
+    try:
+        with db.writing() as session:
+            done = revoke_token(session, args.id)
+    finally:
+        db.dispose()
+    if not done:
+        print(f"令牌 {args.id} 不存在或已吊销 / token {args.id} not found or already revoked",
+              file=sys.stderr)
+        return 2
+    print(f"已吊销 revoked token {args.id}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="wangge", description="Wangge service commands")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
