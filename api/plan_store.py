@@ -91,8 +91,8 @@ def save_plan(session: Session, plan: PartitionPlan, *, dataset_id: int, name: s
     return row
 
 
-def grids_frame(session: Session, plan_id: int, where=None) -> gpd.GeoDataFrame:
-    """A plan's grids (EPSG:4326) with their stored metrics and assigned workers."""
+def grid_records(session: Session, plan_id: int, where=None) -> tuple[list[dict], list]:
+    """A plan's grids as (properties, geometries), with the workers assigned to them."""
     query = select(m.Grid).where(m.Grid.plan_id == plan_id).order_by(m.Grid.code)
     if where is not None:
         query = query.where(where)
@@ -106,7 +106,13 @@ def grids_frame(session: Session, plan_id: int, where=None) -> gpd.GeoDataFrame:
                "area_m2": g.area_m2, **g.properties}
         rec["worker_id"], rec["worker"] = workers.get(g.id, (None, None))
         records.append(rec)
-    return gpd.GeoDataFrame(records, geometry=[g.geom for g in grids], crs="EPSG:4326")
+    return records, [g.geom for g in grids]
+
+
+def grids_frame(session: Session, plan_id: int, where=None) -> gpd.GeoDataFrame:
+    """A plan's grids (EPSG:4326) with their stored metrics and assigned workers."""
+    records, geoms = grid_records(session, plan_id, where)
+    return gpd.GeoDataFrame(records, geometry=geoms, crs="EPSG:4326")
 
 
 def _grid_workers(session: Session, plan_id: int) -> dict[int, tuple[int, str]]:
@@ -117,8 +123,8 @@ def _grid_workers(session: Session, plan_id: int) -> dict[int, tuple[int, str]]:
     return {gid: (wid, name) for gid, wid, name in rows}
 
 
-def buildings_frame(session: Session, plan_id: int, where=None) -> gpd.GeoDataFrame:
-    """A plan's buildings (EPSG:4326) with their grid codes."""
+def building_records(session: Session, plan_id: int, where=None) -> tuple[list[dict], list]:
+    """A plan's buildings as (properties, geometries) with their grid codes."""
     query = select(m.PlanBuilding).where(m.PlanBuilding.plan_id == plan_id) \
         .order_by(m.PlanBuilding.id)
     if where is not None:
@@ -127,7 +133,13 @@ def buildings_frame(session: Session, plan_id: int, where=None) -> gpd.GeoDataFr
     records = [{"building_id": b.building_id, "grid_id": b.grid_code, "community": b.community,
                 "households": b.households, "population": b.population,
                 "residential": b.residential, **b.properties} for b in rows]
-    return gpd.GeoDataFrame(records, geometry=[b.geom for b in rows], crs="EPSG:4326")
+    return records, [b.geom for b in rows]
+
+
+def buildings_frame(session: Session, plan_id: int, where=None) -> gpd.GeoDataFrame:
+    """A plan's buildings (EPSG:4326) with their grid codes."""
+    records, geoms = building_records(session, plan_id, where)
+    return gpd.GeoDataFrame(records, geometry=geoms, crs="EPSG:4326")
 
 
 def as_partition_plan(session: Session, plan: m.Plan) -> PartitionPlan:

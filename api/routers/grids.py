@@ -5,28 +5,23 @@ Workers see only the grids they are assigned to in the active plan.
 
 from __future__ import annotations
 
+import json
+
 from fastapi import APIRouter, Query
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.auth import Admin, Planner, Principal, Reader
 from api.deps import AppSettings, BBoxQuery, ReadDb, WriteDb, check_limit, parse_bbox
 from api.errors import ApiError, not_found
+from api.geojson import collection_bytes, features_json, geojson_response
 from api.models import Assignment, Grid, Plan, PlanBuilding, Worker
-from api.plan_store import buildings_frame, grids_frame
+from api.plan_store import building_records, grid_records
 from api.schemas import AssignmentIn, AssignmentOut
 from api.spatial import bbox_filter
-from gis.export import geojson_dict
 
 router = APIRouter(tags=["grids 网格"])
-GEOJSON = "application/geo+json"
-
-
-def geojson_response(data: dict) -> JSONResponse:
-    return JSONResponse(data, media_type=GEOJSON)
-
-
 def active_plan(session: Session) -> Plan:
     plan = session.scalar(select(Plan).where(Plan.status == "active"))
     if plan is None:
@@ -47,17 +42,22 @@ def _plan(session: Session, plan_id: int) -> Plan:
     return plan
 
 
-def _grids_geojson(session: Session, plan: Plan, bbox, where=None) -> dict:
+def _members(plan: Plan) -> dict:
+    return {"attribution": plan.attribution} if plan.attribution else {}
+
+
+def _grids_geojson(session: Session, plan: Plan, bbox, where=None) -> bytes:
     dialect = session.get_bind().dialect.name
     clauses = [c for c in (where, bbox_filter(Grid, bbox, dialect) if bbox else None)
                if c is not None]
     clause = None
     for c in clauses:
         clause = c if clause is None else clause & c
-    return geojson_dict(grids_frame(session, plan.id, clause), plan.attribution)
+    return collection_bytes(features_json(*grid_records(session, plan.id, clause)),
+                            _members(plan))
 
 
-@router.get("/grids", response_class=JSONResponse, summary="启用方案的网格 grids of the active "
+@router.get("/grids", response_class=Response, summary="启用方案的网格 grids of the active "
             "plan, GeoJSON (a worker gets their own)")
 def active_grids(session: ReadDb, who: Reader, settings: AppSettings, bbox: BBoxQuery = None):
     plan = active_plan(session)
@@ -65,7 +65,7 @@ def active_grids(session: ReadDb, who: Reader, settings: AppSettings, bbox: BBox
     return geojson_response(_grids_geojson(session, plan, parse_bbox(bbox, settings), where))
 
 
-@router.get("/grids/{code}", response_class=JSONResponse,
+@router.get("/grids/{code}", response_class=Response,
             summary="启用方案的一个网格 one grid of the active plan, GeoJSON Feature")
 def active_grid(code: str, session: ReadDb, who: Reader):
     plan = active_plan(session)
@@ -75,11 +75,13 @@ def active_grid(code: str, session: ReadDb, who: Reader):
     if who.role == "worker" and grid.id not in own_grid_ids(session, who, plan.id):
         raise ApiError(403, "forbidden", "网格员只能查看本人负责的网格",
                        "a worker may only see the grids assigned to them")
-    data = geojson_dict(grids_frame(session, plan.id, Grid.id == grid.id), plan.attribution)
-    return geojson_response(data["features"][0])
+    feature = json.loads(features_json(*grid_records(session, plan.id, Grid.id == grid.id))[0])
+    if plan.attribution:
+        feature["attribution"] = plan.attribution
+    return geojson_response(json.dumps(feature, ensure_ascii=False))
 
 
-@router.get("/plans/{plan_id}/grids", response_class=JSONResponse,
+@router.get("/plans/{plan_id}/grids", response_class=Response,
             summary="方案的网格 a plan's grids, GeoJSON FeatureCollection")
 def plan_grids(plan_id: int, session: ReadDb, who: Planner, settings: AppSettings,
                bbox: BBoxQuery = None):
@@ -87,7 +89,7 @@ def plan_grids(plan_id: int, session: ReadDb, who: Planner, settings: AppSetting
     return geojson_response(_grids_geojson(session, plan, parse_bbox(bbox, settings)))
 
 
-@router.get("/plans/{plan_id}/buildings", response_class=JSONResponse,
+@router.get("/plans/{plan_id}/buildings", response_class=Response,
             summary="方案的建筑 a plan's buildings with grid codes, GeoJSON")
 def plan_buildings(plan_id: int, session: ReadDb, who: Planner, settings: AppSettings,
                    bbox: BBoxQuery = None, grid: str | None = None, limit: int = 1000,
@@ -101,8 +103,8 @@ def plan_buildings(plan_id: int, session: ReadDb, who: Planner, settings: AppSet
     if grid:
         query = query.where(PlanBuilding.grid_code == grid)
     ids = list(session.scalars(query.order_by(PlanBuilding.id).limit(limit).offset(offset)))
-    frame = buildings_frame(session, plan.id, PlanBuilding.id.in_(ids))
-    return geojson_response(geojson_dict(frame, plan.attribution))
+    records = building_records(session, plan.id, PlanBuilding.id.in_(ids))
+    return geojson_response(collection_bytes(features_json(*records), _members(plan)))
 
 
 @router.put("/plans/{plan_id}/grids/{code}/assignment", response_model=AssignmentOut,

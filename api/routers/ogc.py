@@ -13,10 +13,10 @@ collection metadata are public; features need a token (a worker sees their grids
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import geopandas as gpd
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import func, select
@@ -25,10 +25,10 @@ from sqlalchemy.orm import Session
 from api.auth import Principal, Reader
 from api.deps import AppSettings, BBoxQuery, ReadDb, check_limit, parse_bbox
 from api.errors import ApiError, not_found
+from api.geojson import collection_bytes, features_json, geojson_response
 from api.models import Assignment, Grid, Incident, PartyMember, Plan, PlanBuilding
-from api.plan_store import buildings_frame, grids_frame
+from api.plan_store import building_records, grid_records
 from api.spatial import bbox_filter
-from gis.export import geojson_dict
 
 router = APIRouter(tags=["OGC API - Features"])
 CONFORMANCE = [
@@ -191,27 +191,20 @@ def _scope(session: Session, info: CollectionInfo, who: Principal) -> list:
     return [*clauses, info.model.grid_code.in_(codes)]
 
 
-def _frame(session: Session, info: CollectionInfo, ids: list[int]) -> gpd.GeoDataFrame:
+def _features(session: Session, info: CollectionInfo, ids: list[int]) -> list[str]:
+    """GeoJSON Feature strings (with ``id``) of the rows ``ids`` of a collection."""
     model = info.model
-    if model is Grid:
-        plan_ids = set(session.scalars(select(Grid.plan_id).where(Grid.id.in_(ids))))
-        frame = grids_frame(session, plan_ids.pop(), Grid.id.in_(ids)) if plan_ids else None
-        key = "code"
-    elif model is PlanBuilding:
-        plan_ids = set(session.scalars(select(PlanBuilding.plan_id)
-                                       .where(PlanBuilding.id.in_(ids))))
-        frame = (buildings_frame(session, plan_ids.pop(), PlanBuilding.id.in_(ids))
-                 if plan_ids else None)
-        key = "building_id"
-    else:
-        rows = list(session.scalars(select(model).where(model.id.in_(ids)).order_by(model.id)))
-        frame = gpd.GeoDataFrame([_record(r) for r in rows], geometry=[r.geom for r in rows],
-                                 crs="EPSG:4326") if rows else None
-        key = "id"
-    if frame is None:
-        return gpd.GeoDataFrame({"id": []}, geometry=[], crs="EPSG:4326")
-    frame.insert(0, "id", frame[key].astype(str)) if key != "id" else None
-    return frame
+    if not ids:
+        return []
+    if model in (Grid, PlanBuilding):
+        plan_id = session.scalar(select(model.plan_id).where(model.id.in_(ids)).limit(1))
+        read = grid_records if model is Grid else building_records
+        props, geoms = read(session, plan_id, model.id.in_(ids))
+        key = "code" if model is Grid else "building_id"
+        return features_json(props, geoms, [str(p[key]) for p in props])
+    rows = list(session.scalars(select(model).where(model.id.in_(ids)).order_by(model.id)))
+    return features_json([_record(r) for r in rows], [r.geom for r in rows],
+                         [str(r.id) for r in rows])
 
 
 def _record(row) -> dict:
@@ -222,15 +215,6 @@ def _record(row) -> dict:
     return {"id": row.id, "category": row.category, "description": row.description,
             "status": row.status, "grid_code": row.grid_code, "worker_id": row.worker_id,
             "created_at": row.created_at.isoformat()}
-
-
-def _features(frame: gpd.GeoDataFrame, attribution: str | None) -> list[dict]:
-    if frame.empty:
-        return []
-    data = geojson_dict(frame, attribution)
-    for feature, ident in zip(data["features"], frame["id"], strict=True):
-        feature["id"] = str(ident)
-    return data["features"]
 
 
 @router.get("/collections/{collection_id}/items",
@@ -257,7 +241,7 @@ def items(collection_id: str, request: Request, session: ReadDb, who: Reader,
     attribution = None
     if info.plan_scoped:
         attribution = session.scalar(select(Plan.attribution).where(Plan.status == "active"))
-    features = _features(_frame(session, info, ids), attribution)
+    features = _features(session, info, ids)
     href = f"{_base(request)}/collections/{collection_id}/items"
 
     def page(at: int) -> str:
@@ -274,12 +258,11 @@ def items(collection_id: str, request: Request, session: ReadDb, who: Reader,
     if offset > 0:
         links.append({"href": page(max(0, offset - limit)), "rel": "prev", "type": GEOJSON,
                       "title": "previous page"})
-    body = {"type": "FeatureCollection", "features": features, "links": links,
-            "timeStamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "numberMatched": matched, "numberReturned": len(features)}
+    members = {"links": links, "timeStamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+               "numberMatched": matched, "numberReturned": len(features)}
     if attribution:
-        body["attribution"] = attribution
-    return _json(body, GEOJSON)
+        members["attribution"] = attribution
+    return geojson_response(collection_bytes(features, members))
 
 
 @router.get("/collections/{collection_id}/items/{feature_id}", summary="一个要素 one feature")
@@ -298,11 +281,8 @@ def item(collection_id: str, feature_id: str, request: Request, session: ReadDb,
     ident = session.scalar(select(model.id).where(*where))
     if ident is None:
         raise not_found("要素", "feature", feature_id)
-    features = _features(_frame(session, info, [ident]), None)
-    if not features:
-        raise not_found("要素", "feature", feature_id)
     href = f"{_base(request)}/collections/{collection_id}"
-    feature = features[0]
+    feature = json.loads(_features(session, info, [ident])[0])
     feature["links"] = [
         {"href": f"{href}/items/{feature_id}", "rel": "self", "type": GEOJSON},
         {"href": href, "rel": "collection", "type": JSON},

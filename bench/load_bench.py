@@ -1,0 +1,429 @@
+"""Load and crash test of the service on loopback, for SQLite and PostGIS.
+
+50 writers behave like phones on a bad network: each creates incident reports with an
+``Idempotency-Key``; some requests time out on the client after the server may already have
+committed them, and connection errors are retried with back-off, always with the same key,
+until the server acknowledges (201, or 201 replayed). 10 readers fetch GeoJSON: the active
+plan's grids, pages of OGC buildings, incidents in a random bbox. After the run the store is
+checked directly: every acknowledged record is there with the id the client was given, no key
+has two records, every record is whole (geometry, bbox, its idempotency row).
+
+With ``--kill`` the server is killed with SIGKILL half-way (a partition job is started just
+before, so that one is running) and started again; clients keep retrying through the outage.
+Afterwards the same checks run, plus: the job cut off is marked interrupted and no plan exists
+without its job having succeeded.
+
+    python bench/load_bench.py                      # SQLite and PostGIS, 60 s, then --kill runs
+    python bench/load_bench.py --backend sqlite --seconds 20 --no-kill
+    python bench/load_bench.py --record bench/load_results.md
+
+PostGIS: a fresh database is made on --postgis-url (default $WANGGE_TEST_POSTGIS_URL or
+postgresql+psycopg2://postgres@127.0.0.1:5432/test) and dropped afterwards.
+Latencies are wall-clock times of requests that got an answer, in milliseconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import random
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import numpy as np
+from sqlalchemy import create_engine, func, select, text
+from sqlalchemy.engine import make_url
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from api import models as m  # noqa: E402
+from api.auth import issue_token  # noqa: E402
+from api.db import Database  # noqa: E402
+from gis.synthetic import write_district_osm  # noqa: E402
+
+DEFAULT_POSTGIS = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
+CATEGORIES = ["环境卫生", "公共设施", "治安", "邻里纠纷", "停车", "噪音", "流浪动物", "房屋安全"]
+BAD_NETWORK_SHARE = 0.15  # requests whose client gives up after 1-40 ms
+BUILDINGS = 1000
+
+
+@dataclass
+class Stats:
+    write_ms: list[float] = field(default_factory=list)
+    read_ms: list[float] = field(default_factory=list)
+    read_bytes: int = 0
+    acked: dict[str, int] = field(default_factory=dict)  # key -> id the client was given
+    attempts: int = 0
+    client_timeouts: int = 0
+    connection_errors: int = 0
+    replayed: int = 0
+    server_errors: int = 0
+    read_errors: int = 0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """``wangge serve`` in a subprocess."""
+
+    def __init__(self, data_dir: Path, port: int, database_url: str | None) -> None:
+        self.data_dir, self.port, self.database_url = data_dir, port, database_url
+        self.proc: subprocess.Popen | None = None
+        self.base = f"http://127.0.0.1:{port}"
+
+    def start(self) -> float:
+        env = dict(os.environ, PYTHONPATH=str(ROOT))
+        env.pop("WANGGE_DATABASE_URL", None)
+        if self.database_url:
+            env["WANGGE_DATABASE_URL"] = self.database_url
+        log = (self.data_dir / "server.log").open("ab")
+        started = time.perf_counter()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "api.service_commands", "serve", "--port", str(self.port),
+             "--data-dir", str(self.data_dir)], env=env, stdout=log, stderr=log,
+            start_new_session=True)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.base}/ogc/conformance", timeout=1).status_code == 200:
+                    return time.perf_counter() - started
+            except httpx.HTTPError:
+                pass
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited: see {self.data_dir / 'server.log'}")
+            time.sleep(0.1)
+        raise RuntimeError("server did not start in 60 s")
+
+    def kill9(self) -> None:
+        os.killpg(self.proc.pid, signal.SIGKILL)  # the server and its job processes
+        self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.kill9()
+
+
+def prepare_database(url: str, writers: int, readers: int) -> dict:
+    """Migrate and issue tokens: one admin, one planner per reader, one reporter per phone."""
+    db = Database(url)
+    db.upgrade()
+    with db.writing() as s:
+        admin = issue_token(s, "admin", "bench admin")[1]
+        planners = [issue_token(s, "planner", f"reader {i}")[1] for i in range(readers)]
+        phones = [issue_token(s, "reporter", f"phone {i}")[1] for i in range(writers)]
+    db.dispose()
+    return {"admin": admin, "planners": planners, "phones": phones}
+
+
+def auth(secret: str) -> dict:
+    return {"Authorization": f"Bearer {secret}"}
+
+
+def setup_plan(base: str, tokens: dict, district: Path) -> tuple[list[float], int]:
+    """Upload the district, partition it, activate the plan; returns its bbox and dataset id."""
+    h = auth(tokens["admin"])
+    with district.open("rb") as f:
+        r = httpx.post(f"{base}/datasets", headers=h, files={"file": (district.name, f)},
+                       timeout=300)
+    r.raise_for_status()
+    dataset = r.json()
+    job = httpx.post(f"{base}/plans", headers=h, json={"dataset_id": dataset["id"]}).json()
+    while job["status"] in ("queued", "running"):
+        time.sleep(0.5)
+        job = httpx.get(f"{base}/jobs/{job['id']}", headers=h).json()
+    if job["status"] != "succeeded":
+        raise RuntimeError(f"plan job failed: {job}")
+    httpx.post(f"{base}/plans/{job['result']['plan_id']}/activate", headers=h).raise_for_status()
+    return dataset["bbox"], dataset["id"]
+
+
+async def writer(idx: int, base: str, secret: str, bbox: list[float], stop_at: float,
+                 grace_until: float, stats: Stats) -> None:
+    rnd = random.Random(idx)
+    async with httpx.AsyncClient(base_url=base, headers=auth(secret)) as client:
+        while time.monotonic() < stop_at:
+            key = f"bench-{idx}-{uuid.uuid4().hex}"
+            body = {"category": rnd.choice(CATEGORIES), "description": key,
+                    "lon": rnd.uniform(bbox[0], bbox[2]), "lat": rnd.uniform(bbox[1], bbox[3])}
+            delay = 0.05
+            while time.monotonic() < grace_until:  # retry until acknowledged
+                bad = rnd.random() < BAD_NETWORK_SHARE
+                timeout = httpx.Timeout(rnd.uniform(0.001, 0.04) if bad else 30.0)
+                stats.attempts += 1
+                started = time.perf_counter()
+                try:
+                    r = await client.post("/incidents", json=body, timeout=timeout,
+                                          headers={"Idempotency-Key": key})
+                except httpx.TimeoutException:
+                    stats.client_timeouts += 1
+                except httpx.TransportError:
+                    stats.connection_errors += 1
+                else:
+                    if r.status_code == 201:
+                        stats.write_ms.append(1000 * (time.perf_counter() - started))
+                        stats.acked[key] = r.json()["id"]
+                        stats.replayed += r.headers.get("idempotent-replayed") == "true"
+                        break
+                    stats.server_errors += 1
+                await asyncio.sleep(delay * rnd.uniform(0.5, 1.5))
+                delay = min(delay * 2, 2.0)
+
+
+async def reader(idx: int, base: str, secret: str, bbox: list[float], stop_at: float,
+                 stats: Stats) -> None:
+    rnd = random.Random(1000 + idx)
+    async with httpx.AsyncClient(base_url=base, headers=auth(secret), timeout=30) as client:
+        while time.monotonic() < stop_at:
+            kind = rnd.randrange(3)
+            if kind == 0:
+                url, params = "/grids", {}
+            elif kind == 1:
+                url, params = "/ogc/collections/buildings/items", {
+                    "limit": 100, "offset": rnd.randrange(0, BUILDINGS, 100)}
+            else:
+                x = rnd.uniform(bbox[0], bbox[2])
+                y = rnd.uniform(bbox[1], bbox[3])
+                url, params = "/ogc/collections/incidents/items", {
+                    "limit": 100, "bbox": f"{x - 0.002},{y - 0.002},{x + 0.002},{y + 0.002}"}
+            started = time.perf_counter()
+            try:
+                r = await client.get(url, params=params)
+            except httpx.TransportError:
+                stats.read_errors += 1
+                await asyncio.sleep(0.2)
+                continue
+            if r.status_code == 200:
+                stats.read_ms.append(1000 * (time.perf_counter() - started))
+                stats.read_bytes += len(r.content)
+            else:
+                stats.read_errors += 1
+
+
+async def load(base: str, tokens: dict, bbox: list[float], seconds: float,
+               kill_at: float | None, server: Server, dataset_id: int, stats: Stats) -> dict:
+    start = time.monotonic()
+    stop_at = start + seconds
+    grace_until = stop_at + 60  # let unacknowledged reports finish retrying
+    tasks = [asyncio.create_task(writer(i, base, s, bbox, stop_at, grace_until, stats))
+             for i, s in enumerate(tokens["phones"])]
+    tasks += [asyncio.create_task(reader(i, base, s, bbox, stop_at, stats))
+              for i, s in enumerate(tokens["planners"])]
+    crash: dict = {}
+    if kill_at is not None:
+        await asyncio.sleep(kill_at - 1.5)
+        async with httpx.AsyncClient(base_url=base, headers=auth(tokens["admin"])) as c:
+            job = (await c.post("/plans", json={"dataset_id": dataset_id,
+                                                "target_households": 200})).json()
+        crash["job_id"] = job["id"]
+        await asyncio.sleep(1.5)
+        crash["acked_before_kill"] = len(stats.acked)
+        server.kill9()
+        crash["killed_at_s"] = round(time.monotonic() - start, 1)
+        crash["restart_s"] = round(await asyncio.to_thread(server.start), 2)
+    await asyncio.gather(*tasks)
+    crash["elapsed_s"] = round(time.monotonic() - start, 1)
+    return crash
+
+
+def verify(url: str, stats: Stats, crash: dict) -> dict:
+    """Check the store directly: nothing acknowledged lost, nothing duplicated or partial."""
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        rows = conn.execute(select(m.Incident.id, m.Incident.description, m.Incident.geom,
+                                   m.Incident.minx).where(
+            m.Incident.description.like("bench-%"))).all()
+        keys = dict(conn.execute(select(m.IdempotencyKey.key, m.IdempotencyKey.response)).all())
+        result = {"records": len(rows)}
+        by_key: dict[str, list[int]] = {}
+        for ident, key, _geom, _minx in rows:
+            by_key.setdefault(key, []).append(ident)
+        result["acknowledged"] = len(stats.acked)
+        result["lost"] = sum(by_key.get(k) != [i] for k, i in stats.acked.items())
+        result["duplicated"] = sum(len(v) > 1 for v in by_key.values())
+        result["partial"] = sum(g is None or x is None for _, _, g, x in rows) + sum(
+            k not in keys or keys[k]["id"] != v[0] for k, v in by_key.items())
+        result["unacknowledged_in_store"] = len(set(by_key) - set(stats.acked))
+        if "job_id" in crash:
+            job = conn.execute(select(m.Job.status).where(m.Job.id == crash["job_id"])).scalar()
+            result["job_at_kill"] = job
+            orphan = conn.execute(select(func.count()).select_from(m.Plan).join(
+                m.Job, m.Job.id == m.Plan.job_id).where(m.Job.status != "succeeded")).scalar()
+            result["plans_without_successful_job"] = orphan
+            uneven = conn.execute(text(
+                "SELECT count(*) FROM plans p WHERE (SELECT count(*) FROM grids g "
+                "WHERE g.plan_id = p.id) = 0")).scalar()
+            result["plans_without_grids"] = uneven
+    engine.dispose()
+    return result
+
+
+def percentiles(values: list[float]) -> tuple[float, float, float]:
+    if not values:
+        return (float("nan"),) * 3
+    p = np.percentile(values, [50, 95, 99])
+    return tuple(round(float(v), 1) for v in p)
+
+
+def make_postgis_db(server_url: str) -> str:
+    url = make_url(server_url)
+    name = f"wangge_bench_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return url.set(database=name).render_as_string(hide_password=False)
+
+
+def drop_postgis_db(server_url: str, db_url: str) -> None:
+    admin = create_engine(make_url(server_url), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{make_url(db_url).database}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def run(backend: str, seconds: float, kill: bool, writers: int, readers: int,
+        postgis_url: str, district: Path) -> dict:
+    work = Path(tempfile.mkdtemp(prefix=f"wangge-load-{backend}-"))
+    db_url = make_postgis_db(postgis_url) if backend == "postgis" else None
+    url = db_url or f"sqlite:///{work / 'wangge.db'}"
+    try:
+        tokens = prepare_database(url, writers, readers)
+        server = Server(work, free_port(), db_url)
+        server.start()
+        try:
+            bbox, dataset_id = setup_plan(server.base, tokens, district)
+            stats = Stats()
+            crash = asyncio.run(load(server.base, tokens, bbox, seconds,
+                                     seconds / 2 if kill else None, server, dataset_id,
+                                     stats))
+        finally:
+            server.stop()
+        checks = verify(url, stats, crash)
+    finally:
+        if db_url:
+            drop_postgis_db(postgis_url, db_url)
+    w50, w95, w99 = percentiles(stats.write_ms)
+    r50, r95, r99 = percentiles(stats.read_ms)
+    elapsed = crash["elapsed_s"]
+    return {"backend": backend, "kill": kill, "seconds": seconds, "elapsed_s": elapsed,
+            "writes_acked": len(stats.acked), "writes_per_s": round(len(stats.acked) / seconds, 1),
+            "write_p50_ms": w50, "write_p95_ms": w95, "write_p99_ms": w99,
+            "reads": len(stats.read_ms), "reads_per_s": round(len(stats.read_ms) / seconds, 1),
+            "read_mb": round(stats.read_bytes / 1e6, 1),
+            "read_p50_ms": r50, "read_p95_ms": r95, "read_p99_ms": r99,
+            "attempts": stats.attempts, "client_timeouts": stats.client_timeouts,
+            "connection_errors": stats.connection_errors, "replayed": stats.replayed,
+            "server_errors": stats.server_errors, "read_errors": stats.read_errors,
+            **{k: v for k, v in crash.items() if k != "elapsed_s"}, **checks}
+
+
+def print_result(r: dict) -> None:
+    print(f"\n== {r['backend']} {'with kill -9' if r['kill'] else ''} "
+          f"({r['seconds']:g} s load, {r['elapsed_s']} s with retries)")
+    print(f"写入 writes: {r['writes_acked']} acknowledged, {r['writes_per_s']}/s; latency "
+          f"p50 {r['write_p50_ms']} ms, p95 {r['write_p95_ms']} ms, p99 {r['write_p99_ms']} ms")
+    print(f"  attempts {r['attempts']}, client timeouts {r['client_timeouts']}, connection "
+          f"errors {r['connection_errors']}, replayed {r['replayed']}, "
+          f"server errors {r['server_errors']}")
+    print(f"读取 reads: {r['reads']}, {r['reads_per_s']}/s, {r['read_mb']} MB; latency "
+          f"p50 {r['read_p50_ms']} ms, p95 {r['read_p95_ms']} ms, p99 {r['read_p99_ms']} ms; "
+          f"errors {r['read_errors']}")
+    if r["kill"]:
+        print(f"kill -9 at {r['killed_at_s']} s after {r['acked_before_kill']} acks; "
+              f"restart took {r['restart_s']} s; job cut off: {r['job_at_kill']}; plans "
+              f"without a successful job {r['plans_without_successful_job']}, without grids "
+              f"{r['plans_without_grids']}")
+    print(f"检查 checks: records {r['records']}, lost {r['lost']}, duplicated "
+          f"{r['duplicated']}, partial {r['partial']}, in store but never acknowledged "
+          f"{r['unacknowledged_in_store']}")
+
+
+def ok(r: dict) -> bool:
+    return (r["lost"] == 0 and r["duplicated"] == 0 and r["partial"] == 0
+            and r.get("plans_without_successful_job", 0) == 0
+            and r.get("plans_without_grids", 0) == 0)
+
+
+COLUMNS = ["backend", "kill", "writes_acked", "writes_per_s", "write_p50_ms", "write_p95_ms",
+           "write_p99_ms", "reads", "reads_per_s", "read_p50_ms", "read_p95_ms", "read_p99_ms",
+           "attempts", "client_timeouts", "connection_errors", "replayed", "lost",
+           "duplicated", "partial"]
+
+
+def record(path: Path, results: list[dict], args) -> None:
+    lines = [
+        f"\n## {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: "
+        f"{args.writers} writers + {args.readers} readers, {args.seconds:g} s",
+        "",
+        f"`python bench/load_bench.py --seconds {args.seconds:g} --backend {args.backend}` on "
+        f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
+        f"{BUILDINGS}-building synthetic district; {BAD_NETWORK_SHARE:.0%} of write attempts "
+        "time out on the client after 1-40 ms. Latencies in ms.",
+        "",
+        "| " + " | ".join(COLUMNS) + " |",
+        "|" + "---|" * len(COLUMNS),
+    ]
+    lines += ["| " + " | ".join(str(r[c]) for c in COLUMNS) + " |" for r in results]
+    for r in results:
+        if r["kill"]:
+            lines.append(
+                f"\n{r['backend']} kill -9 at {r['killed_at_s']} s ({r['acked_before_kill']} "
+                f"acknowledged before), restart {r['restart_s']} s; the partition job running "
+                f"then ended `{r['job_at_kill']}`; plans without a successful job: "
+                f"{r['plans_without_successful_job']}; in store but never acknowledged: "
+                f"{r['unacknowledged_in_store']}.")
+    with path.open("a", encoding="utf-8") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--backend", choices=["sqlite", "postgis", "both"], default="both")
+    p.add_argument("--seconds", type=float, default=60)
+    p.add_argument("--writers", type=int, default=50)
+    p.add_argument("--readers", type=int, default=10)
+    p.add_argument("--no-kill", action="store_true", help="skip the kill -9 runs")
+    p.add_argument("--kill-only", action="store_true", help="only the kill -9 runs")
+    p.add_argument("--postgis-url", default=os.environ.get("WANGGE_TEST_POSTGIS_URL",
+                                                           DEFAULT_POSTGIS))
+    p.add_argument("--record", type=Path, help="append a table to this Markdown file")
+    args = p.parse_args(argv)
+    district = Path(tempfile.mkdtemp(prefix="wangge-load-")) / "district.osm"
+    write_district_osm(district, BUILDINGS, seed=7)
+    backends = ["sqlite", "postgis"] if args.backend == "both" else [args.backend]
+    kills = [True] if args.kill_only else [False] if args.no_kill else [False, True]
+    results = []
+    for backend in backends:
+        for kill in kills:
+            r = run(backend, args.seconds, kill, args.writers, args.readers, args.postgis_url,
+                    district)
+            print_result(r)
+            results.append(r)
+    if args.record:
+        record(args.record, results, args)
+    good = all(ok(r) for r in results)
+    print("\n结果 result:", "通过 PASS" if good else "失败 FAIL")
+    return 0 if good else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
