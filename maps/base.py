@@ -12,6 +12,7 @@ from __future__ import annotations
 import html
 import json
 import shutil
+import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,12 +27,31 @@ from maps import assets
 from maps.i18n import ATTRIBUTION, check_lang, t
 from maps.tiles import TileProvider, resolve_tiles
 
-LABEL_ZOOM = 16  # grid labels show from this zoom level on
+LABEL_ZOOM = 16  # labels (grid code, worker, households) are drawn from this zoom level on
+CANVAS_ABOVE = 2000  # a layer with more features is drawn on a canvas, not as SVG elements
+MAX_ZOOM = 20
 
 
 def script_json(value: object) -> str:
     """``value`` as JSON safe inside a <script> element (Chinese kept readable)."""
     return json.dumps(value, ensure_ascii=False).replace("</", "<\\/")
+
+
+class _Payloads:
+    """Puts data into the page after Folium renders it. Branca turns each element's rendered
+    script into a new Jinja template, so data put in directly would be parsed again as a
+    template (slow for megabytes, and wrong for a name holding "{{"); a token stands in for it
+    until :func:`page_html` swaps the data in."""
+
+    def js(self, value: object) -> str:
+        """A token for ``value`` as JSON."""
+        return self.raw(script_json(value))
+
+    def raw(self, text: str) -> str:
+        """A token for ``text``, JavaScript already (GeoJSON from maps.geometry)."""
+        token = f"__wangge_payload_{uuid.uuid4().hex}__"
+        self.get_root().__dict__.setdefault("wangge_payloads", {})[token] = text
+        return token
 
 
 @dataclass(frozen=True)
@@ -42,13 +62,17 @@ class MapOptions:
         lang: "zh" (default) or "en".
         tiles: None (no basemap), "osm", "tianditu", "gaode", a URL template or a TileProvider.
         tiles_key: the key for providers that need one (Tianditu).
-        tolerance_m: polygons are simplified by this many metres before they are drawn.
+        tolerance_m: buildings and lines are simplified by this many metres before they are
+            drawn (Douglas-Peucker).
+        grid_tolerance_m: grids are simplified together as a coverage by about this many
+            metres (shapely.coverage_simplify), so neighbours keep sharing their edges.
     """
 
     lang: str = "zh"
     tiles: str | TileProvider | None = None
     tiles_key: str | None = None
     tolerance_m: float = 0.5
+    grid_tolerance_m: float = 3.0
 
     def provider(self) -> TileProvider | None:
         return resolve_tiles(self.tiles, self.tiles_key)
@@ -60,17 +84,16 @@ class MapOptions:
         return provider.datum if provider else "wgs84"
 
 
-class FeatureLayer(JSCSSMixin, folium.map.Layer):
+class FeatureLayer(_Payloads, JSCSSMixin, folium.map.Layer):
     """A GeoJSON layer drawn by wangge-maps.js: style from ``spec["style"]`` and the
     ``_color``/``_fill`` properties, tooltip and popup tables from ``spec["tooltip"]`` /
     ``spec["popup"]`` ([[property, label], ...]), points as circles or ``_html`` div icons,
     clustered with ``spec["cluster"]``. ``data`` is GeoJSON text (maps.geometry)."""
 
-    js = staticmethod(script_json)
     _template = Template("""
         {% macro script(this, kwargs) %}
         var {{ this.get_name() }} = wangge.featureLayer({{ this._parent.get_name() }},
-            {{ this.js(this.spec) }}, {{ this.data }});
+            {{ this.js(this.spec) }}, {{ this.raw(this.data) }});
         {% endmacro %}
     """)
 
@@ -84,10 +107,9 @@ class FeatureLayer(JSCSSMixin, folium.map.Layer):
             self.default_css = [("markerclustercss", ""), ("markerclusterdefaultcss", "")]
 
 
-class CategoryFilter(MacroElement):
+class CategoryFilter(_Payloads, MacroElement):
     """Check boxes that keep in a clustered FeatureLayer only the markers of ticked values."""
 
-    js = staticmethod(script_json)
     _template = Template("""
         {% macro script(this, kwargs) %}
         wangge.categoryFilter({{ this._parent.get_name() }}, {{ this.layer.get_name() }},
@@ -102,10 +124,9 @@ class CategoryFilter(MacroElement):
         self.layer, self.prop, self.choices, self.title = layer, prop, choices, title
 
 
-class Panel(MacroElement):
+class Panel(_Payloads, MacroElement):
     """A panel (the legend, a route summary) with HTML made by :class:`LegendBuilder`."""
 
-    js = staticmethod(script_json)
     _template = Template("""
         {% macro script(this, kwargs) %}
         wangge.legend({{ this._parent.get_name() }}, {{ this.js(this.html) }},
@@ -120,16 +141,16 @@ class Panel(MacroElement):
         self.position = position
 
 
-class Frame(JSCSSMixin, MacroElement):
+class Frame(_Payloads, JSCSSMixin, MacroElement):
     """Loads wangge-maps.js/css and, once the layers exist, sets the attribution, language,
     title and view (wangge.frame)."""
 
-    js = staticmethod(script_json)
     _template = Template("""
         {% macro script(this, kwargs) %}
         wangge.frame({{ this._parent.get_name() }}, {{ this.js(this.opts) }});
         {% endmacro %}
     """)
+
     def __init__(self, opts: dict):
         super().__init__()
         self._name = "Frame"
@@ -178,11 +199,13 @@ def new_map(options: MapOptions, bounds: list[list[float]] | None) -> folium.Map
     centre = ([(bounds[0][0] + bounds[1][0]) / 2, (bounds[0][1] + bounds[1][1]) / 2]
               if bounds else [32.04, 118.78])
     m = folium.Map(location=centre, zoom_start=15, tiles=None, control_scale=True,
-                   prefer_canvas=False, max_zoom=20)
+                   prefer_canvas=False)
+    # Folium gives max_zoom to its tile layer only; marker clustering needs it on the map.
+    m.options.update(maxZoom=MAX_ZOOM, minZoom=3)
     if provider is not None:
         folium.TileLayer(tiles=provider.url, attr=provider.attribution,
                          name=t("layer.tiles", options.lang), subdomains=provider.subdomains,
-                         max_zoom=20, max_native_zoom=provider.max_zoom, overlay=False,
+                         max_zoom=MAX_ZOOM, max_native_zoom=provider.max_zoom, overlay=False,
                          control=True).add_to(m)
     folium.plugins.Fullscreen(position="topleft", title=t("fullscreen.title", options.lang),
                               title_cancel=t("fullscreen.cancel", options.lang)).add_to(m)
@@ -199,7 +222,7 @@ def finish(m: folium.Map, options: MapOptions, title: str, legend: LegendBuilder
     if provider is not None and provider.attribution != ATTRIBUTION:
         attribution = f"{ATTRIBUTION} | {provider.attribution}"
     Frame({"lang": options.lang, "title": title, "attribution": attribution,
-           "labelZoom": LABEL_ZOOM, "bounds": m.wangge_bounds}).add_to(m)
+           "bounds": m.wangge_bounds}).add_to(m)
     m.wangge_title = title
     m.wangge_lang = options.lang
     return m
@@ -235,9 +258,14 @@ def page_html(m: folium.Map, asset_prefix: str = assets.SERVED_PREFIX) -> str:
     figure = m.get_root()
     assert isinstance(figure, Figure)
     figure.title = getattr(m, "wangge_title", "Wangge")
+    figure.wangge_payloads = {}
     text = figure.render()
+    for token, payload in figure.wangge_payloads.items():
+        text = text.replace(token, payload, 1)
     lang = "en" if getattr(m, "wangge_lang", "zh") == "en" else "zh-CN"
-    return text.replace("<html>", f'<html lang="{lang}">', 1)
+    text = text.replace("<html>", f'<html lang="{lang}">', 1)
+    # An empty icon: browsers would otherwise ask the server for /favicon.ico.
+    return text.replace("<head>", '<head>\n<link rel="icon" href="data:,">', 1)
 
 
 def save_standalone(m: folium.Map, path: str | Path, data_dir: str | Path | None = None) -> Path:

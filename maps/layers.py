@@ -11,7 +11,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from maps.base import FeatureLayer, LegendBuilder, MapOptions
+from maps.base import CANVAS_ABOVE, LABEL_ZOOM, FeatureLayer, LegendBuilder, MapOptions
 from maps.geometry import feature_collection, require_columns
 from maps.i18n import t
 
@@ -98,7 +98,8 @@ def grids_layer(grids: gpd.GeoDataFrame, options: MapOptions, name: str, *,
     if fill is not None:
         frame["_fill"] = fill
         props.append("_fill")
-    data = feature_collection(frame, props, tolerance_m=options.tolerance_m, datum=options.datum)
+    data = feature_collection(frame, props, tolerance_m=options.grid_tolerance_m,
+                              coverage=True, datum=options.datum)
     spec = {"style": style or {"color": "#37474f", "weight": 1.2, "fillOpacity": 0.55,
                                "fillColor": "#e0f3db"},
             "tooltip": [[c, t(columns[c], lang)] for c in present]}
@@ -108,7 +109,7 @@ def grids_layer(grids: gpd.GeoDataFrame, options: MapOptions, name: str, *,
 def labels_layer(frame: gpd.GeoDataFrame, lines: list[pd.Series], options: MapOptions,
                  name: str, show: bool = True) -> FeatureLayer:
     """Text labels (one line per series in ``lines``) at a point inside each polygon of
-    ``frame``; hidden when zoomed out below maps.base.LABEL_ZOOM."""
+    ``frame``; drawn only from zoom maps.base.LABEL_ZOOM on, around the view."""
     points = gpd.GeoDataFrame(geometry=frame.geometry.representative_point(), crs=frame.crs)
 
     def label(i: int) -> str:
@@ -117,7 +118,8 @@ def labels_layer(frame: gpd.GeoDataFrame, lines: list[pd.Series], options: MapOp
 
     points["_html"] = [label(i) for i in range(len(points))]
     data = feature_collection(points, ["_html"], datum=options.datum)
-    spec = {"point": "icon", "iconClass": "wg-label", "iconSize": [0, 0]}
+    spec = {"point": "icon", "iconClass": "wg-label", "iconSize": [0, 0],
+            "minZoom": LABEL_ZOOM}
     return FeatureLayer(data, spec, name, show=show)
 
 
@@ -142,7 +144,8 @@ def buildings_layer(buildings: gpd.GeoDataFrame, options: MapOptions, name: str,
     data = feature_collection(frame, props, tolerance_m=options.tolerance_m, datum=options.datum)
     spec = {"style": style or {"color": BUILDING_COLOR, "weight": 0.6, "fillColor": "#bdbdbd",
                                "fillOpacity": 0.7},
-            "tooltip": [[c, t(key, lang)] for c, key in fields]}
+            "tooltip": [[c, t(key, lang)] for c, key in fields],
+            "canvas": len(frame) > CANVAS_ABOVE}
     return FeatureLayer(data, spec, name, show=show)
 
 

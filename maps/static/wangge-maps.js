@@ -50,8 +50,34 @@
     return L.circleMarker(latlng, L.Util.extend(styleOf(spec, p), { radius: spec.radius || 6 }));
   }
 
+  /* Point labels made only when zoomed in to spec.minZoom, and only around the view: a
+   * thousand grid labels would otherwise weigh on every pan and zoom. */
+  function lazyLabels(spec, data) {
+    var group = L.layerGroup();
+    function refresh() {
+      var map = group._map;
+      group.clearLayers();
+      if (!map || map.getZoom() < spec.minZoom) return;
+      var view = map.getBounds().pad(0.25);
+      data.features.forEach(function (f) {
+        var c = f.geometry.coordinates;
+        var at = L.latLng(c[1], c[0]);
+        if (view.contains(at)) group.addLayer(pointLayer(spec, f, at));
+      });
+    }
+    group.on("add", function () {
+      group._map.on("zoomend moveend", refresh);
+      refresh();
+    });
+    group.on("remove", function () {
+      group._map.off("zoomend moveend", refresh);
+    });
+    return group;
+  }
+
   /* A GeoJSON layer (clustered when spec.cluster); spec: style, tooltip, popup, point, ... */
   W.featureLayer = function (map, spec, data) {
+    if (spec.minZoom) return lazyLabels(spec, data);
     var options = {
       style: function (feature) {
         return styleOf(spec, feature.properties);
@@ -91,7 +117,11 @@
 
   /* The legend (and the map's title) as a collapsible panel. */
   W.legend = function (map, html, position) {
-    return control(map, html, position || "bottomright", "wg-legend");
+    var ctl = control(map, html, position || "bottomright", "wg-legend");
+    // On a phone the legend starts folded, leaving the map to the eye.
+    var details = ctl.getContainer().querySelector("details");
+    if (details && window.innerWidth < 600) details.removeAttribute("open");
+    return ctl;
   };
 
   /* A panel of check boxes that keeps in the cluster only the markers of the ticked values. */
@@ -120,19 +150,14 @@
     return ctl;
   };
 
-  /* What every map does once: attribution, language, labels hidden when zoomed out. */
+  /* What every map does once: attribution, language, title, view. */
   W.frame = function (map, opts) {
     document.documentElement.lang = opts.lang === "en" ? "en" : "zh-CN";
     if (opts.title) document.title = opts.title;
     map.attributionControl.setPrefix("Leaflet");
     map.attributionControl.addAttribution(esc(opts.attribution));
     var container = map.getContainer();
-    function zoomClass() {
-      container.classList.toggle("wg-zoomed-out", map.getZoom() < (opts.labelZoom || 16));
-    }
-    map.on("zoomend", zoomClass);
-    if (opts.bounds) map.fitBounds(opts.bounds, { padding: [12, 12] });
-    zoomClass();
+    if (opts.bounds) map.fitBounds(opts.bounds, { padding: [12, 12], animate: false });
     container.dataset.wgReadyMs = String(Math.round(performance.now()));
     container.dataset.wgReady = "1";
   };
