@@ -35,7 +35,7 @@ from maps import (
     save_standalone,
 )
 from maps.geometry import feature_collection
-from maps.i18n import CATEGORIES, STAGES
+from maps.i18n import CATEGORIES, STAGES, metres
 from maps.walking import walk_distance_m
 from partition.plan import make_plan
 
@@ -303,3 +303,73 @@ def test_standalone_file_has_its_assets_beside_it(tmp_path):
     for link in links:
         assert (tmp_path / link).is_file(), link
     assert (tmp_path / "incidents_files/leaflet/images/layers.png").is_file()
+
+
+def _wangge_map(argv: list[str]) -> int:
+    """Run ``wangge map``/``wangge assets`` as api/cli.py will (it adds register's commands)."""
+    import argparse
+
+    from api.map_commands import register
+
+    parser = argparse.ArgumentParser(prog="wangge")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+def test_cli_writes_each_view(tmp_path):
+    from gis.export import write_gpkg
+    from partition.plan_io import write_plan
+
+    s = sample()
+    plan = write_plan(s["plan"], tmp_path / "plan.gpkg")
+    new = write_plan(s["new"], tmp_path / "new.gpkg")
+    area = write_gpkg(s["layers"], tmp_path / "area.gpkg", None)
+    s["workers"].to_csv(tmp_path / "workers.csv", index=False, encoding="gb18030")
+    s["zones"].to_file(tmp_path / "zones.geojson")
+    s["incidents"].to_file(tmp_path / "incidents.geojson")
+    stops = s["stops"].to_crs("EPSG:4326").assign(kind="stop")
+    legs = gpd.GeoDataFrame({"kind": "path", "seq": range(len(s["path"]))},
+                            geometry=s["path"].to_crs("EPSG:4326").to_numpy(), crs="EPSG:4326")
+    route = json.loads(pd.concat([stops, legs]).to_json())
+    route.update(worker_id="W000", worker_name="网格员0", distance_m=s["route_m"],
+                 duration_s=2400)
+    (tmp_path / "route.geojson").write_text(json.dumps(route, ensure_ascii=False))
+    runs = {
+        "grids": ["--plan", plan, "--area", area, "--workers", tmp_path / "workers.csv"],
+        "party-zones": ["--zones", tmp_path / "zones.geojson", "--plan", plan],
+        "incidents": ["--incidents", tmp_path / "incidents.geojson", "--lang", "en"],
+        "route": ["--route", tmp_path / "route.geojson", "--area", area],
+        "coverage": ["--plan", plan, "--workers", tmp_path / "workers.csv", "--zones",
+                     tmp_path / "zones.geojson", "--incidents", tmp_path / "incidents.geojson"],
+        "compare": ["--plan", new, "--old-plan", plan],
+    }
+    for view, extra in runs.items():
+        out = tmp_path / f"{view}.html"
+        assert _wangge_map(["map", view, "--out", str(out), *map(str, extra)]) == 0, view
+        html = out.read_text(encoding="utf-8")
+        assert external_urls(html) == [], view
+        assert (tmp_path / f"{view}_files" / "leaflet" / "leaflet.js").is_file()
+    assert "网格员0" in (tmp_path / "grids.html").read_text(encoding="utf-8")
+    assert "Open incidents" in (tmp_path / "incidents.html").read_text(encoding="utf-8")
+    route_html = (tmp_path / "route.html").read_text(encoding="utf-8")
+    assert f"{metres(s['route_m'], 'zh')} · 约 40 分钟" in route_html
+
+
+def test_cli_errors_are_bilingual(tmp_path, capsys):
+    out = str(tmp_path / "x.html")
+    assert _wangge_map(["map", "compare", "--out", out]) == 2
+    err = capsys.readouterr().err
+    assert "需要" in err and "needs" in err and "--old-plan" in err
+    assert _wangge_map(["map", "grids", "--out", out, "--tiles", "nowhere"]) == 2
+    assert "未知底图" in capsys.readouterr().err
+    assert not (tmp_path / "x.html").exists()
+
+
+def test_names_are_data_not_template_or_markup():
+    s = sample()
+    names = list(s["workers"]["name"])
+    workers = s["workers"].assign(name=["{{ 7*7 }}</script><b>x", *names[1:]])
+    html = page_html(grid_plan_map(s["grids"], workers=workers))
+    assert "{{ 7*7 }}" in html  # not evaluated by Jinja
+    assert "</script><b>x" not in html  # escaped inside the script
