@@ -310,6 +310,23 @@ def test_english_page_and_phone_view(served):
     assert browser.errors == [], browser.errors
 
 
+def test_standalone_file_opens_from_disk(served, tmp_path):
+    """``wangge map``'s file, opened from disk: drawn, with no request beyond the file's own
+    folder."""
+    from maps import save_standalone
+
+    _server, browser = served
+    out = save_standalone(build_view("incidents"), tmp_path / "incidents.html")
+    browser.allowed = out.parent.as_uri()
+    try:
+        browser.open(out.as_uri())
+        counts = browser.evaluate(COUNTS_JS)
+    finally:
+        browser.allowed = _server.origin
+    assert browser.errors == [] and browser.blocked == [], (browser.errors, browser.blocked)
+    assert counts["paths"] > 0 and counts["filter"] > 0 and counts["fullscreen"] == 1
+
+
 def test_a_request_to_another_host_is_blocked_and_seen(served):
     """The guard itself: a page that asks another host is caught, so a silent pass means no
     such request was made."""

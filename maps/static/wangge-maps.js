@@ -155,6 +155,10 @@
     document.documentElement.lang = opts.lang === "en" ? "en" : "zh-CN";
     if (opts.title) document.title = opts.title;
     map.attributionControl.setPrefix("Leaflet");
+    if (opts.lang !== "en" && map.zoomControl) {
+      map.zoomControl._zoomInButton.title = "放大";
+      map.zoomControl._zoomOutButton.title = "缩小";
+    }
     map.attributionControl.addAttribution(esc(opts.attribution));
     var container = map.getContainer();
     if (opts.bounds) map.fitBounds(opts.bounds, { padding: [12, 12], animate: false });
