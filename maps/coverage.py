@@ -24,11 +24,12 @@ GAP_COLORS = {"no_grid": "#d50000", "over": "#b2182b", "under": "#2166ac",
 
 def _buildings_without_grid(grids: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame,
                             workers: pd.DataFrame | None, lang: str) -> gpd.GeoDataFrame:
-    """Residential buildings whose grid is missing, or (with ``workers``) has no worker."""
+    """Homes whose grid is missing, or (with ``workers`` or a ``worker`` column on the grids)
+    has no worker."""
     grid_ids = set(grids["grid_id"].astype(str)) if "grid_id" in grids else set()
     has_grid = buildings["grid_id"].notna() & buildings["grid_id"].astype(str).isin(grid_ids)
     problem = pd.Series(np.where(has_grid, "", t("v.no_grid", lang)), index=buildings.index)
-    if workers is not None and len(workers):
+    if (workers is not None and len(workers)) or "worker" in grids:
         staffed = grids.loc[worker_names(grids, workers) != "", "grid_id"].astype(str)
         no_worker = has_grid & ~buildings["grid_id"].astype(str).isin(set(staffed))
         problem[no_worker] = t("v.no_worker", lang)
@@ -59,7 +60,8 @@ def coverage_map(grids: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame, *,
     Args:
         grids: the plan's grids: grid_id, code, households, deviation_pct (percent).
         buildings: the plan's buildings: building_id, grid_id, households.
-        workers: worker_id, name, grids (codes); buildings in grids without a worker are gaps.
+        workers: worker_id, name, grids (codes); or a ``worker`` column (names) on ``grids``.
+            Homes in grids without a worker are gaps.
         zones: party member zones (polygons; see maps.party_zones) - homes outside every zone
             are gaps.
         service_points: points (optional column name) such as the community service station.

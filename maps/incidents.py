@@ -33,10 +33,19 @@ DEADLINE_COLORS = {"overdue": "#d50000", "due_soon": "#ffab00", "on_time": "#2e7
 
 
 def _timestamp(value: object) -> pd.Timestamp | None:
-    if value is None or (isinstance(value, float) and pd.isna(value)) or value is pd.NaT:
+    if value is None or value == "" or (not isinstance(value, str) and pd.isna(value)):
         return None
-    stamp = pd.Timestamp(value)
+    try:
+        stamp = pd.Timestamp(value)
+    except ValueError as exc:
+        raise ValueError(f"无法识别的时限 {value!r}，请用 ISO 8601（如 2026-11-21T17:00+08:00）/ "
+                         f"unreadable deadline {value!r}: use ISO 8601") from exc
     return stamp.tz_localize(LOCAL_TZ) if stamp.tzinfo is None else stamp
+
+
+def _deadline_label(value: object) -> str:
+    stamp = _timestamp(value)
+    return "" if stamp is None else stamp.tz_convert(LOCAL_TZ).strftime("%Y-%m-%d %H:%M")
 
 
 def deadline_status(incidents: pd.DataFrame, now: pd.Timestamp | None = None) -> pd.Series:
@@ -44,13 +53,15 @@ def deadline_status(incidents: pd.DataFrame, now: pd.Timestamp | None = None) ->
 
     Overdue when the ``overdue`` flag is set or the deadline has passed at ``now`` (default:
     the current time). Deadlines are ISO 8601 strings or timestamps; without an offset they
-    are taken as Beijing time.
+    are taken as Beijing time. Either column may be absent ("none" without both).
     """
     now = _timestamp(now) if now is not None else pd.Timestamp.now(tz="UTC")
     flags = incidents["overdue"].fillna(False).astype(bool) if "overdue" in incidents \
         else pd.Series(False, index=incidents.index)
+    deadlines = incidents["deadline"] if "deadline" in incidents \
+        else pd.Series(None, index=incidents.index, dtype=object)
     out = []
-    for deadline, flag in zip(incidents["deadline"], flags, strict=True):
+    for deadline, flag in zip(deadlines, flags, strict=True):
         stamp = _timestamp(deadline)
         if flag or (stamp is not None and stamp < now):
             out.append("overdue")
@@ -69,8 +80,8 @@ def incidents_map(incidents: gpd.GeoDataFrame, *, grids: gpd.GeoDataFrame | None
     Args:
         incidents: one point per incident: incident_id, category (e.g. "noise", see
             maps.i18n.CATEGORIES; others shown as given), stage (reported, accepted,
-            dispatched, in_progress, handled, verified, closed, returned, rejected),
-            deadline (ISO 8601 datetime, null for none), overdue (bool); optional title.
+            dispatched, in_progress, handled, verified, closed, returned, rejected);
+            optional deadline (ISO 8601 datetime, null for none), overdue (bool), title.
         grids: the plan's grids (code, households), drawn as outlines.
         open_only: leave out closed and rejected incidents.
         now: the time deadlines are judged at (default: now).
@@ -78,8 +89,7 @@ def incidents_map(incidents: gpd.GeoDataFrame, *, grids: gpd.GeoDataFrame | None
     """
     options = options or MapOptions()
     lang = options.lang
-    require_columns(incidents, ["incident_id", "category", "stage", "deadline", "overdue"],
-                    "incidents")
+    require_columns(incidents, ["incident_id", "category", "stage"], "incidents")
     unknown = sorted(set(incidents["stage"].dropna()) - set(STAGES))
     if unknown:
         raise ValueError(f"未知事件状态 / unknown incident stages: {', '.join(map(str, unknown))}")
@@ -91,9 +101,7 @@ def incidents_map(incidents: gpd.GeoDataFrame, *, grids: gpd.GeoDataFrame | None
     frame = shown.assign(
         stage_label=shown["stage"].map(lambda s: stage_label(s, lang)),
         category_label=shown["category"].map(lambda c: category_label(str(c), lang)),
-        deadline_label=shown["deadline"].map(
-            lambda d: "" if _timestamp(d) is None
-            else _timestamp(d).tz_convert(LOCAL_TZ).strftime("%Y-%m-%d %H:%M")),
+        deadline_label=[_deadline_label(d) for d in shown.get("deadline", [None] * len(shown))],
         status_label=status.map(lambda s: t(f"deadline.{s}", lang)),
         _html=[f"<div class='wg-incident' style='background:{f};border-color:{r}'></div>"
                for f, r in zip(fill, ring, strict=True)])

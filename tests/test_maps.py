@@ -217,6 +217,13 @@ def test_incidents_open_only_and_deadline_status():
     bad = incidents.assign(stage="lost")
     with pytest.raises(ValueError, match="lost"):
         incidents_map(bad)
+    with pytest.raises(ValueError, match="ISO 8601"):
+        incidents_map(incidents.assign(deadline="tomorrow"))
+    # the service's incidents may come without deadlines: all "no deadline", still drawn
+    bare = incidents.drop(columns=["deadline", "overdue"])
+    assert (deadline_status(bare, NOW) == "none").all()
+    assert "无时限 " + str((~incidents["stage"].isin(["closed", "rejected"])).sum()) \
+        in page_html(incidents_map(bare, now=NOW))
 
 
 def test_route_summary_and_arrows():
