@@ -26,6 +26,7 @@ import json
 import os
 import shutil
 import subprocess
+from contextlib import contextmanager
 from pathlib import Path
 
 PACKAGE_JSON = Path(__file__).with_name("package.json")
@@ -112,6 +113,23 @@ def _npm_install(root: Path) -> None:
             "npm registry is reachable, then run wangge assets install.")
 
 
+@contextmanager
+def _locked(root: Path):
+    """Hold an exclusive lock on ``root`` (several service workers may gather at once)."""
+    root.parent.mkdir(parents=True, exist_ok=True)
+    with open(root.parent / f".{root.name}.lock", "w") as handle:
+        try:
+            import fcntl
+        except ImportError:  # not POSIX: no lock, one process is expected to gather
+            yield
+            return
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def install_assets(data_dir: str | Path | None = None, force: bool = False) -> Path:
     """Gather every asset in :func:`assets_dir` (``wangge assets install``); return the folder.
 
@@ -121,6 +139,11 @@ def install_assets(data_dir: str | Path | None = None, force: bool = False) -> P
         AssetsError: npm is missing or its install failed, or a PyPI asset package is missing.
     """
     root = assets_dir(data_dir)
+    with _locked(root):
+        return _install(root, force)
+
+
+def _install(root: Path, force: bool) -> Path:
     try:
         wanted = _versions()
     except ImportError as exc:

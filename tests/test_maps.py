@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import itertools
 import json
+import os
 import re
 import tempfile
 from pathlib import Path
@@ -22,10 +23,12 @@ from gis.export import study_area_layers
 from gis.study_area import load_study_area
 from gis.synthetic import write_district_osm
 from maps import (
+    AssetsError,
     MapOptions,
     compare_map,
     coverage_map,
     deadline_status,
+    ensure_assets,
     grid_plan_map,
     incidents_map,
     moved_buildings,
@@ -40,6 +43,17 @@ from maps.walking import walk_distance_m
 from partition.plan import make_plan
 
 NOW = pd.Timestamp("2026-11-21T10:00:00+08:00")
+
+
+def assets_or_skip() -> Path:
+    """The gathered map assets; skip (fail in CI, WANGGE_REQUIRE_BROWSER=1) when npm is
+    missing and they were never gathered."""
+    try:
+        return ensure_assets()
+    except AssetsError as exc:
+        if os.environ.get("WANGGE_REQUIRE_BROWSER") == "1":
+            pytest.fail(f"map assets unavailable (WANGGE_REQUIRE_BROWSER=1): {exc}")
+        pytest.skip(f"map assets unavailable: {exc}")
 URL = re.compile(r"""https?://[^\s"'<>)]+""")
 
 
@@ -302,6 +316,7 @@ def test_missing_columns_are_named():
 
 
 def test_standalone_file_has_its_assets_beside_it(tmp_path):
+    assets_or_skip()
     out = save_standalone(build_view("incidents"), tmp_path / "incidents.html")
     html = out.read_text(encoding="utf-8")
     assert external_urls(html) == []
@@ -325,6 +340,7 @@ def _wangge_map(argv: list[str]) -> int:
 
 
 def test_cli_writes_each_view(tmp_path):
+    assets_or_skip()
     from gis.export import write_gpkg
     from partition.plan_io import write_plan
 
@@ -380,3 +396,15 @@ def test_names_are_data_not_template_or_markup():
     html = page_html(grid_plan_map(s["grids"], workers=workers))
     assert "{{ 7*7 }}" in html  # not evaluated by Jinja
     assert "</script><b>x" not in html  # escaped inside the script
+
+
+def test_assets_without_npm_say_so_in_both_languages(tmp_path, monkeypatch):
+    from maps.assets import install_assets
+
+    monkeypatch.setenv("PATH", str(tmp_path))  # no npm on the path
+    with pytest.raises(AssetsError) as caught:
+        install_assets(tmp_path / "data")
+    message = str(caught.value)
+    assert "找不到 npm" in message and "npm not found" in message
+    # what PyPI brings is gathered all the same
+    assert (tmp_path / "data/map-assets/leaflet/leaflet.js").is_file()

@@ -26,8 +26,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from maps import ensure_assets, page_html
-from tests.test_maps import VIEWS, build_view
+from maps import page_html
+from tests.test_maps import VIEWS, assets_or_skip, build_view
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
@@ -237,7 +237,7 @@ COUNTS_JS = """(() => {
 def served():
     """The server with every view (Chinese, and the grid plan in English) and Chromium."""
     _require_browser()
-    server = MapServer(ensure_assets())
+    server = MapServer(assets_or_skip())
     for view in VIEWS:
         server.pages[f"/maps/{view}"] = page_html(build_view(view))
     server.pages["/maps/grids-en"] = page_html(build_view("grids", lang="en"))
