@@ -67,11 +67,10 @@ def grid_plan_map(grids: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame | None = 
                  options, t("layer.grid_labels", lang)).add_to(m)
     deviation_legend(legend, lang)
     legend.section(t("layer.grids", lang))
-    legend.text(f"{len(grids)} · {t('f.households', lang)} {int(households.sum())}")
+    legend.text(t("legend.grids", lang, len(grids), int(households.sum())))
     if len(grids):
         dev = grids["deviation_pct"].abs()
-        mean = "平均" if lang == "zh" else "mean"
-        legend.text(f"|{t('f.deviation', lang)}| ≤ {dev.max():.1f}% · {mean} {dev.mean():.1f}%")
+        legend.text(t("legend.deviation_stats", lang, dev.max(), dev.mean()))
     legend.swatch(t("layer.buildings", lang), fill="#bdbdbd", line="#8d8d8d")
     legend.swatch(t("layer.communities", lang), line=COMMUNITY_COLOR, shape="line", dashed=True)
     legend.swatch(t("layer.barriers", lang), line=BARRIER_COLOR, shape="line")

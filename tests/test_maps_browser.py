@@ -310,6 +310,30 @@ def test_english_page_and_phone_view(served):
     assert browser.errors == [], browser.errors
 
 
+def test_real_osm_grid_plan(served, demo_path):
+    """The grid plan of real OpenStreetMap data (the demo extract) with its streets, barriers
+    and communities."""
+    from gis.export import study_area_layers
+    from gis.study_area import load_study_area
+    from maps import grid_plan_map
+    from partition.plan import make_plan
+
+    server, browser = served
+    area = load_study_area(demo_path)
+    plan = make_plan(area)
+    layers = study_area_layers(area)
+    server.pages["/maps/demo"] = page_html(grid_plan_map(
+        plan.grids, plan.buildings, communities=layers["communities"],
+        barriers=layers["barriers"], streets=layers["streets"]))
+    browser.open(f"{server.origin}/maps/demo")
+    counts = browser.evaluate(COUNTS_JS)
+    browser.screenshot(ARTIFACTS / "map-grids-demo.png")
+    assert browser.errors == [] and browser.blocked == [], (browser.errors, browser.blocked)
+    # grids and street lines as SVG; the 2,000+ buildings on a canvas
+    assert counts["paths"] >= len(plan.grids) + len(layers["streets"]) * 0.9, counts
+    assert counts["canvas"] == 1
+
+
 def test_standalone_file_opens_from_disk(served, tmp_path):
     """``wangge map``'s file, opened from disk: drawn, with no request beyond the file's own
     folder."""
