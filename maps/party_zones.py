@@ -52,9 +52,9 @@ def party_zones_map(zones: gpd.GeoDataFrame, *, grids: gpd.GeoDataFrame | None =
                                "fillOpacity": 0.6}).add_to(m)
     unit = " 户" if lang == "zh" else " hh"
     labels_layer(zones, [zones["name"], zones["households"].astype(int).astype(str) + unit],
-                 options, f"{t('layer.zones', lang)} · {t('f.name', lang)}").add_to(m)
+                 options, t("layer.zone_labels", lang)).add_to(m)
     legend.swatch(t("layer.zones", lang), fill=ZONE_COLORS[0], line="#c62828")
-    legend.text(f"{len(zones)} · {t('f.households', lang)} {int(zones['households'].sum())}")
+    legend.text(t("legend.zones", lang, len(zones), int(zones["households"].sum())))
     if grids is not None and len(grids):
         legend.swatch(t("layer.grids", lang), line="#37474f")
     return finish(m, options, t("title.party_zones", lang), legend)
