@@ -270,6 +270,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="在内置演示数据上运行 run on the embedded demo data")
     p.add_argument("--out", default=DEFAULT_DEMO_DIR, help=f"输出目录 (default {DEFAULT_DEMO_DIR})")
     p.set_defaults(func=cmd_demo)
+
+    from api.map_commands import register as register_maps
+    from api.service_commands import register as register_service
+
+    register_maps(sub)
+    register_service(sub)
     return parser
 
 
