@@ -7,9 +7,10 @@ OpenAPI docs at /docs; OGC API - Features under /ogc.
 
 from __future__ import annotations
 
+import asyncio
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
@@ -26,6 +27,25 @@ party members, incidents, jobs, and OGC API - Features (/ogc).
 Authenticate with `Authorization: Bearer <token>` (`wangge token create --role ROLE`)."""
 
 
+class BodySizeLimit:
+    """Refuse a request whose Content-Length is over ``limit`` bytes before reading it (the
+    body would otherwise be spooled to disk first). Plain ASGI: no cost on other requests."""
+
+    def __init__(self, app, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http":
+            length = dict(scope["headers"]).get(b"content-length", b"")
+            if length.isdigit() and int(length) > self.limit:
+                mb = (self.limit - MULTIPART_MARGIN) / 1024 / 1024
+                error = ApiError(413, "upload_too_large", f"上传内容超过上限 {mb:g} MB",
+                                 f"request body larger than the limit of {mb:g} MB")
+                await JSONResponse(error.body(), status_code=413)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
 def create_app(settings: Settings | None = None, *, start_jobs: bool = True) -> FastAPI:
     """The service for ``settings`` (default: from the environment)."""
     settings = settings or Settings.from_env()
@@ -36,6 +56,7 @@ def create_app(settings: Settings | None = None, *, start_jobs: bool = True) -> 
         db = Database(settings.url, settings.sqlite_synchronous)
         db.upgrade()
         app.state.db = db
+        app.state.write_gate = asyncio.Lock() if db.dialect == "sqlite" else None
         app.state.settings = settings
         runner = JobRunner(db, settings)
         app.state.jobs = runner
@@ -53,17 +74,7 @@ def create_app(settings: Settings | None = None, *, start_jobs: bool = True) -> 
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins),
                            allow_methods=["*"], allow_headers=["*"])
-    @app.middleware("http")
-    async def refuse_large_bodies(request: Request, call_next):
-        # Refuse before reading: the body would otherwise be spooled to disk first.
-        length = request.headers.get("content-length", "")
-        if length.isdigit() and int(length) > settings.max_upload_bytes + MULTIPART_MARGIN:
-            mb = settings.max_upload_bytes / 1024 / 1024
-            error = ApiError(413, "upload_too_large", f"上传内容超过上限 {mb:g} MB",
-                             f"request body larger than the limit of {mb:g} MB")
-            return JSONResponse(error.body(), status_code=413)
-        return await call_next(request)
-
+    app.add_middleware(BodySizeLimit, limit=settings.max_upload_bytes + MULTIPART_MARGIN)
     app.add_exception_handler(ApiError, api_error_handler)
     app.add_exception_handler(InputError, input_error_handler)
     for module in (datasets, plans, grids, people, incidents):

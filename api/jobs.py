@@ -11,6 +11,7 @@ the service starts was cut off by a restart: it is marked ``interrupted`` and ca
 
 from __future__ import annotations
 
+import importlib
 import logging
 import multiprocessing as mp
 import threading
@@ -31,6 +32,9 @@ PRELOAD = ["api.jobs", "api.plan_store", "partition.plan", "gis.study_area"]
 # Steps reported by a partition job: loading (gis.study_area.LOAD_STEPS), partition.plan's five
 # steps, then saving. Progress is the share of steps started.
 PARTITION_STEPS = 4 + 5 + 1
+# Job kinds: "module:function" run in the worker process as function(db, settings, job_id,
+# params); the function records success itself, in the transaction that writes its results.
+JOB_KINDS = {"partition": "api.jobs:run_partition"}
 
 
 def now() -> datetime:
@@ -173,7 +177,7 @@ class JobRunner:
 
 # ---- in the worker process ---------------------------------------------------------------
 
-class _Progress:
+class JobProgress:
     """Advances the job's progress as each named step starts."""
 
     def __init__(self, db: Database, job_id: int, total: int) -> None:
@@ -193,9 +197,10 @@ def run_job(settings: Settings, job_id: int) -> None:
         with db.read_session() as session:
             job = session.get(Job, job_id)
             kind, params = job.kind, dict(job.params)
-        if kind != "partition":
+        if kind not in JOB_KINDS:
             raise ValueError(f"unknown job kind {kind!r}")
-        run_partition(db, settings, job_id, params)
+        module, _, name = JOB_KINDS[kind].partition(":")
+        getattr(importlib.import_module(module), name)(db, settings, job_id, params)
     except Exception as exc:
         _record_failure(db, job_id, exc)
     finally:
@@ -232,7 +237,7 @@ def run_partition(db: Database, settings: Settings, job_id: int, params: dict) -
     from api.plan_store import buildings_frame, grids_frame, save_plan
     from partition.plan import make_plan
 
-    progress = _Progress(db, job_id, PARTITION_STEPS)
+    progress = JobProgress(db, job_id, PARTITION_STEPS)
     with db.read_session() as session:
         dataset = session.get(Dataset, params["dataset_id"])
         previous = None

@@ -134,7 +134,7 @@ def cancel_job(job_id: int, request: Request, session: ReadDb, who: Planner):
         raise ApiError(409, "job_finished", f"任务已结束（{job.status}），无法取消",
                        f"the job has ended ({job.status}) and cannot be cancelled")
     request.app.state.jobs.cancel(job_id)
-    session.expire_all()
+    session.rollback()  # end the read snapshot so that the new status is seen
     return job_out(_job(session, job_id))
 
 
