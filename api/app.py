@@ -7,7 +7,6 @@ OpenAPI docs at /docs; OGC API - Features under /ogc.
 
 from __future__ import annotations
 
-import asyncio
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -56,7 +55,6 @@ def create_app(settings: Settings | None = None, *, start_jobs: bool = True) -> 
         db = Database(settings.url, settings.sqlite_synchronous)
         db.upgrade()
         app.state.db = db
-        app.state.write_gate = asyncio.Lock() if db.dialect == "sqlite" else None
         app.state.settings = settings
         runner = JobRunner(db, settings)
         app.state.jobs = runner

@@ -8,6 +8,7 @@ the first migration creates when it is missing.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+GATE_KEY = "wangge_write_gate"
 
 
 def make_engine(url: str, sqlite_synchronous: str = "FULL", pool_size: int = 10) -> Engine:
@@ -45,10 +47,35 @@ def _sqlite_pragmas(engine: Engine, synchronous: str) -> None:
         cur.execute("PRAGMA foreign_keys=ON")
         cur.close()
 
+    # Writers of this process queue on a lock before BEGIN IMMEDIATE: waiting threads wake as
+    # soon as it is free, where SQLite's busy handler would have them sleep in growing steps
+    # (up to 100 ms) while the database lock sits idle. Other processes (job workers) still
+    # meet the busy handler, rarely.
+    gate = threading.Lock()
+
+    def _release(conn, *_args):
+        if conn.info.pop(GATE_KEY, False):
+            gate.release()
+
     @event.listens_for(engine, "begin")
     def _begin(conn):
         immediate = conn.get_execution_options().get("sqlite_immediate", False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        if immediate:
+            gate.acquire()
+            conn.info[GATE_KEY] = True
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        except BaseException:
+            _release(conn)
+            raise
+
+    event.listen(engine, "commit", _release)
+    event.listen(engine, "rollback", _release)
+
+    @event.listens_for(engine.pool, "checkin")
+    def _checkin(_dbapi_conn, record):  # a connection given back mid-transaction
+        if record is not None and record.info.pop(GATE_KEY, False):
+            gate.release()
 
 
 def writer_engine(engine: Engine) -> Engine:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
@@ -18,20 +18,10 @@ def read_session(request: Request) -> Iterator[Session]:
         yield session
 
 
-async def write_session(request: Request) -> AsyncIterator[Session]:
-    """A session whose transaction holds the write lock on SQLite; endpoints commit it.
-
-    On SQLite, requests queue for the one writer slot on an asyncio lock (first come, first
-    served, no thread held while waiting) instead of polling SQLite's busy handler, whose
-    sleeps leave the lock idle under contention."""
-    gate = request.app.state.write_gate
-    if gate is None:
-        with request.app.state.db.write_session() as session:
-            yield session
-        return
-    async with gate:
-        with request.app.state.db.write_session() as session:
-            yield session
+def write_session(request: Request) -> Iterator[Session]:
+    """A session whose transaction holds the write lock on SQLite; endpoints commit it."""
+    with request.app.state.db.write_session() as session:
+        yield session
 
 
 def settings(request: Request) -> Settings:

@@ -239,6 +239,10 @@ async def load(base: str, tokens: dict, bbox: list[float], seconds: float,
         server.kill9()
         crash["killed_at_s"] = round(time.monotonic() - start, 1)
         crash["restart_s"] = round(await asyncio.to_thread(server.start), 2)
+        back, acked_back = time.monotonic(), len(stats.acked)
+        await asyncio.sleep(max(0.0, stop_at - time.monotonic()))
+        crash["writes_per_s_after_restart"] = round(
+            (len(stats.acked) - acked_back) / max(time.monotonic() - back, 1e-9), 1)
     await asyncio.gather(*tasks)
     crash["elapsed_s"] = round(time.monotonic() - start, 1)
     return crash
@@ -333,6 +337,7 @@ def run(backend: str, seconds: float, kill: bool, writers: int, readers: int,
             "attempts": stats.attempts, "client_timeouts": stats.client_timeouts,
             "connection_errors": stats.connection_errors, "replayed": stats.replayed,
             "server_errors": stats.server_errors, "read_errors": stats.read_errors,
+            "load_avg_1min": round(os.getloadavg()[0], 1),
             **{k: v for k, v in crash.items() if k != "elapsed_s"}, **checks}
 
 
@@ -346,10 +351,11 @@ def print_result(r: dict) -> None:
           f"server errors {r['server_errors']}")
     print(f"读取 reads: {r['reads']}, {r['reads_per_s']}/s, {r['read_mb']} MB; latency "
           f"p50 {r['read_p50_ms']} ms, p95 {r['read_p95_ms']} ms, p99 {r['read_p99_ms']} ms; "
-          f"errors {r['read_errors']}")
+          f"errors {r['read_errors']}; machine load average {r['load_avg_1min']}")
     if r["kill"]:
         print(f"kill -9 at {r['killed_at_s']} s after {r['acked_before_kill']} acks; "
-              f"restart took {r['restart_s']} s; job cut off: {r['job_at_kill']}; plans "
+              f"restart took {r['restart_s']} s, then {r['writes_per_s_after_restart']} "
+              f"writes/s; job cut off: {r['job_at_kill']}; plans "
               f"without a successful job {r['plans_without_successful_job']}, without grids "
               f"{r['plans_without_grids']}")
     print(f"检查 checks: records {r['records']}, lost {r['lost']}, duplicated "
@@ -366,7 +372,7 @@ def ok(r: dict) -> bool:
 COLUMNS = ["backend", "kill", "writes_acked", "writes_per_s", "write_p50_ms", "write_p95_ms",
            "write_p99_ms", "reads", "reads_per_s", "read_p50_ms", "read_p95_ms", "read_p99_ms",
            "attempts", "client_timeouts", "connection_errors", "replayed", "lost",
-           "duplicated", "partial"]
+           "duplicated", "partial", "load_avg_1min"]
 
 
 def record(path: Path, results: list[dict], args) -> None:
@@ -387,8 +393,9 @@ def record(path: Path, results: list[dict], args) -> None:
         if r["kill"]:
             lines.append(
                 f"\n{r['backend']} kill -9 at {r['killed_at_s']} s ({r['acked_before_kill']} "
-                f"acknowledged before), restart {r['restart_s']} s; the partition job running "
-                f"then ended `{r['job_at_kill']}`; plans without a successful job: "
+                f"acknowledged before), restart {r['restart_s']} s, then "
+                f"{r['writes_per_s_after_restart']} writes/s until the end; the partition job "
+                f"running then ended `{r['job_at_kill']}`; plans without a successful job: "
                 f"{r['plans_without_successful_job']}; in store but never acknowledged: "
                 f"{r['unacknowledged_in_store']}.")
     with path.open("a", encoding="utf-8") as f:
