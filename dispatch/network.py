@@ -1,0 +1,145 @@
+"""Walking distances on the street network.
+
+Everything here works on the study area's walk graph (``StudyArea.streets``): an osmnx
+MultiDiGraph projected to a local metric CRS, node ``x``/``y`` in metres, edge ``length`` in
+metres. A walk graph has both directions of every street, so walking is modelled on its
+undirected form. Points off the network (bases, buildings, stops) are snapped to their nearest
+node and the straight walk to that node is added to every distance.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import networkx as nx
+import numpy as np
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import dijkstra
+from scipy.spatial import cKDTree
+from shapely.geometry import LineString
+
+WALK_SPEED_KMH = 4.0
+
+
+@dataclass
+class WalkNetwork:
+    """An undirected walk graph with fast shortest paths.
+
+    Attributes:
+        graph: undirected simple graph; node ``x``/``y`` in metres; edge ``length`` (m),
+            ``name`` (street name or ``""``) and ``geometry`` (LineString, metric CRS), the
+            shortest of parallel edges kept.
+        nodes: node ids in matrix order.
+        index: node id -> position in ``nodes``.
+        matrix: CSR adjacency with lengths in metres.
+        crs: the graph's metric CRS.
+    """
+
+    graph: nx.Graph
+    nodes: list
+    index: dict
+    matrix: csr_matrix
+    crs: object
+    _tree: cKDTree
+
+    @classmethod
+    def from_graph(cls, graph: nx.MultiDiGraph | nx.Graph) -> WalkNetwork:
+        """Build from an osmnx walk graph (or any graph with node x/y and edge length)."""
+        simple = _undirected_simple(graph)
+        nodes = list(simple.nodes)
+        index = {n: i for i, n in enumerate(nodes)}
+        rows, cols, lengths = [], [], []
+        for u, v, d in simple.edges(data=True):
+            rows += [index[u], index[v]]
+            cols += [index[v], index[u]]
+            lengths += [d["length"]] * 2
+        size = len(nodes)
+        matrix = csr_matrix((lengths, (rows, cols)), shape=(size, size))
+        xy = np.array([[simple.nodes[n]["x"], simple.nodes[n]["y"]] for n in nodes])
+        tree = cKDTree(xy if size else np.zeros((0, 2)))
+        return cls(simple, nodes, index, matrix, graph.graph.get("crs"), tree)
+
+    def xy(self, node) -> tuple[float, float]:
+        d = self.graph.nodes[node]
+        return d["x"], d["y"]
+
+    def snap(self, xs, ys) -> tuple[list, np.ndarray]:
+        """Nearest node of each point (metric coordinates) and the straight distance to it (m)."""
+        if not self.nodes:
+            raise ValueError("the walk network is empty: no street to route on")
+        dist, pos = self._tree.query(np.column_stack([np.asarray(xs), np.asarray(ys)]))
+        return [self.nodes[i] for i in np.atleast_1d(pos)], np.atleast_1d(dist)
+
+    def node_distances(self, sources: list, targets: list | None = None) -> np.ndarray:
+        """Shortest walking distances (m) between nodes; ``inf`` where unconnected."""
+        src = [self.index[n] for n in sources]
+        full = dijkstra(self.matrix, directed=False, indices=np.unique(src))
+        first = {s: i for i, s in enumerate(np.unique(src))}
+        out = full[[first[s] for s in src]]
+        if targets is not None:
+            out = out[:, [self.index[n] for n in targets]]
+        return out
+
+    def point_distances(self, xs, ys) -> np.ndarray:
+        """Walking distance matrix (m) between points: to the network, along it, and off again."""
+        nodes, off = self.snap(xs, ys)
+        along = self.node_distances(nodes, nodes)
+        dist = along + off[:, None] + off[None, :]
+        np.fill_diagonal(dist, 0.0)
+        return dist
+
+    def shortest_path(self, source, target) -> list:
+        """Node path of the shortest walk between two nodes."""
+        return nx.shortest_path(self.graph, source, target, weight="length")
+
+    def edge_geometry(self, u, v) -> LineString:
+        """The geometry of edge u-v drawn from u to v."""
+        line = self.graph.edges[u, v]["geometry"]
+        start = np.asarray(line.coords[0])
+        if np.hypot(*(start - self.xy(u))) > np.hypot(*(start - self.xy(v))):
+            line = LineString(line.coords[::-1])
+        return line
+
+    def path_geometry(self, path: list) -> LineString | None:
+        """One LineString along the streets of a node path; None for fewer than two nodes."""
+        coords: list = []
+        for u, v in itertools.pairwise(path):
+            part = list(self.edge_geometry(u, v).coords)
+            coords += part if not coords else part[1:]
+        return LineString(coords) if len(coords) >= 2 else None
+
+    def path_length(self, path: list) -> float:
+        return float(sum(self.graph.edges[u, v]["length"]
+                         for u, v in itertools.pairwise(path)))
+
+
+def _street_name(data: dict) -> str:
+    name = data.get("name") or data.get("ref") or ""
+    if isinstance(name, list):  # osmnx keeps every name of a simplified edge
+        name = name[0]
+    return str(name)
+
+
+def _undirected_simple(graph: nx.MultiDiGraph | nx.Graph) -> nx.Graph:
+    """The undirected simple form of a walk graph; parallel edges keep the shortest."""
+    simple = nx.Graph(crs=graph.graph.get("crs"))
+    simple.add_nodes_from(graph.nodes(data=True))
+    for u, v, data in graph.edges(data=True):
+        if u == v:
+            continue
+        length = float(data["length"])
+        if simple.has_edge(u, v) and simple.edges[u, v]["length"] <= length:
+            continue
+        geometry = data.get("geometry")
+        if geometry is None:
+            geometry = LineString([(graph.nodes[u]["x"], graph.nodes[u]["y"]),
+                                   (graph.nodes[v]["x"], graph.nodes[v]["y"])])
+        simple.add_edge(u, v, length=length, name=_street_name(data), geometry=geometry,
+                        highway=data.get("highway"))
+    return simple
+
+
+def walk_seconds(metres: float | np.ndarray, speed_kmh: float = WALK_SPEED_KMH):
+    """Walking time in seconds for a distance in metres."""
+    return np.asarray(metres) / (speed_kmh / 3.6)
