@@ -222,7 +222,7 @@ def format_plan_summary(s: dict) -> str:
 def cmd_vrp_solve(args: argparse.Namespace) -> int:
     from dispatch.vrp import read_instance, solve
 
-    solution = solve(read_instance(args.file), args.seconds)
+    solution = solve(read_instance(args.file), args.seconds, args.seed)
     result = {"cost": solution.cost, "routes": solution.routes, "seconds": solution.seconds}
     if args.json:
         print(json.dumps(result))
@@ -264,6 +264,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = vrp.add_parser("solve", help="solve a TSPLIB/VRPLIB file (TSP, CVRP, VRPTW)")
     p.add_argument("file")
     p.add_argument("--seconds", type=float, default=5.0, help="time limit (default 5)")
+    p.add_argument("--seed", type=int, default=None,
+                   help="随机种子: 同一输入与种子给出同样路线 same input and seed, same routes")
     p.add_argument("--json", action="store_true", help='print {"cost", "routes", "seconds"}')
     p.set_defaults(func=cmd_vrp_solve)
 
@@ -271,9 +273,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=DEFAULT_DEMO_DIR, help=f"输出目录 (default {DEFAULT_DEMO_DIR})")
     p.set_defaults(func=cmd_demo)
 
+    from api.dispatch_commands import register as register_dispatch
     from api.map_commands import register as register_maps
     from api.service_commands import register as register_service
 
+    register_dispatch(sub)
     register_maps(sub)
     register_service(sub)
     return parser
