@@ -617,3 +617,23 @@ def test_token_create_command(tmp_path, capsys):
     assert main(["token", "create", "--role", "worker", "--data-dir", str(tmp_path)]) == 2
     assert main(["token", "revoke", "1", "--data-dir", str(tmp_path)]) == 0
     assert main(["token", "revoke", "1", "--data-dir", str(tmp_path)]) == 2
+
+
+def test_map_data_frames_for_the_maps(service):
+    """What maps/ draws, read from the store with the columns the maps require."""
+    from api.map_data import active_plan_id, incidents_frame, party_zones_frame, plan_layers
+
+    with service["app"].state.db.read_session() as s:
+        plan_id = active_plan_id(s)
+        grids, buildings = plan_layers(s, plan_id)
+        zones = party_zones_frame(s)
+        incidents = incidents_frame(s)
+        mine = incidents_frame(s, worker_id=service["h"]["worker2_id"])
+    assert {"code", "households", "deviation_pct", "worker"} <= set(grids.columns)
+    assert grids.crs.to_epsg() == 4326 and len(buildings) == 200
+    name = service["client"].get(f"/workers/{service['h']['worker_id']}",
+                                 headers=service["h"]["admin"]).json()["name"]
+    assert set(grids.loc[grids["code"] == service["codes"][0], "worker"]) == {name}
+    assert {"member_id", "name", "grid_id", "households"} <= set(zones.columns)
+    assert {"incident_id", "category", "stage"} <= set(incidents.columns)
+    assert set(mine["worker_id"]) <= {service["h"]["worker2_id"]}
