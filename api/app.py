@@ -10,11 +10,17 @@ from __future__ import annotations
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
 from api.db import Database
-from api.errors import ApiError, api_error_handler, input_error_handler
+from api.errors import (
+    ApiError,
+    api_error_handler,
+    input_error_handler,
+    validation_error_handler,
+)
 from api.jobs import JobRunner
 from api.routers import datasets, grids, incidents, ogc, people, plans
 from api.settings import Settings
@@ -75,6 +81,7 @@ def create_app(settings: Settings | None = None, *, start_jobs: bool = True) -> 
     app.add_middleware(BodySizeLimit, limit=settings.max_upload_bytes + MULTIPART_MARGIN)
     app.add_exception_handler(ApiError, api_error_handler)
     app.add_exception_handler(InputError, input_error_handler)
+    app.add_exception_handler(RequestValidationError, validation_error_handler)
     for module in (datasets, plans, grids, people, incidents):
         app.include_router(module.router)
     app.include_router(ogc.router, prefix="/ogc")

@@ -1,7 +1,8 @@
 """Token authentication and roles.
 
-A token is ``wg_`` + 43 random URL-safe characters, sent as ``Authorization: Bearer <token>``.
-Only its sha256 is stored. Roles:
+A token is ``wg_`` + 43 random URL-safe characters, sent as ``Authorization: Bearer <token>``
+(or as the password of HTTP Basic authentication, for GIS clients). Only its sha256 is stored.
+Roles:
 
 - ``admin`` (street office): everything;
 - ``planner``: reads everything, uploads datasets and makes draft plans;
@@ -11,6 +12,8 @@ Only its sha256 is stored. Roles:
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import secrets
 from dataclasses import dataclass
@@ -80,11 +83,26 @@ def _unauthorized(zh: str, en: str) -> ApiError:
     return ApiError(401, "unauthorized", zh, en, headers={"WWW-Authenticate": "Bearer"})
 
 
+def _secret(header: str) -> str | None:
+    """The token from ``Bearer <token>``, or from HTTP Basic with the token as password (for
+    clients such as QGIS whose connection settings offer user name and password only)."""
+    scheme, _, value = header.partition(" ")
+    value = value.strip()
+    if scheme.lower() == "bearer":
+        return value or None
+    if scheme.lower() == "basic" and value:
+        try:
+            decoded = base64.b64decode(value, validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        return decoded.partition(":")[2] or None
+    return None
+
+
 def current_principal(request: Request) -> Principal:
-    """The caller of this request (401 without a valid, unrevoked bearer token)."""
-    header = request.headers.get("authorization", "")
-    scheme, _, secret = header.partition(" ")
-    if scheme.lower() != "bearer" or not secret.strip():
+    """The caller of this request (401 without a valid, unrevoked token)."""
+    secret = _secret(request.headers.get("authorization", ""))
+    if secret is None:
         raise _unauthorized("需要登录：请在 Authorization 头中提供 Bearer 令牌",
                             "authentication required: send Authorization: Bearer <token>")
     db = request.app.state.db

@@ -7,6 +7,8 @@ Body: ``{"code": ..., "message": {"zh": ..., "en": ...}, "detail": "<zh>\\n<en>"
 from __future__ import annotations
 
 from fastapi import Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from gis.errors import InputError
@@ -42,6 +44,18 @@ def not_found(what_zh: str, what_en: str, ident) -> ApiError:
 
 async def api_error_handler(_request: Request, exc: ApiError) -> JSONResponse:
     return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
+
+
+async def validation_error_handler(_request: Request,
+                                   exc: RequestValidationError) -> JSONResponse:
+    """FastAPI's 422 for malformed requests, with a bilingual message naming the fields."""
+    errors = jsonable_encoder(exc.errors())
+    fields = ", ".join(".".join(str(p) for p in e.get("loc", ()) if p != "body")
+                       for e in errors[:5])
+    body = ApiError(422, "invalid_request", f"请求内容无效，请检查字段：{fields}",
+                    f"invalid request, check the fields: {fields}").body()
+    body["detail"] = errors  # FastAPI's list, for clients that read it
+    return JSONResponse(body, status_code=422)
 
 
 async def input_error_handler(_request: Request, exc: InputError) -> JSONResponse:

@@ -637,3 +637,20 @@ def test_map_data_frames_for_the_maps(service):
     assert {"member_id", "name", "grid_id", "households"} <= set(zones.columns)
     assert {"incident_id", "category", "stage"} <= set(incidents.columns)
     assert set(mine["worker_id"]) <= {service["h"]["worker2_id"]}
+
+
+def test_basic_auth_with_token_as_password_and_bilingual_validation_errors(service):
+    import base64
+
+    c, h = service["client"], service["h"]
+    secret = h["planner"]["Authorization"].split()[1]
+    basic = base64.b64encode(f"qgis:{secret}".encode()).decode()
+    r = c.get("/ogc/collections/grids/items", headers={"Authorization": f"Basic {basic}"})
+    assert r.status_code == 200
+    wrong = base64.b64encode(b"qgis:wg_wrong").decode()
+    assert c.get("/plans", headers={"Authorization": f"Basic {wrong}"}).status_code == 401
+    assert c.get("/plans", headers={"Authorization": "Basic !!"}).status_code == 401
+    assert c.get("/ogc").status_code == 200  # the landing page without the trailing slash
+    r = c.post("/workers", headers=h["admin"], json={"phone": "1"})
+    assert r.status_code == 422 and "name" in r.json()["message"]["zh"]
+    assert isinstance(r.json()["detail"], list)

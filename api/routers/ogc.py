@@ -71,6 +71,7 @@ def _json(data: dict, media_type: str = JSON) -> JSONResponse:
     return JSONResponse(data, media_type=media_type)
 
 
+@router.get("", include_in_schema=False)
 @router.get("/", summary="OGC 着陆页 landing page")
 def landing(request: Request):
     base = _base(request)
