@@ -22,7 +22,7 @@ from api.errors import (
     validation_error_handler,
 )
 from api.jobs import JobRunner
-from api.routers import datasets, grids, incidents, ogc, people, plans
+from api.routers import datasets, grids, incidents, ogc, people, plans, routes
 from api.settings import Settings
 from gis.errors import InputError
 
@@ -82,7 +82,7 @@ def create_app(settings: Settings | None = None, *, start_jobs: bool = True) -> 
     app.add_exception_handler(ApiError, api_error_handler)
     app.add_exception_handler(InputError, input_error_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
-    for module in (datasets, plans, grids, people, incidents):
+    for module in (datasets, plans, grids, people, incidents, routes):
         app.include_router(module.router)
     app.include_router(ogc.router, prefix="/ogc")
     return app

@@ -654,3 +654,56 @@ def test_basic_auth_with_token_as_password_and_bilingual_validation_errors(servi
     r = c.post("/workers", headers=h["admin"], json={"phone": "1"})
     assert r.status_code == 422 and "name" in r.json()["message"]["zh"]
     assert isinstance(r.json()["detail"], list)
+
+
+def test_dispatch_results_stored_and_routes_served(service):
+    """What dispatch/ computes goes in with api.dispatch_store; routes come out as GeoJSON
+    and GPX, a worker seeing only their own."""
+    import datetime as dt
+    import xml.etree.ElementTree as ET
+
+    import shapely
+
+    from api.dispatch_store import save_assignments, save_route
+
+    c, h, app, p = service["client"], service["h"], service["app"], service["plan_id"]
+    codes = service["codes"]
+    with pytest.raises(ValueError, match="not in plan"), app.state.db.writing() as s:
+        save_assignments(s, p, {"nope": h["worker_id"]})
+    with app.state.db.writing() as s:
+        assert save_assignments(s, p, {codes[0]: h["worker_id"], codes[1]: h["worker2_id"],
+                                       codes[2]: h["worker2_id"]}) == 3
+        stops = [{"kind": "grid", "ref": codes[1], "name": "巡查 1", "lon": 118.780,
+                  "lat": 32.040},
+                 {"kind": "incident", "ref": "7", "lon": 118.781, "lat": 32.041}]
+        path = shapely.LineString([(118.780, 32.040), (118.7805, 32.0405), (118.781, 32.041)])
+        route = save_route(s, plan_id=p, worker_id=h["worker2_id"], day=dt.date(2026, 11, 21),
+                           stops=stops, path=path, distance_m=160.0, duration_s=130.0)
+        rid = route.id
+    sources = {a["grid_code"]: a["source"]
+               for a in c.get(f"/plans/{p}/assignments", headers=h["planner"]).json()}
+    assert sources[codes[2]] == "dispatch"
+    r = c.get(f"/routes/{rid}", headers=h["worker2"])
+    assert r.status_code == 200 and r.headers["content-type"] == "application/geo+json"
+    features = r.json()["features"]
+    assert features[0]["geometry"]["type"] == "LineString"
+    assert [f["properties"]["seq"] for f in features[1:]] == [1, 2]
+    gpx = ET.fromstring(c.get(f"/routes/{rid}/gpx", headers=h["worker2"]).content)
+    ns = {"g": "http://www.topografix.com/GPX/1/1"}
+    assert len(gpx.findall("g:wpt", ns)) == 2 and len(gpx.findall(".//g:trkpt", ns)) == 3
+    assert gpx.find("g:wpt/g:name", ns).text == "1. 巡查 1"
+    for path_ in (f"/routes/{rid}", f"/routes/{rid}/gpx"):
+        assert c.get(path_, headers=h["worker"]).status_code == 403
+        assert c.get(path_, headers=h["reporter"]).status_code == 403
+        assert c.get(path_, headers=h["planner"]).status_code == 200
+        assert c.get(path_).status_code == 401
+    assert [x["id"] for x in c.get("/routes", headers=h["worker2"]).json()] == [rid]
+    assert c.get("/routes", headers=h["worker"]).json() == []
+    assert c.get("/routes", params={"worker_id": h["worker2_id"]},
+                 headers=h["worker"]).status_code == 403
+    # saving again replaces the day's route
+    with app.state.db.writing() as s:
+        again = save_route(s, plan_id=p, worker_id=h["worker2_id"], day=dt.date(2026, 11, 21),
+                           stops=stops[:1], path=None, distance_m=0, duration_s=0)
+        assert again.id == rid
+    assert len(c.get(f"/routes/{rid}", headers=h["admin"]).json()["features"]) == 1
