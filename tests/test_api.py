@@ -707,3 +707,23 @@ def test_dispatch_results_stored_and_routes_served(service):
                            stops=stops[:1], path=None, distance_m=0, duration_s=0)
         assert again.id == rid
     assert len(c.get(f"/routes/{rid}", headers=h["admin"]).json()["features"]) == 1
+
+
+def test_grids_simplified_for_display(service):
+    import shapely.geometry
+
+    c, h, p = service["client"], service["h"], service["plan_id"]
+    full = c.get(f"/plans/{p}/grids", headers=h["planner"])
+    light = c.get(f"/plans/{p}/grids", headers=h["planner"], params={"simplify": 3})
+    assert len(light.content) < len(full.content)
+    a = {f["properties"]["code"]: shapely.geometry.shape(f["geometry"])
+         for f in full.json()["features"]}
+    b = {f["properties"]["code"]: shapely.geometry.shape(f["geometry"])
+         for f in light.json()["features"]}
+    assert a.keys() == b.keys()
+    for code, geom in b.items():
+        assert geom.is_valid and shapely.get_num_coordinates(geom) <= \
+            shapely.get_num_coordinates(a[code])
+        assert geom.symmetric_difference(a[code]).area < 0.05 * a[code].area
+    assert c.get(f"/plans/{p}/grids", headers=h["planner"],
+                 params={"simplify": 500}).status_code == 422

@@ -6,7 +6,10 @@ Workers see only the grids they are assigned to in the active plan.
 from __future__ import annotations
 
 import json
+from typing import Annotated
 
+import numpy as np
+import shapely
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 from sqlalchemy import select
@@ -46,23 +49,40 @@ def _members(plan: Plan) -> dict:
     return {"attribution": plan.attribution} if plan.attribution else {}
 
 
-def _grids_geojson(session: Session, plan: Plan, bbox, where=None) -> bytes:
+METRES_PER_DEGREE = 111_320.0  # of latitude; longitude degrees are shorter, so finer
+SimplifyQuery = Annotated[float | None, Query(
+    ge=0, le=50, description="简化 simplify outlines for display: tolerance in metres")]
+
+
+def _simplified(geoms: list, simplify_m: float | None) -> list:
+    if not simplify_m:
+        return geoms
+    array = shapely.simplify(np.array(geoms, dtype=object), simplify_m / METRES_PER_DEGREE,
+                             preserve_topology=True)
+    return list(shapely.orient_polygons(array, exterior_cw=False))
+
+
+def _grids_geojson(session: Session, plan: Plan, bbox, where=None,
+                   simplify_m: float | None = None) -> bytes:
     dialect = session.get_bind().dialect.name
     clauses = [c for c in (where, bbox_filter(Grid, bbox, dialect) if bbox else None)
                if c is not None]
     clause = None
     for c in clauses:
         clause = c if clause is None else clause & c
-    return collection_bytes(features_json(*grid_records(session, plan.id, clause)),
+    props, geoms = grid_records(session, plan.id, clause)
+    return collection_bytes(features_json(props, _simplified(geoms, simplify_m)),
                             _members(plan))
 
 
 @router.get("/grids", response_class=Response, summary="启用方案的网格 grids of the active "
             "plan, GeoJSON (a worker gets their own)")
-def active_grids(session: ReadDb, who: Reader, settings: AppSettings, bbox: BBoxQuery = None):
+def active_grids(session: ReadDb, who: Reader, settings: AppSettings, bbox: BBoxQuery = None,
+                 simplify: SimplifyQuery = None):
     plan = active_plan(session)
     where = Grid.id.in_(own_grid_ids(session, who, plan.id)) if who.role == "worker" else None
-    return geojson_response(_grids_geojson(session, plan, parse_bbox(bbox, settings), where))
+    return geojson_response(_grids_geojson(session, plan, parse_bbox(bbox, settings), where,
+                                           simplify))
 
 
 @router.get("/grids/{code}", response_class=Response,
@@ -84,9 +104,10 @@ def active_grid(code: str, session: ReadDb, who: Reader):
 @router.get("/plans/{plan_id}/grids", response_class=Response,
             summary="方案的网格 a plan's grids, GeoJSON FeatureCollection")
 def plan_grids(plan_id: int, session: ReadDb, who: Planner, settings: AppSettings,
-               bbox: BBoxQuery = None):
+               bbox: BBoxQuery = None, simplify: SimplifyQuery = None):
     plan = _plan(session, plan_id)
-    return geojson_response(_grids_geojson(session, plan, parse_bbox(bbox, settings)))
+    return geojson_response(_grids_geojson(session, plan, parse_bbox(bbox, settings),
+                                           simplify_m=simplify))
 
 
 @router.get("/plans/{plan_id}/buildings", response_class=Response,
