@@ -1,0 +1,310 @@
+"""The incident lifecycle: stages, legal transitions, an append-only history and merged duplicates.
+
+Stages: 上报 reported -> 立案 accepted -> 派遣 dispatched -> 处置 in_progress -> 反馈 handled ->
+核查 verified -> 结案 closed, with 退回 returned and 作废 rejected. Micro-wishes (微心愿) are
+claimed (认领) by party members or volunteers instead of dispatched: they reach the same stage
+``dispatched`` through the action ``claim``. Every step is a :class:`Step` (time, stage, who,
+note), kept in an append-only history; notes without a change of stage (merged reports,
+escalations) are steps too.
+
+Positions are WGS84 lon/lat (degrees); distances for duplicates are haversine metres; times are
+timezone-aware (naive ones are Beijing time, see ``dispatch.incident_rules.beijing``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import pandas as pd
+
+from dispatch.incident_rules import BEIJING, Rules, beijing
+
+STAGES: dict[str, tuple[str, str]] = {
+    "reported": ("上报", "reported"),
+    "accepted": ("立案", "accepted"),
+    "dispatched": ("派遣", "dispatched"),
+    "in_progress": ("处置", "in progress"),
+    "handled": ("反馈", "handled"),
+    "verified": ("核查", "verified"),
+    "closed": ("结案", "closed"),
+    "returned": ("退回", "returned"),
+    "rejected": ("作废", "rejected"),
+}
+CLAIMED_LABEL = ("认领", "claimed")
+# stage -> stages it may move to. dispatched -> dispatched is a re-dispatch (改派).
+TRANSITIONS: dict[str, frozenset[str]] = {
+    "reported": frozenset({"accepted", "rejected"}),
+    "accepted": frozenset({"dispatched", "rejected"}),
+    "dispatched": frozenset({"in_progress", "dispatched", "returned"}),
+    "in_progress": frozenset({"handled", "dispatched", "returned"}),
+    "handled": frozenset({"verified", "returned"}),
+    "verified": frozenset({"closed"}),
+    "returned": frozenset({"dispatched", "in_progress", "rejected"}),
+    "closed": frozenset(),
+    "rejected": frozenset(),
+}
+OPEN_STAGES = frozenset(STAGES) - {"closed", "rejected"}
+WITH_WORKER = frozenset({"dispatched", "in_progress"})
+EARTH_RADIUS_M = 6_371_008.8
+
+
+class TransitionError(ValueError):
+    """An illegal step; ``zh`` and ``en`` hold the message in each language."""
+
+    def __init__(self, zh: str, en: str):
+        self.zh, self.en = zh, en
+        super().__init__(f"{zh} / {en}")
+
+
+@dataclass(frozen=True)
+class Step:
+    """One entry of an incident's history (never changed once written)."""
+
+    at: datetime
+    stage: str  # the stage after the step
+    action: str  # the stage moved to, or "claim", "merge", "escalate", "report"
+    who: str
+    note: str = ""
+    assignee: str | None = None
+
+
+@dataclass(frozen=True)
+class Reporter:
+    """Who reported: a name or account, a phone, when, and the report's own id."""
+
+    name: str
+    at: datetime
+    phone: str = ""
+    report_id: str | None = None
+
+
+@dataclass
+class Incident:
+    """An incident: position (WGS84 lon/lat), category, stage, deadlines and history.
+
+    Create with :func:`new_incident`; change only with :func:`transition`, :func:`claim`,
+    :func:`add_note` and :func:`merge_report`, which keep the history append-only.
+    """
+
+    incident_id: str
+    category: str
+    lon: float
+    lat: float
+    reported_at: datetime
+    accept_by: datetime
+    close_by: datetime
+    description: str = ""
+    stage: str = "reported"
+    assignee: str | None = None
+    grid_id: str | None = None
+    escalated_to: str | None = None
+    reporters: list[Reporter] = field(default_factory=list)
+    _history: list[Step] = field(default_factory=list, repr=False)
+
+    @property
+    def history(self) -> tuple[Step, ...]:
+        """The steps so far, oldest first (a tuple: read-only)."""
+        return tuple(self._history)
+
+    @property
+    def is_open(self) -> bool:
+        return self.stage in OPEN_STAGES
+
+    def stage_label(self, lang: str = "zh") -> str:
+        """The stage's label; a micro-wish's ``dispatched`` reads 认领 claimed."""
+        pair = STAGES[self.stage]
+        if self.stage == "dispatched" and self.category == "micro_wish":
+            pair = CLAIMED_LABEL
+        return pair[lang == "en"]
+
+    def accepted_at(self) -> datetime | None:
+        return next((s.at for s in self._history if s.action == "accepted"), None)
+
+    def closed_at(self) -> datetime | None:
+        return next((s.at for s in self._history if s.action == "closed"), None)
+
+    def overdue(self, now: datetime) -> bool:
+        """Open and past its deadline: to accept while reported, else to close."""
+        if not self.is_open:
+            return False
+        limit = self.accept_by if self.stage == "reported" else self.close_by
+        return beijing(now) > limit
+
+
+def new_incident(incident_id: str, category: str, lon: float, lat: float, reported_at: datetime,
+                 reporter: str, rules: Rules, *, description: str = "", phone: str = "",
+                 report_id: str | None = None) -> Incident:
+    """A reported incident with its deadlines from ``rules``.
+
+    Raises:
+        RulesError: unknown category.
+        TransitionError: lon/lat out of range.
+    """
+    if not (-180 <= lon <= 180 and -90 <= lat <= 90):
+        raise TransitionError(f"经纬度超出范围：{lon}, {lat}（应为 WGS84 经度, 纬度）",
+                              f"lon/lat out of range: {lon}, {lat} (give WGS84 lon, lat)")
+    at = beijing(reported_at)
+    accept_by, close_by = rules.deadlines(category, at)
+    incident = Incident(incident_id, category, float(lon), float(lat), at, accept_by, close_by,
+                        description, reporters=[Reporter(reporter, at, phone, report_id)])
+    incident._history.append(Step(at, "reported", "report", reporter, description))
+    return incident
+
+
+def _check_time(incident: Incident, at: datetime) -> datetime:
+    at = beijing(at)
+    last = incident._history[-1].at if incident._history else at
+    if at < last:
+        raise TransitionError(f"时间 {at:%Y-%m-%d %H:%M} 早于上一步 {last:%Y-%m-%d %H:%M}",
+                              f"time {at:%Y-%m-%d %H:%M} is before the last step "
+                              f"{last:%Y-%m-%d %H:%M}")
+    return at
+
+
+def _label(stage: str) -> tuple[str, str]:
+    return STAGES.get(stage, (stage, stage))
+
+
+def allowed_next(incident: Incident) -> list[str]:
+    """The stages ``incident`` may move to now (``claim`` shown as ``dispatched``)."""
+    return sorted(TRANSITIONS[incident.stage])
+
+
+def transition(incident: Incident, to_stage: str, who: str, note: str = "",
+               at: datetime | None = None, *, assignee: str | None = None) -> Step:
+    """Move ``incident`` to ``to_stage`` and append the step to its history.
+
+    Args:
+        to_stage: one of :data:`STAGES`.
+        who: the person or system acting (an account or worker id).
+        note: free text kept with the step.
+        at: when (default now, Beijing time); not before the last step.
+        assignee: the worker for ``dispatched`` (required there).
+
+    Raises:
+        TransitionError: unknown stage, a move the table does not allow, a micro-wish
+            dispatched (it is claimed: :func:`claim`), a dispatch without assignee, a time
+            before the last step.
+    """
+    if to_stage == "dispatched" and incident.category == "micro_wish":
+        raise TransitionError("微心愿由党员或志愿者认领，不派遣：请用 claim",
+                              "micro-wishes are claimed by party members or volunteers, not "
+                              "dispatched: use claim")
+    return _move(incident, to_stage, who, note, at, assignee, to_stage)
+
+
+def _move(incident: Incident, to_stage: str, who: str, note: str, at: datetime | None,
+          assignee: str | None, action: str) -> Step:
+    at = _check_time(incident, at or datetime.now(BEIJING))
+    if to_stage not in STAGES:
+        raise TransitionError(f"未知状态 {to_stage!r}（可用：{', '.join(STAGES)}）",
+                              f"unknown stage {to_stage!r} (known: {', '.join(STAGES)})")
+    if to_stage not in TRANSITIONS[incident.stage]:
+        zh_from, en_from = _label(incident.stage)
+        zh_to, en_to = _label(to_stage)
+        nexts = allowed_next(incident)
+        raise TransitionError(
+            f"事件 {incident.incident_id} 不能从“{zh_from}”转为“{zh_to}”；可转为："
+            f"{'、'.join(_label(s)[0] for s in nexts) or '无（已终结）'}",
+            f"incident {incident.incident_id} cannot go from {en_from} to {en_to}; allowed: "
+            f"{', '.join(_label(s)[1] for s in nexts) or 'none (final stage)'}")
+    if to_stage == "dispatched" and not assignee:
+        raise TransitionError("派遣须指定处置人", "a dispatch needs an assignee")
+    if to_stage == "dispatched":
+        incident.assignee = assignee
+    step = Step(at, to_stage, action, who, note, incident.assignee)
+    incident.stage = to_stage
+    incident._history.append(step)
+    return step
+
+
+def claim(incident: Incident, who: str, note: str = "", at: datetime | None = None) -> Step:
+    """A party member or volunteer ``who`` claims an accepted micro-wish (认领): it moves to
+    ``dispatched`` with ``who`` as assignee and the action ``claim``."""
+    if incident.category != "micro_wish":
+        raise TransitionError("只有微心愿可以认领，其他事件须派遣",
+                              "only micro-wishes are claimed; other incidents are dispatched")
+    return _move(incident, "dispatched", who, note, at, who, "claim")
+
+
+def add_note(incident: Incident, action: str, who: str, note: str,
+             at: datetime | None = None) -> Step:
+    """A step without a change of stage (e.g. ``escalate``, ``merge``, ``remark``)."""
+    at = _check_time(incident, at or datetime.now(BEIJING))
+    step = Step(at, incident.stage, action, who, note, incident.assignee)
+    incident._history.append(step)
+    return step
+
+
+def haversine_m(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
+    """Great-circle distance (m) between two WGS84 points."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * EARTH_RADIUS_M * math.asin(math.sqrt(min(1.0, a)))
+
+
+def find_duplicate(incidents: Iterable[Incident], category: str, lon: float, lat: float,
+                   at: datetime, rules: Rules) -> Incident | None:
+    """The open incident a new report duplicates: same category, within ``rules.duplicate_m``
+    of its first report's position and ``rules.duplicate_hours`` of its first report; the
+    nearest when several qualify."""
+    at = beijing(at)
+    window = timedelta(hours=rules.duplicate_hours)
+    best, best_d = None, math.inf
+    for inc in incidents:
+        if inc.category != category or not inc.is_open or abs(at - inc.reported_at) > window:
+            continue
+        d = haversine_m(lon, lat, inc.lon, inc.lat)
+        if d <= rules.duplicate_m and d < best_d:
+            best, best_d = inc, d
+    return best
+
+
+def merge_report(incidents: list[Incident], incident_id: str, category: str, lon: float,
+                 lat: float, at: datetime, reporter: str, rules: Rules, *,
+                 description: str = "", phone: str = "",
+                 report_id: str | None = None) -> tuple[Incident, bool]:
+    """Take a report: merge it into a duplicate (its reporter added, a ``merge`` step) or add a
+    new incident ``incident_id`` to ``incidents``.
+
+    Returns:
+        (the incident, True when merged).
+    """
+    dup = find_duplicate(incidents, category, lon, lat, at, rules)
+    if dup is not None:
+        dup.reporters.append(Reporter(reporter, beijing(at), phone, report_id))
+        step_at = max(beijing(at), dup._history[-1].at)  # a late-arriving report keeps order
+        add_note(dup, "merge", reporter,
+                 f"重复上报已合并 duplicate report merged: {description}".strip(), step_at)
+        return dup, True
+    incident = new_incident(incident_id, category, lon, lat, at, reporter, rules,
+                            description=description, phone=phone, report_id=report_id)
+    incidents.append(incident)
+    return incident, False
+
+
+def incidents_frame(incidents: Iterable[Incident], now: datetime | None = None) -> pd.DataFrame:
+    """One row per incident (the maps package's incident columns): incident_id, category,
+    stage, lon, lat, grid_id, assignee, reporters, reported_at, accept_by, close_by, deadline
+    (the one that applies now), overdue, accepted_at, closed_at, escalated_to."""
+    now = beijing(now or datetime.now(BEIJING))
+    rows = []
+    for i in incidents:
+        rows.append({"incident_id": i.incident_id, "category": i.category, "stage": i.stage,
+                     "lon": i.lon, "lat": i.lat, "grid_id": i.grid_id, "assignee": i.assignee,
+                     "reporters": len(i.reporters), "reported_at": i.reported_at,
+                     "accept_by": i.accept_by, "close_by": i.close_by,
+                     "deadline": i.accept_by if i.stage == "reported" else i.close_by,
+                     "overdue": i.overdue(now), "accepted_at": i.accepted_at(),
+                     "closed_at": i.closed_at(), "escalated_to": i.escalated_to})
+    return pd.DataFrame(rows)
+
+
+def history_frame(incident: Incident) -> pd.DataFrame:
+    """The history as a table: at, stage, action, who, note, assignee."""
+    return pd.DataFrame([vars(s) for s in incident.history],
+                        columns=["at", "stage", "action", "who", "note", "assignee"])
