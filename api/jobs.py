@@ -154,9 +154,9 @@ class JobRunner:
         if free <= 0:
             return
         with self.db.read_session() as session:
-            queued = session.scalars(select(Job.id).where(Job.status == "queued")
+            queued = session.execute(select(Job.id, Job.kind).where(Job.status == "queued")
                                      .order_by(Job.id).limit(free)).all()
-        for job_id in queued:
+        for job_id, kind in queued:
             with self.db.writing() as session:
                 claimed = session.execute(
                     update(Job).where(Job.id == job_id, Job.status == "queued")
@@ -164,7 +164,7 @@ class JobRunner:
             if not claimed:
                 continue
             proc = self.ctx.Process(target=run_job, name=f"wangge-job-{job_id}", daemon=True,
-                                    args=(self.settings, job_id))
+                                    args=(self.settings, job_id, JOB_KINDS.get(kind)))
             proc.start()
             self.procs[job_id] = proc
 
@@ -190,16 +190,17 @@ class JobProgress:
         self.done += 1
 
 
-def run_job(settings: Settings, job_id: int) -> None:
-    """Entry point of a worker process: run job ``job_id`` and record how it ended."""
+def run_job(settings: Settings, job_id: int, target: str | None) -> None:
+    """Entry point of a worker process: run job ``job_id`` with ``target`` ("module:function",
+    resolved from JOB_KINDS by the runner) and record how it ended."""
     db = Database(settings.url, settings.sqlite_synchronous)
     try:
         with db.read_session() as session:
             job = session.get(Job, job_id)
             kind, params = job.kind, dict(job.params)
-        if kind not in JOB_KINDS:
+        if target is None:
             raise ValueError(f"unknown job kind {kind!r}")
-        module, _, name = JOB_KINDS[kind].partition(":")
+        module, _, name = target.partition(":")
         getattr(importlib.import_module(module), name)(db, settings, job_id, params)
     except Exception as exc:
         _record_failure(db, job_id, exc)

@@ -727,3 +727,35 @@ def test_grids_simplified_for_display(service):
         assert geom.symmetric_difference(a[code]).area < 0.05 * a[code].area
     assert c.get(f"/plans/{p}/grids", headers=h["planner"],
                  params={"simplify": 500}).status_code == 422
+
+
+def slow_job(db, settings, job_id, params):
+    """A job kind for the tests: reports progress, then waits far longer than any test."""
+    from api.jobs import JobProgress
+
+    progress = JobProgress(db, job_id, 4)
+    progress("第一步 first")
+    progress("第二步 second")
+    time.sleep(600)
+
+
+def test_cancel_ends_a_running_job_process(service, monkeypatch):
+    from api import jobs
+
+    c, h, runner = service["client"], service["h"], service["app"].state.jobs
+    monkeypatch.setitem(jobs.JOB_KINDS, "slow", "tests.test_api:slow_job")
+    job = runner.submit("slow", {}, None)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        state = c.get(f"/jobs/{job.id}", headers=h["planner"]).json()
+        if state["status"] == "running" and state["progress"] >= 0.25:
+            break
+        time.sleep(0.05)
+    assert state["step"] == "第二步 second" and state["eta_seconds"] > 0
+    proc = runner.procs[job.id]
+    assert proc.is_alive()
+    r = c.post(f"/jobs/{job.id}/cancel", headers=h["planner"])
+    assert r.status_code == 200
+    assert wait_job(c, job.id, h["planner"], timeout=30)["status"] == "cancelled"
+    proc.join(timeout=10)
+    assert not proc.is_alive() and job.id not in runner.procs
