@@ -65,6 +65,20 @@ def upload(client, path, headers, name="district", filename=None):
                            files={"file": (filename or path.name, f, "application/xml")})
 
 
+def same_key_at_once(client, headers, n=8) -> set[int]:
+    """``n`` threads report the same incident with the same key at the same moment; returns
+    the ids they were given."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    body = {"category": "噪音", "description": "same-key race", "lon": 118.78, "lat": 32.04}
+    key = {"Idempotency-Key": f"race-{time.monotonic_ns()}", **headers}
+    with ThreadPoolExecutor(n) as pool:
+        answers = list(pool.map(lambda _: client.post("/incidents", headers=key, json=body),
+                                range(n)))
+    assert {a.status_code for a in answers} == {201}
+    return {a.json()["id"] for a in answers}
+
+
 @pytest.fixture(scope="module")
 def service(tmp_path_factory, district):
     """A running service with a dataset, an active plan and two workers with grids."""
@@ -439,6 +453,7 @@ def test_incident_idempotent_under_retries(service):
                         .where(m.Incident.description == "垃圾堆放")) == 1
     r = c.post("/incidents", headers=h["reporter"], json={**body, "lat": 95})
     assert r.status_code == 422
+    assert len(same_key_at_once(c, h["reporter"])) == 1
 
 
 # ---- limits and CORS --------------------------------------------------------------------------
@@ -501,6 +516,7 @@ def test_service_on_postgis(postgis_server_url, tmp_path, district):  # noqa: F8
             items = c.get("/ogc/collections/incidents/items", headers=h["planner"],
                           params={"bbox": box}).json()
             assert items["numberMatched"] == 1
+            assert len(same_key_at_once(c, h["reporter"])) == 1
     finally:
         drop_postgis_database(postgis_server_url, url)
 
