@@ -343,3 +343,63 @@ def test_incident_is_inserted_into_todays_route(demo):
     assert not plan_today.dropped and sorted(v.stop_id for v in visits) == sorted([*today, "V1"])
     v1 = next(v for v in visits if v.stop_id == "V1")
     assert v1.arrival_s <= stop.window[1]
+
+
+def test_ranking_is_by_walking_time_when_loads_are_equal(demo):
+    d, plan, _ = demo
+    now = bj(2026, 11, 18, 14, 0)
+    inc = _report_at(d, plan, 9, "K1")
+    ranking = d.rank(inc, [inc], {}, now)
+    assert len(ranking) == len(d.workers) and ranking["meets_deadline"].all()
+    # Independent check on the network: base -> incident walking metres.
+    x, y = d.to_metric(inc.lon, inc.lat)
+    for row in ranking.itertuples():
+        w = d.workers[row.worker_id]
+        expect = d.net.point_distances([w.x, x], [w.y, y])[0, 1]
+        assert row.walk_m == pytest.approx(expect, abs=0.1)
+        assert row.walk_s == pytest.approx(expect / (4 / 3.6), abs=1)
+    assert ranking["walk_m"].is_monotonic_increasing
+    # With the grid's worker off duty, re-dispatch goes to the nearest of the others.
+    transition(inc, "dispatched", "center", at=now, assignee=d.responsible[d.locate(inc)])
+    own = inc.assignee
+    moves = d.redispatch_off_duty(own, [inc], {}, now + timedelta(minutes=1))
+    others = ranking[ranking["worker_id"] != own]
+    assert moves["to_worker"].tolist() == [others["worker_id"].iloc[0]]
+
+
+def test_open311_post_records_and_statistics():
+    from dispatch.incident_open311 import (
+        filter_open311,
+        incident_statistics,
+        open311_request,
+        parse_open311_post,
+    )
+    report = parse_open311_post({"service_code": "noise", "lat": "60.17", "long": "24.94",
+                                 "description": "夜间施工", "last_name": "王",
+                                 "first_name": "五"}, RULES)
+    assert (report.category, report.lon, report.lat, report.reporter) == \
+        ("noise", 24.94, 60.17, "王 五")
+    with pytest.raises(RulesError, match="unknown incident category 'fire'"):
+        parse_open311_post({"service_code": "fire", "lat": 1, "long": 2}, RULES)
+    with pytest.raises(RulesError, match="lat and long"):
+        parse_open311_post({"service_code": "noise", "address_string": "新街口"}, RULES)
+    with pytest.raises(RulesError, match="out of range"):
+        parse_open311_post({"service_code": "noise", "lat": 95, "long": 2}, RULES)
+    incidents: list = []
+    a, _ = merge_report(incidents, "A", report.category, report.lon, report.lat, FRI_15,
+                        report.reporter, RULES, description=report.description)
+    b, _ = merge_report(incidents, "B", "parking", 24.95, 60.18, FRI_15, "甲", RULES)
+    a.grid_id = b.grid_id = "g1"
+    _walk_to(a, PATH[1:])
+    record = open311_request(a, RULES, "en")
+    assert record["status"] == "closed" and record["service_name"] == "noise"
+    assert record["lat"] == 60.17 and record["long"] == 24.94
+    assert record["expected_datetime"] == "2026-11-27T15:00:00+08:00"
+    assert [i.incident_id for i in filter_open311(incidents, status="open")] == ["B"]
+    assert [i.incident_id for i in filter_open311(incidents, service_code="noise")] == ["A"]
+    stats = incident_statistics(incidents, "category", FRI_15 + timedelta(days=4))
+    assert stats.set_index("category").loc["noise", "median_accept_h"] == pytest.approx(1 / 60)
+    assert stats.set_index("category").loc["parking", ["open", "overdue"]].tolist() == [1, 1]
+    by_grid = incident_statistics(incidents, "grid_id", FRI_15 + timedelta(days=4))
+    assert by_grid.loc[0, "incidents"] == 2 and by_grid.loc[0, "median_close_h"] == \
+        pytest.approx(6 / 60)

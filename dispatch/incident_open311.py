@@ -1,0 +1,136 @@
+"""Open311 GeoReport v2 views of incidents, and incident statistics per grid, worker or category.
+
+Open311 (https://wiki.open311.org/GeoReport_v2) is what existing 311 clients speak: a service
+list (one service per category, :func:`dispatch.incident_rules.open311_services`), a POST of a
+request (``service_code``, ``lat``, ``long``, ...) and request records with an ``open`` or
+``closed`` status. These functions turn Open311 fields into the arguments of
+``dispatch.incident_lifecycle.merge_report`` and incidents into Open311 records; the service
+wraps them in HTTP. Positions are WGS84; times ISO 8601 with the Beijing offset.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+import pandas as pd
+
+from dispatch.incident_lifecycle import Incident, incidents_frame
+from dispatch.incident_rules import Rules, RulesError
+
+
+@dataclass(frozen=True)
+class Open311Report:
+    """A validated Open311 POST: the arguments of ``merge_report``."""
+
+    category: str
+    lon: float
+    lat: float
+    description: str
+    reporter: str
+    phone: str
+
+
+def parse_open311_post(fields: dict, rules: Rules) -> Open311Report:
+    """Check the fields of an Open311 POST requests.json.
+
+    Requires ``service_code`` (a category id) and ``lat`` + ``long`` (WGS84); ``address_string``
+    alone is not geocoded here. Optional: ``description``, ``first_name``, ``last_name``,
+    ``email``, ``phone``, ``device_id``, ``account_id``.
+
+    Raises:
+        RulesError: missing or bad field, unknown service code (message in zh and en).
+    """
+    code = fields.get("service_code")
+    if not code:
+        raise RulesError("缺少 service_code（事件类别）", "service_code (the category) is missing")
+    rules.category(str(code))
+    if fields.get("lat") in (None, "") or fields.get("long") in (None, ""):
+        raise RulesError("须提供 lat 和 long（WGS84 经纬度）；不支持仅有地址",
+                         "lat and long (WGS84) are required; address_string alone is not "
+                         "supported")
+    try:
+        lat, lon = float(fields["lat"]), float(fields["long"])
+    except (TypeError, ValueError):
+        raise RulesError(f"lat/long 不是数字：{fields['lat']!r}, {fields['long']!r}",
+                         f"lat/long are not numbers: {fields['lat']!r}, {fields['long']!r}"
+                         ) from None
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+        raise RulesError(f"经纬度超出范围：lat {lat}, long {lon}",
+                         f"lat/long out of range: lat {lat}, long {lon}")
+    name = " ".join(str(fields[k]) for k in ("last_name", "first_name") if fields.get(k))
+    reporter = (name or fields.get("email") or fields.get("account_id")
+                or fields.get("device_id") or "open311")
+    return Open311Report(str(code), lon, lat, str(fields.get("description") or ""),
+                         str(reporter), str(fields.get("phone") or ""))
+
+
+def open311_request(incident: Incident, rules: Rules, lang: str = "zh") -> dict:
+    """One incident as an Open311 service request record (GET requests.json / {id}.json)."""
+    last = incident.history[-1]
+    return {
+        "service_request_id": incident.incident_id,
+        "status": "open" if incident.is_open else "closed",
+        "status_notes": f"{incident.stage_label(lang)}: {last.note}".strip(": "),
+        "service_name": rules.category(incident.category).name(lang),
+        "service_code": incident.category,
+        "description": incident.description,
+        "agency_responsible": incident.assignee or "",
+        "service_notice": "",
+        "requested_datetime": incident.reported_at.isoformat(),
+        "updated_datetime": last.at.isoformat(),
+        "expected_datetime": incident.close_by.isoformat(),
+        "address": "",
+        "lat": incident.lat,
+        "long": incident.lon,
+    }
+
+
+def filter_open311(incidents: Iterable[Incident], *, service_code: str | None = None,
+                   status: str | None = None, start_date: datetime | None = None,
+                   end_date: datetime | None = None,
+                   service_request_ids: Iterable[str] | None = None) -> list[Incident]:
+    """The GET requests.json filters: category, open/closed, requested between the dates."""
+    if status not in (None, "open", "closed"):
+        raise RulesError(f"status 须为 open 或 closed：{status!r}",
+                         f"status must be open or closed: {status!r}")
+    ids = set(service_request_ids) if service_request_ids is not None else None
+    out = []
+    for i in incidents:
+        if ids is not None and i.incident_id not in ids:
+            continue
+        if service_code and i.category != service_code:
+            continue
+        if status and (i.is_open != (status == "open")):
+            continue
+        if start_date and i.reported_at < start_date:
+            continue
+        if end_date and i.reported_at > end_date:
+            continue
+        out.append(i)
+    return out
+
+
+def incident_statistics(incidents: Iterable[Incident], by: str, now: datetime) -> pd.DataFrame:
+    """Per ``by`` ("grid_id", "assignee" or "category"): incidents, open, overdue, and the
+    median hours from report to accepted and to closed (NaN when none yet)."""
+    if by not in ("grid_id", "assignee", "category"):
+        raise RulesError(f"不能按 {by!r} 统计（可用 grid_id、assignee、category）",
+                         f"cannot group by {by!r} (use grid_id, assignee or category)")
+    frame = incidents_frame(incidents, now)
+    columns = [by, "incidents", "open", "overdue", "median_accept_h", "median_close_h"]
+    if frame.empty:
+        return pd.DataFrame(columns=columns)
+    frame["open"] = ~frame["stage"].isin(["closed", "rejected"])
+    frame["accept_h"] = _hours(frame["accepted_at"], frame["reported_at"])
+    frame["close_h"] = _hours(frame["closed_at"], frame["reported_at"])
+    stats = frame.groupby(frame[by].fillna("—"), sort=True).agg(
+        incidents=("incident_id", "size"), open=("open", "sum"), overdue=("overdue", "sum"),
+        median_accept_h=("accept_h", "median"), median_close_h=("close_h", "median"))
+    return stats.reset_index()[columns]
+
+
+def _hours(end: pd.Series, start: pd.Series) -> pd.Series:
+    delta = pd.to_datetime(end, utc=True) - pd.to_datetime(start, utc=True)
+    return delta.dt.total_seconds() / 3600
