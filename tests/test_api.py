@@ -775,3 +775,27 @@ def test_cancel_ends_a_running_job_process(service, monkeypatch):
     assert wait_job(c, job.id, h["planner"], timeout=30)["status"] == "cancelled"
     proc.join(timeout=10)
     assert not proc.is_alive() and job.id not in runner.procs
+
+
+def test_bootstrap_dataset_and_active_plan_without_http(tmp_path, district):
+    from api.bootstrap import add_dataset, make_active_plan
+    from api.db import Database
+    from gis.errors import InputError
+
+    settings = Settings(data_dir=tmp_path)
+    db = Database(settings.url)
+    db.upgrade()
+    dataset_id = add_dataset(db, settings, district, "示范")
+    first = make_active_plan(db, settings, dataset_id)
+    second = make_active_plan(db, settings, dataset_id, target_households=200)
+    with db.read_session() as s:
+        assert s.get(m.Plan, first).status == "archived"
+        assert s.get(m.Plan, second).status == "active"
+        assert s.scalar(select(func.count()).select_from(m.Grid)
+                        .where(m.Grid.plan_id == second)) > 0
+    empty = tmp_path / "empty.geojson"
+    empty.write_text("")
+    with pytest.raises(InputError):
+        add_dataset(db, settings, empty)
+    assert len(list((tmp_path / "datasets").iterdir())) == 1
+    db.dispose()
