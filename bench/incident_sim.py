@@ -351,8 +351,17 @@ class Simulation:
             "close_h": float(np.mean(hours)) if hours else float("nan"),
             "close_h_median": float(np.median(hours)) if hours else float("nan"),
             "escalated": self.escalated,
+            "redispatched": sum(any(st.note.startswith("改派") for st in i.history)
+                                for i in incs),
+            "not_grid_worker_pct": 100 * sum(
+                self.d.responsible.get(self.d.locate(i)) != _first_assignee(i) for i in incs)
+            / max(len(incs), 1),
             "merged_reports": self.merged,
         }
+
+
+def _first_assignee(incident: Incident):
+    return next((s.assignee for s in incident.history if s.action == "dispatched"), None)
 
 
 def main(argv: list[str] | None = None) -> pd.DataFrame:

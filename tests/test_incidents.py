@@ -7,6 +7,7 @@ import itertools
 from datetime import datetime, timedelta
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from dispatch.incident_dispatch import Dispatcher, locate_grid
@@ -403,3 +404,27 @@ def test_open311_post_records_and_statistics():
     by_grid = incident_statistics(incidents, "grid_id", FRI_15 + timedelta(days=4))
     assert by_grid.loc[0, "incidents"] == 2 and by_grid.loc[0, "median_close_h"] == \
         pytest.approx(6 / 60)
+
+
+def test_simulated_day_closes_everything_through_legal_steps(demo):
+    import bench.incident_sim as sim
+
+    d, plan, _ = demo
+    world = (None, plan, d.net, list(d.workers.values()),
+             pd.DataFrame({"grid_id": list(d.responsible), "worker_id": list(
+                 d.responsible.values())}), None)
+    reports = sim.draw_reports(plan, d.net, RULES, 30, np.random.default_rng(1))
+    results = {}
+    for policy in ("ours", "nearest"):
+        run = sim.Simulation(policy, world, RULES, reports, 0.1)
+        run.d = d  # the module's dispatcher, with its grid leader
+        run.run()
+        results[policy] = run.summary()
+        for inc in run.incidents:
+            assert inc.stage == "closed"
+            stages = [s.stage for s in inc.history if s.action not in ("merge", "escalate")]
+            assert stages[:2] == ["reported", "accepted"] and stages[-2:] == ["verified",
+                                                                                "closed"]
+    assert results["ours"]["incidents"] == results["nearest"]["incidents"] >= 20
+    assert results["ours"]["accept_h"] == results["nearest"]["accept_h"]
+    assert results["nearest"]["not_grid_worker_pct"] > results["ours"]["not_grid_worker_pct"]
