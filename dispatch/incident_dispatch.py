@@ -264,7 +264,7 @@ class Dispatcher:
         s = status.get(worker_id)
         start = beijing(now) if s is None or s.busy_until is None else max(
             beijing(now), beijing(s.busy_until))
-        begin = min(seconds_of_day(start), w.hours[1])
+        begin = min(max(seconds_of_day(start), w.hours[0]), w.hours[1])
         walker = Walker(worker_id, x, y, (begin, w.hours[1]), w.name)
         return plan_visits(self.net, [walker], [*stops, new], seconds=seconds,
                            deterministic=True, speed_kmh=self.speed_kmh,

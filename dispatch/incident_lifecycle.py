@@ -239,6 +239,33 @@ def add_note(incident: Incident, action: str, who: str, note: str,
     return step
 
 
+def restore_incident(incident_id: str, category: str, lon: float, lat: float,
+                     reported_at: datetime, accept_by: datetime, close_by: datetime,
+                     steps: Iterable[Step], *, description: str = "",
+                     grid_id: str | None = None, escalated_to: str | None = None,
+                     reporters: Iterable[Reporter] = ()) -> Incident:
+    """An incident rebuilt from stored fields and its stored history, every step replayed
+    through the transition table (so a tampered or corrupt history is refused).
+
+    Raises:
+        TransitionError: the history does not start with the report or holds an illegal step.
+    """
+    steps = list(steps)
+    if not steps or steps[0].action != "report":
+        raise TransitionError("事件历史须以上报开始", "an incident history must start with the "
+                              "report")
+    inc = Incident(incident_id, category, float(lon), float(lat), beijing(reported_at),
+                   beijing(accept_by), beijing(close_by), description, grid_id=grid_id,
+                   escalated_to=escalated_to, reporters=list(reporters))
+    inc._history.append(steps[0])
+    for step in steps[1:]:
+        if step.action in STAGES or step.action == "claim":
+            _move(inc, step.stage, step.who, step.note, step.at, step.assignee, step.action)
+        else:
+            add_note(inc, step.action, step.who, step.note, step.at)
+    return inc
+
+
 def haversine_m(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
     """Great-circle distance (m) between two WGS84 points."""
     p1, p2 = math.radians(lat1), math.radians(lat2)

@@ -428,3 +428,30 @@ def test_simulated_day_closes_everything_through_legal_steps(demo):
     assert results["ours"]["incidents"] == results["nearest"]["incidents"] >= 20
     assert results["ours"]["accept_h"] == results["nearest"]["accept_h"]
     assert results["nearest"]["not_grid_worker_pct"] > results["ours"]["not_grid_worker_pct"]
+
+
+def test_a_stored_history_is_replayed_and_a_tampered_one_refused():
+    from dispatch.incident_lifecycle import Step, add_note, restore_incident
+
+    inc = _incident(iid="S1")
+    _walk_to(inc, PATH[1:4])
+    transition(inc, "dispatched", "center", "改派", FRI_15 + timedelta(minutes=9), assignee="w7")
+    add_note(inc, "escalate", "system", "超期", FRI_15 + timedelta(minutes=10))
+    _walk_to(inc, ["in_progress", "handled", "verified", "closed"],
+             start=FRI_15 + timedelta(minutes=10))
+    fields = (inc.incident_id, inc.category, inc.lon, inc.lat, inc.reported_at, inc.accept_by,
+              inc.close_by)
+    again = restore_incident(*fields, inc.history, reporters=inc.reporters)
+    assert again.history == inc.history and again.stage == "closed" and again.assignee == "w7"
+    skipped = [s for s in inc.history if s.action != "verified"]
+    with pytest.raises(TransitionError, match="cannot go from handled to closed"):
+        restore_incident(*fields, skipped)
+    with pytest.raises(TransitionError, match="start with the report"):
+        restore_incident(*fields, inc.history[1:])
+    wish = _incident("micro_wish", iid="S2")
+    transition(wish, "accepted", "社区", at=FRI_15 + timedelta(minutes=1))
+    claim(wish, "志愿者", at=FRI_15 + timedelta(minutes=2))
+    back = restore_incident(wish.incident_id, "micro_wish", wish.lon, wish.lat,
+                            wish.reported_at, wish.accept_by, wish.close_by, wish.history)
+    assert back.stage_label("zh") == "认领" and back.history == wish.history
+    assert isinstance(back.history[-1], Step)
