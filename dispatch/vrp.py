@@ -17,7 +17,6 @@ from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
-from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
 from gis.errors import InputError, check_file
 
@@ -122,57 +121,25 @@ def _vehicles_from_name(inst: Instance) -> int:
     return max(int(match.group(1)) if match else lower, lower) + 2
 
 
-def solve(inst: Instance, seconds: float) -> Solution:
-    """Solve with OR-Tools: a first solution (savings for CVRP, cheapest arc otherwise)
-    improved by guided local search until ``seconds`` run out."""
+def solve(inst: Instance, seconds: float, seed: int | None = None) -> Solution:
+    """Solve with OR-Tools' iterated local search (see dispatch.vrp_search) in ``seconds`` of
+    wall time, model building included.
+
+    Args:
+        seed: None stops at the time limit (anytime); an integer stops after a fixed amount of
+            work proportional to ``seconds``, so that the same instance and seed give the same
+            routes (see dispatch.vrp_search for the limits of that guarantee).
+
+    Raises:
+        RuntimeError: OR-Tools found no feasible solution in time.
+    """
+    from dispatch.vrp_search import search
+
     started = time.perf_counter()
-    vehicles = 1 if inst.kind == "TSP" else inst.vehicles
-    manager = pywrapcp.RoutingIndexManager(inst.size, vehicles, 0)
-    routing = pywrapcp.RoutingModel(manager)
-    cost = routing.RegisterTransitMatrix(inst.distance.tolist())
-    routing.SetArcCostEvaluatorOfAllVehicles(cost)
-    if inst.demand is not None:
-        demand = routing.RegisterUnaryTransitVector(inst.demand.tolist())
-        routing.AddDimensionWithVehicleCapacity(demand, 0, [inst.capacity] * vehicles, True,
-                                                "load")
-    if inst.time_window is not None:
-        travel = (inst.distance + inst.service[:, None]).tolist()
-        horizon = int(inst.time_window[0, 1])
-        transit = routing.RegisterTransitMatrix(travel)
-        routing.AddDimension(transit, horizon, horizon, False, "time")
-        times = routing.GetDimensionOrDie("time")
-        for node in range(1, inst.size):
-            lo, hi = inst.time_window[node]
-            times.CumulVar(manager.NodeToIndex(node)).SetRange(math.ceil(lo), int(hi))
-        for v in range(vehicles):
-            times.CumulVar(routing.Start(v)).SetRange(0, horizon)
-            times.CumulVar(routing.End(v)).SetRange(0, horizon)
-    params = pywrapcp.DefaultRoutingSearchParameters()
-    # Measured at 5 s: savings beats cheapest arc on CVRP (X-n101-k25 5.4% vs 5.7%), and
-    # loses badly with time windows (RC208 20.5% vs 8.1%).
-    params.first_solution_strategy = (
-        routing_enums_pb2.FirstSolutionStrategy.SAVINGS if inst.kind == "CVRP"
-        else routing_enums_pb2.FirstSolutionStrategy.PATH_CHEAPEST_ARC)
-    params.local_search_metaheuristic = (
-        routing_enums_pb2.LocalSearchMetaheuristic.GUIDED_LOCAL_SEARCH)
-    params.time_limit.FromMilliseconds(int(seconds * 1000))
-    found = routing.SolveWithParameters(params)
-    if found is None:
-        raise RuntimeError(f"{inst.name}: OR-Tools found no feasible solution in {seconds} s")
-    routes = []
-    for v in range(vehicles):
-        index = routing.Start(v)
-        route = []
-        while not routing.IsEnd(index):
-            node = manager.IndexToNode(index)
-            if node != 0 or inst.kind == "TSP":
-                route.append(node)
-            index = found.Value(routing.NextVar(index))
-        if route:
-            routes.append(route)
-    total = route_cost(inst, routes)
-    return Solution(total, [[inst.labels[n] for n in r] for r in routes],
-                    round(time.perf_counter() - started, 3))
+    routes, stats = search(inst, seconds, seed, started)
+    check_routes(inst, routes)
+    return Solution(route_cost(inst, routes), [[inst.labels[n] for n in r] for r in routes],
+                    round(time.perf_counter() - started, 3), stats)
 
 
 def route_cost(inst: Instance, routes: list[list[int]]) -> float:
@@ -182,3 +149,31 @@ def route_cost(inst: Instance, routes: list[list[int]]) -> float:
         path = [*route, route[0]] if inst.kind == "TSP" else [0, *route, 0]
         total += int(sum(inst.distance[a, b] for a, b in pairwise(path)))
     return total / inst.scale
+
+
+def check_routes(inst: Instance, routes: list[list[int]]) -> None:
+    """Raise ValueError unless ``routes`` (internal node indices) are a feasible solution: every
+    customer served once, loads within capacity, arrivals within time windows (waiting allowed,
+    service times spent at each customer, back at the depot before it closes), fleet size kept.
+    """
+    served = sorted(n for r in routes for n in r)
+    expected = list(range(inst.size)) if inst.kind == "TSP" else list(range(1, inst.size))
+    if served != expected:
+        raise ValueError(f"{inst.name}: customers not served exactly once")
+    if inst.kind == "TSP":
+        if len(routes) != 1 or routes[0][0] != 0:
+            raise ValueError(f"{inst.name}: a TSP tour must be one route from node 1")
+        return
+    if len(routes) > inst.vehicles:
+        raise ValueError(f"{inst.name}: {len(routes)} routes for {inst.vehicles} vehicles")
+    for route in routes:
+        if inst.demand[route].sum() > inst.capacity:
+            raise ValueError(f"{inst.name}: route {route} exceeds the capacity")
+        if inst.time_window is None:
+            continue
+        t, prev = 0.0, 0
+        for node in [*route, 0]:
+            t = max(t + inst.service[prev] + inst.distance[prev, node], inst.time_window[node, 0])
+            if t > inst.time_window[node, 1]:
+                raise ValueError(f"{inst.name}: route {route} reaches node {node} too late")
+            prev = node
