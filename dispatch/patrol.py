@@ -2,10 +2,11 @@
 
 This is the rural postman problem on the undirected walk network. The route is solved exactly
 where it can be: an integer model (OR-Tools CP-SAT) chooses how many extra passes (0-2) each
-street near the grid gets so that every junction has even degree, minimising metres walked;
-connectivity is added as cuts (at least two passes across the edge of every part that is cut
-off) until the chosen streets form one walk with the base. Its proven bound is a lower bound
-for the streets near the grid (a 300 m band around them), and it is reported with the route.
+street gets so that every junction has even degree, minimising metres walked; connectivity is
+added as cuts (at least two passes across the edge of every part that is cut off) until the
+chosen streets form one walk with the base. On networks of up to 5,000 streets the model sees
+all of them and its proven bound is reported with the route; on larger ones it sees a band
+around the grid and claims no bound.
 When the model does not finish within its time limit, the route comes from Frederickson's
 heuristic: the grid's streets, linked by the shortest connections between their parts (a
 minimum spanning tree), made even by a minimum-weight matching of the odd-degree junctions
@@ -33,7 +34,8 @@ from shapely.geometry import LineString, MultiPoint
 from dispatch.network import WalkNetwork, walk_seconds
 
 SHIFT_HOURS = 2.0
-BAND_M = 300.0  # the exact model may use streets this far from the grid's streets
+WHOLE_NETWORK_EDGES = 5000  # up to this size the exact model sees every street
+BAND_M = 300.0  # on larger networks, the streets this far from the grid's streets
 EXACT_SECONDS = 2.0  # time for the exact model per grid
 MAX_CUT_ROUNDS = 500
 
@@ -157,8 +159,10 @@ def _edge_key(u, v) -> tuple:
     return (u, v) if str(u) <= str(v) else (v, u)
 
 
-def _band_edges(net: WalkNetwork, nodes: set, band_m: float) -> list[tuple]:
-    """Street edges within ``band_m`` of the hull of ``nodes``."""
+def _band_edges(net: WalkNetwork, nodes: set, band_m: float | None) -> list[tuple]:
+    """Street edges within ``band_m`` of the hull of ``nodes``; all of them for None."""
+    if band_m is None:
+        return [_edge_key(u, v) for u, v in net.graph.edges()]
     hull = MultiPoint([net.xy(n) for n in nodes]).convex_hull.buffer(band_m)
     xy = np.array([net.xy(n) for n in net.nodes])
     near = shapely.contains_xy(hull, xy[:, 0], xy[:, 1])
@@ -168,24 +172,30 @@ def _band_edges(net: WalkNetwork, nodes: set, band_m: float) -> list[tuple]:
 
 def _exact_extra_passes(net: WalkNetwork, required: list[tuple], base,
                         seconds: float) -> tuple[list[tuple] | None, float]:
-    """Optimal extra passes over the streets near the grid, and the proven lower bound (m).
+    """Optimal extra passes, and the proven lower bound (m).
 
     Returns (edges to walk once more, each listed per pass; bound). The edges are None when the
     model did not prove a connected optimum within ``seconds``; the bound is then the last
-    proven one (0 when none). When the band's streets cannot link the grid's streets, a band
-    four times as wide is tried.
+    proven one (0 when none). Networks of up to ``WHOLE_NETWORK_EDGES`` streets are modelled
+    whole, so the bound holds for any walk. On larger ones the model sees the streets within
+    ``BAND_M`` of the grid's (four times that when those cannot link them): the route is then
+    the best within the band and no bound is claimed, since a walk leaving it could be shorter.
     """
-    extra, bound = None, 0.0
+    if net.graph.number_of_edges() <= WHOLE_NETWORK_EDGES:
+        extra, bound, _ = _exact_in_band(net, required, base, seconds, None)
+        return extra, bound
+    extra = None
     for band_m in (BAND_M, 4 * BAND_M):
-        extra, bound, linked = _exact_in_band(net, required, base, seconds, band_m)
+        extra, _, linked = _exact_in_band(net, required, base, seconds, band_m)
         if linked:
             break
-    return extra, bound
+    return extra, 0.0
 
 
 def _exact_in_band(net: WalkNetwork, required: list[tuple], base, seconds: float,
-                   band_m: float) -> tuple[list[tuple] | None, float, bool]:
-    """One exact model over the streets within ``band_m``; the flag is False when infeasible."""
+                   band_m: float | None) -> tuple[list[tuple] | None, float, bool]:
+    """One exact model over the streets within ``band_m`` (None: all); the flag is False when
+    the streets cannot link the grid's."""
     required_keys = {_edge_key(u, v) for u, v in required}
     edges = _band_edges(net, {n for e in required for n in e} | {base}, band_m)
     model = cp_model.CpModel()
