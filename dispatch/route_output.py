@@ -27,9 +27,10 @@ TURNS = (  # (largest absolute angle in degrees, Chinese, English)
 
 def visit_path(net: WalkNetwork, walker: Walker, route: VisitRoute,
                stops: dict) -> list:
-    """The node path of a visit route: base -> each stop's nearest node -> base."""
+    """The node path of a visit route: start -> each stop's nearest node -> end (the base)."""
     points = [(walker.x, walker.y)] + [(stops[v.stop_id].x, stops[v.stop_id].y)
-                                       for v in route.visits] + [(walker.x, walker.y)]
+                                       for v in route.visits] + [walker.end or (walker.x,
+                                                                                walker.y)]
     nodes, _ = net.snap([p[0] for p in points], [p[1] for p in points])
     path = [nodes[0]]
     for a, b in itertools.pairwise(nodes):

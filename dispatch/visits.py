@@ -59,13 +59,16 @@ class Stop:
 
 @dataclass
 class Walker:
-    """A worker's day: base (m, metric CRS) and shift (s from 00:00)."""
+    """A worker's day: where it starts (m, metric CRS), shift (s from 00:00) and where it ends
+    (``end``, m; None: back where it started). A route re-planned during the day starts where
+    the worker is and ends at the base."""
 
     worker_id: object
     x: float
     y: float
     shift: tuple[int, int] = (8 * 3600, 17 * 3600)
     name: str = ""
+    end: tuple[float, float] | None = None
 
 
 @dataclass
@@ -95,21 +98,35 @@ class VisitPlan:
     seconds: float = 0.0
 
 
+def _end_nodes(walkers: list[Walker]) -> list[int]:
+    """Matrix node where each walker ends: its start, or a node of its own after the starts."""
+    ends, extra = [], len(walkers)
+    for v, w in enumerate(walkers):
+        if w.end is None:
+            ends.append(v)
+        else:
+            ends.append(extra)
+            extra += 1
+    return ends
+
+
 def _matrices(net: WalkNetwork, walkers: list[Walker], stops: list[Stop],
               speed_kmh: float) -> tuple[np.ndarray, np.ndarray]:
     """Integer walking distance (m) and time (s, with the service at the origin) matrices.
 
-    Nodes: one per worker base, then one per stop.
+    Nodes: one per walker's start, one per distinct end (:func:`_end_nodes`), then the stops.
     """
-    xs = [w.x for w in walkers] + [s.x for s in stops]
-    ys = [w.y for w in walkers] + [s.y for s in stops]
+    ends = [w.end for w in walkers if w.end is not None]
+    xs = [w.x for w in walkers] + [e[0] for e in ends] + [s.x for s in stops]
+    ys = [w.y for w in walkers] + [e[1] for e in ends] + [s.y for s in stops]
     metres = net.point_distances(xs, ys)
     if not np.isfinite(metres).all():
         bad = [i for i in range(len(xs)) if not np.isfinite(metres[i]).all()]
         raise ValueError(f"{len(bad)} places cannot be reached on the walk network: "
                          "check that bases and stops lie inside the study area")
     metres = np.rint(metres).astype(np.int64)
-    service = np.array([0] * len(walkers) + [s.service_s for s in stops], dtype=np.int64)
+    service = np.array([0] * (len(walkers) + len(ends)) + [s.service_s for s in stops],
+                       dtype=np.int64)
     seconds = np.rint(metres / (speed_kmh / 3.6)).astype(np.int64) + service[:, None]
     np.fill_diagonal(seconds, 0)
     return metres, seconds
@@ -117,7 +134,7 @@ def _matrices(net: WalkNetwork, walkers: list[Walker], stops: list[Stop],
 
 def plan_visits(net: WalkNetwork, walkers: list[Walker], stops: list[Stop], *,
                 seconds: float = 5.0, deterministic: bool = False,
-                speed_kmh: float = WALK_SPEED_KMH,
+                steps: int | None = None, speed_kmh: float = WALK_SPEED_KMH,
                 initial_routes: list[list] | None = None) -> VisitPlan:
     """Route ``walkers`` over ``stops``.
 
@@ -130,6 +147,8 @@ def plan_visits(net: WalkNetwork, walkers: list[Walker], stops: list[Stop], *,
             (``STEPS_PER_SECOND_100``) so the same input gives the same routes (on a machine
             much slower than the development one the time limit, still a safety net, may end
             the search first); otherwise the best found within ``seconds``.
+        steps: a fixed number of search steps (solutions explored), whatever the machine's
+            load: repeatable as long as the time limit does not end the search first.
         speed_kmh: walking speed.
         initial_routes: stop ids per walker to start from (e.g. today's routes before an
             incident is inserted); stops not in them are inserted by the search.
@@ -142,7 +161,9 @@ def plan_visits(net: WalkNetwork, walkers: list[Walker], stops: list[Stop], *,
     started = clock_time.perf_counter()
     metres, times = _matrices(net, walkers, stops, speed_kmh)
     n_w = len(walkers)
-    manager = pywrapcp.RoutingIndexManager(len(metres), n_w, list(range(n_w)), list(range(n_w)))
+    first_stop = len(metres) - len(stops)
+    manager = pywrapcp.RoutingIndexManager(len(metres), n_w, list(range(n_w)),
+                                           _end_nodes(walkers))
     routing = pywrapcp.RoutingModel(manager)
     distance = routing.RegisterTransitMatrix(metres.tolist())
     routing.SetArcCostEvaluatorOfAllVehicles(distance)
@@ -155,19 +176,19 @@ def plan_visits(net: WalkNetwork, walkers: list[Walker], stops: list[Stop], *,
         routing.AddVariableMinimizedByFinalizer(clock.CumulVar(routing.Start(v)))
         routing.AddVariableMinimizedByFinalizer(clock.CumulVar(routing.End(v)))
     for i, stop in enumerate(stops):
-        index = manager.NodeToIndex(n_w + i)
+        index = manager.NodeToIndex(first_stop + i)
         if stop.window is not None:
             clock.CumulVar(index).SetRange(*stop.window)
         penalty = (MANDATORY_PENALTY_M if stop.priority is None
                    else PENALTY_PER_PRIORITY_M * int(stop.priority))
         routing.AddDisjunction([index], penalty)
 
-    steps = (max(1, int(STEPS_PER_SECOND_100 * seconds * 100 / max(len(stops), 1)))
-             if deterministic else None)
+    if steps is None and deterministic:
+        steps = max(1, int(STEPS_PER_SECOND_100 * seconds * 100 / max(len(stops), 1)))
     params = _search_parameters(metres, seconds, steps)
     solution = None
     if initial_routes:
-        position = {s.stop_id: n_w + i for i, s in enumerate(stops)}
+        position = {s.stop_id: first_stop + i for i, s in enumerate(stops)}
         routes = [[manager.NodeToIndex(position[s]) for s in r if s in position]
                   for r in initial_routes]
         start = routing.ReadAssignmentFromRoutes(routes, True)
@@ -177,7 +198,7 @@ def plan_visits(net: WalkNetwork, walkers: list[Walker], stops: list[Stop], *,
         solution = routing.SolveWithIteratedLocalSearch(params)
     if solution is None:
         raise RuntimeError("no route found: check shifts and time windows")
-    plan = _read_plan(routing, manager, solution, walkers, stops, metres, clock)
+    plan = _read_plan(routing, manager, solution, walkers, stops, metres, clock, first_stop)
     plan.seconds = round(clock_time.perf_counter() - started, 3)
     return plan
 
@@ -213,8 +234,8 @@ def _search_parameters(metres: np.ndarray, seconds: float, steps: int | None):
     return params
 
 
-def _read_plan(routing, manager, solution, walkers, stops, metres, clock) -> VisitPlan:
-    n_w = len(walkers)
+def _read_plan(routing, manager, solution, walkers, stops, metres, clock,
+               first_stop: int) -> VisitPlan:
     routes, served = [], set()
     for v, walker in enumerate(walkers):
         index = routing.Start(v)
@@ -225,10 +246,10 @@ def _read_plan(routing, manager, solution, walkers, stops, metres, clock) -> Vis
             dist += int(metres[prev, node])
             prev = node
             if not routing.IsEnd(index):
-                stop = stops[node - n_w]
+                stop = stops[node - first_stop]
                 arrival = solution.Min(clock.CumulVar(index))
                 visits.append(Visit(stop.stop_id, arrival, arrival + stop.service_s))
-                served.add(node - n_w)
+                served.add(node - first_stop)
         routes.append(VisitRoute(walker.worker_id, visits, dist,
                                  solution.Min(clock.CumulVar(routing.Start(v))),
                                  solution.Min(clock.CumulVar(routing.End(v)))))

@@ -68,7 +68,8 @@ def _walk_from_bases(net: WalkNetwork, workers: list[Worker], xs, ys) -> np.ndar
 
 
 def assign_workers(net: WalkNetwork, grids: gpd.GeoDataFrame, workers: list[Worker], *,
-                   previous: dict | None = None, seconds: float = 5.0) -> pd.DataFrame:
+                   previous: dict | None = None, seconds: float = 5.0,
+                   deterministic: bool = False) -> pd.DataFrame:
     """Assign one worker to each grid.
 
     Args:
@@ -78,6 +79,8 @@ def assign_workers(net: WalkNetwork, grids: gpd.GeoDataFrame, workers: list[Work
         workers: candidates; only role ``grid_worker`` ones are used.
         previous: grid_id -> worker_id of the plan in force; kept where possible.
         seconds: CP-SAT time limit.
+        deterministic: one search thread, so equal inputs give equal assignments (when the
+            search ends by proving its optimum, not by the time limit).
 
     Returns:
         DataFrame: grid_id, worker_id, households, walk_m (base to the grid's centre), kept
@@ -132,7 +135,7 @@ def assign_workers(net: WalkNetwork, grids: gpd.GeoDataFrame, workers: list[Work
 
     solver = cp_model.CpSolver()
     solver.parameters.max_time_in_seconds = seconds
-    solver.parameters.num_workers = 2
+    solver.parameters.num_workers = 1 if deterministic else 2
     solver.parameters.random_seed = 0
     status = solver.Solve(model)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):

@@ -81,11 +81,12 @@ def test_connected_streets_meet_the_postman_bound(demo):
 
 def test_long_patrols_are_split_into_shifts(demo):
     net, _, _ = demo
-    required = list(net.graph.edges())
-    base = net.xy(next(iter(net.graph.nodes)))
-    route = patrol_route(net, required, base, shift_m=8000, exact_seconds=0)
+    start = next(iter(net.graph.nodes))
+    required = list(nx.ego_graph(net.graph, start, radius=1500, distance="length").edges())
+    route = patrol_route(net, required, net.xy(start), shift_m=4000)
+    assert route.length_m > 8000
     days = route.days
-    assert len(days) >= route.length_m / 8000
+    assert len(days) >= route.length_m / 4000
     for day in days:
         assert day[0] == day[-1] == route.base and _is_walk(net, day)
     assert _covers([n for day in days for n in day], required)
@@ -134,6 +135,18 @@ def test_optional_low_priority_stops_are_dropped_when_time_is_short(demo):
     assert len(plan.dropped) >= 24 and len(kept) <= 6
     high = {s.stop_id for s in stops[-5:]}
     assert len(kept & high) >= 4 and len(kept & high) >= len(kept - high)
+
+
+def test_a_route_replanned_mid_day_ends_at_the_base(demo):
+    net, walkers, stops = _visits(demo, n_stops=6, n_workers=2)
+    here, base = walkers
+    walker = Walker("w", here.x, here.y, (13 * 3600, 17 * 3600), end=(base.x, base.y))
+    plan = plan_visits(net, [walker], stops, seconds=1)
+    route = plan.routes[0]
+    path = visit_path(net, walker, route, {s.stop_id: s for s in stops})
+    (start, end), _ = net.snap([here.x, base.x], [here.y, base.y])
+    assert path[0] == start and path[-1] == end and len(route.visits) == 6
+    assert route.distance_m >= net.point_distances([here.x, base.x], [here.y, base.y])[0, 1] - 1
 
 
 def test_visits_are_repeatable_in_deterministic_mode(demo):
