@@ -7,12 +7,15 @@ OpenAPI docs at /docs; OGC API - Features under /ogc.
 
 from __future__ import annotations
 
+import logging
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 
 from api.db import Database
 from api.errors import (
@@ -22,14 +25,40 @@ from api.errors import (
     validation_error_handler,
 )
 from api.jobs import JobRunner
-from api.routers import datasets, grids, incidents, ogc, people, plans, routes
+from api.routers import datasets, grids, incidents, maps, ogc, people, plans, routes
 from api.settings import Settings
 from gis.errors import InputError
+
+log = logging.getLogger(__name__)
 
 MULTIPART_MARGIN = 64 * 1024  # form fields and boundaries around an upload, bytes
 DESCRIPTION = """网格化管理服务 Wangge service: datasets, micro-grid plans, grids, workers,
 party members, incidents, jobs, and OGC API - Features (/ogc).
 Authenticate with `Authorization: Bearer <token>` (`wangge token create --role ROLE`)."""
+
+
+def map_assets_folder(settings: Settings) -> Path:
+    """Where /static/maps/ is served from (see Settings.map_assets_dir)."""
+    from maps import assets_dir
+
+    return settings.map_assets_dir or assets_dir(settings.data_dir)
+
+
+def gather_map_assets(settings: Settings) -> str | None:
+    """Gather the map scripts into the data folder unless a gathered folder is configured;
+    returns why it failed (the map pages then answer 503 saying so), or None."""
+    from maps import AssetsError, ensure_assets
+
+    if settings.map_assets_dir is not None:
+        if not (settings.map_assets_dir / "leaflet" / "leaflet.js").is_file():
+            return f"{settings.map_assets_dir} holds no gathered map assets"
+        return None
+    try:
+        ensure_assets(settings.data_dir)
+    except AssetsError as exc:
+        log.warning("map assets unavailable: %s", exc)
+        return str(exc)
+    return None
 
 
 class BodySizeLimit:
@@ -62,6 +91,7 @@ def create_app(settings: Settings | None = None, *, start_jobs: bool = True) -> 
         db.upgrade()
         app.state.db = db
         app.state.settings = settings
+        app.state.map_assets_error = gather_map_assets(settings)
         runner = JobRunner(db, settings)
         app.state.jobs = runner
         runner.recover()
@@ -82,7 +112,9 @@ def create_app(settings: Settings | None = None, *, start_jobs: bool = True) -> 
     app.add_exception_handler(ApiError, api_error_handler)
     app.add_exception_handler(InputError, input_error_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
-    for module in (datasets, plans, grids, people, incidents, routes):
+    for module in (datasets, plans, grids, people, incidents, routes, maps):
         app.include_router(module.router)
+    app.mount("/static/maps", StaticFiles(directory=map_assets_folder(settings), check_dir=False),
+              name="map-assets")
     app.include_router(ogc.router, prefix="/ogc")
     return app

@@ -43,6 +43,7 @@ def incidents_frame(session: Session, worker_id: int | None = None) -> gpd.GeoDa
     rows = list(session.scalars(query))
     return gpd.GeoDataFrame(
         [{"incident_id": r.id, "category": r.category, "stage": r.status,
-          "description": r.description, "created_at": r.created_at, "grid_code": r.grid_code,
-          "worker_id": r.worker_id} for r in rows],
+          "description": r.description, "title": (r.description or "")[:60],
+          "created_at": r.created_at, "grid_code": r.grid_code, "worker_id": r.worker_id}
+         for r in rows],
         geometry=[r.geom for r in rows], crs="EPSG:4326")

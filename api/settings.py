@@ -28,6 +28,9 @@ class Settings:
         max_page_size: largest ``limit`` of a list or items request.
         job_workers: partition jobs run at the same time (one process each).
         sqlite_synchronous: SQLite ``synchronous`` pragma; FULL survives power loss too.
+        map_assets_dir: a folder already gathered by ``maps.ensure_assets`` to serve at
+            /static/maps/ (shared by several services); None: ``data_dir/map-assets``,
+            gathered on start.
     """
 
     data_dir: Path = field(default_factory=lambda: Path(DEFAULT_DATA_DIR))
@@ -39,6 +42,7 @@ class Settings:
     max_page_size: int = 10_000
     job_workers: int = 1
     sqlite_synchronous: str = "FULL"
+    map_assets_dir: Path | None = None
 
     @property
     def url(self) -> str:
@@ -62,6 +66,8 @@ class Settings:
             max_page_size=int(env.get("WANGGE_MAX_PAGE_SIZE", 10_000)),
             job_workers=int(env.get("WANGGE_JOB_WORKERS", 1)),
             sqlite_synchronous=env.get("WANGGE_SQLITE_SYNCHRONOUS", "FULL").upper(),
+            map_assets_dir=Path(env["WANGGE_MAP_ASSETS"])
+            if env.get("WANGGE_MAP_ASSETS") else None,
         )
         values.update(overrides)
         return cls(**values)

@@ -1,0 +1,159 @@
+"""The maps of maps/ as HTML pages: /maps/grids, /maps/party-zones, /maps/incidents,
+/maps/routes/{worker_id}, /maps/coverage and /maps/compare?old=&new=.
+
+Each page is drawn from the store (api.map_data, WGS84 lon/lat) and links Leaflet and its
+plugins under /static/maps/, which the app serves from the assets folder (maps.ensure_assets):
+no page asks another host for anything. ``?lang=en`` gives the English page. A worker sees
+their own route and incidents only; coverage and plan comparison are for planners.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Literal
+
+import geopandas as gpd
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse
+from shapely.geometry import Point
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+import maps
+from api import map_data
+from api.auth import Planner, Reader, forbid_other_worker
+from api.deps import ReadDb
+from api.errors import ApiError, not_found
+from api.models import Plan, Route, Worker
+
+router = APIRouter(prefix="/maps", tags=["maps 地图"])
+Lang = Literal["zh", "en"]
+LangQuery = Query("zh", description="语言 language: zh or en")
+
+
+def assets_ready(request: Request) -> None:
+    """503 when the map scripts could not be gathered (the page would draw nothing)."""
+    error = getattr(request.app.state, "map_assets_error", None)
+    if error:
+        raise ApiError(503, "map_assets_missing",
+                       f"地图脚本尚未安装：{error}；请运行 wangge assets install",
+                       f"map scripts are not installed: {error}; run wangge assets install")
+
+
+def _page(m) -> HTMLResponse:
+    return HTMLResponse(maps.page_html(m))
+
+
+def _active_plan(session: Session) -> int:
+    plan_id = map_data.active_plan_id(session)
+    if plan_id is None:
+        raise ApiError(404, "no_active_plan", "尚无启用的网格方案：请先启用一个方案",
+                       "there is no active plan: activate one first")
+    return plan_id
+
+
+def _plan(session: Session, plan_id: int) -> int:
+    if session.get(Plan, plan_id) is None:
+        raise not_found("网格方案", "plan", plan_id)
+    return plan_id
+
+
+@router.get("/grids", response_class=HTMLResponse, summary="网格方案地图 the active grid plan")
+def grids_page(request: Request, session: ReadDb, who: Reader, lang: Lang = LangQuery):
+    assets_ready(request)
+    grids, buildings = map_data.plan_layers(session, _active_plan(session))
+    return _page(maps.grid_plan_map(grids, buildings,
+                                             options=maps.MapOptions(lang=lang)))
+
+
+@router.get("/party-zones", response_class=HTMLResponse,
+            summary="党员责任区地图 party member responsibility zones")
+def party_zones_page(request: Request, session: ReadDb, who: Reader, lang: Lang = LangQuery):
+    assets_ready(request)
+    grids, buildings = map_data.plan_layers(session, _active_plan(session))
+    zones = map_data.party_zones_frame(session)
+    return _page(maps.party_zones_map(zones, grids=grids, buildings=buildings,
+                                               options=maps.MapOptions(lang=lang)))
+
+
+@router.get("/incidents", response_class=HTMLResponse,
+            summary="事件地图 open incidents (a worker sees their own)")
+def incidents_page(request: Request, session: ReadDb, who: Reader, lang: Lang = LangQuery,
+                   category: str | None = None):
+    assets_ready(request)
+    plan_id = map_data.active_plan_id(session)
+    grids = map_data.plan_layers(session, plan_id)[0] if plan_id is not None else None
+    incidents = map_data.incidents_frame(
+        session, worker_id=who.worker_id if who.role == "worker" else None)
+    if category:
+        incidents = incidents[incidents["category"] == category]
+    return _page(maps.incidents_map(incidents, grids=grids,
+                                             options=maps.MapOptions(lang=lang)))
+
+
+def _arrival(eta) -> str | None:
+    """A stop's ETA as the map shows it: ISO text kept, seconds from midnight as HH:MM."""
+    if eta is None or isinstance(eta, str):
+        return eta
+    seconds = int(eta)
+    return f"{seconds // 3600 % 24:02d}:{seconds % 3600 // 60:02d}"
+
+
+@router.get("/routes/{worker_id}", response_class=HTMLResponse,
+            summary="网格员路线地图 a worker's route (a worker sees their own)")
+def route_page(request: Request, worker_id: int, session: ReadDb, who: Reader,
+               lang: Lang = LangQuery, day: date | None = None):
+    assets_ready(request)
+    forbid_other_worker(who, worker_id)
+    worker = session.get(Worker, worker_id)
+    if worker is None:
+        raise not_found("网格员", "worker", worker_id)
+    query = select(Route).where(Route.worker_id == worker_id)
+    if day is not None:
+        query = query.where(Route.day == day)
+    plan_id = map_data.active_plan_id(session)
+    if plan_id is not None:
+        query = query.where(Route.plan_id == plan_id)
+    route = session.scalar(query.order_by(Route.day.desc()).limit(1))
+    if route is None or not route.stops or route.geom is None:
+        raise ApiError(404, "no_route", f"网格员 {worker.name} 尚无路线",
+                       f"worker {worker_id} has no route yet")
+    stops = gpd.GeoDataFrame(
+        {"seq": [s.get("seq", i + 1) for i, s in enumerate(route.stops)],
+         "name": [s.get("name") or s.get("ref") or "" for s in route.stops],
+         "arrival": [_arrival(s.get("eta")) for s in route.stops]},
+        geometry=[Point(s["lon"], s["lat"]) for s in route.stops], crs="EPSG:4326")
+    path = gpd.GeoSeries([route.geom], crs="EPSG:4326")
+    grids = map_data.plan_layers(session, route.plan_id)[0]
+    grids = grids[grids["worker_id"] == worker_id]
+    return _page(maps.route_map(
+        stops, path, distance_m=route.distance_m, duration_s=route.duration_s or None,
+        worker_name=worker.name, grids=grids if len(grids) else None,
+        options=maps.MapOptions(lang=lang)))
+
+
+@router.get("/coverage", response_class=HTMLResponse,
+            summary="覆盖缺口地图 coverage gaps of the active plan (planners)")
+def coverage_page(request: Request, session: ReadDb, who: Planner, lang: Lang = LangQuery,
+                  tolerance_pct: float = Query(15.0, gt=0, le=100)):
+    assets_ready(request)
+    grids, buildings = map_data.plan_layers(session, _active_plan(session))
+    zones = map_data.party_zones_frame(session)
+    incidents = map_data.incidents_frame(session)
+    return _page(maps.coverage_map(
+        grids, buildings, zones=zones if len(zones) else None,
+        incidents=incidents if len(incidents) else None, tolerance_pct=tolerance_pct,
+        options=maps.MapOptions(lang=lang)))
+
+
+@router.get("/compare", response_class=HTMLResponse,
+            summary="方案对比地图 two plans compared (planners)")
+def compare_page(request: Request, session: ReadDb, who: Planner,
+                 old: int = Query(description="原方案 id the earlier plan"),
+                 new: int = Query(description="新方案 id the later plan"),
+                 lang: Lang = LangQuery):
+    assets_ready(request)
+    old_grids, old_buildings = map_data.plan_layers(session, _plan(session, old))
+    new_grids, new_buildings = map_data.plan_layers(session, _plan(session, new))
+    return _page(maps.compare_map(old_grids, new_grids, old_buildings, new_buildings,
+                                           options=maps.MapOptions(lang=lang)))

@@ -1,0 +1,141 @@
+"""The map pages of the service (/maps/...) on a synthetic district of 200 buildings: every
+view for every role, a worker reading another worker's route (403), bad input, and the
+static map scripts served by the app."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+import shapely
+from fastapi.testclient import TestClient
+
+from api import models as m
+from api.app import create_app
+from api.bootstrap import add_dataset, make_active_plan
+from api.dispatch_store import save_assignments, save_route
+from api.settings import Settings
+from tests.test_api import district, make_tokens  # noqa: F401 (district is a fixture)
+from tests.test_maps import assets_or_skip
+
+
+def stock_service(app, source) -> dict:
+    """A dataset, an active plan whose grids but the last are shared by two workers (bases in
+    their first grids),
+    a route, a party member's zone and three incidents; returns the tokens and ids."""
+    db, settings = app.state.db, app.state.settings
+    h = make_tokens(app)
+    dataset_id = add_dataset(db, settings, source, name="district")
+    plan_id = make_active_plan(db, settings, dataset_id, target_households=300)
+    with db.writing() as s:
+        grids = s.execute(m.Grid.__table__.select().where(m.Grid.plan_id == plan_id)
+                          .order_by(m.Grid.code)).all()
+        codes = [g.code for g in grids]
+        half = len(codes) // 2
+        # the last grid stays without a worker: a gap for the coverage map
+        save_assignments(s, plan_id, {c: h["worker_id"] if i < half else h["worker2_id"]
+                                      for i, c in enumerate(codes[:-1])})
+        for wid, grid in ((h["worker_id"], grids[0]), (h["worker2_id"], grids[-2])):
+            s.get(m.Worker, wid).set_geometry(grid.geom.representative_point())
+        p0 = grids[0].geom.representative_point()
+        p1 = grids[1].geom.representative_point()
+        stops = [{"kind": "grid", "ref": codes[0], "name": "起点 base", "lon": p0.x,
+                  "lat": p0.y, "eta": 8 * 3600},
+                 {"kind": "grid", "ref": codes[1], "name": "巡查", "lon": p1.x, "lat": p1.y,
+                  "eta": 8 * 3600 + 600}]
+        save_route(s, plan_id=plan_id, worker_id=h["worker_id"], day=dt.date(2026, 11, 21),
+                   stops=stops, path=shapely.LineString([p0, p1]), distance_m=250.0,
+                   duration_s=600.0)
+        member = m.PartyMember(name="陈红", grid_code=codes[0], households=30)
+        member.set_geometry(grids[0].geom)
+        s.add(member)
+    return {"h": h, "plan_id": plan_id, "dataset_id": dataset_id, "codes": codes,
+            "points": [p0, p1]}
+
+
+@pytest.fixture(scope="module")
+def mapped(tmp_path_factory, district):  # noqa: F811
+    settings = Settings(data_dir=tmp_path_factory.mktemp("maps-data"),
+                        map_assets_dir=assets_or_skip())
+    app = create_app(settings, start_jobs=False)
+    with TestClient(app) as client:
+        info = stock_service(app, district)
+        h = info["h"]
+        for i, (point, category) in enumerate(zip(info["points"] * 2,
+                                                  ("noise", "parking", "environment"),
+                                                  strict=False)):
+            r = client.post("/incidents", headers=h["reporter"],
+                            json={"category": category, "description": f"事件 {i}",
+                                  "lon": point.x, "lat": point.y + 0.0005 * i})
+            assert r.status_code == 201, r.text
+        yield {"client": client, "app": app, **info}
+
+
+def _views(sv) -> list[tuple[str, set[str]]]:
+    """(path, roles allowed) for every map page."""
+    p, w = sv["plan_id"], sv["h"]["worker_id"]
+    readers = {"admin", "planner", "worker"}
+    return [("/maps/grids", readers), ("/maps/party-zones", readers),
+            ("/maps/incidents", readers), (f"/maps/routes/{w}", readers),
+            ("/maps/coverage", {"admin", "planner"}),
+            (f"/maps/compare?old={p}&new={p}", {"admin", "planner"})]
+
+
+def test_every_map_page_for_every_role(mapped):
+    c, h = mapped["client"], mapped["h"]
+    for path, allowed in _views(mapped):
+        assert c.get(path).status_code == 401, path
+        for role in ("admin", "planner", "worker", "reporter"):
+            r = c.get(path, headers=h[role])
+            if role in allowed:
+                assert r.status_code == 200, (path, role, r.text[:300])
+                assert r.headers["content-type"].startswith("text/html")
+                assert "/static/maps/leaflet/leaflet.js" in r.text
+                assert "https://" not in r.text.split("<body>")[0], path  # no CDN in <head>
+            else:
+                assert r.status_code == 403, (path, role)
+
+
+def test_worker_sees_only_their_own_route_and_incidents(mapped):
+    c, h = mapped["client"], mapped["h"]
+    r = c.get(f"/maps/routes/{h['worker2_id']}", headers=h["worker"])
+    assert r.status_code == 403 and r.json()["message"]["zh"]
+    r = c.get(f"/maps/routes/{h['worker2_id']}", headers=h["admin"])
+    assert r.status_code == 404 and r.json()["code"] == "no_route"
+    assert c.get("/maps/routes/999999", headers=h["admin"]).status_code == 404
+    page = c.get(f"/maps/routes/{h['worker_id']}", headers=h["worker"]).text
+    assert "起点 base" in page and "08:10" in page
+    everyone = c.get("/maps/incidents", headers=h["admin"]).text
+    assert "事件 0" in everyone and "事件 1" in everyone
+    mine = c.get("/maps/incidents", headers=h["worker2"]).text
+    assert "事件 0" not in mine  # reported in worker 1's grid
+
+
+def test_map_pages_in_english_and_bad_parameters(mapped):
+    c, h, p = mapped["client"], mapped["h"], mapped["plan_id"]
+    r = c.get("/maps/grids", params={"lang": "en"}, headers=h["planner"])
+    assert '<html lang="en">' in r.text and "Grid plan" in r.text
+    assert c.get("/maps/grids", params={"lang": "fr"}, headers=h["planner"]).status_code == 422
+    r = c.get("/maps/compare", params={"old": p, "new": 999999}, headers=h["planner"])
+    assert r.status_code == 404 and "999999" in r.json()["message"]["en"]
+    assert c.get("/maps/compare", params={"old": p}, headers=h["planner"]).status_code == 422
+
+
+def test_map_scripts_served_from_the_assets_folder(mapped):
+    c = mapped["client"]
+    r = c.get("/static/maps/leaflet/leaflet.js")
+    assert r.status_code == 200 and "Leaflet" in r.text[:2000]
+    assert c.get("/static/maps/wangge/wangge-maps.js").status_code == 200
+    assert c.get("/static/maps/../../etc/passwd").status_code == 404
+
+
+def test_no_active_plan_and_missing_assets_are_clear(tmp_path):
+    settings = Settings(data_dir=tmp_path / "data", map_assets_dir=tmp_path / "none")
+    app = create_app(settings, start_jobs=False)
+    with TestClient(app) as client:
+        h = make_tokens(app)
+        r = client.get("/maps/grids", headers=h["admin"])
+        assert r.status_code == 503 and "wangge assets install" in r.json()["message"]["en"]
+        app.state.map_assets_error = None
+        r = client.get("/maps/grids", headers=h["admin"])
+        assert r.status_code == 404 and r.json()["code"] == "no_active_plan"
