@@ -25,7 +25,17 @@ from api.errors import (
     validation_error_handler,
 )
 from api.jobs import JobRunner
-from api.routers import datasets, grids, incidents, maps, ogc, people, plans, routes
+from api.routers import (
+    datasets,
+    grids,
+    incidents,
+    maps,
+    ogc,
+    open311,
+    people,
+    plans,
+    routes,
+)
 from api.settings import Settings
 from gis.errors import InputError
 
@@ -112,7 +122,7 @@ def create_app(settings: Settings | None = None, *, start_jobs: bool = True) -> 
     app.add_exception_handler(ApiError, api_error_handler)
     app.add_exception_handler(InputError, input_error_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
-    for module in (datasets, plans, grids, people, incidents, routes, maps):
+    for module in (datasets, plans, grids, people, incidents, open311, routes, maps):
         app.include_router(module.router)
     app.mount("/static/maps", StaticFiles(directory=map_assets_folder(settings), check_dir=False),
               name="map-assets")

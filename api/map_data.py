@@ -7,12 +7,17 @@ households), incidents (incident_id, category, stage, created_at, grid_code, wor
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import geopandas as gpd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api import models as m
 from api.plan_store import buildings_frame, grids_frame
+
+INCIDENT_COLUMNS = ["incident_id", "category", "stage", "description", "title", "created_at",
+                    "grid_code", "worker_id", "deadline", "overdue"]
 
 
 def active_plan_id(session: Session) -> int | None:
@@ -35,15 +40,24 @@ def party_zones_frame(session: Session) -> gpd.GeoDataFrame:
 
 
 def incidents_frame(session: Session, worker_id: int | None = None) -> gpd.GeoDataFrame:
-    """Incidents as points; ``stage`` is the stored status. Deadlines belong to the incidents
-    module, which adds them."""
+    """Incidents as points; ``stage`` is the stored status, ``deadline`` the one that applies
+    now (to accept while reported, else to close) and ``overdue`` whether it has passed."""
+    from api.incident_store import aware
+
+    now = datetime.now(UTC)
     query = select(m.Incident).order_by(m.Incident.id)
     if worker_id is not None:
         query = query.where(m.Incident.worker_id == worker_id)
     rows = list(session.scalars(query))
-    return gpd.GeoDataFrame(
-        [{"incident_id": r.id, "category": r.category, "stage": r.status,
-          "description": r.description, "title": (r.description or "")[:60],
-          "created_at": r.created_at, "grid_code": r.grid_code, "worker_id": r.worker_id}
-         for r in rows],
-        geometry=[r.geom for r in rows], crs="EPSG:4326")
+    records = []
+    for r in rows:
+        deadline = aware(r.accept_by if r.status == "reported" else r.close_by)
+        records.append({
+            "incident_id": r.id, "category": r.category, "stage": r.status,
+            "description": r.description, "title": (r.description or "")[:60],
+            "created_at": r.created_at, "grid_code": r.grid_code, "worker_id": r.worker_id,
+            "deadline": deadline.isoformat() if deadline else None,
+            "overdue": bool(deadline and r.status not in ("closed", "rejected")
+                            and deadline < now)})
+    return gpd.GeoDataFrame(records, columns=INCIDENT_COLUMNS,
+                            geometry=[r.geom for r in rows], crs="EPSG:4326")

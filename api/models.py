@@ -232,9 +232,32 @@ class Incident(BBoxMixin, Base):
                                                           nullable=True)
     reporter_name: Mapped[str | None] = mapped_column(String(100), nullable=True)
     reporter_phone: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    accept_by: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    close_by: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    escalated_to: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    # every report merged into this incident: [{name, phone, at, report_id}]
+    reporters: Mapped[list | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow,
                                                  onupdate=utcnow)
+
+
+class IncidentStep(Base):
+    """One step of an incident's history (dispatch.incident_lifecycle.Step): only ever
+    inserted, never changed; ``seq`` orders the steps of an incident from 1."""
+
+    __tablename__ = "incident_steps"
+    __table_args__ = (UniqueConstraint("incident_id", "seq"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    stage: Mapped[str] = mapped_column(String(20))
+    action: Mapped[str] = mapped_column(String(20))
+    who: Mapped[str] = mapped_column(String(200))
+    note: Mapped[str] = mapped_column(Text, default="")
+    assignee: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    token_id: Mapped[int | None] = mapped_column(ForeignKey("tokens.id"), nullable=True)
 
 
 class IdempotencyKey(Base):

@@ -111,6 +111,43 @@ class IncidentOut(Orm):
     grid_code: str | None
     worker_id: int | None
     created_at: datetime
+    accept_by: datetime | None = None
+    close_by: datetime | None = None
+    overdue: bool = False
+    escalated_to: str | None = None
+    reporters: int = 1
+    merged: bool = Field(False, description="重复上报已合并 the report joined an open incident")
+
+
+IncidentAction = Literal["accept", "reject", "dispatch", "start", "handle", "verify", "close",
+                         "return", "claim", "note"]
+
+
+class IncidentActionIn(BaseModel):
+    action: IncidentAction = Field(description="accept 立案, reject 作废, dispatch 派遣, "
+                                   "start 处置, handle 反馈, verify 核查, close 结案, "
+                                   "return 退回, claim 认领 (微心愿), note 备注")
+    note: str = Field("", max_length=4000)
+    worker_id: int | None = Field(None, description="dispatch: 指定网格员 the worker (else "
+                                  "chosen by walking time, load and deadline)")
+    claimant: str | None = Field(None, max_length=100,
+                                 description="claim: 认领的党员或志愿者 who claims a micro-wish")
+
+
+class IncidentStepOut(Orm):
+    seq: int
+    at: datetime
+    stage: str
+    action: str
+    who: str
+    note: str
+    assignee: str | None
+
+
+class IncidentDispatchOut(BaseModel):
+    incident: IncidentOut
+    reason: str | None = None
+    ranking: list[dict[str, Any]] = Field(default_factory=list)
 
 
 class DatasetOut(Orm):

@@ -31,6 +31,8 @@ class Settings:
         map_assets_dir: a folder already gathered by ``maps.ensure_assets`` to serve at
             /static/maps/ (shared by several services); None: ``data_dir/map-assets``,
             gathered on start.
+        incident_rules: a JSON file of incident categories and deadlines
+            (dispatch.incident_rules.load_rules); None: the defaults.
     """
 
     data_dir: Path = field(default_factory=lambda: Path(DEFAULT_DATA_DIR))
@@ -43,6 +45,7 @@ class Settings:
     job_workers: int = 1
     sqlite_synchronous: str = "FULL"
     map_assets_dir: Path | None = None
+    incident_rules: str | None = None
 
     @property
     def url(self) -> str:
@@ -68,6 +71,7 @@ class Settings:
             sqlite_synchronous=env.get("WANGGE_SQLITE_SYNCHRONOUS", "FULL").upper(),
             map_assets_dir=Path(env["WANGGE_MAP_ASSETS"])
             if env.get("WANGGE_MAP_ASSETS") else None,
+            incident_rules=env.get("WANGGE_INCIDENT_RULES") or None,
         )
         values.update(overrides)
         return cls(**values)

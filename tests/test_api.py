@@ -70,7 +70,7 @@ def same_key_at_once(client, headers, n=8) -> set[int]:
     the ids they were given."""
     from concurrent.futures import ThreadPoolExecutor
 
-    body = {"category": "噪音", "description": "same-key race", "lon": 118.78, "lat": 32.04}
+    body = {"category": "noise", "description": "same-key race", "lon": 118.78, "lat": 32.04}
     key = {"Idempotency-Key": f"race-{time.monotonic_ns()}", **headers}
     with ThreadPoolExecutor(n) as pool:
         answers = list(pool.map(lambda _: client.post("/incidents", headers=key, json=body),
@@ -112,7 +112,7 @@ def service(tmp_path_factory, district):
 def test_unauthenticated_write_is_401(service):
     c = service["client"]
     for method, path, kw in (("post", "/workers", {"json": {"name": "x"}}),
-                             ("post", "/incidents", {"json": {"category": "噪音", "lon": 118.78,
+                             ("post", "/incidents", {"json": {"category": "noise", "lon": 118.78,
                                                               "lat": 32.04}}),
                              ("post", "/plans", {"json": {"dataset_id": 1}}),
                              ("post", f"/plans/{service['plan_id']}/activate", {})):
@@ -212,10 +212,14 @@ def test_worker_cannot_read_another_workers_data(service):
 
     point = shapely.geometry.shape(grid["geometry"]).representative_point()
     r = c.post("/incidents", headers=h["reporter"],
-               json={"category": "噪音", "lon": point.x, "lat": point.y})
+               json={"category": "noise", "lon": point.x, "lat": point.y})
     assert r.status_code == 201 and r.json()["grid_code"] == theirs
-    assert r.json()["worker_id"] == h["worker2_id"]
+    assert r.json()["worker_id"] is None  # nobody's until dispatched
     iid = r.json()["id"]
+    assert c.get(f"/incidents/{iid}", headers=h["worker2"]).status_code == 403
+    for body in ({"action": "accept"}, {"action": "dispatch", "worker_id": h["worker2_id"]}):
+        assert c.post(f"/incidents/{iid}/actions", headers=h["admin"],
+                      json=body).status_code == 200
     assert c.get(f"/incidents/{iid}", headers=h["worker2"]).status_code == 200
     assert c.get(f"/incidents/{iid}", headers=h["worker"]).status_code == 403
     assert iid not in [i["id"] for i in c.get("/incidents", headers=h["worker"]).json()]
@@ -510,7 +514,7 @@ def test_service_on_postgis(postgis_server_url, tmp_path, district):  # noqa: F8
 
             point = shapely.geometry.shape(grids[0]["geometry"]).representative_point()
             r = c.post("/incidents", headers=h["reporter"],
-                       json={"category": "噪音", "lon": point.x, "lat": point.y})
+                       json={"category": "noise", "lon": point.x, "lat": point.y})
             assert r.json()["grid_code"] == grids[0]["properties"]["code"]
             box = ",".join(str(v) for v in point.buffer(1e-4).bounds)
             items = c.get("/ogc/collections/incidents/items", headers=h["planner"],
@@ -607,7 +611,7 @@ def test_ogc_bbox_and_parameter_errors(service):
 def test_ogc_incidents_by_time_and_party_zones(service):
     c, h = service["client"], service["h"]
     r = c.post("/incidents", headers=h["reporter"],
-               json={"category": "停车", "lon": 118.7801, "lat": 32.0401})
+               json={"category": "parking", "lon": 118.7801, "lat": 32.0401})
     created = r.json()["created_at"][:10]
     url = "/ogc/collections/incidents/items"
     today = c.get(url, headers=h["planner"], params={"datetime": f"{created}/.."}).json()

@@ -1,34 +1,109 @@
-"""Incident reports (事件上报): the store's record of a report, placed in its grid.
+"""Incidents (事件): report, the lifecycle from 上报 to 结案, dispatch and statistics.
 
-The full lifecycle (accept, dispatch, handle, verify, close) is the incidents module's; this
-router creates reports (idempotently, for phones on bad networks) and lets people read them
-as their role allows.
+The lifecycle is dispatch.incident_lifecycle's; this router stores it (api.incident_store: the
+row plus an append-only table of steps) and checks who may do what:
+
+* reporters (and workers, admins) report; a report within 30 m and 24 h of an open incident of
+  the same category joins it (its reporter kept, a ``merge`` step) instead of making another;
+* admins and planners accept, reject, dispatch, verify, close and return; micro-wishes are
+  claimed (认领) for a party member or volunteer instead of dispatched;
+* a worker sees only incidents dispatched to them and moves them to 处置 in progress and
+  反馈 handled (or returns them).
+
+Dispatch without a named worker asks dispatch.incident_dispatch.Dispatcher (the active plan's
+grids and assignments, walking times on its dataset's streets, open loads and deadlines).
+Reports are idempotent with ``Idempotency-Key`` for phones on bad networks.
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+from datetime import UTC, datetime
+from typing import Annotated, Literal
 
 import shapely
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Depends, Header, Query, Request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api.auth import Reader, Reporter, forbid_other_worker
+from api import incident_store as store
+from api.auth import Planner, Principal, Reader, Reporter, forbid_other_worker
 from api.deps import AppSettings, ReadDb, WriteDb, check_limit
-from api.errors import not_found
+from api.errors import ApiError, not_found
 from api.idempotency import idempotent_create
-from api.models import Assignment, Grid, Incident, Plan
-from api.schemas import IncidentIn, IncidentOut
+from api.models import Assignment, Grid, Incident, IncidentStep, Plan, Worker
+from api.schemas import (
+    IncidentActionIn,
+    IncidentDispatchOut,
+    IncidentIn,
+    IncidentOut,
+    IncidentStepOut,
+)
 from api.spatial import bbox_filter
+from dispatch.incident_lifecycle import (
+    OPEN_STAGES,
+    TransitionError,
+    add_note,
+    claim,
+    merge_report,
+    transition,
+)
+from dispatch.incident_open311 import incident_statistics
+from dispatch.incident_rules import Rules, RulesError, load_rules
 
 router = APIRouter(tags=["incidents 事件"])
+# action -> the stage it moves to
+ACTION_STAGES = {"accept": "accepted", "reject": "rejected", "dispatch": "dispatched",
+                 "start": "in_progress", "handle": "handled", "verify": "verified",
+                 "close": "closed", "return": "returned"}
+WORKER_ACTIONS = frozenset({"start", "handle", "return", "note"})
+STAT_KEYS = {"grid": "grid_id", "worker": "assignee", "category": "category"}
 
 
-def incident_out(i: Incident) -> IncidentOut:
+def incident_rules(request: Request) -> Rules:
+    """The categories and deadlines in force (Settings.incident_rules), loaded once."""
+    state = request.app.state
+    if getattr(state, "incident_rules", None) is None:
+        try:
+            state.incident_rules = load_rules(state.settings.incident_rules)
+        except RulesError as exc:
+            raise ApiError(500, "bad_rules", exc.zh, exc.en) from None
+    return state.incident_rules
+
+
+IncidentRules = Annotated[Rules, Depends(incident_rules)]
+
+
+def rules_error(exc: RulesError | TransitionError, status: int = 422) -> ApiError:
+    code = "bad_transition" if isinstance(exc, TransitionError) else "bad_incident"
+    return ApiError(status, code, exc.zh, exc.en)
+
+
+def category_id(rules: Rules, text: str) -> str:
+    """A category id from its id or its Chinese or English name."""
+    for c in rules.categories.values():
+        if text in (c.category_id, c.name_zh, c.name_en):
+            return c.category_id
+    try:
+        rules.category(text)
+    except RulesError as exc:
+        raise rules_error(exc) from None
+    return text
+
+
+def is_overdue(i: Incident, now: datetime) -> bool:
+    if i.status not in OPEN_STAGES:
+        return False
+    limit = i.accept_by if i.status == "reported" else i.close_by
+    return limit is not None and now > store.aware(limit)
+
+
+def incident_out(i: Incident, merged: bool = False) -> IncidentOut:
     return IncidentOut(id=i.id, category=i.category, description=i.description, status=i.status,
                        lon=i.geom.x, lat=i.geom.y, plan_id=i.plan_id, grid_code=i.grid_code,
-                       worker_id=i.worker_id, created_at=i.created_at)
+                       worker_id=i.worker_id, created_at=store.aware(i.created_at),
+                       accept_by=store.aware(i.accept_by), close_by=store.aware(i.close_by),
+                       overdue=is_overdue(i, datetime.now(UTC)), escalated_to=i.escalated_to,
+                       reporters=max(1, len(i.reporters or [])), merged=merged)
 
 
 def locate(session: Session, point: shapely.Point) -> tuple[int | None, str | None, int | None]:
@@ -45,45 +120,172 @@ def locate(session: Session, point: shapely.Point) -> tuple[int | None, str | No
     return None, None, None
 
 
+def take_report(s: Session, who: Principal, rules: Rules, *, category: str, lon: float,
+                lat: float, description: str, reporter: str, phone: str | None,
+                report_id: str | None = None) -> tuple[Incident, bool]:
+    """Store a report: merged into a duplicate open incident, or a new incident placed in its
+    grid; returns (the row, merged)."""
+    now = datetime.now(UTC)
+    candidates = store.duplicate_candidates(s, category, lon, lat, now, rules.duplicate_m,
+                                            rules.duplicate_hours)
+    domain = store.load(s, candidates)
+    try:
+        incident, merged = merge_report(domain, "new", category, lon, lat, now, reporter, rules,
+                                        description=description, phone=phone or "",
+                                        report_id=report_id)
+    except (RulesError, TransitionError) as exc:
+        raise rules_error(exc) from None
+    if merged:
+        row = s.get(Incident, int(incident.incident_id))
+    else:
+        point = shapely.Point(lon, lat)
+        plan_id, grid_code, _ = locate(s, point)
+        row = Incident(category=category, description=description, reporter_name=reporter,
+                       reporter_phone=phone, reporter_token_id=who.token_id, plan_id=plan_id,
+                       grid_code=grid_code, created_at=now)
+        row.set_geometry(point)
+        s.add(row)
+        s.flush()
+        incident.incident_id, incident.grid_id = str(row.id), grid_code
+    store.save_domain(s, row, incident, who.token_id)
+    return row, merged
+
+
 @router.post("/incidents", status_code=201, response_model=IncidentOut,
              summary="上报事件 report an incident (send Idempotency-Key when retrying)")
 def report_incident(body: IncidentIn, request: Request, session: WriteDb, who: Reporter,
+                    rules: IncidentRules,
                     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None):
+    category = category_id(rules, body.category)
+
     def create(s: Session) -> IncidentOut:
-        point = shapely.Point(body.lon, body.lat)
-        plan_id, grid_code, worker_id = locate(s, point)
-        incident = Incident(category=body.category, description=body.description,
-                            reporter_name=body.reporter_name, reporter_phone=body.reporter_phone,
-                            reporter_token_id=who.token_id, plan_id=plan_id,
-                            grid_code=grid_code, worker_id=worker_id)
-        incident.set_geometry(point)
-        s.add(incident)
-        s.flush()
-        return incident_out(incident)
+        row, merged = take_report(s, who, rules, category=category, lon=body.lon, lat=body.lat,
+                                  description=body.description,
+                                  reporter=body.reporter_name or who.name,
+                                  phone=body.reporter_phone)
+        return incident_out(row, merged)
 
     return idempotent_create(session, who, idempotency_key, "POST", request.url.path,
                              body.model_dump(), create)
 
 
 @router.get("/incidents", response_model=list[IncidentOut],
-            summary="事件列表 incidents (a worker sees their own)")
+            summary="事件列表 incidents (a worker sees those dispatched to them)")
 def list_incidents(session: ReadDb, who: Reader, settings: AppSettings,
                    limit: int = 100, offset: int = Query(0, ge=0),
-                   status: str | None = None):
+                   status: str | None = None, category: str | None = None,
+                   grid_code: str | None = None, worker_id: int | None = None):
     query = select(Incident).order_by(Incident.id)
     if who.role == "worker":
-        query = query.where(Incident.worker_id == who.worker_id)
-    if status:
-        query = query.where(Incident.status == status)
+        forbid_other_worker(who, worker_id if worker_id is not None else who.worker_id)
+        worker_id = who.worker_id
+    for column, value in ((Incident.status, status), (Incident.category, category),
+                          (Incident.grid_code, grid_code), (Incident.worker_id, worker_id)):
+        if value is not None:
+            query = query.where(column == value)
     rows = session.scalars(query.limit(check_limit(limit, settings)).offset(offset))
     return [incident_out(i) for i in rows]
 
 
+def _visible(session: Session, incident_id: int, who: Principal) -> Incident:
+    row = session.get(Incident, incident_id)
+    if row is None:
+        raise not_found("事件", "incident", incident_id)
+    forbid_other_worker(who, row.worker_id)
+    return row
+
+
+@router.get("/incidents/statistics", summary="事件统计 statistics per grid, worker or category "
+            "(open, overdue, median hours to accept and to close)")
+def statistics(session: ReadDb, who: Planner,
+               by: Literal["grid", "worker", "category"] = "category"):
+    rows = list(session.scalars(select(Incident).order_by(Incident.id)))
+    frame = incident_statistics(store.load(session, rows), STAT_KEYS[by], datetime.now(UTC))
+    frame = frame.rename(columns={STAT_KEYS[by]: by})
+    records = frame.astype(object).where(frame.notna(), None).to_dict("records")
+    for r in records:
+        r[by] = None if r[by] == "—" else str(r[by])
+        r["incidents"], r["open"], r["overdue"] = (int(r["incidents"]), int(r["open"]),
+                                                   int(r["overdue"]))
+    return {"by": by, "groups": records}
+
+
 @router.get("/incidents/{incident_id}", response_model=IncidentOut)
 def get_incident(incident_id: int, session: ReadDb, who: Reader):
-    incident = session.get(Incident, incident_id)
-    if incident is None:
-        raise not_found("事件", "incident", incident_id)
+    return incident_out(_visible(session, incident_id, who))
+
+
+@router.get("/incidents/{incident_id}/history", response_model=list[IncidentStepOut],
+            summary="事件处置记录 the incident's steps, oldest first (append-only)")
+def incident_history(incident_id: int, session: ReadDb, who: Reader):
+    _visible(session, incident_id, who)
+    steps = session.scalars(select(IncidentStep).where(IncidentStep.incident_id == incident_id)
+                            .order_by(IncidentStep.seq))
+    return [IncidentStepOut(seq=s.seq, at=store.aware(s.at), stage=s.stage, action=s.action,
+                            who=s.who, note=s.note, assignee=s.assignee) for s in steps]
+
+
+def _check_role(who: Principal, action: str, row: Incident) -> None:
+    if who.role == "reporter" or (who.role == "worker" and action not in WORKER_ACTIONS):
+        raise ApiError(403, "forbidden", f"权限不足：该角色不能执行“{action}”",
+                       f"forbidden: role {who.role} may not {action} an incident")
     if who.role == "worker":
-        forbid_other_worker(who, incident.worker_id)
-    return incident_out(incident)
+        forbid_other_worker(who, row.worker_id)
+
+
+def _dispatch(session: Session, settings, rules: Rules, row: Incident, body: IncidentActionIn,
+              who: Principal) -> tuple[object, str | None, list[dict]]:
+    """Dispatch ``row`` to ``body.worker_id`` or to the Dispatcher's choice; returns the
+    domain incident, the reason and the ranking."""
+    from api.incident_dispatcher import dispatcher, roster
+
+    now = datetime.now(UTC)
+    if body.worker_id is not None:
+        if session.get(Worker, body.worker_id) is None:
+            raise not_found("网格员", "worker", body.worker_id)
+        incident = store.load(session, [row])[0]
+        transition(incident, "dispatched", who.name, body.note or "指定派遣 dispatched by hand",
+                   now, assignee=body.worker_id)
+        return incident, "指定 chosen by hand", []
+    rows = [r for r in store.open_rows(session) if r.id != row.id] + [row]
+    domain = store.load(session, rows)
+    incident = domain[-1]
+    disp = dispatcher(session, settings, rules)
+    status = roster(session)
+    ranking = disp.rank(incident, domain, status, now)
+    worker, reason = disp.choose(incident, domain, status, now)
+    worker = int(worker)  # a numpy integer from the ranking table
+    note = f"派遣 dispatched: {reason}" + (f"; {body.note}" if body.note else "")
+    transition(incident, "dispatched", who.name, note, now, assignee=worker)
+    table = ranking.head(5).assign(eta=ranking["eta"].head(5).map(lambda t: t.isoformat()))
+    return incident, reason, table.astype(object).to_dict("records")
+
+
+@router.post("/incidents/{incident_id}/actions", response_model=IncidentDispatchOut,
+             summary="处置事件 move an incident on: accept, dispatch, start, handle, verify, "
+             "close, return, reject, claim, note")
+def act(incident_id: int, body: IncidentActionIn, session: WriteDb, who: Reader,
+        settings: AppSettings, rules: IncidentRules):
+    row = session.get(Incident, incident_id)
+    if row is None:
+        raise not_found("事件", "incident", incident_id)
+    _check_role(who, body.action, row)
+    reason, ranking = None, []
+    try:
+        if body.action == "dispatch":
+            incident, reason, ranking = _dispatch(session, settings, rules, row, body, who)
+        else:
+            incident = store.load(session, [row])[0]
+            if body.action == "claim":
+                if not body.claimant:
+                    raise TransitionError("认领须填写认领人 claimant", "a claim needs a claimant")
+                claim(incident, body.claimant, body.note)
+            elif body.action == "note":
+                add_note(incident, "remark", who.name, body.note)
+            else:
+                transition(incident, ACTION_STAGES[body.action], who.name, body.note)
+    except (TransitionError, RulesError) as exc:
+        raise rules_error(exc, 409) from None
+    store.save_domain(session, row, incident, who.token_id)
+    session.commit()
+    return IncidentDispatchOut(incident=incident_out(row), reason=reason, ranking=ranking)

@@ -1,0 +1,101 @@
+"""The ``dispatch.incident_dispatch.Dispatcher`` of the active plan, built from the store.
+
+The walk network comes from the plan's dataset (gis.study_area with its walk graph) and is
+cached per process and dataset, since building it takes seconds; grids, assignments and
+workers are read afresh for every dispatch, so an edit takes effect at once. Grid ids are the
+grid codes; worker ids the store's. A worker's base is their stored point, else a point inside
+the first grid they hold; workers with neither are not candidates.
+
+The store's ``on_duty`` flag is the roster: a worker marked on duty is available all day (the
+store keeps no shift hours), one marked off duty is not.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pandas as pd
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from api import models as m
+from api.errors import ApiError
+from api.plan_store import grids_frame
+from api.settings import Settings
+from dispatch.incident_dispatch import Dispatcher, WorkerStatus
+from dispatch.incident_rules import Rules
+from dispatch.network import WalkNetwork
+from dispatch.workers import Worker as DispatchWorker
+
+ALL_DAY = (0, 24 * 3600)
+_networks: dict[tuple[str, int], WalkNetwork] = {}
+_lock = threading.Lock()
+
+
+def walk_network(settings: Settings, dataset: m.Dataset) -> WalkNetwork:
+    """The walk network of ``dataset`` (metric CRS), built once per process."""
+    key = (str(Path(settings.data_dir).resolve()), dataset.id)
+    with _lock:
+        if key not in _networks:
+            from gis.households import HouseholdOptions
+            from gis.study_area import load_study_area
+
+            opts = dict(dataset.options or {})
+            households = HouseholdOptions(households_col=opts.pop("households_col",
+                                                                  "households"))
+            area = load_study_area(Path(settings.data_dir) / dataset.path,
+                                   households=households, with_walk_graph=True, **opts)
+            _networks[key] = WalkNetwork.from_graph(area.streets)
+        return _networks[key]
+
+
+def active_plan(session: Session) -> m.Plan:
+    plan = session.scalar(select(m.Plan).where(m.Plan.status == "active"))
+    if plan is None:
+        raise ApiError(409, "no_active_plan", "尚无启用的网格方案，无法派遣",
+                       "there is no active plan to dispatch with")
+    return plan
+
+
+def plan_workers(session: Session, plan_id: int, crs) -> tuple[list[DispatchWorker],
+                                                                 pd.DataFrame]:
+    """The plan's workers with bases in ``crs`` and its grid -> worker table."""
+    rows = session.execute(select(m.Grid.code, m.Grid.geom, m.Assignment.worker_id)
+                           .join(m.Assignment, m.Assignment.grid_id == m.Grid.id)
+                           .where(m.Assignment.plan_id == plan_id,
+                                  m.Assignment.role == "worker").order_by(m.Grid.code)).all()
+    assignment = pd.DataFrame([(code, wid) for code, _, wid in rows],
+                              columns=["grid_id", "worker_id"])
+    first_grid = {}
+    for _, geom, wid in rows:
+        first_grid.setdefault(wid, geom.representative_point())
+    import geopandas as gpd
+
+    workers = []
+    for w in session.scalars(select(m.Worker).order_by(m.Worker.id)):
+        base = w.geom if w.geom is not None else first_grid.get(w.id)
+        if base is None:
+            continue
+        point = gpd.GeoSeries([base], crs="EPSG:4326").to_crs(crs).iloc[0]
+        workers.append(DispatchWorker(w.id, w.name, point.x, point.y, phone=w.phone or "",
+                                      hours=ALL_DAY))
+    return workers, assignment
+
+
+def dispatcher(session: Session, settings: Settings, rules: Rules) -> Dispatcher:
+    """The dispatcher of the active plan."""
+    plan = active_plan(session)
+    net = walk_network(settings, session.get(m.Dataset, plan.dataset_id))
+    grids = grids_frame(session, plan.id)[["grid_id", "geometry"]].to_crs(net.crs)
+    workers, assignment = plan_workers(session, plan.id, net.crs)
+    if not workers:
+        raise ApiError(409, "no_workers", "没有可派遣的网格员（无驻点也无负责网格）",
+                       "no worker to dispatch to (none has a base or a grid)")
+    return Dispatcher(net, grids, assignment, workers, rules)
+
+
+def roster(session: Session) -> dict[int, WorkerStatus]:
+    """Every worker's status from the store's on-duty flag."""
+    return {wid: WorkerStatus(wid, on_duty=on) for wid, on in
+            session.execute(select(m.Worker.id, m.Worker.on_duty))}

@@ -1,0 +1,124 @@
+"""Incidents in the store and in dispatch.incident_lifecycle, back and forth.
+
+A stored incident is its row (``incidents``) plus its steps (``incident_steps``, append-only).
+:func:`to_domain` rebuilds a ``dispatch.incident_lifecycle.Incident`` by replaying the steps
+through the library's transition table; after the library changed it, :func:`save_domain`
+inserts only the steps that are new and copies the stage, assignee, grid and escalation onto
+the row. The library decides what is legal; the store never rewrites history.
+
+Assignees are worker ids (int) for dispatched incidents and names for claimed micro-wishes.
+Times are stored timezone-aware (UTC); SQLite hands them back naive, and they are read as UTC.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from api import models as m
+from dispatch.incident_lifecycle import (
+    OPEN_STAGES,
+    Incident,
+    Reporter,
+    Step,
+    restore_incident,
+)
+
+EARTH_M_PER_DEG = 111_320.0
+
+
+def aware(at: datetime | None) -> datetime | None:
+    """``at`` with a time zone: a naive time from the store is UTC."""
+    if at is None:
+        return None
+    return at.replace(tzinfo=UTC) if at.tzinfo is None else at
+
+
+def _assignee(value: str | None):
+    """A stored assignee: a worker id as int, a claimant's name as text."""
+    return int(value) if value is not None and value.isdigit() else value
+
+
+def steps_of(session: Session, incident_ids: list[int]) -> dict[int, list[m.IncidentStep]]:
+    """The stored steps of each incident, in order."""
+    out: dict[int, list[m.IncidentStep]] = {i: [] for i in incident_ids}
+    if incident_ids:
+        rows = session.scalars(select(m.IncidentStep)
+                               .where(m.IncidentStep.incident_id.in_(incident_ids))
+                               .order_by(m.IncidentStep.incident_id, m.IncidentStep.seq))
+        for row in rows:
+            out[row.incident_id].append(row)
+    return out
+
+
+def to_domain(row: m.Incident, steps: list[m.IncidentStep]) -> Incident:
+    """The library's incident for ``row`` and its stored ``steps``."""
+    history = [Step(aware(s.at), s.stage, s.action, s.who, s.note, _assignee(s.assignee))
+               for s in steps]
+    reporters = [Reporter(r["name"], datetime.fromisoformat(r["at"]), r.get("phone") or "",
+                          r.get("report_id")) for r in row.reporters or []]
+    incident = restore_incident(
+        str(row.id), row.category, row.geom.x, row.geom.y, aware(row.created_at),
+        aware(row.accept_by), aware(row.close_by), history, description=row.description,
+        grid_id=row.grid_code, escalated_to=row.escalated_to, reporters=reporters)
+    return incident
+
+
+def load(session: Session, rows: list[m.Incident]) -> list[Incident]:
+    """The library's incidents for ``rows`` (two queries in all)."""
+    steps = steps_of(session, [r.id for r in rows])
+    return [to_domain(r, steps[r.id]) for r in rows]
+
+
+def open_rows(session: Session) -> list[m.Incident]:
+    return list(session.scalars(select(m.Incident).where(m.Incident.status.in_(OPEN_STAGES))
+                                .order_by(m.Incident.id)))
+
+
+def duplicate_candidates(session: Session, category: str, lon: float, lat: float,
+                         at: datetime, radius_m: float, hours: float) -> list[m.Incident]:
+    """Open incidents of ``category`` reported within ``hours`` of ``at`` whose bounding box
+    is within about ``radius_m`` of the point (the library checks the exact distance)."""
+    dlat = radius_m / EARTH_M_PER_DEG
+    dlon = dlat / max(math.cos(math.radians(lat)), 1e-6)
+    window = timedelta(hours=hours)
+    return list(session.scalars(select(m.Incident).where(
+        m.Incident.category == category, m.Incident.status.in_(OPEN_STAGES),
+        m.Incident.created_at >= at - window, m.Incident.created_at <= at + window,
+        m.Incident.minx <= lon + dlon, m.Incident.maxx >= lon - dlon,
+        m.Incident.miny <= lat + dlat, m.Incident.maxy >= lat - dlat)
+        .order_by(m.Incident.id)))
+
+
+def _reporter_json(r: Reporter) -> dict:
+    return {"name": r.name, "at": r.at.isoformat(), "phone": r.phone or None,
+            "report_id": r.report_id}
+
+
+def save_domain(session: Session, row: m.Incident, incident: Incident,
+                token_id: int | None) -> list[m.IncidentStep]:
+    """Append the steps of ``incident`` not stored yet and copy its state onto ``row``;
+    returns the new step rows. The caller commits."""
+    stored = session.scalar(select(m.IncidentStep.seq).where(
+        m.IncidentStep.incident_id == row.id).order_by(m.IncidentStep.seq.desc()).limit(1)) or 0
+    new = []
+    for seq, step in enumerate(incident.history[stored:], start=stored + 1):
+        new.append(m.IncidentStep(
+            incident_id=row.id, seq=seq, at=step.at.astimezone(UTC), stage=step.stage,
+            action=step.action, who=str(step.who), note=step.note or "",
+            assignee=None if step.assignee is None else str(step.assignee), token_id=token_id))
+    session.add_all(new)
+    row.status = incident.stage
+    assignee = incident.assignee
+    row.worker_id = int(assignee) if isinstance(assignee, numbers.Integral) else None
+    row.grid_code = None if incident.grid_id is None else str(incident.grid_id)
+    row.escalated_to = incident.escalated_to
+    row.reporters = [_reporter_json(r) for r in incident.reporters]
+    row.accept_by = incident.accept_by.astimezone(UTC)
+    row.close_by = incident.close_by.astimezone(UTC)
+    session.flush()
+    return new

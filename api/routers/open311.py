@@ -1,0 +1,138 @@
+"""Open311 GeoReport v2 under /open311/v2/, so that existing 311 clients can report (JSON).
+
+* ``GET services.json``: one service per incident category (public, as Open311 expects);
+* ``POST requests.json``: a report (form fields or JSON: service_code, lat, long, description,
+  first_name, last_name, email, phone, ...); merged into a duplicate like any report;
+* ``GET requests.json``: records filtered by service_code, status (open/closed), start_date,
+  end_date, service_request_id (comma-separated); a worker gets those dispatched to them;
+* ``GET requests/{id}.json``: one record (in a list, as the specification has it).
+
+The token goes in ``Authorization: Bearer``, or as ``api_key`` (query or form) which is what
+Open311 clients send. Records come from dispatch.incident_open311; positions WGS84.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from sqlalchemy import select
+
+from api import incident_store as store
+from api.auth import ROLE_ZH, Principal, current_principal, forbid_other_worker, hash_secret
+from api.deps import AppSettings, ReadDb, WriteDb, check_limit
+from api.errors import ApiError, not_found
+from api.models import Incident, Token
+from api.routers.incidents import IncidentRules, rules_error, take_report
+from dispatch.incident_open311 import filter_open311, open311_request, parse_open311_post
+from dispatch.incident_rules import RulesError, beijing, open311_services
+
+router = APIRouter(prefix="/open311/v2", tags=["open311"])
+Lang = Annotated[str, Query(pattern="^(zh|en)$", description="语言 language")]
+
+
+async def _fields(request: Request) -> dict:
+    """The POST's fields: JSON object or form."""
+    if request.headers.get("content-type", "").startswith("application/json"):
+        body = await request.json()
+        if not isinstance(body, dict):
+            raise ApiError(400, "bad_request", "请求体应为 JSON 对象",
+                           "the body must be a JSON object")
+        return body
+    return dict(await request.form())
+
+
+async def open311_principal(request: Request) -> Principal:
+    """The caller: Authorization header, else ``api_key`` from the query or the form."""
+    if request.headers.get("authorization"):
+        return current_principal(request)
+    key = request.query_params.get("api_key")
+    if key is None and request.method == "POST":
+        key = (await _fields(request)).get("api_key")
+    if not key:
+        return current_principal(request)  # answers 401
+    with request.app.state.db.read_session() as session:
+        token = session.scalar(select(Token).where(Token.secret_sha256 == hash_secret(key)))
+        if token is None or token.revoked_at is not None:
+            raise ApiError(401, "unauthorized", "api_key 无效或已吊销",
+                           "invalid or revoked api_key")
+        return Principal(token.id, token.role, token.name, token.worker_id)
+
+
+def _allow(who: Principal, *roles: str) -> Principal:
+    if who.role not in roles:
+        raise ApiError(403, "forbidden", f"权限不足：{ROLE_ZH[who.role]}不能执行此操作",
+                       f"forbidden: role {who.role} may not do this")
+    return who
+
+
+Caller = Annotated[Principal, Depends(open311_principal)]
+
+
+@router.get("/services.json", summary="Open311 服务列表 service list (one per category)")
+def services(rules: IncidentRules, lang: Lang = "zh"):
+    return open311_services(rules, lang)
+
+
+@router.post("/requests.json", status_code=201,
+             summary="Open311 上报 post a service request")
+async def post_request(request: Request, session: WriteDb, who: Caller, rules: IncidentRules):
+    _allow(who, "admin", "worker", "reporter")
+    fields = await _fields(request)
+    try:
+        report = parse_open311_post(fields, rules)
+    except RulesError as exc:
+        raise rules_error(exc, 400) from None
+    row, merged = take_report(session, who, rules, category=report.category, lon=report.lon,
+                              lat=report.lat, description=report.description,
+                              reporter=report.reporter, phone=report.phone or None,
+                              report_id=fields.get("device_id"))
+    session.commit()
+    notice = "重复上报已合并 merged into an open report" if merged else ""
+    return [{"service_request_id": str(row.id), "service_notice": notice,
+             "account_id": fields.get("account_id")}]
+
+
+def _date(text: str | None, name: str) -> datetime | None:
+    if not text:
+        return None
+    try:
+        return beijing(datetime.fromisoformat(text.replace("Z", "+00:00")))
+    except ValueError:
+        raise ApiError(400, "bad_date", f"{name} 应为 ISO 8601 时间：{text}",
+                       f"{name} must be an ISO 8601 time: {text}") from None
+
+
+@router.get("/requests.json", summary="Open311 查询 service requests with filters")
+def list_requests(session: ReadDb, who: Caller, rules: IncidentRules, settings: AppSettings,
+                  service_code: str | None = None, status: str | None = None,
+                  start_date: str | None = None, end_date: str | None = None,
+                  service_request_id: str | None = None, lang: Lang = "zh",
+                  limit: int = 1000):
+    _allow(who, "admin", "planner", "worker")
+    query = select(Incident).order_by(Incident.id.desc())
+    if who.role == "worker":
+        query = query.where(Incident.worker_id == who.worker_id)
+    if service_code:
+        query = query.where(Incident.category == service_code)
+    rows = list(session.scalars(query.limit(check_limit(limit, settings))))
+    ids = service_request_id.split(",") if service_request_id else None
+    try:
+        chosen = filter_open311(store.load(session, rows), service_code=service_code,
+                                status=status, start_date=_date(start_date, "start_date"),
+                                end_date=_date(end_date, "end_date"), service_request_ids=ids)
+    except RulesError as exc:
+        raise rules_error(exc, 400) from None
+    return [open311_request(i, rules, lang) for i in chosen]
+
+
+@router.get("/requests/{request_id}.json", summary="Open311 单条 one service request")
+def get_request(request_id: int, session: ReadDb, who: Caller, rules: IncidentRules,
+                lang: Lang = "zh"):
+    _allow(who, "admin", "planner", "worker")
+    row = session.get(Incident, request_id)
+    if row is None:
+        raise not_found("事件", "service request", request_id)
+    forbid_other_worker(who, row.worker_id)
+    return [open311_request(store.load(session, [row])[0], rules, lang)]
