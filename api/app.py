@@ -27,6 +27,7 @@ from api.errors import (
 from api.jobs import JobRunner
 from api.routers import (
     datasets,
+    dispatch,
     grids,
     incidents,
     maps,
@@ -122,7 +123,8 @@ def create_app(settings: Settings | None = None, *, start_jobs: bool = True) -> 
     app.add_exception_handler(ApiError, api_error_handler)
     app.add_exception_handler(InputError, input_error_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
-    for module in (datasets, plans, grids, people, incidents, open311, routes, maps):
+    for module in (datasets, plans, grids, people, incidents, open311, routes, dispatch,
+                   maps):
         app.include_router(module.router)
     app.mount("/static/maps", StaticFiles(directory=map_assets_folder(settings), check_dir=False),
               name="map-assets")

@@ -34,7 +34,10 @@ PRELOAD = ["api.jobs", "api.plan_store", "partition.plan", "gis.study_area"]
 PARTITION_STEPS = 4 + 5 + 1
 # Job kinds: "module:function" run in the worker process as function(db, settings, job_id,
 # params); the function records success itself, in the transaction that writes its results.
-JOB_KINDS = {"partition": "api.jobs:run_partition"}
+JOB_KINDS = {"partition": "api.jobs:run_partition",
+             "assignments": "api.dispatch_jobs:run_assignments",
+             "routes": "api.dispatch_jobs:run_routes",
+             "party_zones": "api.dispatch_jobs:run_party_zones"}
 
 
 def now() -> datetime:

@@ -259,3 +259,22 @@ class RouteOut(Orm):
     stops: list[dict[str, Any]]
     distance_m: float
     duration_s: float
+
+
+class AssignmentsCompute(BaseModel):
+    seconds: float = Field(5.0, gt=0, le=120, description="CP-SAT 求解时限 time limit, s")
+    max_grids: int = Field(3, ge=1, le=1000, description="每名网格员最多网格数 most grids per "
+                           "worker")
+    max_households: int = Field(1200, ge=1, le=1_000_000,
+                                description="每名网格员最多户数 most households per worker")
+
+
+class RoutesCompute(BaseModel):
+    day: date | None = Field(None, description="日期 the routes' day (default today, Beijing)")
+    exact_seconds: float = Field(0.3, ge=0, le=30,
+                                 description="每个网格精确模型时限 exact model time per grid, s")
+
+
+class PartyZonesCompute(BaseModel):
+    capacity: int = Field(20, ge=1, le=500,
+                          description="每名党员联系户数上限 households per party member")
