@@ -31,7 +31,7 @@ from dispatch.incident_rules import BEIJING
 from dispatch.network import walk_seconds
 from dispatch.workers import Worker as DispatchWorker
 
-PATROL_EXACT_SECONDS = 0.3  # the exact patrol model's time per grid; the heuristic backs it up
+PATROL_EXACT_SECONDS = 0.1  # exact model time per grid (demo: 26 of 51 grids proven optimal, 4 s)
 PATROL_START_S = 9 * 3600  # patrols start at 09:00
 
 

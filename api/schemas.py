@@ -271,7 +271,7 @@ class AssignmentsCompute(BaseModel):
 
 class RoutesCompute(BaseModel):
     day: date | None = Field(None, description="日期 the routes' day (default today, Beijing)")
-    exact_seconds: float = Field(0.3, ge=0, le=30,
+    exact_seconds: float = Field(0.1, ge=0, le=30,
                                  description="每个网格精确模型时限 exact model time per grid, s")
 
 
