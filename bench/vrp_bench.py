@@ -3,6 +3,7 @@
     python bench/vrp_bench.py                          # 5 s each, all instances and solvers
     python bench/vrp_bench.py --seconds 5 30 --markdown bench/vrp_results.md
     python bench/vrp_bench.py --seconds 5 --solvers wangge --seed 1   # repeatable mode
+    python bench/vrp_bench.py --seconds 0 --solvers vroom             # VROOM without a timeout
 
 Every solver gets the same integer matrices (the file's convention, see dispatch.vrp: TSPLIB
 nearest integer; DIMACS distances truncated to 0.1 and scaled by 10, travel time = distance), the
@@ -85,8 +86,9 @@ def pyvrp_routes(inst: Instance, seconds: float, seed: int | None) -> Routes:
     never = np.iinfo(np.int64).max
     tw = inst.time_window
     close = int(tw[0, 1]) if tw is not None else never
-    # Coordinates are unused once the matrices are given; PyVRP needs a location per node.
-    locations = [Location(x=0.0, y=0.0) for _ in range(inst.size)]
+    # Costs come from the matrices; the coordinates are given for completeness (PyVRP 0.14's
+    # default operators do not use them).
+    locations = [Location(x=float(x), y=float(y)) for x, y in inst.coords]
     clients = [Client(
         location=i,
         delivery=[int(inst.demand[i])] if inst.demand is not None else [],

@@ -35,6 +35,7 @@ class Instance:
     vehicles: int = 1
     time_window: np.ndarray | None = None  # (n, 2), scaled
     service: np.ndarray | None = None  # scaled
+    coords: np.ndarray | None = None  # (n, 2) file coordinates, for solvers that use geometry
 
     @property
     def size(self) -> int:
@@ -100,7 +101,7 @@ def read_instance(path: str | Path) -> Instance:
         distance = np.floor(euclid * scale + 1e-9).astype(np.int64)
     else:  # TSPLIB nint
         distance = np.floor(euclid + 0.5).astype(np.int64)
-    inst = Instance(header.get("NAME", path.stem), kind, labels, distance, scale)
+    inst = Instance(header.get("NAME", path.stem), kind, labels, distance, scale, coords=xy)
     if kind != "TSP":
         demand = {int(r[0]): int(r[1]) for r in sec.get("DEMAND_SECTION", [])}
         inst.demand = np.array([demand.get(lab, 0) for lab in labels], dtype=np.int64)
