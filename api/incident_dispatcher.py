@@ -83,8 +83,30 @@ def plan_workers(session: Session, plan_id: int, crs) -> tuple[list[DispatchWork
     return workers, assignment
 
 
+def leader_levels(session: Session, plan_id: int) -> pd.DataFrame:
+    """The four-level rows escalation needs (dispatch.workers.four_levels' columns): each
+    community's grid leader (网格长: the first leader assigned to one of its grids, by code)
+    and each grid's community."""
+    grids = session.execute(select(m.Grid.code, m.Grid.community).where(
+        m.Grid.plan_id == plan_id).order_by(m.Grid.code)).all()
+    leaders = session.execute(
+        select(m.Grid.community, m.Assignment.worker_id)
+        .join(m.Assignment, m.Assignment.grid_id == m.Grid.id)
+        .where(m.Assignment.plan_id == plan_id, m.Assignment.role == "leader")
+        .order_by(m.Grid.code)).all()
+    rows, seen = [], set()
+    for community, worker_id in leaders:
+        if community not in seen:
+            seen.add(community)
+            rows.append({"level": "community", "unit": community, "parent": None,
+                         "worker_id": worker_id})
+    rows += [{"level": "grid", "unit": code, "parent": community, "worker_id": None}
+             for code, community in grids]
+    return pd.DataFrame(rows, columns=["level", "unit", "parent", "worker_id"], dtype=object)
+
+
 def dispatcher(session: Session, settings: Settings, rules: Rules) -> Dispatcher:
-    """The dispatcher of the active plan."""
+    """The dispatcher of the active plan, with its grid leaders for escalation."""
     plan = active_plan(session)
     net = walk_network(settings, session.get(m.Dataset, plan.dataset_id))
     grids = grids_frame(session, plan.id)[["grid_id", "geometry"]].to_crs(net.crs)
@@ -92,7 +114,8 @@ def dispatcher(session: Session, settings: Settings, rules: Rules) -> Dispatcher
     if not workers:
         raise ApiError(409, "no_workers", "没有可派遣的网格员（无驻点也无负责网格）",
                        "no worker to dispatch to (none has a base or a grid)")
-    return Dispatcher(net, grids, assignment, workers, rules)
+    return Dispatcher(net, grids, assignment, workers, rules,
+                      levels=leader_levels(session, plan.id))
 
 
 def roster(session: Session) -> dict[int, WorkerStatus]:

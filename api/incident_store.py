@@ -116,7 +116,7 @@ def save_domain(session: Session, row: m.Incident, incident: Incident,
     assignee = incident.assignee
     row.worker_id = int(assignee) if isinstance(assignee, numbers.Integral) else None
     row.grid_code = None if incident.grid_id is None else str(incident.grid_id)
-    row.escalated_to = incident.escalated_to
+    row.escalated_to = None if incident.escalated_to is None else str(incident.escalated_to)
     row.reporters = [_reporter_json(r) for r in incident.reporters]
     row.accept_by = incident.accept_by.astimezone(UTC)
     row.close_by = incident.close_by.astimezone(UTC)

@@ -1,6 +1,6 @@
 """Incidents in the service: the lifecycle with roles, the append-only history, duplicate
 merge, dispatch by the Dispatcher on the plan's streets, statistics and Open311 GeoReport v2,
-on a synthetic district of 200 buildings (SQLite)."""
+on a synthetic district of 200 buildings (SQLite, and a run on PostGIS)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,11 @@ from api.app import create_app
 from api.settings import Settings
 from tests.test_api import district  # noqa: F401 (a fixture)
 from tests.test_service_maps import stock_service
+from tests.test_store import (  # noqa: F401 (postgis_server_url is a fixture)
+    drop_postgis_database,
+    make_postgis_database,
+    postgis_server_url,
+)
 
 
 @pytest.fixture(scope="module")
@@ -221,3 +226,76 @@ def test_open311_services_post_list_and_one(sv):
     with app.state.db.read_session() as s:
         assert s.scalar(select(func.count()).select_from(m.Incident)
                         .where(m.Incident.description == "夜间施工")) == 1
+
+
+def test_off_duty_redispatches_and_overdue_escalates_to_the_grid_leader(sv):
+    from datetime import UTC, datetime, timedelta
+
+    c, h, app = sv["client"], sv["h"], sv["app"]
+    p0 = sv["points"][0]
+    iid = report(sv, (p0.x - 0.0002, p0.y + 0.0002), "neighbour_dispute")["id"]
+    assert act(sv, iid, "admin", "accept").status_code == 200
+    assert act(sv, iid, "admin", "dispatch", worker_id=h["worker_id"]).status_code == 200
+    path = f"/workers/{h['worker_id']}/off-duty"
+    for role in ("worker", "reporter"):
+        assert c.post(path, headers=h[role]).status_code == 403
+    assert c.post("/workers/999999/off-duty", headers=h["admin"]).status_code == 404
+    try:
+        r = c.post(path, headers=h["planner"])
+        assert r.status_code == 200, r.text
+        moved = {x["incident_id"]: x for x in r.json()["redispatched"]}
+        assert moved[iid]["to_worker"] == h["worker2_id"] and "off duty" in moved[iid]["reason"]
+        got = c.get(f"/incidents/{iid}", headers=h["worker2"]).json()
+        assert got["worker_id"] == h["worker2_id"] and got["status"] == "dispatched"
+        assert c.get(f"/incidents/{iid}", headers=h["worker"]).status_code == 403
+    finally:
+        c.patch(f"/workers/{h['worker_id']}", headers=h["admin"], json={"on_duty": True})
+    # the grid's community gets a leader; an incident past its deadline goes to them, once
+    r = c.put(f"/plans/{sv['plan_id']}/grids/{sv['codes'][0]}/assignment", headers=h["admin"],
+              json={"worker_id": h["worker2_id"], "role": "leader"})
+    assert r.status_code == 200, r.text
+    late = report(sv, (p0.x, p0.y - 0.0002), "environment")["id"]
+    with app.state.db.writing() as s:
+        s.get(m.Incident, late).accept_by = datetime.now(UTC) - timedelta(hours=3)
+    assert c.get(f"/incidents/{late}", headers=h["admin"]).json()["overdue"]
+    assert c.post("/incidents/escalate", headers=h["worker"]).status_code == 403
+    first = c.post("/incidents/escalate", headers=h["admin"]).json()["escalated"]
+    mine = [x for x in first if x["incident_id"] == late]
+    assert mine and mine[0]["leader_worker_id"] == h["worker2_id"]
+    assert mine[0]["overdue_h"] == pytest.approx(3, abs=0.1)
+    again = c.post("/incidents/escalate", headers=h["admin"]).json()["escalated"]
+    assert late not in [x["incident_id"] for x in again]
+    got = c.get(f"/incidents/{late}", headers=h["admin"]).json()
+    assert got["escalated_to"] == str(h["worker2_id"])
+    steps = c.get(f"/incidents/{late}/history", headers=h["admin"]).json()
+    assert steps[-1]["action"] == "escalate" and "网格长" in steps[-1]["note"]
+
+
+def test_lifecycle_dispatch_and_merge_on_postgis(postgis_server_url, tmp_path,  # noqa: F811
+                                                district):  # noqa: F811
+    """The same store code on PostgreSQL + PostGIS: merge, automatic dispatch, history,
+    statistics and Open311."""
+    url = make_postgis_database(postgis_server_url)
+    try:
+        app = create_app(Settings(data_dir=tmp_path, database_url=url), start_jobs=False)
+        with TestClient(app) as client:
+            pg = {"client": client, "app": app, **stock_service(app, district)}
+            p0 = pg["points"][0]
+            first = report(pg, (p0.x, p0.y), "noise")
+            assert report(pg, (p0.x + 0.0001, p0.y), "noise")["id"] == first["id"]
+            assert act(pg, first["id"], "admin", "accept").status_code == 200
+            r = act(pg, first["id"], "admin", "dispatch")
+            assert r.status_code == 200 and r.json()["incident"]["worker_id"] == \
+                pg["h"]["worker_id"], r.text
+            steps = client.get(f"/incidents/{first['id']}/history",
+                               headers=pg["h"]["worker"]).json()
+            assert [s["action"] for s in steps] == ["report", "merge", "accepted",
+                                                    "dispatched"]
+            stats = client.get("/incidents/statistics", params={"by": "worker"},
+                               headers=pg["h"]["admin"]).json()["groups"]
+            assert {g["worker"]: g["open"] for g in stats}[str(pg["h"]["worker_id"])] == 1
+            one = client.get(f"/open311/v2/requests/{first['id']}.json",
+                             headers=pg["h"]["worker"]).json()
+            assert one[0]["agency_responsible"] == str(pg["h"]["worker_id"])
+    finally:
+        drop_postgis_database(postgis_server_url, url)

@@ -210,6 +210,56 @@ def statistics(session: ReadDb, who: Planner,
     return {"by": by, "groups": records}
 
 
+def _save_all(session: Session, rows: list[Incident], domain: list, who: Principal,
+              changed: set[str]) -> None:
+    by_id = {str(r.id): r for r in rows}
+    for incident in domain:
+        if incident.incident_id in changed:
+            store.save_domain(session, by_id[incident.incident_id], incident, who.token_id)
+
+
+@router.post("/incidents/escalate", summary="超期上报 escalate every overdue open incident to "
+             "its community's grid leader (网格长), once")
+def escalate(session: WriteDb, who: Planner, settings: AppSettings, rules: IncidentRules):
+    from api.incident_dispatcher import dispatcher
+
+    rows = store.open_rows(session)
+    domain = store.load(session, rows)
+    table = dispatcher(session, settings, rules).escalate_overdue(
+        domain, datetime.now(UTC), who.name)
+    _save_all(session, rows, domain, who, set(table["incident_id"]))
+    session.commit()
+    return {"escalated": [{"incident_id": int(r.incident_id), "grid_code": r.grid_id,
+                           "community": r.community, "leader_worker_id": int(r.leader),
+                           "overdue_h": float(r.overdue_h)} for r in table.itertuples()]}
+
+
+@router.post("/workers/{worker_id}/off-duty", tags=["incidents 事件"],
+             summary="网格员离岗 mark a worker off duty and dispatch their open incidents "
+             "to others")
+def off_duty(worker_id: int, session: WriteDb, who: Planner, settings: AppSettings,
+             rules: IncidentRules):
+    from api.incident_dispatcher import dispatcher, roster
+
+    worker = session.get(Worker, worker_id)
+    if worker is None:
+        raise not_found("网格员", "worker", worker_id)
+    worker.on_duty = False
+    session.flush()
+    rows = store.open_rows(session)
+    domain = store.load(session, rows)
+    try:
+        table = dispatcher(session, settings, rules).redispatch_off_duty(
+            worker_id, domain, roster(session), datetime.now(UTC), who.name)
+    except TransitionError as exc:
+        raise rules_error(exc, 409) from None
+    _save_all(session, rows, domain, who, set(table["incident_id"]))
+    session.commit()
+    return {"worker_id": worker_id, "on_duty": False,
+            "redispatched": [{"incident_id": int(r.incident_id), "to_worker": int(r.to_worker),
+                              "reason": r.reason} for r in table.itertuples()]}
+
+
 @router.get("/incidents/{incident_id}", response_model=IncidentOut)
 def get_incident(incident_id: int, session: ReadDb, who: Reader):
     return incident_out(_visible(session, incident_id, who))

@@ -94,6 +94,13 @@ async def post_request(request: Request, session: WriteDb, who: Caller, rules: I
              "account_id": fields.get("account_id")}]
 
 
+def _record(incident, rules, lang: str) -> dict:
+    """The Open311 record, its text fields as text (the assignee is a worker id)."""
+    record = open311_request(incident, rules, lang)
+    record["agency_responsible"] = str(record["agency_responsible"] or "")
+    return record
+
+
 def _date(text: str | None, name: str) -> datetime | None:
     if not text:
         return None
@@ -124,7 +131,7 @@ def list_requests(session: ReadDb, who: Caller, rules: IncidentRules, settings: 
                                 end_date=_date(end_date, "end_date"), service_request_ids=ids)
     except RulesError as exc:
         raise rules_error(exc, 400) from None
-    return [open311_request(i, rules, lang) for i in chosen]
+    return [_record(i, rules, lang) for i in chosen]
 
 
 @router.get("/requests/{request_id}.json", summary="Open311 单条 one service request")
@@ -135,4 +142,4 @@ def get_request(request_id: int, session: ReadDb, who: Caller, rules: IncidentRu
     if row is None:
         raise not_found("事件", "service request", request_id)
     forbid_other_worker(who, row.worker_id)
-    return [open311_request(store.load(session, [row])[0], rules, lang)]
+    return [_record(store.load(session, [row])[0], rules, lang)]
