@@ -152,6 +152,28 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(format_plan_summary(summary["plan"]))
     print(f"输出目录 outputs written to: {out.resolve()}")
     print(area.attribution)
+    if args.no_serve:
+        return 0
+    return _serve_demo(out / "data", args.host, args.port)
+
+
+def _serve_demo(data_dir: Path, host: str, port: int) -> int:
+    """Fill the demo store on first run (plan, workers, assignments, patrols), then serve it."""
+    import uvicorn
+
+    from api.app import create_app
+    from api.bootstrap import demo_service
+    from api.settings import Settings
+
+    print("准备演示服务 preparing the demo service (first run: plan, workers, routes) ...",
+          flush=True)
+    filled = demo_service(data_dir)
+    if filled.get("admin_token"):
+        print(f"管理员令牌 admin token (shown once): {filled['admin_token']}")
+    print(f"网格服务 Wangge service: http://{host}:{port}/docs  地图 maps: "
+          f"http://{host}:{port}/maps/grids  (Ctrl+C 停止 to stop)", flush=True)
+    uvicorn.run(create_app(Settings.from_env(data_dir)), host=host, port=port,
+                log_level="warning")
     return 0
 
 
@@ -269,8 +291,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help='print {"cost", "routes", "seconds"}')
     p.set_defaults(func=cmd_vrp_solve)
 
-    p = sub.add_parser("demo", help="在内置演示数据上运行 run on the embedded demo data")
+    p = sub.add_parser("demo", help="在内置演示数据上运行服务 run the service on the embedded "
+                       "demo data")
     p.add_argument("--out", default=DEFAULT_DEMO_DIR, help=f"输出目录 (default {DEFAULT_DEMO_DIR})")
+    p.add_argument("--host", default="127.0.0.1", help="listen address (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    p.add_argument("--no-serve", action="store_true",
+                   help="只写出文件不启动服务 write the files, do not start the service")
     p.set_defaults(func=cmd_demo)
 
     from api.dispatch_commands import register as register_dispatch

@@ -43,7 +43,7 @@ def test_import_json_and_geopackage(nanjing_path, tmp_path, capsys):
 
 def test_demo_writes_outputs(tmp_path, capsys):
     out = tmp_path / "demo"
-    assert main(["demo", "--out", str(out)]) == 0
+    assert main(["demo", "--out", str(out), "--no-serve"]) == 0
     printed = capsys.readouterr().out
     assert str(out) in printed and "ODbL" in printed
     for name in ("study_area.gpkg", "buildings.geojson", "streets.geojson", "barriers.geojson",
@@ -110,3 +110,49 @@ def test_partition_of_vector_buildings_with_osm_streets(nanjing_path, tmp_path, 
     assert summary["barrier_violations"] == 0 and summary["non_contiguous"] == 0
     buildings = pyogrio.read_dataframe(plan, layer="buildings")
     assert set(buildings["households_source"]) == {"given"}
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_demo_serves_the_plan_workers_and_maps(tmp_path):
+    """README command 1: `wangge demo` fills a store on first run and serves it."""
+    import re
+    import time
+
+    import httpx
+
+    port = _free_port()
+    log = tmp_path / "demo.log"
+    with log.open("w") as out:
+        server = subprocess.Popen([shutil.which("wangge"), "demo", "--out", str(tmp_path / "d"),
+                                   "--port", str(port)], stdout=out, stderr=subprocess.STDOUT)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:
+            assert server.poll() is None, log.read_text()
+            try:
+                if httpx.get(f"{base}/docs", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(1)
+        else:
+            pytest.fail(f"the demo service did not start: {log.read_text()}")
+        token = re.search(r"wg_[\w-]+", log.read_text()).group(0)
+        auth = {"Authorization": f"Bearer {token}"}
+        grids = httpx.get(f"{base}/grids", headers=auth, timeout=30).json()
+        assert len(grids["features"]) >= 40
+        workers = httpx.get(f"{base}/workers", headers=auth, timeout=30).json()
+        assert len(workers) >= 10
+        page = httpx.get(f"{base}/maps/grids", auth=("admin", token), timeout=60)
+        assert page.status_code == 200 and "leaflet" in page.text
+        assert httpx.get(f"{base}/grids", timeout=10).status_code == 401
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
