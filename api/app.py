@@ -7,15 +7,12 @@ OpenAPI docs at /docs; OGC API - Features under /ogc.
 
 from __future__ import annotations
 
-import logging
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
-from fastapi.staticfiles import StaticFiles
 
 from api.db import Database
 from api.errors import (
@@ -25,6 +22,7 @@ from api.errors import (
     validation_error_handler,
 )
 from api.jobs import JobRunner
+from api.map_assets import AssetFiles, map_assets_folder
 from api.routers import (
     datasets,
     dispatch,
@@ -40,36 +38,10 @@ from api.routers import (
 from api.settings import Settings
 from gis.errors import InputError
 
-log = logging.getLogger(__name__)
-
 MULTIPART_MARGIN = 64 * 1024  # form fields and boundaries around an upload, bytes
 DESCRIPTION = """网格化管理服务 Wangge service: datasets, micro-grid plans, grids, workers,
 party members, incidents, jobs, and OGC API - Features (/ogc).
 Authenticate with `Authorization: Bearer <token>` (`wangge token create --role ROLE`)."""
-
-
-def map_assets_folder(settings: Settings) -> Path:
-    """Where /static/maps/ is served from (see Settings.map_assets_dir)."""
-    from maps import assets_dir
-
-    return settings.map_assets_dir or assets_dir(settings.data_dir)
-
-
-def gather_map_assets(settings: Settings) -> str | None:
-    """Gather the map scripts into the data folder unless a gathered folder is configured;
-    returns why it failed (the map pages then answer 503 saying so), or None."""
-    from maps import AssetsError, ensure_assets
-
-    if settings.map_assets_dir is not None:
-        if not (settings.map_assets_dir / "leaflet" / "leaflet.js").is_file():
-            return f"{settings.map_assets_dir} holds no gathered map assets"
-        return None
-    try:
-        ensure_assets(settings.data_dir)
-    except AssetsError as exc:
-        log.warning("map assets unavailable: %s", exc)
-        return str(exc)
-    return None
 
 
 class BodySizeLimit:
@@ -102,7 +74,6 @@ def create_app(settings: Settings | None = None, *, start_jobs: bool = True) -> 
         db.upgrade()
         app.state.db = db
         app.state.settings = settings
-        app.state.map_assets_error = gather_map_assets(settings)
         runner = JobRunner(db, settings)
         app.state.jobs = runner
         runner.recover()
@@ -126,7 +97,7 @@ def create_app(settings: Settings | None = None, *, start_jobs: bool = True) -> 
     for module in (datasets, plans, grids, people, incidents, open311, routes, dispatch,
                    maps):
         app.include_router(module.router)
-    app.mount("/static/maps", StaticFiles(directory=map_assets_folder(settings), check_dir=False),
+    app.mount("/static/maps", AssetFiles(directory=map_assets_folder(settings), check_dir=False),
               name="map-assets")
     app.include_router(ogc.router, prefix="/ogc")
     return app

@@ -139,3 +139,20 @@ def test_no_active_plan_and_missing_assets_are_clear(tmp_path):
         app.state.map_assets_error = None
         r = client.get("/maps/grids", headers=h["admin"])
         assert r.status_code == 404 and r.json()["code"] == "no_active_plan"
+
+
+def test_first_map_page_gathers_the_scripts_into_the_data_folder(tmp_path, district):  # noqa: F811
+    """Without a shared folder the service gathers the scripts (PyPI packages, npm) into its
+    data folder on the first map page, then serves them."""
+    import os
+
+    app = create_app(Settings(data_dir=tmp_path / "data"), start_jobs=False)
+    with TestClient(app) as client:
+        info = stock_service(app, district)
+        assert client.get("/static/maps/leaflet/leaflet.js").status_code == 404
+        r = client.get("/maps/grids", headers=info["h"]["planner"])
+        if r.status_code == 503 and os.environ.get("WANGGE_REQUIRE_BROWSER") != "1":
+            pytest.skip(f"map assets cannot be gathered here: {r.json()['message']['en']}")
+        assert r.status_code == 200, r.text
+        assert (tmp_path / "data" / "map-assets" / "leaflet" / "leaflet.js").is_file()
+        assert client.get("/static/maps/leaflet/leaflet.js").status_code == 200

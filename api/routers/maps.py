@@ -9,6 +9,7 @@ their own route and incidents only; coverage and plan comparison are for planner
 
 from __future__ import annotations
 
+import threading
 from datetime import date
 from typing import Literal
 
@@ -24,16 +25,24 @@ from api import map_data
 from api.auth import Planner, Reader, forbid_other_worker
 from api.deps import ReadDb
 from api.errors import ApiError, not_found
+from api.map_assets import gather_map_assets
 from api.models import Plan, Route, Worker
 
 router = APIRouter(prefix="/maps", tags=["maps 地图"])
+_gather_lock = threading.Lock()
 Lang = Literal["zh", "en"]
 LangQuery = Query("zh", description="语言 language: zh or en")
 
 
 def assets_ready(request: Request) -> None:
-    """503 when the map scripts could not be gathered (the page would draw nothing)."""
-    error = getattr(request.app.state, "map_assets_error", None)
+    """Gather the map scripts on the first map page (api.map_assets); 503 when
+    they could not be gathered (the page would draw nothing)."""
+    state = request.app.state
+    with _gather_lock:
+        if not getattr(state, "map_assets_checked", False):
+            state.map_assets_error = gather_map_assets(state.settings)
+            state.map_assets_checked = True
+    error = state.map_assets_error
     if error:
         raise ApiError(503, "map_assets_missing",
                        f"地图脚本尚未安装：{error}；请运行 wangge assets install",
