@@ -28,7 +28,7 @@ from api.settings import Settings
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 0.5
-PRELOAD = ["api.jobs", "api.plan_store", "partition.plan", "gis.study_area"]
+PRELOAD = ["api.jobs", "api.plan_store", "partition.plan", "gis.study_area", "api.dispatch_jobs"]
 # Steps reported by a partition job: loading (gis.study_area.LOAD_STEPS), partition.plan's five
 # steps, then saving. Progress is the share of steps started.
 PARTITION_STEPS = 4 + 5 + 1
