@@ -34,7 +34,10 @@ def _buildings_without_grid(grids: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame
         no_worker = has_grid & ~buildings["grid_id"].astype(str).isin(set(staffed))
         problem[no_worker] = t("v.no_worker", lang)
     homes = buildings["households"].fillna(0) > 0
-    return buildings[(problem != "") & homes].assign(problem=problem)
+    keep = (problem != "") & homes
+    # Assign the filtered series: an empty selection must stay empty (pandas 3 would align a
+    # full-length series onto an empty frame and bring every row back without geometry).
+    return buildings[keep].assign(problem=problem[keep])
 
 
 def _without_member(buildings: gpd.GeoDataFrame, zones: gpd.GeoDataFrame) -> gpd.GeoDataFrame:

@@ -158,11 +158,6 @@ def test_first_map_page_gathers_the_scripts_into_the_data_folder(tmp_path, distr
         assert client.get("/static/maps/leaflet/leaflet.js").status_code == 200
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError,
-                   reason="maps/coverage.py _buildings_without_grid: with no building gap, "
-                   "buildings[mask].assign(problem=problem) re-grows the empty frame to every "
-                   "row with null geometries (pandas 3), and simplify_metric fails; fix: "
-                   "assign(problem=problem[mask]). Remove this mark once maps/ is fixed.")
 def test_coverage_page_when_every_home_has_a_grid_and_worker(mapped):
     from api.dispatch_store import save_assignments as save
 
