@@ -79,8 +79,12 @@ class Principal:
     worker_id: int | None = None
 
 
-def _unauthorized(zh: str, en: str) -> ApiError:
-    return ApiError(401, "unauthorized", zh, en, headers={"WWW-Authenticate": "Bearer"})
+def _unauthorized(request: Request, zh: str, en: str) -> ApiError:
+    # Map pages are opened in a browser, which asks for a user name and password only when
+    # challenged with Basic: the token goes in as the password.
+    challenge = ('Basic realm="Wangge", charset="UTF-8"'
+                 if request.url.path.startswith("/maps") else "Bearer")
+    return ApiError(401, "unauthorized", zh, en, headers={"WWW-Authenticate": challenge})
 
 
 def _secret(header: str) -> str | None:
@@ -103,14 +107,14 @@ def current_principal(request: Request) -> Principal:
     """The caller of this request (401 without a valid, unrevoked token)."""
     secret = _secret(request.headers.get("authorization", ""))
     if secret is None:
-        raise _unauthorized("需要登录：请在 Authorization 头中提供 Bearer 令牌",
+        raise _unauthorized(request, "需要登录：请在 Authorization 头中提供 Bearer 令牌",
                             "authentication required: send Authorization: Bearer <token>")
     db = request.app.state.db
     with db.read_session() as session:
         token = session.scalar(select(Token).where(
             Token.secret_sha256 == hash_secret(secret.strip())))
         if token is None or token.revoked_at is not None:
-            raise _unauthorized("令牌无效或已吊销", "invalid or revoked token")
+            raise _unauthorized(request, "令牌无效或已吊销", "invalid or revoked token")
         return Principal(token.id, token.role, token.name, token.worker_id)
 
 

@@ -152,7 +152,13 @@ def test_demo_serves_the_plan_workers_and_maps(tmp_path):
         assert len(workers) >= 10
         page = httpx.get(f"{base}/maps/grids", auth=("admin", token), timeout=60)
         assert page.status_code == 200 and "leaflet" in page.text
-        assert httpx.get(f"{base}/grids", timeout=10).status_code == 401
+        api_401 = httpx.get(f"{base}/grids", timeout=10)
+        assert api_401.status_code == 401
+        assert api_401.headers["www-authenticate"] == "Bearer"
+        # A browser is asked for a password (the token) on the map pages.
+        page_401 = httpx.get(f"{base}/maps/grids", timeout=10)
+        assert page_401.status_code == 401
+        assert page_401.headers["www-authenticate"].startswith("Basic")
     finally:
         server.terminate()
         server.wait(timeout=30)
