@@ -123,19 +123,26 @@ def _vehicles_from_name(inst: Instance) -> int:
 
 
 def solve(inst: Instance, seconds: float, seed: int | None = None) -> Solution:
-    """Solve with OR-Tools' iterated local search (see dispatch.vrp_search) in ``seconds`` of
-    wall time, model building included.
+    """Solve with OR-Tools (iterated local search with SISR ruin-and-recreate; guided local
+    search for the TSP; see dispatch.vrp_search) in ``seconds`` of wall time, model building
+    included.
 
     Args:
         seed: None stops at the time limit (anytime); an integer stops after a fixed amount of
-            work proportional to ``seconds``, so that the same instance and seed give the same
-            routes (see dispatch.vrp_search for the limits of that guarantee).
+            work proportional to ``seconds`` instead, so that the same instance, seed and
+            ``seconds`` give the same routes; the wall time then depends on the machine (about
+            ``seconds`` on the development machine, see dispatch.vrp_search).
 
     Raises:
-        RuntimeError: OR-Tools found no feasible solution in time.
+        InputError: a negative seed.
+        RuntimeError: OR-Tools found no feasible solution.
+        TimeoutError: ``seconds`` too short to build the model.
     """
     from dispatch.vrp_search import search
 
+    if seed is not None and seed < 0:
+        raise InputError(None, f"seed {seed} is negative", "give a seed of 0 or more",
+                         problem_zh=f"随机种子 {seed} 为负数", hint_zh="请给出 0 或更大的种子")
     started = time.perf_counter()
     routes, stats = search(inst, seconds, seed, started)
     check_routes(inst, routes)

@@ -100,6 +100,12 @@ def test_same_seed_same_routes(bench_dir, name, seconds):
     check_routes(inst, _internal(inst, first.routes))
 
 
+def test_negative_seed_is_refused(bench_dir, capsys):
+    assert main(["vrp", "solve", str(bench_dir / "kroA100.tsp"), "--seconds", "1",
+                 "--seed", "-3"]) == 2
+    assert "种子" in capsys.readouterr().err
+
+
 def test_seeds_vary_the_search(bench_dir):
     inst = read_instance(bench_dir / "X-n101-k25.vrp")
     routes = {json.dumps(solve(inst, 0.5, seed=seed).routes) for seed in (1, 2, 3)}
