@@ -68,12 +68,12 @@ class IlsSettings:
 # TSP: guided local search reaches the kroA100 optimum in seconds where ILS stalls near 2%.
 # CVRP, from 10 s: many cheap ruin-and-recreate iterations without local search, as in SISR;
 # single runs on X-n101-k25 scatter widely (six seeds, 10 s of work each: 1.30 0.64 2.42 1.02
-# 0.41 1.50%; at 5 s: 0.29 0.32 2.68 1.44 2.72 2.96%), so longer limits are split into
-# independent 10 s runs and the best kept. On the same six seeds these were worse on average:
-# the whole schedule x0.5 or x2, the final temperature x0.25 or x2.5, ruins of 7, 12 or 15
-# customers, OR-Tools' default insertion order (strings of at most 5: no change, routes hold
-# about 4 customers). Under 10 s, local search after each recreate is steadier (1.4% to 2.2%
-# at 5 s).
+# 0.41 1.50%; at 5 s: 0.29 0.32 2.68 1.44 2.72 2.96%; at 15 s: 0.32 1.77 0.35 1.51 1.54%),
+# so longer limits are split into independent 10 s runs and the best kept. On the same six
+# seeds these were worse on average: the whole schedule x0.5 or x2, the final temperature x0.25
+# or x2.5, ruins of 7, 12 or 15 customers, OR-Tools' default insertion order (strings of at
+# most 5: no change, routes hold about 4 customers). Under 10 s, local search after each
+# recreate is steadier (1.4% to 2.2% at 5 s).
 # VRPTW: local search after each recreate pays off (RC208 at 5 s, same schedule: 2.4% with,
 # 5.8% without).
 SETTINGS: dict[str, list[tuple[float, IlsSettings]]] = {
