@@ -82,7 +82,8 @@ def open_rows(session: Session) -> list[m.Incident]:
 def duplicate_candidates(session: Session, category: str, lon: float, lat: float,
                          at: datetime, radius_m: float, hours: float) -> list[m.Incident]:
     """Open incidents of ``category`` reported within ``hours`` of ``at`` whose bounding box
-    is within about ``radius_m`` of the point (the library checks the exact distance)."""
+    is within about ``radius_m`` of the point (the library checks the exact distance), locked
+    for this transaction."""
     dlat = radius_m / EARTH_M_PER_DEG
     dlon = dlat / max(math.cos(math.radians(lat)), 1e-6)
     window = timedelta(hours=hours)
@@ -91,7 +92,10 @@ def duplicate_candidates(session: Session, category: str, lon: float, lat: float
         m.Incident.created_at >= at - window, m.Incident.created_at <= at + window,
         m.Incident.minx <= lon + dlon, m.Incident.maxx >= lon - dlon,
         m.Incident.miny <= lat + dlat, m.Incident.maxy >= lat - dlat)
-        .order_by(m.Incident.id)))
+        .order_by(m.Incident.id)
+        # Lock them (PostgreSQL; SQLite writes one at a time anyway): two reports merged into
+        # one incident at once would otherwise both append step n + 1.
+        .with_for_update()))
 
 
 def _reporter_json(r: Reporter) -> dict:

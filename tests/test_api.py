@@ -527,8 +527,30 @@ def test_service_on_postgis(postgis_server_url, tmp_path, district):  # noqa: F8
                           params={"bbox": box}).json()
             assert items["numberMatched"] == 1
             assert len(same_key_at_once(c, h["reporter"])) == 1
+            assert len(duplicates_at_once(c, h["reporter"], point)) == 1
     finally:
         drop_postgis_database(postgis_server_url, url)
+
+
+def duplicates_at_once(client, headers, point, n=8) -> set[int]:
+    """``n`` threads report the same noise at once next to an open one (different keys): every
+    report is merged into it. Before the incident row was locked, PostgreSQL let two merges
+    append the same step number and answered 500."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    body = {"category": "parking", "lon": point.x, "lat": point.y}
+    first = client.post("/incidents", headers=headers, json=body)
+    assert first.status_code == 201
+
+    def report(i: int):
+        return client.post("/incidents", headers={**headers, "Idempotency-Key": f"dup-{i}"},
+                           json={**body, "description": f"duplicate {i}"})
+
+    with ThreadPoolExecutor(n) as pool:
+        answers = list(pool.map(report, range(n)))
+    assert [a.status_code for a in answers] == [201] * n, [a.text for a in answers]
+    assert all(a.json()["merged"] for a in answers)
+    return {first.json()["id"]} | {a.json()["id"] for a in answers}
 
 
 

@@ -316,7 +316,7 @@ def _dispatch(session: Session, settings, rules: Rules, row: Incident, body: Inc
              "close, return, reject, claim, note")
 def act(incident_id: int, body: IncidentActionIn, session: WriteDb, who: Reader,
         settings: AppSettings, rules: IncidentRules):
-    row = session.get(Incident, incident_id)
+    row = session.get(Incident, incident_id, with_for_update=True)  # one change at a time
     if row is None:
         raise not_found("事件", "incident", incident_id)
     _check_role(who, body.action, row)
