@@ -46,23 +46,29 @@ def save_assignments(session: Session, plan_id: int, workers_by_grid: dict[str, 
 
 def save_route(session: Session, *, plan_id: int, worker_id: int, day: date,
                stops: list[dict], path: shapely.LineString | None, distance_m: float,
-               duration_s: float, job_id: int | None = None) -> m.Route:
-    """Store (or replace) a worker's route for ``day``.
+               duration_s: float, job_id: int | None = None,
+               kind: str = "patrol") -> m.Route:
+    """Store (or replace) a worker's route of ``kind`` for ``day``.
 
     Args:
         stops: in visiting order, each ``{"seq", "kind", "ref", "name", "lon", "lat",
             "eta"}`` (kind: grid, building, incident, patrol; eta: ISO time or seconds from
             the start; name optional).
         path: the walked line (lon/lat), or None when only stops are known.
+        kind: ``patrol`` (the street patrol) or ``visits`` (dispatched incidents); a worker
+            has one route of each kind per plan and day (models.Route).
     """
+    if kind not in m.ROUTE_KINDS:
+        raise ValueError(f"route kind {kind!r} not one of {', '.join(m.ROUTE_KINDS)} "
+                         f"(路线类型无效)")
     for i, stop in enumerate(stops):
         if not {"lon", "lat"} <= set(stop):
             raise ValueError(f"stop {i} has no lon/lat (站点缺少经纬度)")
     route = session.scalar(select(m.Route).where(m.Route.plan_id == plan_id,
                                                  m.Route.worker_id == worker_id,
-                                                 m.Route.day == day))
+                                                 m.Route.day == day, m.Route.kind == kind))
     if route is None:
-        route = m.Route(plan_id=plan_id, worker_id=worker_id, day=day)
+        route = m.Route(plan_id=plan_id, worker_id=worker_id, day=day, kind=kind)
         session.add(route)
     route.stops = [dict(stop, seq=stop.get("seq", i + 1)) for i, stop in enumerate(stops)]
     route.distance_m, route.duration_s, route.job_id = distance_m, duration_s, job_id

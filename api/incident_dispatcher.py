@@ -6,13 +6,16 @@ workers are read afresh for every dispatch, so an edit takes effect at once. Gri
 grid codes; worker ids the store's. A worker's base is their stored point, else a point inside
 the first grid they hold; workers with neither are not candidates.
 
-The store's ``on_duty`` flag is the roster: a worker marked on duty is available all day (the
-store keeps no shift hours), one marked off duty is not.
+The roster comes from the store (api.worker_hours): a worker is available when marked on duty,
+today (Beijing time) is one of their work days and not one of their days off, and now lies in
+their shift; the Dispatcher gets their shift as their hours (round the clock when none is set),
+so routes for the rest of today end with the shift.
 """
 
 from __future__ import annotations
 
 import threading
+from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
@@ -23,12 +26,12 @@ from api import models as m
 from api.errors import ApiError
 from api.plan_store import grids_frame
 from api.settings import Settings
+from api.worker_hours import available, shift_seconds
 from dispatch.incident_dispatch import Dispatcher, WorkerStatus
 from dispatch.incident_rules import Rules
 from dispatch.network import WalkNetwork
 from dispatch.workers import Worker as DispatchWorker
 
-ALL_DAY = (0, 24 * 3600)
 _networks: dict[tuple[str, int], WalkNetwork] = {}
 _lock = threading.Lock()
 
@@ -79,7 +82,7 @@ def plan_workers(session: Session, plan_id: int, crs) -> tuple[list[DispatchWork
             continue
         point = gpd.GeoSeries([base], crs="EPSG:4326").to_crs(crs).iloc[0]
         workers.append(DispatchWorker(w.id, w.name, point.x, point.y, phone=w.phone or "",
-                                      hours=ALL_DAY))
+                                      hours=shift_seconds(w)))
     return workers, assignment
 
 
@@ -118,7 +121,8 @@ def dispatcher(session: Session, settings: Settings, rules: Rules) -> Dispatcher
                       levels=leader_levels(session, plan.id))
 
 
-def roster(session: Session) -> dict[int, WorkerStatus]:
-    """Every worker's status from the store's on-duty flag."""
-    return {wid: WorkerStatus(wid, on_duty=on) for wid, on in
-            session.execute(select(m.Worker.id, m.Worker.on_duty))}
+def roster(session: Session, now: datetime) -> dict[int, WorkerStatus]:
+    """Every worker's status at ``now``: available by the on-duty flag, work days, days off
+    and shift (api.worker_hours.available)."""
+    return {w.id: WorkerStatus(w.id, on_duty=available(w, now))
+            for w in session.scalars(select(m.Worker))}

@@ -29,6 +29,7 @@ from api.spatial import BBoxMixin
 ROLES = ("admin", "planner", "worker", "reporter")
 JOB_STATES = ("queued", "running", "succeeded", "failed", "cancelled", "interrupted")
 PLAN_STATES = ("draft", "active", "archived")
+ROUTE_KINDS = ("patrol", "visits")
 
 
 def utcnow() -> datetime:
@@ -159,6 +160,11 @@ class Worker(BBoxMixin, Base):
     phone: Mapped[str | None] = mapped_column(String(40), nullable=True)
     employee_no: Mapped[str | None] = mapped_column(String(40), unique=True, nullable=True)
     on_duty: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Working hours, Beijing time "HH:MM" ("24:00" = midnight at the end); None: round the clock.
+    shift_start: Mapped[str | None] = mapped_column(String(5), nullable=True)
+    shift_end: Mapped[str | None] = mapped_column(String(5), nullable=True)
+    work_days: Mapped[list | None] = mapped_column(JSON, nullable=True)  # ISO weekdays 1 = Mon
+    days_off: Mapped[list | None] = mapped_column(JSON, nullable=True)  # ISO dates, holidays
     notes: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow,
@@ -200,14 +206,21 @@ class Assignment(Base):
 
 
 class Route(BBoxMixin, Base):
-    """A worker's route for one day: ordered stops, the walked line, metres and seconds."""
+    """A worker's route for one day: ordered stops, the walked line, metres and seconds.
+
+    ``kind`` ``patrol``: the street patrol of their grids (dispatch jobs); ``visits``: the
+    incidents dispatched to them, in visiting order (api.incident_routes). One of each per
+    plan, worker and day."""
 
     __tablename__ = "routes"
-    __table_args__ = (UniqueConstraint("plan_id", "worker_id", "day"), *_bbox_index("routes"))
+    __table_args__ = (UniqueConstraint("plan_id", "worker_id", "day", "kind",
+                                       name="uq_routes_plan_worker_day_kind"),
+                      *_bbox_index("routes"))
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id", ondelete="CASCADE"))
     worker_id: Mapped[int] = mapped_column(ForeignKey("workers.id"), index=True)
     day: Mapped[date] = mapped_column(Date)
+    kind: Mapped[str] = mapped_column(String(20), default="patrol", server_default="patrol")
     stops: Mapped[list] = mapped_column(JSON, default=list)  # [{seq, kind, ref, lon, lat, eta}]
     distance_m: Mapped[float] = mapped_column(Float, default=0.0)
     duration_s: Mapped[float] = mapped_column(Float, default=0.0)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 Role = Literal["admin", "planner", "worker", "reporter"]
+Clock = Annotated[str, Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$|^24:00$",
+                             examples=["08:30"])]
+Weekday = Annotated[int, Field(ge=1, le=7)]
 
 
 class Orm(BaseModel):
@@ -19,7 +22,21 @@ class Lonlat(BaseModel):
     lat: float | None = Field(None, ge=-90, le=90, description="纬度 latitude, WGS84")
 
 
-class WorkerIn(Lonlat):
+class WorkerHours(BaseModel):
+    """Working hours, Beijing time (api.worker_hours): outside them a worker gets no incident."""
+
+    shift_start: Clock | None = Field(None, description="上班时间 shift start, HH:MM (none: "
+                                      "round the clock)")
+    shift_end: Clock | None = Field(None, description="下班时间 shift end, HH:MM, after the "
+                                    "start; 24:00 = midnight")
+    work_days: list[Weekday] | None = Field(None, max_length=7, description="工作日 ISO "
+                                            "weekdays, 1 = Monday ... 7 = Sunday (none: every "
+                                            "day)")
+    days_off: list[date] | None = Field(None, max_length=1000, description="休息日/节假日 "
+                                        "dates off (leave, public holidays)")
+
+
+class WorkerIn(Lonlat, WorkerHours):
     name: str = Field(min_length=1, max_length=100, description="姓名 name")
     phone: str | None = Field(None, max_length=40)
     employee_no: str | None = Field(None, max_length=40, description="工号 employee number")
@@ -27,7 +44,7 @@ class WorkerIn(Lonlat):
     notes: str | None = None
 
 
-class WorkerPatch(Lonlat):
+class WorkerPatch(Lonlat, WorkerHours):
     name: str | None = Field(None, min_length=1, max_length=100)
     phone: str | None = Field(None, max_length=40)
     employee_no: str | None = Field(None, max_length=40)
@@ -41,6 +58,12 @@ class WorkerOut(Orm):
     phone: str | None
     employee_no: str | None
     on_duty: bool
+    shift_start: str | None = None
+    shift_end: str | None = None
+    work_days: list[int] | None = None
+    days_off: list[date] | None = None
+    available_now: bool | None = Field(None, description="在岗可派 on duty, a work day and "
+                                       "inside the shift right now (Beijing time)")
     notes: str | None
     lon: float | None = None
     lat: float | None = None
@@ -144,10 +167,23 @@ class IncidentStepOut(Orm):
     assignee: str | None
 
 
+class RoutePlacement(BaseModel):
+    """Where a dispatched incident went in its worker's visit route for today."""
+
+    route_id: int | None = None
+    seq: int | None = Field(None, description="停靠序号 its stop number (1 = first)")
+    eta: datetime | None = Field(None, description="预计到达 arrival, Beijing time")
+    stops: int = Field(0, description="今日事件停靠数 incident stops in the route")
+    error: dict[str, str] | None = Field(None, description="路线未更新的原因 why the route was "
+                                         "not updated ({zh, en}); the dispatch stands")
+
+
 class IncidentDispatchOut(BaseModel):
     incident: IncidentOut
     reason: str | None = None
     ranking: list[dict[str, Any]] = Field(default_factory=list)
+    route: RoutePlacement | None = Field(None, description="dispatch: 今日路线 the stop in "
+                                         "the worker's route for today")
 
 
 class DatasetOut(Orm):
@@ -256,6 +292,8 @@ class RouteOut(Orm):
     plan_id: int
     worker_id: int
     day: date
+    kind: str = Field(description="patrol 巡查 (street patrol) or visits 事件走访 (dispatched "
+                      "incidents in visiting order)")
     stops: list[dict[str, Any]]
     distance_m: float
     duration_s: float

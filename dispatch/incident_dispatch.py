@@ -246,13 +246,15 @@ class Dispatcher:
         return Stop(incident.incident_id, x, y, service, window, None, incident.category)
 
     def insert_into_route(self, worker_id, status: dict, stops: list[Stop], route: list,
-                          new: Stop, now: datetime, *, seconds: float = 1.0) -> VisitPlan:
+                          new: Stop | None, now: datetime, *,
+                          seconds: float = 1.0) -> VisitPlan:
         """Insert stop ``new`` into ``worker_id``'s route for the rest of today.
 
         Args:
             stops: the stops still to visit today; ``route`` their ids in the planned order,
                 the starting solution of the search.
-            new: the incident's stop (:meth:`incident_stop`).
+            new: the incident's stop (:meth:`incident_stop`); None re-plans ``stops`` from
+                ``now`` (after one was taken out of the route).
             now: the route starts at the worker's position when they are free (the end of the
                 current job) and ends by the end of their hours.
 
@@ -266,7 +268,8 @@ class Dispatcher:
             beijing(now), beijing(s.busy_until))
         begin = min(max(seconds_of_day(start), w.hours[0]), w.hours[1])
         walker = Walker(worker_id, x, y, (begin, w.hours[1]), w.name)
-        return plan_visits(self.net, [walker], [*stops, new], seconds=seconds,
+        every = list(stops) if new is None else [*stops, new]
+        return plan_visits(self.net, [walker], every, seconds=seconds,
                            deterministic=True, speed_kmh=self.speed_kmh,
                            initial_routes=[list(route)])
 

@@ -11,8 +11,12 @@ row plus an append-only table of steps) and checks who may do what:
   反馈 handled (or returns them).
 
 Dispatch without a named worker asks dispatch.incident_dispatch.Dispatcher (the active plan's
-grids and assignments, walking times on its dataset's streets, open loads and deadlines).
-Reports are idempotent with ``Idempotency-Key`` for phones on bad networks.
+grids and assignments, the workers available by duty flag, work days, days off and shift,
+walking times on its dataset's streets, open loads and deadlines). Every dispatch (by hand,
+chosen, or re-dispatch when a worker goes off duty) puts the incident into the worker's visit
+route for today, and an incident leaving the worker takes its stop out (api.incident_routes),
+in the same transaction as the incident's step; only the dispatch actions route, so reports
+stay fast. Reports are idempotent with ``Idempotency-Key`` for phones on bad networks.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from api.auth import Planner, Principal, Reader, Reporter, forbid_other_worker
 from api.deps import AppSettings, ReadDb, WriteDb, check_limit
 from api.errors import ApiError, not_found
 from api.idempotency import idempotent_create
+from api.incident_routes import TodayRoutes
 from api.models import Assignment, Grid, Incident, IncidentStep, Plan, Worker
 from api.schemas import (
     IncidentActionIn,
@@ -37,10 +42,12 @@ from api.schemas import (
     IncidentIn,
     IncidentOut,
     IncidentStepOut,
+    RoutePlacement,
 )
 from api.spatial import bbox_filter
 from dispatch.incident_lifecycle import (
     OPEN_STAGES,
+    WITH_WORKER,
     TransitionError,
     add_note,
     claim,
@@ -239,8 +246,6 @@ def escalate(session: WriteDb, who: Planner, settings: AppSettings, rules: Incid
              "to others")
 def off_duty(worker_id: int, session: WriteDb, who: Planner, settings: AppSettings,
              rules: IncidentRules):
-    from api.incident_dispatcher import dispatcher, roster
-
     worker = session.get(Worker, worker_id)
     if worker is None:
         raise not_found("网格员", "worker", worker_id)
@@ -248,12 +253,19 @@ def off_duty(worker_id: int, session: WriteDb, who: Planner, settings: AppSettin
     session.flush()
     rows = store.open_rows(session)
     domain = store.load(session, rows)
+    now = datetime.now(UTC)
+    today = TodayRoutes(session, settings, rules, now)
     try:
-        table = dispatcher(session, settings, rules).redispatch_off_duty(
-            worker_id, domain, roster(session), datetime.now(UTC), who.name)
+        disp, status, _ = today.context()
+        table = disp.redispatch_off_duty(worker_id, domain, status, now, who.name)
     except TransitionError as exc:
         raise rules_error(exc, 409) from None
-    _save_all(session, rows, domain, who, set(table["incident_id"]))
+    moved = set(table["incident_id"])
+    _save_all(session, rows, domain, who, moved)
+    today.release(worker_id, [int(i) for i in moved])
+    for row in rows:
+        if str(row.id) in moved:
+            today.place(row)
     session.commit()
     return {"worker_id": worker_id, "on_duty": False,
             "redispatched": [{"incident_id": int(r.incident_id), "to_worker": int(r.to_worker),
@@ -283,13 +295,11 @@ def _check_role(who: Principal, action: str, row: Incident) -> None:
         forbid_other_worker(who, row.worker_id)
 
 
-def _dispatch(session: Session, settings, rules: Rules, row: Incident, body: IncidentActionIn,
+def _dispatch(session: Session, today: TodayRoutes, row: Incident, body: IncidentActionIn,
               who: Principal) -> tuple[object, str | None, list[dict]]:
     """Dispatch ``row`` to ``body.worker_id`` or to the Dispatcher's choice; returns the
     domain incident, the reason and the ranking."""
-    from api.incident_dispatcher import dispatcher, roster
-
-    now = datetime.now(UTC)
+    now = today.now
     if body.worker_id is not None:
         if session.get(Worker, body.worker_id) is None:
             raise not_found("网格员", "worker", body.worker_id)
@@ -300,8 +310,7 @@ def _dispatch(session: Session, settings, rules: Rules, row: Incident, body: Inc
     rows = [r for r in store.open_rows(session) if r.id != row.id] + [row]
     domain = store.load(session, rows)
     incident = domain[-1]
-    disp = dispatcher(session, settings, rules)
-    status = roster(session)
+    disp, status, _ = today.context()
     ranking = disp.rank(incident, domain, status, now)
     worker, reason = disp.choose(incident, domain, status, now)
     worker = int(worker)  # a numpy integer from the ranking table
@@ -320,22 +329,27 @@ def act(incident_id: int, body: IncidentActionIn, session: WriteDb, who: Reader,
     if row is None:
         raise not_found("事件", "incident", incident_id)
     _check_role(who, body.action, row)
-    reason, ranking = None, []
+    reason, ranking, before = None, [], row.worker_id if row.status in WITH_WORKER else None
+    today = TodayRoutes(session, settings, rules, datetime.now(UTC))
     try:
         if body.action == "dispatch":
-            incident, reason, ranking = _dispatch(session, settings, rules, row, body, who)
+            incident, reason, ranking = _dispatch(session, today, row, body, who)
         else:
             incident = store.load(session, [row])[0]
             if body.action == "claim":
                 if not body.claimant:
                     raise TransitionError("认领须填写认领人 claimant", "a claim needs a claimant")
-                claim(incident, body.claimant, body.note)
+                claim(incident, body.claimant, body.note, today.now)
             elif body.action == "note":
-                add_note(incident, "remark", who.name, body.note)
+                add_note(incident, "remark", who.name, body.note, today.now)
             else:
-                transition(incident, ACTION_STAGES[body.action], who.name, body.note)
+                transition(incident, ACTION_STAGES[body.action], who.name, body.note,
+                           today.now)
     except (TransitionError, RulesError) as exc:
         raise rules_error(exc, 409) from None
     store.save_domain(session, row, incident, who.token_id)
+    placed = today.follow(row, before, dispatched=body.action == "dispatch")
     session.commit()
-    return IncidentDispatchOut(incident=incident_out(row), reason=reason, ranking=ranking)
+    route = None if placed is None else RoutePlacement(**vars(placed))
+    return IncidentDispatchOut(incident=incident_out(row), reason=reason, ranking=ranking,
+                               route=route)

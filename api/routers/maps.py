@@ -1,5 +1,7 @@
 """The maps of maps/ as HTML pages: /maps/grids, /maps/party-zones, /maps/incidents,
 /maps/routes/{worker_id}, /maps/coverage and /maps/compare?old=&new=.
+The route page draws the worker's incident visits of the day with the street patrol beside
+them (or the patrol alone).
 
 Each page is drawn from the store (api.map_data, WGS84 lon/lat) and links Leaflet and its
 plugins under /static/maps/, which the app serves from the assets folder (maps.ensure_assets):
@@ -108,6 +110,25 @@ def _arrival(eta) -> str | None:
     return f"{seconds // 3600 % 24:02d}:{seconds % 3600 // 60:02d}"
 
 
+def _day_routes(session: Session, worker_id: int, day: date | None
+                ) -> tuple[Route | None, Route | None]:
+    """The route to draw for ``worker_id`` on ``day`` (default: their latest day with one)
+    in the active plan: the incident visits when there are any, else the street patrol; and
+    the patrol to draw beside the visits (None when not both)."""
+    query = select(Route).where(Route.worker_id == worker_id)
+    plan_id = map_data.active_plan_id(session)
+    if plan_id is not None:
+        query = query.where(Route.plan_id == plan_id)
+    if day is None:
+        latest = session.scalar(query.order_by(Route.day.desc()).limit(1))
+        day = latest.day if latest is not None else None
+    drawable = {r.kind: r for r in session.scalars(query.where(Route.day == day))
+                if r.stops and r.geom is not None}
+    if "visits" in drawable:
+        return drawable["visits"], drawable.get("patrol")
+    return drawable.get("patrol"), None
+
+
 @router.get("/routes/{worker_id}", response_class=HTMLResponse,
             summary="网格员路线地图 a worker's route (a worker sees their own)")
 def route_page(request: Request, worker_id: int, session: ReadDb, who: Reader,
@@ -117,14 +138,8 @@ def route_page(request: Request, worker_id: int, session: ReadDb, who: Reader,
     worker = session.get(Worker, worker_id)
     if worker is None:
         raise not_found("网格员", "worker", worker_id)
-    query = select(Route).where(Route.worker_id == worker_id)
-    if day is not None:
-        query = query.where(Route.day == day)
-    plan_id = map_data.active_plan_id(session)
-    if plan_id is not None:
-        query = query.where(Route.plan_id == plan_id)
-    route = session.scalar(query.order_by(Route.day.desc()).limit(1))
-    if route is None or not route.stops or route.geom is None:
+    route, patrol = _day_routes(session, worker_id, day)
+    if route is None:
         raise ApiError(404, "no_route", f"网格员 {worker.name} 尚无路线",
                        f"worker {worker_id} has no route yet")
     stops = gpd.GeoDataFrame(
@@ -137,6 +152,7 @@ def route_page(request: Request, worker_id: int, session: ReadDb, who: Reader,
     grids = grids[grids["worker_id"] == worker_id]
     return _page(maps.route_map(
         stops, path, distance_m=route.distance_m, duration_s=route.duration_s or None,
+        patrol=gpd.GeoSeries([patrol.geom], crs="EPSG:4326") if patrol is not None else None,
         worker_name=worker.name, grids=grids if len(grids) else None,
         options=maps.MapOptions(lang=lang)))
 

@@ -1,9 +1,14 @@
-"""Workers (网格员) and party members (党员): create, read, edit, CSV bulk import."""
+"""Workers (网格员) and party members (党员): create, read, edit, CSV bulk import.
+
+Workers carry their working hours, work days and days off (api.worker_hours); incidents are
+dispatched only to workers available by them.
+"""
 
 from __future__ import annotations
 
 import csv
 import io
+from datetime import UTC, datetime
 from typing import Annotated
 
 import shapely
@@ -29,17 +34,39 @@ from api.schemas import (
     WorkerPatch,
 )
 from api.settings import Settings
+from api.worker_hours import (
+    available,
+    check_shift,
+    clean_days_off,
+    clean_work_days,
+)
 
 router = APIRouter(tags=["people 人员"])
 IdemKey = Annotated[str | None, Header(alias="Idempotency-Key")]
 CSV_MAX_ROWS = 10_000
 
 
+HOURS = {"shift_start", "shift_end", "work_days", "days_off"}
+
+
 def worker_out(w: Worker) -> WorkerOut:
     out = WorkerOut.model_validate(w)
     if w.geom is not None:
         out.lon, out.lat = w.geom.x, w.geom.y
+    out.available_now = available(w, datetime.now(UTC))
     return out
+
+
+def _set_hours(w: Worker, values: dict) -> None:
+    """Set the given hour fields of ``w`` (cleaned), then check its shift as a whole."""
+    if "work_days" in values:
+        w.work_days = clean_work_days(values["work_days"])
+    if "days_off" in values:
+        w.days_off = clean_days_off(values["days_off"])
+    for key in ("shift_start", "shift_end"):
+        if key in values:
+            setattr(w, key, values[key])
+    check_shift(w.shift_start, w.shift_end)
 
 
 def member_out(m: PartyMember) -> PartyMemberOut:
@@ -79,7 +106,8 @@ def _get(session: Session, model, ident: int, zh: str, en: str):
 def create_worker(body: WorkerIn, request: Request, session: WriteDb, who: Admin,
                   idempotency_key: IdemKey = None):
     def create(s: Session) -> WorkerOut:
-        w = Worker(**body.model_dump(exclude={"lon", "lat"}))
+        w = Worker(**body.model_dump(exclude={"lon", "lat", *HOURS}))
+        _set_hours(w, body.model_dump(include=HOURS))
         _set_point(w, body.lon, body.lat)
         s.add(w)
         _flush(s)
@@ -106,8 +134,10 @@ def get_worker(worker_id: int, session: ReadDb, who: Reader):
 @router.patch("/workers/{worker_id}", response_model=WorkerOut, summary="修改网格员 edit")
 def edit_worker(worker_id: int, body: WorkerPatch, session: WriteDb, who: Admin):
     w = _get(session, Worker, worker_id, "网格员", "worker")
-    for key, value in body.model_dump(exclude_unset=True, exclude={"lon", "lat"}).items():
+    for key, value in body.model_dump(exclude_unset=True,
+                                      exclude={"lon", "lat", *HOURS}).items():
         setattr(w, key, value)
+    _set_hours(w, body.model_dump(exclude_unset=True, include=HOURS))
     if "lon" in body.model_fields_set or "lat" in body.model_fields_set:
         _set_point(w, body.lon, body.lat)
     _flush(session)
@@ -243,10 +273,40 @@ def _clean(value: str | None) -> str | None:
     return value or None
 
 
+# CSV column -> worker field; ``start``/``end`` as dispatch.people reads them
+HOUR_COLUMNS = {"shift_start": "shift_start", "start": "shift_start", "shift_end": "shift_end",
+                "end": "shift_end", "work_days": "work_days", "days_off": "days_off"}
+
+
+def _csv_hours(row: dict, n: int) -> dict:
+    """The hour fields of a CSV row whose columns are present (empty cell: none)."""
+    values: dict = {}
+    for column, field in HOUR_COLUMNS.items():
+        if column not in row:
+            continue
+        text = (row.get(column) or "").strip()
+        if field in ("shift_start", "shift_end"):
+            values[field] = text or None
+            continue
+        items = [t.strip() for t in text.replace("；", ";").replace(",", ";").split(";")
+                 if t.strip()]
+        if field == "work_days":
+            if not all(t.isdigit() for t in items):
+                raise _row_error(n, column, text, "工作日应为 1–7 的数字，用分号分隔",
+                                 "work days are numbers 1-7 separated by ';'")
+            values[field] = [int(t) for t in items] or None
+        else:
+            values[field] = items or None
+    return values
+
+
 @router.post("/workers/import", response_model=ImportResult,
-             summary="批量导入网格员 CSV: name, phone, employee_no, on_duty, lon, lat")
+             summary="批量导入网格员 CSV: name, phone, employee_no, on_duty, lon, lat, "
+             "shift_start, shift_end (HH:MM), work_days (1;2;3;4;5), days_off "
+             "(2026-10-01;2026-10-02)")
 def import_workers(file: UploadFile, session: WriteDb, who: Admin, settings: AppSettings):
-    """Rows with an employee_no that exists update that worker; others create one.
+    """Rows with an employee_no that exists update that worker; others create one. Hour
+    columns left out of the file keep what is stored; an empty cell clears it.
     One transaction: a bad row imports nothing."""
     rows = _read_csv(file, settings)
     created = updated = 0
@@ -265,6 +325,13 @@ def import_workers(file: UploadFile, session: WriteDb, who: Admin, settings: App
             updated += 1
         w.name, w.phone = name, _clean(row.get("phone"))
         w.on_duty = _bool(row, n, "on_duty")
+        try:
+            _set_hours(w, _csv_hours(row, n))
+        except ApiError as exc:
+            if exc.code != "bad_hours":
+                raise
+            raise ApiError(422, "bad_csv", f"CSV 第 {n} 行：{exc.zh}", f"CSV row {n}: {exc.en}",
+                           row=n) from None
         lon, lat = _float(row, n, "lon"), _float(row, n, "lat")
         if lon is not None and lat is not None:
             if not (-180 <= lon <= 180 and -90 <= lat <= 90):

@@ -1,13 +1,16 @@
 """Reading workers' routes: list, GeoJSON (stops and path) and GPX for phones' map apps.
 
 Routes are computed by dispatch/ and written with api.dispatch_store.save_route; a worker
-sees only their own.
+sees only their own. A worker has up to two routes a day: ``patrol``, the street patrol of
+their grids, and ``visits``, the incidents dispatched to them in visiting order with ETAs
+(api.incident_routes, kept up to date as incidents come and go).
 """
 
 from __future__ import annotations
 
 import json
 from datetime import date
+from typing import Literal
 from xml.sax.saxutils import escape, quoteattr
 
 from fastapi import APIRouter, Query
@@ -37,15 +40,19 @@ def _route(session, route_id: int, who) -> Route:
             summary="路线列表 routes (a worker gets their own)")
 def list_routes(session: ReadDb, who: Reader, settings: AppSettings,
                 worker_id: int | None = None, day: date | None = None,
+                kind: Literal["patrol", "visits"] | None = Query(
+                    None, description="patrol 巡查 or visits 事件走访"),
                 limit: int = 100, offset: int = Query(0, ge=0)):
     if who.role == "worker":
         forbid_other_worker(who, worker_id if worker_id is not None else who.worker_id)
         worker_id = who.worker_id
-    query = select(Route).order_by(Route.day.desc(), Route.worker_id)
+    query = select(Route).order_by(Route.day.desc(), Route.worker_id, Route.kind)
     if worker_id is not None:
         query = query.where(Route.worker_id == worker_id)
     if day is not None:
         query = query.where(Route.day == day)
+    if kind is not None:
+        query = query.where(Route.kind == kind)
     return list(session.scalars(query.limit(check_limit(limit, settings)).offset(offset)))
 
 
@@ -69,7 +76,7 @@ def _features(route: Route) -> list[dict]:
 def route_geojson(route_id: int, session: ReadDb, who: Reader):
     route = _route(session, route_id, who)
     body = {"type": "FeatureCollection", "features": _features(route),
-            "worker_id": route.worker_id, "day": route.day.isoformat(),
+            "worker_id": route.worker_id, "day": route.day.isoformat(), "kind": route.kind,
             "distance_m": route.distance_m, "duration_s": route.duration_s}
     return geojson_response(json.dumps(body, ensure_ascii=False))
 
@@ -79,7 +86,8 @@ def route_geojson(route_id: int, session: ReadDb, who: Reader):
 def route_gpx(route_id: int, session: ReadDb, who: Reader):
     route = _route(session, route_id, who)
     worker = session.get(Worker, route.worker_id)
-    title = f"{worker.name if worker else route.worker_id} {route.day.isoformat()}"
+    label = "事件走访 visits" if route.kind == "visits" else "巡查 patrol"
+    title = f"{worker.name if worker else route.worker_id} {route.day.isoformat()} {label}"
     lines = ['<?xml version="1.0" encoding="UTF-8"?>',
              '<gpx version="1.1" creator="Wangge" xmlns="http://www.topografix.com/GPX/1/1">',
              f"<metadata><name>{escape(title)}</name></metadata>"]
