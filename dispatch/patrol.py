@@ -1,20 +1,21 @@
-"""Street patrol routes: walk every street of a grid from the worker's base and back.
+"""Street patrols: walk every street of a grid from the worker's base and back.
 
-This is the rural postman problem on the undirected walk network. The route is solved exactly
-where it can be: an integer model (OR-Tools CP-SAT) chooses how many extra passes (0-2) each
-street gets so that every junction has even degree, minimising metres walked; connectivity is
-added as cuts (at least two passes across the edge of every part that is cut off) until the
-chosen streets form one walk with the base. On networks of up to 5,000 streets the model sees
-all of them and its proven bound is reported with the route; on larger ones it sees a band
-around the grid and claims no bound.
-When the model does not finish within its time limit, the route comes from Frederickson's
-heuristic: the grid's streets, linked by the shortest connections between their parts (a
-minimum spanning tree), made even by a minimum-weight matching of the odd-degree junctions
-(the cheapest T-join), then walked as an Euler circuit from the base.
+This is the rural postman problem on the undirected walk network. Frederickson's heuristic
+comes first: the grid's streets, linked by the shortest connections between their parts (a
+minimum spanning tree), made even by the cheapest T-join of their odd-degree junctions
+(``WalkNetwork.cheapest_t_join``, exact), then walked as an Euler circuit from the base. When
+the streets form one piece with the base, that walk meets the Chinese-postman bound and is
+optimal. Otherwise an exact integer model (OR-Tools CP-SAT) chooses how many extra passes (0-2)
+each street gets so that every junction has even degree, minimising metres walked, with
+connectivity added as cuts (at least two passes across the edge of every part that is cut off)
+until the chosen streets form one walk with the base. On networks of up to 5,000 streets the
+model sees all of them and its proven bound is reported with the route; on larger ones it sees
+a band around the grid and claims no bound. The shorter of the two walks is kept.
 
 The Chinese-postman bound is reported too: the streets' own length plus the cheapest T-join of
 their odd-degree junctions over the whole network. It ignores that a grid's streets may lie in
 several pieces that must be linked, so on such grids even the optimum lies above it.
+A grid's streets include those along its boundary (:func:`grid_streets`).
 Lengths are metres, coordinates the walk graph's metric CRS.
 """
 
@@ -37,6 +38,7 @@ SHIFT_HOURS = 2.0
 WHOLE_NETWORK_EDGES = 5000  # up to this size the exact model sees every street
 BAND_M = 300.0  # on larger networks, the streets this far from the grid's streets
 EXACT_SECONDS = 2.0  # time for the exact model per grid
+BOUNDARY_M = 10.0  # streets this close along a grid's boundary are its streets too
 MAX_CUT_ROUNDS = 500
 
 
@@ -73,32 +75,25 @@ class PatrolRoute:
         return self.length_m / self.lower_bound_m - 1 if self.lower_bound_m else 0.0
 
 
-def grid_streets(net: WalkNetwork, polygon) -> list[tuple]:
-    """The street edges (node pairs) whose midpoint lies in ``polygon`` (metric CRS).
+def grid_streets(net: WalkNetwork, polygon, boundary_m: float = BOUNDARY_M) -> list[tuple]:
+    """The streets a grid's worker patrols (node pairs): those whose midpoint lies in
+    ``polygon`` (metric CRS) and those running along its boundary, every point within
+    ``boundary_m`` of it.
 
-    Grid polygons cover a community without gaps or overlaps, so every street belongs to
-    exactly one grid's patrol, including the streets the boundaries follow.
+    Grid boundaries follow streets, so a boundary street's midpoint falls on one side or the
+    other by a few centimetres; without the second rule a grid's streets would lose their
+    ring and fall apart into pieces that the patrol must link by walking through the
+    neighbours' streets anyway. A boundary street is thus patrolled from both sides.
     """
     edges = list(net.graph.edges(data="geometry"))
     if not edges:
         return []
-    mids = shapely.line_interpolate_point([g for _, _, g in edges], 0.5, normalized=True)
+    lines = [g for _, _, g in edges]
+    mids = shapely.line_interpolate_point(lines, 0.5, normalized=True)
     inside = shapely.covers(polygon, mids)
+    if boundary_m > 0:
+        inside |= shapely.covers(polygon.buffer(boundary_m), lines)
     return [(u, v) for (u, v, _), keep in zip(edges, inside, strict=True) if keep]
-
-
-def _matching_pairs(net: WalkNetwork, odd: list) -> list[tuple]:
-    """Minimum-weight perfect matching of ``odd`` nodes by walking distance."""
-    if not odd:
-        return []
-    dist = net.node_distances(odd, odd)
-    complete = nx.Graph()
-    for i in range(len(odd)):
-        for j in range(i + 1, len(odd)):
-            if np.isfinite(dist[i, j]):
-                complete.add_edge(i, j, weight=dist[i, j])
-    pairs = nx.min_weight_matching(complete)
-    return [(odd[i], odd[j]) for i, j in pairs]
 
 
 def _odd_nodes(multi: nx.MultiGraph) -> list:
@@ -107,14 +102,8 @@ def _odd_nodes(multi: nx.MultiGraph) -> list:
 
 def postman_lower_bound(net: WalkNetwork, required: list[tuple]) -> float:
     """Streets' length plus the cheapest T-join of their odd-degree junctions (m)."""
-    multi = nx.MultiGraph(required)
-    pairs = _matching_pairs(net, _odd_nodes(multi))
-    extra = sum(_pair_length(net, a, b) for a, b in pairs)
+    _, extra = net.cheapest_t_join(_odd_nodes(nx.MultiGraph(required)))
     return _length(net, required) + extra
-
-
-def _pair_length(net: WalkNetwork, a, b) -> float:
-    return float(net.node_distances([a], [b])[0, 0])
 
 
 def _length(net: WalkNetwork, edges: list[tuple]) -> float:
@@ -251,8 +240,8 @@ def _heuristic_extra_passes(net: WalkNetwork, required: list[tuple], base) -> li
     multi = nx.MultiGraph(required)
     multi.add_node(base)
     _connect_parts(multi, net)
-    for a, b in _matching_pairs(net, _odd_nodes(multi)):
-        _add_path(multi, net, a, b)
+    join, _ = net.cheapest_t_join(_odd_nodes(multi))
+    multi.add_edges_from(join)
     _drop_extra_passes(multi)
     extra = Counter(_edge_key(u, v) for u, v in multi.edges())
     extra.subtract(_edge_key(u, v) for u, v in required)
@@ -279,18 +268,32 @@ def patrol_route(net: WalkNetwork, required: list[tuple], base_xy: tuple[float, 
     required = [_edge_key(u, v) for u, v in required]
     required_m = _length(net, required)
     postman = postman_lower_bound(net, required)
-    extra, proven = (_exact_extra_passes(net, required, base, exact_seconds)
-                     if exact_seconds > 0 else (None, 0.0))
-    optimal = extra is not None
-    if extra is None:
-        extra = _heuristic_extra_passes(net, required, base)
+    # Frederickson's heuristic first: when its walk meets the postman bound (streets in one
+    # piece with the base), it is optimal and the exact model is not needed.
+    extra = _heuristic_extra_passes(net, required, base)
+    length = required_m + _length(net, extra)
+    proven = 0.0
+    if length > _with_tolerance(postman, required, extra) and exact_seconds > 0:
+        exact, proven = _exact_extra_passes(net, required, base, exact_seconds)
+        if exact is not None and required_m + _length(net, exact) < length:
+            extra, length = exact, required_m + _length(net, exact)
+        optimal_by_model = exact is not None
+    else:
+        optimal_by_model = False
     multi = nx.MultiGraph(required + extra)
     multi.add_node(base)
     walk = [base] + [v for _, v in nx.eulerian_circuit(multi, source=base)]
     length = net.path_length(walk)
     bound = max(postman, required_m + proven)
+    optimal = optimal_by_model or length <= _with_tolerance(bound, required, extra)
     return PatrolRoute(base, required, walk, length, required_m, bound, postman, optimal,
                        split_days(net, walk, shift_m))
+
+
+def _with_tolerance(bound_m: float, required: list, extra: list) -> float:
+    """``bound_m`` plus what flooring each street's length to centimetres may have cut off:
+    a walk within it is optimal."""
+    return bound_m + 0.01 * (len(required) + len(extra))
 
 
 def split_days(net: WalkNetwork, walk: list, shift_m: float) -> list[list]:

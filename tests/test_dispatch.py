@@ -76,7 +76,36 @@ def test_connected_streets_meet_the_postman_bound(demo):
     near = nx.ego_graph(net.graph, base, radius=600, distance="length")
     required = list(near.edges())
     route = patrol_route(net, required, net.xy(base))
-    assert route.length_m == pytest.approx(postman_lower_bound(net, required), rel=1e-6)
+    bound = postman_lower_bound(net, required)
+    # The bound floors each street to centimetres.
+    assert 0 <= route.length_m - bound <= 0.01 * len(route.nodes)
+    assert route.optimal
+
+
+def test_cheapest_t_join_matches_the_blossom_over_shortest_paths(demo):
+    """The sparse T-join equals a minimum-weight perfect matching of the odd junctions by
+    walking distance (networkx's pure-Python blossom), on random junction sets."""
+    net, _, _ = demo
+    rng = np.random.default_rng(7)
+    for size in (2, 6, 14, 30):
+        odd = list(rng.choice(np.array(net.nodes, dtype=object), size, replace=False))
+        join, length = net.cheapest_t_join(odd)
+        degree = Counter(n for e in join for n in e)
+        assert {n for n, d in degree.items() if d % 2} == set(odd)
+        dist = net.node_distances(odd, odd)
+        complete = nx.Graph()
+        complete.add_weighted_edges_from((i, j, dist[i, j]) for i in range(size)
+                                         for j in range(i + 1, size))
+        pairs = nx.min_weight_matching(complete)
+        matched = sum(dist[i, j] for i, j in pairs)
+        assert length <= matched + 1e-6
+        assert length >= matched - 0.01 * len(join) - 1e-6
+
+
+def test_t_join_refuses_junctions_that_cannot_pair(demo):
+    net, _, _ = demo
+    with pytest.raises(ValueError, match="even number"):
+        net.cheapest_t_join(list(net.nodes[:3]))
 
 
 def test_long_patrols_are_split_into_shifts(demo):
