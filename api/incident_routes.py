@@ -81,12 +81,12 @@ class TodayRoutes:
                              roster(self.session, self.now), active_plan(self.session).id)
         return self._context
 
-    def place(self, row: m.Incident) -> Placement:
-        """Insert dispatched incident ``row`` into its worker's route for today (taking it
-        out of any other worker's route first)."""
+    def place(self, row: m.Incident, previous: int | None = None) -> Placement:
+        """Insert dispatched incident ``row`` into its worker's route for today, after taking
+        it out of the route of ``previous``, the worker who held it until now (if another)."""
         worker_id = row.worker_id
-        for other in self._holders(row.id) - {worker_id}:
-            self.release(other, [row.id])
+        if previous is not None and previous != worker_id:
+            self.release(previous, [row.id])
         if worker_id is None:
             return Placement()
         self._lock(worker_id)
@@ -154,7 +154,7 @@ class TodayRoutes:
         """Bring the routes in line after an action on ``row``, which was with worker
         ``before``: a dispatch places it; a worker it left loses its stop."""
         if dispatched:
-            return self.place(row)
+            return self.place(row, before)
         holder = row.worker_id if row.status in WITH_WORKER else None
         if before is not None and before != holder:
             self.release(before, [row.id])
@@ -172,14 +172,6 @@ class TodayRoutes:
         return self.session.scalar(select(m.Route).where(
             m.Route.plan_id == plan_id, m.Route.worker_id == worker_id,
             m.Route.day == self.day, m.Route.kind == VISITS))
-
-    def _holders(self, incident_id: int) -> set[int]:
-        """Workers whose visit route of today has a stop for ``incident_id``."""
-        routes = self.session.scalars(select(m.Route).where(m.Route.day == self.day,
-                                                            m.Route.kind == VISITS))
-        ref = str(incident_id)
-        return {r.worker_id for r in routes
-                if any(s["kind"] == "incident" and s["ref"] == ref for s in r.stops)}
 
     def _open_stops(self, route: m.Route | None, worker_id: int, exclude: set[int]) -> list:
         """The incidents of ``route`` still with ``worker_id``, in the route's order, as the

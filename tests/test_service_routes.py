@@ -213,10 +213,14 @@ def test_route_survives_a_routing_failure_and_shows_on_the_map(sv):
         "dispatched"
     assert body["route"]["route_id"] is None and body["route"]["error"]["en"]
     assert visits(sv, nobody) is None
-    # re-dispatched to worker 1, it is routed there
+    # returned and dispatched to worker 2, it is routed there
     act(sv, iid, "return")
+    act(sv, iid, "dispatch", worker_id=h["worker2_id"])
+    assert incident_refs(visits(sv, h["worker2_id"])) == [str(iid)]
+    # dispatched on to worker 1 straight away: it moves from one route to the other
     act(sv, iid, "dispatch", worker_id=h["worker_id"])
     assert incident_refs(visits(sv, h["worker_id"])) == [str(iid)]
+    assert visits(sv, h["worker2_id"]) is None
     page = c.get(f"/maps/routes/{h['worker_id']}", headers=h["worker"])
     if page.status_code == 503:
         pytest.skip(f"map assets not gathered: {page.json()['message']['en']}")
