@@ -11,6 +11,7 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
@@ -29,7 +30,11 @@ def register(sub) -> None:
 
     p = sub.add_parser("patrol", help="巡查路线 street patrol route for every grid")
     _common(p)
-    p.add_argument("--workers", help="网格员 CSV (bases); with --assignment")
+    p.add_argument("--by", choices=["grid", "community"], default="grid",
+                   help="grid: 网格员 each grid's worker (default); community: 网格巡查队 the "
+                   "community's patrol team, every street of the community")
+    p.add_argument("--workers", help="网格员 CSV (bases); with --assignment, or with role "
+                   "'patrol' for --by community")
     p.add_argument("--assignment", help="网格员分配 CSV from wangge assign")
     p.add_argument("--shift-hours", type=float, default=2.0,
                    help="每班时长 hours per shift at 4 km/h (default 2)")
@@ -101,18 +106,18 @@ def cmd_assign(args: argparse.Namespace) -> int:
 
 
 def cmd_patrol(args: argparse.Namespace) -> int:
-    from dispatch.patrol import patrol_routes
+    from dispatch.patrol import community_areas, patrol_routes
     from dispatch.people import read_workers
     from gis.export import write_gpkg
 
     net, grids, _, area = _load(args)
-    bases = {}
-    if args.assignment and args.workers:
-        where = {w.worker_id: (w.x, w.y) for w in read_workers(args.workers, net.crs)}
-        chosen = pd.read_csv(args.assignment, dtype=str)
-        bases = {g: where[w] for g, w in zip(chosen["grid_id"], chosen["worker_id"],
-                                             strict=True) if w in where}
-    with tqdm(total=len(grids), desc="巡查路线 patrols", unit="grid",
+    workers = read_workers(args.workers, net.crs) if args.workers else []
+    if args.by == "community":
+        grids = community_areas(grids)
+        bases = _patrol_team_bases(grids, workers)
+    else:
+        bases = _worker_bases(workers, args.assignment)
+    with tqdm(total=len(grids), desc="巡查路线 patrols", unit=args.by,
               disable=not sys.stderr.isatty()) as bar:
         routes = patrol_routes(net, grids, bases, shift_m=args.shift_hours * 4000.0,
                                progress=lambda _: bar.update())
@@ -120,17 +125,42 @@ def cmd_patrol(args: argparse.Namespace) -> int:
     if args.gpx:
         _write_gpx(Path(args.gpx), routes, net.crs)
     done = routes[routes["required_m"] > 0]
-    summary = {"grids": len(done), "km": round(done["length_m"].sum() / 1000, 2),
+    summary = {"by": args.by, "grids": len(done), "km": round(done["length_m"].sum() / 1000, 2),
                "street_km": round(done["required_m"].sum() / 1000, 2),
                "proven_optimal": int(done["optimal"].sum()),
                "gap_to_bound_pct": round(100 * (done["length_m"].sum()
                                                 / done["lower_bound_m"].sum() - 1), 2),
                "out": args.out}
-    _report(args, summary, f"巡查 patrols {summary['grids']} grids, {summary['km']} km "
+    unit = "网格 grids" if args.by == "grid" else "社区 communities"
+    _report(args, summary, f"巡查 patrols {summary['grids']} {unit}, {summary['km']} km "
             f"(街道 streets {summary['street_km']} km), 已证最优 proven optimal "
             f"{summary['proven_optimal']}, 距下界 gap to bound {summary['gap_to_bound_pct']}%"
             f"\n已写入 written: {args.out}")
     return 0
+
+
+def _worker_bases(workers: list, assignment: str | None) -> dict:
+    """grid_id -> the base (metric) of the worker the assignment CSV gives it."""
+    if not assignment or not workers:
+        return {}
+    where = {w.worker_id: (w.x, w.y) for w in workers}
+    chosen = pd.read_csv(assignment, dtype=str)
+    return {g: where[w] for g, w in zip(chosen["grid_id"], chosen["worker_id"], strict=True)
+            if w in where}
+
+
+def _patrol_team_bases(communities, workers: list) -> dict:
+    """community -> the base of the patrol team member (role ``patrol``) nearest its centre."""
+    team = [w for w in workers if w.role == "patrol"]
+    if not team:
+        return {}
+    xy = np.array([(w.x, w.y) for w in team])
+    bases = {}
+    for community, area in zip(communities["grid_id"], communities.geometry, strict=True):
+        c = area.centroid
+        nearest = int(np.argmin(np.hypot(xy[:, 0] - c.x, xy[:, 1] - c.y)))
+        bases[community] = tuple(xy[nearest])
+    return bases
 
 
 def _write_gpx(folder: Path, routes, crs) -> None:

@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from dispatch.network import WalkNetwork  # noqa: E402
 from dispatch.party import PartyMember, assign_households, zone_polygons  # noqa: E402
-from dispatch.patrol import patrol_routes  # noqa: E402
+from dispatch.patrol import community_areas, patrol_routes  # noqa: E402
 from dispatch.visits import Stop, Walker, plan_visits  # noqa: E402
 from gis.study_area import load_study_area  # noqa: E402
 from partition.plan import make_plan  # noqa: E402
@@ -49,10 +49,8 @@ def patrol_rows(name: str, source: str) -> list:
     area = load_study_area(source)
     plan = make_plan(area)
     net = WalkNetwork.from_graph(area.streets)
-    communities = plan.grids.dissolve("community").reset_index()
-    communities["grid_id"] = communities["community"]
     rows = []
-    for level, polygons in (("grids", plan.grids), ("communities", communities)):
+    for level, polygons in (("grids", plan.grids), ("communities", community_areas(plan.grids))):
         started = time.perf_counter()
         routes = patrol_routes(net, polygons, {})
         seconds = time.perf_counter() - started

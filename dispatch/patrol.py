@@ -322,6 +322,15 @@ def split_days(net: WalkNetwork, walk: list, shift_m: float) -> list[list]:
     return days
 
 
+def community_areas(grids: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Each community's area (its grids merged), with ``grid_id`` = the community, for
+    :func:`patrol_routes`: the route of the community's patrol team (网格巡查队), which walks
+    every street of the community."""
+    areas = grids[["community", "geometry"]].dissolve("community").reset_index()
+    areas["grid_id"] = areas["community"]
+    return areas[["grid_id", "community", "geometry"]]
+
+
 def patrol_routes(net: WalkNetwork, grids: gpd.GeoDataFrame, bases: dict,
                   shift_m: float | None = None, progress=None) -> gpd.GeoDataFrame:
     """One patrol per grid.

@@ -55,6 +55,26 @@ def test_assign_then_patrol_from_the_workers_bases(planned, demo_path, capsys):
     assert len(list((folder / "gpx").glob("*.gpx"))) == summary["grids"]
 
 
+def test_patrol_team_walks_every_street_of_the_community(planned, demo_path, capsys):
+    """--by community: one route per community from the patrol-role worker nearest its
+    centre; the demo's streets are one piece, so the route meets the postman bound."""
+    folder, plan, _ = planned
+    workers = pd.read_csv(folder / "workers.csv")
+    workers.loc[len(workers)] = {**workers.iloc[0].to_dict(), "worker_id": "p1",
+                                 "name": "巡查队员", "role": "patrol"}
+    workers.to_csv(folder / "team.csv", index=False)
+    capsys.readouterr()
+    assert main(["patrol", str(plan), "--area", str(demo_path), "--by", "community",
+                 "--workers", str(folder / "team.csv"), "--out", str(folder / "team.gpkg"),
+                 "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    patrols = pyogrio.read_dataframe(folder / "team.gpkg", layer="patrols")
+    communities = pyogrio.read_dataframe(plan, layer="grids")["community"].unique()
+    assert summary["by"] == "community" and sorted(patrols["grid_id"]) == sorted(communities)
+    assert patrols["optimal"].all()
+    assert (patrols["length_m"] <= patrols["postman_bound_m"] * 1.001).all()
+
+
 def test_party_zones_cover_within_capacity(planned, demo_path, capsys):
     folder, plan, buildings = planned
     capsys.readouterr()
