@@ -7,8 +7,21 @@ each function's docstring states its CRS and units.
 """
 
 from gis.errors import DataRepairWarning, InputError, Repair
-from gis.households import HouseholdOptions
-from gis.study_area import ATTRIBUTION, StudyArea, format_summary, load_study_area
+
+# The study-area names load osmnx (and scikit-learn with it): seconds of imports that commands
+# such as ``wangge vrp`` never need, so they are imported on first use (PEP 562).
+_LAZY = {"HouseholdOptions": "gis.households", "ATTRIBUTION": "gis.study_area",
+         "StudyArea": "gis.study_area", "format_summary": "gis.study_area",
+         "load_study_area": "gis.study_area"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'gis' has no attribute {name!r}")
+
 
 __all__ = [
     "ATTRIBUTION",
