@@ -164,9 +164,12 @@ class TodayRoutes:
 
     def _lock(self, worker_id: int) -> None:
         """Hold ``worker_id``'s row for this transaction (PostgreSQL; SQLite writes one at a
-        time anyway): concurrent changes of one route queue here."""
+        time anyway): concurrent changes of one route queue here. ``FOR NO KEY UPDATE``: the
+        incident rows updated before already hold ``FOR KEY SHARE`` on the worker through
+        their foreign key, which ``FOR UPDATE`` would wait for (a deadlock of two
+        dispatches)."""
         self.session.execute(select(m.Worker.id).where(m.Worker.id == worker_id)
-                             .with_for_update())
+                             .with_for_update(key_share=True))
 
     def _route(self, worker_id: int, plan_id: int) -> m.Route | None:
         return self.session.scalar(select(m.Route).where(

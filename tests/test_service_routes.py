@@ -10,6 +10,7 @@ tests run.
 from __future__ import annotations
 
 import io
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -336,6 +337,20 @@ def test_routes_on_postgis(postgis_server_url, tmp_path, district):  # noqa: F81
             assert incident_refs(visits(pg, w1)) == [str(b)]
             assert len(client.get("/routes", headers=pg["h"]["admin"],
                                   params={"worker_id": w1}).json()) == 3  # + 2 patrols
+            # six dispatches to one worker at once: each waits for the route in turn, none
+            # is lost (the worker's row is locked while the route changes)
+            cats = ["environment", "noise", "parking", "stray_animals", "public_facilities",
+                    "neighbour_dispute"]
+            many = [accepted(pg, g[i % 4], cat, dy=0.0005) for i, cat in enumerate(cats)]
+            with ThreadPoolExecutor(len(many)) as pool:
+                answers = list(pool.map(lambda i: client.post(
+                    f"/incidents/{i}/actions", headers=pg["h"]["admin"],
+                    json={"action": "dispatch", "worker_id": w1}), many))
+            assert [a.status_code for a in answers] == [200] * len(many), \
+                [a.text for a in answers]
+            route = visits(pg, w1)
+            assert sorted(incident_refs(route)) == sorted(str(i) for i in [b, *many])
+            check_times(route)
     finally:
         drop_postgis_database(postgis_server_url, url)
 
