@@ -4,9 +4,10 @@ A worker has up to two routes a day: the street patrol of their grids (kind ``pa
 the dispatch jobs) and the visits to the incidents dispatched to them (kind ``visits``, kept
 here). When an incident is dispatched, its stop is inserted into the chosen worker's visit
 route with ``Dispatcher.insert_into_route`` (OR-Tools; the route's still open incident stops,
-in their planned order, are the starting solution). When it leaves the worker (handled, closed,
-returned, rejected, dispatched to someone else) its stop is taken out and the rest re-planned
-from now; a route left without stops is deleted.
+in their planned order, are the starting solution; the worker's other open incidents missing
+from it, say dispatched yesterday, are inserted too). When it leaves the worker (handled,
+closed, returned, rejected, dispatched to someone else) its stop is taken out and the rest
+re-planned from now; a route left without stops is deleted.
 
 A visit route starts at the worker's base at the time of the last change (stop ``seq`` 0,
 kind ``start``), visits the incidents (``seq`` 1.., kind ``incident``, ``ref`` the incident id)
@@ -93,11 +94,10 @@ class TodayRoutes:
         try:
             disp, status, plan_id = self.context()
             route = self._route(worker_id, plan_id)
-            keep = self._open_stops(route, worker_id, exclude={row.id})
+            keep, order = self._open_stops(route, worker_id, exclude={row.id})
             stops = [disp.incident_stop(i, self.now) for i in keep]
             new = disp.incident_stop(store.load(self.session, [row])[0], self.now)
-            plan = disp.insert_into_route(worker_id, status, stops,
-                                          [s.stop_id for s in stops], new, self.now,
+            plan = disp.insert_into_route(worker_id, status, stops, order, new, self.now,
                                           seconds=ROUTE_SECONDS)
             rows = self._route_rows(disp, worker_id, plan, [*stops, new])
         except SQLAlchemyError:
@@ -127,7 +127,7 @@ class TodayRoutes:
         if route is None or not gone & {s["ref"] for s in route.stops
                                         if s["kind"] == "incident"}:
             return
-        keep = self._open_stops(route, worker_id, exclude=set(incident_ids))
+        keep, order = self._open_stops(route, worker_id, exclude=set(incident_ids))
         if not keep:
             self.session.delete(route)
             self.session.flush()
@@ -135,8 +135,7 @@ class TodayRoutes:
         try:
             disp, status, _ = self.context()
             stops = [disp.incident_stop(i, self.now) for i in keep]
-            plan = disp.insert_into_route(worker_id, status, stops,
-                                          [s.stop_id for s in stops], None, self.now,
+            plan = disp.insert_into_route(worker_id, status, stops, order, None, self.now,
                                           seconds=ROUTE_SECONDS)
             rows = self._route_rows(disp, worker_id, plan, stops)
         except SQLAlchemyError:
@@ -176,19 +175,22 @@ class TodayRoutes:
             m.Route.plan_id == plan_id, m.Route.worker_id == worker_id,
             m.Route.day == self.day, m.Route.kind == VISITS))
 
-    def _open_stops(self, route: m.Route | None, worker_id: int, exclude: set[int]) -> list:
-        """The incidents of ``route`` still with ``worker_id``, in the route's order, as the
-        library's incidents."""
-        if route is None:
-            return []
-        order = [int(s["ref"]) for s in route.stops if s["kind"] == "incident"]
-        wanted = [i for i in order if i not in exclude]
-        if not wanted:
-            return []
-        rows = {r.id: r for r in self.session.scalars(select(m.Incident).where(
-            m.Incident.id.in_(wanted), m.Incident.worker_id == worker_id,
-            m.Incident.status.in_(WITH_WORKER)))}
-        return store.load(self.session, [rows[i] for i in wanted if i in rows])
+    def _open_stops(self, route: m.Route | None, worker_id: int,
+                    exclude: set[int]) -> tuple[list, list[str]]:
+        """Every incident still with ``worker_id`` (dispatched or in progress) but
+        ``exclude``, as the library's incidents, and the ids of those already in ``route`` in
+        its order (the search's starting solution; the others, e.g. dispatched on an earlier
+        day or when routing failed, are inserted by the search)."""
+        rows = list(self.session.scalars(select(m.Incident).where(
+            m.Incident.worker_id == worker_id, m.Incident.status.in_(WITH_WORKER))
+            .order_by(m.Incident.close_by, m.Incident.id)))
+        rows = [r for r in rows if r.id not in exclude]
+        held = {str(r.id) for r in rows}
+        order = [] if route is None else [s["ref"] for s in route.stops
+                                          if s["kind"] == "incident" and s["ref"] in held]
+        rank = {ref: i for i, ref in enumerate(order)}
+        rows.sort(key=lambda r: rank.get(str(r.id), len(rank)))  # stable: deadlines after
+        return store.load(self.session, rows), order
 
     def _route_rows(self, disp, worker_id: int, plan: VisitPlan, stops: list) -> dict:
         """The stored form of ``plan``'s route: stops (start first) with ETAs, the street

@@ -222,6 +222,13 @@ def test_route_survives_a_routing_failure_and_shows_on_the_map(sv):
     act(sv, iid, "dispatch", worker_id=h["worker_id"])
     assert incident_refs(visits(sv, h["worker_id"])) == [str(iid)]
     assert visits(sv, h["worker2_id"]) is None
+    # a route lost (as on a new day, yesterday's incidents still open): the next dispatch
+    # routes every incident the worker holds, not only the new one
+    with sv["app"].state.db.writing() as s:
+        s.delete(s.get(m.Route, visits(sv, h["worker_id"])["id"]))
+    other = accepted(sv, sv["grid_points"][0], "parking", dx=-0.0004)
+    assert act(sv, other, "dispatch", worker_id=h["worker_id"])["route"]["stops"] == 2
+    assert sorted(incident_refs(visits(sv, h["worker_id"]))) == sorted([str(iid), str(other)])
     page = c.get(f"/maps/routes/{h['worker_id']}", headers=h["worker"])
     if page.status_code == 503:
         pytest.skip(f"map assets not gathered: {page.json()['message']['en']}")
