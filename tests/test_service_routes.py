@@ -182,6 +182,7 @@ def test_dispatched_incidents_join_the_workers_route_and_leave_it(sv):
         r = c.post(f"/workers/{w1}/off-duty", headers=h["planner"])
         assert r.status_code == 200, r.text
         assert [x["incident_id"] for x in r.json()["redispatched"]] == [a]
+        assert r.json()["redispatched"][0]["route"]["seq"] == 1
         assert visits(sv, w1) is None
         route = visits(sv, w2)
         assert incident_refs(route) == [str(a)]

@@ -243,7 +243,7 @@ def escalate(session: WriteDb, who: Planner, settings: AppSettings, rules: Incid
 
 @router.post("/workers/{worker_id}/off-duty", tags=["incidents 事件"],
              summary="网格员离岗 mark a worker off duty and dispatch their open incidents "
-             "to others")
+             "to others (each into its new worker's route for today)")
 def off_duty(worker_id: int, session: WriteDb, who: Planner, settings: AppSettings,
              rules: IncidentRules):
     worker = session.get(Worker, worker_id)
@@ -263,13 +263,13 @@ def off_duty(worker_id: int, session: WriteDb, who: Planner, settings: AppSettin
     moved = set(table["incident_id"])
     _save_all(session, rows, domain, who, moved)
     today.release(worker_id, [int(i) for i in moved])
-    for row in rows:
-        if str(row.id) in moved:
-            today.place(row)
+    placed = {str(row.id): today.place(row) for row in rows if str(row.id) in moved}
     session.commit()
     return {"worker_id": worker_id, "on_duty": False,
             "redispatched": [{"incident_id": int(r.incident_id), "to_worker": int(r.to_worker),
-                              "reason": r.reason} for r in table.itertuples()]}
+                              "reason": r.reason,
+                              "route": RoutePlacement(**vars(placed[r.incident_id]))}
+                             for r in table.itertuples()]}
 
 
 @router.get("/incidents/{incident_id}", response_model=IncidentOut)
