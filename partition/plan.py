@@ -40,6 +40,7 @@ from partition.rebalance import previous_grids, rebalance_group
 from partition.regionalize import split
 from partition.territory import community_regions, dissolve, tessellate
 from partition.units import split_into_units
+from partition.untangle import untangle
 
 DEFAULT_TARGET = 300
 
@@ -109,6 +110,8 @@ def assign_grids(graph: nx.Graph, buildings: gpd.GeoDataFrame, target: int, seed
         if previous is not None:
             _make_labels_unique(graph, [b for b in members if b in labels], labels, prev,
                                 new_label)
+        else:
+            _untangle_community(graph, buildings, members, groups, labels, mean)
         for comp in empty if previous is not None else []:
             old = pd.Series([prev.get(b) for b in comp]).dropna()
             if len(old):  # land cut off by barriers keeps the grid it had
@@ -122,6 +125,20 @@ def assign_grids(graph: nx.Graph, buildings: gpd.GeoDataFrame, target: int, seed
             bound = deviation_lower_bound(list(hh[comp]), mean)
             bounds.update(dict.fromkeys(comp, bound))
     return pd.Series(labels), pd.Series(bounds, dtype=float)
+
+
+def _untangle_community(graph: nx.Graph, buildings: gpd.GeoDataFrame, members: list,
+                        groups: list[tuple[list, int]], labels: dict, mean: float) -> None:
+    """Let boundary buildings of split groups change grid where grids' hulls overlap
+    (partition.untangle); building grids stay as they are but count as hulls."""
+    movable = {b for comp, k in groups if k > 1 for b in comp}
+    if not movable:
+        return
+    residential = (set(buildings.index[buildings["residential"]])
+                   if "residential" in buildings else set(buildings.index))
+    assignment = {b: labels[b] for b in members if b in labels}
+    labels.update(untangle(graph, assignment, movable=movable,
+                           residential=residential & set(assignment), mean=mean))
 
 
 def _grid_counts(groups: list[tuple[list, int]], hh: pd.Series,

@@ -3,8 +3,10 @@
 Starting from the previous plan's grid of each building (matched by ``building_id``):
 
 1. buildings of locked grids keep their grid, and no other building joins a locked grid;
-2. a previous grid keeps its largest connected piece; new buildings and cut-off pieces join the
-   neighbouring grid they touch most (a group with no old grid nearby is split afresh);
+2. a previous grid keeps its largest connected piece; connected new buildings holding about a
+   whole number of grids are split into grids of their own; other new buildings and cut-off
+   pieces join the neighbouring grid they touch most (a group with no old grid nearby is split
+   afresh);
 3. grids are split (the heaviest, by bisection) or merged (the lightest into its lightest
    neighbour) until the group has round(households / target) grids;
 4. local search brings grids that deviate more than ``TOLERANCE`` back towards the mean,
@@ -24,7 +26,8 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
-from partition.regionalize import BALANCE_LIMIT, balance_extremes, bisect, refine
+from partition.regionalize import BALANCE_LIMIT, balance_extremes, bisect, refine, split
+from partition.untangle import untangle
 
 MOVE_WEIGHT = 0.1
 # Deviations within this share of the mean grid size are left alone when re-balancing.
@@ -82,6 +85,9 @@ def rebalance_group(graph: nx.Graph, nodes: list, k: int, previous: dict,
     for grid, members in by_grid.items():
         for n in _largest_connected(graph, members, w):
             labels[n] = grid
+    grid_size = sum(w.values()) / max(k, 1)
+    _split_new_compounds(graph, [n for n in nodes if n not in previous], w, grid_size,
+                         labels, new_label)
     orphans = _absorb(graph, labels, set(nodes) - set(labels))
     if orphans:  # new land no old grid touches: split it on its own
         for comp in nx.connected_components(graph.subgraph(orphans)):
@@ -95,6 +101,24 @@ def rebalance_group(graph: nx.Graph, nodes: list, k: int, previous: dict,
     labels = refine(graph, labels, k, rng, previous=previous, move_weight=MOVE_WEIGHT,
                     tolerance=TOLERANCE)
     return balance_extremes(graph, labels, mean=mean, stop_below=BALANCE_LIMIT)
+
+
+def _split_new_compounds(graph: nx.Graph, new: list, w: dict, grid_size: float,
+                         labels: dict, new_label) -> None:
+    """New buildings that together hold about a whole number of grids (a new compound, within
+    BALANCE_LIMIT) make grids of their own, so that old grids need not take them in and be
+    split again (which would move old buildings)."""
+    for comp in nx.connected_components(graph.subgraph(new)):
+        comp = sorted(comp, key=str)
+        hh = sum(w[n] for n in comp)
+        count = max(1, round(hh / grid_size)) if grid_size > 0 else 0
+        if not count or abs(hh / count - grid_size) > BALANCE_LIMIT * grid_size:
+            continue  # not a whole number of grids: old grids take it in
+        parts = split(graph, comp, count, mean=grid_size)
+        parts = untangle(graph, parts, movable=set(comp), mean=grid_size,
+                         residential={n for n in comp if w[n] > 0})
+        fresh = {p: new_label() for p in set(parts.values())}
+        labels.update({n: fresh[p] for n, p in parts.items()})
 
 
 def _match_count(graph, labels: dict, k: int, w: dict, new_label, previous: dict) -> None:
