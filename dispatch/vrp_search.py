@@ -28,8 +28,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from google.protobuf import text_format
-from ortools.constraint_solver import pywrapcp, routing_enums_pb2
-from ortools.util.optional_boolean_pb2 import BOOL_FALSE
+from ortools.constraint_solver import pywrapcp, routing_enums_pb2, solver_parameters_pb2
+from ortools.util.optional_boolean_pb2 import BOOL_FALSE, BOOL_TRUE
 
 from dispatch.vrp import route_cost
 
@@ -53,6 +53,9 @@ class IlsSettings:
     improve: bool = False  # OR-Tools local search after each recreate
     insertion_order: str = "SORTING_PROPERTY_RANDOM"  # recreate order of the removed customers
     run_seconds: float | None = None  # independent runs of about this length, best kept
+    # Local search operators kept on (all others off) when ``improve``; None: OR-Tools' set
+    # minus _SLOW_OPERATORS.
+    operators: tuple[str, ...] | None = None
     # Repeatable mode: OR-Tools explored solutions allowed a second for 100 nodes (scaled by
     # 100 / nodes), measured on the development machine (2 cores shared with other jobs).
     work_rate: float = 1600.0
@@ -64,6 +67,13 @@ class IlsSettings:
         return max(1, int(self.work_rate * seconds * 100 / max(inst.size, 1)))
 
 
+# Moves between routes (relocate, exchange, cross = 2-opt*) and within a route (2-opt, or-opt).
+# Without relocate_expensive_chain and Lin-Kernighan, each local search after a recreate takes a
+# third of the time on X-n101-k25 (about 70 -> 200 ILS iterations a CPU second). OR-Tools 9.15
+# cannot restrict these operators to near neighbours: with ls_operator_neighbors_ratio < 1 its
+# relocate, exchange and cross scan millions of neighbours without accepting one.
+_FAST_OPERATORS = ("use_relocate", "use_exchange", "use_cross", "use_two_opt", "use_or_opt")
+
 # Tuned on ../shared/bench (bench/vrp_results.md); (shortest time limit, settings) per kind.
 # TSP: guided local search reaches the kroA100 optimum in seconds where ILS stalls near 2%.
 # CVRP, from 10 s: many cheap ruin-and-recreate iterations without local search, as in SISR;
@@ -73,13 +83,22 @@ class IlsSettings:
 # seeds these were worse on average: the whole schedule x0.5 or x2, the final temperature x0.25
 # or x2.5, ruins of 7, 12 or 15 customers, OR-Tools' default insertion order (strings of at
 # most 5: no change, routes hold about 4 customers). Under 10 s, local search after each
-# recreate is steadier (1.4% to 2.2% at 5 s).
+# recreate is steadier, with _FAST_OPERATORS only: X-n101-k25 at 5 CPU s of work, seeds 1-6:
+# 2.21 2.08 1.83 1.96 2.58 1.53 -> 1.52 1.79 1.13 1.91 2.08 1.81% (seeds 7, 8: 1.73 1.56; 11-22:
+# 1.97 1.90 1.61 0.97 1.79 2.15 0.25 0.21 1.86 1.88 1.06 1.58%; anytime 5 s, load
+# 1.8: 1.84 1.88 1.90 0.31 1.52 0.83 1.79 1.79%). Not better at equal CPU time (8-12 seeds,
+# medians 1.5-1.8%, within the scatter): dropping cross or 2-opt, adding cross_exchange,
+# temperatures x0.25/x0.5/x2, ruins of 15, random insertion order, OR-Tools' fast local search
+# (check_solution_period 100: 1.92%). A fixed cost per vehicle, or 26 vehicles, gives 26 routes
+# but 2-4.6%; a soft capacity (penalised overload) ends 1-5 units over with 26 routes, and
+# repairing that costs a 27th route (+4%). Runs end in one of two basins: 27 routes near 1.5-2%,
+# 26 routes near 0.2-1%.
 # VRPTW: local search after each recreate pays off (RC208 at 5 s, same schedule: 2.4% with,
 # 5.8% without).
 SETTINGS: dict[str, list[tuple[float, IlsSettings]]] = {
     "TSP": [(0.0, IlsSettings(guided=True, work_rate=70.0))],
     "CVRP": [(0.0, IlsSettings(initial_temperature=3.5, final_temperature=0.035, improve=True,
-                               insertion_order="", work_rate=250.0)),
+                               insertion_order="", operators=_FAST_OPERATORS, work_rate=650.0)),
              (10.0, IlsSettings(run_seconds=10.0, work_rate=1600.0))],
     "VRPTW": [(0.0, IlsSettings(initial_temperature=4.0, final_temperature=0.1, improve=True,
                                 insertion_order="", work_rate=280.0))],
@@ -167,7 +186,12 @@ def _build_model(inst: Instance, order: np.ndarray):
     vehicles = 1 if inst.kind == "TSP" else inst.vehicles
     distance = inst.distance[np.ix_(order, order)]
     manager = pywrapcp.RoutingIndexManager(inst.size, vehicles, 0)
-    routing = pywrapcp.RoutingModel(manager)
+    model_params = pywrapcp.DefaultRoutingModelParameters()
+    # The default zlib-compressed trail costs about 9% of the search time here (X-n101-k25, same
+    # routes for the same work); memory is not the constraint at these sizes.
+    model_params.solver_parameters.compress_trail = (
+        solver_parameters_pb2.ConstraintSolverParameters.NO_COMPRESSION)
+    routing = pywrapcp.RoutingModel(manager, model_params)
     cost = routing.RegisterTransitMatrix(distance.tolist())
     routing.SetArcCostEvaluatorOfAllVehicles(cost)
     if inst.demand is not None:
@@ -214,8 +238,13 @@ def _parameters(inst: Instance, settings: IlsSettings, time_left: float | None,
         params.local_search_metaheuristic = metaheuristic.GUIDED_LOCAL_SEARCH
         return params
     params.local_search_metaheuristic = metaheuristic.GREEDY_DESCENT
-    for name in _SLOW_OPERATORS:
-        setattr(params.local_search_operators, name, BOOL_FALSE)
+    operators = params.local_search_operators
+    for field in operators.DESCRIPTOR.fields:
+        if settings.operators is not None:
+            setattr(operators, field.name,
+                    BOOL_TRUE if field.name in settings.operators else BOOL_FALSE)
+        elif field.name in _SLOW_OPERATORS:
+            setattr(operators, field.name, BOOL_FALSE)
     t0, t1 = _temperatures(inst, settings)
     recreate = (f"parameters {{ local_cheapest_insertion {{ insertion_sorting_properties: "
                 f"{settings.insertion_order} }} }}" if settings.insertion_order else "")
