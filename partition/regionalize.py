@@ -29,7 +29,8 @@ DIRECTIONS = 16  # cut directions tried per bisection (each from both ends)
 NO_EXTENT = 1e12  # footprint extent of buildings that do not count (finite: no inf arithmetic)
 BALANCE_LIMIT = 0.15  # relative deviation the balancing works to stay within
 REPAIRED_CANDIDATES = 8  # straight cuts repaired and compared per bisection
-BALANCE_STEP = 0.02  # cuts within this share of a grid of each other count as equally balanced
+BALANCE_STEP = 0.02  # cuts within this share of a grid (per grid of the smaller side) of each
+# other count as equally balanced
 
 
 class _Arrays:
@@ -193,7 +194,13 @@ def _bisect_arrays(g: _Arrays, idx: np.ndarray, k: int, out: np.ndarray, first: 
     eu, ev, cost = pos[g.u[keep]], pos[g.v[keep]], g.cost[keep]
     x, y, w = g.x[idx], g.y[idx], g.w[idx]
     k1 = k // 2
-    goal, unit = w.sum() * k1 / k, max(w.sum() / k, 1e-9)
+    # Balance is judged per grid: an error of e grids' households is shared by the
+    # min(k1, k - k1) grids of the smaller side, so cuts high in the tree may miss the goal by
+    # more and pick cleaner lines (measured with partition.untangle: hull overlap Nanjing
+    # 1.9% -> 1.5%, synthetic 10k 1.3% -> 1.2%, mean deviation below 5%; a steeper share,
+    # min(...)**1.5, broke the demo's balance).
+    goal = w.sum() * k1 / k
+    unit = max(w.sum() / k, 1e-9) * min(k1, k - k1)
     # Rank the straight cuts first; only the most promising are repaired and compared.
     masks, keys = _straight_cuts(x, y, w, g.lo[:, idx], g.hi[:, idx], eu, ev, cost, goal,
                                  unit)

@@ -27,7 +27,7 @@ import shapely
 # Weight of the sum of relative deviations against the overlap of hulls, counted in mean
 # hull areas: a building of 10% of a grid moved from a grid at the mean to another at the
 # mean must remove 0.2 x BALANCE_WEIGHT mean hull areas of overlap.
-BALANCE_WEIGHT = 1.0
+BALANCE_WEIGHT = 0.7
 MAX_PASSES = 4
 DIRECTIONS = 12  # cut directions per re-split (each from both ends)
 PREFIXES = 2  # per direction, the prefixes nearest the present balance that are tried
