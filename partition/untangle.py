@@ -32,21 +32,24 @@ import networkx as nx
 import numpy as np
 import shapely
 
+from partition.regionalize import BALANCE_LIMIT
+
 # Weight of the sum of relative deviations against the overlap of hulls, counted in mean
 # hull areas: a building of 10% of a grid moved from a grid at the mean to another at the
 # mean must remove 0.2 x BALANCE_WEIGHT mean hull areas of overlap.
 BALANCE_WEIGHT = 0.7
 MAX_PASSES = 4
+ROUNDS = 1  # rounds of pair passes followed by three-way re-splits
 DIRECTIONS = 12  # cut directions per re-split (each from both ends)
 PREFIXES = 2  # per direction, the prefixes nearest the present balance that are tried
 FULLY_EVALUATED = 3  # re-splits per pair whose overlap with third grids is computed
 # Deviation (relative) a re-split may take a grid to, unless it is there already and gets no
-# worse: below regionalize.BALANCE_LIMIT, so that a later change of the community's mean
-# (a new compound when re-balancing) does not push untangled grids over the limit at once.
-DEVIATION_LIMIT = 0.12
+# worse (0.12 was tried to leave room for re-balancing: Nanjing overlap 1.11% instead of 0.9%,
+# and re-balancing moved nothing either way once new compounds make their own grids).
+DEVIATION_LIMIT = BALANCE_LIMIT
 # Neighbouring grids are split again for balance alone when one deviates more than this.
 UNEVEN = 0.05
-TRIPLE_FIRSTS = 3  # first cuts of three grids' union followed by a second cut
+TRIPLE_FIRSTS = 8  # first cuts of three grids' union followed by a second cut
 TRIPLE_MIN = 0.02  # overlap (in mean hull areas x BALANCE_WEIGHT) worth a three-way re-split
 
 
@@ -144,18 +147,23 @@ def untangle(graph: nx.Graph, assignment: dict, *, movable: set, residential: se
         return state.part
     eps = 1e-6 * state.scale
     dirty = set(open_parts)
-    for _ in range(MAX_PASSES):
-        changed: set = set()
+    for _ in range(ROUNDS):
+        for _ in range(MAX_PASSES):
+            changed: set = set()
+            for a, b in _pairs_to_resplit(state):
+                if (a in dirty or b in dirty) and _resplit(state, a, b, eps):
+                    changed |= {a, b}
+            if not changed:
+                break
+            dirty = changed
+        overlapping = _overlapping(state)
+        dirty = set()
         for a, b in _pairs_to_resplit(state):
-            if (a in dirty or b in dirty) and _resplit(state, a, b, eps):
-                changed |= {a, b}
-        if not changed:
+            if (overlapping.get(frozenset((a, b)), 0.0) > TRIPLE_MIN * state.scale
+                    and not {a, b} & dirty):
+                dirty |= _resplit_three(state, a, b, eps)
+        if not dirty:
             break
-        dirty = changed
-    overlapping = _overlapping(state)
-    for a, b in _pairs_to_resplit(state):
-        if overlapping.get(frozenset((a, b)), 0.0) > TRIPLE_MIN * state.scale:
-            _resplit_three(state, a, b, eps)
     return state.part
 
 
@@ -170,16 +178,17 @@ def _overlapping(state: _State) -> dict:
             for p, q, x in zip(i.tolist(), j.tolist(), area.tolist(), strict=True) if x > 0}
 
 
-def _resplit_three(state: _State, a, b, eps: float) -> bool:
+def _resplit_three(state: _State, a, b, eps: float) -> set:
     """Split a | b | c again, for the neighbour c of a or b that overlaps them most: one
-    straight cut takes one grid's worth, a second splits the rest."""
+    straight cut takes one grid's worth, a second splits the rest. Returns the parts changed
+    (none when no such split lowers the objective)."""
     if a not in state.members or b not in state.members:
-        return False
+        return set()
     pair = state.members[a] | state.members[b]
     near = {state.part.get(nb) for v in pair for nb in state.graph[v]}
     near = [c for c in near - {a, b, None} if c in state.open_parts]
     if not near:
-        return False
+        return set()
     hull_ab = shapely.union_all([state.geoms[state.index[a]], state.geoms[state.index[b]]])
     c = max(near, key=lambda p: (shapely.area(shapely.intersection(
         hull_ab, state.geoms[state.index[p]])), str(p)))
@@ -197,11 +206,11 @@ def _resplit_three(state: _State, a, b, eps: float) -> bool:
     total = wt.sum()
     firsts = _straight_splits(state, nodes, total / 3)
     if not len(firsts):
-        return False
+        return set()
     dev1 = np.abs(firsts.astype(float) @ wt - mean) / mean
     keep = dev1 <= min(limit.values())
     if not keep.any():
-        return False
+        return set()
     firsts, dev1 = firsts[keep], dev1[keep]
     # The first cuts whose grid overlaps the rest least (balance counted) go on.
     rank = (shapely.area(shapely.intersection(_side_hulls(state, nodes, firsts),
@@ -238,9 +247,9 @@ def _resplit_three(state: _State, a, b, eps: float) -> bool:
             side3 = set(rest) - side2
             best = (change, {a: (side1, h1), b: (side2, h2[i]), c: (side3, h3[i])})
     if best is None:
-        return False
+        return set()
     state.apply_all(best[1])
-    return True
+    return set(best[1])
 
 
 def _resplit(state: _State, a, b, eps: float) -> bool:
