@@ -63,7 +63,9 @@ def test_cvrp_solution_is_feasible(bench_dir):
 def test_vrptw_respects_time_windows(bench_dir):
     inst = read_instance(bench_dir / "RC208.vrp")
     assert inst.scale == 10 and inst.kind == "VRPTW"
-    solution = solve(inst, 2)
+    # Repeatable mode: in anytime mode the 2 s result depends on the machine's load (measured at
+    # a load near 2: 0.2% to 12.2% over 48 runs), which made the cost bound below flaky.
+    solution = solve(inst, 2, seed=1)
     for route in _internal(inst, solution.routes):
         t, prev = 0.0, 0
         for node in [*route, 0]:
