@@ -177,3 +177,14 @@ def test_hull_overlap_of_interleaved_groups():
     frame["grid_id"] = ["a", "a", "b", "b"]
     assert hull_overlap_share(frame) == 0
     assert np.isfinite(hull_overlap_share(frame.iloc[:1]))
+
+
+def test_resplit_pieces_cut_off_change_side():
+    from partition.untangle import _connected_sides
+
+    # Path 0-1-2-3-4 split as A = {0, 2}: A's lighter piece {2} and B's lighter piece {1}
+    # change side, leaving two connected sides; a split that cannot be made so is dropped.
+    eu, ev = np.array([0, 1, 2, 3]), np.array([1, 2, 3, 4])
+    w = np.array([2.0, 1.0, 1.0, 1.0, 1.0])
+    masks = np.array([[True, False, True, False, False], [True, True, True, True, True]])
+    assert _connected_sides(masks, eu, ev, w).tolist() == [[True, True, False, False, False]]
