@@ -96,8 +96,11 @@ def hull_overlap_share(buildings: gpd.GeoDataFrame, group_col: str = "grid_id") 
 def deviation_lower_bound(sizes: list[int], mean: float) -> float:
     """A lower bound (percent) on the largest deviation any grid of this group must have.
 
-    Every grid's households are a sum of whole buildings, so some grid of the group holds a
-    subset sum s of ``sizes``; no subset sum closer to ``mean`` exists than the best one.
+    Two facts bound it, and the larger holds: every grid's households are a sum of whole
+    buildings, so some grid of the group holds a subset sum s of ``sizes`` and no subset sum
+    closer to ``mean`` exists than the best one; and the group (cut off by barriers) is divided
+    among a whole number k of grids, one of which holds at least, and one at most, the group's
+    total / k, so some grid deviates at least |total / k - mean| for the best k.
     """
     sizes = [int(s) for s in sizes if s > 0]
     if not sizes or mean <= 0:
@@ -106,4 +109,10 @@ def deviation_lower_bound(sizes: list[int], mean: float) -> float:
     for s in sizes:
         reachable |= reachable << s
     sums = [i for i, bit in enumerate(bin(reachable)[:1:-1]) if bit == "1" and i > 0]
-    return 100.0 * min(abs(s - mean) for s in sums) / mean
+    subset = min(abs(s - mean) for s in sums)
+    total = sum(sizes)
+    # |total / k - mean| falls then rises with k: the best k is next to total / mean.
+    near = int(total // mean)
+    counts = {min(max(k, 1), len(sizes)) for k in (near, near + 1)}
+    division = min(abs(total / k - mean) for k in counts)
+    return 100.0 * max(subset, division) / mean

@@ -37,12 +37,16 @@ from partition.metrics import (
     polsby_popper,
 )
 from partition.rebalance import previous_grids, rebalance_group
-from partition.regionalize import split
+from partition.regionalize import BALANCE_LIMIT, split
 from partition.territory import community_regions, dissolve, tessellate
 from partition.units import split_into_units
 from partition.untangle import untangle
 
 DEFAULT_TARGET = 300
+# A community's mean grid size may differ this much from the target when that lets groups cut
+# off by barriers divide more evenly (partition._grid_counts).
+MEAN_RANGE = 0.06
+CLEAR_GAIN = 0.8  # ... and its groups' deviation score falls at least by a fifth
 
 
 @dataclass
@@ -97,7 +101,9 @@ def assign_grids(graph: nx.Graph, buildings: gpd.GeoDataFrame, target: int, seed
                 empty.append(comp)
             else:
                 groups.append((comp, max(1, round(total / target))))
-        groups, mean = _grid_counts(groups, hh, target)
+        keep = None if previous is None else [
+            len({prev[b] for b in comp if b in prev}) or None for comp, _ in groups]
+        groups, mean = _grid_counts(groups, hh, target, keep)
         n = len({labels[b] for b in members if b in labels})
         for comp, k in groups:
             if previous is None:
@@ -141,23 +147,71 @@ def _untangle_community(graph: nx.Graph, buildings: gpd.GeoDataFrame, members: l
                            residential=residential & set(assignment), mean=mean))
 
 
-def _grid_counts(groups: list[tuple[list, int]], hh: pd.Series,
-                 target: int) -> tuple[list[tuple[list, int]], float]:
-    """Choose each group's number of grids so that its grids come nearest ``target``
-    households; returns the groups and the community's resulting mean grid size.
+def _grid_counts(groups: list[tuple[list, int]], hh: pd.Series, target: int,
+                 keep: list[int | None] | None = None) -> tuple[list[tuple[list, int]], float]:
+    """Choose each group's number of grids; returns the groups and the community's resulting
+    mean grid size (deviations are measured from it).
 
-    Groups separated by barriers cannot share grids: a group of 450 households makes one grid
-    of 450 or two of 225, whichever is nearer the target."""
-    chosen = []
-    for comp, k in groups:
-        total = float(hh[comp].sum())
-        if len(comp) > 1:
-            low = max(1, math.floor(total / target))
-            options = [c for c in (low, low + 1) if c <= len(comp)] or [k]
-            k = min(options, key=lambda c: (abs(total / c - target), c))
-        chosen.append((comp, k))
-    total = float(sum(hh[comp].sum() for comp, _ in chosen))
-    return chosen, total / max(sum(k for _, k in chosen), 1)
+    Groups separated by barriers cannot share grids: a group of 1,049 households makes 4 grids
+    of 262 or 3 of 350. Since every group's grids are measured against one community mean, the
+    counts are chosen together: each group takes the count whose average comes nearest the
+    target unless, for a mean within ``MEAN_RANGE`` of the target, counts nearest that mean
+    fit it clearly better (``_count_score`` lower by ``1 - CLEAR_GAIN`` or more). ``keep``
+    (re-balancing) gives a group's previous count, kept while its average stays within
+    ``BALANCE_LIMIT`` of the target.
+    """
+    totals = [float(hh[comp].sum()) for comp, _ in groups]
+    flexible = [len(comp) > 1 for comp, _ in groups]
+    if keep is not None:
+        counts = [_kept_count(kept, total, len(comp), target) if flex else k
+                  for (comp, k), total, flex, kept in zip(groups, totals, flexible, keep,
+                                                            strict=True)]
+        return list(zip([c for c, _ in groups], counts, strict=True)), \
+            sum(totals) / max(sum(counts), 1)
+    nearest = [_nearest_count(total, len(comp), target) if flex else k
+               for (comp, k), total, flex in zip(groups, totals, flexible, strict=True)]
+    baseline = _count_score(totals, nearest, flexible, sum(totals) / max(sum(nearest), 1))
+    best = (baseline, nearest)
+    for aim in np.linspace(1 - MEAN_RANGE, 1 + MEAN_RANGE, 25) * target:
+        for _ in range(3):  # the mean follows the counts: let the counts follow it back
+            counts = [_nearest_count(total, len(comp), aim) if flex else k
+                      for (comp, k), total, flex in zip(groups, totals, flexible, strict=True)]
+            aim = sum(totals) / max(sum(counts), 1)
+        if abs(aim / target - 1) <= MEAN_RANGE:
+            score = _count_score(totals, counts, flexible, aim)
+            # Away from the target only where it pays clearly.
+            if score < best[0] and score <= CLEAR_GAIN * baseline:
+                best = (score, counts)
+    counts = best[1]
+    return list(zip([c for c, _ in groups], counts, strict=True)), \
+        sum(totals) / max(sum(counts), 1)
+
+
+def _count_score(totals: list, counts: list, flexible: list, mean: float) -> float:
+    """How far groups' averages are from ``mean``, smaller first: the mean over grids of their
+    group's deviation (capped at twice BALANCE_LIMIT, so that small groups that cannot come
+    near any mean do not decide), plus BALANCE_LIMIT more for a grid beyond it."""
+    score, grids = 0.0, 0
+    for total, count, flex in zip(totals, counts, flexible, strict=True):
+        if flex:
+            deviation = abs(total / count - mean) / mean
+            score += count * (min(deviation, 2 * BALANCE_LIMIT)
+                              + (BALANCE_LIMIT if deviation > BALANCE_LIMIT else 0.0))
+            grids += count
+    return round(score / max(grids, 1), 4)
+
+
+def _nearest_count(total: float, buildings: int, aim: float) -> int:
+    """The number of grids (at most one per building) whose average comes nearest ``aim``."""
+    low = max(1, math.floor(total / aim))
+    options = [c for c in (low, low + 1) if c <= buildings] or [buildings]
+    return min(options, key=lambda c: (abs(total / c - aim), c))
+
+
+def _kept_count(kept: int | None, total: float, buildings: int, target: int) -> int:
+    if kept and kept <= buildings and abs(total / kept / target - 1) <= BALANCE_LIMIT:
+        return kept
+    return _nearest_count(total, buildings, target)
 
 
 def _label_maker(community, codes):

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pytest
 import shapely
 
 from gis.study_area import load_study_area
 from partition.metrics import barrier_violations, deviation_lower_bound, hull_overlap_share
-from partition.plan import make_plan, rule_violations
+from partition.plan import MEAN_RANGE, _grid_counts, make_plan, rule_violations
 from partition.plan_io import read_plan, write_plan
 
 
@@ -168,6 +169,38 @@ def test_deviation_lower_bound():
     assert deviation_lower_bound([50], 250) == pytest.approx(80)
     # Sizes 120 and 170: the subset sums 120, 170, 290; 290 is 10 away from 300.
     assert deviation_lower_bound([120, 170], 300) == pytest.approx(10 / 3)
+    # 105 buildings of 10 households cut off by barriers: any subset sum is possible, but
+    # the group makes 3 grids averaging 350 or 4 averaging 262.5, 12.5% under 300.
+    assert deviation_lower_bound([10] * 105, 300) == pytest.approx(12.5)
+
+
+def _groups(*totals_and_sizes):
+    """Groups of equal buildings (households per group, households per building)."""
+    groups, sizes, start = [], [], 0
+    for total, size in totals_and_sizes:
+        n = total // size
+        groups.append((list(range(start, start + n)), 1))
+        sizes += [size] * n
+        start += n
+    return groups, pd.Series(sizes)
+
+
+def test_grid_counts_chosen_together_across_barrier_groups():
+    """The demo's community: groups of 12,440, 1,500 and 1,050 households. Counts nearest 300
+    each (41, 5, 4) leave the last group's grids 12.5% under the community mean; a mean of
+    283 (44, 5, 4) brings every group's average within 7.5% of it."""
+    groups, hh = _groups((12440, 10), (1500, 10), (1050, 10))
+    chosen, mean = _grid_counts(groups, hh, 300)
+    counts = [k for _, k in chosen]
+    averages = [hh[comp].sum() / k for comp, k in chosen]
+    assert max(abs(a - mean) / mean for a in averages) < 0.075
+    assert abs(mean / 300 - 1) <= MEAN_RANGE and counts != [41, 5, 4]
+
+
+def test_grid_counts_stay_nearest_the_target_when_that_fits():
+    groups, hh = _groups((9000, 10), (3000, 10), (600, 20))
+    chosen, mean = _grid_counts(groups, hh, 300)
+    assert [k for _, k in chosen] == [30, 10, 2] and mean == 300
 
 
 def test_hull_overlap_of_interleaved_groups():
