@@ -351,17 +351,82 @@ def balance_extremes(graph: nx.Graph, assignment: dict, *, mean: float | None = 
                 if ((best is None or (after, dist) < best[0])
                         and _connected_without(graph, members[src], v)):
                     best = ((after, dist), v, src, dst)
-        if best is None:
+        moves = [best[1:]] if best is not None else _chain_move(graph, part, members, load, w,
+                                                                 p, mean, worst)
+        if not moves:
             stuck.add(p)
             continue
-        _, v, src, dst = best
-        members[src].discard(v)
-        members[dst].add(v)
-        load[src] -= w[v]
-        load[dst] += w[v]
-        part[v] = dst
+        for v, src, dst in moves:
+            members[src].discard(v)
+            members[dst].add(v)
+            load[src] -= w[v]
+            load[dst] += w[v]
+            part[v] = dst
         stuck.clear()
     return part
+
+
+def _chain_move(graph: nx.Graph, part: dict, members: dict, load: dict, w: dict, p,
+                mean: float, worst: float) -> list[tuple]:
+    """Two moves in a row where no single one helps grid ``p``: a building goes between ``p``
+    and a neighbour q, which passes the difference on to (or takes it from) a third grid r.
+    Returns [(building, from, to), ...], empty when no chain brings the largest deviation of
+    the three grids below ``worst``; every grid stays connected."""
+    heavy = load[p] > mean
+    best = None
+    for v, q in _first_moves(graph, part, members[p], p, heavy):
+        sign = 1 if heavy else -1  # heavy: v goes p -> q; light: v comes q -> p
+        p_after, q_after = load[p] - sign * w[v], load[q] + sign * w[v]
+        if abs(p_after - mean) >= worst - 1e-9:
+            continue
+        q_members = members[q] | {v} if heavy else members[q] - {v}
+        for u, r in _second_moves(graph, part, q_members, q, p, heavy):
+            q_end, r_end = q_after - sign * w[u], load[r] + sign * w[u]
+            after = max(abs(p_after - mean), abs(q_end - mean), abs(r_end - mean))
+            if after >= worst - 1e-9 or (best is not None and after >= best[0]):
+                continue
+            if _chain_connected(graph, members, p, q, r, v, u, heavy):
+                best = (after, [(v, p, q), (u, q, r)] if heavy else [(v, q, p), (u, r, q)])
+    return [] if best is None else best[1]
+
+
+def _first_moves(graph: nx.Graph, part: dict, p_members: set, p, heavy: bool):
+    """(building, neighbour grid q) pairs: a boundary building of p going to q (``heavy``),
+    or a building of q next to p coming to p."""
+    seen = set()
+    for u in p_members:
+        for nb in graph[u]:
+            q = part.get(nb)
+            if q is None or q == p:
+                continue
+            pair = (u, q) if heavy else (nb, q)
+            if pair not in seen:
+                seen.add(pair)
+                yield pair
+
+
+def _second_moves(graph: nx.Graph, part: dict, q_members: set, q, p, heavy: bool):
+    """(building, other grid r) pairs: a boundary building of q going to r (``heavy``), or
+    a building of r next to q coming to q; never p."""
+    seen = set()
+    for u in q_members:
+        for nb in graph[u]:
+            r = part.get(nb)
+            if r is None or r in (q, p) or nb in q_members:
+                continue
+            pair = (u, r) if heavy else (nb, r)
+            if pair not in seen:
+                seen.add(pair)
+                yield pair
+
+
+def _chain_connected(graph: nx.Graph, members: dict, p, q, r, v, u, heavy: bool) -> bool:
+    if heavy:  # v: p -> q, u: q -> r
+        return (u != v and _connected_without(graph, members[p], v)
+                and _connected_without(graph, members[q] | {v}, u))
+    # v: q -> p, u: r -> q
+    return (_connected_without(graph, members[q] | {u}, v)
+            and _connected_without(graph, members[r], u))
 
 
 def _distance_to_centre(graph: nx.Graph, v, nodes: set) -> float:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import geopandas as gpd
+import networkx as nx
 import numpy as np
 import pandas as pd
 import pytest
@@ -12,6 +13,7 @@ from gis.study_area import load_study_area
 from partition.metrics import barrier_violations, deviation_lower_bound, hull_overlap_share
 from partition.plan import MEAN_RANGE, _grid_counts, make_plan, rule_violations
 from partition.plan_io import read_plan, write_plan
+from partition.regionalize import balance_extremes
 
 
 @pytest.fixture(scope="module")
@@ -221,3 +223,17 @@ def test_resplit_pieces_cut_off_change_side():
     w = np.array([2.0, 1.0, 1.0, 1.0, 1.0])
     masks = np.array([[True, False, True, False, False], [True, True, True, True, True]])
     assert _connected_sides(masks, eu, ev, w).tolist() == [[True, True, False, False, False]]
+
+
+def test_trimming_passes_households_on_through_a_middle_grid():
+    """A (350) - B (300) - C (250) in a row, target mean 300: no single move helps, since A's
+    spare building would push B as far over as A is now; A -> B -> C in one step balances all
+    three."""
+    sizes = {"a1": 300, "a2": 50, "b1": 125, "b2": 125, "b3": 50, "c1": 150, "c2": 100}
+    graph = nx.path_graph(list(sizes))
+    for i, (node, households) in enumerate(sizes.items()):
+        graph.nodes[node].update(households=households, x=float(i), y=0.0)
+    labels = {n: n[0] for n in sizes}
+    trimmed = balance_extremes(graph, labels, mean=300, stop_below=0.15)
+    loads = {g: sum(sizes[n] for n in sizes if trimmed[n] == g) for g in "abc"}
+    assert loads == {"a": 300, "b": 300, "c": 300}
