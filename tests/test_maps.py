@@ -71,10 +71,11 @@ def sample() -> dict:
     grids = plan.grids.to_crs("EPSG:4326")
     buildings = plan.buildings.to_crs("EPSG:4326")
     codes = sorted(grids["code"])
+    staff = (len(codes) - 1) // 3  # three grids each; the last grid always without a worker
     workers = pd.DataFrame({
-        "worker_id": [f"W{i:03d}" for i in range(len(codes) // 3)],
-        "name": [f"网格员{i}" for i in range(len(codes) // 3)],
-        "grids": [";".join(codes[3 * i:3 * i + 3]) for i in range(len(codes) // 3)],
+        "worker_id": [f"W{i:03d}" for i in range(staff)],
+        "name": [f"网格员{i}" for i in range(staff)],
+        "grids": [";".join(codes[3 * i:3 * i + 3]) for i in range(staff)],
     })
     return {"area": area, "plan": plan, "layers": layers, "grids": grids,
             "buildings": buildings, "workers": workers, "zones": _zones(grids, buildings),
