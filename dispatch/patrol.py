@@ -272,14 +272,12 @@ def patrol_route(net: WalkNetwork, required: list[tuple], base_xy: tuple[float, 
     # piece with the base), it is optimal and the exact model is not needed.
     extra = _heuristic_extra_passes(net, required, base)
     length = required_m + _length(net, extra)
-    proven = 0.0
+    proven, optimal_by_model = 0.0, False
     if length > _with_tolerance(postman, required, extra) and exact_seconds > 0:
         exact, proven = _exact_extra_passes(net, required, base, exact_seconds)
-        if exact is not None and required_m + _length(net, exact) < length:
-            extra, length = exact, required_m + _length(net, exact)
         optimal_by_model = exact is not None
-    else:
-        optimal_by_model = False
+        if exact is not None and required_m + _length(net, exact) < length:
+            extra = exact
     multi = nx.MultiGraph(required + extra)
     multi.add_node(base)
     walk = [base] + [v for _, v in nx.eulerian_circuit(multi, source=base)]
