@@ -79,7 +79,13 @@ def _component_labels(n: int, u: np.ndarray, v: np.ndarray, same: np.ndarray) ->
 
     Label propagation with pointer jumping: for the small graphs of one group this is many
     times faster than building a sparse matrix for scipy."""
-    su, sv = u[same], v[same]
+    labels = smallest_reachable(n, u[same], v[same])
+    return np.unique(labels, return_inverse=True)[1]
+
+
+def smallest_reachable(n: int, su: np.ndarray, sv: np.ndarray) -> np.ndarray:
+    """For each of n nodes, the smallest node index in its piece of the graph with edges
+    (su, sv): label propagation with pointer jumping."""
     labels = np.arange(n)
     while True:
         low = np.minimum(labels[su], labels[sv])
@@ -88,7 +94,7 @@ def _component_labels(n: int, u: np.ndarray, v: np.ndarray, same: np.ndarray) ->
         np.minimum.at(new, sv, low)
         new = new[new]
         if np.array_equal(new, labels):
-            return np.unique(labels, return_inverse=True)[1]
+            return labels
         labels = new
 
 

@@ -32,7 +32,7 @@ import networkx as nx
 import numpy as np
 import shapely
 
-from partition.regionalize import BALANCE_LIMIT
+from partition.regionalize import BALANCE_LIMIT, smallest_reachable
 
 # Weight of the sum of relative deviations against the overlap of hulls, counted in mean
 # hull areas: a building of 10% of a grid moved from a grid at the mean to another at the
@@ -376,17 +376,7 @@ def _component_labels(masks: np.ndarray, eu: np.ndarray, ev: np.ndarray) -> np.n
     index (row * n + node) in the piece (label propagation with pointer jumping)."""
     m, n = masks.shape
     rows, e = np.nonzero(masks[:, eu] == masks[:, ev])
-    su, sv = rows * n + eu[e], rows * n + ev[e]
-    labels = np.arange(m * n)
-    while True:
-        low = np.minimum(labels[su], labels[sv])
-        new = labels.copy()
-        np.minimum.at(new, su, low)
-        np.minimum.at(new, sv, low)
-        new = new[new]
-        if np.array_equal(new, labels):
-            return labels.reshape(m, n)
-        labels = new
+    return smallest_reachable(m * n, rows * n + eu[e], rows * n + ev[e]).reshape(m, n)
 
 
 def _connected_sides(masks: np.ndarray, eu: np.ndarray, ev: np.ndarray,
