@@ -13,25 +13,11 @@ from collections.abc import Iterable
 from datetime import date, datetime
 
 from api.errors import ApiError
+from dispatch.incident_dispatch import seconds_of_day
 from dispatch.incident_rules import beijing
+from dispatch.workers import DAY_S, clock_seconds
 
-DAY_S = 24 * 3600
 ALL_DAY = (0, DAY_S)
-
-
-def clock_seconds(text: str) -> int:
-    """Seconds after 00:00 of "HH:MM" (00:00 to 24:00).
-
-    Raises:
-        ValueError: not a time of day.
-    """
-    hours, sep, minutes = text.strip().partition(":")
-    if not (sep and hours.isdigit() and minutes.isdigit() and len(minutes) == 2):
-        raise ValueError(text)
-    seconds = int(hours) * 3600 + int(minutes) * 60
-    if int(minutes) > 59 or seconds > DAY_S:
-        raise ValueError(text)
-    return seconds
 
 
 def hours_error(zh: str, en: str, **extra) -> ApiError:
@@ -109,7 +95,6 @@ def works_on(worker, day: date) -> bool:
 
 def available(worker, now: datetime) -> bool:
     """On duty, working today (Beijing) and inside the shift at ``now``."""
-    local = beijing(now)
     start, end = shift_seconds(worker)
-    second = local.hour * 3600 + local.minute * 60 + local.second
-    return bool(worker.on_duty) and works_on(worker, local.date()) and start <= second < end
+    return (bool(worker.on_duty) and works_on(worker, beijing(now).date())
+            and start <= seconds_of_day(now) < end)

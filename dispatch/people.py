@@ -13,7 +13,7 @@ import geopandas as gpd
 import pandas as pd
 
 from dispatch.party import DEFAULT_CAPACITY, PartyMember
-from dispatch.workers import ROLES, Worker
+from dispatch.workers import ROLES, Worker, clock_seconds
 from gis.errors import InputError, check_file
 
 
@@ -56,8 +56,7 @@ def _clock(path: Path, row: int, column: str, text: str, default: int) -> int:
     if not text.strip():
         return default
     try:
-        hours, minutes = text.strip().split(":")
-        return int(hours) * 3600 + int(minutes) * 60
+        return clock_seconds(text)
     except ValueError:
         raise InputError(path, f"row {row + 2}, column {column}: {text!r} is not HH:MM",
                          "write the time as HH:MM, e.g. 08:30",

@@ -27,6 +27,22 @@ from dispatch.network import WalkNetwork
 BALANCE_M_PER_HOUSEHOLD = 2.0
 KEEP_M = 2000.0
 ROLES = ("grid_worker", "grid_leader", "building_worker", "patrol")
+DAY_S = 24 * 3600
+
+
+def clock_seconds(text: str) -> int:
+    """Seconds after 00:00 of "HH:MM" (00:00 to 24:00), as workers' hours are written.
+
+    Raises:
+        ValueError: not a time of day.
+    """
+    hours, sep, minutes = text.strip().partition(":")
+    if not (sep and hours.isdigit() and minutes.isdigit() and len(minutes) == 2):
+        raise ValueError(text)
+    seconds = int(hours) * 3600 + int(minutes) * 60
+    if int(minutes) > 59 or seconds > DAY_S:
+        raise ValueError(text)
+    return seconds
 
 
 @dataclass
