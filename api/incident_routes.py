@@ -25,6 +25,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
+from shapely.geometry import Point
 from sqlalchemy import delete, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
@@ -202,7 +203,7 @@ class TodayRoutes:
         net = disp.net
         line = net.path_geometry(visit_path(net, walker, route, by_id))
         visited = [by_id[v.stop_id] for v in route.visits]
-        lonlat = to_wgs84([_point(w.x, w.y)] + [_point(s.x, s.y) for s in visited], net.crs)
+        lonlat = to_wgs84([Point(w.x, w.y)] + [Point(s.x, s.y) for s in visited], net.crs)
         midnight = beijing(self.now).replace(hour=0, minute=0, second=0, microsecond=0)
 
         def clock(seconds: int) -> str:
@@ -230,12 +231,6 @@ class TodayRoutes:
             return None
         return save_route(self.session, plan_id=plan_id, worker_id=worker_id, day=self.day,
                           kind=VISITS, **rows)
-
-
-def _point(x: float, y: float):
-    from shapely.geometry import Point
-
-    return Point(x, y)
 
 
 def _error(exc: Exception) -> dict[str, str]:

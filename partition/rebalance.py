@@ -8,7 +8,8 @@ Starting from the previous plan's grid of each building (matched by ``building_i
    pieces join the neighbouring grid they touch most (a group with no old grid nearby is split
    afresh);
 3. grids are split (the heaviest, by bisection) or merged (the lightest into its lightest
-   neighbour) until the group has round(households / target) grids;
+   neighbour) until the group has the count partition.plan._grid_counts chose (its previous count
+   while that stays within BALANCE_LIMIT of the target);
 4. local search brings grids that deviate more than ``TOLERANCE`` back towards the mean,
    where moving a building off its previous grid costs ``MOVE_WEIGHT`` x its share of a mean
    grid, so only worthwhile moves are made and a balanced plan is left as it is; grids still
@@ -93,7 +94,7 @@ def rebalance_group(graph: nx.Graph, nodes: list, k: int, previous: dict,
         for comp in nx.connected_components(graph.subgraph(orphans)):
             comp = sorted(comp, key=str)
             hh = sum(w[n] for n in comp)
-            parts = bisect(graph, comp, max(1, round(hh / max(sum(w.values()) / k, 1))))
+            parts = bisect(graph, comp, max(1, round(hh / max(grid_size, 1))))
             fresh = {p: new_label() for p in set(parts.values())}
             labels.update({n: fresh[p] for n, p in parts.items()})
     _match_count(graph, labels, k, w, new_label, previous)
