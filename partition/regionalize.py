@@ -380,13 +380,13 @@ def _chain_move(graph: nx.Graph, part: dict, members: dict, load: dict, w: dict,
     the three grids below ``worst``; every grid stays connected."""
     heavy = load[p] > mean
     best = None
-    for v, q in _first_moves(graph, part, members[p], p, heavy):
+    for v, q in _boundary_moves(graph, part, members[p], {p}, heavy):
         sign = 1 if heavy else -1  # heavy: v goes p -> q; light: v comes q -> p
         p_after, q_after = load[p] - sign * w[v], load[q] + sign * w[v]
         if abs(p_after - mean) >= worst - 1e-9:
             continue
         q_members = members[q] | {v} if heavy else members[q] - {v}
-        for u, r in _second_moves(graph, part, q_members, q, p, heavy):
+        for u, r in _boundary_moves(graph, part, q_members, {q, p}, heavy):
             q_end, r_end = q_after - sign * w[u], load[r] + sign * w[u]
             after = max(abs(p_after - mean), abs(q_end - mean), abs(r_end - mean))
             if after >= worst - 1e-9 or (best is not None and after >= best[0]):
@@ -396,31 +396,17 @@ def _chain_move(graph: nx.Graph, part: dict, members: dict, load: dict, w: dict,
     return [] if best is None else best[1]
 
 
-def _first_moves(graph: nx.Graph, part: dict, p_members: set, p, heavy: bool):
-    """(building, neighbour grid q) pairs: a boundary building of p going to q (``heavy``),
-    or a building of q next to p coming to p."""
+def _boundary_moves(graph: nx.Graph, part: dict, nodes: set, skip: set, outgoing: bool):
+    """Distinct (building, grid) pairs across the edge of ``nodes``: one of ``nodes`` going to
+    a neighbouring grid not in ``skip`` (``outgoing``), or a building of such a grid next to
+    ``nodes`` coming in."""
     seen = set()
-    for u in p_members:
+    for u in nodes:
         for nb in graph[u]:
-            q = part.get(nb)
-            if q is None or q == p:
+            other = part.get(nb)
+            if other is None or other in skip:
                 continue
-            pair = (u, q) if heavy else (nb, q)
-            if pair not in seen:
-                seen.add(pair)
-                yield pair
-
-
-def _second_moves(graph: nx.Graph, part: dict, q_members: set, q, p, heavy: bool):
-    """(building, other grid r) pairs: a boundary building of q going to r (``heavy``), or
-    a building of r next to q coming to q; never p."""
-    seen = set()
-    for u in q_members:
-        for nb in graph[u]:
-            r = part.get(nb)
-            if r is None or r in (q, p) or nb in q_members:
-                continue
-            pair = (u, r) if heavy else (nb, r)
+            pair = (u, other) if outgoing else (nb, other)
             if pair not in seen:
                 seen.add(pair)
                 yield pair
