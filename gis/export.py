@@ -14,7 +14,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import geopandas as gpd
-import osmnx as ox
 import pandas as pd
 import pyogrio
 import shapely
@@ -33,6 +32,8 @@ def street_edges(area: StudyArea) -> gpd.GeoDataFrame:
     if area.streets.number_of_edges() == 0:
         return gpd.GeoDataFrame(columns=["u", "v", "name", "highway", "length", "geometry"],
                                 geometry="geometry", crs="EPSG:4326")
+    import osmnx as ox  # seconds to import: only loaded where streets are exported
+
     edges = ox.graph_to_gdfs(area.streets, nodes=False).reset_index()
     for col in ("osmid", "name", "highway"):
         if col in edges.columns:  # lists where simplification merged ways

@@ -15,7 +15,6 @@ from xml.sax.saxutils import quoteattr
 
 import geopandas as gpd
 import networkx as nx
-import osmnx as ox
 import shapely
 from pyproj import CRS
 
@@ -117,6 +116,8 @@ def walk_graph(
         and a report of what was kept and dropped. An extract with no walkable way gives an
         empty graph.
     """
+    import osmnx as ox  # seconds to import: only loaded where a walk graph is built
+
     with tempfile.TemporaryDirectory() as tmp:
         xml = Path(tmp) / "walk.osm"
         if _write_walk_xml(extract.ways, xml) == 0:
