@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -191,7 +192,8 @@ def cmd_partition(args: argparse.Namespace) -> int:
     with _step_progress(5) as advance:
         try:
             plan = make_plan(area, args.target_households, seed=args.seed, previous=previous,
-                             locked=locked, split_units=args.split_units, progress=advance)
+                             locked=locked, split_units=args.split_units, progress=advance,
+                             workers=args.workers)
         except ValueError as exc:
             print(str(exc), file=sys.stderr)
             return 2
@@ -210,9 +212,13 @@ def cmd_partition(args: argparse.Namespace) -> int:
 
 
 def _peak_memory_mb() -> float:
+    """Peak resident memory (MB) of this process plus its largest worker process: an upper
+    bound, since forked workers share their parent's pages until they write them."""
     import resource
 
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return round((own + workers) / 1024, 1)
 
 
 def format_plan_summary(s: dict) -> str:
@@ -277,6 +283,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="按单元划分 divide buildings above the target by unit; COLUMN holds "
                    "each building's number of units (单元)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                   help="并行进程数 processes dividing communities at once (default: CPU count; "
+                        "the plan is the same for any number)")
     p.add_argument("--out", required=True, help="输出 PLAN.gpkg")
     p.add_argument("--json", action="store_true", help="以 JSON 输出 print JSON")
     p.set_defaults(func=cmd_partition)

@@ -17,6 +17,8 @@ east. All geometry is in the study area's metric CRS; :meth:`Plan.layers_wgs84` 
 from __future__ import annotations
 
 import math
+import multiprocessing as mp
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 
 import geopandas as gpd
@@ -27,6 +29,7 @@ import shapely
 
 from gis.study_area import StudyArea
 from partition.adjacency import building_graph
+from partition.exact_balance import repair_extremes
 from partition.metrics import (
     barrier_violations,
     community_violations,
@@ -71,7 +74,8 @@ def _components(graph: nx.Graph, nodes: list) -> list[list]:
 
 def assign_grids(graph: nx.Graph, buildings: gpd.GeoDataFrame, target: int, seed: int = 0,
                  previous: pd.Series | None = None,
-                 locked: frozenset[str] = frozenset()) -> tuple[pd.Series, pd.Series]:
+                 locked: frozenset[str] = frozenset(),
+                 workers: int = 1) -> tuple[pd.Series, pd.Series]:
     """Grid labels for every building in the graph, and the deviation bounds.
 
     Without ``previous`` the labels are "<community>/<n>" (numbered later). With it (the
@@ -80,69 +84,107 @@ def assign_grids(graph: nx.Graph, buildings: gpd.GeoDataFrame, target: int, seed
     their buildings. Returns the label per building and, per building, the lower bound
     (percent) that building sizes put on the deviation of the grid it ends up in: some grid
     of the building's group deviates at least this much.
+
+    Communities are independent: with ``workers`` > 1 they are divided in that many forked
+    processes (largest first), with the same result as one.
     """
+    prev_all = None if previous is None else previous.dropna().to_dict()
+    communities = sorted(buildings.groupby("community").groups.items(),
+                         key=lambda item: -len(item[1]))
+    _SHARED.update(graph=graph, buildings=buildings, target=target, seed=seed,
+                   previous=prev_all, locked=locked)
+    try:
+        tasks = [(community, list(members)) for community, members in communities]
+        if workers > 1 and len(tasks) > 1 and "fork" in mp.get_all_start_methods():
+            with ProcessPoolExecutor(min(workers, len(tasks)),
+                                     mp_context=mp.get_context("fork")) as pool:
+                results = list(pool.map(_community_task, tasks))
+        else:
+            results = [_community_task(task) for task in tasks]
+    finally:
+        _SHARED.clear()
     labels: dict = {}
     bounds: dict = {}
-    prev_all = {} if previous is None else previous.dropna().to_dict()
-    for community, members in buildings.groupby("community").groups.items():
-        members = list(members)
-        hh = buildings.loc[members, "households"]
-        prev = {b: prev_all[b] for b in members if b in prev_all}
-        new_label = _label_maker(community, prev.values()) if previous is not None else None
-        for b in members:
-            if prev.get(b) in locked:
-                labels[b] = prev[b]
-        free = [b for b in members if b not in labels]
-        groups: list[tuple[list, int]] = [([b], 1) for b in free if hh[b] > target]
-        empty: list[list] = []
-        for comp in _components(graph, [b for b in free if hh[b] <= target]):
-            total = int(hh[comp].sum())
-            if total == 0:
-                empty.append(comp)
-            else:
-                groups.append((comp, max(1, round(total / target))))
-        keep = None if previous is None else [
-            len({prev[b] for b in comp if b in prev}) or None for comp, _ in groups]
-        groups, mean = _grid_counts(groups, hh, target, keep)
-        n = len({labels[b] for b in members if b in labels})
-        for comp, k in groups:
-            if previous is None:
-                parts = split(graph, comp, k, mean=mean)
-                labels.update({b: f"{community}/{n + p}" for b, p in parts.items()})
-            else:
-                labels.update(rebalance_group(graph, comp, k, prev, new_label, seed=seed,
-                                              mean=mean))
-            n += k
-        if previous is not None:
-            _make_labels_unique(graph, [b for b in members if b in labels], labels, prev,
-                                new_label)
+    for community_labels, community_bounds in results:
+        labels.update(community_labels)
+        bounds.update(community_bounds)
+    return pd.Series(labels), pd.Series(bounds, dtype=float)
+
+
+# What the forked workers of assign_grids read (inherited, not pickled).
+_SHARED: dict = {}
+
+
+def _community_task(task: tuple) -> tuple[dict, dict]:
+    community, members = task
+    return _community_grids(community, members, **_SHARED)
+
+
+def _community_grids(community, members: list, *, graph: nx.Graph,
+                     buildings: gpd.GeoDataFrame, target: int, seed: int,
+                     previous: dict | None, locked: frozenset) -> tuple[dict, dict]:
+    """Labels and deviation bounds (building -> value) of one community's buildings."""
+    labels: dict = {}
+    bounds: dict = {}
+    hh = buildings.loc[members, "households"]
+    prev = {b: previous[b] for b in members if b in previous} if previous is not None else {}
+    new_label = _label_maker(community, prev.values()) if previous is not None else None
+    for b in members:
+        if prev.get(b) in locked:
+            labels[b] = prev[b]
+    free = [b for b in members if b not in labels]
+    groups: list[tuple[list, int]] = [([b], 1) for b in free if hh[b] > target]
+    empty: list[list] = []
+    for comp in _components(graph, [b for b in free if hh[b] <= target]):
+        total = int(hh[comp].sum())
+        if total == 0:
+            empty.append(comp)
         else:
-            _untangle_community(graph, buildings, members, groups, labels, mean)
-        for comp in empty if previous is not None else []:
+            groups.append((comp, max(1, round(total / target))))
+    keep = None if previous is None else [
+        len({prev[b] for b in comp if b in prev}) or None for comp, _ in groups]
+    groups, mean = _grid_counts(groups, hh, target, keep)
+    n = len(set(labels.values()))
+    for comp, k in groups:
+        if previous is None:
+            parts = split(graph, comp, k, mean=mean)
+            labels.update({b: f"{community}/{n + p}" for b, p in parts.items()})
+        else:
+            labels.update(rebalance_group(graph, comp, k, prev, new_label, seed=seed,
+                                          mean=mean))
+        n += k
+    if previous is not None:
+        _make_labels_unique(graph, [b for b in members if b in labels], labels, prev,
+                            new_label)
+        for comp in empty:
             old = pd.Series([prev.get(b) for b in comp]).dropna()
             if len(old):  # land cut off by barriers keeps the grid it had
                 labels.update(dict.fromkeys(comp, old.mode().iloc[0]))
-        empty = [comp for comp in empty if comp[0] not in labels]
-        building_grids = frozenset(labels[b] for b in free if hh[b] > target and b in labels)
-        _attach_empty(graph, empty, labels,
-                      new_label or (lambda c=community: f"{c}/empty{len(labels)}"),
-                      building_grids)
-        for comp, _ in groups:
-            bound = deviation_lower_bound(list(hh[comp]), mean)
-            bounds.update(dict.fromkeys(comp, bound))
-    return pd.Series(labels), pd.Series(bounds, dtype=float)
+    else:
+        _untangle_community(graph, buildings, members, groups, labels, mean)
+    empty = [comp for comp in empty if comp[0] not in labels]
+    building_grids = frozenset(labels[b] for b in free if hh[b] > target and b in labels)
+    _attach_empty(graph, empty, labels,
+                  new_label or (lambda c=community: f"{c}/empty{len(labels)}"),
+                  building_grids)
+    for comp, _ in groups:
+        bound = deviation_lower_bound(list(hh[comp]), mean)
+        bounds.update(dict.fromkeys(comp, bound))
+    return labels, bounds
 
 
 def _untangle_community(graph: nx.Graph, buildings: gpd.GeoDataFrame, members: list,
                         groups: list[tuple[list, int]], labels: dict, mean: float) -> None:
-    """Let boundary buildings of split groups change grid where grids' hulls overlap
-    (partition.untangle); building grids stay as they are but count as hulls."""
+    """Re-split grids of split groups still beyond BALANCE_LIMIT exactly with their
+    neighbours (partition.exact_balance), then let boundary buildings change grid where
+    grids' hulls overlap (partition.untangle); building grids stay as they are."""
     movable = {b for comp, k in groups if k > 1 for b in comp}
     if not movable:
         return
     residential = (set(buildings.index[buildings["residential"]])
                    if "residential" in buildings else set(buildings.index))
     assignment = {b: labels[b] for b in members if b in labels}
+    assignment = repair_extremes(graph, assignment, movable=movable, mean=mean)
     labels.update(untangle(graph, assignment, movable=movable,
                            residential=residential & set(assignment), mean=mean))
 
@@ -353,7 +395,7 @@ def build_territory(area: StudyArea, progress=None) -> Territory:
 def make_plan(area: StudyArea, target: int = DEFAULT_TARGET, *, seed: int = 0,
               previous: tuple[gpd.GeoDataFrame, gpd.GeoDataFrame] | None = None,
               locked: frozenset[str] = frozenset(), territory: Territory | None = None,
-              split_units: str | None = None, progress=None) -> Plan:
+              split_units: str | None = None, progress=None, workers: int = 1) -> Plan:
     """Divide every community of ``area`` into micro-grids of about ``target`` households.
 
     Args:
@@ -368,6 +410,7 @@ def make_plan(area: StudyArea, target: int = DEFAULT_TARGET, *, seed: int = 0,
             buildings above ``target`` are then divided by unit instead of becoming building
             grids (partition.units).
         progress: called with the name of each step as it starts.
+        workers: processes dividing communities at once (:func:`assign_grids`).
     """
     step = progress or (lambda _name: None)
     if split_units:
@@ -381,7 +424,7 @@ def make_plan(area: StudyArea, target: int = DEFAULT_TARGET, *, seed: int = 0,
         raise ValueError(f"locked grids not in the previous plan: {', '.join(sorted(unknown))} "
                          f"(锁定的网格不在原方案中)")
     labels, bounds = assign_grids(territory.graph, buildings, target, seed=seed,
-                                  previous=prev, locked=frozenset(locked))
+                                  previous=prev, locked=frozenset(locked), workers=workers)
     if previous is None:
         labels = _number_grids(labels, buildings)
     step("指标 metrics")

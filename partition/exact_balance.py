@@ -1,0 +1,285 @@
+"""Exact re-splits of the neighbourhood of a grid that deviates too far.
+
+The bisection and the single/chain moves of partition.regionalize leave a few grids beyond
+BALANCE_LIMIT where large buildings (towers of ~200 households against a mean of ~300) make
+every single move overshoot: a good split exists, but only as a rearrangement of several
+neighbouring grids at once. For each such grid, :func:`repair_extremes` builds a CP-SAT model
+of the grid and its neighbours (first one ring, then two), every building of them assigned to
+one of these grids, each grid connected through its own buildings (a single-commodity flow
+from an anchor building that stays), and solves it in two phases:
+
+1. minimise the largest excess beyond BALANCE_LIMIT over these grids;
+2. with that excess fixed, minimise the boundary cut (metres, cheaper along streets, as in
+   partition.adjacency) plus the households' deviation from the mean, plus households moved.
+
+A neighbourhood is rewritten only when phase 1 lowers the largest excess. Weights are
+households; the mean is the community's mean grid size.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+
+import networkx as nx
+import numpy as np
+import shapely
+from ortools.sat.python import cp_model
+
+from partition.regionalize import BALANCE_LIMIT
+
+MAX_BUILDINGS = 120  # neighbourhood size (buildings) the model is built for
+MAX_GRIDS = 14
+RINGS = (1, 2)  # neighbourhoods tried: the grid and its neighbours, then theirs too
+REACH = 2  # a building may join the grid of a building this many edges away
+WORK = 1.0  # CP-SAT deterministic time per phase (about seconds; results repeat exactly)
+# Phase 2 objective per unit: metres of cut boundary, households off the mean, households moved.
+CUT_WEIGHT = 1
+DEVIATION_WEIGHT = 1
+MOVE_WEIGHT = 0.2
+# ... and metres from a building to the centre its grid had (grids stay round and apart).
+DISTANCE_WEIGHT = 1.0
+# Two grids whose buildings no straight line separates (their hulls overlap) cost as much as
+# this many metres of cut: phase 2 keeps grids apart where the balance allows it.
+APART_WEIGHT = 500
+APART_DIRECTIONS = 16  # separating lines tried, over the full circle
+SCALE = 10  # objective coefficients are integers: tenths
+
+
+def repair_extremes(graph: nx.Graph, assignment: dict, *, movable: set, mean: float,
+                    limit: float = BALANCE_LIMIT) -> dict:
+    """Grids of ``assignment`` (node -> label, one community) beyond ``limit`` of ``mean``
+    re-split together with their neighbours where that lowers the worst excess; a copy.
+
+    Only nodes in ``movable`` change grid, only between grids whose nodes are all movable;
+    every grid stays connected. Worst grids first; a grid that cannot be improved is left.
+    """
+    part = dict(assignment)
+    members: dict = defaultdict(set)
+    for n, p in part.items():
+        members[p].add(n)
+    w = {n: int(graph.nodes[n]["households"]) for n in part}
+    open_parts = {p for p, ms in members.items() if ms <= movable}
+    allowed = int(limit * mean)
+
+    def excess(p) -> int:
+        return max(0, abs(sum(w[n] for n in members[p]) - round(mean)) - allowed)
+
+    tried: set = set()
+    while True:
+        bad = [p for p in open_parts if p not in tried and excess(p) > 0]
+        if not bad:
+            return part
+        p = max(bad, key=lambda q: (excess(q), str(q)))
+        tried.add(p)
+        best = None
+        for rings in RINGS:
+            grids = _neighbourhood(graph, part, members, p, open_parts, rings)
+            if grids is None:
+                break
+            model = _Model(graph, members, grids, w, round(mean), allowed)
+            found = model.least_excess()
+            if found is not None and (best is None or found < best[0]):
+                best = (found, model)
+            if found == 0:
+                break
+        new = None if best is None else best[1].best_quality(best[0])
+        if new is None:
+            continue
+        for v, q in new.items():
+            if part[v] != q:
+                members[part[v]].discard(v)
+                members[q].add(v)
+                part[v] = q
+        tried -= set(new.values())
+
+
+def _neighbourhood(graph: nx.Graph, part: dict, members: dict, p, open_parts: set,
+                   rings: int) -> list | None:
+    """Grid p and the open grids within ``rings`` steps of it, or None when that is too big
+    for the model."""
+    grids = {p}
+    frontier = {p}
+    for _ in range(rings):
+        nxt = {part[nb] for q in frontier for v in members[q] for nb in graph[v]
+               if nb in part and part[nb] in open_parts} - grids
+        grids |= nxt
+        frontier = nxt
+    if (len(grids) > MAX_GRIDS or len(grids) < 2
+            or sum(len(members[q]) for q in grids) > MAX_BUILDINGS):
+        return None
+    return sorted(grids, key=lambda q: (q != p, str(q)))
+
+
+class _Model:
+    """CP-SAT model of a neighbourhood: one grid per building, grids connected, their loads.
+
+    A building may join only grids it is within REACH edges of (its own included): the
+    rearrangements that help are local, and the model stays small."""
+
+    def __init__(self, graph: nx.Graph, members: dict, grids: list, w: dict, mean: int,
+                 allowed: int) -> None:
+        cp = self.cp = cp_model.CpModel()
+        self.grids, self.members, self.w, self.graph = grids, members, w, graph
+        self.centres = [_centre(graph, members[q]) for q in grids]
+        self.nodes = sorted((v for q in grids for v in members[q]), key=str)
+        inside = set(self.nodes)
+        home = {v: i for i, q in enumerate(grids) for v in members[q]}
+        self.edges = [(u, v, graph.edges[u, v]["cost"]) for u in self.nodes for v in graph[u]
+                      if v in inside and str(u) < str(v)]
+        near = _within(graph, inside, REACH)
+        self.x = {v: {home[u]: cp.NewBoolVar("") for u in near[v]} for v in self.nodes}
+        for v in self.nodes:
+            cp.AddExactlyOne(self.x[v].values())
+        self._connect(anchors=[max(members[q], key=lambda v: (w[v], str(v))) for q in grids])
+        total = sum(w[v] for v in self.nodes) + mean
+        self.deviation, excesses = [], []
+        for i in range(len(grids)):
+            load = sum(w[v] * xv[i] for v, xv in self.x.items() if i in xv)
+            dev = cp.NewIntVar(0, total, "")
+            cp.Add(dev >= load - mean)
+            cp.Add(dev >= mean - load)
+            exc = cp.NewIntVar(0, total, "")
+            cp.Add(exc >= dev - allowed)
+            self.deviation.append(dev)
+            excesses.append(exc)
+        self.worst = cp.NewIntVar(0, total, "")
+        cp.AddMaxEquality(self.worst, excesses)
+        self.before = max(max(0, abs(sum(w[v] for v in members[q]) - mean) - allowed)
+                          for q in grids)
+
+    def _connect(self, anchors: list) -> None:
+        """Each grid keeps its anchor (its largest building: grids keep their identity, and
+        the model has no symmetric copies) and reaches every other of its buildings by a
+        flow through its own buildings: each takes in one unit more than it passes on."""
+        cp, n = self.cp, len(self.nodes)
+        for i, a in enumerate(anchors):
+            cp.Add(self.x[a][i] == 1)
+        for i, a in enumerate(anchors):
+            inflow: dict = defaultdict(list)
+            outflow: dict = defaultdict(list)
+            for u, v, _ in self.edges:
+                if i not in self.x[u] or i not in self.x[v]:
+                    continue
+                for s, t in ((u, v), (v, u)):
+                    f = cp.NewIntVar(0, n, "")
+                    cp.Add(f <= n * self.x[s][i])
+                    cp.Add(f <= n * self.x[t][i])
+                    outflow[s].append(f)
+                    inflow[t].append(f)
+            for v in self.nodes:
+                if v != a and i in self.x[v]:
+                    cp.Add(sum(inflow[v]) - sum(outflow[v]) >= self.x[v][i])
+
+    def least_excess(self) -> int | None:
+        """The smallest worst excess (households) found, when below the present one."""
+        self.cp.Minimize(self.worst)
+        status, solver = self._solve()
+        if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+            return None
+        worst = int(solver.Value(self.worst))
+        if worst >= self.before:
+            return None
+        self._hint(solver)
+        return worst
+
+    def best_quality(self, worst: int) -> dict | None:
+        """Node -> grid with the worst excess at most ``worst`` and the least cut, deviation
+        and moves (phase 2)."""
+        self.cp.Add(self.worst <= worst)
+        self.cp.ClearObjective()
+        self.cp.Minimize(self._quality())
+        status, solver = self._solve()
+        if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+            return None
+        return {v: self.grids[next(i for i, var in xv.items() if solver.Value(var))]
+                for v, xv in self.x.items()}
+
+    def _quality(self):
+        """Phase 2 objective (tenths): cut metres, deviation, households moved."""
+        cp, terms = self.cp, []
+        for u, v, cost in self.edges:
+            cut = cp.NewBoolVar("")
+            for i, var in self.x[u].items():
+                cp.Add(cut >= var - self.x[v].get(i, 0))
+            terms.append(round(SCALE * CUT_WEIGHT * cost) * cut)
+        terms += [SCALE * DEVIATION_WEIGHT * d for d in self.deviation]
+        for i, q in enumerate(self.grids):
+            for v in self.members[q]:
+                terms.append(round(SCALE * MOVE_WEIGHT * max(self.w[v], 1))
+                             * (1 - self.x[v][i]))
+        for v, xv in self.x.items():
+            for i, var in xv.items():
+                cx, cy = self.centres[i]
+                dist = math.hypot(self.graph.nodes[v]["x"] - cx, self.graph.nodes[v]["y"] - cy)
+                terms.append(round(SCALE * DISTANCE_WEIGHT * dist) * var)
+        terms += [round(SCALE * APART_WEIGHT) * (1 - apart) for apart in self._apart()]
+        return sum(terms)
+
+    def _apart(self) -> list:
+        """Per pair of grids some building could join either of, a bool that is true only
+        when a straight line (one of APART_DIRECTIONS) separates the two grids' residential
+        footprints, so their hulls do not overlap."""
+        cp = self.cp
+        angles = [2 * math.pi * d / APART_DIRECTIONS for d in range(APART_DIRECTIONS)]
+        lo, hi = {}, {}
+        for v in self.nodes:
+            foot = self.graph.nodes[v].get("footprint")
+            if self.w[v] <= 0 or foot is None:
+                continue
+            xy = shapely.get_coordinates(foot)
+            proj = np.cos(angles)[:, None] * xy[:, 0] + np.sin(angles)[:, None] * xy[:, 1]
+            lo[v] = np.floor(10 * proj.min(axis=1)).astype(int)
+            hi[v] = np.ceil(10 * proj.max(axis=1)).astype(int)
+        if not lo:
+            return []
+        low = int(min(a.min() for a in lo.values()))
+        high = int(max(a.max() for a in hi.values()))
+        pairs = {(i, j) for xv in self.x.values() for i in xv for j in xv if i < j}
+        out = []
+        for i, j in sorted(pairs):
+            line = cp.NewIntVar(low, high, "")
+            sides = [cp.NewBoolVar("") for _ in angles]
+            cp.AddAtMostOne(sides)
+            for d, side in enumerate(sides):
+                for v in lo:
+                    if i in self.x[v]:
+                        cp.Add(line >= int(hi[v][d])).OnlyEnforceIf([self.x[v][i], side])
+                    if j in self.x[v]:
+                        cp.Add(line <= int(lo[v][d])).OnlyEnforceIf([self.x[v][j], side])
+            out.append(sum(sides))
+        return out
+
+    def _hint(self, solver: cp_model.CpSolver) -> None:
+        self.cp.ClearHints()
+        for xv in self.x.values():
+            for var in xv.values():
+                self.cp.AddHint(var, solver.Value(var))
+
+    def _solve(self) -> tuple[int, cp_model.CpSolver]:
+        solver = cp_model.CpSolver()
+        solver.parameters.max_deterministic_time = WORK
+        solver.parameters.max_time_in_seconds = 4 * WORK
+        solver.parameters.num_workers = 1
+        solver.parameters.random_seed = 0
+        return solver.Solve(self.cp), solver
+
+
+def _centre(graph: nx.Graph, nodes: set) -> tuple[float, float]:
+    xs = [graph.nodes[v]["x"] for v in nodes]
+    ys = [graph.nodes[v]["y"] for v in nodes]
+    return sum(xs) / len(xs), sum(ys) / len(ys)
+
+
+def _within(graph: nx.Graph, nodes: set, steps: int) -> dict:
+    """For each of ``nodes``, the nodes within ``steps`` edges of it (itself included),
+    walking only through ``nodes``."""
+    out = {}
+    for v in nodes:
+        seen = {v}
+        frontier = {v}
+        for _ in range(steps):
+            frontier = {nb for u in frontier for nb in graph[u] if nb in nodes} - seen
+            seen |= frontier
+        out[v] = seen
+    return out
