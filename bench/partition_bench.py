@@ -4,7 +4,8 @@
     python bench/partition_bench.py --full       # ... and synthetic 100k (about 15 minutes)
 
 Wangge runs as the command line does (``wangge partition --json``, in a subprocess, so its time
-and peak memory are its own). The peers partition the same building adjacency graph (cells of
+and peak memory are its own; it divides communities in one process per core, METIS and max-p
+run in one). The peers partition the same building adjacency graph (cells of
 one region that touch; vertex weight = households), community by community, into as many grids
 as Wangge made there (METIS), or into regions of at least 0.9 x target households (max-p,
 3 construction and 1 annealing iterations: its defaults take hours here);
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -39,7 +41,8 @@ from partition.plan import (  # noqa: E402
 
 NANJING = ROOT.parent / "shared" / "data" / "nanjing_xinjiekou.osm"
 COLUMNS = ["grids", "max_deviation_free_pct", "mean_deviation_free_pct",
-           "deviation_lower_bound_pct", "non_contiguous", "barrier_violations",
+           "deviation_lower_bound_pct", "mean_deviation_pct", "mean_deviation_lower_bound_pct",
+           "non_contiguous", "barrier_violations",
            "community_violations", "hull_overlap_pct", "mean_polsby_popper",
            "street_boundary_share"]
 
@@ -122,10 +125,10 @@ def maxp_labels(graph: nx.Graph, buildings: pd.DataFrame, threshold: float) -> p
 
 def measure_peers(path: Path, target: int, maxp_limit: int) -> dict[str, dict]:
     area = load_study_area(path)
-    territory = build_territory(area)
+    territory = build_territory(area, workers=os.cpu_count() or 1)
     graph, buildings = territory.graph, territory.buildings
     # Wangge's labels give the same bounds (grid sizes the buildings allow) to every method.
-    ours, bounds = assign_grids(graph, buildings, target)
+    ours, bounds = assign_grids(graph, buildings, target, workers=os.cpu_count() or 1)
     counts = ours.groupby(buildings["community"]).nunique().to_dict()
     out = {}
     started = time.perf_counter()

@@ -116,3 +116,26 @@ def deviation_lower_bound(sizes: list[int], mean: float) -> float:
     counts = {min(max(k, 1), len(sizes)) for k in (near, near + 1)}
     division = min(abs(total / k - mean) for k in counts)
     return 100.0 * max(subset, division) / mean
+
+
+def least_deviation_sum(building_grids: list[int], group_totals: list[float], grids: int,
+                        mean: float) -> float:
+    """The least sum of |households - mean| (households) over a community's ``grids`` grids
+    with households that the hard rules allow.
+
+    A building above the target is a grid of its own and deviates |size - mean| whatever
+    else happens; a group cut off by barriers (total T) is divided among k >= 1 grids of
+    its own, whose deviations add up to at least |T - k x mean|; the remaining grids are
+    shared among the groups. |T - k x mean| is convex in k, so handing out the grids one at
+    a time to the group whose sum falls most is optimal.
+    """
+    fixed = sum(abs(size - mean) for size in building_grids)
+    spare = grids - len(building_grids) - len(group_totals)
+    if spare < 0 or mean <= 0:
+        return fixed  # fewer grids than groups: not a plan the rules allow at this count
+    counts = [1] * len(group_totals)
+    for _ in range(spare if group_totals else 0):
+        gain = [abs(t - k * mean) - abs(t - (k + 1) * mean)
+                for t, k in zip(group_totals, counts, strict=True)]
+        counts[int(np.argmax(gain))] += 1
+    return fixed + sum(abs(t - k * mean) for t, k in zip(group_totals, counts, strict=True))

@@ -17,8 +17,7 @@ east. All geometry is in the study area's metric CRS; :meth:`Plan.layers_wgs84` 
 from __future__ import annotations
 
 import math
-import multiprocessing as mp
-from concurrent.futures import ProcessPoolExecutor
+from collections import defaultdict
 from dataclasses import dataclass, field, replace
 
 import geopandas as gpd
@@ -37,8 +36,10 @@ from partition.metrics import (
     deviation_lower_bound,
     deviations,
     hull_overlap_share,
+    least_deviation_sum,
     polsby_popper,
 )
+from partition.parallel import map_forked
 from partition.rebalance import previous_grids, rebalance_group
 from partition.regionalize import BALANCE_LIMIT, split
 from partition.territory import community_regions, dissolve, tessellate
@@ -91,18 +92,9 @@ def assign_grids(graph: nx.Graph, buildings: gpd.GeoDataFrame, target: int, seed
     prev_all = None if previous is None else previous.dropna().to_dict()
     communities = sorted(buildings.groupby("community").groups.items(),
                          key=lambda item: -len(item[1]))
-    _SHARED.update(graph=graph, buildings=buildings, target=target, seed=seed,
-                   previous=prev_all, locked=locked)
-    try:
-        tasks = [(community, list(members)) for community, members in communities]
-        if workers > 1 and len(tasks) > 1 and "fork" in mp.get_all_start_methods():
-            with ProcessPoolExecutor(min(workers, len(tasks)),
-                                     mp_context=mp.get_context("fork")) as pool:
-                results = list(pool.map(_community_task, tasks))
-        else:
-            results = [_community_task(task) for task in tasks]
-    finally:
-        _SHARED.clear()
+    results = map_forked(_community_grids, [(c, list(m)) for c, m in communities], workers,
+                         graph=graph, buildings=buildings, target=target, seed=seed,
+                         previous=prev_all, locked=locked)
     labels: dict = {}
     bounds: dict = {}
     for community_labels, community_bounds in results:
@@ -111,19 +103,12 @@ def assign_grids(graph: nx.Graph, buildings: gpd.GeoDataFrame, target: int, seed
     return pd.Series(labels), pd.Series(bounds, dtype=float)
 
 
-# What the forked workers of assign_grids read (inherited, not pickled).
-_SHARED: dict = {}
-
-
-def _community_task(task: tuple) -> tuple[dict, dict]:
-    community, members = task
-    return _community_grids(community, members, **_SHARED)
-
-
-def _community_grids(community, members: list, *, graph: nx.Graph,
+def _community_grids(task: tuple, *, graph: nx.Graph,
                      buildings: gpd.GeoDataFrame, target: int, seed: int,
                      previous: dict | None, locked: frozenset) -> tuple[dict, dict]:
-    """Labels and deviation bounds (building -> value) of one community's buildings."""
+    """Labels and deviation bounds (building -> value) of one community's buildings
+    (``task``: the community and its buildings)."""
+    community, members = task
     labels: dict = {}
     bounds: dict = {}
     hh = buildings.loc[members, "households"]
@@ -378,14 +363,15 @@ class Territory:
     graph: nx.Graph
 
 
-def build_territory(area: StudyArea, progress=None) -> Territory:
-    """Regions, tessellation and adjacency graph of ``area``'s buildings."""
+def build_territory(area: StudyArea, progress=None, workers: int = 1) -> Territory:
+    """Regions, tessellation (in ``workers`` processes) and adjacency graph of ``area``'s
+    buildings."""
     step = progress or (lambda _name: None)
     buildings = area.buildings[area.buildings["community"].notna()].copy()
     step("区域 regions")
     regions = community_regions(area.communities, area.barriers)
     step("镶嵌 tessellation")
-    cells = tessellate(buildings, regions)
+    cells = tessellate(buildings, regions, workers)
     step("邻接 adjacency")
     graph = building_graph(buildings, cells, area.street_lines.geometry,
                            area.barriers.geometry)
@@ -410,12 +396,13 @@ def make_plan(area: StudyArea, target: int = DEFAULT_TARGET, *, seed: int = 0,
             buildings above ``target`` are then divided by unit instead of becoming building
             grids (partition.units).
         progress: called with the name of each step as it starts.
-        workers: processes dividing communities at once (:func:`assign_grids`).
+        workers: processes tessellating regions and dividing communities at once (the
+            plan is the same for any number).
     """
     step = progress or (lambda _name: None)
     if split_units:
         area = replace(area, buildings=split_into_units(area.buildings, target, split_units))
-    territory = territory or build_territory(area, progress)
+    territory = territory or build_territory(area, progress, workers)
     step("划分 partition")
     buildings = territory.buildings
     prev = previous_grids(buildings, previous[1]) if previous is not None else None
@@ -578,6 +565,7 @@ def summarise(plan: Plan, graph: nx.Graph) -> dict:
         "max_deviation_pct": round(float(dev[with_hh].max()), 2) if with_hh.any() else 0.0,
         "mean_deviation_pct": round(float(dev[with_hh].mean()), 2) if with_hh.any() else 0.0,
         "deviation_lower_bound_pct": round(float(g["deviation_bound_pct"].max()), 2),
+        "mean_deviation_lower_bound_pct": _mean_deviation_bound(graph, g, plan.target),
         "free_grids": int(free.sum()),
         "max_deviation_free_pct": round(float(dev[free].max()), 2) if free.any() else 0.0,
         "mean_deviation_free_pct": round(float(dev[free].mean()), 2) if free.any() else 0.0,
@@ -590,6 +578,26 @@ def summarise(plan: Plan, graph: nx.Graph) -> dict:
         "building_grids": int((g["buildings"] == 1).sum()),
         "target_households": plan.target,
     }
+
+
+def _mean_deviation_bound(graph: nx.Graph, grids: gpd.GeoDataFrame, target: int) -> float:
+    """The least mean deviation (percent, over grids with households) any plan with these
+    grid counts per community can have under the hard rules (metrics.least_deviation_sum)."""
+    sized = grids[grids["households"] > 0]
+    counts = sized.groupby("community").size()
+    nodes: dict = defaultdict(list)
+    for v, data in graph.nodes(data=True):
+        nodes[data["community"]].append(v)
+    total = 0.0
+    for community, k in counts.items():
+        members = nodes.get(community, [])
+        sizes = {v: graph.nodes[v]["households"] for v in members}
+        mean = sum(sizes.values()) / k
+        groups = [sum(sizes[v] for v in comp)
+                  for comp in _components(graph, [v for v in members if sizes[v] <= target])]
+        total += least_deviation_sum([s for s in sizes.values() if s > target],
+                                     [t for t in groups if t > 0], k, mean) / mean
+    return round(100 * total / max(int(counts.sum()), 1), 2)
 
 
 def rule_violations(plan: Plan) -> dict[str, int]:

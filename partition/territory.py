@@ -19,6 +19,7 @@ import shapely.affinity
 from shapely.ops import polygonize, unary_union
 
 from gis.barriers import barrier_lines
+from partition.parallel import map_forked
 
 # Outline sample spacing (at least, metres), points per outline and inward shrink (momepy
 # uses 0.4 m shrink and 0.5 m segments; this is enough for slab blocks and far faster).
@@ -93,11 +94,13 @@ def _outline_points(footprints: np.ndarray, region) -> tuple[np.ndarray, np.ndar
     return coords, owner
 
 
-def tessellate(buildings: gpd.GeoDataFrame, regions: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+def tessellate(buildings: gpd.GeoDataFrame, regions: gpd.GeoDataFrame,
+               workers: int = 1) -> gpd.GeoDataFrame:
     """Morphological tessellation of ``buildings`` within ``regions`` (both metric CRS).
 
     Each building belongs to the region holding its representative point; its cell is the part
-    of that region closer to its outline than to any other building's outline.
+    of that region closer to its outline than to any other building's outline. Regions are
+    tessellated in ``workers`` processes (partition.parallel).
 
     Returns:
         Cells indexed like ``buildings``, with ``region`` and polygon. Regions holding no
@@ -113,19 +116,24 @@ def tessellate(buildings: gpd.GeoDataFrame, regions: gpd.GeoDataFrame) -> gpd.Ge
         region_of[missing] = near[~near.index.duplicated()]["region"]
     region_of = region_of.astype(int)
 
-    cells: dict = {}
     region_geom = dict(zip(regions["region"], regions.geometry, strict=True))
-    for region_id, members in region_of.groupby(region_of):
-        region = region_geom[region_id]
-        idx = members.index
-        if len(idx) == 1:
-            cells[idx[0]] = region
-            continue
-        cells.update(_region_cells(buildings.geometry.loc[idx], region))
+    tasks = sorted(((region_id, members.index) for region_id, members
+                    in region_of.groupby(region_of)), key=lambda task: -len(task[1]))
+    cells: dict = {}
+    for part in map_forked(_region_task, tasks, workers, footprints=buildings.geometry,
+                           regions=region_geom):
+        cells.update(part)
     out = gpd.GeoDataFrame({"region": region_of},
                            geometry=pd.Series(cells).reindex(buildings.index).values,
                            crs=buildings.crs, index=buildings.index)
     return out
+
+
+def _region_task(task: tuple, *, footprints: gpd.GeoSeries, regions: dict) -> dict:
+    region_id, idx = task
+    if len(idx) == 1:
+        return {idx[0]: regions[region_id]}
+    return _region_cells(footprints.loc[idx], regions[region_id])
 
 
 def _region_cells(footprints: gpd.GeoSeries, region) -> dict:

@@ -10,7 +10,12 @@ import pytest
 import shapely
 
 from gis.study_area import load_study_area
-from partition.metrics import barrier_violations, deviation_lower_bound, hull_overlap_share
+from partition.metrics import (
+    barrier_violations,
+    deviation_lower_bound,
+    hull_overlap_share,
+    least_deviation_sum,
+)
 from partition.plan import MEAN_RANGE, _grid_counts, make_plan, rule_violations
 from partition.plan_io import read_plan, write_plan
 from partition.regionalize import balance_extremes
@@ -86,6 +91,13 @@ def test_demo_plan_balanced_and_compact(demo_plan, demo_area):
     assert s["max_deviation_free_pct"] <= 15
     assert s["mean_deviation_free_pct"] <= 5
     assert s["hull_overlap_pct"] <= 1.0
+
+
+def test_two_worker_processes_make_the_same_plan(nanjing_area, nanjing_plan):
+    """Regions and communities divided in forked workers: the same cells and the same plan."""
+    plan = make_plan(nanjing_area, workers=2)
+    assert plan.buildings["grid_id"].equals(nanjing_plan.buildings["grid_id"])
+    assert plan.grids.geometry.geom_equals_exact(nanjing_plan.grids.geometry, 1e-6).all()
 
 
 def test_barrier_check_flags_a_grid_across_an_arterial(nanjing_plan, nanjing_area):
@@ -174,6 +186,33 @@ def test_deviation_lower_bound():
     # 105 buildings of 10 households cut off by barriers: any subset sum is possible, but
     # the group makes 3 grids averaging 350 or 4 averaging 262.5, 12.5% under 300.
     assert deviation_lower_bound([10] * 105, 300) == pytest.approx(12.5)
+
+
+def test_least_deviation_sum_against_every_division():
+    """Greedy hand-out of grids to groups equals the best over every division of the counts."""
+    import itertools
+
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        totals = [float(t) for t in rng.integers(50, 1500, size=rng.integers(1, 4))]
+        towers = [int(t) for t in rng.integers(301, 700, size=rng.integers(0, 3))]
+        grids = len(totals) + len(towers) + int(rng.integers(0, 6))
+        mean = (sum(totals) + sum(towers)) / grids
+        best = min(
+            sum(abs(t - k * mean) for t, k in zip(totals, ks, strict=True))
+            for ks in itertools.product(range(1, grids + 1), repeat=len(totals))
+            if sum(ks) == grids - len(towers))
+        expected = best + sum(abs(t - mean) for t in towers)
+        assert least_deviation_sum(towers, totals, grids, mean) == pytest.approx(expected)
+    # Two groups cut off by a road, 1,049 and 1,499 households in 9 grids (mean 283): 4 + 5
+    # grids, each group 83 households off its share.
+    assert least_deviation_sum([], [1049, 1499], 9, 2548 / 9) == pytest.approx(166.9, abs=0.1)
+
+
+def test_plans_stay_above_the_mean_deviation_bound(nanjing_plan, demo_plan):
+    for plan in (nanjing_plan, demo_plan):
+        s = plan.summary
+        assert 0 < s["mean_deviation_lower_bound_pct"] <= s["mean_deviation_pct"]
 
 
 def _groups(*totals_and_sizes):
