@@ -10,7 +10,9 @@ from an anchor building that stays), and solves it in two phases:
 
 1. minimise the largest excess beyond BALANCE_LIMIT over these grids;
 2. with that excess fixed, minimise the boundary cut (metres, cheaper along streets, as in
-   partition.adjacency) plus the households' deviation from the mean, plus households moved.
+   partition.adjacency), the households' deviation from the mean, the households moved, the
+   buildings' distance from their grid's former centre, and the pairs of grids that no
+   straight line separates (their hulls would overlap).
 
 A neighbourhood is rewritten only when phase 1 lowers the largest excess. Weights are
 households; the mean is the community's mean grid size.
@@ -32,7 +34,9 @@ MAX_BUILDINGS = 120  # neighbourhood size (buildings) the model is built for
 MAX_GRIDS = 14
 RINGS = (1, 2)  # neighbourhoods tried: the grid and its neighbours, then theirs too
 REACH = 2  # a building may join the grid of a building this many edges away
-WORK = 1.0  # CP-SAT deterministic time per phase (about seconds; results repeat exactly)
+# CP-SAT deterministic time per phase (about seconds), so results repeat exactly; a wall-clock
+# cap of 4 x WORK only guards against a very slow machine.
+WORK = 1.0
 # Phase 2 objective per unit: metres of cut boundary, households off the mean, households moved.
 CUT_WEIGHT = 1
 DEVIATION_WEIGHT = 1

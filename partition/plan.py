@@ -141,6 +141,9 @@ def _community_grids(task: tuple, *, graph: nx.Graph,
     if previous is not None:
         _make_labels_unique(graph, [b for b in members if b in labels], labels, prev,
                             new_label)
+        movable = {b for comp, k in groups if k > 1 for b in comp}
+        labels.update(repair_extremes(graph, {b: labels[b] for b in members if b in labels},
+                                      movable=movable, mean=mean))
         for comp in empty:
             old = pd.Series([prev.get(b) for b in comp]).dropna()
             if len(old):  # land cut off by barriers keeps the grid it had
