@@ -30,6 +30,7 @@ from gis.study_area import StudyArea
 from partition.adjacency import building_graph
 from partition.exact_balance import repair_extremes
 from partition.metrics import (
+    adjacency_bounds,
     barrier_violations,
     community_violations,
     contiguous,
@@ -83,8 +84,10 @@ def assign_grids(graph: nx.Graph, buildings: gpd.GeoDataFrame, target: int, seed
     previous grid code per building, NaN for new buildings) the labels are grid codes: kept
     where grids keep their buildings, new ones for new grids; grids in ``locked`` keep exactly
     their buildings. Returns the label per building and, per building, the lower bound
-    (percent) that building sizes put on the deviation of the grid it ends up in: some grid
-    of the building's group deviates at least this much.
+    (percent) that building sizes put on the deviation of the grid it ends up in: the larger
+    of the group's bound (some grid of the building's group deviates at least this much,
+    metrics.deviation_lower_bound) and the building's own (the grid holding it deviates at
+    least this much, given the sizes of the buildings next to it, metrics.adjacency_bounds).
 
     Communities are independent: with ``workers`` > 1 they are divided in that many forked
     processes (largest first), with the same result as one.
@@ -157,7 +160,8 @@ def _community_grids(task: tuple, *, graph: nx.Graph,
                   building_grids)
     for comp, _ in groups:
         bound = deviation_lower_bound(list(hh[comp]), mean)
-        bounds.update(dict.fromkeys(comp, bound))
+        bounds.update({b: max(bound, near) for b, near
+                       in adjacency_bounds(graph, comp, mean).items()})
     return labels, bounds
 
 

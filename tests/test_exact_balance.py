@@ -1,4 +1,5 @@
-"""Exact neighbourhood re-splits (partition.exact_balance) against brute force."""
+"""Exact neighbourhood re-splits (partition.exact_balance) and the bounds that adjacency puts on
+balance (partition.metrics.adjacency_bounds), against brute force."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import numpy as np
 import pytest
 
 from partition.exact_balance import REACH, repair_extremes
+from partition.metrics import adjacency_bounds
 from partition.regionalize import BALANCE_LIMIT, balance_extremes, bisect
 
 # Households of slab blocks and towers as the synthetic districts have them.
@@ -103,3 +105,36 @@ def test_repair_leaves_immovable_grids_alone():
     movable = {v for v in graph if labels[v] != 0}
     repaired = repair_extremes(graph, labels, movable=movable, mean=mean)
     assert {v for v in graph if repaired[v] == 0} == {v for v in graph if labels[v] == 0}
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_adjacency_bounds_hold_for_every_contiguous_split(seed):
+    """Whatever the split into 3 connected grids, the grid holding a building deviates at
+    least that building's bound."""
+    graph = _lattice(seed)
+    nodes = sorted(graph)
+    mean = sum(graph.nodes[v]["households"] for v in nodes) / 3
+    if mean == 0:
+        pytest.skip("no households")
+    bounds = adjacency_bounds(graph, nodes, mean)
+    for choice in itertools.product(range(3), repeat=len(nodes)):
+        labels = dict(zip(nodes, choice, strict=True))
+        if len(set(choice)) < 3 or not _connected(graph, labels):
+            continue
+        loads = [sum(graph.nodes[v]["households"] for v in nodes if labels[v] == p)
+                 for p in range(3)]
+        for v in nodes:
+            assert 100 * abs(loads[labels[v]] - mean) / mean >= bounds[v] - 1e-9
+
+
+def test_adjacency_bound_of_a_building_between_two_large_ones():
+    """156 households between buildings of 264 and 282 (the synthetic 100k district's worst
+    grid): alone it is 156, with either neighbour 420 or more."""
+    graph = nx.path_graph(["a", "b", "c", "d"])
+    for node, households in zip("abcd", [282, 156, 264, 0], strict=True):
+        graph.nodes[node]["households"] = households
+    bounds = adjacency_bounds(graph, list(graph), 286)
+    assert bounds["b"] == pytest.approx(100 * 130 / 286)
+    # A building without households next to it changes nothing: it adds no households.
+    graph.add_edge("b", "d")
+    assert adjacency_bounds(graph, list(graph), 286)["b"] == pytest.approx(100 * 130 / 286)
