@@ -160,6 +160,41 @@ def _smallest_next(graph: nx.Graph, v, inside: set, w: dict) -> float | None:
     return best
 
 
+def connected_sets_bound(graph: nx.Graph, v, inside: set, mean: float, limit: float,
+                         cap: float = 2.0, max_sets: int = 5000) -> float | None:
+    """The least deviation (percent) of any connected set of ``inside`` holding building v:
+    a lower bound on the deviation of the grid that holds v, tighter than
+    :func:`adjacency_bounds` (which looks one building further only).
+
+    Sets are grown from {v} one neighbour at a time while their households stay within
+    ``cap`` x ``limit`` above the mean; those beyond deviate more than that anyway. Returns
+    None, knowing nothing better, when some set comes within ``limit`` of the mean or there
+    are more than ``max_sets`` sets to look at.
+    """
+    w = {u: graph.nodes[u]["households"] for u in inside}
+    ceiling = mean * (1 + cap * limit)
+    start = frozenset([v])
+    seen = {start}
+    frontier = [(start, w[v])]
+    best = ceiling - mean
+    while frontier:
+        grown = []
+        for members, load in frontier:
+            best = min(best, abs(load - mean))
+            if best <= limit * mean:
+                return None
+            for u in {nb for m in members for nb in graph[m] if nb in inside} - members:
+                if load + w[u] <= ceiling:
+                    bigger = members | {u}
+                    if bigger not in seen:
+                        seen.add(bigger)
+                        grown.append((bigger, load + w[u]))
+            if len(seen) > max_sets:
+                return None
+        frontier = grown
+    return 100.0 * best / mean
+
+
 def least_deviation_sum(building_grids: list[int], group_totals: list[float], grids: int,
                         mean: float) -> float:
     """The least sum of |households - mean| (households) over a community's ``grids`` grids

@@ -33,6 +33,7 @@ from partition.metrics import (
     adjacency_bounds,
     barrier_violations,
     community_violations,
+    connected_sets_bound,
     contiguous,
     deviation_lower_bound,
     deviations,
@@ -446,11 +447,37 @@ def plan_from_labels(area: StudyArea, territory: Territory, labels: pd.Series, t
     bound = (bounds.reindex(buildings.index) if bounds is not None
              else pd.Series(0.0, index=buildings.index))
     grids["deviation_bound_pct"] = bound.groupby(buildings["grid_id"]).max().reindex(
-        grids["grid_id"]).fillna(0.0).round(2).values
+        grids["grid_id"]).fillna(0.0).values
+    _tighten_bounds(grids, buildings, territory.graph, target)
+    grids["deviation_bound_pct"] = grids["deviation_bound_pct"].round(2)
     plan = Plan(grids=grids, buildings=_with_outside(area, buildings), crs=area.crs,
                 target=target)
     plan.summary = summarise(plan, territory.graph)
     return plan
+
+
+def _tighten_bounds(grids: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame, graph: nx.Graph,
+                    target: int) -> None:
+    """For grids beyond BALANCE_LIMIT whose bound allows the limit, look further: the least
+    deviation of any connected set of buildings holding one of theirs
+    (metrics.connected_sets_bound) bounds the grid's deviation in every plan."""
+    limit = 100 * BALANCE_LIMIT
+    suspect = grids[(grids["households"] > 0) & (grids["deviation_pct"].abs() > limit)
+                    & (grids["deviation_bound_pct"] <= limit)]
+    if suspect.empty:
+        return
+    small = buildings[buildings["households"] <= target]
+    inside = {c: set(ix) for c, ix in small.groupby("community").groups.items()}
+    members = buildings.groupby("grid_id").groups
+    means = grids[grids["households"] > 0].groupby("community")["households"].mean()
+    for row in suspect.itertuples():
+        near = inside.get(row.community, set())
+        found = [connected_sets_bound(graph, b, near, means[row.community], BALANCE_LIMIT)
+                 for b in members[row.grid_id] if b in near]
+        found = [f for f in found if f is not None]
+        if found:
+            grids.loc[row.Index, "deviation_bound_pct"] = max(row.deviation_bound_pct,
+                                                              max(found))
 
 
 def _keep_locked_polygons(polygons: gpd.GeoSeries, prev_grids: gpd.GeoDataFrame,

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from partition.exact_balance import REACH, repair_extremes
-from partition.metrics import adjacency_bounds
+from partition.metrics import adjacency_bounds, connected_sets_bound
 from partition.regionalize import BALANCE_LIMIT, balance_extremes, bisect
 
 # Households of slab blocks and towers as the synthetic districts have them.
@@ -138,3 +138,36 @@ def test_adjacency_bound_of_a_building_between_two_large_ones():
     # A building without households next to it changes nothing: it adds no households.
     graph.add_edge("b", "d")
     assert adjacency_bounds(graph, list(graph), 286)["b"] == pytest.approx(100 * 130 / 286)
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_connected_sets_bound_is_the_least_deviation_of_any_connected_set(seed):
+    graph = _lattice(seed)
+    nodes = sorted(graph)
+    mean = sum(graph.nodes[v]["households"] for v in nodes) / 3
+    if mean == 0:
+        pytest.skip("no households")
+    cap_dev = 2 * BALANCE_LIMIT * mean
+    for v in nodes:
+        least = cap_dev
+        for size in range(1, len(nodes) + 1):
+            for subset in itertools.combinations(nodes, size):
+                if v in subset and nx.is_connected(graph.subgraph(subset)):
+                    load = sum(graph.nodes[u]["households"] for u in subset)
+                    least = min(least, abs(load - mean))
+        found = connected_sets_bound(graph, v, set(nodes), mean, BALANCE_LIMIT)
+        if least <= BALANCE_LIMIT * mean:
+            assert found is None  # some grid holding v can be within the limit
+        else:
+            assert found == pytest.approx(100 * least / mean)
+
+
+def test_connected_sets_bound_sees_past_the_next_building():
+    """Towers of 200 at both ends of a row 200-60-100-60-200, mean 300: the middle building's
+    grid holds 100, 160 or 220 households, or a tower and 360 or more: at least 20% off,
+    though the next building alone (60) would leave room (adjacency bound 0)."""
+    graph = nx.path_graph(5)
+    for node, households in enumerate([200, 60, 100, 60, 200]):
+        graph.nodes[node]["households"] = households
+    assert adjacency_bounds(graph, list(graph), 300)[2] == 0
+    assert connected_sets_bound(graph, 2, set(graph), 300, BALANCE_LIMIT) == pytest.approx(20)
