@@ -166,9 +166,11 @@ def main() -> int:
         print(f"== {name}", flush=True)
         ours = run_wangge(path, args.target)
         rows.append({"input": name, "method": "Wangge", **ours})
+        _report(rows[-1])
         peers = measure_peers(path, args.target, args.maxp_limit)
         for method, summary in peers.items():
             rows.append({"input": name, "method": method, **summary})
+            _report(rows[-1])
     table = pd.DataFrame(rows)
     cols = ["input", "method", *COLUMNS, "seconds", "peak_memory_mb"]
     table = table[[c for c in cols if c in table.columns]]
@@ -180,6 +182,12 @@ def main() -> int:
     if args.out:
         Path(args.out).write_text(text + "\n", encoding="utf-8")
     return 0
+
+
+def _report(row: dict) -> None:
+    """One line per method as it is measured (the table comes at the end)."""
+    print("  " + ", ".join(f"{k}={row[k]}" for k in ("method", *COLUMNS, "seconds")
+                           if k in row), flush=True)
 
 
 def _has_tabulate() -> bool:

@@ -161,7 +161,7 @@ def _smallest_next(graph: nx.Graph, v, inside: set, w: dict) -> float | None:
 
 
 def connected_sets_bound(graph: nx.Graph, v, inside: set, mean: float, limit: float,
-                         cap: float = 2.0, max_sets: int = 5000) -> float | None:
+                         cap: float = 2.0, max_sets: int = 500) -> float | None:
     """The least deviation (percent) of any connected set of ``inside`` holding building v:
     a lower bound on the deviation of the grid that holds v, tighter than
     :func:`adjacency_bounds` (which looks one building further only).
