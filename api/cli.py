@@ -231,7 +231,8 @@ def format_plan_summary(s: dict) -> str:
         f"户数偏差 deviation: max {s['max_deviation_pct']}%, mean {s['mean_deviation_pct']}%; "
         f"building sizes force at least {s['deviation_lower_bound_pct']}% (建筑规模下限)",
         f"  可均衡网格 free grids {s['free_grids']}: max {s['max_deviation_free_pct']}%, "
-        f"mean {s['mean_deviation_free_pct']}%",
+        f"mean {s['mean_deviation_free_pct']}%, beyond 15% {s['free_grids_over_limit']} "
+        f"(超出15%); 平均偏差下限 mean at least {s['mean_deviation_lower_bound_pct']}%",
         f"紧凑度 Polsby-Popper mean {s['mean_polsby_popper']}; 沿街边界 boundary on streets "
         f"{100 * s['street_boundary_share']:.1f}%; 凸包重叠 hull overlap {s['hull_overlap_pct']}%",
         f"硬性规则 hard rules: residential without grid {s['residential_without_grid']}, "

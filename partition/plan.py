@@ -601,6 +601,7 @@ def summarise(plan: Plan, graph: nx.Graph) -> dict:
         "deviation_lower_bound_pct": round(float(g["deviation_bound_pct"].max()), 2),
         "mean_deviation_lower_bound_pct": _mean_deviation_bound(graph, g, plan.target),
         "free_grids": int(free.sum()),
+        "free_grids_over_limit": int((free & (dev > BALANCE_LIMIT_PCT)).sum()),
         "max_deviation_free_pct": round(float(dev[free].max()), 2) if free.any() else 0.0,
         "mean_deviation_free_pct": round(float(dev[free].mean()), 2) if free.any() else 0.0,
         "mean_polsby_popper": round(float(g["polsby_popper"].mean()), 4),
