@@ -200,7 +200,8 @@ class _Model:
                 for v, xv in self.x.items()}
 
     def _quality(self):
-        """Phase 2 objective (tenths): cut metres, deviation, households moved."""
+        """Phase 2 objective (tenths): cut metres, deviation, households moved, distance
+        from the grids' former centres, pairs of grids no straight line separates."""
         cp, terms = self.cp, []
         for u, v, cost in self.edges:
             cut = cp.NewBoolVar("")

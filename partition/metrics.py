@@ -171,11 +171,11 @@ def connected_sets_bound(graph: nx.Graph, v, inside: set, mean: float, limit: fl
     None, knowing nothing better, when some set comes within ``limit`` of the mean or there
     are more than ``max_sets`` sets to look at.
     """
-    w = {u: graph.nodes[u]["households"] for u in inside}
+    nodes = graph.nodes
     ceiling = mean * (1 + cap * limit)
     start = frozenset([v])
     seen = {start}
-    frontier = [(start, w[v])]
+    frontier = [(start, nodes[v]["households"])]
     best = ceiling - mean
     while frontier:
         grown = []
@@ -184,11 +184,12 @@ def connected_sets_bound(graph: nx.Graph, v, inside: set, mean: float, limit: fl
             if best <= limit * mean:
                 return None
             for u in {nb for m in members for nb in graph[m] if nb in inside} - members:
-                if load + w[u] <= ceiling:
+                after = load + nodes[u]["households"]
+                if after <= ceiling:
                     bigger = members | {u}
                     if bigger not in seen:
                         seen.add(bigger)
-                        grown.append((bigger, load + w[u]))
+                        grown.append((bigger, after))
             if len(seen) > max_sets:
                 return None
         frontier = grown

@@ -145,15 +145,17 @@ def _community_grids(task: tuple, *, graph: nx.Graph,
     if previous is not None:
         _make_labels_unique(graph, [b for b in members if b in labels], labels, prev,
                             new_label)
-        movable = {b for comp, k in groups if k > 1 for b in comp}
-        labels.update(repair_extremes(graph, {b: labels[b] for b in members if b in labels},
-                                      movable=movable, mean=mean))
+    # Buildings of split groups may change grid; building grids stay as they are.
+    movable = {b for comp, k in groups if k > 1 for b in comp}
+    labels.update(repair_extremes(graph, {b: labels[b] for b in members if b in labels},
+                                  movable=movable, mean=mean))
+    if previous is not None:
         for comp in empty:
             old = pd.Series([prev.get(b) for b in comp]).dropna()
             if len(old):  # land cut off by barriers keeps the grid it had
                 labels.update(dict.fromkeys(comp, old.mode().iloc[0]))
     else:
-        _untangle_community(graph, buildings, members, groups, labels, mean)
+        _untangle_community(graph, buildings, members, movable, labels, mean)
     empty = [comp for comp in empty if comp[0] not in labels]
     building_grids = frozenset(labels[b] for b in free if hh[b] > target and b in labels)
     _attach_empty(graph, empty, labels,
@@ -167,17 +169,13 @@ def _community_grids(task: tuple, *, graph: nx.Graph,
 
 
 def _untangle_community(graph: nx.Graph, buildings: gpd.GeoDataFrame, members: list,
-                        groups: list[tuple[list, int]], labels: dict, mean: float) -> None:
-    """Re-split grids of split groups still beyond BALANCE_LIMIT exactly with their
-    neighbours (partition.exact_balance), then let boundary buildings change grid where
-    grids' hulls overlap (partition.untangle); building grids stay as they are."""
-    movable = {b for comp, k in groups if k > 1 for b in comp}
+                        movable: set, labels: dict, mean: float) -> None:
+    """Let ``movable`` buildings change grid where grids' hulls overlap (partition.untangle)."""
     if not movable:
         return
     residential = (set(buildings.index[buildings["residential"]])
                    if "residential" in buildings else set(buildings.index))
     assignment = {b: labels[b] for b in members if b in labels}
-    assignment = repair_extremes(graph, assignment, movable=movable, mean=mean)
     labels.update(untangle(graph, assignment, movable=movable,
                            residential=residential & set(assignment), mean=mean))
 
