@@ -16,6 +16,7 @@ east. All geometry is in the study area's metric CRS; :meth:`Plan.layers_wgs84` 
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
@@ -44,6 +45,7 @@ from partition.metrics import (
 from partition.parallel import map_forked
 from partition.rebalance import previous_grids, rebalance_group
 from partition.regionalize import BALANCE_LIMIT, split
+from partition.set_partition import best_split
 from partition.territory import community_regions, dissolve, tessellate
 from partition.units import split_into_units
 from partition.untangle import untangle
@@ -149,6 +151,9 @@ def _community_grids(task: tuple, *, graph: nx.Graph,
     movable = {b for comp, k in groups if k > 1 for b in comp}
     labels.update(repair_extremes(graph, {b: labels[b] for b in members if b in labels},
                                   movable=movable, mean=mean))
+    spare = itertools.count()
+    exact = _split_exactly(graph, groups, labels, mean,
+                           new_label or (lambda: f"{community}/exact{next(spare)}"))
     if previous is not None:
         for comp in empty:
             old = pd.Series([prev.get(b) for b in comp]).dropna()
@@ -162,10 +167,78 @@ def _community_grids(task: tuple, *, graph: nx.Graph,
                   new_label or (lambda c=community: f"{c}/empty{len(labels)}"),
                   building_grids)
     for comp, _ in groups:
-        bound = deviation_lower_bound(list(hh[comp]), mean)
+        bound = max(deviation_lower_bound(list(hh[comp]), mean), exact.get(comp[0], 0.0))
         bounds.update({b: max(bound, near) for b, near
                        in adjacency_bounds(graph, comp, mean).items()})
     return labels, bounds
+
+
+def _split_exactly(graph: nx.Graph, groups: list[tuple[list, int]], labels: dict,
+                   mean: float, new_label) -> dict:
+    """Groups whose worst grid is still beyond BALANCE_LIMIT are split again, exactly
+    (partition.set_partition): as a whole, else the worst grid with the grids around it
+    (one ring, two, three), while that builds a better split; ``labels`` is updated, each
+    new grid taking the label of the present grid it shares most households with.
+    Returns, per first node of such a group, the deviation bound (percent) the exact model
+    proved for every split of the whole group."""
+    out = {}
+    for comp, k in groups:
+        if k < 2:
+            continue
+        result = best_split(graph, comp, k, mean, BALANCE_LIMIT, {b: labels[b] for b in comp})
+        if result.bound is not None:
+            out[comp[0]] = 100.0 * result.bound / mean
+        if result.labels is not None:
+            _relabel(graph, result.labels, labels, new_label)
+        elif not result.optimal:
+            _split_around_worst(graph, comp, labels, mean, new_label)
+    return out
+
+
+def _split_around_worst(graph: nx.Graph, comp: list, labels: dict, mean: float,
+                        new_label) -> None:
+    """Re-split the worst grid of ``comp`` with its neighbours while that lowers the worst
+    deviation among them below what it was (each round needs fewer candidate grids than the
+    whole group)."""
+    for _ in range(len(comp)):
+        loads: dict = defaultdict(int)
+        for b in comp:
+            loads[labels[b]] += graph.nodes[b]["households"]
+        worst = max(loads, key=lambda g: (abs(loads[g] - mean), str(g)))
+        if abs(loads[worst] - mean) <= BALANCE_LIMIT * mean:
+            return
+        grids = {worst}
+        for _rings in range(3):
+            grids |= {labels[nb] for b in comp if labels[b] in grids for nb in graph[b]
+                      if nb in labels and labels[nb] in loads}
+            nodes = [b for b in comp if labels[b] in grids]
+            result = best_split(graph, nodes, len(grids), mean, BALANCE_LIMIT,
+                                {b: labels[b] for b in nodes})
+            if result.labels is not None:
+                _relabel(graph, result.labels, labels, new_label)
+                break
+        else:
+            return
+
+
+def _relabel(graph: nx.Graph, split: dict, labels: dict, new_label) -> None:
+    names = _matching_labels(graph, split, {b: labels[b] for b in split}, new_label)
+    labels.update({b: names[i] for b, i in split.items()})
+
+
+def _matching_labels(graph: nx.Graph, split: dict, present: dict, new_label) -> dict:
+    """Grid index of ``split`` -> the present label it shares most households (then
+    buildings) with, each label used once; fresh labels when the present ones run out."""
+    shared: dict = defaultdict(int)
+    for b, i in split.items():
+        shared[i, present[b]] += 1 + 1000 * graph.nodes[b]["households"]
+    names: dict = {}
+    for (i, label), _ in sorted(shared.items(), key=lambda item: (-item[1], str(item[0]))):
+        if i not in names and label not in names.values():
+            names[i] = label
+    for i in sorted(set(split.values()) - names.keys()):
+        names[i] = new_label()
+    return names
 
 
 def _untangle_community(graph: nx.Graph, buildings: gpd.GeoDataFrame, members: list,

@@ -1,0 +1,346 @@
+"""Exact splits of a whole group of buildings, by set partitioning over candidate grids.
+
+Where large buildings leave few ways to reach the mean (towers of ~200 households against a
+mean of ~300), the grids a group can have are few: every connected set of buildings whose
+households lie within a window around the mean is listed (:func:`candidate_grids`), and a
+CP-SAT model picks exactly k of them that cover each building once. Its linear relaxation
+is tight, so the model proves quickly whether a split exists whose grids all deviate at
+most some level; searching the levels gives the least worst deviation any split of the
+group into k contiguous grids can have, a lower bound for every plan, and a split that
+reaches the least level it can build (:func:`best_split`).
+
+Buildings without households (garages, shops, schools) are left out of the sets: two
+buildings with households are neighbours when they touch or are joined through buildings
+without households. That relaxes contiguity, so the bound holds for every plan. To build
+real grids, each candidate that is not connected by itself names the household-less
+buildings that would connect it (:meth:`_Group.connectors`), and no two chosen grids may name
+the same one; the others join a grid they touch.
+
+Weights are households; positions are metres (the graph's ``x``, ``y``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass
+
+import networkx as nx
+from ortools.sat.python import cp_model
+
+MAX_CANDIDATES = 60_000  # candidate grids listed before the group counts as too large
+WORK = 8.0  # CP-SAT deterministic time per solve (about seconds): results repeat exactly
+SCALE = 10  # deviations and costs are integers: tenths of a household, tenths of a metre
+# Phase 2 cost per unit: metres of cut (street edges are cheaper, partition.adjacency),
+# households off the mean, metres from a building to its grid's centre, households moved
+# from the grid that holds most of a candidate today.
+CUT_WEIGHT = 1
+DEVIATION_WEIGHT = 1
+SPREAD_WEIGHT = 1
+MOVE_WEIGHT = 0.2
+
+
+@dataclass
+class GroupSplit:
+    """The result for one group.
+
+    ``bound``: households; every split of the group into k contiguous grids has a grid
+    deviating more than this (None: nothing proven beyond the limit). ``labels``: every
+    node of the group -> one of 0..k-1, a split whose worst grid is better than the
+    present one's, or None. ``optimal``: no split has a better worst grid than the present."""
+
+    bound: float | None
+    labels: dict | None
+    optimal: bool = False
+
+
+def best_split(graph: nx.Graph, nodes: list, k: int, mean: float, limit: float,
+               present: dict) -> GroupSplit:
+    """Split group ``nodes`` (connected, no grid beyond them) into ``k`` contiguous grids:
+    the least worst excess beyond ``limit`` x ``mean`` first, then the least cut, deviation,
+    spread and households moved away from ``present`` (node -> grid label, today's split)."""
+    loads: dict = {}
+    for v in nodes:
+        loads[present[v]] = loads.get(present[v], 0) + graph.nodes[v]["households"]
+    now = math.ceil(SCALE * max(abs(load - mean) for load in loads.values()))
+    allowed = math.floor(SCALE * limit * mean)
+    if now <= allowed or k < 2:
+        return GroupSplit(None, None)
+    group = _Group(graph, nodes)
+    if len(group.positive) < k:
+        return GroupSplit(None, None)
+    sets = None
+    # Today's worst, else less (fewer sets), down to the limit.
+    windows = (now / SCALE, (now / SCALE + limit * mean) / 2, limit * mean)
+    for window in windows:
+        sets = candidate_grids(group.near, group.w, group.positive, mean - window - 1e-6,
+                               mean + window + 1e-6)
+        if sets is not None:
+            break
+    if not sets:
+        return GroupSplit(None, None)
+    deviation = [math.ceil(SCALE * abs(sum(group.w[v] for v in s) - mean)) for s in sets]
+    levels = sorted({d for d in deviation if d > allowed} | {allowed})
+    connectors = [group.connectors(s) for s in sets]
+    built: dict = {}  # level -> a cover found with real contiguity (indices into sets)
+
+    def cover(level: int, real: bool) -> bool | None:
+        keep = [i for i, d in enumerate(deviation) if d <= level]
+        found = _cover([sets[i] for i in keep], k, group.positive,
+                       [connectors[i] for i in keep] if real else None)
+        if real and found:
+            built[level] = [keep[i] for i in found]
+        return None if found is None else bool(found)
+
+    # Contiguity relaxed (through any household-less building): what no plan can beat.
+    infeasible, _ = _least_level(levels, lambda level: cover(level, real=False))
+    # Every split has a set beyond that level: at the next level (or beyond it, when there
+    # is none), and a set at level L deviates more than (L - 1) tenths.
+    bound = None if infeasible is None else (
+        levels[infeasible + 1] - 1 if infeasible + 1 < len(levels) else levels[infeasible]
+    ) / SCALE
+    # Real contiguity, from there up to below today's worst: what can be built.
+    start = 0 if infeasible is None else infeasible + 1
+    better = [level for level in levels[start:] if level < now]
+    if not better:  # nothing below today's worst, when the sets reach that far
+        return GroupSplit(bound, None, optimal=window == windows[0])
+    found = _least_level(better, lambda level: cover(level, real=True))[1]
+    if found is None:
+        return GroupSplit(bound, None)
+    keep = [i for i, d in enumerate(deviation) if d <= better[found]]
+    hint = set(built[better[found]])
+    chosen = _cheapest_cover(graph, [sets[i] for i in keep], [deviation[i] for i in keep],
+                             [connectors[i] for i in keep], [i in hint for i in keep], k,
+                             group, present)
+    return GroupSplit(bound, None if chosen is None else group.label(chosen, present))
+
+
+def _least_level(levels: list[int], feasible) -> tuple[int | None, int | None]:
+    """Binary search over ascending ``levels`` with ``feasible(level)`` (True, False or None
+    when unknown): the index of the highest level proven infeasible below the lowest proven
+    feasible, and that feasible one's index (None where not known). The first level is
+    tried first: it is the one that usually decides."""
+    answer = feasible(levels[0])
+    if answer is None:
+        return None, None
+    if answer:
+        return None, 0
+    low, high = 0, len(levels)  # highest infeasible, lowest feasible (len: none known)
+    while high - low > 1:
+        mid = (low + high) // 2
+        answer = feasible(levels[mid])
+        if answer is None:
+            break
+        if answer:
+            high = mid
+        else:
+            low = mid
+    return low, (high if high < len(levels) else None)
+
+
+class _Group:
+    """One group's nodes, households and adjacency: direct, and through household-less
+    nodes between nodes with households."""
+
+    def __init__(self, graph: nx.Graph, nodes: list) -> None:
+        self.graph, self.nodes, self.inside = graph, nodes, set(nodes)
+        self.w = {v: int(graph.nodes[v]["households"]) for v in nodes}
+        self.positive = sorted((v for v in nodes if self.w[v] > 0), key=str)
+        self.adjacent = {v: [u for u in graph[v] if u in self.inside] for v in nodes}
+        self.near = _joined(self.adjacent, self.w)
+
+    def connectors(self, members: frozenset) -> frozenset:
+        """Household-less nodes that join ``members`` into one connected piece (none when
+        they are connected by themselves): shortest paths through household-less nodes from
+        the piece holding the first member to each other member in turn."""
+        piece = self._reach(next(iter(members)), members)
+        added: set = set()
+        while not members <= piece:
+            path = self._path(piece, members - piece)
+            added |= {v for v in path if self.w[v] <= 0}
+            piece |= self._reach(path[-1], members | added)
+        return frozenset(added)
+
+    def _reach(self, v, allowed: set) -> set:
+        seen, stack = {v}, [v]
+        while stack:
+            for u in self.adjacent[stack.pop()]:
+                if u in allowed and u not in seen:
+                    seen.add(u)
+                    stack.append(u)
+        return seen
+
+    def _path(self, sources: set, targets: set) -> list:
+        """A shortest path from ``sources`` to the nearest of ``targets`` through nodes
+        without households (``near`` guarantees one)."""
+        parent = dict.fromkeys(sources)
+        queue = deque(sorted(sources, key=str))
+        while queue:
+            v = queue.popleft()
+            for u in self.adjacent[v]:
+                if u in parent or (self.w[u] > 0 and u not in targets):
+                    continue
+                parent[u] = v
+                if u in targets:
+                    path = [u]
+                    while parent[path[-1]] is not None:
+                        path.append(parent[path[-1]])
+                    return path[::-1]
+                queue.append(u)
+        raise ValueError("members not connected through buildings without households")
+
+    def label(self, chosen: list[tuple[frozenset, frozenset]], present: dict) -> dict:
+        """Node -> grid 0..k-1: the chosen sets with their connectors; every other node
+        joins a grid it touches, the one holding a node of its present grid first, then
+        the longest shared boundary."""
+        label = {v: i for i, (s, joins) in enumerate(chosen) for v in s | joins}
+        pending = sorted((v for v in self.nodes if v not in label), key=str)
+        while pending:
+            left = []
+            for v in pending:
+                touching = [(present.get(u) == present[v], self.graph.edges[v, u]["length"],
+                             -label[u]) for u in self.adjacent[v] if u in label]
+                if touching:
+                    label[v] = -max(touching)[2]
+                else:
+                    left.append(v)
+            if len(left) == len(pending):
+                raise ValueError("group not connected")
+            pending = left
+        return label
+
+
+def _joined(adjacent: dict, w: dict) -> dict:
+    """For each node with households, the nodes with households it touches directly or
+    through nodes without households."""
+    out = {}
+    for v in adjacent:
+        if w[v] <= 0:
+            continue
+        seen, stack, found = {v}, [v], set()
+        while stack:
+            for u in adjacent[stack.pop()]:
+                if u not in seen:
+                    seen.add(u)
+                    if w[u] > 0:
+                        found.add(u)
+                    else:
+                        stack.append(u)
+        out[v] = frozenset(found)
+    return out
+
+
+def candidate_grids(near: dict, w: dict, nodes: list, low: float, high: float,
+                    max_sets: int = MAX_CANDIDATES) -> list[frozenset] | None:
+    """Every connected set of ``nodes`` (adjacency ``near``) whose households lie within
+    [low, high], each once, or None when there are more than ``max_sets``.
+
+    ESU enumeration (Wernicke 2006): a set is grown from its first node, in ``nodes`` order,
+    by nodes after it that neighbour the set but no earlier member's neighbourhood; every
+    set beyond ``high`` is pruned with all its supersets (households are not negative)."""
+    rank = {v: i for i, v in enumerate(nodes)}
+    out: list[frozenset] = []
+    for root in nodes:
+        if w[root] > high:
+            continue
+        r = rank[root]
+        stack = [(frozenset([root]), frozenset(u for u in near[root] if rank[u] > r),
+                  frozenset([root]) | near[root], w[root])]
+        while stack:
+            members, extension, seen, load = stack.pop()
+            if load >= low:
+                out.append(members)
+                if len(out) > max_sets:
+                    return None
+            ext = set(extension)
+            while ext:
+                u = min(ext, key=rank.__getitem__)
+                ext.discard(u)
+                if load + w[u] > high:
+                    continue
+                fresh = {x for x in near[u] if rank[x] > r and x not in seen}
+                stack.append((members | {u}, frozenset(ext | fresh), seen | near[u],
+                              load + w[u]))
+    return out
+
+
+def _partition_model(sets: list[frozenset], k: int, nodes: list,
+                     connectors: list | None) -> tuple[cp_model.CpModel, list]:
+    """Exactly k of ``sets`` covering each of ``nodes`` once; with ``connectors``, no two
+    chosen sets need the same connector."""
+    cp = cp_model.CpModel()
+    x = [cp.NewBoolVar("") for _ in sets]
+    covering: dict = {v: [] for v in nodes}
+    for var, s in zip(x, sets, strict=True):
+        for v in s:
+            covering[v].append(var)
+    for v in nodes:
+        cp.AddExactlyOne(covering[v])
+    cp.Add(sum(x) == k)
+    if connectors is not None:
+        using: dict = {}
+        for var, joins in zip(x, connectors, strict=True):
+            for z in joins:
+                using.setdefault(z, []).append(var)
+        for vars_ in using.values():
+            if len(vars_) > 1:
+                cp.AddAtMostOne(vars_)
+    return cp, x
+
+
+def _cover(sets: list[frozenset], k: int, nodes: list,
+           connectors: list | None) -> list[int] | bool | None:
+    """Such a cover (the indices of its sets), False when there is none, None when that
+    is not known within WORK."""
+    if len(sets) < k:
+        return False
+    cp, x = _partition_model(sets, k, nodes, connectors)
+    status, solver = _solve(cp)
+    if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        return [i for i, var in enumerate(x) if solver.Value(var)]
+    return False if status == cp_model.INFEASIBLE else None
+
+
+def _cheapest_cover(graph: nx.Graph, sets: list[frozenset], deviation: list[int],
+                    connectors: list, hint: list[bool], k: int, group: _Group,
+                    present: dict) -> list[tuple[frozenset, frozenset]] | None:
+    """The cover of least phase 2 cost (see :func:`_cost`), starting from the cover
+    ``hint``: (set, connectors) pairs."""
+    cp, x = _partition_model(sets, k, group.positive, connectors)
+    for var, chosen in zip(x, hint, strict=True):
+        cp.AddHint(var, chosen)
+    cp.Minimize(sum(_cost(graph, s, dev, group, present) * var
+                    for s, dev, var in zip(sets, deviation, x, strict=True)))
+    status, solver = _solve(cp)
+    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        return None
+    return [(s, c) for s, c, var in zip(sets, connectors, x, strict=True)
+            if solver.Value(var)]
+
+
+def _cost(graph: nx.Graph, members: frozenset, deviation: int, group: _Group,
+          present: dict) -> int:
+    """A candidate's phase 2 cost (tenths): half its cut (each cut edge has two sides) to
+    other buildings with households, its deviation, its spread around its centre and the
+    households not in the present grid that holds most of it."""
+    w, nodes = group.w, graph.nodes
+    cut = sum(graph.edges[v, u]["cost"] for v in members for u in group.adjacent[v]
+              if u not in members and w[u] > 0)
+    cx = sum(nodes[v]["x"] for v in members) / len(members)
+    cy = sum(nodes[v]["y"] for v in members) / len(members)
+    spread = sum(math.hypot(nodes[v]["x"] - cx, nodes[v]["y"] - cy) for v in members)
+    held: dict = {}
+    for v in members:
+        held[present[v]] = held.get(present[v], 0) + w[v]
+    moved = sum(held.values()) - max(held.values())
+    return round(SCALE * (CUT_WEIGHT * cut / 2 + SPREAD_WEIGHT * spread
+                          + MOVE_WEIGHT * moved)) + DEVIATION_WEIGHT * deviation
+
+
+def _solve(cp: cp_model.CpModel) -> tuple[int, cp_model.CpSolver]:
+    solver = cp_model.CpSolver()
+    solver.parameters.max_deterministic_time = WORK
+    solver.parameters.max_time_in_seconds = 4 * WORK
+    solver.parameters.num_workers = 1
+    solver.parameters.random_seed = 0
+    return solver.Solve(cp), solver
