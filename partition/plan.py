@@ -5,7 +5,9 @@
 - communities are cut along barriers into regions and tessellated (partition.territory);
 - a building with more households than the target becomes a grid of its own (楼栋网格);
 - every other connected group of buildings (no barrier, no community boundary inside it) is split
-  into round(households / target) grids (partition.regionalize);
+  into round(households / target) grids (partition.regionalize); a grid still beyond 15% of
+  the mean is re-split with its neighbours (partition.exact_balance), and a group whose worst
+  grid is still beyond it is split again exactly as a whole (partition.set_partition);
 - groups without households (shops, schools cut off by a barrier) join the neighbouring grid
   they share the longest boundary with (a building grid only if nothing else borders them),
   and land without buildings the grid of its community it borders most (else the nearest).
