@@ -24,7 +24,7 @@ def _lattice(seed: int, rows: int = 2, cols: int = 4) -> nx.Graph:
         graph.nodes[(r, c)].update(households=int(rng.choice(SIZES)), x=float(c) * 50,
                                    y=float(r) * 50)
     for u, v in graph.edges:
-        graph.edges[u, v]["cost"] = float(rng.integers(10, 60))
+        graph.edges[u, v].update(cost=float(rng.integers(10, 60)), length=30.0)
     return graph
 
 

@@ -6,26 +6,12 @@ import itertools
 import math
 
 import networkx as nx
-import numpy as np
 import pytest
 
 from partition.plan import _split_around_worst, _split_exactly
 from partition.regionalize import BALANCE_LIMIT, bisect
 from partition.set_partition import SCALE, _joined, best_split, candidate_grids
-
-# Households of slab blocks and towers as the synthetic districts have them; 0: a garage.
-SIZES = [0, 52, 66, 88, 104, 132, 176, 198, 208, 241, 264]
-
-
-def _lattice(seed: int, rows: int = 3, cols: int = 3) -> nx.Graph:
-    rng = np.random.default_rng(seed)
-    graph = nx.grid_2d_graph(rows, cols)
-    for (r, c) in graph.nodes:
-        graph.nodes[(r, c)].update(households=int(rng.choice(SIZES)), x=float(c) * 50,
-                                   y=float(r) * 50)
-    for u, v in graph.edges:
-        graph.edges[u, v].update(cost=float(rng.integers(10, 60)), length=30.0)
-    return graph
+from tests.test_exact_balance import _lattice
 
 
 def _connected_subsets(graph: nx.Graph, nodes: list) -> list[frozenset]:
@@ -60,7 +46,7 @@ def _brute_force_worst(graph: nx.Graph, k: int, mean: float) -> float:
 
 @pytest.mark.parametrize("seed", range(12))
 def test_candidates_are_every_connected_set_in_the_window(seed):
-    graph = _lattice(seed)
+    graph = _lattice(seed, rows=3, cols=3)
     w = {v: graph.nodes[v]["households"] for v in graph}
     positive = sorted(v for v in graph if w[v] > 0)
     near = _joined({v: list(graph[v]) for v in graph}, w)
@@ -85,7 +71,7 @@ def test_candidates_give_up_beyond_the_cap():
 
 @pytest.mark.parametrize("seed", range(40))
 def test_split_is_exact_and_its_bound_holds(seed):
-    graph = _lattice(seed)
+    graph = _lattice(seed, rows=3, cols=3)
     total = sum(graph.nodes[v]["households"] for v in graph)
     k = 3
     if sum(graph.nodes[v]["households"] > 0 for v in graph) < k:
@@ -113,7 +99,7 @@ def test_split_is_exact_and_its_bound_holds(seed):
 def test_bound_is_the_optimum_without_household_less_buildings(seed):
     """With every building holding households the relaxation is exact: the bound is the
     least worst deviation of any split, to the tenth of a household the model counts in."""
-    graph = _lattice(seed)
+    graph = _lattice(seed, rows=3, cols=3)
     for v in graph:
         graph.nodes[v]["households"] = graph.nodes[v]["households"] or 30
     k = 3
