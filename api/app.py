@@ -12,7 +12,6 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse
 
 from api.db import Database
 from api.errors import (
@@ -21,6 +20,7 @@ from api.errors import (
     input_error_handler,
     validation_error_handler,
 )
+from api.guard import RequestGuard
 from api.jobs import JobRunner
 from api.map_assets import AssetFiles, map_assets_folder
 from api.routers import (
@@ -38,29 +38,9 @@ from api.routers import (
 from api.settings import Settings
 from gis.errors import InputError
 
-MULTIPART_MARGIN = 64 * 1024  # form fields and boundaries around an upload, bytes
 DESCRIPTION = """网格化管理服务 Wangge service: datasets, micro-grid plans, grids, workers,
 party members, incidents, jobs, and OGC API - Features (/ogc).
 Authenticate with `Authorization: Bearer <token>` (`wangge token create --role ROLE`)."""
-
-
-class BodySizeLimit:
-    """Refuse a request whose Content-Length is over ``limit`` bytes before reading it (the
-    body would otherwise be spooled to disk first). Plain ASGI: no cost on other requests."""
-
-    def __init__(self, app, limit: int) -> None:
-        self.app, self.limit = app, limit
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] == "http":
-            length = dict(scope["headers"]).get(b"content-length", b"")
-            if length.isdigit() and int(length) > self.limit:
-                mb = (self.limit - MULTIPART_MARGIN) / 1024 / 1024
-                error = ApiError(413, "upload_too_large", f"上传内容超过上限 {mb:g} MB",
-                                 f"request body larger than the limit of {mb:g} MB")
-                await JSONResponse(error.body(), status_code=413)(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
 
 
 def create_app(settings: Settings | None = None, *, start_jobs: bool = True) -> FastAPI:
@@ -87,10 +67,10 @@ def create_app(settings: Settings | None = None, *, start_jobs: bool = True) -> 
 
     app = FastAPI(title="Wangge 网格", version="0.1.0", description=DESCRIPTION,
                   lifespan=lifespan)
+    app.add_middleware(RequestGuard, settings=settings)  # inside CORS: its answers get CORS headers
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins),
                            allow_methods=["*"], allow_headers=["*"])
-    app.add_middleware(BodySizeLimit, limit=settings.max_upload_bytes + MULTIPART_MARGIN)
     app.add_exception_handler(ApiError, api_error_handler)
     app.add_exception_handler(InputError, input_error_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)

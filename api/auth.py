@@ -103,19 +103,33 @@ def _secret(header: str) -> str | None:
     return None
 
 
-def current_principal(request: Request) -> Principal:
-    """The caller of this request (401 without a valid, unrevoked token)."""
-    secret = _secret(request.headers.get("authorization", ""))
-    if secret is None:
-        raise _unauthorized(request, "需要登录：请在 Authorization 头中提供 Bearer 令牌",
-                            "authentication required: send Authorization: Bearer <token>")
-    db = request.app.state.db
+def principal_for_secret(db, secret: str) -> Principal | None:
+    """The holder of ``secret``, or None when it is unknown or revoked."""
     with db.read_session() as session:
         token = session.scalar(select(Token).where(
             Token.secret_sha256 == hash_secret(secret.strip())))
         if token is None or token.revoked_at is not None:
-            raise _unauthorized(request, "令牌无效或已吊销", "invalid or revoked token")
+            return None
         return Principal(token.id, token.role, token.name, token.worker_id)
+
+
+def authenticate(request: Request) -> Principal:
+    """The caller from the Authorization header; raises the 401 ApiError otherwise.
+
+    Also called by api.guard before a write's body is read."""
+    secret = _secret(request.headers.get("authorization", ""))
+    if secret is None:
+        raise _unauthorized(request, "需要登录：请在 Authorization 头中提供 Bearer 令牌",
+                            "authentication required: send Authorization: Bearer <token>")
+    principal = principal_for_secret(request.app.state.db, secret)
+    if principal is None:
+        raise _unauthorized(request, "令牌无效或已吊销", "invalid or revoked token")
+    return principal
+
+
+def current_principal(request: Request) -> Principal:
+    """The caller of this request (401 without a valid, unrevoked token)."""
+    return authenticate(request)
 
 
 def require(*roles: str):

@@ -22,7 +22,8 @@ class Settings:
         database_url: SQLAlchemy URL; None means the embedded SQLite file
             ``data_dir/wangge.db`` (WAL mode). PostgreSQL + PostGIS in production.
         cors_origins: origins allowed by CORS; empty (the default) allows none.
-        max_upload_bytes: largest dataset upload.
+        max_upload_bytes: largest dataset or CSV upload.
+        max_body_bytes: largest body of any other request (JSON, forms).
         max_vertices: most vertices in one geometry sent to the API.
         max_bbox_km2: largest area a bbox query may cover.
         max_page_size: largest ``limit`` of a list or items request.
@@ -39,6 +40,7 @@ class Settings:
     database_url: str | None = None
     cors_origins: tuple[str, ...] = ()
     max_upload_bytes: int = 200 * 1024 * 1024
+    max_body_bytes: int = 1024 * 1024
     max_vertices: int = 10_000
     max_bbox_km2: float = 2_500.0
     max_page_size: int = 10_000
@@ -64,6 +66,7 @@ class Settings:
             database_url=env.get("WANGGE_DATABASE_URL") or None,
             cors_origins=origins,
             max_upload_bytes=int(float(env.get("WANGGE_MAX_UPLOAD_MB", 200)) * 1024 * 1024),
+            max_body_bytes=int(float(env.get("WANGGE_MAX_BODY_KB", 1024)) * 1024),
             max_vertices=int(env.get("WANGGE_MAX_VERTICES", 10_000)),
             max_bbox_km2=float(env.get("WANGGE_MAX_BBOX_KM2", 2_500)),
             max_page_size=int(env.get("WANGGE_MAX_PAGE_SIZE", 10_000)),

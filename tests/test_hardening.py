@@ -1,0 +1,107 @@
+"""Hardening found by an outside probe (issue 21): bodies, zips, scoping, roles, limits and
+errors. A small service without a plan for the request-level checks; the module service of
+tests.test_api (with a plan and two workers) for what needs grids."""
+
+from __future__ import annotations
+
+import anyio
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from api.settings import Settings
+from tests.test_api import make_tokens
+
+UPLOAD_LIMIT = 1_000_000
+BODY_LIMIT = 64 * 1024
+CHUNK = 64 * 1024
+MULTIPART = "multipart/form-data; boundary=xyz"
+MULTIPART_HEAD = (b'--xyz\r\nContent-Disposition: form-data; name="file"; filename="a.osm"\r\n'
+                  b"Content-Type: text/xml\r\n\r\n")
+
+
+@pytest.fixture(scope="module")
+def bare(tmp_path_factory):
+    """A service without a plan, with small limits."""
+    settings = Settings(data_dir=tmp_path_factory.mktemp("bare"), max_upload_bytes=UPLOAD_LIMIT,
+                        max_body_bytes=BODY_LIMIT, max_page_size=500)
+    app = create_app(settings, start_jobs=False)
+    with TestClient(app) as client:
+        yield {"client": client, "app": app, "h": make_tokens(app), "settings": settings}
+
+
+def asgi_post(app, path: str, headers: dict[str, str], total: int,
+              content_type: str) -> tuple[int, int, bytes]:
+    """POST ``total`` bytes to the ASGI app in chunks without Content-Length (as a chunked
+    request arrives); returns the status, the body bytes the app read and the answer."""
+    state = {"read": 0, "status": 0, "body": b""}
+    head = (MULTIPART_HEAD if content_type == MULTIPART
+            else b'{"name": "x", "description": "')
+
+    async def receive():
+        if state["read"] >= total:
+            return {"type": "http.request", "body": b"", "more_body": False}
+        chunk = head if state["read"] == 0 else b"a" * min(CHUNK, total - state["read"])
+        state["read"] += len(chunk)
+        return {"type": "http.request", "body": chunk, "more_body": True}
+
+    async def send(message):
+        if message["type"] == "http.response.start":
+            state["status"] = message["status"]
+        elif message["type"] == "http.response.body":
+            state["body"] += message.get("body", b"")
+
+    raw = [(k.lower().encode(), v.encode()) for k, v in
+           {**headers, "content-type": content_type, "transfer-encoding": "chunked"}.items()]
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+             "method": "POST", "scheme": "http", "path": path, "raw_path": path.encode(),
+             "root_path": "", "query_string": b"", "headers": raw,
+             "client": ("127.0.0.1", 1), "server": ("testserver", 80)}
+    anyio.run(app, scope, receive, send)
+    return state["status"], state["read"], state["body"]
+
+
+
+
+# ---- 1. authenticate before reading; count bytes whatever the headers say --------------------
+
+@pytest.mark.parametrize("path,content_type", [("/datasets", MULTIPART),
+                                               ("/workers/import", MULTIPART),
+                                               ("/incidents", "application/json")])
+def test_write_without_token_is_refused_before_its_body_is_read(bare, path, content_type):
+    for headers in ({}, {"authorization": "Bearer wg_forged"}):
+        status, read, body = asgi_post(bare["app"], path, headers, 20 * UPLOAD_LIMIT,
+                                       content_type)
+        assert status == 401, (path, body)
+        assert read == 0, f"{path}: {read} body bytes read before the 401"
+
+
+@pytest.mark.parametrize("path,content_type,limit", [
+    ("/datasets", MULTIPART, UPLOAD_LIMIT), ("/workers/import", MULTIPART, UPLOAD_LIMIT),
+    ("/incidents", "application/json", BODY_LIMIT), ("/workers", "application/json", BODY_LIMIT),
+    ("/open311/v2/requests.json", "application/json", BODY_LIMIT)])
+def test_chunked_body_stops_at_its_limit(bare, path, content_type, limit):
+    token = bare["h"]["admin"]["Authorization"]
+    status, read, body = asgi_post(bare["app"], path, {"authorization": token},
+                                   20 * UPLOAD_LIMIT, content_type)
+    assert status == 413, (path, status, body[:300])
+    assert read <= limit + 2 * CHUNK, f"{path}: read {read} bytes, limit {limit}"
+    assert b"upload_too_large" in body or b"body_too_large" in body
+
+
+def test_chunked_json_over_the_limit_through_http(bare):
+    c, h = bare["client"], bare["h"]
+
+    def chunks():
+        yield b'{"category": "noise", "lon": 118.78, "lat": 32.04, "description": "'
+        for _ in range(2 * BODY_LIMIT // CHUNK + 1):
+            yield b"a" * CHUNK
+        yield b'"}'
+
+    r = c.post("/incidents", headers=h["reporter"], content=chunks())
+    assert r.status_code == 413, r.text
+    body = r.json()
+    assert body["code"] == "body_too_large" and "KB" in body["message"]["zh"]
+    r = c.post("/incidents", headers={"Content-Length": str(10 * BODY_LIMIT), **h["reporter"]},
+               content=b"{}")
+    assert r.status_code == 413
