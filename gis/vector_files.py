@@ -2,11 +2,19 @@
 
 Chinese data often comes as Shapefiles whose attribute table (.dbf) is GBK/GB18030-encoded,
 sometimes without a .cpg file saying so. The encoding is taken, in this order, from the caller,
-the .cpg file, and a check of the .dbf bytes (UTF-8 if they decode as UTF-8, else GB18030).
+the .cpg file, and a check of the .dbf bytes (UTF-8 if they decode as UTF-8, else GB18030);
+a .cpg that says UTF-8 over a table that only decodes as GB18030 (a common mislabel) gives way
+to the bytes.
+
+A zipped Shapefile is checked before anything is unpacked (entries, sizes, their total and
+compression ratios: a small zip may hold gigabytes of zeros), then its Shapefile is streamed
+to a temporary folder beside the zip and read from there.
 """
 
 from __future__ import annotations
 
+import codecs
+import tempfile
 import zipfile
 from pathlib import Path
 
@@ -16,6 +24,13 @@ import pyogrio
 from gis.errors import InputError, check_file
 
 VECTOR_SUFFIXES = (".geojson", ".json", ".gpkg", ".shp", ".zip")
+DBF_SAMPLE_BYTES = 4 * 1024 * 1024  # of a .dbf read to detect its encoding
+ZIP_MAX_ENTRIES = 1_000
+ZIP_MAX_TOTAL_BYTES = 512 * 1024 * 1024  # unpacked, all entries together
+ZIP_MAX_RATIO = 100  # unpacked / packed size of one entry ...
+ZIP_RATIO_FROM_BYTES = 1024 * 1024  # ... once it unpacks to more than this
+SHAPEFILE_PARTS = (".shp", ".shx", ".dbf", ".prj", ".cpg")
+COPY_CHUNK = 1024 * 1024
 
 
 def is_vector_path(path: str | Path) -> bool:
@@ -35,35 +50,61 @@ def unknown_format_error(path: Path) -> InputError:
     )
 
 
+def _head(path: Path, size: int = DBF_SAMPLE_BYTES) -> bytes | None:
+    if not path.exists():
+        return None
+    with path.open("rb") as f:
+        return f.read(size)
+
+
 def dbf_encoding(shp_path: Path) -> str | None:
     """The encoding of a Shapefile's attribute table, or None to let GDAL decide.
 
     Reads the .cpg file when there is one; else returns "UTF-8" when the .dbf records decode
     as UTF-8 and "GB18030" (a superset of GBK and GB2312) when they decode only as that.
+    Only the first DBF_SAMPLE_BYTES of the .dbf are looked at.
     """
-    cpg, dbf = shp_path.with_suffix(".cpg"), shp_path.with_suffix(".dbf")
-    return detect_encoding(cpg.read_bytes() if cpg.exists() else None,
-                           dbf.read_bytes() if dbf.exists() else None)
+    return detect_encoding(_head(shp_path.with_suffix(".cpg"), 1024),
+                           _head(shp_path.with_suffix(".dbf")))
+
+
+def _decodes(data: bytes, encoding: str) -> bool:
+    """True when ``data`` (possibly cut in the middle of a character) decodes."""
+    try:
+        codecs.getincrementaldecoder(encoding)().decode(data, final=False)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _records(dbf: bytes | None) -> bytes | None:
+    """The record bytes of a .dbf (or of its first bytes), None when there are none."""
+    if dbf is None or len(dbf) < 32:
+        return None
+    return dbf[int.from_bytes(dbf[8:10], "little"):]
+
+
+def _from_bytes(records: bytes | None) -> str | None:
+    if records is None or records.isascii():
+        return None
+    if _decodes(records, "utf-8"):
+        return "UTF-8"
+    return "GB18030" if _decodes(records, "gb18030") else None
 
 
 def detect_encoding(cpg: bytes | None, dbf: bytes | None) -> str | None:
-    """The attribute encoding from a .cpg file's bytes, else from the .dbf's bytes."""
+    """The attribute encoding from a .cpg file's bytes, else from the .dbf's bytes (all of
+    them or the first ones)."""
     if cpg is not None:
-        return _normalise_codepage(cpg.decode("ascii", errors="replace").strip()) or None
+        declared = _normalise_codepage(cpg.decode("ascii", errors="replace").strip()) or None
+        if declared == "UTF-8" and _from_bytes(_records(dbf)) == "GB18030":
+            return "GB18030"  # a GBK table whose .cpg says UTF-8
+        return declared
     if dbf is None or len(dbf) < 32:
         return None
     if dbf[29] in (0x4D, 0x7A):  # dBase language driver ids for GBK / PRC GBK
         return "GB18030"
-    records = dbf[int.from_bytes(dbf[8:10], "little"):]
-    if records.isascii():
-        return None
-    for encoding in ("utf-8", "gb18030"):
-        try:
-            records.decode(encoding)
-            return "GB18030" if encoding == "gb18030" else "UTF-8"
-        except UnicodeDecodeError:
-            continue
-    return None
+    return _from_bytes(_records(dbf))
 
 
 def _normalise_codepage(name: str) -> str:
@@ -75,29 +116,45 @@ def _normalise_codepage(name: str) -> str:
     return name
 
 
-def _shapefile_in_zip(path: Path) -> tuple[str, str | None]:
-    """The one .shp inside a zip, and its attribute encoding."""
-    try:
-        with zipfile.ZipFile(path) as zf:
-            names = zf.namelist()
-            shps = [n for n in names if n.lower().endswith(".shp")]
-            if len(shps) == 1:
-                stem = shps[0][:-4]
-                members = {n.lower(): n for n in names}
+def _zip_error(path: Path, problem: str, problem_zh: str, entry: str | None = None
+               ) -> InputError:
+    limit_mb = ZIP_MAX_TOTAL_BYTES // 1024 // 1024
+    return InputError(
+        path, problem,
+        f"zip only the Shapefile's .shp, .shx, .dbf, .prj (and .cpg) files, together no "
+        f"more than {limit_mb} MB unpacked, or send the .shp files or a GeoPackage instead",
+        feature=entry, problem_zh=problem_zh,
+        hint_zh=f"压缩包中只放 Shapefile 的 .shp、.shx、.dbf、.prj（和 .cpg）文件，"
+                f"解压后合计不超过 {limit_mb} MB；或改为上传 GeoPackage")
 
-                def member(ext: str) -> bytes | None:
-                    name = members.get((stem + ext).lower())
-                    return zf.read(name) if name else None
 
-                return shps[0], detect_encoding(member(".cpg"), member(".dbf"))
-    except zipfile.BadZipFile as exc:
-        raise InputError(
-            path,
-            "not a valid zip archive",
-            "zip the Shapefile's .shp, .shx, .dbf, .prj (and .cpg) files again",
-            problem_zh="不是有效的 zip 压缩包",
-            hint_zh="请重新压缩 Shapefile 的 .shp、.shx、.dbf、.prj（和 .cpg）文件",
-        ) from exc
+def check_zip_entries(path: Path, infos: list[zipfile.ZipInfo]) -> None:
+    """Refuse a zip whose entries are too many, too large together, or packed suspiciously
+    tightly (a zip bomb), from its directory alone: nothing is unpacked."""
+    if len(infos) > ZIP_MAX_ENTRIES:
+        raise _zip_error(path, f"the zip holds {len(infos)} entries, more than {ZIP_MAX_ENTRIES}",
+                         f"压缩包中有 {len(infos)} 个文件，超过上限 {ZIP_MAX_ENTRIES}")
+    total = 0
+    for info in infos:
+        ratio = info.file_size / max(info.compress_size, 1)
+        if info.file_size > ZIP_RATIO_FROM_BYTES and ratio > ZIP_MAX_RATIO:
+            raise _zip_error(
+                path, f"{info.filename} unpacks {ratio:.0f} times larger than it is packed "
+                f"({info.file_size / 1024 / 1024:.0f} MB), more than the limit of "
+                f"{ZIP_MAX_RATIO} (a zip bomb?)",
+                f"{info.filename} 的压缩比为 {ratio:.0f} 倍（解压后 "
+                f"{info.file_size / 1024 / 1024:.0f} MB），超过上限 {ZIP_MAX_RATIO} 倍"
+                "（疑似压缩炸弹）",
+                entry=info.filename)
+        total += info.file_size
+        if total > ZIP_MAX_TOTAL_BYTES:
+            raise _zip_error(
+                path, f"the zip unpacks to more than {ZIP_MAX_TOTAL_BYTES // 1024 // 1024} MB",
+                f"压缩包解压后超过 {ZIP_MAX_TOTAL_BYTES // 1024 // 1024} MB", entry=info.filename)
+
+
+def _the_shapefile(path: Path, names: list[str]) -> str:
+    shps = [n for n in names if n.lower().endswith(".shp")]
     if len(shps) != 1:
         raise InputError(
             path,
@@ -106,6 +163,44 @@ def _shapefile_in_zip(path: Path) -> tuple[str, str | None]:
             problem_zh=f"压缩包中有 {len(shps)} 个 .shp 文件，需要恰好一个",
             hint_zh="每个压缩包只放一个 Shapefile（.shp、.shx、.dbf、.prj、.cpg）",
         )
+    return shps[0]
+
+
+def _copy_entry(zf: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, path: Path) -> None:
+    """Stream one entry to ``target``, never writing more than its directory promised."""
+    written = 0
+    with zf.open(info) as src, target.open("wb") as out:
+        while chunk := src.read(COPY_CHUNK):
+            written += len(chunk)
+            if written > info.file_size:
+                raise _zip_error(path, f"{info.filename} is larger than the zip says",
+                                 f"{info.filename} 的实际大小与压缩包目录不符",
+                                 entry=info.filename)
+            out.write(chunk)
+
+
+def unzip_shapefile(path: Path, folder: Path) -> Path:
+    """Check the zip, stream its one Shapefile's parts into ``folder``; the .shp there."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            infos = zf.infolist()
+            check_zip_entries(path, infos)
+            shp = _the_shapefile(path, [i.filename for i in infos])
+            stem = shp[:-4].lower()
+            name = Path(shp).stem or "data"
+            for info in infos:
+                base, dot, ext = info.filename.rpartition(".")
+                if base.lower() == stem and f".{ext.lower()}" in SHAPEFILE_PARTS:
+                    _copy_entry(zf, info, folder / f"{name}{dot}{ext.lower()}", path)
+    except (zipfile.BadZipFile, EOFError, NotImplementedError) as exc:
+        raise InputError(
+            path,
+            "not a valid zip archive",
+            "zip the Shapefile's .shp, .shx, .dbf, .prj (and .cpg) files again",
+            problem_zh="不是有效的 zip 压缩包",
+            hint_zh="请重新压缩 Shapefile 的 .shp、.shx、.dbf、.prj（和 .cpg）文件",
+        ) from exc
+    return folder / f"{name}.shp"
 
 
 def read_vector(
@@ -125,24 +220,32 @@ def read_vector(
     if not is_vector_path(path):
         raise unknown_format_error(path)
 
-    source = str(path)
     if path.suffix.lower() == ".zip":
-        shp, detected = _shapefile_in_zip(path)
-        source = f"/vsizip/{path}/{shp}"
-        encoding = encoding or detected
-    elif path.suffix.lower() == ".shp" and encoding is None:
+        with tempfile.TemporaryDirectory(dir=path.parent, prefix=".unzip-") as folder:
+            shp = unzip_shapefile(path, Path(folder))
+            return _read(path, shp, f"{path.name}/{shp.name}", layer,
+                         encoding or dbf_encoding(shp))
+    if path.suffix.lower() == ".shp" and encoding is None:
         encoding = dbf_encoding(path)
+    return _read(path, path, path.name, layer, encoding)
+
+
+def _read(path: Path, source: Path, shown: str, layer: str | None,
+          encoding: str | None) -> gpd.GeoDataFrame:
+    """Read ``source`` (``path`` itself or what was unpacked from it); messages name the
+    file as ``shown``, never the server's folders."""
     kwargs = {"layer": layer} if layer else {}
     if encoding:
         kwargs["encoding"] = encoding
     try:
-        gdf = pyogrio.read_dataframe(source, **kwargs)
+        gdf = pyogrio.read_dataframe(str(source), **kwargs)
     except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
+        text = str(exc).replace(str(source), shown).replace(str(source.parent) + "/", "")
         raise InputError(
             path,
-            f"could not be read as {path.suffix.lstrip('.')} ({exc})",
+            f"could not be read as {path.suffix.lstrip('.')} ({text})",
             "open it in QGIS to check it, or export it again",
-            problem_zh=f"无法读取（{exc}）",
+            problem_zh=f"无法读取（{text}）",
             hint_zh="请在 QGIS 中打开检查，或重新导出",
         ) from exc
     if len(gdf) == 0:

@@ -105,3 +105,104 @@ def test_chunked_json_over_the_limit_through_http(bare):
     r = c.post("/incidents", headers={"Content-Length": str(10 * BODY_LIMIT), **h["reporter"]},
                content=b"{}")
     assert r.status_code == 413
+
+
+# ---- 2. zip bombs: checked before unpacking, streamed to disk -------------------------------
+
+def _shapefile(folder, encoding: str = "utf-8"):
+    import geopandas as gpd
+    import shapely
+
+    frame = gpd.GeoDataFrame(
+        {"bid": ["a", "b"], "name": ["幸福小区1栋", "和平里2号楼"], "households": [40, 60]},
+        geometry=[shapely.box(118.780, 32.040, 118.7803, 32.0403),
+                  shapely.box(118.781, 32.040, 118.7813, 32.0403)], crs="EPSG:4326")
+    frame.to_file(folder / "b.shp", encoding=encoding)
+    return folder / "b.shp"
+
+
+def _zip(shp, archive, dbf_zeros: int = 0):
+    """Zip a Shapefile; with ``dbf_zeros``, its .dbf is replaced by that many zero bytes,
+    streamed so that the test itself never holds them."""
+    import zipfile
+
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as z:
+        for ext in ("shp", "shx", "prj", "dbf", "cpg"):
+            part = shp.with_suffix(f".{ext}")
+            if ext == "dbf" and dbf_zeros:
+                with z.open("b.dbf", "w", force_zip64=True) as out:
+                    for _ in range(dbf_zeros // CHUNK):
+                        out.write(b"\0" * CHUNK)
+            elif part.exists():
+                z.write(part, f"b.{ext}")
+    return archive
+
+
+def test_zip_bomb_is_refused_before_anything_is_unpacked(tmp_path):
+    import tracemalloc
+
+    from gis.errors import InputError
+    from gis.vector_files import read_vector
+
+    archive = _zip(_shapefile(tmp_path), tmp_path / "bomb.zip", dbf_zeros=64 * 1024 * 1024)
+    assert archive.stat().st_size < 1024 * 1024
+    tracemalloc.start()
+    try:
+        with pytest.raises(InputError) as err:
+            read_vector(archive)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 * 1024 * 1024, f"{peak / 1e6:.0f} MB allocated for a refused zip"
+    assert err.value.feature == "b.dbf"
+    assert "zip bomb" in err.value.message("en") and "压缩炸弹" in err.value.message("zh")
+    assert "What to do" in err.value.message("en") and "处理办法" in err.value.message("zh")
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".unzip")] == []
+
+
+def test_zip_over_the_total_unpacked_size_is_refused(tmp_path, monkeypatch):
+    import zipfile
+
+    import gis.vector_files as vf
+    from gis.errors import InputError
+
+    archive = tmp_path / "big.zip"
+    with zipfile.ZipFile(archive, "w") as z:  # stored, so the ratio is 1
+        z.writestr("b.shp", b"x" * 300_000)
+        z.writestr("b.dbf", b"x" * 300_000)
+    monkeypatch.setattr(vf, "ZIP_MAX_TOTAL_BYTES", 500_000)
+    with pytest.raises(InputError) as err:
+        vf.read_vector(archive)
+    assert "unpacks to more than" in err.value.message("en")
+    assert "解压后超过" in err.value.message("zh")
+
+
+def test_zipped_shapefile_still_reads_and_leaves_nothing_behind(tmp_path):
+    from gis.vector_files import read_vector
+
+    gdf = read_vector(_zip(_shapefile(tmp_path), tmp_path / "ok.zip"))
+    assert sorted(gdf["name"]) == sorted(["幸福小区1栋", "和平里2号楼"])
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".unzip")] == []
+
+
+def test_zip_bomb_upload_is_a_clear_422(bare, tmp_path):
+    archive = _zip(_shapefile(tmp_path), tmp_path / "bomb.zip", dbf_zeros=64 * 1024 * 1024)
+    with open(archive, "rb") as f:
+        r = bare["client"].post("/datasets", headers=bare["h"]["planner"],
+                                files={"file": ("bomb.zip", f, "application/zip")})
+    assert r.status_code == 422, r.text
+    body = r.json()
+    assert body["code"] == "bad_input" and body["file"] == "bomb.zip"
+    assert "压缩炸弹" in body["message"]["zh"] and "zip bomb" in body["message"]["en"]
+
+
+# ---- 6. a GBK table whose .cpg says UTF-8 -----------------------------------------------------
+
+@pytest.mark.parametrize("zipped", [False, True])
+def test_gbk_shapefile_mislabelled_utf8_is_read_as_gbk(tmp_path, zipped):
+    from gis.vector_files import read_vector
+
+    shp = _shapefile(tmp_path, encoding="gbk")
+    shp.with_suffix(".cpg").write_text("UTF-8", encoding="ascii")
+    gdf = read_vector(_zip(shp, tmp_path / "gbk.zip") if zipped else shp)
+    assert sorted(gdf["name"]) == sorted(["幸福小区1栋", "和平里2号楼"])
