@@ -3,6 +3,9 @@
 Column names follow the maps' requirements: grids (code, households, deviation_pct, worker),
 buildings (building_id, households, grid_id), party zones (member_id, name, grid_id,
 households), incidents (incident_id, category, stage, created_at, grid_code, worker_id).
+
+A worker's maps hold what the API gives them (as api.routers.ogc scopes its collections): their
+own grids of the plan, the buildings and party member zones in them, their own incidents.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from sqlalchemy.orm import Session
 from api import models as m
 from api.plan_store import buildings_frame, grids_frame
 
+ZONE_COLUMNS = ["member_id", "name", "branch", "grid_id", "households"]
 INCIDENT_COLUMNS = ["incident_id", "category", "stage", "description", "title", "created_at",
                     "grid_code", "worker_id", "deadline", "overdue"]
 
@@ -24,18 +28,39 @@ def active_plan_id(session: Session) -> int | None:
     return session.scalar(select(m.Plan.id).where(m.Plan.status == "active"))
 
 
-def plan_layers(session: Session, plan_id: int) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
-    """A plan's grids (with assigned worker names) and buildings."""
-    return grids_frame(session, plan_id), buildings_frame(session, plan_id)
+def own_grids(plan_id: int | None, worker_id: int):
+    """A subquery: ids of the grids of ``plan_id`` assigned to ``worker_id``."""
+    return select(m.Assignment.grid_id).where(m.Assignment.plan_id == plan_id,
+                                              m.Assignment.worker_id == worker_id)
 
 
-def party_zones_frame(session: Session) -> gpd.GeoDataFrame:
-    """Party members with a drawn responsibility zone."""
-    rows = list(session.scalars(select(m.PartyMember).where(m.PartyMember.geom.is_not(None))
-                                .order_by(m.PartyMember.id)))
+def own_grid_codes(plan_id: int | None, worker_id: int):
+    """A subquery: codes of the grids of ``plan_id`` assigned to ``worker_id``."""
+    return select(m.Grid.code).where(m.Grid.id.in_(own_grids(plan_id, worker_id)))
+
+
+def plan_layers(session: Session, plan_id: int, worker_id: int | None = None
+                ) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """A plan's grids (with assigned worker names) and buildings; with ``worker_id``, only
+    that worker's grids and the buildings in them."""
+    if worker_id is None:
+        return grids_frame(session, plan_id), buildings_frame(session, plan_id)
+    return (grids_frame(session, plan_id, m.Grid.id.in_(own_grids(plan_id, worker_id))),
+            buildings_frame(session, plan_id, m.PlanBuilding.grid_code.in_(
+                own_grid_codes(plan_id, worker_id))))
+
+
+def party_zones_frame(session: Session, worker_id: int | None = None) -> gpd.GeoDataFrame:
+    """Party members with a drawn responsibility zone; with ``worker_id``, those in that
+    worker's grids of the active plan."""
+    query = select(m.PartyMember).where(m.PartyMember.geom.is_not(None))
+    if worker_id is not None:
+        query = query.where(m.PartyMember.grid_code.in_(
+            own_grid_codes(active_plan_id(session), worker_id)))
+    rows = list(session.scalars(query.order_by(m.PartyMember.id)))
     return gpd.GeoDataFrame(
         [{"member_id": r.id, "name": r.name, "branch": r.branch, "grid_id": r.grid_code,
-          "households": r.households} for r in rows],
+          "households": r.households} for r in rows], columns=ZONE_COLUMNS,
         geometry=[r.geom for r in rows], crs="EPSG:4326")
 
 

@@ -111,6 +111,28 @@ def test_worker_sees_only_their_own_route_and_incidents(mapped):
     assert "事件 0" not in mine  # reported in worker 1's grid
 
 
+def _codes_on(page: str, codes: list[str]) -> set[str]:
+    return {code for code in codes if f'"{code}"' in page}
+
+
+def test_worker_maps_hold_only_their_own_grids_people_and_incidents(mapped):
+    """A worker's map pages show what the API gives them: their own grids, the buildings and
+    party member zones in them; no other worker's grids or name, no other grid's member."""
+    c, h, codes = mapped["client"], mapped["h"], mapped["codes"]
+    half = len(codes) // 2
+    mine, theirs = set(codes[half:-1]), set(codes[:half])  # worker2's, worker 1's
+    grids = c.get("/maps/grids", headers=h["worker2"]).text
+    assert _codes_on(grids, codes) == mine
+    assert "王芳" not in grids and "李强" in grids  # worker 1 and worker 2
+    everyone = c.get("/maps/grids", headers=h["planner"]).text
+    assert _codes_on(everyone, codes) == set(codes) and "王芳" in everyone
+    zones = c.get("/maps/party-zones", headers=h["worker2"]).text
+    assert "陈红" not in zones and not _codes_on(zones, list(theirs))  # a member of grid 0
+    assert "陈红" in c.get("/maps/party-zones", headers=h["worker"]).text
+    incidents = c.get("/maps/incidents", headers=h["worker2"]).text
+    assert "王芳" not in incidents and _codes_on(incidents, codes) <= mine
+
+
 def test_map_pages_in_english_and_bad_parameters(mapped):
     c, h, p = mapped["client"], mapped["h"], mapped["plan_id"]
     r = c.get("/maps/grids", params={"lang": "en"}, headers=h["planner"])

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 import maps
 from api import map_data
-from api.auth import Planner, Reader, forbid_other_worker
+from api.auth import Planner, Principal, Reader, forbid_other_worker
 from api.deps import ReadDb
 from api.errors import ApiError, not_found
 from api.map_assets import gather_map_assets
@@ -51,6 +51,11 @@ def assets_ready(request: Request) -> None:
                        f"map scripts are not installed: {error}; run wangge assets install")
 
 
+def _scope(who: Principal) -> int | None:
+    """The worker whose own data a page shows, None for everyone's (planners, admins)."""
+    return who.worker_id if who.role == "worker" else None
+
+
 def _page(m) -> HTMLResponse:
     return HTMLResponse(maps.page_html(m))
 
@@ -63,6 +68,16 @@ def _active_plan(session: Session) -> int:
     return plan_id
 
 
+def _layers(session: Session, who: Principal) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """The active plan's grids and buildings the caller may see (404 for a worker without
+    grids in it)."""
+    grids, buildings = map_data.plan_layers(session, _active_plan(session), _scope(who))
+    if grids.empty:
+        raise ApiError(404, "no_grids", "启用的方案中尚未给您分配网格",
+                       "no grid of the active plan is assigned to you yet")
+    return grids, buildings
+
+
 def _plan(session: Session, plan_id: int) -> int:
     if session.get(Plan, plan_id) is None:
         raise not_found("网格方案", "plan", plan_id)
@@ -72,7 +87,7 @@ def _plan(session: Session, plan_id: int) -> int:
 @router.get("/grids", response_class=HTMLResponse, summary="网格方案地图 the active grid plan")
 def grids_page(request: Request, session: ReadDb, who: Reader, lang: Lang = LangQuery):
     assets_ready(request)
-    grids, buildings = map_data.plan_layers(session, _active_plan(session))
+    grids, buildings = _layers(session, who)
     return _page(maps.grid_plan_map(grids, buildings,
                                              options=maps.MapOptions(lang=lang)))
 
@@ -81,8 +96,8 @@ def grids_page(request: Request, session: ReadDb, who: Reader, lang: Lang = Lang
             summary="党员责任区地图 party member responsibility zones")
 def party_zones_page(request: Request, session: ReadDb, who: Reader, lang: Lang = LangQuery):
     assets_ready(request)
-    grids, buildings = map_data.plan_layers(session, _active_plan(session))
-    zones = map_data.party_zones_frame(session)
+    grids, buildings = _layers(session, who)
+    zones = map_data.party_zones_frame(session, _scope(who))
     return _page(maps.party_zones_map(zones, grids=grids, buildings=buildings,
                                                options=maps.MapOptions(lang=lang)))
 
@@ -93,9 +108,11 @@ def incidents_page(request: Request, session: ReadDb, who: Reader, lang: Lang = 
                    category: str | None = None):
     assets_ready(request)
     plan_id = map_data.active_plan_id(session)
-    grids = map_data.plan_layers(session, plan_id)[0] if plan_id is not None else None
-    incidents = map_data.incidents_frame(
-        session, worker_id=who.worker_id if who.role == "worker" else None)
+    grids = (map_data.plan_layers(session, plan_id, _scope(who))[0]
+             if plan_id is not None else None)
+    if grids is not None and grids.empty:
+        grids = None
+    incidents = map_data.incidents_frame(session, worker_id=_scope(who))
     if category:
         incidents = incidents[incidents["category"] == category]
     return _page(maps.incidents_map(incidents, grids=grids,
@@ -148,8 +165,7 @@ def route_page(request: Request, worker_id: int, session: ReadDb, who: Reader,
          "arrival": [_arrival(s.get("eta")) for s in route.stops]},
         geometry=[Point(s["lon"], s["lat"]) for s in route.stops], crs="EPSG:4326")
     path = gpd.GeoSeries([route.geom], crs="EPSG:4326")
-    grids = map_data.plan_layers(session, route.plan_id)[0]
-    grids = grids[grids["worker_id"] == worker_id]
+    grids = map_data.plan_layers(session, route.plan_id, worker_id)[0]
     return _page(maps.route_map(
         stops, path, distance_m=route.distance_m, duration_s=route.duration_s or None,
         patrol=gpd.GeoSeries([patrol.geom], crs="EPSG:4326") if patrol is not None else None,
