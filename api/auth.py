@@ -5,9 +5,14 @@ A token is ``wg_`` + 43 random URL-safe characters, sent as ``Authorization: Bea
 Roles:
 
 - ``admin`` (street office): everything;
-- ``planner``: reads everything, uploads datasets and makes draft plans;
+- ``planner``: reads everything, uploads datasets and makes draft plans (and computes
+  assignments, routes and party zones for a plan that is not active); changes no live data;
 - ``worker`` (网格员): their own grids, routes and incidents only (a token is tied to a worker);
 - ``reporter``: may only report incidents.
+
+Who may do what is :data:`PERMISSIONS`, one table of action -> roles; every endpoint names its
+action with ``who: allowed("action")`` or, when the action depends on the data (an incident's
+action, a plan's status), calls :func:`check`.
 """
 
 from __future__ import annotations
@@ -28,7 +33,6 @@ from api.errors import ApiError
 from api.models import ROLES, Token, Worker
 
 TOKEN_PREFIX = "wg_"
-READERS = ("admin", "planner")
 ROLE_ZH = {"admin": "管理员（街道办）", "planner": "规划人员", "worker": "网格员",
            "reporter": "上报人"}
 
@@ -132,19 +136,80 @@ def current_principal(request: Request) -> Principal:
     return authenticate(request)
 
 
-def require(*roles: str):
-    """A dependency: the caller, who must hold one of ``roles`` (403 otherwise)."""
+ALL_READERS = frozenset({"admin", "planner", "worker"})
+OFFICE = frozenset({"admin", "planner"})
+ADMIN = frozenset({"admin"})
+REPORTERS = frozenset({"admin", "worker", "reporter"})
+WORKERS = frozenset({"admin", "worker"})  # a worker: their own incidents only
+
+PERMISSIONS: dict[str, frozenset[str]] = {
+    "datasets.read": OFFICE,
+    "datasets.upload": OFFICE,
+    "plans.read": OFFICE,
+    "plans.draft": OFFICE,  # start a partition job
+    "plans.activate": ADMIN,
+    "plans.compute": OFFICE,  # assignments, routes, party zones of a plan not active
+    "plans.compute_active": ADMIN,  # ... of the active plan (live data)
+    "jobs.read": OFFICE,
+    "jobs.manage": OFFICE,  # cancel, re-run
+    "grids.read": ALL_READERS,  # a worker: their own
+    "assignments.edit": ADMIN,
+    "people.read": OFFICE,
+    "people.edit": ADMIN,  # create, edit, import workers and party members
+    "workers.read_own": ALL_READERS,  # one worker and their assignments; a worker: themself
+    "workers.off_duty": ADMIN,
+    "incidents.report": REPORTERS,
+    "incidents.read": ALL_READERS,  # a worker: those dispatched to them
+    "incidents.statistics": OFFICE,
+    "incidents.escalate": ADMIN,
+    "incidents.accept": ADMIN,
+    "incidents.reject": ADMIN,
+    "incidents.dispatch": ADMIN,
+    "incidents.verify": ADMIN,
+    "incidents.close": ADMIN,
+    "incidents.claim": ADMIN,
+    "incidents.start": WORKERS,
+    "incidents.handle": WORKERS,
+    "incidents.return": WORKERS,
+    "incidents.note": WORKERS,
+    "routes.read": ALL_READERS,  # a worker: their own
+    "ogc.read": ALL_READERS,  # a worker: their own grids and what lies in them
+    "maps.read": ALL_READERS,  # a worker: their own
+    "maps.plans": OFFICE,  # coverage, plan comparison
+}
+
+
+def _forbidden(principal: Principal, action: str) -> ApiError:
+    roles = sorted(PERMISSIONS[action])
+    allowed_zh = "、".join(ROLE_ZH[r] for r in roles)
+    return ApiError(403, "forbidden",
+                    f"权限不足：{ROLE_ZH[principal.role]}不能执行此操作（{action}，需要{allowed_zh}）",
+                    f"forbidden: role {principal.role} may not do {action} "
+                    f"(needs {', '.join(roles)})")
+
+
+def check(principal: Principal, action: str) -> Principal:
+    """``principal`` when :data:`PERMISSIONS` lets their role do ``action``, else 403."""
+    if principal.role not in PERMISSIONS[action]:
+        raise _forbidden(principal, action)
+    return principal
+
+
+def require(action: str):
+    """A dependency: the caller, who must be allowed ``action`` (403 otherwise)."""
+    if action not in PERMISSIONS:
+        raise KeyError(f"no such action in PERMISSIONS: {action}")
 
     def dependency(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
-        if principal.role not in roles:
-            allowed_zh = "、".join(ROLE_ZH[r] for r in roles)
-            raise ApiError(403, "forbidden",
-                           f"权限不足：{ROLE_ZH[principal.role]}不能执行此操作（需要{allowed_zh}）",
-                           f"forbidden: role {principal.role} may not do this "
-                           f"(needs {', '.join(roles)})")
-        return principal
+        return check(principal, action)
 
+    dependency.action = action  # for tests that list each endpoint's action
     return dependency
+
+
+def allowed(action: str):
+    """The type of an endpoint's caller allowed ``action``: ``who: allowed("plans.read")``."""
+    return Annotated[Principal, Depends(require(action))]
 
 
 def forbid_other_worker(principal: Principal, worker_id: int | None) -> None:
@@ -154,7 +219,4 @@ def forbid_other_worker(principal: Principal, worker_id: int | None) -> None:
                        "a worker may only see their own data")
 
 
-Admin = Annotated[Principal, Depends(require("admin"))]
-Planner = Annotated[Principal, Depends(require("admin", "planner"))]
-Reader = Annotated[Principal, Depends(require("admin", "planner", "worker"))]
-Reporter = Annotated[Principal, Depends(require("admin", "worker", "reporter"))]
+Authenticated = Annotated[Principal, Depends(current_principal)]

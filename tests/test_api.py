@@ -175,7 +175,7 @@ def _endpoints(sv) -> list[tuple[str, str, dict, set[str]]]:
         ("get", "/ogc/collections/grids/items", {}, readers | {"worker"}),
         ("get", f"/ogc/collections/grids/items/{code}", {}, readers | {"worker"}),
         ("get", "/incidents/statistics", {}, readers),
-        ("post", "/incidents/escalate", {}, readers),
+        ("post", "/incidents/escalate", {}, {"admin"}),
         ("get", "/open311/v2/requests.json", {}, readers | {"worker"}),
         ("post", "/open311/v2/requests.json",
          {"data": {"service_code": "noise", "lat": "32.04", "long": "118.78"}},

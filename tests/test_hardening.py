@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.settings import Settings
-from tests.test_api import make_tokens
+from tests.test_api import district, make_tokens, service  # noqa: F401 (fixtures)
 
 UPLOAD_LIMIT = 1_000_000
 BODY_LIMIT = 64 * 1024
@@ -206,3 +206,140 @@ def test_gbk_shapefile_mislabelled_utf8_is_read_as_gbk(tmp_path, zipped):
     shp.with_suffix(".cpg").write_text("UTF-8", encoding="ascii")
     gdf = read_vector(_zip(shp, tmp_path / "gbk.zip") if zipped else shp)
     assert sorted(gdf["name"]) == sorted(["幸福小区1栋", "和平里2号楼"])
+
+
+# ---- 4. one role x action table, every cell tested against the real endpoints ---------------
+
+ROLES = ("worker", "reporter", "planner", "admin")  # admin last: its changes come after
+INCIDENT_ACTIONS = ("accept", "reject", "dispatch", "verify", "close", "claim", "start",
+                    "handle", "return", "note")
+
+
+@pytest.fixture(scope="module")
+def table_service(service):  # noqa: F811
+    """The service with a draft plan and one incident per action, dispatched to worker 1."""
+    from api import models as m
+
+    sv, c, h = service, service["client"], service["h"]
+    with sv["app"].state.db.writing() as s:
+        draft = m.Plan(dataset_id=sv["dataset"]["id"], name="draft", status="draft",
+                       target_households=300)
+        s.add(draft)
+        s.flush()
+        draft_id = draft.id
+    incidents = {}
+    for i, action in enumerate(INCIDENT_ACTIONS):
+        r = c.post("/incidents", headers=h["reporter"],
+                   json={"category": "noise", "lon": 118.70 + 0.002 * i, "lat": 32.00})
+        iid = r.json()["id"]
+        assert c.post(f"/incidents/{iid}/actions", headers=h["admin"],
+                      json={"action": "accept"}).status_code == 200
+        r = c.post(f"/incidents/{iid}/actions", headers=h["admin"],
+                   json={"action": "dispatch", "worker_id": h["worker_id"]})
+        assert r.status_code == 200, r.text
+        incidents[action] = iid
+    return {**sv, "draft_id": draft_id, "incidents": incidents}
+
+
+def _request(sv, action: str) -> tuple[str, str, dict]:
+    """A real request that needs ``action`` (harmless when allowed: mostly 404/409/422)."""
+    p, d, w, h = sv["plan_id"], sv["draft_id"], sv["h"]["worker_id"], sv["h"]
+    if action.startswith("incidents.") and action.split(".")[1] in INCIDENT_ACTIONS:
+        name = action.split(".")[1]
+        body = {"action": name, "note": "测试", "claimant": "党员", "worker_id": w}
+        return "post", f"/incidents/{sv['incidents'][name]}/actions", {"json": body}
+    return {
+        "datasets.read": ("get", "/datasets", {}),
+        "datasets.upload": ("post", "/datasets",
+                            {"files": {"file": ("x.txt", b"x", "text/plain")}}),
+        "plans.read": ("get", f"/plans/{p}", {}),
+        "plans.draft": ("post", "/plans", {"json": {"dataset_id": 999999}}),
+        "plans.activate": ("post", f"/plans/{p}/activate", {}),
+        "plans.compute": ("post", f"/plans/{d}/assignments/compute",
+                          {"json": {"seconds": -1}}),
+        "plans.compute_active": ("post", f"/plans/{p}/party-zones/compute", {}),
+        "jobs.read": ("get", "/jobs", {}),
+        "jobs.manage": ("post", f"/jobs/{sv['job']['id']}/rerun", {}),
+        "grids.read": ("get", "/grids", {}),
+        "assignments.edit": ("put", f"/plans/{p}/grids/{sv['codes'][0]}/assignment",
+                             {"json": {"worker_id": w}}),
+        "people.read": ("get", "/workers", {}),
+        "people.edit": ("patch", f"/workers/{h['worker2_id']}", {"json": {"phone": "138"}}),
+        "workers.read_own": ("get", f"/workers/{w}", {}),
+        "workers.off_duty": ("post", "/workers/999999/off-duty", {}),
+        "incidents.report": ("post", "/incidents", {"json": {"category": "noise", "lon": 118.6,
+                                                             "lat": 32.0}}),
+        "incidents.read": ("get", "/incidents", {}),
+        "incidents.statistics": ("get", "/incidents/statistics", {}),
+        "incidents.escalate": ("post", "/incidents/escalate", {}),
+        "routes.read": ("get", "/routes", {}),
+        "ogc.read": ("get", "/ogc/collections/grids/items", {}),
+        "maps.read": ("get", "/maps/incidents", {}),
+        "maps.plans": ("get", "/maps/compare", {"params": {"old": 999999, "new": 999999}}),
+    }[action]
+
+
+def _cells() -> list[tuple[str, str]]:
+    from api.auth import PERMISSIONS
+
+    return [(action, role) for action in PERMISSIONS for role in ROLES]
+
+
+@pytest.mark.parametrize("action,role", _cells())
+def test_role_action_table_cell(table_service, action, role):
+    from api.auth import PERMISSIONS
+
+    method, path, kwargs = _request(table_service, action)
+    r = getattr(table_service["client"], method)(path, headers=table_service["h"][role],
+                                                 **kwargs)
+    if role in PERMISSIONS[action]:
+        assert r.status_code not in (401, 403), (action, role, r.status_code, r.text[:300])
+    else:
+        assert r.status_code == 403, (action, role, r.status_code, r.text[:300])
+        assert r.json()["code"] == "forbidden" and "权限" in r.json()["message"]["zh"]
+
+
+def test_planner_changes_no_live_data():
+    from api.auth import PERMISSIONS
+
+    live = {a for a in PERMISSIONS if a.startswith(("incidents.", "workers.", "people.edit",
+                                                     "assignments.", "plans.activate",
+                                                     "plans.compute_active"))}
+    live -= {"incidents.read", "incidents.statistics", "workers.read_own"}
+    assert live and not any("planner" in PERMISSIONS[a] for a in live)
+
+
+# Endpoints that check the table in their body (the action depends on the data) or are public.
+NO_ACTION_DEPENDENCY = {
+    ("POST", "/incidents/{incident_id}/actions"), ("GET", "/open311/v2/services.json"),
+    ("POST", "/open311/v2/requests.json"), ("GET", "/open311/v2/requests.json"),
+    ("GET", "/open311/v2/requests/{request_id}.json"), ("GET", "/ogc"), ("GET", "/ogc/"),
+    ("GET", "/ogc/conformance"), ("GET", "/ogc/collections"),
+    ("GET", "/ogc/collections/{collection_id}")}
+
+
+def _actions(dependant) -> set[str]:
+    found = {getattr(d.call, "action", None) for d in dependant.dependencies} - {None}
+    for d in dependant.dependencies:
+        found |= _actions(d)
+    return found
+
+
+def test_every_endpoint_names_its_action_in_the_table(bare):
+    from fastapi.routing import APIRoute, iter_route_contexts
+
+    from api.auth import PERMISSIONS
+
+    used, bare_routes = set(), set()
+    for context in iter_route_contexts(bare["app"].routes):
+        if not isinstance(context.route, APIRoute):
+            continue
+        actions = _actions(context.route.dependant)
+        assert actions <= set(PERMISSIONS)
+        used |= actions
+        if not actions:
+            bare_routes |= {(m, context.path) for m in context.methods}
+    assert len(used) > 20
+    assert bare_routes == NO_ACTION_DEPENDENCY
+    in_body = {f"incidents.{a}" for a in INCIDENT_ACTIONS} | {"plans.compute_active"}
+    assert used | in_body == set(PERMISSIONS)

@@ -24,7 +24,7 @@ def sv(tmp_path_factory, district):  # noqa: F811
         yield {"client": client, "app": app, **stock_service(app, district)}
 
 
-def run(sv, path, role="planner", **body) -> dict:
+def run(sv, path, role="admin", **body) -> dict:
     c, h = sv["client"], sv["h"]
     r = c.post(path, headers=h[role], json=body or None)
     assert r.status_code == 202, r.text
@@ -37,7 +37,7 @@ def test_dispatch_endpoints_check_roles_and_plan(sv):
     for kind in ("assignments", "routes", "party-zones"):
         path = f"/plans/{sv['plan_id']}/{kind}/compute"
         assert c.post(path).status_code == 401
-        for role in ("worker", "reporter"):
+        for role in ("planner", "worker", "reporter"):  # the active plan: admins only
             assert c.post(path, headers=h[role]).status_code == 403, (kind, role)
         r = c.post(f"/plans/999999/{kind}/compute", headers=h["admin"])
         assert r.status_code == 404 and r.json()["message"]["zh"]
@@ -48,7 +48,7 @@ def test_dispatch_endpoints_check_roles_and_plan(sv):
 
 def test_assignments_then_routes(sv):
     c, h, p = sv["client"], sv["h"], sv["plan_id"]
-    r = c.post(f"/plans/{p}/assignments/compute", headers=h["planner"], json={"seconds": 2})
+    r = c.post(f"/plans/{p}/assignments/compute", headers=h["admin"], json={"seconds": 2})
     job = wait_job(c, r.json()["id"], h["planner"])
     assert job["status"] == "failed" and "max_households" in job["error"]  # 2 x 1200 too few
     limits = {"max_grids": 100, "max_households": 100_000}

@@ -179,7 +179,7 @@ def test_dispatched_incidents_join_the_workers_route_and_leave_it(sv):
     assert [incident_refs(r) for r in mine] == [[str(a)]]
     # the worker goes off duty: the incident moves to the other worker's route
     try:
-        r = c.post(f"/workers/{w1}/off-duty", headers=h["planner"])
+        r = c.post(f"/workers/{w1}/off-duty", headers=h["admin"])
         assert r.status_code == 200, r.text
         assert [x["incident_id"] for x in r.json()["redispatched"]] == [a]
         assert r.json()["redispatched"][0]["route"]["seq"] == 1

@@ -16,7 +16,7 @@ import shapely
 from fastapi import APIRouter, Form, Query, UploadFile
 from sqlalchemy import select
 
-from api.auth import Planner
+from api.auth import allowed
 from api.deps import AppSettings, ReadDb, WriteDb, check_limit
 from api.errors import ApiError, input_error, not_found
 from api.jobs import load_dataset
@@ -74,7 +74,8 @@ def _check_vertices(area, settings: Settings) -> None:
 
 @router.post("/datasets", status_code=201, response_model=DatasetOut,
              summary="上传数据集 upload a study area file")
-def upload_dataset(file: UploadFile, session: WriteDb, who: Planner, settings: AppSettings,
+def upload_dataset(file: UploadFile, session: WriteDb, who: allowed("datasets.upload"),
+                   settings: AppSettings,
                    name: Annotated[str, Form(max_length=200)] = "",
                    datum: Annotated[Literal["wgs84", "cgcs2000", "gcj02", "bd09"],
                                     Form()] = "wgs84",
@@ -113,7 +114,8 @@ def upload_dataset(file: UploadFile, session: WriteDb, who: Planner, settings: A
 
 
 @router.get("/datasets", response_model=list[DatasetOut], summary="数据集列表 list datasets")
-def list_datasets(session: ReadDb, who: Planner, settings: AppSettings, limit: int = 100,
+def list_datasets(session: ReadDb, who: allowed("datasets.read"), settings: AppSettings,
+                  limit: int = 100,
                   offset: int = Query(0, ge=0)):
     rows = session.scalars(select(Dataset).order_by(Dataset.id)
                            .limit(check_limit(limit, settings)).offset(offset))
@@ -121,7 +123,7 @@ def list_datasets(session: ReadDb, who: Planner, settings: AppSettings, limit: i
 
 
 @router.get("/datasets/{dataset_id}", response_model=DatasetOut)
-def get_dataset(dataset_id: int, session: ReadDb, who: Planner):
+def get_dataset(dataset_id: int, session: ReadDb, who: allowed("datasets.read")):
     d = session.get(Dataset, dataset_id)
     if d is None:
         raise not_found("数据集", "dataset", dataset_id)

@@ -15,7 +15,7 @@ from fastapi.responses import Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api.auth import Admin, Planner, Principal, Reader
+from api.auth import Principal, allowed
 from api.deps import AppSettings, BBoxQuery, ReadDb, WriteDb, check_limit, parse_bbox
 from api.errors import ApiError, not_found
 from api.geojson import collection_bytes, features_json, geojson_response
@@ -77,7 +77,8 @@ def _grids_geojson(session: Session, plan: Plan, bbox, where=None,
 
 @router.get("/grids", response_class=Response, summary="启用方案的网格 grids of the active "
             "plan, GeoJSON (a worker gets their own)")
-def active_grids(session: ReadDb, who: Reader, settings: AppSettings, bbox: BBoxQuery = None,
+def active_grids(session: ReadDb, who: allowed("grids.read"), settings: AppSettings,
+                 bbox: BBoxQuery = None,
                  simplify: SimplifyQuery = None):
     plan = active_plan(session)
     where = Grid.id.in_(own_grid_ids(session, who, plan.id)) if who.role == "worker" else None
@@ -87,7 +88,7 @@ def active_grids(session: ReadDb, who: Reader, settings: AppSettings, bbox: BBox
 
 @router.get("/grids/{code}", response_class=Response,
             summary="启用方案的一个网格 one grid of the active plan, GeoJSON Feature")
-def active_grid(code: str, session: ReadDb, who: Reader):
+def active_grid(code: str, session: ReadDb, who: allowed("grids.read")):
     plan = active_plan(session)
     grid = session.scalar(select(Grid).where(Grid.plan_id == plan.id, Grid.code == code))
     if grid is None:
@@ -103,7 +104,7 @@ def active_grid(code: str, session: ReadDb, who: Reader):
 
 @router.get("/plans/{plan_id}/grids", response_class=Response,
             summary="方案的网格 a plan's grids, GeoJSON FeatureCollection")
-def plan_grids(plan_id: int, session: ReadDb, who: Planner, settings: AppSettings,
+def plan_grids(plan_id: int, session: ReadDb, who: allowed("plans.read"), settings: AppSettings,
                bbox: BBoxQuery = None, simplify: SimplifyQuery = None):
     plan = _plan(session, plan_id)
     return geojson_response(_grids_geojson(session, plan, parse_bbox(bbox, settings),
@@ -112,7 +113,7 @@ def plan_grids(plan_id: int, session: ReadDb, who: Planner, settings: AppSetting
 
 @router.get("/plans/{plan_id}/buildings", response_class=Response,
             summary="方案的建筑 a plan's buildings with grid codes, GeoJSON")
-def plan_buildings(plan_id: int, session: ReadDb, who: Planner, settings: AppSettings,
+def plan_buildings(plan_id: int, session: ReadDb, who: allowed("plans.read"), settings: AppSettings,
                    bbox: BBoxQuery = None, grid: str | None = None, limit: int = 1000,
                    offset: int = Query(0, ge=0)):
     plan = _plan(session, plan_id)
@@ -130,7 +131,8 @@ def plan_buildings(plan_id: int, session: ReadDb, who: Planner, settings: AppSet
 
 @router.put("/plans/{plan_id}/grids/{code}/assignment", response_model=AssignmentOut,
             summary="指派网格员 assign a worker (or grid leader) to a grid")
-def assign(plan_id: int, code: str, body: AssignmentIn, session: WriteDb, who: Admin):
+def assign(plan_id: int, code: str, body: AssignmentIn, session: WriteDb,
+           who: allowed("assignments.edit")):
     _plan(session, plan_id)
     grid = session.scalar(select(Grid).where(Grid.plan_id == plan_id, Grid.code == code))
     if grid is None:
@@ -152,7 +154,7 @@ def assign(plan_id: int, code: str, body: AssignmentIn, session: WriteDb, who: A
 
 @router.get("/plans/{plan_id}/assignments", response_model=list[AssignmentOut],
             summary="方案的网格员指派 assignments of a plan")
-def plan_assignments(plan_id: int, session: ReadDb, who: Planner):
+def plan_assignments(plan_id: int, session: ReadDb, who: allowed("plans.read")):
     _plan(session, plan_id)
     rows = session.execute(select(Assignment, Grid.code)
                            .join(Grid, Grid.id == Assignment.grid_id)

@@ -5,8 +5,9 @@ row plus an append-only table of steps) and checks who may do what:
 
 * reporters (and workers, admins) report; a report within 30 m and 24 h of an open incident of
   the same category joins it (its reporter kept, a ``merge`` step) instead of making another;
-* admins and planners accept, reject, dispatch, verify, close and return; micro-wishes are
-  claimed (认领) for a party member or volunteer instead of dispatched;
+* admins accept, reject, dispatch, verify, close and return; micro-wishes are claimed (认领)
+  for a party member or volunteer instead of dispatched; planners only read
+  (api.auth.PERMISSIONS);
 * a worker sees only incidents dispatched to them and moves them to 处置 in progress and
   反馈 handled (or returns them).
 
@@ -30,7 +31,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api import incident_store as store
-from api.auth import Planner, Principal, Reader, Reporter, forbid_other_worker
+from api.auth import Authenticated, Principal, allowed, check, forbid_other_worker
 from api.deps import AppSettings, ReadDb, WriteDb, check_limit
 from api.errors import ApiError, not_found
 from api.idempotency import idempotent_create
@@ -62,7 +63,6 @@ router = APIRouter(tags=["incidents 事件"])
 ACTION_STAGES = {"accept": "accepted", "reject": "rejected", "dispatch": "dispatched",
                  "start": "in_progress", "handle": "handled", "verify": "verified",
                  "close": "closed", "return": "returned"}
-WORKER_ACTIONS = frozenset({"start", "handle", "return", "note"})
 STAT_KEYS = {"grid": "grid_id", "worker": "assignee", "category": "category"}
 
 
@@ -160,7 +160,8 @@ def take_report(s: Session, who: Principal, rules: Rules, *, category: str, lon:
 
 @router.post("/incidents", status_code=201, response_model=IncidentOut,
              summary="上报事件 report an incident (send Idempotency-Key when retrying)")
-def report_incident(body: IncidentIn, request: Request, session: WriteDb, who: Reporter,
+def report_incident(body: IncidentIn, request: Request, session: WriteDb,
+                    who: allowed("incidents.report"),
                     rules: IncidentRules,
                     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None):
     category = category_id(rules, body.category)
@@ -178,7 +179,7 @@ def report_incident(body: IncidentIn, request: Request, session: WriteDb, who: R
 
 @router.get("/incidents", response_model=list[IncidentOut],
             summary="事件列表 incidents (a worker sees those dispatched to them)")
-def list_incidents(session: ReadDb, who: Reader, settings: AppSettings,
+def list_incidents(session: ReadDb, who: allowed("incidents.read"), settings: AppSettings,
                    limit: int = 100, offset: int = Query(0, ge=0),
                    status: str | None = None, category: str | None = None,
                    grid_code: str | None = None, worker_id: int | None = None):
@@ -204,7 +205,7 @@ def _visible(session: Session, incident_id: int, who: Principal) -> Incident:
 
 @router.get("/incidents/statistics", summary="事件统计 statistics per grid, worker or category "
             "(open, overdue, median hours to accept and to close)")
-def statistics(session: ReadDb, who: Planner,
+def statistics(session: ReadDb, who: allowed("incidents.statistics"),
                by: Literal["grid", "worker", "category"] = "category"):
     rows = list(session.scalars(select(Incident).order_by(Incident.id)))
     frame = incident_statistics(store.load(session, rows), STAT_KEYS[by], datetime.now(UTC))
@@ -227,7 +228,8 @@ def _save_all(session: Session, rows: list[Incident], domain: list, who: Princip
 
 @router.post("/incidents/escalate", summary="超期上报 escalate every overdue open incident to "
              "its community's grid leader (网格长), once")
-def escalate(session: WriteDb, who: Planner, settings: AppSettings, rules: IncidentRules):
+def escalate(session: WriteDb, who: allowed("incidents.escalate"), settings: AppSettings,
+             rules: IncidentRules):
     from api.incident_dispatcher import dispatcher
 
     rows = store.open_rows(session)
@@ -244,7 +246,8 @@ def escalate(session: WriteDb, who: Planner, settings: AppSettings, rules: Incid
 @router.post("/workers/{worker_id}/off-duty", tags=["incidents 事件"],
              summary="网格员离岗 mark a worker off duty and dispatch their open incidents "
              "to others (each into its new worker's route for today)")
-def off_duty(worker_id: int, session: WriteDb, who: Planner, settings: AppSettings,
+def off_duty(worker_id: int, session: WriteDb, who: allowed("workers.off_duty"),
+             settings: AppSettings,
              rules: IncidentRules):
     worker = session.get(Worker, worker_id)
     if worker is None:
@@ -273,13 +276,13 @@ def off_duty(worker_id: int, session: WriteDb, who: Planner, settings: AppSettin
 
 
 @router.get("/incidents/{incident_id}", response_model=IncidentOut)
-def get_incident(incident_id: int, session: ReadDb, who: Reader):
+def get_incident(incident_id: int, session: ReadDb, who: allowed("incidents.read")):
     return incident_out(_visible(session, incident_id, who))
 
 
 @router.get("/incidents/{incident_id}/history", response_model=list[IncidentStepOut],
             summary="事件处置记录 the incident's steps, oldest first (append-only)")
-def incident_history(incident_id: int, session: ReadDb, who: Reader):
+def incident_history(incident_id: int, session: ReadDb, who: allowed("incidents.read")):
     _visible(session, incident_id, who)
     steps = session.scalars(select(IncidentStep).where(IncidentStep.incident_id == incident_id)
                             .order_by(IncidentStep.seq))
@@ -288,11 +291,8 @@ def incident_history(incident_id: int, session: ReadDb, who: Reader):
 
 
 def _check_role(who: Principal, action: str, row: Incident) -> None:
-    if who.role == "reporter" or (who.role == "worker" and action not in WORKER_ACTIONS):
-        raise ApiError(403, "forbidden", f"权限不足：该角色不能执行“{action}”",
-                       f"forbidden: role {who.role} may not {action} an incident")
-    if who.role == "worker":
-        forbid_other_worker(who, row.worker_id)
+    check(who, f"incidents.{action}")
+    forbid_other_worker(who, row.worker_id)
 
 
 def _dispatch(session: Session, today: TodayRoutes, row: Incident, body: IncidentActionIn,
@@ -323,7 +323,7 @@ def _dispatch(session: Session, today: TodayRoutes, row: Incident, body: Inciden
 @router.post("/incidents/{incident_id}/actions", response_model=IncidentDispatchOut,
              summary="处置事件 move an incident on: accept, dispatch, start, handle, verify, "
              "close, return, reject, claim, note")
-def act(incident_id: int, body: IncidentActionIn, session: WriteDb, who: Reader,
+def act(incident_id: int, body: IncidentActionIn, session: WriteDb, who: Authenticated,
         settings: AppSettings, rules: IncidentRules):
     row = session.get(Incident, incident_id, with_for_update=True)  # one change at a time
     if row is None:

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 import maps
 from api import map_data
-from api.auth import Planner, Principal, Reader, forbid_other_worker
+from api.auth import Principal, allowed, forbid_other_worker
 from api.deps import ReadDb
 from api.errors import ApiError, not_found
 from api.map_assets import gather_map_assets
@@ -85,7 +85,8 @@ def _plan(session: Session, plan_id: int) -> int:
 
 
 @router.get("/grids", response_class=HTMLResponse, summary="网格方案地图 the active grid plan")
-def grids_page(request: Request, session: ReadDb, who: Reader, lang: Lang = LangQuery):
+def grids_page(request: Request, session: ReadDb, who: allowed("maps.read"),
+               lang: Lang = LangQuery):
     assets_ready(request)
     grids, buildings = _layers(session, who)
     return _page(maps.grid_plan_map(grids, buildings,
@@ -94,7 +95,8 @@ def grids_page(request: Request, session: ReadDb, who: Reader, lang: Lang = Lang
 
 @router.get("/party-zones", response_class=HTMLResponse,
             summary="党员责任区地图 party member responsibility zones")
-def party_zones_page(request: Request, session: ReadDb, who: Reader, lang: Lang = LangQuery):
+def party_zones_page(request: Request, session: ReadDb, who: allowed("maps.read"),
+                     lang: Lang = LangQuery):
     assets_ready(request)
     grids, buildings = _layers(session, who)
     zones = map_data.party_zones_frame(session, _scope(who))
@@ -104,7 +106,8 @@ def party_zones_page(request: Request, session: ReadDb, who: Reader, lang: Lang 
 
 @router.get("/incidents", response_class=HTMLResponse,
             summary="事件地图 open incidents (a worker sees their own)")
-def incidents_page(request: Request, session: ReadDb, who: Reader, lang: Lang = LangQuery,
+def incidents_page(request: Request, session: ReadDb, who: allowed("maps.read"),
+                   lang: Lang = LangQuery,
                    category: str | None = None):
     assets_ready(request)
     plan_id = map_data.active_plan_id(session)
@@ -148,7 +151,7 @@ def _day_routes(session: Session, worker_id: int, day: date | None
 
 @router.get("/routes/{worker_id}", response_class=HTMLResponse,
             summary="网格员路线地图 a worker's route (a worker sees their own)")
-def route_page(request: Request, worker_id: int, session: ReadDb, who: Reader,
+def route_page(request: Request, worker_id: int, session: ReadDb, who: allowed("maps.read"),
                lang: Lang = LangQuery, day: date | None = None):
     assets_ready(request)
     forbid_other_worker(who, worker_id)
@@ -175,7 +178,8 @@ def route_page(request: Request, worker_id: int, session: ReadDb, who: Reader,
 
 @router.get("/coverage", response_class=HTMLResponse,
             summary="覆盖缺口地图 coverage gaps of the active plan (planners)")
-def coverage_page(request: Request, session: ReadDb, who: Planner, lang: Lang = LangQuery,
+def coverage_page(request: Request, session: ReadDb, who: allowed("maps.plans"),
+                  lang: Lang = LangQuery,
                   tolerance_pct: float = Query(15.0, gt=0, le=100)):
     assets_ready(request)
     grids, buildings = map_data.plan_layers(session, _active_plan(session))
@@ -189,7 +193,7 @@ def coverage_page(request: Request, session: ReadDb, who: Planner, lang: Lang = 
 
 @router.get("/compare", response_class=HTMLResponse,
             summary="方案对比地图 two plans compared (planners)")
-def compare_page(request: Request, session: ReadDb, who: Planner,
+def compare_page(request: Request, session: ReadDb, who: allowed("maps.plans"),
                  old: int = Query(description="原方案 id the earlier plan"),
                  new: int = Query(description="新方案 id the later plan"),
                  lang: Lang = LangQuery):

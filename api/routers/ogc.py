@@ -22,7 +22,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from api.auth import Principal, Reader
+from api.auth import Principal, allowed
 from api.deps import AppSettings, BBoxQuery, ReadDb, check_limit, parse_bbox
 from api.errors import ApiError, not_found
 from api.geojson import collection_bytes, features_json, geojson_response
@@ -220,7 +220,7 @@ def _record(row) -> dict:
 
 @router.get("/collections/{collection_id}/items",
             summary="要素 features (GeoJSON) with bbox, limit, offset, datetime")
-def items(collection_id: str, request: Request, session: ReadDb, who: Reader,
+def items(collection_id: str, request: Request, session: ReadDb, who: allowed("ogc.read"),
           settings: AppSettings, bbox: BBoxQuery = None,
           limit: int = Query(10, description="1..max page size"),
           offset: int = Query(0, ge=0), datetime_: str | None = Query(None, alias="datetime")):
@@ -267,7 +267,8 @@ def items(collection_id: str, request: Request, session: ReadDb, who: Reader,
 
 
 @router.get("/collections/{collection_id}/items/{feature_id}", summary="一个要素 one feature")
-def item(collection_id: str, feature_id: str, request: Request, session: ReadDb, who: Reader):
+def item(collection_id: str, feature_id: str, request: Request, session: ReadDb,
+         who: allowed("ogc.read")):
     info = _info(collection_id)
     model = info.model
     where = _scope(session, info, who)

@@ -20,7 +20,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy import select
 
 from api import incident_store as store
-from api.auth import ROLE_ZH, Principal, current_principal, forbid_other_worker, hash_secret
+from api.auth import Principal, check, current_principal, forbid_other_worker, hash_secret
 from api.deps import AppSettings, ReadDb, WriteDb, check_limit
 from api.errors import ApiError, not_found
 from api.models import Incident, Token
@@ -60,11 +60,6 @@ async def open311_principal(request: Request) -> Principal:
         return Principal(token.id, token.role, token.name, token.worker_id)
 
 
-def _allow(who: Principal, *roles: str) -> Principal:
-    if who.role not in roles:
-        raise ApiError(403, "forbidden", f"权限不足：{ROLE_ZH[who.role]}不能执行此操作",
-                       f"forbidden: role {who.role} may not do this")
-    return who
 
 
 Caller = Annotated[Principal, Depends(open311_principal)]
@@ -78,7 +73,7 @@ def services(rules: IncidentRules, lang: Lang = "zh"):
 @router.post("/requests.json", status_code=201,
              summary="Open311 上报 post a service request")
 async def post_request(request: Request, session: WriteDb, who: Caller, rules: IncidentRules):
-    _allow(who, "admin", "worker", "reporter")
+    check(who, "incidents.report")
     fields = await _fields(request)
     try:
         report = parse_open311_post(fields, rules)
@@ -117,7 +112,7 @@ def list_requests(session: ReadDb, who: Caller, rules: IncidentRules, settings: 
                   start_date: str | None = None, end_date: str | None = None,
                   service_request_id: str | None = None, lang: Lang = "zh",
                   limit: int = 1000):
-    _allow(who, "admin", "planner", "worker")
+    check(who, "incidents.read")
     query = select(Incident).order_by(Incident.id.desc())
     if who.role == "worker":
         query = query.where(Incident.worker_id == who.worker_id)
@@ -137,7 +132,7 @@ def list_requests(session: ReadDb, who: Caller, rules: IncidentRules, settings: 
 @router.get("/requests/{request_id}.json", summary="Open311 单条 one service request")
 def get_request(request_id: int, session: ReadDb, who: Caller, rules: IncidentRules,
                 lang: Lang = "zh"):
-    _allow(who, "admin", "planner", "worker")
+    check(who, "incidents.read")
     row = session.get(Incident, request_id)
     if row is None:
         raise not_found("事件", "service request", request_id)

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from api.auth import Admin, Planner, Reader, forbid_other_worker
+from api.auth import allowed, forbid_other_worker
 from api.deps import AppSettings, ReadDb, WriteDb, check_limit
 from api.errors import ApiError, not_found
 from api.geometry_input import geometry_json, parse_geometry
@@ -103,7 +103,7 @@ def _get(session: Session, model, ident: int, zh: str, en: str):
 
 @router.post("/workers", status_code=201, response_model=WorkerOut,
              summary="新增网格员 create a worker")
-def create_worker(body: WorkerIn, request: Request, session: WriteDb, who: Admin,
+def create_worker(body: WorkerIn, request: Request, session: WriteDb, who: allowed("people.edit"),
                   idempotency_key: IdemKey = None):
     def create(s: Session) -> WorkerOut:
         w = Worker(**body.model_dump(exclude={"lon", "lat", *HOURS}))
@@ -118,7 +118,7 @@ def create_worker(body: WorkerIn, request: Request, session: WriteDb, who: Admin
 
 
 @router.get("/workers", response_model=list[WorkerOut], summary="网格员列表 list workers")
-def list_workers(session: ReadDb, who: Planner, settings: AppSettings,
+def list_workers(session: ReadDb, who: allowed("people.read"), settings: AppSettings,
                  limit: int = 100, offset: int = Query(0, ge=0)):
     rows = session.scalars(select(Worker).order_by(Worker.id)
                            .limit(check_limit(limit, settings)).offset(offset))
@@ -126,13 +126,13 @@ def list_workers(session: ReadDb, who: Planner, settings: AppSettings,
 
 
 @router.get("/workers/{worker_id}", response_model=WorkerOut, summary="网格员 one worker")
-def get_worker(worker_id: int, session: ReadDb, who: Reader):
+def get_worker(worker_id: int, session: ReadDb, who: allowed("workers.read_own")):
     forbid_other_worker(who, worker_id)
     return worker_out(_get(session, Worker, worker_id, "网格员", "worker"))
 
 
 @router.patch("/workers/{worker_id}", response_model=WorkerOut, summary="修改网格员 edit")
-def edit_worker(worker_id: int, body: WorkerPatch, session: WriteDb, who: Admin):
+def edit_worker(worker_id: int, body: WorkerPatch, session: WriteDb, who: allowed("people.edit")):
     w = _get(session, Worker, worker_id, "网格员", "worker")
     for key, value in body.model_dump(exclude_unset=True,
                                       exclude={"lon", "lat", *HOURS}).items():
@@ -148,7 +148,7 @@ def edit_worker(worker_id: int, body: WorkerPatch, session: WriteDb, who: Admin)
 
 @router.get("/workers/{worker_id}/assignments", response_model=list[AssignmentOut],
             summary="网格员负责的网格 grids a worker serves in the active plan")
-def worker_assignments(worker_id: int, session: ReadDb, who: Reader):
+def worker_assignments(worker_id: int, session: ReadDb, who: allowed("workers.read_own")):
     forbid_other_worker(who, worker_id)
     _get(session, Worker, worker_id, "网格员", "worker")
     rows = session.execute(
@@ -170,7 +170,8 @@ def _set_zone(m: PartyMember, zone: dict | None, settings: Settings) -> None:
 
 @router.post("/party-members", status_code=201, response_model=PartyMemberOut,
              summary="新增党员 create a party member")
-def create_member(body: PartyMemberIn, request: Request, session: WriteDb, who: Admin,
+def create_member(body: PartyMemberIn, request: Request, session: WriteDb,
+                  who: allowed("people.edit"),
                   settings: AppSettings, idempotency_key: IdemKey = None):
     def create(s: Session) -> PartyMemberOut:
         m = PartyMember(**body.model_dump(exclude={"zone"}))
@@ -185,7 +186,7 @@ def create_member(body: PartyMemberIn, request: Request, session: WriteDb, who: 
 
 @router.get("/party-members", response_model=list[PartyMemberOut],
             summary="党员列表 list party members")
-def list_members(session: ReadDb, who: Planner, settings: AppSettings,
+def list_members(session: ReadDb, who: allowed("people.read"), settings: AppSettings,
                  limit: int = 100, offset: int = Query(0, ge=0)):
     rows = session.scalars(select(PartyMember).order_by(PartyMember.id)
                            .limit(check_limit(limit, settings)).offset(offset))
@@ -193,13 +194,14 @@ def list_members(session: ReadDb, who: Planner, settings: AppSettings,
 
 
 @router.get("/party-members/{member_id}", response_model=PartyMemberOut)
-def get_member(member_id: int, session: ReadDb, who: Planner):
+def get_member(member_id: int, session: ReadDb, who: allowed("people.read")):
     return member_out(_get(session, PartyMember, member_id, "党员", "party member"))
 
 
 @router.patch("/party-members/{member_id}", response_model=PartyMemberOut,
               summary="修改党员 edit a party member")
-def edit_member(member_id: int, body: PartyMemberPatch, session: WriteDb, who: Admin,
+def edit_member(member_id: int, body: PartyMemberPatch, session: WriteDb,
+                who: allowed("people.edit"),
                 settings: AppSettings):
     m = _get(session, PartyMember, member_id, "党员", "party member")
     for key, value in body.model_dump(exclude_unset=True, exclude={"zone"}).items():
@@ -304,7 +306,8 @@ def _csv_hours(row: dict, n: int) -> dict:
              summary="批量导入网格员 CSV: name, phone, employee_no, on_duty, lon, lat, "
              "shift_start, shift_end (HH:MM), work_days (1;2;3;4;5), days_off "
              "(2026-10-01;2026-10-02)")
-def import_workers(file: UploadFile, session: WriteDb, who: Admin, settings: AppSettings):
+def import_workers(file: UploadFile, session: WriteDb, who: allowed("people.edit"),
+                   settings: AppSettings):
     """Rows with an employee_no that exists update that worker; others create one. Hour
     columns left out of the file keep what is stored; an empty cell clears it.
     One transaction: a bad row imports nothing."""
@@ -346,7 +349,8 @@ def import_workers(file: UploadFile, session: WriteDb, who: Admin, settings: App
 
 @router.post("/party-members/import", response_model=ImportResult,
              summary="批量导入党员 CSV: name, phone, branch, grid_code, households, building_ids")
-def import_members(file: UploadFile, session: WriteDb, who: Admin, settings: AppSettings):
+def import_members(file: UploadFile, session: WriteDb, who: allowed("people.edit"),
+                   settings: AppSettings):
     """``building_ids`` separated by ';'. One transaction: a bad row imports nothing."""
     rows = _read_csv(file, settings)
     ids = []

@@ -8,7 +8,7 @@ from fastapi import APIRouter, BackgroundTasks, Query, Request
 from fastapi.responses import FileResponse, JSONResponse
 from sqlalchemy import select, update
 
-from api.auth import Admin, Planner
+from api.auth import allowed
 from api.deps import AppSettings, ReadDb, WriteDb, check_limit
 from api.errors import ApiError, not_found
 from api.jobs import eta_seconds
@@ -48,7 +48,7 @@ def _accepted(job: Job) -> JSONResponse:
 
 @router.post("/plans", status_code=202, response_model=JobOut,
              summary="生成网格方案 start a partition job (poll /jobs/{id})")
-def create_plan(body: PlanCreate, request: Request, session: ReadDb, who: Planner):
+def create_plan(body: PlanCreate, request: Request, session: ReadDb, who: allowed("plans.draft")):
     if session.get(Dataset, body.dataset_id) is None:
         raise not_found("数据集", "dataset", body.dataset_id)
     if body.previous_plan_id is not None:
@@ -61,7 +61,7 @@ def create_plan(body: PlanCreate, request: Request, session: ReadDb, who: Planne
 
 
 @router.get("/plans", response_model=list[PlanOut], summary="方案列表 list plans")
-def list_plans(session: ReadDb, who: Planner, settings: AppSettings, limit: int = 100,
+def list_plans(session: ReadDb, who: allowed("plans.read"), settings: AppSettings, limit: int = 100,
                offset: int = Query(0, ge=0), status: str | None = None):
     query = select(Plan).order_by(Plan.id)
     if status:
@@ -70,13 +70,13 @@ def list_plans(session: ReadDb, who: Planner, settings: AppSettings, limit: int 
 
 
 @router.get("/plans/{plan_id}", response_model=PlanOut, summary="方案 one plan")
-def get_plan(plan_id: int, session: ReadDb, who: Planner):
+def get_plan(plan_id: int, session: ReadDb, who: allowed("plans.read")):
     return _plan(session, plan_id)
 
 
 @router.get("/plans/{plan_id}/diff/{other_id}", response_model=PlanDiff,
             summary="方案对比 what changed from plan_id to other_id")
-def diff(plan_id: int, other_id: int, session: ReadDb, who: Planner):
+def diff(plan_id: int, other_id: int, session: ReadDb, who: allowed("plans.read")):
     _plan(session, plan_id)
     _plan(session, other_id)
     return diff_plans(session, plan_id, other_id)
@@ -84,7 +84,7 @@ def diff(plan_id: int, other_id: int, session: ReadDb, who: Planner):
 
 @router.post("/plans/{plan_id}/activate", response_model=PlanOut,
              summary="启用方案 make this the active plan (the previous one is archived)")
-def activate(plan_id: int, session: WriteDb, who: Admin):
+def activate(plan_id: int, session: WriteDb, who: allowed("plans.activate")):
     plan = _plan(session, plan_id)
     session.execute(update(Plan).where(Plan.status == "active", Plan.id != plan_id)
                     .values(status="archived"))
@@ -98,7 +98,7 @@ def activate(plan_id: int, session: WriteDb, who: Admin):
 
 @router.get("/plans/{plan_id}/export.gpkg", response_class=FileResponse,
             summary="导出 GeoPackage export the plan (layers grids, buildings)")
-def export_plan(plan_id: int, session: ReadDb, who: Planner, settings: AppSettings,
+def export_plan(plan_id: int, session: ReadDb, who: allowed("plans.read"), settings: AppSettings,
                 background: BackgroundTasks):
     plan = _plan(session, plan_id)
     exports = settings.data_dir / "exports"
@@ -113,7 +113,7 @@ def export_plan(plan_id: int, session: ReadDb, who: Planner, settings: AppSettin
 # ---- jobs ----------------------------------------------------------------------------------
 
 @router.get("/jobs", response_model=list[JobOut], tags=["jobs 任务"], summary="任务列表")
-def list_jobs(session: ReadDb, who: Planner, settings: AppSettings, limit: int = 100,
+def list_jobs(session: ReadDb, who: allowed("jobs.read"), settings: AppSettings, limit: int = 100,
               offset: int = Query(0, ge=0)):
     rows = session.scalars(select(Job).order_by(Job.id.desc())
                            .limit(check_limit(limit, settings)).offset(offset))
@@ -122,13 +122,13 @@ def list_jobs(session: ReadDb, who: Planner, settings: AppSettings, limit: int =
 
 @router.get("/jobs/{job_id}", response_model=JobOut, tags=["jobs 任务"],
             summary="任务状态 status, progress and ETA")
-def get_job(job_id: int, session: ReadDb, who: Planner):
+def get_job(job_id: int, session: ReadDb, who: allowed("jobs.read")):
     return job_out(_job(session, job_id))
 
 
 @router.post("/jobs/{job_id}/cancel", response_model=JobOut, tags=["jobs 任务"],
              summary="取消任务 cancel a queued or running job")
-def cancel_job(job_id: int, request: Request, session: ReadDb, who: Planner):
+def cancel_job(job_id: int, request: Request, session: ReadDb, who: allowed("jobs.manage")):
     job = _job(session, job_id)
     if job.status not in ("queued", "running"):
         raise ApiError(409, "job_finished", f"任务已结束（{job.status}），无法取消",
@@ -140,7 +140,7 @@ def cancel_job(job_id: int, request: Request, session: ReadDb, who: Planner):
 
 @router.post("/jobs/{job_id}/rerun", status_code=202, response_model=JobOut,
              tags=["jobs 任务"], summary="重新运行 re-run an interrupted, failed or cancelled job")
-def rerun_job(job_id: int, request: Request, session: ReadDb, who: Planner):
+def rerun_job(job_id: int, request: Request, session: ReadDb, who: allowed("jobs.manage")):
     job = _job(session, job_id)
     if job.status not in RERUNNABLE:
         raise ApiError(409, "job_not_rerunnable",

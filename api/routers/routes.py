@@ -18,7 +18,7 @@ from fastapi.responses import Response
 from shapely.geometry import mapping
 from sqlalchemy import select
 
-from api.auth import Reader, forbid_other_worker
+from api.auth import allowed, forbid_other_worker
 from api.deps import AppSettings, ReadDb, check_limit
 from api.errors import not_found
 from api.geojson import geojson_response
@@ -38,7 +38,7 @@ def _route(session, route_id: int, who) -> Route:
 
 @router.get("/routes", response_model=list[RouteOut],
             summary="路线列表 routes (a worker gets their own)")
-def list_routes(session: ReadDb, who: Reader, settings: AppSettings,
+def list_routes(session: ReadDb, who: allowed("routes.read"), settings: AppSettings,
                 worker_id: int | None = None, day: date | None = None,
                 kind: Literal["patrol", "visits"] | None = Query(
                     None, description="patrol 巡查 or visits 事件走访"),
@@ -73,7 +73,7 @@ def _features(route: Route) -> list[dict]:
 
 @router.get("/routes/{route_id}", response_class=Response,
             summary="路线 GeoJSON: the path and the numbered stops")
-def route_geojson(route_id: int, session: ReadDb, who: Reader):
+def route_geojson(route_id: int, session: ReadDb, who: allowed("routes.read")):
     route = _route(session, route_id, who)
     body = {"type": "FeatureCollection", "features": _features(route),
             "worker_id": route.worker_id, "day": route.day.isoformat(), "kind": route.kind,
@@ -83,7 +83,7 @@ def route_geojson(route_id: int, session: ReadDb, who: Reader):
 
 @router.get("/routes/{route_id}/gpx", response_class=Response,
             summary="路线 GPX 1.1: stops as waypoints, the path as a track")
-def route_gpx(route_id: int, session: ReadDb, who: Reader):
+def route_gpx(route_id: int, session: ReadDb, who: allowed("routes.read")):
     route = _route(session, route_id, who)
     worker = session.get(Worker, route.worker_id)
     label = "事件走访 visits" if route.kind == "visits" else "巡查 patrol"
