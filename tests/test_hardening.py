@@ -343,3 +343,34 @@ def test_every_endpoint_names_its_action_in_the_table(bare):
     assert bare_routes == NO_ACTION_DEPENDENCY
     in_body = {f"incidents.{a}" for a in INCIDENT_ACTIONS} | {"plans.compute_active"}
     assert used | in_body == set(PERMISSIONS)
+
+
+# ---- 5. Open311 keeps the limits of POST /incidents and echoes nothing unchecked -------------
+
+OPEN311 = "/open311/v2/requests.json"
+REPORT311 = {"service_code": "noise", "lat": "32.04", "long": "118.78"}
+
+
+@pytest.mark.parametrize("field,value", [
+    ("description", "长" * 4001), ("device_id", "d" * 1_001), ("first_name", "x" * 51),
+    ("account_id", {"nested": "object"}), ("email", ["a@b.c"]), ("phone", None),
+    ("unknown_field", "y" * 201)])
+def test_open311_field_limits(bare, field, value):
+    c, h = bare["client"], bare["h"]
+    r = c.post(OPEN311, headers=h["reporter"], json={**REPORT311, field: value})
+    assert r.status_code == 400, (field, r.text[:200])
+    assert r.json()["code"] == "bad_field" and field in r.json()["message"]["en"]
+    if field == "description":  # the same text as a form field
+        r = c.post(OPEN311, headers=h["reporter"], data={**REPORT311, field: value})
+        assert r.status_code == 400
+
+
+def test_open311_echoes_only_checked_text_and_refuses_non_json(bare):
+    c, h = bare["client"], bare["h"]
+    r = c.post(OPEN311, headers=h["reporter"],
+               json={**REPORT311, "lat": 32.05, "account_id": 12345, "description": "噪音"})
+    assert r.status_code == 201, r.text
+    assert r.json()[0]["account_id"] == "12345"
+    r = c.post(OPEN311, headers={"Content-Type": "application/json", **h["reporter"]},
+               content=b"{not json")
+    assert r.status_code == 400 and r.json()["code"] == "bad_json"

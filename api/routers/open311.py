@@ -32,15 +32,47 @@ router = APIRouter(prefix="/open311/v2", tags=["open311"])
 Lang = Annotated[str, Query(pattern="^(zh|en)$", description="语言 language")]
 
 
-async def _fields(request: Request) -> dict:
-    """The POST's fields: JSON object or form."""
+# The longest text each Open311 field may carry (the limits of POST /incidents where they meet).
+FIELD_LIMITS = {"description": 4000, "service_code": 60, "first_name": 50, "last_name": 50,
+                "email": 100, "phone": 40, "device_id": 100, "account_id": 100,
+                "address_string": 200, "address_id": 100, "media_url": 500, "api_key": 100,
+                "lat": 40, "long": 40, "jurisdiction_id": 100}
+FIELD_LIMIT_OTHER = 200
+
+
+def _bad_field(name: str, zh: str, en: str) -> ApiError:
+    return ApiError(400, "bad_field", f"字段 {name[:40]}：{zh}", f"field {name[:40]}: {en}",
+                    field=name[:40])
+
+
+def clean_fields(body: dict) -> dict[str, str]:
+    """Every field as text within its limit (numbers become text; objects, lists and
+    over-long text are refused with 400)."""
+    fields = {}
+    for name, value in body.items():
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            raise _bad_field(name, "应为文字或数字", "must be text or a number")
+        text = str(value)
+        limit = FIELD_LIMITS.get(name, FIELD_LIMIT_OTHER)
+        if len(text) > limit:
+            raise _bad_field(name, f"超过 {limit} 个字符", f"longer than {limit} characters")
+        fields[name] = text
+    return fields
+
+
+async def _fields(request: Request) -> dict[str, str]:
+    """The POST's fields: JSON object or form, checked by :func:`clean_fields`."""
     if request.headers.get("content-type", "").startswith("application/json"):
-        body = await request.json()
+        try:
+            body = await request.json()
+        except ValueError:
+            raise ApiError(400, "bad_json", "请求体不是有效的 JSON",
+                           "the body is not valid JSON") from None
         if not isinstance(body, dict):
             raise ApiError(400, "bad_request", "请求体应为 JSON 对象",
                            "the body must be a JSON object")
-        return body
-    return dict(await request.form())
+        return clean_fields(body)
+    return clean_fields(dict(await request.form()))
 
 
 async def open311_principal(request: Request) -> Principal:
