@@ -18,6 +18,8 @@ from api.errors import (
     ApiError,
     api_error_handler,
     input_error_handler,
+    overflow_error_handler,
+    unicode_error_handler,
     validation_error_handler,
 )
 from api.guard import RequestGuard
@@ -74,6 +76,8 @@ def create_app(settings: Settings | None = None, *, start_jobs: bool = True) -> 
     app.add_exception_handler(ApiError, api_error_handler)
     app.add_exception_handler(InputError, input_error_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
+    app.add_exception_handler(OverflowError, overflow_error_handler)
+    app.add_exception_handler(UnicodeError, unicode_error_handler)
     for module in (datasets, plans, grids, people, incidents, open311, routes, dispatch,
                    maps):
         app.include_router(module.router)

@@ -6,6 +6,8 @@ Body: ``{"code": ..., "message": {"zh": ..., "en": ...}, "detail": "<zh>\\n<en>"
 
 from __future__ import annotations
 
+import math
+
 from fastapi import Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
@@ -46,10 +48,23 @@ async def api_error_handler(_request: Request, exc: ApiError) -> JSONResponse:
     return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
 
 
+def json_safe(value):
+    """``value`` with what JSON cannot carry made text: NaN and infinities, lone surrogates."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, str):
+        return value.encode("utf-8", "replace").decode("utf-8")
+    if isinstance(value, dict):
+        return {json_safe(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    return value
+
+
 async def validation_error_handler(_request: Request,
                                    exc: RequestValidationError) -> JSONResponse:
     """FastAPI's 422 for malformed requests, with a bilingual message naming the fields."""
-    errors = jsonable_encoder(exc.errors())
+    errors = json_safe(jsonable_encoder(exc.errors()))
     fields = ", ".join(".".join(str(p) for p in e.get("loc", ()) if p != "body")
                        for e in errors[:5])
     body = ApiError(422, "invalid_request", f"请求内容无效，请检查字段：{fields}",
@@ -60,3 +75,17 @@ async def validation_error_handler(_request: Request,
 
 async def input_error_handler(_request: Request, exc: InputError) -> JSONResponse:
     return await api_error_handler(_request, input_error(exc))
+
+
+async def overflow_error_handler(request: Request, _exc: OverflowError) -> JSONResponse:
+    """A number too large for the database (an id or offset beyond 64 bits): 400, not 500."""
+    return await api_error_handler(request, ApiError(
+        400, "number_too_large", "请求中的数字过大（编号或 offset 超出范围）",
+        "a number in the request is too large (an id or offset out of range)"))
+
+
+async def unicode_error_handler(request: Request, _exc: UnicodeError) -> JSONResponse:
+    """Text that cannot be stored (a lone surrogate such as \\ud800): 400, not 500."""
+    return await api_error_handler(request, ApiError(
+        400, "bad_text", "请求中的文字含有无效字符（如单独的代理项 \\ud800）",
+        "the request holds invalid characters (such as a lone surrogate \\ud800)"))

@@ -374,3 +374,27 @@ def test_open311_echoes_only_checked_text_and_refuses_non_json(bare):
     r = c.post(OPEN311, headers={"Content-Type": "application/json", **h["reporter"]},
                content=b"{not json")
     assert r.status_code == 400 and r.json()["code"] == "bad_json"
+
+
+# ---- 6. 4xx, never 500 -----------------------------------------------------------------------
+
+@pytest.mark.parametrize("raw", [
+    b'{"category": "noise", "lon": NaN, "lat": 32.04}',
+    b'{"category": "noise", "lon": Infinity, "lat": 32.04}',
+    b'{"category": "noise", "lon": 1e999, "lat": 32.04}',
+    b'{"category": "noise", "lon": 118.78, "lat": 32.04, "description": "\\ud800"}',
+    b'{"category": "\\ud800", "lon": 118.78, "lat": 32.04}'])
+def test_bad_numbers_and_text_are_4xx(bare, raw):
+    r = bare["client"].post("/incidents", content=raw, headers={
+        "Content-Type": "application/json", **bare["h"]["reporter"]})
+    assert 400 <= r.status_code < 500, (raw, r.status_code, r.text[:200])
+    assert r.json()["message"]["zh"] and r.json()["message"]["en"]
+
+
+@pytest.mark.parametrize("path", ["/incidents?offset=9223372036854775808",
+                                  "/ogc/collections/incidents/items?offset=9223372036854775808",
+                                  "/plans/99999999999999999999999",
+                                  "/incidents/99999999999999999999999"])
+def test_huge_numbers_are_4xx(bare, path):
+    r = bare["client"].get(path, headers=bare["h"]["admin"])
+    assert 400 <= r.status_code < 500, (path, r.status_code, r.text[:200])
