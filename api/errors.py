@@ -34,9 +34,19 @@ class ApiError(Exception):
                 "detail": f"{self.zh}\n{self.en}", **self.extra}
 
 
+def _without_folders(text: str, path: str | None) -> str:
+    """``text`` with the server's folders taken out: the file named as the user sent it."""
+    if path:
+        folder = path.rsplit("/", 1)[0] + "/"
+        text = text.replace("/vsizip/", "").replace(folder, "")
+    return text
+
+
 def input_error(exc: InputError) -> ApiError:
-    """gis.errors.InputError as a 422 answer, naming file and feature as the CLI does."""
-    return ApiError(422, "bad_input", exc.message("zh"), exc.message("en"),
+    """gis.errors.InputError as a 422 answer, naming file and feature as the CLI does (the
+    file by its name, never the server's path)."""
+    return ApiError(422, "bad_input", _without_folders(exc.message("zh"), exc.path),
+                    _without_folders(exc.message("en"), exc.path),
                     file=exc.path and exc.path.rsplit("/", 1)[-1], feature=exc.feature)
 
 

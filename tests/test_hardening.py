@@ -398,3 +398,18 @@ def test_bad_numbers_and_text_are_4xx(bare, raw):
 def test_huge_numbers_are_4xx(bare, path):
     r = bare["client"].get(path, headers=bare["h"]["admin"])
     assert 400 <= r.status_code < 500, (path, r.status_code, r.text[:200])
+
+
+# ---- 7. error messages name the file as sent, never a server path ---------------------------
+
+@pytest.mark.parametrize("name,content", [("empty.geojson", b""),
+                                          ("broken.geojson", b'{"type": "FeatureCollection"'),
+                                          ("notzip.zip", b"PK\x03\x04 not a zip")])
+def test_upload_errors_name_the_file_not_the_server_path(bare, name, content):
+    r = bare["client"].post("/datasets", headers=bare["h"]["planner"],
+                            files={"file": (name, content, "application/octet-stream")})
+    assert r.status_code == 422, r.text
+    text = r.text
+    data_dir = str(bare["settings"].data_dir)
+    assert data_dir not in text and "/vsizip" not in text and "datasets/" not in text, text
+    assert name in r.json()["message"]["en"]
