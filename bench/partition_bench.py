@@ -32,9 +32,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from gis.study_area import load_study_area  # noqa: E402
+from partition.divide import assign_grids  # noqa: E402
 from partition.plan import (  # noqa: E402
     DEFAULT_TARGET,
-    assign_grids,
     build_territory,
     plan_from_labels,
 )
@@ -128,7 +128,8 @@ def measure_peers(path: Path, target: int, maxp_limit: int) -> dict[str, dict]:
     territory = build_territory(area, workers=os.cpu_count() or 1)
     graph, buildings = territory.graph, territory.buildings
     # Wangge's labels give the same bounds (grid sizes the buildings allow) to every method.
-    ours, bounds = assign_grids(graph, buildings, target, workers=os.cpu_count() or 1)
+    division = assign_grids(graph, buildings, target, workers=os.cpu_count() or 1)
+    ours, bounds = division.labels, division.bounds
     counts = ours.groupby(buildings["community"]).nunique().to_dict()
     out = {}
     started = time.perf_counter()

@@ -19,6 +19,10 @@ ARTERIALS = ("motorway", "trunk", "primary", "secondary")
 RAILWAYS = ("rail", "light_rail", "narrow_gauge", "subway", "monorail", "preserved")
 WATERWAYS = ("river", "canal")
 UNDERGROUND = ("yes", "culvert", "building_passage", "covered")
+# Roads that nothing crosses on foot in daily work; the other arterial roads (primary,
+# secondary, and any road the user adds) have crossings, so a small pocket may be joined
+# across them (partition.groups).
+CLOSED_ROADS = ("motorway", "trunk")
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,14 @@ def barriers_from_osm(
                              "name": t.get("name"), "geometry": shapely.make_valid(area.geometry)})
     return gpd.GeoDataFrame(rows, columns=["kind", "osm_id", "type", "name", "geometry"],
                             geometry="geometry", crs="EPSG:4326")
+
+
+def crossable(kinds, types) -> np.ndarray:
+    """Per barrier (``kind`` and OSM ``type`` columns): an open arterial road, which a pocket
+    of buildings may be joined across, rather than a railway, river, water or closed road."""
+    kinds = np.asarray(kinds, dtype=object)
+    roads = np.array([str(t).removesuffix("_link") for t in types], dtype=object)
+    return (kinds == "road") & ~np.isin(roads, CLOSED_ROADS)
 
 
 def barrier_lines(geometries) -> np.ndarray:

@@ -28,15 +28,14 @@ import numpy as np
 import shapely
 from ortools.sat.python import cp_model
 
+from partition.budget import WorkBudget
 from partition.regionalize import BALANCE_LIMIT
 
 MAX_BUILDINGS = 120  # neighbourhood size (buildings) the model is built for
 MAX_GRIDS = 14
 RINGS = (1, 2)  # neighbourhoods tried: the grid and its neighbours, then theirs too
 REACH = 2  # a building may join the grid of a building this many edges away
-# CP-SAT deterministic time per phase (about seconds), so results repeat exactly; a wall-clock
-# cap of 4 x WORK only guards against a very slow machine.
-WORK = 1.0
+WORK = 1.0  # at most this many deterministic seconds per phase (partition.budget)
 # Phase 2 objective per unit: metres of cut boundary, households off the mean, households moved.
 CUT_WEIGHT = 1
 DEVIATION_WEIGHT = 1
@@ -51,13 +50,15 @@ SCALE = 10  # objective coefficients are integers: tenths
 
 
 def repair_extremes(graph: nx.Graph, assignment: dict, *, movable: set, mean: float,
-                    limit: float = BALANCE_LIMIT) -> dict:
+                    limit: float = BALANCE_LIMIT, budget: WorkBudget | None = None) -> dict:
     """Grids of ``assignment`` (node -> label, one community) beyond ``limit`` of ``mean``
     re-split together with their neighbours where that lowers the worst excess; a copy.
 
     Only nodes in ``movable`` change grid, only between grids whose nodes are all movable;
     every grid stays connected. Worst grids first; a grid that cannot be improved is left.
+    The models draw on ``budget`` (unlimited when None) and stop when it is spent.
     """
+    budget = budget or WorkBudget()
     part = dict(assignment)
     members: dict = defaultdict(set)
     for n, p in part.items():
@@ -72,7 +73,7 @@ def repair_extremes(graph: nx.Graph, assignment: dict, *, movable: set, mean: fl
     tried: set = set()
     while True:
         bad = [p for p in open_parts if p not in tried and excess(p) > 0]
-        if not bad:
+        if not bad or not budget.allows():
             return part
         p = max(bad, key=lambda q: (excess(q), str(q)))
         tried.add(p)
@@ -81,7 +82,7 @@ def repair_extremes(graph: nx.Graph, assignment: dict, *, movable: set, mean: fl
             grids = _neighbourhood(graph, part, members, p, open_parts, rings)
             if grids is None:
                 break
-            model = _Model(graph, members, grids, w, round(mean), allowed)
+            model = _Model(graph, members, grids, w, round(mean), allowed, budget)
             found = model.least_excess()
             if found is not None and (best is None or found < best[0]):
                 best = (found, model)
@@ -122,8 +123,9 @@ class _Model:
     rearrangements that help are local, and the model stays small."""
 
     def __init__(self, graph: nx.Graph, members: dict, grids: list, w: dict, mean: int,
-                 allowed: int) -> None:
+                 allowed: int, budget: WorkBudget) -> None:
         cp = self.cp = cp_model.CpModel()
+        self.budget = budget
         self.grids, self.members, self.w, self.graph = grids, members, w, graph
         self.centres = [_centre(graph, members[q]) for q in grids]
         self.nodes = sorted((v for q in grids for v in members[q]), key=str)
@@ -178,7 +180,7 @@ class _Model:
     def least_excess(self) -> int | None:
         """The smallest worst excess (households) found, when below the present one."""
         self.cp.Minimize(self.worst)
-        status, solver = self._solve()
+        status, solver = self.budget.solve(self.cp, WORK)
         if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
             return None
         worst = int(solver.Value(self.worst))
@@ -193,7 +195,7 @@ class _Model:
         self.cp.Add(self.worst <= worst)
         self.cp.ClearObjective()
         self.cp.Minimize(self._quality())
-        status, solver = self._solve()
+        status, solver = self.budget.solve(self.cp, WORK)
         if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
             return None
         return {v: self.grids[next(i for i, var in xv.items() if solver.Value(var))]
@@ -260,14 +262,6 @@ class _Model:
         for xv in self.x.values():
             for var in xv.values():
                 self.cp.AddHint(var, solver.Value(var))
-
-    def _solve(self) -> tuple[int, cp_model.CpSolver]:
-        solver = cp_model.CpSolver()
-        solver.parameters.max_deterministic_time = WORK
-        solver.parameters.max_time_in_seconds = 4 * WORK
-        solver.parameters.num_workers = 1
-        solver.parameters.random_seed = 0
-        return solver.Solve(self.cp), solver
 
 
 def _centre(graph: nx.Graph, nodes: set) -> tuple[float, float]:

@@ -15,7 +15,7 @@ import pandas as pd
 import shapely
 from shapely.ops import polygonize, unary_union
 
-from gis.barriers import barrier_lines
+from gis.barriers import barrier_lines, crossable
 
 
 def polsby_popper(geoms: gpd.GeoSeries) -> pd.Series:
@@ -26,19 +26,72 @@ def polsby_popper(geoms: gpd.GeoSeries) -> pd.Series:
 
 def deviations(grids: gpd.GeoDataFrame) -> pd.Series:
     """Households' deviation from the community's mean grid size, percent (grids without
-    households, land cut off by barriers, do not count in the mean)."""
-    sized = grids["households"].where(grids["households"] > 0)
+    households, land cut off by barriers, do not count in the mean, nor do building grids
+    (``kind`` "building": one building above the target, sized by the building, not the
+    plan) when the community has other grids)."""
+    counted = grids["households"] > 0
+    if "kind" in grids:
+        others = (counted & (grids["kind"] != "building")).groupby(
+            grids["community"]).transform("any")
+        counted &= (grids["kind"] != "building") | ~others
+    sized = grids["households"].where(counted)
     mean = sized.groupby(grids["community"]).transform("mean")
     return ((grids["households"] - mean) / mean.replace(0, np.nan) * 100).fillna(0.0)
 
 
-def contiguous(graph: nx.Graph, buildings: gpd.GeoDataFrame) -> pd.Series:
-    """Per grid: are its buildings connected through its own cells (graph restricted to it)?"""
+def contiguous(graph: nx.Graph, buildings: gpd.GeoDataFrame,
+               crossing_grids: frozenset = frozenset()) -> pd.Series:
+    """Per grid: are its buildings connected through its own cells (graph restricted to it)?
+    Grids in ``crossing_grids`` (a pocket joined across an open arterial road,
+    partition.groups) may also connect across such a road."""
     out = {}
+    crossings = graph.graph.get("crossings", [])
     for grid, members in buildings.groupby("grid_id").groups.items():
         sub = graph.subgraph(members)
+        if grid in crossing_grids:
+            inside = set(members)
+            sub = nx.Graph(sub)
+            sub.add_edges_from((u, v) for u, v, *_ in crossings if u in inside and v in inside)
         out[grid] = len(members) <= 1 or nx.is_connected(sub)
     return pd.Series(out, dtype=bool)
+
+
+def polygon_pieces(geoms: gpd.GeoSeries, min_area: float) -> pd.Series:
+    """Per polygon: its parts of at least ``min_area`` m² (1 for a grid in one piece)."""
+    return pd.Series([sum(p.area >= min_area for p in shapely.get_parts(g)) for g in geoms],
+                     index=geoms.index, dtype=int)
+
+
+def overlap_area(geoms: gpd.GeoSeries) -> float:
+    """Area (m²) covered by two or more of ``geoms``."""
+    values = geoms.values
+    tree = shapely.STRtree(values)
+    a, b = tree.query(values, predicate="intersects")
+    keep = a < b
+    if not keep.any():
+        return 0.0
+    pieces = shapely.intersection(values[a[keep]], values[b[keep]])
+    return float(shapely.area(shapely.union_all(pieces)))
+
+
+def outside_own_grid(buildings: gpd.GeoDataFrame, grids: gpd.GeoDataFrame,
+                     tolerance: float = 0.01) -> pd.Series:
+    """Per building with a grid: does it lie outside its grid's polygon, that is its
+    representative point outside (``tolerance`` metres allowed) and less than half its
+    footprint inside? (A footprint overlapping another building's may have its point in the
+    other's cell.)"""
+    placed = buildings[buildings["grid_id"].notna()]
+    polygon = dict(zip(grids["grid_id"], grids.geometry, strict=True))
+    shapes = np.array([polygon.get(g, shapely.Polygon()) for g in placed["grid_id"]],
+                      dtype=object)
+    feet = placed.geometry.values
+    inside = shapely.dwithin(shapes, shapely.point_on_surface(feet), tolerance)
+    out = np.flatnonzero(~inside)
+    if len(out):
+        share = shapely.area(shapely.intersection(shapes[out], feet[out])) / np.maximum(
+            shapely.area(feet[out]), 1e-9)
+        inside[out] = share >= 0.5
+    return pd.Series(~inside, index=placed.index)
 
 
 def community_violations(buildings: gpd.GeoDataFrame) -> pd.Series:
@@ -47,17 +100,27 @@ def community_violations(buildings: gpd.GeoDataFrame) -> pd.Series:
 
 
 def barrier_violations(
-    grids: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame, barriers: gpd.GeoDataFrame
+    grids: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame, barriers: gpd.GeoDataFrame,
+    crossing_grids: frozenset = frozenset(),
 ) -> pd.Series:
     """Per grid: does a barrier cut its polygon into parts that each hold residential buildings?
 
     Independent of how the plan was made: the grid polygon is split along every barrier line
     (and water shore) that crosses it, and the residential buildings are located in the parts.
+    Grids in ``crossing_grids`` (barrier exceptions, partition.groups) are checked against
+    the barriers that are not open arterial roads.
     """
     out = pd.Series(False, index=grids["grid_id"].values)
     if barriers.empty:
         return out
     lines = barrier_lines(barriers.geometry)
+    if crossing_grids and {"kind", "type"} <= set(barriers.columns):
+        closed = barriers[~crossable(barriers["kind"], barriers["type"])]
+        strict = barrier_violations(grids[grids["grid_id"].isin(crossing_grids)], buildings,
+                                    closed)
+        rest = barrier_violations(grids[~grids["grid_id"].isin(crossing_grids)], buildings,
+                                  barriers)
+        return pd.concat([strict, rest]).reindex(out.index)
     tree = shapely.STRtree(lines)
     resid = buildings[buildings["residential"]]
     points = resid.geometry.representative_point()

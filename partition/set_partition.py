@@ -28,8 +28,11 @@ from dataclasses import dataclass
 import networkx as nx
 from ortools.sat.python import cp_model
 
+from partition.budget import WorkBudget
+
 MAX_CANDIDATES = 80_000  # candidate grids listed before the group counts as too large
-WORK = 8.0  # CP-SAT deterministic time per solve (about seconds): results repeat exactly
+WORK = 8.0  # at most this many deterministic seconds per solve (partition.budget)
+CONNECTOR_STEPS = 30  # finding a candidate's connectors costs about 30 enumeration steps
 SCALE = 10  # deviations and costs are integers: tenths of a household, tenths of a metre
 # Phase 2 cost per unit: metres of cut (street edges are cheaper, partition.adjacency),
 # households off the mean, metres from a building to its grid's centre, households moved
@@ -55,10 +58,13 @@ class GroupSplit:
 
 
 def best_split(graph: nx.Graph, nodes: list, k: int, mean: float, limit: float,
-               present: dict) -> GroupSplit:
+               present: dict, budget: WorkBudget | None = None) -> GroupSplit:
     """Split group ``nodes`` (connected, no grid beyond them) into ``k`` contiguous grids:
     the least worst excess beyond ``limit`` x ``mean`` first, then the least cut, deviation,
-    spread and households moved away from ``present`` (node -> grid label, today's split)."""
+    spread and households moved away from ``present`` (node -> grid label, today's split).
+    Listing and solving draw on ``budget`` (unlimited when None); when it runs out, what was
+    proven and built so far is returned."""
+    budget = budget or WorkBudget()
     loads: dict = {}
     for v in nodes:
         loads[present[v]] = loads.get(present[v], 0) + graph.nodes[v]["households"]
@@ -75,20 +81,24 @@ def best_split(graph: nx.Graph, nodes: list, k: int, mean: float, limit: float,
     windows = (now / SCALE, (now / SCALE + limit * mean) / 2, limit * mean + 1)
     for window in windows:
         sets = candidate_grids(group.near, group.w, group.positive, mean - window - 1e-6,
-                               mean + window + 1e-6)
+                               mean + window + 1e-6, budget=budget)
         if sets is not None:
             break
     if not sets:
         return GroupSplit(None, None)
     deviation = [math.ceil(SCALE * abs(sum(group.w[v] for v in s) - mean)) for s in sets]
     levels = sorted({d for d in deviation if d > allowed} | {allowed})
+    if budget.max_steps() < CONNECTOR_STEPS * len(sets):
+        budget.ran_out = True
+        return GroupSplit(None, None)
+    budget.charge_steps(CONNECTOR_STEPS * len(sets))
     connectors = [group.connectors(s) for s in sets]
     built: dict = {}  # level -> a cover found with real contiguity (indices into sets)
 
     def cover(level: int, real: bool) -> bool | None:
         keep = [i for i, d in enumerate(deviation) if d <= level]
         found = _cover([sets[i] for i in keep], k, group.positive,
-                       [connectors[i] for i in keep] if real else None)
+                       [connectors[i] for i in keep] if real else None, budget)
         if real and found:
             built[level] = [keep[i] for i in found]
         return None if found is None else bool(found)
@@ -112,7 +122,7 @@ def best_split(graph: nx.Graph, nodes: list, k: int, mean: float, limit: float,
     hint = set(built[better[found]])
     chosen = _cheapest_cover(graph, [sets[i] for i in keep], [deviation[i] for i in keep],
                              [connectors[i] for i in keep], [i in hint for i in keep], k,
-                             group, present)
+                             group, present, budget)
     return GroupSplit(bound, None if chosen is None else group.label(chosen, present))
 
 
@@ -232,15 +242,20 @@ def _joined(adjacent: dict, w: dict) -> dict:
 
 
 def candidate_grids(near: dict, w: dict, nodes: list, low: float, high: float,
-                    max_sets: int = MAX_CANDIDATES) -> list[frozenset] | None:
+                    max_sets: int = MAX_CANDIDATES,
+                    budget: WorkBudget | None = None) -> list[frozenset] | None:
     """Every connected set of ``nodes`` (adjacency ``near``) whose households lie within
-    [low, high], each once, or None when there are more than ``max_sets``.
+    [low, high], each once, or None when there are more than ``max_sets`` or listing them
+    would take more steps than ``budget`` allows (each step is charged to it).
 
     ESU enumeration (Wernicke 2006): a set is grown from its first node, in ``nodes`` order,
     by nodes after it that neighbour the set but no earlier member's neighbourhood; every
     set beyond ``high`` is pruned with all its supersets (households are not negative)."""
+    budget = budget or WorkBudget()
+    steps_left = budget.max_steps()
     rank = {v: i for i, v in enumerate(nodes)}
     out: list[frozenset] = []
+    steps = 0
     for root in nodes:
         if w[root] > high:
             continue
@@ -249,9 +264,15 @@ def candidate_grids(near: dict, w: dict, nodes: list, low: float, high: float,
                   frozenset([root]) | near[root], w[root])]
         while stack:
             members, extension, seen, load = stack.pop()
+            steps += 1
+            if steps > steps_left:
+                budget.charge_steps(steps)
+                budget.ran_out = True
+                return None
             if load >= low:
                 out.append(members)
                 if len(out) > max_sets:
+                    budget.charge_steps(steps)
                     return None
             ext = set(extension)
             while ext:
@@ -262,6 +283,7 @@ def candidate_grids(near: dict, w: dict, nodes: list, low: float, high: float,
                 fresh = {x for x in near[u] if rank[x] > r and x not in seen}
                 stack.append((members | {u}, frozenset(ext | fresh), seen | near[u],
                               load + w[u]))
+    budget.charge_steps(steps)
     return out
 
 
@@ -289,14 +311,14 @@ def _partition_model(sets: list[frozenset], k: int, nodes: list,
     return cp, x
 
 
-def _cover(sets: list[frozenset], k: int, nodes: list,
-           connectors: list | None) -> list[int] | bool | None:
+def _cover(sets: list[frozenset], k: int, nodes: list, connectors: list | None,
+           budget: WorkBudget) -> list[int] | bool | None:
     """Such a cover (the indices of its sets), False when there is none, None when that
-    is not known within WORK."""
+    is not known within WORK or the budget."""
     if len(sets) < k:
         return False
     cp, x = _partition_model(sets, k, nodes, connectors)
-    status, solver = _solve(cp)
+    status, solver = budget.solve(cp, WORK)
     if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return [i for i, var in enumerate(x) if solver.Value(var)]
     return False if status == cp_model.INFEASIBLE else None
@@ -304,7 +326,8 @@ def _cover(sets: list[frozenset], k: int, nodes: list,
 
 def _cheapest_cover(graph: nx.Graph, sets: list[frozenset], deviation: list[int],
                     connectors: list, hint: list[bool], k: int, group: _Group,
-                    present: dict) -> list[tuple[frozenset, frozenset]] | None:
+                    present: dict,
+                    budget: WorkBudget) -> list[tuple[frozenset, frozenset]] | None:
     """The cover of least phase 2 cost (see :func:`_cost`), starting from the cover
     ``hint``: (set, connectors) pairs."""
     cp, x = _partition_model(sets, k, group.positive, connectors)
@@ -312,7 +335,7 @@ def _cheapest_cover(graph: nx.Graph, sets: list[frozenset], deviation: list[int]
         cp.AddHint(var, chosen)
     cp.Minimize(sum(_cost(graph, s, dev, group, present) * var
                     for s, dev, var in zip(sets, deviation, x, strict=True)))
-    status, solver = _solve(cp)
+    status, solver = budget.solve(cp, WORK)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return None
     return [(s, c) for s, c, var in zip(sets, connectors, x, strict=True)
@@ -336,12 +359,3 @@ def _cost(graph: nx.Graph, members: frozenset, deviation: int, group: _Group,
     moved = sum(held.values()) - max(held.values())
     return round(SCALE * (CUT_WEIGHT * cut / 2 + SPREAD_WEIGHT * spread
                           + MOVE_WEIGHT * moved)) + DEVIATION_WEIGHT * deviation
-
-
-def _solve(cp: cp_model.CpModel) -> tuple[int, cp_model.CpSolver]:
-    solver = cp_model.CpSolver()
-    solver.parameters.max_deterministic_time = WORK
-    solver.parameters.max_time_in_seconds = 4 * WORK
-    solver.parameters.num_workers = 1
-    solver.parameters.random_seed = 0
-    return solver.Solve(cp), solver

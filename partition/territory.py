@@ -160,18 +160,72 @@ def _region_cells(footprints: gpd.GeoSeries, region) -> dict:
     bounds = np.flatnonzero(np.diff(codes[order])) + 1
     local_cells = np.array([_polygonal(dissolve(polys[members]))
                             for members in np.split(order, bounds)], dtype=object)
+    local_feet = shapely.transform(footprints.reindex(keys).values, lambda xy: xy - [x0, y0])
+    local_cells = _single_part_cells(local_cells, local_feet)
     offset = np.array([x0, y0])
     cells = shapely.transform(local_cells, lambda xy: xy + offset)
     return dict(zip(keys, cells, strict=True))
 
 
+def _single_part_cells(cells: np.ndarray, footprints: np.ndarray) -> np.ndarray:
+    """Cells in one piece each: a cell that a concave region (or a footprint across its edge)
+    left in several parts keeps the part holding most of its footprint; every other part
+    joins the cell it shares the longest boundary with (rounds, as parts may touch only other
+    parts). Cells of one region share exact edges, so the unions are clean."""
+    cells = cells.copy()
+    loose = []
+    for i, cell in enumerate(cells):
+        parts = shapely.get_parts(cell)
+        if len(parts) < 2:
+            continue
+        held = shapely.area(shapely.intersection(parts, footprints[i]))
+        near = -shapely.distance(parts, footprints[i])
+        main = int(np.lexsort((near, held))[-1])
+        cells[i] = parts[main]
+        loose += [p for j, p in enumerate(parts) if j != main]
+    for _round in range(5):
+        if not loose:
+            break
+        tree = shapely.STRtree(cells)
+        joined: dict = {}
+        waiting = []
+        for part in loose:
+            near = tree.query(part, predicate="intersects")
+            shared = shapely.length(shapely.intersection(part.boundary,
+                                                         shapely.boundary(cells[near])))
+            if len(near) and shared.max() > 0:
+                joined.setdefault(int(near[int(np.argmax(shared))]), []).append(part)
+            else:
+                waiting.append(part)
+        for i, parts in joined.items():
+            cells[i] = _largest(dissolve(np.array([cells[i], *parts], dtype=object)))
+        loose = waiting
+    return cells
+
+
+def _largest(geom):
+    """The largest polygon of ``geom``."""
+    parts = [p for p in shapely.get_parts(_polygonal(geom)) if p.area > 0]
+    return max(parts, key=lambda p: p.area) if parts else geom
+
+
 def dissolve(polys: np.ndarray):
-    """Union of polygons that tile without overlaps (fast coverage union when the edges match
-    exactly, else a union snapped to 1 cm)."""
+    """Union of polygons that tile without overlaps: a fast coverage union when the edges
+    match exactly (cells of one region) and the result is valid, else a union snapped to
+    1 mm, else one of the repaired polygons; never raises on real-world topology."""
     try:
-        return shapely.coverage_union_all(polys)
+        merged = shapely.coverage_union_all(polys)
+        if shapely.is_valid(merged):
+            return merged
     except shapely.errors.GEOSException:
-        return shapely.union_all(polys, grid_size=0.01)
+        pass
+    for grid in (0.001, 0.01):
+        try:
+            return shapely.union_all(polys, grid_size=grid)
+        except shapely.errors.GEOSException:
+            continue
+    fixed = shapely.make_valid(np.asarray(polys, dtype=object))
+    return shapely.union_all(shapely.buffer(fixed, 0), grid_size=0.01)
 
 
 def _polygonal(geom):

@@ -10,13 +10,14 @@ import pytest
 import shapely
 
 from gis.study_area import load_study_area
+from partition.divide import MEAN_RANGE, _grid_counts
 from partition.metrics import (
     barrier_violations,
     deviation_lower_bound,
     hull_overlap_share,
     least_deviation_sum,
 )
-from partition.plan import MEAN_RANGE, _grid_counts, make_plan, rule_violations
+from partition.plan import make_plan, rule_violations
 from partition.plan_io import read_plan, write_plan
 from partition.regionalize import balance_extremes
 
@@ -37,8 +38,7 @@ def demo_plan(demo_area):
 
 
 def _check_hard_rules(plan, area):
-    assert rule_violations(plan) == {"residential_without_grid": 0, "non_contiguous": 0,
-                                     "barrier_violations": 0, "community_violations": 0}
+    assert set(rule_violations(plan).values()) == {0}, rule_violations(plan)
     b = plan.buildings
     resid = b[b["residential"]]
     assert resid["grid_id"].notna().all()
@@ -81,7 +81,9 @@ def test_nanjing_balance_where_building_sizes_allow(nanjing_plan):
 
 def test_nanjing_grids_do_not_interleave(nanjing_plan):
     # Straight cuts alone left 6.9% of the hull area under two grids' hulls (METIS: 14%).
-    assert nanjing_plan.summary["hull_overlap_pct"] <= 1.2
+    # 1.24% with strict barriers; 1.3% since 12 pockets join grids across arterial roads
+    # (their hulls span the road).
+    assert nanjing_plan.summary["hull_overlap_pct"] <= 1.35
 
 
 def test_demo_plan_balanced_and_compact(demo_plan, demo_area):
@@ -231,7 +233,7 @@ def test_grid_counts_chosen_together_across_barrier_groups():
     each (41, 5, 4) leave the last group's grids 12.5% under the community mean; a mean of
     283 (44, 5, 4) brings every group's average within 7.5% of it."""
     groups, hh = _groups((12440, 10), (1500, 10), (1050, 10))
-    chosen, mean = _grid_counts(groups, hh, 300)
+    chosen, mean = _grid_counts(groups, [hh[c].sum() for c, _ in groups], 300)
     counts = [k for _, k in chosen]
     averages = [hh[comp].sum() / k for comp, k in chosen]
     assert max(abs(a - mean) / mean for a in averages) < 0.075
@@ -240,7 +242,7 @@ def test_grid_counts_chosen_together_across_barrier_groups():
 
 def test_grid_counts_stay_nearest_the_target_when_that_fits():
     groups, hh = _groups((9000, 10), (3000, 10), (600, 20))
-    chosen, mean = _grid_counts(groups, hh, 300)
+    chosen, mean = _grid_counts(groups, [hh[c].sum() for c, _ in groups], 300)
     assert [k for _, k in chosen] == [30, 10, 2] and mean == 300
 
 

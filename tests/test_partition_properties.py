@@ -23,8 +23,7 @@ def test_every_plan_keeps_the_hard_rules(tmp_path_factory, seed, n, target):
     area = load_study_area(path)
     territory = build_territory(area)
     plan = make_plan(area, target, territory=territory)
-    assert rule_violations(plan) == {"residential_without_grid": 0, "non_contiguous": 0,
-                                     "barrier_violations": 0, "community_violations": 0}
+    assert set(rule_violations(plan).values()) == {0}, rule_violations(plan)
     b = plan.buildings
     resid = b[b["residential"]]
     assert len(resid) == resid["building_id"].nunique()

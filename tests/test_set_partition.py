@@ -8,7 +8,8 @@ import math
 import networkx as nx
 import pytest
 
-from partition.plan import _split_around_worst, _split_exactly
+from partition.budget import WorkBudget
+from partition.divide import _split_around_worst, _split_exactly
 from partition.regionalize import BALANCE_LIMIT, bisect
 from partition.set_partition import SCALE, _joined, best_split, candidate_grids
 from tests.test_exact_balance import _lattice
@@ -131,7 +132,7 @@ def test_plan_resplits_groups_beyond_the_limit_exactly(seed):
     mean = sum(graph.nodes[v]["households"] for v in graph) / k
     labels = {v: f"c/{p}" for v, p in bisect(graph, list(graph), k).items()}
     before = _worst(graph, labels, mean)
-    bounds = _split_exactly(graph, [(list(graph), k)], labels, mean, new_label=None)
+    bounds = _split_exactly(graph, [(list(graph), k)], labels, mean, None, WorkBudget())
     assert set(labels.values()) <= {f"c/{p}" for p in range(k)}
     assert all(nx.is_connected(graph.subgraph([v for v in graph if labels[v] == p]))
                for p in set(labels.values()))
@@ -150,7 +151,7 @@ def test_worst_grid_is_resplit_with_its_neighbours(seed):
     mean = sum(graph.nodes[v]["households"] for v in graph) / k
     labels = {v: f"c/{p}" for v, p in bisect(graph, list(graph), k).items()}
     before = _worst(graph, labels, mean)
-    _split_around_worst(graph, list(graph), labels, mean, new_label=None)
+    _split_around_worst(graph, list(graph), labels, mean, None, WorkBudget())
     assert all(nx.is_connected(graph.subgraph([v for v in graph if labels[v] == p]))
                for p in set(labels.values()))
     assert len(set(labels.values())) == k

@@ -1,0 +1,87 @@
+"""The work the exact steps of a plan may spend, counted so that plans repeat exactly.
+
+The exact steps (set partitioning, partition.set_partition; neighbourhood re-splits,
+partition.exact_balance) can take minutes on a group nobody tuned them for. A plan gives them
+one budget (``wangge partition --time-limit``), shared out over its groups before any of them
+starts (so the plan does not depend on which worker process finishes first), and each step
+draws on its group's share until it is spent; what was found so far stands.
+
+Work is counted in CP-SAT's deterministic seconds (about a second of one core here), not on the
+clock: the same seed and budget give the same plan on a loaded machine or a fast one. Listing
+candidate sets is charged at ENUMERATION_STEPS_PER_UNIT steps a unit (measured: about that many
+ESU steps a second on this 2-core machine).
+"""
+
+from __future__ import annotations
+
+import math
+
+from ortools.sat.python import cp_model
+
+ENUMERATION_STEPS_PER_UNIT = 400_000
+# CP-SAT stops at 4x its deterministic limit on the clock too: only a guard against a very
+# slow machine (it is never reached at normal speed, so plans repeat).
+WALL_GUARD = 4.0
+
+
+class WorkBudget:
+    """Deterministic work units left for one group's exact steps (``None``: unlimited)."""
+
+    def __init__(self, units: float | None = None) -> None:
+        self.units = units
+        self.spent = 0.0
+        self.ran_out = False
+
+    @property
+    def left(self) -> float:
+        return math.inf if self.units is None else max(0.0, self.units - self.spent)
+
+    def allows(self, units: float = 1e-3) -> bool:
+        """Whether at least ``units`` are left; marks the budget spent when not."""
+        if self.left >= units:
+            return True
+        self.ran_out = True
+        return False
+
+    def solve(self, model: cp_model.CpModel, cap: float) -> tuple[int, cp_model.CpSolver]:
+        """Solve ``model`` with at most ``cap`` units (fewer when less is left), charged.
+
+        One worker and seed 0: results repeat exactly. Returns CP-SAT's status (UNKNOWN
+        without solving when nothing is left) and the solver."""
+        solver = cp_model.CpSolver()
+        work = min(cap, self.left)
+        if work <= 0:
+            self.ran_out = True
+            return cp_model.UNKNOWN, solver
+        solver.parameters.max_deterministic_time = work
+        solver.parameters.max_time_in_seconds = WALL_GUARD * work
+        solver.parameters.num_workers = 1
+        solver.parameters.random_seed = 0
+        status = solver.Solve(model)
+        self.spent += solver.deterministic_time
+        if status == cp_model.UNKNOWN and work < cap:
+            self.ran_out = True
+        return status, solver
+
+    def max_steps(self) -> int:
+        """Enumeration steps still allowed."""
+        left = self.left
+        return 10**12 if math.isinf(left) else int(left * ENUMERATION_STEPS_PER_UNIT)
+
+    def charge_steps(self, steps: int) -> None:
+        self.spent += steps / ENUMERATION_STEPS_PER_UNIT
+
+
+def share(total: float | None, sizes: list[int]) -> list[float | None]:
+    """``total`` units shared out in proportion to ``sizes`` (buildings per group)."""
+    if total is None:
+        return [None] * len(sizes)
+    whole = sum(sizes) or 1
+    return [total * s / whole for s in sizes]
+
+
+def default_units(buildings: int) -> float:
+    """The default budget of a plan of ``buildings`` buildings: 2 units and 2 per thousand
+    buildings (2,000 buildings: 6; 10,000: 22), within 10 s and 30 s a plan on 2 cores with
+    the other steps (bench/partition_bench.py)."""
+    return 2.0 + 0.002 * buildings

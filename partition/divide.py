@@ -1,0 +1,519 @@
+"""Dividing communities into grids: a grid label for every building.
+
+:func:`assign_grids` is the division step of a plan (partition.plan):
+
+- each community's buildings fall into groups that no barrier or community boundary crosses;
+  pockets below half the target join a group across an open arterial road (partition.groups);
+- a building with more households than the target is a grid of its own (楼栋网格);
+- every other group is split into round(households / target) grids, the counts of a
+  community's groups chosen together (:func:`_grid_counts`), by recursive bisection
+  (partition.regionalize); a grid still beyond 15% of the mean is re-split with its neighbours
+  (partition.exact_balance), a group whose worst grid is still beyond it is split again
+  exactly as a whole (partition.set_partition), and grids' hulls are untangled
+  (partition.untangle);
+- groups without households join the grid they share the longest boundary with; one cut off
+  from every grid is a dedicated grid (专属网格) of its own.
+
+Groups are independent: they are divided in forked worker processes (partition.parallel), the
+exact steps drawing on one work budget per plan shared out by size beforehand
+(partition.budget), so the plan is the same for any number of workers. A community whose
+division fails is reported and left without grids; the others are planned.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import geopandas as gpd
+import networkx as nx
+import numpy as np
+import pandas as pd
+
+from partition.budget import WorkBudget, share
+from partition.exact_balance import repair_extremes
+from partition.groups import CommunityGroups, community_groups
+from partition.metrics import adjacency_bounds, deviation_lower_bound
+from partition.parallel import map_forked
+from partition.rebalance import rebalance_group
+from partition.regionalize import BALANCE_LIMIT, split
+from partition.set_partition import best_split
+from partition.untangle import untangle
+
+# A community's mean grid size may differ this much from the target when that lets groups cut
+# off by barriers divide more evenly (_grid_counts).
+MEAN_RANGE = 0.06
+CLEAR_GAIN = 0.8  # ... and its groups' deviation score falls at least by a fifth
+
+
+@dataclass
+class Division:
+    """What :func:`assign_grids` returns.
+
+    ``labels``: building -> grid label; ``bounds``: building -> the deviation (percent) its
+    grid cannot avoid (partition.metrics); ``crossings``: pockets joined across a road
+    (grid label, road type, road name, households); ``failures``: communities left without
+    grids (community, error); ``budget``: groups whose exact steps ran out of work (community,
+    buildings, grids, units spent, bound percent)."""
+
+    labels: pd.Series
+    bounds: pd.Series
+    crossings: list[dict] = field(default_factory=list)
+    failures: list[dict] = field(default_factory=list)
+    budget: list[dict] = field(default_factory=list)
+
+
+def assign_grids(graph: nx.Graph, buildings: gpd.GeoDataFrame, target: int, seed: int = 0,
+                 previous: pd.Series | None = None,
+                 locked: frozenset[str] = frozenset(), workers: int = 1,
+                 work: float | None = None, strict_barriers: bool = False) -> Division:
+    """Grid labels for every building in the graph, and the deviation bounds.
+
+    Without ``previous`` the labels are "<community>/<n>" (numbered later). With it (the
+    previous grid code per building, NaN for new buildings) the labels are grid codes: kept
+    where grids keep their buildings, new ones for new grids; grids in ``locked`` keep exactly
+    their buildings. ``work``: the exact steps' budget (partition.budget units; None:
+    unlimited). ``strict_barriers``: no pocket is joined across a road.
+    """
+    communities = sorted(buildings.groupby("community").groups.items(),
+                         key=lambda item: -len(item[1]))
+    if previous is not None:
+        return _rebalance(graph, communities, target, seed, previous, locked, workers, work,
+                          strict_barriers)
+    residential = (set(buildings.index[buildings["residential"]])
+                   if "residential" in buildings else set(buildings.index))
+    return _divide(graph, communities, residential, target, workers, work, strict_barriers)
+
+
+def _divide(graph: nx.Graph, communities: list, residential: set, target: int,
+            workers: int, work: float | None, strict: bool) -> Division:
+    """A fresh division (see the module docstring)."""
+    prepared: dict = {}
+    failures: list[dict] = []
+    for community, members in communities:
+        try:
+            prepared[community] = _prepare(graph, community, list(members), residential,
+                                           target, strict)
+        except Exception as error:
+            failures.append(_failure(community, "groups", error))
+    tasks = [(community, i, len(comp)) for community, p in prepared.items()
+             for i, (comp, k) in enumerate(p.counts) if k > 1]
+    tasks.sort(key=lambda t: -t[2])
+    shares = share(work, [t[2] for t in tasks])
+    results = map_forked(_group_task, [(c, i, units) for (c, i, _), units
+                                       in zip(tasks, shares, strict=True)],
+                         workers, prepared=prepared)
+    done: dict = defaultdict(dict)
+    for (community, i, _), result in zip(tasks, results, strict=True):
+        done[community][i] = result
+    division = Division(pd.Series(dtype=object), pd.Series(dtype=float), failures=failures)
+    labels: dict = {}
+    bounds: dict = {}
+    for community, p in prepared.items():
+        errors = [r["error"] for r in done[community].values() if "error" in r]
+        if errors:
+            division.failures.append(errors[0])
+            continue
+        try:
+            part = _finish(p, done[community], division)
+        except Exception as error:
+            division.failures.append(_failure(community, "grids", error))
+            continue
+        labels.update(part[0])
+        bounds.update(part[1])
+    division.labels = pd.Series(labels, dtype=object)
+    division.bounds = pd.Series(bounds, dtype=float)
+    return division
+
+
+@dataclass
+class _Prepared:
+    """A community's groups (partition.groups) with their grid counts and mean."""
+
+    groups: CommunityGroups
+    counts: list[tuple[list, int]]  # (nodes, grids) of groups with households
+    empty: list[list]  # household-less groups
+    mean: float
+    residential: set  # nodes with homes (a pocket: when one of its buildings has)
+
+
+def _prepare(graph: nx.Graph, community, members: list, residential: set, target: int,
+             strict: bool) -> _Prepared:
+    found = community_groups(graph, community, members, target, strict)
+    homes = {v for v in found.graph
+             if any(b in residential for b in found.contracted.get(v, [v]))}
+    hh = found.graph.nodes
+    sized = [([b], 1) for b in found.building_grids]
+    totals = [float(hh[b]["households"]) for b in found.building_grids]
+    empty = []
+    for comp, total in found.groups:
+        if total == 0:
+            empty.append(comp)
+        else:
+            sized.append((comp, max(1, round(total / target))))
+            totals.append(float(total))
+    counts, mean = _grid_counts(sized, totals, target)
+    # Building grids are sized by their building: deviations are measured from the other
+    # grids' mean (as in partition.metrics.deviations), theirs only where there are no others.
+    others = [(total, k) for (comp, k), total in zip(counts, totals, strict=True)
+              if comp[0] not in set(found.building_grids)]
+    if others:
+        mean = sum(t for t, _ in others) / sum(k for _, k in others)
+    return _Prepared(found, counts, empty, mean, homes)
+
+
+def _group_task(task: tuple, *, prepared: dict) -> dict:
+    """Split one group of a community into its grids (in a worker process)."""
+    community, i, units = task
+    p = prepared[community]
+    comp, k = p.counts[i]
+    graph = p.groups.graph
+    budget = WorkBudget(units)
+    try:
+        parts = split(graph, comp, k, mean=p.mean)
+        labels = {b: f"{community}/{i}.{q}" for b, q in parts.items()}
+        labels.update(repair_extremes(graph, labels, movable=set(comp), mean=p.mean,
+                                      budget=budget))
+        spare = itertools.count()
+        exact = _split_exactly(graph, [(comp, k)], labels, p.mean,
+                               lambda: f"{community}/{i}.x{next(spare)}", budget)
+        labels.update(untangle(graph, labels, movable=set(comp),
+                               residential=p.residential & set(comp), mean=p.mean))
+    except Exception as error:
+        return {"error": _failure(community, "split", error)}
+    return {"labels": labels, "exact": exact.get(comp[0]),
+            "ran_out": budget.ran_out, "spent": round(budget.spent, 2)}
+
+
+def _finish(p: _Prepared, results: dict, division: Division) -> tuple[dict, dict]:
+    """Put a community's groups together: labels and bounds of its buildings."""
+    community = p.groups.community
+    graph = p.groups.graph
+    labels: dict = {}
+    bounds: dict = {}
+    for i, (comp, k) in enumerate(p.counts):
+        if k > 1:
+            labels.update(results[i]["labels"])
+        else:
+            labels.update(dict.fromkeys(comp, f"{community}/{i}"))
+        bound = max(deviation_lower_bound([graph.nodes[b]["households"] for b in comp],
+                                          p.mean),
+                    results[i]["exact"] or 0.0 if k > 1 else 0.0)
+        bounds.update({b: max(bound, near) for b, near
+                       in adjacency_bounds(graph, comp, p.mean).items()})
+        if k > 1 and results[i]["ran_out"]:
+            division.budget.append({"community": community, "buildings": len(comp),
+                                    "grids": k, "units_spent": results[i]["spent"],
+                                    "bound_pct": round(bound, 2)})
+    building_grids = frozenset(labels[b] for b in p.groups.building_grids)
+    spare = itertools.count()
+    _attach_empty(graph, p.empty, labels, lambda: f"{community}/d{next(spare)}",
+                  building_grids)
+    labels = p.groups.expand(labels)
+    for crossing in p.groups.exceptions:
+        division.crossings.append({"label": labels[crossing.members[0]],
+                                   "barrier_kind": crossing.road_type,
+                                   "barrier_name": crossing.road_name,
+                                   "households": crossing.households})
+    return labels, p.groups.expand(bounds)
+
+
+def _failure(community, step: str, error: Exception) -> dict:
+    return {"community": str(community), "step": step,
+            "error": f"{type(error).__name__}: {error}"}
+
+
+def _rebalance(graph: nx.Graph, communities: list, target: int, seed: int,
+               previous: pd.Series, locked: frozenset, workers: int, work: float | None,
+               strict: bool) -> Division:
+    """Re-balance a previous plan community by community (partition.rebalance)."""
+    prev_all = previous.dropna().to_dict()
+    shares = share(work, [len(m) for _, m in communities])
+    results = map_forked(_rebalance_community,
+                         [(c, list(m), units) for (c, m), units
+                          in zip(communities, shares, strict=True)],
+                         workers, graph=graph, target=target, seed=seed,
+                         previous=prev_all, locked=locked, strict=strict)
+    division = Division(pd.Series(dtype=object), pd.Series(dtype=float))
+    labels: dict = {}
+    bounds: dict = {}
+    for result in results:
+        if "error" in result:
+            division.failures.append(result["error"])
+            continue
+        labels.update(result["labels"])
+        bounds.update(result["bounds"])
+        division.budget.extend(result["budget"])
+    division.labels = pd.Series(labels, dtype=object)
+    division.bounds = pd.Series(bounds, dtype=float)
+    return division
+
+
+def _rebalance_community(task: tuple, *, graph: nx.Graph, target: int, seed: int,
+                         previous: dict, locked: frozenset, strict: bool) -> dict:
+    """Labels and deviation bounds (building -> value) of one community's buildings
+    (``task``: the community, its buildings and its work budget), or the error."""
+    community, members, units = task
+    try:
+        return _rebalanced(graph, community, members, WorkBudget(units), target, seed,
+                           previous, locked, strict)
+    except Exception as error:
+        return {"error": _failure(community, "rebalance", error)}
+
+
+def _rebalanced(graph: nx.Graph, community, members: list, budget: WorkBudget,
+                target: int, seed: int, previous: dict, locked: frozenset,
+                strict: bool) -> dict:
+    locked_labels: dict = {}
+    bounds: dict = {}
+    prev = {b: previous[b] for b in members if b in previous}
+    new_label = _label_maker(community, prev.values())
+    for b in members:
+        if prev.get(b) in locked:
+            locked_labels[b] = prev[b]
+    free = [b for b in members if b not in locked_labels]
+    found = community_groups(graph, community, free, target, strict)
+    work = found.graph  # pockets contracted, as in a fresh plan (partition.groups)
+    for v, inside in found.contracted.items():
+        olds = pd.Series([prev[b] for b in inside if b in prev], dtype=object)
+        if len(olds):
+            prev[v] = olds.mode().iloc[0]
+    hh = {v: work.nodes[v]["households"] for v in work}
+    groups: list[tuple[list, int]] = [([b], 1) for b in found.building_grids]
+    empty: list[list] = []
+    for comp, total in found.groups:
+        if total == 0:
+            empty.append(comp)
+        else:
+            groups.append((comp, max(1, round(total / target))))
+    keep = [len({prev[b] for b in comp if b in prev}) or None for comp, _ in groups]
+    groups, mean = _grid_counts(groups, [float(sum(hh[b] for b in comp)) for comp, _ in groups],
+                                target, keep)
+    labels: dict = {}
+    for comp, k in groups:
+        labels.update(rebalance_group(work, comp, k, prev, new_label, seed=seed, mean=mean))
+    _make_labels_unique(work, list(labels), labels, prev, new_label)
+    # Buildings of split groups may change grid; building grids stay as they are.
+    movable = {b for comp, k in groups if k > 1 for b in comp}
+    labels.update(repair_extremes(work, labels, movable=movable, mean=mean, budget=budget))
+    exact = _split_exactly(work, groups, labels, mean, new_label, budget)
+    for comp in empty:
+        old = pd.Series([prev.get(b) for b in comp]).dropna()
+        if len(old):  # land cut off by barriers keeps the grid it had
+            labels.update(dict.fromkeys(comp, old.mode().iloc[0]))
+    empty = [comp for comp in empty if comp[0] not in labels]
+    building_grids = frozenset(labels[b] for b in found.building_grids if b in labels)
+    _attach_empty(work, empty, labels, new_label, building_grids)
+    for comp, _ in groups:
+        bound = max(deviation_lower_bound([hh[b] for b in comp], mean),
+                    exact.get(comp[0], 0.0))
+        bounds.update({b: max(bound, near) for b, near
+                       in adjacency_bounds(work, comp, mean).items()})
+    ran_out = [{"community": community, "buildings": len(members), "grids": len(groups),
+                "units_spent": round(budget.spent, 2), "bound_pct": None}] \
+        if budget.ran_out else []
+    return {"labels": {**found.expand(labels), **locked_labels},
+            "bounds": found.expand(bounds), "budget": ran_out}
+
+
+def _split_exactly(graph: nx.Graph, groups: list[tuple[list, int]], labels: dict,
+                   mean: float, new_label, budget: WorkBudget) -> dict:
+    """Groups whose worst grid is still beyond BALANCE_LIMIT are split again, exactly
+    (partition.set_partition): as a whole, else the worst grid with the grids around it
+    (one ring, two, three), while that builds a better split; ``labels`` is updated, each
+    new grid taking the label of the present grid it shares most households with. A group
+    whose building sizes already force a grid beyond the limit is skipped.
+    Returns, per first node of such a group, the deviation bound (percent) the exact model
+    proved for every split of the whole group."""
+    out = {}
+    for comp, k in groups:
+        sizes = [graph.nodes[b]["households"] for b in comp]
+        if k < 2 or deviation_lower_bound(sizes, mean) > 100 * BALANCE_LIMIT:
+            continue
+        result = best_split(graph, comp, k, mean, BALANCE_LIMIT,
+                            {b: labels[b] for b in comp}, budget)
+        if result.bound is not None:
+            out[comp[0]] = 100.0 * result.bound / mean
+        if result.labels is not None:
+            _relabel(graph, result.labels, labels, new_label)
+        elif not result.optimal and budget.allows():
+            _split_around_worst(graph, comp, labels, mean, new_label, budget)
+    return out
+
+
+def _split_around_worst(graph: nx.Graph, comp: list, labels: dict, mean: float,
+                        new_label, budget: WorkBudget) -> None:
+    """Re-split the worst grid of ``comp`` with its neighbours while that lowers the worst
+    deviation among them below what it was (each round needs fewer candidate grids than the
+    whole group) and the budget lasts."""
+    for _ in range(len(comp)):
+        loads: dict = defaultdict(int)
+        for b in comp:
+            loads[labels[b]] += graph.nodes[b]["households"]
+        worst = max(loads, key=lambda g: (abs(loads[g] - mean), str(g)))
+        if abs(loads[worst] - mean) <= BALANCE_LIMIT * mean or not budget.allows():
+            return
+        grids = {worst}
+        for _rings in range(3):
+            grids |= {labels[nb] for b in comp if labels[b] in grids for nb in graph[b]
+                      if nb in labels and labels[nb] in loads}
+            nodes = [b for b in comp if labels[b] in grids]
+            result = best_split(graph, nodes, len(grids), mean, BALANCE_LIMIT,
+                                {b: labels[b] for b in nodes}, budget)
+            if result.labels is not None:
+                _relabel(graph, result.labels, labels, new_label)
+                break
+        else:
+            return
+
+
+def _grid_counts(groups: list[tuple[list, int]], totals: list[float], target: int,
+                 keep: list[int | None] | None = None) -> tuple[list[tuple[list, int]], float]:
+    """Choose each group's number of grids; returns the groups and the community's resulting
+    mean grid size (deviations are measured from it). ``totals``: each group's households.
+
+    Groups separated by barriers cannot share grids: a group of 1,049 households makes 4 grids
+    of 262 or 3 of 350. Since every group's grids are measured against one community mean, the
+    counts are chosen together: each group takes the count whose average comes nearest the
+    target unless, for a mean within ``MEAN_RANGE`` of the target, counts nearest that mean
+    fit it clearly better (``_count_score`` lower by ``1 - CLEAR_GAIN`` or more). ``keep``
+    (re-balancing) gives a group's previous count, kept while its average stays within
+    ``BALANCE_LIMIT`` of the target.
+    """
+    flexible = [len(comp) > 1 for comp, _ in groups]
+    if keep is not None:
+        counts = [_kept_count(kept, total, len(comp), target) if flex else k
+                  for (comp, k), total, flex, kept in zip(groups, totals, flexible, keep,
+                                                            strict=True)]
+        return list(zip([c for c, _ in groups], counts, strict=True)), \
+            sum(totals) / max(sum(counts), 1)
+    nearest = [_nearest_count(total, len(comp), target) if flex else k
+               for (comp, k), total, flex in zip(groups, totals, flexible, strict=True)]
+    baseline = _count_score(totals, nearest, flexible, sum(totals) / max(sum(nearest), 1))
+    best = (baseline, nearest)
+    for aim in np.linspace(1 - MEAN_RANGE, 1 + MEAN_RANGE, 25) * target:
+        for _ in range(3):  # the mean follows the counts: let the counts follow it back
+            counts = [_nearest_count(total, len(comp), aim) if flex else k
+                      for (comp, k), total, flex in zip(groups, totals, flexible, strict=True)]
+            aim = sum(totals) / max(sum(counts), 1)
+        if abs(aim / target - 1) <= MEAN_RANGE:
+            score = _count_score(totals, counts, flexible, aim)
+            # Away from the target only where it pays clearly.
+            if score < best[0] and score <= CLEAR_GAIN * baseline:
+                best = (score, counts)
+    counts = best[1]
+    return list(zip([c for c, _ in groups], counts, strict=True)), \
+        sum(totals) / max(sum(counts), 1)
+
+
+def _components(graph: nx.Graph, nodes: list) -> list[list]:
+    return [sorted(c, key=str) for c in nx.connected_components(graph.subgraph(nodes))]
+
+
+def _relabel(graph: nx.Graph, split: dict, labels: dict, new_label) -> None:
+    names = _matching_labels(graph, split, {b: labels[b] for b in split}, new_label)
+    labels.update({b: names[i] for b, i in split.items()})
+
+
+def _matching_labels(graph: nx.Graph, split: dict, present: dict, new_label) -> dict:
+    """Grid index of ``split`` -> the present label it shares most households (then
+    buildings) with, each label used once; fresh labels when the present ones run out."""
+    shared: dict = defaultdict(int)
+    for b, i in split.items():
+        shared[i, present[b]] += 1 + 1000 * graph.nodes[b]["households"]
+    names: dict = {}
+    for (i, label), _ in sorted(shared.items(), key=lambda item: (-item[1], str(item[0]))):
+        if i not in names and label not in names.values():
+            names[i] = label
+    for i in sorted(set(split.values()) - names.keys()):
+        names[i] = new_label()
+    return names
+
+
+def _count_score(totals: list, counts: list, flexible: list, mean: float) -> float:
+    """How far groups' averages are from ``mean``, smaller first: the mean over grids of their
+    group's deviation (capped at twice BALANCE_LIMIT, so that small groups that cannot come
+    near any mean do not decide), plus BALANCE_LIMIT more for a grid beyond it."""
+    score, grids = 0.0, 0
+    for total, count, flex in zip(totals, counts, flexible, strict=True):
+        if flex:
+            deviation = abs(total / count - mean) / mean
+            score += count * (min(deviation, 2 * BALANCE_LIMIT)
+                              + (BALANCE_LIMIT if deviation > BALANCE_LIMIT else 0.0))
+            grids += count
+    return round(score / max(grids, 1), 4)
+
+
+def _nearest_count(total: float, buildings: int, aim: float) -> int:
+    """The number of grids (at most one per building) whose average comes nearest ``aim``."""
+    low = max(1, math.floor(total / aim))
+    options = [c for c in (low, low + 1) if c <= buildings] or [buildings]
+    return min(options, key=lambda c: (abs(total / c - aim), c))
+
+
+def _kept_count(kept: int | None, total: float, buildings: int, target: int) -> int:
+    if kept and kept <= buildings and abs(total / kept / target - 1) <= BALANCE_LIMIT:
+        return kept
+    return _nearest_count(total, buildings, target)
+
+
+def _label_maker(community, codes):
+    """Fresh grid codes for a community: its code + the next free 3-digit sequence."""
+    prefix = str(community)
+    used = [int(c[len(prefix):]) for c in codes
+            if str(c).startswith(prefix) and str(c)[len(prefix):].isdigit()]
+    counter = iter(range(max(used, default=0) + 1, 10**6))
+
+    def new_label() -> str:
+        return f"{prefix}{next(counter):03d}"
+
+    return new_label
+
+
+def _make_labels_unique(graph: nx.Graph, nodes: list, labels: dict, prev: dict,
+                        new_label) -> None:
+    """A label held by disconnected pieces stays with the piece holding most of its previous
+    buildings; the other pieces get fresh labels."""
+    by_label: dict = {}
+    for b in nodes:
+        by_label.setdefault(labels[b], []).append(b)
+    for label, members in by_label.items():
+        pieces = list(nx.connected_components(graph.subgraph(members)))
+        if len(pieces) < 2:
+            continue
+        pieces.sort(key=lambda p: (sum(prev.get(b) == label for b in p), len(p)), reverse=True)
+        for piece in pieces[1:]:
+            fresh = new_label()
+            for b in piece:
+                labels[b] = fresh
+
+
+def _attach_empty(graph: nx.Graph, empty: list[list], labels: dict, new_label,
+                  building_grids: frozenset = frozenset()) -> None:
+    """Give household-less groups the label of the neighbour grid with the longest border,
+    a building grid (楼栋网格) only when no other grid borders them."""
+    pending = list(empty)
+    while pending:
+        still = []
+        for comp in pending:
+            shared: dict = {}
+            for b in comp:
+                for nb, data in graph[b].items():
+                    if nb in labels:
+                        shared[labels[nb]] = shared.get(labels[nb], 0) + data["length"]
+            if shared:
+                label = max(shared, key=lambda g: (g not in building_grids, shared[g]))
+                for b in comp:
+                    labels[b] = label
+            else:
+                still.append(comp)
+        if len(still) == len(pending):
+            # Cut off from every grid by barriers: a grid of its own, without households.
+            for comp in still:
+                label = new_label()
+                for b in comp:
+                    labels[b] = label
+            return
+        pending = still

@@ -1,0 +1,182 @@
+"""The groups of buildings a community is divided into, and pockets joined across roads.
+
+Barriers and community boundaries cut a community's buildings into connected groups (the
+building graph's components, partition.adjacency); each group is divided on its own. A group
+too small for a grid of its own (below half the target: a few houses or a school between two
+arterial roads) would become an absurd grid. Where only open arterial roads (primary,
+secondary: they have crossings) separate such a *pocket* from another group of the same
+community, it joins that group whole, across the road: it is contracted into one node linked
+to the buildings facing it, so the grid that takes it holds it entire, and the crossing is
+listed as a barrier exception. Railways, rivers, water and motorways are never crossed, and
+``strict`` (``wangge partition --strict-barriers``) crosses nothing.
+
+Buildings with more households than the target are grids of their own (楼栋网格) and are in
+no group. Weights are households; positions metres.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import networkx as nx
+import shapely
+
+from partition.adjacency import STREET_CUT_COST
+
+POCKET_SHARE = 0.5  # a group below this share of the target is a pocket
+
+
+@dataclass
+class Crossing:
+    """A pocket joined across an open arterial road: ``node`` (the contracted node) holds
+    ``members``; ``road_type`` and ``road_name`` of the longest shared boundary."""
+
+    node: str
+    members: list
+    households: int
+    road_type: str | None
+    road_name: str | None
+
+
+@dataclass
+class CommunityGroups:
+    """One community ready for division: ``graph`` is its buildings' graph with pockets
+    contracted; ``groups`` are (nodes of ``graph``, households); ``exceptions``: every pocket
+    joined across a road, in the order joined (a pocket may join a pocket)."""
+
+    community: object
+    graph: nx.Graph
+    building_grids: list
+    groups: list[tuple[list, int]]
+    contracted: dict = field(default_factory=dict)  # pocket node -> its buildings
+    exceptions: list[Crossing] = field(default_factory=list)
+
+    def expand(self, labels: dict) -> dict:
+        """Labels of ``graph``'s nodes -> labels of buildings (pockets give theirs to every
+        member)."""
+        out = {}
+        for v, label in labels.items():
+            out.update(dict.fromkeys(self.contracted.get(v, [v]), label))
+        return out
+
+
+def community_groups(graph: nx.Graph, community, members: list, target: int,
+                     strict: bool = False) -> CommunityGroups:
+    """The groups of ``community``'s buildings ``members`` (nodes of ``graph``), pockets below
+    POCKET_SHARE x ``target`` households joined across open arterial roads unless
+    ``strict``."""
+    hh = {b: graph.nodes[b]["households"] for b in members}
+    big = sorted((b for b in members if hh[b] > target), key=str)
+    small = [b for b in members if hh[b] <= target]
+    comps = [sorted(c, key=str) for c in nx.connected_components(graph.subgraph(small))]
+    comps.sort(key=lambda c: str(c[0]))
+    work = nx.Graph(graph.subgraph(members))
+    if strict:
+        return CommunityGroups(community, work, big,
+                               [(c, sum(hh[b] for b in c)) for c in comps])
+    merged, pockets = _join_pockets(graph.graph.get("crossings", []), comps, hh, target)
+    exceptions = []
+    for pocket, into, road in pockets:
+        node = _contract(work, pocket, into, graph.graph["crossings"])
+        exceptions.append(Crossing(node, pocket, sum(hh[b] for b in pocket), *road))
+    contracted = {v: work.nodes[v]["members"] for v in work if "members" in work.nodes[v]}
+    owner = {b: v for v, inside in contracted.items() for b in inside}
+    groups = []
+    for nodes in merged:
+        kept = {owner.get(b, b) for b in nodes}
+        groups.append((sorted(kept, key=str), sum(hh[b] for b in nodes)))
+    return CommunityGroups(community, work, big, groups, contracted, exceptions)
+
+
+def _join_pockets(crossings: list, comps: list[list], hh: dict,
+                  target: int) -> tuple[list[list], list[tuple[list, list, tuple]]]:
+    """Merge each pocket, smallest first, into the group across an open road whose grids
+    come nearest the target with it (then the longest shared boundary). Returns the merged
+    groups and, in merge order, (pocket's buildings, the group's buildings it joined, (road
+    type, name))."""
+    root = {b: i for i, c in enumerate(comps) for b in c}
+    nodes = {i: list(c) for i, c in enumerate(comps)}
+    total = {i: sum(hh[b] for b in c) for i, c in enumerate(comps)}
+    links: dict = defaultdict(list)  # group pair -> (length, type, name)
+    for u, v, length, road_type, road_name in crossings:
+        if u in root and v in root and root[u] != root[v]:
+            a, b = sorted((root[u], root[v]))
+            links[a, b].append((length, road_type, road_name))
+    pockets = []
+    stuck: set = set()
+    while True:
+        small = [i for i in nodes if total[i] < POCKET_SHARE * target and i not in stuck]
+        if not small:
+            break
+        p = min(small, key=lambda i: (total[i], i))
+        near = {(b if a == p else a): sum(x[0] for x in found)
+                for (a, b), found in links.items() if p in (a, b)}
+        if not near:
+            stuck.add(p)
+            continue
+        q = min(near, key=lambda i: (_split_error(total[i] + total[p], target), -near[i], i))
+        key = tuple(sorted((p, q)))
+        road = max(links[key], key=lambda x: x[0])[1:]
+        pockets.append((list(nodes[p]), list(nodes[q]), road))
+        _merge(p, q, nodes, total, links)
+        stuck.discard(q)
+    return [sorted(c, key=str) for c in nodes.values()], pockets
+
+
+def _split_error(households: float, target: int) -> float:
+    """How far from ``target`` the grids of a group of ``households`` must be on average,
+    at the best whole number of grids (a pocket joins where that is least)."""
+    k = max(1, math.floor(households / target))
+    return min(abs(households / c - target) for c in (k, k + 1)) / target
+
+
+def _merge(p: int, q: int, nodes: dict, total: dict, links: dict) -> None:
+    """Group ``p`` joins group ``q``: buildings, households and road links."""
+    nodes[q] += nodes.pop(p)
+    total[q] += total.pop(p)
+    for (a, b) in [key for key in links if p in key]:
+        found = links.pop((a, b))
+        other = b if a == p else a
+        if other != q:
+            links.setdefault(tuple(sorted((q, other))), []).extend(found)
+
+
+def _contract(work: nx.Graph, pocket: list, into: list, crossings: list) -> str:
+    """Replace ``pocket``'s buildings (or the pocket nodes holding them) in ``work`` by one
+    node linked across the road to the buildings of ``into`` facing it; returns its id."""
+    pocket_set = set(pocket)
+    present = {v for v in work if v in pocket_set or _holds(work, v, pocket_set)}
+    members = [b for v in present for b in work.nodes[v].get("members", [v])]
+    node = f"pocket:{min(members, key=str)}:{len(members)}"  # nested pockets grow
+    data = [work.nodes[v] for v in present]
+    weight = [max(d["households"], 1) for d in data]
+    work.add_node(node, households=sum(d["households"] for d in data),
+                  community=data[0]["community"], members=sorted(members, key=str),
+                  x=sum(d["x"] * w for d, w in zip(data, weight, strict=True)) / sum(weight),
+                  y=sum(d["y"] * w for d, w in zip(data, weight, strict=True)) / sum(weight),
+                  footprint=shapely.union_all([d["footprint"] for d in data
+                                               if d.get("footprint") is not None]))
+    facing = set(into)
+    owner = {b: v for v in work if v not in present
+             for b in work.nodes[v].get("members", [v])}
+    inside = set(members)
+    for u, v, length, _type, _name in crossings:
+        for a, b in ((u, v), (v, u)):
+            if a in inside and b in facing and b in owner:
+                old = work.get_edge_data(node, owner[b], {"length": 0.0})["length"]
+                total = old + length
+                work.add_edge(node, owner[b], length=total, street=True,
+                              cost=total * STREET_CUT_COST)
+    for v in present:
+        for nb, edge in work[v].items():
+            if nb not in present and not work.has_edge(node, nb):
+                work.add_edge(node, nb, **edge)
+    work.remove_nodes_from(present)
+    return node
+
+
+def _holds(work: nx.Graph, v, pocket: set) -> bool:
+    members = work.nodes[v].get("members")
+    return members is not None and members[0] in pocket
