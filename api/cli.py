@@ -193,7 +193,8 @@ def cmd_partition(args: argparse.Namespace) -> int:
         try:
             plan = make_plan(area, args.target_households, seed=args.seed, previous=previous,
                              locked=locked, split_units=args.split_units, progress=advance,
-                             workers=args.workers)
+                             workers=args.workers, time_limit=args.time_limit,
+                             strict_barriers=args.strict_barriers)
         except ValueError as exc:
             print(str(exc), file=sys.stderr)
             return 2
@@ -208,6 +209,14 @@ def cmd_partition(args: argparse.Namespace) -> int:
         print(format_plan_summary(summary))
         if area.attribution:
             print(area.attribution)
+    for failure in plan.failures:
+        print(f"社区 {failure['community']} 划分失败，未生成网格；其余社区已写出。请检查该社区的"
+              f"边界与建筑数据后重新运行。/ community {failure['community']} could not be "
+              f"divided ({failure['step']}: {failure['error']}); it has no grids, the other "
+              f"communities were written. Check its boundary and buildings, then run again.",
+              file=sys.stderr)
+    if plan.failures:
+        return 3  # the plan is incomplete
     return 1 if any(rule_violations(plan).values()) else 0
 
 
@@ -237,8 +246,16 @@ def format_plan_summary(s: dict) -> str:
         f"{100 * s['street_boundary_share']:.1f}%; 凸包重叠 hull overlap {s['hull_overlap_pct']}%",
         f"硬性规则 hard rules: residential without grid {s['residential_without_grid']}, "
         f"non-contiguous {s['non_contiguous']}, barrier {s['barrier_violations']}, "
-        f"community {s['community_violations']}",
+        f"community {s['community_violations']}, multi-piece {s['multi_piece_grids']}, "
+        f"buildings outside their grid {s['buildings_outside_grid']}",
+        f"网格类型 kinds: residential {s['residential_grids']}, building {s['building_grids']}, "
+        f"专属 dedicated {s['dedicated_grids']}; 小网格 small (< half target) "
+        f"{s['small_grids']}; 跨主干道 barrier exceptions {s['barrier_exceptions']}; "
+        f"重叠 overlap {s['grid_overlap_m2']} m2",
     ]
+    if s.get("groups_out_of_budget"):
+        lines.append(f"计算预算用尽 work budget ({s['work_budget']}) ran out in "
+                     f"{s['groups_out_of_budget']} groups (best plan found so far kept)")
     if "households_moved" in s:
         lines.append(
             f"调整 re-balance: {s['buildings_moved']} buildings / {s['households_moved']} "
@@ -284,6 +301,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="按单元划分 divide buildings above the target by unit; COLUMN holds "
                    "each building's number of units (单元)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--time-limit", type=float, default=None, metavar="SECONDS",
+                   help="精确求解预算 work the exact steps may spend in all, in about seconds of "
+                        "one core, counted deterministically (default: 2 + 2 per 1,000 "
+                        "buildings); the same seed and limit give the same plan")
+    p.add_argument("--strict-barriers", action="store_true",
+                   help="不跨主干道合并小片 join no small pocket across an arterial road")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                    help="并行进程数 processes dividing communities at once (default: CPU count; "
                         "the plan is the same for any number)")

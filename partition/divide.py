@@ -212,12 +212,15 @@ def _finish(p: _Prepared, results: dict, division: Division) -> tuple[dict, dict
     _attach_empty(graph, p.empty, labels, lambda: f"{community}/d{next(spare)}",
                   building_grids)
     labels = p.groups.expand(labels)
-    for crossing in p.groups.exceptions:
-        division.crossings.append({"label": labels[crossing.members[0]],
-                                   "barrier_kind": crossing.road_type,
-                                   "barrier_name": crossing.road_name,
-                                   "households": crossing.households})
+    division.crossings += _crossings(p.groups, labels)
     return labels, p.groups.expand(bounds)
+
+
+def _crossings(groups: CommunityGroups, labels: dict) -> list[dict]:
+    """The pockets joined across roads, with the grid label each ended in."""
+    return [{"label": labels[c.members[0]], "barrier_kind": c.road_type,
+             "barrier_name": c.road_name, "households": c.households}
+            for c in groups.exceptions]
 
 
 def _failure(community, step: str, error: Exception) -> dict:
@@ -246,6 +249,7 @@ def _rebalance(graph: nx.Graph, communities: list, target: int, seed: int,
         labels.update(result["labels"])
         bounds.update(result["bounds"])
         division.budget.extend(result["budget"])
+        division.crossings.extend(result["crossings"])
     division.labels = pd.Series(labels, dtype=object)
     division.bounds = pd.Series(bounds, dtype=float)
     return division
@@ -314,8 +318,9 @@ def _rebalanced(graph: nx.Graph, community, members: list, budget: WorkBudget,
     ran_out = [{"community": community, "buildings": len(members), "grids": len(groups),
                 "units_spent": round(budget.spent, 2), "bound_pct": None}] \
         if budget.ran_out else []
-    return {"labels": {**found.expand(labels), **locked_labels},
-            "bounds": found.expand(bounds), "budget": ran_out}
+    labels = found.expand(labels)
+    return {"labels": {**labels, **locked_labels}, "bounds": found.expand(bounds),
+            "budget": ran_out, "crossings": _crossings(found, labels)}
 
 
 def _split_exactly(graph: nx.Graph, groups: list[tuple[list, int]], labels: dict,

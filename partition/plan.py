@@ -167,7 +167,8 @@ def make_plan(area: StudyArea, target: int = DEFAULT_TARGET, *, seed: int = 0,
     step("指标 metrics")
     plan = plan_from_labels(area, territory, codes, target, division.bounds,
                             locked_polygons=(previous[0], locked) if locked else None,
-                            crossing_grids=frozenset(exceptions["grid_code"]))
+                            # Locked grids stand as approved, crossings included.
+                            crossing_grids=frozenset(exceptions["grid_code"]) | set(locked))
     plan.failures = division.failures
     plan.barrier_exceptions = exceptions
     plan.summary.update({
@@ -381,7 +382,10 @@ def summarise(plan: Plan, graph: nx.Graph) -> dict:
         "buildings": len(b),
         "residential_buildings": len(resid),
         "households": int(g["households"].sum()),
-        "residential_without_grid": int(resid["grid_id"].isna().sum()),
+        # Homes outside every community polygon cannot have a grid: counted apart.
+        "residential_without_grid": int((resid["grid_id"].isna()
+                                         & resid["community"].notna()).sum()),
+        "residential_outside_communities": int(resid["community"].isna().sum()),
         "max_deviation_pct": round(float(dev[with_hh].max()), 2) if with_hh.any() else 0.0,
         "mean_deviation_pct": round(float(dev[with_hh].mean()), 2) if with_hh.any() else 0.0,
         "deviation_lower_bound_pct": round(float(g["deviation_bound_pct"].max()), 2),
