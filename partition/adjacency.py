@@ -50,7 +50,9 @@ def building_graph(
         ``community``, ``footprint`` (polygon); edge attributes ``length`` (shared
         boundary, m), ``street`` (bool) and ``cost`` (length, times STREET_CUT_COST along
         streets); ``graph.graph["crossings"]``: (u, v, shared length m, road type, road name)
-        for buildings of one community whose cells touch across open arterial roads only.
+        for buildings of one community whose cells touch across open arterial roads only;
+        ``graph.graph["twins"]``: (building, the building whose cell it shares), for
+        footprints mapped twice (partition.territory).
     """
     graph = nx.Graph()
     reps = buildings.geometry.representative_point()
@@ -91,6 +93,8 @@ def building_graph(
         and community[left[i]] == community[right[i]] and shared[i] > 1.0]
     keep = ~apart
     left, right, shared, links = left[keep], right[keep], shared[keep], links[keep]
+    if "twin" in cells:
+        graph.graph["twins"] = [(b, t) for b, t in cells["twin"].dropna().items()]
     street = np.zeros(len(left), dtype=bool)
     if streets is not None and len(streets) and len(left):
         hit, _ = shapely.STRtree(streets.values).query(links, predicate="intersects")

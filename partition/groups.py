@@ -67,27 +67,48 @@ def community_groups(graph: nx.Graph, community, members: list, target: int,
     """The groups of ``community``'s buildings ``members`` (nodes of ``graph``), pockets below
     POCKET_SHARE x ``target`` households joined across open arterial roads unless
     ``strict``."""
-    hh = {b: graph.nodes[b]["households"] for b in members}
-    big = sorted((b for b in members if hh[b] > target), key=str)
-    small = [b for b in members if hh[b] <= target]
-    comps = [sorted(c, key=str) for c in nx.connected_components(graph.subgraph(small))]
-    comps.sort(key=lambda c: str(c[0]))
     work = nx.Graph(graph.subgraph(members))
+    _fold_twins(work, graph.graph.get("twins", []))
+    hh = {b: work.nodes[b]["households"] for b in work}
+    big = sorted((b for b in work if hh[b] > target), key=str)
+    small = [b for b in work if hh[b] <= target]
+    comps = [sorted(c, key=str) for c in nx.connected_components(work.subgraph(small))]
+    comps.sort(key=lambda c: str(c[0]))
     if strict:
         return CommunityGroups(community, work, big,
-                               [(c, sum(hh[b] for b in c)) for c in comps])
+                               [(c, sum(hh[b] for b in c)) for c in comps], _folded(work))
     merged, pockets = _join_pockets(graph.graph.get("crossings", []), comps, hh, target)
     exceptions = []
     for pocket, into, road in pockets:
         node = _contract(work, pocket, into, graph.graph["crossings"])
         exceptions.append(Crossing(node, pocket, sum(hh[b] for b in pocket), *road))
-    contracted = {v: work.nodes[v]["members"] for v in work if "members" in work.nodes[v]}
+    contracted = _folded(work)
     owner = {b: v for v, inside in contracted.items() for b in inside}
     groups = []
     for nodes in merged:
         kept = {owner.get(b, b) for b in nodes}
         groups.append((sorted(kept, key=str), sum(hh[b] for b in nodes)))
     return CommunityGroups(community, work, big, groups, contracted, exceptions)
+
+
+def _folded(work: nx.Graph) -> dict:
+    """Nodes standing for several buildings (pockets, twins) -> their buildings."""
+    return {v: work.nodes[v]["members"] for v in work if "members" in work.nodes[v]}
+
+
+def _fold_twins(work: nx.Graph, twins: list) -> None:
+    """A footprint mapped twice is divided as one building: the copy is folded into the
+    building whose cell it shares (its households added, ``members`` listing both)."""
+    for twin, partner in twins:
+        if twin not in work or partner not in work:
+            continue  # the copies lie in different communities: each stays
+        data = work.nodes[partner]
+        data["households"] += work.nodes[twin]["households"]
+        data["members"] = [*data.get("members", [partner]), twin]
+        for nb, edge in work[twin].items():
+            if nb != partner and not work.has_edge(partner, nb):
+                work.add_edge(partner, nb, **edge)
+        work.remove_node(twin)
 
 
 def _join_pockets(crossings: list, comps: list[list], hh: dict,
@@ -178,5 +199,4 @@ def _contract(work: nx.Graph, pocket: list, into: list, crossings: list) -> str:
 
 
 def _holds(work: nx.Graph, v, pocket: set) -> bool:
-    members = work.nodes[v].get("members")
-    return members is not None and members[0] in pocket
+    return any(b in pocket for b in work.nodes[v].get("members", ()))

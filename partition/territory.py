@@ -103,7 +103,8 @@ def tessellate(buildings: gpd.GeoDataFrame, regions: gpd.GeoDataFrame,
     tessellated in ``workers`` processes (partition.parallel).
 
     Returns:
-        Cells indexed like ``buildings``, with ``region`` and polygon. Regions holding no
+        Cells indexed like ``buildings``, with ``region``, ``twin`` (for a footprint mapped
+        twice, the building whose cell it shares; else None) and polygon. Regions holding no
         building produce no cell.
     """
     reps = gpd.GeoDataFrame(geometry=buildings.geometry.representative_point(),
@@ -123,16 +124,17 @@ def tessellate(buildings: gpd.GeoDataFrame, regions: gpd.GeoDataFrame,
     for part in map_forked(_region_task, tasks, workers, footprints=buildings.geometry,
                            regions=region_geom):
         cells.update(part)
-    out = gpd.GeoDataFrame({"region": region_of},
-                           geometry=pd.Series(cells).reindex(buildings.index).values,
-                           crs=buildings.crs, index=buildings.index)
-    return out
+    found = pd.Series(cells).reindex(buildings.index)
+    return gpd.GeoDataFrame({"region": region_of, "twin": [c[1] for c in found]},
+                            geometry=[c[0] for c in found], crs=buildings.crs,
+                            index=buildings.index)
 
 
 def _region_task(task: tuple, *, footprints: gpd.GeoSeries, regions: dict) -> dict:
+    """Building -> (cell, twin or None) for one region's buildings."""
     region_id, idx = task
     if len(idx) == 1:
-        return {idx[0]: regions[region_id]}
+        return {idx[0]: (regions[region_id], None)}
     return _region_cells(footprints.loc[idx], regions[region_id])
 
 
@@ -141,9 +143,12 @@ def _region_cells(footprints: gpd.GeoSeries, region) -> dict:
     points, index = _outline_points(footprints.values, region)
     owner = footprints.index.to_numpy()[index]
     # Drop repeated points (shared walls): Voronoi needs distinct sites.
-    _, first = np.unique(np.round(points, 3), axis=0, return_index=True)
+    owner = np.asarray(owner, dtype=object)
+    _, first, inverse = np.unique(np.round(points, 3), axis=0, return_index=True,
+                                  return_inverse=True)
+    twins = _twins(owner, owner[first][inverse.ravel()])
     first.sort()
-    points, owner = points[first], np.asarray(owner, dtype=object)[first]
+    points, owner = points[first], owner[first]
     # Work near the origin: Voronoi in UTM coordinates (millions of metres) loses precision.
     x0, y0 = region.centroid.x, region.centroid.y
     local_region = shapely.affinity.translate(region, -x0, -y0)
@@ -163,8 +168,23 @@ def _region_cells(footprints: gpd.GeoSeries, region) -> dict:
     local_feet = shapely.transform(footprints.reindex(keys).values, lambda xy: xy - [x0, y0])
     local_cells = _single_part_cells(local_cells, local_feet)
     offset = np.array([x0, y0])
-    cells = shapely.transform(local_cells, lambda xy: xy + offset)
-    return dict(zip(keys, cells, strict=True))
+    cells = dict(zip(keys, shapely.transform(local_cells, lambda xy: xy + offset),
+                     strict=True))
+    for twin, partner in twins.items():
+        cells[twin] = cells[partner]
+    return {key: (cell, twins.get(key)) for key, cell in cells.items()}
+
+
+def _twins(owner: np.ndarray, kept_owner: np.ndarray) -> dict:
+    """Buildings all of whose outline points another building has too (a footprint mapped
+    twice): building -> the building that keeps those points. They share its cell and are
+    divided as one (partition.groups)."""
+    kept = set(kept_owner)
+    out = {}
+    for i, building in enumerate(owner):
+        if building not in kept and building not in out:
+            out[building] = kept_owner[i]
+    return out
 
 
 def _single_part_cells(cells: np.ndarray, footprints: np.ndarray) -> np.ndarray:
