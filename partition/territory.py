@@ -50,7 +50,12 @@ def community_regions(
             parts = list(getattr(poly, "geoms", [poly]))
         else:
             near = [lines[i] for i in barrier_index.query(poly)]
-            parts = _split_polygon(poly, near)
+            try:
+                parts = _split_polygon(poly, near)
+            except shapely.errors.GEOSException:
+                # Topology GEOS cannot node: cut along the barriers snapped to 1 mm.
+                parts = _split_polygon(shapely.set_precision(poly, 0.001),
+                                       [shapely.set_precision(line, 0.001) for line in near])
         for part in parts:
             if part.area >= MIN_REGION_M2:
                 rows.append({"community": code, "geometry": part})
@@ -131,11 +136,40 @@ def tessellate(buildings: gpd.GeoDataFrame, regions: gpd.GeoDataFrame,
 
 
 def _region_task(task: tuple, *, footprints: gpd.GeoSeries, regions: dict) -> dict:
-    """Building -> (cell, twin or None) for one region's buildings."""
+    """Building -> (cell, twin or None) for one region's buildings. Should the outline
+    tessellation meet topology GEOS cannot handle, the region is tessellated from one point
+    per building instead (coarser cells, same guarantees)."""
     region_id, idx = task
     if len(idx) == 1:
         return {idx[0]: (regions[region_id], None)}
-    return _region_cells(footprints.loc[idx], regions[region_id])
+    try:
+        return _region_cells(footprints.loc[idx], regions[region_id])
+    except shapely.errors.GEOSException:
+        return _point_cells(footprints.loc[idx], regions[region_id])
+
+
+def _point_cells(footprints: gpd.GeoSeries, region) -> dict:
+    """Cells of a region from one point per building (Voronoi, clipped, repaired); buildings
+    sharing a point share the first one's cell, as twins."""
+    region = shapely.make_valid(region)
+    points = shapely.point_on_surface(shapely.make_valid(footprints.values))
+    xy = np.round(shapely.get_coordinates(points), 3)
+    _, first, inverse = np.unique(xy, axis=0, return_index=True, return_inverse=True)
+    keys = footprints.index.to_numpy()
+    sites = shapely.MultiPoint(xy[first])
+    voronoi = shapely.get_parts(shapely.voronoi_polygons(sites, extend_to=region))
+    tree = shapely.STRtree(voronoi)
+    cell_of_site = {}
+    for j, site in enumerate(shapely.get_parts(sites)):
+        poly = voronoi[tree.query(site, predicate="intersects")[0]]
+        cell_of_site[j] = _polygonal(shapely.intersection(shapely.make_valid(poly), region,
+                                                          grid_size=0.001))
+    out = {}
+    for i, key in enumerate(keys):
+        site = inverse.ravel()[i]
+        owner = keys[first[site]]
+        out[key] = (cell_of_site[site], None if owner == key else owner)
+    return out
 
 
 def _region_cells(footprints: gpd.GeoSeries, region) -> dict:
@@ -245,7 +279,12 @@ def dissolve(polys: np.ndarray):
         except shapely.errors.GEOSException:
             continue
     fixed = shapely.make_valid(np.asarray(polys, dtype=object))
-    return shapely.union_all(shapely.buffer(fixed, 0), grid_size=0.01)
+    try:
+        return shapely.union_all(fixed)
+    except shapely.errors.GEOSException:
+        # The buffer-union: slower, and it rounds corners by nothing, but GEOS's buffer
+        # builds its result from scratch and does not fail on bad noding.
+        return shapely.buffer(shapely.GeometryCollection(list(fixed)), 0)
 
 
 def _polygonal(geom):

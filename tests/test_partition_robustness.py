@@ -113,3 +113,33 @@ def test_a_failing_community_is_reported_and_the_rest_planned(monkeypatch):
     assert plan.summary["failed_communities"] == 1
     assert plan.grids["households"].sum() > 0
     assert not (plan.grids["community"] == "WEST").any()
+
+
+def test_topology_errors_fall_back_instead_of_crashing(tmp_path, monkeypatch):
+    """GEOS failing in the outline tessellation of a region (a TopologyException, as on a
+    9,600-building district with curved streets and rivers) or in every union but the last
+    repair: the plan is still made and keeps the rules."""
+    import shapely
+
+    from partition import territory
+
+    d = write_irregular_district(tmp_path / "r.osm", 31, buildings=300, style="riverside")
+    area = load_study_area(d.path, with_walk_graph=False)
+
+    def broken(*_args, **_kwargs):
+        raise shapely.errors.GEOSException("TopologyException: unable to assign free hole "
+                                           "to a shell")
+
+    monkeypatch.setattr(territory, "_region_cells", broken)
+    _check(make_plan(area))
+    parts = [shapely.box(0, 0, 1, 1), shapely.box(1, 0, 2, 1)]
+    monkeypatch.setattr(shapely, "coverage_union_all", broken)
+    real_union = shapely.union_all
+
+    def union_without_grid(geoms, *args, grid_size=None, **kwargs):
+        if grid_size is not None:
+            broken()
+        return real_union(geoms, *args, **kwargs)
+
+    monkeypatch.setattr(shapely, "union_all", union_without_grid)
+    assert territory.dissolve(parts).area == 2
