@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
+# Control characters (C0, DEL, C1) other than tab and newline: a carriage return goes too, so
+# CR LF becomes LF.
+CONTROL_CHARS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def strip_controls(value: Any) -> Any:
+    """Text without control characters other than newline and tab (anything else as is)."""
+    return CONTROL_CHARS.sub("", value) if isinstance(value, str) else value
+
+
+# Free text typed by people: control characters stripped before the length checks.
+Text = Annotated[str, BeforeValidator(strip_controls)]
 Role = Literal["admin", "planner", "worker", "reporter"]
 Clock = Annotated[str, Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$|^24:00$",
                              examples=["08:30"])]
@@ -37,19 +50,19 @@ class WorkerHours(BaseModel):
 
 
 class WorkerIn(Lonlat, WorkerHours):
-    name: str = Field(min_length=1, max_length=100, description="姓名 name")
-    phone: str | None = Field(None, max_length=40)
-    employee_no: str | None = Field(None, max_length=40, description="工号 employee number")
+    name: Text = Field(min_length=1, max_length=100, description="姓名 name")
+    phone: Text | None = Field(None, max_length=40)
+    employee_no: Text | None = Field(None, max_length=40, description="工号 employee number")
     on_duty: bool = True
-    notes: str | None = None
+    notes: Text | None = None
 
 
 class WorkerPatch(Lonlat, WorkerHours):
-    name: str | None = Field(None, min_length=1, max_length=100)
-    phone: str | None = Field(None, max_length=40)
-    employee_no: str | None = Field(None, max_length=40)
+    name: Text | None = Field(None, min_length=1, max_length=100)
+    phone: Text | None = Field(None, max_length=40)
+    employee_no: Text | None = Field(None, max_length=40)
     on_duty: bool | None = None
-    notes: str | None = None
+    notes: Text | None = None
 
 
 class WorkerOut(Orm):
@@ -72,25 +85,25 @@ class WorkerOut(Orm):
 
 
 class PartyMemberIn(BaseModel):
-    name: str = Field(min_length=1, max_length=100)
-    phone: str | None = Field(None, max_length=40)
-    branch: str | None = Field(None, max_length=100, description="党支部 party branch")
+    name: Text = Field(min_length=1, max_length=100)
+    phone: Text | None = Field(None, max_length=40)
+    branch: Text | None = Field(None, max_length=100, description="党支部 party branch")
     grid_code: str | None = Field(None, max_length=40)
     households: int = Field(0, ge=0)
     building_ids: list[str] = Field(default_factory=list)
-    notes: str | None = None
+    notes: Text | None = None
     zone: dict[str, Any] | None = Field(
         None, description="责任区 responsibility zone: GeoJSON Polygon/MultiPolygon geometry")
 
 
 class PartyMemberPatch(BaseModel):
-    name: str | None = Field(None, min_length=1, max_length=100)
-    phone: str | None = Field(None, max_length=40)
-    branch: str | None = Field(None, max_length=100)
+    name: Text | None = Field(None, min_length=1, max_length=100)
+    phone: Text | None = Field(None, max_length=40)
+    branch: Text | None = Field(None, max_length=100)
     grid_code: str | None = Field(None, max_length=40)
     households: int | None = Field(None, ge=0)
     building_ids: list[str] | None = None
-    notes: str | None = None
+    notes: Text | None = None
     zone: dict[str, Any] | None = None
 
 
@@ -115,12 +128,12 @@ class ImportResult(BaseModel):
 
 
 class IncidentIn(BaseModel):
-    category: str = Field(min_length=1, max_length=60, description="类别 category")
-    description: str = Field("", max_length=4000)
+    category: Text = Field(min_length=1, max_length=60, description="类别 category")
+    description: Text = Field("", max_length=4000)
     lon: float = Field(ge=-180, le=180)
     lat: float = Field(ge=-90, le=90)
-    reporter_name: str | None = Field(None, max_length=100)
-    reporter_phone: str | None = Field(None, max_length=40)
+    reporter_name: Text | None = Field(None, max_length=100)
+    reporter_phone: Text | None = Field(None, max_length=40)
 
 
 class IncidentOut(Orm):
@@ -150,10 +163,10 @@ class IncidentActionIn(BaseModel):
     action: IncidentAction = Field(description="accept 立案, reject 作废, dispatch 派遣, "
                                    "start 处置, handle 反馈, verify 核查, close 结案, "
                                    "return 退回, claim 认领 (微心愿), note 备注")
-    note: str = Field("", max_length=4000)
+    note: Text = Field("", max_length=4000)
     worker_id: int | None = Field(None, description="dispatch: 指定网格员 the worker (else "
                                   "chosen by walking time, load and deadline)")
-    claimant: str | None = Field(None, max_length=100,
+    claimant: Text | None = Field(None, max_length=100,
                                  description="claim: 认领的党员或志愿者 who claims a micro-wish")
 
 
@@ -200,7 +213,7 @@ class DatasetOut(Orm):
 
 class PlanCreate(BaseModel):
     dataset_id: int
-    name: str = Field("", max_length=200)
+    name: Text = Field("", max_length=200)
     target_households: int = Field(300, ge=10, le=5000, description="每格目标户数")
     seed: int = 0
     previous_plan_id: int | None = Field(None, description="re-balance this plan, fewest moves")

@@ -215,6 +215,16 @@ INCIDENT_ACTIONS = ("accept", "reject", "dispatch", "verify", "close", "claim", 
                     "handle", "return", "note")
 
 
+def inside(sv, k: int) -> tuple[float, float]:
+    """A point inside the k-th grid of the service's active plan (grids are far more than
+    30 m apart, so reports there never merge)."""
+    import shapely.geometry
+
+    point = shapely.geometry.shape(sv["grids"][k % len(sv["grids"])]["geometry"])
+    point = point.representative_point()
+    return point.x, point.y
+
+
 @pytest.fixture(scope="module")
 def table_service(service):  # noqa: F811
     """The service with a draft plan and one incident per action, dispatched to worker 1."""
@@ -229,8 +239,10 @@ def table_service(service):  # noqa: F811
         draft_id = draft.id
     incidents = {}
     for i, action in enumerate(INCIDENT_ACTIONS):
+        lon, lat = inside(sv, i)
         r = c.post("/incidents", headers=h["reporter"],
-                   json={"category": "noise", "lon": 118.70 + 0.002 * i, "lat": 32.00})
+                   json={"category": "noise", "lon": lon, "lat": lat})
+        assert r.status_code == 201, r.text
         iid = r.json()["id"]
         assert c.post(f"/incidents/{iid}/actions", headers=h["admin"],
                       json={"action": "accept"}).status_code == 200
@@ -267,8 +279,9 @@ def _request(sv, action: str) -> tuple[str, str, dict]:
         "people.edit": ("patch", f"/workers/{h['worker2_id']}", {"json": {"phone": "138"}}),
         "workers.read_own": ("get", f"/workers/{w}", {}),
         "workers.off_duty": ("post", "/workers/999999/off-duty", {}),
-        "incidents.report": ("post", "/incidents", {"json": {"category": "noise", "lon": 118.6,
-                                                             "lat": 32.0}}),
+        "incidents.report": ("post", "/incidents", {"json": {"category": "noise",
+                                                             "lon": inside(sv, 20)[0],
+                                                             "lat": inside(sv, 20)[1]}}),
         "incidents.read": ("get", "/incidents", {}),
         "incidents.statistics": ("get", "/incidents/statistics", {}),
         "incidents.escalate": ("post", "/incidents/escalate", {}),
@@ -413,3 +426,73 @@ def test_upload_errors_name_the_file_not_the_server_path(bare, name, content):
     data_dir = str(bare["settings"].data_dir)
     assert data_dir not in text and "/vsizip" not in text and "datasets/" not in text, text
     assert name in r.json()["message"]["en"]
+
+
+# ---- 12. reports outside every community are refused; control characters stripped ---------
+
+def _incident_count(sv) -> int:
+    from sqlalchemy import func, select
+
+    from api import models as m
+
+    with sv["app"].state.db.read_session() as s:
+        return s.scalar(select(func.count()).select_from(m.Incident))
+
+
+@pytest.mark.parametrize("lon,lat", [(0.0, -89.0), (118.70, 32.00), (32.04, 118.78 - 100)])
+def test_report_outside_every_community_is_a_clear_422(service, lon, lat):  # noqa: F811
+    c, h = service["client"], service["h"]
+    before = _incident_count(service)
+    r = c.post("/incidents", headers=h["reporter"],
+               json={"category": "noise", "lon": lon, "lat": lat})
+    assert r.status_code == 422, r.text
+    body = r.json()
+    assert body["code"] == "outside_area"
+    assert "不在任何社区" in body["message"]["zh"] and "WGS84" in body["message"]["zh"]
+    assert "outside every community" in body["message"]["en"]
+    assert "swapped" in body["message"]["en"]
+    minx, miny, maxx, maxy = body["bounds"]  # the area served, named in both messages
+    assert minx < maxx and miny < maxy and f"{minx:.4f}" in body["message"]["en"]
+    assert f"{maxy:.4f}" in body["message"]["zh"]
+    r = c.post(OPEN311, headers=h["reporter"],
+               data={"service_code": "noise", "lat": str(lat), "long": str(lon)})
+    assert r.status_code == 422 and r.json()["code"] == "outside_area", r.text
+    assert _incident_count(service) == before
+    # the same report inside a grid is placed in it
+    lon, lat = inside(service, 7)
+    r = c.post("/incidents", headers=h["reporter"],
+               json={"category": "noise", "lon": lon, "lat": lat})
+    assert r.status_code == 201 and r.json()["grid_code"] == service["grids"][7]["properties"][
+        "code"] and r.json()["plan_id"] == service["plan_id"], r.text
+
+
+def test_control_characters_are_stripped_from_free_text(service):  # noqa: F811
+    c, h = service["client"], service["h"]
+    lon, lat = inside(service, 11)
+    r = c.post("/incidents", headers=h["reporter"], json={
+        "category": "environment", "lon": lon, "lat": lat,
+        "description": "垃圾\x00堆放\x1b[31m\r\n第二行\t完\x7f\x85",
+        "reporter_name": "张\x08三", "reporter_phone": "138\x0c0000"})
+    assert r.status_code == 201, r.text
+    iid = r.json()["id"]
+    assert r.json()["description"] == "垃圾堆放[31m\n第二行\t完"
+    from api import models as m
+
+    with service["app"].state.db.read_session() as s:
+        row = s.get(m.Incident, iid)
+        assert (row.reporter_name, row.reporter_phone) == ("张三", "1380000")
+    r = c.post(f"/incidents/{iid}/actions", headers=h["admin"],
+               json={"action": "note", "note": "已\x07电话\x1b联系\n明日处理"})
+    assert r.status_code == 200, r.text
+    steps = c.get(f"/incidents/{iid}/history", headers=h["admin"]).json()
+    assert steps[-1]["note"] == "已电话联系\n明日处理"
+    # Open311 fields too
+    lon, lat = inside(service, 12)
+    r = c.post(OPEN311, headers=h["reporter"], json={
+        "service_code": "environment", "lat": lat, "long": lon,
+        "description": "噪\x00音\x1b扰民\r\n夜间", "first_name": "李\x01"})
+    assert r.status_code == 201, r.text
+    rid = r.json()[0]["service_request_id"]
+    record = c.get(f"/open311/v2/requests/{rid}.json", headers=h["admin"]).json()[0]
+    assert record["description"] == "噪音扰民\n夜间"
+

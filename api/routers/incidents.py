@@ -34,9 +34,10 @@ from api import incident_store as store
 from api.auth import Authenticated, Principal, allowed, check, forbid_other_worker
 from api.deps import AppSettings, ReadDb, WriteDb, check_limit
 from api.errors import ApiError, not_found
+from api.grid_index import GridLocator, outside_error
 from api.idempotency import idempotent_create
 from api.incident_routes import TodayRoutes
-from api.models import Assignment, Grid, Incident, IncidentStep, Plan, Worker
+from api.models import Incident, IncidentStep, Worker
 from api.schemas import (
     IncidentActionIn,
     IncidentDispatchOut,
@@ -45,7 +46,6 @@ from api.schemas import (
     IncidentStepOut,
     RoutePlacement,
 )
-from api.spatial import bbox_filter
 from dispatch.incident_lifecycle import (
     OPEN_STAGES,
     WITH_WORKER,
@@ -113,26 +113,28 @@ def incident_out(i: Incident, merged: bool = False) -> IncidentOut:
                        reporters=max(1, len(i.reporters or [])), merged=merged)
 
 
-def locate(session: Session, point: shapely.Point) -> tuple[int | None, str | None, int | None]:
-    """(plan id, grid code, worker id) of the active plan's grid holding ``point``."""
-    dialect = session.get_bind().dialect.name
-    box = (point.x, point.y, point.x, point.y)
-    grids = session.scalars(select(Grid).join(Plan, Plan.id == Grid.plan_id).where(
-        Plan.status == "active", bbox_filter(Grid, box, dialect)))
-    for grid in grids:
-        if grid.geom is not None and grid.geom.covers(point):
-            worker = session.scalar(select(Assignment.worker_id).where(
-                Assignment.grid_id == grid.id, Assignment.role == "worker"))
-            return grid.plan_id, grid.code, worker
-    return None, None, None
+def grid_locator(request: Request) -> GridLocator:
+    """The app's cache of plan grids (api.grid_index)."""
+    state = request.app.state
+    if getattr(state, "grid_locator", None) is None:
+        state.grid_locator = GridLocator()
+    return state.grid_locator
 
 
-def take_report(s: Session, who: Principal, rules: Rules, *, category: str, lon: float,
-                lat: float, description: str, reporter: str, phone: str | None,
-                report_id: str | None = None) -> tuple[Incident, bool]:
+Grids = Annotated[GridLocator, Depends(grid_locator)]
+
+
+def take_report(s: Session, who: Principal, rules: Rules, grids: GridLocator, *,
+                category: str, lon: float, lat: float, description: str, reporter: str,
+                phone: str | None, report_id: str | None = None) -> tuple[Incident, bool]:
     """Store a report: merged into a duplicate open incident, or a new incident placed in its
-    grid; returns (the row, merged)."""
+    grid of the active plan; returns (the row, merged). A point outside every grid of the
+    active plan (outside every community) is refused with 422."""
     now = datetime.now(UTC)
+    plan = grids.active(s)
+    grid_code = None if plan is None else plan.code_at(lon, lat)
+    if plan is not None and grid_code is None:
+        raise outside_error(lon, lat, plan)
     candidates = store.duplicate_candidates(s, category, lon, lat, now, rules.duplicate_m,
                                             rules.duplicate_hours)
     domain = store.load(s, candidates)
@@ -145,12 +147,11 @@ def take_report(s: Session, who: Principal, rules: Rules, *, category: str, lon:
     if merged:
         row = s.get(Incident, int(incident.incident_id))
     else:
-        point = shapely.Point(lon, lat)
-        plan_id, grid_code, _ = locate(s, point)
         row = Incident(category=category, description=description, reporter_name=reporter,
-                       reporter_phone=phone, reporter_token_id=who.token_id, plan_id=plan_id,
-                       grid_code=grid_code, created_at=now)
-        row.set_geometry(point)
+                       reporter_phone=phone, reporter_token_id=who.token_id,
+                       plan_id=None if plan is None else plan.plan_id, grid_code=grid_code,
+                       created_at=now)
+        row.set_geometry(shapely.Point(lon, lat))
         s.add(row)
         s.flush()
         incident.incident_id, incident.grid_id = str(row.id), grid_code
@@ -162,12 +163,13 @@ def take_report(s: Session, who: Principal, rules: Rules, *, category: str, lon:
              summary="上报事件 report an incident (send Idempotency-Key when retrying)")
 def report_incident(body: IncidentIn, request: Request, session: WriteDb,
                     who: allowed("incidents.report"),
-                    rules: IncidentRules,
+                    rules: IncidentRules, grids: Grids,
                     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None):
     category = category_id(rules, body.category)
 
     def create(s: Session) -> IncidentOut:
-        row, merged = take_report(s, who, rules, category=category, lon=body.lon, lat=body.lat,
+        row, merged = take_report(s, who, rules, grids, category=category, lon=body.lon,
+                                  lat=body.lat,
                                   description=body.description,
                                   reporter=body.reporter_name or who.name,
                                   phone=body.reporter_phone)

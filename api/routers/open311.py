@@ -24,7 +24,8 @@ from api.auth import Principal, check, current_principal, forbid_other_worker, h
 from api.deps import AppSettings, ReadDb, WriteDb, check_limit
 from api.errors import ApiError, not_found
 from api.models import Incident, Token
-from api.routers.incidents import IncidentRules, rules_error, take_report
+from api.routers.incidents import Grids, IncidentRules, rules_error, take_report
+from api.schemas import strip_controls
 from dispatch.incident_open311 import filter_open311, open311_request, parse_open311_post
 from dispatch.incident_rules import RulesError, beijing, open311_services
 
@@ -46,13 +47,13 @@ def _bad_field(name: str, zh: str, en: str) -> ApiError:
 
 
 def clean_fields(body: dict) -> dict[str, str]:
-    """Every field as text within its limit (numbers become text; objects, lists and
-    over-long text are refused with 400)."""
+    """Every field as text within its limit, control characters other than newline and tab
+    taken out (numbers become text; objects, lists and over-long text are refused with 400)."""
     fields = {}
     for name, value in body.items():
         if isinstance(value, bool) or not isinstance(value, str | int | float):
             raise _bad_field(name, "应为文字或数字", "must be text or a number")
-        text = str(value)
+        text = strip_controls(str(value))
         limit = FIELD_LIMITS.get(name, FIELD_LIMIT_OTHER)
         if len(text) > limit:
             raise _bad_field(name, f"超过 {limit} 个字符", f"longer than {limit} characters")
@@ -104,14 +105,16 @@ def services(rules: IncidentRules, lang: Lang = "zh"):
 
 @router.post("/requests.json", status_code=201,
              summary="Open311 上报 post a service request")
-async def post_request(request: Request, session: WriteDb, who: Caller, rules: IncidentRules):
+async def post_request(request: Request, session: WriteDb, who: Caller, rules: IncidentRules,
+                       grids: Grids):
     check(who, "incidents.report")
     fields = await _fields(request)
     try:
         report = parse_open311_post(fields, rules)
     except RulesError as exc:
         raise rules_error(exc, 400) from None
-    row, merged = take_report(session, who, rules, category=report.category, lon=report.lon,
+    row, merged = take_report(session, who, rules, grids, category=report.category,
+                              lon=report.lon,
                               lat=report.lat, description=report.description,
                               reporter=report.reporter, phone=report.phone or None,
                               report_id=fields.get("device_id"))
