@@ -496,3 +496,41 @@ def test_control_characters_are_stripped_from_free_text(service):  # noqa: F811
     record = c.get(f"/open311/v2/requests/{rid}.json", headers=h["admin"]).json()[0]
     assert record["description"] == "噪音扰民\n夜间"
 
+
+# ---- 8. OGC collection metadata reveals no incident positions without a token ---------------
+
+def _bbox(client, path: str, headers: dict | None = None) -> list[float]:
+    r = client.get(path, headers=headers or {})
+    assert r.status_code == 200, r.text
+    return r.json()["extent"]["spatial"]["bbox"][0]
+
+
+def test_ogc_incident_extent_only_for_those_who_may_read_incidents(service):  # noqa: F811
+    from sqlalchemy import func, select
+
+    from api import models as m
+
+    c, h = service["client"], service["h"]
+    lon, lat = inside(service, 5)
+    assert c.post("/incidents", headers=h["reporter"],
+                  json={"category": "noise", "lon": lon, "lat": lat}).status_code == 201
+    served = _bbox(c, "/ogc/collections/grids")  # the area served: public
+    with service["app"].state.db.read_session() as s:
+        real = list(s.execute(select(func.min(m.Incident.minx), func.min(m.Incident.miny),
+                                     func.max(m.Incident.maxx), func.max(m.Incident.maxy))).one())
+    assert real != served
+    for headers in (None, h["reporter"], {"Authorization": "Bearer wg_not_a_token"}):
+        assert _bbox(c, "/ogc/collections/incidents", headers) == served
+        assert _bbox(c, "/ogc/collections/party-zones", headers) == served
+        listed = {col["id"]: col for col in c.get("/ogc/collections",
+                                                   headers=headers or {}).json()["collections"]}
+        assert listed["incidents"]["extent"]["spatial"]["bbox"][0] == served
+    assert _bbox(c, "/ogc/collections/incidents", h["admin"]) == real
+    # a worker: the extent of the incidents dispatched to them, nobody else's
+    with service["app"].state.db.read_session() as s:
+        own = list(s.execute(select(func.min(m.Incident.minx), func.min(m.Incident.miny),
+                                    func.max(m.Incident.maxx), func.max(m.Incident.maxy))
+                             .where(m.Incident.worker_id == h["worker2_id"])).one())
+    own = [-180.0, -90.0, 180.0, 90.0] if own[0] is None else own
+    assert _bbox(c, "/ogc/collections/incidents", h["worker2"]) == own != real
+

@@ -22,7 +22,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from api.auth import Principal, allowed
+from api.auth import PERMISSIONS, Principal, allowed, authenticate
 from api.deps import AppSettings, BBoxQuery, ReadDb, check_limit, parse_bbox
 from api.errors import ApiError, not_found
 from api.geojson import collection_bytes, features_json, geojson_response
@@ -48,6 +48,7 @@ class CollectionInfo:
     description: str
     model: type
     plan_scoped: bool  # features of the active plan only
+    personal: bool = False  # records of people: extent only for those who may read them
 
 
 COLLECTIONS = {c.id: c for c in (
@@ -57,9 +58,10 @@ COLLECTIONS = {c.id: c for c in (
                    "启用方案的建筑及所属网格 buildings of the active plan with their grid",
                    PlanBuilding, True),
     CollectionInfo("party-zones", "党员责任区 Party member zones",
-                   "党员责任区 responsibility zones of party members", PartyMember, False),
+                   "党员责任区 responsibility zones of party members", PartyMember, False,
+                   personal=True),
     CollectionInfo("incidents", "事件 Incidents", "上报的事件 reported incidents", Incident,
-                   False),
+                   False, personal=True),
 )}
 
 
@@ -99,22 +101,41 @@ def conformance():
     return _json({"conformsTo": CONFORMANCE})
 
 
-def _extent(session: Session, info: CollectionInfo) -> list[float]:
+WORLD = [-180.0, -90.0, 180.0, 90.0]
+
+
+def _caller(request: Request) -> Principal | None:
+    """The caller when the request carries a valid token, else None (metadata is public)."""
+    try:
+        return authenticate(request)
+    except ApiError:
+        return None
+
+
+def _extent(session: Session, info: CollectionInfo, who: Principal | None) -> list[float]:
+    """The collection's bounding box. Collections of people's records (incidents, party
+    zones) reveal their records' extent only to callers who may read those records (a worker:
+    their own); anyone else gets the extent of the active plan's grids, the area served."""
     model = info.model
-    query = select(func.min(model.minx), func.min(model.miny), func.max(model.maxx),
-                   func.max(model.maxy))
-    if info.plan_scoped:
-        query = query.join(Plan, Plan.id == model.plan_id).where(Plan.status == "active")
-    box = session.execute(query).one()
-    return [float(v) for v in box] if box[0] is not None else [-180.0, -90.0, 180.0, 90.0]
+    active = select(Plan.id).where(Plan.status == "active").limit(1).scalar_subquery()
+    if info.personal and (who is None or who.role not in PERMISSIONS["ogc.read"]):
+        model, where = Grid, [Grid.plan_id == active]
+    elif who is not None:
+        where = _scope(session, info, who)
+    else:  # grids and buildings of the active plan: the area served, public
+        where = [model.plan_id == active]
+    box = session.execute(select(func.min(model.minx), func.min(model.miny),
+                                 func.max(model.maxx), func.max(model.maxy)).where(*where)).one()
+    return [float(v) for v in box] if box[0] is not None else WORLD
 
 
-def _collection(session: Session, info: CollectionInfo, base: str) -> dict:
+def _collection(session: Session, info: CollectionInfo, base: str,
+                who: Principal | None) -> dict:
     href = f"{base}/collections/{info.id}"
     return {
         "id": info.id, "title": info.title, "description": info.description,
         "itemType": "feature", "crs": [CRS84],
-        "extent": {"spatial": {"bbox": [_extent(session, info)], "crs": CRS84}},
+        "extent": {"spatial": {"bbox": [_extent(session, info, who)], "crs": CRS84}},
         "links": [
             {"href": href, "rel": "self", "type": JSON, "title": info.title},
             {"href": f"{href}/items", "rel": "items", "type": GEOJSON, "title": info.title},
@@ -127,7 +148,8 @@ def collections(request: Request, session: ReadDb):
     base = _base(request)
     return _json({
         "links": [{"href": f"{base}/collections", "rel": "self", "type": JSON}],
-        "collections": [_collection(session, c, base) for c in COLLECTIONS.values()],
+        "collections": [_collection(session, c, base, _caller(request))
+                        for c in COLLECTIONS.values()],
     })
 
 
@@ -139,7 +161,7 @@ def _info(collection_id: str) -> CollectionInfo:
 
 @router.get("/collections/{collection_id}", summary="要素集合 one collection")
 def collection(collection_id: str, request: Request, session: ReadDb):
-    return _json(_collection(session, _info(collection_id), _base(request)))
+    return _json(_collection(session, _info(collection_id), _base(request), _caller(request)))
 
 
 def _parse_instant(text: str, bound: str) -> datetime | None:
