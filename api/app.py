@@ -2,7 +2,8 @@
 
 On start it creates the data folder, migrates the database (``alembic upgrade head``) and
 starts the job runner; on stop it stops the runner (running jobs are marked interrupted).
-OpenAPI docs at /docs; OGC API - Features under /ogc.
+OpenAPI docs at /docs (Swagger UI served from the swagger-ui-bundle package, api.web);
+OGC API - Features under /ogc; security headers on every answer (api.web).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from api.routers import (
     routes,
 )
 from api.settings import Settings
+from api.web import SecurityHeaders, install_docs
 from gis.errors import InputError
 
 DESCRIPTION = """网格化管理服务 Wangge service: datasets, micro-grid plans, grids, workers,
@@ -68,11 +70,12 @@ def create_app(settings: Settings | None = None, *, start_jobs: bool = True) -> 
             db.dispose()
 
     app = FastAPI(title="Wangge 网格", version="0.1.0", description=DESCRIPTION,
-                  lifespan=lifespan)
+                  lifespan=lifespan, docs_url=None, redoc_url=None)  # /docs: api.web
     app.add_middleware(RequestGuard, settings=settings)  # inside CORS: its answers get CORS headers
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins),
                            allow_methods=["*"], allow_headers=["*"])
+    app.add_middleware(SecurityHeaders)  # outermost: every answer gets its headers
     app.add_exception_handler(ApiError, api_error_handler)
     app.add_exception_handler(InputError, input_error_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
@@ -84,4 +87,5 @@ def create_app(settings: Settings | None = None, *, start_jobs: bool = True) -> 
     app.mount("/static/maps", AssetFiles(directory=map_assets_folder(settings), check_dir=False),
               name="map-assets")
     app.include_router(ogc.router, prefix="/ogc")
+    install_docs(app)
     return app

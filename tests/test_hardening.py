@@ -534,3 +534,36 @@ def test_ogc_incident_extent_only_for_those_who_may_read_incidents(service):  # 
     own = [-180.0, -90.0, 180.0, 90.0] if own[0] is None else own
     assert _bbox(c, "/ogc/collections/incidents", h["worker2"]) == own != real
 
+
+# ---- 9. security headers; the API docs work offline -----------------------------------------
+
+URL_ATTR = __import__("re").compile(r"""(?:src|href|url)\s*[=:]\s*["']([^"']+)["']""")
+
+
+def test_docs_load_nothing_from_another_host(bare):
+    c = bare["client"]
+    r = c.get("/docs")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    assert "http://" not in r.text and "https://" not in r.text, r.text
+    urls = URL_ATTR.findall(r.text)
+    assert {"/static/docs/swagger-ui-bundle.js", "/static/docs/swagger-ui.css",
+            "/openapi.json"} <= set(urls), urls
+    for url in urls:
+        assert url.startswith("/") and not url.startswith("//"), url
+        asset = c.get(url)
+        assert asset.status_code == 200, url
+        assert asset.headers["x-content-type-options"] == "nosniff"
+    assert "javascript" in c.get("/static/docs/swagger-ui-bundle.js").headers["content-type"]
+    csp = r.headers["content-security-policy"]
+    assert "default-src 'none'" in csp and "http" not in csp and "frame-ancestors 'none'" in csp
+    assert c.get("/redoc").status_code == 404  # ReDoc would need a CDN
+
+
+def test_every_answer_carries_the_security_headers(bare):
+    c = bare["client"]
+    for r in (c.get("/ogc"), c.get("/incidents"), c.get("/docs"),
+              c.get("/maps/grids", headers=bare["h"]["admin"])):
+        assert r.headers["x-content-type-options"] == "nosniff", r.url
+        assert r.headers["x-frame-options"] == "DENY"
+        assert r.headers["referrer-policy"] == "no-referrer"
+    assert "content-security-policy" not in c.get("/ogc").headers  # JSON needs none

@@ -96,6 +96,33 @@ def test_every_map_page_for_every_role(mapped):
                 assert r.status_code == 403, (path, role)
 
 
+
+URL_ATTR = __import__("re").compile(r"""(?:src|href)\s*=\s*["']([^"']+)["']""")
+
+
+def test_map_pages_send_security_headers_and_load_only_from_the_service(mapped):
+    c, h = mapped["client"], mapped["h"]
+    for path, _ in _views(mapped):
+        r = c.get(path, headers=h["admin"])
+        assert r.status_code == 200, path
+        assert r.headers["x-content-type-options"] == "nosniff"
+        assert r.headers["x-frame-options"] == "DENY"
+        assert r.headers["referrer-policy"] == "no-referrer"
+        csp = dict(d.strip().split(" ", 1) for d in
+                   r.headers["content-security-policy"].split(";"))
+        assert csp["default-src"] == "'none'" and csp["frame-ancestors"] == "'none'"
+        # Folium's inline scripts and styles run; nothing comes from another host
+        assert csp["script-src"] == "'self' 'unsafe-inline'", csp
+        assert csp["style-src"] == "'self' 'unsafe-inline'", csp
+        assert "http" not in r.headers["content-security-policy"]
+        for url in URL_ATTR.findall(r.text):  # every file the page loads is allowed
+            assert url.startswith(("/static/maps/", "data:", "#")), (path, url)
+            if url.startswith("/static/maps/"):
+                asset = c.get(url)
+                assert asset.status_code == 200 and \
+                    asset.headers["x-content-type-options"] == "nosniff", url
+
+
 def test_worker_sees_only_their_own_route_and_incidents(mapped):
     c, h = mapped["client"], mapped["h"]
     r = c.get(f"/maps/routes/{h['worker2_id']}", headers=h["worker"])
