@@ -19,15 +19,18 @@ import traceback
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, text, update
 
 from api.db import Database
+from api.errors import ApiError
 from api.models import Dataset, Job
 from api.models import Plan as PlanRow
 from api.settings import Settings
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 0.5
+PENDING = ("queued", "running")  # the statuses that count against the job limits
+SUBMIT_LOCK_KEY = 0x57414E47  # PostgreSQL advisory lock serialising job submissions
 PRELOAD = ["api.jobs", "api.plan_store", "partition.plan", "gis.study_area", "api.dispatch_jobs"]
 # Steps reported by a partition job: loading (gis.study_area.LOAD_STEPS), partition.plan's five
 # steps, then saving. Progress is the share of steps started.
@@ -71,11 +74,45 @@ class JobRunner:
 
     def submit(self, kind: str, params: dict, created_by: int | None,
                rerun_of: int | None = None) -> Job:
+        """Queue a job; 429 with Retry-After when the caller already has
+        ``settings.max_jobs_per_user`` jobs queued or running, or everyone together
+        ``settings.max_jobs``."""
         with self.db.writing() as session:
+            if session.get_bind().dialect.name == "postgresql":
+                # one submit at a time, so two cannot both pass the counts (SQLite: the
+                # write lock taken at BEGIN does this)
+                session.execute(text("SELECT pg_advisory_xact_lock(:key)"),
+                                {"key": SUBMIT_LOCK_KEY})
+            self._check_limits(session, created_by)
             job = Job(kind=kind, params=params, created_by=created_by, rerun_of=rerun_of)
             session.add(job)
         self._wake.set()
         return job
+
+    def _check_limits(self, session, created_by: int | None) -> None:
+        pending = Job.status.in_(PENDING)
+        total = session.scalar(select(func.count()).select_from(Job).where(pending))
+        mine = session.scalar(select(func.count()).select_from(Job).where(
+            pending, Job.created_by.is_(None) if created_by is None
+            else Job.created_by == created_by))
+        limits = self.settings
+        retry = {"Retry-After": str(limits.job_retry_after_s)}
+        if mine >= limits.max_jobs_per_user:
+            raise ApiError(429, "too_many_jobs",
+                           f"您已有 {mine} 个任务在排队或运行（每人上限 "
+                           f"{limits.max_jobs_per_user} 个）：请等其完成或取消后再提交，"
+                           f"约 {limits.job_retry_after_s} 秒后重试",
+                           f"you already have {mine} jobs queued or running (at most "
+                           f"{limits.max_jobs_per_user} each): wait for one to finish or "
+                           f"cancel one, then retry in about {limits.job_retry_after_s} s",
+                           headers=retry, limit=limits.max_jobs_per_user)
+        if total >= limits.max_jobs:
+            raise ApiError(429, "job_queue_full",
+                           f"任务队列已满（共 {total} 个排队或运行，上限 {limits.max_jobs} "
+                           f"个）：请约 {limits.job_retry_after_s} 秒后重试",
+                           f"the job queue is full ({total} jobs queued or running, at most "
+                           f"{limits.max_jobs}): retry in about {limits.job_retry_after_s} s",
+                           headers=retry, limit=limits.max_jobs)
 
     def cancel(self, job_id: int) -> None:
         """Cancel a queued job at once; ask a running one to stop (its process is ended)."""

@@ -28,6 +28,9 @@ class Settings:
         max_bbox_km2: largest area a bbox query may cover.
         max_page_size: largest ``limit`` of a list or items request.
         job_workers: partition jobs run at the same time (one process each).
+        max_jobs_per_user: jobs one token may have queued or running; more get 429.
+        max_jobs: jobs queued or running for everyone together; more get 429.
+        job_retry_after_s: the Retry-After (seconds) of those 429 answers.
         sqlite_synchronous: SQLite ``synchronous`` pragma; FULL survives power loss too.
         map_assets_dir: a folder already gathered by ``maps.ensure_assets`` to serve at
             /static/maps/ (shared by several services); None: ``data_dir/map-assets``,
@@ -45,6 +48,9 @@ class Settings:
     max_bbox_km2: float = 2_500.0
     max_page_size: int = 10_000
     job_workers: int = 1
+    max_jobs_per_user: int = 3
+    max_jobs: int = 20
+    job_retry_after_s: int = 30
     sqlite_synchronous: str = "FULL"
     map_assets_dir: Path | None = None
     incident_rules: str | None = None
@@ -71,6 +77,9 @@ class Settings:
             max_bbox_km2=float(env.get("WANGGE_MAX_BBOX_KM2", 2_500)),
             max_page_size=int(env.get("WANGGE_MAX_PAGE_SIZE", 10_000)),
             job_workers=int(env.get("WANGGE_JOB_WORKERS", 1)),
+            max_jobs_per_user=int(env.get("WANGGE_MAX_JOBS_PER_USER", 3)),
+            max_jobs=int(env.get("WANGGE_MAX_JOBS", 20)),
+            job_retry_after_s=int(env.get("WANGGE_JOB_RETRY_AFTER_S", 30)),
             sqlite_synchronous=env.get("WANGGE_SQLITE_SYNCHRONOUS", "FULL").upper(),
             map_assets_dir=Path(env["WANGGE_MAP_ASSETS"])
             if env.get("WANGGE_MAP_ASSETS") else None,

@@ -567,3 +567,63 @@ def test_every_answer_carries_the_security_headers(bare):
         assert r.headers["x-frame-options"] == "DENY"
         assert r.headers["referrer-policy"] == "no-referrer"
     assert "content-security-policy" not in c.get("/ogc").headers  # JSON needs none
+
+
+# ---- 11. the job queue has limits: per user and for everyone ---------------------------------
+
+@pytest.fixture()
+def queue(tmp_path):
+    """A service whose jobs stay queued (no runner), with 2 jobs per user and 3 in all."""
+    from api import models as m
+
+    settings = Settings(data_dir=tmp_path, max_jobs_per_user=2, max_jobs=3,
+                        job_retry_after_s=17)
+    app = create_app(settings, start_jobs=False)
+    with TestClient(app) as client:
+        h = make_tokens(app)
+        with app.state.db.writing() as s:
+            dataset = m.Dataset(name="d", filename="d.osm", path="datasets/d.osm",
+                                size_bytes=1)
+            s.add(dataset)
+            s.flush()
+            dataset_id = dataset.id
+        yield {"client": client, "app": app, "h": h, "dataset_id": dataset_id}
+
+
+def test_job_queue_limits_per_user_and_in_all(queue):
+    c, h = queue["client"], queue["h"]
+    body = {"dataset_id": queue["dataset_id"], "target_households": 300}
+    first = [c.post("/plans", headers=h["planner"], json=body) for _ in range(2)]
+    assert [r.status_code for r in first] == [202, 202]
+    r = c.post("/plans", headers=h["planner"], json=body)
+    assert r.status_code == 429 and r.headers["retry-after"] == "17", r.text
+    assert r.json()["code"] == "too_many_jobs" and "2" in r.json()["message"]["zh"]
+    assert "cancel" in r.json()["message"]["en"]
+    assert c.post("/plans", headers=h["admin"], json=body).status_code == 202  # 3 in all
+    r = c.post("/plans", headers=h["admin"], json=body)
+    assert r.status_code == 429 and r.json()["code"] == "job_queue_full", r.text
+    assert r.headers["retry-after"] == "17"
+    # a cancelled job no longer counts
+    job_id = first[0].json()["id"]
+    assert c.post(f"/jobs/{job_id}/cancel", headers=h["planner"]).status_code in (200, 202)
+    assert c.post("/plans", headers=h["planner"], json=body).status_code == 202
+    assert len(c.get("/jobs", headers=h["admin"]).json()) == 4  # the 429s made none
+
+
+def test_concurrent_submissions_never_pass_the_limit(queue):
+    from concurrent.futures import ThreadPoolExecutor
+
+    c, h = queue["client"], queue["h"]
+    body = {"dataset_id": queue["dataset_id"], "target_households": 300}
+    with ThreadPoolExecutor(20) as pool:
+        codes = list(pool.map(lambda i: c.post("/plans", json=body, headers=h[
+            ("planner", "admin")[i % 2]]).status_code, range(20)))
+    assert codes.count(202) == 3 and codes.count(429) == 17, codes
+
+
+def test_job_limits_from_the_environment(monkeypatch):
+    monkeypatch.setenv("WANGGE_MAX_JOBS_PER_USER", "5")
+    monkeypatch.setenv("WANGGE_MAX_JOBS", "40")
+    monkeypatch.setenv("WANGGE_JOB_RETRY_AFTER_S", "9")
+    s = Settings.from_env()
+    assert (s.max_jobs_per_user, s.max_jobs, s.job_retry_after_s) == (5, 40, 9)
