@@ -81,7 +81,7 @@ def share(total: float | None, sizes: list[int]) -> list[float | None]:
 
 
 def default_units(buildings: int) -> float:
-    """The default budget of a plan of ``buildings`` buildings: 2 units and 2 per thousand
-    buildings (2,000 buildings: 6; 10,000: 22), within 10 s and 30 s a plan on 2 cores with
+    """The default budget of a plan of ``buildings`` buildings: 2 units and 3 per thousand
+    buildings (2,000 buildings: 8; 10,000: 32), within 10 s and 30 s a plan on 2 cores with
     the other steps (bench/partition_bench.py)."""
-    return 2.0 + 0.002 * buildings
+    return 2.0 + 0.003 * buildings

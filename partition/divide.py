@@ -46,6 +46,7 @@ from partition.untangle import untangle
 # off by barriers divide more evenly (_grid_counts).
 MEAN_RANGE = 0.06
 CLEAR_GAIN = 0.8  # ... and its groups' deviation score falls at least by a fifth
+MIN_SECOND_PASS = 0.5  # units left over below which no second pass is run
 
 
 @dataclass
@@ -105,6 +106,7 @@ def _divide(graph: nx.Graph, communities: list, residential: set, target: int,
     results = map_forked(_group_task, [(c, i, units) for (c, i, _), units
                                        in zip(tasks, shares, strict=True)],
                          workers, prepared=prepared)
+    results = _second_pass(tasks, results, workers, prepared)
     done: dict = defaultdict(dict)
     for (community, i, _), result in zip(tasks, results, strict=True):
         done[community][i] = result
@@ -169,22 +171,62 @@ def _group_task(task: tuple, *, prepared: dict) -> dict:
     community, i, units = task
     p = prepared[community]
     comp, k = p.counts[i]
-    graph = p.groups.graph
-    budget = WorkBudget(units)
     try:
-        parts = split(graph, comp, k, mean=p.mean)
+        parts = split(p.groups.graph, comp, k, mean=p.mean)
         labels = {b: f"{community}/{i}.{q}" for b, q in parts.items()}
-        labels.update(repair_extremes(graph, labels, movable=set(comp), mean=p.mean,
-                                      budget=budget))
-        spare = itertools.count()
-        exact = _split_exactly(graph, [(comp, k)], labels, p.mean,
-                               lambda: f"{community}/{i}.x{next(spare)}", budget)
-        labels.update(untangle(graph, labels, movable=set(comp),
-                               residential=p.residential & set(comp), mean=p.mean))
+        return _improve(p, community, i, labels, WorkBudget(units), "x")
     except Exception as error:
         return {"error": _failure(community, "split", error)}
-    return {"labels": labels, "exact": exact.get(comp[0]),
-            "ran_out": budget.ran_out, "spent": round(budget.spent, 2)}
+
+
+def _group_again(task: tuple, *, prepared: dict) -> dict:
+    """Go on improving a group's grids with the budget others left (second pass)."""
+    community, i, units, labels = task
+    try:
+        return _improve(prepared[community], community, i, labels, WorkBudget(units), "y")
+    except Exception as error:
+        return {"error": _failure(community, "split", error)}
+
+
+def _improve(p: _Prepared, community, i: int, labels: dict, budget: WorkBudget,
+             tag: str) -> dict:
+    """The exact steps and the untangling on group ``i``'s grids ``labels``."""
+    comp, k = p.counts[i]
+    graph = p.groups.graph
+    labels = dict(labels)
+    labels.update(repair_extremes(graph, labels, movable=set(comp), mean=p.mean,
+                                  budget=budget))
+    spare = itertools.count()
+    exact = _split_exactly(graph, [(comp, k)], labels, p.mean,
+                           lambda: f"{community}/{i}.{tag}{next(spare)}", budget)
+    labels.update(untangle(graph, labels, movable=set(comp),
+                           residential=p.residential & set(comp), mean=p.mean))
+    return {"labels": labels, "exact": exact.get(comp[0]), "ran_out": budget.ran_out,
+            "spent": budget.spent, "units": budget.units}
+
+
+def _second_pass(tasks: list, results: list, workers: int, prepared: dict) -> list:
+    """The work that groups left unspent goes, in shares by size, to the groups that ran
+    out, which go on from where they stopped. Both passes are fixed before they start, so
+    the plan does not depend on the number of workers."""
+    left = sum(r["units"] - r["spent"] for r in results
+               if "error" not in r and r["units"] is not None and not r["ran_out"])
+    needy = [j for j, r in enumerate(results) if "error" not in r and r["ran_out"]]
+    if left < MIN_SECOND_PASS or not needy:
+        return results
+    shares = share(left, [tasks[j][2] for j in needy])
+    again = map_forked(_group_again, [(tasks[j][0], tasks[j][1], units, results[j]["labels"])
+                                      for j, units in zip(needy, shares, strict=True)],
+                       workers, prepared=prepared)
+    out = list(results)
+    for j, result in zip(needy, again, strict=True):
+        if "error" in result:
+            out[j] = result
+            continue
+        first = results[j]
+        out[j] = {**result, "spent": first["spent"] + result["spent"],
+                  "exact": max(first["exact"] or 0.0, result["exact"] or 0.0) or None}
+    return out
 
 
 def _finish(p: _Prepared, results: dict, division: Division) -> tuple[dict, dict]:
@@ -205,7 +247,7 @@ def _finish(p: _Prepared, results: dict, division: Division) -> tuple[dict, dict
                        in adjacency_bounds(graph, comp, p.mean).items()})
         if k > 1 and results[i]["ran_out"]:
             division.budget.append({"community": community, "buildings": len(comp),
-                                    "grids": k, "units_spent": results[i]["spent"],
+                                    "grids": k, "units_spent": round(results[i]["spent"], 2),
                                     "bound_pct": round(bound, 2)})
     building_grids = frozenset(labels[b] for b in p.groups.building_grids)
     spare = itertools.count()
