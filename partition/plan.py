@@ -320,9 +320,17 @@ def _grid_table(buildings, polygons: gpd.GeoSeries, graph, area, target: int,
     grids.index.name = "grid_id"
     grids = grids.reset_index()
     grids.insert(1, "code", grids["grid_id"])
-    grids.insert(2, "kind", np.where(grids["households"] <= 0, "dedicated", np.where(
-        (grids["buildings"] == 1) & (grids["households"] > target), "building",
-        "residential")))
+    # A building grid (楼栋网格): one building with homes, more than the target (household-
+    # less buildings beside it may have joined it; a footprint mapped twice counts once).
+    twin_of = dict(graph.graph.get("twins", []))
+    housed = buildings[buildings["households"] > 0]
+    one = pd.Series([twin_of.get(b, b) for b in housed.index], index=housed.index)
+    homes = housed.groupby(one).agg(grid_id=("grid_id", "first"),
+                                    households=("households", "sum")).groupby("grid_id")[
+        "households"].agg(["size", "max"]).reindex(grids["grid_id"])
+    alone = (homes["size"] == 1).to_numpy() & (homes["max"] > target).to_numpy()
+    grids.insert(2, "kind", np.where(grids["households"] <= 0, "dedicated",
+                                     np.where(alone, "building", "residential")))
     grids["population"] = grids["population"].round(1)
     grids["deviation_pct"] = deviations(grids).round(2)
     grids["area_m2"] = grids.geometry.area.round(1)
