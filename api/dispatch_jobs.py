@@ -24,7 +24,7 @@ from api import models as m
 from api.db import Database
 from api.dispatch_store import save_assignments, save_route
 from api.incident_dispatcher import walk_network
-from api.jobs import JobProgress, now
+from api.jobs import JobProgress, finish_job
 from api.plan_store import buildings_frame, grids_frame
 from api.settings import Settings
 from dispatch.incident_rules import BEIJING
@@ -48,16 +48,9 @@ def _context(db: Database, settings: Settings, plan_id: int):
 
 
 def _finish(session, job_id: int | None, result: dict) -> bool:
-    """Mark the job succeeded in the caller's transaction; False when it was cancelled (the
-    caller then writes nothing)."""
-    if job_id is None:
-        return True
-    job = session.get(m.Job, job_id)
-    if job.status != "running" or job.cancel_requested:
-        return False
-    job.status, job.progress, job.step, job.finished_at = "succeeded", 1.0, None, now()
-    job.result = result
-    return True
+    """Mark the job succeeded in the caller's transaction; False when it was cancelled or is
+    no longer this process's (api.jobs.finish_job: the caller then writes nothing)."""
+    return job_id is None or finish_job(session, job_id, result)
 
 
 def _steps(db: Database, job_id: int | None, total: int) -> Callable[[str], None]:

@@ -7,15 +7,30 @@ time scaled by what is left. Cancelling terminates the process. A job found ``ru
 the service starts was cut off by a restart: it is marked ``interrupted`` and can be re-run
 (a new job with the same parameters). A job writes its plan, grids, buildings and its own
 ``succeeded`` status in one transaction, so a failure or a kill leaves no half-written plan.
+
+A job process lives no longer than the service that started it: on Linux the kernel kills it
+when its parent dies (``PR_SET_PDEATHSIG``; the parent is the forkserver, which exits with
+the service), and a watchdog thread in it ends it once the service's process is gone (other
+systems, or a forkserver that outlived it). Claiming a job gives it an owner token (a lease,
+``jobs.owner``); the job's progress and its end are written only ``WHERE status = 'running'
+AND owner = <its token>`` (:func:`owned`), so a process that outlived its service, or a job
+marked interrupted and taken up again meanwhile, writes nothing: its whole final transaction,
+plan included, is rolled back.
 """
 
 from __future__ import annotations
 
+import ctypes
 import importlib
 import logging
 import multiprocessing as mp
+import os
+import signal
+import sys
 import threading
+import time
 import traceback
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -31,6 +46,33 @@ log = logging.getLogger(__name__)
 POLL_SECONDS = 0.5
 PENDING = ("queued", "running")  # the statuses that count against the job limits
 SUBMIT_LOCK_KEY = 0x57414E47  # PostgreSQL advisory lock serialising job submissions
+WATCHDOG_SECONDS = 1.0  # how often a job process checks that its service still runs
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+# In a job process: the owner token of the job it runs (job id -> token).
+_owners: dict[int, str] = {}
+
+
+class LeaseLostError(Exception):
+    """The job is no longer this process's (interrupted, cancelled or taken up again)."""
+
+
+def owned(job_id: int) -> list:
+    """WHERE clauses: job ``job_id`` is running and still held by this process's lease (no
+    lease known, as in a test or ``api.bootstrap``: running)."""
+    clauses = [Job.id == job_id, Job.status == "running"]
+    owner = _owners.get(job_id)
+    if owner is not None:
+        clauses.append(Job.owner == owner)
+    return clauses
+
+
+def finish_job(session, job_id: int, result: dict) -> bool:
+    """Mark the job succeeded in the caller's transaction, only if it is still running, held
+    by this process and not asked to cancel; False otherwise (the caller writes nothing)."""
+    done = session.execute(update(Job).where(*owned(job_id), Job.cancel_requested.is_(False))
+                           .values(status="succeeded", progress=1.0, step=None,
+                                   finished_at=now(), result=result)).rowcount
+    return done == 1
 PRELOAD = ["api.jobs", "api.plan_store", "partition.plan", "gis.study_area", "api.dispatch_jobs"]
 # Steps reported by a partition job: loading (gis.study_area.LOAD_STEPS), partition.plan's five
 # steps, then saving. Progress is the share of steps started.
@@ -197,14 +239,17 @@ class JobRunner:
             queued = session.execute(select(Job.id, Job.kind).where(Job.status == "queued")
                                      .order_by(Job.id).limit(free)).all()
         for job_id, kind in queued:
+            owner = uuid.uuid4().hex
             with self.db.writing() as session:
                 claimed = session.execute(
                     update(Job).where(Job.id == job_id, Job.status == "queued")
-                    .values(status="running", started_at=now(), progress=0.0)).rowcount
+                    .values(status="running", started_at=now(), progress=0.0,
+                            owner=owner)).rowcount
             if not claimed:
                 continue
             proc = self.ctx.Process(target=run_job, name=f"wangge-job-{job_id}", daemon=True,
-                                    args=(self.settings, job_id, JOB_KINDS.get(kind)))
+                                    args=(self.settings, job_id, JOB_KINDS.get(kind), owner,
+                                          os.getpid()))
             proc.start()
             self.procs[job_id] = proc
 
@@ -225,14 +270,61 @@ class JobProgress:
 
     def __call__(self, name: str) -> None:
         with self.db.writing() as session:
-            session.execute(update(Job).where(Job.id == self.job_id, Job.status == "running")
+            session.execute(update(Job).where(*owned(self.job_id))
                             .values(progress=round(self.done / self.total, 3), step=name))
         self.done += 1
 
 
-def run_job(settings: Settings, job_id: int, target: str | None) -> None:
+def die_with(service_pid: int) -> None:
+    """End this process when the service ``service_pid`` ends: the kernel's parent-death
+    signal on Linux (the parent is the forkserver, which exits with the service) and a
+    watchdog thread everywhere."""
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):
+            log.warning("PR_SET_PDEATHSIG unavailable; the watchdog thread alone ends the job")
+    parent = os.getppid()
+
+    def watch() -> None:
+        while True:
+            if os.getppid() != parent or not process_alive(service_pid):
+                os._exit(75)  # the service is gone: stop at once, write nothing
+            time.sleep(WATCHDOG_SECONDS)
+
+    if os.getppid() != parent or not process_alive(service_pid):
+        os._exit(75)
+    threading.Thread(target=watch, name="wangge-job-watchdog", daemon=True).start()
+
+
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (a zombie, dead but not yet reaped, does not)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except FileNotFoundError:
+        return False
+    except OSError:
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def run_job(settings: Settings, job_id: int, target: str | None, owner: str | None = None,
+            service_pid: int | None = None) -> None:
     """Entry point of a worker process: run job ``job_id`` with ``target`` ("module:function",
-    resolved from JOB_KINDS by the runner) and record how it ended."""
+    resolved from JOB_KINDS by the runner) holding the lease ``owner``, and record how it
+    ended; the process ends with the service ``service_pid``."""
+    if service_pid is not None:
+        die_with(service_pid)
+    if owner is not None:
+        _owners[job_id] = owner
     db = Database(settings.url, settings.sqlite_synchronous)
     try:
         with db.read_session() as session:
@@ -242,6 +334,8 @@ def run_job(settings: Settings, job_id: int, target: str | None) -> None:
             raise ValueError(f"unknown job kind {kind!r}")
         module, _, name = target.partition(":")
         getattr(importlib.import_module(module), name)(db, settings, job_id, params)
+    except LeaseLostError:
+        log.warning("job %s is no longer this process's: its results were not written", job_id)
     except Exception as exc:
         _record_failure(db, job_id, exc)
     finally:
@@ -258,7 +352,7 @@ def _record_failure(db: Database, job_id: int, exc: Exception) -> None:
         zh = f"任务失败：{exc}"
         log.error("job %s failed\n%s", job_id, traceback.format_exc())
     with db.writing() as session:
-        session.execute(update(Job).where(Job.id == job_id, Job.status == "running")
+        session.execute(update(Job).where(*owned(job_id))
                         .values(status="failed", finished_at=now(), error=en, error_zh=zh))
 
 
@@ -291,16 +385,16 @@ def run_partition(db: Database, settings: Settings, job_id: int, params: dict) -
                      split_units=params.get("split_units"), progress=progress)
     progress("保存 saving")
     with db.writing() as session:
-        job = session.get(Job, job_id)
-        if job.status != "running" or job.cancel_requested:
-            return  # cancelled meanwhile: write nothing
+        # First the job's end, conditional on the lease (its row stays locked until the
+        # commit): cancelled, interrupted or taken up again meanwhile, nothing is written.
+        if not finish_job(session, job_id, {}):
+            raise LeaseLostError(job_id)
         row = save_plan(session, plan, dataset_id=dataset.id,
                         name=params.get("name") or f"plan {job_id}", params=params,
                         attribution=area.attribution, job_id=job_id)
         session.flush()
-        job.status, job.progress, job.step = "succeeded", 1.0, None
-        job.finished_at = now()
-        job.result = {"plan_id": row.id, "grids": plan.summary.get("grids")}
+        session.execute(update(Job).where(Job.id == job_id).values(
+            result={"plan_id": row.id, "grids": plan.summary.get("grids")}))
 
 
 def plan_of_job(session, job_id: int) -> PlanRow | None:
