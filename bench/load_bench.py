@@ -140,7 +140,8 @@ def auth(secret: str) -> dict:
 
 
 def setup_plan(base: str, tokens: dict, district: Path) -> tuple[list[float], int]:
-    """Upload the district, partition it, activate the plan; returns its bbox and dataset id."""
+    """Upload the district, partition it, activate the plan; returns its bbox and dataset id
+    (and keeps the plan's grids in ``GRIDS`` for :func:`report_points`)."""
     h = auth(tokens["admin"])
     with district.open("rb") as f:
         r = httpx.post(f"{base}/datasets", headers=h, files={"file": (district.name, f)},
@@ -153,18 +154,42 @@ def setup_plan(base: str, tokens: dict, district: Path) -> tuple[list[float], in
         job = httpx.get(f"{base}/jobs/{job['id']}", headers=h).json()
     if job["status"] != "succeeded":
         raise RuntimeError(f"plan job failed: {job}")
-    httpx.post(f"{base}/plans/{job['result']['plan_id']}/activate", headers=h).raise_for_status()
+    plan_id = job["result"]["plan_id"]
+    httpx.post(f"{base}/plans/{plan_id}/activate", headers=h).raise_for_status()
+    GRIDS[:] = httpx.get(f"{base}/plans/{plan_id}/grids", headers=h,
+                         timeout=60).json()["features"]
     return dataset["bbox"], dataset["id"]
+
+
+GRIDS: list[dict] = []
+
+
+def report_points(bbox: list[float], n: int = 5000, seed: int = 0) -> list[tuple[float, float]]:
+    """``n`` random points inside the active plan's grids (a report outside every community
+    is refused with 422 since issue 21, item 12)."""
+    import shapely
+    import shapely.geometry
+
+    area = shapely.union_all([shapely.geometry.shape(g["geometry"]) for g in GRIDS])
+    shapely.prepare(area)
+    rnd, points = random.Random(seed), []
+    while len(points) < n:
+        x, y = rnd.uniform(bbox[0], bbox[2]), rnd.uniform(bbox[1], bbox[3])
+        if shapely.contains_xy(area, x, y):
+            points.append((x, y))
+    return points
 
 
 async def writer(idx: int, base: str, secret: str, bbox: list[float], stop_at: float,
                  grace_until: float, stats: Stats) -> None:
     rnd = random.Random(idx)
+    points = report_points(bbox, 500, seed=idx)
     async with httpx.AsyncClient(base_url=base, headers=auth(secret)) as client:
         while time.monotonic() < stop_at:
             key = f"bench-{idx}-{uuid.uuid4().hex}"
+            lon, lat = rnd.choice(points)
             body = {"category": rnd.choice(CATEGORIES), "description": key,
-                    "lon": rnd.uniform(bbox[0], bbox[2]), "lat": rnd.uniform(bbox[1], bbox[3])}
+                    "lon": lon, "lat": lat}
             delay = 0.05
             while time.monotonic() < grace_until:  # retry until acknowledged
                 bad = rnd.random() < BAD_NETWORK_SHARE
