@@ -35,7 +35,7 @@ import pandas as pd
 from partition.budget import WorkBudget, share
 from partition.exact_balance import repair_extremes
 from partition.groups import CommunityGroups, community_groups
-from partition.metrics import adjacency_bounds, deviation_lower_bound
+from partition.metrics import SMALL_SHARE, adjacency_bounds, deviation_lower_bound
 from partition.parallel import map_forked
 from partition.rebalance import rebalance_group
 from partition.regionalize import BALANCE_LIMIT, split
@@ -159,8 +159,11 @@ def _prepare(graph: nx.Graph, community, members: list, residential: set, target
     counts, mean = _grid_counts(sized, totals, target)
     # Building grids are sized by their building: deviations are measured from the other
     # grids' mean (as in partition.metrics.deviations), theirs only where there are no others.
+    # Grids sized by a building or by what cuts a few homes off are measured from the mean
+    # of the others (as in partition.metrics.deviations), counted only where there are none.
+    big = set(found.building_grids)
     others = [(total, k) for (comp, k), total in zip(counts, totals, strict=True)
-              if comp[0] not in set(found.building_grids)]
+              if comp[0] not in big and total / k >= SMALL_SHARE * target]
     if others:
         mean = sum(t for t, _ in others) / sum(k for _, k in others)
     return _Prepared(found, counts, empty, mean, homes)

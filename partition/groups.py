@@ -24,8 +24,7 @@ import networkx as nx
 import shapely
 
 from partition.adjacency import STREET_CUT_COST
-
-POCKET_SHARE = 0.5  # a group below this share of the target is a pocket
+from partition.metrics import SMALL_SHARE as POCKET_SHARE  # a group below it is a pocket
 
 
 @dataclass

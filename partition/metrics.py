@@ -24,19 +24,33 @@ def polsby_popper(geoms: gpd.GeoSeries) -> pd.Series:
     return (4 * math.pi * geoms.area / perim**2).fillna(0.0)
 
 
-def deviations(grids: gpd.GeoDataFrame) -> pd.Series:
-    """Households' deviation from the community's mean grid size, percent (grids without
-    households, land cut off by barriers, do not count in the mean, nor do building grids
-    (``kind`` "building": one building above the target, sized by the building, not the
-    plan) when the community has other grids)."""
-    counted = grids["households"] > 0
-    if "kind" in grids:
-        others = (counted & (grids["kind"] != "building")).groupby(
-            grids["community"]).transform("any")
-        counted &= (grids["kind"] != "building") | ~others
-    sized = grids["households"].where(counted)
-    mean = sized.groupby(grids["community"]).transform("mean")
+SMALL_SHARE = 0.5  # a grid below this share of the target is sized by what cuts it off
+
+
+def deviations(grids: gpd.GeoDataFrame, target: float | None = None) -> pd.Series:
+    """Households' deviation from the community's mean grid size, percent.
+
+    The mean is over the grids the plan sizes: not grids without households (land cut off by
+    barriers), nor building grids (``kind`` "building": one building above the target, sized
+    by the building), nor, given ``target``, grids below SMALL_SHARE of it (a few homes a
+    river or railway cuts off, sized by that); those count only where a community has no
+    other grid. Every grid's deviation is measured from that mean."""
+    mean = grids["community"].map(community_means(grids, target))
     return ((grids["households"] - mean) / mean.replace(0, np.nan) * 100).fillna(0.0)
+
+
+def community_means(grids: gpd.GeoDataFrame, target: float | None = None) -> pd.Series:
+    """Per community, the mean households of the grids the plan sizes (see
+    :func:`deviations`)."""
+    counted = grids["households"] > 0
+    regular = counted.copy()
+    if "kind" in grids:
+        regular &= grids["kind"] != "building"
+    if target is not None:
+        regular &= grids["households"] >= SMALL_SHARE * target
+    has_regular = regular.groupby(grids["community"]).transform("any")
+    counted = regular | (counted & ~has_regular)
+    return grids["households"].where(counted).groupby(grids["community"]).mean()
 
 
 def contiguous(graph: nx.Graph, buildings: gpd.GeoDataFrame,

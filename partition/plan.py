@@ -32,7 +32,9 @@ from partition.adjacency import building_graph
 from partition.budget import default_units
 from partition.divide import assign_grids
 from partition.metrics import (
+    SMALL_SHARE,
     barrier_violations,
+    community_means,
     community_violations,
     connected_sets_bound,
     contiguous,
@@ -52,7 +54,6 @@ from partition.units import split_into_units
 
 DEFAULT_TARGET = 300
 MIN_PIECE_M2 = 1.0  # a grid polygon's part smaller than this is a sliver, not a piece
-SMALL_SHARE = 0.5  # a residential grid below this share of the target is small
 
 
 @dataclass
@@ -332,7 +333,7 @@ def _grid_table(buildings, polygons: gpd.GeoSeries, graph, area, target: int,
     grids.insert(2, "kind", np.where(grids["households"] <= 0, "dedicated",
                                      np.where(alone, "building", "residential")))
     grids["population"] = grids["population"].round(1)
-    grids["deviation_pct"] = deviations(grids).round(2)
+    grids["deviation_pct"] = deviations(grids, target).round(2)
     grids["area_m2"] = grids.geometry.area.round(1)
     grids["polsby_popper"] = polsby_popper(grids.geometry).round(4)
     street, total = _boundary_lengths(graph, buildings)
@@ -434,20 +435,19 @@ def _open_road_neighbours(graph: nx.Graph, buildings: gpd.GeoDataFrame, grids: s
 
 def _mean_deviation_bound(graph: nx.Graph, grids: gpd.GeoDataFrame, target: int) -> float:
     """The least mean deviation (percent, over grids with households) any plan with these
-    grid counts per community can have under the hard rules (metrics.least_deviation_sum)."""
+    grid counts per community can have under the hard rules, deviations measured from the
+    plan's community means (metrics.community_means, metrics.least_deviation_sum)."""
     sized = grids[grids["households"] > 0]
     counts = sized.groupby("community").size()
     nodes: dict = defaultdict(list)
     for v, data in graph.nodes(data=True):
         nodes[data["community"]].append(v)
+    means = community_means(grids, target)
     total = 0.0
     for community, k in counts.items():
         members = nodes.get(community, [])
         sizes = {v: graph.nodes[v]["households"] for v in members}
-        # As partition.metrics.deviations: building grids do not count in the mean.
-        towers = sum(s > target for s in sizes.values())
-        rest = sum(s for s in sizes.values() if s <= target)
-        mean = rest / (k - towers) if k > towers and rest else sum(sizes.values()) / k
+        mean = means[community]  # the plan's, as its deviations are measured
         groups = _group_totals(graph, [v for v in members if sizes[v] <= target], sizes,
                                target)
         total += least_deviation_sum([s for s in sizes.values() if s > target],
