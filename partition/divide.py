@@ -44,7 +44,7 @@ from partition.untangle import untangle
 
 # A community's mean grid size may differ this much from the target when that lets groups cut
 # off by barriers divide more evenly (_grid_counts).
-MEAN_RANGE = 0.06
+MEAN_RANGE = 0.25
 CLEAR_GAIN = 0.8  # ... and its groups' deviation score falls at least by a fifth
 MIN_SECOND_PASS = 0.5  # units left over below which no second pass is run
 

@@ -154,17 +154,24 @@ def barrier_violations(
     return out
 
 
-def hull_overlap_share(buildings: gpd.GeoDataFrame, group_col: str = "grid_id") -> float:
+def hull_overlap_share(buildings: gpd.GeoDataFrame, group_col: str = "grid_id",
+                       within: str | None = None) -> float:
     """Area covered by the convex hulls of two or more groups' buildings, as a share of the
-    area covered by any hull (0 = groups do not interleave)."""
+    area covered by any hull (0 = groups do not interleave). With ``within`` (a column, e.g.
+    "community"), only hulls of groups with the same value count as overlapping: grids of
+    two communities interleave where the community boundary does, which no plan chooses."""
     hulls = buildings.groupby(group_col).geometry.apply(
         lambda g: shapely.convex_hull(shapely.union_all(g.values)))
-    hulls = hulls[hulls.area > 0].values
+    keep_area = (hulls.area > 0).to_numpy()
+    keys, hulls = hulls.index.to_numpy()[keep_area], hulls[keep_area].values
     if len(hulls) < 2:
         return 0.0
     tree = shapely.STRtree(hulls)
     a, b = tree.query(hulls, predicate="intersects")
     keep = a < b
+    if within is not None:
+        owner = buildings.groupby(group_col)[within].first().reindex(keys).to_numpy()
+        keep &= owner[a] == owner[b]
     pieces = shapely.intersection(hulls[a[keep]], hulls[b[keep]])
     overlap = shapely.union_all(pieces).area if len(pieces) else 0.0
     return float(overlap / shapely.union_all(hulls).area)

@@ -383,6 +383,7 @@ def summarise(plan: Plan, graph: nx.Graph) -> dict:
     free = with_hh & (g["deviation_bound_pct"] <= BALANCE_LIMIT_PCT)
     street, total = _boundary_lengths(graph, b)
     cut_len, cut_street = sum(total.values()), sum(street.values())
+    gridded = resid[resid["grid_id"].notna()]
     small = (g["kind"] == "residential") & (g["households"] < SMALL_SHARE * plan.target)
     joinable = _open_road_neighbours(graph, b, set(g.loc[small, "grid_id"]))
     return {
@@ -405,7 +406,8 @@ def summarise(plan: Plan, graph: nx.Graph) -> dict:
         "mean_deviation_free_pct": round(float(dev[free].mean()), 2) if free.any() else 0.0,
         "mean_polsby_popper": round(float(g["polsby_popper"].mean()), 4),
         "street_boundary_share": round(cut_street / cut_len, 4) if cut_len else 1.0,
-        "hull_overlap_pct": round(100 * hull_overlap_share(resid[resid["grid_id"].notna()]), 3),
+        "hull_overlap_pct": round(100 * hull_overlap_share(gridded, within="community"), 3),
+        "hull_overlap_all_pct": round(100 * hull_overlap_share(gridded), 3),
         "non_contiguous": int((~g["contiguous"]).sum()),
         "barrier_violations": int(g["barrier_violation"].sum()),
         "community_violations": int(g["community_violation"].sum()),

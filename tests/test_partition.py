@@ -250,6 +250,10 @@ def test_hull_overlap_of_interleaved_groups():
     squares = [shapely.box(i, 0, i + 0.8, 0.8) for i in range(4)]
     frame = gpd.GeoDataFrame({"grid_id": ["a", "b", "a", "b"]}, geometry=squares)
     assert hull_overlap_share(frame) > 0.4
+    # Grids of two communities interleaving along their boundary: not counted within.
+    apart = frame.assign(community=["x", "y", "x", "y"])
+    assert hull_overlap_share(apart, within="community") == 0
+    assert hull_overlap_share(apart.assign(community="x"), within="community") > 0.4
     frame["grid_id"] = ["a", "a", "b", "b"]
     assert hull_overlap_share(frame) == 0
     assert np.isfinite(hull_overlap_share(frame.iloc[:1]))
