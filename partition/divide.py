@@ -430,7 +430,7 @@ def _grid_counts(groups: list[tuple[list, int]], totals: list[float], target: in
     target unless, for a mean within ``MEAN_RANGE`` of the target, counts nearest that mean
     fit it clearly better (``_count_score`` lower by ``1 - CLEAR_GAIN`` or more). ``keep``
     (re-balancing) gives a group's previous count, kept while its average stays within
-    ``BALANCE_LIMIT`` of the target.
+    ``MEAN_RANGE`` of the target.
     """
     flexible = [len(comp) > 1 for comp, _ in groups]
     if keep is not None:
@@ -504,7 +504,9 @@ def _nearest_count(total: float, buildings: int, aim: float) -> int:
 
 
 def _kept_count(kept: int | None, total: float, buildings: int, target: int) -> int:
-    if kept and kept <= buildings and abs(total / kept / target - 1) <= BALANCE_LIMIT:
+    """The previous count, while its average stays within MEAN_RANGE of the target (where a
+    fresh plan could have chosen it); else the count nearest the target."""
+    if kept and kept <= buildings and abs(total / kept / target - 1) <= MEAN_RANGE:
         return kept
     return _nearest_count(total, buildings, target)
 
