@@ -328,7 +328,8 @@ NO_ACTION_DEPENDENCY = {
     ("POST", "/open311/v2/requests.json"), ("GET", "/open311/v2/requests.json"),
     ("GET", "/open311/v2/requests/{request_id}.json"), ("GET", "/ogc"), ("GET", "/ogc/"),
     ("GET", "/ogc/conformance"), ("GET", "/ogc/collections"),
-    ("GET", "/ogc/collections/{collection_id}")}
+    ("GET", "/ogc/collections/{collection_id}"),
+    ("GET", "/docs")}  # the API documentation page: public, holds no data
 
 
 def _actions(dependant) -> set[str]:
