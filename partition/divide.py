@@ -43,8 +43,10 @@ from partition.set_partition import best_split
 from partition.untangle import untangle
 
 # A community's mean grid size may differ this much from the target when that lets groups cut
-# off by barriers divide more evenly (_grid_counts).
-MEAN_RANGE = 0.25
+# off by barriers divide more evenly (_grid_counts), and up to WIDE_RANGE when at the counts
+# nearest the target some group's grids would be beyond the balance limit.
+MEAN_RANGE = 0.06
+WIDE_RANGE = 0.25
 CLEAR_GAIN = 0.8  # ... and its groups' deviation score falls at least by a fifth
 MIN_SECOND_PASS = 0.5  # units left over below which no second pass is run
 
@@ -427,10 +429,11 @@ def _grid_counts(groups: list[tuple[list, int]], totals: list[float], target: in
     Groups separated by barriers cannot share grids: a group of 1,049 households makes 4 grids
     of 262 or 3 of 350. Since every group's grids are measured against one community mean, the
     counts are chosen together: each group takes the count whose average comes nearest the
-    target unless, for a mean within ``MEAN_RANGE`` of the target, counts nearest that mean
-    fit it clearly better (``_count_score`` lower by ``1 - CLEAR_GAIN`` or more). ``keep``
+    target unless, for a mean within ``MEAN_RANGE`` of the target (``WIDE_RANGE`` when those
+    counts leave some group's grids beyond BALANCE_LIMIT), counts nearest that mean fit it
+    clearly better (``_count_score`` lower by ``1 - CLEAR_GAIN`` or more). ``keep``
     (re-balancing) gives a group's previous count, kept while its average stays within
-    ``MEAN_RANGE`` of the target.
+    ``WIDE_RANGE`` of the target.
     """
     flexible = [len(comp) > 1 for comp, _ in groups]
     if keep is not None:
@@ -441,14 +444,18 @@ def _grid_counts(groups: list[tuple[list, int]], totals: list[float], target: in
             sum(totals) / max(sum(counts), 1)
     nearest = [_nearest_count(total, len(comp), target) if flex else k
                for (comp, k), total, flex in zip(groups, totals, flexible, strict=True)]
-    baseline = _count_score(totals, nearest, flexible, sum(totals) / max(sum(nearest), 1))
+    mean = sum(totals) / max(sum(nearest), 1)
+    baseline = _count_score(totals, nearest, flexible, mean)
     best = (baseline, nearest)
-    for aim in np.linspace(1 - MEAN_RANGE, 1 + MEAN_RANGE, 25) * target:
+    beyond = any(flex and abs(total / k - mean) > BALANCE_LIMIT * mean
+                 for total, k, flex in zip(totals, nearest, flexible, strict=True))
+    reach = WIDE_RANGE if beyond else MEAN_RANGE
+    for aim in np.linspace(1 - reach, 1 + reach, 25 if reach == MEAN_RANGE else 81) * target:
         for _ in range(3):  # the mean follows the counts: let the counts follow it back
             counts = [_nearest_count(total, len(comp), aim) if flex else k
                       for (comp, k), total, flex in zip(groups, totals, flexible, strict=True)]
             aim = sum(totals) / max(sum(counts), 1)
-        if abs(aim / target - 1) <= MEAN_RANGE:
+        if abs(aim / target - 1) <= reach:
             score = _count_score(totals, counts, flexible, aim)
             # Away from the target only where it pays clearly.
             if score < best[0] and score <= CLEAR_GAIN * baseline:
@@ -504,9 +511,9 @@ def _nearest_count(total: float, buildings: int, aim: float) -> int:
 
 
 def _kept_count(kept: int | None, total: float, buildings: int, target: int) -> int:
-    """The previous count, while its average stays within MEAN_RANGE of the target (where a
+    """The previous count, while its average stays within WIDE_RANGE of the target (where a
     fresh plan could have chosen it); else the count nearest the target."""
-    if kept and kept <= buildings and abs(total / kept / target - 1) <= MEAN_RANGE:
+    if kept and kept <= buildings and abs(total / kept / target - 1) <= WIDE_RANGE:
         return kept
     return _nearest_count(total, buildings, target)
 

@@ -29,10 +29,9 @@ from partition.metrics import SMALL_SHARE as POCKET_SHARE  # a group below it is
 
 @dataclass
 class Crossing:
-    """A pocket joined across an open arterial road: ``node`` (the contracted node) holds
-    ``members``; ``road_type`` and ``road_name`` of the longest shared boundary."""
+    """A pocket (``members``: nodes of the community's graph) joined across an open arterial
+    road; ``road_type`` and ``road_name`` of the longest shared boundary."""
 
-    node: str
     members: list
     households: int
     road_type: str | None
@@ -79,8 +78,8 @@ def community_groups(graph: nx.Graph, community, members: list, target: int,
     merged, pockets = _join_pockets(graph.graph.get("crossings", []), comps, hh, target)
     exceptions = []
     for pocket, into, road in pockets:
-        node = _contract(work, pocket, into, graph.graph["crossings"])
-        exceptions.append(Crossing(node, pocket, sum(hh[b] for b in pocket), *road))
+        _contract(work, pocket, into, graph.graph["crossings"])
+        exceptions.append(Crossing(pocket, sum(hh[b] for b in pocket), *road))
     contracted = _folded(work)
     owner = {b: v for v, inside in contracted.items() for b in inside}
     groups = []
@@ -163,9 +162,9 @@ def _merge(p: int, q: int, nodes: dict, total: dict, links: dict) -> None:
             links.setdefault(tuple(sorted((q, other))), []).extend(found)
 
 
-def _contract(work: nx.Graph, pocket: list, into: list, crossings: list) -> str:
+def _contract(work: nx.Graph, pocket: list, into: list, crossings: list) -> None:
     """Replace ``pocket``'s buildings (or the pocket nodes holding them) in ``work`` by one
-    node linked across the road to the buildings of ``into`` facing it; returns its id."""
+    node linked across the road to the buildings of ``into`` facing it."""
     pocket_set = set(pocket)
     present = {v for v in work if v in pocket_set or _holds(work, v, pocket_set)}
     members = [b for v in present for b in work.nodes[v].get("members", [v])]
@@ -194,7 +193,6 @@ def _contract(work: nx.Graph, pocket: list, into: list, crossings: list) -> str:
             if nb not in present and not work.has_edge(node, nb):
                 work.add_edge(node, nb, **edge)
     work.remove_nodes_from(present)
-    return node
 
 
 def _holds(work: nx.Graph, v, pocket: set) -> bool:
