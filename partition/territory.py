@@ -109,7 +109,8 @@ def tessellate(buildings: gpd.GeoDataFrame, regions: gpd.GeoDataFrame,
 
     Returns:
         Cells indexed like ``buildings``, with ``region``, ``twin`` (for a footprint mapped
-        twice, the building whose cell it shares; else None) and polygon. Regions holding no
+        twice or overlapping another so that its point lies in the other's cell: that
+        building, to be divided with it as one; else None) and polygon. Regions holding no
         building produce no cell.
     """
     reps = gpd.GeoDataFrame(geometry=buildings.geometry.representative_point(),
@@ -206,7 +207,27 @@ def _region_cells(footprints: gpd.GeoSeries, region) -> dict:
                      strict=True))
     for twin, partner in twins.items():
         cells[twin] = cells[partner]
+    twins.update(_overlapping(cells, footprints, twins))
     return {key: (cell, twins.get(key)) for key, cell in cells.items()}
+
+
+def _overlapping(cells: dict, footprints: gpd.GeoSeries, twins: dict) -> dict:
+    """Buildings whose own point lies in another building's cell (footprints overlapping
+    each other, as when a building is mapped twice a little apart): building -> that other
+    building, so that they are divided as one and each lies in its grid."""
+    keys = [k for k in cells if k not in twins]
+    polys = np.array([cells[k] for k in keys], dtype=object)
+    points = shapely.point_on_surface(footprints.reindex(keys).values)
+    inside = shapely.contains(polys, points) | shapely.is_empty(polys)
+    out = {}
+    if inside.all():
+        return out
+    tree = shapely.STRtree(polys)
+    for i in np.flatnonzero(~inside):
+        hits = [j for j in tree.query(points[i], predicate="intersects") if j != i]
+        if hits:
+            out[keys[i]] = keys[hits[0]]
+    return out
 
 
 def _twins(owner: np.ndarray, kept_owner: np.ndarray) -> dict:

@@ -209,3 +209,11 @@ def test_23000_buildings_without_communities_in_two_minutes(tmp_path):
     assert time.perf_counter() - started < 120
     assert plan.summary["communities"] == 1 and plan.summary["grids"] > 1000
     _check(plan)
+
+
+def test_overlapping_footprints_lie_in_their_grid(tmp_path):
+    """Curved district 500 overlaps a footprint (and its two copies) with another so that its
+    point lies in the other's cell: the three were put in another grid than that point's
+    (3 buildings outside their grid). Overlapping footprints are now divided as one."""
+    plan, _ = _plan_district(tmp_path, 500, "curved", 1200)
+    assert plan.summary["buildings_outside_grid"] == 0
