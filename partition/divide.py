@@ -465,10 +465,6 @@ def _grid_counts(groups: list[tuple[list, int]], totals: list[float], target: in
         sum(totals) / max(sum(counts), 1)
 
 
-def _components(graph: nx.Graph, nodes: list) -> list[list]:
-    return [sorted(c, key=str) for c in nx.connected_components(graph.subgraph(nodes))]
-
-
 def _relabel(graph: nx.Graph, split: dict, labels: dict, new_label) -> None:
     names = _matching_labels(graph, split, {b: labels[b] for b in split}, new_label)
     labels.update({b: names[i] for b, i in split.items()})
