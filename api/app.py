@@ -2,6 +2,8 @@
 
 On start it creates the data folder, migrates the database (``alembic upgrade head``) and
 starts the job runner; on stop it stops the runner (running jobs are marked interrupted).
+Several processes may serve the same store (``wangge serve --workers N``, the factory
+:func:`app_from_env`): one of them runs the jobs (api.jobs.RunnerLease).
 OpenAPI docs at /docs (Swagger UI served from the swagger-ui-bundle package, api.web);
 OGC API - Features under /ogc; security headers on every answer (api.web).
 """
@@ -14,6 +16,7 @@ from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 
+from api.auth import TokenCache
 from api.db import Database
 from api.errors import (
     ApiError,
@@ -54,13 +57,14 @@ def create_app(settings: Settings | None = None, *, start_jobs: bool = True) -> 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        db = Database(settings.url, settings.sqlite_synchronous)
+        db = Database(settings.url, settings.sqlite_synchronous, settings.db_pool_size,
+                      settings.db_max_overflow)
         db.upgrade()
         app.state.db = db
         app.state.settings = settings
         runner = JobRunner(db, settings)
         app.state.jobs = runner
-        runner.recover()
+        runner.lead()  # runs jobs unless another process of this service does
         if start_jobs:
             runner.start()
         try:
@@ -71,6 +75,7 @@ def create_app(settings: Settings | None = None, *, start_jobs: bool = True) -> 
 
     app = FastAPI(title="Wangge 网格", version="0.1.0", description=DESCRIPTION,
                   lifespan=lifespan, docs_url=None, redoc_url=None)  # /docs: api.web
+    app.state.tokens = TokenCache(settings.token_cache_s)
     app.add_middleware(RequestGuard, settings=settings)  # inside CORS: its answers get CORS headers
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins),
@@ -89,3 +94,9 @@ def create_app(settings: Settings | None = None, *, start_jobs: bool = True) -> 
     app.include_router(ogc.router, prefix="/ogc")
     install_docs(app)
     return app
+
+
+def app_from_env() -> FastAPI:
+    """The service configured from ``WANGGE_*`` (the factory each worker process of
+    ``wangge serve --workers N`` calls)."""
+    return create_app(Settings.from_env())

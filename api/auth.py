@@ -10,6 +10,11 @@ Roles:
 - ``worker`` (网格员): their own grids, routes and incidents only (a token is tied to a worker);
 - ``reporter``: may only report incidents.
 
+A process remembers a valid token for ``Settings.token_cache_s`` seconds (:class:`TokenCache`),
+so that a request costs no token query; revoking a token (:func:`revoke_token`) empties every
+cache of its process at once, and other processes (the CLI, the service's other workers)
+stop accepting it within those seconds.
+
 Who may do what is :data:`PERMISSIONS`, one table of action -> roles; every endpoint names its
 action with ``who: allowed("action")`` or, when the action depends on the data (an incident's
 action, a plan's status), calls :func:`check`.
@@ -21,12 +26,14 @@ import base64
 import binascii
 import hashlib
 import secrets
+import threading
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy import select
+from sqlalchemy import bindparam, event, select
 from sqlalchemy.orm import Session
 
 from api.errors import ApiError
@@ -66,11 +73,26 @@ def issue_token(session: Session, role: str, name: str = "",
 
 
 def revoke_token(session: Session, token_id: int) -> bool:
+    """Mark the token revoked in ``session``'s transaction; this process's token caches are
+    emptied now and again when the transaction commits."""
     token = session.get(Token, token_id)
     if token is None or token.revoked_at is not None:
         return False
     token.revoked_at = datetime.now(UTC)
+    forget_tokens()
+    event.listen(session, "after_commit", lambda _session: forget_tokens(), once=True)
     return True
+
+
+_generation = 0  # bumped by every revocation in this process: older cache entries are void
+_generation_lock = threading.Lock()
+
+
+def forget_tokens() -> None:
+    """Void every cached token of this process (all :class:`TokenCache` objects)."""
+    global _generation
+    with _generation_lock:
+        _generation += 1
 
 
 @dataclass(frozen=True)
@@ -107,14 +129,69 @@ def _secret(header: str) -> str | None:
     return None
 
 
-def principal_for_secret(db, secret: str) -> Principal | None:
-    """The holder of ``secret``, or None when it is unknown or revoked."""
-    with db.read_session() as session:
-        token = session.scalar(select(Token).where(
-            Token.secret_sha256 == hash_secret(secret.strip())))
-        if token is None or token.revoked_at is not None:
+class TokenCache:
+    """Valid tokens of one service process by the sha256 of their secret, each kept
+    ``ttl`` seconds (0: none kept). Unknown and revoked tokens are never kept."""
+
+    MAX_ENTRIES = 10_000
+
+    def __init__(self, ttl: float) -> None:
+        self.ttl = ttl
+        self._entries: dict[str, tuple[float, int, Principal]] = {}
+
+    def get(self, digest: str) -> Principal | None:
+        entry = self._entries.get(digest)
+        if entry is None:
             return None
-        return Principal(token.id, token.role, token.name, token.worker_id)
+        expires, generation, principal = entry
+        if generation != _generation or expires < time.monotonic():
+            self._entries.pop(digest, None)
+            return None
+        return principal
+
+    def put(self, digest: str, principal: Principal, generation: int) -> None:
+        """Keep ``principal``, looked up when the revocation count was ``generation`` (a
+        revocation since then voids the entry)."""
+        if self.ttl <= 0:
+            return
+        if len(self._entries) >= self.MAX_ENTRIES:
+            self._entries.clear()
+        self._entries[digest] = (time.monotonic() + self.ttl, generation, principal)
+
+
+TOKEN_BY_DIGEST = (select(Token.id, Token.role, Token.name, Token.worker_id, Token.revoked_at)
+                   .where(Token.secret_sha256 == bindparam("digest")))
+
+
+def principal_for_secret(db, secret: str, cache: TokenCache | None = None) -> Principal | None:
+    """The holder of ``secret``, or None when it is unknown or revoked (from ``cache`` when
+    it knows the token)."""
+    digest = hash_secret(secret.strip())
+    if cache is not None and (known := cache.get(digest)) is not None:
+        return known
+    generation = _generation
+    with db.engine.connect() as conn:
+        row = conn.execute(TOKEN_BY_DIGEST, {"digest": digest}).first()
+    if row is None or row.revoked_at is not None:
+        return None
+    principal = Principal(row.id, row.role, row.name, row.worker_id)
+    if cache is not None:
+        cache.put(digest, principal, generation)
+    return principal
+
+
+def token_cache(request: Request) -> TokenCache | None:
+    return getattr(request.app.state, "tokens", None)
+
+
+def cached_principal(request: Request) -> Principal | None:
+    """The caller when their token is in this process's cache (no database access), else
+    None (then :func:`authenticate` decides)."""
+    cache = token_cache(request)
+    secret = _secret(request.headers.get("authorization", ""))
+    if cache is None or secret is None:
+        return None
+    return cache.get(hash_secret(secret.strip()))
 
 
 def authenticate(request: Request) -> Principal:
@@ -125,7 +202,7 @@ def authenticate(request: Request) -> Principal:
     if secret is None:
         raise _unauthorized(request, "需要登录：请在 Authorization 头中提供 Bearer 令牌",
                             "authentication required: send Authorization: Bearer <token>")
-    principal = principal_for_secret(request.app.state.db, secret)
+    principal = principal_for_secret(request.app.state.db, secret, token_cache(request))
     if principal is None:
         raise _unauthorized(request, "令牌无效或已吊销", "invalid or revoked token")
     return principal

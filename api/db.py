@@ -2,13 +2,24 @@
 
 SQLite (the embedded default) runs in WAL mode with a busy timeout; write transactions start
 with ``BEGIN IMMEDIATE`` so that concurrent writers queue for the lock instead of failing when
-a read transaction tries to become a write one. PostgreSQL needs the PostGIS extension, which
+a read transaction tries to become a write one. Writers of every process (the service's
+workers, job processes) queue first on a gate: a thread lock, then an exclusive ``flock`` on
+``<database>-gate`` beside the database file, released at commit or rollback (and by the
+kernel when a process dies, kill -9 included). PostgreSQL needs the PostGIS extension, which
 the first migration creates when it is missing.
+
+``synchronous=NORMAL`` (the default) in WAL mode: a commit is written to the WAL before it
+returns and the WAL is synced at checkpoints, so a transaction committed survives the death of
+any process (kill -9) but the last ones may be lost in a power cut or OS crash (the database
+stays consistent); ``FULL`` syncs the WAL at every commit and survives those too.
 """
 
 from __future__ import annotations
 
+import fcntl
+import os
 import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,19 +32,76 @@ from sqlalchemy.orm import Session, sessionmaker
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 GATE_KEY = "wangge_write_gate"
+DEFAULT_POOL_SIZE = 10
+DEFAULT_MAX_OVERFLOW = 30  # with the pool, the 40 threads of a worker's thread pool
+_GATES: weakref.WeakKeyDictionary[Engine, WriteGate] = weakref.WeakKeyDictionary()
 
 
-def make_engine(url: str, sqlite_synchronous: str = "FULL", pool_size: int = 10) -> Engine:
+def make_engine(url: str, sqlite_synchronous: str = "NORMAL",
+                pool_size: int = DEFAULT_POOL_SIZE,
+                max_overflow: int = DEFAULT_MAX_OVERFLOW) -> Engine:
     """An engine for ``url``; for SQLite files, WAL mode and the pragmas above."""
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
-                               pool_size=pool_size, max_overflow=20)
-        _sqlite_pragmas(engine, sqlite_synchronous)
+                               pool_size=pool_size, max_overflow=max_overflow)
+        _sqlite_pragmas(engine, sqlite_synchronous, gate_path(engine))
         return engine
-    return create_engine(url, pool_size=pool_size, max_overflow=20, pool_pre_ping=True)
+    return create_engine(url, pool_size=pool_size, max_overflow=max_overflow,
+                         pool_pre_ping=True)
 
 
-def _sqlite_pragmas(engine: Engine, synchronous: str) -> None:
+def gate_path(engine: Engine) -> Path | None:
+    """The file whose ``flock`` orders the writers of every process: ``<database>-gate``
+    (None for an in-memory database, which one process alone sees)."""
+    database = engine.url.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database).resolve().with_name(Path(database).name + "-gate")
+
+
+class WriteGate:
+    """One writer at a time across threads and processes: a thread lock, then ``flock`` on
+    a file (a blocked process wakes as soon as the lock is free, where SQLite's busy handler
+    would sleep in growing steps). Opened lazily, again after a fork."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._fd: int | None = None
+        self._pid = 0
+
+    def _file(self) -> int | None:
+        if self.path is None:
+            return None
+        if self._fd is None or self._pid != os.getpid():
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            self._pid = os.getpid()
+        return self._fd
+
+    def acquire(self) -> None:
+        self._lock.acquire()
+        try:
+            fd = self._file()
+            if fd is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+        except BaseException:
+            self._lock.release()
+            raise
+
+    def release(self) -> None:
+        try:
+            if self._fd is not None and self._pid == os.getpid():
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+        finally:
+            self._lock.release()
+
+    def close(self) -> None:
+        if self._fd is not None and self._pid == os.getpid():
+            os.close(self._fd)
+        self._fd = None
+
+
+def _sqlite_pragmas(engine: Engine, synchronous: str, gate_file: Path | None) -> None:
     if synchronous not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
         raise ValueError(f"bad SQLite synchronous setting {synchronous!r}")
 
@@ -47,11 +115,12 @@ def _sqlite_pragmas(engine: Engine, synchronous: str) -> None:
         cur.execute("PRAGMA foreign_keys=ON")
         cur.close()
 
-    # Writers of this process queue on a lock before BEGIN IMMEDIATE: waiting threads wake as
+    # Writers queue on the gate before BEGIN IMMEDIATE: waiting threads and processes wake as
     # soon as it is free, where SQLite's busy handler would have them sleep in growing steps
-    # (up to 100 ms) while the database lock sits idle. Other processes (job workers) still
-    # meet the busy handler, rarely.
-    gate = threading.Lock()
+    # (up to 100 ms) while the database lock sits idle. The busy handler stays as a fallback
+    # (a connection that writes without the gate: migrations, another program).
+    gate = WriteGate(gate_file)
+    _GATES[engine] = gate
 
     def _release(conn, *_args):
         if conn.info.pop(GATE_KEY, False):
@@ -86,9 +155,11 @@ def writer_engine(engine: Engine) -> Engine:
 class Database:
     """The engine plus two session factories: reading and writing."""
 
-    def __init__(self, url: str, sqlite_synchronous: str = "FULL") -> None:
+    def __init__(self, url: str, sqlite_synchronous: str = "NORMAL",
+                 pool_size: int = DEFAULT_POOL_SIZE,
+                 max_overflow: int = DEFAULT_MAX_OVERFLOW) -> None:
         self.url = url
-        self.engine = make_engine(url, sqlite_synchronous)
+        self.engine = make_engine(url, sqlite_synchronous, pool_size, max_overflow)
         self.dialect = self.engine.dialect.name
         self.read_session = sessionmaker(self.engine, expire_on_commit=False)
         self.write_session = sessionmaker(writer_engine(self.engine), expire_on_commit=False)
@@ -105,6 +176,9 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        gate = _GATES.pop(self.engine, None)
+        if gate is not None:
+            gate.close()
 
 
 def alembic_config(engine: Engine) -> Config:

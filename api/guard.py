@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.auth import authenticate
+from api.auth import authenticate, cached_principal
 from api.errors import ApiError
 from api.settings import Settings
 
@@ -58,6 +58,8 @@ async def _unauthenticated(scope: Scope) -> ApiError | None:
     request = Request(scope)
     if scope["path"].startswith(OPEN311_PREFIX) and not request.headers.get("authorization"):
         return None  # api_key in the query or the form: the router checks it
+    if cached_principal(request) is not None:
+        return None  # a token this process has seen valid, not revoked since
     try:
         await run_in_threadpool(authenticate, request)
     except ApiError as error:

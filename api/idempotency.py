@@ -43,17 +43,34 @@ def _replay(found: IdempotencyKey, digest: str) -> JSONResponse:
                         headers={"Idempotent-Replayed": "true"})
 
 
-def idempotent_create(session: Session, principal: Principal, key: str | None, method: str,
-                      path: str, payload, create: Callable[[Session], object],
-                      status_code: int = 201) -> JSONResponse:
-    """Run ``create`` (which adds and flushes a record and returns its response model) and
-    commit, once per ``key``; a repeated key returns the stored response."""
+def _check_key(key: str | None) -> None:
     if key is not None and not 0 < len(key) <= MAX_KEY_LENGTH:
         raise ApiError(400, "bad_idempotency_key",
                        f"Idempotency-Key 长度应为 1 到 {MAX_KEY_LENGTH} 个字符",
                        f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters")
+
+
+def known_answer(session: Session, principal: Principal, key: str | None,
+                 payload) -> JSONResponse | None:
+    """The stored answer to ``key`` (replayed), or None when the key is new; read before the
+    write transaction so that a retry costs no write lock."""
+    _check_key(key)
+    if key is None or (found := _lookup(session, principal, key)) is None:
+        return None
+    return _replay(found, _request_hash(payload))
+
+
+def idempotent_create(session: Session, principal: Principal, key: str | None, method: str,
+                      path: str, payload, create: Callable[[Session], object],
+                      status_code: int = 201, *, looked_up: bool = False) -> JSONResponse:
+    """Run ``create`` (which adds and flushes a record and returns its response model) and
+    commit, once per ``key``; a repeated key returns the stored response. ``looked_up``: the
+    caller has found no answer for ``key`` with :func:`known_answer` (a concurrent request
+    with the same key then meets the unique constraint at commit, answered as above)."""
+    _check_key(key)
     digest = _request_hash(payload)
-    if key is not None and (found := _lookup(session, principal, key)) is not None:
+    if key is not None and not looked_up and (found := _lookup(session, principal, key)) \
+            is not None:
         return _replay(found, digest)
     body = jsonable_encoder(create(session))
     if key is not None:
@@ -61,6 +78,7 @@ def idempotent_create(session: Session, principal: Principal, key: str | None, m
                                    path=path, request_sha256=digest, status_code=status_code,
                                    response=body))
     try:
+        session.flush()  # the key's unique constraint, before anything else is answered
         session.commit()
     except IntegrityError:
         # The same key committed by a concurrent request (PostgreSQL): answer as it did.

@@ -16,7 +16,7 @@ import math
 import numbers
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from api import models as m
@@ -87,15 +87,24 @@ def duplicate_candidates(session: Session, category: str, lon: float, lat: float
     dlat = radius_m / EARTH_M_PER_DEG
     dlon = dlat / max(math.cos(math.radians(lat)), 1e-6)
     window = timedelta(hours=hours)
-    return list(session.scalars(select(m.Incident).where(
-        m.Incident.category == category, m.Incident.status.in_(OPEN_STAGES),
-        m.Incident.created_at >= at - window, m.Incident.created_at <= at + window,
-        m.Incident.minx <= lon + dlon, m.Incident.maxx >= lon - dlon,
-        m.Incident.miny <= lat + dlat, m.Incident.maxy >= lat - dlat)
-        .order_by(m.Incident.id)
-        # Lock them (PostgreSQL; SQLite writes one at a time anyway): two reports merged into
-        # one incident at once would otherwise both append step n + 1.
-        .with_for_update()))
+    return list(session.scalars(DUPLICATE_CANDIDATES, {
+        "category": category, "since": at - window, "until": at + window,
+        "west": lon - dlon, "east": lon + dlon, "south": lat - dlat, "north": lat + dlat}))
+
+
+# The query above, built once (index ix_incidents_duplicate: category, minx).
+DUPLICATE_CANDIDATES = (
+    select(m.Incident).where(
+        m.Incident.category == bindparam("category"), m.Incident.status.in_(OPEN_STAGES),
+        m.Incident.created_at >= bindparam("since"), m.Incident.created_at <= bindparam("until"),
+        m.Incident.minx <= bindparam("east"), m.Incident.maxx >= bindparam("west"),
+        # an incident is a point (minx = maxx): this bounds the index range on both sides
+        m.Incident.minx >= bindparam("west"),
+        m.Incident.miny <= bindparam("north"), m.Incident.maxy >= bindparam("south"))
+    .order_by(m.Incident.id)
+    # Lock them (PostgreSQL; SQLite writes one at a time anyway): two reports merged into one
+    # incident at once would otherwise both append step n + 1.
+    .with_for_update())
 
 
 def _reporter_json(r: Reporter) -> dict:
@@ -104,11 +113,14 @@ def _reporter_json(r: Reporter) -> dict:
 
 
 def save_domain(session: Session, row: m.Incident, incident: Incident,
-                token_id: int | None) -> list[m.IncidentStep]:
-    """Append the steps of ``incident`` not stored yet and copy its state onto ``row``;
-    returns the new step rows. The caller commits."""
-    stored = session.scalar(select(m.IncidentStep.seq).where(
-        m.IncidentStep.incident_id == row.id).order_by(m.IncidentStep.seq.desc()).limit(1)) or 0
+                token_id: int | None, stored: int | None = None) -> list[m.IncidentStep]:
+    """Append the steps of ``incident`` not stored yet (``stored``: how many are, when the
+    caller knows; else they are counted) and copy its state onto ``row``; returns the new
+    step rows. The caller commits."""
+    if stored is None:
+        stored = session.scalar(select(m.IncidentStep.seq).where(
+            m.IncidentStep.incident_id == row.id).order_by(m.IncidentStep.seq.desc())
+            .limit(1)) or 0
     new = []
     for seq, step in enumerate(incident.history[stored:], start=stored + 1):
         new.append(m.IncidentStep(
@@ -116,13 +128,23 @@ def save_domain(session: Session, row: m.Incident, incident: Incident,
             action=step.action, who=str(step.who), note=step.note or "",
             assignee=None if step.assignee is None else str(step.assignee), token_id=token_id))
     session.add_all(new)
-    row.status = incident.stage
-    assignee = incident.assignee
-    row.worker_id = int(assignee) if isinstance(assignee, numbers.Integral) else None
-    row.grid_code = None if incident.grid_id is None else str(incident.grid_id)
-    row.escalated_to = None if incident.escalated_to is None else str(incident.escalated_to)
-    row.reporters = [_reporter_json(r) for r in incident.reporters]
-    row.accept_by = incident.accept_by.astimezone(UTC)
-    row.close_by = incident.close_by.astimezone(UTC)
+    copy_state(row, incident)
     session.flush()
     return new
+
+
+def copy_state(row: m.Incident, incident: Incident) -> None:
+    """Copy the stage, assignee, grid, escalation, reporters and deadlines onto ``row``
+    (attributes set to what they hold already are not written again)."""
+    assignee = incident.assignee
+    values = {
+        "status": incident.stage,
+        "worker_id": int(assignee) if isinstance(assignee, numbers.Integral) else None,
+        "grid_code": None if incident.grid_id is None else str(incident.grid_id),
+        "escalated_to": None if incident.escalated_to is None else str(incident.escalated_to),
+        "reporters": [_reporter_json(r) for r in incident.reporters],
+        "accept_by": incident.accept_by.astimezone(UTC),
+        "close_by": incident.close_by.astimezone(UTC)}
+    for name, value in values.items():
+        if name not in row.__dict__ or getattr(row, name) != value:
+            setattr(row, name, value)

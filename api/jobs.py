@@ -16,11 +16,20 @@ systems, or a forkserver that outlived it). Claiming a job gives it an owner tok
 AND owner = <its token>`` (:func:`owned`), so a process that outlived its service, or a job
 marked interrupted and taken up again meanwhile, writes nothing: its whole final transaction,
 plan included, is rolled back.
+
+With several service processes (``wangge serve --workers N``) exactly one runs jobs: the
+one holding the runner lease (:class:`RunnerLease`: an exclusive ``flock`` on
+``jobs.lock`` in the data folder with SQLite, a session-level PostgreSQL advisory lock on a
+connection of its own with PostgreSQL; both end with the process, kill -9 included). Only the
+holder marks jobs left ``running`` as interrupted, when it takes the lease; the others submit
+and cancel jobs in the table, and try to take the lease every few seconds, so that another
+process runs the jobs if the holder dies.
 """
 
 from __future__ import annotations
 
 import ctypes
+import fcntl
 import importlib
 import logging
 import multiprocessing as mp
@@ -46,6 +55,8 @@ log = logging.getLogger(__name__)
 POLL_SECONDS = 0.5
 PENDING = ("queued", "running")  # the statuses that count against the job limits
 SUBMIT_LOCK_KEY = 0x57414E47  # PostgreSQL advisory lock serialising job submissions
+RUNNER_LOCK_KEY = 0x57414E48  # PostgreSQL advisory lock held by the process that runs jobs
+LEASE_RETRY_SECONDS = 2.0  # how often a process without the runner lease tries to take it
 WATCHDOG_SECONDS = 1.0  # how often a job process checks that its service still runs
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 # In a job process: the owner token of the job it runs (job id -> token).
@@ -98,12 +109,80 @@ def eta_seconds(job: Job) -> float | None:
     return round(elapsed * (1 - job.progress) / job.progress, 1)
 
 
+class RunnerLease:
+    """The right to run jobs, held by one service process at a time (see the module's
+    docstring); released by :meth:`release` or by the end of the process."""
+
+    def __init__(self, db: Database, settings: Settings) -> None:
+        self.db, self.settings = db, settings
+        self._fd: int | None = None
+        self._conn = None  # PostgreSQL: the connection holding the advisory lock
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None or self._conn is not None
+
+    def acquire(self) -> bool:
+        """Take the lease unless another process holds it; True when this process holds it."""
+        if self.held:
+            return True
+        if self.db.dialect == "postgresql":
+            conn = self.db.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            try:
+                got = conn.execute(text("SELECT pg_try_advisory_lock(:key)"),
+                                   {"key": RUNNER_LOCK_KEY}).scalar()
+            except Exception:
+                conn.close()
+                raise
+            if not got:
+                conn.close()
+                return False
+            conn.detach()  # never back to the pool: closing it drops the lock
+            self._conn = conn
+            return True
+        folder = Path(self.settings.data_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(folder / "jobs.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        self._fd = fd
+        return True
+
+    def alive(self) -> bool:
+        """Whether the lease still holds (a PostgreSQL connection may break)."""
+        if self._conn is None:
+            return self._fd is not None
+        try:
+            self._conn.exec_driver_sql("SELECT 1")
+        except Exception:
+            log.warning("the job runner lease's connection broke: lease lost")
+            self.release()
+            return False
+        return True
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # drops the flock
+            self._fd = None
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            except Exception:
+                log.debug("closing the lease connection failed", exc_info=True)
+            self._conn = None
+
+
 class JobRunner:
-    """Starts queued jobs in worker processes and watches them."""
+    """Starts queued jobs in worker processes and watches them, in the one process holding
+    the :class:`RunnerLease`."""
 
     def __init__(self, db: Database, settings: Settings) -> None:
         self.db = db
         self.settings = settings
+        self.lease = RunnerLease(db, settings)
         self.ctx = mp.get_context("forkserver")
         self.ctx.set_forkserver_preload(PRELOAD)
         self.procs: dict[int, mp.process.BaseProcess] = {}
@@ -167,6 +246,19 @@ class JobRunner:
 
     # ---- life cycle ----------------------------------------------------------------------
 
+    def lead(self) -> bool:
+        """Take the runner lease if it is free, and then mark the jobs left running by the
+        previous holder interrupted; True when this process runs jobs."""
+        if self.lease.held:
+            return True
+        if not self.lease.acquire():
+            return False
+        count = self.recover()
+        if count:
+            log.warning("%d job(s) left running by a previous service marked interrupted",
+                        count)
+        return True
+
     def recover(self) -> int:
         """Mark jobs left ``running`` by a previous process as interrupted; returns how many."""
         with self.db.writing() as session:
@@ -187,17 +279,31 @@ class JobRunner:
         if self._thread is not None:
             self._thread.join(timeout=10)
         with self._lock:
-            for job_id, proc in list(self.procs.items()):
-                proc.terminate()
-                proc.join(timeout=5)
-                self._finish(job_id, "interrupted", "the service stopped while it ran; re-run it",
-                             "服务停止时任务仍在运行，请重新运行")
-            self.procs.clear()
+            self._interrupt_all("the service stopped while it ran; re-run it",
+                                "服务停止时任务仍在运行，请重新运行")
+        self.lease.release()
+
+    def _interrupt_all(self, error: str, error_zh: str) -> None:
+        for job_id, proc in list(self.procs.items()):
+            proc.terminate()
+            proc.join(timeout=5)
+            self._finish(job_id, "interrupted", error, error_zh)
+        self.procs.clear()
 
     def _loop(self) -> None:
+        next_try = 0.0
         while not self._stop.is_set():
             try:
-                self.tick()
+                if not self.lease.held and time.monotonic() >= next_try:
+                    next_try = time.monotonic() + LEASE_RETRY_SECONDS
+                    self.lead()
+                if self.lease.held:
+                    if self.lease.alive():
+                        self.tick()
+                    else:
+                        with self._lock:
+                            self._interrupt_all("the service lost its job runner lease; "
+                                                "re-run it", "服务失去任务运行权，请重新运行")
             except Exception:  # keep watching jobs whatever one tick ran into
                 log.exception("job runner tick failed")
             self._wake.wait(POLL_SECONDS)

@@ -236,7 +236,9 @@ class Incident(BBoxMixin, Base):
 
     __tablename__ = "incidents"
     __table_args__ = (*_bbox_index("incidents"),
-                      Index("ix_incidents_worker", "worker_id", "status"))
+                      Index("ix_incidents_worker", "worker_id", "status"),
+                      # the duplicate check of every report (api.incident_store)
+                      Index("ix_incidents_duplicate", "category", "minx"))
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     category: Mapped[str] = mapped_column(String(60))
     description: Mapped[str] = mapped_column(Text, default="")

@@ -7,6 +7,7 @@ on their own.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -24,6 +25,9 @@ def register(sub) -> None:
     p = sub.add_parser("serve", help="启动服务 run the web service (API, OGC API, docs)")
     p.add_argument("--host", default="127.0.0.1", help="listen address (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                   help="服务进程数 service processes (default: the CPU count, "
+                   f"{os.cpu_count() or 1} here); one of them runs the jobs")
     _data_dir_option(p)
     p.set_defaults(func=cmd_serve)
 
@@ -60,11 +64,22 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from api.app import create_app
 
+    if args.workers < 1:
+        print("--workers 至少为 1 / --workers must be at least 1", file=sys.stderr)
+        return 2
     settings = _settings(args)
     print(f"网格服务 Wangge service: http://{args.host}:{args.port}/docs "
-          f"(数据 data: {settings.data_dir.resolve()})", flush=True)
-    # One process: the job runner and its worker processes belong to it.
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="warning")
+          f"(数据 data: {settings.data_dir.resolve()}, {args.workers} 进程 processes)",
+          flush=True)
+    if args.workers == 1:
+        uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="warning")
+        return 0
+    # Migrate once here, not in N processes at once; each worker builds the app from the
+    # environment (api.app.app_from_env) and one of them runs the jobs (api.jobs).
+    _database(settings).dispose()
+    os.environ["WANGGE_DATA_DIR"] = str(settings.data_dir.resolve())
+    uvicorn.run("api.app:app_from_env", factory=True, workers=args.workers, host=args.host,
+                port=args.port, log_level="warning")
     return 0
 
 

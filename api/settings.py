@@ -31,7 +31,17 @@ class Settings:
         max_jobs_per_user: jobs one token may have queued or running; more get 429.
         max_jobs: jobs queued or running for everyone together; more get 429.
         job_retry_after_s: the Retry-After (seconds) of those 429 answers.
-        sqlite_synchronous: SQLite ``synchronous`` pragma; FULL survives power loss too.
+        sqlite_synchronous: SQLite ``synchronous`` pragma (WAL mode). NORMAL (the default):
+            a committed transaction survives the death of any process (kill -9), the last
+            ones may be lost in a power cut or OS crash; FULL syncs every commit and
+            survives those too, at the cost of one fsync per write.
+        db_pool_size: database connections each service process keeps open.
+        db_max_overflow: connections it may open beyond those under load (the pool plus
+            this should cover the 40 threads that run a process's requests; on PostgreSQL
+            times the workers, within the server's max_connections).
+        token_cache_s: seconds a process remembers a valid token (0: look it up every
+            time); a token revoked in another process (the CLI, another worker) stops
+            working within this time, in the same process at once.
         map_assets_dir: a folder already gathered by ``maps.ensure_assets`` to serve at
             /static/maps/ (shared by several services); None: ``data_dir/map-assets``,
             gathered on start.
@@ -51,7 +61,10 @@ class Settings:
     max_jobs_per_user: int = 3
     max_jobs: int = 20
     job_retry_after_s: int = 30
-    sqlite_synchronous: str = "FULL"
+    sqlite_synchronous: str = "NORMAL"
+    db_pool_size: int = 10
+    db_max_overflow: int = 30
+    token_cache_s: float = 5.0
     map_assets_dir: Path | None = None
     incident_rules: str | None = None
 
@@ -80,7 +93,10 @@ class Settings:
             max_jobs_per_user=int(env.get("WANGGE_MAX_JOBS_PER_USER", 3)),
             max_jobs=int(env.get("WANGGE_MAX_JOBS", 20)),
             job_retry_after_s=int(env.get("WANGGE_JOB_RETRY_AFTER_S", 30)),
-            sqlite_synchronous=env.get("WANGGE_SQLITE_SYNCHRONOUS", "FULL").upper(),
+            sqlite_synchronous=env.get("WANGGE_SQLITE_SYNCHRONOUS", "NORMAL").upper(),
+            db_pool_size=int(env.get("WANGGE_DB_POOL_SIZE", 10)),
+            db_max_overflow=int(env.get("WANGGE_DB_MAX_OVERFLOW", 30)),
+            token_cache_s=float(env.get("WANGGE_TOKEN_CACHE_S", 5)),
             map_assets_dir=Path(env["WANGGE_MAP_ASSETS"])
             if env.get("WANGGE_MAP_ASSETS") else None,
             incident_rules=env.get("WANGGE_INCIDENT_RULES") or None,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import time
 import zipfile
+from datetime import UTC, datetime
 
 import pytest
 from fastapi.testclient import TestClient
@@ -14,6 +15,7 @@ from sqlalchemy import func, select, update
 from api import models as m
 from api.app import create_app
 from api.auth import issue_token, revoke_token
+from api.db import Database
 from api.settings import Settings
 from gis.synthetic import write_district_osm
 from tests.test_store import (  # noqa: F401 (postgis_server_url is a fixture)
@@ -132,6 +134,33 @@ def test_revoked_token_is_refused(service):
     with app.state.db.writing() as s:
         assert revoke_token(s, token.id)
     assert c.get("/plans", headers=h).status_code == 401
+
+
+def test_token_cache_honours_revocation(tmp_path):
+    """A valid token is remembered token_cache_s seconds: revoked in this process it is
+    refused at once, revoked by another process (the CLI) within those seconds."""
+    app = create_app(Settings(data_dir=tmp_path, token_cache_s=1.0), start_jobs=False)
+    with TestClient(app) as c:
+        with app.state.db.writing() as s:
+            first, first_secret = issue_token(s, "planner", "one")
+            second, second_secret = issue_token(s, "planner", "two")
+        one = {"Authorization": f"Bearer {first_secret}"}
+        two = {"Authorization": f"Bearer {second_secret}"}
+        assert c.get("/plans", headers=one).status_code == 200
+        assert c.get("/plans", headers=two).status_code == 200
+        # the CLI: another process, its own database connection; no token query meanwhile
+        cli = Database(app.state.settings.url)
+        with cli.engine.begin() as conn:
+            conn.execute(update(m.Token).where(m.Token.id == second.id)
+                         .values(revoked_at=datetime.now(UTC)))
+        cli.dispose()
+        assert c.get("/plans", headers=two).status_code == 200  # cached, under 1 s
+        time.sleep(1.1)
+        assert c.get("/plans", headers=two).status_code == 401
+        assert c.post("/workers", headers=two, json={"name": "x"}).status_code == 401
+        with app.state.db.writing() as s:  # in this process: at once
+            assert revoke_token(s, first.id)
+        assert c.get("/plans", headers=one).status_code == 401
 
 
 def _endpoints(sv) -> list[tuple[str, str, dict, set[str]]]:

@@ -367,7 +367,7 @@ REPORT311 = {"service_code": "noise", "lat": "32.04", "long": "118.78"}
 
 @pytest.mark.parametrize("field,value", [
     ("description", "长" * 4001), ("device_id", "d" * 1_001), ("first_name", "x" * 51),
-    ("account_id", {"nested": "object"}), ("email", ["a@b.c"]), ("phone", None),
+    ("account_id", {"nested": "object"}), ("email", ["a@b.c"]), ("phone", True),
     ("unknown_field", "y" * 201)])
 def test_open311_field_limits(bare, field, value):
     c, h = bare["client"], bare["h"]
@@ -377,6 +377,30 @@ def test_open311_field_limits(bare, field, value):
     if field == "description":  # the same text as a form field
         r = c.post(OPEN311, headers=h["reporter"], data={**REPORT311, field: value})
         assert r.status_code == 400
+
+
+def test_open311_json_null_means_absent(bare):
+    """Optional fields sent as JSON null are skipped, not refused (clients send them so)."""
+    c, h = bare["client"], bare["h"]
+    nulls = {"api_key": None, "email": None, "phone": None, "first_name": None,
+             "device_id": None, "account_id": None, "media_url": None}
+    r = c.post(OPEN311, headers=h["reporter"],
+               json={**REPORT311, **nulls, "description": "空字段 null fields"})
+    assert r.status_code == 201, r.text
+    assert r.json()[0]["account_id"] is None
+    incident = c.get(f"/incidents/{r.json()[0]['service_request_id']}",
+                     headers=h["admin"]).json()
+    assert incident["description"] == "空字段 null fields"
+    # the token in the body, the other optional fields null; no Authorization header
+    secret = h["reporter"]["Authorization"].split()[1]
+    r = c.post(OPEN311, json={**REPORT311, **nulls, "api_key": secret, "lat": "32.041"})
+    assert r.status_code == 201, r.text
+    # null api_key and no header: unauthenticated, not a bad field
+    r = c.post(OPEN311, json={**REPORT311, "api_key": None})
+    assert r.status_code == 401, r.text
+    # a null required field is a missing one
+    r = c.post(OPEN311, headers=h["reporter"], json={**REPORT311, "lat": None})
+    assert r.status_code == 400 and r.json()["code"] != "bad_field", r.text
 
 
 def test_open311_echoes_only_checked_text_and_refuses_non_json(bare):

@@ -124,3 +124,64 @@ def test_job_process_dies_with_a_killed_service(tmp_path):
     with db.read_session() as s:  # nothing recorded it as done; a restart marks it interrupted
         assert s.scalar(select(m.Job.status)) == "running"
     db.dispose()
+
+
+# ---- several service processes: one runs the jobs (issue 21, item 7) -----------------------
+
+def test_one_runner_holds_the_lease_and_recovers(store):
+    db, settings, dataset_id = store
+    job_id = _running_job(db, dataset_id, owner="lease")
+    first, second = JobRunner(db, settings), JobRunner(db, settings)
+    other_db = Database(settings.url)  # another process's store
+    try:
+        assert first.lead()
+        with db.read_session() as s:  # the leader marked the job cut off by a restart
+            assert s.get(m.Job, job_id).status == "interrupted"
+        again = _running_job(db, dataset_id, owner="second-lease")
+        assert not JobRunner(other_db, settings).lead()  # held: no recovery, no jobs
+        assert not second.lead()
+        with db.read_session() as s:
+            assert s.get(m.Job, again).status == "running"
+        first.stop()  # the lease is free again (as when its process dies)
+        assert second.lead()
+        with db.read_session() as s:
+            assert s.get(m.Job, again).status == "interrupted"
+    finally:
+        first.stop()
+        second.stop()
+        other_db.dispose()
+
+
+LEASE_HOLDER = textwrap.dedent("""
+    import sys, time
+    from pathlib import Path
+    from api.db import Database
+    from api.jobs import JobRunner
+    from api.settings import Settings
+
+    settings = Settings(data_dir=Path(sys.argv[1]))
+    db = Database(settings.url)
+    db.upgrade()
+    print(JobRunner(db, settings).lead(), flush=True)
+    time.sleep(600)
+""")
+
+
+def test_the_lease_ends_with_a_killed_process(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    holder = subprocess.Popen([sys.executable, "-c", LEASE_HOLDER, str(tmp_path)], cwd=REPO,
+                              env=env, stdout=subprocess.PIPE, text=True)
+    settings = Settings(data_dir=tmp_path)
+    try:
+        assert holder.stdout.readline().strip() == "True"
+        db = Database(settings.url)
+        runner = JobRunner(db, settings)
+        assert not runner.lead()
+        holder.send_signal(signal.SIGKILL)
+        holder.wait(10)
+        assert runner.lead()
+        runner.stop()
+        db.dispose()
+    finally:
+        holder.kill()
+        holder.wait(10)

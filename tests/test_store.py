@@ -231,3 +231,87 @@ def test_failed_plan_write_leaves_nothing(db, small_plan):
     with db.read_session() as s:
         for model in (m.Plan, m.Grid, m.PlanBuilding, m.Dataset):
             assert s.scalar(select(func.count()).select_from(model)) == 0
+
+
+# ---- a faster intake (issue 21, item 7) -------------------------------------------------------
+
+def test_duplicate_check_uses_its_index(tmp_path):
+    from datetime import UTC, datetime
+
+    from sqlalchemy import event
+
+    from api import incident_store
+
+    database = Database(f"sqlite:///{tmp_path / 'w.db'}")
+    database.upgrade()
+    seen = []
+    event.listen(database.engine, "before_cursor_execute",
+                 lambda _c, _cur, sql, params, _ctx, _many: seen.append((sql, params)))
+    with database.read_session() as s:
+        incident_store.duplicate_candidates(s, "noise", 118.78, 32.04, datetime.now(UTC), 30,
+                                            24)
+    sql, params = next((q, p) for q, p in seen if "FROM incidents" in q)
+    with database.engine.connect() as conn:
+        plan = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql, params).all()
+    text_plan = " ".join(str(row[-1]) for row in plan)
+    assert "ix_incidents_duplicate (category=? AND minx>? AND minx<?)" in text_plan, text_plan
+    database.dispose()
+
+
+def test_postgresql_runner_lease_is_one_holder(postgis_url, tmp_path):
+    from api.jobs import RunnerLease
+    from api.settings import Settings
+
+    settings = Settings(data_dir=tmp_path, database_url=postgis_url)
+    a, b = Database(postgis_url), Database(postgis_url)
+    try:
+        first, second = RunnerLease(a, settings), RunnerLease(b, settings)
+        assert first.acquire() and first.alive()
+        assert not second.acquire()
+        first.release()
+        assert second.acquire()
+    finally:
+        second.release()
+        a.dispose()
+        b.dispose()
+
+
+GATE_WRITER = """
+import sys, time
+from sqlalchemy import text
+from api.db import Database
+db = Database(sys.argv[1])
+with db.writing() as s:
+    s.execute(text("INSERT INTO tokens (name, role, secret_sha256, created_at) VALUES ('holder', 'admin', 'x1', '2026-01-01')"))
+    print("holding", flush=True)
+    time.sleep(1.0)
+db.dispose()
+"""
+
+
+def test_sqlite_writers_of_two_processes_queue_on_the_gate(tmp_path):
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    database = Database(url)
+    database.upgrade()
+    repo = Path(__file__).resolve().parents[1]
+    holder = subprocess.Popen([sys.executable, "-c", GATE_WRITER, url], cwd=repo,
+                              env={**os.environ, "PYTHONPATH": str(repo)},
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "holding"
+        started = time.monotonic()
+        with database.writing() as s:  # waits on the other process's flock, not on BUSY
+            s.execute(text("INSERT INTO tokens (name, role, secret_sha256, created_at) VALUES ('second', 'admin', 'x2', '2026-01-01')"))
+        waited = time.monotonic() - started
+        assert holder.wait(10) == 0
+        assert 0.5 < waited < 1.5, waited
+        assert (tmp_path / "w.db-gate").exists()
+    finally:
+        holder.kill()
+        holder.wait(10)
+        database.dispose()

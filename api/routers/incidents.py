@@ -34,8 +34,8 @@ from api import incident_store as store
 from api.auth import Authenticated, Principal, allowed, check, forbid_other_worker
 from api.deps import AppSettings, ReadDb, WriteDb, check_limit
 from api.errors import ApiError, not_found
-from api.grid_index import GridLocator, outside_error
-from api.idempotency import idempotent_create
+from api.grid_index import GridLocator, PlanGrids, outside_error
+from api.idempotency import idempotent_create, known_answer
 from api.incident_routes import TodayRoutes
 from api.models import Incident, IncidentStep, Worker
 from api.schemas import (
@@ -126,15 +126,15 @@ Grids = Annotated[GridLocator, Depends(grid_locator)]
 
 def take_report(s: Session, who: Principal, rules: Rules, grids: GridLocator, *,
                 category: str, lon: float, lat: float, description: str, reporter: str,
-                phone: str | None, report_id: str | None = None) -> tuple[Incident, bool]:
+                phone: str | None, report_id: str | None = None,
+                placed: tuple[PlanGrids | None, str | None] | None = None
+                ) -> tuple[Incident, bool]:
     """Store a report: merged into a duplicate open incident, or a new incident placed in its
     grid of the active plan; returns (the row, merged). A point outside every grid of the
-    active plan (outside every community) is refused with 422."""
+    active plan (outside every community) is refused with 422. ``placed``: the active plan
+    and the grid code already found by :func:`place_report` (before the write lock)."""
     now = datetime.now(UTC)
-    plan = grids.active(s)
-    grid_code = None if plan is None else plan.code_at(lon, lat)
-    if plan is not None and grid_code is None:
-        raise outside_error(lon, lat, plan)
+    plan, grid_code = placed if placed is not None else place_report(s, grids, lon, lat)
     candidates = store.duplicate_candidates(s, category, lon, lat, now, rules.duplicate_m,
                                             rules.duplicate_hours)
     domain = store.load(s, candidates)
@@ -146,17 +146,32 @@ def take_report(s: Session, who: Principal, rules: Rules, grids: GridLocator, *,
         raise rules_error(exc) from None
     if merged:
         row = s.get(Incident, int(incident.incident_id))
-    else:
-        row = Incident(category=category, description=description, reporter_name=reporter,
-                       reporter_phone=phone, reporter_token_id=who.token_id,
-                       plan_id=None if plan is None else plan.plan_id, grid_code=grid_code,
-                       created_at=now)
-        row.set_geometry(shapely.Point(lon, lat))
-        s.add(row)
-        s.flush()
-        incident.incident_id, incident.grid_id = str(row.id), grid_code
-    store.save_domain(s, row, incident, who.token_id)
+        store.save_domain(s, row, incident, who.token_id)
+        return row, merged
+    # A new incident: its row complete before the one INSERT, then its first step.
+    incident.grid_id = grid_code
+    row = Incident(category=category, description=description, reporter_name=reporter,
+                   reporter_phone=phone, reporter_token_id=who.token_id,
+                   plan_id=None if plan is None else plan.plan_id, grid_code=grid_code,
+                   created_at=now)
+    row.set_geometry(shapely.Point(lon, lat))
+    store.copy_state(row, incident)
+    s.add(row)
+    s.flush()
+    incident.incident_id = str(row.id)
+    store.save_domain(s, row, incident, who.token_id, stored=0)
     return row, merged
+
+
+def place_report(s: Session, grids: GridLocator, lon: float,
+                 lat: float) -> tuple[PlanGrids | None, str | None]:
+    """The active plan and the code of its grid holding (lon, lat) (None, None without an
+    active plan); 422 ``outside_area`` outside every grid."""
+    plan = grids.active(s)
+    grid_code = None if plan is None else plan.code_at(lon, lat)
+    if plan is not None and grid_code is None:
+        raise outside_error(lon, lat, plan)
+    return plan, grid_code
 
 
 @router.post("/incidents", status_code=201, response_model=IncidentOut,
@@ -166,17 +181,27 @@ def report_incident(body: IncidentIn, request: Request, session: WriteDb,
                     rules: IncidentRules, grids: Grids,
                     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None):
     category = category_id(rules, body.category)
+    payload = body.model_dump()
+    # Before the write lock (SQLite: one writer at a time in every process): a retried
+    # request's stored answer, and the grid of the point (422 outside every community).
+    with request.app.state.db.read_session() as reading:
+        replay = known_answer(reading, who, idempotency_key, payload)
+        if replay is not None:
+            return replay
+        placed = place_report(reading, grids, body.lon, body.lat)
 
     def create(s: Session) -> IncidentOut:
         row, merged = take_report(s, who, rules, grids, category=category, lon=body.lon,
                                   lat=body.lat,
                                   description=body.description,
                                   reporter=body.reporter_name or who.name,
-                                  phone=body.reporter_phone)
+                                  phone=body.reporter_phone, placed=placed)
         return incident_out(row, merged)
 
+    # The key was looked up above: a concurrent request with the same key meets the unique
+    # constraint at commit and gets that request's answer.
     return idempotent_create(session, who, idempotency_key, "POST", request.url.path,
-                             body.model_dump(), create)
+                             payload, create, looked_up=True)
 
 
 @router.get("/incidents", response_model=list[IncidentOut],

@@ -18,12 +18,20 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
 
 from api import incident_store as store
-from api.auth import Principal, check, current_principal, forbid_other_worker, hash_secret
+from api.auth import (
+    Principal,
+    check,
+    current_principal,
+    forbid_other_worker,
+    principal_for_secret,
+    token_cache,
+)
 from api.deps import AppSettings, ReadDb, WriteDb, check_limit
 from api.errors import ApiError, not_found
-from api.models import Incident, Token
+from api.models import Incident
 from api.routers.incidents import Grids, IncidentRules, rules_error, take_report
 from api.schemas import strip_controls
 from dispatch.incident_open311 import filter_open311, open311_request, parse_open311_post
@@ -48,9 +56,13 @@ def _bad_field(name: str, zh: str, en: str) -> ApiError:
 
 def clean_fields(body: dict) -> dict[str, str]:
     """Every field as text within its limit, control characters other than newline and tab
-    taken out (numbers become text; objects, lists and over-long text are refused with 400)."""
+    taken out (numbers become text; objects, lists and over-long text are refused with 400).
+    A JSON null means the field is absent, as Open311 clients commonly send optional fields
+    they do not fill (``"api_key": null``): it is skipped."""
     fields = {}
     for name, value in body.items():
+        if value is None:
+            continue
         if isinstance(value, bool) or not isinstance(value, str | int | float):
             raise _bad_field(name, "应为文字或数字", "must be text or a number")
         text = strip_controls(str(value))
@@ -85,12 +97,11 @@ async def open311_principal(request: Request) -> Principal:
         key = (await _fields(request)).get("api_key")
     if not key:
         return current_principal(request)  # answers 401
-    with request.app.state.db.read_session() as session:
-        token = session.scalar(select(Token).where(Token.secret_sha256 == hash_secret(key)))
-        if token is None or token.revoked_at is not None:
-            raise ApiError(401, "unauthorized", "api_key 无效或已吊销",
-                           "invalid or revoked api_key")
-        return Principal(token.id, token.role, token.name, token.worker_id)
+    principal = await run_in_threadpool(principal_for_secret, request.app.state.db, key,
+                                        token_cache(request))
+    if principal is None:
+        raise ApiError(401, "unauthorized", "api_key 无效或已吊销", "invalid or revoked api_key")
+    return principal
 
 
 
