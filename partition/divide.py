@@ -49,6 +49,7 @@ MEAN_RANGE = 0.06
 WIDE_RANGE = 0.25
 CLEAR_GAIN = 0.8  # ... and its groups' deviation score falls at least by a fifth
 MIN_SECOND_PASS = 0.5  # units left over below which no second pass is run
+BOUND_MARGIN = 0.02  # a group that cannot reach the limit is split to within this of its bound
 
 
 @dataclass
@@ -156,7 +157,7 @@ def _prepare(graph: nx.Graph, community, members: list, residential: set, target
         if total == 0:
             empty.append(comp)
         else:
-            sized.append((comp, max(1, round(total / target))))
+            sized.append((comp, _first_count(found.graph, comp, total, target)))
             totals.append(float(total))
     counts, mean = _grid_counts(sized, totals, target)
     # Building grids are sized by their building: deviations are measured from the other
@@ -169,6 +170,15 @@ def _prepare(graph: nx.Graph, community, members: list, residential: set, target
     if others:
         mean = sum(t for t, _ in others) / sum(k for _, k in others)
     return _Prepared(found, counts, empty, mean, homes)
+
+
+def _first_count(graph: nx.Graph, comp: list, total: float, target: int) -> int:
+    """round(households / target) grids, a building above the target (which took a pocket
+    across a road, partition.groups) counting as one grid with its pocket."""
+    biggest = max(graph.nodes[b]["households"] for b in comp)
+    if biggest > target:
+        return 1 + round((total - biggest) / target)
+    return max(1, round(total / target))
 
 
 def _group_task(task: tuple, *, prepared: dict) -> dict:
@@ -376,27 +386,28 @@ def _split_exactly(graph: nx.Graph, groups: list[tuple[list, int]], labels: dict
     (partition.set_partition): as a whole, else the worst grid with the grids around it
     (one ring, two, three), while that builds a better split; ``labels`` is updated, each
     new grid taking the label of the present grid it shares most households with. A group
-    whose building sizes already force a grid beyond the limit is skipped.
+    whose building sizes already force a grid beyond the limit is not split for the limit
+    but for BOUND_MARGIN beyond its bound (metrics.deviation_lower_bound).
     Returns, per first node of such a group, the deviation bound (percent) the exact model
     proved for every split of the whole group."""
     out = {}
     for comp, k in groups:
-        sizes = [graph.nodes[b]["households"] for b in comp]
-        if k < 2 or deviation_lower_bound(sizes, mean) > 100 * BALANCE_LIMIT:
+        if k < 2:
             continue
-        result = best_split(graph, comp, k, mean, BALANCE_LIMIT,
-                            {b: labels[b] for b in comp}, budget)
+        forced = deviation_lower_bound([graph.nodes[b]["households"] for b in comp], mean)
+        limit = max(BALANCE_LIMIT, forced / 100 + BOUND_MARGIN)
+        result = best_split(graph, comp, k, mean, limit, {b: labels[b] for b in comp}, budget)
         if result.bound is not None:
             out[comp[0]] = 100.0 * result.bound / mean
         if result.labels is not None:
             _relabel(graph, result.labels, labels, new_label)
         elif not result.optimal and budget.allows():
-            _split_around_worst(graph, comp, labels, mean, new_label, budget)
+            _split_around_worst(graph, comp, labels, mean, new_label, budget, limit)
     return out
 
 
 def _split_around_worst(graph: nx.Graph, comp: list, labels: dict, mean: float,
-                        new_label, budget: WorkBudget) -> None:
+                        new_label, budget: WorkBudget, limit: float = BALANCE_LIMIT) -> None:
     """Re-split the worst grid of ``comp`` with its neighbours while that lowers the worst
     deviation among them below what it was (each round needs fewer candidate grids than the
     whole group) and the budget lasts."""
@@ -405,14 +416,14 @@ def _split_around_worst(graph: nx.Graph, comp: list, labels: dict, mean: float,
         for b in comp:
             loads[labels[b]] += graph.nodes[b]["households"]
         worst = max(loads, key=lambda g: (abs(loads[g] - mean), str(g)))
-        if abs(loads[worst] - mean) <= BALANCE_LIMIT * mean or not budget.allows():
+        if abs(loads[worst] - mean) <= limit * mean or not budget.allows():
             return
         grids = {worst}
         for _rings in range(3):
             grids |= {labels[nb] for b in comp if labels[b] in grids for nb in graph[b]
                       if nb in labels and labels[nb] in loads}
             nodes = [b for b in comp if labels[b] in grids]
-            result = best_split(graph, nodes, len(grids), mean, BALANCE_LIMIT,
+            result = best_split(graph, nodes, len(grids), mean, limit,
                                 {b: labels[b] for b in nodes}, budget)
             if result.labels is not None:
                 _relabel(graph, result.labels, labels, new_label)

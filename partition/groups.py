@@ -75,18 +75,28 @@ def community_groups(graph: nx.Graph, community, members: list, target: int,
     if strict:
         return CommunityGroups(community, work, big,
                                [(c, sum(hh[b] for b in c)) for c in comps], _folded(work))
-    merged, pockets = _join_pockets(graph.graph.get("crossings", []), comps, hh, target)
+    # Crossings name buildings; a copy folded into another crosses as that one.
+    alias = {b: v for v, inside in _folded(work).items() for b in inside}
+    crossings = [(alias.get(u, u), alias.get(v, v), *rest)
+                 for u, v, *rest in graph.graph.get("crossings", [])]
+    # A building grid across the road may take a pocket too (it is then a grid of homes).
+    merged, pockets = _join_pockets(crossings, comps + [[b] for b in big], hh, target)
     exceptions = []
     for pocket, into, road in pockets:
-        _contract(work, pocket, into, graph.graph["crossings"])
+        _contract(work, pocket, into, crossings)
         exceptions.append(Crossing(pocket, sum(hh[b] for b in pocket), *road))
     contracted = _folded(work)
     owner = {b: v for v, inside in contracted.items() for b in inside}
     groups = []
+    alone = set(big)
     for nodes in merged:
+        if len(nodes) == 1 and nodes[0] in alone:
+            continue  # a building grid that took no pocket
+        alone -= set(nodes)
         kept = {owner.get(b, b) for b in nodes}
         groups.append((sorted(kept, key=str), sum(hh[b] for b in nodes)))
-    return CommunityGroups(community, work, big, groups, contracted, exceptions)
+    return CommunityGroups(community, work, sorted(alone, key=str), groups, contracted,
+                           exceptions)
 
 
 def _folded(work: nx.Graph) -> dict:
@@ -95,17 +105,11 @@ def _folded(work: nx.Graph) -> dict:
 
 
 def twin_roots(twins: list) -> dict:
-    """(building, the building it is divided with) pairs -> building -> the one at the end of
-    its chain (a -> b -> c: c; a cycle ends where it closes)."""
-    partner_of = dict(twins)
-    out = {}
-    for v in partner_of:
-        seen, u = {v}, v
-        while u in partner_of and partner_of[u] not in seen:
-            u = partner_of[u]
-            seen.add(u)
-        out[v] = u
-    return out
+    """(building, the building it is divided with) pairs -> building -> the one its set of
+    copies is divided as (the first by name of each connected set: a -> b, b -> a and
+    c -> b are one set)."""
+    copies = nx.Graph(twins)
+    return {v: min(comp, key=str) for comp in nx.connected_components(copies) for v in comp}
 
 
 def _fold_twins(work: nx.Graph, twins: list) -> None:
@@ -113,8 +117,7 @@ def _fold_twins(work: nx.Graph, twins: list) -> None:
     one building: the copy is folded into the other (its households added, ``members``
     listing both)."""
     roots = twin_roots(twins)
-    for twin, _ in twins:
-        partner = roots[twin]
+    for twin, partner in roots.items():
         if twin == partner or twin not in work or partner not in work:
             continue  # the copies lie in different communities: each stays
         data = work.nodes[partner]
