@@ -282,7 +282,8 @@ from sqlalchemy import text
 from api.db import Database
 db = Database(sys.argv[1])
 with db.writing() as s:
-    s.execute(text("INSERT INTO tokens (name, role, secret_sha256, created_at) VALUES ('holder', 'admin', 'x1', '2026-01-01')"))
+    s.execute(text("INSERT INTO tokens (name, role, secret_sha256, created_at) "
+                   "VALUES ('holder', 'admin', 'x1', '2026-01-01')"))
     print("holding", flush=True)
     time.sleep(1.0)
 db.dispose()
@@ -306,7 +307,8 @@ def test_sqlite_writers_of_two_processes_queue_on_the_gate(tmp_path):
         assert holder.stdout.readline().strip() == "holding"
         started = time.monotonic()
         with database.writing() as s:  # waits on the other process's flock, not on BUSY
-            s.execute(text("INSERT INTO tokens (name, role, secret_sha256, created_at) VALUES ('second', 'admin', 'x2', '2026-01-01')"))
+            s.execute(text("INSERT INTO tokens (name, role, secret_sha256, created_at) "
+                           "VALUES ('second', 'admin', 'x2', '2026-01-01')"))
         waited = time.monotonic() - started
         assert holder.wait(10) == 0
         assert 0.5 < waited < 1.5, waited
