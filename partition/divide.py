@@ -142,6 +142,7 @@ class _Prepared:
     empty: list[list]  # household-less groups
     mean: float
     residential: set  # nodes with homes (a pocket: when one of its buildings has)
+    target: int
 
 
 def _prepare(graph: nx.Graph, community, members: list, residential: set, target: int,
@@ -169,7 +170,7 @@ def _prepare(graph: nx.Graph, community, members: list, residential: set, target
               if comp[0] not in big and total / k >= SMALL_SHARE * target]
     if others:
         mean = sum(t for t, _ in others) / sum(k for _, k in others)
-    return _Prepared(found, counts, empty, mean, homes)
+    return _Prepared(found, counts, empty, mean, homes, target)
 
 
 def _first_count(graph: nx.Graph, comp: list, total: float, target: int) -> int:
@@ -182,14 +183,27 @@ def _first_count(graph: nx.Graph, comp: list, total: float, target: int) -> int:
 
 
 def _group_task(task: tuple, *, prepared: dict) -> dict:
-    """Split one group of a community into its grids (in a worker process)."""
+    """Split one group of a community into its grids (in a worker process). A split that
+    leaves a grid below SMALL_SHARE of the target (building sizes, a pocket across a road)
+    is made again with one grid fewer: no grid of homes is that small where it has
+    neighbours to share with."""
     community, i, units = task
     p = prepared[community]
     comp, k = p.counts[i]
+    graph = p.groups.graph
+    budget = WorkBudget(units)
     try:
-        parts = split(p.groups.graph, comp, k, mean=p.mean)
-        labels = {b: f"{community}/{i}.{q}" for b, q in parts.items()}
-        return _improve(p, community, i, labels, WorkBudget(units), "x")
+        for grids in range(k, 1, -1):
+            parts = split(graph, comp, grids, mean=p.mean)
+            labels = {b: f"{community}/{i}.{q}" for b, q in parts.items()}
+            result = _improve(p, community, i, labels, budget, "x")
+            loads: dict = defaultdict(int)
+            for b, label in result["labels"].items():
+                loads[label] += graph.nodes[b]["households"]
+            if min(loads.values()) >= SMALL_SHARE * p.target:
+                return result
+        return {"labels": dict.fromkeys(comp, f"{community}/{i}.0"), "exact": None,
+                "ran_out": budget.ran_out, "spent": budget.spent, "units": budget.units}
     except Exception as error:
         return {"error": _failure(community, "split", error)}
 
@@ -206,7 +220,8 @@ def _group_again(task: tuple, *, prepared: dict) -> dict:
 def _improve(p: _Prepared, community, i: int, labels: dict, budget: WorkBudget,
              tag: str) -> dict:
     """The exact steps and the untangling on group ``i``'s grids ``labels``."""
-    comp, k = p.counts[i]
+    comp = p.counts[i][0]
+    k = len(set(labels.values()))
     graph = p.groups.graph
     labels = dict(labels)
     labels.update(repair_extremes(graph, labels, movable=set(comp), mean=p.mean,
