@@ -291,7 +291,8 @@ def _finish(p: _Prepared, results: dict, division: Division) -> tuple[dict, dict
 def _crossings(groups: CommunityGroups, labels: dict) -> list[dict]:
     """The pockets joined across roads, with the grid label each ended in."""
     return [{"label": labels[c.members[0]], "barrier_kind": c.road_type,
-             "barrier_name": c.road_name, "households": c.households}
+             "barrier_name": c.road_name, "households": c.households,
+             "members": [b for v in c.members for b in groups.contracted.get(v, [v])]}
             for c in groups.exceptions]
 
 

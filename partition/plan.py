@@ -192,7 +192,7 @@ def _exceptions_layer(crossings: list[dict], labels: pd.Series, codes: pd.Series
     code_of = dict(zip(labels.values, codes.reindex(labels.index).values, strict=True))
     rows = []
     for c in crossings:
-        members = [b for b in labels.index if labels[b] == c["label"]]
+        members = [b for b in c["members"] if b in buildings.index]
         hull = shapely.union_all(buildings.geometry.loc[members].values).convex_hull \
             if members else None
         rows.append({"grid_code": code_of.get(c["label"]), "barrier_kind": c["barrier_kind"],
