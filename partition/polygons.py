@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from partition.territory import dissolve
+from partition.territory import dissolve, polygonal
 
 TOUCH_M = 0.01  # shared boundary (m) below which pieces only meet at a point
 SNAP_M = 0.001  # regions' cells meet within this (their Voronoi is computed apart)
@@ -45,7 +45,7 @@ def grid_polygons(cells: gpd.GeoDataFrame, grid_of: pd.Series, weight: pd.Series
         # Cells of one region share exact edges; across regions they meet only nearly.
         by_region = [dissolve(cells_.geometry.values)
                      for _, cells_ in members.groupby("region")]
-        whole = _polygonal(by_region[0] if len(by_region) == 1 else _union(by_region))
+        whole = polygonal(by_region[0] if len(by_region) == 1 else _union(by_region))
         parts = [p for p in shapely.get_parts(whole) if p.area > 0]
         community[g] = region_community[members["region"].iloc[0]]
         if len(parts) <= 1:
@@ -93,7 +93,7 @@ def _attach_pieces(polys: dict, community: dict, pieces: list) -> list:
         if not joined:
             return left
         for g, extra in joined.items():
-            merged = _polygonal(_union([polys[g], *extra]))
+            merged = polygonal(_union([polys[g], *extra]))
             parts = [p for p in shapely.get_parts(merged) if p.area > 0]
             # Pieces that met the grid only along a hairline come apart again: the part
             # holding most of the grid's own polygon stays the grid, the rest wait.
@@ -109,11 +109,3 @@ def _union(geoms: list):
     """Union of touching polygons whose shared edges may not match exactly (snapped to
     SNAP_M), never raising."""
     return dissolve(np.array(geoms, dtype=object))
-
-
-def _polygonal(geom):
-    """The polygons of ``geom`` (lines and points of a geometry collection dropped)."""
-    if geom.geom_type in ("Polygon", "MultiPolygon"):
-        return geom
-    parts = [g for g in shapely.get_parts(geom) if g.geom_type in ("Polygon", "MultiPolygon")]
-    return shapely.union_all(parts) if parts else shapely.Polygon()

@@ -163,7 +163,7 @@ def _point_cells(footprints: gpd.GeoSeries, region) -> dict:
     cell_of_site = {}
     for j, site in enumerate(shapely.get_parts(sites)):
         poly = voronoi[tree.query(site, predicate="intersects")[0]]
-        cell_of_site[j] = _polygonal(shapely.intersection(shapely.make_valid(poly), region,
+        cell_of_site[j] = polygonal(shapely.intersection(shapely.make_valid(poly), region,
                                                           grid_size=0.001))
     out = {}
     for i, key in enumerate(keys):
@@ -198,7 +198,7 @@ def _region_cells(footprints: gpd.GeoSeries, region) -> dict:
     codes, keys = pd.factorize(owner)
     order = np.argsort(codes, kind="stable")
     bounds = np.flatnonzero(np.diff(codes[order])) + 1
-    local_cells = np.array([_polygonal(dissolve(polys[members]))
+    local_cells = np.array([polygonal(dissolve(polys[members]))
                             for members in np.split(order, bounds)], dtype=object)
     local_feet = shapely.transform(footprints.reindex(keys).values, lambda xy: xy - [x0, y0])
     local_cells = _single_part_cells(local_cells, local_feet)
@@ -280,7 +280,7 @@ def _single_part_cells(cells: np.ndarray, footprints: np.ndarray) -> np.ndarray:
 
 def _largest(geom):
     """The largest polygon of ``geom``."""
-    parts = [p for p in shapely.get_parts(_polygonal(geom)) if p.area > 0]
+    parts = [p for p in shapely.get_parts(polygonal(geom)) if p.area > 0]
     return max(parts, key=lambda p: p.area) if parts else geom
 
 
@@ -308,8 +308,9 @@ def dissolve(polys: np.ndarray):
         return shapely.buffer(shapely.GeometryCollection(list(fixed)), 0)
 
 
-def _polygonal(geom):
+def polygonal(geom):
+    """The polygons of ``geom`` (lines and points of a geometry collection dropped)."""
     if geom.geom_type in ("Polygon", "MultiPolygon"):
         return geom
-    parts = [g for g in getattr(geom, "geoms", []) if g.geom_type in ("Polygon", "MultiPolygon")]
+    parts = [g for g in shapely.get_parts(geom) if g.geom_type in ("Polygon", "MultiPolygon")]
     return shapely.union_all(parts) if parts else shapely.Polygon()
