@@ -266,7 +266,7 @@ def format_plan_summary(s: dict) -> str:
 
 
 def cmd_vrp_solve(args: argparse.Namespace) -> int:
-    from dispatch.vrp import read_instance, solve
+    from dispatch.routing.vrp import read_instance, solve
 
     solution = solve(read_instance(args.file), args.seconds, args.seed)
     result = {"cost": solution.cost, "routes": solution.routes, "seconds": solution.seconds}

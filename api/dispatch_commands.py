@@ -57,7 +57,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 def _load(args):
     """The walk network and the plan's layers in the network's metric CRS."""
-    from dispatch.network import WalkNetwork
+    from dispatch.routing.network import WalkNetwork
     from gis.study_area import load_study_area
     from partition.plan_io import read_plan
 
@@ -72,8 +72,8 @@ def _report(args, summary: dict, text: str) -> None:
 
 
 def cmd_assign(args: argparse.Namespace) -> int:
-    from dispatch.people import read_workers
-    from dispatch.workers import AssignmentError, assign_workers, four_levels
+    from dispatch.staffing.people import read_workers
+    from dispatch.staffing.workers import AssignmentError, assign_workers, four_levels
 
     net, grids, buildings, _ = _load(args)
     workers = read_workers(args.workers, net.crs)
@@ -106,8 +106,8 @@ def cmd_assign(args: argparse.Namespace) -> int:
 
 
 def cmd_patrol(args: argparse.Namespace) -> int:
-    from dispatch.patrol import community_areas, patrol_routes
-    from dispatch.people import read_workers
+    from dispatch.routing.patrol import community_areas, patrol_routes
+    from dispatch.staffing.people import read_workers
     from gis.export import write_gpkg
 
     net, grids, _, area = _load(args)
@@ -164,7 +164,7 @@ def _patrol_team_bases(communities, workers: list) -> dict:
 
 
 def _write_gpx(folder: Path, routes, crs) -> None:
-    from dispatch.route_output import gpx
+    from dispatch.routing.route_output import gpx
 
     folder.mkdir(parents=True, exist_ok=True)
     for grid_id, line in zip(routes["grid_id"], routes.geometry, strict=True):
@@ -174,8 +174,8 @@ def _write_gpx(folder: Path, routes, crs) -> None:
 
 
 def cmd_party(args: argparse.Namespace) -> int:
-    from dispatch.party import assign_households, zone_polygons
-    from dispatch.people import read_members
+    from dispatch.staffing.party import assign_households, zone_polygons
+    from dispatch.staffing.people import read_members
     from gis.export import write_gpkg
 
     net, grids, buildings, area = _load(args)

@@ -7,7 +7,7 @@ transaction (api.dispatch_store), so a failure or a cancel leaves the previous r
 The same functions run without a job (``job_id=None``) for api.bootstrap.
 
 Metric work happens in the walk network's CRS (the dataset's local metric CRS, m); the store
-keeps WGS84 lon/lat. Walking speed 4 km/h (dispatch.network.WALK_SPEED_KMH).
+keeps WGS84 lon/lat. Walking speed 4 km/h (dispatch.routing.network.WALK_SPEED_KMH).
 """
 
 from __future__ import annotations
@@ -27,9 +27,9 @@ from api.incident_dispatcher import walk_network
 from api.jobs import JobProgress, finish_job
 from api.plan_store import buildings_frame, grids_frame
 from api.settings import Settings
-from dispatch.incident_rules import BEIJING
-from dispatch.network import walk_seconds
-from dispatch.workers import Worker as DispatchWorker
+from dispatch.incidents.rules import BEIJING
+from dispatch.routing.network import walk_seconds
+from dispatch.staffing.workers import Worker as DispatchWorker
 
 PATROL_EXACT_SECONDS = 0.1  # exact model time per grid (demo: 26 of 51 grids proven optimal, 4 s)
 PATROL_START_S = 9 * 3600  # patrols start at 09:00
@@ -70,10 +70,11 @@ def worker_bases(session, crs, **limits) -> list[DispatchWorker]:
 
 def run_assignments(db: Database, settings: Settings, job_id: int | None,
                     params: dict) -> dict:
-    """Assign a worker to every grid of ``params["plan_id"]`` (dispatch.workers.assign_workers
-    over the stored workers with a base, each holding at most ``max_grids`` grids and
-    ``max_households`` households), keeping previous assignments where possible."""
-    from dispatch.workers import assign_workers
+    """Assign a worker to every grid of ``params["plan_id"]``
+    (dispatch.staffing.workers.assign_workers over the stored workers with a base, each holding
+    at most ``max_grids`` grids and ``max_households`` households), keeping previous
+    assignments where possible."""
+    from dispatch.staffing.workers import assign_workers
 
     step = _steps(db, job_id, 3)
     step("路网 walk network")
@@ -110,10 +111,10 @@ def _route_day(params: dict) -> date:
 
 
 def run_routes(db: Database, settings: Settings, job_id: int | None, params: dict) -> dict:
-    """One street patrol per assigned grid from its worker's base (dispatch.patrol), saved as
-    each worker's route for ``params["day"]`` (default today, Beijing): the patrols one after
-    the other, each from the base and back."""
-    from dispatch.patrol import grid_streets, patrol_route
+    """One street patrol per assigned grid from its worker's base (dispatch.routing.patrol),
+    saved as each worker's route for ``params["day"]`` (default today, Beijing): the patrols
+    one after the other, each from the base and back."""
+    from dispatch.routing.patrol import grid_streets, patrol_route
 
     step = _steps(db, job_id, 3)
     step("路网 walk network")
@@ -178,10 +179,11 @@ def _route_row(net, worker_id: int, patrols: list) -> dict:
 
 def run_party_zones(db: Database, settings: Settings, job_id: int | None,
                     params: dict) -> dict:
-    """Give every household of the plan a party member (dispatch.party.assign_households) and
-    draw the members' zones (zone_polygons), saved on the members: zone, grid, households and
-    building ids (their home first). A member's home is the first of their building_ids."""
-    from dispatch.party import PartyMember, assign_households, zone_polygons
+    """Give every household of the plan a party member
+    (dispatch.staffing.party.assign_households) and draw the members' zones (zone_polygons),
+    saved on the members: zone, grid, households and building ids (their home first). A
+    member's home is the first of their building_ids."""
+    from dispatch.staffing.party import PartyMember, assign_households, zone_polygons
 
     step = _steps(db, job_id, 3)
     step("路网 walk network")

@@ -1,4 +1,4 @@
-"""The ``dispatch.incident_dispatch.Dispatcher`` of the active plan, built from the store.
+"""The ``dispatch.incidents.dispatcher.Dispatcher`` of the active plan, built from the store.
 
 The walk network comes from the plan's dataset (gis.study_area with its walk graph) and is
 cached per process and dataset, since building it takes seconds; grids, assignments and
@@ -27,10 +27,10 @@ from api.errors import ApiError
 from api.plan_store import grids_frame
 from api.settings import Settings
 from api.worker_hours import available, shift_seconds
-from dispatch.incident_dispatch import Dispatcher, WorkerStatus
-from dispatch.incident_rules import Rules
-from dispatch.network import WalkNetwork
-from dispatch.workers import Worker as DispatchWorker
+from dispatch.incidents.dispatcher import Dispatcher, WorkerStatus
+from dispatch.incidents.rules import Rules
+from dispatch.routing.network import WalkNetwork
+from dispatch.staffing.workers import Worker as DispatchWorker
 
 _networks: dict[tuple[str, int], WalkNetwork] = {}
 _lock = threading.Lock()
@@ -87,7 +87,7 @@ def plan_workers(session: Session, plan_id: int, crs) -> tuple[list[DispatchWork
 
 
 def leader_levels(session: Session, plan_id: int) -> pd.DataFrame:
-    """The four-level rows escalation needs (dispatch.workers.four_levels' columns): each
+    """The four-level rows escalation needs (dispatch.staffing.workers.four_levels' columns): each
     community's grid leader (网格长: the first leader assigned to one of its grids, by code)
     and each grid's community."""
     grids = session.execute(select(m.Grid.code, m.Grid.community).where(

@@ -12,7 +12,7 @@ re-planned from now; a route left without stops is deleted.
 A visit route starts at the worker's base at the time of the last change (stop ``seq`` 0,
 kind ``start``), visits the incidents (``seq`` 1.., kind ``incident``, ``ref`` the incident id)
 and walks back to the base; ETAs are ISO times in Beijing time, the path follows the streets
-(dispatch.route_output.visit_path), WGS84 lon/lat. Written in the caller's transaction with
+(dispatch.routing.route_output.visit_path), WGS84 lon/lat. Written in the caller's transaction with
 the incident's new step, so both are stored or neither. Routing is not allowed to undo a
 dispatch: when it fails (no active plan, a place off the network, a shift already over) the
 error is logged and reported in the placement, and the route stays as it was. The worker's row
@@ -35,16 +35,16 @@ from api import models as m
 from api.dispatch_store import save_route
 from api.errors import ApiError
 from api.settings import Settings
-from dispatch.incident_lifecycle import WITH_WORKER
-from dispatch.incident_rules import Rules, beijing
-from dispatch.route_output import to_wgs84, visit_path
-from dispatch.visits import VisitPlan, Walker
+from dispatch.incidents.lifecycle import WITH_WORKER
+from dispatch.incidents.rules import Rules, beijing
+from dispatch.routing.route_output import to_wgs84, visit_path
+from dispatch.routing.visits import VisitPlan, Walker
 
 log = logging.getLogger(__name__)
 VISITS = "visits"
 # Search time per route change. A day's route holds a handful of incidents, where the
 # starting solution plus a short search is as good as a long one; the deterministic step
-# budget (dispatch.visits) usually ends it sooner.
+# budget (dispatch.routing.visits) usually ends it sooner.
 ROUTE_SECONDS = 0.2
 
 

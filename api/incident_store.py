@@ -1,7 +1,7 @@
-"""Incidents in the store and in dispatch.incident_lifecycle, back and forth.
+"""Incidents in the store and in dispatch.incidents.lifecycle, back and forth.
 
 A stored incident is its row (``incidents``) plus its steps (``incident_steps``, append-only).
-:func:`to_domain` rebuilds a ``dispatch.incident_lifecycle.Incident`` by replaying the steps
+:func:`to_domain` rebuilds a ``dispatch.incidents.lifecycle.Incident`` by replaying the steps
 through the library's transition table; after the library changed it, :func:`save_domain`
 inserts only the steps that are new and copies the stage, assignee, grid and escalation onto
 the row. The library decides what is legal; the store never rewrites history.
@@ -20,7 +20,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from api import models as m
-from dispatch.incident_lifecycle import (
+from dispatch.incidents.lifecycle import (
     OPEN_STAGES,
     Incident,
     Reporter,

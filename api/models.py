@@ -261,7 +261,7 @@ class Incident(BBoxMixin, Base):
 
 
 class IncidentStep(Base):
-    """One step of an incident's history (dispatch.incident_lifecycle.Step): only ever
+    """One step of an incident's history (dispatch.incidents.lifecycle.Step): only ever
     inserted, never changed; ``seq`` orders the steps of an incident from 1."""
 
     __tablename__ = "incident_steps"

@@ -46,7 +46,7 @@ class Settings:
             /static/maps/ (shared by several services); None: ``data_dir/map-assets``,
             gathered on start.
         incident_rules: a JSON file of incident categories and deadlines
-            (dispatch.incident_rules.load_rules); None: the defaults.
+            (dispatch.incidents.rules.load_rules); None: the defaults.
     """
 
     data_dir: Path = field(default_factory=lambda: Path(DEFAULT_DATA_DIR))

@@ -13,9 +13,9 @@ from collections.abc import Iterable
 from datetime import date, datetime
 
 from api.errors import ApiError
-from dispatch.incident_dispatch import seconds_of_day
-from dispatch.incident_rules import beijing
-from dispatch.workers import DAY_S, clock_seconds
+from dispatch.incidents.dispatcher import seconds_of_day
+from dispatch.incidents.rules import beijing
+from dispatch.staffing.workers import DAY_S, clock_seconds
 
 ALL_DAY = (0, DAY_S)
 

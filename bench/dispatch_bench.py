@@ -26,10 +26,10 @@ from tabulate import tabulate
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from dispatch.network import WalkNetwork  # noqa: E402
-from dispatch.party import PartyMember, assign_households, zone_polygons  # noqa: E402
-from dispatch.patrol import community_areas, patrol_routes  # noqa: E402
-from dispatch.visits import Stop, Walker, plan_visits  # noqa: E402
+from dispatch.routing.network import WalkNetwork  # noqa: E402
+from dispatch.routing.patrol import community_areas, patrol_routes  # noqa: E402
+from dispatch.routing.visits import Stop, Walker, plan_visits  # noqa: E402
+from dispatch.staffing.party import PartyMember, assign_households, zone_polygons  # noqa: E402
 from gis.study_area import load_study_area  # noqa: E402
 from partition.plan import make_plan  # noqa: E402
 
@@ -81,7 +81,7 @@ def pyvrp_visits(net: WalkNetwork, walkers: list[Walker], stops: list[Stop],
     from pyvrp import Model
     from pyvrp.stop import MaxRuntime
 
-    from dispatch.visits import _matrices
+    from dispatch.routing.visits import _matrices
 
     metres, times = _matrices(net, walkers, stops, 4.0)
     service = np.array([0] * len(walkers) + [s.service_s for s in stops])

@@ -4,9 +4,9 @@
 
 The demo study area (``pyrosm.get_data("test_pbf")``) is divided into micro-grids
 (``partition.plan.make_plan``) and 10 grid workers, based at random homes, are assigned to them
-(``dispatch.workers.assign_workers``). Reports arrive as a Poisson process, ``--rate`` a day,
-between 08:00 and 17:00 Beijing time on Wednesday 18 Nov 2026, at random buildings (70%) or
-random points along the streets (30%), in weighted categories (micro-wishes are claimed by
+(``dispatch.staffing.workers.assign_workers``). Reports arrive as a Poisson process, ``--rate``
+a day, between 08:00 and 17:00 Beijing time on Wednesday 18 Nov 2026, at random buildings (70%)
+or random points along the streets (30%), in weighted categories (micro-wishes are claimed by
 volunteers, not dispatched, so they are left out). The simulation runs on until every incident
 is closed (workers 08:00-17:00 each working day). Worker w3 goes off duty at 12:00 that day.
 
@@ -14,7 +14,7 @@ Both policies see the same reports, acceptance delays (立案 by the centre: eme
 time, others in office hours, mean 10 min), service times (the category's time on site times
 0.5 to 1.5) and verification delays (mean 20 min in office hours, then 结案):
 
-- ``ours``: ``dispatch.incident_dispatch.Dispatcher``: the grid's worker unless off duty,
+- ``ours``: ``dispatch.incidents.dispatcher.Dispatcher``: the grid's worker unless off duty,
   overloaded or unable to arrive in time, else the best ranked by walking time, open load and
   deadline; the incident is inserted into that worker's remaining route with OR-Tools
   (``plan_visits``, the current order as the starting solution, deadline windows); an off-duty
@@ -38,16 +38,16 @@ import numpy as np
 import pandas as pd
 import pyrosm
 
-from dispatch.incident_dispatch import Dispatcher, WorkerStatus
-from dispatch.incident_lifecycle import (
+from dispatch.incidents.dispatcher import Dispatcher, WorkerStatus
+from dispatch.incidents.lifecycle import (
     Incident,
     TransitionError,
     merge_report,
     transition,
 )
-from dispatch.incident_rules import BEIJING, Rules, load_rules
-from dispatch.network import WalkNetwork, walk_seconds
-from dispatch.workers import Worker, assign_workers, four_levels
+from dispatch.incidents.rules import BEIJING, Rules, load_rules
+from dispatch.routing.network import WalkNetwork, walk_seconds
+from dispatch.staffing.workers import Worker, assign_workers, four_levels
 from gis.study_area import load_study_area
 from partition.plan import make_plan
 

@@ -5,12 +5,12 @@
     python bench/vrp_bench.py --seconds 5 --solvers wangge --seed 1   # repeatable mode
     python bench/vrp_bench.py --seconds 0 --solvers vroom             # VROOM without a timeout
 
-Every solver gets the same integer matrices (the file's convention, see dispatch.vrp: TSPLIB
+Every solver gets the same integer matrices (the file's convention, see dispatch.routing.vrp: TSPLIB
 nearest integer; DIMACS distances truncated to 0.1 and scaled by 10, travel time = distance), the
 same fleet (the file's VEHICLES, or the CVRPLIB name's k + 2), the same time limit and one thread
 (VROOM: ``timeout``, ``nb_threads=1``; PyVRP: ``MaxRuntime``, single-threaded by design; Wangge:
 ``solve(inst, seconds)``, OR-Tools single-threaded). Each peer's routes are checked here for
-feasibility (``dispatch.vrp.check_routes``: every customer once, capacity, time windows with
+feasibility (``dispatch.routing.vrp.check_routes``: every customer once, capacity, time windows with
 service times, depot closing time, fleet size) and their cost recomputed from the matrices, never
 taken from the solver. Gaps are to the best-known values of ../shared/bench/SOURCES.md.
 """
@@ -31,7 +31,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from dispatch.vrp import Instance, check_routes, read_instance, route_cost, solve  # noqa: E402
+from dispatch.routing.vrp import Instance, check_routes, read_instance, route_cost, solve  # noqa: E402
 
 BENCH = ROOT.parent / "shared" / "bench"
 BEST_KNOWN = {"kroA100.tsp": 21282, "X-n101-k25.vrp": 27591, "RC208.vrp": 776.1}

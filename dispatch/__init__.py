@@ -1,4 +1,14 @@
-"""dispatch: grid workers to grids (CP-SAT), party members to households (min-cost flow),
-street patrols (rural postman), visit routes and routing benchmarks (OR-Tools RoutingModel), and
-incidents from report to closing. Metric CRS of the walk network in, plain data and
-GeoDataFrames out; distances in walking metres."""
+"""dispatch: the people and the walking that turn a micro-grid plan into work on the ground.
+
+Three subpackages, imported in this order (each may use the ones before it, never after):
+
+- ``dispatch.routing``: the walk network and everything routed on it: street patrols, visit
+  routes, route output (geometry, turn lists, GPX) and the TSPLIB/VRPLIB benchmark solver.
+- ``dispatch.staffing``: grid workers to grids (CP-SAT), the four-level structure, party members
+  to households (min-cost flow), and reading both from CSV files.
+- ``dispatch.incidents``: incidents from report to closing: categories and deadlines, the
+  lifecycle, dispatching to workers, and statistics.
+
+Metric CRS of the walk network in, plain data and GeoDataFrames out; distances in walking
+metres. Wire formats (Open311) belong to the service, in ``api``.
+"""

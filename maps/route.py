@@ -88,7 +88,7 @@ def route_map(stops: gpd.GeoDataFrame, path: gpd.GeoDataFrame | gpd.GeoSeries, *
         stops: points in visiting order: seq (int; 0 for the base/start), name, arrival
             (ISO 8601 datetime, or "HH:MM"; null allowed).
         path: the walking route along the streets, one or more LineStrings in travel order.
-        patrol: the street patrol path (dispatch.patrol), LineStrings; optional.
+        patrol: the street patrol path (dispatch.routing.patrol), LineStrings; optional.
         distance_m: the route's length in metres as the router measured it (else the length
             of ``path``).
         duration_s: the route's duration in seconds as the router computed it (not shown

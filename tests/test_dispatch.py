@@ -10,12 +10,12 @@ import networkx as nx
 import numpy as np
 import pytest
 
-from dispatch.network import WalkNetwork
-from dispatch.party import PartyMember, assign_households, zone_polygons
-from dispatch.patrol import grid_streets, patrol_route, postman_lower_bound, split_days
-from dispatch.route_output import gpx, route_features, turn_list, visit_path
-from dispatch.visits import Stop, Walker, plan_visits
-from dispatch.workers import AssignmentError, Worker, assign_workers, four_levels
+from dispatch.routing.network import WalkNetwork
+from dispatch.routing.patrol import grid_streets, patrol_route, postman_lower_bound, split_days
+from dispatch.routing.route_output import gpx, route_features, turn_list, visit_path
+from dispatch.routing.visits import Stop, Walker, plan_visits
+from dispatch.staffing.party import PartyMember, assign_households, zone_polygons
+from dispatch.staffing.workers import AssignmentError, Worker, assign_workers, four_levels
 from gis.study_area import load_study_area
 from partition.plan import make_plan
 

@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dispatch.incident_dispatch import Dispatcher, locate_grid
-from dispatch.incident_lifecycle import (
+from dispatch.incidents.dispatcher import Dispatcher, locate_grid
+from dispatch.incidents.lifecycle import (
     STAGES,
     TRANSITIONS,
     TransitionError,
@@ -22,15 +22,15 @@ from dispatch.incident_lifecycle import (
     new_incident,
     transition,
 )
-from dispatch.incident_rules import (
+from dispatch.incidents.rules import (
     BEIJING,
     DEFAULT_CATEGORIES,
     RulesError,
     load_rules,
     open311_services,
 )
-from dispatch.network import WalkNetwork
-from dispatch.workers import Worker, assign_workers, four_levels
+from dispatch.routing.network import WalkNetwork
+from dispatch.staffing.workers import Worker, assign_workers, four_levels
 from gis.study_area import load_study_area
 from partition.plan import make_plan
 
@@ -332,7 +332,7 @@ def test_incident_is_inserted_into_todays_route(demo):
     now = bj(2026, 11, 18, 10, 0)
     inc = _report_at(d, plan, 4, "V1", category="building_safety", at=now)
     worker = d.dispatch(inc, [inc], {}, now + timedelta(minutes=6))
-    from dispatch.visits import Stop
+    from dispatch.routing.visits import Stop
     pts = homes.sample(6, random_state=1).geometry.representative_point()
     stops = [Stop(f"s{i}", p.x, p.y, 300) for i, p in enumerate(pts)]
     today = [s.stop_id for s in stops]
@@ -369,7 +369,7 @@ def test_ranking_is_by_walking_time_when_loads_are_equal(demo):
 
 
 def test_open311_post_records_and_statistics():
-    from dispatch.incident_open311 import (
+    from api.open311 import (
         filter_open311,
         incident_statistics,
         open311_request,
@@ -431,7 +431,7 @@ def test_simulated_day_closes_everything_through_legal_steps(demo):
 
 
 def test_a_stored_history_is_replayed_and_a_tampered_one_refused():
-    from dispatch.incident_lifecycle import Step, add_note, restore_incident
+    from dispatch.incidents.lifecycle import Step, add_note, restore_incident
 
     inc = _incident(iid="S1")
     _walk_to(inc, PATH[1:4])

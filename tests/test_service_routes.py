@@ -26,7 +26,7 @@ from api.app import create_app
 from api.db import Database, upgrade
 from api.dispatch_store import save_route
 from api.settings import Settings
-from dispatch.incident_rules import BEIJING
+from dispatch.incidents.rules import BEIJING
 from tests.test_api import district  # noqa: F401 (a fixture)
 from tests.test_service_maps import stock_service
 from tests.test_store import (  # noqa: F401 (postgis_server_url is a fixture)

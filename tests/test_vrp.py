@@ -1,5 +1,5 @@
 """Routing benchmark files: reading conventions, feasibility, cost convention, seed repeatability
-and time limits of the OR-Tools search (dispatch.vrp, dispatch.vrp_search)."""
+and time limits of the OR-Tools search (dispatch.routing.vrp, dispatch.routing.vrp_search)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from api.cli import main
-from dispatch.vrp import check_routes, read_instance, route_cost, solve
+from dispatch.routing.vrp import check_routes, read_instance, route_cost, solve
 
 BENCH = Path(__file__).resolve().parents[2] / "shared" / "bench"
 

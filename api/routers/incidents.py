@@ -1,6 +1,6 @@
 """Incidents (事件): report, the lifecycle from 上报 to 结案, dispatch and statistics.
 
-The lifecycle is dispatch.incident_lifecycle's; this router stores it (api.incident_store: the
+The lifecycle is dispatch.incidents.lifecycle's; this router stores it (api.incident_store: the
 row plus an append-only table of steps) and checks who may do what:
 
 * reporters (and workers, admins) report; a report within 30 m and 24 h of an open incident of
@@ -11,7 +11,7 @@ row plus an append-only table of steps) and checks who may do what:
 * a worker sees only incidents dispatched to them and moves them to 处置 in progress and
   反馈 handled (or returns them).
 
-Dispatch without a named worker asks dispatch.incident_dispatch.Dispatcher (the active plan's
+Dispatch without a named worker asks dispatch.incidents.dispatcher.Dispatcher (the active plan's
 grids and assignments, the workers available by duty flag, work days, days off and shift,
 walking times on its dataset's streets, open loads and deadlines). Every dispatch (by hand,
 chosen, or re-dispatch when a worker goes off duty) puts the incident into the worker's visit
@@ -38,6 +38,7 @@ from api.grid_index import GridLocator, PlanGrids, outside_error
 from api.idempotency import idempotent_create, known_answer
 from api.incident_routes import TodayRoutes
 from api.models import Incident, IncidentStep, Worker
+from api.open311 import incident_statistics
 from api.schemas import (
     IncidentActionIn,
     IncidentDispatchOut,
@@ -46,7 +47,7 @@ from api.schemas import (
     IncidentStepOut,
     RoutePlacement,
 )
-from dispatch.incident_lifecycle import (
+from dispatch.incidents.lifecycle import (
     OPEN_STAGES,
     WITH_WORKER,
     TransitionError,
@@ -55,8 +56,7 @@ from dispatch.incident_lifecycle import (
     merge_report,
     transition,
 )
-from dispatch.incident_open311 import incident_statistics
-from dispatch.incident_rules import Rules, RulesError, load_rules
+from dispatch.incidents.rules import Rules, RulesError, load_rules
 
 router = APIRouter(tags=["incidents 事件"])
 # action -> the stage it moves to

@@ -8,7 +8,7 @@
 * ``GET requests/{id}.json``: one record (in a list, as the specification has it).
 
 The token goes in ``Authorization: Bearer``, or as ``api_key`` (query or form) which is what
-Open311 clients send. Records come from dispatch.incident_open311; positions WGS84.
+Open311 clients send. Records come from api.open311; positions WGS84.
 """
 
 from __future__ import annotations
@@ -32,10 +32,10 @@ from api.auth import (
 from api.deps import AppSettings, ReadDb, WriteDb, check_limit
 from api.errors import ApiError, not_found
 from api.models import Incident
+from api.open311 import filter_open311, open311_request, parse_open311_post
 from api.routers.incidents import Grids, IncidentRules, rules_error, take_report
 from api.schemas import strip_controls
-from dispatch.incident_open311 import filter_open311, open311_request, parse_open311_post
-from dispatch.incident_rules import RulesError, beijing, open311_services
+from dispatch.incidents.rules import RulesError, beijing, open311_services
 
 router = APIRouter(prefix="/open311/v2", tags=["open311"])
 Lang = Annotated[str, Query(pattern="^(zh|en)$", description="语言 language")]

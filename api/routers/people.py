@@ -275,7 +275,7 @@ def _clean(value: str | None) -> str | None:
     return value or None
 
 
-# CSV column -> worker field; ``start``/``end`` as dispatch.people reads them
+# CSV column -> worker field; ``start``/``end`` as dispatch.staffing.people reads them
 HOUR_COLUMNS = {"shift_start": "shift_start", "start": "shift_start", "shift_end": "shift_end",
                 "end": "shift_end", "work_days": "work_days", "days_off": "days_off"}
 

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from ortools.sat.python import cp_model
 
-from dispatch.network import WalkNetwork
+from dispatch.routing.network import WalkNetwork
 
 BALANCE_M_PER_HOUSEHOLD = 2.0
 KEEP_M = 2000.0

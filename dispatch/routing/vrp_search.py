@@ -31,10 +31,10 @@ from google.protobuf import text_format
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2, solver_parameters_pb2
 from ortools.util.optional_boolean_pb2 import BOOL_FALSE, BOOL_TRUE
 
-from dispatch.vrp import route_cost
+from dispatch.routing.vrp import route_cost
 
 if TYPE_CHECKING:
-    from dispatch.vrp import Instance
+    from dispatch.routing.vrp import Instance
 
 SAFETY_SECONDS = 0.1  # kept back: OR-Tools finishes its current move after the limit
 

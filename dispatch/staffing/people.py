@@ -12,8 +12,8 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 
-from dispatch.party import DEFAULT_CAPACITY, PartyMember
-from dispatch.workers import ROLES, Worker, clock_seconds
+from dispatch.staffing.party import DEFAULT_CAPACITY, PartyMember
+from dispatch.staffing.workers import ROLES, Worker, clock_seconds
 from gis.errors import InputError, check_file
 
 

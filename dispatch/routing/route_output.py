@@ -1,8 +1,8 @@
 """What a worker carries: route geometry along the streets, a turn list and GPX.
 
-Node paths come from :mod:`dispatch.patrol` and :mod:`dispatch.visits` (walk network, metric
-CRS); geometry handed out is WGS84 lon/lat (GPX, GeoJSON). Turn instructions are in Chinese
-with English after them.
+Node paths come from :mod:`dispatch.routing.patrol` and :mod:`dispatch.routing.visits` (walk
+network, metric CRS); geometry handed out is WGS84 lon/lat (GPX, GeoJSON). Turn instructions are
+in Chinese with English after them.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from xml.sax.saxutils import escape
 import geopandas as gpd
 from shapely.geometry import LineString, Point
 
-from dispatch.network import WalkNetwork, walk_seconds
-from dispatch.visits import Stop, VisitRoute, Walker
+from dispatch.routing.network import WalkNetwork, walk_seconds
+from dispatch.routing.visits import Stop, VisitRoute, Walker
 
 TURNS = (  # (largest absolute angle in degrees, Chinese, English)
     (20, "直行", "continue straight"),

@@ -20,7 +20,7 @@ import pandas as pd
 import shapely
 from ortools.graph.python import min_cost_flow
 
-from dispatch.network import WalkNetwork
+from dispatch.routing.network import WalkNetwork
 
 DEFAULT_CAPACITY = 20  # households a member keeps contact with (10 to 30 in practice)
 NEIGHBOUR_EXTRA_M = 200

@@ -124,21 +124,21 @@ def _vehicles_from_name(inst: Instance) -> int:
 
 def solve(inst: Instance, seconds: float, seed: int | None = None) -> Solution:
     """Solve with OR-Tools (iterated local search with SISR ruin-and-recreate; guided local
-    search for the TSP; see dispatch.vrp_search) in ``seconds`` of wall time, model building
+    search for the TSP; see dispatch.routing.vrp_search) in ``seconds`` of wall time, model building
     included.
 
     Args:
         seed: None stops at the time limit (anytime); an integer stops after a fixed amount of
             work proportional to ``seconds`` instead, so that the same instance, seed and
             ``seconds`` give the same routes; the wall time then depends on the machine (about
-            ``seconds`` on the development machine, see dispatch.vrp_search).
+            ``seconds`` on the development machine, see dispatch.routing.vrp_search).
 
     Raises:
         InputError: a negative seed.
         RuntimeError: OR-Tools found no feasible solution.
         TimeoutError: ``seconds`` too short to build the model.
     """
-    from dispatch.vrp_search import search
+    from dispatch.routing.vrp_search import search
 
     if seed is not None and seed < 0:
         raise InputError(None, f"seed {seed} is negative", "give a seed of 0 or more",

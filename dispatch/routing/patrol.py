@@ -32,7 +32,7 @@ import shapely
 from ortools.sat.python import cp_model
 from shapely.geometry import LineString, MultiPoint
 
-from dispatch.network import WalkNetwork, walk_seconds
+from dispatch.routing.network import WalkNetwork, walk_seconds
 
 SHIFT_HOURS = 2.0
 WHOLE_NETWORK_EDGES = 5000  # up to this size the exact model sees every street

@@ -3,9 +3,9 @@
 Categories follow the style of CJ/T 214 (city components and events): environment and
 sanitation, public facilities, public order, neighbour disputes, parking, noise, stray animals,
 building safety, and micro-wishes (微心愿). Each has a default priority (1 low .. 10 high, the
-scale of ``dispatch.visits.Stop.priority``) and deadlines to accept (立案) and to close (结案)
-counted from the report, as 12345 hotline rules do: emergencies within 2 hours (calendar hours,
-day and night); ordinary incidents accepted within 1 working day and closed within 5.
+scale of ``dispatch.routing.visits.Stop.priority``) and deadlines to accept (立案) and to close
+(结案) counted from the report, as 12345 hotline rules do: emergencies within 2 hours (calendar
+hours, day and night); ordinary incidents accepted within 1 working day and closed within 5.
 
 A working day is the office hours of one working day (default Mon-Fri 09:00-17:00 Beijing time,
 so 8 working hours); holidays (法定节假日) and make-up working days (调休上班) are lists of dates

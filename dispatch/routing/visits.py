@@ -1,13 +1,13 @@
 """Visit routes: door-to-door visits (入户走访), inspections and incidents for several workers.
 
-A vehicle routing problem on the walk network, solved with the OR-Tools routing library the
-way its own samples do it: distances and travel times registered as transit matrices (no
-Python callbacks in the search), a time dimension carrying time windows, service times and
-each worker's shift, optional stops as disjunctions whose drop penalty grows with their
-priority (prize-collecting), a cheapest-insertion first solution and guided local search under
-a time limit. The search is OR-Tools' iterated local search: ruin and recreate (SISR string
-removals, cheapest insertion) accepted by simulated annealing, as ``dispatch.vrp_search`` uses
-for the benchmark instances, with larger ruins (15 visits, strings up to 15) and no local search
+A vehicle routing problem on the walk network, solved with the OR-Tools routing library the way
+its own samples do it: distances and travel times registered as transit matrices (no Python
+callbacks in the search), a time dimension carrying time windows, service times and each
+worker's shift, optional stops as disjunctions whose drop penalty grows with their priority
+(prize-collecting), a cheapest-insertion first solution and guided local search under a time
+limit. The search is OR-Tools' iterated local search: ruin and recreate (SISR string removals,
+cheapest insertion) accepted by simulated annealing, as ``dispatch.routing.vrp_search`` uses for
+the benchmark instances, with larger ruins (15 visits, strings up to 15) and no local search
 after each recreate, the best of the settings measured on 300 stops at 5 s (guided local search
 ended 7.7% above PyVRP given 60 s; ``bench/dispatch_bench.py``).
 
@@ -24,7 +24,7 @@ import numpy as np
 from google.protobuf import text_format
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
-from dispatch.network import WALK_SPEED_KMH, WalkNetwork
+from dispatch.routing.network import WALK_SPEED_KMH, WalkNetwork
 
 DAY_S = 24 * 3600
 PENALTY_PER_PRIORITY_M = 1000  # dropping an optional stop of priority p costs p km of walking

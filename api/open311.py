@@ -1,10 +1,10 @@
 """Open311 GeoReport v2 views of incidents, and incident statistics per grid, worker or category.
 
 Open311 (https://wiki.open311.org/GeoReport_v2) is what existing 311 clients speak: a service
-list (one service per category, :func:`dispatch.incident_rules.open311_services`), a POST of a
+list (one service per category, :func:`dispatch.incidents.rules.open311_services`), a POST of a
 request (``service_code``, ``lat``, ``long``, ...) and request records with an ``open`` or
 ``closed`` status. These functions turn Open311 fields into the arguments of
-``dispatch.incident_lifecycle.merge_report`` and incidents into Open311 records; the service
+``dispatch.incidents.lifecycle.merge_report`` and incidents into Open311 records; the service
 wraps them in HTTP. Positions are WGS84; times ISO 8601 with the Beijing offset.
 """
 
@@ -16,8 +16,8 @@ from datetime import datetime
 
 import pandas as pd
 
-from dispatch.incident_lifecycle import Incident, incidents_frame
-from dispatch.incident_rules import Rules, RulesError
+from dispatch.incidents.lifecycle import Incident, incidents_frame
+from dispatch.incidents.rules import Rules, RulesError
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ note), kept in an append-only history; notes without a change of stage (merged r
 escalations) are steps too.
 
 Positions are WGS84 lon/lat (degrees); distances for duplicates are haversine metres; times are
-timezone-aware (naive ones are Beijing time, see ``dispatch.incident_rules.beijing``).
+timezone-aware (naive ones are Beijing time, see ``dispatch.incidents.rules.beijing``).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 
 import pandas as pd
 
-from dispatch.incident_rules import BEIJING, Rules, beijing
+from dispatch.incidents.rules import BEIJING, Rules, beijing
 
 STAGES: dict[str, tuple[str, str]] = {
     "reported": ("上报", "reported"),

@@ -1,13 +1,14 @@
 """Dispatching incidents to grid workers on the walk network.
 
 A report's position finds its grid in the active plan (point in polygon) and so the worker
-responsible for it (``dispatch.workers.assign_workers``). When that worker is off duty,
+responsible for it (``dispatch.staffing.workers.assign_workers``). When that worker is off duty,
 overloaded or cannot reach the place before the deadline, the workers on duty are ranked by
-walking time from where they are (``dispatch.network.WalkNetwork``), their open load and the
-deadline; the incident is then inserted into the chosen worker's route for today with the
-OR-Tools visit router (``dispatch.visits.plan_visits``, today's route as the starting solution).
+walking time from where they are (``dispatch.routing.network.WalkNetwork``), their open load
+and the deadline; the incident is then inserted into the chosen worker's route for today with
+the OR-Tools visit router (``dispatch.routing.visits.plan_visits``, today's route as the
+starting solution).
 When a worker goes off duty their open incidents are dispatched again, and overdue incidents are
-escalated to the grid leader of their community (``dispatch.workers.four_levels``).
+escalated to the grid leader of their community (``dispatch.staffing.workers.four_levels``).
 
 Positions of incidents are WGS84 lon/lat; grids, bases and routing work in the walk network's
 metric CRS (m); walking times are seconds at ``WALK_SPEED_KMH``; clock times are Beijing time.
@@ -24,17 +25,17 @@ import pandas as pd
 from pyproj import Transformer
 from shapely.geometry import Point
 
-from dispatch.incident_lifecycle import (
+from dispatch.incidents.lifecycle import (
     WITH_WORKER,
     Incident,
     TransitionError,
     add_note,
     transition,
 )
-from dispatch.incident_rules import Rules, beijing
-from dispatch.network import WALK_SPEED_KMH, WalkNetwork, walk_seconds
-from dispatch.visits import Stop, VisitPlan, Walker, plan_visits
-from dispatch.workers import Worker
+from dispatch.incidents.rules import Rules, beijing
+from dispatch.routing.network import WALK_SPEED_KMH, WalkNetwork, walk_seconds
+from dispatch.routing.visits import Stop, VisitPlan, Walker, plan_visits
+from dispatch.staffing.workers import Worker
 
 MAX_OPEN = 8  # open incidents a worker holds before counting as overloaded
 LOAD_WEIGHT_S = 900  # each open incident counts as 15 minutes more walking
