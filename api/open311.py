@@ -1,7 +1,7 @@
-"""Open311 GeoReport v2 views of incidents, and incident statistics per grid, worker or category.
+"""Open311 GeoReport v2 views of incidents: the service's wire format for them.
 
 Open311 (https://wiki.open311.org/GeoReport_v2) is what existing 311 clients speak: a service
-list (one service per category, :func:`dispatch.incidents.rules.open311_services`), a POST of a
+list (one service per category, :func:`open311_services`), a POST of a
 request (``service_code``, ``lat``, ``long``, ...) and request records with an ``open`` or
 ``closed`` status. These functions turn Open311 fields into the arguments of
 ``dispatch.incidents.lifecycle.merge_report`` and incidents into Open311 records; the service
@@ -14,9 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-import pandas as pd
-
-from dispatch.incidents.lifecycle import Incident, incidents_frame
+from dispatch.incidents.lifecycle import Incident
 from dispatch.incidents.rules import Rules, RulesError
 
 
@@ -30,6 +28,19 @@ class Open311Report:
     description: str
     reporter: str
     phone: str
+
+
+def open311_services(rules: Rules, lang: str = "zh") -> list[dict]:
+    """The Open311 GeoReport v2 service list (services.json): one service per category."""
+    out = []
+    for c in rules.categories.values():
+        kind = ("微心愿 wish" if c.claimed
+                else "紧急 emergency" if c.emergency else "一般 ordinary")
+        out.append({"service_code": c.category_id, "service_name": c.name(lang),
+                    "description": f"{c.name_zh} / {c.name_en}", "metadata": False,
+                    "type": "realtime", "keywords": c.category_id.replace("_", ","),
+                    "group": kind})
+    return out
 
 
 def parse_open311_post(fields: dict, rules: Rules) -> Open311Report:
@@ -110,27 +121,3 @@ def filter_open311(incidents: Iterable[Incident], *, service_code: str | None = 
             continue
         out.append(i)
     return out
-
-
-def incident_statistics(incidents: Iterable[Incident], by: str, now: datetime) -> pd.DataFrame:
-    """Per ``by`` ("grid_id", "assignee" or "category"): incidents, open, overdue, and the
-    median hours from report to accepted and to closed (NaN when none yet)."""
-    if by not in ("grid_id", "assignee", "category"):
-        raise RulesError(f"不能按 {by!r} 统计（可用 grid_id、assignee、category）",
-                         f"cannot group by {by!r} (use grid_id, assignee or category)")
-    frame = incidents_frame(incidents, now)
-    columns = [by, "incidents", "open", "overdue", "median_accept_h", "median_close_h"]
-    if frame.empty:
-        return pd.DataFrame(columns=columns)
-    frame["open"] = ~frame["stage"].isin(["closed", "rejected"])
-    frame["accept_h"] = _hours(frame["accepted_at"], frame["reported_at"])
-    frame["close_h"] = _hours(frame["closed_at"], frame["reported_at"])
-    stats = frame.groupby(frame[by].fillna("—"), sort=True).agg(
-        incidents=("incident_id", "size"), open=("open", "sum"), overdue=("overdue", "sum"),
-        median_accept_h=("accept_h", "median"), median_close_h=("close_h", "median"))
-    return stats.reset_index()[columns]
-
-
-def _hours(end: pd.Series, start: pd.Series) -> pd.Series:
-    delta = pd.to_datetime(end, utc=True) - pd.to_datetime(start, utc=True)
-    return delta.dt.total_seconds() / 3600

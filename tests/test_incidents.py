@@ -27,7 +27,6 @@ from dispatch.incidents.rules import (
     DEFAULT_CATEGORIES,
     RulesError,
     load_rules,
-    open311_services,
 )
 from dispatch.routing.network import WalkNetwork
 from dispatch.staffing.workers import Worker, assign_workers, four_levels
@@ -53,6 +52,7 @@ def test_categories_are_the_maps_ids_with_both_names():
     from maps.i18n import CATEGORIES
     for cid, c in DEFAULT_CATEGORIES.items():
         assert (c.name_zh, c.name_en) == CATEGORIES[cid]
+    from api.open311 import open311_services
     services = open311_services(RULES, "en")
     assert [s["service_code"] for s in services] == list(DEFAULT_CATEGORIES)
     assert services[0]["service_name"] == "environment and sanitation"
@@ -369,12 +369,8 @@ def test_ranking_is_by_walking_time_when_loads_are_equal(demo):
 
 
 def test_open311_post_records_and_statistics():
-    from api.open311 import (
-        filter_open311,
-        incident_statistics,
-        open311_request,
-        parse_open311_post,
-    )
+    from api.open311 import filter_open311, open311_request, parse_open311_post
+    from dispatch.incidents.statistics import incident_statistics
     report = parse_open311_post({"service_code": "noise", "lat": "60.17", "long": "24.94",
                                  "description": "夜间施工", "last_name": "王",
                                  "first_name": "五"}, RULES)

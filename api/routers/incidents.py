@@ -38,7 +38,6 @@ from api.grid_index import GridLocator, PlanGrids, outside_error
 from api.idempotency import idempotent_create, known_answer
 from api.incident_routes import TodayRoutes
 from api.models import Incident, IncidentStep, Worker
-from api.open311 import incident_statistics
 from api.schemas import (
     IncidentActionIn,
     IncidentDispatchOut,
@@ -57,6 +56,7 @@ from dispatch.incidents.lifecycle import (
     transition,
 )
 from dispatch.incidents.rules import Rules, RulesError, load_rules
+from dispatch.incidents.statistics import incident_statistics
 
 router = APIRouter(tags=["incidents 事件"])
 # action -> the stage it moves to

@@ -32,10 +32,15 @@ from api.auth import (
 from api.deps import AppSettings, ReadDb, WriteDb, check_limit
 from api.errors import ApiError, not_found
 from api.models import Incident
-from api.open311 import filter_open311, open311_request, parse_open311_post
+from api.open311 import (
+    filter_open311,
+    open311_request,
+    open311_services,
+    parse_open311_post,
+)
 from api.routers.incidents import Grids, IncidentRules, rules_error, take_report
 from api.schemas import strip_controls
-from dispatch.incidents.rules import RulesError, beijing, open311_services
+from dispatch.incidents.rules import RulesError, beijing
 
 router = APIRouter(prefix="/open311/v2", tags=["open311"])
 Lang = Annotated[str, Query(pattern="^(zh|en)$", description="语言 language")]

@@ -301,16 +301,3 @@ def load_rules(overrides: dict | str | Path | None = None) -> Rules:
         workdays=_parse_dates(cal.get("workdays", []), "calendar.workdays"))
     return Rules(categories, calendar, float(overrides.get("duplicate_m", 30.0)),
                  float(overrides.get("duplicate_hours", 24.0)))
-
-
-def open311_services(rules: Rules, lang: str = "zh") -> list[dict]:
-    """The Open311 GeoReport v2 service list (services.json): one service per category."""
-    out = []
-    for c in rules.categories.values():
-        kind = ("微心愿 wish" if c.claimed
-                else "紧急 emergency" if c.emergency else "一般 ordinary")
-        out.append({"service_code": c.category_id, "service_name": c.name(lang),
-                    "description": f"{c.name_zh} / {c.name_en}", "metadata": False,
-                    "type": "realtime", "keywords": c.category_id.replace("_", ","),
-                    "group": kind})
-    return out
