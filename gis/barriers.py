@@ -57,7 +57,7 @@ def barriers_from_osm(
     value, e.g. "primary"), ``name`` and the geometry (LineString or (Multi)Polygon).
     """
     opts = options or BarrierOptions()
-    rows = []
+    rows: list[dict[str, object]] = []
     for way in extract.ways:
         kind = _kind(way.tags, opts)
         if kind is None:

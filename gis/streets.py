@@ -121,7 +121,7 @@ def walk_graph(
     with tempfile.TemporaryDirectory() as tmp:
         xml = Path(tmp) / "walk.osm"
         if _write_walk_xml(extract.ways, xml) == 0:
-            empty = nx.MultiDiGraph(crs=crs or "epsg:4326")
+            empty: nx.MultiDiGraph[int] = nx.MultiDiGraph(crs=crs or "epsg:4326")
             return empty, StreetReport(0, 0, 0, 0, 0.0, 0, 0.0)
         graph = ox.graph_from_xml(xml, bidirectional=True, simplify=True, retain_all=True)
     components = nx.number_weakly_connected_components(graph)

@@ -108,6 +108,7 @@ def format_summary(summary: dict[str, object]) -> str:
         f"(社区外建筑 buildings outside: {s['buildings_outside_communities']})",
     ]
     repairs = s["repairs"]
+    assert isinstance(repairs, list), "summary() lists the repairs"
     lines.append(f"修复 repairs: {len(repairs) if repairs else '无 none'}")
     lines += [f"  - {r}" for r in repairs]
     return "\n".join(lines)

@@ -1491,10 +1491,11 @@ class _District:
                     nid = self._junction(edge, ax.c)
                 else:
                     key = (ax.c, pos) if ax.vertical else (pos, ax.c)
-                    nid = local.get(key)
-                    if nid is None:
-                        nid = w.node(key[0], key[1], point_tags.get(key))
-                        local[key] = nid
+                    known = local.get(key)
+                    if known is None:
+                        known = w.node(key[0], key[1], point_tags.get(key))
+                        local[key] = known
+                    nid = known
                 if not refs or refs[-1] != nid:
                     refs.append(nid)
             if len(refs) >= 2:

@@ -37,7 +37,7 @@ def script_json(value: object) -> str:
     return json.dumps(value, ensure_ascii=False).replace("</", "<\\/")
 
 
-class _Payloads:
+class _Payloads(Element):
     """Puts data into the page after Folium renders it. Branca turns each element's rendered
     script into a new Jinja template, so data put in directly would be parsed again as a
     template (slow for megabytes, and wrong for a name holding "{{"); a token stands in for it
@@ -189,7 +189,15 @@ class LegendBuilder:
         return "".join(self.parts) + "</details>"
 
 
-def new_map(options: MapOptions, bounds: list[list[float]] | None) -> folium.Map:
+class WanggeMap(folium.Map):
+    """A folium map that carries what :func:`finish` and :func:`page_html` draw its frame with."""
+
+    wangge_bounds: list[list[float]] | None = None  # [[south, west], [north, east]], degrees
+    wangge_title = "Wangge"
+    wangge_lang = "zh"
+
+
+def new_map(options: MapOptions, bounds: list[list[float]] | None) -> WanggeMap:
     """An empty map with the scale bar, fullscreen button and, when configured, a basemap.
 
     ``bounds`` is [[south, west], [north, east]] in WGS84 degrees (maps.geometry.bounds_latlon).
@@ -198,8 +206,8 @@ def new_map(options: MapOptions, bounds: list[list[float]] | None) -> folium.Map
     provider = options.provider()
     centre = ([(bounds[0][0] + bounds[1][0]) / 2, (bounds[0][1] + bounds[1][1]) / 2]
               if bounds else [32.04, 118.78])
-    m = folium.Map(location=centre, zoom_start=15, tiles=None, control_scale=True,
-                   prefer_canvas=False)
+    m = WanggeMap(location=centre, zoom_start=15, tiles=None, control_scale=True,
+                  prefer_canvas=False)
     # Folium gives max_zoom to its tile layer only; marker clustering needs it on the map.
     m.options.update(maxZoom=MAX_ZOOM, minZoom=3)
     if provider is not None:
@@ -213,7 +221,7 @@ def new_map(options: MapOptions, bounds: list[list[float]] | None) -> folium.Map
     return m
 
 
-def finish(m: folium.Map, options: MapOptions, title: str, legend: LegendBuilder) -> folium.Map:
+def finish(m: WanggeMap, options: MapOptions, title: str, legend: LegendBuilder) -> folium.Map:
     """Add the legend, the layer control and the frame (attribution, language, view)."""
     Panel(legend.html(), "bottomright").add_to(m)
     folium.LayerControl(position="topright", collapsed=False).add_to(m)
@@ -258,9 +266,11 @@ def page_html(m: folium.Map, asset_prefix: str = assets.SERVED_PREFIX) -> str:
     figure = m.get_root()
     assert isinstance(figure, Figure)
     figure.title = getattr(m, "wangge_title", "Wangge")
-    figure.wangge_payloads = {}
+    # _Payloads.raw fills this while the figure renders.
+    payloads: dict[str, str] = {}
+    figure.__dict__["wangge_payloads"] = payloads
     text = figure.render()
-    for token, payload in figure.wangge_payloads.items():
+    for token, payload in payloads.items():
         text = text.replace(token, payload, 1)
     lang = "en" if getattr(m, "wangge_lang", "zh") == "en" else "zh-CN"
     text = text.replace("<html>", f'<html lang="{lang}">', 1)

@@ -48,6 +48,7 @@ def walk_distance_m(streets: gpd.GeoDataFrame, sources: gpd.GeoDataFrame,
     src_snap, src_node = tree.query(src_pts)
     # One extra node joined to every source's nearest junction by its snap length: a single
     # Dijkstra from it gives the distance from the nearest source.
+    src_node = np.asarray(src_node)  # query of 2-D points: arrays (the stubs allow scalars)
     rows = np.concatenate([u, v, np.full(len(src_node), n)])
     cols = np.concatenate([v, u, src_node])
     weights = np.concatenate([length, length, src_snap]) + 1e-9  # zero weights vanish in sparse
@@ -58,7 +59,8 @@ def walk_distance_m(streets: gpd.GeoDataFrame, sources: gpd.GeoDataFrame,
     first[1:] = (rows[1:] != rows[:-1]) | (cols[1:] != cols[:-1])
     rows, cols, weights = rows[first], cols[first], weights[first]
     graph = coo_matrix((weights, (rows, cols)), shape=(n + 1, n + 1)).tocsr()
-    dist = dijkstra(graph, directed=True, indices=n)
+    # scipy takes a single int as indices; scipy-stubs only list arrays of them.
+    dist = dijkstra(graph, directed=True, indices=n)  # type: ignore[call-overload]
     tgt_pts = shapely.get_coordinates(targets.to_crs(crs).geometry.representative_point().values)
     tgt_snap, tgt_node = tree.query(tgt_pts)
     return dist[tgt_node] + tgt_snap
