@@ -14,9 +14,13 @@ of its own may be joined across such a road.
 
 from __future__ import annotations
 
+from collections.abc import Hashable
+from typing import Any, cast
+
 import geopandas as gpd
 import networkx as nx
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import shapely
 
@@ -26,13 +30,17 @@ from gis.barriers import barrier_lines, crossable
 # through a block: grid boundaries should follow streets.
 STREET_CUT_COST = 0.2
 
+# graph.graph["crossings"]: (building, building across the road, shared boundary m, road
+# type, road name).
+RoadCrossing = tuple[Hashable, Hashable, float, str | None, str | None]
+
 
 def building_graph(
     buildings: gpd.GeoDataFrame,
     cells: gpd.GeoDataFrame,
     streets: gpd.GeoSeries | None,
     barriers: gpd.GeoSeries | gpd.GeoDataFrame | None = None,
-) -> nx.Graph:
+) -> nx.Graph[Hashable]:
     """Adjacency graph of buildings (metric CRS).
 
     Args:
@@ -54,7 +62,7 @@ def building_graph(
         ``graph.graph["twins"]``: (building, the building whose cell it shares), for
         footprints mapped twice (partition.territory).
     """
-    graph = nx.Graph()
+    graph: nx.Graph[Hashable] = nx.Graph()
     reps = buildings.geometry.representative_point()
     for key, hh, comm, pt, geom in zip(buildings.index, buildings["households"],
                                        buildings["community"], reps, buildings.geometry,
@@ -72,13 +80,15 @@ def building_graph(
     touching = shared > 0.01
     left, right, shared = left[touching], right[touching], shared[touching]
     rep_xy = shapely.get_coordinates(reps.values)
-    links = shapely.linestrings(np.stack([rep_xy[left], rep_xy[right]], axis=1))
+    # An array of lines (the stubs cannot tell an array of coordinates from one line's).
+    links = cast("npt.NDArray[np.object_]",
+                 shapely.linestrings(np.stack([rep_xy[left], rep_xy[right]], axis=1)))
 
     # Cells of neighbouring regions touch along the barrier between them: no neighbours.
     region = cells["region"].to_numpy()
     apart = region[left] != region[right]
     lines, open_road, road_type, road_name = _barrier_table(barriers)
-    crossed: dict = {}
+    crossed: dict[np.integer[Any], list[np.integer[Any]]] = {}  # link -> lines it crosses
     if len(lines) and len(left):
         hit, line = shapely.STRtree(lines).query(links, predicate="intersects")
         apart[np.unique(hit)] = True
@@ -107,7 +117,10 @@ def building_graph(
     return graph
 
 
-def _barrier_table(barriers) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _barrier_table(
+    barriers: gpd.GeoSeries | gpd.GeoDataFrame | None,
+) -> tuple[npt.NDArray[np.object_], npt.NDArray[np.bool_], npt.NDArray[np.object_],
+           npt.NDArray[np.object_]]:
     """Barrier lines (water areas by their shores) and, per line, whether it is an open
     arterial road, its type and its name (a bare GeoSeries: all closed, unnamed)."""
     if barriers is None or not len(barriers):

@@ -43,7 +43,9 @@ class WorkBudget:
         self.ran_out = True
         return False
 
-    def solve(self, model: cp_model.CpModel, cap: float) -> tuple[int, cp_model.CpSolver]:
+    def solve(
+        self, model: cp_model.CpModel, cap: float
+    ) -> tuple[cp_model.CpSolverStatus, cp_model.CpSolver]:
         """Solve ``model`` with at most ``cap`` units (fewer when less is left), charged.
 
         One worker and seed 0: results repeat exactly. Returns CP-SAT's status (UNKNOWN
@@ -57,7 +59,7 @@ class WorkBudget:
         solver.parameters.max_time_in_seconds = WALL_GUARD * work
         solver.parameters.num_workers = 1
         solver.parameters.random_seed = 0
-        status = solver.Solve(model)
+        status = solver.solve(model)
         self.spent += solver.deterministic_time
         if status == cp_model.UNKNOWN and work < cap:
             self.ran_out = True

@@ -25,7 +25,9 @@ from __future__ import annotations
 import itertools
 import math
 from collections import defaultdict
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import geopandas as gpd
 import networkx as nx
@@ -51,6 +53,12 @@ CLEAR_GAIN = 0.8  # ... and its groups' deviation score falls at least by a fift
 MIN_SECOND_PASS = 0.5  # units left over below which no second pass is run
 BOUND_MARGIN = 0.02  # a group that cannot reach the limit is split to within this of its bound
 
+# A group's task in a worker: "labels", "exact", "ran_out", "spent" and "units", or "error".
+Result = dict[str, Any]
+Labels = dict[Hashable, Hashable]  # building (or pocket node) -> grid label
+NewLabel = Callable[[], Hashable]  # a fresh grid label of the community at each call
+Community = tuple[Hashable, pd.Index]  # a community and its buildings
+
 
 @dataclass
 class Division:
@@ -64,12 +72,12 @@ class Division:
 
     labels: pd.Series
     bounds: pd.Series
-    crossings: list[dict] = field(default_factory=list)
-    failures: list[dict] = field(default_factory=list)
-    budget: list[dict] = field(default_factory=list)
+    crossings: list[dict[str, Any]] = field(default_factory=list)
+    failures: list[dict[str, str]] = field(default_factory=list)
+    budget: list[dict[str, Any]] = field(default_factory=list)
 
 
-def assign_grids(graph: nx.Graph, buildings: gpd.GeoDataFrame, target: int, seed: int = 0,
+def assign_grids(graph: nx.Graph[Hashable], buildings: gpd.GeoDataFrame, target: int, seed: int = 0,
                  previous: pd.Series | None = None,
                  locked: frozenset[str] = frozenset(), workers: int = 1,
                  work: float | None = None, strict_barriers: bool = False) -> Division:
@@ -91,11 +99,12 @@ def assign_grids(graph: nx.Graph, buildings: gpd.GeoDataFrame, target: int, seed
     return _divide(graph, communities, residential, target, workers, work, strict_barriers)
 
 
-def _divide(graph: nx.Graph, communities: list, residential: set, target: int,
-            workers: int, work: float | None, strict: bool) -> Division:
+def _divide(graph: nx.Graph[Hashable], communities: list[Community],
+            residential: set[Hashable], target: int, workers: int, work: float | None,
+            strict: bool) -> Division:
     """A fresh division (see the module docstring)."""
-    prepared: dict = {}
-    failures: list[dict] = []
+    prepared: dict[Hashable, _Prepared] = {}
+    failures: list[dict[str, str]] = []
     for community, members in communities:
         try:
             prepared[community] = _prepare(graph, community, list(members), residential,
@@ -110,12 +119,12 @@ def _divide(graph: nx.Graph, communities: list, residential: set, target: int,
                                        in zip(tasks, shares, strict=True)],
                          workers, prepared=prepared)
     results = _second_pass(tasks, results, workers, prepared)
-    done: dict = defaultdict(dict)
+    done: dict[Hashable, dict[int, Result]] = defaultdict(dict)
     for (community, i, _), result in zip(tasks, results, strict=True):
         done[community][i] = result
     division = Division(pd.Series(dtype=object), pd.Series(dtype=float), failures=failures)
-    labels: dict = {}
-    bounds: dict = {}
+    labels: Labels = {}
+    bounds: dict[Hashable, float] = {}
     for community, p in prepared.items():
         errors = [r["error"] for r in done[community].values() if "error" in r]
         if errors:
@@ -138,22 +147,22 @@ class _Prepared:
     """A community's groups (partition.groups) with their grid counts and mean."""
 
     groups: CommunityGroups
-    counts: list[tuple[list, int]]  # (nodes, grids) of groups with households
-    empty: list[list]  # household-less groups
+    counts: list[tuple[list[Hashable], int]]  # (nodes, grids) of groups with households
+    empty: list[list[Hashable]]  # household-less groups
     mean: float
-    residential: set  # nodes with homes (a pocket: when one of its buildings has)
+    residential: set[Hashable]  # nodes with homes (a pocket: when one of its buildings has)
     target: int
 
 
-def _prepare(graph: nx.Graph, community, members: list, residential: set, target: int,
-             strict: bool) -> _Prepared:
+def _prepare(graph: nx.Graph[Hashable], community: Hashable, members: list[Hashable],
+             residential: set[Hashable], target: int, strict: bool) -> _Prepared:
     found = community_groups(graph, community, members, target, strict)
     homes = {v for v in found.graph
              if any(b in residential for b in found.contracted.get(v, [v]))}
     hh = found.graph.nodes
-    sized = [([b], 1) for b in found.building_grids]
+    sized: list[tuple[list[Hashable], int]] = [([b], 1) for b in found.building_grids]
     totals = [float(hh[b]["households"]) for b in found.building_grids]
-    empty = []
+    empty: list[list[Hashable]] = []
     for comp, total in found.groups:
         if total == 0:
             empty.append(comp)
@@ -173,16 +182,18 @@ def _prepare(graph: nx.Graph, community, members: list, residential: set, target
     return _Prepared(found, counts, empty, mean, homes, target)
 
 
-def _first_count(graph: nx.Graph, comp: list, total: float, target: int) -> int:
+def _first_count(graph: nx.Graph[Hashable], comp: list[Hashable], total: float,
+                 target: int) -> int:
     """round(households / target) grids, a building above the target (which took a pocket
     across a road, partition.groups) counting as one grid with its pocket."""
-    biggest = max(graph.nodes[b]["households"] for b in comp)
+    biggest: int = max(graph.nodes[b]["households"] for b in comp)
     if biggest > target:
         return 1 + round((total - biggest) / target)
     return max(1, round(total / target))
 
 
-def _group_task(task: tuple, *, prepared: dict) -> dict:
+def _group_task(task: tuple[Hashable, int, float | None], *,
+                prepared: dict[Hashable, _Prepared]) -> Result:
     """Split one group of a community into its grids (in a worker process). A split that
     leaves a grid below SMALL_SHARE of the target (building sizes, a pocket across a road)
     is made again with one grid fewer: no grid of homes is that small where it has
@@ -195,9 +206,9 @@ def _group_task(task: tuple, *, prepared: dict) -> dict:
     try:
         for grids in range(k, 1, -1):
             parts = split(graph, comp, grids, mean=p.mean)
-            labels = {b: f"{community}/{i}.{q}" for b, q in parts.items()}
+            labels: Labels = {b: f"{community}/{i}.{q}" for b, q in parts.items()}
             result = _improve(p, community, i, labels, budget, "x")
-            loads: dict = defaultdict(int)
+            loads: dict[Hashable, int] = defaultdict(int)
             for b, label in result["labels"].items():
                 loads[label] += graph.nodes[b]["households"]
             if min(loads.values()) >= SMALL_SHARE * p.target:
@@ -208,7 +219,8 @@ def _group_task(task: tuple, *, prepared: dict) -> dict:
         return {"error": _failure(community, "split", error)}
 
 
-def _group_again(task: tuple, *, prepared: dict) -> dict:
+def _group_again(task: tuple[Hashable, int, float | None, Labels], *,
+                 prepared: dict[Hashable, _Prepared]) -> Result:
     """Go on improving a group's grids with the budget others left (second pass)."""
     community, i, units, labels = task
     try:
@@ -217,8 +229,8 @@ def _group_again(task: tuple, *, prepared: dict) -> dict:
         return {"error": _failure(community, "split", error)}
 
 
-def _improve(p: _Prepared, community, i: int, labels: dict, budget: WorkBudget,
-             tag: str) -> dict:
+def _improve(p: _Prepared, community: Hashable, i: int, labels: Labels, budget: WorkBudget,
+             tag: str) -> Result:
     """The exact steps and the untangling on group ``i``'s grids ``labels``."""
     comp = p.counts[i][0]
     k = len(set(labels.values()))
@@ -235,7 +247,8 @@ def _improve(p: _Prepared, community, i: int, labels: dict, budget: WorkBudget,
             "spent": budget.spent, "units": budget.units}
 
 
-def _second_pass(tasks: list, results: list, workers: int, prepared: dict) -> list:
+def _second_pass(tasks: list[tuple[Hashable, int, int]], results: list[Result], workers: int,
+                 prepared: dict[Hashable, _Prepared]) -> list[Result]:
     """The work that groups left unspent goes, in shares by size, to the groups that ran
     out, which go on from where they stopped. Both passes are fixed before they start, so
     the plan does not depend on the number of workers."""
@@ -259,12 +272,13 @@ def _second_pass(tasks: list, results: list, workers: int, prepared: dict) -> li
     return out
 
 
-def _finish(p: _Prepared, results: dict, division: Division) -> tuple[dict, dict]:
+def _finish(p: _Prepared, results: dict[int, Result],
+            division: Division) -> tuple[Labels, dict[Hashable, float]]:
     """Put a community's groups together: labels and bounds of its buildings."""
     community = p.groups.community
     graph = p.groups.graph
-    labels: dict = {}
-    bounds: dict = {}
+    labels: Labels = {}
+    bounds: dict[Hashable, float] = {}
     for i, (comp, k) in enumerate(p.counts):
         if k > 1:
             labels.update(results[i]["labels"])
@@ -288,7 +302,7 @@ def _finish(p: _Prepared, results: dict, division: Division) -> tuple[dict, dict
     return labels, p.groups.expand(bounds)
 
 
-def _crossings(groups: CommunityGroups, labels: dict) -> list[dict]:
+def _crossings(groups: CommunityGroups, labels: Labels) -> list[dict[str, Any]]:
     """The pockets joined across roads, with the grid label each ended in."""
     return [{"label": labels[c.members[0]], "barrier_kind": c.road_type,
              "barrier_name": c.road_name, "households": c.households,
@@ -296,14 +310,14 @@ def _crossings(groups: CommunityGroups, labels: dict) -> list[dict]:
             for c in groups.exceptions]
 
 
-def _failure(community, step: str, error: Exception) -> dict:
+def _failure(community: object, step: str, error: Exception) -> dict[str, str]:
     return {"community": str(community), "step": step,
             "error": f"{type(error).__name__}: {error}"}
 
 
-def _rebalance(graph: nx.Graph, communities: list, target: int, seed: int,
-               previous: pd.Series, locked: frozenset, workers: int, work: float | None,
-               strict: bool) -> Division:
+def _rebalance(graph: nx.Graph[Hashable], communities: list[Community], target: int,
+               seed: int, previous: pd.Series, locked: frozenset[str], workers: int,
+               work: float | None, strict: bool) -> Division:
     """Re-balance a previous plan community by community (partition.rebalance)."""
     prev_all = previous.dropna().to_dict()
     shares = share(work, [len(m) for _, m in communities])
@@ -313,8 +327,8 @@ def _rebalance(graph: nx.Graph, communities: list, target: int, seed: int,
                          workers, graph=graph, target=target, seed=seed,
                          previous=prev_all, locked=locked, strict=strict)
     division = Division(pd.Series(dtype=object), pd.Series(dtype=float))
-    labels: dict = {}
-    bounds: dict = {}
+    labels: Labels = {}
+    bounds: dict[Hashable, float] = {}
     for result in results:
         if "error" in result:
             division.failures.append(result["error"])
@@ -328,8 +342,9 @@ def _rebalance(graph: nx.Graph, communities: list, target: int, seed: int,
     return division
 
 
-def _rebalance_community(task: tuple, *, graph: nx.Graph, target: int, seed: int,
-                         previous: dict, locked: frozenset, strict: bool) -> dict:
+def _rebalance_community(task: tuple[Hashable, list[Hashable], float | None], *,
+                         graph: nx.Graph[Hashable], target: int, seed: int,
+                         previous: Labels, locked: frozenset[str], strict: bool) -> Result:
     """Labels and deviation bounds (building -> value) of one community's buildings
     (``task``: the community, its buildings and its work budget), or the error."""
     community, members, units = task
@@ -340,11 +355,11 @@ def _rebalance_community(task: tuple, *, graph: nx.Graph, target: int, seed: int
         return {"error": _failure(community, "rebalance", error)}
 
 
-def _rebalanced(graph: nx.Graph, community, members: list, budget: WorkBudget,
-                target: int, seed: int, previous: dict, locked: frozenset,
-                strict: bool) -> dict:
-    locked_labels: dict = {}
-    bounds: dict = {}
+def _rebalanced(graph: nx.Graph[Hashable], community: Hashable, members: list[Hashable],
+                budget: WorkBudget, target: int, seed: int, previous: Labels,
+                locked: frozenset[str], strict: bool) -> Result:
+    locked_labels: Labels = {}
+    bounds: dict[Hashable, float] = {}
     prev = {b: previous[b] for b in members if b in previous}
     new_label = _label_maker(community, prev.values())
     for b in members:
@@ -358,8 +373,8 @@ def _rebalanced(graph: nx.Graph, community, members: list, budget: WorkBudget,
         if len(olds):
             prev[v] = olds.mode().iloc[0]
     hh = {v: work.nodes[v]["households"] for v in work}
-    groups: list[tuple[list, int]] = [([b], 1) for b in found.building_grids]
-    empty: list[list] = []
+    groups: list[tuple[list[Hashable], int]] = [([b], 1) for b in found.building_grids]
+    empty: list[list[Hashable]] = []
     for comp, total in found.groups:
         if total == 0:
             empty.append(comp)
@@ -368,7 +383,7 @@ def _rebalanced(graph: nx.Graph, community, members: list, budget: WorkBudget,
     keep = [len({prev[b] for b in comp if b in prev}) or None for comp, _ in groups]
     groups, mean = _grid_counts(groups, [float(sum(hh[b] for b in comp)) for comp, _ in groups],
                                 target, keep)
-    labels: dict = {}
+    labels: Labels = {}
     for comp, k in groups:
         labels.update(rebalance_group(work, comp, k, prev, new_label, seed=seed, mean=mean))
     _make_labels_unique(work, list(labels), labels, prev, new_label)
@@ -396,8 +411,9 @@ def _rebalanced(graph: nx.Graph, community, members: list, budget: WorkBudget,
             "budget": ran_out, "crossings": _crossings(found, labels)}
 
 
-def _split_exactly(graph: nx.Graph, groups: list[tuple[list, int]], labels: dict,
-                   mean: float, new_label, budget: WorkBudget) -> dict:
+def _split_exactly(graph: nx.Graph[Hashable], groups: list[tuple[list[Hashable], int]],
+                   labels: Labels, mean: float, new_label: NewLabel,
+                   budget: WorkBudget) -> dict[Hashable, float]:
     """Groups whose worst grid is still beyond BALANCE_LIMIT are split again, exactly
     (partition.set_partition): as a whole, else the worst grid with the grids around it
     (one ring, two, three), while that builds a better split; ``labels`` is updated, each
@@ -406,7 +422,7 @@ def _split_exactly(graph: nx.Graph, groups: list[tuple[list, int]], labels: dict
     but for BOUND_MARGIN beyond its bound (metrics.deviation_lower_bound).
     Returns, per first node of such a group, the deviation bound (percent) the exact model
     proved for every split of the whole group."""
-    out = {}
+    out: dict[Hashable, float] = {}
     for comp, k in groups:
         if k < 2:
             continue
@@ -422,13 +438,14 @@ def _split_exactly(graph: nx.Graph, groups: list[tuple[list, int]], labels: dict
     return out
 
 
-def _split_around_worst(graph: nx.Graph, comp: list, labels: dict, mean: float,
-                        new_label, budget: WorkBudget, limit: float = BALANCE_LIMIT) -> None:
+def _split_around_worst(graph: nx.Graph[Hashable], comp: list[Hashable], labels: Labels,
+                        mean: float, new_label: NewLabel, budget: WorkBudget,
+                        limit: float = BALANCE_LIMIT) -> None:
     """Re-split the worst grid of ``comp`` with its neighbours while that lowers the worst
     deviation among them below what it was (each round needs fewer candidate grids than the
     whole group) and the budget lasts."""
     for _ in range(len(comp)):
-        loads: dict = defaultdict(int)
+        loads: dict[Hashable, int] = defaultdict(int)
         for b in comp:
             loads[labels[b]] += graph.nodes[b]["households"]
         worst = max(loads, key=lambda g: (abs(loads[g] - mean), str(g)))
@@ -448,8 +465,10 @@ def _split_around_worst(graph: nx.Graph, comp: list, labels: dict, mean: float,
             return
 
 
-def _grid_counts(groups: list[tuple[list, int]], totals: list[float], target: int,
-                 keep: list[int | None] | None = None) -> tuple[list[tuple[list, int]], float]:
+def _grid_counts(
+    groups: list[tuple[list[Hashable], int]], totals: list[float], target: int,
+    keep: list[int | None] | None = None,
+) -> tuple[list[tuple[list[Hashable], int]], float]:
     """Choose each group's number of grids; returns the groups and the community's resulting
     mean grid size (deviations are measured from it). ``totals``: each group's households.
 
@@ -492,18 +511,20 @@ def _grid_counts(groups: list[tuple[list, int]], totals: list[float], target: in
         sum(totals) / max(sum(counts), 1)
 
 
-def _relabel(graph: nx.Graph, split: dict, labels: dict, new_label) -> None:
+def _relabel(graph: nx.Graph[Hashable], split: dict[Hashable, int], labels: Labels,
+             new_label: NewLabel) -> None:
     names = _matching_labels(graph, split, {b: labels[b] for b in split}, new_label)
     labels.update({b: names[i] for b, i in split.items()})
 
 
-def _matching_labels(graph: nx.Graph, split: dict, present: dict, new_label) -> dict:
+def _matching_labels(graph: nx.Graph[Hashable], split: dict[Hashable, int], present: Labels,
+                     new_label: NewLabel) -> dict[int, Hashable]:
     """Grid index of ``split`` -> the present label it shares most households (then
     buildings) with, each label used once; fresh labels when the present ones run out."""
-    shared: dict = defaultdict(int)
+    shared: dict[tuple[int, Hashable], int] = defaultdict(int)
     for b, i in split.items():
         shared[i, present[b]] += 1 + 1000 * graph.nodes[b]["households"]
-    names: dict = {}
+    names: dict[int, Hashable] = {}
     for (i, label), _ in sorted(shared.items(), key=lambda item: (-item[1], str(item[0]))):
         if i not in names and label not in names.values():
             names[i] = label
@@ -512,7 +533,8 @@ def _matching_labels(graph: nx.Graph, split: dict, present: dict, new_label) -> 
     return names
 
 
-def _count_score(totals: list, counts: list, flexible: list, mean: float) -> float:
+def _count_score(totals: list[float], counts: list[int], flexible: list[bool],
+                 mean: float) -> float:
     """How far groups' averages are from ``mean``, smaller first: the mean over grids of their
     group's deviation (capped at twice BALANCE_LIMIT, so that small groups that cannot come
     near any mean do not decide), plus BALANCE_LIMIT more for a grid beyond it."""
@@ -541,10 +563,10 @@ def _kept_count(kept: int | None, total: float, buildings: int, target: int) -> 
     return _nearest_count(total, buildings, target)
 
 
-def _label_maker(community, codes):
+def _label_maker(community: Hashable, codes: Iterable[Hashable]) -> Callable[[], str]:
     """Fresh grid codes for a community: its code + the next free 3-digit sequence."""
     prefix = str(community)
-    used = [int(c[len(prefix):]) for c in codes
+    used = [int(str(c)[len(prefix):]) for c in codes
             if str(c).startswith(prefix) and str(c)[len(prefix):].isdigit()]
     counter = iter(range(max(used, default=0) + 1, 10**6))
 
@@ -554,11 +576,11 @@ def _label_maker(community, codes):
     return new_label
 
 
-def _make_labels_unique(graph: nx.Graph, nodes: list, labels: dict, prev: dict,
-                        new_label) -> None:
+def _make_labels_unique(graph: nx.Graph[Hashable], nodes: list[Hashable], labels: Labels,
+                        prev: Labels, new_label: NewLabel) -> None:
     """A label held by disconnected pieces stays with the piece holding most of its previous
     buildings; the other pieces get fresh labels."""
-    by_label: dict = {}
+    by_label: dict[Hashable, list[Hashable]] = {}
     for b in nodes:
         by_label.setdefault(labels[b], []).append(b)
     for label, members in by_label.items():
@@ -572,15 +594,15 @@ def _make_labels_unique(graph: nx.Graph, nodes: list, labels: dict, prev: dict,
                 labels[b] = fresh
 
 
-def _attach_empty(graph: nx.Graph, empty: list[list], labels: dict, new_label,
-                  building_grids: frozenset = frozenset()) -> None:
+def _attach_empty(graph: nx.Graph[Hashable], empty: list[list[Hashable]], labels: Labels,
+                  new_label: NewLabel, building_grids: frozenset[Hashable] = frozenset()) -> None:
     """Give household-less groups the label of the neighbour grid with the longest border,
     a building grid (楼栋网格) only when no other grid borders them."""
     pending = list(empty)
     while pending:
         still = []
         for comp in pending:
-            shared: dict = {}
+            shared: dict[Hashable, float] = {}
             for b in comp:
                 for nb, data in graph[b].items():
                     if nb in labels:

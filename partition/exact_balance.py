@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Hashable, Iterable
+from typing import Generic, TypeVar
 
 import networkx as nx
 import numpy as np
@@ -48,9 +50,13 @@ APART_WEIGHT = 500
 APART_DIRECTIONS = 16  # separating lines tried, over the full circle
 SCALE = 10  # objective coefficients are integers: tenths
 
+L = TypeVar("L", bound=Hashable)  # a grid's label
 
-def repair_extremes(graph: nx.Graph, assignment: dict, *, movable: set, mean: float,
-                    limit: float = BALANCE_LIMIT, budget: WorkBudget | None = None) -> dict:
+
+def repair_extremes(graph: nx.Graph[Hashable], assignment: dict[Hashable, L], *,
+                    movable: set[Hashable], mean: float, limit: float = BALANCE_LIMIT,
+                    budget: WorkBudget | None = None) -> dict[Hashable, L]:
+
     """Grids of ``assignment`` (node -> label, one community) beyond ``limit`` of ``mean``
     re-split together with their neighbours where that lowers the worst excess; a copy.
 
@@ -60,24 +66,24 @@ def repair_extremes(graph: nx.Graph, assignment: dict, *, movable: set, mean: fl
     """
     budget = budget or WorkBudget()
     part = dict(assignment)
-    members: dict = defaultdict(set)
+    members: dict[L, set[Hashable]] = defaultdict(set)
     for n, p in part.items():
         members[p].add(n)
     w = {n: int(graph.nodes[n]["households"]) for n in part}
     open_parts = {p for p, ms in members.items() if ms <= movable}
     allowed = int(limit * mean)
 
-    def excess(p) -> int:
+    def excess(p: L) -> int:
         return max(0, abs(sum(w[n] for n in members[p]) - round(mean)) - allowed)
 
-    tried: set = set()
+    tried: set[L] = set()
     while True:
         bad = [p for p in open_parts if p not in tried and excess(p) > 0]
         if not bad or not budget.allows():
             return part
         p = max(bad, key=lambda q: (excess(q), str(q)))
         tried.add(p)
-        best = None
+        best: tuple[int, _Model[L]] | None = None
         for rings in RINGS:
             grids = _neighbourhood(graph, part, members, p, open_parts, rings)
             if grids is None:
@@ -99,8 +105,9 @@ def repair_extremes(graph: nx.Graph, assignment: dict, *, movable: set, mean: fl
         tried -= set(new.values())
 
 
-def _neighbourhood(graph: nx.Graph, part: dict, members: dict, p, open_parts: set,
-                   rings: int) -> list | None:
+def _neighbourhood(graph: nx.Graph[Hashable], part: dict[Hashable, L],
+                   members: dict[L, set[Hashable]], p: L, open_parts: set[L],
+                   rings: int) -> list[L] | None:
     """Grid p and the open grids within ``rings`` steps of it, or None when that is too big
     for the model."""
     grids = {p}
@@ -116,14 +123,15 @@ def _neighbourhood(graph: nx.Graph, part: dict, members: dict, p, open_parts: se
     return sorted(grids, key=lambda q: (q != p, str(q)))
 
 
-class _Model:
+class _Model(Generic[L]):
     """CP-SAT model of a neighbourhood: one grid per building, grids connected, their loads.
 
     A building may join only grids it is within REACH edges of (its own included): the
     rearrangements that help are local, and the model stays small."""
 
-    def __init__(self, graph: nx.Graph, members: dict, grids: list, w: dict, mean: int,
-                 allowed: int, budget: WorkBudget) -> None:
+    def __init__(self, graph: nx.Graph[Hashable], members: dict[L, set[Hashable]],
+                 grids: list[L], w: dict[Hashable, int], mean: int, allowed: int,
+                 budget: WorkBudget) -> None:
         cp = self.cp = cp_model.CpModel()
         self.budget = budget
         self.grids, self.members, self.w, self.graph = grids, members, w, graph
@@ -134,81 +142,84 @@ class _Model:
         self.edges = [(u, v, graph.edges[u, v]["cost"]) for u in self.nodes for v in graph[u]
                       if v in inside and str(u) < str(v)]
         near = _within(graph, inside, REACH)
-        self.x = {v: {home[u]: cp.NewBoolVar("") for u in near[v]} for v in self.nodes}
+        # building -> grid index -> whether it is in that grid
+        self.x = {v: {home[u]: cp.new_bool_var("") for u in near[v]} for v in self.nodes}
         for v in self.nodes:
-            cp.AddExactlyOne(self.x[v].values())
+            cp.add_exactly_one(self.x[v].values())
         self._connect(anchors=[max(members[q], key=lambda v: (w[v], str(v))) for q in grids])
         total = sum(w[v] for v in self.nodes) + mean
-        self.deviation, excesses = [], []
+        self.deviation: list[cp_model.IntVar] = []
+        excesses: list[cp_model.IntVar] = []
         for i in range(len(grids)):
             load = sum(w[v] * xv[i] for v, xv in self.x.items() if i in xv)
-            dev = cp.NewIntVar(0, total, "")
-            cp.Add(dev >= load - mean)
-            cp.Add(dev >= mean - load)
-            exc = cp.NewIntVar(0, total, "")
-            cp.Add(exc >= dev - allowed)
+            dev = cp.new_int_var(0, total, "")
+            cp.add(dev >= load - mean)
+            cp.add(dev >= mean - load)
+            exc = cp.new_int_var(0, total, "")
+            cp.add(exc >= dev - allowed)
             self.deviation.append(dev)
             excesses.append(exc)
-        self.worst = cp.NewIntVar(0, total, "")
-        cp.AddMaxEquality(self.worst, excesses)
+        self.worst = cp.new_int_var(0, total, "")
+        cp.add_max_equality(self.worst, excesses)
         self.before = max(max(0, abs(sum(w[v] for v in members[q]) - mean) - allowed)
                           for q in grids)
 
-    def _connect(self, anchors: list) -> None:
+    def _connect(self, anchors: list[Hashable]) -> None:
         """Each grid keeps its anchor (its largest building: grids keep their identity, and
         the model has no symmetric copies) and reaches every other of its buildings by a
         flow through its own buildings: each takes in one unit more than it passes on."""
         cp, n = self.cp, len(self.nodes)
         for i, a in enumerate(anchors):
-            cp.Add(self.x[a][i] == 1)
+            cp.add(self.x[a][i] == 1)
         for i, a in enumerate(anchors):
-            inflow: dict = defaultdict(list)
-            outflow: dict = defaultdict(list)
+            inflow: dict[Hashable, list[cp_model.IntVar]] = defaultdict(list)
+            outflow: dict[Hashable, list[cp_model.IntVar]] = defaultdict(list)
             for u, v, _ in self.edges:
                 if i not in self.x[u] or i not in self.x[v]:
                     continue
                 for s, t in ((u, v), (v, u)):
-                    f = cp.NewIntVar(0, n, "")
-                    cp.Add(f <= n * self.x[s][i])
-                    cp.Add(f <= n * self.x[t][i])
+                    f = cp.new_int_var(0, n, "")
+                    cp.add(f <= n * self.x[s][i])
+                    cp.add(f <= n * self.x[t][i])
                     outflow[s].append(f)
                     inflow[t].append(f)
             for v in self.nodes:
                 if v != a and i in self.x[v]:
-                    cp.Add(sum(inflow[v]) - sum(outflow[v]) >= self.x[v][i])
+                    cp.add(sum(inflow[v]) - sum(outflow[v]) >= self.x[v][i])
 
     def least_excess(self) -> int | None:
         """The smallest worst excess (households) found, when below the present one."""
-        self.cp.Minimize(self.worst)
+        self.cp.minimize(self.worst)
         status, solver = self.budget.solve(self.cp, WORK)
         if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
             return None
-        worst = int(solver.Value(self.worst))
+        worst = int(solver.value(self.worst))
         if worst >= self.before:
             return None
         self._hint(solver)
         return worst
 
-    def best_quality(self, worst: int) -> dict | None:
+    def best_quality(self, worst: int) -> dict[Hashable, L] | None:
         """Node -> grid with the worst excess at most ``worst`` and the least cut, deviation
         and moves (phase 2)."""
-        self.cp.Add(self.worst <= worst)
-        self.cp.ClearObjective()
-        self.cp.Minimize(self._quality())
+        self.cp.add(self.worst <= worst)
+        self.cp.clear_objective()
+        self.cp.minimize(self._quality())
         status, solver = self.budget.solve(self.cp, WORK)
         if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
             return None
-        return {v: self.grids[next(i for i, var in xv.items() if solver.Value(var))]
+        return {v: self.grids[next(i for i, var in xv.items() if solver.value(var))]
                 for v, xv in self.x.items()}
 
-    def _quality(self):
+    def _quality(self) -> cp_model.LinearExprT:
         """Phase 2 objective (tenths): cut metres, deviation, households moved, distance
         from the grids' former centres, pairs of grids no straight line separates."""
-        cp, terms = self.cp, []
+        cp = self.cp
+        terms: list[cp_model.LinearExprT] = []
         for u, v, cost in self.edges:
-            cut = cp.NewBoolVar("")
+            cut = cp.new_bool_var("")
             for i, var in self.x[u].items():
-                cp.Add(cut >= var - self.x[v].get(i, 0))
+                cp.add(cut >= var - self.x[v].get(i, 0))
             terms.append(round(SCALE * CUT_WEIGHT * cost) * cut)
         terms += [SCALE * DEVIATION_WEIGHT * d for d in self.deviation]
         for i, q in enumerate(self.grids):
@@ -223,13 +234,14 @@ class _Model:
         terms += [round(SCALE * APART_WEIGHT) * (1 - apart) for apart in self._apart()]
         return sum(terms)
 
-    def _apart(self) -> list:
+    def _apart(self) -> list[cp_model.LinearExprT]:
         """Per pair of grids some building could join either of, a bool that is true only
         when a straight line (one of APART_DIRECTIONS) separates the two grids' residential
         footprints, so their hulls do not overlap."""
         cp = self.cp
         angles = [2 * math.pi * d / APART_DIRECTIONS for d in range(APART_DIRECTIONS)]
-        lo, hi = {}, {}
+        lo: dict[Hashable, np.ndarray] = {}
+        hi: dict[Hashable, np.ndarray] = {}
         for v in self.nodes:
             foot = self.graph.nodes[v].get("footprint")
             if self.w[v] <= 0 or foot is None:
@@ -243,37 +255,38 @@ class _Model:
         low = int(min(a.min() for a in lo.values()))
         high = int(max(a.max() for a in hi.values()))
         pairs = {(i, j) for xv in self.x.values() for i in xv for j in xv if i < j}
-        out = []
+        out: list[cp_model.LinearExprT] = []
         for i, j in sorted(pairs):
-            line = cp.NewIntVar(low, high, "")
-            sides = [cp.NewBoolVar("") for _ in angles]
-            cp.AddAtMostOne(sides)
+            line = cp.new_int_var(low, high, "")
+            sides = [cp.new_bool_var("") for _ in angles]
+            cp.add_at_most_one(sides)
             for d, side in enumerate(sides):
                 for v in lo:
                     if i in self.x[v]:
-                        cp.Add(line >= int(hi[v][d])).OnlyEnforceIf([self.x[v][i], side])
+                        cp.add(line >= int(hi[v][d])).only_enforce_if([self.x[v][i], side])
                     if j in self.x[v]:
-                        cp.Add(line <= int(lo[v][d])).OnlyEnforceIf([self.x[v][j], side])
+                        cp.add(line <= int(lo[v][d])).only_enforce_if([self.x[v][j], side])
             out.append(sum(sides))
         return out
 
     def _hint(self, solver: cp_model.CpSolver) -> None:
-        self.cp.ClearHints()
+        self.cp.clear_hints()
         for xv in self.x.values():
             for var in xv.values():
-                self.cp.AddHint(var, solver.Value(var))
+                self.cp.add_hint(var, solver.value(var))
 
 
-def _centre(graph: nx.Graph, nodes: set) -> tuple[float, float]:
+def _centre(graph: nx.Graph[Hashable], nodes: Iterable[Hashable]) -> tuple[float, float]:
     xs = [graph.nodes[v]["x"] for v in nodes]
     ys = [graph.nodes[v]["y"] for v in nodes]
     return sum(xs) / len(xs), sum(ys) / len(ys)
 
 
-def _within(graph: nx.Graph, nodes: set, steps: int) -> dict:
+def _within(graph: nx.Graph[Hashable], nodes: set[Hashable],
+            steps: int) -> dict[Hashable, set[Hashable]]:
     """For each of ``nodes``, the nodes within ``steps`` edges of it (itself included),
     walking only through ``nodes``."""
-    out = {}
+    out: dict[Hashable, set[Hashable]] = {}
     for v in nodes:
         seen = {v}
         frontier = {v}

@@ -18,13 +18,18 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Hashable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import networkx as nx
 import shapely
 
-from partition.adjacency import STREET_CUT_COST
+from partition.adjacency import STREET_CUT_COST, RoadCrossing
 from partition.metrics import SMALL_SHARE as POCKET_SHARE  # a group below it is a pocket
+
+L = TypeVar("L")  # a label (grid id, or the index of a part)
+Road = tuple[str | None, str | None]  # an arterial road's type and name
 
 
 @dataclass
@@ -32,7 +37,7 @@ class Crossing:
     """A pocket (``members``: nodes of the community's graph) joined across an open arterial
     road; ``road_type`` and ``road_name`` of the longest shared boundary."""
 
-    members: list
+    members: list[Hashable]
     households: int
     road_type: str | None
     road_name: str | None
@@ -45,27 +50,28 @@ class CommunityGroups:
     joined across a road, in the order joined (a pocket may join a pocket)."""
 
     community: object
-    graph: nx.Graph
-    building_grids: list
-    groups: list[tuple[list, int]]
-    contracted: dict = field(default_factory=dict)  # pocket node -> its buildings
+    graph: nx.Graph[Hashable]
+    building_grids: list[Hashable]
+    groups: list[tuple[list[Hashable], int]]
+    # pocket node -> its buildings
+    contracted: dict[Hashable, list[Hashable]] = field(default_factory=dict)
     exceptions: list[Crossing] = field(default_factory=list)
 
-    def expand(self, labels: dict) -> dict:
+    def expand(self, labels: dict[Hashable, L]) -> dict[Hashable, L]:
         """Labels of ``graph``'s nodes -> labels of buildings (pockets give theirs to every
         member)."""
-        out = {}
+        out: dict[Hashable, L] = {}
         for v, label in labels.items():
             out.update(dict.fromkeys(self.contracted.get(v, [v]), label))
         return out
 
 
-def community_groups(graph: nx.Graph, community, members: list, target: int,
-                     strict: bool = False) -> CommunityGroups:
+def community_groups(graph: nx.Graph[Hashable], community: object, members: list[Hashable],
+                     target: int, strict: bool = False) -> CommunityGroups:
     """The groups of ``community``'s buildings ``members`` (nodes of ``graph``), pockets below
     POCKET_SHARE x ``target`` households joined across open arterial roads unless
     ``strict``."""
-    work = nx.Graph(graph.subgraph(members))
+    work: nx.Graph[Hashable] = nx.Graph(graph.subgraph(members))
     _fold_twins(work, graph.graph.get("twins", []))
     hh = {b: work.nodes[b]["households"] for b in work}
     big = sorted((b for b in work if hh[b] > target), key=str)
@@ -77,8 +83,8 @@ def community_groups(graph: nx.Graph, community, members: list, target: int,
                                [(c, sum(hh[b] for b in c)) for c in comps], _folded(work))
     # Crossings name buildings; a copy folded into another crosses as that one.
     alias = {b: v for v, inside in _folded(work).items() for b in inside}
-    crossings = [(alias.get(u, u), alias.get(v, v), *rest)
-                 for u, v, *rest in graph.graph.get("crossings", [])]
+    crossings: list[RoadCrossing] = [(alias.get(u, u), alias.get(v, v), *rest)
+                                     for u, v, *rest in graph.graph.get("crossings", [])]
     # A building grid across the road may take a pocket too (it is then a grid of homes).
     merged, pockets = _join_pockets(crossings, comps + [[b] for b in big], hh, target)
     exceptions = []
@@ -99,20 +105,20 @@ def community_groups(graph: nx.Graph, community, members: list, target: int,
                            exceptions)
 
 
-def _folded(work: nx.Graph) -> dict:
+def _folded(work: nx.Graph[Hashable]) -> dict[Hashable, list[Hashable]]:
     """Nodes standing for several buildings (pockets, twins) -> their buildings."""
     return {v: work.nodes[v]["members"] for v in work if "members" in work.nodes[v]}
 
 
-def twin_roots(twins: list) -> dict:
+def twin_roots(twins: list[tuple[Hashable, Hashable]]) -> dict[Hashable, Hashable]:
     """(building, the building it is divided with) pairs -> building -> the one its set of
     copies is divided as (the first by name of each connected set: a -> b, b -> a and
     c -> b are one set)."""
-    copies = nx.Graph(twins)
+    copies: nx.Graph[Hashable] = nx.Graph(twins)
     return {v: min(comp, key=str) for comp in nx.connected_components(copies) for v in comp}
 
 
-def _fold_twins(work: nx.Graph, twins: list) -> None:
+def _fold_twins(work: nx.Graph[Hashable], twins: list[tuple[Hashable, Hashable]]) -> None:
     """A footprint mapped twice (or overlapping another, partition.territory) is divided as
     one building: the copy is folded into the other (its households added, ``members``
     listing both)."""
@@ -130,8 +136,10 @@ def _fold_twins(work: nx.Graph, twins: list) -> None:
         work.remove_node(twin)
 
 
-def _join_pockets(crossings: list, comps: list[list], hh: dict,
-                  target: int) -> tuple[list[list], list[tuple[list, list, tuple]]]:
+def _join_pockets(
+    crossings: list[RoadCrossing], comps: list[list[Hashable]], hh: dict[Hashable, int],
+    target: int,
+) -> tuple[list[list[Hashable]], list[tuple[list[Hashable], list[Hashable], Road]]]:
     """Merge each pocket, smallest first, into the group across an open road whose grids
     come nearest the target with it (then the longest shared boundary). Returns the merged
     groups and, in merge order, (pocket's buildings, the group's buildings it joined, (road
@@ -139,13 +147,14 @@ def _join_pockets(crossings: list, comps: list[list], hh: dict,
     root = {b: i for i, c in enumerate(comps) for b in c}
     nodes = {i: list(c) for i, c in enumerate(comps)}
     total = {i: sum(hh[b] for b in c) for i, c in enumerate(comps)}
-    links: dict = defaultdict(list)  # group pair -> (length, type, name)
+    # group pair -> (length, type, name)
+    links: dict[tuple[int, int], list[tuple[float, str | None, str | None]]] = defaultdict(list)
     for u, v, length, road_type, road_name in crossings:
         if u in root and v in root and root[u] != root[v]:
             a, b = sorted((root[u], root[v]))
             links[a, b].append((length, road_type, road_name))
-    pockets = []
-    stuck: set = set()
+    pockets: list[tuple[list[Hashable], list[Hashable], Road]] = []
+    stuck: set[int] = set()
     while True:
         small = [i for i in nodes if total[i] < POCKET_SHARE * target and i not in stuck]
         if not small:
@@ -157,7 +166,7 @@ def _join_pockets(crossings: list, comps: list[list], hh: dict,
             stuck.add(p)
             continue
         q = min(near, key=lambda i: (_split_error(total[i] + total[p], target), -near[i], i))
-        key = tuple(sorted((p, q)))
+        key = _pair(p, q)
         road = max(links[key], key=lambda x: x[0])[1:]
         pockets.append((list(nodes[p]), list(nodes[q]), road))
         _merge(p, q, nodes, total, links)
@@ -172,7 +181,13 @@ def _split_error(households: float, target: int) -> float:
     return min(abs(households / c - target) for c in (k, k + 1)) / target
 
 
-def _merge(p: int, q: int, nodes: dict, total: dict, links: dict) -> None:
+def _pair(a: int, b: int) -> tuple[int, int]:
+    """The key of the link between groups ``a`` and ``b`` (the smaller first)."""
+    return (a, b) if a <= b else (b, a)
+
+
+def _merge(p: int, q: int, nodes: dict[int, list[Hashable]], total: dict[int, int],
+           links: dict[tuple[int, int], list[tuple[float, str | None, str | None]]]) -> None:
     """Group ``p`` joins group ``q``: buildings, households and road links."""
     nodes[q] += nodes.pop(p)
     total[q] += total.pop(p)
@@ -180,10 +195,11 @@ def _merge(p: int, q: int, nodes: dict, total: dict, links: dict) -> None:
         found = links.pop((a, b))
         other = b if a == p else a
         if other != q:
-            links.setdefault(tuple(sorted((q, other))), []).extend(found)
+            links.setdefault(_pair(q, other), []).extend(found)
 
 
-def _contract(work: nx.Graph, pocket: list, into: list, crossings: list) -> None:
+def _contract(work: nx.Graph[Hashable], pocket: list[Hashable], into: list[Hashable],
+              crossings: list[RoadCrossing]) -> None:
     """Replace ``pocket``'s buildings (or the pocket nodes holding them) in ``work`` by one
     node linked across the road to the buildings of ``into`` facing it."""
     pocket_set = set(pocket)
@@ -216,5 +232,5 @@ def _contract(work: nx.Graph, pocket: list, into: list, crossings: list) -> None
     work.remove_nodes_from(present)
 
 
-def _holds(work: nx.Graph, v, pocket: set) -> bool:
+def _holds(work: nx.Graph[Hashable], v: Hashable, pocket: set[Hashable]) -> bool:
     return any(b in pocket for b in work.nodes[v].get("members", ()))

@@ -7,6 +7,7 @@ to the mean grid size of the grid's community, in percent.
 from __future__ import annotations
 
 import math
+from collections.abc import Hashable
 
 import geopandas as gpd
 import networkx as nx
@@ -53,12 +54,12 @@ def community_means(grids: gpd.GeoDataFrame, target: float | None = None) -> pd.
     return grids["households"].where(counted).groupby(grids["community"]).mean()
 
 
-def contiguous(graph: nx.Graph, buildings: gpd.GeoDataFrame,
-               crossing_grids: frozenset = frozenset()) -> pd.Series:
+def contiguous(graph: nx.Graph[Hashable], buildings: gpd.GeoDataFrame,
+               crossing_grids: frozenset[Hashable] = frozenset()) -> pd.Series:
     """Per grid: are its buildings connected through its own cells (graph restricted to it)?
     Grids in ``crossing_grids`` (a pocket joined across an open arterial road,
     partition.groups) may also connect across such a road."""
-    out = {}
+    out: dict[Hashable, bool] = {}
     crossings = graph.graph.get("crossings", [])
     for grid, members in buildings.groupby("grid_id").groups.items():
         sub = graph.subgraph(members)
@@ -115,7 +116,7 @@ def community_violations(buildings: gpd.GeoDataFrame) -> pd.Series:
 
 def barrier_violations(
     grids: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame, barriers: gpd.GeoDataFrame,
-    crossing_grids: frozenset = frozenset(),
+    crossing_grids: frozenset[Hashable] = frozenset(),
 ) -> pd.Series:
     """Per grid: does a barrier cut its polygon into parts that each hold residential buildings?
 
@@ -202,7 +203,8 @@ def deviation_lower_bound(sizes: list[int], mean: float) -> float:
     return 100.0 * max(subset, division) / mean
 
 
-def adjacency_bounds(graph: nx.Graph, nodes: list, mean: float) -> dict:
+def adjacency_bounds(graph: nx.Graph[Hashable], nodes: list[Hashable],
+                     mean: float) -> dict[Hashable, float]:
     """Per building of a group (``nodes``, connected, no grid beyond them), a lower bound
     (percent) on the deviation of whichever grid holds it, from the buildings next to it.
 
@@ -216,8 +218,8 @@ def adjacency_bounds(graph: nx.Graph, nodes: list, mean: float) -> dict:
     if mean <= 0:
         return dict.fromkeys(nodes, 0.0)
     inside = set(nodes)
-    w = {v: graph.nodes[v]["households"] for v in nodes}
-    out = {}
+    w: dict[Hashable, int] = {v: graph.nodes[v]["households"] for v in nodes}
+    out: dict[Hashable, float] = {}
     for v in nodes:
         if w[v] <= 0:
             out[v] = 0.0
@@ -229,10 +231,12 @@ def adjacency_bounds(graph: nx.Graph, nodes: list, mean: float) -> dict:
     return out
 
 
-def _smallest_next(graph: nx.Graph, v, inside: set, w: dict) -> float | None:
+def _smallest_next(graph: nx.Graph[Hashable], v: Hashable, inside: set[Hashable],
+                   w: dict[Hashable, int]) -> float | None:
     """The fewest households of a building with households reachable from v through
     buildings without households (None: there is none)."""
-    seen, stack, best = {v}, [v], None
+    seen, stack = {v}, [v]
+    best: int | None = None
     while stack:
         for u in graph[stack.pop()]:
             if u in inside and u not in seen:
@@ -244,8 +248,9 @@ def _smallest_next(graph: nx.Graph, v, inside: set, w: dict) -> float | None:
     return best
 
 
-def connected_sets_bound(graph: nx.Graph, v, inside: set, mean: float, limit: float,
-                         cap: float = 2.0, max_sets: int = 500) -> float | None:
+def connected_sets_bound(graph: nx.Graph[Hashable], v: Hashable, inside: set[Hashable],
+                         mean: float, limit: float, cap: float = 2.0,
+                         max_sets: int = 500) -> float | None:
     """The least deviation (percent) of any connected set of ``inside`` holding building v:
     a lower bound on the deviation of the grid that holds v, tighter than
     :func:`adjacency_bounds` (which looks one building further only).
@@ -259,10 +264,10 @@ def connected_sets_bound(graph: nx.Graph, v, inside: set, mean: float, limit: fl
     ceiling = mean * (1 + cap * limit)
     start = frozenset([v])
     seen = {start}
-    frontier = [(start, nodes[v]["households"])]
+    frontier: list[tuple[frozenset[Hashable], int]] = [(start, nodes[v]["households"])]
     best = ceiling - mean
     while frontier:
-        grown = []
+        grown: list[tuple[frozenset[Hashable], int]] = []
         for members, load in frontier:
             best = min(best, abs(load - mean))
             if best <= limit * mean:

@@ -11,12 +11,16 @@ from __future__ import annotations
 import multiprocessing as mp
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 # What the forked workers read: set just before the pool forks, cleared after.
-_SHARED: dict = {}
+_SHARED: dict[str, Any] = {}
 
 
-def map_forked(func: Callable, tasks: Sequence, workers: int, **shared) -> list:
+def map_forked(func: Callable[..., R], tasks: Sequence[T], workers: int, **shared: Any) -> list[R]:
     """[func(task, **shared) for task in tasks], in ``workers`` forked processes when that
     helps. Put the largest tasks first: they are handed out in order."""
     _SHARED.update(func=func, shared=shared)
@@ -30,5 +34,5 @@ def map_forked(func: Callable, tasks: Sequence, workers: int, **shared) -> list:
         _SHARED.clear()
 
 
-def _run(task):
+def _run(task: Any) -> Any:
     return _SHARED["func"](task, **_SHARED["shared"])

@@ -19,7 +19,9 @@ east. All geometry is in the study area's metric CRS; :meth:`Plan.layers_wgs84` 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import geopandas as gpd
 import networkx as nx
@@ -65,12 +67,13 @@ class Plan:
     buildings: gpd.GeoDataFrame
     crs: object
     target: int
-    summary: dict = field(default_factory=dict)
+    summary: dict[str, Any] = field(default_factory=dict)
     moves: pd.DataFrame | None = None  # re-balancing: building_id, from_grid, to_grid, ...
     # Pockets joined across open arterial roads: grid_code, barrier_kind, barrier_name,
     # households, and the pocket's buildings' hull.
     barrier_exceptions: gpd.GeoDataFrame | None = None
-    failures: list[dict] = field(default_factory=list)  # communities left without grids
+    # Communities left without grids.
+    failures: list[dict[str, Any]] = field(default_factory=list)
 
     def layers_wgs84(self) -> dict[str, gpd.GeoDataFrame]:
         layers = {"grids": self.grids.to_crs("EPSG:4326"),
@@ -102,10 +105,11 @@ class Territory:
     buildings: gpd.GeoDataFrame  # those inside a community
     regions: gpd.GeoDataFrame
     cells: gpd.GeoDataFrame
-    graph: nx.Graph
+    graph: nx.Graph[Hashable]
 
 
-def build_territory(area: StudyArea, progress=None, workers: int = 1) -> Territory:
+def build_territory(area: StudyArea, progress: Callable[[str], object] | None = None,
+                    workers: int = 1) -> Territory:
     """Regions, tessellation (in ``workers`` processes) and adjacency graph of ``area``'s
     buildings."""
     step = progress or (lambda _name: None)
@@ -122,7 +126,8 @@ def build_territory(area: StudyArea, progress=None, workers: int = 1) -> Territo
 def make_plan(area: StudyArea, target: int = DEFAULT_TARGET, *, seed: int = 0,
               previous: tuple[gpd.GeoDataFrame, gpd.GeoDataFrame] | None = None,
               locked: frozenset[str] = frozenset(), territory: Territory | None = None,
-              split_units: str | None = None, progress=None, workers: int = 1,
+              split_units: str | None = None,
+              progress: Callable[[str], object] | None = None, workers: int = 1,
               time_limit: float | None = None, strict_barriers: bool = False) -> Plan:
     """Divide every community of ``area`` into micro-grids of about ``target`` households.
 
@@ -168,7 +173,8 @@ def make_plan(area: StudyArea, target: int = DEFAULT_TARGET, *, seed: int = 0,
     exceptions = _exceptions_layer(division.crossings, labels, codes, buildings)
     step("指标 metrics")
     plan = plan_from_labels(area, territory, codes, target, division.bounds,
-                            locked_polygons=(previous[0], locked) if locked else None,
+                            locked_polygons=((previous[0], locked)
+                                             if locked and previous is not None else None),
                             # Locked grids stand as approved, crossings included.
                             crossing_grids=frozenset(exceptions["grid_code"]) | set(locked))
     plan.failures = division.failures
@@ -180,13 +186,13 @@ def make_plan(area: StudyArea, target: int = DEFAULT_TARGET, *, seed: int = 0,
         "groups_out_of_budget": len(division.budget),
         "out_of_budget": division.budget,
     })
-    if prev is not None:
+    if previous is not None:  # prev is set too
         plan.moves = _moves(plan.buildings, prev, previous[1])
         plan.summary.update(_move_summary(plan.moves, previous[0], plan.grids))
     return plan
 
 
-def _exceptions_layer(crossings: list[dict], labels: pd.Series, codes: pd.Series,
+def _exceptions_layer(crossings: list[dict[str, Any]], labels: pd.Series, codes: pd.Series,
                       buildings: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     """The barrier_exceptions layer: one row per pocket joined across a road."""
     code_of = dict(zip(labels.values, codes.reindex(labels.index).values, strict=True))
@@ -204,8 +210,9 @@ def _exceptions_layer(crossings: list[dict], labels: pd.Series, codes: pd.Series
 
 
 def plan_from_labels(area: StudyArea, territory: Territory, labels: pd.Series, target: int,
-                     bounds: pd.Series | None = None, locked_polygons=None,
-                     crossing_grids: frozenset = frozenset()) -> Plan:
+                     bounds: pd.Series | None = None,
+                     locked_polygons: tuple[gpd.GeoDataFrame, frozenset[str]] | None = None,
+                     crossing_grids: frozenset[str] = frozenset()) -> Plan:
     """A plan (grids with metrics, buildings) from a grid label per building.
 
     Any partitioner's labels can be measured this way, ours or a peer's (bench/).
@@ -236,8 +243,8 @@ def plan_from_labels(area: StudyArea, territory: Territory, labels: pd.Series, t
     return plan
 
 
-def _tighten_bounds(grids: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame, graph: nx.Graph,
-                    target: int) -> None:
+def _tighten_bounds(grids: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame,
+                    graph: nx.Graph[Hashable], target: int) -> None:
     """For grids beyond BALANCE_LIMIT whose bound allows the limit, look further: the least
     deviation of any connected set of buildings holding one of theirs
     (metrics.connected_sets_bound) bounds the grid's deviation in every plan."""
@@ -254,14 +261,14 @@ def _tighten_bounds(grids: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame, graph:
         near = inside.get(row.community, set())
         found = [connected_sets_bound(graph, b, near, means[row.community], BALANCE_LIMIT)
                  for b in members[row.grid_id] if b in near]
-        found = [f for f in found if f is not None]
-        if found:
+        known = [f for f in found if f is not None]
+        if known:
             grids.loc[row.Index, "deviation_bound_pct"] = max(row.deviation_bound_pct,
-                                                              max(found))
+                                                              max(known))
 
 
 def _keep_locked_polygons(polygons: gpd.GeoSeries, prev_grids: gpd.GeoDataFrame,
-                          locked: frozenset[str], crs) -> gpd.GeoSeries:
+                          locked: frozenset[str], crs: object) -> gpd.GeoSeries:
     """Locked grids keep their previous polygon exactly; the others give up any overlap."""
     old = prev_grids[prev_grids["grid_id"].astype(str).isin(locked)].to_crs(crs)
     old_polys = dict(zip(old["grid_id"].astype(str), old.geometry, strict=True))
@@ -293,7 +300,7 @@ def _moves(buildings: gpd.GeoDataFrame, prev: pd.Series,
 
 
 def _move_summary(moves: pd.DataFrame, prev_grids: gpd.GeoDataFrame,
-                  grids: gpd.GeoDataFrame) -> dict:
+                  grids: gpd.GeoDataFrame) -> dict[str, int]:
     moved = moves[moves["change"] == "moved"]
     old, new = set(prev_grids["grid_id"].astype(str)), set(grids["grid_id"].astype(str))
     return {
@@ -313,8 +320,9 @@ def _with_outside(area: StudyArea, buildings: gpd.GeoDataFrame) -> gpd.GeoDataFr
     return pd.concat([buildings, outside]) if len(outside) else buildings
 
 
-def _grid_table(buildings, polygons: gpd.GeoSeries, graph, area, target: int,
-                crossing_grids: frozenset) -> gpd.GeoDataFrame:
+def _grid_table(buildings: gpd.GeoDataFrame, polygons: gpd.GeoSeries,
+                graph: nx.Graph[Hashable], area: StudyArea, target: int,
+                crossing_grids: frozenset[str]) -> gpd.GeoDataFrame:
     agg = buildings.groupby("grid_id").agg(
         community=("community", "first"), households=("households", "sum"),
         population=("population", "sum"), buildings=("building_id", "size"))
@@ -351,12 +359,13 @@ def _grid_table(buildings, polygons: gpd.GeoSeries, graph, area, target: int,
     return grids
 
 
-def _boundary_lengths(graph: nx.Graph, buildings: gpd.GeoDataFrame) -> tuple[dict, dict]:
+def _boundary_lengths(graph: nx.Graph[Hashable], buildings: gpd.GeoDataFrame,
+                      ) -> tuple[dict[str, float], dict[str, float]]:
     """Per grid: metres of shared cell boundary with other grids that run along a street, and
     in all (each boundary counts for both grids it separates)."""
     grid = buildings["grid_id"].to_dict()
-    total: dict = {}
-    street: dict = {}
+    total: dict[str, float] = {}
+    street: dict[str, float] = {}
     for u, v, d in graph.edges(data=True):
         gu, gv = grid.get(u), grid.get(v)
         if gu is None or gv is None or gu == gv:
@@ -370,7 +379,7 @@ def _boundary_lengths(graph: nx.Graph, buildings: gpd.GeoDataFrame) -> tuple[dic
 BALANCE_LIMIT_PCT = 15.0
 
 
-def summarise(plan: Plan, graph: nx.Graph) -> dict:
+def summarise(plan: Plan, graph: nx.Graph[Hashable]) -> dict[str, Any]:
     """Plan-level figures: balance, compactness, streets, and the hard-rule counts.
 
     "free" grids are those whose building sizes allow a deviation within BALANCE_LIMIT_PCT
@@ -424,11 +433,12 @@ def summarise(plan: Plan, graph: nx.Graph) -> dict:
     }
 
 
-def _open_road_neighbours(graph: nx.Graph, buildings: gpd.GeoDataFrame, grids: set) -> set:
+def _open_road_neighbours(graph: nx.Graph[Hashable], buildings: gpd.GeoDataFrame,
+                          grids: set[str]) -> set[str]:
     """Those of ``grids`` that face another grid of their community across an open arterial
     road only (partition.groups could have joined them)."""
     grid = buildings["grid_id"].dropna().to_dict()
-    out = set()
+    out: set[str] = set()
     for u, v, *_ in graph.graph.get("crossings", []):
         gu, gv = grid.get(u), grid.get(v)
         if gu != gv and gu is not None and gv is not None:
@@ -436,13 +446,14 @@ def _open_road_neighbours(graph: nx.Graph, buildings: gpd.GeoDataFrame, grids: s
     return out
 
 
-def _mean_deviation_bound(graph: nx.Graph, grids: gpd.GeoDataFrame, target: int) -> float:
+def _mean_deviation_bound(graph: nx.Graph[Hashable], grids: gpd.GeoDataFrame,
+                          target: int) -> float:
     """The least mean deviation (percent, over grids with households) any plan with these
     grid counts per community can have under the hard rules, deviations measured from the
     plan's community means (metrics.community_means, metrics.least_deviation_sum)."""
     sized = grids[grids["households"] > 0]
     counts = sized.groupby("community").size()
-    nodes: dict = defaultdict(list)
+    nodes: dict[Hashable, list[Hashable]] = defaultdict(list)
     for v, data in graph.nodes(data=True):
         nodes[data["community"]].append(v)
     means = community_means(grids, target)
@@ -458,13 +469,14 @@ def _mean_deviation_bound(graph: nx.Graph, grids: gpd.GeoDataFrame, target: int)
     return round(100 * total / max(int(counts.sum()), 1), 2)
 
 
-def _group_totals(graph: nx.Graph, nodes: list, sizes: dict, target: int) -> list[int]:
+def _group_totals(graph: nx.Graph[Hashable], nodes: list[Hashable], sizes: dict[Hashable, int],
+                  target: int) -> list[int]:
     """Households of the groups ``nodes`` fall into, a pocket (partition.groups) taken
     together with every group it faces across an open road (it may join any of them)."""
     comps = _components(graph, nodes)
     of = {v: i for i, comp in enumerate(comps) for v in comp}
     totals = [sum(sizes[v] for v in comp) for comp in comps]
-    meta = nx.Graph()
+    meta: nx.Graph[int] = nx.Graph()
     meta.add_nodes_from(range(len(comps)))
     meta.add_edges_from((of[u], of[v]) for u, v, *_ in graph.graph.get("crossings", [])
                         if u in of and v in of and min(totals[of[u]], totals[of[v]])
@@ -472,7 +484,7 @@ def _group_totals(graph: nx.Graph, nodes: list, sizes: dict, target: int) -> lis
     return [sum(totals[i] for i in part) for part in nx.connected_components(meta)]
 
 
-def _components(graph: nx.Graph, nodes: list) -> list[list]:
+def _components(graph: nx.Graph[Hashable], nodes: list[Hashable]) -> list[list[Hashable]]:
     return [sorted(c, key=str) for c in nx.connected_components(graph.subgraph(nodes))]
 
 

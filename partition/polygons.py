@@ -12,16 +12,21 @@ buildings) stays out and is reported as uncovered land. All geometry in metres.
 
 from __future__ import annotations
 
+from collections.abc import Hashable
+
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from shapely.geometry.base import BaseGeometry
 
 from partition.territory import dissolve, polygonal
 
 TOUCH_M = 0.01  # shared boundary (m) below which pieces only meet at a point
 SNAP_M = 0.001  # regions' cells meet within this (their Voronoi is computed apart)
 MAX_ROUNDS = 20  # rounds of attaching pieces (each reaches one piece further)
+
+Piece = tuple[BaseGeometry, Hashable]  # land without a grid yet, and its community
 
 
 def grid_polygons(cells: gpd.GeoDataFrame, grid_of: pd.Series, weight: pd.Series,
@@ -37,9 +42,9 @@ def grid_polygons(cells: gpd.GeoDataFrame, grid_of: pd.Series, weight: pd.Series
     grid_of = grid_of.reindex(cells.index)
     labelled = cells[grid_of.notna()].assign(grid_id=grid_of[grid_of.notna()].values)
     region_community = dict(zip(regions["region"], regions["community"], strict=True))
-    polys: dict = {}
-    community: dict = {}
-    pieces: list = []  # (polygon, community) waiting for a grid
+    polys: dict[Hashable, BaseGeometry] = {}
+    community: dict[Hashable, Hashable] = {}
+    pieces: list[Piece] = []  # (polygon, community) waiting for a grid
     reps = labelled.geometry.representative_point()
     for g, members in labelled.groupby("grid_id"):
         # Cells of one region share exact edges; across regions they meet only nearly.
@@ -66,7 +71,8 @@ def grid_polygons(cells: gpd.GeoDataFrame, grid_of: pd.Series, weight: pd.Series
     return gpd.GeoSeries(polys, crs=cells.crs), float(sum(p.area for p, _ in left))
 
 
-def _attach_pieces(polys: dict, community: dict, pieces: list) -> list:
+def _attach_pieces(polys: dict[Hashable, BaseGeometry], community: dict[Hashable, Hashable],
+                   pieces: list[Piece]) -> list[Piece]:
     """Give each piece to the touching grid of its community with the longest shared
     boundary, in rounds, while that places any; returns the pieces left."""
     for _round in range(MAX_ROUNDS):
@@ -74,10 +80,11 @@ def _attach_pieces(polys: dict, community: dict, pieces: list) -> list:
             return []
         labels = list(polys)
         tree = shapely.STRtree([polys[g] for g in labels])
-        joined: dict = {}
-        left = []
+        joined: dict[Hashable, list[BaseGeometry]] = {}
+        left: list[Piece] = []
         for piece, comm in pieces:
-            best, length = None, TOUCH_M
+            best: Hashable | None = None
+            length = TOUCH_M
             for i in tree.query(piece, predicate="intersects"):
                 g = labels[i]
                 if community[g] != comm:
@@ -105,7 +112,7 @@ def _attach_pieces(polys: dict, community: dict, pieces: list) -> list:
     return pieces
 
 
-def _union(geoms: list):
+def _union(geoms: list[BaseGeometry]) -> BaseGeometry:
     """Union of touching polygons whose shared edges may not match exactly (snapped to
     SNAP_M), never raising."""
     return dissolve(np.array(geoms, dtype=object))

@@ -22,6 +22,7 @@ free sequence number of their community.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable, Hashable
 
 import networkx as nx
 import numpy as np
@@ -42,23 +43,28 @@ def previous_grids(buildings: pd.DataFrame, previous_buildings: pd.DataFrame) ->
     return buildings["building_id"].astype(str).map(lookup)
 
 
-def _largest_connected(graph: nx.Graph, nodes: list, w: dict) -> set:
+def _largest_connected(graph: nx.Graph[Hashable], nodes: list[Hashable],
+                       w: dict[Hashable, int]) -> set[Hashable]:
     parts = list(nx.connected_components(graph.subgraph(nodes)))
-    return set(max(parts, key=lambda p: (sum(w[n] for n in p), len(p)))) if parts else set()
+    if not parts:
+        return set()
+    largest = max(parts, key=lambda p: (sum(w[n] for n in p), len(p)))
+    return set(largest)
 
 
-def _absorb(graph: nx.Graph, labels: dict, pending: set) -> set:
+def _absorb(graph: nx.Graph[Hashable], labels: dict[Hashable, Hashable],
+            pending: set[Hashable]) -> set[Hashable]:
     """Give pending nodes the label of the labelled neighbour they share most boundary with,
     repeatedly; returns the nodes no labelled grid reaches."""
     while pending:
-        took = {}
+        took: dict[Hashable, Hashable] = {}
         for v in pending:
-            shared: dict = defaultdict(float)
+            shared: dict[Hashable, float] = defaultdict(float)
             for nb, data in graph[v].items():
                 if nb in labels:
                     shared[labels[nb]] += data["length"]
             if shared:
-                took[v] = max(shared, key=shared.get)
+                took[v] = max(shared, key=shared.__getitem__)
         if not took:
             return pending
         labels.update(took)
@@ -66,8 +72,9 @@ def _absorb(graph: nx.Graph, labels: dict, pending: set) -> set:
     return set()
 
 
-def rebalance_group(graph: nx.Graph, nodes: list, k: int, previous: dict,
-                    new_label, seed: int = 0, mean: float | None = None) -> dict:
+def rebalance_group(graph: nx.Graph[Hashable], nodes: list[Hashable], k: int,
+                    previous: dict[Hashable, Hashable], new_label: Callable[[], Hashable],
+                    seed: int = 0, mean: float | None = None) -> dict[Hashable, Hashable]:
     """Labels for one connected group of non-locked buildings.
 
     Args:
@@ -77,9 +84,9 @@ def rebalance_group(graph: nx.Graph, nodes: list, k: int, previous: dict,
         new_label: a function returning a fresh grid label for this community.
         mean: the community's mean grid size (households), which balance aims at.
     """
-    w = {n: graph.nodes[n]["households"] for n in nodes}
-    labels: dict = {}
-    by_grid: dict = defaultdict(list)
+    w: dict[Hashable, int] = {n: graph.nodes[n]["households"] for n in nodes}
+    labels: dict[Hashable, Hashable] = {}
+    by_grid: dict[Hashable, list[Hashable]] = defaultdict(list)
     for n in nodes:
         if n in previous:
             by_grid[previous[n]].append(n)
@@ -91,8 +98,8 @@ def rebalance_group(graph: nx.Graph, nodes: list, k: int, previous: dict,
                          labels, new_label)
     orphans = _absorb(graph, labels, set(nodes) - set(labels))
     if orphans:  # new land no old grid touches: split it on its own
-        for comp in nx.connected_components(graph.subgraph(orphans)):
-            comp = sorted(comp, key=str)
+        for found in nx.connected_components(graph.subgraph(orphans)):
+            comp = sorted(found, key=str)
             hh = sum(w[n] for n in comp)
             parts = bisect(graph, comp, max(1, round(hh / max(grid_size, 1))))
             fresh = {p: new_label() for p in set(parts.values())}
@@ -104,29 +111,32 @@ def rebalance_group(graph: nx.Graph, nodes: list, k: int, previous: dict,
     return balance_extremes(graph, labels, mean=mean, stop_below=BALANCE_LIMIT)
 
 
-def _split_new_compounds(graph: nx.Graph, new: list, w: dict, grid_size: float,
-                         labels: dict, new_label) -> None:
+def _split_new_compounds(graph: nx.Graph[Hashable], new: list[Hashable],
+                         w: dict[Hashable, int], grid_size: float,
+                         labels: dict[Hashable, Hashable],
+                         new_label: Callable[[], Hashable]) -> None:
     """New buildings that together hold about a whole number of grids (a new compound, within
     BALANCE_LIMIT) make grids of their own, so that old grids need not take them in and be
     split again (which would move old buildings)."""
-    for comp in nx.connected_components(graph.subgraph(new)):
-        comp = sorted(comp, key=str)
+    for found in nx.connected_components(graph.subgraph(new)):
+        comp = sorted(found, key=str)
         hh = sum(w[n] for n in comp)
         count = max(1, round(hh / grid_size)) if grid_size > 0 else 0
         if not count or abs(hh / count - grid_size) > BALANCE_LIMIT * grid_size:
             continue  # not a whole number of grids: old grids take it in
-        parts = split(graph, comp, count, mean=grid_size)
-        parts = untangle(graph, parts, movable=set(comp), mean=grid_size,
-                         residential={n for n in comp if w[n] > 0})
+        parts = untangle(graph, split(graph, comp, count, mean=grid_size), movable=set(comp),
+                         mean=grid_size, residential={n for n in comp if w[n] > 0})
         fresh = {p: new_label() for p in set(parts.values())}
         labels.update({n: fresh[p] for n, p in parts.items()})
 
 
-def _match_count(graph, labels: dict, k: int, w: dict, new_label, previous: dict) -> None:
+def _match_count(graph: nx.Graph[Hashable], labels: dict[Hashable, Hashable], k: int,
+                 w: dict[Hashable, int], new_label: Callable[[], Hashable],
+                 previous: dict[Hashable, Hashable]) -> None:
     """Split the heaviest or merge the lightest grids until there are ``k``."""
     while True:
-        load: dict = defaultdict(float)
-        members: dict = defaultdict(list)
+        load: dict[Hashable, float] = defaultdict(float)
+        members: dict[Hashable, list[Hashable]] = defaultdict(list)
         for n, g in labels.items():
             load[g] += w[n]
             members[g].append(n)
@@ -134,7 +144,7 @@ def _match_count(graph, labels: dict, k: int, w: dict, new_label, previous: dict
             splittable = [g for g in load if len(members[g]) >= 2]
             if not splittable:
                 return
-            heavy = max(splittable, key=load.get)
+            heavy = max(splittable, key=load.__getitem__)
             parts = bisect(graph, members[heavy], 2)
             # The part holding fewer of the grid's previous buildings takes the new code.
             kept = [sum(previous.get(n) == heavy for n, p in parts.items() if p == i)
@@ -145,12 +155,12 @@ def _match_count(graph, labels: dict, k: int, w: dict, new_label, previous: dict
                 if p == move:
                     labels[n] = fresh
         elif len(load) > k:
-            light = min(load, key=load.get)
+            light = min(load, key=load.__getitem__)
             neighbours = {labels[nb] for n in members[light] for nb in graph[n]
                           if nb in labels and labels[nb] != light}
             if not neighbours:
                 return
-            into = min(neighbours, key=load.get)
+            into = min(neighbours, key=load.__getitem__)
             for n in members[light]:
                 labels[n] = into
         else:

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Hashable, Iterator
+from typing import TypeVar
 
 import networkx as nx
 import numpy as np
@@ -32,11 +34,15 @@ REPAIRED_CANDIDATES = 8  # straight cuts repaired and compared per bisection
 BALANCE_STEP = 0.02  # cuts within this share of a grid (per grid of the smaller side) of each
 # other count as equally balanced
 
+L = TypeVar("L", bound=Hashable)  # a part's label: its index, or a grid code
+# How good a cut is, smaller first (see _cut_key).
+CutKey = tuple[float, float, float, float, float, float]
+
 
 class _Arrays:
     """A group's graph as arrays (local indices): positions (m), households, edges, costs."""
 
-    def __init__(self, graph: nx.Graph, nodes: list) -> None:
+    def __init__(self, graph: nx.Graph[Hashable], nodes: list[Hashable]) -> None:
         self.nodes = list(nodes)
         index = {n: i for i, n in enumerate(self.nodes)}
         self.x = np.array([graph.nodes[n]["x"] for n in self.nodes])
@@ -51,7 +57,8 @@ class _Arrays:
         self.lo, self.hi = _footprint_extents(graph, self.nodes, self.w > 0)
 
 
-def _footprint_extents(graph: nx.Graph, nodes: list, counted: np.ndarray):
+def _footprint_extents(graph: nx.Graph[Hashable], nodes: list[Hashable],
+                       counted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per cut direction, the extent (m) of each building's footprint along it: arrays of
     shape (2 * DIRECTIONS, n). Buildings not ``counted`` (no households) get an empty extent,
     so they never make a cut unclean."""
@@ -122,7 +129,9 @@ def _repair(w: np.ndarray, eu: np.ndarray, ev: np.ndarray,
     return in_a, moved
 
 
-def _straight_cuts(x, y, w, lo, hi, eu, ev, cost, goal, unit) -> tuple[np.ndarray, list]:
+def _straight_cuts(x: np.ndarray, y: np.ndarray, w: np.ndarray, lo: np.ndarray,
+                   hi: np.ndarray, eu: np.ndarray, ev: np.ndarray, cost: np.ndarray,
+                   goal: float, unit: float) -> tuple[np.ndarray, list[CutKey]]:
     """The best straight cut across each of the 2 x DIRECTIONS directions, all at once.
 
     Along each direction the nodes are sorted and every prefix is a candidate side A; the
@@ -157,7 +166,7 @@ def _straight_cuts(x, y, w, lo, hi, eu, ev, cost, goal, unit) -> tuple[np.ndarra
     # Cuts across the group's long axis keep grids compact (no long strips).
     off_axis = np.floor(_angle_from_long_axis(x, y, w, angles) / (np.pi / 8))
     masks = np.zeros((len(angles), n), dtype=bool)
-    keys = []
+    keys: list[CutKey] = []
     for d in range(len(angles)):
         at = int(np.lexsort((cut[d], error[d], overlap[d], coarse[d]))[0])
         masks[d] = rank[d] <= at
@@ -166,7 +175,8 @@ def _straight_cuts(x, y, w, lo, hi, eu, ev, cost, goal, unit) -> tuple[np.ndarra
     return masks, keys
 
 
-def _angle_from_long_axis(x, y, w, angles) -> np.ndarray:
+def _angle_from_long_axis(x: np.ndarray, y: np.ndarray, w: np.ndarray,
+                          angles: np.ndarray) -> np.ndarray:
     """Angle (0..pi/2) between each direction and the long axis of the points."""
     weights = w + 1e-3
     mx, my = np.average(x, weights=weights), np.average(y, weights=weights)
@@ -175,10 +185,13 @@ def _angle_from_long_axis(x, y, w, angles) -> np.ndarray:
     cxy = np.average((x - mx) * (y - my), weights=weights)
     axis = 0.5 * math.atan2(2 * cxy, cxx - cyy)
     diff = np.mod(angles - axis, np.pi)
-    return np.minimum(diff, np.pi - diff)
+    angle: np.ndarray = np.minimum(diff, np.pi - diff)
+    return angle
 
 
-def _cut_key(in_a, w, lo, hi, eu, ev, cost, goal, unit, moved, off_axis) -> tuple:
+def _cut_key(in_a: np.ndarray, w: np.ndarray, lo: np.ndarray, hi: np.ndarray, eu: np.ndarray,
+             ev: np.ndarray, cost: np.ndarray, goal: float, unit: float, moved: float,
+             off_axis: float) -> CutKey:
     """How good a cut is, smaller first: balance (in BALANCE_STEP buckets), footprint overlap
     across it (m), how far it is from cutting across the long axis (22.5 degree steps),
     households moved to repair it, exact balance, cost of the cut."""
@@ -211,7 +224,8 @@ def _bisect_arrays(g: _Arrays, idx: np.ndarray, k: int, out: np.ndarray, first: 
     masks, keys = _straight_cuts(x, y, w, g.lo[:, idx], g.hi[:, idx], eu, ev, cost, goal,
                                  unit)
     ranked = sorted(range(len(keys)), key=keys.__getitem__)
-    best, best_key = None, None
+    best: np.ndarray | None = None
+    best_key: CutKey | None = None
     for i in ranked[:REPAIRED_CANDIDATES]:
         in_a = masks[i]
         in_a, moved = _repair(w, eu, ev, in_a)
@@ -228,7 +242,7 @@ def _bisect_arrays(g: _Arrays, idx: np.ndarray, k: int, out: np.ndarray, first: 
     _bisect_arrays(g, idx[~best], k - k1, out, first + k1)
 
 
-def bisect(graph: nx.Graph, nodes: list, k: int) -> dict:
+def bisect(graph: nx.Graph[Hashable], nodes: list[Hashable], k: int) -> dict[Hashable, int]:
     """Recursive bisection of connected ``nodes`` into ``k`` connected parts (node -> part).
 
     Each cut splits off k // 2 grids' worth of households with a straight line (buildings
@@ -244,7 +258,7 @@ def bisect(graph: nx.Graph, nodes: list, k: int) -> dict:
     return dict(zip(g.nodes, out.tolist(), strict=True))
 
 
-def _connected_without(graph: nx.Graph, members: set, v) -> bool:
+def _connected_without(graph: nx.Graph[Hashable], members: set[Hashable], v: Hashable) -> bool:
     """True when ``members - {v}`` is non-empty and connected in ``graph``."""
     rest = members - {v}
     if not rest:
@@ -261,8 +275,9 @@ def _connected_without(graph: nx.Graph, members: set, v) -> bool:
     return len(seen) == len(rest)
 
 
-def refine(graph: nx.Graph, assignment: dict, k: int, rng: np.random.Generator, *,
-           previous: dict, move_weight: float, tolerance: float) -> dict:
+def refine(graph: nx.Graph[Hashable], assignment: dict[Hashable, L], k: int,
+           rng: np.random.Generator, *, previous: dict[Hashable, Hashable],
+           move_weight: float, tolerance: float) -> dict[Hashable, L]:
     """Local search for re-balancing ``assignment`` (node -> part label); an improved copy.
 
     A boundary node moves to a neighbouring part when that lowers balance + moves: balance
@@ -272,10 +287,10 @@ def refine(graph: nx.Graph, assignment: dict, k: int, rng: np.random.Generator, 
     Parts stay connected; only nodes of ``assignment`` move, only into its parts.
     """
     part = dict(assignment)
-    members: dict = defaultdict(set)
+    members: dict[L, set[Hashable]] = defaultdict(set)
     for n, p in part.items():
         members[p].add(n)
-    w = {n: graph.nodes[n]["households"] for n in part}
+    w: dict[Hashable, int] = {n: graph.nodes[n]["households"] for n in part}
     load = {p: sum(w[n] for n in ms) for p, ms in members.items()}
     mean = sum(load.values()) / max(k, 1)
     if mean <= 0:
@@ -284,7 +299,7 @@ def refine(graph: nx.Graph, assignment: dict, k: int, rng: np.random.Generator, 
     def excess(total: float) -> float:
         return max(0.0, abs(total - mean) / mean - tolerance) ** 2
 
-    def delta(v, p, q) -> float:
+    def delta(v: Hashable, p: L, q: L) -> float:
         bal = (excess(load[p] - w[v]) + excess(load[q] + w[v])
                - excess(load[p]) - excess(load[q]))
         moved = 0.0
@@ -299,7 +314,8 @@ def refine(graph: nx.Graph, assignment: dict, k: int, rng: np.random.Generator, 
         for v in boundary:
             p = part[v]
             options = {part[nb] for nb in graph[v] if nb in part and part[nb] != p}
-            best, best_q = -1e-9, None
+            best = -1e-9
+            best_q: L | None = None
             for q in options:
                 d = delta(v, p, q)
                 if d < best:
@@ -317,23 +333,24 @@ def refine(graph: nx.Graph, assignment: dict, k: int, rng: np.random.Generator, 
     return part
 
 
-def balance_extremes(graph: nx.Graph, assignment: dict, *, mean: float | None = None,
-                     stop_below: float = 0.0, max_rounds: int = 10_000) -> dict:
+def balance_extremes(graph: nx.Graph[Hashable], assignment: dict[Hashable, L], *,
+                     mean: float | None = None, stop_below: float = 0.0,
+                     max_rounds: int = 10_000) -> dict[Hashable, L]:
     """Trim the worst deviations: move single boundary buildings between neighbouring grids
     whenever that lowers the larger deviation of the two, worst grid first, keeping every grid
     connected, until the worst deviation from ``mean`` (default: the parts' own mean; the
     community's when given) is within ``stop_below`` (relative). Among the moves, the one
     leaving the pair best balanced wins, then the building nearest the receiving grid."""
     part = dict(assignment)
-    members: dict = defaultdict(set)
+    members: dict[L, set[Hashable]] = defaultdict(set)
     for n, p in part.items():
         members[p].add(n)
-    w = {n: graph.nodes[n]["households"] for n in part}
+    w: dict[Hashable, int] = {n: graph.nodes[n]["households"] for n in part}
     load = {p: float(sum(w[n] for n in ms)) for p, ms in members.items()}
     mean = mean or sum(load.values()) / len(load)
     if mean <= 0 or len(load) < 2:
         return part
-    stuck: set = set()
+    stuck: set[L] = set()
     for _ in range(max_rounds):
         open_parts = [p for p in load if p not in stuck]
         if not open_parts:
@@ -342,7 +359,7 @@ def balance_extremes(graph: nx.Graph, assignment: dict, *, mean: float | None = 
         worst = abs(load[p] - mean)
         if worst <= stop_below * mean:
             break
-        best = None
+        best: tuple[tuple[float, float], Hashable, L, L] | None = None
         for v in members[p] if load[p] > mean else {nb for u in members[p] for nb in graph[u]
                                                      if nb in part and part[nb] != p}:
             src = part[v]
@@ -372,14 +389,15 @@ def balance_extremes(graph: nx.Graph, assignment: dict, *, mean: float | None = 
     return part
 
 
-def _chain_move(graph: nx.Graph, part: dict, members: dict, load: dict, w: dict, p,
-                mean: float, worst: float) -> list[tuple]:
+def _chain_move(graph: nx.Graph[Hashable], part: dict[Hashable, L],
+                members: dict[L, set[Hashable]], load: dict[L, float], w: dict[Hashable, int],
+                p: L, mean: float, worst: float) -> list[tuple[Hashable, L, L]]:
     """Two moves in a row where no single one helps grid ``p``: a building goes between ``p``
     and a neighbour q, which passes the difference on to (or takes it from) a third grid r.
     Returns [(building, from, to), ...], empty when no chain brings the largest deviation of
     the three grids below ``worst``; every grid stays connected."""
     heavy = load[p] > mean
-    best = None
+    best: tuple[float, list[tuple[Hashable, L, L]]] | None = None
     for v, q in _boundary_moves(graph, part, members[p], {p}, heavy):
         sign = 1 if heavy else -1  # heavy: v goes p -> q; light: v comes q -> p
         p_after, q_after = load[p] - sign * w[v], load[q] + sign * w[v]
@@ -396,11 +414,12 @@ def _chain_move(graph: nx.Graph, part: dict, members: dict, load: dict, w: dict,
     return [] if best is None else best[1]
 
 
-def _boundary_moves(graph: nx.Graph, part: dict, nodes: set, skip: set, outgoing: bool):
+def _boundary_moves(graph: nx.Graph[Hashable], part: dict[Hashable, L], nodes: set[Hashable],
+                    skip: set[L], outgoing: bool) -> Iterator[tuple[Hashable, L]]:
     """Distinct (building, grid) pairs across the edge of ``nodes``: one of ``nodes`` going to
     a neighbouring grid not in ``skip`` (``outgoing``), or a building of such a grid next to
     ``nodes`` coming in."""
-    seen = set()
+    seen: set[tuple[Hashable, L]] = set()
     for u in nodes:
         for nb in graph[u]:
             other = part.get(nb)
@@ -412,7 +431,8 @@ def _boundary_moves(graph: nx.Graph, part: dict, nodes: set, skip: set, outgoing
                 yield pair
 
 
-def _chain_connected(graph: nx.Graph, members: dict, p, q, r, v, u, heavy: bool) -> bool:
+def _chain_connected(graph: nx.Graph[Hashable], members: dict[L, set[Hashable]], p: L, q: L,
+                     r: L, v: Hashable, u: Hashable, heavy: bool) -> bool:
     if heavy:  # v: p -> q, u: q -> r
         return (u != v and _connected_without(graph, members[p], v)
                 and _connected_without(graph, members[q] | {v}, u))
@@ -421,13 +441,14 @@ def _chain_connected(graph: nx.Graph, members: dict, p, q, r, v, u, heavy: bool)
             and _connected_without(graph, members[r], u))
 
 
-def _distance_to_centre(graph: nx.Graph, v, nodes: set) -> float:
+def _distance_to_centre(graph: nx.Graph[Hashable], v: Hashable, nodes: set[Hashable]) -> float:
     cx = sum(graph.nodes[m]["x"] for m in nodes) / len(nodes)
     cy = sum(graph.nodes[m]["y"] for m in nodes) / len(nodes)
     return math.hypot(graph.nodes[v]["x"] - cx, graph.nodes[v]["y"] - cy)
 
 
-def split(graph: nx.Graph, nodes: list, k: int, mean: float | None = None) -> dict:
+def split(graph: nx.Graph[Hashable], nodes: list[Hashable], k: int,
+          mean: float | None = None) -> dict[Hashable, int]:
     """Split connected ``nodes`` into ``k`` contiguous parts; node -> part (0..k-1):
     recursive bisection, then deviations from ``mean`` (the community's mean grid size;
     default the group's own) beyond BALANCE_LIMIT trimmed (:func:`balance_extremes`)."""

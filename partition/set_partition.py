@@ -23,7 +23,10 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Callable, Hashable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
+from typing import Literal
 
 import networkx as nx
 from ortools.sat.python import cp_model
@@ -53,19 +56,20 @@ class GroupSplit:
     present one's, or None. ``optimal``: no split has a better worst grid than the present."""
 
     bound: float | None
-    labels: dict | None
+    labels: dict[Hashable, int] | None
     optimal: bool = False
 
 
-def best_split(graph: nx.Graph, nodes: list, k: int, mean: float, limit: float,
-               present: dict, budget: WorkBudget | None = None) -> GroupSplit:
+def best_split(graph: nx.Graph[Hashable], nodes: list[Hashable], k: int, mean: float,
+               limit: float, present: dict[Hashable, Hashable],
+               budget: WorkBudget | None = None) -> GroupSplit:
     """Split group ``nodes`` (connected, no grid beyond them) into ``k`` contiguous grids:
     the least worst excess beyond ``limit`` x ``mean`` first, then the least cut, deviation,
     spread and households moved away from ``present`` (node -> grid label, today's split).
     Listing and solving draw on ``budget`` (unlimited when None); when it runs out, what was
     proven and built so far is returned."""
     budget = budget or WorkBudget()
-    loads: dict = {}
+    loads: dict[Hashable, int] = {}
     for v in nodes:
         loads[present[v]] = loads.get(present[v], 0) + graph.nodes[v]["households"]
     now = math.ceil(SCALE * max(abs(load - mean) for load in loads.values()))
@@ -93,7 +97,7 @@ def best_split(graph: nx.Graph, nodes: list, k: int, mean: float, limit: float,
         return GroupSplit(None, None)
     budget.charge_steps(CONNECTOR_STEPS * len(sets))
     connectors = [group.connectors(s) for s in sets]
-    built: dict = {}  # level -> a cover found with real contiguity (indices into sets)
+    built: dict[int, list[int]] = {}  # level -> a cover found with real contiguity (indices)
 
     def cover(level: int, real: bool) -> bool | None:
         keep = [i for i, d in enumerate(deviation) if d <= level]
@@ -126,7 +130,8 @@ def best_split(graph: nx.Graph, nodes: list, k: int, mean: float, limit: float,
     return GroupSplit(bound, None if chosen is None else group.label(chosen, present))
 
 
-def _least_level(levels: list[int], feasible) -> tuple[int | None, int | None]:
+def _least_level(levels: list[int],
+                 feasible: Callable[[int], bool | None]) -> tuple[int | None, int | None]:
     """Binary search over ascending ``levels`` with ``feasible(level)`` (True, False or None
     when unknown): the index of the highest level proven infeasible below the lowest proven
     feasible, and that feasible one's index (None where not known). The first level is
@@ -153,26 +158,26 @@ class _Group:
     """One group's nodes, households and adjacency: direct, and through household-less
     nodes between nodes with households."""
 
-    def __init__(self, graph: nx.Graph, nodes: list) -> None:
+    def __init__(self, graph: nx.Graph[Hashable], nodes: list[Hashable]) -> None:
         self.graph, self.nodes, self.inside = graph, nodes, set(nodes)
         self.w = {v: int(graph.nodes[v]["households"]) for v in nodes}
         self.positive = sorted((v for v in nodes if self.w[v] > 0), key=str)
         self.adjacent = {v: [u for u in graph[v] if u in self.inside] for v in nodes}
         self.near = _joined(self.adjacent, self.w)
 
-    def connectors(self, members: frozenset) -> frozenset:
+    def connectors(self, members: frozenset[Hashable]) -> frozenset[Hashable]:
         """Household-less nodes that join ``members`` into one connected piece (none when
         they are connected by themselves): shortest paths through household-less nodes from
         the piece holding the first member to each other member in turn."""
         piece = self._reach(next(iter(members)), members)
-        added: set = set()
+        added: set[Hashable] = set()
         while not members <= piece:
             path = self._path(piece, members - piece)
             added |= {v for v in path if self.w[v] <= 0}
             piece |= self._reach(path[-1], members | added)
         return frozenset(added)
 
-    def _reach(self, v, allowed: set) -> set:
+    def _reach(self, v: Hashable, allowed: AbstractSet[Hashable]) -> set[Hashable]:
         seen, stack = {v}, [v]
         while stack:
             for u in self.adjacent[stack.pop()]:
@@ -181,10 +186,10 @@ class _Group:
                     stack.append(u)
         return seen
 
-    def _path(self, sources: set, targets: set) -> list:
+    def _path(self, sources: set[Hashable], targets: AbstractSet[Hashable]) -> list[Hashable]:
         """A shortest path from ``sources`` to the nearest of ``targets`` through nodes
         without households (``near`` guarantees one)."""
-        parent = dict.fromkeys(sources)
+        parent: dict[Hashable, Hashable | None] = dict.fromkeys(sources)
         queue = deque(sorted(sources, key=str))
         while queue:
             v = queue.popleft()
@@ -200,7 +205,8 @@ class _Group:
                 queue.append(u)
         raise ValueError("members not connected through buildings without households")
 
-    def label(self, chosen: list[tuple[frozenset, frozenset]], present: dict) -> dict:
+    def label(self, chosen: list[tuple[frozenset[Hashable], frozenset[Hashable]]],
+              present: dict[Hashable, Hashable]) -> dict[Hashable, int]:
         """Node -> grid 0..k-1: the chosen sets with their connectors; every other node
         joins a grid it touches, the one holding a node of its present grid first, then
         the longest shared boundary."""
@@ -221,14 +227,16 @@ class _Group:
         return label
 
 
-def _joined(adjacent: dict, w: dict) -> dict:
+def _joined(adjacent: dict[Hashable, list[Hashable]],
+            w: dict[Hashable, int]) -> dict[Hashable, frozenset[Hashable]]:
     """For each node with households, the nodes with households it touches directly or
     through nodes without households."""
-    out = {}
+    out: dict[Hashable, frozenset[Hashable]] = {}
     for v in adjacent:
         if w[v] <= 0:
             continue
-        seen, stack, found = {v}, [v], set()
+        seen, stack = {v}, [v]
+        found: set[Hashable] = set()
         while stack:
             for u in adjacent[stack.pop()]:
                 if u not in seen:
@@ -241,9 +249,10 @@ def _joined(adjacent: dict, w: dict) -> dict:
     return out
 
 
-def candidate_grids(near: dict, w: dict, nodes: list, low: float, high: float,
+def candidate_grids(near: dict[Hashable, frozenset[Hashable]], w: dict[Hashable, int],
+                    nodes: list[Hashable], low: float, high: float,
                     max_sets: int = MAX_CANDIDATES,
-                    budget: WorkBudget | None = None) -> list[frozenset] | None:
+                    budget: WorkBudget | None = None) -> list[frozenset[Hashable]] | None:
     """Every connected set of ``nodes`` (adjacency ``near``) whose households lie within
     [low, high], each once, or None when there are more than ``max_sets`` or listing them
     would take more steps than ``budget`` allows (each step is charged to it).
@@ -254,7 +263,7 @@ def candidate_grids(near: dict, w: dict, nodes: list, low: float, high: float,
     budget = budget or WorkBudget()
     steps_left = budget.max_steps()
     rank = {v: i for i, v in enumerate(nodes)}
-    out: list[frozenset] = []
+    out: list[frozenset[Hashable]] = []
     steps = 0
     for root in nodes:
         if w[root] > high:
@@ -287,32 +296,35 @@ def candidate_grids(near: dict, w: dict, nodes: list, low: float, high: float,
     return out
 
 
-def _partition_model(sets: list[frozenset], k: int, nodes: list,
-                     connectors: list | None) -> tuple[cp_model.CpModel, list]:
+def _partition_model(
+    sets: list[frozenset[Hashable]], k: int, nodes: list[Hashable],
+    connectors: list[frozenset[Hashable]] | None,
+) -> tuple[cp_model.CpModel, list[cp_model.IntVar]]:
     """Exactly k of ``sets`` covering each of ``nodes`` once; with ``connectors``, no two
     chosen sets need the same connector."""
     cp = cp_model.CpModel()
-    x = [cp.NewBoolVar("") for _ in sets]
-    covering: dict = {v: [] for v in nodes}
+    x = [cp.new_bool_var("") for _ in sets]
+    covering: dict[Hashable, list[cp_model.IntVar]] = {v: [] for v in nodes}
     for var, s in zip(x, sets, strict=True):
         for v in s:
             covering[v].append(var)
     for v in nodes:
-        cp.AddExactlyOne(covering[v])
-    cp.Add(sum(x) == k)
+        cp.add_exactly_one(covering[v])
+    cp.add(sum(x) == k)
     if connectors is not None:
-        using: dict = {}
+        using: dict[Hashable, list[cp_model.IntVar]] = {}
         for var, joins in zip(x, connectors, strict=True):
             for z in joins:
                 using.setdefault(z, []).append(var)
         for vars_ in using.values():
             if len(vars_) > 1:
-                cp.AddAtMostOne(vars_)
+                cp.add_at_most_one(vars_)
     return cp, x
 
 
-def _cover(sets: list[frozenset], k: int, nodes: list, connectors: list | None,
-           budget: WorkBudget) -> list[int] | bool | None:
+def _cover(sets: list[frozenset[Hashable]], k: int, nodes: list[Hashable],
+           connectors: list[frozenset[Hashable]] | None,
+           budget: WorkBudget) -> list[int] | Literal[False] | None:
     """Such a cover (the indices of its sets), False when there is none, None when that
     is not known within WORK or the budget."""
     if len(sets) < k:
@@ -320,40 +332,41 @@ def _cover(sets: list[frozenset], k: int, nodes: list, connectors: list | None,
     cp, x = _partition_model(sets, k, nodes, connectors)
     status, solver = budget.solve(cp, WORK)
     if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        return [i for i, var in enumerate(x) if solver.Value(var)]
+        return [i for i, var in enumerate(x) if solver.value(var)]
     return False if status == cp_model.INFEASIBLE else None
 
 
-def _cheapest_cover(graph: nx.Graph, sets: list[frozenset], deviation: list[int],
-                    connectors: list, hint: list[bool], k: int, group: _Group,
-                    present: dict,
-                    budget: WorkBudget) -> list[tuple[frozenset, frozenset]] | None:
+def _cheapest_cover(
+    graph: nx.Graph[Hashable], sets: list[frozenset[Hashable]], deviation: list[int],
+    connectors: list[frozenset[Hashable]], hint: list[bool], k: int, group: _Group,
+    present: dict[Hashable, Hashable], budget: WorkBudget,
+) -> list[tuple[frozenset[Hashable], frozenset[Hashable]]] | None:
     """The cover of least phase 2 cost (see :func:`_cost`), starting from the cover
     ``hint``: (set, connectors) pairs."""
     cp, x = _partition_model(sets, k, group.positive, connectors)
     for var, chosen in zip(x, hint, strict=True):
-        cp.AddHint(var, chosen)
-    cp.Minimize(sum(_cost(graph, s, dev, group, present) * var
+        cp.add_hint(var, chosen)
+    cp.minimize(sum(_cost(graph, s, dev, group, present) * var
                     for s, dev, var in zip(sets, deviation, x, strict=True)))
     status, solver = budget.solve(cp, WORK)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return None
     return [(s, c) for s, c, var in zip(sets, connectors, x, strict=True)
-            if solver.Value(var)]
+            if solver.value(var)]
 
 
-def _cost(graph: nx.Graph, members: frozenset, deviation: int, group: _Group,
-          present: dict) -> int:
+def _cost(graph: nx.Graph[Hashable], members: frozenset[Hashable], deviation: int,
+          group: _Group, present: dict[Hashable, Hashable]) -> int:
     """A candidate's phase 2 cost (tenths): half its cut (each cut edge has two sides) to
     other buildings with households, its deviation, its spread around its centre and the
     households not in the present grid that holds most of it."""
     w, nodes = group.w, graph.nodes
-    cut = sum(graph.edges[v, u]["cost"] for v in members for u in group.adjacent[v]
-              if u not in members and w[u] > 0)
+    cut: float = sum(graph.edges[v, u]["cost"] for v in members for u in group.adjacent[v]
+                     if u not in members and w[u] > 0)
     cx = sum(nodes[v]["x"] for v in members) / len(members)
     cy = sum(nodes[v]["y"] for v in members) / len(members)
     spread = sum(math.hypot(nodes[v]["x"] - cx, nodes[v]["y"] - cy) for v in members)
-    held: dict = {}
+    held: dict[Hashable, int] = {}
     for v in members:
         held[present[v]] = held.get(present[v], 0) + w[v]
     moved = sum(held.values()) - max(held.values())

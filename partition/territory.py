@@ -11,11 +11,15 @@ opposite sides of a street runs along the street. All geometry is in the study a
 
 from __future__ import annotations
 
+from collections.abc import Hashable
+
 import geopandas as gpd
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import shapely
 import shapely.affinity
+from shapely.geometry.base import BaseGeometry
 from shapely.ops import polygonize, unary_union
 
 from gis.barriers import barrier_lines
@@ -27,6 +31,9 @@ SEGMENT_M = 3.0
 POINTS_PER_OUTLINE = 16
 SHRINK_M = 0.4
 MIN_REGION_M2 = 1.0
+
+# A building's tessellation cell and the building it shares it with (a twin), or None.
+Cell = tuple[BaseGeometry, Hashable | None]
 
 
 def community_regions(
@@ -65,17 +72,20 @@ def community_regions(
     return regions
 
 
-def _split_polygon(poly, lines: list) -> list:
+def _split_polygon(poly: BaseGeometry, lines: list[BaseGeometry]) -> list[BaseGeometry]:
     """The faces of ``poly`` cut by ``lines`` (lines that end inside it cut nothing)."""
     if not lines:
         return list(getattr(poly, "geoms", [poly]))
     clipped = shapely.intersection(np.array(lines, dtype=object), poly)
     noded = unary_union([shapely.boundary(poly), *clipped])
-    faces = [f for f in polygonize(noded) if poly.contains(f.representative_point())]
+    faces: list[BaseGeometry] = [f for f in polygonize(noded)
+                                 if poly.contains(f.representative_point())]
     return faces or [poly]
 
 
-def _outline_points(footprints: np.ndarray, region) -> tuple[np.ndarray, np.ndarray]:
+def _outline_points(
+    footprints: npt.NDArray[np.object_], region: BaseGeometry
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]:
     """Points along the (slightly shrunk) outlines of ``footprints`` inside ``region``, and
     the index of the footprint each belongs to. About POINTS_PER_OUTLINE points an outline,
     never sparser than SEGMENT_M nor denser than needed."""
@@ -126,7 +136,7 @@ def tessellate(buildings: gpd.GeoDataFrame, regions: gpd.GeoDataFrame,
     region_geom = dict(zip(regions["region"], regions.geometry, strict=True))
     tasks = sorted(((region_id, members.index) for region_id, members
                     in region_of.groupby(region_of)), key=lambda task: -len(task[1]))
-    cells: dict = {}
+    cells: dict[Hashable, Cell] = {}
     for part in map_forked(_region_task, tasks, workers, footprints=buildings.geometry,
                            regions=region_geom):
         cells.update(part)
@@ -136,7 +146,8 @@ def tessellate(buildings: gpd.GeoDataFrame, regions: gpd.GeoDataFrame,
                             index=buildings.index)
 
 
-def _region_task(task: tuple, *, footprints: gpd.GeoSeries, regions: dict) -> dict:
+def _region_task(task: tuple[int, pd.Index], *, footprints: gpd.GeoSeries,
+                 regions: dict[int, BaseGeometry]) -> dict[Hashable, Cell]:
     """Building -> (cell, twin or None) for one region's buildings. Should the outline
     tessellation meet topology GEOS cannot handle, the region is tessellated from one point
     per building instead (coarser cells, same guarantees)."""
@@ -149,7 +160,7 @@ def _region_task(task: tuple, *, footprints: gpd.GeoSeries, regions: dict) -> di
         return _point_cells(footprints.loc[idx], regions[region_id])
 
 
-def _point_cells(footprints: gpd.GeoSeries, region) -> dict:
+def _point_cells(footprints: gpd.GeoSeries, region: BaseGeometry) -> dict[Hashable, Cell]:
     """Cells of a region from one point per building (Voronoi, clipped, repaired); buildings
     sharing a point share the first one's cell, as twins."""
     region = shapely.make_valid(region)
@@ -160,12 +171,12 @@ def _point_cells(footprints: gpd.GeoSeries, region) -> dict:
     sites = shapely.MultiPoint(xy[first])
     voronoi = shapely.get_parts(shapely.voronoi_polygons(sites, extend_to=region))
     tree = shapely.STRtree(voronoi)
-    cell_of_site = {}
+    cell_of_site: dict[int, BaseGeometry] = {}
     for j, site in enumerate(shapely.get_parts(sites)):
         poly = voronoi[tree.query(site, predicate="intersects")[0]]
         cell_of_site[j] = polygonal(shapely.intersection(shapely.make_valid(poly), region,
                                                           grid_size=0.001))
-    out = {}
+    out: dict[Hashable, Cell] = {}
     for i, key in enumerate(keys):
         site = inverse.ravel()[i]
         owner = keys[first[site]]
@@ -173,7 +184,7 @@ def _point_cells(footprints: gpd.GeoSeries, region) -> dict:
     return out
 
 
-def _region_cells(footprints: gpd.GeoSeries, region) -> dict:
+def _region_cells(footprints: gpd.GeoSeries, region: BaseGeometry) -> dict[Hashable, Cell]:
     """Cells of the buildings of one region: Voronoi of outline points, dissolved."""
     points, index = _outline_points(footprints.values, region)
     owner = footprints.index.to_numpy()[index]
@@ -211,7 +222,8 @@ def _region_cells(footprints: gpd.GeoSeries, region) -> dict:
     return {key: (cell, twins.get(key)) for key, cell in cells.items()}
 
 
-def _overlapping(cells: dict, footprints: gpd.GeoSeries, twins: dict) -> dict:
+def _overlapping(cells: dict[Hashable, BaseGeometry], footprints: gpd.GeoSeries,
+                 twins: dict[Hashable, Hashable]) -> dict[Hashable, Hashable]:
     """Buildings whose own point lies in another building's cell (footprints overlapping
     each other, as when a building is mapped twice a little apart): building -> that other
     building, so that they are divided as one and each lies in its grid."""
@@ -219,7 +231,7 @@ def _overlapping(cells: dict, footprints: gpd.GeoSeries, twins: dict) -> dict:
     polys = np.array([cells[k] for k in keys], dtype=object)
     points = shapely.point_on_surface(footprints.reindex(keys).values)
     inside = shapely.contains(polys, points) | shapely.is_empty(polys)
-    out = {}
+    out: dict[Hashable, Hashable] = {}
     if inside.all():
         return out
     tree = shapely.STRtree(polys)
@@ -230,25 +242,27 @@ def _overlapping(cells: dict, footprints: gpd.GeoSeries, twins: dict) -> dict:
     return out
 
 
-def _twins(owner: np.ndarray, kept_owner: np.ndarray) -> dict:
+def _twins(owner: npt.NDArray[np.object_],
+           kept_owner: npt.NDArray[np.object_]) -> dict[Hashable, Hashable]:
     """Buildings all of whose outline points another building has too (a footprint mapped
     twice): building -> the building that keeps those points. They share its cell and are
     divided as one (partition.groups)."""
     kept = set(kept_owner)
-    out = {}
+    out: dict[Hashable, Hashable] = {}
     for i, building in enumerate(owner):
         if building not in kept and building not in out:
             out[building] = kept_owner[i]
     return out
 
 
-def _single_part_cells(cells: np.ndarray, footprints: np.ndarray) -> np.ndarray:
+def _single_part_cells(cells: npt.NDArray[np.object_],
+                       footprints: npt.NDArray[np.object_]) -> npt.NDArray[np.object_]:
     """Cells in one piece each: a cell that a concave region (or a footprint across its edge)
     left in several parts keeps the part holding most of its footprint; every other part
     joins the cell it shares the longest boundary with (rounds, as parts may touch only other
     parts). Cells of one region share exact edges, so the unions are clean."""
     cells = cells.copy()
-    loose = []
+    loose: list[BaseGeometry] = []
     for i, cell in enumerate(cells):
         parts = shapely.get_parts(cell)
         if len(parts) < 2:
@@ -262,29 +276,29 @@ def _single_part_cells(cells: np.ndarray, footprints: np.ndarray) -> np.ndarray:
         if not loose:
             break
         tree = shapely.STRtree(cells)
-        joined: dict = {}
+        joined: dict[int, list[BaseGeometry]] = {}
         waiting = []
         for part in loose:
-            near = tree.query(part, predicate="intersects")
+            hits = tree.query(part, predicate="intersects")
             shared = shapely.length(shapely.intersection(part.boundary,
-                                                         shapely.boundary(cells[near])))
-            if len(near) and shared.max() > 0:
-                joined.setdefault(int(near[int(np.argmax(shared))]), []).append(part)
+                                                         shapely.boundary(cells[hits])))
+            if len(hits) and shared.max() > 0:
+                joined.setdefault(int(hits[int(np.argmax(shared))]), []).append(part)
             else:
                 waiting.append(part)
-        for i, parts in joined.items():
-            cells[i] = _largest(dissolve(np.array([cells[i], *parts], dtype=object)))
+        for i, extra in joined.items():
+            cells[i] = _largest(dissolve(np.array([cells[i], *extra], dtype=object)))
         loose = waiting
     return cells
 
 
-def _largest(geom):
+def _largest(geom: BaseGeometry) -> BaseGeometry:
     """The largest polygon of ``geom``."""
     parts = [p for p in shapely.get_parts(polygonal(geom)) if p.area > 0]
     return max(parts, key=lambda p: p.area) if parts else geom
 
 
-def dissolve(polys: np.ndarray):
+def dissolve(polys: npt.NDArray[np.object_]) -> BaseGeometry:
     """Union of polygons that tile without overlaps: a fast coverage union when the edges
     match exactly (cells of one region) and the result is valid, else a union snapped to
     1 mm, else one of the repaired polygons; never raises on real-world topology."""
@@ -308,7 +322,7 @@ def dissolve(polys: np.ndarray):
         return shapely.buffer(shapely.GeometryCollection(list(fixed)), 0)
 
 
-def polygonal(geom):
+def polygonal(geom: BaseGeometry) -> BaseGeometry:
     """The polygons of ``geom`` (lines and points of a geometry collection dropped)."""
     if geom.geom_type in ("Polygon", "MultiPolygon"):
         return geom

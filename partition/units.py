@@ -12,12 +12,14 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from shapely.geometry.base import BaseGeometry
 
 
-def unit_strips(footprint, units: int) -> list:
+def unit_strips(footprint: BaseGeometry, units: int) -> list[BaseGeometry]:
     """``units`` pieces of ``footprint`` cut across the long axis of its minimum rotated
     rectangle, in order along that axis."""
     rect = shapely.minimum_rotated_rectangle(footprint)
+    assert isinstance(rect, shapely.Polygon), "a footprint with an area has a rectangle"
     corners = np.asarray(rect.exterior.coords)[:4]
     sides = np.diff(np.vstack([corners, corners[:1]]), axis=0)
     long_side = int(np.argmax(np.hypot(sides[:, 0], sides[:, 1])))

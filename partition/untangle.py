@@ -27,10 +27,13 @@ there already and gets no worse. Coordinates are metres; weights are households.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Hashable, Iterable, Mapping
+from typing import cast
 
 import networkx as nx
 import numpy as np
 import shapely
+from shapely.geometry.base import BaseGeometry
 
 from partition.regionalize import BALANCE_LIMIT, smallest_reachable
 
@@ -56,17 +59,17 @@ TRIPLE_MIN = 0.02  # overlap (in mean hull areas x BALANCE_WEIGHT) worth a three
 class _State:
     """Parts of one community: members, households, and hulls of residential footprints."""
 
-    def __init__(self, graph: nx.Graph, assignment: dict, residential: set, mean: float,
-                 open_parts: set) -> None:
+    def __init__(self, graph: nx.Graph[Hashable], assignment: Mapping[Hashable, Hashable],
+                 residential: set[Hashable], mean: float, open_parts: set[Hashable]) -> None:
         self.graph = graph
         self.part = dict(assignment)
-        self.members: dict = defaultdict(set)
+        self.members: dict[Hashable, set[Hashable]] = defaultdict(set)
         for n, p in self.part.items():
             self.members[p].add(n)
-        self.w = {n: graph.nodes[n]["households"] for n in self.part}
+        self.w: dict[Hashable, int] = {n: graph.nodes[n]["households"] for n in self.part}
         self.load = {p: float(sum(self.w[n] for n in ms)) for p, ms in self.members.items()}
         # Hull vertices of each residential footprint: the parts' hulls are hulls of these.
-        self.coords = {n: shapely.get_coordinates(shapely.convex_hull(
+        self.coords: dict[Hashable, np.ndarray] = {n: shapely.get_coordinates(shapely.convex_hull(
             graph.nodes[n]["footprint"]))[:-1] for n in self.part
             if n in residential and graph.nodes[n].get("footprint") is not None}
         self.labels = list(self.members)
@@ -79,14 +82,15 @@ class _State:
         sized = self.areas[self.areas > 0]
         self.scale = BALANCE_WEIGHT * float(sized.mean()) if len(sized) else 0.0
 
-    def hull(self, nodes) -> shapely.Geometry:
+    def hull(self, nodes: Iterable[Hashable]) -> BaseGeometry:
         pts = [self.coords[n] for n in nodes if n in self.coords]
         if not pts:
             return shapely.Polygon()
-        return shapely.convex_hull(_point_sets(np.concatenate(pts), np.zeros(
+        hull: BaseGeometry = shapely.convex_hull(_point_sets(np.concatenate(pts), np.zeros(
             sum(len(p) for p in pts), dtype=np.int64))[0])
+        return hull
 
-    def overlap_with_others(self, geom, *skip) -> float:
+    def overlap_with_others(self, geom: BaseGeometry, *skip: Hashable) -> float:
         """Overlap area (m2) of ``geom`` with the hulls of every part except ``skip``."""
         if geom.is_empty:
             return 0.0
@@ -98,21 +102,23 @@ class _State:
             return 0.0
         return float(shapely.area(shapely.intersection(geom, self.geoms[near])).sum())
 
-    def old_overlap(self, a, b) -> float:
+    def old_overlap(self, a: Hashable, b: Hashable) -> float:
         """Overlap of a's and b's present hulls with every other part."""
         return (self.overlap_with_others(self.geoms[self.index[a]], a, b)
                 + self.overlap_with_others(self.geoms[self.index[b]], a, b))
 
-    def third_party_change(self, a, b, new_a, new_b, old_overlap: float) -> float:
+    def third_party_change(self, a: Hashable, b: Hashable, new_a: BaseGeometry,
+                           new_b: BaseGeometry, old_overlap: float) -> float:
         """Change of a's and b's overlap with every other part when their hulls become
         new_a and new_b (``old_overlap``: :meth:`old_overlap`)."""
         return (self.overlap_with_others(new_a, a, b) + self.overlap_with_others(new_b, a, b)
                 - old_overlap)
 
-    def apply(self, a, b, side_a: set, side_b: set, new_a, new_b) -> None:
+    def apply(self, a: Hashable, b: Hashable, side_a: set[Hashable], side_b: set[Hashable],
+              new_a: BaseGeometry, new_b: BaseGeometry) -> None:
         self.apply_all({a: (side_a, new_a), b: (side_b, new_b)})
 
-    def apply_all(self, parts: dict) -> None:
+    def apply_all(self, parts: dict[Hashable, tuple[set[Hashable], BaseGeometry]]) -> None:
         """Give each part (label -> (nodes, hull)) its new nodes and hull."""
         for p, (side, _) in parts.items():
             for v in side:
@@ -126,8 +132,9 @@ class _State:
             self.areas[i] = geom.area
 
 
-def untangle(graph: nx.Graph, assignment: dict, *, movable: set, residential: set,
-             mean: float) -> dict:
+def untangle(graph: nx.Graph[Hashable], assignment: Mapping[Hashable, Hashable], *,
+             movable: set[Hashable], residential: set[Hashable],
+             mean: float) -> dict[Hashable, Hashable]:
     """Lower the hull overlap of ``assignment`` (node -> part label); an improved copy.
 
     Args:
@@ -149,7 +156,7 @@ def untangle(graph: nx.Graph, assignment: dict, *, movable: set, residential: se
     dirty = set(open_parts)
     for _ in range(ROUNDS):
         for _ in range(MAX_PASSES):
-            changed: set = set()
+            changed: set[Hashable] = set()
             for a, b in _pairs_to_resplit(state):
                 if (a in dirty or b in dirty) and _resplit(state, a, b, eps):
                     changed |= {a, b}
@@ -167,7 +174,7 @@ def untangle(graph: nx.Graph, assignment: dict, *, movable: set, residential: se
     return state.part
 
 
-def _overlapping(state: _State) -> dict:
+def _overlapping(state: _State) -> dict[frozenset[Hashable], float]:
     """Area (m2) of overlap of every two parts' hulls that overlap, by pair of labels."""
     geoms = state.geoms
     i, j = shapely.STRtree(geoms).query(geoms, predicate="intersects")
@@ -178,15 +185,15 @@ def _overlapping(state: _State) -> dict:
             for p, q, x in zip(i.tolist(), j.tolist(), area.tolist(), strict=True) if x > 0}
 
 
-def _resplit_three(state: _State, a, b, eps: float) -> set:
+def _resplit_three(state: _State, a: Hashable, b: Hashable, eps: float) -> set[Hashable]:
     """Split a | b | c again, for the neighbour c of a or b that overlaps them most: one
     straight cut takes one grid's worth, a second splits the rest. Returns the parts changed
     (none when no such split lowers the objective)."""
     if a not in state.members or b not in state.members:
         return set()
     pair = state.members[a] | state.members[b]
-    near = {state.part.get(nb) for v in pair for nb in state.graph[v]}
-    near = [c for c in near - {a, b, None} if c in state.open_parts]
+    around = {state.part.get(nb) for v in pair for nb in state.graph[v]}
+    near = [c for c in around - {a, b, None} if c in state.open_parts]
     if not near:
         return set()
     hull_ab = shapely.union_all([state.geoms[state.index[a]], state.geoms[state.index[b]]])
@@ -202,7 +209,7 @@ def _resplit_three(state: _State, a, b, eps: float) -> set:
     old_pairs = sum(shapely.area(shapely.intersection(old_geoms[i], old_geoms[j]))
                     for i, j in ((0, 1), (0, 2), (1, 2)))
     before = sum(state.overlap_with_others(g, *labels) for g in old_geoms)
-    best = None
+    best: tuple[float, dict[Hashable, tuple[set[Hashable], BaseGeometry]]] | None = None
     total = wt.sum()
     firsts = _straight_splits(state, nodes, total / 3)
     if not len(firsts):
@@ -252,7 +259,7 @@ def _resplit_three(state: _State, a, b, eps: float) -> set:
     return set(best[1])
 
 
-def _resplit(state: _State, a, b, eps: float) -> bool:
+def _resplit(state: _State, a: Hashable, b: Hashable, eps: float) -> bool:
     """Split a | b again by the straight cut that lowers the objective most, if any does."""
     nodes = sorted(state.members[a] | state.members[b], key=str)
     sides = _straight_splits(state, nodes, state.load[a])
@@ -277,7 +284,7 @@ def _resplit(state: _State, a, b, eps: float) -> bool:
     cheap = (shapely.area(shapely.intersection(hull_a, hull_b))
              - shapely.area(shapely.intersection(old_a, old_b))
              + state.scale * (dev_a + dev_b) - old_bal)
-    best = None
+    best: tuple[float, int] | None = None
     before = state.old_overlap(a, b)
     for i in np.argsort(cheap, kind="stable")[:FULLY_EVALUATED]:
         change = cheap[i] + state.third_party_change(a, b, hull_a[i], hull_b[i], before)
@@ -291,7 +298,7 @@ def _resplit(state: _State, a, b, eps: float) -> bool:
     return True
 
 
-def _side_hulls(state: _State, nodes: list, sides: np.ndarray) -> np.ndarray:
+def _side_hulls(state: _State, nodes: list[Hashable], sides: np.ndarray) -> np.ndarray:
     """Hull of the residential footprints on each side (rows of ``sides``), vectorised."""
     blocks = [state.coords.get(v, np.empty((0, 2))) for v in nodes]
     pts = np.concatenate(blocks) if blocks else np.empty((0, 2))
@@ -307,17 +314,18 @@ def _side_hulls(state: _State, nodes: list, sides: np.ndarray) -> np.ndarray:
 def _point_sets(coords: np.ndarray, indices: np.ndarray) -> np.ndarray:
     """One geometry per index holding its coordinates, for hulls: line strings (made without
     a point object per coordinate, several times faster) unless a set has a single point."""
+    # Arrays, given indices (the stubs cannot tell).
     if np.bincount(indices).min() >= 2:
-        return shapely.linestrings(coords, indices=indices)
-    return shapely.multipoints(coords, indices=indices)
+        return cast(np.ndarray, shapely.linestrings(coords, indices=indices))
+    return cast(np.ndarray, shapely.multipoints(coords, indices=indices))
 
 
-def _pairs_to_resplit(state: _State) -> list:
+def _pairs_to_resplit(state: _State) -> list[tuple[Hashable, Hashable]]:
     """Neighbouring open parts whose hulls overlap, or of which one deviates more than
     UNEVEN from the mean; most overlap first, then the most uneven."""
     overlapping = _overlapping(state)
     dev = {p: abs(state.load[p] - state.mean) / state.mean for p in state.open_parts}
-    pairs: dict = {}
+    pairs: dict[tuple[Hashable, Hashable], tuple[float, float]] = {}
     for u, v in state.graph.edges(state.part.keys()):
         p, q = state.part.get(u), state.part.get(v)
         if p == q or p not in state.open_parts or q not in state.open_parts:
@@ -330,7 +338,7 @@ def _pairs_to_resplit(state: _State) -> list:
     return sorted(pairs, key=lambda k: (pairs[k], str(k)))
 
 
-def _straight_splits(state: _State, nodes: list, goal: float) -> np.ndarray:
+def _straight_splits(state: _State, nodes: list[Hashable], goal: float) -> np.ndarray:
     """Connected two-way splits of connected ``nodes`` made by straight cuts: rows of a
     boolean array, True for side A.
 
@@ -364,7 +372,7 @@ def _straight_splits(state: _State, nodes: list, goal: float) -> np.ndarray:
 
 def _unique_rows(masks: np.ndarray) -> np.ndarray:
     """The distinct rows of a boolean array, in order of first appearance."""
-    seen: dict = {}
+    seen: dict[bytes, int] = {}
     for i, row in enumerate(np.packbits(masks, axis=1)):
         seen.setdefault(row.tobytes(), i)
     return masks[list(seen.values())]
@@ -406,4 +414,5 @@ def _connected_sides(masks: np.ndarray, eu: np.ndarray, ev: np.ndarray,
     labels = _component_labels(masks, eu, ev)
     pieces = (labels == np.arange(m * n).reshape(m, n)).sum(axis=1)
     ok = (pieces == 2) & masks.any(axis=1) & ~masks.all(axis=1)
-    return masks[ok]
+    kept: np.ndarray = masks[ok]
+    return kept
