@@ -44,7 +44,7 @@ def main() -> int:
     from api import models as m
     from api.app import create_app
     from api.settings import Settings
-    from gis.synthetic import write_district_osm
+    from tests.synthetic import write_district_osm
     from tests.test_service_maps import stock_service
 
     if args.no_routing:

@@ -50,7 +50,7 @@ sys.path.insert(0, str(ROOT))
 from api import models as m  # noqa: E402
 from api.auth import issue_token  # noqa: E402
 from api.db import Database  # noqa: E402
-from gis.synthetic import write_district_osm  # noqa: E402
+from tests.synthetic import write_district_osm  # noqa: E402
 
 DEFAULT_POSTGIS = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
 CATEGORIES = ["environment", "public_facilities", "public_order", "neighbour_dispute", "parking",

@@ -50,7 +50,7 @@ COLUMNS = ["grids", "max_deviation_free_pct", "mean_deviation_free_pct",
 def inputs(full: bool, cache: Path) -> list[tuple[str, Path]]:
     import pyrosm
 
-    from gis.synthetic import write_district_osm
+    from tests.synthetic import write_district_osm
 
     out = []
     if NANJING.exists():

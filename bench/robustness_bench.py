@@ -33,9 +33,9 @@ from tabulate import tabulate  # noqa: E402
 
 from gis.communities import WHOLE_AREA_CODE  # noqa: E402
 from gis.study_area import load_study_area  # noqa: E402
-from gis.synthetic import write_district_osm  # noqa: E402
 from partition.plan import build_territory, make_plan, plan_from_labels  # noqa: E402
-from tests.irregular_district import STYLES, write_irregular_district  # noqa: E402
+from tests.synthetic import write_district_osm  # noqa: E402
+from tests.synthetic.irregular import STYLES, write_irregular_district  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"
 FIELDS = ("grids", "kinds", "multi_piece_grids", "grid_overlap_m2", "buildings_outside_grid",

@@ -17,7 +17,7 @@ from api.app import create_app
 from api.auth import issue_token, revoke_token
 from api.db import Database
 from api.settings import Settings
-from gis.synthetic import write_district_osm
+from tests.synthetic import write_district_osm
 from tests.test_store import (  # noqa: F401 (postgis_server_url is a fixture)
     drop_postgis_database,
     make_postgis_database,

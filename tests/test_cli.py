@@ -68,7 +68,7 @@ def test_console_script_is_installed():
 
 
 def test_partition_command_and_rebalance(tmp_path, capsys):
-    from gis.synthetic import write_district_osm
+    from tests.synthetic import write_district_osm
 
     district = tmp_path / "district.osm"
     write_district_osm(district, 300, seed=7)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gis.study_area import load_study_area
-from tests.irregular_district import STYLES, write_irregular_district
+from tests.synthetic.irregular import STYLES, write_irregular_district
 
 CASES = [(3, "riverside"), (5, "railway"), (1, "mixed")]
 

@@ -21,7 +21,6 @@ from shapely.geometry import LineString, Point
 
 from gis.export import study_area_layers
 from gis.study_area import load_study_area
-from gis.synthetic import write_district_osm
 from maps import (
     AssetsError,
     MapOptions,
@@ -41,6 +40,7 @@ from maps.geometry import feature_collection
 from maps.i18n import CATEGORIES, STAGES, metres
 from maps.walking import walk_distance_m
 from partition.plan import make_plan
+from tests.synthetic import write_district_osm
 
 NOW = pd.Timestamp("2026-11-21T10:00:00+08:00")
 

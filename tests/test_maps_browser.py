@@ -368,9 +368,9 @@ def test_a_request_to_another_host_is_blocked_and_seen(served):
 def _big_plan():
     """A synthetic 10,000-building district partitioned into about 1,000 grids, cached."""
     from gis.study_area import load_study_area
-    from gis.synthetic import write_district_osm
     from partition.plan import make_plan
     from partition.plan_io import read_plan, write_plan
+    from tests.synthetic import write_district_osm
 
     cache = Path(tempfile.gettempdir()) / "wangge-maps-10k"
     cache.mkdir(exist_ok=True)

@@ -98,7 +98,7 @@ def test_bbox_cut_extract_crashes_osmnx_but_not_us(nanjing_path, tmp_path, suffi
 
 
 def test_communities_and_households_from_synthetic_osm(tmp_path):
-    from gis.synthetic import write_district_osm
+    from tests.synthetic import write_district_osm
 
     path = tmp_path / "district.osm.bz2"
     summary = write_district_osm(path, 600, seed=3)

@@ -6,9 +6,9 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from gis.study_area import load_study_area
-from gis.synthetic import write_district_osm
 from partition.metrics import contiguous
 from partition.plan import build_territory, make_plan, rule_violations
+from tests.synthetic import write_district_osm
 
 
 @settings(max_examples=6, deadline=None, derandomize=True,

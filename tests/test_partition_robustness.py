@@ -17,7 +17,7 @@ import pytest
 
 from gis.study_area import load_study_area
 from partition.plan import make_plan, rule_violations
-from tests.irregular_district import STYLES, write_irregular_district
+from tests.synthetic.irregular import STYLES, write_irregular_district
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 RULES = ("residential_without_grid", "non_contiguous", "barrier_violations",
@@ -195,7 +195,7 @@ def test_23000_buildings_without_communities_in_two_minutes(tmp_path):
     import geopandas as gpd
 
     from gis.communities import WHOLE_AREA_CODE
-    from gis.synthetic import write_district_osm
+    from tests.synthetic import write_district_osm
 
     path = tmp_path / "big.osm"
     write_district_osm(path, 23_000, seed=7)

@@ -181,8 +181,8 @@ def test_idempotency_key_is_unique_per_token(db):
 def small_plan(tmp_path_factory):
     """A partition plan of a synthetic district of 200 buildings."""
     from gis.study_area import load_study_area
-    from gis.synthetic import write_district_osm
     from partition.plan import make_plan
+    from tests.synthetic import write_district_osm
 
     path = tmp_path_factory.mktemp("district") / "district.osm"
     write_district_osm(path, 200, seed=3)

@@ -22,7 +22,7 @@ import shapely
 from pyproj import Transformer
 from shapely.strtree import STRtree
 
-from gis.synthetic import (
+from tests.synthetic import (
     COUNTY_CODE,
     HOUSEHOLDS_PER_UNIT_FLOOR,
     WALKABLE_HIGHWAYS,
