@@ -1,4 +1,4 @@
-"""Tests for gis.synthetic, the seeded synthetic district generator (OSM XML).
+"""Tests for tests.synthetic, the seeded synthetic district generator (OSM XML).
 
 Geometry checks run in metres on an azimuthal equidistant projection centred on the default
 origin (118.78 E, 32.04 N); the file itself is WGS84 lon/lat (EPSG:4326).

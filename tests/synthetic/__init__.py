@@ -9,15 +9,10 @@ the ``wangge`` CLI imports it.
   dirty data) for robustness tests of the partition (``write_irregular_district``).
 """
 
-from tests.synthetic.district import (
-    COUNTY_CODE,
-    HOUSEHOLDS_PER_UNIT_FLOOR,
-    STOREY_HEIGHT_M,
-    UNIT_WIDTH_M,
-    WALKABLE_HIGHWAYS,
-    DistrictSummary,
-    write_district_osm,
-)
+from tests.synthetic.communities import COUNTY_CODE
+from tests.synthetic.compounds import HOUSEHOLDS_PER_UNIT_FLOOR, STOREY_HEIGHT_M, UNIT_WIDTH_M
+from tests.synthetic.district import DistrictSummary, write_district_osm
+from tests.synthetic.streets import WALKABLE_HIGHWAYS
 
 __all__ = [
     "COUNTY_CODE",
