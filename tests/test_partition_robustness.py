@@ -1,6 +1,6 @@
 """Plans on areas nobody tuned the partition for (issue 14).
 
-Districts from tests/irregular_district.py (curved, radial, organic streets; rivers, railways
+Districts from tests/synthetic/irregular (curved, radial, organic streets; rivers, railways
 and motorways through communities; Voronoi communities with holes and in two parts; dirty
 footprints) and the real extracts in ../shared/data: every plan is written without a crash,
 every grid is one polygon, grids do not overlap, no residential grid is below half the target

@@ -1,12 +1,18 @@
 """Synthetic districts for tests and benchmarks, written as OpenStreetMap XML.
 
-Not part of the runtime packages (gis, partition, dispatch, maps, api): neither the service nor
-the ``wangge`` CLI imports it.
+Test data, not part of the runtime packages (gis, partition, dispatch, maps, api): neither the
+service nor the ``wangge`` CLI imports it. Generators work in local metres and write WGS84
+lon/lat (EPSG:4326); each module's docstring says what it draws.
 
-* :mod:`tests.synthetic.district`: seeded Chinese-style districts on an orthogonal street
-  lattice, from one building to 100,000+ (:func:`write_district_osm`).
-* :mod:`tests.synthetic.irregular`: irregular districts (curved, radial, organic streets,
-  dirty data) for robustness tests of the partition (``write_irregular_district``).
+* :func:`write_district_osm` (:mod:`.district`): seeded Chinese-style districts on an
+  orthogonal street lattice, from one building to 100,000+. By concern: :mod:`.lattice`
+  (arterial lattice, road classes and names), :mod:`.streets` (arterials and the roads inside
+  superblocks), :mod:`.barriers` (rivers, railways), :mod:`.superblock` (division into
+  compounds and plots), :mod:`.amenities` (schools, service centres, offices, shops),
+  :mod:`.compounds` (residential rows and households), :mod:`.communities` (社区 and 街道),
+  :mod:`.names`, :mod:`.plan` (plan records), :mod:`.osm_writer` (streaming XML, CRS).
+* :mod:`.irregular`: irregular districts (curved, radial, organic streets, dirty data) for
+  robustness tests of the partition (``write_irregular_district``).
 """
 
 from tests.synthetic.communities import COUNTY_CODE
