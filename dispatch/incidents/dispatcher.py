@@ -16,6 +16,7 @@ metric CRS (m); walking times are seconds at ``WALK_SPEED_KMH``; clock times are
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -47,21 +48,25 @@ class WorkerStatus:
     """A worker right now: on duty or not, where (metric CRS, m; None = at the base) and busy
     until when (None = free)."""
 
-    worker_id: object
+    worker_id: Hashable
     on_duty: bool = True
     x: float | None = None
     y: float | None = None
     busy_until: datetime | None = None
 
 
-def locate_grid(grids: gpd.GeoDataFrame, x: float, y: float) -> object | None:
+Status = dict[Hashable, WorkerStatus]  # worker id -> what they are doing now
+
+
+def locate_grid(grids: gpd.GeoDataFrame, x: float, y: float) -> Hashable | None:
     """The ``grid_id`` of the grid covering point (x, y) (the grids' CRS); None outside all.
 
     A point on a shared boundary goes to the first grid in table order."""
     point = Point(x, y)
     for pos in grids.sindex.query(point, predicate="intersects"):
         if grids.geometry.iloc[pos].covers(point):
-            return grids["grid_id"].iloc[pos]
+            grid_id: Hashable = grids["grid_id"].iloc[pos]
+            return grid_id
     return None
 
 
@@ -86,7 +91,7 @@ class Dispatcher:
 
     def __init__(self, net: WalkNetwork, grids: gpd.GeoDataFrame, assignment: pd.DataFrame,
                  workers: list[Worker], rules: Rules, *, levels: pd.DataFrame | None = None,
-                 max_open: int = MAX_OPEN, speed_kmh: float = WALK_SPEED_KMH):
+                 max_open: int = MAX_OPEN, speed_kmh: float = WALK_SPEED_KMH) -> None:
         self.net, self.grids, self.rules = net, grids, rules
         self.workers = {w.worker_id: w for w in workers}
         self.responsible = dict(zip(assignment["grid_id"], assignment["worker_id"],
@@ -100,12 +105,12 @@ class Dispatcher:
         x, y = self._to_metric.transform(lon, lat)
         return float(x), float(y)
 
-    def locate(self, incident: Incident) -> object | None:
+    def locate(self, incident: Incident) -> Hashable | None:
         """The grid of ``incident`` (also stored on it as ``grid_id``)."""
         incident.grid_id = locate_grid(self.grids, *self.to_metric(incident.lon, incident.lat))
         return incident.grid_id
 
-    def open_load(self, incidents: list[Incident]) -> dict:
+    def open_load(self, incidents: list[Incident]) -> dict[Hashable, int]:
         """Open incidents held per worker (dispatched or in progress)."""
         load = dict.fromkeys(self.workers, 0)
         for i in incidents:
@@ -113,14 +118,14 @@ class Dispatcher:
                 load[i.assignee] += 1
         return load
 
-    def on_duty(self, worker_id, status: dict, now: datetime) -> bool:
+    def on_duty(self, worker_id: Hashable, status: Status, now: datetime) -> bool:
         """On duty: not marked off and within the worker's hours."""
         s = status.get(worker_id)
         start, end = self.workers[worker_id].hours
         return (s is None or s.on_duty) and start <= seconds_of_day(now) < end
 
-    def rank(self, incident: Incident, incidents: list[Incident], status: dict,
-             now: datetime, *, exclude: frozenset = frozenset()) -> pd.DataFrame:
+    def rank(self, incident: Incident, incidents: list[Incident], status: Status,
+             now: datetime, *, exclude: frozenset[Hashable] = frozenset()) -> pd.DataFrame:
         """Workers on duty ranked for ``incident``, best first.
 
         Returns:
@@ -155,8 +160,9 @@ class Dispatcher:
         return table.sort_values(["overloaded", "score", "walk_m"], kind="stable",
                                  ignore_index=True)
 
-    def choose(self, incident: Incident, incidents: list[Incident], status: dict,
-               now: datetime, *, exclude: frozenset = frozenset()) -> tuple[object, str]:
+    def choose(self, incident: Incident, incidents: list[Incident], status: Status,
+               now: datetime, *,
+               exclude: frozenset[Hashable] = frozenset()) -> tuple[Hashable, str]:
         """(worker_id, reason): the grid's worker when on duty, not overloaded and in time,
         else the best ranked.
 
@@ -177,16 +183,17 @@ class Dispatcher:
                else "责任人无法按时到达 grid's worker cannot arrive in time")
         return ranking["worker_id"].iloc[0], why
 
-    def dispatch(self, incident: Incident, incidents: list[Incident], status: dict,
+    def dispatch(self, incident: Incident, incidents: list[Incident], status: Status,
                  now: datetime, who: str = "system", *,
-                 exclude: frozenset = frozenset()) -> object:
+                 exclude: frozenset[Hashable] = frozenset()) -> Hashable:
         """Choose a worker and move ``incident`` (accepted or returned) to ``dispatched``."""
         worker, why = self.choose(incident, incidents, status, now, exclude=exclude)
         transition(incident, "dispatched", who, f"派遣 dispatched: {why}", now, assignee=worker)
         return worker
 
-    def redispatch_off_duty(self, worker_id, incidents: list[Incident], status: dict,
-                            now: datetime, who: str = "system") -> pd.DataFrame:
+    def redispatch_off_duty(self, worker_id: Hashable, incidents: list[Incident],
+                            status: Status, now: datetime,
+                            who: str = "system") -> pd.DataFrame:
         """Mark ``worker_id`` off duty and dispatch their open incidents (dispatched or in
         progress; claimed micro-wishes stay with their claimant) to others, most urgent first.
 
@@ -246,7 +253,8 @@ class Dispatcher:
                 window = (seconds_of_day(now), latest)
         return Stop(incident.incident_id, x, y, service, window, None, incident.category)
 
-    def insert_into_route(self, worker_id, status: dict, stops: list[Stop], route: list,
+    def insert_into_route(self, worker_id: Hashable, status: Status, stops: list[Stop],
+                          route: list[object],
                           new: Stop | None, now: datetime, *,
                           seconds: float = 1.0) -> VisitPlan:
         """Insert stop ``new`` into ``worker_id``'s route for the rest of today.
@@ -274,9 +282,9 @@ class Dispatcher:
                            deterministic=True, speed_kmh=self.speed_kmh,
                            initial_routes=[list(route)])
 
-    def _position(self, worker_id, status: dict) -> tuple[float, float]:
+    def _position(self, worker_id: Hashable, status: Status) -> tuple[float, float]:
         s = status.get(worker_id)
-        if s is not None and s.x is not None:
+        if s is not None and s.x is not None and s.y is not None:
             return s.x, s.y
         w = self.workers[worker_id]
         return w.x, w.y
@@ -286,10 +294,11 @@ class Dispatcher:
         ix, iy = self.to_metric(incident.lon, incident.lat)
         nodes, off = self.net.snap([p[0] for p in points] + [ix], [p[1] for p in points] + [iy])
         along = self.net.node_distances(nodes[:-1], nodes[-1:])[:, 0]
-        return along + off[:-1] + off[-1]
+        walk: np.ndarray = along + off[:-1] + off[-1]
+        return walk
 
 
-def _leaders(levels: pd.DataFrame) -> dict:
+def _leaders(levels: pd.DataFrame) -> dict[Hashable, tuple[Hashable, Hashable | None]]:
     """grid_id -> (community, grid leader) from ``four_levels`` rows."""
     leader = dict(levels.loc[levels["level"] == "community", ["unit", "worker_id"]]
                   .itertuples(index=False, name=None))

@@ -14,7 +14,7 @@ timezone-aware (naive ones are Beijing time, see ``dispatch.incidents.rules.beij
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -68,7 +68,7 @@ class Step:
     action: str  # the stage moved to, or "claim", "merge", "escalate", "report"
     who: str
     note: str = ""
-    assignee: str | None = None
+    assignee: Hashable | None = None  # a worker's id (as the caller gives it) or a name
 
 
 @dataclass(frozen=True)
@@ -98,9 +98,10 @@ class Incident:
     close_by: datetime
     description: str = ""
     stage: str = "reported"
-    assignee: str | None = None
-    grid_id: str | None = None
-    escalated_to: str | None = None
+    # Ids as the caller gives them (int in the service, text from a CSV); a claimant's name.
+    assignee: Hashable | None = None
+    grid_id: Hashable | None = None
+    escalated_to: Hashable | None = None
     reporters: list[Reporter] = field(default_factory=list)
     _history: list[Step] = field(default_factory=list, repr=False)
 
@@ -174,7 +175,7 @@ def allowed_next(incident: Incident) -> list[str]:
 
 
 def transition(incident: Incident, to_stage: str, who: str, note: str = "",
-               at: datetime | None = None, *, assignee: str | None = None) -> Step:
+               at: datetime | None = None, *, assignee: Hashable | None = None) -> Step:
     """Move ``incident`` to ``to_stage`` and append the step to its history.
 
     Args:
@@ -197,7 +198,7 @@ def transition(incident: Incident, to_stage: str, who: str, note: str = "",
 
 
 def _move(incident: Incident, to_stage: str, who: str, note: str, at: datetime | None,
-          assignee: str | None, action: str) -> Step:
+          assignee: Hashable | None, action: str) -> Step:
     at = _check_time(incident, at or datetime.now(BEIJING))
     if to_stage not in STAGES:
         raise TransitionError(f"未知状态 {to_stage!r}（可用：{', '.join(STAGES)}）",
@@ -242,7 +243,7 @@ def add_note(incident: Incident, action: str, who: str, note: str,
 def restore_incident(incident_id: str, category: str, lon: float, lat: float,
                      reported_at: datetime, accept_by: datetime, close_by: datetime,
                      steps: Iterable[Step], *, description: str = "",
-                     grid_id: str | None = None, escalated_to: str | None = None,
+                     grid_id: Hashable | None = None, escalated_to: Hashable | None = None,
                      reporters: Iterable[Reporter] = ()) -> Incident:
     """An incident rebuilt from stored fields and its stored history, every step replayed
     through the transition table (so a tampered or corrupt history is refused).

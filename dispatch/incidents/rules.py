@@ -19,9 +19,11 @@ timezone-aware datetimes; naive ones are taken as Beijing time.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 BEIJING = ZoneInfo("Asia/Shanghai")
@@ -43,7 +45,7 @@ class Deadline:
     amount: float
     unit: str = "working_days"
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.unit not in UNITS:
             raise RulesError(f"未知时限单位 {self.unit!r}（可用 {', '.join(UNITS)}）",
                              f"unknown deadline unit {self.unit!r} (use {', '.join(UNITS)})")
@@ -78,6 +80,7 @@ class Category:
     claimed: bool = False
 
     def name(self, lang: str = "zh") -> str:
+        """The category's label in ``lang`` ("zh" or "en")."""
         return self.name_en if lang == "en" else self.name_zh
 
 
@@ -115,7 +118,7 @@ class WorkCalendar:
     holidays: frozenset[date] = frozenset()
     workdays: frozenset[date] = frozenset()
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.end <= self.start:
             raise RulesError(f"下班时间 {self.end} 须晚于上班时间 {self.start}",
                              f"office hours end {self.end} must be after start {self.start}")
@@ -126,6 +129,8 @@ class WorkCalendar:
         return _seconds(self.end) / 3600 - _seconds(self.start) / 3600
 
     def is_working_day(self, day: date) -> bool:
+        """Whether ``day`` has office hours (a make-up working day, or a working weekday
+        that is no holiday)."""
         if day in self.workdays:
             return True
         return day.weekday() in self.weekdays and day not in self.holidays
@@ -180,6 +185,7 @@ class Rules:
     duplicate_hours: float = 24.0
 
     def category(self, category_id: str) -> Category:
+        """The category ``category_id``; RulesError when there is none."""
         try:
             return self.categories[category_id]
         except KeyError:
@@ -212,7 +218,7 @@ def _parse_time(value: str, key: str) -> time:
                          f"{key} must be a time HH:MM: {value!r}") from None
 
 
-def _parse_dates(values, key: str) -> frozenset[date]:
+def _parse_dates(values: Iterable[object], key: str) -> frozenset[date]:
     try:
         return frozenset(date.fromisoformat(str(v)) for v in values)
     except ValueError as err:
@@ -220,7 +226,7 @@ def _parse_dates(values, key: str) -> frozenset[date]:
                          f"{key} must be a list of dates YYYY-MM-DD: {err}") from None
 
 
-def _deadline(value, key: str) -> Deadline:
+def _deadline(value: object, key: str) -> Deadline:
     """``{"hours": 2}`` / ``{"working_days": 1}`` / ``{"working_hours": 4}``."""
     if not isinstance(value, dict) or len(value) != 1:
         raise RulesError(f"{key} 应写成 {{\"working_days\": 1}} 或 {{\"hours\": 2}}：{value!r}",
@@ -236,7 +242,7 @@ TOP_KEYS = {"categories", "calendar", "duplicate_m", "duplicate_hours"}
 CALENDAR_KEYS = {"start", "end", "weekdays", "holidays", "workdays"}
 
 
-def _check_keys(given, allowed: set, where: str) -> None:
+def _check_keys(given: Iterable[str], allowed: set[str], where: str) -> None:
     unknown = sorted(set(given) - allowed)
     if unknown:
         known = ", ".join(sorted(allowed))
@@ -245,7 +251,7 @@ def _check_keys(given, allowed: set, where: str) -> None:
                          f"(known: {', '.join(sorted(allowed))})")
 
 
-def _category(cid: str, spec: dict, base: Category | None) -> Category:
+def _category(cid: str, spec: dict[str, Any], base: Category | None) -> Category:
     _check_keys(spec, CATEGORY_KEYS, f"categories.{cid}")
     if base is None:
         missing = {"name_zh", "name_en", "accept", "close"} - set(spec)
@@ -264,7 +270,7 @@ def _category(cid: str, spec: dict, base: Category | None) -> Category:
     return replace(base, **changes)
 
 
-def load_rules(overrides: dict | str | Path | None = None) -> Rules:
+def load_rules(overrides: dict[str, Any] | str | Path | None = None) -> Rules:
     """The default rules changed by ``overrides`` (a dict or a JSON file), e.g.::
 
         {"categories": {"noise": {"priority": 6, "close": {"working_days": 3}},
@@ -280,18 +286,21 @@ def load_rules(overrides: dict | str | Path | None = None) -> Rules:
     """
     if overrides is None:
         return Rules()
-    if not isinstance(overrides, dict):
+    given: dict[str, Any]
+    if isinstance(overrides, dict):
+        given = overrides
+    else:
         path = Path(overrides)
         try:
-            overrides = json.loads(path.read_text(encoding="utf-8"))
+            given = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as err:
             raise RulesError(f"无法读取事件规则文件 {path}：{err}",
                              f"cannot read the incident rules file {path}: {err}") from None
-    _check_keys(overrides, TOP_KEYS, "rules")
+    _check_keys(given, TOP_KEYS, "rules")
     categories = dict(DEFAULT_CATEGORIES)
-    for cid, spec in (overrides.get("categories") or {}).items():
+    for cid, spec in (given.get("categories") or {}).items():
         categories[cid] = _category(cid, spec, categories.get(cid))
-    cal = overrides.get("calendar") or {}
+    cal = given.get("calendar") or {}
     _check_keys(cal, CALENDAR_KEYS, "calendar")
     calendar = WorkCalendar(
         start=_parse_time(cal["start"], "calendar.start") if "start" in cal else time(9),
@@ -299,5 +308,5 @@ def load_rules(overrides: dict | str | Path | None = None) -> Rules:
         weekdays=frozenset(int(d) for d in cal.get("weekdays", range(5))),
         holidays=_parse_dates(cal.get("holidays", []), "calendar.holidays"),
         workdays=_parse_dates(cal.get("workdays", []), "calendar.workdays"))
-    return Rules(categories, calendar, float(overrides.get("duplicate_m", 30.0)),
-                 float(overrides.get("duplicate_hours", 24.0)))
+    return Rules(categories, calendar, float(given.get("duplicate_m", 30.0)),
+                 float(given.get("duplicate_hours", 24.0)))

@@ -10,16 +10,23 @@ node and the straight walk to that node is added to every distance.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Hashable
 from dataclasses import dataclass, field
+from typing import Any
 
 import networkx as nx
 import numpy as np
+import numpy.typing as npt
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
 from scipy.spatial import cKDTree
 from shapely.geometry import LineString
 
 WALK_SPEED_KMH = 4.0
+
+# PyMatching's graph of the network's edges, the edges (node pairs) and their lengths in
+# whole centimetres (WalkNetwork.cheapest_t_join).
+_JoinGraph = tuple[Any, list[tuple[Hashable, Hashable]], np.ndarray]
 
 
 @dataclass
@@ -36,21 +43,23 @@ class WalkNetwork:
         crs: the graph's metric CRS.
     """
 
-    graph: nx.Graph
-    nodes: list
-    index: dict
+    graph: nx.Graph[Hashable]
+    nodes: list[Hashable]
+    index: dict[Hashable, int]
     matrix: csr_matrix
     crs: object
     _tree: cKDTree
-    _join_graph: object = field(default=None, repr=False)
+    _join_graph: _JoinGraph | None = field(default=None, repr=False)
 
     @classmethod
-    def from_graph(cls, graph: nx.MultiDiGraph | nx.Graph) -> WalkNetwork:
+    def from_graph(cls, graph: nx.MultiDiGraph[Hashable] | nx.Graph[Hashable]) -> WalkNetwork:
         """Build from an osmnx walk graph (or any graph with node x/y and edge length)."""
         simple = _undirected_simple(graph)
         nodes = list(simple.nodes)
         index = {n: i for i, n in enumerate(nodes)}
-        rows, cols, lengths = [], [], []
+        rows: list[int] = []
+        cols: list[int] = []
+        lengths: list[float] = []
         for u, v, d in simple.edges(data=True):
             rows += [index[u], index[v]]
             cols += [index[v], index[u]]
@@ -61,56 +70,59 @@ class WalkNetwork:
         tree = cKDTree(xy if size else np.zeros((0, 2)))
         return cls(simple, nodes, index, matrix, graph.graph.get("crs"), tree)
 
-    def xy(self, node) -> tuple[float, float]:
+    def xy(self, node: Hashable) -> tuple[float, float]:
+        """The node's position (m, the network's CRS)."""
         d = self.graph.nodes[node]
         return d["x"], d["y"]
 
-    def snap(self, xs, ys) -> tuple[list, np.ndarray]:
+    def snap(self, xs: npt.ArrayLike, ys: npt.ArrayLike) -> tuple[list[Hashable], np.ndarray]:
         """Nearest node of each point (metric coordinates) and the straight distance to it (m)."""
         if not self.nodes:
             raise ValueError("the walk network is empty: no street to route on")
         dist, pos = self._tree.query(np.column_stack([np.asarray(xs), np.asarray(ys)]))
         return [self.nodes[i] for i in np.atleast_1d(pos)], np.atleast_1d(dist)
 
-    def node_distances(self, sources: list, targets: list | None = None) -> np.ndarray:
+    def node_distances(self, sources: list[Hashable],
+                       targets: list[Hashable] | None = None) -> np.ndarray:
         """Shortest walking distances (m) between nodes; ``inf`` where unconnected."""
         src = [self.index[n] for n in sources]
         full = dijkstra(self.matrix, directed=False, indices=np.unique(src))
         first = {s: i for i, s in enumerate(np.unique(src))}
-        out = full[[first[s] for s in src]]
+        out: np.ndarray = full[[first[s] for s in src]]
         if targets is not None:
             out = out[:, [self.index[n] for n in targets]]
         return out
 
-    def point_distances(self, xs, ys) -> np.ndarray:
+    def point_distances(self, xs: npt.ArrayLike, ys: npt.ArrayLike) -> np.ndarray:
         """Walking distance matrix (m) between points: to the network, along it, and off again."""
         nodes, off = self.snap(xs, ys)
         along = self.node_distances(nodes, nodes)
-        dist = along + off[:, None] + off[None, :]
+        dist: np.ndarray = along + off[:, None] + off[None, :]
         np.fill_diagonal(dist, 0.0)
         return dist
 
-    def shortest_path(self, source, target) -> list:
+    def shortest_path(self, source: Hashable, target: Hashable) -> list[Hashable]:
         """Node path of the shortest walk between two nodes."""
-        return nx.shortest_path(self.graph, source, target, weight="length")
+        path: list[Hashable] = nx.shortest_path(self.graph, source, target, weight="length")
+        return path
 
-    def edge_geometry(self, u, v) -> LineString:
+    def edge_geometry(self, u: Hashable, v: Hashable) -> LineString:
         """The geometry of edge u-v drawn from u to v."""
-        line = self.graph.edges[u, v]["geometry"]
+        line: LineString = self.graph.edges[u, v]["geometry"]
         start = np.asarray(line.coords[0])
         if np.hypot(*(start - self.xy(u))) > np.hypot(*(start - self.xy(v))):
             line = LineString(line.coords[::-1])
         return line
 
-    def path_geometry(self, path: list) -> LineString | None:
+    def path_geometry(self, path: list[Hashable]) -> LineString | None:
         """One LineString along the streets of a node path; None for fewer than two nodes."""
-        coords: list = []
+        coords: list[tuple[float, ...]] = []
         for u, v in itertools.pairwise(path):
             part = list(self.edge_geometry(u, v).coords)
             coords += part if not coords else part[1:]
         return LineString(coords) if len(coords) >= 2 else None
 
-    def cheapest_t_join(self, odd: list) -> tuple[list[tuple], float]:
+    def cheapest_t_join(self, odd: list[Hashable]) -> tuple[list[tuple[Hashable, Hashable]], float]:
         """The cheapest set of streets whose odd-degree junctions are exactly ``odd``.
 
         Adding it to a set of streets with odd-degree junctions ``odd`` makes every junction
@@ -136,7 +148,7 @@ class WalkNetwork:
                              "connected") from err
         return [edges[i] for i in chosen], float(centimetres[chosen].sum()) / 100
 
-    def _t_join_graph(self):
+    def _t_join_graph(self) -> _JoinGraph:
         if self._join_graph is None:
             import pymatching
 
@@ -150,21 +162,24 @@ class WalkNetwork:
             self._join_graph = (matching, edges, centimetres)
         return self._join_graph
 
-    def path_length(self, path: list) -> float:
+    def path_length(self, path: list[Hashable]) -> float:
+        """Length (m) of a node path along the streets."""
         return float(sum(self.graph.edges[u, v]["length"]
                          for u, v in itertools.pairwise(path)))
 
 
-def _street_name(data: dict) -> str:
+def _street_name(data: dict[str, Any]) -> str:
     name = data.get("name") or data.get("ref") or ""
     if isinstance(name, list):  # osmnx keeps every name of a simplified edge
         name = name[0]
     return str(name)
 
 
-def _undirected_simple(graph: nx.MultiDiGraph | nx.Graph) -> nx.Graph:
+def _undirected_simple(
+    graph: nx.MultiDiGraph[Hashable] | nx.Graph[Hashable],
+) -> nx.Graph[Hashable]:
     """The undirected simple form of a walk graph; parallel edges keep the shortest."""
-    simple = nx.Graph(crs=graph.graph.get("crs"))
+    simple: nx.Graph[Hashable] = nx.Graph(crs=graph.graph.get("crs"))
     simple.add_nodes_from(graph.nodes(data=True))
     for u, v, data in graph.edges(data=True):
         if u == v:
@@ -181,6 +196,9 @@ def _undirected_simple(graph: nx.MultiDiGraph | nx.Graph) -> nx.Graph:
     return simple
 
 
-def walk_seconds(metres: float | np.ndarray, speed_kmh: float = WALK_SPEED_KMH):
-    """Walking time in seconds for a distance in metres."""
-    return np.asarray(metres) / (speed_kmh / 3.6)
+def walk_seconds(metres: float | np.ndarray,
+                 speed_kmh: float = WALK_SPEED_KMH) -> np.ndarray | np.floating[Any]:
+    """Walking time in seconds for a distance in metres (a number for a number, an array
+    for an array)."""
+    seconds: np.ndarray | np.floating[Any] = np.asarray(metres) / (speed_kmh / 3.6)
+    return seconds

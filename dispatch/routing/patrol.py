@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 
 import geopandas as gpd
@@ -31,6 +32,7 @@ import numpy as np
 import shapely
 from ortools.sat.python import cp_model
 from shapely.geometry import LineString, MultiPoint
+from shapely.geometry.base import BaseGeometry
 
 from dispatch.routing.network import WalkNetwork, walk_seconds
 
@@ -40,6 +42,8 @@ BAND_M = 300.0  # on larger networks, the streets this far from the grid's stree
 EXACT_SECONDS = 2.0  # time for the exact model per grid
 BOUNDARY_M = 10.0  # streets this close along a grid's boundary are its streets too
 MAX_CUT_ROUNDS = 500
+
+Edge = tuple[Hashable, Hashable]  # a street as the pair of its end nodes
 
 
 @dataclass
@@ -59,15 +63,15 @@ class PatrolRoute:
         days: the walk cut into shifts, each a closed node sequence from the base.
     """
 
-    base: object
-    required: list[tuple]
-    nodes: list
+    base: Hashable
+    required: list[Edge]
+    nodes: list[Hashable]
     length_m: float
     required_m: float
     lower_bound_m: float
     postman_bound_m: float
     optimal: bool
-    days: list[list] = field(default_factory=list)
+    days: list[list[Hashable]] = field(default_factory=list)
 
     @property
     def gap_to_bound(self) -> float:
@@ -75,7 +79,8 @@ class PatrolRoute:
         return self.length_m / self.lower_bound_m - 1 if self.lower_bound_m else 0.0
 
 
-def grid_streets(net: WalkNetwork, polygon, boundary_m: float = BOUNDARY_M) -> list[tuple]:
+def grid_streets(net: WalkNetwork, polygon: BaseGeometry,
+                 boundary_m: float = BOUNDARY_M) -> list[Edge]:
     """The streets a grid's worker patrols (node pairs): those whose midpoint lies in
     ``polygon`` (metric CRS) and those running along its boundary, every point within
     ``boundary_m`` of it.
@@ -85,7 +90,7 @@ def grid_streets(net: WalkNetwork, polygon, boundary_m: float = BOUNDARY_M) -> l
     ring and fall apart into pieces that the patrol must link by walking through the
     neighbours' streets anyway. A boundary street is thus patrolled from both sides.
     """
-    edges = list(net.graph.edges(data="geometry"))
+    edges: list[tuple[Hashable, Hashable, LineString]] = list(net.graph.edges(data="geometry"))
     if not edges:
         return []
     lines = [g for _, _, g in edges]
@@ -96,32 +101,33 @@ def grid_streets(net: WalkNetwork, polygon, boundary_m: float = BOUNDARY_M) -> l
     return [(u, v) for (u, v, _), keep in zip(edges, inside, strict=True) if keep]
 
 
-def _odd_nodes(multi: nx.MultiGraph) -> list:
+def _odd_nodes(multi: nx.MultiGraph[Hashable]) -> list[Hashable]:
     return sorted((n for n, d in multi.degree() if d % 2), key=str)
 
 
-def postman_lower_bound(net: WalkNetwork, required: list[tuple]) -> float:
+def postman_lower_bound(net: WalkNetwork, required: list[Edge]) -> float:
     """Streets' length plus the cheapest T-join of their odd-degree junctions (m)."""
     _, extra = net.cheapest_t_join(_odd_nodes(nx.MultiGraph(required)))
     return _length(net, required) + extra
 
 
-def _length(net: WalkNetwork, edges: list[tuple]) -> float:
+def _length(net: WalkNetwork, edges: list[Edge]) -> float:
     return float(sum(net.graph.edges[u, v]["length"] for u, v in edges))
 
 
-def _add_path(multi: nx.MultiGraph, net: WalkNetwork, a, b) -> None:
+def _add_path(multi: nx.MultiGraph[Hashable], net: WalkNetwork, a: Hashable,
+              b: Hashable) -> None:
     path = net.shortest_path(a, b)
     multi.add_edges_from(itertools.pairwise(path))
 
 
-def _connect_parts(multi: nx.MultiGraph, net: WalkNetwork) -> None:
+def _connect_parts(multi: nx.MultiGraph[Hashable], net: WalkNetwork) -> None:
     """Link the parts of ``multi`` by the shortest connections of a spanning tree over them."""
     parts = [sorted(p, key=str) for p in nx.connected_components(multi)]
     if len(parts) < 2:
         return
     # Distance from every part to every node, then the closest pair of nodes between parts.
-    links = nx.Graph()
+    links: nx.Graph[int] = nx.Graph()
     for i, part in enumerate(parts):
         dist = net.node_distances(part)
         for j in range(i + 1, len(parts)):
@@ -134,7 +140,7 @@ def _connect_parts(multi: nx.MultiGraph, net: WalkNetwork) -> None:
         _add_path(multi, net, *links.edges[i, j]["ends"])
 
 
-def _drop_extra_passes(multi: nx.MultiGraph) -> None:
+def _drop_extra_passes(multi: nx.MultiGraph[Hashable]) -> None:
     """Remove pairs of passes over an edge walked three or more times (parity is kept)."""
     counts = Counter(tuple(sorted((u, v), key=str)) for u, v in multi.edges())
     for (u, v), n in counts.items():
@@ -144,11 +150,11 @@ def _drop_extra_passes(multi: nx.MultiGraph) -> None:
             n -= 2
 
 
-def _edge_key(u, v) -> tuple:
+def _edge_key(u: Hashable, v: Hashable) -> Edge:
     return (u, v) if str(u) <= str(v) else (v, u)
 
 
-def _band_edges(net: WalkNetwork, nodes: set, band_m: float | None) -> list[tuple]:
+def _band_edges(net: WalkNetwork, nodes: set[Hashable], band_m: float | None) -> list[Edge]:
     """Street edges within ``band_m`` of the hull of ``nodes``; all of them for None."""
     if band_m is None:
         return [_edge_key(u, v) for u, v in net.graph.edges()]
@@ -159,8 +165,8 @@ def _band_edges(net: WalkNetwork, nodes: set, band_m: float | None) -> list[tupl
     return [_edge_key(u, v) for u, v in net.graph.subgraph(keep).edges()]
 
 
-def _exact_extra_passes(net: WalkNetwork, required: list[tuple], base,
-                        seconds: float) -> tuple[list[tuple] | None, float]:
+def _exact_extra_passes(net: WalkNetwork, required: list[Edge], base: Hashable,
+                        seconds: float) -> tuple[list[Edge] | None, float]:
     """Optimal extra passes, and the proven lower bound (m).
 
     Returns (edges to walk once more, each listed per pass; bound). The edges are None when the
@@ -181,31 +187,31 @@ def _exact_extra_passes(net: WalkNetwork, required: list[tuple], base,
     return extra, 0.0
 
 
-def _exact_in_band(net: WalkNetwork, required: list[tuple], base, seconds: float,
-                   band_m: float | None) -> tuple[list[tuple] | None, float, bool]:
+def _exact_in_band(net: WalkNetwork, required: list[Edge], base: Hashable, seconds: float,
+                   band_m: float | None) -> tuple[list[Edge] | None, float, bool]:
     """One exact model over the streets within ``band_m`` (None: all); the flag is False when
     the streets cannot link the grid's."""
     required_keys = {_edge_key(u, v) for u, v in required}
     edges = _band_edges(net, {n for e in required for n in e} | {base}, band_m)
     model = cp_model.CpModel()
-    passes = {e: model.NewIntVar(0, 2, "") for e in edges}
-    incident: dict = {}
+    passes = {e: model.new_int_var(0, 2, "") for e in edges}
+    incident: dict[Hashable, list[cp_model.IntVar]] = {}
     for e in edges:
         for n in e:
             incident.setdefault(n, []).append(passes[e])
     required_degree = Counter(n for e in required_keys for n in e)
     for n, terms in incident.items():
-        half = model.NewIntVar(0, len(terms) + required_degree[n], "")
-        model.Add(sum(terms) + required_degree[n] == 2 * half)
+        half = model.new_int_var(0, len(terms) + required_degree[n], "")
+        model.add(sum(terms) + required_degree[n] == 2 * half)
     # Lengths floored to decimetres, so the proven bound never exceeds the true optimum.
     decimetres = {e: int(net.graph.edges[e]["length"] * 10) for e in edges}
-    model.Minimize(sum(decimetres[e] * passes[e] for e in edges))
+    model.minimize(sum(decimetres[e] * passes[e] for e in edges))
 
-    def cut_off(parts: list[set]) -> None:
+    def cut_off(parts: list[set[Hashable]]) -> None:
         for part in parts:
-            model.Add(sum(passes[e] for e in edges if (e[0] in part) != (e[1] in part)) >= 2)
+            model.add(sum(passes[e] for e in edges if (e[0] in part) != (e[1] in part)) >= 2)
 
-    support = nx.Graph(list(required_keys))
+    support: nx.Graph[Hashable] = nx.Graph(list(required_keys))
     support.add_node(base)
     parts = list(nx.connected_components(support))
     if len(parts) > 1:
@@ -216,14 +222,14 @@ def _exact_in_band(net: WalkNetwork, required: list[tuple], base, seconds: float
         solver = cp_model.CpSolver()
         solver.parameters.num_workers = 1
         solver.parameters.max_time_in_seconds = max(deadline, 0.01)
-        status = solver.Solve(model)
-        deadline -= solver.WallTime()
+        status = solver.solve(model)
+        deadline -= solver.wall_time
         if status == cp_model.INFEASIBLE:
             return None, 0.0, False  # the band cannot link the grid's streets
         if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
             return None, bound, True
-        bound = max(bound, solver.BestObjectiveBound() / 10)
-        chosen = [e for e in edges for _ in range(solver.Value(passes[e]))]
+        bound = max(bound, solver.best_objective_bound / 10)
+        chosen = [e for e in edges for _ in range(solver.value(passes[e]))]
         support = nx.Graph(list(required_keys) + chosen)
         support.add_node(base)
         parts = list(nx.connected_components(support))
@@ -235,9 +241,10 @@ def _exact_in_band(net: WalkNetwork, required: list[tuple], base, seconds: float
     return None, bound, True
 
 
-def _heuristic_extra_passes(net: WalkNetwork, required: list[tuple], base) -> list[tuple]:
+def _heuristic_extra_passes(net: WalkNetwork, required: list[Edge],
+                            base: Hashable) -> list[Edge]:
     """Frederickson: connect the parts by a spanning tree, then the cheapest T-join."""
-    multi = nx.MultiGraph(required)
+    multi: nx.MultiGraph[Hashable] = nx.MultiGraph(required)
     multi.add_node(base)
     _connect_parts(multi, net)
     join, _ = net.cheapest_t_join(_odd_nodes(multi))
@@ -248,7 +255,7 @@ def _heuristic_extra_passes(net: WalkNetwork, required: list[tuple], base) -> li
     return [e for e, n in extra.items() for _ in range(n)]
 
 
-def patrol_route(net: WalkNetwork, required: list[tuple], base_xy: tuple[float, float],
+def patrol_route(net: WalkNetwork, required: list[Edge], base_xy: tuple[float, float],
                  shift_m: float | None = None, exact_seconds: float = EXACT_SECONDS
                  ) -> PatrolRoute:
     """The patrol over ``required`` streets from the base at ``base_xy`` (metric CRS) and back.
@@ -278,7 +285,7 @@ def patrol_route(net: WalkNetwork, required: list[tuple], base_xy: tuple[float, 
         optimal_by_model = exact is not None
         if exact is not None and required_m + _length(net, exact) < length:
             extra = exact
-    multi = nx.MultiGraph(required + extra)
+    multi: nx.MultiGraph[Hashable] = nx.MultiGraph(required + extra)
     multi.add_node(base)
     walk = [base] + [v for _, v in nx.eulerian_circuit(multi, source=base)]
     length = net.path_length(walk)
@@ -288,13 +295,13 @@ def patrol_route(net: WalkNetwork, required: list[tuple], base_xy: tuple[float, 
                        split_days(net, walk, shift_m))
 
 
-def _with_tolerance(bound_m: float, required: list, extra: list) -> float:
+def _with_tolerance(bound_m: float, required: list[Edge], extra: list[Edge]) -> float:
     """``bound_m`` plus what flooring each street's length to centimetres may have cut off:
     a walk within it is optimal."""
     return bound_m + 0.01 * (len(required) + len(extra))
 
 
-def split_days(net: WalkNetwork, walk: list, shift_m: float) -> list[list]:
+def split_days(net: WalkNetwork, walk: list[Hashable], shift_m: float) -> list[list[Hashable]]:
     """Cut a closed walk into days of at most ``shift_m`` metres, each from the base and back.
 
     A day ends at the last node from which the walk back to the base still fits; a single
@@ -302,7 +309,7 @@ def split_days(net: WalkNetwork, walk: list, shift_m: float) -> list[list]:
     """
     base = walk[0]
     back = net.node_distances([base])[0]  # undirected: distance to the base = from it
-    days: list[list] = []
+    days: list[list[Hashable]] = []
     start = 0
     while start < len(walk) - 1:
         lead = net.shortest_path(base, walk[start])
@@ -329,8 +336,9 @@ def community_areas(grids: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     return areas[["grid_id", "community", "geometry"]]
 
 
-def patrol_routes(net: WalkNetwork, grids: gpd.GeoDataFrame, bases: dict,
-                  shift_m: float | None = None, progress=None) -> gpd.GeoDataFrame:
+def patrol_routes(net: WalkNetwork, grids: gpd.GeoDataFrame,
+                  bases: dict[Hashable, tuple[float, float]], shift_m: float | None = None,
+                  progress: Callable[[Hashable], object] | None = None) -> gpd.GeoDataFrame:
     """One patrol per grid.
 
     Args:

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Hashable
+from typing import Any
 from xml.sax.saxutils import escape
 
 import geopandas as gpd
 from shapely.geometry import LineString, Point
+from shapely.geometry.base import BaseGeometry
 
 from dispatch.routing.network import WalkNetwork, walk_seconds
 from dispatch.routing.visits import Stop, VisitRoute, Walker
@@ -26,7 +29,7 @@ TURNS = (  # (largest absolute angle in degrees, Chinese, English)
 
 
 def visit_path(net: WalkNetwork, walker: Walker, route: VisitRoute,
-               stops: dict) -> list:
+               stops: dict[object, Stop]) -> list[Hashable]:
     """The node path of a visit route: start -> each stop's nearest node -> end (the base)."""
     points = [(walker.x, walker.y)] + [(stops[v.stop_id].x, stops[v.stop_id].y)
                                        for v in route.visits] + [walker.end or (walker.x,
@@ -39,7 +42,7 @@ def visit_path(net: WalkNetwork, walker: Walker, route: VisitRoute,
     return path
 
 
-def _bearing(a: tuple, b: tuple) -> float:
+def _bearing(a: tuple[float, ...], b: tuple[float, ...]) -> float:
     return math.degrees(math.atan2(b[0] - a[0], b[1] - a[1]))  # clockwise from north
 
 
@@ -51,13 +54,13 @@ def _turn(change: float) -> tuple[str, str]:
     raise AssertionError("angle out of range")
 
 
-def turn_list(net: WalkNetwork, path: list) -> list[dict]:
+def turn_list(net: WalkNetwork, path: list[Hashable]) -> list[dict[str, Any]]:
     """Turn-by-turn steps of a node path: consecutive edges of one street are one step.
 
     Returns:
         dicts with step (1..), instruction_zh, instruction_en, street, distance_m.
     """
-    steps: list[dict] = []
+    steps: list[dict[str, Any]] = []
     previous_heading = None
     for u, v in itertools.pairwise(path):
         edge = net.graph.edges[u, v]
@@ -83,11 +86,12 @@ def turn_list(net: WalkNetwork, path: list) -> list[dict]:
     return steps
 
 
-def to_wgs84(geometries: list, crs) -> list:
+def to_wgs84(geometries: list[BaseGeometry], crs: object) -> list[Any]:
+    """``geometries`` in ``crs`` as WGS84 lon/lat (EPSG:4326), each of the type it had."""
     return list(gpd.GeoSeries(geometries, crs=crs).to_crs(4326))
 
 
-def gpx(name: str, track: LineString, waypoints: list[tuple[str, Point]], crs) -> str:
+def gpx(name: str, track: LineString, waypoints: list[tuple[str, Point]], crs: object) -> str:
     """A GPX 1.1 document: the route as a track and the stops as numbered waypoints.
 
     Args:
@@ -111,7 +115,7 @@ def gpx(name: str, track: LineString, waypoints: list[tuple[str, Point]], crs) -
 
 
 def route_features(net: WalkNetwork, walker: Walker, route: VisitRoute, stops: list[Stop],
-                   patrol: LineString | None = None) -> dict:
+                   patrol: LineString | None = None) -> dict[str, Any]:
     """A worker's route as the GeoJSON FeatureCollection the route map reads (WGS84):
     features of kind ``stop`` (seq 0 = base, name, arrival HH:MM), ``path`` and ``patrol``;
     worker_id, worker_name, distance_m and duration_s at the top level."""

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from google.protobuf import text_format
-from ortools.constraint_solver import pywrapcp, routing_enums_pb2
+from ortools.constraint_solver import pywrapcp, routing_enums_pb2, routing_parameters_pb2
 
 from dispatch.routing.network import WALK_SPEED_KMH, WalkNetwork
 
@@ -92,7 +92,7 @@ class VisitRoute:
 @dataclass
 class VisitPlan:
     routes: list[VisitRoute]
-    dropped: list = field(default_factory=list)  # stop ids left out
+    dropped: list[object] = field(default_factory=list)  # stop ids left out
     distance_m: int = 0
     objective: int = 0
     seconds: float = 0.0
@@ -135,7 +135,7 @@ def _matrices(net: WalkNetwork, walkers: list[Walker], stops: list[Stop],
 def plan_visits(net: WalkNetwork, walkers: list[Walker], stops: list[Stop], *,
                 seconds: float = 5.0, deterministic: bool = False,
                 steps: int | None = None, speed_kmh: float = WALK_SPEED_KMH,
-                initial_routes: list[list] | None = None) -> VisitPlan:
+                initial_routes: list[list[object]] | None = None) -> VisitPlan:
     """Route ``walkers`` over ``stops``.
 
     Args:
@@ -203,7 +203,8 @@ def plan_visits(net: WalkNetwork, walkers: list[Walker], stops: list[Stop], *,
     return plan
 
 
-def _search_parameters(metres: np.ndarray, seconds: float, steps: int | None):
+def _search_parameters(metres: np.ndarray, seconds: float,
+                       steps: int | None) -> routing_parameters_pb2.RoutingSearchParameters:
     """Iterated local search with SISR ruin and recreate; temperatures scale with the mean
     walk to a place's five nearest neighbours."""
     params = pywrapcp.DefaultRoutingSearchParameters()
@@ -234,12 +235,16 @@ def _search_parameters(metres: np.ndarray, seconds: float, steps: int | None):
     return params
 
 
-def _read_plan(routing, manager, solution, walkers, stops, metres, clock,
+def _read_plan(routing: pywrapcp.RoutingModel, manager: pywrapcp.RoutingIndexManager,
+               solution: pywrapcp.Assignment, walkers: list[Walker], stops: list[Stop],
+               metres: np.ndarray, clock: pywrapcp.RoutingDimension,
                first_stop: int) -> VisitPlan:
-    routes, served = [], set()
+    routes: list[VisitRoute] = []
+    served: set[int] = set()
     for v, walker in enumerate(walkers):
         index = routing.Start(v)
-        visits, dist, prev = [], 0, manager.IndexToNode(index)
+        visits: list[Visit] = []
+        dist, prev = 0, manager.IndexToNode(index)
         while not routing.IsEnd(index):
             index = solution.Value(routing.NextVar(index))
             node = manager.IndexToNode(index)

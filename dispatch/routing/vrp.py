@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass, field
 from itertools import pairwise
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -39,6 +40,7 @@ class Instance:
 
     @property
     def size(self) -> int:
+        """Number of nodes, the depot included."""
         return len(self.labels)
 
 
@@ -47,7 +49,7 @@ class Solution:
     cost: float  # in the file's units
     routes: list[list[int]]  # the file's node numbers, depot excluded
     seconds: float
-    stats: dict = field(default_factory=dict)
+    stats: dict[str, Any] = field(default_factory=dict)
 
 
 def _sections(text: str) -> tuple[dict[str, str], dict[str, list[list[str]]]]:
@@ -106,7 +108,8 @@ def read_instance(path: str | Path) -> Instance:
         demand = {int(r[0]): int(r[1]) for r in sec.get("DEMAND_SECTION", [])}
         inst.demand = np.array([demand.get(lab, 0) for lab in labels], dtype=np.int64)
         inst.capacity = int(header["CAPACITY"])
-        inst.vehicles = int(header.get("VEHICLES", 0)) or _vehicles_from_name(inst)
+        inst.vehicles = int(header.get("VEHICLES", 0)) or _vehicles_from_name(
+            inst.name, inst.demand, inst.capacity)
     if kind == "VRPTW":
         windows = {int(r[0]): (float(r[1]), float(r[2])) for r in sec["TIME_WINDOW_SECTION"]}
         inst.time_window = np.array([windows[lab] for lab in labels]) * scale
@@ -116,9 +119,9 @@ def read_instance(path: str | Path) -> Instance:
     return inst
 
 
-def _vehicles_from_name(inst: Instance) -> int:
-    match = re.search(r"-k(\d+)", inst.name)
-    lower = math.ceil(inst.demand.sum() / inst.capacity)
+def _vehicles_from_name(name: str, demand: np.ndarray, capacity: int) -> int:
+    match = re.search(r"-k(\d+)", name)
+    lower: int = math.ceil(demand.sum() / capacity)
     return max(int(match.group(1)) if match else lower, lower) + 2
 
 
@@ -174,14 +177,17 @@ def check_routes(inst: Instance, routes: list[list[int]]) -> None:
         return
     if len(routes) > inst.vehicles:
         raise ValueError(f"{inst.name}: {len(routes)} routes for {inst.vehicles} vehicles")
+    demand, capacity, window, service = inst.demand, inst.capacity, inst.time_window, inst.service
+    assert demand is not None and capacity is not None, "a CVRP or VRPTW has demands"
     for route in routes:
-        if inst.demand[route].sum() > inst.capacity:
+        if demand[route].sum() > capacity:
             raise ValueError(f"{inst.name}: route {route} exceeds the capacity")
-        if inst.time_window is None:
+        if window is None:
             continue
+        assert service is not None, "a VRPTW has service times"
         t, prev = 0.0, 0
         for node in [*route, 0]:
-            t = max(t + inst.service[prev] + inst.distance[prev, node], inst.time_window[node, 0])
-            if t > inst.time_window[node, 1]:
+            t = max(t + service[prev] + inst.distance[prev, node], window[node, 0])
+            if t > window[node, 1]:
                 raise ValueError(f"{inst.name}: route {route} reaches node {node} too late")
             prev = node

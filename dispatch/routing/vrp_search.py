@@ -24,11 +24,16 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 from google.protobuf import text_format
-from ortools.constraint_solver import pywrapcp, routing_enums_pb2, solver_parameters_pb2
+from ortools.constraint_solver import (
+    pywrapcp,
+    routing_enums_pb2,
+    routing_parameters_pb2,
+    solver_parameters_pb2,
+)
 from ortools.util.optional_boolean_pb2 import BOOL_FALSE, BOOL_TRUE
 
 from dispatch.routing.vrp import route_cost
@@ -129,7 +134,7 @@ def node_order(size: int, seed: int, run: int = 0) -> np.ndarray:
 
 
 def search(inst: Instance, seconds: float, seed: int | None, started: float,
-           settings: IlsSettings | None = None) -> tuple[list[list[int]], dict]:
+           settings: IlsSettings | None = None) -> tuple[list[list[int]], dict[str, Any]]:
     """Routes (instance node indices; TSP: one tour starting at node 0; otherwise depot excluded)
     found in ``seconds`` counted from ``started`` (a ``time.perf_counter()`` value)."""
     settings = settings or settings_for(inst.kind, seconds)
@@ -137,7 +142,9 @@ def search(inst: Instance, seconds: float, seed: int | None, started: float,
     # Anytime runs are not repeatable anyway: they draw fresh renumberings, since on
     # X-n101-k25 the renumbering largely decides which of two cost levels a run ends at and a
     # fixed default would repeat the same luck on every call.
-    numbering = seed if seed is not None else int(np.random.SeedSequence().entropy % 2**63)
+    # SeedSequence() draws its entropy as one int.
+    numbering = (seed if seed is not None
+                 else int(cast(int, np.random.SeedSequence().entropy) % 2**63))
     best: tuple[float, list[list[int]]] | None = None
     budget = None
     for run in range(runs):
@@ -151,6 +158,7 @@ def search(inst: Instance, seconds: float, seed: int | None, started: float,
         cost = route_cost(inst, routes)
         if best is None or cost < best[0]:
             best = (cost, routes)
+    assert best is not None, "settings give at least one run"
     return best[1], {"mode": "anytime" if seed is None else "repeatable", "runs": runs,
                      "work_budget_per_run": budget, "numbering": numbering}
 
@@ -170,10 +178,10 @@ def _run(inst: Instance, settings: IlsSettings, order: np.ndarray, run_end: floa
         found = routing.SolveWithIteratedLocalSearch(params)
     if found is None:
         raise RuntimeError(f"{inst.name}: OR-Tools found no feasible solution")
-    routes = []
+    routes: list[list[int]] = []
     for v in range(vehicles):
         index = routing.Start(v)
-        route = []
+        route: list[int] = []
         while not routing.IsEnd(index):
             node = int(order[manager.IndexToNode(index)])
             if node != 0 or inst.kind == "TSP":
@@ -184,7 +192,9 @@ def _run(inst: Instance, settings: IlsSettings, order: np.ndarray, run_end: floa
     return routes
 
 
-def _build_model(inst: Instance, order: np.ndarray):
+def _build_model(
+    inst: Instance, order: np.ndarray,
+) -> tuple[pywrapcp.RoutingIndexManager, pywrapcp.RoutingModel, int]:
     vehicles = 1 if inst.kind == "TSP" else inst.vehicles
     distance = inst.distance[np.ix_(order, order)]
     manager = pywrapcp.RoutingIndexManager(inst.size, vehicles, 0)
@@ -201,6 +211,7 @@ def _build_model(inst: Instance, order: np.ndarray):
         routing.AddDimensionWithVehicleCapacity(demand, 0, [inst.capacity] * vehicles, True,
                                                 "load")
     if inst.time_window is not None:
+        assert inst.service is not None, "a VRPTW has service times"
         windows = inst.time_window[order]
         # Travel time equals distance; the service time is spent at the node left.
         travel = (distance + inst.service[order][:, None]).tolist()
@@ -223,7 +234,7 @@ def _temperatures(inst: Instance, settings: IlsSettings) -> tuple[float, float]:
 
 
 def _parameters(inst: Instance, settings: IlsSettings, time_left: float | None,
-                budget: int | None):
+                budget: int | None) -> routing_parameters_pb2.RoutingSearchParameters:
     """Search parameters. With a work budget (repeatable mode) there is no time limit: the ILS
     simulated-annealing temperature follows max(elapsed / time limit, work / budget), and a wall
     clock in that formula would make the accepted solutions depend on the machine's speed."""
@@ -233,6 +244,7 @@ def _parameters(inst: Instance, settings: IlsSettings, time_left: float | None,
     params.first_solution_strategy = (
         strategy.SAVINGS if inst.kind == "CVRP" else strategy.PATH_CHEAPEST_ARC)
     if budget is None:
+        assert time_left is not None, "a search without a work budget has a time limit"
         params.time_limit.FromMilliseconds(max(1, int(time_left * 1000)))
     else:
         params.solution_limit = budget

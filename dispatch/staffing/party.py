@@ -35,11 +35,11 @@ class PartyMember:
     capacity: int = DEFAULT_CAPACITY
 
 
-def neighbouring_grids(grids: gpd.GeoDataFrame) -> dict:
+def neighbouring_grids(grids: gpd.GeoDataFrame) -> dict[object, set[object]]:
     """grid_id -> set of grid ids whose polygons touch it (metric CRS, 1 m tolerance)."""
     pairs = gpd.sjoin(grids[["grid_id", "geometry"]].set_geometry(grids.geometry.buffer(1.0)),
                       grids[["grid_id", "geometry"]], predicate="intersects")
-    near: dict = {g: set() for g in grids["grid_id"]}
+    near: dict[object, set[object]] = {g: set() for g in grids["grid_id"]}
     for a, b in zip(pairs["grid_id_left"], pairs["grid_id_right"], strict=True):
         if a != b:
             near[a].add(b)
@@ -79,7 +79,7 @@ def assign_households(net: WalkNetwork, buildings: gpd.GeoDataFrame,
     walk = net.node_distances(m_nodes, b_nodes) + m_off[:, None] + b_off[None, :]
 
     near = neighbouring_grids(grids)
-    by_grid: dict = {}
+    by_grid: dict[object, list[int]] = {}
     for i, g in enumerate(home_grid):
         by_grid.setdefault(g, []).append(i)
     flow = min_cost_flow.SimpleMinCostFlow()

@@ -64,7 +64,7 @@ def _clock(path: Path, row: int, column: str, text: str, default: int) -> int:
                          hint_zh="请按 时:分 填写，例如 08:30") from None
 
 
-def read_workers(path: str | Path, crs) -> list[Worker]:
+def read_workers(path: str | Path, crs: object) -> list[Worker]:
     """Workers from a CSV; bases converted from WGS84 lon/lat to ``crs`` (metric)."""
     path = check_file(path)
     frame = _read_csv(path)

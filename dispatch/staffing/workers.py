@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import geopandas as gpd
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 from ortools.sat.python import cp_model
 
@@ -68,7 +69,7 @@ class Worker:
     phone: str = ""
     max_grids: int = 3
     max_households: int = 1200
-    skills: frozenset = field(default_factory=frozenset)
+    skills: frozenset[str] = field(default_factory=frozenset)
     hours: tuple[int, int] = (8 * 3600, 17 * 3600)
 
 
@@ -76,15 +77,17 @@ class AssignmentError(ValueError):
     """The workers cannot cover the grids (too few, too little capacity, missing skills)."""
 
 
-def _walk_from_bases(net: WalkNetwork, workers: list[Worker], xs, ys) -> np.ndarray:
+def _walk_from_bases(net: WalkNetwork, workers: list[Worker], xs: npt.ArrayLike,
+                     ys: npt.ArrayLike) -> np.ndarray:
     """Walking metres from each worker's base (rows) to each point (columns)."""
     nodes_w, off_w = net.snap([w.x for w in workers], [w.y for w in workers])
     nodes_p, off_p = net.snap(xs, ys)
-    return net.node_distances(nodes_w, nodes_p) + off_w[:, None] + off_p[None, :]
+    walk: np.ndarray = net.node_distances(nodes_w, nodes_p) + off_w[:, None] + off_p[None, :]
+    return walk
 
 
 def assign_workers(net: WalkNetwork, grids: gpd.GeoDataFrame, workers: list[Worker], *,
-                   previous: dict | None = None, seconds: float = 5.0,
+                   previous: dict[object, object] | None = None, seconds: float = 5.0,
                    deterministic: bool = False) -> pd.DataFrame:
     """Assign one worker to each grid.
 
@@ -123,43 +126,43 @@ def assign_workers(net: WalkNetwork, grids: gpd.GeoDataFrame, workers: list[Work
                               f"{sum(w.max_grids for w in staff)}: add workers")
 
     model = cp_model.CpModel()
-    x: dict = {}
+    x: dict[tuple[int, int], cp_model.IntVar] = {}  # (worker, grid) -> assigned
     for g, need in enumerate(needs):
         for w, worker in enumerate(staff):
             if set(need or ()) <= set(worker.skills) and np.isfinite(walk[w, g]):
-                x[w, g] = model.NewBoolVar(f"x{w}_{g}")
+                x[w, g] = model.new_bool_var(f"x{w}_{g}")
         options = [x[w, g] for w in range(len(staff)) if (w, g) in x]
         if not options:
             raise AssignmentError(f"grid {grids['grid_id'].iloc[g]}: no worker has the skills "
                                   f"{sorted(need)} or can reach it")
-        model.AddExactlyOne(options)
+        model.add_exactly_one(options)
     mean = total / len(staff)
-    spread = []
+    spread: list[cp_model.IntVar] = []
     for w, worker in enumerate(staff):
         mine = [(g, var) for (ww, g), var in x.items() if ww == w]
         load = sum(int(households[g]) * var for g, var in mine)
-        model.Add(sum(var for _, var in mine) <= worker.max_grids)
-        model.Add(load <= worker.max_households)
-        dev = model.NewIntVar(0, total, f"dev{w}")
-        model.AddAbsEquality(dev, load - round(mean))
+        model.add(sum(var for _, var in mine) <= worker.max_grids)
+        model.add(load <= worker.max_households)
+        dev = model.new_int_var(0, total, f"dev{w}")
+        model.add_abs_equality(dev, load - round(mean))
         spread.append(dev)
     grid_ids = list(grids["grid_id"])
     cost = [round(walk[w, g]) * var for (w, g), var in x.items()]
     keep = [round(KEEP_M) * (1 - var) for (w, g), var in x.items()
             if previous.get(grid_ids[g]) == staff[w].worker_id]
-    model.Minimize(sum(cost) + sum(keep) + round(BALANCE_M_PER_HOUSEHOLD) * sum(spread))
+    model.minimize(sum(cost) + sum(keep) + round(BALANCE_M_PER_HOUSEHOLD) * sum(spread))
 
     solver = cp_model.CpSolver()
     solver.parameters.max_time_in_seconds = seconds
     solver.parameters.num_workers = 1 if deterministic else 2
     solver.parameters.random_seed = 0
-    status = solver.Solve(model)
+    status = solver.solve(model)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         raise AssignmentError("no assignment satisfies the workers' limits and skills: add "
                               "workers or raise max_grids / max_households")
     rows = []
     for (w, g), var in x.items():
-        if solver.Value(var):
+        if solver.value(var):
             rows.append({"grid_id": grid_ids[g], "worker_id": staff[w].worker_id,
                          "households": int(households[g]), "walk_m": round(walk[w, g], 1),
                          "kept": previous.get(grid_ids[g]) == staff[w].worker_id})
@@ -176,7 +179,8 @@ def _nearest_unique(cost: np.ndarray) -> np.ndarray:
         chosen = np.empty(cost.shape[1], dtype=int)
         chosen[cols] = rows
         return chosen
-    return np.argmin(cost, axis=0)
+    nearest: np.ndarray = np.argmin(cost, axis=0)
+    return nearest
 
 
 def four_levels(net: WalkNetwork, grids: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame,
@@ -197,7 +201,7 @@ def four_levels(net: WalkNetwork, grids: gpd.GeoDataFrame, buildings: gpd.GeoDat
         or the grid's worker when there is none) and ``patrol`` (unit = community, one row per
         patrol team member, each in the community nearest their base).
     """
-    rows = []
+    rows: list[tuple[str, object, object, object]] = []
     communities = grids.dissolve("community")
     centres = communities.geometry.representative_point()
     leaders = [w for w in workers if w.role == "grid_leader"]
@@ -223,7 +227,8 @@ def four_levels(net: WalkNetwork, grids: gpd.GeoDataFrame, buildings: gpd.GeoDat
     return pd.DataFrame(rows, columns=["level", "unit", "parent", "worker_id"])
 
 
-def _building_rows(net, buildings, workers, grid_worker) -> list[tuple]:
+def _building_rows(net: WalkNetwork, buildings: gpd.GeoDataFrame, workers: list[Worker],
+                   grid_worker: dict[object, object]) -> list[tuple[str, object, object, object]]:
     helpers = [w for w in workers if w.role == "building_worker"]
     points = buildings.geometry.representative_point()
     chosen = np.full(len(buildings), -1)
