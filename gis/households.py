@@ -90,7 +90,7 @@ def _numeric_households(values: pd.Series, ids: pd.Series, path, what: str) -> p
 
 
 def _csv_households(path: str, id_col: str, hh_col: str) -> pd.Series:
-    """households indexed by building id, read from a CSV file (UTF-8 or GB18030)."""
+    """Households indexed by building id, read from a CSV file (UTF-8 or GB18030)."""
     p = Path(path)
     if not p.exists() or p.stat().st_size == 0:
         raise InputError(p, "households CSV is missing or empty",

@@ -71,10 +71,12 @@ class OsmReadReport:
     dropped_examples: list[str] = field(default_factory=list)
 
     def note(self, example: str) -> None:
+        """Keep ``example`` (e.g. "way 123") of something dropped; the first ten are kept."""
         if len(self.dropped_examples) < 10:
             self.dropped_examples.append(example)
 
     def lines(self) -> list[str]:
+        """The report as lines for the user (English with Chinese); none when all was read."""
         out = []
         if self.missing_node_refs:
             out.append(

@@ -56,6 +56,7 @@ class StreetReport:
     km_dropped: float
 
     def lines(self) -> list[str]:
+        """The report as lines for the user (English with Chinese)."""
         return [
             f"street graph: {self.nodes} nodes, {self.edges} edges, {self.km:.1f} km "
             f"(街道网络：{self.nodes} 个节点，{self.edges} 条边，{self.km:.1f} 公里)",

@@ -39,6 +39,7 @@ def is_vector_path(path: str | Path) -> bool:
 
 
 def unknown_format_error(path: Path) -> InputError:
+    """The error for a file whose format is none of those Wangge reads."""
     return InputError(
         path,
         f"unknown file format '{''.join(path.suffixes) or path.name}'",

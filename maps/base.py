@@ -75,6 +75,7 @@ class MapOptions:
     grid_tolerance_m: float = 3.0
 
     def provider(self) -> TileProvider | None:
+        """The basemap's tile provider; None for a map without basemap."""
         return resolve_tiles(self.tiles, self.tiles_key)
 
     @property
@@ -166,11 +167,13 @@ class LegendBuilder:
         self.parts = [f"<details open><summary>{html.escape(title)}</summary>"]
 
     def section(self, heading: str) -> LegendBuilder:
+        """Start a section under ``heading``."""
         self.parts.append(f"<h4>{html.escape(heading)}</h4>")
         return self
 
     def swatch(self, label: str, fill: str | None = None, line: str | None = None,
                shape: str = "box", dashed: bool = False) -> LegendBuilder:
+        """A row with a swatch (``shape`` box, line or dot; CSS colours) and its label."""
         cls = {"box": "", "line": " wg-line", "dot": " wg-dot"}[shape]
         style = [f"background:{fill}" if fill else "background:transparent"]
         if line:
@@ -182,10 +185,12 @@ class LegendBuilder:
         return self
 
     def text(self, line: str) -> LegendBuilder:
+        """A row of plain text."""
         self.parts.append(f"<div>{html.escape(line)}</div>")
         return self
 
     def html(self) -> str:
+        """The legend's HTML so far, closed."""
         return "".join(self.parts) + "</details>"
 
 

@@ -157,6 +157,7 @@ def category_label(category: str, lang: str) -> str:
 
 
 def yes_no(value: object, lang: str) -> str:
+    """是/否 or yes/no for the truth of ``value``."""
     return t("v.yes" if bool(value) else "v.no", lang)
 
 

@@ -32,6 +32,7 @@ def deviation_color(deviation_pct: pd.Series) -> pd.Series:
 
 
 def deviation_legend(legend: LegendBuilder, lang: str) -> None:
+    """The legend section of the deviation colours (percent from the community's mean)."""
     legend.section(t("legend.deviation", lang))
     lows = ("", *(f"{b:+.0f}%" for b in DEVIATION_BREAKS))
     highs = (*(f"{b:+.0f}%" for b in DEVIATION_BREAKS), "")

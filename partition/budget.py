@@ -34,6 +34,7 @@ class WorkBudget:
 
     @property
     def left(self) -> float:
+        """Units left (inf for an unlimited budget)."""
         return math.inf if self.units is None else max(0.0, self.units - self.spent)
 
     def allows(self, units: float = 1e-3) -> bool:
@@ -71,6 +72,7 @@ class WorkBudget:
         return 10**12 if math.isinf(left) else int(left * ENUMERATION_STEPS_PER_UNIT)
 
     def charge_steps(self, steps: int) -> None:
+        """Charge ``steps`` enumeration steps to the budget."""
         self.spent += steps / ENUMERATION_STEPS_PER_UNIT
 
 

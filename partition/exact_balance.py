@@ -56,7 +56,6 @@ L = TypeVar("L", bound=Hashable)  # a grid's label
 def repair_extremes(graph: nx.Graph[Hashable], assignment: dict[Hashable, L], *,
                     movable: set[Hashable], mean: float, limit: float = BALANCE_LIMIT,
                     budget: WorkBudget | None = None) -> dict[Hashable, L]:
-
     """Grids of ``assignment`` (node -> label, one community) beyond ``limit`` of ``mean``
     re-split together with their neighbours where that lowers the worst excess; a copy.
 

@@ -76,6 +76,7 @@ class Plan:
     failures: list[dict[str, Any]] = field(default_factory=list)
 
     def layers_wgs84(self) -> dict[str, gpd.GeoDataFrame]:
+        """The plan's layers (grids, buildings, barrier_exceptions) in EPSG:4326 lon/lat."""
         layers = {"grids": self.grids.to_crs("EPSG:4326"),
                   "buildings": self.buildings.to_crs("EPSG:4326")}
         if self.barrier_exceptions is not None:

@@ -112,6 +112,7 @@ class Incident:
 
     @property
     def is_open(self) -> bool:
+        """Whether the incident is still being handled (neither closed nor rejected)."""
         return self.stage in OPEN_STAGES
 
     def stage_label(self, lang: str = "zh") -> str:
@@ -122,9 +123,11 @@ class Incident:
         return pair[lang == "en"]
 
     def accepted_at(self) -> datetime | None:
+        """When it was accepted (立案); None before."""
         return next((s.at for s in self._history if s.action == "accepted"), None)
 
     def closed_at(self) -> datetime | None:
+        """When it was closed (结案); None before."""
         return next((s.at for s in self._history if s.action == "closed"), None)
 
     def overdue(self, now: datetime) -> bool:

@@ -73,6 +73,8 @@ class Walker:
 
 @dataclass
 class Visit:
+    """A stop on a route: arrival and departure (s from 00:00)."""
+
     stop_id: object
     arrival_s: int
     departure_s: int
@@ -91,6 +93,9 @@ class VisitRoute:
 
 @dataclass
 class VisitPlan:
+    """Every walker's route; ``distance_m`` their total walk (m), ``objective`` OR-Tools'
+    cost (metres plus the penalties of dropped stops), ``seconds`` the time taken."""
+
     routes: list[VisitRoute]
     dropped: list[object] = field(default_factory=list)  # stop ids left out
     distance_m: int = 0

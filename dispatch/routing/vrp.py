@@ -46,6 +46,8 @@ class Instance:
 
 @dataclass
 class Solution:
+    """Routes found for an instance, their cost and the wall time taken (s)."""
+
     cost: float  # in the file's units
     routes: list[list[int]]  # the file's node numbers, depot excluded
     seconds: float

@@ -66,9 +66,11 @@ class IlsSettings:
     work_rate: float = 1600.0
 
     def runs(self, seconds: float) -> int:
+        """Independent runs in ``seconds`` (one unless ``run_seconds`` is set)."""
         return max(1, int(seconds // self.run_seconds)) if self.run_seconds else 1
 
     def work_budget(self, inst: Instance, seconds: float) -> int:
+        """Solutions a repeatable run of ``seconds`` may explore on ``inst``."""
         return max(1, int(self.work_rate * seconds * 100 / max(inst.size, 1)))
 
 

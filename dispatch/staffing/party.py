@@ -29,6 +29,9 @@ GAP_COST_M = 10_000_000
 
 @dataclass
 class PartyMember:
+    """A party member (党员) who keeps contact with up to ``capacity`` households near home
+    (``building_id``)."""
+
     member_id: object
     name: str
     building_id: object  # home building
