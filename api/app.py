@@ -21,7 +21,7 @@ from api.db import Database
 from api.errors import (
     ApiError,
     api_error_handler,
-    input_error_handler,
+    domain_error_handler,
     overflow_error_handler,
     unicode_error_handler,
     validation_error_handler,
@@ -43,7 +43,7 @@ from api.routers import (
 )
 from api.settings import Settings
 from api.web import SecurityHeaders, install_docs
-from gis.errors import InputError
+from gis.errors import WanggeError
 
 DESCRIPTION = """网格化管理服务 Wangge service: datasets, micro-grid plans, grids, workers,
 party members, incidents, jobs, and OGC API - Features (/ogc).
@@ -82,7 +82,7 @@ def create_app(settings: Settings | None = None, *, start_jobs: bool = True) -> 
                            allow_methods=["*"], allow_headers=["*"])
     app.add_middleware(SecurityHeaders)  # outermost: every answer gets its headers
     app.add_exception_handler(ApiError, api_error_handler)
-    app.add_exception_handler(InputError, input_error_handler)
+    app.add_exception_handler(WanggeError, domain_error_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.add_exception_handler(OverflowError, overflow_error_handler)
     app.add_exception_handler(UnicodeError, unicode_error_handler)

@@ -18,7 +18,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from gis.barriers import ARTERIALS, BarrierOptions
-from gis.errors import InputError
+from gis.errors import WanggeError
 from gis.households import FLOOR_AREA_PER_HOUSEHOLD_M2, HOUSEHOLD_SIZE, HouseholdOptions
 
 DEFAULT_DEMO_DIR = "wangge-demo"
@@ -347,7 +347,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except InputError as exc:
+    except WanggeError as exc:
         print(exc.bilingual(), file=sys.stderr)
         return 2
 

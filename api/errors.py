@@ -2,18 +2,24 @@
 
 Body: ``{"code": ..., "message": {"zh": ..., "en": ...}, "detail": "<zh>\\n<en>"}``
 (``detail`` keeps FastAPI clients that read only that field informed).
+
+Domain errors (gis.errors.WanggeError and its subclasses) are answered by one handler, with the
+status and code :func:`error_table` gives their class; routers do not catch them. An endpoint
+where the same error means something else (a step its stage forbids: 409; Open311, whose spec
+answers 400 to every bad request) says so once with :func:`domain_errors_answer`.
 """
 
 from __future__ import annotations
 
 import math
+from functools import cache
 
-from fastapi import Request
+from fastapi import Depends, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from gis.errors import InputError
+from gis.errors import InputError, WanggeError
 
 
 class ApiError(Exception):
@@ -42,12 +48,47 @@ def _without_folders(text: str, path: str | None) -> str:
     return text
 
 
-def input_error(exc: InputError) -> ApiError:
-    """gis.errors.InputError as a 422 answer, naming file and feature as the CLI does (the
-    file by its name, never the server's path)."""
-    return ApiError(422, "bad_input", _without_folders(exc.message("zh"), exc.path),
-                    _without_folders(exc.message("en"), exc.path),
-                    file=exc.path and exc.path.rsplit("/", 1)[-1], feature=exc.feature)
+@cache
+def error_table() -> dict[type[WanggeError], tuple[int, str]]:
+    """Each domain error class -> (HTTP status, code); an error takes the entry of the nearest
+    class in its MRO. Built on first use: the domain packages take seconds to import, which
+    commands that import this module (``wangge token``) need not spend."""
+    from dispatch.incidents.errors import IncidentError
+    from dispatch.staffing.workers import AssignmentError
+    from maps.assets import AssetsError
+    from partition.plan import PlanError
+
+    return {
+        InputError: (422, "bad_input"),
+        IncidentError: (422, "bad_incident"),
+        AssignmentError: (422, "cannot_assign"),
+        PlanError: (422, "bad_plan"),
+        AssetsError: (503, "map_assets_missing"),
+        WanggeError: (422, "bad_request"),
+    }
+
+
+def domain_error(exc: WanggeError, status: int | None = None,
+                 code: str | None = None) -> ApiError:
+    """``exc`` as an answer: the table's status and code unless given. InputError names file
+    and feature as the CLI does (the file by its name, never the server's path)."""
+    table = error_table()
+    default = next(table[c] for c in type(exc).__mro__ if c in table)
+    status, code = status or default[0], code or default[1]
+    if isinstance(exc, InputError):
+        return ApiError(status, code, _without_folders(exc.zh, exc.path),
+                        _without_folders(exc.en, exc.path),
+                        file=exc.path and exc.path.rsplit("/", 1)[-1], feature=exc.feature)
+    return ApiError(status, code, exc.zh, exc.en)
+
+
+def domain_errors_answer(status: int, code: str | None = None):
+    """A route (or router) dependency: domain errors raised while answering it get ``status``
+    (and ``code``) instead of the table's."""
+    def mark(request: Request) -> None:
+        request.state.domain_error_answer = (status, code)
+
+    return Depends(mark)
 
 
 def not_found(what_zh: str, what_en: str, ident) -> ApiError:
@@ -83,8 +124,10 @@ async def validation_error_handler(_request: Request,
     return JSONResponse(body, status_code=422)
 
 
-async def input_error_handler(_request: Request, exc: InputError) -> JSONResponse:
-    return await api_error_handler(_request, input_error(exc))
+async def domain_error_handler(request: Request, exc: WanggeError) -> JSONResponse:
+    """Any domain error, answered as :func:`error_table` (or the route) says."""
+    status, code = getattr(request.state, "domain_error_answer", (None, None))
+    return await api_error_handler(request, domain_error(exc, status, code))
 
 
 async def overflow_error_handler(request: Request, _exc: OverflowError) -> JSONResponse:

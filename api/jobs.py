@@ -449,10 +449,10 @@ def run_job(settings: Settings, job_id: int, target: str | None, owner: str | No
 
 
 def _record_failure(db: Database, job_id: int, exc: Exception) -> None:
-    from gis.errors import InputError
+    from gis.errors import WanggeError
 
-    if isinstance(exc, InputError):
-        en, zh = exc.message("en"), exc.message("zh")
+    if isinstance(exc, WanggeError):  # a domain error: its own message in both languages
+        en, zh = exc.en, exc.zh
     else:
         en = f"{type(exc).__name__}: {exc}"
         zh = f"任务失败：{exc}"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from gis.errors import InputError
+from gis.errors import WanggeError
 
 VIEWS = ("grids", "party-zones", "incidents", "route", "coverage", "compare")
 
@@ -102,13 +102,13 @@ def _build(args: argparse.Namespace):
 
 def cmd_map(args: argparse.Namespace) -> int:
     """Write the view; exit 2 with a bilingual message on bad input."""
-    from maps import AssetsError, save_standalone
+    from maps import save_standalone
 
     try:
         out = save_standalone(_build(args), args.out)
-    except InputError:
-        raise  # the CLI prints these itself
-    except (ValueError, AssetsError) as exc:
+    except WanggeError:
+        raise  # the CLI prints these itself (AssetsError too), in both languages
+    except ValueError as exc:
         print(str(exc), file=sys.stderr)
         return 2
     print(f"已写入 written: {out} (+ {out.stem}_files/)")
@@ -122,7 +122,7 @@ def cmd_assets_install(args: argparse.Namespace) -> int:
     try:
         folder = install_assets(args.data_dir, force=args.force)
     except AssetsError as exc:
-        print(str(exc), file=sys.stderr)
+        print(exc.bilingual(), file=sys.stderr)
         return 2
     print(f"地图资源 map assets: {folder}")
     return 0

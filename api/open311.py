@@ -14,8 +14,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
+from dispatch.incidents.errors import IncidentError
 from dispatch.incidents.lifecycle import Incident
-from dispatch.incidents.rules import Rules, RulesError
+from dispatch.incidents.rules import Rules
 
 
 @dataclass(frozen=True)
@@ -51,25 +52,26 @@ def parse_open311_post(fields: dict, rules: Rules) -> Open311Report:
     ``email``, ``phone``, ``device_id``, ``account_id``.
 
     Raises:
-        RulesError: missing or bad field, unknown service code (message in zh and en).
+        IncidentError: missing or bad field, unknown service code (message in zh and en).
     """
     code = fields.get("service_code")
     if not code:
-        raise RulesError("缺少 service_code（事件类别）", "service_code (the category) is missing")
+        raise IncidentError("缺少 service_code（事件类别）",
+                            "service_code (the category) is missing")
     rules.category(str(code))
     if fields.get("lat") in (None, "") or fields.get("long") in (None, ""):
-        raise RulesError("须提供 lat 和 long（WGS84 经纬度）；不支持仅有地址",
-                         "lat and long (WGS84) are required; address_string alone is not "
-                         "supported")
+        raise IncidentError("须提供 lat 和 long（WGS84 经纬度）；不支持仅有地址",
+                            "lat and long (WGS84) are required; address_string alone is not "
+                            "supported")
     try:
         lat, lon = float(fields["lat"]), float(fields["long"])
     except (TypeError, ValueError):
-        raise RulesError(f"lat/long 不是数字：{fields['lat']!r}, {fields['long']!r}",
-                         f"lat/long are not numbers: {fields['lat']!r}, {fields['long']!r}"
-                         ) from None
+        raise IncidentError(f"lat/long 不是数字：{fields['lat']!r}, {fields['long']!r}",
+                            f"lat/long are not numbers: {fields['lat']!r}, {fields['long']!r}"
+                            ) from None
     if not (-90 <= lat <= 90 and -180 <= lon <= 180):
-        raise RulesError(f"经纬度超出范围：lat {lat}, long {lon}",
-                         f"lat/long out of range: lat {lat}, long {lon}")
+        raise IncidentError(f"经纬度超出范围：lat {lat}, long {lon}",
+                            f"lat/long out of range: lat {lat}, long {lon}")
     name = " ".join(str(fields[k]) for k in ("last_name", "first_name") if fields.get(k))
     reporter = (name or fields.get("email") or fields.get("account_id")
                 or fields.get("device_id") or "open311")
@@ -104,8 +106,8 @@ def filter_open311(incidents: Iterable[Incident], *, service_code: str | None = 
                    service_request_ids: Iterable[str] | None = None) -> list[Incident]:
     """The GET requests.json filters: category, open/closed, requested between the dates."""
     if status not in (None, "open", "closed"):
-        raise RulesError(f"status 须为 open 或 closed：{status!r}",
-                         f"status must be open or closed: {status!r}")
+        raise IncidentError(f"status 须为 open 或 closed：{status!r}",
+                            f"status must be open or closed: {status!r}")
     ids = set(service_request_ids) if service_request_ids is not None else None
     out = []
     for i in incidents:

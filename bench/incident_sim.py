@@ -39,12 +39,8 @@ import pandas as pd
 import pyrosm
 
 from dispatch.incidents.dispatcher import Dispatcher, WorkerStatus
-from dispatch.incidents.lifecycle import (
-    Incident,
-    TransitionError,
-    merge_report,
-    transition,
-)
+from dispatch.incidents.errors import IncidentError
+from dispatch.incidents.lifecycle import Incident, merge_report, transition
 from dispatch.incidents.rules import BEIJING, Rules, load_rules
 from dispatch.routing.network import WalkNetwork, walk_seconds
 from dispatch.staffing.workers import Worker, assign_workers, four_levels
@@ -215,11 +211,11 @@ class Simulation:
             else:
                 ranking = self.d.rank(inc, self.incidents, status, now, exclude=exclude)
                 if ranking.empty:
-                    raise TransitionError("没有在岗的网格员", "no worker on duty")
+                    raise IncidentError("没有在岗的网格员", "no worker on duty")
                 worker = ranking.sort_values("walk_m")["worker_id"].iloc[0]
                 transition(inc, "dispatched", "centre", "就近派遣 nearest worker", now,
                            assignee=worker)
-        except TransitionError:
+        except IncidentError:
             self.pending.append(rid)  # nobody on duty: dispatched at the next shift
             return
         w = self.workers[worker]

@@ -6,7 +6,7 @@ and the GCJ-02 / BD-09 offsets of Chinese map vendors. GeoDataFrames in, GeoData
 each function's docstring states its CRS and units.
 """
 
-from gis.errors import DataRepairWarning, InputError, Repair
+from gis.errors import DataRepairWarning, InputError, Repair, WanggeError
 
 # The study-area names load osmnx (and scikit-learn with it): seconds of imports that commands
 # such as ``wangge vrp`` never need, so they are imported on first use (PEP 562).
@@ -30,6 +30,7 @@ __all__ = [
     "InputError",
     "Repair",
     "StudyArea",
+    "WanggeError",
     "format_summary",
     "load_study_area",
 ]

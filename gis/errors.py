@@ -1,7 +1,9 @@
-"""Errors raised for bad input data.
+"""The errors every package raises for a user to act on, and those for bad input data.
 
-Every message names the file, the feature (when there is one), what is wrong and what to do,
-in Chinese and English, so that a street-office user can fix the file without reading code.
+:class:`WanggeError` is the base: what is wrong (and what to do) in Chinese and English. It
+lives here because gis is the bottom package, importable from every other one. Every message of
+:class:`InputError` names the file, the feature (when there is one), what is wrong and what to
+do, so that a street-office user can fix the file without reading code.
 """
 
 from __future__ import annotations
@@ -11,7 +13,35 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
-class InputError(ValueError):
+class WanggeError(Exception):
+    """An error a user can act on, its message in Chinese and in English.
+
+    Every domain error derives from it (``InputError`` here, ``partition.plan.PlanError``,
+    ``dispatch.staffing.workers.AssignmentError``, ``dispatch.incidents.errors.IncidentError``,
+    ``maps.assets.AssetsError``), each also from the built-in error it has always been
+    (ValueError, RuntimeError) so that existing handlers still catch it. The command line
+    prints :meth:`bilingual`; the service answers with the status and code its error table
+    (api.errors) gives the class, and both messages. ``str()`` is "<zh> / <en>".
+
+    Attributes:
+        zh, en: the message in Chinese and in English.
+    """
+
+    def __init__(self, message_zh: str, message_en: str) -> None:
+        self.zh = message_zh  # the names api.errors.ApiError uses too
+        self.en = message_en
+        super().__init__(f"{message_zh} / {message_en}")
+
+    def message(self, lang: str = "en") -> str:
+        """The message in ``lang`` ("zh" or "en")."""
+        return self.zh if lang == "zh" else self.en
+
+    def bilingual(self) -> str:
+        """Chinese first, then English, as the command line prints it."""
+        return f"{self.message('zh')}\n{self.message('en')}"
+
+
+class InputError(WanggeError, ValueError):
     """Bad input data: raised before anything is written.
 
     Attributes:
@@ -38,20 +68,16 @@ class InputError(ValueError):
         self.hint = hint
         self.problem_zh = problem_zh or problem
         self.hint_zh = hint_zh or hint
-        super().__init__(self.message("en"))
+        super().__init__(self._located("zh"), self._located("en"))
 
-    def message(self, lang: str = "en") -> str:
-        """The full message in ``lang`` ("zh" or "en")."""
+    def _located(self, lang: str) -> str:
+        """File, feature, what is wrong and what to do, in ``lang``."""
         where = self.path or "<data>"
         if lang == "zh":
             at = f"{where}" + (f"，要素 {self.feature}" if self.feature else "")
             return f"{at}：{self.problem_zh}。处理办法：{self.hint_zh}"
         at = where + (f", feature {self.feature}" if self.feature else "")
         return f"{at}: {self.problem}. What to do: {self.hint}"
-
-    def bilingual(self) -> str:
-        """Chinese first, then English, as the command line prints it."""
-        return f"{self.message('zh')}\n{self.message('en')}"
 
 
 class DataRepairWarning(UserWarning):

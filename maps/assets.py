@@ -29,6 +29,8 @@ import subprocess
 from contextlib import contextmanager
 from pathlib import Path
 
+from gis.errors import WanggeError
+
 PACKAGE_JSON = Path(__file__).with_name("package.json")
 OWN_STATIC = Path(__file__).with_name("static")
 SERVED_PREFIX = "/static/maps/"
@@ -58,8 +60,8 @@ DROPPED = frozenset({
 })
 
 
-class AssetsError(RuntimeError):
-    """The map assets cannot be gathered; the message is in Chinese and English."""
+class AssetsError(WanggeError, RuntimeError):
+    """The map assets cannot be gathered (npm missing or failing, a package missing)."""
 
 
 def assets_dir(data_dir: str | Path | None = None) -> Path:
@@ -95,7 +97,7 @@ def _npm_install(root: Path) -> None:
     if npm is None:
         raise AssetsError(
             "找不到 npm：地图插件（热力图、全屏、定位）需用 npm 安装。请安装 Node.js 与 npm"
-            "（Debian: apt-get install nodejs npm）后运行 wangge assets install。\n"
+            "（Debian: apt-get install nodejs npm）后运行 wangge assets install。",
             "npm not found: the map plugins (heat map, fullscreen, locate) are installed with "
             "npm. Install Node.js and npm (Debian: apt-get install nodejs npm), then run "
             "wangge assets install.")
@@ -108,7 +110,7 @@ def _npm_install(root: Path) -> None:
     if done.returncode != 0:
         raise AssetsError(
             f"npm 安装地图插件失败（退出码 {done.returncode}）：{done.stderr.strip()[-800:]}\n"
-            "请检查能否访问 npm 软件源，然后运行 wangge assets install。\n"
+            "请检查能否访问 npm 软件源，然后运行 wangge assets install。",
             f"npm install of the map plugins failed (exit {done.returncode}); check that the "
             "npm registry is reachable, then run wangge assets install.")
 
@@ -149,7 +151,8 @@ def _install(root: Path, force: bool) -> Path:
     except ImportError as exc:
         raise AssetsError(
             f"缺少 Python 包 {exc.name}：请运行 pip install -e . 安装 xstatic-leaflet 与 "
-            f"xstatic-leaflet-markercluster。\nPython package {exc.name} is missing: run "
+            "xstatic-leaflet-markercluster。",
+            f"Python package {exc.name} is missing: run "
             "pip install -e . (it brings xstatic-leaflet and xstatic-leaflet-markercluster).",
         ) from exc
     stamp = root / _STAMP
@@ -169,7 +172,8 @@ def _install(root: Path, force: bool) -> Path:
         _npm_install(root)
     missing = [rel for rel in LOCAL_FILES.values() if not (root / rel).exists()]
     if missing:
-        raise AssetsError(f"地图资源文件缺失 map asset files missing: {', '.join(missing)}")
+        raise AssetsError(f"地图资源文件缺失：{', '.join(missing)}",
+                          f"map asset files missing: {', '.join(missing)}")
     stamp.write_text(json.dumps(wanted))
     return root
 
@@ -195,7 +199,8 @@ def local_url(name: str, prefix: str) -> str | None:
     if name in DROPPED:
         return None
     if name not in LOCAL_FILES:
-        raise AssetsError(f"没有本地副本的地图资源 map resource without a local copy: {name}")
+        raise AssetsError(f"没有本地副本的地图资源：{name}",
+                          f"map resource without a local copy: {name}")
     return prefix + LOCAL_FILES[name]
 
 

@@ -5,6 +5,14 @@ metrics); ``plan_io.write_plan`` / ``read_plan`` store it as a GeoPackage; re-ba
 previous plan. Metric CRS in, metric CRS out; the GeoPackage is WGS84.
 """
 
-from partition.plan import DEFAULT_TARGET, Plan, build_territory, make_plan, rule_violations
+from partition.plan import (
+    DEFAULT_TARGET,
+    Plan,
+    PlanError,
+    build_territory,
+    make_plan,
+    rule_violations,
+)
 
-__all__ = ["DEFAULT_TARGET", "Plan", "build_territory", "make_plan", "rule_violations"]
+__all__ = ["DEFAULT_TARGET", "Plan", "PlanError", "build_territory", "make_plan",
+           "rule_violations"]

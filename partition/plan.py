@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from gis.errors import WanggeError
 from gis.study_area import StudyArea
 from partition.adjacency import building_graph
 from partition.budget import default_units
@@ -57,6 +58,10 @@ from partition.units import split_into_units
 
 DEFAULT_TARGET = 300
 MIN_PIECE_M2 = 1.0  # a grid polygon's part smaller than this is a sliver, not a piece
+
+
+class PlanError(WanggeError, ValueError):
+    """A plan that cannot be made as asked (locked grids the previous plan does not have)."""
 
 
 @dataclass
@@ -153,6 +158,9 @@ def make_plan(area: StudyArea, target: int = DEFAULT_TARGET, *, seed: int = 0,
 
     Communities whose division fails are left without grids and listed in ``failures``
     (and the summary's ``failed_communities``); the rest of the plan stands.
+
+    Raises:
+        PlanError: ``locked`` names grids that ``previous`` does not have.
     """
     step = progress or (lambda _name: None)
     if split_units:
@@ -163,8 +171,9 @@ def make_plan(area: StudyArea, target: int = DEFAULT_TARGET, *, seed: int = 0,
     prev = previous_grids(buildings, previous[1]) if previous is not None else None
     unknown = set(locked) - (set(previous[0]["grid_id"].astype(str)) if previous else set())
     if unknown:
-        raise ValueError(f"locked grids not in the previous plan: {', '.join(sorted(unknown))} "
-                         f"(锁定的网格不在原方案中)")
+        codes = ", ".join(sorted(unknown))
+        raise PlanError(f"锁定的网格不在原方案中：{codes}",
+                        f"locked grids not in the previous plan: {codes}")
     work = default_units(len(buildings)) if time_limit is None else time_limit
     division = assign_grids(territory.graph, buildings, target, seed=seed, previous=prev,
                             locked=frozenset(locked), workers=workers, work=work,

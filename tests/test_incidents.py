@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 
 from dispatch.incidents.dispatcher import Dispatcher, locate_grid
+from dispatch.incidents.errors import IncidentError
 from dispatch.incidents.lifecycle import (
     STAGES,
     TRANSITIONS,
-    TransitionError,
     claim,
     haversine_m,
     incidents_frame,
@@ -22,12 +22,7 @@ from dispatch.incidents.lifecycle import (
     new_incident,
     transition,
 )
-from dispatch.incidents.rules import (
-    BEIJING,
-    DEFAULT_CATEGORIES,
-    RulesError,
-    load_rules,
-)
+from dispatch.incidents.rules import BEIJING, DEFAULT_CATEGORIES, load_rules
 from dispatch.routing.network import WalkNetwork
 from dispatch.staffing.workers import Worker, assign_workers, four_levels
 from gis.study_area import load_study_area
@@ -91,11 +86,11 @@ def test_rules_are_configurable_and_bad_settings_are_named():
     assert rules.deadlines("noise", FRI_15)[1] == bj(2026, 11, 24, 15, 0)
     assert rules.deadlines("graffiti", FRI_15)[0] == bj(2026, 11, 20, 19, 0)
     assert rules.calendar.day_hours == 9
-    with pytest.raises(RulesError, match=r"unknown settings in categories\.noise: colour"):
+    with pytest.raises(IncidentError, match=r"unknown settings in categories\.noise: colour"):
         load_rules({"categories": {"noise": {"colour": "red"}}})
-    with pytest.raises(RulesError, match="unknown deadline unit 'days'"):
+    with pytest.raises(IncidentError, match="unknown deadline unit 'days'"):
         load_rules({"categories": {"noise": {"close": {"days": 2}}}})
-    with pytest.raises(RulesError, match="未知事件类别") as err:
+    with pytest.raises(IncidentError, match="未知事件类别") as err:
         rules.category("fire")
     assert "unknown incident category 'fire'" in err.value.en
 
@@ -106,7 +101,7 @@ def test_rules_from_a_json_file(tmp_path):
     rules = load_rules(path)
     assert rules.duplicate_m == 50
     assert rules.deadlines("noise", FRI_15)[0] == bj(2026, 11, 24, 15, 0)
-    with pytest.raises(RulesError, match="cannot read the incident rules file"):
+    with pytest.raises(IncidentError, match="cannot read the incident rules file"):
         load_rules(tmp_path / "missing.json")
 
 
@@ -147,7 +142,7 @@ def test_every_transition_is_allowed_or_refused_by_the_table(source, target):
         assert inc.stage == target and inc.history[-1] == step
         assert inc.history[:-1] == before
     else:
-        with pytest.raises(TransitionError) as err:
+        with pytest.raises(IncidentError) as err:
             transition(inc, target, "tester", "bad", at, assignee="w2")
         assert STAGES[source][0] in err.value.zh and STAGES[target][0] in err.value.zh
         assert f"cannot go from {STAGES[source][1]} to {STAGES[target][1]}" in err.value.en
@@ -166,7 +161,7 @@ def test_full_path_keeps_an_append_only_timestamped_history():
         steps[0].note = "rewritten"
     with pytest.raises(AttributeError):
         inc.history.append(steps[0])
-    with pytest.raises(TransitionError, match="none \\(final stage\\)"):
+    with pytest.raises(IncidentError, match="none \\(final stage\\)"):
         transition(inc, "returned", "tester", at=FRI_15 + timedelta(hours=2))
     assert inc.history == steps
 
@@ -174,23 +169,23 @@ def test_full_path_keeps_an_append_only_timestamped_history():
 def test_steps_back_in_time_and_dispatch_without_worker_are_refused():
     inc = _incident()
     transition(inc, "accepted", "center", at=FRI_15 + timedelta(minutes=5))
-    with pytest.raises(TransitionError, match="before the last step"):
+    with pytest.raises(IncidentError, match="before the last step"):
         transition(inc, "dispatched", "center", at=FRI_15, assignee="w1")
-    with pytest.raises(TransitionError, match="needs an assignee"):
+    with pytest.raises(IncidentError, match="needs an assignee"):
         transition(inc, "dispatched", "center", at=FRI_15 + timedelta(minutes=6))
-    with pytest.raises(TransitionError, match="unknown stage 'done'"):
+    with pytest.raises(IncidentError, match="unknown stage 'done'"):
         transition(inc, "done", "center", at=FRI_15 + timedelta(minutes=6))
 
 
 def test_micro_wishes_are_claimed_not_dispatched():
     wish = _incident("micro_wish", iid="W1")
     transition(wish, "accepted", "社区", at=FRI_15 + timedelta(minutes=1))
-    with pytest.raises(TransitionError, match="use claim"):
+    with pytest.raises(IncidentError, match="use claim"):
         transition(wish, "dispatched", "社区", at=FRI_15 + timedelta(minutes=2), assignee="m1")
     step = claim(wish, "党员李四", "周六上午送去", FRI_15 + timedelta(minutes=3))
     assert (wish.stage, wish.assignee, step.action) == ("dispatched", "党员李四", "claim")
     assert wish.stage_label("zh") == "认领" and wish.stage_label("en") == "claimed"
-    with pytest.raises(TransitionError, match="only micro-wishes are claimed"):
+    with pytest.raises(IncidentError, match="only micro-wishes are claimed"):
         claim(_incident(), "党员李四")
 
 
@@ -310,7 +305,7 @@ def test_overloaded_worker_hands_over_and_nobody_on_duty_is_an_error(demo):
     worker, why = d.choose(first, [*busy, first], {}, now)
     assert worker != own and "overloaded" in why
     night = bj(2026, 11, 18, 20, 0)
-    with pytest.raises(TransitionError, match="no worker on duty"):
+    with pytest.raises(IncidentError, match="no worker on duty"):
         d.choose(first, [first], {}, night)
 
 
@@ -376,11 +371,11 @@ def test_open311_post_records_and_statistics():
                                  "first_name": "五"}, RULES)
     assert (report.category, report.lon, report.lat, report.reporter) == \
         ("noise", 24.94, 60.17, "王 五")
-    with pytest.raises(RulesError, match="unknown incident category 'fire'"):
+    with pytest.raises(IncidentError, match="unknown incident category 'fire'"):
         parse_open311_post({"service_code": "fire", "lat": 1, "long": 2}, RULES)
-    with pytest.raises(RulesError, match="lat and long"):
+    with pytest.raises(IncidentError, match="lat and long"):
         parse_open311_post({"service_code": "noise", "address_string": "新街口"}, RULES)
-    with pytest.raises(RulesError, match="out of range"):
+    with pytest.raises(IncidentError, match="out of range"):
         parse_open311_post({"service_code": "noise", "lat": 95, "long": 2}, RULES)
     incidents: list = []
     a, _ = merge_report(incidents, "A", report.category, report.lon, report.lat, FRI_15,
@@ -440,9 +435,9 @@ def test_a_stored_history_is_replayed_and_a_tampered_one_refused():
     again = restore_incident(*fields, inc.history, reporters=inc.reporters)
     assert again.history == inc.history and again.stage == "closed" and again.assignee == "w7"
     skipped = [s for s in inc.history if s.action != "verified"]
-    with pytest.raises(TransitionError, match="cannot go from handled to closed"):
+    with pytest.raises(IncidentError, match="cannot go from handled to closed"):
         restore_incident(*fields, skipped)
-    with pytest.raises(TransitionError, match="start with the report"):
+    with pytest.raises(IncidentError, match="start with the report"):
         restore_incident(*fields, inc.history[1:])
     wish = _incident("micro_wish", iid="S2")
     transition(wish, "accepted", "社区", at=FRI_15 + timedelta(minutes=1))

@@ -18,12 +18,11 @@ from sqlalchemy import select
 
 from api.auth import allowed
 from api.deps import AppSettings, ReadDb, WriteDb, check_limit
-from api.errors import ApiError, input_error, not_found
+from api.errors import ApiError, not_found
 from api.jobs import load_dataset
 from api.models import Dataset
 from api.schemas import DatasetOut
 from api.settings import Settings
-from gis.errors import InputError
 
 router = APIRouter(tags=["datasets 数据集"])
 SUFFIXES = (".osm", ".osm.bz2", ".osm.pbf", ".pbf", ".geojson", ".json", ".gpkg", ".zip",
@@ -92,10 +91,7 @@ def upload_dataset(file: UploadFile, session: WriteDb, who: allowed("datasets.up
                    "invalid": invalid}
         dataset = Dataset(name=name or filename, filename=filename,
                           path=str(folder_rel / filename), size_bytes=size, options=options)
-        try:
-            area = load_dataset(settings, dataset)
-        except InputError as exc:
-            raise input_error(exc) from exc
+        area = load_dataset(settings, dataset)  # bad data: InputError, 422 (api.errors)
         _check_vertices(area, settings)
         summary = area.summary()
         summary["source"] = filename  # not the server's path

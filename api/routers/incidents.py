@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 from api import incident_store as store
 from api.auth import Authenticated, Principal, allowed, check, forbid_other_worker
 from api.deps import AppSettings, ReadDb, WriteDb, check_limit
-from api.errors import ApiError, not_found
+from api.errors import ApiError, domain_errors_answer, not_found
 from api.grid_index import GridLocator, PlanGrids, outside_error
 from api.idempotency import idempotent_create, known_answer
 from api.incident_routes import TodayRoutes
@@ -46,16 +46,16 @@ from api.schemas import (
     IncidentStepOut,
     RoutePlacement,
 )
+from dispatch.incidents.errors import IncidentError
 from dispatch.incidents.lifecycle import (
     OPEN_STAGES,
     WITH_WORKER,
-    TransitionError,
     add_note,
     claim,
     merge_report,
     transition,
 )
-from dispatch.incidents.rules import Rules, RulesError, load_rules
+from dispatch.incidents.rules import Rules, load_rules
 from dispatch.incidents.statistics import incident_statistics
 
 router = APIRouter(tags=["incidents 事件"])
@@ -64,6 +64,9 @@ ACTION_STAGES = {"accept": "accepted", "reject": "rejected", "dispatch": "dispat
                  "start": "in_progress", "handle": "handled", "verify": "verified",
                  "close": "closed", "return": "returned"}
 STAT_KEYS = {"grid": "grid_id", "worker": "assignee", "category": "category"}
+# Where an incident error means the step is not allowed in the incident's stage (or no worker
+# can take it): 409, not the table's 422.
+STEP_NOT_ALLOWED = domain_errors_answer(409, "bad_transition")
 
 
 def incident_rules(request: Request) -> Rules:
@@ -72,7 +75,7 @@ def incident_rules(request: Request) -> Rules:
     if getattr(state, "incident_rules", None) is None:
         try:
             state.incident_rules = load_rules(state.settings.incident_rules)
-        except RulesError as exc:
+        except IncidentError as exc:  # the server's own settings: not the client's error
             raise ApiError(500, "bad_rules", exc.zh, exc.en) from None
     return state.incident_rules
 
@@ -80,20 +83,12 @@ def incident_rules(request: Request) -> Rules:
 IncidentRules = Annotated[Rules, Depends(incident_rules)]
 
 
-def rules_error(exc: RulesError | TransitionError, status: int = 422) -> ApiError:
-    code = "bad_transition" if isinstance(exc, TransitionError) else "bad_incident"
-    return ApiError(status, code, exc.zh, exc.en)
-
-
 def category_id(rules: Rules, text: str) -> str:
     """A category id from its id or its Chinese or English name."""
     for c in rules.categories.values():
         if text in (c.category_id, c.name_zh, c.name_en):
             return c.category_id
-    try:
-        rules.category(text)
-    except RulesError as exc:
-        raise rules_error(exc) from None
+    rules.category(text)  # an unknown one: IncidentError, 422
     return text
 
 
@@ -138,12 +133,9 @@ def take_report(s: Session, who: Principal, rules: Rules, grids: GridLocator, *,
     candidates = store.duplicate_candidates(s, category, lon, lat, now, rules.duplicate_m,
                                             rules.duplicate_hours)
     domain = store.load(s, candidates)
-    try:
-        incident, merged = merge_report(domain, "new", category, lon, lat, now, reporter, rules,
-                                        description=description, phone=phone or "",
-                                        report_id=report_id)
-    except (RulesError, TransitionError) as exc:
-        raise rules_error(exc) from None
+    incident, merged = merge_report(domain, "new", category, lon, lat, now, reporter, rules,
+                                    description=description, phone=phone or "",
+                                    report_id=report_id)
     if merged:
         row = s.get(Incident, int(incident.incident_id))
         store.save_domain(s, row, incident, who.token_id)
@@ -272,7 +264,8 @@ def escalate(session: WriteDb, who: allowed("incidents.escalate"), settings: App
 
 @router.post("/workers/{worker_id}/off-duty", tags=["incidents 事件"],
              summary="网格员离岗 mark a worker off duty and dispatch their open incidents "
-             "to others (each into its new worker's route for today)")
+             "to others (each into its new worker's route for today)",
+             dependencies=[STEP_NOT_ALLOWED])
 def off_duty(worker_id: int, session: WriteDb, who: allowed("workers.off_duty"),
              settings: AppSettings,
              rules: IncidentRules):
@@ -285,11 +278,8 @@ def off_duty(worker_id: int, session: WriteDb, who: allowed("workers.off_duty"),
     domain = store.load(session, rows)
     now = datetime.now(UTC)
     today = TodayRoutes(session, settings, rules, now)
-    try:
-        disp, status, _ = today.context()
-        table = disp.redispatch_off_duty(worker_id, domain, status, now, who.name)
-    except TransitionError as exc:
-        raise rules_error(exc, 409) from None
+    disp, status, _ = today.context()
+    table = disp.redispatch_off_duty(worker_id, domain, status, now, who.name)
     moved = set(table["incident_id"])
     _save_all(session, rows, domain, who, moved)
     today.release(worker_id, [int(i) for i in moved])
@@ -349,7 +339,7 @@ def _dispatch(session: Session, today: TodayRoutes, row: Incident, body: Inciden
 
 @router.post("/incidents/{incident_id}/actions", response_model=IncidentDispatchOut,
              summary="处置事件 move an incident on: accept, dispatch, start, handle, verify, "
-             "close, return, reject, claim, note")
+             "close, return, reject, claim, note", dependencies=[STEP_NOT_ALLOWED])
 def act(incident_id: int, body: IncidentActionIn, session: WriteDb, who: Authenticated,
         settings: AppSettings, rules: IncidentRules):
     row = session.get(Incident, incident_id, with_for_update=True)  # one change at a time
@@ -358,22 +348,18 @@ def act(incident_id: int, body: IncidentActionIn, session: WriteDb, who: Authent
     _check_role(who, body.action, row)
     reason, ranking, before = None, [], row.worker_id if row.status in WITH_WORKER else None
     today = TodayRoutes(session, settings, rules, datetime.now(UTC))
-    try:
-        if body.action == "dispatch":
-            incident, reason, ranking = _dispatch(session, today, row, body, who)
+    if body.action == "dispatch":
+        incident, reason, ranking = _dispatch(session, today, row, body, who)
+    else:
+        incident = store.load(session, [row])[0]
+        if body.action == "claim":
+            if not body.claimant:
+                raise IncidentError("认领须填写认领人 claimant", "a claim needs a claimant")
+            claim(incident, body.claimant, body.note, today.now)
+        elif body.action == "note":
+            add_note(incident, "remark", who.name, body.note, today.now)
         else:
-            incident = store.load(session, [row])[0]
-            if body.action == "claim":
-                if not body.claimant:
-                    raise TransitionError("认领须填写认领人 claimant", "a claim needs a claimant")
-                claim(incident, body.claimant, body.note, today.now)
-            elif body.action == "note":
-                add_note(incident, "remark", who.name, body.note, today.now)
-            else:
-                transition(incident, ACTION_STAGES[body.action], who.name, body.note,
-                           today.now)
-    except (TransitionError, RulesError) as exc:
-        raise rules_error(exc, 409) from None
+            transition(incident, ACTION_STAGES[body.action], who.name, body.note, today.now)
     store.save_domain(session, row, incident, who.token_id)
     placed = today.follow(row, before, dispatched=body.action == "dispatch")
     session.commit()

@@ -30,7 +30,7 @@ from api.auth import (
     token_cache,
 )
 from api.deps import AppSettings, ReadDb, WriteDb, check_limit
-from api.errors import ApiError, not_found
+from api.errors import ApiError, domain_errors_answer, not_found
 from api.models import Incident
 from api.open311 import (
     filter_open311,
@@ -38,11 +38,13 @@ from api.open311 import (
     open311_services,
     parse_open311_post,
 )
-from api.routers.incidents import Grids, IncidentRules, rules_error, take_report
+from api.routers.incidents import Grids, IncidentRules, take_report
 from api.schemas import strip_controls
-from dispatch.incidents.rules import RulesError, beijing
+from dispatch.incidents.rules import beijing
 
-router = APIRouter(prefix="/open311/v2", tags=["open311"])
+# Open311 answers 400 to every bad request (its spec), where the rest of the API says 422.
+router = APIRouter(prefix="/open311/v2", tags=["open311"],
+                   dependencies=[domain_errors_answer(400)])
 Lang = Annotated[str, Query(pattern="^(zh|en)$", description="语言 language")]
 
 
@@ -125,10 +127,7 @@ async def post_request(request: Request, session: WriteDb, who: Caller, rules: I
                        grids: Grids):
     check(who, "incidents.report")
     fields = await _fields(request)
-    try:
-        report = parse_open311_post(fields, rules)
-    except RulesError as exc:
-        raise rules_error(exc, 400) from None
+    report = parse_open311_post(fields, rules)
     row, merged = take_report(session, who, rules, grids, category=report.category,
                               lon=report.lon,
                               lat=report.lat, description=report.description,
@@ -171,12 +170,9 @@ def list_requests(session: ReadDb, who: Caller, rules: IncidentRules, settings: 
         query = query.where(Incident.category == service_code)
     rows = list(session.scalars(query.limit(check_limit(limit, settings))))
     ids = service_request_id.split(",") if service_request_id else None
-    try:
-        chosen = filter_open311(store.load(session, rows), service_code=service_code,
-                                status=status, start_date=_date(start_date, "start_date"),
-                                end_date=_date(end_date, "end_date"), service_request_ids=ids)
-    except RulesError as exc:
-        raise rules_error(exc, 400) from None
+    chosen = filter_open311(store.load(session, rows), service_code=service_code,
+                            status=status, start_date=_date(start_date, "start_date"),
+                            end_date=_date(end_date, "end_date"), service_request_ids=ids)
     return [_record(i, rules, lang) for i in chosen]
 
 

@@ -3,5 +3,6 @@
 Owns the categories with their priorities and deadlines in Beijing working time (``rules``),
 the lifecycle with its append-only history and merged duplicates (``lifecycle``), dispatching
 to the grid's worker or the best one on duty (``dispatcher``) and statistics per grid, worker or
-category (``statistics``). Uses ``dispatch.routing`` and ``dispatch.staffing``.
+category (``statistics``); every one of them raises ``errors.IncidentError``. Uses
+``dispatch.routing`` and ``dispatch.staffing``.
 """

@@ -26,13 +26,8 @@ import pandas as pd
 from pyproj import Transformer
 from shapely.geometry import Point
 
-from dispatch.incidents.lifecycle import (
-    WITH_WORKER,
-    Incident,
-    TransitionError,
-    add_note,
-    transition,
-)
+from dispatch.incidents.errors import IncidentError
+from dispatch.incidents.lifecycle import WITH_WORKER, Incident, add_note, transition
 from dispatch.incidents.rules import Rules, beijing
 from dispatch.routing.network import WALK_SPEED_KMH, WalkNetwork, walk_seconds
 from dispatch.routing.visits import Stop, VisitPlan, Walker, plan_visits
@@ -167,12 +162,12 @@ class Dispatcher:
         else the best ranked.
 
         Raises:
-            TransitionError: no worker on duty.
+            IncidentError: no worker on duty.
         """
         grid = incident.grid_id if incident.grid_id is not None else self.locate(incident)
         ranking = self.rank(incident, incidents, status, now, exclude=exclude)
         if ranking.empty:
-            raise TransitionError("没有在岗的网格员可派遣", "no worker on duty to dispatch to")
+            raise IncidentError("没有在岗的网格员可派遣", "no worker on duty to dispatch to")
         own = self.responsible.get(grid)
         mine = ranking[ranking["worker_id"] == own]
         if len(mine) and not mine["overloaded"].iloc[0] and mine["meets_deadline"].iloc[0]:

@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 
 import pandas as pd
 
+from dispatch.incidents.errors import IncidentError
 from dispatch.incidents.rules import BEIJING, Rules, beijing
 
 STAGES: dict[str, tuple[str, str]] = {
@@ -49,14 +50,6 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 OPEN_STAGES = frozenset(STAGES) - {"closed", "rejected"}
 WITH_WORKER = frozenset({"dispatched", "in_progress"})
 EARTH_RADIUS_M = 6_371_008.8
-
-
-class TransitionError(ValueError):
-    """An illegal step; ``zh`` and ``en`` hold the message in each language."""
-
-    def __init__(self, zh: str, en: str):
-        self.zh, self.en = zh, en
-        super().__init__(f"{zh} / {en}")
 
 
 @dataclass(frozen=True)
@@ -144,12 +137,11 @@ def new_incident(incident_id: str, category: str, lon: float, lat: float, report
     """A reported incident with its deadlines from ``rules``.
 
     Raises:
-        RulesError: unknown category.
-        TransitionError: lon/lat out of range.
+        IncidentError: unknown category, lon/lat out of range.
     """
     if not (-180 <= lon <= 180 and -90 <= lat <= 90):
-        raise TransitionError(f"经纬度超出范围：{lon}, {lat}（应为 WGS84 经度, 纬度）",
-                              f"lon/lat out of range: {lon}, {lat} (give WGS84 lon, lat)")
+        raise IncidentError(f"经纬度超出范围：{lon}, {lat}（应为 WGS84 经度, 纬度）",
+                            f"lon/lat out of range: {lon}, {lat} (give WGS84 lon, lat)")
     at = beijing(reported_at)
     accept_by, close_by = rules.deadlines(category, at)
     incident = Incident(incident_id, category, float(lon), float(lat), at, accept_by, close_by,
@@ -162,9 +154,9 @@ def _check_time(incident: Incident, at: datetime) -> datetime:
     at = beijing(at)
     last = incident._history[-1].at if incident._history else at
     if at < last:
-        raise TransitionError(f"时间 {at:%Y-%m-%d %H:%M} 早于上一步 {last:%Y-%m-%d %H:%M}",
-                              f"time {at:%Y-%m-%d %H:%M} is before the last step "
-                              f"{last:%Y-%m-%d %H:%M}")
+        raise IncidentError(f"时间 {at:%Y-%m-%d %H:%M} 早于上一步 {last:%Y-%m-%d %H:%M}",
+                            f"time {at:%Y-%m-%d %H:%M} is before the last step "
+                            f"{last:%Y-%m-%d %H:%M}")
     return at
 
 
@@ -189,14 +181,14 @@ def transition(incident: Incident, to_stage: str, who: str, note: str = "",
         assignee: the worker for ``dispatched`` (required there).
 
     Raises:
-        TransitionError: unknown stage, a move the table does not allow, a micro-wish
+        IncidentError: unknown stage, a move the table does not allow, a micro-wish
             dispatched (it is claimed: :func:`claim`), a dispatch without assignee, a time
             before the last step.
     """
     if to_stage == "dispatched" and incident.category == "micro_wish":
-        raise TransitionError("微心愿由党员或志愿者认领，不派遣：请用 claim",
-                              "micro-wishes are claimed by party members or volunteers, not "
-                              "dispatched: use claim")
+        raise IncidentError("微心愿由党员或志愿者认领，不派遣：请用 claim",
+                            "micro-wishes are claimed by party members or volunteers, not "
+                            "dispatched: use claim")
     return _move(incident, to_stage, who, note, at, assignee, to_stage)
 
 
@@ -204,19 +196,19 @@ def _move(incident: Incident, to_stage: str, who: str, note: str, at: datetime |
           assignee: Hashable | None, action: str) -> Step:
     at = _check_time(incident, at or datetime.now(BEIJING))
     if to_stage not in STAGES:
-        raise TransitionError(f"未知状态 {to_stage!r}（可用：{', '.join(STAGES)}）",
-                              f"unknown stage {to_stage!r} (known: {', '.join(STAGES)})")
+        raise IncidentError(f"未知状态 {to_stage!r}（可用：{', '.join(STAGES)}）",
+                            f"unknown stage {to_stage!r} (known: {', '.join(STAGES)})")
     if to_stage not in TRANSITIONS[incident.stage]:
         zh_from, en_from = _label(incident.stage)
         zh_to, en_to = _label(to_stage)
         nexts = allowed_next(incident)
-        raise TransitionError(
+        raise IncidentError(
             f"事件 {incident.incident_id} 不能从“{zh_from}”转为“{zh_to}”；可转为："
             f"{'、'.join(_label(s)[0] for s in nexts) or '无（已终结）'}",
             f"incident {incident.incident_id} cannot go from {en_from} to {en_to}; allowed: "
             f"{', '.join(_label(s)[1] for s in nexts) or 'none (final stage)'}")
     if to_stage == "dispatched" and not assignee:
-        raise TransitionError("派遣须指定处置人", "a dispatch needs an assignee")
+        raise IncidentError("派遣须指定处置人", "a dispatch needs an assignee")
     if to_stage == "dispatched":
         incident.assignee = assignee
     step = Step(at, to_stage, action, who, note, incident.assignee)
@@ -229,8 +221,8 @@ def claim(incident: Incident, who: str, note: str = "", at: datetime | None = No
     """A party member or volunteer ``who`` claims an accepted micro-wish (认领): it moves to
     ``dispatched`` with ``who`` as assignee and the action ``claim``."""
     if incident.category != "micro_wish":
-        raise TransitionError("只有微心愿可以认领，其他事件须派遣",
-                              "only micro-wishes are claimed; other incidents are dispatched")
+        raise IncidentError("只有微心愿可以认领，其他事件须派遣",
+                            "only micro-wishes are claimed; other incidents are dispatched")
     return _move(incident, "dispatched", who, note, at, who, "claim")
 
 
@@ -252,12 +244,12 @@ def restore_incident(incident_id: str, category: str, lon: float, lat: float,
     through the transition table (so a tampered or corrupt history is refused).
 
     Raises:
-        TransitionError: the history does not start with the report or holds an illegal step.
+        IncidentError: the history does not start with the report or holds an illegal step.
     """
     steps = list(steps)
     if not steps or steps[0].action != "report":
-        raise TransitionError("事件历史须以上报开始", "an incident history must start with the "
-                              "report")
+        raise IncidentError("事件历史须以上报开始", "an incident history must start with the "
+                            "report")
     inc = Incident(incident_id, category, float(lon), float(lat), beijing(reported_at),
                    beijing(accept_by), beijing(close_by), description, grid_id=grid_id,
                    escalated_to=escalated_to, reporters=list(reporters))

@@ -26,16 +26,10 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from dispatch.incidents.errors import IncidentError
+
 BEIJING = ZoneInfo("Asia/Shanghai")
 UNITS = ("hours", "working_days", "working_hours")
-
-
-class RulesError(ValueError):
-    """Bad rules or configuration; ``zh`` and ``en`` hold the message in each language."""
-
-    def __init__(self, zh: str, en: str):
-        self.zh, self.en = zh, en
-        super().__init__(f"{zh} / {en}")
 
 
 @dataclass(frozen=True)
@@ -47,11 +41,11 @@ class Deadline:
 
     def __post_init__(self) -> None:
         if self.unit not in UNITS:
-            raise RulesError(f"未知时限单位 {self.unit!r}（可用 {', '.join(UNITS)}）",
-                             f"unknown deadline unit {self.unit!r} (use {', '.join(UNITS)})")
+            raise IncidentError(f"未知时限单位 {self.unit!r}（可用 {', '.join(UNITS)}）",
+                                f"unknown deadline unit {self.unit!r} (use {', '.join(UNITS)})")
         if not self.amount > 0:
-            raise RulesError(f"时限必须大于 0：{self.amount}",
-                             f"a deadline must be positive: {self.amount}")
+            raise IncidentError(f"时限必须大于 0：{self.amount}",
+                                f"a deadline must be positive: {self.amount}")
 
 
 @dataclass(frozen=True)
@@ -120,8 +114,8 @@ class WorkCalendar:
 
     def __post_init__(self) -> None:
         if self.end <= self.start:
-            raise RulesError(f"下班时间 {self.end} 须晚于上班时间 {self.start}",
-                             f"office hours end {self.end} must be after start {self.start}")
+            raise IncidentError(f"下班时间 {self.end} 须晚于上班时间 {self.start}",
+                                f"office hours end {self.end} must be after start {self.start}")
 
     @property
     def day_hours(self) -> float:
@@ -150,7 +144,7 @@ class WorkCalendar:
                         return begin + left
                     left -= close - begin
             now = datetime.combine(day + timedelta(days=1), time(0), BEIJING)
-        raise RulesError("日历十年内没有工作日", "the calendar has no working day in ten years")
+        raise IncidentError("日历十年内没有工作日", "the calendar has no working day in ten years")
 
     def working_hours_between(self, start: datetime, end: datetime) -> float:
         """Office hours (h) between two times; negative when ``end`` is before ``start``."""
@@ -185,14 +179,14 @@ class Rules:
     duplicate_hours: float = 24.0
 
     def category(self, category_id: str) -> Category:
-        """The category ``category_id``; RulesError when there is none."""
+        """The category ``category_id``; IncidentError when there is none."""
         try:
             return self.categories[category_id]
         except KeyError:
             known = ", ".join(self.categories)
-            raise RulesError(f"未知事件类别 {category_id!r}（可用：{known}）",
-                             f"unknown incident category {category_id!r} (known: {known})"
-                             ) from None
+            raise IncidentError(f"未知事件类别 {category_id!r}（可用：{known}）",
+                                f"unknown incident category {category_id!r} (known: {known})"
+                                ) from None
 
     def deadlines(self, category_id: str, reported_at: datetime) -> tuple[datetime, datetime]:
         """(accept by, close by) for a report of ``category_id`` at ``reported_at``."""
@@ -214,24 +208,24 @@ def _parse_time(value: str, key: str) -> time:
     try:
         return time.fromisoformat(value)
     except (TypeError, ValueError):
-        raise RulesError(f"{key} 应为 HH:MM 时间：{value!r}",
-                         f"{key} must be a time HH:MM: {value!r}") from None
+        raise IncidentError(f"{key} 应为 HH:MM 时间：{value!r}",
+                            f"{key} must be a time HH:MM: {value!r}") from None
 
 
 def _parse_dates(values: Iterable[object], key: str) -> frozenset[date]:
     try:
         return frozenset(date.fromisoformat(str(v)) for v in values)
     except ValueError as err:
-        raise RulesError(f"{key} 应为 YYYY-MM-DD 日期列表：{err}",
-                         f"{key} must be a list of dates YYYY-MM-DD: {err}") from None
+        raise IncidentError(f"{key} 应为 YYYY-MM-DD 日期列表：{err}",
+                            f"{key} must be a list of dates YYYY-MM-DD: {err}") from None
 
 
 def _deadline(value: object, key: str) -> Deadline:
     """``{"hours": 2}`` / ``{"working_days": 1}`` / ``{"working_hours": 4}``."""
     if not isinstance(value, dict) or len(value) != 1:
-        raise RulesError(f"{key} 应写成 {{\"working_days\": 1}} 或 {{\"hours\": 2}}：{value!r}",
-                         f"{key} must look like {{\"working_days\": 1}} or {{\"hours\": 2}}: "
-                         f"{value!r}")
+        raise IncidentError(f"{key} 应写成 {{\"working_days\": 1}} 或 {{\"hours\": 2}}：{value!r}",
+                            f"{key} must look like {{\"working_days\": 1}} or {{\"hours\": 2}}: "
+                            f"{value!r}")
     (unit, amount), = value.items()
     return Deadline(float(amount), unit)
 
@@ -246,9 +240,9 @@ def _check_keys(given: Iterable[str], allowed: set[str], where: str) -> None:
     unknown = sorted(set(given) - allowed)
     if unknown:
         known = ", ".join(sorted(allowed))
-        raise RulesError(f"{where} 中有未知设置：{', '.join(unknown)}（可用：{known}）",
-                         f"unknown settings in {where}: {', '.join(unknown)} "
-                         f"(known: {', '.join(sorted(allowed))})")
+        raise IncidentError(f"{where} 中有未知设置：{', '.join(unknown)}（可用：{known}）",
+                            f"unknown settings in {where}: {', '.join(unknown)} "
+                            f"(known: {', '.join(sorted(allowed))})")
 
 
 def _category(cid: str, spec: dict[str, Any], base: Category | None) -> Category:
@@ -256,8 +250,8 @@ def _category(cid: str, spec: dict[str, Any], base: Category | None) -> Category
     if base is None:
         missing = {"name_zh", "name_en", "accept", "close"} - set(spec)
         if missing:
-            raise RulesError(f"新类别 {cid} 缺少：{', '.join(sorted(missing))}",
-                             f"new category {cid} lacks: {', '.join(sorted(missing))}")
+            raise IncidentError(f"新类别 {cid} 缺少：{', '.join(sorted(missing))}",
+                                f"new category {cid} lacks: {', '.join(sorted(missing))}")
         base = Category(cid, "", "", 5, False, *ORDINARY)
     changes = {k: v for k, v in spec.items() if k not in ("accept", "close")}
     for k in ("accept", "close"):
@@ -265,8 +259,8 @@ def _category(cid: str, spec: dict[str, Any], base: Category | None) -> Category
             changes[k] = _deadline(spec[k], f"categories.{cid}.{k}")
     priority = int(changes.get("priority", base.priority))
     if not 1 <= priority <= 10:
-        raise RulesError(f"类别 {cid} 的优先级须在 1 到 10 之间：{priority}",
-                         f"category {cid}: priority must be 1 to 10: {priority}")
+        raise IncidentError(f"类别 {cid} 的优先级须在 1 到 10 之间：{priority}",
+                            f"category {cid}: priority must be 1 to 10: {priority}")
     return replace(base, **changes)
 
 
@@ -282,7 +276,7 @@ def load_rules(overrides: dict[str, Any] | str | Path | None = None) -> Rules:
          "duplicate_m": 30, "duplicate_hours": 24}
 
     Raises:
-        RulesError: unreadable file, unknown setting, bad value.
+        IncidentError: unreadable file, unknown setting, bad value.
     """
     if overrides is None:
         return Rules()
@@ -294,8 +288,8 @@ def load_rules(overrides: dict[str, Any] | str | Path | None = None) -> Rules:
         try:
             given = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as err:
-            raise RulesError(f"无法读取事件规则文件 {path}：{err}",
-                             f"cannot read the incident rules file {path}: {err}") from None
+            raise IncidentError(f"无法读取事件规则文件 {path}：{err}",
+                                f"cannot read the incident rules file {path}: {err}") from None
     _check_keys(given, TOP_KEYS, "rules")
     categories = dict(DEFAULT_CATEGORIES)
     for cid, spec in (given.get("categories") or {}).items():

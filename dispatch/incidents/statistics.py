@@ -10,16 +10,16 @@ from datetime import datetime
 
 import pandas as pd
 
+from dispatch.incidents.errors import IncidentError
 from dispatch.incidents.lifecycle import Incident, incidents_frame
-from dispatch.incidents.rules import RulesError
 
 
 def incident_statistics(incidents: Iterable[Incident], by: str, now: datetime) -> pd.DataFrame:
     """Per ``by`` ("grid_id", "assignee" or "category"): incidents, open, overdue, and the
     median hours from report to accepted and to closed (NaN when none yet)."""
     if by not in ("grid_id", "assignee", "category"):
-        raise RulesError(f"不能按 {by!r} 统计（可用 grid_id、assignee、category）",
-                         f"cannot group by {by!r} (use grid_id, assignee or category)")
+        raise IncidentError(f"不能按 {by!r} 统计（可用 grid_id、assignee、category）",
+                            f"cannot group by {by!r} (use grid_id, assignee or category)")
     frame = incidents_frame(incidents, now)
     columns = [by, "incidents", "open", "overdue", "median_accept_h", "median_close_h"]
     if frame.empty:

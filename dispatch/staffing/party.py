@@ -21,6 +21,7 @@ import shapely
 from ortools.graph.python import min_cost_flow
 
 from dispatch.routing.network import WalkNetwork
+from dispatch.staffing.workers import AssignmentError
 
 DEFAULT_CAPACITY = 20  # households a member keeps contact with (10 to 30 in practice)
 NEIGHBOUR_EXTRA_M = 200
@@ -65,14 +66,15 @@ def assign_households(net: WalkNetwork, buildings: gpd.GeoDataFrame,
         gaps rows building_id, grid_id, households without a member.
 
     Raises:
-        ValueError: a member's home building is not among ``buildings``.
+        AssignmentError: a member's home building is not among ``buildings``.
     """
     b = buildings[buildings["households"] > 0].reset_index(drop=True)
     homes = dict(zip(buildings["building_id"], range(len(buildings)), strict=True))
     unknown = [m.member_id for m in members if m.building_id not in homes]
     if unknown:
-        raise ValueError(f"party members {unknown[:5]} live in buildings that are not in the "
-                         "plan: check their building_id")
+        raise AssignmentError(f"党员 {unknown[:5]} 所住楼栋不在方案中：请检查其 building_id",
+                              f"party members {unknown[:5]} live in buildings that are not in "
+                              "the plan: check their building_id")
     points = b.geometry.representative_point()
     home_points = buildings.geometry.representative_point().iloc[
         [homes[m.building_id] for m in members]]

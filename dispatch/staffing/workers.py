@@ -24,6 +24,7 @@ import pandas as pd
 from ortools.sat.python import cp_model
 
 from dispatch.routing.network import WalkNetwork
+from gis.errors import WanggeError
 
 BALANCE_M_PER_HOUSEHOLD = 2.0
 KEEP_M = 2000.0
@@ -73,8 +74,9 @@ class Worker:
     hours: tuple[int, int] = (8 * 3600, 17 * 3600)
 
 
-class AssignmentError(ValueError):
-    """The workers cannot cover the grids (too few, too little capacity, missing skills)."""
+class AssignmentError(WanggeError, ValueError):
+    """The workers cannot cover the grids (too few, too little capacity, missing skills), or
+    party members cannot be given households (dispatch.staffing.party)."""
 
 
 def _walk_from_bases(net: WalkNetwork, workers: list[Worker], xs: npt.ArrayLike,
@@ -110,7 +112,8 @@ def assign_workers(net: WalkNetwork, grids: gpd.GeoDataFrame, workers: list[Work
     """
     staff = [w for w in workers if w.role == "grid_worker"]
     if not staff:
-        raise AssignmentError("no grid worker (role grid_worker) to assign")
+        raise AssignmentError("没有可分配的网格员（角色 grid_worker）",
+                              "no grid worker (role grid_worker) to assign")
     previous = previous or {}
     centres = grids.geometry.representative_point()
     walk = _walk_from_bases(net, staff, centres.x.values, centres.y.values)
@@ -118,12 +121,16 @@ def assign_workers(net: WalkNetwork, grids: gpd.GeoDataFrame, workers: list[Work
     needs = grids["skills"] if "skills" in grids.columns else [()] * len(grids)
     total = int(households.sum())
     if sum(w.max_households for w in staff) < total:
-        raise AssignmentError(f"{total} households but the workers can hold only "
-                              f"{sum(w.max_households for w in staff)}: add workers or raise "
-                              "their max_households")
+        room = sum(w.max_households for w in staff)
+        raise AssignmentError(f"共 {total} 户，网格员最多只能负责 {room} 户：请增加网格员或提高 "
+                              "max_households",
+                              f"{total} households but the workers can hold only {room}: add "
+                              "workers or raise their max_households")
     if sum(w.max_grids for w in staff) < len(grids):
-        raise AssignmentError(f"{len(grids)} grids but the workers can hold only "
-                              f"{sum(w.max_grids for w in staff)}: add workers")
+        room = sum(w.max_grids for w in staff)
+        raise AssignmentError(f"共 {len(grids)} 个网格，网格员最多只能负责 {room} 个：请增加网格员",
+                              f"{len(grids)} grids but the workers can hold only {room}: add "
+                              "workers")
 
     model = cp_model.CpModel()
     x: dict[tuple[int, int], cp_model.IntVar] = {}  # (worker, grid) -> assigned
@@ -133,8 +140,10 @@ def assign_workers(net: WalkNetwork, grids: gpd.GeoDataFrame, workers: list[Work
                 x[w, g] = model.new_bool_var(f"x{w}_{g}")
         options = [x[w, g] for w in range(len(staff)) if (w, g) in x]
         if not options:
-            raise AssignmentError(f"grid {grids['grid_id'].iloc[g]}: no worker has the skills "
-                                  f"{sorted(need)} or can reach it")
+            grid = grids["grid_id"].iloc[g]
+            raise AssignmentError(f"网格 {grid}：没有网格员具备技能 {sorted(need)} 或能到达该网格",
+                                  f"grid {grid}: no worker has the skills {sorted(need)} or can "
+                                  "reach it")
         model.add_exactly_one(options)
     mean = total / len(staff)
     spread: list[cp_model.IntVar] = []
@@ -158,7 +167,9 @@ def assign_workers(net: WalkNetwork, grids: gpd.GeoDataFrame, workers: list[Work
     solver.parameters.random_seed = 0
     status = solver.solve(model)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        raise AssignmentError("no assignment satisfies the workers' limits and skills: add "
+        raise AssignmentError("没有满足网格员上限和技能的分配方案：请增加网格员或提高 max_grids / "
+                              "max_households",
+                              "no assignment satisfies the workers' limits and skills: add "
                               "workers or raise max_grids / max_households")
     rows = []
     for (w, g), var in x.items():
