@@ -18,6 +18,7 @@ from api.jobs import load_dataset
 from api.models import Dataset, Plan
 from api.plan_store import save_plan
 from api.settings import Settings
+from partition.metrics import DEFAULT_TARGET
 
 
 def add_dataset(db: Database, settings: Settings, source: str | Path, name: str = "",
@@ -50,7 +51,7 @@ def add_dataset(db: Database, settings: Settings, source: str | Path, name: str 
 
 
 def make_active_plan(db: Database, settings: Settings, dataset_id: int,
-                     target_households: int = 300, name: str = "", seed: int = 0,
+                     target_households: int = DEFAULT_TARGET, name: str = "", seed: int = 0,
                      progress=None) -> int:
     """Partition the dataset now (in this process), store the plan and make it the active
     one, in one transaction; returns the plan id."""

@@ -20,6 +20,7 @@ from tqdm import tqdm
 from gis.barriers import ARTERIALS, BarrierOptions
 from gis.errors import WanggeError
 from gis.households import FLOOR_AREA_PER_HOUSEHOLD_M2, HOUSEHOLD_SIZE, HouseholdOptions
+from partition.metrics import BALANCE_LIMIT_PCT, DEFAULT_TARGET
 
 DEFAULT_DEMO_DIR = "wangge-demo"
 
@@ -240,8 +241,9 @@ def format_plan_summary(s: dict) -> str:
         f"户数偏差 deviation: max {s['max_deviation_pct']}%, mean {s['mean_deviation_pct']}%; "
         f"building sizes force at least {s['deviation_lower_bound_pct']}% (建筑规模下限)",
         f"  可均衡网格 free grids {s['free_grids']}: max {s['max_deviation_free_pct']}%, "
-        f"mean {s['mean_deviation_free_pct']}%, beyond 15% {s['free_grids_over_limit']} "
-        f"(超出15%); 平均偏差下限 mean at least {s['mean_deviation_lower_bound_pct']}%",
+        f"mean {s['mean_deviation_free_pct']}%, beyond {BALANCE_LIMIT_PCT:g}% "
+        f"{s['free_grids_over_limit']} (超出{BALANCE_LIMIT_PCT:g}%); 平均偏差下限 mean at least "
+        f"{s['mean_deviation_lower_bound_pct']}%",
         f"紧凑度 Polsby-Popper mean {s['mean_polsby_popper']}; 沿街边界 boundary on streets "
         f"{100 * s['street_boundary_share']:.1f}%; 凸包重叠 hull overlap {s['hull_overlap_pct']}%",
         f"硬性规则 hard rules: residential without grid {s['residential_without_grid']}, "
@@ -292,8 +294,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("partition", help="划分微网格 divide communities into micro-grids")
     _add_source_options(p)
-    p.add_argument("--target-households", type=int, default=300,
-                   help="每格目标户数 households per grid (default 300)")
+    p.add_argument("--target-households", type=int, default=DEFAULT_TARGET,
+                   help=f"每格目标户数 households per grid (default {DEFAULT_TARGET})")
     p.add_argument("--previous", help="原方案 previous PLAN.gpkg to re-balance")
     p.add_argument("--lock", help="锁定网格 grid codes to keep exactly, comma-separated")
     p.add_argument("--moves", help="调整清单 write the building-by-building moves as CSV")

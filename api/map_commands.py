@@ -12,6 +12,7 @@ import argparse
 import sys
 
 from gis.errors import WanggeError
+from partition.metrics import BALANCE_LIMIT_PCT
 
 VIEWS = ("grids", "party-zones", "incidents", "route", "coverage", "compare")
 
@@ -33,8 +34,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--service-points", help="服务点 points file (name)")
     p.add_argument("--walk-limit", type=float, default=500.0,
                    help="步行距离上限 walking distance limit, m (default 500)")
-    p.add_argument("--tolerance-pct", type=float, default=15.0,
-                   help="户数偏差容限 deviation beyond which a grid is a gap, %% (default 15)")
+    p.add_argument("--tolerance-pct", type=float, default=BALANCE_LIMIT_PCT,
+                   help="户数偏差容限 deviation beyond which a grid is a gap, %% "
+                   f"(default {BALANCE_LIMIT_PCT:g})")
     p.add_argument("--lang", choices=["zh", "en"], default="zh", help="语言 language")
     p.add_argument("--tiles", help="底图 basemap: osm, tianditu, gaode or a URL template "
                    "(default: none, fully offline)")

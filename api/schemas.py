@@ -8,6 +8,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
+from partition.metrics import DEFAULT_TARGET
+
 # Control characters (C0, DEL, C1) other than tab and newline: a carriage return goes too, so
 # CR LF becomes LF.
 CONTROL_CHARS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
@@ -214,7 +216,7 @@ class DatasetOut(Orm):
 class PlanCreate(BaseModel):
     dataset_id: int
     name: Text = Field("", max_length=200)
-    target_households: int = Field(300, ge=10, le=5000, description="每格目标户数")
+    target_households: int = Field(DEFAULT_TARGET, ge=10, le=5000, description="每格目标户数")
     seed: int = 0
     previous_plan_id: int | None = Field(None, description="re-balance this plan, fewest moves")
     locked: list[str] = Field(default_factory=list, description="grid codes kept exactly")

@@ -33,11 +33,8 @@ sys.path.insert(0, str(ROOT))
 
 from gis.study_area import load_study_area  # noqa: E402
 from partition.divide import assign_grids  # noqa: E402
-from partition.plan import (  # noqa: E402
-    DEFAULT_TARGET,
-    build_territory,
-    plan_from_labels,
-)
+from partition.metrics import DEFAULT_TARGET  # noqa: E402
+from partition.plan import build_territory, plan_from_labels  # noqa: E402
 
 NANJING = ROOT.parent / "shared" / "data" / "nanjing_xinjiekou.osm"
 COLUMNS = ["grids", "max_deviation_free_pct", "mean_deviation_free_pct",

@@ -15,8 +15,8 @@ from maps.i18n import metres, t
 from maps.incidents import deadline_status
 from maps.layers import buildings_layer, grids_layer, worker_names
 from maps.walking import walk_distance_m
+from partition.metrics import BALANCE_LIMIT_PCT
 
-DEFAULT_TOLERANCE_PCT = 15.0
 DEFAULT_WALK_LIMIT_M = 500.0
 GAP_COLORS = {"no_grid": "#d50000", "over": "#b2182b", "under": "#2166ac",
               "no_member": "#ff6f00", "far": "#6a1b9a"}
@@ -55,7 +55,7 @@ def coverage_map(grids: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame, *,
                  streets: gpd.GeoDataFrame | None = None,
                  walk_limit_m: float = DEFAULT_WALK_LIMIT_M,
                  incidents: gpd.GeoDataFrame | None = None,
-                 tolerance_pct: float = DEFAULT_TOLERANCE_PCT,
+                 tolerance_pct: float = BALANCE_LIMIT_PCT,
                  now: pd.Timestamp | str | None = None,
                  options: MapOptions | None = None) -> folium.Map:
     """The coverage-gap map; each kind of gap is a layer, and the legend counts them.

@@ -14,9 +14,10 @@ import pandas as pd
 from maps.base import CANVAS_ABOVE, LABEL_ZOOM, FeatureLayer, LegendBuilder, MapOptions
 from maps.geometry import feature_collection, require_columns
 from maps.i18n import t
+from partition.metrics import BALANCE_LIMIT_PCT
 
 # Household deviation classes (percent from target): upper bounds and colours, under -> over.
-DEVIATION_BREAKS = (-15.0, -5.0, 5.0, 15.0)
+DEVIATION_BREAKS = (-BALANCE_LIMIT_PCT, -5.0, 5.0, BALANCE_LIMIT_PCT)  # beyond: the balance rule
 DEVIATION_COLORS = ("#2166ac", "#92c5de", "#e0f3db", "#f4a582", "#b2182b")
 COMMUNITY_COLOR = "#6a1b9a"
 BARRIER_COLOR = "#c62828"

@@ -37,10 +37,10 @@ import pandas as pd
 from partition.budget import WorkBudget, share
 from partition.exact_balance import repair_extremes
 from partition.groups import CommunityGroups, community_groups
-from partition.metrics import SMALL_SHARE, adjacency_bounds, deviation_lower_bound
+from partition.metrics import BALANCE_LIMIT, SMALL_SHARE, adjacency_bounds, deviation_lower_bound
 from partition.parallel import map_forked
 from partition.rebalance import rebalance_group
-from partition.regionalize import BALANCE_LIMIT, split
+from partition.regionalize import split
 from partition.set_partition import best_split
 from partition.untangle import untangle
 

@@ -31,7 +31,7 @@ import shapely
 from ortools.sat.python import cp_model
 
 from partition.budget import WorkBudget
-from partition.regionalize import BALANCE_LIMIT
+from partition.metrics import BALANCE_LIMIT
 
 MAX_BUILDINGS = 120  # neighbourhood size (buildings) the model is built for
 MAX_GRIDS = 14

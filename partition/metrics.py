@@ -18,6 +18,13 @@ from shapely.ops import polygonize, unary_union
 
 from gis.barriers import barrier_lines, crossable
 
+# Households per grid when the caller gives none (command line, service, benchmarks).
+DEFAULT_TARGET = 300
+# The balance rule: a grid's households within 15% of its community's mean grid size. Defined
+# here only; the balancing steps, the plan summary, the maps' colours and the messages use it.
+BALANCE_LIMIT_PCT = 15.0
+BALANCE_LIMIT = BALANCE_LIMIT_PCT / 100  # the same as a share (0.15)
+
 
 def polsby_popper(geoms: gpd.GeoSeries) -> pd.Series:
     """4 pi area / perimeter^2: 1 for a circle, near 0 for a sliver."""

@@ -36,6 +36,9 @@ from partition.budget import default_units
 from partition.divide import assign_grids
 from partition.groups import twin_roots
 from partition.metrics import (
+    BALANCE_LIMIT,
+    BALANCE_LIMIT_PCT,
+    DEFAULT_TARGET,
     SMALL_SHARE,
     barrier_violations,
     community_means,
@@ -52,11 +55,9 @@ from partition.metrics import (
 )
 from partition.polygons import grid_polygons
 from partition.rebalance import previous_grids
-from partition.regionalize import BALANCE_LIMIT
 from partition.territory import community_regions, tessellate
 from partition.units import split_into_units
 
-DEFAULT_TARGET = 300
 MIN_PIECE_M2 = 1.0  # a grid polygon's part smaller than this is a sliver, not a piece
 
 
@@ -386,9 +387,6 @@ def _boundary_lengths(graph: nx.Graph[Hashable], buildings: gpd.GeoDataFrame,
     return street, total
 
 
-BALANCE_LIMIT_PCT = 15.0
-
-
 def summarise(plan: Plan, graph: nx.Graph[Hashable]) -> dict[str, Any]:
     """Plan-level figures: balance, compactness, streets, and the hard-rule counts.
 
@@ -506,4 +504,4 @@ def rule_violations(plan: Plan) -> dict[str, int]:
                               "multi_piece_grids", "buildings_outside_grid")}
 
 
-__all__ = ["DEFAULT_TARGET", "Plan", "make_plan", "rule_violations"]
+__all__ = ["Plan", "PlanError", "make_plan", "rule_violations"]

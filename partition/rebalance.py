@@ -28,7 +28,8 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
-from partition.regionalize import BALANCE_LIMIT, balance_extremes, bisect, refine, split
+from partition.metrics import BALANCE_LIMIT
+from partition.regionalize import balance_extremes, bisect, refine, split
 from partition.untangle import untangle
 
 MOVE_WEIGHT = 0.1

@@ -24,12 +24,13 @@ import networkx as nx
 import numpy as np
 import shapely
 
+from partition.metrics import BALANCE_LIMIT
+
 MAX_PASSES = 60
 
 
 DIRECTIONS = 16  # cut directions tried per bisection (each from both ends)
 NO_EXTENT = 1e12  # footprint extent of buildings that do not count (finite: no inf arithmetic)
-BALANCE_LIMIT = 0.15  # relative deviation the balancing works to stay within
 REPAIRED_CANDIDATES = 8  # straight cuts repaired and compared per bisection
 BALANCE_STEP = 0.02  # cuts within this share of a grid (per grid of the smaller side) of each
 # other count as equally balanced

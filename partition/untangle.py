@@ -35,7 +35,8 @@ import numpy as np
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-from partition.regionalize import BALANCE_LIMIT, smallest_reachable
+from partition.metrics import BALANCE_LIMIT
+from partition.regionalize import smallest_reachable
 
 # Weight of the sum of relative deviations against the overlap of hulls, counted in mean
 # hull areas: a building of 10% of a grid moved from a grid at the mean to another at the

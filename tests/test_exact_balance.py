@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from partition.exact_balance import REACH, repair_extremes
-from partition.metrics import adjacency_bounds, connected_sets_bound
-from partition.regionalize import BALANCE_LIMIT, balance_extremes, bisect
+from partition.metrics import BALANCE_LIMIT, adjacency_bounds, connected_sets_bound
+from partition.regionalize import balance_extremes, bisect
 
 # Households of slab blocks and towers as the synthetic districts have them.
 SIZES = [0, 52, 66, 88, 104, 132, 176, 198, 208, 241, 264]

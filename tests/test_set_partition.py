@@ -10,7 +10,8 @@ import pytest
 
 from partition.budget import WorkBudget
 from partition.divide import _split_around_worst, _split_exactly
-from partition.regionalize import BALANCE_LIMIT, bisect
+from partition.metrics import BALANCE_LIMIT
+from partition.regionalize import bisect
 from partition.set_partition import SCALE, _joined, best_split, candidate_grids
 from tests.test_exact_balance import _lattice
 

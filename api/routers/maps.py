@@ -29,6 +29,7 @@ from api.deps import ReadDb
 from api.errors import ApiError, not_found
 from api.map_assets import gather_map_assets
 from api.models import Plan, Route, Worker
+from partition.metrics import BALANCE_LIMIT_PCT
 
 router = APIRouter(prefix="/maps", tags=["maps 地图"])
 _gather_lock = threading.Lock()
@@ -180,7 +181,7 @@ def route_page(request: Request, worker_id: int, session: ReadDb, who: allowed("
             summary="覆盖缺口地图 coverage gaps of the active plan (planners)")
 def coverage_page(request: Request, session: ReadDb, who: allowed("maps.plans"),
                   lang: Lang = LangQuery,
-                  tolerance_pct: float = Query(15.0, gt=0, le=100)):
+                  tolerance_pct: float = Query(BALANCE_LIMIT_PCT, gt=0, le=100)):
     assets_ready(request)
     grids, buildings = map_data.plan_layers(session, _active_plan(session))
     zones = map_data.party_zones_frame(session)
