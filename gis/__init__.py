@@ -10,7 +10,7 @@ from gis.errors import DataRepairWarning, InputError, Repair, WanggeError
 
 # The study-area names load osmnx (and scikit-learn with it): seconds of imports that commands
 # such as ``wangge vrp`` never need, so they are imported on first use (PEP 562).
-_LAZY = {"HouseholdOptions": "gis.households", "ATTRIBUTION": "gis.study_area",
+_LAZY = {"HouseholdOptions": "gis.households", "ATTRIBUTION": "gis.osm",
          "StudyArea": "gis.study_area", "format_summary": "gis.study_area",
          "load_study_area": "gis.study_area"}
 

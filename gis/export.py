@@ -2,7 +2,7 @@
 
 Files are written to a temporary name in the target folder and renamed into place only when
 complete, so a failure never leaves a half-written file. Exports of OSM-derived data carry the
-attribution "© OpenStreetMap contributors, ODbL 1.0".
+attribution (gis.osm.ATTRIBUTION).
 """
 
 from __future__ import annotations

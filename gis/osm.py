@@ -24,6 +24,11 @@ from gis.errors import InputError, check_file
 
 OSM_SUFFIXES = (".osm", ".osm.bz2", ".osm.gz", ".osm.pbf", ".pbf", ".xml")
 
+# What every map and export made from OSM data carries (ODbL 1.0, see NOTICE); defined here only.
+OSM_CONTRIBUTORS = "OpenStreetMap contributors"
+OSM_LICENCE_URL = "https://opendatacommons.org/licenses/odbl/1-0/"
+ATTRIBUTION = f"© {OSM_CONTRIBUTORS}, ODbL 1.0"
+
 # Ways whose lines matter: streets (walk graph, arterial barriers), rails, waterways.
 LINE_KEYS = ("highway", "railway", "waterway")
 # Area tags kept besides buildings: water (barrier), landuse (residential test), places.

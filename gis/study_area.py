@@ -28,11 +28,10 @@ from gis.communities import communities_from_osm, read_communities, whole_area
 from gis.crs import local_metric_crs, to_wgs84
 from gis.errors import InputError, Repair, check_file
 from gis.households import HouseholdOptions, assign_households
-from gis.osm import OsmExtract, OsmReadReport, is_osm_path, read_osm
+from gis.osm import ATTRIBUTION, OsmExtract, OsmReadReport, is_osm_path, read_osm
 from gis.streets import StreetReport, street_lines, walk_graph
 from gis.vector_files import is_vector_path, read_vector, unknown_format_error
 
-ATTRIBUTION = "© OpenStreetMap contributors, ODbL 1.0"
 LOAD_STEPS = ("读取 reading", "户数 households", "街道 streets", "社区 communities")
 
 

@@ -2,7 +2,7 @@
 
 Every map: no basemap unless one is configured (maps.tiles), the layers of our own data, a
 layer control, a legend with the title, a scale bar, a fullscreen button and the attribution
-"© OpenStreetMap contributors, ODbL 1.0". Pages link Leaflet and its plugins from a local
+(gis.osm.ATTRIBUTION). Pages link Leaflet and its plugins from a local
 prefix (maps.assets): ``/static/maps/`` when the service serves them, or a folder written beside
 a standalone file. No page makes a request to another host unless a basemap is configured.
 """
@@ -23,8 +23,9 @@ from branca.element import Element, Figure, MacroElement
 from folium.elements import JSCSSMixin
 from folium.template import Template
 
+from gis.osm import ATTRIBUTION
 from maps import assets
-from maps.i18n import ATTRIBUTION, check_lang, t
+from maps.i18n import check_lang, t
 from maps.tiles import TileProvider, resolve_tiles
 
 LABEL_ZOOM = 16  # labels (grid code, worker, households) are drawn from this zoom level on

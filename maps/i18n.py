@@ -4,8 +4,6 @@ from __future__ import annotations
 
 LANGS = ("zh", "en")
 
-ATTRIBUTION = "© OpenStreetMap contributors, ODbL 1.0"
-
 _TEXT: dict[str, tuple[str, str]] = {
     # titles
     "title.grids": ("网格划分方案", "Grid plan"),

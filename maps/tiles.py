@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from maps.i18n import ATTRIBUTION
+from gis.osm import ATTRIBUTION
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from api.geojson import collection_bytes, features_json, geojson_response
 from api.models import Assignment, Grid, Incident, PartyMember, Plan, PlanBuilding
 from api.plan_store import building_records, grid_records
 from api.spatial import bbox_filter
+from gis.osm import ATTRIBUTION
 
 router = APIRouter(tags=["OGC API - Features"])
 CONFORMANCE = [
@@ -81,7 +82,7 @@ def landing(request: Request):
     return _json({
         "title": "Wangge 网格 OGC API - Features",
         "description": "网格、建筑、党员责任区与事件 grids, buildings, party zones, incidents",
-        "attribution": "© OpenStreetMap contributors, ODbL 1.0",
+        "attribution": ATTRIBUTION,
         "links": [
             {"href": f"{base}/", "rel": "self", "type": JSON, "title": "this document"},
             {"href": f"{root}/openapi.json", "rel": "service-desc",

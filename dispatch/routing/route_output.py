@@ -19,6 +19,7 @@ from shapely.geometry.base import BaseGeometry
 
 from dispatch.routing.network import WalkNetwork, walk_seconds
 from dispatch.routing.visits import Stop, VisitRoute, Walker
+from gis.osm import OSM_CONTRIBUTORS, OSM_LICENCE_URL
 
 TURNS = (  # (largest absolute angle in degrees, Chinese, English)
     (20, "直行", "continue straight"),
@@ -108,8 +109,8 @@ def gpx(name: str, track: LineString, waypoints: list[tuple[str, Point]], crs: o
     return ('<?xml version="1.0" encoding="UTF-8"?>\n'
             '<gpx version="1.1" creator="Wangge" xmlns="http://www.topografix.com/GPX/1/1">\n'
             f"  <metadata><name>{escape(name)}</name>"
-            "<copyright author=\"OpenStreetMap contributors\"><license>"
-            "https://opendatacommons.org/licenses/odbl/1-0/</license></copyright></metadata>\n"
+            f"<copyright author=\"{OSM_CONTRIBUTORS}\"><license>{OSM_LICENCE_URL}</license>"
+            "</copyright></metadata>\n"
             f"{wpts}  <trk><name>{escape(name)}</name>\n    <trkseg>\n{pts}    </trkseg>\n"
             "  </trk>\n</gpx>\n")
 
