@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from api import models as m
 from api.plan_store import buildings_frame, grids_frame
+from dispatch.incidents.lifecycle import past_deadline, stage_deadline
 
 ZONE_COLUMNS = ["member_id", "name", "branch", "grid_id", "households"]
 INCIDENT_COLUMNS = ["incident_id", "category", "stage", "description", "title", "created_at",
@@ -76,13 +77,12 @@ def incidents_frame(session: Session, worker_id: int | None = None) -> gpd.GeoDa
     rows = list(session.scalars(query))
     records = []
     for r in rows:
-        deadline = aware(r.accept_by if r.status == "reported" else r.close_by)
+        deadline = aware(stage_deadline(r.status, r.accept_by, r.close_by))
         records.append({
             "incident_id": r.id, "category": r.category, "stage": r.status,
             "description": r.description, "title": (r.description or "")[:60],
             "created_at": r.created_at, "grid_code": r.grid_code, "worker_id": r.worker_id,
             "deadline": deadline.isoformat() if deadline else None,
-            "overdue": bool(deadline and r.status not in ("closed", "rejected")
-                            and deadline < now)})
+            "overdue": past_deadline(r.status, deadline, now)})
     return gpd.GeoDataFrame(records, columns=INCIDENT_COLUMNS,
                             geometry=[r.geom for r in rows], crs="EPSG:4326")

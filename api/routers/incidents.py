@@ -48,11 +48,12 @@ from api.schemas import (
 )
 from dispatch.incidents.errors import IncidentError
 from dispatch.incidents.lifecycle import (
-    OPEN_STAGES,
     WITH_WORKER,
     add_note,
     claim,
     merge_report,
+    past_deadline,
+    stage_deadline,
     transition,
 )
 from dispatch.incidents.rules import Rules, load_rules
@@ -93,10 +94,8 @@ def category_id(rules: Rules, text: str) -> str:
 
 
 def is_overdue(i: Incident, now: datetime) -> bool:
-    if i.status not in OPEN_STAGES:
-        return False
-    limit = i.accept_by if i.status == "reported" else i.close_by
-    return limit is not None and now > store.aware(limit)
+    deadline = store.aware(stage_deadline(i.status, i.accept_by, i.close_by))
+    return past_deadline(i.status, deadline, now)
 
 
 def incident_out(i: Incident, merged: bool = False) -> IncidentOut:

@@ -225,8 +225,7 @@ class Dispatcher:
             community, leader = self._leaders.get(grid, (None, None))
             if leader is None:
                 continue
-            limit = inc.accept_by if inc.stage == "reported" else inc.close_by
-            late_h = (beijing(now) - limit).total_seconds() / 3600
+            late_h = (beijing(now) - inc.deadline).total_seconds() / 3600
             inc.escalated_to = leader
             add_note(inc, "escalate", who, f"超期 {late_h:.1f} 小时，上报网格长 {leader} / "
                      f"overdue by {late_h:.1f} h, escalated to grid leader {leader}", now)

@@ -17,6 +17,7 @@ import math
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 import pandas as pd
 
@@ -50,6 +51,20 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 OPEN_STAGES = frozenset(STAGES) - {"closed", "rejected"}
 WITH_WORKER = frozenset({"dispatched", "in_progress"})
 EARTH_RADIUS_M = 6_371_008.8
+_When = TypeVar("_When", datetime, datetime | None)  # a deadline; a stored row's may be missing
+
+
+def stage_deadline(stage: str, accept_by: _When, close_by: _When) -> _When:
+    """The deadline that applies in ``stage``: to accept (立案) while reported, else to close.
+
+    The one statement of this rule: the incidents here, the service's rows and its maps use it.
+    """
+    return accept_by if stage == "reported" else close_by
+
+
+def past_deadline(stage: str, deadline: datetime | None, now: datetime) -> bool:
+    """Overdue: still open in ``stage`` and ``now`` after its ``deadline`` (timezone-aware)."""
+    return stage in OPEN_STAGES and deadline is not None and now > deadline
 
 
 @dataclass(frozen=True)
@@ -123,12 +138,14 @@ class Incident:
         """When it was closed (结案); None before."""
         return next((s.at for s in self._history if s.action == "closed"), None)
 
+    @property
+    def deadline(self) -> datetime:
+        """The deadline of its stage (:func:`stage_deadline`)."""
+        return stage_deadline(self.stage, self.accept_by, self.close_by)
+
     def overdue(self, now: datetime) -> bool:
-        """Open and past its deadline: to accept while reported, else to close."""
-        if not self.is_open:
-            return False
-        limit = self.accept_by if self.stage == "reported" else self.close_by
-        return beijing(now) > limit
+        """Open and past the deadline of its stage (:func:`past_deadline`)."""
+        return past_deadline(self.stage, self.deadline, beijing(now))
 
 
 def new_incident(incident_id: str, category: str, lon: float, lat: float, reported_at: datetime,
@@ -321,7 +338,7 @@ def incidents_frame(incidents: Iterable[Incident], now: datetime | None = None) 
                      "lon": i.lon, "lat": i.lat, "grid_id": i.grid_id, "assignee": i.assignee,
                      "reporters": len(i.reporters), "reported_at": i.reported_at,
                      "accept_by": i.accept_by, "close_by": i.close_by,
-                     "deadline": i.accept_by if i.stage == "reported" else i.close_by,
+                     "deadline": i.deadline,
                      "overdue": i.overdue(now), "accepted_at": i.accepted_at(),
                      "closed_at": i.closed_at(), "escalated_to": i.escalated_to})
     return pd.DataFrame(rows)
