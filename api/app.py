@@ -17,7 +17,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 
 from api.auth import TokenCache
-from api.db import Database
 from api.errors import (
     ApiError,
     api_error_handler,
@@ -42,6 +41,7 @@ from api.routers import (
     routes,
 )
 from api.settings import Settings
+from api.store.db import Database
 from api.web import SecurityHeaders, install_docs
 from gis.errors import WanggeError
 

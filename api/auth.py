@@ -37,7 +37,7 @@ from sqlalchemy import bindparam, event, select
 from sqlalchemy.orm import Session
 
 from api.errors import ApiError
-from api.models import ROLES, Token, Worker
+from api.store.models import ROLES, TokenRow, WorkerRow
 
 TOKEN_PREFIX = "wg_"
 ROLE_ZH = {"admin": "管理员（街道办）", "planner": "规划人员", "worker": "网格员",
@@ -50,7 +50,7 @@ def hash_secret(secret: str) -> str:
 
 
 def issue_token(session: Session, role: str, name: str = "",
-                worker_id: int | None = None) -> tuple[Token, str]:
+                worker_id: int | None = None) -> tuple[TokenRow, str]:
     """Create a token; returns the row and the secret (shown once, never stored).
 
     Raises:
@@ -62,10 +62,10 @@ def issue_token(session: Session, role: str, name: str = "",
     if role == "worker":
         if worker_id is None:
             raise ValueError("a worker token needs --worker ID (网格员令牌需指定网格员编号)")
-        if session.get(Worker, worker_id) is None:
+        if session.get(WorkerRow, worker_id) is None:
             raise ValueError(f"worker {worker_id} not found (网格员 {worker_id} 不存在)")
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    token = Token(name=name or role, role=role, secret_sha256=hash_secret(secret),
+    token = TokenRow(name=name or role, role=role, secret_sha256=hash_secret(secret),
                   worker_id=worker_id if role == "worker" else None)
     session.add(token)
     session.flush()
@@ -75,7 +75,7 @@ def issue_token(session: Session, role: str, name: str = "",
 def revoke_token(session: Session, token_id: int) -> bool:
     """Mark the token revoked in ``session``'s transaction; this process's token caches are
     emptied now and again when the transaction commits."""
-    token = session.get(Token, token_id)
+    token = session.get(TokenRow, token_id)
     if token is None or token.revoked_at is not None:
         return False
     token.revoked_at = datetime.now(UTC)
@@ -159,8 +159,9 @@ class TokenCache:
         self._entries[digest] = (time.monotonic() + self.ttl, generation, principal)
 
 
-TOKEN_BY_DIGEST = (select(Token.id, Token.role, Token.name, Token.worker_id, Token.revoked_at)
-                   .where(Token.secret_sha256 == bindparam("digest")))
+TOKEN_BY_DIGEST = (select(TokenRow.id, TokenRow.role, TokenRow.name, TokenRow.worker_id,
+                          TokenRow.revoked_at)
+                   .where(TokenRow.secret_sha256 == bindparam("digest")))
 
 
 def principal_for_secret(db, secret: str, cache: TokenCache | None = None) -> Principal | None:

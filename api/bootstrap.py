@@ -13,11 +13,11 @@ from pathlib import Path
 import shapely
 from sqlalchemy import update
 
-from api.db import Database
 from api.jobs import load_dataset
-from api.models import Dataset, Plan
-from api.plan_store import save_plan
 from api.settings import Settings
+from api.store.db import Database
+from api.store.models import DatasetRow, PlanRow
+from api.store.plans import save_plan
 from partition.metrics import DEFAULT_TARGET
 
 
@@ -32,7 +32,7 @@ def add_dataset(db: Database, settings: Settings, source: str | Path, name: str 
     folder.mkdir(parents=True)
     try:
         shutil.copyfile(source, folder / source.name)
-        dataset = Dataset(name=name or source.name, filename=source.name,
+        dataset = DatasetRow(name=name or source.name, filename=source.name,
                           path=str(folder_rel / source.name),
                           size_bytes=source.stat().st_size,
                           options={"datum": "wgs84", "households_col": "households",
@@ -58,13 +58,13 @@ def make_active_plan(db: Database, settings: Settings, dataset_id: int,
     from partition.plan import make_plan
 
     with db.read_session() as session:
-        dataset = session.get(Dataset, dataset_id)
+        dataset = session.get(DatasetRow, dataset_id)
     if dataset is None:
         raise ValueError(f"dataset {dataset_id} not found (数据集不存在)")
     area = load_dataset(settings, dataset, progress)
     plan = make_plan(area, target_households, seed=seed, progress=progress)
     with db.writing() as session:
-        session.execute(update(Plan).where(Plan.status == "active").values(status="archived"))
+        session.execute(update(PlanRow).where(PlanRow.status == "active").values(status="archived"))
         row = save_plan(session, plan, dataset_id=dataset_id, name=name or dataset.name,
                         params={"seed": seed}, attribution=area.attribution, job_id=None)
         row.status = "active"
@@ -96,8 +96,8 @@ def _spread(frame, count: int) -> list[int]:
 def _demo_people(db: Database, plan_id: int, workers: int, members: int) -> tuple[list, list]:
     """Workers based at residential buildings spread over the grids, and party members
     living in others; returns their ids."""
-    from api.models import PartyMember, Worker
-    from api.plan_store import buildings_frame
+    from api.store.models import PartyMemberRow, WorkerRow
+    from api.store.plans import buildings_frame
 
     with db.read_session() as session:
         homes = buildings_frame(session, plan_id)
@@ -108,11 +108,11 @@ def _demo_people(db: Database, plan_id: int, workers: int, members: int) -> tupl
     with db.writing() as session:
         staff = []
         for i, (_, b) in enumerate(worker_rows.iterrows()):
-            w = Worker(name=f"{SURNAMES[i % len(SURNAMES)]}网格员{i + 1:02d}",
+            w = WorkerRow(name=f"{SURNAMES[i % len(SURNAMES)]}网格员{i + 1:02d}",
                        employee_no=f"DEMO-{i + 1:03d}", notes="演示数据 demo")
             w.set_geometry(b.geometry.representative_point())
             staff.append(w)
-        party = [PartyMember(name=f"{SURNAMES[-1 - i % len(SURNAMES)]}党员{i + 1:02d}",
+        party = [PartyMemberRow(name=f"{SURNAMES[-1 - i % len(SURNAMES)]}党员{i + 1:02d}",
                              branch="演示支部 demo branch", building_ids=[str(b.building_id)],
                              notes="演示数据 demo")
                  for i, (_, b) in enumerate(member_rows.iterrows())]
@@ -144,7 +144,7 @@ def demo_service(data_dir: str | Path, *, workers: int = DEMO_WORKERS,
 
     from api.auth import issue_token
     from api.dispatch_jobs import run_assignments, run_party_zones, run_routes
-    from api.models import Grid, Token
+    from api.store.models import GridRow, TokenRow
 
     settings = Settings.from_env(data_dir)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -152,7 +152,7 @@ def demo_service(data_dir: str | Path, *, workers: int = DEMO_WORKERS,
     try:
         db.upgrade()
         with db.read_session() as session:
-            active = session.scalar(select(Plan).where(Plan.status == "active"))
+            active = session.scalar(select(PlanRow).where(PlanRow.status == "active"))
             if active is not None:
                 return {"created": False, "dataset_id": active.dataset_id,
                         "plan_id": active.id}
@@ -171,10 +171,10 @@ def demo_service(data_dir: str | Path, *, workers: int = DEMO_WORKERS,
         plan_id = make_active_plan(db, settings, dataset_id, name="演示方案 demo plan")
         lap("划分网格 partition")
         with db.read_session() as session:
-            grids = session.scalar(select(func.count()).select_from(Grid)
-                                   .where(Grid.plan_id == plan_id))
-            households = session.scalar(select(func.sum(Grid.households))
-                                        .where(Grid.plan_id == plan_id)) or 0
+            grids = session.scalar(select(func.count()).select_from(GridRow)
+                                   .where(GridRow.plan_id == plan_id))
+            households = session.scalar(select(func.sum(GridRow.households))
+                                        .where(GridRow.plan_id == plan_id)) or 0
         staff, party = _demo_people(db, plan_id, workers, members)
         limits = {"max_grids": max(3, math.ceil(2 * grids / max(1, len(staff)))),
                   "max_households": max(1200, math.ceil(2 * households / max(1, len(staff))))}
@@ -186,7 +186,7 @@ def demo_service(data_dir: str | Path, *, workers: int = DEMO_WORKERS,
         zones = run_party_zones(db, settings, None, {"plan_id": plan_id})
         lap("党员责任区 party zones")
         with db.writing() as session:
-            have_admin = session.scalar(select(Token.id).where(Token.role == "admin"))
+            have_admin = session.scalar(select(TokenRow.id).where(TokenRow.role == "admin"))
             secret = None if have_admin else issue_token(session, "admin", "demo admin")[1]
         return {"created": True, "dataset_id": dataset_id, "plan_id": plan_id,
                 "grids": grids, "households": int(households), "workers": len(staff),

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from api.errors import ApiError
 from api.settings import Settings
-from api.spatial import bbox_area_km2
+from api.store.spatial import bbox_area_km2
 
 
 def read_session(request: Request) -> Iterator[Session]:

@@ -3,7 +3,8 @@ party member zones over a stored plan.
 
 Each runs in a job process: it reads the plan, its dataset's walk network and the people from
 the store, calls dispatch/ and writes its results together with the job's success in one
-transaction (api.dispatch_store), so a failure or a cancel leaves the previous results whole.
+transaction (api.store.assignments, api.store.routes), so a failure or a cancel leaves the
+previous results whole.
 The same functions run without a job (``job_id=None``) for api.bootstrap.
 
 Metric work happens in the walk network's CRS (the dataset's local metric CRS, m); the store
@@ -20,13 +21,14 @@ import pandas as pd
 import shapely
 from sqlalchemy import select
 
-from api import models as m
-from api.db import Database
-from api.dispatch_store import save_assignments, save_route
 from api.incident_dispatcher import walk_network
 from api.jobs import JobProgress, finish_job
-from api.plan_store import buildings_frame, grids_frame
 from api.settings import Settings
+from api.store import models as m
+from api.store.assignments import save_assignments
+from api.store.db import Database
+from api.store.plans import buildings_frame, grids_frame
+from api.store.routes import save_route
 from dispatch.incidents.rules import BEIJING
 from dispatch.routing.network import walk_seconds
 from dispatch.staffing.workers import Worker as DispatchWorker
@@ -38,10 +40,10 @@ PATROL_START_S = 9 * 3600  # patrols start at 09:00
 def _context(db: Database, settings: Settings, plan_id: int):
     """(plan, walk network, grids in its CRS with grid_id = code)."""
     with db.read_session() as session:
-        plan = session.get(m.Plan, plan_id)
+        plan = session.get(m.PlanRow, plan_id)
         if plan is None:
             raise ValueError(f"plan {plan_id} not found (网格方案不存在)")
-        dataset = session.get(m.Dataset, plan.dataset_id)
+        dataset = session.get(m.DatasetRow, plan.dataset_id)
         grids = grids_frame(session, plan_id)
     net = walk_network(settings, dataset)
     return plan, net, grids.to_crs(net.crs)
@@ -59,7 +61,7 @@ def _steps(db: Database, job_id: int | None, total: int) -> Callable[[str], None
 
 def worker_bases(session, crs, **limits) -> list[DispatchWorker]:
     """Workers with a base point, in ``crs``; ``limits``: max_grids, max_households."""
-    rows = [w for w in session.scalars(select(m.Worker).order_by(m.Worker.id))
+    rows = [w for w in session.scalars(select(m.WorkerRow).order_by(m.WorkerRow.id))
             if w.geom is not None]
     if not rows:
         return []
@@ -83,9 +85,9 @@ def run_assignments(db: Database, settings: Settings, job_id: int | None,
         limits = {k: int(params[k]) for k in ("max_grids", "max_households") if k in params}
         workers = worker_bases(session, net.crs, **limits)
         previous = dict(session.execute(
-            select(m.Grid.code, m.Assignment.worker_id)
-            .join(m.Assignment, m.Assignment.grid_id == m.Grid.id)
-            .where(m.Assignment.plan_id == plan.id, m.Assignment.role == "worker")).all())
+            select(m.GridRow.code, m.AssignmentRow.worker_id)
+            .join(m.AssignmentRow, m.AssignmentRow.grid_id == m.GridRow.id)
+            .where(m.AssignmentRow.plan_id == plan.id, m.AssignmentRow.role == "worker")).all())
     if not workers:
         raise ValueError("no worker has a base point (lon/lat): add one first "
                          "(没有设置驻点的网格员)")
@@ -190,7 +192,7 @@ def run_party_zones(db: Database, settings: Settings, job_id: int | None,
     plan, net, grids = _context(db, settings, params["plan_id"])
     with db.read_session() as session:
         buildings = buildings_frame(session, plan.id).to_crs(net.crs)
-        rows = list(session.scalars(select(m.PartyMember).order_by(m.PartyMember.id)))
+        rows = list(session.scalars(select(m.PartyMemberRow).order_by(m.PartyMemberRow.id)))
     known = set(buildings["building_id"].astype(str))
     members = [PartyMember(r.id, r.name, str(r.building_ids[0]),
                            int(params.get("capacity") or 20))
@@ -219,7 +221,7 @@ def _save_zones(session, members, zones: gpd.GeoDataFrame, held: pd.Series,
                 households: pd.Series) -> None:
     by_member = {int(r.member_id): r for r in zones.itertuples()}
     for member in members:
-        row = session.get(m.PartyMember, member.member_id)
+        row = session.get(m.PartyMemberRow, member.member_id)
         zone = by_member.get(member.member_id)
         others = [b for b in held.get(member.member_id, []) if b != member.building_id]
         row.building_ids = [member.building_id, *others]

@@ -7,7 +7,7 @@ from shapely.geometry import mapping, shape
 
 from api.errors import ApiError
 from api.settings import Settings
-from api.spatial import vertex_count
+from api.store.spatial import vertex_count
 
 
 def parse_geometry(geojson: dict, settings: Settings, kinds: tuple[str, ...],

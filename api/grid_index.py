@@ -21,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.errors import ApiError
-from api.models import Grid, Plan
+from api.store.models import GridRow, PlanRow
 
 MAX_CACHED_PLANS = 8
 
@@ -54,8 +54,8 @@ class GridLocator:
             cached = self._plans.get(plan_id)
         if cached is not None:
             return cached
-        rows = session.execute(select(Grid.code, Grid.geom).where(Grid.plan_id == plan_id)
-                               .order_by(Grid.id)).all()
+        rows = session.execute(select(GridRow.code, GridRow.geom).where(GridRow.plan_id == plan_id)
+                               .order_by(GridRow.id)).all()
         rows = [(code, geom) for code, geom in rows if geom is not None and not geom.is_empty]
         geoms = [geom for _, geom in rows]
         bounds = (tuple(float(v) for v in shapely.total_bounds(geoms)) if geoms
@@ -69,7 +69,7 @@ class GridLocator:
 
     def active(self, session: Session) -> PlanGrids | None:
         """The grids of the active plan; None when no plan is active."""
-        plan_id = session.scalar(select(Plan.id).where(Plan.status == "active").limit(1))
+        plan_id = session.scalar(select(PlanRow.id).where(PlanRow.status == "active").limit(1))
         return None if plan_id is None else self.plan_grids(session, plan_id)
 
 

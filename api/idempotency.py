@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from api.auth import Principal
 from api.errors import ApiError
-from api.models import IdempotencyKey
+from api.store.models import IdempotencyKeyRow
 
 MAX_KEY_LENGTH = 200
 
@@ -29,12 +29,12 @@ def _request_hash(payload) -> str:
     return hashlib.sha256(data.encode("utf-8")).hexdigest()
 
 
-def _lookup(session: Session, principal: Principal, key: str) -> IdempotencyKey | None:
-    return session.scalar(select(IdempotencyKey).where(
-        IdempotencyKey.token_id == principal.token_id, IdempotencyKey.key == key))
+def _lookup(session: Session, principal: Principal, key: str) -> IdempotencyKeyRow | None:
+    return session.scalar(select(IdempotencyKeyRow).where(
+        IdempotencyKeyRow.token_id == principal.token_id, IdempotencyKeyRow.key == key))
 
 
-def _replay(found: IdempotencyKey, digest: str) -> JSONResponse:
+def _replay(found: IdempotencyKeyRow, digest: str) -> JSONResponse:
     if found.request_sha256 != digest:
         raise ApiError(422, "idempotency_key_reused",
                        "该 Idempotency-Key 已用于另一个不同的请求",
@@ -74,7 +74,7 @@ def idempotent_create(session: Session, principal: Principal, key: str | None, m
         return _replay(found, digest)
     body = jsonable_encoder(create(session))
     if key is not None:
-        session.add(IdempotencyKey(token_id=principal.token_id, key=key, method=method,
+        session.add(IdempotencyKeyRow(token_id=principal.token_id, key=key, method=method,
                                    path=path, request_sha256=digest, status_code=status_code,
                                    response=body))
     try:

@@ -22,10 +22,10 @@ import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api import models as m
 from api.errors import ApiError
-from api.plan_store import grids_frame
 from api.settings import Settings
+from api.store import models as m
+from api.store.plans import grids_frame
 from api.worker_hours import available, shift_seconds
 from dispatch.incidents.dispatcher import Dispatcher, WorkerStatus
 from dispatch.incidents.rules import Rules
@@ -36,7 +36,7 @@ _networks: dict[tuple[str, int], WalkNetwork] = {}
 _lock = threading.Lock()
 
 
-def walk_network(settings: Settings, dataset: m.Dataset) -> WalkNetwork:
+def walk_network(settings: Settings, dataset: m.DatasetRow) -> WalkNetwork:
     """The walk network of ``dataset`` (metric CRS), built once per process."""
     key = (str(Path(settings.data_dir).resolve()), dataset.id)
     with _lock:
@@ -53,8 +53,8 @@ def walk_network(settings: Settings, dataset: m.Dataset) -> WalkNetwork:
         return _networks[key]
 
 
-def active_plan(session: Session) -> m.Plan:
-    plan = session.scalar(select(m.Plan).where(m.Plan.status == "active"))
+def active_plan(session: Session) -> m.PlanRow:
+    plan = session.scalar(select(m.PlanRow).where(m.PlanRow.status == "active"))
     if plan is None:
         raise ApiError(409, "no_active_plan", "尚无启用的网格方案，无法派遣",
                        "there is no active plan to dispatch with")
@@ -64,10 +64,10 @@ def active_plan(session: Session) -> m.Plan:
 def plan_workers(session: Session, plan_id: int, crs) -> tuple[list[DispatchWorker],
                                                                  pd.DataFrame]:
     """The plan's workers with bases in ``crs`` and its grid -> worker table."""
-    rows = session.execute(select(m.Grid.code, m.Grid.geom, m.Assignment.worker_id)
-                           .join(m.Assignment, m.Assignment.grid_id == m.Grid.id)
-                           .where(m.Assignment.plan_id == plan_id,
-                                  m.Assignment.role == "worker").order_by(m.Grid.code)).all()
+    rows = session.execute(select(m.GridRow.code, m.GridRow.geom, m.AssignmentRow.worker_id)
+                           .join(m.AssignmentRow, m.AssignmentRow.grid_id == m.GridRow.id)
+                           .where(m.AssignmentRow.plan_id == plan_id,
+                                  m.AssignmentRow.role == "worker").order_by(m.GridRow.code)).all()
     assignment = pd.DataFrame([(code, wid) for code, _, wid in rows],
                               columns=["grid_id", "worker_id"])
     first_grid = {}
@@ -76,7 +76,7 @@ def plan_workers(session: Session, plan_id: int, crs) -> tuple[list[DispatchWork
     import geopandas as gpd
 
     workers = []
-    for w in session.scalars(select(m.Worker).order_by(m.Worker.id)):
+    for w in session.scalars(select(m.WorkerRow).order_by(m.WorkerRow.id)):
         base = w.geom if w.geom is not None else first_grid.get(w.id)
         if base is None:
             continue
@@ -90,13 +90,13 @@ def leader_levels(session: Session, plan_id: int) -> pd.DataFrame:
     """The four-level rows escalation needs (dispatch.staffing.workers.four_levels' columns): each
     community's grid leader (网格长: the first leader assigned to one of its grids, by code)
     and each grid's community."""
-    grids = session.execute(select(m.Grid.code, m.Grid.community).where(
-        m.Grid.plan_id == plan_id).order_by(m.Grid.code)).all()
+    grids = session.execute(select(m.GridRow.code, m.GridRow.community).where(
+        m.GridRow.plan_id == plan_id).order_by(m.GridRow.code)).all()
     leaders = session.execute(
-        select(m.Grid.community, m.Assignment.worker_id)
-        .join(m.Assignment, m.Assignment.grid_id == m.Grid.id)
-        .where(m.Assignment.plan_id == plan_id, m.Assignment.role == "leader")
-        .order_by(m.Grid.code)).all()
+        select(m.GridRow.community, m.AssignmentRow.worker_id)
+        .join(m.AssignmentRow, m.AssignmentRow.grid_id == m.GridRow.id)
+        .where(m.AssignmentRow.plan_id == plan_id, m.AssignmentRow.role == "leader")
+        .order_by(m.GridRow.code)).all()
     rows, seen = [], set()
     for community, worker_id in leaders:
         if community not in seen:
@@ -111,7 +111,7 @@ def leader_levels(session: Session, plan_id: int) -> pd.DataFrame:
 def dispatcher(session: Session, settings: Settings, rules: Rules) -> Dispatcher:
     """The dispatcher of the active plan, with its grid leaders for escalation."""
     plan = active_plan(session)
-    net = walk_network(settings, session.get(m.Dataset, plan.dataset_id))
+    net = walk_network(settings, session.get(m.DatasetRow, plan.dataset_id))
     grids = grids_frame(session, plan.id)[["grid_id", "geometry"]].to_crs(net.crs)
     workers, assignment = plan_workers(session, plan.id, net.crs)
     if not workers:
@@ -125,4 +125,4 @@ def roster(session: Session, now: datetime) -> dict[int, WorkerStatus]:
     """Every worker's status at ``now``: available by the on-duty flag, work days, days off
     and shift (api.worker_hours.available)."""
     return {w.id: WorkerStatus(w.id, on_duty=available(w, now))
-            for w in session.scalars(select(m.Worker))}
+            for w in session.scalars(select(m.WorkerRow))}

@@ -30,11 +30,11 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from api import incident_store as store
-from api import models as m
-from api.dispatch_store import save_route
 from api.errors import ApiError
 from api.settings import Settings
+from api.store import incidents as store
+from api.store import models as m
+from api.store.routes import save_route
 from dispatch.incidents.lifecycle import WITH_WORKER
 from dispatch.incidents.rules import Rules, beijing
 from dispatch.routing.route_output import to_wgs84, visit_path
@@ -83,7 +83,7 @@ class TodayRoutes:
                              roster(self.session, self.now), active_plan(self.session).id)
         return self._context
 
-    def place(self, row: m.Incident, previous: int | None = None) -> Placement:
+    def place(self, row: m.IncidentRow, previous: int | None = None) -> Placement:
         """Insert dispatched incident ``row`` into its worker's route for today, after taking
         it out of the route of ``previous``, the worker who held it until now (if another)."""
         worker_id = row.worker_id
@@ -119,7 +119,7 @@ class TodayRoutes:
     def release(self, worker_id: int, incident_ids: list[int]) -> None:
         """Take ``incident_ids`` out of ``worker_id``'s route for today and re-plan the rest
         from now (delete the route when none is left)."""
-        plan_id = self.session.scalar(select(m.Plan.id).where(m.Plan.status == "active"))
+        plan_id = self.session.scalar(select(m.PlanRow.id).where(m.PlanRow.status == "active"))
         if plan_id is None:
             return
         self._lock(worker_id)
@@ -150,7 +150,7 @@ class TodayRoutes:
             return
         self._save(plan_id, worker_id, rows)
 
-    def follow(self, row: m.Incident, before: int | None, dispatched: bool) -> Placement | None:
+    def follow(self, row: m.IncidentRow, before: int | None, dispatched: bool) -> Placement | None:
         """Bring the routes in line after an action on ``row``, which was with worker
         ``before``: a dispatch places it; a worker it left loses its stop."""
         if dispatched:
@@ -168,23 +168,23 @@ class TodayRoutes:
         incident rows updated before already hold ``FOR KEY SHARE`` on the worker through
         their foreign key, which ``FOR UPDATE`` would wait for (a deadlock of two
         dispatches)."""
-        self.session.execute(select(m.Worker.id).where(m.Worker.id == worker_id)
+        self.session.execute(select(m.WorkerRow.id).where(m.WorkerRow.id == worker_id)
                              .with_for_update(key_share=True))
 
-    def _route(self, worker_id: int, plan_id: int) -> m.Route | None:
-        return self.session.scalar(select(m.Route).where(
-            m.Route.plan_id == plan_id, m.Route.worker_id == worker_id,
-            m.Route.day == self.day, m.Route.kind == VISITS))
+    def _route(self, worker_id: int, plan_id: int) -> m.RouteRow | None:
+        return self.session.scalar(select(m.RouteRow).where(
+            m.RouteRow.plan_id == plan_id, m.RouteRow.worker_id == worker_id,
+            m.RouteRow.day == self.day, m.RouteRow.kind == VISITS))
 
-    def _open_stops(self, route: m.Route | None, worker_id: int,
+    def _open_stops(self, route: m.RouteRow | None, worker_id: int,
                     exclude: set[int]) -> tuple[list, list[str]]:
         """Every incident still with ``worker_id`` (dispatched or in progress) but
         ``exclude``, as the library's incidents, and the ids of those already in ``route`` in
         its order (the search's starting solution; the others, e.g. dispatched on an earlier
         day or when routing failed, are inserted by the search)."""
-        rows = list(self.session.scalars(select(m.Incident).where(
-            m.Incident.worker_id == worker_id, m.Incident.status.in_(WITH_WORKER))
-            .order_by(m.Incident.close_by, m.Incident.id)))
+        rows = list(self.session.scalars(select(m.IncidentRow).where(
+            m.IncidentRow.worker_id == worker_id, m.IncidentRow.status.in_(WITH_WORKER))
+            .order_by(m.IncidentRow.close_by, m.IncidentRow.id)))
         rows = [r for r in rows if r.id not in exclude]
         held = {str(r.id) for r in rows}
         order = [] if route is None else [s["ref"] for s in route.stops
@@ -223,11 +223,11 @@ class TodayRoutes:
         return {"stops": rows, "path": path, "distance_m": float(route.distance_m),
                 "duration_s": float(route.end_s - route.start_s)}
 
-    def _save(self, plan_id: int, worker_id: int, rows: dict) -> m.Route | None:
+    def _save(self, plan_id: int, worker_id: int, rows: dict) -> m.RouteRow | None:
         if len(rows["stops"]) <= 1:  # nothing to visit: no route
-            self.session.execute(delete(m.Route).where(
-                m.Route.plan_id == plan_id, m.Route.worker_id == worker_id,
-                m.Route.day == self.day, m.Route.kind == VISITS))
+            self.session.execute(delete(m.RouteRow).where(
+                m.RouteRow.plan_id == plan_id, m.RouteRow.worker_id == worker_id,
+                m.RouteRow.day == self.day, m.RouteRow.kind == VISITS))
             return None
         return save_route(self.session, plan_id=plan_id, worker_id=worker_id, day=self.day,
                           kind=VISITS, **rows)

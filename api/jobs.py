@@ -45,11 +45,10 @@ from pathlib import Path
 
 from sqlalchemy import func, select, text, update
 
-from api.db import Database
 from api.errors import ApiError
-from api.models import Dataset, Job
-from api.models import Plan as PlanRow
 from api.settings import Settings
+from api.store.db import Database
+from api.store.models import DatasetRow, JobRow, PlanRow
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 0.5
@@ -70,21 +69,21 @@ class LeaseLostError(Exception):
 def owned(job_id: int) -> list:
     """WHERE clauses: job ``job_id`` is running and still held by this process's lease (no
     lease known, as in a test or ``api.bootstrap``: running)."""
-    clauses = [Job.id == job_id, Job.status == "running"]
+    clauses = [JobRow.id == job_id, JobRow.status == "running"]
     owner = _owners.get(job_id)
     if owner is not None:
-        clauses.append(Job.owner == owner)
+        clauses.append(JobRow.owner == owner)
     return clauses
 
 
 def finish_job(session, job_id: int, result: dict) -> bool:
     """Mark the job succeeded in the caller's transaction, only if it is still running, held
     by this process and not asked to cancel; False otherwise (the caller writes nothing)."""
-    done = session.execute(update(Job).where(*owned(job_id), Job.cancel_requested.is_(False))
+    done = session.execute(update(JobRow).where(*owned(job_id), JobRow.cancel_requested.is_(False))
                            .values(status="succeeded", progress=1.0, step=None,
                                    finished_at=now(), result=result)).rowcount
     return done == 1
-PRELOAD = ["api.jobs", "api.plan_store", "partition.plan", "gis.study_area", "api.dispatch_jobs"]
+PRELOAD = ["api.jobs", "api.store.plans", "partition.plan", "gis.study_area", "api.dispatch_jobs"]
 # Steps reported by a partition job: loading (gis.study_area.LOAD_STEPS), partition.plan's five
 # steps, then saving. Progress is the share of steps started.
 PARTITION_STEPS = 4 + 5 + 1
@@ -100,7 +99,7 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-def eta_seconds(job: Job) -> float | None:
+def eta_seconds(job: JobRow) -> float | None:
     """Seconds left, estimated from the elapsed time and the progress so far."""
     if job.status != "running" or job.started_at is None or job.progress <= 0:
         return None
@@ -194,7 +193,7 @@ class JobRunner:
     # ---- requests from the API -------------------------------------------------------------
 
     def submit(self, kind: str, params: dict, created_by: int | None,
-               rerun_of: int | None = None) -> Job:
+               rerun_of: int | None = None) -> JobRow:
         """Queue a job; 429 with Retry-After when the caller already has
         ``settings.max_jobs_per_user`` jobs queued or running, or everyone together
         ``settings.max_jobs``."""
@@ -205,17 +204,17 @@ class JobRunner:
                 session.execute(text("SELECT pg_advisory_xact_lock(:key)"),
                                 {"key": SUBMIT_LOCK_KEY})
             self._check_limits(session, created_by)
-            job = Job(kind=kind, params=params, created_by=created_by, rerun_of=rerun_of)
+            job = JobRow(kind=kind, params=params, created_by=created_by, rerun_of=rerun_of)
             session.add(job)
         self._wake.set()
         return job
 
     def _check_limits(self, session, created_by: int | None) -> None:
-        pending = Job.status.in_(PENDING)
-        total = session.scalar(select(func.count()).select_from(Job).where(pending))
-        mine = session.scalar(select(func.count()).select_from(Job).where(
-            pending, Job.created_by.is_(None) if created_by is None
-            else Job.created_by == created_by))
+        pending = JobRow.status.in_(PENDING)
+        total = session.scalar(select(func.count()).select_from(JobRow).where(pending))
+        mine = session.scalar(select(func.count()).select_from(JobRow).where(
+            pending, JobRow.created_by.is_(None) if created_by is None
+            else JobRow.created_by == created_by))
         limits = self.settings
         retry = {"Retry-After": str(limits.job_retry_after_s)}
         if mine >= limits.max_jobs_per_user:
@@ -238,9 +237,9 @@ class JobRunner:
     def cancel(self, job_id: int) -> None:
         """Cancel a queued job at once; ask a running one to stop (its process is ended)."""
         with self.db.writing() as session:
-            session.execute(update(Job).where(Job.id == job_id, Job.status == "queued")
+            session.execute(update(JobRow).where(JobRow.id == job_id, JobRow.status == "queued")
                             .values(status="cancelled", finished_at=now()))
-            session.execute(update(Job).where(Job.id == job_id, Job.status == "running")
+            session.execute(update(JobRow).where(JobRow.id == job_id, JobRow.status == "running")
                             .values(cancel_requested=True))
         self._wake.set()
 
@@ -263,7 +262,7 @@ class JobRunner:
         """Mark jobs left ``running`` by a previous process as interrupted; returns how many."""
         with self.db.writing() as session:
             result = session.execute(
-                update(Job).where(Job.status == "running").values(
+                update(JobRow).where(JobRow.status == "running").values(
                     status="interrupted", finished_at=now(),
                     error="interrupted by a restart of the service; re-run it",
                     error_zh="服务重启中断了该任务，请重新运行"))
@@ -328,8 +327,8 @@ class JobRunner:
 
     def _cancel_requested(self) -> None:
         with self.db.read_session() as session:
-            ids = session.scalars(select(Job.id).where(Job.status == "running",
-                                                       Job.cancel_requested)).all()
+            ids = session.scalars(select(JobRow.id).where(JobRow.status == "running",
+                                                       JobRow.cancel_requested)).all()
         for job_id in ids:
             proc = self.procs.pop(job_id, None)
             if proc is not None:
@@ -342,13 +341,13 @@ class JobRunner:
         if free <= 0:
             return
         with self.db.read_session() as session:
-            queued = session.execute(select(Job.id, Job.kind).where(Job.status == "queued")
-                                     .order_by(Job.id).limit(free)).all()
+            queued = session.execute(select(JobRow.id, JobRow.kind).where(JobRow.status == "queued")
+                                     .order_by(JobRow.id).limit(free)).all()
         for job_id, kind in queued:
             owner = uuid.uuid4().hex
             with self.db.writing() as session:
                 claimed = session.execute(
-                    update(Job).where(Job.id == job_id, Job.status == "queued")
+                    update(JobRow).where(JobRow.id == job_id, JobRow.status == "queued")
                     .values(status="running", started_at=now(), progress=0.0,
                             owner=owner)).rowcount
             if not claimed:
@@ -361,7 +360,7 @@ class JobRunner:
 
     def _finish(self, job_id: int, status: str, error: str, error_zh: str) -> None:
         with self.db.writing() as session:
-            session.execute(update(Job).where(Job.id == job_id, Job.status == "running")
+            session.execute(update(JobRow).where(JobRow.id == job_id, JobRow.status == "running")
                             .values(status=status, finished_at=now(), error=error,
                                     error_zh=error_zh))
 
@@ -376,7 +375,7 @@ class JobProgress:
 
     def __call__(self, name: str) -> None:
         with self.db.writing() as session:
-            session.execute(update(Job).where(*owned(self.job_id))
+            session.execute(update(JobRow).where(*owned(self.job_id))
                             .values(progress=round(self.done / self.total, 3), step=name))
         self.done += 1
 
@@ -434,7 +433,7 @@ def run_job(settings: Settings, job_id: int, target: str | None, owner: str | No
     db = Database(settings.url, settings.sqlite_synchronous)
     try:
         with db.read_session() as session:
-            job = session.get(Job, job_id)
+            job = session.get(JobRow, job_id)
             kind, params = job.kind, dict(job.params)
         if target is None:
             raise ValueError(f"unknown job kind {kind!r}")
@@ -458,11 +457,11 @@ def _record_failure(db: Database, job_id: int, exc: Exception) -> None:
         zh = f"任务失败：{exc}"
         log.error("job %s failed\n%s", job_id, traceback.format_exc())
     with db.writing() as session:
-        session.execute(update(Job).where(*owned(job_id))
+        session.execute(update(JobRow).where(*owned(job_id))
                         .values(status="failed", finished_at=now(), error=en, error_zh=zh))
 
 
-def load_dataset(settings: Settings, dataset: Dataset, progress=None):
+def load_dataset(settings: Settings, dataset: DatasetRow, progress=None):
     """The dataset's study area (gis.study_area), without the walk graph."""
     from gis.households import HouseholdOptions
     from gis.study_area import load_study_area
@@ -475,12 +474,12 @@ def load_dataset(settings: Settings, dataset: Dataset, progress=None):
 
 def run_partition(db: Database, settings: Settings, job_id: int, params: dict) -> None:
     """Load the dataset, make the plan, save it and the job's success in one transaction."""
-    from api.plan_store import buildings_frame, grids_frame, save_plan
+    from api.store.plans import buildings_frame, grids_frame, save_plan
     from partition.plan import make_plan
 
     progress = JobProgress(db, job_id, PARTITION_STEPS)
     with db.read_session() as session:
-        dataset = session.get(Dataset, params["dataset_id"])
+        dataset = session.get(DatasetRow, params["dataset_id"])
         previous = None
         if params.get("previous_plan_id"):
             prev_id = params["previous_plan_id"]
@@ -499,7 +498,7 @@ def run_partition(db: Database, settings: Settings, job_id: int, params: dict) -
                         name=params.get("name") or f"plan {job_id}", params=params,
                         attribution=area.attribution, job_id=job_id)
         session.flush()
-        session.execute(update(Job).where(Job.id == job_id).values(
+        session.execute(update(JobRow).where(JobRow.id == job_id).values(
             result={"plan_id": row.id, "grids": plan.summary.get("grids")}))
 
 

@@ -16,8 +16,8 @@ import geopandas as gpd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api import models as m
-from api.plan_store import buildings_frame, grids_frame
+from api.store import models as m
+from api.store.plans import buildings_frame, grids_frame
 from dispatch.incidents.lifecycle import past_deadline, stage_deadline
 
 ZONE_COLUMNS = ["member_id", "name", "branch", "grid_id", "households"]
@@ -26,18 +26,18 @@ INCIDENT_COLUMNS = ["incident_id", "category", "stage", "description", "title", 
 
 
 def active_plan_id(session: Session) -> int | None:
-    return session.scalar(select(m.Plan.id).where(m.Plan.status == "active"))
+    return session.scalar(select(m.PlanRow.id).where(m.PlanRow.status == "active"))
 
 
 def own_grids(plan_id: int | None, worker_id: int):
     """A subquery: ids of the grids of ``plan_id`` assigned to ``worker_id``."""
-    return select(m.Assignment.grid_id).where(m.Assignment.plan_id == plan_id,
-                                              m.Assignment.worker_id == worker_id)
+    return select(m.AssignmentRow.grid_id).where(m.AssignmentRow.plan_id == plan_id,
+                                              m.AssignmentRow.worker_id == worker_id)
 
 
 def own_grid_codes(plan_id: int | None, worker_id: int):
     """A subquery: codes of the grids of ``plan_id`` assigned to ``worker_id``."""
-    return select(m.Grid.code).where(m.Grid.id.in_(own_grids(plan_id, worker_id)))
+    return select(m.GridRow.code).where(m.GridRow.id.in_(own_grids(plan_id, worker_id)))
 
 
 def plan_layers(session: Session, plan_id: int, worker_id: int | None = None
@@ -46,19 +46,19 @@ def plan_layers(session: Session, plan_id: int, worker_id: int | None = None
     that worker's grids and the buildings in them."""
     if worker_id is None:
         return grids_frame(session, plan_id), buildings_frame(session, plan_id)
-    return (grids_frame(session, plan_id, m.Grid.id.in_(own_grids(plan_id, worker_id))),
-            buildings_frame(session, plan_id, m.PlanBuilding.grid_code.in_(
+    return (grids_frame(session, plan_id, m.GridRow.id.in_(own_grids(plan_id, worker_id))),
+            buildings_frame(session, plan_id, m.PlanBuildingRow.grid_code.in_(
                 own_grid_codes(plan_id, worker_id))))
 
 
 def party_zones_frame(session: Session, worker_id: int | None = None) -> gpd.GeoDataFrame:
     """Party members with a drawn responsibility zone; with ``worker_id``, those in that
     worker's grids of the active plan."""
-    query = select(m.PartyMember).where(m.PartyMember.geom.is_not(None))
+    query = select(m.PartyMemberRow).where(m.PartyMemberRow.geom.is_not(None))
     if worker_id is not None:
-        query = query.where(m.PartyMember.grid_code.in_(
+        query = query.where(m.PartyMemberRow.grid_code.in_(
             own_grid_codes(active_plan_id(session), worker_id)))
-    rows = list(session.scalars(query.order_by(m.PartyMember.id)))
+    rows = list(session.scalars(query.order_by(m.PartyMemberRow.id)))
     return gpd.GeoDataFrame(
         [{"member_id": r.id, "name": r.name, "branch": r.branch, "grid_id": r.grid_code,
           "households": r.households} for r in rows], columns=ZONE_COLUMNS,
@@ -68,12 +68,12 @@ def party_zones_frame(session: Session, worker_id: int | None = None) -> gpd.Geo
 def incidents_frame(session: Session, worker_id: int | None = None) -> gpd.GeoDataFrame:
     """Incidents as points; ``stage`` is the stored status, ``deadline`` the one that applies
     now (to accept while reported, else to close) and ``overdue`` whether it has passed."""
-    from api.incident_store import aware
+    from api.store.incidents import aware
 
     now = datetime.now(UTC)
-    query = select(m.Incident).order_by(m.Incident.id)
+    query = select(m.IncidentRow).order_by(m.IncidentRow.id)
     if worker_id is not None:
-        query = query.where(m.Incident.worker_id == worker_id)
+        query = query.where(m.IncidentRow.worker_id == worker_id)
     rows = list(session.scalars(query))
     records = []
     for r in rows:

@@ -11,8 +11,8 @@ import os
 import sys
 from collections.abc import Sequence
 
-from api.models import ROLES
 from api.settings import DEFAULT_DATA_DIR, Settings
+from api.store.models import ROLES
 
 
 def _data_dir_option(p: argparse.ArgumentParser) -> None:
@@ -51,7 +51,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _database(settings: Settings):
-    from api.db import Database
+    from api.store.db import Database
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     db = Database(settings.url, settings.sqlite_synchronous)

@@ -41,9 +41,9 @@ def main() -> int:
     from fastapi.testclient import TestClient
 
     import api.incident_routes
-    from api import models as m
     from api.app import create_app
     from api.settings import Settings
+    from api.store import models as m
     from tests.synthetic import write_district_osm
     from tests.test_service_maps import stock_service
 
@@ -57,7 +57,7 @@ def main() -> int:
         h = info["h"]
         with app.state.db.read_session() as s:
             points = [g.geom.representative_point()
-                      for g in s.query(m.Grid).order_by(m.Grid.code)][:-1]
+                      for g in s.query(m.GridRow).order_by(m.GridRow.code)][:-1]
         report, dispatch, handle, ids = [], [], [], []
         for i in range(args.incidents):
             p = points[i % len(points)]

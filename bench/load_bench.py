@@ -47,9 +47,9 @@ from sqlalchemy.engine import make_url
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from api import models as m  # noqa: E402
 from api.auth import issue_token  # noqa: E402
-from api.db import Database  # noqa: E402
+from api.store import models as m  # noqa: E402
+from api.store.db import Database  # noqa: E402
 from tests.synthetic import write_district_osm  # noqa: E402
 
 DEFAULT_POSTGIS = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
@@ -289,10 +289,11 @@ def verify(url: str, stats: Stats, crash: dict) -> dict:
     """Check the store directly: nothing acknowledged lost, nothing duplicated or partial."""
     engine = create_engine(url)
     with engine.connect() as conn:
-        rows = conn.execute(select(m.Incident.id, m.Incident.description, m.Incident.geom,
-                                   m.Incident.minx).where(
-            m.Incident.description.like("bench-%"))).all()
-        keys = dict(conn.execute(select(m.IdempotencyKey.key, m.IdempotencyKey.response)).all())
+        rows = conn.execute(select(m.IncidentRow.id, m.IncidentRow.description, m.IncidentRow.geom,
+                                   m.IncidentRow.minx).where(
+            m.IncidentRow.description.like("bench-%"))).all()
+        keys = dict(conn.execute(select(m.IdempotencyKeyRow.key,
+                                        m.IdempotencyKeyRow.response)).all())
         result = {"records": len(rows)}
         by_key: dict[str, list[int]] = {}
         for ident, key, _geom, _minx in rows:
@@ -310,10 +311,12 @@ def verify(url: str, stats: Stats, crash: dict) -> dict:
             k not in keys or keys[k]["id"] != v[0] for k, v in by_key.items())
         result["unacknowledged_in_store"] = len(set(by_key) - set(stats.acked))
         if "job_id" in crash:
-            job = conn.execute(select(m.Job.status).where(m.Job.id == crash["job_id"])).scalar()
+            job = conn.execute(select(m.JobRow.status)
+                               .where(m.JobRow.id == crash["job_id"])).scalar()
             result["job_at_kill"] = job
-            orphan = conn.execute(select(func.count()).select_from(m.Plan).join(
-                m.Job, m.Job.id == m.Plan.job_id).where(m.Job.status != "succeeded")).scalar()
+            orphan = conn.execute(select(func.count()).select_from(m.PlanRow).join(
+                m.JobRow, m.JobRow.id == m.PlanRow.job_id).where(
+                    m.JobRow.status != "succeeded")).scalar()
             result["plans_without_successful_job"] = orphan
             uneven = conn.execute(text(
                 "SELECT count(*) FROM plans p WHERE (SELECT count(*) FROM grids g "

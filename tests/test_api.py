@@ -12,11 +12,11 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
 
-from api import models as m
 from api.app import create_app
 from api.auth import issue_token, revoke_token
-from api.db import Database
 from api.settings import Settings
+from api.store import models as m
+from api.store.db import Database
 from tests.synthetic import write_district_osm
 from tests.test_store import (  # noqa: F401 (postgis_server_url is a fixture)
     drop_postgis_database,
@@ -37,8 +37,8 @@ def district(tmp_path_factory):
 def make_tokens(app, names=("admin", "planner", "reporter")) -> dict[str, dict]:
     headers = {}
     with app.state.db.writing() as s:
-        w1 = m.Worker(name="王芳", employee_no="W001")
-        w2 = m.Worker(name="李强", employee_no="W002")
+        w1 = m.WorkerRow(name="王芳", employee_no="W001")
+        w2 = m.WorkerRow(name="李强", employee_no="W002")
         s.add_all([w1, w2])
         s.flush()
         for role in names:
@@ -151,7 +151,7 @@ def test_token_cache_honours_revocation(tmp_path):
         # the CLI: another process, its own database connection; no token query meanwhile
         cli = Database(app.state.settings.url)
         with cli.engine.begin() as conn:
-            conn.execute(update(m.Token).where(m.Token.id == second.id)
+            conn.execute(update(m.TokenRow).where(m.TokenRow.id == second.id)
                          .values(revoked_at=datetime.now(UTC)))
         cli.dispose()
         assert c.get("/plans", headers=two).status_code == 200  # cached, under 1 s
@@ -357,7 +357,7 @@ def test_rebalanced_plan_diff_activate_and_export(service, tmp_path):
 def test_failed_job_reports_why_and_leaves_no_plan(service):
     c, h, app = service["client"], service["h"], service["app"]
     with app.state.db.read_session() as s:
-        plans_before = s.scalar(select(func.count()).select_from(m.Plan))
+        plans_before = s.scalar(select(func.count()).select_from(m.PlanRow))
     r = c.post("/plans", headers=h["planner"],
                json={"dataset_id": service["dataset"]["id"], "previous_plan_id":
                      service["plan_id"], "locked": ["no-such-grid"]})
@@ -365,7 +365,7 @@ def test_failed_job_reports_why_and_leaves_no_plan(service):
     assert job["status"] == "failed" and "no-such-grid" in job["error"]
     assert job["error_zh"]
     with app.state.db.read_session() as s:
-        assert s.scalar(select(func.count()).select_from(m.Plan)) == plans_before
+        assert s.scalar(select(func.count()).select_from(m.PlanRow)) == plans_before
 
 
 def test_cancel_and_rerun_an_interrupted_job(service):
@@ -381,7 +381,7 @@ def test_cancel_and_rerun_an_interrupted_job(service):
     assert c.post(f"/jobs/{job_id}/cancel", headers=h["planner"]).status_code == 409
     # a job left "running" by a crashed service is marked interrupted when it starts again
     with app.state.db.writing() as s:
-        s.execute(update(m.Job).where(m.Job.id == job_id).values(status="running"))
+        s.execute(update(m.JobRow).where(m.JobRow.id == job_id).values(status="running"))
     assert runner.recover() == 1
     job = c.get(f"/jobs/{job_id}", headers=h["planner"]).json()
     assert job["status"] == "interrupted" and "restart" in job["error"]
@@ -488,8 +488,8 @@ def test_incident_idempotent_under_retries(service):
     ids = {c.post("/incidents", headers=key, json=body).json()["id"] for _ in range(3)}
     assert len(ids) == 1
     with app.state.db.read_session() as s:
-        assert s.scalar(select(func.count()).select_from(m.Incident)
-                        .where(m.Incident.description == "垃圾堆放")) == 1
+        assert s.scalar(select(func.count()).select_from(m.IncidentRow)
+                        .where(m.IncidentRow.description == "垃圾堆放")) == 1
     r = c.post("/incidents", headers=h["reporter"], json={**body, "lat": 95})
     assert r.status_code == 422
     assert len(same_key_at_once(c, h["reporter"])) == 1
@@ -734,14 +734,15 @@ def test_basic_auth_with_token_as_password_and_bilingual_validation_errors(servi
 
 
 def test_dispatch_results_stored_and_routes_served(service):
-    """What dispatch/ computes goes in with api.dispatch_store; routes come out as GeoJSON
-    and GPX, a worker seeing only their own."""
+    """What dispatch/ computes goes in with api.store.assignments and api.store.routes; routes
+    come out as GeoJSON and GPX, a worker seeing only their own."""
     import datetime as dt
     import xml.etree.ElementTree as ET
 
     import shapely
 
-    from api.dispatch_store import save_assignments, save_route
+    from api.store.assignments import save_assignments
+    from api.store.routes import save_route
 
     c, h, app, p = service["client"], service["h"], service["app"], service["plan_id"]
     codes = service["codes"]
@@ -844,7 +845,7 @@ def test_cancel_ends_a_running_job_process(service, monkeypatch):
 
 def test_bootstrap_dataset_and_active_plan_without_http(tmp_path, district):
     from api.bootstrap import add_dataset, make_active_plan
-    from api.db import Database
+    from api.store.db import Database
     from gis.errors import InputError
 
     settings = Settings(data_dir=tmp_path)
@@ -854,10 +855,10 @@ def test_bootstrap_dataset_and_active_plan_without_http(tmp_path, district):
     first = make_active_plan(db, settings, dataset_id)
     second = make_active_plan(db, settings, dataset_id, target_households=200)
     with db.read_session() as s:
-        assert s.get(m.Plan, first).status == "archived"
-        assert s.get(m.Plan, second).status == "active"
-        assert s.scalar(select(func.count()).select_from(m.Grid)
-                        .where(m.Grid.plan_id == second)) > 0
+        assert s.get(m.PlanRow, first).status == "archived"
+        assert s.get(m.PlanRow, second).status == "active"
+        assert s.scalar(select(func.count()).select_from(m.GridRow)
+                        .where(m.GridRow.plan_id == second)) > 0
     empty = tmp_path / "empty.geojson"
     empty.write_text("")
     with pytest.raises(InputError):

@@ -228,11 +228,11 @@ def inside(sv, k: int) -> tuple[float, float]:
 @pytest.fixture(scope="module")
 def table_service(service):  # noqa: F811
     """The service with a draft plan and one incident per action, dispatched to worker 1."""
-    from api import models as m
+    from api.store import models as m
 
     sv, c, h = service, service["client"], service["h"]
     with sv["app"].state.db.writing() as s:
-        draft = m.Plan(dataset_id=sv["dataset"]["id"], name="draft", status="draft",
+        draft = m.PlanRow(dataset_id=sv["dataset"]["id"], name="draft", status="draft",
                        target_households=300)
         s.add(draft)
         s.flush()
@@ -458,10 +458,10 @@ def test_upload_errors_name_the_file_not_the_server_path(bare, name, content):
 def _incident_count(sv) -> int:
     from sqlalchemy import func, select
 
-    from api import models as m
+    from api.store import models as m
 
     with sv["app"].state.db.read_session() as s:
-        return s.scalar(select(func.count()).select_from(m.Incident))
+        return s.scalar(select(func.count()).select_from(m.IncidentRow))
 
 
 @pytest.mark.parametrize("lon,lat", [(0.0, -89.0), (118.70, 32.00), (32.04, 118.78 - 100)])
@@ -501,10 +501,10 @@ def test_control_characters_are_stripped_from_free_text(service):  # noqa: F811
     assert r.status_code == 201, r.text
     iid = r.json()["id"]
     assert r.json()["description"] == "垃圾堆放[31m\n第二行\t完"
-    from api import models as m
+    from api.store import models as m
 
     with service["app"].state.db.read_session() as s:
-        row = s.get(m.Incident, iid)
+        row = s.get(m.IncidentRow, iid)
         assert (row.reporter_name, row.reporter_phone) == ("张三", "1380000")
     r = c.post(f"/incidents/{iid}/actions", headers=h["admin"],
                json={"action": "note", "note": "已\x07电话\x1b联系\n明日处理"})
@@ -533,7 +533,7 @@ def _bbox(client, path: str, headers: dict | None = None) -> list[float]:
 def test_ogc_incident_extent_only_for_those_who_may_read_incidents(service):  # noqa: F811
     from sqlalchemy import func, select
 
-    from api import models as m
+    from api.store import models as m
 
     c, h = service["client"], service["h"]
     lon, lat = inside(service, 5)
@@ -541,8 +541,9 @@ def test_ogc_incident_extent_only_for_those_who_may_read_incidents(service):  # 
                   json={"category": "noise", "lon": lon, "lat": lat}).status_code == 201
     served = _bbox(c, "/ogc/collections/grids")  # the area served: public
     with service["app"].state.db.read_session() as s:
-        real = list(s.execute(select(func.min(m.Incident.minx), func.min(m.Incident.miny),
-                                     func.max(m.Incident.maxx), func.max(m.Incident.maxy))).one())
+        real = list(s.execute(select(func.min(m.IncidentRow.minx), func.min(m.IncidentRow.miny),
+                                     func.max(m.IncidentRow.maxx),
+                                     func.max(m.IncidentRow.maxy))).one())
     assert real != served
     for headers in (None, h["reporter"], {"Authorization": "Bearer wg_not_a_token"}):
         assert _bbox(c, "/ogc/collections/incidents", headers) == served
@@ -553,9 +554,9 @@ def test_ogc_incident_extent_only_for_those_who_may_read_incidents(service):  # 
     assert _bbox(c, "/ogc/collections/incidents", h["admin"]) == real
     # a worker: the extent of the incidents dispatched to them, nobody else's
     with service["app"].state.db.read_session() as s:
-        own = list(s.execute(select(func.min(m.Incident.minx), func.min(m.Incident.miny),
-                                    func.max(m.Incident.maxx), func.max(m.Incident.maxy))
-                             .where(m.Incident.worker_id == h["worker2_id"])).one())
+        own = list(s.execute(select(func.min(m.IncidentRow.minx), func.min(m.IncidentRow.miny),
+                                    func.max(m.IncidentRow.maxx), func.max(m.IncidentRow.maxy))
+                             .where(m.IncidentRow.worker_id == h["worker2_id"])).one())
     own = [-180.0, -90.0, 180.0, 90.0] if own[0] is None else own
     assert _bbox(c, "/ogc/collections/incidents", h["worker2"]) == own != real
 
@@ -599,7 +600,7 @@ def test_every_answer_carries_the_security_headers(bare):
 @pytest.fixture()
 def queue(tmp_path):
     """A service whose jobs stay queued (no runner), with 2 jobs per user and 3 in all."""
-    from api import models as m
+    from api.store import models as m
 
     settings = Settings(data_dir=tmp_path, max_jobs_per_user=2, max_jobs=3,
                         job_retry_after_s=17)
@@ -607,7 +608,7 @@ def queue(tmp_path):
     with TestClient(app) as client:
         h = make_tokens(app)
         with app.state.db.writing() as s:
-            dataset = m.Dataset(name="d", filename="d.osm", path="datasets/d.osm",
+            dataset = m.DatasetRow(name="d", filename="d.osm", path="datasets/d.osm",
                                 size_bytes=1)
             s.add(dataset)
             s.flush()

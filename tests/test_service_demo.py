@@ -6,11 +6,11 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from api import models as m
 from api.app import create_app
 from api.bootstrap import demo_service
-from api.db import Database
 from api.settings import Settings
+from api.store import models as m
+from api.store.db import Database
 
 
 def test_demo_service_fills_the_store_once(tmp_path, demo_path):
@@ -27,25 +27,25 @@ def test_demo_service_fills_the_store_once(tmp_path, demo_path):
     settings = Settings(data_dir=tmp_path)
     db = Database(settings.url)
     with db.read_session() as s:
-        plan = s.get(m.Plan, first["plan_id"])
+        plan = s.get(m.PlanRow, first["plan_id"])
         assert plan.status == "active"
-        grids = s.scalar(select(func.count()).select_from(m.Grid)
-                         .where(m.Grid.plan_id == plan.id))
-        assigned = s.scalar(select(func.count()).select_from(m.Assignment)
-                            .where(m.Assignment.plan_id == plan.id))
+        grids = s.scalar(select(func.count()).select_from(m.GridRow)
+                         .where(m.GridRow.plan_id == plan.id))
+        assigned = s.scalar(select(func.count()).select_from(m.AssignmentRow)
+                            .where(m.AssignmentRow.plan_id == plan.id))
         assert grids == assigned == first["grids"]
-        workers = list(s.scalars(select(m.Worker)))
+        workers = list(s.scalars(select(m.WorkerRow)))
         assert len(workers) == 10 and all(w.geom is not None for w in workers)
         # every worker is based at a residential building of the plan
-        homes = s.scalars(select(m.PlanBuilding).where(m.PlanBuilding.plan_id == plan.id,
-                                                       m.PlanBuilding.households > 0))
+        homes = s.scalars(select(m.PlanBuildingRow).where(m.PlanBuildingRow.plan_id == plan.id,
+                                                       m.PlanBuildingRow.households > 0))
         footprints = [b.geom for b in homes]
         assert all(any(f.covers(w.geom) for f in footprints) for w in workers)
-        routes = list(s.scalars(select(m.Route).where(m.Route.plan_id == plan.id)))
+        routes = list(s.scalars(select(m.RouteRow).where(m.RouteRow.plan_id == plan.id)))
         assert len(routes) == 10 and all(r.geom is not None and r.distance_m > 0
                                          for r in routes)
-        zoned = s.scalar(select(func.count()).select_from(m.PartyMember)
-                         .where(m.PartyMember.minx.is_not(None)))
+        zoned = s.scalar(select(func.count()).select_from(m.PartyMemberRow)
+                         .where(m.PartyMemberRow.minx.is_not(None)))
         assert zoned == first["zones"]
     db.dispose()
 

@@ -10,9 +10,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from api import models as m
 from api.app import create_app
 from api.settings import Settings
+from api.store import models as m
 from tests.test_api import district  # noqa: F401 (a fixture)
 from tests.test_service_maps import stock_service
 from tests.test_store import (  # noqa: F401 (postgis_server_url is a fixture)
@@ -87,12 +87,12 @@ def test_history_is_append_only(sv):
     iid = report(sv, (p1.x + 0.001, p1.y), "stray_animals")["id"]
     with app.state.db.read_session() as s:
         before = [(r.id, r.seq, r.at, r.note) for r in s.scalars(
-            select(m.IncidentStep).where(m.IncidentStep.incident_id == iid))]
+            select(m.IncidentStepRow).where(m.IncidentStepRow.incident_id == iid))]
     assert act(sv, iid, "admin", "reject", note="重复").status_code == 200
     with app.state.db.read_session() as s:
         after = [(r.id, r.seq, r.at, r.note) for r in s.scalars(
-            select(m.IncidentStep).where(m.IncidentStep.incident_id == iid)
-            .order_by(m.IncidentStep.seq))]
+            select(m.IncidentStepRow).where(m.IncidentStepRow.incident_id == iid)
+            .order_by(m.IncidentStepRow.seq))]
     assert after[:len(before)] == before and len(after) == len(before) + 1
 
 
@@ -133,12 +133,12 @@ def test_dispatch_by_walking_time_load_and_roster(sv):
     iid2 = report(sv, (p0.x, p0.y), "building_safety")["id"]
     assert act(sv, iid2, "admin", "accept").status_code == 200
     with app.state.db.writing() as s:
-        s.get(m.Worker, h["worker_id"]).on_duty = False
+        s.get(m.WorkerRow, h["worker_id"]).on_duty = False
     try:
         body = act(sv, iid2, "admin", "dispatch").json()
     finally:
         with app.state.db.writing() as s:
-            s.get(m.Worker, h["worker_id"]).on_duty = True
+            s.get(m.WorkerRow, h["worker_id"]).on_duty = True
     assert body["incident"]["worker_id"] == h["worker2_id"], body
     assert "off duty" in body["reason"]
     assert act(sv, iid2, "worker", "dispatch").status_code == 403
@@ -226,8 +226,8 @@ def test_open311_services_post_list_and_one(sv):
     assert c.get("/open311/v2/requests.json").status_code == 401
     assert c.get("/open311/v2/requests/999999.json", headers=h["admin"]).status_code == 404
     with app.state.db.read_session() as s:
-        assert s.scalar(select(func.count()).select_from(m.Incident)
-                        .where(m.Incident.description == "夜间施工")) == 1
+        assert s.scalar(select(func.count()).select_from(m.IncidentRow)
+                        .where(m.IncidentRow.description == "夜间施工")) == 1
 
 
 def test_off_duty_redispatches_and_overdue_escalates_to_the_grid_leader(sv):
@@ -258,7 +258,7 @@ def test_off_duty_redispatches_and_overdue_escalates_to_the_grid_leader(sv):
     assert r.status_code == 200, r.text
     late = report(sv, (p0.x, p0.y - 0.0002), "environment")["id"]
     with app.state.db.writing() as s:
-        s.get(m.Incident, late).accept_by = datetime.now(UTC) - timedelta(hours=3)
+        s.get(m.IncidentRow, late).accept_by = datetime.now(UTC) - timedelta(hours=3)
     assert c.get(f"/incidents/{late}", headers=h["admin"]).json()["overdue"]
     assert c.post("/incidents/escalate", headers=h["worker"]).status_code == 403
     first = c.post("/incidents/escalate", headers=h["admin"]).json()["escalated"]

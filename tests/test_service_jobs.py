@@ -16,11 +16,11 @@ import pytest
 from sqlalchemy import func, select
 
 from api import jobs
-from api import models as m
 from api.bootstrap import add_dataset
-from api.db import Database
 from api.jobs import JobRunner, process_alive, run_job
 from api.settings import Settings
+from api.store import models as m
+from api.store.db import Database
 from tests.test_api import district  # noqa: F401 (a fixture)
 
 REPO = Path(__file__).resolve().parents[1]
@@ -39,7 +39,7 @@ def store(tmp_path, district, monkeypatch):  # noqa: F811
 
 def _running_job(db: Database, dataset_id: int, owner: str) -> int:
     with db.writing() as s:
-        job = m.Job(kind="partition", status="running", owner=owner,
+        job = m.JobRow(kind="partition", status="running", owner=owner,
                     params={"dataset_id": dataset_id, "target_households": 300})
         s.add(job)
         s.flush()
@@ -48,7 +48,7 @@ def _running_job(db: Database, dataset_id: int, owner: str) -> int:
 
 def _plans(db: Database) -> int:
     with db.read_session() as s:
-        return s.scalar(select(func.count()).select_from(m.Plan))
+        return s.scalar(select(func.count()).select_from(m.PlanRow))
 
 
 def test_a_job_whose_lease_was_taken_writes_nothing(store):
@@ -57,7 +57,7 @@ def test_a_job_whose_lease_was_taken_writes_nothing(store):
     run_job(settings, job_id, jobs.JOB_KINDS["partition"], owner="outlived-its-service")
     assert _plans(db) == 0
     with db.read_session() as s:
-        job = s.get(m.Job, job_id)
+        job = s.get(m.JobRow, job_id)
         assert (job.status, job.owner, job.result) == ("running", "taken-up-again", None)
         assert job.progress == 0  # not even its progress was written
 
@@ -69,7 +69,7 @@ def test_a_job_interrupted_by_a_restart_writes_nothing(store):
     run_job(settings, job_id, jobs.JOB_KINDS["partition"], owner="lease")
     assert _plans(db) == 0
     with db.read_session() as s:
-        assert s.get(m.Job, job_id).status == "interrupted"
+        assert s.get(m.JobRow, job_id).status == "interrupted"
 
 
 def test_the_lease_holder_records_its_plan(store):
@@ -78,7 +78,7 @@ def test_the_lease_holder_records_its_plan(store):
     run_job(settings, job_id, jobs.JOB_KINDS["partition"], owner="lease")
     assert _plans(db) == 1
     with db.read_session() as s:
-        job = s.get(m.Job, job_id)
+        job = s.get(m.JobRow, job_id)
         assert job.status == "succeeded" and job.result["plan_id"] and job.progress == 1.0
 
 
@@ -86,7 +86,7 @@ SERVICE = textwrap.dedent("""
     import sys, time
     from pathlib import Path
     from api import jobs
-    from api.db import Database
+    from api.store.db import Database
     from api.settings import Settings
 
     settings = Settings(data_dir=Path(sys.argv[1]))
@@ -122,7 +122,7 @@ def test_job_process_dies_with_a_killed_service(tmp_path):
         service.wait(10)
     db = Database(Settings(data_dir=tmp_path).url)
     with db.read_session() as s:  # nothing recorded it as done; a restart marks it interrupted
-        assert s.scalar(select(m.Job.status)) == "running"
+        assert s.scalar(select(m.JobRow.status)) == "running"
     db.dispose()
 
 
@@ -136,16 +136,16 @@ def test_one_runner_holds_the_lease_and_recovers(store):
     try:
         assert first.lead()
         with db.read_session() as s:  # the leader marked the job cut off by a restart
-            assert s.get(m.Job, job_id).status == "interrupted"
+            assert s.get(m.JobRow, job_id).status == "interrupted"
         again = _running_job(db, dataset_id, owner="second-lease")
         assert not JobRunner(other_db, settings).lead()  # held: no recovery, no jobs
         assert not second.lead()
         with db.read_session() as s:
-            assert s.get(m.Job, again).status == "running"
+            assert s.get(m.JobRow, again).status == "running"
         first.stop()  # the lease is free again (as when its process dies)
         assert second.lead()
         with db.read_session() as s:
-            assert s.get(m.Job, again).status == "interrupted"
+            assert s.get(m.JobRow, again).status == "interrupted"
     finally:
         first.stop()
         second.stop()
@@ -155,7 +155,7 @@ def test_one_runner_holds_the_lease_and_recovers(store):
 LEASE_HOLDER = textwrap.dedent("""
     import sys, time
     from pathlib import Path
-    from api.db import Database
+    from api.store.db import Database
     from api.jobs import JobRunner
     from api.settings import Settings
 

@@ -10,11 +10,12 @@ import pytest
 import shapely
 from fastapi.testclient import TestClient
 
-from api import models as m
 from api.app import create_app
 from api.bootstrap import add_dataset, make_active_plan
-from api.dispatch_store import save_assignments, save_route
 from api.settings import Settings
+from api.store import models as m
+from api.store.assignments import save_assignments
+from api.store.routes import save_route
 from tests.test_api import district, make_tokens  # noqa: F401 (district is a fixture)
 from tests.test_maps import assets_or_skip
 
@@ -28,15 +29,15 @@ def stock_service(app, source) -> dict:
     dataset_id = add_dataset(db, settings, source, name="district")
     plan_id = make_active_plan(db, settings, dataset_id, target_households=300)
     with db.writing() as s:
-        grids = s.execute(m.Grid.__table__.select().where(m.Grid.plan_id == plan_id)
-                          .order_by(m.Grid.code)).all()
+        grids = s.execute(m.GridRow.__table__.select().where(m.GridRow.plan_id == plan_id)
+                          .order_by(m.GridRow.code)).all()
         codes = [g.code for g in grids]
         half = len(codes) // 2
         # the last grid stays without a worker: a gap for the coverage map
         save_assignments(s, plan_id, {c: h["worker_id"] if i < half else h["worker2_id"]
                                       for i, c in enumerate(codes[:-1])})
         for wid, grid in ((h["worker_id"], grids[0]), (h["worker2_id"], grids[-2])):
-            s.get(m.Worker, wid).set_geometry(grid.geom.representative_point())
+            s.get(m.WorkerRow, wid).set_geometry(grid.geom.representative_point())
         p0 = grids[0].geom.representative_point()
         p1 = grids[1].geom.representative_point()
         stops = [{"kind": "grid", "ref": codes[0], "name": "起点 base", "lon": p0.x,
@@ -46,7 +47,7 @@ def stock_service(app, source) -> dict:
         save_route(s, plan_id=plan_id, worker_id=h["worker_id"], day=dt.date(2026, 11, 21),
                    stops=stops, path=shapely.LineString([p0, p1]), distance_m=250.0,
                    duration_s=600.0)
-        member = m.PartyMember(name="陈红", grid_code=codes[0], households=30)
+        member = m.PartyMemberRow(name="陈红", grid_code=codes[0], households=30)
         member.set_geometry(grids[0].geom)
         s.add(member)
     return {"h": h, "plan_id": plan_id, "dataset_id": dataset_id, "codes": codes,
@@ -208,7 +209,7 @@ def test_first_map_page_gathers_the_scripts_into_the_data_folder(tmp_path, distr
 
 
 def test_coverage_page_when_every_home_has_a_grid_and_worker(mapped):
-    from api.dispatch_store import save_assignments as save
+    from api.store.assignments import save_assignments as save
 
     app, c, h = mapped["app"], mapped["client"], mapped["h"]
     codes = mapped["codes"]

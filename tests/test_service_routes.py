@@ -21,11 +21,11 @@ from sqlalchemy import inspect, text
 
 import api.routers.incidents as incidents_router
 import api.routers.people as people_router
-from api import models as m
 from api.app import create_app
-from api.db import Database, upgrade
-from api.dispatch_store import save_route
 from api.settings import Settings
+from api.store import models as m
+from api.store.db import Database, upgrade
+from api.store.routes import save_route
 from dispatch.incidents.rules import BEIJING
 from tests.test_api import district  # noqa: F401 (a fixture)
 from tests.test_service_maps import stock_service
@@ -56,8 +56,8 @@ def nine_oclock(monkeypatch):
 def make_service(app, source) -> dict:
     info = stock_service(app, source)
     with app.state.db.writing() as s:
-        grids = s.execute(m.Grid.__table__.select().where(
-            m.Grid.plan_id == info["plan_id"]).order_by(m.Grid.code)).all()
+        grids = s.execute(m.GridRow.__table__.select().where(
+            m.GridRow.plan_id == info["plan_id"]).order_by(m.GridRow.code)).all()
         info["grid_points"] = [g.geom.representative_point() for g in grids]
         # today's street patrol of worker 1: it must stay beside the visits
         p0, p1 = info["points"]
@@ -161,7 +161,7 @@ def test_dispatched_incidents_join_the_workers_route_and_leave_it(sv):
     u = accepted(sv, g[2], "public_order")
     with sv["app"].state.db.writing() as s:
         # stored in UTC as the service stores times (SQLite keeps no offset)
-        s.get(m.Incident, u).close_by = (NINE + timedelta(minutes=50)).astimezone(UTC)
+        s.get(m.IncidentRow, u).close_by = (NINE + timedelta(minutes=50)).astimezone(UTC)
     assert act(sv, u, "dispatch", worker_id=w1)["route"]["seq"] == 1
     route = visits(sv, w1)
     assert incident_refs(route)[0] == str(u) and len(incident_refs(route)) == 3
@@ -226,7 +226,7 @@ def test_route_survives_a_routing_failure_and_shows_on_the_map(sv):
     # a route lost (as on a new day, yesterday's incidents still open): the next dispatch
     # routes every incident the worker holds, not only the new one
     with sv["app"].state.db.writing() as s:
-        s.delete(s.get(m.Route, visits(sv, h["worker_id"])["id"]))
+        s.delete(s.get(m.RouteRow, visits(sv, h["worker_id"])["id"]))
     other = accepted(sv, sv["grid_points"][0], "parking", dx=-0.0004)
     assert act(sv, other, "dispatch", worker_id=h["worker_id"])["route"]["stops"] == 2
     assert sorted(incident_refs(visits(sv, h["worker_id"]))) == sorted([str(iid), str(other)])
@@ -399,9 +399,9 @@ def test_migration_0003_keeps_routes_and_workers(store_url):
         columns = {c["name"] for c in inspect(db.engine).get_columns("workers")}
         assert {"shift_start", "shift_end", "work_days", "days_off"} <= columns
         with db.writing() as s:
-            route = s.query(m.Route).one()
+            route = s.query(m.RouteRow).one()
             assert (route.kind, route.distance_m) == ("patrol", 1234.5)
-            worker = s.get(m.Worker, wid)
+            worker = s.get(m.WorkerRow, wid)
             assert worker.shift_start is None and worker.days_off is None
             from api.worker_hours import available
 
@@ -410,9 +410,9 @@ def test_migration_0003_keeps_routes_and_workers(store_url):
                        stops=[{"kind": "incident", "ref": "1", "lon": 118.78, "lat": 32.04}],
                        path=None, distance_m=0, duration_s=0)
         with db.writing() as s:
-            assert sorted(r.kind for r in s.query(m.Route)) == ["patrol", "visits"]
+            assert sorted(r.kind for r in s.query(m.RouteRow)) == ["patrol", "visits"]
         with pytest.raises(Exception, match=r"(?i)unique"), db.writing() as s:
-            s.add(m.Route(plan_id=pid, worker_id=wid, day=date(2026, 11, 21), kind="visits",
+            s.add(m.RouteRow(plan_id=pid, worker_id=wid, day=date(2026, 11, 21), kind="visits",
                           stops=[], distance_m=0, duration_s=0))
     finally:
         db.dispose()

@@ -17,10 +17,10 @@ from sqlalchemy import create_engine, func, inspect, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 
-from api import models as m
 from api.auth import hash_secret, issue_token
-from api.db import Database, downgrade
-from api.spatial import bbox_area_km2, bbox_filter
+from api.store import models as m
+from api.store.db import Database, downgrade
+from api.store.spatial import bbox_area_km2, bbox_filter
 
 
 def _postgis_unavailable(reason: str):
@@ -132,16 +132,16 @@ def test_geometry_round_trip_and_bbox_query(db):
     far = shapely.Polygon([(119.0, 33.0), (119.1, 33.0), (119.1, 33.1)])
     with db.writing() as s:
         for name, geom in (("near", zone), ("far", far), ("none", None)):
-            member = m.PartyMember(name=name)
+            member = m.PartyMemberRow(name=name)
             member.set_geometry(geom)
             s.add(member)
     with db.read_session() as s:
-        near = s.scalar(select(m.PartyMember).where(m.PartyMember.name == "near"))
+        near = s.scalar(select(m.PartyMemberRow).where(m.PartyMemberRow.name == "near"))
         assert near.geom.equals_exact(zone, 1e-12)
         assert (near.minx, near.miny, near.maxx, near.maxy) == zone.bounds
         box = (118.781, 32.041, 118.79, 32.05)
-        hits = s.scalars(select(m.PartyMember.name).where(
-            bbox_filter(m.PartyMember, box, db.dialect))).all()
+        hits = s.scalars(select(m.PartyMemberRow.name).where(
+            bbox_filter(m.PartyMemberRow, box, db.dialect))).all()
         assert hits == ["near"]
 
 
@@ -155,7 +155,7 @@ def test_tokens_are_stored_hashed(db):
     with db.writing() as s:
         token, secret = issue_token(s, "planner", "规划科")
     with db.read_session() as s:
-        stored = s.get(m.Token, token.id)
+        stored = s.get(m.TokenRow, token.id)
         assert stored.secret_sha256 == hash_secret(secret) != secret
         assert secret not in str(stored.__dict__)
     with db.writing() as s, pytest.raises(ValueError, match="worker"):
@@ -170,11 +170,11 @@ def test_idempotency_key_is_unique_per_token(db):
     row = dict(token_id=token.id, key="k1", method="POST", path="/incidents",
                request_sha256="0" * 64, status_code=201, response={"id": 1})
     with db.writing() as s:
-        s.add(m.IdempotencyKey(**row))
+        s.add(m.IdempotencyKeyRow(**row))
     with pytest.raises(IntegrityError), db.writing() as s:
-        s.add(m.IdempotencyKey(**row))
+        s.add(m.IdempotencyKeyRow(**row))
     with db.read_session() as s:
-        assert s.scalar(select(func.count()).select_from(m.IdempotencyKey)) == 1
+        assert s.scalar(select(func.count()).select_from(m.IdempotencyKeyRow)) == 1
 
 
 @pytest.fixture(scope="module")
@@ -191,14 +191,14 @@ def small_plan(tmp_path_factory):
 
 
 def _dataset(s) -> int:
-    d = m.Dataset(name="d", filename="d.osm", path="d.osm", size_bytes=1)
+    d = m.DatasetRow(name="d", filename="d.osm", path="d.osm", size_bytes=1)
     s.add(d)
     s.flush()
     return d.id
 
 
 def test_plan_saved_whole_and_read_back(db, small_plan):
-    from api.plan_store import buildings_frame, diff_plans, grids_frame, save_plan
+    from api.store.plans import buildings_frame, diff_plans, grids_frame, save_plan
 
     plan, attribution = small_plan
     with db.writing() as s:
@@ -219,7 +219,7 @@ def test_plan_saved_whole_and_read_back(db, small_plan):
 
 def test_failed_plan_write_leaves_nothing(db, small_plan):
     """A failure while writing (here a duplicate building) rolls back plan, grids and all."""
-    from api.plan_store import save_plan
+    from api.store.plans import save_plan
 
     plan, attribution = small_plan
     broken = type(plan)(grids=plan.grids, buildings=plan.buildings.iloc[
@@ -229,7 +229,7 @@ def test_failed_plan_write_leaves_nothing(db, small_plan):
         save_plan(s, broken, dataset_id=_dataset(s), name="broken", params={},
                   attribution=attribution, job_id=None)
     with db.read_session() as s:
-        for model in (m.Plan, m.Grid, m.PlanBuilding, m.Dataset):
+        for model in (m.PlanRow, m.GridRow, m.PlanBuildingRow, m.DatasetRow):
             assert s.scalar(select(func.count()).select_from(model)) == 0
 
 
@@ -240,7 +240,7 @@ def test_duplicate_check_uses_its_index(tmp_path):
 
     from sqlalchemy import event
 
-    from api import incident_store
+    from api.store import incidents as incident_store
 
     database = Database(f"sqlite:///{tmp_path / 'w.db'}")
     database.upgrade()
@@ -279,7 +279,7 @@ def test_postgresql_runner_lease_is_one_holder(postgis_url, tmp_path):
 GATE_WRITER = """
 import sys, time
 from sqlalchemy import text
-from api.db import Database
+from api.store.db import Database
 db = Database(sys.argv[1])
 with db.writing() as s:
     s.execute(text("INSERT INTO tokens (name, role, secret_sha256, created_at) "

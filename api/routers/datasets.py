@@ -20,9 +20,9 @@ from api.auth import allowed
 from api.deps import AppSettings, ReadDb, WriteDb, check_limit
 from api.errors import ApiError, not_found
 from api.jobs import load_dataset
-from api.models import Dataset
 from api.schemas import DatasetOut
 from api.settings import Settings
+from api.store.models import DatasetRow
 
 router = APIRouter(tags=["datasets 数据集"])
 SUFFIXES = (".osm", ".osm.bz2", ".osm.pbf", ".pbf", ".geojson", ".json", ".gpkg", ".zip",
@@ -30,7 +30,7 @@ SUFFIXES = (".osm", ".osm.bz2", ".osm.pbf", ".pbf", ".geojson", ".json", ".gpkg"
 CHUNK = 1024 * 1024
 
 
-def dataset_out(d: Dataset) -> DatasetOut:
+def dataset_out(d: DatasetRow) -> DatasetOut:
     out = DatasetOut.model_validate(d)
     if d.minx is not None:
         out.bbox = [d.minx, d.miny, d.maxx, d.maxy]
@@ -89,7 +89,7 @@ def upload_dataset(file: UploadFile, session: WriteDb, who: allowed("datasets.up
         size = _save_upload(file, folder / filename, settings)
         options = {"datum": datum, "households_col": households_col, "id_col": id_col,
                    "invalid": invalid}
-        dataset = Dataset(name=name or filename, filename=filename,
+        dataset = DatasetRow(name=name or filename, filename=filename,
                           path=str(folder_rel / filename), size_bytes=size, options=options)
         area = load_dataset(settings, dataset)  # bad data: InputError, 422 (api.errors)
         _check_vertices(area, settings)
@@ -113,14 +113,14 @@ def upload_dataset(file: UploadFile, session: WriteDb, who: allowed("datasets.up
 def list_datasets(session: ReadDb, who: allowed("datasets.read"), settings: AppSettings,
                   limit: int = 100,
                   offset: int = Query(0, ge=0)):
-    rows = session.scalars(select(Dataset).order_by(Dataset.id)
+    rows = session.scalars(select(DatasetRow).order_by(DatasetRow.id)
                            .limit(check_limit(limit, settings)).offset(offset))
     return [dataset_out(d) for d in rows]
 
 
 @router.get("/datasets/{dataset_id}", response_model=DatasetOut)
 def get_dataset(dataset_id: int, session: ReadDb, who: allowed("datasets.read")):
-    d = session.get(Dataset, dataset_id)
+    d = session.get(DatasetRow, dataset_id)
     if d is None:
         raise not_found("数据集", "dataset", dataset_id)
     return dataset_out(d)

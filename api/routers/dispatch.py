@@ -9,15 +9,15 @@ from fastapi import APIRouter, Request
 from api.auth import allowed, check
 from api.deps import ReadDb
 from api.errors import not_found
-from api.models import Plan
 from api.routers.plans import _accepted
 from api.schemas import AssignmentsCompute, JobOut, PartyZonesCompute, RoutesCompute
+from api.store.models import PlanRow
 
 router = APIRouter(tags=["dispatch 调度"])
 
 
 def _submit(request: Request, session, plan_id: int, kind: str, params: dict, who):
-    plan = session.get(Plan, plan_id)
+    plan = session.get(PlanRow, plan_id)
     if plan is None:
         raise not_found("网格方案", "plan", plan_id)
     if plan.status == "active":  # live data: the active plan's assignments and routes

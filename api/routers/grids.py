@@ -19,14 +19,14 @@ from api.auth import Principal, allowed
 from api.deps import AppSettings, BBoxQuery, ReadDb, WriteDb, check_limit, parse_bbox
 from api.errors import ApiError, not_found
 from api.geojson import collection_bytes, features_json, geojson_response
-from api.models import Assignment, Grid, Plan, PlanBuilding, Worker
-from api.plan_store import building_records, grid_records
 from api.schemas import AssignmentIn, AssignmentOut
-from api.spatial import bbox_filter
+from api.store.models import AssignmentRow, GridRow, PlanBuildingRow, PlanRow, WorkerRow
+from api.store.plans import building_records, grid_records
+from api.store.spatial import bbox_filter
 
 router = APIRouter(tags=["grids 网格"])
-def active_plan(session: Session) -> Plan:
-    plan = session.scalar(select(Plan).where(Plan.status == "active"))
+def active_plan(session: Session) -> PlanRow:
+    plan = session.scalar(select(PlanRow).where(PlanRow.status == "active"))
     if plan is None:
         raise ApiError(404, "no_active_plan", "尚无启用的网格方案", "no plan is active yet")
     return plan
@@ -34,18 +34,18 @@ def active_plan(session: Session) -> Plan:
 
 def own_grid_ids(session: Session, principal: Principal, plan_id: int) -> list[int]:
     """Ids of the grids of ``plan_id`` that a worker is assigned to."""
-    return list(session.scalars(select(Assignment.grid_id).where(
-        Assignment.plan_id == plan_id, Assignment.worker_id == principal.worker_id)))
+    return list(session.scalars(select(AssignmentRow.grid_id).where(
+        AssignmentRow.plan_id == plan_id, AssignmentRow.worker_id == principal.worker_id)))
 
 
-def _plan(session: Session, plan_id: int) -> Plan:
-    plan = session.get(Plan, plan_id)
+def _plan(session: Session, plan_id: int) -> PlanRow:
+    plan = session.get(PlanRow, plan_id)
     if plan is None:
         raise not_found("网格方案", "plan", plan_id)
     return plan
 
 
-def _members(plan: Plan) -> dict:
+def _members(plan: PlanRow) -> dict:
     return {"attribution": plan.attribution} if plan.attribution else {}
 
 
@@ -62,10 +62,10 @@ def _simplified(geoms: list, simplify_m: float | None) -> list:
     return list(shapely.orient_polygons(array, exterior_cw=False))
 
 
-def _grids_geojson(session: Session, plan: Plan, bbox, where=None,
+def _grids_geojson(session: Session, plan: PlanRow, bbox, where=None,
                    simplify_m: float | None = None) -> bytes:
     dialect = session.get_bind().dialect.name
-    clauses = [c for c in (where, bbox_filter(Grid, bbox, dialect) if bbox else None)
+    clauses = [c for c in (where, bbox_filter(GridRow, bbox, dialect) if bbox else None)
                if c is not None]
     clause = None
     for c in clauses:
@@ -81,7 +81,7 @@ def active_grids(session: ReadDb, who: allowed("grids.read"), settings: AppSetti
                  bbox: BBoxQuery = None,
                  simplify: SimplifyQuery = None):
     plan = active_plan(session)
-    where = Grid.id.in_(own_grid_ids(session, who, plan.id)) if who.role == "worker" else None
+    where = GridRow.id.in_(own_grid_ids(session, who, plan.id)) if who.role == "worker" else None
     return geojson_response(_grids_geojson(session, plan, parse_bbox(bbox, settings), where,
                                            simplify))
 
@@ -90,13 +90,13 @@ def active_grids(session: ReadDb, who: allowed("grids.read"), settings: AppSetti
             summary="启用方案的一个网格 one grid of the active plan, GeoJSON Feature")
 def active_grid(code: str, session: ReadDb, who: allowed("grids.read")):
     plan = active_plan(session)
-    grid = session.scalar(select(Grid).where(Grid.plan_id == plan.id, Grid.code == code))
+    grid = session.scalar(select(GridRow).where(GridRow.plan_id == plan.id, GridRow.code == code))
     if grid is None:
         raise not_found("网格", "grid", code)
     if who.role == "worker" and grid.id not in own_grid_ids(session, who, plan.id):
         raise ApiError(403, "forbidden", "网格员只能查看本人负责的网格",
                        "a worker may only see the grids assigned to them")
-    feature = json.loads(features_json(*grid_records(session, plan.id, Grid.id == grid.id))[0])
+    feature = json.loads(features_json(*grid_records(session, plan.id, GridRow.id == grid.id))[0])
     if plan.attribution:
         feature["attribution"] = plan.attribution
     return geojson_response(json.dumps(feature, ensure_ascii=False))
@@ -119,13 +119,13 @@ def plan_buildings(plan_id: int, session: ReadDb, who: allowed("plans.read"), se
     plan = _plan(session, plan_id)
     check_limit(limit, settings)
     box = parse_bbox(bbox, settings)
-    query = select(PlanBuilding.id).where(PlanBuilding.plan_id == plan.id)
+    query = select(PlanBuildingRow.id).where(PlanBuildingRow.plan_id == plan.id)
     if box:
-        query = query.where(bbox_filter(PlanBuilding, box, session.get_bind().dialect.name))
+        query = query.where(bbox_filter(PlanBuildingRow, box, session.get_bind().dialect.name))
     if grid:
-        query = query.where(PlanBuilding.grid_code == grid)
-    ids = list(session.scalars(query.order_by(PlanBuilding.id).limit(limit).offset(offset)))
-    records = building_records(session, plan.id, PlanBuilding.id.in_(ids))
+        query = query.where(PlanBuildingRow.grid_code == grid)
+    ids = list(session.scalars(query.order_by(PlanBuildingRow.id).limit(limit).offset(offset)))
+    records = building_records(session, plan.id, PlanBuildingRow.id.in_(ids))
     return geojson_response(collection_bytes(features_json(*records), _members(plan)))
 
 
@@ -134,16 +134,16 @@ def plan_buildings(plan_id: int, session: ReadDb, who: allowed("plans.read"), se
 def assign(plan_id: int, code: str, body: AssignmentIn, session: WriteDb,
            who: allowed("assignments.edit")):
     _plan(session, plan_id)
-    grid = session.scalar(select(Grid).where(Grid.plan_id == plan_id, Grid.code == code))
+    grid = session.scalar(select(GridRow).where(GridRow.plan_id == plan_id, GridRow.code == code))
     if grid is None:
         raise not_found("网格", "grid", code)
-    if session.get(Worker, body.worker_id) is None:
+    if session.get(WorkerRow, body.worker_id) is None:
         raise not_found("网格员", "worker", body.worker_id)
-    row = session.scalar(select(Assignment).where(
-        Assignment.plan_id == plan_id, Assignment.grid_id == grid.id,
-        Assignment.role == body.role))
+    row = session.scalar(select(AssignmentRow).where(
+        AssignmentRow.plan_id == plan_id, AssignmentRow.grid_id == grid.id,
+        AssignmentRow.role == body.role))
     if row is None:
-        row = Assignment(plan_id=plan_id, grid_id=grid.id, role=body.role)
+        row = AssignmentRow(plan_id=plan_id, grid_id=grid.id, role=body.role)
         session.add(row)
     row.worker_id, row.source = body.worker_id, "manual"
     session.flush()
@@ -156,8 +156,8 @@ def assign(plan_id: int, code: str, body: AssignmentIn, session: WriteDb,
             summary="方案的网格员指派 assignments of a plan")
 def plan_assignments(plan_id: int, session: ReadDb, who: allowed("plans.read")):
     _plan(session, plan_id)
-    rows = session.execute(select(Assignment, Grid.code)
-                           .join(Grid, Grid.id == Assignment.grid_id)
-                           .where(Assignment.plan_id == plan_id).order_by(Grid.code))
+    rows = session.execute(select(AssignmentRow, GridRow.code)
+                           .join(GridRow, GridRow.id == AssignmentRow.grid_id)
+                           .where(AssignmentRow.plan_id == plan_id).order_by(GridRow.code))
     return [AssignmentOut.model_validate(a).model_copy(update={"grid_code": c})
             for a, c in rows]

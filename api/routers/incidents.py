@@ -1,6 +1,6 @@
 """Incidents (事件): report, the lifecycle from 上报 to 结案, dispatch and statistics.
 
-The lifecycle is dispatch.incidents.lifecycle's; this router stores it (api.incident_store: the
+The lifecycle is dispatch.incidents.lifecycle's; this router stores it (api.store.incidents: the
 row plus an append-only table of steps) and checks who may do what:
 
 * reporters (and workers, admins) report; a report within 30 m and 24 h of an open incident of
@@ -30,14 +30,12 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api import incident_store as store
 from api.auth import Authenticated, Principal, allowed, check, forbid_other_worker
 from api.deps import AppSettings, ReadDb, WriteDb, check_limit
 from api.errors import ApiError, domain_errors_answer, not_found
 from api.grid_index import GridLocator, PlanGrids, outside_error
 from api.idempotency import idempotent_create, known_answer
 from api.incident_routes import TodayRoutes
-from api.models import Incident, IncidentStep, Worker
 from api.schemas import (
     IncidentActionIn,
     IncidentDispatchOut,
@@ -46,6 +44,8 @@ from api.schemas import (
     IncidentStepOut,
     RoutePlacement,
 )
+from api.store import incidents as store
+from api.store.models import IncidentRow, IncidentStepRow, WorkerRow
 from dispatch.incidents.errors import IncidentError
 from dispatch.incidents.lifecycle import (
     WITH_WORKER,
@@ -93,12 +93,12 @@ def category_id(rules: Rules, text: str) -> str:
     return text
 
 
-def is_overdue(i: Incident, now: datetime) -> bool:
+def is_overdue(i: IncidentRow, now: datetime) -> bool:
     deadline = store.aware(stage_deadline(i.status, i.accept_by, i.close_by))
     return past_deadline(i.status, deadline, now)
 
 
-def incident_out(i: Incident, merged: bool = False) -> IncidentOut:
+def incident_out(i: IncidentRow, merged: bool = False) -> IncidentOut:
     return IncidentOut(id=i.id, category=i.category, description=i.description, status=i.status,
                        lon=i.geom.x, lat=i.geom.y, plan_id=i.plan_id, grid_code=i.grid_code,
                        worker_id=i.worker_id, created_at=store.aware(i.created_at),
@@ -122,7 +122,7 @@ def take_report(s: Session, who: Principal, rules: Rules, grids: GridLocator, *,
                 category: str, lon: float, lat: float, description: str, reporter: str,
                 phone: str | None, report_id: str | None = None,
                 placed: tuple[PlanGrids | None, str | None] | None = None
-                ) -> tuple[Incident, bool]:
+                ) -> tuple[IncidentRow, bool]:
     """Store a report: merged into a duplicate open incident, or a new incident placed in its
     grid of the active plan; returns (the row, merged). A point outside every grid of the
     active plan (outside every community) is refused with 422. ``placed``: the active plan
@@ -136,12 +136,12 @@ def take_report(s: Session, who: Principal, rules: Rules, grids: GridLocator, *,
                                     description=description, phone=phone or "",
                                     report_id=report_id)
     if merged:
-        row = s.get(Incident, int(incident.incident_id))
+        row = s.get(IncidentRow, int(incident.incident_id))
         store.save_domain(s, row, incident, who.token_id)
         return row, merged
     # A new incident: its row complete before the one INSERT, then its first step.
     incident.grid_id = grid_code
-    row = Incident(category=category, description=description, reporter_name=reporter,
+    row = IncidentRow(category=category, description=description, reporter_name=reporter,
                    reporter_phone=phone, reporter_token_id=who.token_id,
                    plan_id=None if plan is None else plan.plan_id, grid_code=grid_code,
                    created_at=now)
@@ -201,20 +201,20 @@ def list_incidents(session: ReadDb, who: allowed("incidents.read"), settings: Ap
                    limit: int = 100, offset: int = Query(0, ge=0),
                    status: str | None = None, category: str | None = None,
                    grid_code: str | None = None, worker_id: int | None = None):
-    query = select(Incident).order_by(Incident.id)
+    query = select(IncidentRow).order_by(IncidentRow.id)
     if who.role == "worker":
         forbid_other_worker(who, worker_id if worker_id is not None else who.worker_id)
         worker_id = who.worker_id
-    for column, value in ((Incident.status, status), (Incident.category, category),
-                          (Incident.grid_code, grid_code), (Incident.worker_id, worker_id)):
+    for column, value in ((IncidentRow.status, status), (IncidentRow.category, category),
+                          (IncidentRow.grid_code, grid_code), (IncidentRow.worker_id, worker_id)):
         if value is not None:
             query = query.where(column == value)
     rows = session.scalars(query.limit(check_limit(limit, settings)).offset(offset))
     return [incident_out(i) for i in rows]
 
 
-def _visible(session: Session, incident_id: int, who: Principal) -> Incident:
-    row = session.get(Incident, incident_id)
+def _visible(session: Session, incident_id: int, who: Principal) -> IncidentRow:
+    row = session.get(IncidentRow, incident_id)
     if row is None:
         raise not_found("事件", "incident", incident_id)
     forbid_other_worker(who, row.worker_id)
@@ -225,7 +225,7 @@ def _visible(session: Session, incident_id: int, who: Principal) -> Incident:
             "(open, overdue, median hours to accept and to close)")
 def statistics(session: ReadDb, who: allowed("incidents.statistics"),
                by: Literal["grid", "worker", "category"] = "category"):
-    rows = list(session.scalars(select(Incident).order_by(Incident.id)))
+    rows = list(session.scalars(select(IncidentRow).order_by(IncidentRow.id)))
     frame = incident_statistics(store.load(session, rows), STAT_KEYS[by], datetime.now(UTC))
     frame = frame.rename(columns={STAT_KEYS[by]: by})
     records = frame.astype(object).where(frame.notna(), None).to_dict("records")
@@ -236,7 +236,7 @@ def statistics(session: ReadDb, who: allowed("incidents.statistics"),
     return {"by": by, "groups": records}
 
 
-def _save_all(session: Session, rows: list[Incident], domain: list, who: Principal,
+def _save_all(session: Session, rows: list[IncidentRow], domain: list, who: Principal,
               changed: set[str]) -> None:
     by_id = {str(r.id): r for r in rows}
     for incident in domain:
@@ -268,7 +268,7 @@ def escalate(session: WriteDb, who: allowed("incidents.escalate"), settings: App
 def off_duty(worker_id: int, session: WriteDb, who: allowed("workers.off_duty"),
              settings: AppSettings,
              rules: IncidentRules):
-    worker = session.get(Worker, worker_id)
+    worker = session.get(WorkerRow, worker_id)
     if worker is None:
         raise not_found("网格员", "worker", worker_id)
     worker.on_duty = False
@@ -300,24 +300,25 @@ def get_incident(incident_id: int, session: ReadDb, who: allowed("incidents.read
             summary="事件处置记录 the incident's steps, oldest first (append-only)")
 def incident_history(incident_id: int, session: ReadDb, who: allowed("incidents.read")):
     _visible(session, incident_id, who)
-    steps = session.scalars(select(IncidentStep).where(IncidentStep.incident_id == incident_id)
-                            .order_by(IncidentStep.seq))
+    steps = session.scalars(select(IncidentStepRow)
+                            .where(IncidentStepRow.incident_id == incident_id)
+                            .order_by(IncidentStepRow.seq))
     return [IncidentStepOut(seq=s.seq, at=store.aware(s.at), stage=s.stage, action=s.action,
                             who=s.who, note=s.note, assignee=s.assignee) for s in steps]
 
 
-def _check_role(who: Principal, action: str, row: Incident) -> None:
+def _check_role(who: Principal, action: str, row: IncidentRow) -> None:
     check(who, f"incidents.{action}")
     forbid_other_worker(who, row.worker_id)
 
 
-def _dispatch(session: Session, today: TodayRoutes, row: Incident, body: IncidentActionIn,
+def _dispatch(session: Session, today: TodayRoutes, row: IncidentRow, body: IncidentActionIn,
               who: Principal) -> tuple[object, str | None, list[dict]]:
     """Dispatch ``row`` to ``body.worker_id`` or to the Dispatcher's choice; returns the
     domain incident, the reason and the ranking."""
     now = today.now
     if body.worker_id is not None:
-        if session.get(Worker, body.worker_id) is None:
+        if session.get(WorkerRow, body.worker_id) is None:
             raise not_found("网格员", "worker", body.worker_id)
         incident = store.load(session, [row])[0]
         transition(incident, "dispatched", who.name, body.note or "指定派遣 dispatched by hand",
@@ -341,7 +342,7 @@ def _dispatch(session: Session, today: TodayRoutes, row: Incident, body: Inciden
              "close, return, reject, claim, note", dependencies=[STEP_NOT_ALLOWED])
 def act(incident_id: int, body: IncidentActionIn, session: WriteDb, who: Authenticated,
         settings: AppSettings, rules: IncidentRules):
-    row = session.get(Incident, incident_id, with_for_update=True)  # one change at a time
+    row = session.get(IncidentRow, incident_id, with_for_update=True)  # one change at a time
     if row is None:
         raise not_found("事件", "incident", incident_id)
     _check_role(who, body.action, row)

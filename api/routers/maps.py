@@ -28,7 +28,7 @@ from api.auth import Principal, allowed, forbid_other_worker
 from api.deps import ReadDb
 from api.errors import ApiError, not_found
 from api.map_assets import gather_map_assets
-from api.models import Plan, Route, Worker
+from api.store.models import PlanRow, RouteRow, WorkerRow
 from partition.metrics import BALANCE_LIMIT_PCT
 
 router = APIRouter(prefix="/maps", tags=["maps 地图"])
@@ -80,7 +80,7 @@ def _layers(session: Session, who: Principal) -> tuple[gpd.GeoDataFrame, gpd.Geo
 
 
 def _plan(session: Session, plan_id: int) -> int:
-    if session.get(Plan, plan_id) is None:
+    if session.get(PlanRow, plan_id) is None:
         raise not_found("网格方案", "plan", plan_id)
     return plan_id
 
@@ -132,18 +132,18 @@ def _arrival(eta) -> str | None:
 
 
 def _day_routes(session: Session, worker_id: int, day: date | None
-                ) -> tuple[Route | None, Route | None]:
+                ) -> tuple[RouteRow | None, RouteRow | None]:
     """The route to draw for ``worker_id`` on ``day`` (default: their latest day with one)
     in the active plan: the incident visits when there are any, else the street patrol; and
     the patrol to draw beside the visits (None when not both)."""
-    query = select(Route).where(Route.worker_id == worker_id)
+    query = select(RouteRow).where(RouteRow.worker_id == worker_id)
     plan_id = map_data.active_plan_id(session)
     if plan_id is not None:
-        query = query.where(Route.plan_id == plan_id)
+        query = query.where(RouteRow.plan_id == plan_id)
     if day is None:
-        latest = session.scalar(query.order_by(Route.day.desc()).limit(1))
+        latest = session.scalar(query.order_by(RouteRow.day.desc()).limit(1))
         day = latest.day if latest is not None else None
-    drawable = {r.kind: r for r in session.scalars(query.where(Route.day == day))
+    drawable = {r.kind: r for r in session.scalars(query.where(RouteRow.day == day))
                 if r.stops and r.geom is not None}
     if "visits" in drawable:
         return drawable["visits"], drawable.get("patrol")
@@ -156,7 +156,7 @@ def route_page(request: Request, worker_id: int, session: ReadDb, who: allowed("
                lang: Lang = LangQuery, day: date | None = None):
     assets_ready(request)
     forbid_other_worker(who, worker_id)
-    worker = session.get(Worker, worker_id)
+    worker = session.get(WorkerRow, worker_id)
     if worker is None:
         raise not_found("网格员", "worker", worker_id)
     route, patrol = _day_routes(session, worker_id, day)

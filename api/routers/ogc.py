@@ -26,9 +26,16 @@ from api.auth import PERMISSIONS, Principal, allowed, authenticate
 from api.deps import AppSettings, BBoxQuery, ReadDb, check_limit, parse_bbox
 from api.errors import ApiError, not_found
 from api.geojson import collection_bytes, features_json, geojson_response
-from api.models import Assignment, Grid, Incident, PartyMember, Plan, PlanBuilding
-from api.plan_store import building_records, grid_records
-from api.spatial import bbox_filter
+from api.store.models import (
+    AssignmentRow,
+    GridRow,
+    IncidentRow,
+    PartyMemberRow,
+    PlanBuildingRow,
+    PlanRow,
+)
+from api.store.plans import building_records, grid_records
+from api.store.spatial import bbox_filter
 from gis.osm import ATTRIBUTION
 
 router = APIRouter(tags=["OGC API - Features"])
@@ -54,14 +61,14 @@ class CollectionInfo:
 
 COLLECTIONS = {c.id: c for c in (
     CollectionInfo("grids", "网格 Grids", "启用方案的微网格 micro-grids of the active plan",
-                   Grid, True),
+                   GridRow, True),
     CollectionInfo("buildings", "建筑 Buildings",
                    "启用方案的建筑及所属网格 buildings of the active plan with their grid",
-                   PlanBuilding, True),
+                   PlanBuildingRow, True),
     CollectionInfo("party-zones", "党员责任区 Party member zones",
-                   "党员责任区 responsibility zones of party members", PartyMember, False,
+                   "党员责任区 responsibility zones of party members", PartyMemberRow, False,
                    personal=True),
-    CollectionInfo("incidents", "事件 Incidents", "上报的事件 reported incidents", Incident,
+    CollectionInfo("incidents", "事件 Incidents", "上报的事件 reported incidents", IncidentRow,
                    False, personal=True),
 )}
 
@@ -118,9 +125,9 @@ def _extent(session: Session, info: CollectionInfo, who: Principal | None) -> li
     zones) reveal their records' extent only to callers who may read those records (a worker:
     their own); anyone else gets the extent of the active plan's grids, the area served."""
     model = info.model
-    active = select(Plan.id).where(Plan.status == "active").limit(1).scalar_subquery()
+    active = select(PlanRow.id).where(PlanRow.status == "active").limit(1).scalar_subquery()
     if info.personal and (who is None or who.role not in PERMISSIONS["ogc.read"]):
-        model, where = Grid, [Grid.plan_id == active]
+        model, where = GridRow, [GridRow.plan_id == active]
     elif who is not None:
         where = _scope(session, info, who)
     else:  # grids and buildings of the active plan: the area served, public
@@ -181,16 +188,16 @@ def _parse_instant(text: str, bound: str) -> datetime | None:
 
 
 def _time_filter(model, text: str | None):
-    if not text or model is not Incident:
+    if not text or model is not IncidentRow:
         return []
     start, _, end = text.partition("/")
     lo = _parse_instant(start, "start")
     hi = _parse_instant(end, "end") if _ else _parse_instant(start, "end")
     clauses = []
     if lo is not None:
-        clauses.append(Incident.created_at >= lo)
+        clauses.append(IncidentRow.created_at >= lo)
     if hi is not None:
-        clauses.append(Incident.created_at <= hi)
+        clauses.append(IncidentRow.created_at <= hi)
     return clauses
 
 
@@ -199,19 +206,19 @@ def _scope(session: Session, info: CollectionInfo, who: Principal) -> list:
     clauses = []
     plan_id = None
     if info.plan_scoped:
-        plan_id = session.scalar(select(Plan.id).where(Plan.status == "active"))
+        plan_id = session.scalar(select(PlanRow.id).where(PlanRow.status == "active"))
         clauses.append(info.model.plan_id == plan_id)
     if who.role != "worker":
         return clauses
-    if info.model is Incident:
-        return [*clauses, Incident.worker_id == who.worker_id]
+    if info.model is IncidentRow:
+        return [*clauses, IncidentRow.worker_id == who.worker_id]
     if plan_id is None:
-        plan_id = session.scalar(select(Plan.id).where(Plan.status == "active"))
-    own = select(Assignment.grid_id).where(Assignment.plan_id == plan_id,
-                                           Assignment.worker_id == who.worker_id)
-    if info.model is Grid:
-        return [*clauses, Grid.id.in_(own)]
-    codes = select(Grid.code).where(Grid.id.in_(own))
+        plan_id = session.scalar(select(PlanRow.id).where(PlanRow.status == "active"))
+    own = select(AssignmentRow.grid_id).where(AssignmentRow.plan_id == plan_id,
+                                           AssignmentRow.worker_id == who.worker_id)
+    if info.model is GridRow:
+        return [*clauses, GridRow.id.in_(own)]
+    codes = select(GridRow.code).where(GridRow.id.in_(own))
     return [*clauses, info.model.grid_code.in_(codes)]
 
 
@@ -220,11 +227,11 @@ def _features(session: Session, info: CollectionInfo, ids: list[int]) -> list[st
     model = info.model
     if not ids:
         return []
-    if model in (Grid, PlanBuilding):
+    if model in (GridRow, PlanBuildingRow):
         plan_id = session.scalar(select(model.plan_id).where(model.id.in_(ids)).limit(1))
-        read = grid_records if model is Grid else building_records
+        read = grid_records if model is GridRow else building_records
         props, geoms = read(session, plan_id, model.id.in_(ids))
-        key = "code" if model is Grid else "building_id"
+        key = "code" if model is GridRow else "building_id"
         return features_json(props, geoms, [str(p[key]) for p in props])
     rows = list(session.scalars(select(model).where(model.id.in_(ids)).order_by(model.id)))
     return features_json([_record(r) for r in rows], [r.geom for r in rows],
@@ -232,7 +239,7 @@ def _features(session: Session, info: CollectionInfo, ids: list[int]) -> list[st
 
 
 def _record(row) -> dict:
-    if isinstance(row, PartyMember):
+    if isinstance(row, PartyMemberRow):
         return {"id": row.id, "name": row.name, "branch": row.branch,
                 "grid_code": row.grid_code, "households": row.households,
                 "buildings": len(row.building_ids or [])}
@@ -264,7 +271,7 @@ def items(collection_id: str, request: Request, session: ReadDb, who: allowed("o
                                .limit(limit).offset(offset)))
     attribution = None
     if info.plan_scoped:
-        attribution = session.scalar(select(Plan.attribution).where(Plan.status == "active"))
+        attribution = session.scalar(select(PlanRow.attribution).where(PlanRow.status == "active"))
     features = _features(session, info, ids)
     href = f"{_base(request)}/collections/{collection_id}/items"
 
@@ -295,10 +302,10 @@ def item(collection_id: str, feature_id: str, request: Request, session: ReadDb,
     info = _info(collection_id)
     model = info.model
     where = _scope(session, info, who)
-    if model is Grid:
-        where.append(Grid.code == feature_id)
-    elif model is PlanBuilding:
-        where.append(PlanBuilding.building_id == feature_id)
+    if model is GridRow:
+        where.append(GridRow.code == feature_id)
+    elif model is PlanBuildingRow:
+        where.append(PlanBuildingRow.building_id == feature_id)
     elif feature_id.isdigit():
         where.append(model.id == int(feature_id))
     else:

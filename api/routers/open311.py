@@ -20,7 +20,6 @@ from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
-from api import incident_store as store
 from api.auth import (
     Principal,
     check,
@@ -31,7 +30,6 @@ from api.auth import (
 )
 from api.deps import AppSettings, ReadDb, WriteDb, check_limit
 from api.errors import ApiError, domain_errors_answer, not_found
-from api.models import Incident
 from api.open311 import (
     filter_open311,
     open311_request,
@@ -40,6 +38,8 @@ from api.open311 import (
 )
 from api.routers.incidents import Grids, IncidentRules, take_report
 from api.schemas import strip_controls
+from api.store import incidents as store
+from api.store.models import IncidentRow
 from dispatch.incidents.rules import beijing
 
 # Open311 answers 400 to every bad request (its spec), where the rest of the API says 422.
@@ -163,11 +163,11 @@ def list_requests(session: ReadDb, who: Caller, rules: IncidentRules, settings: 
                   service_request_id: str | None = None, lang: Lang = "zh",
                   limit: int = 1000):
     check(who, "incidents.read")
-    query = select(Incident).order_by(Incident.id.desc())
+    query = select(IncidentRow).order_by(IncidentRow.id.desc())
     if who.role == "worker":
-        query = query.where(Incident.worker_id == who.worker_id)
+        query = query.where(IncidentRow.worker_id == who.worker_id)
     if service_code:
-        query = query.where(Incident.category == service_code)
+        query = query.where(IncidentRow.category == service_code)
     rows = list(session.scalars(query.limit(check_limit(limit, settings))))
     ids = service_request_id.split(",") if service_request_id else None
     chosen = filter_open311(store.load(session, rows), service_code=service_code,
@@ -180,7 +180,7 @@ def list_requests(session: ReadDb, who: Caller, rules: IncidentRules, settings: 
 def get_request(request_id: int, session: ReadDb, who: Caller, rules: IncidentRules,
                 lang: Lang = "zh"):
     check(who, "incidents.read")
-    row = session.get(Incident, request_id)
+    row = session.get(IncidentRow, request_id)
     if row is None:
         raise not_found("事件", "service request", request_id)
     forbid_other_worker(who, row.worker_id)

@@ -22,7 +22,6 @@ from api.deps import AppSettings, ReadDb, WriteDb, check_limit
 from api.errors import ApiError, not_found
 from api.geometry_input import geometry_json, parse_geometry
 from api.idempotency import idempotent_create
-from api.models import Assignment, Grid, PartyMember, Plan, Worker
 from api.schemas import (
     AssignmentOut,
     ImportResult,
@@ -34,6 +33,7 @@ from api.schemas import (
     WorkerPatch,
 )
 from api.settings import Settings
+from api.store.models import AssignmentRow, GridRow, PartyMemberRow, PlanRow, WorkerRow
 from api.worker_hours import (
     available,
     check_shift,
@@ -49,7 +49,7 @@ CSV_MAX_ROWS = 10_000
 HOURS = {"shift_start", "shift_end", "work_days", "days_off"}
 
 
-def worker_out(w: Worker) -> WorkerOut:
+def worker_out(w: WorkerRow) -> WorkerOut:
     out = WorkerOut.model_validate(w)
     if w.geom is not None:
         out.lon, out.lat = w.geom.x, w.geom.y
@@ -57,7 +57,7 @@ def worker_out(w: Worker) -> WorkerOut:
     return out
 
 
-def _set_hours(w: Worker, values: dict) -> None:
+def _set_hours(w: WorkerRow, values: dict) -> None:
     """Set the given hour fields of ``w`` (cleaned), then check its shift as a whole."""
     if "work_days" in values:
         w.work_days = clean_work_days(values["work_days"])
@@ -69,13 +69,13 @@ def _set_hours(w: Worker, values: dict) -> None:
     check_shift(w.shift_start, w.shift_end)
 
 
-def member_out(m: PartyMember) -> PartyMemberOut:
+def member_out(m: PartyMemberRow) -> PartyMemberOut:
     out = PartyMemberOut.model_validate(m, from_attributes=True)
     out.zone = geometry_json(m.geom)
     return out
 
 
-def _set_point(w: Worker, lon: float | None, lat: float | None) -> None:
+def _set_point(w: WorkerRow, lon: float | None, lat: float | None) -> None:
     if (lon is None) != (lat is None):
         raise ApiError(422, "bad_geometry", "经度和纬度需同时提供", "give both lon and lat")
     if lon is not None:
@@ -106,7 +106,7 @@ def _get(session: Session, model, ident: int, zh: str, en: str):
 def create_worker(body: WorkerIn, request: Request, session: WriteDb, who: allowed("people.edit"),
                   idempotency_key: IdemKey = None):
     def create(s: Session) -> WorkerOut:
-        w = Worker(**body.model_dump(exclude={"lon", "lat", *HOURS}))
+        w = WorkerRow(**body.model_dump(exclude={"lon", "lat", *HOURS}))
         _set_hours(w, body.model_dump(include=HOURS))
         _set_point(w, body.lon, body.lat)
         s.add(w)
@@ -120,7 +120,7 @@ def create_worker(body: WorkerIn, request: Request, session: WriteDb, who: allow
 @router.get("/workers", response_model=list[WorkerOut], summary="网格员列表 list workers")
 def list_workers(session: ReadDb, who: allowed("people.read"), settings: AppSettings,
                  limit: int = 100, offset: int = Query(0, ge=0)):
-    rows = session.scalars(select(Worker).order_by(Worker.id)
+    rows = session.scalars(select(WorkerRow).order_by(WorkerRow.id)
                            .limit(check_limit(limit, settings)).offset(offset))
     return [worker_out(w) for w in rows]
 
@@ -128,12 +128,12 @@ def list_workers(session: ReadDb, who: allowed("people.read"), settings: AppSett
 @router.get("/workers/{worker_id}", response_model=WorkerOut, summary="网格员 one worker")
 def get_worker(worker_id: int, session: ReadDb, who: allowed("workers.read_own")):
     forbid_other_worker(who, worker_id)
-    return worker_out(_get(session, Worker, worker_id, "网格员", "worker"))
+    return worker_out(_get(session, WorkerRow, worker_id, "网格员", "worker"))
 
 
 @router.patch("/workers/{worker_id}", response_model=WorkerOut, summary="修改网格员 edit")
 def edit_worker(worker_id: int, body: WorkerPatch, session: WriteDb, who: allowed("people.edit")):
-    w = _get(session, Worker, worker_id, "网格员", "worker")
+    w = _get(session, WorkerRow, worker_id, "网格员", "worker")
     for key, value in body.model_dump(exclude_unset=True,
                                       exclude={"lon", "lat", *HOURS}).items():
         setattr(w, key, value)
@@ -150,19 +150,19 @@ def edit_worker(worker_id: int, body: WorkerPatch, session: WriteDb, who: allowe
             summary="网格员负责的网格 grids a worker serves in the active plan")
 def worker_assignments(worker_id: int, session: ReadDb, who: allowed("workers.read_own")):
     forbid_other_worker(who, worker_id)
-    _get(session, Worker, worker_id, "网格员", "worker")
+    _get(session, WorkerRow, worker_id, "网格员", "worker")
     rows = session.execute(
-        select(Assignment, Grid.code).join(Grid, Grid.id == Assignment.grid_id)
-        .join(Plan, Plan.id == Assignment.plan_id)
-        .where(Assignment.worker_id == worker_id, Plan.status == "active")
-        .order_by(Grid.code))
+        select(AssignmentRow, GridRow.code).join(GridRow, GridRow.id == AssignmentRow.grid_id)
+        .join(PlanRow, PlanRow.id == AssignmentRow.plan_id)
+        .where(AssignmentRow.worker_id == worker_id, PlanRow.status == "active")
+        .order_by(GridRow.code))
     return [AssignmentOut.model_validate(a).model_copy(update={"grid_code": code})
             for a, code in rows]
 
 
 # ---- party members -------------------------------------------------------------------------
 
-def _set_zone(m: PartyMember, zone: dict | None, settings: Settings) -> None:
+def _set_zone(m: PartyMemberRow, zone: dict | None, settings: Settings) -> None:
     geom = None if zone is None else parse_geometry(zone, settings, ("Polygon", "MultiPolygon"),
                                                     "责任区 zone")
     m.set_geometry(geom)
@@ -174,7 +174,7 @@ def create_member(body: PartyMemberIn, request: Request, session: WriteDb,
                   who: allowed("people.edit"),
                   settings: AppSettings, idempotency_key: IdemKey = None):
     def create(s: Session) -> PartyMemberOut:
-        m = PartyMember(**body.model_dump(exclude={"zone"}))
+        m = PartyMemberRow(**body.model_dump(exclude={"zone"}))
         _set_zone(m, body.zone, settings)
         s.add(m)
         _flush(s)
@@ -188,14 +188,14 @@ def create_member(body: PartyMemberIn, request: Request, session: WriteDb,
             summary="党员列表 list party members")
 def list_members(session: ReadDb, who: allowed("people.read"), settings: AppSettings,
                  limit: int = 100, offset: int = Query(0, ge=0)):
-    rows = session.scalars(select(PartyMember).order_by(PartyMember.id)
+    rows = session.scalars(select(PartyMemberRow).order_by(PartyMemberRow.id)
                            .limit(check_limit(limit, settings)).offset(offset))
     return [member_out(m) for m in rows]
 
 
 @router.get("/party-members/{member_id}", response_model=PartyMemberOut)
 def get_member(member_id: int, session: ReadDb, who: allowed("people.read")):
-    return member_out(_get(session, PartyMember, member_id, "党员", "party member"))
+    return member_out(_get(session, PartyMemberRow, member_id, "党员", "party member"))
 
 
 @router.patch("/party-members/{member_id}", response_model=PartyMemberOut,
@@ -203,7 +203,7 @@ def get_member(member_id: int, session: ReadDb, who: allowed("people.read")):
 def edit_member(member_id: int, body: PartyMemberPatch, session: WriteDb,
                 who: allowed("people.edit"),
                 settings: AppSettings):
-    m = _get(session, PartyMember, member_id, "党员", "party member")
+    m = _get(session, PartyMemberRow, member_id, "党员", "party member")
     for key, value in body.model_dump(exclude_unset=True, exclude={"zone"}).items():
         setattr(m, key, value)
     if "zone" in body.model_fields_set:
@@ -319,9 +319,9 @@ def import_workers(file: UploadFile, session: WriteDb, who: allowed("people.edit
         if name is None:
             raise _row_error(n, "name", "", "姓名为空", "empty name")
         no = _clean(row.get("employee_no"))
-        w = session.scalar(select(Worker).where(Worker.employee_no == no)) if no else None
+        w = session.scalar(select(WorkerRow).where(WorkerRow.employee_no == no)) if no else None
         if w is None:
-            w = Worker(employee_no=no)
+            w = WorkerRow(employee_no=no)
             session.add(w)
             created += 1
         else:
@@ -363,7 +363,7 @@ def import_members(file: UploadFile, session: WriteDb, who: allowed("people.edit
             raise _row_error(n, "households", row.get("households", ""), "应为非负整数",
                              "must be a whole number >= 0")
         buildings = [b.strip() for b in (row.get("building_ids") or "").split(";") if b.strip()]
-        m = PartyMember(name=name, phone=_clean(row.get("phone")),
+        m = PartyMemberRow(name=name, phone=_clean(row.get("phone")),
                         branch=_clean(row.get("branch")), grid_code=_clean(row.get("grid_code")),
                         households=int(households), building_ids=buildings)
         session.add(m)

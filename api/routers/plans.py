@@ -12,36 +12,36 @@ from api.auth import allowed
 from api.deps import AppSettings, ReadDb, WriteDb, check_limit
 from api.errors import ApiError, not_found
 from api.jobs import eta_seconds
-from api.models import Dataset, Job, Plan
-from api.plan_store import as_partition_plan, diff_plans
 from api.schemas import JobOut, PlanCreate, PlanDiff, PlanOut
+from api.store.models import DatasetRow, JobRow, PlanRow
+from api.store.plans import as_partition_plan, diff_plans
 from partition.plan_io import write_plan
 
 router = APIRouter(tags=["plans 网格方案"])
 RERUNNABLE = ("interrupted", "failed", "cancelled")
 
 
-def job_out(job: Job) -> JobOut:
+def job_out(job: JobRow) -> JobOut:
     out = JobOut.model_validate(job)
     out.eta_seconds = eta_seconds(job)
     return out
 
 
-def _plan(session, plan_id: int) -> Plan:
-    plan = session.get(Plan, plan_id)
+def _plan(session, plan_id: int) -> PlanRow:
+    plan = session.get(PlanRow, plan_id)
     if plan is None:
         raise not_found("网格方案", "plan", plan_id)
     return plan
 
 
-def _job(session, job_id: int) -> Job:
-    job = session.get(Job, job_id)
+def _job(session, job_id: int) -> JobRow:
+    job = session.get(JobRow, job_id)
     if job is None:
         raise not_found("任务", "job", job_id)
     return job
 
 
-def _accepted(job: Job) -> JSONResponse:
+def _accepted(job: JobRow) -> JSONResponse:
     return JSONResponse(job_out(job).model_dump(mode="json"), status_code=202,
                         headers={"Location": f"/jobs/{job.id}"})
 
@@ -49,7 +49,7 @@ def _accepted(job: Job) -> JSONResponse:
 @router.post("/plans", status_code=202, response_model=JobOut,
              summary="生成网格方案 start a partition job (poll /jobs/{id})")
 def create_plan(body: PlanCreate, request: Request, session: ReadDb, who: allowed("plans.draft")):
-    if session.get(Dataset, body.dataset_id) is None:
+    if session.get(DatasetRow, body.dataset_id) is None:
         raise not_found("数据集", "dataset", body.dataset_id)
     if body.previous_plan_id is not None:
         _plan(session, body.previous_plan_id)
@@ -63,9 +63,9 @@ def create_plan(body: PlanCreate, request: Request, session: ReadDb, who: allowe
 @router.get("/plans", response_model=list[PlanOut], summary="方案列表 list plans")
 def list_plans(session: ReadDb, who: allowed("plans.read"), settings: AppSettings, limit: int = 100,
                offset: int = Query(0, ge=0), status: str | None = None):
-    query = select(Plan).order_by(Plan.id)
+    query = select(PlanRow).order_by(PlanRow.id)
     if status:
-        query = query.where(Plan.status == status)
+        query = query.where(PlanRow.status == status)
     return list(session.scalars(query.limit(check_limit(limit, settings)).offset(offset)))
 
 
@@ -86,7 +86,7 @@ def diff(plan_id: int, other_id: int, session: ReadDb, who: allowed("plans.read"
              summary="启用方案 make this the active plan (the previous one is archived)")
 def activate(plan_id: int, session: WriteDb, who: allowed("plans.activate")):
     plan = _plan(session, plan_id)
-    session.execute(update(Plan).where(Plan.status == "active", Plan.id != plan_id)
+    session.execute(update(PlanRow).where(PlanRow.status == "active", PlanRow.id != plan_id)
                     .values(status="archived"))
     plan.status = "active"
     plan.activated_at = datetime.now(UTC)
@@ -115,7 +115,7 @@ def export_plan(plan_id: int, session: ReadDb, who: allowed("plans.read"), setti
 @router.get("/jobs", response_model=list[JobOut], tags=["jobs 任务"], summary="任务列表")
 def list_jobs(session: ReadDb, who: allowed("jobs.read"), settings: AppSettings, limit: int = 100,
               offset: int = Query(0, ge=0)):
-    rows = session.scalars(select(Job).order_by(Job.id.desc())
+    rows = session.scalars(select(JobRow).order_by(JobRow.id.desc())
                            .limit(check_limit(limit, settings)).offset(offset))
     return [job_out(j) for j in rows]
 

@@ -1,6 +1,6 @@
 """Reading workers' routes: list, GeoJSON (stops and path) and GPX for phones' map apps.
 
-Routes are computed by dispatch/ and written with api.dispatch_store.save_route; a worker
+Routes are computed by dispatch/ and written with api.store.routes.save_route; a worker
 sees only their own. A worker has up to two routes a day: ``patrol``, the street patrol of
 their grids, and ``visits``, the incidents dispatched to them in visiting order with ETAs
 (api.incident_routes, kept up to date as incidents come and go).
@@ -22,14 +22,14 @@ from api.auth import allowed, forbid_other_worker
 from api.deps import AppSettings, ReadDb, check_limit
 from api.errors import not_found
 from api.geojson import geojson_response
-from api.models import Route, Worker
 from api.schemas import RouteOut
+from api.store.models import RouteRow, WorkerRow
 
 router = APIRouter(tags=["routes 路线"])
 
 
-def _route(session, route_id: int, who) -> Route:
-    route = session.get(Route, route_id)
+def _route(session, route_id: int, who) -> RouteRow:
+    route = session.get(RouteRow, route_id)
     if route is None:
         raise not_found("路线", "route", route_id)
     forbid_other_worker(who, route.worker_id)
@@ -46,17 +46,17 @@ def list_routes(session: ReadDb, who: allowed("routes.read"), settings: AppSetti
     if who.role == "worker":
         forbid_other_worker(who, worker_id if worker_id is not None else who.worker_id)
         worker_id = who.worker_id
-    query = select(Route).order_by(Route.day.desc(), Route.worker_id, Route.kind)
+    query = select(RouteRow).order_by(RouteRow.day.desc(), RouteRow.worker_id, RouteRow.kind)
     if worker_id is not None:
-        query = query.where(Route.worker_id == worker_id)
+        query = query.where(RouteRow.worker_id == worker_id)
     if day is not None:
-        query = query.where(Route.day == day)
+        query = query.where(RouteRow.day == day)
     if kind is not None:
-        query = query.where(Route.kind == kind)
+        query = query.where(RouteRow.kind == kind)
     return list(session.scalars(query.limit(check_limit(limit, settings)).offset(offset)))
 
 
-def _features(route: Route) -> list[dict]:
+def _features(route: RouteRow) -> list[dict]:
     features = []
     if route.geom is not None:
         features.append({"type": "Feature", "id": f"route-{route.id}",
@@ -85,7 +85,7 @@ def route_geojson(route_id: int, session: ReadDb, who: allowed("routes.read")):
             summary="路线 GPX 1.1: stops as waypoints, the path as a track")
 def route_gpx(route_id: int, session: ReadDb, who: allowed("routes.read")):
     route = _route(session, route_id, who)
-    worker = session.get(Worker, route.worker_id)
+    worker = session.get(WorkerRow, route.worker_id)
     label = "事件走访 visits" if route.kind == "visits" else "巡查 patrol"
     title = f"{worker.name if worker else route.worker_id} {route.day.isoformat()} {label}"
     lines = ['<?xml version="1.0" encoding="UTF-8"?>',

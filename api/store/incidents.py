@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from api import models as m
+from api.store import models as m
 from dispatch.incidents.lifecycle import (
     OPEN_STAGES,
     Incident,
@@ -43,19 +43,19 @@ def _assignee(value: str | None):
     return int(value) if value is not None and value.isdigit() else value
 
 
-def steps_of(session: Session, incident_ids: list[int]) -> dict[int, list[m.IncidentStep]]:
+def steps_of(session: Session, incident_ids: list[int]) -> dict[int, list[m.IncidentStepRow]]:
     """The stored steps of each incident, in order."""
-    out: dict[int, list[m.IncidentStep]] = {i: [] for i in incident_ids}
+    out: dict[int, list[m.IncidentStepRow]] = {i: [] for i in incident_ids}
     if incident_ids:
-        rows = session.scalars(select(m.IncidentStep)
-                               .where(m.IncidentStep.incident_id.in_(incident_ids))
-                               .order_by(m.IncidentStep.incident_id, m.IncidentStep.seq))
+        rows = session.scalars(select(m.IncidentStepRow)
+                               .where(m.IncidentStepRow.incident_id.in_(incident_ids))
+                               .order_by(m.IncidentStepRow.incident_id, m.IncidentStepRow.seq))
         for row in rows:
             out[row.incident_id].append(row)
     return out
 
 
-def to_domain(row: m.Incident, steps: list[m.IncidentStep]) -> Incident:
+def to_domain(row: m.IncidentRow, steps: list[m.IncidentStepRow]) -> Incident:
     """The library's incident for ``row`` and its stored ``steps``."""
     history = [Step(aware(s.at), s.stage, s.action, s.who, s.note, _assignee(s.assignee))
                for s in steps]
@@ -68,19 +68,19 @@ def to_domain(row: m.Incident, steps: list[m.IncidentStep]) -> Incident:
     return incident
 
 
-def load(session: Session, rows: list[m.Incident]) -> list[Incident]:
+def load(session: Session, rows: list[m.IncidentRow]) -> list[Incident]:
     """The library's incidents for ``rows`` (two queries in all)."""
     steps = steps_of(session, [r.id for r in rows])
     return [to_domain(r, steps[r.id]) for r in rows]
 
 
-def open_rows(session: Session) -> list[m.Incident]:
-    return list(session.scalars(select(m.Incident).where(m.Incident.status.in_(OPEN_STAGES))
-                                .order_by(m.Incident.id)))
+def open_rows(session: Session) -> list[m.IncidentRow]:
+    return list(session.scalars(select(m.IncidentRow).where(m.IncidentRow.status.in_(OPEN_STAGES))
+                                .order_by(m.IncidentRow.id)))
 
 
 def duplicate_candidates(session: Session, category: str, lon: float, lat: float,
-                         at: datetime, radius_m: float, hours: float) -> list[m.Incident]:
+                         at: datetime, radius_m: float, hours: float) -> list[m.IncidentRow]:
     """Open incidents of ``category`` reported within ``hours`` of ``at`` whose bounding box
     is within about ``radius_m`` of the point (the library checks the exact distance), locked
     for this transaction."""
@@ -94,14 +94,15 @@ def duplicate_candidates(session: Session, category: str, lon: float, lat: float
 
 # The query above, built once (index ix_incidents_duplicate: category, minx).
 DUPLICATE_CANDIDATES = (
-    select(m.Incident).where(
-        m.Incident.category == bindparam("category"), m.Incident.status.in_(OPEN_STAGES),
-        m.Incident.created_at >= bindparam("since"), m.Incident.created_at <= bindparam("until"),
-        m.Incident.minx <= bindparam("east"), m.Incident.maxx >= bindparam("west"),
+    select(m.IncidentRow).where(
+        m.IncidentRow.category == bindparam("category"), m.IncidentRow.status.in_(OPEN_STAGES),
+        m.IncidentRow.created_at >= bindparam("since"),
+        m.IncidentRow.created_at <= bindparam("until"),
+        m.IncidentRow.minx <= bindparam("east"), m.IncidentRow.maxx >= bindparam("west"),
         # an incident is a point (minx = maxx): this bounds the index range on both sides
-        m.Incident.minx >= bindparam("west"),
-        m.Incident.miny <= bindparam("north"), m.Incident.maxy >= bindparam("south"))
-    .order_by(m.Incident.id)
+        m.IncidentRow.minx >= bindparam("west"),
+        m.IncidentRow.miny <= bindparam("north"), m.IncidentRow.maxy >= bindparam("south"))
+    .order_by(m.IncidentRow.id)
     # Lock them (PostgreSQL; SQLite writes one at a time anyway): two reports merged into one
     # incident at once would otherwise both append step n + 1.
     .with_for_update())
@@ -112,18 +113,18 @@ def _reporter_json(r: Reporter) -> dict:
             "report_id": r.report_id}
 
 
-def save_domain(session: Session, row: m.Incident, incident: Incident,
-                token_id: int | None, stored: int | None = None) -> list[m.IncidentStep]:
+def save_domain(session: Session, row: m.IncidentRow, incident: Incident,
+                token_id: int | None, stored: int | None = None) -> list[m.IncidentStepRow]:
     """Append the steps of ``incident`` not stored yet (``stored``: how many are, when the
     caller knows; else they are counted) and copy its state onto ``row``; returns the new
     step rows. The caller commits."""
     if stored is None:
-        stored = session.scalar(select(m.IncidentStep.seq).where(
-            m.IncidentStep.incident_id == row.id).order_by(m.IncidentStep.seq.desc())
+        stored = session.scalar(select(m.IncidentStepRow.seq).where(
+            m.IncidentStepRow.incident_id == row.id).order_by(m.IncidentStepRow.seq.desc())
             .limit(1)) or 0
     new = []
     for seq, step in enumerate(incident.history[stored:], start=stored + 1):
-        new.append(m.IncidentStep(
+        new.append(m.IncidentStepRow(
             incident_id=row.id, seq=seq, at=step.at.astimezone(UTC), stage=step.stage,
             action=step.action, who=str(step.who), note=step.note or "",
             assignee=None if step.assignee is None else str(step.assignee), token_id=token_id))
@@ -133,7 +134,7 @@ def save_domain(session: Session, row: m.Incident, incident: Incident,
     return new
 
 
-def copy_state(row: m.Incident, incident: Incident) -> None:
+def copy_state(row: m.IncidentRow, incident: Incident) -> None:
     """Copy the stage, assignee, grid, escalation, reporters and deadlines onto ``row``
     (attributes set to what they hold already are not written again)."""
     assignee = incident.assignee

@@ -1,8 +1,8 @@
 """The store's tables (SQLAlchemy 2 declarative).
 
 Geometry columns are WGS84 lon/lat (EPSG:4326) with bounding boxes beside them
-(api.spatial). Times are timezone-aware UTC. The schema itself is made by the Alembic
-migrations in api/migrations, never by ``create_all``.
+(api.store.spatial). Times are timezone-aware UTC. The schema itself is made by the Alembic
+migrations in api/store/migrations, never by ``create_all``.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from api.spatial import BBoxMixin
+from api.store.spatial import BBoxMixin
 
 ROLES = ("admin", "planner", "worker", "reporter")
 JOB_STATES = ("queued", "running", "succeeded", "failed", "cancelled", "interrupted")
@@ -44,7 +44,7 @@ def _bbox_index(table: str) -> tuple[Index, Index]:
     return (Index(f"ix_{table}_min", "minx", "miny"), Index(f"ix_{table}_max", "maxx", "maxy"))
 
 
-class Token(Base):
+class TokenRow(Base):
     """An API token: only the sha256 of its secret is kept."""
 
     __tablename__ = "tokens"
@@ -57,7 +57,7 @@ class Token(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
-class Dataset(BBoxMixin, Base):
+class DatasetRow(BBoxMixin, Base):
     """An uploaded study area file, kept under data_dir/datasets; geom is its extent."""
 
     __tablename__ = "datasets"
@@ -74,7 +74,7 @@ class Dataset(BBoxMixin, Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
-class Job(Base):
+class JobRow(Base):
     """A background run (partition; routing later): status, progress 0..1, result."""
 
     __tablename__ = "jobs"
@@ -98,7 +98,7 @@ class Job(Base):
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
-class Plan(Base):
+class PlanRow(Base):
     """A micro-grid plan of a dataset: draft until activated; one plan is active."""
 
     __tablename__ = "plans"
@@ -118,7 +118,7 @@ class Plan(Base):
                                                           nullable=True)
 
 
-class Grid(BBoxMixin, Base):
+class GridRow(BBoxMixin, Base):
     """A micro-grid of a plan (code = community code + 3-digit sequence)."""
 
     __tablename__ = "grids"
@@ -135,7 +135,7 @@ class Grid(BBoxMixin, Base):
     properties: Mapped[dict] = mapped_column(JSON, default=dict)  # the other metrics
 
 
-class PlanBuilding(BBoxMixin, Base):
+class PlanBuildingRow(BBoxMixin, Base):
     """A building of a plan with the grid it belongs to (None: outside every community)."""
 
     __tablename__ = "plan_buildings"
@@ -153,7 +153,7 @@ class PlanBuilding(BBoxMixin, Base):
     properties: Mapped[dict] = mapped_column(JSON, default=dict)
 
 
-class Worker(BBoxMixin, Base):
+class WorkerRow(BBoxMixin, Base):
     """A grid worker (网格员); geom is an optional base point (service station)."""
 
     __tablename__ = "workers"
@@ -174,7 +174,7 @@ class Worker(BBoxMixin, Base):
                                                  onupdate=utcnow)
 
 
-class PartyMember(BBoxMixin, Base):
+class PartyMemberRow(BBoxMixin, Base):
     """A party member (党员); geom is the responsibility zone (党员责任区), if drawn."""
 
     __tablename__ = "party_members"
@@ -192,7 +192,7 @@ class PartyMember(BBoxMixin, Base):
                                                  onupdate=utcnow)
 
 
-class Assignment(Base):
+class AssignmentRow(Base):
     """Who serves a grid of a plan: role ``worker`` (网格员) or ``leader`` (网格长).
     ``source`` says whether a person or dispatch/ made it."""
 
@@ -208,7 +208,7 @@ class Assignment(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
-class Route(BBoxMixin, Base):
+class RouteRow(BBoxMixin, Base):
     """A worker's route for one day: ordered stops, the walked line, metres and seconds.
 
     ``kind`` ``patrol``: the street patrol of their grids (dispatch jobs); ``visits``: the
@@ -231,13 +231,13 @@ class Route(BBoxMixin, Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
-class Incident(BBoxMixin, Base):
+class IncidentRow(BBoxMixin, Base):
     """A reported incident (事件) at a point; its lifecycle belongs to the incidents module."""
 
     __tablename__ = "incidents"
     __table_args__ = (*_bbox_index("incidents"),
                       Index("ix_incidents_worker", "worker_id", "status"),
-                      # the duplicate check of every report (api.incident_store)
+                      # the duplicate check of every report (api.store.incidents)
                       Index("ix_incidents_duplicate", "category", "minx"))
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     category: Mapped[str] = mapped_column(String(60))
@@ -260,7 +260,7 @@ class Incident(BBoxMixin, Base):
                                                  onupdate=utcnow)
 
 
-class IncidentStep(Base):
+class IncidentStepRow(Base):
     """One step of an incident's history (dispatch.incidents.lifecycle.Step): only ever
     inserted, never changed; ``seq`` orders the steps of an incident from 1."""
 
@@ -278,7 +278,7 @@ class IncidentStep(Base):
     token_id: Mapped[int | None] = mapped_column(ForeignKey("tokens.id"), nullable=True)
 
 
-class IdempotencyKey(Base):
+class IdempotencyKeyRow(Base):
     """The stored answer to a create request, so that a retried request (same token, same
     ``Idempotency-Key``) gets the same answer instead of a second record. Written in the same
     transaction as the record it describes."""

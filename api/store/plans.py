@@ -16,7 +16,7 @@ import shapely
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from api import models as m
+from api.store import models as m
 from partition.plan import Plan as PartitionPlan
 
 GRID_COLUMNS = ("grid_id", "code", "community", "households", "population", "buildings",
@@ -61,9 +61,9 @@ def _rows(frame: gpd.GeoDataFrame, fixed: tuple[str, ...], renames: dict[str, st
 
 
 def save_plan(session: Session, plan: PartitionPlan, *, dataset_id: int, name: str,
-              params: dict, attribution: str | None, job_id: int | None) -> m.Plan:
+              params: dict, attribution: str | None, job_id: int | None) -> m.PlanRow:
     """Add ``plan`` (its grids and buildings) to ``session``; the caller commits."""
-    row = m.Plan(dataset_id=dataset_id, name=name, status="draft",
+    row = m.PlanRow(dataset_id=dataset_id, name=name, status="draft",
                  target_households=plan.target, seed=params.get("seed", 0),
                  previous_plan_id=params.get("previous_plan_id"),
                  locked=list(params.get("locked", [])),
@@ -85,15 +85,15 @@ def save_plan(session: Session, plan: PartitionPlan, *, dataset_id: int, name: s
         r["residential"] = bool(r["residential"])
         r["grid_code"] = None if r["grid_code"] in (None, "None", "nan") else str(r["grid_code"])
     if grid_rows:
-        session.execute(insert(m.Grid), grid_rows)
+        session.execute(insert(m.GridRow), grid_rows)
     if building_rows:
-        session.execute(insert(m.PlanBuilding), building_rows)
+        session.execute(insert(m.PlanBuildingRow), building_rows)
     return row
 
 
 def grid_records(session: Session, plan_id: int, where=None) -> tuple[list[dict], list]:
     """A plan's grids as (properties, geometries), with the workers assigned to them."""
-    query = select(m.Grid).where(m.Grid.plan_id == plan_id).order_by(m.Grid.code)
+    query = select(m.GridRow).where(m.GridRow.plan_id == plan_id).order_by(m.GridRow.code)
     if where is not None:
         query = query.where(where)
     grids = list(session.scalars(query))
@@ -116,17 +116,17 @@ def grids_frame(session: Session, plan_id: int, where=None) -> gpd.GeoDataFrame:
 
 
 def _grid_workers(session: Session, plan_id: int) -> dict[int, tuple[int, str]]:
-    rows = session.execute(select(m.Assignment.grid_id, m.Worker.id, m.Worker.name)
-                           .join(m.Worker, m.Worker.id == m.Assignment.worker_id)
-                           .where(m.Assignment.plan_id == plan_id,
-                                  m.Assignment.role == "worker"))
+    rows = session.execute(select(m.AssignmentRow.grid_id, m.WorkerRow.id, m.WorkerRow.name)
+                           .join(m.WorkerRow, m.WorkerRow.id == m.AssignmentRow.worker_id)
+                           .where(m.AssignmentRow.plan_id == plan_id,
+                                  m.AssignmentRow.role == "worker"))
     return {gid: (wid, name) for gid, wid, name in rows}
 
 
 def building_records(session: Session, plan_id: int, where=None) -> tuple[list[dict], list]:
     """A plan's buildings as (properties, geometries) with their grid codes."""
-    query = select(m.PlanBuilding).where(m.PlanBuilding.plan_id == plan_id) \
-        .order_by(m.PlanBuilding.id)
+    query = select(m.PlanBuildingRow).where(m.PlanBuildingRow.plan_id == plan_id) \
+        .order_by(m.PlanBuildingRow.id)
     if where is not None:
         query = query.where(where)
     rows = list(session.scalars(query))
@@ -142,7 +142,7 @@ def buildings_frame(session: Session, plan_id: int, where=None) -> gpd.GeoDataFr
     return gpd.GeoDataFrame(records, geometry=geoms, crs="EPSG:4326")
 
 
-def as_partition_plan(session: Session, plan: m.Plan) -> PartitionPlan:
+def as_partition_plan(session: Session, plan: m.PlanRow) -> PartitionPlan:
     """The stored plan as a partition.plan.Plan (EPSG:4326) for partition.plan_io."""
     return PartitionPlan(grids=grids_frame(session, plan.id).drop(columns=["worker_id",
                                                                            "worker"]),
@@ -155,12 +155,12 @@ def diff_plans(session: Session, a: int, b: int) -> dict:
     new and removed; grids kept (same code and buildings), changed, new and gone."""
     def buildings(plan_id):
         return {bid: (grid, hh) for bid, grid, hh in session.execute(
-            select(m.PlanBuilding.building_id, m.PlanBuilding.grid_code,
-                   m.PlanBuilding.households).where(m.PlanBuilding.plan_id == plan_id))}
+            select(m.PlanBuildingRow.building_id, m.PlanBuildingRow.grid_code,
+                   m.PlanBuildingRow.households).where(m.PlanBuildingRow.plan_id == plan_id))}
 
     def grids(plan_id):
-        return dict(session.execute(select(m.Grid.code, m.Grid.households)
-                                    .where(m.Grid.plan_id == plan_id)).all())
+        return dict(session.execute(select(m.GridRow.code, m.GridRow.households)
+                                    .where(m.GridRow.plan_id == plan_id)).all())
 
     before, after = buildings(a), buildings(b)
     moves = []

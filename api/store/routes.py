@@ -1,4 +1,4 @@
-"""Writing what dispatch/ computes into the store: grid assignments and daily routes.
+"""Workers' daily routes in the store: the street patrols and incident visits dispatch/ plans.
 
 Call these inside one write transaction (``Database.writing()`` or a job's final
 transaction), so that a run's results appear whole or not at all. Coordinates are WGS84
@@ -10,44 +10,16 @@ from __future__ import annotations
 from datetime import date
 
 import shapely
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api import models as m
-
-
-def save_assignments(session: Session, plan_id: int, workers_by_grid: dict[str, int],
-                     role: str = "worker", source: str = "dispatch") -> int:
-    """Replace the plan's ``role`` assignments with ``{grid code: worker id}``; returns how
-    many were written.
-
-    Raises:
-        ValueError: a grid code not in the plan or a worker id that does not exist.
-    """
-    grid_ids = dict(session.execute(select(m.Grid.code, m.Grid.id)
-                                    .where(m.Grid.plan_id == plan_id)).all())
-    unknown = set(workers_by_grid) - set(grid_ids)
-    if unknown:
-        raise ValueError(f"grids not in plan {plan_id}: {', '.join(sorted(unknown))} "
-                         f"(网格不在方案中)")
-    known = set(session.scalars(select(m.Worker.id).where(
-        m.Worker.id.in_(set(workers_by_grid.values())))))
-    missing = set(workers_by_grid.values()) - known
-    if missing:
-        raise ValueError(f"workers not found: {sorted(missing)} (网格员不存在)")
-    session.execute(delete(m.Assignment).where(m.Assignment.plan_id == plan_id,
-                                               m.Assignment.role == role))
-    session.add_all(m.Assignment(plan_id=plan_id, grid_id=grid_ids[code], worker_id=worker,
-                                 role=role, source=source)
-                    for code, worker in workers_by_grid.items())
-    session.flush()
-    return len(workers_by_grid)
+from api.store import models as m
 
 
 def save_route(session: Session, *, plan_id: int, worker_id: int, day: date,
                stops: list[dict], path: shapely.LineString | None, distance_m: float,
                duration_s: float, job_id: int | None = None,
-               kind: str = "patrol") -> m.Route:
+               kind: str = "patrol") -> m.RouteRow:
     """Store (or replace) a worker's route of ``kind`` for ``day``.
 
     Args:
@@ -64,11 +36,11 @@ def save_route(session: Session, *, plan_id: int, worker_id: int, day: date,
     for i, stop in enumerate(stops):
         if not {"lon", "lat"} <= set(stop):
             raise ValueError(f"stop {i} has no lon/lat (站点缺少经纬度)")
-    route = session.scalar(select(m.Route).where(m.Route.plan_id == plan_id,
-                                                 m.Route.worker_id == worker_id,
-                                                 m.Route.day == day, m.Route.kind == kind))
+    route = session.scalar(select(m.RouteRow).where(m.RouteRow.plan_id == plan_id,
+                                                 m.RouteRow.worker_id == worker_id,
+                                                 m.RouteRow.day == day, m.RouteRow.kind == kind))
     if route is None:
-        route = m.Route(plan_id=plan_id, worker_id=worker_id, day=day, kind=kind)
+        route = m.RouteRow(plan_id=plan_id, worker_id=worker_id, day=day, kind=kind)
         session.add(route)
     route.stops = [dict(stop, seq=stop.get("seq", i + 1)) for i, stop in enumerate(stops)]
     route.distance_m, route.duration_s, route.job_id = distance_m, duration_s, job_id

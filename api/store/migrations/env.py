@@ -1,11 +1,11 @@
-"""Alembic environment: runs on the connection api.db hands over (online mode only)."""
+"""Alembic environment: runs on the connection api.store.db hands over (online mode only)."""
 
 from __future__ import annotations
 
 from alembic import context
 from sqlalchemy import create_engine
 
-from api.models import Base
+from api.store.models import Base
 
 config = context.config
 target_metadata = Base.metadata

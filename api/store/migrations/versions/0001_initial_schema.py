@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from api.spatial import GeometryType
+from api.store.spatial import GeometryType
 
 revision = "0001"
 down_revision = None
