@@ -3,7 +3,7 @@
 On start it creates the data folder, migrates the database (``alembic upgrade head``) and
 starts the job runner; on stop it stops the runner (running jobs are marked interrupted).
 Several processes may serve the same store (``wangge serve --workers N``, the factory
-:func:`app_from_env`): one of them runs the jobs (api.jobs.RunnerLease).
+:func:`app_from_env`): one of them runs the jobs (api.jobs.runner.RunnerLease).
 OpenAPI docs at /docs (Swagger UI served from the swagger-ui-bundle package, api.web);
 OGC API - Features under /ogc; security headers on every answer (api.web).
 """
@@ -26,7 +26,7 @@ from api.errors import (
     validation_error_handler,
 )
 from api.guard import RequestGuard
-from api.jobs import JobRunner
+from api.jobs.runner import JobRunner
 from api.map_assets import AssetFiles, map_assets_folder
 from api.routers import (
     datasets,

@@ -13,7 +13,7 @@ from pathlib import Path
 import shapely
 from sqlalchemy import update
 
-from api.jobs import load_dataset
+from api.jobs.partition import load_dataset
 from api.settings import Settings
 from api.store.db import Database
 from api.store.models import DatasetRow, PlanRow
@@ -143,7 +143,7 @@ def demo_service(data_dir: str | Path, *, workers: int = DEMO_WORKERS,
     from sqlalchemy import func, select
 
     from api.auth import issue_token
-    from api.dispatch_jobs import run_assignments, run_party_zones, run_routes
+    from api.jobs.dispatch import run_assignments, run_party_zones, run_routes
     from api.store.models import GridRow, TokenRow
 
     settings = Settings.from_env(data_dir)

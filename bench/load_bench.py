@@ -97,7 +97,7 @@ class Server:
         log = (self.data_dir / "server.log").open("ab")
         started = time.perf_counter()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "api.service_commands", "serve", "--port", str(self.port),
+            [sys.executable, "-m", "api.cli.service", "serve", "--port", str(self.port),
              "--data-dir", str(self.data_dir),
              *(["--workers", str(self.workers)] if self.workers else [])],
             env=env, stdout=log, stderr=log,

@@ -682,7 +682,7 @@ def test_ogc_incidents_by_time_and_party_zones(service):
 
 
 def test_token_create_command(tmp_path, capsys):
-    from api.service_commands import main
+    from api.cli.service import main
 
     assert main(["token", "create", "--role", "planner", "--name", "规划科",
                  "--data-dir", str(tmp_path)]) == 0
@@ -813,7 +813,7 @@ def test_grids_simplified_for_display(service):
 
 def slow_job(db, settings, job_id, params):
     """A job kind for the tests: reports progress, then waits far longer than any test."""
-    from api.jobs import JobProgress
+    from api.jobs.runner import JobProgress
 
     progress = JobProgress(db, job_id, 4)
     progress("第一步 first")

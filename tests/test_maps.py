@@ -329,10 +329,10 @@ def test_standalone_file_has_its_assets_beside_it(tmp_path):
 
 
 def _wangge_map(argv: list[str]) -> int:
-    """Run ``wangge map``/``wangge assets`` as api/cli.py will (it adds register's commands)."""
+    """Run ``wangge map``/``wangge assets`` as api.cli does (it adds register's commands)."""
     import argparse
 
-    from api.map_commands import register
+    from api.cli.maps import register
 
     parser = argparse.ArgumentParser(prog="wangge")
     register(parser.add_subparsers(dest="command", required=True))

@@ -17,7 +17,8 @@ from sqlalchemy import func, select
 
 from api import jobs
 from api.bootstrap import add_dataset
-from api.jobs import JobRunner, process_alive, run_job
+from api.jobs import runner as job_runner
+from api.jobs.runner import JobRunner, process_alive, run_job
 from api.settings import Settings
 from api.store import models as m
 from api.store.db import Database
@@ -28,7 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.fixture()
 def store(tmp_path, district, monkeypatch):  # noqa: F811
-    monkeypatch.setattr(jobs, "_owners", {})
+    monkeypatch.setattr(job_runner, "_owners", {})
     settings = Settings(data_dir=tmp_path)
     db = Database(settings.url)
     db.upgrade()
@@ -86,6 +87,7 @@ SERVICE = textwrap.dedent("""
     import sys, time
     from pathlib import Path
     from api import jobs
+    from api.jobs.runner import JobRunner
     from api.store.db import Database
     from api.settings import Settings
 
@@ -93,7 +95,7 @@ SERVICE = textwrap.dedent("""
     db = Database(settings.url)
     db.upgrade()
     jobs.JOB_KINDS["slow"] = "tests.test_api:slow_job"
-    runner = jobs.JobRunner(db, settings)
+    runner = JobRunner(db, settings)
     runner.submit("slow", {}, None)
     runner.start()
     while not runner.procs:
@@ -156,7 +158,7 @@ LEASE_HOLDER = textwrap.dedent("""
     import sys, time
     from pathlib import Path
     from api.store.db import Database
-    from api.jobs import JobRunner
+    from api.jobs.runner import JobRunner
     from api.settings import Settings
 
     settings = Settings(data_dir=Path(sys.argv[1]))

@@ -259,7 +259,7 @@ def test_duplicate_check_uses_its_index(tmp_path):
 
 
 def test_postgresql_runner_lease_is_one_holder(postgis_url, tmp_path):
-    from api.jobs import RunnerLease
+    from api.jobs.runner import RunnerLease
     from api.settings import Settings
 
     settings = Settings(data_dir=tmp_path, database_url=postgis_url)

@@ -1,7 +1,9 @@
-"""The ``wangge`` command line.
+"""``wangge import`` and ``wangge partition``: study area files to micro-grid plans.
 
-Messages are in Chinese with English alongside. Bad input ends with a message that names the
-file, the feature and what to do, exit status 2, and no output file written.
+Both read a study area (buildings, streets, communities; gis.study_area) with the same source
+options; ``partition`` writes the plan as a GeoPackage (partition.plan_io). Bad input ends
+with a message that names the file, the feature and what to do, exit status 2, and no output
+file written.
 """
 
 from __future__ import annotations
@@ -11,18 +13,46 @@ import json
 import os
 import sys
 import time
-from collections.abc import Sequence
 from contextlib import contextmanager
-from pathlib import Path
 
 from tqdm import tqdm
 
 from gis.barriers import ARTERIALS, BarrierOptions
-from gis.errors import WanggeError
 from gis.households import FLOOR_AREA_PER_HOUSEHOLD_M2, HOUSEHOLD_SIZE, HouseholdOptions
 from partition.metrics import BALANCE_LIMIT_PCT, DEFAULT_TARGET
 
-DEFAULT_DEMO_DIR = "wangge-demo"
+
+def register(sub) -> None:
+    """Add ``import`` and ``partition`` to an argparse subparsers object."""
+    p = sub.add_parser("import", help="读取并检查数据 read and check a study area")
+    _add_source_options(p)
+    p.add_argument("--out", help="写出 GeoPackage write the layers to this .gpkg")
+    p.add_argument("--json", action="store_true", help="以 JSON 输出 print JSON")
+    p.set_defaults(func=cmd_import)
+
+    p = sub.add_parser("partition", help="划分微网格 divide communities into micro-grids")
+    _add_source_options(p)
+    p.add_argument("--target-households", type=int, default=DEFAULT_TARGET,
+                   help=f"每格目标户数 households per grid (default {DEFAULT_TARGET})")
+    p.add_argument("--previous", help="原方案 previous PLAN.gpkg to re-balance")
+    p.add_argument("--lock", help="锁定网格 grid codes to keep exactly, comma-separated")
+    p.add_argument("--moves", help="调整清单 write the building-by-building moves as CSV")
+    p.add_argument("--split-units", metavar="COLUMN",
+                   help="按单元划分 divide buildings above the target by unit; COLUMN holds "
+                   "each building's number of units (单元)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--time-limit", type=float, default=None, metavar="SECONDS",
+                   help="精确求解预算 work the exact steps may spend in all, in about seconds of "
+                        "one core, counted deterministically (default: 2 + 2 per 1,000 "
+                        "buildings); the same seed and limit give the same plan")
+    p.add_argument("--strict-barriers", action="store_true",
+                   help="不跨主干道合并小片 join no small pocket across an arterial road")
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                   help="并行进程数 processes dividing communities at once (default: CPU count; "
+                        "the plan is the same for any number)")
+    p.add_argument("--out", required=True, help="输出 PLAN.gpkg")
+    p.add_argument("--json", action="store_true", help="以 JSON 输出 print JSON")
+    p.set_defaults(func=cmd_partition)
 
 
 def _add_source_options(p: argparse.ArgumentParser) -> None:
@@ -63,7 +93,7 @@ def _load(args: argparse.Namespace, with_walk_graph: bool = True):
     )
     barriers = BarrierOptions(arterials=tuple(a.strip() for a in args.arterials.split(",")
                                               if a.strip()))
-    with _load_progress() as progress:
+    with load_progress() as progress:
         return load_study_area(
             args.source, streets=args.streets, communities=args.communities, datum=args.datum,
             id_col=args.id_col, households=households, barriers=barriers, invalid=args.invalid,
@@ -71,15 +101,15 @@ def _load(args: argparse.Namespace, with_walk_graph: bool = True):
         )
 
 
-def _load_progress():
+def load_progress():
     """A progress bar over load_study_area's steps."""
     from gis.study_area import LOAD_STEPS
 
-    return _step_progress(len(LOAD_STEPS))
+    return step_progress(len(LOAD_STEPS))
 
 
 @contextmanager
-def _step_progress(total: int):
+def step_progress(total: int):
     """A tqdm bar (on stderr, when it is a terminal) advanced by calling the yielded function
     with the name of each step as it starts."""
     with tqdm(total=total, unit="step", disable=None, leave=False) as bar:
@@ -116,69 +146,6 @@ def cmd_import(args: argparse.Namespace) -> int:
     return 0
 
 
-def demo_source() -> Path:
-    """The embedded demo data: the real OSM extract shipped in the pyrosm wheel."""
-    import pyrosm
-
-    return Path(pyrosm.get_data("test_pbf"))
-
-
-def cmd_demo(args: argparse.Namespace) -> int:
-    from gis.export import study_area_layers, write_geojson, write_gpkg
-    from gis.study_area import format_summary, load_study_area
-
-    out = Path(args.out)
-    source = demo_source()
-    print(f"演示数据 demo data: {source}")
-    with _load_progress() as progress:
-        area = load_study_area(source, progress=progress)
-    layers = study_area_layers(area)
-    out.mkdir(parents=True, exist_ok=True)
-    write_gpkg(layers, out / "study_area.gpkg", area.attribution)
-    for name, gdf in layers.items():
-        write_geojson(gdf, out / f"{name}.geojson", area.attribution)
-    summary = area.summary()
-    print(format_summary(summary))
-    from partition.plan import make_plan
-    from partition.plan_io import write_plan
-
-    started = time.perf_counter()
-    with _step_progress(5) as advance:
-        plan = make_plan(area, progress=advance)
-    write_plan(plan, out / "plan.gpkg", area.attribution)
-    write_geojson(plan.grids, out / "grids.geojson", area.attribution)
-    summary["plan"] = dict(plan.summary, seconds=round(time.perf_counter() - started, 2),
-                           peak_memory_mb=_peak_memory_mb(), out=str(out / "plan.gpkg"))
-    (out / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2),
-                                      encoding="utf-8")
-    print(format_plan_summary(summary["plan"]))
-    print(f"输出目录 outputs written to: {out.resolve()}")
-    print(area.attribution)
-    if args.no_serve:
-        return 0
-    return _serve_demo(out / "data", args.host, args.port)
-
-
-def _serve_demo(data_dir: Path, host: str, port: int) -> int:
-    """Fill the demo store on first run (plan, workers, assignments, patrols), then serve it."""
-    import uvicorn
-
-    from api.app import create_app
-    from api.bootstrap import demo_service
-    from api.settings import Settings
-
-    print("准备演示服务 preparing the demo service (first run: plan, workers, routes) ...",
-          flush=True)
-    filled = demo_service(data_dir)
-    if filled.get("admin_token"):
-        print(f"管理员令牌 admin token (shown once): {filled['admin_token']}")
-    print(f"网格服务 Wangge service: http://{host}:{port}/docs  地图 maps: "
-          f"http://{host}:{port}/maps/grids  (Ctrl+C 停止 to stop)", flush=True)
-    uvicorn.run(create_app(Settings.from_env(data_dir)), host=host, port=port,
-                log_level="warning")
-    return 0
-
-
 def cmd_partition(args: argparse.Namespace) -> int:
     from partition.plan import make_plan, rule_violations
     from partition.plan_io import read_plan, write_plan
@@ -190,7 +157,7 @@ def cmd_partition(args: argparse.Namespace) -> int:
         print("--lock 需要 --previous / --lock needs --previous", file=sys.stderr)
         return 2
     area = _load(args, with_walk_graph=False)  # grids need street lines, not routing
-    with _step_progress(5) as advance:
+    with step_progress(5) as advance:
         try:
             plan = make_plan(area, args.target_households, seed=args.seed, previous=previous,
                              locked=locked, split_units=args.split_units, progress=advance,
@@ -203,7 +170,7 @@ def cmd_partition(args: argparse.Namespace) -> int:
     if plan.moves is not None and args.moves:
         plan.moves.to_csv(args.moves, index=False, encoding="utf-8-sig")
     summary = dict(plan.summary, seconds=round(time.perf_counter() - started, 2),
-                   peak_memory_mb=_peak_memory_mb(), out=str(args.out))
+                   peak_memory_mb=peak_memory_mb(), out=str(args.out))
     if args.json:
         print(json.dumps(summary, ensure_ascii=False, indent=2))
     else:
@@ -221,7 +188,7 @@ def cmd_partition(args: argparse.Namespace) -> int:
     return 1 if any(rule_violations(plan).values()) else 0
 
 
-def _peak_memory_mb() -> float:
+def peak_memory_mb() -> float:
     """Peak resident memory (MB) of this process plus its largest worker process: an upper
     bound, since forked workers share their parent's pages until they write them."""
     import resource
@@ -265,94 +232,3 @@ def format_plan_summary(s: dict) -> str:
             f"grids kept {s['grids_kept']}, new {s['grids_new']}, gone {s['grids_gone']}")
     lines.append(f"用时 {s['seconds']} s, 峰值内存 peak memory {s['peak_memory_mb']} MB")
     return "\n".join(lines)
-
-
-def cmd_vrp_solve(args: argparse.Namespace) -> int:
-    from dispatch.routing.vrp import read_instance, solve
-
-    solution = solve(read_instance(args.file), args.seconds, args.seed)
-    result = {"cost": solution.cost, "routes": solution.routes, "seconds": solution.seconds}
-    if args.json:
-        print(json.dumps(result))
-    else:
-        print(f"费用 cost {solution.cost} ({len(solution.routes)} routes, {solution.seconds} s)")
-        for i, route in enumerate(solution.routes, 1):
-            print(f"Route #{i}: {' '.join(map(str, route))}")
-    return 0
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="wangge", description="网格化管理 Wangge: community micro-grids, workers, routes")
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    p = sub.add_parser("import", help="读取并检查数据 read and check a study area")
-    _add_source_options(p)
-    p.add_argument("--out", help="写出 GeoPackage write the layers to this .gpkg")
-    p.add_argument("--json", action="store_true", help="以 JSON 输出 print JSON")
-    p.set_defaults(func=cmd_import)
-
-    p = sub.add_parser("partition", help="划分微网格 divide communities into micro-grids")
-    _add_source_options(p)
-    p.add_argument("--target-households", type=int, default=DEFAULT_TARGET,
-                   help=f"每格目标户数 households per grid (default {DEFAULT_TARGET})")
-    p.add_argument("--previous", help="原方案 previous PLAN.gpkg to re-balance")
-    p.add_argument("--lock", help="锁定网格 grid codes to keep exactly, comma-separated")
-    p.add_argument("--moves", help="调整清单 write the building-by-building moves as CSV")
-    p.add_argument("--split-units", metavar="COLUMN",
-                   help="按单元划分 divide buildings above the target by unit; COLUMN holds "
-                   "each building's number of units (单元)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--time-limit", type=float, default=None, metavar="SECONDS",
-                   help="精确求解预算 work the exact steps may spend in all, in about seconds of "
-                        "one core, counted deterministically (default: 2 + 2 per 1,000 "
-                        "buildings); the same seed and limit give the same plan")
-    p.add_argument("--strict-barriers", action="store_true",
-                   help="不跨主干道合并小片 join no small pocket across an arterial road")
-    p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
-                   help="并行进程数 processes dividing communities at once (default: CPU count; "
-                        "the plan is the same for any number)")
-    p.add_argument("--out", required=True, help="输出 PLAN.gpkg")
-    p.add_argument("--json", action="store_true", help="以 JSON 输出 print JSON")
-    p.set_defaults(func=cmd_partition)
-
-    vrp = sub.add_parser("vrp", help="路径基准 routing benchmark instances").add_subparsers(
-        dest="vrp_command", required=True)
-    p = vrp.add_parser("solve", help="solve a TSPLIB/VRPLIB file (TSP, CVRP, VRPTW)")
-    p.add_argument("file")
-    p.add_argument("--seconds", type=float, default=5.0, help="time limit (default 5)")
-    p.add_argument("--seed", type=int, default=None,
-                   help="随机种子: 同一输入与种子给出同样路线 same input and seed, same routes")
-    p.add_argument("--json", action="store_true", help='print {"cost", "routes", "seconds"}')
-    p.set_defaults(func=cmd_vrp_solve)
-
-    p = sub.add_parser("demo", help="在内置演示数据上运行服务 run the service on the embedded "
-                       "demo data")
-    p.add_argument("--out", default=DEFAULT_DEMO_DIR, help=f"输出目录 (default {DEFAULT_DEMO_DIR})")
-    p.add_argument("--host", default="127.0.0.1", help="listen address (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
-    p.add_argument("--no-serve", action="store_true",
-                   help="只写出文件不启动服务 write the files, do not start the service")
-    p.set_defaults(func=cmd_demo)
-
-    from api.dispatch_commands import register as register_dispatch
-    from api.map_commands import register as register_maps
-    from api.service_commands import register as register_service
-
-    register_dispatch(sub)
-    register_maps(sub)
-    register_service(sub)
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        return args.func(args)
-    except WanggeError as exc:
-        print(exc.bilingual(), file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,6 +1,6 @@
 """``wangge serve`` and ``wangge token create``: the service's command line.
 
-api/cli.py adds these with ``register(sub)``; ``python -m api.service_commands`` runs them
+api.cli adds these with ``register(sub)``; ``python -m api.cli.service`` runs them
 on their own.
 """
 
@@ -75,7 +75,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="warning")
         return 0
     # Migrate once here, not in N processes at once; each worker builds the app from the
-    # environment (api.app.app_from_env) and one of them runs the jobs (api.jobs).
+    # environment (api.app.app_from_env) and one of them runs the jobs (api.jobs.runner).
     _database(settings).dispose()
     os.environ["WANGGE_DATA_DIR"] = str(settings.data_dir.resolve())
     uvicorn.run("api.app:app_from_env", factory=True, workers=args.workers, host=args.host,

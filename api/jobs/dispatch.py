@@ -22,7 +22,7 @@ import shapely
 from sqlalchemy import select
 
 from api.incident_dispatcher import walk_network
-from api.jobs import JobProgress, finish_job
+from api.jobs.runner import JobProgress, finish_job
 from api.settings import Settings
 from api.store import models as m
 from api.store.assignments import save_assignments
@@ -51,7 +51,7 @@ def _context(db: Database, settings: Settings, plan_id: int):
 
 def _finish(session, job_id: int | None, result: dict) -> bool:
     """Mark the job succeeded in the caller's transaction; False when it was cancelled or is
-    no longer this process's (api.jobs.finish_job: the caller then writes nothing)."""
+    no longer this process's (api.jobs.runner.finish_job: the caller then writes nothing)."""
     return job_id is None or finish_job(session, job_id, result)
 
 

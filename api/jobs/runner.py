@@ -46,9 +46,10 @@ from pathlib import Path
 from sqlalchemy import func, select, text, update
 
 from api.errors import ApiError
+from api.jobs import JOB_KINDS
 from api.settings import Settings
 from api.store.db import Database
-from api.store.models import DatasetRow, JobRow, PlanRow
+from api.store.models import JobRow
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 0.5
@@ -83,16 +84,9 @@ def finish_job(session, job_id: int, result: dict) -> bool:
                            .values(status="succeeded", progress=1.0, step=None,
                                    finished_at=now(), result=result)).rowcount
     return done == 1
-PRELOAD = ["api.jobs", "api.store.plans", "partition.plan", "gis.study_area", "api.dispatch_jobs"]
-# Steps reported by a partition job: loading (gis.study_area.LOAD_STEPS), partition.plan's five
-# steps, then saving. Progress is the share of steps started.
-PARTITION_STEPS = 4 + 5 + 1
-# Job kinds: "module:function" run in the worker process as function(db, settings, job_id,
-# params); the function records success itself, in the transaction that writes its results.
-JOB_KINDS = {"partition": "api.jobs:run_partition",
-             "assignments": "api.dispatch_jobs:run_assignments",
-             "routes": "api.dispatch_jobs:run_routes",
-             "party_zones": "api.dispatch_jobs:run_party_zones"}
+# Imported once by the forkserver, so that a job process starts with them loaded.
+PRELOAD = ["api.jobs.runner", "api.jobs.partition", "api.jobs.dispatch", "api.store.plans",
+           "partition.plan", "gis.study_area"]
 
 
 def now() -> datetime:
@@ -459,48 +453,3 @@ def _record_failure(db: Database, job_id: int, exc: Exception) -> None:
     with db.writing() as session:
         session.execute(update(JobRow).where(*owned(job_id))
                         .values(status="failed", finished_at=now(), error=en, error_zh=zh))
-
-
-def load_dataset(settings: Settings, dataset: DatasetRow, progress=None):
-    """The dataset's study area (gis.study_area), without the walk graph."""
-    from gis.households import HouseholdOptions
-    from gis.study_area import load_study_area
-
-    opts = dict(dataset.options or {})
-    households = HouseholdOptions(households_col=opts.pop("households_col", "households"))
-    return load_study_area(Path(settings.data_dir) / dataset.path, households=households,
-                           with_walk_graph=False, progress=progress, **opts)
-
-
-def run_partition(db: Database, settings: Settings, job_id: int, params: dict) -> None:
-    """Load the dataset, make the plan, save it and the job's success in one transaction."""
-    from api.store.plans import buildings_frame, grids_frame, save_plan
-    from partition.plan import make_plan
-
-    progress = JobProgress(db, job_id, PARTITION_STEPS)
-    with db.read_session() as session:
-        dataset = session.get(DatasetRow, params["dataset_id"])
-        previous = None
-        if params.get("previous_plan_id"):
-            prev_id = params["previous_plan_id"]
-            previous = (grids_frame(session, prev_id), buildings_frame(session, prev_id))
-    area = load_dataset(settings, dataset, progress)
-    plan = make_plan(area, params["target_households"], seed=params.get("seed", 0),
-                     previous=previous, locked=frozenset(params.get("locked", [])),
-                     split_units=params.get("split_units"), progress=progress)
-    progress("保存 saving")
-    with db.writing() as session:
-        # First the job's end, conditional on the lease (its row stays locked until the
-        # commit): cancelled, interrupted or taken up again meanwhile, nothing is written.
-        if not finish_job(session, job_id, {}):
-            raise LeaseLostError(job_id)
-        row = save_plan(session, plan, dataset_id=dataset.id,
-                        name=params.get("name") or f"plan {job_id}", params=params,
-                        attribution=area.attribution, job_id=job_id)
-        session.flush()
-        session.execute(update(JobRow).where(JobRow.id == job_id).values(
-            result={"plan_id": row.id, "grids": plan.summary.get("grids")}))
-
-
-def plan_of_job(session, job_id: int) -> PlanRow | None:
-    return session.scalar(select(PlanRow).where(PlanRow.job_id == job_id))

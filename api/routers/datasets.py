@@ -19,7 +19,7 @@ from sqlalchemy import select
 from api.auth import allowed
 from api.deps import AppSettings, ReadDb, WriteDb, check_limit
 from api.errors import ApiError, not_found
-from api.jobs import load_dataset
+from api.jobs.partition import load_dataset
 from api.schemas import DatasetOut
 from api.settings import Settings
 from api.store.models import DatasetRow

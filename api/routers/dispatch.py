@@ -1,5 +1,5 @@
 """Dispatch runs over a plan, as jobs (poll /jobs/{id}): grid worker assignment, street patrol
-routes and party member zones (api.dispatch_jobs). Planners and admins start them on a draft
+routes and party member zones (api.jobs.dispatch). Planners and admins start them on a draft
 plan; on the active plan (live data) only admins."""
 
 from __future__ import annotations

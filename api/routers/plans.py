@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 from api.auth import allowed
 from api.deps import AppSettings, ReadDb, WriteDb, check_limit
 from api.errors import ApiError, not_found
-from api.jobs import eta_seconds
+from api.jobs.runner import eta_seconds
 from api.schemas import JobOut, PlanCreate, PlanDiff, PlanOut
 from api.store.models import DatasetRow, JobRow, PlanRow
 from api.store.plans import as_partition_plan, diff_plans

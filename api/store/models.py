@@ -90,7 +90,7 @@ class JobRow(Base):
     rerun_of: Mapped[int | None] = mapped_column(ForeignKey("jobs.id"), nullable=True)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     # the lease of a running job: set when a runner claims it; only the process holding it
-    # may record the job's progress and end (api.jobs.owned)
+    # may record the job's progress and end (api.jobs.runner.owned)
     owner: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_by: Mapped[int | None] = mapped_column(ForeignKey("tokens.id"), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
