@@ -58,7 +58,7 @@ def locate_grid(grids: gpd.GeoDataFrame, x: float, y: float) -> Hashable | None:
 
     A point on a shared boundary goes to the first grid in table order."""
     point = Point(x, y)
-    for pos in grids.sindex.query(point, predicate="intersects"):
+    for pos in grids.sindex.query(point, predicate="intersects", sort=True):
         if grids.geometry.iloc[pos].covers(point):
             grid_id: Hashable = grids["grid_id"].iloc[pos]
             return grid_id
