@@ -1,16 +1,24 @@
-"""FastAPI dependencies: database sessions, settings, paging and bbox parameters."""
+"""What the routers share: FastAPI dependencies (database sessions, settings, the incident
+rules and the grid index of the app, paging and bbox parameters) and the 202 answer of a
+queued job."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Query, Request, Response
 from sqlalchemy.orm import Session
 
-from api.errors import ApiError
+from api.errors import ApiError, domain_errors_answer
+from api.schemas import JobOut
+from api.services.grid_index import GridLocator
+from api.services.incidents import rules_in_force
+from api.services.jobs import job_out
 from api.settings import Settings
+from api.store.models import JobRow
 from api.store.spatial import bbox_area_km2
+from dispatch.incidents.rules import Rules
 
 
 def read_session(request: Request) -> Iterator[Session]:
@@ -31,6 +39,36 @@ def settings(request: Request) -> Settings:
 ReadDb = Annotated[Session, Depends(read_session)]
 WriteDb = Annotated[Session, Depends(write_session)]
 AppSettings = Annotated[Settings, Depends(settings)]
+
+
+def incident_rules(request: Request) -> Rules:
+    """The categories and deadlines in force (Settings.incident_rules), loaded once."""
+    state = request.app.state
+    if getattr(state, "incident_rules", None) is None:
+        state.incident_rules = rules_in_force(state.settings)
+    return state.incident_rules
+
+
+def grid_locator(request: Request) -> GridLocator:
+    """The app's cache of plan grids (api.services.grid_index)."""
+    state = request.app.state
+    if getattr(state, "grid_locator", None) is None:
+        state.grid_locator = GridLocator()
+    return state.grid_locator
+
+
+IncidentRules = Annotated[Rules, Depends(incident_rules)]
+Grids = Annotated[GridLocator, Depends(grid_locator)]
+# Where an incident error means the step is not allowed in the incident's stage (or no worker
+# can take it): 409, not the table's 422 (an incident's actions, a worker going off duty).
+STEP_NOT_ALLOWED = domain_errors_answer(409, "bad_transition")
+
+
+def job_accepted(response: Response, job: JobRow) -> JobOut:
+    """The answer to a request that queued ``job``: 202 (the endpoint's status) with its
+    ``Location``, to poll."""
+    response.headers["Location"] = f"/jobs/{job.id}"
+    return job_out(job)
 
 
 def check_limit(limit: int, settings: Settings) -> int:

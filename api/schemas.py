@@ -38,7 +38,8 @@ class Lonlat(BaseModel):
 
 
 class WorkerHours(BaseModel):
-    """Working hours, Beijing time (api.worker_hours): outside them a worker gets no incident."""
+    """Working hours, Beijing time (api.services.worker_hours): outside them a worker gets no
+    incident."""
 
     shift_start: Clock | None = Field(None, description="上班时间 shift start, HH:MM (none: "
                                       "round the clock)")
@@ -201,6 +202,53 @@ class IncidentDispatchOut(BaseModel):
                                          "the worker's route for today")
 
 
+StatisticsBy = Literal["grid", "worker", "category"]
+
+
+class StatisticsGroup(BaseModel):
+    """One group of incidents: only the key grouped by is in the answer (None: incidents
+    without one)."""
+
+    grid: str | None = None
+    worker: str | None = Field(None, description="the worker id, as text")
+    category: str | None = None
+    incidents: int
+    open: int
+    overdue: int
+    median_accept_h: float | None = Field(description="median hours from report to accepted")
+    median_close_h: float | None = Field(description="median hours from report to closed")
+
+
+class IncidentStatistics(BaseModel):
+    by: StatisticsBy
+    groups: list[StatisticsGroup]
+
+
+class Escalated(BaseModel):
+    incident_id: int
+    grid_code: str | None
+    community: str | None
+    leader_worker_id: int = Field(description="网格长 the community's grid leader")
+    overdue_h: float = Field(description="hours past the deadline")
+
+
+class EscalationOut(BaseModel):
+    escalated: list[Escalated]
+
+
+class Redispatched(BaseModel):
+    incident_id: int
+    to_worker: int
+    reason: str
+    route: RoutePlacement
+
+
+class OffDutyOut(BaseModel):
+    worker_id: int
+    on_duty: bool
+    redispatched: list[Redispatched]
+
+
 class DatasetOut(Orm):
     id: int
     name: str
@@ -331,3 +379,88 @@ class RoutesCompute(BaseModel):
 class PartyZonesCompute(BaseModel):
     capacity: int = Field(20, ge=1, le=500,
                           description="每名党员联系户数上限 households per party member")
+
+
+# ---- OGC API - Features documents (api.services.ogc) -----------------------------------------
+
+class OgcLink(BaseModel):
+    href: str
+    rel: str
+    type: str | None = None
+    title: str | None = None
+
+
+class OgcLandingPage(BaseModel):
+    title: str
+    description: str
+    attribution: str
+    links: list[OgcLink]
+
+
+class OgcConformance(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    conforms_to: list[str] = Field(alias="conformsTo")
+
+
+class OgcSpatialExtent(BaseModel):
+    bbox: list[list[float]] = Field(description="minLon, minLat, maxLon, maxLat (CRS84)")
+    crs: str
+
+
+class OgcExtent(BaseModel):
+    spatial: OgcSpatialExtent
+
+
+class OgcCollection(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    id: str
+    title: str
+    description: str
+    item_type: str = Field(alias="itemType")
+    crs: list[str]
+    extent: OgcExtent
+    links: list[OgcLink]
+
+
+class OgcCollections(BaseModel):
+    links: list[OgcLink]
+    collections: list[OgcCollection]
+
+
+# ---- Open311 GeoReport v2 (api.routers.open311) -----------------------------------------------
+
+class Open311Service(BaseModel):
+    service_code: str
+    service_name: str
+    description: str
+    metadata: bool
+    type: str
+    keywords: str
+    group: str
+
+
+class Open311Created(BaseModel):
+    service_request_id: str
+    service_notice: str = Field(description="重复上报已合并 when merged into an open report")
+    account_id: str | None
+
+
+class Open311Request(BaseModel):
+    """A service request record; times are ISO 8601 text with the Beijing offset."""
+
+    service_request_id: str
+    status: Literal["open", "closed"]
+    status_notes: str
+    service_name: str
+    service_code: str
+    description: str
+    agency_responsible: str = Field(description="the worker id, as text")
+    service_notice: str
+    requested_datetime: str
+    updated_datetime: str
+    expected_datetime: str
+    address: str
+    lat: float
+    long: float

@@ -2,7 +2,7 @@
 the worker's visit route for today) and handle (its stop taken out, the rest re-planned), in
 process (FastAPI TestClient, SQLite) on the synthetic district of 200 buildings.
 
-    python bench/incident_route_bench.py               # with routing (api.incident_routes)
+    python bench/incident_route_bench.py               # with routing (api.services.visit_routes)
     python bench/incident_route_bench.py --no-routing  # the same requests, routes untouched
 
 Incidents are dispatched by hand to one worker, so the route grows from 1 to ``--incidents``
@@ -40,7 +40,7 @@ def main() -> int:
 
     from fastapi.testclient import TestClient
 
-    import api.incident_routes
+    import api.services.visit_routes
     from api.app import create_app
     from api.settings import Settings
     from api.store import models as m
@@ -48,7 +48,7 @@ def main() -> int:
     from tests.test_service_maps import stock_service
 
     if args.no_routing:
-        api.incident_routes.TodayRoutes.follow = lambda self, row, before, dispatched: None
+        api.services.visit_routes.TodayRoutes.follow = lambda self, row, before, dispatched: None
     tmp = Path(tempfile.mkdtemp())
     write_district_osm(tmp / "district.osm", 200, seed=5)
     app = create_app(Settings(data_dir=tmp / "data"), start_jobs=False)

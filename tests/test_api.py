@@ -698,7 +698,8 @@ def test_token_create_command(tmp_path, capsys):
 
 def test_map_data_frames_for_the_maps(service):
     """What maps/ draws, read from the store with the columns the maps require."""
-    from api.map_data import active_plan_id, incidents_frame, party_zones_frame, plan_layers
+    from api.services.maps import incidents_frame, party_zones_frame, plan_layers
+    from api.store.plans import active_plan_id
 
     with service["app"].state.db.read_session() as s:
         plan_id = active_plan_id(s)
@@ -844,7 +845,8 @@ def test_cancel_ends_a_running_job_process(service, monkeypatch):
 
 
 def test_bootstrap_dataset_and_active_plan_without_http(tmp_path, district):
-    from api.bootstrap import add_dataset, make_active_plan
+    from api.services.datasets import add_dataset
+    from api.services.plans import make_active_plan
     from api.store.db import Database
     from gis.errors import InputError
 

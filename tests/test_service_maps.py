@@ -11,7 +11,8 @@ import shapely
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.bootstrap import add_dataset, make_active_plan
+from api.services.datasets import add_dataset
+from api.services.plans import make_active_plan
 from api.settings import Settings
 from api.store import models as m
 from api.store.assignments import save_assignments

@@ -2,7 +2,7 @@
 is dispatched to, in the service on the synthetic district of 200 buildings (SQLite, and a run
 on PostGIS); migration 0003 over a store at 0002 with data.
 
-The clock of the incidents and people routers is set to 09:00 Beijing time today, so that
+The clock of the incidents and people services is set to 09:00 Beijing time today, so that
 shifts, days off and the end of the day (routes end at midnight) do not depend on when the
 tests run.
 """
@@ -19,8 +19,8 @@ from fastapi.testclient import TestClient
 from shapely.geometry import shape
 from sqlalchemy import inspect, text
 
-import api.routers.incidents as incidents_router
-import api.routers.people as people_router
+import api.services.incidents as incidents_service
+import api.services.people as people_service
 from api.app import create_app
 from api.settings import Settings
 from api.store import models as m
@@ -49,8 +49,8 @@ class NineOClock(datetime):
 
 @pytest.fixture(autouse=True)
 def nine_oclock(monkeypatch):
-    monkeypatch.setattr(incidents_router, "datetime", NineOClock)
-    monkeypatch.setattr(people_router, "datetime", NineOClock)
+    monkeypatch.setattr(incidents_service, "datetime", NineOClock)
+    monkeypatch.setattr(people_service, "datetime", NineOClock)
 
 
 def make_service(app, source) -> dict:
@@ -403,7 +403,7 @@ def test_migration_0003_keeps_routes_and_workers(store_url):
             assert (route.kind, route.distance_m) == ("patrol", 1234.5)
             worker = s.get(m.WorkerRow, wid)
             assert worker.shift_start is None and worker.days_off is None
-            from api.worker_hours import available
+            from api.services.worker_hours import available
 
             assert available(worker, now)
             save_route(s, plan_id=pid, worker_id=wid, day=date(2026, 11, 21), kind="visits",

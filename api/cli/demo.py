@@ -1,5 +1,5 @@
 """``wangge demo``: the embedded demo data (a real OSM extract) imported, partitioned and
-written out, then the service run on it, its store filled on first run (api.bootstrap)."""
+written out, then the service run on it, its store filled on first run (api.services.demo)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def register(sub) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from api.bootstrap import demo_source
+    from api.services.demo import demo_source
     from gis.export import study_area_layers, write_geojson, write_gpkg
     from gis.study_area import format_summary, load_study_area
 
@@ -67,7 +67,7 @@ def _serve_demo(data_dir: Path, host: str, port: int) -> int:
     import uvicorn
 
     from api.app import create_app
-    from api.bootstrap import demo_service
+    from api.services.demo import demo_service
     from api.settings import Settings
 
     print("准备演示服务 preparing the demo service (first run: plan, workers, routes) ...",

@@ -5,7 +5,7 @@ Each runs in a job process: it reads the plan, its dataset's walk network and th
 the store, calls dispatch/ and writes its results together with the job's success in one
 transaction (api.store.assignments, api.store.routes), so a failure or a cancel leaves the
 previous results whole.
-The same functions run without a job (``job_id=None``) for api.bootstrap.
+The same functions run without a job (``job_id=None``) for api.services.demo.
 
 Metric work happens in the walk network's CRS (the dataset's local metric CRS, m); the store
 keeps WGS84 lon/lat. Walking speed 4 km/h (dispatch.routing.network.WALK_SPEED_KMH).
@@ -21,8 +21,8 @@ import pandas as pd
 import shapely
 from sqlalchemy import select
 
-from api.incident_dispatcher import walk_network
 from api.jobs.runner import JobProgress, finish_job
+from api.services.dispatcher import walk_network
 from api.settings import Settings
 from api.store import models as m
 from api.store.assignments import save_assignments

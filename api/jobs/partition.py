@@ -3,11 +3,10 @@ saved as a draft plan together with the job's success in one transaction."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from sqlalchemy import update
 
 from api.jobs.runner import JobProgress, LeaseLostError, finish_job
+from api.services.datasets import load_dataset
 from api.settings import Settings
 from api.store.db import Database
 from api.store.models import DatasetRow, JobRow
@@ -15,17 +14,6 @@ from api.store.models import DatasetRow, JobRow
 # Steps reported by a partition job: loading (gis.study_area.LOAD_STEPS), partition.plan's five
 # steps, then saving. Progress is the share of steps started.
 PARTITION_STEPS = 4 + 5 + 1
-
-
-def load_dataset(settings: Settings, dataset: DatasetRow, progress=None):
-    """The dataset's study area (gis.study_area), without the walk graph."""
-    from gis.households import HouseholdOptions
-    from gis.study_area import load_study_area
-
-    opts = dict(dataset.options or {})
-    households = HouseholdOptions(households_col=opts.pop("households_col", "households"))
-    return load_study_area(Path(settings.data_dir) / dataset.path, households=households,
-                           with_walk_graph=False, progress=progress, **opts)
 
 
 def run_partition(db: Database, settings: Settings, job_id: int, params: dict) -> None:

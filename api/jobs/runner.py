@@ -69,7 +69,7 @@ class LeaseLostError(Exception):
 
 def owned(job_id: int) -> list:
     """WHERE clauses: job ``job_id`` is running and still held by this process's lease (no
-    lease known, as in a test or ``api.bootstrap``: running)."""
+    lease known, as in a test or ``api.services.demo``: running)."""
     clauses = [JobRow.id == job_id, JobRow.status == "running"]
     owner = _owners.get(job_id)
     if owner is not None:

@@ -8,39 +8,22 @@
 * ``GET requests/{id}.json``: one record (in a list, as the specification has it).
 
 The token goes in ``Authorization: Bearer``, or as ``api_key`` (query or form) which is what
-Open311 clients send. Records come from api.open311; positions WGS84.
+Open311 clients send. The requests are api.services.open311's; positions WGS84.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
-from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
-from api.auth import (
-    Principal,
-    check,
-    current_principal,
-    forbid_other_worker,
-    principal_for_secret,
-    token_cache,
-)
-from api.deps import AppSettings, ReadDb, WriteDb, check_limit
-from api.errors import ApiError, domain_errors_answer, not_found
-from api.open311 import (
-    filter_open311,
-    open311_request,
-    open311_services,
-    parse_open311_post,
-)
-from api.routers.incidents import Grids, IncidentRules, take_report
-from api.schemas import strip_controls
-from api.store import incidents as store
-from api.store.models import IncidentRow
-from dispatch.incidents.rules import beijing
+from api.auth import Principal, check, current_principal, principal_for_secret, token_cache
+from api.deps import AppSettings, Grids, IncidentRules, ReadDb, WriteDb, check_limit
+from api.errors import ApiError, domain_errors_answer
+from api.open311 import open311_services
+from api.schemas import Open311Created, Open311Request, Open311Service, strip_controls
+from api.services import open311
 
 # Open311 answers 400 to every bad request (its spec), where the rest of the API says 422.
 router = APIRouter(prefix="/open311/v2", tags=["open311"],
@@ -110,78 +93,40 @@ async def open311_principal(request: Request) -> Principal:
         raise ApiError(401, "unauthorized", "api_key 无效或已吊销", "invalid or revoked api_key")
     return principal
 
-
-
-
 Caller = Annotated[Principal, Depends(open311_principal)]
 
 
-@router.get("/services.json", summary="Open311 服务列表 service list (one per category)")
+@router.get("/services.json", response_model=list[Open311Service],
+            summary="Open311 服务列表 service list (one per category)")
 def services(rules: IncidentRules, lang: Lang = "zh"):
     return open311_services(rules, lang)
 
 
-@router.post("/requests.json", status_code=201,
+@router.post("/requests.json", status_code=201, response_model=list[Open311Created],
              summary="Open311 上报 post a service request")
 async def post_request(request: Request, session: WriteDb, who: Caller, rules: IncidentRules,
                        grids: Grids):
     check(who, "incidents.report")
-    fields = await _fields(request)
-    report = parse_open311_post(fields, rules)
-    row, merged = take_report(session, who, rules, grids, category=report.category,
-                              lon=report.lon,
-                              lat=report.lat, description=report.description,
-                              reporter=report.reporter, phone=report.phone or None,
-                              report_id=fields.get("device_id"))
-    session.commit()
-    notice = "重复上报已合并 merged into an open report" if merged else ""
-    return [{"service_request_id": str(row.id), "service_notice": notice,
-             "account_id": fields.get("account_id")}]
+    return open311.post(session, who, rules, grids, await _fields(request))
 
 
-def _record(incident, rules, lang: str) -> dict:
-    """The Open311 record, its text fields as text (the assignee is a worker id)."""
-    record = open311_request(incident, rules, lang)
-    record["agency_responsible"] = str(record["agency_responsible"] or "")
-    return record
-
-
-def _date(text: str | None, name: str) -> datetime | None:
-    if not text:
-        return None
-    try:
-        return beijing(datetime.fromisoformat(text.replace("Z", "+00:00")))
-    except ValueError:
-        raise ApiError(400, "bad_date", f"{name} 应为 ISO 8601 时间：{text}",
-                       f"{name} must be an ISO 8601 time: {text}") from None
-
-
-@router.get("/requests.json", summary="Open311 查询 service requests with filters")
+@router.get("/requests.json", response_model=list[Open311Request],
+            summary="Open311 查询 service requests with filters")
 def list_requests(session: ReadDb, who: Caller, rules: IncidentRules, settings: AppSettings,
                   service_code: str | None = None, status: str | None = None,
                   start_date: str | None = None, end_date: str | None = None,
                   service_request_id: str | None = None, lang: Lang = "zh",
                   limit: int = 1000):
     check(who, "incidents.read")
-    query = select(IncidentRow).order_by(IncidentRow.id.desc())
-    if who.role == "worker":
-        query = query.where(IncidentRow.worker_id == who.worker_id)
-    if service_code:
-        query = query.where(IncidentRow.category == service_code)
-    rows = list(session.scalars(query.limit(check_limit(limit, settings))))
-    ids = service_request_id.split(",") if service_request_id else None
-    chosen = filter_open311(store.load(session, rows), service_code=service_code,
-                            status=status, start_date=_date(start_date, "start_date"),
-                            end_date=_date(end_date, "end_date"), service_request_ids=ids)
-    return [_record(i, rules, lang) for i in chosen]
+    return open311.list_requests(session, who, rules, check_limit(limit, settings),
+                                 service_code=service_code, status=status,
+                                 start_date=start_date, end_date=end_date,
+                                 service_request_id=service_request_id, lang=lang)
 
 
-@router.get("/requests/{request_id}.json", summary="Open311 单条 one service request")
+@router.get("/requests/{request_id}.json", response_model=list[Open311Request],
+            summary="Open311 单条 one service request")
 def get_request(request_id: int, session: ReadDb, who: Caller, rules: IncidentRules,
                 lang: Lang = "zh"):
     check(who, "incidents.read")
-    row = session.get(IncidentRow, request_id)
-    if row is None:
-        raise not_found("事件", "service request", request_id)
-    forbid_other_worker(who, row.worker_id)
-    return [_record(store.load(session, [row])[0], rules, lang)]
+    return open311.get_request(session, who, rules, request_id, lang)

@@ -1,8 +1,7 @@
-"""Datasets: uploaded study areas (OSM XML/PBF, GeoJSON, GeoPackage, zipped Shapefile).
-
-An upload is checked the way ``wangge import`` checks files (gis.study_area.load_study_area):
-bad input is answered 422 with the same Chinese and English message and nothing is kept.
-"""
+"""Datasets: study area files (OSM XML/PBF, GeoJSON, GeoPackage, zipped Shapefile) kept under
+data_dir/datasets, checked the way ``wangge import`` checks files
+(gis.study_area.load_study_area): bad input is answered 422 with the same Chinese and English
+message and nothing is kept."""
 
 from __future__ import annotations
 
@@ -10,24 +9,34 @@ import re
 import shutil
 import uuid
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import BinaryIO
 
 import shapely
-from fastapi import APIRouter, Form, Query, UploadFile
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from api.auth import allowed
-from api.deps import AppSettings, ReadDb, WriteDb, check_limit
 from api.errors import ApiError, not_found
-from api.jobs.partition import load_dataset
 from api.schemas import DatasetOut
 from api.settings import Settings
+from api.store.db import Database
 from api.store.models import DatasetRow
 
-router = APIRouter(tags=["datasets 数据集"])
 SUFFIXES = (".osm", ".osm.bz2", ".osm.pbf", ".pbf", ".geojson", ".json", ".gpkg", ".zip",
             ".shp")
 CHUNK = 1024 * 1024
+DEFAULT_OPTIONS = {"datum": "wgs84", "households_col": "households", "id_col": None,
+                   "invalid": "repair"}
+
+
+def load_dataset(settings: Settings, dataset: DatasetRow, progress=None):
+    """The dataset's study area (gis.study_area), without the walk graph."""
+    from gis.households import HouseholdOptions
+    from gis.study_area import load_study_area
+
+    opts = dict(dataset.options or {})
+    households = HouseholdOptions(households_col=opts.pop("households_col", "households"))
+    return load_study_area(Path(settings.data_dir) / dataset.path, households=households,
+                           with_walk_graph=False, progress=progress, **opts)
 
 
 def dataset_out(d: DatasetRow) -> DatasetOut:
@@ -46,11 +55,11 @@ def _safe_name(filename: str | None) -> str:
     return name
 
 
-def _save_upload(upload: UploadFile, target: Path, settings: Settings) -> int:
+def _save_upload(upload: BinaryIO, target: Path, settings: Settings) -> int:
     """Copy the upload to ``target`` in chunks, stopping at the size limit."""
     size = 0
     with target.open("wb") as out:
-        while chunk := upload.file.read(CHUNK):
+        while chunk := upload.read(CHUNK):
             size += len(chunk)
             if size > settings.max_upload_bytes:
                 mb = settings.max_upload_bytes / 1024 / 1024
@@ -71,34 +80,29 @@ def _check_vertices(area, settings: Settings) -> None:
                        f"{settings.max_vertices}", feature=str(bid))
 
 
-@router.post("/datasets", status_code=201, response_model=DatasetOut,
-             summary="上传数据集 upload a study area file")
-def upload_dataset(file: UploadFile, session: WriteDb, who: allowed("datasets.upload"),
-                   settings: AppSettings,
-                   name: Annotated[str, Form(max_length=200)] = "",
-                   datum: Annotated[Literal["wgs84", "cgcs2000", "gcj02", "bd09"],
-                                    Form()] = "wgs84",
-                   households_col: Annotated[str, Form()] = "households",
-                   id_col: Annotated[str | None, Form()] = None,
-                   invalid: Annotated[Literal["repair", "reject"], Form()] = "repair"):
-    filename = _safe_name(file.filename)
+def _describe(dataset: DatasetRow, area, source: str) -> None:
+    """Fill in what the check of the file found: summary, attribution, extent."""
+    dataset.summary = dict(area.summary(), source=source)  # the file's name, not a path
+    dataset.attribution = area.attribution
+    dataset.set_geometry(shapely.box(*area.buildings.to_crs("EPSG:4326").total_bounds))
+
+
+def upload(session: Session, settings: Settings, token_id: int, filename: str | None,
+           file: BinaryIO, name: str, options: dict) -> DatasetOut:
+    """Keep an uploaded file as a dataset once it passes the checks (422 for bad input, 413
+    beyond the limits; nothing kept then); committed."""
+    filename = _safe_name(filename)
     folder_rel = Path("datasets") / uuid.uuid4().hex
     folder = settings.data_dir / folder_rel
     folder.mkdir(parents=True)
     try:
         size = _save_upload(file, folder / filename, settings)
-        options = {"datum": datum, "households_col": households_col, "id_col": id_col,
-                   "invalid": invalid}
         dataset = DatasetRow(name=name or filename, filename=filename,
-                          path=str(folder_rel / filename), size_bytes=size, options=options)
+                             path=str(folder_rel / filename), size_bytes=size, options=options)
         area = load_dataset(settings, dataset)  # bad data: InputError, 422 (api.errors)
         _check_vertices(area, settings)
-        summary = area.summary()
-        summary["source"] = filename  # not the server's path
-        dataset.summary = summary
-        dataset.attribution = area.attribution
-        dataset.created_by = who.token_id
-        dataset.set_geometry(shapely.box(*area.buildings.to_crs("EPSG:4326").total_bounds))
+        _describe(dataset, area, filename)
+        dataset.created_by = token_id
         session.add(dataset)
         session.flush()
         out = dataset_out(dataset)
@@ -109,17 +113,38 @@ def upload_dataset(file: UploadFile, session: WriteDb, who: allowed("datasets.up
         raise
 
 
-@router.get("/datasets", response_model=list[DatasetOut], summary="数据集列表 list datasets")
-def list_datasets(session: ReadDb, who: allowed("datasets.read"), settings: AppSettings,
-                  limit: int = 100,
-                  offset: int = Query(0, ge=0)):
-    rows = session.scalars(select(DatasetRow).order_by(DatasetRow.id)
-                           .limit(check_limit(limit, settings)).offset(offset))
+def add_dataset(db: Database, settings: Settings, source: str | Path, name: str = "",
+                **options) -> int:
+    """Copy ``source`` into the data folder, check it (gis.study_area; InputError on bad
+    input, nothing kept) and store it as a dataset; returns its id. ``options``: datum,
+    households_col, id_col, invalid. For ``wangge demo`` and scripts, without the HTTP layer
+    or its upload limits."""
+    source = Path(source)
+    folder_rel = Path("datasets") / uuid.uuid4().hex
+    folder = settings.data_dir / folder_rel
+    folder.mkdir(parents=True)
+    try:
+        shutil.copyfile(source, folder / source.name)
+        dataset = DatasetRow(name=name or source.name, filename=source.name,
+                             path=str(folder_rel / source.name),
+                             size_bytes=source.stat().st_size,
+                             options={**DEFAULT_OPTIONS, **options})
+        _describe(dataset, load_dataset(settings, dataset), source.name)
+        with db.writing() as session:
+            session.add(dataset)
+            session.flush()
+            return dataset.id
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+
+
+def list_datasets(session: Session, limit: int, offset: int) -> list[DatasetOut]:
+    rows = session.scalars(select(DatasetRow).order_by(DatasetRow.id).limit(limit).offset(offset))
     return [dataset_out(d) for d in rows]
 
 
-@router.get("/datasets/{dataset_id}", response_model=DatasetOut)
-def get_dataset(dataset_id: int, session: ReadDb, who: allowed("datasets.read")):
+def get_dataset(session: Session, dataset_id: int) -> DatasetOut:
     d = session.get(DatasetRow, dataset_id)
     if d is None:
         raise not_found("数据集", "dataset", dataset_id)

@@ -6,10 +6,10 @@ workers are read afresh for every dispatch, so an edit takes effect at once. Gri
 grid codes; worker ids the store's. A worker's base is their stored point, else a point inside
 the first grid they hold; workers with neither are not candidates.
 
-The roster comes from the store (api.worker_hours): a worker is available when marked on duty,
-today (Beijing time) is one of their work days and not one of their days off, and now lies in
-their shift; the Dispatcher gets their shift as their hours (round the clock when none is set),
-so routes for the rest of today end with the shift.
+The roster comes from the store (api.services.worker_hours): a worker is available when marked
+on duty, today (Beijing time) is one of their work days and not one of their days off, and now
+lies in their shift; the Dispatcher gets their shift as their hours (round the clock when none
+is set), so routes for the rest of today end with the shift.
 """
 
 from __future__ import annotations
@@ -23,10 +23,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.errors import ApiError
+from api.services.worker_hours import available, shift_seconds
 from api.settings import Settings
 from api.store import models as m
+from api.store.plans import active_plan as stored_active_plan
 from api.store.plans import grids_frame
-from api.worker_hours import available, shift_seconds
 from dispatch.incidents.dispatcher import Dispatcher, WorkerStatus
 from dispatch.incidents.rules import Rules
 from dispatch.routing.network import WalkNetwork
@@ -54,7 +55,7 @@ def walk_network(settings: Settings, dataset: m.DatasetRow) -> WalkNetwork:
 
 
 def active_plan(session: Session) -> m.PlanRow:
-    plan = session.scalar(select(m.PlanRow).where(m.PlanRow.status == "active"))
+    plan = stored_active_plan(session)
     if plan is None:
         raise ApiError(409, "no_active_plan", "尚无启用的网格方案，无法派遣",
                        "there is no active plan to dispatch with")
@@ -123,6 +124,6 @@ def dispatcher(session: Session, settings: Settings, rules: Rules) -> Dispatcher
 
 def roster(session: Session, now: datetime) -> dict[int, WorkerStatus]:
     """Every worker's status at ``now``: available by the on-duty flag, work days, days off
-    and shift (api.worker_hours.available)."""
+    and shift (api.services.worker_hours.available)."""
     return {w.id: WorkerStatus(w.id, on_duty=available(w, now))
             for w in session.scalars(select(m.WorkerRow))}

@@ -1,12 +1,13 @@
-"""Which grid of the active plan holds a point: an in-memory R-tree per plan.
+"""Which grid of the active plan holds a point: each plan's grids kept in memory, indexed.
 
 A plan's grids never change once it is saved (a re-balanced plan is a new plan), so each
-process reads a plan's grid polygons once and keeps them in a shapely STRtree; a report then
+process reads a plan's grid polygons once and keeps them with their R-tree; a report then
 costs one indexed query for the active plan's id plus a lookup in memory, instead of reading
-every grid whose box holds the point on every request. Activating another plan takes effect
-at the next report (the active plan's id is read every time). The grids of a plan cover its
-communities (the partition tiles each community), so a point in no grid lies outside every
-community of the plan.
+every grid whose box holds the point on every request. The lookup is the Dispatcher's own
+(dispatch.incidents.dispatcher.locate_grid), so a report and a dispatch place a point alike.
+Activating another plan takes effect at the next report (the active plan's id is read every
+time). The grids of a plan cover its communities (the partition tiles each community), so a
+point in no grid lies outside every community of the plan.
 """
 
 from __future__ import annotations
@@ -14,32 +15,32 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-import numpy as np
+import geopandas as gpd
 import shapely
-from shapely import STRtree
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.errors import ApiError
-from api.store.models import GridRow, PlanRow
+from api.store.models import GridRow
+from api.store.plans import active_plan_id
+from dispatch.incidents.dispatcher import locate_grid
 
 MAX_CACHED_PLANS = 8
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class PlanGrids:
-    """The grids of one plan: codes and polygons (EPSG:4326) in an STRtree."""
+    """The grids of one plan: ``grid_id`` (the code) and polygon (EPSG:4326), in the order
+    saved, with their spatial index built."""
 
     plan_id: int
-    codes: tuple[str, ...]
-    tree: STRtree
+    grids: gpd.GeoDataFrame
     bounds: tuple[float, float, float, float]
 
     def code_at(self, lon: float, lat: float) -> str | None:
         """The code of the grid covering (lon, lat) (the first saved when two share an
         edge), None outside every grid."""
-        hits = self.tree.query(shapely.Point(lon, lat), predicate="covered_by")
-        return self.codes[int(np.min(hits))] if len(hits) else None
+        return locate_grid(self.grids, lon, lat)
 
 
 class GridLocator:
@@ -60,7 +61,10 @@ class GridLocator:
         geoms = [geom for _, geom in rows]
         bounds = (tuple(float(v) for v in shapely.total_bounds(geoms)) if geoms
                   else (0.0, 0.0, 0.0, 0.0))
-        grids = PlanGrids(plan_id, tuple(code for code, _ in rows), STRtree(geoms), bounds)
+        frame = gpd.GeoDataFrame({"grid_id": [code for code, _ in rows]}, geometry=geoms,
+                                 crs="EPSG:4326")
+        frame.sindex  # noqa: B018 (built now, once, not by the first report)
+        grids = PlanGrids(plan_id, frame, bounds)
         with self._lock:
             if len(self._plans) >= MAX_CACHED_PLANS:
                 self._plans.clear()
@@ -69,7 +73,7 @@ class GridLocator:
 
     def active(self, session: Session) -> PlanGrids | None:
         """The grids of the active plan; None when no plan is active."""
-        plan_id = session.scalar(select(PlanRow.id).where(PlanRow.status == "active").limit(1))
+        plan_id = active_plan_id(session)
         return None if plan_id is None else self.plan_grids(session, plan_id)
 
 

@@ -1,32 +1,34 @@
 """Grids as GeoJSON (RFC 7946), buildings of a plan, and who serves each grid.
 
-Workers see only the grids they are assigned to in the active plan.
+Workers see only the grids they are assigned to in the active plan. GeoJSON comes out as text
+assembled from stored features (api.geojson), WGS84 lon/lat.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Annotated
 
 import numpy as np
 import shapely
-from fastapi import APIRouter, Query
-from fastapi.responses import Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api.auth import Principal, allowed
-from api.deps import AppSettings, BBoxQuery, ReadDb, WriteDb, check_limit, parse_bbox
+from api.auth import Principal
 from api.errors import ApiError, not_found
-from api.geojson import collection_bytes, features_json, geojson_response
+from api.geojson import collection_bytes, features_json
 from api.schemas import AssignmentIn, AssignmentOut
+from api.services.plans import plan_row
 from api.store.models import AssignmentRow, GridRow, PlanBuildingRow, PlanRow, WorkerRow
+from api.store.plans import active_plan as stored_active_plan
 from api.store.plans import building_records, grid_records
 from api.store.spatial import bbox_filter
 
-router = APIRouter(tags=["grids 网格"])
+METRES_PER_DEGREE = 111_320.0  # of latitude; longitude degrees are shorter, so finer
+BBox = tuple[float, float, float, float]
+
+
 def active_plan(session: Session) -> PlanRow:
-    plan = session.scalar(select(PlanRow).where(PlanRow.status == "active"))
+    plan = stored_active_plan(session)
     if plan is None:
         raise ApiError(404, "no_active_plan", "尚无启用的网格方案", "no plan is active yet")
     return plan
@@ -38,20 +40,8 @@ def own_grid_ids(session: Session, principal: Principal, plan_id: int) -> list[i
         AssignmentRow.plan_id == plan_id, AssignmentRow.worker_id == principal.worker_id)))
 
 
-def _plan(session: Session, plan_id: int) -> PlanRow:
-    plan = session.get(PlanRow, plan_id)
-    if plan is None:
-        raise not_found("网格方案", "plan", plan_id)
-    return plan
-
-
 def _members(plan: PlanRow) -> dict:
     return {"attribution": plan.attribution} if plan.attribution else {}
-
-
-METRES_PER_DEGREE = 111_320.0  # of latitude; longitude degrees are shorter, so finer
-SimplifyQuery = Annotated[float | None, Query(
-    ge=0, le=50, description="简化 simplify outlines for display: tolerance in metres")]
 
 
 def _simplified(geoms: list, simplify_m: float | None) -> list:
@@ -62,7 +52,7 @@ def _simplified(geoms: list, simplify_m: float | None) -> list:
     return list(shapely.orient_polygons(array, exterior_cw=False))
 
 
-def _grids_geojson(session: Session, plan: PlanRow, bbox, where=None,
+def _grids_geojson(session: Session, plan: PlanRow, bbox: BBox | None, where=None,
                    simplify_m: float | None = None) -> bytes:
     dialect = session.get_bind().dialect.name
     clauses = [c for c in (where, bbox_filter(GridRow, bbox, dialect) if bbox else None)
@@ -75,66 +65,57 @@ def _grids_geojson(session: Session, plan: PlanRow, bbox, where=None,
                             _members(plan))
 
 
-@router.get("/grids", response_class=Response, summary="启用方案的网格 grids of the active "
-            "plan, GeoJSON (a worker gets their own)")
-def active_grids(session: ReadDb, who: allowed("grids.read"), settings: AppSettings,
-                 bbox: BBoxQuery = None,
-                 simplify: SimplifyQuery = None):
+def active_grids(session: Session, who: Principal, bbox: BBox | None,
+                 simplify_m: float | None) -> bytes:
+    """The active plan's grids as a FeatureCollection (a worker: their own)."""
     plan = active_plan(session)
-    where = GridRow.id.in_(own_grid_ids(session, who, plan.id)) if who.role == "worker" else None
-    return geojson_response(_grids_geojson(session, plan, parse_bbox(bbox, settings), where,
-                                           simplify))
+    where = (GridRow.id.in_(own_grid_ids(session, who, plan.id)) if who.role == "worker"
+             else None)
+    return _grids_geojson(session, plan, bbox, where, simplify_m)
 
 
-@router.get("/grids/{code}", response_class=Response,
-            summary="启用方案的一个网格 one grid of the active plan, GeoJSON Feature")
-def active_grid(code: str, session: ReadDb, who: allowed("grids.read")):
+def active_grid(session: Session, who: Principal, code: str) -> str:
+    """One grid of the active plan as a Feature (403 for a worker not assigned to it)."""
     plan = active_plan(session)
-    grid = session.scalar(select(GridRow).where(GridRow.plan_id == plan.id, GridRow.code == code))
+    grid = session.scalar(select(GridRow).where(GridRow.plan_id == plan.id,
+                                                GridRow.code == code))
     if grid is None:
         raise not_found("网格", "grid", code)
     if who.role == "worker" and grid.id not in own_grid_ids(session, who, plan.id):
         raise ApiError(403, "forbidden", "网格员只能查看本人负责的网格",
                        "a worker may only see the grids assigned to them")
-    feature = json.loads(features_json(*grid_records(session, plan.id, GridRow.id == grid.id))[0])
+    feature = json.loads(features_json(*grid_records(session, plan.id,
+                                                     GridRow.id == grid.id))[0])
     if plan.attribution:
         feature["attribution"] = plan.attribution
-    return geojson_response(json.dumps(feature, ensure_ascii=False))
+    return json.dumps(feature, ensure_ascii=False)
 
 
-@router.get("/plans/{plan_id}/grids", response_class=Response,
-            summary="方案的网格 a plan's grids, GeoJSON FeatureCollection")
-def plan_grids(plan_id: int, session: ReadDb, who: allowed("plans.read"), settings: AppSettings,
-               bbox: BBoxQuery = None, simplify: SimplifyQuery = None):
-    plan = _plan(session, plan_id)
-    return geojson_response(_grids_geojson(session, plan, parse_bbox(bbox, settings),
-                                           simplify_m=simplify))
+def plan_grids(session: Session, plan_id: int, bbox: BBox | None,
+               simplify_m: float | None) -> bytes:
+    """A plan's grids as a FeatureCollection."""
+    return _grids_geojson(session, plan_row(session, plan_id), bbox, simplify_m=simplify_m)
 
 
-@router.get("/plans/{plan_id}/buildings", response_class=Response,
-            summary="方案的建筑 a plan's buildings with grid codes, GeoJSON")
-def plan_buildings(plan_id: int, session: ReadDb, who: allowed("plans.read"), settings: AppSettings,
-                   bbox: BBoxQuery = None, grid: str | None = None, limit: int = 1000,
-                   offset: int = Query(0, ge=0)):
-    plan = _plan(session, plan_id)
-    check_limit(limit, settings)
-    box = parse_bbox(bbox, settings)
+def plan_buildings(session: Session, plan_id: int, bbox: BBox | None, grid: str | None,
+                   limit: int, offset: int) -> bytes:
+    """A page of a plan's buildings with their grid codes, as a FeatureCollection."""
+    plan = plan_row(session, plan_id)
     query = select(PlanBuildingRow.id).where(PlanBuildingRow.plan_id == plan.id)
-    if box:
-        query = query.where(bbox_filter(PlanBuildingRow, box, session.get_bind().dialect.name))
+    if bbox:
+        query = query.where(bbox_filter(PlanBuildingRow, bbox, session.get_bind().dialect.name))
     if grid:
         query = query.where(PlanBuildingRow.grid_code == grid)
     ids = list(session.scalars(query.order_by(PlanBuildingRow.id).limit(limit).offset(offset)))
     records = building_records(session, plan.id, PlanBuildingRow.id.in_(ids))
-    return geojson_response(collection_bytes(features_json(*records), _members(plan)))
+    return collection_bytes(features_json(*records), _members(plan))
 
 
-@router.put("/plans/{plan_id}/grids/{code}/assignment", response_model=AssignmentOut,
-            summary="指派网格员 assign a worker (or grid leader) to a grid")
-def assign(plan_id: int, code: str, body: AssignmentIn, session: WriteDb,
-           who: allowed("assignments.edit")):
-    _plan(session, plan_id)
-    grid = session.scalar(select(GridRow).where(GridRow.plan_id == plan_id, GridRow.code == code))
+def assign(session: Session, plan_id: int, code: str, body: AssignmentIn) -> AssignmentOut:
+    """Make ``body.worker_id`` the grid's worker or leader (by hand); committed."""
+    plan_row(session, plan_id)
+    grid = session.scalar(select(GridRow).where(GridRow.plan_id == plan_id,
+                                                GridRow.code == code))
     if grid is None:
         raise not_found("网格", "grid", code)
     if session.get(WorkerRow, body.worker_id) is None:
@@ -152,10 +133,8 @@ def assign(plan_id: int, code: str, body: AssignmentIn, session: WriteDb,
     return out
 
 
-@router.get("/plans/{plan_id}/assignments", response_model=list[AssignmentOut],
-            summary="方案的网格员指派 assignments of a plan")
-def plan_assignments(plan_id: int, session: ReadDb, who: allowed("plans.read")):
-    _plan(session, plan_id)
+def plan_assignments(session: Session, plan_id: int) -> list[AssignmentOut]:
+    plan_row(session, plan_id)
     rows = session.execute(select(AssignmentRow, GridRow.code)
                            .join(GridRow, GridRow.id == AssignmentRow.grid_id)
                            .where(AssignmentRow.plan_id == plan_id).order_by(GridRow.code))

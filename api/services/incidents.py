@@ -1,50 +1,57 @@
-"""Incidents (事件): report, the lifecycle from 上报 to 结案, dispatch and statistics.
+"""Incidents (事件): report, the lifecycle from 上报 to 结案, dispatch, escalation, statistics.
 
-The lifecycle is dispatch.incidents.lifecycle's; this router stores it (api.store.incidents: the
-row plus an append-only table of steps) and checks who may do what:
+The lifecycle is dispatch.incidents.lifecycle's; this module stores it (api.store.incidents: the
+row plus an append-only table of steps) and checks who may do what on which incident (the
+routers check the role of each endpoint, api.auth.PERMISSIONS):
 
 * reporters (and workers, admins) report; a report within 30 m and 24 h of an open incident of
   the same category joins it (its reporter kept, a ``merge`` step) instead of making another;
 * admins accept, reject, dispatch, verify, close and return; micro-wishes are claimed (认领)
-  for a party member or volunteer instead of dispatched; planners only read
-  (api.auth.PERMISSIONS);
+  for a party member or volunteer instead of dispatched; planners only read;
 * a worker sees only incidents dispatched to them and moves them to 处置 in progress and
   反馈 handled (or returns them).
 
 Dispatch without a named worker asks dispatch.incidents.dispatcher.Dispatcher (the active plan's
 grids and assignments, the workers available by duty flag, work days, days off and shift,
-walking times on its dataset's streets, open loads and deadlines). Every dispatch (by hand,
-chosen, or re-dispatch when a worker goes off duty) puts the incident into the worker's visit
-route for today, and an incident leaving the worker takes its stop out (api.incident_routes),
-in the same transaction as the incident's step; only the dispatch actions route, so reports
-stay fast. Reports are idempotent with ``Idempotency-Key`` for phones on bad networks.
+walking times on its dataset's streets, open loads and deadlines; api.services.dispatcher).
+Every dispatch (by hand, chosen, or re-dispatch when a worker goes off duty) puts the incident
+into the worker's visit route for today, and an incident leaving the worker takes its stop out
+(api.services.visit_routes), in the same transaction as the incident's step; only the dispatch
+actions route, so reports stay fast. Reports are idempotent with ``Idempotency-Key`` for
+phones on bad networks.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Literal
 
 import shapely
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi.responses import JSONResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api.auth import Authenticated, Principal, allowed, check, forbid_other_worker
-from api.deps import AppSettings, ReadDb, WriteDb, check_limit
-from api.errors import ApiError, domain_errors_answer, not_found
-from api.grid_index import GridLocator, PlanGrids, outside_error
+from api.auth import Principal, check, forbid_other_worker
+from api.errors import ApiError, not_found
 from api.idempotency import idempotent_create, known_answer
-from api.incident_routes import TodayRoutes
 from api.schemas import (
+    Escalated,
+    EscalationOut,
     IncidentActionIn,
     IncidentDispatchOut,
     IncidentIn,
     IncidentOut,
+    IncidentStatistics,
     IncidentStepOut,
+    OffDutyOut,
+    Redispatched,
     RoutePlacement,
+    StatisticsBy,
 )
+from api.services.grid_index import GridLocator, PlanGrids, outside_error
+from api.services.visit_routes import TodayRoutes
+from api.settings import Settings
 from api.store import incidents as store
+from api.store.db import Database
 from api.store.models import IncidentRow, IncidentStepRow, WorkerRow
 from dispatch.incidents.errors import IncidentError
 from dispatch.incidents.lifecycle import (
@@ -59,29 +66,20 @@ from dispatch.incidents.lifecycle import (
 from dispatch.incidents.rules import Rules, load_rules
 from dispatch.incidents.statistics import incident_statistics
 
-router = APIRouter(tags=["incidents 事件"])
 # action -> the stage it moves to
 ACTION_STAGES = {"accept": "accepted", "reject": "rejected", "dispatch": "dispatched",
                  "start": "in_progress", "handle": "handled", "verify": "verified",
                  "close": "closed", "return": "returned"}
 STAT_KEYS = {"grid": "grid_id", "worker": "assignee", "category": "category"}
-# Where an incident error means the step is not allowed in the incident's stage (or no worker
-# can take it): 409, not the table's 422.
-STEP_NOT_ALLOWED = domain_errors_answer(409, "bad_transition")
 
 
-def incident_rules(request: Request) -> Rules:
-    """The categories and deadlines in force (Settings.incident_rules), loaded once."""
-    state = request.app.state
-    if getattr(state, "incident_rules", None) is None:
-        try:
-            state.incident_rules = load_rules(state.settings.incident_rules)
-        except IncidentError as exc:  # the server's own settings: not the client's error
-            raise ApiError(500, "bad_rules", exc.zh, exc.en) from None
-    return state.incident_rules
-
-
-IncidentRules = Annotated[Rules, Depends(incident_rules)]
+def rules_in_force(settings: Settings) -> Rules:
+    """The categories and deadlines of ``settings.incident_rules``; 500 ``bad_rules`` when
+    the file cannot be read."""
+    try:
+        return load_rules(settings.incident_rules)
+    except IncidentError as exc:  # the server's own settings: not the client's error
+        raise ApiError(500, "bad_rules", exc.zh, exc.en) from None
 
 
 def category_id(rules: Rules, text: str) -> str:
@@ -107,16 +105,7 @@ def incident_out(i: IncidentRow, merged: bool = False) -> IncidentOut:
                        reporters=max(1, len(i.reporters or [])), merged=merged)
 
 
-def grid_locator(request: Request) -> GridLocator:
-    """The app's cache of plan grids (api.grid_index)."""
-    state = request.app.state
-    if getattr(state, "grid_locator", None) is None:
-        state.grid_locator = GridLocator()
-    return state.grid_locator
-
-
-Grids = Annotated[GridLocator, Depends(grid_locator)]
-
+# ---- reports -------------------------------------------------------------------------------
 
 def take_report(s: Session, who: Principal, rules: Rules, grids: GridLocator, *,
                 category: str, lon: float, lat: float, description: str, reporter: str,
@@ -142,9 +131,9 @@ def take_report(s: Session, who: Principal, rules: Rules, grids: GridLocator, *,
     # A new incident: its row complete before the one INSERT, then its first step.
     incident.grid_id = grid_code
     row = IncidentRow(category=category, description=description, reporter_name=reporter,
-                   reporter_phone=phone, reporter_token_id=who.token_id,
-                   plan_id=None if plan is None else plan.plan_id, grid_code=grid_code,
-                   created_at=now)
+                      reporter_phone=phone, reporter_token_id=who.token_id,
+                      plan_id=None if plan is None else plan.plan_id, grid_code=grid_code,
+                      created_at=now)
     row.set_geometry(shapely.Point(lon, lat))
     store.copy_state(row, incident)
     s.add(row)
@@ -165,17 +154,15 @@ def place_report(s: Session, grids: GridLocator, lon: float,
     return plan, grid_code
 
 
-@router.post("/incidents", status_code=201, response_model=IncidentOut,
-             summary="上报事件 report an incident (send Idempotency-Key when retrying)")
-def report_incident(body: IncidentIn, request: Request, session: WriteDb,
-                    who: allowed("incidents.report"),
-                    rules: IncidentRules, grids: Grids,
-                    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None):
+def report(db: Database, session: Session, who: Principal, rules: Rules, grids: GridLocator,
+           body: IncidentIn, idempotency_key: str | None, path: str) -> JSONResponse:
+    """``POST /incidents``: store the report once per ``idempotency_key`` and commit; the
+    answer (201, or the stored one of a retried request)."""
     category = category_id(rules, body.category)
     payload = body.model_dump()
     # Before the write lock (SQLite: one writer at a time in every process): a retried
     # request's stored answer, and the grid of the point (422 outside every community).
-    with request.app.state.db.read_session() as reading:
+    with db.read_session() as reading:
         replay = known_answer(reading, who, idempotency_key, payload)
         if replay is not None:
             return replay
@@ -191,16 +178,18 @@ def report_incident(body: IncidentIn, request: Request, session: WriteDb,
 
     # The key was looked up above: a concurrent request with the same key meets the unique
     # constraint at commit and gets that request's answer.
-    return idempotent_create(session, who, idempotency_key, "POST", request.url.path,
-                             payload, create, looked_up=True)
+    return idempotent_create(session, who, idempotency_key, "POST", path, payload, create,
+                             looked_up=True)
 
 
-@router.get("/incidents", response_model=list[IncidentOut],
-            summary="事件列表 incidents (a worker sees those dispatched to them)")
-def list_incidents(session: ReadDb, who: allowed("incidents.read"), settings: AppSettings,
-                   limit: int = 100, offset: int = Query(0, ge=0),
+# ---- reading -------------------------------------------------------------------------------
+
+def list_incidents(session: Session, who: Principal, limit: int, offset: int, *,
                    status: str | None = None, category: str | None = None,
-                   grid_code: str | None = None, worker_id: int | None = None):
+                   grid_code: str | None = None,
+                   worker_id: int | None = None) -> list[IncidentOut]:
+    """Incidents by id, filtered; a worker gets those dispatched to them (403 asking for
+    another worker's)."""
     query = select(IncidentRow).order_by(IncidentRow.id)
     if who.role == "worker":
         forbid_other_worker(who, worker_id if worker_id is not None else who.worker_id)
@@ -209,11 +198,12 @@ def list_incidents(session: ReadDb, who: allowed("incidents.read"), settings: Ap
                           (IncidentRow.grid_code, grid_code), (IncidentRow.worker_id, worker_id)):
         if value is not None:
             query = query.where(column == value)
-    rows = session.scalars(query.limit(check_limit(limit, settings)).offset(offset))
+    rows = session.scalars(query.limit(limit).offset(offset))
     return [incident_out(i) for i in rows]
 
 
-def _visible(session: Session, incident_id: int, who: Principal) -> IncidentRow:
+def visible(session: Session, incident_id: int, who: Principal) -> IncidentRow:
+    """The incident (404 if none), 403 for a worker it is not dispatched to."""
     row = session.get(IncidentRow, incident_id)
     if row is None:
         raise not_found("事件", "incident", incident_id)
@@ -221,10 +211,23 @@ def _visible(session: Session, incident_id: int, who: Principal) -> IncidentRow:
     return row
 
 
-@router.get("/incidents/statistics", summary="事件统计 statistics per grid, worker or category "
-            "(open, overdue, median hours to accept and to close)")
-def statistics(session: ReadDb, who: allowed("incidents.statistics"),
-               by: Literal["grid", "worker", "category"] = "category"):
+def get_incident(session: Session, who: Principal, incident_id: int) -> IncidentOut:
+    return incident_out(visible(session, incident_id, who))
+
+
+def history(session: Session, who: Principal, incident_id: int) -> list[IncidentStepOut]:
+    """The incident's steps, oldest first."""
+    visible(session, incident_id, who)
+    steps = session.scalars(select(IncidentStepRow)
+                            .where(IncidentStepRow.incident_id == incident_id)
+                            .order_by(IncidentStepRow.seq))
+    return [IncidentStepOut(seq=s.seq, at=store.aware(s.at), stage=s.stage, action=s.action,
+                            who=s.who, note=s.note, assignee=s.assignee) for s in steps]
+
+
+def statistics(session: Session, by: StatisticsBy) -> IncidentStatistics:
+    """Per grid, worker or category: incidents, open, overdue, median hours to accept and to
+    close (None when none yet); the group of incidents without one is None."""
     rows = list(session.scalars(select(IncidentRow).order_by(IncidentRow.id)))
     frame = incident_statistics(store.load(session, rows), STAT_KEYS[by], datetime.now(UTC))
     frame = frame.rename(columns={STAT_KEYS[by]: by})
@@ -233,8 +236,10 @@ def statistics(session: ReadDb, who: allowed("incidents.statistics"),
         r[by] = None if r[by] == "—" else str(r[by])
         r["incidents"], r["open"], r["overdue"] = (int(r["incidents"]), int(r["open"]),
                                                    int(r["overdue"]))
-    return {"by": by, "groups": records}
+    return IncidentStatistics.model_validate({"by": by, "groups": records})
 
+
+# ---- changes -------------------------------------------------------------------------------
 
 def _save_all(session: Session, rows: list[IncidentRow], domain: list, who: Principal,
               changed: set[str]) -> None:
@@ -244,11 +249,11 @@ def _save_all(session: Session, rows: list[IncidentRow], domain: list, who: Prin
             store.save_domain(session, by_id[incident.incident_id], incident, who.token_id)
 
 
-@router.post("/incidents/escalate", summary="超期上报 escalate every overdue open incident to "
-             "its community's grid leader (网格长), once")
-def escalate(session: WriteDb, who: allowed("incidents.escalate"), settings: AppSettings,
-             rules: IncidentRules):
-    from api.incident_dispatcher import dispatcher
+def escalate(session: Session, settings: Settings, rules: Rules,
+             who: Principal) -> EscalationOut:
+    """Escalate every overdue open incident to its community's grid leader (网格长), once;
+    committed."""
+    from api.services.dispatcher import dispatcher
 
     rows = store.open_rows(session)
     domain = store.load(session, rows)
@@ -256,23 +261,17 @@ def escalate(session: WriteDb, who: allowed("incidents.escalate"), settings: App
         domain, datetime.now(UTC), who.name)
     _save_all(session, rows, domain, who, set(table["incident_id"]))
     session.commit()
-    return {"escalated": [{"incident_id": int(r.incident_id), "grid_code": r.grid_id,
-                           "community": r.community, "leader_worker_id": int(r.leader),
-                           "overdue_h": float(r.overdue_h)} for r in table.itertuples()]}
+    return EscalationOut(escalated=[
+        Escalated(incident_id=int(r.incident_id), grid_code=r.grid_id, community=r.community,
+                  leader_worker_id=int(r.leader), overdue_h=float(r.overdue_h))
+        for r in table.itertuples()])
 
 
-@router.post("/workers/{worker_id}/off-duty", tags=["incidents 事件"],
-             summary="网格员离岗 mark a worker off duty and dispatch their open incidents "
-             "to others (each into its new worker's route for today)",
-             dependencies=[STEP_NOT_ALLOWED])
-def off_duty(worker_id: int, session: WriteDb, who: allowed("workers.off_duty"),
-             settings: AppSettings,
-             rules: IncidentRules):
-    worker = session.get(WorkerRow, worker_id)
-    if worker is None:
-        raise not_found("网格员", "worker", worker_id)
-    worker.on_duty = False
-    session.flush()
+def redispatch_off_duty(session: Session, settings: Settings, rules: Rules, who: Principal,
+                        worker_id: int) -> OffDutyOut:
+    """Dispatch the open incidents of ``worker_id``, just marked off duty in ``session``, to
+    others, each into its new worker's route for today (and out of theirs); committed. No
+    worker to take one: IncidentError (the route answers it 409)."""
     rows = store.open_rows(session)
     domain = store.load(session, rows)
     now = datetime.now(UTC)
@@ -284,32 +283,10 @@ def off_duty(worker_id: int, session: WriteDb, who: allowed("workers.off_duty"),
     today.release(worker_id, [int(i) for i in moved])
     placed = {str(row.id): today.place(row) for row in rows if str(row.id) in moved}
     session.commit()
-    return {"worker_id": worker_id, "on_duty": False,
-            "redispatched": [{"incident_id": int(r.incident_id), "to_worker": int(r.to_worker),
-                              "reason": r.reason,
-                              "route": RoutePlacement(**vars(placed[r.incident_id]))}
-                             for r in table.itertuples()]}
-
-
-@router.get("/incidents/{incident_id}", response_model=IncidentOut)
-def get_incident(incident_id: int, session: ReadDb, who: allowed("incidents.read")):
-    return incident_out(_visible(session, incident_id, who))
-
-
-@router.get("/incidents/{incident_id}/history", response_model=list[IncidentStepOut],
-            summary="事件处置记录 the incident's steps, oldest first (append-only)")
-def incident_history(incident_id: int, session: ReadDb, who: allowed("incidents.read")):
-    _visible(session, incident_id, who)
-    steps = session.scalars(select(IncidentStepRow)
-                            .where(IncidentStepRow.incident_id == incident_id)
-                            .order_by(IncidentStepRow.seq))
-    return [IncidentStepOut(seq=s.seq, at=store.aware(s.at), stage=s.stage, action=s.action,
-                            who=s.who, note=s.note, assignee=s.assignee) for s in steps]
-
-
-def _check_role(who: Principal, action: str, row: IncidentRow) -> None:
-    check(who, f"incidents.{action}")
-    forbid_other_worker(who, row.worker_id)
+    return OffDutyOut(worker_id=worker_id, on_duty=False, redispatched=[
+        Redispatched(incident_id=int(r.incident_id), to_worker=int(r.to_worker),
+                     reason=r.reason, route=RoutePlacement(**vars(placed[r.incident_id])))
+        for r in table.itertuples()])
 
 
 def _dispatch(session: Session, today: TodayRoutes, row: IncidentRow, body: IncidentActionIn,
@@ -337,15 +314,16 @@ def _dispatch(session: Session, today: TodayRoutes, row: IncidentRow, body: Inci
     return incident, reason, table.astype(object).to_dict("records")
 
 
-@router.post("/incidents/{incident_id}/actions", response_model=IncidentDispatchOut,
-             summary="处置事件 move an incident on: accept, dispatch, start, handle, verify, "
-             "close, return, reject, claim, note", dependencies=[STEP_NOT_ALLOWED])
-def act(incident_id: int, body: IncidentActionIn, session: WriteDb, who: Authenticated,
-        settings: AppSettings, rules: IncidentRules):
+def act(session: Session, settings: Settings, rules: Rules, who: Principal, incident_id: int,
+        body: IncidentActionIn) -> IncidentDispatchOut:
+    """Move the incident on by ``body.action`` if the caller's role may (and a worker only
+    theirs); a dispatch also answers the reason, the ranking and the stop in the worker's
+    route for today. Committed."""
     row = session.get(IncidentRow, incident_id, with_for_update=True)  # one change at a time
     if row is None:
         raise not_found("事件", "incident", incident_id)
-    _check_role(who, body.action, row)
+    check(who, f"incidents.{body.action}")
+    forbid_other_worker(who, row.worker_id)
     reason, ranking, before = None, [], row.worker_id if row.status in WITH_WORKER else None
     today = TodayRoutes(session, settings, rules, datetime.now(UTC))
     if body.action == "dispatch":

@@ -1,32 +1,36 @@
-"""What the maps (maps/) draw, read from the store as GeoDataFrames in EPSG:4326.
+"""The map pages of the service: what the maps (maps/) draw, read from the store as
+GeoDataFrames in EPSG:4326, and the pages drawn from them (HTML, maps.page_html).
 
 Column names follow the maps' requirements: grids (code, households, deviation_pct, worker),
 buildings (building_id, households, grid_id), party zones (member_id, name, grid_id,
 households), incidents (incident_id, category, stage, created_at, grid_code, worker_id).
 
-A worker's maps hold what the API gives them (as api.routers.ogc scopes its collections): their
-own grids of the plan, the buildings and party member zones in them, their own incidents.
+A worker's maps hold what the API gives them (as api.services.ogc scopes its collections):
+their own grids of the plan, the buildings and party member zones in them, their own
+incidents and route. The route page draws the worker's incident visits of the day with the
+street patrol beside them (or the patrol alone).
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import geopandas as gpd
+from shapely.geometry import Point
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+import maps
+from api.auth import Principal, forbid_other_worker
+from api.errors import ApiError, not_found
 from api.store import models as m
-from api.store.plans import buildings_frame, grids_frame
+from api.store.incidents import aware
+from api.store.plans import active_plan_id, buildings_frame, grids_frame
 from dispatch.incidents.lifecycle import past_deadline, stage_deadline
 
 ZONE_COLUMNS = ["member_id", "name", "branch", "grid_id", "households"]
 INCIDENT_COLUMNS = ["incident_id", "category", "stage", "description", "title", "created_at",
                     "grid_code", "worker_id", "deadline", "overdue"]
-
-
-def active_plan_id(session: Session) -> int | None:
-    return session.scalar(select(m.PlanRow.id).where(m.PlanRow.status == "active"))
 
 
 def own_grids(plan_id: int | None, worker_id: int):
@@ -68,8 +72,6 @@ def party_zones_frame(session: Session, worker_id: int | None = None) -> gpd.Geo
 def incidents_frame(session: Session, worker_id: int | None = None) -> gpd.GeoDataFrame:
     """Incidents as points; ``stage`` is the stored status, ``deadline`` the one that applies
     now (to accept while reported, else to close) and ``overdue`` whether it has passed."""
-    from api.store.incidents import aware
-
     now = datetime.now(UTC)
     query = select(m.IncidentRow).order_by(m.IncidentRow.id)
     if worker_id is not None:
@@ -86,3 +88,136 @@ def incidents_frame(session: Session, worker_id: int | None = None) -> gpd.GeoDa
             "overdue": past_deadline(r.status, deadline, now)})
     return gpd.GeoDataFrame(records, columns=INCIDENT_COLUMNS,
                             geometry=[r.geom for r in rows], crs="EPSG:4326")
+
+
+# ---- pages ---------------------------------------------------------------------------------
+
+def _scope(who: Principal) -> int | None:
+    """The worker whose own data a page shows, None for everyone's (planners, admins)."""
+    return who.worker_id if who.role == "worker" else None
+
+
+def _page(view) -> str:
+    return maps.page_html(view)
+
+
+def _active_plan(session: Session) -> int:
+    plan_id = active_plan_id(session)
+    if plan_id is None:
+        raise ApiError(404, "no_active_plan", "尚无启用的网格方案：请先启用一个方案",
+                       "there is no active plan: activate one first")
+    return plan_id
+
+
+def _layers(session: Session, who: Principal) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """The active plan's grids and buildings the caller may see (404 for a worker without
+    grids in it)."""
+    grids, buildings = plan_layers(session, _active_plan(session), _scope(who))
+    if grids.empty:
+        raise ApiError(404, "no_grids", "启用的方案中尚未给您分配网格",
+                       "no grid of the active plan is assigned to you yet")
+    return grids, buildings
+
+
+def _plan(session: Session, plan_id: int) -> int:
+    if session.get(m.PlanRow, plan_id) is None:
+        raise not_found("网格方案", "plan", plan_id)
+    return plan_id
+
+
+def grids_page(session: Session, who: Principal, lang: str) -> str:
+    """The active grid plan (a worker: their grids)."""
+    grids, buildings = _layers(session, who)
+    return _page(maps.grid_plan_map(grids, buildings, options=maps.MapOptions(lang=lang)))
+
+
+def party_zones_page(session: Session, who: Principal, lang: str) -> str:
+    """Party member responsibility zones over the grids (a worker: in their grids)."""
+    grids, buildings = _layers(session, who)
+    zones = party_zones_frame(session, _scope(who))
+    return _page(maps.party_zones_map(zones, grids=grids, buildings=buildings,
+                                      options=maps.MapOptions(lang=lang)))
+
+
+def incidents_page(session: Session, who: Principal, lang: str, category: str | None) -> str:
+    """Incidents over the active plan's grids (a worker: their own)."""
+    plan_id = active_plan_id(session)
+    grids = (plan_layers(session, plan_id, _scope(who))[0]
+             if plan_id is not None else None)
+    if grids is not None and grids.empty:
+        grids = None
+    incidents = incidents_frame(session, worker_id=_scope(who))
+    if category:
+        incidents = incidents[incidents["category"] == category]
+    return _page(maps.incidents_map(incidents, grids=grids, options=maps.MapOptions(lang=lang)))
+
+
+def _arrival(eta) -> str | None:
+    """A stop's ETA as the map shows it: ISO text kept, seconds from midnight as HH:MM."""
+    if eta is None or isinstance(eta, str):
+        return eta
+    seconds = int(eta)
+    return f"{seconds // 3600 % 24:02d}:{seconds % 3600 // 60:02d}"
+
+
+def _day_routes(session: Session, worker_id: int, day: date | None
+                ) -> tuple[m.RouteRow | None, m.RouteRow | None]:
+    """The route to draw for ``worker_id`` on ``day`` (default: their latest day with one)
+    in the active plan: the incident visits when there are any, else the street patrol; and
+    the patrol to draw beside the visits (None when not both)."""
+    query = select(m.RouteRow).where(m.RouteRow.worker_id == worker_id)
+    plan_id = active_plan_id(session)
+    if plan_id is not None:
+        query = query.where(m.RouteRow.plan_id == plan_id)
+    if day is None:
+        latest = session.scalar(query.order_by(m.RouteRow.day.desc()).limit(1))
+        day = latest.day if latest is not None else None
+    drawable = {r.kind: r for r in session.scalars(query.where(m.RouteRow.day == day))
+                if r.stops and r.geom is not None}
+    if "visits" in drawable:
+        return drawable["visits"], drawable.get("patrol")
+    return drawable.get("patrol"), None
+
+
+def route_page(session: Session, who: Principal, worker_id: int, lang: str,
+               day: date | None) -> str:
+    """A worker's route of ``day`` (a worker: their own)."""
+    forbid_other_worker(who, worker_id)
+    worker = session.get(m.WorkerRow, worker_id)
+    if worker is None:
+        raise not_found("网格员", "worker", worker_id)
+    route, patrol = _day_routes(session, worker_id, day)
+    if route is None:
+        raise ApiError(404, "no_route", f"网格员 {worker.name} 尚无路线",
+                       f"worker {worker_id} has no route yet")
+    stops = gpd.GeoDataFrame(
+        {"seq": [s.get("seq", i + 1) for i, s in enumerate(route.stops)],
+         "name": [s.get("name") or s.get("ref") or "" for s in route.stops],
+         "arrival": [_arrival(s.get("eta")) for s in route.stops]},
+        geometry=[Point(s["lon"], s["lat"]) for s in route.stops], crs="EPSG:4326")
+    path = gpd.GeoSeries([route.geom], crs="EPSG:4326")
+    grids = plan_layers(session, route.plan_id, worker_id)[0]
+    return _page(maps.route_map(
+        stops, path, distance_m=route.distance_m, duration_s=route.duration_s or None,
+        patrol=gpd.GeoSeries([patrol.geom], crs="EPSG:4326") if patrol is not None else None,
+        worker_name=worker.name, grids=grids if len(grids) else None,
+        options=maps.MapOptions(lang=lang)))
+
+
+def coverage_page(session: Session, lang: str, tolerance_pct: float) -> str:
+    """Coverage gaps of the active plan."""
+    grids, buildings = plan_layers(session, _active_plan(session))
+    zones = party_zones_frame(session)
+    incidents = incidents_frame(session)
+    return _page(maps.coverage_map(
+        grids, buildings, zones=zones if len(zones) else None,
+        incidents=incidents if len(incidents) else None, tolerance_pct=tolerance_pct,
+        options=maps.MapOptions(lang=lang)))
+
+
+def compare_page(session: Session, old: int, new: int, lang: str) -> str:
+    """Two plans compared."""
+    old_grids, old_buildings = plan_layers(session, _plan(session, old))
+    new_grids, new_buildings = plan_layers(session, _plan(session, new))
+    return _page(maps.compare_map(old_grids, new_grids, old_buildings, new_buildings,
+                                  options=maps.MapOptions(lang=lang)))

@@ -1,31 +1,32 @@
-"""OGC API - Features - Part 1: Core, with GeoJSON, under /ogc (so QGIS adds layers).
+"""OGC API - Features - Part 1: Core, with GeoJSON: the documents behind /ogc.
 
 Collections: ``grids`` and ``buildings`` of the active plan, ``party-zones`` (party members'
-responsibility zones) and ``incidents``. Items support ``bbox`` (CRS84), ``limit`` (default
-10, at most ``settings.max_page_size``), ``offset`` and ``datetime`` (incidents: report time;
-the other collections have no time and ignore it); paging by ``next``/``prev`` links.
-Features are RFC 7946 GeoJSON (lon/lat, counter-clockwise outer rings).
+responsibility zones) and ``incidents``. Items support ``bbox`` (CRS84), ``limit``, ``offset``
+and ``datetime`` (incidents: report time; the other collections have no time and ignore it);
+paging by ``next``/``prev`` links. Features are RFC 7946 GeoJSON (lon/lat, counter-clockwise
+outer rings).
 
 Conformance declared: core and geojson. The OpenAPI definition (/openapi.json) is OpenAPI 3.1
 as FastAPI writes it, so the oas30 class is not claimed. The landing page, conformance and
 collection metadata are public; features need a token (a worker sees their grids' only).
+Collections of people's records (incidents, party zones) reveal their extent only to those
+who may read them.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from api.auth import PERMISSIONS, Principal, allowed, authenticate
-from api.deps import AppSettings, BBoxQuery, ReadDb, check_limit, parse_bbox
+from api.auth import PERMISSIONS, Principal
 from api.errors import ApiError, not_found
-from api.geojson import collection_bytes, features_json, geojson_response
+from api.geojson import collection_bytes, features_json
+from api.schemas import OgcCollection, OgcCollections, OgcConformance, OgcLandingPage
 from api.store.models import (
     AssignmentRow,
     GridRow,
@@ -34,11 +35,10 @@ from api.store.models import (
     PlanBuildingRow,
     PlanRow,
 )
-from api.store.plans import building_records, grid_records
+from api.store.plans import active_plan_id, building_records, grid_records
 from api.store.spatial import bbox_filter
 from gis.osm import ATTRIBUTION
 
-router = APIRouter(tags=["OGC API - Features"])
 CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
@@ -47,6 +47,7 @@ CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 GEOJSON = "application/geo+json"
 JSON = "application/json"
 ITEM_PARAMS = {"bbox", "limit", "offset", "datetime", "f"}
+WORLD = [-180.0, -90.0, 180.0, 90.0]
 
 
 @dataclass(frozen=True)
@@ -73,20 +74,9 @@ COLLECTIONS = {c.id: c for c in (
 )}
 
 
-def _base(request: Request) -> str:
-    return str(request.base_url).rstrip("/") + "/ogc"
-
-
-def _json(data: dict, media_type: str = JSON) -> JSONResponse:
-    return JSONResponse(data, media_type=media_type)
-
-
-@router.get("", include_in_schema=False)
-@router.get("/", summary="OGC 着陆页 landing page")
-def landing(request: Request):
-    base = _base(request)
-    root = str(request.base_url).rstrip("/")
-    return _json({
+def landing(base: str, root: str) -> OgcLandingPage:
+    """The landing page; ``base`` is the URL of /ogc, ``root`` the service's."""
+    return OgcLandingPage.model_validate({
         "title": "Wangge 网格 OGC API - Features",
         "description": "网格、建筑、党员责任区与事件 grids, buildings, party zones, incidents",
         "attribution": ATTRIBUTION,
@@ -104,20 +94,8 @@ def landing(request: Request):
     })
 
 
-@router.get("/conformance", summary="一致性声明 conformance classes")
-def conformance():
-    return _json({"conformsTo": CONFORMANCE})
-
-
-WORLD = [-180.0, -90.0, 180.0, 90.0]
-
-
-def _caller(request: Request) -> Principal | None:
-    """The caller when the request carries a valid token, else None (metadata is public)."""
-    try:
-        return authenticate(request)
-    except ApiError:
-        return None
+def conformance() -> OgcConformance:
+    return OgcConformance.model_validate({"conformsTo": CONFORMANCE})
 
 
 def _extent(session: Session, info: CollectionInfo, who: Principal | None) -> list[float]:
@@ -129,7 +107,7 @@ def _extent(session: Session, info: CollectionInfo, who: Principal | None) -> li
     if info.personal and (who is None or who.role not in PERMISSIONS["ogc.read"]):
         model, where = GridRow, [GridRow.plan_id == active]
     elif who is not None:
-        where = _scope(session, info, who)
+        where = scope(session, info, who)
     else:  # grids and buildings of the active plan: the area served, public
         where = [model.plan_id == active]
     box = session.execute(select(func.min(model.minx), func.min(model.miny),
@@ -151,25 +129,24 @@ def _collection(session: Session, info: CollectionInfo, base: str,
     }
 
 
-@router.get("/collections", summary="要素集合 feature collections")
-def collections(request: Request, session: ReadDb):
-    base = _base(request)
-    return _json({
+def collections(session: Session, base: str, who: Principal | None) -> OgcCollections:
+    """Every collection's metadata (``who``: the caller, None without a valid token)."""
+    return OgcCollections.model_validate({
         "links": [{"href": f"{base}/collections", "rel": "self", "type": JSON}],
-        "collections": [_collection(session, c, base, _caller(request))
-                        for c in COLLECTIONS.values()],
+        "collections": [_collection(session, c, base, who) for c in COLLECTIONS.values()],
     })
 
 
-def _info(collection_id: str) -> CollectionInfo:
+def collection_info(collection_id: str) -> CollectionInfo:
     if collection_id not in COLLECTIONS:
         raise not_found("要素集合", "collection", collection_id)
     return COLLECTIONS[collection_id]
 
 
-@router.get("/collections/{collection_id}", summary="要素集合 one collection")
-def collection(collection_id: str, request: Request, session: ReadDb):
-    return _json(_collection(session, _info(collection_id), _base(request), _caller(request)))
+def collection(session: Session, collection_id: str, base: str,
+               who: Principal | None) -> OgcCollection:
+    return OgcCollection.model_validate(
+        _collection(session, collection_info(collection_id), base, who))
 
 
 def _parse_instant(text: str, bound: str) -> datetime | None:
@@ -201,21 +178,21 @@ def _time_filter(model, text: str | None):
     return clauses
 
 
-def _scope(session: Session, info: CollectionInfo, who: Principal) -> list:
+def scope(session: Session, info: CollectionInfo, who: Principal) -> list:
     """WHERE clauses: the active plan for plan collections, a worker's own features."""
     clauses = []
     plan_id = None
     if info.plan_scoped:
-        plan_id = session.scalar(select(PlanRow.id).where(PlanRow.status == "active"))
+        plan_id = active_plan_id(session)
         clauses.append(info.model.plan_id == plan_id)
     if who.role != "worker":
         return clauses
     if info.model is IncidentRow:
         return [*clauses, IncidentRow.worker_id == who.worker_id]
     if plan_id is None:
-        plan_id = session.scalar(select(PlanRow.id).where(PlanRow.status == "active"))
+        plan_id = active_plan_id(session)
     own = select(AssignmentRow.grid_id).where(AssignmentRow.plan_id == plan_id,
-                                           AssignmentRow.worker_id == who.worker_id)
+                                              AssignmentRow.worker_id == who.worker_id)
     if info.model is GridRow:
         return [*clauses, GridRow.id.in_(own)]
     codes = select(GridRow.code).where(GridRow.id.in_(own))
@@ -248,40 +225,33 @@ def _record(row) -> dict:
             "created_at": row.created_at.isoformat()}
 
 
-@router.get("/collections/{collection_id}/items",
-            summary="要素 features (GeoJSON) with bbox, limit, offset, datetime")
-def items(collection_id: str, request: Request, session: ReadDb, who: allowed("ogc.read"),
-          settings: AppSettings, bbox: BBoxQuery = None,
-          limit: int = Query(10, description="1..max page size"),
-          offset: int = Query(0, ge=0), datetime_: str | None = Query(None, alias="datetime")):
-    unknown = set(request.query_params) - ITEM_PARAMS
-    if unknown:
-        raise ApiError(400, "unknown_parameter", f"不支持的查询参数：{', '.join(sorted(unknown))}",
-                       f"unknown query parameters: {', '.join(sorted(unknown))}")
-    info = _info(collection_id)
-    check_limit(limit, settings)
-    box = parse_bbox(bbox, settings)
+def items(session: Session, info: CollectionInfo, who: Principal, base: str,
+          query: Mapping[str, str], bbox: tuple[float, float, float, float] | None,
+          limit: int, offset: int, datetime_: str | None) -> bytes:
+    """A page of the collection's features the caller may see, as a FeatureCollection with
+    the counts and the paging links (``query``: the request's parameters, kept in them)."""
     model = info.model
-    where = _scope(session, info, who) + _time_filter(model, datetime_)
-    if box:
-        where.append(bbox_filter(model, box, session.get_bind().dialect.name))
+    where = scope(session, info, who) + _time_filter(model, datetime_)
+    if bbox:
+        where.append(bbox_filter(model, bbox, session.get_bind().dialect.name))
     where.append(model.geom.is_not(None))
     matched = session.scalar(select(func.count()).select_from(model).where(*where))
     ids = list(session.scalars(select(model.id).where(*where).order_by(model.id)
                                .limit(limit).offset(offset)))
     attribution = None
     if info.plan_scoped:
-        attribution = session.scalar(select(PlanRow.attribution).where(PlanRow.status == "active"))
+        attribution = session.scalar(select(PlanRow.attribution)
+                                     .where(PlanRow.status == "active"))
     features = _features(session, info, ids)
-    href = f"{_base(request)}/collections/{collection_id}/items"
+    href = f"{base}/collections/{info.id}/items"
 
     def page(at: int) -> str:
-        params = {k: v for k, v in request.query_params.items() if k not in ("offset", "limit")}
+        params = {k: v for k, v in query.items() if k not in ("offset", "limit")}
         params.update(limit=str(limit), offset=str(at))
         return f"{href}?" + "&".join(f"{k}={v}" for k, v in params.items())
 
     links = [{"href": page(offset), "rel": "self", "type": GEOJSON, "title": "this page"},
-             {"href": f"{_base(request)}/collections/{collection_id}", "rel": "collection",
+             {"href": f"{base}/collections/{info.id}", "rel": "collection",
               "type": JSON}]
     if offset + len(features) < matched:
         links.append({"href": page(offset + limit), "rel": "next", "type": GEOJSON,
@@ -293,15 +263,15 @@ def items(collection_id: str, request: Request, session: ReadDb, who: allowed("o
                "numberMatched": matched, "numberReturned": len(features)}
     if attribution:
         members["attribution"] = attribution
-    return geojson_response(collection_bytes(features, members))
+    return collection_bytes(features, members)
 
 
-@router.get("/collections/{collection_id}/items/{feature_id}", summary="一个要素 one feature")
-def item(collection_id: str, feature_id: str, request: Request, session: ReadDb,
-         who: allowed("ogc.read")):
-    info = _info(collection_id)
+def item(session: Session, collection_id: str, feature_id: str, who: Principal,
+         base: str) -> dict:
+    """One feature the caller may see, as a GeoJSON Feature with its links (404 else)."""
+    info = collection_info(collection_id)
     model = info.model
-    where = _scope(session, info, who)
+    where = scope(session, info, who)
     if model is GridRow:
         where.append(GridRow.code == feature_id)
     elif model is PlanBuildingRow:
@@ -313,10 +283,10 @@ def item(collection_id: str, feature_id: str, request: Request, session: ReadDb,
     ident = session.scalar(select(model.id).where(*where))
     if ident is None:
         raise not_found("要素", "feature", feature_id)
-    href = f"{_base(request)}/collections/{collection_id}"
+    href = f"{base}/collections/{collection_id}"
     feature = json.loads(_features(session, info, [ident])[0])
     feature["links"] = [
         {"href": f"{href}/items/{feature_id}", "rel": "self", "type": GEOJSON},
         {"href": href, "rel": "collection", "type": JSON},
     ]
-    return _json(feature, GEOJSON)
+    return feature

@@ -1,7 +1,8 @@
-"""Workers (网格员) and party members (党员): create, read, edit, CSV bulk import.
+"""Workers (网格员) and party members (党员): create, read, edit, CSV bulk import, off duty.
 
-Workers carry their working hours, work days and days off (api.worker_hours); incidents are
-dispatched only to workers available by them.
+Workers carry their working hours, work days and days off (api.services.worker_hours);
+incidents are dispatched only to workers available by them. A worker going off duty hands
+their open incidents to others (api.services.incidents.redispatch_off_duty).
 """
 
 from __future__ import annotations
@@ -9,22 +10,21 @@ from __future__ import annotations
 import csv
 import io
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import BinaryIO
 
 import shapely
-from fastapi import APIRouter, Header, Query, Request, UploadFile
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from api.auth import allowed, forbid_other_worker
-from api.deps import AppSettings, ReadDb, WriteDb, check_limit
+from api.auth import Principal, forbid_other_worker
 from api.errors import ApiError, not_found
 from api.geometry_input import geometry_json, parse_geometry
 from api.idempotency import idempotent_create
 from api.schemas import (
     AssignmentOut,
     ImportResult,
+    OffDutyOut,
     PartyMemberIn,
     PartyMemberOut,
     PartyMemberPatch,
@@ -32,20 +32,18 @@ from api.schemas import (
     WorkerOut,
     WorkerPatch,
 )
-from api.settings import Settings
-from api.store.models import AssignmentRow, GridRow, PartyMemberRow, PlanRow, WorkerRow
-from api.worker_hours import (
+from api.services import incidents
+from api.services.worker_hours import (
     available,
     check_shift,
     clean_days_off,
     clean_work_days,
 )
+from api.settings import Settings
+from api.store.models import AssignmentRow, GridRow, PartyMemberRow, PlanRow, WorkerRow
+from dispatch.incidents.rules import Rules
 
-router = APIRouter(tags=["people 人员"])
-IdemKey = Annotated[str | None, Header(alias="Idempotency-Key")]
 CSV_MAX_ROWS = 10_000
-
-
 HOURS = {"shift_start", "shift_end", "work_days", "days_off"}
 
 
@@ -92,19 +90,25 @@ def _flush(session: Session) -> None:
             from exc
 
 
-def _get(session: Session, model, ident: int, zh: str, en: str):
-    row = session.get(model, ident)
+def _worker(session: Session, worker_id: int) -> WorkerRow:
+    row = session.get(WorkerRow, worker_id)
     if row is None:
-        raise not_found(zh, en, ident)
+        raise not_found("网格员", "worker", worker_id)
+    return row
+
+
+def _member(session: Session, member_id: int) -> PartyMemberRow:
+    row = session.get(PartyMemberRow, member_id)
+    if row is None:
+        raise not_found("党员", "party member", member_id)
     return row
 
 
 # ---- workers -------------------------------------------------------------------------------
 
-@router.post("/workers", status_code=201, response_model=WorkerOut,
-             summary="新增网格员 create a worker")
-def create_worker(body: WorkerIn, request: Request, session: WriteDb, who: allowed("people.edit"),
-                  idempotency_key: IdemKey = None):
+def create_worker(session: Session, who: Principal, body: WorkerIn, idempotency_key: str | None,
+                  path: str):
+    """A new worker, once per ``idempotency_key``; committed (201)."""
     def create(s: Session) -> WorkerOut:
         w = WorkerRow(**body.model_dump(exclude={"lon", "lat", *HOURS}))
         _set_hours(w, body.model_dump(include=HOURS))
@@ -113,27 +117,24 @@ def create_worker(body: WorkerIn, request: Request, session: WriteDb, who: allow
         _flush(s)
         return worker_out(w)
 
-    return idempotent_create(session, who, idempotency_key, "POST", request.url.path,
-                             body.model_dump(), create)
+    return idempotent_create(session, who, idempotency_key, "POST", path, body.model_dump(),
+                             create)
 
 
-@router.get("/workers", response_model=list[WorkerOut], summary="网格员列表 list workers")
-def list_workers(session: ReadDb, who: allowed("people.read"), settings: AppSettings,
-                 limit: int = 100, offset: int = Query(0, ge=0)):
-    rows = session.scalars(select(WorkerRow).order_by(WorkerRow.id)
-                           .limit(check_limit(limit, settings)).offset(offset))
+def list_workers(session: Session, limit: int, offset: int) -> list[WorkerOut]:
+    rows = session.scalars(select(WorkerRow).order_by(WorkerRow.id).limit(limit).offset(offset))
     return [worker_out(w) for w in rows]
 
 
-@router.get("/workers/{worker_id}", response_model=WorkerOut, summary="网格员 one worker")
-def get_worker(worker_id: int, session: ReadDb, who: allowed("workers.read_own")):
+def get_worker(session: Session, who: Principal, worker_id: int) -> WorkerOut:
+    """One worker; a worker token sees only themself."""
     forbid_other_worker(who, worker_id)
-    return worker_out(_get(session, WorkerRow, worker_id, "网格员", "worker"))
+    return worker_out(_worker(session, worker_id))
 
 
-@router.patch("/workers/{worker_id}", response_model=WorkerOut, summary="修改网格员 edit")
-def edit_worker(worker_id: int, body: WorkerPatch, session: WriteDb, who: allowed("people.edit")):
-    w = _get(session, WorkerRow, worker_id, "网格员", "worker")
+def edit_worker(session: Session, worker_id: int, body: WorkerPatch) -> WorkerOut:
+    """Set the fields sent; committed."""
+    w = _worker(session, worker_id)
     for key, value in body.model_dump(exclude_unset=True,
                                       exclude={"lon", "lat", *HOURS}).items():
         setattr(w, key, value)
@@ -146,11 +147,10 @@ def edit_worker(worker_id: int, body: WorkerPatch, session: WriteDb, who: allowe
     return out
 
 
-@router.get("/workers/{worker_id}/assignments", response_model=list[AssignmentOut],
-            summary="网格员负责的网格 grids a worker serves in the active plan")
-def worker_assignments(worker_id: int, session: ReadDb, who: allowed("workers.read_own")):
+def worker_assignments(session: Session, who: Principal, worker_id: int) -> list[AssignmentOut]:
+    """The grids ``worker_id`` serves in the active plan; a worker token sees only their own."""
     forbid_other_worker(who, worker_id)
-    _get(session, WorkerRow, worker_id, "网格员", "worker")
+    _worker(session, worker_id)
     rows = session.execute(
         select(AssignmentRow, GridRow.code).join(GridRow, GridRow.id == AssignmentRow.grid_id)
         .join(PlanRow, PlanRow.id == AssignmentRow.plan_id)
@@ -158,6 +158,15 @@ def worker_assignments(worker_id: int, session: ReadDb, who: allowed("workers.re
         .order_by(GridRow.code))
     return [AssignmentOut.model_validate(a).model_copy(update={"grid_code": code})
             for a, code in rows]
+
+
+def mark_off_duty(session: Session, settings: Settings, rules: Rules, who: Principal,
+                  worker_id: int) -> OffDutyOut:
+    """Mark the worker off duty and dispatch their open incidents to others; committed."""
+    worker = _worker(session, worker_id)
+    worker.on_duty = False
+    session.flush()
+    return incidents.redispatch_off_duty(session, settings, rules, who, worker_id)
 
 
 # ---- party members -------------------------------------------------------------------------
@@ -168,11 +177,9 @@ def _set_zone(m: PartyMemberRow, zone: dict | None, settings: Settings) -> None:
     m.set_geometry(geom)
 
 
-@router.post("/party-members", status_code=201, response_model=PartyMemberOut,
-             summary="新增党员 create a party member")
-def create_member(body: PartyMemberIn, request: Request, session: WriteDb,
-                  who: allowed("people.edit"),
-                  settings: AppSettings, idempotency_key: IdemKey = None):
+def create_member(session: Session, who: Principal, settings: Settings, body: PartyMemberIn,
+                  idempotency_key: str | None, path: str):
+    """A new party member, once per ``idempotency_key``; committed (201)."""
     def create(s: Session) -> PartyMemberOut:
         m = PartyMemberRow(**body.model_dump(exclude={"zone"}))
         _set_zone(m, body.zone, settings)
@@ -180,30 +187,24 @@ def create_member(body: PartyMemberIn, request: Request, session: WriteDb,
         _flush(s)
         return member_out(m)
 
-    return idempotent_create(session, who, idempotency_key, "POST", request.url.path,
-                             body.model_dump(), create)
+    return idempotent_create(session, who, idempotency_key, "POST", path, body.model_dump(),
+                             create)
 
 
-@router.get("/party-members", response_model=list[PartyMemberOut],
-            summary="党员列表 list party members")
-def list_members(session: ReadDb, who: allowed("people.read"), settings: AppSettings,
-                 limit: int = 100, offset: int = Query(0, ge=0)):
+def list_members(session: Session, limit: int, offset: int) -> list[PartyMemberOut]:
     rows = session.scalars(select(PartyMemberRow).order_by(PartyMemberRow.id)
-                           .limit(check_limit(limit, settings)).offset(offset))
+                           .limit(limit).offset(offset))
     return [member_out(m) for m in rows]
 
 
-@router.get("/party-members/{member_id}", response_model=PartyMemberOut)
-def get_member(member_id: int, session: ReadDb, who: allowed("people.read")):
-    return member_out(_get(session, PartyMemberRow, member_id, "党员", "party member"))
+def get_member(session: Session, member_id: int) -> PartyMemberOut:
+    return member_out(_member(session, member_id))
 
 
-@router.patch("/party-members/{member_id}", response_model=PartyMemberOut,
-              summary="修改党员 edit a party member")
-def edit_member(member_id: int, body: PartyMemberPatch, session: WriteDb,
-                who: allowed("people.edit"),
-                settings: AppSettings):
-    m = _get(session, PartyMemberRow, member_id, "党员", "party member")
+def edit_member(session: Session, settings: Settings, member_id: int,
+                body: PartyMemberPatch) -> PartyMemberOut:
+    """Set the fields sent; committed."""
+    m = _member(session, member_id)
     for key, value in body.model_dump(exclude_unset=True, exclude={"zone"}).items():
         setattr(m, key, value)
     if "zone" in body.model_fields_set:
@@ -216,9 +217,9 @@ def edit_member(member_id: int, body: PartyMemberPatch, session: WriteDb,
 
 # ---- CSV import ----------------------------------------------------------------------------
 
-def _read_csv(upload: UploadFile, settings: Settings) -> list[dict[str, str]]:
+def _read_csv(upload: BinaryIO, settings: Settings) -> list[dict[str, str]]:
     """Rows of an uploaded CSV (UTF-8 with or without BOM, or GBK/GB18030 as Excel saves)."""
-    raw = upload.file.read(settings.max_upload_bytes + 1)
+    raw = upload.read(settings.max_upload_bytes + 1)
     if len(raw) > settings.max_upload_bytes:
         raise _too_large(settings)
     for encoding in ("utf-8-sig", "gb18030"):
@@ -302,16 +303,11 @@ def _csv_hours(row: dict, n: int) -> dict:
     return values
 
 
-@router.post("/workers/import", response_model=ImportResult,
-             summary="批量导入网格员 CSV: name, phone, employee_no, on_duty, lon, lat, "
-             "shift_start, shift_end (HH:MM), work_days (1;2;3;4;5), days_off "
-             "(2026-10-01;2026-10-02)")
-def import_workers(file: UploadFile, session: WriteDb, who: allowed("people.edit"),
-                   settings: AppSettings):
-    """Rows with an employee_no that exists update that worker; others create one. Hour
-    columns left out of the file keep what is stored; an empty cell clears it.
-    One transaction: a bad row imports nothing."""
-    rows = _read_csv(file, settings)
+def import_workers(session: Session, settings: Settings, upload: BinaryIO) -> ImportResult:
+    """Workers from a CSV: rows with an employee_no that exists update that worker; others
+    create one. Hour columns left out of the file keep what is stored; an empty cell clears
+    it. One transaction, committed: a bad row imports nothing."""
+    rows = _read_csv(upload, settings)
     created = updated = 0
     ids = []
     for n, row in enumerate(rows, start=2):  # row 1 is the header
@@ -347,12 +343,10 @@ def import_workers(file: UploadFile, session: WriteDb, who: allowed("people.edit
     return ImportResult(created=created, updated=updated, ids=ids)
 
 
-@router.post("/party-members/import", response_model=ImportResult,
-             summary="批量导入党员 CSV: name, phone, branch, grid_code, households, building_ids")
-def import_members(file: UploadFile, session: WriteDb, who: allowed("people.edit"),
-                   settings: AppSettings):
-    """``building_ids`` separated by ';'. One transaction: a bad row imports nothing."""
-    rows = _read_csv(file, settings)
+def import_members(session: Session, settings: Settings, upload: BinaryIO) -> ImportResult:
+    """Party members from a CSV, ``building_ids`` separated by ';'. One transaction,
+    committed: a bad row imports nothing."""
+    rows = _read_csv(upload, settings)
     ids = []
     for n, row in enumerate(rows, start=2):
         name = _clean(row.get("name"))
@@ -364,8 +358,9 @@ def import_members(file: UploadFile, session: WriteDb, who: allowed("people.edit
                              "must be a whole number >= 0")
         buildings = [b.strip() for b in (row.get("building_ids") or "").split(";") if b.strip()]
         m = PartyMemberRow(name=name, phone=_clean(row.get("phone")),
-                        branch=_clean(row.get("branch")), grid_code=_clean(row.get("grid_code")),
-                        households=int(households), building_ids=buildings)
+                           branch=_clean(row.get("branch")),
+                           grid_code=_clean(row.get("grid_code")),
+                           households=int(households), building_ids=buildings)
         session.add(m)
         _flush(session)
         ids.append(m.id)

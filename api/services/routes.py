@@ -3,32 +3,25 @@
 Routes are computed by dispatch/ and written with api.store.routes.save_route; a worker
 sees only their own. A worker has up to two routes a day: ``patrol``, the street patrol of
 their grids, and ``visits``, the incidents dispatched to them in visiting order with ETAs
-(api.incident_routes, kept up to date as incidents come and go).
+(api.services.visit_routes, kept up to date as incidents come and go).
 """
 
 from __future__ import annotations
 
 import json
 from datetime import date
-from typing import Literal
 from xml.sax.saxutils import escape, quoteattr
 
-from fastapi import APIRouter, Query
-from fastapi.responses import Response
 from shapely.geometry import mapping
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from api.auth import allowed, forbid_other_worker
-from api.deps import AppSettings, ReadDb, check_limit
+from api.auth import Principal, forbid_other_worker
 from api.errors import not_found
-from api.geojson import geojson_response
-from api.schemas import RouteOut
 from api.store.models import RouteRow, WorkerRow
 
-router = APIRouter(tags=["routes 路线"])
 
-
-def _route(session, route_id: int, who) -> RouteRow:
+def _route(session: Session, route_id: int, who: Principal) -> RouteRow:
     route = session.get(RouteRow, route_id)
     if route is None:
         raise not_found("路线", "route", route_id)
@@ -36,13 +29,10 @@ def _route(session, route_id: int, who) -> RouteRow:
     return route
 
 
-@router.get("/routes", response_model=list[RouteOut],
-            summary="路线列表 routes (a worker gets their own)")
-def list_routes(session: ReadDb, who: allowed("routes.read"), settings: AppSettings,
+def list_routes(session: Session, who: Principal, limit: int, offset: int,
                 worker_id: int | None = None, day: date | None = None,
-                kind: Literal["patrol", "visits"] | None = Query(
-                    None, description="patrol 巡查 or visits 事件走访"),
-                limit: int = 100, offset: int = Query(0, ge=0)):
+                kind: str | None = None) -> list[RouteRow]:
+    """Routes, the latest day first; a worker gets their own (403 asking for another's)."""
     if who.role == "worker":
         forbid_other_worker(who, worker_id if worker_id is not None else who.worker_id)
         worker_id = who.worker_id
@@ -53,7 +43,7 @@ def list_routes(session: ReadDb, who: allowed("routes.read"), settings: AppSetti
         query = query.where(RouteRow.day == day)
     if kind is not None:
         query = query.where(RouteRow.kind == kind)
-    return list(session.scalars(query.limit(check_limit(limit, settings)).offset(offset)))
+    return list(session.scalars(query.limit(limit).offset(offset)))
 
 
 def _features(route: RouteRow) -> list[dict]:
@@ -71,19 +61,17 @@ def _features(route: RouteRow) -> list[dict]:
     return features
 
 
-@router.get("/routes/{route_id}", response_class=Response,
-            summary="路线 GeoJSON: the path and the numbered stops")
-def route_geojson(route_id: int, session: ReadDb, who: allowed("routes.read")):
+def route_geojson(session: Session, who: Principal, route_id: int) -> str:
+    """The route as a FeatureCollection: the path and the numbered stops."""
     route = _route(session, route_id, who)
     body = {"type": "FeatureCollection", "features": _features(route),
             "worker_id": route.worker_id, "day": route.day.isoformat(), "kind": route.kind,
             "distance_m": route.distance_m, "duration_s": route.duration_s}
-    return geojson_response(json.dumps(body, ensure_ascii=False))
+    return json.dumps(body, ensure_ascii=False)
 
 
-@router.get("/routes/{route_id}/gpx", response_class=Response,
-            summary="路线 GPX 1.1: stops as waypoints, the path as a track")
-def route_gpx(route_id: int, session: ReadDb, who: allowed("routes.read")):
+def route_gpx(session: Session, who: Principal, route_id: int) -> tuple[str, int]:
+    """(GPX 1.1 of the route: stops as waypoints, the path as a track; the route's id)."""
     route = _route(session, route_id, who)
     worker = session.get(WorkerRow, route.worker_id)
     label = "事件走访 visits" if route.kind == "visits" else "巡查 patrol"
@@ -100,5 +88,4 @@ def route_gpx(route_id: int, session: ReadDb, who: allowed("routes.read")):
         lines += [f'<trkpt lat="{y}" lon="{x}"/>' for x, y in route.geom.coords]
         lines.append("</trkseg></trk>")
     lines.append("</gpx>")
-    return Response("\n".join(lines), media_type="application/gpx+xml",
-                    headers={"Content-Disposition": f'attachment; filename="route-{route.id}.gpx"'})
+    return "\n".join(lines), route.id

@@ -34,6 +34,7 @@ from api.errors import ApiError
 from api.settings import Settings
 from api.store import incidents as store
 from api.store import models as m
+from api.store.plans import active_plan_id
 from api.store.routes import save_route
 from dispatch.incidents.lifecycle import WITH_WORKER
 from dispatch.incidents.rules import Rules, beijing
@@ -77,7 +78,7 @@ class TodayRoutes:
     def context(self):
         """(Dispatcher of the active plan, roster at ``now``, the active plan's id)."""
         if self._context is None:
-            from api.incident_dispatcher import active_plan, dispatcher, roster
+            from api.services.dispatcher import active_plan, dispatcher, roster
 
             self._context = (dispatcher(self.session, self.settings, self.rules),
                              roster(self.session, self.now), active_plan(self.session).id)
@@ -119,7 +120,7 @@ class TodayRoutes:
     def release(self, worker_id: int, incident_ids: list[int]) -> None:
         """Take ``incident_ids`` out of ``worker_id``'s route for today and re-plan the rest
         from now (delete the route when none is left)."""
-        plan_id = self.session.scalar(select(m.PlanRow.id).where(m.PlanRow.status == "active"))
+        plan_id = active_plan_id(self.session)
         if plan_id is None:
             return
         self._lock(worker_id)

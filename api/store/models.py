@@ -212,7 +212,7 @@ class RouteRow(BBoxMixin, Base):
     """A worker's route for one day: ordered stops, the walked line, metres and seconds.
 
     ``kind`` ``patrol``: the street patrol of their grids (dispatch jobs); ``visits``: the
-    incidents dispatched to them, in visiting order (api.incident_routes). One of each per
+    incidents dispatched to them, in visiting order (api.services.visit_routes). One of each per
     plan, worker and day."""
 
     __tablename__ = "routes"

@@ -109,6 +109,16 @@ def grid_records(session: Session, plan_id: int, where=None) -> tuple[list[dict]
     return records, [g.geom for g in grids]
 
 
+def active_plan(session: Session) -> m.PlanRow | None:
+    """The active plan (one at most), None when no plan is active."""
+    return session.scalar(select(m.PlanRow).where(m.PlanRow.status == "active"))
+
+
+def active_plan_id(session: Session) -> int | None:
+    """The id of the active plan, None when no plan is active."""
+    return session.scalar(select(m.PlanRow.id).where(m.PlanRow.status == "active"))
+
+
 def grids_frame(session: Session, plan_id: int, where=None) -> gpd.GeoDataFrame:
     """A plan's grids (EPSG:4326) with their stored metrics and assigned workers."""
     records, geoms = grid_records(session, plan_id, where)

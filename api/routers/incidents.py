@@ -1,0 +1,90 @@
+"""Incidents (事件): report, list, read, history, statistics, escalation and the actions of
+the lifecycle (accept, dispatch, start, handle, verify, close, return, reject, claim, note).
+The logic, and who may act on which incident, is api.services.incidents.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Header, Query, Request
+
+from api.auth import Authenticated, allowed
+from api.deps import (
+    STEP_NOT_ALLOWED,
+    AppSettings,
+    Grids,
+    IncidentRules,
+    ReadDb,
+    WriteDb,
+    check_limit,
+)
+from api.schemas import (
+    EscalationOut,
+    IncidentActionIn,
+    IncidentDispatchOut,
+    IncidentIn,
+    IncidentOut,
+    IncidentStatistics,
+    IncidentStepOut,
+)
+from api.services import incidents
+
+router = APIRouter(tags=["incidents 事件"])
+
+
+@router.post("/incidents", status_code=201, response_model=IncidentOut,
+             summary="上报事件 report an incident (send Idempotency-Key when retrying)")
+def report_incident(body: IncidentIn, request: Request, session: WriteDb,
+                    who: allowed("incidents.report"),
+                    rules: IncidentRules, grids: Grids,
+                    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None):
+    return incidents.report(request.app.state.db, session, who, rules, grids, body,
+                            idempotency_key, request.url.path)
+
+
+@router.get("/incidents", response_model=list[IncidentOut],
+            summary="事件列表 incidents (a worker sees those dispatched to them)")
+def list_incidents(session: ReadDb, who: allowed("incidents.read"), settings: AppSettings,
+                   limit: int = 100, offset: int = Query(0, ge=0),
+                   status: str | None = None, category: str | None = None,
+                   grid_code: str | None = None, worker_id: int | None = None):
+    return incidents.list_incidents(session, who, check_limit(limit, settings), offset,
+                                    status=status, category=category, grid_code=grid_code,
+                                    worker_id=worker_id)
+
+
+@router.get("/incidents/statistics", response_model=IncidentStatistics,
+            response_model_exclude_unset=True,  # a group names only the key grouped by
+            summary="事件统计 statistics per grid, worker or category "
+            "(open, overdue, median hours to accept and to close)")
+def statistics(session: ReadDb, who: allowed("incidents.statistics"),
+               by: Literal["grid", "worker", "category"] = "category"):
+    return incidents.statistics(session, by)
+
+
+@router.post("/incidents/escalate", response_model=EscalationOut,
+             summary="超期上报 escalate every overdue open incident to its community's grid "
+             "leader (网格长), once")
+def escalate(session: WriteDb, who: allowed("incidents.escalate"), settings: AppSettings,
+             rules: IncidentRules):
+    return incidents.escalate(session, settings, rules, who)
+
+
+@router.get("/incidents/{incident_id}", response_model=IncidentOut)
+def get_incident(incident_id: int, session: ReadDb, who: allowed("incidents.read")):
+    return incidents.get_incident(session, who, incident_id)
+
+
+@router.get("/incidents/{incident_id}/history", response_model=list[IncidentStepOut],
+            summary="事件处置记录 the incident's steps, oldest first (append-only)")
+def incident_history(incident_id: int, session: ReadDb, who: allowed("incidents.read")):
+    return incidents.history(session, who, incident_id)
+
+
+@router.post("/incidents/{incident_id}/actions", response_model=IncidentDispatchOut,
+             summary="处置事件 move an incident on: accept, dispatch, start, handle, verify, "
+             "close, return, reject, claim, note", dependencies=[STEP_NOT_ALLOWED])
+def act(incident_id: int, body: IncidentActionIn, session: WriteDb, who: Authenticated,
+        settings: AppSettings, rules: IncidentRules):
+    return incidents.act(session, settings, rules, who, incident_id, body)
