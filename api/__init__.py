@@ -14,7 +14,8 @@
 
 Beside them: :mod:`api.settings` (configuration from ``WANGGE_*``), :mod:`api.deps`
 (dependencies the routers share), :mod:`api.idempotency` (``Idempotency-Key`` replays),
-:mod:`api.geometry_input` (GeoJSON sent by clients, checked), :mod:`api.map_assets` (the map
-scripts served at /static/maps/). The algorithms come from gis/, partition/, dispatch/ and
+:mod:`api.geometry_input` (GeoJSON sent by clients, checked), :mod:`api.open311` (the Open311
+GeoReport v2 wire format of incidents), :mod:`api.map_assets` (the map scripts served at
+/static/maps/). The algorithms come from gis/, partition/, dispatch/ and
 maps/, which never import api/.
 """
