@@ -66,23 +66,34 @@ def idempotent_create(session: Session, principal: Principal, key: str | None, m
     """Run ``create`` (which adds and flushes a record and returns its response model) and
     commit, once per ``key``; a repeated key returns the stored response. ``looked_up``: the
     caller has found no answer for ``key`` with :func:`known_answer` (a concurrent request
-    with the same key then meets the unique constraint at commit, answered as above)."""
+    with the same key then meets the unique constraint, answered as above)."""
+    answer = idempotent_write(session, principal, key, method, path, payload, create,
+                              status_code, looked_up=looked_up)
+    session.commit()
+    return answer
+
+
+def idempotent_write(session: Session, principal: Principal, key: str | None, method: str,
+                     path: str, payload, create: Callable[[Session], object],
+                     status_code: int = 201, *, looked_up: bool = False) -> JSONResponse:
+    """:func:`idempotent_create` without the commit: the record and its key row are written
+    in a savepoint, rolled back together when the key turns out to be taken (by a concurrent
+    request, or an earlier one in the same batch of writes, api.store.batch)."""
     _check_key(key)
     digest = _request_hash(payload)
     if key is not None and not looked_up and (found := _lookup(session, principal, key)) \
             is not None:
         return _replay(found, digest)
-    body = jsonable_encoder(create(session))
-    if key is not None:
-        session.add(IdempotencyKeyRow(token_id=principal.token_id, key=key, method=method,
-                                   path=path, request_sha256=digest, status_code=status_code,
-                                   response=body))
     try:
-        session.flush()  # the key's unique constraint, before anything else is answered
-        session.commit()
+        with session.begin_nested():
+            body = jsonable_encoder(create(session))
+            if key is not None:
+                session.add(IdempotencyKeyRow(
+                    token_id=principal.token_id, key=key, method=method, path=path,
+                    request_sha256=digest, status_code=status_code, response=body))
+            session.flush()  # the key's unique constraint, before anything is answered
     except IntegrityError:
-        # The same key committed by a concurrent request (PostgreSQL): answer as it did.
-        session.rollback()
+        # The same key written by a concurrent request: answer as it did.
         found = _lookup(session, principal, key) if key is not None else None
         if found is None:
             raise

@@ -35,11 +35,10 @@ router = APIRouter(tags=["incidents 事件"])
 
 @router.post("/incidents", status_code=201, response_model=IncidentOut,
              summary="上报事件 report an incident (send Idempotency-Key when retrying)")
-def report_incident(body: IncidentIn, request: Request, session: WriteDb,
-                    who: allowed("incidents.report"),
+def report_incident(body: IncidentIn, request: Request, who: allowed("incidents.report"),
                     rules: IncidentRules, grids: Grids,
                     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None):
-    return incidents.report(request.app.state.db, session, who, rules, grids, body,
+    return incidents.report(request.app.state.db, who, rules, grids, body,
                             idempotency_key, request.url.path)
 
 

@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 
 from api.auth import Principal, check, forbid_other_worker
 from api.errors import ApiError, not_found
-from api.idempotency import idempotent_create, known_answer
+from api.idempotency import idempotent_write, known_answer
 from api.schemas import (
     Escalated,
     EscalationOut,
@@ -154,10 +154,11 @@ def place_report(s: Session, grids: GridLocator, lon: float,
     return plan, grid_code
 
 
-def report(db: Database, session: Session, who: Principal, rules: Rules, grids: GridLocator,
+def report(db: Database, who: Principal, rules: Rules, grids: GridLocator,
            body: IncidentIn, idempotency_key: str | None, path: str) -> JSONResponse:
-    """``POST /incidents``: store the report once per ``idempotency_key`` and commit; the
-    answer (201, or the stored one of a retried request)."""
+    """``POST /incidents``: store the report once per ``idempotency_key`` and commit (in one
+    transaction with other requests' reports, api.store.batch); the answer (201, or the
+    stored one of a retried request)."""
     category = category_id(rules, body.category)
     payload = body.model_dump()
     # Before the write lock (SQLite: one writer at a time in every process): a retried
@@ -177,9 +178,9 @@ def report(db: Database, session: Session, who: Principal, rules: Rules, grids: 
         return incident_out(row, merged)
 
     # The key was looked up above: a concurrent request with the same key meets the unique
-    # constraint at commit and gets that request's answer.
-    return idempotent_create(session, who, idempotency_key, "POST", path, payload, create,
-                             looked_up=True)
+    # constraint and gets that request's answer.
+    return db.batch.run(lambda s: idempotent_write(s, who, idempotency_key, "POST", path,
+                                                   payload, create, looked_up=True))
 
 
 # ---- reading -------------------------------------------------------------------------------

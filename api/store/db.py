@@ -29,6 +29,8 @@ from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+from api.store.batch import WriteBatcher
+
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 GATE_KEY = "wangge_write_gate"
@@ -163,6 +165,8 @@ class Database:
         self.dialect = self.engine.dialect.name
         self.read_session = sessionmaker(self.engine, expire_on_commit=False)
         self.write_session = sessionmaker(writer_engine(self.engine), expire_on_commit=False)
+        # Many requests' small writes in one transaction (reports under load).
+        self.batch = WriteBatcher(self.write_session)
 
     @contextmanager
     def writing(self) -> Iterator[Session]:
@@ -175,6 +179,7 @@ class Database:
         upgrade(self.engine)
 
     def dispose(self) -> None:
+        self.batch.close()
         self.engine.dispose()
         gate = _GATES.pop(self.engine, None)
         if gate is not None:
