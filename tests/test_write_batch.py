@@ -37,14 +37,16 @@ def _count(db: Database) -> int:
 def _run_behind_a_slow_write(db: Database, works: list) -> list:
     """Run ``works`` from threads while a first write holds the writer, so that they queue
     and are written as one batch; returns each thread's result or error."""
-    release = threading.Event()
+    release, started = threading.Event(), threading.Event()
 
     def slow(session):
+        started.set()
         release.wait(10)
         session.execute(text("INSERT INTO t (k) VALUES ('first')"))
 
     first = threading.Thread(target=db.batch.run, args=(slow,))
     first.start()
+    assert started.wait(10)  # the writer is busy with it: the others queue behind
     out: list = [None] * len(works)
 
     def call(i: int) -> None:
@@ -94,3 +96,10 @@ def test_errors_reach_the_caller(db):
     with pytest.raises(ValueError, match="bad"):
         db.batch.run(broken)
     assert db.batch.run(_insert("y")) == "y"
+
+
+def test_database_write_groups_on_sqlite(db):
+    before = db.batch.transactions
+    assert db.write(_insert("z")) == "z"
+    assert db.batch.transactions == before + 1
+    assert _count(db) == 1

@@ -156,9 +156,9 @@ def place_report(s: Session, grids: GridLocator, lon: float,
 
 def report(db: Database, who: Principal, rules: Rules, grids: GridLocator,
            body: IncidentIn, idempotency_key: str | None, path: str) -> JSONResponse:
-    """``POST /incidents``: store the report once per ``idempotency_key`` and commit (in one
-    transaction with other requests' reports, api.store.batch); the answer (201, or the
-    stored one of a retried request)."""
+    """``POST /incidents``: store the report once per ``idempotency_key`` and commit (on
+    SQLite in one transaction with other requests' reports, Database.write); the answer
+    (201, or the stored one of a retried request)."""
     category = category_id(rules, body.category)
     payload = body.model_dump()
     # Before the write lock (SQLite: one writer at a time in every process): a retried
@@ -179,7 +179,7 @@ def report(db: Database, who: Principal, rules: Rules, grids: GridLocator,
 
     # The key was looked up above: a concurrent request with the same key meets the unique
     # constraint and gets that request's answer.
-    return db.batch.run(lambda s: idempotent_write(s, who, idempotency_key, "POST", path,
+    return db.write(lambda s: idempotent_write(s, who, idempotency_key, "POST", path,
                                                    payload, create, looked_up=True))
 
 

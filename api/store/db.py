@@ -20,9 +20,10 @@ import fcntl
 import os
 import threading
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 from alembic import command
 from alembic.config import Config
@@ -35,6 +36,7 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 GATE_KEY = "wangge_write_gate"
 DEFAULT_POOL_SIZE = 10
+T = TypeVar("T")
 DEFAULT_MAX_OVERFLOW = 30  # with the pool, the 40 threads of a worker's thread pool
 _GATES: weakref.WeakKeyDictionary[Engine, WriteGate] = weakref.WeakKeyDictionary()
 
@@ -165,7 +167,6 @@ class Database:
         self.dialect = self.engine.dialect.name
         self.read_session = sessionmaker(self.engine, expire_on_commit=False)
         self.write_session = sessionmaker(writer_engine(self.engine), expire_on_commit=False)
-        # Many requests' small writes in one transaction (reports under load).
         self.batch = WriteBatcher(self.write_session)
 
     @contextmanager
@@ -173,6 +174,19 @@ class Database:
         """A write transaction: committed when the block ends, rolled back on error."""
         with self.write_session() as session, session.begin():
             yield session
+
+    def write(self, work: Callable[[Session], T]) -> T:
+        """Run ``work(session)`` in a write transaction and commit; returns its result.
+
+        SQLite has one writer at a time: there the writes of concurrent requests are grouped
+        into one transaction (api.store.batch). PostgreSQL takes concurrent writers, and
+        grouping them measured no faster there (bench/load_results.md), so each runs alone."""
+        if self.dialect == "sqlite":
+            return self.batch.run(work)
+        with self.write_session() as session:
+            value = work(session)
+            session.commit()
+            return value
 
     def upgrade(self) -> None:
         """Bring the schema to the newest migration (``alembic upgrade head``)."""
