@@ -44,8 +44,8 @@ def main() -> int:
     from api.app import create_app
     from api.settings import Settings
     from api.store import models as m
+    from tests.api.stock import stock_service
     from tests.synthetic import write_district_osm
-    from tests.test_service_maps import stock_service
 
     if args.no_routing:
         api.services.visit_routes.TodayRoutes.follow = lambda self, row, before, dispatched: None

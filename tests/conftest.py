@@ -1,10 +1,11 @@
-"""Shared fixtures: the real data sets and small files made for a test."""
+"""Fixtures shared by every test folder: the real data sets, the demo's study area and plan
+(built once per session) and the gathered map assets."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-import osmium
 import pytest
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
@@ -34,24 +35,31 @@ def nanjing_area(nanjing_path):
     return load_study_area(nanjing_path)
 
 
-def cut_by_bbox(src: Path, dst: Path, bbox: tuple[float, float, float, float]) -> None:
-    """Write ``src`` with every node outside ``bbox`` removed but all ways and relations kept,
-    as a naive bounding-box extract does: ways then reference missing nodes."""
-    min_lon, min_lat, max_lon, max_lat = bbox
-    writer = osmium.SimpleWriter(str(dst), overwrite=True)
+@pytest.fixture(scope="session")
+def demo_area(demo_path):
+    """The demo's study area with its walk graph; shared, so tests must not change it."""
+    from gis.study_area import load_study_area
+
+    return load_study_area(demo_path)
+
+
+@pytest.fixture(scope="session")
+def demo_plan(demo_area):
+    """The demo's grid plan at the default target; shared, so tests must not change it."""
+    from partition.plan import make_plan
+
+    return make_plan(demo_area)
+
+
+@pytest.fixture(scope="session")
+def map_assets() -> Path:
+    """The gathered map assets; skip (fail in CI, WANGGE_REQUIRE_BROWSER=1) when npm is
+    missing and they were never gathered."""
+    from maps import AssetsError, ensure_assets
+
     try:
-        for obj in osmium.FileProcessor(str(src)):
-            if obj.is_node():
-                lon, lat = obj.location.lon, obj.location.lat
-                if not (min_lon < lon < max_lon and min_lat < lat < max_lat):
-                    continue
-            writer.add(obj)
-    finally:
-        writer.close()
-
-
-def write_osm(path: Path, body: str) -> Path:
-    """Write a small OSM XML file with the given elements."""
-    head = '<?xml version="1.0" encoding="UTF-8"?>\n<osm version="0.6">\n'
-    path.write_text(f"{head}{body}\n</osm>\n", encoding="utf-8")
-    return path
+        return ensure_assets()
+    except AssetsError as exc:
+        if os.environ.get("WANGGE_REQUIRE_BROWSER") == "1":
+            pytest.fail(f"map assets unavailable (WANGGE_REQUIRE_BROWSER=1): {exc}")
+        pytest.skip(f"map assets unavailable: {exc}")

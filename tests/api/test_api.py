@@ -17,54 +17,7 @@ from api.auth import issue_token, revoke_token
 from api.settings import Settings
 from api.store import models as m
 from api.store.db import Database
-from tests.synthetic import write_district_osm
-from tests.test_store import (  # noqa: F401 (postgis_server_url is a fixture)
-    drop_postgis_database,
-    make_postgis_database,
-    postgis_server_url,
-)
-
-TERMINAL = ("succeeded", "failed", "cancelled", "interrupted")
-
-
-@pytest.fixture(scope="session")
-def district(tmp_path_factory):
-    path = tmp_path_factory.mktemp("api-district") / "district.osm"
-    write_district_osm(path, 200, seed=5)
-    return path
-
-
-def make_tokens(app, names=("admin", "planner", "reporter")) -> dict[str, dict]:
-    headers = {}
-    with app.state.db.writing() as s:
-        w1 = m.WorkerRow(name="王芳", employee_no="W001")
-        w2 = m.WorkerRow(name="李强", employee_no="W002")
-        s.add_all([w1, w2])
-        s.flush()
-        for role in names:
-            _, secret = issue_token(s, role, role)
-            headers[role] = {"Authorization": f"Bearer {secret}"}
-        for key, worker in (("worker", w1), ("worker2", w2)):
-            _, secret = issue_token(s, "worker", worker.name, worker_id=worker.id)
-            headers[key] = {"Authorization": f"Bearer {secret}"}
-        headers["worker_id"], headers["worker2_id"] = w1.id, w2.id
-    return headers
-
-
-def wait_job(client, job_id, headers, timeout=180.0) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = client.get(f"/jobs/{job_id}", headers=headers).json()
-        if job["status"] in TERMINAL:
-            return job
-        time.sleep(0.3)
-    raise AssertionError(f"job {job_id} did not finish in {timeout} s: {job}")
-
-
-def upload(client, path, headers, name="district", filename=None):
-    with open(path, "rb") as f:
-        return client.post("/datasets", headers=headers, data={"name": name},
-                           files={"file": (filename or path.name, f, "application/xml")})
+from tests.api.stock import TERMINAL, make_tokens, upload, wait_job
 
 
 def same_key_at_once(client, headers, n=8) -> set[int]:
@@ -79,34 +32,6 @@ def same_key_at_once(client, headers, n=8) -> set[int]:
                                 range(n)))
     assert {a.status_code for a in answers} == {201}
     return {a.json()["id"] for a in answers}
-
-
-@pytest.fixture(scope="module")
-def service(tmp_path_factory, district):
-    """A running service with a dataset, an active plan and two workers with grids."""
-    settings = Settings(data_dir=tmp_path_factory.mktemp("data"), max_upload_bytes=5_000_000,
-                        max_page_size=500, max_bbox_km2=100)
-    app = create_app(settings)
-    with TestClient(app) as client:
-        h = make_tokens(app)
-        r = upload(client, district, h["planner"])
-        assert r.status_code == 201, r.text
-        dataset = r.json()
-        r = client.post("/plans", headers=h["planner"],
-                        json={"dataset_id": dataset["id"], "target_households": 300})
-        assert r.status_code == 202, r.text
-        job = wait_job(client, r.json()["id"], h["planner"])
-        assert job["status"] == "succeeded", job
-        plan_id = job["result"]["plan_id"]
-        assert client.post(f"/plans/{plan_id}/activate", headers=h["admin"]).status_code == 200
-        grids = client.get(f"/plans/{plan_id}/grids", headers=h["planner"]).json()["features"]
-        codes = sorted(f["properties"]["code"] for f in grids)
-        for code, worker in ((codes[0], "worker_id"), (codes[1], "worker2_id")):
-            r = client.put(f"/plans/{plan_id}/grids/{code}/assignment", headers=h["admin"],
-                           json={"worker_id": h[worker]})
-            assert r.status_code == 200, r.text
-        yield {"client": client, "app": app, "h": h, "dataset": dataset, "plan_id": plan_id,
-               "job": job, "codes": codes, "grids": grids, "settings": settings}
 
 
 # ---- authentication and roles -----------------------------------------------------------------
@@ -530,35 +455,31 @@ def test_openapi_docs(service):
 
 # ---- PostGIS ----------------------------------------------------------------------------------
 
-def test_service_on_postgis(postgis_server_url, tmp_path, district):  # noqa: F811
+def test_service_on_postgis(postgis_url, tmp_path, district):
     """Upload, partition job, activate, grids and an incident located, on PostGIS."""
-    url = make_postgis_database(postgis_server_url)
-    try:
-        app = create_app(Settings(data_dir=tmp_path, database_url=url))
-        with TestClient(app) as c:
-            h = make_tokens(app)
-            dataset = upload(c, district, h["planner"]).json()
-            r = c.post("/plans", headers=h["planner"], json={"dataset_id": dataset["id"]})
-            job = wait_job(c, r.json()["id"], h["planner"])
-            assert job["status"] == "succeeded", job
-            plan_id = job["result"]["plan_id"]
-            c.post(f"/plans/{plan_id}/activate", headers=h["admin"])
-            grids = c.get("/grids", headers=h["planner"]).json()["features"]
-            assert len(grids) == job["result"]["grids"]
-            import shapely.geometry
+    app = create_app(Settings(data_dir=tmp_path, database_url=postgis_url))
+    with TestClient(app) as c:
+        h = make_tokens(app)
+        dataset = upload(c, district, h["planner"]).json()
+        r = c.post("/plans", headers=h["planner"], json={"dataset_id": dataset["id"]})
+        job = wait_job(c, r.json()["id"], h["planner"])
+        assert job["status"] == "succeeded", job
+        plan_id = job["result"]["plan_id"]
+        c.post(f"/plans/{plan_id}/activate", headers=h["admin"])
+        grids = c.get("/grids", headers=h["planner"]).json()["features"]
+        assert len(grids) == job["result"]["grids"]
+        import shapely.geometry
 
-            point = shapely.geometry.shape(grids[0]["geometry"]).representative_point()
-            r = c.post("/incidents", headers=h["reporter"],
-                       json={"category": "noise", "lon": point.x, "lat": point.y})
-            assert r.json()["grid_code"] == grids[0]["properties"]["code"]
-            box = ",".join(str(v) for v in point.buffer(1e-4).bounds)
-            items = c.get("/ogc/collections/incidents/items", headers=h["planner"],
-                          params={"bbox": box}).json()
-            assert items["numberMatched"] == 1
-            assert len(same_key_at_once(c, h["reporter"])) == 1
-            assert len(duplicates_at_once(c, h["reporter"], point)) == 1
-    finally:
-        drop_postgis_database(postgis_server_url, url)
+        point = shapely.geometry.shape(grids[0]["geometry"]).representative_point()
+        r = c.post("/incidents", headers=h["reporter"],
+                   json={"category": "noise", "lon": point.x, "lat": point.y})
+        assert r.json()["grid_code"] == grids[0]["properties"]["code"]
+        box = ",".join(str(v) for v in point.buffer(1e-4).bounds)
+        items = c.get("/ogc/collections/incidents/items", headers=h["planner"],
+                      params={"bbox": box}).json()
+        assert items["numberMatched"] == 1
+        assert len(same_key_at_once(c, h["reporter"])) == 1
+        assert len(duplicates_at_once(c, h["reporter"], point)) == 1
 
 
 def duplicates_at_once(client, headers, point, n=8) -> set[int]:
@@ -826,7 +747,7 @@ def test_cancel_ends_a_running_job_process(service, monkeypatch):
     from api import jobs
 
     c, h, runner = service["client"], service["h"], service["app"].state.jobs
-    monkeypatch.setitem(jobs.JOB_KINDS, "slow", "tests.test_api:slow_job")
+    monkeypatch.setitem(jobs.JOB_KINDS, "slow", "tests.api.test_api:slow_job")
     job = runner.submit("slow", {}, None)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

@@ -1,6 +1,6 @@
 """Hardening found by an outside probe (issue 21): bodies, zips, scoping, roles, limits and
-errors. A small service without a plan for the request-level checks; the module service of
-tests.test_api (with a plan and two workers) for what needs grids."""
+errors. A small service without a plan for the request-level checks; the ``service`` fixture
+of tests/api/conftest.py (with a plan and two workers) for what needs grids."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.settings import Settings
-from tests.test_api import district, make_tokens, service  # noqa: F401 (fixtures)
+from tests.api.stock import make_tokens
 
 UPLOAD_LIMIT = 1_000_000
 BODY_LIMIT = 64 * 1024
@@ -21,13 +21,11 @@ MULTIPART_HEAD = (b'--xyz\r\nContent-Disposition: form-data; name="file"; filena
 
 
 @pytest.fixture(scope="module")
-def bare(tmp_path_factory):
+def bare(open_service):
     """A service without a plan, with small limits."""
-    settings = Settings(data_dir=tmp_path_factory.mktemp("bare"), max_upload_bytes=UPLOAD_LIMIT,
-                        max_body_bytes=BODY_LIMIT, max_page_size=500)
-    app = create_app(settings, start_jobs=False)
-    with TestClient(app) as client:
-        yield {"client": client, "app": app, "h": make_tokens(app), "settings": settings}
+    with open_service("bare", start_jobs=False, stocked=False, max_upload_bytes=UPLOAD_LIMIT,
+                      max_body_bytes=BODY_LIMIT, max_page_size=500) as sv:
+        yield {**sv, "h": make_tokens(sv["app"])}
 
 
 def asgi_post(app, path: str, headers: dict[str, str], total: int,
@@ -226,7 +224,7 @@ def inside(sv, k: int) -> tuple[float, float]:
 
 
 @pytest.fixture(scope="module")
-def table_service(service):  # noqa: F811
+def table_service(service):
     """The service with a draft plan and one incident per action, dispatched to worker 1."""
     from api.store import models as m
 
@@ -465,7 +463,7 @@ def _incident_count(sv) -> int:
 
 
 @pytest.mark.parametrize("lon,lat", [(0.0, -89.0), (118.70, 32.00), (32.04, 118.78 - 100)])
-def test_report_outside_every_community_is_a_clear_422(service, lon, lat):  # noqa: F811
+def test_report_outside_every_community_is_a_clear_422(service, lon, lat):
     c, h = service["client"], service["h"]
     before = _incident_count(service)
     r = c.post("/incidents", headers=h["reporter"],
@@ -491,7 +489,7 @@ def test_report_outside_every_community_is_a_clear_422(service, lon, lat):  # no
         "code"] and r.json()["plan_id"] == service["plan_id"], r.text
 
 
-def test_control_characters_are_stripped_from_free_text(service):  # noqa: F811
+def test_control_characters_are_stripped_from_free_text(service):
     c, h = service["client"], service["h"]
     lon, lat = inside(service, 11)
     r = c.post("/incidents", headers=h["reporter"], json={
@@ -530,7 +528,7 @@ def _bbox(client, path: str, headers: dict | None = None) -> list[float]:
     return r.json()["extent"]["spatial"]["bbox"][0]
 
 
-def test_ogc_incident_extent_only_for_those_who_may_read_incidents(service):  # noqa: F811
+def test_ogc_incident_extent_only_for_those_who_may_read_incidents(service):
     from sqlalchemy import func, select
 
     from api.store import models as m

@@ -8,20 +8,14 @@ import xml.etree.ElementTree as ET
 
 import pytest
 import shapely.geometry
-from fastapi.testclient import TestClient
 
-from api.app import create_app
-from api.settings import Settings
-from tests.test_api import district, wait_job  # noqa: F401 (district is a fixture)
-from tests.test_service_maps import stock_service
+from tests.api.stock import wait_job
 
 
 @pytest.fixture(scope="module")
-def sv(tmp_path_factory, district):  # noqa: F811
-    settings = Settings(data_dir=tmp_path_factory.mktemp("dispatch-data"))
-    app = create_app(settings)
-    with TestClient(app) as client:
-        yield {"client": client, "app": app, **stock_service(app, district)}
+def sv(open_service):
+    with open_service("dispatch-data") as sv:
+        yield sv
 
 
 def run(sv, path, role="admin", **body) -> dict:

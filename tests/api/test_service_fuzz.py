@@ -12,14 +12,11 @@ import json
 import re
 
 import pytest
-from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from api.app import create_app
 from api.settings import Settings
-from tests.test_api import district  # noqa: F401 (a fixture)
-from tests.test_service_maps import stock_service
 
 EXAMPLES = 15
 PATH_PARAM = re.compile(r"\{([^}]+)\}")
@@ -94,17 +91,14 @@ def bodies(properties: dict):
 
 
 @pytest.fixture(scope="module")
-def fuzzed(tmp_path_factory, district):  # noqa: F811
-    config = Settings(data_dir=tmp_path_factory.mktemp("fuzz"), max_jobs_per_user=10_000,
-                      max_jobs=10_000)
-    app = create_app(config, start_jobs=False)
-    with TestClient(app, raise_server_exceptions=False) as client:
-        info = stock_service(app, district)
-        p0 = info["points"][0]
-        r = client.post("/incidents", headers=info["h"]["reporter"],
-                        json={"category": "noise", "lon": p0.x, "lat": p0.y})
+def fuzzed(open_service):
+    with open_service("fuzz", start_jobs=False, client={"raise_server_exceptions": False},
+                      max_jobs_per_user=10_000, max_jobs=10_000) as sv:
+        p0 = sv["points"][0]
+        r = sv["client"].post("/incidents", headers=sv["h"]["reporter"],
+                              json={"category": "noise", "lon": p0.x, "lat": p0.y})
         assert r.status_code == 201, r.text
-        yield {"client": client, "app": app, "incident_id": r.json()["id"], **info}
+        yield {**sv, "incident_id": r.json()["id"]}
 
 
 def path_values(sv: dict, name: str):

@@ -7,27 +7,15 @@ from __future__ import annotations
 import itertools
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from api.app import create_app
-from api.settings import Settings
 from api.store import models as m
-from tests.test_api import district  # noqa: F401 (a fixture)
-from tests.test_service_maps import stock_service
-from tests.test_store import (  # noqa: F401 (postgis_server_url is a fixture)
-    drop_postgis_database,
-    make_postgis_database,
-    postgis_server_url,
-)
 
 
 @pytest.fixture(scope="module")
-def sv(tmp_path_factory, district):  # noqa: F811
-    settings = Settings(data_dir=tmp_path_factory.mktemp("incidents-data"))
-    app = create_app(settings, start_jobs=False)
-    with TestClient(app) as client:
-        yield {"client": client, "app": app, **stock_service(app, district)}
+def sv(open_service):
+    with open_service("incidents-data", start_jobs=False) as sv:
+        yield sv
 
 
 def report(sv, point, category="noise", role="reporter", **extra):
@@ -273,31 +261,25 @@ def test_off_duty_redispatches_and_overdue_escalates_to_the_grid_leader(sv):
     assert steps[-1]["action"] == "escalate" and "网格长" in steps[-1]["note"]
 
 
-def test_lifecycle_dispatch_and_merge_on_postgis(postgis_server_url, tmp_path,  # noqa: F811
-                                                district):  # noqa: F811
+def test_lifecycle_dispatch_and_merge_on_postgis(postgis_url, open_service):
     """The same store code on PostgreSQL + PostGIS: merge, automatic dispatch, history,
     statistics and Open311."""
-    url = make_postgis_database(postgis_server_url)
-    try:
-        app = create_app(Settings(data_dir=tmp_path, database_url=url), start_jobs=False)
-        with TestClient(app) as client:
-            pg = {"client": client, "app": app, **stock_service(app, district)}
-            p0 = pg["points"][0]
-            first = report(pg, (p0.x, p0.y), "noise")
-            assert report(pg, (p0.x + 0.0001, p0.y), "noise")["id"] == first["id"]
-            assert act(pg, first["id"], "admin", "accept").status_code == 200
-            r = act(pg, first["id"], "admin", "dispatch")
-            assert r.status_code == 200 and r.json()["incident"]["worker_id"] == \
-                pg["h"]["worker_id"], r.text
-            steps = client.get(f"/incidents/{first['id']}/history",
-                               headers=pg["h"]["worker"]).json()
-            assert [s["action"] for s in steps] == ["report", "merge", "accepted",
-                                                    "dispatched"]
-            stats = client.get("/incidents/statistics", params={"by": "worker"},
-                               headers=pg["h"]["admin"]).json()["groups"]
-            assert {g["worker"]: g["open"] for g in stats}[str(pg["h"]["worker_id"])] == 1
-            one = client.get(f"/open311/v2/requests/{first['id']}.json",
-                             headers=pg["h"]["worker"]).json()
-            assert one[0]["agency_responsible"] == str(pg["h"]["worker_id"])
-    finally:
-        drop_postgis_database(postgis_server_url, url)
+    with open_service("incidents-postgis", start_jobs=False, database_url=postgis_url) as pg:
+        client = pg["client"]
+        p0 = pg["points"][0]
+        first = report(pg, (p0.x, p0.y), "noise")
+        assert report(pg, (p0.x + 0.0001, p0.y), "noise")["id"] == first["id"]
+        assert act(pg, first["id"], "admin", "accept").status_code == 200
+        r = act(pg, first["id"], "admin", "dispatch")
+        assert r.status_code == 200 and r.json()["incident"]["worker_id"] == \
+            pg["h"]["worker_id"], r.text
+        steps = client.get(f"/incidents/{first['id']}/history",
+                           headers=pg["h"]["worker"]).json()
+        assert [s["action"] for s in steps] == ["report", "merge", "accepted",
+                                                "dispatched"]
+        stats = client.get("/incidents/statistics", params={"by": "worker"},
+                           headers=pg["h"]["admin"]).json()["groups"]
+        assert {g["worker"]: g["open"] for g in stats}[str(pg["h"]["worker_id"])] == 1
+        one = client.get(f"/open311/v2/requests/{first['id']}.json",
+                         headers=pg["h"]["worker"]).json()
+        assert one[0]["agency_responsible"] == str(pg["h"]["worker_id"])

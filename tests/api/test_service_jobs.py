@@ -22,13 +22,12 @@ from api.services.datasets import add_dataset
 from api.settings import Settings
 from api.store import models as m
 from api.store.db import Database
-from tests.test_api import district  # noqa: F401 (a fixture)
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture()
-def store(tmp_path, district, monkeypatch):  # noqa: F811
+def store(tmp_path, district, monkeypatch):
     monkeypatch.setattr(job_runner, "_owners", {})
     settings = Settings(data_dir=tmp_path)
     db = Database(settings.url)
@@ -94,7 +93,7 @@ SERVICE = textwrap.dedent("""
     settings = Settings(data_dir=Path(sys.argv[1]))
     db = Database(settings.url)
     db.upgrade()
-    jobs.JOB_KINDS["slow"] = "tests.test_api:slow_job"
+    jobs.JOB_KINDS["slow"] = "tests.api.test_api:slow_job"
     runner = JobRunner(db, settings)
     runner.submit("slow", {}, None)
     runner.start()

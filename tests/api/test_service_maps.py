@@ -4,73 +4,26 @@ static map scripts served by the app."""
 
 from __future__ import annotations
 
-import datetime as dt
-
 import pytest
-import shapely
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.services.datasets import add_dataset
-from api.services.plans import make_active_plan
 from api.settings import Settings
-from api.store import models as m
-from api.store.assignments import save_assignments
-from api.store.routes import save_route
-from tests.test_api import district, make_tokens  # noqa: F401 (district is a fixture)
-from tests.test_maps import assets_or_skip
-
-
-def stock_service(app, source) -> dict:
-    """A dataset, an active plan whose grids but the last are shared by two workers (bases in
-    their first grids),
-    a route, a party member's zone and three incidents; returns the tokens and ids."""
-    db, settings = app.state.db, app.state.settings
-    h = make_tokens(app)
-    dataset_id = add_dataset(db, settings, source, name="district")
-    plan_id = make_active_plan(db, settings, dataset_id, target_households=300)
-    with db.writing() as s:
-        grids = s.execute(m.GridRow.__table__.select().where(m.GridRow.plan_id == plan_id)
-                          .order_by(m.GridRow.code)).all()
-        codes = [g.code for g in grids]
-        half = len(codes) // 2
-        # the last grid stays without a worker: a gap for the coverage map
-        save_assignments(s, plan_id, {c: h["worker_id"] if i < half else h["worker2_id"]
-                                      for i, c in enumerate(codes[:-1])})
-        for wid, grid in ((h["worker_id"], grids[0]), (h["worker2_id"], grids[-2])):
-            s.get(m.WorkerRow, wid).set_geometry(grid.geom.representative_point())
-        p0 = grids[0].geom.representative_point()
-        p1 = grids[1].geom.representative_point()
-        stops = [{"kind": "grid", "ref": codes[0], "name": "起点 base", "lon": p0.x,
-                  "lat": p0.y, "eta": 8 * 3600},
-                 {"kind": "grid", "ref": codes[1], "name": "巡查", "lon": p1.x, "lat": p1.y,
-                  "eta": 8 * 3600 + 600}]
-        save_route(s, plan_id=plan_id, worker_id=h["worker_id"], day=dt.date(2026, 11, 21),
-                   stops=stops, path=shapely.LineString([p0, p1]), distance_m=250.0,
-                   duration_s=600.0)
-        member = m.PartyMemberRow(name="陈红", grid_code=codes[0], households=30)
-        member.set_geometry(grids[0].geom)
-        s.add(member)
-    return {"h": h, "plan_id": plan_id, "dataset_id": dataset_id, "codes": codes,
-            "points": [p0, p1]}
+from tests.api.stock import make_tokens, stock_service
 
 
 @pytest.fixture(scope="module")
-def mapped(tmp_path_factory, district):  # noqa: F811
-    settings = Settings(data_dir=tmp_path_factory.mktemp("maps-data"),
-                        map_assets_dir=assets_or_skip())
-    app = create_app(settings, start_jobs=False)
-    with TestClient(app) as client:
-        info = stock_service(app, district)
-        h = info["h"]
-        for i, (point, category) in enumerate(zip(info["points"] * 2,
+def mapped(open_service, map_assets):
+    with open_service("maps-data", start_jobs=False, map_assets_dir=map_assets) as sv:
+        client, h = sv["client"], sv["h"]
+        for i, (point, category) in enumerate(zip(sv["points"] * 2,
                                                   ("noise", "parking", "environment"),
                                                   strict=False)):
             r = client.post("/incidents", headers=h["reporter"],
                             json={"category": category, "description": f"事件 {i}",
                                   "lon": point.x, "lat": point.y + 0.0005 * i})
             assert r.status_code == 201, r.text
-        yield {"client": client, "app": app, **info}
+        yield sv
 
 
 def _views(sv) -> list[tuple[str, set[str]]]:
@@ -192,7 +145,7 @@ def test_no_active_plan_and_missing_assets_are_clear(tmp_path):
         assert r.status_code == 404 and r.json()["code"] == "no_active_plan"
 
 
-def test_first_map_page_gathers_the_scripts_into_the_data_folder(tmp_path, district):  # noqa: F811
+def test_first_map_page_gathers_the_scripts_into_the_data_folder(tmp_path, district):
     """Without a shared folder the service gathers the scripts (PyPI packages, npm) into its
     data folder on the first map page, then serves them."""
     import os

@@ -13,10 +13,8 @@ import pytest
 
 from api.app import create_app
 from api.settings import Settings
-from tests.test_api import district  # noqa: F401 (a fixture)
-from tests.test_maps import assets_or_skip
-from tests.test_maps_browser import ARTIFACTS, COUNTS_JS, ZOOM_JS, Chromium, _require_browser
-from tests.test_service_maps import stock_service
+from tests.api.stock import stock_service
+from tests.maps.test_maps_browser import ARTIFACTS, COUNTS_JS, ZOOM_JS, Chromium, _require_browser
 
 
 class LoopbackServer:
@@ -45,10 +43,10 @@ class LoopbackServer:
 
 
 @pytest.fixture(scope="module")
-def live(tmp_path_factory, district):  # noqa: F811
+def live(tmp_path_factory, district, map_assets):
     _require_browser()
     settings = Settings(data_dir=tmp_path_factory.mktemp("browser-data"),
-                        map_assets_dir=assets_or_skip())
+                        map_assets_dir=map_assets)
     app = create_app(settings, start_jobs=False)
     server = LoopbackServer(app)
     try:

@@ -15,25 +15,15 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 import shapely
-from fastapi.testclient import TestClient
 from shapely.geometry import shape
 from sqlalchemy import inspect, text
 
 import api.services.incidents as incidents_service
 import api.services.people as people_service
-from api.app import create_app
-from api.settings import Settings
 from api.store import models as m
 from api.store.db import Database, upgrade
 from api.store.routes import save_route
 from dispatch.incidents.rules import BEIJING
-from tests.test_api import district  # noqa: F401 (a fixture)
-from tests.test_service_maps import stock_service
-from tests.test_store import (  # noqa: F401 (postgis_server_url is a fixture)
-    drop_postgis_database,
-    make_postgis_database,
-    postgis_server_url,
-)
 
 NINE = datetime.now(BEIJING).replace(hour=9, minute=0, second=0, microsecond=0)
 TODAY = NINE.date()
@@ -53,9 +43,9 @@ def nine_oclock(monkeypatch):
     monkeypatch.setattr(people_service, "datetime", NineOClock)
 
 
-def make_service(app, source) -> dict:
-    info = stock_service(app, source)
-    with app.state.db.writing() as s:
+def add_todays_patrol(info: dict) -> dict:
+    """The stocked service's grid points, and worker 1's street patrol of today."""
+    with info["app"].state.db.writing() as s:
         grids = s.execute(m.GridRow.__table__.select().where(
             m.GridRow.plan_id == info["plan_id"]).order_by(m.GridRow.code)).all()
         info["grid_points"] = [g.geom.representative_point() for g in grids]
@@ -69,11 +59,9 @@ def make_service(app, source) -> dict:
 
 
 @pytest.fixture(scope="module")
-def sv(tmp_path_factory, district):  # noqa: F811
-    app = create_app(Settings(data_dir=tmp_path_factory.mktemp("routes-data")),
-                     start_jobs=False)
-    with TestClient(app) as client:
-        yield {"client": client, "app": app, **make_service(app, district)}
+def sv(open_service):
+    with open_service("routes-data", start_jobs=False) as sv:
+        yield add_todays_patrol(sv)
 
 
 def report(sv, point, category, dx=0.0, dy=0.0) -> int:
@@ -325,42 +313,38 @@ def test_worker_csv_import_with_hours(sv):
     assert "CSV row 2" in r.json()["message"]["en"]
 
 
-def test_routes_on_postgis(postgis_server_url, tmp_path, district):  # noqa: F811
+def test_routes_on_postgis(postgis_url, open_service):
     """The same on PostgreSQL + PostGIS: two dispatches in one route, one closed out."""
-    url = make_postgis_database(postgis_server_url)
-    try:
-        app = create_app(Settings(data_dir=tmp_path, database_url=url), start_jobs=False)
-        with TestClient(app) as client:
-            pg = {"client": client, "app": app, **make_service(app, district)}
-            w1 = pg["h"]["worker_id"]
-            g = pg["grid_points"]
-            a = accepted(pg, g[1], "environment")
-            b = accepted(pg, g[0], "noise", dx=0.0004)
-            assert act(pg, a, "dispatch")["incident"]["worker_id"] == w1
-            assert act(pg, b, "dispatch", worker_id=w1)["route"]["stops"] == 2
-            route = visits(pg, w1)
-            assert sorted(incident_refs(route)) == sorted([str(a), str(b)])
-            check_times(route)
-            act(pg, a, "return")
-            assert incident_refs(visits(pg, w1)) == [str(b)]
-            assert len(client.get("/routes", headers=pg["h"]["admin"],
-                                  params={"worker_id": w1}).json()) == 3  # + 2 patrols
-            # six dispatches to one worker at once: each waits for the route in turn, none
-            # is lost (the worker's row is locked while the route changes)
-            cats = ["environment", "noise", "parking", "stray_animals", "public_facilities",
-                    "neighbour_dispute"]
-            many = [accepted(pg, g[i % 4], cat, dy=0.0005) for i, cat in enumerate(cats)]
-            with ThreadPoolExecutor(len(many)) as pool:
-                answers = list(pool.map(lambda i: client.post(
-                    f"/incidents/{i}/actions", headers=pg["h"]["admin"],
-                    json={"action": "dispatch", "worker_id": w1}), many))
-            assert [a.status_code for a in answers] == [200] * len(many), \
-                [a.text for a in answers]
-            route = visits(pg, w1)
-            assert sorted(incident_refs(route)) == sorted(str(i) for i in [b, *many])
-            check_times(route)
-    finally:
-        drop_postgis_database(postgis_server_url, url)
+    with open_service("routes-postgis", start_jobs=False, database_url=postgis_url) as pg:
+        add_todays_patrol(pg)
+        client = pg["client"]
+        w1 = pg["h"]["worker_id"]
+        g = pg["grid_points"]
+        a = accepted(pg, g[1], "environment")
+        b = accepted(pg, g[0], "noise", dx=0.0004)
+        assert act(pg, a, "dispatch")["incident"]["worker_id"] == w1
+        assert act(pg, b, "dispatch", worker_id=w1)["route"]["stops"] == 2
+        route = visits(pg, w1)
+        assert sorted(incident_refs(route)) == sorted([str(a), str(b)])
+        check_times(route)
+        act(pg, a, "return")
+        assert incident_refs(visits(pg, w1)) == [str(b)]
+        assert len(client.get("/routes", headers=pg["h"]["admin"],
+                              params={"worker_id": w1}).json()) == 3  # + 2 patrols
+        # six dispatches to one worker at once: each waits for the route in turn, none
+        # is lost (the worker's row is locked while the route changes)
+        cats = ["environment", "noise", "parking", "stray_animals", "public_facilities",
+                "neighbour_dispute"]
+        many = [accepted(pg, g[i % 4], cat, dy=0.0005) for i, cat in enumerate(cats)]
+        with ThreadPoolExecutor(len(many)) as pool:
+            answers = list(pool.map(lambda i: client.post(
+                f"/incidents/{i}/actions", headers=pg["h"]["admin"],
+                json={"action": "dispatch", "worker_id": w1}), many))
+        assert [a.status_code for a in answers] == [200] * len(many), \
+            [a.text for a in answers]
+        route = visits(pg, w1)
+        assert sorted(incident_refs(route)) == sorted(str(i) for i in [b, *many])
+        check_times(route)
 
 
 @pytest.fixture(params=["sqlite", "postgis"])
@@ -368,10 +352,7 @@ def store_url(request, tmp_path):
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'old.db'}"
         return
-    server = request.getfixturevalue("postgis_server_url")
-    url = make_postgis_database(server)
-    yield url
-    drop_postgis_database(server, url)
+    yield request.getfixturevalue("postgis_url")
 
 
 def test_migration_0003_keeps_routes_and_workers(store_url):

@@ -9,71 +9,16 @@ unreachable, and fail instead when WANGGE_REQUIRE_POSTGIS=1.
 from __future__ import annotations
 
 import os
-import uuid
 
 import pytest
 import shapely
-from sqlalchemy import create_engine, func, inspect, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import func, inspect, select, text
 from sqlalchemy.exc import IntegrityError
 
 from api.auth import hash_secret, issue_token
 from api.store import models as m
 from api.store.db import Database, downgrade
 from api.store.spatial import bbox_area_km2, bbox_filter
-
-
-def _postgis_unavailable(reason: str):
-    if os.environ.get("WANGGE_REQUIRE_POSTGIS") == "1":
-        pytest.fail(f"PostGIS required (WANGGE_REQUIRE_POSTGIS=1) but {reason}")
-    pytest.skip(f"PostGIS tests skipped: {reason}")
-
-
-@pytest.fixture(scope="session")
-def postgis_server_url():
-    """The PostGIS server URL, or skip/fail as WANGGE_REQUIRE_POSTGIS says."""
-    url = os.environ.get("WANGGE_TEST_POSTGIS_URL")
-    if not url:
-        _postgis_unavailable("WANGGE_TEST_POSTGIS_URL is not set")
-    try:
-        engine = create_engine(url)
-        with engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-        engine.dispose()
-    except Exception as exc:
-        _postgis_unavailable(f"cannot connect to {url}: {exc}")
-    return url
-
-
-def make_postgis_database(server_url: str) -> str:
-    """Create an empty database with PostGIS on the server; returns its URL."""
-    url = make_url(server_url)
-    name = f"wangge_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    test_url = url.set(database=name)
-    engine = create_engine(test_url, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
-    engine.dispose()
-    return test_url.render_as_string(hide_password=False)
-
-
-def drop_postgis_database(server_url: str, db_url: str) -> None:
-    name = make_url(db_url).database
-    admin = create_engine(make_url(server_url), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
-
-
-@pytest.fixture
-def postgis_url(postgis_server_url):
-    url = make_postgis_database(postgis_server_url)
-    yield url
-    drop_postgis_database(postgis_server_url, url)
 
 
 @pytest.fixture(params=["sqlite", "postgis"])
@@ -299,7 +244,7 @@ def test_sqlite_writers_of_two_processes_queue_on_the_gate(tmp_path):
     url = f"sqlite:///{tmp_path / 'w.db'}"
     database = Database(url)
     database.upgrade()
-    repo = Path(__file__).resolve().parents[1]
+    repo = Path(__file__).resolve().parents[2]
     holder = subprocess.Popen([sys.executable, "-c", GATE_WRITER, url], cwd=repo,
                               env={**os.environ, "PYTHONPATH": str(repo)},
                               stdout=subprocess.PIPE, text=True)

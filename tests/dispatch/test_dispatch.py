@@ -16,17 +16,12 @@ from dispatch.routing.route_output import gpx, route_features, turn_list, visit_
 from dispatch.routing.visits import Stop, Walker, plan_visits
 from dispatch.staffing.party import PartyMember, assign_households, zone_polygons
 from dispatch.staffing.workers import AssignmentError, Worker, assign_workers, four_levels
-from gis.study_area import load_study_area
-from partition.plan import make_plan
 
 
 @pytest.fixture(scope="module")
-def demo(demo_path):
-    area = load_study_area(demo_path)
-    plan = make_plan(area)
-    net = WalkNetwork.from_graph(area.streets)
-    buildings = plan.buildings[plan.buildings["grid_id"].notna()]
-    return net, plan, buildings
+def demo(demo_network, demo_plan):
+    buildings = demo_plan.buildings[demo_plan.buildings["grid_id"].notna()]
+    return demo_network, demo_plan, buildings
 
 
 def _covers(walk: list, required: list) -> bool:

@@ -23,10 +23,7 @@ from dispatch.incidents.lifecycle import (
     transition,
 )
 from dispatch.incidents.rules import BEIJING, DEFAULT_CATEGORIES, load_rules
-from dispatch.routing.network import WalkNetwork
 from dispatch.staffing.workers import Worker, assign_workers, four_levels
-from gis.study_area import load_study_area
-from partition.plan import make_plan
 
 RULES = load_rules({"calendar": {"holidays": ["2026-10-01", "2026-10-02", "2026-10-05"],
                                  "workdays": ["2026-10-10"]}})
@@ -225,10 +222,8 @@ def test_duplicates_merge_within_30_m_and_24_h_only():
 # ---- dispatch on the demo area -----------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def demo(demo_path):
-    area = load_study_area(demo_path)
-    plan = make_plan(area)
-    net = WalkNetwork.from_graph(area.streets)
+def demo(demo_network, demo_plan):
+    net, plan = demo_network, demo_plan
     homes = plan.buildings[plan.buildings["grid_id"].notna() & (plan.buildings["households"] > 0)]
     pts = homes.sample(10, random_state=3).geometry.representative_point()
     workers = [Worker(f"w{i}", f"网格员{i}", p.x, p.y, max_grids=8, max_households=3000)

@@ -14,7 +14,7 @@ import pytest
 from api.cli import main
 from dispatch.routing.vrp import check_routes, read_instance, route_cost, solve
 
-BENCH = Path(__file__).resolve().parents[2] / "shared" / "bench"
+BENCH = Path(__file__).resolve().parents[3] / "shared" / "bench"
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from api.cli import main
 from gis.errors import DataRepairWarning, InputError
 from gis.households import HouseholdOptions
 from gis.study_area import load_study_area
-from tests.conftest import write_osm
+from tests.gis.osm_files import write_osm
 
 NANJING_SQUARE = [(118.780, 32.040), (118.7802, 32.040), (118.7802, 32.0402), (118.780, 32.0402)]
 

@@ -9,7 +9,7 @@ import pytest
 from gis.osm import read_osm
 from gis.streets import is_walkable, walk_graph
 from gis.study_area import load_study_area
-from tests.conftest import cut_by_bbox
+from tests.gis.osm_files import cut_by_bbox
 
 
 def test_nanjing_buildings_match_the_file(nanjing_area):
@@ -74,8 +74,8 @@ def test_nanjing_barriers_and_households(nanjing_area):
     assert resid["population"].sum() == pytest.approx(resid["households"].sum() * 2.62)
 
 
-def test_demo_pbf_is_a_cut_extract_and_loads(demo_path):
-    area = load_study_area(demo_path)
+def test_demo_pbf_is_a_cut_extract_and_loads(demo_area):
+    area = demo_area
     assert len(area.buildings) > 2000
     assert area.buildings["residential"].sum() > 1000
     assert area.street_report.nodes > 200

@@ -6,7 +6,6 @@ from __future__ import annotations
 import functools
 import itertools
 import json
-import os
 import re
 import tempfile
 from pathlib import Path
@@ -27,7 +26,6 @@ from maps import (
     compare_map,
     coverage_map,
     deadline_status,
-    ensure_assets,
     grid_plan_map,
     incidents_map,
     moved_buildings,
@@ -43,17 +41,6 @@ from partition.plan import make_plan
 from tests.synthetic import write_district_osm
 
 NOW = pd.Timestamp("2026-11-21T10:00:00+08:00")
-
-
-def assets_or_skip() -> Path:
-    """The gathered map assets; skip (fail in CI, WANGGE_REQUIRE_BROWSER=1) when npm is
-    missing and they were never gathered."""
-    try:
-        return ensure_assets()
-    except AssetsError as exc:
-        if os.environ.get("WANGGE_REQUIRE_BROWSER") == "1":
-            pytest.fail(f"map assets unavailable (WANGGE_REQUIRE_BROWSER=1): {exc}")
-        pytest.skip(f"map assets unavailable: {exc}")
 URL = re.compile(r"""https?://[^\s"'<>)]+""")
 
 
@@ -316,8 +303,7 @@ def test_missing_columns_are_named():
         grid_plan_map(sample()["grids"].drop(columns=["deviation_pct"]))
 
 
-def test_standalone_file_has_its_assets_beside_it(tmp_path):
-    assets_or_skip()
+def test_standalone_file_has_its_assets_beside_it(tmp_path, map_assets):
     out = save_standalone(build_view("incidents"), tmp_path / "incidents.html")
     html = out.read_text(encoding="utf-8")
     assert external_urls(html) == []
@@ -340,8 +326,7 @@ def _wangge_map(argv: list[str]) -> int:
     return args.func(args)
 
 
-def test_cli_writes_each_view(tmp_path):
-    assets_or_skip()
+def test_cli_writes_each_view(tmp_path, map_assets):
     from gis.export import write_gpkg
     from partition.plan_io import write_plan
 

@@ -27,10 +27,10 @@ from urllib.parse import urlsplit
 import pytest
 
 from maps import page_html
-from tests.test_maps import VIEWS, assets_or_skip, build_view
+from tests.maps.test_maps import VIEWS, build_view
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--no-first-run", "--disable-sync",
          "--disable-default-apps", "--disable-extensions", "--mute-audio",
@@ -234,10 +234,10 @@ COUNTS_JS = """(() => {
 
 
 @pytest.fixture(scope="module")
-def served():
+def served(map_assets):
     """The server with every view (Chinese, and the grid plan in English) and Chromium."""
     _require_browser()
-    server = MapServer(assets_or_skip())
+    server = MapServer(map_assets)
     for view in VIEWS:
         server.pages[f"/maps/{view}"] = page_html(build_view(view))
     server.pages["/maps/grids-en"] = page_html(build_view("grids", lang="en"))
@@ -310,17 +310,14 @@ def test_english_page_and_phone_view(served):
     assert browser.errors == [], browser.errors
 
 
-def test_real_osm_grid_plan(served, demo_path):
+def test_real_osm_grid_plan(served, demo_area, demo_plan):
     """The grid plan of real OpenStreetMap data (the demo extract) with its streets, barriers
     and communities."""
     from gis.export import study_area_layers
-    from gis.study_area import load_study_area
     from maps import grid_plan_map
-    from partition.plan import make_plan
 
     server, browser = served
-    area = load_study_area(demo_path)
-    plan = make_plan(area)
+    area, plan = demo_area, demo_plan
     layers = study_area_layers(area)
     server.pages["/maps/demo"] = page_html(grid_plan_map(
         plan.grids, plan.buildings, communities=layers["communities"],

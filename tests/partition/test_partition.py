@@ -9,7 +9,6 @@ import pandas as pd
 import pytest
 import shapely
 
-from gis.study_area import load_study_area
 from partition.divide import MEAN_RANGE, _grid_counts
 from partition.metrics import (
     barrier_violations,
@@ -25,16 +24,6 @@ from partition.regionalize import balance_extremes
 @pytest.fixture(scope="module")
 def nanjing_plan(nanjing_area):
     return make_plan(nanjing_area)
-
-
-@pytest.fixture(scope="module")
-def demo_area(demo_path):
-    return load_study_area(demo_path)
-
-
-@pytest.fixture(scope="module")
-def demo_plan(demo_area):
-    return make_plan(demo_area)
 
 
 def _check_hard_rules(plan, area):

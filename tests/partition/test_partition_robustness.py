@@ -19,7 +19,7 @@ from gis.study_area import load_study_area
 from partition.plan import make_plan, rule_violations
 from tests.synthetic.irregular import STYLES, write_irregular_district
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
 RULES = ("residential_without_grid", "non_contiguous", "barrier_violations",
          "community_violations", "multi_piece_grids")
 

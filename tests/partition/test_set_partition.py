@@ -13,7 +13,7 @@ from partition.divide import _split_around_worst, _split_exactly
 from partition.metrics import BALANCE_LIMIT
 from partition.regionalize import bisect
 from partition.set_partition import SCALE, _joined, best_split, candidate_grids
-from tests.test_exact_balance import _lattice
+from tests.partition.test_exact_balance import _lattice
 
 
 def _connected_subsets(graph: nx.Graph, nodes: list) -> list[frozenset]:
