@@ -6,7 +6,7 @@
   pockets below half the target join a group across an open arterial road (partition.groups);
 - a building with more households than the target is a grid of its own (楼栋网格);
 - every other group is split into round(households / target) grids, the counts of a
-  community's groups chosen together (:func:`_grid_counts`), by recursive bisection
+  community's groups chosen together (:func:`grid_counts`), by recursive bisection
   (partition.regionalize); a grid still beyond 15% of the mean is re-split with its neighbours
   (partition.exact_balance), a group whose worst grid is still beyond it is split again
   exactly as a whole (partition.set_partition), and grids' hulls are untangled
@@ -45,7 +45,7 @@ from partition.set_partition import best_split
 from partition.untangle import untangle
 
 # A community's mean grid size may differ this much from the target when that lets groups cut
-# off by barriers divide more evenly (_grid_counts), and up to WIDE_RANGE when at the counts
+# off by barriers divide more evenly (grid_counts), and up to WIDE_RANGE when at the counts
 # nearest the target some group's grids would be beyond the balance limit.
 MEAN_RANGE = 0.06
 WIDE_RANGE = 0.25
@@ -169,7 +169,7 @@ def _prepare(graph: nx.Graph[Hashable], community: Hashable, members: list[Hasha
         else:
             sized.append((comp, _first_count(found.graph, comp, total, target)))
             totals.append(float(total))
-    counts, mean = _grid_counts(sized, totals, target)
+    counts, mean = grid_counts(sized, totals, target)
     # Building grids are sized by their building: deviations are measured from the other
     # grids' mean (as in partition.metrics.deviations), theirs only where there are no others.
     # Grids sized by a building or by what cuts a few homes off are measured from the mean
@@ -239,7 +239,7 @@ def _improve(p: _Prepared, community: Hashable, i: int, labels: Labels, budget: 
     labels.update(repair_extremes(graph, labels, movable=set(comp), mean=p.mean,
                                   budget=budget))
     spare = itertools.count()
-    exact = _split_exactly(graph, [(comp, k)], labels, p.mean,
+    exact = split_exactly(graph, [(comp, k)], labels, p.mean,
                            lambda: f"{community}/{i}.{tag}{next(spare)}", budget)
     labels.update(untangle(graph, labels, movable=set(comp),
                            residential=p.residential & set(comp), mean=p.mean))
@@ -381,7 +381,7 @@ def _rebalanced(graph: nx.Graph[Hashable], community: Hashable, members: list[Ha
         else:
             groups.append((comp, max(1, round(total / target))))
     keep = [len({prev[b] for b in comp if b in prev}) or None for comp, _ in groups]
-    groups, mean = _grid_counts(groups, [float(sum(hh[b] for b in comp)) for comp, _ in groups],
+    groups, mean = grid_counts(groups, [float(sum(hh[b] for b in comp)) for comp, _ in groups],
                                 target, keep)
     labels: Labels = {}
     for comp, k in groups:
@@ -390,7 +390,7 @@ def _rebalanced(graph: nx.Graph[Hashable], community: Hashable, members: list[Ha
     # Buildings of split groups may change grid; building grids stay as they are.
     movable = {b for comp, k in groups if k > 1 for b in comp}
     labels.update(repair_extremes(work, labels, movable=movable, mean=mean, budget=budget))
-    exact = _split_exactly(work, groups, labels, mean, new_label, budget)
+    exact = split_exactly(work, groups, labels, mean, new_label, budget)
     for comp in empty:
         old = pd.Series([prev.get(b) for b in comp]).dropna()
         if len(old):  # land cut off by barriers keeps the grid it had
@@ -411,9 +411,9 @@ def _rebalanced(graph: nx.Graph[Hashable], community: Hashable, members: list[Ha
             "budget": ran_out, "crossings": _crossings(found, labels)}
 
 
-def _split_exactly(graph: nx.Graph[Hashable], groups: list[tuple[list[Hashable], int]],
-                   labels: Labels, mean: float, new_label: NewLabel,
-                   budget: WorkBudget) -> dict[Hashable, float]:
+def split_exactly(graph: nx.Graph[Hashable], groups: list[tuple[list[Hashable], int]],
+                  labels: Labels, mean: float, new_label: NewLabel,
+                  budget: WorkBudget) -> dict[Hashable, float]:
     """Groups whose worst grid is still beyond BALANCE_LIMIT are split again, exactly
     (partition.set_partition): as a whole, else the worst grid with the grids around it
     (one ring, two, three), while that builds a better split; ``labels`` is updated, each
@@ -434,13 +434,13 @@ def _split_exactly(graph: nx.Graph[Hashable], groups: list[tuple[list[Hashable],
         if result.labels is not None:
             _relabel(graph, result.labels, labels, new_label)
         elif not result.optimal and budget.allows():
-            _split_around_worst(graph, comp, labels, mean, new_label, budget, limit)
+            split_around_worst(graph, comp, labels, mean, new_label, budget, limit)
     return out
 
 
-def _split_around_worst(graph: nx.Graph[Hashable], comp: list[Hashable], labels: Labels,
-                        mean: float, new_label: NewLabel, budget: WorkBudget,
-                        limit: float = BALANCE_LIMIT) -> None:
+def split_around_worst(graph: nx.Graph[Hashable], comp: list[Hashable], labels: Labels,
+                       mean: float, new_label: NewLabel, budget: WorkBudget,
+                       limit: float = BALANCE_LIMIT) -> None:
     """Re-split the worst grid of ``comp`` with its neighbours while that lowers the worst
     deviation among them below what it was (each round needs fewer candidate grids than the
     whole group) and the budget lasts."""
@@ -465,7 +465,7 @@ def _split_around_worst(graph: nx.Graph[Hashable], comp: list[Hashable], labels:
             return
 
 
-def _grid_counts(
+def grid_counts(
     groups: list[tuple[list[Hashable], int]], totals: list[float], target: int,
     keep: list[int | None] | None = None,
 ) -> tuple[list[tuple[list[Hashable], int]], float]:

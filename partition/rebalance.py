@@ -8,7 +8,7 @@ Starting from the previous plan's grid of each building (matched by ``building_i
    pieces join the neighbouring grid they touch most (a group with no old grid nearby is split
    afresh);
 3. grids are split (the heaviest, by bisection) or merged (the lightest into its lightest
-   neighbour) until the group has the count partition.plan._grid_counts chose (its previous count
+   neighbour) until the group has the count partition.divide.grid_counts chose (its previous count
    while that stays within BALANCE_LIMIT of the target);
 4. local search brings grids that deviate more than ``TOLERANCE`` back towards the mean,
    where moving a building off its previous grid costs ``MOVE_WEIGHT`` x its share of a mean

@@ -163,7 +163,7 @@ class _Group:
         self.w = {v: int(graph.nodes[v]["households"]) for v in nodes}
         self.positive = sorted((v for v in nodes if self.w[v] > 0), key=str)
         self.adjacent = {v: [u for u in graph[v] if u in self.inside] for v in nodes}
-        self.near = _joined(self.adjacent, self.w)
+        self.near = neighbours_with_households(self.adjacent, self.w)
 
     def connectors(self, members: frozenset[Hashable]) -> frozenset[Hashable]:
         """Household-less nodes that join ``members`` into one connected piece (none when
@@ -227,8 +227,8 @@ class _Group:
         return label
 
 
-def _joined(adjacent: dict[Hashable, list[Hashable]],
-            w: dict[Hashable, int]) -> dict[Hashable, frozenset[Hashable]]:
+def neighbours_with_households(adjacent: dict[Hashable, list[Hashable]],
+                               w: dict[Hashable, int]) -> dict[Hashable, frozenset[Hashable]]:
     """For each node with households, the nodes with households it touches directly or
     through nodes without households."""
     out: dict[Hashable, frozenset[Hashable]] = {}

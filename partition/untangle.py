@@ -368,7 +368,7 @@ def _straight_splits(state: _State, nodes: list[Hashable], goal: float) -> np.nd
     masks = _unique_rows(rank[d] <= at[:, None])
     edges = np.array([(i, index[u]) for i, v in enumerate(nodes) for u in graph[v]
                       if index.get(u, -1) > i], dtype=np.int64).reshape(-1, 2)
-    return _unique_rows(_connected_sides(masks, edges[:, 0], edges[:, 1], wt))
+    return _unique_rows(connected_sides(masks, edges[:, 0], edges[:, 1], wt))
 
 
 def _unique_rows(masks: np.ndarray) -> np.ndarray:
@@ -388,8 +388,8 @@ def _component_labels(masks: np.ndarray, eu: np.ndarray, ev: np.ndarray) -> np.n
     return smallest_reachable(m * n, rows * n + eu[e], rows * n + ev[e]).reshape(m, n)
 
 
-def _connected_sides(masks: np.ndarray, eu: np.ndarray, ev: np.ndarray,
-                     w: np.ndarray) -> np.ndarray:
+def connected_sides(masks: np.ndarray, eu: np.ndarray, ev: np.ndarray,
+                    w: np.ndarray) -> np.ndarray:
     """Make both sides of every split connected: pieces cut off from their side's heaviest
     piece change side (repeatedly); only the splits left with two connected, non-empty
     sides are returned."""

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import shapely
 
-from partition.divide import MEAN_RANGE, _grid_counts
+from partition.divide import MEAN_RANGE, grid_counts
 from partition.metrics import (
     barrier_violations,
     deviation_lower_bound,
@@ -222,7 +222,7 @@ def test_grid_counts_chosen_together_across_barrier_groups():
     each (41, 5, 4) leave the last group's grids 12.5% under the community mean; a mean of
     283 (44, 5, 4) brings every group's average within 7.5% of it."""
     groups, hh = _groups((12440, 10), (1500, 10), (1050, 10))
-    chosen, mean = _grid_counts(groups, [hh[c].sum() for c, _ in groups], 300)
+    chosen, mean = grid_counts(groups, [hh[c].sum() for c, _ in groups], 300)
     counts = [k for _, k in chosen]
     averages = [hh[comp].sum() / k for comp, k in chosen]
     assert max(abs(a - mean) / mean for a in averages) < 0.075
@@ -231,7 +231,7 @@ def test_grid_counts_chosen_together_across_barrier_groups():
 
 def test_grid_counts_stay_nearest_the_target_when_that_fits():
     groups, hh = _groups((9000, 10), (3000, 10), (600, 20))
-    chosen, mean = _grid_counts(groups, [hh[c].sum() for c, _ in groups], 300)
+    chosen, mean = grid_counts(groups, [hh[c].sum() for c, _ in groups], 300)
     assert [k for _, k in chosen] == [30, 10, 2] and mean == 300
 
 
@@ -249,14 +249,14 @@ def test_hull_overlap_of_interleaved_groups():
 
 
 def test_resplit_pieces_cut_off_change_side():
-    from partition.untangle import _connected_sides
+    from partition.untangle import connected_sides
 
     # Path 0-1-2-3-4 split as A = {0, 2}: A's lighter piece {2} and B's lighter piece {1}
     # change side, leaving two connected sides; a split that cannot be made so is dropped.
     eu, ev = np.array([0, 1, 2, 3]), np.array([1, 2, 3, 4])
     w = np.array([2.0, 1.0, 1.0, 1.0, 1.0])
     masks = np.array([[True, False, True, False, False], [True, True, True, True, True]])
-    assert _connected_sides(masks, eu, ev, w).tolist() == [[True, True, False, False, False]]
+    assert connected_sides(masks, eu, ev, w).tolist() == [[True, True, False, False, False]]
 
 
 def test_trimming_passes_households_on_through_a_middle_grid():

@@ -9,10 +9,10 @@ import networkx as nx
 import pytest
 
 from partition.budget import WorkBudget
-from partition.divide import _split_around_worst, _split_exactly
+from partition.divide import split_around_worst, split_exactly
 from partition.metrics import BALANCE_LIMIT
 from partition.regionalize import bisect
-from partition.set_partition import SCALE, _joined, best_split, candidate_grids
+from partition.set_partition import SCALE, best_split, candidate_grids, neighbours_with_households
 from tests.partition.test_exact_balance import _lattice
 
 
@@ -51,7 +51,7 @@ def test_candidates_are_every_connected_set_in_the_window(seed):
     graph = _lattice(seed, rows=3, cols=3)
     w = {v: graph.nodes[v]["households"] for v in graph}
     positive = sorted(v for v in graph if w[v] > 0)
-    near = _joined({v: list(graph[v]) for v in graph}, w)
+    near = neighbours_with_households({v: list(graph[v]) for v in graph}, w)
     # Buildings with households, joined directly or through buildings without any.
     contracted = nx.Graph()
     contracted.add_nodes_from(positive)
@@ -67,7 +67,7 @@ def test_candidates_are_every_connected_set_in_the_window(seed):
 def test_candidates_give_up_beyond_the_cap():
     graph = _lattice(3, rows=4, cols=4)
     w = {v: 1 for v in graph}
-    near = _joined({v: list(graph[v]) for v in graph}, w)
+    near = neighbours_with_households({v: list(graph[v]) for v in graph}, w)
     assert candidate_grids(near, w, sorted(graph), 1, 16, max_sets=100) is None
 
 
@@ -133,7 +133,7 @@ def test_plan_resplits_groups_beyond_the_limit_exactly(seed):
     mean = sum(graph.nodes[v]["households"] for v in graph) / k
     labels = {v: f"c/{p}" for v, p in bisect(graph, list(graph), k).items()}
     before = _worst(graph, labels, mean)
-    bounds = _split_exactly(graph, [(list(graph), k)], labels, mean, None, WorkBudget())
+    bounds = split_exactly(graph, [(list(graph), k)], labels, mean, None, WorkBudget())
     assert set(labels.values()) <= {f"c/{p}" for p in range(k)}
     assert all(nx.is_connected(graph.subgraph([v for v in graph if labels[v] == p]))
                for p in set(labels.values()))
@@ -152,7 +152,7 @@ def test_worst_grid_is_resplit_with_its_neighbours(seed):
     mean = sum(graph.nodes[v]["households"] for v in graph) / k
     labels = {v: f"c/{p}" for v, p in bisect(graph, list(graph), k).items()}
     before = _worst(graph, labels, mean)
-    _split_around_worst(graph, list(graph), labels, mean, None, WorkBudget())
+    split_around_worst(graph, list(graph), labels, mean, None, WorkBudget())
     assert all(nx.is_connected(graph.subgraph([v for v in graph if labels[v] == p]))
                for p in set(labels.values()))
     assert len(set(labels.values())) == k
