@@ -135,7 +135,7 @@ class Dispatcher:
         if not ids:
             return pd.DataFrame(columns=["worker_id", "walk_m", "walk_s", "wait_s", "open_load",
                                          "eta", "meets_deadline", "overloaded", "score"])
-        walk = self._walk_to(incident, [self._position(w, status) for w in ids])
+        walk = self.walk_metres_to(incident, [self._position(w, status) for w in ids])
         load = self.open_load(incidents)
         service = timedelta(minutes=self.rules.category(incident.category).service_min)
         rows = []
@@ -283,7 +283,7 @@ class Dispatcher:
         w = self.workers[worker_id]
         return w.x, w.y
 
-    def _walk_to(self, incident: Incident, points: list[tuple[float, float]]) -> np.ndarray:
+    def walk_metres_to(self, incident: Incident, points: list[tuple[float, float]]) -> np.ndarray:
         """Walking metres from each point to the incident."""
         ix, iy = self.to_metric(incident.lon, incident.lat)
         nodes, off = self.net.snap([p[0] for p in points] + [ix], [p[1] for p in points] + [iy])

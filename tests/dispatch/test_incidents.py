@@ -280,7 +280,7 @@ def test_off_duty_worker_is_replaced_by_the_nearest_walk(demo):
     ranking = d.rank(first, incidents, status, now + timedelta(minutes=5))
     assert gone not in set(ranking["worker_id"])
     assert ranking["score"].is_monotonic_increasing
-    walk = d._walk_to(first, [(d.workers[w].x, d.workers[w].y) for w in ranking["worker_id"]])
+    walk = d.walk_metres_to(first, [(d.workers[w].x, d.workers[w].y) for w in ranking["worker_id"]])
     assert np.allclose(walk, ranking["walk_m"], atol=0.1)
     idle = ranking[ranking["open_load"] == 0]
     if len(idle) > 1:
