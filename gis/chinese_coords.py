@@ -40,6 +40,8 @@ import numpy as np
 import numpy.typing as npt
 import shapely
 
+from gis.errors import ArgumentError
+
 __all__ = [
     "DATUMS",
     "bd09_to_gcj02",
@@ -252,10 +254,11 @@ def bd09_to_wgs84(lon: npt.ArrayLike, lat: npt.ArrayLike) -> tuple[Coord, Coord]
 def _normalise_datum(datum: str) -> str:
     key = "".join(ch for ch in datum.lower() if ch not in " -_") if isinstance(datum, str) else None
     if key not in DATUMS:
-        raise ValueError(
+        raise ArgumentError(
+            f"未知坐标系 {datum!r}：可选 wgs84、gcj02、bd09（不区分大小写，也可写 WGS-84、GCJ-02、"
+            "BD-09）",
             f"unknown datum {datum!r}: accepted values are 'wgs84', 'gcj02' and 'bd09' "
-            "(case-insensitive; 'WGS-84', 'GCJ-02' and 'BD-09' are also accepted)"
-        )
+            "(case-insensitive; 'WGS-84', 'GCJ-02' and 'BD-09' are also accepted)")
     return key
 
 
@@ -281,7 +284,9 @@ def to_wgs84(gdf: gpd.GeoDataFrame, datum: str) -> gpd.GeoDataFrame:
     key = _normalise_datum(datum)
     crs = gdf.crs
     if crs is not None and not crs.is_geographic:
-        raise ValueError(
+        raise ArgumentError(
+            f"to_wgs84 需要经纬度坐标（度），而数据的坐标系是 {crs.name!r}："
+            "GCJ-02/BD-09 只定义在经纬度上，请先把数据转换为其经纬度坐标系",
             f"to_wgs84 needs lon/lat coordinates in degrees, but the data's CRS is {crs.name!r} "
             f"({'projected' if crs.is_projected else 'not geographic'}): GCJ-02/BD-09 are only "
             "defined on lon/lat, so convert the data to its lon/lat CRS first"

@@ -15,7 +15,7 @@ import geopandas as gpd
 import numpy as np
 from pyproj import CRS
 
-from gis.errors import InputError, Repair
+from gis.errors import ArgumentError, InputError, Repair
 
 WGS84 = CRS.from_epsg(4326)
 DATUMS = ("wgs84", "cgcs2000", "gcj02", "bd09")
@@ -27,10 +27,9 @@ def normalise_datum(datum: str) -> str:
     aliases = {"epsg4326": "wgs84", "epsg4490": "cgcs2000", "mars": "gcj02", "baidu": "bd09"}
     key = aliases.get(key.replace(":", ""), key)
     if key not in DATUMS:
-        raise ValueError(
-            f"unknown coordinate datum '{datum}': use one of wgs84, cgcs2000, gcj02, bd09 "
-            f"(未知坐标系“{datum}”：可选 wgs84、cgcs2000、gcj02、bd09)"
-        )
+        raise ArgumentError(
+            f"未知坐标系“{datum}”：可选 wgs84、cgcs2000、gcj02、bd09",
+            f"unknown coordinate datum '{datum}': use one of wgs84, cgcs2000, gcj02, bd09")
     return key
 
 

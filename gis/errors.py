@@ -16,7 +16,8 @@ from pathlib import Path
 class WanggeError(Exception):
     """An error a user can act on, its message in Chinese and in English.
 
-    Every domain error derives from it (``InputError`` here, ``partition.plan.PlanError``,
+    Every domain error derives from it (``InputError`` and ``ArgumentError`` here,
+    ``partition.plan.PlanError``,
     ``dispatch.staffing.workers.AssignmentError``, ``dispatch.incidents.errors.IncidentError``,
     ``maps.assets.AssetsError``), each also from the built-in error it has always been
     (ValueError, RuntimeError) so that existing handlers still catch it. The command line
@@ -39,6 +40,12 @@ class WanggeError(Exception):
     def bilingual(self) -> str:
         """Chinese first, then English, as the command line prints it."""
         return f"{self.message('zh')}\n{self.message('en')}"
+
+
+class ArgumentError(WanggeError, ValueError):
+    """A value given to a public function or command that it cannot use (an unknown datum or
+    language, a layer without a CRS, a network without streets): what is wrong and what to
+    give instead. Still a ValueError, as it was before it was bilingual."""
 
 
 class InputError(WanggeError, ValueError):

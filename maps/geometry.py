@@ -17,6 +17,7 @@ import shapely
 
 from gis.chinese_coords import wgs84_to_gcj02
 from gis.crs import local_metric_crs
+from gis.errors import ArgumentError
 
 DECIMALS = 6  # 1e-6 degree is about 0.1 m: below what a street map shows
 
@@ -26,11 +27,13 @@ def require_columns(gdf: pd.DataFrame, columns: Iterable[str], what: str) -> Non
     GeoDataFrame, when it has no CRS)."""
     missing = [c for c in columns if c not in gdf.columns]
     if missing:
-        raise ValueError(f"{what} 缺少列 / {what} lacks the columns: {', '.join(missing)} "
-                         f"(有 has: {', '.join(map(str, gdf.columns))})")
+        raise ArgumentError(f"{what} 缺少列：{', '.join(missing)}"
+                            f"（现有：{', '.join(map(str, gdf.columns))}）",
+                            f"{what} lacks the columns: {', '.join(missing)} "
+                            f"(has: {', '.join(map(str, gdf.columns))})")
     if isinstance(gdf, gpd.GeoDataFrame) and len(gdf) and gdf.crs is None:
-        raise ValueError(f"{what} 没有坐标参考系 / {what} has no CRS: set one (EPSG:4326 for "
-                         "lon/lat)")
+        raise ArgumentError(f"{what} 没有坐标参考系：请设置（经纬度用 EPSG:4326）",
+                            f"{what} has no CRS: set one (EPSG:4326 for lon/lat)")
 
 
 def simplify_metric(gdf: gpd.GeoDataFrame, tolerance_m: float,

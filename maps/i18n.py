@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from gis.errors import ArgumentError
+
 LANGS = ("zh", "en")
 
 _TEXT: dict[str, tuple[str, str]] = {
@@ -131,8 +133,8 @@ def check_lang(lang: str) -> str:
         ValueError: any other value, with a bilingual message.
     """
     if lang not in LANGS:
-        raise ValueError(f"不支持的语言 {lang!r}，请用 zh 或 en / unsupported language {lang!r}: "
-                         "use zh or en")
+        raise ArgumentError(f"不支持的语言 {lang!r}，请用 zh 或 en",
+                            f"unsupported language {lang!r}: use zh or en")
     return lang
 
 

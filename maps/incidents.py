@@ -7,6 +7,7 @@ import folium
 import geopandas as gpd
 import pandas as pd
 
+from gis.errors import ArgumentError
 from maps.base import (
     CategoryFilter,
     FeatureLayer,
@@ -38,8 +39,9 @@ def _timestamp(value: object) -> pd.Timestamp | None:
     try:
         stamp = pd.Timestamp(value)
     except ValueError as exc:
-        raise ValueError(f"无法识别的时限 {value!r}，请用 ISO 8601（如 2026-11-21T17:00+08:00）/ "
-                         f"unreadable deadline {value!r}: use ISO 8601") from exc
+        raise ArgumentError(f"无法识别的时限 {value!r}，请用 ISO 8601（如 2026-11-21T17:00+08:00）",
+                            f"unreadable deadline {value!r}: use ISO 8601 "
+                            "(e.g. 2026-11-21T17:00+08:00)") from exc
     return stamp.tz_localize(LOCAL_TZ) if stamp.tzinfo is None else stamp
 
 
@@ -92,7 +94,8 @@ def incidents_map(incidents: gpd.GeoDataFrame, *, grids: gpd.GeoDataFrame | None
     require_columns(incidents, ["incident_id", "category", "stage"], "incidents")
     unknown = sorted(set(incidents["stage"].dropna()) - set(STAGES))
     if unknown:
-        raise ValueError(f"未知事件状态 / unknown incident stages: {', '.join(map(str, unknown))}")
+        raise ArgumentError(f"未知事件状态：{', '.join(map(str, unknown))}",
+                            f"unknown incident stages: {', '.join(map(str, unknown))}")
     shown = incidents[~incidents["stage"].isin(CLOSED_STAGES)] if open_only else incidents
     shown = shown[shown.geometry.notna() & ~shown.geometry.is_empty]
     status = deadline_status(shown, now)

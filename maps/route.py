@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 from shapely.geometry import LineString, Point
 
+from gis.errors import ArgumentError
 from maps.base import FeatureLayer, LegendBuilder, MapOptions, finish, new_map
 from maps.geometry import bounds_latlon, feature_collection, require_columns
 from maps.i18n import metres, minutes, t
@@ -29,10 +30,11 @@ def _single_line(lines: gpd.GeoDataFrame | gpd.GeoSeries, what: str) -> gpd.GeoS
     series = lines.geometry if isinstance(lines, gpd.GeoDataFrame) else lines
     series = series[series.notna() & ~series.is_empty]
     if series.crs is None:
-        raise ValueError(f"{what} 没有坐标参考系 / {what} has no CRS")
+        raise ArgumentError(f"{what} 没有坐标参考系", f"{what} has no CRS")
     kinds = set(series.geom_type)
     if not kinds or not kinds <= {"LineString", "MultiLineString"}:
-        raise ValueError(f"{what} 应为线 / {what} must be lines, got {sorted(kinds)}")
+        raise ArgumentError(f"{what} 应为线，实为 {sorted(kinds)}",
+                            f"{what} must be lines, got {sorted(kinds)}")
     parts = [np.asarray(part.coords) for part in series.explode(index_parts=False).values]
     coords = np.vstack(parts)
     keep = np.ones(len(coords), dtype=bool)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from gis.errors import ArgumentError
 from gis.osm import ATTRIBUTION
 
 
@@ -61,12 +62,14 @@ def resolve_tiles(tiles: str | TileProvider | None, key: str | None = None,
     elif all(part in tiles for part in ("{z}", "{x}", "{y}")):
         provider = TileProvider(tiles, ATTRIBUTION, datum=datum or "wgs84")
     else:
-        raise ValueError(f"未知底图 {tiles!r}：请用 osm、tianditu、gaode 或含 {{z}}/{{x}}/{{y}} 的 "
-                         f"URL / unknown basemap {tiles!r}: use osm, tianditu, gaode or a URL "
-                         "template with {z}/{x}/{y}")
+        raise ArgumentError(f"未知底图 {tiles!r}：请用 osm、tianditu、gaode "
+                            "或含 {z}/{x}/{y} 的 URL",
+                            f"unknown basemap {tiles!r}: use osm, tianditu, gaode or a URL "
+                            "template with {z}/{x}/{y}")
     if provider.needs_key:
         if not key:
-            raise ValueError("天地图需要密钥（--tiles-key）/ Tianditu needs a key (--tiles-key)")
+            raise ArgumentError("天地图需要密钥（--tiles-key）",
+                                "Tianditu needs a key (--tiles-key)")
         provider = TileProvider(provider.url.replace("{key}", key), provider.attribution,
                                 provider.datum, provider.subdomains, False, provider.max_zoom)
     return provider

@@ -14,6 +14,8 @@ import pandas as pd
 import shapely
 from shapely.geometry.base import BaseGeometry
 
+from gis.errors import ArgumentError
+
 
 def unit_strips(footprint: BaseGeometry, units: int) -> list[BaseGeometry]:
     """``units`` pieces of ``footprint`` cut across the long axis of its minimum rotated
@@ -40,8 +42,8 @@ def split_into_units(buildings: gpd.GeoDataFrame, target: int,
     or more by its units (see module docstring). Households are shared as evenly as whole
     numbers allow; population in proportion. Other buildings are returned unchanged."""
     if units_col not in buildings.columns:
-        raise ValueError(f"no '{units_col}' column to split buildings by unit "
-                         f"(没有“{units_col}”列，无法按单元划分)")
+        raise ArgumentError(f"没有“{units_col}”列，无法按单元划分",
+                            f"no '{units_col}' column to split buildings by unit")
     units = pd.to_numeric(buildings[units_col], errors="coerce").fillna(0).astype(int)
     split = (buildings["households"] > target) & (units >= 2)
     rows = []

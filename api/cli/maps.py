@@ -108,10 +108,8 @@ def cmd_map(args: argparse.Namespace) -> int:
 
     try:
         out = save_standalone(_build(args), args.out)
-    except WanggeError:
-        raise  # the CLI prints these itself (AssetsError too), in both languages
-    except ValueError as exc:
-        print(str(exc), file=sys.stderr)
+    except ValueError as exc:  # bad arguments (gis.errors.ArgumentError) and bad input
+        print(exc.bilingual() if isinstance(exc, WanggeError) else str(exc), file=sys.stderr)
         return 2
     print(f"已写入 written: {out} (+ {out.stem}_files/)")
     return 0

@@ -22,6 +22,8 @@ from scipy.sparse.csgraph import dijkstra
 from scipy.spatial import cKDTree
 from shapely.geometry import LineString
 
+from gis.errors import ArgumentError
+
 WALK_SPEED_KMH = 4.0
 
 # PyMatching's graph of the network's edges, the edges (node pairs) and their lengths in
@@ -78,7 +80,8 @@ class WalkNetwork:
     def snap(self, xs: npt.ArrayLike, ys: npt.ArrayLike) -> tuple[list[Hashable], np.ndarray]:
         """Nearest node of each point (metric coordinates) and the straight distance to it (m)."""
         if not self.nodes:
-            raise ValueError("the walk network is empty: no street to route on")
+            raise ArgumentError("步行路网为空：没有可走的街道",
+                                "the walk network is empty: no street to route on")
         dist, pos = self._tree.query(np.column_stack([np.asarray(xs), np.asarray(ys)]))
         return [self.nodes[i] for i in np.atleast_1d(pos)], np.atleast_1d(dist)
 
@@ -144,8 +147,9 @@ class WalkNetwork:
         try:
             chosen = np.flatnonzero(matching.decode(syndrome))
         except ValueError as err:  # PyMatching: some junctions cannot be paired
-            raise ValueError("the junctions lie in parts of the network that are not "
-                             "connected") from err
+            raise ArgumentError("这些路口位于路网中互不连通的部分",
+                                "the junctions lie in parts of the network that are not "
+                                "connected") from err
         return [edges[i] for i in chosen], float(centimetres[chosen].sum()) / 100
 
     def _t_join_graph(self) -> _JoinGraph:

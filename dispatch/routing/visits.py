@@ -25,6 +25,7 @@ from google.protobuf import text_format
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2, routing_parameters_pb2
 
 from dispatch.routing.network import WALK_SPEED_KMH, WalkNetwork
+from gis.errors import ArgumentError
 
 DAY_S = 24 * 3600
 PENALTY_PER_PRIORITY_M = 1000  # dropping an optional stop of priority p costs p km of walking
@@ -127,8 +128,10 @@ def _matrices(net: WalkNetwork, walkers: list[Walker], stops: list[Stop],
     metres = net.point_distances(xs, ys)
     if not np.isfinite(metres).all():
         bad = [i for i in range(len(xs)) if not np.isfinite(metres[i]).all()]
-        raise ValueError(f"{len(bad)} places cannot be reached on the walk network: "
-                         "check that bases and stops lie inside the study area")
+        raise ArgumentError(f"{len(bad)} 个地点在步行路网上无法到达："
+                            "请检查出发点和走访点是否在研究区域内",
+                            f"{len(bad)} places cannot be reached on the walk network: "
+                            "check that bases and stops lie inside the study area")
     metres = np.rint(metres).astype(np.int64)
     service = np.array([0] * (len(walkers) + len(ends)) + [s.service_s for s in stops],
                        dtype=np.int64)
@@ -162,7 +165,8 @@ def plan_visits(net: WalkNetwork, walkers: list[Walker], stops: list[Stop], *,
         A :class:`VisitPlan`; stops that cannot be served are listed in ``dropped``.
     """
     if not walkers:
-        raise ValueError("no worker to route: give at least one worker")
+        raise ArgumentError("没有可规划路线的网格员：请至少给出一名",
+                            "no worker to route: give at least one worker")
     started = clock_time.perf_counter()
     metres, times = _matrices(net, walkers, stops, speed_kmh)
     n_w = len(walkers)
