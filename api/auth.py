@@ -16,8 +16,9 @@ cache of its process at once, and other processes (the CLI, the service's other 
 stop accepting it within those seconds.
 
 Who may do what is :data:`PERMISSIONS`, one table of action -> roles; every endpoint names its
-action with ``who: allowed("action")`` or, when the action depends on the data (an incident's
-action, a plan's status), calls :func:`check`.
+action with the type of its caller, ``who: PlansRead`` (a :class:`Principal` allowed
+``plans.read``, defined below for each action an endpoint names), or, when the action depends
+on the data (an incident's action, a plan's status), calls :func:`check`.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Protocol, cast
 
 from fastapi import Depends, Request
 from sqlalchemy import bindparam, event, select
@@ -140,6 +141,8 @@ class TokenCache:
         self._entries: dict[str, tuple[float, int, Principal]] = {}
 
     def get(self, digest: str) -> Principal | None:
+        """The principal cached for a token's sha256 ``digest``; None when absent, expired or
+        revoked since."""
         entry = self._entries.get(digest)
         if entry is None:
             return None
@@ -182,6 +185,7 @@ def principal_for_secret(db, secret: str, cache: TokenCache | None = None) -> Pr
 
 
 def token_cache(request: Request) -> TokenCache | None:
+    """The app's token cache (None outside the service, e.g. in tests of a bare router)."""
     return getattr(request.app.state, "tokens", None)
 
 
@@ -273,7 +277,18 @@ def check(principal: Principal, action: str) -> Principal:
     return principal
 
 
-def require(action: str):
+class ActionDependency(Protocol):
+    """A dependency that gives the caller allowed ``action``, named for tests that list each
+    endpoint's action."""
+
+    action: str
+
+    def __call__(self, principal: Principal) -> Principal:
+        """The caller, checked against :data:`PERMISSIONS` (403 when not allowed)."""
+        ...
+
+
+def require(action: str) -> ActionDependency:
     """A dependency: the caller, who must be allowed ``action`` (403 otherwise)."""
     if action not in PERMISSIONS:
         raise KeyError(f"no such action in PERMISSIONS: {action}")
@@ -281,13 +296,9 @@ def require(action: str):
     def dependency(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
         return check(principal, action)
 
-    dependency.action = action  # for tests that list each endpoint's action
-    return dependency
-
-
-def allowed(action: str):
-    """The type of an endpoint's caller allowed ``action``: ``who: allowed("plans.read")``."""
-    return Annotated[Principal, Depends(require(action))]
+    named = cast(ActionDependency, dependency)
+    named.action = action
+    return named
 
 
 def forbid_other_worker(principal: Principal, worker_id: int | None) -> None:
@@ -298,3 +309,27 @@ def forbid_other_worker(principal: Principal, worker_id: int | None) -> None:
 
 
 Authenticated = Annotated[Principal, Depends(current_principal)]
+
+# An endpoint's caller, who must be allowed the action named (403 otherwise): ``who: PlansRead``.
+AssignmentsEdit = Annotated[Principal, Depends(require("assignments.edit"))]
+DatasetsRead = Annotated[Principal, Depends(require("datasets.read"))]
+DatasetsUpload = Annotated[Principal, Depends(require("datasets.upload"))]
+GridsRead = Annotated[Principal, Depends(require("grids.read"))]
+IncidentsEscalate = Annotated[Principal, Depends(require("incidents.escalate"))]
+IncidentsRead = Annotated[Principal, Depends(require("incidents.read"))]
+IncidentsReport = Annotated[Principal, Depends(require("incidents.report"))]
+IncidentsStatistics = Annotated[Principal, Depends(require("incidents.statistics"))]
+JobsManage = Annotated[Principal, Depends(require("jobs.manage"))]
+JobsRead = Annotated[Principal, Depends(require("jobs.read"))]
+MapsPlans = Annotated[Principal, Depends(require("maps.plans"))]
+MapsRead = Annotated[Principal, Depends(require("maps.read"))]
+OgcRead = Annotated[Principal, Depends(require("ogc.read"))]
+PeopleEdit = Annotated[Principal, Depends(require("people.edit"))]
+PeopleRead = Annotated[Principal, Depends(require("people.read"))]
+PlansActivate = Annotated[Principal, Depends(require("plans.activate"))]
+PlansCompute = Annotated[Principal, Depends(require("plans.compute"))]
+PlansDraft = Annotated[Principal, Depends(require("plans.draft"))]
+PlansRead = Annotated[Principal, Depends(require("plans.read"))]
+RoutesRead = Annotated[Principal, Depends(require("routes.read"))]
+WorkersOffDuty = Annotated[Principal, Depends(require("workers.off_duty"))]
+WorkersReadOwn = Annotated[Principal, Depends(require("workers.read_own"))]

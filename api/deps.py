@@ -22,6 +22,7 @@ from dispatch.incidents.rules import Rules
 
 
 def read_session(request: Request) -> Iterator[Session]:
+    """A read-only database session for one request."""
     with request.app.state.db.read_session() as session:
         yield session
 
@@ -33,6 +34,7 @@ def write_session(request: Request) -> Iterator[Session]:
 
 
 def settings(request: Request) -> Settings:
+    """The app's settings."""
     return request.app.state.settings
 
 

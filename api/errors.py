@@ -1,6 +1,6 @@
-"""Errors the API returns: a code, a Chinese and an English message.
+r"""Errors the API returns: a code, a Chinese and an English message.
 
-Body: ``{"code": ..., "message": {"zh": ..., "en": ...}, "detail": "<zh>\\n<en>"}``
+Body: ``{"code": ..., "message": {"zh": ..., "en": ...}, "detail": "<zh>\n<en>"}``
 (``detail`` keeps FastAPI clients that read only that field informed).
 
 Domain errors (gis.errors.WanggeError and its subclasses) are answered by one handler, with the
@@ -36,6 +36,7 @@ class ApiError(Exception):
         self.extra = extra
 
     def body(self) -> dict:
+        """The JSON error body: code, the message in both languages and any extra fields."""
         return {"code": self.code, "message": {"zh": self.zh, "en": self.en},
                 "detail": f"{self.zh}\n{self.en}", **self.extra}
 
@@ -92,10 +93,12 @@ def domain_errors_answer(status: int, code: str | None = None):
 
 
 def not_found(what_zh: str, what_en: str, ident) -> ApiError:
+    """404 for ``what`` (in Chinese and English) with id ``ident``."""
     return ApiError(404, "not_found", f"{what_zh} {ident} 不存在", f"{what_en} {ident} not found")
 
 
 async def api_error_handler(_request: Request, exc: ApiError) -> JSONResponse:
+    """Answer an :class:`ApiError` with its status, body and headers."""
     return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
 
 
@@ -138,7 +141,7 @@ async def overflow_error_handler(request: Request, _exc: OverflowError) -> JSONR
 
 
 async def unicode_error_handler(request: Request, _exc: UnicodeError) -> JSONResponse:
-    """Text that cannot be stored (a lone surrogate such as \\ud800): 400, not 500."""
+    r"""Text that cannot be stored (a lone surrogate such as \ud800): 400, not 500."""
     return await api_error_handler(request, ApiError(
         400, "bad_text", "请求中的文字含有无效字符（如单独的代理项 \\ud800）",
         "the request holds invalid characters (such as a lone surrogate \\ud800)"))

@@ -25,7 +25,7 @@ def _dumps(value) -> str:
 def features_json(props: Sequence[dict], geoms: Sequence, ids: Sequence | None = None) -> list[str]:
     """One GeoJSON Feature string per (properties, geometry[, id])."""
     array = np.array(list(geoms), dtype=object)
-    texts = shapely.to_geojson(array) if len(array) else []
+    texts: Sequence[str] | np.ndarray = shapely.to_geojson(array) if len(array) else []
     out = []
     for i, (p, g) in enumerate(zip(props, texts, strict=True)):
         head = '{"type":"Feature",'
@@ -43,4 +43,5 @@ def collection_bytes(features: list[str], members: dict | None = None) -> bytes:
 
 
 def geojson_response(body: bytes | str) -> Response:
+    """An ``application/geo+json`` response of ``body``."""
     return Response(body if isinstance(body, bytes) else body.encode(), media_type=GEOJSON)

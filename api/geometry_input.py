@@ -42,4 +42,5 @@ def parse_geometry(geojson: dict, settings: Settings, kinds: tuple[str, ...],
 
 
 def geometry_json(geom) -> dict | None:
+    """``geom`` (shapely) as a GeoJSON geometry dict; None for None."""
     return None if geom is None else mapping(geom)

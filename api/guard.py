@@ -37,6 +37,7 @@ def body_limit(settings: Settings, method: str, path: str) -> int:
 
 
 def too_large(settings: Settings, method: str, path: str) -> ApiError:
+    """The 413 error for a body above the limit of ``method`` ``path`` (uploads have their own)."""
     if method == "POST" and path.rstrip("/") in UPLOAD_PATHS:
         mb = settings.max_upload_bytes / 1024 / 1024
         return ApiError(413, "upload_too_large", f"上传内容超过上限 {mb:g} MB",
@@ -127,6 +128,7 @@ class RequestGuard:
         self.app, self.settings = app, settings
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Refuse HTTP requests whose body is larger than allowed, declared or as it streams in."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return

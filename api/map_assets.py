@@ -47,5 +47,6 @@ class AssetFiles(StaticFiles):
     page): until then every file is 404 instead of a server error."""
 
     async def check_config(self) -> None:
+        """Check the folder only when it exists (it is made on first use)."""
         if self.directory is not None and Path(self.directory).is_dir():
             await super().check_config()

@@ -29,10 +29,14 @@ Weekday = Annotated[int, Field(ge=1, le=7)]
 
 
 class Orm(BaseModel):
+    """A model read from an ORM row's attributes."""
+
     model_config = ConfigDict(from_attributes=True)
 
 
 class Lonlat(BaseModel):
+    """A point given as WGS84 longitude and latitude (degrees), both or neither."""
+
     lon: float | None = Field(None, ge=-180, le=180, description="经度 longitude, WGS84")
     lat: float | None = Field(None, ge=-90, le=90, description="纬度 latitude, WGS84")
 
@@ -53,6 +57,8 @@ class WorkerHours(BaseModel):
 
 
 class WorkerIn(Lonlat, WorkerHours):
+    """A new grid worker (网格员): name, contact, base point and working hours."""
+
     name: Text = Field(min_length=1, max_length=100, description="姓名 name")
     phone: Text | None = Field(None, max_length=40)
     employee_no: Text | None = Field(None, max_length=40, description="工号 employee number")
@@ -61,6 +67,8 @@ class WorkerIn(Lonlat, WorkerHours):
 
 
 class WorkerPatch(Lonlat, WorkerHours):
+    """Changes to a worker: only the fields given are changed."""
+
     name: Text | None = Field(None, min_length=1, max_length=100)
     phone: Text | None = Field(None, max_length=40)
     employee_no: Text | None = Field(None, max_length=40)
@@ -69,6 +77,8 @@ class WorkerPatch(Lonlat, WorkerHours):
 
 
 class WorkerOut(Orm):
+    """A grid worker as the API shows them."""
+
     id: int
     name: str
     phone: str | None
@@ -88,6 +98,8 @@ class WorkerOut(Orm):
 
 
 class PartyMemberIn(BaseModel):
+    """A new party member (党员), with their households and responsibility zone."""
+
     name: Text = Field(min_length=1, max_length=100)
     phone: Text | None = Field(None, max_length=40)
     branch: Text | None = Field(None, max_length=100, description="党支部 party branch")
@@ -100,6 +112,8 @@ class PartyMemberIn(BaseModel):
 
 
 class PartyMemberPatch(BaseModel):
+    """Changes to a party member: only the fields given are changed."""
+
     name: Text | None = Field(None, min_length=1, max_length=100)
     phone: Text | None = Field(None, max_length=40)
     branch: Text | None = Field(None, max_length=100)
@@ -111,6 +125,8 @@ class PartyMemberPatch(BaseModel):
 
 
 class PartyMemberOut(Orm):
+    """A party member as the API shows them."""
+
     id: int
     name: str
     phone: str | None
@@ -125,12 +141,16 @@ class PartyMemberOut(Orm):
 
 
 class ImportResult(BaseModel):
+    """What an import of people (CSV) did: rows created, rows updated, their ids."""
+
     created: int
     updated: int
     ids: list[int]
 
 
 class IncidentIn(BaseModel):
+    """A reported incident: category, description, WGS84 position and who reported it."""
+
     category: Text = Field(min_length=1, max_length=60, description="类别 category")
     description: Text = Field("", max_length=4000)
     lon: float = Field(ge=-180, le=180)
@@ -140,6 +160,8 @@ class IncidentIn(BaseModel):
 
 
 class IncidentOut(Orm):
+    """An incident as the API shows it: stage (``status``), grid, worker and deadlines."""
+
     id: int
     category: str
     description: str
@@ -163,6 +185,8 @@ IncidentAction = Literal["accept", "reject", "dispatch", "start", "handle", "ver
 
 
 class IncidentActionIn(BaseModel):
+    """A step of an incident's handling (its role decides who may take it)."""
+
     action: IncidentAction = Field(description="accept 立案, reject 作废, dispatch 派遣, "
                                    "start 处置, handle 反馈, verify 核查, close 结案, "
                                    "return 退回, claim 认领 (微心愿), note 备注")
@@ -174,6 +198,8 @@ class IncidentActionIn(BaseModel):
 
 
 class IncidentStepOut(Orm):
+    """One step of an incident's history."""
+
     seq: int
     at: datetime
     stage: str
@@ -195,6 +221,8 @@ class RoutePlacement(BaseModel):
 
 
 class IncidentDispatchOut(BaseModel):
+    """An incident after a step; for a dispatch also the reason and the ranking."""
+
     incident: IncidentOut
     reason: str | None = None
     ranking: list[dict[str, Any]] = Field(default_factory=list)
@@ -220,11 +248,15 @@ class StatisticsGroup(BaseModel):
 
 
 class IncidentStatistics(BaseModel):
+    """Incident counts and handling times grouped by grid, worker or category."""
+
     by: StatisticsBy
     groups: list[StatisticsGroup]
 
 
 class Escalated(BaseModel):
+    """An overdue incident escalated to its community's grid leader (网格长)."""
+
     incident_id: int
     grid_code: str | None
     community: str | None
@@ -233,10 +265,14 @@ class Escalated(BaseModel):
 
 
 class EscalationOut(BaseModel):
+    """The incidents escalated by one run of the escalation."""
+
     escalated: list[Escalated]
 
 
 class Redispatched(BaseModel):
+    """An incident of a worker gone off duty, dispatched to another."""
+
     incident_id: int
     to_worker: int
     reason: str
@@ -244,12 +280,16 @@ class Redispatched(BaseModel):
 
 
 class OffDutyOut(BaseModel):
+    """A worker marked off duty and the incidents passed on to others."""
+
     worker_id: int
     on_duty: bool
     redispatched: list[Redispatched]
 
 
 class DatasetOut(Orm):
+    """An uploaded study area file with its import summary."""
+
     id: int
     name: str
     filename: str
@@ -262,6 +302,8 @@ class DatasetOut(Orm):
 
 
 class PlanCreate(BaseModel):
+    """What a partition job makes: a plan of a dataset, or the re-balancing of a plan."""
+
     dataset_id: int
     name: Text = Field("", max_length=200)
     target_households: int = Field(DEFAULT_TARGET, ge=10, le=5000, description="每格目标户数")
@@ -272,6 +314,8 @@ class PlanCreate(BaseModel):
 
 
 class PlanOut(Orm):
+    """A grid plan (draft, active or archived) with its summary."""
+
     id: int
     dataset_id: int
     name: str
@@ -288,6 +332,8 @@ class PlanOut(Orm):
 
 
 class JobOut(Orm):
+    """A background job: its state, progress and result."""
+
     id: int
     kind: str
     status: str
@@ -305,6 +351,8 @@ class JobOut(Orm):
 
 
 class GridChange(BaseModel):
+    """A grid that changed between two plans, with its households before and after."""
+
     code: str
     change: Literal["changed", "new", "gone"]
     households_before: int | None
@@ -312,6 +360,8 @@ class GridChange(BaseModel):
 
 
 class BuildingMove(BaseModel):
+    """A building that changed grid (or is new, or gone) between two plans."""
+
     building_id: str
     from_grid: str | None
     to_grid: str | None
@@ -320,6 +370,8 @@ class BuildingMove(BaseModel):
 
 
 class PlanDiff(BaseModel):
+    """What changed from one plan to another: counts, grids and buildings."""
+
     plan_a: int
     plan_b: int
     buildings_moved: int
@@ -335,11 +387,15 @@ class PlanDiff(BaseModel):
 
 
 class AssignmentIn(BaseModel):
+    """A worker (or grid leader) for a grid."""
+
     worker_id: int
     role: Literal["worker", "leader"] = "worker"
 
 
 class AssignmentOut(Orm):
+    """A grid's worker or leader in a plan."""
+
     id: int
     plan_id: int
     grid_id: int
@@ -351,6 +407,8 @@ class AssignmentOut(Orm):
 
 
 class RouteOut(Orm):
+    """A worker's route for a day: stops in order, walking distance (m) and time (s)."""
+
     id: int
     plan_id: int
     worker_id: int
@@ -363,6 +421,8 @@ class RouteOut(Orm):
 
 
 class AssignmentsCompute(BaseModel):
+    """Limits of the workers' assignment to the plan's grids."""
+
     seconds: float = Field(5.0, gt=0, le=120, description="CP-SAT 求解时限 time limit, s")
     max_grids: int = Field(3, ge=1, le=1000, description="每名网格员最多网格数 most grids per "
                            "worker")
@@ -371,12 +431,16 @@ class AssignmentsCompute(BaseModel):
 
 
 class RoutesCompute(BaseModel):
+    """The day of the patrol routes and the exact model's time."""
+
     day: date | None = Field(None, description="日期 the routes' day (default today, Beijing)")
     exact_seconds: float = Field(0.1, ge=0, le=30,
                                  description="每个网格精确模型时限 exact model time per grid, s")
 
 
 class PartyZonesCompute(BaseModel):
+    """How many households a party member keeps contact with at most."""
+
     capacity: int = Field(20, ge=1, le=500,
                           description="每名党员联系户数上限 households per party member")
 
@@ -384,6 +448,8 @@ class PartyZonesCompute(BaseModel):
 # ---- OGC API - Features documents (api.services.ogc) -----------------------------------------
 
 class OgcLink(BaseModel):
+    """A link of an OGC API document."""
+
     href: str
     rel: str
     type: str | None = None
@@ -391,6 +457,8 @@ class OgcLink(BaseModel):
 
 
 class OgcLandingPage(BaseModel):
+    """The OGC API Features landing page."""
+
     title: str
     description: str
     attribution: str
@@ -398,21 +466,29 @@ class OgcLandingPage(BaseModel):
 
 
 class OgcConformance(BaseModel):
+    """The OGC API conformance classes implemented."""
+
     model_config = ConfigDict(populate_by_name=True)
 
     conforms_to: list[str] = Field(alias="conformsTo")
 
 
 class OgcSpatialExtent(BaseModel):
+    """A collection's bounding box (CRS84)."""
+
     bbox: list[list[float]] = Field(description="minLon, minLat, maxLon, maxLat (CRS84)")
     crs: str
 
 
 class OgcExtent(BaseModel):
+    """A collection's extent."""
+
     spatial: OgcSpatialExtent
 
 
 class OgcCollection(BaseModel):
+    """An OGC API Features collection."""
+
     model_config = ConfigDict(populate_by_name=True)
 
     id: str
@@ -425,6 +501,8 @@ class OgcCollection(BaseModel):
 
 
 class OgcCollections(BaseModel):
+    """The OGC API Features collections."""
+
     links: list[OgcLink]
     collections: list[OgcCollection]
 
@@ -432,6 +510,8 @@ class OgcCollections(BaseModel):
 # ---- Open311 GeoReport v2 (api.routers.open311) -----------------------------------------------
 
 class Open311Service(BaseModel):
+    """An Open311 GeoReport v2 service: an incident category."""
+
     service_code: str
     service_name: str
     description: str
@@ -442,6 +522,8 @@ class Open311Service(BaseModel):
 
 
 class Open311Created(BaseModel):
+    """The answer to an Open311 service request: its id, or the open report it joined."""
+
     service_request_id: str
     service_notice: str = Field(description="重复上报已合并 when merged into an open report")
     account_id: str | None

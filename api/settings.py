@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 DEFAULT_DATA_DIR = "wangge-data"
 
@@ -74,13 +75,13 @@ class Settings:
         return self.database_url or f"sqlite:///{(self.data_dir / 'wangge.db').resolve()}"
 
     @classmethod
-    def from_env(cls, data_dir: str | Path | None = None, **overrides) -> Settings:
+    def from_env(cls, data_dir: str | Path | None = None, **overrides: Any) -> Settings:
         """Settings from ``WANGGE_*`` environment variables; ``data_dir`` and keyword
         arguments win over them."""
         env = os.environ
         origins = tuple(o.strip() for o in env.get("WANGGE_CORS_ORIGINS", "").split(",")
                         if o.strip())
-        values = dict(
+        values: dict[str, Any] = dict(
             data_dir=Path(data_dir or env.get("WANGGE_DATA_DIR", DEFAULT_DATA_DIR)),
             database_url=env.get("WANGGE_DATABASE_URL") or None,
             cors_origins=origins,

@@ -64,6 +64,7 @@ class SecurityHeaders:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Add the security headers to every HTTP answer."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return

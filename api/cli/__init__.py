@@ -25,6 +25,7 @@ COMMAND_GROUPS = (partition, vrp, demo, dispatch, maps, service)  # in the order
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``wangge`` command line: one subcommand group per module of api.cli."""
     parser = argparse.ArgumentParser(
         prog="wangge", description="网格化管理 Wangge: community micro-grids, workers, routes")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -34,6 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``wangge`` command ``argv``; returns the exit status (2 for bad input, with the
+    bilingual message on stderr)."""
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

@@ -26,6 +26,8 @@ def register(sub) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    """``wangge demo``: import the bundled demo district and plan it, writing layers and a
+    summary."""
     from api.services.demo import demo_source
     from gis.export import study_area_layers, write_geojson, write_gpkg
     from gis.study_area import format_summary, load_study_area
@@ -50,11 +52,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
         plan = make_plan(area, progress=advance)
     write_plan(plan, out / "plan.gpkg", area.attribution)
     write_geojson(plan.grids, out / "grids.geojson", area.attribution)
-    summary["plan"] = dict(plan.summary, seconds=round(time.perf_counter() - started, 2),
-                           peak_memory_mb=peak_memory_mb(), out=str(out / "plan.gpkg"))
+    plan_summary = dict(plan.summary, seconds=round(time.perf_counter() - started, 2),
+                        peak_memory_mb=peak_memory_mb(), out=str(out / "plan.gpkg"))
+    summary["plan"] = plan_summary
     (out / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2),
                                       encoding="utf-8")
-    print(format_plan_summary(summary["plan"]))
+    print(format_plan_summary(plan_summary))
     print(f"输出目录 outputs written to: {out.resolve()}")
     print(area.attribution)
     if args.no_serve:

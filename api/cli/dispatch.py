@@ -72,6 +72,7 @@ def _report(args, summary: dict, text: str) -> None:
 
 
 def cmd_assign(args: argparse.Namespace) -> int:
+    """``wangge assign``: one worker per grid and the four-level structure, as CSV."""
     from dispatch.staffing.people import read_workers
     from dispatch.staffing.workers import AssignmentError, assign_workers, four_levels
 
@@ -106,6 +107,7 @@ def cmd_assign(args: argparse.Namespace) -> int:
 
 
 def cmd_patrol(args: argparse.Namespace) -> int:
+    """``wangge patrol``: a street patrol per grid (or community) from the workers' bases."""
     from dispatch.routing.patrol import community_areas, patrol_routes
     from dispatch.staffing.people import read_workers
     from gis.export import write_gpkg
@@ -150,7 +152,7 @@ def _worker_bases(workers: list, assignment: str | None) -> dict:
 
 
 def _patrol_team_bases(communities, workers: list) -> dict:
-    """community -> the base of the patrol team member (role ``patrol``) nearest its centre."""
+    """Community -> the base of the patrol team member (role ``patrol``) nearest its centre."""
     team = [w for w in workers if w.role == "patrol"]
     if not team:
         return {}
@@ -174,6 +176,7 @@ def _write_gpx(folder: Path, routes, crs) -> None:
 
 
 def cmd_party(args: argparse.Namespace) -> int:
+    """``wangge party``: households shared among party members near them, and their zones."""
     from dispatch.staffing.party import assign_households, zone_polygons
     from dispatch.staffing.people import read_members
     from gis.export import write_gpkg

@@ -125,6 +125,8 @@ def step_progress(total: int):
 
 
 def cmd_import(args: argparse.Namespace) -> int:
+    """``wangge import``: read a study area, print its import report, optionally write its
+    layers."""
     from gis.export import study_area_layers, write_gpkg
     from gis.study_area import format_summary
 
@@ -147,6 +149,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_partition(args: argparse.Namespace) -> int:
+    """``wangge partition``: make (or re-balance) a grid plan and write it as GeoPackage."""
     from partition.plan import make_plan, rule_violations
     from partition.plan_io import read_plan, write_plan
 

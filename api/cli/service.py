@@ -60,6 +60,7 @@ def _database(settings: Settings):
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    """``wangge serve``: run the HTTP service (uvicorn) with ``--workers`` processes."""
     import uvicorn
 
     from api.app import create_app
@@ -84,6 +85,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_token_create(args: argparse.Namespace) -> int:
+    """``wangge token create``: issue a token for a role; the secret is printed once."""
     from api.auth import issue_token
 
     db = _database(_settings(args))
@@ -103,6 +105,7 @@ def cmd_token_create(args: argparse.Namespace) -> int:
 
 
 def cmd_token_revoke(args: argparse.Namespace) -> int:
+    """``wangge token revoke``: revoke a token by id."""
     from api.auth import revoke_token
 
     db = _database(_settings(args))
@@ -120,6 +123,7 @@ def cmd_token_revoke(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the service commands alone (serve, token); returns the exit status."""
     parser = argparse.ArgumentParser(prog="wangge", description="Wangge service commands")
     register(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)

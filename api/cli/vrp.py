@@ -20,6 +20,7 @@ def register(sub) -> None:
 
 
 def cmd_vrp_solve(args: argparse.Namespace) -> int:
+    """``wangge vrp``: solve a TSPLIB / VRPLIB instance with OR-Tools and print the cost."""
     from dispatch.routing.vrp import read_instance, solve
 
     solution = solve(read_instance(args.file), args.seconds, args.seed)

@@ -43,7 +43,7 @@ def _context(db: Database, settings: Settings, plan_id: int):
         plan = session.get(m.PlanRow, plan_id)
         if plan is None:
             raise ValueError(f"plan {plan_id} not found (网格方案不存在)")
-        dataset = session.get(m.DatasetRow, plan.dataset_id)
+        dataset = session.get_one(m.DatasetRow, plan.dataset_id)
         grids = grids_frame(session, plan_id)
     net = walk_network(settings, dataset)
     return plan, net, grids.to_crs(net.crs)

@@ -23,7 +23,7 @@ def run_partition(db: Database, settings: Settings, job_id: int, params: dict) -
 
     progress = JobProgress(db, job_id, PARTITION_STEPS)
     with db.read_session() as session:
-        dataset = session.get(DatasetRow, params["dataset_id"])
+        dataset = session.get_one(DatasetRow, params["dataset_id"])
         previous = None
         if params.get("previous_plan_id"):
             prev_id = params["previous_plan_id"]

@@ -43,7 +43,7 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import Connection, func, select, text, update
 
 from api.errors import ApiError
 from api.jobs import JOB_KINDS
@@ -90,6 +90,7 @@ PRELOAD = ["api.jobs.runner", "api.jobs.partition", "api.jobs.dispatch", "api.st
 
 
 def now() -> datetime:
+    """Now, in UTC."""
     return datetime.now(UTC)
 
 
@@ -109,10 +110,11 @@ class RunnerLease:
     def __init__(self, db: Database, settings: Settings) -> None:
         self.db, self.settings = db, settings
         self._fd: int | None = None
-        self._conn = None  # PostgreSQL: the connection holding the advisory lock
+        self._conn: Connection | None = None  # PostgreSQL: the connection holding the lock
 
     @property
     def held(self) -> bool:
+        """Whether this process holds the lease (runs the jobs)."""
         return self._fd is not None or self._conn is not None
 
     def acquire(self) -> bool:
@@ -157,6 +159,7 @@ class RunnerLease:
         return True
 
     def release(self) -> None:
+        """Give the lease up (close the lock file or the connection holding the advisory lock)."""
         if self._fd is not None:
             os.close(self._fd)  # drops the flock
             self._fd = None
@@ -260,13 +263,15 @@ class JobRunner:
                     status="interrupted", finished_at=now(),
                     error="interrupted by a restart of the service; re-run it",
                     error_zh="服务重启中断了该任务，请重新运行"))
-            return result.rowcount
+            return result.rowcount  # type: ignore[attr-defined]  # an UPDATE's CursorResult
 
     def start(self) -> None:
+        """Start the thread that runs queued jobs."""
         self._thread = threading.Thread(target=self._loop, name="wangge-jobs", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
+        """Stop the runner: running jobs are marked interrupted and the lease released."""
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
@@ -343,7 +348,7 @@ class JobRunner:
                 claimed = session.execute(
                     update(JobRow).where(JobRow.id == job_id, JobRow.status == "queued")
                     .values(status="running", started_at=now(), progress=0.0,
-                            owner=owner)).rowcount
+                            owner=owner)).rowcount  # type: ignore[attr-defined]  # as above
             if not claimed:
                 continue
             proc = self.ctx.Process(target=run_job, name=f"wangge-job-{job_id}", daemon=True,
@@ -368,6 +373,7 @@ class JobProgress:
         self.db, self.job_id, self.total, self.done = db, job_id, total, 0
 
     def __call__(self, name: str) -> None:
+        """Record that step ``name`` starts (the job's progress and current step)."""
         with self.db.writing() as session:
             session.execute(update(JobRow).where(*owned(self.job_id))
                             .values(progress=round(self.done / self.total, 3), step=name))
@@ -427,7 +433,7 @@ def run_job(settings: Settings, job_id: int, target: str | None, owner: str | No
     db = Database(settings.url, settings.sqlite_synchronous)
     try:
         with db.read_session() as session:
-            job = session.get(JobRow, job_id)
+            job = session.get_one(JobRow, job_id)
             kind, params = job.kind, dict(job.params)
         if target is None:
             raise ValueError(f"unknown job kind {kind!r}")

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
-from api.auth import allowed
+from api.auth import AssignmentsEdit, GridsRead, PlansRead
 from api.deps import AppSettings, BBoxQuery, ReadDb, WriteDb, check_limit, parse_bbox
 from api.geojson import geojson_response
 from api.schemas import AssignmentIn, AssignmentOut
@@ -21,7 +21,7 @@ SimplifyQuery = Annotated[float | None, Query(
 
 @router.get("/grids", response_class=Response, summary="启用方案的网格 grids of the active "
             "plan, GeoJSON (a worker gets their own)")
-def active_grids(session: ReadDb, who: allowed("grids.read"), settings: AppSettings,
+def active_grids(session: ReadDb, who: GridsRead, settings: AppSettings,
                  bbox: BBoxQuery = None,
                  simplify: SimplifyQuery = None):
     return geojson_response(grids.active_grids(session, who, parse_bbox(bbox, settings),
@@ -30,13 +30,13 @@ def active_grids(session: ReadDb, who: allowed("grids.read"), settings: AppSetti
 
 @router.get("/grids/{code}", response_class=Response,
             summary="启用方案的一个网格 one grid of the active plan, GeoJSON Feature")
-def active_grid(code: str, session: ReadDb, who: allowed("grids.read")):
+def active_grid(code: str, session: ReadDb, who: GridsRead):
     return geojson_response(grids.active_grid(session, who, code))
 
 
 @router.get("/plans/{plan_id}/grids", response_class=Response,
             summary="方案的网格 a plan's grids, GeoJSON FeatureCollection")
-def plan_grids(plan_id: int, session: ReadDb, who: allowed("plans.read"), settings: AppSettings,
+def plan_grids(plan_id: int, session: ReadDb, who: PlansRead, settings: AppSettings,
                bbox: BBoxQuery = None, simplify: SimplifyQuery = None):
     return geojson_response(grids.plan_grids(session, plan_id, parse_bbox(bbox, settings),
                                              simplify))
@@ -44,7 +44,7 @@ def plan_grids(plan_id: int, session: ReadDb, who: allowed("plans.read"), settin
 
 @router.get("/plans/{plan_id}/buildings", response_class=Response,
             summary="方案的建筑 a plan's buildings with grid codes, GeoJSON")
-def plan_buildings(plan_id: int, session: ReadDb, who: allowed("plans.read"), settings: AppSettings,
+def plan_buildings(plan_id: int, session: ReadDb, who: PlansRead, settings: AppSettings,
                    bbox: BBoxQuery = None, grid: str | None = None, limit: int = 1000,
                    offset: int = Query(0, ge=0)):
     return geojson_response(grids.plan_buildings(
@@ -55,11 +55,11 @@ def plan_buildings(plan_id: int, session: ReadDb, who: allowed("plans.read"), se
 @router.put("/plans/{plan_id}/grids/{code}/assignment", response_model=AssignmentOut,
             summary="指派网格员 assign a worker (or grid leader) to a grid")
 def assign(plan_id: int, code: str, body: AssignmentIn, session: WriteDb,
-           who: allowed("assignments.edit")):
+           who: AssignmentsEdit):
     return grids.assign(session, plan_id, code, body)
 
 
 @router.get("/plans/{plan_id}/assignments", response_model=list[AssignmentOut],
             summary="方案的网格员指派 assignments of a plan")
-def plan_assignments(plan_id: int, session: ReadDb, who: allowed("plans.read")):
+def plan_assignments(plan_id: int, session: ReadDb, who: PlansRead):
     return grids.plan_assignments(session, plan_id)

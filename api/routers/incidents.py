@@ -9,7 +9,13 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query, Request
 
-from api.auth import Authenticated, allowed
+from api.auth import (
+    Authenticated,
+    IncidentsEscalate,
+    IncidentsRead,
+    IncidentsReport,
+    IncidentsStatistics,
+)
 from api.deps import (
     STEP_NOT_ALLOWED,
     AppSettings,
@@ -35,7 +41,7 @@ router = APIRouter(tags=["incidents 事件"])
 
 @router.post("/incidents", status_code=201, response_model=IncidentOut,
              summary="上报事件 report an incident (send Idempotency-Key when retrying)")
-def report_incident(body: IncidentIn, request: Request, who: allowed("incidents.report"),
+def report_incident(body: IncidentIn, request: Request, who: IncidentsReport,
                     rules: IncidentRules, grids: Grids,
                     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None):
     return incidents.report(request.app.state.db, who, rules, grids, body,
@@ -44,7 +50,7 @@ def report_incident(body: IncidentIn, request: Request, who: allowed("incidents.
 
 @router.get("/incidents", response_model=list[IncidentOut],
             summary="事件列表 incidents (a worker sees those dispatched to them)")
-def list_incidents(session: ReadDb, who: allowed("incidents.read"), settings: AppSettings,
+def list_incidents(session: ReadDb, who: IncidentsRead, settings: AppSettings,
                    limit: int = 100, offset: int = Query(0, ge=0),
                    status: str | None = None, category: str | None = None,
                    grid_code: str | None = None, worker_id: int | None = None):
@@ -57,7 +63,7 @@ def list_incidents(session: ReadDb, who: allowed("incidents.read"), settings: Ap
             response_model_exclude_unset=True,  # a group names only the key grouped by
             summary="事件统计 statistics per grid, worker or category "
             "(open, overdue, median hours to accept and to close)")
-def statistics(session: ReadDb, who: allowed("incidents.statistics"),
+def statistics(session: ReadDb, who: IncidentsStatistics,
                by: Literal["grid", "worker", "category"] = "category"):
     return incidents.statistics(session, by)
 
@@ -65,19 +71,19 @@ def statistics(session: ReadDb, who: allowed("incidents.statistics"),
 @router.post("/incidents/escalate", response_model=EscalationOut,
              summary="超期上报 escalate every overdue open incident to its community's grid "
              "leader (网格长), once")
-def escalate(session: WriteDb, who: allowed("incidents.escalate"), settings: AppSettings,
+def escalate(session: WriteDb, who: IncidentsEscalate, settings: AppSettings,
              rules: IncidentRules):
     return incidents.escalate(session, settings, rules, who)
 
 
 @router.get("/incidents/{incident_id}", response_model=IncidentOut)
-def get_incident(incident_id: int, session: ReadDb, who: allowed("incidents.read")):
+def get_incident(incident_id: int, session: ReadDb, who: IncidentsRead):
     return incidents.get_incident(session, who, incident_id)
 
 
 @router.get("/incidents/{incident_id}/history", response_model=list[IncidentStepOut],
             summary="事件处置记录 the incident's steps, oldest first (append-only)")
-def incident_history(incident_id: int, session: ReadDb, who: allowed("incidents.read")):
+def incident_history(incident_id: int, session: ReadDb, who: IncidentsRead):
     return incidents.history(session, who, incident_id)
 
 

@@ -16,7 +16,7 @@ from typing import Literal
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
-from api.auth import allowed
+from api.auth import MapsPlans, MapsRead
 from api.deps import ReadDb
 from api.errors import ApiError
 from api.map_assets import gather_map_assets
@@ -45,7 +45,7 @@ def assets_ready(request: Request) -> None:
 
 
 @router.get("/grids", response_class=HTMLResponse, summary="网格方案地图 the active grid plan")
-def grids_page(request: Request, session: ReadDb, who: allowed("maps.read"),
+def grids_page(request: Request, session: ReadDb, who: MapsRead,
                lang: Lang = LangQuery):
     assets_ready(request)
     return HTMLResponse(pages.grids_page(session, who, lang))
@@ -53,7 +53,7 @@ def grids_page(request: Request, session: ReadDb, who: allowed("maps.read"),
 
 @router.get("/party-zones", response_class=HTMLResponse,
             summary="党员责任区地图 party member responsibility zones")
-def party_zones_page(request: Request, session: ReadDb, who: allowed("maps.read"),
+def party_zones_page(request: Request, session: ReadDb, who: MapsRead,
                      lang: Lang = LangQuery):
     assets_ready(request)
     return HTMLResponse(pages.party_zones_page(session, who, lang))
@@ -61,7 +61,7 @@ def party_zones_page(request: Request, session: ReadDb, who: allowed("maps.read"
 
 @router.get("/incidents", response_class=HTMLResponse,
             summary="事件地图 open incidents (a worker sees their own)")
-def incidents_page(request: Request, session: ReadDb, who: allowed("maps.read"),
+def incidents_page(request: Request, session: ReadDb, who: MapsRead,
                    lang: Lang = LangQuery,
                    category: str | None = None):
     assets_ready(request)
@@ -70,7 +70,7 @@ def incidents_page(request: Request, session: ReadDb, who: allowed("maps.read"),
 
 @router.get("/routes/{worker_id}", response_class=HTMLResponse,
             summary="网格员路线地图 a worker's route (a worker sees their own)")
-def route_page(request: Request, worker_id: int, session: ReadDb, who: allowed("maps.read"),
+def route_page(request: Request, worker_id: int, session: ReadDb, who: MapsRead,
                lang: Lang = LangQuery, day: date | None = None):
     assets_ready(request)
     return HTMLResponse(pages.route_page(session, who, worker_id, lang, day))
@@ -78,7 +78,7 @@ def route_page(request: Request, worker_id: int, session: ReadDb, who: allowed("
 
 @router.get("/coverage", response_class=HTMLResponse,
             summary="覆盖缺口地图 coverage gaps of the active plan (planners)")
-def coverage_page(request: Request, session: ReadDb, who: allowed("maps.plans"),
+def coverage_page(request: Request, session: ReadDb, who: MapsPlans,
                   lang: Lang = LangQuery,
                   tolerance_pct: float = Query(BALANCE_LIMIT_PCT, gt=0, le=100)):
     assets_ready(request)
@@ -87,7 +87,7 @@ def coverage_page(request: Request, session: ReadDb, who: allowed("maps.plans"),
 
 @router.get("/compare", response_class=HTMLResponse,
             summary="方案对比地图 two plans compared (planners)")
-def compare_page(request: Request, session: ReadDb, who: allowed("maps.plans"),
+def compare_page(request: Request, session: ReadDb, who: MapsPlans,
                  old: int = Query(description="原方案 id the earlier plan"),
                  new: int = Query(description="新方案 id the later plan"),
                  lang: Lang = LangQuery):

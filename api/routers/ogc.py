@@ -11,7 +11,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
-from api.auth import Principal, allowed, authenticate
+from api.auth import OgcRead, Principal, authenticate
 from api.deps import AppSettings, BBoxQuery, ReadDb, check_limit, parse_bbox
 from api.errors import ApiError
 from api.geojson import geojson_response
@@ -61,7 +61,7 @@ def collection(collection_id: str, request: Request, session: ReadDb):
 
 @router.get("/collections/{collection_id}/items",
             summary="要素 features (GeoJSON) with bbox, limit, offset, datetime")
-def items(collection_id: str, request: Request, session: ReadDb, who: allowed("ogc.read"),
+def items(collection_id: str, request: Request, session: ReadDb, who: OgcRead,
           settings: AppSettings, bbox: BBoxQuery = None,
           limit: int = Query(10, description="1..max page size"),
           offset: int = Query(0, ge=0), datetime_: str | None = Query(None, alias="datetime")):
@@ -78,6 +78,6 @@ def items(collection_id: str, request: Request, session: ReadDb, who: allowed("o
 
 @router.get("/collections/{collection_id}/items/{feature_id}", summary="一个要素 one feature")
 def item(collection_id: str, feature_id: str, request: Request, session: ReadDb,
-         who: allowed("ogc.read")):
+         who: OgcRead):
     feature = ogc.item(session, collection_id, feature_id, who, _base(request))
     return JSONResponse(feature, media_type=ogc.GEOJSON)

@@ -40,8 +40,10 @@ def load_dataset(settings: Settings, dataset: DatasetRow, progress=None):
 
 
 def dataset_out(d: DatasetRow) -> DatasetOut:
+    """The API's view of a dataset row, with its bounding box when it has one."""
     out = DatasetOut.model_validate(d)
-    if d.minx is not None:
+    # The four are set together (BBoxMixin.set_geometry).
+    if d.minx is not None and d.miny is not None and d.maxx is not None and d.maxy is not None:
         out.bbox = [d.minx, d.miny, d.maxx, d.maxy]
     return out
 
@@ -140,11 +142,13 @@ def add_dataset(db: Database, settings: Settings, source: str | Path, name: str 
 
 
 def list_datasets(session: Session, limit: int, offset: int) -> list[DatasetOut]:
+    """A page of the datasets, oldest first."""
     rows = session.scalars(select(DatasetRow).order_by(DatasetRow.id).limit(limit).offset(offset))
     return [dataset_out(d) for d in rows]
 
 
 def get_dataset(session: Session, dataset_id: int) -> DatasetOut:
+    """Dataset ``dataset_id``; 404 when there is none."""
     d = session.get(DatasetRow, dataset_id)
     if d is None:
         raise not_found("数据集", "dataset", dataset_id)

@@ -58,7 +58,7 @@ def _demo_people(db: Database, plan_id: int, workers: int, members: int) -> tupl
                              branch="演示支部 demo branch", building_ids=[str(b.building_id)],
                              notes="演示数据 demo")
                  for i, (_, b) in enumerate(member_rows.iterrows())]
-        session.add_all(staff + party)
+        session.add_all([*staff, *party])
         session.flush()
         return [w.id for w in staff], [p.id for p in party]
 
@@ -114,7 +114,7 @@ def demo_service(data_dir: str | Path, *, workers: int = DEMO_WORKERS,
         lap("划分网格 partition")
         with db.read_session() as session:
             grids = session.scalar(select(func.count()).select_from(GridRow)
-                                   .where(GridRow.plan_id == plan_id))
+                                   .where(GridRow.plan_id == plan_id)) or 0
             households = session.scalar(select(func.sum(GridRow.households))
                                         .where(GridRow.plan_id == plan_id)) or 0
         staff, party = _demo_people(db, plan_id, workers, members)

@@ -19,6 +19,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
+from shapely.geometry import Point
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -55,6 +56,7 @@ def walk_network(settings: Settings, dataset: m.DatasetRow) -> WalkNetwork:
 
 
 def active_plan(session: Session) -> m.PlanRow:
+    """The active plan; 409 when none is active (nothing to dispatch with)."""
     plan = stored_active_plan(session)
     if plan is None:
         raise ApiError(409, "no_active_plan", "尚无启用的网格方案，无法派遣",
@@ -71,7 +73,7 @@ def plan_workers(session: Session, plan_id: int, crs) -> tuple[list[DispatchWork
                                   m.AssignmentRow.role == "worker").order_by(m.GridRow.code)).all()
     assignment = pd.DataFrame([(code, wid) for code, _, wid in rows],
                               columns=["grid_id", "worker_id"])
-    first_grid = {}
+    first_grid: dict[int, Point] = {}  # worker -> a point of their first grid
     for _, geom, wid in rows:
         first_grid.setdefault(wid, geom.representative_point())
     import geopandas as gpd
@@ -112,7 +114,7 @@ def leader_levels(session: Session, plan_id: int) -> pd.DataFrame:
 def dispatcher(session: Session, settings: Settings, rules: Rules) -> Dispatcher:
     """The dispatcher of the active plan, with its grid leaders for escalation."""
     plan = active_plan(session)
-    net = walk_network(settings, session.get(m.DatasetRow, plan.dataset_id))
+    net = walk_network(settings, session.get_one(m.DatasetRow, plan.dataset_id))
     grids = grids_frame(session, plan.id)[["grid_id", "geometry"]].to_crs(net.crs)
     workers, assignment = plan_workers(session, plan.id, net.crs)
     if not workers:

@@ -40,7 +40,8 @@ class PlanGrids:
     def code_at(self, lon: float, lat: float) -> str | None:
         """The code of the grid covering (lon, lat) (the first saved when two share an
         edge), None outside every grid."""
-        return locate_grid(self.grids, lon, lat)
+        code = locate_grid(self.grids, lon, lat)
+        return None if code is None else str(code)  # the codes are text already
 
 
 class GridLocator:
@@ -51,17 +52,20 @@ class GridLocator:
         self._lock = threading.Lock()
 
     def plan_grids(self, session: Session, plan_id: int) -> PlanGrids:
+        """Plan ``plan_id``'s grids, read once per process and cached."""
         with self._lock:
             cached = self._plans.get(plan_id)
         if cached is not None:
             return cached
         rows = session.execute(select(GridRow.code, GridRow.geom).where(GridRow.plan_id == plan_id)
                                .order_by(GridRow.id)).all()
-        rows = [(code, geom) for code, geom in rows if geom is not None and not geom.is_empty]
-        geoms = [geom for _, geom in rows]
-        bounds = (tuple(float(v) for v in shapely.total_bounds(geoms)) if geoms
-                  else (0.0, 0.0, 0.0, 0.0))
-        frame = gpd.GeoDataFrame({"grid_id": [code for code, _ in rows]}, geometry=geoms,
+        kept = [(code, geom) for code, geom in rows if geom is not None and not geom.is_empty]
+        geoms = [geom for _, geom in kept]
+        bounds = (0.0, 0.0, 0.0, 0.0)
+        if geoms:
+            minx, miny, maxx, maxy = (float(v) for v in shapely.total_bounds(geoms))
+            bounds = (minx, miny, maxx, maxy)
+        frame = gpd.GeoDataFrame({"grid_id": [code for code, _ in kept]}, geometry=geoms,
                                  crs="EPSG:4326")
         frame.sindex  # noqa: B018 (built now, once, not by the first report)
         grids = PlanGrids(plan_id, frame, bounds)

@@ -28,6 +28,7 @@ BBox = tuple[float, float, float, float]
 
 
 def active_plan(session: Session) -> PlanRow:
+    """The active plan; 404 when none is active."""
     plan = stored_active_plan(session)
     if plan is None:
         raise ApiError(404, "no_active_plan", "尚无启用的网格方案", "no plan is active yet")
@@ -134,6 +135,7 @@ def assign(session: Session, plan_id: int, code: str, body: AssignmentIn) -> Ass
 
 
 def plan_assignments(session: Session, plan_id: int) -> list[AssignmentOut]:
+    """The worker assignments of plan ``plan_id`` with their grid codes, by code."""
     plan_row(session, plan_id)
     rows = session.execute(select(AssignmentRow, GridRow.code)
                            .join(GridRow, GridRow.id == AssignmentRow.grid_id)

@@ -56,6 +56,7 @@ from api.store.models import IncidentRow, IncidentStepRow, WorkerRow
 from dispatch.incidents.errors import IncidentError
 from dispatch.incidents.lifecycle import (
     WITH_WORKER,
+    Incident,
     add_note,
     claim,
     merge_report,
@@ -92,11 +93,13 @@ def category_id(rules: Rules, text: str) -> str:
 
 
 def is_overdue(i: IncidentRow, now: datetime) -> bool:
+    """Whether incident row ``i`` is past the deadline of its stage at ``now``."""
     deadline = store.aware(stage_deadline(i.status, i.accept_by, i.close_by))
     return past_deadline(i.status, deadline, now)
 
 
 def incident_out(i: IncidentRow, merged: bool = False) -> IncidentOut:
+    """The API's view of incident row ``i`` (``merged``: a report was merged into it)."""
     return IncidentOut(id=i.id, category=i.category, description=i.description, status=i.status,
                        lon=i.geom.x, lat=i.geom.y, plan_id=i.plan_id, grid_code=i.grid_code,
                        worker_id=i.worker_id, created_at=store.aware(i.created_at),
@@ -125,7 +128,7 @@ def take_report(s: Session, who: Principal, rules: Rules, grids: GridLocator, *,
                                     description=description, phone=phone or "",
                                     report_id=report_id)
     if merged:
-        row = s.get(IncidentRow, int(incident.incident_id))
+        row = s.get_one(IncidentRow, int(incident.incident_id))
         store.save_domain(s, row, incident, who.token_id)
         return row, merged
     # A new incident: its row complete before the one INSERT, then its first step.
@@ -213,6 +216,7 @@ def visible(session: Session, incident_id: int, who: Principal) -> IncidentRow:
 
 
 def get_incident(session: Session, who: Principal, incident_id: int) -> IncidentOut:
+    """Incident ``incident_id`` if the caller may see it (404 otherwise)."""
     return incident_out(visible(session, incident_id, who))
 
 
@@ -291,7 +295,7 @@ def redispatch_off_duty(session: Session, settings: Settings, rules: Rules, who:
 
 
 def _dispatch(session: Session, today: TodayRoutes, row: IncidentRow, body: IncidentActionIn,
-              who: Principal) -> tuple[object, str | None, list[dict]]:
+              who: Principal) -> tuple[Incident, str | None, list[dict]]:
     """Dispatch ``row`` to ``body.worker_id`` or to the Dispatcher's choice; returns the
     domain incident, the reason and the ranking."""
     now = today.now
@@ -325,7 +329,9 @@ def act(session: Session, settings: Settings, rules: Rules, who: Principal, inci
         raise not_found("事件", "incident", incident_id)
     check(who, f"incidents.{body.action}")
     forbid_other_worker(who, row.worker_id)
-    reason, ranking, before = None, [], row.worker_id if row.status in WITH_WORKER else None
+    reason: str | None = None
+    ranking: list[dict] = []
+    before = row.worker_id if row.status in WITH_WORKER else None
     today = TodayRoutes(session, settings, rules, datetime.now(UTC))
     if body.action == "dispatch":
         incident, reason, ranking = _dispatch(session, today, row, body, who)

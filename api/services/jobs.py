@@ -16,6 +16,7 @@ RERUNNABLE = ("interrupted", "failed", "cancelled")
 
 
 def job_out(job: JobRow) -> JobOut:
+    """The API's view of a job row, with its estimated seconds left."""
     out = JobOut.model_validate(job)
     out.eta_seconds = eta_seconds(job)
     return out
@@ -35,6 +36,7 @@ def list_jobs(session: Session, limit: int, offset: int) -> list[JobOut]:
 
 
 def get_job(session: Session, job_id: int) -> JobOut:
+    """Job ``job_id``; 404 when there is none."""
     return job_out(_job(session, job_id))
 
 

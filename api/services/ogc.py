@@ -19,6 +19,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -52,10 +53,11 @@ WORLD = [-180.0, -90.0, 180.0, 90.0]
 
 @dataclass(frozen=True)
 class CollectionInfo:
+    """An OGC API Features collection: its id, labels, the table it serves and who sees what."""
     id: str
     title: str
     description: str
-    model: type
+    model: Any  # the row class: id, geom and its box, plan_id / grid_code where it has them
     plan_scoped: bool  # features of the active plan only
     personal: bool = False  # records of people: extent only for those who may read them
 
@@ -95,6 +97,7 @@ def landing(base: str, root: str) -> OgcLandingPage:
 
 
 def conformance() -> OgcConformance:
+    """The OGC API conformance classes the service implements."""
     return OgcConformance.model_validate({"conformsTo": CONFORMANCE})
 
 
@@ -138,6 +141,7 @@ def collections(session: Session, base: str, who: Principal | None) -> OgcCollec
 
 
 def collection_info(collection_id: str) -> CollectionInfo:
+    """The collection ``collection_id``; 404 when there is none."""
     if collection_id not in COLLECTIONS:
         raise not_found("要素集合", "collection", collection_id)
     return COLLECTIONS[collection_id]
@@ -145,6 +149,7 @@ def collection_info(collection_id: str) -> CollectionInfo:
 
 def collection(session: Session, collection_id: str, base: str,
                who: Principal | None) -> OgcCollection:
+    """Collection ``collection_id``'s description, its extent as the caller may see it."""
     return OgcCollection.model_validate(
         _collection(session, collection_info(collection_id), base, who))
 
@@ -206,6 +211,8 @@ def _features(session: Session, info: CollectionInfo, ids: list[int]) -> list[st
         return []
     if model in (GridRow, PlanBuildingRow):
         plan_id = session.scalar(select(model.plan_id).where(model.id.in_(ids)).limit(1))
+        if plan_id is None:  # the rows went meanwhile: nothing to read
+            return []
         read = grid_records if model is GridRow else building_records
         props, geoms = read(session, plan_id, model.id.in_(ids))
         key = "code" if model is GridRow else "building_id"
@@ -235,7 +242,7 @@ def items(session: Session, info: CollectionInfo, who: Principal, base: str,
     if bbox:
         where.append(bbox_filter(model, bbox, session.get_bind().dialect.name))
     where.append(model.geom.is_not(None))
-    matched = session.scalar(select(func.count()).select_from(model).where(*where))
+    matched = session.scalar(select(func.count()).select_from(model).where(*where)) or 0
     ids = list(session.scalars(select(model.id).where(*where).order_by(model.id)
                                .limit(limit).offset(offset)))
     attribution = None

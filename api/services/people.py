@@ -48,6 +48,7 @@ HOURS = {"shift_start", "shift_end", "work_days", "days_off"}
 
 
 def worker_out(w: WorkerRow) -> WorkerOut:
+    """The API's view of a worker row: base as lon/lat and whether on duty now."""
     out = WorkerOut.model_validate(w)
     if w.geom is not None:
         out.lon, out.lat = w.geom.x, w.geom.y
@@ -68,6 +69,7 @@ def _set_hours(w: WorkerRow, values: dict) -> None:
 
 
 def member_out(m: PartyMemberRow) -> PartyMemberOut:
+    """The API's view of a party member row, zone as GeoJSON."""
     out = PartyMemberOut.model_validate(m, from_attributes=True)
     out.zone = geometry_json(m.geom)
     return out
@@ -76,7 +78,7 @@ def member_out(m: PartyMemberRow) -> PartyMemberOut:
 def _set_point(w: WorkerRow, lon: float | None, lat: float | None) -> None:
     if (lon is None) != (lat is None):
         raise ApiError(422, "bad_geometry", "经度和纬度需同时提供", "give both lon and lat")
-    if lon is not None:
+    if lon is not None and lat is not None:
         w.set_geometry(shapely.Point(lon, lat))
 
 
@@ -122,6 +124,7 @@ def create_worker(session: Session, who: Principal, body: WorkerIn, idempotency_
 
 
 def list_workers(session: Session, limit: int, offset: int) -> list[WorkerOut]:
+    """A page of the workers, by id."""
     rows = session.scalars(select(WorkerRow).order_by(WorkerRow.id).limit(limit).offset(offset))
     return [worker_out(w) for w in rows]
 
@@ -192,12 +195,14 @@ def create_member(session: Session, who: Principal, settings: Settings, body: Pa
 
 
 def list_members(session: Session, limit: int, offset: int) -> list[PartyMemberOut]:
+    """A page of the party members, by id."""
     rows = session.scalars(select(PartyMemberRow).order_by(PartyMemberRow.id)
                            .limit(limit).offset(offset))
     return [member_out(m) for m in rows]
 
 
 def get_member(session: Session, member_id: int) -> PartyMemberOut:
+    """Party member ``member_id``; 404 when there is none."""
     return member_out(_member(session, member_id))
 
 

@@ -45,6 +45,7 @@ def start_partition(session: Session, runner: JobRunner, token_id: int,
 
 def list_plans(session: Session, limit: int, offset: int,
                status: str | None = None) -> list[PlanRow]:
+    """A page of the plans, by id, of one ``status`` when given."""
     query = select(PlanRow).order_by(PlanRow.id)
     if status:
         query = query.where(PlanRow.status == status)

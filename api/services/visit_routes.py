@@ -73,6 +73,7 @@ class TodayRoutes:
 
     @property
     def day(self) -> date:
+        """Today's date in Beijing time."""
         return beijing(self.now).date()
 
     def context(self):
@@ -114,6 +115,7 @@ class TodayRoutes:
             return Placement(saved.id if saved else None, stops=len(rows["stops"]) - 1, error={
                 "zh": "今日班次内已排不下该事件，未加入路线",
                 "en": "the incident does not fit into the rest of today's shift: not routed"})
+        assert saved is not None, "a route with the incident in it was saved"
         return Placement(saved.id, placed[0]["seq"], datetime.fromisoformat(placed[0]["eta"]),
                          len(rows["stops"]) - 1)
 

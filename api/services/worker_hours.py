@@ -21,6 +21,7 @@ ALL_DAY = (0, DAY_S)
 
 
 def hours_error(zh: str, en: str, **extra) -> ApiError:
+    """422 ``bad_hours`` with the message in both languages."""
     return ApiError(422, "bad_hours", zh, en, **extra)
 
 
@@ -33,7 +34,7 @@ def check_shift(start: str | None, end: str | None) -> None:
     if (start is None) != (end is None):
         raise hours_error("上班和下班时间需同时填写（或都不填：全天）",
                           "give both shift_start and shift_end (or neither: round the clock)")
-    if start is None:
+    if start is None or end is None:
         return
     try:
         begin, finish = clock_seconds(start), clock_seconds(end)

@@ -83,6 +83,7 @@ class WriteGate:
         return self._fd
 
     def acquire(self) -> None:
+        """Take the gate: the thread lock, then the file lock shared with other processes."""
         self._lock.acquire()
         try:
             fd = self._file()
@@ -93,6 +94,7 @@ class WriteGate:
             raise
 
     def release(self) -> None:
+        """Let the gate go (the file lock first)."""
         try:
             if self._fd is not None and self._pid == os.getpid():
                 fcntl.flock(self._fd, fcntl.LOCK_UN)
@@ -100,6 +102,7 @@ class WriteGate:
             self._lock.release()
 
     def close(self) -> None:
+        """Close the lock file (in the process that opened it)."""
         if self._fd is not None and self._pid == os.getpid():
             os.close(self._fd)
         self._fd = None
@@ -193,6 +196,7 @@ class Database:
         upgrade(self.engine)
 
     def dispose(self) -> None:
+        """Close the writer thread and the engine's connections."""
         self.batch.close()
         self.engine.dispose()
         gate = _GATES.pop(self.engine, None)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import numbers
 from datetime import UTC, datetime, timedelta
+from typing import overload
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
@@ -31,6 +32,10 @@ from dispatch.incidents.lifecycle import (
 EARTH_M_PER_DEG = 111_320.0
 
 
+@overload
+def aware(at: datetime) -> datetime: ...
+@overload
+def aware(at: None) -> None: ...
 def aware(at: datetime | None) -> datetime | None:
     """``at`` with a time zone: a naive time from the store is UTC."""
     if at is None:
@@ -38,7 +43,7 @@ def aware(at: datetime | None) -> datetime | None:
     return at.replace(tzinfo=UTC) if at.tzinfo is None else at
 
 
-def _assignee(value: str | None):
+def _assignee(value: str | None) -> int | str | None:
     """A stored assignee: a worker id as int, a claimant's name as text."""
     return int(value) if value is not None and value.isdigit() else value
 
@@ -61,6 +66,7 @@ def to_domain(row: m.IncidentRow, steps: list[m.IncidentStepRow]) -> Incident:
                for s in steps]
     reporters = [Reporter(r["name"], datetime.fromisoformat(r["at"]), r.get("phone") or "",
                           r.get("report_id")) for r in row.reporters or []]
+    assert row.accept_by is not None and row.close_by is not None, "a stored incident has both"
     incident = restore_incident(
         str(row.id), row.category, row.geom.x, row.geom.y, aware(row.created_at),
         aware(row.accept_by), aware(row.close_by), history, description=row.description,
@@ -75,6 +81,7 @@ def load(session: Session, rows: list[m.IncidentRow]) -> list[Incident]:
 
 
 def open_rows(session: Session) -> list[m.IncidentRow]:
+    """The incidents not closed or rejected, by id."""
     return list(session.scalars(select(m.IncidentRow).where(m.IncidentRow.status.in_(OPEN_STAGES))
                                 .order_by(m.IncidentRow.id)))
 

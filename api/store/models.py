@@ -33,11 +33,12 @@ ROUTE_KINDS = ("patrol", "visits")
 
 
 def utcnow() -> datetime:
+    """Now, in UTC (column defaults)."""
     return datetime.now(UTC)
 
 
 class Base(DeclarativeBase):
-    pass
+    """The declarative base of every table."""
 
 
 def _bbox_index(table: str) -> tuple[Index, Index]:

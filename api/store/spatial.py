@@ -10,6 +10,7 @@ All coordinates are WGS84 lon/lat (EPSG:4326).
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import shapely
 from geoalchemy2 import Geometry, WKBElement
@@ -32,17 +33,20 @@ class GeometryType(TypeDecorator):
     use_N_D_index = False  # noqa: N815 (GeoAlchemy2 attribute name)
 
     def load_dialect_impl(self, dialect):
+        """PostGIS geometry on PostgreSQL, binary WKB elsewhere."""
         if dialect is not None and dialect.name == "postgresql":
             return dialect.type_descriptor(Geometry(srid=SRID, spatial_index=False))
         return LargeBinary() if dialect is None else dialect.type_descriptor(LargeBinary())
 
     def process_bind_param(self, value, dialect):
+        """A shapely geometry to what the dialect stores."""
         if value is None:
             return None
         wkb = shapely.to_wkb(value)
         return WKBElement(wkb, srid=SRID) if dialect.name == "postgresql" else wkb
 
     def process_result_value(self, value, dialect):
+        """What the dialect stored to a shapely geometry."""
         if value is None:
             return None
         if isinstance(value, WKBElement):
@@ -55,7 +59,9 @@ class GeometryType(TypeDecorator):
 class BBoxMixin:
     """A geometry column with its bounding box (degrees) kept beside it."""
 
-    geom: Mapped[object | None] = mapped_column(GeometryType(), nullable=True)
+    # A shapely geometry or None; its kind is the table's (a worker's base and an incident are
+    # points, a grid a polygon), so it is typed Any.
+    geom: Mapped[Any] = mapped_column(GeometryType(), nullable=True)
     minx: Mapped[float | None] = mapped_column(Float, nullable=True)
     miny: Mapped[float | None] = mapped_column(Float, nullable=True)
     maxx: Mapped[float | None] = mapped_column(Float, nullable=True)

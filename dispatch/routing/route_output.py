@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
 from typing import Any
 from xml.sax.saxutils import escape
 
@@ -87,7 +87,7 @@ def turn_list(net: WalkNetwork, path: list[Hashable]) -> list[dict[str, Any]]:
     return steps
 
 
-def to_wgs84(geometries: list[BaseGeometry], crs: object) -> list[Any]:
+def to_wgs84(geometries: Sequence[BaseGeometry], crs: object) -> list[Any]:
     """``geometries`` in ``crs`` as WGS84 lon/lat (EPSG:4326), each of the type it had."""
     return list(gpd.GeoSeries(geometries, crs=crs).to_crs(4326))
 

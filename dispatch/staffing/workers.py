@@ -15,7 +15,9 @@ Distances are walking metres; positions are in the walk network's metric CRS.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -89,7 +91,7 @@ def _walk_from_bases(net: WalkNetwork, workers: list[Worker], xs: npt.ArrayLike,
 
 
 def assign_workers(net: WalkNetwork, grids: gpd.GeoDataFrame, workers: list[Worker], *,
-                   previous: dict[object, object] | None = None, seconds: float = 5.0,
+                   previous: Mapping[Any, object] | None = None, seconds: float = 5.0,
                    deterministic: bool = False) -> pd.DataFrame:
     """Assign one worker to each grid.
 

@@ -14,7 +14,10 @@ target_metadata = Base.metadata
 def run_migrations_online() -> None:
     connection = config.attributes.get("connection")
     if connection is None:  # the alembic command line: connect to sqlalchemy.url
-        engine = create_engine(config.get_main_option("sqlalchemy.url"))
+        url = config.get_main_option("sqlalchemy.url")
+        if url is None:
+            raise RuntimeError("alembic.ini gives no sqlalchemy.url to migrate")
+        engine = create_engine(url)
         with engine.begin() as connection:
             _run(connection)
         return

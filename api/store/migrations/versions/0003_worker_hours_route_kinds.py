@@ -33,7 +33,7 @@ def worker_columns() -> list[sa.Column]:
 def _old_unique_name() -> str:
     """The name PostgreSQL gave 0001's unnamed unique constraint on routes."""
     for uq in sa.inspect(op.get_bind()).get_unique_constraints("routes"):
-        if tuple(uq["column_names"]) == OLD_UNIQUE:
+        if tuple(uq["column_names"]) == OLD_UNIQUE and uq["name"] is not None:
             return uq["name"]
     raise RuntimeError("routes has no unique constraint on (plan_id, worker_id, day)")
 
