@@ -39,6 +39,7 @@ from sqlalchemy.orm import Session
 
 from api.errors import ApiError
 from api.store.models import ROLES, TokenRow, WorkerRow
+from gis.errors import ArgumentError
 
 TOKEN_PREFIX = "wg_"
 ROLE_ZH = {"admin": "管理员（街道办）", "planner": "规划人员", "worker": "网格员",
@@ -58,13 +59,14 @@ def issue_token(session: Session, role: str, name: str = "",
         ValueError: unknown role, a worker token without a worker, or an unknown worker.
     """
     if role not in ROLES:
-        raise ValueError(f"unknown role {role!r}: one of {', '.join(ROLES)} "
-                         f"(角色应为 {', '.join(ROLES)})")
+        raise ArgumentError(f"未知角色 {role!r}：角色应为 {', '.join(ROLES)}",
+                            f"unknown role {role!r}: one of {', '.join(ROLES)}")
     if role == "worker":
         if worker_id is None:
-            raise ValueError("a worker token needs --worker ID (网格员令牌需指定网格员编号)")
+            raise ArgumentError("网格员令牌需指定网格员编号（--worker ID）",
+                                "a worker token needs --worker ID")
         if session.get(WorkerRow, worker_id) is None:
-            raise ValueError(f"worker {worker_id} not found (网格员 {worker_id} 不存在)")
+            raise ArgumentError(f"网格员 {worker_id} 不存在", f"worker {worker_id} not found")
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = TokenRow(name=name or role, role=role, secret_sha256=hash_secret(secret),
                   worker_id=worker_id if role == "worker" else None)

@@ -32,6 +32,7 @@ from api.store.routes import save_route
 from dispatch.incidents.rules import BEIJING
 from dispatch.routing.network import walk_seconds
 from dispatch.staffing.workers import Worker as DispatchWorker
+from gis.errors import ArgumentError
 
 PATROL_EXACT_SECONDS = 0.1  # exact model time per grid (demo: 26 of 51 grids proven optimal, 4 s)
 PATROL_START_S = 9 * 3600  # patrols start at 09:00
@@ -42,7 +43,7 @@ def _context(db: Database, settings: Settings, plan_id: int):
     with db.read_session() as session:
         plan = session.get(m.PlanRow, plan_id)
         if plan is None:
-            raise ValueError(f"plan {plan_id} not found (网格方案不存在)")
+            raise ArgumentError(f"网格方案 {plan_id} 不存在", f"plan {plan_id} not found")
         dataset = session.get_one(m.DatasetRow, plan.dataset_id)
         grids = grids_frame(session, plan_id)
     net = walk_network(settings, dataset)
@@ -89,8 +90,8 @@ def run_assignments(db: Database, settings: Settings, job_id: int | None,
             .join(m.AssignmentRow, m.AssignmentRow.grid_id == m.GridRow.id)
             .where(m.AssignmentRow.plan_id == plan.id, m.AssignmentRow.role == "worker")).all())
     if not workers:
-        raise ValueError("no worker has a base point (lon/lat): add one first "
-                         "(没有设置驻点的网格员)")
+        raise ArgumentError("没有设置驻点的网格员：请先为网格员设置驻点（经纬度）",
+                            "no worker has a base point (lon/lat): add one first")
     step("分配 assigning")
     table = assign_workers(net, grids, workers, previous=previous,
                            seconds=float(params.get("seconds", 5.0)), deterministic=True)
@@ -125,8 +126,8 @@ def run_routes(db: Database, settings: Settings, job_id: int | None, params: dic
         bases = {w.worker_id: (w.x, w.y) for w in worker_bases(session, net.crs)}
     grids = grids[grids["worker_id"].notna()]
     if grids.empty:
-        raise ValueError("no grid of the plan has a worker: compute assignments first "
-                         "(方案中没有已分配网格员的网格)")
+        raise ArgumentError("方案中没有已分配网格员的网格：请先计算分配",
+                            "no grid of the plan has a worker: compute assignments first")
     step("巡查路线 patrols")
     per_worker: dict[int, list] = {}
     for code, worker_id, polygon in zip(grids["code"], grids["worker_id"], grids.geometry,
@@ -198,8 +199,10 @@ def run_party_zones(db: Database, settings: Settings, job_id: int | None,
                            int(params.get("capacity") or 20))
                for r in rows if r.building_ids and str(r.building_ids[0]) in known]
     if not members:
-        raise ValueError("no party member lives in a building of this plan: give each one "
-                         "building_ids with their home first (没有党员的住址在本方案的建筑中)")
+        raise ArgumentError("没有党员的住址在本方案的建筑中："
+                            "请先为每名党员填写住址建筑 building_ids",
+                            "no party member lives in a building of this plan: give each one "
+                            "building_ids with their home first")
     step("分配 assigning")
     buildings = buildings.assign(building_id=buildings["building_id"].astype(str))
     assignment, gaps = assign_households(net, buildings, members, grids)

@@ -17,6 +17,7 @@ from api.settings import Settings
 from api.store.db import Database
 from api.store.models import DatasetRow, JobRow, PlanRow
 from api.store.plans import as_partition_plan, diff_plans, save_plan
+from gis.errors import ArgumentError
 from partition.metrics import DEFAULT_TARGET
 from partition.plan_io import write_plan
 
@@ -93,7 +94,7 @@ def make_active_plan(db: Database, settings: Settings, dataset_id: int,
     with db.read_session() as session:
         dataset = session.get(DatasetRow, dataset_id)
     if dataset is None:
-        raise ValueError(f"dataset {dataset_id} not found (数据集不存在)")
+        raise ArgumentError(f"数据集 {dataset_id} 不存在", f"dataset {dataset_id} not found")
     area = load_dataset(settings, dataset, progress)
     plan = make_plan(area, target_households, seed=seed, progress=progress)
     with db.writing() as session:

@@ -10,6 +10,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from api.store import models as m
+from gis.errors import ArgumentError
 
 
 def save_assignments(session: Session, plan_id: int, workers_by_grid: dict[str, int],
@@ -24,13 +25,14 @@ def save_assignments(session: Session, plan_id: int, workers_by_grid: dict[str, 
                                     .where(m.GridRow.plan_id == plan_id)).all())
     unknown = set(workers_by_grid) - set(grid_ids)
     if unknown:
-        raise ValueError(f"grids not in plan {plan_id}: {', '.join(sorted(unknown))} "
-                         f"(网格不在方案中)")
+        raise ArgumentError(f"网格不在方案 {plan_id} 中：{', '.join(sorted(unknown))}",
+                            f"grids not in plan {plan_id}: {', '.join(sorted(unknown))}")
     known = set(session.scalars(select(m.WorkerRow.id).where(
         m.WorkerRow.id.in_(set(workers_by_grid.values())))))
     missing = set(workers_by_grid.values()) - known
     if missing:
-        raise ValueError(f"workers not found: {sorted(missing)} (网格员不存在)")
+        raise ArgumentError(f"网格员不存在：{sorted(missing)}",
+                            f"workers not found: {sorted(missing)}")
     session.execute(delete(m.AssignmentRow).where(m.AssignmentRow.plan_id == plan_id,
                                                m.AssignmentRow.role == role))
     session.add_all(m.AssignmentRow(plan_id=plan_id, grid_id=grid_ids[code], worker_id=worker,
