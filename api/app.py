@@ -31,6 +31,7 @@ from api.map_assets import AssetFiles, map_assets_folder
 from api.routers import (
     datasets,
     dispatch,
+    editor,
     grids,
     incidents,
     maps,
@@ -88,8 +89,8 @@ def create_app(settings: Settings | None = None, *, start_jobs: bool = True) -> 
                               validation_error_handler)  # type: ignore[arg-type]
     app.add_exception_handler(OverflowError, overflow_error_handler)  # type: ignore[arg-type]
     app.add_exception_handler(UnicodeError, unicode_error_handler)  # type: ignore[arg-type]
-    for module in (datasets, plans, grids, people, incidents, open311, routes, dispatch,
-                   maps):
+    for module in (datasets, plans, editor, grids, people, incidents, open311, routes,
+                   dispatch, maps):
         app.include_router(module.router)
     app.mount("/static/maps", AssetFiles(directory=map_assets_folder(settings), check_dir=False),
               name="map-assets")

@@ -231,6 +231,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "datasets.upload": OFFICE,
     "plans.read": OFFICE,
     "plans.draft": OFFICE,  # start a partition job
+    "plans.edit": OFFICE,  # the plan editor: edit a draft plan by hand
     "plans.activate": ADMIN,
     "plans.compute": OFFICE,  # assignments, routes, party zones of a plan not active
     "plans.compute_active": ADMIN,  # ... of the active plan (live data)
@@ -331,6 +332,7 @@ PeopleRead = Annotated[Principal, Depends(require("people.read"))]
 PlansActivate = Annotated[Principal, Depends(require("plans.activate"))]
 PlansCompute = Annotated[Principal, Depends(require("plans.compute"))]
 PlansDraft = Annotated[Principal, Depends(require("plans.draft"))]
+PlansEdit = Annotated[Principal, Depends(require("plans.edit"))]
 PlansRead = Annotated[Principal, Depends(require("plans.read"))]
 RoutesRead = Annotated[Principal, Depends(require("routes.read"))]
 WorkersOffDuty = Annotated[Principal, Depends(require("workers.off_duty"))]

@@ -546,3 +546,152 @@ class Open311Request(BaseModel):
     address: str
     lat: float
     long: float
+
+
+# ---- the plan editor (api.services.editor) ----------------------------------------------------
+
+EditKind = Literal["move", "split", "merge", "lock", "unlock"]
+
+
+class EditIn(BaseModel):
+    """One edit of a draft plan, made on ``version`` (GET /plans/{id}/editor gives it).
+
+    ``move``: ``buildings`` to ``grid``; ``split``: ``grid`` in two; ``merge``: ``other`` into
+    ``grid``; ``lock`` / ``unlock``: ``grids`` (or ``grid``)."""
+
+    version: int = Field(ge=0, description="草稿版本 the draft's version the edit is made on")
+    kind: EditKind
+    buildings: list[Annotated[str, Field(max_length=80)]] = Field(
+        default_factory=list, max_length=20000, description="楼栋编号 building ids (move)")
+    grid: str | None = Field(None, max_length=40, description="目标网格 target grid code")
+    other: str | None = Field(None, max_length=40, description="被合并的网格 grid merged in")
+    grids: list[Annotated[str, Field(max_length=40)]] = Field(default_factory=list,
+                                                              max_length=2000)
+
+
+class VersionIn(BaseModel):
+    """An undo or redo, made on ``version``."""
+
+    version: int = Field(ge=0)
+
+
+class RebalanceIn(BaseModel):
+    """Re-balance the unlocked grids of a draft from ``version`` (a job)."""
+
+    version: int = Field(ge=0)
+    seed: int = Field(0, ge=0, le=2**31 - 1)
+
+
+class DraftIn(BaseModel):
+    """A new draft copied from a plan."""
+
+    name: Text | None = Field(None, max_length=200)
+
+
+class EditorGrid(BaseModel):
+    """A grid of the draft with its figures (deviation: percent from its community's mean)."""
+
+    code: str
+    community: str
+    kind: str
+    households: int
+    population: float
+    buildings: int
+    deviation_pct: float
+    locked: bool
+    worker: str | None = None
+    geometry: dict[str, Any] | None = Field(None, description="GeoJSON polygon, WGS84")
+
+
+class EditorSummary(BaseModel):
+    """The draft's figures: grids, households, max and mean |deviation| (residential grids)
+    and the grids beyond the balance limit."""
+
+    grids: int
+    households: int
+    max_deviation_pct: float
+    mean_deviation_pct: float
+    beyond_limit: list[str]
+
+
+class EditorBuilding(BaseModel):
+    """A building of the draft and its grid."""
+
+    building_id: str
+    grid: str
+    households: int
+
+
+class EditorState(BaseModel):
+    """The draft as the editor sees it."""
+
+    plan_id: int
+    name: str
+    status: str
+    version: int
+    target_households: int
+    summary: EditorSummary
+    grids: list[EditorGrid]
+    buildings: list[EditorBuilding]
+    can_undo: bool
+    can_redo: bool
+    active_plan_id: int | None
+
+
+class EditMove(BaseModel):
+    """A building that changed grid."""
+
+    building_id: str
+    from_grid: str
+    to_grid: str
+
+
+class EditOut(BaseModel):
+    """What an edit (or undo, redo) did: the new version, the moves, the touched grids with
+    their polygons, every grid's deviation and the plan's figures."""
+
+    version: int
+    kind: str
+    changes: list[EditMove]
+    created: list[str]
+    removed: list[str]
+    grids: list[EditorGrid]
+    deviations: dict[str, float]
+    summary: EditorSummary
+    can_undo: bool
+    can_redo: bool
+
+
+class EditRecord(BaseModel):
+    """One edit in a draft's list."""
+
+    seq: int
+    kind: str
+    state: Literal["applied", "undone", "dropped"]
+    version: int
+    buildings: int
+    author_id: int | None
+    created_at: datetime
+
+
+class EditorMove(BuildingMove):
+    """A building whose grid differs from the active plan's, and its workers."""
+
+    from_worker: str | None = None
+    to_worker: str | None = None
+
+
+class EditorGridChange(GridChange):
+    """A grid changed, new or gone against the active plan, with its workers."""
+
+    worker_before: str | None = None
+    worker_after: str | None = None
+
+
+class EditorDiff(PlanDiff):
+    """A draft against the active plan: what moves, and whose worker changes."""
+
+    grids: list[EditorGridChange]  # type: ignore[assignment]
+    moves: list[EditorMove]  # type: ignore[assignment]
+    grids_worker_changed: list[str]
+    buildings_worker_changed: int

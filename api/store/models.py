@@ -117,6 +117,30 @@ class PlanRow(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     activated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True),
                                                           nullable=True)
+    # bumped by every edit of the plan editor (optimistic concurrency, api.services.editor)
+    version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+EDIT_STATES = ("applied", "undone", "dropped")
+
+
+class EditRow(Base):
+    """One step of the plan editor on a draft plan, only ever appended: ``payload`` is the
+    edit (partition.edits.Edit.to_json: buildings moved from grid to grid, grids made and
+    removed, locks). ``state``: applied; undone (redo applies it again); dropped (undone, then
+    a new edit was made). ``version``: the plan's version the edit made."""
+
+    __tablename__ = "plan_edits"
+    __table_args__ = (UniqueConstraint("plan_id", "seq", name="uq_plan_edits_plan_seq"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(20))
+    payload: Mapped[dict] = mapped_column(JSON)
+    state: Mapped[str] = mapped_column(String(10), default="applied", server_default="applied")
+    version: Mapped[int] = mapped_column(Integer)
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("tokens.id"), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class GridRow(BBoxMixin, Base):

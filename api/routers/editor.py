@@ -1,0 +1,98 @@
+"""The plan editor (issue #16): a draft plan's state, edits (move, split, merge, lock,
+unlock), undo and redo, re-balancing the unlocked grids (a job), the diff against the active
+plan (JSON and CSV) and copying a plan into a new draft (api.services.editor). Admins and
+planners; only draft plans are edited."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+
+from api.auth import PlansEdit
+from api.deps import AppSettings, ReadDb, WriteDb, job_accepted
+from api.schemas import (
+    DraftIn,
+    EditIn,
+    EditorDiff,
+    EditorState,
+    EditOut,
+    EditRecord,
+    JobOut,
+    PlanOut,
+    RebalanceIn,
+    VersionIn,
+)
+from api.services import editor
+from api.services.editor import EditorCache
+
+router = APIRouter(tags=["editor 方案编辑"])
+
+
+def _cache(request: Request) -> EditorCache:
+    state = request.app.state
+    if getattr(state, "editor_cache", None) is None:
+        state.editor_cache = EditorCache()
+    return state.editor_cache
+
+
+@router.post("/plans/{plan_id}/draft", status_code=201, response_model=PlanOut,
+             summary="复制为草稿 a new draft plan copied from this plan")
+def copy_to_draft(plan_id: int, session: WriteDb, who: PlansEdit, body: DraftIn | None = None):
+    return editor.copy_to_draft(session, plan_id, body.name if body else None)
+
+
+@router.get("/plans/{plan_id}/editor", response_model=EditorState,
+            summary="编辑状态 the draft: grids with figures, buildings with grids, version")
+def state(plan_id: int, request: Request, session: ReadDb, who: PlansEdit,
+          settings: AppSettings):
+    loaded = editor.load(session, settings, _cache(request), plan_id)
+    return editor.state_out(session, loaded)
+
+
+@router.post("/plans/{plan_id}/editor/edits", response_model=EditOut,
+             summary="编辑 move, split, merge, lock or unlock (409 on a stale version)")
+def edit(plan_id: int, body: EditIn, request: Request, session: WriteDb, who: PlansEdit,
+         settings: AppSettings):
+    return editor.edit(session, settings, _cache(request), plan_id, body.version, body.kind,
+                       who.token_id, body.buildings, body.grid, body.other, body.grids)
+
+
+@router.get("/plans/{plan_id}/editor/edits", response_model=list[EditRecord],
+            summary="编辑记录 the draft's edits in order")
+def history(plan_id: int, session: ReadDb, who: PlansEdit):
+    return editor.history(session, plan_id)
+
+
+@router.post("/plans/{plan_id}/editor/undo", response_model=EditOut, summary="撤销 undo")
+def undo(plan_id: int, body: VersionIn, request: Request, session: WriteDb, who: PlansEdit,
+         settings: AppSettings):
+    return editor.undo(session, settings, _cache(request), plan_id, body.version,
+                       who.token_id)
+
+
+@router.post("/plans/{plan_id}/editor/redo", response_model=EditOut, summary="重做 redo")
+def redo(plan_id: int, body: VersionIn, request: Request, session: WriteDb, who: PlansEdit,
+         settings: AppSettings):
+    return editor.undo(session, settings, _cache(request), plan_id, body.version,
+                       who.token_id, redo=True)
+
+
+@router.post("/plans/{plan_id}/editor/rebalance", status_code=202, response_model=JobOut,
+             summary="重新平衡 re-balance the unlocked grids (a job; one undoable edit)")
+def rebalance(plan_id: int, body: RebalanceIn, request: Request, response: Response,
+              session: ReadDb, who: PlansEdit):
+    job = editor.start_rebalance(session, request.app.state.jobs, plan_id, body.version,
+                                 body.seed, who.token_id)
+    return job_accepted(response, job)
+
+
+@router.get("/plans/{plan_id}/editor/diff", response_model=EditorDiff,
+            summary="与启用方案对比 the draft against the active plan")
+def diff(plan_id: int, session: ReadDb, who: PlansEdit):
+    return editor.diff_with_active(session, plan_id)
+
+
+@router.get("/plans/{plan_id}/editor/diff.csv", summary="对比导出 CSV the diff for the notice")
+def diff_csv(plan_id: int, session: ReadDb, who: PlansEdit):
+    return Response(editor.diff_csv(session, plan_id), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition":
+                             f'attachment; filename="plan-{plan_id}-changes.csv"'})

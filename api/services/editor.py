@@ -1,0 +1,550 @@
+"""The plan editor: a draft plan changed by hand, edit by edit (issue #16).
+
+Every edit (move buildings to a neighbouring grid, split a grid, merge two, lock or unlock
+grids, re-balance the unlocked rest) is checked by partition.edits against the hard rules and,
+when allowed, written in one transaction: the buildings' grid codes, the touched grids'
+figures and polygons (the union of their buildings' tessellation cells), the deviations of
+their communities, the plan's ``version`` (+1) and an :class:`~api.store.models.EditRow`
+appended to the draft's list. Every request names the version it was made on; another
+version gets 409 ``stale_version`` (two people editing one draft see a conflict, never a
+silent overwrite). Undo and redo walk the list (an undone edit is applied inverted, a new edit
+drops the undone ones).
+
+What the checks need is built once per dataset and kept: the building adjacency graph and
+the cells (partition.plan.build_territory on the dataset's study area), pickled under
+``data_dir/editor-cache`` (every service process and the job processes share it) and held in
+memory by :class:`EditorCache`, with each plan's building -> grid map at its version.
+Only draft plans are edited (an active or archived plan: 409).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import pickle
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, cast
+
+import shapely
+from pyproj import CRS, Transformer
+from shapely.geometry.base import BaseGeometry
+from sqlalchemy import Table, bindparam, delete, insert, select, update
+from sqlalchemy.engine import CursorResult
+from sqlalchemy.orm import Session
+
+from api.errors import ApiError
+from api.services.plans import plan_row
+from api.settings import Settings
+from api.store import models as m
+from api.store.plans import active_plan_id, diff_plans
+from gis.errors import ArgumentError
+from partition import edits
+from partition.edits import Edit, EditContext, EditRuleError, GridStats, PlanState
+
+CACHE_FOLDER = "editor-cache"
+CACHE_FORMAT = 1  # bumped when what the pickle holds changes
+
+
+@dataclass
+class Ground:
+    """What a dataset's plans are edited on: the edit context (its target is the plan's),
+    each building's cell (metric CRS) and the transformer to WGS84."""
+
+    ctx: EditContext
+    cells: dict[str, BaseGeometry]
+    crs: str
+
+    @property
+    def to_wgs84(self) -> Transformer:
+        """Metric CRS -> EPSG:4326 lon/lat."""
+        found: Transformer | None = self.__dict__.get("_transformer")
+        if found is None:
+            found = Transformer.from_crs(CRS.from_user_input(self.crs), "EPSG:4326",
+                                         always_xy=True)
+            self.__dict__["_transformer"] = found
+        return found
+
+
+@dataclass
+class _PlanEntry:
+    version: int
+    state: PlanState
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class EditorCache:
+    """One process's grounds (per dataset) and plan states (per plan, at a version)."""
+
+    def __init__(self) -> None:
+        self.grounds: dict[int, Ground] = {}
+        self.plans: dict[int, _PlanEntry] = {}
+        self.lock = threading.Lock()
+        self.plan_locks: dict[int, threading.Lock] = {}
+
+    def plan_lock(self, plan_id: int) -> threading.Lock:
+        """The lock serialising this process's edits of one plan."""
+        with self.lock:
+            return self.plan_locks.setdefault(plan_id, threading.Lock())
+
+
+def _build_ground(settings: Settings, dataset: m.DatasetRow) -> Ground:
+    from api.services.datasets import load_dataset
+    from partition.plan import build_territory
+
+    area = load_dataset(settings, dataset)
+    territory = build_territory(area)
+    ctx = EditContext.from_territory(territory.graph, territory.buildings, 0)
+    ids = {k: str(v) for k, v in territory.buildings["building_id"].items()}
+    cells = {ids[k]: g for k, g in territory.cells.geometry.items() if k in ids}
+    return Ground(ctx, cells, CRS.from_user_input(area.crs).to_wkt())
+
+
+def ground(settings: Settings, cache: EditorCache, dataset: m.DatasetRow) -> Ground:
+    """The dataset's ground: from memory, else the pickle, else built (and pickled)."""
+    found = cache.grounds.get(dataset.id)
+    if found is not None:
+        return found
+    folder = Path(settings.data_dir) / CACHE_FOLDER
+    path = folder / f"dataset-{dataset.id}-v{CACHE_FORMAT}.pickle"
+    if path.exists():
+        with path.open("rb") as f:
+            found = pickle.load(f)  # our own file, in the data folder
+    else:
+        found = _build_ground(settings, dataset)
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        with tmp.open("wb") as f:
+            pickle.dump(found, f, protocol=pickle.HIGHEST_PROTOCOL)
+        tmp.replace(path)
+    cache.grounds[dataset.id] = found
+    return found
+
+
+# ---- loading a plan ---------------------------------------------------------------------------
+
+def draft_row(session: Session, plan_id: int) -> m.PlanRow:
+    """The plan (404), which must be a draft (409 otherwise)."""
+    plan = plan_row(session, plan_id)
+    if plan.status != "draft":
+        raise ApiError(409, "not_draft",
+                       f"方案 {plan_id} 是{'启用' if plan.status == 'active' else '归档'}方案，"
+                       "不能修改：请先复制为草稿（POST /plans/{id}/draft）",
+                       f"plan {plan_id} is {plan.status}, not a draft: copy it into a draft "
+                       "first (POST /plans/{id}/draft)")
+    return plan
+
+
+def _load_state(session: Session, plan: m.PlanRow, ctx: EditContext) -> PlanState:
+    rows = session.execute(select(m.PlanBuildingRow.building_id, m.PlanBuildingRow.grid_code)
+                           .where(m.PlanBuildingRow.plan_id == plan.id,
+                                  m.PlanBuildingRow.grid_code.is_not(None)))
+    grid_of = {str(b): str(g) for b, g in rows}
+    kinds: dict[str, str] = {}
+    communities: dict[str, str] = {}
+    for code, community, props in session.execute(
+            select(m.GridRow.code, m.GridRow.community, m.GridRow.properties)
+            .where(m.GridRow.plan_id == plan.id)):
+        kinds[code] = str((props or {}).get("kind") or "residential")
+        communities[code] = str(community)
+    state = PlanState(grid_of, kinds, communities, set(plan.locked or []) & set(kinds))
+    edits.allow_crossings(ctx, state)
+    return state
+
+
+@dataclass
+class Loaded:
+    """A draft plan ready to edit: its row, ground, context and state at ``plan.version``."""
+
+    plan: m.PlanRow
+    ground: Ground
+    ctx: EditContext
+    state: PlanState
+
+
+def load(session: Session, settings: Settings, cache: EditorCache, plan_id: int,
+         draft: bool = True) -> Loaded:
+    """The plan with its ground and its state (from the cache when at the plan's version)."""
+    plan = draft_row(session, plan_id) if draft else plan_row(session, plan_id)
+    dataset = session.get_one(m.DatasetRow, plan.dataset_id)
+    base = ground(settings, cache, dataset)
+    ctx = replace(base.ctx, target=plan.target_households)
+    entry = cache.plans.get(plan.id)
+    if entry is None or entry.version != plan.version:
+        entry = _PlanEntry(plan.version, _load_state(session, plan, ctx))
+        cache.plans[plan.id] = entry
+    return Loaded(plan, base, ctx, entry.state)
+
+
+# ---- what an answer holds -----------------------------------------------------------------
+
+def _stats_json(s: GridStats) -> dict[str, Any]:
+    return {"code": s.code, "community": s.community, "kind": s.kind,
+            "households": s.households, "population": s.population, "buildings": s.buildings,
+            "deviation_pct": s.deviation_pct, "locked": s.locked}
+
+
+def summary(stats: list[GridStats]) -> dict[str, Any]:
+    """The plan's figures: grids, households, max and mean |deviation| of residential grids
+    with households, the grids beyond the balance limit."""
+    sized = [abs(s.deviation_pct) for s in stats if s.kind == "residential" and s.households]
+    return {"grids": len(stats), "households": sum(s.households for s in stats),
+            "max_deviation_pct": round(max(sized, default=0.0), 2),
+            "mean_deviation_pct": round(sum(sized) / len(sized), 2) if sized else 0.0,
+            "beyond_limit": edits.beyond_limit(stats)}
+
+
+def _polygon(ground_: Ground, members: Iterable[str]) -> BaseGeometry | None:
+    cells = [ground_.cells[b] for b in members if b in ground_.cells]
+    if not cells:
+        return None
+    whole = shapely.union_all(cells)
+    t = ground_.to_wgs84
+    return shapely.orient_polygons(
+        shapely.transform(whole, lambda xy: _xy(t, xy)), exterior_cw=False)
+
+
+def _xy(t: Transformer, xy):
+    import numpy as np
+
+    x, y = t.transform(xy[:, 0], xy[:, 1])
+    return np.column_stack([x, y])
+
+
+def state_out(session: Session, loaded: Loaded) -> dict[str, Any]:
+    """The editor's view of the draft: plan, version, grids with figures (and worker),
+    buildings with their grid, what can be undone and redone."""
+    plan = loaded.plan
+    stats = edits.grid_stats(loaded.ctx, loaded.state)
+    workers = _workers(session, plan.id)
+    grids = [{**_stats_json(s), "worker": workers.get(s.code)} for s in stats]
+    buildings = [{"building_id": b, "grid": g, "households": loaded.ctx.households(b)
+                  if b in loaded.ctx.graph else 0}
+                 for b, g in sorted(loaded.state.grid_of.items())]
+    undo, redo = _undo_redo(session, plan.id)
+    return {"plan_id": plan.id, "name": plan.name, "status": plan.status,
+            "version": plan.version, "target_households": plan.target_households,
+            "summary": summary(stats), "grids": grids, "buildings": buildings,
+            "can_undo": undo is not None, "can_redo": redo is not None,
+            "active_plan_id": active_plan_id(session)}
+
+
+def _workers(session: Session, plan_id: int) -> dict[str, str]:
+    """Grid code -> worker name of a plan's grids (assignments, role worker)."""
+    rows = session.execute(select(m.GridRow.code, m.WorkerRow.name)
+                           .join(m.AssignmentRow, m.AssignmentRow.grid_id == m.GridRow.id)
+                           .join(m.WorkerRow, m.WorkerRow.id == m.AssignmentRow.worker_id)
+                           .where(m.GridRow.plan_id == plan_id,
+                                  m.AssignmentRow.role == "worker"))
+    return {code: name for code, name in rows}
+
+
+def _undo_redo(session: Session, plan_id: int) -> tuple[m.EditRow | None, m.EditRow | None]:
+    last = session.scalar(select(m.EditRow).where(m.EditRow.plan_id == plan_id,
+                                                  m.EditRow.state == "applied")
+                          .order_by(m.EditRow.seq.desc()).limit(1))
+    nxt = session.scalar(select(m.EditRow).where(m.EditRow.plan_id == plan_id,
+                                                 m.EditRow.state == "undone")
+                         .order_by(m.EditRow.seq).limit(1))
+    return last, nxt
+
+
+# ---- writing an edit -----------------------------------------------------------------------
+
+def _check_version(session: Session, plan: m.PlanRow, version: int) -> int:
+    """Take the next version, only from ``version`` (409 ``stale_version`` otherwise)."""
+    result = cast("CursorResult[Any]", session.execute(
+        update(m.PlanRow).where(m.PlanRow.id == plan.id, m.PlanRow.version == version)
+        .values(version=version + 1)))
+    done = result.rowcount
+    if done != 1:
+        session.rollback()
+        current = session.scalar(select(m.PlanRow.version).where(m.PlanRow.id == plan.id))
+        raise ApiError(409, "stale_version",
+                       f"草稿已被修改（您的版本 {version}，当前版本 {current}）：请刷新后再编辑，"
+                       "以免覆盖他人的修改",
+                       f"the draft has changed (your version {version}, now {current}): "
+                       "reload it before editing, so as not to overwrite someone else's edits",
+                       version=current)
+    return version + 1
+
+
+def write_edit(session: Session, loaded: Loaded, edit: Edit) -> tuple[PlanState,
+                                                                       list[GridStats]]:
+    """Write ``edit`` of the loaded plan in ``session`` (caller commits): buildings' grids,
+    touched grids (figures, polygons, made, removed), deviations of their communities and
+    the plan's locks. Returns the new state and every grid's figures."""
+    plan, ground_, ctx = loaded.plan, loaded.ground, loaded.ctx
+    after = loaded.state.copy()
+    after.apply(edit)
+    if edit.changes:
+        table = cast(Table, m.PlanBuildingRow.__table__)
+        session.execute(
+            update(table)
+            .where(table.c.plan_id == plan.id, table.c.building_id == bindparam("b_id"))
+            .values(grid_code=bindparam("b_grid")),
+            [{"b_id": b, "b_grid": dst} for b, _src, dst in edit.changes])
+    stats = edits.grid_stats(ctx, after)
+    by_code = {s.code: s for s in stats}
+    touched = {g for _, s_, d in edit.changes for g in (s_, d)}
+    gone = [g for g in touched if g not in after.members]
+    if gone:
+        session.execute(delete(m.GridRow).where(m.GridRow.plan_id == plan.id,
+                                                m.GridRow.code.in_(gone)))
+    communities = {after.community[g] for g in touched if g in after.community}
+    rows = {r.code: r for r in session.scalars(select(m.GridRow).where(
+        m.GridRow.plan_id == plan.id, m.GridRow.community.in_(communities)))}
+    for code in sorted(touched - set(gone)):
+        s = by_code[code]
+        row = rows.get(code)
+        if row is None:
+            row = m.GridRow(plan_id=plan.id, code=code, community=s.community,
+                            properties={"kind": s.kind})
+            session.add(row)
+            rows[code] = row
+        row.households, row.population, row.buildings = s.households, s.population, s.buildings
+        row.set_geometry(_polygon(ground_, after.members[code]))
+        row.area_m2 = round(float(shapely.area(shapely.union_all(
+            [ground_.cells[b] for b in after.members[code] if b in ground_.cells]))), 1)
+        props = dict(row.properties or {})
+        props.update({"kind": s.kind, "edited": True})
+        row.properties = props
+    for code, row in rows.items():
+        figures = by_code.get(code)
+        if figures is not None and figures.community in communities \
+                and row.deviation_pct != figures.deviation_pct:
+            row.deviation_pct = figures.deviation_pct
+    if edit.lock or edit.unlock:
+        plan.locked = sorted(after.locked)
+    return after, stats
+
+
+def _stale(loaded: Loaded, version: int) -> None:
+    if loaded.plan.version != version:
+        raise ApiError(409, "stale_version",
+                       f"草稿已被修改（您的版本 {version}，当前版本 {loaded.plan.version}）："
+                       "请刷新后再编辑，以免覆盖他人的修改",
+                       f"the draft has changed (your version {version}, now "
+                       f"{loaded.plan.version}): reload it before editing, so as not to "
+                       "overwrite someone else's edits", version=loaded.plan.version)
+
+
+def _refused(exc: EditRuleError) -> ApiError:
+    return ApiError(422, "edit_refused", exc.zh, exc.en, rule=exc.rule,
+                    buildings=exc.buildings, grids=exc.grids)
+
+
+def commit_edit(session: Session, cache: EditorCache, loaded: Loaded, edit: Edit,
+                version: int, author: int | None, kind: str,
+                undo_of: m.EditRow | None = None, redo_of: m.EditRow | None = None
+                ) -> dict[str, Any]:
+    """Write ``edit`` made on ``version`` and record it; commits. Returns the answer."""
+    plan = loaded.plan
+    new_version = _check_version(session, plan, version)
+    after, stats = write_edit(session, loaded, edit)
+    if undo_of is not None:
+        undo_of.state = "undone"
+    elif redo_of is not None:
+        redo_of.state = "applied"
+    else:
+        session.execute(update(m.EditRow).where(m.EditRow.plan_id == plan.id,
+                                                m.EditRow.state == "undone")
+                        .values(state="dropped"))
+        seq = 1 + (session.scalar(select(m.EditRow.seq).where(m.EditRow.plan_id == plan.id)
+                                  .order_by(m.EditRow.seq.desc()).limit(1)) or 0)
+        session.add(m.EditRow(plan_id=plan.id, seq=seq, kind=kind, payload=edit.to_json(),
+                              version=new_version, author_id=author))
+    session.flush()
+    undo, redo = _undo_redo(session, plan.id)
+    session.commit()
+    cache.plans[plan.id] = _PlanEntry(new_version, after)
+    by_code = {s.code: s for s in stats}
+    touched = after.touched(edit) | set(edit.removed)
+    grids = []
+    for code in sorted(touched):
+        if code in by_code:
+            s = by_code[code]
+            poly = _polygon(loaded.ground, after.members[code])
+            grids.append({**_stats_json(s), "geometry": shapely.geometry.mapping(poly)
+                          if poly is not None else None})
+    return {"version": new_version, "kind": kind,
+            "changes": [{"building_id": b, "from_grid": s_, "to_grid": d}
+                        for b, s_, d in edit.changes],
+            "created": sorted(edit.created), "removed": sorted(edit.removed),
+            "grids": grids, "deviations": {s.code: s.deviation_pct for s in stats},
+            "summary": summary(stats), "can_undo": undo is not None,
+            "can_redo": redo is not None}
+
+
+EDIT_KINDS = ("move", "split", "merge", "lock", "unlock")
+
+
+def make_edit(loaded: Loaded, kind: str, buildings: list[str], grid: str | None,
+              other: str | None, grids: list[str]) -> Edit:
+    """The edit asked for, checked (422 ``edit_refused`` with the rule and where)."""
+    ctx, state = loaded.ctx, loaded.state
+    try:
+        if kind == "move":
+            return edits.move(ctx, state, buildings, _need(grid, "grid"))
+        if kind == "split":
+            return edits.split(ctx, state, _need(grid, "grid"))
+        if kind == "merge":
+            return edits.merge(ctx, state, _need(grid, "grid"), _need(other, "other"))
+        if kind in ("lock", "unlock"):
+            codes = grids or ([grid] if grid else [])
+            if not codes:
+                raise ArgumentError("锁定/解锁需指定网格 grids", "lock and unlock need grids")
+            return edits.lock(state, codes, kind == "lock")
+    except EditRuleError as exc:
+        raise _refused(exc) from exc
+    raise ArgumentError(f"未知的编辑类型 {kind!r}：应为 {', '.join(EDIT_KINDS)}",
+                        f"unknown edit kind {kind!r}: one of {', '.join(EDIT_KINDS)}")
+
+
+def _need(value: str | None, name: str) -> str:
+    if not value:
+        raise ArgumentError(f"此编辑需要字段 {name}", f"this edit needs the field {name}")
+    return value
+
+
+def edit(session: Session, settings: Settings, cache: EditorCache, plan_id: int,
+         version: int, kind: str, author: int | None, buildings: list[str] | None = None,
+         grid: str | None = None, other: str | None = None,
+         grids: list[str] | None = None) -> dict[str, Any]:
+    """Check and write one edit of the draft (committed)."""
+    with cache.plan_lock(plan_id):
+        loaded = load(session, settings, cache, plan_id)
+        _stale(loaded, version)
+        change = make_edit(loaded, kind, buildings or [], grid, other, grids or [])
+        if not (change.changes or change.lock or change.unlock):
+            raise ApiError(422, "edit_refused", "此编辑不改变任何内容",
+                           "this edit changes nothing", rule="no_change", buildings=[],
+                           grids=grids or [])
+        return commit_edit(session, cache, loaded, change, version, author, kind)
+
+
+def undo(session: Session, settings: Settings, cache: EditorCache, plan_id: int,
+         version: int, author: int | None, redo: bool = False) -> dict[str, Any]:
+    """Undo the last applied edit (or, ``redo``, apply the first undone one again)."""
+    with cache.plan_lock(plan_id):
+        loaded = load(session, settings, cache, plan_id)
+        _stale(loaded, version)
+        last, nxt = _undo_redo(session, plan_id)
+        row = nxt if redo else last
+        if row is None:
+            what = ("重做", "redo") if redo else ("撤销", "undo")
+            raise ApiError(409, f"nothing_to_{what[1]}", f"没有可{what[0]}的编辑",
+                           f"there is no edit to {what[1]}")
+        stored = Edit.from_json(row.payload)
+        change = stored if redo else stored.inverse()
+        return commit_edit(session, cache, loaded, change, version, author,
+                           "redo" if redo else "undo",
+                           undo_of=None if redo else row, redo_of=row if redo else None)
+
+
+def history(session: Session, plan_id: int) -> list[dict[str, Any]]:
+    """The draft's edits in order, with their state and size."""
+    plan_row(session, plan_id)
+    rows = session.scalars(select(m.EditRow).where(m.EditRow.plan_id == plan_id)
+                           .order_by(m.EditRow.seq))
+    return [{"seq": r.seq, "kind": r.kind, "state": r.state, "version": r.version,
+             "buildings": len(r.payload.get("changes", [])), "author_id": r.author_id,
+             "created_at": r.created_at} for r in rows]
+
+
+# ---- a draft from a plan; the diff -------------------------------------------------------------
+
+def copy_to_draft(session: Session, plan_id: int, name: str | None) -> m.PlanRow:
+    """A new draft plan holding the plan's grids and buildings (committed)."""
+    src = plan_row(session, plan_id)
+    row = m.PlanRow(dataset_id=src.dataset_id, name=name or f"{src.name} 草稿 draft",
+                    status="draft", target_households=src.target_households, seed=src.seed,
+                    previous_plan_id=src.id, locked=[], summary=dict(src.summary or {}),
+                    attribution=src.attribution, job_id=None)
+    session.add(row)
+    session.flush()
+    for model in (m.GridRow, m.PlanBuildingRow):
+        cols = [c.name for c in model.__table__.columns if c.name not in ("id", "plan_id")]
+        table = cast(Table, model.__table__)
+        session.execute(insert(table).from_select(
+            ["plan_id", *cols],
+            select(bindparam("new_plan", row.id), *[table.c[c] for c in cols])
+            .where(table.c.plan_id == src.id)))
+    session.commit()
+    return row
+
+
+DIFF_COLUMNS = ("building_id", "change", "households", "from_grid", "to_grid", "from_worker",
+                "to_worker")
+
+
+def diff_with_active(session: Session, plan_id: int) -> dict[str, Any]:
+    """What the draft changes against the active plan: buildings and households changing
+    grid, grids changed, new and gone, and whose worker changes (a grid's worker: the
+    draft's assignment, else the active plan's worker of the same code)."""
+    plan_row(session, plan_id)
+    active = active_plan_id(session)
+    if active is None:
+        raise ApiError(404, "no_active_plan", "尚无启用的网格方案，无可对比",
+                       "there is no active plan to compare with")
+    out = diff_plans(session, active, plan_id)
+    before = _workers(session, active)
+    after = {**before, **_workers(session, plan_id)}
+    draft_grids = set(session.scalars(select(m.GridRow.code)
+                                      .where(m.GridRow.plan_id == plan_id)))
+    for move_ in out["moves"]:
+        move_["from_worker"] = before.get(move_["from_grid"])
+        move_["to_worker"] = (after.get(move_["to_grid"])
+                              if move_["to_grid"] in draft_grids else None)
+    changed = []
+    for g in out["grids"]:
+        w_before = before.get(g["code"])
+        w_after = after.get(g["code"]) if g["change"] != "gone" else None
+        g["worker_before"], g["worker_after"] = w_before, w_after
+        if g["change"] in ("new", "gone") or w_before != w_after:
+            changed.append(g["code"])
+    moved_workers = {(x["from_worker"], x["to_worker"]) for x in out["moves"]
+                     if x["from_worker"] != x["to_worker"]}
+    out["grids_worker_changed"] = changed
+    out["buildings_worker_changed"] = sum(x["from_worker"] != x["to_worker"]
+                                          for x in out["moves"])
+    out["worker_pairs"] = len(moved_workers)
+    return out
+
+
+def diff_csv(session: Session, plan_id: int) -> str:
+    """The diff's buildings as CSV (UTF-8 with BOM, as Excel opens it) for the public
+    notice: building, change, households, grid and worker before and after."""
+    out = diff_with_active(session, plan_id)
+    buf = io.StringIO()
+    buf.write("\ufeff")
+    writer = csv.writer(buf)
+    writer.writerow(["楼栋 building_id", "变化 change", "户数 households", "原网格 from_grid",
+                     "新网格 to_grid", "原网格员 from_worker", "新网格员 to_worker"])
+    for x in out["moves"]:
+        writer.writerow([x.get(c) if x.get(c) is not None else "" for c in DIFF_COLUMNS])
+    return buf.getvalue()
+
+
+# ---- re-balancing (a job) --------------------------------------------------------------------
+
+def start_rebalance(session: Session, runner, plan_id: int, version: int, seed: int,
+                    token_id: int | None) -> m.JobRow:
+    """Queue the re-balancing of the draft's unlocked grids from ``version`` (409 when stale
+    or not a draft)."""
+    plan = draft_row(session, plan_id)
+    if plan.version != version:
+        raise ApiError(409, "stale_version",
+                       f"草稿已被修改（您的版本 {version}，当前版本 {plan.version}）：请刷新",
+                       f"the draft has changed (your version {version}, now {plan.version}):"
+                       " reload it", version=plan.version)
+    return runner.submit("plan_rebalance", {"plan_id": plan_id, "version": version,
+                                            "seed": seed, "token_id": token_id}, token_id)
+
+
+def rebalance_edit(loaded: Loaded, seed: int,
+                   progress: Callable[[int, int], object] | None = None) -> Edit:
+    """The re-balancing of the loaded draft's unlocked grids, as one edit."""
+    return edits.rebalance(loaded.ctx, loaded.state, seed, progress)
