@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from api.errors import ApiError, domain_errors_answer
 from api.schemas import JobOut
+from api.services.basemap import BasemapStore
 from api.services.grid_index import GridLocator
 from api.services.incidents import rules_in_force
 from api.services.jobs import job_out
@@ -59,8 +60,17 @@ def grid_locator(request: Request) -> GridLocator:
     return state.grid_locator
 
 
+def basemap_store(request: Request) -> BasemapStore:
+    """The app's basemaps of datasets (api.services.basemap), made once per app."""
+    state = request.app.state
+    if getattr(state, "basemaps", None) is None:
+        state.basemaps = BasemapStore(state.settings.data_dir)
+    return state.basemaps
+
+
 IncidentRules = Annotated[Rules, Depends(incident_rules)]
 Grids = Annotated[GridLocator, Depends(grid_locator)]
+Basemaps = Annotated[BasemapStore, Depends(basemap_store)]
 # Where an incident error means the step is not allowed in the incident's stage (or no worker
 # can take it): 409, not the table's 422 (an incident's actions, a worker going off duty).
 STEP_NOT_ALLOWED = domain_errors_answer(409, "bad_transition")

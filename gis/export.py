@@ -52,6 +52,9 @@ def study_area_layers(area: StudyArea) -> dict[str, gpd.GeoDataFrame]:
         "streets": street_edges(area),
         "barriers": area.barriers.to_crs("EPSG:4326"),
         "communities": area.communities.to_crs("EPSG:4326"),
+        # parks and woods, for the basemap of maps made from the file (gis.basemap)
+        **({"green": area.green.to_crs("EPSG:4326")}
+           if area.green is not None and len(area.green) else {}),
     }
 
 

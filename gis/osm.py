@@ -31,8 +31,9 @@ ATTRIBUTION = f"© {OSM_CONTRIBUTORS}, ODbL 1.0"
 
 # Ways whose lines matter: streets (walk graph, arterial barriers), rails, waterways.
 LINE_KEYS = ("highway", "railway", "waterway")
-# Area tags kept besides buildings: water (barrier), landuse (residential test), places.
-AREA_KEYS = ("landuse", "natural", "waterway", "amenity", "place", "boundary")
+# Area tags kept besides buildings: water (barrier), landuse (residential test), places,
+# green areas (the basemap: gis.basemap).
+AREA_KEYS = ("landuse", "natural", "waterway", "amenity", "place", "boundary", "leisure")
 
 
 @dataclass

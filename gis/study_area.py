@@ -17,6 +17,7 @@ import networkx as nx
 import pandas as pd
 
 from gis.barriers import BarrierOptions, barriers_from_osm
+from gis.basemap import basemap_layers, green_areas
 from gis.buildings import (
     buildings_from_osm,
     buildings_from_vector,
@@ -50,10 +51,17 @@ class StudyArea:
     repairs: list[Repair] = field(default_factory=list)
     osm_notes: list[str] = field(default_factory=list)
     attribution: str | None = None
+    green: gpd.GeoDataFrame | None = None  # parks, grass, woods (gis.basemap.green_areas)
 
     def layer_wgs84(self, name: str) -> gpd.GeoDataFrame:
         """``buildings``, ``barriers`` or ``communities`` in EPSG:4326 lon/lat."""
         return getattr(self, name).to_crs("EPSG:4326")
+
+    def basemap(self) -> dict[str, gpd.GeoDataFrame]:
+        """The layers of the vector basemap drawn under every map (gis.basemap), EPSG:4326."""
+        return basemap_layers(streets=self.street_lines, barriers=self.barriers,
+                              green=self.green, buildings=self.buildings,
+                              communities=self.communities)
 
     def summary(self) -> dict[str, object]:
         """Counts for the import report (see :func:`format_summary`)."""
@@ -216,6 +224,7 @@ def load_study_area(
         source=str(path), crs=crs, buildings=buildings, streets=graph,
         street_report=street_report, barriers=barrier_gdf.to_crs(crs), communities=comm,
         street_lines=lines, repairs=repairs, osm_notes=osm_notes,
+        green=green_areas(street_extract).to_crs(crs),
         attribution=ATTRIBUTION if extract is not None or streets else None,
     )
 

@@ -13,12 +13,13 @@ import html
 import json
 import shutil
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import folium
 import folium.plugins
+import geopandas as gpd
 from branca.element import Element, Figure, MacroElement
 from folium.elements import JSCSSMixin
 from folium.template import Template
@@ -67,6 +68,9 @@ class MapOptions:
             drawn (Douglas-Peucker).
         grid_tolerance_m: grids are simplified together as a coverage by about this many
             metres (shapely.coverage_simplify), so neighbours keep sharing their edges.
+        basemap: the study area's basemap layers (gis.basemap.basemap_layers, EPSG:4326),
+            drawn under the map's own layers (maps.basemap); shown by default when no tiles
+            are configured, in the layer control either way.
     """
 
     lang: str = "zh"
@@ -74,6 +78,7 @@ class MapOptions:
     tiles_key: str | None = None
     tolerance_m: float = 0.5
     grid_tolerance_m: float = 3.0
+    basemap: Mapping[str, gpd.GeoDataFrame] | None = None
 
     def provider(self) -> TileProvider | None:
         """The basemap's tile provider; None for a map without basemap."""
@@ -203,8 +208,11 @@ class WanggeMap(folium.Map):
     wangge_lang = "zh"
 
 
-def new_map(options: MapOptions, bounds: list[list[float]] | None) -> WanggeMap:
-    """An empty map with the scale bar, fullscreen button and, when configured, a basemap.
+def new_map(options: MapOptions, bounds: list[list[float]] | None,
+            basemap_skip: Iterable[str] = ()) -> WanggeMap:
+    """An empty map with the scale bar, fullscreen button and, when configured, a basemap:
+    the vector basemap of ``options.basemap`` (without its layers named in ``basemap_skip``:
+    a map drawing buildings itself skips ``buildings``) and tiles.
 
     ``bounds`` is [[south, west], [north, east]] in WGS84 degrees (maps.geometry.bounds_latlon).
     """
@@ -221,6 +229,14 @@ def new_map(options: MapOptions, bounds: list[list[float]] | None) -> WanggeMap:
                          name=t("layer.tiles", options.lang), subdomains=provider.subdomains,
                          max_zoom=MAX_ZOOM, max_native_zoom=provider.max_zoom, overlay=False,
                          control=True).add_to(m)
+    if options.basemap:
+        from maps.basemap import basemap_layer  # maps.basemap builds on this module
+
+        layer = basemap_layer(options.basemap, bounds, lang=options.lang, datum=options.datum,
+                              tolerance_m=options.tolerance_m, skip=basemap_skip,
+                              show=provider is None)
+        if layer is not None:
+            layer.add_to(m)
     folium.plugins.Fullscreen(position="topleft", title=t("fullscreen.title", options.lang),
                               title_cancel=t("fullscreen.cancel", options.lang)).add_to(m)
     m.wangge_bounds = bounds

@@ -49,7 +49,9 @@ def grid_plan_map(grids: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame | None = 
     lang = options.lang
     require_columns(grids, ["code", "households", "deviation_pct"], "grids")
     grids = grids.assign(worker=worker_names(grids, workers))
-    m = new_map(options, bounds_latlon(grids, buildings))
+    # the plan's buildings are drawn coloured by grid: the basemap's outlines would hide under
+    m = new_map(options, bounds_latlon(grids, buildings),
+                basemap_skip=("buildings",) if buildings is not None and len(buildings) else ())
     legend = LegendBuilder(t("title.grids", lang))
     if streets is not None and len(streets):
         streets_layer(streets, options).add_to(m)

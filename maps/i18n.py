@@ -21,6 +21,8 @@ _TEXT: dict[str, tuple[str, str]] = {
     "layer.communities": ("社区边界", "Community boundaries"),
     "layer.barriers": ("障碍（干道、铁路、河流）", "Barriers (arterials, railways, rivers)"),
     "layer.streets": ("街巷", "Streets"),
+    "layer.basemap": ("底图（街道、水系、绿地、建筑）",
+                      "Basemap (streets, water, green, buildings)"),
     "layer.zones": ("党员责任区", "Responsibility zones"),
     "layer.zone_labels": ("责任区标注", "Zone labels"),
     "layer.incidents": ("事件", "Incidents"),

@@ -26,7 +26,7 @@ import pyogrio
 from gis.errors import InputError, check_file
 from gis.vector_files import read_vector
 
-AREA_LAYERS = ("communities", "barriers", "streets")
+AREA_LAYERS = ("communities", "barriers", "streets", "buildings", "green")
 
 
 def read_workers(path: str | Path) -> pd.DataFrame:
@@ -55,7 +55,8 @@ def read_workers(path: str | Path) -> pd.DataFrame:
 
 
 def read_area_layers(path: str | Path) -> dict[str, gpd.GeoDataFrame]:
-    """The communities, barriers and streets layers of a study-area GeoPackage (those present).
+    """The communities, barriers, streets, buildings and green layers of a study-area GeoPackage
+    (those present).
 
     Raises:
         InputError: missing or unreadable file.

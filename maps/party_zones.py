@@ -31,7 +31,8 @@ def party_zones_map(zones: gpd.GeoDataFrame, *, grids: gpd.GeoDataFrame | None =
     options = options or MapOptions()
     lang = options.lang
     require_columns(zones, ["member_id", "name", "grid_id", "households"], "zones")
-    m = new_map(options, bounds_latlon(zones, grids))
+    m = new_map(options, bounds_latlon(zones, grids),
+                basemap_skip=("buildings",) if buildings is not None and len(buildings) else ())
     legend = LegendBuilder(t("title.party_zones", lang))
     if grids is not None and len(grids):
         grids_layer(grids, options, t("layer.grids", lang),

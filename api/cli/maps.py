@@ -25,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--plan", help="网格方案 PLAN.gpkg (wangge partition)")
     p.add_argument("--old-plan", help="原方案 the earlier PLAN.gpkg (compare)")
     p.add_argument("--area", help="研究区 study area .gpkg from wangge import --out "
-                   "(communities, barriers, streets)")
+                   "(communities, barriers, streets; drawn as the basemap)")
     p.add_argument("--workers", help="网格员 CSV: worker_id,name,grids (codes separated by ;)")
     p.add_argument("--zones", help="党员责任区 zones file: member_id,name,grid_id,households")
     p.add_argument("--incidents", help="事件 incidents file: incident_id,category,stage,"
@@ -60,13 +60,18 @@ def _need(args: argparse.Namespace, *names: str) -> None:
 
 def _build(args: argparse.Namespace):
     import maps
+    from gis.basemap import basemap_layers
     from gis.vector_files import read_vector
     from maps.inputs import read_area_layers, read_route, read_workers
     from partition.plan_io import read_plan
 
-    options = maps.MapOptions(lang=args.lang, tiles=args.tiles, tiles_key=args.tiles_key)
-    options.provider()  # a bad --tiles fails before any file is read
+    maps.MapOptions(tiles=args.tiles, tiles_key=args.tiles_key).provider()  # bad --tiles: first
     area = read_area_layers(args.area) if args.area else {}
+    # the study area's own streets, water, green and buildings under the map: no tiles needed
+    basemap = basemap_layers(**{k: area.get(k) for k in ("streets", "barriers", "green",
+                                                          "buildings", "communities")})
+    options = maps.MapOptions(lang=args.lang, tiles=args.tiles, tiles_key=args.tiles_key,
+                              basemap=basemap if area else None)
     workers = read_workers(args.workers) if args.workers else None
     grids, buildings = read_plan(args.plan) if args.plan else (None, None)
     zones = read_vector(args.zones) if args.zones else None

@@ -17,7 +17,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
 from api.auth import MapsPlans, MapsRead
-from api.deps import ReadDb
+from api.deps import Basemaps, ReadDb
 from api.errors import ApiError
 from api.map_assets import gather_map_assets
 from api.services import maps as pages
@@ -45,51 +45,51 @@ def assets_ready(request: Request) -> None:
 
 
 @router.get("/grids", response_class=HTMLResponse, summary="网格方案地图 the active grid plan")
-def grids_page(request: Request, session: ReadDb, who: MapsRead,
+def grids_page(request: Request, session: ReadDb, who: MapsRead, basemaps: Basemaps,
                lang: Lang = LangQuery):
     assets_ready(request)
-    return HTMLResponse(pages.grids_page(session, who, lang))
+    return HTMLResponse(pages.grids_page(session, who, lang, basemaps))
 
 
 @router.get("/party-zones", response_class=HTMLResponse,
             summary="党员责任区地图 party member responsibility zones")
-def party_zones_page(request: Request, session: ReadDb, who: MapsRead,
+def party_zones_page(request: Request, session: ReadDb, who: MapsRead, basemaps: Basemaps,
                      lang: Lang = LangQuery):
     assets_ready(request)
-    return HTMLResponse(pages.party_zones_page(session, who, lang))
+    return HTMLResponse(pages.party_zones_page(session, who, lang, basemaps))
 
 
 @router.get("/incidents", response_class=HTMLResponse,
             summary="事件地图 open incidents (a worker sees their own)")
-def incidents_page(request: Request, session: ReadDb, who: MapsRead,
+def incidents_page(request: Request, session: ReadDb, who: MapsRead, basemaps: Basemaps,
                    lang: Lang = LangQuery,
                    category: str | None = None):
     assets_ready(request)
-    return HTMLResponse(pages.incidents_page(session, who, lang, category))
+    return HTMLResponse(pages.incidents_page(session, who, lang, category, basemaps))
 
 
 @router.get("/routes/{worker_id}", response_class=HTMLResponse,
             summary="网格员路线地图 a worker's route (a worker sees their own)")
 def route_page(request: Request, worker_id: int, session: ReadDb, who: MapsRead,
-               lang: Lang = LangQuery, day: date | None = None):
+               basemaps: Basemaps, lang: Lang = LangQuery, day: date | None = None):
     assets_ready(request)
-    return HTMLResponse(pages.route_page(session, who, worker_id, lang, day))
+    return HTMLResponse(pages.route_page(session, who, worker_id, lang, day, basemaps))
 
 
 @router.get("/coverage", response_class=HTMLResponse,
             summary="覆盖缺口地图 coverage gaps of the active plan (planners)")
-def coverage_page(request: Request, session: ReadDb, who: MapsPlans,
+def coverage_page(request: Request, session: ReadDb, who: MapsPlans, basemaps: Basemaps,
                   lang: Lang = LangQuery,
                   tolerance_pct: float = Query(BALANCE_LIMIT_PCT, gt=0, le=100)):
     assets_ready(request)
-    return HTMLResponse(pages.coverage_page(session, lang, tolerance_pct))
+    return HTMLResponse(pages.coverage_page(session, lang, tolerance_pct, basemaps))
 
 
 @router.get("/compare", response_class=HTMLResponse,
             summary="方案对比地图 two plans compared (planners)")
-def compare_page(request: Request, session: ReadDb, who: MapsPlans,
+def compare_page(request: Request, session: ReadDb, who: MapsPlans, basemaps: Basemaps,
                  old: int = Query(description="原方案 id the earlier plan"),
                  new: int = Query(description="新方案 id the later plan"),
                  lang: Lang = LangQuery):
     assets_ready(request)
-    return HTMLResponse(pages.compare_page(session, old, new, lang))
+    return HTMLResponse(pages.compare_page(session, old, new, lang, basemaps))

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from api.errors import ApiError, not_found
 from api.schemas import DatasetOut
+from api.services.basemap import BASEMAP_FILE, write_basemap
 from api.settings import Settings
 from api.store.db import Database
 from api.store.models import DatasetRow
@@ -30,12 +31,17 @@ DEFAULT_OPTIONS = {"datum": "wgs84", "households_col": "households", "id_col": N
 
 def load_dataset(settings: Settings, dataset: DatasetRow, progress=None):
     """The dataset's study area (gis.study_area), without the walk graph."""
+    return load_dataset_file(settings.data_dir, dataset, progress)
+
+
+def load_dataset_file(data_dir: Path, dataset: DatasetRow, progress=None):
+    """The study area of ``dataset``, kept under ``data_dir``, without the walk graph."""
     from gis.households import HouseholdOptions
     from gis.study_area import load_study_area
 
     opts = dict(dataset.options or {})
     households = HouseholdOptions(households_col=opts.pop("households_col", "households"))
-    return load_study_area(Path(settings.data_dir) / dataset.path, households=households,
+    return load_study_area(Path(data_dir) / dataset.path, households=households,
                            with_walk_graph=False, progress=progress, **opts)
 
 
@@ -104,6 +110,7 @@ def upload(session: Session, settings: Settings, token_id: int, filename: str | 
         area = load_dataset(settings, dataset)  # bad data: InputError, 422 (api.errors)
         _check_vertices(area, settings)
         _describe(dataset, area, filename)
+        write_basemap(folder / BASEMAP_FILE, area.basemap())
         dataset.created_by = token_id
         session.add(dataset)
         session.flush()
@@ -131,7 +138,9 @@ def add_dataset(db: Database, settings: Settings, source: str | Path, name: str 
                              path=str(folder_rel / source.name),
                              size_bytes=source.stat().st_size,
                              options={**DEFAULT_OPTIONS, **options})
-        _describe(dataset, load_dataset(settings, dataset), source.name)
+        area = load_dataset(settings, dataset)
+        _describe(dataset, area, source.name)
+        write_basemap(folder / BASEMAP_FILE, area.basemap())
         with db.writing() as session:
             session.add(dataset)
             session.flush()

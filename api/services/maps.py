@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 import maps
 from api.auth import Principal, forbid_other_worker
 from api.errors import ApiError, not_found
+from api.services.basemap import BasemapStore
 from api.store import models as m
 from api.store.incidents import aware
 from api.store.plans import active_plan_id, buildings_frame, grids_frame
@@ -125,21 +126,32 @@ def _plan(session: Session, plan_id: int) -> int:
     return plan_id
 
 
-def grids_page(session: Session, who: Principal, lang: str) -> str:
+def _options(lang: str, basemaps: BasemapStore | None, session: Session,
+             plan_id: int | None) -> maps.MapOptions:
+    """How the pages are drawn: in ``lang``, over the basemap of ``plan_id``'s dataset."""
+    basemap = basemaps.for_plan(session, plan_id) if basemaps is not None else None
+    return maps.MapOptions(lang=lang, basemap=basemap or None)
+
+
+def grids_page(session: Session, who: Principal, lang: str,
+               basemaps: BasemapStore | None = None) -> str:
     """The active grid plan (a worker: their grids)."""
     grids, buildings = _layers(session, who)
-    return _page(maps.grid_plan_map(grids, buildings, options=maps.MapOptions(lang=lang)))
+    return _page(maps.grid_plan_map(grids, buildings, options=_options(
+        lang, basemaps, session, active_plan_id(session))))
 
 
-def party_zones_page(session: Session, who: Principal, lang: str) -> str:
+def party_zones_page(session: Session, who: Principal, lang: str,
+                     basemaps: BasemapStore | None = None) -> str:
     """Party member responsibility zones over the grids (a worker: in their grids)."""
     grids, buildings = _layers(session, who)
     zones = party_zones_frame(session, _scope(who))
-    return _page(maps.party_zones_map(zones, grids=grids, buildings=buildings,
-                                      options=maps.MapOptions(lang=lang)))
+    return _page(maps.party_zones_map(zones, grids=grids, buildings=buildings, options=_options(
+        lang, basemaps, session, active_plan_id(session))))
 
 
-def incidents_page(session: Session, who: Principal, lang: str, category: str | None) -> str:
+def incidents_page(session: Session, who: Principal, lang: str, category: str | None,
+                   basemaps: BasemapStore | None = None) -> str:
     """Incidents over the active plan's grids (a worker: their own)."""
     plan_id = active_plan_id(session)
     grids = (plan_layers(session, plan_id, _scope(who))[0]
@@ -149,7 +161,8 @@ def incidents_page(session: Session, who: Principal, lang: str, category: str | 
     incidents = incidents_frame(session, worker_id=_scope(who))
     if category:
         incidents = incidents[incidents["category"] == category]
-    return _page(maps.incidents_map(incidents, grids=grids, options=maps.MapOptions(lang=lang)))
+    return _page(maps.incidents_map(incidents, grids=grids,
+                                    options=_options(lang, basemaps, session, plan_id)))
 
 
 def _arrival(eta) -> str | None:
@@ -180,7 +193,7 @@ def _day_routes(session: Session, worker_id: int, day: date | None
 
 
 def route_page(session: Session, who: Principal, worker_id: int, lang: str,
-               day: date | None) -> str:
+               day: date | None, basemaps: BasemapStore | None = None) -> str:
     """A worker's route of ``day`` (a worker: their own)."""
     forbid_other_worker(who, worker_id)
     worker = session.get(m.WorkerRow, worker_id)
@@ -201,23 +214,26 @@ def route_page(session: Session, who: Principal, worker_id: int, lang: str,
         stops, path, distance_m=route.distance_m, duration_s=route.duration_s or None,
         patrol=gpd.GeoSeries([patrol.geom], crs="EPSG:4326") if patrol is not None else None,
         worker_name=worker.name, grids=grids if len(grids) else None,
-        options=maps.MapOptions(lang=lang)))
+        options=_options(lang, basemaps, session, route.plan_id)))
 
 
-def coverage_page(session: Session, lang: str, tolerance_pct: float) -> str:
+def coverage_page(session: Session, lang: str, tolerance_pct: float,
+                  basemaps: BasemapStore | None = None) -> str:
     """Coverage gaps of the active plan."""
-    grids, buildings = plan_layers(session, _active_plan(session))
+    plan_id = _active_plan(session)
+    grids, buildings = plan_layers(session, plan_id)
     zones = party_zones_frame(session)
     incidents = incidents_frame(session)
     return _page(maps.coverage_map(
         grids, buildings, zones=zones if len(zones) else None,
         incidents=incidents if len(incidents) else None, tolerance_pct=tolerance_pct,
-        options=maps.MapOptions(lang=lang)))
+        options=_options(lang, basemaps, session, plan_id)))
 
 
-def compare_page(session: Session, old: int, new: int, lang: str) -> str:
+def compare_page(session: Session, old: int, new: int, lang: str,
+                 basemaps: BasemapStore | None = None) -> str:
     """Two plans compared."""
     old_grids, old_buildings = plan_layers(session, _plan(session, old))
     new_grids, new_buildings = plan_layers(session, _plan(session, new))
     return _page(maps.compare_map(old_grids, new_grids, old_buildings, new_buildings,
-                                  options=maps.MapOptions(lang=lang)))
+                                  options=_options(lang, basemaps, session, new)))

@@ -150,6 +150,87 @@
     return ctl;
   };
 
+  /* The vector basemap (maps/basemap.py): data holds GeoJSON of green, water, waterways,
+   * railways, roads (rank 1 arterial, 2 street, 3 lane), buildings, communities and street
+   * label points (name, angle, rank). Drawn on one canvas in a pane under our layers; labels
+   * and building outlines only when zoomed in (spec.labelZoom per rank, spec.buildingZoom). */
+  var ROAD_WIDTH = { 1: 5, 2: 3, 3: 1.5 };
+  W.basemap = function (map, spec, data) {
+    if (!map.getPane("wgBase")) {
+      map.createPane("wgBase").style.zIndex = 250;
+      var labelPane = map.createPane("wgBaseLabels");
+      labelPane.style.zIndex = 450;
+      labelPane.style.pointerEvents = "none";
+    }
+    var renderer = L.canvas({ pane: "wgBase", padding: 0.3 });
+    function layer(name, style) {
+      if (!data[name]) return null;
+      return L.geoJSON(data[name], { renderer: renderer, pane: "wgBase", interactive: false,
+                                     style: style });
+    }
+    function fixed(style) {
+      return function () { return style; };
+    }
+    function road(casing) {
+      return function (f) {
+        var w = ROAD_WIDTH[f.properties.rank] || 1.5;
+        return casing ? { color: "#d6d0c4", weight: w + 2, opacity: 1, lineCap: "round" }
+                      : { color: "#ffffff", weight: w, opacity: 1, lineCap: "round" };
+      };
+    }
+    var group = L.layerGroup();
+    [
+      layer("green", fixed({ stroke: false, fillColor: "#d9ead0", fillOpacity: 1 })),
+      layer("water", fixed({ stroke: false, fillColor: "#bcd6ec", fillOpacity: 1 })),
+      layer("waterways", fixed({ color: "#a9c9e6", weight: 3, opacity: 1 })),
+      layer("roads", road(true)),
+      layer("roads", road(false)),
+      layer("railways", fixed({ color: "#9a9a9a", weight: 2, dashArray: "8 5", opacity: 1 })),
+      layer("communities", fixed({ color: "#9a8fb0", weight: 1.5, dashArray: "10 4 2 4",
+                                   fill: false, opacity: 0.9 })),
+    ].forEach(function (l) {
+      if (l) group.addLayer(l);
+    });
+    var buildings = layer("buildings", fixed({ color: "#cbbfae", weight: 0.6,
+                                               fillColor: "#e6ded2", fillOpacity: 1 }));
+    var labels = L.layerGroup();
+    function refresh() {
+      var zoom = map.getZoom();
+      if (buildings) {
+        var want = zoom >= spec.buildingZoom;
+        if (want && !group.hasLayer(buildings)) group.addLayer(buildings);
+        if (!want && group.hasLayer(buildings)) group.removeLayer(buildings);
+      }
+      labels.clearLayers();
+      if (!data.labels) return;
+      var view = map.getBounds().pad(0.2);
+      data.labels.features.forEach(function (f) {
+        var p = f.properties;
+        if (zoom < (spec.labelZoom[(p.rank || 3) - 1] || 99)) return;
+        var c = f.geometry.coordinates;
+        var at = L.latLng(c[1], c[0]);
+        if (!view.contains(at)) return;
+        labels.addLayer(L.marker(at, {
+          pane: "wgBaseLabels", interactive: false, keyboard: false,
+          icon: L.divIcon({
+            className: "wg-street" + (p.rank === 1 ? " wg-arterial" : ""), iconSize: [0, 0],
+            html: "<div style='transform:translate(-50%,-50%) rotate(" + (+p.angle || 0) +
+              "deg)'>" + esc(p.name) + "</div>",
+          }),
+        }));
+      });
+    }
+    group.addLayer(labels);
+    group.on("add", function () {
+      map.on("zoomend moveend", refresh);
+      refresh();
+    });
+    group.on("remove", function () {
+      map.off("zoomend moveend", refresh);
+    });
+    return group;
+  };
+
   /* What every map does once: attribution, language, title, view. */
   W.frame = function (map, opts) {
     document.documentElement.lang = opts.lang === "en" ? "en" : "zh-CN";

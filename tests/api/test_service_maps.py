@@ -177,3 +177,38 @@ def test_coverage_page_when_every_home_has_a_grid_and_worker(mapped):
             half = len(codes) // 2
             save(s, mapped["plan_id"], {x: h["worker_id"] if i < half else h["worker2_id"]
                                         for i, x in enumerate(codes[:-1])})
+
+
+def test_every_map_page_has_the_datasets_basemap_clipped_to_what_it_shows(mapped):
+    """The basemap is kept beside the dataset when it is added and drawn under every view;
+    a worker's page carries only the streets around their own grids."""
+    from api.services.basemap import basemap_path, read_basemap
+    from api.store.models import DatasetRow
+
+    c, h, settings = mapped["client"], mapped["h"], mapped["settings"]
+    app = mapped["app"]
+    with app.state.db.writing() as s:
+        dataset = s.get(DatasetRow, mapped["dataset_id"])
+        path = basemap_path(settings.data_dir, dataset)
+    layers = read_basemap(path)
+    assert len(layers["roads"]) > 0 and layers["roads"]["name"].notna().any()
+    for view, roles in _views(mapped):
+        role = "admin" if "admin" in roles else sorted(roles)[0]
+        page = c.get(view, headers=h[role]).text
+        assert "wangge.basemap(" in page, view
+    whole = c.get("/maps/incidents", headers=h["admin"]).text
+    own = c.get("/maps/grids", headers=h["worker"]).text
+    assert own.count('"rank"') < whole.count('"rank"')  # fewer streets: clipped
+
+
+def test_a_dataset_added_before_basemaps_gets_one_on_its_first_map(mapped):
+    from api.services.basemap import basemap_path
+    from api.store.models import DatasetRow
+
+    c, h, app = mapped["client"], mapped["h"], mapped["app"]
+    with app.state.db.writing() as s:
+        path = basemap_path(mapped["settings"].data_dir, s.get(DatasetRow, mapped["dataset_id"]))
+    path.unlink()
+    app.state.basemaps = None  # a new process: nothing in memory either
+    page = c.get("/maps/grids", headers=h["planner"]).text
+    assert "wangge.basemap(" in page and path.exists()

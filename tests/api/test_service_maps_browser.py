@@ -102,3 +102,22 @@ def test_route_page_draws_stops(live):
     counts = browser.evaluate(COUNTS_JS)
     assert browser.errors == [] and browser.blocked == [], (browser.errors, browser.blocked)
     assert counts["stops"] >= 2 and counts["locate"] == 1, counts
+
+
+def test_streets_are_drawn_and_named_with_no_tiles(live):
+    """The offline vector basemap: the streets on a canvas under the layers, their names when
+    zoomed in, listed in the layer control, and no request to any other host."""
+    server, browser, _ = live
+    browser.open(server.origin + "/maps/incidents")
+    browser.evaluate(ZOOM_JS % 17)
+    drawn = browser.evaluate("""(() => ({
+      canvas: document.querySelectorAll('.leaflet-wgBase-pane canvas').length,
+      streets: Array.from(document.querySelectorAll('.wg-street')).map(e => e.textContent),
+      overlays: Array.from(document.querySelectorAll('.leaflet-control-layers-overlays label'))
+        .map(l => l.textContent.trim()),
+    }))()""")
+    browser.screenshot(ARTIFACTS / "service-basemap-z17.png")
+    assert browser.errors == [] and browser.blocked == [], (browser.errors, browser.blocked)
+    assert drawn["canvas"] == 1, drawn
+    assert len(drawn["streets"]) >= 3 and all(drawn["streets"]), drawn
+    assert any(o.startswith("底图") for o in drawn["overlays"]), drawn

@@ -363,6 +363,9 @@ def test_cli_writes_each_view(tmp_path, map_assets):
     assert "Open incidents" in (tmp_path / "incidents.html").read_text(encoding="utf-8")
     route_html = (tmp_path / "route.html").read_text(encoding="utf-8")
     assert f"{metres(s['route_m'], 'zh')} · 约 40 分钟" in route_html
+    # --area's streets are the offline basemap; a map without --area has none
+    assert "wangge.basemap(" in route_html
+    assert "wangge.basemap(" not in (tmp_path / "compare.html").read_text(encoding="utf-8")
 
 
 def test_cli_errors_are_bilingual(tmp_path, capsys):
