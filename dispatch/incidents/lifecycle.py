@@ -1,7 +1,9 @@
 """The incident lifecycle: stages, legal transitions, an append-only history and merged duplicates.
 
 Stages: 上报 reported -> 立案 accepted -> 派遣 dispatched -> 处置 in_progress -> 反馈 handled ->
-核查 verified -> 结案 closed, with 退回 returned and 作废 rejected. Micro-wishes (微心愿) are
+核查 verified -> 结案 closed, with 退回 returned and 作废 rejected. A closed incident that a
+reporter answers "not fixed" within :data:`REOPEN_DAYS` days is reopened (:func:`reopen`, the
+action ``reopen``): back to 退回 returned with its history kept. Micro-wishes (微心愿) are
 claimed (认领) by party members or volunteers instead of dispatched: they reach the same stage
 ``dispatched`` through the action ``claim``. Every step is a :class:`Step` (time, stage, who,
 note), kept in an append-only history; notes without a change of stage (merged reports,
@@ -49,6 +51,10 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     "rejected": frozenset(),
 }
 OPEN_STAGES = frozenset(STAGES) - {"closed", "rejected"}
+#: A reporter's "not fixed" answer reopens a closed incident within this many days of closing.
+REOPEN_DAYS = 7
+REOPEN_ACTION = "reopen"
+REOPENED_STAGE = "returned"  # back to 退回: its worker resumes it or it is dispatched again
 WITH_WORKER = frozenset({"dispatched", "in_progress"})
 EARTH_RADIUS_M = 6_371_008.8
 _When = TypeVar("_When", datetime, datetime | None)  # a deadline; a stored row's may be missing
@@ -135,8 +141,13 @@ class Incident:
         return next((s.at for s in self._history if s.action == "accepted"), None)
 
     def closed_at(self) -> datetime | None:
-        """When it was closed (结案); None before."""
-        return next((s.at for s in self._history if s.action == "closed"), None)
+        """When it was last closed (结案); None before (a reopened one: its last closing)."""
+        return next((s.at for s in reversed(self._history) if s.action == "closed"), None)
+
+    @property
+    def reopened(self) -> int:
+        """How many times it was reopened (:func:`reopen`)."""
+        return sum(s.action == REOPEN_ACTION for s in self._history)
 
     @property
     def deadline(self) -> datetime:
@@ -243,6 +254,45 @@ def claim(incident: Incident, who: str, note: str = "", at: datetime | None = No
     return _move(incident, "dispatched", who, note, at, who, "claim")
 
 
+def reopen(incident: Incident, who: str, note: str = "", at: datetime | None = None, *,
+           close_by: datetime | None = None,
+           within: timedelta | None = timedelta(days=REOPEN_DAYS)) -> Step:
+    """Reopen a closed incident (重新办理): a reporter answered "not fixed" within ``within``
+    of its last closing. It moves to :data:`REOPENED_STAGE` with the action ``reopen``; its
+    assignee stays (they resume it, or it is dispatched again) and its history is kept.
+
+    Args:
+        who: who reopens (the reporter's feedback, or a worker recording it for them).
+        note: free text kept with the step (the resident's comment).
+        at: when (default now); not before the last step.
+        close_by: the new deadline to close (the rules' deadline counted from ``at``); the old
+            one stays when None.
+        within: how long after closing a reopening is allowed; None: any time (replaying a
+            stored history).
+
+    Raises:
+        IncidentError: not closed, or closed longer ago than ``within``.
+    """
+    at = _check_time(incident, at or datetime.now(BEIJING))
+    closed = incident.closed_at()
+    if incident.stage != "closed" or closed is None:
+        zh, en = _label(incident.stage)
+        raise IncidentError(f"事件 {incident.incident_id} 处于“{zh}”，只有已结案的事件可以重新办理",
+                            f"incident {incident.incident_id} is {en}: only a closed incident "
+                            "can be reopened")
+    if within is not None and at - closed > within:
+        days = within.total_seconds() / 86400
+        raise IncidentError(f"事件 {incident.incident_id} 结案已超过 {days:g} 天，不能重新办理",
+                            f"incident {incident.incident_id} was closed more than {days:g} "
+                            "days ago: it cannot be reopened")
+    if close_by is not None:
+        incident.close_by = beijing(close_by)
+    step = Step(at, REOPENED_STAGE, REOPEN_ACTION, who, note, incident.assignee)
+    incident.stage = REOPENED_STAGE
+    incident._history.append(step)
+    return step
+
+
 def add_note(incident: Incident, action: str, who: str, note: str,
              at: datetime | None = None) -> Step:
     """A step without a change of stage (e.g. ``escalate``, ``merge``, ``remark``)."""
@@ -274,6 +324,8 @@ def restore_incident(incident_id: str, category: str, lon: float, lat: float,
     for step in steps[1:]:
         if step.action in STAGES or step.action == "claim":
             _move(inc, step.stage, step.who, step.note, step.at, step.assignee, step.action)
+        elif step.action == REOPEN_ACTION:
+            reopen(inc, step.who, step.note, step.at, within=None)
         else:
             add_note(inc, step.action, step.who, step.note, step.at)
     return inc

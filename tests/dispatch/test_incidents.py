@@ -441,3 +441,34 @@ def test_a_stored_history_is_replayed_and_a_tampered_one_refused():
                             wish.reported_at, wish.accept_by, wish.close_by, wish.history)
     assert back.stage_label("zh") == "认领" and back.history == wish.history
     assert isinstance(back.history[-1], Step)
+
+
+def test_a_closed_incident_is_reopened_within_seven_days_with_its_history():
+    from dispatch.incidents.lifecycle import REOPEN_DAYS, reopen, restore_incident
+
+    inc = _incident(iid="R1")
+    _walk_to(inc, PATH[1:])
+    closed = inc.closed_at()
+    assert closed == FRI_15 + timedelta(minutes=6) and inc.reopened == 0
+    before = inc.history
+    new_close_by = bj(2026, 11, 30, 15, 0)
+    step = reopen(inc, "居民张三", "没修好", closed + timedelta(days=3), close_by=new_close_by)
+    assert inc.stage == "returned" and step.action == "reopen" and inc.assignee == "w1"
+    assert inc.history[:-1] == before and inc.reopened == 1 and inc.close_by == new_close_by
+    assert inc.is_open and inc.closed_at() == closed  # its last closing until closed again
+    # the worker resumes it and it is closed again: closed_at is the new closing
+    _walk_to(inc, ["in_progress", "handled", "verified", "closed"],
+             start=closed + timedelta(days=3))
+    assert inc.closed_at() == closed + timedelta(days=3, minutes=4)
+    # replayed from the store, the reopening counts no days
+    again = restore_incident(inc.incident_id, inc.category, inc.lon, inc.lat, inc.reported_at,
+                             inc.accept_by, inc.close_by, inc.history)
+    assert again.history == inc.history and again.reopened == 1 and again.stage == "closed"
+    # too late, or not closed
+    late = inc.closed_at() + timedelta(days=REOPEN_DAYS, seconds=1)
+    with pytest.raises(IncidentError, match="more than 7 days ago") as err:
+        reopen(inc, "居民", at=late)
+    assert "超过 7 天" in err.value.zh and inc.stage == "closed"
+    fresh = _incident(iid="R2")
+    with pytest.raises(IncidentError, match="only a closed incident"):
+        reopen(fresh, "居民", at=FRI_15 + timedelta(hours=1))
