@@ -32,6 +32,7 @@ from api.routers import (
     datasets,
     dispatch,
     editor,
+    facilities,
     grids,
     incidents,
     maps,
@@ -90,7 +91,7 @@ def create_app(settings: Settings | None = None, *, start_jobs: bool = True) -> 
     app.add_exception_handler(OverflowError, overflow_error_handler)  # type: ignore[arg-type]
     app.add_exception_handler(UnicodeError, unicode_error_handler)  # type: ignore[arg-type]
     for module in (datasets, plans, editor, grids, people, incidents, open311, routes,
-                   dispatch, maps):
+                   dispatch, facilities, maps):
         app.include_router(module.router)
     app.mount("/static/maps", AssetFiles(directory=map_assets_folder(settings), check_dir=False),
               name="map-assets")

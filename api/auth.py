@@ -260,7 +260,10 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "routes.read": ALL_READERS,  # a worker: their own
     "ogc.read": ALL_READERS,  # a worker: their own grids and what lies in them
     "maps.read": ALL_READERS,  # a worker: their own
-    "maps.plans": OFFICE,  # coverage, plan comparison
+    "maps.plans": OFFICE,  # coverage, plan comparison, facility coverage
+    "facilities.read": ALL_READERS,  # a worker: coverage of the homes in their grids
+    "facilities.plan": OFFICE,  # what-if siting, scoring a moved site
+    "facilities.edit": ADMIN,  # add, import, delete facilities
 }
 
 
@@ -318,6 +321,9 @@ AssignmentsEdit = Annotated[Principal, Depends(require("assignments.edit"))]
 DatasetsRead = Annotated[Principal, Depends(require("datasets.read"))]
 DatasetsUpload = Annotated[Principal, Depends(require("datasets.upload"))]
 GridsRead = Annotated[Principal, Depends(require("grids.read"))]
+FacilitiesEdit = Annotated[Principal, Depends(require("facilities.edit"))]
+FacilitiesPlan = Annotated[Principal, Depends(require("facilities.plan"))]
+FacilitiesRead = Annotated[Principal, Depends(require("facilities.read"))]
 IncidentsEscalate = Annotated[Principal, Depends(require("incidents.escalate"))]
 IncidentsRead = Annotated[Principal, Depends(require("incidents.read"))]
 IncidentsReport = Annotated[Principal, Depends(require("incidents.report"))]

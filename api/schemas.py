@@ -148,6 +148,142 @@ class ImportResult(BaseModel):
     ids: list[int]
 
 
+FacilityTypeKey = Literal["garbage_point", "service_station", "activity_room", "canteen",
+                         "clinic"]
+
+
+class FacilityIn(BaseModel):
+    """A facility placed by hand (dispatch.facilities.types for the types)."""
+
+    type: FacilityTypeKey
+    name: Text = Field("", max_length=200)
+    lon: float = Field(ge=-180, le=180, description="经度 longitude, WGS84")
+    lat: float = Field(ge=-90, le=90, description="纬度 latitude, WGS84")
+
+
+class FacilityOut(BaseModel):
+    """A stored facility: type, name, where it came from (osm, file, manual) and its point."""
+
+    id: int
+    type: str
+    name: str
+    source: str
+    source_ref: str | None
+    lon: float
+    lat: float
+
+
+class FacilityImportOut(BaseModel):
+    """What an import of facilities did: how many were added (by type) and replaced."""
+
+    created: int
+    replaced: int
+    by_type: dict[str, int]
+    ids: list[int]
+
+
+class FacilityOsmImport(BaseModel):
+    """Import facilities from a dataset's OSM file (default: the active plan's dataset)."""
+
+    dataset_id: int | None = None
+    replace: bool = Field(False, description="先删除同类型设施 delete the stored facilities "
+                                              "of the imported types first")
+
+
+class TypeCoverageOut(BaseModel):
+    """How one facility type serves the homes of the active plan, walking on the streets."""
+
+    type: str
+    name_zh: str
+    name_en: str
+    distance_m: float
+    facilities: int
+    buildings: int
+    buildings_beyond: int
+    households: int
+    households_covered: int
+    households_beyond: int
+    share_covered: float
+
+
+class FacilityCoverageOut(BaseModel):
+    """Coverage of every facility type asked for (a worker: the homes of their grids)."""
+
+    plan_id: int
+    types: list[TypeCoverageOut]
+
+
+class SiteIn(BaseModel):
+    """A point, WGS84 degrees."""
+
+    lon: float = Field(ge=-180, le=180)
+    lat: float = Field(ge=-90, le=90)
+
+
+class SitingIn(BaseModel):
+    """Where should ``k`` new facilities of ``type`` go? Candidates: the street nodes
+    (thinned to ``max_candidates``) or the ``sites`` given."""
+
+    type: FacilityTypeKey
+    k: int = Field(ge=1, le=500)
+    distance_m: float | None = Field(None, gt=0, le=5000,
+                                     description="步行距离（米），默认按类型 walking distance, "
+                                                 "default by type")
+    candidates: Literal["streets", "sites"] = "streets"
+    sites: list[SiteIn] = Field(default_factory=list, max_length=20000)
+    max_candidates: int = Field(2000, ge=1, le=20000)
+    time_limit_s: float = Field(10.0, gt=0, le=120)
+
+
+class ProposedSite(BaseModel):
+    """A proposed site and the households it newly serves (in order of gain)."""
+
+    lon: float
+    lat: float
+    households_new: int
+
+
+class SitingOut(BaseModel):
+    """The proposal: sites, households served before and after, the greedy baseline, the
+    solver's status (OPTIMAL: proven best) and gap, times and model sizes."""
+
+    type: str
+    distance_m: float
+    k: int
+    sites: list[ProposedSite]
+    households: int
+    covered_before: int
+    covered_after: int
+    share_before: float
+    share_after: float
+    greedy_covered_after: int
+    status: str
+    gap: float
+    seconds: float
+    stats: dict[str, float]
+
+
+class ScoreIn(BaseModel):
+    """A site moved by hand, with the other proposed sites (they count as built)."""
+
+    type: FacilityTypeKey
+    lon: float = Field(ge=-180, le=180)
+    lat: float = Field(ge=-90, le=90)
+    distance_m: float | None = Field(None, gt=0, le=5000)
+    proposed: list[SiteIn] = Field(default_factory=list, max_length=500)
+
+
+class ScoreOut(BaseModel):
+    """What the site adds: households newly served, households within reach at all."""
+
+    type: str
+    distance_m: float
+    households_new: int
+    households_within: int
+    buildings_new: int
+    snap_m: float
+
+
 class IncidentIn(BaseModel):
     """A reported incident: category, description, WGS84 position and who reported it."""
 

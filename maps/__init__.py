@@ -11,13 +11,16 @@ Views (the service's URL in brackets):
 
 * :func:`grid_plan_map` (/maps/grids), :func:`party_zones_map` (/maps/party-zones),
   :func:`incidents_map` (/maps/incidents), :func:`route_map` (/maps/routes/{worker_id}),
-  :func:`coverage_map` (/maps/coverage), :func:`compare_map` (/maps/compare).
+  :func:`coverage_map` (/maps/coverage), :func:`compare_map` (/maps/compare),
+  :func:`facilities_map` (/maps/facilities: one facility type's walking coverage and the
+  sites a what-if proposes).
 """
 
 from maps.assets import SERVED_PREFIX, AssetsError, assets_dir, ensure_assets, install_assets
 from maps.base import MapOptions, page_html, save_standalone
 from maps.compare import compare_map, moved_buildings
 from maps.coverage import coverage_map
+from maps.facilities import facilities_map
 from maps.grid_plan import grid_plan_map
 from maps.incidents import deadline_status, incidents_map
 from maps.party_zones import party_zones_map
@@ -38,6 +41,7 @@ __all__ = [
     "coverage_map",
     "deadline_status",
     "ensure_assets",
+    "facilities_map",
     "grid_plan_map",
     "incidents_map",
     "install_assets",

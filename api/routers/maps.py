@@ -1,5 +1,6 @@
 """The maps of maps/ as HTML pages: /maps/grids, /maps/party-zones, /maps/incidents,
-/maps/routes/{worker_id}, /maps/coverage and /maps/compare?old=&new= (api.services.maps).
+/maps/routes/{worker_id}, /maps/coverage, /maps/compare?old=&new= (api.services.maps) and
+/maps/facilities?type= (api.services.facilities).
 
 Each page links Leaflet and its plugins under /static/maps/, which the app serves from the
 assets folder (maps.ensure_assets): no page asks another host for anything. ``?lang=en``
@@ -11,15 +12,17 @@ from __future__ import annotations
 
 import threading
 from datetime import date
-from typing import Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
 from api.auth import MapsPlans, MapsRead
-from api.deps import Basemaps, ReadDb
+from api.deps import AppSettings, Basemaps, ReadDb
 from api.errors import ApiError
 from api.map_assets import gather_map_assets
+from api.schemas import FacilityTypeKey
+from api.services import facilities as facility_pages
 from api.services import maps as pages
 from partition.metrics import BALANCE_LIMIT_PCT
 
@@ -83,6 +86,20 @@ def coverage_page(request: Request, session: ReadDb, who: MapsPlans, basemaps: B
                   tolerance_pct: float = Query(BALANCE_LIMIT_PCT, gt=0, le=100)):
     assets_ready(request)
     return HTMLResponse(pages.coverage_page(session, lang, tolerance_pct, basemaps))
+
+
+@router.get("/facilities", response_class=HTMLResponse,
+            summary="设施覆盖地图 walking coverage of a facility type and proposed sites")
+def facilities_page(request: Request, session: ReadDb, who: MapsPlans, settings: AppSettings,
+                    basemaps: Basemaps,
+                    type: Annotated[FacilityTypeKey,
+                                    Query(description="设施类型 facility type")],
+                    distance_m: float | None = Query(None, gt=0, le=5000),
+                    k: int = Query(0, ge=0, le=50, description="建议新址数量 sites to propose"),
+                    lang: Lang = LangQuery):
+    assets_ready(request)
+    return HTMLResponse(facility_pages.map_page(session, settings, who, lang, type,
+                                                distance_m, k, basemaps))
 
 
 @router.get("/compare", response_class=HTMLResponse,

@@ -319,3 +319,19 @@ class IdempotencyKeyRow(Base):
     status_code: Mapped[int] = mapped_column(Integer)
     response: Mapped[dict] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class FacilityRow(BBoxMixin, Base):
+    """A neighbourhood facility (garbage point, service station, activity room, canteen,
+    clinic: dispatch.facilities.types) at a point. ``source``: ``osm``, ``file`` or
+    ``manual``; ``source_ref`` the OSM element (``node/123``) or the file and row."""
+
+    __tablename__ = "facilities"
+    __table_args__ = (Index("ix_facilities_type", "type"), *_bbox_index("facilities"))
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    type: Mapped[str] = mapped_column(String(40))
+    name: Mapped[str] = mapped_column(String(200), default="")
+    source: Mapped[str] = mapped_column(String(20), default="manual")
+    source_ref: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("tokens.id"), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
