@@ -38,6 +38,7 @@ from api.routers import (
     maps,
     ogc,
     open311,
+    organisations,
     people,
     plans,
     routes,
@@ -90,8 +91,8 @@ def create_app(settings: Settings | None = None, *, start_jobs: bool = True) -> 
                               validation_error_handler)  # type: ignore[arg-type]
     app.add_exception_handler(OverflowError, overflow_error_handler)  # type: ignore[arg-type]
     app.add_exception_handler(UnicodeError, unicode_error_handler)  # type: ignore[arg-type]
-    for module in (datasets, plans, editor, grids, people, incidents, open311, routes,
-                   dispatch, facilities, maps):
+    for module in (datasets, plans, editor, grids, people, incidents, organisations, open311,
+                   routes, dispatch, facilities, maps):
         app.include_router(module.router)
     app.mount("/static/maps", AssetFiles(directory=map_assets_folder(settings), check_dir=False),
               name="map-assets")

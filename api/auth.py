@@ -8,7 +8,15 @@ Roles:
 - ``planner``: reads everything, uploads datasets and makes draft plans (and computes
   assignments, routes and party zones for a plan that is not active); changes no live data;
 - ``worker`` (网格员): their own grids, routes and incidents only (a token is tied to a worker);
-- ``reporter``: may only report incidents.
+  reports (for themself, or entered for a resident: channel ``on_behalf``, ``door_visit``...);
+- ``reporter``: may only report incidents (channel ``app``);
+- ``operator`` (热线接线员, a hotline or service-desk operator): reports for residents who
+  call or walk in (channel ``phone_call`` by default, or ``walk_in``, ``on_behalf``...) and
+  reads the incidents it entered (their status, history), to answer the resident's call
+  back; no other incident, worker or plan;
+- ``organisation`` (承办单位: a property company, the police, sanitation, a utility...): a
+  token tied to one organisation; sees only the incidents referred to it (转办) and only
+  accepts, handles or returns those that are with it now; reads its own record.
 
 A process remembers a valid token for ``Settings.token_cache_s`` seconds (:class:`TokenCache`),
 so that a request costs no token query; revoking a token (:func:`revoke_token`) empties every
@@ -38,12 +46,12 @@ from sqlalchemy import bindparam, event, select
 from sqlalchemy.orm import Session
 
 from api.errors import ApiError
-from api.store.models import ROLES, TokenRow, WorkerRow
+from api.store.models import ROLES, OrganisationRow, TokenRow, WorkerRow
 from gis.errors import ArgumentError
 
 TOKEN_PREFIX = "wg_"
 ROLE_ZH = {"admin": "管理员（街道办）", "planner": "规划人员", "worker": "网格员",
-           "reporter": "上报人"}
+           "reporter": "上报人", "operator": "热线接线员", "organisation": "承办单位"}
 
 
 def hash_secret(secret: str) -> str:
@@ -52,11 +60,13 @@ def hash_secret(secret: str) -> str:
 
 
 def issue_token(session: Session, role: str, name: str = "",
-                worker_id: int | None = None) -> tuple[TokenRow, str]:
+                worker_id: int | None = None,
+                organisation_id: int | None = None) -> tuple[TokenRow, str]:
     """Create a token; returns the row and the secret (shown once, never stored).
 
     Raises:
-        ValueError: unknown role, a worker token without a worker, or an unknown worker.
+        ValueError: unknown role, a worker token without a worker, or an unknown worker; an
+            organisation token without an organisation, or an unknown one.
     """
     if role not in ROLES:
         raise ArgumentError(f"未知角色 {role!r}：角色应为 {', '.join(ROLES)}",
@@ -67,9 +77,17 @@ def issue_token(session: Session, role: str, name: str = "",
                                 "a worker token needs --worker ID")
         if session.get(WorkerRow, worker_id) is None:
             raise ArgumentError(f"网格员 {worker_id} 不存在", f"worker {worker_id} not found")
+    if role == "organisation":
+        if organisation_id is None:
+            raise ArgumentError("承办单位令牌需指定单位编号（--organisation ID）",
+                                "an organisation token needs --organisation ID")
+        if session.get(OrganisationRow, organisation_id) is None:
+            raise ArgumentError(f"单位 {organisation_id} 不存在",
+                                f"organisation {organisation_id} not found")
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = TokenRow(name=name or role, role=role, secret_sha256=hash_secret(secret),
-                  worker_id=worker_id if role == "worker" else None)
+                  worker_id=worker_id if role == "worker" else None,
+                  organisation_id=organisation_id if role == "organisation" else None)
     session.add(token)
     session.flush()
     return token, secret
@@ -100,12 +118,14 @@ def forget_tokens() -> None:
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: token id, role, and the worker a worker token belongs to."""
+    """Who is calling: token id, role, the worker a worker token belongs to and the
+    organisation an organisation token acts for."""
 
     token_id: int
     role: str
     name: str
     worker_id: int | None = None
+    organisation_id: int | None = None
 
 
 def _unauthorized(request: Request, zh: str, en: str) -> ApiError:
@@ -165,7 +185,7 @@ class TokenCache:
 
 
 TOKEN_BY_DIGEST = (select(TokenRow.id, TokenRow.role, TokenRow.name, TokenRow.worker_id,
-                          TokenRow.revoked_at)
+                          TokenRow.organisation_id, TokenRow.revoked_at)
                    .where(TokenRow.secret_sha256 == bindparam("digest")))
 
 
@@ -180,7 +200,7 @@ def principal_for_secret(db, secret: str, cache: TokenCache | None = None) -> Pr
         row = conn.execute(TOKEN_BY_DIGEST, {"digest": digest}).first()
     if row is None or row.revoked_at is not None:
         return None
-    principal = Principal(row.id, row.role, row.name, row.worker_id)
+    principal = Principal(row.id, row.role, row.name, row.worker_id, row.organisation_id)
     if cache is not None:
         cache.put(digest, principal, generation)
     return principal
@@ -223,8 +243,12 @@ def current_principal(request: Request) -> Principal:
 ALL_READERS = frozenset({"admin", "planner", "worker"})
 OFFICE = frozenset({"admin", "planner"})
 ADMIN = frozenset({"admin"})
-REPORTERS = frozenset({"admin", "worker", "reporter"})
+REPORTERS = frozenset({"admin", "worker", "reporter", "operator"})
 WORKERS = frozenset({"admin", "worker"})  # a worker: their own incidents only
+# who reads incidents: a worker those dispatched to them, an operator those it entered, an
+# organisation those referred to it
+INCIDENT_READERS = ALL_READERS | {"operator", "organisation"}
+ORGANISATIONS = frozenset({"admin", "organisation"})  # an organisation: what is with it now
 
 PERMISSIONS: dict[str, frozenset[str]] = {
     "datasets.read": OFFICE,
@@ -244,7 +268,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "workers.read_own": ALL_READERS,  # one worker and their assignments; a worker: themself
     "workers.off_duty": ADMIN,
     "incidents.report": REPORTERS,
-    "incidents.read": ALL_READERS,  # a worker: those dispatched to them
+    "incidents.read": INCIDENT_READERS,  # scoped per role, see INCIDENT_READERS
     "incidents.statistics": OFFICE,
     "incidents.escalate": ADMIN,
     "incidents.accept": ADMIN,
@@ -253,6 +277,13 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "incidents.verify": ADMIN,
     "incidents.close": ADMIN,
     "incidents.claim": ADMIN,
+    "incidents.refer": ADMIN,  # 转办 to the organisation responsible
+    "incidents.org_accept": ORGANISATIONS,  # 承办
+    "incidents.org_handle": ORGANISATIONS,  # 办结: back to the community to verify
+    "incidents.org_return": ORGANISATIONS,  # 退回, with a reason
+    "organisations.read": OFFICE | {"operator", "organisation"},  # an organisation: itself
+    "organisations.edit": ADMIN,  # create, import
+    "organisations.statistics": OFFICE,
     "incidents.start": WORKERS,
     "incidents.handle": WORKERS,
     "incidents.return": WORKERS,
@@ -328,6 +359,9 @@ IncidentsEscalate = Annotated[Principal, Depends(require("incidents.escalate"))]
 IncidentsRead = Annotated[Principal, Depends(require("incidents.read"))]
 IncidentsReport = Annotated[Principal, Depends(require("incidents.report"))]
 IncidentsStatistics = Annotated[Principal, Depends(require("incidents.statistics"))]
+OrganisationsEdit = Annotated[Principal, Depends(require("organisations.edit"))]
+OrganisationsRead = Annotated[Principal, Depends(require("organisations.read"))]
+OrganisationsStatistics = Annotated[Principal, Depends(require("organisations.statistics"))]
 JobsManage = Annotated[Principal, Depends(require("jobs.manage"))]
 JobsRead = Annotated[Principal, Depends(require("jobs.read"))]
 MapsPlans = Annotated[Principal, Depends(require("maps.plans"))]

@@ -20,7 +20,8 @@ from api.errors import ApiError
 from api.settings import Settings
 
 MULTIPART_MARGIN = 64 * 1024  # form fields and boundaries around an upload, bytes
-UPLOAD_PATHS = frozenset({"/datasets", "/workers/import", "/party-members/import"})
+UPLOAD_PATHS = frozenset({"/datasets", "/workers/import", "/party-members/import",
+                          "/organisations/import"})
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 OPEN311_PREFIX = "/open311/"
 

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
+from dispatch.channels import Channel
 from partition.metrics import DEFAULT_TARGET
 
 # Control characters (C0, DEL, C1) other than tab and newline: a carriage return goes too, so
@@ -22,7 +23,7 @@ def strip_controls(value: Any) -> Any:
 
 # Free text typed by people: control characters stripped before the length checks.
 Text = Annotated[str, BeforeValidator(strip_controls)]
-Role = Literal["admin", "planner", "worker", "reporter"]
+Role = Literal["admin", "planner", "worker", "reporter", "operator", "organisation"]
 Clock = Annotated[str, Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$|^24:00$",
                              examples=["08:30"])]
 Weekday = Annotated[int, Field(ge=1, le=7)]
@@ -293,6 +294,9 @@ class IncidentIn(BaseModel):
     lat: float = Field(ge=-90, le=90)
     reporter_name: Text | None = Field(None, max_length=100)
     reporter_phone: Text | None = Field(None, max_length=40)
+    channel: Channel | None = Field(None, description="上报渠道 how the report came "
+                                    "(dispatch.channels; default by role: reporter app, "
+                                    "worker patrol, operator phone_call, admin on_behalf)")
 
 
 class IncidentOut(Orm):
@@ -307,6 +311,9 @@ class IncidentOut(Orm):
     plan_id: int | None
     grid_code: str | None
     worker_id: int | None
+    organisation_id: int | None = Field(None, description="转办单位 the organisation it is "
+                                        "referred to now")
+    channel: str = Field("app", description="上报渠道 the channel of the first report")
     created_at: datetime
     accept_by: datetime | None = None
     close_by: datetime | None = None
@@ -317,7 +324,8 @@ class IncidentOut(Orm):
 
 
 IncidentAction = Literal["accept", "reject", "dispatch", "start", "handle", "verify", "close",
-                         "return", "claim", "note"]
+                         "return", "claim", "note", "refer", "org_accept", "org_handle",
+                         "org_return"]
 
 
 class IncidentActionIn(BaseModel):
@@ -325,12 +333,18 @@ class IncidentActionIn(BaseModel):
 
     action: IncidentAction = Field(description="accept 立案, reject 作废, dispatch 派遣, "
                                    "start 处置, handle 反馈, verify 核查, close 结案, "
-                                   "return 退回, claim 认领 (微心愿), note 备注")
+                                   "return 退回, claim 认领 (微心愿), note 备注, refer 转办 "
+                                   "(to an organisation), org_accept 承办, org_handle 办结, "
+                                   "org_return 单位退回 (the organisation's steps; the reason "
+                                   "in note)")
     note: Text = Field("", max_length=4000)
     worker_id: int | None = Field(None, description="dispatch: 指定网格员 the worker (else "
                                   "chosen by walking time, load and deadline)")
     claimant: Text | None = Field(None, max_length=100,
                                  description="claim: 认领的党员或志愿者 who claims a micro-wish")
+    organisation_id: int | None = Field(None, description="refer: 承办单位 the organisation "
+                                        "(else the one serving the category at the place, "
+                                        "the smallest area first)")
 
 
 class IncidentStepOut(Orm):
@@ -366,7 +380,7 @@ class IncidentDispatchOut(BaseModel):
                                          "the worker's route for today")
 
 
-StatisticsBy = Literal["grid", "worker", "category"]
+StatisticsBy = Literal["grid", "worker", "category", "channel"]
 
 
 class StatisticsGroup(BaseModel):
@@ -376,6 +390,7 @@ class StatisticsGroup(BaseModel):
     grid: str | None = None
     worker: str | None = Field(None, description="the worker id, as text")
     category: str | None = None
+    channel: str | None = None
     incidents: int
     open: int
     overdue: int
@@ -384,9 +399,10 @@ class StatisticsGroup(BaseModel):
 
 
 class IncidentStatistics(BaseModel):
-    """Incident counts and handling times grouped by grid, worker or category."""
+    """Incident counts and handling times grouped by grid, worker, category or channel."""
 
     by: StatisticsBy
+    channel: str | None = Field(None, description="only incidents of this channel (None: all)")
     groups: list[StatisticsGroup]
 
 
@@ -831,3 +847,104 @@ class EditorDiff(PlanDiff):
     moves: list[EditorMove]  # type: ignore[assignment]
     grids_worker_changed: list[str]
     buildings_worker_changed: int
+
+
+# ---- referral: organisations (承办单位) ----------------------------------------------------
+
+OrgKind = Literal["property_company", "police", "sanitation", "utilities", "department",
+                  "other"]
+DeadlineText = Annotated[str, Field(pattern=r"^\s*\d+(\.\d+)?\s*(h|wh|wd)\s*$",
+                                    examples=["1wd", "8wh", "2h"])]
+
+
+class CategoryDeadlines(BaseModel):
+    """A category's own deadlines at an organisation."""
+
+    accept: DeadlineText = "1wd"
+    handle: DeadlineText = "5wd"
+
+
+class OrganisationIn(BaseModel):
+    """An organisation incidents are referred to, with the areas it serves (a GeoJSON
+    Polygon or MultiPolygon, WGS84) and the categories; deadlines ``2h`` (hours), ``8wh``
+    (working hours), ``1wd`` (working days), counted from the referral."""
+
+    code: Text = Field(min_length=1, max_length=60, description="编码 unique code")
+    name: Text = Field(min_length=1, max_length=200)
+    kind: OrgKind = Field(description="property_company 物业, police 派出所, sanitation 环卫, "
+                          "utilities 水电气热, department 职能部门, other")
+    categories: list[Text] = Field(min_length=1, description="承办的事件类别 category ids")
+    area: dict[str, Any] = Field(description="服务范围 GeoJSON Polygon or MultiPolygon (WGS84)")
+    accept: DeadlineText = Field("1wd", description="承办时限 time to accept")
+    handle: DeadlineText = Field("5wd", description="办结时限 time to handle")
+    category_deadlines: dict[str, CategoryDeadlines] = Field(default_factory=dict)
+    phone: Text | None = Field(None, max_length=40)
+
+
+class OrganisationOut(BaseModel):
+    """An organisation: its kind (with labels), categories, deadlines and the bounding box
+    of its areas."""
+
+    id: int
+    code: str
+    name: str
+    kind: str
+    kind_zh: str
+    kind_en: str
+    categories: list[str]
+    accept: str
+    handle: str
+    category_deadlines: dict[str, dict[str, str]]
+    phone: str | None = None
+    bbox: list[float] | None = None
+    area: dict[str, Any] | None = Field(None, description="GeoJSON (with ?geometry=true)")
+
+
+class OrganisationImportOut(BaseModel):
+    """What an import of organisations did (by code: created or updated)."""
+
+    created: int
+    updated: int
+    organisations: list[OrganisationOut]
+
+
+class ReferralOut(BaseModel):
+    """One referral of an incident to an organisation and what became of it."""
+
+    incident_id: int
+    organisation_id: int
+    status: str = Field(description="referred 待承办, accepted 承办中, handled 已办结, "
+                        "returned 已退回, withdrawn 已改转")
+    referred_at: datetime
+    accept_by: datetime
+    handle_by: datetime
+    accepted_at: datetime | None
+    handled_at: datetime | None
+    returned_at: datetime | None
+    reason: str
+    overdue: bool
+
+
+class OrganisationStats(BaseModel):
+    """An organisation's referrals: received, with it now, overdue, accepted and handled (on
+    time), returned, median hours from the referral to accepted and to handled."""
+
+    organisation_id: int
+    name: str
+    kind: str
+    received: int
+    open: int
+    overdue: int
+    accepted: int
+    accepted_on_time: int
+    handled: int
+    handled_on_time: int
+    returned: int
+    median_accept_h: float | None
+    median_handle_h: float | None
+
+
+class OrganisationStatistics(BaseModel):
+    """Referral statistics per organisation (those without referrals: zero)."""
+
+    organisations: list[OrganisationStats]

@@ -13,7 +13,7 @@ from typing import Final, Literal, get_args
 from gis.errors import ArgumentError
 
 Channel = Literal["app", "phone_call", "walk_in", "door_visit", "on_behalf", "qr_poster",
-                  "open311"]
+                  "open311", "patrol"]
 CHANNELS: Final[tuple[str, ...]] = get_args(Channel)
 
 #: Users read these (zh, en).
@@ -25,6 +25,7 @@ CHANNEL_NAMES: Final[dict[str, tuple[str, str]]] = {
     "on_behalf": ("网格员代报", "entered by a grid worker on the resident's behalf"),
     "qr_poster": ("楼栋二维码", "QR poster on the building"),
     "open311": ("Open311 接口", "Open311 client"),
+    "patrol": ("网格员巡查发现", "found by a grid worker on patrol"),
 }
 
 #: Channels a resident without a smartphone uses: someone else types the report in.

@@ -10,6 +10,7 @@ import pytest
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 NANJING = SHARED / "data" / "nanjing_xinjiekou.osm"
+BEIJING = SHARED / "data" / "beijing_xitucheng.osm"
 
 
 @pytest.fixture(scope="session")
@@ -18,6 +19,15 @@ def nanjing_path() -> Path:
     if not NANJING.exists():
         pytest.skip(f"real Nanjing extract not found at {NANJING}: ../shared is absent")
     return NANJING
+
+
+@pytest.fixture(scope="session")
+def beijing_path() -> Path:
+    """Real OSM data around Xitucheng Road, Beijing (111 buildings, 3 residential compounds
+    drawn as landuse=residential), from ../shared/data (never copied into the repo)."""
+    if not BEIJING.exists():
+        pytest.skip(f"real Beijing extract not found at {BEIJING}: ../shared is absent")
+    return BEIJING
 
 
 @pytest.fixture(scope="session")

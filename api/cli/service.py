@@ -38,6 +38,8 @@ def register(sub) -> None:
                    help="角色 admin (街道办) | planner (规划) | worker (网格员) | reporter (上报)")
     p.add_argument("--name", default="", help="名称 who or what the token is for")
     p.add_argument("--worker", type=int, help="网格员编号 worker id (role worker)")
+    p.add_argument("--organisation", type=int,
+                   help="承办单位编号 organisation id (role organisation)")
     _data_dir_option(p)
     p.set_defaults(func=cmd_token_create)
     p = token.add_parser("revoke", help="吊销令牌 revoke a token by id")
@@ -91,7 +93,8 @@ def cmd_token_create(args: argparse.Namespace) -> int:
     db = _database(_settings(args))
     try:
         with db.writing() as session:
-            token, secret = issue_token(session, args.role, args.name, worker_id=args.worker)
+            token, secret = issue_token(session, args.role, args.name, worker_id=args.worker,
+                                        organisation_id=args.organisation)
             token_id = token.id
     except ValueError as exc:
         print(str(exc), file=sys.stderr)

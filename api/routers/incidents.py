@@ -35,6 +35,7 @@ from api.schemas import (
     IncidentStepOut,
 )
 from api.services import incidents
+from dispatch.channels import Channel
 
 router = APIRouter(tags=["incidents 事件"])
 
@@ -49,23 +50,27 @@ def report_incident(body: IncidentIn, request: Request, who: IncidentsReport,
 
 
 @router.get("/incidents", response_model=list[IncidentOut],
-            summary="事件列表 incidents (a worker sees those dispatched to them)")
+            summary="事件列表 incidents (a worker sees those dispatched to them, an operator "
+            "those it entered, an organisation those referred to it)")
 def list_incidents(session: ReadDb, who: IncidentsRead, settings: AppSettings,
                    limit: int = 100, offset: int = Query(0, ge=0),
                    status: str | None = None, category: str | None = None,
-                   grid_code: str | None = None, worker_id: int | None = None):
+                   grid_code: str | None = None, worker_id: int | None = None,
+                   channel: Channel | None = None, organisation_id: int | None = None):
     return incidents.list_incidents(session, who, check_limit(limit, settings), offset,
                                     status=status, category=category, grid_code=grid_code,
-                                    worker_id=worker_id)
+                                    worker_id=worker_id, channel=channel,
+                                    organisation_id=organisation_id)
 
 
 @router.get("/incidents/statistics", response_model=IncidentStatistics,
             response_model_exclude_unset=True,  # a group names only the key grouped by
-            summary="事件统计 statistics per grid, worker or category "
-            "(open, overdue, median hours to accept and to close)")
+            summary="事件统计 statistics per grid, worker, category or channel "
+            "(open, overdue, median hours to accept and to close); ?channel= filters")
 def statistics(session: ReadDb, who: IncidentsStatistics,
-               by: Literal["grid", "worker", "category"] = "category"):
-    return incidents.statistics(session, by)
+               by: Literal["grid", "worker", "category", "channel"] = "category",
+               channel: Channel | None = None):
+    return incidents.statistics(session, by, channel)
 
 
 @router.post("/incidents/escalate", response_model=EscalationOut,
@@ -89,7 +94,9 @@ def incident_history(incident_id: int, session: ReadDb, who: IncidentsRead):
 
 @router.post("/incidents/{incident_id}/actions", response_model=IncidentDispatchOut,
              summary="处置事件 move an incident on: accept, dispatch, start, handle, verify, "
-             "close, return, reject, claim, note", dependencies=[STEP_NOT_ALLOWED])
+             "close, return, reject, claim, note; refer 转办 to an organisation, and the "
+             "organisation's org_accept, org_handle, org_return",
+             dependencies=[STEP_NOT_ALLOWED])
 def act(incident_id: int, body: IncidentActionIn, session: WriteDb, who: Authenticated,
         settings: AppSettings, rules: IncidentRules):
     return incidents.act(session, settings, rules, who, incident_id, body)

@@ -6,7 +6,9 @@ through the library's transition table; after the library changed it, :func:`sav
 inserts only the steps that are new and copies the stage, assignee, grid and escalation onto
 the row. The library decides what is legal; the store never rewrites history.
 
-Assignees are worker ids (int) for dispatched incidents and names for claimed micro-wishes.
+Assignees are worker ids (int) for dispatched incidents, names for claimed micro-wishes and
+``org:<id>`` (lifecycle.OrgRef) for incidents referred to an organisation; the row keeps the
+worker in ``worker_id`` and the organisation it is with now in ``organisation_id``.
 Times are stored timezone-aware (UTC); SQLite hands them back naive, and they are read as UTC.
 """
 
@@ -23,7 +25,9 @@ from sqlalchemy.orm import Session
 from api.store import models as m
 from dispatch.incidents.lifecycle import (
     OPEN_STAGES,
+    WITH_ORGANISATION,
     Incident,
+    OrgRef,
     Reporter,
     Step,
     restore_incident,
@@ -43,9 +47,14 @@ def aware(at: datetime | None) -> datetime | None:
     return at.replace(tzinfo=UTC) if at.tzinfo is None else at
 
 
-def _assignee(value: str | None) -> int | str | None:
-    """A stored assignee: a worker id as int, a claimant's name as text."""
-    return int(value) if value is not None and value.isdigit() else value
+def _assignee(value: str | None) -> int | str | OrgRef | None:
+    """A stored assignee: a worker id as int, an organisation as OrgRef, a claimant's name as
+    text."""
+    if value is None:
+        return None
+    if value.isdigit():
+        return int(value)
+    return OrgRef.parse(value) or value
 
 
 def steps_of(session: Session, incident_ids: list[int]) -> dict[int, list[m.IncidentStepRow]]:
@@ -65,7 +74,8 @@ def to_domain(row: m.IncidentRow, steps: list[m.IncidentStepRow]) -> Incident:
     history = [Step(aware(s.at), s.stage, s.action, s.who, s.note, _assignee(s.assignee))
                for s in steps]
     reporters = [Reporter(r["name"], datetime.fromisoformat(r["at"]), r.get("phone") or "",
-                          r.get("report_id")) for r in row.reporters or []]
+                          r.get("report_id"), r.get("channel") or row.channel or "app")
+                 for r in row.reporters or []]
     assert row.accept_by is not None and row.close_by is not None, "a stored incident has both"
     incident = restore_incident(
         str(row.id), row.category, row.geom.x, row.geom.y, aware(row.created_at),
@@ -117,7 +127,7 @@ DUPLICATE_CANDIDATES = (
 
 def _reporter_json(r: Reporter) -> dict:
     return {"name": r.name, "at": r.at.isoformat(), "phone": r.phone or None,
-            "report_id": r.report_id}
+            "report_id": r.report_id, "channel": r.channel}
 
 
 def save_domain(session: Session, row: m.IncidentRow, incident: Incident,
@@ -142,12 +152,16 @@ def save_domain(session: Session, row: m.IncidentRow, incident: Incident,
 
 
 def copy_state(row: m.IncidentRow, incident: Incident) -> None:
-    """Copy the stage, assignee, grid, escalation, reporters and deadlines onto ``row``
-    (attributes set to what they hold already are not written again)."""
+    """Copy the stage, assignee (worker or organisation), grid, escalation, reporters,
+    channel and deadlines onto ``row`` (attributes set to what they hold already are not
+    written again)."""
     assignee = incident.assignee
     values = {
         "status": incident.stage,
         "worker_id": int(assignee) if isinstance(assignee, numbers.Integral) else None,
+        "organisation_id": (assignee.org_id if isinstance(assignee, OrgRef)
+                            and incident.stage in WITH_ORGANISATION else None),
+        "channel": incident.channel,
         "grid_code": None if incident.grid_id is None else str(incident.grid_id),
         "escalated_to": None if incident.escalated_to is None else str(incident.escalated_to),
         "reporters": [_reporter_json(r) for r in incident.reporters],

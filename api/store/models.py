@@ -26,7 +26,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from api.store.spatial import BBoxMixin
 
-ROLES = ("admin", "planner", "worker", "reporter")
+ROLES = ("admin", "planner", "worker", "reporter", "operator", "organisation")
 JOB_STATES = ("queued", "running", "succeeded", "failed", "cancelled", "interrupted")
 PLAN_STATES = ("draft", "active", "archived")
 ROUTE_KINDS = ("patrol", "visits")
@@ -54,6 +54,9 @@ class TokenRow(Base):
     role: Mapped[str] = mapped_column(String(20))
     secret_sha256: Mapped[str] = mapped_column(String(64), unique=True)
     worker_id: Mapped[int | None] = mapped_column(ForeignKey("workers.id"), nullable=True)
+    # the organisation an ``organisation`` token acts for (referrals)
+    organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"),
+                                                        nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
@@ -278,8 +281,14 @@ class IncidentRow(BBoxMixin, Base):
     accept_by: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     close_by: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     escalated_to: Mapped[str | None] = mapped_column(String(100), nullable=True)
-    # every report merged into this incident: [{name, phone, at, report_id}]
+    # every report merged into this incident: [{name, phone, at, report_id, channel}]
     reporters: Mapped[list | None] = mapped_column(JSON, nullable=True)
+    # how the first report came (dispatch.channels.CHANNELS)
+    channel: Mapped[str] = mapped_column(String(20), default="app", server_default="app",
+                                         index=True)
+    # the organisation it is referred to now (stage referred or org_accepted), else None
+    organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"),
+                                                        nullable=True, index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow,
                                                  onupdate=utcnow)
@@ -300,6 +309,49 @@ class IncidentStepRow(Base):
     who: Mapped[str] = mapped_column(String(200))
     note: Mapped[str] = mapped_column(Text, default="")
     assignee: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    token_id: Mapped[int | None] = mapped_column(ForeignKey("tokens.id"), nullable=True)
+
+
+class OrganisationRow(BBoxMixin, Base):
+    """An organisation incidents are referred to (转办): a property company, the police,
+    sanitation, a utility, a department; geom is the (Multi)Polygon of the areas it serves.
+    Deadlines are written as dispatch.incidents.referral.parse_deadline reads them."""
+
+    __tablename__ = "organisations"
+    __table_args__ = _bbox_index("organisations")
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(60), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(40))
+    categories: Mapped[list] = mapped_column(JSON, default=list)
+    accept: Mapped[str] = mapped_column(String(20), default="1wd")
+    handle: Mapped[str] = mapped_column(String(20), default="5wd")
+    # category -> {"accept": "2h", "handle": "1wd"}
+    category_deadlines: Mapped[dict] = mapped_column(JSON, default=dict)
+    phone: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow,
+                                                 onupdate=utcnow)
+
+
+class ReferralRow(Base):
+    """One referral of an incident to an organisation (dispatch.incidents.referral.Referral):
+    its deadlines and what became of it; the steps themselves are the incident's history."""
+
+    __tablename__ = "referrals"
+    __table_args__ = (Index("ix_referrals_org", "organisation_id", "status"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"),
+                                             index=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    status: Mapped[str] = mapped_column(String(20), default="referred")
+    referred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    accept_by: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    handle_by: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    accepted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    handled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    returned_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    reason: Mapped[str] = mapped_column(Text, default="")
     token_id: Mapped[int | None] = mapped_column(ForeignKey("tokens.id"), nullable=True)
 
 

@@ -5,9 +5,14 @@ Stages: 上报 reported -> 立案 accepted -> 派遣 dispatched -> 处置 in_pro
 reporter answers "not fixed" within :data:`REOPEN_DAYS` days is reopened (:func:`reopen`, the
 action ``reopen``): back to 退回 returned with its history kept. Micro-wishes (微心愿) are
 claimed (认领) by party members or volunteers instead of dispatched: they reach the same stage
-``dispatched`` through the action ``claim``. Every step is a :class:`Step` (time, stage, who,
-note), kept in an append-only history; notes without a change of stage (merged reports,
-escalations) are steps too.
+``dispatched`` through the action ``claim``. An incident that belongs to another organisation
+(a property company, the police, sanitation...) is referred (转办) instead of dispatched:
+accepted (or returned) -> 转办 referred -> 承办 org_accepted -> 反馈 handled, back to the
+community to verify and close; the organisation may return it (退回) with a reason. Its
+assignee is then an :class:`OrgRef` (the referral's own deadlines and the choice of the
+organisation are ``dispatch.incidents.referral``'s). Every step is a :class:`Step` (time,
+stage, who, note), kept in an append-only history; notes without a change of stage (merged
+reports, escalations) are steps too.
 
 Positions are WGS84 lon/lat (degrees); distances for duplicates are haversine metres; times are
 timezone-aware (naive ones are Beijing time, see ``dispatch.incidents.rules.beijing``).
@@ -23,6 +28,7 @@ from typing import TypeVar
 
 import pandas as pd
 
+from dispatch.channels import check_channel
 from dispatch.incidents.errors import IncidentError
 from dispatch.incidents.rules import BEIJING, Rules, beijing
 
@@ -36,17 +42,22 @@ STAGES: dict[str, tuple[str, str]] = {
     "closed": ("结案", "closed"),
     "returned": ("退回", "returned"),
     "rejected": ("作废", "rejected"),
+    "referred": ("转办", "referred to an organisation"),
+    "org_accepted": ("承办", "accepted by the organisation"),
 }
 CLAIMED_LABEL = ("认领", "claimed")
 # stage -> stages it may move to. dispatched -> dispatched is a re-dispatch (改派).
 TRANSITIONS: dict[str, frozenset[str]] = {
     "reported": frozenset({"accepted", "rejected"}),
-    "accepted": frozenset({"dispatched", "rejected"}),
+    "accepted": frozenset({"dispatched", "referred", "rejected"}),
     "dispatched": frozenset({"in_progress", "dispatched", "returned"}),
     "in_progress": frozenset({"handled", "dispatched", "returned"}),
     "handled": frozenset({"verified", "returned"}),
     "verified": frozenset({"closed"}),
-    "returned": frozenset({"dispatched", "in_progress", "rejected"}),
+    "returned": frozenset({"dispatched", "in_progress", "referred", "rejected"}),
+    # referred -> referred: referred again, to another organisation (改转)
+    "referred": frozenset({"org_accepted", "referred", "returned"}),
+    "org_accepted": frozenset({"handled", "returned"}),
     "closed": frozenset(),
     "rejected": frozenset(),
 }
@@ -56,6 +67,11 @@ REOPEN_DAYS = 7
 REOPEN_ACTION = "reopen"
 REOPENED_STAGE = "returned"  # back to 退回: its worker resumes it or it is dispatched again
 WITH_WORKER = frozenset({"dispatched", "in_progress"})
+WITH_ORGANISATION = frozenset({"referred", "org_accepted"})
+# stage -> the kind of assignee a move there names (and makes the incident's)
+ASSIGNING = {"dispatched": "a dispatch needs an assignee",
+             "referred": "a referral needs an organisation"}
+ASSIGNING_ZH = {"dispatched": "派遣须指定处置人", "referred": "转办须指定承办单位"}
 EARTH_RADIUS_M = 6_371_008.8
 _When = TypeVar("_When", datetime, datetime | None)  # a deadline; a stored row's may be missing
 
@@ -73,6 +89,25 @@ def past_deadline(stage: str, deadline: datetime | None, now: datetime) -> bool:
     return stage in OPEN_STAGES and deadline is not None and now > deadline
 
 
+@dataclass(frozen=True, order=True)
+class OrgRef:
+    """An organisation as an incident's assignee (a referral), told apart from a worker's id.
+
+    ``str()`` is ``org:<id>``, the form the service stores; :meth:`parse` reads it back.
+    """
+
+    org_id: int
+
+    def __str__(self) -> str:
+        return f"org:{self.org_id}"
+
+    @staticmethod
+    def parse(text: str) -> OrgRef | None:
+        """The reference written as ``org:<id>``; None for any other text."""
+        prefix, _, ident = text.partition(":")
+        return OrgRef(int(ident)) if prefix == "org" and ident.isdigit() else None
+
+
 @dataclass(frozen=True)
 class Step:
     """One entry of an incident's history (never changed once written)."""
@@ -87,12 +122,14 @@ class Step:
 
 @dataclass(frozen=True)
 class Reporter:
-    """Who reported: a name or account, a phone, when, and the report's own id."""
+    """Who reported: a name or account, a phone, when, the report's own id and the channel it
+    came by (``dispatch.channels``: app, phone call, walk-in, on behalf...)."""
 
     name: str
     at: datetime
     phone: str = ""
     report_id: str | None = None
+    channel: str = "app"
 
 
 @dataclass
@@ -112,7 +149,8 @@ class Incident:
     close_by: datetime
     description: str = ""
     stage: str = "reported"
-    # Ids as the caller gives them (int in the service, text from a CSV); a claimant's name.
+    # Ids as the caller gives them (int in the service, text from a CSV); a claimant's name;
+    # an OrgRef while referred to an organisation.
     assignee: Hashable | None = None
     grid_id: Hashable | None = None
     escalated_to: Hashable | None = None
@@ -123,6 +161,11 @@ class Incident:
     def history(self) -> tuple[Step, ...]:
         """The steps so far, oldest first (a tuple: read-only)."""
         return tuple(self._history)
+
+    @property
+    def channel(self) -> str:
+        """The channel of the first report (how the incident reached the community)."""
+        return self.reporters[0].channel if self.reporters else "app"
 
     @property
     def is_open(self) -> bool:
@@ -161,19 +204,23 @@ class Incident:
 
 def new_incident(incident_id: str, category: str, lon: float, lat: float, reported_at: datetime,
                  reporter: str, rules: Rules, *, description: str = "", phone: str = "",
-                 report_id: str | None = None) -> Incident:
-    """A reported incident with its deadlines from ``rules``.
+                 report_id: str | None = None, channel: str = "app") -> Incident:
+    """A reported incident with its deadlines from ``rules``, reported by ``channel``
+    (``dispatch.channels.CHANNELS``).
 
     Raises:
         IncidentError: unknown category, lon/lat out of range.
+        gis.errors.ArgumentError: unknown channel.
     """
+    check_channel(channel)
     if not (-180 <= lon <= 180 and -90 <= lat <= 90):
         raise IncidentError(f"经纬度超出范围：{lon}, {lat}（应为 WGS84 经度, 纬度）",
                             f"lon/lat out of range: {lon}, {lat} (give WGS84 lon, lat)")
     at = beijing(reported_at)
     accept_by, close_by = rules.deadlines(category, at)
     incident = Incident(incident_id, category, float(lon), float(lat), at, accept_by, close_by,
-                        description, reporters=[Reporter(reporter, at, phone, report_id)])
+                        description, reporters=[Reporter(reporter, at, phone, report_id,
+                                                         channel)])
     incident._history.append(Step(at, "reported", "report", reporter, description))
     return incident
 
@@ -206,12 +253,13 @@ def transition(incident: Incident, to_stage: str, who: str, note: str = "",
         who: the person or system acting (an account or worker id).
         note: free text kept with the step.
         at: when (default now, Beijing time); not before the last step.
-        assignee: the worker for ``dispatched`` (required there).
+        assignee: the worker for ``dispatched``, the :class:`OrgRef` for ``referred``
+            (required there; ``dispatch.incidents.referral.refer`` checks the organisation).
 
     Raises:
         IncidentError: unknown stage, a move the table does not allow, a micro-wish
-            dispatched (it is claimed: :func:`claim`), a dispatch without assignee, a time
-            before the last step.
+            dispatched (it is claimed: :func:`claim`), a dispatch or referral without
+            assignee, a time before the last step.
     """
     if to_stage == "dispatched" and incident.category == "micro_wish":
         raise IncidentError("微心愿由党员或志愿者认领，不派遣：请用 claim",
@@ -235,9 +283,12 @@ def _move(incident: Incident, to_stage: str, who: str, note: str, at: datetime |
             f"{'、'.join(_label(s)[0] for s in nexts) or '无（已终结）'}",
             f"incident {incident.incident_id} cannot go from {en_from} to {en_to}; allowed: "
             f"{', '.join(_label(s)[1] for s in nexts) or 'none (final stage)'}")
-    if to_stage == "dispatched" and not assignee:
-        raise IncidentError("派遣须指定处置人", "a dispatch needs an assignee")
-    if to_stage == "dispatched":
+    if to_stage in ASSIGNING:
+        if not assignee:
+            raise IncidentError(ASSIGNING_ZH[to_stage], ASSIGNING[to_stage])
+        if (to_stage == "referred") != isinstance(assignee, OrgRef):
+            raise IncidentError("转办须指定单位，派遣须指定人员",
+                                "a referral names an organisation, a dispatch a person")
         incident.assignee = assignee
     step = Step(at, to_stage, action, who, note, incident.assignee)
     incident.stage = to_stage
@@ -359,22 +410,25 @@ def find_duplicate(incidents: Iterable[Incident], category: str, lon: float, lat
 def merge_report(incidents: list[Incident], incident_id: str, category: str, lon: float,
                  lat: float, at: datetime, reporter: str, rules: Rules, *,
                  description: str = "", phone: str = "",
-                 report_id: str | None = None) -> tuple[Incident, bool]:
-    """Take a report: merge it into a duplicate (its reporter added, a ``merge`` step) or add a
-    new incident ``incident_id`` to ``incidents``.
+                 report_id: str | None = None,
+                 channel: str = "app") -> tuple[Incident, bool]:
+    """Take a report that came by ``channel``: merge it into a duplicate (its reporter added,
+    a ``merge`` step) or add a new incident ``incident_id`` to ``incidents``.
 
     Returns:
         (the incident, True when merged).
     """
+    check_channel(channel)
     dup = find_duplicate(incidents, category, lon, lat, at, rules)
     if dup is not None:
-        dup.reporters.append(Reporter(reporter, beijing(at), phone, report_id))
+        dup.reporters.append(Reporter(reporter, beijing(at), phone, report_id, channel))
         step_at = max(beijing(at), dup._history[-1].at)  # a late-arriving report keeps order
         add_note(dup, "merge", reporter,
                  f"重复上报已合并 duplicate report merged: {description}".strip(), step_at)
         return dup, True
     incident = new_incident(incident_id, category, lon, lat, at, reporter, rules,
-                            description=description, phone=phone, report_id=report_id)
+                            description=description, phone=phone, report_id=report_id,
+                            channel=channel)
     incidents.append(incident)
     return incident, False
 
@@ -382,7 +436,8 @@ def merge_report(incidents: list[Incident], incident_id: str, category: str, lon
 def incidents_frame(incidents: Iterable[Incident], now: datetime | None = None) -> pd.DataFrame:
     """One row per incident (the maps package's incident columns): incident_id, category,
     stage, lon, lat, grid_id, assignee, reporters, reported_at, accept_by, close_by, deadline
-    (the one that applies now), overdue, accepted_at, closed_at, escalated_to."""
+    (the one that applies now), overdue, accepted_at, closed_at, escalated_to, channel (of
+    the first report)."""
     now = beijing(now or datetime.now(BEIJING))
     rows = []
     for i in incidents:
@@ -392,7 +447,8 @@ def incidents_frame(incidents: Iterable[Incident], now: datetime | None = None) 
                      "accept_by": i.accept_by, "close_by": i.close_by,
                      "deadline": i.deadline,
                      "overdue": i.overdue(now), "accepted_at": i.accepted_at(),
-                     "closed_at": i.closed_at(), "escalated_to": i.escalated_to})
+                     "closed_at": i.closed_at(), "escalated_to": i.escalated_to,
+                     "channel": i.channel})
     return pd.DataFrame(rows)
 
 

@@ -1,4 +1,5 @@
-"""Incident statistics per grid, worker or category: counts, open, overdue, median hours.
+"""Incident statistics per grid, worker, category or channel: counts, open, overdue, median
+hours.
 
 Built on ``lifecycle.incidents_frame``; times are timezone-aware (Beijing time when naive).
 """
@@ -13,13 +14,16 @@ import pandas as pd
 from dispatch.incidents.errors import IncidentError
 from dispatch.incidents.lifecycle import Incident, incidents_frame
 
+BY = ("grid_id", "assignee", "category", "channel")
+
 
 def incident_statistics(incidents: Iterable[Incident], by: str, now: datetime) -> pd.DataFrame:
-    """Per ``by`` ("grid_id", "assignee" or "category"): incidents, open, overdue, and the
-    median hours from report to accepted and to closed (NaN when none yet)."""
-    if by not in ("grid_id", "assignee", "category"):
-        raise IncidentError(f"不能按 {by!r} 统计（可用 grid_id、assignee、category）",
-                            f"cannot group by {by!r} (use grid_id, assignee or category)")
+    """Per ``by`` ("grid_id", "assignee", "category" or "channel", the channel of the first
+    report): incidents, open, overdue, and the median hours from report to accepted and to
+    closed (NaN when none yet)."""
+    if by not in BY:
+        raise IncidentError(f"不能按 {by!r} 统计（可用 {'、'.join(BY)}）",
+                            f"cannot group by {by!r} (use {', '.join(BY)})")
     frame = incidents_frame(incidents, now)
     columns = [by, "incidents", "open", "overdue", "median_accept_h", "median_close_h"]
     if frame.empty:

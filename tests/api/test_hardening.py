@@ -208,9 +208,11 @@ def test_gbk_shapefile_mislabelled_utf8_is_read_as_gbk(tmp_path, zipped):
 
 # ---- 4. one role x action table, every cell tested against the real endpoints ---------------
 
-ROLES = ("worker", "reporter", "planner", "admin")  # admin last: its changes come after
+# admin last: its changes come after
+ROLES = ("worker", "reporter", "operator", "organisation", "planner", "admin")
 INCIDENT_ACTIONS = ("accept", "reject", "dispatch", "verify", "close", "claim", "start",
-                    "handle", "return", "note")
+                    "handle", "return", "note", "refer", "org_accept", "org_handle",
+                    "org_return")
 
 
 def inside(sv, k: int) -> tuple[float, float]:
@@ -225,7 +227,11 @@ def inside(sv, k: int) -> tuple[float, float]:
 
 @pytest.fixture(scope="module")
 def table_service(service):
-    """The service with a draft plan and one incident per action, dispatched to worker 1."""
+    """The service with a draft plan, an organisation over the whole area and one incident per
+    action, dispatched to worker 1 (the organisation's actions: referred to it)."""
+    import shapely.geometry
+
+    from api.auth import issue_token
     from api.store import models as m
 
     sv, c, h = service, service["client"], service["h"]
@@ -233,8 +239,17 @@ def table_service(service):
         draft = m.PlanRow(dataset_id=sv["dataset"]["id"], name="draft", status="draft",
                        target_households=300)
         s.add(draft)
+        org = m.OrganisationRow(code="T1", name="物业", kind="property_company",
+                                categories=["noise"], accept="1wd", handle="5wd",
+                                category_deadlines={})
+        org.set_geometry(shapely.box(*shapely.union_all(
+            [shapely.geometry.shape(g["geometry"]) for g in sv["grids"]]).bounds))
+        s.add(org)
         s.flush()
-        draft_id = draft.id
+        draft_id, org_id = draft.id, org.id
+        for role in ("operator", "organisation"):
+            _, secret = issue_token(s, role, role, organisation_id=org.id)
+            h[role] = {"Authorization": f"Bearer {secret}"}
     incidents = {}
     for i, action in enumerate(INCIDENT_ACTIONS):
         lon, lat = inside(sv, i)
@@ -244,8 +259,9 @@ def table_service(service):
         iid = r.json()["id"]
         assert c.post(f"/incidents/{iid}/actions", headers=h["admin"],
                       json={"action": "accept"}).status_code == 200
-        r = c.post(f"/incidents/{iid}/actions", headers=h["admin"],
-                   json={"action": "dispatch", "worker_id": h["worker_id"]})
+        step = ({"action": "refer", "organisation_id": org_id} if action.startswith("org_")
+                else {"action": "dispatch", "worker_id": h["worker_id"]})
+        r = c.post(f"/incidents/{iid}/actions", headers=h["admin"], json=step)
         assert r.status_code == 200, r.text
         incidents[action] = iid
     return {**sv, "draft_id": draft_id, "incidents": incidents}
@@ -283,6 +299,9 @@ def _request(sv, action: str) -> tuple[str, str, dict]:
         "incidents.read": ("get", "/incidents", {}),
         "incidents.statistics": ("get", "/incidents/statistics", {}),
         "incidents.escalate": ("post", "/incidents/escalate", {}),
+        "organisations.read": ("get", "/organisations", {}),
+        "organisations.edit": ("post", "/organisations", {"json": {"code": ""}}),
+        "organisations.statistics": ("get", "/organisations/statistics", {}),
         "routes.read": ("get", "/routes", {}),
         "ogc.read": ("get", "/ogc/collections/grids/items", {}),
         "maps.read": ("get", "/maps/incidents", {}),

@@ -15,6 +15,7 @@ from dispatch.incidents.errors import IncidentError
 from dispatch.incidents.lifecycle import (
     STAGES,
     TRANSITIONS,
+    OrgRef,
     claim,
     haversine_m,
     incidents_frame,
@@ -111,17 +112,24 @@ def _incident(category="noise", at=FRI_15, lon=24.94, lat=60.17, iid="E1"):
     return new_incident(iid, category, lon, lat, at, "居民张三", RULES)
 
 
+def _assignee_for(stage: str, worker: str = "w1"):
+    """Who a move to ``stage`` names: a worker for a dispatch, an organisation for a referral."""
+    return {"dispatched": worker, "referred": OrgRef(7)}.get(stage)
+
+
 def _walk_to(incident, stage_path, start=FRI_15):
     for k, stage in enumerate(stage_path):
         transition(incident, stage, "tester", f"step {k}", start + timedelta(minutes=k + 1),
-                   assignee="w1" if stage == "dispatched" else None)
+                   assignee=_assignee_for(stage))
 
 
 def _reach(stage: str):
     """An incident brought to ``stage`` by legal steps."""
     inc = _incident(iid=f"at-{stage}")
     route = {"reported": [], "returned": [*PATH[1:3], "returned"],
-             "rejected": ["rejected"]}.get(stage, PATH[1:PATH.index(stage) + 1]
+             "rejected": ["rejected"], "referred": ["accepted", "referred"],
+             "org_accepted": ["accepted", "referred", "org_accepted"]
+             }.get(stage, PATH[1:PATH.index(stage) + 1]
                                           if stage in PATH else None)
     _walk_to(inc, route)
     assert inc.stage == stage
@@ -135,7 +143,8 @@ def test_every_transition_is_allowed_or_refused_by_the_table(source, target):
     before = inc.history
     at = FRI_15 + timedelta(hours=1)
     if target in TRANSITIONS[source]:
-        step = transition(inc, target, "tester", "ok", at, assignee="w2")
+        step = transition(inc, target, "tester", "ok", at,
+                          assignee=_assignee_for(target, "w2") or "w2")
         assert inc.stage == target and inc.history[-1] == step
         assert inc.history[:-1] == before
     else:

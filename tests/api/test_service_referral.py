@@ -1,0 +1,362 @@
+"""Referral (转办) and channels on the real Beijing extract (../shared/data): organisations
+imported from a GeoJSON file (a property company per residential compound drawn in OSM,
+sanitation and the police over the whole area), incidents referred to the one responsible
+(the compound's company over the district's sanitation), the organisation's steps and what
+each role sees; reports with their channel (reporter app, operator phone call, worker patrol
+or on behalf) and the statistics by channel; bad input refused with nothing written."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import shapely
+from shapely.geometry import mapping, shape
+from sqlalchemy import func, select
+
+from api.auth import issue_token
+from api.services.datasets import add_dataset
+from api.services.plans import make_active_plan
+from api.store import models as m
+from tests.api.stock import make_tokens
+
+
+def _feature(code, name, kind, categories, area, **extra):
+    return {"type": "Feature", "geometry": mapping(area),
+            "properties": {"code": code, "name": name, "kind": kind,
+                           "categories": categories, **extra}}
+
+
+def _collection(features) -> bytes:
+    return json.dumps({"type": "FeatureCollection", "features": features}).encode()
+
+
+def _import(client, headers, features, filename="orgs.geojson"):
+    return client.post("/organisations/import", headers=headers,
+                       files={"file": (filename, _collection(features), "application/json")})
+
+
+@pytest.fixture(scope="module")
+def bj(open_service, beijing_path):
+    """The service on the Beijing extract with an active plan, organisations imported and
+    tokens for every role (one per organisation)."""
+    from gis.osm import read_osm
+
+    with open_service("referral", stocked=False) as sv:
+        app, client = sv["app"], sv["client"]
+        db, settings = app.state.db, app.state.settings
+        h = make_tokens(app, names=("admin", "planner", "reporter", "operator"))
+        dataset_id = add_dataset(db, settings, beijing_path, name="xitucheng")
+        plan_id = make_active_plan(db, settings, dataset_id, target_households=300)
+        with db.read_session() as s:
+            grids = [g.geom for g in s.scalars(select(m.GridRow)
+                                               .where(m.GridRow.plan_id == plan_id))]
+            buildings = [(b.building_id, b.grid_code, b.geom) for b in s.scalars(
+                select(m.PlanBuildingRow).where(m.PlanBuildingRow.plan_id == plan_id,
+                                                m.PlanBuildingRow.grid_code.is_not(None)))]
+        covered = shapely.union_all(grids)
+        compounds = [a.geometry for a in read_osm(beijing_path).areas
+                     if a.tags.get("landuse") == "residential"]
+        assert len(compounds) == 3
+        district = shapely.box(*covered.bounds).buffer(0.001)
+        features = [_feature(f"WY{i}", f"物业公司{i}", "property_company",
+                             "environment;public_facilities;parking", c,
+                             accept="4wh", handle="3wd")
+                    for i, c in enumerate(compounds)]
+        features += [_feature("HW", "环卫所", "sanitation", "environment", district,
+                              accept="2h", handle="1wd"),
+                     _feature("PCS", "西土城派出所", "police", "public_order,neighbour_dispute",
+                              district, accept="1h", handle="2h",
+                              category_deadlines=json.dumps(
+                                  {"neighbour_dispute": {"accept": "1wd", "handle": "5wd"}}))]
+        r = _import(client, h["admin"], features)
+        assert r.status_code == 200, r.text
+        orgs = {o["code"]: o["id"] for o in r.json()["organisations"]}
+        with db.writing() as s:
+            _, secret = issue_token(s, "operator", "热线2")
+            h["operator2"] = {"Authorization": f"Bearer {secret}"}
+            for code in ("WY0", "WY2", "HW"):
+                _, secret = issue_token(s, "organisation", code, organisation_id=orgs[code])
+                h[code] = {"Authorization": f"Bearer {secret}"}
+        # buildings inside each compound (the second one, mostly outside the extract, holds
+        # none) and one outside them all; two in the first compound far apart (no merging)
+        inside = [[b for b in buildings if c.covers(b[2].representative_point())]
+                  for c in compounds]
+        assert [len(b) > 0 for b in inside] == [True, False, True]
+        first = inside[0][0][2].representative_point()
+        far = max(inside[0], key=lambda b: b[2].representative_point().distance(first))
+        outside = next(b for b in buildings
+                       if not any(c.covers(b[2].representative_point()) for c in compounds))
+        yield {**sv, "h": h, "plan_id": plan_id, "orgs": orgs, "compounds": compounds,
+               "district": district, "a": inside[0][0], "b": inside[2][0], "c": far,
+               "outside": outside}
+
+
+def _at(building) -> dict:
+    p = building[2].representative_point()
+    return {"lon": p.x, "lat": p.y}
+
+
+def _report(bj, who, category, building, **body):
+    r = bj["client"].post("/incidents", headers=bj["h"][who],
+                          json={"category": category, **_at(building), **body})
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def _act(bj, who, iid, action, **body):
+    return bj["client"].post(f"/incidents/{iid}/actions", headers=bj["h"][who],
+                             json={"action": action, **body})
+
+
+def _accepted(bj, category, building, **body) -> int:
+    iid = _report(bj, "reporter", category, building, **body)["id"]
+    assert _act(bj, "admin", iid, "accept").status_code == 200
+    return iid
+
+
+def _counts(bj) -> tuple[int, int, int]:
+    with bj["app"].state.db.read_session() as s:
+        return (s.scalar(select(func.count()).select_from(m.OrganisationRow)),
+                s.scalar(select(func.count()).select_from(m.ReferralRow)),
+                s.scalar(select(func.count()).select_from(m.IncidentStepRow)))
+
+
+# ---- organisations ------------------------------------------------------------------------
+
+def test_import_merges_areas_by_code_and_updates_by_code(bj):
+    c, h = bj["client"], bj["h"]
+    orgs = c.get("/organisations", headers=h["planner"]).json()
+    assert {o["code"] for o in orgs} == {"WY0", "WY1", "WY2", "HW", "PCS"}
+    police = next(o for o in orgs if o["code"] == "PCS")
+    assert police["kind_zh"] == "派出所" and police["accept"] == "1h"
+    assert police["category_deadlines"] == {"neighbour_dispute": {"accept": "1wd",
+                                                                  "handle": "5wd"}}
+    one = c.get(f"/organisations/{bj['orgs']['WY0']}", headers=h["admin"]).json()
+    assert shape(one["area"]).equals(shapely.MultiPolygon([bj["compounds"][0]]))
+    # an organisation's token reads itself only
+    assert [o["code"] for o in c.get("/organisations", headers=h["WY0"]).json()] == ["WY0"]
+    assert c.get(f"/organisations/{bj['orgs']['WY1']}", headers=h["WY0"]).status_code == 403
+
+
+@pytest.mark.parametrize("change,field", [
+    ({"geometry": {"type": "Point", "coordinates": [116.35, 39.96]}}, "Polygon"),
+    ({"properties": {"categories": "environment;graffiti"}}, "graffiti"),
+    ({"properties": {"kind": "bank"}}, "bank"),
+    ({"properties": {"accept": "soon"}}, "accept"),
+    ({"properties": {"name": ""}}, "name"),
+    ({"geometry": {"type": "Polygon", "coordinates": [[[116.35, 39.96], [116.36, 39.97],
+                                                        [116.36, 39.96], [116.35, 39.97],
+                                                        [116.35, 39.96]]]}}, "valid"),
+])
+def test_bad_feature_is_refused_by_name_and_nothing_is_written(bj, change, field):
+    good = _feature("NEW1", "新单位", "utilities", "public_facilities", bj["district"])
+    bad = _feature("BAD9", "坏单位", "utilities", "public_facilities", bj["district"])
+    bad["properties"].update(change.get("properties", {}))
+    if "geometry" in change:
+        bad["geometry"] = change["geometry"]
+    before = _counts(bj)
+    r = _import(bj["client"], bj["h"]["admin"], [good, bad])
+    assert r.status_code == 422, r.text
+    body = r.json()
+    assert body["feature"] == "code=BAD9" and body["file"] == "orgs.geojson"
+    assert field in body["message"]["en"] and body["message"]["zh"] != body["message"]["en"]
+    assert _counts(bj) == before  # the good feature before it was not written either
+
+
+def test_import_needs_its_columns_and_an_admin(bj):
+    c, h = bj["client"], bj["h"]
+    r = c.post("/organisations/import", headers=h["admin"], files={"file": (
+        "o.geojson", _collection([{"type": "Feature", "geometry": mapping(bj["district"]),
+                                   "properties": {"name": "x"}}]), "application/json")})
+    assert r.status_code == 422 and "code" in r.json()["message"]["en"]
+    for role in ("planner", "WY0", "operator", "worker"):
+        assert _import(c, h[role], []).status_code == 403
+
+
+def test_create_refuses_a_point_and_a_taken_code(bj):
+    c, h = bj["client"], bj["h"]
+    body = {"code": "SW1", "name": "自来水公司", "kind": "utilities",
+            "categories": ["public_facilities"],
+            "area": {"type": "Point", "coordinates": [116.35, 39.96]}}
+    r = c.post("/organisations", headers=h["admin"], json=body)
+    assert r.status_code == 422 and "Polygon" in r.json()["message"]["en"]
+    body["code"] = "HW"
+    body["area"] = mapping(bj["district"])
+    assert c.post("/organisations", headers=h["admin"], json=body).status_code == 409
+
+
+# ---- who is responsible -------------------------------------------------------------------
+
+def test_the_compound_company_wins_over_district_sanitation(bj):
+    from api.store import organisations as store
+    from dispatch.incidents.referral import responsible
+
+    with bj["app"].state.db.read_session() as s:
+        for code, building in (("WY0", bj["a"]), ("WY2", bj["b"]), ("WY0", bj["c"])):
+            p = building[2].representative_point()
+            orgs = store.covering(s, p.x, p.y)
+            assert responsible(orgs, "environment", p.x, p.y).code == code
+            assert responsible(orgs, "public_order", p.x, p.y).code == "PCS"
+            assert responsible(orgs, "noise", p.x, p.y) is None
+        p = bj["outside"][2].representative_point()
+        assert responsible(store.covering(s, p.x, p.y), "environment", p.x, p.y).code == "HW"
+
+
+# ---- the referral's steps and who sees what ------------------------------------------------
+
+def test_referral_from_report_to_close(bj):
+    c, h = bj["client"], bj["h"]
+    iid = _accepted(bj, "environment", bj["a"], description="楼道堆放杂物")
+    r = _act(bj, "admin", iid, "refer")
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert out["incident"]["status"] == "referred"
+    assert out["incident"]["organisation_id"] == bj["orgs"]["WY0"]
+    assert "物业公司0" in out["reason"]
+    # the company sees it; the other company, sanitation and the workers do not
+    assert iid in [i["id"] for i in c.get("/incidents", headers=h["WY0"]).json()]
+    for other in ("WY2", "HW"):
+        assert iid not in [i["id"] for i in c.get("/incidents", headers=h[other]).json()]
+        assert c.get(f"/incidents/{iid}", headers=h[other]).status_code == 403
+        assert _act(bj, other, iid, "org_accept").status_code == 403
+    assert c.get(f"/incidents/{iid}", headers=h["worker"]).status_code == 403
+    # the community cannot handle it meanwhile; the company accepts and handles
+    assert _act(bj, "admin", iid, "handle").status_code == 409
+    assert _act(bj, "WY0", iid, "org_handle").status_code == 409  # accept first
+    assert _act(bj, "WY0", iid, "org_accept", note="已安排保洁").json()["incident"][
+        "status"] == "org_accepted"
+    r = _act(bj, "WY0", iid, "org_handle", note="已清理")
+    assert r.json()["incident"]["status"] == "handled"
+    assert r.json()["incident"]["organisation_id"] is None
+    assert _act(bj, "WY0", iid, "verify").status_code == 403  # the community's step
+    for action in ("verify", "close"):
+        assert _act(bj, "admin", iid, action).status_code == 200
+    steps = c.get(f"/incidents/{iid}/history", headers=h["WY0"]).json()
+    assert [s["stage"] for s in steps] == ["reported", "accepted", "referred", "org_accepted",
+                                           "handled", "verified", "closed"]
+    assert steps[2]["assignee"] == f"org:{bj['orgs']['WY0']}"
+    referrals = c.get(f"/incidents/{iid}/referrals", headers=h["admin"]).json()
+    assert len(referrals) == 1 and referrals[0]["status"] == "handled"
+    assert referrals[0]["accepted_at"] <= referrals[0]["accept_by"]
+
+
+def test_organisation_returns_with_a_reason_and_the_community_refers_again(bj):
+    iid = _accepted(bj, "environment", bj["b"])
+    assert _act(bj, "admin", iid, "refer").json()["incident"]["organisation_id"] == \
+        bj["orgs"]["WY2"]
+    before = _counts(bj)
+    r = _act(bj, "WY2", iid, "org_return")
+    assert r.status_code == 409 and "reason" in r.json()["message"]["en"]
+    assert _counts(bj) == before
+    r = _act(bj, "WY2", iid, "org_return", note="不属于小区公共区域")
+    assert r.json()["incident"]["status"] == "returned"
+    assert _act(bj, "WY2", iid, "org_accept").status_code == 403  # no longer with it
+    # the company still sees what it was given, with the reason
+    assert bj["client"].get(f"/incidents/{iid}", headers=bj["h"]["WY2"]).status_code == 200
+    r = _act(bj, "admin", iid, "refer", organisation_id=bj["orgs"]["HW"], note="改由环卫")
+    assert r.status_code == 200 and r.json()["incident"]["organisation_id"] == bj["orgs"]["HW"]
+    referrals = bj["client"].get(f"/incidents/{iid}/referrals", headers=bj["h"]["admin"]).json()
+    assert [x["status"] for x in referrals] == ["returned", "referred"]
+    assert "不属于小区公共区域" in referrals[0]["reason"]
+
+
+def test_bad_referrals_are_refused_and_write_nothing(bj):
+    iid = _accepted(bj, "environment", bj["c"])
+    before = _counts(bj)
+    cases = [
+        ({"organisation_id": 999999}, 404, "not_found"),
+        ({"organisation_id": bj["orgs"]["WY2"]}, 422, "not_served"),  # another compound
+        ({"organisation_id": bj["orgs"]["PCS"]}, 422, "not_served"),  # not its category
+    ]
+    for body, status, code in cases:
+        r = _act(bj, "admin", iid, "refer", **body)
+        assert (r.status_code, r.json()["code"]) == (status, code), r.text
+        assert r.json()["message"]["zh"] and r.json()["message"]["en"]
+    noise = _accepted(bj, "noise", bj["outside"])
+    r = _act(bj, "admin", noise, "refer")
+    assert (r.status_code, r.json()["code"]) == (422, "no_organisation")
+    reported = _report(bj, "reporter", "environment", bj["outside"])["id"]
+    r = _act(bj, "admin", reported, "refer")  # not accepted yet: out of turn
+    assert (r.status_code, r.json()["code"]) == (409, "bad_transition")
+    for role in ("worker", "planner", "operator", "WY0"):
+        assert _act(bj, role, iid, "refer").status_code == 403
+    after = _counts(bj)
+    assert after[:2] == before[:2]
+    assert after[2] == before[2] + 3  # only the new reports' steps: noise reported, accepted;
+    # the other reported
+
+
+def test_statistics_per_organisation(bj):
+    stats = bj["client"].get("/organisations/statistics", headers=bj["h"]["planner"]).json()
+    by_code = {o["name"]: o for o in stats["organisations"]}
+    wy0 = by_code["物业公司0"]
+    assert wy0["received"] >= 1 and wy0["handled"] >= 1
+    assert wy0["handled_on_time"] == wy0["handled"] and wy0["median_handle_h"] is not None
+    assert by_code["物业公司2"]["returned"] >= 1
+    assert by_code["物业公司1"]["received"] == 0
+    assert by_code["环卫所"]["open"] >= 1
+    assert bj["client"].get("/organisations/statistics",
+                            headers=bj["h"]["WY0"]).status_code == 403
+
+
+# ---- channels -----------------------------------------------------------------------------
+
+def test_each_role_reports_by_its_channel(bj):
+    c, h = bj["client"], bj["h"]
+    phone = _report(bj, "operator", "noise", bj["a"], reporter_name="张大爷",
+                    reporter_phone="010-62281234", description="楼上装修噪声")
+    assert phone["channel"] == "phone_call"
+    walk = _report(bj, "operator", "parking", bj["b"], channel="walk_in")
+    assert walk["channel"] == "walk_in"
+    assert _report(bj, "worker", "parking", bj["outside"])["channel"] == "patrol"
+    door = _report(bj, "worker", "public_facilities", bj["c"], channel="door_visit")
+    assert door["channel"] == "door_visit"
+    assert _report(bj, "reporter", "stray_animals", bj["outside"])["channel"] == "app"
+    r = c.post("/incidents", headers=h["reporter"], json={
+        "category": "noise", **_at(bj["outside"]), "channel": "phone_call"})
+    assert r.status_code == 422 and "phone_call" in r.json()["message"]["en"]
+    r = c.post("/incidents", headers=h["operator"], json={
+        "category": "noise", **_at(bj["outside"]), "channel": "qr_poster"})
+    assert r.status_code == 422
+    r = c.post("/incidents", headers=h["operator"], json={
+        "category": "noise", **_at(bj["outside"]), "channel": "fax"})
+    assert r.status_code == 422
+    # an operator reads what it entered, and nothing else
+    mine = {i["id"] for i in c.get("/incidents", headers=h["operator"]).json()}
+    assert mine == {phone["id"], walk["id"]}
+    assert c.get(f"/incidents/{door['id']}", headers=h["operator"]).status_code == 403
+    assert c.get("/incidents", headers=h["operator2"]).json() == []
+    assert c.get(f"/incidents/{phone['id']}/history", headers=h["operator"]).status_code == 200
+    for path in ("/workers", "/plans", "/incidents/statistics", "/organisations/statistics"):
+        assert c.get(path, headers=h["operator"]).status_code == 403
+    assert _act(bj, "operator", phone["id"], "accept").status_code == 403
+
+
+def test_statistics_and_list_by_channel(bj):
+    c, h = bj["client"], bj["h"]
+    stats = c.get("/incidents/statistics", headers=h["planner"],
+                  params={"by": "channel"}).json()
+    groups = {g["channel"]: g["incidents"] for g in stats["groups"]}
+    listed = c.get("/incidents", headers=h["admin"], params={"limit": 500}).json()
+    for channel, n in groups.items():
+        assert n == sum(1 for i in listed if i["channel"] == channel)
+    assert groups.get("phone_call", 0) >= 1 and groups.get("app", 0) >= 1
+    only = c.get("/incidents/statistics", headers=h["planner"],
+                 params={"by": "category", "channel": "phone_call"}).json()
+    assert only["channel"] == "phone_call"
+    assert sum(g["incidents"] for g in only["groups"]) == groups["phone_call"]
+    phone = c.get("/incidents", headers=h["admin"], params={"channel": "phone_call"}).json()
+    assert phone and {i["channel"] for i in phone} == {"phone_call"}
+    assert c.get("/incidents/statistics", headers=h["planner"],
+                 params={"channel": "fax"}).status_code == 422
+
+
+def test_organisation_token_reaches_nothing_else(bj):
+    c, h = bj["client"], bj["h"]
+    for path in ("/workers", "/plans", "/grids", "/incidents/statistics", "/routes",
+                 "/maps/incidents", "/datasets"):
+        assert c.get(path, headers=h["WY0"]).status_code == 403, path
+    r = c.post("/incidents", headers=h["WY0"],
+               json={"category": "noise", **_at(bj["outside"])})
+    assert r.status_code == 403
