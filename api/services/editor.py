@@ -528,6 +528,22 @@ def diff_csv(session: Session, plan_id: int) -> str:
     return buf.getvalue()
 
 
+# ---- the page ---------------------------------------------------------------------------------
+
+def editor_page(session: Session, plan_id: int, lang: str) -> str:
+    """The editor page of a draft plan (maps.editor)."""
+    import maps
+    from api.store.plans import buildings_frame, grids_frame
+    from maps.editor import editor_map
+
+    plan = draft_row(session, plan_id)
+    grids = grids_frame(session, plan_id)
+    buildings = buildings_frame(session, plan_id)
+    buildings = buildings[buildings["grid_id"].notna()]
+    return maps.page_html(editor_map(grids, buildings, plan_id=plan_id, name=plan.name,
+                                     options=maps.MapOptions(lang=lang)))
+
+
 # ---- re-balancing (a job) --------------------------------------------------------------------
 
 def start_rebalance(session: Session, runner, plan_id: int, version: int, seed: int,
