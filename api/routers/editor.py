@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import HTMLResponse
 
 from api.auth import PlansEdit
-from api.deps import AppSettings, ReadDb, WriteDb, job_accepted
+from api.deps import AppSettings, Basemaps, ReadDb, WriteDb, job_accepted
 from api.routers.maps import assets_ready
 from api.schemas import (
     DraftIn,
@@ -104,8 +104,8 @@ def diff_csv(plan_id: int, session: ReadDb, who: PlansEdit):
 
 @router.get("/maps/editor", response_class=HTMLResponse, tags=["maps 地图"],
             summary="方案编辑页面 the plan editor page of a draft plan")
-def editor_page(request: Request, session: ReadDb, who: PlansEdit,
+def editor_page(request: Request, session: ReadDb, who: PlansEdit, basemaps: Basemaps,
                 plan: int = Query(description="草稿方案 id the draft plan"),
                 lang: Literal["zh", "en"] = Query("zh", description="语言 language")):
     assets_ready(request)
-    return HTMLResponse(editor.editor_page(session, plan, lang))
+    return HTMLResponse(editor.editor_page(session, plan, lang, basemaps))

@@ -302,7 +302,10 @@
       });
       Object.keys(gridLayers).forEach(function (code) { gridLayers[code].setStyle(gridStyle(code)); });
       clearSelection();
-      out.changes.forEach(function (c) { restyle(c.building_id); });
+      out.changes.forEach(function (c) {
+        restyle(c.building_id);
+        if (buildingLayers[c.building_id]) buildingLayers[c.building_id].closeTooltip();
+      });
       renderSummary();
       renderTable();
       buttons(out.can_undo, out.can_redo);

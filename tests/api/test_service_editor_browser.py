@@ -169,6 +169,9 @@ def test_editor_session_in_chromium(session):
     assert browser.evaluate("document.querySelector('.wg-maxdev').textContent") == \
         f"{st1['summary']['max_deviation_pct']:.1f}%"
     browser.screenshot(ARTIFACTS / "editor-2-moved.png")
+    browser.evaluate(f"(() => {{ {MAP_JS}.setView(L.latLng({centre[1]}, {centre[0]}), 17,"
+                     " {animate: false}); return 1; })()")
+    browser.screenshot(ARTIFACTS / "editor-2-moved-z17.png")
 
     # an illegal move: a building of the source grid far from the target
     state = app.state.editor_cache.plans[draft].state
