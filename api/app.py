@@ -42,6 +42,8 @@ from api.routers import (
     people,
     plans,
     routes,
+    volunteers,
+    wishes,
 )
 from api.settings import Settings
 from api.store.db import Database
@@ -92,7 +94,7 @@ def create_app(settings: Settings | None = None, *, start_jobs: bool = True) -> 
     app.add_exception_handler(OverflowError, overflow_error_handler)  # type: ignore[arg-type]
     app.add_exception_handler(UnicodeError, unicode_error_handler)  # type: ignore[arg-type]
     for module in (datasets, plans, editor, grids, people, incidents, organisations, open311,
-                   routes, dispatch, facilities, maps):
+                   routes, dispatch, facilities, maps, volunteers, wishes):
         app.include_router(module.router)
     app.mount("/static/maps", AssetFiles(directory=map_assets_folder(settings), check_dir=False),
               name="map-assets")

@@ -9,14 +9,17 @@ Roles:
   assignments, routes and party zones for a plan that is not active); changes no live data;
 - ``worker`` (网格员): their own grids, routes and incidents only (a token is tied to a worker);
   reports (for themself, or entered for a resident: channel ``on_behalf``, ``door_visit``...);
-- ``reporter``: may only report incidents (channel ``app``);
+- ``reporter``: may only report incidents (channel ``app``), post micro-wishes (a resident's
+  app) and see and confirm the wishes they posted;
 - ``operator`` (热线接线员, a hotline or service-desk operator): reports for residents who
   call or walk in (channel ``phone_call`` by default, or ``walk_in``, ``on_behalf``...) and
   reads the incidents it entered (their status, history), to answer the resident's call
-  back; no other incident, worker or plan;
+  back; no other incident, worker or plan; enters micro-wishes for residents the same way;
 - ``organisation`` (承办单位: a property company, the police, sanitation, a utility...): a
   token tied to one organisation; sees only the incidents referred to it (转办) and only
   accepts, handles or returns those that are with it now; reads its own record.
+- ``volunteer`` (志愿者, a party member too): claims micro-wishes, marks them done, sees their
+  own record (a token is tied to a volunteer record).
 
 A process remembers a valid token for ``Settings.token_cache_s`` seconds (:class:`TokenCache`),
 so that a request costs no token query; revoking a token (:func:`revoke_token`) empties every
@@ -46,12 +49,13 @@ from sqlalchemy import bindparam, event, select
 from sqlalchemy.orm import Session
 
 from api.errors import ApiError
-from api.store.models import ROLES, OrganisationRow, TokenRow, WorkerRow
+from api.store.models import ROLES, OrganisationRow, TokenRow, VolunteerRow, WorkerRow
 from gis.errors import ArgumentError
 
 TOKEN_PREFIX = "wg_"
 ROLE_ZH = {"admin": "管理员（街道办）", "planner": "规划人员", "worker": "网格员",
-           "reporter": "上报人", "operator": "热线接线员", "organisation": "承办单位"}
+           "reporter": "上报人", "operator": "热线接线员", "organisation": "承办单位",
+           "volunteer": "志愿者"}
 
 
 def hash_secret(secret: str) -> str:
@@ -61,12 +65,14 @@ def hash_secret(secret: str) -> str:
 
 def issue_token(session: Session, role: str, name: str = "",
                 worker_id: int | None = None,
-                organisation_id: int | None = None) -> tuple[TokenRow, str]:
+                organisation_id: int | None = None,
+                volunteer_id: int | None = None) -> tuple[TokenRow, str]:
     """Create a token; returns the row and the secret (shown once, never stored).
 
     Raises:
         ValueError: unknown role, a worker token without a worker, or an unknown worker; an
-            organisation token without an organisation, or an unknown one.
+            organisation (volunteer) token without an organisation (volunteer), or an unknown
+            one.
     """
     if role not in ROLES:
         raise ArgumentError(f"未知角色 {role!r}：角色应为 {', '.join(ROLES)}",
@@ -84,10 +90,18 @@ def issue_token(session: Session, role: str, name: str = "",
         if session.get(OrganisationRow, organisation_id) is None:
             raise ArgumentError(f"单位 {organisation_id} 不存在",
                                 f"organisation {organisation_id} not found")
+    if role == "volunteer":
+        if volunteer_id is None:
+            raise ArgumentError("志愿者令牌需指定志愿者编号（--volunteer ID）",
+                                "a volunteer token needs --volunteer ID")
+        if session.get(VolunteerRow, volunteer_id) is None:
+            raise ArgumentError(f"志愿者 {volunteer_id} 不存在",
+                                f"volunteer {volunteer_id} not found")
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = TokenRow(name=name or role, role=role, secret_sha256=hash_secret(secret),
                   worker_id=worker_id if role == "worker" else None,
-                  organisation_id=organisation_id if role == "organisation" else None)
+                  organisation_id=organisation_id if role == "organisation" else None,
+                  volunteer_id=volunteer_id if role == "volunteer" else None)
     session.add(token)
     session.flush()
     return token, secret
@@ -118,14 +132,15 @@ def forget_tokens() -> None:
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: token id, role, the worker a worker token belongs to and the
-    organisation an organisation token acts for."""
+    """Who is calling: token id, role, the worker a worker token belongs to, the
+    organisation an organisation token acts for and the volunteer of a volunteer token."""
 
     token_id: int
     role: str
     name: str
     worker_id: int | None = None
     organisation_id: int | None = None
+    volunteer_id: int | None = None
 
 
 def _unauthorized(request: Request, zh: str, en: str) -> ApiError:
@@ -185,7 +200,8 @@ class TokenCache:
 
 
 TOKEN_BY_DIGEST = (select(TokenRow.id, TokenRow.role, TokenRow.name, TokenRow.worker_id,
-                          TokenRow.organisation_id, TokenRow.revoked_at)
+                          TokenRow.organisation_id, TokenRow.volunteer_id,
+                          TokenRow.revoked_at)
                    .where(TokenRow.secret_sha256 == bindparam("digest")))
 
 
@@ -200,7 +216,8 @@ def principal_for_secret(db, secret: str, cache: TokenCache | None = None) -> Pr
         row = conn.execute(TOKEN_BY_DIGEST, {"digest": digest}).first()
     if row is None or row.revoked_at is not None:
         return None
-    principal = Principal(row.id, row.role, row.name, row.worker_id, row.organisation_id)
+    principal = Principal(row.id, row.role, row.name, row.worker_id, row.organisation_id,
+                          row.volunteer_id)
     if cache is not None:
         cache.put(digest, principal, generation)
     return principal
@@ -249,6 +266,12 @@ WORKERS = frozenset({"admin", "worker"})  # a worker: their own incidents only
 # organisation those referred to it
 INCIDENT_READERS = ALL_READERS | {"operator", "organisation"}
 ORGANISATIONS = frozenset({"admin", "organisation"})  # an organisation: what is with it now
+# Micro-wishes: a worker acts on the wishes of their own grids, a volunteer on their own
+# claims, a reporter (the resident's app) or operator (the hotline) on the wishes it posted
+# (api.services.wishes).
+WISH_READERS = frozenset({"admin", "planner", "worker", "reporter", "operator", "volunteer"})
+CLAIMERS = frozenset({"admin", "worker", "volunteer"})
+RESIDENT_SIDE = frozenset({"admin", "worker", "reporter", "operator"})
 
 PERMISSIONS: dict[str, frozenset[str]] = {
     "datasets.read": OFFICE,
@@ -295,6 +318,19 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "facilities.read": ALL_READERS,  # a worker: coverage of the homes in their grids
     "facilities.plan": OFFICE,  # what-if siting, scoring a moved site
     "facilities.edit": ADMIN,  # add, import, delete facilities
+    "volunteers.read": ALL_READERS | {"volunteer"},  # phones, homes: admins; a volunteer: self
+    "volunteers.edit": ADMIN,  # volunteers and teams: create, edit, import
+    "wishes.post": RESIDENT_SIDE,  # a worker: in their grids, with the channel
+    "wishes.read": WISH_READERS,  # residents' details: admins and the grid's worker
+    "wishes.match": WORKERS,
+    "wishes.claim": CLAIMERS,  # admins and workers on a volunteer's behalf
+    "wishes.unclaim": CLAIMERS,
+    "wishes.done": CLAIMERS,
+    "wishes.confirm": RESIDENT_SIDE,  # a reporter or operator with the one-time code
+    "wishes.reopen": RESIDENT_SIDE,
+    "wishes.cancel": RESIDENT_SIDE,
+    "wishes.board": ALL_READERS | {"volunteer"},
+    "wishes.map": ALL_READERS,  # the office map; /public/wishes needs no token
 }
 
 
@@ -375,5 +411,12 @@ PlansDraft = Annotated[Principal, Depends(require("plans.draft"))]
 PlansEdit = Annotated[Principal, Depends(require("plans.edit"))]
 PlansRead = Annotated[Principal, Depends(require("plans.read"))]
 RoutesRead = Annotated[Principal, Depends(require("routes.read"))]
+VolunteersEdit = Annotated[Principal, Depends(require("volunteers.edit"))]
+VolunteersRead = Annotated[Principal, Depends(require("volunteers.read"))]
+WishesBoard = Annotated[Principal, Depends(require("wishes.board"))]
+WishesMap = Annotated[Principal, Depends(require("wishes.map"))]
+WishesMatch = Annotated[Principal, Depends(require("wishes.match"))]
+WishesPost = Annotated[Principal, Depends(require("wishes.post"))]
+WishesRead = Annotated[Principal, Depends(require("wishes.read"))]
 WorkersOffDuty = Annotated[Principal, Depends(require("workers.off_duty"))]
 WorkersReadOwn = Annotated[Principal, Depends(require("workers.read_own"))]

@@ -54,6 +54,7 @@ def error_table() -> dict[type[WanggeError], tuple[int, str]]:
     """Each domain error class -> (HTTP status, code); an error takes the entry of the nearest
     class in its MRO. Built on first use: the domain packages take seconds to import, which
     commands that import this module (``wangge token``) need not spend."""
+    from dispatch.community.wishes import WishError
     from dispatch.incidents.errors import IncidentError
     from dispatch.staffing.workers import AssignmentError
     from maps.assets import AssetsError
@@ -62,6 +63,7 @@ def error_table() -> dict[type[WanggeError], tuple[int, str]]:
     return {
         InputError: (422, "bad_input"),
         IncidentError: (422, "bad_incident"),
+        WishError: (422, "bad_wish"),
         AssignmentError: (422, "cannot_assign"),
         PlanError: (422, "bad_plan"),
         AssetsError: (503, "map_assets_missing"),

@@ -23,7 +23,8 @@ def strip_controls(value: Any) -> Any:
 
 # Free text typed by people: control characters stripped before the length checks.
 Text = Annotated[str, BeforeValidator(strip_controls)]
-Role = Literal["admin", "planner", "worker", "reporter", "operator", "organisation"]
+Role = Literal["admin", "planner", "worker", "reporter", "operator", "organisation",
+               "volunteer"]
 Clock = Annotated[str, Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$|^24:00$",
                              examples=["08:30"])]
 Weekday = Annotated[int, Field(ge=1, le=7)]
@@ -948,3 +949,214 @@ class OrganisationStatistics(BaseModel):
     """Referral statistics per organisation (those without referrals: zero)."""
 
     organisations: list[OrganisationStats]
+
+
+# ---- micro-wishes (微心愿) and volunteers ---------------------------------------------------
+
+WishAction = Literal["claim", "unclaim", "done", "confirm", "reopen", "cancel"]
+BoardBy = Literal["volunteer", "team", "grid"]
+
+
+class AvailabilityWindow(BaseModel):
+    """A weekly window a volunteer is available in (Beijing time)."""
+
+    days: list[Weekday] = Field(min_length=1, description="星期 ISO weekdays, 1 = Monday")
+    start: Clock
+    end: Clock
+
+
+class VolunteerIn(Lonlat):
+    """A new volunteer: name, contact, home or base point (private), skills, availability,
+    grids served, team, and consent for the name to be shown publicly. With
+    ``party_member_id`` the record is that party member's (name and phone taken from it when
+    not given)."""
+
+    name: Text | None = Field(None, min_length=1, max_length=100, description="姓名 name")
+    phone: Text | None = Field(None, max_length=40)
+    consent_public_name: bool = Field(False, description="同意公开姓名 consent to show the "
+                                      "name publicly")
+    skills: list[Text] = Field(default_factory=list, max_length=20,
+                               description="技能 skill ids or names (dispatch.community)")
+    availability: list[AvailabilityWindow] | None = Field(
+        None, max_length=14, description="可服务时段 weekly windows; none: any time")
+    grid_codes: list[Text] = Field(default_factory=list, max_length=200,
+                                   description="服务网格 grids served; empty: any")
+    team_id: int | None = None
+    party_member_id: int | None = Field(None, description="党员 the party member this is")
+    max_open: int = Field(3, ge=1, le=50, description="同时认领上限 open claims at most")
+    active: bool = True
+    notes: Text | None = Field(None, max_length=2000)
+
+
+class VolunteerPatch(Lonlat):
+    """Changes to a volunteer: only the fields given are changed."""
+
+    name: Text | None = Field(None, min_length=1, max_length=100)
+    phone: Text | None = Field(None, max_length=40)
+    consent_public_name: bool | None = None
+    skills: list[Text] | None = Field(None, max_length=20)
+    availability: list[AvailabilityWindow] | None = Field(None, max_length=14)
+    grid_codes: list[Text] | None = Field(None, max_length=200)
+    team_id: int | None = None
+    max_open: int | None = Field(None, ge=1, le=50)
+    active: bool | None = None
+    notes: Text | None = Field(None, max_length=2000)
+
+
+class VolunteerOut(BaseModel):
+    """A volunteer as the caller may see them: phone, home point and notes only for admins
+    and the volunteer themself (None otherwise)."""
+
+    id: int
+    name: str
+    consent_public_name: bool
+    skills: list[str]
+    availability: list[AvailabilityWindow] | None
+    grid_codes: list[str]
+    team_id: int | None
+    party_member_id: int | None
+    max_open: int
+    active: bool
+    phone: str | None = None
+    lon: float | None = None
+    lat: float | None = None
+    notes: str | None = None
+
+
+class TeamIn(BaseModel):
+    """A volunteer team: a unique name and the grids it serves."""
+
+    name: Text = Field(min_length=1, max_length=100)
+    grid_codes: list[Text] = Field(default_factory=list, max_length=200)
+    notes: Text | None = Field(None, max_length=2000)
+
+
+class TeamOut(Orm):
+    """A volunteer team."""
+
+    id: int
+    name: str
+    grid_codes: list[str]
+    notes: str | None
+
+
+class WishIn(BaseModel):
+    """A micro-wish posted by a resident (their app or a building's QR poster) or entered
+    for them by a grid worker or hotline operator (``channel`` phone_call, walk_in, door_visit,
+    on_behalf). The exact point, name, phone and address stay private."""
+
+    category: Text = Field(min_length=1, max_length=40, description="心愿类别 category id or "
+                           "name (dispatch.community.wishes.CATEGORIES)")
+    description: Text = Field("", max_length=2000)
+    lon: float = Field(ge=-180, le=180)
+    lat: float = Field(ge=-90, le=90)
+    channel: Text | None = Field(None, max_length=20, description="渠道 dispatch.channels; "
+                                 "default app (a reporter) or on_behalf (a worker)")
+    resident_name: Text | None = Field(None, max_length=100)
+    resident_phone: Text | None = Field(None, max_length=40)
+    address: Text | None = Field(None, max_length=300)
+    wanted_at: datetime | None = Field(None, description="希望时间 when the resident would like "
+                                       "it done (naive: Beijing time)")
+
+
+class WishOut(BaseModel):
+    """A wish as the caller may see it: resident's name, phone, address and exact point only
+    for admins and the grid's worker (None otherwise); ``lon``/``lat`` is the coarse public
+    point (the grid's)."""
+
+    id: int
+    category: str
+    category_name: str
+    description: str
+    status: str
+    channel: str
+    grid_code: str | None
+    lon: float
+    lat: float
+    wanted_at: datetime | None
+    volunteer_id: int | None
+    hours: float | None
+    created_at: datetime
+    done_at: datetime | None = None
+    confirmed_at: datetime | None = None
+    resident_name: str | None = None
+    resident_phone: str | None = None
+    address: str | None = None
+    exact_lon: float | None = None
+    exact_lat: float | None = None
+
+
+class WishPosted(WishOut):
+    """The answer to a posting: the wish and its one-time confirmation code (shown once; the
+    resident gives it to confirm that the wish was fulfilled)."""
+
+    confirm_code: str
+
+
+class WishActionIn(BaseModel):
+    """A step of a wish: claim (``volunteer_id`` for admins and workers acting for one), unclaim,
+    done (``hours``), confirm (``code`` for a resident), reopen, cancel."""
+
+    action: WishAction
+    volunteer_id: int | None = None
+    hours: float | None = Field(None, gt=0, le=24)
+    code: Text | None = Field(None, max_length=20, description="确认码 the one-time code")
+    note: Text = Field("", max_length=2000)
+
+
+class WishStepOut(BaseModel):
+    """One step of a wish's history."""
+
+    seq: int
+    at: datetime
+    stage: str
+    action: str
+    who: str
+    note: str
+    volunteer_id: int | None
+    hours: float | None
+
+
+class MatchOut(BaseModel):
+    """A volunteer ranked for a wish (dispatch.community.matching): rank None and a reason
+    (inactive, skill, time, load, distance) when not eligible."""
+
+    volunteer_id: int
+    name: str
+    rank: int | None
+    eligible: bool
+    reason: str
+    skill_match: bool
+    available: bool
+    serves_grid: bool
+    walk_m: float | None
+    open_claims: int
+    score_m: float
+
+
+class MatchesOut(BaseModel):
+    """Volunteers ranked for a wish, and how long the ranking took."""
+
+    wish_id: int
+    matches: list[MatchOut]
+    seconds: float
+
+
+class BoardRow(BaseModel):
+    """One line of the micro-star board: who (a volunteer's name only with consent), wishes
+    fulfilled (confirmed), hours, wishes done awaiting confirmation."""
+
+    key: str
+    name: str | None
+    fulfilled: int
+    hours: float
+    awaiting: int
+
+
+class BoardOut(BaseModel):
+    """The micro-star board (微星光) over a period."""
+
+    by: BoardBy
+    start: datetime | None
+    end: datetime | None
+    rows: list[BoardRow]

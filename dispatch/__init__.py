@@ -1,6 +1,6 @@
 """dispatch: the people and the walking that turn a micro-grid plan into work on the ground.
 
-Three subpackages, imported in this order (each may use the ones before it, never after):
+Four subpackages, imported in this order (each may use the ones before it, never after):
 
 - ``dispatch.routing``: the walk network and everything routed on it: street patrols, visit
   routes, route output (geometry, turn lists, GPX) and the TSPLIB/VRPLIB benchmark solver.
@@ -8,6 +8,10 @@ Three subpackages, imported in this order (each may use the ones before it, neve
   to households (min-cost flow), and reading both from CSV files.
 - ``dispatch.incidents``: incidents from report to closing: categories and deadlines, the
   lifecycle, dispatching to workers, and statistics.
+- ``dispatch.community``: micro-wishes (微心愿) and volunteers: the wish lifecycle, volunteers
+  ranked for a wish on the walk network, and the micro-star board of hours fulfilled.
+
+``dispatch.channels`` (how a report or wish reached the community) sits beside them.
 
 Metric CRS of the walk network in, plain data and GeoDataFrames out; distances in walking
 metres. Wire formats (Open311) belong to the service, in ``api``.

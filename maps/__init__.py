@@ -13,7 +13,8 @@ Views (the service's URL in brackets):
   :func:`incidents_map` (/maps/incidents), :func:`route_map` (/maps/routes/{worker_id}),
   :func:`coverage_map` (/maps/coverage), :func:`compare_map` (/maps/compare),
   :func:`facilities_map` (/maps/facilities: one facility type's walking coverage and the
-  sites a what-if proposes).
+  sites a what-if proposes),
+  :func:`wishes_map` (/maps/wishes and the public /public/wishes).
 """
 
 from maps.assets import SERVED_PREFIX, AssetsError, assets_dir, ensure_assets, install_assets
@@ -26,6 +27,7 @@ from maps.incidents import deadline_status, incidents_map
 from maps.party_zones import party_zones_map
 from maps.route import route_map
 from maps.tiles import PROVIDERS, TileProvider, resolve_tiles
+from maps.wishes import wishes_map
 
 VIEWS = ("grids", "party-zones", "incidents", "route", "coverage", "compare")
 
@@ -51,4 +53,5 @@ __all__ = [
     "resolve_tiles",
     "route_map",
     "save_standalone",
+    "wishes_map",
 ]

@@ -35,11 +35,13 @@ def register(sub) -> None:
         dest="token_command", required=True)
     p = token.add_parser("create", help="创建令牌 issue a token (printed once)")
     p.add_argument("--role", required=True, choices=ROLES,
-                   help="角色 admin (街道办) | planner (规划) | worker (网格员) | reporter (上报)")
+                   help="角色 admin (街道办) | planner (规划) | worker (网格员) | reporter (上报) "
+                   "| volunteer (志愿者)")
     p.add_argument("--name", default="", help="名称 who or what the token is for")
     p.add_argument("--worker", type=int, help="网格员编号 worker id (role worker)")
     p.add_argument("--organisation", type=int,
                    help="承办单位编号 organisation id (role organisation)")
+    p.add_argument("--volunteer", type=int, help="志愿者编号 volunteer id (role volunteer)")
     _data_dir_option(p)
     p.set_defaults(func=cmd_token_create)
     p = token.add_parser("revoke", help="吊销令牌 revoke a token by id")
@@ -94,7 +96,8 @@ def cmd_token_create(args: argparse.Namespace) -> int:
     try:
         with db.writing() as session:
             token, secret = issue_token(session, args.role, args.name, worker_id=args.worker,
-                                        organisation_id=args.organisation)
+                                        organisation_id=args.organisation,
+                                        volunteer_id=args.volunteer)
             token_id = token.id
     except ValueError as exc:
         print(str(exc), file=sys.stderr)

@@ -13,6 +13,9 @@ command line (api.cli); none of it knows about requests, only sessions, settings
   plan, built from the store;
 * :mod:`~api.services.visit_routes` — dispatched incidents in their worker's route of today;
 * :mod:`~api.services.grid_index` — which grid of the active plan holds a point;
+* :mod:`~api.services.volunteers` — volunteers and teams, what each role sees, CSV import;
+* :mod:`~api.services.wishes` — micro-wishes: posting with channels, the lifecycle and who
+  may act, matching volunteers, the micro-star board, the office and public maps;
 * :mod:`~api.services.routes` — workers' routes as GeoJSON and GPX;
 * :mod:`~api.services.maps` — the map pages drawn from the store;
 * :mod:`~api.services.ogc` — the OGC API - Features documents;

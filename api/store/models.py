@@ -26,7 +26,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from api.store.spatial import BBoxMixin
 
-ROLES = ("admin", "planner", "worker", "reporter", "operator", "organisation")
+ROLES = ("admin", "planner", "worker", "reporter", "operator", "organisation",
+         "volunteer")
 JOB_STATES = ("queued", "running", "succeeded", "failed", "cancelled", "interrupted")
 PLAN_STATES = ("draft", "active", "archived")
 ROUTE_KINDS = ("patrol", "visits")
@@ -57,6 +58,7 @@ class TokenRow(Base):
     # the organisation an ``organisation`` token acts for (referrals)
     organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"),
                                                         nullable=True)
+    volunteer_id: Mapped[int | None] = mapped_column(ForeignKey("volunteers.id"), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
@@ -387,3 +389,97 @@ class FacilityRow(BBoxMixin, Base):
     source_ref: Mapped[str | None] = mapped_column(String(300), nullable=True)
     created_by: Mapped[int | None] = mapped_column(ForeignKey("tokens.id"), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class VolunteerTeamRow(Base):
+    """A volunteer team (志愿服务队): a name and the grids it serves."""
+
+    __tablename__ = "volunteer_teams"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    grid_codes: Mapped[list] = mapped_column(JSON, default=list)
+    notes: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class VolunteerRow(BBoxMixin, Base):
+    """A volunteer (志愿者), or a party member claiming wishes (``party_member_id``); geom is
+    the home or base point (personal: admins and the volunteer only). ``availability``: weekly
+    windows ``[{days: [1..7], start: "HH:MM", end: "HH:MM"}]`` (None: any time);
+    ``grid_codes``: the grids served (empty: any). The name is shown publicly only with
+    ``consent_public_name``."""
+
+    __tablename__ = "volunteers"
+    __table_args__ = _bbox_index("volunteers")
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    phone: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    consent_public_name: Mapped[bool] = mapped_column(Boolean, default=False)
+    skills: Mapped[list] = mapped_column(JSON, default=list)
+    availability: Mapped[list | None] = mapped_column(JSON, nullable=True)
+    grid_codes: Mapped[list] = mapped_column(JSON, default=list)
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("volunteer_teams.id"), nullable=True,
+                                                index=True)
+    party_member_id: Mapped[int | None] = mapped_column(ForeignKey("party_members.id"),
+                                                        nullable=True, unique=True)
+    max_open: Mapped[int] = mapped_column(Integer, default=3)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    notes: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow,
+                                                 onupdate=utcnow)
+
+
+class WishRow(BBoxMixin, Base):
+    """A micro-wish (微心愿); its lifecycle belongs to dispatch.community.wishes. geom is the
+    household's exact point and, with the resident's name, phone and address, personal (admins
+    and the grid's worker); ``public_lon``/``public_lat`` is the coarse point shown publicly
+    (the grid's representative point). ``confirm_sha256``: the one-time code given at posting,
+    with which the resident confirms."""
+
+    __tablename__ = "wishes"
+    __table_args__ = (*_bbox_index("wishes"),
+                      Index("ix_wishes_volunteer", "volunteer_id", "status"))
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    category: Mapped[str] = mapped_column(String(40))
+    description: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(20), default="posted", index=True)
+    channel: Mapped[str] = mapped_column(String(20))
+    plan_id: Mapped[int | None] = mapped_column(ForeignKey("plans.id"), nullable=True)
+    grid_code: Mapped[str | None] = mapped_column(String(40), nullable=True, index=True)
+    public_lon: Mapped[float] = mapped_column(Float)
+    public_lat: Mapped[float] = mapped_column(Float)
+    resident_name: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    resident_phone: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    address: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    wanted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    volunteer_id: Mapped[int | None] = mapped_column(ForeignKey("volunteers.id"), nullable=True)
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("volunteer_teams.id"), nullable=True)
+    hours: Mapped[float | None] = mapped_column(Float, nullable=True)
+    confirm_sha256: Mapped[str] = mapped_column(String(64))
+    posted_by_token_id: Mapped[int | None] = mapped_column(ForeignKey("tokens.id"),
+                                                           nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow,
+                                                 onupdate=utcnow)
+    done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    confirmed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class WishStepRow(Base):
+    """One step of a wish's history (dispatch.community.wishes.Step): only ever inserted;
+    ``seq`` orders the steps of a wish from 1."""
+
+    __tablename__ = "wish_steps"
+    __table_args__ = (UniqueConstraint("wish_id", "seq"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    wish_id: Mapped[int] = mapped_column(ForeignKey("wishes.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    stage: Mapped[str] = mapped_column(String(20))
+    action: Mapped[str] = mapped_column(String(20))
+    who: Mapped[str] = mapped_column(String(200))
+    note: Mapped[str] = mapped_column(Text, default="")
+    volunteer_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    hours: Mapped[float | None] = mapped_column(Float, nullable=True)
+    token_id: Mapped[int | None] = mapped_column(ForeignKey("tokens.id"), nullable=True)

@@ -1,6 +1,6 @@
-"""A service's store made ready for the tests: tokens for each role and two workers, a
-dataset with an active plan, assignments, a route and a party member; uploading a dataset and
-waiting for a job through the HTTP API."""
+"""A service's store made ready for the tests: tokens for each role, two workers and a
+volunteer, a dataset with an active plan, assignments, a route and a party member; uploading a
+dataset and waiting for a job through the HTTP API."""
 
 from __future__ import annotations
 
@@ -33,6 +33,13 @@ def make_tokens(app, names=("admin", "planner", "reporter")) -> dict[str, dict]:
             _, secret = issue_token(s, "worker", worker.name, worker_id=worker.id)
             headers[key] = {"Authorization": f"Bearer {secret}"}
         headers["worker_id"], headers["worker2_id"] = w1.id, w2.id
+        volunteer = m.VolunteerRow(name="赵敏", phone="13900000001", skills=["errands"],
+                                   grid_codes=[])
+        s.add(volunteer)
+        s.flush()
+        _, secret = issue_token(s, "volunteer", volunteer.name, volunteer_id=volunteer.id)
+        headers["volunteer"] = {"Authorization": f"Bearer {secret}"}
+        headers["volunteer_id"] = volunteer.id
     return headers
 
 

@@ -209,7 +209,8 @@ def test_gbk_shapefile_mislabelled_utf8_is_read_as_gbk(tmp_path, zipped):
 # ---- 4. one role x action table, every cell tested against the real endpoints ---------------
 
 # admin last: its changes come after
-ROLES = ("worker", "reporter", "operator", "organisation", "planner", "admin")
+ROLES = ("worker", "reporter", "operator", "organisation", "planner", "volunteer", "admin")
+WISH_ACTIONS = ("claim", "unclaim", "done", "confirm", "reopen", "cancel")
 INCIDENT_ACTIONS = ("accept", "reject", "dispatch", "verify", "close", "claim", "start",
                     "handle", "return", "note", "refer", "org_accept", "org_handle",
                     "org_return")
@@ -274,6 +275,8 @@ def _request(sv, action: str) -> tuple[str, str, dict]:
         name = action.split(".")[1]
         body = {"action": name, "note": "测试", "claimant": "党员", "worker_id": w}
         return "post", f"/incidents/{sv['incidents'][name]}/actions", {"json": body}
+    if action.startswith("wishes.") and action.split(".")[1] in WISH_ACTIONS:
+        return "post", "/wishes/999999/actions", {"json": {"action": action.split(".")[1]}}
     return {
         "datasets.read": ("get", "/datasets", {}),
         "datasets.upload": ("post", "/datasets",
@@ -284,6 +287,7 @@ def _request(sv, action: str) -> tuple[str, str, dict]:
         "plans.compute": ("post", f"/plans/{d}/assignments/compute",
                           {"json": {"seconds": -1}}),
         "plans.compute_active": ("post", f"/plans/{p}/party-zones/compute", {}),
+        "plans.edit": ("get", f"/plans/{d}/editor/edits", {}),
         "jobs.read": ("get", "/jobs", {}),
         "jobs.manage": ("post", f"/jobs/{sv['job']['id']}/rerun", {}),
         "grids.read": ("get", "/grids", {}),
@@ -306,6 +310,18 @@ def _request(sv, action: str) -> tuple[str, str, dict]:
         "ogc.read": ("get", "/ogc/collections/grids/items", {}),
         "maps.read": ("get", "/maps/incidents", {}),
         "maps.plans": ("get", "/maps/compare", {"params": {"old": 999999, "new": 999999}}),
+        "facilities.read": ("get", "/facilities", {}),
+        "facilities.plan": ("post", "/facilities/siting", {"json": {}}),
+        "facilities.edit": ("delete", "/facilities/999999", {}),
+        "volunteers.read": ("get", "/volunteers", {}),
+        "volunteers.edit": ("patch", "/volunteers/999999", {"json": {"phone": "1"}}),
+        "wishes.post": ("post", "/wishes", {"json": {"category": "no such category",
+                                                     "lon": inside(sv, 21)[0],
+                                                     "lat": inside(sv, 21)[1]}}),
+        "wishes.read": ("get", "/wishes", {}),
+        "wishes.match": ("get", "/wishes/999999/matches", {}),
+        "wishes.board": ("get", "/wishes/board", {}),
+        "wishes.map": ("get", "/maps/wishes", {}),
     }[action]
 
 
@@ -346,6 +362,8 @@ NO_ACTION_DEPENDENCY = {
     ("GET", "/open311/v2/requests/{request_id}.json"), ("GET", "/ogc"), ("GET", "/ogc/"),
     ("GET", "/ogc/conformance"), ("GET", "/ogc/collections"),
     ("GET", "/ogc/collections/{collection_id}"),
+    ("POST", "/wishes/{wish_id}/actions"),
+    ("GET", "/public/wishes"),  # the public map of open wishes: no personal data
     ("GET", "/docs")}  # the API documentation page: public, holds no data
 
 
@@ -372,7 +390,8 @@ def test_every_endpoint_names_its_action_in_the_table(bare):
             bare_routes |= {(m, context.path) for m in context.methods}
     assert len(used) > 20
     assert bare_routes == NO_ACTION_DEPENDENCY
-    in_body = {f"incidents.{a}" for a in INCIDENT_ACTIONS} | {"plans.compute_active"}
+    in_body = ({f"incidents.{a}" for a in INCIDENT_ACTIONS} | {"plans.compute_active"}
+               | {f"wishes.{a}" for a in WISH_ACTIONS})
     assert used | in_body == set(PERMISSIONS)
 
 
