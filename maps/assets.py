@@ -17,7 +17,7 @@ or ``$WANGGE_MAP_ASSETS``) with this layout, which the service serves at ``/stat
     npm/node_modules/leaflet.heat/dist/leaflet-heat.js
     npm/node_modules/leaflet.fullscreen/Control.FullScreen.js (.css, icon-fullscreen.svg)
     npm/node_modules/leaflet.locatecontrol/dist/L.Control.Locate.min.js (.min.css)
-    wangge/wangge-maps.js, wangge/wangge-maps.css
+    wangge/wangge-maps.js, wangge/wangge-maps.css, wangge/wangge-editor.js (.css)
 """
 
 from __future__ import annotations
@@ -52,6 +52,8 @@ LOCAL_FILES: dict[str, str] = {
         "npm/node_modules/leaflet.locatecontrol/dist/L.Control.Locate.min.css",
     "wangge_js": "wangge/wangge-maps.js",
     "wangge_css": "wangge/wangge-maps.css",
+    "wangge_editor_js": "wangge/wangge-editor.js",
+    "wangge_editor_css": "wangge/wangge-editor.css",
 }
 # Folium links these by default; our maps use none of them (no Bootstrap, no icon fonts).
 DROPPED = frozenset({

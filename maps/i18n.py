@@ -97,6 +97,54 @@ _TEXT: dict[str, tuple[str, str]] = {
     "locate.title": ("显示我的位置", "Show my location"),
     "fullscreen.title": ("全屏", "Full screen"),
     "fullscreen.cancel": ("退出全屏", "Exit full screen"),
+    # the plan editor (maps.editor; wangge-editor.js)
+    "title.editor": ("网格方案编辑", "Plan editor"),
+    "editor.version": ("版本", "version"),
+    "editor.draft": ("草稿", "draft"),
+    "editor.mode": ("选择方式", "Select by"),
+    "editor.click": ("点选", "click"),
+    "editor.box": ("框选", "box"),
+    "editor.lasso": ("套索", "lasso"),
+    "editor.selected": ("已选 {0} 栋", "{0} selected"),
+    "editor.clear": ("清除选择", "clear"),
+    "editor.move_to": ("移动到网格", "Move to grid"),
+    "editor.move": ("移动", "Move"),
+    "editor.grid": ("网格", "Grid"),
+    "editor.split": ("拆分", "Split"),
+    "editor.merge_into": ("并入目标网格", "Merge into target"),
+    "editor.lock": ("锁定", "Lock"),
+    "editor.undo": ("撤销", "Undo"),
+    "editor.redo": ("重做", "Redo"),
+    "editor.rebalance": ("重新平衡未锁定网格", "Re-balance the rest"),
+    "editor.diff": ("与启用方案对比", "Diff with the active plan"),
+    "editor.csv": ("导出公示清单 CSV", "Export the notice list (CSV)"),
+    "editor.reload": ("重新载入", "Reload"),
+    "editor.grids": ("网格", "grids"),
+    "editor.households": ("户", "households"),
+    "editor.max_dev": ("最大偏差", "max deviation"),
+    "editor.mean_dev": ("平均偏差", "mean deviation"),
+    "editor.beyond": ("超出 ±{0}% 的网格", "grids beyond ±{0}%"),
+    "editor.col_code": ("网格", "Grid"),
+    "editor.col_hh": ("户数", "Households"),
+    "editor.col_pop": ("人口", "People"),
+    "editor.col_dev": ("偏差", "Deviation"),
+    "editor.col_bld": ("楼栋", "Buildings"),
+    "editor.col_worker": ("网格员", "Worker"),
+    "editor.col_lock": ("锁定", "Lock"),
+    "editor.moved": ("已移动 {0} 栋建筑", "{0} buildings moved"),
+    "editor.done": ("已完成：{0}", "done: {0}"),
+    "editor.refused": ("不允许", "Refused"),
+    "editor.conflict": ("冲突", "Conflict"),
+    "editor.running": ("正在重新平衡…", "Re-balancing…"),
+    "editor.failed": ("重新平衡失败", "Re-balancing failed"),
+    "editor.pick_grid": ("请先选择目标网格", "choose a target grid first"),
+    "editor.pick_buildings": ("请先选择建筑", "select buildings first"),
+    "editor.diff_summary": ("{0} 栋建筑（{1} 户）调整网格；{2} 个网格变化、{3} 个新增、{4} 个撤销；"
+                            "{5} 个网格的网格员变化",
+                            "{0} buildings ({1} households) change grid; {2} grids changed, "
+                            "{3} new, {4} gone; {5} grids change worker"),
+    "editor.from": ("原网格", "From"),
+    "editor.to": ("新网格", "To"),
     "deadline.overdue": ("已超期", "overdue"),
     "deadline.due_soon": ("24 小时内到期", "due within 24 h"),
     "deadline.on_time": ("未到期", "on time"),
@@ -144,6 +192,14 @@ def t(key: str, lang: str, *args: object) -> str:
     """The text ``key`` in ``lang``, formatted with ``args``."""
     zh, en = _TEXT[key]
     return (en if lang == "en" else zh).format(*args)
+
+
+def texts(prefix: str, lang: str) -> dict[str, str]:
+    """Every text whose key starts with ``prefix`` + ".", by the rest of its key, unformatted
+    (``{0}`` left for the page's script to fill)."""
+    start = prefix + "."
+    return {key[len(start):]: pair[lang == "en"] for key, pair in _TEXT.items()
+            if key.startswith(start)}
 
 
 def stage_label(stage: str, lang: str) -> str:

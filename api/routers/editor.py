@@ -5,10 +5,14 @@ planners; only draft plans are edited."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from typing import Literal
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import HTMLResponse
 
 from api.auth import PlansEdit
-from api.deps import AppSettings, ReadDb, WriteDb, job_accepted
+from api.deps import AppSettings, Basemaps, ReadDb, WriteDb, job_accepted
+from api.routers.maps import assets_ready
 from api.schemas import (
     DraftIn,
     EditIn,
@@ -96,3 +100,12 @@ def diff_csv(plan_id: int, session: ReadDb, who: PlansEdit):
     return Response(editor.diff_csv(session, plan_id), media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition":
                              f'attachment; filename="plan-{plan_id}-changes.csv"'})
+
+
+@router.get("/maps/editor", response_class=HTMLResponse, tags=["maps 地图"],
+            summary="方案编辑页面 the plan editor page of a draft plan")
+def editor_page(request: Request, session: ReadDb, who: PlansEdit, basemaps: Basemaps,
+                plan: int = Query(description="草稿方案 id the draft plan"),
+                lang: Literal["zh", "en"] = Query("zh", description="语言 language")):
+    assets_ready(request)
+    return HTMLResponse(editor.editor_page(session, plan, lang, basemaps))

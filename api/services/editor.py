@@ -36,6 +36,7 @@ from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
 from api.errors import ApiError
+from api.services.basemap import BasemapStore
 from api.services.plans import plan_row
 from api.settings import Settings
 from api.store import models as m
@@ -526,6 +527,25 @@ def diff_csv(session: Session, plan_id: int) -> str:
     for x in out["moves"]:
         writer.writerow([x.get(c) if x.get(c) is not None else "" for c in DIFF_COLUMNS])
     return buf.getvalue()
+
+
+# ---- the page ---------------------------------------------------------------------------------
+
+def editor_page(session: Session, plan_id: int, lang: str,
+                basemaps: BasemapStore | None = None) -> str:
+    """The editor page of a draft plan (maps.editor), over its dataset's basemap as every
+    map page (api.services.maps)."""
+    import maps
+    from api.services.maps import _options as map_options  # the map pages' options
+    from api.store.plans import buildings_frame, grids_frame
+    from maps.editor import editor_map
+
+    plan = draft_row(session, plan_id)
+    grids = grids_frame(session, plan_id)
+    buildings = buildings_frame(session, plan_id)
+    buildings = buildings[buildings["grid_id"].notna()]
+    return maps.page_html(editor_map(grids, buildings, plan_id=plan_id, name=plan.name,
+                                     options=map_options(lang, basemaps, session, plan_id)))
 
 
 # ---- re-balancing (a job) --------------------------------------------------------------------
