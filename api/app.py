@@ -35,6 +35,7 @@ from api.routers import (
     facilities,
     grids,
     incidents,
+    indicators,
     maps,
     ogc,
     open311,
@@ -93,8 +94,8 @@ def create_app(settings: Settings | None = None, *, start_jobs: bool = True) -> 
                               validation_error_handler)  # type: ignore[arg-type]
     app.add_exception_handler(OverflowError, overflow_error_handler)  # type: ignore[arg-type]
     app.add_exception_handler(UnicodeError, unicode_error_handler)  # type: ignore[arg-type]
-    for module in (datasets, plans, editor, grids, people, incidents, organisations, open311,
-                   routes, dispatch, facilities, maps, volunteers, wishes):
+    for module in (datasets, plans, editor, grids, people, incidents, organisations,
+                   indicators, open311, routes, dispatch, facilities, maps, volunteers, wishes):
         app.include_router(module.router)
     app.mount("/static/maps", AssetFiles(directory=map_assets_folder(settings), check_dir=False),
               name="map-assets")

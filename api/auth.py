@@ -311,6 +311,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "incidents.handle": WORKERS,
     "incidents.return": WORKERS,
     "incidents.note": WORKERS,
+    "indicators.read": ALL_READERS,  # a worker: their own grids and their own row
     "routes.read": ALL_READERS,  # a worker: their own
     "ogc.read": ALL_READERS,  # a worker: their own grids and what lies in them
     "maps.read": ALL_READERS,  # a worker: their own
@@ -395,6 +396,7 @@ IncidentsEscalate = Annotated[Principal, Depends(require("incidents.escalate"))]
 IncidentsRead = Annotated[Principal, Depends(require("incidents.read"))]
 IncidentsReport = Annotated[Principal, Depends(require("incidents.report"))]
 IncidentsStatistics = Annotated[Principal, Depends(require("incidents.statistics"))]
+IndicatorsRead = Annotated[Principal, Depends(require("indicators.read"))]
 OrganisationsEdit = Annotated[Principal, Depends(require("organisations.edit"))]
 OrganisationsRead = Annotated[Principal, Depends(require("organisations.read"))]
 OrganisationsStatistics = Annotated[Principal, Depends(require("organisations.statistics"))]

@@ -1160,3 +1160,64 @@ class BoardOut(BaseModel):
     start: datetime | None
     end: datetime | None
     rows: list[BoardRow]
+
+
+# ---- indicators (api.services.indicators) -----------------------------------------------------
+
+class IndicatorDefinition(BaseModel):
+    """What a figure means (dispatch.incidents.indicators)."""
+
+    key: str
+    name_zh: str
+    name_en: str
+    formula_zh: str
+    formula_en: str
+    unit: Literal["count", "ratio", "hours"]
+    unit_zh: str
+    source: str = Field(description="incidents, feedback, patrols or visits")
+
+
+class IndicatorRow(BaseModel):
+    """The figures of one grid, worker, community, street or district in one period (rates
+    0..1 and hours None when their denominator is empty)."""
+
+    key: str | None = Field(description="the grid code, worker id, community, street or "
+                            "district; None: incidents without one")
+    name: str | None
+    period: str = Field(description="the period's first day, Beijing time (YYYY-MM-DD)")
+    received: int
+    accepted: int
+    accepted_on_time: int
+    accept_overdue: int
+    accept_on_time_rate: float | None
+    closed: int
+    closed_on_time: int
+    open_overdue: int
+    on_time_rate: float | None
+    accept_h_median: float | None
+    accept_h_p90: float | None
+    close_h_median: float | None
+    close_h_p90: float | None
+    reopened: int
+    closed_ever: int
+    reopened_share: float | None
+    escalated: int
+    ratings: int
+    satisfied: int
+    basic: int
+    unsatisfied: int
+    satisfaction_rate: float | None
+    patrol_coverage: float | None = None
+    visits_done: int | None = None
+
+
+class IndicatorsOut(BaseModel):
+    """The indicators of a level and period, with each figure's definition."""
+
+    level: str
+    period: str
+    start: date = Field(description="first day, Beijing time")
+    end: date = Field(description="last day (included), Beijing time")
+    as_of: datetime = Field(description="the state of open incidents is read at this time")
+    definitions: list[IndicatorDefinition]
+    rows: list[IndicatorRow]

@@ -151,10 +151,14 @@ def save_domain(session: Session, row: m.IncidentRow, incident: Incident,
     return new
 
 
+def _utc(at: datetime | None) -> datetime | None:
+    return None if at is None else at.astimezone(UTC)
+
+
 def copy_state(row: m.IncidentRow, incident: Incident) -> None:
     """Copy the stage, assignee (worker or organisation), grid, escalation, reporters,
-    channel and deadlines onto ``row`` (attributes set to what they hold already are not
-    written again)."""
+    channel, deadlines, first acceptance, last closing (while closed) and times reopened onto
+    ``row`` (attributes set to what they hold already are not written again)."""
     assignee = incident.assignee
     values = {
         "status": incident.stage,
@@ -166,7 +170,10 @@ def copy_state(row: m.IncidentRow, incident: Incident) -> None:
         "escalated_to": None if incident.escalated_to is None else str(incident.escalated_to),
         "reporters": [_reporter_json(r) for r in incident.reporters],
         "accept_by": incident.accept_by.astimezone(UTC),
-        "close_by": incident.close_by.astimezone(UTC)}
+        "close_by": incident.close_by.astimezone(UTC),
+        "accepted_at": _utc(incident.accepted_at()),
+        "closed_at": _utc(incident.closed_at()) if incident.stage == "closed" else None,
+        "reopened": incident.reopened}
     for name, value in values.items():
         if name not in row.__dict__ or getattr(row, name) != value:
             setattr(row, name, value)

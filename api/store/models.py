@@ -268,7 +268,9 @@ class IncidentRow(BBoxMixin, Base):
     __table_args__ = (*_bbox_index("incidents"),
                       Index("ix_incidents_worker", "worker_id", "status"),
                       # the duplicate check of every report (api.store.incidents)
-                      Index("ix_incidents_duplicate", "category", "minx"))
+                      Index("ix_incidents_duplicate", "category", "minx"),
+                      # the indicators of a period (api.store.indicators)
+                      Index("ix_incidents_created", "created_at"))
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     category: Mapped[str] = mapped_column(String(60))
     description: Mapped[str] = mapped_column(Text, default="")
@@ -294,6 +296,13 @@ class IncidentRow(BBoxMixin, Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow,
                                                  onupdate=utcnow)
+    # Copied from the history by api.store.incidents.copy_state, for the indicators
+    # (api.store.indicators) to read without the steps: first accepted (立案); last closed
+    # (结案), while closed; how many times residents' feedback reopened it.
+    accepted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True),
+                                                         nullable=True)
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    reopened: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class IncidentStepRow(Base):
@@ -355,6 +364,44 @@ class ReferralRow(Base):
     returned_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     reason: Mapped[str] = mapped_column(Text, default="")
     token_id: Mapped[int | None] = mapped_column(ForeignKey("tokens.id"), nullable=True)
+
+
+FEEDBACK_RATINGS = ("satisfied", "basic", "unsatisfied")
+
+
+class FeedbackCodeRow(Base):
+    """The one-time feedback code (评价码) given with a report: only its sha256 is kept."""
+
+    __tablename__ = "feedback_codes"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"),
+                                             index=True)
+    code_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class FeedbackRow(Base):
+    """A resident's rating of a closed incident (群众满意度): satisfied, basically satisfied
+    or not; ``fixed`` False within 7 days reopens it. Given with a feedback code (``code_id``)
+    or recorded by a grid worker on the resident's behalf (``worker_id``), through
+    ``channel`` (dispatch.channels). ``closed_seq``: the seq of the closing step rated (a code
+    rates each closing once)."""
+
+    __tablename__ = "incident_feedback"
+    __table_args__ = (UniqueConstraint("code_id", "closed_seq", name="uq_feedback_code_closing"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"),
+                                             index=True)
+    closed_seq: Mapped[int] = mapped_column(Integer)
+    rating: Mapped[str] = mapped_column(String(12))
+    fixed: Mapped[bool] = mapped_column(Boolean, default=True)
+    comment: Mapped[str] = mapped_column(Text, default="")
+    channel: Mapped[str] = mapped_column(String(20))
+    code_id: Mapped[int | None] = mapped_column(ForeignKey("feedback_codes.id"), nullable=True)
+    worker_id: Mapped[int | None] = mapped_column(ForeignKey("workers.id"), nullable=True)
+    token_id: Mapped[int | None] = mapped_column(ForeignKey("tokens.id"), nullable=True)
+    reopened: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class IdempotencyKeyRow(Base):

@@ -306,6 +306,7 @@ def _request(sv, action: str) -> tuple[str, str, dict]:
         "organisations.read": ("get", "/organisations", {}),
         "organisations.edit": ("post", "/organisations", {"json": {"code": ""}}),
         "organisations.statistics": ("get", "/organisations/statistics", {}),
+        "indicators.read": ("get", "/indicators", {}),
         "routes.read": ("get", "/routes", {}),
         "ogc.read": ("get", "/ogc/collections/grids/items", {}),
         "maps.read": ("get", "/maps/incidents", {}),
