@@ -1,6 +1,6 @@
 """dispatch: the people and the walking that turn a micro-grid plan into work on the ground.
 
-Four subpackages, imported in this order (each may use the ones before it, never after):
+Five subpackages, imported in this order (each may use the ones before it, never after):
 
 - ``dispatch.routing``: the walk network and everything routed on it: street patrols, visit
   routes, route output (geometry, turn lists, GPX) and the TSPLIB/VRPLIB benchmark solver.
@@ -10,6 +10,9 @@ Four subpackages, imported in this order (each may use the ones before it, never
   lifecycle, dispatching to workers, and statistics.
 - ``dispatch.community``: micro-wishes (微心愿) and volunteers: the wish lifecycle, volunteers
   ranked for a wish on the walk network, and the micro-star board of hours fulfilled.
+- ``dispatch.tracks``: workers' GPS tracks against their planned routes: reading (GPX,
+  GeoJSON, GCJ-02), cleaning, map matching to the walk network (leuvenmapmatching), streets
+  walked and missed, time in each grid, stops reached; and a noisy-track simulator.
 
 ``dispatch.channels`` (how a report or wish reached the community) sits beside them.
 
