@@ -43,6 +43,7 @@ from api.routers import (
     people,
     plans,
     routes,
+    tracks,
     volunteers,
     wishes,
 )
@@ -95,7 +96,8 @@ def create_app(settings: Settings | None = None, *, start_jobs: bool = True) -> 
     app.add_exception_handler(OverflowError, overflow_error_handler)  # type: ignore[arg-type]
     app.add_exception_handler(UnicodeError, unicode_error_handler)  # type: ignore[arg-type]
     for module in (datasets, plans, editor, grids, people, incidents, organisations,
-                   indicators, open311, routes, dispatch, facilities, maps, volunteers, wishes):
+                   indicators, open311, routes, tracks, dispatch, facilities, maps, volunteers,
+                   wishes):
         app.include_router(module.router)
     app.mount("/static/maps", AssetFiles(directory=map_assets_folder(settings), check_dir=False),
               name="map-assets")

@@ -313,6 +313,9 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "incidents.note": WORKERS,
     "indicators.read": ALL_READERS,  # a worker: their own grids and their own row
     "routes.read": ALL_READERS,  # a worker: their own
+    # GPS tracks are personal data (where a person was): a worker their own, office all
+    "tracks.upload": WORKERS,  # a worker: to their own routes
+    "tracks.read": ALL_READERS,  # a worker: their own; figures per grid and worker too
     "ogc.read": ALL_READERS,  # a worker: their own grids and what lies in them
     "maps.read": ALL_READERS,  # a worker: their own
     "maps.plans": OFFICE,  # coverage, plan comparison, facility coverage
@@ -413,6 +416,8 @@ PlansDraft = Annotated[Principal, Depends(require("plans.draft"))]
 PlansEdit = Annotated[Principal, Depends(require("plans.edit"))]
 PlansRead = Annotated[Principal, Depends(require("plans.read"))]
 RoutesRead = Annotated[Principal, Depends(require("routes.read"))]
+TracksRead = Annotated[Principal, Depends(require("tracks.read"))]
+TracksUpload = Annotated[Principal, Depends(require("tracks.upload"))]
 VolunteersEdit = Annotated[Principal, Depends(require("volunteers.edit"))]
 VolunteersRead = Annotated[Principal, Depends(require("volunteers.read"))]
 WishesBoard = Annotated[Principal, Depends(require("wishes.board"))]

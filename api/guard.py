@@ -5,10 +5,12 @@
   may carry their ``api_key`` in the form instead; their body is held to the small limit.
 * Every body is counted as it arrives and refused with 413 at its limit, whatever the headers
   say (a chunked body has no Content-Length): uploads (datasets, CSV imports) up to
-  ``max_upload_bytes``, every other body up to ``max_body_bytes``.
+  ``max_upload_bytes`` (GPS tracks too), every other body up to ``max_body_bytes``.
 """
 
 from __future__ import annotations
+
+import re
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -22,6 +24,7 @@ from api.settings import Settings
 MULTIPART_MARGIN = 64 * 1024  # form fields and boundaries around an upload, bytes
 UPLOAD_PATHS = frozenset({"/datasets", "/workers/import", "/party-members/import",
                           "/organisations/import"})
+TRACK_UPLOAD = re.compile(r"/routes/[0-9]+/tracks")
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 OPEN311_PREFIX = "/open311/"
 
@@ -30,16 +33,25 @@ class BodyTooLargeError(Exception):
     """Raised from ``receive`` once a body has passed its limit."""
 
 
+def _is_upload(method: str, path: str) -> bool:
+    """Dataset and CSV uploads, and GPS tracks (``/routes/{id}/tracks``: a day at 1 s is a
+    few MB of GPX)."""
+    if method != "POST":
+        return False
+    path = path.rstrip("/")
+    return path in UPLOAD_PATHS or TRACK_UPLOAD.fullmatch(path) is not None
+
+
 def body_limit(settings: Settings, method: str, path: str) -> int:
     """The most body bytes a request may send."""
-    if method == "POST" and path.rstrip("/") in UPLOAD_PATHS:
+    if _is_upload(method, path):
         return settings.max_upload_bytes + MULTIPART_MARGIN
     return settings.max_body_bytes
 
 
 def too_large(settings: Settings, method: str, path: str) -> ApiError:
     """The 413 error for a body above the limit of ``method`` ``path`` (uploads have their own)."""
-    if method == "POST" and path.rstrip("/") in UPLOAD_PATHS:
+    if _is_upload(method, path):
         mb = settings.max_upload_bytes / 1024 / 1024
         return ApiError(413, "upload_too_large", f"上传内容超过上限 {mb:g} MB",
                         f"request body larger than the limit of {mb:g} MB")

@@ -573,6 +573,48 @@ class RouteOut(Orm):
     duration_s: float
 
 
+class TrackOut(Orm):
+    """A worker's GPS track of a day against one of their routes, and what it showed
+    (dispatch.tracks): points given and dropped by reason, streets walked, coverage, and the
+    figures (missed streets, time in each grid, detours, stops reached)."""
+
+    id: int
+    route_id: int
+    plan_id: int
+    worker_id: int
+    day: date
+    kind: str = Field(description="the route's kind: patrol 巡查 or visits 事件走访")
+    filename: str | None
+    datum: str = Field(description="坐标系 the datum the track was given in")
+    raw_points: int = Field(description="轨迹点数 points in the file")
+    dropped: dict[str, int] = Field(description="剔除点数 points dropped by reason: duplicate, "
+                                    "inaccurate, outlier, too_fast (> 15 km/h), stop, "
+                                    "no_time; thinned (left out of matching)")
+    matched_points: int
+    walked_m: float = Field(description="走过的街道长度 length of the streets walked (m)")
+    planned_m: float = Field(description="计划街道长度 length of the planned streets (m)")
+    coverage: float | None = Field(description="巡查覆盖率 share of planned street length "
+                                   "walked (0-1)")
+    started_at: datetime | None
+    ended_at: datetime | None
+    figures: dict[str, Any]
+    created_at: datetime
+
+
+class PatrolCoverageOut(BaseModel):
+    """Patrol figures of one grid and worker over a date range (api.store.tracks)."""
+
+    grid_code: str
+    worker_id: int
+    days_tracked: int
+    days_patrolled: int = Field(description="巡查达标天数 days with at least 30 minutes in "
+                                "the grid")
+    minutes: float
+    planned_m: float
+    walked_planned_m: float
+    coverage: float | None
+
+
 class AssignmentsCompute(BaseModel):
     """Limits of the workers' assignment to the plan's grids."""
 

@@ -20,6 +20,9 @@ from maps.layers import grids_layer, streets_layer
 
 ROUTE_COLOR = "#1565c0"
 PATROL_COLOR = "#ef6c00"
+WALKED_COLOR = "#2e7d32"  # planned streets the GPS track walked
+MISSED_COLOR = "#c62828"  # planned streets it missed
+DETOUR_COLOR = "#6a1b9a"  # streets walked off the plan
 ARROW_SPACING_M = 120.0  # one arrow every this many metres of route ...
 MAX_ARROWS = 60  # ... but no more than this many on the whole route
 
@@ -83,12 +86,15 @@ def route_map(stops: gpd.GeoDataFrame, path: gpd.GeoDataFrame | gpd.GeoSeries, *
               distance_m: float | None = None, duration_s: float | None = None,
               worker_name: str | None = None, grids: gpd.GeoDataFrame | None = None,
               streets: gpd.GeoDataFrame | None = None,
+              track_streets: gpd.GeoDataFrame | None = None,
               options: MapOptions | None = None) -> folium.Map:
     """A worker's route for a phone.
 
     Args:
         stops: points in visiting order: seq (int; 0 for the base/start), name, arrival
-            (ISO 8601 datetime, or "HH:MM"; null allowed).
+            (ISO 8601 datetime, or "HH:MM"; null allowed); optionally ``reached`` (bool, or
+            null where not checked): drawn green when the GPS track reached the stop, red
+            when it did not.
         path: the walking route along the streets, one or more LineStrings in travel order.
         patrol: the street patrol path (dispatch.routing.patrol), LineStrings; optional.
         distance_m: the route's length in metres as the router measured it (else the length
@@ -98,6 +104,9 @@ def route_map(stops: gpd.GeoDataFrame, path: gpd.GeoDataFrame | gpd.GeoSeries, *
         worker_name: shown in the summary.
         grids: the worker's grids (code, households), drawn as outlines.
         streets: street centre lines (name) for orientation.
+        track_streets: what a GPS track walked (dispatch.tracks): streets with ``name``,
+            ``length_m``, ``planned``, ``walked``; drawn as walked, missed (planned, not
+            walked) and detour (walked, not planned).
         options: language, basemap.
     """
     options = options or MapOptions()
@@ -125,6 +134,8 @@ def route_map(stops: gpd.GeoDataFrame, path: gpd.GeoDataFrame | gpd.GeoSeries, *
                      t("layer.patrol", lang)).add_to(m)
         legend.swatch(f"{t('layer.patrol', lang)} {metres(patrol_m, lang)}", line=PATROL_COLOR,
                       shape="line", dashed=True)
+    if track_streets is not None and len(track_streets):
+        _track_layers(m, legend, track_streets, options)
     data = feature_collection(gpd.GeoDataFrame(geometry=line), [], datum=options.datum)
     FeatureLayer(data, {"style": {"color": ROUTE_COLOR, "weight": 5, "opacity": 0.85}},
                  t("layer.route", lang)).add_to(m)
@@ -135,13 +146,19 @@ def route_map(stops: gpd.GeoDataFrame, path: gpd.GeoDataFrame | gpd.GeoSeries, *
                  {"point": "icon", "iconSize": [16, 16], "iconClass": "wg-arrow-icon"},
                  t("layer.arrows", lang)).add_to(m)
     first = stops["seq"].iloc[0] if len(stops) else 0
+    reached = (list(stops["reached"]) if "reached" in stops.columns
+               else [None] * len(stops))
     frame = stops.assign(
         arrival_label=stops["arrival"].map(_time_label),
-        _html=[f"<div class='wg-stop{' wg-start' if s == first else ''}'>{int(s)}</div>"
-               for s in stops["seq"]])
+        reached_label=[_reached_label(r, lang) for r in reached],
+        _html=[f"<div class='wg-stop{_stop_class(s == first, r)}'>{int(s)}</div>"
+               for s, r in zip(stops["seq"], reached, strict=True)])
     fields = [["seq", t("f.stop", lang)], ["name", t("f.name", lang)],
               ["arrival_label", t("f.arrival", lang)]]
-    FeatureLayer(feature_collection(frame, ["seq", "name", "arrival_label", "_html"],
+    if "reached" in stops.columns:
+        fields.append(["reached_label", t("track.reached_field", lang)])
+    FeatureLayer(feature_collection(frame, ["seq", "name", "arrival_label", "reached_label",
+                                            "_html"],
                                     datum=options.datum),
                  {"point": "icon", "iconSize": [24, 24], "tooltip": fields, "popup": fields},
                  t("layer.stops", lang)).add_to(m)
@@ -152,10 +169,57 @@ def route_map(stops: gpd.GeoDataFrame, path: gpd.GeoDataFrame | gpd.GeoSeries, *
     time_text = minutes(duration_s, lang) if duration_s is not None else "—"
     legend.text(t("route.summary", lang, n_stops, metres(distance_m, lang), time_text))
     legend.swatch(t("layer.route", lang), line=ROUTE_COLOR, shape="line")
-    for seq, name, arrival in zip(frame["seq"], frame["name"], frame["arrival_label"],
-                                  strict=True):
-        legend.text(f"{int(seq)}. {name} {arrival}".rstrip())
+    for seq, name, arrival, got in zip(frame["seq"], frame["name"], frame["arrival_label"],
+                                       frame["reached_label"], strict=True):
+        legend.text(f"{int(seq)}. {name} {arrival} {got}".rstrip())
     return finish(m, options, t("title.route", lang), legend)
+
+
+def _stop_class(start: bool, reached: object) -> str:
+    if start:
+        return " wg-start"
+    if reached is True:
+        return " wg-reached"
+    if reached is False:
+        return " wg-missed"
+    return ""
+
+
+def _reached_label(reached: object, lang: str) -> str:
+    if reached is True:
+        return t("track.reached", lang)
+    if reached is False:
+        return t("track.missed_stop", lang)
+    return ""
+
+
+def _track_layers(m: folium.Map, legend: LegendBuilder, streets: gpd.GeoDataFrame,
+                  options: MapOptions) -> None:
+    """Walked, missed and detour streets of a GPS track, with their lengths in the legend."""
+    lang = options.lang
+    require_columns(streets, ["name", "length_m", "planned", "walked"], "track_streets")
+    planned = streets["planned"].astype(bool)
+    walked = streets["walked"].astype(bool)
+    planned_m = float(streets.loc[planned, "length_m"].sum())
+    parts = (("walked", planned & walked, WALKED_COLOR, 6, None),
+             ("missed", planned & ~walked, MISSED_COLOR, 5, "6 6"),
+             ("detour", ~planned & walked, DETOUR_COLOR, 3, None))
+    for key, mask, color, weight, dash in parts:
+        part = streets[mask]
+        if not len(part):
+            continue
+        label = t(f"track.{key}", lang)
+        style = {"color": color, "weight": weight, "opacity": 0.9}
+        if dash:
+            style["dashArray"] = dash
+        fields = [["name", t("f.name", lang)], ["length_m", t("track.length", lang)]]
+        FeatureLayer(feature_collection(part, ["name", "length_m"], datum=options.datum),
+                     {"style": style, "tooltip": fields}, label).add_to(m)
+        legend.swatch(f"{label} {metres(float(part['length_m'].sum()), lang)}", line=color,
+                      shape="line", dashed=bool(dash))
+    if planned_m:
+        share = float(streets.loc[planned & walked, "length_m"].sum()) / planned_m
+        legend.text(t("track.coverage", lang, f"{share:.0%}"))
 
 
 def stops_from_points(points: list[tuple[float, float]], names: list[str],

@@ -8,7 +8,8 @@ households), incidents (incident_id, category, stage, created_at, grid_code, wor
 A worker's maps hold what the API gives them (as api.services.ogc scopes its collections):
 their own grids of the plan, the buildings and party member zones in them, their own
 incidents and route. The route page draws the worker's incident visits of the day with the
-street patrol beside them (or the patrol alone).
+street patrol beside them (or the patrol alone) and, when the day's GPS track was uploaded
+(api.services.tracks), the streets it walked and missed and the stops it reached.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from api.services.basemap import BasemapStore
 from api.store import models as m
 from api.store.incidents import aware
 from api.store.plans import active_plan_id, buildings_frame, grids_frame
+from api.store.tracks import day_track, streets_frame
 from dispatch.incidents.lifecycle import past_deadline, stage_deadline
 
 ZONE_COLUMNS = ["member_id", "name", "branch", "grid_id", "households"]
@@ -208,13 +210,19 @@ def route_page(session: Session, who: Principal, worker_id: int, lang: str,
          "name": [s.get("name") or s.get("ref") or "" for s in route.stops],
          "arrival": [_arrival(s.get("eta")) for s in route.stops]},
         geometry=[Point(s["lon"], s["lat"]) for s in route.stops], crs="EPSG:4326")
+    # the day's GPS track, when one was uploaded: walked / missed streets, stops reached
+    track = day_track(session, [route.id] + ([patrol.id] if patrol is not None else []))
+    track_streets = streets_frame(track) if track is not None else None
+    if track is not None and track.route_id == route.id and track.figures.get("stops"):
+        reached = {v["ref"]: v["reached"] for v in track.figures["stops"]}
+        stops["reached"] = [reached.get(str(s.get("ref", s.get("seq")))) for s in route.stops]
     path = gpd.GeoSeries([route.geom], crs="EPSG:4326")
     grids = plan_layers(session, route.plan_id, worker_id)[0]
     return _page(maps.route_map(
         stops, path, distance_m=route.distance_m, duration_s=route.duration_s or None,
         patrol=gpd.GeoSeries([patrol.geom], crs="EPSG:4326") if patrol is not None else None,
         worker_name=worker.name, grids=grids if len(grids) else None,
-        options=_options(lang, basemaps, session, route.plan_id)))
+        track_streets=track_streets, options=_options(lang, basemaps, session, route.plan_id)))
 
 
 def coverage_page(session: Session, lang: str, tolerance_pct: float,

@@ -530,3 +530,38 @@ class WishStepRow(Base):
     volunteer_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     hours: Mapped[float | None] = mapped_column(Float, nullable=True)
     token_id: Mapped[int | None] = mapped_column(ForeignKey("tokens.id"), nullable=True)
+
+
+class TrackRow(BBoxMixin, Base):
+    """A worker's GPS track of a day, uploaded against one of their routes, with what it
+    showed (dispatch.tracks): the cleaned track as ``geom`` (WGS84 lines, one part a piece),
+    the points given and dropped by reason, the walked and planned street length, and the
+    figures (coverage, missed streets, time in each grid, stops reached) as JSON; ``streets``
+    the planned and walked streets for the map ([{name, length_m, planned, walked, coords}],
+    lon/lat). Personal data (where a person was): the worker themself, admins and planners
+    only. One track per route: a new upload replaces it."""
+
+    __tablename__ = "tracks"
+    __table_args__ = (UniqueConstraint("route_id", name="uq_tracks_route"),
+                      Index("ix_tracks_worker_day", "worker_id", "day"),
+                      *_bbox_index("tracks"))
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    route_id: Mapped[int] = mapped_column(ForeignKey("routes.id", ondelete="CASCADE"))
+    plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id", ondelete="CASCADE"))
+    worker_id: Mapped[int] = mapped_column(ForeignKey("workers.id"))
+    day: Mapped[date] = mapped_column(Date)
+    kind: Mapped[str] = mapped_column(String(20))  # the route's kind
+    filename: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    datum: Mapped[str] = mapped_column(String(10), default="wgs84")
+    raw_points: Mapped[int] = mapped_column(Integer, default=0)
+    dropped: Mapped[dict] = mapped_column(JSON, default=dict)  # reason -> points
+    matched_points: Mapped[int] = mapped_column(Integer, default=0)
+    walked_m: Mapped[float] = mapped_column(Float, default=0.0)
+    planned_m: Mapped[float] = mapped_column(Float, default=0.0)
+    coverage: Mapped[float | None] = mapped_column(Float, nullable=True)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    figures: Mapped[dict] = mapped_column(JSON, default=dict)
+    streets: Mapped[list] = mapped_column(JSON, default=list)
+    uploaded_by: Mapped[int | None] = mapped_column(ForeignKey("tokens.id"), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -30,6 +30,7 @@ few lines of numpy.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -147,8 +148,10 @@ def _plausible(t: np.ndarray, x: np.ndarray, y: np.ndarray, vmax: float, slack: 
     if n == 0:
         return keep, piece, 0, 0, 0
 
+    tl, xl, yl = t.tolist(), x.tolist(), y.tolist()
+
     def fits(a: int, b: int) -> bool:
-        return bool(np.hypot(x[b] - x[a], y[b] - y[a]) <= vmax * (t[b] - t[a]) + slack)
+        return bool(math.hypot(xl[b] - xl[a], yl[b] - yl[a]) <= vmax * (tl[b] - tl[a]) + slack)
 
     anchor, current, outliers, fast, jumps = 0, 0, 0, 0, 0
     keep[0] = True
@@ -212,9 +215,15 @@ def _sustained(t: np.ndarray, x: np.ndarray, y: np.ndarray, keep: np.ndarray,
 
 def _stops(points: pd.DataFrame, radius: float, min_s: float
            ) -> tuple[list[Stop], np.ndarray, np.ndarray]:
-    """Stops; fixes in a stop; fixes in a stop but its first and last (left out of matching)."""
-    t, x, y = (points[c].to_numpy() for c in ("t", "x", "y"))
-    pieces = points["piece"].to_numpy()
+    """Stops; fixes in a stop; fixes in a stop but its first and last (left out of matching).
+
+    A stop grows from a fix while the next fixes stay within ``radius`` of the running
+    centre; it counts when it lasts ``min_s``. Plain floats: numpy scalars cost ten times as
+    much in this loop."""
+    t = points["t"].to_numpy(float).tolist()
+    x = points["x"].to_numpy(float).tolist()
+    y = points["y"].to_numpy(float).tolist()
+    pieces = points["piece"].to_numpy().tolist()
     n = len(t)
     in_stop = np.zeros(n, dtype=bool)
     inner = np.zeros(n, dtype=bool)
@@ -224,13 +233,13 @@ def _stops(points: pd.DataFrame, radius: float, min_s: float
         j = i
         cx, cy, count = x[i], y[i], 1
         while (j + 1 < n and pieces[j + 1] == pieces[i]
-               and np.hypot(x[j + 1] - cx, y[j + 1] - cy) <= radius):
+               and math.hypot(x[j + 1] - cx, y[j + 1] - cy) <= radius):
             j += 1
             count += 1
             cx += (x[j] - cx) / count
             cy += (y[j] - cy) / count
         if t[j] - t[i] >= min_s:
-            stops.append(Stop(float(cx), float(cy), float(t[i]), float(t[j])))
+            stops.append(Stop(cx, cy, t[i], t[j]))
             in_stop[i:j + 1] = True
             inner[i + 1:j] = True
             i = j + 1
@@ -262,12 +271,12 @@ def _smooth(points: pd.DataFrame, window_s: float) -> pd.DataFrame:
 
 def _thin(points: pd.DataFrame, spacing: float) -> np.ndarray:
     """Keep the first fix of each piece and then one every ``spacing`` metres."""
-    x, y, pieces = (points[c].to_numpy() for c in ("x", "y", "piece"))
+    x, y, pieces = (points[c].to_numpy().tolist() for c in ("x", "y", "piece"))
     keep = np.zeros(len(x), dtype=bool)
     last = -1
     for i in range(len(x)):
         if last < 0 or pieces[i] != pieces[last] or \
-                np.hypot(x[i] - x[last], y[i] - y[last]) >= spacing:
+                math.hypot(x[i] - x[last], y[i] - y[last]) >= spacing:
             keep[i] = True
             last = i
     if len(x):

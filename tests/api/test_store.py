@@ -36,7 +36,7 @@ def db(request, tmp_path):
 
 TABLES = {"tokens", "datasets", "jobs", "plans", "grids", "plan_buildings", "workers",
           "party_members", "assignments", "routes", "incidents", "idempotency_keys",
-          "incident_steps"}
+          "incident_steps", "tracks"}
 
 
 def test_migrations_create_every_table_and_go_back(db):
