@@ -33,7 +33,9 @@ def test_import_json_and_geopackage(nanjing_path, tmp_path, capsys):
     assert summary["households"] == summary["households_given"] + summary["households_estimated"]
     assert summary["street_nodes"] == 456 and summary["street_edges"] == 1316
     layers = dict(pyogrio.list_layers(gpkg))
-    assert set(layers) == {"buildings", "streets", "barriers", "communities", "attribution"}
+    # green: parks and woods for the basemap of maps drawn from the file (gis.basemap)
+    assert set(layers) == {"buildings", "streets", "barriers", "communities", "green",
+                           "attribution"}
     buildings = pyogrio.read_dataframe(gpkg, layer="buildings")
     assert len(buildings) == 1277 and buildings.crs.to_epsg() == 4326
     assert buildings["households"].sum() == summary["households"]
