@@ -1,6 +1,6 @@
 """dispatch: the people and the walking that turn a micro-grid plan into work on the ground.
 
-Five subpackages, imported in this order (each may use the ones before it, never after):
+Six subpackages, imported in this order (each may use the ones before it, never after):
 
 - ``dispatch.routing``: the walk network and everything routed on it: street patrols, visit
   routes, route output (geometry, turn lists, GPX) and the TSPLIB/VRPLIB benchmark solver.
@@ -13,6 +13,10 @@ Five subpackages, imported in this order (each may use the ones before it, never
 - ``dispatch.tracks``: workers' GPS tracks against their planned routes: reading (GPX,
   GeoJSON, GCJ-02), cleaning, map matching to the walk network (leuvenmapmatching), streets
   walked and missed, time in each grid, stops reached; and a noisy-track simulator.
+- ``dispatch.facilities``: neighbourhood facilities (garbage points, service stations,
+  activity rooms, canteens, clinics): reading them, who walks how far to them, and where k
+  new ones serve the most households (maximal covering location, solved exactly). Uses
+  ``dispatch.routing``'s walk network only.
 
 ``dispatch.channels`` (how a report or wish reached the community) sits beside them.
 

@@ -92,7 +92,9 @@ def facilities_map(homes: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame, *,
         buildings_layer(part, options, _say(key, lang),
                         color=pd.Series(color, index=part.index),
                         extra={"walk": "f.walk"}).add_to(m)
-        legend.swatch(t("legend.summary", lang, len(part), int(part["households"].sum())),
+        colon = "：" if lang == "zh" else ": "
+        legend.swatch(_say(key, lang) + colon
+                      + t("legend.summary", lang, len(part), int(part["households"].sum())),
                       fill=color)
     total = float(homes["households"].sum())
     served = float(homes.loc[within, "households"].sum())

@@ -8,7 +8,7 @@
 - ``coverage``: the walk from every home to its nearest facility of each type, on the walk
   network (one multi-source Dijkstra a type), and the households beyond the distance.
 - ``siting``: where k new facilities should go to serve the most households within a walk
-  (maximal covering location, exact with a MIP (SCIP via OR-Tools) after an optimum-preserving
+  (maximal covering location, exact with a MIP (CBC via OR-Tools) after an optimum-preserving
   reduction), a greedy baseline, brute force for checks, and the score of a hand-placed site.
 
 Metric work in the walk network's CRS (metres); facilities in and out in any CRS as

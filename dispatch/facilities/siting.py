@@ -16,13 +16,16 @@ and do not steer the choice.
    loses. Then homes made identical by that are merged again.
 3. The exact model, a MIP: x_c (site chosen), y_g (home group covered),
    y_g <= sum of x_c over the candidates covering g, sum x_c <= k, maximise
-   sum w_g y_g (households, integers), solved by SCIP through OR-Tools (pywraplp) with the
-   greedy solution (largest gain first) as a hint. The LP relaxation of this model is nearly
-   tight, so branch and bound proves the optimum quickly; OR-Tools CP-SAT on the same model
-   (``solver="cp-sat"``) found the same values but on two threads could not close its bound
-   in 10 s even on the 456-node Nanjing extract with k = 3, so it is kept for comparison
-   only. The answer is OPTIMAL (proven), or FEASIBLE at the time limit with the solver's
-   bound: the gap is (bound - value) / bound.
+   sum w_g y_g (households, integers), solved by CBC through OR-Tools (pywraplp; SCIP is
+   the other choice) with the greedy solution (largest gain first) as a hint. The LP
+   relaxation of this model is nearly tight at short distances, so branch and bound proves
+   the optimum in well under a second there; at 1,000 m, where each site reaches a tenth of
+   a district, it takes tens of seconds (bench/facility_results.md). OR-Tools CP-SAT on the
+   same model (``solver="cp-sat"``) found the same values but on two threads could not close
+   its bound in 10 s even on the 456-node Nanjing extract with k = 3, so it is kept for
+   comparison only; HiGHS through pywraplp crashed on the district model (OR-Tools 9.15).
+   The answer is OPTIMAL (proven), or FEASIBLE at the time limit with the solver's bound:
+   the gap is (bound - value) / bound.
 
 :func:`brute_force` enumerates every set of k candidates (for tests and the benchmark), and
 :func:`score_site` what a site moved by hand adds. Everything metric is in the walk network's
@@ -55,6 +58,8 @@ from gis.errors import ArgumentError
 CHUNK = 256  # candidate nodes per Dijkstra call (CHUNK x nodes floats in memory)
 MAX_K = 500
 MAX_CANDIDATES = 20_000
+MIP_BACKENDS = ("CBC", "SCIP")
+SOLVERS = ("cbc", "scip", "cp-sat")
 
 
 @dataclass
@@ -283,17 +288,20 @@ def _rows_of(problem: CoverProblem) -> list[np.ndarray]:
 
 
 def solve_mip(problem: CoverProblem, k: int, *, time_limit_s: float = 10.0,
-              hint: list[int] | None = None) -> SolveResult:
+              backend: str = "CBC", hint: list[int] | None = None) -> SolveResult:
     """Choose at most ``k`` rows of ``problem.cover`` covering the most weight, exactly: the
-    MIP above with SCIP (bundled with OR-Tools; its LP relaxation of this model is nearly
-    tight, so branch and bound closes fast), within ``time_limit_s``."""
+    MIP above with ``backend`` (``CBC`` or ``SCIP``, both bundled with OR-Tools), within
+    ``time_limit_s``."""
+    if backend not in MIP_BACKENDS:
+        raise ArgumentError(f"未知求解器 {backend!r}：应为 {', '.join(MIP_BACKENDS)}",
+                            f"unknown solver {backend!r}: one of {', '.join(MIP_BACKENDS)}")
     started = time.perf_counter()
     done = _trivial(problem, k, started)
     if done is not None:
         return done
-    solver = pywraplp.Solver.CreateSolver("SCIP")
-    if solver is None:  # pragma: no cover - OR-Tools wheels ship SCIP
-        raise RuntimeError("OR-Tools was built without SCIP")
+    solver = pywraplp.Solver.CreateSolver(backend)
+    if solver is None:  # pragma: no cover - OR-Tools wheels ship both
+        raise RuntimeError(f"OR-Tools was built without {backend}")
     n_cand, n_dem = problem.cover.shape
     x = [solver.BoolVar(f"x{c}") for c in range(n_cand)]
     y = [solver.BoolVar(f"y{d}") for d in range(n_dem)]
@@ -397,7 +405,7 @@ def check_k(k: int, distance_m: float) -> None:
 def site_facilities(net: WalkNetwork, buildings: gpd.GeoDataFrame,
                     existing: gpd.GeoDataFrame, candidates: Candidates, k: int,
                     distance_m: float, *, time_limit_s: float = 10.0,
-                    solver: str = "mip", workers: int = 2) -> SitingResult:
+                    solver: str = "cbc", workers: int = 2) -> SitingResult:
     """Choose at most ``k`` of ``candidates`` to serve the most households within
     ``distance_m`` of walking, besides what ``existing`` facilities serve.
 
@@ -410,10 +418,13 @@ def site_facilities(net: WalkNetwork, buildings: gpd.GeoDataFrame,
         k: how many new facilities (1-500).
         distance_m: the walking distance (m).
         time_limit_s: the solver's time limit (s).
-        solver: ``mip`` (SCIP, the default) or ``cp-sat``.
+        solver: ``cbc`` (the default), ``scip`` or ``cp-sat``.
         workers: CP-SAT's threads.
     """
     check_k(k, distance_m)
+    if solver not in SOLVERS:
+        raise ArgumentError(f"未知求解器 {solver!r}：应为 {', '.join(SOLVERS)}",
+                            f"unknown solver {solver!r}: one of {', '.join(SOLVERS)}")
     started = time.perf_counter()
     home = homes(buildings)
     weight = np.rint(home["households"].to_numpy(dtype=float)).astype(np.int64)
@@ -426,10 +437,12 @@ def site_facilities(net: WalkNetwork, buildings: gpd.GeoDataFrame,
     cover_seconds = time.perf_counter() - started
     red = reduce_problem(full)
     greedy_rows = greedy(red.problem, k)
-    solved = (solve_mip(red.problem, k, time_limit_s=time_limit_s, hint=greedy_rows)
-              if solver == "mip" else
-              solve_cp_sat(red.problem, k, time_limit_s=time_limit_s, workers=workers,
-                           hint=greedy_rows))
+    if solver == "cp-sat":
+        solved = solve_cp_sat(red.problem, k, time_limit_s=time_limit_s, workers=workers,
+                              hint=greedy_rows)
+    else:
+        solved = solve_mip(red.problem, k, time_limit_s=time_limit_s,
+                           backend=solver.upper(), hint=greedy_rows)
     chosen = [int(red.candidates[c]) for c in solved.chosen]
     # Order by gain: each next site the one adding the most to those before.
     ordered: list[int] = []

@@ -150,10 +150,11 @@ def _random_problem(seed: int, n_cand: int = 12, n_dem: int = 60) -> siting.Cove
 
 @pytest.mark.parametrize("seed", range(8))
 @pytest.mark.parametrize("k", [1, 3, 5])
-def test_mip_equals_brute_force(seed, k):
+@pytest.mark.parametrize("backend", ["CBC", "SCIP"])
+def test_mip_equals_brute_force(seed, k, backend):
     problem = _random_problem(seed)
     best, _ = siting.brute_force(problem, k)
-    solved = siting.solve_mip(problem, k)
+    solved = siting.solve_mip(problem, k, backend=backend)
     assert solved.status == "OPTIMAL" and solved.value == best
     assert problem.value(solved.chosen) == best and len(solved.chosen) <= k
     # the reduction keeps the optimum
@@ -225,6 +226,13 @@ def test_site_facilities_and_score(nanjing_area, nanjing_net, nanjing_facilities
     with pytest.raises(ArgumentError) as err:
         siting.site_facilities(nanjing_net, nanjing_area.buildings, existing, cands, 0, 300.0)
     assert "k" in err.value.en and "新增设施数量" in err.value.zh
+    with pytest.raises(ArgumentError, match="unknown solver"):
+        siting.site_facilities(nanjing_net, nanjing_area.buildings, existing, cands, 2, 300.0,
+                               solver="gurobi")
+    # CBC and SCIP agree (CP-SAT needs longer than a test should take to prove this one)
+    scip = siting.site_facilities(nanjing_net, nanjing_area.buildings, existing, cands, 4,
+                                  300.0, solver="scip", time_limit_s=60)
+    assert scip.status == "OPTIMAL" and scip.covered_after == result.covered_after
 
 
 def test_given_sites_as_candidates(nanjing_area, nanjing_net):
