@@ -30,6 +30,7 @@ import time
 from datetime import UTC, datetime
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import shapely
 from fastapi.responses import JSONResponse
@@ -260,14 +261,17 @@ def history(session: Session, who: Principal, wish_id: int) -> list[WishStepOut]
 # ---- matching ------------------------------------------------------------------------------
 
 def volunteers_for_matching(session: Session, crs) -> tuple[list[Volunteer], dict[int, str]]:
-    """Every volunteer as matching sees them (home points in ``crs``) and their names."""
+    """Every volunteer as matching sees them (home points in ``crs``, projected in one call)
+    and their names."""
     rows = list(session.scalars(select(m.VolunteerRow).order_by(m.VolunteerRow.id)))
-    to_metric = Transformer.from_crs("EPSG:4326", crs, always_xy=True)
+    homes = [i for i, v in enumerate(rows) if v.geom is not None]
+    xs, ys = Transformer.from_crs("EPSG:4326", crs, always_xy=True).transform(
+        np.array([rows[i].geom.x for i in homes]), np.array([rows[i].geom.y for i in homes]))
+    metric = {i: (float(x), float(y)) for i, x, y in zip(homes, np.atleast_1d(xs),
+                                                          np.atleast_1d(ys), strict=True)}
     out = []
-    for v in rows:
-        x = y = None
-        if v.geom is not None:
-            x, y = to_metric.transform(v.geom.x, v.geom.y)
+    for i, v in enumerate(rows):
+        x, y = metric.get(i, (None, None))
         out.append(Volunteer(v.id, frozenset(v.skills or []), x, y,
                              frozenset(v.grid_codes or []), windows_of(v.availability),
                              v.max_open, v.active))

@@ -158,37 +158,41 @@ def rank_volunteers(net: WalkNetwork, wish: WishRequest, volunteers: Iterable[Vo
     """
     wanted = category_skills(wish.category)
     people = list(volunteers)
-    open_claims = open_claims or {}
-    placed = [v for v in people if v.x is not None and v.y is not None]
-    walks = walk_from(net, wish.x, wish.y, np.array([v.x for v in placed], dtype=float),
-                      np.array([v.y for v in placed], dtype=float), max_walk_m)
-    walk_of = {v.volunteer_id: float(d) for v, d in zip(placed, walks, strict=True)}
-    rows = []
-    for v in people:
-        check_skills(v.skills)
-        skill = bool(v.skills & wanted)
-        available = v.available_at(wish.wanted_at)
-        serves = not v.grids or (wish.grid_id is not None and wish.grid_id in v.grids)
-        load = int(open_claims.get(v.volunteer_id, 0))
-        walk = walk_of.get(v.volunteer_id)
-        reason = next((r for r, failed in (
-            ("inactive", not v.active), ("skill", not skill), ("time", not available),
-            ("load", load >= v.max_open), ("distance", walk is not None and np.isinf(walk)))
-            if failed), "")
-        score = ((walk if walk is not None and not np.isinf(walk) else 0.0)
-                 + (0.0 if serves else GRID_PENALTY_M) + LOAD_PENALTY_M * load)
-        rows.append({"volunteer_id": v.volunteer_id, "eligible": not reason, "reason": reason,
-                     "skill_match": skill, "available": available, "serves_grid": serves,
-                     "walk_m": None if walk is None or np.isinf(walk) else round(walk, 1),
-                     "open_claims": load, "score_m": round(score, 1),
-                     "_placed": walk is not None})
-    frame = pd.DataFrame(rows, columns=[*(c for c in COLUMNS if c != "rank"), "_placed"])
-    if frame.empty:
+    if not people:
         return pd.DataFrame(columns=COLUMNS)
-    frame = frame.sort_values(["eligible", "_placed", "score_m", "volunteer_id"],
-                              ascending=[False, False, True, True],
-                              kind="stable").reset_index(drop=True)
-    eligible = frame["eligible"].to_numpy(dtype=bool)
-    frame["rank"] = pd.array([i + 1 if ok else None for i, ok in enumerate(eligible)],
-                             dtype="Int64")
+    check_skills(frozenset().union(*(v.skills for v in people)))  # once for all of them
+    open_claims = open_claims or {}
+    placed = np.array([v.x is not None and v.y is not None for v in people])
+    walk = np.full(len(people), np.nan)
+    at = np.flatnonzero(placed)
+    walk[at] = walk_from(net, wish.x, wish.y,
+                         np.array([people[i].x for i in at], dtype=float),
+                         np.array([people[i].y for i in at], dtype=float), max_walk_m)
+    ids = np.array([v.volunteer_id for v in people], dtype=np.int64)
+    skill = np.array([bool(v.skills & wanted) for v in people])
+    available = np.array([v.available_at(wish.wanted_at) for v in people])
+    serves = np.array([not v.grids or (wish.grid_id is not None and wish.grid_id in v.grids)
+                       for v in people])
+    load = np.array([int(open_claims.get(v.volunteer_id, 0)) for v in people], dtype=np.int64)
+    limit = np.array([v.max_open for v in people], dtype=np.int64)
+    active = np.array([v.active for v in people])
+    reason = np.full(len(people), "", dtype=object)
+    # the first unmet condition wins: assigned from the last to the first
+    for name, failed in (("distance", np.isinf(walk)), ("load", load >= limit),
+                         ("time", ~available), ("skill", ~skill), ("inactive", ~active)):
+        reason[failed] = name
+    eligible = reason == ""
+    reachable = np.where(np.isfinite(walk), walk, np.nan)
+    score = (np.nan_to_num(reachable, nan=0.0) + np.where(serves, 0.0, GRID_PENALTY_M)
+             + LOAD_PENALTY_M * load).round(1)
+    # eligible first, then those with a home point, then by score and id
+    order = np.lexsort((ids, score, ~placed, ~eligible))
+    walk_m = pd.array(reachable.round(1), dtype="Float64")
+    frame = pd.DataFrame({
+        "volunteer_id": ids, "eligible": eligible, "reason": reason, "skill_match": skill,
+        "available": available, "serves_grid": serves, "walk_m": walk_m, "open_claims": load,
+        "score_m": score}).iloc[order].reset_index(drop=True)
+    ranked = frame["eligible"].to_numpy(dtype=bool)
+    frame["rank"] = pd.array(np.where(ranked, np.arange(1, len(frame) + 1), 0), dtype="Int64")
+    frame.loc[~ranked, "rank"] = pd.NA
     return frame[COLUMNS]
