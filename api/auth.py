@@ -307,6 +307,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "organisations.read": OFFICE | {"operator", "organisation"},  # an organisation: itself
     "organisations.edit": ADMIN,  # create, import
     "organisations.statistics": OFFICE,
+    "maps.organisations": OFFICE | {"organisation"},  # an organisation: its area, its incidents
     "incidents.start": WORKERS,
     "incidents.handle": WORKERS,
     "incidents.return": WORKERS,
@@ -405,6 +406,7 @@ OrganisationsRead = Annotated[Principal, Depends(require("organisations.read"))]
 OrganisationsStatistics = Annotated[Principal, Depends(require("organisations.statistics"))]
 JobsManage = Annotated[Principal, Depends(require("jobs.manage"))]
 JobsRead = Annotated[Principal, Depends(require("jobs.read"))]
+MapsOrganisations = Annotated[Principal, Depends(require("maps.organisations"))]
 MapsPlans = Annotated[Principal, Depends(require("maps.plans"))]
 MapsRead = Annotated[Principal, Depends(require("maps.read"))]
 OgcRead = Annotated[Principal, Depends(require("ogc.read"))]

@@ -6,6 +6,13 @@ request (``service_code``, ``lat``, ``long``, ...) and request records with an `
 ``closed`` status. These functions turn Open311 fields into the arguments of
 ``dispatch.incidents.lifecycle.merge_report`` and incidents into Open311 records; the service
 wraps them in HTTP. Positions are WGS84; times ISO 8601 with the Beijing offset.
+
+Extensions, kept out of the standard fields: a POST may carry ``channel`` (how the report
+reached the community, ``dispatch.channels``: a hotline client posts ``phone_call``); with
+``extensions=true`` a record carries ``extended_attributes`` (the GeoReport v2 extensions
+convention, as Chicago's and other servers do) with the channel and the referral (转办: the
+organisation, its status and deadlines). ``agency_responsible`` is standard: the organisation
+an incident is referred to, else the worker it is dispatched to.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
+from dispatch.channels import CHANNEL_NAMES, CHANNELS
 from dispatch.incidents.errors import IncidentError
 from dispatch.incidents.lifecycle import Incident
 from dispatch.incidents.rules import Rules
@@ -29,6 +37,7 @@ class Open311Report:
     description: str
     reporter: str
     phone: str
+    channel: str | None = None
 
 
 def open311_services(rules: Rules, lang: str = "zh") -> list[dict]:
@@ -49,10 +58,12 @@ def parse_open311_post(fields: dict, rules: Rules) -> Open311Report:
 
     Requires ``service_code`` (a category id) and ``lat`` + ``long`` (WGS84); ``address_string``
     alone is not geocoded here. Optional: ``description``, ``first_name``, ``last_name``,
-    ``email``, ``phone``, ``device_id``, ``account_id``.
+    ``email``, ``phone``, ``device_id``, ``account_id``, and the extension ``channel``
+    (``dispatch.channels.CHANNELS``; which ones a caller may give is the service's call).
 
     Raises:
-        IncidentError: missing or bad field, unknown service code (message in zh and en).
+        IncidentError: missing or bad field, unknown service code or channel (message in zh
+            and en).
     """
     code = fields.get("service_code")
     if not code:
@@ -75,21 +86,35 @@ def parse_open311_post(fields: dict, rules: Rules) -> Open311Report:
     name = " ".join(str(fields[k]) for k in ("last_name", "first_name") if fields.get(k))
     reporter = (name or fields.get("email") or fields.get("account_id")
                 or fields.get("device_id") or "open311")
+    channel = fields.get("channel") or None
+    if channel is not None and channel not in CHANNELS:
+        raise IncidentError(f"未知的上报渠道 channel {channel!r}（可用：{', '.join(CHANNELS)}）",
+                            f"unknown channel {channel!r} (one of {', '.join(CHANNELS)})")
     return Open311Report(str(code), lon, lat, str(fields.get("description") or ""),
-                         str(reporter), str(fields.get("phone") or ""))
+                         str(reporter), str(fields.get("phone") or ""),
+                         None if channel is None else str(channel))
 
 
-def open311_request(incident: Incident, rules: Rules, lang: str = "zh") -> dict:
-    """One incident as an Open311 service request record (GET requests.json / {id}.json)."""
+def open311_request(incident: Incident, rules: Rules, lang: str = "zh", *,
+                    organisation: str | None = None, extensions: bool = False,
+                    referral: dict | None = None) -> dict:
+    """One incident as an Open311 service request record (GET requests.json / {id}.json).
+
+    Args:
+        organisation: the name of the organisation it is referred to now, if any (then the
+            ``agency_responsible``).
+        extensions: add ``extended_attributes``: ``channel`` with its name, and ``referral``
+            (``referral``: the latest referral as the service shows it, or None).
+    """
     last = incident.history[-1]
-    return {
+    record: dict[str, object] = {
         "service_request_id": incident.incident_id,
         "status": "open" if incident.is_open else "closed",
         "status_notes": f"{incident.stage_label(lang)}: {last.note}".strip(": "),
         "service_name": rules.category(incident.category).name(lang),
         "service_code": incident.category,
         "description": incident.description,
-        "agency_responsible": incident.assignee or "",
+        "agency_responsible": organisation or incident.assignee or "",
         "service_notice": "",
         "requested_datetime": incident.reported_at.isoformat(),
         "updated_datetime": last.at.isoformat(),
@@ -98,6 +123,13 @@ def open311_request(incident: Incident, rules: Rules, lang: str = "zh") -> dict:
         "lat": incident.lat,
         "long": incident.lon,
     }
+    if extensions:
+        zh, en = CHANNEL_NAMES.get(incident.channel, (incident.channel, incident.channel))
+        record["extended_attributes"] = {
+            "channel": incident.channel, "channel_name": en if lang == "en" else zh,
+            "stage": incident.stage, "stage_name": incident.stage_label(lang),
+            "referral": referral}
+    return record
 
 
 def filter_open311(incidents: Iterable[Incident], *, service_code: str | None = None,

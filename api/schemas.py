@@ -741,6 +741,9 @@ class Open311Request(BaseModel):
     address: str
     lat: float
     long: float
+    extended_attributes: dict[str, Any] | None = Field(
+        None, description="extensions=true: channel 上报渠道, stage, referral 转办 "
+        "(organisation, status, deadlines)")
 
 
 # ---- the plan editor (api.services.editor) ----------------------------------------------------

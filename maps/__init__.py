@@ -13,7 +13,8 @@ Views (the service's URL in brackets):
   :func:`incidents_map` (/maps/incidents), :func:`route_map` (/maps/routes/{worker_id}),
   :func:`coverage_map` (/maps/coverage), :func:`compare_map` (/maps/compare),
   :func:`facilities_map` (/maps/facilities: one facility type's walking coverage and the
-  sites a what-if proposes),
+  sites a what-if proposes), :func:`organisations_map` (/maps/organisations: the areas
+  organisations serve and the incidents referred to them),
   :func:`wishes_map` (/maps/wishes and the public /public/wishes).
 """
 
@@ -24,6 +25,7 @@ from maps.coverage import coverage_map
 from maps.facilities import facilities_map
 from maps.grid_plan import grid_plan_map
 from maps.incidents import deadline_status, incidents_map
+from maps.organisations import organisations_map
 from maps.party_zones import party_zones_map
 from maps.route import route_map
 from maps.tiles import PROVIDERS, TileProvider, resolve_tiles
@@ -48,6 +50,7 @@ __all__ = [
     "incidents_map",
     "install_assets",
     "moved_buildings",
+    "organisations_map",
     "page_html",
     "party_zones_map",
     "resolve_tiles",

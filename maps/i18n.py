@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dispatch.channels import CHANNEL_NAMES
 from gis.errors import ArgumentError
 
 LANGS = ("zh", "en")
@@ -67,6 +68,10 @@ _TEXT: dict[str, tuple[str, str]] = {
     "f.walk": ("步行距离", "Walking distance"),
     "f.problem": ("问题", "Problem"),
     "f.old_grid": ("原网格", "Old grid"),
+    "f.channel": ("上报渠道", "Channel"),
+    "f.organisation": ("承办单位", "Organisation"),
+    "f.kind": ("单位类型", "Kind"),
+    "f.categories": ("承办类别", "Categories"),
     "f.new_grid": ("新网格", "New grid"),
     # values
     "v.yes": ("是", "yes"),
@@ -83,6 +88,7 @@ _TEXT: dict[str, tuple[str, str]] = {
     "legend.deadline": ("时限（边框）", "Deadline (outline)"),
     "legend.total": ("合计", "Total"),
     "legend.filter": ("按类别筛选", "Filter by category"),
+    "legend.channel": ("上报渠道", "Channel"),
     "legend.all": ("全部", "All"),
     "legend.far_limit": ("步行距离超过 {0} 米", "Walk over {0} m"),
     "legend.straight": ("（直线距离）", "(straight line)"),
@@ -169,6 +175,8 @@ STAGES: dict[str, tuple[str, str]] = {
     "closed": ("结案", "closed"),
     "returned": ("退回", "returned"),
     "rejected": ("作废", "rejected"),
+    "referred": ("转办待承办", "referred"),
+    "org_accepted": ("单位承办中", "with the organisation"),
 }
 
 CATEGORIES: dict[str, tuple[str, str]] = {
@@ -241,3 +249,9 @@ def minutes(seconds: float, lang: str) -> str:
     if lang == "zh":
         return f"{h} 小时 {m:02d} 分钟" if h else f"{m} 分钟"
     return f"{h} h {m:02d} min" if h else f"{m} min"
+
+
+def channel_label(channel: str, lang: str) -> str:
+    """The name of a report's channel (dispatch.channels; the channel itself when unknown)."""
+    pair = CHANNEL_NAMES.get(channel)
+    return channel if pair is None else pair[lang == "en"]

@@ -1,5 +1,6 @@
 """View 3, open incidents: clustered markers filled by stage and outlined by deadline status, a
-heat map to switch on, and a filter by category."""
+heat map to switch on, a filter by category, and the channel of each report (counted in the
+legend: how many came by phone, walk-in, door visit... for residents without a smartphone)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from maps.base import (
     new_map,
 )
 from maps.geometry import bounds_latlon, display_geometry, feature_collection, require_columns
-from maps.i18n import STAGES, category_label, stage_label, t
+from maps.i18n import STAGES, category_label, channel_label, stage_label, t
 from maps.layers import grids_layer
 
 LOCAL_TZ = "Asia/Shanghai"  # a deadline written without an offset is Beijing time
@@ -28,6 +29,7 @@ STAGE_COLORS = {
     "reported": "#8e24aa", "accepted": "#3949ab", "dispatched": "#1e88e5",
     "in_progress": "#fb8c00", "handled": "#43a047", "verified": "#00897b",
     "returned": "#6d4c41", "closed": "#9e9e9e", "rejected": "#bdbdbd",
+    "referred": "#d81b60", "org_accepted": "#f06292",
 }
 DEADLINE_COLORS = {"overdue": "#d50000", "due_soon": "#ffab00", "on_time": "#2e7d32",
                    "none": "#757575"}
@@ -82,8 +84,10 @@ def incidents_map(incidents: gpd.GeoDataFrame, *, grids: gpd.GeoDataFrame | None
     Args:
         incidents: one point per incident: incident_id, category (e.g. "noise", see
             maps.i18n.CATEGORIES; others shown as given), stage (reported, accepted,
-            dispatched, in_progress, handled, verified, closed, returned, rejected);
-            optional deadline (ISO 8601 datetime, null for none), overdue (bool), title.
+            dispatched, in_progress, handled, verified, closed, returned, rejected, referred,
+            org_accepted); optional deadline (ISO 8601 datetime, null for none), overdue
+            (bool), title, channel (dispatch.channels, counted in the legend), organisation
+            (the name of the organisation it is referred to).
         grids: the plan's grids (code, households), drawn as outlines.
         open_only: leave out closed and rejected incidents.
         now: the time deadlines are judged at (default: now).
@@ -106,10 +110,14 @@ def incidents_map(incidents: gpd.GeoDataFrame, *, grids: gpd.GeoDataFrame | None
         category_label=shown["category"].map(lambda c: category_label(str(c), lang)),
         deadline_label=[_deadline_label(d) for d in shown.get("deadline", [None] * len(shown))],
         status_label=status.map(lambda s: t(f"deadline.{s}", lang)),
+        channel_label=(shown["channel"].map(lambda c: channel_label(str(c), lang))
+                       if "channel" in shown else ""),
+        organisation=(shown["organisation"].fillna("") if "organisation" in shown else ""),
         _html=[f"<div class='wg-incident' style='background:{f};border-color:{r}'></div>"
                for f, r in zip(fill, ring, strict=True)])
     props = ["incident_id", "category", "category_label", "stage_label", "deadline_label",
-             "status_label", "_html"] + (["title"] if "title" in frame else [])
+             "status_label", "channel_label", "organisation", "_html"] + (
+                 ["title"] if "title" in frame else [])
     m = new_map(options, bounds_latlon(shown if len(shown) else incidents, grids))
     if grids is not None and len(grids):
         grids_layer(grids, options, t("layer.grids", lang),
@@ -118,6 +126,10 @@ def incidents_map(incidents: gpd.GeoDataFrame, *, grids: gpd.GeoDataFrame | None
               ["category_label", t("f.category", lang)], ["stage_label", t("f.stage", lang)],
               ["deadline_label", t("f.deadline", lang)],
               ["status_label", t("f.deadline_status", lang)]]
+    if "channel" in shown:
+        fields.append(["channel_label", t("f.channel", lang)])
+    if "organisation" in shown:
+        fields.append(["organisation", t("f.organisation", lang)])
     data = feature_collection(frame, props, datum=options.datum)
     spec = {"point": "icon", "iconClass": "wg-incident-icon", "iconSize": [20, 20],
             "cluster": True, "tooltip": fields, "popup": fields}
@@ -140,5 +152,9 @@ def incidents_map(incidents: gpd.GeoDataFrame, *, grids: gpd.GeoDataFrame | None
     for key, color in DEADLINE_COLORS.items():
         legend.swatch(f"{t(f'deadline.{key}', lang)} {int(status_counts.get(key, 0))}",
                       line=color, shape="dot")
+    if "channel" in shown and len(shown):
+        legend.section(t("legend.channel", lang))
+        for channel, n in shown["channel"].astype(str).value_counts().sort_index().items():
+            legend.text(f"{channel_label(channel, lang)} {int(n)}")
     legend.text(f"{t('legend.total', lang)} {len(shown)}")
     return finish(m, options, t("title.incidents", lang), legend)

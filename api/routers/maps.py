@@ -1,6 +1,6 @@
 """The maps of maps/ as HTML pages: /maps/grids, /maps/party-zones, /maps/incidents,
 /maps/routes/{worker_id}, /maps/coverage, /maps/compare?old=&new= (api.services.maps) and
-/maps/facilities?type= (api.services.facilities).
+/maps/facilities?type= (api.services.facilities) and /maps/organisations (referrals).
 
 Each page links Leaflet and its plugins under /static/maps/, which the app serves from the
 assets folder (maps.ensure_assets): no page asks another host for anything. ``?lang=en``
@@ -17,13 +17,14 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
-from api.auth import MapsPlans, MapsRead
+from api.auth import MapsOrganisations, MapsPlans, MapsRead
 from api.deps import AppSettings, Basemaps, ReadDb
 from api.errors import ApiError
 from api.map_assets import gather_map_assets
 from api.schemas import FacilityTypeKey
 from api.services import facilities as facility_pages
 from api.services import maps as pages
+from dispatch.channels import Channel
 from partition.metrics import BALANCE_LIMIT_PCT
 
 router = APIRouter(prefix="/maps", tags=["maps 地图"])
@@ -66,9 +67,20 @@ def party_zones_page(request: Request, session: ReadDb, who: MapsRead, basemaps:
             summary="事件地图 open incidents (a worker sees their own)")
 def incidents_page(request: Request, session: ReadDb, who: MapsRead, basemaps: Basemaps,
                    lang: Lang = LangQuery,
-                   category: str | None = None):
+                   category: str | None = None, channel: Channel | None = None):
     assets_ready(request)
-    return HTMLResponse(pages.incidents_page(session, who, lang, category, basemaps))
+    return HTMLResponse(pages.incidents_page(session, who, lang, category, basemaps, channel))
+
+
+@router.get("/organisations", response_class=HTMLResponse,
+            summary="转办地图 organisations' areas and the incidents referred to them (an "
+            "organisation sees its own)")
+def organisations_page(request: Request, session: ReadDb, who: MapsOrganisations,
+                       basemaps: Basemaps, lang: Lang = LangQuery,
+                       organisation_id: int | None = None, open_only: bool = True):
+    assets_ready(request)
+    return HTMLResponse(pages.organisations_page(session, who, lang, organisation_id,
+                                                 open_only, basemaps))
 
 
 @router.get("/routes/{worker_id}", response_class=HTMLResponse,

@@ -2,9 +2,12 @@
 
 * ``GET services.json``: one service per incident category (public, as Open311 expects);
 * ``POST requests.json``: a report (form fields or JSON: service_code, lat, long, description,
-  first_name, last_name, email, phone, ...); merged into a duplicate like any report;
+  first_name, last_name, email, phone, ...; the extension ``channel``: how it came, within
+  what the caller's role may say, default ``open311``); merged into a duplicate like any
+  report;
 * ``GET requests.json``: records filtered by service_code, status (open/closed), start_date,
-  end_date, service_request_id (comma-separated); a worker gets those dispatched to them;
+  end_date, service_request_id (comma-separated), each role those it may see;
+  ``extensions=true`` adds ``extended_attributes`` (channel, stage, referral);
 * ``GET requests/{id}.json``: one record (in a list, as the specification has it).
 
 The token goes in ``Authorization: Bearer``, or as ``api_key`` (query or form) which is what
@@ -32,8 +35,8 @@ Lang = Annotated[str, Query(pattern="^(zh|en)$", description="语言 language")]
 
 
 # The longest text each Open311 field may carry (the limits of POST /incidents where they meet).
-FIELD_LIMITS = {"description": 4000, "service_code": 60, "first_name": 50, "last_name": 50,
-                "email": 100, "phone": 40, "device_id": 100, "account_id": 100,
+FIELD_LIMITS = {"description": 4000, "service_code": 60, "channel": 20, "first_name": 50,
+                "last_name": 50, "email": 100, "phone": 40, "device_id": 100, "account_id": 100,
                 "address_string": 200, "address_id": 100, "media_url": 500, "api_key": 100,
                 "lat": 40, "long": 40, "jurisdiction_id": 100}
 FIELD_LIMIT_OTHER = 200
@@ -111,22 +114,26 @@ async def post_request(request: Request, session: WriteDb, who: Caller, rules: I
 
 
 @router.get("/requests.json", response_model=list[Open311Request],
-            summary="Open311 查询 service requests with filters")
+            response_model_exclude_none=True,  # extended_attributes only when asked for
+            summary="Open311 查询 service requests with filters (extensions=true: channel and "
+            "referral in extended_attributes)")
 def list_requests(session: ReadDb, who: Caller, rules: IncidentRules, settings: AppSettings,
                   service_code: str | None = None, status: str | None = None,
                   start_date: str | None = None, end_date: str | None = None,
                   service_request_id: str | None = None, lang: Lang = "zh",
-                  limit: int = 1000):
+                  limit: int = 1000, extensions: bool = False):
     check(who, "incidents.read")
     return open311.list_requests(session, who, rules, check_limit(limit, settings),
                                  service_code=service_code, status=status,
                                  start_date=start_date, end_date=end_date,
-                                 service_request_id=service_request_id, lang=lang)
+                                 service_request_id=service_request_id, lang=lang,
+                                 extensions=extensions)
 
 
 @router.get("/requests/{request_id}.json", response_model=list[Open311Request],
-            summary="Open311 单条 one service request")
+            response_model_exclude_none=True,
+            summary="Open311 单条 one service request (extensions=true: channel, referral)")
 def get_request(request_id: int, session: ReadDb, who: Caller, rules: IncidentRules,
-                lang: Lang = "zh"):
+                lang: Lang = "zh", extensions: bool = False):
     check(who, "incidents.read")
-    return open311.get_request(session, who, rules, request_id, lang)
+    return open311.get_request(session, who, rules, request_id, lang, extensions)

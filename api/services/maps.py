@@ -9,7 +9,10 @@ A worker's maps hold what the API gives them (as api.services.ogc scopes its col
 their own grids of the plan, the buildings and party member zones in them, their own
 incidents and route. The route page draws the worker's incident visits of the day with the
 street patrol beside them (or the patrol alone) and, when the day's GPS track was uploaded
-(api.services.tracks), the streets it walked and missed and the stops it reached.
+(api.services.tracks), the streets it walked and missed and the stops it reached. The
+organisations page draws the areas the organisations serve and the incidents referred to
+them; an organisation's token sees its own area and what was referred to it, without the
+grids.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from api.auth import Principal, forbid_other_worker
 from api.errors import ApiError, not_found
 from api.services.basemap import BasemapStore
 from api.store import models as m
+from api.store import organisations as org_store
 from api.store.incidents import aware
 from api.store.plans import active_plan_id, buildings_frame, grids_frame
 from api.store.tracks import day_track, streets_frame
@@ -33,7 +37,8 @@ from dispatch.incidents.lifecycle import past_deadline, stage_deadline
 
 ZONE_COLUMNS = ["member_id", "name", "branch", "grid_id", "households"]
 INCIDENT_COLUMNS = ["incident_id", "category", "stage", "description", "title", "created_at",
-                    "grid_code", "worker_id", "deadline", "overdue"]
+                    "grid_code", "worker_id", "deadline", "overdue", "channel", "organisation"]
+ORGANISATION_COLUMNS = ["org_id", "name", "kind", "categories"]
 
 
 def own_grids(plan_id: int | None, worker_id: int):
@@ -72,23 +77,43 @@ def party_zones_frame(session: Session, worker_id: int | None = None) -> gpd.Geo
         geometry=[r.geom for r in rows], crs="EPSG:4326")
 
 
-def incidents_frame(session: Session, worker_id: int | None = None) -> gpd.GeoDataFrame:
+def incidents_frame(session: Session, worker_id: int | None = None,
+                    channel: str | None = None) -> gpd.GeoDataFrame:
     """Incidents as points; ``stage`` is the stored status, ``deadline`` the one that applies
-    now (to accept while reported, else to close) and ``overdue`` whether it has passed."""
+    now (to accept while reported, else to close; while with an organisation, the referral's
+    to accept or to handle) and ``overdue`` whether it has passed; ``channel`` how the first
+    report came, ``organisation`` the name of the one it is referred to now."""
     now = datetime.now(UTC)
     query = select(m.IncidentRow).order_by(m.IncidentRow.id)
     if worker_id is not None:
         query = query.where(m.IncidentRow.worker_id == worker_id)
+    if channel is not None:
+        query = query.where(m.IncidentRow.channel == channel)
     rows = list(session.scalars(query))
+    return _incident_records(session, rows, now)
+
+
+def _incident_records(session: Session, rows: list[m.IncidentRow],
+                      now: datetime) -> gpd.GeoDataFrame:
+    held = [r.id for r in rows if r.organisation_id is not None]
+    referral = {r.incident_id: r for r in org_store.referrals_of(session, incident_ids=held)
+                if r.is_open}
+    names = {o.id: o.name for o in session.scalars(select(m.OrganisationRow).where(
+        m.OrganisationRow.id.in_({r.organisation_id for r in rows
+                                  if r.organisation_id is not None})))}
     records = []
     for r in rows:
         deadline = aware(stage_deadline(r.status, r.accept_by, r.close_by))
+        open_referral = referral.get(str(r.id))
+        if open_referral is not None:
+            deadline = open_referral.deadline()
         records.append({
             "incident_id": r.id, "category": r.category, "stage": r.status,
             "description": r.description, "title": (r.description or "")[:60],
             "created_at": r.created_at, "grid_code": r.grid_code, "worker_id": r.worker_id,
             "deadline": deadline.isoformat() if deadline else None,
-            "overdue": past_deadline(r.status, deadline, now)})
+            "overdue": past_deadline(r.status, deadline, now), "channel": r.channel,
+            "organisation": names.get(r.organisation_id) if r.organisation_id else None})
     return gpd.GeoDataFrame(records, columns=INCIDENT_COLUMNS,
                             geometry=[r.geom for r in rows], crs="EPSG:4326")
 
@@ -153,18 +178,64 @@ def party_zones_page(session: Session, who: Principal, lang: str,
 
 
 def incidents_page(session: Session, who: Principal, lang: str, category: str | None,
-                   basemaps: BasemapStore | None = None) -> str:
-    """Incidents over the active plan's grids (a worker: their own)."""
+                   basemaps: BasemapStore | None = None, channel: str | None = None) -> str:
+    """Incidents over the active plan's grids (a worker: their own), of one category or
+    channel when given."""
     plan_id = active_plan_id(session)
     grids = (plan_layers(session, plan_id, _scope(who))[0]
              if plan_id is not None else None)
     if grids is not None and grids.empty:
         grids = None
-    incidents = incidents_frame(session, worker_id=_scope(who))
+    incidents = incidents_frame(session, worker_id=_scope(who), channel=channel)
     if category:
         incidents = incidents[incidents["category"] == category]
     return _page(maps.incidents_map(incidents, grids=grids,
                                     options=_options(lang, basemaps, session, plan_id)))
+
+
+def organisations_frame(session: Session, organisation_id: int | None = None
+                        ) -> gpd.GeoDataFrame:
+    """The organisations with their areas (one, with ``organisation_id``)."""
+    query = select(m.OrganisationRow).order_by(m.OrganisationRow.id)
+    if organisation_id is not None:
+        query = query.where(m.OrganisationRow.id == organisation_id)
+    rows = list(session.scalars(query))
+    return gpd.GeoDataFrame([{"org_id": r.id, "name": r.name, "kind": r.kind,
+                              "categories": list(r.categories)} for r in rows],
+                            columns=ORGANISATION_COLUMNS, geometry=[r.geom for r in rows],
+                            crs="EPSG:4326")
+
+
+def organisations_page(session: Session, who: Principal, lang: str,
+                       organisation_id: int | None = None, open_only: bool = True,
+                       basemaps: BasemapStore | None = None) -> str:
+    """The organisations' areas and the incidents referred to them (an organisation: its
+    own area and what was referred to it, without the grids; ``open_only``: those still with
+    an organisation)."""
+    if who.role == "organisation":
+        if organisation_id not in (None, who.organisation_id):
+            raise ApiError(403, "forbidden", "承办单位只能查看本单位", "an organisation may "
+                           "only see itself")
+        organisation_id = who.organisation_id if who.organisation_id is not None else -1
+    orgs = organisations_frame(session, organisation_id)
+    if organisation_id is not None and orgs.empty:
+        raise not_found("承办单位", "organisation", organisation_id)
+    query = select(m.IncidentRow).order_by(m.IncidentRow.id)
+    if organisation_id is not None:
+        query = query.where(m.IncidentRow.id.in_(org_store.referred_to(organisation_id)))
+    else:
+        query = query.where(m.IncidentRow.id.in_(select(m.ReferralRow.incident_id)))
+    if open_only:
+        query = query.where(m.IncidentRow.organisation_id.is_not(None))
+    if organisation_id is not None and open_only:
+        query = query.where(m.IncidentRow.organisation_id == organisation_id)
+    incidents = _incident_records(session, list(session.scalars(query)), datetime.now(UTC))
+    plan_id = active_plan_id(session)
+    grids = None
+    if plan_id is not None and who.role != "organisation":
+        grids = plan_layers(session, plan_id)[0]
+    return _page(maps.organisations_map(orgs, incidents, grids=grids,
+                                        options=_options(lang, basemaps, session, plan_id)))
 
 
 def _arrival(eta) -> str | None:

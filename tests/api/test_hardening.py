@@ -307,6 +307,7 @@ def _request(sv, action: str) -> tuple[str, str, dict]:
         "organisations.edit": ("post", "/organisations", {"json": {"code": ""}}),
         "organisations.statistics": ("get", "/organisations/statistics", {}),
         "indicators.read": ("get", "/indicators", {}),
+        "maps.organisations": ("get", "/maps/organisations", {}),
         "routes.read": ("get", "/routes", {}),
         "tracks.upload": ("post", "/routes/999999/tracks",
                           {"files": {"file": ("t.gpx", b"<gpx/>", "application/gpx+xml")}}),

@@ -37,12 +37,12 @@ def _import(client, headers, features, filename="orgs.geojson"):
 
 
 @pytest.fixture(scope="module")
-def bj(open_service, beijing_path):
+def bj(open_service, beijing_path, map_assets):
     """The service on the Beijing extract with an active plan, organisations imported and
     tokens for every role (one per organisation)."""
     from gis.osm import read_osm
 
-    with open_service("referral", stocked=False) as sv:
+    with open_service("referral", stocked=False, map_assets_dir=map_assets) as sv:
         app, client = sv["app"], sv["client"]
         db, settings = app.state.db, app.state.settings
         h = make_tokens(app, names=("admin", "planner", "reporter", "operator"))
@@ -360,3 +360,85 @@ def test_organisation_token_reaches_nothing_else(bj):
     r = c.post("/incidents", headers=h["WY0"],
                json={"category": "noise", **_at(bj["outside"])})
     assert r.status_code == 403
+
+
+# ---- Open311: channel and referral as extensions ---------------------------------------------
+
+def test_open311_channel_extension_within_the_role(bj):
+    c, h = bj["client"], bj["h"]
+    at = _at(bj["outside"])
+    # categories nobody reported there yet (a report would join an open one and its channel)
+    fields = {"service_code": "neighbour_dispute", "lat": at["lat"], "long": at["lon"]}
+    r = c.post("/open311/v2/requests.json", headers=h["operator"],
+               json={**fields, "channel": "walk_in", "description": "到社区服务站反映"})
+    assert r.status_code == 201, r.text
+    walk = int(r.json()[0]["service_request_id"])
+    r = c.post("/open311/v2/requests.json", headers=h["reporter"],
+               json={**fields, "service_code": "building_safety"})
+    plain = int(r.json()[0]["service_request_id"])
+    channels = {i["id"]: i["channel"] for i in
+                c.get("/incidents", headers=h["admin"], params={"limit": 500}).json()}
+    assert channels[walk] == "walk_in" and channels[plain] == "open311"
+    for who, channel in (("reporter", "phone_call"), ("operator", "fax"),
+                         ("operator", "qr_poster")):
+        r = c.post("/open311/v2/requests.json", headers=h[who],
+                   json={**fields, "service_code": "noise", "channel": channel})
+        assert r.status_code == 400 and channel in r.json()["message"]["en"], r.text
+
+
+def test_open311_shows_the_referral_to_whom_may_see_it(bj):
+    c, h = bj["client"], bj["h"]
+    iid = _accepted(bj, "public_facilities", bj["b"], description="单元门禁损坏")
+    assert _act(bj, "admin", iid, "refer").status_code == 200
+    plain = c.get(f"/open311/v2/requests/{iid}.json", headers=h["admin"]).json()[0]
+    assert "extended_attributes" not in plain
+    assert plain["agency_responsible"] == "物业公司2" and plain["status"] == "open"
+    mine = c.get("/open311/v2/requests.json", headers=h["WY2"],
+                 params={"extensions": "true"}).json()
+    assert iid in [int(x["service_request_id"]) for x in mine]
+    record = next(x for x in mine if int(x["service_request_id"]) == iid)
+    ext = record["extended_attributes"]
+    assert ext["channel"] == "app" and ext["stage"] == "referred"
+    assert ext["referral"]["organisation"] == "物业公司2"
+    assert ext["referral"]["status"] == "referred" and ext["referral"]["accept_by"]
+    # the other company and sanitation see nothing of it; the operator only its own
+    for who in ("WY0", "HW"):
+        ids = [int(x["service_request_id"]) for x in
+               c.get("/open311/v2/requests.json", headers=h[who]).json()]
+        assert iid not in ids
+        assert c.get(f"/open311/v2/requests/{iid}.json", headers=h[who]).status_code == 403
+    assert iid not in [int(x["service_request_id"]) for x in
+                       c.get("/open311/v2/requests.json", headers=h["operator"]).json()]
+
+
+# ---- maps ---------------------------------------------------------------------------------
+
+def test_organisations_map_for_each_role(bj):
+    c, h = bj["client"], bj["h"]
+    iid = _accepted(bj, "public_facilities", bj["a"], description="路灯不亮")
+    assert _act(bj, "admin", iid, "refer").status_code == 200
+    r = c.get("/maps/organisations", headers=h["admin"], params={"open_only": "false"})
+    assert r.status_code == 200, r.text[:300]
+    assert all(name in r.text for name in ("物业公司0", "物业公司2", "环卫所", "西土城派出所"))
+    assert "转办单位与转办事件" in r.text and "https://" not in r.text.split("<body>")[0]
+    own = c.get("/maps/organisations", headers=h["WY0"], params={"lang": "en"})
+    assert own.status_code == 200 and "Organisations and referred incidents" in own.text
+    assert "物业公司0" in own.text
+    assert not any(name in own.text for name in ("物业公司2", "环卫所", "西土城派出所"))
+    assert c.get("/maps/organisations", headers=h["WY0"],
+                 params={"organisation_id": bj["orgs"]["HW"]}).status_code == 403
+    for role in ("worker", "operator", "reporter"):
+        assert c.get("/maps/organisations", headers=h[role]).status_code == 403
+    assert c.get("/maps/organisations", headers=h["admin"],
+                 params={"organisation_id": 999999}).status_code == 404
+
+
+def test_incidents_map_by_channel(bj):
+    c, h = bj["client"], bj["h"]
+    r = c.get("/maps/incidents", headers=h["admin"], params={"channel": "phone_call"})
+    assert r.status_code == 200, r.text[:300]
+    assert "电话（热线）" in r.text and "手机应用" not in r.text
+    everything = c.get("/maps/incidents", headers=h["admin"]).text
+    assert "电话（热线）" in everything and "手机应用" in everything and "转办待承办" in everything
+    assert c.get("/maps/incidents", headers=h["admin"],
+                 params={"channel": "fax"}).status_code == 422
