@@ -42,6 +42,7 @@ from api.routers import (
     organisations,
     people,
     plans,
+    posters,
     routes,
     tracks,
     volunteers,
@@ -95,7 +96,7 @@ def create_app(settings: Settings | None = None, *, start_jobs: bool = True) -> 
                               validation_error_handler)  # type: ignore[arg-type]
     app.add_exception_handler(OverflowError, overflow_error_handler)  # type: ignore[arg-type]
     app.add_exception_handler(UnicodeError, unicode_error_handler)  # type: ignore[arg-type]
-    for module in (datasets, plans, editor, grids, people, incidents, organisations,
+    for module in (datasets, plans, editor, grids, people, incidents, organisations, posters,
                    indicators, open311, routes, tracks, dispatch, facilities, maps, volunteers,
                    wishes):
         app.include_router(module.router)

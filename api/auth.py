@@ -308,6 +308,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "organisations.edit": ADMIN,  # create, import
     "organisations.statistics": OFFICE,
     "maps.organisations": OFFICE | {"organisation"},  # an organisation: its area, its incidents
+    "posters.read": OFFICE | {"worker"},  # QR posters; a worker: the buildings of their grids
     "incidents.start": WORKERS,
     "incidents.handle": WORKERS,
     "incidents.return": WORKERS,
@@ -412,6 +413,7 @@ MapsRead = Annotated[Principal, Depends(require("maps.read"))]
 OgcRead = Annotated[Principal, Depends(require("ogc.read"))]
 PeopleEdit = Annotated[Principal, Depends(require("people.edit"))]
 PeopleRead = Annotated[Principal, Depends(require("people.read"))]
+PostersRead = Annotated[Principal, Depends(require("posters.read"))]
 PlansActivate = Annotated[Principal, Depends(require("plans.activate"))]
 PlansCompute = Annotated[Principal, Depends(require("plans.compute"))]
 PlansDraft = Annotated[Principal, Depends(require("plans.draft"))]

@@ -2,7 +2,8 @@
 
 * A write (POST, PUT, PATCH, DELETE) is authenticated from its Authorization header before a
   byte of its body is read: without a valid token it gets its 401 at once. Open311 reports
-  may carry their ``api_key`` in the form instead; their body is held to the small limit.
+  may carry their ``api_key`` in the form instead; their body is held to the small limit. The
+  QR posters' public form (``/public/report``) carries the poster's key in the form.
 * Every body is counted as it arrives and refused with 413 at its limit, whatever the headers
   say (a chunked body has no Content-Length): uploads (datasets, CSV imports) up to
   ``max_upload_bytes`` (GPS tracks too), every other body up to ``max_body_bytes``.
@@ -27,6 +28,8 @@ UPLOAD_PATHS = frozenset({"/datasets", "/workers/import", "/party-members/import
 TRACK_UPLOAD = re.compile(r"/routes/[0-9]+/tracks")
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 OPEN311_PREFIX = "/open311/"
+# the QR posters' public report form: its key is in the form, checked by the router
+PUBLIC_WRITES = frozenset({"/public/report"})
 
 
 class BodyTooLargeError(Exception):
@@ -72,6 +75,8 @@ async def _unauthenticated(scope: Scope) -> ApiError | None:
     request = Request(scope)
     if scope["path"].startswith(OPEN311_PREFIX) and not request.headers.get("authorization"):
         return None  # api_key in the query or the form: the router checks it
+    if scope["path"] in PUBLIC_WRITES:
+        return None
     if cached_principal(request) is not None:
         return None  # a token this process has seen valid, not revoked since
     try:

@@ -54,7 +54,7 @@ def install_docs(app: FastAPI) -> None:
 
 def wants_csp(path: str) -> bool:
     """Whether ``path`` is a page that gets the Content-Security-Policy."""
-    return path in ("/maps", "/docs") or path.startswith(("/maps/", "/public/"))
+    return path in ("/maps", "/docs") or path.startswith(("/maps/", "/public/", "/posters/"))
 
 
 class SecurityHeaders:

@@ -1,4 +1,5 @@
-"""``wangge serve`` and ``wangge token create``: the service's command line.
+"""``wangge serve``, ``wangge token create`` and ``wangge organisations import``: the
+service's command line.
 
 api.cli adds these with ``register(sub)``; ``python -m api.cli.service`` runs them
 on their own.
@@ -48,6 +49,18 @@ def register(sub) -> None:
     p.add_argument("id", type=int)
     _data_dir_option(p)
     p.set_defaults(func=cmd_token_revoke)
+
+    orgs = sub.add_parser("organisations", help="承办单位 organisations incidents are "
+                          "referred to").add_subparsers(dest="organisations_command",
+                                                        required=True)
+    p = orgs.add_parser("import", help="导入承办单位 import organisations from GeoJSON or "
+                        "GeoPackage (one feature per area: code, name, kind, categories, "
+                        "accept, handle, category_deadlines, phone); by code: created or "
+                        "updated; a bad feature imports nothing")
+    p.add_argument("file", help="GeoJSON / GeoPackage / zipped Shapefile")
+    p.add_argument("--layer", help="GeoPackage 图层 layer (default: the first)")
+    _data_dir_option(p)
+    p.set_defaults(func=cmd_organisations_import)
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -107,6 +120,34 @@ def cmd_token_create(args: argparse.Namespace) -> int:
     print(f"令牌 token {token_id} ({args.role}) — 仅显示一次 shown only once:")
     print(secret)
     print("使用 use: Authorization: Bearer <token>")
+    return 0
+
+
+def cmd_organisations_import(args: argparse.Namespace) -> int:
+    """``wangge organisations import``: organisations into the service's store, all or
+    none; prints what was created and updated."""
+    from api.store.organisations import save_specs
+    from dispatch.incidents.referral import ORG_KINDS, read_organisations
+    from dispatch.incidents.rules import load_rules
+    from gis.errors import WanggeError
+
+    settings = _settings(args)
+    try:
+        specs = read_organisations(args.file, load_rules(settings.incident_rules), args.layer)
+    except WanggeError as exc:
+        print(exc.bilingual(), file=sys.stderr)
+        return 2
+    db = _database(settings)
+    try:
+        with db.writing() as session:
+            created, updated = save_specs(session, specs)
+    finally:
+        db.dispose()
+    print(f"新建 created {len(created)}，更新 updated {len(updated)}")
+    for spec in specs:
+        zh, en = ORG_KINDS[spec.kind]
+        print(f"  {spec.code}\t{spec.name}\t{zh} {en}\t{';'.join(sorted(spec.categories))}"
+              f"\t{len(getattr(spec.area, 'geoms', [spec.area]))} 个范围 areas")
     return 0
 
 

@@ -308,6 +308,7 @@ def _request(sv, action: str) -> tuple[str, str, dict]:
         "organisations.statistics": ("get", "/organisations/statistics", {}),
         "indicators.read": ("get", "/indicators", {}),
         "maps.organisations": ("get", "/maps/organisations", {}),
+        "posters.read": ("get", "/posters/buildings/none", {}),
         "routes.read": ("get", "/routes", {}),
         "tracks.upload": ("post", "/routes/999999/tracks",
                           {"files": {"file": ("t.gpx", b"<gpx/>", "application/gpx+xml")}}),
@@ -369,6 +370,8 @@ NO_ACTION_DEPENDENCY = {
     ("GET", "/ogc/collections/{collection_id}"),
     ("POST", "/wishes/{wish_id}/actions"),
     ("GET", "/public/wishes"),  # the public map of open wishes: no personal data
+    # the QR posters' report form and its reports: the poster's key, not a token
+    ("GET", "/public/report"), ("POST", "/public/report"),
     ("GET", "/docs")}  # the API documentation page: public, holds no data
 
 

@@ -36,60 +36,65 @@ def _import(client, headers, features, filename="orgs.geojson"):
                        files={"file": (filename, _collection(features), "application/json")})
 
 
-@pytest.fixture(scope="module")
-def bj(open_service, beijing_path, map_assets):
-    """The service on the Beijing extract with an active plan, organisations imported and
-    tokens for every role (one per organisation)."""
+def _stock(sv: dict, beijing_path) -> dict:
+    """An active plan on the Beijing extract, organisations imported (a property company per
+    compound, sanitation and the police over the area) and tokens for every role."""
     from gis.osm import read_osm
 
+    app, client = sv["app"], sv["client"]
+    db, settings = app.state.db, app.state.settings
+    h = make_tokens(app, names=("admin", "planner", "reporter", "operator"))
+    dataset_id = add_dataset(db, settings, beijing_path, name="xitucheng")
+    plan_id = make_active_plan(db, settings, dataset_id, target_households=300)
+    with db.read_session() as s:
+        grids = [g.geom for g in s.scalars(select(m.GridRow)
+                                           .where(m.GridRow.plan_id == plan_id))]
+        buildings = [(b.building_id, b.grid_code, b.geom) for b in s.scalars(
+            select(m.PlanBuildingRow).where(m.PlanBuildingRow.plan_id == plan_id,
+                                            m.PlanBuildingRow.grid_code.is_not(None)))]
+    covered = shapely.union_all(grids)
+    compounds = [a.geometry for a in read_osm(beijing_path).areas
+                 if a.tags.get("landuse") == "residential"]
+    assert len(compounds) == 3
+    district = shapely.box(*covered.bounds).buffer(0.001)
+    features = [_feature(f"WY{i}", f"物业公司{i}", "property_company",
+                         "environment;public_facilities;parking", c,
+                         accept="4wh", handle="3wd")
+                for i, c in enumerate(compounds)]
+    features += [_feature("HW", "环卫所", "sanitation", "environment", district,
+                          accept="2h", handle="1wd"),
+                 _feature("PCS", "西土城派出所", "police", "public_order,neighbour_dispute",
+                          district, accept="1h", handle="2h",
+                          category_deadlines=json.dumps(
+                              {"neighbour_dispute": {"accept": "1wd", "handle": "5wd"}}))]
+    r = _import(client, h["admin"], features)
+    assert r.status_code == 200, r.text
+    orgs = {o["code"]: o["id"] for o in r.json()["organisations"]}
+    with db.writing() as s:
+        _, secret = issue_token(s, "operator", "热线2")
+        h["operator2"] = {"Authorization": f"Bearer {secret}"}
+        for code in ("WY0", "WY2", "HW"):
+            _, secret = issue_token(s, "organisation", code, organisation_id=orgs[code])
+            h[code] = {"Authorization": f"Bearer {secret}"}
+    # buildings inside each compound (the second one, mostly outside the extract, holds
+    # none) and one outside them all; two in the first compound far apart (no merging)
+    inside = [[b for b in buildings if c.covers(b[2].representative_point())]
+              for c in compounds]
+    assert [len(b) > 0 for b in inside] == [True, False, True]
+    first = inside[0][0][2].representative_point()
+    far = max(inside[0], key=lambda b: b[2].representative_point().distance(first))
+    outside = next(b for b in buildings
+                   if not any(c.covers(b[2].representative_point()) for c in compounds))
+    return {**sv, "h": h, "plan_id": plan_id, "orgs": orgs, "compounds": compounds,
+            "district": district, "a": inside[0][0], "b": inside[2][0], "c": far,
+            "outside": outside}
+
+
+@pytest.fixture(scope="module")
+def bj(open_service, beijing_path, map_assets):
+    """The service on the Beijing extract (:func:`_stock`)."""
     with open_service("referral", stocked=False, map_assets_dir=map_assets) as sv:
-        app, client = sv["app"], sv["client"]
-        db, settings = app.state.db, app.state.settings
-        h = make_tokens(app, names=("admin", "planner", "reporter", "operator"))
-        dataset_id = add_dataset(db, settings, beijing_path, name="xitucheng")
-        plan_id = make_active_plan(db, settings, dataset_id, target_households=300)
-        with db.read_session() as s:
-            grids = [g.geom for g in s.scalars(select(m.GridRow)
-                                               .where(m.GridRow.plan_id == plan_id))]
-            buildings = [(b.building_id, b.grid_code, b.geom) for b in s.scalars(
-                select(m.PlanBuildingRow).where(m.PlanBuildingRow.plan_id == plan_id,
-                                                m.PlanBuildingRow.grid_code.is_not(None)))]
-        covered = shapely.union_all(grids)
-        compounds = [a.geometry for a in read_osm(beijing_path).areas
-                     if a.tags.get("landuse") == "residential"]
-        assert len(compounds) == 3
-        district = shapely.box(*covered.bounds).buffer(0.001)
-        features = [_feature(f"WY{i}", f"物业公司{i}", "property_company",
-                             "environment;public_facilities;parking", c,
-                             accept="4wh", handle="3wd")
-                    for i, c in enumerate(compounds)]
-        features += [_feature("HW", "环卫所", "sanitation", "environment", district,
-                              accept="2h", handle="1wd"),
-                     _feature("PCS", "西土城派出所", "police", "public_order,neighbour_dispute",
-                              district, accept="1h", handle="2h",
-                              category_deadlines=json.dumps(
-                                  {"neighbour_dispute": {"accept": "1wd", "handle": "5wd"}}))]
-        r = _import(client, h["admin"], features)
-        assert r.status_code == 200, r.text
-        orgs = {o["code"]: o["id"] for o in r.json()["organisations"]}
-        with db.writing() as s:
-            _, secret = issue_token(s, "operator", "热线2")
-            h["operator2"] = {"Authorization": f"Bearer {secret}"}
-            for code in ("WY0", "WY2", "HW"):
-                _, secret = issue_token(s, "organisation", code, organisation_id=orgs[code])
-                h[code] = {"Authorization": f"Bearer {secret}"}
-        # buildings inside each compound (the second one, mostly outside the extract, holds
-        # none) and one outside them all; two in the first compound far apart (no merging)
-        inside = [[b for b in buildings if c.covers(b[2].representative_point())]
-                  for c in compounds]
-        assert [len(b) > 0 for b in inside] == [True, False, True]
-        first = inside[0][0][2].representative_point()
-        far = max(inside[0], key=lambda b: b[2].representative_point().distance(first))
-        outside = next(b for b in buildings
-                       if not any(c.covers(b[2].representative_point()) for c in compounds))
-        yield {**sv, "h": h, "plan_id": plan_id, "orgs": orgs, "compounds": compounds,
-               "district": district, "a": inside[0][0], "b": inside[2][0], "c": far,
-               "outside": outside}
+        yield _stock(sv, beijing_path)
 
 
 def _at(building) -> dict:
@@ -442,3 +447,109 @@ def test_incidents_map_by_channel(bj):
     assert "电话（热线）" in everything and "手机应用" in everything and "转办待承办" in everything
     assert c.get("/maps/incidents", headers=h["admin"],
                  params={"channel": "fax"}).status_code == 422
+
+
+# ---- QR posters and the public form ---------------------------------------------------------
+
+def _form_url(bj, building) -> tuple[str, str]:
+    from api.services.posters import poster_key
+
+    bid = building[0]
+    return bid, poster_key(bj["app"].state.settings, bid)
+
+
+def test_posters_print_a_qr_code_of_the_form_for_whom_may_print(bj):
+    from api.services.posters import qr_svg, report_url
+
+    c, h = bj["client"], bj["h"]
+    bid = bj["a"][0]
+    r = c.get(f"/posters/buildings/{bid}", headers=h["planner"])
+    assert r.status_code == 200 and "扫码反映问题" in r.text and "Scan to report" in r.text
+    url = report_url("http://testserver/", bj["app"].state.settings, bid)
+    assert qr_svg(url) in r.text  # the QR code holds the form's address with its key
+    assert "https://" not in r.text and "<script" not in r.text
+    for role in ("reporter", "operator", "WY0", "worker"):  # the worker has no grid here
+        assert c.get(f"/posters/buildings/{bid}", headers=h[role]).status_code == 403
+    assert c.get("/posters/buildings/nope", headers=h["admin"]).status_code == 404
+    grid = bj["a"][1]
+    page = c.get(f"/posters/grids/{grid}", headers=h["admin"]).text
+    with bj["app"].state.db.read_session() as s:
+        homes = s.scalar(select(func.count()).select_from(m.PlanBuildingRow).where(
+            m.PlanBuildingRow.plan_id == bj["plan_id"], m.PlanBuildingRow.grid_code == grid,
+            m.PlanBuildingRow.households > 0))
+    assert homes > 1 and page.count("<section class='poster'>") == homes
+
+
+def test_public_form_reports_at_the_building_by_qr_poster(bj):
+    c, h = bj["client"], bj["h"]
+    bid, key = _form_url(bj, bj["c"])
+    r = c.get("/public/report", params={"b": bid, "k": key})
+    assert r.status_code == 200 and bid in r.text and "<form method='post'" in r.text
+    assert "micro_wish" not in r.text and "content-security-policy" in r.headers
+    r = c.post("/public/report", data={"b": bid, "k": key, "category": "building_safety",
+                                       "description": "三单元外墙瓷砖松动", "phone": "13800138000"})
+    assert r.status_code == 201, r.text
+    assert "已收到" in r.text and "Received" in r.text
+    made = [i for i in c.get("/incidents", headers=h["admin"],
+                             params={"channel": "qr_poster"}).json()]
+    assert len(made) == 1 and made[0]["grid_code"] == bj["c"][1]
+    point = shape({"type": "Point", "coordinates": [made[0]["lon"], made[0]["lat"]]})
+    assert bj["c"][2].covers(point) and bid in made[0]["description"]
+
+
+@pytest.mark.parametrize("change,status,text", [
+    ({"k": "0" * 20}, 404, "not valid"),
+    ({"b": "no-such-building"}, 404, "not valid"),
+    ({"category": "micro_wish"}, 422, "choose"),
+    ({"category": ""}, 422, "choose"),
+    ({"description": "长" * 1001}, 422, "longer"),
+    ({"phone": "call me"}, 422, "digits"),
+])
+def test_public_form_refuses_bad_input_and_writes_nothing(bj, change, status, text):
+    bid, key = _form_url(bj, bj["b"])
+    before = _counts(bj)
+    data = {"b": bid, "k": key, "category": "environment", **change}
+    r = bj["client"].post("/public/report", data=data)
+    assert r.status_code == status and text in r.text and "<!DOCTYPE html>" in r.text
+    assert _counts(bj) == before
+
+
+def test_public_form_is_limited_per_building(bj):
+    bid, key = _form_url(bj, bj["outside"])
+    codes = [bj["client"].post("/public/report", data={
+        "b": bid, "k": key, "category": "environment", "description": f"第 {i} 次"}).status_code
+        for i in range(6)]
+    assert codes == [201] * 5 + [429]
+
+
+def test_referral_channels_and_posters_on_postgis(postgis_url, open_service, beijing_path):
+    """The same on PostgreSQL + PostGIS: import, channels, referral steps, statistics,
+    Open311 extensions and the public form."""
+    with open_service("referral-postgis", stocked=False, start_jobs=False,
+                      database_url=postgis_url) as sv:
+        pg = _stock(sv, beijing_path)
+        c, h = pg["client"], pg["h"]
+        phone = _report(pg, "operator", "environment", pg["a"], reporter_name="王阿姨")
+        assert phone["channel"] == "phone_call"
+        assert _act(pg, "admin", phone["id"], "accept").status_code == 200
+        r = _act(pg, "admin", phone["id"], "refer")
+        assert r.json()["incident"]["organisation_id"] == pg["orgs"]["WY0"], r.text
+        assert [i["id"] for i in c.get("/incidents", headers=h["WY0"]).json()] == [phone["id"]]
+        assert c.get("/incidents", headers=h["HW"]).json() == []
+        assert _act(pg, "WY0", phone["id"], "org_accept").status_code == 200
+        assert _act(pg, "WY0", phone["id"], "org_handle", note="已清运").status_code == 200
+        stats = {o["name"]: o for o in c.get("/organisations/statistics",
+                                            headers=h["admin"]).json()["organisations"]}
+        assert stats["物业公司0"]["handled_on_time"] == 1
+        ext = c.get(f"/open311/v2/requests/{phone['id']}.json", headers=h["operator"],
+                    params={"extensions": "true"}).json()[0]["extended_attributes"]
+        assert ext["channel"] == "phone_call" and ext["referral"]["status"] == "handled"
+        bid, key = _form_url(pg, pg["b"])
+        r = c.post("/public/report", data={"b": bid, "k": key, "category": "parking"})
+        assert r.status_code == 201, r.text
+        groups = {g["channel"]: g["incidents"] for g in c.get(
+            "/incidents/statistics", headers=h["planner"],
+            params={"by": "channel"}).json()["groups"]}
+        assert groups == {"phone_call": 1, "qr_poster": 1}
+        assert c.get("/organisations", headers=h["admin"],
+                     params={"geometry": "true"}).json()[0]["area"]["type"] == "MultiPolygon"

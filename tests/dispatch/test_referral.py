@@ -196,3 +196,4 @@ def test_organisations_from_a_layer_merge_by_code_and_name_the_bad_feature(compo
     clash.loc[1, "name"] = "物业乙"
     with pytest.raises(InputError, match="disagree"):
         organisations_from_frame(clash, RULES)
+
