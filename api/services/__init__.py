@@ -7,8 +7,11 @@ command line (api.cli); none of it knows about requests, only sessions, settings
 * :mod:`~api.services.grids` — grids and buildings as GeoJSON, assignments by hand;
 * :mod:`~api.services.people` — workers and party members, CSV import, going off duty;
 * :mod:`~api.services.worker_hours` — shifts, work days and days off;
-* :mod:`~api.services.incidents` — reports, the lifecycle and who may act, escalation,
-  statistics;
+* :mod:`~api.services.incidents` — reports with their channel, the lifecycle and who may act
+  (referral to organisations included), escalation, statistics;
+* :mod:`~api.services.organisations` — organisations incidents are referred to: create,
+  import, read, referral statistics;
+* :mod:`~api.services.posters` — QR posters per building and the public report form;
 * :mod:`~api.services.dispatcher` — the dispatch.incidents.dispatcher.Dispatcher of the active
   plan, built from the store;
 * :mod:`~api.services.visit_routes` — dispatched incidents in their worker's route of today;
