@@ -33,6 +33,7 @@ from api.routers import (
     dispatch,
     editor,
     facilities,
+    feedback,
     grids,
     incidents,
     indicators,
@@ -96,9 +97,9 @@ def create_app(settings: Settings | None = None, *, start_jobs: bool = True) -> 
                               validation_error_handler)  # type: ignore[arg-type]
     app.add_exception_handler(OverflowError, overflow_error_handler)  # type: ignore[arg-type]
     app.add_exception_handler(UnicodeError, unicode_error_handler)  # type: ignore[arg-type]
-    for module in (datasets, plans, editor, grids, people, incidents, organisations, posters,
-                   indicators, open311, routes, tracks, dispatch, facilities, maps, volunteers,
-                   wishes):
+    for module in (datasets, plans, editor, grids, people, incidents, feedback,
+                   organisations, posters, indicators, open311, routes, tracks, dispatch,
+                   facilities, maps, volunteers, wishes):
         app.include_router(module.router)
     app.mount("/static/maps", AssetFiles(directory=map_assets_folder(settings), check_dir=False),
               name="map-assets")

@@ -313,6 +313,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "incidents.handle": WORKERS,
     "incidents.return": WORKERS,
     "incidents.note": WORKERS,
+    "incidents.feedback": WORKERS,  # a rating on a resident's behalf; a worker: their grids
     "indicators.read": ALL_READERS,  # a worker: their own grids and their own row
     "routes.read": ALL_READERS,  # a worker: their own
     # GPS tracks are personal data (where a person was): a worker their own, office all

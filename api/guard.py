@@ -2,8 +2,9 @@
 
 * A write (POST, PUT, PATCH, DELETE) is authenticated from its Authorization header before a
   byte of its body is read: without a valid token it gets its 401 at once. Open311 reports
-  may carry their ``api_key`` in the form instead; their body is held to the small limit. The
-  QR posters' public form (``/public/report``) carries the poster's key in the form.
+  may carry their ``api_key`` in the form instead, and a resident's rating of a closed
+  incident its one-time code; their body is held to the small limit. The QR posters' public
+  form (``/public/report``) carries the poster's key in the form.
 * Every body is counted as it arrives and refused with 413 at its limit, whatever the headers
   say (a chunked body has no Content-Length): uploads (datasets, CSV imports) up to
   ``max_upload_bytes`` (GPS tracks too), every other body up to ``max_body_bytes``.
@@ -30,6 +31,9 @@ WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 OPEN311_PREFIX = "/open311/"
 # the QR posters' public report form: its key is in the form, checked by the router
 PUBLIC_WRITES = frozenset({"/public/report"})
+# A resident rates a closed incident with the one-time code of their report, without a token
+# (api.services.feedback): the router decides.
+FEEDBACK_PATH = re.compile(r"^/incidents/\d{1,18}/feedback/?$")
 
 
 class BodyTooLargeError(Exception):
@@ -77,6 +81,8 @@ async def _unauthenticated(scope: Scope) -> ApiError | None:
         return None  # api_key in the query or the form: the router checks it
     if scope["path"] in PUBLIC_WRITES:
         return None
+    if FEEDBACK_PATH.match(scope["path"]) and not request.headers.get("authorization"):
+        return None  # a feedback code in the body: the router checks it
     if cached_principal(request) is not None:
         return None  # a token this process has seen valid, not revoked since
     try:

@@ -322,6 +322,10 @@ class IncidentOut(Orm):
     escalated_to: str | None = None
     reporters: int = 1
     merged: bool = Field(False, description="重复上报已合并 the report joined an open incident")
+    feedback_code: str | None = Field(
+        None, description="一次性评价码 the reporter's one-time code to rate the incident once "
+        "it is closed (POST /incidents/{id}/feedback); in the report's answer only, never "
+        "shown again")
 
 
 IncidentAction = Literal["accept", "reject", "dispatch", "start", "handle", "verify", "close",
@@ -722,6 +726,41 @@ class Open311Created(BaseModel):
     service_request_id: str
     service_notice: str = Field(description="重复上报已合并 when merged into an open report")
     account_id: str | None
+    feedback_code: str | None = Field(
+        None, description="extension: 一次性评价码 the one-time code to rate the request once "
+        "closed (POST requests/{id}/feedback.json), shown once")
+
+
+FeedbackRating = Literal["satisfied", "basic", "unsatisfied"]
+
+
+class FeedbackIn(BaseModel):
+    """A resident's rating of a closed incident: with the one-time code given at reporting
+    (no token needed), or recorded by a grid worker on a resident's behalf (their token)."""
+
+    rating: FeedbackRating = Field(description="satisfied 满意, basic 基本满意, "
+                                   "unsatisfied 不满意")
+    fixed: bool = Field(True, description="问题是否已解决 false: not fixed (reopens the "
+                        "incident within 7 days of closing)")
+    comment: Text = Field("", max_length=2000)
+    code: Text | None = Field(None, max_length=40, description="一次性评价码 the code")
+    channel: str | None = Field(None, max_length=20, description="渠道 dispatch.channels "
+                                "(default: app with a code, on_behalf for a worker)")
+
+
+class FeedbackOut(BaseModel):
+    """A rating recorded, and whether it reopened the incident."""
+
+    id: int
+    incident_id: int
+    rating: str
+    fixed: bool
+    channel: str
+    on_behalf_of_resident: bool
+    reopened: bool
+    status: str = Field(description="the incident's stage after the rating")
+    note_zh: str
+    note_en: str
 
 
 class Open311Request(BaseModel):

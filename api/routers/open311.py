@@ -8,7 +8,11 @@
 * ``GET requests.json``: records filtered by service_code, status (open/closed), start_date,
   end_date, service_request_id (comma-separated), each role those it may see;
   ``extensions=true`` adds ``extended_attributes`` (channel, stage, referral);
-* ``GET requests/{id}.json``: one record (in a list, as the specification has it).
+* ``GET requests/{id}.json``: one record (in a list, as the specification has it);
+* ``POST requests/{id}/feedback.json`` (an extension; the standard's fields stay standard):
+  the reporter rates the closed request with the ``feedback_code`` the POST answered (no
+  api_key), ``rating`` (satisfied, basic, unsatisfied), ``fixed`` (true/false), ``comment``
+  (api.services.feedback).
 
 The token goes in ``Authorization: Bearer``, or as ``api_key`` (query or form) which is what
 Open311 clients send. The requests are api.services.open311's; positions WGS84.
@@ -25,8 +29,15 @@ from api.auth import Principal, check, current_principal, principal_for_secret, 
 from api.deps import AppSettings, Grids, IncidentRules, ReadDb, WriteDb, check_limit
 from api.errors import ApiError, domain_errors_answer
 from api.open311 import open311_services
-from api.schemas import Open311Created, Open311Request, Open311Service, strip_controls
-from api.services import open311
+from api.schemas import (
+    FeedbackIn,
+    FeedbackOut,
+    Open311Created,
+    Open311Request,
+    Open311Service,
+    strip_controls,
+)
+from api.services import feedback, open311
 
 # Open311 answers 400 to every bad request (its spec), where the rest of the API says 422.
 router = APIRouter(prefix="/open311/v2", tags=["open311"],
@@ -137,3 +148,24 @@ def get_request(request_id: int, session: ReadDb, who: Caller, rules: IncidentRu
                 lang: Lang = "zh", extensions: bool = False):
     check(who, "incidents.read")
     return open311.get_request(session, who, rules, request_id, lang, extensions)
+
+
+FALSE_WORDS = frozenset({"false", "0", "no", "否", "未解决"})
+
+
+@router.post("/requests/{request_id}/feedback.json", status_code=201,
+             response_model=FeedbackOut,
+             summary="扩展 extension: 群众评价 rate a closed request with its feedback_code")
+async def post_feedback(request_id: int, request: Request, session: WriteDb,
+                        rules: IncidentRules):
+    fields = await _fields(request)
+    if not fields.get("feedback_code"):
+        raise _bad_field("feedback_code", "缺少评价码", "the feedback code is missing")
+    if fields.get("rating") not in ("satisfied", "basic", "unsatisfied"):
+        raise _bad_field("rating", "应为 satisfied、basic 或 unsatisfied",
+                         "must be satisfied, basic or unsatisfied")
+    body = FeedbackIn.model_validate({
+        "rating": fields["rating"], "code": fields["feedback_code"],
+        "fixed": fields.get("fixed", "true").strip().lower() not in FALSE_WORDS,
+        "comment": fields.get("comment", "")[:2000], "channel": "open311"})
+    return await run_in_threadpool(feedback.give, session, rules, None, request_id, body)

@@ -60,6 +60,7 @@ from api.schemas import (
     RoutePlacement,
     StatisticsBy,
 )
+from api.services.feedback import new_code
 from api.services.grid_index import GridLocator, PlanGrids, outside_error
 from api.services.visit_routes import TodayRoutes
 from api.settings import Settings
@@ -242,7 +243,9 @@ def report(db: Database, who: Principal, rules: Rules, grids: GridLocator,
                                   reporter=body.reporter_name or who.name,
                                   phone=body.reporter_phone, placed=placed,
                                   channel=channel)
-        return incident_out(row, merged)
+        out = incident_out(row, merged)
+        out.feedback_code = new_code(s, row.id)  # shown once (api.services.feedback)
+        return out
 
     # The key was looked up above: a concurrent request with the same key meets the unique
     # constraint and gets that request's answer.

@@ -15,6 +15,7 @@ from api.auth import Principal
 from api.errors import ApiError
 from api.open311 import filter_open311, open311_request, parse_open311_post
 from api.schemas import Open311Created, Open311Request
+from api.services.feedback import new_code
 from api.services.grid_index import GridLocator
 from api.services.incidents import report_channel, scope, take_report, visible
 from api.store import incidents as store
@@ -37,10 +38,11 @@ def post(session: Session, who: Principal, rules: Rules, grids: GridLocator,
                               lat=report.lat, description=report.description,
                               reporter=report.reporter, phone=report.phone or None,
                               report_id=fields.get("device_id"), channel=channel)
+    code = new_code(session, row.id)  # the extension field feedback_code, shown once
     session.commit()
     return [Open311Created(service_request_id=str(row.id),
                            service_notice=MERGED_NOTICE if merged else "",
-                           account_id=fields.get("account_id"))]
+                           account_id=fields.get("account_id"), feedback_code=code)]
 
 
 def _records(session: Session, incidents: list[Incident], rules: Rules, lang: str,

@@ -309,6 +309,8 @@ def _request(sv, action: str) -> tuple[str, str, dict]:
         "indicators.read": ("get", "/indicators", {}),
         "maps.organisations": ("get", "/maps/organisations", {}),
         "posters.read": ("get", "/posters/buildings/none", {}),
+        "incidents.feedback": ("post", "/incidents/999999/feedback",
+                               {"json": {"rating": "basic"}}),
         "routes.read": ("get", "/routes", {}),
         "tracks.upload": ("post", "/routes/999999/tracks",
                           {"files": {"file": ("t.gpx", b"<gpx/>", "application/gpx+xml")}}),
@@ -364,6 +366,9 @@ def test_planner_changes_no_live_data():
 # Endpoints that check the table in their body (the action depends on the data) or are public.
 NO_ACTION_DEPENDENCY = {
     ("POST", "/incidents/{incident_id}/actions"), ("GET", "/open311/v2/services.json"),
+    # a resident's rating with the one-time code of their report needs no token
+    ("POST", "/incidents/{incident_id}/feedback"),
+    ("POST", "/open311/v2/requests/{request_id}/feedback.json"),
     ("POST", "/open311/v2/requests.json"), ("GET", "/open311/v2/requests.json"),
     ("GET", "/open311/v2/requests/{request_id}.json"), ("GET", "/ogc"), ("GET", "/ogc/"),
     ("GET", "/ogc/conformance"), ("GET", "/ogc/collections"),
@@ -399,7 +404,7 @@ def test_every_endpoint_names_its_action_in_the_table(bare):
     assert len(used) > 20
     assert bare_routes == NO_ACTION_DEPENDENCY
     in_body = ({f"incidents.{a}" for a in INCIDENT_ACTIONS} | {"plans.compute_active"}
-               | {f"wishes.{a}" for a in WISH_ACTIONS})
+               | {f"wishes.{a}" for a in WISH_ACTIONS} | {"incidents.feedback"})
     assert used | in_body == set(PERMISSIONS)
 
 
