@@ -337,6 +337,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "wishes.reopen": RESIDENT_SIDE,
     "wishes.cancel": RESIDENT_SIDE,
     "wishes.board": ALL_READERS | {"volunteer"},
+    "wishes.statistics": OFFICE,
     "wishes.map": ALL_READERS,  # the office map; /public/wishes needs no token
 }
 
@@ -430,5 +431,6 @@ WishesMap = Annotated[Principal, Depends(require("wishes.map"))]
 WishesMatch = Annotated[Principal, Depends(require("wishes.match"))]
 WishesPost = Annotated[Principal, Depends(require("wishes.post"))]
 WishesRead = Annotated[Principal, Depends(require("wishes.read"))]
+WishesStatistics = Annotated[Principal, Depends(require("wishes.statistics"))]
 WorkersOffDuty = Annotated[Principal, Depends(require("workers.off_duty"))]
 WorkersReadOwn = Annotated[Principal, Depends(require("workers.read_own"))]

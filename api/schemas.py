@@ -1305,3 +1305,30 @@ class IndicatorsOut(BaseModel):
     as_of: datetime = Field(description="the state of open incidents is read at this time")
     definitions: list[IndicatorDefinition]
     rows: list[IndicatorRow]
+
+
+WishStatsBy = Literal["channel", "category", "grid"]
+
+
+class WishStatsGroup(BaseModel):
+    """Wishes of one channel, category or grid (``key``; None: without one)."""
+
+    key: str | None
+    name: str | None = Field(None, description="the channel's or category's name, zh and en")
+    wishes: int
+    open: int
+    confirmed: int
+    cancelled: int
+    median_confirm_h: float | None = Field(description="median hours from posting to the "
+                                           "resident's confirmation")
+
+
+class WishStatistics(BaseModel):
+    """Wishes counted per channel (how they reached the community), category or grid; the
+    share entered for residents without a smartphone (phone call, walk-in, door visit, on
+    behalf)."""
+
+    by: WishStatsBy
+    assisted_share: float | None = Field(description="wishes entered for residents by an "
+                                         "assisted channel, share of all (None: no wishes)")
+    groups: list[WishStatsGroup]

@@ -17,6 +17,7 @@ from api.auth import (
     WishesMatch,
     WishesPost,
     WishesRead,
+    WishesStatistics,
 )
 from api.deps import (
     STEP_NOT_ALLOWED,
@@ -36,6 +37,8 @@ from api.schemas import (
     WishIn,
     WishOut,
     WishPosted,
+    WishStatistics,
+    WishStatsBy,
     WishStepOut,
 )
 from api.services import wishes
@@ -68,6 +71,13 @@ def board(session: ReadDb, who: WishesBoard, settings: AppSettings,
           by: BoardBy = "volunteer", start: datetime | None = None,
           end: datetime | None = None, limit: int = 50):
     return wishes.board(session, who, by, start, end, check_limit(limit, settings))
+
+
+@router.get("/wishes/statistics", response_model=WishStatistics,
+            summary="心愿统计 wishes per channel (how they came), category or grid: open, "
+            "confirmed, cancelled, median hours to confirmation")
+def statistics(session: ReadDb, who: WishesStatistics, by: WishStatsBy = "channel"):
+    return wishes.statistics(session, by)
 
 
 @router.get("/wishes/{wish_id}", response_model=WishOut, summary="心愿 one wish")

@@ -51,6 +51,9 @@ from api.schemas import (
     WishIn,
     WishOut,
     WishPosted,
+    WishStatistics,
+    WishStatsBy,
+    WishStatsGroup,
     WishStepOut,
 )
 from api.services.basemap import BasemapStore
@@ -62,8 +65,8 @@ from api.store import models as m
 from api.store import wishes as store
 from api.store.incidents import aware
 from api.store.plans import active_plan, grids_frame
-from dispatch.channels import CHANNEL_NAMES, check_channel
-from dispatch.community.board import micro_star_board
+from dispatch.channels import ASSISTED_CHANNELS, CHANNEL_NAMES, check_channel
+from dispatch.community.board import micro_star_board, wish_statistics
 from dispatch.community.matching import Volunteer, WishRequest, rank_volunteers
 from dispatch.community.wishes import (
     CATEGORIES,
@@ -442,6 +445,32 @@ def board(session: Session, who: Principal, by: BoardBy, start: datetime | None,
                             fulfilled=int(r.fulfilled), hours=float(r.hours),
                             awaiting=int(r.awaiting)))
     return BoardOut(by=by, start=start, end=end, rows=out)
+
+
+def statistics(session: Session, by: WishStatsBy) -> WishStatistics:
+    """Wishes per channel, category or grid, and the share entered for residents by an
+    assisted channel (dispatch.channels.ASSISTED_CHANNELS)."""
+    rows = session.execute(select(m.WishRow.id, m.WishRow.channel, m.WishRow.category,
+                                  m.WishRow.grid_code, m.WishRow.status, m.WishRow.created_at,
+                                  m.WishRow.confirmed_at)).all()
+    frame = pd.DataFrame([tuple(r) for r in rows], columns=[
+        "wish_id", "channel", "category", "grid_id", "stage", "posted_at", "confirmed_at"])
+    table = wish_statistics(frame, by)
+    key = table.columns[0]
+    names = {"channel": CHANNEL_NAMES,
+             "category": {k: v[:2] for k, v in CATEGORIES.items()}}.get(by, {})
+    groups = []
+    for r in table.to_dict("records"):
+        k = None if pd.isna(r[key]) else str(r[key])
+        name = names.get(k) if k is not None else None
+        groups.append(WishStatsGroup(
+            key=k, name=None if name is None else " ".join(name), wishes=r["wishes"],
+            open=r["open"], confirmed=r["confirmed"], cancelled=r["cancelled"],
+            median_confirm_h=None if pd.isna(r["median_confirm_h"])
+            else float(r["median_confirm_h"])))
+    share = (float(frame["channel"].isin(ASSISTED_CHANNELS).mean().round(3))
+             if len(frame) else None)
+    return WishStatistics(by=by, assisted_share=share, groups=groups)
 
 
 # ---- maps ----------------------------------------------------------------------------------

@@ -329,6 +329,7 @@ def _request(sv, action: str) -> tuple[str, str, dict]:
         "wishes.read": ("get", "/wishes", {}),
         "wishes.match": ("get", "/wishes/999999/matches", {}),
         "wishes.board": ("get", "/wishes/board", {}),
+        "wishes.statistics": ("get", "/wishes/statistics", {}),
         "wishes.map": ("get", "/maps/wishes", {}),
     }[action]
 

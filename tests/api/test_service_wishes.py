@@ -349,6 +349,27 @@ def test_matching_a_thousand_volunteers_through_the_api(sv, capsys):
               f"{body['seconds'] * 1000:.0f} ms")
 
 
+def test_statistics_by_channel(sv):
+    c, h = sv["client"], sv["h"]
+    assert c.get("/wishes/statistics", headers=h["worker"]).status_code == 403
+    r = c.get("/wishes/statistics", headers=h["planner"])
+    assert r.status_code == 200, r.text
+    body = r.json()
+    groups = {g["key"]: g for g in body["groups"]}
+    assert {"app", "door_visit", "walk_in", "phone_call"} <= set(groups)
+    assert groups["door_visit"]["name"] == "入户走访 door-to-door visit"
+    listed = c.get("/wishes", params={"limit": 500}, headers=h["admin"]).json()
+    assert sum(g["wishes"] for g in body["groups"]) == len(listed)
+    assisted = sum(w["channel"] in ("phone_call", "walk_in", "door_visit", "on_behalf")
+                   for w in listed)
+    assert body["assisted_share"] == pytest.approx(assisted / len(listed), abs=1e-3)
+    assert groups["app"]["confirmed"] >= 1 and groups["app"]["median_confirm_h"] is not None
+    cats = c.get("/wishes/statistics", params={"by": "category"}, headers=h["admin"]).json()
+    assert {g["key"] for g in cats["groups"]} >= {"shopping", "home_repair"}
+    assert c.get("/wishes/statistics", params={"by": "weather"},
+                 headers=h["admin"]).status_code == 422
+
+
 def test_wishes_on_postgis(postgis_url, open_service, nanjing_path):
     with open_service("wishes-postgis", start_jobs=False, stocked=False,
                       database_url=postgis_url) as pg:

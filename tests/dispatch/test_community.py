@@ -146,3 +146,23 @@ def test_board_counts_confirmed_in_period():
     assert dict(zip(grid["grid_id"], grid["hours"], strict=True)) == {"G1": 3.5, "G2": 3.0}
     with pytest.raises(WishError):
         micro_star_board(frame, "street")  # type: ignore[arg-type]
+
+
+def test_statistics_per_channel():
+    from dispatch.community.board import wish_statistics
+
+    rows = [(1, "app", "shopping", "G1", "confirmed", T0, T0 + timedelta(hours=4)),
+            (2, "app", "meals", "G1", "confirmed", T0, T0 + timedelta(hours=2)),
+            (3, "phone_call", "meals", "G2", "posted", T0, None),
+            (4, "door_visit", "meals", None, "cancelled", T0, None)]
+    frame = pd.DataFrame(rows, columns=["wish_id", "channel", "category", "grid_id", "stage",
+                                        "posted_at", "confirmed_at"])
+    table = wish_statistics(frame, "channel").set_index("channel")
+    assert table.loc["app"].to_dict() == {"wishes": 2, "open": 0, "confirmed": 2,
+                                          "cancelled": 0, "median_confirm_h": 3.0}
+    assert table.loc["phone_call", "open"] == 1 and np.isnan(table.loc["phone_call",
+                                                                        "median_confirm_h"])
+    grids = wish_statistics(frame, "grid")
+    assert grids["wishes"].sum() == 4 and grids["grid_id"].isna().sum() == 1
+    with pytest.raises(WishError):
+        wish_statistics(frame, "weather")  # type: ignore[arg-type]
