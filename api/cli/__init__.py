@@ -8,7 +8,8 @@ parser with ``register(sub)``.
 * :mod:`api.cli.facilities` — ``facilities coverage`` and ``facilities site``: walking
   coverage of neighbourhood facilities and where new ones should go;
 * :mod:`api.cli.maps` — ``map`` and ``assets install``;
-* :mod:`api.cli.service` — ``serve`` and ``token``: the web service and its store.
+* :mod:`api.cli.service` — ``serve`` and ``token``: the web service and its store;
+* :mod:`api.cli.tracks` — ``track import``: a worker's GPS track against their route.
 
 Messages are in Chinese with English alongside. Bad input ends with a message that names the
 file, the feature and what to do, exit status 2, and no output file written.
@@ -20,11 +21,11 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from api.cli import demo, dispatch, facilities, maps, partition, service, vrp
+from api.cli import demo, dispatch, facilities, maps, partition, service, tracks, vrp
 from gis.errors import WanggeError
 
 # in the order of --help
-COMMAND_GROUPS = (partition, vrp, demo, dispatch, facilities, maps, service)
+COMMAND_GROUPS = (partition, vrp, demo, dispatch, facilities, maps, service, tracks)
 
 
 def build_parser() -> argparse.ArgumentParser:
