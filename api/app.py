@@ -46,6 +46,7 @@ from api.routers import (
     posters,
     routes,
     tracks,
+    visits,
     volunteers,
     wishes,
 )
@@ -99,7 +100,7 @@ def create_app(settings: Settings | None = None, *, start_jobs: bool = True) -> 
     app.add_exception_handler(UnicodeError, unicode_error_handler)  # type: ignore[arg-type]
     for module in (datasets, plans, editor, grids, people, incidents, feedback,
                    organisations, posters, indicators, open311, routes, tracks, dispatch,
-                   facilities, maps, volunteers, wishes):
+                   facilities, visits, maps, volunteers, wishes):
         app.include_router(module.router)
     app.mount("/static/maps", AssetFiles(directory=map_assets_folder(settings), check_dir=False),
               name="map-assets")

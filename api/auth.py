@@ -327,7 +327,6 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "facilities.edit": ADMIN,  # add, import, delete facilities
     "volunteers.read": ALL_READERS | {"volunteer"},  # phones, homes: admins; a volunteer: self
     "volunteers.edit": ADMIN,  # volunteers and teams: create, edit, import
-    "volunteers.edit_own": frozenset({"volunteer"}),  # availability, consent, pause, contact
     "wishes.post": RESIDENT_SIDE,  # a worker: in their grids, with the channel
     "wishes.read": WISH_READERS,  # residents' details: admins and the grid's worker
     "wishes.match": WORKERS,
@@ -340,6 +339,12 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "wishes.board": ALL_READERS | {"volunteer"},
     "wishes.statistics": OFFICE,
     "wishes.map": ALL_READERS,  # the office map; /public/wishes needs no token
+    "visits.classes_import": ADMIN,  # household visit classes (sensitive)
+    "visits.classes_read": ALL_READERS,  # a worker: their grids' (and as leader); planner: counts
+    "visits.plan": ADMIN,  # compute visit calendars (live data)
+    "visits.read": ALL_READERS,  # a worker: their own calendar; planner: counts per day
+    "visits.record": WORKERS,  # record a visit done; a worker: in their grids
+    "visits.route": WORKERS,  # a day's visit route, add a visit mid-day; a worker: their own
 }
 
 
@@ -426,7 +431,6 @@ RoutesRead = Annotated[Principal, Depends(require("routes.read"))]
 TracksRead = Annotated[Principal, Depends(require("tracks.read"))]
 TracksUpload = Annotated[Principal, Depends(require("tracks.upload"))]
 VolunteersEdit = Annotated[Principal, Depends(require("volunteers.edit"))]
-VolunteersEditOwn = Annotated[Principal, Depends(require("volunteers.edit_own"))]
 VolunteersRead = Annotated[Principal, Depends(require("volunteers.read"))]
 WishesBoard = Annotated[Principal, Depends(require("wishes.board"))]
 WishesMap = Annotated[Principal, Depends(require("wishes.map"))]
@@ -436,3 +440,9 @@ WishesRead = Annotated[Principal, Depends(require("wishes.read"))]
 WishesStatistics = Annotated[Principal, Depends(require("wishes.statistics"))]
 WorkersOffDuty = Annotated[Principal, Depends(require("workers.off_duty"))]
 WorkersReadOwn = Annotated[Principal, Depends(require("workers.read_own"))]
+VisitsClassesImport = Annotated[Principal, Depends(require("visits.classes_import"))]
+VisitsClassesRead = Annotated[Principal, Depends(require("visits.classes_read"))]
+VisitsPlan = Annotated[Principal, Depends(require("visits.plan"))]
+VisitsRead = Annotated[Principal, Depends(require("visits.read"))]
+VisitsRecord = Annotated[Principal, Depends(require("visits.record"))]
+VisitsRoute = Annotated[Principal, Depends(require("visits.route"))]

@@ -851,6 +851,14 @@ class EditorSummary(BaseModel):
     beyond_limit: list[str]
 
 
+class EditorBuilding(BaseModel):
+    """A building of the draft and its grid."""
+
+    building_id: str
+    grid: str
+    households: int
+
+
 class EditorState(BaseModel):
     """The draft as the editor sees it."""
 
@@ -861,7 +869,7 @@ class EditorState(BaseModel):
     target_households: int
     summary: EditorSummary
     grids: list[EditorGrid]
-    buildings: dict[str, str] = Field(description="楼栋所属网格 building_id -> grid code")
+    buildings: list[EditorBuilding]
     can_undo: bool
     can_redo: bool
     active_plan_id: int | None
@@ -1077,19 +1085,6 @@ class VolunteerPatch(Lonlat):
     max_open: int | None = Field(None, ge=1, le=50)
     active: bool | None = None
     notes: Text | None = Field(None, max_length=2000)
-
-
-class VolunteerSelfPatch(Lonlat):
-    """What a volunteer changes of their own record: contact, home, when they are available,
-    whether they take wishes now, and whether their name may be shown publicly (other fields
-    are refused: skills and grids are the office's to record)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    phone: Text | None = Field(None, max_length=40)
-    consent_public_name: bool | None = None
-    availability: list[AvailabilityWindow] | None = Field(None, max_length=14)
-    active: bool | None = None
 
 
 class VolunteerOut(BaseModel):
@@ -1337,3 +1332,138 @@ class WishStatistics(BaseModel):
     assisted_share: float | None = Field(description="wishes entered for residents by an "
                                          "assisted channel, share of all (None: no wishes)")
     groups: list[WishStatsGroup]
+# ---- household visits (入户走访) -------------------------------------------------------------
+
+VisitClassKey = Literal["key_person", "elderly_alone", "difficulty", "migrant", "ordinary"]
+
+
+class VisitClassOut(BaseModel):
+    """Households of one visit class in one building (the least detail kept: no names)."""
+
+    building_id: str
+    grid_code: str | None
+    visit_class: VisitClassKey
+    visit_class_zh: str
+    households: int
+    last_visit: date | None
+
+
+class VisitClassCount(BaseModel):
+    """Households of a class in a grid: what a planner sees instead of buildings."""
+
+    grid_code: str | None
+    visit_class: VisitClassKey
+    households: int
+
+
+class VisitClassesOut(BaseModel):
+    """A plan's visit classes: ``rows`` for the responsible worker, their grid leader and
+    admins (the grids they may see); ``counts`` per grid and class for everyone allowed."""
+
+    plan_id: int
+    rows: list[VisitClassOut] | None
+    counts: list[VisitClassCount]
+
+
+class VisitClassImportOut(BaseModel):
+    """What an import of visit classes did: rows and households per class (the previous
+    classes of the plan were replaced)."""
+
+    plan_id: int
+    rows: int
+    buildings: int
+    households: dict[str, int]
+
+
+class VisitCalendarIn(BaseModel):
+    """Compute visit calendars over ``weeks`` weeks from ``start`` (default: next Monday,
+    Beijing) for the active plan's workers (all, or ``worker_ids``) and, with ``party``, its
+    party members (at least 5 households a week each)."""
+
+    start: date | None = None
+    weeks: int = Field(8, ge=1, le=26)
+    worker_ids: list[int] | None = None
+    party: bool = True
+    budget_s: float = Field(1.0, gt=0, le=30)
+
+
+class ScheduledVisitOut(BaseModel):
+    """A visit of a calendar: a group of households of a class in a building, on a day."""
+
+    day: date
+    due: date
+    building_id: str
+    grid_code: str | None
+    visit_class: VisitClassKey
+    households: int
+    early: bool
+
+
+class CalendarDay(BaseModel):
+    """One day of a calendar: households and buildings to visit (a planner sees these)."""
+
+    day: date
+    households: int
+    buildings: int
+
+
+class CalendarOut(BaseModel):
+    """A worker's or party member's visit calendar: per day, and the visits themselves
+    unless the caller may only see counts."""
+
+    person_kind: Literal["worker", "party"]
+    person_id: int
+    days: list[CalendarDay]
+    visits: list[ScheduledVisitOut] | None
+
+
+class VisitDoneIn(BaseModel):
+    """A visit done at a building: all its classes, or one; now unless ``done_at``."""
+
+    building_id: str = Field(min_length=1, max_length=80)
+    visit_class: VisitClassKey | None = None
+    done_at: datetime | None = None
+    worker_id: int | None = None
+
+
+class VisitDoneOut(BaseModel):
+    """A recorded visit."""
+
+    id: int
+    building_id: str
+    visit_class: str | None
+    done_at: datetime
+    source: str
+    worker_id: int | None
+
+
+class DayStopOut(BaseModel):
+    """A stop of a day's route: a building's visits or an incident, with its ETA."""
+
+    seq: int
+    kind: Literal["visit", "incident"]
+    ref: str
+    lon: float
+    lat: float
+    eta: datetime
+    households: int = 0
+    done: bool = False
+
+
+class DayRouteOut(BaseModel):
+    """A worker's route for a day: the day's visits and dispatched incidents, those done first
+    and fixed, the rest in walking order from now."""
+
+    worker_id: int
+    day: date
+    stops: list[DayStopOut]
+    distance_m: int
+    dropped: list[str]
+
+
+class DayRouteAddIn(BaseModel):
+    """A building visit added to today's route (the route is re-planned, done stops kept)."""
+
+    worker_id: int
+    building_id: str = Field(min_length=1, max_length=80)
+    households: int = Field(1, ge=1, le=500)

@@ -47,7 +47,6 @@ from partition.edits import Edit, EditContext, EditRuleError, GridStats, PlanSta
 
 CACHE_FOLDER = "editor-cache"
 CACHE_FORMAT = 1  # bumped when what the pickle holds changes
-PAGES_KEPT = 8  # editor pages a process keeps (a 10,000-building page is about 5 MB)
 
 
 @dataclass
@@ -69,14 +68,6 @@ class Ground:
             self.__dict__["_transformer"] = found
         return found
 
-    def context(self, target: int) -> EditContext:
-        """The edit context for plans of ``target`` households per grid (kept, with the
-        lookups it builds on first use)."""
-        kept: dict[int, EditContext] = self.__dict__.setdefault("_contexts", {})
-        if target not in kept:
-            kept[target] = replace(self.ctx, target=target)
-        return kept[target]
-
 
 @dataclass
 class _PlanEntry:
@@ -93,7 +84,6 @@ class EditorCache:
         self.plans: dict[int, _PlanEntry] = {}
         self.lock = threading.Lock()
         self.plan_locks: dict[int, threading.Lock] = {}
-        self.pages: dict[tuple[int, str], str] = {}  # (plan, language) -> editor page
 
     def plan_lock(self, plan_id: int) -> threading.Lock:
         """The lock serialising this process's edits of one plan."""
@@ -118,15 +108,6 @@ def ground(settings: Settings, cache: EditorCache, dataset: m.DatasetRow) -> Gro
     found = cache.grounds.get(dataset.id)
     if found is not None:
         return found
-    with cache.plan_lock(-dataset.id):  # one build per dataset at a time
-        found = cache.grounds.get(dataset.id)
-        if found is None:
-            found = _read_or_build(settings, dataset)
-            cache.grounds[dataset.id] = found
-    return found
-
-
-def _read_or_build(settings: Settings, dataset: m.DatasetRow) -> Ground:
     folder = Path(settings.data_dir) / CACHE_FOLDER
     path = folder / f"dataset-{dataset.id}-v{CACHE_FORMAT}.pickle"
     if path.exists():
@@ -139,16 +120,8 @@ def _read_or_build(settings: Settings, dataset: m.DatasetRow) -> Ground:
         with tmp.open("wb") as f:
             pickle.dump(found, f, protocol=pickle.HIGHEST_PROTOCOL)
         tmp.replace(path)
+    cache.grounds[dataset.id] = found
     return found
-
-
-def prepare(db, settings: Settings, cache: EditorCache, plan_id: int) -> None:
-    """Build (or read) the ground of ``plan_id``'s dataset ahead of the first edit (run
-    after a draft is made, so that opening the editor does not wait for it)."""
-    with db.read_session() as session:
-        plan = session.get(m.PlanRow, plan_id)
-        if plan is not None:
-            ground(settings, cache, session.get_one(m.DatasetRow, plan.dataset_id))
 
 
 # ---- loading a plan ---------------------------------------------------------------------------
@@ -179,7 +152,6 @@ def _load_state(session: Session, plan: m.PlanRow, ctx: EditContext) -> PlanStat
         communities[code] = str(community)
     state = PlanState(grid_of, kinds, communities, set(plan.locked or []) & set(kinds))
     edits.allow_crossings(ctx, state)
-    state.weigh(ctx)
     return state
 
 
@@ -199,7 +171,7 @@ def load(session: Session, settings: Settings, cache: EditorCache, plan_id: int,
     plan = draft_row(session, plan_id) if draft else plan_row(session, plan_id)
     dataset = session.get_one(m.DatasetRow, plan.dataset_id)
     base = ground(settings, cache, dataset)
-    ctx = base.context(plan.target_households)
+    ctx = replace(base.ctx, target=plan.target_households)
     entry = cache.plans.get(plan.id)
     if entry is None or entry.version != plan.version:
         entry = _PlanEntry(plan.version, _load_state(session, plan, ctx))
@@ -225,15 +197,14 @@ def summary(stats: list[GridStats]) -> dict[str, Any]:
             "beyond_limit": edits.beyond_limit(stats)}
 
 
-def _polygon(ground_: Ground, members: Iterable[str]) -> tuple[BaseGeometry | None, float]:
-    """The union of ``members``' cells in WGS84, and its area (m²)."""
+def _polygon(ground_: Ground, members: Iterable[str]) -> BaseGeometry | None:
     cells = [ground_.cells[b] for b in members if b in ground_.cells]
     if not cells:
-        return None, 0.0
+        return None
     whole = shapely.union_all(cells)
     t = ground_.to_wgs84
-    return (shapely.orient_polygons(shapely.transform(whole, lambda xy: _xy(t, xy)),
-                                    exterior_cw=False), float(whole.area))
+    return shapely.orient_polygons(
+        shapely.transform(whole, lambda xy: _xy(t, xy)), exterior_cw=False)
 
 
 def _xy(t: Transformer, xy):
@@ -245,12 +216,14 @@ def _xy(t: Transformer, xy):
 
 def state_out(session: Session, loaded: Loaded) -> dict[str, Any]:
     """The editor's view of the draft: plan, version, grids with figures (and worker),
-    each building's grid (building_id -> grid code), what can be undone and redone."""
+    buildings with their grid, what can be undone and redone."""
     plan = loaded.plan
     stats = edits.grid_stats(loaded.ctx, loaded.state)
     workers = _workers(session, plan.id)
     grids = [{**_stats_json(s), "worker": workers.get(s.code)} for s in stats]
-    buildings = dict(sorted(loaded.state.grid_of.items()))
+    buildings = [{"building_id": b, "grid": g, "households": loaded.ctx.households(b)
+                  if b in loaded.ctx.graph else 0}
+                 for b, g in sorted(loaded.state.grid_of.items())]
     undo, redo = _undo_redo(session, plan.id)
     return {"plan_id": plan.id, "name": plan.name, "status": plan.status,
             "version": plan.version, "target_households": plan.target_households,
@@ -299,14 +272,12 @@ def _check_version(session: Session, plan: m.PlanRow, version: int) -> int:
     return version + 1
 
 
-def write_edit(session: Session, loaded: Loaded, edit: Edit
-               ) -> tuple[PlanState, list[GridStats], dict[str, BaseGeometry | None]]:
+def write_edit(session: Session, loaded: Loaded, edit: Edit) -> tuple[PlanState,
+                                                                       list[GridStats]]:
     """Write ``edit`` of the loaded plan in ``session`` (caller commits): buildings' grids,
-    touched grids (figures, polygons, made, removed), the deviations that changed and the
-    plan's locks. Returns the new state, every grid's figures and the touched grids'
-    polygons (WGS84)."""
+    touched grids (figures, polygons, made, removed), deviations of their communities and
+    the plan's locks. Returns the new state and every grid's figures."""
     plan, ground_, ctx = loaded.plan, loaded.ground, loaded.ctx
-    before = {s.code: s.deviation_pct for s in edits.grid_stats(ctx, loaded.state)}
     after = loaded.state.copy()
     after.apply(edit)
     if edit.changes:
@@ -323,35 +294,32 @@ def write_edit(session: Session, loaded: Loaded, edit: Edit
     if gone:
         session.execute(delete(m.GridRow).where(m.GridRow.plan_id == plan.id,
                                                 m.GridRow.code.in_(gone)))
-    kept = sorted(touched - set(gone))
+    communities = {after.community[g] for g in touched if g in after.community}
     rows = {r.code: r for r in session.scalars(select(m.GridRow).where(
-        m.GridRow.plan_id == plan.id, m.GridRow.code.in_(kept)))} if kept else {}
-    polygons: dict[str, BaseGeometry | None] = {}
-    for code in kept:
+        m.GridRow.plan_id == plan.id, m.GridRow.community.in_(communities)))}
+    for code in sorted(touched - set(gone)):
         s = by_code[code]
         row = rows.get(code)
         if row is None:
             row = m.GridRow(plan_id=plan.id, code=code, community=s.community,
                             properties={"kind": s.kind})
             session.add(row)
+            rows[code] = row
         row.households, row.population, row.buildings = s.households, s.population, s.buildings
-        row.deviation_pct = s.deviation_pct
-        polygons[code], area = _polygon(ground_, after.members[code])
-        row.set_geometry(polygons[code])
-        row.area_m2 = round(area, 1)
+        row.set_geometry(_polygon(ground_, after.members[code]))
+        row.area_m2 = round(float(shapely.area(shapely.union_all(
+            [ground_.cells[b] for b in after.members[code] if b in ground_.cells]))), 1)
         props = dict(row.properties or {})
         props.update({"kind": s.kind, "edited": True})
         row.properties = props
-    moved_mean = [{"d_code": c, "d_dev": s.deviation_pct} for c, s in by_code.items()
-                  if c not in touched and before.get(c) != s.deviation_pct]
-    if moved_mean:  # a split or merge changes the community's mean
-        grids = cast(Table, m.GridRow.__table__)
-        session.execute(update(grids).where(grids.c.plan_id == plan.id,
-                                            grids.c.code == bindparam("d_code"))
-                        .values(deviation_pct=bindparam("d_dev")), moved_mean)
+    for code, row in rows.items():
+        figures = by_code.get(code)
+        if figures is not None and figures.community in communities \
+                and row.deviation_pct != figures.deviation_pct:
+            row.deviation_pct = figures.deviation_pct
     if edit.lock or edit.unlock:
         plan.locked = sorted(after.locked)
-    return after, stats, polygons
+    return after, stats
 
 
 def _stale(loaded: Loaded, version: int) -> None:
@@ -376,7 +344,7 @@ def commit_edit(session: Session, cache: EditorCache, loaded: Loaded, edit: Edit
     """Write ``edit`` made on ``version`` and record it; commits. Returns the answer."""
     plan = loaded.plan
     new_version = _check_version(session, plan, version)
-    after, stats, polygons = write_edit(session, loaded, edit)
+    after, stats = write_edit(session, loaded, edit)
     if undo_of is not None:
         undo_of.state = "undone"
     elif redo_of is not None:
@@ -399,8 +367,7 @@ def commit_edit(session: Session, cache: EditorCache, loaded: Loaded, edit: Edit
     for code in sorted(touched):
         if code in by_code:
             s = by_code[code]
-            poly = (polygons[code] if code in polygons
-                    else _polygon(loaded.ground, after.members[code])[0])
+            poly = _polygon(loaded.ground, after.members[code])
             grids.append({**_stats_json(s), "geometry": shapely.geometry.mapping(poly)
                           if poly is not None else None})
     return {"version": new_version, "kind": kind,
@@ -564,31 +531,21 @@ def diff_csv(session: Session, plan_id: int) -> str:
 
 # ---- the page ---------------------------------------------------------------------------------
 
-def editor_page(session: Session, cache: EditorCache, plan_id: int, lang: str,
+def editor_page(session: Session, plan_id: int, lang: str,
                 basemaps: BasemapStore | None = None) -> str:
     """The editor page of a draft plan (maps.editor), over its dataset's basemap as every
-    map page (api.services.maps). The page holds only what editing does not change (the
-    buildings' footprints, the basemap; the rest is read by the page from the API), so it is
-    made once per plan and language and kept by this process."""
+    map page (api.services.maps)."""
     import maps
     from api.services.maps import _options as map_options  # the map pages' options
-    from api.store.plans import buildings_frame
+    from api.store.plans import buildings_frame, grids_frame
     from maps.editor import editor_map
 
     plan = draft_row(session, plan_id)
-    key = (plan_id, lang)
-    page = cache.pages.get(key)
-    if page is None:
-        buildings = buildings_frame(session, plan_id)
-        buildings = buildings[buildings["grid_id"].notna()]
-        page = maps.page_html(editor_map(buildings, plan_id=plan_id, name=plan.name,
-                                         options=map_options(lang, basemaps, session,
-                                                             plan_id)))
-        with cache.lock:
-            while len(cache.pages) >= PAGES_KEPT:
-                cache.pages.pop(next(iter(cache.pages)))
-            cache.pages[key] = page
-    return page
+    grids = grids_frame(session, plan_id)
+    buildings = buildings_frame(session, plan_id)
+    buildings = buildings[buildings["grid_id"].notna()]
+    return maps.page_html(editor_map(grids, buildings, plan_id=plan_id, name=plan.name,
+                                     options=map_options(lang, basemaps, session, plan_id)))
 
 
 # ---- re-balancing (a job) --------------------------------------------------------------------

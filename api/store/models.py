@@ -564,4 +564,66 @@ class TrackRow(BBoxMixin, Base):
     figures: Mapped[dict] = mapped_column(JSON, default=dict)
     streets: Mapped[list] = mapped_column(JSON, default=list)
     uploaded_by: Mapped[int | None] = mapped_column(ForeignKey("tokens.id"), nullable=True)
+class VisitClassRow(Base):
+    """How many households of a building are in a visit class (走访类别) in a plan: the least
+    detail a visit calendar needs (no names, no flat numbers). Sensitive: read only by the
+    building's grid worker and grid leader and by admins (api.services.visits).
+    ``last_visit``: the day the class was last visited there (None: not known)."""
+
+    __tablename__ = "visit_classes"
+    __table_args__ = (UniqueConstraint("plan_id", "building_id", "visit_class"),
+                      Index("ix_visit_classes_grid", "plan_id", "grid_code"))
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id", ondelete="CASCADE"))
+    building_id: Mapped[str] = mapped_column(String(80))
+    grid_code: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    visit_class: Mapped[str] = mapped_column(String(30))
+    households: Mapped[int] = mapped_column(Integer)
+    last_visit: Mapped[date | None] = mapped_column(Date, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow,
+                                                 onupdate=utcnow)
+
+
+class ScheduledVisitRow(Base):
+    """One visit of a worker's (``person_kind`` ``worker``) or party member's (``party``)
+    calendar: a group of households of one class in one building on a day, by its due date
+    (dispatch.schedule.calendar). A calendar computed again replaces the rows from its start."""
+
+    __tablename__ = "scheduled_visits"
+    __table_args__ = (Index("ix_scheduled_visits_person", "person_kind", "person_id", "day"),
+                      Index("ix_scheduled_visits_building", "plan_id", "building_id"))
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id", ondelete="CASCADE"))
+    person_kind: Mapped[str] = mapped_column(String(10))
+    person_id: Mapped[int] = mapped_column(Integer)
+    group_id: Mapped[str] = mapped_column(String(140))
+    building_id: Mapped[str] = mapped_column(String(80))
+    grid_code: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    visit_class: Mapped[str] = mapped_column(String(30))
+    households: Mapped[int] = mapped_column(Integer)
+    day: Mapped[date] = mapped_column(Date)
+    due: Mapped[date] = mapped_column(Date)
+    early: Mapped[bool] = mapped_column(Boolean, default=False)
+    job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id"), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class VisitDoneRow(Base):
+    """A household visit done: by a worker or party member who records it, or found in a
+    worker's matched GPS track (``source`` ``worker``, ``party``, ``track``, ``admin``).
+    ``visit_class`` None: every class of the building."""
+
+    __tablename__ = "visits_done"
+    __table_args__ = (Index("ix_visits_done_building", "plan_id", "building_id", "done_at"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id", ondelete="CASCADE"))
+    building_id: Mapped[str] = mapped_column(String(80))
+    grid_code: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    visit_class: Mapped[str | None] = mapped_column(String(30), nullable=True)
+    done_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    source: Mapped[str] = mapped_column(String(10))
+    worker_id: Mapped[int | None] = mapped_column(ForeignKey("workers.id"), nullable=True)
+    party_member_id: Mapped[int | None] = mapped_column(ForeignKey("party_members.id"),
+                                                        nullable=True)
+    token_id: Mapped[int | None] = mapped_column(ForeignKey("tokens.id"), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

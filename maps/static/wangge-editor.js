@@ -93,42 +93,29 @@
     }
 
     (gridsData.features || []).forEach(addGrid);
-
-    /* A footprint's centre (the mean of its outer ring), [lng, lat]: box and lasso test it. */
-    function centreOf(geometry) {
-      var ring = geometry.type === "MultiPolygon" ? geometry.coordinates[0][0] : geometry.coordinates[0];
-      var x = 0, y = 0, n = Math.max(1, ring.length - 1);
-      for (var i = 0; i < n; i++) { x += ring[i][0]; y += ring[i][1]; }
-      return [x / n, y / n];
-    }
-    var buildingsLayer = null;
-    /* Drawn once the draft's state has come (each building in its grid's colour). */
-    function drawBuildings() {
-      buildingsLayer = L.geoJSON(buildingsData, {
-        renderer: canvas,
-        style: function (f) { return buildingStyle(f.properties.building_id); },
-        onEachFeature: function (f, layer) {
-          var id = f.properties.building_id;
-          buildingLayers[id] = layer;
-          st.hh[id] = f.properties.households || 0;
-          centres[id] = centreOf(f.geometry);
-        },
-      }).addTo(map);
-      buildingsLayer.on("click", function (e) {
-        if (st.mode !== "click") return;
-        L.DomEvent.stopPropagation(e);
-        var id = e.layer.feature.properties.building_id;
-        var o = e.originalEvent;
-        var add = o && (o.shiftKey || o.ctrlKey || o.metaKey);
-        if (!add) clearSelection();
-        toggle(id, add ? !st.selected[id] : true);
-        showSelection();
-      });
-      buildingsLayer.bindTooltip(function (layer) {
-        var id = layer.feature.properties.building_id;
-        return esc(id) + " · " + st.hh[id] + " " + esc(T.households) + " · " + esc(st.gridOf[id] || "");
-      }, { sticky: true });
-    }
+    var buildingsLayer = L.geoJSON(buildingsData, {
+      renderer: canvas,
+      style: function (f) { return buildingStyle(f.properties.building_id); },
+      onEachFeature: function (f, layer) {
+        var id = f.properties.building_id;
+        buildingLayers[id] = layer;
+        st.gridOf[id] = f.properties.grid;
+        st.hh[id] = f.properties.households || 0;
+        var c = layer.getBounds().getCenter();
+        centres[id] = [c.lng, c.lat];
+        layer.on("click", function (e) {
+          if (st.mode !== "click") return;
+          L.DomEvent.stopPropagation(e);
+          var add = e.originalEvent && (e.originalEvent.shiftKey || e.originalEvent.ctrlKey || e.originalEvent.metaKey);
+          if (!add) clearSelection();
+          toggle(id, add ? !st.selected[id] : true);
+          showSelection();
+        });
+        layer.bindTooltip(function () {
+          return esc(id) + " · " + st.hh[id] + " " + esc(T.households) + " · " + esc(st.gridOf[id] || "");
+        }, { sticky: true });
+      },
+    }).addTo(map);
 
     function restyle(id) {
       var layer = buildingLayers[id];
@@ -267,11 +254,12 @@
         st.stats = {};
         setStats(s.grids);
         var changed = [];
-        Object.keys(s.buildings).forEach(function (id) {
-          if (st.gridOf[id] !== s.buildings[id]) changed.push(id);
-          st.gridOf[id] = s.buildings[id];
+        s.buildings.forEach(function (b) {
+          if (st.gridOf[b.building_id] !== b.grid) changed.push(b.building_id);
+          st.gridOf[b.building_id] = b.grid;
+          st.hh[b.building_id] = b.households;
         });
-        if (buildingsLayer) changed.forEach(restyle);
+        changed.forEach(restyle);
         Object.keys(gridLayers).forEach(function (code) {
           if (!st.stats[code]) { gridGroup.removeLayer(gridLayers[code]); delete gridLayers[code]; }
           else gridLayers[code].setStyle(gridStyle(code));
@@ -284,7 +272,7 @@
     }
 
     function reloadPolygons() {
-      return fetch(opts.gridsUrl + "?simplify=1", { credentials: "same-origin" }).then(function (r) { return r.json(); })
+      return fetch(opts.gridsUrl, { credentials: "same-origin" }).then(function (r) { return r.json(); })
         .then(function (fc) {
           (fc.features || []).forEach(function (f) {
             addGrid({ type: "Feature", properties: { code: f.properties.code }, geometry: f.geometry });
@@ -488,9 +476,7 @@
     E.centre = function (id) { return centres[id]; };
 
     showSelection();
-    Promise.all([loadState(), reloadPolygons()]).then(function () {
-      drawBuildings();
-      Object.keys(gridLayers).forEach(function (code) { gridLayers[code].setStyle(gridStyle(code)); });
+    loadState().then(function () {
       var container = map.getContainer();
       container.dataset.wgEditorReadyMs = String(Math.round(performance.now()));
       container.dataset.wgEditorReady = "1";

@@ -323,7 +323,6 @@ def _request(sv, action: str) -> tuple[str, str, dict]:
         "facilities.edit": ("delete", "/facilities/999999", {}),
         "volunteers.read": ("get", "/volunteers", {}),
         "volunteers.edit": ("patch", "/volunteers/999999", {"json": {"phone": "1"}}),
-        "volunteers.edit_own": ("patch", "/volunteers/me", {"json": {"active": True}}),
         "wishes.post": ("post", "/wishes", {"json": {"category": "no such category",
                                                      "lon": inside(sv, 21)[0],
                                                      "lat": inside(sv, 21)[1]}}),
@@ -332,6 +331,13 @@ def _request(sv, action: str) -> tuple[str, str, dict]:
         "wishes.board": ("get", "/wishes/board", {}),
         "wishes.statistics": ("get", "/wishes/statistics", {}),
         "wishes.map": ("get", "/maps/wishes", {}),
+        "visits.classes_import": ("post", f"/plans/{p}/visit-classes/import",
+                                  {"files": {"file": ("x.csv", b"building_id\n", "text/csv")}}),
+        "visits.classes_read": ("get", "/visit-classes", {}),
+        "visits.plan": ("post", "/visit-calendar/compute", {"json": {"weeks": 0}}),
+        "visits.read": ("get", "/visit-calendar", {"params": {"worker_id": w}}),
+        "visits.record": ("post", "/visits/done", {"json": {"building_id": "nowhere"}}),
+        "visits.route": ("get", "/visit-calendar/route", {"params": {"worker_id": w}}),
     }[action]
 
 

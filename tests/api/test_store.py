@@ -36,7 +36,8 @@ def db(request, tmp_path):
 
 TABLES = {"tokens", "datasets", "jobs", "plans", "grids", "plan_buildings", "workers",
           "party_members", "assignments", "routes", "incidents", "idempotency_keys",
-          "incident_steps", "tracks"}
+          "incident_steps", "tracks", "visit_classes", "scheduled_visits",
+          "visits_done"}
 
 
 def test_migrations_create_every_table_and_go_back(db):

@@ -1,0 +1,117 @@
+"""Household visits in the store: visit classes per building, scheduled visits of the
+calendars, visits done.
+
+Call these inside one write transaction (a request's ``WriteDb`` or a job's final
+transaction): an import replaces a plan's classes whole, a calendar replaces a person's
+visits from its start, so that a failure leaves the previous rows as they were.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date, datetime
+
+import pandas as pd
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from api.store import models as m
+from dispatch.incidents.rules import beijing
+
+
+def replace_classes(session: Session, plan_id: int, classes: pd.DataFrame,
+                    grid_of: dict[str, str | None]) -> int:
+    """Replace the plan's visit classes with ``classes`` (dispatch.schedule.classes'
+    ``read_visit_classes`` frame); returns the rows written."""
+    session.execute(delete(m.VisitClassRow).where(m.VisitClassRow.plan_id == plan_id))
+    session.add_all(m.VisitClassRow(plan_id=plan_id, building_id=r.building_id,
+                                    grid_code=grid_of.get(r.building_id),
+                                    visit_class=r.visit_class, households=int(r.households),
+                                    last_visit=r.last_visit)
+                    for r in classes.itertuples())
+    session.flush()
+    return len(classes)
+
+
+def classes(session: Session, plan_id: int,
+            grid_codes: Iterable[str] | None = None) -> list[m.VisitClassRow]:
+    """The plan's visit classes, of the given grids only when ``grid_codes`` is given."""
+    q = select(m.VisitClassRow).where(m.VisitClassRow.plan_id == plan_id)
+    if grid_codes is not None:
+        q = q.where(m.VisitClassRow.grid_code.in_(list(grid_codes)))
+    return list(session.scalars(q.order_by(m.VisitClassRow.building_id,
+                                           m.VisitClassRow.visit_class)))
+
+
+def replace_calendar(session: Session, plan_id: int, person_kind: str, person_id: int,
+                     start: date, rows: list[dict], job_id: int | None = None) -> int:
+    """Replace a person's scheduled visits from ``start`` on with ``rows`` (ScheduledVisitRow
+    fields); earlier days stay as they were planned."""
+    session.execute(delete(m.ScheduledVisitRow).where(
+        m.ScheduledVisitRow.plan_id == plan_id, m.ScheduledVisitRow.person_kind == person_kind,
+        m.ScheduledVisitRow.person_id == person_id, m.ScheduledVisitRow.day >= start))
+    session.add_all(m.ScheduledVisitRow(plan_id=plan_id, person_kind=person_kind,
+                                        person_id=person_id, job_id=job_id, **r)
+                    for r in rows)
+    session.flush()
+    return len(rows)
+
+
+def calendar(session: Session, plan_id: int, person_kind: str, person_id: int,
+             first: date | None = None, last: date | None = None) -> list[m.ScheduledVisitRow]:
+    """A person's scheduled visits between ``first`` and ``last`` (inclusive), by day."""
+    q = select(m.ScheduledVisitRow).where(
+        m.ScheduledVisitRow.plan_id == plan_id, m.ScheduledVisitRow.person_kind == person_kind,
+        m.ScheduledVisitRow.person_id == person_id)
+    if first is not None:
+        q = q.where(m.ScheduledVisitRow.day >= first)
+    if last is not None:
+        q = q.where(m.ScheduledVisitRow.day <= last)
+    return list(session.scalars(q.order_by(m.ScheduledVisitRow.day,
+                                           m.ScheduledVisitRow.building_id,
+                                           m.ScheduledVisitRow.id)))
+
+
+def add_done(session: Session, *, plan_id: int, building_id: str, grid_code: str | None,
+             done_at: datetime, source: str, visit_class: str | None = None,
+             worker_id: int | None = None, party_member_id: int | None = None,
+             token_id: int | None = None) -> m.VisitDoneRow:
+    """Record a visit done and move the building's last visit (of ``visit_class``, or of
+    every class) to its Beijing date when later."""
+    row = m.VisitDoneRow(plan_id=plan_id, building_id=building_id, grid_code=grid_code,
+                         visit_class=visit_class, done_at=done_at, source=source,
+                         worker_id=worker_id, party_member_id=party_member_id,
+                         token_id=token_id)
+    session.add(row)
+    day = beijing(done_at).date()
+    q = select(m.VisitClassRow).where(m.VisitClassRow.plan_id == plan_id,
+                                      m.VisitClassRow.building_id == building_id)
+    if visit_class is not None:
+        q = q.where(m.VisitClassRow.visit_class == visit_class)
+    for cls in session.scalars(q):
+        if cls.last_visit is None or cls.last_visit < day:
+            cls.last_visit = day
+    session.flush()
+    return row
+
+
+def done_between(session: Session, plan_id: int, start: datetime, end: datetime,
+                 worker_id: int | None = None) -> list[m.VisitDoneRow]:
+    """Visits done in [start, end), of one worker when given, in the order they were done."""
+    q = select(m.VisitDoneRow).where(m.VisitDoneRow.plan_id == plan_id,
+                                     m.VisitDoneRow.done_at >= start,
+                                     m.VisitDoneRow.done_at < end)
+    if worker_id is not None:
+        q = q.where(m.VisitDoneRow.worker_id == worker_id)
+    return list(session.scalars(q.order_by(m.VisitDoneRow.done_at, m.VisitDoneRow.id)))
+
+
+def last_visits(session: Session, plan_id: int) -> dict[str, datetime]:
+    """The latest visit done at each building of the plan (any class, any source)."""
+    out: dict[str, datetime] = {}
+    for building, at in session.execute(select(m.VisitDoneRow.building_id,
+                                               m.VisitDoneRow.done_at)
+                                        .where(m.VisitDoneRow.plan_id == plan_id)):
+        if building not in out or at > out[building]:
+            out[building] = at
+    return out

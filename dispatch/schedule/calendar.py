@@ -1,0 +1,747 @@
+"""The visit calendar of one grid worker or party member over several weeks.
+
+A periodic assignment problem solved with OR-Tools CP-SAT. The households a worker is
+responsible for come in *groups*: the households of one class in one building (cut into chunks
+a trip can serve, ``chunk_min`` minutes of visiting at most). A group visited on day ``t`` is
+next due on ``t + period``; every visit due inside the horizon is one *occurrence* to place on
+one of the worker's work days (not a weekly rest day, day off or public holiday).
+
+Model (per worker, so that 10 workers are 10 small models):
+
+- ``x[o, d]``: occurrence ``o`` is on work day ``d``; exactly one day each, inside its window.
+  Windows come from the latest feasible chain (each visit as late as its due date allows),
+  which fixes how many visits are due, and from the end of the horizon (the last visit's next
+  due date falls after it); consecutive visits of a group are at most ``period`` days apart
+  and at least ``ceil(period / 2)`` (or the tightest gap the latest chain needs).
+- buildings near each other form *clusters* (complete-linkage clustering of the buildings'
+  positions, at most ``cluster_m`` metres across, scipy); ``y[c, d]``: cluster ``c`` is
+  visited on day ``d``, which costs the walk to it (one way from the base, in minutes,
+  ``approach_min``): a day's load is its visiting minutes plus its clusters' approaches.
+- balance: each day's load against its share of the horizon's load (the share of the day's
+  working minutes, :class:`WorkDay`): the largest deviation and the sum of deviations are
+  minimised, and a day's load beyond its capacity is penalised heavily; then the approaches
+  (fewer, nearer clusters a day: spatially compact days).
+- party members (``min_weekly``): at least that many households a week, a shortfall penalised.
+
+The solver runs on one core with a deterministic time budget (``max_deterministic_time``), so
+the same input gives the same calendar; :func:`plan_calendars` runs workers' models in parallel
+processes. The baseline, :func:`nearest_due_first`, fills each work day with the visits due
+soonest up to the same daily load, the greedy loop the CP-SAT model is measured against.
+
+Why by hand: the periodic structure (chains of visits per group, clusters, balance against
+shifts) is ours; OR-Tools does the search.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+import numpy as np
+import pandas as pd
+from ortools.sat.python import cp_model
+from scipy.cluster.hierarchy import fcluster, linkage
+
+from dispatch.schedule.classes import CLASSES
+from gis.errors import ArgumentError
+
+CLUSTER_M = 150.0  # buildings of one cluster lie at most this far apart (m)
+CHUNK_MIN = 30  # most visiting minutes one trip to a building makes for one class
+VISIT_SHARE = 0.5  # share of a shift given to household visits (the rest: incidents, patrol)
+WALK_M_PER_MIN = 4000 / 60  # 4 km/h
+OVER_CAPACITY_WEIGHT = 1000  # per minute of a day's load above its capacity
+MAX_DEV_WEIGHT = 5  # per minute of the largest deviation from a day's share
+BAND = 0.08  # deviations up to this share of a day's target cost SUM_DEV_WEIGHT only
+BAND_WEIGHT = 20  # per minute of deviation beyond the band
+SUM_DEV_WEIGHT = 2  # per minute of each day's deviation
+APPROACH_WEIGHT = 1  # per minute of walking to a cluster
+SHORTFALL_WEIGHT = 500  # per household a party member visits below min_weekly in a week
+LOOKAHEAD_DAYS = 21  # groups due this soon after the horizon may be visited early in it
+EXTRA_WEIGHT = 1  # per minute of an early visit that is not yet due
+DEFAULT_BUDGET_S = 2.0  # CP-SAT deterministic time per worker
+WORKERS = 4  # CP-SAT subsolvers, interleaved on one thread (deterministic)
+
+
+@dataclass(frozen=True)
+class Group:
+    """Households of one class in one building, visited together.
+
+    Attributes:
+        group_id: unique within the worker's calendar (``building_id/class/chunk``).
+        building_id: the building.
+        visit_class: a key of :data:`dispatch.schedule.classes.CLASSES`.
+        households: how many households.
+        x, y: the building's position (m, metric CRS).
+        last_visit: the day they were last visited; None when not known (then spread evenly
+            over the first period, see :func:`make_groups`).
+        period_days: override of the class's period (party members); None: the class's.
+    """
+
+    group_id: str
+    building_id: str
+    visit_class: str
+    households: int
+    x: float
+    y: float
+    last_visit: date | None = None
+    period_days: int | None = None
+
+    @property
+    def period(self) -> int:
+        """The longest gap between two visits (days)."""
+        return self.period_days or CLASSES[self.visit_class].period_days
+
+    @property
+    def minutes(self) -> int:
+        """Visiting minutes of one visit to the whole group."""
+        return self.households * CLASSES[self.visit_class].service_min
+
+
+@dataclass(frozen=True)
+class WorkDay:
+    """A day the worker works: the date and the minutes it offers for visits."""
+
+    day: date
+    capacity_min: int
+
+
+@dataclass
+class ScheduledVisit:
+    """One visit of a group on a day; ``due`` its latest day within the frequency."""
+
+    group_id: str
+    building_id: str
+    visit_class: str
+    households: int
+    day: date
+    due: date
+    cluster: int
+    early: bool = False  # not due in the horizon: an early visit that saves one after it
+
+    @property
+    def late(self) -> bool:
+        """Visited after its due date (only when already overdue when planned)."""
+        return self.day > self.due
+
+
+@dataclass
+class Calendar:
+    """A worker's visit calendar.
+
+    Attributes:
+        worker_id: the caller's id.
+        visits: the scheduled visits, by day.
+        loads: minutes of visiting plus approach walking per work day.
+        due: visits due in the horizon (each group's chain).
+        overdue_at_start: of those, visits already past due when planned (scheduled on the
+            first days they can be).
+        status: CP-SAT's status name ("OPTIMAL", "FEASIBLE"; "GREEDY" for the baseline).
+        seconds: wall time of the solve.
+        weekly_shortfall: households below ``min_weekly`` per week (party members).
+    """
+
+    worker_id: object
+    visits: list[ScheduledVisit]
+    loads: dict[date, int]
+    due: int
+    overdue_at_start: int = 0
+    status: str = ""
+    seconds: float = 0.0
+    weekly_shortfall: list[int] = field(default_factory=list)
+
+    @property
+    def scheduled_pct(self) -> float:
+        """Due visits placed on or before their due date (those overdue at the start: on the
+        first work days), in percent."""
+        if not self.due:
+            return 100.0
+        on_time = (sum(1 for v in self.visits if not v.late and not v.early)
+                   + self.overdue_at_start)
+        return 100.0 * min(on_time, self.due) / self.due
+
+    @property
+    def max_deviation_pct(self) -> float:
+        """Largest deviation of a day's load from the worker's mean daily load (%)."""
+        values = np.array(list(self.loads.values()), dtype=float)
+        if not len(values) or values.mean() == 0:
+            return 0.0
+        return float(np.abs(values / values.mean() - 1).max() * 100)
+
+    def frame(self) -> pd.DataFrame:
+        """The visits as a table (one row per visit)."""
+        return pd.DataFrame([v.__dict__ for v in self.visits],
+                            columns=["group_id", "building_id", "visit_class", "households",
+                                     "day", "due", "cluster", "early"])
+
+
+def work_days(start: date, weeks: int, *, weekdays: Iterable[int] | None = None,
+              days_off: Iterable[date] = (), holidays: Iterable[date] = (),
+              workdays: Iterable[date] = (), shift_min: int = 8 * 60,
+              visit_share: float = VISIT_SHARE) -> list[WorkDay]:
+    """The worker's work days in ``weeks`` weeks from ``start``.
+
+    Args:
+        start: the first day of the horizon.
+        weeks: its length in weeks.
+        weekdays: ISO weekdays worked (1 = Monday); None: Monday to Friday.
+        days_off: the worker's own days off (leave).
+        holidays: public holidays (法定节假日), off even on a working weekday.
+        workdays: make-up working days (调休上班), worked even on a weekend.
+        shift_min: minutes of the shift.
+        visit_share: the share of the shift given to visits.
+    """
+    days = set(weekdays or range(1, 6))
+    off = set(days_off) | set(holidays)
+    extra = set(workdays)
+    out = []
+    for i in range(weeks * 7):
+        d = start + timedelta(days=i)
+        if d in off or (d.isoweekday() not in days and d not in extra):
+            continue
+        out.append(WorkDay(d, round(shift_min * visit_share)))
+    return out
+
+
+def make_groups(buildings: pd.DataFrame, *, chunk_min: int = CHUNK_MIN,
+                start: date | None = None, period_cap: int | None = None) -> list[Group]:
+    """Cut each building's households of each class into groups a trip can serve.
+
+    Args:
+        buildings: one row per building and class: ``building_id, visit_class, households,
+            x, y`` and optionally ``last_visit`` (date or None).
+        chunk_min: most visiting minutes per group.
+        start: groups without a last visit get one spread evenly over the period before this
+            day (in order along the buildings' positions), so that a new calendar does not
+            put every household on one due day: the first calendar's start, or any fixed day
+            (the service: the day the plan went live) so that later calendars agree. Required
+            when a last visit is missing.
+        period_cap: the longest period (party members: short enough for their weekly
+            minimum).
+
+    Returns:
+        The groups, ``building_id/class/chunk`` as id.
+    """
+    groups: list[Group] = []
+    unknown: list[int] = []
+    ordered = buildings.sort_values(["y", "x", "building_id"], kind="stable")
+    for rec in ordered.to_dict("records"):
+        cls = CLASSES[rec["visit_class"]]
+        households = int(rec["households"])
+        size = max(1, chunk_min // cls.service_min)
+        last = rec.get("last_visit")
+        last = None if last is None or (isinstance(last, float) and math.isnan(last)) else last
+        period = min(cls.period_days, period_cap) if period_cap else None
+        for k, first in enumerate(range(0, households, size)):
+            if last is None:
+                unknown.append(len(groups))
+            groups.append(Group(f"{rec['building_id']}/{cls.key}/{k}", str(rec["building_id"]),
+                                cls.key, min(size, households - first), float(rec["x"]),
+                                float(rec["y"]), last, period))
+    if unknown:
+        if start is None:
+            raise ArgumentError("缺少上次走访日期时需给出日历的开始日期",
+                                "give the calendar's start day when last visits are missing")
+        # ranks among every group of a period (not only the unknown ones), so that a group
+        # keeps its spread day when others' last visits become known
+        by_class: dict[int, list[int]] = defaultdict(list)
+        for i, g in enumerate(groups):
+            by_class[g.period].append(i)
+        missing = set(unknown)
+        for period, members in by_class.items():
+            for rank, i in enumerate(members):
+                if i not in missing:
+                    continue
+                back = period - int(rank * period / len(members))
+                g = groups[i]
+                groups[i] = Group(g.group_id, g.building_id, g.visit_class, g.households,
+                                  g.x, g.y, start - timedelta(days=back), g.period_days)
+    return groups
+
+
+def clusters(xy: np.ndarray, cluster_m: float = CLUSTER_M) -> np.ndarray:
+    """Cluster labels (0..k-1) of points (m): complete linkage, at most ``cluster_m`` across."""
+    if len(xy) == 0:
+        return np.zeros(0, dtype=int)
+    if len(xy) == 1:
+        return np.zeros(1, dtype=int)
+    labels = fcluster(linkage(xy, method="complete"), t=cluster_m, criterion="distance")
+    _, dense = np.unique(labels, return_inverse=True)
+    return np.asarray(dense, dtype=int)
+
+
+@dataclass
+class _Occurrence:
+    group: int
+    due: int  # day index of the due date (may be < 0: overdue)
+    lo: int
+    hi: int
+    days: list[int]  # work-day positions allowed
+    min_gap: int  # fewest days after the group's previous visit
+    max_gap: int = 0  # most days after the group's previous visit (the period, or more
+    # when days off leave no work day within it)
+    optional: bool = False  # an early visit that saves a due one just after the horizon
+    horizon_lo: int = 0  # earliest day when the optional visit after it is absent
+
+
+def _chains(groups: Sequence[Group], start: date, days: list[WorkDay]
+            ) -> tuple[list[_Occurrence], int]:
+    """Each group's due visits in the horizon with their windows; and how many were overdue
+    at the start (and cannot be on time)."""
+    horizon = (days[-1].day - start).days + 1 if days else 0
+    index = np.array([(d.day - start).days for d in days])
+    occurrences: list[_Occurrence] = []
+    overdue = 0
+    for gi, g in enumerate(groups):
+        assert g.last_visit is not None
+        period = g.period
+        due = (g.last_visit - start).days + period
+        latest: list[tuple[int, int]] = []  # (due, day index)
+        prev = -1
+        while due < horizon:
+            fits = index[(index > prev) & (index <= due)]
+            if len(fits):
+                t = int(fits[-1])
+            else:
+                later = index[index > prev]
+                if not len(later):
+                    break
+                t = int(later[0])
+                overdue += 1
+            latest.append((due, t))
+            prev, due = t, t + period
+        next_due = latest[-1][1] + period if latest else due
+        extra = next_due < horizon + LOOKAHEAD_DAYS
+        if not latest and not extra:
+            continue
+        gaps = [b[1] - a[1] for a, b in itertools.pairwise(latest)]
+        min_gap = min([math.ceil(period / 2), *gaps]) if gaps else math.ceil(period / 2)
+        n = len(latest)
+        total = n + (1 if extra else 0)
+        lows = [max(0, horizon - period * (total - j)) for j in range(n)]
+        for j in range(1, n):
+            lows[j] = max(lows[j], lows[j - 1] + min_gap)
+        for j, (due_j, hi) in enumerate(latest):
+            lo = min(lows[j], hi)
+            allowed = [k for k, d in enumerate(index) if lo <= d <= hi]
+            gap_j = latest[j][1] - latest[j - 1][1] if j else period
+            occurrences.append(_Occurrence(gi, due_j, lo, hi, allowed, min_gap,
+                                           max(period, gap_j), horizon_lo=(max(lo, horizon - period)
+                                                       if extra and j == n - 1 else lo)))
+        if extra:
+            lo = max(horizon - period,
+                     lows[-1] + min_gap if n else due - period + min_gap)
+            allowed = [k for k, d in enumerate(index) if lo <= d]
+            if allowed:
+                occurrences.append(_Occurrence(gi, next_due, lo, horizon - 1, allowed,
+                                               min_gap, period, optional=True))
+    return occurrences, overdue
+
+
+def plan_calendar(worker_id: object, groups: Sequence[Group], days: Sequence[WorkDay],
+                  start: date, *, base: tuple[float, float] | None = None,
+                  cluster_m: float = CLUSTER_M, min_weekly: int = 0,
+                  budget_s: float = DEFAULT_BUDGET_S, time_limit_s: float | None = None,
+                  log: bool = False) -> Calendar:
+    """The visit calendar of one worker.
+
+    Args:
+        worker_id: the caller's id.
+        groups: the worker's household groups (:func:`make_groups`), each with a last visit.
+        days: the worker's work days in the horizon (:func:`work_days`), in order.
+        start: the first day of the horizon.
+        base: where the worker starts (m, metric CRS); None: the groups' centre.
+        cluster_m: the largest distance across a cluster (m).
+        min_weekly: households to visit each week at least (party members: 5).
+        budget_s: CP-SAT's deterministic time (about seconds of one core); the same input
+            and budget give the same calendar.
+        time_limit_s: a wall-clock safety limit (default: 3 × budget + 1).
+        log: print CP-SAT's search log.
+
+    Returns:
+        The :class:`Calendar`.
+
+    Raises:
+        ArgumentError: no work day in the horizon while visits are due.
+    """
+    started = time.perf_counter()
+    days = sorted(days, key=lambda d: d.day)
+    occurrences, overdue = _chains(groups, start, list(days))
+    if groups and not days:
+        raise ArgumentError(f"{worker_id} 在日历期间没有工作日，无法安排走访：请检查工作日和休息日",
+                            f"{worker_id} has no work day in the horizon to visit households: "
+                            "check the work days and days off")
+    xy = np.array([[g.x, g.y] for g in groups]) if groups else np.zeros((0, 2))
+    label = clusters(xy, cluster_m)
+    n_clusters = int(label.max()) + 1 if len(label) else 0
+    origin = np.array(base) if base is not None else (xy.mean(axis=0) if len(xy) else None)
+    approach = np.zeros(n_clusters, dtype=int)
+    for c in range(n_clusters):
+        centre = xy[label == c].mean(axis=0)
+        approach[c] = 1 + round(float(np.hypot(*(centre - origin))) * 1.3 / WALK_M_PER_MIN)
+
+    model = cp_model.CpModel()
+    x: dict[tuple[int, int], cp_model.IntVar] = {}
+    by_day: dict[int, list[tuple[int, cp_model.IntVar]]] = defaultdict(list)
+    cluster_day: dict[tuple[int, int], list[cp_model.IntVar]] = defaultdict(list)
+    chain: dict[int, list[tuple[int, cp_model.LinearExpr]]] = defaultdict(list)
+    present: dict[int, cp_model.IntVar] = {}
+    offsets = [(d.day - start).days for d in days]
+    horizon = offsets[-1] + 1 if offsets else 0
+    for oi, occ in enumerate(occurrences):
+        lits = []
+        for k in occ.days:
+            var = model.new_bool_var(f"x{oi}_{k}")
+            x[oi, k] = var
+            lits.append(var)
+            by_day[k].append((oi, var))
+            cluster_day[int(label[occ.group]), k].append(var)
+        if occ.optional:
+            present[oi] = model.new_bool_var(f"p{oi}")
+            model.add(sum(lits) == present[oi])
+        else:
+            model.add_exactly_one(lits)
+        chain[occ.group].append((oi, cp_model.LinearExpr.weighted_sum(
+            [x[oi, k] for k in occ.days], [offsets[k] for k in occ.days])))
+    for gi, times in chain.items():
+        period = groups[gi].period
+        for (_, a), (oi, b) in itertools.pairwise(times):
+            gap, most = occurrences[oi].min_gap, occurrences[oi].max_gap
+            if oi in present:  # an absent optional visit is at day 0: no constraint then
+                model.add(b - a <= most).only_enforce_if(present[oi])
+                model.add(b - a >= gap).only_enforce_if(present[oi])
+            else:
+                model.add(b - a <= most)
+                model.add(b - a >= gap)
+        last_oi, _last_t = times[-1]
+        if last_oi in present and len(times) > 1:
+            # without the early visit, the last due one covers the end of the horizon
+            model.add(times[-2][1] >= horizon - period).only_enforce_if(present[last_oi].Not())
+    y: dict[tuple[int, int], cp_model.IntVar] = {}
+    for (c, k), lits in cluster_day.items():
+        var = model.new_bool_var(f"y{c}_{k}")
+        y[c, k] = var
+        for lit in lits:
+            model.add_implication(lit, var)
+    minutes = [groups[o.group].minutes for o in occurrences]
+    base_work = sum(m for m, o in zip(minutes, occurrences, strict=True) if not o.optional)
+    hinted = _start(occurrences, offsets, groups, days, label, base_work)
+    for oi, occ in enumerate(occurrences):
+        for k in occ.days:
+            model.add_hint(x[oi, k], k == hinted.get(oi, -1))
+        if oi in present:
+            model.add_hint(present[oi], oi in hinted)
+    used = {(int(label[occurrences[oi].group]), k) for oi, k in hinted.items()}
+    hint_approach = sum(int(approach[c]) for c, _ in used)
+    for key, var in y.items():
+        model.add_hint(var, key in used)
+    # each day's share of the horizon's work: visiting minutes plus the approaches of the
+    # start, in proportion to the day's capacity
+    work = sum(minutes[oi] for oi in hinted) + hint_approach
+    total_cap = sum(d.capacity_min for d in days) or 1
+    upper = sum(minutes) + int(approach.sum()) + 1
+    loads, devs, objective = [], [], []
+    # the start's value of every variable, so that the hint is complete
+    hint_load = [0] * len(days)
+    for oi, k in hinted.items():
+        hint_load[k] += minutes[oi]
+    for c, k in used:
+        hint_load[k] += int(approach[c])
+    targets = [round(work * d.capacity_min / total_cap) for d in days]
+    hint_dev = [abs(v - t) for v, t in zip(hint_load, targets, strict=True)]
+    max_dev = model.new_int_var(0, upper, "max_dev")
+    model.add_hint(max_dev, max(hint_dev, default=0))
+    for k, d in enumerate(days):
+        load = model.new_int_var(0, upper, f"load{k}")
+        model.add(load == sum(minutes[oi] * var for oi, var in by_day[k])
+                  + sum(int(approach[c]) * var for (c, kk), var in y.items() if kk == k))
+        loads.append(load)
+        target = targets[k]
+        dev = model.new_int_var(0, upper, f"dev{k}")
+        model.add(dev >= load - target)
+        model.add(dev >= target - load)
+        model.add(max_dev >= dev)
+        devs.append(dev)
+        model.add_hint(load, hint_load[k])
+        model.add_hint(dev, hint_dev[k])
+        if target + upper // max(len(days), 1) > d.capacity_min:  # the day could overflow
+            over = model.new_int_var(0, upper, f"over{k}")
+            model.add(over >= load - d.capacity_min)
+            objective.append(OVER_CAPACITY_WEIGHT * over)
+            model.add_hint(over, max(0, hint_load[k] - d.capacity_min))
+        band = model.new_int_var(0, upper, f"band{k}")  # beyond the tolerated band
+        model.add(band >= dev - int(BAND * target))
+        objective.append(BAND_WEIGHT * band)
+        model.add_hint(band, max(0, hint_dev[k] - int(BAND * target)))
+    objective += [MAX_DEV_WEIGHT * max_dev, SUM_DEV_WEIGHT * cp_model.LinearExpr.sum(devs)]
+    objective += [EXTRA_WEIGHT * minutes[oi] * p for oi, p in present.items()]
+    objective.append(APPROACH_WEIGHT * cp_model.LinearExpr.weighted_sum(
+        list(y.values()), [int(approach[c]) for c, _ in y]))
+    shortfalls = []
+    if min_weekly > 0 and days:
+        weeks = (offsets[-1]) // 7 + 1
+        for w in range(weeks):
+            ks = [k for k, off in enumerate(offsets) if off // 7 == w]
+            short = model.new_int_var(0, min_weekly, f"short{w}")
+            visited = sum(groups[occurrences[oi].group].households * var
+                          for k in ks for oi, var in by_day[k])
+            model.add(visited + short >= min_weekly)
+            shortfalls.append(short)
+            objective.append(SHORTFALL_WEIGHT * short)
+            done = sum(groups[occurrences[oi].group].households
+                       for oi, k in hinted.items() if k in ks)
+            model.add_hint(short, max(0, min_weekly - done))
+    model.minimize(sum(objective))
+
+    solver = cp_model.CpSolver()
+    solver.parameters.num_workers = WORKERS
+    solver.parameters.interleave_search = True
+    solver.parameters.max_deterministic_time = budget_s
+    solver.parameters.max_time_in_seconds = time_limit_s or 3 * budget_s + 1
+    solver.parameters.random_seed = 0
+    solver.parameters.log_search_progress = log
+    status = solver.solve(model)
+    solved = status in (cp_model.OPTIMAL, cp_model.FEASIBLE)
+    if solved:
+        chosen = {oi: next(k for k in occ.days if solver.value(x[oi, k]))
+                  for oi, occ in enumerate(occurrences)
+                  if oi not in present or solver.value(present[oi])}
+        day_loads = [int(solver.value(v)) for v in loads]
+        weekly_short = [int(solver.value(v)) for v in shortfalls]
+    else:  # the budget ran out before the search began (presolve of a large model on a
+        # loaded machine): the start keeps every rule (_start, _repair), so it is the answer
+        chosen, day_loads = hinted, hint_load
+        weekly_short = [max(0, min_weekly - sum(groups[occurrences[oi].group].households
+                                         for oi, k in chosen.items()
+                                         if offsets[k] // 7 == w))
+                 for w in range(len(shortfalls))]
+    visits = []
+    for oi, k in chosen.items():
+        occ = occurrences[oi]
+        g = groups[occ.group]
+        visits.append(ScheduledVisit(g.group_id, g.building_id, g.visit_class, g.households,
+                                     days[k].day, start + timedelta(days=occ.due),
+                                     int(label[occ.group]), occ.optional))
+    visits.sort(key=lambda v: (v.day, v.cluster, v.building_id, v.group_id))
+    return Calendar(worker_id, visits, {d.day: day_loads[k] for k, d in enumerate(days)},
+                    sum(1 for o in occurrences if not o.optional), overdue,
+                    solver.status_name(status) if solved else "START",
+                    round(time.perf_counter() - started, 3), weekly_short)
+
+
+def _start(occurrences: list[_Occurrence], offsets: list[int], groups: Sequence[Group],
+           days: Sequence[WorkDay], label: np.ndarray, work: float) -> dict[int, int]:
+    """A feasible, levelled start for the search (occurrence -> work-day position).
+
+    Sweeps the work days in order: first the visits that cannot wait (their window, narrowed
+    by the group's previous visit, ends before the next work day), then, up to the day's
+    share of ``work``, visits whose window is open, those in a cluster the day already
+    visits first, then by the end of their window; an optional early visit only once its
+    group's due ones are placed. Placing a group's last due visit before the end of the
+    horizon minus its period makes its optional visit due.
+    """
+    horizon = offsets[-1] + 1 if offsets else 0
+    total_cap = sum(d.capacity_min for d in days) or 1
+    queue: dict[int, list[int]] = defaultdict(list)
+    for oi, occ in enumerate(occurrences):
+        queue[occ.group].append(oi)
+    position = {gi: 0 for gi in queue}
+    previous: dict[int, int] = {}
+    chosen: dict[int, int] = {}
+    required: set[int] = set()
+    # caps[k]: the capacity of the days before position k
+    caps = np.concatenate([[0], np.cumsum([d.capacity_min for d in days])])
+    day_set = set(offsets)
+
+    def next_fits(nxt: int, off: int) -> bool:
+        occ = occurrences[nxt]
+        lo = max(occ.lo, off + occ.min_gap)
+        hi = min(occ.hi if not occ.optional else horizon - 1, off + occ.max_gap)
+        return hi >= horizon or any(d in day_set for d in range(lo, hi + 1))
+
+    for k, off in enumerate(offsets):
+        next_off = offsets[k + 1] if k + 1 < len(offsets) else horizon + 10**6
+        target = work * days[k].capacity_min / total_cap
+        open_now: list[tuple[int, int, int]] = []  # (end, occurrence, must)
+        for gi, items in queue.items():
+            if position[gi] >= len(items):
+                continue
+            oi = items[position[gi]]
+            occ = occurrences[oi]
+            prev = previous.get(gi)
+            lo = occ.lo if prev is None else max(occ.lo, prev + occ.min_gap)
+            hi = occ.hi if prev is None else min(occ.hi, prev + occ.max_gap)
+            if off < lo or k not in occ.days:
+                continue
+            must = 0 if occ.optional and oi not in required else 1 if next_off > hi else 0
+            if (not must and position[gi] + 1 < len(items)
+                    and not next_fits(items[position[gi] + 1], off)):
+                continue  # the group's next visit would find no work day in its gap
+            open_now.append((hi, oi, must))
+        load = 0.0
+        today: set[int] = set()
+
+        def place(oi: int, k: int, off: int, today: set[int]) -> int:
+            """Put ``oi`` on day ``k``; its minutes."""
+            gi = occurrences[oi].group
+            chosen[oi] = k
+            previous[gi] = off
+            position[gi] += 1
+            today.add(int(label[gi]))
+            items = queue[gi]
+            if (position[gi] < len(items) and occurrences[items[position[gi]]].optional
+                    and off < horizon - groups[gi].period):
+                required.add(items[position[gi]])
+            return groups[gi].minutes
+
+        # the lowest level at which every open visit meets its due date (EDF levelling),
+        # scaled to the day's capacity
+        need, cum = 0.0, 0.0
+        for hi, oi, _ in sorted(open_now):
+            if occurrences[oi].optional and oi not in required:
+                continue
+            cum += groups[occurrences[oi].group].minutes
+            until = max(int(np.searchsorted(offsets, hi, side="right")), k + 1)
+            span = caps[until] - caps[k]
+            need = max(need, cum * days[k].capacity_min / max(span, 1))
+        for _, oi, must in sorted(open_now):
+            if must:
+                load += place(oi, k, off, today)
+        rest = [(hi, oi) for hi, oi, must in open_now if not must
+                and (not occurrences[oi].optional or oi in required
+                     or off >= horizon - LOOKAHEAD_DAYS)]
+        rest.sort()
+        while rest and load < need:  # the most urgent first, up to the level
+            load += place(rest.pop(0)[1], k, off, today)
+        while rest and load < target:  # then places the day already goes to
+            rest.sort(key=lambda e: (int(label[occurrences[e[1]].group]) not in today,
+                                     occurrences[e[1]].optional and e[1] not in required,
+                                     e[0]))
+            _, oi = rest.pop(0)
+            if load + groups[occurrences[oi].group].minutes > target * 1.1 and load > 0:
+                continue
+            load += place(oi, k, off, today)
+    _repair(chosen, queue, occurrences, offsets, horizon, groups)
+    return chosen
+
+
+def _repair(chosen: dict[int, int], queue: dict[int, list[int]],
+            occurrences: list[_Occurrence], offsets: list[int], horizon: int,
+            groups: Sequence[Group]) -> None:
+    """Groups whose start breaks a rule (days off can leave a visit no work day within its
+    gap) go back to their latest chain, which keeps every rule by construction."""
+    at = {off: k for k, off in enumerate(offsets)}
+    for gi, items in queue.items():
+        placed = [(oi, offsets[chosen[oi]]) for oi in items if oi in chosen]
+        ok = all(not (occurrences[oi].optional is False and oi not in chosen) for oi in items)
+        for (_, ta), (oi, tb) in itertools.pairwise(placed):
+            ok = ok and occurrences[oi].min_gap <= tb - ta <= occurrences[oi].max_gap
+        last = items[-1]
+        if ok and occurrences[last].optional and last not in chosen and len(placed):
+            ok = placed[-1][1] >= horizon - groups[gi].period
+        if ok:
+            continue
+        for oi in items:
+            chosen.pop(oi, None)
+            if not occurrences[oi].optional:
+                chosen[oi] = at[occurrences[oi].hi]
+
+
+def load_of(visits: Iterable[ScheduledVisit], groups: Sequence[Group], days: Sequence[WorkDay],
+            base: tuple[float, float] | None = None, cluster_m: float = CLUSTER_M
+            ) -> dict[date, int]:
+    """Each work day's load (visiting minutes plus approach walks to its clusters) of a list
+    of visits, counted as :func:`plan_calendar` counts it; for comparing calendars."""
+    by_id = {g.group_id: i for i, g in enumerate(groups)}
+    xy = np.array([[g.x, g.y] for g in groups]) if groups else np.zeros((0, 2))
+    label = clusters(xy, cluster_m)
+    origin = np.array(base) if base is not None else xy.mean(axis=0)
+    loads = {d.day: 0 for d in days}
+    seen: set[tuple[date, int]] = set()
+    for v in visits:
+        gi = by_id[v.group_id]
+        c = int(label[gi])
+        loads[v.day] += groups[gi].minutes
+        if (v.day, c) not in seen:
+            seen.add((v.day, c))
+            centre = xy[label == c].mean(axis=0)
+            loads[v.day] += 1 + round(float(np.hypot(*(centre - origin))) * 1.3
+                                          / WALK_M_PER_MIN)
+    return loads
+
+
+def nearest_due_first(worker_id: object, groups: Sequence[Group], days: Sequence[WorkDay],
+                      start: date, *, base: tuple[float, float] | None = None,
+                      daily_min: float | None = None) -> Calendar:
+    """The baseline: each work day, the visits due soonest until the day's load is reached.
+
+    Every group's next due date is its last visit plus its period; on each work day the
+    groups due before the next work day are visited (they cannot wait), then more groups in
+    order of due date (ties: in the input's order) while the day's visiting minutes stay
+    below ``daily_min``; a visit resets the group's due date. Only visits due inside the
+    horizon are taken.
+
+    Args:
+        daily_min: the visiting minutes aimed at each day; default: the visiting minutes of
+            the due visits of the latest chain divided by the work days (the same work as
+            :func:`plan_calendar` places).
+    """
+    started = time.perf_counter()
+    days = sorted(days, key=lambda d: d.day)
+    occurrences, overdue = _chains(groups, start, list(days))
+    horizon = (days[-1].day - start).days + 1 if days else 0
+    if daily_min is None:
+        work = sum(groups[o.group].minutes for o in occurrences if not o.optional)
+        daily_min = work / max(len(days), 1)
+    due = [(g.last_visit - start).days + g.period for g in groups if g.last_visit is not None]
+    visits = []
+    offsets = [(d.day - start).days for d in days]
+    for k, d in enumerate(days):
+        next_day = offsets[k + 1] if k + 1 < len(days) else horizon
+        order = sorted((due[i], i) for i in range(len(groups)) if due[i] < horizon)
+        load = 0.0
+        for when, i in order:
+            must = when < next_day
+            if not must and load + groups[i].minutes > daily_min:
+                if load >= daily_min:
+                    break
+                continue
+            g = groups[i]
+            visits.append(ScheduledVisit(g.group_id, g.building_id, g.visit_class, g.households,
+                                         d.day, start + timedelta(days=when), 0))
+            load += g.minutes
+            due[i] = offsets[k] + g.period
+    loads = load_of(visits, groups, days, base)
+    return Calendar(worker_id, visits, loads, sum(1 for o in occurrences if not o.optional),
+                    overdue, "GREEDY",
+                    round(time.perf_counter() - started, 3))
+
+
+def _solve_one(args: tuple) -> Calendar:  # type: ignore[type-arg]
+    worker_id, groups, days, start, kwargs = args
+    return plan_calendar(worker_id, groups, days, start, **kwargs)
+
+
+def plan_calendars(jobs: Sequence[tuple[object, Sequence[Group], Sequence[WorkDay],
+                                        dict[str, object]]],
+                   start: date, *, processes: int = 1) -> list[Calendar]:
+    """Calendars of several workers, each its own model (workers share no household).
+
+    Args:
+        jobs: per worker: id, groups, work days, and keywords of :func:`plan_calendar`.
+        start: the first day of the horizon.
+        processes: models solved at once (separate processes; 1: in this process).
+
+    Returns:
+        The calendars in the order of ``jobs``; the same for any number of processes.
+    """
+    tasks = [(w, list(g), list(d), start, kw) for w, g, d, kw in jobs]
+    if processes <= 1 or len(tasks) <= 1:
+        return [_solve_one(t) for t in tasks]
+    with ProcessPoolExecutor(max_workers=processes) as pool:
+        return list(pool.map(_solve_one, tasks))

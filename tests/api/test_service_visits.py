@@ -1,0 +1,221 @@
+"""Household visits in the service: the class import (sensitive; bad input refused whole),
+who sees which classes and calendars, the calendar job's results, visits done feeding the
+next calendar (a missed visit re-scheduled by its due date), today's route with what is done
+kept first; on the synthetic district (SQLite)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from api.jobs.visits import run_visit_calendar
+from api.services.visits import next_monday, record_visit_done
+from api.store import models as m
+from dispatch.incidents.rules import beijing
+
+
+@pytest.fixture(scope="module")
+def sv(open_service):
+    with open_service("visits-data", start_jobs=False) as sv:
+        db = sv["app"].state.db
+        with db.writing() as s:
+            rows = s.execute(select(m.PlanBuildingRow.building_id, m.PlanBuildingRow.grid_code,
+                                    m.PlanBuildingRow.households)
+                             .where(m.PlanBuildingRow.plan_id == sv["plan_id"],
+                                    m.PlanBuildingRow.residential.is_(True),
+                                    m.PlanBuildingRow.households > 0)
+                             .order_by(m.PlanBuildingRow.building_id)).all()
+            for wid in (sv["h"]["worker_id"], sv["h"]["worker2_id"]):
+                s.get(m.WorkerRow, wid).work_days = [1, 2, 3, 4, 5, 6, 7]
+        sv["homes"] = rows
+        yield sv
+
+
+def homes_of(sv, worker):
+    """Residential buildings of the grids held by ``worker`` (stock: the first half of the
+    grids are worker's, the rest but the last worker2's)."""
+    half = len(sv["codes"]) // 2
+    mine = set(sv["codes"][:half]) if worker == "worker" else set(sv["codes"][half:-1])
+    return [r for r in sv["homes"] if r.grid_code in mine]
+
+
+def class_csv(sv) -> str:
+    lines = ["building_id,visit_class,households,last_visit"]
+    last = (datetime.now(UTC).date() - timedelta(days=3)).isoformat()
+    for worker in ("worker", "worker2"):
+        for i, r in enumerate(homes_of(sv, worker)[:6]):
+            lines.append(f"{r.building_id},重点人员,1,{last}")
+            if r.households > 2 and i % 2 == 0:
+                lines.append(f"{r.building_id},elderly_alone,2,")
+    return "\n".join(lines) + "\n"
+
+
+def upload(sv, role, text, name="classes.csv"):
+    return sv["client"].post(f"/plans/{sv['plan_id']}/visit-classes/import",
+                             headers=sv["h"][role],
+                             files={"file": (name, text.encode("utf-8"), "text/csv")})
+
+
+def test_class_import_is_admin_only_and_bad_files_write_nothing(sv):
+    text = class_csv(sv)
+    assert upload(sv, "planner", text).status_code == 403
+    assert upload(sv, "worker", text).status_code == 403
+    r = upload(sv, "admin", text)
+    assert r.status_code == 200, r.text
+    assert r.json()["households"]["key_person"] == 12
+    before = sv["client"].get("/visit-classes", headers=sv["h"]["admin"]).json()["rows"]
+    bad = text + "nowhere,migrant,3,\n"
+    r = upload(sv, "admin", bad)
+    assert r.status_code == 422
+    body = r.json()
+    assert "nowhere" in body["message"]["en"] and "不是本方案的住宅楼栋" in body["message"]["zh"]
+    r = upload(sv, "admin", text.replace("重点人员,1", "重点人员,-4", 1))
+    assert r.status_code == 422 and "row 2" in r.json()["message"]["en"]
+    after = sv["client"].get("/visit-classes", headers=sv["h"]["admin"]).json()["rows"]
+    assert after == before  # nothing half-written
+
+
+def test_who_sees_which_classes(sv):
+    upload(sv, "admin", class_csv(sv))
+    c, h = sv["client"], sv["h"]
+    admin = c.get("/visit-classes", headers=h["admin"]).json()
+    assert len(admin["rows"]) == 18
+    mine = c.get("/visit-classes", headers=h["worker"]).json()
+    codes = {r.grid_code for r in homes_of(sv, "worker")}
+    assert mine["rows"] and {r["grid_code"] for r in mine["rows"]} <= codes
+    theirs = c.get("/visit-classes", headers=h["worker2"]).json()
+    assert not {r["building_id"] for r in theirs["rows"]} & {r["building_id"]
+                                                              for r in mine["rows"]}
+    planner = c.get("/visit-classes", headers=h["planner"]).json()
+    assert planner["rows"] is None
+    assert sum(x["households"] for x in planner["counts"]
+               if x["visit_class"] == "key_person") == 12
+    assert "building_id" not in str(planner)
+    assert c.get("/visit-classes", headers=h["reporter"]).status_code == 403
+    # a grid leader (网格长) of the community sees its grids' rows
+    db = sv["app"].state.db
+    with db.writing() as s:
+        grid = s.scalar(select(m.GridRow).where(m.GridRow.plan_id == sv["plan_id"],
+                                                 m.GridRow.code == sv["codes"][0]))
+        s.add(m.AssignmentRow(plan_id=sv["plan_id"], grid_id=grid.id,
+                              worker_id=h["worker2_id"], role="leader"))
+    try:
+        led = c.get("/visit-classes", headers=h["worker2"]).json()
+        assert {r["building_id"] for r in mine["rows"]} <= {r["building_id"]
+                                                             for r in led["rows"]}
+    finally:
+        with db.writing() as s:
+            for row in s.scalars(select(m.AssignmentRow).where(m.AssignmentRow.role == "leader")):
+                s.delete(row)
+
+
+def calendar(sv, start, weeks=3):
+    db, settings = sv["app"].state.db, sv["app"].state.settings
+    return run_visit_calendar(db, settings, None, {"plan_id": sv["plan_id"],
+                                                   "start": start.isoformat(), "weeks": weeks,
+                                                   "budget_s": 0.3, "party": True})
+
+
+def test_calendars_cover_every_due_visit_and_roles_see_their_part(sv):
+    upload(sv, "admin", class_csv(sv))
+    db = sv["app"].state.db
+    with db.writing() as s:  # the stocked party member gets a zone of homes
+        member = s.scalars(select(m.PartyMemberRow)).first()
+        member.building_ids = [r.building_id for r in homes_of(sv, "worker")[:4]]
+        member.households = 12
+        member_id = member.id
+    start = beijing(datetime.now(UTC)).date()
+    result = calendar(sv, start)
+    people = {(c["person_kind"], c["person_id"]): c for c in result["calendars"]}
+    w1 = people["worker", sv["h"]["worker_id"]]
+    assert w1["due"] > 0 and w1["scheduled_pct"] == 100.0
+    assert people["party", member_id]["weekly_shortfall"] == 0
+    c, h = sv["client"], sv["h"]
+    own = c.get("/visit-calendar", params={"worker_id": h["worker_id"]},
+                headers=h["worker"]).json()
+    assert own["visits"] and all(v["day"] <= v["due"] or v["early"] for v in own["visits"])
+    key = [v for v in own["visits"] if v["visit_class"] == "key_person"]
+    assert key and min(v["day"] for v in key) <= (start + timedelta(days=4)).isoformat()
+    assert c.get("/visit-calendar", params={"worker_id": h["worker_id"]},
+                 headers=h["worker2"]).status_code == 403
+    planner = c.get("/visit-calendar", params={"worker_id": h["worker_id"]},
+                    headers=h["planner"]).json()
+    assert planner["visits"] is None and planner["days"]
+    assert c.get("/visit-calendar", params={"worker_id": h["worker_id"]},
+                 headers=h["reporter"]).status_code == 403
+    party = c.get("/visit-calendar", params={"party_member_id": member_id},
+                  headers=h["admin"]).json()
+    assert sum(d["households"] for d in party["days"][:7]) >= 5
+    assert c.get("/visit-calendar", params={"party_member_id": member_id},
+                 headers=h["worker"]).status_code == 403
+
+
+def test_visits_done_feed_the_next_calendar_and_todays_route(sv):
+    upload(sv, "admin", class_csv(sv))
+    c, h = sv["client"], sv["h"]
+    start = beijing(datetime.now(UTC)).date()
+    calendar(sv, start)
+    route = c.get("/visit-calendar/route", params={"worker_id": h["worker_id"]},
+                  headers=h["worker"])
+    assert route.status_code == 200, route.text
+    stops = route.json()["stops"]
+    assert stops and not any(s["done"] for s in stops)
+    # the worker visits the second stop first; a building of another worker's grid is refused
+    first = stops[1]["ref"] if len(stops) > 1 else stops[0]["ref"]
+    r = c.post("/visits/done", headers=h["worker"], json={"building_id": first})
+    assert r.status_code == 201, r.text
+    other = homes_of(sv, "worker2")[0].building_id
+    assert c.post("/visits/done", headers=h["worker"],
+                  json={"building_id": other}).status_code == 403
+    assert c.post("/visits/done", headers=h["planner"],
+                  json={"building_id": first}).status_code == 403
+    # a visit added mid-day: the route is re-planned, the done stop stays first
+    extra = homes_of(sv, "worker")[-1].building_id
+    r = c.post("/visit-calendar/route/add", headers=h["worker"],
+               json={"worker_id": h["worker_id"], "building_id": extra, "households": 2})
+    assert r.status_code == 200, r.text
+    new = r.json()["stops"]
+    assert new[0]["ref"] == first and new[0]["done"]
+    assert extra in [s["ref"] for s in new]
+    assert c.post("/visit-calendar/route/add", headers=h["worker2"],
+                  json={"worker_id": h["worker_id"], "building_id": extra}).status_code == 403
+    # the done visit moved the building's last visit to today
+    classes = c.get("/visit-classes", headers=h["admin"]).json()["rows"]
+    today = start.isoformat()
+    assert all(x["last_visit"] == today for x in classes if x["building_id"] == first)
+
+
+def test_a_missed_visit_is_rescheduled_by_its_due_date(sv):
+    upload(sv, "admin", class_csv(sv))
+    c, h = sv["client"], sv["h"]
+    start = next_monday(datetime.now(UTC)) + timedelta(days=7)
+    calendar(sv, start)
+    first = c.get("/visit-calendar", params={"worker_id": h["worker_id"]},
+                  headers=h["admin"]).json()["visits"]
+    week1 = [v for v in first if v["day"] < (start + timedelta(days=3)).isoformat()]
+    assert week1
+    done = week1[0]
+    record_visit_done_at = datetime.fromisoformat(done["day"]).replace(hour=10)
+    db = sv["app"].state.db
+    with db.writing() as s:  # the first is done (found in the worker's GPS track), the rest missed
+        record_visit_done(s, building_id=done["building_id"], done_at=record_visit_done_at,
+                          source="track", worker_id=h["worker_id"],
+                          visit_class=done["visit_class"])
+    later = start + timedelta(days=3)
+    calendar(sv, later)
+    second = c.get("/visit-calendar", params={"worker_id": h["worker_id"],
+                                              "first": later.isoformat()},
+                   headers=h["admin"]).json()["visits"]
+    missed_key = [v for v in week1[1:] if v["visit_class"] == "key_person"]
+    assert missed_key
+    for missed in missed_key:
+        again = [v for v in second if v["building_id"] == missed["building_id"]
+                 and v["visit_class"] == missed["visit_class"]]
+        assert again, missed
+        due = max(missed["due"], later.isoformat())
+        assert min(v["day"] for v in again) <= due, (missed, again)
+    with db.writing() as s, pytest.raises(ValueError, match="source"):
+        record_visit_done(s, building_id=done["building_id"], done_at=record_visit_done_at,
+                          source="gps")

@@ -1,0 +1,197 @@
+"""Periodic household visits (dispatch.schedule): visit classes from CSV, the CP-SAT calendar
+against its rules and the nearest-due-first baseline, and a day's route re-planned with its
+done prefix fixed; on the demo extract's real buildings and walk network."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date, timedelta
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from dispatch.routing.network import WalkNetwork
+from dispatch.routing.visits import Stop
+from dispatch.schedule.calendar import (
+    clusters,
+    make_groups,
+    nearest_due_first,
+    plan_calendar,
+    work_days,
+)
+from dispatch.schedule.classes import CLASSES, household_classes, read_visit_classes
+from dispatch.schedule.day_route import plan_day
+from gis.errors import ArgumentError, InputError
+
+START = date(2026, 12, 7)  # a Monday
+HOLIDAY = date(2027, 1, 1)
+
+
+# ---- classes -----------------------------------------------------------------------------
+
+BUILDINGS = pd.Series({"b1": 20, "b2": 8, "b3": 40})
+
+
+def test_reads_classes_by_key_or_chinese_name_in_gbk():
+    text = ("building_id,visit_class,households,last_visit\n"
+            "b1,重点人员,2,2026-11-30\nb1,elderly_alone,3,\nb3,流动人口,10,2026-11-02\n")
+    frame = read_visit_classes(text.encode("gb18030"), buildings=BUILDINGS)
+    assert list(frame["visit_class"]) == ["key_person", "elderly_alone", "migrant"]
+    assert frame["households"].tolist() == [2, 3, 10]
+    assert frame["last_visit"].tolist()[0] == date(2026, 11, 30)
+    full = household_classes(BUILDINGS, frame)
+    per = full.groupby("building_id")["households"].sum()
+    assert per.to_dict() == {"b1": 20, "b2": 8, "b3": 40}  # the rest is ordinary
+    assert full.query("building_id == 'b2'")["visit_class"].tolist() == ["ordinary"]
+
+
+@pytest.mark.parametrize(("text", "zh", "en"), [
+    ("building_id,households\nb1,2\n", "缺少列 visit_class", "missing columns visit_class"),
+    ("building_id,visit_class,households\nb1,vip,2\n", "第 2 行 visit_class", "row 2"),
+    ("building_id,visit_class,households\nb1,migrant,0\n", "大于 0", "above 0"),
+    ("building_id,visit_class,households\nb1,migrant,x\n", "households", "whole number"),
+    ("building_id,visit_class,households\nzz,migrant,1\n", "不是本方案的住宅楼栋",
+     "no residential building"),
+    ("building_id,visit_class,households\nb2,migrant,1\nb2,migrant,2\n", "重复", "twice"),
+    ("building_id,visit_class,households\nb2,migrant,5\nb2,key_person,4\n", "只有 8 户",
+     "only 8 households"),
+    ("building_id,visit_class,households,last_visit\nb2,migrant,1,yesterday\n", "不是日期",
+     "not a date"),
+])
+def test_bad_class_rows_are_refused_in_both_languages(text, zh, en):
+    with pytest.raises(InputError) as err:
+        read_visit_classes(text.encode(), buildings=BUILDINGS, name="classes.csv")
+    assert zh in err.value.zh and en in err.value.en
+    assert "classes.csv" in err.value.en
+
+
+# ---- calendar ----------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def homes(demo_area):
+    """About 300 households of the demo extract's homes, with simulated classes and
+    steady-state last visits (seeded)."""
+    b = demo_area.buildings
+    b = b[b["residential"] & (b["households"] > 0)]
+    c = b.geometry.centroid
+    centre = np.array([np.median(c.x), np.median(c.y)])
+    order = np.argsort(np.hypot(c.x - centre[0], c.y - centre[1]).to_numpy())
+    take = order[: int(np.searchsorted(np.cumsum(b["households"].to_numpy()[order]), 300)) + 1]
+    rng = np.random.default_rng(7)
+    rows = []
+    for i in take:
+        n = int(b["households"].iloc[i])
+        counts = rng.multinomial(n, [0.03, 0.08, 0.03, 0.1, 0.76])
+        for key, k in zip(CLASSES, counts, strict=True):
+            if k:
+                back = int(rng.integers(1, CLASSES[key].period_days + 1))
+                rows.append({"building_id": str(b["building_id"].iloc[i]), "visit_class": key,
+                             "households": int(k), "x": float(c.x.iloc[i]),
+                             "y": float(c.y.iloc[i]),
+                             "last_visit": START - timedelta(days=back)})
+    return pd.DataFrame(rows), (float(centre[0]), float(centre[1]))
+
+
+def check_rules(cal, groups, days):
+    """Every due visit by its due date, gaps within the period, only on work days."""
+    by_group = defaultdict(list)
+    for v in cal.visits:
+        by_group[v.group_id].append(v.day)
+    allowed = {d.day for d in days}
+    assert {v.day for v in cal.visits} <= allowed
+    for g in groups:
+        seen = sorted(by_group.get(g.group_id, []))
+        last = g.last_visit
+        for day in seen:
+            assert (day - last).days <= g.period, (g.group_id, last, day)
+            last = day
+        # nothing due inside the horizon is left without a visit
+        assert (last - START).days + g.period >= (days[-1].day - START).days + 1, g.group_id
+
+
+def test_calendar_keeps_every_due_visit_within_its_frequency(homes):
+    rows, base = homes
+    groups = make_groups(rows, start=START)
+    leave = [START + timedelta(days=15 + i) for i in range(3)]  # days off mid-horizon
+    days = work_days(START, 6, holidays=[HOLIDAY], days_off=leave, shift_min=480)
+    assert HOLIDAY not in {d.day for d in days} and leave[0] not in {d.day for d in days}
+    cal = plan_calendar("w1", groups, days, START, base=base, budget_s=0.5)
+    assert cal.due > 50 and cal.scheduled_pct == 100.0
+    check_rules(cal, groups, days)
+    # repeatable: a deterministic budget
+    again = plan_calendar("w1", groups, days, START, base=base, budget_s=0.5)
+    assert [(v.group_id, v.day) for v in again.visits] == [(v.group_id, v.day)
+                                                           for v in cal.visits]
+
+
+def test_calendar_groups_visits_by_place_better_than_nearest_due_first(homes):
+    rows, base = homes
+    groups = make_groups(rows, start=START)
+    days = work_days(START, 6, holidays=[HOLIDAY])
+    cal = plan_calendar("w1", groups, days, START, base=base, budget_s=0.5)
+    assert cal.scheduled_pct == 100.0 and max(cal.loads.values()) <= days[0].capacity_min
+    baseline = nearest_due_first("w1", groups, days, START, base=base)
+    assert baseline.scheduled_pct == 100.0
+    check_rules(baseline, groups, days)
+
+    label = clusters(np.array([[g.x, g.y] for g in groups]))
+    index = {g.group_id: i for i, g in enumerate(groups)}
+
+    def clusters_per_day(c):
+        per = defaultdict(set)
+        for v in c.visits:
+            per[v.day].add(label[index[v.group_id]])
+        return np.mean([len(v) for v in per.values()])
+
+    assert clusters_per_day(cal) < clusters_per_day(baseline)
+
+
+def test_party_member_visits_at_least_five_households_a_week(homes):
+    rows, _ = homes
+    zone = rows.drop_duplicates("building_id").head(4).assign(visit_class="ordinary",
+                                                              households=5, last_visit=None)
+    groups = make_groups(zone, chunk_min=10, start=START, period_cap=28)
+    days = work_days(START, 4, weekdays=range(1, 8), shift_min=60, visit_share=1.0)
+    cal = plan_calendar("p1", groups, days, START, min_weekly=5, budget_s=0.3)
+    assert cal.weekly_shortfall == [0, 0, 0, 0]
+    per_week = defaultdict(int)
+    for v in cal.visits:
+        per_week[(v.day - START).days // 7] += v.households
+    assert all(per_week[w] >= 5 for w in range(4))
+
+
+def test_no_work_day_is_a_clear_error(homes):
+    rows, _ = homes
+    groups = make_groups(rows, start=START)
+    with pytest.raises(ArgumentError) as err:
+        plan_calendar("w9", groups, [], START)
+    assert "没有工作日" in err.value.zh and "no work day" in err.value.en
+
+
+# ---- a day's route -----------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def demo_net(demo_area):
+    return WalkNetwork.from_graph(demo_area.streets)
+
+
+def test_replanning_keeps_the_done_prefix_and_inserts_the_new_stop(demo_area, demo_net):
+    b = demo_area.buildings[demo_area.buildings["residential"]].head(30)
+    c = b.geometry.centroid
+    stops = [Stop(f"b{i}", float(p.x), float(p.y), 600) for i, p in enumerate(c[:10])]
+    base = (float(c.iloc[20].x), float(c.iloc[20].y))
+    first = plan_day(demo_net, "w", base, stops)
+    assert sorted(first.order) == sorted(s.stop_id for s in stops) and not first.dropped
+    done = [first.order[2], first.order[0]]  # done in another order than planned
+    incident = Stop("incident:7", float(c.iloc[25].x), float(c.iloc[25].y), 900)
+    now = first.visits[2].departure_s + 300
+    second = plan_day(demo_net, "w", base, [*stops, incident], done=done,
+                      previous=first.order, now_s=now)
+    assert second.order[:2] == done
+    assert [v.done for v in second.visits[:2]] == [True, True]
+    assert "incident:7" in second.order and not second.dropped
+    assert all(v.arrival_s >= now for v in second.visits[2:])
+    with pytest.raises(ArgumentError) as err:
+        plan_day(demo_net, "w", base, stops, done=["nowhere"])
+    assert "不在当天" in err.value.zh and "not among" in err.value.en
