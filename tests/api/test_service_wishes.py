@@ -94,6 +94,10 @@ def test_volunteers_and_what_each_role_sees(sv):
         member = s.scalars(select(m.PartyMemberRow)).first()
     pm = volunteer(sv, party_member_id=member.id, skills=["companionship"])
     assert pm["name"] == member.name and pm["party_member_id"] == member.id
+    # ... and claims a wish like any volunteer (here through the grid's worker)
+    wish = post(sv, category="陪伴关怀").json()
+    r = act(sv, wish["id"], "worker", "claim", volunteer_id=pm["id"])
+    assert r.status_code == 200 and r.json()["volunteer_id"] == pm["id"], r.text
     r = c.post("/volunteers", headers=h["admin"],
                json={"party_member_id": member.id, "skills": ["errands"]})
     assert r.status_code == 409

@@ -37,7 +37,7 @@ def db(request, tmp_path):
 TABLES = {"tokens", "datasets", "jobs", "plans", "grids", "plan_buildings", "workers",
           "party_members", "assignments", "routes", "incidents", "idempotency_keys",
           "incident_steps", "tracks", "visit_classes", "scheduled_visits",
-          "visits_done"}
+          "visits_done", "volunteer_teams", "volunteers", "wishes", "wish_steps"}
 
 
 def test_migrations_create_every_table_and_go_back(db):
