@@ -1467,3 +1467,17 @@ class DayRouteAddIn(BaseModel):
     worker_id: int
     building_id: str = Field(min_length=1, max_length=80)
     households: int = Field(1, ge=1, le=500)
+
+
+
+
+class ReferralCandidate(BaseModel):
+    """An organisation that could take an incident: it serves its category at its place; the
+    first one listed is the one ``refer`` chooses (the smallest area holding the point)."""
+
+    organisation_id: int
+    name: str
+    kind: str
+    area_m2: float = Field(description="面积 the holding area, geodesic m²")
+    accept: str
+    handle: str

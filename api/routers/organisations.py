@@ -9,7 +9,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Form, UploadFile
 
-from api.auth import IncidentsRead, OrganisationsEdit, OrganisationsRead, OrganisationsStatistics
+from api.auth import (
+    IncidentsRead,
+    IncidentsRefer,
+    OrganisationsEdit,
+    OrganisationsRead,
+    OrganisationsStatistics,
+)
 from api.deps import AppSettings, IncidentRules, ReadDb, WriteDb
 from api.schemas import (
     OrganisationImportOut,
@@ -17,6 +23,7 @@ from api.schemas import (
     OrganisationOut,
     OrganisationStatistics,
     OrgKind,
+    ReferralCandidate,
     ReferralOut,
 )
 from api.services import incidents, organisations
@@ -61,6 +68,14 @@ def organisation_statistics(session: ReadDb, who: OrganisationsStatistics):
             summary="承办单位 one organisation with its areas (GeoJSON)")
 def get_organisation(organisation_id: int, session: ReadDb, who: OrganisationsRead):
     return organisations.get_organisation(session, who, organisation_id)
+
+
+@router.get("/incidents/{incident_id}/referral-candidates",
+            response_model=list[ReferralCandidate],
+            summary="可转办单位 the organisations serving the incident's category at its place, "
+            "the one refer chooses first")
+def referral_candidates(incident_id: int, session: ReadDb, who: IncidentsRefer):
+    return organisations.candidates_for(session, incidents.visible(session, incident_id, who))
 
 
 @router.get("/incidents/{incident_id}/referrals", response_model=list[ReferralOut],

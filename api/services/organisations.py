@@ -28,18 +28,21 @@ from api.schemas import (
     OrganisationOut,
     OrganisationStatistics,
     OrganisationStats,
+    ReferralCandidate,
     ReferralOut,
 )
 from api.services.datasets import _save_upload
 from api.settings import Settings
 from api.store import organisations as store
-from api.store.models import OrganisationRow
+from api.store.models import IncidentRow, OrganisationRow
 from dispatch.incidents.errors import IncidentError
 from dispatch.incidents.referral import (
     ORG_KINDS,
     OrganisationSpec,
+    candidates,
     check_area,
     check_organisation,
+    deadline_text,
     parse_category_deadlines,
     parse_deadline,
     read_organisations,
@@ -138,6 +141,19 @@ def import_file(session: Session, settings: Settings, rules: Rules, filename: st
         OrganisationRow.id.in_(created + updated)).order_by(OrganisationRow.id))
     return OrganisationImportOut(created=len(created), updated=len(updated),
                                  organisations=[organisation_out(r) for r in rows])
+
+
+def candidates_for(session: Session, row: IncidentRow) -> list[ReferralCandidate]:
+    """The organisations that serve incident ``row``'s category at its place, the one
+    ``refer`` would choose first."""
+    lon, lat = row.geom.x, row.geom.y
+    out = []
+    for org, size in candidates(store.covering(session, lon, lat), row.category, lon, lat):
+        accept, handle = org.deadlines(row.category)
+        out.append(ReferralCandidate(organisation_id=org.org_id, name=org.name, kind=org.kind,
+                                     area_m2=round(size, 1), accept=deadline_text(accept),
+                                     handle=deadline_text(handle)))
+    return out
 
 
 def referrals(session: Session, incident_id: int) -> list[ReferralOut]:

@@ -206,6 +206,19 @@ def responsible(organisations: Iterable[Organisation], category: str, lon: float
     return chosen
 
 
+def candidates(organisations: Iterable[Organisation], category: str, lon: float,
+               lat: float) -> list[tuple[Organisation, float]]:
+    """Every organisation serving ``category`` whose area holds (lon, lat), with the geodesic
+    area (m²) of its holding part, most specific first (the first is :func:`responsible`)."""
+    point = Point(lon, lat)
+    found = []
+    for org in organisations:
+        size = org.holding_area_m2(point) if category in org.categories else None
+        if size is not None:
+            found.append((org, size))
+    return sorted(found, key=lambda pair: (pair[1], pair[0].org_id))
+
+
 def check_serves(org: Organisation, category: str, lon: float, lat: float) -> None:
     """Nothing when ``org`` serves ``category`` at (lon, lat).
 

@@ -208,6 +208,23 @@ def test_the_compound_company_wins_over_district_sanitation(bj):
         assert responsible(store.covering(s, p.x, p.y), "environment", p.x, p.y).code == "HW"
 
 
+def test_referral_candidates_most_specific_first(bj):
+    c, h = bj["client"], bj["h"]
+    iid = _report(bj, "reporter", "parking", bj["a"], description="消防通道停车")["id"]
+    listed = c.get(f"/incidents/{iid}/referral-candidates", headers=h["admin"]).json()
+    assert [x["organisation_id"] for x in listed] == [bj["orgs"]["WY0"]]
+    assert listed[0]["accept"] == "4wh" and listed[0]["area_m2"] > 0
+    iid = _report(bj, "reporter", "environment", bj["b"], description="垃圾桶满溢")["id"]
+    listed = c.get(f"/incidents/{iid}/referral-candidates", headers=h["admin"]).json()
+    assert [x["organisation_id"] for x in listed] == [bj["orgs"]["WY2"], bj["orgs"]["HW"]]
+    assert listed[0]["area_m2"] < listed[1]["area_m2"] and listed[1]["accept"] == "2h"
+    for role in ("planner", "worker", "WY2", "operator"):
+        assert c.get(f"/incidents/{iid}/referral-candidates",
+                     headers=h[role]).status_code == 403
+    for done in (iid, iid - 1):  # rejected: later reports there make incidents of their own
+        assert _act(bj, "admin", done, "reject").status_code == 200
+
+
 # ---- the referral's steps and who sees what ------------------------------------------------
 
 def test_referral_from_report_to_close(bj):
