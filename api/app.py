@@ -37,6 +37,7 @@ from api.routers import (
     grids,
     incidents,
     indicators,
+    levels,
     maps,
     ogc,
     open311,
@@ -44,6 +45,7 @@ from api.routers import (
     people,
     plans,
     posters,
+    public,
     routes,
     tracks,
     visits,
@@ -100,8 +102,9 @@ def create_app(settings: Settings | None = None, *, start_jobs: bool = True) -> 
     app.add_exception_handler(UnicodeError, unicode_error_handler)  # type: ignore[arg-type]
     for module in (datasets, plans, editor, grids, people, incidents, feedback,
                    organisations, posters, indicators, open311, routes, tracks, dispatch,
-                   facilities, visits, maps, volunteers, wishes):
+                   facilities, visits, maps, volunteers, wishes, levels, public):
         app.include_router(module.router)
+    app.include_router(public.office)
     app.mount("/static/maps", AssetFiles(directory=map_assets_folder(settings), check_dir=False),
               name="map-assets")
     app.include_router(ogc.router, prefix="/ogc")

@@ -21,6 +21,11 @@ Roles:
 - ``volunteer`` (志愿者, a party member too): claims micro-wishes, marks them done, sees their
   own record (a token is tied to a volunteer record).
 
+A token of an admin or planner may name a street (``street_id``): its holder sees and changes
+only the grids, incidents, workers and maps of that street's communities (one function does
+the scoping: api.services.scope), and may do none of the district-wide actions
+(:data:`WHOLE_AREA`: activating plans, editing the levels...).
+
 A process remembers a valid token for ``Settings.token_cache_s`` seconds (:class:`TokenCache`),
 so that a request costs no token query; revoking a token (:func:`revoke_token`) empties every
 cache of its process at once, and other processes (the CLI, the service's other workers)
@@ -49,13 +54,14 @@ from sqlalchemy import bindparam, event, select
 from sqlalchemy.orm import Session
 
 from api.errors import ApiError
-from api.store.models import ROLES, OrganisationRow, TokenRow, VolunteerRow, WorkerRow
+from api.store.models import ROLES, OrganisationRow, StreetRow, TokenRow, VolunteerRow, WorkerRow
 from gis.errors import ArgumentError
 
 TOKEN_PREFIX = "wg_"
 ROLE_ZH = {"admin": "管理员（街道办）", "planner": "规划人员", "worker": "网格员",
            "reporter": "上报人", "operator": "热线接线员", "organisation": "承办单位",
            "volunteer": "志愿者"}
+STREET_ROLES = ("admin", "planner")  # the roles a token may scope to one street
 
 
 def hash_secret(secret: str) -> str:
@@ -66,13 +72,15 @@ def hash_secret(secret: str) -> str:
 def issue_token(session: Session, role: str, name: str = "",
                 worker_id: int | None = None,
                 organisation_id: int | None = None,
-                volunteer_id: int | None = None) -> tuple[TokenRow, str]:
+                volunteer_id: int | None = None,
+                street_id: int | None = None) -> tuple[TokenRow, str]:
     """Create a token; returns the row and the secret (shown once, never stored).
+    ``street_id``: an admin or planner of that street only.
 
     Raises:
         ValueError: unknown role, a worker token without a worker, or an unknown worker; an
             organisation (volunteer) token without an organisation (volunteer), or an unknown
-            one.
+            one; a street for another role than admin or planner, or an unknown street.
     """
     if role not in ROLES:
         raise ArgumentError(f"未知角色 {role!r}：角色应为 {', '.join(ROLES)}",
@@ -97,11 +105,18 @@ def issue_token(session: Session, role: str, name: str = "",
         if session.get(VolunteerRow, volunteer_id) is None:
             raise ArgumentError(f"志愿者 {volunteer_id} 不存在",
                                 f"volunteer {volunteer_id} not found")
+    if street_id is not None:
+        if role not in STREET_ROLES:
+            raise ArgumentError(f"只有管理员和规划人员的令牌可限定街道，{ROLE_ZH[role]}不可",
+                                f"only admin and planner tokens may name a street, not {role}")
+        if session.get(StreetRow, street_id) is None:
+            raise ArgumentError(f"街道 {street_id} 不存在", f"street {street_id} not found")
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = TokenRow(name=name or role, role=role, secret_sha256=hash_secret(secret),
                   worker_id=worker_id if role == "worker" else None,
                   organisation_id=organisation_id if role == "organisation" else None,
-                  volunteer_id=volunteer_id if role == "volunteer" else None)
+                  volunteer_id=volunteer_id if role == "volunteer" else None,
+                  street_id=street_id)
     session.add(token)
     session.flush()
     return token, secret
@@ -133,7 +148,8 @@ def forget_tokens() -> None:
 @dataclass(frozen=True)
 class Principal:
     """Who is calling: token id, role, the worker a worker token belongs to, the
-    organisation an organisation token acts for and the volunteer of a volunteer token."""
+    organisation an organisation token acts for, the volunteer of a volunteer token, and the
+    street a street admin's (or planner's) token is limited to."""
 
     token_id: int
     role: str
@@ -141,6 +157,7 @@ class Principal:
     worker_id: int | None = None
     organisation_id: int | None = None
     volunteer_id: int | None = None
+    street_id: int | None = None
 
 
 def _unauthorized(request: Request, zh: str, en: str) -> ApiError:
@@ -201,7 +218,7 @@ class TokenCache:
 
 TOKEN_BY_DIGEST = (select(TokenRow.id, TokenRow.role, TokenRow.name, TokenRow.worker_id,
                           TokenRow.organisation_id, TokenRow.volunteer_id,
-                          TokenRow.revoked_at)
+                          TokenRow.street_id, TokenRow.revoked_at)
                    .where(TokenRow.secret_sha256 == bindparam("digest")))
 
 
@@ -217,7 +234,7 @@ def principal_for_secret(db, secret: str, cache: TokenCache | None = None) -> Pr
     if row is None or row.revoked_at is not None:
         return None
     principal = Principal(row.id, row.role, row.name, row.worker_id, row.organisation_id,
-                          row.volunteer_id)
+                          row.volunteer_id, row.street_id)
     if cache is not None:
         cache.put(digest, principal, generation)
     return principal
@@ -287,7 +304,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "grids.read": ALL_READERS,  # a worker: their own
     "assignments.edit": ADMIN,
     "people.read": OFFICE,
-    "people.edit": ADMIN,  # create, edit, import workers and party members
+    "people.edit": ADMIN,  # create, edit workers and party members
+    "people.import": ADMIN,  # CSV imports of workers and party members
     "workers.read_own": ALL_READERS,  # one worker and their assignments; a worker: themself
     "workers.off_duty": ADMIN,
     "incidents.report": REPORTERS,
@@ -345,7 +363,13 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "visits.read": ALL_READERS,  # a worker: their own calendar; planner: counts per day
     "visits.record": WORKERS,  # record a visit done; a worker: in their grids
     "visits.route": WORKERS,  # a day's visit route, add a visit mid-day; a worker: their own
+    "levels.read": ALL_READERS,  # districts, streets, communities
+    "levels.edit": ADMIN,
 }
+
+# Actions over the whole area: never for a token limited to one street.
+WHOLE_AREA = frozenset({"levels.edit", "plans.activate", "plans.compute_active",
+                        "incidents.escalate", "datasets.upload", "people.import"})
 
 
 def _forbidden(principal: Principal, action: str) -> ApiError:
@@ -358,9 +382,15 @@ def _forbidden(principal: Principal, action: str) -> ApiError:
 
 
 def check(principal: Principal, action: str) -> Principal:
-    """``principal`` when :data:`PERMISSIONS` lets their role do ``action``, else 403."""
+    """``principal`` when :data:`PERMISSIONS` lets their role do ``action`` (and, for a token
+    limited to a street, the action is not one of :data:`WHOLE_AREA`), else 403."""
     if principal.role not in PERMISSIONS[action]:
         raise _forbidden(principal, action)
+    if principal.street_id is not None and action in WHOLE_AREA:
+        raise ApiError(403, "forbidden",
+                       f"街道范围的令牌不能执行全区操作（{action}）",
+                       f"a token limited to one street may not do {action}, which spans "
+                       "the whole area")
     return principal
 
 
@@ -416,11 +446,14 @@ OrganisationsRead = Annotated[Principal, Depends(require("organisations.read"))]
 OrganisationsStatistics = Annotated[Principal, Depends(require("organisations.statistics"))]
 JobsManage = Annotated[Principal, Depends(require("jobs.manage"))]
 JobsRead = Annotated[Principal, Depends(require("jobs.read"))]
+LevelsEdit = Annotated[Principal, Depends(require("levels.edit"))]
+LevelsRead = Annotated[Principal, Depends(require("levels.read"))]
 MapsOrganisations = Annotated[Principal, Depends(require("maps.organisations"))]
 MapsPlans = Annotated[Principal, Depends(require("maps.plans"))]
 MapsRead = Annotated[Principal, Depends(require("maps.read"))]
 OgcRead = Annotated[Principal, Depends(require("ogc.read"))]
 PeopleEdit = Annotated[Principal, Depends(require("people.edit"))]
+PeopleImport = Annotated[Principal, Depends(require("people.import"))]
 PeopleRead = Annotated[Principal, Depends(require("people.read"))]
 PostersRead = Annotated[Principal, Depends(require("posters.read"))]
 PlansActivate = Annotated[Principal, Depends(require("plans.activate"))]

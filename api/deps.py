@@ -123,5 +123,11 @@ def parse_bbox(text: str | None, settings: Settings) -> tuple[float, float, floa
     return minx, miny, maxx, maxy
 
 
+LevelQuery = Annotated[str | None, Query(
+    description="层级 level asked for: community, street or district (with code)")]
+LevelCodeQuery = Annotated[str | None, Query(
+    description="层级代码 the level's code: a community's, a street's 9 digits, a district's 6 "
+    "(GB/T 2260)", examples=["320106001"])]
+
 BBoxQuery = Annotated[str | None, Query(
     description="minLon,minLat,maxLon,maxLat (WGS84)", examples=["118.77,32.03,118.79,32.05"])]

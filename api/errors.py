@@ -58,6 +58,7 @@ def error_table() -> dict[type[WanggeError], tuple[int, str]]:
     from dispatch.incidents.errors import IncidentError
     from dispatch.staffing.workers import AssignmentError
     from maps.assets import AssetsError
+    from maps.poster import FontMissingError
     from partition.plan import PlanError
 
     return {
@@ -67,6 +68,7 @@ def error_table() -> dict[type[WanggeError], tuple[int, str]]:
         AssignmentError: (422, "cannot_assign"),
         PlanError: (422, "bad_plan"),
         AssetsError: (503, "map_assets_missing"),
+        FontMissingError: (503, "cjk_font_missing"),
         WanggeError: (422, "bad_request"),
     }
 

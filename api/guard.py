@@ -25,7 +25,7 @@ from api.settings import Settings
 
 MULTIPART_MARGIN = 64 * 1024  # form fields and boundaries around an upload, bytes
 UPLOAD_PATHS = frozenset({"/datasets", "/workers/import", "/party-members/import",
-                          "/organisations/import"})
+                          "/organisations/import", "/levels/import"})
 TRACK_UPLOAD = re.compile(r"/routes/[0-9]+/tracks")
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 OPEN311_PREFIX = "/open311/"

@@ -63,6 +63,10 @@ class WorkerIn(Lonlat, WorkerHours):
 
     name: Text = Field(min_length=1, max_length=100, description="姓名 name")
     phone: Text | None = Field(None, max_length=40)
+    publish_name: bool = Field(False, description="同意公示姓名 consents to their name on the "
+                               "grid's public notice (/public/grids/{code})")
+    public_phone: Text | None = Field(None, max_length=40, description="公示电话 the number "
+                                      "they chose to publish (may differ from phone)")
     employee_no: Text | None = Field(None, max_length=40, description="工号 employee number")
     on_duty: bool = True
     notes: Text | None = None
@@ -73,6 +77,8 @@ class WorkerPatch(Lonlat, WorkerHours):
 
     name: Text | None = Field(None, min_length=1, max_length=100)
     phone: Text | None = Field(None, max_length=40)
+    publish_name: bool | None = None
+    public_phone: Text | None = Field(None, max_length=40)
     employee_no: Text | None = Field(None, max_length=40)
     on_duty: bool | None = None
     notes: Text | None = None
@@ -84,6 +90,8 @@ class WorkerOut(Orm):
     id: int
     name: str
     phone: str | None
+    publish_name: bool = False
+    public_phone: str | None = None
     employee_no: str | None
     on_duty: bool
     shift_start: str | None = None
@@ -105,6 +113,8 @@ class PartyMemberIn(BaseModel):
     name: Text = Field(min_length=1, max_length=100)
     phone: Text | None = Field(None, max_length=40)
     branch: Text | None = Field(None, max_length=100, description="党支部 party branch")
+    publish_consent: bool = Field(False, description="同意公示 consents to their name and "
+                                  "branch on the grid's public notice")
     grid_code: str | None = Field(None, max_length=40)
     households: int = Field(0, ge=0)
     building_ids: list[str] = Field(default_factory=list)
@@ -119,6 +129,7 @@ class PartyMemberPatch(BaseModel):
     name: Text | None = Field(None, min_length=1, max_length=100)
     phone: Text | None = Field(None, max_length=40)
     branch: Text | None = Field(None, max_length=100)
+    publish_consent: bool | None = None
     grid_code: str | None = Field(None, max_length=40)
     households: int | None = Field(None, ge=0)
     building_ids: list[str] | None = None
@@ -133,6 +144,7 @@ class PartyMemberOut(Orm):
     name: str
     phone: str | None
     branch: str | None
+    publish_consent: bool = False
     grid_code: str | None
     households: int
     building_ids: list[str]
@@ -1481,3 +1493,157 @@ class ReferralCandidate(BaseModel):
     area_m2: float = Field(description="面积 the holding area, geodesic m²")
     accept: str
     handle: str
+
+
+
+
+# ---- levels above the community (api.services.levels) ----------------------------------------
+
+class DistrictIn(BaseModel):
+    """A district (区/县) by its GB/T 2260 code."""
+
+    code: str = Field(max_length=20, description="6 位行政区划代码 GB/T 2260 code",
+                      examples=["320106"])
+    name: Text = Field(min_length=1, max_length=100, examples=["鼓楼区"])
+
+
+class StreetIn(BaseModel):
+    """A street office (街道) of a district."""
+
+    district_id: int
+    code: str = Field(max_length=20, description="街道 3 位代码 the street's 3 digits "
+                      "within the district", examples=["001"])
+    name: Text = Field(min_length=1, max_length=100, examples=["宁海路街道"])
+
+
+class CommunityIn(BaseModel):
+    """A community (社区) of a street, by its code as the plans use it."""
+
+    street_id: int
+    code: Text = Field(min_length=1, max_length=100, description="社区代码 as in the plans "
+                       "(the 12-digit statistical code when the data has one)",
+                       examples=["320106001001"])
+    name: Text = Field(min_length=1, max_length=100)
+
+
+class LevelPatch(BaseModel):
+    """Changes to a district, street or community: its name, or where it belongs."""
+
+    name: Text | None = Field(None, min_length=1, max_length=100)
+    district_id: int | None = Field(None, description="streets: move to this district")
+    street_id: int | None = Field(None, description="communities: move to this street")
+
+
+class CommunityOut(Orm):
+    """A community and how many grids of the active plan it has."""
+
+    id: int
+    code: str
+    name: str
+    street_id: int
+    grids: int = 0
+
+
+class StreetOut(Orm):
+    """A street office: its 3-digit code and the 9-digit code with its district's."""
+
+    id: int
+    district_id: int
+    code: str
+    full_code: str
+    name: str
+    communities: list[CommunityOut] = Field(default_factory=list)
+
+
+class DistrictOut(Orm):
+    """A district with its streets."""
+
+    id: int
+    code: str
+    name: str
+    streets: list[StreetOut] = Field(default_factory=list)
+
+
+class LevelsTree(BaseModel):
+    """Districts > streets > communities, and the communities of the active plan that are in
+    no street yet."""
+
+    districts: list[DistrictOut]
+    unplaced_communities: list[str] = Field(
+        description="启用方案中尚未归属街道的社区代码 community codes of the active plan in "
+        "no street")
+
+
+class LevelsImportResult(BaseModel):
+    """What a CSV import of the levels did."""
+
+    districts: int
+    streets: int
+    communities: int
+    created: int
+    updated: int
+
+
+# ---- the public notice (api.services.public): public fields only -----------------------------
+
+class PublicWorker(BaseModel):
+    """A grid's worker or leader as the public notice shows them: the name only with their
+    consent, the phone only the one they chose to publish."""
+
+    role: Literal["worker", "leader"]
+    role_name: str = Field(examples=["网格员 Grid worker"])
+    name: str | None = Field(None, description="姓名 only when they consented (publish_name)")
+    public_phone: str | None = Field(None, description="公示电话 the number they chose to "
+                                     "publish (never their own phone)")
+
+
+class PublicPartyMember(BaseModel):
+    """A party member of the grid's responsibility zones who consented to be named."""
+
+    name: str
+    branch: str | None = None
+
+
+class PublicIndicators(BaseModel):
+    """A month's public figures of a grid or level (api.services.public.DEFINITIONS)."""
+
+    month: str = Field(examples=["2026-12"], description="月份 the month, Beijing time")
+    reported: int = Field(description="本月上报事件数 incidents reported in the month")
+    closed: int = Field(description="本月办结事件数 incidents closed in the month")
+    closed_on_time: int = Field(description="按期办结数 of those, closed by their deadline")
+    on_time_share: float | None = Field(
+        None, description="按期办结率 closed_on_time / closed (None when none closed)")
+
+
+class PublicIndicatorGroup(PublicIndicators):
+    """The month's public figures of one grid, community, street or district."""
+
+    level: Literal["grid", "community", "street", "district"]
+    code: str | None = Field(description="代码 None: grids whose community is in no street")
+    name: str | None = None
+
+
+class PublicIndicatorTable(BaseModel):
+    """The month's public figures by level, and what each figure means."""
+
+    month: str
+    by: str
+    groups: list[PublicIndicatorGroup]
+    definitions: dict[str, str]
+
+
+class PublicGridNotice(BaseModel):
+    """What the public notice of a grid says (网格公示): public fields only."""
+
+    code: str
+    community: str | None = None
+    community_name: str | None = None
+    street_name: str | None = None
+    district_name: str | None = None
+    workers: list[PublicWorker]
+    party_members: list[PublicPartyMember]
+    indicators: PublicIndicators
+    hotline: str | None = None
+    page_url: str
+    poster_url: str
+    attribution: str | None = None

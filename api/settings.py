@@ -48,6 +48,11 @@ class Settings:
             gathered on start.
         incident_rules: a JSON file of incident categories and deadlines
             (dispatch.incidents.rules.load_rules); None: the defaults.
+        public_base_url: the address residents reach the service at (``https://...``, no
+            trailing slash), for the absolute links and QR codes of the public notices and
+            posters (api.services.public); None: the address of the request.
+        hotline: the street office's telephone number for reports, printed on the public
+            notices (None: none printed).
     """
 
     data_dir: Path = field(default_factory=lambda: Path(DEFAULT_DATA_DIR))
@@ -68,6 +73,8 @@ class Settings:
     token_cache_s: float = 5.0
     map_assets_dir: Path | None = None
     incident_rules: str | None = None
+    public_base_url: str | None = None
+    hotline: str | None = None
 
     @property
     def url(self) -> str:
@@ -101,6 +108,8 @@ class Settings:
             map_assets_dir=Path(env["WANGGE_MAP_ASSETS"])
             if env.get("WANGGE_MAP_ASSETS") else None,
             incident_rules=env.get("WANGGE_INCIDENT_RULES") or None,
+            public_base_url=(env.get("WANGGE_PUBLIC_BASE_URL") or "").rstrip("/") or None,
+            hotline=env.get("WANGGE_HOTLINE") or None,
         )
         values.update(overrides)
         return cls(**values)

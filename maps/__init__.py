@@ -15,7 +15,8 @@ Views (the service's URL in brackets):
   :func:`facilities_map` (/maps/facilities: one facility type's walking coverage and the
   sites a what-if proposes), :func:`organisations_map` (/maps/organisations: the areas
   organisations serve and the incidents referred to them),
-  :func:`wishes_map` (/maps/wishes and the public /public/wishes).
+  :func:`wishes_map` (/maps/wishes and the public /public/wishes),
+  :func:`grid_notice_map` (/public/grids/{code}, the public notice of one grid).
 """
 
 from maps.assets import SERVED_PREFIX, AssetsError, assets_dir, ensure_assets, install_assets
@@ -25,6 +26,7 @@ from maps.coverage import coverage_map
 from maps.facilities import facilities_map
 from maps.grid_plan import grid_plan_map
 from maps.incidents import deadline_status, incidents_map
+from maps.notice import NoticeSection, grid_notice_map
 from maps.organisations import organisations_map
 from maps.party_zones import party_zones_map
 from maps.route import route_map
@@ -39,6 +41,7 @@ __all__ = [
     "VIEWS",
     "AssetsError",
     "MapOptions",
+    "NoticeSection",
     "TileProvider",
     "assets_dir",
     "compare_map",
@@ -46,6 +49,7 @@ __all__ = [
     "deadline_status",
     "ensure_assets",
     "facilities_map",
+    "grid_notice_map",
     "grid_plan_map",
     "incidents_map",
     "install_assets",

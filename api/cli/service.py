@@ -43,6 +43,8 @@ def register(sub) -> None:
     p.add_argument("--organisation", type=int,
                    help="承办单位编号 organisation id (role organisation)")
     p.add_argument("--volunteer", type=int, help="志愿者编号 volunteer id (role volunteer)")
+    p.add_argument("--street", type=int, help="街道编号 street id: an admin or planner of "
+                   "that street's communities only (GET /levels lists the ids)")
     _data_dir_option(p)
     p.set_defaults(func=cmd_token_create)
     p = token.add_parser("revoke", help="吊销令牌 revoke a token by id")
@@ -110,14 +112,15 @@ def cmd_token_create(args: argparse.Namespace) -> int:
         with db.writing() as session:
             token, secret = issue_token(session, args.role, args.name, worker_id=args.worker,
                                         organisation_id=args.organisation,
-                                        volunteer_id=args.volunteer)
+                                        volunteer_id=args.volunteer, street_id=args.street)
             token_id = token.id
     except ValueError as exc:
         print(str(exc), file=sys.stderr)
         return 2
     finally:
         db.dispose()
-    print(f"令牌 token {token_id} ({args.role}) — 仅显示一次 shown only once:")
+    scope = f", 街道 street {args.street}" if args.street is not None else ""
+    print(f"令牌 token {token_id} ({args.role}{scope}) — 仅显示一次 shown only once:")
     print(secret)
     print("使用 use: Authorization: Bearer <token>")
     return 0

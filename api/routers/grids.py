@@ -9,10 +9,20 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
 from api.auth import AssignmentsEdit, GridsRead, PlansRead
-from api.deps import AppSettings, BBoxQuery, ReadDb, WriteDb, check_limit, parse_bbox
+from api.deps import (
+    AppSettings,
+    BBoxQuery,
+    LevelCodeQuery,
+    LevelQuery,
+    ReadDb,
+    WriteDb,
+    check_limit,
+    parse_bbox,
+)
 from api.geojson import geojson_response
 from api.schemas import AssignmentIn, AssignmentOut
 from api.services import grids
+from api.services.scope import level_filter
 
 router = APIRouter(tags=["grids 网格"])
 SimplifyQuery = Annotated[float | None, Query(
@@ -23,9 +33,10 @@ SimplifyQuery = Annotated[float | None, Query(
             "plan, GeoJSON (a worker gets their own)")
 def active_grids(session: ReadDb, who: GridsRead, settings: AppSettings,
                  bbox: BBoxQuery = None,
-                 simplify: SimplifyQuery = None):
+                 simplify: SimplifyQuery = None, level: LevelQuery = None,
+                 code: LevelCodeQuery = None):
     return geojson_response(grids.active_grids(session, who, parse_bbox(bbox, settings),
-                                               simplify))
+                                               simplify, level_filter(session, level, code)))
 
 
 @router.get("/grids/{code}", response_class=Response,
@@ -38,8 +49,8 @@ def active_grid(code: str, session: ReadDb, who: GridsRead):
             summary="方案的网格 a plan's grids, GeoJSON FeatureCollection")
 def plan_grids(plan_id: int, session: ReadDb, who: PlansRead, settings: AppSettings,
                bbox: BBoxQuery = None, simplify: SimplifyQuery = None):
-    return geojson_response(grids.plan_grids(session, plan_id, parse_bbox(bbox, settings),
-                                             simplify))
+    return geojson_response(grids.plan_grids(session, who, plan_id,
+                                             parse_bbox(bbox, settings), simplify))
 
 
 @router.get("/plans/{plan_id}/buildings", response_class=Response,
@@ -48,7 +59,7 @@ def plan_buildings(plan_id: int, session: ReadDb, who: PlansRead, settings: AppS
                    bbox: BBoxQuery = None, grid: str | None = None, limit: int = 1000,
                    offset: int = Query(0, ge=0)):
     return geojson_response(grids.plan_buildings(
-        session, plan_id, parse_bbox(bbox, settings), grid, check_limit(limit, settings),
+        session, who, plan_id, parse_bbox(bbox, settings), grid, check_limit(limit, settings),
         offset))
 
 
@@ -56,7 +67,7 @@ def plan_buildings(plan_id: int, session: ReadDb, who: PlansRead, settings: AppS
             summary="指派网格员 assign a worker (or grid leader) to a grid")
 def assign(plan_id: int, code: str, body: AssignmentIn, session: WriteDb,
            who: AssignmentsEdit):
-    return grids.assign(session, plan_id, code, body)
+    return grids.assign(session, who, plan_id, code, body)
 
 
 @router.get("/plans/{plan_id}/assignments", response_model=list[AssignmentOut],

@@ -21,6 +21,8 @@ from api.deps import (
     AppSettings,
     Grids,
     IncidentRules,
+    LevelCodeQuery,
+    LevelQuery,
     ReadDb,
     WriteDb,
     check_limit,
@@ -35,6 +37,7 @@ from api.schemas import (
     IncidentStepOut,
 )
 from api.services import incidents
+from api.services.scope import level_filter
 from dispatch.channels import Channel
 
 router = APIRouter(tags=["incidents 事件"])
@@ -56,11 +59,13 @@ def list_incidents(session: ReadDb, who: IncidentsRead, settings: AppSettings,
                    limit: int = 100, offset: int = Query(0, ge=0),
                    status: str | None = None, category: str | None = None,
                    grid_code: str | None = None, worker_id: int | None = None,
-                   channel: Channel | None = None, organisation_id: int | None = None):
+                   channel: Channel | None = None, organisation_id: int | None = None,
+                   level: LevelQuery = None, code: LevelCodeQuery = None):
     return incidents.list_incidents(session, who, check_limit(limit, settings), offset,
                                     status=status, category=category, grid_code=grid_code,
                                     worker_id=worker_id, channel=channel,
-                                    organisation_id=organisation_id)
+                                    organisation_id=organisation_id,
+                                    asked=level_filter(session, level, code))
 
 
 @router.get("/incidents/statistics", response_model=IncidentStatistics,
@@ -70,7 +75,7 @@ def list_incidents(session: ReadDb, who: IncidentsRead, settings: AppSettings,
 def statistics(session: ReadDb, who: IncidentsStatistics,
                by: Literal["grid", "worker", "category", "channel"] = "category",
                channel: Channel | None = None):
-    return incidents.statistics(session, by, channel)
+    return incidents.statistics(session, by, channel, who)
 
 
 @router.post("/incidents/escalate", response_model=EscalationOut,

@@ -18,12 +18,13 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
 from api.auth import MapsOrganisations, MapsPlans, MapsRead
-from api.deps import AppSettings, Basemaps, ReadDb
+from api.deps import AppSettings, Basemaps, LevelCodeQuery, LevelQuery, ReadDb
 from api.errors import ApiError
 from api.map_assets import gather_map_assets
 from api.schemas import FacilityTypeKey
 from api.services import facilities as facility_pages
 from api.services import maps as pages
+from api.services.scope import level_filter
 from dispatch.channels import Channel
 from partition.metrics import BALANCE_LIMIT_PCT
 
@@ -50,26 +51,31 @@ def assets_ready(request: Request) -> None:
 
 @router.get("/grids", response_class=HTMLResponse, summary="网格方案地图 the active grid plan")
 def grids_page(request: Request, session: ReadDb, who: MapsRead, basemaps: Basemaps,
-               lang: Lang = LangQuery):
+               lang: Lang = LangQuery, level: LevelQuery = None, code: LevelCodeQuery = None):
     assets_ready(request)
-    return HTMLResponse(pages.grids_page(session, who, lang, basemaps))
+    return HTMLResponse(pages.grids_page(session, who, lang, basemaps,
+                                         level_filter(session, level, code)))
 
 
 @router.get("/party-zones", response_class=HTMLResponse,
             summary="党员责任区地图 party member responsibility zones")
 def party_zones_page(request: Request, session: ReadDb, who: MapsRead, basemaps: Basemaps,
-                     lang: Lang = LangQuery):
+                     lang: Lang = LangQuery, level: LevelQuery = None,
+                     code: LevelCodeQuery = None):
     assets_ready(request)
-    return HTMLResponse(pages.party_zones_page(session, who, lang, basemaps))
+    return HTMLResponse(pages.party_zones_page(session, who, lang, basemaps,
+                                               level_filter(session, level, code)))
 
 
 @router.get("/incidents", response_class=HTMLResponse,
             summary="事件地图 open incidents (a worker sees their own)")
 def incidents_page(request: Request, session: ReadDb, who: MapsRead, basemaps: Basemaps,
                    lang: Lang = LangQuery,
-                   category: str | None = None, channel: Channel | None = None):
+                   category: str | None = None, channel: Channel | None = None,
+                   level: LevelQuery = None, code: LevelCodeQuery = None):
     assets_ready(request)
-    return HTMLResponse(pages.incidents_page(session, who, lang, category, basemaps, channel))
+    return HTMLResponse(pages.incidents_page(session, who, lang, category, basemaps, channel,
+                                             level_filter(session, level, code)))
 
 
 @router.get("/organisations", response_class=HTMLResponse,
@@ -97,7 +103,7 @@ def coverage_page(request: Request, session: ReadDb, who: MapsPlans, basemaps: B
                   lang: Lang = LangQuery,
                   tolerance_pct: float = Query(BALANCE_LIMIT_PCT, gt=0, le=100)):
     assets_ready(request)
-    return HTMLResponse(pages.coverage_page(session, lang, tolerance_pct, basemaps))
+    return HTMLResponse(pages.coverage_page(session, who, lang, tolerance_pct, basemaps))
 
 
 @router.get("/facilities", response_class=HTMLResponse,
@@ -121,4 +127,4 @@ def compare_page(request: Request, session: ReadDb, who: MapsPlans, basemaps: Ba
                  new: int = Query(description="新方案 id the later plan"),
                  lang: Lang = LangQuery):
     assets_ready(request)
-    return HTMLResponse(pages.compare_page(session, old, new, lang, basemaps))
+    return HTMLResponse(pages.compare_page(session, who, old, new, lang, basemaps))

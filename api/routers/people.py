@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request, UploadFile
 
-from api.auth import PeopleEdit, PeopleRead, WorkersOffDuty, WorkersReadOwn
+from api.auth import PeopleEdit, PeopleImport, PeopleRead, WorkersOffDuty, WorkersReadOwn
 from api.deps import STEP_NOT_ALLOWED, AppSettings, IncidentRules, ReadDb, WriteDb, check_limit
 from api.schemas import (
     AssignmentOut,
@@ -39,7 +39,7 @@ def create_worker(body: WorkerIn, request: Request, session: WriteDb, who: Peopl
 @router.get("/workers", response_model=list[WorkerOut], summary="网格员列表 list workers")
 def list_workers(session: ReadDb, who: PeopleRead, settings: AppSettings,
                  limit: int = 100, offset: int = Query(0, ge=0)):
-    return people.list_workers(session, check_limit(limit, settings), offset)
+    return people.list_workers(session, check_limit(limit, settings), offset, who)
 
 
 @router.get("/workers/{worker_id}", response_model=WorkerOut, summary="网格员 one worker")
@@ -49,7 +49,7 @@ def get_worker(worker_id: int, session: ReadDb, who: WorkersReadOwn):
 
 @router.patch("/workers/{worker_id}", response_model=WorkerOut, summary="修改网格员 edit")
 def edit_worker(worker_id: int, body: WorkerPatch, session: WriteDb, who: PeopleEdit):
-    return people.edit_worker(session, worker_id, body)
+    return people.edit_worker(session, worker_id, body, who)
 
 
 @router.get("/workers/{worker_id}/assignments", response_model=list[AssignmentOut],
@@ -104,7 +104,7 @@ def edit_member(member_id: int, body: PartyMemberPatch, session: WriteDb,
              summary="批量导入网格员 CSV: name, phone, employee_no, on_duty, lon, lat, "
              "shift_start, shift_end (HH:MM), work_days (1;2;3;4;5), days_off "
              "(2026-10-01;2026-10-02)")
-def import_workers(file: UploadFile, session: WriteDb, who: PeopleEdit,
+def import_workers(file: UploadFile, session: WriteDb, who: PeopleImport,
                    settings: AppSettings):
     """Rows with an employee_no that exists update that worker; others create one. Hour
     columns left out of the file keep what is stored; an empty cell clears it.
@@ -114,7 +114,7 @@ def import_workers(file: UploadFile, session: WriteDb, who: PeopleEdit,
 
 @router.post("/party-members/import", response_model=ImportResult,
              summary="批量导入党员 CSV: name, phone, branch, grid_code, households, building_ids")
-def import_members(file: UploadFile, session: WriteDb, who: PeopleEdit,
+def import_members(file: UploadFile, session: WriteDb, who: PeopleImport,
                    settings: AppSettings):
     """``building_ids`` separated by ';'. One transaction: a bad row imports nothing."""
     return people.import_members(session, settings, file.file)

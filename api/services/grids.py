@@ -1,7 +1,9 @@
 """Grids as GeoJSON (RFC 7946), buildings of a plan, and who serves each grid.
 
-Workers see only the grids they are assigned to in the active plan. GeoJSON comes out as text
-assembled from stored features (api.geojson), WGS84 lon/lat.
+Workers see only the grids they are assigned to in the active plan, a street's admins and
+planners those of its communities (api.services.scope); any caller may ask for one community,
+street or district. GeoJSON comes out as text assembled from stored features (api.geojson),
+WGS84 lon/lat.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from api.errors import ApiError, not_found
 from api.geojson import collection_bytes, features_json
 from api.schemas import AssignmentIn, AssignmentOut
 from api.services.plans import plan_row
+from api.services.scope import LevelFilter, grids_clause, out_of_scope, visible_communities
 from api.store.models import AssignmentRow, GridRow, PlanBuildingRow, PlanRow, WorkerRow
 from api.store.plans import active_plan as stored_active_plan
 from api.store.plans import building_records, grid_records
@@ -53,10 +56,10 @@ def _simplified(geoms: list, simplify_m: float | None) -> list:
     return list(shapely.orient_polygons(array, exterior_cw=False))
 
 
-def _grids_geojson(session: Session, plan: PlanRow, bbox: BBox | None, where=None,
+def _grids_geojson(session: Session, plan: PlanRow, bbox: BBox | None, *where,
                    simplify_m: float | None = None) -> bytes:
     dialect = session.get_bind().dialect.name
-    clauses = [c for c in (where, bbox_filter(GridRow, bbox, dialect) if bbox else None)
+    clauses = [c for c in (*where, bbox_filter(GridRow, bbox, dialect) if bbox else None)
                if c is not None]
     clause = None
     for c in clauses:
@@ -67,12 +70,14 @@ def _grids_geojson(session: Session, plan: PlanRow, bbox: BBox | None, where=Non
 
 
 def active_grids(session: Session, who: Principal, bbox: BBox | None,
-                 simplify_m: float | None) -> bytes:
-    """The active plan's grids as a FeatureCollection (a worker: their own)."""
+                 simplify_m: float | None, asked: LevelFilter | None = None) -> bytes:
+    """The active plan's grids as a FeatureCollection (a worker: their own; a street's
+    admin: its communities'), of the level ``asked`` for."""
     plan = active_plan(session)
-    where = (GridRow.id.in_(own_grid_ids(session, who, plan.id)) if who.role == "worker"
-             else None)
-    return _grids_geojson(session, plan, bbox, where, simplify_m)
+    own = (GridRow.id.in_(own_grid_ids(session, who, plan.id)) if who.role == "worker"
+           else None)
+    return _grids_geojson(session, plan, bbox, own,
+                          grids_clause(visible_communities(who, asked)), simplify_m=simplify_m)
 
 
 def active_grid(session: Session, who: Principal, code: str) -> str:
@@ -85,6 +90,7 @@ def active_grid(session: Session, who: Principal, code: str) -> str:
     if who.role == "worker" and grid.id not in own_grid_ids(session, who, plan.id):
         raise ApiError(403, "forbidden", "网格员只能查看本人负责的网格",
                        "a worker may only see the grids assigned to them")
+    check_grid_in_scope(session, who, grid)
     feature = json.loads(features_json(*grid_records(session, plan.id,
                                                      GridRow.id == grid.id))[0])
     if plan.attribution:
@@ -92,17 +98,30 @@ def active_grid(session: Session, who: Principal, code: str) -> str:
     return json.dumps(feature, ensure_ascii=False)
 
 
-def plan_grids(session: Session, plan_id: int, bbox: BBox | None,
+def check_grid_in_scope(session: Session, who: Principal, grid: GridRow) -> None:
+    """403 when ``grid`` lies outside the communities of the caller's street."""
+    codes = visible_communities(who)
+    if codes is not None and session.scalar(
+            select(GridRow.id).where(GridRow.id == grid.id, GridRow.community.in_(codes))) is None:
+        raise out_of_scope("网格", "grid")
+
+
+def plan_grids(session: Session, who: Principal, plan_id: int, bbox: BBox | None,
                simplify_m: float | None) -> bytes:
-    """A plan's grids as a FeatureCollection."""
-    return _grids_geojson(session, plan_row(session, plan_id), bbox, simplify_m=simplify_m)
+    """A plan's grids as a FeatureCollection (a street's staff: its communities')."""
+    return _grids_geojson(session, plan_row(session, plan_id), bbox,
+                          grids_clause(visible_communities(who)), simplify_m=simplify_m)
 
 
-def plan_buildings(session: Session, plan_id: int, bbox: BBox | None, grid: str | None,
-                   limit: int, offset: int) -> bytes:
-    """A page of a plan's buildings with their grid codes, as a FeatureCollection."""
+def plan_buildings(session: Session, who: Principal, plan_id: int, bbox: BBox | None,
+                   grid: str | None, limit: int, offset: int) -> bytes:
+    """A page of a plan's buildings with their grid codes, as a FeatureCollection (a
+    street's staff: in its communities)."""
     plan = plan_row(session, plan_id)
     query = select(PlanBuildingRow.id).where(PlanBuildingRow.plan_id == plan.id)
+    codes = visible_communities(who)
+    if codes is not None:
+        query = query.where(PlanBuildingRow.community.in_(codes))
     if bbox:
         query = query.where(bbox_filter(PlanBuildingRow, bbox, session.get_bind().dialect.name))
     if grid:
@@ -112,13 +131,16 @@ def plan_buildings(session: Session, plan_id: int, bbox: BBox | None, grid: str 
     return collection_bytes(features_json(*records), _members(plan))
 
 
-def assign(session: Session, plan_id: int, code: str, body: AssignmentIn) -> AssignmentOut:
-    """Make ``body.worker_id`` the grid's worker or leader (by hand); committed."""
+def assign(session: Session, who: Principal, plan_id: int, code: str,
+           body: AssignmentIn) -> AssignmentOut:
+    """Make ``body.worker_id`` the grid's worker or leader (by hand; a street's admin: in its
+    communities); committed."""
     plan_row(session, plan_id)
     grid = session.scalar(select(GridRow).where(GridRow.plan_id == plan_id,
                                                 GridRow.code == code))
     if grid is None:
         raise not_found("网格", "grid", code)
+    check_grid_in_scope(session, who, grid)
     if session.get(WorkerRow, body.worker_id) is None:
         raise not_found("网格员", "worker", body.worker_id)
     row = session.scalar(select(AssignmentRow).where(

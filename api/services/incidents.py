@@ -16,7 +16,9 @@ routers check the role of each endpoint, api.auth.PERMISSIONS):
   finds); the organisation's token sees only what was referred to it and accepts (承办),
   handles (办结: back to the community to verify and close) or returns (退回, with a reason)
   only what is with it now. Each referral is also a row with its own deadlines
-  (api.store.organisations), written in the same transaction as the step.
+  (api.store.organisations), written in the same transaction as the step;
+* a street's admin or planner sees and moves only incidents in the grids of its communities
+  (api.services.scope).
 
 Every report records its channel (dispatch.channels): a reporter's is ``app``; a worker's
 ``patrol`` unless it says it entered the report for a resident (``on_behalf``,
@@ -62,6 +64,7 @@ from api.schemas import (
 )
 from api.services.feedback import new_code
 from api.services.grid_index import GridLocator, PlanGrids, outside_error
+from api.services.scope import LevelFilter, by_grid_code, out_of_scope, visible_communities
 from api.services.visit_routes import TodayRoutes
 from api.settings import Settings
 from api.store import incidents as store
@@ -273,10 +276,14 @@ def list_incidents(session: Session, who: Principal, limit: int, offset: int, *,
                    status: str | None = None, category: str | None = None,
                    grid_code: str | None = None, worker_id: int | None = None,
                    channel: str | None = None,
-                   organisation_id: int | None = None) -> list[IncidentOut]:
-    """Incidents by id, filtered, within what the caller may see (:func:`scope`; a worker
-    asking for another worker's: 403)."""
+                   organisation_id: int | None = None,
+                   asked: LevelFilter | None = None) -> list[IncidentOut]:
+    """Incidents by id, filtered (``asked``: in one community, street or district), within
+    what the caller may see (:func:`scope`; a worker asking for another worker's: 403)."""
     query = select(IncidentRow).order_by(IncidentRow.id)
+    scoped = by_grid_code(IncidentRow.grid_code, visible_communities(who, asked))
+    if scoped is not None:
+        query = query.where(scoped)
     if who.role == "worker":
         forbid_other_worker(who, worker_id if worker_id is not None else who.worker_id)
     query = scope(query, who)
@@ -288,6 +295,14 @@ def list_incidents(session: Session, who: Principal, limit: int, offset: int, *,
             query = query.where(column == value)
     rows = session.scalars(query.limit(limit).offset(offset))
     return [incident_out(i) for i in rows]
+
+
+def check_street(session: Session, who: Principal, row: IncidentRow) -> None:
+    """403 for a street's staff when ``row`` lies outside the street's communities."""
+    scoped = by_grid_code(IncidentRow.grid_code, visible_communities(who))
+    if scoped is not None and session.scalar(
+            select(IncidentRow.id).where(IncidentRow.id == row.id, scoped)) is None:
+        raise out_of_scope("事件", "incident")
 
 
 def visible(session: Session, incident_id: int, who: Principal) -> IncidentRow:
@@ -302,6 +317,7 @@ def visible(session: Session, incident_id: int, who: Principal) -> IncidentRow:
         raise ApiError(403, "forbidden", "只能查看本人录入或转办给本单位的事件",
                        "an operator sees the incidents it entered, an organisation those "
                        "referred to it")
+    check_street(session, who, row)
     return row
 
 
@@ -321,13 +337,18 @@ def history(session: Session, who: Principal, incident_id: int) -> list[Incident
 
 
 def statistics(session: Session, by: StatisticsBy,
-               channel: str | None = None) -> IncidentStatistics:
+               channel: str | None = None,
+               who: Principal | None = None) -> IncidentStatistics:
     """Per grid, worker, category or channel: incidents, open, overdue, median hours to
     accept and to close (None when none yet); the group of incidents without one is None.
-    ``channel``: only the incidents first reported by that channel."""
+    ``channel``: only the incidents first reported by that channel. A street's staff count
+    the incidents of its communities."""
     query = select(IncidentRow).order_by(IncidentRow.id)
     if channel is not None:
         query = query.where(IncidentRow.channel == channel)
+    scoped = by_grid_code(IncidentRow.grid_code, visible_communities(who))
+    if scoped is not None:
+        query = query.where(scoped)
     rows = list(session.scalars(query))
     frame = incident_statistics(store.load(session, rows), STAT_KEYS[by], datetime.now(UTC))
     frame = frame.rename(columns={STAT_KEYS[by]: by})
@@ -487,6 +508,7 @@ def act(session: Session, settings: Settings, rules: Rules, who: Principal, inci
         raise not_found("事件", "incident", incident_id)
     check(who, f"incidents.{body.action}")
     _check_holder(who, row, body.action)
+    check_street(session, who, row)
     reason: str | None = None
     ranking: list[dict] = []
     before = row.worker_id if row.status in WITH_WORKER else None

@@ -4,8 +4,9 @@ monthly 考核 report).
 
 The figures are computed in the database (api.store.indicators); what each means is stated
 once in dispatch.incidents.indicators and sent with them. Who sees what: admins and planners
-every level; a grid worker their own grids (level ``grid``) and their own row (``worker``);
-reporters nothing (api.auth.PERMISSIONS ``indicators.read``).
+every level (a street's: its communities' grids); a grid worker their own grids (level
+``grid``) and their own row (``worker``); reporters nothing (api.auth.PERMISSIONS
+``indicators.read``).
 
 The workbook is written with openpyxl (a maintained library; nothing of the format is ours):
 one sheet of figures with the names in Chinese and English above the columns, one sheet of
@@ -23,7 +24,9 @@ from sqlalchemy.orm import Session
 from api.auth import Principal
 from api.errors import ApiError
 from api.schemas import IndicatorDefinition, IndicatorRow, IndicatorsOut
+from api.services.scope import visible_communities
 from api.store import indicators as store
+from api.store import levels as _levels  # noqa: F401  (registers the street, district levels)
 from dispatch.incidents.indicators import (
     INDICATORS,
     LEVEL_NAMES,
@@ -93,7 +96,8 @@ def indicators(session: Session, who: Principal, level: str, period: str,
     first, last = _range(period, start, end)
     begin, finish = store.beijing_range(first, last)
     now = as_of or datetime.now(UTC)
-    query = store.Query(level, period, begin, finish, now, worker_id)
+    query = store.Query(level, period, begin, finish, now, worker_id,
+                        visible_communities(who))  # a street's staff: its communities
     try:
         rows, extras = store.compute(session, query)
     except store.LevelNotConfiguredError as exc:

@@ -7,7 +7,9 @@ households), incidents (incident_id, category, stage, created_at, grid_code, wor
 
 A worker's maps hold what the API gives them (as api.services.ogc scopes its collections):
 their own grids of the plan, the buildings and party member zones in them, their own
-incidents and route. The route page draws the worker's incident visits of the day with the
+incidents and route; a street's admin or planner those of its communities (api.services.scope).
+The grid, party zone and incident maps can be asked for one community, street or district.
+The route page draws the worker's incident visits of the day with the
 street patrol beside them (or the patrol alone) and, when the day's GPS track was uploaded
 (api.services.tracks), the streets it walked and missed and the stops it reached. The
 organisations page draws the areas the organisations serve and the incidents referred to
@@ -28,6 +30,13 @@ import maps
 from api.auth import Principal, forbid_other_worker
 from api.errors import ApiError, not_found
 from api.services.basemap import BasemapStore
+from api.services.scope import (
+    LevelFilter,
+    by_grid_code,
+    grids_clause,
+    visible_communities,
+    where,
+)
 from api.store import models as m
 from api.store import organisations as org_store
 from api.store.incidents import aware
@@ -52,21 +61,36 @@ def own_grid_codes(plan_id: int | None, worker_id: int):
     return select(m.GridRow.code).where(m.GridRow.id.in_(own_grids(plan_id, worker_id)))
 
 
-def plan_layers(session: Session, plan_id: int, worker_id: int | None = None
-                ) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+def _and(clauses: list):
+    clause = None
+    for c in clauses:
+        clause = c if clause is None else clause & c
+    return clause
+
+
+def plan_layers(session: Session, plan_id: int, worker_id: int | None = None,
+                communities=None) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
     """A plan's grids (with assigned worker names) and buildings; with ``worker_id``, only
-    that worker's grids and the buildings in them."""
-    if worker_id is None:
-        return grids_frame(session, plan_id), buildings_frame(session, plan_id)
-    return (grids_frame(session, plan_id, m.GridRow.id.in_(own_grids(plan_id, worker_id))),
-            buildings_frame(session, plan_id, m.PlanBuildingRow.grid_code.in_(
-                own_grid_codes(plan_id, worker_id))))
+    that worker's grids and the buildings in them; with ``communities`` (a subquery of
+    community codes, api.services.scope), only theirs."""
+    grid_where = where(grids_clause(communities))
+    building_where = ([] if communities is None
+                      else [m.PlanBuildingRow.community.in_(communities)])
+    if worker_id is not None:
+        grid_where.append(m.GridRow.id.in_(own_grids(plan_id, worker_id)))
+        building_where.append(m.PlanBuildingRow.grid_code.in_(own_grid_codes(plan_id,
+                                                                             worker_id)))
+    return (grids_frame(session, plan_id, _and(grid_where)),
+            buildings_frame(session, plan_id, _and(building_where)))
 
 
-def party_zones_frame(session: Session, worker_id: int | None = None) -> gpd.GeoDataFrame:
+def party_zones_frame(session: Session, worker_id: int | None = None,
+                      communities=None) -> gpd.GeoDataFrame:
     """Party members with a drawn responsibility zone; with ``worker_id``, those in that
-    worker's grids of the active plan."""
-    query = select(m.PartyMemberRow).where(m.PartyMemberRow.geom.is_not(None))
+    worker's grids of the active plan; with ``communities``, those in their grids."""
+    query = select(m.PartyMemberRow).where(
+        m.PartyMemberRow.geom.is_not(None),
+        *where(by_grid_code(m.PartyMemberRow.grid_code, communities)))
     if worker_id is not None:
         query = query.where(m.PartyMemberRow.grid_code.in_(
             own_grid_codes(active_plan_id(session), worker_id)))
@@ -78,13 +102,15 @@ def party_zones_frame(session: Session, worker_id: int | None = None) -> gpd.Geo
 
 
 def incidents_frame(session: Session, worker_id: int | None = None,
-                    channel: str | None = None) -> gpd.GeoDataFrame:
+                    channel: str | None = None, communities=None) -> gpd.GeoDataFrame:
     """Incidents as points; ``stage`` is the stored status, ``deadline`` the one that applies
     now (to accept while reported, else to close; while with an organisation, the referral's
     to accept or to handle) and ``overdue`` whether it has passed; ``channel`` how the first
-    report came, ``organisation`` the name of the one it is referred to now."""
+    report came, ``organisation`` the name of the one it is referred to now. With
+    ``communities``, those in their grids."""
     now = datetime.now(UTC)
-    query = select(m.IncidentRow).order_by(m.IncidentRow.id)
+    query = select(m.IncidentRow).where(
+        *where(by_grid_code(m.IncidentRow.grid_code, communities))).order_by(m.IncidentRow.id)
     if worker_id is not None:
         query = query.where(m.IncidentRow.worker_id == worker_id)
     if channel is not None:
@@ -137,10 +163,12 @@ def _active_plan(session: Session) -> int:
     return plan_id
 
 
-def _layers(session: Session, who: Principal) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+def _layers(session: Session, who: Principal, asked: LevelFilter | None = None
+            ) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
     """The active plan's grids and buildings the caller may see (404 for a worker without
     grids in it)."""
-    grids, buildings = plan_layers(session, _active_plan(session), _scope(who))
+    grids, buildings = plan_layers(session, _active_plan(session), _scope(who),
+                                   visible_communities(who, asked))
     if grids.empty:
         raise ApiError(404, "no_grids", "启用的方案中尚未给您分配网格",
                        "no grid of the active plan is assigned to you yet")
@@ -161,32 +189,36 @@ def _options(lang: str, basemaps: BasemapStore | None, session: Session,
 
 
 def grids_page(session: Session, who: Principal, lang: str,
-               basemaps: BasemapStore | None = None) -> str:
-    """The active grid plan (a worker: their grids)."""
-    grids, buildings = _layers(session, who)
+               basemaps: BasemapStore | None = None, asked: LevelFilter | None = None) -> str:
+    """The active grid plan (a worker: their grids; ``asked``: one level's)."""
+    grids, buildings = _layers(session, who, asked)
     return _page(maps.grid_plan_map(grids, buildings, options=_options(
         lang, basemaps, session, active_plan_id(session))))
 
 
 def party_zones_page(session: Session, who: Principal, lang: str,
-                     basemaps: BasemapStore | None = None) -> str:
+                     basemaps: BasemapStore | None = None,
+                     asked: LevelFilter | None = None) -> str:
     """Party member responsibility zones over the grids (a worker: in their grids)."""
-    grids, buildings = _layers(session, who)
-    zones = party_zones_frame(session, _scope(who))
+    grids, buildings = _layers(session, who, asked)
+    zones = party_zones_frame(session, _scope(who), visible_communities(who, asked))
     return _page(maps.party_zones_map(zones, grids=grids, buildings=buildings, options=_options(
         lang, basemaps, session, active_plan_id(session))))
 
 
 def incidents_page(session: Session, who: Principal, lang: str, category: str | None,
-                   basemaps: BasemapStore | None = None, channel: str | None = None) -> str:
+                   basemaps: BasemapStore | None = None, channel: str | None = None,
+                   asked: LevelFilter | None = None) -> str:
     """Incidents over the active plan's grids (a worker: their own), of one category or
     channel when given."""
     plan_id = active_plan_id(session)
-    grids = (plan_layers(session, plan_id, _scope(who))[0]
+    communities = visible_communities(who, asked)
+    grids = (plan_layers(session, plan_id, _scope(who), communities)[0]
              if plan_id is not None else None)
     if grids is not None and grids.empty:
         grids = None
-    incidents = incidents_frame(session, worker_id=_scope(who), channel=channel)
+    incidents = incidents_frame(session, worker_id=_scope(who), channel=channel,
+                                communities=communities)
     if category:
         incidents = incidents[incidents["category"] == category]
     return _page(maps.incidents_map(incidents, grids=grids,
@@ -296,23 +328,27 @@ def route_page(session: Session, who: Principal, worker_id: int, lang: str,
         track_streets=track_streets, options=_options(lang, basemaps, session, route.plan_id)))
 
 
-def coverage_page(session: Session, lang: str, tolerance_pct: float,
+def coverage_page(session: Session, who: Principal, lang: str, tolerance_pct: float,
                   basemaps: BasemapStore | None = None) -> str:
-    """Coverage gaps of the active plan."""
+    """Coverage gaps of the active plan (a street's staff: its communities)."""
     plan_id = _active_plan(session)
-    grids, buildings = plan_layers(session, plan_id)
-    zones = party_zones_frame(session)
-    incidents = incidents_frame(session)
+    communities = visible_communities(who)
+    grids, buildings = plan_layers(session, plan_id, communities=communities)
+    zones = party_zones_frame(session, communities=communities)
+    incidents = incidents_frame(session, communities=communities)
     return _page(maps.coverage_map(
         grids, buildings, zones=zones if len(zones) else None,
         incidents=incidents if len(incidents) else None, tolerance_pct=tolerance_pct,
         options=_options(lang, basemaps, session, plan_id)))
 
 
-def compare_page(session: Session, old: int, new: int, lang: str,
+def compare_page(session: Session, who: Principal, old: int, new: int, lang: str,
                  basemaps: BasemapStore | None = None) -> str:
-    """Two plans compared."""
-    old_grids, old_buildings = plan_layers(session, _plan(session, old))
-    new_grids, new_buildings = plan_layers(session, _plan(session, new))
+    """Two plans compared (a street's staff: its communities)."""
+    communities = visible_communities(who)
+    old_grids, old_buildings = plan_layers(session, _plan(session, old),
+                                           communities=communities)
+    new_grids, new_buildings = plan_layers(session, _plan(session, new),
+                                           communities=communities)
     return _page(maps.compare_map(old_grids, new_grids, old_buildings, new_buildings,
                                   options=_options(lang, basemaps, session, new)))

@@ -8,7 +8,8 @@ outer rings).
 
 Conformance declared: core and geojson. The OpenAPI definition (/openapi.json) is OpenAPI 3.1
 as FastAPI writes it, so the oas30 class is not claimed. The landing page, conformance and
-collection metadata are public; features need a token (a worker sees their grids' only).
+collection metadata are public; features need a token (a worker sees their grids' only, a
+street's admin or planner its communities', api.services.scope).
 Collections of people's records (incidents, party zones) reveal their extent only to those
 who may read them.
 """
@@ -28,6 +29,7 @@ from api.auth import PERMISSIONS, Principal
 from api.errors import ApiError, not_found
 from api.geojson import collection_bytes, features_json
 from api.schemas import OgcCollection, OgcCollections, OgcConformance, OgcLandingPage
+from api.services.scope import by_grid_code, grids_clause, visible_communities
 from api.store.models import (
     AssignmentRow,
     GridRow,
@@ -183,13 +185,29 @@ def _time_filter(model, text: str | None):
     return clauses
 
 
+def _communities_clause(model, who: Principal):
+    """The clause keeping a street's staff to its communities (None for everyone else)."""
+    communities = visible_communities(who)
+    if communities is None:
+        return None
+    if model is GridRow:
+        return grids_clause(communities)
+    if model is PlanBuildingRow:
+        return PlanBuildingRow.community.in_(communities)
+    return by_grid_code(model.grid_code, communities)
+
+
 def scope(session: Session, info: CollectionInfo, who: Principal) -> list:
-    """WHERE clauses: the active plan for plan collections, a worker's own features."""
+    """WHERE clauses: the active plan for plan collections, a worker's own features, a
+    street's communities for its staff."""
     clauses = []
     plan_id = None
     if info.plan_scoped:
         plan_id = active_plan_id(session)
         clauses.append(info.model.plan_id == plan_id)
+    street = _communities_clause(info.model, who)
+    if street is not None:
+        clauses.append(street)
     if who.role != "worker":
         return clauses
     if info.model is IncidentRow:

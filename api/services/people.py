@@ -1,6 +1,8 @@
 """Workers (网格员) and party members (党员): create, read, edit, CSV bulk import, off duty.
 
-Workers carry their working hours, work days and days off (api.services.worker_hours);
+A street's admin or planner sees and edits only the workers serving the grids of its
+communities in the active plan (api.services.scope). Workers carry their working hours,
+work days and days off (api.services.worker_hours);
 incidents are dispatched only to workers available by them. A worker going off duty hands
 their open incidents to others (api.services.incidents.redispatch_off_duty).
 """
@@ -33,6 +35,7 @@ from api.schemas import (
     WorkerPatch,
 )
 from api.services import incidents
+from api.services.scope import out_of_scope, visible_communities, workers_clause
 from api.services.worker_hours import (
     available,
     check_shift,
@@ -92,10 +95,16 @@ def _flush(session: Session) -> None:
             from exc
 
 
-def _worker(session: Session, worker_id: int) -> WorkerRow:
+def _worker(session: Session, worker_id: int, who: Principal | None = None) -> WorkerRow:
+    """The worker (404 if none); 403 for a street's staff when the worker serves no grid of
+    its communities."""
     row = session.get(WorkerRow, worker_id)
     if row is None:
         raise not_found("网格员", "worker", worker_id)
+    scoped = workers_clause(WorkerRow.id, visible_communities(who)) if who else None
+    if scoped is not None and session.scalar(
+            select(WorkerRow.id).where(WorkerRow.id == worker_id, scoped)) is None:
+        raise out_of_scope("网格员", "worker")
     return row
 
 
@@ -123,21 +132,27 @@ def create_worker(session: Session, who: Principal, body: WorkerIn, idempotency_
                              create)
 
 
-def list_workers(session: Session, limit: int, offset: int) -> list[WorkerOut]:
-    """A page of the workers, by id."""
-    rows = session.scalars(select(WorkerRow).order_by(WorkerRow.id).limit(limit).offset(offset))
+def list_workers(session: Session, limit: int, offset: int,
+                 who: Principal | None = None) -> list[WorkerOut]:
+    """A page of the workers, by id (a street's staff: those serving its communities)."""
+    query = select(WorkerRow)
+    scoped = workers_clause(WorkerRow.id, visible_communities(who))
+    if scoped is not None:
+        query = query.where(scoped)
+    rows = session.scalars(query.order_by(WorkerRow.id).limit(limit).offset(offset))
     return [worker_out(w) for w in rows]
 
 
 def get_worker(session: Session, who: Principal, worker_id: int) -> WorkerOut:
     """One worker; a worker token sees only themself."""
     forbid_other_worker(who, worker_id)
-    return worker_out(_worker(session, worker_id))
+    return worker_out(_worker(session, worker_id, who))
 
 
-def edit_worker(session: Session, worker_id: int, body: WorkerPatch) -> WorkerOut:
+def edit_worker(session: Session, worker_id: int, body: WorkerPatch,
+                who: Principal | None = None) -> WorkerOut:
     """Set the fields sent; committed."""
-    w = _worker(session, worker_id)
+    w = _worker(session, worker_id, who)
     for key, value in body.model_dump(exclude_unset=True,
                                       exclude={"lon", "lat", *HOURS}).items():
         setattr(w, key, value)
@@ -153,7 +168,7 @@ def edit_worker(session: Session, worker_id: int, body: WorkerPatch) -> WorkerOu
 def worker_assignments(session: Session, who: Principal, worker_id: int) -> list[AssignmentOut]:
     """The grids ``worker_id`` serves in the active plan; a worker token sees only their own."""
     forbid_other_worker(who, worker_id)
-    _worker(session, worker_id)
+    _worker(session, worker_id, who)
     rows = session.execute(
         select(AssignmentRow, GridRow.code).join(GridRow, GridRow.id == AssignmentRow.grid_id)
         .join(PlanRow, PlanRow.id == AssignmentRow.plan_id)
@@ -166,7 +181,7 @@ def worker_assignments(session: Session, who: Principal, worker_id: int) -> list
 def mark_off_duty(session: Session, settings: Settings, rules: Rules, who: Principal,
                   worker_id: int) -> OffDutyOut:
     """Mark the worker off duty and dispatch their open incidents to others; committed."""
-    worker = _worker(session, worker_id)
+    worker = _worker(session, worker_id, who)
     worker.on_duty = False
     session.flush()
     return incidents.redispatch_off_duty(session, settings, rules, who, worker_id)
@@ -329,6 +344,11 @@ def import_workers(session: Session, settings: Settings, upload: BinaryIO) -> Im
             updated += 1
         w.name, w.phone = name, _clean(row.get("phone"))
         w.on_duty = _bool(row, n, "on_duty")
+        if "public_phone" in row:
+            w.public_phone = _clean(row.get("public_phone"))
+        if "publish_name" in row:  # consent: an empty cell is no
+            w.publish_name = _bool(row, n, "publish_name") if _clean(
+                row.get("publish_name")) else False
         try:
             _set_hours(w, _csv_hours(row, n))
         except ApiError as exc:
@@ -362,8 +382,10 @@ def import_members(session: Session, settings: Settings, upload: BinaryIO) -> Im
             raise _row_error(n, "households", row.get("households", ""), "应为非负整数",
                              "must be a whole number >= 0")
         buildings = [b.strip() for b in (row.get("building_ids") or "").split(";") if b.strip()]
+        consent = _bool(row, n, "publish_consent") if _clean(
+            row.get("publish_consent")) else False  # consent: an empty cell is no
         m = PartyMemberRow(name=name, phone=_clean(row.get("phone")),
-                           branch=_clean(row.get("branch")),
+                           branch=_clean(row.get("branch")), publish_consent=consent,
                            grid_code=_clean(row.get("grid_code")),
                            households=int(households), building_ids=buildings)
         session.add(m)

@@ -66,7 +66,9 @@ class LevelNotConfiguredError(ArgumentError):
 @dataclass(frozen=True)
 class Query:
     """What to compute: the level, the period's bucketing, ``[start, end)`` in UTC, the time
-    the state is read at, and an optional worker whose grids only are counted."""
+    the state is read at, an optional worker whose grids only are counted, and optional
+    communities (a subquery of their codes, api.services.scope: a street's staff) whose grids
+    only are counted."""
 
     level: str
     period: str
@@ -74,6 +76,7 @@ class Query:
     end: datetime
     as_of: datetime
     worker_id: int | None = None
+    communities: Any = None
 
 
 def beijing_range(first: date, last: date) -> tuple[datetime, datetime]:
@@ -172,6 +175,8 @@ def _where(query: Query) -> list[ColumnElement]:
     conditions = [I.created_at >= start, I.created_at < end]
     if query.worker_id is not None:
         conditions.append(A.worker_id == query.worker_id)
+    if query.communities is not None:
+        conditions.append(G.community.in_(query.communities))
     return conditions
 
 

@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -59,8 +60,46 @@ class TokenRow(Base):
     organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"),
                                                         nullable=True)
     volunteer_id: Mapped[int | None] = mapped_column(ForeignKey("volunteers.id"), nullable=True)
+    # a street admin (or planner): only the communities of this street (api.services.scope)
+    street_id: Mapped[int | None] = mapped_column(ForeignKey("streets.id"), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class DistrictRow(Base):
+    """A county-level district (区/县): its 6-digit code of GB/T 2260 (e.g. 320106 南京市鼓楼区)."""
+
+    __tablename__ = "districts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(6), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class StreetRow(Base):
+    """A street office (街道) of a district: ``code`` its 3 digits within the district,
+    ``full_code`` the 9 digits of the statistical division code (district + street)."""
+
+    __tablename__ = "streets"
+    __table_args__ = (UniqueConstraint("district_id", "code", name="uq_streets_district_code"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    district_id: Mapped[int] = mapped_column(ForeignKey("districts.id"), index=True)
+    code: Mapped[str] = mapped_column(String(3))
+    full_code: Mapped[str] = mapped_column(String(9), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class CommunityRow(Base):
+    """A community (社区/村) of a street: ``code`` as the plans use it (GridRow.community;
+    the 12-digit statistical code when the data has it, then it starts with the street's)."""
+
+    __tablename__ = "communities"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(100), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    street_id: Mapped[int] = mapped_column(ForeignKey("streets.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class DatasetRow(BBoxMixin, Base):
@@ -191,6 +230,9 @@ class WorkerRow(BBoxMixin, Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(100))
     phone: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    # the public notice (api.services.public): shown only with the worker's consent
+    publish_name: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    public_phone: Mapped[str | None] = mapped_column(String(40), nullable=True)
     employee_no: Mapped[str | None] = mapped_column(String(40), unique=True, nullable=True)
     on_duty: Mapped[bool] = mapped_column(Boolean, default=True)
     # Working hours, Beijing time "HH:MM" ("24:00" = midnight at the end); None: round the clock.
@@ -213,6 +255,9 @@ class PartyMemberRow(BBoxMixin, Base):
     name: Mapped[str] = mapped_column(String(100))
     phone: Mapped[str | None] = mapped_column(String(40), nullable=True)
     branch: Mapped[str | None] = mapped_column(String(100), nullable=True)  # 党支部
+    # consented to name and branch on the grid's public notice (api.services.public)
+    publish_consent: Mapped[bool] = mapped_column(Boolean, default=False,
+                                                  server_default=false())
     grid_code: Mapped[str | None] = mapped_column(String(40), nullable=True, index=True)
     households: Mapped[int] = mapped_column(Integer, default=0)
     building_ids: Mapped[list] = mapped_column(JSON, default=list)

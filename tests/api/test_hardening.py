@@ -284,10 +284,10 @@ def _request(sv, action: str) -> tuple[str, str, dict]:
         "plans.read": ("get", f"/plans/{p}", {}),
         "plans.draft": ("post", "/plans", {"json": {"dataset_id": 999999}}),
         "plans.activate": ("post", f"/plans/{p}/activate", {}),
+        "plans.edit": ("get", f"/plans/{d}/editor/edits", {}),
         "plans.compute": ("post", f"/plans/{d}/assignments/compute",
                           {"json": {"seconds": -1}}),
         "plans.compute_active": ("post", f"/plans/{p}/party-zones/compute", {}),
-        "plans.edit": ("get", f"/plans/{d}/editor/edits", {}),
         "jobs.read": ("get", "/jobs", {}),
         "jobs.manage": ("post", f"/jobs/{sv['job']['id']}/rerun", {}),
         "grids.read": ("get", "/grids", {}),
@@ -295,6 +295,10 @@ def _request(sv, action: str) -> tuple[str, str, dict]:
                              {"json": {"worker_id": w}}),
         "people.read": ("get", "/workers", {}),
         "people.edit": ("patch", f"/workers/{h['worker2_id']}", {"json": {"phone": "138"}}),
+        "people.import": ("post", "/party-members/import",
+                          {"files": {"file": ("m.csv", b"name\n", "text/csv")}}),
+        "levels.read": ("get", "/levels", {}),
+        "levels.edit": ("post", "/districts", {"json": {"code": "990000", "name": "x"}}),
         "workers.read_own": ("get", f"/workers/{w}", {}),
         "workers.off_duty": ("post", "/workers/999999/off-duty", {}),
         "incidents.report": ("post", "/incidents", {"json": {"category": "noise",
@@ -365,7 +369,8 @@ def test_planner_changes_no_live_data():
     from api.auth import PERMISSIONS
 
     live = {a for a in PERMISSIONS if a.startswith(("incidents.", "workers.", "people.edit",
-                                                     "assignments.", "plans.activate",
+                                                     "people.import", "assignments.",
+                                                     "plans.activate",
                                                      "plans.compute_active"))}
     live -= {"incidents.read", "incidents.statistics", "workers.read_own"}
     assert live and not any("planner" in PERMISSIONS[a] for a in live)
@@ -385,7 +390,10 @@ NO_ACTION_DEPENDENCY = {
     ("GET", "/public/wishes"),  # the public map of open wishes: no personal data
     # the QR posters' report form and its reports: the poster's key, not a token
     ("GET", "/public/report"), ("POST", "/public/report"),
-    ("GET", "/docs")}  # the API documentation page: public, holds no data
+    ("GET", "/docs"),  # the API documentation page: public, holds no data
+    # the public notices (api.services.public): public fields only, no login
+    ("GET", "/public/grids/{code}"), ("GET", "/public/grids/{code}/notice.json"),
+    ("GET", "/public/grids/{code}/poster.pdf"), ("GET", "/public/indicators")}
 
 
 def _actions(dependant) -> set[str]:
