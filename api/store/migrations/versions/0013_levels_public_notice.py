@@ -45,27 +45,28 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     )
     op.create_index("ix_communities_street_id", "communities", ["street_id"])
-    with op.batch_alter_table("tokens") as batch:
-        batch.add_column(sa.Column("street_id", sa.Integer(), nullable=True))
-        batch.create_foreign_key("fk_tokens_street_id", "streets", ["street_id"], ["id"])
-    with op.batch_alter_table("workers") as batch:
-        batch.add_column(sa.Column("publish_name", sa.Boolean(), nullable=False,
-                                   server_default=sa.false()))
-        batch.add_column(sa.Column("public_phone", sa.String(length=40), nullable=True))
-    with op.batch_alter_table("party_members") as batch:
-        batch.add_column(sa.Column("publish_consent", sa.Boolean(), nullable=False,
-                                   server_default=sa.false()))
+    # Columns added in place (SQLite: no table copy, so the keys other tables hold on tokens,
+    # workers and party members stay as they are).
+    if op.get_bind().dialect.name == "postgresql":
+        op.add_column("tokens", sa.Column("street_id", sa.Integer(), nullable=True))
+        op.create_foreign_key("fk_tokens_street_id", "tokens", "streets", ["street_id"],
+                              ["id"])
+    else:
+        op.execute("ALTER TABLE tokens ADD COLUMN street_id INTEGER REFERENCES streets (id)")
+    op.add_column("workers", sa.Column("publish_name", sa.Boolean(), nullable=False,
+                                       server_default=sa.false()))
+    op.add_column("workers", sa.Column("public_phone", sa.String(length=40), nullable=True))
+    op.add_column("party_members", sa.Column("publish_consent", sa.Boolean(), nullable=False,
+                                             server_default=sa.false()))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("party_members") as batch:
-        batch.drop_column("publish_consent")
-    with op.batch_alter_table("workers") as batch:
-        batch.drop_column("public_phone")
-        batch.drop_column("publish_name")
-    with op.batch_alter_table("tokens") as batch:
-        batch.drop_constraint("fk_tokens_street_id", type_="foreignkey")
-        batch.drop_column("street_id")
+    if op.get_bind().dialect.name == "postgresql":
+        op.drop_constraint("fk_tokens_street_id", "tokens", type_="foreignkey")
+    # SQLite >= 3.35 drops a column in place (no table copy: keys pointing here stay)
+    for table, column in (("party_members", "publish_consent"), ("workers", "public_phone"),
+                          ("workers", "publish_name"), ("tokens", "street_id")):
+        op.drop_column(table, column)
     op.drop_index("ix_communities_street_id", "communities")
     op.drop_table("communities")
     op.drop_index("ix_streets_district_id", "streets")
