@@ -29,6 +29,7 @@ from api.guard import RequestGuard
 from api.jobs.runner import JobRunner
 from api.map_assets import AssetFiles, map_assets_folder
 from api.routers import (
+    dashboard,
     datasets,
     dispatch,
     editor,
@@ -102,7 +103,8 @@ def create_app(settings: Settings | None = None, *, start_jobs: bool = True) -> 
     app.add_exception_handler(UnicodeError, unicode_error_handler)  # type: ignore[arg-type]
     for module in (datasets, plans, editor, grids, people, incidents, feedback,
                    organisations, posters, indicators, open311, routes, tracks, dispatch,
-                   facilities, visits, maps, volunteers, wishes, levels, public):
+                   facilities, visits, dashboard, maps, volunteers, wishes, levels,
+                   public):
         app.include_router(module.router)
     app.include_router(public.office)
     app.mount("/static/maps", AssetFiles(directory=map_assets_folder(settings), check_dir=False),

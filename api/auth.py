@@ -333,6 +333,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "incidents.note": WORKERS,
     "incidents.feedback": WORKERS,  # a rating on a resident's behalf; a worker: their grids
     "indicators.read": ALL_READERS,  # a worker: their own grids and their own row
+    "maps.dashboard": OFFICE,  # the street office's indicators dashboard
     "routes.read": ALL_READERS,  # a worker: their own
     # GPS tracks are personal data (where a person was): a worker their own, office all
     "tracks.upload": WORKERS,  # a worker: to their own routes
@@ -449,6 +450,7 @@ JobsRead = Annotated[Principal, Depends(require("jobs.read"))]
 LevelsEdit = Annotated[Principal, Depends(require("levels.edit"))]
 LevelsRead = Annotated[Principal, Depends(require("levels.read"))]
 MapsOrganisations = Annotated[Principal, Depends(require("maps.organisations"))]
+MapsDashboard = Annotated[Principal, Depends(require("maps.dashboard"))]
 MapsPlans = Annotated[Principal, Depends(require("maps.plans"))]
 MapsRead = Annotated[Principal, Depends(require("maps.read"))]
 OgcRead = Annotated[Principal, Depends(require("ogc.read"))]

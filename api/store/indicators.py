@@ -147,9 +147,11 @@ def _not_configured(level: str) -> LevelNotConfiguredError:
 
 def _scoped(query: Query, session: Session) -> tuple[FromClause, Expr, Expr]:
     """The FROM (incidents and what the level needs), the key and its display name."""
-    joined: FromClause = (I.__table__
-              .outerjoin(G.__table__, and_(G.plan_id == I.plan_id, G.code == I.grid_code))
-              .outerjoin(A.__table__, and_(A.grid_id == G.id, A.role == "worker")))
+    joined: FromClause = I.__table__
+    if query.level != "grid" or query.worker_id is not None:
+        joined = (joined
+                  .outerjoin(G.__table__, and_(G.plan_id == I.plan_id, G.code == I.grid_code))
+                  .outerjoin(A.__table__, and_(A.grid_id == G.id, A.role == "worker")))
     key: Expr
     name: Expr
     if query.level == "grid":
@@ -184,75 +186,99 @@ def _count(condition: ColumnElement) -> ColumnElement:
     return func.sum(case((condition, 1), else_=0))
 
 
-# ---- the statements ----------------------------------------------------------------------------
-
-def counts_statement(query: Query, session: Session) -> Select:
-    """One row per key and bucket: the counts of :data:`INDICATORS` from the incidents."""
-    dialect = _dialect(session)
-    joined, key, name = _scoped(query, session)
-    now = literal(query.as_of.astimezone(UTC), DateTime(timezone=True))
-    is_open = I.status.in_(sorted(OPEN_STAGES))
-    overdue = and_(is_open, or_(and_(I.status == "reported", I.accept_by < now),
-                                and_(I.status != "reported", I.close_by < now)))
-    period = bucket(I.created_at, query.period, dialect, query.start).label("period")
-    return (select(key.label("key"), func.max(name).label("name"), period,
-                   func.count().label("received"),
-                   func.count(I.accepted_at).label("accepted"),
-                   _count(I.accepted_at <= I.accept_by).label("accepted_on_time"),
-                   _count(and_(I.status == "reported", I.accept_by < now))
-                   .label("accept_overdue"),
-                   _count(I.status == "closed").label("closed"),
-                   _count(and_(I.status == "closed", I.closed_at <= I.close_by))
-                   .label("closed_on_time"),
-                   _count(overdue).label("open_overdue"),
-                   _count(I.reopened > 0).label("reopened"),
-                   _count(or_(I.status == "closed", I.reopened > 0)).label("closed_ever"),
-                   _count(I.escalated_to.is_not(None)).label("escalated"))
-            .select_from(joined).where(*_where(query)).group_by("key", "period"))
-
-
-def feedback_statement(query: Query, session: Session) -> Select:
-    """One row per key and bucket: ratings of the period's incidents, by rating."""
-    dialect = _dialect(session)
-    joined, key, _ = _scoped(query, session)
-    joined = joined.join(m.FeedbackRow.__table__, m.FeedbackRow.incident_id == I.id)
-    period = bucket(I.created_at, query.period, dialect, query.start).label("period")
+def _ratings() -> Any:
+    """Per incident with ratings: how many of each (one row an incident)."""
     rating = m.FeedbackRow.rating
-    return (select(key.label("key"), period, func.count().label("ratings"),
+    return (select(m.FeedbackRow.incident_id.label("incident_id"),
+                   func.count().label("ratings"),
                    _count(rating == "satisfied").label("satisfied"),
                    _count(rating == "basic").label("basic"),
                    _count(rating == "unsatisfied").label("unsatisfied"))
-            .select_from(joined).where(*_where(query)).group_by("key", "period"))
+            .group_by(m.FeedbackRow.incident_id).subquery("rated"))
+
+
+QUANTILES = ((0.5, "median"), (0.9, "p90"))
+
+
+# ---- the statement -----------------------------------------------------------------------------
+
+def indicators_statement(query: Query, session: Session) -> Select:
+    """One row per key and bucket with every count and the ratings; on PostgreSQL also the
+    median and 90th percentile of the hours to accept and to close (``percentile_cont``),
+    on SQLite those come from :func:`percentile_statement`."""
+    dialect = _dialect(session)
+    joined, key, name = _scoped(query, session)
+    rated = _ratings()
+    joined = joined.outerjoin(rated, rated.c.incident_id == I.id)
+    now = literal(query.as_of.astimezone(UTC), DateTime(timezone=True))
+    is_open = I.status.in_(sorted(OPEN_STAGES))
+    hours = {"accept": hours_between(I.accepted_at, I.created_at, dialect),
+             "close": hours_between(I.closed_at, I.created_at, dialect)}
+    period = bucket(I.created_at, query.period, dialect, query.start)
+    per_incident = [
+        key.label("key"), name.label("name"), period.label("period"),
+        I.accepted_at.is_not(None).label("is_accepted"),
+        (I.accepted_at <= I.accept_by).label("accepted_in_time"),
+        and_(I.status == "reported", I.accept_by < now).label("not_accepted_late"),
+        (I.status == "closed").label("is_closed"),
+        and_(I.status == "closed", I.closed_at <= I.close_by).label("closed_in_time"),
+        and_(is_open, or_(and_(I.status == "reported", I.accept_by < now),
+                          and_(I.status != "reported", I.close_by < now))).label("late"),
+        (I.reopened > 0).label("was_reopened"),
+        or_(I.status == "closed", I.reopened > 0).label("was_closed"),
+        I.escalated_to.is_not(None).label("was_escalated"),
+        *(func.coalesce(rated.c[k], 0).label(k)
+          for k in ("ratings", "satisfied", "basic", "unsatisfied")),
+        hours["accept"].label("accept_h"), hours["close"].label("close_h")]
+    base = select(*per_incident).select_from(joined).where(*_where(query)).subquery("base")
+    c = base.c
+    columns = [c.key, func.max(c.name).label("name"), c.period,
+               func.count().label("received"),
+               _count(c.is_accepted).label("accepted"),
+               _count(c.accepted_in_time).label("accepted_on_time"),
+               _count(c.not_accepted_late).label("accept_overdue"),
+               _count(c.is_closed).label("closed"),
+               _count(c.closed_in_time).label("closed_on_time"),
+               _count(c.late).label("open_overdue"),
+               _count(c.was_reopened).label("reopened"),
+               _count(c.was_closed).label("closed_ever"),
+               _count(c.was_escalated).label("escalated"),
+               *(func.sum(c[k]).label(k)
+                 for k in ("ratings", "satisfied", "basic", "unsatisfied"))]
+    if dialect == "postgresql":
+        for metric in hours:
+            for q, label in QUANTILES:
+                columns.append(func.percentile_cont(q).within_group(c[f"{metric}_h"])
+                               .label(f"{metric}_h_{label}"))
+    return select(*columns).group_by(c.key, c.period)
 
 
 def percentile_statement(query: Query, session: Session, metric: str) -> Select:
-    """One row per key and bucket: median and 90th percentile of the hours to accept
-    (``metric`` "accept") or to close ("close"), linearly interpolated."""
+    """SQLite, which has no ``percentile_cont``: one row per key and bucket with the median
+    and 90th percentile of the hours to accept (``metric`` "accept") or to close ("close").
+    The durations are numbered within their group (``ROW_NUMBER`` and ``COUNT`` over it),
+    then the two rows around each quantile are weighed as ``percentile_cont`` interpolates.
+    Narrow rows: only the key, the bucket and the duration are sorted."""
     dialect = _dialect(session)
     joined, key, _ = _scoped(query, session)
     done = I.accepted_at if metric == "accept" else I.closed_at
     hours = hours_between(done, I.created_at, dialect)
     period = bucket(I.created_at, query.period, dialect, query.start)
-    where = [*_where(query), done.is_not(None)]
-    if dialect == "postgresql":
-        return (select(key.label("key"), period.label("period"),
-                       func.percentile_cont(0.5).within_group(hours).label("median"),
-                       func.percentile_cont(0.9).within_group(hours).label("p90"))
-                .select_from(joined).where(*where).group_by("key", "period"))
-    # SQLite: rank the durations in each group, then weigh the two rows around each quantile
-    ranked = (select(key.label("key"), period.label("period"), hours.label("v"),
-                     (func.row_number().over(partition_by=(key, period), order_by=hours) - 1)
-                     .label("rn"),
-                     func.count().over(partition_by=(key, period)).label("n"))
-              .select_from(joined).where(*where).subquery("ranked"))
+    inner = (select(key.label("key"), period.label("period"), hours.label("v"))
+             .select_from(joined).where(*_where(query), done.is_not(None)).subquery("d"))
+    ranked = select(inner.c.key, inner.c.period, inner.c.v,
+                    (func.row_number().over(partition_by=(inner.c.key, inner.c.period),
+                                            order_by=inner.c.v) - 1).label("rn"),
+                    func.count().over(partition_by=(inner.c.key, inner.c.period))
+                    .label("n")).subquery("ranked")
     columns = []
-    for q, label in ((0.5, "median"), (0.9, "p90")):
+    for q, label in QUANTILES:
         pos = literal(q, Float) * (ranked.c.n - 1)
         lo = cast(pos, Integer)  # SQLite truncates towards 0: the floor of a position >= 0
         frac = pos - lo
         columns.append(func.sum(case((ranked.c.rn == lo, ranked.c.v * (1 - frac)),
                                      (ranked.c.rn == lo + 1, ranked.c.v * frac), else_=0.0))
-                       .label(label))
+                       .label(f"{metric}_h_{label}"))
     return (select(ranked.c.key, ranked.c.period, *columns)
             .group_by(ranked.c.key, ranked.c.period))
 
@@ -278,22 +304,19 @@ def compute(session: Session, query: Query) -> tuple[list[dict], list[str]]:
         raise ArgumentError(f"未知周期 {query.period!r}（可用：{', '.join(PERIODS)}）",
                             f"unknown period {query.period!r} (one of {', '.join(PERIODS)})")
     rows: dict[tuple, dict] = {}
-    for r in session.execute(counts_statement(query, session)).mappings():
-        row = dict(r)
-        row = {k: (int(v) if isinstance(v, int | float) and k not in ("key", "name", "period")
-                   else v) for k, v in row.items()}
+    counts = ("key", "name", "period", "accept_h_median", "accept_h_p90", "close_h_median",
+              "close_h_p90")
+    for r in session.execute(indicators_statement(query, session)).mappings():
+        row = {k: (v if k in counts or v is None else int(v)) for k, v in r.items()}
         rows[(r["key"], r["period"])] = row
-    for r in session.execute(feedback_statement(query, session)).mappings():
-        target = rows.get((r["key"], r["period"]))
-        if target is not None:
-            target.update({k: int(r[k]) for k in ("ratings", "satisfied", "basic",
-                                                   "unsatisfied")})
-    for metric in ("accept", "close"):
-        for r in session.execute(percentile_statement(query, session, metric)).mappings():
-            target = rows.get((r["key"], r["period"]))
-            if target is not None:
-                target[f"{metric}_h_median"] = float(r["median"])
-                target[f"{metric}_h_p90"] = float(r["p90"])
+    if _dialect(session) == "sqlite":
+        for metric in ("accept", "close"):
+            for r in session.execute(percentile_statement(query, session, metric)).mappings():
+                if (target := rows.get((r["key"], r["period"]))) is not None:
+                    target.update({k: v for k, v in r.items() if k not in ("key", "period")})
+    for row in rows.values():
+        for k in counts[3:]:
+            row[k] = None if row.get(k) is None else float(row[k])
     extras = []
     for indicator, figures in EXTRA_FIGURES:
         values = figures(session, query)
@@ -306,10 +329,6 @@ def compute(session: Session, query: Query) -> tuple[list[dict], list[str]]:
                 target[indicator] = value
     out = []
     for row in rows.values():
-        for k in ("ratings", "satisfied", "basic", "unsatisfied"):
-            row.setdefault(k, 0)
-        for k in ("accept_h_median", "accept_h_p90", "close_h_median", "close_h_p90"):
-            row.setdefault(k, None)
         row.update(rates(row))
         out.append(row)
     out.sort(key=lambda r: (r["period"], r["key"] is None, str(r["key"])))

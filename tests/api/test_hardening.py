@@ -311,6 +311,7 @@ def _request(sv, action: str) -> tuple[str, str, dict]:
         "organisations.edit": ("post", "/organisations", {"json": {"code": ""}}),
         "organisations.statistics": ("get", "/organisations/statistics", {}),
         "indicators.read": ("get", "/indicators", {}),
+        "maps.dashboard": ("get", "/maps/dashboard", {}),
         "maps.organisations": ("get", "/maps/organisations", {}),
         "posters.read": ("get", "/posters/buildings/none", {}),
         "incidents.feedback": ("post", "/incidents/999999/feedback",

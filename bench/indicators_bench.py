@@ -1,0 +1,237 @@
+"""Indicators benchmark: GET /indicators for a district of 300 grids and 100,000 incidents.
+
+A store (SQLite file, or a fresh PostGIS database) is filled with one active plan of 300 grids
+in 30 communities, a worker per grid, 100,000 incidents over the year 2026 (accepted, closed,
+rejected, open, reopened, escalated in realistic shares, with their deadlines) and 40,000
+residents' ratings, by bulk inserts (executemany). Then each level (grid, worker, community)
+is asked through the service (FastAPI's TestClient, JSON) for: the whole year by month (all
+100,000 incidents, 12 buckets a key), the whole year as one custom period, one month by day.
+Each request is timed 5 times after a warm-up; the table gives the median and the slowest,
+in milliseconds. Target: <= 1,000 ms on SQLite and PostGIS (issue #17).
+
+    python bench/indicators_bench.py                     # SQLite and PostGIS
+    python bench/indicators_bench.py --backend sqlite --incidents 20000
+    python bench/indicators_bench.py --record bench/indicators_results.md
+
+PostGIS: a database is made on --postgis-url (default $WANGGE_TEST_POSTGIS_URL or
+postgresql+psycopg2://postgres@127.0.0.1:5432/test) and dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import shapely
+from sqlalchemy import create_engine, insert, text
+from sqlalchemy.engine import make_url
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from api.app import create_app  # noqa: E402
+from api.auth import issue_token  # noqa: E402
+from api.settings import Settings  # noqa: E402
+from api.store import models as m  # noqa: E402
+from api.store.db import Database  # noqa: E402
+
+GRIDS, PER_COMMUNITY = 300, 10
+YEAR_START = datetime(2026, 1, 1, tzinfo=UTC) - timedelta(hours=8)  # 1 Jan, Beijing
+STAGES_OPEN = ["reported", "accepted", "dispatched", "in_progress", "handled", "verified",
+               "returned"]
+
+
+def fill(url: str, incidents: int, seed: int = 17) -> str:
+    """Fill the store at ``url``; returns an admin token."""
+    rng = np.random.default_rng(seed)
+    db = Database(url)
+    db.upgrade()
+    with db.writing() as s:
+        _, secret = issue_token(s, "admin", "bench")
+        dataset = m.DatasetRow(name="bench", filename="bench.osm", path="bench.osm",
+                               size_bytes=0)
+        s.add(dataset)
+        s.flush()
+        plan = m.PlanRow(dataset_id=dataset.id, name="bench", status="active",
+                         target_households=300)
+        s.add(plan)
+        s.flush()
+        cells = []
+        for k in range(GRIDS):
+            x, y = 118.70 + (k % 20) * 0.004, 32.00 + (k // 20) * 0.004
+            community = f"32010600{k // PER_COMMUNITY:04d}"
+            cells.append({"plan_id": plan.id, "code": f"{community}{k % PER_COMMUNITY:03d}",
+                          "community": f"社区{k // PER_COMMUNITY:02d}", "households": 300,
+                          "geom": shapely.box(x, y, x + 0.004, y + 0.004),
+                          "minx": x, "miny": y, "maxx": x + 0.004, "maxy": y + 0.004})
+        s.execute(insert(m.GridRow), cells)
+        s.execute(insert(m.WorkerRow), [{"name": f"网格员{k:03d}"} for k in range(GRIDS)])
+        grid_ids = s.execute(text("SELECT id, code FROM grids ORDER BY id")).all()
+        worker_ids = [r[0] for r in s.execute(text("SELECT id FROM workers ORDER BY id"))]
+        s.execute(insert(m.AssignmentRow), [
+            {"plan_id": plan.id, "grid_id": g, "worker_id": w, "role": "worker"}
+            for (g, _), w in zip(grid_ids, worker_ids, strict=True)])
+        codes = [c for _, c in grid_ids]
+        plan_id = plan.id
+    n = incidents
+    grid = rng.integers(0, GRIDS, n)
+    created = [YEAR_START + timedelta(seconds=float(v))
+               for v in rng.uniform(0, 365 * 86400, n)]
+    accept_delay = rng.exponential(1.5, n)
+    close_delay = rng.exponential(48, n)
+    kind = rng.choice(["closed", "rejected", "open"], n, p=[0.8, 0.05, 0.15])
+    accepted = (kind != "open") | (rng.random(n) < 0.7)
+    reopened = (kind == "closed") & (rng.random(n) < 0.03)
+    escalated = rng.random(n) < 0.05
+    rows = []
+    for i in range(n):
+        at = created[i]
+        lon = 118.70 + (grid[i] % 20) * 0.004 + 0.002
+        lat = 32.00 + (grid[i] // 20) * 0.004 + 0.002
+        status = (str(kind[i]) if kind[i] != "open"
+                  else STAGES_OPEN[1 + int(rng.integers(0, 6))] if accepted[i] else "reported")
+        rows.append({
+            "category": "noise", "description": "", "status": status, "plan_id": plan_id,
+            "grid_code": codes[grid[i]], "created_at": at, "updated_at": at,
+            "accept_by": at + timedelta(hours=2), "close_by": at + timedelta(hours=72),
+            "accepted_at": at + timedelta(hours=float(accept_delay[i])) if accepted[i]
+            else None,
+            "closed_at": at + timedelta(hours=float(close_delay[i])) if status == "closed"
+            else None,
+            "reopened": int(reopened[i]), "escalated_to": "网格长" if escalated[i] else None,
+            "geom": shapely.Point(lon, lat), "minx": lon, "miny": lat, "maxx": lon,
+            "maxy": lat})
+    chunk = 20_000
+    with db.writing() as s:
+        for k in range(0, n, chunk):
+            s.execute(insert(m.IncidentRow), rows[k:k + chunk])
+        ids = [r[0] for r in s.execute(text("SELECT id FROM incidents WHERE status = 'closed' "
+                                            "ORDER BY id"))]
+        rated = rng.choice(ids, size=min(40_000, len(ids)), replace=False)
+        ratings = rng.choice(["satisfied", "basic", "unsatisfied"], len(rated),
+                             p=[0.7, 0.2, 0.1])
+        now = datetime.now(UTC)
+        s.execute(insert(m.FeedbackRow), [
+            {"incident_id": int(i), "closed_seq": 7, "rating": str(r), "fixed": True,
+             "comment": "", "channel": "app", "reopened": False, "created_at": now}
+            for i, r in zip(rated, ratings, strict=True)])
+    db.dispose()
+    return secret
+
+
+CASES = [("year by month", {"period": "month", "start": "2026-01-01", "end": "2026-12-31"}),
+         ("year, one period", {"period": "custom", "start": "2026-01-01",
+                               "end": "2026-12-31"}),
+         ("one month by day", {"period": "day", "start": "2026-06-01", "end": "2026-06-30"})]
+
+
+def measure(url: str, secret: str, data_dir: Path, repeat: int = 5) -> list[dict]:
+    from fastapi.testclient import TestClient
+
+    app = create_app(Settings(data_dir=data_dir, database_url=url), start_jobs=False)
+    out = []
+    with TestClient(app) as client:
+        headers = {"Authorization": f"Bearer {secret}"}
+        for level in ("grid", "worker", "community"):
+            for name, params in CASES:
+                query = {"level": level, **params}
+                r = client.get("/indicators", params=query, headers=headers)
+                assert r.status_code == 200, r.text
+                body = r.json()
+                times = []
+                for _ in range(repeat):
+                    t0 = time.perf_counter()
+                    r = client.get("/indicators", params=query, headers=headers)
+                    times.append((time.perf_counter() - t0) * 1000)
+                    assert r.status_code == 200
+                out.append({"level": level, "case": name, "rows": len(body["rows"]),
+                            "incidents": sum(row["received"] for row in body["rows"]),
+                            "median_ms": statistics.median(times), "max_ms": max(times)})
+    return out
+
+
+def run(backend: str, incidents: int, postgis_url: str) -> list[dict]:
+    with tempfile.TemporaryDirectory() as tmp:
+        if backend == "sqlite":
+            url = f"sqlite:///{tmp}/bench.db"
+            db_url = None
+        else:
+            server = make_url(postgis_url)
+            name = f"wangge_bench_{uuid.uuid4().hex[:10]}"
+            admin = create_engine(server, isolation_level="AUTOCOMMIT")
+            with admin.connect() as conn:
+                conn.execute(text(f'CREATE DATABASE "{name}"'))
+            admin.dispose()
+            db_url = server.set(database=name)
+            engine = create_engine(db_url, isolation_level="AUTOCOMMIT")
+            with engine.connect() as conn:
+                conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
+            engine.dispose()
+            url = db_url.render_as_string(hide_password=False)
+        try:
+            t0 = time.perf_counter()
+            secret = fill(url, incidents)
+            print(f"[{backend}] filled {incidents:,} incidents in "
+                  f"{time.perf_counter() - t0:.1f} s", flush=True)
+            if backend == "postgis":
+                engine = create_engine(url)
+                with engine.connect() as conn:
+                    conn.execute(text("ANALYZE"))
+                engine.dispose()
+            results = measure(url, secret, Path(tmp) / "data")
+        finally:
+            if db_url is not None:
+                admin = create_engine(make_url(postgis_url), isolation_level="AUTOCOMMIT")
+                with admin.connect() as conn:
+                    conn.execute(text(f'DROP DATABASE IF EXISTS "{db_url.database}" '
+                                      "WITH (FORCE)"))
+                admin.dispose()
+    return [{"backend": backend, **r} for r in results]
+
+
+def table(results: list[dict]) -> str:
+    lines = ["| backend | level | request | keys × periods | incidents | median ms | max ms "
+             "| ≤ 1 s |", "|---|---|---|---:|---:|---:|---:|---|"]
+    for r in results:
+        ok = "yes" if r["max_ms"] <= 1000 else "**no**"
+        lines.append(f"| {r['backend']} | {r['level']} | {r['case']} | {r['rows']:,} | "
+                     f"{r['incidents']:,} | {r['median_ms']:.0f} | {r['max_ms']:.0f} | {ok} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backend", choices=["sqlite", "postgis", "both"], default="both")
+    parser.add_argument("--incidents", type=int, default=100_000)
+    parser.add_argument("--postgis-url", default=os.environ.get(
+        "WANGGE_TEST_POSTGIS_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test"))
+    parser.add_argument("--record", type=Path, help="write the table to this Markdown file")
+    args = parser.parse_args()
+    backends = ["sqlite", "postgis"] if args.backend == "both" else [args.backend]
+    results = []
+    for backend in backends:
+        results += run(backend, args.incidents, args.postgis_url)
+        print(table(results), flush=True)
+    if args.record:
+        cpu = platform.processor() or platform.machine()
+        args.record.write_text(
+            "# Indicators benchmark\n\n"
+            f"`python bench/indicators_bench.py` ({GRIDS} grids in {GRIDS // PER_COMMUNITY} "
+            f"communities, {args.incidents:,} incidents over 2026, 40,000 ratings; "
+            f"{time.strftime('%Y-%m-%d')}, {platform.python_version()}, {cpu}, "
+            f"{os.cpu_count()} cores shared with other work). Times are whole requests "
+            "through the service (TestClient, JSON), median and slowest of 5 after a "
+            "warm-up.\n\n" + table(results) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
