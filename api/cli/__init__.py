@@ -6,7 +6,8 @@ parser with ``register(sub)``.
 * :mod:`api.cli.demo` — ``demo``: the embedded data, then the service on it;
 * :mod:`api.cli.dispatch` — ``assign``, ``patrol`` and ``party`` over a plan file;
 * :mod:`api.cli.maps` — ``map`` and ``assets install``;
-* :mod:`api.cli.service` — ``serve`` and ``token``: the web service and its store.
+* :mod:`api.cli.service` — ``serve`` and ``token``: the web service and its store;
+* :mod:`api.cli.tracks` — ``track import``: a worker's GPS track against their route.
 
 Messages are in Chinese with English alongside. Bad input ends with a message that names the
 file, the feature and what to do, exit status 2, and no output file written.
@@ -18,10 +19,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from api.cli import demo, dispatch, maps, partition, service, vrp
+from api.cli import demo, dispatch, maps, partition, service, tracks, vrp
 from gis.errors import WanggeError
 
-COMMAND_GROUPS = (partition, vrp, demo, dispatch, maps, service)  # in the order of --help
+COMMAND_GROUPS = (partition, vrp, demo, dispatch, maps, service, tracks)  # in the order of --help
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -141,7 +141,7 @@ def upload_track(db: Database, settings: Settings, who: Principal, route_id: int
             raise not_found("路线", "route", route_id)
         track = save_track(session, row, figures=result.figures, streets=street_rows,
                            geom=geom, datum=fixes.attrs.get("datum", datum),
-                           filename=filename, uploaded_by=who.token_id)
+                           filename=filename, uploaded_by=who.token_id or None)
         session.flush()
         session.expunge(track)
     return track

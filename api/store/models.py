@@ -609,6 +609,9 @@ class TrackRow(BBoxMixin, Base):
     figures: Mapped[dict] = mapped_column(JSON, default=dict)
     streets: Mapped[list] = mapped_column(JSON, default=list)
     uploaded_by: Mapped[int | None] = mapped_column(ForeignKey("tokens.id"), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 class VisitClassRow(Base):
     """How many households of a building are in a visit class (走访类别) in a plan: the least
     detail a visit calendar needs (no names, no flat numbers). Sensitive: read only by the

@@ -16,10 +16,11 @@ Rules (a worker walks; 15 km/h is beyond any walk and is the limit the street of
 - a gap of more than ``gap_s`` (120 s) without a fix also starts a new piece (nothing dropped;
   streets between the pieces are not credited);
 - ``stop``: fixes while the worker stays within ``stop_radius_m`` (25 m) for at least
-  ``stop_min_s`` (60 s): kept for the time in the grid and the visits, left out of matching
-  but for the first and last of the stop;
+  ``stop_min_s`` (60 s), ending where they began (slow walking is no stop): kept for the
+  time in the grid and the visits; those within half the radius of the stop's centre are
+  left out of matching (but for the first and last of the stop);
 - thinning (not a drop): positions are averaged over ``smooth_s`` (9 s) and one fix is kept
-  every ``thin_m`` (10 m) of movement, which takes a day at 1 s (28,800 fixes) down to a few
+  every ``thin_m`` (15 m) of movement, which takes a day at 1 s (28,800 fixes) down to a few
   thousand and averages away part of the noise.
 
 Coordinates are a metric CRS (m), times seconds. Hand-written: no maintained library does these
@@ -44,7 +45,7 @@ GAP_S = 120.0
 STOP_RADIUS_M = 25.0
 STOP_MIN_S = 60.0
 SMOOTH_S = 9.0
-THIN_M = 10.0
+THIN_M = 15.0  # chosen on Nanjing by bench/track_bench.py (10 or 15 m: same accuracy)
 RIDE_WINDOW_S = 30.0
 AGREE = 3  # fixes in a row that must agree to start a new piece after a jump
 
@@ -218,8 +219,9 @@ def _stops(points: pd.DataFrame, radius: float, min_s: float
     """Stops; fixes in a stop; fixes in a stop but its first and last (left out of matching).
 
     A stop grows from a fix while the next fixes stay within ``radius`` of the running
-    centre; it counts when it lasts ``min_s``. Plain floats: numpy scalars cost ten times as
-    much in this loop."""
+    centre; it counts when it lasts ``min_s`` and its last fix lies within ``radius`` of its
+    first (slow walking stays near a running centre too, but moves on). Plain floats: numpy
+    scalars cost ten times as much in this loop."""
     t = points["t"].to_numpy(float).tolist()
     x = points["x"].to_numpy(float).tolist()
     y = points["y"].to_numpy(float).tolist()
@@ -238,10 +240,15 @@ def _stops(points: pd.DataFrame, radius: float, min_s: float
             count += 1
             cx += (x[j] - cx) / count
             cy += (y[j] - cy) / count
-        if t[j] - t[i] >= min_s:
+        # slow walking also keeps near a running centre for a minute (0.6 m/s: 36 m a
+        # minute, the centre halfway): a stop also ends about where it began
+        if t[j] - t[i] >= min_s and math.hypot(x[j] - x[i], y[j] - y[i]) <= radius:
             stops.append(Stop(cx, cy, t[i], t[j]))
             in_stop[i:j + 1] = True
-            inner[i + 1:j] = True
+            # only the fixes around the centre go: those of the walk in and out of the stop
+            # (up to ``radius`` along the street) stay, or a short street there is lost
+            for k in range(i + 1, j):
+                inner[k] = math.hypot(x[k] - cx, y[k] - cy) <= radius / 2
             i = j + 1
         else:
             i += 1

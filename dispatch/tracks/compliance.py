@@ -7,9 +7,13 @@ households visited):
 - planned streets: the walk network's streets the planned route runs along
   (:func:`planned_streets`); a street counts once however often the route passes it;
 - walked: the matched share of a street reaches half its length
-  (:data:`dispatch.tracks.matching.MIN_WALKED_SHARE`); coverage is walked planned length over
+  (:data:`dispatch.tracks.matching.MIN_WALKED_SHARE`), or half of it lies within
+  ``parallel_m`` (12 m) of the streets matched: OSM maps sidewalks and footways beside a road
+  as ways of their own, a few metres apart, which no phone tells apart; a patrol along the
+  sidewalk patrols the road (:func:`covered_streets`). Coverage is walked planned length over
   planned length (m/m); missed streets are the planned ones not walked, grouped by name;
-- detours: streets walked that the route did not plan (m, names);
+- detours: streets walked that the route did not plan and that do not run beside a planned
+  street (m, names);
 - time in a grid: the time between consecutive fixes that both lie in the grid (its polygon
   grown by ``grid_margin_m``, 15 m, since boundary streets are patrolled from both sides)
   and are at most ``gap_s`` apart; ``patrolled`` when it reaches ``min_grid_minutes`` (30);
@@ -46,6 +50,8 @@ REACH_S = 120.0
 MIN_GRID_MINUTES = 30.0
 GRID_MARGIN_M = 15.0
 PLANNED_TOLERANCE_M = 2.0
+PARALLEL_M = 12.0
+COVERED_SHARE = 0.5
 UNNAMED = "无名路"
 
 
@@ -94,6 +100,24 @@ def planned_streets(net: WalkNetwork, path: BaseGeometry | None,
         probes = shapely.line_interpolate_point(line, [0.25, 0.5, 0.75], normalized=True)
         if bool(np.all(shapely.dwithin(probes, path, tolerance_m))):
             out.add(edge_key(u, v))
+    return out
+
+
+def covered_streets(net: WalkNetwork, walked: set[Edge], candidates: set[Edge], *,
+                    within_m: float = PARALLEL_M, share: float = COVERED_SHARE) -> set[Edge]:
+    """Of ``candidates``, the streets walked or with at least ``share`` of their length within
+    ``within_m`` of a walked street (a sidewalk beside its road, a road beside its sidewalk).
+    Metric CRS of the network."""
+    if not walked or not candidates:
+        return set(walked) & set(candidates)
+    near = shapely.union_all([net.graph.edges[e]["geometry"] for e in walked]).buffer(
+        within_m, quad_segs=4)
+    shapely.prepare(near)
+    out = set(walked) & set(candidates)
+    for e in set(candidates) - out:
+        line = net.graph.edges[e]["geometry"]
+        if line.length and shapely.intersection(line, near).length >= share * line.length:
+            out.add(e)
     return out
 
 
@@ -187,18 +211,20 @@ def compliance(net: WalkNetwork, match: MatchResult, clean: CleanTrack, *,
         stops: the planned stops to check (visit routes).
         min_grid_minutes: a grid counts patrolled from this many minutes in it.
     """
-    walked = match.walked_edges(net)
+    matched = match.walked_edges(net)
+    walked_planned = covered_streets(net, matched, planned)
+    beside_plan = covered_streets(net, planned, matched - planned)
+    detour = matched - planned - beside_plan
+    walked = matched | walked_planned
     length = {e: float(net.graph.edges[e]["length"]) for e in planned | walked}
     planned_m = sum(length[e] for e in planned)
-    walked_planned = planned & walked
-    detour = walked - planned
     t = clean.points["t"].to_numpy(float)
     figures: dict[str, Any] = {
         "planned_m": round(planned_m, 1),
         "walked_planned_m": round(sum(length[e] for e in walked_planned), 1),
         "coverage": round(sum(length[e] for e in walked_planned) / planned_m, 4)
         if planned_m else None,
-        "walked_m": round(sum(length[e] for e in walked), 1),
+        "walked_m": round(sum(length[e] for e in matched), 1),
         "missed_streets": _named(net, planned - walked),
         "detour_m": round(sum(length[e] for e in detour), 1),
         "detour_streets": _named(net, detour),
@@ -230,7 +256,7 @@ def compliance(net: WalkNetwork, match: MatchResult, clean: CleanTrack, *,
         figures["stops_reached"] = sum(v["reached"] for v in visits)
         figures["stops_planned"] = len(visits)
     rows_out = []
-    for e in sorted(planned | walked, key=str):
+    for e in sorted(planned | detour, key=str):  # streets beside the plan are not drawn
         d = net.graph.edges[e]
         rows_out.append({"u": e[0], "v": e[1], "name": d["name"] or UNNAMED,
                          "length_m": round(length[e], 1), "planned": e in planned,

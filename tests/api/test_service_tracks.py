@@ -258,3 +258,27 @@ def test_tracks_on_postgis(postgis_url, open_service):
         rows = pg["client"].get(f"/tracks/coverage?start={DAY}&end={DAY}",
                                 headers=h["admin"]).json()
         assert {r["worker_id"] for r in rows} == {h["worker_id"]}
+
+
+def test_cli_track_import(sv, tmp_path, capsys):
+    from api.cli import main
+
+    h, net = sv["h"], sv["net"]
+    route = sv["routes"][h["worker2_id"]]
+    path = tmp_path / "worker2.gpx"
+    path.write_bytes(gpx_of(net, route_nodes(net, route)[:40], seed=9, interval=10.0))
+    folder = str(sv["settings"].data_dir)
+    code = main(["track", "import", str(path), "--worker", str(h["worker2_id"]), "--day",
+                 DAY.isoformat(), "--data-dir", folder])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    assert "coverage" in out.out and "漏巡 missed" in out.out
+    empty = tmp_path / "empty.gpx"
+    empty.write_text('<?xml version="1.0"?><gpx version="1.1" '
+                     'xmlns="http://www.topografix.com/GPX/1/1"><trk><trkseg/></trk></gpx>')
+    assert main(["track", "import", str(empty), "--route", str(route.id),
+                 "--data-dir", folder]) == 2
+    err = capsys.readouterr().err
+    assert "没有任何点" in err and "no point" in err
+    assert main(["track", "import", str(path), "--worker", "999", "--day", DAY.isoformat(),
+                 "--data-dir", folder]) == 2
