@@ -863,14 +863,6 @@ class EditorSummary(BaseModel):
     beyond_limit: list[str]
 
 
-class EditorBuilding(BaseModel):
-    """A building of the draft and its grid."""
-
-    building_id: str
-    grid: str
-    households: int
-
-
 class EditorState(BaseModel):
     """The draft as the editor sees it."""
 
@@ -881,7 +873,7 @@ class EditorState(BaseModel):
     target_households: int
     summary: EditorSummary
     grids: list[EditorGrid]
-    buildings: list[EditorBuilding]
+    buildings: dict[str, str] = Field(description="楼栋所属网格 building_id -> grid code")
     can_undo: bool
     can_redo: bool
     active_plan_id: int | None

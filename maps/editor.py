@@ -46,32 +46,37 @@ class EditorLayer(_Payloads, JSCSSMixin, MacroElement):
         self.opts, self.grids, self.buildings = opts, grids, buildings
 
 
-def editor_map(grids: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame, *, plan_id: int,
-               name: str = "", api_prefix: str = "", options: MapOptions | None = None
-               ) -> folium.Map:
+def editor_map(buildings: gpd.GeoDataFrame, *, plan_id: int, name: str = "",
+               grids: gpd.GeoDataFrame | None = None, api_prefix: str = "",
+               options: MapOptions | None = None) -> folium.Map:
     """The plan editor page of draft ``plan_id``.
 
+    The page holds what does not change while the draft is edited: the buildings' footprints
+    (and the basemap). Each building's grid, the grids' figures and their polygons are read
+    from the service when the page opens (and after each edit), so one page serves every
+    version of the draft.
+
     Args:
-        grids: the draft's grids (any CRS): code, households, deviation_pct.
-        buildings: the draft's buildings: building_id, grid_id, households.
+        buildings: the draft's buildings (any CRS): building_id, households.
         plan_id: the draft plan, whose editor API the page calls
             (``{api_prefix}/plans/{plan_id}/editor``).
         name: the plan's name, shown in the panel.
+        grids: grid polygons (code) to draw before the service's answer comes; optional.
         api_prefix: where the service's API is ("" on the same host and path root).
         options: language (and basemap, as every map).
     """
     options = options or MapOptions()
     lang = options.lang
-    require_columns(grids, ["code", "households", "deviation_pct"], "grids")
-    require_columns(buildings, ["building_id", "grid_id", "households"], "buildings")
-    m = new_map(options, bounds_latlon(grids, buildings))
-    grid_text = feature_collection(grids, ["code"], datum=options.datum)
-    building_text = feature_collection(buildings.rename(columns={"grid_id": "grid"}),
-                                       ["building_id", "grid", "households"],
+    require_columns(buildings, ["building_id", "households"], "buildings")
+    m = new_map(options, bounds_latlon(buildings), basemap_skip=("buildings",))
+    grid_text = (feature_collection(grids, ["code"], datum=options.datum)
+                 if grids is not None and len(grids) else
+                 '{"type":"FeatureCollection","features":[]}')
+    building_text = feature_collection(buildings, ["building_id", "households"],
                                        tolerance_m=options.tolerance_m, datum=options.datum)
     opts = {"plan": plan_id, "name": name, "lang": lang,
             "api": f"{api_prefix}/plans/{plan_id}/editor", "jobs": f"{api_prefix}/jobs/",
-            "gridsUrl": f"{api_prefix}/plans/{plan_id}/grids",
+            "gridsUrl": f"{api_prefix}/plans/{plan_id}/editor/grids",
             "breaks": list(DEVIATION_BREAKS), "colors": list(DEVIATION_COLORS),
             "limit": BALANCE_LIMIT_PCT, "text": texts("editor", lang)}
     EditorLayer(opts, grid_text, building_text).add_to(m)

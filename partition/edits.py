@@ -105,7 +105,15 @@ class EditContext:
 
     def households(self, building: str) -> int:
         """The building's households."""
-        return int(self.graph.nodes[building]["households"])
+        return self._households[building]
+
+    @property
+    def _households(self) -> dict[str, int]:
+        cached: dict[str, int] | None = self.__dict__.get("_households_map")
+        if cached is None:
+            cached = {str(n): int(d["households"]) for n, d in self.graph.nodes(data=True)}
+            object.__setattr__(self, "_households_map", cached)
+        return cached
 
     def community(self, building: str) -> str:
         """The building's community code."""
@@ -140,16 +148,34 @@ class PlanState:
     locked: set[str] = field(default_factory=set)
     crossing_grids: set[str] = field(default_factory=set)
     members: dict[str, set[str]] = field(init=False)
+    # Once :meth:`weigh` ran: building -> (households, population), and per grid the sums,
+    # kept up to date by :meth:`apply` (so figures cost O(grids), not O(buildings)).
+    weights: Mapping[str, tuple[int, float]] | None = field(default=None, init=False)
+    totals: dict[str, list[float]] = field(default_factory=dict, init=False)
 
     def __post_init__(self) -> None:
         self.members = defaultdict(set)
         for b, g in self.grid_of.items():
             self.members[g].add(b)
 
+    def weigh(self, ctx: EditContext) -> None:
+        """Keep each grid's households and population from now on."""
+        self.weights = {b: (ctx.households(b), float(ctx.population.get(b, 0.0)))
+                        for b in self.grid_of if b in ctx.graph}
+        self.totals = {}
+        for g, members in self.members.items():
+            w = [self.weights.get(b, (0, 0.0)) for b in members]
+            self.totals[g] = [sum(x[0] for x in w), sum(x[1] for x in w)]
+
     def copy(self) -> PlanState:
         """An independent copy."""
-        return PlanState(dict(self.grid_of), dict(self.kind), dict(self.community),
-                         set(self.locked), set(self.crossing_grids))
+        out = PlanState({}, dict(self.kind), dict(self.community), set(self.locked),
+                        set(self.crossing_grids))
+        out.grid_of = dict(self.grid_of)
+        out.members = defaultdict(set, {g: set(m) for g, m in self.members.items()})
+        out.weights = self.weights
+        out.totals = {g: list(t) for g, t in self.totals.items()}
+        return out
 
     def apply(self, edit: Edit) -> None:
         """Apply ``edit``'s moves, grid kinds and locks (grids left empty disappear)."""
@@ -157,11 +183,19 @@ class PlanState:
             self.members[src].discard(b)
             self.members[dst].add(b)
             self.grid_of[b] = dst
+            if self.weights is not None:
+                hh, pop = self.weights.get(b, (0, 0.0))
+                self.totals[src][0] -= hh
+                self.totals[src][1] -= pop
+                dst_total = self.totals.setdefault(dst, [0, 0.0])
+                dst_total[0] += hh
+                dst_total[1] += pop
         for code, (community, kind) in edit.created.items():
             self.community[code] = community
             self.kind[code] = kind
         for code in [g for g, m in self.members.items() if not m]:
             del self.members[code]
+            self.totals.pop(code, None)
             self.kind.pop(code, None)
             self.community.pop(code, None)
             self.locked.discard(code)
@@ -510,8 +544,11 @@ def grid_stats(ctx: EditContext, state: PlanState) -> list[GridStats]:
     hh: dict[str, int] = {}
     pop: dict[str, float] = {}
     for g, members in state.members.items():
-        hh[g] = sum(ctx.households(b) for b in members)
-        pop[g] = sum(ctx.population.get(b, 0.0) for b in members)
+        if state.weights is not None:
+            hh[g], pop[g] = int(state.totals[g][0]), state.totals[g][1]
+        else:
+            hh[g] = sum(ctx.households(b) for b in members)
+            pop[g] = sum(ctx.population.get(b, 0.0) for b in members)
     by_comm: dict[str, list[str]] = defaultdict(list)
     for g in state.members:
         by_comm[state.community[g]].append(g)

@@ -5,13 +5,17 @@ planners; only draft plans are edited."""
 
 from __future__ import annotations
 
-from typing import Literal
+import time
+from collections.abc import Callable
+from typing import Any, Literal
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, BackgroundTasks, Query, Request, Response
 from fastapi.responses import HTMLResponse
 
 from api.auth import PlansEdit
 from api.deps import AppSettings, Basemaps, ReadDb, WriteDb, job_accepted
+from api.errors import ApiError
+from api.geojson import geojson_response
 from api.routers.maps import assets_ready
 from api.schemas import (
     DraftIn,
@@ -38,10 +42,33 @@ def _cache(request: Request) -> EditorCache:
     return state.editor_cache
 
 
+def _timed(response: Response, work: Callable[[], Any]) -> Any:
+    """``work()``, its time on the service in a ``Server-Timing`` header: ``edit`` (wall
+    clock) and ``cpu`` (this thread's CPU), milliseconds (bench/editor_bench.py reads them)."""
+    wall, cpu = time.perf_counter(), time.thread_time()
+
+    def timing() -> str:
+        return (f"edit;dur={(time.perf_counter() - wall) * 1000:.2f}, "
+                f"cpu;dur={(time.thread_time() - cpu) * 1000:.2f}")
+
+    try:
+        out = work()
+    except ApiError as exc:  # a refusal or a conflict is timed too
+        exc.headers = {**(exc.headers or {}), "Server-Timing": timing()}
+        raise
+    response.headers["Server-Timing"] = timing()
+    return out
+
+
 @router.post("/plans/{plan_id}/draft", status_code=201, response_model=PlanOut,
              summary="复制为草稿 a new draft plan copied from this plan")
-def copy_to_draft(plan_id: int, session: WriteDb, who: PlansEdit, body: DraftIn | None = None):
-    return editor.copy_to_draft(session, plan_id, body.name if body else None)
+def copy_to_draft(plan_id: int, request: Request, session: WriteDb, who: PlansEdit,
+                  settings: AppSettings, background: BackgroundTasks,
+                  body: DraftIn | None = None):
+    row = editor.copy_to_draft(session, plan_id, body.name if body else None)
+    # the adjacency the edits need, built once the answer is sent
+    background.add_task(editor.prepare, request.app.state.db, settings, _cache(request), row.id)
+    return row
 
 
 @router.get("/plans/{plan_id}/editor", response_model=EditorState,
@@ -54,10 +81,17 @@ def state(plan_id: int, request: Request, session: ReadDb, who: PlansEdit,
 
 @router.post("/plans/{plan_id}/editor/edits", response_model=EditOut,
              summary="编辑 move, split, merge, lock or unlock (409 on a stale version)")
-def edit(plan_id: int, body: EditIn, request: Request, session: WriteDb, who: PlansEdit,
-         settings: AppSettings):
-    return editor.edit(session, settings, _cache(request), plan_id, body.version, body.kind,
-                       who.token_id, body.buildings, body.grid, body.other, body.grids)
+def edit(plan_id: int, body: EditIn, request: Request, response: Response, session: WriteDb,
+         who: PlansEdit, settings: AppSettings):
+    return _timed(response, lambda: editor.edit(
+        session, settings, _cache(request), plan_id, body.version, body.kind, who.token_id,
+        body.buildings, body.grid, body.other, body.grids))
+
+
+@router.get("/plans/{plan_id}/editor/grids", response_class=Response,
+            summary="网格边界 the draft's grid polygons, GeoJSON (light, for the page)")
+def grid_polygons(plan_id: int, request: Request, session: ReadDb, who: PlansEdit):
+    return geojson_response(editor.grid_features(session, _cache(request), plan_id))
 
 
 @router.get("/plans/{plan_id}/editor/edits", response_model=list[EditRecord],
@@ -67,17 +101,17 @@ def history(plan_id: int, session: ReadDb, who: PlansEdit):
 
 
 @router.post("/plans/{plan_id}/editor/undo", response_model=EditOut, summary="撤销 undo")
-def undo(plan_id: int, body: VersionIn, request: Request, session: WriteDb, who: PlansEdit,
-         settings: AppSettings):
-    return editor.undo(session, settings, _cache(request), plan_id, body.version,
-                       who.token_id)
+def undo(plan_id: int, body: VersionIn, request: Request, response: Response,
+         session: WriteDb, who: PlansEdit, settings: AppSettings):
+    return _timed(response, lambda: editor.undo(
+        session, settings, _cache(request), plan_id, body.version, who.token_id))
 
 
 @router.post("/plans/{plan_id}/editor/redo", response_model=EditOut, summary="重做 redo")
-def redo(plan_id: int, body: VersionIn, request: Request, session: WriteDb, who: PlansEdit,
-         settings: AppSettings):
-    return editor.undo(session, settings, _cache(request), plan_id, body.version,
-                       who.token_id, redo=True)
+def redo(plan_id: int, body: VersionIn, request: Request, response: Response,
+         session: WriteDb, who: PlansEdit, settings: AppSettings):
+    return _timed(response, lambda: editor.undo(
+        session, settings, _cache(request), plan_id, body.version, who.token_id, redo=True))
 
 
 @router.post("/plans/{plan_id}/editor/rebalance", status_code=202, response_model=JobOut,
@@ -108,4 +142,4 @@ def editor_page(request: Request, session: ReadDb, who: PlansEdit, basemaps: Bas
                 plan: int = Query(description="草稿方案 id the draft plan"),
                 lang: Literal["zh", "en"] = Query("zh", description="语言 language")):
     assets_ready(request)
-    return HTMLResponse(editor.editor_page(session, plan, lang, basemaps))
+    return HTMLResponse(editor.editor_page(session, _cache(request), plan, lang, basemaps))

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import pickle
 import threading
 from collections.abc import Callable, Iterable
@@ -47,6 +48,7 @@ from partition.edits import Edit, EditContext, EditRuleError, GridStats, PlanSta
 
 CACHE_FOLDER = "editor-cache"
 CACHE_FORMAT = 1  # bumped when what the pickle holds changes
+PAGES_KEPT = 8  # editor pages a process keeps (a 10,000-building page is about 5 MB)
 
 
 @dataclass
@@ -68,6 +70,14 @@ class Ground:
             self.__dict__["_transformer"] = found
         return found
 
+    def context(self, target: int) -> EditContext:
+        """The edit context for plans of ``target`` households per grid (kept, with the
+        lookups it builds on first use)."""
+        kept: dict[int, EditContext] = self.__dict__.setdefault("_contexts", {})
+        if target not in kept:
+            kept[target] = replace(self.ctx, target=target)
+        return kept[target]
+
 
 @dataclass
 class _PlanEntry:
@@ -84,6 +94,9 @@ class EditorCache:
         self.plans: dict[int, _PlanEntry] = {}
         self.lock = threading.Lock()
         self.plan_locks: dict[int, threading.Lock] = {}
+        self.pages: dict[tuple[int, str], str] = {}  # (plan, language) -> editor page
+        # plan -> (version, grid code -> GeoJSON Feature text of its polygon, for display)
+        self.grid_features: dict[int, tuple[int, dict[str, str]]] = {}
 
     def plan_lock(self, plan_id: int) -> threading.Lock:
         """The lock serialising this process's edits of one plan."""
@@ -108,6 +121,15 @@ def ground(settings: Settings, cache: EditorCache, dataset: m.DatasetRow) -> Gro
     found = cache.grounds.get(dataset.id)
     if found is not None:
         return found
+    with cache.plan_lock(-dataset.id):  # one build per dataset at a time
+        found = cache.grounds.get(dataset.id)
+        if found is None:
+            found = _read_or_build(settings, dataset)
+            cache.grounds[dataset.id] = found
+    return found
+
+
+def _read_or_build(settings: Settings, dataset: m.DatasetRow) -> Ground:
     folder = Path(settings.data_dir) / CACHE_FOLDER
     path = folder / f"dataset-{dataset.id}-v{CACHE_FORMAT}.pickle"
     if path.exists():
@@ -120,8 +142,16 @@ def ground(settings: Settings, cache: EditorCache, dataset: m.DatasetRow) -> Gro
         with tmp.open("wb") as f:
             pickle.dump(found, f, protocol=pickle.HIGHEST_PROTOCOL)
         tmp.replace(path)
-    cache.grounds[dataset.id] = found
     return found
+
+
+def prepare(db, settings: Settings, cache: EditorCache, plan_id: int) -> None:
+    """Build (or read) the ground of ``plan_id``'s dataset ahead of the first edit (run
+    after a draft is made, so that opening the editor does not wait for it)."""
+    with db.read_session() as session:
+        plan = session.get(m.PlanRow, plan_id)
+        if plan is not None:
+            ground(settings, cache, session.get_one(m.DatasetRow, plan.dataset_id))
 
 
 # ---- loading a plan ---------------------------------------------------------------------------
@@ -152,6 +182,7 @@ def _load_state(session: Session, plan: m.PlanRow, ctx: EditContext) -> PlanStat
         communities[code] = str(community)
     state = PlanState(grid_of, kinds, communities, set(plan.locked or []) & set(kinds))
     edits.allow_crossings(ctx, state)
+    state.weigh(ctx)
     return state
 
 
@@ -171,7 +202,7 @@ def load(session: Session, settings: Settings, cache: EditorCache, plan_id: int,
     plan = draft_row(session, plan_id) if draft else plan_row(session, plan_id)
     dataset = session.get_one(m.DatasetRow, plan.dataset_id)
     base = ground(settings, cache, dataset)
-    ctx = replace(base.ctx, target=plan.target_households)
+    ctx = base.context(plan.target_households)
     entry = cache.plans.get(plan.id)
     if entry is None or entry.version != plan.version:
         entry = _PlanEntry(plan.version, _load_state(session, plan, ctx))
@@ -197,14 +228,15 @@ def summary(stats: list[GridStats]) -> dict[str, Any]:
             "beyond_limit": edits.beyond_limit(stats)}
 
 
-def _polygon(ground_: Ground, members: Iterable[str]) -> BaseGeometry | None:
+def _polygon(ground_: Ground, members: Iterable[str]) -> tuple[BaseGeometry | None, float]:
+    """The union of ``members``' cells in WGS84, and its area (m²)."""
     cells = [ground_.cells[b] for b in members if b in ground_.cells]
     if not cells:
-        return None
+        return None, 0.0
     whole = shapely.union_all(cells)
     t = ground_.to_wgs84
-    return shapely.orient_polygons(
-        shapely.transform(whole, lambda xy: _xy(t, xy)), exterior_cw=False)
+    return (shapely.orient_polygons(shapely.transform(whole, lambda xy: _xy(t, xy)),
+                                    exterior_cw=False), float(whole.area))
 
 
 def _xy(t: Transformer, xy):
@@ -215,21 +247,23 @@ def _xy(t: Transformer, xy):
 
 
 def state_out(session: Session, loaded: Loaded) -> dict[str, Any]:
-    """The editor's view of the draft: plan, version, grids with figures (and worker),
-    buildings with their grid, what can be undone and redone."""
+    """The editor's view of the draft: plan, version, grids with figures and worker (the
+    draft's assignment, else the active plan's worker of the grid's code), each building's
+    grid (building_id -> grid code), what can be undone and redone."""
     plan = loaded.plan
     stats = edits.grid_stats(loaded.ctx, loaded.state)
-    workers = _workers(session, plan.id)
+    active = active_plan_id(session)
+    # a grid keeps its worker through a redraw unless the draft assigns another
+    workers = {**(_workers(session, active) if active is not None else {}),
+               **_workers(session, plan.id)}
     grids = [{**_stats_json(s), "worker": workers.get(s.code)} for s in stats]
-    buildings = [{"building_id": b, "grid": g, "households": loaded.ctx.households(b)
-                  if b in loaded.ctx.graph else 0}
-                 for b, g in sorted(loaded.state.grid_of.items())]
+    buildings = dict(sorted(loaded.state.grid_of.items()))
     undo, redo = _undo_redo(session, plan.id)
     return {"plan_id": plan.id, "name": plan.name, "status": plan.status,
             "version": plan.version, "target_households": plan.target_households,
             "summary": summary(stats), "grids": grids, "buildings": buildings,
             "can_undo": undo is not None, "can_redo": redo is not None,
-            "active_plan_id": active_plan_id(session)}
+            "active_plan_id": active}
 
 
 def _workers(session: Session, plan_id: int) -> dict[str, str]:
@@ -252,6 +286,30 @@ def _undo_redo(session: Session, plan_id: int) -> tuple[m.EditRow | None, m.Edit
     return last, nxt
 
 
+def _feature(code: str, geom: BaseGeometry | None) -> str:
+    """A grid's polygon as a GeoJSON Feature for the page: simplified by about 1 m
+    (1e-5 degree) and rounded to 1e-6 degree (10 cm), enough to draw."""
+    if geom is None or geom.is_empty:
+        return json.dumps({"type": "Feature", "properties": {"code": code}, "geometry": None})
+    light = shapely.set_precision(shapely.simplify(geom, 1e-5, preserve_topology=True), 1e-6)
+    return ('{"type":"Feature","properties":' + json.dumps({"code": code}, ensure_ascii=False)
+            + ',"geometry":' + shapely.to_geojson(light) + "}")
+
+
+def grid_features(session: Session, cache: EditorCache, plan_id: int) -> bytes:
+    """The draft's grid polygons as a GeoJSON FeatureCollection (WGS84, light for display),
+    kept per plan version and updated by every edit of this process."""
+    plan = draft_row(session, plan_id)
+    kept = cache.grid_features.get(plan_id)
+    if kept is None or kept[0] != plan.version:
+        rows = session.execute(select(m.GridRow.code, m.GridRow.geom)
+                               .where(m.GridRow.plan_id == plan_id).order_by(m.GridRow.code))
+        kept = (plan.version, {code: _feature(code, geom) for code, geom in rows})
+        cache.grid_features[plan_id] = kept
+    return ('{"type":"FeatureCollection","features":[' + ",".join(kept[1].values())
+            + "]}").encode()
+
+
 # ---- writing an edit -----------------------------------------------------------------------
 
 def _check_version(session: Session, plan: m.PlanRow, version: int) -> int:
@@ -272,12 +330,14 @@ def _check_version(session: Session, plan: m.PlanRow, version: int) -> int:
     return version + 1
 
 
-def write_edit(session: Session, loaded: Loaded, edit: Edit) -> tuple[PlanState,
-                                                                       list[GridStats]]:
+def write_edit(session: Session, loaded: Loaded, edit: Edit
+               ) -> tuple[PlanState, list[GridStats], dict[str, BaseGeometry | None]]:
     """Write ``edit`` of the loaded plan in ``session`` (caller commits): buildings' grids,
-    touched grids (figures, polygons, made, removed), deviations of their communities and
-    the plan's locks. Returns the new state and every grid's figures."""
+    touched grids (figures, polygons, made, removed), the deviations that changed and the
+    plan's locks. Returns the new state, every grid's figures and the touched grids'
+    polygons (WGS84)."""
     plan, ground_, ctx = loaded.plan, loaded.ground, loaded.ctx
+    before = {s.code: s.deviation_pct for s in edits.grid_stats(ctx, loaded.state)}
     after = loaded.state.copy()
     after.apply(edit)
     if edit.changes:
@@ -294,32 +354,35 @@ def write_edit(session: Session, loaded: Loaded, edit: Edit) -> tuple[PlanState,
     if gone:
         session.execute(delete(m.GridRow).where(m.GridRow.plan_id == plan.id,
                                                 m.GridRow.code.in_(gone)))
-    communities = {after.community[g] for g in touched if g in after.community}
+    kept = sorted(touched - set(gone))
     rows = {r.code: r for r in session.scalars(select(m.GridRow).where(
-        m.GridRow.plan_id == plan.id, m.GridRow.community.in_(communities)))}
-    for code in sorted(touched - set(gone)):
+        m.GridRow.plan_id == plan.id, m.GridRow.code.in_(kept)))} if kept else {}
+    polygons: dict[str, BaseGeometry | None] = {}
+    for code in kept:
         s = by_code[code]
         row = rows.get(code)
         if row is None:
             row = m.GridRow(plan_id=plan.id, code=code, community=s.community,
                             properties={"kind": s.kind})
             session.add(row)
-            rows[code] = row
         row.households, row.population, row.buildings = s.households, s.population, s.buildings
-        row.set_geometry(_polygon(ground_, after.members[code]))
-        row.area_m2 = round(float(shapely.area(shapely.union_all(
-            [ground_.cells[b] for b in after.members[code] if b in ground_.cells]))), 1)
+        row.deviation_pct = s.deviation_pct
+        polygons[code], area = _polygon(ground_, after.members[code])
+        row.set_geometry(polygons[code])
+        row.area_m2 = round(area, 1)
         props = dict(row.properties or {})
         props.update({"kind": s.kind, "edited": True})
         row.properties = props
-    for code, row in rows.items():
-        figures = by_code.get(code)
-        if figures is not None and figures.community in communities \
-                and row.deviation_pct != figures.deviation_pct:
-            row.deviation_pct = figures.deviation_pct
+    moved_mean = [{"d_code": c, "d_dev": s.deviation_pct} for c, s in by_code.items()
+                  if c not in touched and before.get(c) != s.deviation_pct]
+    if moved_mean:  # a split or merge changes the community's mean
+        grids = cast(Table, m.GridRow.__table__)
+        session.execute(update(grids).where(grids.c.plan_id == plan.id,
+                                            grids.c.code == bindparam("d_code"))
+                        .values(deviation_pct=bindparam("d_dev")), moved_mean)
     if edit.lock or edit.unlock:
         plan.locked = sorted(after.locked)
-    return after, stats
+    return after, stats, polygons
 
 
 def _stale(loaded: Loaded, version: int) -> None:
@@ -344,7 +407,7 @@ def commit_edit(session: Session, cache: EditorCache, loaded: Loaded, edit: Edit
     """Write ``edit`` made on ``version`` and record it; commits. Returns the answer."""
     plan = loaded.plan
     new_version = _check_version(session, plan, version)
-    after, stats = write_edit(session, loaded, edit)
+    after, stats, polygons = write_edit(session, loaded, edit)
     if undo_of is not None:
         undo_of.state = "undone"
     elif redo_of is not None:
@@ -361,13 +424,22 @@ def commit_edit(session: Session, cache: EditorCache, loaded: Loaded, edit: Edit
     undo, redo = _undo_redo(session, plan.id)
     session.commit()
     cache.plans[plan.id] = _PlanEntry(new_version, after)
+    kept = cache.grid_features.get(plan.id)
+    if kept is not None and kept[0] == version:
+        features = dict(kept[1])
+        for code in edit.removed:
+            features.pop(code, None)
+        for code, poly in polygons.items():
+            features[code] = _feature(code, poly)
+        cache.grid_features[plan.id] = (new_version, features)
     by_code = {s.code: s for s in stats}
     touched = after.touched(edit) | set(edit.removed)
     grids = []
     for code in sorted(touched):
         if code in by_code:
             s = by_code[code]
-            poly = _polygon(loaded.ground, after.members[code])
+            poly = (polygons[code] if code in polygons
+                    else _polygon(loaded.ground, after.members[code])[0])
             grids.append({**_stats_json(s), "geometry": shapely.geometry.mapping(poly)
                           if poly is not None else None})
     return {"version": new_version, "kind": kind,
@@ -531,21 +603,31 @@ def diff_csv(session: Session, plan_id: int) -> str:
 
 # ---- the page ---------------------------------------------------------------------------------
 
-def editor_page(session: Session, plan_id: int, lang: str,
+def editor_page(session: Session, cache: EditorCache, plan_id: int, lang: str,
                 basemaps: BasemapStore | None = None) -> str:
     """The editor page of a draft plan (maps.editor), over its dataset's basemap as every
-    map page (api.services.maps)."""
+    map page (api.services.maps). The page holds only what editing does not change (the
+    buildings' footprints, the basemap; the rest is read by the page from the API), so it is
+    made once per plan and language and kept by this process."""
     import maps
     from api.services.maps import _options as map_options  # the map pages' options
-    from api.store.plans import buildings_frame, grids_frame
+    from api.store.plans import buildings_frame
     from maps.editor import editor_map
 
     plan = draft_row(session, plan_id)
-    grids = grids_frame(session, plan_id)
-    buildings = buildings_frame(session, plan_id)
-    buildings = buildings[buildings["grid_id"].notna()]
-    return maps.page_html(editor_map(grids, buildings, plan_id=plan_id, name=plan.name,
-                                     options=map_options(lang, basemaps, session, plan_id)))
+    key = (plan_id, lang)
+    page = cache.pages.get(key)
+    if page is None:
+        buildings = buildings_frame(session, plan_id)
+        buildings = buildings[buildings["grid_id"].notna()]
+        page = maps.page_html(editor_map(buildings, plan_id=plan_id, name=plan.name,
+                                         options=map_options(lang, basemaps, session,
+                                                             plan_id)))
+        with cache.lock:
+            while len(cache.pages) >= PAGES_KEPT:
+                cache.pages.pop(next(iter(cache.pages)))
+            cache.pages[key] = page
+    return page
 
 
 # ---- re-balancing (a job) --------------------------------------------------------------------

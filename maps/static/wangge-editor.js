@@ -93,29 +93,42 @@
     }
 
     (gridsData.features || []).forEach(addGrid);
-    var buildingsLayer = L.geoJSON(buildingsData, {
-      renderer: canvas,
-      style: function (f) { return buildingStyle(f.properties.building_id); },
-      onEachFeature: function (f, layer) {
-        var id = f.properties.building_id;
-        buildingLayers[id] = layer;
-        st.gridOf[id] = f.properties.grid;
-        st.hh[id] = f.properties.households || 0;
-        var c = layer.getBounds().getCenter();
-        centres[id] = [c.lng, c.lat];
-        layer.on("click", function (e) {
-          if (st.mode !== "click") return;
-          L.DomEvent.stopPropagation(e);
-          var add = e.originalEvent && (e.originalEvent.shiftKey || e.originalEvent.ctrlKey || e.originalEvent.metaKey);
-          if (!add) clearSelection();
-          toggle(id, add ? !st.selected[id] : true);
-          showSelection();
-        });
-        layer.bindTooltip(function () {
-          return esc(id) + " · " + st.hh[id] + " " + esc(T.households) + " · " + esc(st.gridOf[id] || "");
-        }, { sticky: true });
-      },
-    }).addTo(map);
+
+    /* A footprint's centre (the mean of its outer ring), [lng, lat]: box and lasso test it. */
+    function centreOf(geometry) {
+      var ring = geometry.type === "MultiPolygon" ? geometry.coordinates[0][0] : geometry.coordinates[0];
+      var x = 0, y = 0, n = Math.max(1, ring.length - 1);
+      for (var i = 0; i < n; i++) { x += ring[i][0]; y += ring[i][1]; }
+      return [x / n, y / n];
+    }
+    var buildingsLayer = null;
+    /* Drawn once the draft's state has come (each building in its grid's colour). */
+    function drawBuildings() {
+      buildingsLayer = L.geoJSON(buildingsData, {
+        renderer: canvas,
+        style: function (f) { return buildingStyle(f.properties.building_id); },
+        onEachFeature: function (f, layer) {
+          var id = f.properties.building_id;
+          buildingLayers[id] = layer;
+          st.hh[id] = f.properties.households || 0;
+          centres[id] = centreOf(f.geometry);
+        },
+      }).addTo(map);
+      buildingsLayer.on("click", function (e) {
+        if (st.mode !== "click") return;
+        L.DomEvent.stopPropagation(e);
+        var id = e.layer.feature.properties.building_id;
+        var o = e.originalEvent;
+        var add = o && (o.shiftKey || o.ctrlKey || o.metaKey);
+        if (!add) clearSelection();
+        toggle(id, add ? !st.selected[id] : true);
+        showSelection();
+      });
+      buildingsLayer.bindTooltip(function (layer) {
+        var id = layer.feature.properties.building_id;
+        return esc(id) + " · " + st.hh[id] + " " + esc(T.households) + " · " + esc(st.gridOf[id] || "");
+      }, { sticky: true });
+    }
 
     function restyle(id) {
       var layer = buildingLayers[id];
@@ -254,12 +267,11 @@
         st.stats = {};
         setStats(s.grids);
         var changed = [];
-        s.buildings.forEach(function (b) {
-          if (st.gridOf[b.building_id] !== b.grid) changed.push(b.building_id);
-          st.gridOf[b.building_id] = b.grid;
-          st.hh[b.building_id] = b.households;
+        Object.keys(s.buildings).forEach(function (id) {
+          if (st.gridOf[id] !== s.buildings[id]) changed.push(id);
+          st.gridOf[id] = s.buildings[id];
         });
-        changed.forEach(restyle);
+        if (buildingsLayer) changed.forEach(restyle);
         Object.keys(gridLayers).forEach(function (code) {
           if (!st.stats[code]) { gridGroup.removeLayer(gridLayers[code]); delete gridLayers[code]; }
           else gridLayers[code].setStyle(gridStyle(code));
@@ -476,7 +488,9 @@
     E.centre = function (id) { return centres[id]; };
 
     showSelection();
-    loadState().then(function () {
+    Promise.all([loadState(), reloadPolygons()]).then(function () {
+      drawBuildings();
+      Object.keys(gridLayers).forEach(function (code) { gridLayers[code].setStyle(gridStyle(code)); });
       var container = map.getContainer();
       container.dataset.wgEditorReadyMs = String(Math.round(performance.now()));
       container.dataset.wgEditorReady = "1";

@@ -50,7 +50,7 @@ def border_move(ed, st):
     """A building whose grid stays connected without it, and a neighbouring grid of its
     community (both residential and unlocked)."""
     g = graph(ed)
-    grid_of = {b["building_id"]: b["grid"] for b in st["buildings"]}
+    grid_of = dict(st["buildings"])
     grids = {x["code"]: x for x in st["grids"]}
     members: dict[str, set] = {}
     for b, code in grid_of.items():
@@ -77,6 +77,9 @@ def test_state_roles_and_active_plan(ed):
     assert len(st["grids"]) == len(ed["codes"]) and len(st["buildings"]) > 150
     assert sum(g["households"] for g in st["grids"]) == st["summary"]["households"]
     assert st["summary"]["max_deviation_pct"] >= st["summary"]["mean_deviation_pct"] >= 0
+    # the draft shows the active plan's workers of its grids (stock: all but the last grid)
+    workers = {g["code"]: g["worker"] for g in st["grids"]}
+    assert workers[ed["codes"][0]] == "王芳" and workers[ed["codes"][-1]] is None
     c, h = ed["client"], ed["h"]
     for role in ("worker", "reporter"):
         assert c.get(f"/plans/{ed['draft']}/editor", headers=h[role]).status_code == 403
@@ -95,7 +98,7 @@ def test_move_updates_figures_undo_redo_and_reload(ed):
     st = state(ed)
     v = st["version"]
     b, src, dst = border_move(ed, st)
-    hh = next(x["households"] for x in st["buildings"] if x["building_id"] == b)
+    hh = ed["app"].state.editor_cache.grounds[ed["dataset_id"]].ctx.households(b)
     before = {g["code"]: g for g in st["grids"]}
     r = post(ed, "edits", version=v, kind="move", buildings=[b], grid=dst)
     assert r.status_code == 200, r.text
@@ -111,12 +114,18 @@ def test_move_updates_figures_undo_redo_and_reload(ed):
     ed["app"].state.editor_cache.plans.clear()
     st2 = state(ed)
     assert st2["version"] == v + 1
-    assert next(x["grid"] for x in st2["buildings"] if x["building_id"] == b) == dst
+    assert st2["buildings"][b] == dst
     with ed["app"].state.db.read_session() as s:
         row = s.scalar(select(m.GridRow).where(m.GridRow.plan_id == ed["draft"],
                                                m.GridRow.code == dst))
         assert row.households == before[dst]["households"] + hh
         assert row.geom is not None and row.minx is not None
+    # the page's polygons: every grid, the edited ones as the edit left them
+    fc = ed["client"].get(f"/plans/{ed['draft']}/editor/grids", headers=ed["h"]["planner"])
+    assert fc.status_code == 200 and fc.headers["content-type"] == "application/geo+json"
+    features = {f["properties"]["code"]: f for f in fc.json()["features"]}
+    assert set(features) == {g["code"] for g in st2["grids"]}
+    assert features[dst]["geometry"]["type"] in ("Polygon", "MultiPolygon")
     # undo, redo
     r = post(ed, "undo", version=v + 1)
     assert r.status_code == 200, r.text
@@ -127,8 +136,7 @@ def test_move_updates_figures_undo_redo_and_reload(ed):
     r = post(ed, "undo", version=v + 3)
     assert r.status_code == 200
     st3 = state(ed)
-    assert {x["building_id"]: x["grid"] for x in st3["buildings"]} == \
-        {x["building_id"]: x["grid"] for x in st["buildings"]}
+    assert st3["buildings"] == st["buildings"]
     hist = ed["client"].get(f"/plans/{ed['draft']}/editor/edits",
                             headers=ed["h"]["planner"]).json()
     assert hist[-1]["kind"] == "move" and hist[-1]["state"] == "undone"
@@ -148,7 +156,7 @@ def test_bad_input_is_refused_with_reasons(ed):
     body = r.json()
     assert body["code"] == "edit_refused" and body["rule"] == "unknown_building"
     assert body["buildings"] == ["nope-1"] and "建筑" in body["message"]["zh"]
-    r = post(ed, "edits", version=v, kind="move", buildings=[st["buildings"][0]["building_id"]],
+    r = post(ed, "edits", version=v, kind="move", buildings=[next(iter(st["buildings"]))],
              grid="320106999999001")
     assert r.status_code == 422 and r.json()["rule"] == "unknown_grid"
     r = post(ed, "edits", version=v, kind="explode", grid=code)
@@ -159,15 +167,15 @@ def test_bad_input_is_refused_with_reasons(ed):
     comms = {g["community"] for g in st["grids"]}
     if len(comms) > 1:
         grids = {g["code"]: g for g in st["grids"]}
-        b = st["buildings"][0]
+        b, its = next(iter(st["buildings"].items()))
         other = next(g["code"] for g in st["grids"]
-                     if g["community"] != grids[b["grid"]]["community"])
-        r = post(ed, "edits", version=v, kind="move", buildings=[b["building_id"]], grid=other)
+                     if g["community"] != grids[its]["community"])
+        r = post(ed, "edits", version=v, kind="move", buildings=[b], grid=other)
         assert r.status_code == 422 and r.json()["rule"] == "community"
-        assert r.json()["buildings"] == [b["building_id"]]
+        assert r.json()["buildings"] == [b]
     # a building far from the grid: not contiguous, the building named
     g = graph(ed)
-    grid_of = {x["building_id"]: x["grid"] for x in st["buildings"]}
+    grid_of = dict(st["buildings"])
     target = st["grids"][0]["code"]
     far = next(b for b in sorted(grid_of) if grid_of[b] != target
                and all(grid_of.get(nb) != target for nb in g[b])
@@ -200,7 +208,7 @@ def test_stale_version_and_concurrent_edits(ed):
     # a locked grid neither gives nor takes
     st = state(ed)
     assert next(g for g in st["grids"] if g["code"] == locked)["locked"]
-    grid_of = {x["building_id"]: x["grid"] for x in st["buildings"]}
+    grid_of = dict(st["buildings"])
     g = graph(ed)
     near = next(nb for b in sorted(grid_of) if grid_of[b] == locked for nb in g[b]
                 if grid_of.get(nb) not in (None, locked))
@@ -227,13 +235,13 @@ def test_split_merge_rebalance_and_diff(ed):
     keep = st["grids"][0]["code"]
     assert post(ed, "edits", version=v + 3, kind="lock", grids=[keep]).status_code == 200
     pre = state(ed)
-    before = {x["building_id"]: x["grid"] for x in pre["buildings"]}
+    before = dict(pre["buildings"])
     r = post(ed, "rebalance", version=v + 4, seed=1)
     assert r.status_code == 202, r.text
     job = wait_job(ed["client"], r.json()["id"], ed["h"]["planner"])
     assert job["status"] == "succeeded", job
     st2 = state(ed)
-    after = {x["building_id"]: x["grid"] for x in st2["buildings"]}
+    after = dict(st2["buildings"])
     assert all(after[b] == keep for b, g in before.items() if g == keep)
     moved = sum(before[b] != after[b] for b in before)
     assert moved == job["result"]["buildings_moved"]

@@ -160,7 +160,8 @@ def test_editor_session_in_chromium(session):
     wait_for(browser, "document.querySelector('.wg-message').dataset.kind === 'ok'")
     st1 = httpx.get(api, headers=h["planner"]).json()
     after = {g["code"]: g for g in st1["grids"]}
-    moved_hh = sum(b["households"] for b in st0["buildings"] if b["building_id"] in chosen)
+    ctx = next(iter(app.state.editor_cache.grounds.values())).ctx
+    moved_hh = sum(ctx.households(b) for b in chosen)
     assert after[dst]["households"] == before[dst]["households"] + moved_hh
     row_hh = browser.evaluate(f"document.querySelector('tr[data-code=\"{dst}\"] .wg-hh')"
                               ".textContent")
@@ -217,7 +218,7 @@ def test_editor_session_in_chromium(session):
                       ".classList.contains('wg-locked')")
     st2 = httpx.get(api, headers=h["planner"]).json()
     assert next(g for g in st2["grids"] if g["code"] == keep)["locked"]
-    kept = {b["building_id"] for b in st2["buildings"] if b["grid"] == keep}
+    kept = {b for b, g in st2["buildings"].items() if g == keep}
 
     # re-balance the rest: a job with a progress bar, then the result as an undoable edit
     browser.evaluate("document.querySelector('.wg-rebalance').click()")
@@ -225,7 +226,7 @@ def test_editor_session_in_chromium(session):
     wait_for(browser, "document.querySelector('.wg-editor').dataset.rebalanced === '1'",
              timeout=120)
     st3 = httpx.get(api, headers=h["planner"]).json()
-    assert {b["building_id"] for b in st3["buildings"] if b["grid"] == keep} == kept
+    assert {b for b, g in st3["buildings"].items() if g == keep} == kept
     assert text(browser, ".wg-ver") == f"(版本 {st3['version']})"
     browser.screenshot(ARTIFACTS / "editor-5-rebalanced.png")
 
@@ -234,8 +235,7 @@ def test_editor_session_in_chromium(session):
     wait_for(browser, f"wanggeEditor.state.version === {st3['version'] + 1}")
     st4 = httpx.get(api, headers=h["planner"]).json()
     if st3["version"] > st2["version"]:  # the re-balance moved buildings: undone
-        assert {b["building_id"]: b["grid"] for b in st4["buildings"]} == \
-            {b["building_id"]: b["grid"] for b in st2["buildings"]}
+        assert st4["buildings"] == st2["buildings"]
 
     # reload: nothing lost
     open_editor(browser, server.origin, draft)

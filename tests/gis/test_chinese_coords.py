@@ -312,3 +312,17 @@ def test_to_wgs84_rejects_unknown_datum(datum):
     message = str(info.value)
     for accepted in ("wgs84", "gcj02", "bd09", "GCJ-02", "BD-09"):
         assert accepted in message
+
+
+@pytest.mark.parametrize("lon, lat", [(118.78, 32.04), (116.4, 39.9), (-0.1, 51.5),
+                                      (151.2, -33.9), (-179.9, 10.0), (179.9, -10.0)])
+def test_local_metric_crs_is_geopandas_utm_estimate(lon, lat):
+    """gis.crs.local_metric_crs answers what geopandas' estimate_utm_crs does (without its
+    PROJ database query), from lon/lat and from a projected frame."""
+    from gis.crs import local_metric_crs
+
+    frame = gpd.GeoDataFrame(geometry=[shapely.Point(lon, lat).buffer(0.01)], crs=4326)
+    expected = frame.estimate_utm_crs()
+    assert local_metric_crs(frame) == expected
+    assert local_metric_crs(frame.to_crs(expected)) == expected
+    assert local_metric_crs(frame.to_crs(3857)) == expected
