@@ -6,7 +6,7 @@ rejected, open, reopened, escalated in realistic shares, with their deadlines) a
 residents' ratings, by bulk inserts (executemany). Then each level (grid, worker, community)
 is asked through the service (FastAPI's TestClient, JSON) for: the whole year by month (all
 100,000 incidents, 12 buckets a key), the whole year as one custom period, one month by day.
-Each request is timed 5 times after a warm-up; the table gives the median and the slowest,
+Each request is timed 3 times after a warm-up; the table gives the median and the slowest,
 in milliseconds. Target: <= 1,000 ms on SQLite and PostGIS (issue #17).
 
     python bench/indicators_bench.py                     # SQLite and PostGIS
@@ -95,8 +95,8 @@ def fill(url: str, incidents: int, seed: int = 17) -> str:
     rows = []
     for i in range(n):
         at = created[i]
-        lon = 118.70 + (grid[i] % 20) * 0.004 + 0.002
-        lat = 32.00 + (grid[i] // 20) * 0.004 + 0.002
+        lon = float(118.70 + (grid[i] % 20) * 0.004 + 0.002)
+        lat = float(32.00 + (grid[i] // 20) * 0.004 + 0.002)
         status = (str(kind[i]) if kind[i] != "open"
                   else STAGES_OPEN[1 + int(rng.integers(0, 6))] if accepted[i] else "reported")
         rows.append({
@@ -134,7 +134,7 @@ CASES = [("year by month", {"period": "month", "start": "2026-01-01", "end": "20
          ("one month by day", {"period": "day", "start": "2026-06-01", "end": "2026-06-30"})]
 
 
-def measure(url: str, secret: str, data_dir: Path, repeat: int = 5) -> list[dict]:
+def measure(url: str, secret: str, data_dir: Path, repeat: int = 3) -> list[dict]:
     from fastapi.testclient import TestClient
 
     app = create_app(Settings(data_dir=data_dir, database_url=url), start_jobs=False)
@@ -229,7 +229,7 @@ def main() -> None:
             f"communities, {args.incidents:,} incidents over 2026, 40,000 ratings; "
             f"{time.strftime('%Y-%m-%d')}, {platform.python_version()}, {cpu}, "
             f"{os.cpu_count()} cores shared with other work). Times are whole requests "
-            "through the service (TestClient, JSON), median and slowest of 5 after a "
+            "through the service (TestClient, JSON), median and slowest of 3 after a "
             "warm-up.\n\n" + table(results) + "\n", encoding="utf-8")
 
 

@@ -148,7 +148,7 @@ def _not_configured(level: str) -> LevelNotConfiguredError:
 def _scoped(query: Query, session: Session) -> tuple[FromClause, Expr, Expr]:
     """The FROM (incidents and what the level needs), the key and its display name."""
     joined: FromClause = I.__table__
-    if query.level != "grid" or query.worker_id is not None:
+    if query.level != "grid" or query.worker_id is not None or query.communities is not None:
         joined = (joined
                   .outerjoin(G.__table__, and_(G.plan_id == I.plan_id, G.code == I.grid_code))
                   .outerjoin(A.__table__, and_(A.grid_id == G.id, A.role == "worker")))

@@ -300,3 +300,43 @@ def test_the_same_month_on_postgis(postgis_url, open_service):
         assert weeks[(grid["C"], "2026-11-30")] == 1
         rows = get(pg, "worker", level="grid", **NOV).json()["rows"]
         assert [r["key"] for r in rows] == [grid["A"]]
+
+
+def test_street_and_district_levels_and_a_street_office_token(sv):
+    """With the administrative levels recorded: grid A's community in street 001, the other
+    grids' in street 002 (or all in 001 when they share A's community)."""
+    from api.auth import issue_token
+
+    grid, app = sv["grid"], sv["app"]
+    with app.state.db.writing() as s:
+        community = {g.code: g.community for g in s.scalars(
+            select(m.GridRow).where(m.GridRow.plan_id == sv["plan_id"]))}
+        district = m.DistrictRow(code="320106", name="鼓楼区")
+        s.add(district)
+        s.flush()
+        streets = [m.StreetRow(district_id=district.id, code=c, full_code=f"320106{c}",
+                               name=f"街道{c}") for c in ("001", "002")]
+        s.add_all(streets)
+        s.flush()
+        first = community[grid["A"]]
+        for code in sorted({c for c in community.values() if c}):
+            s.add(m.CommunityRow(code=code, name=f"社区{code[-3:]}",
+                                 street_id=streets[0 if code == first else 1].id))
+        _, secret = issue_token(s, "admin", "街道001", street_id=streets[0].id)
+    by_street: dict = {}
+    for letter, expected in (("A", EXPECTED_A), ("C", EXPECTED_C), ("D", EXPECTED_D)):
+        street = "320106001" if community[grid[letter]] == first else "320106002"
+        by_street.setdefault(street, []).append(expected)
+    rows = {r["key"]: r for r in get(sv, level="street", **NOV).json()["rows"]}
+    assert set(rows) == set(by_street)
+    for street, parts in by_street.items():
+        check_row(rows[street], _sum(*parts))
+        assert rows[street]["name"] == f"街道{street[-3:]}"
+    rows = get(sv, level="district", **NOV).json()["rows"]
+    assert [r["key"] for r in rows] == ["320106"] and rows[0]["name"] == "鼓楼区"
+    check_row(rows[0], _sum(EXPECTED_A, EXPECTED_C, EXPECTED_D))
+    # the street office of 001 sees only its street's incidents
+    office = {"Authorization": f"Bearer {secret}"}
+    r = sv["client"].get("/indicators", headers=office, params={"level": "grid", **NOV})
+    seen = {row["key"] for row in r.json()["rows"]}
+    assert grid["A"] in seen and all(community[k] == first for k in seen)
