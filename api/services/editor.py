@@ -29,6 +29,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, cast
 
+import numpy as np
 import shapely
 from pyproj import CRS, Transformer
 from shapely.geometry.base import BaseGeometry
@@ -240,8 +241,6 @@ def _polygon(ground_: Ground, members: Iterable[str]) -> tuple[BaseGeometry | No
 
 
 def _xy(t: Transformer, xy):
-    import numpy as np
-
     x, y = t.transform(xy[:, 0], xy[:, 1])
     return np.column_stack([x, y])
 
@@ -291,7 +290,8 @@ def _feature(code: str, geom: BaseGeometry | None) -> str:
     (1e-5 degree) and rounded to 1e-6 degree (10 cm), enough to draw."""
     if geom is None or geom.is_empty:
         return json.dumps({"type": "Feature", "properties": {"code": code}, "geometry": None})
-    light = shapely.set_precision(shapely.simplify(geom, 1e-5, preserve_topology=True), 1e-6)
+    light = shapely.transform(shapely.simplify(geom, 1e-5, preserve_topology=True),
+                              lambda xy: np.round(xy, 6))
     return ('{"type":"Feature","properties":' + json.dumps({"code": code}, ensure_ascii=False)
             + ',"geometry":' + shapely.to_geojson(light) + "}")
 
