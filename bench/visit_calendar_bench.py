@@ -126,7 +126,7 @@ def walk_km(net: WalkNetwork, cal: Calendar, groups, base) -> float:
             s = stops.setdefault(g.building_id, Stop(g.building_id, g.x, g.y, 0))
             s.service_s += g.minutes * 60
         route = plan_day(net, cal.worker_id, base, list(stops.values()),
-                         shift=(SHIFT[0], 23 * 3600), steps=10 * len(stops) + 20)
+                         shift=(SHIFT[0], 23 * 3600), steps=5 * len(stops) + 20)
         total += route.distance_m
     return total / 1000
 
@@ -181,7 +181,7 @@ def areas(only: str | None):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--budget", type=float, default=1.5,
+    parser.add_argument("--budget", type=float, default=0.2,
                         help="CP-SAT deterministic time per worker")
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--only", default=None)
@@ -189,6 +189,7 @@ def main() -> None:
     rows = []
     for seed, (name, area) in enumerate(areas(args.only)):
         rows += run(name, area, args.budget, args.processes, seed)
+        print(f"{name}:", rows[-2:], flush=True)
     print(tabulate(rows, headers=["input", "calendar", "households", "workers", "due visits",
                                   "on time %", "max day dev %", "mean worker max dev %",
                                   "time s", "household visits", "walk km", "m / visit"],

@@ -1,6 +1,6 @@
 """dispatch: the people and the walking that turn a micro-grid plan into work on the ground.
 
-Six subpackages, imported in this order (each may use the ones before it, never after):
+Seven subpackages, imported in this order (each may use the ones before it, never after):
 
 - ``dispatch.routing``: the walk network and everything routed on it: street patrols, visit
   routes, route output (geometry, turn lists, GPX) and the TSPLIB/VRPLIB benchmark solver.
@@ -17,6 +17,12 @@ Six subpackages, imported in this order (each may use the ones before it, never 
   activity rooms, canteens, clinics): reading them, who walks how far to them, and where k
   new ones serve the most households (maximal covering location, solved exactly). Uses
   ``dispatch.routing``'s walk network only.
+- ``dispatch.schedule``: periodic household visits (入户走访): visit classes and their
+  frequencies, each worker's and party member's visit calendar over several weeks (CP-SAT:
+  every visit within its frequency, days balanced against shifts and days off, visits grouped
+  by place), the nearest-due-first baseline, and a day's route over the day's visits and
+  incidents re-planned with what is done kept fixed (OR-Tools routing). Uses
+  ``dispatch.routing``.
 
 ``dispatch.channels`` (how a report or wish reached the community) sits beside them.
 

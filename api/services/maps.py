@@ -199,9 +199,16 @@ def grids_page(session: Session, who: Principal, lang: str,
 def party_zones_page(session: Session, who: Principal, lang: str,
                      basemaps: BasemapStore | None = None,
                      asked: LevelFilter | None = None) -> str:
-    """Party member responsibility zones over the grids (a worker: in their grids)."""
+    """Party member responsibility zones over the grids (a worker: in their grids), buildings
+    shaded by the days since their last household visit."""
+    from api.services.visits import days_since_visit
+
     grids, buildings = _layers(session, who, asked)
     zones = party_zones_frame(session, _scope(who), visible_communities(who, asked))
+    plan_id = active_plan_id(session)
+    if plan_id is not None and len(buildings):
+        buildings = buildings.assign(visit_days=days_since_visit(
+            session, plan_id, buildings["building_id"].astype(str)).to_numpy())
     return _page(maps.party_zones_map(zones, grids=grids, buildings=buildings, options=_options(
         lang, basemaps, session, active_plan_id(session))))
 

@@ -426,6 +426,23 @@ def record_done(session: Session, who: Principal, body: VisitDoneIn) -> VisitDon
                         done_at=row.done_at, source=row.source, worker_id=row.worker_id)
 
 
+def days_since_visit(session: Session, plan_id: int, building_ids: pd.Series,
+                     now: datetime | None = None) -> pd.Series:
+    """Days since the last visit of each building (visits done, and the classes' last visits
+    from the import); NaN where none is known. Index: ``building_ids``' index."""
+    today = beijing(now or datetime.now(UTC)).date()
+    last: dict[str, date] = {}
+    for b, at in store.last_visits(session, plan_id).items():
+        last[b] = beijing(at if at.tzinfo else at.replace(tzinfo=UTC)).date()
+    for b, day in session.execute(select(m.VisitClassRow.building_id, m.VisitClassRow.last_visit)
+                                  .where(m.VisitClassRow.plan_id == plan_id,
+                                         m.VisitClassRow.last_visit.is_not(None))):
+        if day is not None and (b not in last or day > last[b]):
+            last[b] = day
+    return pd.Series([float((today - last[b]).days) if b in last else float("nan")
+                      for b in building_ids], index=building_ids.index)
+
+
 # ---- a day's route -----------------------------------------------------------------------
 
 def add_visit_today(session: Session, who: Principal, worker_id: int, building_id: str,

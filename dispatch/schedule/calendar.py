@@ -65,7 +65,8 @@ SHORTFALL_WEIGHT = 500  # per household a party member visits below min_weekly i
 LOOKAHEAD_DAYS = 21  # groups due this soon after the horizon may be visited early in it
 EXTRA_WEIGHT = 1  # per minute of an early visit that is not yet due
 DEFAULT_BUDGET_S = 2.0  # CP-SAT deterministic time per worker
-WORKERS = 4  # CP-SAT subsolvers, interleaved on one thread (deterministic)
+WORKERS = 1  # CP-SAT on one thread: its deterministic limit is kept (4 interleaved
+# subsolvers overshot a 0.3 limit fivefold, 17 s on this loaded machine)
 
 
 @dataclass(frozen=True)
@@ -430,7 +431,11 @@ def plan_calendar(worker_id: object, groups: Sequence[Group], days: Sequence[Wor
             model.add_implication(lit, var)
     minutes = [groups[o.group].minutes for o in occurrences]
     base_work = sum(m for m, o in zip(minutes, occurrences, strict=True) if not o.optional)
-    hinted = _start(occurrences, offsets, groups, days, label, base_work)
+    first = _start(occurrences, offsets, groups, days, label, base_work, approach)
+    opened = {(int(label[occurrences[oi].group]), k) for oi, k in first.items()}
+    hinted = _start(occurrences, offsets, groups, days, label,  # the work with approaches
+                    sum(minutes[oi] for oi in first) + sum(int(approach[c]) for c, _ in opened),
+                    approach)
     for oi, occ in enumerate(occurrences):
         for k in occ.days:
             model.add_hint(x[oi, k], k == hinted.get(oi, -1))
@@ -535,7 +540,8 @@ def plan_calendar(worker_id: object, groups: Sequence[Group], days: Sequence[Wor
 
 
 def _start(occurrences: list[_Occurrence], offsets: list[int], groups: Sequence[Group],
-           days: Sequence[WorkDay], label: np.ndarray, work: float) -> dict[int, int]:
+           days: Sequence[WorkDay], label: np.ndarray, work: float,
+           approach: np.ndarray | None = None) -> dict[int, int]:
     """A feasible, levelled start for the search (occurrence -> work-day position).
 
     Sweeps the work days in order: first the visits that cannot wait (their window, narrowed
@@ -543,7 +549,8 @@ def _start(occurrences: list[_Occurrence], offsets: list[int], groups: Sequence[
     share of ``work``, visits whose window is open, those in a cluster the day already
     visits first, then by the end of their window; an optional early visit only once its
     group's due ones are placed. Placing a group's last due visit before the end of the
-    horizon minus its period makes its optional visit due.
+    horizon minus its period makes its optional visit due. A day's load counts the approach
+    to each cluster it opens (``approach``, minutes per cluster), as the model does.
     """
     horizon = offsets[-1] + 1 if offsets else 0
     total_cap = sum(d.capacity_min for d in days) or 1
@@ -587,8 +594,10 @@ def _start(occurrences: list[_Occurrence], offsets: list[int], groups: Sequence[
         today: set[int] = set()
 
         def place(oi: int, k: int, off: int, today: set[int]) -> int:
-            """Put ``oi`` on day ``k``; its minutes."""
+            """Put ``oi`` on day ``k``; the minutes it adds to the day."""
             gi = occurrences[oi].group
+            extra = (int(approach[int(label[gi])])
+                     if approach is not None and int(label[gi]) not in today else 0)
             chosen[oi] = k
             previous[gi] = off
             position[gi] += 1
@@ -597,7 +606,7 @@ def _start(occurrences: list[_Occurrence], offsets: list[int], groups: Sequence[
             if (position[gi] < len(items) and occurrences[items[position[gi]]].optional
                     and off < horizon - groups[gi].period):
                 required.add(items[position[gi]])
-            return groups[gi].minutes
+            return groups[gi].minutes + extra
 
         # the lowest level at which every open visit meets its due date (EDF levelling),
         # scaled to the day's capacity

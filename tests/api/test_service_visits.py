@@ -185,6 +185,11 @@ def test_visits_done_feed_the_next_calendar_and_todays_route(sv):
     classes = c.get("/visit-classes", headers=h["admin"]).json()["rows"]
     today = start.isoformat()
     assert all(x["last_visit"] == today for x in classes if x["building_id"] == first)
+    # the party zone map shades buildings by the days since their last visit
+    page = c.get("/maps/party-zones", headers=h["admin"])
+    assert page.status_code == 200, page.text[:300]
+    assert "距上次走访" in page.text and "#1a9850" in page.text  # visited today: green
+    assert "#757575" in page.text  # homes never visited: grey
 
 
 def test_a_missed_visit_is_rescheduled_by_its_due_date(sv):
