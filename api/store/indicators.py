@@ -45,7 +45,7 @@ from sqlalchemy.orm import QueryableAttribute, Session
 from sqlalchemy.sql import ColumnElement, FromClause, Select
 
 from api.store import models as m
-from dispatch.incidents.indicators import LEVELS, PERIODS, rates
+from dispatch.incidents.indicators import BY_KEY, LEVELS, PERIODS, rates
 from dispatch.incidents.lifecycle import OPEN_STAGES
 from dispatch.incidents.rules import BEIJING
 from gis.errors import ArgumentError
@@ -323,6 +323,9 @@ def compute(session: Session, query: Query) -> tuple[list[dict], list[str]]:
         if values is None:
             continue
         extras.append(indicator)
+        if BY_KEY[indicator].unit == "count":  # none counted in a row: 0, not unknown
+            for row in rows.values():
+                row[indicator] = 0
         for key, period, value in values:
             target = rows.get((key, period))
             if target is not None:
@@ -338,3 +341,43 @@ def compute(session: Session, query: Query) -> tuple[list[dict], list[str]]:
 def has_table(session: Session, name: str) -> bool:
     """Whether the store has table ``name`` (figures that appear when their table exists)."""
     return inspect(session.get_bind()).has_table(name)
+
+
+def visits_done(session: Session, query: Query) -> list[tuple] | None:
+    """Household visits done (the periodic visits, api.store.visits) per key and bucket of
+    their time, in SQL; None when the store has no visits table. A visit counts for its grid,
+    the worker who recorded it, and the grid's community (street, district)."""
+    if not has_table(session, m.VisitDoneRow.__tablename__):
+        return None
+    dialect = _dialect(session)
+    V = m.VisitDoneRow  # noqa: N806
+    joined: FromClause = V.__table__.outerjoin(
+        G.__table__, and_(G.plan_id == V.plan_id, G.code == V.grid_code))
+    key: Expr
+    if query.level == "grid":
+        key = V.grid_code
+    elif query.level == "worker":
+        key = cast(V.worker_id, String)
+    elif query.level == "community":
+        key = G.community
+    else:
+        areas = area_levels(session)
+        if areas is None:
+            raise _not_configured(query.level)
+        areas = areas.subquery("areas")
+        joined = joined.outerjoin(areas, areas.c.community == G.community)
+        key = areas.c[query.level]
+    start = literal(query.start.astimezone(UTC), DateTime(timezone=True))
+    end = literal(query.end.astimezone(UTC), DateTime(timezone=True))
+    where = [V.done_at >= start, V.done_at < end]
+    if query.worker_id is not None:
+        where.append(V.worker_id == query.worker_id)
+    if query.communities is not None:
+        where.append(G.community.in_(query.communities))
+    period = bucket(V.done_at, query.period, dialect, query.start)
+    statement = (select(key.label("key"), period.label("period"), func.count().label("n"))
+                 .select_from(joined).where(*where).group_by("key", "period"))
+    return [(r.key, r.period, int(r.n)) for r in session.execute(statement)]
+
+
+EXTRA_FIGURES.append(("visits_done", visits_done))

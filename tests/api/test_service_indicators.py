@@ -112,6 +112,16 @@ def seed_november(app, plan_id: int, codes: list[str]) -> dict[str, str]:
         # grid D
         d1 = bj(15, 9)
         add("D", d1, 2, 72, accepted=d1 + timedelta(hours=2), closed=d1 + timedelta(hours=30))
+        # household visits done: two in A by worker 1, one in C late on 30 November (Beijing),
+        # one in C on 31 October
+        worker = s.scalar(select(m.AssignmentRow.worker_id).join(
+            m.GridRow, m.GridRow.id == m.AssignmentRow.grid_id).where(
+            m.GridRow.plan_id == plan_id, m.GridRow.code == grid["A"]))
+        for letter, at in (("A", bj(10, 9)), ("A", bj(11, 15)), ("C", bj(30, 23.8)),
+                           ("C", bj(31, 12, month=10))):
+            s.add(m.VisitDoneRow(plan_id=plan_id, building_id="b1", grid_code=grid[letter],
+                                 done_at=at.astimezone(UTC), source="worker",
+                                 worker_id=worker if letter == "A" else None))
     return grid
 
 
@@ -171,6 +181,8 @@ def test_grid_indicators_of_a_month_match_the_hand_computed_figures(sv):
     check_row(rows[grid["A"]], EXPECTED_A)
     check_row(rows[grid["C"]], EXPECTED_C)
     check_row(rows[grid["D"]], EXPECTED_D)
+    visits = {k: rows[grid[k]]["visits_done"] for k in "ACD"}
+    assert visits == {"A": 2, "C": 1, "D": 0}
     # every figure comes with its definition
     keys = {d["key"] for d in out["definitions"]}
     assert {"on_time_rate", "satisfaction_rate", "close_h_p90", "received"} <= keys
