@@ -346,6 +346,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "facilities.edit": ADMIN,  # add, import, delete facilities
     "volunteers.read": ALL_READERS | {"volunteer"},  # phones, homes: admins; a volunteer: self
     "volunteers.edit": ADMIN,  # volunteers and teams: create, edit, import
+    "volunteers.edit_own": frozenset({"volunteer"}),  # availability, consent, pause, contact
     "wishes.post": RESIDENT_SIDE,  # a worker: in their grids, with the channel
     "wishes.read": WISH_READERS,  # residents' details: admins and the grid's worker
     "wishes.match": WORKERS,
@@ -467,6 +468,7 @@ RoutesRead = Annotated[Principal, Depends(require("routes.read"))]
 TracksRead = Annotated[Principal, Depends(require("tracks.read"))]
 TracksUpload = Annotated[Principal, Depends(require("tracks.upload"))]
 VolunteersEdit = Annotated[Principal, Depends(require("volunteers.edit"))]
+VolunteersEditOwn = Annotated[Principal, Depends(require("volunteers.edit_own"))]
 VolunteersRead = Annotated[Principal, Depends(require("volunteers.read"))]
 WishesBoard = Annotated[Principal, Depends(require("wishes.board"))]
 WishesMap = Annotated[Principal, Depends(require("wishes.map"))]

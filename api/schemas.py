@@ -1091,6 +1091,19 @@ class VolunteerPatch(Lonlat):
     notes: Text | None = Field(None, max_length=2000)
 
 
+class VolunteerSelfPatch(Lonlat):
+    """What a volunteer changes of their own record: contact, home, when they are available,
+    whether they take wishes now, and whether their name may be shown publicly (other fields
+    are refused: skills and grids are the office's to record)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    phone: Text | None = Field(None, max_length=40)
+    consent_public_name: bool | None = None
+    availability: list[AvailabilityWindow] | None = Field(None, max_length=14)
+    active: bool | None = None
+
+
 class VolunteerOut(BaseModel):
     """A volunteer as the caller may see them: phone, home point and notes only for admins
     and the volunteer themself (None otherwise)."""

@@ -5,6 +5,8 @@ parser with ``register(sub)``.
 * :mod:`api.cli.vrp` — ``vrp solve``: routing benchmark instances;
 * :mod:`api.cli.demo` — ``demo``: the embedded data, then the service on it;
 * :mod:`api.cli.dispatch` — ``assign``, ``patrol`` and ``party`` over a plan file;
+* :mod:`api.cli.facilities` — ``facilities coverage`` and ``facilities site``: walking
+  coverage of neighbourhood facilities and where new ones should go;
 * :mod:`api.cli.maps` — ``map`` and ``assets install``;
 * :mod:`api.cli.service` — ``serve`` and ``token``: the web service and its store;
 * :mod:`api.cli.tracks` — ``track import``: a worker's GPS track against their route.
@@ -19,10 +21,11 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from api.cli import demo, dispatch, maps, partition, service, tracks, vrp
+from api.cli import demo, dispatch, facilities, maps, partition, service, tracks, vrp
 from gis.errors import WanggeError
 
-COMMAND_GROUPS = (partition, vrp, demo, dispatch, maps, service, tracks)  # in the order of --help
+# in the order of --help
+COMMAND_GROUPS = (partition, vrp, demo, dispatch, facilities, maps, service, tracks)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -7,9 +7,17 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request, UploadFile
 
-from api.auth import VolunteersEdit, VolunteersRead
+from api.auth import VolunteersEdit, VolunteersEditOwn, VolunteersRead
 from api.deps import AppSettings, ReadDb, WriteDb, check_limit
-from api.schemas import ImportResult, TeamIn, TeamOut, VolunteerIn, VolunteerOut, VolunteerPatch
+from api.schemas import (
+    ImportResult,
+    TeamIn,
+    TeamOut,
+    VolunteerIn,
+    VolunteerOut,
+    VolunteerPatch,
+    VolunteerSelfPatch,
+)
 from api.services import volunteers
 
 router = APIRouter(tags=["wishes 微心愿"])
@@ -36,6 +44,13 @@ def list_volunteers(session: ReadDb, who: VolunteersRead, settings: AppSettings,
 def import_volunteers(file: UploadFile, session: WriteDb, who: VolunteersEdit,
                       settings: AppSettings):
     return volunteers.import_volunteers(session, settings, file.file)
+
+
+@router.patch("/volunteers/me", response_model=VolunteerOut,
+              summary="修改本人信息 a volunteer's own phone, home, availability, pause, and "
+              "consent to show their name publicly")
+def edit_self(body: VolunteerSelfPatch, session: WriteDb, who: VolunteersEditOwn):
+    return volunteers.edit_self(session, who, body)
 
 
 @router.get("/volunteers/{volunteer_id}", response_model=VolunteerOut, summary="志愿者 one")

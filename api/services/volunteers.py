@@ -29,6 +29,7 @@ from api.schemas import (
     VolunteerIn,
     VolunteerOut,
     VolunteerPatch,
+    VolunteerSelfPatch,
 )
 from api.services.people import _read_csv, _row_error
 from api.settings import Settings
@@ -179,6 +180,26 @@ def edit_volunteer(session: Session, who: Principal, volunteer_id: int,
     if "team_id" in given:
         _team(session, body.team_id)
         v.team_id = body.team_id
+    if "lon" in given or "lat" in given:
+        _set_point(v, body.lon, body.lat)
+    _flush(session)
+    out = volunteer_out(v, who)
+    session.commit()
+    return out
+
+
+def edit_self(session: Session, who: Principal, body: VolunteerSelfPatch) -> VolunteerOut:
+    """A volunteer's change of their own record (a ``volunteer`` token); committed."""
+    assert who.volunteer_id is not None, "a volunteer token names its volunteer"
+    v = _volunteer(session, who.volunteer_id)
+    given = body.model_fields_set
+    if "phone" in given:
+        v.phone = body.phone
+    for key in ("consent_public_name", "active"):
+        if key in given and getattr(body, key) is not None:
+            setattr(v, key, getattr(body, key))
+    if "availability" in given:
+        v.availability = _availability(body.availability)
     if "lon" in given or "lat" in given:
         _set_point(v, body.lon, body.lat)
     _flush(session)

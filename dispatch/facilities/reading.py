@@ -261,3 +261,34 @@ def read_facilities(path: str | Path, *, datum: str = "wgs84") -> gpd.GeoDataFra
         {"type": types, "name": names, "source": "file",
          "source_ref": [f"row {i + first_row}" for i in range(len(types))]},
         geometry=points, crs="EPSG:4326")
+
+
+def read_sites(path: str | Path, *, datum: str = "wgs84") -> gpd.GeoDataFrame:
+    """Candidate sites from a file: CSV with lon, lat columns, or GeoJSON, GeoPackage,
+    Shapefile points (or polygons: their representative point); EPSG:4326 points.
+
+    Raises:
+        InputError: unknown format, no sites, a row without a usable position.
+    """
+    path = check_file(path)
+    if path.suffix.lower() == ".csv":
+        frame = _read_csv(path)
+    elif is_vector_path(path):
+        frame = read_vector(path)
+    else:
+        raise _bad(path, None, f"unsupported file type {path.suffix!r}",
+                   f"不支持的文件类型 {path.suffix!r}",
+                   "give .csv (lon, lat), .geojson, .gpkg, .shp or .zip",
+                   "请提供 .csv（lon、lat）、.geojson、.gpkg、.shp 或 .zip 文件")
+    if len(frame) == 0 or len(frame) > MAX_FACILITIES:
+        raise _bad(path, None, f"give 1 to {MAX_FACILITIES} sites, got {len(frame)}",
+                   f"候选地点应为 1 到 {MAX_FACILITIES} 个，收到 {len(frame)} 个",
+                   "check the file", "请检查文件")
+    geoms = frame.geometry.values
+    empty = np.flatnonzero(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+    if len(empty):
+        raise _bad(path, int(empty[0]) + 1, "a site has no geometry", "候选地点没有位置",
+                   "give every site a point", "请为每个候选地点提供点位")
+    frame = to_wgs84(gpd.GeoDataFrame(geometry=geoms, crs=frame.crs), path, datum=datum)
+    return gpd.GeoDataFrame(geometry=frame.geometry.representative_point().values,
+                            crs="EPSG:4326")

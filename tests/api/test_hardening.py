@@ -328,6 +328,7 @@ def _request(sv, action: str) -> tuple[str, str, dict]:
         "facilities.edit": ("delete", "/facilities/999999", {}),
         "volunteers.read": ("get", "/volunteers", {}),
         "volunteers.edit": ("patch", "/volunteers/999999", {"json": {"phone": "1"}}),
+        "volunteers.edit_own": ("patch", "/volunteers/me", {"json": {"active": True}}),
         "wishes.post": ("post", "/wishes", {"json": {"category": "no such category",
                                                      "lon": inside(sv, 21)[0],
                                                      "lat": inside(sv, 21)[1]}}),

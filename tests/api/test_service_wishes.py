@@ -89,6 +89,20 @@ def test_volunteers_and_what_each_role_sees(sv):
     assert [x["id"] for x in listed] == [h["volunteer_id"]]
     assert c.patch(f"/volunteers/{v['id']}", headers=h["worker"],
                    json={"phone": "1"}).status_code == 403
+    # a volunteer changes their own availability and consent, nobody else's, nothing else
+    assert c.patch("/volunteers/me", headers=h["worker"], json={"active": False}
+                   ).status_code == 403
+    r = c.patch("/volunteers/me", headers=h["volunteer"], json={
+        "consent_public_name": True,
+        "availability": [{"days": [6, 7], "start": "09:00", "end": "12:00"}]})
+    assert r.status_code == 200 and r.json()["consent_public_name"], r.text
+    assert r.json()["id"] == h["volunteer_id"] and r.json()["availability"][0]["days"] == [6, 7]
+    r = c.patch("/volunteers/me", headers=h["volunteer"], json={"skills": ["legal"]})
+    assert r.status_code == 422  # skills are the office's to record
+    r = c.patch("/volunteers/me", headers=h["volunteer"],
+                json={"availability": None, "consent_public_name": False})
+    assert r.status_code == 200 and r.json()["availability"] is None
+    assert not r.json()["consent_public_name"]
     # a party member claims through a volunteer record of their own, once
     with sv["app"].state.db.read_session() as s:
         member = s.scalars(select(m.PartyMemberRow)).first()
