@@ -33,6 +33,7 @@ from api.services.basemap import BasemapStore
 from api.services.scope import (
     LevelFilter,
     by_grid_code,
+    check_worker,
     grids_clause,
     visible_communities,
     where,
@@ -311,6 +312,7 @@ def route_page(session: Session, who: Principal, worker_id: int, lang: str,
     worker = session.get(m.WorkerRow, worker_id)
     if worker is None:
         raise not_found("网格员", "worker", worker_id)
+    check_worker(session, who, worker_id)
     route, patrol = _day_routes(session, worker_id, day)
     if route is None:
         raise ApiError(404, "no_route", f"网格员 {worker.name} 尚无路线",

@@ -35,7 +35,7 @@ from api.schemas import (
     WorkerPatch,
 )
 from api.services import incidents
-from api.services.scope import out_of_scope, visible_communities, workers_clause
+from api.services.scope import check_worker, visible_communities, workers_clause
 from api.services.worker_hours import (
     available,
     check_shift,
@@ -101,10 +101,7 @@ def _worker(session: Session, worker_id: int, who: Principal | None = None) -> W
     row = session.get(WorkerRow, worker_id)
     if row is None:
         raise not_found("网格员", "worker", worker_id)
-    scoped = workers_clause(WorkerRow.id, visible_communities(who)) if who else None
-    if scoped is not None and session.scalar(
-            select(WorkerRow.id).where(WorkerRow.id == worker_id, scoped)) is None:
-        raise out_of_scope("网格员", "worker")
+    check_worker(session, who, worker_id)
     return row
 
 

@@ -1,7 +1,8 @@
 """Reading workers' routes: list, GeoJSON (stops and path) and GPX for phones' map apps.
 
 Routes are computed by dispatch/ and written with api.store.routes.save_route; a worker
-sees only their own. A worker has up to two routes a day: ``patrol``, the street patrol of
+sees only their own, a street's staff those of the workers serving its communities
+(api.services.scope). A worker has up to two routes a day: ``patrol``, the street patrol of
 their grids, and ``visits``, the incidents dispatched to them in visiting order with ETAs
 (api.services.visit_routes, kept up to date as incidents come and go).
 """
@@ -18,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from api.auth import Principal, forbid_other_worker
 from api.errors import not_found
+from api.services.scope import check_worker, visible_communities, workers_clause
 from api.store.models import RouteRow, WorkerRow
 
 
@@ -26,6 +28,7 @@ def _route(session: Session, route_id: int, who: Principal) -> RouteRow:
     if route is None:
         raise not_found("路线", "route", route_id)
     forbid_other_worker(who, route.worker_id)
+    check_worker(session, who, route.worker_id)
     return route
 
 
@@ -43,6 +46,9 @@ def list_routes(session: Session, who: Principal, limit: int, offset: int,
         query = query.where(RouteRow.day == day)
     if kind is not None:
         query = query.where(RouteRow.kind == kind)
+    scoped = workers_clause(RouteRow.worker_id, visible_communities(who))
+    if scoped is not None:
+        query = query.where(scoped)
     return list(session.scalars(query.limit(limit).offset(offset)))
 
 

@@ -90,6 +90,17 @@ def workers_clause(worker_id_column, codes: Select | None):
         .where(AssignmentRow.plan_id.in_(active), GridRow.community.in_(codes)))
 
 
+def check_worker(session: Session, who: Principal | None, worker_id: int | None) -> None:
+    """403 for a street's staff asking for a worker who serves no grid of its communities
+    in the active plan (their record, routes and route map)."""
+    from api.store.models import WorkerRow
+
+    scoped = workers_clause(WorkerRow.id, visible_communities(who))
+    if scoped is not None and (worker_id is None or session.scalar(
+            select(WorkerRow.id).where(WorkerRow.id == worker_id, scoped)) is None):
+        raise out_of_scope("网格员", "worker")
+
+
 def out_of_scope(what_zh: str, what_en: str) -> ApiError:
     """The 403 of a record outside the caller's street."""
     return ApiError(403, "forbidden", f"该{what_zh}不在您所辖街道的社区内",

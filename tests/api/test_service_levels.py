@@ -394,3 +394,20 @@ def test_work_indicators_group_by_street_and_district_once_levels_exist(lv):
     assert mine and {row["key"] for row in mine} <= grids
     assert c.get("/indicators", headers=h["street2"],
                  params={"level": "grid"}).json()["rows"] == []
+
+
+def test_a_street_admin_sees_routes_of_workers_serving_its_communities(lv):
+    c, h = lv["client"], lv["h"]
+    routes = c.get("/routes", headers=h["admin"]).json()
+    mine = [r for r in routes if r["worker_id"] == h["worker_id"]]
+    assert mine, routes
+    listed = c.get("/routes", headers=h["street1"]).json()
+    assert {r["id"] for r in mine} <= {r["id"] for r in listed}
+    assert c.get("/routes", headers=h["street2"]).json() == []
+    route = mine[0]["id"]
+    assert c.get(f"/routes/{route}", headers=h["street1"]).status_code == 200
+    assert c.get(f"/routes/{route}", headers=h["street2"]).status_code == 403
+    assert c.get(f"/routes/{route}/gpx", headers=h["street2"]).status_code == 403
+    page = f"/maps/routes/{h['worker_id']}"
+    assert c.get(page, headers=h["street2"]).status_code == 403
+    assert c.get(page, headers=h["street1"]).status_code in (200, 503)  # 503: no map assets
