@@ -16,8 +16,6 @@ GB/T 2260's province list is short and fixed, no library carries it.
 
 from __future__ import annotations
 
-import csv
-import io
 from typing import BinaryIO
 
 from sqlalchemy import func, select
@@ -37,6 +35,7 @@ from api.schemas import (
     StreetIn,
     StreetOut,
 )
+from api.services.people import read_csv_upload
 from api.settings import Settings
 from api.store.models import CommunityRow, DistrictRow, GridRow, PlanRow, StreetRow
 
@@ -52,7 +51,6 @@ PROVINCES = {
 }
 CSV_COLUMNS = ("district_code", "district_name", "street_code", "street_name",
                "community_code", "community_name")
-CSV_MAX_ROWS = 10_000
 
 
 def district_code_problem(code: str) -> tuple[str, str] | None:
@@ -283,24 +281,7 @@ def delete_level(session: Session, level: str, ident: int) -> None:
 # ---- CSV import ----------------------------------------------------------------------------
 
 def _decode(upload: BinaryIO, settings: Settings) -> list[dict[str, str]]:
-    raw = upload.read(settings.max_upload_bytes + 1)
-    if len(raw) > settings.max_upload_bytes:
-        mb = settings.max_upload_bytes / 1024 / 1024
-        raise ApiError(413, "upload_too_large", f"上传文件超过上限 {mb:g} MB",
-                       f"upload larger than the limit of {mb:g} MB")
-    for encoding in ("utf-8-sig", "gb18030"):
-        try:
-            text = raw.decode(encoding)
-            break
-        except UnicodeDecodeError:
-            continue
-    else:
-        raise ApiError(422, "bad_csv", "CSV 编码无法识别（应为 UTF-8 或 GBK）",
-                       "CSV encoding not recognised (UTF-8 or GBK expected)")
-    rows = list(csv.DictReader(io.StringIO(text)))
-    if len(rows) > CSV_MAX_ROWS:
-        raise ApiError(413, "too_many_rows", f"CSV 行数超过上限 {CSV_MAX_ROWS}",
-                       f"more than {CSV_MAX_ROWS} CSV rows")
+    rows = read_csv_upload(upload, settings)
     missing = [c for c in ("district_code", "street_code") if not rows or c not in rows[0]]
     if missing:
         raise ApiError(422, "bad_csv", f"CSV 需要表头，缺少列：{', '.join(missing)}（列为 "

@@ -234,8 +234,9 @@ def edit_member(session: Session, settings: Settings, member_id: int,
 
 # ---- CSV import ----------------------------------------------------------------------------
 
-def _read_csv(upload: BinaryIO, settings: Settings) -> list[dict[str, str]]:
-    """Rows of an uploaded CSV (UTF-8 with or without BOM, or GBK/GB18030 as Excel saves)."""
+def read_csv_upload(upload: BinaryIO, settings: Settings) -> list[dict[str, str]]:
+    """Rows of an uploaded CSV (UTF-8 with or without BOM, or GBK/GB18030 as Excel saves):
+    413 beyond the upload limit or CSV_MAX_ROWS rows, 422 in another encoding."""
     raw = upload.read(settings.max_upload_bytes + 1)
     if len(raw) > settings.max_upload_bytes:
         raise _too_large(settings)
@@ -252,6 +253,12 @@ def _read_csv(upload: BinaryIO, settings: Settings) -> list[dict[str, str]]:
     if len(rows) > CSV_MAX_ROWS:
         raise ApiError(413, "too_many_rows", f"CSV 行数超过上限 {CSV_MAX_ROWS}",
                        f"more than {CSV_MAX_ROWS} CSV rows")
+    return rows
+
+
+def _read_csv(upload: BinaryIO, settings: Settings) -> list[dict[str, str]]:
+    """Rows of an uploaded CSV of people (read_csv_upload), which must have a name column."""
+    rows = read_csv_upload(upload, settings)
     if not rows or "name" not in rows[0]:
         raise ApiError(422, "bad_csv", "CSV 需要表头且包含 name 列（姓名）",
                        "the CSV needs a header row with a name column")
