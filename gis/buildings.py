@@ -65,12 +65,13 @@ def buildings_from_osm(extract: OsmExtract) -> gpd.GeoDataFrame:
 
 
 def buildings_from_vector(
-    gdf: gpd.GeoDataFrame, path: str | Path, *, id_col: str | None = None
+    gdf: gpd.GeoDataFrame, path: str | Path, *, id_col: str | None = None, first_row: int = 1
 ) -> gpd.GeoDataFrame:
     """Normalise a vector file's buildings to the columns above (CRS unchanged).
 
     ``id_col`` names the id column (default: the first of building_id, id, osm_id, OBJECTID,
-    FID that exists, else row numbers). OSM-style columns (building, building:levels,
+    FID that exists, else row numbers counted from ``first_row``: a file read in batches
+    passes the number of its batch's first row). OSM-style columns (building, building:levels,
     building:flats, height, name) are used when present.
     """
     out = gdf.copy()
@@ -83,8 +84,9 @@ def buildings_from_vector(
             f"name one of the file's columns: {', '.join(map(str, out.columns[:20]))}",
             problem_zh=f"没有编号列“{id_col}”", hint_zh="请指定文件中已有的列名",
         )
+    rows = np.arange(first_row, first_row + len(out))
     out["building_id"] = (out[id_col].astype(str) if id_col
-                          else pd.Series(np.arange(1, len(out) + 1), index=out.index).astype(str))
+                          else pd.Series(rows, index=out.index).astype(str))
     for col, src in (("levels", "building:levels"), ("flats", "building:flats"),
                      ("height", "height")):
         values = out[src] if src in out.columns else out.get(col)

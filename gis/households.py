@@ -89,8 +89,12 @@ def _numeric_households(values: pd.Series, ids: pd.Series, path, what: str) -> p
     return numbers.round()
 
 
-def _csv_households(path: str, id_col: str, hh_col: str) -> pd.Series:
-    """Households indexed by building id, read from a CSV file (UTF-8 or GB18030)."""
+def csv_households(path: str, id_col: str, hh_col: str) -> pd.Series:
+    """Households indexed by building id, read from a CSV file (UTF-8 or GB18030).
+
+    Raises:
+        InputError: missing file or columns, duplicate ids, households not numbers.
+    """
     p = Path(path)
     if not p.exists() or p.stat().st_size == 0:
         raise InputError(p, "households CSV is missing or empty",
@@ -187,7 +191,7 @@ def assign_households(
     resid = out["residential"].astype(bool)
     fill(out["flats"].where(resid & (out["flats"] >= 0)).round(), "osm_flats")
     if opts.csv_path:
-        table = _csv_households(opts.csv_path, opts.csv_id_col, opts.csv_households_col)
+        table = csv_households(opts.csv_path, opts.csv_id_col, opts.csv_households_col)
         unmatched = int((~table.index.isin(out["building_id"])).sum())
         if unmatched and repairs is not None:
             repairs.append(Repair(opts.csv_path, "CSV rows whose building id matches no "

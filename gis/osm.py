@@ -12,6 +12,7 @@ closed is dropped, and every drop is counted in :class:`OsmReadReport` so the us
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Container
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -119,7 +120,8 @@ def is_osm_path(path: str | Path) -> bool:
     return name.endswith(OSM_SUFFIXES)
 
 
-def _wanted_area(tags: dict[str, str]) -> bool:
+def wanted_area(tags: dict[str, str]) -> bool:
+    """True for the tags of an area (closed way or relation) that Wangge reads."""
     return "building" in tags or any(k in tags for k in AREA_KEYS)
 
 
@@ -131,7 +133,7 @@ def _closed_way_is_area(tags: dict[str, str]) -> bool:
         return True
     if "highway" in tags or "railway" in tags or tags.get("barrier"):
         return tags.get("area") == "yes"
-    return _wanted_area(tags)
+    return wanted_area(tags)
 
 
 def read_osm(path: str | Path) -> OsmExtract:
@@ -165,47 +167,71 @@ def read_osm(path: str | Path) -> OsmExtract:
                         OsmPlace(obj.id, dict(obj.tags), obj.location.lon, obj.location.lat)
                     )
             elif isinstance(obj, osmium.osm.Way):
-                _collect_way(obj, ways, areas, way_lines, report)
+                collect_way(obj, ways, areas, way_lines, report)
             elif isinstance(obj, osmium.osm.Relation):
                 tags = dict(obj.tags)
-                if tags.get("type") in ("multipolygon", "boundary") and _wanted_area(tags):
+                if tags.get("type") in ("multipolygon", "boundary") and wanted_area(tags):
                     members = [(m.type, m.ref, m.role) for m in obj.members]
                     relations.append((obj.id, tags, members))
         header = reader.header
     except InputError:
         raise
     except RuntimeError as exc:
-        raise InputError(
-            path,
-            f"not readable as OSM data ({exc})",
-            "give an OSM XML (.osm, .osm.bz2) or PBF (.osm.pbf) file as exported from "
-            "OpenStreetMap, Overpass or Geofabrik",
-            problem_zh=f"无法作为 OSM 数据读取（{exc}）",
-            hint_zh="请提供从 OpenStreetMap、Overpass 或 Geofabrik 导出的 OSM XML 或 PBF 文件",
-        ) from exc
+        raise unreadable_error(path, exc) from exc
 
+    areas += assemble_relations(relations, way_lines, report)
+    return OsmExtract(str(path), ways, areas, places, report, header_bounds(header))
+
+
+def unreadable_error(path: str | Path, exc: Exception) -> InputError:
+    """The error for a file pyosmium cannot read."""
+    return InputError(
+        path,
+        f"not readable as OSM data ({exc})",
+        "give an OSM XML (.osm, .osm.bz2) or PBF (.osm.pbf) file as exported from "
+        "OpenStreetMap, Overpass or Geofabrik",
+        problem_zh=f"无法作为 OSM 数据读取（{exc}）",
+        hint_zh="请提供从 OpenStreetMap、Overpass 或 Geofabrik 导出的 OSM XML 或 PBF 文件",
+    )
+
+
+def header_bounds(header: osmium.io.Header) -> tuple[float, float, float, float] | None:
+    """The bounding box (lon/lat) a file's header gives, None when it gives none."""
+    box = header.box()
+    if not box.valid():
+        return None
+    return (box.bottom_left.lon, box.bottom_left.lat, box.top_right.lon, box.top_right.lat)
+
+
+def assemble_relations(
+    relations: list[tuple[int, dict[str, str], list[tuple[str, int, str]]]],
+    way_lines: dict[int, list[list[tuple[int, float, float]]]],
+    report: OsmReadReport,
+) -> list[OsmArea]:
+    """The polygons of multipolygon / boundary ``relations`` (id, tags, members), assembled
+    from their member ways' lines; those that cannot close are counted in ``report``."""
+    areas = []
     for rel_id, tags, members in relations:
-        geom = _relation_polygon(members, way_lines)
+        geom = relation_polygon(members, way_lines)
         if geom is None:
             report.relations_dropped_incomplete += 1
             report.note(f"relation {rel_id}")
             continue
         areas.append(OsmArea("r", rel_id, tags, geom))
-
-    bounds = None
-    box = header.box()
-    if box.valid():
-        bounds = (box.bottom_left.lon, box.bottom_left.lat, box.top_right.lon, box.top_right.lat)
-    return OsmExtract(str(path), ways, areas, places, report, bounds)
+    return areas
 
 
-def _collect_way(
+def collect_way(
     obj: osmium.osm.Way,
     ways: list[OsmWay],
     areas: list[OsmArea],
     way_lines: dict[int, list[list[tuple[int, float, float]]]],
     report: OsmReadReport,
+    keep_lines: Container[int] | None = None,
 ) -> None:
+    """Add way ``obj`` to ``ways`` (a line of LINE_KEYS) or ``areas`` (a closed way that is an
+    area), its node runs to ``way_lines`` (for relations; only ids in ``keep_lines`` when
+    given), and what was missing to ``report``."""
     tags = dict(obj.tags)
     runs: list[list[tuple[int, float, float]]] = [[]]
     missing = 0
@@ -226,7 +252,7 @@ def _collect_way(
             report.ways_dropped_no_nodes += 1
         report.note(f"way {obj.id}")
     # Relations may need any way as a member; keep the geometry of untagged ways too.
-    if runs:
+    if runs and (keep_lines is None or obj.id in keep_lines):
         way_lines[obj.id] = runs
 
     closed = len(obj.nodes) >= 4 and obj.nodes[0].ref == obj.nodes[-1].ref
@@ -241,7 +267,7 @@ def _collect_way(
         ways.append(OsmWay(obj.id, tags, runs))
 
 
-def _relation_polygon(
+def relation_polygon(
     members: list[tuple[str, int, str]],
     way_lines: dict[int, list[list[tuple[int, float, float]]]],
 ) -> BaseGeometry | None:

@@ -129,7 +129,8 @@ def _read_source(path: Path) -> OsmExtract | gpd.GeoDataFrame:
     raise unknown_format_error(check_file(path))
 
 
-def _residential_landuse(extract: OsmExtract | None) -> gpd.GeoSeries | None:
+def residential_landuse(extract: OsmExtract | None) -> gpd.GeoSeries | None:
+    """The landuse=residential areas of ``extract`` (EPSG:4326), None when it has none."""
     if extract is None:
         return None
     polys = [a.geometry for a in extract.areas if a.tags.get("landuse") == "residential"]
@@ -197,7 +198,7 @@ def load_study_area(
         osm_notes += [f"{ex.path}: {line}" for line in ex.report.lines()]
 
     crs = local_metric_crs(buildings)
-    buildings = classify_residential(buildings, _residential_landuse(extract)).to_crs(crs)
+    buildings = classify_residential(buildings, residential_landuse(extract)).to_crs(crs)
     buildings = assign_households(buildings, households, path=path, repairs=repairs)
 
     step(LOAD_STEPS[2])
@@ -218,7 +219,7 @@ def load_study_area(
         if comm is None or comm.empty:
             comm = whole_area(buildings)
     comm = comm.to_crs(crs)
-    buildings = _join_communities(buildings, comm)
+    buildings = join_communities(buildings, comm)
 
     return StudyArea(
         source=str(path), crs=crs, buildings=buildings, streets=graph,
@@ -229,7 +230,7 @@ def load_study_area(
     )
 
 
-def _join_communities(buildings: gpd.GeoDataFrame, comm: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+def join_communities(buildings: gpd.GeoDataFrame, comm: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     """Add ``community`` (code): the community holding the building's representative point."""
     points = gpd.GeoDataFrame(geometry=buildings.geometry.representative_point(),
                               crs=buildings.crs)

@@ -1,4 +1,4 @@
-"""Reading GIS vector files (GeoJSON, GeoPackage, Shapefile, zipped Shapefile) into GeoDataFrames.
+"""Reading GIS vector files (GeoJSON, GeoPackage, FlatGeobuf, Shapefile, zipped Shapefile).
 
 Chinese data often comes as Shapefiles whose attribute table (.dbf) is GBK/GB18030-encoded,
 sometimes without a .cpg file saying so. The encoding is taken, in this order, from the caller,
@@ -16,6 +16,8 @@ from __future__ import annotations
 import codecs
 import tempfile
 import zipfile
+from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import geopandas as gpd
@@ -23,7 +25,7 @@ import pyogrio
 
 from gis.errors import InputError, check_file
 
-VECTOR_SUFFIXES = (".geojson", ".json", ".gpkg", ".shp", ".zip")
+VECTOR_SUFFIXES = (".geojson", ".json", ".gpkg", ".fgb", ".shp", ".zip")
 DBF_SAMPLE_BYTES = 4 * 1024 * 1024  # of a .dbf read to detect its encoding
 ZIP_MAX_ENTRIES = 1_000
 ZIP_MAX_TOTAL_BYTES = 512 * 1024 * 1024  # unpacked, all entries together
@@ -44,9 +46,9 @@ def unknown_format_error(path: Path) -> InputError:
         path,
         f"unknown file format '{''.join(path.suffixes) or path.name}'",
         "give OSM (.osm, .osm.bz2, .osm.pbf), GeoJSON (.geojson), GeoPackage (.gpkg), "
-        "Shapefile (.shp with .dbf/.shx/.prj) or a zipped Shapefile (.zip)",
+        "FlatGeobuf (.fgb), Shapefile (.shp with .dbf/.shx/.prj) or a zipped Shapefile (.zip)",
         problem_zh=f"无法识别的文件格式“{''.join(path.suffixes) or path.name}”",
-        hint_zh="请提供 OSM（.osm、.osm.bz2、.osm.pbf）、GeoJSON、GeoPackage、"
+        hint_zh="请提供 OSM（.osm、.osm.bz2、.osm.pbf）、GeoJSON、GeoPackage、FlatGeobuf、"
                 "Shapefile 或压缩的 Shapefile",
     )
 
@@ -231,6 +233,28 @@ def read_vector(
     return _read(path, path, path.name, layer, encoding)
 
 
+def _read_error(path: Path, source: Path, shown: str, exc: Exception) -> InputError:
+    """The error for a file GDAL cannot read; it names the file as ``shown``."""
+    text = str(exc).replace(str(source), shown).replace(str(source.parent) + "/", "")
+    return InputError(
+        path,
+        f"could not be read as {path.suffix.lstrip('.')} ({text})",
+        "open it in QGIS to check it, or export it again",
+        problem_zh=f"无法读取（{text}）",
+        hint_zh="请在 QGIS 中打开检查，或重新导出",
+    )
+
+
+def _no_features_error(path: Path) -> InputError:
+    return InputError(
+        path,
+        "the file holds no features",
+        "check that the right layer was exported and that it has features",
+        problem_zh="文件中没有任何要素",
+        hint_zh="检查导出的图层是否正确、是否包含要素",
+    )
+
+
 def _read(path: Path, source: Path, shown: str, layer: str | None,
           encoding: str | None) -> gpd.GeoDataFrame:
     """Read ``source`` (``path`` itself or what was unpacked from it); messages name the
@@ -241,20 +265,53 @@ def _read(path: Path, source: Path, shown: str, layer: str | None,
     try:
         gdf = pyogrio.read_dataframe(str(source), **kwargs)
     except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
-        text = str(exc).replace(str(source), shown).replace(str(source.parent) + "/", "")
-        raise InputError(
-            path,
-            f"could not be read as {path.suffix.lstrip('.')} ({text})",
-            "open it in QGIS to check it, or export it again",
-            problem_zh=f"无法读取（{text}）",
-            hint_zh="请在 QGIS 中打开检查，或重新导出",
-        ) from exc
+        raise _read_error(path, source, shown, exc) from exc
     if len(gdf) == 0:
-        raise InputError(
-            path,
-            "the file holds no features",
-            "check that the right layer was exported and that it has features",
-            problem_zh="文件中没有任何要素",
-            hint_zh="检查导出的图层是否正确、是否包含要素",
-        )
+        raise _no_features_error(path)
     return gdf
+
+
+def read_vector_batches(
+    path: str | Path, *, batch_size: int = 50_000, layer: str | None = None,
+    encoding: str | None = None,
+) -> Iterator[gpd.GeoDataFrame]:
+    """Read a vector file as :func:`read_vector` does, in batches of at most ``batch_size``
+    features (in the file's own CRS), so that memory holds one batch, not the file.
+
+    GDAL streams GeoPackage, FlatGeobuf and Shapefile features; its GeoJSON driver parses the
+    whole document first, so a city-sized input is better given in one of the others.
+
+    Raises:
+        InputError: missing, empty or unreadable file, unknown format, no features.
+    """
+    path = check_file(path)
+    if not is_vector_path(path):
+        raise unknown_format_error(path)
+    with ExitStack() as stack:
+        source, shown = path, path.name
+        if path.suffix.lower() == ".zip":
+            folder = stack.enter_context(
+                tempfile.TemporaryDirectory(dir=path.parent, prefix=".unzip-"))
+            source = unzip_shapefile(path, Path(folder))
+            shown = f"{path.name}/{source.name}"
+        if source.suffix.lower() == ".shp" and encoding is None:
+            encoding = dbf_encoding(source)
+        kwargs: dict[str, object] = {"layer": layer} if layer else {}
+        if encoding:
+            kwargs["encoding"] = encoding
+        try:
+            meta, reader = stack.enter_context(pyogrio.open_arrow(
+                str(source), batch_size=batch_size, use_pyarrow=True, **kwargs))
+        except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
+            raise _read_error(path, source, shown, exc) from exc
+        geometry = meta["geometry_name"] or "wkb_geometry"
+        count = 0
+        for batch in reader:
+            if batch.num_rows == 0:
+                continue
+            frame = batch.to_pandas()
+            geoms = gpd.GeoSeries.from_wkb(frame.pop(geometry).values, crs=meta["crs"])
+            count += len(frame)
+            yield gpd.GeoDataFrame(frame, geometry=geoms.values, crs=meta["crs"])
+        if count == 0:
+            raise _no_features_error(path)

@@ -1,0 +1,585 @@
+"""A city-sized study area, read in batches and written once to a store keyed by community.
+
+:func:`gis.study_area.load_study_area` holds a whole area in one process: right for a street
+office, not for a city of millions of buildings. :func:`write_city_store` reads the input in
+batches of ``batch_size`` features (buildings from GeoPackage, FlatGeobuf, Shapefile or GeoJSON
+through GDAL's streaming reader, gis.vector_files.read_vector_batches; OSM XML/PBF, a province
+extract too, through gis.osm_stream), runs on each batch the same steps as load_study_area
+(repair, WGS84, residential, households, community of the representative point) and appends
+it to the store. Only the communities and the residential landuse areas are held whole (they
+are small); no step holds the city's buildings, streets or barriers. :func:`read_community`
+then gives one community as a :class:`StudyArea` that partition plans exactly as it plans that
+community in the whole-area load.
+
+The store is ONE GeoPackage file (SQLite), layers:
+
+* ``communities``: code, name, buildings, households, population (residential buildings only,
+  as the import summary counts them), polygon;
+* ``buildings``: every column load_study_area gives buildings (building_id, building, name,
+  levels, height, flats, non_residential_tag, residential, floors, floor_area_m2, households,
+  households_source, households_estimated, population, community, and a vector file's own
+  columns); buildings whose representative point lies in no community are kept with
+  community NULL (``keep_outside``) or only counted;
+* ``streets``: one row per (street line, community) pair: community + the columns of
+  gis.streets.street_lines (osm_id, highway, name);
+* ``barriers``: one row per (barrier, community) pair: community + the columns of
+  gis.barriers.barriers_from_osm (kind, osm_id, type, name);
+* ``store_meta``: a key / value table: format version, source, the metric CRS, attribution,
+  counts.
+
+Geometry is stored in WGS84 (EPSG:4326), the project's storage rule, as read (never projected
+and back); the metric CRS (gis.crs.local_metric_crs of the communities) is recorded so every
+task projects the same way. ``buildings``, ``streets`` and ``barriers`` carry an SQL index on
+``community``, so one community's rows are read with
+``pyogrio.read_dataframe(store, layer=..., where="community = '...'")`` without a scan.
+
+Why one indexed GeoPackage and not thousands of GeoParquet files (one per community): a street
+office opens the one file in QGIS and sees its whole city, layers and all; SQLite appends batch
+by batch in transactions while the input streams by, so nothing is gathered per community in
+memory before writing; an index on ``community`` makes one community's read an index lookup
+from any worker process that sees the file (a shared disk or a copy), with no partition layout
+to agree on and no directory of small files for a file system or object store to list; and the
+file is renamed into place only when complete. Many processes may read it at once; one writes.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import tempfile
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import geopandas as gpd
+import networkx as nx
+import numpy as np
+import pandas as pd
+import pyogrio
+import shapely
+from pyproj import CRS
+
+from gis.barriers import BarrierOptions, barriers_from_osm
+from gis.buildings import (
+    buildings_from_osm,
+    buildings_from_vector,
+    check_duplicate_ids,
+    classify_residential,
+    repair_polygons,
+)
+from gis.communities import WHOLE_AREA_CODE, communities_from_osm, read_communities, whole_area
+from gis.crs import WGS84, local_metric_crs, to_wgs84
+from gis.errors import ArgumentError, InputError, Repair, check_file
+from gis.export import _atomically
+from gis.households import HouseholdOptions, assign_households, csv_households
+from gis.osm import ATTRIBUTION, OsmArea, OsmExtract, OsmReadReport, OsmWay, is_osm_path
+from gis.osm_stream import is_feature, osm_batches, osm_context, read_relations
+from gis.streets import StreetReport, street_lines
+from gis.study_area import StudyArea, join_communities, residential_landuse
+from gis.vector_files import is_vector_path, read_vector_batches, unknown_format_error
+
+STORE_FORMAT = 1
+# Streets and barriers belong to every community whose polygon, grown by this margin, they
+# touch: partition needs the streets along a community's edge (grid boundaries follow them)
+# and the barriers that cut it, which run on or just outside the edge; 50 m holds a wide road's
+# centre line beside the boundary drawn along its kerb, and costs few extra rows.
+STREET_MARGIN_M = 50.0
+META_LAYER = "store_meta"
+LAYERS = ("communities", "buildings", "streets", "barriers")
+CRSLike = CRS | str
+
+
+@dataclass
+class _Counts:
+    """What the store holds, counted batch by batch."""
+
+    buildings_read: int = 0
+    buildings: int = 0
+    residential: int = 0
+    households: int = 0
+    households_estimated: int = 0
+    population: float = 0.0
+    outside: int = 0
+    street_rows: int = 0
+    barrier_rows: int = 0
+    batches: int = 0
+    per_community: dict[str, list[float]] = field(
+        default_factory=lambda: defaultdict(lambda: [0, 0, 0.0]))
+
+
+class _Store:
+    """The layers of the store being written (a temporary file), appended batch by batch."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.columns: dict[str, list[str]] = {}
+
+    def write(self, name: str, gdf: gpd.GeoDataFrame) -> None:
+        """Write ``gdf`` (EPSG:4326) as layer ``name``: appended when it exists already."""
+        first = name not in self.columns
+        if first:
+            self.columns[name] = list(gdf.columns)
+        else:
+            gdf = gdf.reindex(columns=self.columns[name])
+        _append(self.path, name, gdf, append=not first)
+
+
+def _append(path: Path, layer: str, gdf: gpd.GeoDataFrame, *, append: bool) -> None:
+    """Write one batch to the store (the one place frames reach the file: tests count here)."""
+    pyogrio.write_dataframe(gdf, path, layer=layer, driver="GPKG", append=append,
+                            geometry_type="LineString" if layer == "streets" else "Unknown",
+                            promote_to_multi=False)
+
+
+def _merge_repairs(repairs: list[Repair]) -> list[Repair]:
+    """One repair per (file, what), counts summed over the batches."""
+    merged: dict[tuple[str | None, str], Repair] = {}
+    for r in repairs:
+        key = (r.path, r.what)
+        if key in merged:
+            merged[key].count += r.count
+            merged[key].examples = (merged[key].examples + r.examples)[:5]
+        else:
+            merged[key] = Repair(r.path, r.what, r.count, list(r.examples))
+    return list(merged.values())
+
+
+def _osm_number(value: object, fallback: int) -> int:
+    digits = "".join(ch for ch in str(value) if ch.isdigit()) if value is not None else ""
+    return int(digits) if digits else fallback
+
+
+def _lines_extract(gdf: gpd.GeoDataFrame, path: Path, first_row: int) -> OsmExtract:
+    """A vector file of lines with OSM-like columns (highway, railway, waterway, name, bridge,
+    tunnel, layer, ...; EPSG:4326) as an extract that gis.streets and gis.barriers read: a
+    line's non-empty columns are its tags; polygons of water are water areas."""
+    ways: list[OsmWay] = []
+    areas: list[OsmArea] = []
+    id_col = next((c for c in ("osm_id", "id") if c in gdf.columns), None)
+    attrs = gdf.drop(columns=gdf.geometry.name)
+    for i, (row, geom) in enumerate(zip(attrs.itertuples(index=False, name=None),
+                                        gdf.geometry.values, strict=True)):
+        tags = {str(k): str(v) for k, v in zip(attrs.columns, row, strict=True)
+                if v is not None and not (isinstance(v, float) and np.isnan(v))
+                and str(v) != ""}
+        osm_id = _osm_number(tags.get(id_col) if id_col else None, first_row + i)
+        if geom is None or geom.is_empty:
+            continue
+        if geom.geom_type in ("Polygon", "MultiPolygon"):
+            if is_feature(tags):
+                areas.append(OsmArea("w", osm_id, tags, geom))
+            continue
+        parts = getattr(geom, "geoms", [geom])
+        runs = [[(0, x, y) for x, y, *_ in part.coords] for part in parts
+                if part.geom_type == "LineString" and len(part.coords) >= 2]
+        if runs:
+            ways.append(OsmWay(osm_id, tags, runs))
+    return OsmExtract(str(path), ways, areas, [], OsmReadReport(), None)
+
+
+def _line_batches(path: Path, batch_size: int, datum: str, repairs: list[Repair],
+                  temp_dir: Path) -> Iterator[OsmExtract]:
+    """The streets file (OSM, or vector lines with OSM-like columns) in batches."""
+    if is_osm_path(path):
+        yield from osm_batches(path, read_relations(path), batch_size=batch_size,
+                               temp_dir=temp_dir)
+        return
+    row = 1
+    for gdf in read_vector_batches(path, batch_size=batch_size):
+        wgs = to_wgs84(gdf, path, datum=datum, repairs=repairs)
+        yield _lines_extract(wgs, path, row)
+        row += len(gdf)
+
+
+def _by_community(layer: gpd.GeoDataFrame, zones: gpd.GeoDataFrame | None,
+                  crs: CRSLike | None) -> gpd.GeoDataFrame:
+    """``layer`` (EPSG:4326) with ``community`` first: one row per community whose zone
+    (polygon grown by STREET_MARGIN_M, metric CRS) it touches; all in the one community when
+    ``zones`` is None (the whole area, which load_study_area does not clip either)."""
+    if zones is None:
+        return layer.assign(community=WHOLE_AREA_CODE)[["community", *layer.columns]]
+    if layer.empty:
+        return layer.assign(community=pd.Series(dtype=object))[["community", *layer.columns]]
+    metric = gpd.GeoDataFrame(geometry=layer.geometry.to_crs(crs).values, index=layer.index,
+                              crs=crs)
+    pairs = metric.sjoin(zones[["code", "geometry"]], predicate="intersects", how="inner")
+    pairs = pairs.assign(_row=pairs.index).sort_values(["_row", "code"], kind="stable")
+    out = layer.loc[pairs.index].copy()
+    out.insert(0, "community", pairs["code"].values)
+    return out.reset_index(drop=True)
+
+
+def _no_buildings(path: Path) -> InputError:
+    return InputError(path, "the data holds no building polygons",
+                      "export an area with buildings (building=*)",
+                      problem_zh="数据中没有建筑面", hint_zh="请导出包含建筑（building=*）的区域")
+
+
+def _crs_of_bounds(bounds: tuple[float, float, float, float] | None, crs: object,
+                   path: Path) -> CRS:
+    if bounds is None or not np.all(np.isfinite(bounds)):
+        raise _no_buildings(path)
+    box = gpd.GeoDataFrame(geometry=[shapely.box(*bounds)], crs=crs or WGS84)
+    return local_metric_crs(box)
+
+
+def write_city_store(
+    source: str | Path,
+    out: str | Path,
+    *,
+    communities: str | Path | None = None,
+    streets: str | Path | None = None,
+    datum: str = "wgs84",
+    id_col: str | None = None,
+    households: HouseholdOptions | None = None,
+    barriers: BarrierOptions | None = None,
+    invalid: str = "repair",
+    batch_size: int = 50_000,
+    progress: Callable[[str], None] | None = None,
+    keep_outside: bool = True,
+) -> dict[str, object]:
+    """Read a city-sized study area in batches and write it to the store ``out`` (.gpkg).
+
+    Args:
+        source: buildings as OSM (.osm/.osm.bz2/.osm.pbf; streets, barriers and communities
+            come from it too), GeoPackage, FlatGeobuf, Shapefile, zipped Shapefile or GeoJSON.
+        out: the store to write (replaced only when complete).
+        communities: a polygon file of communities (code, name); else the OSM communities of
+            the source, else the whole area as one community (gis.communities.whole_area).
+        streets: streets and barriers when ``source`` has none: an OSM file, or a vector file
+            of lines with OSM-like columns (highway, railway, waterway, name, tunnel, ...).
+        datum, id_col, households, barriers, invalid: as for load_study_area. A population
+            raster (``households.raster_path``) is not supported here: it spreads each cell
+            over the buildings of the cell, which a batch does not hold whole.
+        batch_size: features read and written at a time (buildings, or buildings + lines).
+        progress: called with the name of each step and batch as it starts.
+        keep_outside: store buildings in no community (community NULL); else only count them.
+
+    Returns:
+        Counts: buildings (stored), residential, households, population, communities,
+        buildings_outside_communities, street_rows, barrier_rows, batches, repairs, crs ...
+
+    Raises:
+        InputError: bad input, naming file and feature; nothing is written.
+        ArgumentError: options this reader cannot honour.
+    """
+    step = progress or (lambda _name: None)
+    path = check_file(source)
+    out = Path(out)
+    if not (is_osm_path(path) or is_vector_path(path)):
+        raise unknown_format_error(path)
+    if batch_size < 1:
+        raise ArgumentError(f"batch_size 必须为正数：{batch_size}",
+                            f"batch_size must be positive, got {batch_size}")
+    if households is not None and households.raster_path:
+        raise ArgumentError(
+            "城市数据仓不支持人口栅格（栅格单元跨批次）：请用户数列、CSV 或估算",
+            "a population raster is not supported when writing a city store (a raster cell's "
+            "buildings span batches): give households as a column, a CSV, or let them be "
+            "estimated")
+    is_osm = is_osm_path(path)
+    repairs: list[Repair] = []
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out.parent, prefix=".city-store-") as work_dir, \
+            _atomically(out) as tmp:
+        work = Path(work_dir)
+        store = _Store(tmp)
+        step("社区 communities")
+        relations = read_relations(path) if is_osm else None
+        context = osm_context(path, relations, temp_dir=work) if relations else None
+        comm: gpd.GeoDataFrame | None = None
+        if communities:
+            comm = read_communities(communities, datum=datum, repairs=repairs)
+        elif context is not None and context.communities:
+            comm = communities_from_osm(context.extract(path))
+        if comm is not None and comm.empty:
+            comm = None
+        crs: CRS | None = None  # a zipped Shapefile without communities: from its 1st batch
+        if comm is not None:
+            crs = local_metric_crs(comm)
+        elif context is not None:
+            crs = _crs_of_bounds(context.bounds, WGS84, path)
+        elif path.suffix.lower() != ".zip":
+            info = pyogrio.read_info(str(path), force_total_bounds=True)
+            crs = _crs_of_bounds(info["total_bounds"], info["crs"], path)
+        landuse = residential_landuse(context.extract(path)) if context else None
+        comm_metric = comm.to_crs(crs) if comm is not None and crs is not None else None
+        zones = None
+        if comm_metric is not None:
+            zones = comm_metric[["code"]].set_geometry(comm_metric.buffer(STREET_MARGIN_M))
+
+        counts = _Counts()
+        hulls: list[shapely.Geometry] = []
+        report = OsmReadReport()
+
+        def buildings_batch(raw: gpd.GeoDataFrame, vector: bool) -> None:
+            nonlocal crs
+            counts.buildings_read += len(raw)
+            step(f"建筑 buildings {counts.buildings_read - len(raw) + 1}-"
+                 f"{counts.buildings_read}")
+            b = repair_polygons(raw, path, invalid=invalid, repairs=repairs)
+            if vector:
+                b = to_wgs84(b, path, datum=datum, repairs=repairs)
+            if b.empty:
+                return
+            if crs is None:
+                crs = local_metric_crs(b)
+            near = None
+            if landuse is not None:
+                near = landuse.iloc[landuse.sindex.query(shapely.box(*b.total_bounds))]
+            b = classify_residential(b, near)
+            metric = assign_households(b.to_crs(crs), households, path=path, repairs=repairs)
+            if comm_metric is None:
+                hulls.append(shapely.convex_hull(shapely.union_all(b.geometry.values)))
+                metric["community"] = WHOLE_AREA_CODE
+            else:
+                metric = join_communities(metric, comm_metric)
+            stored = metric.set_geometry(b.geometry.values, crs=WGS84)
+            inside = stored["community"].notna()
+            counts.outside += int((~inside).sum())
+            if not keep_outside:
+                stored = stored[inside]
+            resid = stored["residential"].astype(bool) & inside
+            counts.buildings += len(stored)
+            counts.residential += int(resid.sum())
+            counts.households += int(stored.loc[resid, "households"].sum())
+            counts.households_estimated += int(
+                stored.loc[resid & stored["households_estimated"], "households"].sum())
+            counts.population += float(stored.loc[resid, "population"].sum())
+            for code, group in stored[inside].groupby("community"):
+                row = counts.per_community[str(code)]
+                gr = group["residential"].astype(bool)
+                row[0] += len(group)
+                row[1] += int(group.loc[gr, "households"].sum())
+                row[2] += float(group.loc[gr, "population"].sum())
+            counts.batches += 1
+            if len(stored):
+                store.write("buildings", stored)
+
+        def lines_batch(extract: OsmExtract) -> None:
+            if not extract.ways and not any(is_feature(a.tags) for a in extract.areas):
+                return
+            lines = _by_community(street_lines(extract), zones, crs)
+            bars = _by_community(barriers_from_osm(extract, barriers), zones, crs)
+            counts.street_rows += len(lines)
+            counts.barrier_rows += len(bars)
+            if len(lines):
+                store.write("streets", lines)
+            if len(bars):
+                store.write("barriers", bars)
+
+        if is_osm:
+            assert relations is not None
+            for extract in osm_batches(path, relations, batch_size=batch_size,
+                                       report=report, temp_dir=work):
+                raw = buildings_from_osm(extract)
+                if len(raw):
+                    buildings_batch(raw, vector=False)
+                if not streets:
+                    lines_batch(extract)
+        else:
+            row = 1
+            for gdf in read_vector_batches(path, batch_size=batch_size):
+                buildings_batch(buildings_from_vector(gdf, path, id_col=id_col, first_row=row),
+                                vector=True)
+                row += len(gdf)
+        if counts.buildings_read == 0:
+            raise _no_buildings(path)
+        if streets:
+            step("街道 streets")
+            for extract in _line_batches(Path(streets), batch_size, datum, repairs, work):
+                lines_batch(extract)
+
+        step("社区 communities")
+        if comm is None:
+            comm = whole_area(gpd.GeoDataFrame(geometry=hulls, crs=WGS84))
+        stats = pd.DataFrame(
+            [counts.per_community.get(str(c), [0, 0, 0.0]) for c in comm["code"]],
+            columns=["buildings", "households", "population"])
+        comm_out = gpd.GeoDataFrame(
+            {"code": comm["code"].values, "name": comm["name"].values,
+             "buildings": stats["buildings"].astype(int).values,
+             "households": stats["households"].astype(int).values,
+             "population": stats["population"].round(1).values},
+            geometry=comm.geometry.values, crs=WGS84)
+        store.write("communities", comm_out)
+        _ensure_layers(store)
+        if households is not None and households.csv_path:
+            repairs = _csv_unmatched(repairs, households, tmp)
+        _index(tmp, path)
+        osm_notes = [f"{path}: {line}" for line in
+                     (context.report.lines() if context else []) + report.lines()]
+        summary: dict[str, object] = {
+            "source": str(path),
+            "store": str(out),
+            "buildings": counts.buildings,
+            "buildings_read": counts.buildings_read,
+            "residential": counts.residential,
+            "households": counts.households,
+            "households_estimated": counts.households_estimated,
+            "population": round(counts.population),
+            "communities": len(comm_out),
+            "buildings_outside_communities": counts.outside,
+            "street_rows": counts.street_rows,
+            "barrier_rows": counts.barrier_rows,
+            "batches": counts.batches,
+            "repairs": [str(r) for r in _merge_repairs(repairs)] + osm_notes,
+            "crs": CRS.from_user_input(crs).to_string(),
+        }
+        attribution = ATTRIBUTION if is_osm or streets else None
+        _write_meta(tmp, summary, CRS.from_user_input(crs), attribution)
+    return summary
+
+
+def _ensure_layers(store: _Store) -> None:
+    """Create the layers no batch wrote (no streets, say), empty, with their columns."""
+    empty = {
+        "buildings": ["building_id", "community", "residential", "households", "population",
+                      "households_estimated", "households_source"],
+        "streets": ["community", "osm_id", "highway", "name"],
+        "barriers": ["community", "kind", "osm_id", "type", "name"],
+    }
+    for name, columns in empty.items():
+        if name not in store.columns:
+            frame = gpd.GeoDataFrame({c: pd.Series(dtype=object) for c in columns},
+                                     geometry=gpd.GeoSeries([], crs=WGS84), crs=WGS84)
+            store.write(name, frame)
+
+
+def _csv_unmatched(repairs: list[Repair], opts: HouseholdOptions, tmp: Path) -> list[Repair]:
+    """Replace the per-batch notes of CSV rows matching no building by one for the store."""
+    assert opts.csv_path is not None
+    kept = [r for r in repairs if not (r.path == opts.csv_path and "CSV" in r.what)]
+    table = csv_households(opts.csv_path, opts.csv_id_col, opts.csv_households_col)
+    with sqlite3.connect(tmp) as con:
+        ids = {row[0] for row in con.execute("SELECT building_id FROM buildings")}
+    missing = [str(x) for x in table.index if str(x) not in ids]
+    if missing:
+        kept.append(Repair(opts.csv_path, "CSV rows whose building id matches no building, "
+                           "ignored (CSV 中编号无对应建筑，已忽略)", len(missing), missing[:5]))
+    return kept
+
+
+def _index(tmp: Path, path: Path) -> None:
+    """SQL indexes on ``community``, and a unique one on ``building_id`` (which finds
+    duplicate ids across batches without holding them).
+
+    Raises:
+        InputError: two buildings share an id.
+    """
+    with sqlite3.connect(tmp) as con:
+        for layer in ("buildings", "streets", "barriers"):
+            con.execute(f'CREATE INDEX "{layer}_community" ON "{layer}" (community)')
+        con.execute("CREATE INDEX communities_code ON communities (code)")
+        try:
+            con.execute("CREATE UNIQUE INDEX buildings_building_id ON buildings (building_id)")
+        except sqlite3.IntegrityError:
+            dup = pd.read_sql_query(
+                "SELECT building_id FROM buildings WHERE building_id IN (SELECT building_id "
+                "FROM buildings GROUP BY building_id HAVING COUNT(*) > 1)", con)
+            check_duplicate_ids(dup, path)
+            raise
+
+
+def _write_meta(tmp: Path, summary: dict[str, object], crs: CRS,
+                attribution: str | None) -> None:
+    meta = {
+        "format_version": str(STORE_FORMAT),
+        "source": str(summary["source"]),
+        "crs": crs.to_string(),
+        "crs_wkt": crs.to_wkt(),
+        "attribution": attribution or "",
+        "street_margin_m": str(STREET_MARGIN_M),
+        "counts": json.dumps({k: v for k, v in summary.items()
+                              if k not in ("source", "store", "repairs", "crs")}),
+        "repairs": json.dumps(summary["repairs"], ensure_ascii=False),
+    }
+    table = pd.DataFrame({"key": list(meta), "value": list(meta.values())})
+    pyogrio.write_dataframe(table, tmp, layer=META_LAYER, driver="GPKG")
+
+
+def is_city_store(path: str | Path) -> bool:
+    """True for a .gpkg file that holds the ``store_meta`` table of a city store."""
+    p = Path(path)
+    if p.suffix.lower() != ".gpkg" or not p.is_file():
+        return False
+    try:
+        with sqlite3.connect(f"file:{p}?mode=ro", uri=True) as con:
+            row = con.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                              (META_LAYER,)).fetchone()
+    except sqlite3.Error:
+        return False
+    return row is not None
+
+
+def _check_store(store: str | Path) -> Path:
+    path = check_file(store)
+    if not is_city_store(path):
+        raise InputError(path, "not a city store (no store_meta table)",
+                         "write the store with gis.city_store.write_city_store first",
+                         problem_zh="不是城市数据仓（缺少 store_meta 表）",
+                         hint_zh="请先用 write_city_store 生成数据仓")
+    return path
+
+
+def store_meta(store: str | Path) -> dict[str, object]:
+    """The store's metadata: format_version (int), source, crs (e.g. "EPSG:32650"), crs_wkt,
+    attribution (None when there is none), street_margin_m, counts (dict), repairs (list)."""
+    path = _check_store(store)
+    table = pyogrio.read_dataframe(path, layer=META_LAYER, read_geometry=False)
+    raw = dict(zip(table["key"], table["value"], strict=True))
+    meta: dict[str, object] = dict(raw)
+    meta["format_version"] = int(raw["format_version"])
+    meta["street_margin_m"] = float(raw["street_margin_m"])
+    meta["counts"] = json.loads(raw["counts"])
+    meta["repairs"] = json.loads(raw.get("repairs") or "[]")
+    meta["attribution"] = raw.get("attribution") or None
+    return meta
+
+
+def store_communities(store: str | Path) -> gpd.GeoDataFrame:
+    """The ``communities`` layer (code, name, buildings, households, population), EPSG:4326."""
+    path = _check_store(store)
+    return pyogrio.read_dataframe(path, layer="communities")
+
+
+def _quote(code: str) -> str:
+    return "'" + str(code).replace("'", "''") + "'"
+
+
+def _read_layer(path: Path, layer: str, where: str, crs: CRS) -> gpd.GeoDataFrame:
+    """Rows of ``layer`` matching ``where`` in file order, in ``crs``, numbered from 0."""
+    gdf = pyogrio.read_dataframe(path, layer=layer, where=where, fid_as_index=True)
+    gdf = gdf.sort_index().reset_index(drop=True)
+    if gdf.crs is None:
+        gdf = gdf.set_crs(WGS84)
+    return gdf.to_crs(crs)
+
+
+def read_community(store: str | Path, code: str) -> StudyArea:
+    """One community of the store as a study area in the store's metric CRS: its buildings,
+    the streets and barriers within STREET_MARGIN_M of it, the one community polygon; the
+    street graph empty (as load_study_area(with_walk_graph=False)).
+
+    Raises:
+        InputError: ``store`` is not a city store.
+        ArgumentError: the store has no community ``code``.
+    """
+    path = _check_store(store)
+    meta = store_meta(path)
+    crs = CRS.from_user_input(meta["crs"] if str(meta["crs"]).startswith("EPSG:")
+                              else meta["crs_wkt"])
+    where = f"community = {_quote(code)}"
+    comm = _read_layer(path, "communities", f"code = {_quote(code)}", crs)
+    if comm.empty:
+        raise ArgumentError(f"数据仓中没有社区“{code}”", f"the store has no community '{code}'")
+    buildings = _read_layer(path, "buildings", where, crs)
+    lines = _read_layer(path, "streets", where, crs).drop(columns="community")
+    bars = _read_layer(path, "barriers", where, crs).drop(columns="community")
+    return StudyArea(
+        source=str(path), crs=crs, buildings=buildings,
+        streets=nx.MultiDiGraph(crs=crs), street_report=StreetReport(0, 0, 0, 0, 0.0, 0, 0.0),
+        barriers=bars, communities=comm[["code", "name", "geometry"]], street_lines=lines,
+        attribution=meta["attribution"] if isinstance(meta["attribution"], str) else None,
+    )

@@ -1,0 +1,235 @@
+"""The city store (gis.city_store): a study area streamed in batches into one GeoPackage keyed by
+community, and read back one community at a time exactly as the whole-area load gives it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+import pyogrio
+import pytest
+import shapely
+
+import gis.city_store as city_store
+from gis.city_store import (
+    STREET_MARGIN_M,
+    is_city_store,
+    read_community,
+    store_communities,
+    store_meta,
+    write_city_store,
+)
+from gis.communities import WHOLE_AREA_CODE
+from gis.errors import ArgumentError, InputError
+from gis.osm_stream import osm_batches, read_relations
+from gis.study_area import load_study_area
+from tests.synthetic.district import write_district_osm
+
+N_BUILDINGS = 700
+
+
+@pytest.fixture(scope="module")
+def district(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("city") / "district.osm"
+    write_district_osm(path, N_BUILDINGS, seed=5)
+    return path
+
+
+@pytest.fixture(scope="module")
+def whole(district):
+    """The whole-area load the store must agree with."""
+    return load_study_area(district, with_walk_graph=False)
+
+
+@pytest.fixture(scope="module")
+def store(district, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("store") / "city.gpkg"
+    write_city_store(district, out, batch_size=250)
+    return out
+
+
+def _codes(area) -> list[str]:
+    counts = area.buildings["community"].value_counts()
+    return [*counts.index[:2], counts.index[-1]]
+
+
+def _same(a: pd.Series, b: pd.Series) -> None:
+    """Equal values, nulls (None, NaN) alike, whatever the dtype (str or object)."""
+    a, b = a.astype(object), b.astype(object)
+    pd.testing.assert_series_equal(a.where(a.notna(), None), b.where(b.notna(), None),
+                                   check_names=False)
+
+
+def test_osm_round_trip_matches_whole_load(store, whole):
+    assert is_city_store(store)
+    meta = store_meta(store)
+    assert meta["crs"] == whole.crs.to_string()
+    assert meta["attribution"] == whole.attribution
+    comm = store_communities(store)
+    assert comm.crs.to_epsg() == 4326
+    assert sorted(comm["code"]) == sorted(whole.communities["code"])
+    b = whole.buildings
+    resid = b["residential"]
+    expected = b[resid].groupby("community")["households"].sum()
+    got = comm.set_index("code")["households"]
+    assert (got.reindex(expected.index) == expected).all()
+    assert (comm.set_index("code")["buildings"].reindex(expected.index)
+            == b.groupby("community").size().reindex(expected.index)).all()
+    assert meta["counts"]["buildings"] == len(b)
+    assert meta["counts"]["households"] == int(b.loc[resid, "households"].sum())
+
+    for code in _codes(whole):
+        area = read_community(store, code)
+        assert area.crs == whole.crs
+        mine = b[b["community"] == code].reset_index(drop=True)
+        got_b = area.buildings
+        assert list(got_b["building_id"]) == list(mine["building_id"])
+        assert set(mine.columns) == set(got_b.columns)
+        for col in mine.columns.drop("geometry"):
+            _same(got_b[col], mine[col])
+        assert (got_b.geometry.values == mine.geometry.values).all()  # bit for bit
+        zone = whole.communities.set_index("code").geometry[code].buffer(STREET_MARGIN_M)
+        near = whole.street_lines[whole.street_lines.intersects(zone)]
+        assert list(area.street_lines["osm_id"]) == list(near["osm_id"])
+        near_b = whole.barriers[whole.barriers.intersects(zone)]
+        assert list(area.barriers["osm_id"]) == list(near_b["osm_id"])
+        assert len(area.communities) == 1 and area.streets.number_of_edges() == 0
+
+
+def test_a_community_plans_as_in_the_whole_area(store, whole):
+    from partition.plan import make_plan
+
+    full = make_plan(whole, workers=1).buildings.set_index("building_id")["grid_id"]
+    for code in _codes(whole)[:2]:
+        part = make_plan(read_community(store, code), workers=1)
+        grids = part.buildings.set_index("building_id")["grid_id"]
+        assert grids.notna().all() and grids.nunique() > 1
+        assert (full.reindex(grids.index).astype(str) == grids.astype(str)).all(), code
+
+
+def test_no_batch_holds_more_than_batch_size(district, tmp_path, monkeypatch):
+    written: list[tuple[str, int]] = []
+    real = city_store._append
+
+    def counting(path, layer, gdf, *, append):
+        written.append((layer, len(gdf)))
+        real(path, layer, gdf, append=append)
+
+    monkeypatch.setattr(city_store, "_append", counting)
+    summary = write_city_store(district, tmp_path / "s.gpkg", batch_size=100)
+    sizes = [n for layer, n in written if layer == "buildings"]
+    assert max(sizes) <= 100
+    assert sum(sizes) == summary["buildings"] == N_BUILDINGS
+    assert len(sizes) >= N_BUILDINGS // 100
+    features = []
+    for batch in osm_batches(district, read_relations(district), batch_size=100):
+        features.append(len(batch.ways) + len(batch.areas))
+    assert max(features) <= 100 and len(features) > 1
+
+
+def _vector_inputs(whole, folder: Path) -> tuple[Path, Path, Path]:
+    """The whole load's buildings, communities and lines written as vector files, the lines
+    with OSM-like columns: every street line (highway), railways and waterways, and the water
+    polygons (natural=water)."""
+    raw = whole.buildings.to_crs("EPSG:4326")[
+        ["building_id", "building", "name", "levels", "height", "flats", "geometry"]]
+    buildings = folder / "buildings.gpkg"
+    raw.rename(columns={"levels": "building:levels", "flats": "building:flats"}).to_file(
+        buildings, driver="GPKG")
+    comm = folder / "communities.gpkg"
+    whole.communities.to_crs("EPSG:4326").to_file(comm, driver="GPKG")
+    bars = whole.barriers.to_crs("EPSG:4326")
+    rows = []
+    for kind, osm_id, value, name, geom in zip(bars["kind"], bars["osm_id"], bars["type"],
+                                               bars["name"], bars.geometry, strict=True):
+        if kind == "road":
+            continue  # a street line below
+        tags = {kind: value} if kind != "water" else {"natural": "water"}
+        rows.append({"osm_id": osm_id, "name": name, **tags, "geometry": geom})
+    streets = whole.street_lines.to_crs("EPSG:4326")
+    rows += [{"osm_id": i, "name": n, "highway": h, "geometry": g} for i, h, n, g in
+             zip(streets["osm_id"], streets["highway"], streets["name"], streets.geometry,
+                 strict=True)]
+    lines = folder / "lines.gpkg"
+    gpd.GeoDataFrame(rows, crs="EPSG:4326").to_file(lines, driver="GPKG")
+    return buildings, comm, lines
+
+
+def test_vector_input_round_trip(whole, district, tmp_path):
+    buildings, comm, lines = _vector_inputs(whole, tmp_path)
+    out = tmp_path / "v.gpkg"
+    summary = write_city_store(buildings, out, communities=comm, streets=district,
+                               batch_size=200)
+    assert summary["batches"] >= N_BUILDINGS // 200
+    ref = load_study_area(buildings, communities=comm, streets=district,
+                          with_walk_graph=False)
+    code = _codes(ref)[0]
+    area = read_community(out, code)
+    mine = ref.buildings[ref.buildings["community"] == code].reset_index(drop=True)
+    assert list(area.buildings["building_id"]) == list(mine["building_id"])
+    assert (area.buildings["households"] == mine["households"]).all()
+    assert (area.buildings["residential"] == mine["residential"]).all()
+    from_osm = area
+
+    # Streets and barriers from a vector file of lines with OSM-like columns.
+    out2 = tmp_path / "v2.gpkg"
+    write_city_store(buildings, out2, communities=comm, streets=lines, batch_size=200)
+    from_lines = read_community(out2, code)
+    assert sorted(from_lines.barriers["osm_id"].str.lstrip("wr")) == sorted(
+        from_osm.barriers["osm_id"].str.lstrip("wr"))
+    assert sorted(from_lines.barriers["kind"]) == sorted(from_osm.barriers["kind"])
+    assert len(from_lines.street_lines) == len(from_osm.street_lines)
+
+
+def test_without_communities_one_covers_all(whole, tmp_path):
+    buildings, _, _ = _vector_inputs(whole, tmp_path)
+    out = tmp_path / "w.gpkg"
+    summary = write_city_store(buildings, out, batch_size=150)
+    ref = load_study_area(buildings, with_walk_graph=False)
+    comm = store_communities(out)
+    assert list(comm["code"]) == [WHOLE_AREA_CODE]
+    assert summary["buildings_outside_communities"] == 0
+    assert comm.at[0, "buildings"] == len(ref.buildings)
+    # the hull of the batches' hulls is the hull of all buildings
+    mine = comm.to_crs(ref.crs).geometry[0]
+    theirs = ref.communities.geometry.iloc[0]
+    assert shapely.symmetric_difference(mine, theirs).area < 1e-6 * theirs.area
+    area = read_community(out, WHOLE_AREA_CODE)
+    assert len(area.buildings) == len(ref.buildings)
+
+
+def test_bad_input_writes_nothing(whole, tmp_path):
+    buildings, comm, _ = _vector_inputs(whole, tmp_path)
+    gdf = pyogrio.read_dataframe(buildings)
+    gdf.loc[len(gdf) - 1, "building_id"] = gdf.loc[0, "building_id"]  # in another batch
+    dup = tmp_path / "dup.gpkg"
+    gdf.to_file(dup, driver="GPKG")
+    out = tmp_path / "out" / "s.gpkg"
+    with pytest.raises(InputError, match="occur more than once") as err:
+        write_city_store(dup, out, communities=comm, batch_size=100)
+    assert err.value.feature == f"building_id={gdf.loc[0, 'building_id']}"
+    assert not out.exists() and list(out.parent.iterdir()) == []
+
+    bad = gdf.drop_duplicates("building_id").copy()
+    bad.loc[bad.index[-1], "geometry"] = shapely.Polygon([(0, 0), (1, 1), (1, 0), (0, 1)])
+    bowtie = tmp_path / "bowtie.gpkg"
+    bad.to_file(bowtie, driver="GPKG")
+    with pytest.raises(InputError, match="invalid"):
+        write_city_store(bowtie, out, communities=comm, batch_size=100, invalid="reject")
+    assert not out.exists() and list(out.parent.iterdir()) == []
+
+
+def test_store_errors(store, tmp_path):
+    with pytest.raises(ArgumentError, match="no community"):
+        read_community(store, "999")
+    plain = tmp_path / "plain.gpkg"
+    gpd.GeoDataFrame({"a": [1]}, geometry=[shapely.Point(0, 0)], crs=4326).to_file(plain)
+    assert not is_city_store(plain)
+    with pytest.raises(InputError, match="not a city store"):
+        read_community(plain, "x")
+    sheet = tmp_path / "x.xlsx"
+    sheet.write_text("x")
+    with pytest.raises(InputError, match="unknown file format"):
+        write_city_store(sheet, tmp_path / "s.gpkg")
+    assert not (tmp_path / "s.gpkg").exists()
