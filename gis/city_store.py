@@ -49,6 +49,7 @@ import sqlite3
 import tempfile
 from collections import defaultdict
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -284,7 +285,6 @@ def write_city_store(
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=".city-store-") as work_dir, \
             _atomically(out) as tmp:
         work = Path(work_dir)
-        store = _Store(tmp)
         step("社区 communities")
         relations = read_relations(path) if is_osm else None
         context = osm_context(path, relations, temp_dir=work) if relations else None
@@ -303,133 +303,180 @@ def write_city_store(
         elif path.suffix.lower() != ".zip":
             info = pyogrio.read_info(str(path), force_total_bounds=True)
             crs = _crs_of_bounds(info["total_bounds"], info["crs"], path)
-        landuse = residential_landuse(context.extract(path)) if context else None
-        comm_metric = comm.to_crs(crs) if comm is not None and crs is not None else None
-        zones = None
-        if comm_metric is not None:
-            zones = comm_metric[["code"]].set_geometry(comm_metric.buffer(STREET_MARGIN_M))
-
-        counts = _Counts()
-        hulls: list[shapely.Geometry] = []
+        ingest = _Ingest(
+            path=path, store=_Store(tmp), step=step, crs=crs, communities=comm,
+            landuse=residential_landuse(context.extract(path)) if context else None,
+            datum=datum, households=households, barriers=barriers, invalid=invalid,
+            keep_outside=keep_outside, repairs=repairs)
         report = OsmReadReport()
-
-        def buildings_batch(raw: gpd.GeoDataFrame, vector: bool) -> None:
-            nonlocal crs
-            counts.buildings_read += len(raw)
-            step(f"建筑 buildings {counts.buildings_read - len(raw) + 1}-"
-                 f"{counts.buildings_read}")
-            b = repair_polygons(raw, path, invalid=invalid, repairs=repairs)
-            if vector:
-                b = to_wgs84(b, path, datum=datum, repairs=repairs)
-            if b.empty:
-                return
-            if crs is None:
-                crs = local_metric_crs(b)
-            near = None
-            if landuse is not None:
-                near = landuse.iloc[landuse.sindex.query(shapely.box(*b.total_bounds))]
-            b = classify_residential(b, near)
-            metric = assign_households(b.to_crs(crs), households, path=path, repairs=repairs)
-            if comm_metric is None:
-                hulls.append(shapely.convex_hull(shapely.union_all(b.geometry.values)))
-                metric["community"] = WHOLE_AREA_CODE
-            else:
-                metric = join_communities(metric, comm_metric)
-            stored = metric.set_geometry(b.geometry.values, crs=WGS84)
-            inside = stored["community"].notna()
-            counts.outside += int((~inside).sum())
-            if not keep_outside:
-                stored = stored[inside]
-            resid = stored["residential"].astype(bool) & inside
-            counts.buildings += len(stored)
-            counts.residential += int(resid.sum())
-            counts.households += int(stored.loc[resid, "households"].sum())
-            counts.households_estimated += int(
-                stored.loc[resid & stored["households_estimated"], "households"].sum())
-            counts.population += float(stored.loc[resid, "population"].sum())
-            for code, group in stored[inside].groupby("community"):
-                row = counts.per_community[str(code)]
-                gr = group["residential"].astype(bool)
-                row[0] += len(group)
-                row[1] += int(group.loc[gr, "households"].sum())
-                row[2] += float(group.loc[gr, "population"].sum())
-            counts.batches += 1
-            if len(stored):
-                store.write("buildings", stored)
-
-        def lines_batch(extract: OsmExtract) -> None:
-            if not extract.ways and not any(is_feature(a.tags) for a in extract.areas):
-                return
-            lines = _by_community(street_lines(extract), zones, crs)
-            bars = _by_community(barriers_from_osm(extract, barriers), zones, crs)
-            counts.street_rows += len(lines)
-            counts.barrier_rows += len(bars)
-            if len(lines):
-                store.write("streets", lines)
-            if len(bars):
-                store.write("barriers", bars)
-
-        if is_osm:
-            assert relations is not None
+        if relations is not None:
             for extract in osm_batches(path, relations, batch_size=batch_size,
                                        report=report, temp_dir=work):
                 raw = buildings_from_osm(extract)
                 if len(raw):
-                    buildings_batch(raw, vector=False)
+                    ingest.buildings(raw, vector=False)
                 if not streets:
-                    lines_batch(extract)
+                    ingest.lines(extract)
         else:
             row = 1
             for gdf in read_vector_batches(path, batch_size=batch_size):
-                buildings_batch(buildings_from_vector(gdf, path, id_col=id_col, first_row=row),
-                                vector=True)
+                ingest.buildings(buildings_from_vector(gdf, path, id_col=id_col, first_row=row),
+                                 vector=True)
                 row += len(gdf)
-        if counts.buildings_read == 0:
+        if ingest.counts.buildings_read == 0:
             raise _no_buildings(path)
         if streets:
             step("街道 streets")
             for extract in _line_batches(Path(streets), batch_size, datum, repairs, work):
-                lines_batch(extract)
+                ingest.lines(extract)
 
         step("社区 communities")
+        n_communities = ingest.write_communities()
+        _ensure_layers(ingest.store)
+        if households is not None and households.csv_path:
+            repairs = _csv_unmatched(repairs, households, tmp)
+        _index(tmp, path)
+        notes = (context.report.lines() if context else []) + report.lines()
+        summary = ingest.summary(out, n_communities, repairs, [f"{path}: {n}" for n in notes])
+        _write_meta(tmp, summary, CRS.from_user_input(ingest.crs),
+                    ATTRIBUTION if is_osm or streets else None)
+    return summary
+
+
+@dataclass
+class _Ingest:
+    """The steps of load_study_area run on one batch at a time, appending to the store."""
+
+    path: Path
+    store: _Store
+    step: Callable[[str], None]
+    crs: CRS | None  # metric; None until the first batch gives it
+    communities: gpd.GeoDataFrame | None  # EPSG:4326; None: the whole area, made at the end
+    landuse: gpd.GeoSeries | None  # residential landuse (classify_residential), EPSG:4326
+    datum: str
+    households: HouseholdOptions | None
+    barriers: BarrierOptions | None
+    invalid: str
+    keep_outside: bool
+    repairs: list[Repair]
+    counts: _Counts = field(default_factory=_Counts)
+    hull: list[shapely.Geometry] = field(default_factory=list)  # whole area: buildings' hull
+    _metric: gpd.GeoDataFrame | None = None
+    _zones: gpd.GeoDataFrame | None = None
+
+    def _set_crs(self, crs: CRS) -> None:
+        self.crs = crs
+        if self.communities is not None:
+            self._metric = self.communities.to_crs(crs)
+            self._zones = self._metric[["code"]].set_geometry(
+                self._metric.buffer(STREET_MARGIN_M))
+
+    def __post_init__(self) -> None:
+        if self.crs is not None:
+            self._set_crs(self.crs)
+
+    def buildings(self, raw: gpd.GeoDataFrame, *, vector: bool) -> None:
+        """Repair, bring to WGS84 (vector input), classify, count households of, join to
+        communities and append one batch of buildings (gis.buildings columns, EPSG:4326 or
+        the file's CRS)."""
+        c = self.counts
+        c.buildings_read += len(raw)
+        self.step(f"建筑 buildings {c.buildings_read - len(raw) + 1}-{c.buildings_read}")
+        b = repair_polygons(raw, self.path, invalid=self.invalid, repairs=self.repairs)
+        if vector:
+            b = to_wgs84(b, self.path, datum=self.datum, repairs=self.repairs)
+        if b.empty:
+            return
+        if self.crs is None:
+            self._set_crs(local_metric_crs(b))
+        near = None
+        if self.landuse is not None:
+            near = self.landuse.iloc[self.landuse.sindex.query(shapely.box(*b.total_bounds))]
+        b = classify_residential(b, near)
+        metric = assign_households(b.to_crs(self.crs), self.households, path=self.path,
+                                   repairs=self.repairs)
+        if self._metric is None:
+            self.hull = [shapely.convex_hull(shapely.union_all([*self.hull, *b.geometry]))]
+            metric["community"] = WHOLE_AREA_CODE  # a representative point is in the hull
+        else:
+            metric = join_communities(metric, self._metric)
+        # Stored as read (WGS84), never projected and back: reads give the load's coordinates.
+        stored = metric.set_geometry(b.geometry.values, crs=WGS84)
+        inside = stored["community"].notna()
+        c.outside += int((~inside).sum())
+        if not self.keep_outside:
+            stored, inside = stored[inside], inside[inside]
+        self._count(stored, inside)
+        if len(stored):
+            self.store.write("buildings", stored)
+
+    def _count(self, stored: gpd.GeoDataFrame, inside: pd.Series) -> None:
+        c = self.counts
+        resid = stored["residential"].astype(bool) & inside
+        c.batches += 1
+        c.buildings += len(stored)
+        c.residential += int(resid.sum())
+        c.households += int(stored.loc[resid, "households"].sum())
+        c.households_estimated += int(
+            stored.loc[resid & stored["households_estimated"], "households"].sum())
+        c.population += float(stored.loc[resid, "population"].sum())
+        for code, group in stored[inside].groupby("community"):
+            row = c.per_community[str(code)]
+            homes = group["residential"].astype(bool)
+            row[0] += len(group)
+            row[1] += int(group.loc[homes, "households"].sum())
+            row[2] += float(group.loc[homes, "population"].sum())
+
+    def lines(self, extract: OsmExtract) -> None:
+        """Append the street lines and barriers of one batch, a row per community near."""
+        if not extract.ways and not any(is_feature(a.tags) for a in extract.areas):
+            return
+        lines = _by_community(street_lines(extract), self._zones, self.crs)
+        bars = _by_community(barriers_from_osm(extract, self.barriers), self._zones, self.crs)
+        self.counts.street_rows += len(lines)
+        self.counts.barrier_rows += len(bars)
+        if len(lines):
+            self.store.write("streets", lines)
+        if len(bars):
+            self.store.write("barriers", bars)
+
+    def write_communities(self) -> int:
+        """Write the communities layer with their counts; the number of communities."""
+        comm = self.communities
         if comm is None:
-            comm = whole_area(gpd.GeoDataFrame(geometry=hulls, crs=WGS84))
+            comm = whole_area(gpd.GeoDataFrame(geometry=self.hull, crs=WGS84))
         stats = pd.DataFrame(
-            [counts.per_community.get(str(c), [0, 0, 0.0]) for c in comm["code"]],
+            [self.counts.per_community.get(str(c), [0, 0, 0.0]) for c in comm["code"]],
             columns=["buildings", "households", "population"])
-        comm_out = gpd.GeoDataFrame(
+        self.store.write("communities", gpd.GeoDataFrame(
             {"code": comm["code"].values, "name": comm["name"].values,
              "buildings": stats["buildings"].astype(int).values,
              "households": stats["households"].astype(int).values,
              "population": stats["population"].round(1).values},
-            geometry=comm.geometry.values, crs=WGS84)
-        store.write("communities", comm_out)
-        _ensure_layers(store)
-        if households is not None and households.csv_path:
-            repairs = _csv_unmatched(repairs, households, tmp)
-        _index(tmp, path)
-        osm_notes = [f"{path}: {line}" for line in
-                     (context.report.lines() if context else []) + report.lines()]
-        summary: dict[str, object] = {
-            "source": str(path),
+            geometry=comm.geometry.values, crs=WGS84))
+        return len(comm)
+
+    def summary(self, out: Path, communities: int, repairs: list[Repair],
+                notes: list[str]) -> dict[str, object]:
+        """What write_city_store returns (and store_meta keeps)."""
+        c = self.counts
+        return {
+            "source": str(self.path),
             "store": str(out),
-            "buildings": counts.buildings,
-            "buildings_read": counts.buildings_read,
-            "residential": counts.residential,
-            "households": counts.households,
-            "households_estimated": counts.households_estimated,
-            "population": round(counts.population),
-            "communities": len(comm_out),
-            "buildings_outside_communities": counts.outside,
-            "street_rows": counts.street_rows,
-            "barrier_rows": counts.barrier_rows,
-            "batches": counts.batches,
-            "repairs": [str(r) for r in _merge_repairs(repairs)] + osm_notes,
-            "crs": CRS.from_user_input(crs).to_string(),
+            "buildings": c.buildings,
+            "buildings_read": c.buildings_read,
+            "residential": c.residential,
+            "households": c.households,
+            "households_estimated": c.households_estimated,
+            "population": round(c.population),
+            "communities": communities,
+            "buildings_outside_communities": c.outside,
+            "street_rows": c.street_rows,
+            "barrier_rows": c.barrier_rows,
+            "batches": c.batches,
+            "repairs": [str(r) for r in _merge_repairs(repairs)] + notes,
+            "crs": CRS.from_user_input(self.crs).to_string(),
         }
-        attribution = ATTRIBUTION if is_osm or streets else None
-        _write_meta(tmp, summary, CRS.from_user_input(crs), attribution)
-    return summary
 
 
 def _ensure_layers(store: _Store) -> None:
@@ -452,7 +499,7 @@ def _csv_unmatched(repairs: list[Repair], opts: HouseholdOptions, tmp: Path) -> 
     assert opts.csv_path is not None
     kept = [r for r in repairs if not (r.path == opts.csv_path and "CSV" in r.what)]
     table = csv_households(opts.csv_path, opts.csv_id_col, opts.csv_households_col)
-    with sqlite3.connect(tmp) as con:
+    with closing(sqlite3.connect(tmp)) as con, con:
         ids = {row[0] for row in con.execute("SELECT building_id FROM buildings")}
     missing = [str(x) for x in table.index if str(x) not in ids]
     if missing:
@@ -468,7 +515,7 @@ def _index(tmp: Path, path: Path) -> None:
     Raises:
         InputError: two buildings share an id.
     """
-    with sqlite3.connect(tmp) as con:
+    with closing(sqlite3.connect(tmp)) as con, con:
         for layer in ("buildings", "streets", "barriers"):
             con.execute(f'CREATE INDEX "{layer}_community" ON "{layer}" (community)')
         con.execute("CREATE INDEX communities_code ON communities (code)")
@@ -505,7 +552,7 @@ def is_city_store(path: str | Path) -> bool:
     if p.suffix.lower() != ".gpkg" or not p.is_file():
         return False
     try:
-        with sqlite3.connect(f"file:{p}?mode=ro", uri=True) as con:
+        with closing(sqlite3.connect(f"file:{p}?mode=ro", uri=True)) as con:
             row = con.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
                               (META_LAYER,)).fetchone()
     except sqlite3.Error:

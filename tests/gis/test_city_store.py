@@ -233,3 +233,42 @@ def test_store_errors(store, tmp_path):
     with pytest.raises(InputError, match="unknown file format"):
         write_city_store(sheet, tmp_path / "s.gpkg")
     assert not (tmp_path / "s.gpkg").exists()
+
+
+def test_pbf_gives_the_same_store(district, store, tmp_path):
+    import osmium
+
+    pbf = tmp_path / "district.osm.pbf"
+    writer = osmium.SimpleWriter(str(pbf))
+    for obj in osmium.FileProcessor(str(district)):
+        writer.add(obj)
+    writer.close()
+    out = tmp_path / "pbf.gpkg"
+    write_city_store(pbf, out, batch_size=300)
+    a, b = store_communities(out), store_communities(store)
+    assert a.drop(columns="geometry").equals(b.drop(columns="geometry"))
+    code = a["code"].iloc[0]
+    x, y = read_community(out, code), read_community(store, code)
+    assert list(x.buildings["building_id"]) == list(y.buildings["building_id"])
+    assert (x.buildings.geometry.values == y.buildings.geometry.values).all()
+    assert list(x.street_lines["osm_id"]) == list(y.street_lines["osm_id"])
+
+
+def test_buildings_outside_communities(whole, tmp_path):
+    buildings, comm, _ = _vector_inputs(whole, tmp_path)
+    some = gpd.read_file(comm).iloc[::2]
+    half = tmp_path / "half.gpkg"
+    some.to_file(half, driver="GPKG")
+    outside = int((~whole.buildings["community"].isin(some["code"])).sum())
+    assert outside > 0
+    kept = write_city_store(buildings, tmp_path / "k.gpkg", communities=half, batch_size=200)
+    assert kept["buildings_outside_communities"] == outside
+    assert kept["buildings"] == len(whole.buildings)
+    nulls = pyogrio.read_dataframe(tmp_path / "k.gpkg", layer="buildings",
+                                   where="community IS NULL", read_geometry=False)
+    assert len(nulls) == outside
+    dropped = write_city_store(buildings, tmp_path / "d.gpkg", communities=half,
+                               batch_size=200, keep_outside=False)
+    assert dropped["buildings_outside_communities"] == outside
+    assert dropped["buildings"] == len(whole.buildings) - outside
+    assert store_communities(tmp_path / "d.gpkg")["buildings"].sum() == dropped["buildings"]
