@@ -624,6 +624,9 @@ def read_community(store: str | Path, code: str) -> StudyArea:
     buildings = _read_layer(path, "buildings", where, crs)
     lines = _read_layer(path, "streets", where, crs).drop(columns="community")
     bars = _read_layer(path, "barriers", where, crs).drop(columns="community")
+    # barriers_from_osm lists lines first, then water areas; batches interleave them.
+    bars = bars.iloc[np.argsort(bars["kind"].eq("water").values, kind="stable")]
+    bars = bars.reset_index(drop=True)
     return StudyArea(
         source=str(path), crs=crs, buildings=buildings,
         streets=nx.MultiDiGraph(crs=crs), street_report=StreetReport(0, 0, 0, 0, 0.0, 0, 0.0),

@@ -272,3 +272,24 @@ def test_buildings_outside_communities(whole, tmp_path):
     assert dropped["buildings_outside_communities"] == outside
     assert dropped["buildings"] == len(whole.buildings) - outside
     assert store_communities(tmp_path / "d.gpkg")["buildings"].sum() == dropped["buildings"]
+
+
+def test_real_osm_extract_round_trip(nanjing_path, tmp_path):
+    """Real OSM (Nanjing: multipolygon buildings, relations cut at the extract's edge, no
+    communities: the whole area as one) gives the load's buildings, streets and barriers."""
+    whole = load_study_area(nanjing_path, with_walk_graph=False)
+    steps: list[str] = []
+    out = tmp_path / "nanjing.gpkg"
+    summary = write_city_store(nanjing_path, out, batch_size=400, progress=steps.append)
+    assert sum(s.startswith("建筑 buildings") for s in steps) >= len(whole.buildings) // 400
+    assert any("relations with members outside the file" in r for r in summary["repairs"])
+    area = read_community(out, WHOLE_AREA_CODE)
+    assert area.crs == whole.crs
+    assert list(area.buildings["building_id"]) == list(whole.buildings["building_id"])
+    assert (area.buildings.geometry.values == whole.buildings.geometry.values).all()
+    assert (area.buildings["households"].values == whole.buildings["households"].values).all()
+    assert list(area.street_lines["osm_id"]) == list(whole.street_lines["osm_id"])
+    assert list(area.barriers["osm_id"]) == list(whole.barriers["osm_id"])
+    assert area.attribution == whole.attribution
+    assert store_communities(out).geometry[0].equals_exact(
+        whole.communities.to_crs("EPSG:4326").geometry.iloc[0], 1e-9)
