@@ -45,6 +45,7 @@ file is renamed into place only when complete. Many processes may read it at onc
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import tempfile
 from collections import defaultdict
@@ -127,10 +128,29 @@ class _Store:
 
 
 def _append(path: Path, layer: str, gdf: gpd.GeoDataFrame, *, append: bool) -> None:
-    """Write one batch to the store (the one place frames reach the file: tests count here)."""
-    pyogrio.write_dataframe(gdf, path, layer=layer, driver="GPKG", append=append,
-                            geometry_type="LineString" if layer == "streets" else "Unknown",
-                            promote_to_multi=False)
+    """Write one batch to the store (the one place frames reach the file: tests count here).
+
+    SQLite does not wait for the disk at each batch's commit (half the time of a batch of
+    2,500 buildings here): the file is a temporary one, renamed into place only when complete,
+    and synced to disk once before that (:func:`_sync`)."""
+    before = pyogrio.get_gdal_config_option("OGR_SQLITE_SYNCHRONOUS")
+    pyogrio.set_gdal_config_options({"OGR_SQLITE_SYNCHRONOUS": "OFF"})
+    try:
+        pyogrio.write_dataframe(gdf, path, layer=layer, driver="GPKG", append=append,
+                                geometry_type="LineString" if layer == "streets" else "Unknown",
+                                promote_to_multi=False)
+    finally:
+        restore = {True: "ON", False: "OFF"}.get(before, before)  # read back as bool
+        pyogrio.set_gdal_config_options({"OGR_SQLITE_SYNCHRONOUS": restore})
+
+
+def _sync(path: Path) -> None:
+    """Flush ``path`` to disk, so that the store renamed into place is whole after a crash."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _merge_repairs(repairs: list[Repair]) -> list[Repair]:
@@ -340,6 +360,7 @@ def write_city_store(
         summary = ingest.summary(out, n_communities, repairs, [f"{path}: {n}" for n in notes])
         _write_meta(tmp, summary, CRS.from_user_input(ingest.crs),
                     ATTRIBUTION if is_osm or streets else None)
+        _sync(tmp)
     return summary
 
 
