@@ -73,7 +73,7 @@ from gis.buildings import (
 from gis.communities import WHOLE_AREA_CODE, communities_from_osm, read_communities, whole_area
 from gis.crs import WGS84, local_metric_crs, to_wgs84
 from gis.errors import ArgumentError, InputError, Repair, check_file
-from gis.export import _atomically
+from gis.export import atomically
 from gis.households import HouseholdOptions, assign_households, csv_households
 from gis.osm import ATTRIBUTION, OsmArea, OsmExtract, OsmReadReport, OsmWay, is_osm_path
 from gis.osm_stream import is_feature, osm_batches, osm_context, read_relations
@@ -88,7 +88,6 @@ STORE_FORMAT = 1
 # centre line beside the boundary drawn along its kerb, and costs few extra rows.
 STREET_MARGIN_M = 50.0
 META_LAYER = "store_meta"
-LAYERS = ("communities", "buildings", "streets", "barriers")
 CRSLike = CRS | str
 
 
@@ -303,7 +302,7 @@ def write_city_store(
     repairs: list[Repair] = []
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=".city-store-") as work_dir, \
-            _atomically(out) as tmp:
+            atomically(out) as tmp:
         work = Path(work_dir)
         step("社区 communities")
         relations = read_relations(path) if is_osm else None

@@ -59,7 +59,7 @@ def study_area_layers(area: StudyArea) -> dict[str, gpd.GeoDataFrame]:
 
 
 @contextmanager
-def _atomically(path: Path):
+def atomically(path: Path):
     """Yield a temporary path beside ``path``; it replaces ``path`` only if the block
     completes, and is removed either way."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -84,7 +84,7 @@ def write_gpkg(layers: dict[str, gpd.GeoDataFrame], path: str | Path,
     tables = dict(tables or {})
     if attribution:
         tables["attribution"] = pd.DataFrame({"attribution": [attribution]})
-    with _atomically(path) as tmp:
+    with atomically(path) as tmp:
         for name, gdf in layers.items():
             gdf.to_file(tmp, layer=name, driver="GPKG")
         for name, table in tables.items():
@@ -106,7 +106,7 @@ def geojson_dict(gdf: gpd.GeoDataFrame, attribution: str | None = None) -> dict:
 def write_geojson(gdf: gpd.GeoDataFrame, path: str | Path, attribution: str | None = None) -> Path:
     """Write ``gdf`` as RFC 7946 GeoJSON, atomically."""
     path = Path(path)
-    with _atomically(path) as tmp:
+    with atomically(path) as tmp:
         tmp.write_text(json.dumps(geojson_dict(gdf, attribution), ensure_ascii=False),
                        encoding="utf-8")
     return path

@@ -293,3 +293,19 @@ def test_real_osm_extract_round_trip(nanjing_path, tmp_path):
     assert area.attribution == whole.attribution
     assert store_communities(out).geometry[0].equals_exact(
         whole.communities.to_crs("EPSG:4326").geometry.iloc[0], 1e-9)
+
+
+def test_households_csv_across_batches(district, whole, tmp_path):
+    """CSV households join in every batch; rows matching no building are counted once."""
+    from gis.households import HouseholdOptions
+
+    ids = [*whole.buildings["building_id"][::3], "nope1", "nope2"]
+    csv = tmp_path / "hh.csv"
+    pd.DataFrame({"building_id": ids, "households": range(len(ids))}).to_csv(csv, index=False)
+    opts = HouseholdOptions(csv_path=str(csv))
+    ref = load_study_area(district, with_walk_graph=False, households=opts).summary()
+    summary = write_city_store(district, tmp_path / "hh.gpkg", households=opts, batch_size=200)
+    assert summary["households"] == ref["households"]
+    unmatched = [r for r in summary["repairs"] if "matches no building" in r]
+    assert unmatched == [r for r in ref["repairs"] if "matches no building" in r]
+    assert ": 2 (e.g. nope1, nope2)" in unmatched[0]
