@@ -7,7 +7,12 @@ through GDAL's streaming reader, gis.vector_files.read_vector_batches; OSM XML/P
 extract too, through gis.osm_stream), runs on each batch the same steps as load_study_area
 (repair, WGS84, residential, households, community of the representative point) and appends
 it to the store. Only the communities and the residential landuse areas are held whole (they
-are small); no step holds the city's buildings, streets or barriers. :func:`read_community`
+are small); no step holds the city's buildings, streets or barriers. Two things need all
+batches: duplicate building ids (a unique SQL index finds them at the end) and households from
+a population raster, whose cells are shared by buildings of several batches (summed per cell
+while the batches stream by, then applied to the stored buildings in a second pass; the raster
+itself is read whole, as gis.households reads it). Counts per community are taken from the
+store at the end. :func:`read_community`
 then gives one community as a :class:`StudyArea` that partition plans exactly as it plans that
 community in the whole-area load.
 
@@ -48,10 +53,9 @@ import json
 import os
 import sqlite3
 import tempfile
-from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import closing
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import geopandas as gpd
@@ -74,7 +78,13 @@ from gis.communities import WHOLE_AREA_CODE, communities_from_osm, read_communit
 from gis.crs import WGS84, local_metric_crs, to_wgs84
 from gis.errors import ArgumentError, InputError, Repair, check_file
 from gis.export import atomically
-from gis.households import HouseholdOptions, assign_households, csv_households
+from gis.households import (
+    HouseholdOptions,
+    assign_households,
+    csv_households,
+    raster_cells,
+    raster_spread,
+)
 from gis.osm import ATTRIBUTION, OsmArea, OsmExtract, OsmReadReport, OsmWay, is_osm_path
 from gis.osm_stream import is_feature, osm_batches, osm_context, read_relations
 from gis.streets import StreetReport, street_lines
@@ -88,25 +98,99 @@ STORE_FORMAT = 1
 # centre line beside the boundary drawn along its kerb, and costs few extra rows.
 STREET_MARGIN_M = 50.0
 META_LAYER = "store_meta"
+RASTER_TABLE = "_raster_cells"  # a working table, dropped before the store is complete
+RASTER_CHUNK = 50_000  # buildings updated at a time from the raster
 CRSLike = CRS | str
 
 
 @dataclass
 class _Counts:
-    """What the store holds, counted batch by batch."""
+    """What was read and written, counted batch by batch."""
 
     buildings_read: int = 0
     buildings: int = 0
-    residential: int = 0
-    households: int = 0
-    households_estimated: int = 0
-    population: float = 0.0
     outside: int = 0
     street_rows: int = 0
     barrier_rows: int = 0
     batches: int = 0
-    per_community: dict[str, list[float]] = field(
-        default_factory=lambda: defaultdict(lambda: [0, 0, 0.0]))
+
+
+def _gpkg_functions(con: sqlite3.Connection) -> None:
+    """The SQL functions a GeoPackage's R-tree triggers name, for updates of attributes
+    through plain sqlite3 (GDAL registers them itself): ST_IsEmpty from the blob's header
+    (GeoPackage 1.3, flags byte bit 4); the envelope ones fire only when a geometry changes,
+    which these updates never do."""
+
+    def is_empty(blob: bytes | None) -> int | None:
+        return None if blob is None else int(bool(blob[3] & 0x10))
+
+    def unused(_blob: bytes | None) -> float:
+        raise sqlite3.NotSupportedError("geometries are not updated through sqlite3")
+
+    con.create_function("ST_IsEmpty", 1, is_empty, deterministic=True)
+    for name in ("ST_MinX", "ST_MaxX", "ST_MinY", "ST_MaxY"):
+        con.create_function(name, 1, unused, deterministic=True)
+
+
+@dataclass
+class _RasterPass:
+    """Households from a population raster, in two passes: a raster cell's population is
+    shared by all residential buildings of the cell, which batches do not hold whole. While
+    batches stream by, the residential floor area of each cell is summed and each building's
+    cell kept in a table of the store; then the buildings the raster gives households to
+    (those that would otherwise be estimated) are updated in the store."""
+
+    path: str
+    values: np.ndarray | None = None  # population per cell, flat
+    cell_area: np.ndarray | None = None  # residential floor area per cell, m^2
+    seen: set[int] = field(default_factory=set)
+
+    def add(self, store: Path, metric: gpd.GeoDataFrame) -> None:
+        """Count one batch (metric CRS, after assign_households) and keep its cells."""
+        values, cells = raster_cells(metric, self.path)
+        if self.values is None:
+            self.values, self.cell_area = values, np.zeros(len(values))
+        assert self.cell_area is not None
+        resid = metric["residential"].to_numpy(dtype=bool) & (cells >= 0)
+        area = metric["floor_area_m2"].to_numpy()
+        self.cell_area += np.bincount(cells[resid], weights=area[resid],
+                                      minlength=len(self.cell_area))
+        self.seen.update(np.unique(cells[resid]).tolist())
+        with closing(sqlite3.connect(store)) as con, con:
+            con.execute(f"CREATE TABLE IF NOT EXISTS {RASTER_TABLE} "
+                        "(building_id TEXT PRIMARY KEY, cell INTEGER)")
+            con.executemany(f"INSERT INTO {RASTER_TABLE} VALUES (?, ?)",
+                            zip(metric["building_id"][resid].astype(str),
+                                cells[resid].tolist(), strict=True))
+
+    def apply(self, store: Path, opts: HouseholdOptions, repairs: list[Repair]) -> None:
+        """Give the raster's households to the buildings whose households would otherwise be
+        estimated (gis.households' order of sources), as assign_households does."""
+        if self.values is None or self.cell_area is None:
+            return
+        query = (f"SELECT b.fid, b.floor_area_m2, r.cell FROM buildings b JOIN {RASTER_TABLE} r "
+                 "ON r.building_id = b.building_id WHERE b.households_source = 'estimated'")
+        with closing(sqlite3.connect(store)) as con, con:
+            _gpkg_functions(con)
+            rows = con.execute(query)
+            while chunk := rows.fetchmany(RASTER_CHUNK):
+                fid, area, cells = (np.array(col) for col in zip(*chunk, strict=True))
+                pop = raster_spread(self.values, cells.astype(np.int64),
+                                    area.astype(float), self.cell_area)
+                hh = np.round(pop / opts.household_size)
+                take = pop > 0
+                con.executemany(
+                    "UPDATE buildings SET households = ?, households_source = 'raster', "
+                    "population = ? WHERE fid = ?",
+                    zip(hh[take].astype(int).tolist(),
+                        (hh[take] * opts.household_size).tolist(),
+                        fid[take].tolist(), strict=True))
+            con.execute(f"DROP TABLE {RASTER_TABLE}")
+        unplaced = float(self.values.sum() - self.values[sorted(self.seen)].sum())
+        if unplaced > 0:
+            repairs.append(Repair(self.path, "raster population in cells without a "
+                                  "residential building, not placed (无住宅的栅格人口未分配)",
+                                  round(unplaced), []))
 
 
 class _Store:
@@ -270,8 +354,8 @@ def write_city_store(
         streets: streets and barriers when ``source`` has none: an OSM file, or a vector file
             of lines with OSM-like columns (highway, railway, waterway, name, tunnel, ...).
         datum, id_col, households, barriers, invalid: as for load_study_area. A population
-            raster (``households.raster_path``) is not supported here: it spreads each cell
-            over the buildings of the cell, which a batch does not hold whole.
+            raster (``households.raster_path``) is applied in a second pass over the store
+            (:class:`_RasterPass`): a cell is shared by buildings of several batches.
         batch_size: features read and written at a time (buildings, or buildings + lines).
         progress: called with the name of each step and batch as it starts.
         keep_outside: store buildings in no community (community NULL); else only count them.
@@ -292,12 +376,10 @@ def write_city_store(
     if batch_size < 1:
         raise ArgumentError(f"batch_size 必须为正数：{batch_size}",
                             f"batch_size must be positive, got {batch_size}")
+    raster = None
     if households is not None and households.raster_path:
-        raise ArgumentError(
-            "城市数据仓不支持人口栅格（栅格单元跨批次）：请用户数列、CSV 或估算",
-            "a population raster is not supported when writing a city store (a raster cell's "
-            "buildings span batches): give households as a column, a CSV, or let them be "
-            "estimated")
+        raster = _RasterPass(households.raster_path)
+        households = replace(households, raster_path=None)  # estimates, then the raster
     is_osm = is_osm_path(path)
     repairs: list[Repair] = []
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -326,7 +408,7 @@ def write_city_store(
             path=path, store=_Store(tmp), step=step, crs=crs, communities=comm,
             landuse=residential_landuse(context.extract(path)) if context else None,
             datum=datum, households=households, barriers=barriers, invalid=invalid,
-            keep_outside=keep_outside, repairs=repairs)
+            keep_outside=keep_outside, repairs=repairs, raster=raster)
         report = OsmReadReport()
         if relations is not None:
             for extract in osm_batches(path, relations, batch_size=batch_size,
@@ -350,13 +432,20 @@ def write_city_store(
                 ingest.lines(extract)
 
         step("社区 communities")
-        n_communities = ingest.write_communities()
         _ensure_layers(ingest.store)
+        _index(tmp, path)
+        if raster is not None:
+            step("户数 households (raster)")
+            raster.apply(tmp, households or HouseholdOptions(), repairs)
         if households is not None and households.csv_path:
             repairs = _csv_unmatched(repairs, households, tmp)
-        _index(tmp, path)
+        stats = _community_stats(tmp)
+        n_communities = ingest.write_communities(stats)
+        with closing(sqlite3.connect(tmp)) as con, con:
+            con.execute("CREATE INDEX communities_code ON communities (code)")
         notes = (context.report.lines() if context else []) + report.lines()
-        summary = ingest.summary(out, n_communities, repairs, [f"{path}: {n}" for n in notes])
+        summary = ingest.summary(out, stats, n_communities, repairs,
+                                 [f"{path}: {n}" for n in notes])
         _write_meta(tmp, summary, CRS.from_user_input(ingest.crs),
                     ATTRIBUTION if is_osm or streets else None)
         _sync(tmp)
@@ -379,6 +468,7 @@ class _Ingest:
     invalid: str
     keep_outside: bool
     repairs: list[Repair]
+    raster: _RasterPass | None = None
     counts: _Counts = field(default_factory=_Counts)
     hull: list[shapely.Geometry] = field(default_factory=list)  # whole area: buildings' hull
     _metric: gpd.GeoDataFrame | None = None
@@ -426,26 +516,12 @@ class _Ingest:
         c.outside += int((~inside).sum())
         if not self.keep_outside:
             stored, inside = stored[inside], inside[inside]
-        self._count(stored, inside)
-        if len(stored):
-            self.store.write("buildings", stored)
-
-    def _count(self, stored: gpd.GeoDataFrame, inside: pd.Series) -> None:
-        c = self.counts
-        resid = stored["residential"].astype(bool) & inside
         c.batches += 1
         c.buildings += len(stored)
-        c.residential += int(resid.sum())
-        c.households += int(stored.loc[resid, "households"].sum())
-        c.households_estimated += int(
-            stored.loc[resid & stored["households_estimated"], "households"].sum())
-        c.population += float(stored.loc[resid, "population"].sum())
-        for code, group in stored[inside].groupby("community"):
-            row = c.per_community[str(code)]
-            homes = group["residential"].astype(bool)
-            row[0] += len(group)
-            row[1] += int(group.loc[homes, "households"].sum())
-            row[2] += float(group.loc[homes, "population"].sum())
+        if len(stored):
+            self.store.write("buildings", stored)
+        if self.raster is not None:
+            self.raster.add(self.store.path, metric)
 
     def lines(self, extract: OsmExtract) -> None:
         """Append the street lines and barriers of one batch, a row per community near."""
@@ -460,35 +536,35 @@ class _Ingest:
         if len(bars):
             self.store.write("barriers", bars)
 
-    def write_communities(self) -> int:
-        """Write the communities layer with their counts; the number of communities."""
+    def write_communities(self, stats: pd.DataFrame) -> int:
+        """Write the communities layer with their ``stats`` (:func:`_community_stats`); the
+        number of communities."""
         comm = self.communities
         if comm is None:
             comm = whole_area(gpd.GeoDataFrame(geometry=self.hull, crs=WGS84))
-        stats = pd.DataFrame(
-            [self.counts.per_community.get(str(c), [0, 0, 0.0]) for c in comm["code"]],
-            columns=["buildings", "households", "population"])
+        mine = stats.reindex(comm["code"].astype(str)).fillna(0)
         self.store.write("communities", gpd.GeoDataFrame(
             {"code": comm["code"].values, "name": comm["name"].values,
-             "buildings": stats["buildings"].astype(int).values,
-             "households": stats["households"].astype(int).values,
-             "population": stats["population"].round(1).values},
+             "buildings": mine["buildings"].astype(int).values,
+             "households": mine["households"].astype(int).values,
+             "population": mine["population"].round(1).values},
             geometry=comm.geometry.values, crs=WGS84))
         return len(comm)
 
-    def summary(self, out: Path, communities: int, repairs: list[Repair],
-                notes: list[str]) -> dict[str, object]:
-        """What write_city_store returns (and store_meta keeps)."""
+    def summary(self, out: Path, stats: pd.DataFrame, communities: int,
+                repairs: list[Repair], notes: list[str]) -> dict[str, object]:
+        """What write_city_store returns (and store_meta keeps); household counts are of the
+        residential buildings inside communities, as the import summary counts them."""
         c = self.counts
         return {
             "source": str(self.path),
             "store": str(out),
             "buildings": c.buildings,
             "buildings_read": c.buildings_read,
-            "residential": c.residential,
-            "households": c.households,
-            "households_estimated": c.households_estimated,
-            "population": round(c.population),
+            "residential": int(stats["residential"].sum()),
+            "households": int(stats["households"].sum()),
+            "households_estimated": int(stats["households_estimated"].sum()),
+            "population": round(float(stats["population"].sum())),
             "communities": communities,
             "buildings_outside_communities": c.outside,
             "street_rows": c.street_rows,
@@ -497,6 +573,21 @@ class _Ingest:
             "repairs": [str(r) for r in _merge_repairs(repairs)] + notes,
             "crs": CRS.from_user_input(self.crs).to_string(),
         }
+
+
+def _community_stats(tmp: Path) -> pd.DataFrame:
+    """Per community code: buildings, residential, households, households_estimated and
+    population (of residential buildings), counted in the store."""
+    query = (
+        "SELECT community AS code, COUNT(*) AS buildings, SUM(residential) AS residential, "
+        "SUM(CASE WHEN residential THEN households ELSE 0 END) AS households, "
+        "SUM(CASE WHEN residential AND households_estimated THEN households ELSE 0 END) "
+        "AS households_estimated, "
+        "SUM(CASE WHEN residential THEN population ELSE 0 END) AS population "
+        "FROM buildings WHERE community IS NOT NULL GROUP BY community")
+    with closing(sqlite3.connect(tmp)) as con:
+        stats = pd.read_sql_query(query, con)
+    return stats.astype({"code": str}).set_index("code").astype(float)
 
 
 def _ensure_layers(store: _Store) -> None:
@@ -538,7 +629,6 @@ def _index(tmp: Path, path: Path) -> None:
     with closing(sqlite3.connect(tmp)) as con, con:
         for layer in ("buildings", "streets", "barriers"):
             con.execute(f'CREATE INDEX "{layer}_community" ON "{layer}" (community)')
-        con.execute("CREATE INDEX communities_code ON communities (code)")
         try:
             con.execute("CREATE UNIQUE INDEX buildings_building_id ON buildings (building_id)")
         except sqlite3.IntegrityError:

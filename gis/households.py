@@ -120,13 +120,9 @@ def csv_households(path: str, id_col: str, hh_col: str) -> pd.Series:
     return pd.Series(values.values, index=table[id_col].values)
 
 
-def raster_population(buildings: gpd.GeoDataFrame, raster_path: str) -> tuple[pd.Series, float]:
-    """Spread a population raster over residential buildings by floor area.
-
-    Each cell's population goes to the residential buildings whose representative point falls
-    in it, shared by floor area (m^2). Returns the population per building and the population
-    of cells that held no residential building (it cannot be placed and is reported).
-    """
+def raster_cells(buildings: gpd.GeoDataFrame, raster_path: str) -> tuple[np.ndarray, np.ndarray]:
+    """The raster's values (population per cell, flat, negatives as 0) and, per building, the
+    flat index of the cell holding its representative point (-1 outside the raster)."""
     import rasterio
 
     with rasterio.open(raster_path) as src:
@@ -137,16 +133,38 @@ def raster_population(buildings: gpd.GeoDataFrame, raster_path: str) -> tuple[pd
         inside = (rows >= 0) & (rows < src.height) & (cols >= 0) & (cols < src.width)
         values = np.ma.filled(band.astype(float), 0.0)
     values[values < 0] = 0.0  # nodata written as negative numbers in some products
-    resid = buildings["residential"].to_numpy() & inside
-    cell = np.where(resid, rows * values.shape[1] + cols, -1)
+    cells = np.where(inside, rows * values.shape[1] + cols, -1)
+    return values.ravel(), cells.astype(np.int64)
+
+
+def raster_spread(values: np.ndarray, cells: np.ndarray, floor_area: np.ndarray,
+                  cell_area: np.ndarray) -> np.ndarray:
+    """Population per building: its cell's value (``values``, by flat ``cells`` index; -1 for
+    none) times its share of the cell's residential floor area (``cell_area``, m^2 per cell).
+    Buildings that take no share (not residential, outside) are given 0 by the caller."""
+    out = np.zeros(len(cells))
+    ok = cells >= 0
+    total = cell_area[cells[ok]]
+    out[ok] = np.divide(floor_area[ok], total, out=np.zeros(int(ok.sum())),
+                        where=total > 0) * values[cells[ok]]
+    return out
+
+
+def raster_population(buildings: gpd.GeoDataFrame, raster_path: str) -> tuple[pd.Series, float]:
+    """Spread a population raster over residential buildings by floor area.
+
+    Each cell's population goes to the residential buildings whose representative point falls
+    in it, shared by floor area (m^2). Returns the population per building and the population
+    of cells that held no residential building (it cannot be placed and is reported).
+    """
+    values, cells = raster_cells(buildings, raster_path)
+    resid = buildings["residential"].to_numpy(dtype=bool) & (cells >= 0)
     area = (buildings.geometry.area * floors(buildings)).to_numpy()
-    frame = pd.DataFrame({"cell": cell, "area": area})[resid]
-    share = frame["area"] / frame.groupby("cell")["area"].transform("sum")
-    cell_pop = values.ravel()[frame["cell"].to_numpy()]
-    pop = pd.Series(0.0, index=buildings.index)
-    pop[frame.index] = share.to_numpy() * cell_pop
-    placed_cells = np.unique(frame["cell"].to_numpy())
-    unplaced = float(values.sum() - values.ravel()[placed_cells].sum())
+    cells = np.where(resid, cells, -1)
+    cell_area = np.bincount(cells[resid], weights=area[resid], minlength=len(values))
+    pop = pd.Series(raster_spread(values, cells, area, cell_area), index=buildings.index)
+    placed = np.unique(cells[resid])
+    unplaced = float(values.sum() - values[placed].sum())
     return pop, unplaced
 
 

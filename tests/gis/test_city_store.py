@@ -3,6 +3,7 @@ community, and read back one community at a time exactly as the whole-area load 
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import geopandas as gpd
@@ -309,3 +310,73 @@ def test_households_csv_across_batches(district, whole, tmp_path):
     unmatched = [r for r in summary["repairs"] if "matches no building" in r]
     assert unmatched == [r for r in ref["repairs"] if "matches no building" in r]
     assert ": 2 (e.g. nope1, nope2)" in unmatched[0]
+
+
+def test_extent_without_header_bounds(district, whole, tmp_path):
+    """An OSM file without <bounds>: the extent (for the whole-area fallback's CRS) is that of
+    its buildings, found in the second pass."""
+    from gis.osm_stream import osm_context
+
+    bare = tmp_path / "bare.osm"
+    with district.open(encoding="utf-8") as src, bare.open("w", encoding="utf-8") as dst:
+        dst.writelines(line for line in src if "<bounds" not in line)
+    context = osm_context(bare, read_relations(bare))
+    expected = whole.buildings.to_crs("EPSG:4326").total_bounds
+    assert context.bounds == pytest.approx(tuple(expected), abs=1e-9)
+    assert len(context.communities) == len(whole.communities)
+
+
+def test_community_without_buildings(whole, tmp_path):
+    _, comm, _ = _vector_inputs(whole, tmp_path)
+    polys = gpd.read_file(comm)
+    far = polys.iloc[[0]].copy()
+    far["code"], far["name"] = "999", "empty"
+    far["geometry"] = far.translate(0.5, 0.0).geometry  # half a degree east: no buildings
+    more = tmp_path / "more.gpkg"
+    pd.concat([polys, far]).to_file(more, driver="GPKG")
+    buildings, _, _ = _vector_inputs(whole, tmp_path)
+    out = tmp_path / "e.gpkg"
+    write_city_store(buildings, out, communities=more, batch_size=300)
+    assert store_communities(out).set_index("code").at["999", "buildings"] == 0
+    area = read_community(out, "999")
+    assert area.buildings.empty and "households" in area.buildings.columns
+    assert area.street_lines.empty and len(area.communities) == 1
+
+
+def test_population_raster_across_batches(district, whole, tmp_path):
+    """A raster cell's people are shared by its residential buildings in every batch: the
+    store's households are the whole load's (a second pass over the store)."""
+    import numpy as np
+    import rasterio
+    from rasterio.transform import from_origin
+
+    from gis.households import HouseholdOptions
+
+    minx, miny, maxx, maxy = whole.buildings.total_bounds
+    size = 250.0  # m: cells hold buildings of several batches
+    width = int((maxx - minx) * 0.6 // size) + 1  # the east of the district lies outside
+    height = int((maxy - miny) // size) + 1
+    tif = tmp_path / "pop.tif"
+    data = np.random.default_rng(1).uniform(0, 3000, (height, width)).astype("float32")
+    with rasterio.open(tif, "w", driver="GTiff", height=height, width=width, count=1,
+                       dtype="float32", crs=whole.crs,
+                       transform=from_origin(minx, maxy, size, size)) as dst:
+        dst.write(data, 1)
+    opts = HouseholdOptions(raster_path=str(tif))
+    ref = load_study_area(district, with_walk_graph=False, households=opts)
+    summary = write_city_store(district, tmp_path / "r.gpkg", households=opts, batch_size=150)
+    by_id = ref.buildings.set_index("building_id")
+    sources = by_id["households_source"].value_counts()
+    assert sources["raster"] > 20 and sources["estimated"] > 20  # both, in the test data
+    for code in _codes(ref):
+        got = read_community(tmp_path / "r.gpkg", code).buildings.set_index("building_id")
+        want = by_id[by_id["community"] == code]
+        assert (got["households"] == want["households"]).all()
+        _same(got["households_source"], want["households_source"])
+        assert np.allclose(got["population"], want["population"])
+    assert summary["households"] == ref.summary()["households"]
+    placed = [r for r in summary["repairs"] if "not placed" in r]
+    assert placed == [r for r in ref.summary()["repairs"] if "not placed" in r]
+    with sqlite3.connect(tmp_path / "r.gpkg") as con:  # the working table is gone
+        tables = {row[0] for row in con.execute("SELECT name FROM sqlite_master")}
+    assert "buildings" in tables and city_store.RASTER_TABLE not in tables
