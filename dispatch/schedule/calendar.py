@@ -23,6 +23,17 @@ Model (per worker, so that 10 workers are 10 small models):
   (fewer, nearer clusters a day: spatially compact days).
 - party members (``min_weekly``): at least that many households a week, a shortfall penalised.
 
+The start (a levelled earliest-due-first sweep, :func:`_start`) is levelled further by a
+local search on the model's own objective (:func:`_level`: moving a visit, adding or dropping
+an early one, shifting the first or last visits of a group's chain; simulated annealing over
+a fixed number of seeded moves), and CP-SAT starts from the result as its hint: alone,
+CP-SAT hardly improved on the start within its budget, as levelling a day often needs a
+group's whole chain of weekly visits moved at once. The early visits (groups due within
+``LOOKAHEAD_DAYS`` after the horizon) fill the last days, as a worker re-planning week after
+week would; :func:`advance` records the worked days for the next calendar.
+:func:`peak_bound` is what the input forces: the busiest day's visiting minutes that no
+calendar keeping every visit on time can go below (visits already due in the first days).
+
 The solver runs on one core with a deterministic time budget (``max_deterministic_time``), so
 the same input gives the same calendar; :func:`plan_calendars` runs workers' models in parallel
 processes. The baseline, :func:`nearest_due_first`, fills each work day with the visits due
@@ -40,7 +51,7 @@ import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 
 import numpy as np
@@ -64,6 +75,9 @@ APPROACH_WEIGHT = 1  # per minute of walking to a cluster
 SHORTFALL_WEIGHT = 500  # per household a party member visits below min_weekly in a week
 LOOKAHEAD_DAYS = 21  # groups due this soon after the horizon may be visited early in it
 EXTRA_WEIGHT = 1  # per minute of an early visit that is not yet due
+LEVEL_MOVES = 40_000  # moves the levelling search tries at most (about 0.6 s of Python)
+LEVEL_SHIFTS = (-3, -2, -1, 1, 2, 3)  # work days a part of a group's chain is shifted by
+LEVEL_T0, LEVEL_T1 = 60.0, 0.5  # the annealing's temperature, first and last move
 DEFAULT_BUDGET_S = 2.0  # CP-SAT deterministic time per worker
 WORKERS = 1  # CP-SAT on one thread: its deterministic limit is kept (4 interleaved
 # subsolvers overshot a 0.3 limit fivefold, 17 s on this loaded machine)
@@ -348,7 +362,7 @@ def plan_calendar(worker_id: object, groups: Sequence[Group], days: Sequence[Wor
                   start: date, *, base: tuple[float, float] | None = None,
                   cluster_m: float = CLUSTER_M, min_weekly: int = 0,
                   budget_s: float = DEFAULT_BUDGET_S, time_limit_s: float | None = None,
-                  log: bool = False) -> Calendar:
+                  level_moves: int = LEVEL_MOVES, log: bool = False) -> Calendar:
     """The visit calendar of one worker.
 
     Args:
@@ -362,6 +376,8 @@ def plan_calendar(worker_id: object, groups: Sequence[Group], days: Sequence[Wor
         budget_s: CP-SAT's deterministic time (about seconds of one core); the same input
             and budget give the same calendar.
         time_limit_s: a wall-clock safety limit (default: 3 × budget + 1).
+        level_moves: most moves the levelling search (:func:`_level`) tries on the start
+            before CP-SAT (0: none); a count, not a time, so that the answer is repeatable.
         log: print CP-SAT's search log.
 
     Returns:
@@ -436,19 +452,23 @@ def plan_calendar(worker_id: object, groups: Sequence[Group], days: Sequence[Wor
     hinted = _start(occurrences, offsets, groups, days, label,  # the work with approaches
                     sum(minutes[oi] for oi in first) + sum(int(approach[c]) for c, _ in opened),
                     approach)
+    # each day's share of the horizon's work: visiting minutes plus the approaches of the
+    # start, in proportion to the day's capacity
+    used = {(int(label[occurrences[oi].group]), k) for oi, k in hinted.items()}
+    work = sum(minutes[oi] for oi in hinted) + sum(int(approach[c]) for c, _ in used)
+    total_cap = sum(d.capacity_min for d in days) or 1
+    targets = [round(work * d.capacity_min / total_cap) for d in days]
+    if level_moves:
+        hinted = _level(hinted, occurrences, offsets, groups, days, label, approach, targets,
+                        level_moves)
     for oi, occ in enumerate(occurrences):
         for k in occ.days:
             model.add_hint(x[oi, k], k == hinted.get(oi, -1))
         if oi in present:
             model.add_hint(present[oi], oi in hinted)
     used = {(int(label[occurrences[oi].group]), k) for oi, k in hinted.items()}
-    hint_approach = sum(int(approach[c]) for c, _ in used)
     for key, var in y.items():
         model.add_hint(var, key in used)
-    # each day's share of the horizon's work: visiting minutes plus the approaches of the
-    # start, in proportion to the day's capacity
-    work = sum(minutes[oi] for oi in hinted) + hint_approach
-    total_cap = sum(d.capacity_min for d in days) or 1
     upper = sum(minutes) + int(approach.sum()) + 1
     loads, devs, objective = [], [], []
     # the start's value of every variable, so that the hint is complete
@@ -457,7 +477,6 @@ def plan_calendar(worker_id: object, groups: Sequence[Group], days: Sequence[Wor
         hint_load[k] += minutes[oi]
     for c, k in used:
         hint_load[k] += int(approach[c])
-    targets = [round(work * d.capacity_min / total_cap) for d in days]
     hint_dev = [abs(v - t) for v, t in zip(hint_load, targets, strict=True)]
     max_dev = model.new_int_var(0, upper, "max_dev")
     model.add_hint(max_dev, max(hint_dev, default=0))
@@ -639,6 +658,170 @@ def _start(occurrences: list[_Occurrence], offsets: list[int], groups: Sequence[
     return chosen
 
 
+def _level(chosen: dict[int, int], occurrences: list[_Occurrence], offsets: list[int],
+           groups: Sequence[Group], days: Sequence[WorkDay], label: np.ndarray,
+           approach: np.ndarray, targets: list[int], max_moves: int) -> dict[int, int]:
+    """Level the start's days by local search before CP-SAT (which gets the result as hint).
+
+    CP-SAT alone improves little on the start within its budget: levelling a day often
+    needs a whole chain of a group's visits moved at once (weekly visits, 8 of them in 8
+    weeks, at most 7 days apart), a move its search rarely finds. This search draws, with a
+    seeded generator, a group and a move: one of its visits to another allowed day, an
+    early visit in or out, or its first or last ``j`` visits shifted together by
+    ``LEVEL_SHIFTS`` work days; a move that keeps every rule of the model (windows, gaps,
+    the end of the horizon) is kept when it lowers the model's own objective (the same
+    weights: deviation from each day's target, largest deviation, the band, capacity,
+    approaches, early visits), or raises it by ``delta`` with probability
+    ``exp(-delta / T)``, ``T`` cooling from ``LEVEL_T0`` to ``LEVEL_T1`` (simulated
+    annealing); the best state seen is returned. Deterministic: ``max_moves`` draws, no
+    clock.
+
+    Returns:
+        The improved start (occurrence -> work-day position); absent optional visits are
+        not keys.
+    """
+    n_days = len(days)
+    if not n_days or not occurrences:
+        return chosen
+    horizon = offsets[-1] + 1
+    allowed = [set(o.days) for o in occurrences]
+    minutes = [groups[o.group].minutes for o in occurrences]
+    cluster = [int(label[o.group]) for o in occurrences]
+    chains: dict[int, list[int]] = defaultdict(list)
+    for oi, occ in enumerate(occurrences):
+        chains[occ.group].append(oi)
+    at: dict[int, int | None] = {oi: chosen.get(oi) for oi in range(len(occurrences))}
+    count: dict[tuple[int, int], int] = defaultdict(int)
+    loads = [0] * n_days
+    for oi, k in chosen.items():
+        loads[k] += minutes[oi]
+        if count[cluster[oi], k] == 0:
+            loads[k] += int(approach[cluster[oi]])
+        count[cluster[oi], k] += 1
+    caps = [d.capacity_min for d in days]
+    bands = [int(BAND * t) for t in targets]
+
+    devs = [abs(v - t) for v, t in zip(loads, targets, strict=True)]
+
+    def day_cost(k: int, load: int) -> int:
+        dev = load - targets[k]
+        dev = devs[k] = dev if dev > 0 else -dev
+        cost = SUM_DEV_WEIGHT * dev
+        if dev > bands[k]:
+            cost += BAND_WEIGHT * (dev - bands[k])
+        if load > caps[k]:
+            cost += OVER_CAPACITY_WEIGHT * (load - caps[k])
+        return cost
+
+    costs = [day_cost(k, v) for k, v in enumerate(loads)]
+    # the cost beyond the days' own: early visits, and the approaches once more (they are in
+    # the loads too), as the model's objective counts them
+    fixed = (EXTRA_WEIGHT * sum(minutes[oi] for oi in chosen if occurrences[oi].optional)
+             + APPROACH_WEIGHT * sum(int(approach[c]) for (c, _), n in count.items() if n))
+    walks = [int(a) for a in approach]
+
+    def total() -> int:
+        return sum(costs) + MAX_DEV_WEIGHT * max(devs) + fixed
+
+    def move(oi: int, k: int | None) -> None:
+        nonlocal fixed
+        old = at[oi]
+        c = cluster[oi]
+        if old is not None:
+            count[c, old] -= 1
+            walk = walks[c] if count[c, old] == 0 else 0
+            loads[old] -= minutes[oi] + walk
+            fixed -= APPROACH_WEIGHT * walk
+            costs[old] = day_cost(old, loads[old])
+        if k is not None:
+            walk = walks[c] if count[c, k] == 0 else 0
+            loads[k] += minutes[oi] + walk
+            fixed += APPROACH_WEIGHT * walk
+            count[c, k] += 1
+            costs[k] = day_cost(k, loads[k])
+        if occurrences[oi].optional:
+            fixed += EXTRA_WEIGHT * minutes[oi] * ((k is not None) - (old is not None))
+        at[oi] = k
+
+    def chain_ok(gi: int) -> bool:
+        items = chains[gi]
+        placed = []
+        for oi in items:
+            k = at[oi]
+            if k is None:
+                if not occurrences[oi].optional:
+                    return False
+                continue
+            if k not in allowed[oi]:
+                return False
+            placed.append((oi, offsets[k]))
+        for (_, ta), (oi, tb) in itertools.pairwise(placed):
+            if not occurrences[oi].min_gap <= tb - ta <= occurrences[oi].max_gap:
+                return False
+        last = items[-1]
+        if occurrences[last].optional and at[last] is None and len(items) > 1:
+            k = at[items[-2]]
+            return k is not None and offsets[k] >= horizon - groups[gi].period
+        return True
+
+    def attempt(gi: int, changes: list[tuple[int, int | None]], best: int) -> int | None:
+        """Apply ``changes``; keep them when the chain stays valid and the cost drops."""
+        before = [(oi, at[oi]) for oi, _ in changes]
+        for oi, k in changes:
+            move(oi, k)
+        if chain_ok(gi):
+            cost = total()
+            if cost < best:
+                return cost
+        for oi, k in reversed(before):
+            move(oi, k)
+        return None
+
+    rng = np.random.default_rng(0)
+    group_ids = list(chains)
+    best = current = total()
+    best_at = dict(at)
+    temps = np.geomspace(LEVEL_T0, LEVEL_T1, max_moves)
+    draws = rng.random((max_moves, 5))
+    for tried in range(max_moves):
+        r = draws[tried]
+        gi = group_ids[int(r[0] * len(group_ids))]
+        items = chains[gi]
+        changes: list[tuple[int, int | None]]
+        if r[1] < 0.4:  # one visit to another allowed day, or an early visit in or out
+            oi = items[int(r[2] * len(items))]
+            options: list[int | None] = list(occurrences[oi].days)
+            if occurrences[oi].optional:
+                options.append(None)
+            changes = [(oi, options[int(r[3] * len(options))])]
+        else:  # the first or the last visits of the chain, shifted together
+            present = [oi for oi in items if at[oi] is not None]
+            if not present:
+                continue
+            j = 1 + int(r[2] * len(present))
+            part = present[:j] if r[1] < 0.7 else present[-j:]
+            step = LEVEL_SHIFTS[int(r[3] * len(LEVEL_SHIFTS))]
+            shifted = [(oi, int(at[oi]) + step) for oi in part]  # type: ignore[arg-type]
+            if not all(0 <= k < n_days for _, k in shifted):
+                continue
+            changes = list(shifted)
+        if all(at[oi] == to for oi, to in changes):
+            continue
+        before = [(oi, at[oi]) for oi, _ in changes]
+        for oi, to in changes:
+            move(oi, to)
+        if chain_ok(gi):
+            cost = total()
+            if cost <= current or r[4] < math.exp((current - cost) / temps[tried]):
+                current = cost
+                if cost < best:
+                    best, best_at = cost, dict(at)
+                continue
+        for oi, to in reversed(before):
+            move(oi, to)
+    return {oi: k for oi, k in best_at.items() if k is not None}
+
+
 def _repair(chosen: dict[int, int], queue: dict[int, list[int]],
             occurrences: list[_Occurrence], offsets: list[int], horizon: int,
             groups: Sequence[Group]) -> None:
@@ -659,6 +842,70 @@ def _repair(chosen: dict[int, int], queue: dict[int, list[int]],
             chosen.pop(oi, None)
             if not occurrences[oi].optional:
                 chosen[oi] = at[occurrences[oi].hi]
+
+
+def advance(groups: Sequence[Group], visits: Iterable[ScheduledVisit], until: date
+            ) -> list[Group]:
+    """The groups after the visits before ``until`` were made: each group's last visit is its
+    latest such visit (or stays as it was). Rolling the calendar: plan, work its first
+    days, record them with this, plan again from ``until``."""
+    last: dict[str, date] = {}
+    for v in visits:
+        if v.day < until and (v.group_id not in last or v.day > last[v.group_id]):
+            last[v.group_id] = v.day
+    return [replace(g, last_visit=last[g.group_id]) if g.group_id in last else g
+            for g in groups]
+
+
+def peak_bound(groups: Sequence[Group], days: Sequence[WorkDay], start: date) -> float:
+    """A lower bound of the busiest day's visiting minutes that any calendar keeping every
+    due visit on time has: the largest mean, over runs of consecutive work days, of the
+    visits that can fall nowhere else (their windows, narrowed along each group's chain of
+    gaps, inside the run). At the start of a first calendar these are the visits already
+    due: a building's households last visited on one day and due in the first days. Walks
+    not counted; minutes."""
+    days = sorted(days, key=lambda d: d.day)
+    occurrences, _ = _chains(groups, start, list(days))
+    offsets = np.array([(d.day - start).days for d in days])
+    if not len(offsets):
+        return 0.0
+    lo = [int(offsets[o.days[0]]) if o.days else 0 for o in occurrences]
+    hi = [int(offsets[o.days[-1]]) if o.days else 0 for o in occurrences]
+
+    def up(t: int) -> int:  # the first work day on or after t
+        j = int(np.searchsorted(offsets, t))
+        return int(offsets[j]) if j < len(offsets) else 10**6
+
+    def down(t: int) -> int:  # the last work day on or before t
+        j = int(np.searchsorted(offsets, t, side="right")) - 1
+        return int(offsets[j]) if j >= 0 else -10**6
+
+    chains: dict[int, list[int]] = defaultdict(list)
+    for oi, occ in enumerate(occurrences):
+        if not occ.optional:
+            chains[occ.group].append(oi)
+    for _ in range(3):  # the gaps narrow the windows both ways
+        for items in chains.values():
+            for a, b in itertools.pairwise(items):
+                gap, most = occurrences[b].min_gap, occurrences[b].max_gap
+                lo[b] = max(lo[b], up(lo[a] + gap))
+                hi[a] = min(hi[a], down(hi[b] - gap))
+                lo[a] = max(lo[a], up(lo[b] - most))
+                hi[b] = min(hi[b], down(hi[a] + most))
+    where = {int(t): k for k, t in enumerate(offsets)}
+    must = np.zeros((len(offsets), len(offsets)))  # [first, last] work day of the window
+    for items in chains.values():
+        for oi in items:
+            if lo[oi] in where and hi[oi] in where and lo[oi] <= hi[oi]:
+                must[where[lo[oi]], where[hi[oi]]] += groups[occurrences[oi].group].minutes
+    n = len(offsets)
+    best = 0.0
+    for a in range(n):
+        total = 0.0
+        for b in range(a, n):
+            total += must[a:b + 1, b].sum()
+            best = max(best, total / (b - a + 1))
+    return float(best)
 
 
 def load_of(visits: Iterable[ScheduledVisit], groups: Sequence[Group], days: Sequence[WorkDay],
