@@ -209,10 +209,11 @@ class WanggeMap(folium.Map):
 
 
 def new_map(options: MapOptions, bounds: list[list[float]] | None,
-            basemap_skip: Iterable[str] = ()) -> WanggeMap:
+            basemap_skip: Iterable[str] = (), basemap_after: str | None = None) -> WanggeMap:
     """An empty map with the scale bar, fullscreen button and, when configured, a basemap:
     the vector basemap of ``options.basemap`` (without its layers named in ``basemap_skip``:
-    a map drawing buildings itself skips ``buildings``) and tiles.
+    a map drawing buildings itself skips ``buildings``; drawn once the map fires the event
+    ``basemap_after`` when given, so that a page's own layers come first) and tiles.
 
     ``bounds`` is [[south, west], [north, east]] in WGS84 degrees (maps.geometry.bounds_latlon).
     """
@@ -234,7 +235,7 @@ def new_map(options: MapOptions, bounds: list[list[float]] | None,
 
         layer = basemap_layer(options.basemap, bounds, lang=options.lang, datum=options.datum,
                               tolerance_m=options.tolerance_m, skip=basemap_skip,
-                              show=provider is None)
+                              show=provider is None, after=basemap_after)
         if layer is not None:
             layer.add_to(m)
     folium.plugins.Fullscreen(position="topleft", title=t("fullscreen.title", options.lang),

@@ -30,6 +30,7 @@ MIN_LABEL_LENGTH_M = 60.0
 ARTERIAL_LABEL_ZOOM = 15
 STREET_LABEL_ZOOM = 17
 BUILDING_ZOOM = 15
+AFTER_TIMEOUT_MS = 10_000  # a basemap waiting for an event is drawn after this anyway
 MARGIN = 0.25  # the basemap reaches this share of the map's extent beyond each side
 
 # property columns each layer keeps on the page
@@ -129,10 +130,12 @@ class BasemapLayer(_Payloads, JSCSSMixin, folium.map.Layer):
 
 def basemap_layer(layers: Mapping[str, gpd.GeoDataFrame], bounds: list[list[float]] | None,
                   *, lang: str = "zh", datum: str = "wgs84", tolerance_m: float = 0.5,
-                  skip: Iterable[str] = (), show: bool = True) -> BasemapLayer | None:
+                  skip: Iterable[str] = (), show: bool = True,
+                  after: str | None = None) -> BasemapLayer | None:
     """The basemap of ``layers`` (gis.basemap.basemap_layers) around ``bounds``, without the
     layers named in ``skip`` (a map that draws buildings itself skips ``buildings``); None
-    when nothing is left to draw."""
+    when nothing is left to draw. With ``after``, the page draws it once the map fires that
+    event (or after :data:`AFTER_TIMEOUT_MS` without it)."""
     clipped = {name: layer for name, layer in clip_layers(layers, bounds).items()
                if name in LAYER_PROPERTIES and name not in set(skip)}
     data = {name: feature_collection(layer, LAYER_PROPERTIES[name], tolerance_m=tolerance_m,
@@ -147,6 +150,8 @@ def basemap_layer(layers: Mapping[str, gpd.GeoDataFrame], bounds: list[list[floa
         return None
     spec = {"labelZoom": [ARTERIAL_LABEL_ZOOM, STREET_LABEL_ZOOM, STREET_LABEL_ZOOM + 1],
             "buildingZoom": BUILDING_ZOOM}
+    if after:
+        spec.update({"after": after, "afterTimeoutMs": AFTER_TIMEOUT_MS})
     return BasemapLayer(data, spec, t("layer.basemap", lang), show=show)
 
 

@@ -15,71 +15,76 @@ among the pinned map assets, and selecting needs no shape editing.
 from __future__ import annotations
 
 import folium
-import geopandas as gpd
-from branca.element import MacroElement
+from branca.element import Element, MacroElement
 from folium.elements import JSCSSMixin
 from folium.template import Template
 
-from maps.base import LegendBuilder, MapOptions, _Payloads, finish, new_map
-from maps.geometry import bounds_latlon, feature_collection, require_columns
+from maps.base import LegendBuilder, MapOptions, _Payloads, finish, new_map, script_json
 from maps.i18n import t, texts
 from maps.layers import DEVIATION_BREAKS, DEVIATION_COLORS, deviation_legend
 from partition.metrics import BALANCE_LIMIT_PCT
 
+READY_EVENT = "wgeditorready"  # fired on the map once the editor has drawn the draft
+
 
 class EditorLayer(_Payloads, JSCSSMixin, MacroElement):
-    """The editor (wangge-editor.js) on the map: its options, grids and buildings as GeoJSON
-    text (maps.geometry)."""
+    """The editor (wangge-editor.js) on the map, with its options (the API's addresses)."""
 
     _template = Template("""
         {% macro script(this, kwargs) %}
-        wanggeEditor.start({{ this._parent.get_name() }}, {{ this.js(this.opts) }},
-            {{ this.raw(this.grids) }}, {{ this.raw(this.buildings) }});
+        wanggeEditor.start({{ this._parent.get_name() }}, {{ this.js(this.opts) }});
         {% endmacro %}
     """)
 
-    def __init__(self, opts: dict, grids: str, buildings: str):
+    def __init__(self, opts: dict):
         super().__init__()
         self._name = "EditorLayer"
         self.default_js = [("wangge_editor_js", "")]
         self.default_css = [("wangge_editor_css", "")]
-        self.opts, self.grids, self.buildings = opts, grids, buildings
+        self.opts = opts
 
 
-def editor_map(buildings: gpd.GeoDataFrame, *, plan_id: int, name: str = "",
-               grids: gpd.GeoDataFrame | None = None, api_prefix: str = "",
-               options: MapOptions | None = None) -> folium.Map:
+def early_requests(urls: dict[str, str]) -> str:
+    """A <script> for the page's <head> that starts the editor's requests (``urls``: name ->
+    address) at once, while Leaflet and the page's scripts load; wangge-editor.js takes their
+    answers from ``window.wgEditorFetch``."""
+    return ("<script>window.wgEditorFetch = (function (u) { var o = {credentials: "
+            "'same-origin'}, out = {}; Object.keys(u).forEach(function (k) { out[k] = "
+            f"fetch(u[k], o); }}); return out; }})({script_json(urls)});</script>")
+
+
+def editor_map(bounds: list[list[float]] | None, *, plan_id: int, name: str = "",
+               api_prefix: str = "", options: MapOptions | None = None) -> folium.Map:
     """The plan editor page of draft ``plan_id``.
 
-    The page holds what does not change while the draft is edited: the buildings' footprints
-    (and the basemap). Each building's grid, the grids' figures and their polygons are read
-    from the service when the page opens (and after each edit), so one page serves every
-    version of the draft.
+    The page holds nothing that editing changes, nor the buildings: its <head> starts three
+    requests to the service at once (the draft's state: each building's grid and the grids'
+    figures; the grid polygons; the buildings' footprints, packed by
+    maps.geometry.packed_polygons), so one page serves every version of the draft and the
+    data come while Leaflet loads. The basemap is drawn once the editor has drawn the draft.
 
     Args:
-        buildings: the draft's buildings (any CRS): building_id, households.
+        bounds: [[south, west], [north, east]] around the draft's buildings (WGS84 degrees,
+            maps.geometry.bounds_latlon): the first view, and the basemap's extent.
         plan_id: the draft plan, whose editor API the page calls
             (``{api_prefix}/plans/{plan_id}/editor``).
         name: the plan's name, shown in the panel.
-        grids: grid polygons (code) to draw before the service's answer comes; optional.
         api_prefix: where the service's API is ("" on the same host and path root).
         options: language (and basemap, as every map).
     """
     options = options or MapOptions()
     lang = options.lang
-    require_columns(buildings, ["building_id", "households"], "buildings")
-    m = new_map(options, bounds_latlon(buildings), basemap_skip=("buildings",))
-    grid_text = (feature_collection(grids, ["code"], datum=options.datum)
-                 if grids is not None and len(grids) else
-                 '{"type":"FeatureCollection","features":[]}')
-    building_text = feature_collection(buildings, ["building_id", "households"],
-                                       tolerance_m=options.tolerance_m, datum=options.datum)
-    opts = {"plan": plan_id, "name": name, "lang": lang,
-            "api": f"{api_prefix}/plans/{plan_id}/editor", "jobs": f"{api_prefix}/jobs/",
-            "gridsUrl": f"{api_prefix}/plans/{plan_id}/editor/grids",
+    m = new_map(options, bounds, basemap_skip=("buildings",), basemap_after=READY_EVENT)
+    api = f"{api_prefix}/plans/{plan_id}/editor"
+    urls = {"state": api, "grids": f"{api}/grids", "footprints": f"{api}/footprints"}
+    m.get_root().header.add_child(Element(early_requests(urls)),
+                                  name="wangge_editor_requests")
+    opts = {"plan": plan_id, "name": name, "lang": lang, "api": api,
+            "jobs": f"{api_prefix}/jobs/", "gridsUrl": urls["grids"],
+            "footprintsUrl": urls["footprints"],
             "breaks": list(DEVIATION_BREAKS), "colors": list(DEVIATION_COLORS),
             "limit": BALANCE_LIMIT_PCT, "text": texts("editor", lang)}
-    EditorLayer(opts, grid_text, building_text).add_to(m)
+    EditorLayer(opts).add_to(m)
     title = t("title.editor", lang)
     legend = LegendBuilder(title)
     deviation_legend(legend, lang)

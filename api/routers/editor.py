@@ -94,6 +94,13 @@ def grid_polygons(plan_id: int, request: Request, session: ReadDb, who: PlansEdi
     return geojson_response(editor.grid_features(session, _cache(request), plan_id))
 
 
+@router.get("/plans/{plan_id}/editor/footprints", response_class=Response,
+            summary="楼栋轮廓 the draft's building footprints, packed for the editor page")
+def footprints(plan_id: int, request: Request, session: ReadDb, who: PlansEdit):
+    return Response(editor.footprints(session, _cache(request), plan_id),
+                    media_type="application/json")
+
+
 @router.get("/plans/{plan_id}/editor/edits", response_model=list[EditRecord],
             summary="编辑记录 the draft's edits in order")
 def history(plan_id: int, session: ReadDb, who: PlansEdit):

@@ -49,7 +49,7 @@ from partition.edits import Edit, EditContext, EditRuleError, GridStats, PlanSta
 
 CACHE_FOLDER = "editor-cache"
 CACHE_FORMAT = 1  # bumped when what the pickle holds changes
-PAGES_KEPT = 8  # editor pages a process keeps (a 10,000-building page is about 5 MB)
+PAGES_KEPT = 8  # editor pages (and footprints) a process keeps: 10,000 buildings ~1 MB
 
 
 @dataclass
@@ -80,6 +80,16 @@ class Ground:
         return kept[target]
 
 
+@dataclass(frozen=True)
+class _PageParts:
+    """What the editor page of a draft is made of that its edits never change: the bounds
+    around its buildings ([[south, west], [north, east]], WGS84 degrees) and their packed
+    footprints (JSON bytes, maps.geometry.packed_polygons)."""
+
+    bounds: list[list[float]] | None
+    footprints: bytes
+
+
 @dataclass
 class _PlanEntry:
     version: int
@@ -96,6 +106,7 @@ class EditorCache:
         self.lock = threading.Lock()
         self.plan_locks: dict[int, threading.Lock] = {}
         self.pages: dict[tuple[int, str], str] = {}  # (plan, language) -> editor page
+        self.page_parts: dict[int, _PageParts] = {}  # plan -> bounds and footprints
         # plan -> (version, grid code -> GeoJSON Feature text of its polygon, for display)
         self.grid_features: dict[int, tuple[int, dict[str, str]]] = {}
 
@@ -603,30 +614,60 @@ def diff_csv(session: Session, plan_id: int) -> str:
 
 # ---- the page ---------------------------------------------------------------------------------
 
+def _page_parts(session: Session, cache: EditorCache, plan: m.PlanRow) -> _PageParts:
+    """The draft's footprints (packed) and the bounds around them, made once per plan and
+    kept by this process (a draft's buildings never change, only their grids)."""
+    from api.store.plans import buildings_frame
+    from maps.base import MapOptions
+    from maps.geometry import bounds_latlon, packed_polygons
+
+    found = cache.page_parts.get(plan.id)
+    if found is None:
+        buildings = buildings_frame(session, plan.id)
+        buildings = buildings[buildings["grid_id"].notna()]
+        options = MapOptions()
+        found = _PageParts(bounds_latlon(buildings), packed_polygons(
+            buildings, "building_id", "households", tolerance_m=options.tolerance_m,
+            datum=options.datum).encode())
+        with cache.lock:
+            _keep(cache.page_parts, plan.id, found)
+    return found
+
+
+def _keep(kept: dict, key: Any, value: Any) -> None:
+    """Put ``value`` in ``kept`` under ``key``, dropping the oldest beyond PAGES_KEPT."""
+    while len(kept) >= PAGES_KEPT:
+        kept.pop(next(iter(kept)))
+    kept[key] = value
+
+
+def footprints(session: Session, cache: EditorCache, plan_id: int) -> bytes:
+    """The draft's building footprints for the editor page: JSON packed by
+    maps.geometry.packed_polygons (ids: building_id, values: households; WGS84, 1e-6
+    degree integers, simplified by half a metre)."""
+    return _page_parts(session, cache, draft_row(session, plan_id)).footprints
+
+
 def editor_page(session: Session, cache: EditorCache, plan_id: int, lang: str,
                 basemaps: BasemapStore | None = None) -> str:
     """The editor page of a draft plan (maps.editor), over its dataset's basemap as every
     map page (api.services.maps). The page holds only what editing does not change (the
-    buildings' footprints, the basemap; the rest is read by the page from the API), so it is
+    basemap; the page reads the rest from the API, the footprints included), so it is
     made once per plan and language and kept by this process."""
     import maps
-    from api.services.maps import _options as map_options  # the map pages' options
-    from api.store.plans import buildings_frame
+    from api.services.maps import page_options
     from maps.editor import editor_map
 
     plan = draft_row(session, plan_id)
     key = (plan_id, lang)
     page = cache.pages.get(key)
     if page is None:
-        buildings = buildings_frame(session, plan_id)
-        buildings = buildings[buildings["grid_id"].notna()]
-        page = maps.page_html(editor_map(buildings, plan_id=plan_id, name=plan.name,
-                                         options=map_options(lang, basemaps, session,
-                                                             plan_id)))
+        bounds = _page_parts(session, cache, plan).bounds
+        page = maps.page_html(editor_map(bounds, plan_id=plan_id, name=plan.name,
+                                         options=page_options(lang, basemaps, session,
+                                                              plan_id)))
         with cache.lock:
-            while len(cache.pages) >= PAGES_KEPT:
-                cache.pages.pop(next(iter(cache.pages)))
-            cache.pages[key] = page
+            _keep(cache.pages, key, page)
     return page
 
 

@@ -182,7 +182,7 @@ def _plan(session: Session, plan_id: int) -> int:
     return plan_id
 
 
-def _options(lang: str, basemaps: BasemapStore | None, session: Session,
+def page_options(lang: str, basemaps: BasemapStore | None, session: Session,
              plan_id: int | None) -> maps.MapOptions:
     """How the pages are drawn: in ``lang``, over the basemap of ``plan_id``'s dataset."""
     basemap = basemaps.for_plan(session, plan_id) if basemaps is not None else None
@@ -193,7 +193,7 @@ def grids_page(session: Session, who: Principal, lang: str,
                basemaps: BasemapStore | None = None, asked: LevelFilter | None = None) -> str:
     """The active grid plan (a worker: their grids; ``asked``: one level's)."""
     grids, buildings = _layers(session, who, asked)
-    return _page(maps.grid_plan_map(grids, buildings, options=_options(
+    return _page(maps.grid_plan_map(grids, buildings, options=page_options(
         lang, basemaps, session, active_plan_id(session))))
 
 
@@ -210,7 +210,7 @@ def party_zones_page(session: Session, who: Principal, lang: str,
     if plan_id is not None and len(buildings):
         buildings = buildings.assign(visit_days=days_since_visit(
             session, plan_id, buildings["building_id"].astype(str)).to_numpy())
-    return _page(maps.party_zones_map(zones, grids=grids, buildings=buildings, options=_options(
+    return _page(maps.party_zones_map(zones, grids=grids, buildings=buildings, options=page_options(
         lang, basemaps, session, active_plan_id(session))))
 
 
@@ -230,7 +230,7 @@ def incidents_page(session: Session, who: Principal, lang: str, category: str | 
     if category:
         incidents = incidents[incidents["category"] == category]
     return _page(maps.incidents_map(incidents, grids=grids,
-                                    options=_options(lang, basemaps, session, plan_id)))
+                                    options=page_options(lang, basemaps, session, plan_id)))
 
 
 def organisations_frame(session: Session, organisation_id: int | None = None
@@ -275,7 +275,7 @@ def organisations_page(session: Session, who: Principal, lang: str,
     if plan_id is not None and who.role != "organisation":
         grids = plan_layers(session, plan_id)[0]
     return _page(maps.organisations_map(orgs, incidents, grids=grids,
-                                        options=_options(lang, basemaps, session, plan_id)))
+                                        options=page_options(lang, basemaps, session, plan_id)))
 
 
 def _arrival(eta) -> str | None:
@@ -334,7 +334,7 @@ def route_page(session: Session, who: Principal, worker_id: int, lang: str,
         stops, path, distance_m=route.distance_m, duration_s=route.duration_s or None,
         patrol=gpd.GeoSeries([patrol.geom], crs="EPSG:4326") if patrol is not None else None,
         worker_name=worker.name, grids=grids if len(grids) else None,
-        track_streets=track_streets, options=_options(lang, basemaps, session, route.plan_id)))
+        track_streets=track_streets, options=page_options(lang, basemaps, session, route.plan_id)))
 
 
 def coverage_page(session: Session, who: Principal, lang: str, tolerance_pct: float,
@@ -348,7 +348,7 @@ def coverage_page(session: Session, who: Principal, lang: str, tolerance_pct: fl
     return _page(maps.coverage_map(
         grids, buildings, zones=zones if len(zones) else None,
         incidents=incidents if len(incidents) else None, tolerance_pct=tolerance_pct,
-        options=_options(lang, basemaps, session, plan_id)))
+        options=page_options(lang, basemaps, session, plan_id)))
 
 
 def compare_page(session: Session, who: Principal, old: int, new: int, lang: str,
@@ -360,4 +360,4 @@ def compare_page(session: Session, who: Principal, old: int, new: int, lang: str
     new_grids, new_buildings = plan_layers(session, _plan(session, new),
                                            communities=communities)
     return _page(maps.compare_map(old_grids, new_grids, old_buildings, new_buildings,
-                                  options=_options(lang, basemaps, session, new)))
+                                  options=page_options(lang, basemaps, session, new)))

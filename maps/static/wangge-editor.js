@@ -34,7 +34,149 @@
     return hit;
   }
 
-  E.start = function (map, opts, gridsData, buildingsData) {
+  /* The draft's building footprints (packed by maps.geometry.packed_polygons: integers of
+   * 1e-6 degree, delta-coded) as ONE path on a canvas renderer. 10,000 buildings are drawn
+   * in a few canvas paths (one per style), and a click or hover finds the building under
+   * the mouse itself (bounding boxes, then the even-odd rule), instead of 10,000 Leaflet
+   * layers each with its own projection, style and handlers. styleOf(i) gives the style of
+   * building i; it must return the same object for the same style (they are grouped by it). */
+  var RAD = Math.PI / 180, MAX_SIN = Math.sin(85.0511287798 * RAD);
+  var Footprints = L.Path.extend({
+    initialize: function (packed, styleOf, options) {
+      L.setOptions(this, options);
+      var n = packed.ids.length, c = packed.coords, nv = c.length / 2, k, r, i;
+      this.ids = packed.ids;
+      this.values = packed.values;
+      this.styleOf = styleOf;
+      this.hit = -1;
+      this.index = {};
+      for (i = 0; i < n; i++) this.index[packed.ids[i]] = i;
+      // vertices: lon/lat, and Web Mercator at zoom 0 (Leaflet's EPSG:3857, 256 px wide)
+      var lng = (this._lng = new Float64Array(nv)), lat = (this._lat = new Float64Array(nv));
+      var mx = (this._mx = new Float64Array(nv)), my = (this._my = new Float64Array(nv));
+      var x = packed.origin[0], y = packed.origin[1], scale = packed.scale;
+      for (k = 0; k < nv; k++) {
+        x += c[2 * k]; y += c[2 * k + 1];
+        lng[k] = x / scale; lat[k] = y / scale;
+        var sin = Math.max(Math.min(Math.sin(lat[k] * RAD), MAX_SIN), -MAX_SIN);
+        mx[k] = 256 * (0.5 + lng[k] / 360);
+        my[k] = 256 * (0.5 - Math.log((1 + sin) / (1 - sin)) / (4 * Math.PI));
+      }
+      // rings: where each ring's vertices start; features: where each one's rings start
+      var sizes = packed.sizes, rings = packed.rings;
+      this._ringStart = new Int32Array(sizes.length + 1);
+      for (r = 0; r < sizes.length; r++) this._ringStart[r + 1] = this._ringStart[r] + sizes[r];
+      this._featStart = new Int32Array(n + 1);
+      for (i = 0; i < n; i++) this._featStart[i + 1] = this._featStart[i] + rings[i];
+      this._px = new Float64Array(nv);
+      this._py = new Float64Array(nv);
+      this._box = new Float64Array(4 * n);
+    },
+
+    /* A building's centre, [lng, lat]: the mean of its first ring's vertices. */
+    centre: function (i) {
+      var r = this._featStart[i], a = this._ringStart[r], b = this._ringStart[r + 1];
+      var x = 0, y = 0, m = Math.max(1, b - a);
+      for (var k = a; k < b; k++) { x += this._lng[k]; y += this._lat[k]; }
+      return [x / m, y / m];
+    },
+
+    _project: function () {
+      var map = this._map, f = Math.pow(2, map.getZoom()), o = map.getPixelOrigin();
+      var px = this._px, py = this._py, mx = this._mx, my = this._my, box = this._box;
+      var k, i, n = this.ids.length, x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
+      for (k = 0; k < px.length; k++) { px[k] = mx[k] * f - o.x; py[k] = my[k] * f - o.y; }
+      for (i = 0; i < n; i++) {
+        var a = this._ringStart[this._featStart[i]], b = this._ringStart[this._featStart[i + 1]];
+        var bx0 = Infinity, by0 = Infinity, bx1 = -Infinity, by1 = -Infinity;
+        for (k = a; k < b; k++) {
+          if (px[k] < bx0) bx0 = px[k];
+          if (px[k] > bx1) bx1 = px[k];
+          if (py[k] < by0) by0 = py[k];
+          if (py[k] > by1) by1 = py[k];
+        }
+        box[4 * i] = bx0; box[4 * i + 1] = by0; box[4 * i + 2] = bx1; box[4 * i + 3] = by1;
+        if (bx0 < x0) x0 = bx0;
+        if (by0 < y0) y0 = by0;
+        if (bx1 > x1) x1 = bx1;
+        if (by1 > y1) y1 = by1;
+      }
+      this._pxBounds = n ? L.bounds([x0, y0], [x1, y1]) : null;
+    },
+
+    _update: function () {},
+
+    _updatePath: function () {
+      var r = this._renderer;
+      if (!r._drawing) return;
+      var ctx = r._ctx, view = r._redrawBounds || r._bounds, box = this._box;
+      var groups = [], byStyle = new Map(), i, j, k, n = this.ids.length;
+      for (i = 0; i < n; i++) {
+        if (box[4 * i + 2] < view.min.x - 2 || box[4 * i] > view.max.x + 2 ||
+            box[4 * i + 3] < view.min.y - 2 || box[4 * i + 1] > view.max.y + 2) continue;
+        var style = this.styleOf(i), g = byStyle.get(style);
+        if (!g) { g = { style: style, members: [] }; byStyle.set(style, g); groups.push(g); }
+        g.members.push(i);
+      }
+      groups.sort(function (a, b) { return (a.style.z || 0) - (b.style.z || 0); });
+      var px = this._px, py = this._py, rs = this._ringStart, fs = this._featStart;
+      ctx.lineJoin = "round";
+      ctx.lineCap = "round";
+      if (ctx.setLineDash) ctx.setLineDash([]);
+      groups.forEach(function (g) {
+        ctx.beginPath();
+        g.members.forEach(function (f) {
+          for (j = fs[f]; j < fs[f + 1]; j++) {
+            var a = rs[j], b = rs[j + 1];
+            if (b <= a) continue;
+            ctx.moveTo(px[a], py[a]);
+            for (k = a + 1; k < b; k++) ctx.lineTo(px[k], py[k]);
+            ctx.closePath();
+          }
+        });
+        var s = g.style;
+        ctx.globalAlpha = s.fillOpacity;
+        ctx.fillStyle = s.fillColor;
+        ctx.fill("evenodd");
+        ctx.globalAlpha = s.opacity === undefined ? 1 : s.opacity;
+        ctx.lineWidth = s.weight;
+        ctx.strokeStyle = s.color;
+        ctx.stroke();
+      });
+    },
+
+    /* Is the layer point p on a building? Sets this.hit to that building (else -1). */
+    _containsPoint: function (p) {
+      var box = this._box, px = this._px, py = this._py, rs = this._ringStart;
+      var fs = this._featStart, x = p.x, y = p.y;
+      for (var i = this.ids.length - 1; i >= 0; i--) {
+        if (x < box[4 * i] - 1 || x > box[4 * i + 2] + 1 || y < box[4 * i + 1] - 1 ||
+            y > box[4 * i + 3] + 1) continue;
+        var inside = false;
+        for (var j = fs[i]; j < fs[i + 1]; j++) {
+          for (var a = rs[j], b = rs[j + 1], k = a, l = b - 1; k < b; l = k++) {
+            if ((py[k] > y) !== (py[l] > y) &&
+                x < ((px[l] - px[k]) * (y - py[k])) / (py[l] - py[k]) + px[k]) inside = !inside;
+          }
+        }
+        if (inside) { this.hit = i; return true; }
+      }
+      this.hit = -1;
+      return false;
+    },
+
+    /* Draw again (styles changed) on the next frame. */
+    refresh: function () {
+      if (this._map && this._renderer) this._renderer._requestRedraw(this);
+      return this;
+    },
+  });
+  E.Footprints = Footprints;
+
+  /* The editor on ``map``. Its data come from the service (opts.api, opts.gridsUrl,
+   * opts.footprintsUrl), read by the requests the page started in its <head>
+   * (window.wgEditorFetch) when there are, so that they run while Leaflet loads. */
+  E.start = function (map, opts) {
     var T = opts.text;
     var st = {
       version: null, stats: {}, order: [], summary: null, gridOf: {}, hh: {},
@@ -43,8 +185,7 @@
     var canvas = L.canvas({ padding: 0.3 });
     var gridGroup = L.layerGroup().addTo(map);
     var gridLayers = {};
-    var buildingLayers = {};
-    var centres = {};
+    var footprints = null;  // the buildings (Footprints), once their data have come
 
     function devColor(d) {
       if (d === null || d === undefined) return "#cccccc";
@@ -62,17 +203,25 @@
       };
     }
 
+    /* A building's style: one object per style (Footprints groups the buildings by it). */
+    var FAULT = { color: "#ff6f00", weight: 3, fillColor: "#ffcc80", fillOpacity: 0.9, z: 2 };
+    var SELECTED = { color: "#d50000", weight: 2.5, fillColor: "#ff8a80", fillOpacity: 0.9, z: 1 };
+    var NO_GRID = { color: "#8d8d8d", weight: 1, fillColor: "#bdbdbd", fillOpacity: 0.55 };
+    var byColor = {};
     function buildingStyle(id) {
+      if (st.fault[id]) return FAULT;
+      if (st.selected[id]) return SELECTED;
       var g = st.gridOf[id];
-      if (st.fault[id]) return { renderer: canvas, color: "#ff6f00", weight: 3, fillColor: "#ffcc80", fillOpacity: 0.9 };
-      if (st.selected[id]) return { renderer: canvas, color: "#d50000", weight: 2.5, fillColor: "#ff8a80", fillOpacity: 0.9 };
-      return { renderer: canvas, color: g ? hashColor(g) : "#8d8d8d", weight: 1, fillColor: g ? hashColor(g) : "#bdbdbd", fillOpacity: 0.55 };
+      if (!g) return NO_GRID;
+      var c = hashColor(g);
+      return byColor[c] || (byColor[c] = { color: c, weight: 1, fillColor: c, fillOpacity: 0.55 });
     }
 
     function addGrid(feature) {
       var code = feature.properties.code;
-      if (gridLayers[code]) gridGroup.removeLayer(gridLayers[code]);
-      var layer = L.geoJSON(feature, { style: function () { return gridStyle(code); }, renderer: canvas });
+      if (gridLayers[code]) { gridGroup.removeLayer(gridLayers[code]); delete gridLayers[code]; }
+      if (!feature.geometry) return;
+      var layer = L.GeoJSON.geometryToLayer(feature, gridStyle(code));
       layer.on("click", function (e) {
         if (st.mode !== "click") return;
         targetSelect.value = code;
@@ -92,47 +241,38 @@
         (s.worker ? "<br>" + esc(s.worker) : "");
     }
 
-    (gridsData.features || []).forEach(addGrid);
-
-    /* A footprint's centre (the mean of its outer ring), [lng, lat]: box and lasso test it. */
-    function centreOf(geometry) {
-      var ring = geometry.type === "MultiPolygon" ? geometry.coordinates[0][0] : geometry.coordinates[0];
-      var x = 0, y = 0, n = Math.max(1, ring.length - 1);
-      for (var i = 0; i < n; i++) { x += ring[i][0]; y += ring[i][1]; }
-      return [x / n, y / n];
-    }
-    var buildingsLayer = null;
     /* Drawn once the draft's state has come (each building in its grid's colour). */
-    function drawBuildings() {
-      buildingsLayer = L.geoJSON(buildingsData, {
-        renderer: canvas,
-        style: function (f) { return buildingStyle(f.properties.building_id); },
-        onEachFeature: function (f, layer) {
-          var id = f.properties.building_id;
-          buildingLayers[id] = layer;
-          st.hh[id] = f.properties.households || 0;
-          centres[id] = centreOf(f.geometry);
-        },
-      }).addTo(map);
-      buildingsLayer.on("click", function (e) {
-        if (st.mode !== "click") return;
+    function drawBuildings(packed) {
+      footprints = new Footprints(packed, function (i) { return buildingStyle(footprints.ids[i]); },
+                                  { renderer: canvas, interactive: true });
+      for (var i = 0; i < packed.ids.length; i++) st.hh[packed.ids[i]] = packed.values[i] || 0;
+      footprints.addTo(map);
+      footprints.on("click", function (e) {
+        if (st.mode !== "click" || footprints.hit < 0) return;
         L.DomEvent.stopPropagation(e);
-        var id = e.layer.feature.properties.building_id;
+        var id = footprints.ids[footprints.hit];
         var o = e.originalEvent;
         var add = o && (o.shiftKey || o.ctrlKey || o.metaKey);
         if (!add) clearSelection();
         toggle(id, add ? !st.selected[id] : true);
         showSelection();
       });
-      buildingsLayer.bindTooltip(function (layer) {
-        var id = layer.feature.properties.building_id;
-        return esc(id) + " · " + st.hh[id] + " " + esc(T.households) + " · " + esc(st.gridOf[id] || "");
+      var shown = -1;
+      footprints.bindTooltip(function () {
+        shown = footprints.hit;
+        var id = footprints.ids[shown];
+        return id === undefined ? "" : esc(id) + " · " + st.hh[id] + " " + esc(T.households) +
+          " · " + esc(st.gridOf[id] || "");
       }, { sticky: true });
+      footprints.on("mousemove", function () {  // from one building to a touching one
+        var tip = footprints.getTooltip();
+        if (tip && footprints.isTooltipOpen() && footprints.hit >= 0 && footprints.hit !== shown) tip.update();
+      });
     }
 
+    /* Building ``id`` changed style: drawn again on the next frame (all at once). */
     function restyle(id) {
-      var layer = buildingLayers[id];
-      if (layer) layer.setStyle(buildingStyle(id));
+      if (footprints) footprints.refresh();
     }
     function toggle(id, on) {
       if (on) st.selected[id] = true; else delete st.selected[id];
@@ -245,7 +385,22 @@
       st.order = Object.keys(st.stats).sort();
     }
 
+    /* The page's first request for ``key`` (started in its <head>), else a new one. */
+    function started(key, url) {
+      var early = window.wgEditorFetch && window.wgEditorFetch[key];
+      if (early) {
+        delete window.wgEditorFetch[key];
+        return early;
+      }
+      return fetch(url, { credentials: "same-origin" });
+    }
+
     function request(method, path, body) {
+      if (method === "GET" && path === "" && window.wgEditorFetch && window.wgEditorFetch.state) {
+        return started("state").then(function (r) {
+          return r.json().then(function (data) { return { status: r.status, data: data }; });
+        });
+      }
       return fetch(opts.api + path, {
         method: method, credentials: "same-origin",
         headers: body ? { "Content-Type": "application/json" } : {},
@@ -271,7 +426,7 @@
           if (st.gridOf[id] !== s.buildings[id]) changed.push(id);
           st.gridOf[id] = s.buildings[id];
         });
-        if (buildingsLayer) changed.forEach(restyle);
+        if (footprints && changed.length) footprints.refresh();
         Object.keys(gridLayers).forEach(function (code) {
           if (!st.stats[code]) { gridGroup.removeLayer(gridLayers[code]); delete gridLayers[code]; }
           else gridLayers[code].setStyle(gridStyle(code));
@@ -284,7 +439,7 @@
     }
 
     function reloadPolygons() {
-      return fetch(opts.gridsUrl, { credentials: "same-origin" }).then(function (r) { return r.json(); })
+      return started("grids", opts.gridsUrl).then(function (r) { return r.json(); })
         .then(function (fc) {
           (fc.features || []).forEach(function (f) {
             addGrid({ type: "Feature", properties: { code: f.properties.code }, geometry: f.geometry });
@@ -314,10 +469,8 @@
       });
       Object.keys(gridLayers).forEach(function (code) { gridLayers[code].setStyle(gridStyle(code)); });
       clearSelection();
-      out.changes.forEach(function (c) {
-        restyle(c.building_id);
-        if (buildingLayers[c.building_id]) buildingLayers[c.building_id].closeTooltip();
-      });
+      out.changes.forEach(function (c) { restyle(c.building_id); });
+      if (footprints && out.changes.length) footprints.closeTooltip();
       renderSummary();
       renderTable();
       buttons(out.can_undo, out.can_redo);
@@ -475,7 +628,9 @@
         var ring = d.points.map(function (p) { return [p.lng, p.lat]; });
         test = function (c) { return inside(c, ring); };
       }
-      Object.keys(centres).forEach(function (id) { if (test(centres[id])) toggle(id, true); });
+      if (footprints) {
+        footprints.ids.forEach(function (id, i) { if (test(footprints.centre(i))) toggle(id, true); });
+      }
       showSelection();
     });
 
@@ -485,15 +640,22 @@
       ids.forEach(function (id) { toggle(id, true); });
       showSelection();
     };
-    E.centre = function (id) { return centres[id]; };
+    E.centre = function (id) {
+      var i = footprints ? footprints.index[id] : undefined;
+      return i === undefined ? undefined : footprints.centre(i);
+    };
 
     showSelection();
-    Promise.all([loadState(), reloadPolygons()]).then(function () {
-      drawBuildings();
-      Object.keys(gridLayers).forEach(function (code) { gridLayers[code].setStyle(gridStyle(code)); });
+    var footprintsData = started("footprints", opts.footprintsUrl).then(function (r) { return r.json(); });
+    Promise.all([loadState(), reloadPolygons(), footprintsData]).then(function (all) {
+      drawBuildings(all[2]);
       var container = map.getContainer();
       container.dataset.wgEditorReadyMs = String(Math.round(performance.now()));
       container.dataset.wgEditorReady = "1";
+      map.fire("wgeditorready");
+    }, function (err) {
+      message("error", String(err), String(err));
+      map.fire("wgeditorready");
     });
   };
 })();

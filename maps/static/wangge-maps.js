@@ -153,7 +153,9 @@
   /* The vector basemap (maps/basemap.py): data holds GeoJSON of green, water, waterways,
    * railways, roads (rank 1 arterial, 2 street, 3 lane), buildings, communities and street
    * label points (name, angle, rank). Drawn on one canvas in a pane under our layers; labels
-   * and building outlines only when zoomed in (spec.labelZoom per rank, spec.buildingZoom). */
+   * and building outlines only when zoomed in (spec.labelZoom per rank, spec.buildingZoom).
+   * With spec.after, drawn once the map fires that event (a page's own layers first), or
+   * after spec.afterTimeoutMs without it. */
   var ROAD_WIDTH = { 1: 5, 2: 3, 3: 1.5 };
   W.basemap = function (map, spec, data) {
     if (!map.getPane("wgBase")) {
@@ -179,7 +181,7 @@
       };
     }
     var group = L.layerGroup();
-    [
+    var parts = [
       layer("green", fixed({ stroke: false, fillColor: "#d9ead0", fillOpacity: 1 })),
       layer("water", fixed({ stroke: false, fillColor: "#bcd6ec", fillOpacity: 1 })),
       layer("waterways", fixed({ color: "#a9c9e6", weight: 3, opacity: 1 })),
@@ -188,15 +190,13 @@
       layer("railways", fixed({ color: "#9a9a9a", weight: 2, dashArray: "8 5", opacity: 1 })),
       layer("communities", fixed({ color: "#9a8fb0", weight: 1.5, dashArray: "10 4 2 4",
                                    fill: false, opacity: 0.9 })),
-    ].forEach(function (l) {
-      if (l) group.addLayer(l);
-    });
+    ];
     var buildings = layer("buildings", fixed({ color: "#cbbfae", weight: 0.6,
                                                fillColor: "#e6ded2", fillOpacity: 1 }));
     var labels = L.layerGroup();
     function refresh() {
       var zoom = map.getZoom();
-      if (buildings) {
+      if (buildings && filled) {  // over the other layers: added after them
         var want = zoom >= spec.buildingZoom;
         if (want && !group.hasLayer(buildings)) group.addLayer(buildings);
         if (!want && group.hasLayer(buildings)) group.removeLayer(buildings);
@@ -220,7 +220,25 @@
         }));
       });
     }
-    group.addLayer(labels);
+    var filled = false;
+    function fill() {
+      if (filled) return;
+      filled = true;
+      parts.forEach(function (l) {
+        if (l) group.addLayer(l);
+      });
+      group.addLayer(labels);
+      if (group._map) refresh();
+      map.getContainer().dataset.wgBasemapMs = String(Math.round(performance.now()));
+    }
+    if (spec.after) {
+      map.once(spec.after, function () {
+        setTimeout(fill, 0);
+      });
+      setTimeout(fill, spec.afterTimeoutMs || 10000);
+    } else {
+      fill();
+    }
     group.on("add", function () {
       map.on("zoomend moveend", refresh);
       refresh();
