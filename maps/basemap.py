@@ -108,14 +108,16 @@ def street_labels(roads: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
 
 
 class BasemapLayer(_Payloads, JSCSSMixin, folium.map.Layer):
-    """The basemap, drawn by wangge.basemap (wangge-maps.js) in panes under our layers."""
+    """The basemap, drawn by wangge.basemap (wangge-maps.js) in panes under our layers; a
+    basemap drawn after an event (``spec["after"]``) holds its layers as JSON text, which
+    the browser reads only then, not while the page's script is parsed."""
 
     _template = Template("""
         {% macro script(this, kwargs) %}
         var {{ this.get_name() }} = wangge.basemap({{ this._parent.get_name() }},
             {{ this.js(this.spec) }}, {
             {%- for name, text in this.data.items() %}
-            {{ name }}: {{ this.raw(text) }},
+            {{ name }}: {{ this.js(text) if this.spec.get("after") else this.raw(text) }},
             {%- endfor %}
             });
         {% endmacro %}

@@ -15,7 +15,7 @@ among the pinned map assets, and selecting needs no shape editing.
 from __future__ import annotations
 
 import folium
-from branca.element import Element, MacroElement
+from branca.element import Element, Figure, MacroElement
 from folium.elements import JSCSSMixin
 from folium.template import Template
 
@@ -77,8 +77,9 @@ def editor_map(bounds: list[list[float]] | None, *, plan_id: int, name: str = ""
     m = new_map(options, bounds, basemap_skip=("buildings",), basemap_after=READY_EVENT)
     api = f"{api_prefix}/plans/{plan_id}/editor"
     urls = {"state": api, "grids": f"{api}/grids", "footprints": f"{api}/footprints"}
-    m.get_root().header.add_child(Element(early_requests(urls)),
-                                  name="wangge_editor_requests")
+    figure = m.get_root()
+    assert isinstance(figure, Figure)
+    figure.header.add_child(Element(early_requests(urls)), name="wangge_editor_requests")
     opts = {"plan": plan_id, "name": name, "lang": lang, "api": api,
             "jobs": f"{api_prefix}/jobs/", "gridsUrl": urls["grids"],
             "footprintsUrl": urls["footprints"],

@@ -3,6 +3,9 @@ saved as a draft plan together with the job's success in one transaction."""
 
 from __future__ import annotations
 
+import logging
+from typing import TYPE_CHECKING
+
 from sqlalchemy import update
 
 from api.jobs.runner import JobProgress, LeaseLostError, finish_job
@@ -11,9 +14,35 @@ from api.settings import Settings
 from api.store.db import Database
 from api.store.models import DatasetRow, JobRow
 
+if TYPE_CHECKING:
+    from gis.study_area import StudyArea
+    from partition.plan import Territory
+
+log = logging.getLogger(__name__)
+
 # Steps reported by a partition job: loading (gis.study_area.LOAD_STEPS), partition.plan's five
 # steps, then saving. Progress is the share of steps started.
 PARTITION_STEPS = 4 + 5 + 1
+
+
+def territory_for_editor(settings: Settings, dataset_id: int, area: StudyArea,
+                         split_units: str | None, progress=None) -> Territory | None:
+    """The territory (partition.plan.build_territory) a partition of ``area`` is about to
+    build, built here so that the plan editor's ground of the dataset is pickled from it
+    (api.services.editor.save_ground) and the first editor opened on the dataset does not
+    build it again; None when the partition builds another one (``split_units``: the
+    buildings divided into units) or when the ground is pickled already."""
+    from api.services import editor
+    from partition.plan import build_territory
+
+    if split_units or editor.ground_saved(settings, dataset_id):
+        return None
+    territory = build_territory(area, progress)
+    try:
+        editor.save_ground(settings, dataset_id, territory, area.crs)
+    except OSError:  # the editor builds it on first use instead
+        log.exception("editor ground of dataset %s not saved", dataset_id)
+    return territory
 
 
 def run_partition(db: Database, settings: Settings, job_id: int, params: dict) -> None:
@@ -29,9 +58,12 @@ def run_partition(db: Database, settings: Settings, job_id: int, params: dict) -
             prev_id = params["previous_plan_id"]
             previous = (grids_frame(session, prev_id), buildings_frame(session, prev_id))
     area = load_dataset(settings, dataset, progress)
+    territory = territory_for_editor(settings, dataset.id, area, params.get("split_units"),
+                                     progress)
     plan = make_plan(area, params["target_households"], seed=params.get("seed", 0),
                      previous=previous, locked=frozenset(params.get("locked", [])),
-                     split_units=params.get("split_units"), progress=progress)
+                     split_units=params.get("split_units"), progress=progress,
+                     territory=territory)
     progress("保存 saving")
     with db.writing() as session:
         # First the job's end, conditional on the lease (its row stays locked until the

@@ -63,11 +63,12 @@ def _timed(response: Response, work: Callable[[], Any]) -> Any:
 @router.post("/plans/{plan_id}/draft", status_code=201, response_model=PlanOut,
              summary="复制为草稿 a new draft plan copied from this plan")
 def copy_to_draft(plan_id: int, request: Request, session: WriteDb, who: PlansEdit,
-                  settings: AppSettings, background: BackgroundTasks,
+                  settings: AppSettings, basemaps: Basemaps, background: BackgroundTasks,
                   body: DraftIn | None = None):
     row = editor.copy_to_draft(session, plan_id, body.name if body else None)
-    # the adjacency the edits need, built once the answer is sent
-    background.add_task(editor.prepare, request.app.state.db, settings, _cache(request), row.id)
+    # the adjacency the edits need and the editor's page, made once the answer is sent
+    background.add_task(editor.prepare, request.app.state.db, settings, _cache(request), row.id,
+                        basemaps)
     return row
 
 

@@ -22,12 +22,14 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
+import os
 import pickle
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import shapely
@@ -47,6 +49,10 @@ from gis.errors import ArgumentError
 from partition import edits
 from partition.edits import Edit, EditContext, EditRuleError, GridStats, PlanState
 
+if TYPE_CHECKING:
+    from partition.plan import Territory
+
+log = logging.getLogger(__name__)
 CACHE_FOLDER = "editor-cache"
 CACHE_FORMAT = 1  # bumped when what the pickle holds changes
 PAGES_KEPT = 8  # editor pages (and footprints) a process keeps: 10,000 buildings ~1 MB
@@ -104,16 +110,25 @@ class EditorCache:
         self.grounds: dict[int, Ground] = {}
         self.plans: dict[int, _PlanEntry] = {}
         self.lock = threading.Lock()
-        self.plan_locks: dict[int, threading.Lock] = {}
+        self.plan_locks: dict[Hashable, threading.Lock] = {}
         self.pages: dict[tuple[int, str], str] = {}  # (plan, language) -> editor page
         self.page_parts: dict[int, _PageParts] = {}  # plan -> bounds and footprints
         # plan -> (version, grid code -> GeoJSON Feature text of its polygon, for display)
         self.grid_features: dict[int, tuple[int, dict[str, str]]] = {}
 
-    def plan_lock(self, plan_id: int) -> threading.Lock:
-        """The lock serialising this process's edits of one plan."""
+    def plan_lock(self, plan_id: Hashable) -> threading.Lock:
+        """The lock serialising this process's edits of one plan (or any other key's
+        work: a dataset's ground, a plan's page)."""
         with self.lock:
             return self.plan_locks.setdefault(plan_id, threading.Lock())
+
+
+def ground_of(territory: Territory, crs: Any) -> Ground:
+    """The ground of a territory (partition.plan.build_territory) in metric ``crs``."""
+    ctx = EditContext.from_territory(territory.graph, territory.buildings, 0)
+    ids = {k: str(v) for k, v in territory.buildings["building_id"].items()}
+    cells = {ids[k]: g for k, g in territory.cells.geometry.items() if k in ids}
+    return Ground(ctx, cells, CRS.from_user_input(crs).to_wkt())
 
 
 def _build_ground(settings: Settings, dataset: m.DatasetRow) -> Ground:
@@ -121,11 +136,7 @@ def _build_ground(settings: Settings, dataset: m.DatasetRow) -> Ground:
     from partition.plan import build_territory
 
     area = load_dataset(settings, dataset)
-    territory = build_territory(area)
-    ctx = EditContext.from_territory(territory.graph, territory.buildings, 0)
-    ids = {k: str(v) for k, v in territory.buildings["building_id"].items()}
-    cells = {ids[k]: g for k, g in territory.cells.geometry.items() if k in ids}
-    return Ground(ctx, cells, CRS.from_user_input(area.crs).to_wkt())
+    return ground_of(build_territory(area), area.crs)
 
 
 def ground(settings: Settings, cache: EditorCache, dataset: m.DatasetRow) -> Ground:
@@ -141,29 +152,65 @@ def ground(settings: Settings, cache: EditorCache, dataset: m.DatasetRow) -> Gro
     return found
 
 
+def _ground_path(settings: Settings, dataset_id: int) -> Path:
+    return Path(settings.data_dir) / CACHE_FOLDER / f"dataset-{dataset_id}-v{CACHE_FORMAT}.pickle"
+
+
+def _write_ground(path: Path, found: Ground) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}-{threading.get_ident()}.tmp")
+    with tmp.open("wb") as f:
+        pickle.dump(found, f, protocol=pickle.HIGHEST_PROTOCOL)
+    tmp.replace(path)
+
+
 def _read_or_build(settings: Settings, dataset: m.DatasetRow) -> Ground:
-    folder = Path(settings.data_dir) / CACHE_FOLDER
-    path = folder / f"dataset-{dataset.id}-v{CACHE_FORMAT}.pickle"
+    path = _ground_path(settings, dataset.id)
     if path.exists():
         with path.open("rb") as f:
             found = pickle.load(f)  # our own file, in the data folder
     else:
         found = _build_ground(settings, dataset)
-        folder.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        with tmp.open("wb") as f:
-            pickle.dump(found, f, protocol=pickle.HIGHEST_PROTOCOL)
-        tmp.replace(path)
+        _write_ground(path, found)
     return found
 
 
-def prepare(db, settings: Settings, cache: EditorCache, plan_id: int) -> None:
-    """Build (or read) the ground of ``plan_id``'s dataset ahead of the first edit (run
-    after a draft is made, so that opening the editor does not wait for it)."""
+def ground_saved(settings: Settings, dataset_id: int) -> bool:
+    """Whether the ground of dataset ``dataset_id`` is pickled already."""
+    return _ground_path(settings, dataset_id).exists()
+
+
+def save_ground(settings: Settings, dataset_id: int, territory: Territory, crs: Any) -> bool:
+    """Pickle the ground of dataset ``dataset_id`` from the territory a partition has just
+    built on it (the same partition.plan.build_territory of the same study area), unless
+    it is there already: the first editor of a plan on the dataset then reads it instead
+    of building it again. Returns whether it was written."""
+    path = _ground_path(settings, dataset_id)
+    if path.exists():
+        return False
+    _write_ground(path, ground_of(territory, crs))
+    return True
+
+
+def prepare(db, settings: Settings, cache: EditorCache, plan_id: int,
+            basemaps: BasemapStore | None = None, lang: str = "zh") -> None:
+    """Ready what opening the editor of ``plan_id`` needs, ahead of the first open (run
+    after a draft is made): the ground of its dataset (read, or built), the draft's state,
+    grid polygons and footprints, and its page in ``lang``."""
     with db.read_session() as session:
         plan = session.get(m.PlanRow, plan_id)
-        if plan is not None:
-            ground(settings, cache, session.get_one(m.DatasetRow, plan.dataset_id))
+        if plan is None:
+            return
+        ground(settings, cache, session.get_one(m.DatasetRow, plan.dataset_id))
+        if plan.status != "draft":
+            return
+        try:
+            with cache.plan_lock(plan_id):
+                load(session, settings, cache, plan_id)
+            grid_features(session, cache, plan_id)
+            editor_page(session, cache, plan_id, lang, basemaps)
+        except Exception:  # the first open makes them (and says what is wrong)
+            log.exception("editor of plan %s not made ready ahead", plan_id)
 
 
 # ---- loading a plan ---------------------------------------------------------------------------
@@ -622,7 +669,12 @@ def _page_parts(session: Session, cache: EditorCache, plan: m.PlanRow) -> _PageP
     from maps.geometry import bounds_latlon, packed_polygons
 
     found = cache.page_parts.get(plan.id)
-    if found is None:
+    if found is not None:
+        return found
+    with cache.plan_lock(("footprints", plan.id)):  # one build per plan at a time
+        found = cache.page_parts.get(plan.id)
+        if found is not None:
+            return found
         buildings = buildings_frame(session, plan.id)
         buildings = buildings[buildings["grid_id"].notna()]
         options = MapOptions()
@@ -661,13 +713,17 @@ def editor_page(session: Session, cache: EditorCache, plan_id: int, lang: str,
     plan = draft_row(session, plan_id)
     key = (plan_id, lang)
     page = cache.pages.get(key)
-    if page is None:
-        bounds = _page_parts(session, cache, plan).bounds
-        page = maps.page_html(editor_map(bounds, plan_id=plan_id, name=plan.name,
-                                         options=page_options(lang, basemaps, session,
-                                                              plan_id)))
-        with cache.lock:
-            _keep(cache.pages, key, page)
+    if page is not None:
+        return page
+    with cache.plan_lock(("page", *key)):  # one build per page at a time
+        page = cache.pages.get(key)
+        if page is None:
+            bounds = _page_parts(session, cache, plan).bounds
+            page = maps.page_html(editor_map(bounds, plan_id=plan_id, name=plan.name,
+                                             options=page_options(lang, basemaps, session,
+                                                                  plan_id)))
+            with cache.lock:
+                _keep(cache.pages, key, page)
     return page
 
 

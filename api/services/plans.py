@@ -89,6 +89,7 @@ def make_active_plan(db: Database, settings: Settings, dataset_id: int,
                      progress=None) -> int:
     """Partition the dataset now (in this process), store the plan and make it the active
     one, in one transaction; returns the plan id."""
+    from api.jobs.partition import territory_for_editor
     from partition.plan import make_plan
 
     with db.read_session() as session:
@@ -96,7 +97,8 @@ def make_active_plan(db: Database, settings: Settings, dataset_id: int,
     if dataset is None:
         raise ArgumentError(f"数据集 {dataset_id} 不存在", f"dataset {dataset_id} not found")
     area = load_dataset(settings, dataset, progress)
-    plan = make_plan(area, target_households, seed=seed, progress=progress)
+    plan = make_plan(area, target_households, seed=seed, progress=progress,
+                     territory=territory_for_editor(settings, dataset_id, area, None, progress))
     with db.writing() as session:
         session.execute(update(PlanRow).where(PlanRow.status == "active")
                         .values(status="archived"))

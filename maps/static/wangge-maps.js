@@ -155,7 +155,8 @@
    * label points (name, angle, rank). Drawn on one canvas in a pane under our layers; labels
    * and building outlines only when zoomed in (spec.labelZoom per rank, spec.buildingZoom).
    * With spec.after, drawn once the map fires that event (a page's own layers first), or
-   * after spec.afterTimeoutMs without it. */
+   * after spec.afterTimeoutMs without it; its layers may then come as JSON text, read only
+   * then. */
   var ROAD_WIDTH = { 1: 5, 2: 3, 3: 1.5 };
   W.basemap = function (map, spec, data) {
     if (!map.getPane("wgBase")) {
@@ -181,22 +182,13 @@
       };
     }
     var group = L.layerGroup();
-    var parts = [
-      layer("green", fixed({ stroke: false, fillColor: "#d9ead0", fillOpacity: 1 })),
-      layer("water", fixed({ stroke: false, fillColor: "#bcd6ec", fillOpacity: 1 })),
-      layer("waterways", fixed({ color: "#a9c9e6", weight: 3, opacity: 1 })),
-      layer("roads", road(true)),
-      layer("roads", road(false)),
-      layer("railways", fixed({ color: "#9a9a9a", weight: 2, dashArray: "8 5", opacity: 1 })),
-      layer("communities", fixed({ color: "#9a8fb0", weight: 1.5, dashArray: "10 4 2 4",
-                                   fill: false, opacity: 0.9 })),
-    ];
-    var buildings = layer("buildings", fixed({ color: "#cbbfae", weight: 0.6,
-                                               fillColor: "#e6ded2", fillOpacity: 1 }));
+    var buildings = null;
     var labels = L.layerGroup();
+    var filled = false;
     function refresh() {
+      if (!filled) return;
       var zoom = map.getZoom();
-      if (buildings && filled) {  // over the other layers: added after them
+      if (buildings) {  // over the other layers: added after them
         var want = zoom >= spec.buildingZoom;
         if (want && !group.hasLayer(buildings)) group.addLayer(buildings);
         if (!want && group.hasLayer(buildings)) group.removeLayer(buildings);
@@ -220,13 +212,27 @@
         }));
       });
     }
-    var filled = false;
+    /* The layers made and drawn (a layer given as JSON text is read here, not before). */
     function fill() {
       if (filled) return;
       filled = true;
-      parts.forEach(function (l) {
+      Object.keys(data).forEach(function (name) {
+        if (typeof data[name] === "string") data[name] = JSON.parse(data[name]);
+      });
+      [
+        layer("green", fixed({ stroke: false, fillColor: "#d9ead0", fillOpacity: 1 })),
+        layer("water", fixed({ stroke: false, fillColor: "#bcd6ec", fillOpacity: 1 })),
+        layer("waterways", fixed({ color: "#a9c9e6", weight: 3, opacity: 1 })),
+        layer("roads", road(true)),
+        layer("roads", road(false)),
+        layer("railways", fixed({ color: "#9a9a9a", weight: 2, dashArray: "8 5", opacity: 1 })),
+        layer("communities", fixed({ color: "#9a8fb0", weight: 1.5, dashArray: "10 4 2 4",
+                                     fill: false, opacity: 0.9 })),
+      ].forEach(function (l) {
         if (l) group.addLayer(l);
       });
+      buildings = layer("buildings", fixed({ color: "#cbbfae", weight: 0.6,
+                                             fillColor: "#e6ded2", fillOpacity: 1 }));
       group.addLayer(labels);
       if (group._map) refresh();
       map.getContainer().dataset.wgBasemapMs = String(Math.round(performance.now()));

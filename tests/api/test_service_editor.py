@@ -14,6 +14,7 @@ import networkx as nx
 import pytest
 from sqlalchemy import select
 
+from api.services import editor
 from api.store import models as m
 from tests.api.stock import wait_job
 
@@ -22,6 +23,9 @@ from tests.api.stock import wait_job
 def ed(open_service):
     with open_service("editor-data") as sv:
         c, h = sv["client"], sv["h"]
+        # what the partition left for the editor, before any draft was made
+        sv["grounds_before_draft"] = sorted(
+            (sv["settings"].data_dir / editor.CACHE_FOLDER).glob("*.pickle"))
         r = c.post(f"/plans/{sv['plan_id']}/draft", headers=h["planner"],
                    json={"name": "2027 草稿"})
         assert r.status_code == 201, r.text
@@ -92,6 +96,39 @@ def test_state_roles_and_active_plan(ed):
     assert r.status_code == 409 and r.json()["code"] == "not_draft"
     assert "草稿" in r.json()["message"]["zh"]
     assert c.get("/plans/99999/editor", headers=h["planner"]).status_code == 404
+
+
+def test_ground_footprints_and_page_made_ahead(ed, monkeypatch):
+    """The partition pickles the dataset's ground (the first editor reads it, builds
+    nothing); the draft's footprints, packed; its page, made when the draft was."""
+    c, h, draft = ed["client"], ed["h"], ed["draft"]
+    assert [p.name for p in ed["grounds_before_draft"]] == ["dataset-1-v1.pickle"]
+    monkeypatch.setattr(editor, "_build_ground", lambda *a: pytest.fail("ground built"))
+    settings, cache = ed["settings"], ed["app"].state.editor_cache
+    with ed["app"].state.db.read_session() as session:
+        dataset = session.get_one(m.DatasetRow, session.get_one(m.PlanRow, draft).dataset_id)
+        fresh = editor.ground(settings, editor.EditorCache(), dataset)
+    assert set(fresh.ctx.graph.edges) == set(graph(ed).edges) and fresh.cells.keys()
+    st = state(ed)
+    r = c.get(f"/plans/{draft}/editor/footprints", headers=h["planner"])
+    assert r.status_code == 200 and r.headers["content-type"] == "application/json"
+    packed = r.json()
+    assert sorted(packed["ids"]) == sorted(st["buildings"])
+    ctx = next(iter(cache.grounds.values())).ctx
+    assert all(ctx.households(b) == v for b, v in zip(packed["ids"], packed["values"],
+                                                       strict=True))
+    assert len(packed["rings"]) == len(packed["ids"]) <= len(packed["sizes"])
+    assert 2 * sum(packed["sizes"]) == len(packed["coords"]) and min(packed["sizes"]) >= 3
+    for role, code in (("worker", 403), ("reporter", 403), (None, 401)):
+        headers = h[role] if role else {}
+        assert c.get(f"/plans/{draft}/editor/footprints", headers=headers).status_code == code
+    r = c.get(f"/plans/{ed['plan_id']}/editor/footprints", headers=h["planner"])
+    assert r.status_code == 409 and r.json()["code"] == "not_draft"
+    page = cache.pages[(draft, "zh")]  # made in the background after the draft
+    head = page.split("</head>")[0]
+    assert "wgEditorFetch" in head and f"/plans/{draft}/editor/footprints" in head
+    assert head.index("wgEditorFetch") < head.index("leaflet.js")
+    assert '"building_id"' not in page  # the footprints were GeoJSON features in the page
 
 
 def test_move_updates_figures_undo_redo_and_reload(ed):
