@@ -12,8 +12,12 @@ drops the undone ones).
 
 What the checks need is built once per dataset and kept: the building adjacency graph and
 the cells (partition.plan.build_territory on the dataset's study area), pickled under
-``data_dir/editor-cache`` (every service process and the job processes share it) and held in
-memory by :class:`EditorCache`, with each plan's building -> grid map at its version.
+``data_dir/editor-cache`` (every service process and the job processes share it) by the
+partition that made a plan of the dataset (it builds the same territory: api.jobs.partition)
+or else on first use, and held in memory by :class:`EditorCache`, with each plan's building
+-> grid map at its version. When a draft is made, its state, grid polygons, footprints and
+editor page are made in the background (:func:`prepare`), so that the first open does not
+wait for them.
 Only draft plans are edited (an active or archived plan: 409).
 """
 

@@ -251,6 +251,10 @@ def test_plan_job_result_and_plan(service):
     assert sum(f["properties"]["households"] for f in service["grids"]) == \
         plan["summary"]["households"]
     assert service["grids"][0]["geometry"]["type"] in ("Polygon", "MultiPolygon")
+    # the job left the plan editor the dataset's adjacency and cells (no draft made yet)
+    from api.services import editor
+
+    assert editor.ground_saved(service["settings"], service["dataset"]["id"])
 
 
 def test_rebalanced_plan_diff_activate_and_export(service, tmp_path):
