@@ -1,11 +1,21 @@
 """The indicators (dispatch.incidents.indicators) computed in the database, per level and period.
 
-Every figure is one SQL query grouped by the level's key and the period's bucket (SQLAlchemy
-Core, the same statements on SQLite and PostgreSQL/PostGIS): counts with ``SUM(CASE ...)``;
-medians and 90th percentiles with PostgreSQL's ``percentile_cont`` and, on SQLite (which has
-none), with window functions (``ROW_NUMBER`` and ``COUNT`` over the group, ordered by the
-duration) interpolating between the two nearest rows as ``percentile_cont`` does. Nothing is
-looped over in Python but the result rows.
+The figures of the incidents are one SQL statement grouped by the level's key and the period's
+bucket (SQLAlchemy Core, the same statement on SQLite and PostgreSQL/PostGIS), the residents'
+ratings a second one (:func:`indicators_statement`, :func:`ratings_statement`): counts with
+``count(*) FILTER (WHERE ...)``; medians and 90th percentiles with PostgreSQL's
+``percentile_cont`` of an array (both quantiles from one sort) and, on SQLite (which has none
+before 3.47), with the aggregate :class:`QuantilesCont` registered on the connection, which
+interpolates between the two nearest values as ``percentile_cont`` does. Nothing is looped
+over in Python but the result rows (and, on SQLite, the aggregate's step per duration).
+
+Speed (issue #17: 100,000 incidents in <= 1 s; bench/indicators_bench.py): one pass over the
+range. On SQLite the index ``ix_incidents_indicators`` holds every column read, so the
+incidents are read from the index alone, and ``ix_incident_feedback_rating`` the ratings;
+PostgreSQL groups by the bucket's first moment (a timestamp) and names it afterwards. A
+summary table per grid and day was measured and not taken: 100,000 incidents a year in 300
+grids fill about 65,000 grid-days, nearly a row an incident, so it would not shorten the scan
+and percentiles would need merged histograms.
 
 Levels: ``grid`` (the incident's grid code), ``worker`` (the grid worker assigned to the
 incident's grid in the incident's plan), ``community`` (the grid's community); ``street`` and
@@ -21,18 +31,15 @@ The incidents read are those reported in ``[start, end)``; their state is as of 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import (
     DateTime,
-    Float,
-    Integer,
     String,
     and_,
-    case,
     cast,
     func,
     inspect,
@@ -45,7 +52,7 @@ from sqlalchemy.orm import QueryableAttribute, Session
 from sqlalchemy.sql import ColumnElement, FromClause, Select
 
 from api.store import models as m
-from dispatch.incidents.indicators import BY_KEY, LEVELS, PERIODS, rates
+from dispatch.incidents.indicators import BY_KEY, LEVELS, PERIODS, percentile, rates
 from dispatch.incidents.lifecycle import OPEN_STAGES
 from dispatch.incidents.rules import BEIJING
 from gis.errors import ArgumentError
@@ -95,6 +102,12 @@ def _dialect(session: Session) -> str:
 def bucket(column: Expr, period: str, dialect: str, start: datetime) -> ColumnElement:
     """The first day (``YYYY-MM-DD``, Beijing) of the ``period`` holding ``column`` (a UTC
     time): day, week (from Monday), month; ``custom``: the range's first day."""
+    return _bucket_name(_bucket_key(column, period, dialect, start), period, dialect)
+
+
+def _bucket_key(column: Expr, period: str, dialect: str, start: datetime) -> ColumnElement:
+    """What to group by for :func:`bucket`: on SQLite the day's name itself; on PostgreSQL
+    the period's first moment (a timestamp, cheaper to compute and sort than its name)."""
     if period == "custom":
         return literal(start.astimezone(BEIJING).date().isoformat(), String)
     if dialect == "sqlite":
@@ -107,8 +120,14 @@ def bucket(column: Expr, period: str, dialect: str, start: datetime) -> ColumnEl
     # constants inlined, not bound: PostgreSQL matches the GROUP BY expression to the column's
     local = func.timezone(literal_column("'UTC'"), column) + literal_column(
         f"interval '{BEIJING_OFFSET_H} hours'")
-    return func.to_char(func.date_trunc(literal_column(f"'{period}'"), local),
-                        literal_column("'YYYY-MM-DD'"))
+    return func.date_trunc(literal_column(f"'{period}'"), local)
+
+
+def _bucket_name(key: Expr, period: str, dialect: str) -> ColumnElement:
+    """The ``YYYY-MM-DD`` name of a :func:`_bucket_key`."""
+    if period == "custom" or dialect == "sqlite":
+        return key  # type: ignore[return-value]
+    return func.to_char(key, literal_column("'YYYY-MM-DD'"))
 
 
 def hours_between(end: Expr, begin: Expr, dialect: str) -> ColumnElement:
@@ -145,9 +164,11 @@ def _not_configured(level: str) -> LevelNotConfiguredError:
         "(available: grid, worker, community)")
 
 
-def _scoped(query: Query, session: Session) -> tuple[FromClause, Expr, Expr]:
-    """The FROM (incidents and what the level needs), the key and its display name."""
-    joined: FromClause = I.__table__
+def _scoped(query: Query, session: Session,
+            base: FromClause | None = None) -> tuple[FromClause, Expr, Expr]:
+    """The FROM (incidents, or ``base`` holding them, and what the level needs), the key and
+    its display name."""
+    joined: FromClause = I.__table__ if base is None else base
     if query.level != "grid" or query.worker_id is not None or query.communities is not None:
         joined = (joined
                   .outerjoin(G.__table__, and_(G.plan_id == I.plan_id, G.code == I.grid_code))
@@ -182,106 +203,132 @@ def _where(query: Query) -> list[ColumnElement]:
     return conditions
 
 
-def _count(condition: ColumnElement) -> ColumnElement:
-    return func.sum(case((condition, 1), else_=0))
-
-
-def _ratings() -> Any:
-    """Per incident with ratings: how many of each (one row an incident)."""
-    rating = m.FeedbackRow.rating
-    return (select(m.FeedbackRow.incident_id.label("incident_id"),
-                   func.count().label("ratings"),
-                   _count(rating == "satisfied").label("satisfied"),
-                   _count(rating == "basic").label("basic"),
-                   _count(rating == "unsatisfied").label("unsatisfied"))
-            .group_by(m.FeedbackRow.incident_id).subquery("rated"))
-
-
 QUANTILES = ((0.5, "median"), (0.9, "p90"))
+SQLITE_QUANTILES = "quantiles_cont"
 
 
-# ---- the statement -----------------------------------------------------------------------------
+class QuantilesCont:
+    """SQLite aggregate ``quantiles_cont(value)``: the median and 90th percentile
+    (:data:`QUANTILES`) of the non-null values of a group, interpolating linearly between the
+    two nearest values as PostgreSQL's ``percentile_cont(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER
+    BY value)`` does (dispatch.incidents.indicators.percentile, the reference); as text, the
+    quantiles' ``repr`` separated by spaces (exact), NULL for no values. SQLite, which has no
+    ``percentile_cont`` before 3.47 (and then only when built with it), calls :meth:`step`
+    once a row of the GROUP BY and :meth:`finalize` once a group: both quantiles in one
+    aggregate, one call a row instead of two."""
+
+    def __init__(self) -> None:
+        self.values: list[float] = []
+
+    def step(self, value: float | None) -> None:
+        """Take one row's value (None: left out)."""
+        if value is not None:
+            self.values.append(value)
+
+    def finalize(self) -> str | None:
+        """The quantiles of the values taken; None when there were none."""
+        if not self.values:
+            return None
+        self.values.sort()
+        return " ".join(repr(percentile(self.values, q)) for q, _ in QUANTILES)
+
+
+def register_sqlite_functions(session: Session) -> None:
+    """Give the session's SQLite connection :class:`QuantilesCont` (cheap, idempotent)."""
+    raw = session.connection().connection.dbapi_connection
+    raw.create_aggregate(SQLITE_QUANTILES, 1, QuantilesCont)  # type: ignore[union-attr]
+
+
+def _quantiles(value: ColumnElement, dialect: str) -> ColumnElement:
+    """The :data:`QUANTILES` of ``value`` over a group: PostgreSQL's ``percentile_cont`` of
+    an array (one sort for both), an array of floats; SQLite's :class:`QuantilesCont`, text
+    (:func:`_decode_quantiles` reads either)."""
+    if dialect == "postgresql":
+        array = f"ARRAY[{', '.join(str(q) for q, _ in QUANTILES)}]"
+        fractions: ColumnElement = literal_column(array)
+        return func.percentile_cont(fractions).within_group(value)
+    return getattr(func, SQLITE_QUANTILES)(value, type_=String)
+
+
+def _decode_quantiles(value: Any) -> Sequence[float | None]:
+    """:func:`_quantiles`' answer (a list, text or None) as floats, one a quantile."""
+    if value is None:
+        return [None] * len(QUANTILES)
+    if isinstance(value, str):
+        return [float(v) for v in value.split()]
+    return [float(v) for v in value]
+
+
+# ---- the statements ----------------------------------------------------------------------------
+
+def _group(query: Query, key: Expr, bucket_key: ColumnElement) -> list[Any]:
+    # a custom period has one bucket, a constant: not grouped by (PostgreSQL refuses
+    # constants in GROUP BY)
+    return [key] if query.period == "custom" else [key, bucket_key]
+
 
 def indicators_statement(query: Query, session: Session) -> Select:
-    """One row per key and bucket with every count and the ratings; on PostgreSQL also the
-    median and 90th percentile of the hours to accept and to close (``percentile_cont``),
-    on SQLite those come from :func:`percentile_statement`."""
+    """One row per key and bucket with every count of the incidents and the median and 90th
+    percentile of the hours to accept and to close (``{metric}_h_q``: :func:`_quantiles`);
+    the residents' ratings come from :func:`ratings_statement`.
+
+    One pass over the incidents of the range, grouped directly (no per-incident subquery):
+    counts as ``count(*) FILTER (WHERE ...)`` (SQLite >= 3.30 and PostgreSQL alike); on
+    SQLite the index ``ix_incidents_indicators`` holds every column read, so the range is
+    read from the index alone; PostgreSQL groups by the bucket's first moment and names it
+    after grouping."""
     dialect = _dialect(session)
     joined, key, name = _scoped(query, session)
-    rated = _ratings()
-    joined = joined.outerjoin(rated, rated.c.incident_id == I.id)
     now = literal(query.as_of.astimezone(UTC), DateTime(timezone=True))
     is_open = I.status.in_(sorted(OPEN_STAGES))
-    hours = {"accept": hours_between(I.accepted_at, I.created_at, dialect),
-             "close": hours_between(I.closed_at, I.created_at, dialect)}
-    period = bucket(I.created_at, query.period, dialect, query.start)
-    per_incident = [
-        key.label("key"), name.label("name"), period.label("period"),
-        I.accepted_at.is_not(None).label("is_accepted"),
-        (I.accepted_at <= I.accept_by).label("accepted_in_time"),
-        and_(I.status == "reported", I.accept_by < now).label("not_accepted_late"),
-        (I.status == "closed").label("is_closed"),
-        and_(I.status == "closed", I.closed_at <= I.close_by).label("closed_in_time"),
-        and_(is_open, or_(and_(I.status == "reported", I.accept_by < now),
-                          and_(I.status != "reported", I.close_by < now))).label("late"),
-        (I.reopened > 0).label("was_reopened"),
-        or_(I.status == "closed", I.reopened > 0).label("was_closed"),
-        I.escalated_to.is_not(None).label("was_escalated"),
-        *(func.coalesce(rated.c[k], 0).label(k)
-          for k in ("ratings", "satisfied", "basic", "unsatisfied")),
-        hours["accept"].label("accept_h"), hours["close"].label("close_h")]
-    base = select(*per_incident).select_from(joined).where(*_where(query)).subquery("base")
-    c = base.c
-    columns = [c.key, func.max(c.name).label("name"), c.period,
+    period = _bucket_key(I.created_at, query.period, dialect, query.start)
+    counts = {
+        "accepted": I.accepted_at.is_not(None),
+        "accepted_on_time": I.accepted_at <= I.accept_by,
+        "accept_overdue": and_(I.status == "reported", I.accept_by < now),
+        "closed": I.status == "closed",
+        "closed_on_time": and_(I.status == "closed", I.closed_at <= I.close_by),
+        "open_overdue": and_(is_open, or_(and_(I.status == "reported", I.accept_by < now),
+                                          and_(I.status != "reported", I.close_by < now))),
+        "reopened": I.reopened > 0,
+        "closed_ever": or_(I.status == "closed", I.reopened > 0),
+        "escalated": I.escalated_to.is_not(None)}
+    columns = [key.label("key"), (name if name is key else func.max(name)).label("name"),
+               _bucket_name(period, query.period, dialect).label("period"),
                func.count().label("received"),
-               _count(c.is_accepted).label("accepted"),
-               _count(c.accepted_in_time).label("accepted_on_time"),
-               _count(c.not_accepted_late).label("accept_overdue"),
-               _count(c.is_closed).label("closed"),
-               _count(c.closed_in_time).label("closed_on_time"),
-               _count(c.late).label("open_overdue"),
-               _count(c.was_reopened).label("reopened"),
-               _count(c.was_closed).label("closed_ever"),
-               _count(c.was_escalated).label("escalated"),
-               *(func.sum(c[k]).label(k)
-                 for k in ("ratings", "satisfied", "basic", "unsatisfied"))]
-    if dialect == "postgresql":
-        for metric in hours:
-            for q, label in QUANTILES:
-                columns.append(func.percentile_cont(q).within_group(c[f"{metric}_h"])
-                               .label(f"{metric}_h_{label}"))
-    return select(*columns).group_by(c.key, c.period)
+               *(func.count().filter(condition).label(figure)
+                 for figure, condition in counts.items()),
+               _quantiles(hours_between(I.accepted_at, I.created_at, dialect), dialect)
+               .label("accept_h_q"),
+               _quantiles(hours_between(I.closed_at, I.created_at, dialect), dialect)
+               .label("close_h_q")]
+    return (select(*columns).select_from(joined).where(*_where(query))
+            .group_by(*_group(query, key, period)))
 
 
-def percentile_statement(query: Query, session: Session, metric: str) -> Select:
-    """SQLite, which has no ``percentile_cont``: one row per key and bucket with the median
-    and 90th percentile of the hours to accept (``metric`` "accept") or to close ("close").
-    The durations are numbered within their group (``ROW_NUMBER`` and ``COUNT`` over it),
-    then the two rows around each quantile are weighed as ``percentile_cont`` interpolates.
-    Narrow rows: only the key, the bucket and the duration are sorted."""
+def ratings_statement(query: Query, session: Session) -> Select:
+    """One row per key and bucket with the residents' ratings of its incidents: how many,
+    and how many of each (the feedback joined to its incident, of the same range; on SQLite
+    read from the indexes ``ix_incidents_indicators`` and ``ix_incident_feedback_rating``
+    alone)."""
     dialect = _dialect(session)
-    joined, key, _ = _scoped(query, session)
-    done = I.accepted_at if metric == "accept" else I.closed_at
-    hours = hours_between(done, I.created_at, dialect)
-    period = bucket(I.created_at, query.period, dialect, query.start)
-    inner = (select(key.label("key"), period.label("period"), hours.label("v"))
-             .select_from(joined).where(*_where(query), done.is_not(None)).subquery("d"))
-    ranked = select(inner.c.key, inner.c.period, inner.c.v,
-                    (func.row_number().over(partition_by=(inner.c.key, inner.c.period),
-                                            order_by=inner.c.v) - 1).label("rn"),
-                    func.count().over(partition_by=(inner.c.key, inner.c.period))
-                    .label("n")).subquery("ranked")
-    columns = []
-    for q, label in QUANTILES:
-        pos = literal(q, Float) * (ranked.c.n - 1)
-        lo = cast(pos, Integer)  # SQLite truncates towards 0: the floor of a position >= 0
-        frac = pos - lo
-        columns.append(func.sum(case((ranked.c.rn == lo, ranked.c.v * (1 - frac)),
-                                     (ranked.c.rn == lo + 1, ranked.c.v * frac), else_=0.0))
-                       .label(f"{metric}_h_{label}"))
-    return (select(ranked.c.key, ranked.c.period, *columns)
-            .group_by(ranked.c.key, ranked.c.period))
+    F = m.FeedbackRow  # noqa: N806
+    # the feedback joined first, so that SQLite looks up the level (grid, worker) of the
+    # rated incidents only
+    joined, key, _ = _scoped(query, session,
+                             I.__table__.join(F.__table__, F.incident_id == I.id))
+    period = _bucket_key(I.created_at, query.period, dialect, query.start)
+    return (select(key.label("key"), _bucket_name(period, query.period, dialect)
+                   .label("period"), func.count().label("ratings"),
+                   *(func.count().filter(F.rating == r).label(r)
+                     for r in ("satisfied", "basic", "unsatisfied")))
+            .select_from(joined).where(*_where(query))
+            .group_by(*_group(query, key, period)))
 
+
+TEXT = frozenset({"key", "name", "period"})
+QUANTILED = {f"{metric}_h_q": [f"{metric}_h_{label}" for _, label in QUANTILES]
+             for metric in ("accept", "close")}
 
 #: Figures from other parts of the service (patrol coverage, visits done), registered by the
 #: modules that own them: (indicator key, function of (session, query) giving rows of
@@ -303,20 +350,19 @@ def compute(session: Session, query: Query) -> tuple[list[dict], list[str]]:
     if query.period not in PERIODS:
         raise ArgumentError(f"未知周期 {query.period!r}（可用：{', '.join(PERIODS)}）",
                             f"unknown period {query.period!r} (one of {', '.join(PERIODS)})")
-    rows: dict[tuple, dict] = {}
-    counts = ("key", "name", "period", "accept_h_median", "accept_h_p90", "close_h_median",
-              "close_h_p90")
-    for r in session.execute(indicators_statement(query, session)).mappings():
-        row = {k: (v if k in counts or v is None else int(v)) for k, v in r.items()}
-        rows[(r["key"], r["period"])] = row
     if _dialect(session) == "sqlite":
-        for metric in ("accept", "close"):
-            for r in session.execute(percentile_statement(query, session, metric)).mappings():
-                if (target := rows.get((r["key"], r["period"]))) is not None:
-                    target.update({k: v for k, v in r.items() if k not in ("key", "period")})
-    for row in rows.values():
-        for k in counts[3:]:
-            row[k] = None if row.get(k) is None else float(row[k])
+        register_sqlite_functions(session)
+    rows: dict[tuple, dict] = {}
+    for r in session.execute(indicators_statement(query, session)).mappings():
+        row = {k: (v if k in TEXT else int(v)) for k, v in r.items() if k not in QUANTILED}
+        for metric in QUANTILED:
+            row.update(zip(QUANTILED[metric], _decode_quantiles(r[metric]), strict=True))
+        row.update(ratings=0, satisfied=0, basic=0, unsatisfied=0)
+        rows[(r["key"], r["period"])] = row
+    for r in session.execute(ratings_statement(query, session)).mappings():
+        if (target := rows.get((r["key"], r["period"]))) is not None:
+            target.update({k: int(r[k]) for k in ("ratings", "satisfied", "basic",
+                                                   "unsatisfied")})
     extras = []
     for indicator, figures in EXTRA_FIGURES:
         values = figures(session, query)

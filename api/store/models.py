@@ -306,6 +306,12 @@ class RouteRow(BBoxMixin, Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+#: The columns of incidents the indicators read (api.store.indicators), created_at first:
+#: the index ``ix_incidents_indicators``.
+INDICATOR_COLUMNS = ("created_at", "plan_id", "grid_code", "status", "accepted_at",
+                     "accept_by", "closed_at", "close_by", "reopened", "escalated_to")
+
+
 class IncidentRow(BBoxMixin, Base):
     """A reported incident (事件) at a point; its lifecycle belongs to the incidents module."""
 
@@ -314,8 +320,10 @@ class IncidentRow(BBoxMixin, Base):
                       Index("ix_incidents_worker", "worker_id", "status"),
                       # the duplicate check of every report (api.store.incidents)
                       Index("ix_incidents_duplicate", "category", "minx"),
-                      # the indicators of a period (api.store.indicators)
-                      Index("ix_incidents_created", "created_at"))
+                      # the indicators of a period (api.store.indicators): the range by
+                      # created_at, then every column they read, so that SQLite reads the
+                      # range from the index alone
+                      Index("ix_incidents_indicators", *INDICATOR_COLUMNS))
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     category: Mapped[str] = mapped_column(String(60))
     description: Mapped[str] = mapped_column(Text, default="")
@@ -433,10 +441,11 @@ class FeedbackRow(Base):
     rates each closing once)."""
 
     __tablename__ = "incident_feedback"
-    __table_args__ = (UniqueConstraint("code_id", "closed_seq", name="uq_feedback_code_closing"),)
+    __table_args__ = (UniqueConstraint("code_id", "closed_seq", name="uq_feedback_code_closing"),
+                      # an incident's ratings, read from the index alone (the indicators)
+                      Index("ix_incident_feedback_rating", "incident_id", "rating"))
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"),
-                                             index=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"))
     closed_seq: Mapped[int] = mapped_column(Integer)
     rating: Mapped[str] = mapped_column(String(12))
     fixed: Mapped[bool] = mapped_column(Boolean, default=True)
