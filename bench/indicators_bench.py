@@ -188,8 +188,9 @@ def run(backend: str, incidents: int, postgis_url: str) -> list[dict]:
             secret = fill(url, incidents)
             print(f"[{backend}] filled {incidents:,} incidents in "
                   f"{time.perf_counter() - t0:.1f} s", flush=True)
-            if backend == "postgis":
-                engine = create_engine(url)
+            if backend == "postgis":  # statistics, committed (the server may run no
+                # autovacuum; an ANALYZE rolled back leaves the planner without them)
+                engine = create_engine(url, isolation_level="AUTOCOMMIT")
                 with engine.connect() as conn:
                     conn.execute(text("ANALYZE"))
                 engine.dispose()

@@ -164,43 +164,54 @@ def _not_configured(level: str) -> LevelNotConfiguredError:
         "(available: grid, worker, community)")
 
 
+def _grid_levels(query: Query) -> Any:
+    """Per grid of every plan (300-odd rows, not one an incident): its plan and code, its
+    community and, when the level or the scope needs it, the worker assigned to it (at most
+    one: assignments are unique by plan, grid and role) and their name. Joined to the
+    incidents once, so that the planner joins a small table (PostgreSQL: a hash join even
+    without statistics, where grids, assignments and workers joined one by one to the
+    incidents could become a nested loop; SQLite: one index lookup an incident)."""
+    columns: list[Any] = [G.plan_id.label("plan_id"), G.code.label("code"),
+                          G.community.label("community")]
+    grids: FromClause = G.__table__
+    if query.level == "worker" or query.worker_id is not None:
+        grids = (grids.outerjoin(A.__table__, and_(A.grid_id == G.id, A.role == "worker"))
+                 .outerjoin(m.WorkerRow.__table__, m.WorkerRow.id == A.worker_id))
+        columns += [A.worker_id.label("worker_id"), m.WorkerRow.name.label("worker_name")]
+    return select(*columns).select_from(grids).subquery("grid_levels")
+
+
 def _scoped(query: Query, session: Session,
-            base: FromClause | None = None) -> tuple[FromClause, Expr, Expr]:
-    """The FROM (incidents, or ``base`` holding them, and what the level needs), the key and
-    its display name."""
+            base: FromClause | None = None) -> tuple[FromClause, Expr, Expr, list[ColumnElement]]:
+    """The FROM (incidents, or ``base`` holding them, and what the level needs), the key, its
+    display name, and the conditions of the range and the scope."""
     joined: FromClause = I.__table__ if base is None else base
-    if query.level != "grid" or query.worker_id is not None or query.communities is not None:
-        joined = (joined
-                  .outerjoin(G.__table__, and_(G.plan_id == I.plan_id, G.code == I.grid_code))
-                  .outerjoin(A.__table__, and_(A.grid_id == G.id, A.role == "worker")))
-    key: Expr
-    name: Expr
-    if query.level == "grid":
-        key, name = I.grid_code, I.grid_code
-    elif query.level == "worker":
-        joined = joined.outerjoin(m.WorkerRow.__table__, m.WorkerRow.id == A.worker_id)
-        key, name = cast(A.worker_id, String), m.WorkerRow.name
+    start = literal(query.start.astimezone(UTC), DateTime(timezone=True))
+    end = literal(query.end.astimezone(UTC), DateTime(timezone=True))
+    where = [I.created_at >= start, I.created_at < end]
+    key: Expr = I.grid_code
+    name: Expr = I.grid_code
+    if query.level == "grid" and query.worker_id is None and query.communities is None:
+        return joined, key, name, where
+    levels = _grid_levels(query)
+    joined = joined.outerjoin(levels, and_(levels.c.plan_id == I.plan_id,
+                                           levels.c.code == I.grid_code))
+    if query.worker_id is not None:
+        where.append(levels.c.worker_id == query.worker_id)
+    if query.communities is not None:
+        where.append(levels.c.community.in_(query.communities))
+    if query.level == "worker":
+        key, name = cast(levels.c.worker_id, String), levels.c.worker_name
     elif query.level == "community":
-        key, name = G.community, G.community
-    else:
+        key, name = levels.c.community, levels.c.community
+    elif query.level != "grid":
         areas = area_levels(session)
         if areas is None:
             raise _not_configured(query.level)
         areas = areas.subquery("areas")
-        joined = joined.outerjoin(areas, areas.c.community == G.community)
+        joined = joined.outerjoin(areas, areas.c.community == levels.c.community)
         key, name = areas.c[query.level], areas.c[f"{query.level}_name"]
-    return joined, key, name
-
-
-def _where(query: Query) -> list[ColumnElement]:
-    start = literal(query.start.astimezone(UTC), DateTime(timezone=True))
-    end = literal(query.end.astimezone(UTC), DateTime(timezone=True))
-    conditions = [I.created_at >= start, I.created_at < end]
-    if query.worker_id is not None:
-        conditions.append(A.worker_id == query.worker_id)
-    if query.communities is not None:
-        conditions.append(G.community.in_(query.communities))
-    return conditions
+    return joined, key, name, where
 
 
 QUANTILES = ((0.5, "median"), (0.9, "p90"))
@@ -278,7 +289,7 @@ def indicators_statement(query: Query, session: Session) -> Select:
     read from the index alone; PostgreSQL groups by the bucket's first moment and names it
     after grouping."""
     dialect = _dialect(session)
-    joined, key, name = _scoped(query, session)
+    joined, key, name, where = _scoped(query, session)
     now = literal(query.as_of.astimezone(UTC), DateTime(timezone=True))
     is_open = I.status.in_(sorted(OPEN_STAGES))
     period = _bucket_key(I.created_at, query.period, dialect, query.start)
@@ -302,7 +313,7 @@ def indicators_statement(query: Query, session: Session) -> Select:
                .label("accept_h_q"),
                _quantiles(hours_between(I.closed_at, I.created_at, dialect), dialect)
                .label("close_h_q")]
-    return (select(*columns).select_from(joined).where(*_where(query))
+    return (select(*columns).select_from(joined).where(*where)
             .group_by(*_group(query, key, period)))
 
 
@@ -315,14 +326,14 @@ def ratings_statement(query: Query, session: Session) -> Select:
     F = m.FeedbackRow  # noqa: N806
     # the feedback joined first, so that SQLite looks up the level (grid, worker) of the
     # rated incidents only
-    joined, key, _ = _scoped(query, session,
-                             I.__table__.join(F.__table__, F.incident_id == I.id))
+    joined, key, _, where = _scoped(query, session,
+                                    I.__table__.join(F.__table__, F.incident_id == I.id))
     period = _bucket_key(I.created_at, query.period, dialect, query.start)
     return (select(key.label("key"), _bucket_name(period, query.period, dialect)
                    .label("period"), func.count().label("ratings"),
                    *(func.count().filter(F.rating == r).label(r)
                      for r in ("satisfied", "basic", "unsatisfied")))
-            .select_from(joined).where(*_where(query))
+            .select_from(joined).where(*where)
             .group_by(*_group(query, key, period)))
 
 
