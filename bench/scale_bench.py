@@ -1,0 +1,515 @@
+"""City scale on Dask (issue 20, item 5): ingest and plan synthetic cities, measure, simulate.
+
+    python bench/scale_bench.py --sizes 100000,300000,1000000 --workers 2 \
+        --out bench/scale_results.md
+
+For each size: a synthetic city (bench/scale_city.py: copies of ~10 distinct seeded districts,
+cached under /tmp/wangge-scale/) is written to a city store with ``gis.city_store.
+write_city_store`` in a fresh subprocess (time, peak RSS), then planned with
+``partition.city.plan_city(..., cluster="local", workers=N)`` in another fresh subprocess:
+wall time, the client's peak RSS (``resource.getrusage``; the LocalCluster's scheduler and
+nannies live in that process too), each Dask worker's peak RSS (sampled with psutil from the
+client every second, and the ``peak_rss_mb`` each task reports: the worker's ``ru_maxrss``),
+the per-task times (CSV under /tmp/wangge-scale/results/, not in the repo). Then the checks
+(grid count and households of the plan file against the store's totals, grid codes unique and
+prefixed by their community's code, the same grids for every copy of a tile's community) and,
+from the largest size's per-task times, the simulated wall time on 8, 32 and 128 cores (list
+scheduling, largest task first onto the least-loaded core, as plan_city submits) plus the
+measured serial costs. Results per size are kept as JSON under /tmp/wangge-scale/results/, so
+``--report-only`` rewrites the report from what has been measured, and ``--reuse`` skips the
+sizes already measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import heapq
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.scale_city import CACHE, generate_city  # noqa: E402
+
+RESULTS = CACHE / "results"
+SIM_CORES = (2, 8, 32, 128)
+SAMPLE_S = 1.0
+
+
+# --------------------------------------------------------------------------- sampling
+class Sampler:
+    """Samples, every ``interval`` seconds, the RSS of this process and of all its descendants
+    (psutil), and the 1-minute load average; keeps each process's peak."""
+
+    def __init__(self, interval: float = SAMPLE_S) -> None:
+        import psutil
+
+        self._psutil = psutil
+        self.interval = interval
+        self.peak_mb: dict[int, float] = {}
+        self.cmd: dict[int, str] = {}
+        self.loads: list[float] = []
+        self.total_peak_mb = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> Sampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        me = self._psutil.Process()
+        while True:
+            self.sample(me)
+            if self._stop.wait(self.interval):
+                break
+
+    def sample(self, me: Any) -> None:
+        total = 0.0
+        for proc in [me, *me.children(recursive=True)]:
+            try:
+                mb = proc.memory_info().rss / 2**20
+                if proc.pid not in self.cmd:
+                    self.cmd[proc.pid] = " ".join(proc.cmdline())[:120]
+            except (self._psutil.NoSuchProcess, self._psutil.AccessDenied):
+                continue
+            total += mb
+            self.peak_mb[proc.pid] = max(self.peak_mb.get(proc.pid, 0.0), mb)
+        self.total_peak_mb = max(self.total_peak_mb, total)
+        self.loads.append(os.getloadavg()[0])
+
+    def as_dict(self) -> dict[str, Any]:
+        loads = self.loads or [os.getloadavg()[0]]
+        return {"peak_mb": {str(k): round(v, 1) for k, v in self.peak_mb.items()},
+                "cmd": {str(k): v for k, v in self.cmd.items()},
+                "tree_peak_mb": round(self.total_peak_mb, 1),
+                "load_mean": round(sum(loads) / len(loads), 2), "load_max": round(max(loads), 2),
+                "samples": len(self.loads)}
+
+
+def self_peak_mb() -> float:
+    """This process's peak RSS in MB (Linux ru_maxrss is in KB)."""
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+# --------------------------------------------------------------------------- child steps
+def child_ingest(city: Path, store: Path, result: Path) -> None:
+    """Subprocess: write the city store; dump time, peak RSS and the store's totals."""
+    from gis.city_store import write_city_store
+
+    with Sampler() as sampler:
+        t0 = time.perf_counter()
+        info = write_city_store(city, store, **ingest_options(city))
+        seconds = time.perf_counter() - t0
+    result.write_text(json.dumps({"seconds": round(seconds, 2), "peak_mb": self_peak_mb(),
+                                  "sampler": sampler.as_dict(), "info": info}, default=str))
+
+
+def ingest_options(city: Path) -> dict[str, Any]:
+    """How write_city_store reads the city GeoPackage's communities and streets layers."""
+    return {"communities": f"{city}|layer=communities", "streets": f"{city}|layer=streets"}
+
+
+def child_plan(store: Path, out: Path, workers: int, result: Path, tasks_csv: Path) -> None:
+    """Subprocess: plan the store on a LocalCluster; dump the measures and the task table."""
+    from partition.city import plan_city
+
+    t0 = time.perf_counter()
+    last = [0.0]
+
+    def progress(report: dict[str, Any], done: int, total: int) -> None:
+        now = time.perf_counter() - t0
+        if now - last[0] >= 30 or done == total:
+            last[0] = now
+            eta = now / done * (total - done)
+            print(f"    {done}/{total} communities, {now:.0f} s, ETA {eta:.0f} s, "
+                  f"load {os.getloadavg()[0]:.1f}", flush=True)
+
+    with Sampler() as sampler:
+        res = plan_city(store, out, cluster="local", workers=workers, progress=progress)
+        wall = time.perf_counter() - t0
+    fields = ["community", "buildings", "grids", "seconds", "peak_rss_mb", "worker", "pid",
+              "attempts"]
+    with tasks_csv.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
+        writer.writeheader()
+        for row in res.tasks:
+            writer.writerow(row)
+    result.write_text(json.dumps({
+        "wall_s": round(wall, 2), "client_peak_mb": self_peak_mb(),
+        "sampler": sampler.as_dict(), "summary": res.summary, "failures": res.failures,
+        "task_pids": sorted({int(t["pid"]) for t in res.tasks if t.get("pid") is not None}),
+    }, default=str))
+
+
+def run_child(args: list[str], log: Path) -> float:
+    """Run this script as a child step, its output appended to ``log``; returns wall s."""
+    t0 = time.perf_counter()
+    with log.open("a") as f:
+        f.write(f"$ {' '.join(args)}\n")
+        f.flush()
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        proc = subprocess.run([sys.executable, "-W", "ignore", __file__, *args], stdout=f,
+                              stderr=subprocess.STDOUT, env=env, cwd=ROOT)
+    if proc.returncode != 0:
+        raise RuntimeError(f"step {args[0]} failed (exit {proc.returncode}); see {log}")
+    return time.perf_counter() - t0
+
+
+# --------------------------------------------------------------------------- measures
+def quantile(values: list[float], q: float) -> float:
+    """The q-quantile (0-1) by linear interpolation, as numpy's default."""
+    xs = sorted(values)
+    if not xs:
+        return float("nan")
+    pos = (len(xs) - 1) * q
+    lo = int(pos)
+    hi = min(lo + 1, len(xs) - 1)
+    return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
+
+
+def read_tasks(path: Path) -> list[dict[str, Any]]:
+    """The task table written by child_plan."""
+    with path.open() as f:
+        rows = list(csv.DictReader(f))
+    for r in rows:
+        r["seconds"] = float(r["seconds"])
+        r["buildings"] = int(float(r["buildings"] or 0))
+        r["peak_rss_mb"] = float(r["peak_rss_mb"] or 0)
+    return rows
+
+
+def list_schedule(tasks: list[dict[str, Any]], cores: int) -> float:
+    """Makespan (s) of ``tasks`` on ``cores`` cores: largest community first (plan_city's
+    order: buildings descending, then code), each onto the least-loaded core."""
+    order = sorted(tasks, key=lambda t: (-t["buildings"], str(t["community"])))
+    loads = [0.0] * cores
+    heapq.heapify(loads)
+    for t in order:
+        heapq.heappush(loads, heapq.heappop(loads) + t["seconds"])
+    return max(loads)
+
+
+def store_totals(store: Path) -> dict[str, Any]:
+    """Buildings, households and communities of the store as the store reports them."""
+    from gis.city_store import store_communities, store_meta
+
+    comm = store_communities(store)
+    out: dict[str, Any] = {"communities": len(comm),
+                           "buildings": int(comm["buildings"].sum())}
+    if "households" in comm.columns:
+        out["households"] = int(comm["households"].sum())
+    out["largest_community_buildings"] = int(comm["buildings"].max())
+    out["by_community"] = {str(c): {"buildings": int(b),
+                                    "households": int(h) if "households" in comm else None}
+                           for c, b, h in zip(comm["code"], comm["buildings"],
+                                              comm["households"] if "households" in comm
+                                              else comm["buildings"], strict=True)}
+    out["meta"] = store_meta(store)
+    return out
+
+
+def check_plan(out: Path, store: dict[str, Any], plan: dict[str, Any],
+               tasks: list[dict[str, Any]], distinct_tiles: int) -> dict[str, Any]:
+    """The bench's own checks of one plan against its store; returns each check's result."""
+    import pyogrio
+
+    grids = pyogrio.read_dataframe(out, layer="grids", read_geometry=False)
+    code_col = "code" if "code" in grids.columns else "grid_id"
+    codes = grids[code_col].astype(str)
+    comm = grids["community"].astype(str)
+    failed = {str(f.get("community")) for f in plan["failures"]}
+    failed_hh = sum(store["by_community"].get(c, {}).get("households") or 0 for c in failed)
+    checks: dict[str, Any] = {
+        "grids_file": len(grids), "grids_summary": plan["summary"].get("grids"),
+        "grids_tasks": sum(int(float(t.get("grids") or 0)) for t in tasks),
+        "households_plan": int(grids["households"].sum()),
+        "households_store": store.get("households"),
+        "households_failed_communities": failed_hh,
+        "codes_unique": bool(codes.is_unique),
+        "codes_prefixed": bool(((codes.str.len() == comm.str.len() + 3)
+                                & (codes.str[:-3] == comm) & codes.str[-3:].str.isdigit()).all()),
+        "communities_planned": int(comm.nunique()),
+        "communities_store": store["communities"], "failures": len(plan["failures"]),
+    }
+    ok = [checks["grids_file"] == checks["grids_summary"] == checks["grids_tasks"],
+          checks["codes_unique"], checks["codes_prefixed"]]
+    if checks["households_store"] is not None:
+        ok.append(checks["households_plan"] + failed_hh == checks["households_store"])
+    # every community has grids unless it failed or holds no residential building
+    no_homes = {c for c, v in store["by_community"].items() if not v.get("households")}
+    missing = set(store["by_community"]) - set(comm) - failed - no_homes
+    checks["communities_without_grids_unexplained"] = sorted(missing)[:5]
+    ok.append(not missing)
+    # copies of one tile's community are the same problem: the same number of grids
+    by_key: dict[tuple[int, str], set[int]] = {}
+    for code, n in comm.value_counts().items():
+        key = (int(code[1:6]) % distinct_tiles, code[6:])
+        by_key.setdefault(key, set()).add(int(n))
+    differing = [k for k, v in by_key.items() if len(v) > 1]
+    checks["tile_communities"] = len(by_key)
+    checks["tile_communities_differing"] = len(differing)
+    ok.append(not differing)
+    checks["ok"] = all(ok)
+    return checks
+
+
+def measure_size(n: int, seed: int, workers: int, log: Path) -> dict[str, Any]:
+    """Generate, ingest, plan and check the city of ``n`` buildings; returns its record."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    city = generate_city(n, seed, progress=lambda m: print(m, flush=True))
+    city_file = Path(city["path"])
+    tag = f"{n}_s{seed}_w{workers}"
+    store = CACHE / f"store_{n}_s{seed}.gpkg"
+    plan_out = CACHE / f"plan_{tag}.gpkg"
+    ingest_json = RESULTS / f"ingest_{n}_s{seed}.json"
+    plan_json = RESULTS / f"plan_{tag}.json"
+    tasks_csv = RESULTS / f"tasks_{tag}.csv"
+    for path in (store, plan_out):
+        path.unlink(missing_ok=True)
+    print(f"[{time.strftime('%H:%M:%S')}] {n}: ingest", flush=True)
+    ingest_wall = run_child(["--_ingest", str(city_file), str(store), str(ingest_json)], log)
+    ingest = json.loads(ingest_json.read_text())
+    print(f"[{time.strftime('%H:%M:%S')}] {n}: ingest {ingest['seconds']} s, "
+          f"peak {ingest['peak_mb']} MB; plan on {workers} workers", flush=True)
+    load_before = os.getloadavg()
+    plan_wall = run_child(["--_plan", str(store), str(plan_out), str(workers), str(plan_json),
+                           str(tasks_csv)], log)
+    plan = json.loads(plan_json.read_text())
+    tasks = read_tasks(tasks_csv)
+    totals = store_totals(store)
+    checks = check_plan(plan_out, totals, plan, tasks, city["distinct_tiles"])
+    totals.pop("by_community")
+    pids = {str(p) for p in plan["task_pids"]}
+    sampled = {p: v for p, v in plan["sampler"]["peak_mb"].items() if p in pids}
+    secs = [t["seconds"] for t in tasks]
+    record = {
+        "n": n, "seed": seed, "workers": workers, "city": city, "store": totals,
+        "ingest": ingest, "ingest_process_wall_s": round(ingest_wall, 2),
+        "plan_process_wall_s": round(plan_wall, 2), "plan": plan,
+        "worker_peak_sampled_mb": sampled, "tasks_csv": str(tasks_csv),
+        "task_stats": {"count": len(secs), "sum": round(sum(secs), 1),
+                       "p50": round(quantile(secs, 0.5), 2),
+                       "p95": round(quantile(secs, 0.95), 2), "max": round(max(secs), 2),
+                       "worker_reported_peak_mb": max(t["peak_rss_mb"] for t in tasks)},
+        "checks": checks, "load_before": load_before, "load_after": os.getloadavg(),
+        "finished": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+    }
+    (RESULTS / f"record_{tag}.json").write_text(json.dumps(record, indent=1, default=str))
+    print(f"[{time.strftime('%H:%M:%S')}] {n}: plan {plan['wall_s']} s, checks "
+          f"{'ok' if checks['ok'] else 'FAILED'}", flush=True)
+    return record
+
+
+# --------------------------------------------------------------------------- report
+def load_records(sizes: list[int], seed: int, workers: int) -> list[dict[str, Any]]:
+    out = []
+    for n in sizes:
+        path = RESULTS / f"record_{n}_s{seed}_w{workers}.json"
+        if path.exists():
+            out.append(json.loads(path.read_text()))
+    return out
+
+
+def row(r: dict[str, Any]) -> dict[str, Any]:
+    s = r["plan"]["summary"]
+    n = r["store"]["buildings"]
+    worker_peak = max(r["worker_peak_sampled_mb"].values(), default=float("nan"))
+    return {
+        "size": f"{r['n']:,}", "buildings": f"{n:,}", "communities": r["store"]["communities"],
+        "ingest s": r["ingest"]["seconds"], "ingest peak MB": r["ingest"]["peak_mb"],
+        "plan wall s": r["plan"]["wall_s"],
+        "s / 1,000 bldg": round(r["plan"]["wall_s"] / n * 1000, 2),
+        "client peak MB": r["plan"]["client_peak_mb"],
+        "worker peak MB (sampled / reported)":
+            f"{worker_peak:.0f} / {r['task_stats']['worker_reported_peak_mb']:.0f}",
+        "tasks": r["task_stats"]["count"],
+        "task p50 / p95 / max s": f"{r['task_stats']['p50']} / {r['task_stats']['p95']} / "
+                                  f"{r['task_stats']['max']}",
+        "failures": len(r["plan"]["failures"]),
+        "grids": s.get("grids"), "load mean / max": f"{r['plan']['sampler']['load_mean']} / "
+                                                    f"{r['plan']['sampler']['load_max']}",
+    }
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return "(nothing measured)\n"
+    keys = list(rows[0])
+    lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
+    lines += ["| " + " | ".join(str(r[k]) for k in keys) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def simulate(r: dict[str, Any]) -> list[dict[str, Any]]:
+    tasks = read_tasks(Path(r["tasks_csv"]))
+    total = sum(t["seconds"] for t in tasks)
+    longest = max(t["seconds"] for t in tasks)
+    ingest = r["ingest"]["seconds"]
+    planning = r["plan"]["summary"].get("planning_seconds", r["plan"]["wall_s"])
+    serial_plan = r["plan"]["wall_s"] - planning  # assembly + summary, after the tasks
+    out = []
+    for cores in SIM_CORES:
+        span = list_schedule(tasks, cores)
+        out.append({"cores": cores, "tasks makespan s": round(span, 1),
+                    "lower bound max(sum/cores, longest) s":
+                        round(max(total / cores, longest), 1),
+                    "+ ingest + assembly s": round(span + ingest + serial_plan, 1),
+                    "min": round((span + ingest + serial_plan) / 60, 1)})
+    return out
+
+
+def details(r: dict[str, Any]) -> str:
+    """One size's details: the city, the store, the phases, the checks, the load."""
+    s, c, city = r["plan"]["summary"], r["checks"], r["city"]
+    planning = s.get("planning_seconds") or r["plan"]["wall_s"]
+    busy = r["task_stats"]["sum"] / max(1e-9, planning)
+    checks = "passed" if c["ok"] else "FAILED: " + json.dumps(c)
+    households = r["store"].get("households")
+    return (
+        f"- {r['n']:,}: city generated in {city['seconds']} s ({city['copies']} copies, "
+        f"{city['extent_km'][0]} x {city['extent_km'][1]} km); store "
+        f"{r['store']['buildings']:,} buildings, "
+        f"{f'{households:,}' if households is not None else 'n/a'} households, largest "
+        f"community {r['store']['largest_community_buildings']} buildings; tasks phase "
+        f"{planning} s of {r['plan']['wall_s']} s, sum of task times {r['task_stats']['sum']} s "
+        f"({busy:.2f} busy workers on average); grids {c['grids_file']:,}, households in grids "
+        f"{c['households_plan']:,}; checks {checks} (grid counts file = summary = tasks, "
+        f"households = the store's {'minus failed communities' if c['failures'] else 'total'}, "
+        f"codes unique and community + 3 digits, the {c['tile_communities']} distinct tile "
+        f"communities have the same grid count in every copy: "
+        f"{c['tile_communities_differing']} differ); load {r['plan']['sampler']['load_mean']} "
+        f"mean, {r['plan']['sampler']['load_max']} max; finished {r['finished']}.")
+
+
+def write_report(records: list[dict[str, Any]], path: Path, sizes: list[int],
+                 workers: int) -> str:
+    mem_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text()
+                .splitlines() if ln.startswith("model name")), platform.processor())
+    measured = {r["n"] for r in records}
+    lines = [
+        "# City scale on Dask: measured figures (issue 20, item 5)",
+        "",
+        "Command: `python bench/scale_bench.py --sizes "
+        f"{','.join(map(str, sizes))} --workers {workers} --out {path}`",
+        "",
+        f"Machine: {os.cpu_count()} cores ({cpu}), {mem_gb:.0f} GB RAM, Python "
+        f"{platform.python_version()}; shared with other engineers working at the same time, "
+        "so the load average during each plan is given (a load above 2 means the 2 workers "
+        "did not have the cores to themselves).",
+        "",
+    ]
+    if not records:
+        lines.append("Nothing measured yet.")
+    else:
+        r0 = records[0]["city"]
+        lines += [
+            "Cities: synthetic, `bench/scale_city.py`: copies of "
+            f"{r0['distinct_tiles']} distinct seeded districts (tiles of "
+            f"{r0['tile_buildings']:,} buildings, tests.synthetic.write_district_osm, seeds "
+            f"{r0['tile_seeds'][0]}-{r0['tile_seeds'][-1]}) laid side by side; the tiles REPEAT, "
+            "so the communities of copies of one tile are the same problem and their task "
+            "times repeat too (up to the machine's noise): the per-task times below are "
+            f"{r0['distinct_tiles']} tiles' times seen several times, not a city's variety. The "
+            "largest community is therefore the same at every size.",
+            "",
+            "## Runs (LocalCluster)",
+            "",
+            table([row(r) for r in records]),
+            "- ingest: `write_city_store` in a fresh process (time, that process's peak RSS).",
+            "- plan wall: `plan_city(store, out, cluster=\"local\", workers=N)` in a fresh "
+            "process, from the call to its return: LocalCluster start and stop, the tasks, and "
+            "the assembly of the output GeoPackage.",
+            "- client peak: `resource.getrusage(RUSAGE_SELF).ru_maxrss` of that process (the "
+            "LocalCluster's scheduler and nannies run in it too).",
+            "- worker peak: the largest RSS of a Dask worker process, sampled every second "
+            "with psutil from the client / the largest `peak_rss_mb` the tasks report (the "
+            "worker's `ru_maxrss`).",
+            "- task times: each community's `seconds` as plan_city reports it (read the "
+            "community from the store, plan it, write its parts). CSVs: "
+            + ", ".join(f"`{r['tasks_csv']}`" for r in records) + ".",
+            "",
+            "Details per size:",
+            "",
+        ]
+        lines += [details(r) for r in records]
+        missing = [n for n in sizes if n not in measured]
+        if missing:
+            lines += ["", "NOT measured: " + ", ".join(f"{n:,}" for n in missing)
+                      + " buildings (see below)."]
+        big = max(records, key=lambda r: r["n"])
+        lines += [
+            "",
+            f"## Simulated wall time on a cluster, from the {big['n']:,}-building city's "
+            "measured task times",
+            "",
+            f"List scheduling of the {big['task_stats']['count']} measured tasks (largest "
+            "community first, the order plan_city submits, each onto the least-loaded core), "
+            f"plus the serial parts measured at that size: ingest {big['ingest']['seconds']} s "
+            f"(one process) and the plan's assembly and summary "
+            f"{round(big['plan']['wall_s'] - big['plan']['summary'].get('planning_seconds', 0), 1)}"
+            " s (the client, after the last task). The 2-core row can be compared with the "
+            f"measured tasks phase ({big['plan']['summary'].get('planning_seconds')} s).",
+            "",
+            table(simulate(big)),
+            "Serial: the ingest (one process streams the input into one GeoPackage) and the "
+            "assembly (the client appends every community's parts to one GeoPackage in code "
+            "order). Parallel: the tasks. Not modelled: reading the store from a shared file "
+            "system by many machines at once, Dask's per-task scheduling overhead, and task "
+            "times on cores that are not shared: the task times were measured with 2 workers on "
+            "2 shared cores under the load given above.",
+        ]
+    path.write_text("\n".join(lines) + "\n")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- entry
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "--_ingest":
+        child_ingest(Path(argv[1]), Path(argv[2]), Path(argv[3]))
+        return 0
+    if argv and argv[0] == "--_plan":
+        child_plan(Path(argv[1]), Path(argv[2]), int(argv[3]), Path(argv[4]), Path(argv[5]))
+        return 0
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--sizes", default="100000,300000,1000000")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "scale_results.md")
+    ap.add_argument("--reuse", action="store_true", help="skip sizes already measured")
+    ap.add_argument("--report-only", action="store_true", help="only rewrite the report")
+    args = ap.parse_args(argv)
+    sizes = [int(s) for s in args.sizes.split(",")]
+    log = CACHE / "scale_bench.log"
+    CACHE.mkdir(parents=True, exist_ok=True)
+    if not args.report_only:
+        done = {r["n"] for r in load_records(sizes, args.seed, args.workers)}
+        for n in sizes:
+            if args.reuse and n in done:
+                continue
+            measure_size(n, args.seed, args.workers, log)
+            write_report(load_records(sizes, args.seed, args.workers), args.out, sizes,
+                         args.workers)
+    print(write_report(load_records(sizes, args.seed, args.workers), args.out, sizes,
+                       args.workers))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
