@@ -39,7 +39,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.scale_city import CACHE, generate_city  # noqa: E402
+from bench.scale_city import CACHE, generate_city, layer_file  # noqa: E402
 
 RESULTS = CACHE / "results"
 SIM_CORES = (2, 8, 32, 128)
@@ -120,8 +120,9 @@ def child_ingest(city: Path, store: Path, result: Path) -> None:
 
 
 def ingest_options(city: Path) -> dict[str, Any]:
-    """How write_city_store reads the city GeoPackage's communities and streets layers."""
-    return {"communities": f"{city}|layer=communities", "streets": f"{city}|layer=streets"}
+    """write_city_store's options for the city: its communities and streets files (the city
+    GeoPackage's first layer, buildings, is the source)."""
+    return {"communities": layer_file(city, "communities"), "streets": layer_file(city, "streets")}
 
 
 def child_plan(store: Path, out: Path, workers: int, result: Path, tasks_csv: Path) -> None:
@@ -268,24 +269,36 @@ def check_plan(out: Path, store: dict[str, Any], plan: dict[str, Any],
     return checks
 
 
-def measure_size(n: int, seed: int, workers: int, log: Path) -> dict[str, Any]:
-    """Generate, ingest, plan and check the city of ``n`` buildings; returns its record."""
+def ingest_size(n: int, seed: int, log: Path, reuse: bool) -> tuple[dict, Path, dict]:
+    """Generate the city of ``n`` buildings and write its store (unless ``reuse`` and both
+    the store and its measures exist); returns the city's record, the store and the
+    ingest measures."""
     RESULTS.mkdir(parents=True, exist_ok=True)
     city = generate_city(n, seed, progress=lambda m: print(m, flush=True))
-    city_file = Path(city["path"])
-    tag = f"{n}_s{seed}_w{workers}"
     store = CACHE / f"store_{n}_s{seed}.gpkg"
-    plan_out = CACHE / f"plan_{tag}.gpkg"
     ingest_json = RESULTS / f"ingest_{n}_s{seed}.json"
-    plan_json = RESULTS / f"plan_{tag}.json"
-    tasks_csv = RESULTS / f"tasks_{tag}.csv"
-    for path in (store, plan_out):
-        path.unlink(missing_ok=True)
-    print(f"[{time.strftime('%H:%M:%S')}] {n}: ingest", flush=True)
-    ingest_wall = run_child(["--_ingest", str(city_file), str(store), str(ingest_json)], log)
+    if not (reuse and store.exists() and ingest_json.exists()):
+        store.unlink(missing_ok=True)
+        print(f"[{time.strftime('%H:%M:%S')}] {n}: ingest", flush=True)
+        wall = run_child(["--_ingest", city["path"], str(store), str(ingest_json)], log)
+        ingest = json.loads(ingest_json.read_text())
+        ingest["process_wall_s"] = round(wall, 2)
+        ingest_json.write_text(json.dumps(ingest, default=str))
     ingest = json.loads(ingest_json.read_text())
     print(f"[{time.strftime('%H:%M:%S')}] {n}: ingest {ingest['seconds']} s, "
-          f"peak {ingest['peak_mb']} MB; plan on {workers} workers", flush=True)
+          f"peak {ingest['peak_mb']} MB", flush=True)
+    return city, store, ingest
+
+
+def measure_size(n: int, seed: int, workers: int, log: Path, reuse: bool) -> dict[str, Any]:
+    """Generate, ingest, plan and check the city of ``n`` buildings; returns its record."""
+    city, store, ingest = ingest_size(n, seed, log, reuse)
+    tag = f"{n}_s{seed}_w{workers}"
+    plan_out = CACHE / f"plan_{tag}.gpkg"
+    plan_json = RESULTS / f"plan_{tag}.json"
+    tasks_csv = RESULTS / f"tasks_{tag}.csv"
+    plan_out.unlink(missing_ok=True)
+    print(f"[{time.strftime('%H:%M:%S')}] {n}: plan on {workers} workers", flush=True)
     load_before = os.getloadavg()
     plan_wall = run_child(["--_plan", str(store), str(plan_out), str(workers), str(plan_json),
                            str(tasks_csv)], log)
@@ -299,7 +312,7 @@ def measure_size(n: int, seed: int, workers: int, log: Path) -> dict[str, Any]:
     secs = [t["seconds"] for t in tasks]
     record = {
         "n": n, "seed": seed, "workers": workers, "city": city, "store": totals,
-        "ingest": ingest, "ingest_process_wall_s": round(ingest_wall, 2),
+        "ingest": ingest,
         "plan_process_wall_s": round(plan_wall, 2), "plan": plan,
         "worker_peak_sampled_mb": sampled, "tasks_csv": str(tasks_csv),
         "task_stats": {"count": len(secs), "sum": round(sum(secs), 1),
@@ -396,8 +409,30 @@ def details(r: dict[str, Any]) -> str:
         f"mean, {r['plan']['sampler']['load_max']} max; finished {r['finished']}.")
 
 
+def ingest_rows(sizes: list[int], seed: int) -> list[dict[str, Any]]:
+    """The ingest measures of every size whose store was written."""
+    rows = []
+    for n in sizes:
+        path = RESULTS / f"ingest_{n}_s{seed}.json"
+        if not path.exists():
+            continue
+        r = json.loads(path.read_text())
+        info = r["info"]
+        store = CACHE / f"store_{n}_s{seed}.gpkg"
+        built = int(info.get("buildings") or n)
+        rows.append({"size": f"{n:,}", "buildings stored": f"{built:,}",
+                     "communities": info.get("communities"),
+                     "ingest s": r["seconds"],
+                     "s / 1,000 bldg": round(r["seconds"] / built * 1e3, 3),
+                     "peak RSS MB": r["peak_mb"],
+                     "store MB": round(store.stat().st_size / 2**20) if store.exists() else "",
+                     "load mean / max":
+                         f"{r['sampler']['load_mean']} / {r['sampler']['load_max']}"})
+    return rows
+
+
 def write_report(records: list[dict[str, Any]], path: Path, sizes: list[int],
-                 workers: int) -> str:
+                 workers: int, seed: int = 0) -> str:
     mem_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text()
                 .splitlines() if ln.startswith("model name")), platform.processor())
@@ -414,8 +449,12 @@ def write_report(records: list[dict[str, Any]], path: Path, sizes: list[int],
         "did not have the cores to themselves).",
         "",
     ]
+    lines += ["## Ingest (write_city_store, one process)", "", table(ingest_rows(sizes, seed)),
+              "Ingest: the city GeoPackage's buildings layer as source, its communities and "
+              "streets files as `communities=` and `streets=` (batch_size 50,000), in a fresh "
+              "process; time of the call and that process's peak RSS (ru_maxrss).", ""]
     if not records:
-        lines.append("Nothing measured yet.")
+        lines.append("No plan measured yet.")
     else:
         r0 = records[0]["city"]
         lines += [
@@ -492,7 +531,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "scale_results.md")
-    ap.add_argument("--reuse", action="store_true", help="skip sizes already measured")
+    ap.add_argument("--reuse", action="store_true",
+                    help="skip sizes already measured, and stores already written")
+    ap.add_argument("--ingest-only", action="store_true",
+                    help="only generate the cities and write their stores")
     ap.add_argument("--report-only", action="store_true", help="only rewrite the report")
     args = ap.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
@@ -501,13 +543,17 @@ def main(argv: list[str] | None = None) -> int:
     if not args.report_only:
         done = {r["n"] for r in load_records(sizes, args.seed, args.workers)}
         for n in sizes:
+            if args.ingest_only:
+                ingest_size(n, args.seed, log, args.reuse)
+                continue
             if args.reuse and n in done:
                 continue
-            measure_size(n, args.seed, args.workers, log)
+            measure_size(n, args.seed, args.workers, log, args.reuse)
             write_report(load_records(sizes, args.seed, args.workers), args.out, sizes,
-                         args.workers)
-    print(write_report(load_records(sizes, args.seed, args.workers), args.out, sizes,
-                       args.workers))
+                         args.workers, args.seed)
+    if not args.ingest_only:
+        print(write_report(load_records(sizes, args.seed, args.workers), args.out, sizes,
+                           args.workers, args.seed))
     return 0
 
 

@@ -16,8 +16,11 @@ The output is one GeoPackage (WGS84, EPSG:4326) with layers ``buildings`` (build
 households, building, building:levels, geometry), ``communities`` (code, name, geometry) and
 ``streets`` (osm_id, highway, railway, waterway, name, bridge, tunnel, layer, geometry), written
 copy by copy with ``pyogrio.write_dataframe(..., append=True)``: the generator holds the ten
-tiles, never the city. A JSON sidecar (``<file>.json``) records the totals the benchmark checks
-against. Cities are cached under /tmp/wangge-scale/ keyed by size and seed (never in the repo).
+tiles, never the city. ``communities`` and ``streets`` are also written to files of their own
+(``city_N_sS.communities.gpkg``, ``.streets.gpkg``): gis.city_store.write_city_store reads the
+first layer of a file and takes no layer name. A JSON sidecar (``<file>.json``) records the
+totals the benchmark checks against. Cities are cached under /tmp/wangge-scale/ keyed by size
+and seed (never in the repo).
 
 Water areas (natural=water polygons) of the tiles are left out: the ``streets`` layer holds
 lines only; river lines (waterway=river) and railways are kept, so barriers remain.
@@ -47,6 +50,7 @@ TILE_BUILDINGS = 10_000
 N_TILES = 10
 METRIC_CRS = "EPSG:32650"  # UTM 50N: the tiles' origin (118.78 E, 32.04 N) lies in it
 TILE_GAP_M = 300.0  # open land between neighbouring copies, metres
+SIDE_LAYERS = ("communities", "streets")  # also written to files of their own (layer_file)
 STREET_COLUMNS = ["osm_id", "highway", "railway", "waterway", "name", "bridge", "tunnel",
                   "layer"]
 
@@ -67,6 +71,13 @@ class Tile:
 def city_path(n_buildings: int, seed: int, cache: Path = CACHE) -> Path:
     """Where the city of ``n_buildings`` and ``seed`` is cached."""
     return cache / f"city_{n_buildings}_s{seed}.gpkg"
+
+
+def layer_file(city: Path, layer: str) -> Path:
+    """The single-layer copy of ``layer`` beside the city GeoPackage (write_city_store reads
+    the first layer of a file and takes no layer name, so communities and streets are also
+    written to files of their own)."""
+    return city.with_name(f"{city.stem}.{layer}.gpkg")
 
 
 def tile_seeds(seed: int, n_tiles: int = N_TILES) -> list[int]:
@@ -145,7 +156,8 @@ def generate_city(n_buildings: int, seed: int = 0, *, out: Path | None = None,
     """
     out = out or city_path(n_buildings, seed, cache)
     meta_path = Path(str(out) + ".json")
-    if out.exists() and meta_path.exists():
+    sides = {layer: layer_file(out, layer) for layer in SIDE_LAYERS}
+    if out.exists() and meta_path.exists() and all(p.exists() for p in sides.values()):
         meta = json.loads(meta_path.read_text())
         meta["cached"] = True
         return meta
@@ -159,7 +171,9 @@ def generate_city(n_buildings: int, seed: int = 0, *, out: Path | None = None,
     cols = math.ceil(math.sqrt(copies))
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.stem + ".part.gpkg")
-    tmp.unlink(missing_ok=True)
+    side_tmp = {layer: p.with_name(p.stem + ".part.gpkg") for layer, p in sides.items()}
+    for path in (tmp, *side_tmp.values()):
+        path.unlink(missing_ok=True)
     totals = {"buildings": 0, "households": 0, "communities": 0, "streets": 0,
               "buildings_in_communities": 0, "households_in_communities": 0}
     for k in range(copies):
@@ -169,6 +183,9 @@ def generate_city(n_buildings: int, seed: int = 0, *, out: Path | None = None,
         dy = y0 + row * pitch_y - tile.bounds[1]
         for layer, frame in _copy(tile, k, dx, dy).items():
             pyogrio.write_dataframe(frame, tmp, layer=layer, driver="GPKG", append=k > 0)
+            if layer in side_tmp:
+                pyogrio.write_dataframe(frame, side_tmp[layer], layer=layer, driver="GPKG",
+                                        append=k > 0)
             totals[layer] += len(frame)
         totals["households"] += int(tile.buildings["households"].sum())
         totals["households_in_communities"] += tile.households_in_communities
@@ -176,8 +193,11 @@ def generate_city(n_buildings: int, seed: int = 0, *, out: Path | None = None,
         if progress and (k + 1) % 10 == 0:
             progress(f"  city {n_buildings}: {k + 1}/{copies} copies, "
                      f"{time.perf_counter() - t0:.0f} s")
+    for layer, path in side_tmp.items():
+        path.replace(sides[layer])
     tmp.replace(out)
-    meta = {"path": str(out), "n_buildings_requested": n_buildings, "seed": seed,
+    meta = {"path": str(out), **{f"{layer}_path": str(p) for layer, p in sides.items()},
+            "n_buildings_requested": n_buildings, "seed": seed,
             "copies": copies, "distinct_tiles": len(tiles),
             "tile_seeds": [t.seed for t in tiles], "tile_buildings": tile_buildings,
             "grid": [math.ceil(copies / cols), cols],
