@@ -57,6 +57,7 @@ class Sampler:
         self._psutil = psutil
         self.interval = interval
         self.peak_mb: dict[int, float] = {}
+        self.cpu_s: dict[int, float] = {}  # user + system CPU seconds at the last sample
         self.cmd: dict[int, str] = {}
         self.loads: list[float] = []
         self.total_peak_mb = 0.0
@@ -83,6 +84,8 @@ class Sampler:
         for proc in [me, *me.children(recursive=True)]:
             try:
                 mb = proc.memory_info().rss / 2**20
+                cpu = proc.cpu_times()
+                self.cpu_s[proc.pid] = cpu.user + cpu.system
                 if proc.pid not in self.cmd:
                     self.cmd[proc.pid] = " ".join(proc.cmdline())[:120]
             except (self._psutil.NoSuchProcess, self._psutil.AccessDenied):
@@ -96,6 +99,7 @@ class Sampler:
         loads = self.loads or [os.getloadavg()[0]]
         return {"peak_mb": {str(k): round(v, 1) for k, v in self.peak_mb.items()},
                 "cmd": {str(k): v for k, v in self.cmd.items()},
+                "cpu_s": {str(k): round(v, 1) for k, v in self.cpu_s.items()},
                 "tree_peak_mb": round(self.total_peak_mb, 1),
                 "load_mean": round(sum(loads) / len(loads), 2), "load_max": round(max(loads), 2),
                 "samples": len(self.loads)}
@@ -256,7 +260,9 @@ def check_plan(out: Path, store: dict[str, Any], plan: dict[str, Any],
     missing = set(store["by_community"]) - set(comm) - failed - no_homes
     checks["communities_without_grids_unexplained"] = sorted(missing)[:5]
     ok.append(not missing)
-    # copies of one tile's community are the same problem: the same number of grids
+    # copies of one tile's community are the same problem, moved: the same number of grids
+    # is expected but not required (moved coordinates, another projection scale), so this one
+    # is reported, not part of "ok"
     by_key: dict[tuple[int, str], set[int]] = {}
     for code, n in comm.value_counts().items():
         key = (int(code[1:6]) % distinct_tiles, code[6:])
@@ -264,7 +270,6 @@ def check_plan(out: Path, store: dict[str, Any], plan: dict[str, Any],
     differing = [k for k, v in by_key.items() if len(v) > 1]
     checks["tile_communities"] = len(by_key)
     checks["tile_communities_differing"] = len(differing)
-    ok.append(not differing)
     checks["ok"] = all(ok)
     return checks
 
@@ -309,12 +314,14 @@ def measure_size(n: int, seed: int, workers: int, log: Path, reuse: bool) -> dic
     totals.pop("by_community")
     pids = {str(p) for p in plan["task_pids"]}
     sampled = {p: v for p, v in plan["sampler"]["peak_mb"].items() if p in pids}
+    worker_cpu = sum(v for p, v in plan["sampler"].get("cpu_s", {}).items() if p in pids)
     secs = [t["seconds"] for t in tasks]
     record = {
         "n": n, "seed": seed, "workers": workers, "city": city, "store": totals,
         "ingest": ingest,
         "plan_process_wall_s": round(plan_wall, 2), "plan": plan,
-        "worker_peak_sampled_mb": sampled, "tasks_csv": str(tasks_csv),
+        "worker_peak_sampled_mb": sampled, "worker_cpu_s": round(worker_cpu, 1),
+        "tasks_csv": str(tasks_csv),
         "task_stats": {"count": len(secs), "sum": round(sum(secs), 1),
                        "p50": round(quantile(secs, 0.5), 2),
                        "p95": round(quantile(secs, 0.95), 2), "max": round(max(secs), 2),
@@ -392,6 +399,8 @@ def details(r: dict[str, Any]) -> str:
     planning = s.get("planning_seconds") or r["plan"]["wall_s"]
     busy = r["task_stats"]["sum"] / max(1e-9, planning)
     checks = "passed" if c["ok"] else "FAILED: " + json.dumps(c)
+    cpu = r.get("worker_cpu_s") or 0.0
+    cpu_share = cpu / max(1e-9, r["task_stats"]["sum"])
     households = r["store"].get("households")
     return (
         f"- {r['n']:,}: city generated in {city['seconds']} s ({city['copies']} copies, "
@@ -400,12 +409,15 @@ def details(r: dict[str, Any]) -> str:
         f"{f'{households:,}' if households is not None else 'n/a'} households, largest "
         f"community {r['store']['largest_community_buildings']} buildings; tasks phase "
         f"{planning} s of {r['plan']['wall_s']} s, sum of task times {r['task_stats']['sum']} s "
-        f"({busy:.2f} busy workers on average); grids {c['grids_file']:,}, households in grids "
+        f"({busy:.2f} busy workers on average), the workers' CPU time {cpu:.0f} s "
+        f"({cpu_share:.0%} of the task time: the share of a core a task had, sampled to the "
+        "last second before each worker stopped); grids {c['grids_file']:,}, households in grids "
         f"{c['households_plan']:,}; checks {checks} (grid counts file = summary = tasks, "
         f"households = the store's {'minus failed communities' if c['failures'] else 'total'}, "
-        f"codes unique and community + 3 digits, the {c['tile_communities']} distinct tile "
-        f"communities have the same grid count in every copy: "
-        f"{c['tile_communities_differing']} differ); load {r['plan']['sampler']['load_mean']} "
+        f"codes unique and community + 3 digits); of the {c['tile_communities']} distinct "
+        f"tile communities, {c['tile_communities_differing']} have a different grid count in "
+        "some copy (reported, not a check: copies are moved, not identical); load "
+        f"{r['plan']['sampler']['load_mean']} "
         f"mean, {r['plan']['sampler']['load_max']} max; finished {r['finished']}.")
 
 
@@ -429,6 +441,41 @@ def ingest_rows(sizes: list[int], seed: int) -> list[dict[str, Any]]:
                      "load mean / max":
                          f"{r['sampler']['load_mean']} / {r['sampler']['load_max']}"})
     return rows
+
+
+def goals(records: list[dict[str, Any]]) -> list[str]:
+    """What the measured figures say about the goals: memory bounded by the largest community
+    (<= 4 GB at 1,000,000 buildings) and time linear in the buildings."""
+    rs = sorted(records, key=lambda r: r["n"])
+    worker = [max(r["worker_peak_sampled_mb"].values(), default=float("nan")) for r in rs]
+    client = [r["plan"]["client_peak_mb"] for r in rs]
+    ingest = [r["ingest"]["peak_mb"] for r in rs]
+    largest = [r["store"]["largest_community_buildings"] for r in rs]
+    sizes = ", ".join(f"{r['n']:,}" for r in rs)
+    per_k = [r["plan"]["wall_s"] / r["store"]["buildings"] * 1e3 for r in rs]
+    per_k_tasks = [r["task_stats"]["sum"] / r["store"]["buildings"] * 1e3 for r in rs]
+    per_k_ingest = [r["ingest"]["seconds"] / r["store"]["buildings"] * 1e3 for r in rs]
+    top = max(max(worker), max(client), max(ingest))
+
+    def seq(xs: list[float], fmt: str = "{:.0f}") -> str:
+        return " / ".join(fmt.format(x) for x in xs)
+
+    return [
+        f"- Memory (sizes {sizes}): worker peak {seq(worker)} MB, client peak {seq(client)} MB, "
+        f"ingest peak {seq(ingest)} MB; the largest community has {seq(largest)} buildings "
+        "(the same tiles at every size). A worker's peak follows the largest community, not "
+        "the city, when it stays flat while the city grows; the client's and the ingest's "
+        "peaks are the ones to watch as the city grows. Largest process peak measured: "
+        f"{top:.0f} MB at most {rs[-1]['n']:,} buildings "
+        f"({'within' if top <= 4096 else 'ABOVE'} the 4 GB goal; the goal is stated for "
+        "1,000,000 buildings"
+        + ("" if rs[-1]["n"] >= 1_000_000 else ", which was not measured") + ").",
+        f"- Time per building: plan wall {seq(per_k, '{:.2f}')} s per 1,000 buildings, sum of "
+        f"task times {seq(per_k_tasks, '{:.2f}')} s per 1,000 buildings, ingest "
+        f"{seq(per_k_ingest, '{:.3f}')} s per 1,000 buildings. Linear time means these stay "
+        "flat as the city grows; the load average (other engineers' work on the same 2 cores) "
+        "moves them too, so read them with the load column.",
+    ]
 
 
 def write_report(records: list[dict[str, Any]], path: Path, sizes: list[int],
@@ -489,8 +536,9 @@ def write_report(records: list[dict[str, Any]], path: Path, sizes: list[int],
         lines += [details(r) for r in records]
         missing = [n for n in sizes if n not in measured]
         if missing:
-            lines += ["", "NOT measured: " + ", ".join(f"{n:,}" for n in missing)
-                      + " buildings (see below)."]
+            lines += ["", "Plan NOT measured: " + ", ".join(f"{n:,}" for n in missing)
+                      + " buildings."]
+        lines += ["", "## The goals in these figures", "", *goals(records)]
         big = max(records, key=lambda r: r["n"])
         lines += [
             "",

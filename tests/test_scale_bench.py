@@ -71,3 +71,49 @@ def test_list_scheduling_puts_largest_first_on_least_loaded_core():
     assert list_schedule(tasks, 1) == 30.0
     assert list_schedule(tasks, 8) == 10.0
     assert quantile([1, 2, 3, 4], 0.5) == 2.5 and quantile([5.0], 0.95) == 5.0
+
+
+def _grids_file(path, rows):
+    import geopandas as gpd
+
+    frame = gpd.GeoDataFrame(
+        {"grid_id": [r[0] for r in rows], "code": [r[0] for r in rows],
+         "community": [r[1] for r in rows], "households": [r[2] for r in rows]},
+        geometry=[shapely.box(i, 0, i + 1, 1) for i in range(len(rows))], crs="EPSG:4326")
+    frame.to_file(path, layer="grids", driver="GPKG")
+    return path
+
+
+def test_plan_checks_catch_lost_households_duplicate_codes_and_report_unequal_copies(tmp_path):
+    from bench.scale_bench import check_plan
+
+    # two copies (00000, 00001) of one tile with one community (001001), distinct_tiles = 1
+    a, b = "900000001001", "900001001001"
+    store = {"communities": 2, "households": 400,
+             "by_community": {a: {"buildings": 5, "households": 200},
+                              b: {"buildings": 5, "households": 200}}}
+    plan = {"summary": {"grids": 4}, "failures": []}
+    tasks = [{"community": a, "grids": 2}, {"community": b, "grids": 2}]
+    good = [(a + "001", a, 100), (a + "002", a, 100), (b + "001", b, 120), (b + "002", b, 80)]
+    assert check_plan(_grids_file(tmp_path / "ok.gpkg", good), store, plan, tasks, 1)["ok"]
+
+    lost = [*good[:3], (b + "002", b, 70)]
+    assert not check_plan(_grids_file(tmp_path / "lost.gpkg", lost), store, plan, tasks, 1)["ok"]
+
+    dup = [*good[:3], (b + "001", b, 80)]
+    checks = check_plan(_grids_file(tmp_path / "dup.gpkg", dup), store, plan, tasks, 1)
+    assert not checks["codes_unique"] and not checks["ok"]
+
+    unequal = [*good[:2], (b + "001", b, 200)]
+    checks = check_plan(_grids_file(tmp_path / "unequal.gpkg", unequal), store,
+                        {"summary": {"grids": 3}, "failures": []},
+                        [{"community": a, "grids": 2}, {"community": b, "grids": 1}], 1)
+    assert checks["tile_communities_differing"] == 1 and checks["ok"]
+    assert check_plan(tmp_path / "ok.gpkg", store, plan, tasks, 1)[
+        "tile_communities_differing"] == 0
+
+    # a failed community explains its missing grids and households
+    failed = {"summary": {"grids": 2}, "failures": [{"community": b, "error": "x"}]}
+    checks = check_plan(_grids_file(tmp_path / "failed.gpkg", good[:2]), store, failed,
+                        [{"community": a, "grids": 2}], 1)
+    assert checks["ok"] and checks["households_failed_communities"] == 200
