@@ -122,6 +122,7 @@ def child_ingest(city: Path, store: Path, result: Path) -> None:
         info = write_city_store(city, store, **ingest_options(city))
         seconds = time.perf_counter() - t0
     result.write_text(json.dumps({"seconds": round(seconds, 2), "peak_mb": self_peak_mb(),
+                                  "code": code_version(),
                                   "sampler": sampler.as_dict(), "info": info}, default=str))
 
 
@@ -322,6 +323,21 @@ def ingest_size(n: int, seed: int, log: Path, reuse: bool) -> tuple[dict, Path, 
     return city, store, ingest
 
 
+def code_version() -> str:
+    """The commit of the code measured (git, or a COMMIT file beside a snapshot's tree)."""
+    marker = ROOT / "COMMIT"
+    if marker.exists():
+        return marker.read_text().strip() + " (snapshot)"
+    try:
+        head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+                              capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--",
+                                "gis", "partition"], capture_output=True, text=True).stdout
+        return head + (" (gis/partition modified)" if dirty.strip() else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
 def measure_size(n: int, seed: int, workers: int, log: Path, reuse: bool,
                  deadline: float | None = None) -> dict[str, Any]:
     """Generate, ingest, plan and check the city of ``n`` buildings; returns its record. A
@@ -361,7 +377,7 @@ def measure_size(n: int, seed: int, workers: int, log: Path, reuse: bool,
     secs = [t["seconds"] for t in tasks] or [float("nan")]
     record = {
         "n": n, "seed": seed, "workers": workers, "city": city, "store": totals,
-        "ingest": ingest, "partial": partial,
+        "ingest": ingest, "partial": partial, "code": code_version(),
         "plan_process_wall_s": round(plan_wall, 2), "plan": plan,
         "worker_peak_sampled_mb": sampled, "worker_cpu_s": round(worker_cpu, 1),
         "tasks_csv": str(tasks_csv),
