@@ -27,6 +27,7 @@ import calendar
 import csv
 import heapq
 import json
+import math
 import os
 import platform
 import resource
@@ -443,6 +444,55 @@ def table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def tile_key(code: str, distinct_tiles: int) -> tuple[int, str]:
+    """A community's place in its tile: (tile index, the district's street + community
+    digits), from a code "9" + 5-digit copy + 6 digits (bench/scale_city.py)."""
+    return int(code[1:6]) % distinct_tiles, code[6:]
+
+
+def by_tile_community(tasks: list[dict[str, Any]], distinct_tiles: int
+                      ) -> dict[tuple[int, str], list[dict[str, Any]]]:
+    """The tasks grouped by tile community (the copies of one community)."""
+    groups: dict[tuple[int, str], list[dict[str, Any]]] = {}
+    for t in tasks:
+        groups.setdefault(tile_key(str(t["community"]), distinct_tiles), []).append(t)
+    return groups
+
+
+def copy_noise(r: dict[str, Any]) -> str:
+    """How much the task time of one community varied across its copies (the machine's
+    noise: the copies are the same work)."""
+    tasks = read_tasks(Path(r["tasks_csv"]))
+    groups = by_tile_community(tasks, r["city"]["distinct_tiles"])
+    ratios = [max(x["seconds"] for x in g) / max(1e-9, min(x["seconds"] for x in g))
+              for g in groups.values() if len(g) > 1]
+    if not ratios:
+        return "each tile community planned once (no copies to compare)"
+    return (f"the same community's task time across its copies, slowest / fastest: median "
+            f"{quantile(ratios, 0.5):.2f}, p95 {quantile(ratios, 0.95):.2f} "
+            f"({len(ratios)} communities with copies)")
+
+
+def derived_city(r: dict[str, Any], n_target: int, seed: int) -> list[dict[str, Any]] | None:
+    """The task list of the ``n_target`` city built from ``r``'s measured tasks: every copy of
+    a tile community takes the measured times of that community's copies in turn (the target
+    city is made of the same tiles). None when a tile community was not measured."""
+    tasks = read_tasks(Path(r["tasks_csv"]))
+    tiles = r["city"]["distinct_tiles"]
+    groups = by_tile_community(tasks, tiles)
+    copies = math.ceil(n_target / r["city"]["tile_buildings"])
+    out = []
+    for copy in range(copies):
+        tile = copy % tiles
+        for (t, local), group in groups.items():
+            if t != tile:
+                continue
+            measured = group[(copy // tiles) % len(group)]
+            out.append({**measured, "community": f"9{copy:05d}{local}"})
+    expected = r["store"]["communities"] / r["city"]["copies"] * copies
+    return out if abs(len(out) - expected) <= copies else None
+
+
 def cpu_share(r: dict[str, Any]) -> float:
     """The workers' CPU seconds over the sum of the task (wall) seconds: the share of a core
     a task had on this shared machine (1.0 when the machine was the workers' alone)."""
@@ -505,7 +555,8 @@ def details(r: dict[str, Any]) -> str:
         f"tile communities, {c['tile_communities_differing']} have a different grid count in "
         "some copy (reported, not a check: copies are moved, not identical); load "
         f"{r['plan']['sampler']['load_mean']} "
-        f"mean, {r['plan']['sampler']['load_max']} max; finished {r['finished']}.")
+        f"mean, {r['plan']['sampler']['load_max']} max; {copy_noise(r)}; code measured "
+        f"{r.get('code', 'n/a')}; finished {r['finished']}.")
 
 
 def ingest_rows(sizes: list[int], seed: int) -> list[dict[str, Any]]:
@@ -568,6 +619,48 @@ def goals(records: list[dict[str, Any]]) -> list[str]:
     ]
 
 
+def derived_section(big: dict[str, Any], sizes: list[int], seed: int) -> list[str]:
+    """The largest size asked for, when it was not measured: its simulation from the measured
+    tasks of its tiles (derived, said so)."""
+    target = max(sizes)
+    if target <= big["n"]:
+        return []
+    tasks = derived_city(big, target, seed)
+    if tasks is None:
+        return []
+    ingest_path = RESULTS / f"ingest_{target}_s{seed}.json"
+    ingest = json.loads(ingest_path.read_text())["seconds"] if ingest_path.exists() else None
+    planning = big["plan"]["summary"].get("planning_seconds", big["plan"]["wall_s"])
+    assembly_each = (big["plan"]["wall_s"] - planning) / big["store"]["communities"]
+    assembly = assembly_each * len(tasks)
+    share = cpu_share(big)
+    rows = []
+    for cores in SIM_CORES:
+        span = list_schedule(tasks, cores)
+        cpu_span = list_schedule([{**t, "seconds": t["seconds"] * share} for t in tasks], cores)
+        total = span + (ingest or 0.0) + assembly
+        rows.append({"cores": cores, "tasks makespan s": round(span, 1),
+                     "+ ingest + assembly s": round(total, 1), "min": round(total / 60, 1),
+                     f"tasks at CPU time (x{share:.2f}) s": round(cpu_span, 1)})
+    return [
+        "",
+        f"## Derived, not measured: the {target:,}-building city",
+        "",
+        f"The {target:,}-building plan was not run to the end here. Its city is made of the "
+        f"same {big['city']['distinct_tiles']} tiles, so its {len(tasks):,} tasks are the "
+        f"{big['n']:,}-building city's measured tasks of each tile community, repeated for "
+        f"every copy ({math.ceil(target / big['city']['tile_buildings'])} copies; each copy "
+        "takes the measured copies' times in turn). Serial parts: the ingest of the "
+        f"{target:,}-building city " + (f"MEASURED: {ingest} s" if ingest is not None
+                                          else "not measured (left out)")
+        + f"; the assembly scaled from the {big['n']:,}-building run's "
+        f"{assembly_each:.3f} s per community to {assembly:.0f} s (derived). Same list "
+        "scheduling as above.",
+        "",
+        table(rows),
+    ]
+
+
 def write_report(records: list[dict[str, Any]], path: Path, sizes: list[int],
                  workers: int, seed: int = 0) -> str:
     mem_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
@@ -598,11 +691,15 @@ def write_report(records: list[dict[str, Any]], path: Path, sizes: list[int],
             "Cities: synthetic, `bench/scale_city.py`: copies of "
             f"{r0['distinct_tiles']} distinct seeded districts (tiles of "
             f"{r0['tile_buildings']:,} buildings, tests.synthetic.write_district_osm, seeds "
-            f"{r0['tile_seeds'][0]}-{r0['tile_seeds'][-1]}) laid side by side; the tiles REPEAT, "
-            "so the communities of copies of one tile are the same problem and their task "
-            "times repeat too (up to the machine's noise): the per-task times below are "
-            f"{r0['distinct_tiles']} tiles' times seen several times, not a city's variety. The "
-            "largest community is therefore the same at every size.",
+            f"{r0['tile_seeds'][0]}-{r0['tile_seeds'][-1]}) laid side by side, renamed. The "
+            "tiles REPEAT: "
+            + ", ".join(f"{n:,} buildings: each tile "
+                        f"x{math.ceil(n / r0['tile_buildings']) / r0['distinct_tiles']:g}"
+                        for n in sizes)
+            + "; the communities of copies of one tile are the same problem moved, so their "
+            "task times repeat too (up to the machine's noise): the per-task times below are "
+            f"{r0['distinct_tiles']} tiles' times seen several times, not a city's variety, and "
+            "the largest community is the same at every size.",
             "",
             "## Runs (LocalCluster)",
             "",
@@ -661,6 +758,7 @@ def write_report(records: list[dict[str, Any]], path: Path, sizes: list[int],
             "times on cores that are not shared: the task times were measured with 2 workers on "
             "2 shared cores under the load given above.",
         ]
+        lines += derived_section(big, sizes, seed)
     path.write_text("\n".join(lines) + "\n")
     return "\n".join(lines)
 
