@@ -595,6 +595,8 @@ def goals(records: list[dict[str, Any]]) -> list[str]:
     per_k = [r["plan"]["wall_s"] / r["store"]["buildings"] * 1e3 for r in done]
     per_k_tasks = [r["task_stats"]["sum"] / r["store"]["buildings"] * 1e3 for r in done]
     per_k_ingest = [r["ingest"]["seconds"] / r["store"]["buildings"] * 1e3 for r in rs]
+    per_k_cpu = [(r.get("worker_cpu_s") or float("nan")) / r["store"]["buildings"] * 1e3
+                 for r in done]
     top = max(x for x in [*worker, *client, *ingest] if x == x)
 
     def seq(xs: list[float], fmt: str = "{:.0f}") -> str:
@@ -609,10 +611,15 @@ def goals(records: list[dict[str, Any]]) -> list[str]:
         f"{top:.0f} MB at most {rs[-1]['n']:,} buildings "
         f"({'within' if top <= 4096 else 'ABOVE'} the 4 GB goal; the goal is stated for "
         "1,000,000 buildings"
-        + ("" if rs[-1]["n"] >= 1_000_000 else ", which was not measured") + ").",
+        + ("" if rs[-1]["n"] >= 1_000_000 else ", which was not measured")
+        + (f"; the {rs[-1]['n']:,} plan was stopped after {rs[-1]['partial']['done']:,} of "
+           f"{rs[-1]['partial']['total']:,} tasks: its peaks are those until the stop, before "
+           "the assembly" if rs[-1].get("partial") else "") + ").",
         f"- Time per building (plans completed: {done_sizes}): plan wall "
         f"{seq(per_k, '{:.2f}')} s per 1,000 buildings, sum of "
-        f"task times {seq(per_k_tasks, '{:.2f}')} s per 1,000 buildings, ingest "
+        f"task times {seq(per_k_tasks, '{:.2f}')} s per 1,000 buildings, the workers' CPU "
+        f"time {seq(per_k_cpu, '{:.2f}')} s per 1,000 buildings (the figure the other "
+        "engineers' load moves least), ingest "
         f"{seq(per_k_ingest, '{:.3f}')} s per 1,000 buildings ({sizes}). Linear time means "
         "these stay flat as the city grows; the load average (other engineers' work on the "
         "same 2 cores) moves them too, so read them with the load column.",
@@ -662,7 +669,7 @@ def derived_section(big: dict[str, Any], sizes: list[int], seed: int) -> list[st
 
 
 def write_report(records: list[dict[str, Any]], path: Path, sizes: list[int],
-                 workers: int, seed: int = 0) -> str:
+                 workers: int, seed: int = 0, note: str | None = None) -> str:
     mem_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text()
                 .splitlines() if ln.startswith("model name")), platform.processor())
@@ -678,6 +685,7 @@ def write_report(records: list[dict[str, Any]], path: Path, sizes: list[int],
         "so the load average during each plan is given (a load above 2 means the 2 workers "
         "did not have the cores to themselves).",
         "",
+        *([note, ""] if note else []),
     ]
     lines += ["## Ingest (write_city_store, one process)", "", table(ingest_rows(sizes, seed)),
               "Ingest: the city GeoPackage's buildings layer as source, its communities and "
@@ -781,6 +789,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="skip sizes already measured, and stores already written")
     ap.add_argument("--deadline", help="HH:MM (UTC, today): stop a plan still running then "
                     "and report what it measured")
+    ap.add_argument("--note", help="a paragraph for the report (what was measured, how)")
     ap.add_argument("--ingest-only", action="store_true",
                     help="only generate the cities and write their stores")
     ap.add_argument("--report-only", action="store_true", help="only rewrite the report")
@@ -803,10 +812,10 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             measure_size(n, args.seed, args.workers, log, args.reuse, deadline)
             write_report(load_records(sizes, args.seed, args.workers), args.out, sizes,
-                         args.workers, args.seed)
+                         args.workers, args.seed, args.note)
     if not args.ingest_only:
         print(write_report(load_records(sizes, args.seed, args.workers), args.out, sizes,
-                           args.workers, args.seed))
+                           args.workers, args.seed, args.note))
     return 0
 
 
