@@ -176,11 +176,16 @@ def read_osm(path: str | Path) -> OsmExtract:
         header = reader.header
     except InputError:
         raise
-    except RuntimeError as exc:
+    except OSMIUM_ERRORS as exc:
         raise unreadable_error(path, exc) from exc
 
     areas += assemble_relations(relations, way_lines, report)
     return OsmExtract(str(path), ways, areas, places, report, header_bounds(header))
+
+
+# What pyosmium raises for a file it cannot read: RuntimeError (a broken file) and
+# InvalidLocationError (a node whose lat or lon is not a number, as "NaN" or "inf").
+OSMIUM_ERRORS = (RuntimeError, osmium.InvalidLocationError)
 
 
 def unreadable_error(path: str | Path, exc: Exception) -> InputError:

@@ -36,6 +36,7 @@ from gis.communities import COMMUNITY_ADMIN_LEVELS, COMMUNITY_PLACES
 from gis.errors import check_file
 from gis.osm import (
     LINE_KEYS,
+    OSMIUM_ERRORS,
     OsmArea,
     OsmExtract,
     OsmReadReport,
@@ -121,7 +122,7 @@ def read_relations(path: str | Path) -> OsmRelations:
                 out.context.append((obj.id, tags, members))
             if is_feature(tags):
                 out.features.append((obj.id, tags, members))
-    except RuntimeError as exc:
+    except OSMIUM_ERRORS as exc:
         raise unreadable_error(path, exc) from exc
     return out
 
@@ -169,7 +170,7 @@ def osm_context(path: str | Path, relations: OsmRelations, *,
                                          or "place" in tags):
                     collect_way(obj, ignored, areas, lines, report, keep_lines=members)
                     ignored.clear()
-    except RuntimeError as exc:
+    except OSMIUM_ERRORS as exc:
         raise unreadable_error(path, exc) from exc
     areas = [a for a in areas if is_context(a.tags)]
     areas += assemble_relations(relations.context, lines, report)
@@ -226,7 +227,7 @@ def osm_batches(
                 collect_way(obj, ways, areas, lines, report, keep_lines=members)
                 if len(ways) + len(areas) >= batch_size:
                     yield batch()
-    except RuntimeError as exc:
+    except OSMIUM_ERRORS as exc:
         raise unreadable_error(path, exc) from exc
     if ways or areas:
         yield batch()

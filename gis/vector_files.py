@@ -9,6 +9,11 @@ to the bytes.
 A zipped Shapefile is checked before anything is unpacked (entries, sizes, their total and
 compression ratios: a small zip may hold gigabytes of zeros), then its Shapefile is streamed
 to a temporary folder beside the zip and read from there.
+
+Every geometry read is checked: one GEOS cannot build (a ring not closed, a ring of fewer
+than 4 points) or with a coordinate that is not a finite number (NaN, Infinity: GDAL reads
+them from GeoJSON) is refused with an :class:`~gis.errors.InputError` naming its feature,
+before any geometry operation sees it.
 """
 
 from __future__ import annotations
@@ -21,7 +26,10 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
+import pandas as pd
 import pyogrio
+import shapely
 
 from gis.errors import InputError, check_file
 
@@ -217,7 +225,8 @@ def read_vector(
         encoding: the attribute encoding of a Shapefile; detected when None.
 
     Raises:
-        InputError: missing, empty or unreadable file, unknown format, no features.
+        InputError: missing, empty or unreadable file, unknown format, no features, a
+            geometry that cannot be built or with a coordinate that is not a number.
     """
     path = check_file(path)
     if not is_vector_path(path):
@@ -266,9 +275,68 @@ def _read(path: Path, source: Path, shown: str, layer: str | None,
         gdf = pyogrio.read_dataframe(str(source), **kwargs)
     except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
         raise _read_error(path, source, shown, exc) from exc
+    except shapely.errors.GEOSException as exc:
+        # read again, on this error only, to name the feature (GDAL gives the WKB as is)
+        _from_wkb(pyogrio.raw.read(str(source), columns=[], **kwargs)[2], path)
+        raise _bad_geometry_error(path, None, f"a geometry cannot be built ({_reason(exc)})",
+                                  f"有几何图形无法构建（{_reason(exc)}）") from exc
     if len(gdf) == 0:
         raise _no_features_error(path)
+    check_coordinates(gdf.geometry.values, path)
     return gdf
+
+
+def _reason(exc: Exception) -> str:
+    return str(exc).removeprefix("IllegalArgumentException: ")
+
+
+def _bad_geometry_error(path: Path, row: int | None, problem: str,
+                        problem_zh: str) -> InputError:
+    return InputError(
+        path, problem,
+        "give every coordinate as a number of degrees or metres and close every ring (its "
+        "last point is its first, 4 points at least); check the file in QGIS (Vector > "
+        "Geometry Tools > Check Validity) or export it again",
+        feature=None if row is None else f"#{row}", problem_zh=problem_zh,
+        hint_zh="每个坐标须为数值（度或米），每个环须闭合（末点即首点，至少 4 个点）；请在 QGIS 中"
+        "检查（矢量 > 几何工具 > 检查有效性）或重新导出")
+
+
+def _from_wkb(wkb: np.ndarray, path: Path, first_row: int = 1) -> np.ndarray:
+    """Geometries from the WKB GDAL read; a geometry GEOS cannot build (a ring not closed or
+    of fewer than 4 points) is an InputError naming its feature (1-based, from
+    ``first_row``)."""
+    try:
+        with np.errstate(invalid="ignore"):  # NaN coordinates: check_coordinates names them
+            return shapely.from_wkb(wkb)
+    except shapely.errors.GEOSException as exc:
+        with np.errstate(invalid="ignore"):
+            built = shapely.from_wkb(wkb, on_invalid="ignore")
+        failed = np.flatnonzero(~pd.isna(wkb) & shapely.is_missing(built))
+        row = first_row + int(failed[0]) if len(failed) else None
+        raise _bad_geometry_error(path, row, f"the geometry cannot be built ({_reason(exc)})",
+                                  f"几何图形无法构建（{_reason(exc)}）") from exc
+
+
+def check_coordinates(geometries: np.ndarray, path: Path, first_row: int = 1) -> None:
+    """Refuse geometries with a coordinate that is not a finite number (NaN, Infinity, as a
+    GeoJSON file may hold): an InputError naming the first such feature (1-based, from
+    ``first_row``).
+
+    Raises:
+        InputError: a coordinate is NaN or infinite.
+    """
+    coords, index = shapely.get_coordinates(geometries, return_index=True)
+    bad = ~np.isfinite(coords).all(axis=1)
+    if not bad.any():
+        return
+    first = int(np.argmax(bad))
+    row = first_row + int(index[first])
+    value = ", ".join(f"{v}" for v in coords[first])
+    n = int(np.unique(index[bad]).size)
+    raise _bad_geometry_error(
+        path, row, f"a coordinate is not a number ({value}), in {n} feature{'s' * (n > 1)}",
+        f"坐标不是数值（{value}），共 {n} 个要素")
 
 
 def read_vector_batches(
@@ -282,7 +350,8 @@ def read_vector_batches(
     whole document first, so a city-sized input is better given in one of the others.
 
     Raises:
-        InputError: missing, empty or unreadable file, unknown format, no features.
+        InputError: missing, empty or unreadable file, unknown format, no features, a
+            geometry that cannot be built or with a coordinate that is not a number.
     """
     path = check_file(path)
     if not is_vector_path(path):
@@ -310,8 +379,9 @@ def read_vector_batches(
             if batch.num_rows == 0:
                 continue
             frame = batch.to_pandas()
-            geoms = gpd.GeoSeries.from_wkb(frame.pop(geometry).values, crs=meta["crs"])
+            geoms = _from_wkb(frame.pop(geometry).values, path, count + 1)
+            check_coordinates(geoms, path, count + 1)
             count += len(frame)
-            yield gpd.GeoDataFrame(frame, geometry=geoms.values, crs=meta["crs"])
+            yield gpd.GeoDataFrame(frame, geometry=geoms, crs=meta["crs"])
         if count == 0:
             raise _no_features_error(path)

@@ -505,6 +505,51 @@ def test_huge_numbers_are_4xx(bare, path):
     assert 400 <= r.status_code < 500, (path, r.status_code, r.text[:200])
 
 
+def _feature_collection(ring: str) -> bytes:
+    """A GeoJSON file of one good building and, second, one whose outer ring is ``ring``
+    (raw JSON: NaN and Infinity as some tools write them)."""
+    good = "[[118.780,32.040],[118.781,32.040],[118.781,32.041],[118.780,32.040]]"
+    features = [f'{{"type":"Feature","properties":{{"code":"C{i}","name":"x","building":"yes",'
+                f'"type":"clinic"}},"geometry":{{"type":"Polygon","coordinates":[{r}]}}}}'
+                for i, r in enumerate((good, ring))]
+    return ('{"type":"FeatureCollection","features":[' + ",".join(features) + "]}").encode()
+
+
+BAD_GEOMETRY_FILES = {
+    "unclosed ring": ("x.geojson", _feature_collection(
+        "[[118.78,32.04],[118.781,32.04],[118.781,32.041],[118.7805,32.0405]]")),
+    "ring of 2 points": ("x.geojson", _feature_collection("[[118.78,32.04],[118.781,32.04]]")),
+    "NaN in a closed ring": ("x.geojson", _feature_collection(
+        "[[118.78,32.04],[NaN,32.04],[118.781,32.041],[118.78,32.04]]")),
+    "unclosed ring with NaN": ("x.geojson", _feature_collection(
+        "[[NaN,32.04],[118.781,32.04],[118.781,32.041],[NaN,32.04]]")),
+    "Infinity in a closed ring": ("x.geojson", _feature_collection(
+        "[[118.78,32.04],[118.781,Infinity],[118.781,32.041],[118.78,32.04]]")),
+    "OSM node at NaN": ("x.osm", b'''<?xml version="1.0"?><osm version="0.6">
+<node id="1" lat="NaN" lon="118.78"/><node id="2" lat="32.04" lon="118.781"/>
+<node id="3" lat="32.041" lon="118.781"/>
+<way id="10"><nd ref="1"/><nd ref="2"/><nd ref="3"/><nd ref="1"/><tag k="building" v="yes"/>
+</way></osm>'''),
+}
+
+
+@pytest.mark.parametrize("path,case", [
+    (path, case) for path in ("/datasets", "/facilities/import", "/organisations/import")
+    for case in BAD_GEOMETRY_FILES if path == "/datasets" or "OSM" not in case])
+def test_uploads_with_broken_geometries_are_4xx(bare, path, case):
+    """A ring not closed, too short, or a NaN/Infinity coordinate: a bilingual 422 naming
+    the file and the feature (#2), not a GEOSException's 500 (OSM: datasets only)."""
+    name, content = BAD_GEOMETRY_FILES[case]
+    r = bare["client"].post(path, headers=bare["h"]["admin"],
+                            files={"file": (name, content, "application/octet-stream")})
+    assert r.status_code == 422, (case, r.status_code, r.text[:300])
+    body = r.json()
+    assert body["code"] == "bad_input" and name in body["message"]["en"], body
+    assert "处理办法" in body["message"]["zh"] and "What to do" in body["message"]["en"]
+    if name.endswith(".geojson"):
+        assert "feature #2" in body["message"]["en"] and "要素 #2" in body["message"]["zh"]
+
+
 # ---- 7. error messages name the file as sent, never a server path ---------------------------
 
 @pytest.mark.parametrize("name,content", [("empty.geojson", b""),

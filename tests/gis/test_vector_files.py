@@ -10,8 +10,9 @@ import pytest
 import shapely
 
 from gis.chinese_coords import wgs84_to_bd09, wgs84_to_gcj02
+from gis.errors import InputError
 from gis.study_area import load_study_area
-from gis.vector_files import read_vector
+from gis.vector_files import read_vector, read_vector_batches
 
 NAMES = ["鼓楼区华侨路社区1栋", "玄武区梅园新村2幢", "秦淮区淮海路3号楼"]
 
@@ -108,3 +109,39 @@ def test_communities_from_a_polygon_file(tmp_path):
     assert list(area.communities["name"]) == ["华侨路社区", "五台山社区"]
     assert list(area.buildings["community"]) == ["320106002001", "320106002002",
                                                  "320106002002"]
+
+
+def _features(geometries: list[str]) -> str:
+    """A GeoJSON FeatureCollection of geometries given as raw JSON text (NaN and Infinity as
+    some tools write them)."""
+    features = [f'{{"type":"Feature","properties":{{"id":{i}}},"geometry":{g}}}'
+                for i, g in enumerate(geometries)]
+    return '{"type":"FeatureCollection","features":[' + ",".join(features) + "]}"
+
+
+@pytest.mark.parametrize("coordinate", ["NaN", "Infinity", "-Infinity"])
+def test_a_coordinate_that_is_not_a_number_is_refused_naming_its_feature(tmp_path, coordinate):
+    """GDAL reads NaN and Infinity from GeoJSON; GEOS cannot work with them (a 500 in the
+    service before): refused when read, whole or in batches, naming the feature."""
+    rings = ["[[118.78,32.04],[118.781,32.04],[118.781,32.041],[118.78,32.04]]"] * 5
+    rings[3] = f"[[118.78,32.04],[{coordinate},32.04],[118.781,32.041],[118.78,32.04]]"
+    path = tmp_path / "b.geojson"
+    path.write_text(_features([f'{{"type":"Polygon","coordinates":[{r}]}}' for r in rings]))
+    for read in (read_vector, lambda p: list(read_vector_batches(p, batch_size=2))):
+        with pytest.raises(InputError) as err:
+            read(path)
+        assert err.value.feature == "#4" and "not a number" in err.value.message("en")
+        assert "坐标不是数值" in err.value.message("zh")
+
+
+def test_a_ring_not_closed_is_refused_naming_its_feature(tmp_path):
+    path = tmp_path / "b.geojson"
+    path.write_text(_features(["null", '{"type":"Point","coordinates":[118.78,32.04]}',
+                               '{"type":"Polygon","coordinates":[[[118.78,32.04],'
+                               '[118.781,32.04],[118.781,32.041]]]}']))
+    for read in (read_vector, lambda p: list(read_vector_batches(p, batch_size=2))):
+        with pytest.raises(InputError) as err:
+            read(path)
+        assert err.value.feature == "#3", err.value.message("en")
+        assert "cannot be built" in err.value.message("en")
+        assert "closed" in err.value.message("en") and "闭合" in err.value.message("zh")
