@@ -10,6 +10,8 @@ OGC API - Features under /ogc; security headers on every answer (api.web).
 
 from __future__ import annotations
 
+import os
+import signal
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -26,7 +28,7 @@ from api.errors import (
     validation_error_handler,
 )
 from api.guard import RequestGuard
-from api.jobs.runner import JobRunner
+from api.jobs.runner import JobRunner, die_with
 from api.map_assets import AssetFiles, map_assets_folder
 from api.routers import (
     dashboard,
@@ -58,6 +60,8 @@ from api.store.db import Database
 from api.web import SecurityHeaders, install_docs
 from gis.errors import WanggeError
 
+SERVE_PID_ENV = "WANGGE_SERVE_PID"  # the pid of ``wangge serve``, for its worker processes
+WORKER_GRACE_S = 10.0  # a worker's graceful shutdown once wangge serve is gone, at most
 DESCRIPTION = """网格化管理服务 Wangge service: datasets, micro-grid plans, grids, workers,
 party members, incidents, jobs, and OGC API - Features (/ogc).
 Authenticate with `Authorization: Bearer <token>` (`wangge token create --role ROLE`)."""
@@ -116,5 +120,10 @@ def create_app(settings: Settings | None = None, *, start_jobs: bool = True) -> 
 
 def app_from_env() -> FastAPI:
     """The service configured from ``WANGGE_*`` (the factory each worker process of
-    ``wangge serve --workers N`` calls)."""
+    ``wangge serve --workers N`` calls). With ``WANGGE_SERVE_PID`` (set by ``wangge serve``
+    for its workers), this process ends with that one: SIGTERM (a graceful shutdown) when
+    it dies, kill -9 included, and an exit 10 s later at the latest."""
+    serve_pid = os.environ.get(SERVE_PID_ENV)
+    if serve_pid and int(serve_pid) != os.getpid():
+        die_with(int(serve_pid), signal.SIGTERM, WORKER_GRACE_S)
     return create_app(Settings.from_env())

@@ -82,7 +82,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     """``wangge serve``: run the HTTP service (uvicorn) with ``--workers`` processes."""
     import uvicorn
 
-    from api.app import create_app
+    from api.app import SERVE_PID_ENV, create_app
 
     if args.workers < 1:
         print("--workers 至少为 1 / --workers must be at least 1", file=sys.stderr)
@@ -98,6 +98,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # environment (api.app.app_from_env) and one of them runs the jobs (api.jobs.runner).
     _database(settings).dispose()
     os.environ["WANGGE_DATA_DIR"] = str(settings.data_dir.resolve())
+    os.environ[SERVE_PID_ENV] = str(os.getpid())  # the workers end with this process
     uvicorn.run("api.app:app_from_env", factory=True, workers=args.workers, host=args.host,
                 port=args.port, log_level="warning")
     return 0

@@ -11,7 +11,10 @@ the service starts was cut off by a restart: it is marked ``interrupted`` and ca
 A job process lives no longer than the service that started it: on Linux the kernel kills it
 when its parent dies (``PR_SET_PDEATHSIG``; the parent is the forkserver, which exits with
 the service), and a watchdog thread in it ends it once the service's process is gone (other
-systems, or a forkserver that outlived it). Claiming a job gives it an owner token (a lease,
+systems, or a forkserver that outlived it). The workers of ``wangge serve --workers N`` end
+with the process that started them the same way (:func:`die_with`, called by
+:func:`api.app.app_from_env`), so a kill -9 of ``wangge serve`` leaves no worker serving or
+running jobs beside a restarted service. Claiming a job gives it an owner token (a lease,
 ``jobs.owner``); the job's progress and its end are written only ``WHERE status = 'running'
 AND owner = <its token>`` (:func:`owned`), so a process that outlived its service, or a job
 marked interrupted and taken up again meanwhile, writes nothing: its whole final transaction,
@@ -380,27 +383,41 @@ class JobProgress:
         self.done += 1
 
 
-def die_with(service_pid: int) -> None:
-    """End this process when the service ``service_pid`` ends: the kernel's parent-death
-    signal on Linux (the parent is the forkserver, which exits with the service) and a
-    watchdog thread everywhere."""
+def die_with(service_pid: int, sig: int = signal.SIGKILL, grace_s: float = 0.0) -> None:
+    """End this process when the service ``service_pid`` ends: the kernel sends ``sig`` when
+    this process's parent dies (``PR_SET_PDEATHSIG`` on Linux; a job's parent is the
+    forkserver, which exits with the service; a worker of ``wangge serve --workers N`` is the
+    service's child), and a watchdog thread everywhere, once the parent or the service is
+    gone, sends ``sig`` itself and exits (75) ``grace_s`` seconds later.
+
+    A job process stops at once (SIGKILL: it writes nothing); a service worker gets SIGTERM,
+    uvicorn's graceful shutdown, in which its job runner marks its jobs interrupted."""
     if sys.platform.startswith("linux"):
         try:
             libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+            libc.prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0)
         except (OSError, AttributeError):
-            log.warning("PR_SET_PDEATHSIG unavailable; the watchdog thread alone ends the job")
+            log.warning("PR_SET_PDEATHSIG unavailable; a watchdog thread alone ends process "
+                        "%d with its service", os.getpid())
     parent = os.getppid()
 
-    def watch() -> None:
-        while True:
-            if os.getppid() != parent or not process_alive(service_pid):
-                os._exit(75)  # the service is gone: stop at once, write nothing
-            time.sleep(WATCHDOG_SECONDS)
+    def gone() -> bool:
+        return os.getppid() != parent or not process_alive(service_pid)
 
-    if os.getppid() != parent or not process_alive(service_pid):
-        os._exit(75)
-    threading.Thread(target=watch, name="wangge-job-watchdog", daemon=True).start()
+    def end() -> None:
+        if grace_s > 0:
+            os.kill(os.getpid(), sig)
+            time.sleep(grace_s)
+        os._exit(75)  # the service is gone: stop, write nothing more
+
+    def watch() -> None:
+        while not gone():
+            time.sleep(WATCHDOG_SECONDS)
+        end()
+
+    if gone():
+        end()
+    threading.Thread(target=watch, name="wangge-watchdog", daemon=True).start()
 
 
 def process_alive(pid: int) -> bool:

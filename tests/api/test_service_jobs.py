@@ -186,3 +186,156 @@ def test_the_lease_ends_with_a_killed_process(tmp_path):
     finally:
         holder.kill()
         holder.wait(10)
+
+
+# ---- wangge serve --workers N: its workers end with it (issue 21, item 10) -------------------
+
+def _descendants(pid: int) -> set[int]:
+    """The processes below ``pid`` (Linux /proc), however deep."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text(encoding="ascii", errors="replace").rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(stat.parent.name)] = int(fields[1])
+    found, todo = set(), [pid]
+    while todo:
+        current = todo.pop()
+        children = {child for child, parent in parents.items() if parent == current}
+        todo += children - found
+        found |= children
+    return found
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+WORKER = textwrap.dedent("""
+    import os, signal, sys, time
+    from pathlib import Path
+    from api.jobs.runner import die_with
+
+    def graceful(signum, frame):  # as uvicorn's shutdown: say so, then end
+        Path(sys.argv[2]).write_text("SIGTERM")
+        sys.exit(0)
+
+    signal.signal(signal.SIGTERM, graceful)
+    die_with(int(sys.argv[1]), signal.SIGTERM, 5.0)
+    print("ready", flush=True)
+    time.sleep(600)
+""")
+PARENT = textwrap.dedent("""
+    import os, subprocess, sys, time
+    worker = subprocess.Popen([sys.executable, "-c", sys.argv[1], str(os.getpid()),
+                               sys.argv[2]], stdout=subprocess.PIPE, text=True)
+    worker.stdout.readline()
+    print(worker.pid, flush=True)
+    time.sleep(600)
+""")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG")
+def test_a_service_worker_shuts_down_gracefully_when_its_parent_is_killed(tmp_path):
+    """die_with(parent, SIGTERM, grace), as a worker of wangge serve calls it: kill -9 of
+    the parent sends the worker SIGTERM (uvicorn's graceful shutdown, in which its job runner
+    marks its jobs interrupted and frees the lease) and the worker ends."""
+    marker = tmp_path / "terminated"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    parent = subprocess.Popen([sys.executable, "-c", PARENT, WORKER, str(marker)], cwd=REPO,
+                              env=env, stdout=subprocess.PIPE, text=True)
+    worker_pid = 0
+    try:
+        worker_pid = int(parent.stdout.readline())
+        assert process_alive(worker_pid) and not marker.exists()
+        parent.send_signal(signal.SIGKILL)
+        parent.wait(10)
+        deadline = time.monotonic() + 10
+        while process_alive(worker_pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not process_alive(worker_pid), "the worker outlived its service"
+        assert marker.read_text() == "SIGTERM"  # shut down, not killed
+    finally:
+        parent.kill()
+        parent.wait(10)
+        if worker_pid and process_alive(worker_pid):
+            os.kill(worker_pid, signal.SIGKILL)
+
+
+def test_workers_of_wangge_serve_end_with_it(monkeypatch, tmp_path):
+    """wangge serve --workers N names itself to its workers; each worker's app ends with it
+    (SIGTERM, then an exit after the grace period); without the name, nothing is tied."""
+    import uvicorn
+
+    import api.app
+    from api.cli.service import main
+
+    calls = []
+    monkeypatch.setattr(api.app, "die_with", lambda *args: calls.append(args))
+    monkeypatch.delenv(api.app.SERVE_PID_ENV, raising=False)
+    monkeypatch.delenv("WANGGE_DATA_DIR", raising=False)
+    api.app.app_from_env()
+    assert calls == []
+    monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: None)
+    assert main(["serve", "--data-dir", str(tmp_path), "--workers", "2"]) == 0
+    assert os.environ[api.app.SERVE_PID_ENV] == str(os.getpid())
+    monkeypatch.setenv(api.app.SERVE_PID_ENV, str(os.getppid()))
+    api.app.app_from_env()
+    assert calls == [(os.getppid(), signal.SIGTERM, api.app.WORKER_GRACE_S)]
+
+
+@pytest.mark.slow  # two service processes start: about 25 s on 2 shared cores
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_serve_workers_end_with_a_killed_wangge_serve(tmp_path):
+    """kill -9 of ``wangge serve --workers 2``: its workers (one of them the job runner) end
+    too, so the port and the runner lease are free for the restarted service. Before, they
+    kept serving and running jobs, and the restart failed with "address already in use"."""
+    import socket
+    import urllib.request
+
+    from api.jobs.runner import RunnerLease
+
+    port = _free_port()
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    serve = subprocess.Popen([sys.executable, "-m", "api.cli", "serve", "--data-dir",
+                              str(tmp_path), "--port", str(port), "--workers", "2"],
+                             cwd=REPO, env=env, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+    workers: set[int] = set()
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/ogc", timeout=5) as r:
+                    assert r.status == 200
+                    break
+            except OSError:
+                assert time.monotonic() < deadline and serve.poll() is None, "no service"
+                time.sleep(0.5)
+        workers = _descendants(serve.pid)
+        assert len(workers) >= 2
+        serve.send_signal(signal.SIGKILL)  # kill -9: no shutdown code runs in it
+        serve.wait(10)
+        deadline = time.monotonic() + 30
+        while any(process_alive(p) for p in workers) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not [p for p in workers if process_alive(p)], "workers outlived wangge serve"
+    finally:
+        for pid in (workers | _descendants(serve.pid)) if serve.poll() is None else workers:
+            if process_alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        serve.kill()
+        serve.wait(10)
+    with socket.socket() as s:  # the restarted service can listen there again
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("127.0.0.1", port))
+    db = Database(Settings(data_dir=tmp_path).url)
+    lease = RunnerLease(db, Settings(data_dir=tmp_path))
+    assert lease.acquire(), "a worker still holds the job runner lease"
+    lease.release()
+    db.dispose()
