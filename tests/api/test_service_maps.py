@@ -1,11 +1,14 @@
 """The map pages of the service (/maps/...) on a synthetic district of 200 buildings: every
-view for every role, a worker reading another worker's route (403), bad input, and the
-static map scripts served by the app."""
+view for every role (a role x map-view matrix over every HTML page of the app, checked
+against api.auth.PERMISSIONS, with a worker's pages holding only their own), a worker reading
+another worker's route (403), bad input, and the static map scripts served by the app."""
 
 from __future__ import annotations
 
 import pytest
+from fastapi.responses import HTMLResponse
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from api.app import create_app
 from api.settings import Settings
@@ -212,3 +215,106 @@ def test_a_dataset_added_before_basemaps_gets_one_on_its_first_map(mapped):
     app.state.basemaps = None  # a new process: nothing in memory either
     page = c.get("/maps/grids", headers=h["planner"]).text
     assert "wangge.basemap(" in page and path.exists()
+
+
+# ---- every role x every map view (issue 21, item 3) ------------------------------------------
+
+ROLES = ("admin", "planner", "worker", "reporter", "operator", "organisation", "volunteer")
+
+
+@pytest.fixture(scope="module")
+def matrix(mapped):
+    """The mapped service with a draft plan, an organisation and the tokens of every role."""
+    import shapely
+
+    from api.auth import issue_token
+    from api.store import models as m
+
+    r = mapped["client"].post(f"/plans/{mapped['plan_id']}/draft",
+                              headers=mapped["h"]["planner"])
+    assert r.status_code == 201, r.text
+    draft_id = r.json()["id"]
+    with mapped["app"].state.db.writing() as s:
+        org = m.OrganisationRow(code="M1", name="物业公司", kind="property_company",
+                                categories=["noise"], accept="1wd", handle="5wd",
+                                category_deadlines={})
+        org.set_geometry(shapely.box(-180, -90, 180, 90))
+        s.add(org)
+        s.flush()
+        h = dict(mapped["h"])
+        for role in ("operator", "organisation"):
+            _, secret = issue_token(s, role, role, organisation_id=org.id)
+            h[role] = {"Authorization": f"Bearer {secret}"}
+        building = s.scalar(select(m.PlanBuildingRow.building_id).where(
+            m.PlanBuildingRow.plan_id == mapped["plan_id"], m.PlanBuildingRow.grid_code ==
+            mapped["codes"][0]).limit(1))
+    return {**mapped, "h": h, "draft_id": draft_id, "building": building}
+
+
+def _matrix_views(sv) -> dict[str, tuple[str, str | None]]:
+    """Every HTML page of the app: its route -> (a URL of it, the action of
+    api.auth.PERMISSIONS it needs; None: public). Worker 1's route, grid and building."""
+    p, w, code = sv["plan_id"], sv["h"]["worker_id"], sv["codes"][0]
+    return {
+        "/maps/grids": ("/maps/grids", "maps.read"),
+        "/maps/party-zones": ("/maps/party-zones", "maps.read"),
+        "/maps/incidents": ("/maps/incidents", "maps.read"),
+        "/maps/routes/{worker_id}": (f"/maps/routes/{w}", "maps.read"),
+        "/maps/coverage": ("/maps/coverage", "maps.plans"),
+        "/maps/compare": (f"/maps/compare?old={p}&new={p}", "maps.plans"),
+        "/maps/facilities": ("/maps/facilities?type=clinic", "maps.plans"),
+        "/maps/organisations": ("/maps/organisations", "maps.organisations"),
+        "/maps/dashboard": ("/maps/dashboard", "maps.dashboard"),
+        "/maps/wishes": ("/maps/wishes", "wishes.map"),
+        "/maps/editor": (f"/maps/editor?plan={sv['draft_id']}", "plans.edit"),
+        "/posters/grids/{code}": (f"/posters/grids/{code}", "posters.read"),
+        "/posters/buildings/{building_id}": (f"/posters/buildings/{sv['building']}",
+                                             "posters.read"),
+        "/public/wishes": ("/public/wishes", None),
+        "/public/grids/{code}": (f"/public/grids/{code}", None),
+    }
+
+
+# Pages whose grid outlines and codes are public (the public wishes map draws the same).
+GRIDS_PUBLIC = {"/maps/wishes", "/public/wishes", "/public/grids/{code}"}
+
+
+def test_every_html_page_is_in_the_role_matrix(matrix):
+    from fastapi.routing import APIRoute, iter_route_contexts
+
+    pages = {c.path for c in iter_route_contexts(matrix["app"].routes)
+             if isinstance(c.route, APIRoute) and "GET" in c.methods
+             and c.route.response_class is HTMLResponse}
+    pages -= {"/public/report", "/docs"}  # a form (its poster's key), the API documentation
+    assert pages == set(_matrix_views(matrix))
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_role_by_map_view_matrix(matrix, role):
+    """Each role on each page: allowed by api.auth.PERMISSIONS (200, an HTML page with its
+    security headers) or 403; a worker's pages name no other worker and (but for the
+    public grid outlines) no grid but their own."""
+    from api.auth import PERMISSIONS
+
+    c, h, codes = matrix["client"], matrix["h"], matrix["codes"]
+    half = len(codes) // 2
+    own, others = set(codes[:half]), set(codes[half:])  # worker 1's grids, the rest
+    for route, (url, action) in _matrix_views(matrix).items():
+        if role == ROLES[0]:  # once: without a token
+            assert c.get(url).status_code == (200 if action is None else 401), url
+        r = c.get(url, headers=h[role])
+        if action is not None and role not in PERMISSIONS[action]:
+            assert r.status_code == 403, (role, url, r.status_code, r.text[:200])
+            assert r.json()["code"] == "forbidden" and action in r.json()["message"]["en"]
+            continue
+        assert r.status_code == 200, (role, url, r.status_code, r.text[:300])
+        assert r.headers["content-type"].startswith("text/html")
+        assert "frame-ancestors 'none'" in r.headers["content-security-policy"], url
+        if role == "worker" or action is None:
+            assert "李强" not in r.text, (role, url)  # worker 2's name
+        if role == "worker" and route not in GRIDS_PUBLIC:
+            shown = _codes_on(r.text, codes)
+            assert shown <= own and not shown & others, (url, sorted(shown & others))
+    if role == "worker":  # another worker's route and grid: the page is refused
+        for url in (f"/maps/routes/{h['worker2_id']}", f"/posters/grids/{codes[-2]}"):
+            assert c.get(url, headers=h[role]).status_code == 403, url
