@@ -190,6 +190,12 @@ def load_study_area(
         check_duplicate_ids(raw, path)
         buildings = repair_polygons(raw, path, invalid=invalid, repairs=repairs)
         buildings = to_wgs84(buildings, path, datum=datum, repairs=repairs)
+    if buildings.empty:  # every footprint had no area: the repair dropped them all
+        raise InputError(path, f"none of the {len(raw)} building footprints has an area "
+                         "(each is a point or a line drawn as a polygon)",
+                         "draw the buildings as footprint polygons, or export that layer",
+                         problem_zh=f"{len(raw)} 个建筑轮廓都没有面积（点或线被存成了面）",
+                         hint_zh="请把建筑画成有面积的轮廓面，或导出建筑轮廓图层")
 
     street_extract = read_osm(streets) if streets else extract
     step(LOAD_STEPS[1])

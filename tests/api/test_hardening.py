@@ -550,6 +550,19 @@ def test_uploads_with_broken_geometries_are_4xx(bare, path, case):
         assert "feature #2" in body["message"]["en"] and "要素 #2" in body["message"]["zh"]
 
 
+def test_a_dataset_whose_footprints_have_no_area_is_4xx(bare):
+    """Every footprint a point drawn as a polygon: the repair drops them all; a 422 (was a
+    500 from the metric CRS of no buildings)."""
+    ring = "[[118.78,32.04],[118.78,32.04],[118.78,32.04],[118.78,32.04]]"
+    content = ('{"type":"FeatureCollection","features":[{"type":"Feature","properties":{},'
+               f'"geometry":{{"type":"Polygon","coordinates":[{ring}]}}}}]}}').encode()
+    r = bare["client"].post("/datasets", headers=bare["h"]["planner"],
+                            files={"file": ("flat.geojson", content, "application/geo+json")})
+    assert r.status_code == 422, r.text
+    assert "flat.geojson" in r.json()["message"]["en"] and "area" in r.json()["message"]["en"]
+    assert "面积" in r.json()["message"]["zh"]
+
+
 # ---- 7. error messages name the file as sent, never a server path ---------------------------
 
 @pytest.mark.parametrize("name,content", [("empty.geojson", b""),
