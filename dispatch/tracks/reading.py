@@ -35,6 +35,9 @@ from gis.crs import normalise_datum
 from gis.errors import ArgumentError, InputError
 
 BEIJING_TZ = timezone(timedelta(hours=8))
+# The times a recorded fix may have: from the GPS epoch to a year no device clock reaches.
+FIRST_TIME = datetime(1980, 1, 6, tzinfo=UTC)
+LAST_TIME = datetime(2100, 1, 1, tzinfo=UTC)
 HDOP_M = 5.0  # metres of horizontal error per unit of HDOP (a common rule for phone GNSS)
 FORMATS = ("gpx", "geojson")
 
@@ -98,6 +101,7 @@ def read_track(data: bytes | str | Path, *, filename: str | None = None,
                          problem_zh=f"{len(frame)} 个轨迹点都没有时间戳",
                          hint_zh="请上传带时间的实际记录轨迹；规划路线导出的 GPX 没有时间")
     frame = frame[frame["time"].notna()]
+    _check_times(frame["time"].tolist(), filename)
     lon, lat = frame["lon"].to_numpy(float), frame["lat"].to_numpy(float)
     bad = ~np.isfinite(lon) | ~np.isfinite(lat) | (np.abs(lon) > 180) | (np.abs(lat) > 90)
     if bad.any():
@@ -130,6 +134,20 @@ def read_track(data: bytes | str | Path, *, filename: str | None = None,
     out.attrs["no_time"] = no_time
     out.attrs["datum"] = key
     return out
+
+
+def _check_times(times: list[datetime], filename: str | None) -> None:
+    """Refuse a fix whose time no recording can have (before the GPS epoch, 1980, or from
+    2100 on: a wrong clock or a garbled file), naming the point (1-based)."""
+    for i, when in enumerate(times):
+        if not FIRST_TIME <= when < LAST_TIME:
+            raise InputError(filename, f"point {i + 1} has the time {when.isoformat()}, not "
+                             "a time a track was recorded (1980 to 2100)",
+                             "check the device's clock and export the track again",
+                             feature=f"#{i + 1}",
+                             problem_zh=f"第 {i + 1} 个点的时间 {when.isoformat()} 不是轨迹的记录"
+                             "时间（应在 1980 至 2100 年间）",
+                             hint_zh="请检查设备时钟后重新导出轨迹")
 
 
 def _gpx_rows(raw: bytes, filename: str | None) -> Iterable[tuple[Any, ...]]:
@@ -172,15 +190,21 @@ def _geojson_rows(raw: bytes, filename: str | None) -> Iterable[tuple[Any, ...]]
                          problem_zh=f"无法读取的 JSON（{exc}）",
                          hint_zh="请上传轨迹的 GeoJSON FeatureCollection") from exc
     features = doc.get("features", [doc]) if isinstance(doc, dict) else []
+    if not isinstance(features, list):
+        raise InputError(filename, "its features are not a list",
+                         "upload a GeoJSON FeatureCollection of the track",
+                         problem_zh="features 不是列表",
+                         hint_zh="请上传轨迹的 GeoJSON FeatureCollection")
     for n, feature in enumerate(features, 1):
-        geometry = (feature or {}).get("geometry") or {}
-        props = feature.get("properties") or {}
-        kind: Any = geometry.get("type")
-        coords: Any = geometry.get("coordinates")
-        try:
+        try:  # any part of a feature may be of the wrong JSON type
+            geometry = (feature or {}).get("geometry") or {}
+            props = feature.get("properties") or {}
+            kind: Any = geometry.get("type")
+            coords: Any = geometry.get("coordinates")
             if kind == "Point":
                 when = _parse_time(props.get("time", props.get("timestamp")))
-                yield when, coords[0], coords[1], float(props.get("accuracy") or np.nan)
+                yield (when, float(coords[0]), float(coords[1]),
+                       float(props.get("accuracy") or np.nan))
             elif kind in ("LineString", "MultiLineString"):
                 lines = [coords] if kind == "LineString" else coords
                 times: Any = props.get("coordTimes", props.get("times"))
@@ -191,8 +215,9 @@ def _geojson_rows(raw: bytes, filename: str | None) -> Iterable[tuple[Any, ...]]
                     raise ValueError(f"{len(flat_times)} times for {len(points)} points")
                 for i, c in enumerate(points):
                     when = _parse_time(flat_times[i]) if flat_times is not None else None
-                    yield when, c[0], c[1], np.nan
-        except (TypeError, IndexError, ValueError) as exc:
+                    yield when, float(c[0]), float(c[1]), np.nan
+        except (TypeError, IndexError, ValueError, AttributeError, OverflowError,
+                OSError) as exc:  # OverflowError, OSError: a Unix time beyond any date
             raise InputError(filename, f"feature {n} is not a track point or line with times "
                              f"({exc})",
                              "give Point features with a time property, or lines with "

@@ -6,6 +6,7 @@ bilingual messages, and the same on PostGIS."""
 
 from __future__ import annotations
 
+import json
 from datetime import date
 
 import geopandas as gpd
@@ -282,3 +283,39 @@ def test_cli_track_import(sv, tmp_path, capsys):
     assert "没有任何点" in err and "no point" in err
     assert main(["track", "import", str(path), "--worker", "999", "--day", DAY.isoformat(),
                  "--data-dir", folder]) == 2
+
+
+def _point_track(time: object) -> bytes:
+    fixes = [{"type": "Feature", "properties": {"time": t},
+              "geometry": {"type": "Point", "coordinates": [118.78, 32.04 + i * 1e-4]}}
+             for i, t in enumerate((time, "2026-12-04T08:01:00Z"))]
+    return json.dumps({"type": "FeatureCollection", "features": fixes}).encode()
+
+
+MALFORMED_TRACKS = {
+    "a Unix time beyond any date": _point_track(1e20),
+    "a Unix time of 2**70": _point_track(2**70),
+    "the year 9999": _point_track("9999-12-31T23:59:59+00:00"),
+    "the year 1": _point_track("0001-01-01T00:00:00"),
+    "features not objects": b'{"type":"FeatureCollection","features":[1,2]}',
+    "a geometry that is a list": b'{"type":"FeatureCollection","features":[{"geometry":[1]}]}',
+    "properties that are a list": b'{"type":"FeatureCollection","features":[{"properties":[1],'
+                                  b'"geometry":{"type":"Point","coordinates":[118.78,32.04]}}]}',
+    "coordinates that are text": b'{"type":"FeatureCollection","features":[{"properties":'
+                                 b'{"time":"2026-12-04T08:00:00Z"},"geometry":{"type":"Point",'
+                                 b'"coordinates":["a","b"]}}]}',
+    "features an object": b'{"type":"FeatureCollection","features":{"a":1}}',
+    "features null": b'{"features":null}',
+}
+
+
+@pytest.mark.parametrize("case", MALFORMED_TRACKS)
+def test_malformed_tracks_are_4xx(sv, case):
+    """Malformed GeoJSON tracks and times no device records: a bilingual 422 naming the file,
+    not a 500 (issue 21, item 6)."""
+    route = sv["routes"][sv["h"]["worker_id"]]
+    r = upload(sv, route.id, MALFORMED_TRACKS[case], name="t.geojson")
+    assert r.status_code == 422, (case, r.status_code, r.text[:300])
+    body = r.json()
+    assert body["code"] == "bad_input" and "t.geojson" in body["message"]["en"], body
+    assert "处理办法" in body["message"]["zh"]
