@@ -40,6 +40,9 @@ DEFAULT_LEVELS: dict[str, float] = {
     "bungalow": 1, "stilt_house": 1, "houseboat": 1,
 }
 FALLBACK_LEVELS = 3.0
+# Households given for one building beyond this are an error in the column (the largest
+# residential blocks hold a few thousand homes); Infinity or 1e300 fit no integer either.
+MAX_HOUSEHOLDS = 100_000
 
 
 @dataclass(frozen=True)
@@ -64,7 +67,8 @@ def floors(buildings: gpd.GeoDataFrame) -> pd.Series:
 
 
 def _numeric_households(values: pd.Series, ids: pd.Series, path, what: str) -> pd.Series:
-    """Parse a households column, refusing text and negative numbers with the feature named."""
+    """Parse a households column, refusing text, negative numbers and more than
+    :data:`MAX_HOUSEHOLDS` (Infinity included) with the feature named."""
     numbers = pd.to_numeric(values, errors="coerce")
     text = values.notna() & numbers.isna() & (values.astype(str).str.strip() != "")
     if text.any():
@@ -85,6 +89,18 @@ def _numeric_households(values: pd.Series, ids: pd.Series, path, what: str) -> p
             feature=f"building_id={ids[i]}",
             problem_zh=f"{what}为负数（{numbers[i]:g}，共 {int(negative.sum())} 处）",
             hint_zh="户数必须大于或等于 0",
+        )
+    too_many = numbers > MAX_HOUSEHOLDS
+    if too_many.any():  # Infinity or 1e300 too, which no integer holds
+        i = too_many[too_many].index[0]
+        raise InputError(
+            path, f"{what} is {numbers[i]:g}, more than {MAX_HOUSEHOLDS:,} in one building "
+            f"({int(too_many.sum())} such values)",
+            "check the column: it holds households per building",
+            feature=f"building_id={ids[i]}",
+            problem_zh=f"{what}为 {numbers[i]:g}，单栋超过 {MAX_HOUSEHOLDS} 户"
+            f"（共 {int(too_many.sum())} 处）",
+            hint_zh="请检查该列：应为每栋建筑的户数",
         )
     return numbers.round()
 

@@ -563,6 +563,20 @@ def test_a_dataset_whose_footprints_have_no_area_is_4xx(bare):
     assert "面积" in r.json()["message"]["zh"]
 
 
+@pytest.mark.parametrize("households", ["Infinity", "1e300"])
+def test_a_dataset_with_infinite_households_is_4xx(bare, households):
+    """households Infinity (as JSON some tools write) no integer holds: a 422 naming the
+    building (was a 500 casting it), and 1e300 too (was stored as a garbage integer)."""
+    content = ('{"type":"FeatureCollection","features":[{"type":"Feature","properties":'
+               f'{{"id":"b1","households":{households}}},"geometry":{{"type":"Polygon",'
+               '"coordinates":[[[118.78,32.04],[118.781,32.04],[118.781,32.041],'
+               '[118.78,32.04]]]}}]}').encode()
+    r = bare["client"].post("/datasets", headers=bare["h"]["planner"],
+                            files={"file": ("homes.geojson", content, "application/geo+json")})
+    assert r.status_code == 422, r.text
+    assert "building_id=b1" in r.json()["message"]["en"] and "100,000" in r.json()["message"]["en"]
+
+
 # ---- 7. error messages name the file as sent, never a server path ---------------------------
 
 @pytest.mark.parametrize("name,content", [("empty.geojson", b""),

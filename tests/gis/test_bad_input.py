@@ -122,6 +122,7 @@ def test_duplicate_ids(tmp_path):
 @pytest.mark.parametrize("value, message", [
     (-5, r"building_id=2: column 'households' is negative \(-5"),
     ("many", r"building_id=2: column 'households' 'many' is not a number"),
+    (1e20, r"building_id=2: column 'households' is 1e\+20, more than 100,000 in one building"),
 ])
 def test_bad_households(tmp_path, value, message):
     path = _buildings(tmp_path, [_square(), _square(0.001)], households=[10, value])
