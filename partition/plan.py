@@ -84,7 +84,8 @@ class Plan:
     def layers_wgs84(self) -> dict[str, gpd.GeoDataFrame]:
         """The plan's layers (grids, buildings, barrier_exceptions) in EPSG:4326 lon/lat."""
         layers = {"grids": self.grids.to_crs("EPSG:4326"),
-                  "buildings": self.buildings.to_crs("EPSG:4326")}
+                  # Indexed by building_id in memory (partition.plan.build_territory).
+                  "buildings": self.buildings.to_crs("EPSG:4326").reset_index(drop=True)}
         if self.barrier_exceptions is not None:
             layers["barrier_exceptions"] = self.barrier_exceptions.to_crs("EPSG:4326")
         return layers
@@ -104,6 +105,12 @@ def _number_grids(labels: pd.Series, buildings: gpd.GeoDataFrame) -> pd.Series:
     return labels.map(codes)
 
 
+def by_building_id(buildings: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """``buildings`` indexed by ``building_id`` as str (unnamed: the column stays), sorted."""
+    out = buildings.set_index(buildings["building_id"].astype(str).rename(None))
+    return out.sort_index(kind="stable")
+
+
 @dataclass
 class Territory:
     """What every plan of a study area is made on: barrier-free regions, the buildings' cells
@@ -118,9 +125,11 @@ class Territory:
 def build_territory(area: StudyArea, progress: Callable[[str], object] | None = None,
                     workers: int = 1) -> Territory:
     """Regions, tessellation (in ``workers`` processes) and adjacency graph of ``area``'s
-    buildings."""
+    buildings, indexed by ``building_id`` (str), sorted: the plan depends neither on the
+    order nor on the index of ``area.buildings``, and a community's buildings are the same
+    nodes in the whole area as alone."""
     step = progress or (lambda _name: None)
-    buildings = area.buildings[area.buildings["community"].notna()].copy()
+    buildings = by_building_id(area.buildings[area.buildings["community"].notna()])
     step("区域 regions")
     regions = community_regions(area.communities, area.barriers)
     step("镶嵌 tessellation")
@@ -326,7 +335,7 @@ def _move_summary(moves: pd.DataFrame, prev_grids: gpd.GeoDataFrame,
 
 
 def _with_outside(area: StudyArea, buildings: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    outside = area.buildings[area.buildings["community"].isna()].copy()
+    outside = by_building_id(area.buildings[area.buildings["community"].isna()])
     outside["grid_id"] = None
     return pd.concat([buildings, outside]) if len(outside) else buildings
 
