@@ -14,7 +14,7 @@ of its own may be joined across such a road.
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterable
 from typing import Any, cast
 
 import geopandas as gpd
@@ -63,6 +63,12 @@ def building_graph(
         footprints mapped twice (partition.territory).
     """
     graph: nx.Graph[Hashable] = nx.Graph()
+    # Nodes, edges and crossings in the order of the buildings' keys as str: the graph (and
+    # every plan made on it) depends neither on the order of ``buildings`` nor on hashing,
+    # and a building's neighbours come in the same order in any area holding them.
+    order = np.argsort(np.array([str(k) for k in buildings.index], dtype=object), kind="stable")
+    buildings = buildings.iloc[order]
+    cells = cells.reindex(buildings.index)
     reps = buildings.geometry.representative_point()
     for key, hh, comm, pt, geom in zip(buildings.index, buildings["households"],
                                        buildings["community"], reps, buildings.geometry,
@@ -75,6 +81,8 @@ def building_graph(
     tree = shapely.STRtree(geoms)
     left, right = tree.query(geoms, predicate="intersects")
     left, right = left[left < right], right[left < right]
+    pairs = np.lexsort((right, left))
+    left, right = left[pairs], right[pairs]
     shared = shapely.length(shapely.intersection(shapely.boundary(geoms[left]),
                                                  shapely.boundary(geoms[right])))
     touching = shared > 0.01
@@ -95,9 +103,13 @@ def building_graph(
         for i, j in zip(hit, line, strict=True):
             crossed.setdefault(i, []).append(j)
     community = buildings["community"].to_numpy()
+    # The road named is the first by type and name of those crossed (not the first in the
+    # barriers' order, which differs between a whole area and one community of it).
+    road = {i: min(found, key=lambda j: (str(road_type[j]), str(road_name[j])))
+            for i, found in crossed.items()}
     graph.graph["crossings"] = [
-        (keys[left[i]], keys[right[i]], float(shared[i]), road_type[crossed[i][0]],
-         road_name[crossed[i][0]])
+        (keys[left[i]], keys[right[i]], float(shared[i]), road_type[road[i]],
+         road_name[road[i]])
         for i in np.flatnonzero(apart)
         if i in crossed and all(open_road[j] for j in crossed[i])
         and community[left[i]] == community[right[i]] and shared[i] > 1.0]
@@ -115,6 +127,23 @@ def building_graph(
         for a, b, s, st, c in zip(left, right, shared, street, cost, strict=True)
     )
     return graph
+
+
+def induced_graph(graph: nx.Graph[Hashable], nodes: Iterable[Hashable]) -> nx.Graph[Hashable]:
+    """A copy of the subgraph of ``graph`` on ``nodes``, nodes and edges added in the order
+    of the nodes as str (not in ``graph``'s order nor in a set's): the same graph, neighbours
+    in the same order, for the same nodes and edges however ``graph`` was built. Node, edge
+    and graph attributes are copied (shallow), as ``nx.Graph(graph.subgraph(nodes))`` does."""
+    keep = sorted(set(nodes), key=str)
+    inside = set(keep)
+    rank = {v: i for i, v in enumerate(keep)}
+    out: nx.Graph[Hashable] = nx.Graph()
+    out.graph.update(graph.graph)
+    out.add_nodes_from((v, graph.nodes[v]) for v in keep)
+    out.add_edges_from((u, v, graph.edges[u, v]) for u in keep
+                       for v in sorted((v for v in graph[u] if v in inside and rank[v] > rank[u]),
+                                       key=rank.__getitem__))
+    return out
 
 
 def _barrier_table(

@@ -25,7 +25,7 @@ from typing import TypeVar
 import networkx as nx
 import shapely
 
-from partition.adjacency import STREET_CUT_COST, RoadCrossing
+from partition.adjacency import STREET_CUT_COST, RoadCrossing, induced_graph
 from partition.metrics import SMALL_SHARE as POCKET_SHARE  # a group below it is a pocket
 
 L = TypeVar("L")  # a label (grid id, or the index of a part)
@@ -71,7 +71,7 @@ def community_groups(graph: nx.Graph[Hashable], community: object, members: list
     """The groups of ``community``'s buildings ``members`` (nodes of ``graph``), pockets below
     POCKET_SHARE x ``target`` households joined across open arterial roads unless
     ``strict``."""
-    work: nx.Graph[Hashable] = nx.Graph(graph.subgraph(members))
+    work = induced_graph(graph, members)
     _fold_twins(work, graph.graph.get("twins", []))
     hh = {b: work.nodes[b]["households"] for b in work}
     big = sorted((b for b in work if hh[b] > target), key=str)
@@ -115,7 +115,8 @@ def twin_roots(twins: list[tuple[Hashable, Hashable]]) -> dict[Hashable, Hashabl
     copies is divided as (the first by name of each connected set: a -> b, b -> a and
     c -> b are one set)."""
     copies: nx.Graph[Hashable] = nx.Graph(twins)
-    return {v: min(comp, key=str) for comp in nx.connected_components(copies) for v in comp}
+    return {v: min(comp, key=str) for comp in nx.connected_components(copies)
+            for v in sorted(comp, key=str)}
 
 
 def _fold_twins(work: nx.Graph[Hashable], twins: list[tuple[Hashable, Hashable]]) -> None:
@@ -203,7 +204,10 @@ def _contract(work: nx.Graph[Hashable], pocket: list[Hashable], into: list[Hasha
     """Replace ``pocket``'s buildings (or the pocket nodes holding them) in ``work`` by one
     node linked across the road to the buildings of ``into`` facing it."""
     pocket_set = set(pocket)
-    present = {v for v in work if v in pocket_set or _holds(work, v, pocket_set)}
+    # In the order of the nodes as str (a set's order would change the pocket's centre in
+    # its last digits and the order of its edges from one process to the next).
+    present = sorted((v for v in work if v in pocket_set or _holds(work, v, pocket_set)),
+                     key=str)
     members = [b for v in present for b in work.nodes[v].get("members", [v])]
     node = f"pocket:{min(members, key=str)}:{len(members)}"  # nested pockets grow
     data = [work.nodes[v] for v in present]
@@ -215,7 +219,8 @@ def _contract(work: nx.Graph[Hashable], pocket: list[Hashable], into: list[Hasha
                   footprint=shapely.union_all([d["footprint"] for d in data
                                                if d.get("footprint") is not None]))
     facing = set(into)
-    owner = {b: v for v in work if v not in present
+    gone = set(present)
+    owner = {b: v for v in work if v not in gone
              for b in work.nodes[v].get("members", [v])}
     inside = set(members)
     for u, v, length, _type, _name in crossings:
@@ -227,7 +232,7 @@ def _contract(work: nx.Graph[Hashable], pocket: list[Hashable], into: list[Hasha
                               cost=total * STREET_CUT_COST)
     for v in present:
         for nb, edge in work[v].items():
-            if nb not in present and not work.has_edge(node, nb):
+            if nb not in gone and not work.has_edge(node, nb):
                 work.add_edge(node, nb, **edge)
     work.remove_nodes_from(present)
 
