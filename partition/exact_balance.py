@@ -141,8 +141,10 @@ class _Model(Generic[L]):
         self.edges = [(u, v, graph.edges[u, v]["cost"]) for u in self.nodes for v in graph[u]
                       if v in inside and str(u) < str(v)]
         near = _within(graph, inside, REACH)
-        # building -> grid index -> whether it is in that grid
-        self.x = {v: {home[u]: cp.new_bool_var("") for u in near[v]} for v in self.nodes}
+        # building -> grid index -> whether it is in that grid (one variable per grid, made
+        # in the order of the grids: the model is the same in every process)
+        self.x = {v: {i: cp.new_bool_var("") for i in sorted({home[u] for u in near[v]})}
+                  for v in self.nodes}
         for v in self.nodes:
             cp.add_exactly_one(self.x[v].values())
         self._connect(anchors=[max(members[q], key=lambda v: (w[v], str(v))) for q in grids])
@@ -222,7 +224,7 @@ class _Model(Generic[L]):
             terms.append(round(SCALE * CUT_WEIGHT * cost) * cut)
         terms += [SCALE * DEVIATION_WEIGHT * d for d in self.deviation]
         for i, q in enumerate(self.grids):
-            for v in self.members[q]:
+            for v in sorted(self.members[q], key=str):
                 terms.append(round(SCALE * MOVE_WEIGHT * max(self.w[v], 1))
                              * (1 - self.x[v][i]))
         for v, xv in self.x.items():
@@ -276,9 +278,10 @@ class _Model(Generic[L]):
 
 
 def _centre(graph: nx.Graph[Hashable], nodes: Iterable[Hashable]) -> tuple[float, float]:
+    """Mean position (m), summed exactly: the same in any order of ``nodes``."""
     xs = [graph.nodes[v]["x"] for v in nodes]
     ys = [graph.nodes[v]["y"] for v in nodes]
-    return sum(xs) / len(xs), sum(ys) / len(ys)
+    return math.fsum(xs) / len(xs), math.fsum(ys) / len(ys)
 
 
 def _within(graph: nx.Graph[Hashable], nodes: set[Hashable],

@@ -49,8 +49,11 @@ class _Arrays:
         self.x = np.array([graph.nodes[n]["x"] for n in self.nodes])
         self.y = np.array([graph.nodes[n]["y"] for n in self.nodes])
         self.w = np.array([graph.nodes[n]["households"] for n in self.nodes], dtype=float)
-        edges = [(index[u], index[v], d["cost"])
-                 for u, v, d in graph.subgraph(nodes).edges(data=True)]
+        # In the order of ``nodes`` (not the graph's): sums over edges come out the same
+        # wherever the group's graph came from.
+        edges = [(i, j, graph.edges[u, self.nodes[j]]["cost"])
+                 for i, u in enumerate(self.nodes)
+                 for j in sorted(index[v] for v in graph[u] if index.get(v, -1) > i)]
         arr = np.array(edges, dtype=float).reshape(-1, 3)
         self.u = arr[:, 0].astype(np.int64)
         self.v = arr[:, 1].astype(np.int64)
@@ -314,7 +317,8 @@ def refine(graph: nx.Graph[Hashable], assignment: dict[Hashable, L], k: int,
         rng.shuffle(boundary)
         for v in boundary:
             p = part[v]
-            options = {part[nb] for nb in graph[v] if nb in part and part[nb] != p}
+            options = sorted({part[nb] for nb in graph[v] if nb in part and part[nb] != p},
+                             key=str)
             best = -1e-9
             best_q: L | None = None
             for q in options:
@@ -361,8 +365,11 @@ def balance_extremes(graph: nx.Graph[Hashable], assignment: dict[Hashable, L], *
         if worst <= stop_below * mean:
             break
         best: tuple[tuple[float, float], Hashable, L, L] | None = None
-        for v in members[p] if load[p] > mean else {nb for u in members[p] for nb in graph[u]
-                                                     if nb in part and part[nb] != p}:
+        # Candidates in the order of their names (sets iterate in hash order; the first of
+        # equally good moves wins).
+        for v in sorted(members[p] if load[p] > mean else
+                        {nb for u in members[p] for nb in graph[u]
+                         if nb in part and part[nb] != p}, key=str):
             src = part[v]
             for nb in graph[v]:
                 dst = part.get(nb)
@@ -421,7 +428,7 @@ def _boundary_moves(graph: nx.Graph[Hashable], part: dict[Hashable, L], nodes: s
     a neighbouring grid not in ``skip`` (``outgoing``), or a building of such a grid next to
     ``nodes`` coming in."""
     seen: set[tuple[Hashable, L]] = set()
-    for u in nodes:
+    for u in sorted(nodes, key=str):
         for nb in graph[u]:
             other = part.get(nb)
             if other is None or other in skip:
@@ -443,8 +450,10 @@ def _chain_connected(graph: nx.Graph[Hashable], members: dict[L, set[Hashable]],
 
 
 def _distance_to_centre(graph: nx.Graph[Hashable], v: Hashable, nodes: set[Hashable]) -> float:
-    cx = sum(graph.nodes[m]["x"] for m in nodes) / len(nodes)
-    cy = sum(graph.nodes[m]["y"] for m in nodes) / len(nodes)
+    """Metres from ``v`` to the mean position of ``nodes`` (summed exactly: the same in any
+    order of the set)."""
+    cx = math.fsum(graph.nodes[m]["x"] for m in nodes) / len(nodes)
+    cy = math.fsum(graph.nodes[m]["y"] for m in nodes) / len(nodes)
     return math.hypot(graph.nodes[v]["x"] - cx, graph.nodes[v]["y"] - cy)
 
 

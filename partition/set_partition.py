@@ -169,7 +169,7 @@ class _Group:
         """Household-less nodes that join ``members`` into one connected piece (none when
         they are connected by themselves): shortest paths through household-less nodes from
         the piece holding the first member to each other member in turn."""
-        piece = self._reach(next(iter(members)), members)
+        piece = self._reach(min(members, key=str), members)
         added: set[Hashable] = set()
         while not members <= piece:
             path = self._path(piece, members - piece)
@@ -316,9 +316,10 @@ def _partition_model(
         for var, joins in zip(x, connectors, strict=True):
             for z in joins:
                 using.setdefault(z, []).append(var)
-        for vars_ in using.values():
-            if len(vars_) > 1:
-                cp.add_at_most_one(vars_)
+        # In the order of the connectors' names: the same model in every process.
+        for z in sorted(using, key=str):
+            if len(using[z]) > 1:
+                cp.add_at_most_one(using[z])
     return cp, x
 
 
@@ -361,13 +362,14 @@ def _cost(graph: nx.Graph[Hashable], members: frozenset[Hashable], deviation: in
     other buildings with households, its deviation, its spread around its centre and the
     households not in the present grid that holds most of it."""
     w, nodes = group.w, graph.nodes
-    cut: float = sum(graph.edges[v, u]["cost"] for v in members for u in group.adjacent[v]
+    ordered = sorted(members, key=str)  # float sums in one order: the same in every process
+    cut: float = sum(graph.edges[v, u]["cost"] for v in ordered for u in group.adjacent[v]
                      if u not in members and w[u] > 0)
-    cx = sum(nodes[v]["x"] for v in members) / len(members)
-    cy = sum(nodes[v]["y"] for v in members) / len(members)
-    spread = sum(math.hypot(nodes[v]["x"] - cx, nodes[v]["y"] - cy) for v in members)
+    cx = sum(nodes[v]["x"] for v in ordered) / len(members)
+    cy = sum(nodes[v]["y"] for v in ordered) / len(members)
+    spread = sum(math.hypot(nodes[v]["x"] - cx, nodes[v]["y"] - cy) for v in ordered)
     held: dict[Hashable, int] = {}
-    for v in members:
+    for v in ordered:
         held[present[v]] = held.get(present[v], 0) + w[v]
     moved = sum(held.values()) - max(held.values())
     return round(SCALE * (CUT_WEIGHT * cut / 2 + SPREAD_WEIGHT * spread
