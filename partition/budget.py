@@ -79,9 +79,12 @@ class WorkBudget:
 
 
 def share(total: float | None, sizes: list[int]) -> list[float | None]:
-    """``total`` units shared out in proportion to ``sizes`` (buildings per group)."""
+    """``total`` units shared out in proportion to ``sizes`` (buildings per group); all of
+    it, exactly, to a single size (a community planned alone gets what it was given)."""
     if total is None:
         return [None] * len(sizes)
+    if len(sizes) == 1:
+        return [total]
     whole = sum(sizes) or 1
     return [total * s / whole for s in sizes]
 

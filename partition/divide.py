@@ -15,9 +15,10 @@
   from every grid is a dedicated grid (专属网格) of its own.
 
 Groups are independent: they are divided in forked worker processes (partition.parallel), the
-exact steps drawing on one work budget per plan shared out by size beforehand
-(partition.budget), so the plan is the same for any number of workers. A community whose
-division fails is reported and left without grids; the others are planned.
+exact steps drawing on one work budget per plan shared out beforehand (partition.budget) by
+community, then by group within the community, so the plan is the same for any number of
+workers, and a community's grids are the same when it is planned alone with its share. A
+community whose division fails is reported and left without grids; the others are planned.
 """
 
 from __future__ import annotations
@@ -111,12 +112,18 @@ def _divide(graph: nx.Graph[Hashable], communities: list[Community],
                                            target, strict)
         except Exception as error:
             failures.append(_failure(community, "groups", error))
-    tasks = [(community, i, len(comp)) for community, p in prepared.items()
-             for i, (comp, k) in enumerate(p.counts) if k > 1]
-    tasks.sort(key=lambda t: -t[2])
-    shares = share(work, [t[2] for t in tasks])
-    results = map_forked(_group_task, [(c, i, units) for (c, i, _), units
-                                       in zip(tasks, shares, strict=True)],
+    # The work goes to the communities by their buildings, then to each community's groups
+    # by theirs: what a community gets does not depend on the other communities of the
+    # area, so a community planned alone with its share is planned exactly as here.
+    given = dict(zip([c for c, _ in communities],
+                     share(work, [len(members) for _, members in communities]), strict=True))
+    planned: list[tuple[tuple[Hashable, int, int], float | None]] = []
+    for community, p in prepared.items():
+        mine = [(community, i, len(comp)) for i, (comp, k) in enumerate(p.counts) if k > 1]
+        planned += zip(mine, share(given[community], [t[2] for t in mine]), strict=True)
+    planned.sort(key=lambda item: -item[0][2])  # the largest first: handed out in order
+    tasks = [task for task, _ in planned]
+    results = map_forked(_group_task, [(c, i, units) for (c, i, _), units in planned],
                          workers, prepared=prepared)
     results = _second_pass(tasks, results, workers, prepared)
     done: dict[Hashable, dict[int, Result]] = defaultdict(dict)
@@ -249,15 +256,28 @@ def _improve(p: _Prepared, community: Hashable, i: int, labels: Labels, budget: 
 
 def _second_pass(tasks: list[tuple[Hashable, int, int]], results: list[Result], workers: int,
                  prepared: dict[Hashable, _Prepared]) -> list[Result]:
-    """The work that groups left unspent goes, in shares by size, to the groups that ran
-    out, which go on from where they stopped. Both passes are fixed before they start, so
-    the plan does not depend on the number of workers."""
-    left = sum(r["units"] - r["spent"] for r in results
-               if "error" not in r and r["units"] is not None and not r["ran_out"])
-    needy = [j for j, r in enumerate(results) if "error" not in r and r["ran_out"]]
-    if left < MIN_SECOND_PASS or not needy:
+    """The work that a community's groups left unspent goes, in shares by size, to its
+    groups that ran out, which go on from where they stopped. Both passes are fixed before
+    they start, so the plan does not depend on the number of workers, and each stays within
+    its community, so a community's plan does not depend on the others."""
+    spare: dict[Hashable, list[float]] = defaultdict(list)
+    short: dict[Hashable, list[int]] = defaultdict(list)
+    for j, ((community, _, _), r) in enumerate(zip(tasks, results, strict=True)):
+        if "error" in r:
+            continue
+        if r["ran_out"]:
+            short[community].append(j)
+        elif r["units"] is not None:
+            spare[community].append(r["units"] - r["spent"])
+    needy: list[int] = []
+    shares: list[float | None] = []
+    for community, js in short.items():
+        left = math.fsum(spare[community])  # exact: the same in any order
+        if left >= MIN_SECOND_PASS:
+            needy += js
+            shares += share(left, [tasks[j][2] for j in js])
+    if not needy:
         return results
-    shares = share(left, [tasks[j][2] for j in needy])
     again = map_forked(_group_again, [(tasks[j][0], tasks[j][1], units, results[j]["labels"])
                                       for j, units in zip(needy, shares, strict=True)],
                        workers, prepared=prepared)
