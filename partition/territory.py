@@ -56,16 +56,22 @@ def community_regions(
         if barrier_index is None:
             parts = list(getattr(poly, "geoms", [poly]))
         else:
-            near = [lines[i] for i in barrier_index.query(poly)]
+            # The barriers that meet the community, in an order of their own (WKB): the same
+            # regions whichever other barriers the area holds, in whatever order.
+            near = sorted((lines[i] for i in barrier_index.query(poly, predicate="intersects")),
+                          key=shapely.to_wkb)
             try:
                 parts = _split_polygon(poly, near)
             except shapely.errors.GEOSException:
                 # Topology GEOS cannot node: cut along the barriers snapped to 1 mm.
                 parts = _split_polygon(shapely.set_precision(poly, 0.001),
                                        [shapely.set_precision(line, 0.001) for line in near])
-        for part in parts:
-            if part.area >= MIN_REGION_M2:
-                rows.append({"community": code, "geometry": part})
+        # Normalised and in the order of their WKB: a community's regions (their vertices,
+        # their numbering, all that follows from them) do not depend on how GEOS ordered them.
+        kept = shapely.normalize(np.array([p for p in parts if p.area >= MIN_REGION_M2],
+                                          dtype=object))
+        for part in sorted(kept, key=shapely.to_wkb):
+            rows.append({"community": code, "geometry": part})
     regions = gpd.GeoDataFrame(rows, columns=["community", "geometry"], geometry="geometry",
                                crs=communities.crs)
     regions.insert(0, "region", np.arange(len(regions)))
