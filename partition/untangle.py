@@ -75,7 +75,8 @@ class _State:
             if n in residential and graph.nodes[n].get("footprint") is not None}
         self.labels = list(self.members)
         self.index = {p: i for i, p in enumerate(self.labels)}
-        self.geoms = np.array([self.hull(self.members[p]) for p in self.labels], dtype=object)
+        self.geoms = np.array([self.hull(sorted(self.members[p], key=str)) for p in self.labels],
+                              dtype=object)
         self.bounds = shapely.bounds(self.geoms)
         self.areas = shapely.area(self.geoms)
         self.mean = mean
