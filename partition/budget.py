@@ -86,7 +86,15 @@ def share(total: float | None, sizes: list[int]) -> list[float | None]:
     if len(sizes) == 1:
         return [total]
     whole = sum(sizes) or 1
-    return [total * s / whole for s in sizes]
+    return [portion(total, s, whole) for s in sizes]
+
+
+def portion(total: float, size: int, whole: int) -> float:
+    """The share of ``total`` units that :func:`share` gives a size ``size`` of sizes
+    summing to ``whole``, to the last bit: a community of ``size`` buildings planned alone
+    with ``portion(work, size, buildings of the area)`` units is planned exactly as within
+    the area's plan of ``work`` units (partition.divide)."""
+    return total * size / whole
 
 
 def default_units(buildings: int) -> float:

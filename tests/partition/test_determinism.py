@@ -19,7 +19,7 @@ import shapely
 
 from gis.city_store import STREET_MARGIN_M
 from gis.study_area import StudyArea, load_study_area
-from partition.budget import default_units, share
+from partition.budget import default_units, portion
 from partition.plan import Plan, make_plan
 from tests.synthetic import write_district_osm
 
@@ -125,12 +125,12 @@ def community_alone(area: StudyArea, code: str) -> StudyArea:
 def test_community_alone_as_in_the_whole_area(area, whole):
     inside = area.buildings[area.buildings["community"].notna()]
     sizes = inside.groupby("community").size()
-    units = dict(zip(sizes.index, share(default_units(len(inside)), list(sizes)),
-                     strict=True))
+    work = default_units(len(inside))  # the whole plan's default
     expected = labels_of(whole)
     assert whole.summary["groups_out_of_budget"] > 0  # the budget decides somewhere
     for code in sizes.index:
-        alone = make_plan(community_alone(area, code), TARGET, time_limit=units[code])
+        alone = make_plan(community_alone(area, code), TARGET,
+                          time_limit=portion(work, sizes[code], len(inside)))
         got = labels_of(alone)
         assert len(got) == sizes[code]
         pd.testing.assert_series_equal(got.sort_index(), expected.reindex(got.index)
