@@ -13,13 +13,15 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+import networkx as nx
 import pandas as pd
 import pytest
 import shapely
 
 from gis.city_store import STREET_MARGIN_M
 from gis.study_area import StudyArea, load_study_area
-from partition.budget import default_units, portion
+from partition.adjacency import induced_graph
+from partition.budget import default_units, portion, share
 from partition.plan import Plan, make_plan
 from tests.synthetic import write_district_osm
 
@@ -140,3 +142,25 @@ def test_community_alone_as_in_the_whole_area(area, whole):
         theirs = whole.grids.set_index("grid_id").geometry.reindex(mine.index)
         assert shapely.equals_exact(shapely.normalize(mine.values),
                                     shapely.normalize(theirs.values), 0.01).all(), code
+
+
+def test_a_single_share_is_the_whole_budget():
+    # 0.1 x 3 / 3 is 0.10000000000000002: a community alone would have got a bit more.
+    assert share(0.1, [3]) == [0.1]
+    assert share(0.3, [1, 2]) == [portion(0.3, 1, 3), portion(0.3, 2, 3)]
+
+
+def test_induced_graph_in_sorted_order_whatever_the_graph_order():
+    edges = [("c", "a", 1.0), ("b", "d", 2.0), ("a", "b", 3.0), ("d", "a", 4.0), ("e", "c", 5.0)]
+    one: nx.Graph[str] = nx.Graph()
+    one.add_weighted_edges_from(edges)
+    other: nx.Graph[str] = nx.Graph()
+    other.add_weighted_edges_from(reversed([(v, u, w) for u, v, w in edges]))
+    members = {"d", "a", "b", "c"}
+    for graph in (one, other):
+        sub = induced_graph(graph, members)
+        assert list(sub) == ["a", "b", "c", "d"]
+        assert list(sub.edges(data="weight")) == [("a", "b", 3.0), ("a", "c", 1.0),
+                                                  ("a", "d", 4.0), ("b", "d", 2.0)]
+        assert {v: list(sub[v]) for v in sub} == {"a": ["b", "c", "d"], "b": ["a", "d"],
+                                                   "c": ["a"], "d": ["a", "b"]}
