@@ -163,7 +163,10 @@ def make_plan(area: StudyArea, target: int = DEFAULT_TARGET, *, seed: int = 0,
             the same for any number).
         time_limit: work (about seconds of one core, partition.budget) the exact steps may
             spend in all; None: partition.budget.default_units for the area's size. The same
-            seed and limit give the same plan.
+            seed and limit give the same plan. It is shared by community (by buildings), then
+            by group: a community planned alone (a study area of its buildings, streets and
+            barriers) with ``partition.budget.portion(time_limit, its buildings, the area's)``
+            gets exactly the grids it gets here.
         strict_barriers: join no pocket across an arterial road (partition.groups).
 
     Communities whose division fails are left without grids and listed in ``failures``

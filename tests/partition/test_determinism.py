@@ -164,3 +164,10 @@ def test_induced_graph_in_sorted_order_whatever_the_graph_order():
                                                   ("a", "d", 4.0), ("b", "d", 2.0)]
         assert {v: list(sub[v]) for v in sub} == {"a": ["b", "c", "d"], "b": ["a", "d"],
                                                    "c": ["a"], "d": ["a", "b"]}
+
+
+def test_buildings_by_id_in_memory_numbered_in_the_layers(whole):
+    assert list(whole.buildings.index) == list(whole.buildings["building_id"].astype(str))
+    layer = whole.layers_wgs84()["buildings"]
+    assert layer.index.equals(pd.RangeIndex(len(whole.buildings)))
+    assert "building_id" in layer.columns
