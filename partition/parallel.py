@@ -9,29 +9,69 @@ run here, one after another, with the same results.
 from __future__ import annotations
 
 import multiprocessing as mp
-from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
 
-# What the forked workers read: set just before the pool forks, cleared after.
+# What the forked workers read: set just before the pool forks, restored after (a task may
+# itself map: a community's task forks for its regions).
 _SHARED: dict[str, Any] = {}
+
+
+@contextmanager
+def _sharing(func: Callable[..., Any], shared: dict[str, Any]) -> Iterator[None]:
+    saved = dict(_SHARED)
+    _SHARED.clear()
+    _SHARED.update(func=func, shared=shared)
+    try:
+        yield
+    finally:
+        _SHARED.clear()
+        _SHARED.update(saved)
+
+
+def _forking(workers: int, tasks: int) -> bool:
+    return workers > 1 and tasks > 1 and "fork" in mp.get_all_start_methods()
 
 
 def map_forked(func: Callable[..., R], tasks: Sequence[T], workers: int, **shared: Any) -> list[R]:
     """[func(task, **shared) for task in tasks], in ``workers`` forked processes when that
     helps. Put the largest tasks first: they are handed out in order."""
-    _SHARED.update(func=func, shared=shared)
-    try:
-        if workers > 1 and len(tasks) > 1 and "fork" in mp.get_all_start_methods():
+    with _sharing(func, shared):
+        if _forking(workers, len(tasks)):
             with ProcessPoolExecutor(min(workers, len(tasks)),
                                      mp_context=mp.get_context("fork")) as pool:
                 return list(pool.map(_run, tasks))
         return [_run(task) for task in tasks]
-    finally:
-        _SHARED.clear()
+
+
+def imap_forked(func: Callable[..., R], tasks: Sequence[T], workers: int,
+                **shared: Any) -> Iterator[R]:
+    """func(task, **shared) for each task, yielded as each finishes (in any order), in
+    ``workers`` forked processes when that helps; at most two tasks per worker are handed
+    out at a time, largest first as given, so results stream back while the rest wait."""
+    with _sharing(func, shared):
+        if not _forking(workers, len(tasks)):
+            for task in tasks:
+                yield _run(task)
+            return
+        with ProcessPoolExecutor(min(workers, len(tasks)),
+                                 mp_context=mp.get_context("fork")) as pool:
+            pending = iter(tasks)
+            running: set[Future[Any]] = {pool.submit(_run, t)
+                                         for _, t in zip(range(2 * workers), pending,
+                                                         strict=False)}
+            while running:
+                done, running = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    nxt = next(pending, None)
+                    if nxt is not None:
+                        running.add(pool.submit(_run, nxt))
+                    yield future.result()
 
 
 def _run(task: Any) -> Any:
