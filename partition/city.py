@@ -371,7 +371,8 @@ def city_summary(reports: list[dict[str, Any]], target: int,
     for key, weight in WEIGHTED.items():
         w = np.array([s.get(weight, 0) for s in sums], dtype=float)
         v = np.array([s.get(key, 0.0) for s in sums], dtype=float)
-        summary[key] = round(float((w * v).sum() / w.sum()), 4) if w.sum() else 0.0
+        digits = 4 if key in ("mean_polsby_popper", "street_boundary_share") else 2
+        summary[key] = round(float((w * v).sum() / w.sum()), digits) if w.sum() else 0.0
     summary["residential_outside_communities"] = (_outside_residential(store)
                                                   if store is not None else 0)
     summary["failed_communities"] = sum(r["failure"] is not None for r in reports)

@@ -4,6 +4,11 @@ Both read a study area (buildings, streets, communities; gis.study_area) with th
 options; ``partition`` writes the plan as a GeoPackage (partition.plan_io). Bad input ends
 with a message that names the file, the feature and what to do, exit status 2, and no output
 file written.
+
+A city: ``city-store`` streams a city-sized input into a store keyed by community
+(gis.city_store); ``partition`` given a store, or ``--cluster`` (a Dask scheduler address,
+``local`` for a LocalCluster; default $WANGGE_DASK_SCHEDULER), plans one community per task
+(partition.city) with a progress bar over the communities.
 """
 
 from __future__ import annotations
@@ -50,9 +55,23 @@ def register(sub) -> None:
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                    help="并行进程数 processes dividing communities at once (default: CPU count; "
                         "the plan is the same for any number)")
+    p.add_argument("--cluster", default=os.environ.get("WANGGE_DASK_SCHEDULER") or None,
+                   help="Dask 集群 plan one community per task on a Dask scheduler "
+                        "(tcp://HOST:8786) or 'local' for a LocalCluster of --workers workers "
+                        "(default $WANGGE_DASK_SCHEDULER; without it, a city store is planned "
+                        "in forked processes)")
     p.add_argument("--out", required=True, help="输出 PLAN.gpkg")
     p.add_argument("--json", action="store_true", help="以 JSON 输出 print JSON")
     p.set_defaults(func=cmd_partition)
+
+    p = sub.add_parser("city-store", help="城市数据仓 stream a city-sized area into a store "
+                       "keyed by community, for partition --cluster")
+    _add_source_options(p)
+    p.add_argument("--batch-size", type=int, default=50_000,
+                   help="每批要素数 features read and written at a time (default 50000)")
+    p.add_argument("--out", required=True, help="输出 CITY.gpkg")
+    p.add_argument("--json", action="store_true", help="以 JSON 输出 print JSON")
+    p.set_defaults(func=cmd_city_store)
 
 
 def _add_source_options(p: argparse.ArgumentParser) -> None:
@@ -82,9 +101,7 @@ def _add_source_options(p: argparse.ArgumentParser) -> None:
                    help="无效面 invalid polygons: repair (default) or reject")
 
 
-def _load(args: argparse.Namespace, with_walk_graph: bool = True):
-    from gis.study_area import load_study_area
-
+def _options(args: argparse.Namespace) -> tuple[HouseholdOptions, BarrierOptions]:
     households = HouseholdOptions(
         households_col=args.households_col, csv_path=args.households_csv,
         csv_id_col=args.csv_id_col, csv_households_col=args.csv_households_col,
@@ -93,6 +110,13 @@ def _load(args: argparse.Namespace, with_walk_graph: bool = True):
     )
     barriers = BarrierOptions(arterials=tuple(a.strip() for a in args.arterials.split(",")
                                               if a.strip()))
+    return households, barriers
+
+
+def _load(args: argparse.Namespace, with_walk_graph: bool = True):
+    from gis.study_area import load_study_area
+
+    households, barriers = _options(args)
     with load_progress() as progress:
         return load_study_area(
             args.source, streets=args.streets, communities=args.communities, datum=args.datum,
@@ -148,12 +172,52 @@ def cmd_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def _write_store(args: argparse.Namespace, out: str) -> dict[str, object]:
+    from gis.city_store import write_city_store
+
+    households, barriers = _options(args)
+    with tqdm(unit="batch", disable=None, leave=False) as bar:
+        def progress(name: str) -> None:
+            bar.update(1)
+            bar.set_description(name[:60])
+
+        return write_city_store(
+            args.source, out, communities=args.communities, streets=args.streets,
+            datum=args.datum, id_col=args.id_col, households=households, barriers=barriers,
+            invalid=args.invalid, batch_size=getattr(args, "batch_size", 50_000),
+            progress=progress)
+
+
+def cmd_city_store(args: argparse.Namespace) -> int:
+    """``wangge city-store``: stream a city-sized study area into a store keyed by
+    community (gis.city_store)."""
+    started = time.perf_counter()
+    summary = dict(_write_store(args, args.out), out=str(args.out),
+                   seconds=round(time.perf_counter() - started, 2))
+    if args.json:
+        print(json.dumps(summary, ensure_ascii=False, indent=2, default=str))
+    else:
+        s = summary
+        print(f"城市数据仓 city store: {args.out} ({s['crs']})")
+        print(f"社区 communities {s['communities']}, 建筑 buildings {s['buildings']} (住宅 "
+              f"residential {s['residential']}, 社区外 outside communities "
+              f"{s['buildings_outside_communities']}), 户数 households {s['households']} "
+              f"(估算 estimated {s['households_estimated']}), 人口 population {s['population']}")
+        print(f"街道行 street rows {s['street_rows']}, 障碍行 barrier rows {s['barrier_rows']}, "
+              f"批次 batches {s['batches']}, 修复 repairs {len(s['repairs'])}; "  # type: ignore[arg-type]
+              f"用时 {s['seconds']} s")
+    return 0
+
+
 def cmd_partition(args: argparse.Namespace) -> int:
     """``wangge partition``: make (or re-balance) a grid plan and write it as GeoPackage."""
+    from gis.city_store import is_city_store
     from partition.plan import make_plan, rule_violations
     from partition.plan_io import read_plan, write_plan
 
     started = time.perf_counter()
+    if args.cluster or is_city_store(args.source):
+        return _partition_city(args, started)
     previous = read_plan(args.previous) if args.previous else None
     locked = frozenset(x.strip() for x in (args.lock or "").split(",") if x.strip())
     if locked and previous is None:
@@ -180,15 +244,64 @@ def cmd_partition(args: argparse.Namespace) -> int:
         print(format_plan_summary(summary))
         if area.attribution:
             print(area.attribution)
-    for failure in plan.failures:
+    _print_failures(plan.failures)
+    if plan.failures:
+        return 3  # the plan is incomplete
+    return 1 if any(rule_violations(plan).values()) else 0
+
+
+def _partition_city(args: argparse.Namespace, started: float) -> int:
+    """``wangge partition`` of a city store, or of any input with --cluster (written to a
+    store beside the plan first): one community per task (partition.city)."""
+    from gis.city_store import is_city_store
+    from partition.city import plan_city
+
+    refused = [opt for opt, value in (("--previous", args.previous), ("--lock", args.lock),
+                                      ("--split-units", args.split_units)) if value]
+    if refused:
+        print(f"城市分任务划分暂不支持 {', '.join(refused)}；请不带 --cluster 在一台机器上运行。"
+              f" / {', '.join(refused)} cannot be used when planning a city store or with "
+              "--cluster; run without --cluster on one machine.", file=sys.stderr)
+        return 2
+    store = args.source
+    if not is_city_store(store):
+        store = f"{args.out}.store.gpkg"
+        _write_store(args, store)
+    with tqdm(unit="community", disable=None, leave=False) as bar:
+        def progress(report: dict, done: int, total: int) -> None:
+            bar.total = total
+            bar.update(1)
+            bar.set_description(str(report["community"]))
+
+        result = plan_city(store, args.out, target=args.target_households, seed=args.seed,
+                           time_limit=args.time_limit, cluster=args.cluster,
+                           workers=args.workers, strict_barriers=args.strict_barriers,
+                           progress=progress)
+    summary = dict(result.summary, seconds=round(time.perf_counter() - started, 2),
+                   peak_memory_mb=max([peak_memory_mb(),
+                                       *(float(t.get("peak_rss_mb") or 0) for t in result.tasks)]),
+                   out=str(args.out), store=str(store))
+    if args.json:
+        print(json.dumps(summary, ensure_ascii=False, indent=2, default=str))
+    else:
+        print(format_plan_summary(summary))
+        where = f"Dask {args.cluster}" if args.cluster else "local processes 本机进程"
+        print(f"任务 tasks {summary['tasks']} ({where}), 数据仓 store {store}")
+    _print_failures(result.failures)
+    if result.failures:
+        return 3
+    hard = ("residential_without_grid", "non_contiguous", "barrier_violations",
+            "community_violations", "multi_piece_grids", "buildings_outside_grid")
+    return 1 if any(summary.get(k) for k in hard) else 0
+
+
+def _print_failures(failures: list[dict]) -> None:
+    for failure in failures:
         print(f"社区 {failure['community']} 划分失败，未生成网格；其余社区已写出。请检查该社区的"
               f"边界与建筑数据后重新运行。/ community {failure['community']} could not be "
               f"divided ({failure['step']}: {failure['error']}); it has no grids, the other "
               f"communities were written. Check its boundary and buildings, then run again.",
               file=sys.stderr)
-    if plan.failures:
-        return 3  # the plan is incomplete
-    return 1 if any(rule_violations(plan).values()) else 0
 
 
 def peak_memory_mb() -> float:
