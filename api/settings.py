@@ -53,6 +53,12 @@ class Settings:
             posters (api.services.public); None: the address of the request.
         hotline: the street office's telephone number for reports, printed on the public
             notices (None: none printed).
+        dask_scheduler: a Dask scheduler's address (``tcp://host:8786``, or ``local`` for a
+            LocalCluster in the job's process); partition jobs of datasets of at least
+            ``cluster_min_buildings`` buildings then plan one community per task there
+            (partition.city). None (the default): every job runs in its own process here.
+        cluster_min_buildings: the smallest dataset sent to the cluster; smaller ones are
+            planned faster in one process than the store and the tasks cost.
     """
 
     data_dir: Path = field(default_factory=lambda: Path(DEFAULT_DATA_DIR))
@@ -75,6 +81,8 @@ class Settings:
     incident_rules: str | None = None
     public_base_url: str | None = None
     hotline: str | None = None
+    dask_scheduler: str | None = None
+    cluster_min_buildings: int = 20_000
 
     @property
     def url(self) -> str:
@@ -108,6 +116,8 @@ class Settings:
             map_assets_dir=Path(env["WANGGE_MAP_ASSETS"])
             if env.get("WANGGE_MAP_ASSETS") else None,
             incident_rules=env.get("WANGGE_INCIDENT_RULES") or None,
+            dask_scheduler=env.get("WANGGE_DASK_SCHEDULER") or None,
+            cluster_min_buildings=int(env.get("WANGGE_CLUSTER_MIN_BUILDINGS", 20_000)),
             public_base_url=(env.get("WANGGE_PUBLIC_BASE_URL") or "").rstrip("/") or None,
             hotline=env.get("WANGGE_HOTLINE") or None,
         )

@@ -375,6 +375,12 @@ class JobProgress:
     def __init__(self, db: Database, job_id: int, total: int) -> None:
         self.db, self.job_id, self.total, self.done = db, job_id, total, 0
 
+    def at(self, share: float, name: str) -> None:
+        """Record the job's progress as ``share`` (0..1) of the whole, in step ``name``."""
+        with self.db.writing() as session:
+            session.execute(update(JobRow).where(*owned(self.job_id))
+                            .values(progress=round(min(max(share, 0.0), 1.0), 3), step=name))
+
     def __call__(self, name: str) -> None:
         """Record that step ``name`` starts (the job's progress and current step)."""
         with self.db.writing() as session:
