@@ -197,7 +197,9 @@ def plan_city(store: str | Path, out: str | Path, *, target: int = DEFAULT_TARGE
     failures = [r["failure"] for r in ordered if r["failure"] is not None]
     written = [r["community"] for r in ordered if r["grids"]]
     summary = city_summary(ordered, target, store)
-    assemble(parts, written, out, summary, store_meta(store)["attribution"], store)
+    attribution = store_meta(store)["attribution"]
+    assemble(parts, written, out, summary, attribution if isinstance(attribution, str) else None,
+             store)
     for code in written:
         for layer in LAYERS:
             _part_path(parts, code, layer).unlink(missing_ok=True)
