@@ -103,12 +103,3 @@ def default_units(buildings: int) -> float:
     the other steps (bench/partition_bench.py)."""
     return 2.0 + 0.003 * buildings
 
-
-def community_units(total: float, sizes: list[int]) -> list[float]:
-    """``total`` units shared out over communities in proportion to ``sizes`` (buildings per
-    community), as a whole-area plan shares its budget: a city planned community by community
-    (partition.city) gives each the units it gets in the whole plan."""
-    if len(sizes) == 1:
-        return [total]
-    whole = sum(sizes) or 1
-    return [total * s / whole for s in sizes]

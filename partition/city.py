@@ -23,7 +23,7 @@ holds no more than that, and a worker's memory holds one community per thread).
 
 The plan is the same for any number of workers, with or without a cluster, and the same as
 ``make_plan`` on the whole area: each community gets its share of the city's work budget
-(partition.budget.community_units, the share it gets in a whole-area plan), grid codes are the
+(partition.budget.share, the share it gets in a whole-area plan), grid codes are the
 community code plus a sequence numbered within the community, and the parts are assembled in
 community code order whatever order the tasks finished in. A community that fails is reported
 (``CityPlanResult.failures``, the summary's ``failed_communities``) and the rest are written.
@@ -54,7 +54,7 @@ from pyproj import CRS
 
 from gis.city_store import read_community, store_meta
 from gis.export import BUILDING_COLUMNS, atomically
-from partition.budget import community_units, default_units
+from partition.budget import default_units, share
 from partition.metrics import BALANCE_LIMIT_PCT, DEFAULT_TARGET
 from partition.parallel import imap_forked
 
@@ -75,7 +75,7 @@ class TaskSpec:
     parts: str  # the folder the task writes its layers to
     target: int
     seed: int
-    units: float  # the community's share of the city's work budget (partition.budget)
+    units: float | None  # the community's share of the city's work budget (partition.budget)
     strict_barriers: bool = False
 
 
@@ -105,8 +105,9 @@ def city_tasks(store: str | Path, parts: Path, *, target: int = DEFAULT_TARGET, 
     sizes = community_sizes(store)
     codes = sorted(sizes, key=lambda c: (-sizes[c], c))
     total = default_units(sum(sizes.values())) if time_limit is None else time_limit
-    units = community_units(total, [sizes[c] for c in codes])
-    return [TaskSpec(str(store), code, str(parts), target, seed, float(u), strict_barriers)
+    # The share each community gets in the whole-area plan (partition.divide), exactly.
+    units = share(total, [sizes[c] for c in codes])
+    return [TaskSpec(str(store), code, str(parts), target, seed, u, strict_barriers)
             for code, u in zip(codes, units, strict=True)]
 
 
