@@ -14,9 +14,12 @@ measuring. Target: <= 1,000 ms on SQLite and PostGIS (issue #17).
     python bench/indicators_bench.py                     # SQLite and PostGIS
     python bench/indicators_bench.py --backend sqlite --incidents 20000
     python bench/indicators_bench.py --record bench/indicators_results.md
+    python bench/indicators_bench.py --sqlite-file /tmp/ind.db --postgis-db ind_bench  # kept
 
 PostGIS: a database is made on --postgis-url (default $WANGGE_TEST_POSTGIS_URL or
-postgresql+psycopg2://postgres@127.0.0.1:5432/test) and dropped afterwards.
+postgresql+psycopg2://postgres@127.0.0.1:5432/test) and dropped afterwards. With
+--sqlite-file or --postgis-db the store is kept and, when it already holds the bench's
+incidents, reused as it is (migrated to the current schema first): filling takes minutes.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 import shapely
-from sqlalchemy import create_engine, insert, text
+from sqlalchemy import create_engine, insert, inspect, text
 from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -165,43 +168,85 @@ def measure(url: str, secret: str, data_dir: Path, repeat: int = 3) -> list[dict
     return out
 
 
-def run(backend: str, incidents: int, postgis_url: str) -> list[dict]:
+def _filled(url: str, incidents: int) -> str | None:
+    """An admin token for a kept store that already holds ``incidents`` incidents (migrated
+    to the current schema first), else None."""
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            if not inspect(conn).has_table("incidents"):
+                return None
+            n = conn.execute(text("SELECT count(*) FROM incidents")).scalar_one()
+    finally:
+        engine.dispose()
+    if n != incidents:
+        if n:
+            raise SystemExit(f"{url}: holds {n:,} incidents, not {incidents:,}; remove it")
+        return None
+    db = Database(url)
+    db.upgrade()
+    with db.writing() as s:
+        _, secret = issue_token(s, "admin", "bench")
+    db.dispose()
+    return secret
+
+
+def _postgis_database(postgis_url: str, name: str) -> str:
+    """The URL of database ``name`` on the server of ``postgis_url``, made (with PostGIS)
+    when missing."""
+    server = make_url(postgis_url)
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        exists = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"),
+                              {"n": name}).first()
+        if exists is None:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    db_url = server.set(database=name)
+    engine = create_engine(db_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
+    engine.dispose()
+    return db_url.render_as_string(hide_password=False)
+
+
+def _drop_postgis_database(postgis_url: str, name: str) -> None:
+    admin = create_engine(make_url(postgis_url), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def run(backend: str, incidents: int, postgis_url: str, sqlite_file: Path | None = None,
+        postgis_db: str | None = None, repeat: int = 3) -> list[dict]:
+    """Fill (or reuse a kept store) and measure one backend."""
     with tempfile.TemporaryDirectory() as tmp:
+        drop = None
         if backend == "sqlite":
-            url = f"sqlite:///{tmp}/bench.db"
-            db_url = None
+            url = f"sqlite:///{sqlite_file or Path(tmp) / 'bench.db'}"
         else:
-            server = make_url(postgis_url)
-            name = f"wangge_bench_{uuid.uuid4().hex[:10]}"
-            admin = create_engine(server, isolation_level="AUTOCOMMIT")
-            with admin.connect() as conn:
-                conn.execute(text(f'CREATE DATABASE "{name}"'))
-            admin.dispose()
-            db_url = server.set(database=name)
-            engine = create_engine(db_url, isolation_level="AUTOCOMMIT")
-            with engine.connect() as conn:
-                conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
-            engine.dispose()
-            url = db_url.render_as_string(hide_password=False)
+            name = postgis_db or f"wangge_bench_{uuid.uuid4().hex[:10]}"
+            drop = None if postgis_db else name
+            url = _postgis_database(postgis_url, name)
         try:
-            t0 = time.perf_counter()
-            secret = fill(url, incidents)
-            print(f"[{backend}] filled {incidents:,} incidents in "
-                  f"{time.perf_counter() - t0:.1f} s", flush=True)
-            if backend == "postgis":  # statistics, committed (the server may run no
-                # autovacuum; an ANALYZE rolled back leaves the planner without them)
-                engine = create_engine(url, isolation_level="AUTOCOMMIT")
-                with engine.connect() as conn:
-                    conn.execute(text("ANALYZE"))
-                engine.dispose()
-            results = measure(url, secret, Path(tmp) / "data")
+            secret = _filled(url, incidents)
+            if secret is None:
+                t0 = time.perf_counter()
+                secret = fill(url, incidents)
+                print(f"[{backend}] filled {incidents:,} incidents in "
+                      f"{time.perf_counter() - t0:.1f} s", flush=True)
+                if backend == "postgis":  # statistics, committed (the server may run no
+                    # autovacuum; an ANALYZE rolled back leaves the planner without them)
+                    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+                    with engine.connect() as conn:
+                        conn.execute(text("ANALYZE"))
+                    engine.dispose()
+            else:
+                print(f"[{backend}] reusing {url}", flush=True)
+            results = measure(url, secret, Path(tmp) / "data", repeat)
         finally:
-            if db_url is not None:
-                admin = create_engine(make_url(postgis_url), isolation_level="AUTOCOMMIT")
-                with admin.connect() as conn:
-                    conn.execute(text(f'DROP DATABASE IF EXISTS "{db_url.database}" '
-                                      "WITH (FORCE)"))
-                admin.dispose()
+            if drop is not None:
+                _drop_postgis_database(postgis_url, drop)
     return [{"backend": backend, **r} for r in results]
 
 
@@ -226,11 +271,17 @@ def main() -> None:
     parser.add_argument("--postgis-url", default=os.environ.get(
         "WANGGE_TEST_POSTGIS_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test"))
     parser.add_argument("--record", type=Path, help="write the table to this Markdown file")
+    parser.add_argument("--sqlite-file", type=Path,
+                        help="SQLite store to fill once and keep (reused when filled)")
+    parser.add_argument("--postgis-db", help="PostGIS database to fill once and keep "
+                        "(reused when filled)")
+    parser.add_argument("--repeat", type=int, default=3, help="timed requests per case")
     args = parser.parse_args()
     backends = ["sqlite", "postgis"] if args.backend == "both" else [args.backend]
     results = []
     for backend in backends:
-        results += run(backend, args.incidents, args.postgis_url)
+        results += run(backend, args.incidents, args.postgis_url, args.sqlite_file,
+                       args.postgis_db, args.repeat)
         print(table(results), flush=True)
     if args.record:
         cpu = platform.processor() or platform.machine()
