@@ -25,6 +25,7 @@ from api.auth import Principal
 from api.errors import ApiError
 from api.schemas import IndicatorDefinition, IndicatorRow, IndicatorsOut
 from api.services.scope import visible_communities
+from api.store import indicator_cells as cells
 from api.store import indicators as store
 from api.store import levels as _levels  # noqa: F401  (registers the street, district levels)
 from dispatch.incidents.indicators import (
@@ -99,6 +100,8 @@ def indicators(session: Session, who: Principal, level: str, period: str,
     query = store.Query(level, period, begin, finish, now, worker_id,
                         visible_communities(who))  # a street's staff: its communities
     try:
+        if period in store.FROM_CELLS:  # the cells marked by writes, computed again
+            cells.refresh_for_reading(session)
         rows, extras = store.compute(session, query)
     except store.LevelNotConfiguredError as exc:
         raise ApiError(422, "level_not_configured", exc.zh, exc.en) from None

@@ -183,21 +183,27 @@ def _grid_levels(query: Query) -> Any:
     return select(*columns).select_from(grids).subquery("grid_levels")
 
 
-def _scoped(query: Query, session: Session,
-            base: FromClause | None = None) -> tuple[FromClause, Expr, Expr, list[ColumnElement]]:
-    """The FROM (incidents, or ``base`` holding them, and what the level needs), the key, its
-    display name, and the conditions of the range and the scope."""
+def in_range(query: Query) -> list[ColumnElement]:
+    """The incidents reported in ``[query.start, query.end)``."""
+    return [I.created_at >= literal(query.start.astimezone(UTC), DateTime(timezone=True)),
+            I.created_at < literal(query.end.astimezone(UTC), DateTime(timezone=True))]
+
+
+def _scoped(query: Query, session: Session, base: FromClause | None = None,
+            plan: Expr = I.plan_id, grid: Expr = I.grid_code, grid_key: Expr | None = None,
+            ) -> tuple[FromClause, Expr, Expr, list[ColumnElement]]:
+    """The FROM (incidents, or ``base`` holding them or their cells), the key, its display
+    name, and the conditions of the scope. ``plan`` and ``grid``: the plan and grid code
+    columns of ``base`` the grids are joined on; ``grid_key``: the grid level's key (default
+    ``grid``)."""
     joined: FromClause = I.__table__ if base is None else base
-    start = literal(query.start.astimezone(UTC), DateTime(timezone=True))
-    end = literal(query.end.astimezone(UTC), DateTime(timezone=True))
-    where = [I.created_at >= start, I.created_at < end]
-    key: Expr = I.grid_code
-    name: Expr = I.grid_code
+    where: list[ColumnElement] = []
+    key: Expr = grid if grid_key is None else grid_key
+    name: Expr = key
     if query.level == "grid" and query.worker_id is None and query.communities is None:
         return joined, key, name, where
     levels = _grid_levels(query)
-    joined = joined.outerjoin(levels, and_(levels.c.plan_id == I.plan_id,
-                                           levels.c.code == I.grid_code))
+    joined = joined.outerjoin(levels, and_(levels.c.plan_id == plan, levels.c.code == grid))
     if query.worker_id is not None:
         where.append(levels.c.worker_id == query.worker_id)
     if query.communities is not None:
@@ -280,6 +286,37 @@ def _group(query: Query, key: Expr, bucket_key: ColumnElement) -> list[Any]:
     return [key] if query.period == "custom" else [key, bucket_key]
 
 
+def counted() -> dict[str, ColumnElement]:
+    """The incidents' counts that do not depend on the time read, as conditions on an
+    incident (``count(*) FILTER (WHERE ...)``), ``received`` (every incident) left out; the
+    formulas of dispatch.incidents.indicators."""
+    return {
+        "accepted": I.accepted_at.is_not(None),
+        "accepted_on_time": I.accepted_at <= I.accept_by,
+        "closed": I.status == "closed",
+        "closed_on_time": and_(I.status == "closed", I.closed_at <= I.close_by),
+        "reopened": I.reopened > 0,
+        "closed_ever": or_(I.status == "closed", I.reopened > 0),
+        "escalated": I.escalated_to.is_not(None)}
+
+
+def past_deadline(as_of: datetime) -> ColumnElement:
+    """An incident past the deadline of its stage at ``as_of`` (to accept while reported,
+    else to close), whether open or not."""
+    now = literal(as_of.astimezone(UTC), DateTime(timezone=True))
+    return or_(and_(I.status == "reported", I.accept_by < now),
+               and_(I.status != "reported", I.close_by < now))
+
+
+def overdue(as_of: datetime) -> dict[str, ColumnElement]:
+    """The counts that depend on the time read, ``as_of`` (overdue: past a deadline then)."""
+    now = literal(as_of.astimezone(UTC), DateTime(timezone=True))
+    is_open = I.status.in_(sorted(OPEN_STAGES))
+    return {
+        "accept_overdue": and_(I.status == "reported", I.accept_by < now),
+        "open_overdue": and_(is_open, past_deadline(as_of))}
+
+
 def indicators_statement(query: Query, session: Session) -> Select:
     """One row per key and bucket with every count of the incidents and the median and 90th
     percentile of the hours to accept and to close (``{metric}_h_q``: :func:`_quantiles`);
@@ -292,20 +329,8 @@ def indicators_statement(query: Query, session: Session) -> Select:
     after grouping."""
     dialect = _dialect(session)
     joined, key, name, where = _scoped(query, session)
-    now = literal(query.as_of.astimezone(UTC), DateTime(timezone=True))
-    is_open = I.status.in_(sorted(OPEN_STAGES))
     period = _bucket_key(I.created_at, query.period, dialect, query.start)
-    counts = {
-        "accepted": I.accepted_at.is_not(None),
-        "accepted_on_time": I.accepted_at <= I.accept_by,
-        "accept_overdue": and_(I.status == "reported", I.accept_by < now),
-        "closed": I.status == "closed",
-        "closed_on_time": and_(I.status == "closed", I.closed_at <= I.close_by),
-        "open_overdue": and_(is_open, or_(and_(I.status == "reported", I.accept_by < now),
-                                          and_(I.status != "reported", I.close_by < now))),
-        "reopened": I.reopened > 0,
-        "closed_ever": or_(I.status == "closed", I.reopened > 0),
-        "escalated": I.escalated_to.is_not(None)}
+    counts = {**counted(), **overdue(query.as_of)}
     columns = [key.label("key"), (name if name is key else func.max(name)).label("name"),
                _bucket_name(period, query.period, dialect).label("period"),
                func.count().label("received"),
@@ -315,7 +340,7 @@ def indicators_statement(query: Query, session: Session) -> Select:
                .label("accept_h_q"),
                _quantiles(hours_between(I.closed_at, I.created_at, dialect), dialect)
                .label("close_h_q")]
-    return (select(*columns).select_from(joined).where(*where)
+    return (select(*columns).select_from(joined).where(*in_range(query), *where)
             .group_by(*_group(query, key, period)))
 
 
@@ -335,7 +360,7 @@ def ratings_statement(query: Query, session: Session) -> Select:
                    .label("period"), func.count().label("ratings"),
                    *(func.count().filter(F.rating == r).label(r)
                      for r in ("satisfied", "basic", "unsatisfied")))
-            .select_from(joined).where(*where)
+            .select_from(joined).where(*in_range(query), *where)
             .group_by(*_group(query, key, period)))
 
 
@@ -349,20 +374,9 @@ QUANTILED = {f"{metric}_h_q": [f"{metric}_h_{label}" for _, label in QUANTILES]
 EXTRA_FIGURES: list[tuple[str, Callable[[Session, Query], list[tuple] | None]]] = []
 
 
-def compute(session: Session, query: Query) -> tuple[list[dict], list[str]]:
-    """The indicators of ``query``: one dict per key and bucket (sorted by period, then key)
-    with every count, rate and duration; and the keys of the optional figures present.
-
-    Raises:
-        LevelNotConfiguredError: street or district without administrative areas.
-        ArgumentError: an unknown level or period.
-    """
-    if query.level not in LEVELS:
-        raise ArgumentError(f"未知层级 {query.level!r}（可用：{', '.join(LEVELS)}）",
-                            f"unknown level {query.level!r} (one of {', '.join(LEVELS)})")
-    if query.period not in PERIODS:
-        raise ArgumentError(f"未知周期 {query.period!r}（可用：{', '.join(PERIODS)}）",
-                            f"unknown period {query.period!r} (one of {', '.join(PERIODS)})")
+def _compute_from_incidents(session: Session, query: Query) -> dict[tuple, dict]:
+    """:func:`compute`'s rows from the incidents themselves (:func:`indicators_statement`,
+    :func:`ratings_statement`), keyed by key and period."""
     if _dialect(session) == "sqlite":
         register_sqlite_functions(session)
     rows: dict[tuple, dict] = {}
@@ -376,6 +390,37 @@ def compute(session: Session, query: Query) -> tuple[list[dict], list[str]]:
         if (target := rows.get((r["key"], r["period"]))) is not None:
             target.update({k: int(r[k]) for k in ("ratings", "satisfied", "basic",
                                                    "unsatisfied")})
+    return rows
+
+
+#: The periods read from the indicator cells (api.store.indicator_cells); days and weeks
+#: are counted from the incidents (a day's range is at most 92 days).
+FROM_CELLS = frozenset({"month", "custom"})
+
+
+def compute(session: Session, query: Query,
+            cells: bool = True) -> tuple[list[dict], list[str]]:
+    """The indicators of ``query``: one dict per key and bucket (sorted by period, then key)
+    with every count, rate and duration; and the keys of the optional figures present.
+    Months and custom periods come from the indicator cells unless ``cells`` is False (then,
+    as days and weeks, from the incidents: the same figures).
+
+    Raises:
+        LevelNotConfiguredError: street or district without administrative areas.
+        ArgumentError: an unknown level or period.
+    """
+    if query.level not in LEVELS:
+        raise ArgumentError(f"未知层级 {query.level!r}（可用：{', '.join(LEVELS)}）",
+                            f"unknown level {query.level!r} (one of {', '.join(LEVELS)})")
+    if query.period not in PERIODS:
+        raise ArgumentError(f"未知周期 {query.period!r}（可用：{', '.join(PERIODS)}）",
+                            f"unknown period {query.period!r} (one of {', '.join(PERIODS)})")
+    if cells and query.period in FROM_CELLS:
+        from api.store import indicator_cells  # imports this module
+
+        rows = indicator_cells.compute_rows(session, query)
+    else:
+        rows = _compute_from_incidents(session, query)
     extras = []
     for indicator, figures in EXTRA_FIGURES:
         values = figures(session, query)

@@ -8,6 +8,7 @@ migrations in api/store/migrations, never by ``create_all``.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -18,11 +19,14 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
     false,
+    text,
 )
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from api.store.spatial import BBoxMixin
@@ -310,6 +314,12 @@ class RouteRow(BBoxMixin, Base):
 #: the index ``ix_incidents_indicators``.
 INDICATOR_COLUMNS = ("created_at", "plan_id", "grid_code", "status", "accepted_at",
                      "accept_by", "closed_at", "close_by", "reopened", "escalated_to")
+#: The open stages (dispatch.incidents.lifecycle.OPEN_STAGES when migration 0015 was written)
+#: as the SQL condition of the index of open incidents, ``ix_incidents_open``. SQLite uses a
+#: partial index only for a query whose WHERE holds this very text (with literals, not
+#: parameters): api.store.indicators writes it so.
+OPEN_STATUS_SQL = ("status IN ('accepted', 'dispatched', 'handled', 'in_progress', "
+                   "'org_accepted', 'referred', 'reported', 'returned', 'verified')")
 
 
 class IncidentRow(BBoxMixin, Base):
@@ -323,7 +333,12 @@ class IncidentRow(BBoxMixin, Base):
                       # the indicators of a period (api.store.indicators): the range by
                       # created_at, then every column they read, so that SQLite reads the
                       # range from the index alone
-                      Index("ix_incidents_indicators", *INDICATOR_COLUMNS))
+                      Index("ix_incidents_indicators", *INDICATOR_COLUMNS),
+                      # the open incidents alone, for what is overdue at the time read
+                      Index("ix_incidents_open", "created_at", "plan_id", "grid_code",
+                            "status", "accept_by", "close_by",
+                            sqlite_where=text(OPEN_STATUS_SQL),
+                            postgresql_where=text(OPEN_STATUS_SQL)))
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     category: Mapped[str] = mapped_column(String(60))
     description: Mapped[str] = mapped_column(Text, default="")
@@ -456,6 +471,58 @@ class FeedbackRow(Base):
     token_id: Mapped[int | None] = mapped_column(ForeignKey("tokens.id"), nullable=True)
     reopened: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+#: The incidents' counts an indicator cell keeps (api.store.indicator_cells): those that do
+#: not depend on the time the figures are read at.
+CELL_COUNTS = ("received", "accepted", "accepted_on_time", "closed", "closed_on_time",
+               "reopened", "closed_ever", "escalated", "ratings", "satisfied", "basic",
+               "unsatisfied")
+#: An incident's hours to accept and to close, as a cell keeps them: SQLite, the values as
+#: packed little-endian doubles, sorted; PostgreSQL, an array of double precision.
+HoursColumn = LargeBinary().with_variant(postgresql.ARRAY(postgresql.DOUBLE_PRECISION),
+                                         "postgresql")
+
+
+class IndicatorCellRow(Base):
+    """The indicators' figures of one grid of one plan in one Beijing month (a cell), kept up
+    to date from the incidents and their ratings (api.store.indicator_cells): the counts of
+    :data:`CELL_COUNTS` and every hour to accept and to close, for exact percentiles.
+    ``plan_key`` 0 and ``grid_key`` '' stand for an incident without a plan or a grid;
+    ``month`` is the month's first day, ``YYYY-MM-DD``. What depends on the time the figures
+    are read at (overdue) is not kept."""
+
+    __tablename__ = "indicator_cells"
+    month: Mapped[str] = mapped_column(String(10), primary_key=True)
+    plan_key: Mapped[int] = mapped_column(Integer, primary_key=True)
+    grid_key: Mapped[str] = mapped_column(String(40), primary_key=True)
+    received: Mapped[int] = mapped_column(Integer)
+    accepted: Mapped[int] = mapped_column(Integer)
+    accepted_on_time: Mapped[int] = mapped_column(Integer)
+    closed: Mapped[int] = mapped_column(Integer)
+    closed_on_time: Mapped[int] = mapped_column(Integer)
+    reopened: Mapped[int] = mapped_column(Integer)
+    closed_ever: Mapped[int] = mapped_column(Integer)
+    escalated: Mapped[int] = mapped_column(Integer)
+    ratings: Mapped[int] = mapped_column(Integer)
+    satisfied: Mapped[int] = mapped_column(Integer)
+    basic: Mapped[int] = mapped_column(Integer)
+    unsatisfied: Mapped[int] = mapped_column(Integer)
+    accept_h: Mapped[Any] = mapped_column(HoursColumn, nullable=True)
+    close_h: Mapped[Any] = mapped_column(HoursColumn, nullable=True)
+
+
+class IndicatorDirtyRow(Base):
+    """A cell (:class:`IndicatorCellRow`) whose incidents or ratings changed since it was
+    computed: inserted by the database's triggers on every write of an incident or a rating
+    (migration 0015), removed when the cell is computed again."""
+
+    __tablename__ = "indicator_dirty"
+    __table_args__ = (Index("ix_indicator_dirty_cell", "month", "plan_key", "grid_key"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    month: Mapped[str] = mapped_column(String(10))
+    plan_key: Mapped[int] = mapped_column(Integer)
+    grid_key: Mapped[str] = mapped_column(String(40))
 
 
 class IdempotencyKeyRow(Base):

@@ -190,7 +190,14 @@ def percentile(values: Sequence[float], q: float) -> float | None:
     ordered = sorted(values)
     if not ordered:
         return None
+    return percentile_of_sorted(ordered, q)
+
+
+def percentile_of_sorted(ordered: Sequence[float], q: float) -> float:
+    """:func:`percentile` of values already sorted (at least one; any sequence that indexes,
+    a numpy array too): the same arithmetic, in Python floats."""
     pos = q * (len(ordered) - 1)
     lo = math.floor(pos)
     hi = min(lo + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
+    low, high = float(ordered[lo]), float(ordered[hi])
+    return low + (high - low) * (pos - lo)
