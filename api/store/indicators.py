@@ -114,11 +114,14 @@ def _bucket_key(column: Expr, period: str, dialect: str, start: datetime) -> Col
         return literal(start.astimezone(BEIJING).date().isoformat(), String)
     if dialect == "sqlite":
         shift = f"+{BEIJING_OFFSET_H} hours"
+        # to the second: SQLite's date functions round to the millisecond, which would put
+        # a time less than half a millisecond before midnight into the next day
+        second = func.substr(column, 1, 19)
         if period == "day":
-            return func.strftime("%Y-%m-%d", column, shift)
+            return func.strftime("%Y-%m-%d", second, shift)
         if period == "month":
-            return func.strftime("%Y-%m-01", column, shift)
-        return func.date(column, shift, "weekday 0", "-6 days")  # the Monday on or before
+            return func.strftime("%Y-%m-01", second, shift)
+        return func.date(second, shift, "weekday 0", "-6 days")  # the Monday on or before
     # constants inlined, not bound: PostgreSQL matches the GROUP BY expression to the column's
     local = func.timezone(literal_column("'UTC'"), column) + literal_column(
         f"interval '{BEIJING_OFFSET_H} hours'")

@@ -34,8 +34,8 @@ CELL = ["created_at", "plan_id", "grid_code"]  # the columns that say which cell
 def _month(dialect: str, row: str) -> str:
     """The Beijing month (its first day, ``YYYY-MM-DD``) of ``row``'s ``created_at`` (UTC),
     as api.store.indicators names a month."""
-    if dialect == "sqlite":
-        return f"strftime('%Y-%m-01', {row}.created_at, '+8 hours')"
+    if dialect == "sqlite":  # to the second (SQLite's date functions round to the ms)
+        return f"strftime('%Y-%m-01', substr({row}.created_at, 1, 19), '+8 hours')"
     return (f"to_char(date_trunc('month', timezone('UTC', {row}.created_at) "
             "+ interval '8 hours'), 'YYYY-MM-DD')")
 
