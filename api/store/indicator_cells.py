@@ -37,10 +37,13 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import (
+    BigInteger,
     Connection,
     DateTime,
+    LargeBinary,
     String,
     and_,
+    case,
     cast,
     delete,
     exists,
@@ -63,7 +66,6 @@ from sqlalchemy.sql import ColumnElement, Select, Subquery
 from api.store import indicators as base
 from api.store import models as m
 from api.store.db import writer_engine
-from dispatch.incidents.indicators import percentile_of_sorted
 from dispatch.incidents.rules import BEIJING
 
 log = logging.getLogger(__name__)
@@ -77,7 +79,7 @@ RATINGS = ("satisfied", "basic", "unsatisfied")
 LOCK_KEY = 1_717_000_017
 #: Above this many marked cells in a month, the whole month is computed again.
 MAX_LISTED = 400
-SQLITE_PACK, SQLITE_MERGE = "pack_hours", "quantiles_merge"
+SQLITE_PACK, SQLITE_MERGE, SQLITE_QUANTILES_OF = "pack_hours", "quantiles_merge", "quantiles_of"
 DOUBLE = "<f8"  # how SQLite's cells pack the hours: little-endian IEEE doubles
 PACKED = struct.Struct("<d")
 
@@ -104,31 +106,37 @@ class PackHours:
 
 
 class QuantilesMerge:
-    """SQLite aggregate ``quantiles_merge(packed)``: the median and 90th percentile of the
-    values of every cell of a group (:class:`PackHours`' blobs, NULL left out), as
-    api.store.indicators.QuantilesCont gives them from the values one by one (text, the
-    quantiles' ``repr``; NULL for none): numpy merges and sorts, the interpolation is
-    dispatch.incidents.indicators.percentile's."""
+    """SQLite aggregate ``quantiles_merge(packed, quantiles)``: the median and 90th
+    percentile of the values of every cell of a group (:class:`PackHours`' blobs, NULL left
+    out), as api.store.indicators.QuantilesCont gives them from the values one by one
+    (packed doubles; NULL for none). A group of one cell: its own ``quantiles``; of several:
+    numpy merges and sorts, the interpolation is dispatch.incidents.indicators.percentile's."""
 
     def __init__(self) -> None:
         self.parts: list[bytes] = []
+        self.quantiles: bytes | None = None
 
-    def step(self, packed: bytes | None) -> None:
-        """Take one cell's values."""
+    def step(self, packed: bytes | None, quantiles: bytes | None) -> None:
+        """Take one cell's values and their quantiles."""
         if packed is not None:
             self.parts.append(packed)
+            self.quantiles = quantiles
 
-    def finalize(self) -> str | None:
-        """The quantiles of every value taken."""
+    def finalize(self) -> bytes | None:
+        """The quantiles of every value taken (api.store.indicators.encode_quantiles)."""
         if not self.parts:
             return None
-        ordered: Sequence[float]
-        if len(self.parts) == 1:  # one cell: sorted already; read the values needed only
-            ordered = Packed(self.parts[0])
-        else:
-            values = np.sort(np.frombuffer(b"".join(self.parts), dtype=DOUBLE))
-            ordered = typing.cast("Sequence[float]", values)  # indexes as a sequence does
-        return " ".join(repr(percentile_of_sorted(ordered, q)) for q, _ in base.QUANTILES)
+        if len(self.parts) == 1:
+            return self.quantiles if self.quantiles is not None else quantiles_of(
+                self.parts[0])
+        values = np.sort(np.frombuffer(b"".join(self.parts), dtype=DOUBLE))
+        return base.encode_quantiles(typing.cast("Sequence[float]", values))
+
+
+def quantiles_of(packed: bytes | None) -> bytes | None:
+    """SQLite function ``quantiles_of(packed)``: the quantiles of one cell's values
+    (:class:`PackHours`' blob, sorted), packed; NULL for none."""
+    return None if packed is None else base.encode_quantiles(Packed(packed))
 
 
 class Packed(Sequence[float]):
@@ -136,9 +144,10 @@ class Packed(Sequence[float]):
 
     def __init__(self, packed: bytes) -> None:
         self.packed = packed
+        self.n = len(packed) // PACKED.size
 
     def __len__(self) -> int:
-        return len(self.packed) // PACKED.size
+        return self.n
 
     @typing.overload
     def __getitem__(self, index: int) -> float: ...
@@ -148,8 +157,9 @@ class Packed(Sequence[float]):
 
     def __getitem__(self, index: int | slice) -> float | Sequence[float]:
         if isinstance(index, slice):
-            return [self[k] for k in range(*index.indices(len(self)))]
-        return float(PACKED.unpack_from(self.packed, index * PACKED.size)[0])
+            return [self[k] for k in range(*index.indices(self.n))]
+        value: float = PACKED.unpack_from(self.packed, index * PACKED.size)[0]
+        return value
 
 
 def register_sqlite_functions(session: Session) -> None:
@@ -158,7 +168,9 @@ def register_sqlite_functions(session: Session) -> None:
     base.register_sqlite_functions(session)
     raw = session.connection().connection.dbapi_connection
     raw.create_aggregate(SQLITE_PACK, 1, PackHours)  # type: ignore[union-attr]
-    raw.create_aggregate(SQLITE_MERGE, 1, QuantilesMerge)  # type: ignore[union-attr]
+    raw.create_aggregate(SQLITE_MERGE, 2, QuantilesMerge)  # type: ignore[union-attr]
+    raw.create_function(SQLITE_QUANTILES_OF, 1, quantiles_of,  # type: ignore[union-attr]
+                        deterministic=True)
 
 
 # ---- cells computed from the incidents --------------------------------------------------------
@@ -186,14 +198,17 @@ def live_cells(dialect: str, where: Sequence[ColumnElement]) -> Select:
     ``indicator_cells``, in order): counts as ``count(*) FILTER``, the ratings from a second
     grouping of the incidents' feedback joined on the cell."""
     month, plan, grid = _cell_of_incident(dialect)
-    hours = {"accept_h": base.hours_between(I.accepted_at, I.created_at, dialect),
-             "close_h": base.hours_between(I.closed_at, I.created_at, dialect)}
+    hours = {"accept": base.hours_between(I.accepted_at, I.created_at, dialect),
+             "close": base.hours_between(I.closed_at, I.created_at, dialect)}
+    quantiles = [] if dialect != "postgresql" else [  # SQLite: from the packed values
+        base._quantiles(value, dialect).label(f"{name}_q") for name, value in hours.items()]
     incidents = (
         select(month.label("month"), plan.label("plan_key"), grid.label("grid_key"),
                func.count().label("received"),
                *(func.count().filter(condition).label(figure)
                  for figure, condition in base.counted().items()),
-               *(_pack(value, dialect).label(name) for name, value in hours.items()))
+               *(_pack(value, dialect).label(f"{name}_h") for name, value in hours.items()),
+               *quantiles)
         .where(*where).group_by(month, plan, grid).subquery("incident_cells"))
     ratings = (
         select(month.label("month"), plan.label("plan_key"), grid.label("grid_key"),
@@ -208,6 +223,10 @@ def live_cells(dialect: str, where: Sequence[ColumnElement]) -> Select:
     columns: dict[str, ColumnElement[Any]] = {c: incidents.c[c] for c in kept}
     columns.update({c: func.coalesce(ratings.c[c], 0) for c in ("ratings", *RATINGS)})
     columns.update(accept_h=incidents.c.accept_h, close_h=incidents.c.close_h)
+    for name in hours:
+        columns[f"{name}_q"] = (incidents.c[f"{name}_q"] if dialect == "postgresql" else
+                                getattr(func, SQLITE_QUANTILES_OF)(incidents.c[f"{name}_h"],
+                                                                   type_=m.HoursColumn))
     return (select(*(columns[c.name].label(c.name) for c in C.__table__.columns))
             .select_from(incidents.outerjoin(ratings, same)))
 
@@ -378,32 +397,43 @@ def cells_statement(query: base.Query, session: Session) -> Select:
     if dialect != "postgresql":
         merge = getattr(func, SQLITE_MERGE)
         return (select(*head, *(func.sum(cells.c[c]).label(c) for c in counts),
-                       merge(cells.c.accept_h, type_=String).label("accept_h_q"),
-                       merge(cells.c.close_h, type_=String).label("close_h_q"))
+                       merge(cells.c.accept_h, cells.c.accept_q, type_=LargeBinary)
+                       .label("accept_h_q"),
+                       merge(cells.c.close_h, cells.c.close_q, type_=LargeBinary)
+                       .label("close_h_q"))
                 .select_from(joined).where(*where).group_by(*group))
     # PostgreSQL: the cells of the scope sorted by key and bucket first (a few thousand
     # rows), so that the groups of their unnested hours arrive in order: no sort of the
     # hours (about 100,000 rows a year, wide with the counts, spilled to disk at the
-    # default work_mem)
+    # default work_mem). A group of one cell (a grid or a worker by month) takes the
+    # cell's own quantiles: its hours are not unnested.
     scoped = (select(key.label("key"), name.label("name"), period.label("period"),
-                     *(cells.c[c] for c in (*counts, "accept_h", "close_h")))
+                     *(cells.c[c] for c in (*counts, "accept_h", "close_h", "accept_q",
+                                            "close_q")),
+                     func.count().over(partition_by=group).label("cells"))
               .select_from(joined).where(*where).order_by(*group).subquery("scoped"))
     nothing = cast(null(), postgresql.DOUBLE_PRECISION)
-    values = func.unnest(func.array_prepend(nothing, scoped.c.accept_h),
-                         func.array_prepend(nothing, scoped.c.close_h)).table_valued(
+    several = scoped.c.cells > 1
+    values = func.unnest(
+        func.array_prepend(nothing, case((several, scoped.c.accept_h))),
+        func.array_prepend(nothing, case((several, scoped.c.close_h)))).table_valued(
         "a_h", "c_h", with_ordinality="n").render_derived(name="hours")
     carrier = values.c.n == 1
     array = f"ARRAY[{', '.join(str(q) for q, _ in base.QUANTILES)}]"
     fractions: ColumnElement[Any] = literal_column(array)
+    alone = func.max(scoped.c.cells) == 1
     outer_group = [scoped.c.key] if query.period == "custom" else [scoped.c.key,
                                                                     scoped.c.period]
     return (select(scoped.c.key, (scoped.c.key if name is key else func.max(scoped.c.name))
                    .label("name"),
                    (period if query.period == "custom" else scoped.c.period).label("period"),
-                   *(func.sum(scoped.c[c]).filter(carrier).label(c) for c in counts),
-                   func.percentile_cont(fractions).within_group(values.c.a_h)
+                   *(cast(func.sum(scoped.c[c]).filter(carrier), BigInteger).label(c)
+                     for c in counts),  # (a sum of bigint is numeric)
+                   case((alone, func.min(scoped.c.accept_q)),
+                        else_=func.percentile_cont(fractions).within_group(values.c.a_h))
                    .label("accept_h_q"),
-                   func.percentile_cont(fractions).within_group(values.c.c_h)
+                   case((alone, func.min(scoped.c.close_q)),
+                        else_=func.percentile_cont(fractions).within_group(values.c.c_h))
                    .label("close_h_q"))
             .select_from(scoped).join(values, true()).group_by(*outer_group))
 
@@ -433,16 +463,10 @@ def compute_rows(session: Session, query: base.Query) -> dict[tuple, dict]:
     period: every count, the quantiles, the overdue counts (0 where none)."""
     if session.get_bind().dialect.name == "sqlite":
         register_sqlite_functions(session)
-    rows: dict[tuple, dict] = {}
-    for r in session.execute(cells_statement(query, session)).mappings():
-        row = {k: (v if k in base.TEXT else int(v)) for k, v in r.items()
-               if k not in base.QUANTILED}
-        for metric, names in base.QUANTILED.items():
-            row.update(zip(names, base._decode_quantiles(r[metric]), strict=True))
-        row.update(accept_overdue=0, open_overdue=0)
-        rows[(r["key"], r["period"])] = row
-    for r in session.execute(overdue_statement(query, session)).mappings():
-        if (target := rows.get((r["key"], r["period"]))) is not None:
-            target.update(accept_overdue=int(r["accept_overdue"]),
-                          open_overdue=int(r["open_overdue"]))
+    rows = base.read_rows(session.execute(cells_statement(query, session)),
+                          {"accept_overdue": 0, "open_overdue": 0})
+    for key, period, accept_overdue, open_overdue in session.execute(
+            overdue_statement(query, session)):
+        if (target := rows.get((key, period))) is not None:
+            target.update(accept_overdue=accept_overdue, open_overdue=open_overdue)
     return rows

@@ -33,6 +33,7 @@ The incidents read are those reported in ``[start, end)``; their state is as of 
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -40,6 +41,7 @@ from typing import Any
 
 from sqlalchemy import (
     DateTime,
+    LargeBinary,
     String,
     and_,
     cast,
@@ -54,7 +56,13 @@ from sqlalchemy.orm import QueryableAttribute, Session
 from sqlalchemy.sql import ColumnElement, FromClause, Select
 
 from api.store import models as m
-from dispatch.incidents.indicators import BY_KEY, LEVELS, PERIODS, percentile, rates
+from dispatch.incidents.indicators import (
+    BY_KEY,
+    LEVELS,
+    PERIODS,
+    percentile_of_sorted,
+    rates,
+)
 from dispatch.incidents.lifecycle import OPEN_STAGES
 from dispatch.incidents.rules import BEIJING
 from gis.errors import ArgumentError
@@ -233,8 +241,8 @@ class QuantilesCont:
     """SQLite aggregate ``quantiles_cont(value)``: the median and 90th percentile
     (:data:`QUANTILES`) of the non-null values of a group, interpolating linearly between the
     two nearest values as PostgreSQL's ``percentile_cont(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER
-    BY value)`` does (dispatch.incidents.indicators.percentile, the reference); as text, the
-    quantiles' ``repr`` separated by spaces (exact), NULL for no values. SQLite, which has no
+    BY value)`` does (dispatch.incidents.indicators.percentile, the reference); as the
+    quantiles packed (:func:`encode_quantiles`, exact), NULL for no values. SQLite, which has no
     ``percentile_cont`` before 3.47 (and then only when built with it), calls :meth:`step`
     once a row of the GROUP BY and :meth:`finalize` once a group: both quantiles in one
     aggregate, one call a row instead of two."""
@@ -247,12 +255,23 @@ class QuantilesCont:
         if value is not None:
             self.values.append(value)
 
-    def finalize(self) -> str | None:
-        """The quantiles of the values taken; None when there were none."""
+    def finalize(self) -> bytes | None:
+        """The quantiles of the values taken (:func:`encode_quantiles`); None when there
+        were none."""
         if not self.values:
             return None
         self.values.sort()
-        return " ".join(repr(percentile(self.values, q)) for q, _ in QUANTILES)
+        return encode_quantiles(self.values)
+
+
+#: The quantiles as SQLite's aggregates give them: little-endian doubles (exact, and read
+#: back without parsing text).
+PACKED_QUANTILES = struct.Struct("<" + "d" * len(QUANTILES))
+
+
+def encode_quantiles(ordered: Sequence[float]) -> bytes:
+    """The :data:`QUANTILES` of sorted values (at least one), packed."""
+    return PACKED_QUANTILES.pack(*(percentile_of_sorted(ordered, q) for q, _ in QUANTILES))
 
 
 def register_sqlite_functions(session: Session) -> None:
@@ -263,21 +282,22 @@ def register_sqlite_functions(session: Session) -> None:
 
 def _quantiles(value: ColumnElement, dialect: str) -> ColumnElement:
     """The :data:`QUANTILES` of ``value`` over a group: PostgreSQL's ``percentile_cont`` of
-    an array (one sort for both), an array of floats; SQLite's :class:`QuantilesCont`, text
+    an array (one sort for both), an array of floats; SQLite's :class:`QuantilesCont`, bytes
     (:func:`_decode_quantiles` reads either)."""
     if dialect == "postgresql":
         array = f"ARRAY[{', '.join(str(q) for q, _ in QUANTILES)}]"
         fractions: ColumnElement = literal_column(array)
         return func.percentile_cont(fractions).within_group(value)
-    return getattr(func, SQLITE_QUANTILES)(value, type_=String)
+    return getattr(func, SQLITE_QUANTILES)(value, type_=LargeBinary)
 
 
 def _decode_quantiles(value: Any) -> Sequence[float | None]:
-    """:func:`_quantiles`' answer (a list, text or None) as floats, one a quantile."""
+    """:func:`_quantiles`' answer (PostgreSQL: a list; SQLite: :func:`encode_quantiles`'
+    bytes; None for no values) as floats, one a quantile."""
     if value is None:
         return [None] * len(QUANTILES)
-    if isinstance(value, str):
-        return [float(v) for v in value.split()]
+    if isinstance(value, bytes):
+        return PACKED_QUANTILES.unpack(value)
     return [float(v) for v in value]
 
 
@@ -377,18 +397,30 @@ QUANTILED = {f"{metric}_h_q": [f"{metric}_h_{label}" for _, label in QUANTILES]
 EXTRA_FIGURES: list[tuple[str, Callable[[Session, Query], list[tuple] | None]]] = []
 
 
+def read_rows(result: Any, defaults: dict[str, Any]) -> dict[tuple, dict]:
+    """The rows of a statement of figures (:func:`indicators_statement`,
+    api.store.indicator_cells.cells_statement) as dicts keyed by key and period: every
+    column by its name (counts are integers from either database), the quantiles decoded
+    (``{metric}_h_q`` -> ``{metric}_h_median``, ``{metric}_h_p90``), ``defaults`` under
+    the figures the statement does not give."""
+    names = list(result.keys())
+    quantiled = [(metric, QUANTILED[metric]) for metric in QUANTILED if metric in names]
+    rows: dict[tuple, dict] = {}
+    for values in result:
+        row = {**defaults, **dict(zip(names, values, strict=True))}
+        for metric, figures in quantiled:
+            row.update(zip(figures, _decode_quantiles(row.pop(metric)), strict=True))
+        rows[(row["key"], row["period"])] = row
+    return rows
+
+
 def _compute_from_incidents(session: Session, query: Query) -> dict[tuple, dict]:
     """:func:`compute`'s rows from the incidents themselves (:func:`indicators_statement`,
     :func:`ratings_statement`), keyed by key and period."""
     if _dialect(session) == "sqlite":
         register_sqlite_functions(session)
-    rows: dict[tuple, dict] = {}
-    for r in session.execute(indicators_statement(query, session)).mappings():
-        row = {k: (v if k in TEXT else int(v)) for k, v in r.items() if k not in QUANTILED}
-        for metric in QUANTILED:
-            row.update(zip(QUANTILED[metric], _decode_quantiles(r[metric]), strict=True))
-        row.update(ratings=0, satisfied=0, basic=0, unsatisfied=0)
-        rows[(r["key"], r["period"])] = row
+    rows = read_rows(session.execute(indicators_statement(query, session)),
+                     dict.fromkeys(("ratings", "satisfied", "basic", "unsatisfied"), 0))
     for r in session.execute(ratings_statement(query, session)).mappings():
         if (target := rows.get((r["key"], r["period"]))) is not None:
             target.update({k: int(r[k]) for k in ("ratings", "satisfied", "basic",
@@ -437,10 +469,9 @@ def compute(session: Session, query: Query,
             target = rows.get((key, period))
             if target is not None:
                 target[indicator] = value
-    out = []
-    for row in rows.values():
+    out = list(rows.values())
+    for row in out:
         row.update(rates(row))
-        out.append(row)
     out.sort(key=lambda r: (r["period"], r["key"] is None, str(r["key"])))
     return out, extras
 

@@ -487,7 +487,8 @@ HoursColumn = LargeBinary().with_variant(postgresql.ARRAY(postgresql.DOUBLE_PREC
 class IndicatorCellRow(Base):
     """The indicators' figures of one grid of one plan in one Beijing month (a cell), kept up
     to date from the incidents and their ratings (api.store.indicator_cells): the counts of
-    :data:`CELL_COUNTS` and every hour to accept and to close, for exact percentiles.
+    :data:`CELL_COUNTS`, every hour to accept and to close (for exact percentiles over
+    several cells) and their median and 90th percentile.
     ``plan_key`` 0 and ``grid_key`` '' stand for an incident without a plan or a grid;
     ``month`` is the month's first day, ``YYYY-MM-DD``. What depends on the time the figures
     are read at (overdue) is not kept."""
@@ -510,6 +511,10 @@ class IndicatorCellRow(Base):
     unsatisfied: Mapped[int] = mapped_column(Integer)
     accept_h: Mapped[Any] = mapped_column(HoursColumn, nullable=True)
     close_h: Mapped[Any] = mapped_column(HoursColumn, nullable=True)
+    # the median and 90th percentile of accept_h and close_h (a group of one cell reads
+    # these): SQLite packed as api.store.indicators.encode_quantiles; PostgreSQL an array
+    accept_q: Mapped[Any] = mapped_column(HoursColumn, nullable=True)
+    close_q: Mapped[Any] = mapped_column(HoursColumn, nullable=True)
 
 
 class IndicatorDirtyRow(Base):

@@ -169,15 +169,15 @@ def ratio(numerator: float, denominator: float) -> float | None:
 
 def rates(figures: dict[str, float | None]) -> dict[str, float | None]:
     """The rates of one row from its counts (the formulas of :data:`INDICATORS`)."""
-    def n(key: str) -> float:
-        return figures.get(key) or 0
-
+    n = figures.get  # a figure, 0 when missing or None (called once a row of every answer)
     return {
-        "accept_on_time_rate": ratio(n("accepted_on_time"),
-                                     n("accepted") + n("accept_overdue")),
-        "on_time_rate": ratio(n("closed_on_time"), n("closed") + n("open_overdue")),
-        "reopened_share": ratio(n("reopened"), n("closed_ever")),
-        "satisfaction_rate": ratio(n("satisfied") + n("basic"), n("ratings")),
+        "accept_on_time_rate": ratio(n("accepted_on_time") or 0,
+                                     (n("accepted") or 0) + (n("accept_overdue") or 0)),
+        "on_time_rate": ratio(n("closed_on_time") or 0,
+                              (n("closed") or 0) + (n("open_overdue") or 0)),
+        "reopened_share": ratio(n("reopened") or 0, n("closed_ever") or 0),
+        "satisfaction_rate": ratio((n("satisfied") or 0) + (n("basic") or 0),
+                                   n("ratings") or 0),
     }
 
 

@@ -282,14 +282,17 @@ def test_packed_quantiles_are_percentile_cont():
     empty.step(None)
     assert empty.finalize() is None
     for chosen in ([0], [3], [0, 1], [1, 2, 3], [3, None]):
-        merge = ic.QuantilesMerge()
-        values = []
-        for k in chosen:
-            merge.step(None if k is None else packed[k])
-            values += [] if k is None else groups[k]
-        got = st._decode_quantiles(merge.finalize())
-        assert got == [percentile(values, 0.5), percentile(values, 0.9)]  # exactly
+        for own in (True, False):  # a cell's own quantiles given, or not
+            merge = ic.QuantilesMerge()
+            values = []
+            for k in chosen:
+                blob = None if k is None else packed[k]
+                merge.step(blob, ic.quantiles_of(blob) if own else None)
+                values += [] if k is None else groups[k]
+            got = list(st._decode_quantiles(merge.finalize()))
+            assert got == [percentile(values, 0.5), percentile(values, 0.9)]  # exactly
     assert ic.QuantilesMerge().finalize() is None
+    assert ic.quantiles_of(None) is None
 
 
 @pytest.fixture(params=["sqlite", "postgis"])

@@ -147,6 +147,8 @@ def upgrade() -> None:
         *(sa.Column(c, sa.Integer(), nullable=False) for c in COUNTS),
         sa.Column("accept_h", hours, nullable=True),
         sa.Column("close_h", hours, nullable=True),
+        sa.Column("accept_q", hours, nullable=True),
+        sa.Column("close_q", hours, nullable=True),
     )
     op.create_table(
         "indicator_dirty",
