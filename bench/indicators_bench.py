@@ -6,10 +6,14 @@ rejected, open, reopened, escalated in realistic shares, with their deadlines) a
 residents' ratings, by bulk inserts (executemany). Then each level (grid, worker, community)
 is asked through the service (FastAPI's TestClient, JSON) for: the whole year by month (all
 100,000 incidents, 12 buckets a key), the whole year as one custom period, one month by day.
-Each request is timed 3 times after a warm-up; the table gives the median and the slowest,
-in milliseconds, the median CPU time of this process (less sensitive to other work on the
-machine than wall time; PostgreSQL's server time is not in it) and the load average while
-measuring. Target: <= 1,000 ms on SQLite and PostGIS (issue #17).
+Each request is timed --repeat times (3) after a warm-up; the table gives the median and the
+slowest, in milliseconds, the median CPU time of this process (less sensitive to other work
+on the machine than wall time; PostgreSQL's server time is not in it) and the load average
+while measuring. Also: the very first request (the grid's year by month; on a store just
+filled or migrated it computes every indicator cell, api.store.indicator_cells), and the same
+request right after a write (an incident accepted: its cell computed again first); with
+--formats, the grid's cases as CSV and as the Excel workbook. Target: <= 1,000 ms on SQLite
+and PostGIS (issue #17).
 
     python bench/indicators_bench.py                     # SQLite and PostGIS
     python bench/indicators_bench.py --backend sqlite --incidents 20000
@@ -139,32 +143,72 @@ CASES = [("year by month", {"period": "month", "start": "2026-01-01", "end": "20
          ("one month by day", {"period": "day", "start": "2026-06-01", "end": "2026-06-30"})]
 
 
-def measure(url: str, secret: str, data_dir: Path, repeat: int = 3) -> list[dict]:
+def _timed(client, query: dict, headers: dict) -> tuple[dict, float, float]:
+    """One request: its JSON, wall and CPU time of this process (ms)."""
+    t0, c0 = time.perf_counter(), time.process_time()
+    r = client.get("/indicators", params=query, headers=headers)
+    wall, cpu = (time.perf_counter() - t0) * 1000, (time.process_time() - c0) * 1000
+    assert r.status_code == 200, r.text
+    return (r.json() if r.headers["content-type"].startswith("application/json") else {},
+            wall, cpu)
+
+
+def _row(level: str, case: str, body: dict, times: list[float], cpu: list[float],
+         load: float) -> dict:
+    rows = body.get("rows", [])
+    return {"level": level, "case": case, "rows": len(rows),
+            "incidents": sum(row["received"] for row in rows),
+            "median_ms": statistics.median(times), "max_ms": max(times),
+            "cpu_ms": statistics.median(cpu), "load": (load + os.getloadavg()[0]) / 2}
+
+
+def _write_one(url: str, k: int) -> None:
+    """Accept the ``k``-th incident still reported (a write of the service's kind: its
+    cell is marked and computed again at the next reading)."""
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        incident = conn.execute(text("SELECT id, created_at FROM incidents WHERE status = "
+                                     "'reported' ORDER BY id LIMIT 1 OFFSET :k"),
+                                {"k": k}).one()
+        conn.execute(text("UPDATE incidents SET status = 'accepted', accepted_at = :at "
+                          "WHERE id = :id"),
+                     {"id": incident.id, "at": datetime(2026, 12, 4, tzinfo=UTC)})
+    engine.dispose()
+
+
+def measure(url: str, secret: str, data_dir: Path, repeat: int = 3,
+            formats: bool = False) -> list[dict]:
+    """Every level and case (JSON), after a warm-up each; the very first request (on a
+    store just filled or migrated: every indicator cell computed then); the grid's year by
+    month right after a write (one cell computed again); with ``formats``, the grid's cases
+    as CSV and as the Excel workbook too."""
     from fastapi.testclient import TestClient
 
     app = create_app(Settings(data_dir=data_dir, database_url=url), start_jobs=False)
     out = []
     with TestClient(app) as client:
         headers = {"Authorization": f"Bearer {secret}"}
+        year = {"level": "grid", **dict(CASES)["year by month"]}
+        body, wall, cpu = _timed(client, year, headers)
+        out.append(_row("grid", "year by month, first request", body, [wall], [cpu],
+                        os.getloadavg()[0]))
+        kinds = [("json", "")] + ([("csv", ", CSV"), ("xlsx", ", Excel")] if formats else [])
         for level in ("grid", "worker", "community"):
-            for name, params in CASES:
-                query = {"level": level, **params}
-                r = client.get("/indicators", params=query, headers=headers)
-                assert r.status_code == 200, r.text
-                body = r.json()
-                times, cpu = [], []
-                load = os.getloadavg()[0]
-                for _ in range(repeat):
-                    t0, c0 = time.perf_counter(), time.process_time()
-                    r = client.get("/indicators", params=query, headers=headers)
-                    times.append((time.perf_counter() - t0) * 1000)
-                    cpu.append((time.process_time() - c0) * 1000)
-                    assert r.status_code == 200
-                out.append({"level": level, "case": name, "rows": len(body["rows"]),
-                            "incidents": sum(row["received"] for row in body["rows"]),
-                            "median_ms": statistics.median(times), "max_ms": max(times),
-                            "cpu_ms": statistics.median(cpu),
-                            "load": (load + os.getloadavg()[0]) / 2})
+            for fmt, label in kinds if level == "grid" else kinds[:1]:
+                for name, params in CASES:
+                    query = {"level": level, **params, "format": fmt}
+                    body = _timed(client, query, headers)[0]  # warm-up
+                    load = os.getloadavg()[0]
+                    runs = [_timed(client, query, headers)[1:] for _ in range(repeat)]
+                    out.append(_row(level, name + label, body, [w for w, _ in runs],
+                                    [c for _, c in runs], load))
+        load, runs = os.getloadavg()[0], []
+        for k in range(repeat):
+            _write_one(url, k)
+            body, wall, cpu = _timed(client, year, headers)
+            runs.append((wall, cpu))
+        out.append(_row("grid", "year by month, after a write", body, [w for w, _ in runs],
+                        [c for _, c in runs], load))
     return out
 
 
@@ -218,7 +262,8 @@ def _drop_postgis_database(postgis_url: str, name: str) -> None:
 
 
 def run(backend: str, incidents: int, postgis_url: str, sqlite_file: Path | None = None,
-        postgis_db: str | None = None, repeat: int = 3) -> list[dict]:
+        postgis_db: str | None = None, repeat: int = 3,
+        formats: bool = False) -> list[dict]:
     """Fill (or reuse a kept store) and measure one backend."""
     with tempfile.TemporaryDirectory() as tmp:
         drop = None
@@ -243,7 +288,7 @@ def run(backend: str, incidents: int, postgis_url: str, sqlite_file: Path | None
                     engine.dispose()
             else:
                 print(f"[{backend}] reusing {url}", flush=True)
-            results = measure(url, secret, Path(tmp) / "data", repeat)
+            results = measure(url, secret, Path(tmp) / "data", repeat, formats)
         finally:
             if drop is not None:
                 _drop_postgis_database(postgis_url, drop)
@@ -276,12 +321,14 @@ def main() -> None:
     parser.add_argument("--postgis-db", help="PostGIS database to fill once and keep "
                         "(reused when filled)")
     parser.add_argument("--repeat", type=int, default=3, help="timed requests per case")
+    parser.add_argument("--formats", action="store_true",
+                        help="the grid's cases as CSV and Excel workbook too")
     args = parser.parse_args()
     backends = ["sqlite", "postgis"] if args.backend == "both" else [args.backend]
     results = []
     for backend in backends:
         results += run(backend, args.incidents, args.postgis_url, args.sqlite_file,
-                       args.postgis_db, args.repeat)
+                       args.postgis_db, args.repeat, args.formats)
         print(table(results), flush=True)
     if args.record:
         cpu = platform.processor() or platform.machine()
@@ -291,8 +338,8 @@ def main() -> None:
             f"communities, {args.incidents:,} incidents over 2026, 40,000 ratings; "
             f"{time.strftime('%Y-%m-%d')}, {platform.python_version()}, {cpu}, "
             f"{os.cpu_count()} cores shared with other work). Times are whole requests "
-            "through the service (TestClient, JSON), median and slowest of 3 after a "
-            "warm-up.\n\n" + table(results) + "\n", encoding="utf-8")
+            f"through the service (TestClient, JSON), median and slowest of {args.repeat} "
+            "after a warm-up.\n\n" + table(results) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":

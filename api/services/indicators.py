@@ -105,9 +105,11 @@ def indicators(session: Session, who: Principal, level: str, period: str,
         rows, extras = store.compute(session, query)
     except store.LevelNotConfiguredError as exc:
         raise ApiError(422, "level_not_configured", exc.zh, exc.en) from None
-    return IndicatorsOut(level=level, period=period, start=first, end=last, as_of=now,
-                         definitions=definitions(extras),
-                         rows=[IndicatorRow.model_validate(r) for r in rows])
+    # validated at once (pydantic's core loops over the rows: 5,000 rows of a month by day
+    # in about two thirds of the time of one model_validate a row)
+    return IndicatorsOut.model_validate({
+        "level": level, "period": period, "start": first, "end": last, "as_of": now,
+        "definitions": definitions(extras), "rows": rows})
 
 
 def _present(out: IndicatorsOut) -> list[str]:
