@@ -260,18 +260,35 @@ def refresh(session: Session) -> int:
     for month, plan_key, grid_key in marked:
         by_month[month].add((plan_key, grid_key))
     _, plan, grid = _cell_of_incident(dialect)
-    for month, cells in sorted(by_month.items()):
-        start, end = month_range(month)
+    for first, last, listed in _batches(by_month):
+        start, end = month_range(first)[0], month_range(last)[1]
         where = [I.created_at >= _at(start), I.created_at < _at(end)]
-        gone = [C.month == month]
-        if len(cells) <= MAX_LISTED:
-            listed = sorted(cells)
+        gone = [C.month >= first, C.month <= last]
+        if listed is not None:
             where.append(tuple_(plan, grid).in_(listed))
             gone.append(tuple_(C.plan_key, C.grid_key).in_(listed))
         session.execute(delete(C).where(*gone))
         session.execute(insert(C).from_select([c.name for c in C.__table__.columns],
                                               live_cells(dialect, where)))
     return sum(len(cells) for cells in by_month.values())
+
+
+def _batches(by_month: dict[str, set[tuple[int, str]]],
+             ) -> list[tuple[str, str, list[tuple[int, str]] | None]]:
+    """The marked cells as ranges of months to compute at once: (first month, last month,
+    the cells of that one month, or None for every cell of the months). A month of more
+    than :data:`MAX_LISTED` marked cells is computed whole, and runs of such months in one
+    pass (a store just filled or migrated: every month in one statement)."""
+    out: list[tuple[str, str, list[tuple[int, str]] | None]] = []
+    for month, cells in sorted(by_month.items()):
+        if len(cells) <= MAX_LISTED:
+            out.append((month, month, sorted(cells)))
+        elif out and out[-1][2] is None and month_range(out[-1][1])[1] == month_range(
+                month)[0]:
+            out[-1] = (out[-1][0], month, None)
+        else:
+            out.append((month, month, None))
+    return out
 
 
 def refresh_for_reading(session: Session) -> int:

@@ -157,7 +157,11 @@ def write_everything(db: Database, seed: int = 3) -> set[tuple[str, int, str]]:
     return touched
 
 
-def test_cells_give_the_figures_of_the_incidents(database):
+@pytest.mark.parametrize("listed", [ic.MAX_LISTED, 3])
+def test_cells_give_the_figures_of_the_incidents(database, listed, monkeypatch):
+    """``listed``: above this many marked cells a month is computed whole (and runs of such
+    months at once)."""
+    monkeypatch.setattr(ic, "MAX_LISTED", listed)
     db = database
     with Session(db.engine) as s:
         assert s.scalar(select(func.count()).select_from(m.IndicatorCellRow)) == 0
@@ -334,3 +338,14 @@ def test_a_report_a_microsecond_before_beijing_midnight_counts_in_its_day(empty)
             begin, finish = st.beijing_range(date(2026, 11, 1), date(2026, 11, 30))
             rows, _ = st.compute(s, st.Query("grid", "month", begin, finish, AS_OF))
             assert [(r["period"], r["received"]) for r in rows] == [("2026-11-01", 1)]
+
+
+def test_marked_months_are_computed_in_runs(monkeypatch):
+    monkeypatch.setattr(ic, "MAX_LISTED", 2)
+    few, many = {(1, "A")}, {(1, "A"), (1, "B"), (2, "C")}
+    marked = {"2026-01-01": many, "2026-02-01": many, "2026-03-01": few,
+              "2026-05-01": many, "2026-06-01": many, "2026-08-01": many}
+    assert ic._batches(marked) == [("2026-01-01", "2026-02-01", None),
+                                   ("2026-03-01", "2026-03-01", [(1, "A")]),
+                                   ("2026-05-01", "2026-06-01", None),
+                                   ("2026-08-01", "2026-08-01", None)]
