@@ -197,13 +197,17 @@ def live_cells(dialect: str, where: Sequence[ColumnElement]) -> Select:
     """The cells of the incidents meeting ``where``, computed from them (the columns of
     ``indicator_cells``, in order): counts as ``count(*) FILTER``, the ratings from a second
     grouping of the incidents' feedback joined on the cell."""
-    month, plan, grid = _cell_of_incident(dialect)
+    _, plan, grid = _cell_of_incident(dialect)
+    # grouped by the month's first moment (PostgreSQL: a timestamp, cheaper to sort than its
+    # name), named after grouping
+    month = base._bucket_key(I.created_at, "month", dialect, datetime.min)
+    name = base._bucket_name(month, "month", dialect)
     hours = {"accept": base.hours_between(I.accepted_at, I.created_at, dialect),
              "close": base.hours_between(I.closed_at, I.created_at, dialect)}
     quantiles = [] if dialect != "postgresql" else [  # SQLite: from the packed values
         base._quantiles(value, dialect).label(f"{name}_q") for name, value in hours.items()]
     incidents = (
-        select(month.label("month"), plan.label("plan_key"), grid.label("grid_key"),
+        select(name.label("month"), plan.label("plan_key"), grid.label("grid_key"),
                func.count().label("received"),
                *(func.count().filter(condition).label(figure)
                  for figure, condition in base.counted().items()),
@@ -211,7 +215,7 @@ def live_cells(dialect: str, where: Sequence[ColumnElement]) -> Select:
                *quantiles)
         .where(*where).group_by(month, plan, grid).subquery("incident_cells"))
     ratings = (
-        select(month.label("month"), plan.label("plan_key"), grid.label("grid_key"),
+        select(name.label("month"), plan.label("plan_key"), grid.label("grid_key"),
                func.count().label("ratings"),
                *(func.count().filter(F.rating == r).label(r) for r in RATINGS))
         .select_from(I.__table__.join(F.__table__, F.incident_id == I.id))
