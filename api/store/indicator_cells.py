@@ -205,13 +205,15 @@ def live_cells(dialect: str, where: Sequence[ColumnElement]) -> Select:
     hours = {"accept": base.hours_between(I.accepted_at, I.created_at, dialect),
              "close": base.hours_between(I.closed_at, I.created_at, dialect)}
     quantiles = [] if dialect != "postgresql" else [  # SQLite: from the packed values
-        base._quantiles(value, dialect).label(f"{name}_q") for name, value in hours.items()]
+        base._quantiles(value, dialect).label(f"{metric}_q")
+        for metric, value in hours.items()]
     incidents = (
         select(name.label("month"), plan.label("plan_key"), grid.label("grid_key"),
                func.count().label("received"),
                *(func.count().filter(condition).label(figure)
                  for figure, condition in base.counted().items()),
-               *(_pack(value, dialect).label(f"{name}_h") for name, value in hours.items()),
+               *(_pack(value, dialect).label(f"{metric}_h")
+                 for metric, value in hours.items()),
                *quantiles)
         .where(*where).group_by(month, plan, grid).subquery("incident_cells"))
     ratings = (
@@ -227,10 +229,11 @@ def live_cells(dialect: str, where: Sequence[ColumnElement]) -> Select:
     columns: dict[str, ColumnElement[Any]] = {c: incidents.c[c] for c in kept}
     columns.update({c: func.coalesce(ratings.c[c], 0) for c in ("ratings", *RATINGS)})
     columns.update(accept_h=incidents.c.accept_h, close_h=incidents.c.close_h)
-    for name in hours:
-        columns[f"{name}_q"] = (incidents.c[f"{name}_q"] if dialect == "postgresql" else
-                                getattr(func, SQLITE_QUANTILES_OF)(incidents.c[f"{name}_h"],
-                                                                   type_=m.HoursColumn))
+    for metric in hours:
+        columns[f"{metric}_q"] = (
+            incidents.c[f"{metric}_q"] if dialect == "postgresql" else
+            getattr(func, SQLITE_QUANTILES_OF)(incidents.c[f"{metric}_h"],
+                                               type_=m.HoursColumn))
     return (select(*(columns[c.name].label(c.name) for c in C.__table__.columns))
             .select_from(incidents.outerjoin(ratings, same)))
 
