@@ -5,11 +5,13 @@ that a month's or a year's indicators read a few thousand cells instead of every
 A cell (``indicator_cells``, :class:`~api.store.models.IndicatorCellRow`) holds, for the
 incidents of one plan's grid reported in one month, every count that does not depend on the
 time the figures are read at (:data:`~api.store.models.CELL_COUNTS`: received, accepted, on
-time, closed, reopened, escalated, ratings...) and every hour to accept and to close (SQLite:
+time, closed, reopened, escalated, ratings...), every hour to accept and to close (SQLite:
 sorted packed doubles; PostgreSQL: an array), so that medians and 90th percentiles over any
 set of cells are exact, the same values interpolated the same way
-(dispatch.incidents.indicators.percentile). What depends on the time read (overdue) is
-counted at reading from the open incidents alone (index ``ix_incidents_open``).
+(dispatch.incidents.indicators.percentile), and the cell's own median and 90th percentile
+(read as they are when a key's bucket is one cell: a grid or a worker by month). What depends
+on the time read (overdue) is counted at reading from the open incidents alone (index
+``ix_incidents_open``).
 
 Kept up to date: the database's triggers (migration 0015) mark the cell of every incident and
 rating written (``indicator_dirty``), whoever writes; :func:`refresh` computes the marked

@@ -15,9 +15,11 @@ incidents are read from the index alone, and ``ix_incident_feedback_rating`` the
 PostgreSQL groups by the bucket's first moment (a timestamp) and names it afterwards. The
 levels above the grid join one small subquery of the grids (:func:`_grid_levels`) rather than
 grids, assignments and workers one by one (PostgreSQL without statistics chose a nested loop
-over them: 1.3-3 s instead of 0.3 s). A summary table per grid and day was measured and not
-taken: 100,000 incidents a year in 300 grids fill about 65,000 grid-days, nearly a row an
-incident, so it would not shorten the scan, and percentiles would need merged histograms.
+over them: 1.3-3 s instead of 0.3 s). That is how days and weeks are computed. Months and
+custom periods are read from the indicator cells (api.store.indicator_cells: per grid and
+month, 3,600 cells for 100,000 incidents a year, with every duration kept so the percentiles
+stay exact; a summary per grid and day would not do: about 65,000 grid-days, nearly a row an
+incident); :func:`compute` ``cells=False`` counts them from the incidents, the same figures.
 
 Levels: ``grid`` (the incident's grid code), ``worker`` (the grid worker assigned to the
 incident's grid in the incident's plan), ``community`` (the grid's community); ``street`` and
@@ -26,7 +28,8 @@ incident's grid in the incident's plan), ``community`` (the grid's community); `
 
 Periods are Beijing days, ISO weeks (from Monday) and months, or one custom bucket; a bucket
 is named by its first day (``YYYY-MM-DD``). Times are stored in UTC: a bucket is the UTC time
-plus 8 hours (Beijing has no daylight saving time), truncated.
+plus 8 hours (Beijing has no daylight saving time), truncated (on SQLite to the second first:
+its date functions round to the millisecond).
 
 The incidents read are those reported in ``[start, end)``; their state is as of ``as_of``.
 """
