@@ -403,9 +403,9 @@ def cells_source(query: base.Query, dialect: str) -> Subquery:
 def cells_statement(query: base.Query, session: Session) -> Select:
     """One row per key and bucket (month, or the custom period) with the counts of
     :data:`~api.store.models.CELL_COUNTS` summed over its cells and the quantiles of its
-    hours (``accept_h_q``, ``close_h_q``; api.store.indicators._decode_quantiles reads
-    them). PostgreSQL: each cell's two arrays unnested side by side after a leading NULL (the
-    row that carries the cell's counts; ``percentile_cont`` leaves NULLs out)."""
+    hours (api.store.indicators.quantile_columns). PostgreSQL: each cell's two arrays
+    unnested side by side after a leading NULL (the row that carries the cell's counts;
+    ``percentile_cont`` leaves NULLs out)."""
     dialect = session.get_bind().dialect.name
     cells = cells_source(query, dialect)
     joined, key, name, where = base._scoped(
@@ -423,10 +423,10 @@ def cells_statement(query: base.Query, session: Session) -> Select:
     if dialect != "postgresql":
         merge = getattr(func, SQLITE_MERGE)
         return (select(*head, *(func.sum(cells.c[c]).label(c) for c in counts),
-                       merge(cells.c.accept_h, cells.c.accept_q, type_=LargeBinary)
-                       .label("accept_h_q"),
-                       merge(cells.c.close_h, cells.c.close_q, type_=LargeBinary)
-                       .label("close_h_q"))
+                       *base.quantile_columns(merge(cells.c.accept_h, cells.c.accept_q,
+                                                    type_=LargeBinary), "accept", dialect),
+                       *base.quantile_columns(merge(cells.c.close_h, cells.c.close_q,
+                                                    type_=LargeBinary), "close", dialect))
                 .select_from(joined).where(*where).group_by(*group))
     # PostgreSQL: the cells of the scope sorted by key and bucket first (a few thousand
     # rows), so that the groups of their unnested hours arrive in order: no sort of the
@@ -455,12 +455,14 @@ def cells_statement(query: base.Query, session: Session) -> Select:
                    (period if query.period == "custom" else scoped.c.period).label("period"),
                    *(cast(func.sum(scoped.c[c]).filter(carrier), BigInteger).label(c)
                      for c in counts),  # (a sum of bigint is numeric)
-                   case((alone, func.min(scoped.c.accept_q)),
-                        else_=func.percentile_cont(fractions).within_group(values.c.a_h))
-                   .label("accept_h_q"),
-                   case((alone, func.min(scoped.c.close_q)),
-                        else_=func.percentile_cont(fractions).within_group(values.c.c_h))
-                   .label("close_h_q"))
+                   *base.quantile_columns(case(
+                       (alone, func.min(scoped.c.accept_q)),
+                       else_=func.percentile_cont(fractions).within_group(values.c.a_h)),
+                       "accept", dialect),
+                   *base.quantile_columns(case(
+                       (alone, func.min(scoped.c.close_q)),
+                       else_=func.percentile_cont(fractions).within_group(values.c.c_h)),
+                       "close", dialect))
             .select_from(scoped).join(values, true()).group_by(*outer_group))
 
 
