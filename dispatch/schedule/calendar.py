@@ -79,6 +79,11 @@ LEVEL_MOVES = 40_000  # moves the levelling search tries at most (about 0.6 s of
 LEVEL_SHIFTS = (-3, -2, -1, 1, 2, 3)  # work days a part of a group's chain is shifted by
 LEVEL_T0, LEVEL_T1 = 60.0, 0.5  # the annealing's temperature, first and last move
 DEFAULT_BUDGET_S = 2.0  # CP-SAT deterministic time per worker
+# The wall-clock guard of a solve, in multiples of its deterministic budget: far above it, so
+# that the deterministic limit decides and calendars repeat on a loaded machine (3x tripped
+# under load average 8 in CI: two runs of one input gave different calendars), as
+# partition.budget's guard.
+WALL_GUARD = 100
 WORKERS = 1  # CP-SAT on one thread: its deterministic limit is kept (4 interleaved
 # subsolvers overshot a 0.3 limit fivefold, 17 s on this loaded machine)
 
@@ -375,7 +380,7 @@ def plan_calendar(worker_id: object, groups: Sequence[Group], days: Sequence[Wor
         min_weekly: households to visit each week at least (party members: 5).
         budget_s: CP-SAT's deterministic time (about seconds of one core); the same input
             and budget give the same calendar.
-        time_limit_s: a wall-clock safety limit (default: 3 × budget + 1).
+        time_limit_s: a wall-clock safety limit (default: WALL_GUARD × budget + 1).
         level_moves: most moves the levelling search (:func:`_level`) tries on the start
             before CP-SAT (0: none); a count, not a time, so that the answer is repeatable.
         log: print CP-SAT's search log.
@@ -526,7 +531,7 @@ def plan_calendar(worker_id: object, groups: Sequence[Group], days: Sequence[Wor
     solver.parameters.num_workers = WORKERS
     solver.parameters.interleave_search = True
     solver.parameters.max_deterministic_time = budget_s
-    solver.parameters.max_time_in_seconds = time_limit_s or 3 * budget_s + 1
+    solver.parameters.max_time_in_seconds = time_limit_s or WALL_GUARD * budget_s + 1
     solver.parameters.random_seed = 0
     solver.parameters.log_search_progress = log
     status = solver.solve(model)
