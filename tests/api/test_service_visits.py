@@ -10,10 +10,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
+import api.routers.visits
+import api.services.visits
 from api.jobs.visits import run_visit_calendar
 from api.services.visits import next_monday, record_visit_done
 from api.store import models as m
-from dispatch.incidents.rules import beijing
+from dispatch.incidents.rules import BEIJING, beijing
 
 
 @pytest.fixture(scope="module")
@@ -152,10 +154,28 @@ def test_calendars_cover_every_due_visit_and_roles_see_their_part(sv):
                  headers=h["worker"]).status_code == 403
 
 
-def test_visits_done_feed_the_next_calendar_and_todays_route(sv):
+def workday_morning() -> datetime:
+    """10:00 in Beijing of the latest Monday-to-Friday day up to today: "today" for a test
+    of today's route, which is empty on a weekend or once the day is over."""
+    day = beijing(datetime.now(UTC)).date()
+    while day.isoweekday() > 5:
+        day -= timedelta(days=1)
+    return datetime(day.year, day.month, day.day, 10, tzinfo=BEIJING).astimezone(UTC)
+
+
+def test_visits_done_feed_the_next_calendar_and_todays_route(sv, monkeypatch):
+    fixed = workday_morning()
+
+    class Frozen(datetime):
+        @classmethod
+        def now(cls, tz=None):  # type: ignore[override]
+            return fixed.astimezone(tz) if tz else fixed.replace(tzinfo=None)
+
+    for module in (api.routers.visits, api.services.visits):
+        monkeypatch.setattr(module, "datetime", Frozen)
     upload(sv, "admin", class_csv(sv))
     c, h = sv["client"], sv["h"]
-    start = beijing(datetime.now(UTC)).date()
+    start = beijing(fixed).date()
     calendar(sv, start)
     route = c.get("/visit-calendar/route", params={"worker_id": h["worker_id"]},
                   headers=h["worker"])
