@@ -31,6 +31,7 @@ community code order whatever order the tasks finished in. A community that fail
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
@@ -276,7 +277,7 @@ def assemble(parts: Path, codes: Iterable[str], out: Path, summary: dict[str, An
         for layer in LAYERS:
             batches = _part_batches(parts, codes, layer)
             if layer == "buildings" and store is not None:
-                batches = _chain(batches, _outside_buildings(store))
+                batches = itertools.chain(batches, _outside_buildings(store))
             _write_batches(tmp, layer, batches)
         tables = {"plan_summary": pd.DataFrame({"summary": [json.dumps(summary,
                                                                        ensure_ascii=False)]})}
@@ -285,11 +286,6 @@ def assemble(parts: Path, codes: Iterable[str], out: Path, summary: dict[str, An
         for name, table in tables.items():
             pyogrio.write_dataframe(table, tmp, layer=name, driver="GPKG")
     return out
-
-
-def _chain(*iterables: Iterable[gpd.GeoDataFrame]) -> Iterator[gpd.GeoDataFrame]:
-    for it in iterables:
-        yield from it
 
 
 def _part_batches(parts: Path, codes: list[str], layer: str) -> Iterator[gpd.GeoDataFrame]:
