@@ -20,12 +20,19 @@ without its job having succeeded.
 PostGIS: a fresh database is made on --postgis-url (default $WANGGE_TEST_POSTGIS_URL or
 postgresql+psycopg2://postgres@127.0.0.1:5432/test) and dropped afterwards.
 Latencies are wall-clock times of requests that got an answer, in milliseconds.
+
+The load clients share the machine with the server, so they are made light: one event loop
+(uvloop) and plain keep-alive HTTP/1.1 connections parsed by httptools (:class:`LightClient`,
+about a tenth of httpx's CPU per request), and the client's own CPU time is measured and
+printed beside the server's (ms per acknowledged report): on 2 cores every ms the client
+spends is a ms the server does not get.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import platform
 import random
@@ -39,8 +46,11 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httptools
 import httpx
 import numpy as np
+import psutil
+import uvloop
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
@@ -71,6 +81,129 @@ class Stats:
     replayed: int = 0
     server_errors: int = 0
     read_errors: int = 0
+
+
+class TransportError(Exception):
+    """The connection failed or closed before the answer (the server down or killed)."""
+
+
+@dataclass
+class Answer:
+    """An HTTP answer: status, headers (lower-case names, bytes), body."""
+
+    status: int
+    headers: dict[bytes, bytes]
+    content: bytes
+
+    def json(self):
+        return json.loads(self.content)
+
+
+class _Connection(asyncio.Protocol):
+    """One keep-alive HTTP/1.1 connection; answers parsed by httptools."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpResponseParser(self)
+        self.waiter: asyncio.Future | None = None
+        self.closed = False
+        self._headers: dict[bytes, bytes] = {}
+        self._body: list[bytes] = []
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            self._fail(TransportError(f"bad answer: {exc}"))
+
+    def connection_lost(self, exc) -> None:
+        self.closed = True
+        self._fail(TransportError("connection closed"))
+
+    def _fail(self, exc: Exception) -> None:
+        self.closed = True
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_exception(exc)
+        if self.transport is not None:
+            self.transport.abort()
+
+    # httptools callbacks
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._headers[name.lower()] = value
+
+    def on_body(self, body: bytes) -> None:
+        self._body.append(body)
+
+    def on_message_complete(self) -> None:
+        answer = Answer(self.parser.get_status_code(), self._headers, b"".join(self._body))
+        if not self.parser.should_keep_alive():
+            self.closed = True
+        self._headers, self._body = {}, []
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(answer)
+
+
+class LightClient:
+    """A keep-alive HTTP/1.1 client for one task (one request at a time), far lighter on
+    the CPU than httpx: a request is one write of prepared bytes, its answer parsed in C. A
+    request that times out or fails drops the connection (the next one opens another), as a
+    phone's would."""
+
+    def __init__(self, base: str, secret: str) -> None:
+        host, port = base.removeprefix("http://").split(":")
+        self.host, self.port = host, int(port)
+        self.head = (f"Host: {base.removeprefix('http://')}\r\n"
+                     f"Authorization: Bearer {secret}\r\n").encode()
+        self.conn: _Connection | None = None
+
+    async def _connection(self) -> _Connection:
+        if self.conn is None or self.conn.closed:
+            try:
+                _, self.conn = await asyncio.get_running_loop().create_connection(
+                    _Connection, self.host, self.port)
+            except OSError as exc:
+                raise TransportError(str(exc)) from None
+        return self.conn
+
+    async def request(self, method: str, path: str, body: bytes = b"",
+                      headers: dict[str, str] | None = None,
+                      timeout: float = 30.0) -> Answer:
+        """Send one request, wait ``timeout`` s at most for its answer (TimeoutError, the
+        connection dropped); TransportError when the connection fails."""
+        conn = await self._connection()
+        extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items()).encode()
+        if body:
+            extra += b"Content-Type: application/json\r\nContent-Length: %d\r\n" % len(body)
+        conn.waiter = asyncio.get_running_loop().create_future()
+        conn.transport.write(b"%s %s HTTP/1.1\r\n%s%s\r\n%s" % (
+            method.encode(), path.encode(), self.head, extra, body))
+        try:
+            async with asyncio.timeout(timeout):
+                return await conn.waiter
+        except BaseException:
+            conn._fail(TransportError("abandoned"))
+            self.conn = None
+            raise
+        finally:
+            conn.waiter = None
+
+    async def post_json(self, path: str, payload, headers: dict[str, str] | None = None,
+                        timeout: float = 30.0) -> Answer:
+        return await self.request("POST", path, json.dumps(payload).encode(), headers, timeout)
+
+    async def get(self, path: str, params: dict | None = None,
+                  timeout: float = 30.0) -> Answer:
+        if params:
+            path += "?" + "&".join(f"{k}={v}" for k, v in params.items())
+        return await self.request("GET", path, timeout=timeout)
+
+    def close(self) -> None:
+        if self.conn is not None and self.conn.transport is not None:
+            self.conn.transport.close()
+        self.conn = None
 
 
 def free_port() -> int:
@@ -125,6 +258,23 @@ class Server:
                 self.proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 self.kill9()
+
+
+def tree_cpu_s(pid: int) -> dict[int, float]:
+    """CPU seconds (user + system) of process ``pid`` and each of its descendants, by pid."""
+    try:
+        procs = [psutil.Process(pid)]
+        procs += procs[0].children(recursive=True)
+    except psutil.NoSuchProcess:
+        return {}
+    out = {}
+    for proc in procs:
+        try:
+            t = proc.cpu_times()
+            out[proc.pid] = t.user + t.system
+        except psutil.NoSuchProcess:
+            pass
+    return out
 
 
 def prepare_database(url: str, writers: int, readers: int) -> dict:
@@ -193,7 +343,8 @@ def report_points(bbox: list[float], n: int = 5000, seed: int = 0) -> list[tuple
 async def writer(idx: int, base: str, secret: str, points: list[tuple[float, float]],
                  stop_at: float, grace_until: float, stats: Stats) -> None:
     rnd = random.Random(idx)
-    async with httpx.AsyncClient(base_url=base, headers=auth(secret)) as client:
+    client = LightClient(base, secret)
+    try:
         while time.monotonic() < stop_at:
             key = f"bench-{idx}-{uuid.uuid4().hex}"
             lon, lat = rnd.choice(points)
@@ -202,31 +353,34 @@ async def writer(idx: int, base: str, secret: str, points: list[tuple[float, flo
             delay = 0.05
             while time.monotonic() < grace_until:  # retry until acknowledged
                 bad = rnd.random() < BAD_NETWORK_SHARE
-                timeout = httpx.Timeout(rnd.uniform(0.001, 0.04) if bad else 30.0)
+                timeout = rnd.uniform(0.001, 0.04) if bad else 30.0
                 stats.attempts += 1
                 started = time.perf_counter()
                 try:
-                    r = await client.post("/incidents", json=body, timeout=timeout,
-                                          headers={"Idempotency-Key": key})
-                except httpx.TimeoutException:
+                    r = await client.post_json("/incidents", body, timeout=timeout,
+                                               headers={"Idempotency-Key": key})
+                except TimeoutError:
                     stats.client_timeouts += 1
-                except httpx.TransportError:
+                except TransportError:
                     stats.connection_errors += 1
                 else:
-                    if r.status_code == 201:
+                    if r.status == 201:
                         stats.write_ms.append(1000 * (time.perf_counter() - started))
                         stats.acked[key] = r.json()["id"]
-                        stats.replayed += r.headers.get("idempotent-replayed") == "true"
+                        stats.replayed += r.headers.get(b"idempotent-replayed") == b"true"
                         break
                     stats.server_errors += 1
                 await asyncio.sleep(delay * rnd.uniform(0.5, 1.5))
                 delay = min(delay * 2, 2.0)
+    finally:
+        client.close()
 
 
 async def reader(idx: int, base: str, secret: str, bbox: list[float], stop_at: float,
                  stats: Stats) -> None:
     rnd = random.Random(1000 + idx)
-    async with httpx.AsyncClient(base_url=base, headers=auth(secret), timeout=30) as client:
+    client = LightClient(base, secret)
+    try:
         while time.monotonic() < stop_at:
             kind = rnd.randrange(3)
             if kind == 0:
@@ -241,16 +395,18 @@ async def reader(idx: int, base: str, secret: str, bbox: list[float], stop_at: f
                     "limit": 100, "bbox": f"{x - 0.002},{y - 0.002},{x + 0.002},{y + 0.002}"}
             started = time.perf_counter()
             try:
-                r = await client.get(url, params=params)
-            except httpx.TransportError:
+                r = await client.get(url, params)
+            except (TransportError, TimeoutError):
                 stats.read_errors += 1
                 await asyncio.sleep(0.2)
                 continue
-            if r.status_code == 200:
+            if r.status == 200:
                 stats.read_ms.append(1000 * (time.perf_counter() - started))
                 stats.read_bytes += len(r.content)
             else:
                 stats.read_errors += 1
+    finally:
+        client.close()
 
 
 async def load(base: str, tokens: dict, bbox: list[float], seconds: float,
@@ -267,9 +423,10 @@ async def load(base: str, tokens: dict, bbox: list[float], seconds: float,
     crash: dict = {}
     if kill_at is not None:
         await asyncio.sleep(kill_at - 1.5)
-        async with httpx.AsyncClient(base_url=base, headers=auth(tokens["admin"])) as c:
-            job = (await c.post("/plans", json={"dataset_id": dataset_id,
+        admin = LightClient(base, tokens["admin"])
+        job = (await admin.post_json("/plans", {"dataset_id": dataset_id,
                                                 "target_households": 200})).json()
+        admin.close()
         crash["job_id"] = job["id"]
         await asyncio.sleep(1.5)
         crash["acked_before_kill"] = len(stats.acked)
@@ -362,9 +519,15 @@ def run(backend: str, seconds: float, kill: bool, writers: int, readers: int,
         try:
             bbox, dataset_id = setup_plan(server.base, tokens, district)
             stats = Stats()
-            crash = asyncio.run(load(server.base, tokens, bbox, seconds,
-                                     seconds / 2 if kill else None, server, dataset_id,
-                                     stats))
+            server_cpu = tree_cpu_s(server.proc.pid)
+            client_cpu = time.process_time()
+            crash = uvloop.run(load(server.base, tokens, bbox, seconds,
+                                    seconds / 2 if kill else None, server, dataset_id,
+                                    stats))
+            client_cpu = time.process_time() - client_cpu
+            after = tree_cpu_s(server.proc.pid)
+            # the server's processes alive at both ends (after a kill -9 they are others)
+            server_cpu_s = sum(t - server_cpu[p] for p, t in after.items() if p in server_cpu)
         finally:
             server.stop()
         checks = verify(url, stats, crash)
@@ -384,6 +547,11 @@ def run(backend: str, seconds: float, kill: bool, writers: int, readers: int,
             "connection_errors": stats.connection_errors, "replayed": stats.replayed,
             "server_errors": stats.server_errors, "read_errors": stats.read_errors,
             "load_avg_1min": round(os.getloadavg()[0], 1),
+            "client_cpu_ms": round(1000 * client_cpu / max(len(stats.acked), 1), 2),
+            "server_cpu_ms": (None if kill else
+                              round(1000 * server_cpu_s / max(len(stats.acked), 1), 2)),
+            "cores_used": (None if kill else
+                           round((server_cpu_s + client_cpu) / crash["elapsed_s"], 2)),
             **{k: v for k, v in crash.items() if k != "elapsed_s"}, **checks}
 
 
@@ -398,6 +566,9 @@ def print_result(r: dict) -> None:
     print(f"读取 reads: {r['reads']}, {r['reads_per_s']}/s, {r['read_mb']} MB; latency "
           f"p50 {r['read_p50_ms']} ms, p95 {r['read_p95_ms']} ms, p99 {r['read_p99_ms']} ms; "
           f"errors {r['read_errors']}; machine load average {r['load_avg_1min']}")
+    print(f"CPU per acknowledged report (readers' share included): client "
+          f"{r['client_cpu_ms']} ms, server {r['server_cpu_ms']} ms; cores used by both "
+          f"{r['cores_used']}")
     if r["kill"]:
         print(f"kill -9 at {r['killed_at_s']} s after {r['acked_before_kill']} acks; "
               f"restart took {r['restart_s']} s, then {r['writes_per_s_after_restart']} "
@@ -419,7 +590,7 @@ def ok(r: dict) -> bool:
 COLUMNS = ["backend", "kill", "writes_acked", "writes_per_s", "write_p50_ms", "write_p95_ms",
            "write_p99_ms", "reads", "reads_per_s", "read_p50_ms", "read_p95_ms", "read_p99_ms",
            "attempts", "client_timeouts", "connection_errors", "replayed", "merged", "lost",
-           "duplicated", "partial", "load_avg_1min"]
+           "duplicated", "partial", "client_cpu_ms", "server_cpu_ms", "load_avg_1min"]
 
 
 def record(path: Path, results: list[dict], args) -> None:
