@@ -52,6 +52,7 @@ from typing import Annotated, Protocol, cast
 from fastapi import Depends, Request
 from sqlalchemy import bindparam, event, select
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from api.errors import ApiError
 from api.store.models import ROLES, OrganisationRow, StreetRow, TokenRow, VolunteerRow, WorkerRow
@@ -274,6 +275,16 @@ def current_principal(request: Request) -> Principal:
     return authenticate(request)
 
 
+async def request_principal(request: Request) -> Principal:
+    """:func:`current_principal` as a dependency that stays in the event loop when the token
+    is in this process's cache (every request but a token's first in ``token_cache_s``):
+    a dependency that is a plain function costs each request a trip to a worker thread."""
+    known = cached_principal(request)
+    if known is not None:
+        return known
+    return await run_in_threadpool(authenticate, request)
+
+
 ALL_READERS = frozenset({"admin", "planner", "worker"})
 OFFICE = frozenset({"admin", "planner"})
 ADMIN = frozenset({"admin"})
@@ -412,7 +423,8 @@ def require(action: str) -> ActionDependency:
     if action not in PERMISSIONS:
         raise KeyError(f"no such action in PERMISSIONS: {action}")
 
-    def dependency(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+    async def dependency(principal: Annotated[Principal, Depends(request_principal)]
+                         ) -> Principal:
         return check(principal, action)
 
     named = cast(ActionDependency, dependency)
@@ -427,7 +439,7 @@ def forbid_other_worker(principal: Principal, worker_id: int | None) -> None:
                        "a worker may only see their own data")
 
 
-Authenticated = Annotated[Principal, Depends(current_principal)]
+Authenticated = Annotated[Principal, Depends(request_principal)]
 
 # An endpoint's caller, who must be allowed the action named (403 otherwise): ``who: PlansRead``.
 AssignmentsEdit = Annotated[Principal, Depends(require("assignments.edit"))]

@@ -1,6 +1,7 @@
 """What the routers share: FastAPI dependencies (database sessions, settings, the incident
 rules and the grid index of the app, paging and bbox parameters) and the 202 answer of a
-queued job."""
+queued job. Dependencies that only read the app's state are ``async``: FastAPI runs a plain
+function dependency in a worker thread, a trip that costs more than the function."""
 
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ def write_session(request: Request) -> Iterator[Session]:
         yield session
 
 
-def settings(request: Request) -> Settings:
+async def settings(request: Request) -> Settings:
     """The app's settings."""
     return request.app.state.settings
 
@@ -44,7 +45,7 @@ WriteDb = Annotated[Session, Depends(write_session)]
 AppSettings = Annotated[Settings, Depends(settings)]
 
 
-def incident_rules(request: Request) -> Rules:
+async def incident_rules(request: Request) -> Rules:
     """The categories and deadlines in force (Settings.incident_rules), loaded once."""
     state = request.app.state
     if getattr(state, "incident_rules", None) is None:
@@ -52,7 +53,7 @@ def incident_rules(request: Request) -> Rules:
     return state.incident_rules
 
 
-def grid_locator(request: Request) -> GridLocator:
+async def grid_locator(request: Request) -> GridLocator:
     """The app's cache of plan grids (api.services.grid_index)."""
     state = request.app.state
     if getattr(state, "grid_locator", None) is None:

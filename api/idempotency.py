@@ -10,10 +10,12 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
-from sqlalchemy import select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -24,7 +26,8 @@ from api.store.models import IdempotencyKeyRow
 MAX_KEY_LENGTH = 200
 
 
-def _request_hash(payload) -> str:
+def request_hash(payload) -> str:
+    """The sha256 of a request's body (``payload``: its JSON-able fields), as keys store it."""
     data = json.dumps(jsonable_encoder(payload), sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(data.encode("utf-8")).hexdigest()
 
@@ -34,16 +37,66 @@ def _lookup(session: Session, principal: Principal, key: str) -> IdempotencyKeyR
         IdempotencyKeyRow.token_id == principal.token_id, IdempotencyKeyRow.key == key))
 
 
-def _replay(found: IdempotencyKeyRow, digest: str) -> JSONResponse:
-    if found.request_sha256 != digest:
+def check_same_request(stored_sha256: str, digest: str) -> None:
+    """422 when a key is used again for a request of another body (``digest``: its
+    :func:`request_hash`)."""
+    if stored_sha256 != digest:
         raise ApiError(422, "idempotency_key_reused",
                        "该 Idempotency-Key 已用于另一个不同的请求",
                        "this Idempotency-Key was already used for a different request")
-    return JSONResponse(found.response, status_code=found.status_code,
+
+
+def replayed(response: dict, status_code: int) -> JSONResponse:
+    """A stored answer, sent again (with ``Idempotent-Replayed: true``)."""
+    return JSONResponse(response, status_code=status_code,
                         headers={"Idempotent-Replayed": "true"})
 
 
-def _check_key(key: str | None) -> None:
+def _replay(found: IdempotencyKeyRow, digest: str) -> JSONResponse:
+    check_same_request(found.request_sha256, digest)
+    return replayed(found.response, found.status_code)
+
+
+@dataclass(frozen=True)
+class StoredAnswer:
+    """What a key's row holds: the request's sha256 and the answer given."""
+
+    request_sha256: str
+    status_code: int
+    response: dict
+
+
+STORED_ANSWERS = (select(IdempotencyKeyRow.token_id, IdempotencyKeyRow.key,
+                         IdempotencyKeyRow.request_sha256, IdempotencyKeyRow.status_code,
+                         IdempotencyKeyRow.response)
+                  .where(IdempotencyKeyRow.token_id.in_(bindparam("tokens", expanding=True)),
+                         IdempotencyKeyRow.key.in_(bindparam("keys", expanding=True))))
+INSERT_KEYS = insert(IdempotencyKeyRow)
+
+
+def stored_answers(session: Session, keys: list[tuple[int, str]]
+                   ) -> dict[tuple[int, str], StoredAnswer]:
+    """The stored answers of (token id, key) pairs, found with one query (the unique index
+    on token_id, key)."""
+    if not keys:
+        return {}
+    wanted = set(keys)
+    rows = session.connection().execute(STORED_ANSWERS, {
+        "tokens": sorted({t for t, _ in wanted}), "keys": sorted({k for _, k in wanted})})
+    return {(token, key): StoredAnswer(sha, status, response)
+            for token, key, sha, status, response in rows if (token, key) in wanted}
+
+
+def key_values(principal: Principal, key: str, method: str, path: str, digest: str,
+               status_code: int, response: dict) -> dict:
+    """The row of a new key (for :data:`INSERT_KEYS`)."""
+    return {"token_id": principal.token_id, "key": key, "method": method, "path": path,
+            "request_sha256": digest, "status_code": status_code, "response": response,
+            "created_at": datetime.now(UTC)}
+
+
+def check_key(key: str | None) -> None:
+    """400 for an Idempotency-Key that is empty or longer than :data:`MAX_KEY_LENGTH`."""
     if key is not None and not 0 < len(key) <= MAX_KEY_LENGTH:
         raise ApiError(400, "bad_idempotency_key",
                        f"Idempotency-Key 长度应为 1 到 {MAX_KEY_LENGTH} 个字符",
@@ -54,10 +107,10 @@ def known_answer(session: Session, principal: Principal, key: str | None,
                  payload) -> JSONResponse | None:
     """The stored answer to ``key`` (replayed), or None when the key is new; read before the
     write transaction so that a retry costs no write lock."""
-    _check_key(key)
+    check_key(key)
     if key is None or (found := _lookup(session, principal, key)) is None:
         return None
-    return _replay(found, _request_hash(payload))
+    return _replay(found, request_hash(payload))
 
 
 def idempotent_create(session: Session, principal: Principal, key: str | None, method: str,
@@ -79,8 +132,8 @@ def idempotent_write(session: Session, principal: Principal, key: str | None, me
     """:func:`idempotent_create` without the commit: the record and its key row are written
     in a savepoint, rolled back together when the key turns out to be taken (by a concurrent
     request, or an earlier one in the same batch of writes, api.store.batch)."""
-    _check_key(key)
-    digest = _request_hash(payload)
+    check_key(key)
+    digest = request_hash(payload)
     if key is not None and not looked_up and (found := _lookup(session, principal, key)) \
             is not None:
         return _replay(found, digest)

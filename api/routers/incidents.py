@@ -36,7 +36,7 @@ from api.schemas import (
     IncidentStatistics,
     IncidentStepOut,
 )
-from api.services import incidents
+from api.services import incidents, intake
 from api.services.scope import level_filter
 from dispatch.channels import Channel
 
@@ -45,11 +45,13 @@ router = APIRouter(tags=["incidents 事件"])
 
 @router.post("/incidents", status_code=201, response_model=IncidentOut,
              summary="上报事件 report an incident (send Idempotency-Key when retrying)")
-def report_incident(body: IncidentIn, request: Request, who: IncidentsReport,
-                    rules: IncidentRules, grids: Grids,
-                    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None):
-    return incidents.report(request.app.state.db, who, rules, grids, body,
-                            idempotency_key, request.url.path)
+async def report_incident(body: IncidentIn, request: Request, who: IncidentsReport,
+                          rules: IncidentRules, grids: Grids,
+                          idempotency_key: Annotated[str | None,
+                                                     Header(alias="Idempotency-Key")] = None):
+    # async: no thread is held while the report waits for its batch (api.services.intake)
+    return await intake.report(request.app.state.db, who, rules, grids, body,
+                               idempotency_key, request.url.path)
 
 
 @router.get("/incidents", response_model=list[IncidentOut],

@@ -50,11 +50,17 @@ def _digest(code: str) -> str:
     return hashlib.sha256(normal.encode("utf-8")).hexdigest()
 
 
+def make_code() -> tuple[str, str]:
+    """A new one-time feedback code and the sha256 to store (the code itself never is)."""
+    code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+    return code, _digest(code)
+
+
 def new_code(session: Session, incident_id: int) -> str:
     """A one-time feedback code for a report of incident ``incident_id``; only its sha256 is
     stored (in ``session``'s transaction). Returns the code (shown once)."""
-    code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
-    session.add(m.FeedbackCodeRow(incident_id=incident_id, code_sha256=_digest(code)))
+    code, digest = make_code()
+    session.add(m.FeedbackCodeRow(incident_id=incident_id, code_sha256=digest))
     session.flush()
     return code
 

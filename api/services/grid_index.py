@@ -15,7 +15,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-import geopandas as gpd
+import numpy as np
 import shapely
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -23,25 +23,34 @@ from sqlalchemy.orm import Session
 from api.errors import ApiError
 from api.store.models import GridRow
 from api.store.plans import active_plan_id
-from dispatch.incidents.dispatcher import locate_grid
 
 MAX_CACHED_PLANS = 8
 
 
 @dataclass(frozen=True, eq=False)
 class PlanGrids:
-    """The grids of one plan: ``grid_id`` (the code) and polygon (EPSG:4326), in the order
-    saved, with their spatial index built."""
+    """The grids of one plan: codes and polygons (EPSG:4326, prepared) in the order saved,
+    with their R-tree."""
 
     plan_id: int
-    grids: gpd.GeoDataFrame
+    codes: list[str]
+    polygons: np.ndarray
+    tree: shapely.STRtree
     bounds: tuple[float, float, float, float]
 
     def code_at(self, lon: float, lat: float) -> str | None:
         """The code of the grid covering (lon, lat) (the first saved when two share an
         edge), None outside every grid."""
-        code = locate_grid(self.grids, lon, lat)
-        return None if code is None else str(code)  # the codes are text already
+        point = shapely.Point(lon, lat)
+        near = self.tree.query(point)  # boxes holding the point
+        if near.size == 0:
+            return None
+        near = near[shapely.covers(self.polygons[near], point)]
+        return self.codes[int(near.min())] if near.size else None
+
+    def polygon(self, code: str):
+        """The polygon of grid ``code`` (the first saved with that code); KeyError if none."""
+        return self.polygons[self.codes.index(code)]
 
 
 class GridLocator:
@@ -60,15 +69,14 @@ class GridLocator:
         rows = session.execute(select(GridRow.code, GridRow.geom).where(GridRow.plan_id == plan_id)
                                .order_by(GridRow.id)).all()
         kept = [(code, geom) for code, geom in rows if geom is not None and not geom.is_empty]
-        geoms = [geom for _, geom in kept]
+        polygons = np.array([geom for _, geom in kept], dtype=object)
         bounds = (0.0, 0.0, 0.0, 0.0)
-        if geoms:
-            minx, miny, maxx, maxy = (float(v) for v in shapely.total_bounds(geoms))
+        if kept:
+            minx, miny, maxx, maxy = (float(v) for v in shapely.total_bounds(polygons))
             bounds = (minx, miny, maxx, maxy)
-        frame = gpd.GeoDataFrame({"grid_id": [code for code, _ in kept]}, geometry=geoms,
-                                 crs="EPSG:4326")
-        frame.sindex  # noqa: B018 (built now, once, not by the first report)
-        grids = PlanGrids(plan_id, frame, bounds)
+        shapely.prepare(polygons)  # point-in-polygon tests without rebuilding edges
+        grids = PlanGrids(plan_id, [str(code) for code, _ in kept], polygons,
+                          shapely.STRtree(polygons), bounds)
         with self._lock:
             if len(self._plans) >= MAX_CACHED_PLANS:
                 self._plans.clear()

@@ -41,19 +41,16 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import shapely
-from fastapi.responses import JSONResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.auth import Principal, check, forbid_other_worker
 from api.errors import ApiError, not_found
-from api.idempotency import idempotent_write, known_answer
 from api.schemas import (
     Escalated,
     EscalationOut,
     IncidentActionIn,
     IncidentDispatchOut,
-    IncidentIn,
     IncidentOut,
     IncidentStatistics,
     IncidentStepOut,
@@ -62,14 +59,12 @@ from api.schemas import (
     RoutePlacement,
     StatisticsBy,
 )
-from api.services.feedback import new_code
 from api.services.grid_index import GridLocator, PlanGrids, outside_error
 from api.services.scope import LevelFilter, by_grid_code, out_of_scope, visible_communities
 from api.services.visit_routes import TodayRoutes
 from api.settings import Settings
 from api.store import incidents as store
 from api.store import organisations as org_store
-from api.store.db import Database
 from api.store.models import IncidentRow, IncidentStepRow, OrganisationRow, WorkerRow
 from dispatch.channels import ASSISTED_CHANNELS, CHANNEL_NAMES
 from dispatch.incidents.errors import IncidentError
@@ -221,39 +216,6 @@ def place_report(s: Session, grids: GridLocator, lon: float,
     if plan is not None and grid_code is None:
         raise outside_error(lon, lat, plan)
     return plan, grid_code
-
-
-def report(db: Database, who: Principal, rules: Rules, grids: GridLocator,
-           body: IncidentIn, idempotency_key: str | None, path: str) -> JSONResponse:
-    """``POST /incidents``: store the report once per ``idempotency_key`` and commit (on
-    SQLite in one transaction with other requests' reports, Database.write); the answer
-    (201, or the stored one of a retried request)."""
-    category = category_id(rules, body.category)
-    channel = report_channel(who, body.channel)
-    payload = body.model_dump()
-    # Before the write lock (SQLite: one writer at a time in every process): a retried
-    # request's stored answer, and the grid of the point (422 outside every community).
-    with db.read_session() as reading:
-        replay = known_answer(reading, who, idempotency_key, payload)
-        if replay is not None:
-            return replay
-        placed = place_report(reading, grids, body.lon, body.lat)
-
-    def create(s: Session) -> IncidentOut:
-        row, merged = take_report(s, who, rules, grids, category=category, lon=body.lon,
-                                  lat=body.lat,
-                                  description=body.description,
-                                  reporter=body.reporter_name or who.name,
-                                  phone=body.reporter_phone, placed=placed,
-                                  channel=channel)
-        out = incident_out(row, merged)
-        out.feedback_code = new_code(s, row.id)  # shown once (api.services.feedback)
-        return out
-
-    # The key was looked up above: a concurrent request with the same key meets the unique
-    # constraint and gets that request's answer.
-    return db.write(lambda s: idempotent_write(s, who, idempotency_key, "POST", path,
-                                                   payload, create, looked_up=True))
 
 
 # ---- reading -------------------------------------------------------------------------------

@@ -173,8 +173,7 @@ def _place(session: Session, grids: GridLocator, lon: float,
     code = plan.code_at(lon, lat)
     if code is None:
         raise outside_error(lon, lat, plan)
-    polygon = plan.grids.geometry[plan.grids["grid_id"] == code].iloc[0]
-    return plan, code, polygon.representative_point()
+    return plan, code, plan.polygon(code).representative_point()
 
 
 def post(session: Session, who: Principal, grids: GridLocator, body: WishIn,

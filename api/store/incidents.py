@@ -19,7 +19,8 @@ import numbers
 from datetime import UTC, datetime, timedelta
 from typing import overload
 
-from sqlalchemy import bindparam, select
+import shapely
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from api.store import models as m
@@ -96,38 +97,66 @@ def open_rows(session: Session) -> list[m.IncidentRow]:
                                 .order_by(m.IncidentRow.id)))
 
 
+def duplicate_window(category: str, lon: float, lat: float, at: datetime,
+                     radius_m: float, hours: float) -> dict:
+    """The parameters of :data:`DUPLICATE_CANDIDATES` for a report at (lon, lat) at ``at``."""
+    dlat = radius_m / EARTH_M_PER_DEG
+    dlon = dlat / max(math.cos(math.radians(lat)), 1e-6)
+    window = timedelta(hours=hours)
+    return {"category": category, "since": at - window, "until": at + window,
+            "west": lon - dlon, "east": lon + dlon, "south": lat - dlat, "north": lat + dlat}
+
+
 def duplicate_candidates(session: Session, category: str, lon: float, lat: float,
                          at: datetime, radius_m: float, hours: float) -> list[m.IncidentRow]:
     """Open incidents of ``category`` reported within ``hours`` of ``at`` whose bounding box
     is within about ``radius_m`` of the point (the library checks the exact distance), locked
     for this transaction."""
-    dlat = radius_m / EARTH_M_PER_DEG
-    dlon = dlat / max(math.cos(math.radians(lat)), 1e-6)
-    window = timedelta(hours=hours)
-    return list(session.scalars(DUPLICATE_CANDIDATES, {
-        "category": category, "since": at - window, "until": at + window,
-        "west": lon - dlon, "east": lon + dlon, "south": lat - dlat, "north": lat + dlat}))
+    return list(session.scalars(DUPLICATE_CANDIDATES, duplicate_window(
+        category, lon, lat, at, radius_m, hours)))
 
 
-# The query above, built once (index ix_incidents_duplicate: category, minx).
-DUPLICATE_CANDIDATES = (
-    select(m.IncidentRow).where(
-        m.IncidentRow.category == bindparam("category"), m.IncidentRow.status.in_(OPEN_STAGES),
-        m.IncidentRow.created_at >= bindparam("since"),
-        m.IncidentRow.created_at <= bindparam("until"),
-        m.IncidentRow.minx <= bindparam("east"), m.IncidentRow.maxx >= bindparam("west"),
-        # an incident is a point (minx = maxx): this bounds the index range on both sides
-        m.IncidentRow.minx >= bindparam("west"),
-        m.IncidentRow.miny <= bindparam("north"), m.IncidentRow.maxy >= bindparam("south"))
-    .order_by(m.IncidentRow.id)
-    # Lock them (PostgreSQL; SQLite writes one at a time anyway): two reports merged into one
-    # incident at once would otherwise both append step n + 1.
-    .with_for_update())
+def duplicate_ids(session: Session, category: str, lon: float, lat: float, at: datetime,
+                  radius_m: float, hours: float) -> list[int]:
+    """The ids of :func:`duplicate_candidates`, locked likewise, without loading the rows
+    (a report has none most of the time: then no ORM object is made)."""
+    return list(session.connection().execute(DUPLICATE_IDS, duplicate_window(
+        category, lon, lat, at, radius_m, hours)).scalars())
+
+
+# The queries above, built once (index ix_incidents_duplicate: category, minx).
+_DUPLICATE_WHERE = (
+    m.IncidentRow.category == bindparam("category"), m.IncidentRow.status.in_(OPEN_STAGES),
+    m.IncidentRow.created_at >= bindparam("since"),
+    m.IncidentRow.created_at <= bindparam("until"),
+    m.IncidentRow.minx <= bindparam("east"), m.IncidentRow.maxx >= bindparam("west"),
+    # an incident is a point (minx = maxx): this bounds the index range on both sides
+    m.IncidentRow.minx >= bindparam("west"),
+    m.IncidentRow.miny <= bindparam("north"), m.IncidentRow.maxy >= bindparam("south"))
+# Locked (PostgreSQL; SQLite writes one at a time anyway): two reports merged into one
+# incident at once would otherwise both append step n + 1.
+DUPLICATE_CANDIDATES = (select(m.IncidentRow).where(*_DUPLICATE_WHERE)
+                        .order_by(m.IncidentRow.id).with_for_update())
+DUPLICATE_IDS = (select(m.IncidentRow.id).where(*_DUPLICATE_WHERE)
+                 .order_by(m.IncidentRow.id).with_for_update())
+INSERT_INCIDENT = insert(m.IncidentRow)
+INSERT_STEPS = insert(m.IncidentStepRow)
 
 
 def _reporter_json(r: Reporter) -> dict:
     return {"name": r.name, "at": r.at.isoformat(), "phone": r.phone or None,
             "report_id": r.report_id, "channel": r.channel}
+
+
+def step_values(incident_id: int, incident: Incident, token_id: int | None,
+                stored: int) -> list[dict]:
+    """The rows (column values) of the steps of ``incident`` after the first ``stored``."""
+    return [{"incident_id": incident_id, "seq": seq, "at": step.at.astimezone(UTC),
+             "stage": step.stage, "action": step.action, "who": str(step.who),
+             "note": step.note or "",
+             "assignee": None if step.assignee is None else str(step.assignee),
+             "token_id": token_id}
+            for seq, step in enumerate(incident.history[stored:], start=stored + 1)]
 
 
 def save_domain(session: Session, row: m.IncidentRow, incident: Incident,
@@ -139,28 +168,37 @@ def save_domain(session: Session, row: m.IncidentRow, incident: Incident,
         stored = session.scalar(select(m.IncidentStepRow.seq).where(
             m.IncidentStepRow.incident_id == row.id).order_by(m.IncidentStepRow.seq.desc())
             .limit(1)) or 0
-    new = []
-    for seq, step in enumerate(incident.history[stored:], start=stored + 1):
-        new.append(m.IncidentStepRow(
-            incident_id=row.id, seq=seq, at=step.at.astimezone(UTC), stage=step.stage,
-            action=step.action, who=str(step.who), note=step.note or "",
-            assignee=None if step.assignee is None else str(step.assignee), token_id=token_id))
+    new = [m.IncidentStepRow(**values)
+           for values in step_values(row.id, incident, token_id, stored)]
     session.add_all(new)
     copy_state(row, incident)
     session.flush()
     return new
 
 
+def insert_new(session: Session, incident: Incident, values: dict,
+               token_id: int | None) -> int:
+    """Insert a new ``incident`` (its row: ``values`` plus its state, point and bounding box)
+    with one Core INSERT, without an ORM object; returns its id. Its steps are the caller's
+    to insert (:func:`step_values`, :data:`INSERT_STEPS`)."""
+    lon, lat = incident.lon, incident.lat
+    row = {**values, **state_values(incident), "geom": shapely.Point(lon, lat),
+           "minx": lon, "miny": lat, "maxx": lon, "maxy": lat}
+    key = session.connection().execute(INSERT_INCIDENT, row).inserted_primary_key
+    assert key is not None, "an INSERT of one row has its primary key"
+    return int(key[0])
+
+
 def _utc(at: datetime | None) -> datetime | None:
     return None if at is None else at.astimezone(UTC)
 
 
-def copy_state(row: m.IncidentRow, incident: Incident) -> None:
-    """Copy the stage, assignee (worker or organisation), grid, escalation, reporters,
-    channel, deadlines, first acceptance, last closing (while closed) and times reopened onto
-    ``row`` (attributes set to what they hold already are not written again)."""
+def state_values(incident: Incident) -> dict:
+    """The row's columns that follow from the library's incident: the stage, assignee
+    (worker or organisation), grid, escalation, reporters, channel, deadlines, first
+    acceptance, last closing (while closed) and times reopened."""
     assignee = incident.assignee
-    values = {
+    return {
         "status": incident.stage,
         "worker_id": int(assignee) if isinstance(assignee, numbers.Integral) else None,
         "organisation_id": (assignee.org_id if isinstance(assignee, OrgRef)
@@ -174,6 +212,11 @@ def copy_state(row: m.IncidentRow, incident: Incident) -> None:
         "accepted_at": _utc(incident.accepted_at()),
         "closed_at": _utc(incident.closed_at()) if incident.stage == "closed" else None,
         "reopened": incident.reopened}
-    for name, value in values.items():
+
+
+def copy_state(row: m.IncidentRow, incident: Incident) -> None:
+    """Copy :func:`state_values` onto ``row`` (attributes set to what they hold already are
+    not written again)."""
+    for name, value in state_values(incident).items():
         if name not in row.__dict__ or getattr(row, name) != value:
             setattr(row, name, value)

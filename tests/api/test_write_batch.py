@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
+from api.store.batch import Grouped
 from api.store.db import Database
 
 
@@ -103,3 +104,64 @@ def test_database_write_groups_on_sqlite(db):
     assert db.write(_insert("z")) == "z"
     assert db.batch.transactions == before + 1
     assert _count(db) == 1
+
+
+def _insert_all(session, keys: list[str]) -> list:
+    """A group writer: one row per key, each answered with its key (a bad one: its error)."""
+    out: list = []
+    for key in keys:
+        if key.startswith("bad"):
+            out.append(ValueError(key))  # answered alone, nothing written for it
+            continue
+        session.execute(text("INSERT INTO t (k) VALUES (:k)"), {"k": key})
+        out.append(key)
+    return out
+
+
+def test_grouped_items_are_written_together(db):
+    futures = []
+    release, started = threading.Event(), threading.Event()
+
+    def slow(session):
+        started.set()
+        release.wait(10)
+
+    first = db.batch.submit(slow)
+    assert started.wait(10)
+    futures = [db.batch.submit(Grouped(_insert_all, k)) for k in ("g1", "bad1", "g2")]
+    release.set()
+    first.result(10)
+    assert futures[0].result(10) == "g1" and futures[2].result(10) == "g2"
+    with pytest.raises(ValueError, match="bad1"):
+        futures[1].result(10)
+    assert _count(db) == 2
+    assert db.batch.transactions == 2  # the slow one, then the group in one
+
+
+def test_a_failing_group_is_written_item_by_item(db):
+    """A group writer that raises (a database error for the batch) rolls the batch back;
+    each item is then written alone, and a database error alone gets one more try (on
+    PostgreSQL, a key another transaction was inserting is seen committed then)."""
+    calls: list[list[str]] = []
+
+    def flaky(session, keys: list[str]) -> list:
+        calls.append(list(keys))
+        if len(keys) > 1 or (sum(c == keys for c in calls) == 1 and keys == ["b"]):
+            session.execute(text("INSERT INTO t (k) VALUES ('a')"))  # taken below
+            session.execute(text("INSERT INTO t (k) VALUES ('a')"))
+        return _insert_all(session, keys)
+
+    release, started = threading.Event(), threading.Event()
+
+    def slow(session):
+        started.set()
+        release.wait(10)
+
+    first = db.batch.submit(slow)
+    assert started.wait(10)
+    futures = [db.batch.submit(Grouped(flaky, k)) for k in ("a", "b", "c")]
+    release.set()
+    first.result(10)
+    assert [f.result(10) for f in futures] == ["a", "b", "c"]
+    assert calls == [["a", "b", "c"], ["a"], ["b"], ["b"], ["c"]]
+    assert _count(db) == 3

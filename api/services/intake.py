@@ -1,0 +1,211 @@
+"""Fast intake of reports (``POST /incidents``): the reports of concurrent requests written
+as one set, in one transaction, answered after its commit.
+
+The request's own work happens in the event loop, without a thread: its token (the process's
+cache), the body's validation, the category and channel checks and the request's hash. The
+rest is :func:`write_reports`, which the process's writer thread (api.store.batch) runs for
+every report queued meanwhile, in one write transaction (on SQLite, one turn of the write
+lock for all of them):
+
+* one query for the active plan's id and one for the idempotency keys of the whole batch
+  (a retried request gets the stored answer, or 422 for a key reused with another body; a
+  key sent twice within one batch is answered once and replayed once);
+* each point placed in the active plan's grids in memory (api.services.grid_index; 422
+  ``outside_area`` outside every community);
+* per report, one indexed query for duplicate candidates (ids only, locked on PostgreSQL);
+  none, the usual case: the new incident is one Core INSERT (no ORM object), its first
+  step, feedback code and key row wait to be inserted with those of the batch (one
+  executemany per table); some: the rows are loaded and the library decides
+  (dispatch.incidents.lifecycle.merge_report), a merge is saved through the ORM as before;
+* nothing is written for a report answered with an error; a database error fails the whole
+  batch, which api.store.batch then writes again one report at a time.
+
+What is stored, and answered, is what api.services.incidents.take_report stores (Open311 and
+the QR posters' form use that one, report by report): the same row, first step, feedback
+code and key row (tests/api/test_intake.py compares them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
+
+from api.auth import Principal
+from api.errors import ApiError
+from api.idempotency import (
+    INSERT_KEYS,
+    StoredAnswer,
+    check_key,
+    check_same_request,
+    key_values,
+    replayed,
+    request_hash,
+    stored_answers,
+)
+from api.schemas import IncidentIn, IncidentOut
+from api.services.feedback import make_code
+from api.services.grid_index import GridLocator, PlanGrids, outside_error
+from api.services.incidents import category_id, incident_out, report_channel
+from api.store import incidents as store
+from api.store.batch import Grouped
+from api.store.db import Database
+from api.store.models import FeedbackCodeRow, IncidentRow
+from dispatch.incidents.errors import IncidentError
+from dispatch.incidents.lifecycle import Incident, merge_report
+from dispatch.incidents.rules import Rules
+
+INSERT_CODES = insert(FeedbackCodeRow)
+
+
+@dataclass(frozen=True, eq=False)
+class Report:
+    """One report, checked in the request (category id, channel), for the writer."""
+
+    who: Principal
+    rules: Rules
+    grids: GridLocator
+    category: str
+    channel: str
+    lon: float
+    lat: float
+    description: str
+    reporter: str
+    phone: str | None
+    key: str | None
+    digest: str  # sha256 of the request's body (api.idempotency.request_hash)
+    path: str
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What a report is answered: status and body, replayed from its key's row or not."""
+
+    status: int
+    body: dict
+    replayed: bool = False
+
+    def response(self) -> JSONResponse:
+        """The HTTP answer."""
+        if self.replayed:
+            return replayed(self.body, self.status)
+        return JSONResponse(self.body, status_code=self.status)
+
+
+@dataclass
+class _Pending:
+    """Rows of the batch's new incidents not inserted yet (one executemany per table)."""
+
+    steps: list[dict] = field(default_factory=list)
+    codes: list[dict] = field(default_factory=list)
+    keys: list[dict] = field(default_factory=list)
+
+    def insert(self, session: Session) -> None:
+        """Insert what waits (steps before anything reads them: a merge into an incident new
+        in this batch)."""
+        conn = session.connection()
+        for statement, rows in ((store.INSERT_STEPS, self.steps), (INSERT_CODES, self.codes),
+                                (INSERT_KEYS, self.keys)):
+            if rows:
+                conn.execute(statement, rows)
+                rows.clear()
+
+
+async def report(db: Database, who: Principal, rules: Rules, grids: GridLocator,
+                 body: IncidentIn, idempotency_key: str | None, path: str) -> JSONResponse:
+    """``POST /incidents``: the report stored once per ``idempotency_key`` and committed with
+    the others of its batch; the answer (201, or the stored one of a retried request)."""
+    check_key(idempotency_key)
+    item = Report(who, rules, grids, category_id(rules, body.category),
+                  report_channel(who, body.channel), body.lon, body.lat, body.description,
+                  body.reporter_name or who.name, body.reporter_phone, idempotency_key,
+                  request_hash(body.model_dump()), path)
+    answer: Answer = await asyncio.wrap_future(db.batch.submit(Grouped(write_reports, item)))
+    return answer.response()
+
+
+def write_reports(session: Session, reports: list[Report]) -> list[Answer | Exception]:
+    """Write ``reports`` in ``session``'s transaction (the caller commits); each answered
+    with its :class:`Answer` or its error (then nothing of it is written)."""
+    plans: dict[int, PlanGrids | None] = {}  # the active plan, by locator (one per app)
+    for r in reports:
+        if id(r.grids) not in plans:
+            plans[id(r.grids)] = r.grids.active(session)
+    answers = stored_answers(session, [(r.who.token_id, r.key) for r in reports
+                                       if r.key is not None])
+    pending = _Pending()
+    out: list[Answer | Exception] = []
+    for r in reports:
+        try:
+            out.append(_take(session, r, plans[id(r.grids)], answers, pending))
+        except (ApiError, IncidentError) as error:
+            out.append(error)
+    pending.insert(session)
+    return out
+
+
+def _take(session: Session, r: Report, plan: PlanGrids | None,
+          answers: dict[tuple[int, str], StoredAnswer], pending: _Pending) -> Answer:
+    if r.key is not None and (found := answers.get((r.who.token_id, r.key))) is not None:
+        check_same_request(found.request_sha256, r.digest)
+        return Answer(found.status_code, found.response, replayed=True)
+    grid_code = None if plan is None else plan.code_at(r.lon, r.lat)
+    if plan is not None and grid_code is None:
+        raise outside_error(r.lon, r.lat, plan)
+    now = datetime.now(UTC)
+    rules = r.rules
+    found_ids = store.duplicate_ids(session, r.category, r.lon, r.lat, now, rules.duplicate_m,
+                                    rules.duplicate_hours)
+    rows: list[IncidentRow] = []
+    if found_ids:
+        pending.insert(session)  # the steps of this batch's incidents, read just below
+        rows = list(session.scalars(select(IncidentRow).where(IncidentRow.id.in_(found_ids))
+                                    .order_by(IncidentRow.id)))  # locked by the query above
+    incident, merged = merge_report(store.load(session, rows), "new", r.category, r.lon, r.lat,
+                                    now, r.reporter, rules, description=r.description,
+                                    phone=r.phone or "", channel=r.channel)
+    if merged:
+        row = session.get_one(IncidentRow, int(incident.incident_id))
+        store.save_domain(session, row, incident, r.who.token_id)
+        out = incident_out(row, merged=True)
+        incident_id = row.id
+    else:
+        incident.grid_id = grid_code
+        plan_id = None if plan is None else plan.plan_id
+        incident_id = store.insert_new(session, incident, {
+            "category": r.category, "description": r.description, "reporter_name": r.reporter,
+            "reporter_phone": r.phone, "reporter_token_id": r.who.token_id, "plan_id": plan_id,
+            "created_at": now, "updated_at": now}, r.who.token_id)
+        pending.steps += store.step_values(incident_id, incident, r.who.token_id, stored=0)
+        out = new_incident_out(incident_id, incident, plan_id, now)
+    code, code_sha256 = make_code()
+    pending.codes.append({"incident_id": incident_id, "code_sha256": code_sha256,
+                          "created_at": now})
+    out.feedback_code = code  # shown once (api.services.feedback)
+    body = jsonable_encoder(out)
+    if r.key is not None:
+        pending.keys.append(key_values(r.who, r.key, "POST", r.path, r.digest, 201, body))
+        answers[(r.who.token_id, r.key)] = StoredAnswer(r.digest, 201, body)
+    return Answer(201, body)
+
+
+def new_incident_out(incident_id: int, incident: Incident, plan_id: int | None,
+                     created_at: datetime) -> IncidentOut:
+    """The API's view of a new incident just inserted (what
+    api.services.incidents.incident_out makes of its row)."""
+    state = store.state_values(incident)
+    return IncidentOut(id=incident_id, category=incident.category,
+                       description=incident.description, status=state["status"],
+                       lon=incident.lon, lat=incident.lat, plan_id=plan_id,
+                       grid_code=state["grid_code"], worker_id=state["worker_id"],
+                       organisation_id=state["organisation_id"], channel=state["channel"],
+                       created_at=created_at, accept_by=state["accept_by"],
+                       close_by=state["close_by"],
+                       overdue=incident.overdue(datetime.now(UTC)),
+                       escalated_to=state["escalated_to"],
+                       reporters=max(1, len(incident.reporters)), merged=False)
