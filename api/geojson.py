@@ -18,7 +18,8 @@ from fastapi.responses import Response
 GEOJSON = "application/geo+json"
 
 
-def _dumps(value) -> str:
+def dumps(value) -> str:
+    """Compact JSON text (non-ASCII kept, anything else as its str())."""
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
 
 
@@ -30,15 +31,15 @@ def features_json(props: Sequence[dict], geoms: Sequence, ids: Sequence | None =
     for i, (p, g) in enumerate(zip(props, texts, strict=True)):
         head = '{"type":"Feature",'
         if ids is not None:
-            head += f'"id":{_dumps(ids[i])},'
+            head += f'"id":{dumps(ids[i])},'
         out.append(f'{head}"geometry":{g if g is not None else "null"},'
-                   f'"properties":{_dumps(p)}}}')
+                   f'"properties":{dumps(p)}}}')
     return out
 
 
 def collection_bytes(features: list[str], members: dict | None = None) -> bytes:
     """A FeatureCollection of feature strings, with extra top-level members."""
-    extra = "".join(f",{_dumps(k)}:{_dumps(v)}" for k, v in (members or {}).items())
+    extra = "".join(f",{dumps(k)}:{dumps(v)}" for k, v in (members or {}).items())
     return f'{{"type":"FeatureCollection","features":[{",".join(features)}]{extra}}}'.encode()
 
 

@@ -9,9 +9,14 @@ lock for all of them):
 
 * one query for the active plan's id and one for the idempotency keys of the whole batch
   (a retried request gets the stored answer, or 422 for a key reused with another body; a
-  key sent twice within one batch is answered once and replayed once);
+  key sent twice within one batch is written once and replayed once);
 * each point placed in the active plan's grids in memory (api.services.grid_index; 422
   ``outside_area`` outside every community);
+* on PostgreSQL, where the service's processes write at the same time, the keys of the
+  reports left are claimed first (one INSERT ... ON CONFLICT DO NOTHING, in key order): a
+  key another process's transaction was writing is then answered from its row, instead of
+  failing the whole batch at its commit (SQLite writes one transaction at a time: the query
+  above is the truth there);
 * per report, one indexed query for duplicate candidates (ids only, locked on PostgreSQL);
   none, the usual case: the new incident is one Core INSERT (no ORM object), its first
   step, feedback code and key row wait to be inserted with those of the batch (one
@@ -30,6 +35,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import cast
 
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
@@ -43,6 +49,8 @@ from api.idempotency import (
     StoredAnswer,
     check_key,
     check_same_request,
+    claim_keys,
+    fill_keys,
     key_values,
     replayed,
     request_hash,
@@ -56,7 +64,6 @@ from api.store import incidents as store
 from api.store.batch import Grouped
 from api.store.db import Database
 from api.store.models import FeedbackCodeRow, IncidentRow
-from dispatch.incidents.errors import IncidentError
 from dispatch.incidents.lifecycle import Incident, merge_report
 from dispatch.incidents.rules import Rules
 
@@ -99,8 +106,10 @@ class Answer:
 
 @dataclass
 class _Pending:
-    """Rows of the batch's new incidents not inserted yet (one executemany per table)."""
+    """Rows of the batch's new incidents not inserted yet (one executemany per table), and
+    the answers of its keys (inserted then, or filled in when claimed first)."""
 
+    claimed: bool  # the key rows are in already (PostgreSQL), their answers to fill in
     steps: list[dict] = field(default_factory=list)
     codes: list[dict] = field(default_factory=list)
     keys: list[dict] = field(default_factory=list)
@@ -109,11 +118,16 @@ class _Pending:
         """Insert what waits (steps before anything reads them: a merge into an incident new
         in this batch)."""
         conn = session.connection()
-        for statement, rows in ((store.INSERT_STEPS, self.steps), (INSERT_CODES, self.codes),
-                                (INSERT_KEYS, self.keys)):
+        for statement, rows in ((store.INSERT_STEPS, self.steps), (INSERT_CODES, self.codes)):
             if rows:
                 conn.execute(statement, rows)
                 rows.clear()
+        if self.keys:
+            if self.claimed:
+                fill_keys(session, self.keys)
+            else:
+                conn.execute(INSERT_KEYS, self.keys)
+            self.keys.clear()
 
 
 async def report(db: Database, who: Principal, rules: Rules, grids: GridLocator,
@@ -129,34 +143,95 @@ async def report(db: Database, who: Principal, rules: Rules, grids: GridLocator,
     return answer.response()
 
 
+Key = tuple[int, str]  # (token id, Idempotency-Key)
+
+
 def write_reports(session: Session, reports: list[Report]) -> list[Answer | Exception]:
     """Write ``reports`` in ``session``'s transaction (the caller commits); each answered
-    with its :class:`Answer` or its error (then nothing of it is written)."""
+    with its :class:`Answer` or its error (then nothing of it is written).
+
+    First every report is checked without writing (its key answered already, in the store or
+    earlier in the batch; its point in a grid); on PostgreSQL the keys of those left are then
+    claimed (a key another process has just written is answered from its row); then they
+    are written."""
     plans: dict[int, PlanGrids | None] = {}  # the active plan, by locator (one per app)
     for r in reports:
         if id(r.grids) not in plans:
             plans[id(r.grids)] = r.grids.active(session)
     answers = stored_answers(session, [(r.who.token_id, r.key) for r in reports
                                        if r.key is not None])
-    pending = _Pending()
-    out: list[Answer | Exception] = []
-    for r in reports:
+    out: list[Answer | Exception | None] = [None] * len(reports)
+    writers: dict[Key, int] = {}  # key -> the report of this batch that writes it
+    copies: list[tuple[int, int]] = []  # (i, j): report i is answered as report j
+    todo: list[tuple[int, str | None]] = []  # (report, its grid code) to write
+    for i, r in enumerate(reports):
+        key = None if r.key is None else (r.who.token_id, r.key)
         try:
-            out.append(_take(session, r, plans[id(r.grids)], answers, pending))
-        except (ApiError, IncidentError) as error:
-            out.append(error)
+            if key is not None and key in answers:
+                out[i] = _replay(answers[key], r.digest)
+            elif key is not None and key in writers:
+                check_same_request(reports[writers[key]].digest, r.digest)
+                copies.append((i, writers[key]))
+            else:
+                todo.append((i, _grid_code(r, plans[id(r.grids)])))
+                if key is not None:
+                    writers[key] = i
+        except ApiError as error:
+            out[i] = error
+    claimed = session.get_bind().dialect.name == "postgresql"
+    if claimed and writers:
+        todo = _claim(session, reports, writers, todo, out)
+    pending = _Pending(claimed)
+    for i, grid_code in todo:
+        out[i] = _write(session, reports[i], plans[id(reports[i].grids)], grid_code, pending)
     pending.insert(session)
-    return out
+    for i, j in copies:
+        first = out[j]
+        out[i] = first if not isinstance(first, Answer) else Answer(first.status, first.body,
+                                                                     replayed=True)
+    assert all(a is not None for a in out), "every report answered"
+    return cast(list[Answer | Exception], out)
 
 
-def _take(session: Session, r: Report, plan: PlanGrids | None,
-          answers: dict[tuple[int, str], StoredAnswer], pending: _Pending) -> Answer:
-    if r.key is not None and (found := answers.get((r.who.token_id, r.key))) is not None:
-        check_same_request(found.request_sha256, r.digest)
-        return Answer(found.status_code, found.response, replayed=True)
+def _replay(found: StoredAnswer, digest: str) -> Answer:
+    check_same_request(found.request_sha256, digest)
+    return Answer(found.status_code, found.response, replayed=True)
+
+
+def _grid_code(r: Report, plan: PlanGrids | None) -> str | None:
+    """The code of the active plan's grid holding the report (None without an active plan);
+    422 ``outside_area`` outside every grid."""
     grid_code = None if plan is None else plan.code_at(r.lon, r.lat)
     if plan is not None and grid_code is None:
         raise outside_error(r.lon, r.lat, plan)
+    return grid_code
+
+
+def _claim(session: Session, reports: list[Report], writers: dict[Key, int],
+           todo: list[tuple[int, str | None]], out: list) -> list[tuple[int, str | None]]:
+    """Claim the keys of the reports to write (PostgreSQL, in one order in every process);
+    a report whose key another process wrote meanwhile is answered from that key's row.
+    Returns the reports left to write."""
+    rows = [key_values(reports[i].who, key[1], "POST", reports[i].path, reports[i].digest,
+                       0, {}) for key, i in sorted(writers.items())]
+    taken = claim_keys(session, rows)
+    if not taken:
+        return todo
+    found = stored_answers(session, list(taken))
+    for key in taken:
+        i = writers[key]
+        try:
+            out[i] = _replay(found[key], reports[i].digest)  # KeyError: the batch again
+        except ApiError as error:
+            out[i] = error
+    done = {writers[key] for key in taken}
+    return [(i, code) for i, code in todo if i not in done]
+
+
+def _write(session: Session, r: Report, plan: PlanGrids | None, grid_code: str | None,
+           pending: _Pending) -> Answer:
+    """Store report ``r`` (merged into a duplicate or a new incident) with its feedback code
+    and its key's answer."""
     now = datetime.now(UTC)
     rules = r.rules
     found_ids = store.duplicate_ids(session, r.category, r.lon, r.lat, now, rules.duplicate_m,
@@ -190,7 +265,6 @@ def _take(session: Session, r: Report, plan: PlanGrids | None,
     body = jsonable_encoder(out)
     if r.key is not None:
         pending.keys.append(key_values(r.who, r.key, "POST", r.path, r.digest, 201, body))
-        answers[(r.who.token_id, r.key)] = StoredAnswer(r.digest, 201, body)
     return Answer(201, body)
 
 

@@ -97,7 +97,7 @@ def grid_records(session: Session, plan_id: int, where=None) -> tuple[list[dict]
     if where is not None:
         query = query.where(where)
     grids = list(session.scalars(query))
-    workers = _grid_workers(session, plan_id)
+    workers = grid_workers(session, plan_id)
     records = []
     for g in grids:
         rec = {"grid_id": g.code, "code": g.code, "community": g.community,
@@ -125,7 +125,8 @@ def grids_frame(session: Session, plan_id: int, where=None) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(records, geometry=geoms, crs="EPSG:4326")
 
 
-def _grid_workers(session: Session, plan_id: int) -> dict[int, tuple[int, str]]:
+def grid_workers(session: Session, plan_id: int) -> dict[int, tuple[int, str]]:
+    """The worker (id, name) assigned to each grid of the plan, by grid id."""
     rows = session.execute(select(m.AssignmentRow.grid_id, m.WorkerRow.id, m.WorkerRow.name)
                            .join(m.WorkerRow, m.WorkerRow.id == m.AssignmentRow.worker_id)
                            .where(m.AssignmentRow.plan_id == plan_id,

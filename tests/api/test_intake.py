@@ -219,3 +219,40 @@ def test_one_batch_on_postgis(postgis_url, open_service):
     with open_service("intake-postgis", start_jobs=False, database_url=postgis_url) as pg:
         out, _ = _batch(pg, pg["app"])
         _check_batch(pg["app"], out)
+
+
+def test_a_key_written_by_another_process_meanwhile_on_postgis(postgis_url, open_service):
+    """Two service processes write at once on PostgreSQL: a retry whose first attempt is
+    being written by the other's transaction waits for it and gets its answer (not a second
+    record, nor a failed batch); when that transaction rolls back instead, the retry writes."""
+    with open_service("intake-race", start_jobs=False, database_url=postgis_url) as pg:
+        app = pg["app"]
+        _ensure_state(pg)
+        who = _principal(app, "reporter")
+        p = pg["points"][0]
+        db = app.state.db
+        for ending, key in (("commit", "race-1"), ("rollback", "race-2")):
+            item = _item(app, who, p.x, p.y - 0.0005, key, "building_safety")
+            first = db.write_session()
+            (mine,) = write_reports(first, [item])  # written, not committed
+            result: list = []
+            second = threading.Thread(target=lambda: result.append(
+                db.write(lambda s: write_reports(s, [item])[0])))  # noqa: B023
+            second.start()
+            second.join(1.0)
+            assert second.is_alive()  # waiting for the first transaction
+            getattr(first, ending)()
+            first.close()
+            second.join(10)
+            (theirs,) = result
+            if ending == "commit":
+                assert theirs == Answer(201, mine.body, replayed=True)
+            else:
+                assert theirs.status == 201 and not theirs.replayed
+            with db.read_session() as s:
+                assert s.scalar(select(func.count()).select_from(m.IncidentRow).where(
+                    m.IncidentRow.category == "building_safety",
+                    m.IncidentRow.status != "closed")) == 1
+            with db.writing() as s:  # the next round starts without an open incident
+                s.execute(m.IncidentRow.__table__.update().where(
+                    m.IncidentRow.category == "building_safety").values(status="closed"))
