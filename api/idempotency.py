@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
@@ -30,6 +31,13 @@ MAX_KEY_LENGTH = 200
 def request_hash(payload) -> str:
     """The sha256 of a request's body (``payload``: its JSON-able fields), as keys store it."""
     data = json.dumps(jsonable_encoder(payload), sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(data.encode("utf-8")).hexdigest()
+
+
+def model_hash(model: BaseModel) -> str:
+    """:func:`request_hash` of a model's fields (``model.model_dump()``), the model's own
+    JSON dump sorted instead of the encoder's walk over it (the same digest: tested)."""
+    data = json.dumps(model.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(data.encode("utf-8")).hexdigest()
 
 

@@ -92,7 +92,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
           f"(数据 data: {settings.data_dir.resolve()}, {args.workers} 进程 processes)",
           flush=True)
     if args.workers == 1:
-        uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="warning")
+        uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="warning",
+                    access_log=False)
         return 0
     # Migrate once here, not in N processes at once; each worker builds the app from the
     # environment (api.app.app_from_env) and one of them runs the jobs (api.jobs.runner).
@@ -100,7 +101,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     os.environ["WANGGE_DATA_DIR"] = str(settings.data_dir.resolve())
     os.environ[SERVE_PID_ENV] = str(os.getpid())  # the workers end with this process
     uvicorn.run("api.app:app_from_env", factory=True, workers=args.workers, host=args.host,
-                port=args.port, log_level="warning")
+                port=args.port, log_level="warning", access_log=False)
     return 0
 
 

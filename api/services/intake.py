@@ -18,10 +18,10 @@ lock for all of them):
   failing the whole batch at its commit (SQLite writes one transaction at a time: the query
   above is the truth there);
 * per report, one indexed query for duplicate candidates (ids only, locked on PostgreSQL);
-  none, the usual case: the new incident is one Core INSERT (no ORM object), its first
-  step, feedback code and key row wait to be inserted with those of the batch (one
-  executemany per table); some: the rows are loaded and the library decides
-  (dispatch.incidents.lifecycle.merge_report), a merge is saved through the ORM as before;
+  none, the usual case: the new incident is one Core INSERT; some: they are read with their
+  steps (two queries) and the library decides (dispatch.incidents.lifecycle.merge_report), a
+  merge is one UPDATE of the row's state. No ORM object is made. The steps, feedback codes
+  and key rows wait to be inserted with those of the batch (one executemany per table);
 * nothing is written for a report answered with an error; a database error fails the whole
   batch, which api.store.batch then writes again one report at a time.
 
@@ -37,9 +37,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import cast
 
-from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
-from sqlalchemy import insert, select
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from api.auth import Principal
@@ -52,18 +51,18 @@ from api.idempotency import (
     claim_keys,
     fill_keys,
     key_values,
+    model_hash,
     replayed,
-    request_hash,
     stored_answers,
 )
 from api.schemas import IncidentIn, IncidentOut
 from api.services.feedback import make_code
 from api.services.grid_index import GridLocator, PlanGrids, outside_error
-from api.services.incidents import category_id, incident_out, report_channel
+from api.services.incidents import category_id, report_channel
 from api.store import incidents as store
 from api.store.batch import Grouped
 from api.store.db import Database
-from api.store.models import FeedbackCodeRow, IncidentRow
+from api.store.models import FeedbackCodeRow
 from dispatch.incidents.lifecycle import Incident, merge_report
 from dispatch.incidents.rules import Rules
 
@@ -138,7 +137,7 @@ async def report(db: Database, who: Principal, rules: Rules, grids: GridLocator,
     item = Report(who, rules, grids, category_id(rules, body.category),
                   report_channel(who, body.channel), body.lon, body.lat, body.description,
                   body.reporter_name or who.name, body.reporter_phone, idempotency_key,
-                  request_hash(body.model_dump()), path)
+                  model_hash(body), path)
     answer: Answer = await asyncio.wrap_future(db.batch.submit(Grouped(write_reports, item)))
     return answer.response()
 
@@ -236,19 +235,17 @@ def _write(session: Session, r: Report, plan: PlanGrids | None, grid_code: str |
     rules = r.rules
     found_ids = store.duplicate_ids(session, r.category, r.lon, r.lat, now, rules.duplicate_m,
                                     rules.duplicate_hours)
-    rows: list[IncidentRow] = []
+    found = []
     if found_ids:
         pending.insert(session)  # the steps of this batch's incidents, read just below
-        rows = list(session.scalars(select(IncidentRow).where(IncidentRow.id.in_(found_ids))
-                                    .order_by(IncidentRow.id)))  # locked by the query above
-    incident, merged = merge_report(store.load(session, rows), "new", r.category, r.lon, r.lat,
+        found = store.load_rows(session, found_ids)  # locked by the query above
+    incident, merged = merge_report([i for _, i, _ in found], "new", r.category, r.lon, r.lat,
                                     now, r.reporter, rules, description=r.description,
                                     phone=r.phone or "", channel=r.channel)
     if merged:
-        row = session.get_one(IncidentRow, int(incident.incident_id))
-        store.save_domain(session, row, incident, r.who.token_id)
-        out = incident_out(row, merged=True)
-        incident_id = row.id
+        row, _, stored = next(f for f in found if f[1] is incident)
+        incident_id, plan_id, created_at = row.id, row.plan_id, store.aware(row.created_at)
+        store.update_state(session, incident_id, incident, now)
     else:
         incident.grid_id = grid_code
         plan_id = None if plan is None else plan.plan_id
@@ -256,22 +253,24 @@ def _write(session: Session, r: Report, plan: PlanGrids | None, grid_code: str |
             "category": r.category, "description": r.description, "reporter_name": r.reporter,
             "reporter_phone": r.phone, "reporter_token_id": r.who.token_id, "plan_id": plan_id,
             "created_at": now, "updated_at": now}, r.who.token_id)
-        pending.steps += store.step_values(incident_id, incident, r.who.token_id, stored=0)
-        out = new_incident_out(incident_id, incident, plan_id, now)
+        stored, created_at = 0, now
+    pending.steps += store.step_values(incident_id, incident, r.who.token_id, stored)
+    out = incident_view(incident_id, incident, plan_id, created_at, merged)
     code, code_sha256 = make_code()
     pending.codes.append({"incident_id": incident_id, "code_sha256": code_sha256,
                           "created_at": now})
     out.feedback_code = code  # shown once (api.services.feedback)
-    body = jsonable_encoder(out)
+    body = out.model_dump(mode="json")  # what jsonable_encoder makes of it
     if r.key is not None:
         pending.keys.append(key_values(r.who, r.key, "POST", r.path, r.digest, 201, body))
     return Answer(201, body)
 
 
-def new_incident_out(incident_id: int, incident: Incident, plan_id: int | None,
-                     created_at: datetime) -> IncidentOut:
-    """The API's view of a new incident just inserted (what
-    api.services.incidents.incident_out makes of its row)."""
+def incident_view(incident_id: int, incident: Incident, plan_id: int | None,
+                  created_at: datetime, merged: bool) -> IncidentOut:
+    """The API's view of an incident just written (what api.services.incidents.incident_out
+    makes of its row): its id, plan and time reported from the row, the rest from the
+    library's incident the row's state was copied from."""
     state = store.state_values(incident)
     return IncidentOut(id=incident_id, category=incident.category,
                        description=incident.description, status=state["status"],
@@ -282,4 +281,4 @@ def new_incident_out(incident_id: int, incident: Incident, plan_id: int | None,
                        close_by=state["close_by"],
                        overdue=incident.overdue(datetime.now(UTC)),
                        escalated_to=state["escalated_to"],
-                       reporters=max(1, len(incident.reporters)), merged=False)
+                       reporters=max(1, len(incident.reporters)), merged=merged)

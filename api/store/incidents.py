@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import overload
+from typing import Any, overload
 
 import shapely
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import Row, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from api.store import models as m
@@ -70,8 +71,10 @@ def steps_of(session: Session, incident_ids: list[int]) -> dict[int, list[m.Inci
     return out
 
 
-def to_domain(row: m.IncidentRow, steps: list[m.IncidentStepRow]) -> Incident:
-    """The library's incident for ``row`` and its stored ``steps``."""
+def to_domain(row: m.IncidentRow | Row[Any],
+              steps: Sequence[m.IncidentStepRow | Row[Any]]) -> Incident:
+    """The library's incident for ``row`` and its stored ``steps`` (ORM objects, or Core rows
+    of the same columns)."""
     history = [Step(aware(s.at), s.stage, s.action, s.who, s.note, _assignee(s.assignee))
                for s in steps]
     reporters = [Reporter(r["name"], datetime.fromisoformat(r["at"]), r.get("phone") or "",
@@ -89,6 +92,26 @@ def load(session: Session, rows: list[m.IncidentRow]) -> list[Incident]:
     """The library's incidents for ``rows`` (two queries in all)."""
     steps = steps_of(session, [r.id for r in rows])
     return [to_domain(r, steps[r.id]) for r in rows]
+
+
+CANDIDATE_ROWS = (select(m.IncidentRow.__table__)
+                  .where(m.IncidentRow.id.in_(bindparam("ids", expanding=True)))
+                  .order_by(m.IncidentRow.id))
+STEP_ROWS = (select(m.IncidentStepRow.__table__)
+             .where(m.IncidentStepRow.incident_id.in_(bindparam("ids", expanding=True)))
+             .order_by(m.IncidentStepRow.incident_id, m.IncidentStepRow.seq))
+
+
+def load_rows(session: Session, ids: list[int]
+              ) -> list[tuple[Row[Any], Incident, int]]:
+    """The incidents ``ids`` as Core rows, library incidents and counts of stored steps (two
+    queries, no ORM object), by id."""
+    conn = session.connection()
+    rows = conn.execute(CANDIDATE_ROWS, {"ids": ids}).all()
+    steps: dict[int, list[Row[Any]]] = {r.id: [] for r in rows}
+    for step in conn.execute(STEP_ROWS, {"ids": ids}):
+        steps[step.incident_id].append(step)
+    return [(r, to_domain(r, steps[r.id]), len(steps[r.id])) for r in rows]
 
 
 def open_rows(session: Session) -> list[m.IncidentRow]:
@@ -189,6 +212,15 @@ def insert_new(session: Session, incident: Incident, values: dict,
     return int(key[0])
 
 
+def update_state(session: Session, incident_id: int, incident: Incident,
+                 at: datetime) -> None:
+    """Write the state of ``incident`` (:func:`state_values`) on its row with one Core UPDATE
+    (the ORM's save_domain without the ORM; its new steps are the caller's to insert)."""
+    values = {f"b_{k}": v for k, v in state_values(incident).items()}
+    session.connection().execute(UPDATE_STATE, {**values, "b_id": incident_id,
+                                                "b_updated_at": at})
+
+
 def _utc(at: datetime | None) -> datetime | None:
     return None if at is None else at.astimezone(UTC)
 
@@ -212,6 +244,13 @@ def state_values(incident: Incident) -> dict:
         "accepted_at": _utc(incident.accepted_at()),
         "closed_at": _utc(incident.closed_at()) if incident.stage == "closed" else None,
         "reopened": incident.reopened}
+
+
+STATE_COLUMNS = ("status", "worker_id", "organisation_id", "channel", "grid_code",
+                 "escalated_to", "reporters", "accept_by", "close_by", "accepted_at",
+                 "closed_at", "reopened")
+UPDATE_STATE = (update(m.IncidentRow).where(m.IncidentRow.id == bindparam("b_id"))
+                .values({c: bindparam(f"b_{c}") for c in (*STATE_COLUMNS, "updated_at")}))
 
 
 def copy_state(row: m.IncidentRow, incident: Incident) -> None:

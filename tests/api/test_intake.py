@@ -8,7 +8,7 @@ from __future__ import annotations
 import random
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import geopandas as gpd
 import pytest
@@ -17,12 +17,14 @@ from sqlalchemy import func, select
 
 from api.auth import Principal
 from api.errors import ApiError
-from api.idempotency import request_hash
+from api.idempotency import model_hash, request_hash
 from api.schemas import IncidentIn
 from api.services.incidents import take_report
 from api.services.intake import Answer, Report, write_reports
+from api.store import incidents as store
 from api.store import models as m
 from dispatch.incidents.dispatcher import locate_grid
+from dispatch.incidents.lifecycle import merge_report
 
 # the columns a new incident's row gets from its report (not its id, point or times)
 SAME = ("category", "description", "status", "plan_id", "grid_code", "worker_id",
@@ -107,6 +109,12 @@ def test_a_report_stores_and_answers_what_take_report_does(sv):
         codes = s.scalar(select(func.count()).select_from(m.FeedbackCodeRow)
                          .where(m.FeedbackCodeRow.incident_id == fast["id"]))
     assert key.response == fast and key.status_code == 201 and codes == 1
+    near = c.post("/incidents", headers=h["reporter"],
+                  json={"category": "environment", "lon": p.x, "lat": p.y + 0.00041})
+    merged = near.json()
+    assert merged["merged"] and merged["id"] == fast["id"] and merged["reporters"] == 2
+    assert {**merged, "feedback_code": None, "merged": False} == \
+        c.get(f"/incidents/{fast['id']}", headers=h["admin"]).json()
     again = c.post("/incidents", headers={**h["reporter"], "Idempotency-Key": "same-1"},
                    json={"category": "environment", "lon": p.x, "lat": p.y + 0.0004,
                          "description": "垃圾 bags", "reporter_phone": "13800000000"})
@@ -194,6 +202,23 @@ def test_concurrent_reports_share_transactions(sv):
     assert stored == answers
 
 
+def test_the_model_hash_is_the_request_hash():
+    """Keys stored before keep matching: the digest of the model's own dump is the one of
+    request_hash over its fields."""
+    for body in (IncidentIn(category="噪音", lon=118.7, lat=32.05),
+                 IncidentIn(category="noise", lon=-0.1, lat=1e-7, description="a\u00e9\u4e2d\n",
+                            reporter_name="王", reporter_phone="+86 138", channel="app")):
+        assert model_hash(body) == request_hash(body.model_dump())
+
+
+def test_state_columns_are_the_state_values(sv):
+    """A merge writes every column of the row's state (store.UPDATE_STATE)."""
+    app = sv["app"]
+    incident, _ = merge_report([], "1", "noise", 118.78, 32.04, datetime.now(UTC), "x",
+                               app.state.incident_rules)
+    assert set(store.STATE_COLUMNS) == set(store.state_values(incident))
+
+
 def test_grid_lookup_places_points_as_the_dispatcher(sv):
     """The prepared R-tree of api.services.grid_index and dispatch's locate_grid agree,
     inside, outside and on the grids' shared edges and corners (the first grid saved)."""
@@ -221,6 +246,10 @@ def test_one_batch_on_postgis(postgis_url, open_service):
         _check_batch(pg["app"], out)
 
 
+def _write_into(db, item: Report, result: list) -> None:
+    result.append(db.write(lambda s: write_reports(s, [item])[0]))
+
+
 def test_a_key_written_by_another_process_meanwhile_on_postgis(postgis_url, open_service):
     """Two service processes write at once on PostgreSQL: a retry whose first attempt is
     being written by the other's transaction waits for it and gets its answer (not a second
@@ -236,8 +265,7 @@ def test_a_key_written_by_another_process_meanwhile_on_postgis(postgis_url, open
             first = db.write_session()
             (mine,) = write_reports(first, [item])  # written, not committed
             result: list = []
-            second = threading.Thread(target=lambda: result.append(
-                db.write(lambda s: write_reports(s, [item])[0])))  # noqa: B023
+            second = threading.Thread(target=_write_into, args=(db, item, result))
             second.start()
             second.join(1.0)
             assert second.is_alive()  # waiting for the first transaction
