@@ -277,6 +277,26 @@ def tree_cpu_s(pid: int) -> dict[int, float]:
     return out
 
 
+def database_cpu_s(url: str) -> dict[int, float]:
+    """CPU seconds of each PostgreSQL backend serving the database of ``url``, by pid (the
+    database server's work for the service; {} for SQLite, which runs in the service)."""
+    if not url.startswith("postgresql"):
+        return {}
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        pids = conn.execute(text("SELECT pid FROM pg_stat_activity WHERE datname = "
+                                 "current_database() AND pid <> pg_backend_pid()")).scalars()
+        out = {}
+        for pid in pids:
+            try:
+                t = psutil.Process(pid).cpu_times()
+                out[pid] = t.user + t.system
+            except psutil.NoSuchProcess:
+                pass
+    engine.dispose()
+    return out
+
+
 def prepare_database(url: str, writers: int, readers: int) -> dict:
     """Migrate and issue tokens: one admin, one planner per reader, one reporter per phone."""
     db = Database(url)
@@ -520,6 +540,7 @@ def run(backend: str, seconds: float, kill: bool, writers: int, readers: int,
             bbox, dataset_id = setup_plan(server.base, tokens, district)
             stats = Stats()
             server_cpu = tree_cpu_s(server.proc.pid)
+            db_cpu = database_cpu_s(url)
             client_cpu = time.process_time()
             crash = uvloop.run(load(server.base, tokens, bbox, seconds,
                                     seconds / 2 if kill else None, server, dataset_id,
@@ -528,6 +549,9 @@ def run(backend: str, seconds: float, kill: bool, writers: int, readers: int,
             after = tree_cpu_s(server.proc.pid)
             # the server's processes alive at both ends (after a kill -9 they are others)
             server_cpu_s = sum(t - server_cpu[p] for p, t in after.items() if p in server_cpu)
+            # backends opened during the run count whole; those closed before its end are
+            # missed (the pools keep theirs open)
+            db_cpu_s = sum(t - db_cpu.get(p, 0.0) for p, t in database_cpu_s(url).items())
         finally:
             server.stop()
         checks = verify(url, stats, crash)
@@ -550,8 +574,10 @@ def run(backend: str, seconds: float, kill: bool, writers: int, readers: int,
             "client_cpu_ms": round(1000 * client_cpu / max(len(stats.acked), 1), 2),
             "server_cpu_ms": (None if kill else
                               round(1000 * server_cpu_s / max(len(stats.acked), 1), 2)),
-            "cores_used": (None if kill else
-                           round((server_cpu_s + client_cpu) / crash["elapsed_s"], 2)),
+            "database_cpu_ms": (None if kill or backend == "sqlite" else
+                                round(1000 * db_cpu_s / max(len(stats.acked), 1), 2)),
+            "cores_used": (None if kill else round(
+                (server_cpu_s + db_cpu_s + client_cpu) / crash["elapsed_s"], 2)),
             **{k: v for k, v in crash.items() if k != "elapsed_s"}, **checks}
 
 
@@ -567,8 +593,8 @@ def print_result(r: dict) -> None:
           f"p50 {r['read_p50_ms']} ms, p95 {r['read_p95_ms']} ms, p99 {r['read_p99_ms']} ms; "
           f"errors {r['read_errors']}; machine load average {r['load_avg_1min']}")
     print(f"CPU per acknowledged report (readers' share included): client "
-          f"{r['client_cpu_ms']} ms, server {r['server_cpu_ms']} ms; cores used by both "
-          f"{r['cores_used']}")
+          f"{r['client_cpu_ms']} ms, service {r['server_cpu_ms']} ms, PostgreSQL "
+          f"{r['database_cpu_ms']} ms; cores used by them {r['cores_used']}")
     if r["kill"]:
         print(f"kill -9 at {r['killed_at_s']} s after {r['acked_before_kill']} acks; "
               f"restart took {r['restart_s']} s, then {r['writes_per_s_after_restart']} "
@@ -590,7 +616,8 @@ def ok(r: dict) -> bool:
 COLUMNS = ["backend", "kill", "writes_acked", "writes_per_s", "write_p50_ms", "write_p95_ms",
            "write_p99_ms", "reads", "reads_per_s", "read_p50_ms", "read_p95_ms", "read_p99_ms",
            "attempts", "client_timeouts", "connection_errors", "replayed", "merged", "lost",
-           "duplicated", "partial", "client_cpu_ms", "server_cpu_ms", "load_avg_1min"]
+           "duplicated", "partial", "client_cpu_ms", "server_cpu_ms", "database_cpu_ms",
+           "cores_used", "load_avg_1min"]
 
 
 def record(path: Path, results: list[dict], args) -> None:
