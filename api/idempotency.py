@@ -16,8 +16,7 @@ from datetime import UTC, datetime
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy import bindparam, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import bindparam, insert, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -96,30 +95,18 @@ def stored_answers(session: Session, keys: list[tuple[int, str]]
             for token, key, sha, status, response in rows if (token, key) in wanted}
 
 
-# PostgreSQL: a key claimed before its record is written (another process's transaction may be
-# writing the same key: the INSERT waits for it, and then skips the key if it committed)
-CLAIM_KEYS = (pg_insert(IdempotencyKeyRow)
-              .on_conflict_do_nothing(index_elements=["token_id", "key"])
-              .returning(IdempotencyKeyRow.token_id, IdempotencyKeyRow.key))
-FILL_KEYS = (update(IdempotencyKeyRow)
-             .where(IdempotencyKeyRow.token_id == bindparam("b_token"),
-                    IdempotencyKeyRow.key == bindparam("b_key"))
-             .values(status_code=bindparam("b_status"), response=bindparam("b_response")))
+# PostgreSQL: a transaction-scoped lock per key, taken in one order by every process (sorted
+# keys): a transaction writing a key another process's transaction is writing waits for it,
+# then reads its answer (READ COMMITTED: each statement sees what was committed before it).
+LOCK_KEYS = text("SELECT count(pg_advisory_xact_lock(hashtextextended(k, 0))) "
+                 "FROM unnest(CAST(:keys AS text[])) AS k")
 
 
-def claim_keys(session: Session, rows: list[dict]) -> set[tuple[int, str]]:
-    """Insert key rows (:func:`key_values`, their answer to be filled by :func:`fill_keys`)
-    unless their key is stored; returns the (token id, key) pairs stored by another
-    transaction, which have been committed meanwhile (PostgreSQL)."""
-    claimed = session.connection().execute(CLAIM_KEYS, rows).all()
-    return {(r["token_id"], r["key"]) for r in rows} - {(t, k) for t, k in claimed}
-
-
-def fill_keys(session: Session, rows: list[dict]) -> None:
-    """Write the answers of claimed keys (rows of :func:`key_values`)."""
-    session.connection().execute(FILL_KEYS, [
-        {"b_token": r["token_id"], "b_key": r["key"], "b_status": r["status_code"],
-         "b_response": r["response"]} for r in rows])
+def lock_keys(session: Session, keys: list[tuple[int, str]]) -> None:
+    """Lock (token id, key) pairs until the transaction ends, in the order given (PostgreSQL;
+    a lock shared by two keys whose hashes collide only makes one wait)."""
+    if keys:
+        session.connection().execute(LOCK_KEYS, {"keys": [f"{t}:{k}" for t, k in keys]})
 
 
 def key_values(principal: Principal, key: str, method: str, path: str, digest: str,

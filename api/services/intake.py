@@ -33,6 +33,7 @@ code and key row (tests/api/test_intake.py compares them).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import cast
@@ -48,9 +49,8 @@ from api.idempotency import (
     StoredAnswer,
     check_key,
     check_same_request,
-    claim_keys,
-    fill_keys,
     key_values,
+    lock_keys,
     model_hash,
     replayed,
     stored_answers,
@@ -103,32 +103,6 @@ class Answer:
         return JSONResponse(self.body, status_code=self.status)
 
 
-@dataclass
-class _Pending:
-    """Rows of the batch's new incidents not inserted yet (one executemany per table), and
-    the answers of its keys (inserted then, or filled in when claimed first)."""
-
-    claimed: bool  # the key rows are in already (PostgreSQL), their answers to fill in
-    steps: list[dict] = field(default_factory=list)
-    codes: list[dict] = field(default_factory=list)
-    keys: list[dict] = field(default_factory=list)
-
-    def insert(self, session: Session) -> None:
-        """Insert what waits (steps before anything reads them: a merge into an incident new
-        in this batch)."""
-        conn = session.connection()
-        for statement, rows in ((store.INSERT_STEPS, self.steps), (INSERT_CODES, self.codes)):
-            if rows:
-                conn.execute(statement, rows)
-                rows.clear()
-        if self.keys:
-            if self.claimed:
-                fill_keys(session, self.keys)
-            else:
-                conn.execute(INSERT_KEYS, self.keys)
-            self.keys.clear()
-
-
 async def report(db: Database, who: Principal, rules: Rules, grids: GridLocator,
                  body: IncidentIn, idempotency_key: str | None, path: str) -> JSONResponse:
     """``POST /incidents``: the report stored once per ``idempotency_key`` and committed with
@@ -145,20 +119,67 @@ async def report(db: Database, who: Principal, rules: Rules, grids: GridLocator,
 Key = tuple[int, str]  # (token id, Idempotency-Key)
 
 
+@dataclass
+class _Touched:
+    """An incident this batch writes: new (its id taken from the batch's ids, its row
+    inserted at the end) or stored (its row updated at the end), the library's incident with
+    every report of the batch in it, and the token of each of its steps not stored yet."""
+
+    id: int
+    incident: Incident
+    plan_id: int | None
+    created_at: datetime
+    stored: int  # steps in the store already (0 for a new incident)
+    tokens: list[int | None] = field(default_factory=list)
+    row: dict | None = None  # a new incident's columns that do not follow from its state
+
+    def took(self, token_id: int | None) -> None:
+        """The steps added since the last call were made by ``token_id``."""
+        self.tokens += [token_id] * (len(self.incident.history) - self.stored
+                                     - len(self.tokens))
+
+
+@dataclass
+class _Batch:
+    """What a batch writes at its end: one executemany per table."""
+
+    ids: Iterator[int]  # ids for new incidents
+    new: list[_Touched] = field(default_factory=list)
+    stored: dict[int, _Touched] = field(default_factory=dict)  # by id
+    codes: list[dict] = field(default_factory=list)
+    keys: list[dict] = field(default_factory=list)
+
+    def write(self, session: Session) -> None:
+        conn = session.connection()
+        if self.new:
+            conn.execute(store.INSERT_INCIDENT, [store.new_row(t.id, t.incident, t.row or {})
+                                                 for t in self.new])
+        for t in self.stored.values():
+            store.update_state(session, t.id, t.incident, datetime.now(UTC))
+        steps = [step for t in (*self.new, *self.stored.values())
+                 for step in store.step_values(t.id, t.incident, t.tokens, t.stored)]
+        for statement, rows in ((store.INSERT_STEPS, steps), (INSERT_CODES, self.codes),
+                                (INSERT_KEYS, self.keys)):
+            if rows:
+                conn.execute(statement, rows)
+
+
 def write_reports(session: Session, reports: list[Report]) -> list[Answer | Exception]:
     """Write ``reports`` in ``session``'s transaction (the caller commits); each answered
     with its :class:`Answer` or its error (then nothing of it is written).
 
     First every report is checked without writing (its key answered already, in the store or
-    earlier in the batch; its point in a grid); on PostgreSQL the keys of those left are then
-    claimed (a key another process has just written is answered from its row); then they
-    are written."""
+    earlier in the batch; its point in a grid), then those left are taken in order (merged
+    into an incident, stored or new in this batch, or a new one), and the rows are written
+    together at the end."""
     plans: dict[int, PlanGrids | None] = {}  # the active plan, by locator (one per app)
     for r in reports:
         if id(r.grids) not in plans:
             plans[id(r.grids)] = r.grids.active(session)
-    answers = stored_answers(session, [(r.who.token_id, r.key) for r in reports
-                                       if r.key is not None])
+    keys = sorted({(r.who.token_id, r.key) for r in reports if r.key is not None})
+    if session.get_bind().dialect.name == "postgresql":
+        lock_keys(session, keys)  # another process may be writing one of them
+    answers = stored_answers(session, keys)
     out: list[Answer | Exception | None] = [None] * len(reports)
     writers: dict[Key, int] = {}  # key -> the report of this batch that writes it
     copies: list[tuple[int, int]] = []  # (i, j): report i is answered as report j
@@ -177,13 +198,11 @@ def write_reports(session: Session, reports: list[Report]) -> list[Answer | Exce
                     writers[key] = i
         except ApiError as error:
             out[i] = error
-    claimed = session.get_bind().dialect.name == "postgresql"
-    if claimed and writers:
-        todo = _claim(session, reports, writers, todo, out)
-    pending = _Pending(claimed)
-    for i, grid_code in todo:
-        out[i] = _write(session, reports[i], plans[id(reports[i].grids)], grid_code, pending)
-    pending.insert(session)
+    if todo:
+        batch = _Batch(store.new_ids(session, len(todo)))
+        for i, grid_code in todo:
+            out[i] = _take(session, reports[i], plans[id(reports[i].grids)], grid_code, batch)
+        batch.write(session)
     for i, j in copies:
         first = out[j]
         out[i] = first if not isinstance(first, Answer) else Answer(first.status, first.body,
@@ -206,63 +225,45 @@ def _grid_code(r: Report, plan: PlanGrids | None) -> str | None:
     return grid_code
 
 
-def _claim(session: Session, reports: list[Report], writers: dict[Key, int],
-           todo: list[tuple[int, str | None]], out: list) -> list[tuple[int, str | None]]:
-    """Claim the keys of the reports to write (PostgreSQL, in one order in every process);
-    a report whose key another process wrote meanwhile is answered from that key's row.
-    Returns the reports left to write."""
-    rows = [key_values(reports[i].who, key[1], "POST", reports[i].path, reports[i].digest,
-                       0, {}) for key, i in sorted(writers.items())]
-    taken = claim_keys(session, rows)
-    if not taken:
-        return todo
-    found = stored_answers(session, list(taken))
-    for key in taken:
-        i = writers[key]
-        try:
-            out[i] = _replay(found[key], reports[i].digest)  # KeyError: the batch again
-        except ApiError as error:
-            out[i] = error
-    done = {writers[key] for key in taken}
-    return [(i, code) for i, code in todo if i not in done]
-
-
-def _write(session: Session, r: Report, plan: PlanGrids | None, grid_code: str | None,
-           pending: _Pending) -> Answer:
-    """Store report ``r`` (merged into a duplicate or a new incident) with its feedback code
-    and its key's answer."""
+def _take(session: Session, r: Report, plan: PlanGrids | None, grid_code: str | None,
+          batch: _Batch) -> Answer:
+    """Report ``r`` merged into a duplicate (stored, or new in this batch) or a new incident;
+    its feedback code and its key's answer."""
     now = datetime.now(UTC)
     rules = r.rules
-    found_ids = store.duplicate_ids(session, r.category, r.lon, r.lat, now, rules.duplicate_m,
-                                    rules.duplicate_hours)
-    found = []
-    if found_ids:
-        pending.insert(session)  # the steps of this batch's incidents, read just below
-        found = store.load_rows(session, found_ids)  # locked by the query above
-    incident, merged = merge_report([i for _, i, _ in found], "new", r.category, r.lon, r.lat,
-                                    now, r.reporter, rules, description=r.description,
-                                    phone=r.phone or "", channel=r.channel)
+    found = store.duplicate_ids(session, r.category, r.lon, r.lat, now, rules.duplicate_m,
+                                rules.duplicate_hours)  # locked on PostgreSQL
+    unread = [i for i in found if i not in batch.stored]
+    for row, incident, stored in store.load_rows(session, unread) if unread else ():
+        batch.stored[row.id] = _Touched(row.id, incident, row.plan_id,
+                                        store.aware(row.created_at), stored)
+    # stored ones by id, then this batch's new ones (by id too): the nearest wins
+    candidates = [batch.stored[i] for i in found] + [
+        t for t in batch.new if t.incident.category == r.category]
+    incident, merged = merge_report([t.incident for t in candidates], "new", r.category,
+                                    r.lon, r.lat, now, r.reporter, rules,
+                                    description=r.description, phone=r.phone or "",
+                                    channel=r.channel)
     if merged:
-        row, _, stored = next(f for f in found if f[1] is incident)
-        incident_id, plan_id, created_at = row.id, row.plan_id, store.aware(row.created_at)
-        store.update_state(session, incident_id, incident, now)
+        touched = next(t for t in candidates if t.incident is incident)
     else:
         incident.grid_id = grid_code
         plan_id = None if plan is None else plan.plan_id
-        incident_id = store.insert_new(session, incident, {
+        touched = _Touched(next(batch.ids), incident, plan_id, now, 0, row={
             "category": r.category, "description": r.description, "reporter_name": r.reporter,
-            "reporter_phone": r.phone, "reporter_token_id": r.who.token_id, "plan_id": plan_id,
-            "created_at": now, "updated_at": now}, r.who.token_id)
-        stored, created_at = 0, now
-    pending.steps += store.step_values(incident_id, incident, r.who.token_id, stored)
-    out = incident_view(incident_id, incident, plan_id, created_at, merged)
+            "reporter_phone": r.phone, "reporter_token_id": r.who.token_id,
+            "plan_id": plan_id, "created_at": now, "updated_at": now})
+        incident.incident_id = str(touched.id)
+        batch.new.append(touched)
+    touched.took(r.who.token_id)
+    out = incident_view(touched.id, incident, touched.plan_id, touched.created_at, merged)
     code, code_sha256 = make_code()
-    pending.codes.append({"incident_id": incident_id, "code_sha256": code_sha256,
-                          "created_at": now})
+    batch.codes.append({"incident_id": touched.id, "code_sha256": code_sha256,
+                        "created_at": now})
     out.feedback_code = code  # shown once (api.services.feedback)
     body = out.model_dump(mode="json")  # what jsonable_encoder makes of it
     if r.key is not None:
-        pending.keys.append(key_values(r.who, r.key, "POST", r.path, r.digest, 201, body))
+        batch.keys.append(key_values(r.who, r.key, "POST", r.path, r.digest, 201, body))
     return Answer(201, body)
 
 

@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, overload
 
 import shapely
-from sqlalchemy import Row, bindparam, insert, select, update
+from sqlalchemy import Row, bindparam, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from api.store import models as m
@@ -171,15 +171,19 @@ def _reporter_json(r: Reporter) -> dict:
             "report_id": r.report_id, "channel": r.channel}
 
 
-def step_values(incident_id: int, incident: Incident, token_id: int | None,
+def step_values(incident_id: int, incident: Incident, token_ids: Sequence[int | None],
                 stored: int) -> list[dict]:
-    """The rows (column values) of the steps of ``incident`` after the first ``stored``."""
+    """The rows (column values) of the steps of ``incident`` after the first ``stored``,
+    made by the tokens ``token_ids`` (one per step)."""
+    steps = incident.history[stored:]
+    assert len(token_ids) == len(steps), "one token per new step"
     return [{"incident_id": incident_id, "seq": seq, "at": step.at.astimezone(UTC),
              "stage": step.stage, "action": step.action, "who": str(step.who),
              "note": step.note or "",
              "assignee": None if step.assignee is None else str(step.assignee),
              "token_id": token_id}
-            for seq, step in enumerate(incident.history[stored:], start=stored + 1)]
+            for seq, step, token_id in zip(range(stored + 1, len(incident.history) + 1),
+                                           steps, token_ids, strict=True)]
 
 
 def save_domain(session: Session, row: m.IncidentRow, incident: Incident,
@@ -191,25 +195,38 @@ def save_domain(session: Session, row: m.IncidentRow, incident: Incident,
         stored = session.scalar(select(m.IncidentStepRow.seq).where(
             m.IncidentStepRow.incident_id == row.id).order_by(m.IncidentStepRow.seq.desc())
             .limit(1)) or 0
-    new = [m.IncidentStepRow(**values)
-           for values in step_values(row.id, incident, token_id, stored)]
+    tokens = [token_id] * (len(incident.history) - stored)
+    new = [m.IncidentStepRow(**values) for values in step_values(row.id, incident, tokens,
+                                                                  stored)]
     session.add_all(new)
     copy_state(row, incident)
     session.flush()
     return new
 
 
-def insert_new(session: Session, incident: Incident, values: dict,
-               token_id: int | None) -> int:
-    """Insert a new ``incident`` (its row: ``values`` plus its state, point and bounding box)
-    with one Core INSERT, without an ORM object; returns its id. Its steps are the caller's
-    to insert (:func:`step_values`, :data:`INSERT_STEPS`)."""
+def new_ids(session: Session, count: int) -> Iterator[int]:
+    """``count`` ids for new incidents of this write transaction: PostgreSQL's sequence
+    (those not used are skipped, as after a rollback); on SQLite, after the largest id, which
+    no one else can take while this transaction holds the write lock (what SQLite would
+    give)."""
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        return iter(conn.execute(NEXT_IDS, {"n": count}).scalars().all())
+    largest = conn.execute(select(func.max(m.IncidentRow.id))).scalar() or 0
+    return iter(range(largest + 1, largest + 1 + count))
+
+
+NEXT_IDS = text("SELECT nextval(pg_get_serial_sequence('incidents', 'id')) "
+                "FROM generate_series(1, :n)")
+
+
+def new_row(incident_id: int, incident: Incident, values: dict) -> dict:
+    """The row of a new ``incident`` for :data:`INSERT_INCIDENT`: its id, ``values`` (the
+    columns that do not follow from the incident: reporter, plan, times), its state, point
+    and bounding box."""
     lon, lat = incident.lon, incident.lat
-    row = {**values, **state_values(incident), "geom": shapely.Point(lon, lat),
-           "minx": lon, "miny": lat, "maxx": lon, "maxy": lat}
-    key = session.connection().execute(INSERT_INCIDENT, row).inserted_primary_key
-    assert key is not None, "an INSERT of one row has its primary key"
-    return int(key[0])
+    return {**values, **state_values(incident), "id": incident_id,
+            "geom": shapely.Point(lon, lat), "minx": lon, "miny": lat, "maxx": lon, "maxy": lat}
 
 
 def update_state(session: Session, incident_id: int, incident: Incident,

@@ -121,24 +121,33 @@ def test_a_report_stores_and_answers_what_take_report_does(sv):
     assert again.json() == fast and again.headers["idempotent-replayed"] == "true"
 
 
-def _batch(sv, app) -> tuple[list, list[Report]]:
+def _batch(sv, app) -> tuple[list, int]:
+    """One batch of reports (see _check_batch); returns the answers and the id of an
+    incident stored before the batch, which two of them join."""
     _ensure_state(sv)
-    who = _principal(app, "reporter")
+    who, admin = _principal(app, "reporter"), _principal(app, "admin")
     p = sv["points"][1]
     lon, lat = p.x + 0.0002, p.y + 0.0002
+    earlier = sv["client"].post("/incidents", headers=sv["h"]["admin"], json={
+        "category": "parking", "lon": lon, "lat": lat - 0.0001}).json()["id"]
     items = [_item(app, who, lon, lat, "b-1", "stray_animals", "first"),
              _item(app, who, lon, lat, "b-1", "stray_animals", "first"),  # a retry
              _item(app, who, lon, lat, "b-1", "stray_animals", "other body"),
              _item(app, who, 0.0, -89.0, "b-far", "stray_animals"),  # outside every grid
              _item(app, who, lon + 0.00003, lat, "b-2", "stray_animals", "near"),  # 3 m
-             _item(app, who, lon, lat, "b-3", "noise", "another category")]
+             _item(app, who, lon, lat, "b-3", "noise", "another category"),
+             _item(app, who, lon, lat - 0.0001, "b-4", "parking", "joins the earlier"),
+             _item(app, admin, lon, lat - 0.0001, "b-5", "parking", "joins it too")]
     with app.state.db.writing() as s:
         out = write_reports(s, items)
-    return out, items
+    return out, earlier
 
 
-def _check_batch(app, out: list) -> None:
-    first, retry, reused, far, near, other = out
+def _check_batch(app, out: list, earlier: int) -> None:
+    """The answers of _batch's reports, and what is stored: each incident's steps with the
+    token of whoever made them, one key row per key written, one feedback code per report
+    written, nothing of the refused ones."""
+    first, retry, reused, far, near, other, joins, joins_too = out
     assert isinstance(first, Answer) and first.status == 201 and not first.replayed
     assert retry == Answer(201, first.body, replayed=True)
     assert isinstance(reused, ApiError) and reused.code == "idempotency_key_reused"
@@ -155,17 +164,29 @@ def _check_batch(app, out: list) -> None:
             m.FeedbackCodeRow.incident_id.in_([first.body["id"], other.body["id"]])))
         far_rows = s.scalar(select(func.count()).select_from(m.IncidentRow)
                             .where(m.IncidentRow.miny < -80))
+        joined = s.execute(select(m.IncidentStepRow.seq, m.IncidentStepRow.action,
+                                  m.IncidentStepRow.token_id, m.TokenRow.role)
+                           .join(m.TokenRow, m.TokenRow.id == m.IncidentStepRow.token_id)
+                           .where(m.IncidentStepRow.incident_id == earlier)
+                           .order_by(m.IncidentStepRow.seq)).all()
+        reporters = s.get(m.IncidentRow, earlier).reporters
     assert steps == ["report", "merge"]
-    assert keys == {"b-1": first.body, "b-2": near.body, "b-3": other.body}
+    assert keys == {"b-1": first.body, "b-2": near.body, "b-3": other.body,
+                    "b-4": joins.body, "b-5": joins_too.body}
     assert codes == 3 and far_rows == 0
+    assert joins.body["id"] == joins_too.body["id"] == earlier
+    assert (joins.body["reporters"], joins_too.body["reporters"]) == (2, 3)
+    assert [(seq, action, role) for seq, action, _, role in joined] == [
+        (1, "report", "admin"), (2, "merge", "reporter"), (3, "merge", "admin")]
+    assert len(reporters) == 3
 
 
 def test_one_batch_replays_merges_and_refuses_each_report_alone(sv):
     """In one transaction: a retried key is answered from the first, a key reused with
     another body and a point outside every community are refused (nothing written for
-    them), a report 3 m from one earlier in the batch joins it."""
-    out, _ = _batch(sv, sv["app"])
-    _check_batch(sv["app"], out)
+    them), a report 3 m from one earlier in the batch joins it, two join a stored one."""
+    out, earlier = _batch(sv, sv["app"])
+    _check_batch(sv["app"], out, earlier)
 
 
 def test_concurrent_reports_share_transactions(sv):
@@ -242,8 +263,8 @@ def test_one_batch_on_postgis(postgis_url, open_service):
     """The same batch on PostgreSQL + PostGIS (Core inserts with RETURNING, locked
     candidates)."""
     with open_service("intake-postgis", start_jobs=False, database_url=postgis_url) as pg:
-        out, _ = _batch(pg, pg["app"])
-        _check_batch(pg["app"], out)
+        out, earlier = _batch(pg, pg["app"])
+        _check_batch(pg["app"], out, earlier)
 
 
 def _write_into(db, item: Report, result: list) -> None:
