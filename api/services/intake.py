@@ -2,26 +2,27 @@
 as one set, in one transaction, answered after its commit.
 
 The request's own work happens in the event loop, without a thread: its token (the process's
-cache), the body's validation, the category and channel checks and the request's hash. The
+cache), the body's validation, the category and channel checks and the request's digest. The
 rest is :func:`write_reports`, which the process's writer thread (api.store.batch) runs for
 every report queued meanwhile, in one write transaction (on SQLite, one turn of the write
 lock for all of them):
 
+* on PostgreSQL, where the service's processes write at the same time, the batch's keys are
+  locked first (advisory locks, sorted: a key another process's transaction is writing is
+  waited for, then read committed);
 * one query for the active plan's id and one for the idempotency keys of the whole batch
   (a retried request gets the stored answer, or 422 for a key reused with another body; a
   key sent twice within one batch is written once and replayed once);
 * each point placed in the active plan's grids in memory (api.services.grid_index; 422
   ``outside_area`` outside every community);
-* on PostgreSQL, where the service's processes write at the same time, the keys of the
-  reports left are claimed first (one INSERT ... ON CONFLICT DO NOTHING, in key order): a
-  key another process's transaction was writing is then answered from its row, instead of
-  failing the whole batch at its commit (SQLite writes one transaction at a time: the query
-  above is the truth there);
-* per report, one indexed query for duplicate candidates (ids only, locked on PostgreSQL);
-  none, the usual case: the new incident is one Core INSERT; some: they are read with their
-  steps (two queries) and the library decides (dispatch.incidents.lifecycle.merge_report), a
-  merge is one UPDATE of the row's state. No ORM object is made. The steps, feedback codes
-  and key rows wait to be inserted with those of the batch (one executemany per table);
+* nothing is written until the end, so the duplicate candidates in the store are found for
+  the whole batch at once (PostgreSQL: one query, the rows locked in id order; SQLite: one
+  indexed query a report, in process) and read with their steps (two queries); each report
+  in turn is then merged by the library (dispatch.incidents.lifecycle.merge_report) into one
+  of them or into an incident new in this batch, or makes a new incident with an id taken
+  for the batch (PostgreSQL's sequence; on SQLite after the largest, under the write lock);
+* at the end one executemany per table: new incidents, the state of stored ones merged
+  into, steps (each with its reporter's token), feedback codes, key rows. No ORM object;
 * nothing is written for a report answered with an error; a database error fails the whole
   batch, which api.store.batch then writes again one report at a time.
 
@@ -200,8 +201,20 @@ def write_reports(session: Session, reports: list[Report]) -> list[Answer | Exce
             out[i] = error
     if todo:
         batch = _Batch(store.new_ids(session, len(todo)))
-        for i, grid_code in todo:
-            out[i] = _take(session, reports[i], plans[id(reports[i].grids)], grid_code, batch)
+        # Nothing is written before the end: the candidates in the store are found at once
+        # (those new in this batch are the batch's own, in memory)
+        times = [datetime.now(UTC) for _ in todo]
+        found = store.duplicate_ids_many(session, [store.duplicate_window(
+            reports[i].category, reports[i].lon, reports[i].lat, now,
+            reports[i].rules.duplicate_m, reports[i].rules.duplicate_hours)
+            for (i, _), now in zip(todo, times, strict=True)])
+        ids = sorted({ident for idents in found for ident in idents})
+        for row, incident, stored in store.load_rows(session, ids) if ids else ():
+            batch.stored[row.id] = _Touched(row.id, incident, row.plan_id,
+                                            store.aware(row.created_at), stored)
+        for (i, grid_code), now, idents in zip(todo, times, found, strict=True):
+            out[i] = _take(reports[i], plans[id(reports[i].grids)], grid_code, now, idents,
+                           batch)
         batch.write(session)
     for i, j in copies:
         first = out[j]
@@ -225,23 +238,16 @@ def _grid_code(r: Report, plan: PlanGrids | None) -> str | None:
     return grid_code
 
 
-def _take(session: Session, r: Report, plan: PlanGrids | None, grid_code: str | None,
-          batch: _Batch) -> Answer:
-    """Report ``r`` merged into a duplicate (stored, or new in this batch) or a new incident;
-    its feedback code and its key's answer."""
-    now = datetime.now(UTC)
-    rules = r.rules
-    found = store.duplicate_ids(session, r.category, r.lon, r.lat, now, rules.duplicate_m,
-                                rules.duplicate_hours)  # locked on PostgreSQL
-    unread = [i for i in found if i not in batch.stored]
-    for row, incident, stored in store.load_rows(session, unread) if unread else ():
-        batch.stored[row.id] = _Touched(row.id, incident, row.plan_id,
-                                        store.aware(row.created_at), stored)
+def _take(r: Report, plan: PlanGrids | None, grid_code: str | None, now: datetime,
+          found: list[int], batch: _Batch) -> Answer:
+    """Report ``r`` at ``now`` merged into a duplicate (one of the stored incidents ``found``
+    near it, or one new in this batch) or a new incident; its feedback code and its key's
+    answer."""
     # stored ones by id, then this batch's new ones (by id too): the nearest wins
     candidates = [batch.stored[i] for i in found] + [
         t for t in batch.new if t.incident.category == r.category]
     incident, merged = merge_report([t.incident for t in candidates], "new", r.category,
-                                    r.lon, r.lat, now, r.reporter, rules,
+                                    r.lon, r.lat, now, r.reporter, r.rules,
                                     description=r.description, phone=r.phone or "",
                                     channel=r.channel)
     if merged:
