@@ -17,6 +17,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from api.store import models as m
+from api.store.spatial import decode_geometries, raw_geometry
 from partition.plan import Plan as PartitionPlan
 
 GRID_COLUMNS = ("grid_id", "code", "community", "households", "population", "buildings",
@@ -93,20 +94,23 @@ def save_plan(session: Session, plan: PartitionPlan, *, dataset_id: int, name: s
 
 def grid_records(session: Session, plan_id: int, where=None) -> tuple[list[dict], list]:
     """A plan's grids as (properties, geometries), with the workers assigned to them."""
-    query = select(m.GridRow).where(m.GridRow.plan_id == plan_id).order_by(m.GridRow.code)
+    g = m.GridRow
+    query = select(g.id, g.code, g.community, g.households, g.population, g.buildings,
+                   g.deviation_pct, g.area_m2, g.properties, raw_geometry(g.geom)) \
+        .where(g.plan_id == plan_id).order_by(g.code)
     if where is not None:
         query = query.where(where)
-    grids = list(session.scalars(query))
+    grids = session.execute(query).all()
     workers = grid_workers(session, plan_id)
     records = []
-    for g in grids:
-        rec = {"grid_id": g.code, "code": g.code, "community": g.community,
-               "households": g.households, "population": g.population,
-               "buildings": g.buildings, "deviation_pct": g.deviation_pct,
-               "area_m2": g.area_m2, **g.properties}
-        rec["worker_id"], rec["worker"] = workers.get(g.id, (None, None))
+    for r in grids:
+        rec = {"grid_id": r.code, "code": r.code, "community": r.community,
+               "households": r.households, "population": r.population,
+               "buildings": r.buildings, "deviation_pct": r.deviation_pct,
+               "area_m2": r.area_m2, **r.properties}
+        rec["worker_id"], rec["worker"] = workers.get(r.id, (None, None))
         records.append(rec)
-    return records, [g.geom for g in grids]
+    return records, decode_geometries([r.geom for r in grids])
 
 
 def active_plan(session: Session) -> m.PlanRow | None:
@@ -136,15 +140,17 @@ def grid_workers(session: Session, plan_id: int) -> dict[int, tuple[int, str]]:
 
 def building_records(session: Session, plan_id: int, where=None) -> tuple[list[dict], list]:
     """A plan's buildings as (properties, geometries) with their grid codes."""
-    query = select(m.PlanBuildingRow).where(m.PlanBuildingRow.plan_id == plan_id) \
-        .order_by(m.PlanBuildingRow.id)
+    b = m.PlanBuildingRow
+    query = select(b.building_id, b.grid_code, b.community, b.households, b.population,
+                   b.residential, b.properties, raw_geometry(b.geom)) \
+        .where(b.plan_id == plan_id).order_by(b.id)
     if where is not None:
         query = query.where(where)
-    rows = list(session.scalars(query))
-    records = [{"building_id": b.building_id, "grid_id": b.grid_code, "community": b.community,
-                "households": b.households, "population": b.population,
-                "residential": b.residential, **b.properties} for b in rows]
-    return records, [b.geom for b in rows]
+    rows = session.execute(query).all()
+    records = [{"building_id": r.building_id, "grid_id": r.grid_code, "community": r.community,
+                "households": r.households, "population": r.population,
+                "residential": r.residential, **r.properties} for r in rows]
+    return records, decode_geometries([r.geom for r in rows])
 
 
 def buildings_frame(session: Session, plan_id: int, where=None) -> gpd.GeoDataFrame:

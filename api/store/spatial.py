@@ -12,12 +12,13 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
 import shapely
 from geoalchemy2 import Geometry, WKBElement
 from geoalchemy2.shape import to_shape
-from sqlalchemy import Float, LargeBinary, and_, func
+from sqlalchemy import Float, LargeBinary, and_, func, type_coerce
 from sqlalchemy.orm import Mapped, mapped_column
-from sqlalchemy.types import TypeDecorator
+from sqlalchemy.types import NullType, TypeDecorator
 
 SRID = 4326
 EARTH_RADIUS_KM = 6371.0088
@@ -74,6 +75,20 @@ class BBoxMixin:
             self.minx = self.miny = self.maxx = self.maxy = None
         else:
             self.minx, self.miny, self.maxx, self.maxy = (float(v) for v in geom.bounds)
+
+
+def raw_geometry(column):
+    """``column`` selected as the database hands it over (SQLite: WKB bytes; PostGIS: hex
+    EWKB text), for :func:`decode_geometries`: rows of many geometries decoded at once
+    instead of one TypeDecorator call a row."""
+    return type_coerce(column, NullType()).label(column.key)
+
+
+def decode_geometries(values: list) -> list:
+    """Shapely geometries (None kept) of values selected with :func:`raw_geometry`."""
+    if not values:
+        return []
+    return list(shapely.from_wkb(np.array(values, dtype=object)))
 
 
 def bbox_filter(model, bbox: tuple[float, float, float, float], dialect_name: str):
