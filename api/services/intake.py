@@ -16,8 +16,8 @@ lock for all of them):
 * each point placed in the active plan's grids in memory (api.services.grid_index; 422
   ``outside_area`` outside every community);
 * nothing is written until the end, so the duplicate candidates in the store are found for
-  the whole batch at once (PostgreSQL: one query, the rows locked in id order; SQLite: one
-  indexed query a report, in process) and read with their steps (two queries); each report
+  the whole batch with one query (the index on category and minx searched for each report;
+  on PostgreSQL the rows locked in id order) and read with their steps (two queries); each report
   in turn is then merged by the library (dispatch.incidents.lifecycle.merge_report) into one
   of them or into an incident new in this batch, or makes a new incident with an id taken
   for the batch (PostgreSQL's sequence; on SQLite after the largest, under the write lock);

@@ -14,9 +14,10 @@ Times are stored timezone-aware (UTC); SQLite hands them back naive, and they ar
 
 from __future__ import annotations
 
+import json
 import math
 import numbers
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, overload
 
@@ -139,29 +140,35 @@ def duplicate_candidates(session: Session, category: str, lon: float, lat: float
         category, lon, lat, at, radius_m, hours)))
 
 
-def duplicate_ids(session: Session, category: str, lon: float, lat: float, at: datetime,
-                  radius_m: float, hours: float) -> list[int]:
-    """The ids of :func:`duplicate_candidates`, locked likewise, without loading the rows
-    (a report has none most of the time: then no ORM object is made)."""
-    return list(session.connection().execute(DUPLICATE_IDS, duplicate_window(
-        category, lon, lat, at, radius_m, hours)).scalars())
-
-
 def duplicate_ids_many(session: Session, windows: list[dict]) -> list[list[int]]:
-    """:func:`duplicate_ids` of many reports (``windows``: :func:`duplicate_window` of each),
-    locked likewise: on PostgreSQL one query for them all (one round trip, rows locked in id
-    order), on SQLite one query each (no round trip to save)."""
-    if session.get_bind().dialect.name != "postgresql":
-        conn = session.connection()
-        return [list(conn.execute(DUPLICATE_IDS, w).scalars()) for w in windows]
+    """The ids of :func:`duplicate_candidates` of many reports (``windows``:
+    :func:`duplicate_window` of each), with one query and without loading the rows: on
+    PostgreSQL one round trip (the rows locked in id order); on SQLite one statement (a
+    query a report gave up the GIL and waited to get it back as often: up to 5 ms each while
+    other threads of the process run Python)."""
     found: list[list[int]] = [[] for _ in windows]
-    if windows:
+    if not windows:
+        return found
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
         columns = {k: [w[k] for w in windows] for k in windows[0]}
-        rows = session.connection().execute(DUPLICATE_IDS_MANY, {
-            "n": list(range(len(windows))), **columns})
-        for n, ident in rows:
-            found[n].append(ident)
+        rows = conn.execute(DUPLICATE_IDS_MANY, {"n": list(range(len(windows))), **columns})
+    else:
+        stamp = _sqlite_time(conn.dialect)
+        rows = conn.execute(DUPLICATE_IDS_SQLITE, {"windows": json.dumps([
+            [w["category"], stamp(w["since"]), stamp(w["until"]), w["west"], w["east"],
+             w["south"], w["north"]] for w in windows])})
+    for n, ident in rows:
+        found[n].append(ident)
     return found
+
+
+def _sqlite_time(dialect) -> Callable[[datetime], str]:
+    """How SQLite stores a time of the incidents' columns (SQLAlchemy's text form)."""
+    column = m.IncidentRow.__table__.c.created_at
+    processor = column.type.dialect_impl(dialect).bind_processor(dialect)
+    assert processor is not None, "SQLite stores times as text"
+    return processor
 
 
 # The queries above, built once (index ix_incidents_duplicate: category, minx).
@@ -177,8 +184,6 @@ _DUPLICATE_WHERE = (
 # incident at once would otherwise both append step n + 1.
 DUPLICATE_CANDIDATES = (select(m.IncidentRow).where(*_DUPLICATE_WHERE)
                         .order_by(m.IncidentRow.id).with_for_update())
-DUPLICATE_IDS = (select(m.IncidentRow.id).where(*_DUPLICATE_WHERE)
-                 .order_by(m.IncidentRow.id).with_for_update())
 DUPLICATE_IDS_MANY = text(
     "SELECT r.n, i.id FROM unnest(CAST(:n AS int[]), CAST(:category AS text[]), "
     "CAST(:since AS timestamptz[]), CAST(:until AS timestamptz[]), "
@@ -189,6 +194,17 @@ DUPLICATE_IDS_MANY = text(
     "AND i.minx <= r.east AND i.maxx >= r.west AND i.minx >= r.west "
     "AND i.miny <= r.north AND i.maxy >= r.south "
     "ORDER BY i.id, r.n FOR UPDATE OF i").bindparams(open=sorted(OPEN_STAGES))
+_OPEN_LIST = ", ".join(f"'{stage}'" for stage in sorted(OPEN_STAGES))  # constants
+DUPLICATE_IDS_SQLITE = text(
+    "SELECT CAST(r.key AS INTEGER) AS n, i.id FROM json_each(:windows) AS r "
+    "JOIN incidents AS i ON i.category = json_extract(r.value, '$[0]') "
+    f"AND i.status IN ({_OPEN_LIST}) "
+    "AND i.created_at >= json_extract(r.value, '$[1]') "
+    "AND i.created_at <= json_extract(r.value, '$[2]') "
+    "AND i.minx <= json_extract(r.value, '$[4]') AND i.maxx >= json_extract(r.value, '$[3]') "
+    "AND i.minx >= json_extract(r.value, '$[3]') "
+    "AND i.miny <= json_extract(r.value, '$[6]') AND i.maxy >= json_extract(r.value, '$[5]') "
+    "ORDER BY i.id, n")
 INSERT_INCIDENT = insert(m.IncidentRow)
 INSERT_STEPS = insert(m.IncidentStepRow)
 
