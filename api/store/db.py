@@ -183,7 +183,9 @@ class Database:
 
         SQLite has one writer at a time: there the writes of concurrent requests are grouped
         into one transaction (api.store.batch). PostgreSQL takes concurrent writers, and
-        grouping them measured no faster there (bench/load_results.md), so each runs alone."""
+        grouping such writes (each in its savepoint) measured no faster there, so each runs
+        alone. Reports are grouped on both (``self.batch`` with api.services.intake, which
+        writes a batch as a set: fewer statements and round trips, one commit)."""
         if self.dialect == "sqlite":
             return self.batch.run(work)
         with self.write_session() as session:
