@@ -168,6 +168,14 @@ class RunnerLease:
             self._fd = None
         if self._conn is not None:
             try:
+                # unlock before closing: a closed connection's backend drops its locks only
+                # when it has finished exiting, after the client has moved on, so another
+                # process asking at once could still find the lease held
+                self._conn.execute(text("SELECT pg_advisory_unlock(:key)"),
+                                   {"key": RUNNER_LOCK_KEY})
+            except Exception:
+                log.debug("unlocking the lease failed (the connection broke)", exc_info=True)
+            try:
                 self._conn.close()
             except Exception:
                 log.debug("closing the lease connection failed", exc_info=True)

@@ -27,7 +27,9 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
 
 from api.store.spatial import BBoxMixin
 
@@ -41,6 +43,31 @@ ROUTE_KINDS = ("patrol", "visits")
 def utcnow() -> datetime:
     """Now, in UTC (column defaults)."""
     return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A moment, stored in UTC and read back timezone-aware on every backend.
+
+    SQLite keeps no offset: SQLAlchemy writes an aware value's wall clock as it is and reads
+    it back naive, so a Beijing time would be stored 8 hours off and a UTC one read as if it
+    were local. Values are turned to UTC before they are written and marked UTC when read.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """An aware value as UTC; a naive one is taken as UTC already."""
+        if value is None or value.tzinfo is None:
+            return value
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None,
+                             dialect: Dialect) -> datetime | None:
+        """A naive value (SQLite) marked UTC."""
+        if value is None or value.tzinfo is not None:
+            return value
+        return value.replace(tzinfo=UTC)
 
 
 class Base(DeclarativeBase):
@@ -66,8 +93,8 @@ class TokenRow(Base):
     volunteer_id: Mapped[int | None] = mapped_column(ForeignKey("volunteers.id"), nullable=True)
     # a street admin (or planner): only the communities of this street (api.services.scope)
     street_id: Mapped[int | None] = mapped_column(ForeignKey("streets.id"), nullable=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 class DistrictRow(Base):
@@ -77,7 +104,7 @@ class DistrictRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     code: Mapped[str] = mapped_column(String(6), unique=True)
     name: Mapped[str] = mapped_column(String(100))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class StreetRow(Base):
@@ -91,7 +118,7 @@ class StreetRow(Base):
     code: Mapped[str] = mapped_column(String(3))
     full_code: Mapped[str] = mapped_column(String(9), unique=True)
     name: Mapped[str] = mapped_column(String(100))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class CommunityRow(Base):
@@ -103,7 +130,7 @@ class CommunityRow(Base):
     code: Mapped[str] = mapped_column(String(100), unique=True)
     name: Mapped[str] = mapped_column(String(100))
     street_id: Mapped[int] = mapped_column(ForeignKey("streets.id"), index=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class DatasetRow(BBoxMixin, Base):
@@ -120,7 +147,7 @@ class DatasetRow(BBoxMixin, Base):
     summary: Mapped[dict] = mapped_column(JSON, default=dict)
     attribution: Mapped[str | None] = mapped_column(String(200), nullable=True)
     created_by: Mapped[int | None] = mapped_column(ForeignKey("tokens.id"), nullable=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class JobRow(Base):
@@ -142,9 +169,9 @@ class JobRow(Base):
     # may record the job's progress and end (api.jobs.runner.owned)
     owner: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_by: Mapped[int | None] = mapped_column(ForeignKey("tokens.id"), nullable=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 class PlanRow(Base):
@@ -162,8 +189,8 @@ class PlanRow(Base):
     summary: Mapped[dict] = mapped_column(JSON, default=dict)
     attribution: Mapped[str | None] = mapped_column(String(200), nullable=True)
     job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id"), nullable=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    activated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True),
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    activated_at: Mapped[datetime | None] = mapped_column(UTCDateTime(),
                                                           nullable=True)
     # bumped by every edit of the plan editor (optimistic concurrency, api.services.editor)
     version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
@@ -188,7 +215,7 @@ class EditRow(Base):
     state: Mapped[str] = mapped_column(String(10), default="applied", server_default="applied")
     version: Mapped[int] = mapped_column(Integer)
     author_id: Mapped[int | None] = mapped_column(ForeignKey("tokens.id"), nullable=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class GridRow(BBoxMixin, Base):
@@ -245,8 +272,8 @@ class WorkerRow(BBoxMixin, Base):
     work_days: Mapped[list | None] = mapped_column(JSON, nullable=True)  # ISO weekdays 1 = Mon
     days_off: Mapped[list | None] = mapped_column(JSON, nullable=True)  # ISO dates, holidays
     notes: Mapped[str | None] = mapped_column(Text, nullable=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow,
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow,
                                                  onupdate=utcnow)
 
 
@@ -266,8 +293,8 @@ class PartyMemberRow(BBoxMixin, Base):
     households: Mapped[int] = mapped_column(Integer, default=0)
     building_ids: Mapped[list] = mapped_column(JSON, default=list)
     notes: Mapped[str | None] = mapped_column(Text, nullable=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow,
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow,
                                                  onupdate=utcnow)
 
 
@@ -284,7 +311,7 @@ class AssignmentRow(Base):
     worker_id: Mapped[int] = mapped_column(ForeignKey("workers.id"))
     role: Mapped[str] = mapped_column(String(20), default="worker")
     source: Mapped[str] = mapped_column(String(20), default="manual")
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class RouteRow(BBoxMixin, Base):
@@ -307,7 +334,7 @@ class RouteRow(BBoxMixin, Base):
     distance_m: Mapped[float] = mapped_column(Float, default=0.0)
     duration_s: Mapped[float] = mapped_column(Float, default=0.0)
     job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id"), nullable=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 #: The columns of incidents the indicators read (api.store.indicators), created_at first:
@@ -350,8 +377,8 @@ class IncidentRow(BBoxMixin, Base):
                                                           nullable=True)
     reporter_name: Mapped[str | None] = mapped_column(String(100), nullable=True)
     reporter_phone: Mapped[str | None] = mapped_column(String(40), nullable=True)
-    accept_by: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    close_by: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    accept_by: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    close_by: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     escalated_to: Mapped[str | None] = mapped_column(String(100), nullable=True)
     # every report merged into this incident: [{name, phone, at, report_id, channel}]
     reporters: Mapped[list | None] = mapped_column(JSON, nullable=True)
@@ -361,15 +388,15 @@ class IncidentRow(BBoxMixin, Base):
     # the organisation it is referred to now (stage referred or org_accepted), else None
     organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"),
                                                         nullable=True, index=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow,
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow,
                                                  onupdate=utcnow)
     # Copied from the history by api.store.incidents.copy_state, for the indicators
     # (api.store.indicators) to read without the steps: first accepted (立案); last closed
     # (结案), while closed; how many times residents' feedback reopened it.
-    accepted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True),
+    accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(),
                                                          nullable=True)
-    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     reopened: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
@@ -382,7 +409,7 @@ class IncidentStepRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"))
     seq: Mapped[int] = mapped_column(Integer)
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
     stage: Mapped[str] = mapped_column(String(20))
     action: Mapped[str] = mapped_column(String(20))
     who: Mapped[str] = mapped_column(String(200))
@@ -408,8 +435,8 @@ class OrganisationRow(BBoxMixin, Base):
     # category -> {"accept": "2h", "handle": "1wd"}
     category_deadlines: Mapped[dict] = mapped_column(JSON, default=dict)
     phone: Mapped[str | None] = mapped_column(String(40), nullable=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow,
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow,
                                                  onupdate=utcnow)
 
 
@@ -424,12 +451,12 @@ class ReferralRow(Base):
                                              index=True)
     organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
     status: Mapped[str] = mapped_column(String(20), default="referred")
-    referred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    accept_by: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    handle_by: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    accepted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    handled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    returned_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    referred_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    accept_by: Mapped[datetime] = mapped_column(UTCDateTime())
+    handle_by: Mapped[datetime] = mapped_column(UTCDateTime())
+    accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    handled_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    returned_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     reason: Mapped[str] = mapped_column(Text, default="")
     token_id: Mapped[int | None] = mapped_column(ForeignKey("tokens.id"), nullable=True)
 
@@ -445,7 +472,7 @@ class FeedbackCodeRow(Base):
     incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"),
                                              index=True)
     code_sha256: Mapped[str] = mapped_column(String(64), unique=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class FeedbackRow(Base):
@@ -470,7 +497,7 @@ class FeedbackRow(Base):
     worker_id: Mapped[int | None] = mapped_column(ForeignKey("workers.id"), nullable=True)
     token_id: Mapped[int | None] = mapped_column(ForeignKey("tokens.id"), nullable=True)
     reopened: Mapped[bool] = mapped_column(Boolean, default=False)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 #: The incidents' counts an indicator cell keeps (api.store.indicator_cells): those that do
@@ -545,7 +572,7 @@ class IdempotencyKeyRow(Base):
     request_sha256: Mapped[str] = mapped_column(String(64))
     status_code: Mapped[int] = mapped_column(Integer)
     response: Mapped[dict] = mapped_column(JSON)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class FacilityRow(BBoxMixin, Base):
@@ -561,7 +588,7 @@ class FacilityRow(BBoxMixin, Base):
     source: Mapped[str] = mapped_column(String(20), default="manual")
     source_ref: Mapped[str | None] = mapped_column(String(300), nullable=True)
     created_by: Mapped[int | None] = mapped_column(ForeignKey("tokens.id"), nullable=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class VolunteerTeamRow(Base):
@@ -572,7 +599,7 @@ class VolunteerTeamRow(Base):
     name: Mapped[str] = mapped_column(String(100), unique=True)
     grid_codes: Mapped[list] = mapped_column(JSON, default=list)
     notes: Mapped[str | None] = mapped_column(Text, nullable=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class VolunteerRow(BBoxMixin, Base):
@@ -598,8 +625,8 @@ class VolunteerRow(BBoxMixin, Base):
     max_open: Mapped[int] = mapped_column(Integer, default=3)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     notes: Mapped[str | None] = mapped_column(Text, nullable=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow,
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow,
                                                  onupdate=utcnow)
 
 
@@ -625,18 +652,18 @@ class WishRow(BBoxMixin, Base):
     resident_name: Mapped[str | None] = mapped_column(String(100), nullable=True)
     resident_phone: Mapped[str | None] = mapped_column(String(40), nullable=True)
     address: Mapped[str | None] = mapped_column(String(300), nullable=True)
-    wanted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    wanted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     volunteer_id: Mapped[int | None] = mapped_column(ForeignKey("volunteers.id"), nullable=True)
     team_id: Mapped[int | None] = mapped_column(ForeignKey("volunteer_teams.id"), nullable=True)
     hours: Mapped[float | None] = mapped_column(Float, nullable=True)
     confirm_sha256: Mapped[str] = mapped_column(String(64))
     posted_by_token_id: Mapped[int | None] = mapped_column(ForeignKey("tokens.id"),
                                                            nullable=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow,
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow,
                                                  onupdate=utcnow)
-    done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    confirmed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 class WishStepRow(Base):
@@ -648,7 +675,7 @@ class WishStepRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     wish_id: Mapped[int] = mapped_column(ForeignKey("wishes.id", ondelete="CASCADE"))
     seq: Mapped[int] = mapped_column(Integer)
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
     stage: Mapped[str] = mapped_column(String(20))
     action: Mapped[str] = mapped_column(String(20))
     who: Mapped[str] = mapped_column(String(200))
@@ -685,12 +712,12 @@ class TrackRow(BBoxMixin, Base):
     walked_m: Mapped[float] = mapped_column(Float, default=0.0)
     planned_m: Mapped[float] = mapped_column(Float, default=0.0)
     coverage: Mapped[float | None] = mapped_column(Float, nullable=True)
-    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     figures: Mapped[dict] = mapped_column(JSON, default=dict)
     streets: Mapped[list] = mapped_column(JSON, default=list)
     uploaded_by: Mapped[int | None] = mapped_column(ForeignKey("tokens.id"), nullable=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class VisitClassRow(Base):
@@ -709,7 +736,7 @@ class VisitClassRow(Base):
     visit_class: Mapped[str] = mapped_column(String(30))
     households: Mapped[int] = mapped_column(Integer)
     last_visit: Mapped[date | None] = mapped_column(Date, nullable=True)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow,
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow,
                                                  onupdate=utcnow)
 
 
@@ -734,7 +761,7 @@ class ScheduledVisitRow(Base):
     due: Mapped[date] = mapped_column(Date)
     early: Mapped[bool] = mapped_column(Boolean, default=False)
     job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id"), nullable=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class VisitDoneRow(Base):
@@ -749,10 +776,10 @@ class VisitDoneRow(Base):
     building_id: Mapped[str] = mapped_column(String(80))
     grid_code: Mapped[str | None] = mapped_column(String(40), nullable=True)
     visit_class: Mapped[str | None] = mapped_column(String(30), nullable=True)
-    done_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    done_at: Mapped[datetime] = mapped_column(UTCDateTime())
     source: Mapped[str] = mapped_column(String(10))
     worker_id: Mapped[int | None] = mapped_column(ForeignKey("workers.id"), nullable=True)
     party_member_id: Mapped[int | None] = mapped_column(ForeignKey("party_members.id"),
                                                         nullable=True)
     token_id: Mapped[int | None] = mapped_column(ForeignKey("tokens.id"), nullable=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

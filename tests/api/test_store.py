@@ -9,6 +9,8 @@ unreachable, and fail instead when WANGGE_REQUIRE_POSTGIS=1.
 from __future__ import annotations
 
 import os
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 import shapely
@@ -108,6 +110,19 @@ def test_tokens_are_stored_hashed(db):
         issue_token(s, "worker")
     with db.writing() as s, pytest.raises(ValueError, match="unknown role"):
         issue_token(s, "mayor")
+
+
+def test_times_come_back_as_the_same_aware_utc_moment(db):
+    """SQLite keeps no offset: a Beijing evening (UTC the day before) read back naive was taken
+    as Beijing time, and the visit calendar anchored on the wrong day after 16:00 UTC."""
+    evening = datetime(2026, 12, 5, 0, 49, tzinfo=ZoneInfo("Asia/Shanghai"))
+    with db.writing() as s:
+        token, _ = issue_token(s, "planner", "规划科")
+        token.created_at = evening
+    with db.read_session() as s:
+        stored = s.get(m.TokenRow, token.id).created_at
+    assert stored.tzinfo is not None and stored.utcoffset() == timedelta(0)
+    assert stored == evening and stored.date().isoformat() == "2026-12-04"
 
 
 def test_idempotency_key_is_unique_per_token(db):
