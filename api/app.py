@@ -10,6 +10,7 @@ OGC API - Features under /ogc; security headers on every answer (api.web).
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import os
 import signal
@@ -80,6 +81,7 @@ def create_app(settings: Settings | None = None, *, start_jobs: bool = True) -> 
         db.upgrade()
         app.state.db = db
         app.state.settings = settings
+        app.state.read_gate = asyncio.Semaphore(settings.read_slots)  # api.deps.read_slot
         runner = JobRunner(db, settings)
         app.state.jobs = runner
         runner.lead()  # runs jobs unless another process of this service does

@@ -5,7 +5,8 @@ function dependency in a worker thread, a trip that costs more than the function
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+from collections.abc import AsyncIterator, Iterator
 from typing import Annotated
 
 from fastapi import Depends, Query, Request, Response
@@ -43,6 +44,31 @@ async def settings(request: Request) -> Settings:
 ReadDb = Annotated[Session, Depends(read_session)]
 WriteDb = Annotated[Session, Depends(write_session)]
 AppSettings = Annotated[Settings, Depends(settings)]
+
+
+def read_gate(state) -> asyncio.Semaphore:
+    """The process's gate for building GeoJSON collections (Settings.read_slots turns);
+    made by the app's start in its event loop, else on first use."""
+    gate = getattr(state, "read_gate", None)
+    if gate is None:
+        gate = state.read_gate = asyncio.Semaphore(state.settings.read_slots)
+    return gate
+
+
+async def read_slot(request: Request) -> AsyncIterator[None]:
+    """Wait, in the event loop, for a turn to build a GeoJSON collection; held until the
+    endpoint's function returns (not while its answer is sent)."""
+    async with read_gate(request.app.state):
+        yield
+
+
+READ_SLOT = Depends(read_slot, scope="function")
+"""The dependency of the endpoints that build whole GeoJSON collections (the grids, a plan's
+buildings, OGC API items): a process builds ``Settings.read_slots`` of them at a time.
+They are the service's heaviest frequent reads (1.7-4 ms of CPU each, in a worker thread);
+with many at once the threads take turns on the one interpreter of the process, and the
+report writer's thread and the event loop, which need it for a moment between statements
+and answers, wait behind all of them (bench/load_results.md, 2026-12-04 17:00)."""
 
 
 async def incident_rules(request: Request) -> Rules:

@@ -59,6 +59,13 @@ class Settings:
             (partition.city). None (the default): every job runs in its own process here.
         cluster_min_buildings: the smallest dataset sent to the cluster; smaller ones are
             planned faster in one process than the store and the tasks cost.
+        read_slots: GeoJSON collections (grids, a plan's buildings, OGC API items) each
+            process builds at the same time; more wait their turn in the event loop
+            (api.deps.read_slot). One (the default): a process's Python runs one thread at a
+            time anyway, and every further reading thread only makes its report writer and
+            event loop wait longer for the interpreter at each statement and each answer
+            (bench/load_results.md: with 10 readers, 248-312 reports/s with 40 threads,
+            526 with one).
     """
 
     data_dir: Path = field(default_factory=lambda: Path(DEFAULT_DATA_DIR))
@@ -83,6 +90,11 @@ class Settings:
     hotline: str | None = None
     dask_scheduler: str | None = None
     cluster_min_buildings: int = 20_000
+    read_slots: int = 1
+
+    def __post_init__(self) -> None:
+        if self.read_slots < 1:
+            raise ValueError("WANGGE_READ_SLOTS 至少为 1 / must be at least 1")
 
     @property
     def url(self) -> str:
@@ -120,6 +132,7 @@ class Settings:
             cluster_min_buildings=int(env.get("WANGGE_CLUSTER_MIN_BUILDINGS", 20_000)),
             public_base_url=(env.get("WANGGE_PUBLIC_BASE_URL") or "").rstrip("/") or None,
             hotline=env.get("WANGGE_HOTLINE") or None,
+            read_slots=int(env.get("WANGGE_READ_SLOTS", 1)),
         )
         values.update(overrides)
         return cls(**values)

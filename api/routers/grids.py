@@ -10,6 +10,7 @@ from fastapi.responses import Response
 
 from api.auth import AssignmentsEdit, GridsRead, PlansRead
 from api.deps import (
+    READ_SLOT,
     AppSettings,
     BBoxQuery,
     LevelCodeQuery,
@@ -30,7 +31,8 @@ SimplifyQuery = Annotated[float | None, Query(
 
 
 @router.get("/grids", response_class=Response, summary="启用方案的网格 grids of the active "
-            "plan, GeoJSON (a worker gets their own)")
+            "plan, GeoJSON (a worker gets their own)",
+            dependencies=[READ_SLOT])
 def active_grids(session: ReadDb, who: GridsRead, settings: AppSettings,
                  bbox: BBoxQuery = None,
                  simplify: SimplifyQuery = None, level: LevelQuery = None,
@@ -46,7 +48,8 @@ def active_grid(code: str, session: ReadDb, who: GridsRead):
 
 
 @router.get("/plans/{plan_id}/grids", response_class=Response,
-            summary="方案的网格 a plan's grids, GeoJSON FeatureCollection")
+            summary="方案的网格 a plan's grids, GeoJSON FeatureCollection",
+            dependencies=[READ_SLOT])
 def plan_grids(plan_id: int, session: ReadDb, who: PlansRead, settings: AppSettings,
                bbox: BBoxQuery = None, simplify: SimplifyQuery = None):
     return geojson_response(grids.plan_grids(session, who, plan_id,
@@ -54,7 +57,8 @@ def plan_grids(plan_id: int, session: ReadDb, who: PlansRead, settings: AppSetti
 
 
 @router.get("/plans/{plan_id}/buildings", response_class=Response,
-            summary="方案的建筑 a plan's buildings with grid codes, GeoJSON")
+            summary="方案的建筑 a plan's buildings with grid codes, GeoJSON",
+            dependencies=[READ_SLOT])
 def plan_buildings(plan_id: int, session: ReadDb, who: PlansRead, settings: AppSettings,
                    bbox: BBoxQuery = None, grid: str | None = None, limit: int = 1000,
                    offset: int = Query(0, ge=0)):

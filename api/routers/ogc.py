@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
 from api.auth import OgcRead, Principal, authenticate
-from api.deps import AppSettings, BBoxQuery, ReadDb, check_limit, parse_bbox
+from api.deps import READ_SLOT, AppSettings, BBoxQuery, ReadDb, check_limit, parse_bbox
 from api.errors import ApiError
 from api.geojson import geojson_response
 from api.schemas import OgcCollection, OgcCollections, OgcConformance, OgcLandingPage
@@ -60,7 +60,8 @@ def collection(collection_id: str, request: Request, session: ReadDb):
 
 
 @router.get("/collections/{collection_id}/items",
-            summary="要素 features (GeoJSON) with bbox, limit, offset, datetime")
+            summary="要素 features (GeoJSON) with bbox, limit, offset, datetime",
+            dependencies=[READ_SLOT])
 def items(collection_id: str, request: Request, session: ReadDb, who: OgcRead,
           settings: AppSettings, bbox: BBoxQuery = None,
           limit: int = Query(10, description="1..max page size"),
