@@ -29,6 +29,7 @@ from api.auth import PERMISSIONS, Principal
 from api.errors import ApiError, not_found
 from api.geojson import collection_bytes, features_json
 from api.schemas import OgcCollection, OgcCollections, OgcConformance, OgcLandingPage
+from api.services.grids import building_features
 from api.services.scope import by_grid_code, grids_clause, visible_communities
 from api.store.models import (
     AssignmentRow,
@@ -38,7 +39,7 @@ from api.store.models import (
     PlanBuildingRow,
     PlanRow,
 )
-from api.store.plans import active_plan_id, building_records, grid_records
+from api.store.plans import active_plan_id, grid_records
 from api.store.spatial import bbox_filter
 from gis.osm import ATTRIBUTION
 
@@ -231,10 +232,10 @@ def _features(session: Session, info: CollectionInfo, ids: list[int]) -> list[st
         plan_id = session.scalar(select(model.plan_id).where(model.id.in_(ids)).limit(1))
         if plan_id is None:  # the rows went meanwhile: nothing to read
             return []
-        read = grid_records if model is GridRow else building_records
-        props, geoms = read(session, plan_id, model.id.in_(ids))
-        key = "code" if model is GridRow else "building_id"
-        return features_json(props, geoms, [str(p[key]) for p in props])
+        if model is PlanBuildingRow:
+            return building_features(session, plan_id, ids, ids=True)
+        props, geoms = grid_records(session, plan_id, model.id.in_(ids))
+        return features_json(props, geoms, [str(p["code"]) for p in props])
     rows = list(session.scalars(select(model).where(model.id.in_(ids)).order_by(model.id)))
     return features_json([_record(r) for r in rows], [r.geom for r in rows],
                          [str(r.id) for r in rows])

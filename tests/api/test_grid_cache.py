@@ -1,8 +1,11 @@
-"""The grid features each process keeps for plans that are no longer drafts
+"""The grid and building features each process keeps for plans that are no longer drafts
 (api.services.grids): the same bytes as made from the rows, the assigned workers always
-current, the filters (a worker's own grids, bbox, a plan's grids) applied."""
+current, the filters (a worker's own grids, bbox, a plan's grids, a page of buildings)
+applied."""
 
 from __future__ import annotations
+
+import json
 
 import pytest
 from sqlalchemy import select
@@ -10,7 +13,7 @@ from sqlalchemy import select
 from api.geojson import collection_bytes, features_json
 from api.services import grids as grid_service
 from api.store import models as m
-from api.store.plans import grid_records
+from api.store.plans import building_records, grid_records
 
 
 @pytest.fixture(scope="module")
@@ -72,6 +75,55 @@ def test_a_draft_plan_is_not_kept(sv):
         r = c.get(f"/plans/{plan_id}/grids", headers=h["admin"])
         assert r.status_code == 200 and r.content == _from_rows(app, plan_id)
         assert not grid_service._FEATURES
+    finally:
+        with app.state.db.writing() as s:
+            s.get(m.PlanRow, plan_id).status = "active"
+
+
+def _buildings_from_rows(app, plan_id: int, rows: list[int], ids: bool) -> list[str]:
+    """The building Feature texts made from the rows, as before the cache."""
+    with app.state.db.read_session() as s:
+        props, geoms = building_records(s, plan_id, m.PlanBuildingRow.id.in_(rows))
+    return features_json(props, geoms, [str(p["building_id"]) for p in props] if ids else None)
+
+
+def test_cached_buildings_are_the_texts_made_from_the_rows(sv):
+    app, c, h, plan_id = sv["app"], sv["client"], sv["h"], sv["plan_id"]
+    grid_service._BUILDINGS.clear()
+    with app.state.db.read_session() as s:
+        rows = list(s.scalars(select(m.PlanBuildingRow.id).where(
+            m.PlanBuildingRow.plan_id == plan_id).order_by(m.PlanBuildingRow.id)))
+    page = c.get("/ogc/collections/buildings/items", headers=h["admin"],
+                 params={"limit": 7, "offset": 3})
+    assert page.status_code == 200
+    texts = _buildings_from_rows(app, plan_id, rows[3:10], ids=True)
+    assert page.json()["features"] == [json.loads(t) for t in texts]
+    kept = [v for k, v in grid_service._BUILDINGS.items() if k[1] == plan_id and k[3]]
+    assert [sorted(v) for v in kept] == [rows[3:10]]
+    again = c.get("/ogc/collections/buildings/items", headers=h["planner"],
+                  params={"limit": 7, "offset": 3})
+    assert again.json()["features"] == page.json()["features"]  # from the cache
+    with app.state.db.read_session() as s:
+        # asked out of order, with a row that is not there
+        mixed = grid_service.building_features(s, plan_id, [rows[12], rows[4], -1, rows[5]],
+                                               ids=False)
+    assert mixed == _buildings_from_rows(app, plan_id, [rows[4], rows[5], rows[12]], ids=False)
+    listed = c.get(f"/plans/{plan_id}/buildings", headers=h["admin"],
+                   params={"limit": 5, "offset": 2})
+    assert listed.content == collection_bytes(
+        _buildings_from_rows(app, plan_id, rows[2:7], ids=False),
+        {"attribution": page.json()["attribution"]} if "attribution" in page.json() else {})
+
+
+def test_a_draft_plans_buildings_are_not_kept(sv):
+    app, c, h, plan_id = sv["app"], sv["client"], sv["h"], sv["plan_id"]
+    with app.state.db.writing() as s:
+        s.get(m.PlanRow, plan_id).status = "draft"
+    try:
+        grid_service._BUILDINGS.clear()
+        r = c.get(f"/plans/{plan_id}/buildings", headers=h["admin"], params={"limit": 5})
+        assert r.status_code == 200 and len(r.json()["features"]) == 5
+        assert not grid_service._BUILDINGS
     finally:
         with app.state.db.writing() as s:
             s.get(m.PlanRow, plan_id).status = "active"
