@@ -87,6 +87,7 @@ from gis.households import (
 )
 from gis.osm import ATTRIBUTION, OsmArea, OsmExtract, OsmReadReport, OsmWay, is_osm_path
 from gis.osm_stream import is_feature, osm_batches, osm_context, read_relations
+from gis.postgis_source import is_postgis_source, parse_source, read_table_batches, table_info
 from gis.streets import StreetReport, street_lines
 from gis.study_area import StudyArea, join_communities, residential_landuse
 from gis.vector_files import is_vector_path, read_vector_batches, unknown_format_error
@@ -254,7 +255,7 @@ def _osm_number(value: object, fallback: int) -> int:
     return int(digits) if digits else fallback
 
 
-def _lines_extract(gdf: gpd.GeoDataFrame, path: Path, first_row: int) -> OsmExtract:
+def _lines_extract(gdf: gpd.GeoDataFrame, path: str | Path, first_row: int) -> OsmExtract:
     """A vector file of lines with OSM-like columns (highway, railway, waterway, name, bridge,
     tunnel, layer, ...; EPSG:4326) as an extract that gis.streets and gis.barriers read: a
     line's non-empty columns are its tags; polygons of water are water areas."""
@@ -282,17 +283,24 @@ def _lines_extract(gdf: gpd.GeoDataFrame, path: Path, first_row: int) -> OsmExtr
     return OsmExtract(str(path), ways, areas, [], OsmReadReport(), None)
 
 
-def _line_batches(path: Path, batch_size: int, datum: str, repairs: list[Repair],
+def _line_batches(source: str | Path, batch_size: int, datum: str, repairs: list[Repair],
                   temp_dir: Path) -> Iterator[OsmExtract]:
-    """The streets file (OSM, or vector lines with OSM-like columns) in batches."""
-    if is_osm_path(path):
-        yield from osm_batches(path, read_relations(path), batch_size=batch_size,
-                               temp_dir=temp_dir)
-        return
+    """The streets (an OSM file, or vector lines with OSM-like columns from a file or a
+    PostGIS table) in batches."""
+    if is_postgis_source(source):
+        table = parse_source(str(source))
+        batches, shown = read_table_batches(table, batch_size=batch_size), table.label
+    else:
+        path = check_file(source)
+        if is_osm_path(path):
+            yield from osm_batches(path, read_relations(path), batch_size=batch_size,
+                                   temp_dir=temp_dir)
+            return
+        batches, shown = read_vector_batches(path, batch_size=batch_size), str(path)
     row = 1
-    for gdf in read_vector_batches(path, batch_size=batch_size):
-        wgs = to_wgs84(gdf, path, datum=datum, repairs=repairs)
-        yield _lines_extract(wgs, path, row)
+    for gdf in batches:
+        wgs = to_wgs84(gdf, shown, datum=datum, repairs=repairs)
+        yield _lines_extract(wgs, shown, row)
         row += len(gdf)
 
 
@@ -314,14 +322,14 @@ def _by_community(layer: gpd.GeoDataFrame, zones: gpd.GeoDataFrame | None,
     return out.reset_index(drop=True)
 
 
-def _no_buildings(path: Path) -> InputError:
+def _no_buildings(path: str | Path) -> InputError:
     return InputError(path, "the data holds no building polygons",
                       "export an area with buildings (building=*)",
                       problem_zh="数据中没有建筑面", hint_zh="请导出包含建筑（building=*）的区域")
 
 
 def _crs_of_bounds(bounds: tuple[float, float, float, float] | None, crs: object,
-                   path: Path) -> CRS:
+                   path: str | Path) -> CRS:
     if bounds is None or not np.all(np.isfinite(bounds)):
         raise _no_buildings(path)
     box = gpd.GeoDataFrame(geometry=[shapely.box(*bounds)], crs=crs or WGS84)
@@ -347,12 +355,16 @@ def write_city_store(
 
     Args:
         source: buildings as OSM (.osm/.osm.bz2/.osm.pbf; streets, barriers and communities
-            come from it too), GeoPackage, FlatGeobuf, Shapefile, zipped Shapefile or GeoJSON.
+            come from it too), GeoPackage, FlatGeobuf, Shapefile, zipped Shapefile, GeoJSON,
+            or a PostGIS table (``postgresql://user@host/db?table=schema.name``,
+            gis.postgis_source).
         out: the store to write (replaced only when complete).
-        communities: a polygon file of communities (code, name); else the OSM communities of
-            the source, else the whole area as one community (gis.communities.whole_area).
-        streets: streets and barriers when ``source`` has none: an OSM file, or a vector file
-            of lines with OSM-like columns (highway, railway, waterway, name, tunnel, ...).
+        communities: communities (code, name) as a polygon file or PostGIS table; else the
+            OSM communities of the source, else the whole area as one community
+            (gis.communities.whole_area).
+        streets: streets and barriers when ``source`` has none: an OSM file, or lines with
+            OSM-like columns (highway, railway, waterway, name, tunnel, ...) as a vector file
+            or PostGIS table.
         datum, id_col, households, barriers, invalid: as for load_study_area. A population
             raster (``households.raster_path``) is applied in a second pass over the store
             (:class:`_RasterPass`): a cell is shared by buildings of several batches.
@@ -369,10 +381,11 @@ def write_city_store(
         ArgumentError: options this reader cannot honour.
     """
     step = progress or (lambda _name: None)
-    path = check_file(source)
+    table = parse_source(str(source)) if is_postgis_source(source) else None
+    path: str | Path = table.label if table else check_file(source)
     out = Path(out)
-    if not (is_osm_path(path) or is_vector_path(path)):
-        raise unknown_format_error(path)
+    if table is None and not (is_osm_path(path) or is_vector_path(path)):
+        raise unknown_format_error(Path(path))
     if batch_size < 1:
         raise ArgumentError(f"batch_size 必须为正数：{batch_size}",
                             f"batch_size must be positive, got {batch_size}")
@@ -380,20 +393,20 @@ def write_city_store(
     if households is not None and households.raster_path:
         raster = _RasterPass(households.raster_path)
         households = replace(households, raster_path=None)  # estimates, then the raster
-    is_osm = is_osm_path(path)
+    is_osm = table is None and is_osm_path(path)
     repairs: list[Repair] = []
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=".city-store-") as work_dir, \
             atomically(out) as tmp:
         work = Path(work_dir)
         step("社区 communities")
-        relations = read_relations(path) if is_osm else None
-        context = osm_context(path, relations, temp_dir=work) if relations else None
+        relations = read_relations(Path(path)) if is_osm else None
+        context = osm_context(Path(path), relations, temp_dir=work) if relations else None
         comm: gpd.GeoDataFrame | None = None
         if communities:
             comm = read_communities(communities, datum=datum, repairs=repairs)
         elif context is not None and context.communities:
-            comm = communities_from_osm(context.extract(path))
+            comm = communities_from_osm(context.extract(Path(path)))
         if comm is not None and comm.empty:
             comm = None
         crs: CRS | None = None  # a zipped Shapefile without communities: from its 1st batch
@@ -401,17 +414,20 @@ def write_city_store(
             crs = local_metric_crs(comm)
         elif context is not None:
             crs = _crs_of_bounds(context.bounds, WGS84, path)
-        elif path.suffix.lower() != ".zip":
+        elif table is not None:
+            table_crs, bounds = table_info(table)
+            crs = _crs_of_bounds(bounds, table_crs, path)
+        elif Path(path).suffix.lower() != ".zip":
             info = pyogrio.read_info(str(path), force_total_bounds=True)
             crs = _crs_of_bounds(info["total_bounds"], info["crs"], path)
         ingest = _Ingest(
             path=path, store=_Store(tmp), step=step, crs=crs, communities=comm,
-            landuse=residential_landuse(context.extract(path)) if context else None,
+            landuse=residential_landuse(context.extract(Path(path))) if context else None,
             datum=datum, households=households, barriers=barriers, invalid=invalid,
             keep_outside=keep_outside, repairs=repairs, raster=raster)
         report = OsmReadReport()
         if relations is not None:
-            for extract in osm_batches(path, relations, batch_size=batch_size,
+            for extract in osm_batches(Path(path), relations, batch_size=batch_size,
                                        report=report, temp_dir=work):
                 raw = buildings_from_osm(extract)
                 if len(raw):
@@ -420,7 +436,9 @@ def write_city_store(
                     ingest.lines(extract)
         else:
             row = 1
-            for gdf in read_vector_batches(path, batch_size=batch_size):
+            batches = (read_table_batches(table, batch_size=batch_size) if table
+                       else read_vector_batches(path, batch_size=batch_size))
+            for gdf in batches:
                 ingest.buildings(buildings_from_vector(gdf, path, id_col=id_col, first_row=row),
                                  vector=True)
                 row += len(gdf)
@@ -428,7 +446,7 @@ def write_city_store(
             raise _no_buildings(path)
         if streets:
             step("街道 streets")
-            for extract in _line_batches(Path(streets), batch_size, datum, repairs, work):
+            for extract in _line_batches(streets, batch_size, datum, repairs, work):
                 ingest.lines(extract)
 
         step("社区 communities")
@@ -456,7 +474,7 @@ def write_city_store(
 class _Ingest:
     """The steps of load_study_area run on one batch at a time, appending to the store."""
 
-    path: Path
+    path: str | Path  # a file, or a PostGIS table's label
     store: _Store
     step: Callable[[str], None]
     crs: CRS | None  # metric; None until the first batch gives it
@@ -619,7 +637,7 @@ def _csv_unmatched(repairs: list[Repair], opts: HouseholdOptions, tmp: Path) -> 
     return kept
 
 
-def _index(tmp: Path, path: Path) -> None:
+def _index(tmp: Path, path: str | Path) -> None:
     """SQL indexes on ``community``, and a unique one on ``building_id`` (which finds
     duplicate ids across batches without holding them).
 

@@ -15,6 +15,7 @@ from gis.buildings import repair_polygons
 from gis.crs import to_wgs84
 from gis.errors import InputError, Repair
 from gis.osm import OsmExtract
+from gis.postgis_source import is_postgis_source, parse_source, read_table
 from gis.vector_files import read_vector
 
 CODE_COLUMNS = ("code", "CODE", "community_code", "区划代码", "社区代码", "代码", "ref", "id")
@@ -33,7 +34,8 @@ def read_communities(
     datum: str = "wgs84",
     repairs: list[Repair] | None = None,
 ) -> gpd.GeoDataFrame:
-    """Community polygons from a GeoJSON / GeoPackage / Shapefile (any CRS in, EPSG:4326 out).
+    """Community polygons from a GeoJSON / GeoPackage / Shapefile or a PostGIS table
+    (``postgresql://...?table=...``, gis.postgis_source; any CRS in, EPSG:4326 out).
 
     The code and name columns are found by name (``code``, ``区划代码``, ``name``,
     ``社区名称`` ...) unless given.
@@ -41,7 +43,11 @@ def read_communities(
     Raises:
         InputError: no code column, duplicate codes, non-polygons, bad coordinates.
     """
-    raw = read_vector(path)
+    if is_postgis_source(path):
+        table = parse_source(str(path))
+        raw, path = read_table(table), table.label
+    else:
+        raw = read_vector(path)
     code_col = code_col or next((c for c in CODE_COLUMNS if c in raw.columns), None)
     name_col = name_col or next((c for c in NAME_COLUMNS if c in raw.columns), None)
     if code_col is None or code_col not in raw.columns:

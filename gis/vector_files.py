@@ -290,7 +290,7 @@ def _reason(exc: Exception) -> str:
     return str(exc).removeprefix("IllegalArgumentException: ")
 
 
-def _bad_geometry_error(path: Path, row: int | None, problem: str,
+def _bad_geometry_error(path: str | Path, row: int | None, problem: str,
                         problem_zh: str) -> InputError:
     return InputError(
         path, problem,
@@ -302,7 +302,7 @@ def _bad_geometry_error(path: Path, row: int | None, problem: str,
         "检查（矢量 > 几何工具 > 检查有效性）或重新导出")
 
 
-def _from_wkb(wkb: np.ndarray, path: Path, first_row: int = 1) -> np.ndarray:
+def _from_wkb(wkb: np.ndarray, path: str | Path, first_row: int = 1) -> np.ndarray:
     """Geometries from the WKB GDAL read; a geometry GEOS cannot build (a ring not closed or
     of fewer than 4 points) is an InputError naming its feature (1-based, from
     ``first_row``)."""
@@ -318,7 +318,7 @@ def _from_wkb(wkb: np.ndarray, path: Path, first_row: int = 1) -> np.ndarray:
                                   f"几何图形无法构建（{_reason(exc)}）") from exc
 
 
-def check_coordinates(geometries: np.ndarray, path: Path, first_row: int = 1) -> None:
+def check_coordinates(geometries: np.ndarray, path: str | Path, first_row: int = 1) -> None:
     """Refuse geometries with a coordinate that is not a finite number (NaN, Infinity, as a
     GeoJSON file may hold): an InputError naming the first such feature (1-based, from
     ``first_row``).

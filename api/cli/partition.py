@@ -76,10 +76,13 @@ def register(sub) -> None:
 
 def _add_source_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("source", help="建筑数据 buildings: "
-                   ".osm/.osm.bz2/.osm.pbf/.geojson/.gpkg/.shp/.zip")
-    p.add_argument("--streets", help="街道与障碍来源 OSM file for streets and barriers, "
-                   "when SOURCE has none")
-    p.add_argument("--communities", help="社区边界 community polygons (code, name)")
+                   ".osm/.osm.bz2/.osm.pbf/.geojson/.gpkg/.shp/.zip; city-store also "
+                   "reads a PostGIS table: postgresql://USER@HOST/DB?table=SCHEMA.NAME")
+    p.add_argument("--streets", help="街道与障碍来源 OSM file (or, for city-store, lines "
+                   "with OSM-like columns as a file or PostGIS table) for streets and "
+                   "barriers, when SOURCE has none")
+    p.add_argument("--communities", help="社区边界 community polygons (code, name): a file, "
+                   "or for city-store a PostGIS table")
     p.add_argument("--datum", default="wgs84", choices=["wgs84", "cgcs2000", "gcj02", "bd09"],
                    help="经纬度坐标系 lon/lat datum of vector input (default wgs84)")
     p.add_argument("--id-col", help="建筑编号列 building id column of vector input")

@@ -3,6 +3,7 @@ community, and read back one community at a time exactly as the whole-area load 
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 
@@ -380,3 +381,70 @@ def test_population_raster_across_batches(district, whole, tmp_path):
     with sqlite3.connect(tmp_path / "r.gpkg") as con:  # the working table is gone
         tables = {row[0] for row in con.execute("SELECT name FROM sqlite_master")}
     assert "buildings" in tables and city_store.RASTER_TABLE not in tables
+
+
+@pytest.fixture
+def postgis_db():
+    """An empty PostGIS database of its own (see tests/api/conftest.py)."""
+    from tests.api.conftest import drop_postgis_database, make_postgis_database
+
+    server = os.environ.get("WANGGE_TEST_POSTGIS_URL")
+    if not server:
+        if os.environ.get("WANGGE_REQUIRE_POSTGIS") == "1":
+            pytest.fail("PostGIS required (WANGGE_REQUIRE_POSTGIS=1): WANGGE_TEST_POSTGIS_URL")
+        pytest.skip("PostGIS tests skipped: WANGGE_TEST_POSTGIS_URL is not set")
+    url = make_postgis_database(server)
+    yield url
+    drop_postgis_database(server, url)
+
+
+def test_postgis_tables_give_the_same_store(whole, postgis_db, tmp_path):
+    """Buildings (in a metric CRS, with a primary key), communities and street lines read
+    from PostGIS tables in batches store what the same data gives from files."""
+    from sqlalchemy import create_engine, text
+
+    buildings, comm, lines = _vector_inputs(whole, tmp_path)
+    engine = create_engine(postgis_db)
+    raw = pyogrio.read_dataframe(buildings)
+    raw.to_crs(whole.crs).rename_geometry("footprint").to_postgis(
+        "footprints", engine, schema="public")
+    pyogrio.read_dataframe(comm).rename_geometry("geom").to_postgis("communities", engine)
+    pyogrio.read_dataframe(lines).rename_geometry("geom").to_postgis("lines", engine)
+    with engine.begin() as conn:
+        conn.execute(text('ALTER TABLE footprints ADD PRIMARY KEY ("building_id")'))
+    engine.dispose()
+
+    from_files = write_city_store(buildings, tmp_path / "f.gpkg", communities=comm,
+                                  streets=lines, batch_size=200)
+    summary = write_city_store(f"{postgis_db}?table=public.footprints", tmp_path / "p.gpkg",
+                               communities=f"{postgis_db}?table=communities",
+                               streets=f"{postgis_db}?table=lines", batch_size=200)
+    assert summary["batches"] >= N_BUILDINGS // 200
+    for key in ("buildings", "households", "residential", "communities", "street_rows",
+                "barrier_rows", "buildings_outside_communities"):
+        assert summary[key] == from_files[key], key
+    assert summary["source"].endswith("?table=public.footprints")
+    a, b = store_communities(tmp_path / "f.gpkg"), store_communities(tmp_path / "p.gpkg")
+    assert list(a["code"]) == list(b["code"])
+    assert list(a["households"]) == list(b["households"])
+    code = _codes(whole)[0]
+    mine, theirs = read_community(tmp_path / "p.gpkg", code), read_community(
+        tmp_path / "f.gpkg", code)
+    assert sorted(mine.buildings["building_id"]) == sorted(theirs.buildings["building_id"])
+    assert list(mine.street_lines["osm_id"]) == list(theirs.street_lines["osm_id"])
+
+
+def test_postgis_source_errors_name_the_table(postgis_db, tmp_path):
+    from gis.postgis_source import parse_source, read_table_batches
+
+    out = tmp_path / "s.gpkg"
+    with pytest.raises(ArgumentError, match="needs its table"):
+        write_city_store(postgis_db, out)
+    with pytest.raises(InputError, match="no such geometry table") as err:
+        write_city_store(f"{postgis_db}?table=nowhere", out)
+    assert "?table=public.nowhere" in str(err.value)
+    assert not out.exists()
+    secret = parse_source("postgresql://u:s3cret@127.0.0.1:1/x?table=b")
+    with pytest.raises(InputError, match="cannot read the database") as err:
+        next(read_table_batches(secret))
+    assert "s3cret" not in str(err.value) and "127.0.0.1:1/x?table=public.b" in str(err.value)
