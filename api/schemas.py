@@ -1395,13 +1395,17 @@ class VisitClassImportOut(BaseModel):
 class VisitCalendarIn(BaseModel):
     """Compute visit calendars over ``weeks`` weeks from ``start`` (default: next Monday,
     Beijing) for the active plan's workers (all, or ``worker_ids``) and, with ``party``, its
-    party members (at least 5 households a week each)."""
+    party members (at least 5 households a week each). ``band_pct``: each work day's load
+    within this share of the worker's mean day (%); a worker's calendar outside it is
+    searched further, and what the input forces is proven and reported (``forced_pct``);
+    null: no such search (faster)."""
 
     start: date | None = None
     weeks: int = Field(8, ge=1, le=26)
     worker_ids: list[int] | None = None
     party: bool = True
     budget_s: float = Field(1.0, gt=0, le=30)
+    band_pct: float | None = Field(15.0, gt=0, le=100)
 
 
 class ScheduledVisitOut(BaseModel):

@@ -2,7 +2,8 @@
 8 weeks, our CP-SAT calendar against the nearest-due-first baseline.
 
     python bench/visit_calendar_bench.py [--budget 0.2] [--processes 2] [--only NAME]
-        [--calendars CP-SAT,CP-SAT before,nearest-due-first] [--modes one plan,rolling]
+        [--calendars CP-SAT,CP-SAT no band,CP-SAT before,nearest-due-first]
+        [--modes one plan,rolling] [--band-tries 3] [--no-walk]
 
 Inputs (real buildings; the visit classes and last visits are simulated, no such data is
 public): ``nanjing-A`` (tuning: the parameters in dispatch/schedule/calendar.py were set on
@@ -16,8 +17,11 @@ visits uniform over each class's period before the start (a steady state). Work 
 Friday, 2027-01-01 a holiday, one worker on leave for a week; shift 08:30-17:30, half of it for
 visits.
 
-Calendars: ``CP-SAT`` (the start, the levelling search, CP-SAT), ``CP-SAT before`` (the
-same without the levelling search: the calendar before it, ``level_moves=0``) and
+Calendars: ``CP-SAT`` (the start, the levelling search, CP-SAT; for a worker outside ±15%
+the band search: the relaxation's proven bound, a second levelling aimed at the relaxation's
+days, ``--band-tries`` CP-SAT solves with the band as a hard constraint), ``CP-SAT no band``
+(the same without the band search, ``band_pct=None``), ``CP-SAT before`` (without the
+levelling search either: ``level_moves=0``) and
 ``nearest-due-first`` (each work day the visits due soonest, up to the same mean daily
 visiting minutes).
 
@@ -62,6 +66,7 @@ sys.path.insert(0, str(ROOT))
 from dispatch.routing.network import WalkNetwork  # noqa: E402
 from dispatch.routing.visits import Stop  # noqa: E402
 from dispatch.schedule.calendar import (  # noqa: E402
+    BAND_TRIES,
     LEVEL_MOVES,
     Calendar,
     advance,
@@ -83,7 +88,7 @@ HOLIDAYS = [date(2027, 1, 1)]
 SHARES = {"key_person": 0.02, "elderly_alone": 0.08, "difficulty": 0.03, "migrant": 0.10}
 WORKERS = 10
 WARM_WEEKS = 4  # weeks of weekly re-planning before the measured ones (rolling)
-CALENDARS = ("CP-SAT", "CP-SAT before", "nearest-due-first")
+CALENDARS = ("CP-SAT", "CP-SAT no band", "CP-SAT before", "nearest-due-first")
 MODES = ("one plan", "rolling")
 SHIFT = (8 * 3600 + 1800, 17 * 3600 + 1800)
 
@@ -162,7 +167,7 @@ def walk_km(net: WalkNetwork, cal: Calendar, groups, base) -> float:
 
 
 def plan_all(jobs, start: date, calendar: str, budget: float, processes: int,
-             level_moves: int) -> tuple[list[Calendar], float]:
+             level_moves: int, band_tries: int = BAND_TRIES) -> tuple[list[Calendar], float]:
     """Every worker's calendar from ``start`` (``jobs``: id, groups, days, base, leave) with
     one of ``CALENDARS``; and the wall time of all of them."""
     started = time.perf_counter()
@@ -170,8 +175,10 @@ def plan_all(jobs, start: date, calendar: str, budget: float, processes: int,
         cals = [nearest_due_first(w, g, d, start, base=b) for w, g, d, b, _ in jobs]
     else:
         moves = 0 if calendar == "CP-SAT before" else level_moves
+        band = 15.0 if calendar == "CP-SAT" else None
         cals = plan_calendars([(w, g, d, {"base": b, "budget_s": budget,
-                                          "level_moves": moves})
+                                          "level_moves": moves, "band_pct": band,
+                                          "band_tries": band_tries})
                                for w, g, d, b, _ in jobs], start, processes=processes)
     return cals, time.perf_counter() - started
 
@@ -204,7 +211,8 @@ def on_time(groups, visits, days, end: date) -> tuple[int, int]:
     return due_n, kept
 
 
-def rolling(jobs, calendar: str, budget: float, processes: int, level_moves: int):
+def rolling(jobs, calendar: str, budget: float, processes: int, level_moves: int,
+            band_tries: int = BAND_TRIES):
     """Weekly re-planning, as the service re-plans from the visits recorded as done: the
     simulated history is put ``WARM_WEEKS`` weeks before the start, then every Monday a
     ``WEEKS``-week calendar is planned and its first week is worked (and recorded). Returns
@@ -222,7 +230,8 @@ def rolling(jobs, calendar: str, budget: float, processes: int, level_moves: int
         if week == 0:
             at_start = [gs for _, gs, _, _, _ in state]
         now = [(w, gs, days_for(start, leave), b, leave) for w, gs, _, b, leave in state]
-        cals, secs = plan_all(now, start, calendar, budget, processes, level_moves)
+        cals, secs = plan_all(now, start, calendar, budget, processes, level_moves,
+                              band_tries)
         if week >= 0:
             slowest = max(slowest, secs)
             for (visits, loads), cal in zip(worked, cals, strict=True):
@@ -242,7 +251,8 @@ def deviation(loads: dict) -> float:
 
 
 def run(name: str, area, budget: float, processes: int, seed: int, level_moves: int,
-        calendars: list[str], modes: list[str]) -> list:
+        calendars: list[str], modes: list[str], walk: bool = True,
+        band_tries: int = BAND_TRIES) -> list:
     plan, jobs = instance(name, area, seed)
     net = WalkNetwork.from_graph(area.streets)
     households = int(plan.buildings["households"].sum())
@@ -251,26 +261,31 @@ def run(name: str, area, budget: float, processes: int, seed: int, level_moves: 
     for mode in modes:
         for label in calendars:
             if mode == "one plan":
-                cs, secs = plan_all(jobs, START, label, budget, processes, level_moves)
+                cs, secs = plan_all(jobs, START, label, budget, processes, level_moves,
+                                    band_tries)
                 due = sum(c.due for c in cs)
                 kept = sum(c.scheduled_pct * c.due / 100 for c in cs)
                 devs = [c.max_deviation_pct for c in cs]
                 worked = [(c.visits, c.loads) for c in cs]
-                if label == "CP-SAT":  # what the input forces (the first days' due visits)
-                    forced = [100 * (peak_bound(g, d, START) / np.mean(list(c.loads.values()))
-                                     - 1) for c, (_, g, d, _, _) in zip(cs, jobs, strict=True)]
-                    print(f"{name} one plan, per worker: max day dev %",
-                          [round(x) for x in devs], "at least (peak_bound) %",
-                          [round(x) for x in forced], flush=True)
+                if label.startswith("CP-SAT") and label != "CP-SAT before":
+                    # what the input forces: peak_bound (the first days' due visits) against
+                    # the calendar's mean, and the band search's proven bound (CP-SAT only)
+                    peak = [100 * (peak_bound(g, d, START) / np.mean(list(c.loads.values()))
+                                   - 1) for c, (_, g, d, _, _) in zip(cs, jobs, strict=True)]
+                    print(f"{name} one plan {label}, per worker: max day dev %",
+                          [round(x, 1) for x in devs], "proven at least %",
+                          [c.forced_pct for c in cs], "peak_bound %",
+                          [round(x) for x in peak], flush=True)
             else:
-                worked, at_start, secs = rolling(jobs, label, budget, processes, level_moves)
+                worked, at_start, secs = rolling(jobs, label, budget, processes, level_moves,
+                                                 band_tries)
                 counts = [on_time(gs, visits, days_for(START, job[4]), end)
                           for gs, (visits, _), job in zip(at_start, worked, jobs, strict=True)]
                 due, kept = sum(c[0] for c in counts), sum(c[1] for c in counts)
                 devs = [deviation(loads) for _, loads in worked]
             visits = sum(v.households for vs, _ in worked for v in vs)
             km = math.nan  # routing every day takes minutes: the one plan's, as before
-            if mode == "one plan" and label != "CP-SAT before":
+            if mode == "one plan" and label in ("CP-SAT", "nearest-due-first") and walk:
                 km = sum(walk_km(net, Calendar(w, vs, loads, 0), g, b)
                          for (vs, loads), (w, g, _, b, _) in zip(worked, jobs, strict=True))
             rows.append([name, mode, label, households, len(jobs), due,
@@ -310,6 +325,10 @@ def main() -> None:
                         help="CP-SAT deterministic time per worker")
     parser.add_argument("--level-moves", type=int, default=LEVEL_MOVES,
                         help="moves of the levelling search per worker (0: none)")
+    parser.add_argument("--band-tries", type=int, default=BAND_TRIES,
+                        help="hard-band CP-SAT solves per worker outside ±15%% (0: none)")
+    parser.add_argument("--no-walk", action="store_true",
+                        help="skip routing the days (the walk columns)")
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--only", default=None)
     parser.add_argument("--calendars", default=",".join(CALENDARS),
@@ -320,7 +339,8 @@ def main() -> None:
     rows = []
     for name, seed, area in areas(args.only):
         rows += run(name, area, args.budget, args.processes, seed, args.level_moves,
-                    args.calendars.split(","), args.modes.split(","))
+                    args.calendars.split(","), args.modes.split(","), not args.no_walk,
+                    args.band_tries)
     print(tabulate(rows, headers=["input", "measure", "calendar", "households", "workers",
                                   "due visits", "on time %", "max day dev %",
                                   "mean worker max dev %", "workers > 15 %", "time s",

@@ -254,7 +254,8 @@ def plan_calendars_for(session: Session, rules: Rules, params: dict,
             continue
         jobs.append((wid, make_groups(rows, start=anchor),
                      _worker_days(worker, start, body.weeks, rules),
-                     {"base": _base(worker, places), "budget_s": body.budget_s}))
+                     {"base": _base(worker, places), "budget_s": body.budget_s,
+                      "band_pct": body.band_pct}))
         owners.append(("worker", wid))
     if body.party:
         for member in session.scalars(select(m.PartyMemberRow).order_by(m.PartyMemberRow.id)):
@@ -263,8 +264,10 @@ def plan_calendars_for(session: Session, rules: Rules, params: dict,
                 continue
             days = work_days(start, body.weeks, weekdays=range(1, 8),
                              shift_min=PARTY_VISIT_MIN, visit_share=1.0)
+            # no daily band for party members: a few households a week, most days empty
             jobs.append((member.id, groups, days, {"min_weekly": PARTY_MIN_WEEKLY,
-                                                   "budget_s": body.budget_s / 4}))
+                                                   "budget_s": body.budget_s / 4,
+                                                   "band_pct": None}))
             owners.append(("party", member.id))
     if progress:
         progress(f"{len(jobs)} calendars")
@@ -299,9 +302,16 @@ def compute_calendars(session: Session, rules: Rules, params: dict) -> dict:
 
 
 def _summary(kind: str, pid: int, cal: Calendar) -> dict:
+    """A calendar's figures (counts only: planners read them too). ``band_pct``: the band
+    of the daily load around the mean asked for (workers: 15%); ``forced_pct``: when the
+    calendar is outside it, the deviation no calendar keeping every visit on time can go
+    below (proven: the model's linear relaxation, or CP-SAT); ``band_forced``: the band is
+    out of reach for this input (visits already due in the first days, leave)."""
     return {"person_kind": kind, "person_id": pid, "due": cal.due, "visits": len(cal.visits),
             "scheduled_pct": round(cal.scheduled_pct, 1),
-            "max_day_deviation_pct": round(cal.max_deviation_pct, 1), "status": cal.status,
+            "max_day_deviation_pct": round(cal.max_deviation_pct, 1),
+            "band_pct": cal.band_pct, "forced_pct": cal.forced_pct,
+            "band_forced": cal.band_forced, "status": cal.status,
             "seconds": cal.seconds, "weekly_shortfall": sum(cal.weekly_shortfall)}
 
 

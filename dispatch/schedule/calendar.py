@@ -49,7 +49,7 @@ import itertools
 import math
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
@@ -58,6 +58,8 @@ import numpy as np
 import pandas as pd
 from ortools.sat.python import cp_model
 from scipy.cluster.hierarchy import fcluster, linkage
+from scipy.optimize import linprog
+from scipy.sparse import coo_matrix
 
 from dispatch.schedule.classes import CLASSES
 from gis.errors import ArgumentError
@@ -79,6 +81,10 @@ LEVEL_MOVES = 40_000  # moves the levelling search tries at most (about 0.6 s of
 LEVEL_SHIFTS = (-3, -2, -1, 1, 2, 3)  # work days a part of a group's chain is shifted by
 LEVEL_T0, LEVEL_T1 = 60.0, 0.5  # the annealing's temperature, first and last move
 DEFAULT_BUDGET_S = 2.0  # CP-SAT deterministic time per worker
+TARGET_BAND_PCT = 15.0  # every work day's load within this share of the worker's mean (%)
+BAND_TRIES = 1  # bands CP-SAT tries at most when the calendar is outside TARGET_BAND_PCT
+BAND_STEP_PCT = 1.0  # the bisection of the band stops at this precision (%)
+RELAX_AIM = 0.5  # the second levelling aims at this share of the band (the relaxation's days)
 # The wall-clock guard of a solve, in multiples of its deterministic budget: far above it, so
 # that the deterministic limit decides and calendars repeat on a loaded machine (3x tripped
 # under load average 8 in CI: two runs of one input gave different calendars), as
@@ -164,6 +170,11 @@ class Calendar:
         status: CP-SAT's status name ("OPTIMAL", "FEASIBLE"; "GREEDY" for the baseline).
         seconds: wall time of the solve.
         weekly_shortfall: households below ``min_weekly`` per week (party members).
+        band_pct: the band asked for (%, :data:`TARGET_BAND_PCT`); None: not searched.
+        forced_pct: a proven lower bound of the largest deviation from the mean day (%) of
+            any calendar that keeps every visit on time and the model's other rules: what
+            the input forces (the optimum of the model's linear relaxation, or a band CP-SAT
+            proved infeasible). None: not computed (the calendar is within ``band_pct``).
     """
 
     worker_id: object
@@ -174,6 +185,8 @@ class Calendar:
     status: str = ""
     seconds: float = 0.0
     weekly_shortfall: list[int] = field(default_factory=list)
+    band_pct: float | None = None
+    forced_pct: float | None = None
 
     @property
     def scheduled_pct(self) -> float:
@@ -188,10 +201,13 @@ class Calendar:
     @property
     def max_deviation_pct(self) -> float:
         """Largest deviation of a day's load from the worker's mean daily load (%)."""
-        values = np.array(list(self.loads.values()), dtype=float)
-        if not len(values) or values.mean() == 0:
-            return 0.0
-        return float(np.abs(values / values.mean() - 1).max() * 100)
+        return _deviation(list(self.loads.values()))
+
+    @property
+    def band_forced(self) -> bool:
+        """CP-SAT proved that the input allows no calendar within ``band_pct``."""
+        return (self.band_pct is not None and self.forced_pct is not None
+                and self.forced_pct >= self.band_pct)
 
     def frame(self) -> pd.DataFrame:
         """The visits as a table (one row per visit)."""
@@ -367,7 +383,9 @@ def plan_calendar(worker_id: object, groups: Sequence[Group], days: Sequence[Wor
                   start: date, *, base: tuple[float, float] | None = None,
                   cluster_m: float = CLUSTER_M, min_weekly: int = 0,
                   budget_s: float = DEFAULT_BUDGET_S, time_limit_s: float | None = None,
-                  level_moves: int = LEVEL_MOVES, log: bool = False) -> Calendar:
+                  level_moves: int = LEVEL_MOVES, band_pct: float | None = TARGET_BAND_PCT,
+                  band_budget_s: float | None = None, band_tries: int = BAND_TRIES,
+                  log: bool = False) -> Calendar:
     """The visit calendar of one worker.
 
     Args:
@@ -380,9 +398,17 @@ def plan_calendar(worker_id: object, groups: Sequence[Group], days: Sequence[Wor
         min_weekly: households to visit each week at least (party members: 5).
         budget_s: CP-SAT's deterministic time (about seconds of one core); the same input
             and budget give the same calendar.
-        time_limit_s: a wall-clock safety limit (default: WALL_GUARD × budget + 1).
+        time_limit_s: a wall-clock safety limit of each solve (default: WALL_GUARD × its
+            budget + 1).
         level_moves: most moves the levelling search (:func:`_level`) tries on the start
             before CP-SAT (0: none); a count, not a time, so that the answer is repeatable.
+        band_pct: when the calendar's largest deviation from the mean day is above this
+            (%), the band is searched as a hard constraint (:func:`_band_search`): this band,
+            then the smallest one CP-SAT finds a calendar for; None: no such search.
+        band_budget_s: CP-SAT's deterministic time for each band tried (default:
+            ``budget_s``).
+        band_tries: most bands CP-SAT tries (0: the relaxation's bound and second
+            levelling only).
         log: print CP-SAT's search log.
 
     Returns:
@@ -406,50 +432,7 @@ def plan_calendar(worker_id: object, groups: Sequence[Group], days: Sequence[Wor
     for c in range(n_clusters):
         centre = xy[label == c].mean(axis=0)
         approach[c] = 1 + round(float(np.hypot(*(centre - origin))) * 1.3 / WALK_M_PER_MIN)
-
-    model = cp_model.CpModel()
-    x: dict[tuple[int, int], cp_model.IntVar] = {}
-    by_day: dict[int, list[tuple[int, cp_model.IntVar]]] = defaultdict(list)
-    cluster_day: dict[tuple[int, int], list[cp_model.IntVar]] = defaultdict(list)
-    chain: dict[int, list[tuple[int, cp_model.LinearExpr]]] = defaultdict(list)
-    present: dict[int, cp_model.IntVar] = {}
     offsets = [(d.day - start).days for d in days]
-    horizon = offsets[-1] + 1 if offsets else 0
-    for oi, occ in enumerate(occurrences):
-        lits = []
-        for k in occ.days:
-            var = model.new_bool_var(f"x{oi}_{k}")
-            x[oi, k] = var
-            lits.append(var)
-            by_day[k].append((oi, var))
-            cluster_day[int(label[occ.group]), k].append(var)
-        if occ.optional:
-            present[oi] = model.new_bool_var(f"p{oi}")
-            model.add(sum(lits) == present[oi])
-        else:
-            model.add_exactly_one(lits)
-        chain[occ.group].append((oi, cp_model.LinearExpr.weighted_sum(
-            [x[oi, k] for k in occ.days], [offsets[k] for k in occ.days])))
-    for gi, times in chain.items():
-        period = groups[gi].period
-        for (_, a), (oi, b) in itertools.pairwise(times):
-            gap, most = occurrences[oi].min_gap, occurrences[oi].max_gap
-            if oi in present:  # an absent optional visit is at day 0: no constraint then
-                model.add(b - a <= most).only_enforce_if(present[oi])
-                model.add(b - a >= gap).only_enforce_if(present[oi])
-            else:
-                model.add(b - a <= most)
-                model.add(b - a >= gap)
-        last_oi, _last_t = times[-1]
-        if last_oi in present and len(times) > 1:
-            # without the early visit, the last due one covers the end of the horizon
-            model.add(times[-2][1] >= horizon - period).only_enforce_if(present[last_oi].Not())
-    y: dict[tuple[int, int], cp_model.IntVar] = {}
-    for (c, k), lits in cluster_day.items():
-        var = model.new_bool_var(f"y{c}_{k}")
-        y[c, k] = var
-        for lit in lits:
-            model.add_implication(lit, var)
     minutes = [groups[o.group].minutes for o in occurrences]
     base_work = sum(m for m, o in zip(minutes, occurrences, strict=True) if not o.optional)
     first = _start(occurrences, offsets, groups, days, label, base_work, approach)
@@ -466,55 +449,385 @@ def plan_calendar(worker_id: object, groups: Sequence[Group], days: Sequence[Wor
     if level_moves:
         hinted = _level(hinted, occurrences, offsets, groups, days, label, approach, targets,
                         level_moves)
+    problem = _Problem(occurrences, groups, days, offsets, label, approach, targets,
+                       min_weekly)
+    bound: float | None = None
+    if (band_pct is not None and level_moves and days
+            and _deviation(problem.from_start(hinted).loads) > band_pct):
+        # the levelled start is outside the band: what the input forces, proven by the
+        # linear relaxation; then the relaxation's days within the band (or the bound),
+        # with the fewest early visits, as the days' targets of a second levelling
+        bound = _proven(_relaxation(problem)[0])
+        _, profile = _relaxation(problem, max(bound + BAND_STEP_PCT, band_pct * RELAX_AIM))
+        if profile:
+            aimed = [round(v) for v in profile]
+            again = _level(hinted, occurrences, offsets, groups, days, label, approach, aimed,
+                           level_moves)
+            if _deviation(problem.from_start(again).loads) < _deviation(
+                    problem.from_start(hinted).loads):
+                hinted, problem.targets = again, aimed
+
+    def solve(hint: dict[int, int], band: float | None, budget: float) -> _Solution:
+        return problem.solve(hint, band, budget, time_limit_s or WALL_GUARD * budget + 1, log)
+
+    solution = solve(hinted, None, budget_s)
+    if not solution.solved:  # the budget ran out before the search began (presolve of a
+        # large model on a loaded machine): the start keeps every rule (_start, _repair), so
+        # it is the answer
+        solution = problem.from_start(hinted)
+    forced = None
+    if band_pct is not None and days and _deviation(solution.loads) > band_pct:
+        if bound is None:
+            bound = _proven(_relaxation(problem)[0])
+        solution, forced = _band_search(solve, solution, band_pct,
+                                        band_budget_s or budget_s, bound, band_tries)
+    visits = []
+    for oi, k in solution.chosen.items():
+        occ = occurrences[oi]
+        g = groups[occ.group]
+        visits.append(ScheduledVisit(g.group_id, g.building_id, g.visit_class, g.households,
+                                     days[k].day, start + timedelta(days=occ.due),
+                                     int(label[occ.group]), occ.optional))
+    visits.sort(key=lambda v: (v.day, v.cluster, v.building_id, v.group_id))
+    return Calendar(worker_id, visits, {d.day: solution.loads[k] for k, d in enumerate(days)},
+                    sum(1 for o in occurrences if not o.optional), overdue, solution.status,
+                    round(time.perf_counter() - started, 3), solution.weekly_short,
+                    band_pct=band_pct, forced_pct=forced)
+
+
+def _deviation(loads: Sequence[int]) -> float:
+    """Largest deviation of a day's load from the mean of the loads (%)."""
+    values = np.asarray(loads, dtype=float)
+    if not len(values) or values.mean() == 0:
+        return 0.0
+    return float(np.abs(values / values.mean() - 1).max() * 100)
+
+
+@dataclass
+class _Solution:
+    chosen: dict[int, int]  # occurrence -> work-day position (absent optional: not a key)
+    loads: list[int]
+    weekly_short: list[int]
+    status: str  # CP-SAT's status name, "START" for the start itself
+    solved: bool = True
+
+
+def _band_search(solve: Callable[[dict[int, int], float | None, float], _Solution],
+                 best: _Solution, band_pct: float, budget: float, bound: float,
+                 tries: int) -> tuple[_Solution, float]:
+    """The smallest band of the daily loads around their mean that CP-SAT finds a calendar
+    for, as a hard constraint (every work day within ``band`` % of the mean of the work
+    days, the measure itself): ``band_pct`` first, or the proven ``bound`` when above it;
+    when CP-SAT finds nothing within ``budget`` (or proves the band infeasible), bisection
+    between the largest band that failed and the best calendar's deviation, at most
+    ``tries`` solves of ``budget`` deterministic seconds, each hinted with the best calendar
+    so far.
+
+    Returns:
+        The best calendar (``best`` when no band helped), and the largest band proven
+        infeasible: ``bound`` or a band CP-SAT proved infeasible.
+    """
+    proven = bound
+    low, high = max(bound, band_pct - BAND_STEP_PCT), _deviation(best.loads)
+    band = band_pct if bound < band_pct else _mid(low, high)
+    for _ in range(tries):
+        if band >= high:
+            break
+        found = solve(best.chosen, band, budget)
+        if found.status == "INFEASIBLE":
+            proven = max(proven, band)
+        if found.solved and _deviation(found.loads) < high:
+            best, high = found, _deviation(found.loads)
+            if high <= band_pct:
+                break
+        else:
+            low = max(low, band)
+        if high - low <= BAND_STEP_PCT:
+            break
+        band = _mid(low, high)
+    return best, proven
+
+
+def _proven(bound: float) -> float:
+    """The relaxation's band rounded down to 0.1% (below HiGHS's tolerance): still a bound."""
+    return max(0.0, math.floor((bound - 1e-6) * 10) / 10)
+
+
+def _mid(low: float, high: float) -> float:
+    """The band half-way between a failed one and a found one, in whole steps."""
+    band = math.floor((low + high) / 2 / BAND_STEP_PCT) * BAND_STEP_PCT
+    return band if band > low else low + BAND_STEP_PCT
+
+
+def _relaxation(problem: _Problem, band: float | None = None
+                ) -> tuple[float, list[float]]:
+    """The model's linear relaxation (each visit split over its window's days, clusters
+    opened in part, the gaps of a group's chain on the visits' mean days; the early visits'
+    gaps dropped): without ``band``, the smallest band (%) around the mean day that it
+    keeps every work day within; a lower bound, so that every band below it is proven
+    infeasible for the calendar itself. With ``band`` (%), every day within it and the
+    least total load (fewest early visits). The deviation relative to the mean is a
+    linear-fractional program, made linear by the Charnes-Cooper transformation (every
+    variable divided by the horizon's total load, ``t`` = 1 / total); solved by HiGHS
+    (deterministic).
+
+    Returns:
+        The band (%), and the days' loads of the relaxed solution (minutes; empty when it
+        has none).
+    """
+    occurrences, offsets = problem.occurrences, problem.offsets
+    n_days = len(offsets)
+    if not n_days or not occurrences:
+        return 0.0, []
+    label, approach, minutes = problem.label, problem.approach, problem.minutes
+    xo: list[int] = []  # per x variable: occurrence, day
+    xk: list[int] = []
     for oi, occ in enumerate(occurrences):
         for k in occ.days:
-            model.add_hint(x[oi, k], k == hinted.get(oi, -1))
-        if oi in present:
-            model.add_hint(present[oi], oi in hinted)
-    used = {(int(label[occurrences[oi].group]), k) for oi, k in hinted.items()}
-    for key, var in y.items():
-        model.add_hint(var, key in used)
-    upper = sum(minutes) + int(approach.sum()) + 1
-    loads, devs, objective = [], [], []
-    # the start's value of every variable, so that the hint is complete
-    hint_load = [0] * len(days)
-    for oi, k in hinted.items():
-        hint_load[k] += minutes[oi]
-    for c, k in used:
-        hint_load[k] += int(approach[c])
-    hint_dev = [abs(v - t) for v, t in zip(hint_load, targets, strict=True)]
-    max_dev = model.new_int_var(0, upper, "max_dev")
-    model.add_hint(max_dev, max(hint_dev, default=0))
-    for k, d in enumerate(days):
-        load = model.new_int_var(0, upper, f"load{k}")
-        model.add(load == sum(minutes[oi] * var for oi, var in by_day[k])
-                  + sum(int(approach[c]) * var for (c, kk), var in y.items() if kk == k))
-        loads.append(load)
-        target = targets[k]
-        dev = model.new_int_var(0, upper, f"dev{k}")
-        model.add(dev >= load - target)
-        model.add(dev >= target - load)
-        model.add(max_dev >= dev)
-        devs.append(dev)
-        model.add_hint(load, hint_load[k])
-        model.add_hint(dev, hint_dev[k])
-        if target + upper // max(len(days), 1) > d.capacity_min:  # the day could overflow
-            over = model.new_int_var(0, upper, f"over{k}")
-            model.add(over >= load - d.capacity_min)
-            objective.append(OVER_CAPACITY_WEIGHT * over)
-            model.add_hint(over, max(0, hint_load[k] - d.capacity_min))
-        band = model.new_int_var(0, upper, f"band{k}")  # beyond the tolerated band
-        model.add(band >= dev - int(BAND * target))
-        objective.append(BAND_WEIGHT * band)
-        model.add_hint(band, max(0, hint_dev[k] - int(BAND * target)))
-    objective += [MAX_DEV_WEIGHT * max_dev, SUM_DEV_WEIGHT * cp_model.LinearExpr.sum(devs)]
-    objective += [EXTRA_WEIGHT * minutes[oi] * p for oi, p in present.items()]
-    objective.append(APPROACH_WEIGHT * cp_model.LinearExpr.weighted_sum(
-        list(y.values()), [int(approach[c]) for c, _ in y]))
-    shortfalls = []
-    if min_weekly > 0 and days:
-        weeks = (offsets[-1]) // 7 + 1
-        for w in range(weeks):
+            xo.append(oi)
+            xk.append(k)
+    n_x = len(xo)
+    xo_a, xk_a = np.array(xo), np.array(xk)
+    xc = label[[occurrences[oi].group for oi in xo]]
+    pairs, yi = np.unique(np.stack([xc, xk_a]), axis=1, return_inverse=True)
+    yi = np.asarray(yi).ravel()
+    n_y = pairs.shape[1]
+    t_col, p_col = n_x + n_y, n_x + n_y + 1
+    n_col = p_col + 1
+    x_min = np.array(minutes, dtype=float)[xo_a]
+    y_app = approach[pairs[0]].astype(float)
+    rows: list[np.ndarray] = []
+    cols: list[np.ndarray] = []
+    vals: list[np.ndarray] = []
+    ub: list[float] = []
+    eq_rows: list[np.ndarray] = []
+    eq_cols: list[np.ndarray] = []
+    eq_vals: list[np.ndarray] = []
+    beq: list[float] = []
+    n_ub = n_eq = 0
+
+    def add(r: np.ndarray, c: np.ndarray, v: np.ndarray | list[float], eq: bool,
+            rhs: np.ndarray | list[float]) -> None:
+        nonlocal n_ub, n_eq
+        (eq_rows if eq else rows).append(np.asarray(r))
+        (eq_cols if eq else cols).append(np.asarray(c))
+        (eq_vals if eq else vals).append(np.asarray(v, dtype=float))
+        (beq if eq else ub).extend(np.atleast_1d(rhs).tolist())
+
+    # each due visit once, an early one at most once: sum_k x - t (= or <=) 0
+    optional = np.array([o.optional for o in occurrences])
+    for flag in (False, True):
+        sel = optional[xo_a] == flag
+        occ_ids = np.flatnonzero(optional == flag)
+        if not len(occ_ids):
+            continue
+        rank = np.full(len(occurrences), -1)
+        rank[occ_ids] = np.arange(len(occ_ids))
+        base = n_eq if not flag else n_ub
+        r = np.concatenate([base + rank[xo_a[sel]], base + np.arange(len(occ_ids))])
+        c = np.concatenate([np.flatnonzero(sel), np.full(len(occ_ids), t_col)])
+        v = np.concatenate([np.ones(int(sel.sum())), -np.ones(len(occ_ids))])
+        add(r, c, v, not flag, np.zeros(len(occ_ids)))
+        if flag:
+            n_ub += len(occ_ids)
+        else:
+            n_eq += len(occ_ids)
+    # a visit opens its cluster that day: x - y <= 0; y - t <= 0
+    add(n_ub + np.repeat(np.arange(n_x), 2),
+        np.stack([np.arange(n_x), n_x + yi], axis=1).ravel(),
+        np.tile([1.0, -1.0], n_x), False, np.zeros(n_x))
+    n_ub += n_x
+    add(n_ub + np.repeat(np.arange(n_y), 2),
+        np.stack([n_x + np.arange(n_y), np.full(n_y, t_col)], axis=1).ravel(),
+        np.tile([1.0, -1.0], n_y), False, np.zeros(n_y))
+    n_ub += n_y
+    # the loads: their total is 1 (the scale), and n * load_k - 1 within +-p
+    load_cols = np.concatenate([np.arange(n_x), n_x + np.arange(n_y)])
+    load_day = np.concatenate([xk_a, pairs[1]])
+    load_val = np.concatenate([x_min, y_app])
+    add(np.full(len(load_cols), n_eq), load_cols, load_val, True, [1.0])
+    n_eq += 1
+    for sign in (1.0, -1.0):
+        add(np.concatenate([n_ub + load_day, n_ub + np.arange(n_days)]),
+            np.concatenate([load_cols, np.full(n_days, p_col)]),
+            np.concatenate([sign * n_days * load_val, -np.ones(n_days)]), False,
+            np.full(n_days, sign))
+        n_ub += n_days
+    # the gaps between a group's consecutive due visits: gap * t <= pos_b - pos_a <= most * t
+    first_col: dict[int, int] = {}
+    for j, oi in enumerate(xo):
+        first_col.setdefault(oi, j)
+    chains: dict[int, list[int]] = defaultdict(list)
+    for oi, occ in enumerate(occurrences):
+        if not occ.optional:
+            chains[occ.group].append(oi)
+    for items in chains.values():
+        for a, b in itertools.pairwise(items):
+            ca = first_col[a] + np.arange(len(occurrences[a].days))
+            cb = first_col[b] + np.arange(len(occurrences[b].days))
+            pa = np.array([offsets[k] for k in occurrences[a].days], dtype=float)
+            pb = np.array([offsets[k] for k in occurrences[b].days], dtype=float)
+            c = np.concatenate([cb, ca, [t_col]])
+            add(np.full(len(c), n_ub), c,
+                np.concatenate([-pb, pa, [occurrences[b].min_gap]]), False, [0.0])
+            add(np.full(len(c), n_ub + 1), c,
+                np.concatenate([pb, -pa, [-occurrences[b].max_gap]]), False, [0.0])
+            n_ub += 2
+    a_ub = coo_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+                      shape=(n_ub, n_col)).tocsr()
+    a_eq = coo_matrix((np.concatenate(eq_vals), (np.concatenate(eq_rows),
+                                                  np.concatenate(eq_cols))),
+                      shape=(n_eq, n_col)).tocsr()
+    cost = np.zeros(n_col)
+    bounds: list[tuple[float, float | None]] = [(0.0, None)] * n_col
+    if band is None:
+        cost[p_col] = 1.0
+    else:
+        cost[t_col] = -1.0  # the largest t: the least total load
+        bounds[p_col] = (0.0, band / 100)
+    # HiGHS takes sparse matrices (scipy's stubs list dense arrays only)
+    found = linprog(cost, A_ub=a_ub, b_ub=np.array(ub),  # type: ignore[call-overload]
+                    A_eq=a_eq, b_eq=np.array(beq), bounds=bounds, method="highs")
+    if found.status != 0 or found.x[t_col] <= 0:
+        return (0.0 if band is None else band), []
+    sol = found.x
+    loads = np.bincount(load_day, weights=load_val * sol[load_cols], minlength=n_days)
+    return max(0.0, float(sol[p_col]) * 100), (loads / sol[t_col]).tolist()
+
+
+class _Problem:
+    """The CP-SAT model of one worker's calendar, built for one hint and band at a time."""
+
+    def __init__(self, occurrences: list[_Occurrence], groups: Sequence[Group],
+                 days: Sequence[WorkDay], offsets: list[int], label: np.ndarray,
+                 approach: np.ndarray, targets: list[int], min_weekly: int) -> None:
+        self.occurrences, self.groups, self.days = occurrences, groups, days
+        self.offsets, self.label, self.approach = offsets, label, approach
+        self.targets, self.min_weekly = targets, min_weekly
+        self.minutes = [groups[o.group].minutes for o in occurrences]
+        self.weeks = offsets[-1] // 7 + 1 if offsets and min_weekly > 0 else 0
+
+    def from_start(self, chosen: dict[int, int]) -> _Solution:
+        """The start itself as the answer (it keeps every rule)."""
+        loads = [0] * len(self.days)
+        opened: set[tuple[int, int]] = set()
+        for oi, k in chosen.items():
+            loads[k] += self.minutes[oi]
+            opened.add((int(self.label[self.occurrences[oi].group]), k))
+        for c, k in opened:
+            loads[k] += int(self.approach[c])
+        short = [max(0, self.min_weekly - sum(self.groups[self.occurrences[oi].group].households
+                                              for oi, k in chosen.items()
+                                              if self.offsets[k] // 7 == w))
+                 for w in range(self.weeks)]
+        return _Solution(dict(chosen), loads, short, "START", solved=True)
+
+    def solve(self, hinted: dict[int, int], band: float | None, budget_s: float,
+              wall_s: float, log: bool = False) -> _Solution:
+        """Solve with ``hinted`` as a complete hint, every day's load within ``band`` % of
+        the mean of the days' loads when given (a hard constraint); ``solved`` False when
+        CP-SAT found no calendar (its status: INFEASIBLE when it proved there is none)."""
+        occurrences, groups, days = self.occurrences, self.groups, self.days
+        offsets, label, approach, targets = self.offsets, self.label, self.approach, self.targets
+        minutes, min_weekly = self.minutes, self.min_weekly
+        model = cp_model.CpModel()
+        x: dict[tuple[int, int], cp_model.IntVar] = {}
+        by_day: dict[int, list[tuple[int, cp_model.IntVar]]] = defaultdict(list)
+        cluster_day: dict[tuple[int, int], list[cp_model.IntVar]] = defaultdict(list)
+        chain: dict[int, list[tuple[int, cp_model.LinearExpr]]] = defaultdict(list)
+        present: dict[int, cp_model.IntVar] = {}
+        horizon = offsets[-1] + 1 if offsets else 0
+        for oi, occ in enumerate(occurrences):
+            lits = []
+            for k in occ.days:
+                var = model.new_bool_var(f"x{oi}_{k}")
+                x[oi, k] = var
+                lits.append(var)
+                by_day[k].append((oi, var))
+                cluster_day[int(label[occ.group]), k].append(var)
+            if occ.optional:
+                present[oi] = model.new_bool_var(f"p{oi}")
+                model.add(sum(lits) == present[oi])
+            else:
+                model.add_exactly_one(lits)
+            chain[occ.group].append((oi, cp_model.LinearExpr.weighted_sum(
+                [x[oi, k] for k in occ.days], [offsets[k] for k in occ.days])))
+        for gi, times in chain.items():
+            period = groups[gi].period
+            for (_, a), (oi, b) in itertools.pairwise(times):
+                gap, most = occurrences[oi].min_gap, occurrences[oi].max_gap
+                if oi in present:  # an absent optional visit is at day 0: no constraint then
+                    model.add(b - a <= most).only_enforce_if(present[oi])
+                    model.add(b - a >= gap).only_enforce_if(present[oi])
+                else:
+                    model.add(b - a <= most)
+                    model.add(b - a >= gap)
+            last_oi, _last_t = times[-1]
+            if last_oi in present and len(times) > 1:
+                # without the early visit, the last due one covers the end of the horizon
+                model.add(times[-2][1] >= horizon - period).only_enforce_if(
+                    present[last_oi].Not())
+        y: dict[tuple[int, int], cp_model.IntVar] = {}
+        for (c, k), lits in cluster_day.items():
+            var = model.new_bool_var(f"y{c}_{k}")
+            y[c, k] = var
+            for lit in lits:
+                model.add_implication(lit, var)
+        for oi, occ in enumerate(occurrences):
+            for k in occ.days:
+                model.add_hint(x[oi, k], k == hinted.get(oi, -1))
+            if oi in present:
+                model.add_hint(present[oi], oi in hinted)
+        used = {(int(label[occurrences[oi].group]), k) for oi, k in hinted.items()}
+        for key, var in y.items():
+            model.add_hint(var, key in used)
+        upper = sum(minutes) + int(approach.sum()) + 1
+        loads, devs, objective = [], [], []
+        # the start's value of every variable, so that the hint is complete
+        hint_load = [0] * len(days)
+        for oi, k in hinted.items():
+            hint_load[k] += minutes[oi]
+        for c, k in used:
+            hint_load[k] += int(approach[c])
+        hint_dev = [abs(v - t) for v, t in zip(hint_load, targets, strict=True)]
+        max_dev = model.new_int_var(0, upper, "max_dev")
+        model.add_hint(max_dev, max(hint_dev, default=0))
+        for k, d in enumerate(days):
+            load = model.new_int_var(0, upper, f"load{k}")
+            model.add(load == sum(minutes[oi] * var for oi, var in by_day[k])
+                      + sum(int(approach[c]) * var for (c, kk), var in y.items() if kk == k))
+            loads.append(load)
+            target = targets[k]
+            dev = model.new_int_var(0, upper, f"dev{k}")
+            model.add(dev >= load - target)
+            model.add(dev >= target - load)
+            model.add(max_dev >= dev)
+            devs.append(dev)
+            model.add_hint(load, hint_load[k])
+            model.add_hint(dev, hint_dev[k])
+            if target + upper // max(len(days), 1) > d.capacity_min:  # the day could overflow
+                over = model.new_int_var(0, upper, f"over{k}")
+                model.add(over >= load - d.capacity_min)
+                objective.append(OVER_CAPACITY_WEIGHT * over)
+                model.add_hint(over, max(0, hint_load[k] - d.capacity_min))
+            band_k = model.new_int_var(0, upper, f"band{k}")  # beyond the tolerated band
+            model.add(band_k >= dev - int(BAND * target))
+            objective.append(BAND_WEIGHT * band_k)
+            model.add_hint(band_k, max(0, hint_dev[k] - int(BAND * target)))
+        if band is not None and loads:
+            # every day within the band around the mean of the days: n·load_k against the
+            # sum of the loads, in hundredths of a percent (integers)
+            n, total = len(loads), cp_model.LinearExpr.sum(loads)
+            scale = round(band * 100)
+            for load in loads:
+                model.add(10_000 * n * load <= (10_000 + scale) * total)
+                model.add(10_000 * n * load >= (10_000 - scale) * total)
+        objective += [MAX_DEV_WEIGHT * max_dev, SUM_DEV_WEIGHT * cp_model.LinearExpr.sum(devs)]
+        objective += [EXTRA_WEIGHT * minutes[oi] * p for oi, p in present.items()]
+        objective.append(APPROACH_WEIGHT * cp_model.LinearExpr.weighted_sum(
+            list(y.values()), [int(approach[c]) for c, _ in y]))
+        shortfalls = []
+        for w in range(self.weeks):
             ks = [k for k, off in enumerate(offsets) if off // 7 == w]
             short = model.new_int_var(0, min_weekly, f"short{w}")
             visited = sum(groups[occurrences[oi].group].households * var
@@ -525,42 +838,23 @@ def plan_calendar(worker_id: object, groups: Sequence[Group], days: Sequence[Wor
             done = sum(groups[occurrences[oi].group].households
                        for oi, k in hinted.items() if k in ks)
             model.add_hint(short, max(0, min_weekly - done))
-    model.minimize(sum(objective))
+        model.minimize(sum(objective))
 
-    solver = cp_model.CpSolver()
-    solver.parameters.num_workers = WORKERS
-    solver.parameters.interleave_search = True
-    solver.parameters.max_deterministic_time = budget_s
-    solver.parameters.max_time_in_seconds = time_limit_s or WALL_GUARD * budget_s + 1
-    solver.parameters.random_seed = 0
-    solver.parameters.log_search_progress = log
-    status = solver.solve(model)
-    solved = status in (cp_model.OPTIMAL, cp_model.FEASIBLE)
-    if solved:
+        solver = cp_model.CpSolver()
+        solver.parameters.num_workers = WORKERS
+        solver.parameters.interleave_search = True
+        solver.parameters.max_deterministic_time = budget_s
+        solver.parameters.max_time_in_seconds = wall_s
+        solver.parameters.random_seed = 0
+        solver.parameters.log_search_progress = log
+        status = solver.solve(model)
+        if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+            return _Solution({}, [], [], solver.status_name(status), solved=False)
         chosen = {oi: next(k for k in occ.days if solver.value(x[oi, k]))
                   for oi, occ in enumerate(occurrences)
                   if oi not in present or solver.value(present[oi])}
-        day_loads = [int(solver.value(v)) for v in loads]
-        weekly_short = [int(solver.value(v)) for v in shortfalls]
-    else:  # the budget ran out before the search began (presolve of a large model on a
-        # loaded machine): the start keeps every rule (_start, _repair), so it is the answer
-        chosen, day_loads = hinted, hint_load
-        weekly_short = [max(0, min_weekly - sum(groups[occurrences[oi].group].households
-                                         for oi, k in chosen.items()
-                                         if offsets[k] // 7 == w))
-                 for w in range(len(shortfalls))]
-    visits = []
-    for oi, k in chosen.items():
-        occ = occurrences[oi]
-        g = groups[occ.group]
-        visits.append(ScheduledVisit(g.group_id, g.building_id, g.visit_class, g.households,
-                                     days[k].day, start + timedelta(days=occ.due),
-                                     int(label[occ.group]), occ.optional))
-    visits.sort(key=lambda v: (v.day, v.cluster, v.building_id, v.group_id))
-    return Calendar(worker_id, visits, {d.day: day_loads[k] for k, d in enumerate(days)},
-                    sum(1 for o in occurrences if not o.optional), overdue,
-                    solver.status_name(status) if solved else "START",
-                    round(time.perf_counter() - started, 3), weekly_short)
+        return _Solution(chosen, [int(solver.value(v)) for v in loads],
+                         [int(solver.value(v)) for v in shortfalls], solver.status_name(status))
 
 
 def _start(occurrences: list[_Occurrence], offsets: list[int], groups: Sequence[Group],

@@ -113,11 +113,14 @@ def test_who_sees_which_classes(sv):
                 s.delete(row)
 
 
-def calendar(sv, start, weeks=3):
+def calendar(sv, start, weeks=3, band_pct=None):
+    """The calendars from ``start``; without the daily band's search unless ``band_pct``
+    (these instances' first days are far outside any band: the search takes its time)."""
     db, settings = sv["app"].state.db, sv["app"].state.settings
     return run_visit_calendar(db, settings, None, {"plan_id": sv["plan_id"],
                                                    "start": start.isoformat(), "weeks": weeks,
-                                                   "budget_s": 0.3, "party": True})
+                                                   "budget_s": 0.3, "party": True,
+                                                   "band_pct": band_pct})
 
 
 def test_calendars_cover_every_due_visit_and_roles_see_their_part(sv):
@@ -129,11 +132,19 @@ def test_calendars_cover_every_due_visit_and_roles_see_their_part(sv):
         member.households = 12
         member_id = member.id
     start = beijing(datetime.now(UTC)).date()
-    result = calendar(sv, start)
+    result = calendar(sv, start, band_pct=15.0)
     people = {(c["person_kind"], c["person_id"]): c for c in result["calendars"]}
     w1 = people["worker", sv["h"]["worker_id"]]
     assert w1["due"] > 0 and w1["scheduled_pct"] == 100.0
     assert people["party", member_id]["weekly_shortfall"] == 0
+    # the daily band: asked for workers (15%); outside it, what the input forces is proven
+    assert w1["band_pct"] == 15.0 and people["party", member_id]["band_pct"] is None
+    if w1["max_day_deviation_pct"] > 15.0:
+        assert w1["forced_pct"] is not None
+        assert w1["forced_pct"] <= w1["max_day_deviation_pct"]
+        assert w1["band_forced"] == (w1["forced_pct"] >= 15.0)
+    else:
+        assert w1["forced_pct"] is None and not w1["band_forced"]
     c, h = sv["client"], sv["h"]
     own = c.get("/visit-calendar", params={"worker_id": h["worker_id"]},
                 headers=h["worker"]).json()
