@@ -83,8 +83,8 @@ def building_graph(
     left, right = left[left < right], right[left < right]
     pairs = np.lexsort((right, left))
     left, right = left[pairs], right[pairs]
-    shared = shapely.length(shapely.intersection(shapely.boundary(geoms[left]),
-                                                 shapely.boundary(geoms[right])))
+    common = shapely.intersection(shapely.boundary(geoms[left]), shapely.boundary(geoms[right]))
+    shared = _length_on_land(common, barriers)
     touching = shared > 0.01
     left, right, shared = left[touching], right[touching], shared[touching]
     rep_xy = shapely.get_coordinates(reps.values)
@@ -127,6 +127,30 @@ def building_graph(
         for a, b, s, st, c in zip(left, right, shared, street, cost, strict=True)
     )
     return graph
+
+
+def _length_on_land(common: npt.NDArray[np.object_],
+                    barriers: gpd.GeoSeries | gpd.GeoDataFrame | None) -> npt.NDArray[np.float64]:
+    """Length (m) of each shared cell boundary outside water areas.
+
+    Cells cover the water of their region too, so two buildings on one bank can have cells
+    that touch only in the river, the line between the buildings running over land held by
+    other cells; a grid of the two would be drawn in two lobes joined across the water (its
+    polygon cut by the shore, a barrier violation). Boundaries shared only in water do not
+    make neighbours.
+    """
+    lengths = shapely.length(common)
+    if barriers is None or not len(barriers) or not len(common):
+        return lengths
+    geoms = np.asarray(barriers.geometry.values, dtype=object)
+    water = geoms[shapely.get_type_id(geoms) >= 3]
+    if not len(water):
+        return lengths
+    pair, area = shapely.STRtree(water).query(common, predicate="intersects")
+    for i in np.unique(pair):
+        wet = shapely.union_all(water[area[pair == i]])
+        lengths[i] = shapely.length(shapely.difference(common[i], wet))
+    return lengths
 
 
 def induced_graph(graph: nx.Graph[Hashable], nodes: Iterable[Hashable]) -> nx.Graph[Hashable]:

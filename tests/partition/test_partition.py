@@ -271,3 +271,28 @@ def test_trimming_passes_households_on_through_a_middle_grid():
     trimmed = balance_extremes(graph, labels, mean=300, stop_below=0.15)
     loads = {g: sum(sizes[n] for n in sizes if trimmed[n] == g) for g in "abc"}
     assert loads == {"a": 300, "b": 300, "c": 300}
+
+
+def test_cells_touching_only_in_water_are_no_neighbours():
+    """Cells cover their region's water too: two buildings whose cells touch only inside a
+    river, with a third building's cell between them on land, must not be neighbours, or a
+    grid of the two is drawn in two lobes joined across the water (cut by the shore)."""
+    from partition.adjacency import building_graph
+
+    cells = gpd.GeoDataFrame(
+        {"region": [0, 0, 0]},
+        geometry=[shapely.box(0, 0, 20, 10).union(shapely.box(20, 0, 30, 25)),   # A, south
+                  shapely.box(0, 30, 20, 40).union(shapely.box(20, 25, 30, 40)),  # B, north
+                  shapely.box(0, 10, 20, 30)],                                    # C, between
+        index=["a", "b", "c"], crs=32650)
+    buildings = gpd.GeoDataFrame(
+        {"households": [10, 10, 10], "community": ["x", "x", "x"]},
+        geometry=[shapely.box(2, 2, 8, 8), shapely.box(2, 32, 8, 38),
+                  shapely.box(2, 17, 8, 23)], index=cells.index, crs=32650)
+    river = gpd.GeoDataFrame({"kind": ["water"], "type": ["river"], "name": ["金川河"]},
+                             geometry=[shapely.box(20, -50, 40, 90)], crs=32650)
+    graph = building_graph(buildings, cells, None, river)
+    assert sorted(map(sorted, graph.edges)) == [["a", "c"], ["b", "c"]]
+    assert graph.edges["a", "c"]["length"] == pytest.approx(20.0)
+    dry = building_graph(buildings, cells, None, None)
+    assert dry.has_edge("a", "b")  # the same cells without the river touch along y = 25
