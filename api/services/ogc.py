@@ -40,7 +40,7 @@ from api.store.models import (
     PlanRow,
 )
 from api.store.plans import active_plan_id, grid_records
-from api.store.spatial import bbox_filter
+from api.store.spatial import bbox_filter, decode_geometries, raw_geometry
 from gis.osm import ATTRIBUTION
 
 CONFORMANCE = [
@@ -236,19 +236,25 @@ def _features(session: Session, info: CollectionInfo, ids: list[int]) -> list[st
             return building_features(session, plan_id, ids, ids=True)
         props, geoms = grid_records(session, plan_id, model.id.in_(ids))
         return features_json(props, geoms, [str(p["code"]) for p in props])
+    if model is IncidentRow:  # the columns a feature shows, the geometries decoded together
+        i = IncidentRow
+        found = session.execute(select(i.id, i.category, i.description, i.status, i.grid_code,
+                                       i.worker_id, i.created_at, raw_geometry(i.geom))
+                                .where(i.id.in_(ids)).order_by(i.id)).all()
+        records = [{"id": r.id, "category": r.category, "description": r.description,
+                    "status": r.status, "grid_code": r.grid_code, "worker_id": r.worker_id,
+                    "created_at": r.created_at.isoformat()} for r in found]
+        return features_json(records, decode_geometries([r.geom for r in found]),
+                             [str(r.id) for r in found])
     rows = list(session.scalars(select(model).where(model.id.in_(ids)).order_by(model.id)))
     return features_json([_record(r) for r in rows], [r.geom for r in rows],
                          [str(r.id) for r in rows])
 
 
-def _record(row) -> dict:
-    if isinstance(row, PartyMemberRow):
-        return {"id": row.id, "name": row.name, "branch": row.branch,
-                "grid_code": row.grid_code, "households": row.households,
-                "buildings": len(row.building_ids or [])}
-    return {"id": row.id, "category": row.category, "description": row.description,
-            "status": row.status, "grid_code": row.grid_code, "worker_id": row.worker_id,
-            "created_at": row.created_at.isoformat()}
+def _record(row: PartyMemberRow) -> dict:
+    return {"id": row.id, "name": row.name, "branch": row.branch,
+            "grid_code": row.grid_code, "households": row.households,
+            "buildings": len(row.building_ids or [])}
 
 
 def items(session: Session, info: CollectionInfo, who: Principal, base: str,
@@ -259,7 +265,8 @@ def items(session: Session, info: CollectionInfo, who: Principal, base: str,
     model = info.model
     where = scope(session, info, who) + _time_filter(model, datetime_)
     if bbox:
-        where.append(bbox_filter(model, bbox, session.get_bind().dialect.name))
+        where.append(bbox_filter(model, bbox, session.get_bind().dialect.name,
+                                 points=model is IncidentRow))
     where.append(model.geom.is_not(None))
     matched = session.scalar(select(func.count()).select_from(model).where(*where)) or 0
     ids = list(session.scalars(select(model.id).where(*where).order_by(model.id)

@@ -91,15 +91,20 @@ def decode_geometries(values: list) -> list:
     return list(shapely.from_wkb(np.array(values, dtype=object)))
 
 
-def bbox_filter(model, bbox: tuple[float, float, float, float], dialect_name: str):
+def bbox_filter(model, bbox: tuple[float, float, float, float], dialect_name: str, *,
+                points: bool = False):
     """A WHERE clause: ``model``'s geometry's box intersects ``bbox`` (lon/lat degrees).
 
-    PostGIS uses the GiST index (``&&``); SQLite the indexed min/max columns."""
+    PostGIS uses the GiST index (``&&``); SQLite the indexed min/max columns. ``points``:
+    every geometry of ``model`` is a point (its minx is its maxx), so SQLite reads only the
+    index range of minx inside the box, not every row west of its east side."""
     minx, miny, maxx, maxy = bbox
     if dialect_name == "postgresql":
         envelope = func.ST_MakeEnvelope(minx, miny, maxx, maxy, SRID)
         return model.geom.op("&&")(envelope)
-    return and_(model.minx <= maxx, model.maxx >= minx, model.miny <= maxy, model.maxy >= miny)
+    clause = and_(model.minx <= maxx, model.maxx >= minx, model.miny <= maxy,
+                  model.maxy >= miny)
+    return and_(clause, model.minx >= minx, model.miny >= miny) if points else clause
 
 
 def vertex_count(geom) -> int:
