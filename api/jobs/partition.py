@@ -81,11 +81,11 @@ def run_partition(db: Database, settings: Settings, job_id: int, params: dict) -
                      split_units=params.get("split_units"), progress=progress,
                      territory=territory)
     progress("保存 saving")
-    _save(db, job_id, params, dataset.id, plan, area.attribution)
+    _save(db, settings, job_id, params, dataset.id, plan, area.attribution)
 
 
-def _save(db: Database, job_id: int, params: dict, dataset_id: int, plan: Any,
-          attribution: str | None) -> None:
+def _save(db: Database, settings: Settings, job_id: int, params: dict, dataset_id: int,
+          plan: Any, attribution: str | None) -> None:
     """The plan and the job's success, in one transaction."""
     from api.store.plans import save_plan
 
@@ -100,6 +100,20 @@ def _save(db: Database, job_id: int, params: dict, dataset_id: int, plan: Any,
         session.flush()
         session.execute(update(JobRow).where(JobRow.id == job_id).values(
             result={"plan_id": row.id, "grids": plan.summary.get("grids")}))
+        plan_id = row.id
+    footprints_for_editor(db, settings, plan_id)
+
+
+def footprints_for_editor(db: Database, settings: Settings, plan_id: int) -> None:
+    """Keep the new plan's footprints packed for the plan editor
+    (api.services.editor.save_footprints): the drafts copied from it open without making
+    them. A failure only costs the first editor page that time."""
+    from api.services import editor
+
+    try:
+        editor.save_footprints(db, settings, plan_id)
+    except Exception:
+        log.exception("editor footprints of plan %s not saved", plan_id)
 
 
 def for_cluster(settings: Settings, dataset: DatasetRow, params: dict) -> bool:
@@ -152,6 +166,6 @@ def run_partition_on_cluster(db: Database, settings: Settings, job_id: int, para
                     crs="EPSG:4326", target=params["target_households"],
                     summary=dict(result.summary, cluster=settings.dask_scheduler),
                     failures=result.failures)
-        _save(db, job_id, params, dataset.id, plan, dataset.attribution)
+        _save(db, settings, job_id, params, dataset.id, plan, dataset.attribution)
     finally:
         shutil.rmtree(folder, ignore_errors=True)

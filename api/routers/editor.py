@@ -65,7 +65,7 @@ def _timed(response: Response, work: Callable[[], Any]) -> Any:
 def copy_to_draft(plan_id: int, request: Request, session: WriteDb, who: PlansEdit,
                   settings: AppSettings, basemaps: Basemaps, background: BackgroundTasks,
                   body: DraftIn | None = None):
-    row = editor.copy_to_draft(session, plan_id, body.name if body else None)
+    row = editor.copy_to_draft(session, plan_id, body.name if body else None, settings)
     # the adjacency the edits need and the editor's page, made once the answer is sent
     background.add_task(editor.prepare, request.app.state.db, settings, _cache(request), row.id,
                         basemaps)
@@ -97,8 +97,9 @@ def grid_polygons(plan_id: int, request: Request, session: ReadDb, who: PlansEdi
 
 @router.get("/plans/{plan_id}/editor/footprints", response_class=Response,
             summary="楼栋轮廓 the draft's building footprints, packed for the editor page")
-def footprints(plan_id: int, request: Request, session: ReadDb, who: PlansEdit):
-    return Response(editor.footprints(session, _cache(request), plan_id),
+def footprints(plan_id: int, request: Request, session: ReadDb, who: PlansEdit,
+               settings: AppSettings):
+    return Response(editor.footprints(session, settings, _cache(request), plan_id),
                     media_type="application/json")
 
 

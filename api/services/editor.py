@@ -32,6 +32,7 @@ import pickle
 import threading
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field, replace
+from datetime import UTC
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -39,7 +40,7 @@ import numpy as np
 import shapely
 from pyproj import CRS, Transformer
 from shapely.geometry.base import BaseGeometry
-from sqlalchemy import Table, bindparam, delete, insert, select, update
+from sqlalchemy import Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
@@ -58,7 +59,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 CACHE_FOLDER = "editor-cache"
-CACHE_FORMAT = 1  # bumped when what the pickle holds changes
+CACHE_FORMAT = 2  # bumped when what the pickle holds changes (1: read and rewritten)
+FOOTPRINTS_FORMAT = 1  # bumped when the packed footprints change
 PAGES_KEPT = 8  # editor pages (and footprints) a process keeps: 10,000 buildings ~1 MB
 
 
@@ -89,15 +91,32 @@ class Ground:
             kept[target] = replace(self.ctx, target=target)
         return kept[target]
 
+    # Pickled with its geometries (the cells and the graph's footprints, 20,000 of them at
+    # 10,000 buildings) as two arrays of WKB, decoded by one shapely call each on reading:
+    # unpickling them one object at a time took most of the first open's ground read.
+    def __getstate__(self) -> dict[str, Any]:
+        graph = self.ctx.graph.copy()  # the nodes' attribute dicts copied: footprints out
+        nodes = [n for n, data in graph.nodes(data=True) if "footprint" in data]
+        footprints = [graph.nodes[n].pop("footprint") for n in nodes]
+        ids = list(self.cells)
+        return {"format": 2, "ctx": replace(self.ctx, graph=graph), "crs": self.crs,
+                "cell_ids": ids,
+                "cells_wkb": shapely.to_wkb(np.array([self.cells[b] for b in ids],
+                                                     dtype=object)),
+                "footprint_nodes": nodes,
+                "footprints_wkb": shapely.to_wkb(np.array(footprints, dtype=object))}
 
-@dataclass(frozen=True)
-class _PageParts:
-    """What the editor page of a draft is made of that its edits never change: the bounds
-    around its buildings ([[south, west], [north, east]], WGS84 degrees) and their packed
-    footprints (JSON bytes, maps.geometry.packed_polygons)."""
-
-    bounds: list[list[float]] | None
-    footprints: bytes
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        if state.get("format") != 2:  # written before (format 1): the fields themselves
+            self.__dict__.update(state)
+            return
+        ctx: EditContext = state["ctx"]
+        nodes = ctx.graph.nodes
+        for n, geom in zip(state["footprint_nodes"], shapely.from_wkb(state["footprints_wkb"]),
+                           strict=True):
+            nodes[n]["footprint"] = geom
+        self.__dict__.update({"ctx": ctx, "crs": state["crs"], "cells": dict(zip(
+            state["cell_ids"], shapely.from_wkb(state["cells_wkb"]), strict=True))})
 
 
 @dataclass
@@ -116,7 +135,7 @@ class EditorCache:
         self.lock = threading.Lock()
         self.plan_locks: dict[Hashable, threading.Lock] = {}
         self.pages: dict[tuple[int, str], str] = {}  # (plan, language) -> editor page
-        self.page_parts: dict[int, _PageParts] = {}  # plan -> bounds and footprints
+        self.footprints: dict[int, bytes] = {}  # plan -> packed footprints (JSON)
         # plan -> (version, grid code -> GeoJSON Feature text of its polygon, for display)
         self.grid_features: dict[int, tuple[int, dict[str, str]]] = {}
 
@@ -156,8 +175,8 @@ def ground(settings: Settings, cache: EditorCache, dataset: m.DatasetRow) -> Gro
     return found
 
 
-def _ground_path(settings: Settings, dataset_id: int) -> Path:
-    return Path(settings.data_dir) / CACHE_FOLDER / f"dataset-{dataset_id}-v{CACHE_FORMAT}.pickle"
+def _ground_path(settings: Settings, dataset_id: int, version: int = CACHE_FORMAT) -> Path:
+    return Path(settings.data_dir) / CACHE_FOLDER / f"dataset-{dataset_id}-v{version}.pickle"
 
 
 def _write_ground(path: Path, found: Ground) -> None:
@@ -170,9 +189,14 @@ def _write_ground(path: Path, found: Ground) -> None:
 
 def _read_or_build(settings: Settings, dataset: m.DatasetRow) -> Ground:
     path = _ground_path(settings, dataset.id)
+    before = _ground_path(settings, dataset.id, 1)
     if path.exists():
         with path.open("rb") as f:
             found = pickle.load(f)  # our own file, in the data folder
+    elif before.exists():  # the format before: read (it reads the same) and written anew
+        with before.open("rb") as f:
+            found = pickle.load(f)
+        _write_ground(path, found)
     else:
         found = _build_ground(settings, dataset)
         _write_ground(path, found)
@@ -205,14 +229,16 @@ def prepare(db, settings: Settings, cache: EditorCache, plan_id: int,
         plan = session.get(m.PlanRow, plan_id)
         if plan is None:
             return
-        ground(settings, cache, session.get_one(m.DatasetRow, plan.dataset_id))
         if plan.status != "draft":
+            ground(settings, cache, session.get_one(m.DatasetRow, plan.dataset_id))
             return
         try:
+            # in the order the browser asks: the page, then its state, footprints and grids
+            editor_page(session, cache, plan_id, lang, basemaps)
             with cache.plan_lock(plan_id):
                 load(session, settings, cache, plan_id)
+            footprints(session, settings, cache, plan_id)
             grid_features(session, cache, plan_id)
-            editor_page(session, cache, plan_id, lang, basemaps)
         except Exception:  # the first open makes them (and says what is wrong)
             log.exception("editor of plan %s not made ready ahead", plan_id)
 
@@ -268,8 +294,11 @@ def load(session: Session, settings: Settings, cache: EditorCache, plan_id: int,
     ctx = base.context(plan.target_households)
     entry = cache.plans.get(plan.id)
     if entry is None or entry.version != plan.version:
-        entry = _PlanEntry(plan.version, _load_state(session, plan, ctx))
-        cache.plans[plan.id] = entry
+        with cache.plan_lock(("state", plan.id)):  # the page's requests: read it once
+            entry = cache.plans.get(plan.id)
+            if entry is None or entry.version != plan.version:
+                entry = _PlanEntry(plan.version, _load_state(session, plan, ctx))
+                cache.plans[plan.id] = entry
     return Loaded(plan, base, ctx, entry.state)
 
 
@@ -291,12 +320,31 @@ def summary(stats: list[GridStats]) -> dict[str, Any]:
             "beyond_limit": edits.beyond_limit(stats)}
 
 
+def union_cells(cells: list[BaseGeometry]) -> BaseGeometry:
+    """The union of tessellation cells. Cells tile the ground without overlaps and share
+    their edges vertex for vertex, so GEOS's coverage union (which only drops the shared
+    edges) gives the union several times faster than a general overlay; when the cells are
+    not such a coverage (the result is invalid or its area is not the cells' sum), the
+    general union is taken."""
+    if len(cells) == 1:
+        return cells[0]
+    arr = np.asarray(cells, dtype=object)
+    try:
+        whole = shapely.coverage_union_all(arr)
+    except shapely.errors.GEOSException:
+        return shapely.union_all(arr)
+    total = float(shapely.area(arr).sum())
+    if not whole.is_valid or abs(whole.area - total) > 1e-9 * max(total, 1.0):
+        return shapely.union_all(arr)
+    return whole
+
+
 def _polygon(ground_: Ground, members: Iterable[str]) -> tuple[BaseGeometry | None, float]:
     """The union of ``members``' cells in WGS84, and its area (m²)."""
     cells = [ground_.cells[b] for b in members if b in ground_.cells]
     if not cells:
         return None, 0.0
-    whole = shapely.union_all(cells)
+    whole = union_cells(cells)
     t = ground_.to_wgs84
     return (shapely.orient_polygons(shapely.transform(whole, lambda xy: _xy(t, xy)),
                                     exterior_cw=False), float(whole.area))
@@ -347,27 +395,50 @@ def _undo_redo(session: Session, plan_id: int) -> tuple[m.EditRow | None, m.Edit
     return last, nxt
 
 
-def _feature(code: str, geom: BaseGeometry | None) -> str:
-    """A grid's polygon as a GeoJSON Feature for the page: simplified by about 1 m
-    (1e-5 degree) and rounded to 1e-6 degree (10 cm), enough to draw."""
-    if geom is None or geom.is_empty:
-        return json.dumps({"type": "Feature", "properties": {"code": code}, "geometry": None})
-    light = shapely.transform(shapely.simplify(geom, 1e-5, preserve_topology=True),
-                              lambda xy: np.round(xy, 6))
-    return ('{"type":"Feature","properties":' + json.dumps({"code": code}, ensure_ascii=False)
-            + ',"geometry":' + shapely.to_geojson(light) + "}")
+def _light(geoms: Any) -> np.ndarray:
+    """Grid polygons (WGS84) made light to draw: simplified by about 1 m (1e-5 degree,
+    Douglas-Peucker, which GEOS keeps valid and is ~10 times faster than the topology
+    preserving simplifier on grids of a few hundred vertices) and rounded to 1e-6 degree
+    (10 cm); a polygon the simplification would empty is kept as it was."""
+    geoms = np.asarray(geoms, dtype=object)
+    light = shapely.simplify(geoms, 1e-5, preserve_topology=False)
+    lost = shapely.is_empty(light) & ~shapely.is_empty(geoms)
+    light = np.where(lost, geoms, light)
+    return shapely.transform(light, lambda xy: np.round(xy, 6))
+
+
+def _features(codes: list[str], geoms: list[BaseGeometry | None]) -> dict[str, str]:
+    """Grid code -> its polygon as a GeoJSON Feature text for the page (see :func:`_light`;
+    a grid without polygon: geometry null)."""
+    out: dict[str, str] = {}
+    present = [i for i, g in enumerate(geoms) if g is not None and not g.is_empty]
+    texts = (shapely.to_geojson(_light([geoms[i] for i in present])) if present
+             else np.array([], dtype=object))
+    by_index = dict(zip(present, texts, strict=True))
+    for i, code in enumerate(codes):
+        head = '{"type":"Feature","properties":' + json.dumps({"code": code},
+                                                              ensure_ascii=False)
+        out[code] = head + ',"geometry":' + str(by_index.get(i, "null")) + "}"
+    return out
 
 
 def grid_features(session: Session, cache: EditorCache, plan_id: int) -> bytes:
     """The draft's grid polygons as a GeoJSON FeatureCollection (WGS84, light for display),
     kept per plan version and updated by every edit of this process."""
+    from api.store.spatial import decode_geometries, raw_geometry
+
     plan = draft_row(session, plan_id)
     kept = cache.grid_features.get(plan_id)
     if kept is None or kept[0] != plan.version:
-        rows = session.execute(select(m.GridRow.code, m.GridRow.geom)
-                               .where(m.GridRow.plan_id == plan_id).order_by(m.GridRow.code))
-        kept = (plan.version, {code: _feature(code, geom) for code, geom in rows})
-        cache.grid_features[plan_id] = kept
+        with cache.plan_lock(("grids", plan_id)):  # one build per plan at a time
+            kept = cache.grid_features.get(plan_id)
+            if kept is None or kept[0] != plan.version:
+                g = m.GridRow
+                rows = session.execute(select(g.code, raw_geometry(g.geom))
+                                       .where(g.plan_id == plan_id).order_by(g.code)).all()
+                kept = (plan.version, _features([r.code for r in rows],
+                                                decode_geometries([r.geom for r in rows])))
+                cache.grid_features[plan_id] = kept
     return ('{"type":"FeatureCollection","features":[' + ",".join(kept[1].values())
             + "]}").encode()
 
@@ -491,8 +562,7 @@ def commit_edit(session: Session, cache: EditorCache, loaded: Loaded, edit: Edit
         features = dict(kept[1])
         for code in edit.removed:
             features.pop(code, None)
-        for code, poly in polygons.items():
-            features[code] = _feature(code, poly)
+        features.update(_features(list(polygons), list(polygons.values())))
         cache.grid_features[plan.id] = (new_version, features)
     by_code = {s.code: s for s in stats}
     touched = after.touched(edit) | set(edit.removed)
@@ -591,8 +661,10 @@ def history(session: Session, plan_id: int) -> list[dict[str, Any]]:
 
 # ---- a draft from a plan; the diff -------------------------------------------------------------
 
-def copy_to_draft(session: Session, plan_id: int, name: str | None) -> m.PlanRow:
-    """A new draft plan holding the plan's grids and buildings (committed)."""
+def copy_to_draft(session: Session, plan_id: int, name: str | None,
+                  settings: Settings | None = None) -> m.PlanRow:
+    """A new draft plan holding the plan's grids and buildings (committed); with
+    ``settings``, the plan's kept footprints are the draft's too."""
     src = plan_row(session, plan_id)
     row = m.PlanRow(dataset_id=src.dataset_id, name=name or f"{src.name} 草稿 draft",
                     status="draft", target_households=src.target_households, seed=src.seed,
@@ -608,6 +680,8 @@ def copy_to_draft(session: Session, plan_id: int, name: str | None) -> m.PlanRow
             select(bindparam("new_plan", row.id), *[table.c[c] for c in cols])
             .where(table.c.plan_id == src.id)))
     session.commit()
+    if settings is not None:
+        _share_footprints(settings, src, row)
     return row
 
 
@@ -665,28 +739,118 @@ def diff_csv(session: Session, plan_id: int) -> str:
 
 # ---- the page ---------------------------------------------------------------------------------
 
-def _page_parts(session: Session, cache: EditorCache, plan: m.PlanRow) -> _PageParts:
-    """The draft's footprints (packed) and the bounds around them, made once per plan and
-    kept by this process (a draft's buildings never change, only their grids)."""
-    from api.store.plans import buildings_frame
-    from maps.base import MapOptions
-    from maps.geometry import bounds_latlon, packed_polygons
+def _bounds(session: Session, plan_id: int) -> list[list[float]] | None:
+    """[[south, west], [north, east]] around the plan's buildings that have a grid (WGS84
+    degrees), from the bounding boxes stored beside their geometries: one aggregate query,
+    no geometry read."""
+    b = m.PlanBuildingRow
+    box = session.execute(select(func.min(b.minx), func.min(b.miny), func.max(b.maxx),
+                                 func.max(b.maxy))
+                          .where(b.plan_id == plan_id, b.grid_code.is_not(None))).one()
+    if any(v is None for v in box):
+        return None
+    minx, miny, maxx, maxy = (float(v) for v in box)
+    return [[miny, minx], [maxy, maxx]]
 
-    found = cache.page_parts.get(plan.id)
+
+def _footprints_path(settings: Settings, plan: m.PlanRow) -> Path:
+    """Where the packed footprints of ``plan`` are kept (the plan's id and creation time
+    in the name: a store made anew in the same folder never reads another plan's)."""
+    made = plan.created_at
+    if made.tzinfo is not None:
+        made = made.astimezone(UTC).replace(tzinfo=None)
+    return (Path(settings.data_dir) / CACHE_FOLDER
+            / f"plan-{plan.id}-{made:%Y%m%d%H%M%S%f}-footprints-v{FOOTPRINTS_FORMAT}.json")
+
+
+def _build_footprints(session: Session, plan_id: int) -> bytes:
+    """The plan's footprints packed (maps.geometry.packed_polygons). Only what the page
+    draws is read: the buildings with a grid, their ids, households and geometries."""
+    import geopandas as gpd
+
+    from api.store.spatial import decode_geometries, raw_geometry
+    from maps.base import MapOptions
+    from maps.geometry import packed_polygons
+
+    b = m.PlanBuildingRow
+    rows = session.execute(select(b.building_id, b.households, raw_geometry(b.geom))
+                           .where(b.plan_id == plan_id, b.grid_code.is_not(None))
+                           .order_by(b.id)).all()
+    buildings = gpd.GeoDataFrame(
+        {"building_id": [r.building_id for r in rows],
+         "households": [r.households for r in rows]},
+        geometry=decode_geometries([r.geom for r in rows]), crs="EPSG:4326")
+    options = MapOptions()
+    return packed_polygons(buildings, "building_id", "households",
+                           tolerance_m=options.tolerance_m, datum=options.datum).encode()
+
+
+def _write_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}-{threading.get_ident()}.tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+
+
+def save_footprints(db, settings: Settings, plan_id: int) -> bool:
+    """Write the packed footprints of plan ``plan_id`` beside the editor's grounds, unless
+    they are there already (run once a plan is stored: every draft copied from it starts
+    with them, so its first editor page reads them instead of making them). Returns
+    whether they were written."""
+    with db.read_session() as session:
+        plan = session.get(m.PlanRow, plan_id)
+        if plan is None:
+            return False
+        path = _footprints_path(settings, plan)
+        if path.exists():
+            return False
+        _write_bytes(path, _build_footprints(session, plan_id))
+    return True
+
+
+def _share_footprints(settings: Settings, source: m.PlanRow, draft: m.PlanRow) -> None:
+    """The draft copied from ``source`` has its buildings, so its footprints: the
+    source's file, when kept, is linked (or copied) under the draft's name."""
+    import shutil
+
+    src = _footprints_path(settings, source)
+    if not src.exists():
+        return
+    dst = _footprints_path(settings, draft)
+    tmp = dst.with_suffix(f".{os.getpid()}-{threading.get_ident()}.tmp")
+    try:
+        try:
+            os.link(src, tmp)
+        except OSError:
+            shutil.copyfile(src, tmp)
+        tmp.replace(dst)
+    except OSError:  # made on first use instead
+        log.exception("footprints of plan %s not shared with draft %s", source.id, draft.id)
+
+
+def _footprints(session: Session, settings: Settings, cache: EditorCache,
+                plan: m.PlanRow) -> bytes:
+    """The draft's footprints (packed): kept by this process, else read from the file
+    kept for the plan (:func:`save_footprints`), else made (and kept in both). A draft's
+    buildings never change, only their grids."""
+    found = cache.footprints.get(plan.id)
     if found is not None:
         return found
     with cache.plan_lock(("footprints", plan.id)):  # one build per plan at a time
-        found = cache.page_parts.get(plan.id)
+        found = cache.footprints.get(plan.id)
         if found is not None:
             return found
-        buildings = buildings_frame(session, plan.id)
-        buildings = buildings[buildings["grid_id"].notna()]
-        options = MapOptions()
-        found = _PageParts(bounds_latlon(buildings), packed_polygons(
-            buildings, "building_id", "households", tolerance_m=options.tolerance_m,
-            datum=options.datum).encode())
+        path = _footprints_path(settings, plan)
+        try:
+            found = path.read_bytes()
+        except OSError:
+            found = _build_footprints(session, plan.id)
+            try:
+                _write_bytes(path, found)
+            except OSError:
+                log.exception("footprints of plan %s not kept", plan.id)
         with cache.lock:
-            _keep(cache.page_parts, plan.id, found)
+            _keep(cache.footprints, plan.id, found)
     return found
 
 
@@ -697,11 +861,12 @@ def _keep(kept: dict, key: Any, value: Any) -> None:
     kept[key] = value
 
 
-def footprints(session: Session, cache: EditorCache, plan_id: int) -> bytes:
+def footprints(session: Session, settings: Settings, cache: EditorCache,
+               plan_id: int) -> bytes:
     """The draft's building footprints for the editor page: JSON packed by
     maps.geometry.packed_polygons (ids: building_id, values: households; WGS84, 1e-6
     degree integers, simplified by half a metre)."""
-    return _page_parts(session, cache, draft_row(session, plan_id)).footprints
+    return _footprints(session, settings, cache, draft_row(session, plan_id))
 
 
 def editor_page(session: Session, cache: EditorCache, plan_id: int, lang: str,
@@ -722,7 +887,7 @@ def editor_page(session: Session, cache: EditorCache, plan_id: int, lang: str,
     with cache.plan_lock(("page", *key)):  # one build per page at a time
         page = cache.pages.get(key)
         if page is None:
-            bounds = _page_parts(session, cache, plan).bounds
+            bounds = _bounds(session, plan_id)
             page = maps.page_html(editor_map(bounds, plan_id=plan_id, name=plan.name,
                                              options=page_options(lang, basemaps, session,
                                                                   plan_id)))

@@ -89,7 +89,7 @@ def make_active_plan(db: Database, settings: Settings, dataset_id: int,
                      progress=None) -> int:
     """Partition the dataset now (in this process), store the plan and make it the active
     one, in one transaction; returns the plan id."""
-    from api.jobs.partition import territory_for_editor
+    from api.jobs.partition import footprints_for_editor, territory_for_editor
     from partition.plan import make_plan
 
     with db.read_session() as session:
@@ -106,4 +106,6 @@ def make_active_plan(db: Database, settings: Settings, dataset_id: int,
                         params={"seed": seed}, attribution=area.attribution, job_id=None)
         row.status = "active"
         session.flush()
-        return row.id
+        plan_id = row.id
+    footprints_for_editor(db, settings, plan_id)
+    return plan_id

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from concurrent.futures import ThreadPoolExecutor
 
 import networkx as nx
 import pytest
+import shapely
 from sqlalchemy import select
 
 from api.services import editor
@@ -26,6 +28,8 @@ def ed(open_service):
         # what the partition left for the editor, before any draft was made
         sv["grounds_before_draft"] = sorted(
             (sv["settings"].data_dir / editor.CACHE_FOLDER).glob("*.pickle"))
+        sv["footprints_before_draft"] = sorted(
+            p.name for p in (sv["settings"].data_dir / editor.CACHE_FOLDER).glob("plan-*.json"))
         r = c.post(f"/plans/{sv['plan_id']}/draft", headers=h["planner"],
                    json={"name": "2027 草稿"})
         assert r.status_code == 201, r.text
@@ -100,18 +104,24 @@ def test_state_roles_and_active_plan(ed):
 
 def test_ground_footprints_and_page_made_ahead(ed, monkeypatch):
     """The partition pickles the dataset's ground (the first editor reads it, builds
-    nothing); the draft's footprints, packed; its page, made when the draft was."""
+    nothing) and packs the plan's footprints (the draft copied from it shares them: its
+    first open reads them, makes nothing); the draft's page, made when the draft was."""
     c, h, draft = ed["client"], ed["h"], ed["draft"]
-    assert [p.name for p in ed["grounds_before_draft"]] == ["dataset-1-v1.pickle"]
+    assert [p.name for p in ed["grounds_before_draft"]] == ["dataset-1-v2.pickle"]
+    assert [n.split("-")[1] for n in ed["footprints_before_draft"]] == [str(ed["plan_id"])]
     monkeypatch.setattr(editor, "_build_ground", lambda *a: pytest.fail("ground built"))
+    monkeypatch.setattr(editor, "_build_footprints", lambda *a: pytest.fail("footprints made"))
     settings, cache = ed["settings"], ed["app"].state.editor_cache
     with ed["app"].state.db.read_session() as session:
         dataset = session.get_one(m.DatasetRow, session.get_one(m.PlanRow, draft).dataset_id)
         fresh = editor.ground(settings, editor.EditorCache(), dataset)
+        kept = editor.footprints(session, settings, editor.EditorCache(), draft)
     assert set(fresh.ctx.graph.edges) == set(graph(ed).edges) and fresh.cells.keys()
+    same_ground(fresh, next(iter(cache.grounds.values())))
     st = state(ed)
     r = c.get(f"/plans/{draft}/editor/footprints", headers=h["planner"])
     assert r.status_code == 200 and r.headers["content-type"] == "application/json"
+    assert r.content == kept  # the source plan's file, under the draft's name
     packed = r.json()
     assert sorted(packed["ids"]) == sorted(st["buildings"])
     ctx = next(iter(cache.grounds.values())).ctx
@@ -129,6 +139,64 @@ def test_ground_footprints_and_page_made_ahead(ed, monkeypatch):
     assert "wgEditorFetch" in head and f"/plans/{draft}/editor/footprints" in head
     assert head.index("wgEditorFetch") < head.index("leaflet.js")
     assert '"building_id"' not in page  # the footprints were GeoJSON features in the page
+
+
+def same_ground(a: editor.Ground, b: editor.Ground) -> None:
+    """``a`` and ``b`` hold the same graph (nodes with their attributes, footprints
+    included, and edges), crossings, cells and CRS."""
+    assert a.crs == b.crs and dict(a.ctx.crossings) == dict(b.ctx.crossings)
+    assert a.ctx.population == b.ctx.population and a.ctx.target == b.ctx.target
+    assert set(a.ctx.graph.edges) == set(b.ctx.graph.edges)
+    assert a.ctx.graph.nodes.keys() == b.ctx.graph.nodes.keys()
+    for n, data in a.ctx.graph.nodes(data=True):
+        other = b.ctx.graph.nodes[n]
+        assert data.keys() == other.keys()
+        assert all(data[k] == other[k] for k in data if k != "footprint")
+        assert data["footprint"].equals_exact(other["footprint"], 0)
+    assert a.cells.keys() == b.cells.keys()
+    assert all(a.cells[k].equals_exact(b.cells[k], 0) for k in a.cells)
+
+
+def test_ground_pickle_and_the_format_before(ed, monkeypatch, tmp_path):
+    """The ground pickles its geometries as WKB arrays and reads back the same; a ground
+    pickled in the format before (its fields) is read and written anew."""
+    import pickle
+
+    ground = next(iter(ed["app"].state.editor_cache.grounds.values()))
+    same_ground(pickle.loads(pickle.dumps(ground, protocol=pickle.HIGHEST_PROTOCOL)), ground)
+    assert "footprint" in next(iter(ground.ctx.graph.nodes(data=True)))[1]  # left as it was
+    settings = editor.Settings(data_dir=tmp_path)
+    with monkeypatch.context() as patch:  # the format before: the object's fields
+        patch.setattr(editor.Ground, "__getstate__", lambda self: dict(self.__dict__))
+        old = editor._ground_path(settings, 7, 1)
+        old.parent.mkdir(parents=True)
+        old.write_bytes(pickle.dumps(ground))
+    monkeypatch.setattr(editor, "_build_ground", lambda *a: pytest.fail("ground built"))
+    read = editor._read_or_build(settings, m.DatasetRow(id=7))
+    same_ground(read, ground)
+    assert editor.ground_saved(settings, 7)
+    same_ground(pickle.loads(editor._ground_path(settings, 7).read_bytes()), ground)
+
+
+def test_grid_polygons_by_coverage_union(ed):
+    """A grid's polygon, the union of its buildings' cells, is the general union's (the
+    cells are a coverage); cells that overlap fall back to the general union; a polygon
+    too small for the page's simplification is drawn as it is."""
+    ground = next(iter(ed["app"].state.editor_cache.grounds.values()))
+    st = state(ed)
+    members: dict[str, list] = {}
+    for b, code in st["buildings"].items():
+        members.setdefault(code, []).append(ground.cells[b])
+    for cells in members.values():
+        fast, general = editor.union_cells(cells), shapely.union_all(cells)
+        assert fast.is_valid and fast.symmetric_difference(general).area < 1e-6
+        assert fast.area == pytest.approx(general.area, rel=1e-9)
+    overlapping = [shapely.box(0, 0, 2, 2), shapely.box(1, 1, 3, 3)]
+    assert editor.union_cells(overlapping).area == pytest.approx(7.0)
+    tiny = shapely.box(120.0, 30.0, 120.000002, 30.000002)  # 0.2 m a side
+    feature = json.loads(editor._features(["g"], [tiny])["g"])
+    assert feature["geometry"]["type"] == "Polygon"
+    assert json.loads(editor._features(["h"], [None])["h"])["geometry"] is None
 
 
 def test_move_updates_figures_undo_redo_and_reload(ed):
@@ -312,6 +380,38 @@ def test_split_merge_rebalance_and_diff(ed):
 
 def state_max(st) -> float:
     return st["summary"]["max_deviation_pct"]
+
+
+def empty_draft(app, plan_id: int) -> int:
+    """A draft of the plan's dataset with neither grids nor buildings (only the database
+    makes one: every draft the API makes is a copy of a plan)."""
+    with app.state.db.writing() as session:
+        source = session.get_one(m.PlanRow, plan_id)
+        row = m.PlanRow(dataset_id=source.dataset_id, name="空草稿 empty draft",
+                        status="draft", target_households=source.target_households)
+        session.add(row)
+        session.flush()
+        return row.id
+
+
+def test_empty_draft_opens_an_empty_editor(ed):
+    """A draft without buildings opens an empty editor (no grids, no footprints; was a
+    500), and an edit of it names what is missing."""
+    c, h = ed["client"], ed["h"]["planner"]
+    draft = empty_draft(ed["app"], ed["plan_id"])
+    r = c.get(f"/maps/editor?plan={draft}", headers=h)
+    assert r.status_code == 200 and "wgEditorFetch" in r.text
+    r = c.get(f"/plans/{draft}/editor", headers=h)
+    assert r.status_code == 200, r.text
+    st = r.json()
+    assert st["grids"] == [] and st["buildings"] == {} and st["summary"]["grids"] == 0
+    packed = c.get(f"/plans/{draft}/editor/footprints", headers=h).json()
+    assert packed["ids"] == [] and packed["coords"] == []
+    grids = c.get(f"/plans/{draft}/editor/grids", headers=h).json()
+    assert grids == {"type": "FeatureCollection", "features": []}
+    r = c.post(f"/plans/{draft}/editor/edits", headers=h,
+               json={"version": 0, "kind": "split", "grid": "x"})
+    assert r.status_code == 422 and r.json()["rule"] == "unknown_grid"
 
 
 def test_editor_on_postgis(postgis_url, open_service):

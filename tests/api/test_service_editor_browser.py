@@ -269,3 +269,16 @@ def test_editor_page_roles_and_plans(session):
     assert r.status_code == 409 and r.json()["code"] == "not_draft"
     r = httpx.get(url + "&lang=en", headers=h["admin"])
     assert r.status_code == 200 and "Plan editor" in r.text
+
+
+def test_empty_draft_opens_in_chromium(session):
+    """A draft without buildings (made in the database) opens an empty editor: no grids in
+    the panel, no script error."""
+    from tests.api.test_service_editor import empty_draft
+
+    server, browser, info, app = session
+    draft = empty_draft(app, info["plan_id"])
+    open_editor(browser, server.origin, draft)
+    assert browser.evaluate("wanggeEditor.state.order.length") == 0
+    assert browser.evaluate("document.querySelectorAll('.wg-stats tbody tr').length") == 0
+    assert browser.errors == [] and browser.blocked == [], (browser.errors, browser.blocked)
