@@ -289,8 +289,8 @@ def load(session: Session, settings: Settings, cache: EditorCache, plan_id: int,
          draft: bool = True) -> Loaded:
     """The plan with its ground and its state (from the cache when at the plan's version)."""
     plan = draft_row(session, plan_id) if draft else plan_row(session, plan_id)
-    dataset = session.get_one(m.DatasetRow, plan.dataset_id)
-    base = ground(settings, cache, dataset)
+    base = cache.grounds.get(plan.dataset_id) or ground(
+        settings, cache, session.get_one(m.DatasetRow, plan.dataset_id))
     ctx = base.context(plan.target_households)
     entry = cache.plans.get(plan.id)
     if entry is None or entry.version != plan.version:
@@ -395,6 +395,14 @@ def _undo_redo(session: Session, plan_id: int) -> tuple[m.EditRow | None, m.Edit
     return last, nxt
 
 
+def _can_undo_redo(session: Session, plan_id: int) -> tuple[bool, bool]:
+    """Whether the draft has an edit to undo (one applied) and to redo (one undone): one
+    query for both, no edit read."""
+    states = set(session.scalars(select(m.EditRow.state).distinct().where(
+        m.EditRow.plan_id == plan_id, m.EditRow.state.in_(("applied", "undone")))))
+    return "applied" in states, "undone" in states
+
+
 def _light(geoms: Any) -> np.ndarray:
     """Grid polygons (WGS84) made light to draw: simplified by about 1 m (1e-5 degree,
     Douglas-Peucker, which GEOS keeps valid and is ~10 times faster than the topology
@@ -463,6 +471,11 @@ def _check_version(session: Session, plan: m.PlanRow, version: int) -> int:
     return version + 1
 
 
+# what an edit writes of a touched grid
+GRID_WRITTEN = ("households", "population", "buildings", "deviation_pct", "area_m2", "geom",
+                "minx", "miny", "maxx", "maxy", "properties")
+
+
 def write_edit(session: Session, loaded: Loaded, edit: Edit
                ) -> tuple[PlanState, list[GridStats], dict[str, BaseGeometry | None]]:
     """Write ``edit`` of the loaded plan in ``session`` (caller commits): buildings' grids,
@@ -488,28 +501,37 @@ def write_edit(session: Session, loaded: Loaded, edit: Edit
         session.execute(delete(m.GridRow).where(m.GridRow.plan_id == plan.id,
                                                 m.GridRow.code.in_(gone)))
     kept = sorted(touched - set(gone))
-    rows = {r.code: r for r in session.scalars(select(m.GridRow).where(
-        m.GridRow.plan_id == plan.id, m.GridRow.code.in_(kept)))} if kept else {}
+    grids = cast(Table, m.GridRow.__table__)
+    stored = dict(session.execute(select(grids.c.code, grids.c.properties).where(
+        grids.c.plan_id == plan.id, grids.c.code.in_(kept))).all()) if kept else {}
     polygons: dict[str, BaseGeometry | None] = {}
-    for code in kept:
+    changed, made = [], []
+    for code in kept:  # written as rows (Core), not as ORM objects flushed one by one
         s = by_code[code]
-        row = rows.get(code)
-        if row is None:
-            row = m.GridRow(plan_id=plan.id, code=code, community=s.community,
-                            properties={"kind": s.kind})
-            session.add(row)
-        row.households, row.population, row.buildings = s.households, s.population, s.buildings
-        row.deviation_pct = s.deviation_pct
         polygons[code], area = _polygon(ground_, after.members[code])
-        row.set_geometry(polygons[code])
-        row.area_m2 = round(area, 1)
-        props = dict(row.properties or {})
-        props.update({"kind": s.kind, "edited": True})
-        row.properties = props
+        poly = polygons[code]
+        box = (poly.bounds if poly is not None and not poly.is_empty
+               else (None, None, None, None))
+        values = {"households": s.households, "population": s.population,
+                  "buildings": s.buildings, "deviation_pct": s.deviation_pct,
+                  "area_m2": round(area, 1), "geom": poly,
+                  **dict(zip(("minx", "miny", "maxx", "maxy"), box, strict=True)),
+                  "properties": {**(stored.get(code) or {}), "kind": s.kind, "edited": True}}
+        if code in stored:
+            changed.append({f"v_{k}": v for k, v in values.items()} | {"v_code": code})
+        else:
+            made.append(values | {"plan_id": plan.id, "code": code, "community": s.community})
+    if changed:
+        session.execute(
+            update(grids).where(grids.c.plan_id == plan.id,
+                                grids.c.code == bindparam("v_code"))
+            .values({c: bindparam(f"v_{c}", type_=grids.c[c].type) for c in GRID_WRITTEN}),
+            changed)
+    if made:
+        session.execute(insert(grids), made)
     moved_mean = [{"d_code": c, "d_dev": s.deviation_pct} for c, s in by_code.items()
                   if c not in touched and before.get(c) != s.deviation_pct]
     if moved_mean:  # a split or merge changes the community's mean
-        grids = cast(Table, m.GridRow.__table__)
         session.execute(update(grids).where(grids.c.plan_id == plan.id,
                                             grids.c.code == bindparam("d_code"))
                         .values(deviation_pct=bindparam("d_dev")), moved_mean)
@@ -554,7 +576,7 @@ def commit_edit(session: Session, cache: EditorCache, loaded: Loaded, edit: Edit
         session.add(m.EditRow(plan_id=plan.id, seq=seq, kind=kind, payload=edit.to_json(),
                               version=new_version, author_id=author))
     session.flush()
-    undo, redo = _undo_redo(session, plan.id)
+    can_undo, can_redo = _can_undo_redo(session, plan.id)
     session.commit()
     cache.plans[plan.id] = _PlanEntry(new_version, after)
     kept = cache.grid_features.get(plan.id)
@@ -579,8 +601,7 @@ def commit_edit(session: Session, cache: EditorCache, loaded: Loaded, edit: Edit
                         for b, s_, d in edit.changes],
             "created": sorted(edit.created), "removed": sorted(edit.removed),
             "grids": grids, "deviations": {s.code: s.deviation_pct for s in stats},
-            "summary": summary(stats), "can_undo": undo is not None,
-            "can_redo": redo is not None}
+            "summary": summary(stats), "can_undo": can_undo, "can_redo": can_redo}
 
 
 EDIT_KINDS = ("move", "split", "merge", "lock", "unlock")

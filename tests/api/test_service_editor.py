@@ -225,6 +225,13 @@ def test_move_updates_figures_undo_redo_and_reload(ed):
                                                m.GridRow.code == dst))
         assert row.households == before[dst]["households"] + hh
         assert row.geom is not None and row.minx is not None
+        # the row as written: its box, area (m², of its buildings' cells) and properties
+        assert (row.minx, row.miny, row.maxx, row.maxy) == pytest.approx(row.geom.bounds)
+        ground = ed["app"].state.editor_cache.grounds[ed["dataset_id"]]
+        cells = [ground.cells[x] for x, g in st2["buildings"].items() if g == dst]
+        assert row.area_m2 == pytest.approx(shapely.union_all(cells).area, abs=0.1)
+        assert row.properties["edited"] is True and row.properties["kind"] == "residential"
+        assert row.buildings == len(cells) and row.community == before[dst]["community"]
     # the page's polygons: every grid, the edited ones as the edit left them
     fc = ed["client"].get(f"/plans/{ed['draft']}/editor/grids", headers=ed["h"]["planner"])
     assert fc.status_code == 200 and fc.headers["content-type"] == "application/geo+json"
@@ -332,6 +339,13 @@ def test_split_merge_rebalance_and_diff(ed):
     (new,) = r.json()["created"]
     parts = {g["code"]: g for g in r.json()["grids"]}
     assert parts[new]["households"] + parts[big["code"]]["households"] == big["households"]
+    with ed["app"].state.db.read_session() as s:  # the new grid's row, as written
+        row = s.scalar(select(m.GridRow).where(m.GridRow.plan_id == ed["draft"],
+                                               m.GridRow.code == new))
+        assert row.community == big["community"] and row.households == parts[new]["households"]
+        assert row.properties == {"kind": "residential", "edited": True}
+        assert row.geom is not None and row.area_m2 > 0
+        assert (row.minx, row.miny, row.maxx, row.maxy) == pytest.approx(row.geom.bounds)
     r = post(ed, "edits", version=v + 1, kind="merge", grid=big["code"], other=new)
     assert r.status_code == 200 and r.json()["removed"] == [new]
     r = post(ed, "undo", version=v + 2)  # the split stands again
