@@ -20,6 +20,8 @@ headless Chromium (/usr/bin/chromium, the tests' driver), timed from navigation 
 editor's first state drawn (``data-wg-editor-ready``); first (a fresh service, the draft
 just made: its ground, footprints and page are made or read meanwhile) and warm (as every
 later open), three warm runs. ``--page-seed`` picks another district (3 was tuned on).
+``--first-opens N`` then opens N more drafts for the first time, each on a fresh service (a
+new app on the same data folder) in a fresh browser, for more than one sample of it.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ from api.auth import issue_token  # noqa: E402
 from api.services.datasets import add_dataset  # noqa: E402
 from api.services.plans import make_active_plan  # noqa: E402
 from api.settings import Settings  # noqa: E402
+from api.store.models import PlanRow  # noqa: E402
 from gis.study_area import load_study_area  # noqa: E402
 from maps import ensure_assets  # noqa: E402
 from tests.synthetic import write_district_osm  # noqa: E402
@@ -210,14 +213,63 @@ BREAKDOWN_JS = """(() => {
 })()"""
 
 
-def page(buildings: int, seed: int, runs: int) -> dict:
+READY_JS = ("(() => { const m = document.querySelector('.folium-map');"
+            " return m && m.dataset.wgEditorReady ? Number(m.dataset.wgEditorReadyMs) : null; })()")
+
+
+def _wait_ready(browser, timeout: float = 300) -> float:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready = browser.evaluate(READY_JS)
+        if ready is not None:
+            return float(ready)
+        time.sleep(0.02)
+    raise RuntimeError(f"editor page not ready; errors {browser.errors}")
+
+
+def first_opens(data: Path, plan: int, n: int) -> list[dict]:
+    """``n`` first opens: each on a fresh service (a new app on the district's data folder:
+    nothing in memory) and a fresh browser (nothing cached), of a draft of ``plan`` made
+    just before the page is asked for (its preparation runs meanwhile)."""
+    from tests.maps.test_maps_browser import Chromium
+
+    out = []
+    for _ in range(n):
+        settings = Settings(data_dir=data, map_assets_dir=ensure_assets())
+        app = create_app(settings, start_jobs=False)
+        server = _server(app)
+        try:
+            with app.state.db.writing() as s:
+                _, secret = issue_token(s, "planner", "bench")
+            headers = {"Authorization": f"Bearer {secret}"}
+            browser = Chromium(server.origin)
+            try:
+                browser.call("Network.enable")
+                browser.call("Network.setExtraHTTPHeaders", headers=headers)
+                r = httpx.post(f"{server.origin}/plans/{plan}/draft", headers=headers,
+                               timeout=60)
+                r.raise_for_status()
+                browser.call("Page.navigate",
+                             url=f"{server.origin}/maps/editor?plan={r.json()['id']}")
+                ready = _wait_ready(browser)
+                out.append({"ready_ms": ready, **browser.evaluate(BREAKDOWN_JS),
+                            "load": os.getloadavg()[0]})
+            finally:
+                browser.close()
+        finally:
+            server.close()
+        time.sleep(1)
+    return out
+
+
+def page(buildings: int, seed: int, runs: int, fresh: int = 0) -> dict:
     from tests.maps.test_maps_browser import Chromium
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         osm = folder / "district.osm"
         write_district_osm(osm, buildings, seed=seed)
-        _app, server, headers, draft, plan_s = serve(folder / "data", osm, 300)
+        app, server, headers, draft, plan_s = serve(folder / "data", osm, 300)
         browser = Chromium(server.origin)
         try:
             browser.call("Network.enable")
@@ -228,19 +280,8 @@ def page(buildings: int, seed: int, runs: int) -> dict:
                 browser.call("Page.navigate", url="about:blank")
                 t0 = time.perf_counter()
                 browser.call("Page.navigate", url=url)
-                deadline = time.monotonic() + 300
-                ready = None
-                while time.monotonic() < deadline:
-                    ready = browser.evaluate(
-                        "(() => { const m = document.querySelector('.folium-map');"
-                        " return m && m.dataset.wgEditorReady ?"
-                        " Number(m.dataset.wgEditorReadyMs) : null; })()")
-                    if ready is not None:
-                        break
-                    time.sleep(0.02)
+                ready = _wait_ready(browser)
                 wall = (time.perf_counter() - t0) * 1000
-                if ready is None:
-                    raise RuntimeError(f"editor page not ready; errors {browser.errors}")
                 parts = browser.evaluate(BREAKDOWN_JS)
                 if parts.get("basemap_ms") is None:  # drawn a moment after the editor
                     time.sleep(0.5)
@@ -255,8 +296,12 @@ def page(buildings: int, seed: int, runs: int) -> dict:
         finally:
             browser.close()
             server.close()
+        with app.state.db.read_session() as s:
+            plan = s.get_one(PlanRow, draft).previous_plan_id
+        fresh_runs = first_opens(folder / "data", plan, fresh) if fresh else []
     return {"buildings": buildings, "seed": seed, "runs": out, "html_bytes": size,
-            "footprints_bytes": footprints_size, "plan_s": plan_s, "errors": errors}
+            "footprints_bytes": footprints_size, "plan_s": plan_s, "errors": errors,
+            "first_opens": fresh_runs}
 
 
 def main() -> int:
@@ -269,6 +314,8 @@ def main() -> int:
     parser.add_argument("--page-buildings", type=int, default=None)
     parser.add_argument("--page-seed", type=int, default=3,
                         help="the page's district (3: the one tuned on)")
+    parser.add_argument("--first-opens", type=int, default=0,
+                        help="then as many first opens, each on a fresh service and browser")
     args = parser.parse_args()
     n_build, n_edits, page_n = (900, 60, 2000) if args.quick else (3000, args.edits, 10_000)
     page_n = args.page_buildings or page_n
@@ -277,7 +324,7 @@ def main() -> int:
         res = latency(seed, n_build, args.grids if not args.quick else 30, n_edits)
         res["role"] = role
         results["latency"].append(res)
-    results["page"] = page(page_n, args.page_seed, 3)
+    results["page"] = page(page_n, args.page_seed, 3, args.first_opens)
     print_table(results)
     if args.json:
         args.json.write_text(json.dumps(results, indent=1, default=str))
@@ -336,6 +383,19 @@ def print_page(results: dict) -> None:
               f"{span(run, 'footprints')} | "
               f"{f'{basemap:.0f}' if basemap is not None else '-'} | "
               f"{run.get('load', 0):.1f} |")
+    if p.get("first_opens"):
+        print("\nFirst opens, each on a fresh service and browser, the draft just made "
+              "(ms from navigation):\n")
+        print("| run | ready | HTML received | map frame drawn | state request "
+              "| grids request | footprints request | load |")
+        print("|---|---|---|---|---|---|---|---|")
+        for i, run in enumerate(p["first_opens"], 1):
+            print(f"| {i} | {run['ready_ms']:.0f} | {run['html_ms']:.0f} | "
+                  f"{run['frame_ms']:.0f} | {span(run, 'state')} | {span(run, 'grids')} | "
+                  f"{span(run, 'footprints')} | {run['load']:.1f} |")
+        readies = sorted(r["ready_ms"] for r in p["first_opens"])
+        print(f"\nfirst opens: median {statistics.median(readies):.0f} ms, "
+              f"min {readies[0]:.0f}, max {readies[-1]:.0f}")
     if p["errors"]:
         print("browser errors:", p["errors"])
 
