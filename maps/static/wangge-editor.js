@@ -44,10 +44,22 @@
   var Footprints = L.Path.extend({
     initialize: function (packed, styleOf, options) {
       L.setOptions(this, options);
+      this.styleOf = styleOf;
+      this._read(packed);
+    },
+
+    /* Other polygons in place of these (the grids after an edit), drawn on the next frame. */
+    setData: function (packed) {
+      if (this._map && this._pxBounds) this._renderer._extendRedrawBounds(this);  // old place
+      this._read(packed);
+      if (this._map) { this._project(); this.refresh(); }
+      return this;
+    },
+
+    _read: function (packed) {
       var n = packed.ids.length, c = packed.coords, nv = c.length / 2, k, r, i;
       this.ids = packed.ids;
       this.values = packed.values;
-      this.styleOf = styleOf;
       this.hit = -1;
       this.index = {};
       for (i = 0; i < n; i++) this.index[packed.ids[i]] = i;
@@ -71,6 +83,14 @@
       this._px = new Float64Array(nv);
       this._py = new Float64Array(nv);
       this._box = new Float64Array(4 * n);
+    },
+
+    /* Feature i's bounds (L.LatLngBounds). */
+    bounds: function (i) {
+      var a = this._ringStart[this._featStart[i]], b = this._ringStart[this._featStart[i + 1]];
+      var out = L.latLngBounds([]);
+      for (var k = a; k < b; k++) out.extend([this._lat[k], this._lng[k]]);
+      return out;
     },
 
     /* A building's centre, [lng, lat]: the mean of its first ring's vertices. */
@@ -101,7 +121,7 @@
         if (bx1 > x1) x1 = bx1;
         if (by1 > y1) y1 = by1;
       }
-      this._pxBounds = n ? L.bounds([x0, y0], [x1, y1]) : null;
+      this._pxBounds = n && x0 <= x1 ? L.bounds([x0, y0], [x1, y1]) : null;
     },
 
     _update: function () {},
@@ -122,7 +142,6 @@
       var px = this._px, py = this._py, rs = this._ringStart, fs = this._featStart;
       ctx.lineJoin = "round";
       ctx.lineCap = "round";
-      if (ctx.setLineDash) ctx.setLineDash([]);
       groups.forEach(function (g) {
         ctx.beginPath();
         g.members.forEach(function (f) {
@@ -141,8 +160,10 @@
         ctx.globalAlpha = s.opacity === undefined ? 1 : s.opacity;
         ctx.lineWidth = s.weight;
         ctx.strokeStyle = s.color;
+        if (ctx.setLineDash) ctx.setLineDash(s.dash || []);
         ctx.stroke();
       });
+      if (ctx.setLineDash) ctx.setLineDash([]);
     },
 
     /* Is the layer point p on a building? Sets this.hit to that building (else -1). */
@@ -173,6 +194,36 @@
   });
   E.Footprints = Footprints;
 
+  /* GeoJSON Polygon / MultiPolygon geometries (lon/lat) in the packed form Footprints reads
+   * (as maps.geometry.packed_polygons makes it: integers of 1e-6 degree, delta-coded,
+   * rings without their closing vertex); a null geometry gives a feature of no ring. */
+  function packGeometries(ids, geometries) {
+    var rings = [], sizes = [], coords = [], origin = null, px = 0, py = 0;
+    geometries.forEach(function (g) {
+      var polys = !g ? [] : g.type === "Polygon" ? [g.coordinates] :
+        g.type === "MultiPolygon" ? g.coordinates : [];
+      var count = 0;
+      polys.forEach(function (poly) {
+        poly.forEach(function (ring) {
+          var n = ring.length > 1 && ring[0][0] === ring[ring.length - 1][0] &&
+            ring[0][1] === ring[ring.length - 1][1] ? ring.length - 1 : ring.length;
+          for (var k = 0; k < n; k++) {
+            var x = Math.round(ring[k][0] * 1e6), y = Math.round(ring[k][1] * 1e6);
+            if (origin === null) { origin = [x, y]; px = x; py = y; }
+            coords.push(x - px, y - py);
+            px = x; py = y;
+          }
+          sizes.push(n);
+          count++;
+        });
+      });
+      rings.push(count);
+    });
+    return { scale: 1e6, origin: origin || [0, 0], ids: ids, values: ids.map(function () { return 0; }),
+      rings: rings, sizes: sizes, coords: coords };
+  }
+  E.packGeometries = packGeometries;
+
   /* A performance mark (the bench reads them: where the page's time goes). */
   function mark(name) {
     if (window.performance && performance.mark) performance.mark(name);
@@ -189,8 +240,11 @@
       selected: {}, fault: {}, faultGrids: {}, mode: "click", busy: false,
     };
     var canvas = L.canvas({ padding: 0.3 });
-    var gridGroup = L.layerGroup().addTo(map);
-    var gridLayers = {};
+    // The grids: their polygons (code -> GeoJSON geometry) drawn as ONE Footprints path
+    // under the buildings (1,700 Leaflet polygons, each projected, styled and given its
+    // handlers, were most of the page's drawing), made again from gridGeoms after an edit.
+    var gridGeoms = {};
+    var grids = null;
     var footprints = null;  // the buildings (Footprints), once their data have come
 
     function devColor(d) {
@@ -199,14 +253,17 @@
       return opts.colors[opts.colors.length - 1];
     }
 
+    /* A grid's style: one object per style (Footprints groups the grids by it). */
+    var gridStyles = {};
     function gridStyle(code) {
       var s = st.stats[code];
-      var f = st.faultGrids[code];
-      return {
-        renderer: canvas, color: f ? "#ff6f00" : s && s.locked ? "#000" : "#37474f",
-        weight: f ? 3 : s && s.locked ? 2.5 : 1.2, dashArray: s && s.locked ? "6 4" : null,
-        fillColor: devColor(s ? s.deviation_pct : null), fillOpacity: 0.45,
-      };
+      var kind = st.faultGrids[code] ? "fault" : s && s.locked ? "locked" : "plain";
+      var fill = devColor(s ? s.deviation_pct : null), key = kind + fill;
+      return gridStyles[key] || (gridStyles[key] = {
+        color: kind === "fault" ? "#ff6f00" : kind === "locked" ? "#000" : "#37474f",
+        weight: kind === "fault" ? 3 : kind === "locked" ? 2.5 : 1.2,
+        dash: kind === "locked" ? [6, 4] : null, fillColor: fill, fillOpacity: 0.45,
+      });
     }
 
     /* A building's style: one object per style (Footprints groups the buildings by it). */
@@ -223,20 +280,39 @@
       return byColor[c] || (byColor[c] = { color: c, weight: 1, fillColor: c, fillOpacity: 0.55 });
     }
 
-    function addGrid(feature) {
-      var code = feature.properties.code;
-      if (gridLayers[code]) { gridGroup.removeLayer(gridLayers[code]); delete gridLayers[code]; }
-      if (!feature.geometry) return;
-      var layer = L.GeoJSON.geometryToLayer(feature, gridStyle(code));
-      layer.on("click", function (e) {
-        if (st.mode !== "click") return;
-        targetSelect.value = code;
-        gridSelect.value = code;
+    /* The grids drawn again from gridGeoms (made on the first call; under the buildings). */
+    function drawGrids() {
+      var codes = Object.keys(gridGeoms).sort();
+      var packed = packGeometries(codes, codes.map(function (c) { return gridGeoms[c]; }));
+      if (grids) {
+        grids.closeTooltip();  // its grid may have changed, or gone
+        grids.setData(packed);
+        return;
+      }
+      grids = new Footprints(packed, function (i) { return gridStyle(grids.ids[i]); },
+                             { renderer: canvas, interactive: true });
+      grids.addTo(map);
+      grids.bringToBack();
+      grids.on("click", function () {
+        if (st.mode !== "click" || grids.hit < 0) return;
+        targetSelect.value = grids.ids[grids.hit];
+        gridSelect.value = grids.ids[grids.hit];
       });
-      layer.bindTooltip(function () { return tip(code); }, { sticky: true });
-      gridLayers[code] = layer;
-      gridGroup.addLayer(layer);
-      layer.bringToBack();
+      var shown = -1;
+      grids.bindTooltip(function () {
+        shown = grids.hit;
+        return shown < 0 ? "" : tip(grids.ids[shown]);
+      }, { sticky: true });
+      grids.on("mousemove", function () {  // from one grid to its neighbour
+        var t = grids.getTooltip();
+        if (t && grids.isTooltipOpen() && grids.hit >= 0 && grids.hit !== shown) t.update();
+      });
+    }
+    function restyleGrids() {  // figures changed: colours and an open tooltip too
+      if (!grids) return;
+      grids.refresh();
+      var t = grids.getTooltip();
+      if (t && grids.isTooltipOpen()) t.update();
     }
 
     function tip(code) {
@@ -290,10 +366,10 @@
       ids.forEach(restyle);
     }
     function clearFault() {
-      var ids = Object.keys(st.fault), grids = Object.keys(st.faultGrids);
+      var ids = Object.keys(st.fault);
       st.fault = {}; st.faultGrids = {};
       ids.forEach(restyle);
-      grids.forEach(function (g) { if (gridLayers[g]) gridLayers[g].setStyle(gridStyle(g)); });
+      restyleGrids();
     }
 
     /* ---- the panel ------------------------------------------------------------------- */
@@ -433,10 +509,9 @@
           st.gridOf[id] = s.buildings[id];
         });
         if (footprints && changed.length) footprints.refresh();
-        Object.keys(gridLayers).forEach(function (code) {
-          if (!st.stats[code]) { gridGroup.removeLayer(gridLayers[code]); delete gridLayers[code]; }
-          else gridLayers[code].setStyle(gridStyle(code));
-        });
+        var gone = Object.keys(gridGeoms).filter(function (code) { return !st.stats[code]; });
+        gone.forEach(function (code) { delete gridGeoms[code]; });
+        if (gone.length) drawGrids(); else restyleGrids();
         renderSummary();
         renderTable();
         buttons(s.can_undo, s.can_redo);
@@ -448,9 +523,11 @@
     function reloadPolygons() {
       return started("grids", opts.gridsUrl).then(function (r) { return r.json(); })
         .then(function (fc) {
+          gridGeoms = {};
           (fc.features || []).forEach(function (f) {
-            addGrid({ type: "Feature", properties: { code: f.properties.code }, geometry: f.geometry });
+            if (f.geometry) gridGeoms[f.properties.code] = f.geometry;
           });
+          drawGrids();
           mark("wg-editor-grids");
         });
     }
@@ -462,7 +539,7 @@
       out.changes.forEach(function (c) { st.gridOf[c.building_id] = c.to_grid; });
       out.removed.forEach(function (code) {
         delete st.stats[code];
-        if (gridLayers[code]) { gridGroup.removeLayer(gridLayers[code]); delete gridLayers[code]; }
+        delete gridGeoms[code];
       });
       setStats(out.grids.map(function (g) {
         var copy = L.Util.extend({}, g);
@@ -473,9 +550,9 @@
         if (st.stats[code]) st.stats[code].deviation_pct = out.deviations[code];
       });
       out.grids.forEach(function (g) {
-        if (g.geometry) addGrid({ type: "Feature", properties: { code: g.code }, geometry: g.geometry });
+        if (g.geometry) gridGeoms[g.code] = g.geometry; else delete gridGeoms[g.code];
       });
-      Object.keys(gridLayers).forEach(function (code) { gridLayers[code].setStyle(gridStyle(code)); });
+      if (out.grids.length || out.removed.length) drawGrids(); else restyleGrids();
       clearSelection();
       out.changes.forEach(function (c) { restyle(c.building_id); });
       if (footprints && out.changes.length) footprints.closeTooltip();
@@ -501,10 +578,8 @@
       }
       message("error", m.zh, m.en);
       (d.buildings || []).forEach(function (id) { st.fault[id] = true; restyle(id); });
-      (d.grids || []).forEach(function (g) {
-        st.faultGrids[g] = true;
-        if (gridLayers[g]) gridLayers[g].setStyle(gridStyle(g));
-      });
+      (d.grids || []).forEach(function (g) { st.faultGrids[g] = true; });
+      restyleGrids();
       buttons(true, true);
     }
 
@@ -543,8 +618,10 @@
       if (!row || e.target.classList.contains("wg-lock")) return;
       targetSelect.value = row.dataset.code;
       gridSelect.value = row.dataset.code;
-      var layer = gridLayers[row.dataset.code];
-      if (layer) map.fitBounds(layer.getBounds(), { maxZoom: 18, animate: false });
+      var i = grids ? grids.index[row.dataset.code] : undefined;
+      if (i !== undefined && grids.bounds(i).isValid()) {
+        map.fitBounds(grids.bounds(i), { maxZoom: 18, animate: false });
+      }
     });
 
     q(".wg-rebalance").onclick = function () {
@@ -643,6 +720,7 @@
     });
 
     E.state = st;  // for tests and the console
+    E.grids = function () { return grids; };
     E.select = function (ids, add) {
       if (!add) clearSelection();
       ids.forEach(function (id) { toggle(id, true); });

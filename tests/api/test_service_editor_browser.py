@@ -11,9 +11,12 @@ import time
 
 import httpx
 import pytest
+import shapely
+from sqlalchemy import select
 
 from api.app import create_app
 from api.settings import Settings
+from api.store import models as m
 from partition import edits
 from tests.api.stock import stock_service
 from tests.api.test_service_maps_browser import LoopbackServer
@@ -68,9 +71,15 @@ def open_editor(browser, origin: str, plan: int) -> float:
 
 def pixel(browser, building: str) -> tuple[float, float]:
     """The page position of a building's centre."""
+    lon, lat = browser.evaluate(f"wanggeEditor.centre({building!r})")
+    return point_pixel(browser, lon, lat)
+
+
+def point_pixel(browser, lon: float, lat: float) -> tuple[float, float]:
+    """The page position of a point (WGS84)."""
     return tuple(browser.evaluate(
-        f"(() => {{ const m = {MAP_JS}; const c = wanggeEditor.centre({building!r});"
-        " const p = m.latLngToContainerPoint(L.latLng(c[1], c[0]));"
+        f"(() => {{ const m = {MAP_JS};"
+        f" const p = m.latLngToContainerPoint(L.latLng({lat}, {lon}));"
         " const r = m.getContainer().getBoundingClientRect();"
         " return [p.x + r.left, p.y + r.top]; })()"))
 
@@ -142,6 +151,8 @@ def test_editor_session_in_chromium(session):
     assert text(browser, ".wg-ver") == f"(版本 {st0['version']})"
     rows = browser.evaluate("document.querySelectorAll('.wg-stats tbody tr').length")
     assert rows == len(st0["grids"])
+    # the grids are one canvas path holding every grid
+    assert browser.evaluate("wanggeEditor.grids().ids") == sorted(g["code"] for g in st0["grids"])
     browser.screenshot(ARTIFACTS / "editor-1-open.png")
 
     # select three buildings: click, shift-click, shift-click; move them to the neighbour
@@ -170,6 +181,16 @@ def test_editor_session_in_chromium(session):
     assert browser.evaluate("document.querySelector('.wg-maxdev').textContent") == \
         f"{st1['summary']['max_deviation_pct']:.1f}%"
     browser.screenshot(ARTIFACTS / "editor-2-moved.png")
+    # the grids the move changed are drawn as the service now has them
+    polygons = {f["properties"]["code"]: shapely.geometry.shape(f["geometry"]) for f in
+                httpx.get(f"{api}/grids", headers=h["planner"]).json()["features"]}
+    for code in (src, dst):
+        box = browser.evaluate(f"(() => {{ const g = wanggeEditor.grids();"
+                               f" const b = g.bounds(g.index[{code!r}]);"
+                               " return [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()];"
+                               " })()")
+        # (the page's polygons are simplified by 1e-5 degree, the edit's answer is not)
+        assert box == pytest.approx(polygons[code].bounds, abs=1.1e-5), code
     browser.evaluate(f"(() => {{ {MAP_JS}.setView(L.latLng({centre[1]}, {centre[0]}), 17,"
                      " {animate: false}); return 1; })()")
     browser.screenshot(ARTIFACTS / "editor-2-moved-z17.png")
@@ -218,6 +239,17 @@ def test_editor_session_in_chromium(session):
                       ".classList.contains('wg-locked')")
     st2 = httpx.get(api, headers=h["planner"]).json()
     assert next(g for g in st2["grids"] if g["code"] == keep)["locked"]
+    assert browser.evaluate(f"(() => {{ const g = wanggeEditor.grids();"
+                            f" return g.styleOf(g.index[{keep!r}]).dash; }})()") == [6, 4]
+    # a click on the grid where no building stands picks it in the panel
+    with app.state.db.read_session() as s:
+        homes = shapely.union_all(list(s.scalars(select(m.PlanBuildingRow.geom).where(
+            m.PlanBuildingRow.plan_id == draft))))
+    spot = polygons[keep].buffer(-2e-5).difference(homes.buffer(2e-5)).representative_point()
+    browser.evaluate(f"(() => {{ {MAP_JS}.setView(L.latLng({spot.y}, {spot.x}), 18,"
+                     " {animate: false}); return 1; })()")
+    click(browser, *point_pixel(browser, spot.x, spot.y))
+    assert browser.evaluate("document.querySelector('.wg-grid').value") == keep
     kept = {b for b, g in st2["buildings"].items() if g == keep}
 
     # re-balance the rest: a job with a progress bar, then the result as an undoable edit
