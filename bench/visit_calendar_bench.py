@@ -67,6 +67,7 @@ from dispatch.routing.network import WalkNetwork  # noqa: E402
 from dispatch.routing.visits import Stop  # noqa: E402
 from dispatch.schedule.calendar import (  # noqa: E402
     BAND_TRIES,
+    CHUNK_MIN,
     LEVEL_MOVES,
     Calendar,
     advance,
@@ -122,8 +123,8 @@ def classes_for(buildings: pd.DataFrame, seed: int) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def instance(name: str, area, seed: int):
-    """Per worker: groups, work days, base."""
+def instance(name: str, area, seed: int, chunk_min: int = CHUNK_MIN):
+    """Per worker: groups (trips of at most ``chunk_min`` minutes), work days, base."""
     target = int(area.buildings["households"].sum() / WORKERS)
     plan = make_plan(area, target=target)
     blds = plan.buildings.merge(area.buildings[["building_id"]], on="building_id")
@@ -139,7 +140,7 @@ def instance(name: str, area, seed: int):
         home = part.iloc[int(np.argmin(np.hypot(part["x"] - cx, part["y"] - cy)))]
         leave = [START + timedelta(days=14 + i) for i in range(5)] if w == 0 else []
         days = days_for(START, leave)
-        jobs.append((f"{name}:{grid}", make_groups(rows, start=START), days,
+        jobs.append((f"{name}:{grid}", make_groups(rows, start=START, chunk_min=chunk_min), days,
                      (float(home["x"]), float(home["y"])), leave))
     return plan, jobs
 
@@ -252,8 +253,8 @@ def deviation(loads: dict) -> float:
 
 def run(name: str, area, budget: float, processes: int, seed: int, level_moves: int,
         calendars: list[str], modes: list[str], walk: bool = True,
-        band_tries: int = BAND_TRIES) -> list:
-    plan, jobs = instance(name, area, seed)
+        band_tries: int = BAND_TRIES, chunk_min: int = CHUNK_MIN) -> list:
+    plan, jobs = instance(name, area, seed, chunk_min)
     net = WalkNetwork.from_graph(area.streets)
     households = int(plan.buildings["households"].sum())
     end = START + timedelta(weeks=WEEKS)
@@ -327,6 +328,8 @@ def main() -> None:
                         help="moves of the levelling search per worker (0: none)")
     parser.add_argument("--band-tries", type=int, default=BAND_TRIES,
                         help="hard-band CP-SAT solves per worker outside ±15%% (0: none)")
+    parser.add_argument("--chunk-min", type=int, default=CHUNK_MIN,
+                        help="most visiting minutes of one trip to a building for one class")
     parser.add_argument("--no-walk", action="store_true",
                         help="skip routing the days (the walk columns)")
     parser.add_argument("--processes", type=int, default=2)
@@ -340,7 +343,7 @@ def main() -> None:
     for name, seed, area in areas(args.only):
         rows += run(name, area, args.budget, args.processes, seed, args.level_moves,
                     args.calendars.split(","), args.modes.split(","), not args.no_walk,
-                    args.band_tries)
+                    args.band_tries, args.chunk_min)
     print(tabulate(rows, headers=["input", "measure", "calendar", "households", "workers",
                                   "due visits", "on time %", "max day dev %",
                                   "mean worker max dev %", "workers > 15 %", "time s",

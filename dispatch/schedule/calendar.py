@@ -85,6 +85,7 @@ TARGET_BAND_PCT = 15.0  # every work day's load within this share of the worker'
 BAND_TRIES = 1  # bands CP-SAT tries at most when the calendar is outside TARGET_BAND_PCT
 BAND_STEP_PCT = 1.0  # the bisection of the band stops at this precision (%)
 RELAX_AIM = 0.5  # the second levelling aims at this share of the band (the relaxation's days)
+RELEVEL_SHARE = 0.5  # the second levelling's moves, a share of the first's (1.0: no better)
 # The wall-clock guard of a solve, in multiples of its deterministic budget: far above it, so
 # that the deterministic limit decides and calendars repeat on a loaded machine (3x tripped
 # under load average 8 in CI: two runs of one input gave different calendars), as
@@ -462,7 +463,7 @@ def plan_calendar(worker_id: object, groups: Sequence[Group], days: Sequence[Wor
         if profile:
             aimed = [round(v) for v in profile]
             again = _level(hinted, occurrences, offsets, groups, days, label, approach, aimed,
-                           level_moves)
+                           int(level_moves * RELEVEL_SHARE))
             if _deviation(problem.from_start(again).loads) < _deviation(
                     problem.from_start(hinted).loads):
                 hinted, problem.targets = again, aimed
