@@ -14,6 +14,7 @@ import asyncio
 import gc
 import os
 import signal
+import sys
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -91,6 +92,7 @@ def create_app(settings: Settings | None = None, *, start_jobs: bool = True) -> 
         # process: out of the collector's sight, a full collection pauses the process for
         # about 1 ms instead of 140 (every such pause was the tail of the reports' latency)
         gc.freeze()
+        sys.setswitchinterval(settings.switch_interval_ms / 1000)  # Settings.switch_interval_ms
         try:
             yield
         finally:

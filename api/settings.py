@@ -66,6 +66,11 @@ class Settings:
             event loop wait longer for the interpreter at each statement and each answer
             (bench/load_results.md: with 10 readers, 248-312 reports/s with 40 threads,
             526 with one).
+        switch_interval_ms: how long a thread of a service process may keep the interpreter
+            while another waits for it (``sys.setswitchinterval``; Python's default is 5
+            ms). The report writer and the event loop give it up at every statement and
+            every wait, and each time they take it back they may wait this long behind a
+            reading thread; 1 ms (the default) shortens those waits.
     """
 
     data_dir: Path = field(default_factory=lambda: Path(DEFAULT_DATA_DIR))
@@ -91,10 +96,13 @@ class Settings:
     dask_scheduler: str | None = None
     cluster_min_buildings: int = 20_000
     read_slots: int = 1
+    switch_interval_ms: float = 1.0
 
     def __post_init__(self) -> None:
         if self.read_slots < 1:
             raise ValueError("WANGGE_READ_SLOTS 至少为 1 / must be at least 1")
+        if not self.switch_interval_ms > 0:
+            raise ValueError("WANGGE_SWITCH_INTERVAL_MS 须大于 0 / must be above 0")
 
     @property
     def url(self) -> str:
@@ -133,6 +141,7 @@ class Settings:
             public_base_url=(env.get("WANGGE_PUBLIC_BASE_URL") or "").rstrip("/") or None,
             hotline=env.get("WANGGE_HOTLINE") or None,
             read_slots=int(env.get("WANGGE_READ_SLOTS", 1)),
+            switch_interval_ms=float(env.get("WANGGE_SWITCH_INTERVAL_MS", 1.0)),
         )
         values.update(overrides)
         return cls(**values)

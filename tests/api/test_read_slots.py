@@ -1,9 +1,11 @@
 """The read gate (api.deps.read_slot): a process builds ``Settings.read_slots`` GeoJSON
 collections at a time, the others wait in the event loop, every one is answered, and a
-report is taken while reads wait their turn."""
+report is taken while reads wait their turn; the interpreter's switch interval set on start
+(Settings.switch_interval_ms)."""
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -83,3 +85,15 @@ def test_a_report_is_taken_while_reads_wait(open_service, monkeypatch):
 def test_read_slots_must_be_positive():
     with pytest.raises(ValueError, match="WANGGE_READ_SLOTS"):
         Settings(read_slots=0)
+
+
+def test_the_switch_interval_is_set_on_start(open_service):
+    before = sys.getswitchinterval()
+    try:
+        with open_service("switch-interval", start_jobs=False, stocked=False,
+                          switch_interval_ms=2.5):
+            assert sys.getswitchinterval() == pytest.approx(0.0025)
+    finally:
+        sys.setswitchinterval(before)
+    with pytest.raises(ValueError, match="WANGGE_SWITCH_INTERVAL_MS"):
+        Settings(switch_interval_ms=0)
