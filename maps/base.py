@@ -209,11 +209,14 @@ class WanggeMap(folium.Map):
 
 
 def new_map(options: MapOptions, bounds: list[list[float]] | None,
-            basemap_skip: Iterable[str] = (), basemap_after: str | None = None) -> WanggeMap:
+            basemap_skip: Iterable[str] = (), basemap_after: str | None = None,
+            basemap_data: Mapping[str, str] | None = None) -> WanggeMap:
     """An empty map with the scale bar, fullscreen button and, when configured, a basemap:
     the vector basemap of ``options.basemap`` (without its layers named in ``basemap_skip``:
     a map drawing buildings itself skips ``buildings``; drawn once the map fires the event
     ``basemap_after`` when given, so that a page's own layers come first) and tiles.
+    ``basemap_data``: the basemap as maps.basemap.basemap_data made it for these bounds,
+    options and skipped layers, kept by the caller (``options.basemap`` is then not read).
 
     ``bounds`` is [[south, west], [north, east]] in WGS84 degrees (maps.geometry.bounds_latlon).
     """
@@ -230,12 +233,12 @@ def new_map(options: MapOptions, bounds: list[list[float]] | None,
                          name=t("layer.tiles", options.lang), subdomains=provider.subdomains,
                          max_zoom=MAX_ZOOM, max_native_zoom=provider.max_zoom, overlay=False,
                          control=True).add_to(m)
-    if options.basemap:
+    if options.basemap or basemap_data:
         from maps.basemap import basemap_layer  # maps.basemap builds on this module
 
         layer = basemap_layer(options.basemap, bounds, lang=options.lang, datum=options.datum,
                               tolerance_m=options.tolerance_m, skip=basemap_skip,
-                              show=provider is None, after=basemap_after)
+                              show=provider is None, after=basemap_after, data=basemap_data)
         if layer is not None:
             layer.add_to(m)
     folium.plugins.Fullscreen(position="topleft", title=t("fullscreen.title", options.lang),

@@ -130,14 +130,13 @@ class BasemapLayer(_Payloads, JSCSSMixin, folium.map.Layer):
         self.spec = spec
 
 
-def basemap_layer(layers: Mapping[str, gpd.GeoDataFrame], bounds: list[list[float]] | None,
-                  *, lang: str = "zh", datum: str = "wgs84", tolerance_m: float = 0.5,
-                  skip: Iterable[str] = (), show: bool = True,
-                  after: str | None = None) -> BasemapLayer | None:
-    """The basemap of ``layers`` (gis.basemap.basemap_layers) around ``bounds``, without the
-    layers named in ``skip`` (a map that draws buildings itself skips ``buildings``); None
-    when nothing is left to draw. With ``after``, the page draws it once the map fires that
-    event (or after :data:`AFTER_TIMEOUT_MS` without it)."""
+def basemap_data(layers: Mapping[str, gpd.GeoDataFrame], bounds: list[list[float]] | None,
+                 *, datum: str = "wgs84", tolerance_m: float = 0.5,
+                 skip: Iterable[str] = ()) -> dict[str, str]:
+    """What the basemap of ``layers`` around ``bounds`` draws: layer name -> GeoJSON text
+    (street labels under ``labels``), without the layers named in ``skip``; empty when
+    nothing is left to draw. The same for every page of the same place: a page may keep it
+    and hand it to :func:`basemap_layer`."""
     clipped = {name: layer for name, layer in clip_layers(layers, bounds).items()
                if name in LAYER_PROPERTIES and name not in set(skip)}
     data = {name: feature_collection(layer, LAYER_PROPERTIES[name], tolerance_m=tolerance_m,
@@ -148,13 +147,30 @@ def basemap_layer(layers: Mapping[str, gpd.GeoDataFrame], bounds: list[list[floa
         labels = street_labels(roads)
         if len(labels):
             data["labels"] = feature_collection(labels, ("name", "angle", "rank"), datum=datum)
+    return data
+
+
+def basemap_layer(layers: Mapping[str, gpd.GeoDataFrame] | None,
+                  bounds: list[list[float]] | None,
+                  *, lang: str = "zh", datum: str = "wgs84", tolerance_m: float = 0.5,
+                  skip: Iterable[str] = (), show: bool = True,
+                  after: str | None = None,
+                  data: Mapping[str, str] | None = None) -> BasemapLayer | None:
+    """The basemap of ``layers`` (gis.basemap.basemap_layers) around ``bounds``, without the
+    layers named in ``skip`` (a map that draws buildings itself skips ``buildings``); None
+    when nothing is left to draw. With ``after``, the page draws it once the map fires that
+    event (or after :data:`AFTER_TIMEOUT_MS` without it). ``data``: what
+    :func:`basemap_data` gave for the same arguments, kept (``layers`` are then not read)."""
+    if data is None:
+        data = basemap_data(layers or {}, bounds, datum=datum, tolerance_m=tolerance_m,
+                            skip=skip)
     if not data:
         return None
     spec = {"labelZoom": [ARTERIAL_LABEL_ZOOM, STREET_LABEL_ZOOM, STREET_LABEL_ZOOM + 1],
             "buildingZoom": BUILDING_ZOOM}
     if after:
         spec.update({"after": after, "afterTimeoutMs": AFTER_TIMEOUT_MS})
-    return BasemapLayer(data, spec, t("layer.basemap", lang), show=show)
+    return BasemapLayer(dict(data), spec, t("layer.basemap", lang), show=show)
 
 
 def has_layers(layers: Mapping[str, gpd.GeoDataFrame] | None) -> bool:

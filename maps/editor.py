@@ -20,6 +20,8 @@ basemap is read and drawn once the draft is on screen.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import folium
 from branca.element import Element, Figure, MacroElement
 from folium.elements import JSCSSMixin
@@ -31,6 +33,7 @@ from maps.layers import DEVIATION_BREAKS, DEVIATION_COLORS, deviation_legend
 from partition.metrics import BALANCE_LIMIT_PCT
 
 READY_EVENT = "wgeditorready"  # fired on the map once the editor has drawn the draft
+BASEMAP_SKIP = ("buildings",)  # the editor draws the buildings itself
 
 
 class EditorLayer(_Payloads, JSCSSMixin, MacroElement):
@@ -60,7 +63,8 @@ def early_requests(urls: dict[str, str]) -> str:
 
 
 def editor_map(bounds: list[list[float]] | None, *, plan_id: int, name: str = "",
-               api_prefix: str = "", options: MapOptions | None = None) -> folium.Map:
+               api_prefix: str = "", options: MapOptions | None = None,
+               basemap_data: Mapping[str, str] | None = None) -> folium.Map:
     """The plan editor page of draft ``plan_id``.
 
     The page holds nothing that editing changes, nor the buildings: its <head> starts three
@@ -77,10 +81,14 @@ def editor_map(bounds: list[list[float]] | None, *, plan_id: int, name: str = ""
         name: the plan's name, shown in the panel.
         api_prefix: where the service's API is ("" on the same host and path root).
         options: language (and basemap, as every map).
+        basemap_data: the basemap made ahead (maps.basemap.basemap_data of these bounds,
+            without buildings, in the options' datum and tolerance), instead of
+            ``options.basemap``.
     """
     options = options or MapOptions()
     lang = options.lang
-    m = new_map(options, bounds, basemap_skip=("buildings",), basemap_after=READY_EVENT)
+    m = new_map(options, bounds, basemap_skip=BASEMAP_SKIP, basemap_after=READY_EVENT,
+                basemap_data=basemap_data)
     api = f"{api_prefix}/plans/{plan_id}/editor"
     urls = {"state": api, "grids": f"{api}/grids", "footprints": f"{api}/footprints"}
     figure = m.get_root()

@@ -105,15 +105,16 @@ def _save(db: Database, settings: Settings, job_id: int, params: dict, dataset_i
 
 
 def footprints_for_editor(db: Database, settings: Settings, plan_id: int) -> None:
-    """Keep the new plan's footprints packed for the plan editor
-    (api.services.editor.save_footprints): the drafts copied from it open without making
-    them. A failure only costs the first editor page that time."""
+    """Keep the new plan's footprints packed and its editor page's basemap for the plan
+    editor (api.services.editor.save_footprints, save_basemap): the drafts copied from it
+    open without making them. A failure only costs the first editor page that time."""
     from api.services import editor
 
     try:
         editor.save_footprints(db, settings, plan_id)
+        editor.save_basemap(db, settings, plan_id)
     except Exception:
-        log.exception("editor footprints of plan %s not saved", plan_id)
+        log.exception("editor footprints and basemap of plan %s not saved", plan_id)
 
 
 def for_cluster(settings: Settings, dataset: DatasetRow, params: dict) -> bool:

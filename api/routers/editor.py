@@ -148,7 +148,9 @@ def diff_csv(plan_id: int, session: ReadDb, who: PlansEdit):
 @router.get("/maps/editor", response_class=HTMLResponse, tags=["maps 地图"],
             summary="方案编辑页面 the plan editor page of a draft plan")
 def editor_page(request: Request, session: ReadDb, who: PlansEdit, basemaps: Basemaps,
+                settings: AppSettings,
                 plan: int = Query(description="草稿方案 id the draft plan"),
                 lang: Literal["zh", "en"] = Query("zh", description="语言 language")):
     assets_ready(request)
-    return HTMLResponse(editor.editor_page(session, _cache(request), plan, lang, basemaps))
+    return HTMLResponse(editor.editor_page(session, settings, _cache(request), plan, lang,
+                                           basemaps))

@@ -30,6 +30,8 @@ def ed(open_service):
             (sv["settings"].data_dir / editor.CACHE_FOLDER).glob("*.pickle"))
         sv["footprints_before_draft"] = sorted(
             p.name for p in (sv["settings"].data_dir / editor.CACHE_FOLDER).glob("plan-*.json"))
+        sv["basemaps_before_draft"] = sorted(
+            (sv["settings"].data_dir / editor.CACHE_FOLDER).glob("dataset-*-basemap-*.json"))
         r = c.post(f"/plans/{sv['plan_id']}/draft", headers=h["planner"],
                    json={"name": "2027 草稿"})
         assert r.status_code == 201, r.text
@@ -122,6 +124,25 @@ def test_ground_footprints_and_page_made_ahead(ed, monkeypatch):
     r = c.get(f"/plans/{draft}/editor/footprints", headers=h["planner"])
     assert r.status_code == 200 and r.headers["content-type"] == "application/json"
     assert r.content == kept  # the source plan's file, under the draft's name
+    # the page's basemap: kept for the dataset when the plan was stored, read, not made
+    (kept_basemap,) = ed["basemaps_before_draft"]
+    from maps.basemap import basemap_data
+    from maps.editor import BASEMAP_SKIP
+
+    with ed["app"].state.db.read_session() as session:
+        plan = session.get_one(m.PlanRow, draft)
+        bounds = editor._bounds(session, draft)
+        layers = ed["app"].state.basemaps.for_dataset(
+            session.get_one(m.DatasetRow, plan.dataset_id))
+        made = basemap_data(layers, bounds, skip=BASEMAP_SKIP)
+        assert made["roads"] and "buildings" not in made
+        assert json.loads(kept_basemap.read_text(encoding="utf-8")) == made
+        with monkeypatch.context() as patch:
+            patch.setattr("maps.basemap.basemap_data", lambda *a, **k: pytest.fail("made"))
+            page = editor.editor_page(session, settings, editor.EditorCache(), draft, "en",
+                                      ed["app"].state.basemaps)
+    first = json.loads(made["roads"])["features"][0]["geometry"]["coordinates"][0]
+    assert f"{first[0]},{first[1]}" in page and "roads:" in page  # the roads, as kept
     packed = r.json()
     assert sorted(packed["ids"]) == sorted(st["buildings"])
     ctx = next(iter(cache.grounds.values())).ctx
