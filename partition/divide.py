@@ -10,7 +10,8 @@
   (partition.regionalize); a grid still beyond 15% of the mean is re-split with its neighbours
   (partition.exact_balance), a group whose worst grid is still beyond it is split again
   exactly as a whole (partition.set_partition), and grids' hulls are untangled
-  (partition.untangle);
+  (partition.untangle), counting overlap with the community's grids that stay as they are
+  (groups of one grid, building grids);
 - groups without households join the grid they share the longest boundary with; one cut off
   from every grid is a dedicated grid (专属网格) of its own.
 
@@ -34,6 +35,8 @@ import geopandas as gpd
 import networkx as nx
 import numpy as np
 import pandas as pd
+import shapely
+from shapely.geometry.base import BaseGeometry
 
 from partition.budget import WorkBudget, share
 from partition.exact_balance import repair_extremes
@@ -159,6 +162,9 @@ class _Prepared:
     mean: float
     residential: set[Hashable]  # nodes with homes (a pocket: when one of its buildings has)
     target: int
+    # Hulls of the homes of the community's grids that no division changes (groups of one
+    # grid, building grids): the untangling of the other groups counts overlap with them.
+    fixed: list[BaseGeometry] = field(default_factory=list)
 
 
 def _prepare(graph: nx.Graph[Hashable], community: Hashable, members: list[Hashable],
@@ -186,7 +192,18 @@ def _prepare(graph: nx.Graph[Hashable], community: Hashable, members: list[Hasha
               if comp[0] not in big and total / k >= SMALL_SHARE * target]
     if others:
         mean = sum(t for t, _ in others) / sum(k for _, k in others)
-    return _Prepared(found, counts, empty, mean, homes, target)
+    fixed = [_homes_hull(found.graph, comp, homes) for comp, k in counts if k == 1]
+    return _Prepared(found, counts, empty, mean, homes, target,
+                     [h for h in fixed if h.area > 0])
+
+
+def _homes_hull(graph: nx.Graph[Hashable], nodes: list[Hashable],
+                homes: set[Hashable]) -> BaseGeometry:
+    """The convex hull of the footprints of ``nodes`` with homes (what the plan's hull
+    overlap measures), empty when there are none."""
+    feet = [graph.nodes[v]["footprint"] for v in nodes
+            if v in homes and graph.nodes[v].get("footprint") is not None]
+    return shapely.convex_hull(shapely.union_all(feet)) if feet else shapely.Polygon()
 
 
 def _first_count(graph: nx.Graph[Hashable], comp: list[Hashable], total: float,
@@ -248,8 +265,14 @@ def _improve(p: _Prepared, community: Hashable, i: int, labels: Labels, budget: 
     spare = itertools.count()
     exact = split_exactly(graph, [(comp, k)], labels, p.mean,
                            lambda: f"{community}/{i}.{tag}{next(spare)}", budget)
+    # A group whose building sizes force a grid beyond the limit is untangled within what
+    # it was split for (split_exactly), not held to the limit its grids cannot reach.
+    forced = deviation_lower_bound([graph.nodes[b]["households"] for b in comp], p.mean)
     labels.update(untangle(graph, labels, movable=set(comp),
-                           residential=p.residential & set(comp), mean=p.mean))
+                           residential=p.residential & set(comp), mean=p.mean,
+                           fixed=p.fixed,
+                           limit=(forced / 100 + BOUND_MARGIN
+                                  if forced > 100 * BALANCE_LIMIT else BALANCE_LIMIT)))
     return {"labels": labels, "exact": exact.get(comp[0]), "ran_out": budget.ran_out,
             "spent": budget.spent, "units": budget.units}
 

@@ -1,0 +1,83 @@
+"""partition.untangle: grids whose hulls interleave are split again (issue 14, item 5)."""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+
+import networkx as nx
+import shapely
+
+from partition.untangle import untangle
+
+MEAN = 100.0
+# A 2 x 4 lattice of 6 m footprints 10 m apart: row 0 on top. Two grids of 120 households
+# each (20% over the mean: the group's sizes force it).
+HOUSEHOLDS = {(0, 0): 30, (0, 1): 40, (0, 2): 40, (0, 3): 40,
+              (1, 0): 22, (1, 1): 23, (1, 2): 22, (1, 3): 23}
+# The top-left building with the whole bottom row, against the rest of the top row: 120
+# and 120, and the first grid's hull reaches over the second's buildings.
+INTERLEAVED = {v: ("a" if v == (0, 0) or v[0] == 1 else "b") for v in HOUSEHOLDS}
+
+
+def lattice(households: dict[tuple[int, int], int] = HOUSEHOLDS) -> nx.Graph[Hashable]:
+    graph: nx.Graph[Hashable] = nx.Graph()
+    for (r, c), hh in households.items():
+        x, y = 10.0 * c, 10.0 * (1 - r)
+        graph.add_node((r, c), households=hh, x=x + 3, y=y + 3,
+                       footprint=shapely.box(x, y, x + 6, y + 6))
+    for r, c in HOUSEHOLDS:
+        for nb in ((r + 1, c), (r, c + 1)):
+            if nb in HOUSEHOLDS:
+                graph.add_edge((r, c), nb, length=4.0)
+    return graph
+
+
+def hull_overlap(graph: nx.Graph[Hashable], parts: dict[Hashable, Hashable]) -> float:
+    hulls = [shapely.convex_hull(shapely.union_all(
+        [graph.nodes[v]["footprint"] for v in parts if parts[v] == p])) for p in ("a", "b")]
+    return float(shapely.area(shapely.intersection(*hulls)))
+
+
+def loads(parts: dict[Hashable, Hashable]) -> dict[Hashable, int]:
+    out: dict[Hashable, int] = {}
+    for v, p in parts.items():
+        out[p] = out.get(p, 0) + HOUSEHOLDS[v]
+    return out
+
+
+def test_a_group_forced_beyond_the_limit_is_untangled_within_its_own_limit():
+    """Every clean split of this group takes a grid beyond 20%: left | right is 115 | 125
+    (15% and 25%). Held to 15% (or no worse than today's 20%), no grid may change and the
+    hulls stay interleaved, as they did in Helsinki (hull overlap 3.8%, 2026-12-03); with the
+    group's own limit (its forced deviation plus partition.divide.BOUND_MARGIN, as the
+    division passes it) the grids are drawn apart."""
+    graph = lattice()
+    every = set(HOUSEHOLDS)
+    assert hull_overlap(graph, INTERLEAVED) > 10
+    held = untangle(graph, INTERLEAVED, movable=every, residential=every, mean=MEAN)
+    assert hull_overlap(graph, held) > 10
+    parts = untangle(graph, INTERLEAVED, movable=every, residential=every, mean=MEAN,
+                     limit=0.27)
+    assert hull_overlap(graph, parts) == 0
+    assert sorted(loads(parts).values()) == [115, 125]
+    for p in ("a", "b"):  # each grid in one piece
+        assert nx.is_connected(graph.subgraph([v for v in parts if parts[v] == p]))
+
+
+def test_a_hull_that_stays_counts_against_the_grids_reaching_into_it():
+    """A grid that no step of this group changes (a group of one grid across a barrier, a
+    building grid) covers the right half of the bottom row with its hull. Alone, the top and
+    bottom rows (120 | 120, hulls apart) stay as they are; given that hull, the group is
+    split left | right (120 | 120), which reaches into it less (102 m2 instead of 126), as
+    the grids around the crescent of irregular district 701 had to."""
+    even = dict.fromkeys(HOUSEHOLDS, 30)
+    graph = lattice(even)
+    every = set(even)
+    top_bottom = {v: ("a" if v[0] == 0 else "b") for v in even}
+    fixed = shapely.box(15, -5, 40, 7)
+    alone = untangle(graph, top_bottom, movable=every, residential=every, mean=MEAN)
+    assert alone == top_bottom
+    moved = untangle(graph, top_bottom, movable=every, residential=every, mean=MEAN,
+                     fixed=[fixed])
+    assert {frozenset(v for v in moved if moved[v] == p) for p in ("a", "b")} == {
+        frozenset(v for v in even if v[1] < 2), frozenset(v for v in even if v[1] >= 2)}
