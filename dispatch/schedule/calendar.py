@@ -34,6 +34,12 @@ week would; :func:`advance` records the worked days for the next calendar.
 :func:`peak_bound` is what the input forces: the busiest day's visiting minutes that no
 calendar keeping every visit on time can go below (visits already due in the first days).
 
+The daily band (``band_pct``, ±15% of the worker's mean day): when the levelled calendar is
+outside it, the model's linear relaxation (:func:`_relaxation`, HiGHS) proves the deviation
+the input forces at least (``Calendar.forced_pct``: every band below it is infeasible for any
+calendar keeping the model's rules) and gives days within the band that a second levelling
+aims at; CP-SAT can then try bands as a hard constraint (``band_tries``, bisection).
+
 The solver runs on one core with a deterministic time budget (``max_deterministic_time``), so
 the same input gives the same calendar; :func:`plan_calendars` runs workers' models in parallel
 processes. The baseline, :func:`nearest_due_first`, fills each work day with the visits due
@@ -82,7 +88,8 @@ LEVEL_SHIFTS = (-3, -2, -1, 1, 2, 3)  # work days a part of a group's chain is s
 LEVEL_T0, LEVEL_T1 = 60.0, 0.5  # the annealing's temperature, first and last move
 DEFAULT_BUDGET_S = 2.0  # CP-SAT deterministic time per worker
 TARGET_BAND_PCT = 15.0  # every work day's load within this share of the worker's mean (%)
-BAND_TRIES = 1  # bands CP-SAT tries at most when the calendar is outside TARGET_BAND_PCT
+BAND_TRIES = 0  # hard-band CP-SAT solves when the calendar is outside TARGET_BAND_PCT (found
+# nothing at 0.2-0.5 deterministic s in the benchmark: bench/visit_calendar_results.md)
 BAND_STEP_PCT = 1.0  # the bisection of the band stops at this precision (%)
 RELAX_AIM = 0.5  # the second levelling aims at this share of the band (the relaxation's days)
 RELEVEL_SHARE = 0.5  # the second levelling's moves, a share of the first's (1.0: no better)
