@@ -68,7 +68,7 @@ buildings, OGC API items): a process builds ``Settings.read_slots`` of them at a
 They are the service's heaviest frequent reads (1.7-4 ms of CPU each, in a worker thread);
 with many at once the threads take turns on the one interpreter of the process, and the
 report writer's thread and the event loop, which need it for a moment between statements
-and answers, wait behind all of them (bench/load_results.md, 2026-12-04 17:00)."""
+and answers, wait behind all of them (bench/load_results.md, 2026-12-04 17:50)."""
 
 
 async def incident_rules(request: Request) -> Rules:

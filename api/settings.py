@@ -64,8 +64,8 @@ class Settings:
             (api.deps.read_slot). One (the default): a process's Python runs one thread at a
             time anyway, and every further reading thread only makes its report writer and
             event loop wait longer for the interpreter at each statement and each answer
-            (bench/load_results.md: with 10 readers, 248-312 reports/s with 40 threads,
-            526 with one).
+            (bench/load_results.md, 2026-12-04 17:50: with 10 readers on SQLite,
+            248-264 reports/s with up to 40 reading threads, 323-472 with one a process).
         switch_interval_ms: how long a thread of a service process may keep the interpreter
             while another waits for it (``sys.setswitchinterval``; Python's default is 5
             ms). The report writer and the event loop give it up at every statement and
