@@ -165,6 +165,7 @@ class _Prepared:
     # Hulls of the homes of the community's grids that no division changes (groups of one
     # grid, building grids): the untangling of the other groups counts overlap with them.
     fixed: list[BaseGeometry] = field(default_factory=list)
+    fixed_tree: shapely.STRtree | None = None  # over ``fixed``, made when first needed
 
 
 def _prepare(graph: nx.Graph[Hashable], community: Hashable, members: list[Hashable],
@@ -195,6 +196,20 @@ def _prepare(graph: nx.Graph[Hashable], community: Hashable, members: list[Hasha
     fixed = [_homes_hull(found.graph, comp, homes) for comp, k in counts if k == 1]
     return _Prepared(found, counts, empty, mean, homes, target,
                      [h for h in fixed if h.area > 0])
+
+
+def _fixed_near(p: _Prepared, comp: list[Hashable]) -> list[BaseGeometry]:
+    """Those of the community's fixed hulls that meet the envelope of group ``comp``'s
+    homes (in their order): a community of thousands of grids (an area given without
+    community polygons) would otherwise hand every group all of them."""
+    if not p.fixed:
+        return []
+    box = shapely.envelope(_homes_hull(p.groups.graph, comp, p.residential))
+    if box.is_empty:
+        return []
+    if p.fixed_tree is None:
+        p.fixed_tree = shapely.STRtree(p.fixed)
+    return [p.fixed[i] for i in sorted(p.fixed_tree.query(box, predicate="intersects"))]
 
 
 def _homes_hull(graph: nx.Graph[Hashable], nodes: list[Hashable],
@@ -270,7 +285,7 @@ def _improve(p: _Prepared, community: Hashable, i: int, labels: Labels, budget: 
     forced = deviation_lower_bound([graph.nodes[b]["households"] for b in comp], p.mean)
     labels.update(untangle(graph, labels, movable=set(comp),
                            residential=p.residential & set(comp), mean=p.mean,
-                           fixed=p.fixed,
+                           fixed=_fixed_near(p, comp),
                            limit=(forced / 100 + BOUND_MARGIN
                                   if forced > 100 * BALANCE_LIMIT else BALANCE_LIMIT)))
     return {"labels": labels, "exact": exact.get(comp[0]), "ran_out": budget.ran_out,
