@@ -54,10 +54,14 @@ from partition.untangle import untangle
 MEAN_RANGE = 0.06
 WIDE_RANGE = 0.25
 CLEAR_GAIN = 0.8  # ... and its groups' deviation score falls at least by a fifth
-MIN_SECOND_PASS = 0.5  # units left over below which no second pass is run
+MIN_SECOND_PASS = 0.5  # units left over below which no further pass is run
+# Passes over groups still beyond the balance limit when their share ran out: the second one
+# and up to this many more, each with what the community's groups left unspent.
+MORE_PASSES = 3
 BOUND_MARGIN = 0.02  # a group that cannot reach the limit is split to within this of its bound
 
-# A group's task in a worker: "labels", "exact", "ran_out", "spent" and "units", or "error".
+# A group's task in a worker: "labels", "exact", "ran_out", "spent", "units" and "needy"
+# (a grid still beyond the limit, which the group's bound does not force), or "error".
 Result = dict[str, Any]
 Labels = dict[Hashable, Hashable]  # building (or pocket node) -> grid label
 NewLabel = Callable[[], Hashable]  # a fresh grid label of the community at each call
@@ -253,17 +257,19 @@ def _group_task(task: tuple[Hashable, int, float | None], *,
             if min(loads.values()) >= SMALL_SHARE * p.target:
                 return result
         return {"labels": dict.fromkeys(comp, f"{community}/{i}.0"), "exact": None,
-                "ran_out": budget.ran_out, "spent": budget.spent, "units": budget.units}
+                "ran_out": budget.ran_out, "spent": budget.spent, "units": budget.units,
+                "needy": False}
     except Exception as error:
         return {"error": _failure(community, "split", error)}
 
 
-def _group_again(task: tuple[Hashable, int, float | None, Labels], *,
+def _group_again(task: tuple[Hashable, int, float | None, Labels, str], *,
                  prepared: dict[Hashable, _Prepared]) -> Result:
-    """Go on improving a group's grids with the budget others left (second pass)."""
-    community, i, units, labels = task
+    """Go on improving a group's grids with the budget others left (later passes; ``tag``
+    makes the pass's fresh grid labels its own)."""
+    community, i, units, labels, tag = task
     try:
-        return _improve(prepared[community], community, i, labels, WorkBudget(units), "y")
+        return _improve(prepared[community], community, i, labels, WorkBudget(units), tag)
     except Exception as error:
         return {"error": _failure(community, "split", error)}
 
@@ -288,45 +294,68 @@ def _improve(p: _Prepared, community: Hashable, i: int, labels: Labels, budget: 
                            fixed=_fixed_near(p, comp),
                            limit=(forced / 100 + BOUND_MARGIN
                                   if forced > 100 * BALANCE_LIMIT else BALANCE_LIMIT)))
+    loads: dict[Hashable, int] = defaultdict(int)
+    for b in comp:
+        loads[labels[b]] += graph.nodes[b]["households"]
+    worst = max(abs(load - p.mean) for load in loads.values()) / p.mean
+    proven = max(forced, exact.get(comp[0]) or 0.0)
+    # More work is worth it where a grid is beyond the limit and the group's bound does not
+    # already put its grids beyond it (they are not free grids whatever happens).
+    needy = worst > BALANCE_LIMIT + 1e-9 and proven <= 100 * BALANCE_LIMIT
     return {"labels": labels, "exact": exact.get(comp[0]), "ran_out": budget.ran_out,
-            "spent": budget.spent, "units": budget.units}
+            "spent": budget.spent, "units": budget.units, "needy": needy}
 
 
 def _second_pass(tasks: list[tuple[Hashable, int, int]], results: list[Result], workers: int,
                  prepared: dict[Hashable, _Prepared]) -> list[Result]:
     """The work that a community's groups left unspent goes, in shares by size, to its
-    groups that ran out, which go on from where they stopped. Both passes are fixed before
-    they start, so the plan does not depend on the number of workers, and each stays within
-    its community, so a community's plan does not depend on the others."""
-    spare: dict[Hashable, list[float]] = defaultdict(list)
-    short: dict[Hashable, list[int]] = defaultdict(list)
-    for j, ((community, _, _), r) in enumerate(zip(tasks, results, strict=True)):
-        if "error" in r:
-            continue
-        if r["ran_out"]:
-            short[community].append(j)
-        elif r["units"] is not None:
-            spare[community].append(r["units"] - r["spent"])
-    needy: list[int] = []
-    shares: list[float | None] = []
-    for community, js in short.items():
-        left = math.fsum(spare[community])  # exact: the same in any order
-        if left >= MIN_SECOND_PASS:
-            needy += js
-            shares += share(left, [tasks[j][2] for j in js])
-    if not needy:
-        return results
-    again = map_forked(_group_again, [(tasks[j][0], tasks[j][1], units, results[j]["labels"])
-                                      for j, units in zip(needy, shares, strict=True)],
-                       workers, prepared=prepared)
+    groups that ran out with a grid still beyond the limit they were split for, which go on
+    from where they stopped; then again (up to MORE_PASSES times) with what is still
+    unspent, to those of them still short. Each pass is fixed before it starts, so the plan
+    does not depend on the number of workers, and each stays within its community, so a
+    community's plan does not depend on the others."""
     out = list(results)
-    for j, result in zip(needy, again, strict=True):
-        if "error" in result:
-            out[j] = result
-            continue
-        first = results[j]
-        out[j] = {**result, "spent": first["spent"] + result["spent"],
-                  "exact": max(first["exact"] or 0.0, result["exact"] or 0.0) or None}
+    # A group's first share, by community (the work a community was given, to the bit).
+    given: dict[Hashable, list[float]] = defaultdict(list)
+    for (community, _, _), r in zip(tasks, results, strict=True):
+        if "error" not in r and r["units"] is not None:
+            given[community].append(r["units"])
+    candidates = [j for j, r in enumerate(results)
+                  if "error" not in r and r["ran_out"] and r["needy"]]
+    for round_ in range(1 + MORE_PASSES):
+        spent: dict[Hashable, list[float]] = defaultdict(list)
+        for (community, _, _), r in zip(tasks, out, strict=True):
+            if "error" not in r:
+                spent[community].append(r["spent"])
+        short: dict[Hashable, list[int]] = defaultdict(list)
+        for j in candidates:
+            short[tasks[j][0]].append(j)
+        needy: list[int] = []
+        shares: list[float | None] = []
+        for community, js in short.items():
+            # exact: the same in any order
+            left = math.fsum(given[community]) - math.fsum(spent[community])
+            if left >= MIN_SECOND_PASS:
+                needy += js
+                shares += share(left, [tasks[j][2] for j in js])
+        if not needy:
+            return out
+        tag = "y" if round_ == 0 else f"y{round_ + 1}."
+        again = map_forked(_group_again, [(tasks[j][0], tasks[j][1], units,
+                                           out[j]["labels"], tag)
+                                          for j, units in zip(needy, shares, strict=True)],
+                           workers, prepared=prepared)
+        candidates = []
+        for j, result in zip(needy, again, strict=True):
+            if "error" in result:
+                out[j] = result
+                continue
+            before = out[j]
+            out[j] = {**result, "spent": before["spent"] + result["spent"],
+                      "units": before["units"],
+                      "exact": max(before["exact"] or 0.0, result["exact"] or 0.0) or None}
+            if result["ran_out"] and result["needy"]:
+                candidates.append(j)
     return out
 
 

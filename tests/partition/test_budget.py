@@ -62,3 +62,48 @@ def test_a_solve_spends_the_same_work_when_the_machine_is_eight_times_slower():
             hog.kill()
         os.sched_setaffinity(0, before)
     assert loaded == quiet
+
+
+def test_unspent_work_goes_to_groups_still_beyond_the_limit_pass_after_pass(monkeypatch):
+    """What a community's groups leave unspent goes only to its groups that ran out with a
+    grid still beyond 15% that their bound does not force ("needy"), and again, with what is
+    still left, to those still short (the 23,000-building area as one community: 13 free
+    grids beyond 15% with one pass, where 36 of its 71 units were left unspent)."""
+    from partition import divide
+
+    calls: list[list[tuple[str, float]]] = []
+
+    def again(task, *, prepared):
+        _community, i, units, labels, _tag = task
+        calls[-1].append((i, round(units, 6)))
+        # group 0 stays short after its second share, then gets there
+        short = i == 0 and len(calls) < 2
+        return {"labels": labels, "exact": None, "ran_out": short, "spent": units if short
+                else units / 2, "units": units, "needy": short}
+
+    def forked(func, tasks, workers, **shared):
+        calls.append([])
+        return [again(t, **shared) for t in tasks]
+
+    monkeypatch.setattr(divide, "map_forked", forked)
+    tasks = [("c", 0, 40), ("c", 1, 30), ("c", 2, 30), ("c", 3, 30)]
+    short = {"labels": {}, "exact": None, "ran_out": True, "spent": 1.0, "units": 1.0,
+             "needy": True}  # ran out with a grid beyond the limit
+    first = [
+        short,
+        # ran out, but its grids are within the limit: more work changes nothing there
+        {**short, "needy": False},
+        # done with 0.5 of its 3 units
+        {"labels": {}, "exact": None, "ran_out": False, "spent": 0.5, "units": 3.0,
+         "needy": False},
+        short,
+    ]
+    out = divide._second_pass(tasks, first, 1, {})
+    # 6 units given, 3.5 spent: the 2.5 left go to groups 0 and 3 (by size, 40:30) and not
+    # to group 1. Group 3 gets there with half of its share; group 0 spends all of it and
+    # is still short, so it gets what group 3 left (0.5357...) in a third pass.
+    assert [[(i, round(u, 4)) for i, u in c] for c in calls] == [
+        [(0, 1.4286), (3, 1.0714)], [(0, 0.5357)]]
+    assert out[0]["spent"] == pytest.approx(1 + 2.5 * 40 / 70 + 2.5 * 30 / 70 / 2 / 2)
+    assert out[0]["units"] == 1.0 and not out[0]["ran_out"]
+    assert out[1] is first[1] and out[2] is first[2]
