@@ -4,7 +4,8 @@
 office, not for a city of millions of buildings. :func:`write_city_store` reads the input in
 batches of ``batch_size`` features (buildings from GeoPackage, FlatGeobuf, Shapefile or GeoJSON
 through GDAL's streaming reader, gis.vector_files.read_vector_batches; OSM XML/PBF, a province
-extract too, through gis.osm_stream), runs on each batch the same steps as load_study_area
+extract too, through gis.osm_stream; PostGIS tables through a server-side cursor,
+gis.postgis_source), runs on each batch the same steps as load_study_area
 (repair, WGS84, residential, households, community of the representative point) and appends
 it to the store. Only the communities and the residential landuse areas are held whole (they
 are small); no step holds the city's buildings, streets or barriers. Two things need all
