@@ -487,8 +487,11 @@ def rebalance(ctx: EditContext, state: PlanState, seed: int = 0,
         by_comm[state.community[g]] |= state.members[g]
     groups: list[tuple[str, list[str]]] = []
     for comm in sorted(by_comm):
-        for found in nx.connected_components(ctx.graph.subgraph(by_comm[comm])):
-            groups.append((comm, sorted(str(b) for b in found)))
+        found = [sorted(str(b) for b in c)
+                 for c in nx.connected_components(ctx.graph.subgraph(by_comm[comm]))]
+        # in the order of their first building (networkx gives a set's order): the order
+        # decides which new grid gets which code
+        groups += [(comm, members) for members in sorted(found)]
     created: dict[str, tuple[str, str]] = {}
     changes: list[Change] = []
     for i, (comm, members) in enumerate(groups):

@@ -22,7 +22,7 @@ free sequence number of their community.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterable
 
 import networkx as nx
 import numpy as np
@@ -45,12 +45,19 @@ def previous_grids(buildings: pd.DataFrame, previous_buildings: pd.DataFrame) ->
 
 
 def _largest_connected(graph: nx.Graph[Hashable], nodes: list[Hashable],
-                       w: dict[Hashable, int]) -> set[Hashable]:
-    parts = list(nx.connected_components(graph.subgraph(nodes)))
+                       w: dict[Hashable, int]) -> list[Hashable]:
+    parts = _components(graph, nodes)
     if not parts:
-        return set()
-    largest = max(parts, key=lambda p: (sum(w[n] for n in p), len(p)))
-    return set(largest)
+        return []
+    return max(parts, key=lambda p: (sum(w[n] for n in p), len(p)))
+
+
+def _components(graph: nx.Graph[Hashable], nodes: Iterable[Hashable]) -> list[list[Hashable]]:
+    """The connected components of ``graph`` on ``nodes``, each sorted and in the order of
+    their first node, as str: networkx gives a small subgraph's nodes in the order of a set,
+    which varies with the hash seed, and the order decides which grid gets which new code."""
+    found = [sorted(c, key=str) for c in nx.connected_components(graph.subgraph(nodes))]
+    return sorted(found, key=lambda c: str(c[0]))
 
 
 def _absorb(graph: nx.Graph[Hashable], labels: dict[Hashable, Hashable],
@@ -59,7 +66,7 @@ def _absorb(graph: nx.Graph[Hashable], labels: dict[Hashable, Hashable],
     repeatedly; returns the nodes no labelled grid reaches."""
     while pending:
         took: dict[Hashable, Hashable] = {}
-        for v in pending:
+        for v in sorted(pending, key=str):
             shared: dict[Hashable, float] = defaultdict(float)
             for nb, data in graph[v].items():
                 if nb in labels:
@@ -99,8 +106,7 @@ def rebalance_group(graph: nx.Graph[Hashable], nodes: list[Hashable], k: int,
                          labels, new_label)
     orphans = _absorb(graph, labels, set(nodes) - set(labels))
     if orphans:  # new land no old grid touches: split it on its own
-        for found in nx.connected_components(graph.subgraph(orphans)):
-            comp = sorted(found, key=str)
+        for comp in _components(graph, orphans):
             hh = sum(w[n] for n in comp)
             parts = bisect(graph, comp, max(1, round(hh / max(grid_size, 1))))
             fresh = {p: new_label() for p in set(parts.values())}
@@ -119,8 +125,7 @@ def _split_new_compounds(graph: nx.Graph[Hashable], new: list[Hashable],
     """New buildings that together hold about a whole number of grids (a new compound, within
     BALANCE_LIMIT) make grids of their own, so that old grids need not take them in and be
     split again (which would move old buildings)."""
-    for found in nx.connected_components(graph.subgraph(new)):
-        comp = sorted(found, key=str)
+    for comp in _components(graph, new):
         hh = sum(w[n] for n in comp)
         count = max(1, round(hh / grid_size)) if grid_size > 0 else 0
         if not count or abs(hh / count - grid_size) > BALANCE_LIMIT * grid_size:
@@ -161,7 +166,7 @@ def _match_count(graph: nx.Graph[Hashable], labels: dict[Hashable, Hashable], k:
                           if nb in labels and labels[nb] != light}
             if not neighbours:
                 return
-            into = min(neighbours, key=load.__getitem__)
+            into = min(sorted(neighbours, key=str), key=load.__getitem__)
             for n in members[light]:
                 labels[n] = into
         else:
