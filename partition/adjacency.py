@@ -153,6 +153,16 @@ def _length_on_land(common: npt.NDArray[np.object_],
     return lengths
 
 
+def connected_parts(graph: nx.Graph[Hashable],
+                    nodes: Iterable[Hashable]) -> list[list[Hashable]]:
+    """The connected components of ``graph`` on ``nodes``, each sorted and in the order of
+    their first node, as str: networkx gives a small subgraph's nodes in the order of a set,
+    which varies with the hash seed, and the order often decides which part gets which grid
+    or code."""
+    found = [sorted(c, key=str) for c in nx.connected_components(graph.subgraph(nodes))]
+    return sorted(found, key=lambda c: str(c[0]))
+
+
 def induced_graph(graph: nx.Graph[Hashable], nodes: Iterable[Hashable]) -> nx.Graph[Hashable]:
     """A copy of the subgraph of ``graph`` on ``nodes``, nodes and edges added in the order
     of the nodes as str (not in ``graph``'s order nor in a set's): the same graph, neighbours

@@ -39,6 +39,7 @@ import networkx as nx
 import pandas as pd
 
 from gis.errors import WanggeError
+from partition.adjacency import connected_parts
 from partition.metrics import BALANCE_LIMIT, SMALL_SHARE
 from partition.rebalance import rebalance_group
 from partition.regionalize import bisect
@@ -487,11 +488,8 @@ def rebalance(ctx: EditContext, state: PlanState, seed: int = 0,
         by_comm[state.community[g]] |= state.members[g]
     groups: list[tuple[str, list[str]]] = []
     for comm in sorted(by_comm):
-        found = [sorted(str(b) for b in c)
-                 for c in nx.connected_components(ctx.graph.subgraph(by_comm[comm]))]
-        # in the order of their first building (networkx gives a set's order): the order
-        # decides which new grid gets which code
-        groups += [(comm, members) for members in sorted(found)]
+        groups += [(comm, [str(b) for b in members])
+                   for members in connected_parts(ctx.graph, by_comm[comm])]
     created: dict[str, tuple[str, str]] = {}
     changes: list[Change] = []
     for i, (comm, members) in enumerate(groups):

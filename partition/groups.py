@@ -25,7 +25,7 @@ from typing import TypeVar
 import networkx as nx
 import shapely
 
-from partition.adjacency import STREET_CUT_COST, RoadCrossing, induced_graph
+from partition.adjacency import STREET_CUT_COST, RoadCrossing, connected_parts, induced_graph
 from partition.metrics import SMALL_SHARE as POCKET_SHARE  # a group below it is a pocket
 
 L = TypeVar("L")  # a label (grid id, or the index of a part)
@@ -76,8 +76,7 @@ def community_groups(graph: nx.Graph[Hashable], community: object, members: list
     hh = {b: work.nodes[b]["households"] for b in work}
     big = sorted((b for b in work if hh[b] > target), key=str)
     small = [b for b in work if hh[b] <= target]
-    comps = [sorted(c, key=str) for c in nx.connected_components(work.subgraph(small))]
-    comps.sort(key=lambda c: str(c[0]))
+    comps = connected_parts(work, small)
     if strict:
         return CommunityGroups(community, work, big,
                                [(c, sum(hh[b] for b in c)) for c in comps], _folded(work))

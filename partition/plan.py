@@ -31,7 +31,7 @@ import shapely
 
 from gis.errors import WanggeError
 from gis.study_area import StudyArea
-from partition.adjacency import building_graph
+from partition.adjacency import building_graph, connected_parts
 from partition.budget import default_units
 from partition.divide import assign_grids
 from partition.groups import twin_roots
@@ -493,7 +493,7 @@ def _group_totals(graph: nx.Graph[Hashable], nodes: list[Hashable], sizes: dict[
                   target: int) -> list[int]:
     """Households of the groups ``nodes`` fall into, a pocket (partition.groups) taken
     together with every group it faces across an open road (it may join any of them)."""
-    comps = _components(graph, nodes)
+    comps = connected_parts(graph, nodes)
     of = {v: i for i, comp in enumerate(comps) for v in comp}
     totals = [sum(sizes[v] for v in comp) for comp in comps]
     meta: nx.Graph[int] = nx.Graph()
@@ -502,10 +502,6 @@ def _group_totals(graph: nx.Graph[Hashable], nodes: list[Hashable], sizes: dict[
                         if u in of and v in of and min(totals[of[u]], totals[of[v]])
                         < SMALL_SHARE * target)
     return [sum(totals[i] for i in part) for part in nx.connected_components(meta)]
-
-
-def _components(graph: nx.Graph[Hashable], nodes: list[Hashable]) -> list[list[Hashable]]:
-    return [sorted(c, key=str) for c in nx.connected_components(graph.subgraph(nodes))]
 
 
 def rule_violations(plan: Plan) -> dict[str, int]:

@@ -22,12 +22,13 @@ free sequence number of their community.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable
 
 import networkx as nx
 import numpy as np
 import pandas as pd
 
+from partition.adjacency import connected_parts
 from partition.metrics import BALANCE_LIMIT
 from partition.regionalize import balance_extremes, bisect, refine, split
 from partition.untangle import untangle
@@ -46,18 +47,10 @@ def previous_grids(buildings: pd.DataFrame, previous_buildings: pd.DataFrame) ->
 
 def _largest_connected(graph: nx.Graph[Hashable], nodes: list[Hashable],
                        w: dict[Hashable, int]) -> list[Hashable]:
-    parts = _components(graph, nodes)
+    parts = connected_parts(graph, nodes)
     if not parts:
         return []
     return max(parts, key=lambda p: (sum(w[n] for n in p), len(p)))
-
-
-def _components(graph: nx.Graph[Hashable], nodes: Iterable[Hashable]) -> list[list[Hashable]]:
-    """The connected components of ``graph`` on ``nodes``, each sorted and in the order of
-    their first node, as str: networkx gives a small subgraph's nodes in the order of a set,
-    which varies with the hash seed, and the order decides which grid gets which new code."""
-    found = [sorted(c, key=str) for c in nx.connected_components(graph.subgraph(nodes))]
-    return sorted(found, key=lambda c: str(c[0]))
 
 
 def _absorb(graph: nx.Graph[Hashable], labels: dict[Hashable, Hashable],
@@ -106,7 +99,7 @@ def rebalance_group(graph: nx.Graph[Hashable], nodes: list[Hashable], k: int,
                          labels, new_label)
     orphans = _absorb(graph, labels, set(nodes) - set(labels))
     if orphans:  # new land no old grid touches: split it on its own
-        for comp in _components(graph, orphans):
+        for comp in connected_parts(graph, orphans):
             hh = sum(w[n] for n in comp)
             parts = bisect(graph, comp, max(1, round(hh / max(grid_size, 1))))
             fresh = {p: new_label() for p in set(parts.values())}
@@ -125,7 +118,7 @@ def _split_new_compounds(graph: nx.Graph[Hashable], new: list[Hashable],
     """New buildings that together hold about a whole number of grids (a new compound, within
     BALANCE_LIMIT) make grids of their own, so that old grids need not take them in and be
     split again (which would move old buildings)."""
-    for comp in _components(graph, new):
+    for comp in connected_parts(graph, new):
         hh = sum(w[n] for n in comp)
         count = max(1, round(hh / grid_size)) if grid_size > 0 else 0
         if not count or abs(hh / count - grid_size) > BALANCE_LIMIT * grid_size:
