@@ -6,6 +6,8 @@ applied."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from sqlalchemy import select
@@ -65,19 +67,26 @@ def test_a_new_assignment_shows_at_once(sv):
     assert c.get("/grids", headers=h["admin"]).content == _from_rows(sv["app"], plan_id)
 
 
-def test_a_draft_plan_is_not_kept(sv):
-    """A draft's grids may still be edited: made from the rows each time."""
-    app, c, h, plan_id = sv["app"], sv["client"], sv["h"], sv["plan_id"]
+@contextmanager
+def _as_draft(app, plan_id: int) -> Iterator[None]:
+    """The active plan made a draft for the block, active again after it."""
     with app.state.db.writing() as s:
         s.get(m.PlanRow, plan_id).status = "draft"
     try:
+        yield
+    finally:
+        with app.state.db.writing() as s:
+            s.get(m.PlanRow, plan_id).status = "active"
+
+
+def test_a_draft_plan_is_not_kept(sv):
+    """A draft's grids may still be edited: made from the rows each time."""
+    app, c, h, plan_id = sv["app"], sv["client"], sv["h"], sv["plan_id"]
+    with _as_draft(app, plan_id):
         grid_service._FEATURES.clear()
         r = c.get(f"/plans/{plan_id}/grids", headers=h["admin"])
         assert r.status_code == 200 and r.content == _from_rows(app, plan_id)
         assert not grid_service._FEATURES
-    finally:
-        with app.state.db.writing() as s:
-            s.get(m.PlanRow, plan_id).status = "active"
 
 
 def _buildings_from_rows(app, plan_id: int, rows: list[int], ids: bool) -> list[str]:
@@ -117,13 +126,8 @@ def test_cached_buildings_are_the_texts_made_from_the_rows(sv):
 
 def test_a_draft_plans_buildings_are_not_kept(sv):
     app, c, h, plan_id = sv["app"], sv["client"], sv["h"], sv["plan_id"]
-    with app.state.db.writing() as s:
-        s.get(m.PlanRow, plan_id).status = "draft"
-    try:
+    with _as_draft(app, plan_id):
         grid_service._BUILDINGS.clear()
         r = c.get(f"/plans/{plan_id}/buildings", headers=h["admin"], params={"limit": 5})
         assert r.status_code == 200 and len(r.json()["features"]) == 5
         assert not grid_service._BUILDINGS
-    finally:
-        with app.state.db.writing() as s:
-            s.get(m.PlanRow, plan_id).status = "active"

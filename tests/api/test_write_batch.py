@@ -118,8 +118,9 @@ def _insert_all(session, keys: list[str]) -> list:
     return out
 
 
-def test_grouped_items_are_written_together(db):
-    futures = []
+def _submitted_together(db, items: list) -> list:
+    """Submit ``items`` while the writer is busy with a slow transaction, so that they are
+    queued together and form one batch; their futures, once the slow one has finished."""
     release, started = threading.Event(), threading.Event()
 
     def slow(session):
@@ -128,9 +129,14 @@ def test_grouped_items_are_written_together(db):
 
     first = db.batch.submit(slow)
     assert started.wait(10)
-    futures = [db.batch.submit(Grouped(_insert_all, k)) for k in ("g1", "bad1", "g2")]
+    futures = [db.batch.submit(item) for item in items]
     release.set()
     first.result(10)
+    return futures
+
+
+def test_grouped_items_are_written_together(db):
+    futures = _submitted_together(db, [Grouped(_insert_all, k) for k in ("g1", "bad1", "g2")])
     assert futures[0].result(10) == "g1" and futures[2].result(10) == "g2"
     with pytest.raises(ValueError, match="bad1"):
         futures[1].result(10)
@@ -151,17 +157,7 @@ def test_a_failing_group_is_written_item_by_item(db):
             session.execute(text("INSERT INTO t (k) VALUES ('a')"))
         return _insert_all(session, keys)
 
-    release, started = threading.Event(), threading.Event()
-
-    def slow(session):
-        started.set()
-        release.wait(10)
-
-    first = db.batch.submit(slow)
-    assert started.wait(10)
-    futures = [db.batch.submit(Grouped(flaky, k)) for k in ("a", "b", "c")]
-    release.set()
-    first.result(10)
+    futures = _submitted_together(db, [Grouped(flaky, k) for k in ("a", "b", "c")])
     assert [f.result(10) for f in futures] == ["a", "b", "c"]
     assert calls == [["a", "b", "c"], ["a"], ["b"], ["b"], ["c"]]
     assert _count(db) == 3
