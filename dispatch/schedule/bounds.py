@@ -1,0 +1,225 @@
+"""What the input forces on a visit calendar: lower bounds of its busiest day and band.
+
+- :func:`peak_bound`: the busiest day's visiting minutes no calendar keeping every visit on
+  time goes below (the visits already due in the first days).
+- :func:`relaxation`: the model's linear relaxation (HiGHS): the smallest band around the
+  mean day it keeps every day within (rounded down by :func:`proven`: ``Calendar.forced_pct``),
+  or its days within a given band (the targets of a second levelling).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import date
+from typing import Protocol
+
+import numpy as np
+from scipy.optimize import linprog
+from scipy.sparse import coo_matrix
+
+from dispatch.schedule.horizon import Group, Occurrence, WorkDay, due_chains
+
+
+class Instance(Protocol):
+    """One worker's calendar problem, as the relaxation reads it (``calendar._Problem``)."""
+
+    occurrences: list[Occurrence]
+    offsets: list[int]
+    label: np.ndarray
+    approach: np.ndarray
+    minutes: list[int]
+
+
+def peak_bound(groups: Sequence[Group], days: Sequence[WorkDay], start: date) -> float:
+    """A lower bound of the busiest day's visiting minutes that any calendar keeping every
+    due visit on time has: the largest mean, over runs of consecutive work days, of the
+    visits that can fall nowhere else (their windows, narrowed along each group's chain of
+    gaps, inside the run). At the start of a first calendar these are the visits already
+    due: a building's households last visited on one day and due in the first days. Walks
+    not counted; minutes."""
+    days = sorted(days, key=lambda d: d.day)
+    occurrences, _ = due_chains(groups, start, list(days))
+    offsets = np.array([(d.day - start).days for d in days])
+    if not len(offsets):
+        return 0.0
+    lo = [int(offsets[o.days[0]]) if o.days else 0 for o in occurrences]
+    hi = [int(offsets[o.days[-1]]) if o.days else 0 for o in occurrences]
+
+    def up(t: int) -> int:  # the first work day on or after t
+        j = int(np.searchsorted(offsets, t))
+        return int(offsets[j]) if j < len(offsets) else 10**6
+
+    def down(t: int) -> int:  # the last work day on or before t
+        j = int(np.searchsorted(offsets, t, side="right")) - 1
+        return int(offsets[j]) if j >= 0 else -10**6
+
+    chains: dict[int, list[int]] = defaultdict(list)
+    for oi, occ in enumerate(occurrences):
+        if not occ.optional:
+            chains[occ.group].append(oi)
+    for _ in range(3):  # the gaps narrow the windows both ways
+        for items in chains.values():
+            for a, b in itertools.pairwise(items):
+                gap, most = occurrences[b].min_gap, occurrences[b].max_gap
+                lo[b] = max(lo[b], up(lo[a] + gap))
+                hi[a] = min(hi[a], down(hi[b] - gap))
+                lo[a] = max(lo[a], up(lo[b] - most))
+                hi[b] = min(hi[b], down(hi[a] + most))
+    where = {int(t): k for k, t in enumerate(offsets)}
+    must = np.zeros((len(offsets), len(offsets)))  # [first, last] work day of the window
+    for items in chains.values():
+        for oi in items:
+            if lo[oi] in where and hi[oi] in where and lo[oi] <= hi[oi]:
+                must[where[lo[oi]], where[hi[oi]]] += groups[occurrences[oi].group].minutes
+    n = len(offsets)
+    best = 0.0
+    for a in range(n):
+        total = 0.0
+        for b in range(a, n):
+            total += must[a:b + 1, b].sum()
+            best = max(best, total / (b - a + 1))
+    return float(best)
+
+
+def relaxation(problem: Instance, band: float | None = None
+                ) -> tuple[float, list[float]]:
+    """The model's linear relaxation (each visit split over its window's days, clusters
+    opened in part, the gaps of a group's chain on the visits' mean days; the early visits'
+    gaps dropped): without ``band``, the smallest band (%) around the mean day that it
+    keeps every work day within; a lower bound, so that every band below it is proven
+    infeasible for the calendar itself. With ``band`` (%), every day within it and the
+    least total load (fewest early visits). The deviation relative to the mean is a
+    linear-fractional program, made linear by the Charnes-Cooper transformation (every
+    variable divided by the horizon's total load, ``t`` = 1 / total); solved by HiGHS
+    (deterministic).
+
+    Returns:
+        The band (%), and the days' loads of the relaxed solution (minutes; empty when it
+        has none).
+    """
+    occurrences, offsets = problem.occurrences, problem.offsets
+    n_days = len(offsets)
+    if not n_days or not occurrences:
+        return 0.0, []
+    label, approach, minutes = problem.label, problem.approach, problem.minutes
+    xo: list[int] = []  # per x variable: occurrence, day
+    xk: list[int] = []
+    for oi, occ in enumerate(occurrences):
+        for k in occ.days:
+            xo.append(oi)
+            xk.append(k)
+    n_x = len(xo)
+    xo_a, xk_a = np.array(xo), np.array(xk)
+    xc = label[[occurrences[oi].group for oi in xo]]
+    pairs, yi = np.unique(np.stack([xc, xk_a]), axis=1, return_inverse=True)
+    yi = np.asarray(yi).ravel()
+    n_y = pairs.shape[1]
+    t_col, p_col = n_x + n_y, n_x + n_y + 1
+    n_col = p_col + 1
+    x_min = np.array(minutes, dtype=float)[xo_a]
+    y_app = approach[pairs[0]].astype(float)
+    rows: list[np.ndarray] = []
+    cols: list[np.ndarray] = []
+    vals: list[np.ndarray] = []
+    ub: list[float] = []
+    eq_rows: list[np.ndarray] = []
+    eq_cols: list[np.ndarray] = []
+    eq_vals: list[np.ndarray] = []
+    beq: list[float] = []
+    n_ub = n_eq = 0
+
+    def add(r: np.ndarray, c: np.ndarray, v: np.ndarray | list[float], eq: bool,
+            rhs: np.ndarray | list[float]) -> None:
+        nonlocal n_ub, n_eq
+        (eq_rows if eq else rows).append(np.asarray(r))
+        (eq_cols if eq else cols).append(np.asarray(c))
+        (eq_vals if eq else vals).append(np.asarray(v, dtype=float))
+        (beq if eq else ub).extend(np.atleast_1d(rhs).tolist())
+
+    # each due visit once, an early one at most once: sum_k x - t (= or <=) 0
+    optional = np.array([o.optional for o in occurrences])
+    for flag in (False, True):
+        sel = optional[xo_a] == flag
+        occ_ids = np.flatnonzero(optional == flag)
+        if not len(occ_ids):
+            continue
+        rank = np.full(len(occurrences), -1)
+        rank[occ_ids] = np.arange(len(occ_ids))
+        base = n_eq if not flag else n_ub
+        r = np.concatenate([base + rank[xo_a[sel]], base + np.arange(len(occ_ids))])
+        c = np.concatenate([np.flatnonzero(sel), np.full(len(occ_ids), t_col)])
+        v = np.concatenate([np.ones(int(sel.sum())), -np.ones(len(occ_ids))])
+        add(r, c, v, not flag, np.zeros(len(occ_ids)))
+        if flag:
+            n_ub += len(occ_ids)
+        else:
+            n_eq += len(occ_ids)
+    # a visit opens its cluster that day: x - y <= 0; y - t <= 0
+    add(n_ub + np.repeat(np.arange(n_x), 2),
+        np.stack([np.arange(n_x), n_x + yi], axis=1).ravel(),
+        np.tile([1.0, -1.0], n_x), False, np.zeros(n_x))
+    n_ub += n_x
+    add(n_ub + np.repeat(np.arange(n_y), 2),
+        np.stack([n_x + np.arange(n_y), np.full(n_y, t_col)], axis=1).ravel(),
+        np.tile([1.0, -1.0], n_y), False, np.zeros(n_y))
+    n_ub += n_y
+    # the loads: their total is 1 (the scale), and n * load_k - 1 within +-p
+    load_cols = np.concatenate([np.arange(n_x), n_x + np.arange(n_y)])
+    load_day = np.concatenate([xk_a, pairs[1]])
+    load_val = np.concatenate([x_min, y_app])
+    add(np.full(len(load_cols), n_eq), load_cols, load_val, True, [1.0])
+    n_eq += 1
+    for sign in (1.0, -1.0):
+        add(np.concatenate([n_ub + load_day, n_ub + np.arange(n_days)]),
+            np.concatenate([load_cols, np.full(n_days, p_col)]),
+            np.concatenate([sign * n_days * load_val, -np.ones(n_days)]), False,
+            np.full(n_days, sign))
+        n_ub += n_days
+    # the gaps between a group's consecutive due visits: gap * t <= pos_b - pos_a <= most * t
+    first_col: dict[int, int] = {}
+    for j, oi in enumerate(xo):
+        first_col.setdefault(oi, j)
+    chains: dict[int, list[int]] = defaultdict(list)
+    for oi, occ in enumerate(occurrences):
+        if not occ.optional:
+            chains[occ.group].append(oi)
+    for items in chains.values():
+        for a, b in itertools.pairwise(items):
+            ca = first_col[a] + np.arange(len(occurrences[a].days))
+            cb = first_col[b] + np.arange(len(occurrences[b].days))
+            pa = np.array([offsets[k] for k in occurrences[a].days], dtype=float)
+            pb = np.array([offsets[k] for k in occurrences[b].days], dtype=float)
+            c = np.concatenate([cb, ca, [t_col]])
+            add(np.full(len(c), n_ub), c,
+                np.concatenate([-pb, pa, [occurrences[b].min_gap]]), False, [0.0])
+            add(np.full(len(c), n_ub + 1), c,
+                np.concatenate([pb, -pa, [-occurrences[b].max_gap]]), False, [0.0])
+            n_ub += 2
+    a_ub = coo_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+                      shape=(n_ub, n_col)).tocsr()
+    a_eq = coo_matrix((np.concatenate(eq_vals), (np.concatenate(eq_rows),
+                                                  np.concatenate(eq_cols))),
+                      shape=(n_eq, n_col)).tocsr()
+    cost = np.zeros(n_col)
+    bounds: list[tuple[float, float | None]] = [(0.0, None)] * n_col
+    if band is None:
+        cost[p_col] = 1.0
+    else:
+        cost[t_col] = -1.0  # the largest t: the least total load
+        bounds[p_col] = (0.0, band / 100)
+    # HiGHS takes sparse matrices (scipy's stubs list dense arrays only)
+    found = linprog(cost, A_ub=a_ub, b_ub=np.array(ub),  # type: ignore[call-overload]
+                    A_eq=a_eq, b_eq=np.array(beq), bounds=bounds, method="highs")
+    if found.status != 0 or found.x[t_col] <= 0:
+        return (0.0 if band is None else band), []
+    sol = found.x
+    loads = np.bincount(load_day, weights=load_val * sol[load_cols], minlength=n_days)
+    return max(0.0, float(sol[p_col]) * 100), (loads / sol[t_col]).tolist()
+
+
+def proven(bound: float) -> float:
+    """The relaxation's band rounded down to 0.1% (below HiGHS's tolerance): still a bound."""
+    return max(0.0, math.floor((bound - 1e-6) * 10) / 10)

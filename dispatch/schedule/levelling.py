@@ -1,0 +1,324 @@
+"""The calendar's start and its levelling, before CP-SAT (which gets the result as hint).
+
+- :func:`sweep_start`: a feasible, levelled earliest-due-first sweep over the work days.
+- :func:`level`: a seeded simulated annealing on the model's own objective over the start
+  (moving a visit, adding or dropping an early one, shifting the first or last visits of a
+  group's chain).
+- :func:`repair`: groups whose start breaks a rule go back to their latest chain.
+
+Positions are work-day indices (0..n-1); ``offsets[k]`` is the day of position ``k`` counted
+from the horizon's start.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections import defaultdict
+from collections.abc import Sequence
+
+import numpy as np
+
+from dispatch.schedule.horizon import (
+    APPROACH_WEIGHT,
+    BAND,
+    BAND_WEIGHT,
+    EXTRA_WEIGHT,
+    LOOKAHEAD_DAYS,
+    MAX_DEV_WEIGHT,
+    OVER_CAPACITY_WEIGHT,
+    SUM_DEV_WEIGHT,
+    Group,
+    Occurrence,
+    WorkDay,
+)
+
+LEVEL_MOVES = 40_000  # moves the levelling search tries at most (about 0.6 s of Python)
+LEVEL_SHIFTS = (-3, -2, -1, 1, 2, 3)  # work days a part of a group's chain is shifted by
+LEVEL_T0, LEVEL_T1 = 60.0, 0.5  # the annealing's temperature, first and last move
+
+
+def sweep_start(occurrences: list[Occurrence], offsets: list[int], groups: Sequence[Group],
+           days: Sequence[WorkDay], label: np.ndarray, work: float,
+           approach: np.ndarray | None = None) -> dict[int, int]:
+    """A feasible, levelled start for the search (occurrence -> work-day position).
+
+    Sweeps the work days in order: first the visits that cannot wait (their window, narrowed
+    by the group's previous visit, ends before the next work day), then, up to the day's
+    share of ``work``, visits whose window is open, those in a cluster the day already
+    visits first, then by the end of their window; an optional early visit only once its
+    group's due ones are placed. Placing a group's last due visit before the end of the
+    horizon minus its period makes its optional visit due. A day's load counts the approach
+    to each cluster it opens (``approach``, minutes per cluster), as the model does.
+    """
+    horizon = offsets[-1] + 1 if offsets else 0
+    total_cap = sum(d.capacity_min for d in days) or 1
+    queue: dict[int, list[int]] = defaultdict(list)
+    for oi, occ in enumerate(occurrences):
+        queue[occ.group].append(oi)
+    position = {gi: 0 for gi in queue}
+    previous: dict[int, int] = {}
+    chosen: dict[int, int] = {}
+    required: set[int] = set()
+    # caps[k]: the capacity of the days before position k
+    caps = np.concatenate([[0], np.cumsum([d.capacity_min for d in days])])
+    day_set = set(offsets)
+
+    def next_fits(nxt: int, off: int) -> bool:
+        occ = occurrences[nxt]
+        lo = max(occ.lo, off + occ.min_gap)
+        hi = min(occ.hi if not occ.optional else horizon - 1, off + occ.max_gap)
+        return hi >= horizon or any(d in day_set for d in range(lo, hi + 1))
+
+    for k, off in enumerate(offsets):
+        next_off = offsets[k + 1] if k + 1 < len(offsets) else horizon + 10**6
+        target = work * days[k].capacity_min / total_cap
+        open_now: list[tuple[int, int, int]] = []  # (end, occurrence, must)
+        for gi, items in queue.items():
+            if position[gi] >= len(items):
+                continue
+            oi = items[position[gi]]
+            occ = occurrences[oi]
+            prev = previous.get(gi)
+            lo = occ.lo if prev is None else max(occ.lo, prev + occ.min_gap)
+            hi = occ.hi if prev is None else min(occ.hi, prev + occ.max_gap)
+            if off < lo or k not in occ.days:
+                continue
+            must = 0 if occ.optional and oi not in required else 1 if next_off > hi else 0
+            if (not must and position[gi] + 1 < len(items)
+                    and not next_fits(items[position[gi] + 1], off)):
+                continue  # the group's next visit would find no work day in its gap
+            open_now.append((hi, oi, must))
+        load = 0.0
+        today: set[int] = set()
+
+        def place(oi: int, k: int, off: int, today: set[int]) -> int:
+            """Put ``oi`` on day ``k``; the minutes it adds to the day."""
+            gi = occurrences[oi].group
+            extra = (int(approach[int(label[gi])])
+                     if approach is not None and int(label[gi]) not in today else 0)
+            chosen[oi] = k
+            previous[gi] = off
+            position[gi] += 1
+            today.add(int(label[gi]))
+            items = queue[gi]
+            if (position[gi] < len(items) and occurrences[items[position[gi]]].optional
+                    and off < horizon - groups[gi].period):
+                required.add(items[position[gi]])
+            return groups[gi].minutes + extra
+
+        # the lowest level at which every open visit meets its due date (EDF levelling),
+        # scaled to the day's capacity
+        need, cum = 0.0, 0.0
+        for hi, oi, _ in sorted(open_now):
+            if occurrences[oi].optional and oi not in required:
+                continue
+            cum += groups[occurrences[oi].group].minutes
+            until = max(int(np.searchsorted(offsets, hi, side="right")), k + 1)
+            span = caps[until] - caps[k]
+            need = max(need, cum * days[k].capacity_min / max(span, 1))
+        for _, oi, must in sorted(open_now):
+            if must:
+                load += place(oi, k, off, today)
+        rest = [(hi, oi) for hi, oi, must in open_now if not must
+                and (not occurrences[oi].optional or oi in required
+                     or off >= horizon - LOOKAHEAD_DAYS)]
+        rest.sort()
+        while rest and load < need:  # the most urgent first, up to the level
+            load += place(rest.pop(0)[1], k, off, today)
+        while rest and load < target:  # then places the day already goes to
+            rest.sort(key=lambda e: (int(label[occurrences[e[1]].group]) not in today,
+                                     occurrences[e[1]].optional and e[1] not in required,
+                                     e[0]))
+            _, oi = rest.pop(0)
+            if load + groups[occurrences[oi].group].minutes > target * 1.1 and load > 0:
+                continue
+            load += place(oi, k, off, today)
+    repair(chosen, queue, occurrences, offsets, horizon, groups)
+    return chosen
+
+
+def level(chosen: dict[int, int], occurrences: list[Occurrence], offsets: list[int],
+           groups: Sequence[Group], days: Sequence[WorkDay], label: np.ndarray,
+           approach: np.ndarray, targets: list[int], max_moves: int) -> dict[int, int]:
+    """Level the start's days by local search before CP-SAT (which gets the result as hint).
+
+    CP-SAT alone improves little on the start within its budget: levelling a day often
+    needs a whole chain of a group's visits moved at once (weekly visits, 8 of them in 8
+    weeks, at most 7 days apart), a move its search rarely finds. This search draws, with a
+    seeded generator, a group and a move: one of its visits to another allowed day, an
+    early visit in or out, or its first or last ``j`` visits shifted together by
+    ``LEVEL_SHIFTS`` work days; a move that keeps every rule of the model (windows, gaps,
+    the end of the horizon) is kept when it lowers the model's own objective (the same
+    weights: deviation from each day's target, largest deviation, the band, capacity,
+    approaches, early visits), or raises it by ``delta`` with probability
+    ``exp(-delta / T)``, ``T`` cooling from ``LEVEL_T0`` to ``LEVEL_T1`` (simulated
+    annealing); the best state seen is returned. Deterministic: ``max_moves`` draws, no
+    clock.
+
+    Returns:
+        The improved start (occurrence -> work-day position); absent optional visits are
+        not keys.
+    """
+    n_days = len(days)
+    if not n_days or not occurrences:
+        return chosen
+    horizon = offsets[-1] + 1
+    allowed = [set(o.days) for o in occurrences]
+    minutes = [groups[o.group].minutes for o in occurrences]
+    cluster = [int(label[o.group]) for o in occurrences]
+    chains: dict[int, list[int]] = defaultdict(list)
+    for oi, occ in enumerate(occurrences):
+        chains[occ.group].append(oi)
+    at: dict[int, int | None] = {oi: chosen.get(oi) for oi in range(len(occurrences))}
+    count: dict[tuple[int, int], int] = defaultdict(int)
+    loads = [0] * n_days
+    for oi, k in chosen.items():
+        loads[k] += minutes[oi]
+        if count[cluster[oi], k] == 0:
+            loads[k] += int(approach[cluster[oi]])
+        count[cluster[oi], k] += 1
+    caps = [d.capacity_min for d in days]
+    bands = [int(BAND * t) for t in targets]
+
+    devs = [abs(v - t) for v, t in zip(loads, targets, strict=True)]
+
+    def day_cost(k: int, load: int) -> int:
+        dev = load - targets[k]
+        dev = devs[k] = dev if dev > 0 else -dev
+        cost = SUM_DEV_WEIGHT * dev
+        if dev > bands[k]:
+            cost += BAND_WEIGHT * (dev - bands[k])
+        if load > caps[k]:
+            cost += OVER_CAPACITY_WEIGHT * (load - caps[k])
+        return cost
+
+    costs = [day_cost(k, v) for k, v in enumerate(loads)]
+    # the cost beyond the days' own: early visits, and the approaches once more (they are in
+    # the loads too), as the model's objective counts them
+    fixed = (EXTRA_WEIGHT * sum(minutes[oi] for oi in chosen if occurrences[oi].optional)
+             + APPROACH_WEIGHT * sum(int(approach[c]) for (c, _), n in count.items() if n))
+    walks = [int(a) for a in approach]
+
+    def total() -> int:
+        return sum(costs) + MAX_DEV_WEIGHT * max(devs) + fixed
+
+    def move(oi: int, k: int | None) -> None:
+        nonlocal fixed
+        old = at[oi]
+        c = cluster[oi]
+        if old is not None:
+            count[c, old] -= 1
+            walk = walks[c] if count[c, old] == 0 else 0
+            loads[old] -= minutes[oi] + walk
+            fixed -= APPROACH_WEIGHT * walk
+            costs[old] = day_cost(old, loads[old])
+        if k is not None:
+            walk = walks[c] if count[c, k] == 0 else 0
+            loads[k] += minutes[oi] + walk
+            fixed += APPROACH_WEIGHT * walk
+            count[c, k] += 1
+            costs[k] = day_cost(k, loads[k])
+        if occurrences[oi].optional:
+            fixed += EXTRA_WEIGHT * minutes[oi] * ((k is not None) - (old is not None))
+        at[oi] = k
+
+    def chain_ok(gi: int) -> bool:
+        items = chains[gi]
+        placed = []
+        for oi in items:
+            k = at[oi]
+            if k is None:
+                if not occurrences[oi].optional:
+                    return False
+                continue
+            if k not in allowed[oi]:
+                return False
+            placed.append((oi, offsets[k]))
+        for (_, ta), (oi, tb) in itertools.pairwise(placed):
+            if not occurrences[oi].min_gap <= tb - ta <= occurrences[oi].max_gap:
+                return False
+        last = items[-1]
+        if occurrences[last].optional and at[last] is None and len(items) > 1:
+            k = at[items[-2]]
+            return k is not None and offsets[k] >= horizon - groups[gi].period
+        return True
+
+    def attempt(gi: int, changes: list[tuple[int, int | None]], best: int) -> int | None:
+        """Apply ``changes``; keep them when the chain stays valid and the cost drops."""
+        before = [(oi, at[oi]) for oi, _ in changes]
+        for oi, k in changes:
+            move(oi, k)
+        if chain_ok(gi):
+            cost = total()
+            if cost < best:
+                return cost
+        for oi, k in reversed(before):
+            move(oi, k)
+        return None
+
+    rng = np.random.default_rng(0)
+    group_ids = list(chains)
+    best = current = total()
+    best_at = dict(at)
+    temps = np.geomspace(LEVEL_T0, LEVEL_T1, max_moves)
+    draws = rng.random((max_moves, 5))
+    for tried in range(max_moves):
+        r = draws[tried]
+        gi = group_ids[int(r[0] * len(group_ids))]
+        items = chains[gi]
+        changes: list[tuple[int, int | None]]
+        if r[1] < 0.4:  # one visit to another allowed day, or an early visit in or out
+            oi = items[int(r[2] * len(items))]
+            options: list[int | None] = list(occurrences[oi].days)
+            if occurrences[oi].optional:
+                options.append(None)
+            changes = [(oi, options[int(r[3] * len(options))])]
+        else:  # the first or the last visits of the chain, shifted together
+            present = [oi for oi in items if at[oi] is not None]
+            if not present:
+                continue
+            j = 1 + int(r[2] * len(present))
+            part = present[:j] if r[1] < 0.7 else present[-j:]
+            step = LEVEL_SHIFTS[int(r[3] * len(LEVEL_SHIFTS))]
+            shifted = [(oi, int(at[oi]) + step) for oi in part]  # type: ignore[arg-type]
+            if not all(0 <= k < n_days for _, k in shifted):
+                continue
+            changes = list(shifted)
+        if all(at[oi] == to for oi, to in changes):
+            continue
+        before = [(oi, at[oi]) for oi, _ in changes]
+        for oi, to in changes:
+            move(oi, to)
+        if chain_ok(gi):
+            cost = total()
+            if cost <= current or r[4] < math.exp((current - cost) / temps[tried]):
+                current = cost
+                if cost < best:
+                    best, best_at = cost, dict(at)
+                continue
+        for oi, to in reversed(before):
+            move(oi, to)
+    return {oi: k for oi, k in best_at.items() if k is not None}
+
+
+def repair(chosen: dict[int, int], queue: dict[int, list[int]],
+            occurrences: list[Occurrence], offsets: list[int], horizon: int,
+            groups: Sequence[Group]) -> None:
+    """Groups whose start breaks a rule (days off can leave a visit no work day within its
+    gap) go back to their latest chain, which keeps every rule by construction."""
+    at = {off: k for k, off in enumerate(offsets)}
+    for gi, items in queue.items():
+        placed = [(oi, offsets[chosen[oi]]) for oi in items if oi in chosen]
+        ok = all(not (occurrences[oi].optional is False and oi not in chosen) for oi in items)
+        for (_, ta), (oi, tb) in itertools.pairwise(placed):
+            ok = ok and occurrences[oi].min_gap <= tb - ta <= occurrences[oi].max_gap
+        last = items[-1]
+        if ok and occurrences[last].optional and last not in chosen and len(placed):
+            ok = placed[-1][1] >= horizon - groups[gi].period
+        if ok:
+            continue
+        for oi in items:
+            chosen.pop(oi, None)
+            if not occurrences[oi].optional:
+                chosen[oi] = at[occurrences[oi].hi]
