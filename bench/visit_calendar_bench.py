@@ -3,7 +3,7 @@
 
     python bench/visit_calendar_bench.py [--budget 0.2] [--processes 2] [--only NAME]
         [--calendars CP-SAT,CP-SAT no band,CP-SAT before,nearest-due-first]
-        [--modes one plan,rolling] [--band-tries 3] [--no-walk]
+        [--modes one plan,rolling] [--band-tries 3] [--no-walk] [--seed N]
 
 Inputs (real buildings; the visit classes and last visits are simulated, no such data is
 public): ``nanjing-A`` (tuning: the parameters in dispatch/schedule/calendar.py were set on
@@ -19,7 +19,9 @@ visits.
 
 Calendars: ``CP-SAT`` (the start, the levelling search, CP-SAT; for a worker outside ±15%
 the band search: the relaxation's proven bound, a second levelling aimed at the relaxation's
-days, ``--band-tries`` CP-SAT solves with the band as a hard constraint), ``CP-SAT no band``
+days, ``--band-tries`` CP-SAT solves with the band as a hard constraint, the polish against
+the calendar's own mean and CP-SAT re-packing windows of days), ``CP-SAT no polish`` (the
+same without the last two: ``polish_moves=0, repack_rounds=0``), ``CP-SAT no band``
 (the same without the band search, ``band_pct=None``), ``CP-SAT before`` (without the
 levelling search either: ``level_moves=0``) and
 ``nearest-due-first`` (each work day the visits due soonest, up to the same mean daily
@@ -89,7 +91,8 @@ HOLIDAYS = [date(2027, 1, 1)]
 SHARES = {"key_person": 0.02, "elderly_alone": 0.08, "difficulty": 0.03, "migrant": 0.10}
 WORKERS = 10
 WARM_WEEKS = 4  # weeks of weekly re-planning before the measured ones (rolling)
-CALENDARS = ("CP-SAT", "CP-SAT no band", "CP-SAT before", "nearest-due-first")
+CALENDARS = ("CP-SAT", "CP-SAT no polish", "CP-SAT no band", "CP-SAT before",
+             "nearest-due-first")
 MODES = ("one plan", "rolling")
 SHIFT = (8 * 3600 + 1800, 17 * 3600 + 1800)
 
@@ -176,10 +179,11 @@ def plan_all(jobs, start: date, calendar: str, budget: float, processes: int,
         cals = [nearest_due_first(w, g, d, start, base=b) for w, g, d, b, _ in jobs]
     else:
         moves = 0 if calendar == "CP-SAT before" else level_moves
-        band = 15.0 if calendar == "CP-SAT" else None
+        band = 15.0 if calendar in ("CP-SAT", "CP-SAT no polish") else None
+        last = {} if calendar == "CP-SAT" else {"polish_moves": 0, "repack_rounds": 0}
         cals = plan_calendars([(w, g, d, {"base": b, "budget_s": budget,
                                           "level_moves": moves, "band_pct": band,
-                                          "band_tries": band_tries})
+                                          "band_tries": band_tries, **last})
                                for w, g, d, b, _ in jobs], start, processes=processes)
     return cals, time.perf_counter() - started
 
@@ -298,12 +302,13 @@ def run(name: str, area, budget: float, processes: int, seed: int, level_moves: 
     return rows
 
 
-def areas(only: str | None):
+def areas(only: str | None, seed: int | None = None):
     wanted = [("nanjing-A", DATA / "nanjing_xinjiekou.osm", 3000, 0.25),
               ("nanjing-B", DATA / "nanjing_xinjiekou.osm", 3000, 0.8),
               ("beijing", DATA / "beijing_xitucheng.osm", 10**6, 0.5),
               ("synthetic", None, 3000, 0.5)]
     loaded: dict[object, object] = {}
+    draw = seed
     for seed, (name, path, households, q) in enumerate(wanted):
         if only and only != name:
             continue
@@ -317,7 +322,7 @@ def areas(only: str | None):
             continue
         if path not in loaded:
             loaded[path] = load_study_area(path)
-        yield name, seed, subset(loaded[path], households, q)
+        yield name, seed if draw is None else draw, subset(loaded[path], households, q)
 
 
 def main() -> None:
@@ -334,13 +339,16 @@ def main() -> None:
                         help="skip routing the days (the walk columns)")
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--only", default=None)
+    parser.add_argument("--seed", type=int, default=None,
+                        help="seed of the simulated classes and last visits (default: the "
+                        "input's place in the list; another seed: another input)")
     parser.add_argument("--calendars", default=",".join(CALENDARS),
                         help=f"comma-separated, of {', '.join(CALENDARS)}")
     parser.add_argument("--modes", default=",".join(MODES),
                         help=f"comma-separated, of {', '.join(MODES)}")
     args = parser.parse_args()
     rows = []
-    for name, seed, area in areas(args.only):
+    for name, seed, area in areas(args.only, args.seed):
         rows += run(name, area, args.budget, args.processes, seed, args.level_moves,
                     args.calendars.split(","), args.modes.split(","), not args.no_walk,
                     args.band_tries, args.chunk_min)

@@ -8,9 +8,10 @@
   due visit falls on, solved with OR-Tools CP-SAT (every visit inside its frequency, each day's
   load balanced against the worker's shift and work days, visits that share a trip grouped by
   place), and the nearest-due-first baseline it is measured against.
-- ``horizon``, ``levelling``, ``bounds``: the calendar's inputs (groups, work days, due visits
-  and their windows), its start and levelling search, and the lower bounds of what the input
-  forces (the linear relaxation).
+- ``horizon``, ``levelling``, ``neighbourhood``, ``bounds``: the calendar's inputs (groups,
+  work days, due visits and their windows), its start and levelling searches, CP-SAT
+  re-packing windows of days, and the lower bounds of what the input forces (the linear
+  relaxation).
 - ``day_route``: one day's walking route over that day's visits and the incidents dispatched
   to the worker (OR-Tools routing), re-planned during the day with what is already done fixed.
 

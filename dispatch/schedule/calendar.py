@@ -40,7 +40,13 @@ outside it, the model's linear relaxation
 (:func:`~dispatch.schedule.bounds.relaxation`, HiGHS) proves the deviation
 the input forces at least (``Calendar.forced_pct``: every band below it is infeasible for any
 calendar keeping the model's rules) and gives days within the band that a second levelling
-aims at; CP-SAT can then try bands as a hard constraint (``band_tries``, bisection).
+aims at. CP-SAT's calendar, still outside it, is then levelled against its own mean day
+(the measure; the model and the levellings aim at fixed day targets, which the calendar's
+mean leaves when the input forces some days up): an annealing with moves aimed at the
+busiest and quietest days, swaps and ejection chains
+(:func:`~dispatch.schedule.levelling.polish`), then CP-SAT re-packing windows of days
+around the worst one (:func:`~dispatch.schedule.neighbourhood.repack`). CP-SAT can also try
+bands as a hard constraint (``band_tries``, bisection; off by default).
 
 The solver runs on one core with a deterministic time budget (``max_deterministic_time``), so
 the same input gives the same calendar; :func:`plan_calendars` runs workers' models in parallel
@@ -49,8 +55,9 @@ soonest up to the same daily load, the greedy loop the CP-SAT model is measured 
 
 Modules: :mod:`~dispatch.schedule.horizon` (the groups, work days, each group's due visits
 with their windows, the objective's weights), :mod:`~dispatch.schedule.levelling` (the start
-and its levelling), :mod:`~dispatch.schedule.bounds` (what the input forces), this one (the
-CP-SAT model, the band search, the calendars of several workers, the baseline).
+and its levellings), :mod:`~dispatch.schedule.neighbourhood` (the re-packing),
+:mod:`~dispatch.schedule.bounds` (what the input forces), this one (the CP-SAT model, the band
+search, the calendars of several workers, the baseline).
 
 Why by hand: the periodic structure (chains of visits per group, clusters, balance against
 shifts) is ours; OR-Tools does the search.
@@ -95,7 +102,8 @@ from dispatch.schedule.horizon import (
     make_groups,
     work_days,
 )
-from dispatch.schedule.levelling import LEVEL_MOVES, level, sweep_start
+from dispatch.schedule.levelling import LEVEL_MOVES, POLISH_MOVES, level, polish, sweep_start
+from dispatch.schedule.neighbourhood import ROUNDS, repack
 from gis.errors import ArgumentError
 
 # re-exported: the calendar's callers (api.services.visits, the benchmark, tests) import the
@@ -207,6 +215,7 @@ def plan_calendar(worker_id: object, groups: Sequence[Group], days: Sequence[Wor
                   budget_s: float = DEFAULT_BUDGET_S, time_limit_s: float | None = None,
                   level_moves: int = LEVEL_MOVES, band_pct: float | None = TARGET_BAND_PCT,
                   band_budget_s: float | None = None, band_tries: int = BAND_TRIES,
+                  polish_moves: int = POLISH_MOVES, repack_rounds: int = ROUNDS,
                   log: bool = False) -> Calendar:
     """The visit calendar of one worker.
 
@@ -231,6 +240,11 @@ def plan_calendar(worker_id: object, groups: Sequence[Group], days: Sequence[Wor
             ``budget_s``).
         band_tries: most bands CP-SAT tries (0: the relaxation's bound and second
             levelling only).
+        polish_moves: when the calendar is outside ``band_pct``, moves of the search that
+            levels it against its own mean day (:func:`~dispatch.schedule.levelling.polish`;
+            0: none).
+        repack_rounds: then, most windows of days CP-SAT re-packs around the day furthest
+            from the mean (:func:`~dispatch.schedule.neighbourhood.repack`; 0: none).
         log: print CP-SAT's search log.
 
     Returns:
@@ -297,6 +311,18 @@ def plan_calendar(worker_id: object, groups: Sequence[Group], days: Sequence[Wor
         # large model on a loaded machine): the start keeps every rule (_start, _repair), so
         # it is the answer
         solution = problem.from_start(hinted)
+    if (band_pct is not None and days and polish_moves
+            and deviation(solution.loads) > band_pct):
+        # the model levels against fixed targets; the band is around the calendar's own mean
+        polished = problem.from_start(polish(solution.chosen, occurrences, offsets, groups,
+                                             label, approach, band_pct, polish_moves))
+        if deviation(polished.loads) < deviation(solution.loads):
+            solution = replace(polished, status=solution.status)
+    if band_pct is not None and days and repack_rounds and deviation(solution.loads) > band_pct:
+        repacked = problem.from_start(repack(solution.chosen, occurrences, offsets, groups,
+                                             label, approach, band_pct, repack_rounds))
+        if deviation(repacked.loads) < deviation(solution.loads):
+            solution = replace(repacked, status=solution.status)
     forced = None
     if band_pct is not None and days and deviation(solution.loads) > band_pct:
         if bound is None:

@@ -36,6 +36,12 @@ from dispatch.schedule.horizon import (
 LEVEL_MOVES = 40_000  # moves the levelling search tries at most (about 0.6 s of Python)
 LEVEL_SHIFTS = (-3, -2, -1, 1, 2, 3)  # work days a part of a group's chain is shifted by
 LEVEL_T0, LEVEL_T1 = 60.0, 0.5  # the annealing's temperature, first and last move
+POLISH_MOVES = 20_000  # moves of the band polish (polish) at most
+POLISH_AIM = 0.8  # the polish tolerates deviations up to this share of the band
+POLISH_MAX_WEIGHT = 4  # the largest deviation weighs this many times more than in the model
+POLISH_AIMED = 0.5  # share of the polish's moves aimed at the busiest or quietest day
+POLISH_DEPTH = 3  # visits an ejection chain of the polish moves at most
+POLISH_T0, POLISH_T1 = 30.0, 0.5  # the polish's temperature, first and last move
 
 
 def sweep_start(occurrences: list[Occurrence], offsets: list[int], groups: Sequence[Group],
@@ -322,3 +328,294 @@ def repair(chosen: dict[int, int], queue: dict[int, list[int]],
             chosen.pop(oi, None)
             if not occurrences[oi].optional:
                 chosen[oi] = at[occurrences[oi].hi]
+
+
+class _Placement:
+    """A calendar being changed: where each occurrence is, the days' loads, the clusters
+    opened each day; and whether a group's chain keeps the model's rules."""
+
+    def __init__(self, chosen: dict[int, int], occurrences: list[Occurrence],
+                 offsets: list[int], groups: Sequence[Group], label: np.ndarray,
+                 approach: np.ndarray) -> None:
+        self.occurrences, self.offsets, self.groups = occurrences, offsets, groups
+        self.horizon = offsets[-1] + 1
+        self.allowed = [set(o.days) for o in occurrences]
+        self.minutes = [groups[o.group].minutes for o in occurrences]
+        self.cluster = [int(label[o.group]) for o in occurrences]
+        self.walks = [int(a) for a in approach]
+        self.chains: dict[int, list[int]] = defaultdict(list)
+        for oi, occ in enumerate(occurrences):
+            self.chains[occ.group].append(oi)
+        self.at: dict[int, int | None] = {oi: None for oi in range(len(occurrences))}
+        self.count: dict[tuple[int, int], int] = defaultdict(int)
+        self.loads = [0] * len(offsets)
+        self.on: list[set[int]] = [set() for _ in offsets]  # the occurrences on each day
+        self.walked = 0  # approach minutes of every opened cluster-day
+        self.extra = 0  # minutes of early visits
+        for oi, k in chosen.items():
+            self.move(oi, k)
+
+    def move(self, oi: int, k: int | None) -> None:
+        """Put ``oi`` on day ``k`` (None: leave an optional visit out)."""
+        old, c = self.at[oi], self.cluster[oi]
+        if old is not None:
+            self.count[c, old] -= 1
+            walk = self.walks[c] if self.count[c, old] == 0 else 0
+            self.loads[old] -= self.minutes[oi] + walk
+            self.walked -= walk
+            self.extra -= self.minutes[oi] if self.occurrences[oi].optional else 0
+            self.on[old].discard(oi)
+        if k is not None:
+            walk = self.walks[c] if self.count[c, k] == 0 else 0
+            self.count[c, k] += 1
+            self.loads[k] += self.minutes[oi] + walk
+            self.walked += walk
+            self.extra += self.minutes[oi] if self.occurrences[oi].optional else 0
+            self.on[k].add(oi)
+        self.at[oi] = k
+
+    def chain_ok(self, gi: int) -> bool:
+        """The group's visits keep their windows, gaps and the end of the horizon."""
+        occurrences, at, offsets = self.occurrences, self.at, self.offsets
+        items = self.chains[gi]
+        placed = []
+        for oi in items:
+            k = at[oi]
+            if k is None:
+                if not occurrences[oi].optional:
+                    return False
+                continue
+            if k not in self.allowed[oi]:
+                return False
+            placed.append((oi, offsets[k]))
+        for (_, ta), (oi, tb) in itertools.pairwise(placed):
+            if not occurrences[oi].min_gap <= tb - ta <= occurrences[oi].max_gap:
+                return False
+        last = items[-1]
+        if occurrences[last].optional and at[last] is None and len(items) > 1:
+            k = at[items[-2]]
+            return k is not None and offsets[k] >= self.horizon - self.groups[gi].period
+        return True
+
+    def chosen(self) -> dict[int, int]:
+        """Occurrence -> day of the placed ones."""
+        return {oi: k for oi, k in self.at.items() if k is not None}
+
+
+def band_cost(loads: Sequence[int], walked: int, extra: int, band_pct: float) -> float:
+    """What :func:`polish` lowers: the model's weights, each day's deviation counted from
+    the mean of the days (the measure) instead of a fixed target, and the tolerated band
+    ``POLISH_AIM`` of ``band_pct`` around it."""
+    n = len(loads)
+    mean = sum(loads) / n
+    tolerated = mean * band_pct / 100 * POLISH_AIM
+    worst = spread = beyond = 0.0
+    for v in loads:
+        dev = v - mean if v > mean else mean - v
+        spread += dev
+        if dev > tolerated:
+            beyond += dev - tolerated
+        if dev > worst:
+            worst = dev
+    return (MAX_DEV_WEIGHT * POLISH_MAX_WEIGHT * worst + BAND_WEIGHT * beyond
+            + SUM_DEV_WEIGHT * spread + APPROACH_WEIGHT * walked + EXTRA_WEIGHT * extra)
+
+
+def polish(chosen: dict[int, int], occurrences: list[Occurrence], offsets: list[int],
+           groups: Sequence[Group], label: np.ndarray, approach: np.ndarray,
+           band_pct: float, max_moves: int) -> dict[int, int]:
+    """Level a finished calendar against the measure itself: every day's load within
+    ``band_pct`` of the mean of the days.
+
+    The levelling (:func:`level`) and CP-SAT level against each day's share of a total fixed
+    before the search; when the input forces some days above it (visits due in the first
+    weeks), the calendar's own mean rises and the quiet days stay below: early visits that
+    would fill them cost there. Here the deviations are counted from the mean of the
+    calendar being searched (:func:`band_cost`), and half of the moves are aimed: a visit
+    off the day furthest above the mean to another day of its window, or onto the day
+    furthest below it from a day of its window, moving the rest of the group's chain by
+    the same number of work days when the visit alone would break a gap; the other half are
+    :func:`level`'s (a visit, an early visit in or out, the first or last visits of a chain
+    shifted together). Every state kept keeps the model's rules; a move is kept when it
+    does not raise the cost, or with probability ``exp(-delta / T)`` (``T`` cooling from
+    ``POLISH_T0`` to ``POLISH_T1``); the best state is returned. Deterministic: seeded
+    draws, ``max_moves`` of them, no clock.
+    """
+    if not offsets or not occurrences or max_moves <= 0:
+        return chosen
+    state = _Placement(chosen, occurrences, offsets, groups, label, approach)
+    n_days = len(offsets)
+    allowed_on: list[list[int]] = [[] for _ in range(n_days)]
+    for oi, occ in enumerate(occurrences):
+        for k in occ.days:
+            allowed_on[k].append(oi)
+
+    def cost() -> float:
+        return band_cost(state.loads, state.walked, state.extra, band_pct)
+
+    def shift_rest(oi: int, step: int) -> list[tuple[int, int | None]]:
+        """The visits of ``oi``'s group after it (step > 0) or before it, moved by
+        ``step`` work days too (placed ones only)."""
+        items = state.chains[occurrences[oi].group]
+        j = items.index(oi)
+        part = items[j + 1:] if step > 0 else items[:j]
+        out: list[tuple[int, int | None]] = []
+        for other in part:
+            k = state.at[other]
+            if k is not None:
+                if not 0 <= k + step < n_days:
+                    return []
+                out.append((other, k + step))
+        return out
+
+    def pushed(oi: int, frm: int, to: int) -> list[tuple[int, int | None]]:
+        """``oi`` from ``frm`` to ``to``; when that day is then above the tolerated band,
+        one of its other visits on to the quietest day of its window, and so on
+        (``POLISH_DEPTH`` visits at most): an ejection chain off a busy day."""
+        loads, minutes = list(state.loads), state.minutes
+        upper = sum(loads) / n_days * (1 + band_pct / 100 * POLISH_AIM)
+        changes: list[tuple[int, int | None]] = []
+        moved = {oi}
+        for _ in range(POLISH_DEPTH):
+            changes.append((oi, to))
+            loads[frm] -= minutes[oi]
+            loads[to] += minutes[oi]
+            if loads[to] <= upper:
+                break
+            on = [o for o in sorted(state.on[to])
+                  if o not in moved and len(occurrences[o].days) > 1]
+            if not on:
+                break
+            oi = min(on, key=lambda o: min(loads[k] for k in occurrences[o].days if k != to))
+            frm = to
+            to = min((k for k in occurrences[oi].days if k != frm), key=loads.__getitem__)
+            moved.add(oi)
+        return changes
+
+    def pulled(oi: int, frm: int, to: int) -> list[tuple[int, int | None]]:
+        """``oi`` from ``frm`` onto ``to``; when ``frm`` is then below the tolerated band, a
+        visit of the busiest day of those whose window holds ``frm`` onto it, and so on
+        (``POLISH_DEPTH`` visits at most): an ejection chain onto a quiet day."""
+        loads, minutes = list(state.loads), state.minutes
+        lower = sum(loads) / n_days * (1 - band_pct / 100 * POLISH_AIM)
+        changes: list[tuple[int, int | None]] = []
+        moved = {oi}
+        for _ in range(POLISH_DEPTH):
+            changes.append((oi, to))
+            loads[frm] -= minutes[oi]
+            loads[to] += minutes[oi]
+            if loads[frm] >= lower:
+                break
+            near = [o for o in allowed_on[frm] if o not in moved and state.at[o] is not None
+                    and state.at[o] != frm]
+            if not near:
+                break
+            oi = max(near, key=lambda o: loads[state.at[o]])  # type: ignore[index]
+            to, frm = frm, int(state.at[oi])  # type: ignore[arg-type]
+            moved.add(oi)
+        return changes
+
+    def aimed(r: np.ndarray) -> list[list[tuple[int, int | None]]]:
+        """Moves off the day furthest above the mean or onto the day furthest below it: a
+        visit alone, an ejection chain from it, the visit swapped with a shorter one of the
+        other day, or with the rest of its chain moved by as many work days."""
+        loads, minutes = state.loads, state.minutes
+        mean = sum(loads) / n_days
+        high = max(range(n_days), key=loads.__getitem__)
+        low = min(range(n_days), key=loads.__getitem__)
+        if loads[high] - mean >= mean - loads[low]:  # off the busiest day
+            on = sorted(state.on[high])
+            if not on:
+                return []
+            oi = on[int(r[2] * len(on))]
+            options: list[int | None] = [k for k in occurrences[oi].days if k != high]
+            if occurrences[oi].optional:
+                options.append(None)
+            if not options:
+                return []
+            to = options[int(r[3] * len(options))]
+            frm: int | None = high
+        else:  # onto the quietest day
+            near = allowed_on[low]
+            oi = near[int(r[2] * len(near))]
+            if state.at[oi] == low:
+                return []
+            to, frm = low, state.at[oi]
+        out: list[list[tuple[int, int | None]]] = [[(oi, to)]]
+        if to is None or frm is None:
+            return out
+        out.append(pushed(oi, frm, to) if frm == high else pulled(oi, frm, to))
+        # a swap: a shorter visit of the day it goes to takes its place (both days move
+        # towards each other)
+        back = [oj for oj in sorted(state.on[to]) if frm in state.allowed[oj]
+                and minutes[oj] < minutes[oi]]
+        if back:
+            oj = back[int(r[3] * len(back))]
+            out.append([(oi, to), (oj, frm)])
+        out.append([(oi, to), *shift_rest(oi, to - frm)])
+        return out
+
+    def drawn(r: np.ndarray) -> list[list[tuple[int, int | None]]]:
+        """One of :func:`level`'s moves."""
+        gi = group_ids[int(r[0] * len(group_ids))]
+        items = state.chains[gi]
+        if r[1] < 0.4:
+            oi = items[int(r[2] * len(items))]
+            options: list[int | None] = list(occurrences[oi].days)
+            if occurrences[oi].optional:
+                options.append(None)
+            return [[(oi, options[int(r[3] * len(options))])]]
+        present = [oi for oi in items if state.at[oi] is not None]
+        if not present:
+            return []
+        j = 1 + int(r[2] * len(present))
+        part = present[:j] if r[1] < 0.7 else present[-j:]
+        step = LEVEL_SHIFTS[int(r[3] * len(LEVEL_SHIFTS))]
+        shifted: list[tuple[int, int | None]] = []
+        for oi in part:
+            k = state.at[oi]
+            assert k is not None
+            if not 0 <= k + step < n_days:
+                return []
+            shifted.append((oi, k + step))
+        return [shifted]
+
+    def trial(changes: list[tuple[int, int | None]]) -> float:
+        """The cost after ``changes`` (inf when a chain breaks a rule); the state is left
+        as it was."""
+        before = [(oi, state.at[oi]) for oi, _ in changes]
+        for oi, to in changes:
+            state.move(oi, to)
+        touched = {occurrences[oi].group for oi, _ in changes}
+        value = cost() if all(state.chain_ok(gi) for gi in touched) else math.inf
+        for oi, to in reversed(before):
+            state.move(oi, to)
+        return value
+
+    rng = np.random.default_rng(1)
+    group_ids = list(state.chains)
+    best = current = cost()
+    best_chosen = state.chosen()
+    temps = np.geomspace(POLISH_T0, POLISH_T1, max_moves)
+    draws = rng.random((max_moves, 6))
+    for tried in range(max_moves):
+        r = draws[tried]
+        candidates = aimed(r) if r[4] < POLISH_AIMED else drawn(r)
+        # the best of the candidates that keep the rules, then kept or not as one move
+        chosen_value, chosen_changes = math.inf, None
+        for changes in candidates:
+            if all(state.at[oi] == to for oi, to in changes):
+                continue
+            value = trial(changes)
+            if value < chosen_value:
+                chosen_value, chosen_changes = value, changes
+        if chosen_changes is None:
+            continue
+        if (chosen_value <= current
+                or r[5] < math.exp((current - chosen_value) / temps[tried])):
+            for oi, to in chosen_changes:
+                state.move(oi, to)
+            current = chosen_value
+            if chosen_value < best:
+                best, best_chosen = chosen_value, state.chosen()
+    return best_chosen
