@@ -23,7 +23,7 @@ holds no more than that, and a worker's memory holds one community per thread).
 
 The plan is the same for any number of workers, with or without a cluster, and the same as
 ``make_plan`` on the whole area: each community gets its share of the city's work budget
-(partition.budget.share, the share it gets in a whole-area plan), grid codes are the
+(partition.budget.share by households, the share it gets in a whole-area plan), grid codes are the
 community code plus a sequence numbered within the community, and the parts are assembled in
 community code order whatever order the tasks finished in. A community that fails is reported
 (``CityPlanResult.failures``, the summary's ``failed_communities``) and the rest are written.
@@ -98,16 +98,28 @@ def community_sizes(store: str | Path) -> dict[str, int]:
     return {str(code): int(n) for code, n in rows}
 
 
+def community_households(store: str | Path) -> dict[str, int]:
+    """Households per community in the store, each building's counted in whole numbers as
+    the plan counts them (partition.divide.community_households)."""
+    with closing(sqlite3.connect(f"file:{Path(store)}?mode=ro", uri=True)) as con:
+        rows = con.execute("SELECT community, SUM(CAST(households AS INTEGER)) FROM buildings "
+                           "WHERE community IS NOT NULL GROUP BY community").fetchall()
+    return {str(code): int(n or 0) for code, n in rows}
+
+
 def city_tasks(store: str | Path, parts: Path, *, target: int = DEFAULT_TARGET, seed: int = 0,
                time_limit: float | None = None,
                strict_barriers: bool = False) -> list[TaskSpec]:
     """One task per community with buildings, largest first (ties by code); ``time_limit`` is
-    the whole city's work budget (None: partition.budget.default_units of its buildings)."""
+    the whole city's work budget (None: partition.budget.default_units of its buildings and
+    communities)."""
     sizes = community_sizes(store)
+    households = community_households(store)
     codes = sorted(sizes, key=lambda c: (-sizes[c], c))
-    total = default_units(sum(sizes.values())) if time_limit is None else time_limit
+    total = (default_units(sum(sizes.values()), [households.get(c, 0) for c in sorted(sizes)],
+                           target) if time_limit is None else time_limit)
     # The share each community gets in the whole-area plan (partition.divide), exactly.
-    units = share(total, [sizes[c] for c in codes])
+    units = share(total, [households.get(c, 0) for c in codes])
     return [TaskSpec(str(store), code, str(parts), target, seed, u, strict_barriers)
             for code, u in zip(codes, units, strict=True)]
 

@@ -33,7 +33,7 @@ from gis.errors import WanggeError
 from gis.study_area import StudyArea
 from partition.adjacency import building_graph, connected_parts
 from partition.budget import default_units
-from partition.divide import assign_grids
+from partition.divide import assign_grids, community_households
 from partition.groups import twin_roots
 from partition.metrics import (
     BALANCE_LIMIT,
@@ -139,6 +139,14 @@ def build_territory(area: StudyArea, progress: Callable[[str], object] | None = 
     return Territory(buildings, regions, cells, graph)
 
 
+def _households_by_community(graph: nx.Graph[Hashable],
+                             buildings: gpd.GeoDataFrame) -> list[int]:
+    """Households of each community as the division counts them (partition.divide), in
+    community order."""
+    return [community_households(graph, members) for _, members
+            in sorted(buildings.groupby("community").groups.items(), key=lambda kv: str(kv[0]))]
+
+
 def make_plan(area: StudyArea, target: int = DEFAULT_TARGET, *, seed: int = 0,
               previous: tuple[gpd.GeoDataFrame, gpd.GeoDataFrame] | None = None,
               locked: frozenset[str] = frozenset(), territory: Territory | None = None,
@@ -162,11 +170,12 @@ def make_plan(area: StudyArea, target: int = DEFAULT_TARGET, *, seed: int = 0,
         workers: processes tessellating regions and dividing groups at once (the plan is
             the same for any number).
         time_limit: work (about seconds of one core, partition.budget) the exact steps may
-            spend in all; None: partition.budget.default_units for the area's size. The same
-            seed and limit give the same plan. It is shared by community (by buildings), then
-            by group: a community planned alone (a study area of its buildings, streets and
-            barriers) with ``partition.budget.portion(time_limit, its buildings, the area's)``
-            gets exactly the grids it gets here.
+            spend in all; None: partition.budget.default_units for the area's buildings and
+            its communities' households. The same seed and limit give the same plan. It is
+            shared by community (by households), then by group (by grids): a community
+            planned alone (a study area of its buildings, streets and barriers) with
+            ``partition.budget.portion(time_limit, its households, the area's)`` gets exactly
+            the grids it gets here.
         strict_barriers: join no pocket across an arterial road (partition.groups).
 
     Communities whose division fails are left without grids and listed in ``failures``
@@ -187,7 +196,8 @@ def make_plan(area: StudyArea, target: int = DEFAULT_TARGET, *, seed: int = 0,
         codes = ", ".join(sorted(unknown))
         raise PlanError(f"锁定的网格不在原方案中：{codes}",
                         f"locked grids not in the previous plan: {codes}")
-    work = default_units(len(buildings)) if time_limit is None else time_limit
+    work = (default_units(len(buildings), _households_by_community(territory.graph, buildings),
+                          target) if time_limit is None else time_limit)
     division = assign_grids(territory.graph, buildings, target, seed=seed, previous=prev,
                             locked=frozenset(locked), workers=workers, work=work,
                             strict_barriers=strict_barriers)

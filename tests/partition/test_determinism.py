@@ -127,12 +127,16 @@ def community_alone(area: StudyArea, code: str) -> StudyArea:
 def test_community_alone_as_in_the_whole_area(area, whole):
     inside = area.buildings[area.buildings["community"].notna()]
     sizes = inside.groupby("community").size()
-    work = default_units(len(inside))  # the whole plan's default
+    # Work is shared by households, each building's counted in whole numbers.
+    households = inside["households"].astype(int).groupby(inside["community"]).sum()
+    work = default_units(len(inside), list(households), TARGET)  # the whole plan's default
+    assert whole.summary["work_budget"] == round(work, 2)
     expected = labels_of(whole)
     assert whole.summary["groups_out_of_budget"] > 0  # the budget decides somewhere
     for code in sizes.index:
         alone = make_plan(community_alone(area, code), TARGET,
-                          time_limit=portion(work, sizes[code], len(inside)))
+                          time_limit=portion(work, int(households[code]),
+                                             int(households.sum())))
         got = labels_of(alone)
         assert len(got) == sizes[code]
         pd.testing.assert_series_equal(got.sort_index(), expected.reindex(got.index)
