@@ -476,8 +476,10 @@ def rebalance(ctx: EditContext, state: PlanState, seed: int = 0,
               progress: Callable[[int, int], object] | None = None) -> Edit:
     """Re-balance the unlocked residential grids with as few moves as possible
     (partition.rebalance.rebalance_group: each grid keeps what it can, moving a building costs,
-    grids beyond BALANCE_LIMIT are trimmed), keeping the number of grids of each connected
-    group of unlocked buildings. Locked, building and dedicated grids stay as they are.
+    grids beyond BALANCE_LIMIT are trimmed, then repaired by ejection chains or a small
+    CP-SAT model of their neighbourhood), keeping the number of grids of each connected
+    group of unlocked buildings. Balance aims at each community's mean as it will be after
+    (:func:`_means_after`). Locked, building and dedicated grids stay as they are.
     ``progress(done, total)`` is called after each group.
     """
     stats = {s.code: s for s in grid_stats(ctx, state)}
@@ -492,13 +494,10 @@ def rebalance(ctx: EditContext, state: PlanState, seed: int = 0,
                    for members in connected_parts(ctx.graph, by_comm[comm])]
     created: dict[str, tuple[str, str]] = {}
     changes: list[Change] = []
+    means = _means_after(ctx, state, stats, groups)
     for i, (comm, members) in enumerate(groups):
         grids = {state.grid_of[b] for b in members}
-        sized = [stats[g].households for g in grids if stats[g].households > 0]
-        regular = [s.households for s in stats.values() if s.community == comm
-                   and s.kind == "residential" and s.households >= SMALL_SHARE * ctx.target]
-        mean = sum(regular) / len(regular) if regular else (
-            sum(sized) / len(sized) if sized else None)
+        mean = means[comm]
 
         def new_label(comm: str = comm) -> Hashable:
             code = next_code(state, comm, created)
@@ -519,6 +518,39 @@ def rebalance(ctx: EditContext, state: PlanState, seed: int = 0,
     edit.removed = {g: (state.community[g], state.kind.get(g, "residential"))
                     for g in state.members if g not in after.members}
     return edit
+
+
+def _means_after(ctx: EditContext, state: PlanState, stats: Mapping[str, GridStats],
+                 groups: list[tuple[str, list[str]]]) -> dict[str, float | None]:
+    """Each community's mean grid size as :func:`grid_stats` will find it once the
+    re-balance of ``groups`` ((community, buildings) of connected unlocked grids) is made:
+    a group's grids counted at their balanced size (a split's new half, below SMALL_SHARE of
+    the target now, is a regular grid after), the community's other grids as they are.
+    Aiming at the present mean left the grid that a split had just made, and grids of the
+    community's other groups, off the mean they then counted in."""
+    regular = SMALL_SHARE * ctx.target
+    drawn: dict[str, set[str]] = defaultdict(set)
+    sizes: dict[str, list[float]] = defaultdict(list)  # the regular grids after
+    fallback: dict[str, list[float]] = defaultdict(list)
+    for comm, members in groups:
+        grids = {state.grid_of[b] for b in members}
+        drawn[comm] |= grids
+        total = sum(ctx.households(b) for b in members)
+        if total / len(grids) >= regular:
+            sizes[comm] += [total / len(grids)] * len(grids)
+        else:
+            sizes[comm] += [stats[g].households for g in grids
+                            if stats[g].households >= regular]
+        fallback[comm] += [stats[g].households for g in grids if stats[g].households > 0]
+    for s in stats.values():
+        if (s.community in drawn and s.code not in drawn[s.community]
+                and s.kind == "residential" and s.households >= regular):
+            sizes[s.community].append(s.households)
+    out: dict[str, float | None] = {}
+    for comm in drawn:
+        counted = sizes[comm] or fallback[comm]
+        out[comm] = sum(counted) / len(counted) if counted else None
+    return out
 
 
 # ---- statistics ------------------------------------------------------------------------------

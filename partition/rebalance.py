@@ -13,7 +13,13 @@ Starting from the previous plan's grid of each building (matched by ``building_i
 4. local search brings grids that deviate more than ``TOLERANCE`` back towards the mean,
    where moving a building off its previous grid costs ``MOVE_WEIGHT`` x its share of a mean
    grid, so only worthwhile moves are made and a balanced plan is left as it is; grids still
-   beyond BALANCE_LIMIT are then trimmed by single moves (regionalize.balance_extremes).
+   beyond BALANCE_LIMIT are then trimmed by single moves (regionalize.balance_extremes);
+5. grids still beyond BALANCE_LIMIT are repaired by ejection chains (:func:`chain_repairs`):
+   a boundary building moves into (or out of) the grid from a neighbour, which takes one from
+   (or passes one to) the next grid, and so on along a path of grids until a grid with room
+   ends the chain; the cheapest chain in households moved that keeps every grid on it within
+   the limit and in one piece is made (the path moves of redistricting local search). A grid
+   that single moves cannot repair without pushing a neighbour past the limit is repaired so.
 
 A grid keeps its code when it keeps its label (most of its buildings); new grids get the next
 free sequence number of their community.
@@ -21,14 +27,19 @@ free sequence number of their community.
 
 from __future__ import annotations
 
+import heapq
+import math
 from collections import defaultdict
 from collections.abc import Callable, Hashable
+from dataclasses import dataclass
 
 import networkx as nx
 import numpy as np
 import pandas as pd
+from ortools.sat.python import cp_model
 
 from partition.adjacency import connected_parts
+from partition.budget import WorkBudget
 from partition.metrics import BALANCE_LIMIT
 from partition.regionalize import balance_extremes, bisect, refine, split
 from partition.untangle import untangle
@@ -36,6 +47,28 @@ from partition.untangle import untangle
 MOVE_WEIGHT = 0.1
 # Deviations within this share of the mean grid size are left alone when re-balancing.
 TOLERANCE = 0.10
+# Ejection chains: grids a chain passes through beyond the one it repairs, states a search
+# expands, first-move levels (the repaired grid's excess after the first move) tried.
+MAX_CHAIN = 8
+MAX_STATES = 20_000
+MAX_LEVELS = 6
+# A building moved costs this many households on top of its own (few buildings too, and a
+# shop or school with no households does not move for nothing).
+BUILDING_COST = 1
+# Where no chain helps, a CP-SAT model of the grid and its neighbours (one ring, then two,
+# three) is solved for the fewest households moved that brings them all within the limit:
+# building counts and work (deterministic seconds, partition.budget) per solve it may take.
+MODEL_RINGS = (1, 2, 3)
+MODEL_MAX_BUILDINGS = 150
+MODEL_MAX_GRIDS = 16
+MODEL_WORK = 1.0
+MODEL_BUDGET = 8.0  # work all models of one group may take (a re-balance stays in seconds)
+MODEL_REACH = 2  # a building may join the grid of a building this many edges away
+# Where a model with each grid's anchor fixed finds no repair, one with free roots is tried
+# on neighbourhoods of at most this many buildings, with this share of the work (it is many
+# times slower, and mostly proves that nothing helps).
+MODEL_FREE_ROOTS = 30
+FREE_ROOTS_WORK = 0.25
 
 
 def previous_grids(buildings: pd.DataFrame, previous_buildings: pd.DataFrame) -> pd.Series:
@@ -108,7 +141,9 @@ def rebalance_group(graph: nx.Graph[Hashable], nodes: list[Hashable], k: int,
     rng = np.random.default_rng(seed)
     labels = refine(graph, labels, k, rng, previous=previous, move_weight=MOVE_WEIGHT,
                     tolerance=TOLERANCE)
-    return balance_extremes(graph, labels, mean=mean, stop_below=BALANCE_LIMIT)
+    labels = balance_extremes(graph, labels, mean=mean, stop_below=BALANCE_LIMIT)
+    return chain_repairs(graph, labels, mean=mean or sum(w.values()) / max(k, 1),
+                         previous=previous)
 
 
 def _split_new_compounds(graph: nx.Graph[Hashable], new: list[Hashable],
@@ -164,3 +199,444 @@ def _match_count(graph: nx.Graph[Hashable], labels: dict[Hashable, Hashable], k:
                 labels[n] = into
         else:
             return
+
+
+# ---- ejection chains ---------------------------------------------------------------------------
+
+# One step of a chain: (building, from grid, to grid).
+Step = tuple[Hashable, Hashable, Hashable]
+
+
+@dataclass(frozen=True)
+class _Link:
+    """A state of the chain search: ``building`` enters ``grid`` (a chain pushing households
+    out of a heavy grid) or leaves it (pulling them into a light one); ``back`` is the state
+    before, None at the first move."""
+
+    grid: Hashable
+    building: Hashable
+    source: Hashable
+    cost: float
+    back: _Link | None
+
+    def grids(self) -> set[Hashable]:
+        out: set[Hashable] = set()
+        link: _Link | None = self
+        while link is not None:
+            out |= {link.grid, link.source}
+            link = link.back
+        return out
+
+
+class _Chains:
+    """The grids of one group as the chain search sees them: members, loads, bounds."""
+
+    def __init__(self, graph: nx.Graph[Hashable], part: dict[Hashable, Hashable],
+                 mean: float, previous: dict[Hashable, Hashable], limit: float) -> None:
+        self.graph, self.part, self.previous = graph, part, previous
+        self.members: dict[Hashable, set[Hashable]] = defaultdict(set)
+        for n, g in part.items():
+            self.members[g].add(n)
+        self.w = {n: int(graph.nodes[n]["households"]) for n in part}
+        self.load = {g: sum(self.w[n] for n in ms) for g, ms in self.members.items()}
+        self.lo, self.hi = mean * (1 - limit), mean * (1 + limit)
+
+    def excess(self, total: float) -> float:
+        """Households beyond the limit on either side."""
+        return max(0.0, total - self.hi, self.lo - total)
+
+    def fits(self, grid: Hashable, change: int) -> bool:
+        """Whether ``grid`` changed by ``change`` households is within the limit, or no
+        further beyond it than now."""
+        after = self.excess(self.load[grid] + change)
+        return after <= 1e-9 or after <= self.excess(self.load[grid]) - 1e-9
+
+    def cost(self, v: Hashable, dst: Hashable) -> float:
+        """Households a move adds to those moved off their previous grid (none for a new
+        building, one moved already or one going back), plus BUILDING_COST."""
+        src = self.part[v]
+        fresh = v in self.previous and self.previous[v] == src and dst != src
+        return BUILDING_COST + (self.w[v] if fresh else 0)
+
+    def connected(self, nodes: set[Hashable]) -> bool:
+        if not nodes:
+            return False
+        start = min(nodes, key=str)
+        seen = {start}
+        stack = [start]
+        while stack:
+            u = stack.pop()
+            for nb in self.graph[u]:
+                if nb in nodes and nb not in seen:
+                    seen.add(nb)
+                    stack.append(nb)
+        return len(seen) == len(nodes)
+
+    def outward(self, grid: Hashable, keep: set[Hashable]) -> list[tuple[Hashable, Hashable]]:
+        """(building of ``keep``, neighbouring grid) pairs across ``keep``'s boundary, in
+        name order."""
+        out = {(v, self.part[nb]) for v in keep for nb in self.graph[v]
+               if nb in self.part and self.part[nb] != grid}
+        return sorted(out, key=lambda e: (str(e[0]), str(e[1])))
+
+    def inward(self, grid: Hashable, keep: set[Hashable]) -> list[tuple[Hashable, Hashable]]:
+        """(building of a neighbouring grid next to ``keep``, its grid) pairs, in name order."""
+        out = {(nb, self.part[nb]) for v in keep for nb in self.graph[v]
+               if nb in self.part and self.part[nb] != grid}
+        return sorted(out, key=lambda e: (str(e[0]), str(e[1])))
+
+    def apply(self, steps: list[Step]) -> None:
+        for v, src, dst in steps:
+            self.members[src].discard(v)
+            self.members[dst].add(v)
+            self.load[src] -= self.w[v]
+            self.load[dst] += self.w[v]
+            self.part[v] = dst
+
+
+def chain_repairs(graph: nx.Graph[Hashable], labels: dict[Hashable, Hashable], *,
+                  mean: float, previous: dict[Hashable, Hashable],
+                  limit: float = BALANCE_LIMIT, max_chains: int = 200,
+                  budget: WorkBudget | None = None) -> dict[Hashable, Hashable]:
+    """Repair the grids of ``labels`` (one group: node -> grid) beyond ``limit`` of ``mean``
+    by ejection chains; a copy.
+
+    Worst grid first, the chain with the least excess left on that grid, then the fewest
+    households moved off their ``previous`` grid (BUILDING_COST more a building) is made.
+    Every grid a chain touches stays within the limit (or no further beyond it than it was)
+    and connected; only nodes of ``labels`` move, only between its grids. Where no chain
+    helps (every neighbour's slack smaller than the buildings it could pass on), the grid and
+    its neighbours are re-assigned by a CP-SAT model for the least excess, then the fewest
+    households moved (:func:`_model_repair`), drawing on ``budget`` (MODEL_BUDGET units when
+    None). A grid neither improves is left as it is, until a neighbouring grid changes.
+    Ties go to names and the models' work is counted, not timed, so the result is the same
+    in any process.
+    """
+    if mean <= 0:
+        return dict(labels)
+    chains = _Chains(graph, dict(labels), mean, previous, limit)
+    budget = budget or WorkBudget(MODEL_BUDGET)
+    tried: set[Hashable] = set()
+    for _ in range(max_chains):
+        bad = [g for g, total in chains.load.items()
+               if g not in tried and total > 0 and chains.excess(total) > 0]
+        if not bad:
+            break
+        grid = max(bad, key=lambda g: (chains.excess(chains.load[g]), str(g)))
+        steps = _best_chain(chains, grid)
+        if steps is None and budget.allows():
+            steps = _model_repair(chains, grid, budget)
+        if steps is None:
+            tried.add(grid)
+            continue
+        chains.apply(steps)
+        # Each repair lowers the total excess: this ends. A grid that failed is tried again
+        # only when it or a neighbour changed.
+        changed = {g for _, src, dst in steps for g in (src, dst)}
+        tried -= changed | {chains.part[nb] for g in changed for v in chains.members[g]
+                            for nb in chains.graph[v] if nb in chains.part}
+    return chains.part
+
+
+def _best_chain(chains: _Chains, grid: Hashable) -> list[Step] | None:
+    """The steps of the best chain repairing ``grid`` (see :func:`chain_repairs`), or None."""
+    heavy = chains.load[grid] > chains.hi
+    before = chains.excess(chains.load[grid])
+    mine = chains.members[grid]
+    firsts: dict[float, list[_Link]] = defaultdict(list)
+    if heavy:  # a building of the grid goes to a neighbour
+        for v, q in chains.outward(grid, mine):
+            after = chains.excess(chains.load[grid] - chains.w[v])
+            if after < before - 1e-9 and chains.connected(mine - {v}):
+                firsts[round(after, 6)].append(_Link(q, v, grid, chains.cost(v, q), None))
+    else:  # a neighbour's building comes in
+        for v, q in chains.inward(grid, mine):
+            after = chains.excess(chains.load[grid] + chains.w[v])
+            if after < before - 1e-9 and chains.connected(mine | {v}):
+                firsts[round(after, 6)].append(_Link(q, v, grid, chains.cost(v, grid), None))
+    for level in sorted(firsts)[:MAX_LEVELS]:
+        end = _search(chains, firsts[level], heavy)
+        if end is not None:
+            return _steps(end, heavy)
+    return None
+
+
+def _search(chains: _Chains, starts: list[_Link], heavy: bool) -> _Link | None:
+    """Cheapest chain from the first moves ``starts`` (Dijkstra over (grid, building)
+    states): a link ends where its grid can take the building in (``heavy``) or let it go
+    without anything in return; else the grid passes one on to (takes one from) a grid not
+    yet on the chain."""
+    sign = 1 if heavy else -1
+    queue: list[tuple[float, int, int, _Link]] = []
+    order = 0
+    for link in starts:
+        queue.append((link.cost, 1, order, link))
+        order += 1
+    heapq.heapify(queue)
+    done: set[tuple[Hashable, Hashable]] = set()
+    expanded = 0
+    while queue and expanded < MAX_STATES:
+        _, depth, _, link = heapq.heappop(queue)
+        g, x = link.grid, link.building
+        if (g, x) in done:
+            continue
+        done.add((g, x))
+        expanded += 1
+        mine = chains.members[g]
+        alone = mine | {x} if heavy else mine - {x}
+        if chains.fits(g, sign * chains.w[x]) and chains.connected(alone):
+            return link
+        if depth > MAX_CHAIN:
+            continue
+        on_chain = link.grids()
+        pairs = (chains.outward(g, alone) if heavy else chains.inward(g, alone))
+        for y, r in pairs:
+            if r in on_chain or y == x:
+                continue
+            final = alone - {y} if heavy else alone | {y}
+            change = sign * (chains.w[x] - chains.w[y])
+            if not chains.fits(g, change) or not chains.connected(final):
+                continue
+            cost = link.cost + (chains.cost(y, r) if heavy else chains.cost(y, g))
+            nxt = _Link(r, y, g, cost, link)
+            heapq.heappush(queue, (cost, depth + 1, order, nxt))
+            order += 1
+    return None
+
+
+def _steps(end: _Link, heavy: bool) -> list[Step]:
+    """The moves of the chain ending at ``end``, as (building, from, to)."""
+    out: list[Step] = []
+    link: _Link | None = end
+    while link is not None:
+        if heavy:  # the building went from the grid before to this link's grid
+            out.append((link.building, link.source, link.grid))
+        else:  # the building came from this link's grid into the grid before
+            out.append((link.building, link.grid, link.source))
+        link = link.back
+    return out[::-1]
+
+
+# ---- the neighbourhood model -------------------------------------------------------------------
+
+def _model_repair(chains: _Chains, grid: Hashable, budget: WorkBudget) -> list[Step] | None:
+    """The moves re-assigning ``grid`` and the grids within one, two, three rings of it that
+    lower their total excess beyond the limit (no grid further beyond it than before), with
+    the fewest households moved off their previous grid, then the least cut; None when no
+    model of a size allowed finds any.
+
+    Each grid's anchor stays; where that leaves the neighbourhood beyond the limit, a model in
+    which any building may stay is tried on small neighbourhoods. Of the rings' models, the
+    one leaving the least excess over the largest neighbourhood wins, then the one moving
+    fewest households: repairing ``grid`` with its near neighbours
+    alone and a grid beyond the limit two rings off on its own later moved more than both at
+    once. A ring whose model leaves that neighbourhood within the limit ends the search."""
+    areas: list[list[Hashable]] = []
+    for rings in MODEL_RINGS:
+        grids = _rings(chains, grid, rings)
+        if grids is None:
+            break
+        if len(grids) >= 2 and (not areas or len(grids) > len(areas[-1])):
+            areas.append(grids)
+    if not areas:
+        return None
+    whole = areas[-1]
+    best: tuple[tuple[float, float], list[Step]] | None = None
+    for grids in areas:
+        size = sum(len(chains.members[g]) for g in grids)
+        for anchored in (True, False):
+            if not anchored and (_within(best) or size > MODEL_FREE_ROOTS):
+                break
+            steps = _NeighbourhoodModel(chains, grids, anchored).solve(budget)
+            if not steps:
+                continue
+            key = (_excess_after(chains, whole, steps),
+                   sum(chains.cost(v, d) for v, _, d in steps))
+            if best is None or key < best[0]:
+                best = (key, steps)
+        if _within(best):
+            break
+    return None if best is None else best[1]
+
+
+def _within(best: tuple[tuple[float, float], list[Step]] | None) -> bool:
+    """Whether the best repair so far leaves its neighbourhood within the limit."""
+    return best is not None and best[0][0] <= 1e-9
+
+
+def _excess_after(chains: _Chains, grids: list[Hashable], steps: list[Step]) -> float:
+    """The total excess of ``grids`` once ``steps`` are made."""
+    load = {g: float(chains.load[g]) for g in grids}
+    for v, src, dst in steps:
+        load[src] -= chains.w[v]
+        load[dst] += chains.w[v]
+    return sum(chains.excess(x) for x in load.values())
+
+
+def _rings(chains: _Chains, grid: Hashable, rings: int) -> list[Hashable] | None:
+    """``grid`` and the grids within ``rings`` steps of it, in name order (``grid`` first),
+    or None when too many for a model."""
+    found = {grid}
+    frontier = {grid}
+    for _ in range(rings):
+        frontier = {chains.part[nb] for g in frontier for v in chains.members[g]
+                    for nb in chains.graph[v] if nb in chains.part} - found
+        found |= frontier
+    if (len(found) > MODEL_MAX_GRIDS
+            or sum(len(chains.members[g]) for g in found) > MODEL_MAX_BUILDINGS):
+        return None
+    return sorted(found, key=lambda g: (g != grid, str(g)))
+
+
+class _NeighbourhoodModel:
+    """Every building of ``grids`` assigned to one of them (a grid within MODEL_REACH edges),
+    each grid connected through its own buildings (a flow from a root: its anchor, which
+    stays, when ``anchored``; any of its buildings else, a model many times slower), each
+    grid's households within the limit or no further beyond it than now."""
+
+    def __init__(self, chains: _Chains, grids: list[Hashable], anchored: bool = True) -> None:
+        self.chains, self.grids = chains, grids
+        self.work = MODEL_WORK if anchored else FREE_ROOTS_WORK * MODEL_WORK
+        cp = self.cp = cp_model.CpModel()
+        graph, w = chains.graph, chains.w
+        self.nodes = sorted((v for g in grids for v in chains.members[g]), key=str)
+        inside = set(self.nodes)
+        index = {g: i for i, g in enumerate(grids)}
+        home = {v: index[chains.part[v]] for v in self.nodes}
+        near = _near(graph, inside, MODEL_REACH)
+        self.x = {v: {i: cp.new_bool_var("") for i in sorted({home[u] for u in near[v]})}
+                  for v in self.nodes}
+        for v in self.nodes:
+            cp.add_exactly_one(self.x[v].values())
+        self.edges = [(u, v, float(graph.edges[u, v].get("cost", 1.0))) for u in self.nodes
+                      for v in sorted(graph[u], key=str) if v in inside and str(u) < str(v)]
+        self._connect()
+        if anchored:
+            for i, g in enumerate(grids):
+                self.cp.add(self.roots[i][self._anchor(g)] == 1)
+        excesses = []
+        for i, g in enumerate(grids):
+            load = sum(w[v] * xv[i] for v, xv in self.x.items() if i in xv)
+            now = chains.excess(chains.load[g])
+            # Integer bounds: households within [lo, hi], widened to the present load.
+            lo = min(chains.load[g], math.ceil(chains.lo - 1e-9))
+            hi = max(chains.load[g], math.floor(chains.hi + 1e-9))
+            cp.add_linear_constraint(load, lo, hi)
+            exc = cp.new_int_var(0, math.ceil(now), "")
+            cp.add(exc >= load - math.floor(chains.hi + 1e-9))
+            cp.add(exc >= math.ceil(chains.lo - 1e-9) - load)
+            excesses.append(exc)
+        self.excess = sum(excesses)
+        self.before = sum(max(0, chains.load[g] - math.floor(chains.hi + 1e-9),
+                              math.ceil(chains.lo - 1e-9) - chains.load[g]) for g in grids)
+
+    def _connect(self) -> None:
+        """Each grid has one root among its buildings and reaches each of its other
+        buildings by a flow from it through its own buildings: each takes in one unit more
+        than it passes on."""
+        cp, n = self.cp, len(self.nodes)
+        self.roots: list[dict[Hashable, cp_model.IntVar]] = []
+        for i in range(len(self.grids)):
+            roots = {v: cp.new_bool_var("") for v in self.nodes if i in self.x[v]}
+            self.roots.append(roots)
+            cp.add_exactly_one(roots.values())
+            inflow: dict[Hashable, list[cp_model.IntVar]] = defaultdict(list)
+            outflow: dict[Hashable, list[cp_model.IntVar]] = defaultdict(list)
+            for u, v, _ in self.edges:
+                if i not in self.x[u] or i not in self.x[v]:
+                    continue
+                for s, t in ((u, v), (v, u)):
+                    f = cp.new_int_var(0, n, "")
+                    cp.add(f <= n * self.x[s][i])
+                    cp.add(f <= n * self.x[t][i])
+                    outflow[s].append(f)
+                    inflow[t].append(f)
+            for v, root in roots.items():
+                cp.add(root <= self.x[v][i])
+                cp.add(sum(inflow[v]) - sum(outflow[v]) >= self.x[v][i] - n * root)
+
+    def _move_cost(self) -> cp_model.LinearExprT:
+        """Households moved off their previous grid (BUILDING_COST more a building), as
+        :meth:`_Chains.cost` counts them, first; the cut (metres, cheaper along streets)
+        only between equal moves: each household weighs more than the whole cut."""
+        chains, cp = self.chains, self.cp
+        cuts: list[cp_model.LinearExprT] = []
+        whole = 1
+        for u, v, cost in self.edges:
+            cut = cp.new_bool_var("")
+            for i, var in self.x[u].items():
+                cp.add(cut >= var - self.x[v].get(i, 0))
+            cuts.append(round(cost) * cut)
+            whole += round(cost)
+        moves: list[cp_model.LinearExprT] = []
+        for v, xv in self.x.items():
+            here = self.grids.index(chains.part[v])
+            for i, var in xv.items():
+                if i != here:
+                    moves.append(round(whole * chains.cost(v, self.grids[i])) * var)
+        return sum([*moves, *cuts])
+
+    def solve(self, budget: WorkBudget) -> list[Step] | None:
+        """Phase 1: the least total excess; phase 2, with it fixed: the least move cost.
+        The moves, or None when phase 1 lowers no excess."""
+        if self.before <= 0:
+            return None
+        self.cp.minimize(self.excess)
+        self._hint_present()
+        status, solver = budget.solve(self.cp, self.work)
+        if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+            return None
+        least = int(solver.objective_value)
+        if least >= self.before:
+            return None
+        self.cp.add(self.excess <= least)
+        self.cp.clear_objective()
+        self.cp.minimize(self._move_cost())
+        self.cp.clear_hints()
+        for var in [*(v for xv in self.x.values() for v in xv.values()),
+                    *(v for roots in self.roots for v in roots.values())]:
+            self.cp.add_hint(var, solver.value(var))
+        status, solver = budget.solve(self.cp, self.work)
+        if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+            return None
+        steps = []
+        for v, xv in self.x.items():
+            dst = self.grids[next(i for i, var in xv.items() if solver.value(var))]
+            if dst != self.chains.part[v]:
+                steps.append((v, self.chains.part[v], dst))
+        return steps or None
+
+
+    def _anchor(self, grid: Hashable) -> Hashable:
+        """The grid's building farthest inside (most neighbours in its grid, then the
+        heaviest): the one a repair has least reason to move."""
+        chains = self.chains
+        return max(sorted(chains.members[grid], key=str),
+                   key=lambda v: (sum(chains.part.get(nb) == grid for nb in chains.graph[v]),
+                                  chains.w[v]))
+
+    def _hint_present(self) -> None:
+        """The present grids as the first solution (feasible: no grid changes), each rooted
+        at its anchor."""
+        for v, xv in self.x.items():
+            for i, var in xv.items():
+                self.cp.add_hint(var, self.grids[i] == self.chains.part[v])
+        for i, g in enumerate(self.grids):
+            root = self._anchor(g)
+            for v, var in self.roots[i].items():
+                self.cp.add_hint(var, v == root)
+
+
+def _near(graph: nx.Graph[Hashable], nodes: set[Hashable],
+          steps: int) -> dict[Hashable, set[Hashable]]:
+    """For each of ``nodes``, the nodes within ``steps`` edges of it (itself included),
+    walking only through ``nodes``."""
+    out: dict[Hashable, set[Hashable]] = {}
+    for v in nodes:
+        seen = {v}
+        frontier = {v}
+        for _ in range(steps):
+            frontier = {nb for u in frontier for nb in graph[u] if nb in nodes} - seen
+            seen |= frontier
+        out[v] = seen
+    return out

@@ -172,24 +172,21 @@ def test_split_merge_and_rebalance(edit_setup):
     assert all(_connected(ctx, state, g) for g in state.members)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "known: after the split, the re-balance leaves the split's new grid at 216 households "
-    "(-24%): single-building moves cannot grow it without pushing a neighbour past the mean. "
-    "Before the re-balance was made independent of the hash seed this held in some "
-    "processes and not in others."))
 def test_rebalance_after_a_split_keeps_the_balance(edit_setup):
+    """The split's new grid (108 households) is brought within 15% of the community's mean
+    after the re-balance; single moves could not do it without pushing a neighbour past the
+    limit (it was left at 216, -24%), nor did they aim at the mean the community has once
+    the new grid counts (an untouched grid went from 13.5% to 17.7%)."""
     ctx, base = edit_setup
     state, keep, before = _split_and_rebalance(ctx, base)
     worst_before = max(abs(s.deviation_pct) for s in grid_stats(ctx, base)
                        if s.kind == "residential")
-    # Over the grids the re-balance drew: one it left as it was can be beyond 15% only
-    # because the split gave its community one grid more (a lower mean once the new grid
-    # is of regular size), as in this district's plan since 2026-12-04 (336 households,
-    # 13.5% -> 17.7% without a building moving).
-    worst_after = max(abs(s.deviation_pct) for s in grid_stats(ctx, state)
-                      if s.kind == "residential" and s.code != keep
-                      and state.members[s.code] != before.get(s.code))
-    assert worst_after <= max(worst_before, 15.0) + 1e-6
+    after = [s for s in grid_stats(ctx, state) if s.kind == "residential" and s.code != keep]
+    drawn = [s for s in after if state.members[s.code] != before.get(s.code)]
+    assert drawn
+    assert max(abs(s.deviation_pct) for s in drawn) <= max(worst_before, 15.0) + 1e-6
+    # A balanced plan exists here (found): every grid the re-balance may draw is within it.
+    assert max(abs(s.deviation_pct) for s in after) <= 15.0 + 1e-6
 
 
 # Run in a fresh interpreter: the changes "re-balance the rest" makes after a split of the

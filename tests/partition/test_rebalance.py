@@ -1,0 +1,127 @@
+"""Ejection chains and neighbourhood models of the re-balance (partition.rebalance
+.chain_repairs) on small graphs: the fewest moves where a chain is needed, and on random
+lattices every grid connected, none further beyond the limit than before, the same result in
+any order of the input."""
+
+from __future__ import annotations
+
+import itertools
+
+import networkx as nx
+import numpy as np
+import pytest
+
+from partition.metrics import BALANCE_LIMIT
+from partition.rebalance import _best_chain, _Chains, chain_repairs
+
+SIZES = [0, 24, 36, 52, 66, 88, 104, 132]
+
+
+def _path(households: list[int]) -> nx.Graph:
+    graph = nx.path_graph(len(households))
+    for v, hh in enumerate(households):
+        graph.nodes[v].update(households=hh, x=float(v) * 30, y=0.0)
+    for u, v in graph.edges:
+        graph.edges[u, v].update(cost=20.0, length=20.0)
+    return graph
+
+
+def _loads(graph: nx.Graph, labels: dict) -> dict:
+    out: dict = {}
+    for v, g in labels.items():
+        out[g] = out.get(g, 0) + graph.nodes[v]["households"]
+    return out
+
+
+def _excess(load: float, mean: float) -> float:
+    return max(0.0, abs(load - mean) - BALANCE_LIMIT * mean)
+
+
+def _connected(graph: nx.Graph, labels: dict) -> bool:
+    return all(nx.is_connected(graph.subgraph([v for v in labels if labels[v] == g]))
+               for g in set(labels.values()))
+
+
+def test_a_light_grid_is_filled_by_a_chain_of_two_moves():
+    """A (70) is light and C (120) heavy against a mean of 100 with B (100) between them: B
+    cannot give A a building without falling below 85, nor C give B one without B taking
+    it on; the chain C -> B -> A of two buildings repairs both."""
+    graph = _path([70, 30, 70, 30, 50, 40])
+    labels = {0: "A", 1: "B", 2: "B", 3: "C", 4: "C", 5: "C"}
+    out = chain_repairs(graph, labels, mean=100.0, previous=dict(labels))
+    assert _loads(graph, out) == {"A": 100, "B": 100, "C": 90}
+    assert sum(out[v] != labels[v] for v in labels) == 2
+    assert _connected(graph, out)
+
+
+def test_a_balanced_plan_is_left_as_it_is():
+    graph = _path([50, 50, 40, 60, 45, 55])
+    labels = {0: "A", 1: "A", 2: "B", 3: "B", 4: "C", 5: "C"}
+    assert chain_repairs(graph, labels, mean=100.0, previous=dict(labels)) == labels
+
+
+def test_a_grid_no_chain_repairs_is_repaired_by_the_model_with_fewest_moves():
+    """Grid a (192 households against a mean of 162, limit 186) can give b only its
+    88-household building (a would fall to 104), and no chain of single moves ends; the model
+    swaps buildings between a and b, moving no more households than the cheapest contiguous
+    assignment within the limit (brute force over all of them)."""
+    households = [[104, 88, 66, 36, 52], [0, 0, 0, 36, 104]]
+    graph = nx.grid_2d_graph(2, 5)
+    for r, c in graph.nodes:
+        graph.nodes[(r, c)].update(households=households[r][c], x=40.0 * c, y=40.0 * r)
+    for i, (u, v) in enumerate(sorted(graph.edges)):
+        graph.edges[u, v].update(cost=10.0 + 7 * (i % 5), length=30.0)
+    labels = {(r, c): "a" if c < 2 else "b" if c < 4 else "c" for r, c in graph}
+    mean = 162.0
+    chains = _Chains(graph, dict(labels), mean, dict(labels), BALANCE_LIMIT)
+    assert chains.excess(chains.load["a"]) > 0 and _best_chain(chains, "a") is None
+    out = chain_repairs(graph, labels, mean=mean, previous=dict(labels))
+    assert all(_excess(load, mean) == 0 for load in _loads(graph, out).values())
+    assert _connected(graph, out)
+
+    def moved(assignment: dict) -> int:
+        return sum(graph.nodes[v]["households"] + 1 for v in labels
+                   if assignment[v] != labels[v])
+
+    nodes = sorted(labels)
+    costs = []
+    for choice in itertools.product("abc", repeat=len(nodes)):
+        cand = dict(zip(nodes, choice, strict=True))
+        if (len(set(choice)) == 3 and _connected(graph, cand)
+                and all(_excess(x, mean) == 0 for x in _loads(graph, cand).values())):
+            costs.append(moved(cand))
+    assert moved(out) == min(costs)
+
+
+def _lattice(seed: int) -> tuple[nx.Graph, dict]:
+    rng = np.random.default_rng(seed)
+    graph = nx.grid_2d_graph(4, 6)
+    for (r, c) in graph.nodes:
+        graph.nodes[(r, c)].update(households=int(rng.choice(SIZES)), x=float(c) * 40,
+                                   y=float(r) * 40)
+    for u, v in graph.edges:
+        graph.edges[u, v].update(cost=float(rng.integers(10, 60)), length=30.0)
+    # Four grids of columns 0-1, 2-3, 4-5 split by rows: always connected.
+    labels = {(r, c): f"g{c // 2}{'a' if r < 2 or c // 2 != 1 else 'b'}" for r, c in graph}
+    return graph, labels
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_random_lattices_keep_the_rules(seed):
+    graph, labels = _lattice(seed)
+    loads = _loads(graph, labels)
+    mean = sum(loads.values()) / len(loads)
+    out = chain_repairs(graph, labels, mean=mean, previous=dict(labels))
+    assert set(out) == set(labels) and set(out.values()) <= set(labels.values())
+    assert _connected(graph, out)
+    after = _loads(graph, out)
+    total_before = sum(_excess(x, mean) for x in loads.values())
+    total_after = sum(_excess(after.get(g, 0), mean) for g in loads)
+    assert total_after <= total_before + 1e-9
+    # Grids within the limit stay so.
+    for g, load in loads.items():
+        if _excess(load, mean) == 0:
+            assert _excess(after[g], mean) <= 1e-9
+    # The same in any order of the input.
+    shuffled = dict(sorted(labels.items(), key=lambda kv: str(kv[0]), reverse=True))
+    assert chain_repairs(graph, shuffled, mean=mean, previous=dict(shuffled)) == out
