@@ -94,6 +94,7 @@ WARM_WEEKS = 4  # weeks of weekly re-planning before the measured ones (rolling)
 CALENDARS = ("CP-SAT", "CP-SAT no polish", "CP-SAT no band", "CP-SAT before",
              "nearest-due-first")
 MODES = ("one plan", "rolling")
+WALKED = ("CP-SAT", "CP-SAT no polish", "nearest-due-first")  # calendars whose days are routed
 SHIFT = (8 * 3600 + 1800, 17 * 3600 + 1800)
 
 
@@ -290,7 +291,7 @@ def run(name: str, area, budget: float, processes: int, seed: int, level_moves: 
                 devs = [deviation(loads) for _, loads in worked]
             visits = sum(v.households for vs, _ in worked for v in vs)
             km = math.nan  # routing every day takes minutes: the one plan's, as before
-            if mode == "one plan" and label in ("CP-SAT", "nearest-due-first") and walk:
+            if mode == "one plan" and label in WALKED and walk:
                 km = sum(walk_km(net, Calendar(w, vs, loads, 0), g, b)
                          for (vs, loads), (w, g, _, b, _) in zip(worked, jobs, strict=True))
             rows.append([name, mode, label, households, len(jobs), due,
