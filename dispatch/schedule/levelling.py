@@ -36,7 +36,7 @@ from dispatch.schedule.horizon import (
 LEVEL_MOVES = 40_000  # moves the levelling search tries at most (about 0.6 s of Python)
 LEVEL_SHIFTS = (-3, -2, -1, 1, 2, 3)  # work days a part of a group's chain is shifted by
 LEVEL_T0, LEVEL_T1 = 60.0, 0.5  # the annealing's temperature, first and last move
-POLISH_MOVES = 20_000  # moves of the band polish (polish) at most
+POLISH_MOVES = 10_000  # moves of one polish (polish) at most
 POLISH_AIM = 0.8  # the polish tolerates deviations up to this share of the band
 POLISH_MAX_WEIGHT = 4  # the largest deviation weighs this many times more than in the model
 POLISH_AIMED = 0.5  # share of the polish's moves aimed at the busiest or quietest day

@@ -27,7 +27,7 @@ from dispatch.schedule.levelling import _Placement
 
 WINDOW_DAYS = 10  # consecutive work days freed at once
 NEIGHBOUR_DAYS = 6  # and at most these days of their visits' chain neighbours
-ROUNDS = 12  # re-packings tried at most
+ROUNDS = 8  # re-packings tried at most (each pass)
 ROUND_BUDGET_S = 0.05  # CP-SAT deterministic time of one re-packing
 MAX_WEIGHT, SUM_WEIGHT, WALK_WEIGHT = 20, 2, 1  # the re-packing's objective
 
