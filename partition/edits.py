@@ -524,32 +524,30 @@ def _means_after(ctx: EditContext, state: PlanState, stats: Mapping[str, GridSta
                  groups: list[tuple[str, list[str]]]) -> dict[str, float | None]:
     """Each community's mean grid size as :func:`grid_stats` will find it once the
     re-balance of ``groups`` ((community, buildings) of connected unlocked grids) is made:
-    a group's grids counted at their balanced size (a split's new half, below SMALL_SHARE of
-    the target now, is a regular grid after), the community's other grids as they are.
-    Aiming at the present mean left the grid that a split had just made, and grids of the
-    community's other groups, off the mean they then counted in."""
+    a grid below SMALL_SHARE of the target now counts when its group holds a regular grid's
+    households a grid (a split's new half is a regular grid after the re-balance). Each grid
+    counts once (a grid the plan joined across an open road spans several groups), with its
+    households now: moves between the grids counted leave their sum as it is. Aiming at the
+    present mean left the grid that a split had just made below the mean it then counted in.
+    """
     regular = SMALL_SHARE * ctx.target
-    drawn: dict[str, set[str]] = defaultdict(set)
-    sizes: dict[str, list[float]] = defaultdict(list)  # the regular grids after
-    fallback: dict[str, list[float]] = defaultdict(list)
-    for comm, members in groups:
+    lifted: set[str] = set()
+    for _, members in groups:
         grids = {state.grid_of[b] for b in members}
-        drawn[comm] |= grids
-        total = sum(ctx.households(b) for b in members)
-        if total / len(grids) >= regular:
-            sizes[comm] += [total / len(grids)] * len(grids)
-        else:
-            sizes[comm] += [stats[g].households for g in grids
-                            if stats[g].households >= regular]
-        fallback[comm] += [stats[g].households for g in grids if stats[g].households > 0]
+        if sum(ctx.households(b) for b in members) / len(grids) >= regular:
+            lifted |= grids
+    counted: dict[str, list[int]] = defaultdict(list)
+    sized: dict[str, list[int]] = defaultdict(list)
     for s in stats.values():
-        if (s.community in drawn and s.code not in drawn[s.community]
-                and s.kind == "residential" and s.households >= regular):
-            sizes[s.community].append(s.households)
+        if s.kind == "building" or s.households <= 0:
+            continue
+        sized[s.community].append(s.households)
+        if s.households >= regular or s.code in lifted:
+            counted[s.community].append(s.households)
     out: dict[str, float | None] = {}
-    for comm in drawn:
-        counted = sizes[comm] or fallback[comm]
-        out[comm] = sum(counted) / len(counted) if counted else None
+    for comm in {c for c, _ in groups}:
+        sizes = counted[comm] or sized[comm]
+        out[comm] = sum(sizes) / len(sizes) if sizes else None
     return out
 
 

@@ -125,3 +125,25 @@ def test_random_lattices_keep_the_rules(seed):
     # The same in any order of the input.
     shuffled = dict(sorted(labels.items(), key=lambda kv: str(kv[0]), reverse=True))
     assert chain_repairs(graph, shuffled, mean=mean, previous=dict(shuffled)) == out
+
+
+def test_the_editor_aims_at_the_mean_after_counting_each_grid_once():
+    """A grid the plan joined across an open road lies in two groups of unlocked buildings:
+    it counts once, with all its households (it was counted once per group, at the group's
+    average: the mean aimed at was off the one the editor shows after); a split's new half
+    below SMALL_SHARE of the target counts as a regular grid once balanced."""
+    from partition.edits import EditContext, PlanState, _means_after, grid_stats
+
+    graph = nx.Graph()
+    sizes = {"a1": 150, "a2": 150, "b1": 200, "n1": 100, "c1": 60}
+    for b, hh in sizes.items():
+        graph.add_node(b, households=hh, community="X", x=0.0, y=0.0)
+    graph.add_edges_from([("a1", "a2"), ("a2", "b1"), ("b1", "n1")])  # c1: across a road
+    ctx = EditContext.from_graph(graph, {b: b for b in sizes}, {}, target=300)
+    state = PlanState({"a1": "A", "a2": "A", "c1": "A", "b1": "B", "n1": "N"},
+                      {"A": "residential", "B": "residential", "N": "residential"},
+                      {"A": "X", "B": "X", "N": "X"})
+    stats = {s.code: s for s in grid_stats(ctx, state)}
+    groups = [("X", ["a1", "a2", "b1", "n1"]), ("X", ["c1"])]
+    # A 360, B 200, N 100 (new half, 660 / 3 = 220 a grid once balanced): all three count.
+    assert _means_after(ctx, state, stats, groups) == {"X": pytest.approx(660 / 3)}
