@@ -6,11 +6,11 @@ one budget (``wangge partition --time-limit``), shared out over its groups befor
 starts (so the plan does not depend on which worker process finishes first), and each step
 draws on its group's share until it is spent; what was found so far stands.
 
-The work goes to the communities by their households and within a community to its groups
-by their grids (the exact steps' work lies where grids are to be balanced, not where
-buildings are many: a group of twenty large blocks and fourteen grids needs more than one of a
-hundred small houses and three grids). The default follows the same: a part by buildings and
-a reserve by the grids each community makes (:func:`default_units`).
+The work goes to the communities by their households (the exact steps' work lies where grids
+are to be balanced: a community of forty blocks of flats and fourteen grids needs more than one
+of a hundred houses and three grids), then to a community's groups by their buildings (in one
+community, listing candidate grids costs by buildings). The default follows the grids too: a
+reserve by the grids each community makes (:func:`default_units`).
 
 Work is counted in CP-SAT's deterministic seconds (about a second of one core here), not on the
 clock: the same seed and budget give the same plan on a loaded machine or a fast one. Listing
@@ -86,9 +86,9 @@ class WorkBudget:
 
 
 def share(total: float | None, sizes: list[int]) -> list[float | None]:
-    """``total`` units shared out in proportion to ``sizes`` (households per community, grids
-    per group); all of it, exactly, to a single size (a community planned alone gets what it
-    was given)."""
+    """``total`` units shared out in proportion to ``sizes`` (households per community,
+    buildings per group); all of it, exactly, to a single size (a community planned alone
+    gets what it was given)."""
     if total is None:
         return [None] * len(sizes)
     if len(sizes) == 1:
@@ -105,14 +105,14 @@ def portion(total: float, size: int, whole: int) -> float:
     return total * size / whole
 
 
-# The default budget: 2 units, 3 per thousand buildings, and a reserve of GRID_UNITS for each
-# grid a community makes (households / target), counted up to RESERVED_GRIDS grids a
-# community. Why a reserve by community: a community may spend only its own share (planned
-# alone it must get the same plan), and its needs are uneven: a few groups of large
-# buildings take nearly all of it, most take nothing. A community of many grids evens that
-# out over its groups in the later passes (partition.divide._second_pass); a small one
-# cannot, and with a share by buildings alone its needy groups ran out with grids beyond 15%
-# while the area's work went unspent (tests.synthetic 1,500 buildings, seed 11: 6.5 units,
+# The default budget's reserve: GRID_UNITS for each grid a community makes (households /
+# target), counted up to RESERVED_GRIDS grids a community; the fixed 2 units hold the first
+# RESERVED_GRIDS grids' reserve. Why a reserve by community: a community may spend only its
+# own share (planned alone it must get the same plan), and its needs are uneven (a few groups
+# of large blocks take nearly all of it, most take nothing). A community of many grids evens
+# that out over its groups in the later passes (partition.divide._second_pass); a small one
+# cannot. With 2 + 0.003 per building alone, areas of many small communities of flats ran out
+# where most of the work went unspent (tests.synthetic 1,500 buildings, seed 11: 6.5 units,
 # 0.55 spent, 3 free grids beyond 15%; 10,000 buildings, seed 1: 32 units, 0.4 spent, 3).
 GRID_UNITS = 0.03
 RESERVED_GRIDS = 50
@@ -121,13 +121,14 @@ RESERVED_GRIDS = 50
 def default_units(buildings: int, community_households: Iterable[int] = (),
                   target: int = 300) -> float:
     """The default budget of a plan of ``buildings`` buildings whose communities hold
-    ``community_households`` households (one value a community) for grids of ``target``
-    households: 2 units, 3 per thousand buildings, and GRID_UNITS a grid each community makes,
-    up to RESERVED_GRIDS grids a community (tests.synthetic 1,500 buildings in 16
-    communities: 6.5 + 9.2 units; 10,000 buildings in 95: 32 + 44.4; 23,000 buildings as one
-    community: 71 + 1.5). The reserve is spent only where groups stay beyond 15% (most plans
-    spend a few units of it); the time targets (2,000 buildings within 10 s, 10,000 within
-    30 s on 2 cores) are measured in bench/partition_results.md."""
-    reserve = math.fsum(min(households / target, RESERVED_GRIDS)
+    ``community_households`` households (one value a community) for grids of ``target``:
+    2 units, 3 per thousand buildings, and GRID_UNITS a grid each community makes, up to
+    RESERVED_GRIDS a community, beyond the first RESERVED_GRIDS grids of the area (which the
+    2 units hold). tests.synthetic 1,500 buildings in 16 communities: 6.5 + 7.7 units;
+    10,000 buildings in 95: 32 + 42.9. An area of no more than RESERVED_GRIDS grids, or of one
+    community (23,000 buildings given without community polygons: 71), gets exactly
+    2 + 0.003 per building, as before the reserve. Most plans spend little of the reserve:
+    it is spent where groups stay beyond 15% (times: bench/partition_results.md)."""
+    counted = math.fsum(min(households / target, RESERVED_GRIDS)
                         for households in community_households)
-    return 2.0 + 0.003 * buildings + GRID_UNITS * reserve
+    return 2.0 + 0.003 * buildings + GRID_UNITS * max(0.0, counted - RESERVED_GRIDS)

@@ -17,7 +17,7 @@
 
 Groups are independent: they are divided in forked worker processes (partition.parallel), the
 exact steps drawing on one work budget per plan shared out beforehand (partition.budget) by
-community (by households), then by group within the community (by grids), so the plan is
+community (by households), then by group within it (by buildings), so the plan is
 the same for any number of workers, and a community's grids are the same when it is planned
 alone with its share. A community whose division fails is reported and left without grids;
 the others are planned.
@@ -121,8 +121,8 @@ def _divide(graph: nx.Graph[Hashable], communities: list[Community],
         except Exception as error:
             failures.append(_failure(community, "groups", error))
     # The work goes to the communities by their households, then to each community's groups
-    # by their grids (partition.budget): what a community gets does not depend on the other
-    # communities of the area, so a community planned alone with its share is planned
+    # by their buildings (partition.budget): what a community gets does not depend on the
+    # other communities of the area, so a community planned alone with its share is planned
     # exactly as here.
     given = dict(zip([c for c, _ in communities],
                      share(work, [community_households(graph, members)
@@ -130,8 +130,7 @@ def _divide(graph: nx.Graph[Hashable], communities: list[Community],
     planned: list[tuple[tuple[Hashable, int, int], float | None]] = []
     for community, p in prepared.items():
         mine = [(community, i, len(comp)) for i, (comp, k) in enumerate(p.counts) if k > 1]
-        planned += zip(mine, share(given[community], [p.counts[i][1] for _, i, _ in mine]),
-                       strict=True)
+        planned += zip(mine, share(given[community], [t[2] for t in mine]), strict=True)
     planned.sort(key=lambda item: -item[0][2])  # the largest first: handed out in order
     tasks = [task for task, _ in planned]
     results = map_forked(_group_task, [(c, i, units) for (c, i, _), units in planned],
@@ -318,7 +317,7 @@ def _improve(p: _Prepared, community: Hashable, i: int, labels: Labels, budget: 
 
 def _second_pass(tasks: list[tuple[Hashable, int, int]], results: list[Result], workers: int,
                  prepared: dict[Hashable, _Prepared]) -> list[Result]:
-    """The work that a community's groups left unspent goes, in shares by grids, to its
+    """The work that a community's groups left unspent goes, in shares by size, to its
     groups that ran out with a grid still beyond the limit they were split for, which go on
     from where they stopped; then again (up to MORE_PASSES times) with what is still
     unspent, to those of them still short. Each pass is fixed before it starts, so the plan
@@ -347,8 +346,7 @@ def _second_pass(tasks: list[tuple[Hashable, int, int]], results: list[Result], 
             left = math.fsum(given[community]) - math.fsum(spent[community])
             if left >= MIN_SECOND_PASS:
                 needy += js
-                shares += share(left, [prepared[community].counts[tasks[j][1]][1]
-                                       for j in js])
+                shares += share(left, [tasks[j][2] for j in js])
         if not needy:
             return out
         tag = "y" if round_ == 0 else f"y{round_ + 1}."

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from types import SimpleNamespace
 
 import pytest
 from ortools.sat.python import cp_model
@@ -87,9 +86,7 @@ def test_unspent_work_goes_to_groups_still_beyond_the_limit_pass_after_pass(monk
         return [again(t, **shared) for t in tasks]
 
     monkeypatch.setattr(divide, "map_forked", forked)
-    # (community, group, buildings); the shares go by the groups' grids (4, 3, 3, 3)
-    tasks = [("c", 0, 20), ("c", 1, 30), ("c", 2, 30), ("c", 3, 30)]
-    prepared = {"c": SimpleNamespace(counts=[([], 4), ([], 3), ([], 3), ([], 3)])}
+    tasks = [("c", 0, 40), ("c", 1, 30), ("c", 2, 30), ("c", 3, 30)]
     short = {"labels": {}, "exact": None, "ran_out": True, "spent": 1.0, "units": 1.0,
              "needy": True}  # ran out with a grid beyond the limit
     first = [
@@ -101,11 +98,10 @@ def test_unspent_work_goes_to_groups_still_beyond_the_limit_pass_after_pass(monk
          "needy": False},
         short,
     ]
-    out = divide._second_pass(tasks, first, 1, prepared)
-    # 6 units given, 3.5 spent: the 2.5 left go to groups 0 and 3, by their grids (4:3, not
-    # by their buildings, 20:30), and not to group 1. Group 3 gets there with half of its
-    # share; group 0 spends all of it and is still short, so it gets what group 3 left
-    # (0.5357...) in a third pass.
+    out = divide._second_pass(tasks, first, 1, {})
+    # 6 units given, 3.5 spent: the 2.5 left go to groups 0 and 3 (by size, 40:30) and not
+    # to group 1. Group 3 gets there with half of its share; group 0 spends all of it and
+    # is still short, so it gets what group 3 left (0.5357...) in a third pass.
     assert [[(i, round(u, 4)) for i, u in c] for c in calls] == [
         [(0, 1.4286), (3, 1.0714)], [(0, 0.5357)]]
     assert out[0]["spent"] == pytest.approx(1 + 2.5 * 40 / 70 + 2.5 * 30 / 70 / 2 / 2)
@@ -113,9 +109,9 @@ def test_unspent_work_goes_to_groups_still_beyond_the_limit_pass_after_pass(monk
     assert out[1] is first[1] and out[2] is first[2]
 
 
-# A district of blocks of flats whose default budget by buildings alone (3.2 units) left a
-# group short with a grid beyond 15% while most of the work went unspent.
-SMALL_BUILDINGS, SMALL_SEED = 400, 12
+# A district of blocks of flats whose default budget by buildings alone (3.8 units) left two
+# groups short with a grid beyond 15%.
+SMALL_BUILDINGS, SMALL_SEED = 600, 6
 
 
 @pytest.fixture(scope="module")
@@ -137,26 +133,30 @@ def _households_by_community(territory) -> dict[str, int]:
 
 def test_the_default_budget_has_a_reserve_by_each_communitys_grids(small_district):
     """The default is 2 units, 3 per thousand buildings and GRID_UNITS a grid each community
-    makes: with it no group of this district runs out and no free grid is beyond 15% (by
-    buildings alone, 3.2 units: one group ran out, one free grid at 15.6%)."""
-    from partition.budget import GRID_UNITS, default_units
+    makes beyond the area's first RESERVED_GRIDS: with it no group of this district runs out
+    and no free grid is beyond 15% (by buildings alone, 3.8 units: two groups ran out, two
+    free grids beyond 15%)."""
+    from partition.budget import GRID_UNITS, RESERVED_GRIDS, default_units
     from partition.plan import make_plan
 
     area, territory = small_district
     households = _households_by_community(territory)
+    grids = [min(h / 300, RESERVED_GRIDS) for h in households.values()]
     work = default_units(len(territory.buildings), households.values(), 300)
     assert work == pytest.approx(2 + 0.003 * SMALL_BUILDINGS
-                                 + GRID_UNITS * sum(households.values()) / 300)
+                                 + GRID_UNITS * (sum(grids) - RESERVED_GRIDS))
+    assert work > 2 + 0.003 * SMALL_BUILDINGS + 1
     plan = make_plan(area, 300, territory=territory, workers=2)
     assert plan.summary["work_budget"] == round(work, 2)
     assert plan.summary["groups_out_of_budget"] == 0
     assert plan.summary["free_grids_over_limit"] == 0
 
 
-def test_work_goes_to_communities_by_households_then_to_groups_by_grids(small_district,
-                                                                         monkeypatch):
-    """The first shares, before any group runs: a community's by its households, its groups'
-    by their grids (not by buildings: groups of a few large blocks need the most)."""
+def test_work_goes_to_communities_by_households_then_to_groups_by_buildings(small_district,
+                                                                             monkeypatch):
+    """The first shares, before any group runs: a community's by its households (not its
+    buildings: a community of a few large blocks needs the most), its groups' by their
+    buildings."""
     from partition import divide
     from partition.plan import make_plan
 
@@ -177,11 +177,11 @@ def test_work_goes_to_communities_by_households_then_to_groups_by_grids(small_di
     whole = sum(households.values())
     by_community: dict = {}
     for community, i, units in seen["tasks"]:
-        by_community.setdefault(community, []).append((seen["prepared"][community].counts[i][1],
-                                                       units))
+        by_community.setdefault(community, []).append(
+            (len(seen["prepared"][community].counts[i][0]), units))
     assert len(by_community) > 3
     for community, groups in by_community.items():
-        grids = sum(k for k, _ in groups)
+        size = sum(n for n, _ in groups)
         assert sum(u for _, u in groups) == pytest.approx(10.0 * households[community] / whole)
-        for k, units in groups:
-            assert units == pytest.approx(10.0 * households[community] / whole * k / grids)
+        for n, units in groups:
+            assert units == pytest.approx(10.0 * households[community] / whole * n / size)
