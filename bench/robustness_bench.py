@@ -133,7 +133,7 @@ def main() -> None:
           "planned that input")
 
 
-ESTIMATED_SIZES = (1_500, 2_000, 2_500, 3_000)
+ESTIMATED_SIZES = (1_500, 2_000, 2_500, 3_000, 2_000)
 
 
 def estimated_inputs(count: int, tmp: Path, first_seed: int = 21) -> list[tuple[str, Path]]:
