@@ -17,7 +17,8 @@ import partition.plan
 from api.cli import main
 from gis.city_store import write_city_store
 from gis.study_area import load_study_area
-from partition.city import plan_city
+from partition.budget import default_units, portion
+from partition.city import city_tasks, plan_city
 from partition.plan import make_plan
 from partition.plan_io import write_plan
 from tests.synthetic.district import write_district_osm
@@ -83,6 +84,20 @@ def test_city_in_processes_is_the_whole_plan(store, whole_plan, tmp_path):
     assert grids["grid_id"].is_unique
     assert (grids["grid_id"].str[:-3] == grids["community"].astype(str)).all()
     assert not out.with_name(out.name + ".parts").exists()  # parts removed once written
+
+
+def test_city_tasks_share_the_default_work_as_the_whole_plan(district, store, tmp_path):
+    """Each community's task gets what it gets in the whole-area plan: the default of the
+    area's buildings and communities' households, shared by households (partition.budget)."""
+    area = load_study_area(district, with_walk_graph=False)
+    inside = area.buildings[area.buildings["community"].notna()]
+    households = inside["households"].astype(int).groupby(inside["community"]).sum()
+    work = default_units(len(inside), list(households), 300)
+    assert work > 2 + 0.003 * len(inside)  # the reserve by grids counts here
+    tasks = city_tasks(store, tmp_path)
+    assert {t.code for t in tasks} == set(households.index.astype(str))
+    for task in tasks:
+        assert task.units == portion(work, int(households[task.code]), int(households.sum()))
 
 
 def test_dask_with_a_killed_worker_gives_the_same_plan(store, whole_plan, tmp_path):
