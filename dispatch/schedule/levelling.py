@@ -169,21 +169,8 @@ def level(chosen: dict[int, int], occurrences: list[Occurrence], offsets: list[i
     n_days = len(days)
     if not n_days or not occurrences:
         return chosen
-    horizon = offsets[-1] + 1
-    allowed = [set(o.days) for o in occurrences]
-    minutes = [groups[o.group].minutes for o in occurrences]
-    cluster = [int(label[o.group]) for o in occurrences]
-    chains: dict[int, list[int]] = defaultdict(list)
-    for oi, occ in enumerate(occurrences):
-        chains[occ.group].append(oi)
-    at: dict[int, int | None] = {oi: chosen.get(oi) for oi in range(len(occurrences))}
-    count: dict[tuple[int, int], int] = defaultdict(int)
-    loads = [0] * n_days
-    for oi, k in chosen.items():
-        loads[k] += minutes[oi]
-        if count[cluster[oi], k] == 0:
-            loads[k] += int(approach[cluster[oi]])
-        count[cluster[oi], k] += 1
+    state = _Placement(chosen, occurrences, offsets, groups, label, approach)
+    at, loads, chains = state.at, state.loads, state.chains
     caps = [d.capacity_min for d in days]
     bands = [int(BAND * t) for t in targets]
 
@@ -200,68 +187,20 @@ def level(chosen: dict[int, int], occurrences: list[Occurrence], offsets: list[i
         return cost
 
     costs = [day_cost(k, v) for k, v in enumerate(loads)]
-    # the cost beyond the days' own: early visits, and the approaches once more (they are in
-    # the loads too), as the model's objective counts them
-    fixed = (EXTRA_WEIGHT * sum(minutes[oi] for oi in chosen if occurrences[oi].optional)
-             + APPROACH_WEIGHT * sum(int(approach[c]) for (c, _), n in count.items() if n))
-    walks = [int(a) for a in approach]
 
     def total() -> int:
-        return sum(costs) + MAX_DEV_WEIGHT * max(devs) + fixed
+        # beyond the days' own cost: early visits, and the approaches once more (they are
+        # in the loads too), as the model's objective counts them
+        return (sum(costs) + MAX_DEV_WEIGHT * max(devs)
+                + EXTRA_WEIGHT * state.extra + APPROACH_WEIGHT * state.walked)
 
     def move(oi: int, k: int | None) -> None:
-        nonlocal fixed
         old = at[oi]
-        c = cluster[oi]
+        state.move(oi, k)
         if old is not None:
-            count[c, old] -= 1
-            walk = walks[c] if count[c, old] == 0 else 0
-            loads[old] -= minutes[oi] + walk
-            fixed -= APPROACH_WEIGHT * walk
             costs[old] = day_cost(old, loads[old])
         if k is not None:
-            walk = walks[c] if count[c, k] == 0 else 0
-            loads[k] += minutes[oi] + walk
-            fixed += APPROACH_WEIGHT * walk
-            count[c, k] += 1
             costs[k] = day_cost(k, loads[k])
-        if occurrences[oi].optional:
-            fixed += EXTRA_WEIGHT * minutes[oi] * ((k is not None) - (old is not None))
-        at[oi] = k
-
-    def chain_ok(gi: int) -> bool:
-        items = chains[gi]
-        placed = []
-        for oi in items:
-            k = at[oi]
-            if k is None:
-                if not occurrences[oi].optional:
-                    return False
-                continue
-            if k not in allowed[oi]:
-                return False
-            placed.append((oi, offsets[k]))
-        for (_, ta), (oi, tb) in itertools.pairwise(placed):
-            if not occurrences[oi].min_gap <= tb - ta <= occurrences[oi].max_gap:
-                return False
-        last = items[-1]
-        if occurrences[last].optional and at[last] is None and len(items) > 1:
-            k = at[items[-2]]
-            return k is not None and offsets[k] >= horizon - groups[gi].period
-        return True
-
-    def attempt(gi: int, changes: list[tuple[int, int | None]], best: int) -> int | None:
-        """Apply ``changes``; keep them when the chain stays valid and the cost drops."""
-        before = [(oi, at[oi]) for oi, _ in changes]
-        for oi, k in changes:
-            move(oi, k)
-        if chain_ok(gi):
-            cost = total()
-            if cost < best:
-                return cost
-        for oi, k in reversed(before):
-            move(oi, k)
-        return None
 
     rng = np.random.default_rng(0)
     group_ids = list(chains)
@@ -296,7 +235,7 @@ def level(chosen: dict[int, int], occurrences: list[Occurrence], offsets: list[i
         before = [(oi, at[oi]) for oi, _ in changes]
         for oi, to in changes:
             move(oi, to)
-        if chain_ok(gi):
+        if state.chain_ok(gi):
             cost = total()
             if cost <= current or r[4] < math.exp((current - cost) / temps[tried]):
                 current = cost
