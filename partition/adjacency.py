@@ -163,6 +163,21 @@ def connected_parts(graph: nx.Graph[Hashable],
     return sorted(found, key=lambda c: str(c[0]))
 
 
+def nodes_within(graph: nx.Graph[Hashable], nodes: set[Hashable],
+                 steps: int) -> dict[Hashable, set[Hashable]]:
+    """For each of ``nodes``, the nodes within ``steps`` edges of it (itself included),
+    walking only through ``nodes``."""
+    out: dict[Hashable, set[Hashable]] = {}
+    for v in nodes:
+        seen = {v}
+        frontier = {v}
+        for _ in range(steps):
+            frontier = {nb for u in frontier for nb in graph[u] if nb in nodes} - seen
+            seen |= frontier
+        out[v] = seen
+    return out
+
+
 def induced_graph(graph: nx.Graph[Hashable], nodes: Iterable[Hashable]) -> nx.Graph[Hashable]:
     """A copy of the subgraph of ``graph`` on ``nodes``, nodes and edges added in the order
     of the nodes as str (not in ``graph``'s order nor in a set's): the same graph, neighbours

@@ -30,6 +30,7 @@ import numpy as np
 import shapely
 from ortools.sat.python import cp_model
 
+from partition.adjacency import nodes_within
 from partition.budget import WorkBudget
 from partition.metrics import BALANCE_LIMIT
 
@@ -140,7 +141,7 @@ class _Model(Generic[L]):
         home = {v: i for i, q in enumerate(grids) for v in members[q]}
         self.edges = [(u, v, graph.edges[u, v]["cost"]) for u in self.nodes for v in graph[u]
                       if v in inside and str(u) < str(v)]
-        near = _within(graph, inside, REACH)
+        near = nodes_within(graph, inside, REACH)
         # building -> grid index -> whether it is in that grid (one variable per grid, made
         # in the order of the grids: the model is the same in every process)
         self.x = {v: {i: cp.new_bool_var("") for i in sorted({home[u] for u in near[v]})}
@@ -173,17 +174,7 @@ class _Model(Generic[L]):
         for i, a in enumerate(anchors):
             cp.add(self.x[a][i] == 1)
         for i, a in enumerate(anchors):
-            inflow: dict[Hashable, list[cp_model.IntVar]] = defaultdict(list)
-            outflow: dict[Hashable, list[cp_model.IntVar]] = defaultdict(list)
-            for u, v, _ in self.edges:
-                if i not in self.x[u] or i not in self.x[v]:
-                    continue
-                for s, t in ((u, v), (v, u)):
-                    f = cp.new_int_var(0, n, "")
-                    cp.add(f <= n * self.x[s][i])
-                    cp.add(f <= n * self.x[t][i])
-                    outflow[s].append(f)
-                    inflow[t].append(f)
+            inflow, outflow = grid_flows(cp, self.x, self.edges, i, n)
             for v in self.nodes:
                 if v != a and i in self.x[v]:
                     cp.add(sum(inflow[v]) - sum(outflow[v]) >= self.x[v][i])
@@ -284,16 +275,22 @@ def _centre(graph: nx.Graph[Hashable], nodes: Iterable[Hashable]) -> tuple[float
     return math.fsum(xs) / len(xs), math.fsum(ys) / len(ys)
 
 
-def _within(graph: nx.Graph[Hashable], nodes: set[Hashable],
-            steps: int) -> dict[Hashable, set[Hashable]]:
-    """For each of ``nodes``, the nodes within ``steps`` edges of it (itself included),
-    walking only through ``nodes``."""
-    out: dict[Hashable, set[Hashable]] = {}
-    for v in nodes:
-        seen = {v}
-        frontier = {v}
-        for _ in range(steps):
-            frontier = {nb for u in frontier for nb in graph[u] if nb in nodes} - seen
-            seen |= frontier
-        out[v] = seen
-    return out
+def grid_flows(cp: cp_model.CpModel, x: dict[Hashable, dict[int, cp_model.IntVar]],
+               edges: list[tuple[Hashable, Hashable, float]], i: int,
+               n: int) -> tuple[dict[Hashable, list[cp_model.IntVar]],
+                                dict[Hashable, list[cp_model.IntVar]]]:
+    """Flow variables (0..``n``) of grid ``i`` on both directions of each of ``edges``
+    whose two ends may join it (``x[node][i]``), non-zero only where both do: per node, the
+    flows into it and out of it, for a connectivity constraint."""
+    inflow: dict[Hashable, list[cp_model.IntVar]] = defaultdict(list)
+    outflow: dict[Hashable, list[cp_model.IntVar]] = defaultdict(list)
+    for u, v, _ in edges:
+        if i not in x[u] or i not in x[v]:
+            continue
+        for s, t in ((u, v), (v, u)):
+            f = cp.new_int_var(0, n, "")
+            cp.add(f <= n * x[s][i])
+            cp.add(f <= n * x[t][i])
+            outflow[s].append(f)
+            inflow[t].append(f)
+    return inflow, outflow

@@ -38,8 +38,9 @@ import numpy as np
 import pandas as pd
 from ortools.sat.python import cp_model
 
-from partition.adjacency import connected_parts
+from partition.adjacency import connected_parts, nodes_within
 from partition.budget import WorkBudget
+from partition.exact_balance import grid_flows
 from partition.metrics import BALANCE_LIMIT
 from partition.regionalize import balance_extremes, bisect, refine, split
 from partition.untangle import untangle
@@ -503,7 +504,7 @@ class _NeighbourhoodModel:
         inside = set(self.nodes)
         index = {g: i for i, g in enumerate(grids)}
         home = {v: index[chains.part[v]] for v in self.nodes}
-        near = _near(graph, inside, MODEL_REACH)
+        near = nodes_within(graph, inside, MODEL_REACH)
         self.x = {v: {i: cp.new_bool_var("") for i in sorted({home[u] for u in near[v]})}
                   for v in self.nodes}
         for v in self.nodes:
@@ -540,17 +541,7 @@ class _NeighbourhoodModel:
             roots = {v: cp.new_bool_var("") for v in self.nodes if i in self.x[v]}
             self.roots.append(roots)
             cp.add_exactly_one(roots.values())
-            inflow: dict[Hashable, list[cp_model.IntVar]] = defaultdict(list)
-            outflow: dict[Hashable, list[cp_model.IntVar]] = defaultdict(list)
-            for u, v, _ in self.edges:
-                if i not in self.x[u] or i not in self.x[v]:
-                    continue
-                for s, t in ((u, v), (v, u)):
-                    f = cp.new_int_var(0, n, "")
-                    cp.add(f <= n * self.x[s][i])
-                    cp.add(f <= n * self.x[t][i])
-                    outflow[s].append(f)
-                    inflow[t].append(f)
+            inflow, outflow = grid_flows(cp, self.x, self.edges, i, n)
             for v, root in roots.items():
                 cp.add(root <= self.x[v][i])
                 cp.add(sum(inflow[v]) - sum(outflow[v]) >= self.x[v][i] - n * root)
@@ -625,18 +616,3 @@ class _NeighbourhoodModel:
             root = self._anchor(g)
             for v, var in self.roots[i].items():
                 self.cp.add_hint(var, v == root)
-
-
-def _near(graph: nx.Graph[Hashable], nodes: set[Hashable],
-          steps: int) -> dict[Hashable, set[Hashable]]:
-    """For each of ``nodes``, the nodes within ``steps`` edges of it (itself included),
-    walking only through ``nodes``."""
-    out: dict[Hashable, set[Hashable]] = {}
-    for v in nodes:
-        seen = {v}
-        frontier = {v}
-        for _ in range(steps):
-            frontier = {nb for u in frontier for nb in graph[u] if nb in nodes} - seen
-            seen |= frontier
-        out[v] = seen
-    return out
