@@ -172,7 +172,7 @@ def make_plan(area: StudyArea, target: int = DEFAULT_TARGET, *, seed: int = 0,
         time_limit: work (about seconds of one core, partition.budget) the exact steps may
             spend in all; None: partition.budget.default_units for the area's buildings and
             its communities' households. The same seed and limit give the same plan. It is
-            shared by community (by households), then by group (by grids): a community
+            shared by community (by households), then by group (by buildings): a community
             planned alone (a study area of its buildings, streets and barriers) with
             ``partition.budget.portion(time_limit, its households, the area's)`` gets exactly
             the grids it gets here.
