@@ -170,7 +170,7 @@ def level(chosen: dict[int, int], occurrences: list[Occurrence], offsets: list[i
     if not n_days or not occurrences:
         return chosen
     state = _Placement(chosen, occurrences, offsets, groups, label, approach)
-    at, loads, chains = state.at, state.loads, state.chains
+    at, loads = state.at, state.loads
     caps = [d.capacity_min for d in days]
     bands = [int(BAND * t) for t in targets]
 
@@ -203,39 +203,20 @@ def level(chosen: dict[int, int], occurrences: list[Occurrence], offsets: list[i
             costs[k] = day_cost(k, loads[k])
 
     rng = np.random.default_rng(0)
-    group_ids = list(chains)
+    group_ids = list(state.chains)
     best = current = total()
     best_at = dict(at)
     temps = np.geomspace(LEVEL_T0, LEVEL_T1, max_moves)
     draws = rng.random((max_moves, 5))
     for tried in range(max_moves):
         r = draws[tried]
-        gi = group_ids[int(r[0] * len(group_ids))]
-        items = chains[gi]
-        changes: list[tuple[int, int | None]]
-        if r[1] < 0.4:  # one visit to another allowed day, or an early visit in or out
-            oi = items[int(r[2] * len(items))]
-            options: list[int | None] = list(occurrences[oi].days)
-            if occurrences[oi].optional:
-                options.append(None)
-            changes = [(oi, options[int(r[3] * len(options))])]
-        else:  # the first or the last visits of the chain, shifted together
-            present = [oi for oi in items if at[oi] is not None]
-            if not present:
-                continue
-            j = 1 + int(r[2] * len(present))
-            part = present[:j] if r[1] < 0.7 else present[-j:]
-            step = LEVEL_SHIFTS[int(r[3] * len(LEVEL_SHIFTS))]
-            shifted = [(oi, int(at[oi]) + step) for oi in part]  # type: ignore[arg-type]
-            if not all(0 <= k < n_days for _, k in shifted):
-                continue
-            changes = list(shifted)
-        if all(at[oi] == to for oi, to in changes):
+        changes = _drawn_move(state, r, group_ids)
+        if not changes or all(at[oi] == to for oi, to in changes):
             continue
         before = [(oi, at[oi]) for oi, _ in changes]
         for oi, to in changes:
             move(oi, to)
-        if state.chain_ok(gi):
+        if state.chain_ok(occurrences[changes[0][0]].group):  # one group's visits
             cost = total()
             if cost <= current or r[4] < math.exp((current - cost) / temps[tried]):
                 current = cost
@@ -267,6 +248,36 @@ def repair(chosen: dict[int, int], queue: dict[int, list[int]],
             chosen.pop(oi, None)
             if not occurrences[oi].optional:
                 chosen[oi] = at[occurrences[oi].hi]
+
+
+def _drawn_move(state: _Placement, r: np.ndarray,
+                group_ids: list[int]) -> list[tuple[int, int | None]]:
+    """A move of :func:`level` drawn from ``r[0:4]``: a group, then one of its visits to
+    another allowed day or an early visit in or out, or its first or last visits shifted
+    together by LEVEL_SHIFTS work days; [] when the draw gives none (nothing placed, or a
+    shift beyond the horizon)."""
+    occurrences, at = state.occurrences, state.at
+    items = state.chains[group_ids[int(r[0] * len(group_ids))]]
+    if r[1] < 0.4:
+        oi = items[int(r[2] * len(items))]
+        options: list[int | None] = list(occurrences[oi].days)
+        if occurrences[oi].optional:
+            options.append(None)
+        return [(oi, options[int(r[3] * len(options))])]
+    present = [oi for oi in items if at[oi] is not None]
+    if not present:
+        return []
+    j = 1 + int(r[2] * len(present))
+    part = present[:j] if r[1] < 0.7 else present[-j:]
+    step = LEVEL_SHIFTS[int(r[3] * len(LEVEL_SHIFTS))]
+    shifted: list[tuple[int, int | None]] = []
+    for oi in part:
+        k = at[oi]
+        assert k is not None
+        if not 0 <= k + step < len(state.offsets):
+            return []
+        shifted.append((oi, k + step))
+    return shifted
 
 
 class _Placement:
@@ -496,28 +507,8 @@ def polish(chosen: dict[int, int], occurrences: list[Occurrence], offsets: list[
 
     def drawn(r: np.ndarray) -> list[list[tuple[int, int | None]]]:
         """One of :func:`level`'s moves."""
-        gi = group_ids[int(r[0] * len(group_ids))]
-        items = state.chains[gi]
-        if r[1] < 0.4:
-            oi = items[int(r[2] * len(items))]
-            options: list[int | None] = list(occurrences[oi].days)
-            if occurrences[oi].optional:
-                options.append(None)
-            return [[(oi, options[int(r[3] * len(options))])]]
-        present = [oi for oi in items if state.at[oi] is not None]
-        if not present:
-            return []
-        j = 1 + int(r[2] * len(present))
-        part = present[:j] if r[1] < 0.7 else present[-j:]
-        step = LEVEL_SHIFTS[int(r[3] * len(LEVEL_SHIFTS))]
-        shifted: list[tuple[int, int | None]] = []
-        for oi in part:
-            k = state.at[oi]
-            assert k is not None
-            if not 0 <= k + step < n_days:
-                return []
-            shifted.append((oi, k + step))
-        return [shifted]
+        changes = _drawn_move(state, r, group_ids)
+        return [changes] if changes else []
 
     def trial(changes: list[tuple[int, int | None]]) -> float:
         """The cost after ``changes`` (inf when a chain breaks a rule); the state is left
