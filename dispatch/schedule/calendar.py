@@ -128,6 +128,8 @@ BAND_PASSES = 2  # rounds of polish and re-packing against the calendar's mean (
 # under load average 8 in CI: two runs of one input gave different calendars), as
 # partition.budget's guard.
 WALL_GUARD = 100
+EXACT_BUDGET_S = 1.0  # CP-SAT deterministic time of the whole-horizon band model (a worker
+# still outside the band with nothing proven beyond it)
 WORKERS = 1  # CP-SAT on one thread: its deterministic limit is kept (4 interleaved
 # subsolvers overshot a 0.3 limit fivefold, 17 s on this loaded machine)
 
@@ -168,8 +170,14 @@ class Calendar:
         band_pct: the band asked for (%, :data:`TARGET_BAND_PCT`); None: not searched.
         forced_pct: a proven lower bound of the largest deviation from the mean day (%) of
             any calendar that keeps every visit on time and the model's other rules: what
-            the input forces (the optimum of the model's linear relaxation, or a band CP-SAT
-            proved infeasible). None: not computed (the calendar is within ``band_pct``).
+            the input forces (the optimum of the model's linear relaxation, a band CP-SAT
+            proved infeasible, or the whole-horizon band model's bound,
+            :meth:`_Problem.exact_band`). None: not computed (the calendar is within
+            ``band_pct``).
+        exact_band: what the whole-horizon band model (run when the calendar was still
+            outside ``band_pct`` with nothing proven beyond it) did: "found" (a calendar
+            within the band, this one), "proven" (none exists: ``forced_pct`` above the
+            band), "open" (neither within its budget); None: not run.
     """
 
     worker_id: object
@@ -182,6 +190,7 @@ class Calendar:
     weekly_shortfall: list[int] = field(default_factory=list)
     band_pct: float | None = None
     forced_pct: float | None = None
+    exact_band: str | None = None
 
     @property
     def scheduled_pct(self) -> float:
@@ -218,7 +227,7 @@ def plan_calendar(worker_id: object, groups: Sequence[Group], days: Sequence[Wor
                   level_moves: int = LEVEL_MOVES, band_pct: float | None = TARGET_BAND_PCT,
                   band_budget_s: float | None = None, band_tries: int = BAND_TRIES,
                   polish_moves: int = POLISH_MOVES, repack_rounds: int = ROUNDS,
-                  log: bool = False) -> Calendar:
+                  exact_budget_s: float = EXACT_BUDGET_S, log: bool = False) -> Calendar:
     """The visit calendar of one worker.
 
     Args:
@@ -247,6 +256,10 @@ def plan_calendar(worker_id: object, groups: Sequence[Group], days: Sequence[Wor
             0: none).
         repack_rounds: then, most windows of days CP-SAT re-packs around the day furthest
             from the mean (:func:`~dispatch.schedule.neighbourhood.repack`; 0: none).
+        exact_budget_s: then, when nothing is proven beyond ``band_pct``, CP-SAT's
+            deterministic time for the whole-horizon band model
+            (:meth:`_Problem.exact_band`: a calendar within the band, or the proof that none
+            exists; 0: not run).
         log: print CP-SAT's search log.
 
     Returns:
@@ -315,12 +328,24 @@ def plan_calendar(worker_id: object, groups: Sequence[Group], days: Sequence[Wor
         solution = problem.from_start(hinted)
     if band_pct is not None and days:
         solution = _level_to_mean(problem, solution, band_pct, polish_moves, repack_rounds)
-    forced = None
+    forced: float | None = None
+    exact: str | None = None
     if band_pct is not None and days and deviation(solution.loads) > band_pct:
         if bound is None:
             bound = proven(relaxation(problem)[0])
         solution, forced = _band_search(solve, solution, band_pct,
                                         band_budget_s or budget_s, bound, band_tries)
+        if exact_budget_s > 0 and forced < band_pct:
+            # nothing proven beyond the band: the whole-horizon model finds a calendar
+            # within it or proves that none exists
+            found, proven_pct = problem.exact_band(
+                solution.chosen, band_pct, exact_budget_s,
+                time_limit_s or WALL_GUARD * exact_budget_s + 1, log)
+            exact = "open"
+            if found is not None and _no_worse(found, solution, days, band_pct):
+                solution, forced, exact = replace(found, status=solution.status), None, "found"
+            elif proven_pct is not None:
+                forced, exact = max(forced, proven(proven_pct)), "proven"
     visits = []
     for oi, k in solution.chosen.items():
         occ = occurrences[oi]
@@ -332,7 +357,7 @@ def plan_calendar(worker_id: object, groups: Sequence[Group], days: Sequence[Wor
     return Calendar(worker_id, visits, {d.day: solution.loads[k] for k, d in enumerate(days)},
                     sum(1 for o in occurrences if not o.optional), overdue, solution.status,
                     round(time.perf_counter() - started, 3), solution.weekly_short,
-                    band_pct=band_pct, forced_pct=forced)
+                    band_pct=band_pct, forced_pct=forced, exact_band=exact)
 
 
 @dataclass
@@ -403,6 +428,18 @@ def _band_search(solve: Callable[[dict[int, int], float | None, float], _Solutio
     return best, proven_band
 
 
+def _no_worse(found: _Solution, before: _Solution, days: Sequence[WorkDay],
+              band_pct: float) -> bool:
+    """``found`` (the band model's calendar, which weighs only the band) is within the band
+    and takes nothing the model weighs more heavily: no more minutes beyond a day's
+    capacity, no larger weekly shortfall of a party member."""
+    def over(s: _Solution) -> int:
+        return sum(max(0, v - d.capacity_min) for v, d in zip(s.loads, days, strict=True))
+
+    return (deviation(found.loads) <= band_pct and over(found) <= over(before)
+            and sum(found.weekly_short) <= sum(before.weekly_short))
+
+
 def _mid(low: float, high: float) -> float:
     """The band half-way between a failed one and a found one, in whole steps."""
     band = math.floor((low + high) / 2 / BAND_STEP_PCT) * BAND_STEP_PCT
@@ -436,15 +473,16 @@ class _Problem:
                  for w in range(self.weeks)]
         return _Solution(dict(chosen), loads, short, "START", solved=True)
 
-    def solve(self, hinted: dict[int, int], band: float | None, budget_s: float,
-              wall_s: float, log: bool = False) -> _Solution:
-        """Solve with ``hinted`` as a complete hint, every day's load within ``band`` % of
-        the mean of the days' loads when given (a hard constraint); ``solved`` False when
-        CP-SAT found no calendar (its status: INFEASIBLE when it proved there is none)."""
-        occurrences, groups, days = self.occurrences, self.groups, self.days
-        offsets, label, approach, targets = self.offsets, self.label, self.approach, self.targets
-        minutes, min_weekly = self.minutes, self.min_weekly
-        model = cp_model.CpModel()
+    def _placement(self, model: cp_model.CpModel, hinted: dict[int, int]
+                   ) -> tuple[dict[tuple[int, int], cp_model.IntVar],
+                              dict[int, list[tuple[int, cp_model.IntVar]]],
+                              dict[int, cp_model.IntVar], dict[tuple[int, int], cp_model.IntVar]]:
+        """The model's placement of the visits, hinted with ``hinted``: ``x[o, k]`` (visit
+        ``o`` on work day ``k``, inside its window), each day's visits (``by_day``), the
+        early visits' presence, the chains' gaps and the end of the horizon, and ``y[c, k]``
+        (cluster ``c`` visited on day ``k``: implied by its visits)."""
+        occurrences, groups = self.occurrences, self.groups
+        offsets, label = self.offsets, self.label
         x: dict[tuple[int, int], cp_model.IntVar] = {}
         by_day: dict[int, list[tuple[int, cp_model.IntVar]]] = defaultdict(list)
         cluster_day: dict[tuple[int, int], list[cp_model.IntVar]] = defaultdict(list)
@@ -495,6 +533,92 @@ class _Problem:
         used = {(int(label[occurrences[oi].group]), k) for oi, k in hinted.items()}
         for key, var in y.items():
             model.add_hint(var, key in used)
+        return x, by_day, present, y
+
+    def exact_band(self, hinted: dict[int, int], band_pct: float, budget_s: float,
+                   wall_s: float, log: bool = False) -> tuple[_Solution | None, float | None]:
+        """Whether any calendar keeps every work day within ``band_pct`` % of its own mean
+        day: the whole horizon's placement (:meth:`_placement`, a cluster's approach only
+        on a day with a visit there) with the band as linear constraints on the calendar's
+        total ``T`` (a variable: early visits and approaches move it), ``n`` work days:
+        ``n * load_k`` within ``(1 ± band) * T`` (integers: ``unit * n * load_k`` against
+        ``(unit ± width) * T``), the largest excess beyond it ``E``; CP-SAT minimises ``E``
+        from ``hinted`` by large neighbourhood search alone (deterministic time
+        ``budget_s``). ``E`` = 0: a calendar within the band. A lower bound of ``E`` above
+        0 (found in presolve on small inputs): none exists, integrality included (each
+        visit on one whole day, which the linear relaxation splits), and every calendar has
+        a day at least ``band_pct + 100 * E_bound / (unit * T_max)`` % off its mean
+        (``T_max``: every visit and approach of the horizon, above any calendar's total).
+
+        Returns:
+            The calendar within the band (None: none found), and the proven least largest
+            deviation (%, above ``band_pct``; None: not proven beyond the band).
+        """
+        occurrences, days, label = self.occurrences, self.days, self.label
+        minutes, approach = self.minutes, self.approach
+        if not days or not occurrences:
+            return None, None
+        model = cp_model.CpModel()
+        x, by_day, _present, y = self._placement(model, hinted)
+        visits_of: dict[tuple[int, int], list[cp_model.IntVar]] = defaultdict(list)
+        for k, items in by_day.items():
+            for oi, var in items:
+                visits_of[int(label[occurrences[oi].group]), k].append(var)
+        for key, var in y.items():  # no approach walk without a visit
+            model.add_bool_or(visits_of[key]).only_enforce_if(var)
+        hint = self.from_start(hinted).loads
+        n = len(days)
+        day_max = [sum(minutes[oi] for oi, _ in by_day[k])
+                   + sum(int(approach[c]) for c, kk in y if kk == k) for k in range(n)]
+        t_max = sum(day_max)
+        loads = []
+        for k in range(n):
+            load = model.new_int_var(0, day_max[k], f"load{k}")
+            model.add(load == sum(minutes[oi] * var for oi, var in by_day[k])
+                      + sum(int(approach[c]) * var for (c, kk), var in y.items() if kk == k))
+            model.add_hint(load, hint[k])
+            loads.append(load)
+        total = cp_model.LinearExpr.sum(loads)
+        # n * load_k against (1 ± band) * T in units of 1/unit of the mean (integers)
+        width = round(band_pct * 100)
+        g = math.gcd(10_000, width)
+        unit, width = 10_000 // g, width // g
+        upper = (unit + width) * t_max * n + 1
+        excess = model.new_int_var(0, upper, "excess")
+        hint_total = sum(hint)
+        model.add_hint(excess, max([0, *(max(unit * n * v - (unit + width) * hint_total,
+                                             (unit - width) * hint_total - unit * n * v)
+                                         for v in hint)]))
+        for load in loads:
+            model.add(unit * n * load - (unit + width) * total <= excess)
+            model.add((unit - width) * total - unit * n * load <= excess)
+        model.minimize(excess)
+        solver = _solver(budget_s, wall_s, log)
+        solver.parameters.use_lns_only = True  # from the hint: large neighbourhoods of the
+        # whole horizon (the full search found fewer calendars in 1-3 s and proved none)
+        status = solver.solve(model)
+        found = None
+        if status in (cp_model.OPTIMAL, cp_model.FEASIBLE) and solver.objective_value == 0:
+            found = self.from_start({oi: next(k for k in occ.days if solver.value(x[oi, k]))
+                                     for oi, occ in enumerate(occurrences)
+                                     if any(solver.value(x[oi, k]) for k in occ.days)})
+        bound = solver.best_objective_bound if status != cp_model.INFEASIBLE else 0.0
+        forced = None
+        if found is None and bound > 0 and t_max > 0:
+            forced = band_pct + 100 * bound / (unit * t_max)
+        return found, forced
+
+    def solve(self, hinted: dict[int, int], band: float | None, budget_s: float,
+              wall_s: float, log: bool = False) -> _Solution:
+        """Solve with ``hinted`` as a complete hint, every day's load within ``band`` % of
+        the mean of the days' loads when given (a hard constraint); ``solved`` False when
+        CP-SAT found no calendar (its status: INFEASIBLE when it proved there is none)."""
+        occurrences, groups, days = self.occurrences, self.groups, self.days
+        offsets, label, approach, targets = self.offsets, self.label, self.approach, self.targets
+        minutes, min_weekly = self.minutes, self.min_weekly
+        model = cp_model.CpModel()
+        x, by_day, present, y = self._placement(model, hinted)
+        used = {(int(label[occurrences[oi].group]), k) for oi, k in hinted.items()}
         upper = sum(minutes) + int(approach.sum()) + 1
         loads, devs, objective = [], [], []
         # the start's value of every variable, so that the hint is complete
@@ -554,13 +678,7 @@ class _Problem:
             model.add_hint(short, max(0, min_weekly - done))
         model.minimize(sum(objective))
 
-        solver = cp_model.CpSolver()
-        solver.parameters.num_workers = WORKERS
-        solver.parameters.interleave_search = True
-        solver.parameters.max_deterministic_time = budget_s
-        solver.parameters.max_time_in_seconds = wall_s
-        solver.parameters.random_seed = 0
-        solver.parameters.log_search_progress = log
+        solver = _solver(budget_s, wall_s, log)
         status = solver.solve(model)
         if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
             return _Solution({}, [], [], solver.status_name(status), solved=False)
@@ -569,6 +687,19 @@ class _Problem:
                   if oi not in present or solver.value(present[oi])}
         return _Solution(chosen, [int(solver.value(v)) for v in loads],
                          [int(solver.value(v)) for v in shortfalls], solver.status_name(status))
+
+
+def _solver(budget_s: float, wall_s: float, log: bool) -> cp_model.CpSolver:
+    """CP-SAT on ``WORKERS`` threads, seeded, stopped by its deterministic time (``budget_s``;
+    ``wall_s``: the wall-clock guard): the same model gives the same answer."""
+    solver = cp_model.CpSolver()
+    solver.parameters.num_workers = WORKERS
+    solver.parameters.interleave_search = True
+    solver.parameters.max_deterministic_time = budget_s
+    solver.parameters.max_time_in_seconds = wall_s
+    solver.parameters.random_seed = 0
+    solver.parameters.log_search_progress = log
+    return solver
 
 
 def advance(groups: Sequence[Group], visits: Iterable[ScheduledVisit], until: date

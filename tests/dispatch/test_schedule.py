@@ -4,6 +4,7 @@ done prefix fixed; on the demo extract's real buildings and walk network."""
 
 from __future__ import annotations
 
+import itertools
 from collections import defaultdict
 from datetime import date, timedelta
 
@@ -14,8 +15,10 @@ import pytest
 from dispatch.routing.network import WalkNetwork
 from dispatch.routing.visits import Stop
 from dispatch.schedule.calendar import (
+    ScheduledVisit,
     advance,
     clusters,
+    load_of,
     make_groups,
     nearest_due_first,
     peak_bound,
@@ -24,6 +27,7 @@ from dispatch.schedule.calendar import (
 )
 from dispatch.schedule.classes import CLASSES, household_classes, read_visit_classes
 from dispatch.schedule.day_route import plan_day
+from dispatch.schedule.horizon import deviation
 from gis.errors import ArgumentError, InputError
 
 START = date(2026, 12, 7)  # a Monday
@@ -330,3 +334,34 @@ def test_replanning_keeps_the_done_prefix_and_inserts_the_new_stop(demo_area, de
     with pytest.raises(ArgumentError) as err:
         plan_day(demo_net, "w", base, stops, done=["nowhere"])
     assert "不在当天" in err.value.zh and "not among" in err.value.en
+
+
+def test_a_band_only_whole_trips_force_is_proven_by_the_whole_horizon_model():
+    """Two work days and three trips of 30 minutes (an ordinary building's nine households
+    in three chunks, all due on the second day, one cluster): whatever the calendar, one day
+    has two trips, 61 minutes with the walk, the other 31: 32.6% off the mean of 46. The
+    linear relaxation splits a trip over both days (1.5 trips a day, 0%): it proves nothing;
+    the whole-horizon band model (each trip on one whole day) proves ±15% infeasible, and
+    its bound lies between 15% and the least deviation a brute force over every calendar
+    finds."""
+    period = CLASSES["ordinary"].period_days
+    rows = pd.DataFrame([{"building_id": "a", "visit_class": "ordinary", "households": 9,
+                          "x": 0.0, "y": 0.0, "last_visit": START + timedelta(days=1 - period)}])
+    groups = make_groups(rows)
+    assert len(groups) == 3
+    days = work_days(START, 1, weekdays=[1, 2], shift_min=480)
+    least = min(
+        deviation(list(load_of([ScheduledVisit(g.group_id, g.building_id, g.visit_class,
+                                               g.households, d.day, d.day, 0)
+                                for g, d in zip(groups, pick, strict=True)],
+                               groups, days, base=(5.0, 0.0)).values()))
+        for pick in itertools.product(days, repeat=len(groups)))
+    assert least == pytest.approx(100 * (61 / 46 - 1))
+    lp_only = plan_calendar("w", groups, days, START, base=(5.0, 0.0), budget_s=0.2,
+                            exact_budget_s=0)
+    assert lp_only.max_deviation_pct == pytest.approx(least)
+    assert lp_only.forced_pct == 0.0 and not lp_only.band_forced
+    cal = plan_calendar("w", groups, days, START, base=(5.0, 0.0), budget_s=0.2)
+    check_rules(cal, groups, days)
+    assert cal.exact_band == "proven" and cal.band_forced
+    assert cal.forced_pct is not None and 15.0 <= cal.forced_pct <= least
