@@ -7,7 +7,9 @@
 - a building with more households than the target is a grid of its own (楼栋网格);
 - every other group is split into round(households / target) grids, the counts of a
   community's groups chosen together (:func:`grid_counts`), by recursive bisection
-  (partition.regionalize); a grid still beyond 15% of the mean is re-split with its neighbours
+  (partition.regionalize); a group of few nodes and grids with a grid beyond 15% of the mean
+  is split whole by a flow model (partition.group_exact), which also proves where no split
+  within 15% exists; a grid still beyond 15% is re-split with its neighbours
   (partition.exact_balance), a group whose worst grid is still beyond it is split again
   exactly as a whole (partition.set_partition), and grids' hulls are untangled
   (partition.untangle), counting overlap with the community's grids that stay as they are
@@ -41,6 +43,7 @@ from shapely.geometry.base import BaseGeometry
 
 from partition.budget import WorkBudget, share
 from partition.exact_balance import repair_extremes
+from partition.group_exact import FIRST_PAIRS, MAX_PAIRS, fits, prove_group
 from partition.groups import CommunityGroups, community_groups
 from partition.metrics import BALANCE_LIMIT, SMALL_SHARE, adjacency_bounds, deviation_lower_bound
 from partition.parallel import map_forked
@@ -61,8 +64,9 @@ MIN_SECOND_PASS = 0.5  # units left over below which no further pass is run
 MORE_PASSES = 3
 BOUND_MARGIN = 0.02  # a group that cannot reach the limit is split to within this of its bound
 
-# A group's task in a worker: "labels", "exact", "ran_out", "spent", "units" and "needy"
-# (a grid still beyond the limit, which the group's bound does not force), or "error".
+# A group's task in a worker: "labels", "exact", "forced" (partition.group_exact's bound,
+# percent, or None), "ran_out", "spent", "units" and "needy" (a grid still beyond the limit,
+# which the group's bound does not force), or "error".
 Result = dict[str, Any]
 Labels = dict[Hashable, Hashable]  # building (or pocket node) -> grid label
 NewLabel = Callable[[], Hashable]  # a fresh grid label of the community at each call
@@ -179,6 +183,10 @@ class _Prepared:
     # grid, building grids): the untangling of the other groups counts overlap with them.
     fixed: list[BaseGeometry] = field(default_factory=list)
     fixed_tree: shapely.STRtree | None = None  # over ``fixed``, made when first needed
+    # The households and grids the mean is taken over (groups sized by what cuts them off
+    # and building grids left out, as in metrics.deviations), and those of all the groups.
+    counted: tuple[float, int] = (0.0, 0)
+    everything: tuple[float, int] = (0.0, 0)
 
 
 def _prepare(graph: nx.Graph[Hashable], community: Hashable, members: list[Hashable],
@@ -208,7 +216,30 @@ def _prepare(graph: nx.Graph[Hashable], community: Hashable, members: list[Hasha
         mean = sum(t for t, _ in others) / sum(k for _, k in others)
     fixed = [_homes_hull(found.graph, comp, homes) for comp, k in counts if k == 1]
     return _Prepared(found, counts, empty, mean, homes, target,
-                     [h for h in fixed if h.area > 0])
+                     [h for h in fixed if h.area > 0],
+                     counted=(math.fsum(t for t, _ in others), sum(k for _, k in others)),
+                     everything=(math.fsum(totals), sum(k for _, k in counts)))
+
+
+def count_means(p: _Prepared, i: int) -> dict[int, float]:
+    """Grid count c of group ``i`` -> the community's mean grid size when the group has c
+    grids and the other groups the counts the plan gives them (as :func:`_prepare` takes
+    it: over the groups whose grids are not sized by what cuts them off, all of them where
+    there are none), for c from 1 to the group's nodes with households."""
+    comp, k = p.counts[i]
+    hh = p.groups.graph.nodes
+    total = float(sum(hh[v]["households"] for v in comp))
+    big = comp[0] in set(p.groups.building_grids)
+    sized = not big and total / k >= SMALL_SHARE * p.target
+    out: dict[int, float] = {}
+    for c in range(1, sum(hh[v]["households"] > 0 for v in comp) + 1):
+        now = not big and total / c >= SMALL_SHARE * p.target
+        households = p.counted[0] - sized * total + now * total
+        grids = p.counted[1] - sized * k + now * c
+        if grids <= 0:  # no grid sets the mean: all of them do
+            households, grids = p.everything[0], p.everything[1] - k + c
+        out[c] = households / grids
+    return out
 
 
 def _fixed_near(p: _Prepared, comp: list[Hashable]) -> list[BaseGeometry]:
@@ -266,8 +297,8 @@ def _group_task(task: tuple[Hashable, int, float | None], *,
             if min(loads.values()) >= SMALL_SHARE * p.target:
                 return result
         return {"labels": dict.fromkeys(comp, f"{community}/{i}.0"), "exact": None,
-                "ran_out": budget.ran_out, "spent": budget.spent, "units": budget.units,
-                "needy": False}
+                "forced": None, "ran_out": budget.ran_out, "spent": budget.spent,
+                "units": budget.units, "needy": False}
     except Exception as error:
         return {"error": _failure(community, "split", error)}
 
@@ -290,14 +321,19 @@ def _improve(p: _Prepared, community: Hashable, i: int, labels: Labels, budget: 
     k = len(set(labels.values()))
     graph = p.groups.graph
     labels = dict(labels)
+    spare = itertools.count()
+    forced = deviation_lower_bound([graph.nodes[b]["households"] for b in comp], p.mean)
+    proof = _prove(p, i, labels, budget, forced,
+                   lambda: f"{community}/{i}.{tag}{next(spare)}", FIRST_PAIRS)
     labels.update(repair_extremes(graph, labels, movable=set(comp), mean=p.mean,
                                   budget=budget))
-    spare = itertools.count()
     exact = split_exactly(graph, [(comp, k)], labels, p.mean,
-                           lambda: f"{community}/{i}.{tag}{next(spare)}", budget)
+                          lambda: f"{community}/{i}.{tag}{next(spare)}", budget)
+    if proof is None:  # a larger group, with what the other steps left
+        proof = _prove(p, i, labels, budget, max(forced, exact.get(comp[0]) or 0.0),
+                       lambda: f"{community}/{i}.{tag}{next(spare)}")
     # A group whose building sizes force a grid beyond the limit is untangled within what
     # it was split for (split_exactly), not held to the limit its grids cannot reach.
-    forced = deviation_lower_bound([graph.nodes[b]["households"] for b in comp], p.mean)
     labels.update(untangle(graph, labels, movable=set(comp),
                            residential=p.residential & set(comp), mean=p.mean,
                            fixed=_fixed_near(p, comp),
@@ -307,12 +343,37 @@ def _improve(p: _Prepared, community: Hashable, i: int, labels: Labels, budget: 
     for b in comp:
         loads[labels[b]] += graph.nodes[b]["households"]
     worst = max(abs(load - p.mean) for load in loads.values()) / p.mean
-    proven = max(forced, exact.get(comp[0]) or 0.0)
+    proven = max(forced, exact.get(comp[0]) or 0.0, proof or 0.0)
     # More work is worth it where a grid is beyond the limit and the group's bound does not
     # already put its grids beyond it (they are not free grids whatever happens).
     needy = worst > BALANCE_LIMIT + 1e-9 and proven <= 100 * BALANCE_LIMIT
-    return {"labels": labels, "exact": exact.get(comp[0]), "ran_out": budget.ran_out,
-            "spent": budget.spent, "units": budget.units, "needy": needy}
+    return {"labels": labels, "exact": exact.get(comp[0]), "forced": proof,
+            "ran_out": budget.ran_out, "spent": budget.spent, "units": budget.units,
+            "needy": needy}
+
+
+def _prove(p: _Prepared, i: int, labels: Labels, budget: WorkBudget, forced: float,
+           new_label: NewLabel, most: int = MAX_PAIRS) -> float | None:
+    """Group ``i``, of at most ``most`` pairs (partition.group_exact.fits), with a grid
+    beyond the limit in ``labels`` where its bound so far (``forced``, percent) allows the
+    limit, is split again whole by partition.group_exact: a split with every grid within
+    the limit replaces ``labels``' (each new grid named after the present grid it shares
+    most households with); else, when no count allows one, the least worst deviation
+    (percent) proven for every split is returned (None: no proof)."""
+    comp = p.counts[i][0]
+    graph = p.groups.graph
+    loads: dict[Hashable, int] = defaultdict(int)
+    for b in comp:
+        loads[labels[b]] += graph.nodes[b]["households"]
+    worst = max(abs(load - p.mean) for load in loads.values()) / p.mean
+    if (worst <= BALANCE_LIMIT + 1e-9 or forced > 100 * BALANCE_LIMIT
+            or not fits(graph, comp, len(loads), most) or not budget.allows()):
+        return None
+    result = prove_group(graph, comp, len(loads), count_means(p, i),
+                         {b: labels[b] for b in comp}, budget)
+    if result.labels is not None:
+        _relabel(graph, result.labels, labels, new_label)
+    return result.bound
 
 
 def _second_pass(tasks: list[tuple[Hashable, int, int]], results: list[Result], workers: int,
@@ -362,7 +423,9 @@ def _second_pass(tasks: list[tuple[Hashable, int, int]], results: list[Result], 
             before = out[j]
             out[j] = {**result, "spent": before["spent"] + result["spent"],
                       "units": before["units"],
-                      "exact": max(before["exact"] or 0.0, result["exact"] or 0.0) or None}
+                      "exact": max(before["exact"] or 0.0, result["exact"] or 0.0) or None,
+                      "forced": max(before.get("forced") or 0.0,
+                                    result.get("forced") or 0.0) or None}
             if result["ran_out"] and result["needy"]:
                 candidates.append(j)
     return out
@@ -385,6 +448,8 @@ def _finish(p: _Prepared, results: dict[int, Result],
                     results[i]["exact"] or 0.0 if k > 1 else 0.0)
         bounds.update({b: max(bound, near) for b, near
                        in adjacency_bounds(graph, comp, p.mean).items()})
+        if k > 1 and results[i].get("forced"):
+            _mark_forced(graph, comp, labels, bounds, p.mean, results[i]["forced"])
         if k > 1 and results[i]["ran_out"]:
             division.budget.append({"community": community, "buildings": len(comp),
                                     "grids": k, "units_spent": round(results[i]["spent"], 2),
@@ -396,6 +461,21 @@ def _finish(p: _Prepared, results: dict[int, Result],
     labels = p.groups.expand(labels)
     division.crossings += _crossings(p.groups, labels)
     return labels, p.groups.expand(bounds)
+
+
+def _mark_forced(graph: nx.Graph[Hashable], comp: list[Hashable], labels: Labels,
+                 bounds: dict[Hashable, float], mean: float, forced: float) -> None:
+    """Group ``comp`` is proven to have a grid at least ``forced`` percent off the mean
+    in every split (partition.group_exact): its worst grid in ``labels`` (the largest
+    deviation, then the label as text) is not free, the buildings of that grid, and only
+    of that one, bound at ``forced``."""
+    members: dict[Hashable, list[Hashable]] = defaultdict(list)
+    for b in comp:
+        members[labels[b]].append(b)
+    worst = max(members, key=lambda g: (abs(sum(graph.nodes[b]["households"]
+                                                for b in members[g]) - mean), str(g)))
+    for b in members[worst]:
+        bounds[b] = max(bounds[b], forced)
 
 
 def _crossings(groups: CommunityGroups, labels: Labels) -> list[dict[str, Any]]:

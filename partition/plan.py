@@ -412,8 +412,14 @@ def _boundary_lengths(graph: nx.Graph[Hashable], buildings: gpd.GeoDataFrame,
 def summarise(plan: Plan, graph: nx.Graph[Hashable]) -> dict[str, Any]:
     """Plan-level figures: balance, compactness, streets, and the hard-rule counts.
 
-    "free" grids are those whose building sizes allow a deviation within BALANCE_LIMIT_PCT
+    "free" grids are those whose bound allows a deviation within BALANCE_LIMIT_PCT
     (``deviation_bound_pct`` <= 15); the balance targets apply to them, the bound to the rest.
+    A grid's bound is the largest of: its group's building sizes (subset sums, division), the
+    buildings next to its own, the least worst deviation set partitioning proves for its
+    group (every grid of the group), connected sets around its buildings
+    (:func:`_tighten_bounds`), and, for the worst grid of a group where the flow model proves
+    that every split at every count has a grid beyond the limit, that proof's bound
+    (partition.group_exact: one grid a group, the worst).
     """
     g = plan.grids
     b = plan.buildings
