@@ -46,7 +46,13 @@ mean leaves when the input forces some days up): an annealing with moves aimed a
 busiest and quietest days, swaps and ejection chains
 (:func:`~dispatch.schedule.levelling.polish`), then CP-SAT re-packing windows of days
 around the worst one (:func:`~dispatch.schedule.neighbourhood.repack`). CP-SAT can also try
-bands as a hard constraint (``band_tries``, bisection; off by default).
+bands as a hard constraint (``band_tries``, bisection; off by default). A calendar still
+outside the band with nothing proven beyond it gets the whole-horizon band model
+(:meth:`_Problem.exact_band`): the band is linear once the calendar's total ``T`` is a
+variable (``n * load_k`` within ``(1 ± band) * T``), so one CP-SAT model of the whole horizon
+either finds a calendar within it (large neighbourhood search from the calendar, minimising
+the largest excess beyond the band) or, where its bound says so, proves that none exists with
+every visit on one whole day (``Calendar.exact_band``).
 
 The solver runs on one core with a deterministic time budget (``max_deterministic_time``), so
 the same input gives the same calendar; :func:`plan_calendars` runs workers' models in parallel
@@ -342,9 +348,11 @@ def plan_calendar(worker_id: object, groups: Sequence[Group], days: Sequence[Wor
                 solution.chosen, band_pct, exact_budget_s,
                 time_limit_s or WALL_GUARD * exact_budget_s + 1, log)
             exact = "open"
-            if found is not None and _no_worse(found, solution, days, band_pct):
-                solution, forced, exact = replace(found, status=solution.status), None, "found"
-            elif proven_pct is not None:
+            if found is not None and _no_worse(found, solution, days):
+                solution = replace(found, status=solution.status)  # a lower largest excess
+                if deviation(solution.loads) <= band_pct:
+                    forced, exact = None, "found"
+            if proven_pct is not None:
                 forced, exact = max(forced, proven(proven_pct)), "proven"
     visits = []
     for oi, k in solution.chosen.items():
@@ -428,15 +436,15 @@ def _band_search(solve: Callable[[dict[int, int], float | None, float], _Solutio
     return best, proven_band
 
 
-def _no_worse(found: _Solution, before: _Solution, days: Sequence[WorkDay],
-              band_pct: float) -> bool:
-    """``found`` (the band model's calendar, which weighs only the band) is within the band
-    and takes nothing the model weighs more heavily: no more minutes beyond a day's
-    capacity, no larger weekly shortfall of a party member."""
+def _no_worse(found: _Solution, before: _Solution, days: Sequence[WorkDay]) -> bool:
+    """``found`` (the band model's calendar, which weighs only the band) has a lower largest
+    deviation from its mean day than ``before`` and takes nothing the calendar's model
+    weighs more heavily: no more minutes beyond a day's capacity, no larger weekly
+    shortfall of a party member."""
     def over(s: _Solution) -> int:
         return sum(max(0, v - d.capacity_min) for v, d in zip(s.loads, days, strict=True))
 
-    return (deviation(found.loads) <= band_pct and over(found) <= over(before)
+    return (deviation(found.loads) < deviation(before.loads) and over(found) <= over(before)
             and sum(found.weekly_short) <= sum(before.weekly_short))
 
 
@@ -551,8 +559,9 @@ class _Problem:
         (``T_max``: every visit and approach of the horizon, above any calendar's total).
 
         Returns:
-            The calendar within the band (None: none found), and the proven least largest
-            deviation (%, above ``band_pct``; None: not proven beyond the band).
+            The best calendar found (within the band when ``E`` = 0; None: none), and the
+            proven least largest deviation (%, above ``band_pct``; None: not proven beyond
+            the band).
         """
         occurrences, days, label = self.occurrences, self.days, self.label
         minutes, approach = self.minutes, self.approach
@@ -598,13 +607,13 @@ class _Problem:
         # whole horizon (the full search found fewer calendars in 1-3 s and proved none)
         status = solver.solve(model)
         found = None
-        if status in (cp_model.OPTIMAL, cp_model.FEASIBLE) and solver.objective_value == 0:
+        if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
             found = self.from_start({oi: next(k for k in occ.days if solver.value(x[oi, k]))
                                      for oi, occ in enumerate(occurrences)
                                      if any(solver.value(x[oi, k]) for k in occ.days)})
         bound = solver.best_objective_bound if status != cp_model.INFEASIBLE else 0.0
         forced = None
-        if found is None and bound > 0 and t_max > 0:
+        if bound > 0 and t_max > 0:
             forced = band_pct + 100 * bound / (unit * t_max)
         return found, forced
 
