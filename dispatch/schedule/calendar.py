@@ -347,13 +347,13 @@ def plan_calendar(worker_id: object, groups: Sequence[Group], days: Sequence[Wor
             found, proven_pct = problem.exact_band(
                 solution.chosen, band_pct, exact_budget_s,
                 time_limit_s or WALL_GUARD * exact_budget_s + 1, log)
-            exact = "open"
+            exact, searched = "open", forced
             if found is not None and _no_worse(found, solution, days):
                 solution = replace(found, status=solution.status)  # a lower largest excess
                 if deviation(solution.loads) <= band_pct:
                     forced, exact = None, "found"
             if proven_pct is not None:
-                forced, exact = max(forced, proven(proven_pct)), "proven"
+                forced, exact = max(searched, proven(proven_pct)), "proven"
     visits = []
     for oi, k in solution.chosen.items():
         occ = occurrences[oi]
