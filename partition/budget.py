@@ -54,12 +54,14 @@ class WorkBudget:
         return False
 
     def solve(
-        self, model: cp_model.CpModel, cap: float
+        self, model: cp_model.CpModel, cap: float, overhead: float = 0.0
     ) -> tuple[cp_model.CpSolverStatus, cp_model.CpSolver]:
-        """Solve ``model`` with at most ``cap`` units (fewer when less is left), charged.
+        """Solve ``model`` with at most ``cap`` units (fewer when less is left), charged,
+        with ``overhead`` units more for what the solve costs beyond CP-SAT's deterministic
+        time (building the model, loading it).
 
         One worker and seed 0: results repeat exactly. Returns CP-SAT's status (UNKNOWN
-        without solving when nothing is left) and the solver."""
+        without solving, and nothing charged, when nothing is left) and the solver."""
         solver = cp_model.CpSolver()
         work = min(cap, self.left)
         if work <= 0:
@@ -70,10 +72,19 @@ class WorkBudget:
         solver.parameters.num_workers = 1
         solver.parameters.random_seed = 0
         status = solver.solve(model)
-        self.spent += solver.deterministic_time
+        self.spent += solver.deterministic_time + overhead
         if status == cp_model.UNKNOWN and work < cap:
             self.ran_out = True
         return status, solver
+
+    def part(self, fraction: float) -> WorkBudget:
+        """A budget of ``fraction`` of the units left here (unlimited when these are): what
+        one step may spend of it. Add its ``spent`` back with :meth:`charge`."""
+        return WorkBudget(None if self.units is None else fraction * self.left)
+
+    def charge(self, units: float) -> None:
+        """Charge ``units`` spent elsewhere (a :meth:`part` of this budget)."""
+        self.spent += units
 
     def max_steps(self) -> int:
         """Enumeration steps still allowed."""

@@ -39,6 +39,17 @@ MAX_GRIDS = 14
 RINGS = (1, 2)  # neighbourhoods tried: the grid and its neighbours, then theirs too
 REACH = 2  # a building may join the grid of a building this many edges away
 WORK = 1.0  # at most this many deterministic seconds per phase (partition.budget)
+# The share of the budget left when repair_extremes starts that it may spend. The exact split
+# of a whole group (partition.set_partition), which comes next, lowers a group's worst grid
+# further per unit where it can list the group's candidate grids; with the whole budget the
+# re-splits spent most of it first, on hundreds of small solves that found nothing
+# (floor-area district of seed 22, 2,000 buildings: 13 free grids beyond 15%, 42 s of CPU;
+# with a tenth: 3, 24 s; irregular 1206 (1,200 buildings): 7 and 3).
+REPAIR_SHARE = 0.1
+# What building and loading a model costs beyond CP-SAT's deterministic time, charged per solve:
+# a phase-1 solve of these small models took 27 ms of CPU for 11 ms of deterministic time
+# (floor-area district of seed 22), and a phase-2 model takes about 40 ms to build.
+MODEL_UNITS = 0.02
 # Phase 2 objective per unit: metres of cut boundary, households off the mean, households moved.
 CUT_WEIGHT = 1
 DEVIATION_WEIGHT = 1
@@ -62,9 +73,19 @@ def repair_extremes(graph: nx.Graph[Hashable], assignment: dict[Hashable, L], *,
 
     Only nodes in ``movable`` change grid, only between grids whose nodes are all movable;
     every grid stays connected. Worst grids first; a grid that cannot be improved is left.
-    The models draw on ``budget`` (unlimited when None) and stop when it is spent.
+    The models draw on REPAIR_SHARE of what ``budget`` has left (unlimited when None) and
+    stop when that is spent; a neighbourhood that :func:`cannot_improve` is not modelled.
     """
     budget = budget or WorkBudget()
+    own = budget.part(REPAIR_SHARE)
+    try:
+        return _repair(graph, assignment, movable, mean, limit, own)
+    finally:
+        budget.charge(own.spent)
+
+
+def _repair(graph: nx.Graph[Hashable], assignment: dict[Hashable, L], movable: set[Hashable],
+            mean: float, limit: float, budget: WorkBudget) -> dict[Hashable, L]:
     part = dict(assignment)
     members: dict[L, set[Hashable]] = defaultdict(set)
     for n, p in part.items():
@@ -84,10 +105,16 @@ def repair_extremes(graph: nx.Graph[Hashable], assignment: dict[Hashable, L], *,
         p = max(bad, key=lambda q: (excess(q), str(q)))
         tried.add(p)
         best: tuple[int, _Model[L]] | None = None
+        seen: list[L] = []
         for rings in RINGS:
             grids = _neighbourhood(graph, part, members, p, open_parts, rings)
             if grids is None:
                 break
+            if grids == seen:  # two rings reach no further than one: the same model
+                continue
+            seen = grids
+            if cannot_improve(graph, members, grids, w, round(mean), allowed):
+                continue  # phase 1 would find nothing: neither model nor solve
             model = _Model(graph, members, grids, w, round(mean), allowed, budget)
             found = model.least_excess()
             if found is not None and (best is None or found < best[0]):
@@ -121,6 +148,136 @@ def _neighbourhood(graph: nx.Graph[Hashable], part: dict[Hashable, L],
             or sum(len(members[q]) for q in grids) > MAX_BUILDINGS):
         return None
     return sorted(grids, key=lambda q: (q != p, str(q)))
+
+
+def cannot_improve(graph: nx.Graph[Hashable], members: dict[L, set[Hashable]],
+                   grids: list[L], w: dict[Hashable, int], mean: int, allowed: int) -> bool:
+    """Whether no assignment the neighbourhood's model allows (:class:`_Model`: anchors
+    kept, buildings within REACH of a grid, grids connected) lowers its worst excess, by
+    two relaxations of it; False where neither proves it (then the model is solved).
+
+    - Per grid: no connected set of the buildings that may join it, around its anchor,
+      has a load within the excess of one household less than the worst (only loads up to
+      that are listed);
+    - all grids at once, connectivity dropped: the households cannot be shared out so that
+      every grid's load is within it (a search over the buildings, largest first).
+
+    Both stop after BOUND_STEPS steps, proving nothing. The floor-area district of seed 22
+    (2,000 buildings): 335 of the 632 phase-1 solves that found nothing are skipped."""
+    excesses = [max(0, abs(sum(w[v] for v in members[q]) - mean) - allowed) for q in grids]
+    before = max(excesses)
+    if before == 0:
+        return True
+    lo, hi = mean - allowed - before + 1, mean + allowed + before - 1
+    nodes = sorted((v for q in grids for v in members[q]), key=str)
+    inside = set(nodes)
+    home = {v: i for i, q in enumerate(grids) for v in members[q]}
+    near = nodes_within(graph, inside, REACH)
+    options = {v: sorted({home[u] for u in near[v]}) for v in nodes}
+    anchors = [max(members[q], key=lambda v: (w[v], str(v))) for q in grids]
+    adjacent = {v: sorted((u for u in graph[v] if u in inside), key=str) for v in nodes}
+    steps = _Steps()
+    try:
+        for i, a in enumerate(anchors):
+            others = set(anchors) - {a}
+            joins = {v for v in nodes if i in options[v] and v not in others}
+            if not _reaches(a, joins, adjacent, w, lo, hi, steps):
+                return True
+        return not _shares(nodes, options, anchors, w, lo, hi, steps)
+    except _OutOfStepsError:
+        return False
+
+
+BOUND_STEPS = 2_000  # search steps of cannot_improve's relaxations per neighbourhood
+
+
+class _OutOfStepsError(Exception):
+    pass
+
+
+class _Steps:
+    """cannot_improve's step count: it gives up after BOUND_STEPS."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def take(self) -> None:
+        self.count += 1
+        if self.count > BOUND_STEPS:
+            raise _OutOfStepsError
+
+
+def _reaches(root: Hashable, joins: set[Hashable], adjacent: dict[Hashable, list[Hashable]],
+             w: dict[Hashable, int], lo: int, hi: int, steps: _Steps) -> bool:
+    """Whether some connected set of ``joins`` holding ``root`` has a load within [lo, hi]:
+    each connected set of load at most ``hi`` listed once (a set grows only by neighbours
+    not yet ruled out for it; households are never negative)."""
+
+    def grow(load: int, frontier: list[Hashable], banned: set[Hashable]) -> bool:
+        steps.take()
+        if load >= lo:
+            return True
+        for k, v in enumerate(frontier):
+            if load + w[v] > hi:
+                continue
+            ruled_out = banned | set(frontier[:k + 1])
+            rest = frontier[k + 1:]
+            later = set(rest)
+            extra = [u for u in adjacent[v] if u in joins and u not in ruled_out
+                     and u not in later]
+            if grow(load + w[v], rest + extra, ruled_out):
+                return True
+        return False
+
+    if w[root] > hi:
+        return False
+    return grow(w[root], [u for u in adjacent[root] if u in joins], {root})
+
+
+def _shares(nodes: list[Hashable], options: dict[Hashable, list[int]], anchors: list[Hashable],
+            w: dict[Hashable, int], lo: int, hi: int, steps: _Steps) -> bool:
+    """Whether the households of ``nodes`` can be shared out, each building to one of its
+    ``options`` (anchors to their own grid), with every grid's load within [lo, hi]."""
+    loads = [w[a] for a in anchors]
+    if max(loads) > hi:
+        return False
+    fixed = set(anchors)
+    items = sorted((v for v in nodes if v not in fixed and w[v] > 0), key=lambda v: (-w[v], str(v)))
+    # households still to come that may join each grid, from each item on
+    reach = [[0] * len(anchors) for _ in range(len(items) + 1)]
+    for t in range(len(items) - 1, -1, -1):
+        reach[t] = list(reach[t + 1])
+        for i in options[items[t]]:
+            reach[t][i] += w[items[t]]
+    left = [0] * (len(items) + 1)
+    for t in range(len(items) - 1, -1, -1):
+        left[t] = left[t + 1] + w[items[t]]
+    failed: set[tuple[int, tuple[int, ...]]] = set()
+
+    def place(t: int) -> bool:
+        steps.take()
+        if t == len(items):
+            return min(loads) >= lo
+        key = (t, tuple(loads))
+        if key in failed:
+            return False
+        short = [max(0, lo - load) for load in loads]
+        if (sum(short) > left[t]
+                or any(s > r for s, r in zip(short, reach[t], strict=True))):
+            failed.add(key)
+            return False
+        v = items[t]
+        for i in options[v]:
+            if loads[i] + w[v] <= hi:
+                loads[i] += w[v]
+                found = place(t + 1)
+                loads[i] -= w[v]
+                if found:
+                    return True
+        failed.add(key)
+        return False
+
+    return place(0)
 
 
 class _Model(Generic[L]):
@@ -182,7 +339,7 @@ class _Model(Generic[L]):
     def least_excess(self) -> int | None:
         """The smallest worst excess (households) found, when below the present one."""
         self.cp.minimize(self.worst)
-        status, solver = self.budget.solve(self.cp, WORK)
+        status, solver = self.budget.solve(self.cp, WORK, MODEL_UNITS)
         if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
             return None
         worst = int(solver.value(self.worst))
@@ -197,7 +354,7 @@ class _Model(Generic[L]):
         self.cp.add(self.worst <= worst)
         self.cp.clear_objective()
         self.cp.minimize(self._quality())
-        status, solver = self.budget.solve(self.cp, WORK)
+        status, solver = self.budget.solve(self.cp, WORK, MODEL_UNITS)
         if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
             return None
         return {v: self.grids[next(i for i, var in xv.items() if solver.value(var))]

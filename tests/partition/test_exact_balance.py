@@ -9,7 +9,14 @@ import networkx as nx
 import numpy as np
 import pytest
 
-from partition.exact_balance import REACH, repair_extremes
+from partition.budget import WorkBudget
+from partition.exact_balance import (
+    MODEL_UNITS,
+    REACH,
+    REPAIR_SHARE,
+    cannot_improve,
+    repair_extremes,
+)
 from partition.metrics import BALANCE_LIMIT, adjacency_bounds, connected_sets_bound
 from partition.regionalize import balance_extremes, bisect
 
@@ -171,3 +178,97 @@ def test_connected_sets_bound_sees_past_the_next_building():
         graph.nodes[node]["households"] = households
     assert adjacency_bounds(graph, list(graph), 300)[2] == 0
     assert connected_sets_bound(graph, 2, set(graph), 300, BALANCE_LIMIT) == pytest.approx(20)
+
+
+def _row(households: list[int]) -> nx.Graph:
+    graph = nx.path_graph(len(households))
+    for v, h in enumerate(households):
+        graph.nodes[v].update(households=h, x=50.0 * v, y=0.0)
+    for u, v in graph.edges:
+        graph.edges[u, v].update(cost=30.0, length=30.0)
+    return graph
+
+
+def _counting_solves(monkeypatch) -> list[float]:
+    """Each CP-SAT solve's deterministic time, as the budget is charged it."""
+    made: list[float] = []
+    solve = WorkBudget.solve
+
+    def counted(self, model, cap, *more):
+        solving = self.left > 0  # else nothing is solved (and nothing charged)
+        status, solver = solve(self, model, cap, *more)
+        if solving:
+            made.append(solver.deterministic_time)
+        return status, solver
+
+    monkeypatch.setattr(WorkBudget, "solve", counted)
+    return made
+
+
+def test_a_neighbourhood_that_cannot_improve_is_not_solved(monkeypatch):
+    """A tower of 200 households between two of 260 (mean 300, 45 allowed): its grid can take
+    no building but a grid's anchor, so no re-split lowers its excess of 55. The models of
+    its neighbourhood (one ring, two rings: the same three grids) were solved for nothing;
+    they are not made, and the grids stay as they are."""
+    made = _counting_solves(monkeypatch)
+    graph = _row([260, 200, 260])
+    labels = {0: "a", 1: "b", 2: "c"}
+    budget = WorkBudget(5.0)
+    assert repair_extremes(graph, labels, movable=set(graph), mean=300,
+                           budget=budget) == labels
+    assert made == []
+    assert budget.spent == 0
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_cannot_improve_only_where_brute_force_cannot(seed):
+    """Where cannot_improve skips a neighbourhood (the whole lattice, three grids), no
+    assignment under the model's rules has a lower worst excess (it skips 4 of the 27
+    lattices beyond the limit)."""
+    graph = _lattice(seed)
+    mean = sum(graph.nodes[v]["households"] for v in graph) / 3
+    labels = bisect(graph, list(graph), 3) if mean else {}
+    if not mean or _excess(graph, labels, mean) == 0:
+        pytest.skip("nothing beyond the limit")
+    members: dict = {}
+    for v, p in labels.items():
+        members.setdefault(p, set()).add(v)
+    w = {v: graph.nodes[v]["households"] for v in graph}
+    if cannot_improve(graph, members, sorted(members), w, round(mean),
+                      int(BALANCE_LIMIT * mean)):
+        assert _brute_force_excess(graph, labels, mean) >= _excess(graph, labels, mean)
+
+
+def test_cannot_improve_sees_the_lattices_it_was_measured_on():
+    skipped = 0
+    for seed in range(60):
+        graph = _lattice(seed)
+        mean = sum(graph.nodes[v]["households"] for v in graph) / 3
+        if not mean:
+            continue
+        labels = bisect(graph, list(graph), 3)
+        members: dict = {}
+        for v, p in labels.items():
+            members.setdefault(p, set()).add(v)
+        w = {v: graph.nodes[v]["households"] for v in graph}
+        skipped += _excess(graph, labels, mean) > 0 and cannot_improve(
+            graph, members, sorted(members), w, round(mean), int(BALANCE_LIMIT * mean))
+    assert skipped >= 3  # 4 measured
+
+
+def test_repair_spends_its_share_of_the_budget(monkeypatch):
+    """The re-splits draw on REPAIR_SHARE of what the budget has left (the whole group's
+    exact split comes next): a budget of 0.05 units gives them 0.005, one solve."""
+    graph = _lattice(22, 3, 6)
+    mean = sum(graph.nodes[v]["households"] for v in graph) / 5
+    labels = balance_extremes(graph, bisect(graph, list(graph), 5), mean=mean,
+                              stop_below=BALANCE_LIMIT)
+    unlimited = _counting_solves(monkeypatch)
+    repair_extremes(graph, labels, movable=set(graph), mean=mean)
+    assert len(unlimited) > 1  # 4 solves where the budget is not limited
+    made = _counting_solves(monkeypatch)
+    budget = WorkBudget(0.05)
+    repair_extremes(graph, labels, movable=set(graph), mean=mean, budget=budget)
+    assert len(made) == 1
+    assert budget.spent == pytest.approx(made[0] + MODEL_UNITS)
+    assert made[0] <= 0.05 * REPAIR_SHARE * 1.1
