@@ -43,7 +43,7 @@ from shapely.geometry.base import BaseGeometry
 
 from partition.budget import WorkBudget, share
 from partition.exact_balance import repair_extremes
-from partition.group_exact import FIRST_PAIRS, MAX_PAIRS, fits, prove_group
+from partition.group_exact import FIRST_PAIRS, MAX_PAIRS, GroupProof, fits, prove_group
 from partition.groups import CommunityGroups, community_groups
 from partition.metrics import BALANCE_LIMIT, SMALL_SHARE, adjacency_bounds, deviation_lower_bound
 from partition.parallel import map_forked
@@ -323,15 +323,22 @@ def _improve(p: _Prepared, community: Hashable, i: int, labels: Labels, budget: 
     labels = dict(labels)
     spare = itertools.count()
     forced = deviation_lower_bound([graph.nodes[b]["households"] for b in comp], p.mean)
-    proof = _prove(p, i, labels, budget, forced,
-                   lambda: f"{community}/{i}.{tag}{next(spare)}", FIRST_PAIRS)
+    # Small groups are modelled first (the re-splits would spend their work first); a
+    # split found is kept aside, used where the re-splits and set partitioning (whose
+    # grids are more compact) end with a grid beyond the limit.
+    first = _prove(p, i, labels, budget, forced, FIRST_PAIRS)
     labels.update(repair_extremes(graph, labels, movable=set(comp), mean=p.mean,
                                   budget=budget))
     exact = split_exactly(graph, [(comp, k)], labels, p.mean,
                           lambda: f"{community}/{i}.{tag}{next(spare)}", budget)
-    if proof is None:  # a larger group, with what the other steps left
-        proof = _prove(p, i, labels, budget, max(forced, exact.get(comp[0]) or 0.0),
-                       lambda: f"{community}/{i}.{tag}{next(spare)}")
+    # Larger groups, with what the other steps left.
+    found = first if first is not None else _prove(p, i, labels, budget,
+                                                   max(forced, exact.get(comp[0]) or 0.0))
+    proof = found.bound if found else None
+    if found and found.labels is not None and _worst(graph, comp, labels, p.mean) \
+            > BALANCE_LIMIT + 1e-9:
+        _relabel(graph, found.compact(graph, budget), labels,
+                 lambda: f"{community}/{i}.{tag}{next(spare)}")
     # A group whose building sizes force a grid beyond the limit is untangled within what
     # it was split for (split_exactly), not held to the limit its grids cannot reach.
     labels.update(untangle(graph, labels, movable=set(comp),
@@ -353,27 +360,30 @@ def _improve(p: _Prepared, community: Hashable, i: int, labels: Labels, budget: 
 
 
 def _prove(p: _Prepared, i: int, labels: Labels, budget: WorkBudget, forced: float,
-           new_label: NewLabel, most: int = MAX_PAIRS) -> float | None:
+           most: int = MAX_PAIRS) -> GroupProof | None:
     """Group ``i``, of at most ``most`` pairs (partition.group_exact.fits), with a grid
     beyond the limit in ``labels`` where its bound so far (``forced``, percent) allows the
-    limit, is split again whole by partition.group_exact: a split with every grid within
-    the limit replaces ``labels``' (each new grid named after the present grid it shares
-    most households with); else, when no count allows one, the least worst deviation
-    (percent) proven for every split is returned (None: no proof)."""
+    limit, modelled whole by partition.group_exact: a split with every grid within the
+    limit, or the least worst deviation (percent) proven for every split (None: not
+    modelled)."""
     comp = p.counts[i][0]
     graph = p.groups.graph
+    k = len({labels[b] for b in comp})
+    if (_worst(graph, comp, labels, p.mean) <= BALANCE_LIMIT + 1e-9
+            or forced > 100 * BALANCE_LIMIT or not fits(graph, comp, k, most)
+            or not budget.allows()):
+        return None
+    return prove_group(graph, comp, k, count_means(p, i), {b: labels[b] for b in comp},
+                       budget)
+
+
+def _worst(graph: nx.Graph[Hashable], comp: list[Hashable], labels: Labels,
+           mean: float) -> float:
+    """The largest relative deviation from ``mean`` of the grids of ``comp`` in ``labels``."""
     loads: dict[Hashable, int] = defaultdict(int)
     for b in comp:
         loads[labels[b]] += graph.nodes[b]["households"]
-    worst = max(abs(load - p.mean) for load in loads.values()) / p.mean
-    if (worst <= BALANCE_LIMIT + 1e-9 or forced > 100 * BALANCE_LIMIT
-            or not fits(graph, comp, len(loads), most) or not budget.allows()):
-        return None
-    result = prove_group(graph, comp, len(loads), count_means(p, i),
-                         {b: labels[b] for b in comp}, budget)
-    if result.labels is not None:
-        _relabel(graph, result.labels, labels, new_label)
-    return result.bound
+    return max(abs(load - mean) for load in loads.values()) / mean
 
 
 def _second_pass(tasks: list[tuple[Hashable, int, int]], results: list[Result], workers: int,

@@ -64,6 +64,7 @@ from partition.set_partition import neighbours_with_households
 FIRST_PAIRS = 250
 MAX_PAIRS = 600
 WORK = 4.0  # at most this many deterministic seconds per solve (partition.budget)
+FIND_WORK = 1.0  # ... for building it on the whole group from the relaxation's
 CUT_WORK = 0.5  # deterministic seconds for the least cut of a split found
 LEVELS = 3  # solves bisecting the least worst deviation once a group is proven forced,
 LEVEL_WORK = 0.5  # each of at most this many deterministic seconds,
@@ -75,12 +76,22 @@ class GroupProof:
     """What :func:`prove_group` found.
 
     ``labels``: node -> 0..k-1, a split at the plan's count with every grid within the limit
-    (None: none found). ``bound``: percent, proven: every split of the group, at any count,
-    has a grid deviating at least this much from the mean its count gives (None: nothing
-    proven beyond the limit)."""
+    (None: none found); :meth:`compact` lowers its boundary cut. ``bound``: percent, proven:
+    every split of the group, at any count, has a grid deviating at least this much from the
+    mean its count gives (None: nothing proven beyond the limit)."""
 
     labels: dict[Hashable, int] | None = None
     bound: float | None = None
+    model: _FlowModel | None = None  # the model ``labels`` came from
+    window: tuple[int, int] = (0, 0)  # the households each grid may hold
+
+    def compact(self, graph: nx.Graph[Hashable], budget: WorkBudget) -> dict[Hashable, int]:
+        """``labels`` with the least boundary cut CUT_WORK finds (the graph's edge ``cost``:
+        metres, cheaper along streets) among splits with every grid within the limit."""
+        if self.model is None or self.labels is None:
+            raise ValueError("no split to compact")
+        self.model.least_cut(graph, *self.window, budget)
+        return self.model.labels or self.labels
 
 
 def fits(graph: nx.Graph[Hashable], nodes: list[Hashable], k: int,
@@ -130,12 +141,17 @@ def prove_group(graph: nx.Graph[Hashable], nodes: list[Hashable], k: int,
         if status is None:
             return GroupProof()
         if status:
-            whole = _FlowModel(adjacent, nodes, w, k)
-            whole.hint_first(model(k).labels or {})
-            if not whole.within(lo, hi, budget):
+            # The relaxation's grids as they are, the nodes without households to place;
+            # else (two grids need the same of them) every node free, from that guess.
+            whole = _FlowModel(adjacent, nodes, w, k, fixed=model(k).labels)
+            found = whole.within(lo, hi, budget, FIND_WORK)
+            if found is False:
+                whole = _FlowModel(adjacent, nodes, w, k)
+                whole.hint_first(model(k).labels or {})
+                found = whole.within(lo, hi, budget, FIND_WORK)
+            if not found:
                 return GroupProof()
-            whole.least_cut(graph, lo, hi, budget)
-            return GroupProof(labels=whole.labels)
+            return GroupProof(labels=whole.labels, model=whole, window=(lo, hi))
     # No split at the plan's count: none at any other count either? Then the least worst
     # deviation at each count (at the counts not modelled, their division's).
     for count in counts:
@@ -171,29 +187,54 @@ def _beyond(mean: float, level: float) -> float:
 
 
 class _FlowModel:
-    """Every node in one of k grids; grid i's first node (in ``nodes`` order) is its root,
-    the roots in increasing order, and every other node of the grid takes in one unit of
-    flow more than it passes on, through nodes of the grid only."""
+    """Every node in one of k grids, each grid with a root (its first node in ``nodes``
+    order), every other node of a grid taking in one unit of flow more than it passes on,
+    through nodes of the grid only. Without ``fixed``, the roots are in increasing order (no
+    symmetric copies: the proofs); with it (node -> grid), those nodes are in those grids."""
 
     def __init__(self, adjacent: Mapping[Hashable, Iterable[Hashable]],
-                 nodes: list[Hashable], w: dict[Hashable, int], k: int) -> None:
+                 nodes: list[Hashable], w: dict[Hashable, int], k: int,
+                 fixed: dict[Hashable, int] | None = None) -> None:
         cp = self.cp = cp_model.CpModel()
         self.nodes, self.w, self.k = nodes, w, k
         n = len(nodes)
+        root: dict[Hashable, dict[int, cp_model.IntVar | int]]
+        if fixed is not None:
+            self.x, root = self._fixed(fixed)
+        else:
+            self.x, root = self._ordered()
+        inside = set(nodes)
+        self.edges = edges = [(u, v, 0.0) for u in nodes
+                              for v in sorted(adjacent[u], key=str)
+                              if v in inside and str(u) < str(v)]
+        for i in range(k):
+            inflow, outflow = grid_flows(cp, self.x, edges, i, n)
+            for v in nodes:
+                if i in self.x[v]:
+                    cp.add(sum(inflow[v]) - sum(outflow[v])
+                           >= self.x[v][i] - (n + 1) * root[v][i])
+        self.loads = [sum(w[v] * xv[i] for v, xv in self.x.items() if i in xv)
+                      for i in range(k)]
+        self.labels: dict[Hashable, int] | None = None
+
+    def _ordered(self) -> tuple[dict[Hashable, dict[int, cp_model.IntVar]],
+                                dict[Hashable, dict[int, cp_model.IntVar | int]]]:
+        """Grid i's root is its first node; roots in increasing order (the proofs)."""
+        cp, nodes, k = self.cp, self.nodes, self.k
         index = {v: j for j, v in enumerate(nodes)}
         # Grid i's first node is at least the i-th node: node j may join grids 0..j only.
-        self.x = {v: {i: cp.new_bool_var("") for i in range(min(k, index[v] + 1))}
-                  for v in nodes}
+        x = {v: {i: cp.new_bool_var("") for i in range(min(k, index[v] + 1))}
+             for v in nodes}
         for v in nodes:
-            cp.add_exactly_one(self.x[v].values())
+            cp.add_exactly_one(x[v].values())
         # seen[j][i]: some node up to the j-th is in grid i; the root of grid i is the node
         # where that first holds; grid i's root comes after grid i - 1's.
         seen: list[dict[int, cp_model.IntVar]] = []
-        root: dict[Hashable, dict[int, cp_model.IntVar]] = {}
+        root: dict[Hashable, dict[int, cp_model.IntVar | int]] = {}
         for j, v in enumerate(nodes):
             row: dict[int, cp_model.IntVar] = {}
             root[v] = {}
-            for i, var in self.x[v].items():
+            for i, var in x[v].items():
                 before = seen[j - 1].get(i) if j else None
                 s = cp.new_bool_var("")
                 cp.add(s >= var)
@@ -218,18 +259,25 @@ class _FlowModel:
             seen.append(row)
         for i in range(k):
             cp.add(seen[-1][i] == 1)  # every grid holds a node
-        inside = set(nodes)
-        self.edges = edges = [(u, v, 0.0) for u in nodes for v in sorted(adjacent[u], key=str)
-                 if v in inside and str(u) < str(v)]
-        for i in range(k):
-            inflow, outflow = grid_flows(cp, self.x, edges, i, n)
-            for v in nodes:
-                if i in self.x[v]:
-                    cp.add(sum(inflow[v]) - sum(outflow[v])
-                           >= self.x[v][i] - (n + 1) * root[v][i])
-        self.loads = [sum(w[v] * xv[i] for v, xv in self.x.items() if i in xv)
-                      for i in range(k)]
-        self.labels: dict[Hashable, int] | None = None
+        return x, root
+
+    def _fixed(self, fixed: dict[Hashable, int]) -> tuple[
+            dict[Hashable, dict[int, cp_model.IntVar]],
+            dict[Hashable, dict[int, cp_model.IntVar | int]]]:
+        """The nodes of ``fixed`` (node -> grid) in their grids, the first of each its root;
+        the other nodes free (building a split the relaxation found)."""
+        cp, nodes, k = self.cp, self.nodes, self.k
+        x = {v: {i: cp.new_bool_var("") for i in range(k)} for v in nodes}
+        for v in nodes:
+            cp.add_exactly_one(x[v].values())
+        firsts: dict[int, Hashable] = {}
+        for v in nodes:
+            if v in fixed:
+                cp.add(x[v][fixed[v]] == 1)
+                firsts.setdefault(fixed[v], v)
+        root: dict[Hashable, dict[int, cp_model.IntVar | int]] = {
+            v: {i: int(firsts.get(i) == v) for i in range(k)} for v in nodes}
+        return x, root
 
     def hint_first(self, labels: dict[Hashable, int]) -> None:
         """A split of (some of) the nodes as the solver's first guess, its grids
