@@ -1,0 +1,54 @@
+"""CPU and wall time of make_plan (2 workers; the process and its children, the territory
+excluded) on the given inputs: on a shared machine CPU time moves less with the load.
+
+    python bench/plan_cpu_bench.py irregular:900:2000 est:22:2000 irregular:901:10000 \
+        synthetic:1:10000
+
+KIND:SEED:BUILDINGS, KIND one of irregular (tests.synthetic.irregular, default style), est
+(tests.synthetic, households all from floor area) or synthetic (tests.synthetic).
+"""
+
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from gis.study_area import load_study_area  # noqa: E402
+from partition.plan import build_territory, make_plan  # noqa: E402
+from tests.synthetic import write_district_osm  # noqa: E402
+from tests.synthetic.irregular import write_irregular_district  # noqa: E402
+
+
+def cpu() -> float:
+    own, children = (resource.getrusage(resource.RUSAGE_SELF),
+                     resource.getrusage(resource.RUSAGE_CHILDREN))
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        for spec in sys.argv[1:]:
+            kind, seed_text, n_text = spec.split(":")
+            seed, n = int(seed_text), int(n_text)
+            path = Path(tmp) / f"{kind}{seed}_{n}.osm"
+            if kind == "irregular":
+                write_irregular_district(path, seed, buildings=n)
+            else:
+                write_district_osm(path, n, seed=seed,
+                                   **({"flats_tag_share": 0.0} if kind == "est" else {}))
+            area = load_study_area(path, with_walk_graph=False)
+            territory = build_territory(area, workers=2)
+            start_cpu, start = cpu(), time.perf_counter()
+            plan = make_plan(area, territory=territory, workers=2)
+            print(f"{spec}: wall {time.perf_counter() - start:.1f} s, "
+                  f"cpu {cpu() - start_cpu:.1f} s, "
+                  f"free grids > 15% {plan.summary['free_grids_over_limit']}, "
+                  f"hull overlap {plan.summary['hull_overlap_pct']}%", flush=True)
+
+
+if __name__ == "__main__":
+    main()
