@@ -306,12 +306,15 @@ def _summary(kind: str, pid: int, cal: Calendar) -> dict:
     of the daily load around the mean asked for (workers: 15%); ``forced_pct``: when the
     calendar is outside it, the deviation no calendar keeping every visit on time can go
     below (proven: the model's linear relaxation, or CP-SAT); ``band_forced``: the band is
-    out of reach for this input (visits already due in the first days, leave)."""
+    out of reach for this input (visits already due in the first days, leave);
+    ``exact_band``: what the whole-horizon band model did for a calendar still outside the
+    band with nothing proven ("found": within it, "proven": none is, "open"; None: not run)."""
     return {"person_kind": kind, "person_id": pid, "due": cal.due, "visits": len(cal.visits),
             "scheduled_pct": round(cal.scheduled_pct, 1),
             "max_day_deviation_pct": round(cal.max_deviation_pct, 1),
             "band_pct": cal.band_pct, "forced_pct": cal.forced_pct,
-            "band_forced": cal.band_forced, "status": cal.status,
+            "band_forced": cal.band_forced, "exact_band": cal.exact_band,
+            "status": cal.status,
             "seconds": cal.seconds, "weekly_shortfall": sum(cal.weekly_shortfall)}
 
 

@@ -143,8 +143,12 @@ def test_calendars_cover_every_due_visit_and_roles_see_their_part(sv):
         assert w1["forced_pct"] is not None
         assert w1["forced_pct"] <= w1["max_day_deviation_pct"]
         assert w1["band_forced"] == (w1["forced_pct"] >= 15.0)
+        # proven by the relaxation (the band model not run) or by the band model; else the
+        # band model ran and settled nothing
+        assert w1["exact_band"] in ((None, "proven") if w1["band_forced"] else ("open",))
     else:
         assert w1["forced_pct"] is None and not w1["band_forced"]
+        assert w1["exact_band"] in (None, "found")
     c, h = sv["client"], sv["h"]
     own = c.get("/visit-calendar", params={"worker_id": h["worker_id"]},
                 headers=h["worker"]).json()
