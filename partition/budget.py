@@ -31,6 +31,9 @@ ENUMERATION_STEPS_PER_UNIT = 400_000
 # more when the machine is shared: at 4x the guard tripped under a load average of 6, so the
 # plan depended on the load (tests/partition/test_budget.py loads a core eight times over).
 WALL_GUARD = 100.0
+# ... and never below this many seconds: a step's last few thousandths of a unit would
+# otherwise get a guard shorter than loading the model takes under load.
+MIN_WALL_S = 10.0
 
 
 class WorkBudget:
@@ -68,7 +71,7 @@ class WorkBudget:
             self.ran_out = True
             return cp_model.UNKNOWN, solver
         solver.parameters.max_deterministic_time = work
-        solver.parameters.max_time_in_seconds = WALL_GUARD * work
+        solver.parameters.max_time_in_seconds = max(MIN_WALL_S, WALL_GUARD * work)
         solver.parameters.num_workers = 1
         solver.parameters.random_seed = 0
         status = solver.solve(model)

@@ -185,3 +185,15 @@ def test_work_goes_to_communities_by_households_then_to_groups_by_buildings(smal
         assert sum(u for _, u in groups) == pytest.approx(10.0 * households[community] / whole)
         for n, units in groups:
             assert units == pytest.approx(10.0 * households[community] / whole * n / size)
+
+
+def test_the_last_thousandths_of_a_budget_keep_a_clock_guard_of_seconds():
+    """A group's last 0.001 units would get a guard of 0.1 s on the clock (100 x the work),
+    less than loading a model takes on a loaded machine: the solve would stop on the clock
+    and the plan would depend on the load."""
+    budget = WorkBudget(1.0)
+    budget.charge(0.999)
+    _, solver = budget.solve(_hard_model(), CAP)
+    assert solver.parameters.max_deterministic_time == pytest.approx(0.001)
+    assert solver.parameters.max_time_in_seconds >= 10.0
+    assert budget.spent == pytest.approx(1.0, abs=0.01)
