@@ -63,10 +63,13 @@ MIN_SECOND_PASS = 0.5  # units left over below which no further pass is run
 # and up to this many more, each with what the community's groups left unspent.
 MORE_PASSES = 3
 BOUND_MARGIN = 0.02  # a group that cannot reach the limit is split to within this of its bound
+FIRST_TAG = "x"  # the first pass's fresh grid labels (later passes': "y", "y2.", ...)
 
 # A group's task in a worker: "labels", "exact", "forced" (partition.group_exact's bound,
-# percent, or None), "ran_out", "spent", "units" and "needy" (a grid still beyond the limit,
-# which the group's bound does not force), or "error".
+# percent, or None), "ran_out", "spent", "units", "needy" (a grid still beyond the limit,
+# which the group's bound does not force) and "kept" (a split within the limit that
+# partition.group_exact found, kept for the division to use if no later pass gets the group
+# within the limit: node -> 0..k-1, or None), or "error".
 Result = dict[str, Any]
 Labels = dict[Hashable, Hashable]  # building (or pocket node) -> grid label
 NewLabel = Callable[[], Hashable]  # a fresh grid label of the community at each call
@@ -290,7 +293,7 @@ def _group_task(task: tuple[Hashable, int, float | None], *,
         for grids in range(k, 1, -1):
             parts = split(graph, comp, grids, mean=p.mean)
             labels: Labels = {b: f"{community}/{i}.{q}" for b, q in parts.items()}
-            result = _improve(p, community, i, labels, budget, "x")
+            result = _improve(p, community, i, labels, budget, FIRST_TAG)
             loads: dict[Hashable, int] = defaultdict(int)
             for b, label in result["labels"].items():
                 loads[label] += graph.nodes[b]["households"]
@@ -335,10 +338,16 @@ def _improve(p: _Prepared, community: Hashable, i: int, labels: Labels, budget: 
     found = first if first is not None else _prove(p, i, labels, budget,
                                                    max(forced, exact.get(comp[0]) or 0.0))
     proof = found.bound if found else None
+    kept: dict[Hashable, int] | None = None
     if found and found.labels is not None and _worst(graph, comp, labels, p.mean) \
             > BALANCE_LIMIT + 1e-9:
-        _relabel(graph, found.compact(graph, budget), labels,
-                 lambda: f"{community}/{i}.{tag}{next(spare)}")
+        if budget.ran_out and tag == FIRST_TAG:
+            # The other steps ran out: a later pass may give them more work (and then the
+            # model's split again, if they still fall short); else the division uses it.
+            kept = found.labels
+        else:
+            _relabel(graph, found.compact(graph, budget), labels,
+                     lambda: f"{community}/{i}.{tag}{next(spare)}")
     # A group whose building sizes force a grid beyond the limit is untangled within what
     # it was split for (split_exactly), not held to the limit its grids cannot reach.
     labels.update(untangle(graph, labels, movable=set(comp),
@@ -356,7 +365,7 @@ def _improve(p: _Prepared, community: Hashable, i: int, labels: Labels, budget: 
     needy = worst > BALANCE_LIMIT + 1e-9 and proven <= 100 * BALANCE_LIMIT
     return {"labels": labels, "exact": exact.get(comp[0]), "forced": proof,
             "ran_out": budget.ran_out, "spent": budget.spent, "units": budget.units,
-            "needy": needy}
+            "needy": needy, "kept": kept}
 
 
 def _prove(p: _Prepared, i: int, labels: Labels, budget: WorkBudget, forced: float,
@@ -435,7 +444,8 @@ def _second_pass(tasks: list[tuple[Hashable, int, int]], results: list[Result], 
                       "units": before["units"],
                       "exact": max(before["exact"] or 0.0, result["exact"] or 0.0) or None,
                       "forced": max(before.get("forced") or 0.0,
-                                    result.get("forced") or 0.0) or None}
+                                    result.get("forced") or 0.0) or None,
+                      "kept": result.get("kept") or before.get("kept")}
             if result["ran_out"] and result["needy"]:
                 candidates.append(j)
     return out
@@ -450,7 +460,16 @@ def _finish(p: _Prepared, results: dict[int, Result],
     bounds: dict[Hashable, float] = {}
     for i, (comp, k) in enumerate(p.counts):
         if k > 1:
-            labels.update(results[i]["labels"])
+            part = dict(results[i]["labels"])
+            kept = results[i].get("kept")
+            if kept and _worst(graph, comp, part, p.mean) > BALANCE_LIMIT + 1e-9:
+                # No later pass got the group within the limit: the flow model's split
+                # (partition.group_exact), which is.
+                _relabel(graph, kept, part, _labeller(f"{community}/{i}.z"))
+                part.update(untangle(graph, part, movable=set(comp),
+                                     residential=p.residential & set(comp), mean=p.mean,
+                                     fixed=_fixed_near(p, comp)))
+            labels.update(part)
         else:
             labels.update(dict.fromkeys(comp, f"{community}/{i}"))
         bound = max(deviation_lower_bound([graph.nodes[b]["households"] for b in comp],
@@ -471,6 +490,12 @@ def _finish(p: _Prepared, results: dict[int, Result],
     labels = p.groups.expand(labels)
     division.crossings += _crossings(p.groups, labels)
     return labels, p.groups.expand(bounds)
+
+
+def _labeller(prefix: str) -> NewLabel:
+    """Fresh grid labels ``prefix`` + 0, 1, ..."""
+    counter = itertools.count()
+    return lambda: f"{prefix}{next(counter)}"
 
 
 def _mark_forced(graph: nx.Graph[Hashable], comp: list[Hashable], labels: Labels,
