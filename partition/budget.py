@@ -130,6 +130,13 @@ def portion(total: float, size: int, whole: int) -> float:
 # 0.55 spent, 3 free grids beyond 15%; 10,000 buildings, seed 1: 32 units, 0.4 spent, 3).
 GRID_UNITS = 0.03
 RESERVED_GRIDS = 50
+# The default is never above CAP_UNITS + CAP_PER_BUILDING x buildings: spent work is time
+# (about 0.2-0.27 s of the clock a unit with 2 workers, beside 3-9 s of the plan's other
+# steps), and the reserve grows with the grids while the time targets (issue 14: 10 s for
+# 2,000 buildings, 30 s for 10,000) grow more slowly. A district of 10,000 buildings of
+# flats (2,914 grids) had 117.5 units and took 39 s; at 60 units, 26 s.
+CAP_UNITS = 25.0
+CAP_PER_BUILDING = 0.0035
 
 
 def default_units(buildings: int, community_households: Iterable[int] = (),
@@ -139,10 +146,13 @@ def default_units(buildings: int, community_households: Iterable[int] = (),
     2 units, 3 per thousand buildings, and GRID_UNITS a grid each community makes, up to
     RESERVED_GRIDS a community, beyond the first RESERVED_GRIDS grids of the area (which the
     2 units hold). tests.synthetic 1,500 buildings in 16 communities: 6.5 + 7.7 units;
-    10,000 buildings in 95: 32 + 42.9. An area of no more than RESERVED_GRIDS grids, or of one
-    community (23,000 buildings given without community polygons: 71), gets exactly
-    2 + 0.003 per building, as before the reserve. Most plans spend little of the reserve:
-    it is spent where groups stay beyond 15% (times: bench/partition_results.md)."""
+    10,000 buildings in 95: 32 + 42.9, capped at 60. An area of no more than RESERVED_GRIDS
+    grids, or of one community (23,000 buildings given without community polygons: 71), gets
+    exactly 2 + 0.003 per building, as before the reserve. Most plans spend little of it:
+    it is spent where groups stay beyond 15% (times: bench/partition_results.md). At most
+    CAP_UNITS + CAP_PER_BUILDING per building (2,000 buildings: 32; 10,000: 60), for the
+    time targets; more work buys fewer grids beyond 15% (``--time-limit``)."""
     counted = math.fsum(min(households / target, RESERVED_GRIDS)
                         for households in community_households)
-    return 2.0 + 0.003 * buildings + GRID_UNITS * max(0.0, counted - RESERVED_GRIDS)
+    return min(2.0 + 0.003 * buildings + GRID_UNITS * max(0.0, counted - RESERVED_GRIDS),
+               CAP_UNITS + CAP_PER_BUILDING * buildings)

@@ -50,7 +50,8 @@ def register(sub) -> None:
                    help="精确求解预算 work the exact steps may spend in all, in about seconds of "
                         "one core, counted deterministically (default: 2 + 3 per 1,000 "
                         "buildings + 0.03 a grid beyond the first 50, at most 50 a "
-                        "community); the same seed and limit give the same plan")
+                        "community, at most 25 + 3.5 per 1,000 buildings); the same seed "
+                        "and limit give the same plan")
     p.add_argument("--strict-barriers", action="store_true",
                    help="不跨主干道合并小片 join no small pocket across an arterial road")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1,

@@ -197,3 +197,19 @@ def test_the_last_thousandths_of_a_budget_keep_a_clock_guard_of_seconds():
     assert solver.parameters.max_deterministic_time == pytest.approx(0.001)
     assert solver.parameters.max_time_in_seconds >= 10.0
     assert budget.spent == pytest.approx(1.0, abs=0.01)
+
+
+def test_the_default_budget_is_capped_by_the_time_targets():
+    """Spent work is time: a district of 10,000 buildings of flats (50 communities of 60
+    grids) would get 105.5 units by its grids (39 s for 117.5 on such a district, issue 14's
+    target 30 s), and gets the cap; small areas keep the reserve they had."""
+    from partition.budget import CAP_PER_BUILDING, CAP_UNITS, default_units
+
+    assert default_units(10_000, [300 * 60] * 50, 300) == pytest.approx(
+        CAP_UNITS + CAP_PER_BUILDING * 10_000)
+    assert default_units(10_000, [300 * 60] * 50, 300) <= 60.0
+    # 1,500 buildings in 16 communities of 13 grids: 2 + 4.5 + 0.03 x 158, under the cap
+    assert default_units(1_500, [300 * 13] * 16, 300) == pytest.approx(
+        2 + 4.5 + 0.03 * (16 * 13 - 50))
+    # one community (an area given without community polygons): 2 + 0.003 per building
+    assert default_units(23_000, [300 * 800], 300) == pytest.approx(2 + 0.003 * 23_000)
