@@ -355,10 +355,7 @@ def _improve(p: _Prepared, community: Hashable, i: int, labels: Labels, budget: 
                            fixed=_fixed_near(p, comp),
                            limit=(forced / 100 + BOUND_MARGIN
                                   if forced > 100 * BALANCE_LIMIT else BALANCE_LIMIT)))
-    loads: dict[Hashable, int] = defaultdict(int)
-    for b in comp:
-        loads[labels[b]] += graph.nodes[b]["households"]
-    worst = max(abs(load - p.mean) for load in loads.values()) / p.mean
+    worst = _worst(graph, comp, labels, p.mean)
     proven = max(forced, exact.get(comp[0]) or 0.0, proof or 0.0)
     # More work is worth it where a grid is beyond the limit and the group's bound does not
     # already put its grids beyond it (they are not free grids whatever happens).
