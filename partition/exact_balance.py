@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Hashable, Iterable
+from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 import networkx as nx
@@ -113,9 +114,10 @@ def _repair(graph: nx.Graph[Hashable], assignment: dict[Hashable, L], movable: s
             if grids == seen:  # two rings reach no further than one: the same model
                 continue
             seen = grids
-            if cannot_improve(graph, members, grids, w, round(mean), allowed):
+            domain = _domain(graph, members, grids, w)
+            if cannot_improve(graph, members, grids, w, round(mean), allowed, domain):
                 continue  # phase 1 would find nothing: neither model nor solve
-            model = _Model(graph, members, grids, w, round(mean), allowed, budget)
+            model = _Model(graph, members, grids, w, round(mean), allowed, budget, domain)
             found = model.least_excess()
             if found is not None and (best is None or found < best[0]):
                 best = (found, model)
@@ -150,8 +152,29 @@ def _neighbourhood(graph: nx.Graph[Hashable], part: dict[Hashable, L],
     return sorted(grids, key=lambda q: (q != p, str(q)))
 
 
+@dataclass(frozen=True)
+class _Domain:
+    """A neighbourhood's buildings (sorted), the grids (indices) each may join (its own and
+    those of buildings within REACH edges) and each grid's anchor (its largest building):
+    what :func:`cannot_improve` and :class:`_Model` both work on."""
+
+    nodes: list[Hashable]
+    options: dict[Hashable, list[int]]
+    anchors: list[Hashable]
+
+
+def _domain(graph: nx.Graph[Hashable], members: dict[L, set[Hashable]], grids: list[L],
+            w: dict[Hashable, int]) -> _Domain:
+    nodes = sorted((v for q in grids for v in members[q]), key=str)
+    home = {v: i for i, q in enumerate(grids) for v in members[q]}
+    near = nodes_within(graph, set(nodes), REACH)
+    return _Domain(nodes, {v: sorted({home[u] for u in near[v]}) for v in nodes},
+                   [max(members[q], key=lambda v: (w[v], str(v))) for q in grids])
+
+
 def cannot_improve(graph: nx.Graph[Hashable], members: dict[L, set[Hashable]],
-                   grids: list[L], w: dict[Hashable, int], mean: int, allowed: int) -> bool:
+                   grids: list[L], w: dict[Hashable, int], mean: int, allowed: int,
+                   domain: _Domain | None = None) -> bool:
     """Whether no assignment the neighbourhood's model allows (:class:`_Model`: anchors
     kept, buildings within REACH of a grid, grids connected) lowers its worst excess, by
     two relaxations of it; False where neither proves it (then the model is solved).
@@ -163,18 +186,16 @@ def cannot_improve(graph: nx.Graph[Hashable], members: dict[L, set[Hashable]],
       every grid's load is within it (a search over the buildings, largest first).
 
     Both stop after BOUND_STEPS steps, proving nothing. The floor-area district of seed 22
-    (2,000 buildings): 335 of the 632 phase-1 solves that found nothing are skipped."""
+    (2,000 buildings): 335 of the 632 phase-1 solves that found nothing are skipped.
+    ``domain``: :func:`_domain` of the neighbourhood, when already made."""
     excesses = [max(0, abs(sum(w[v] for v in members[q]) - mean) - allowed) for q in grids]
     before = max(excesses)
     if before == 0:
         return True
     lo, hi = mean - allowed - before + 1, mean + allowed + before - 1
-    nodes = sorted((v for q in grids for v in members[q]), key=str)
+    domain = domain or _domain(graph, members, grids, w)
+    nodes, options, anchors = domain.nodes, domain.options, domain.anchors
     inside = set(nodes)
-    home = {v: i for i, q in enumerate(grids) for v in members[q]}
-    near = nodes_within(graph, inside, REACH)
-    options = {v: sorted({home[u] for u in near[v]}) for v in nodes}
-    anchors = [max(members[q], key=lambda v: (w[v], str(v))) for q in grids]
     adjacent = {v: sorted((u for u in graph[v] if u in inside), key=str) for v in nodes}
     steps = _Steps()
     try:
@@ -288,24 +309,21 @@ class _Model(Generic[L]):
 
     def __init__(self, graph: nx.Graph[Hashable], members: dict[L, set[Hashable]],
                  grids: list[L], w: dict[Hashable, int], mean: int, allowed: int,
-                 budget: WorkBudget) -> None:
+                 budget: WorkBudget, domain: _Domain) -> None:
         cp = self.cp = cp_model.CpModel()
         self.budget = budget
         self.grids, self.members, self.w, self.graph = grids, members, w, graph
         self.centres = [_centre(graph, members[q]) for q in grids]
-        self.nodes = sorted((v for q in grids for v in members[q]), key=str)
+        self.nodes = domain.nodes
         inside = set(self.nodes)
-        home = {v: i for i, q in enumerate(grids) for v in members[q]}
         self.edges = [(u, v, graph.edges[u, v]["cost"]) for u in self.nodes for v in graph[u]
                       if v in inside and str(u) < str(v)]
-        near = nodes_within(graph, inside, REACH)
         # building -> grid index -> whether it is in that grid (one variable per grid, made
         # in the order of the grids: the model is the same in every process)
-        self.x = {v: {i: cp.new_bool_var("") for i in sorted({home[u] for u in near[v]})}
-                  for v in self.nodes}
+        self.x = {v: {i: cp.new_bool_var("") for i in domain.options[v]} for v in self.nodes}
         for v in self.nodes:
             cp.add_exactly_one(self.x[v].values())
-        self._connect(anchors=[max(members[q], key=lambda v: (w[v], str(v))) for q in grids])
+        self._connect(anchors=domain.anchors)
         total = sum(w[v] for v in self.nodes) + mean
         self.deviation: list[cp_model.IntVar] = []
         excesses: list[cp_model.IntVar] = []
