@@ -140,8 +140,8 @@ def _join_pockets(
     crossings: list[RoadCrossing], comps: list[list[Hashable]], hh: dict[Hashable, int],
     target: int,
 ) -> tuple[list[list[Hashable]], list[tuple[list[Hashable], list[Hashable], Road]]]:
-    """Merge each pocket, smallest first, into the group across an open road whose grids
-    come nearest the target with it (then the longest shared boundary). Returns the merged
+    """Merge each pocket, smallest first, into the group across an open road whose grids it
+    spoils least (:func:`_join_cost`, then the longest shared boundary). Returns the merged
     groups and, in merge order, (pocket's buildings, the group's buildings it joined, (road
     type, name))."""
     root = {b: i for i, c in enumerate(comps) for b in c}
@@ -165,7 +165,7 @@ def _join_pockets(
         if not near:
             stuck.add(p)
             continue
-        q = min(near, key=lambda i: (_split_error(total[i] + total[p], target), -near[i], i))
+        q = min(near, key=lambda i: (_join_cost(total[i], total[p], target), -near[i], i))
         key = _pair(p, q)
         road = max(links[key], key=lambda x: x[0])[1:]
         pockets.append((list(nodes[p]), list(nodes[q]), road))
@@ -179,6 +179,27 @@ def _split_error(households: float, target: int) -> float:
     at the best whole number of grids (a pocket joins where that is least)."""
     k = max(1, math.floor(households / target))
     return min(abs(households / c - target) for c in (k, k + 1)) / target
+
+
+def _join_cost(group: float, pocket: float, target: int) -> float:
+    """How much a pocket of ``pocket`` households spoils the grids of the group of ``group``
+    it joins: the households by which they come further off the target (at the best whole
+    number of grids, :func:`_households_off`), per target. A pocket joins where it spoils
+    least, not where the grids end nearest the target: a group already off gets the pocket
+    that brings it nearer, and a group just on the target is not pushed off (irregular 1205:
+    a pocket joining the group wrapped round a ring road made that grid's hull cover the
+    ring; 1706). A group that is itself a pocket, or a pocket without homes, is judged by
+    how near the target the two come (:func:`_split_error`)."""
+    if group < POCKET_SHARE * target or pocket <= 0:
+        return _split_error(group + pocket, target)
+    return (_households_off(group + pocket, target) - _households_off(group, target)) / target
+
+
+def _households_off(households: float, target: int) -> float:
+    """Households by which ``households`` is off a whole number (at least 1) of grids of
+    ``target``, at the nearest such number."""
+    k = max(1, math.floor(households / target))
+    return min(abs(households - c * target) for c in (k, k + 1))
 
 
 def _pair(a: int, b: int) -> tuple[int, int]:

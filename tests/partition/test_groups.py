@@ -1,0 +1,67 @@
+"""partition.groups: where a pocket cut off by open arterial roads joins (issue 14, items 3
+and 5)."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Hashable
+
+import geopandas as gpd
+import networkx as nx
+import shapely
+
+from partition.divide import assign_grids
+from partition.groups import community_groups
+from partition.metrics import hull_overlap_share
+
+TARGET = 300
+COMMUNITY = "c1"
+# A row of six 100-household blocks (two grids right on the target) to the north, a row of
+# three (one grid) in the middle, two of 125 (one grid 17% under the target) to the south,
+# each cut off from the others by a river; a pocket of 30 households south-west of the
+# middle row faces the north row's west end and the south row's west end across open
+# secondary roads.
+BLOCKS = ({f"n{i}": ((-250 + 100 * i, 100), 100) for i in range(6)}
+          | {f"m{i}": ((-100 + 100 * i, 0), 100) for i in range(3)}
+          | {f"s{i}": ((-50 + 100 * i, -200), 125) for i in range(2)}
+          | {"pocket": ((-150, -100), 30)})
+ROWS = (["n0", "n1", "n2", "n3", "n4", "n5"], ["m0", "m1", "m2"], ["s0", "s1"])
+
+
+def district() -> tuple[nx.Graph[Hashable], gpd.GeoDataFrame]:
+    graph: nx.Graph[Hashable] = nx.Graph()
+    for b, ((x, y), hh) in BLOCKS.items():
+        graph.add_node(b, households=hh, community=COMMUNITY, x=float(x), y=float(y),
+                       footprint=shapely.box(x - 10, y - 10, x + 10, y + 10))
+    for row in ROWS:
+        for u, v in itertools.pairwise(row):
+            graph.add_edge(u, v, length=20.0, street=False, cost=20.0)
+    graph.graph["crossings"] = [("n0", "pocket", 40.0, "secondary", "North Road"),
+                                ("pocket", "s0", 30.0, "secondary", "South Road")]
+    buildings = gpd.GeoDataFrame(
+        {"community": COMMUNITY, "residential": True,
+         "households": [hh for _, hh in BLOCKS.values()]},
+        geometry=[graph.nodes[b]["footprint"] for b in BLOCKS], index=list(BLOCKS))
+    return graph, buildings
+
+
+def test_a_pocket_joins_the_group_it_brings_nearer_the_target():
+    """The north row is on the target (600 = 2 x 300) and the south row off it (250): the
+    pocket joins the south row (280), not the north (630, whose grids it would push off)."""
+    graph, _ = district()
+    found = community_groups(graph, COMMUNITY, list(BLOCKS), TARGET)
+    assert [c.households for c in found.exceptions] == [30]
+    pocket_node = next(iter(found.contracted))
+    group_of = {v: i for i, (nodes, _) in enumerate(found.groups) for v in nodes}
+    assert group_of[pocket_node] == group_of["s0"]
+
+
+def test_a_pocket_joined_across_a_road_does_not_make_hulls_overlap():
+    """Joined to the north row, the pocket's grid reaches over the middle row's grid; joined
+    to the south row, no two grids' hulls overlap."""
+    graph, buildings = district()
+    division = assign_grids(graph, buildings, TARGET)
+    labels = division.labels.reindex(buildings.index)
+    assert hull_overlap_share(buildings.assign(grid_id=labels)) == 0.0
+    assert labels["pocket"] == labels["s0"]
+    assert [c["barrier_name"] for c in division.crossings] == ["South Road"]
