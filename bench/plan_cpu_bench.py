@@ -8,6 +8,7 @@ KIND:SEED:BUILDINGS, KIND one of irregular (tests.synthetic.irregular, default s
 (tests.synthetic, households all from floor area) or synthetic (tests.synthetic).
 """
 
+import hashlib
 import resource
 import sys
 import tempfile
@@ -44,10 +45,17 @@ def main() -> None:
             territory = build_territory(area, workers=2)
             start_cpu, start = cpu(), time.perf_counter()
             plan = make_plan(area, territory=territory, workers=2)
-            print(f"{spec}: wall {time.perf_counter() - start:.1f} s, "
-                  f"cpu {cpu() - start_cpu:.1f} s, "
-                  f"free grids > 15% {plan.summary['free_grids_over_limit']}, "
-                  f"hull overlap {plan.summary['hull_overlap_pct']}%", flush=True)
+            wall, used = time.perf_counter() - start, cpu() - start_cpu
+            s = plan.summary
+            # The digest tells two runs' plans apart (same seed and limit: same plan).
+            digest = hashlib.sha1(plan.buildings["grid_id"].astype(str).str.cat(sep=",")
+                                  .encode()).hexdigest()[:10]
+            print(f"{spec}: wall {wall:.1f} s, cpu {used:.1f} s, "
+                  f"free grids > 15% {s['free_grids_over_limit']}, "
+                  f"max free dev {s['max_deviation_free_pct']}%, "
+                  f"hull overlap {s['hull_overlap_pct']}%, units {s['work_budget']}, "
+                  f"non-contiguous {s['non_contiguous']}, multi-piece {s['multi_piece_grids']}, "
+                  f"barrier violations {s['barrier_violations']}, plan {digest}", flush=True)
 
 
 if __name__ == "__main__":
