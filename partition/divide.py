@@ -469,13 +469,18 @@ def _finish(p: _Prepared, results: dict[int, Result],
             labels.update(part)
         else:
             labels.update(dict.fromkeys(comp, f"{community}/{i}"))
-        bound = max(deviation_lower_bound([graph.nodes[b]["households"] for b in comp],
-                                          p.mean),
-                    results[i]["exact"] or 0.0 if k > 1 else 0.0)
+    # Bounds hold against the mean the plan's summary measures from (metrics.deviations),
+    # which the grids as drawn give; the division's mean (p.mean) can differ from it.
+    mean = summary_mean(p, labels)
+    for i, (comp, k) in enumerate(p.counts):
+        exact = against(results[i]["exact"] or 0.0, p.mean, mean) if k > 1 else 0.0
+        bound = max(deviation_lower_bound([graph.nodes[b]["households"] for b in comp], mean),
+                    exact)
         bounds.update({b: max(bound, near) for b, near
-                       in adjacency_bounds(graph, comp, p.mean).items()})
+                       in adjacency_bounds(graph, comp, mean).items()})
         if k > 1 and results[i].get("forced"):
-            _mark_forced(graph, comp, labels, bounds, p.mean, results[i]["forced"])
+            _mark_forced(graph, comp, labels, bounds, mean,
+                         against(results[i]["forced"], p.mean, mean))
         if k > 1 and results[i]["ran_out"]:
             division.budget.append({"community": community, "buildings": len(comp),
                                     "grids": k, "units_spent": round(results[i]["spent"], 2),
@@ -487,6 +492,31 @@ def _finish(p: _Prepared, results: dict[int, Result],
     labels = p.groups.expand(labels)
     division.crossings += _crossings(p.groups, labels)
     return labels, p.groups.expand(bounds)
+
+
+def summary_mean(p: _Prepared, labels: Labels) -> float:
+    """The community's mean grid size as the plan's summary takes it from grids ``labels``
+    (node -> grid, every group's node; metrics.community_means): over its grids with
+    households but building grids (one building above the target) and grids below
+    SMALL_SHARE of the target; over every grid with households where none is left."""
+    graph = p.groups.graph
+    loads: dict[Hashable, int] = defaultdict(int)
+    for v, label in labels.items():
+        loads[label] += int(graph.nodes[v]["households"])
+    alone = {labels[b] for b in p.groups.building_grids if b in labels}
+    housed = [load for load in loads.values() if load > 0]
+    regular = [load for label, load in loads.items()
+               if load >= SMALL_SHARE * p.target and label not in alone and load > 0]
+    counted = regular or housed
+    return math.fsum(counted) / len(counted) if counted else p.mean
+
+
+def against(bound: float, mean: float, other: float) -> float:
+    """A bound (percent) proven against ``mean`` (some grid holds at most (1 - bound) or at
+    least (1 + bound) x ``mean``), as it holds against ``other``: that grid's least
+    deviation from ``other`` (0 when ``other`` is not between those loads)."""
+    low, high = mean * (1 - bound / 100), mean * (1 + bound / 100)
+    return max(0.0, 100.0 * min(high - other, other - low) / other) if other > 0 else 0.0
 
 
 def _labeller(prefix: str) -> NewLabel:
