@@ -245,6 +245,23 @@ def count_means(p: _Prepared, i: int) -> dict[int, float]:
     return out
 
 
+def elsewhere(p: _Prepared, i: int, means: dict[int, float]) -> dict[int, float]:
+    """Grid count c of group ``i`` -> the largest deviation (a share) from ``means[c]``
+    that some grid of the community's other groups, at the counts the plan gives them, is
+    proven to have by its buildings' sizes (metrics.deviation_lower_bound); over the
+    groups whose grids set the mean (:func:`count_means`), the others being sized by
+    what cuts them off."""
+    hh = p.groups.graph.nodes
+    big = set(p.groups.building_grids)
+    others = []
+    for j, (comp, k) in enumerate(p.counts):
+        sizes = [int(hh[v]["households"]) for v in comp]
+        if j != i and comp[0] not in big and sum(sizes) / k >= SMALL_SHARE * p.target:
+            others.append(sizes)
+    return {c: max((deviation_lower_bound(sizes, mean) / 100 for sizes in others),
+                   default=0.0) for c, mean in means.items()}
+
+
 def _fixed_near(p: _Prepared, comp: list[Hashable]) -> list[BaseGeometry]:
     """Those of the community's fixed hulls that meet the envelope of group ``comp``'s
     homes (in their order): a community of thousands of grids (an area given without
@@ -379,8 +396,9 @@ def _prove(p: _Prepared, i: int, labels: Labels, budget: WorkBudget, forced: flo
             or forced > 100 * BALANCE_LIMIT or not fits(graph, comp, k, most)
             or not budget.allows()):
         return None
-    return prove_group(graph, comp, k, count_means(p, i), {b: labels[b] for b in comp},
-                       budget)
+    means = count_means(p, i)
+    return prove_group(graph, comp, k, means, {b: labels[b] for b in comp}, budget,
+                       elsewhere=elsewhere(p, i, means))
 
 
 def _worst(graph: nx.Graph[Hashable], comp: list[Hashable], labels: Labels,

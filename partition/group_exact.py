@@ -103,14 +103,20 @@ def fits(graph: nx.Graph[Hashable], nodes: list[Hashable], k: int,
 
 def prove_group(graph: nx.Graph[Hashable], nodes: list[Hashable], k: int,
                 means: dict[int, float], present: dict[Hashable, Hashable],
-                budget: WorkBudget, limit: float = BALANCE_LIMIT) -> GroupProof:
+                budget: WorkBudget, limit: float = BALANCE_LIMIT,
+                elsewhere: Mapping[int, float] | None = None) -> GroupProof:
     """Split group ``nodes`` (connected) into ``k`` connected grids each within ``limit`` of
     ``means[k]``, or prove that no count allows that.
 
     ``means``: grid count -> the community's mean grid size when this group has that many
     grids (the other groups as the plan has them), for every count from 1 to the group's
     buildings with households. ``present``: today's split (node -> label, ``k`` grids):
-    the worst deviation known to be reachable.
+    the worst deviation known to be reachable. ``elsewhere``: grid count -> the deviation
+    (a share) some grid of the community's other groups is proven to have from that
+    count's mean: a count other than ``k`` where it is beyond ``limit`` needs no model,
+    since every plan at that count has a grid beyond the limit too (irregular district
+    1709: a group of 720 households is within 15% at 2 grids, where the community's other
+    group, 231 households alone, is 27% off the mean).
 
     The proofs are made on a relaxation (only the nodes with households, two of them
     adjacent when they touch directly or through nodes without households, as
@@ -126,8 +132,13 @@ def prove_group(graph: nx.Graph[Hashable], nodes: list[Hashable], k: int,
     positive = [v for v in nodes if w[v] > 0]
     # The counts whose division allows the limit (the others are beyond it whatever the
     # split), each with its model, made when first needed.
+    # The other groups' bound at each count; at the plan's count this group's own grids
+    # must be the ones proven beyond the limit (the grid marked is this group's).
+    other = {count: (elsewhere or {}).get(count, 0.0) if count != k else 0.0
+             for count in means}
     counts = [count for count in sorted(means) if count <= len(positive)
-              and abs(total / count - means[count]) <= limit * means[count]]
+              and abs(total / count - means[count]) <= limit * means[count]
+              and other[count] <= limit]
     relaxed: dict[int, _FlowModel] = {}
 
     def model(count: int) -> _FlowModel:
@@ -164,7 +175,7 @@ def prove_group(graph: nx.Graph[Hashable], nodes: list[Hashable], k: int,
     bounds: list[float] = []
     for count, mean in sorted(means.items()):
         if count not in counts:
-            bounds.append(abs(total / count - mean) / mean)
+            bounds.append(max(abs(total / count - mean) / mean, other[count]))
         elif counts == [k]:  # the plan's count alone decides: bisect there
             reached = max(abs(load - mean) for load in loads.values()) / mean
             bounds.append(relaxed[k].least_worst(mean, limit, reached, budget))

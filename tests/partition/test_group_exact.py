@@ -14,7 +14,7 @@ import pytest
 import shapely
 
 from partition.budget import WorkBudget
-from partition.divide import against, assign_grids
+from partition.divide import _prepare, against, assign_grids, count_means, elsewhere
 from partition.group_exact import prove_group
 from partition.metrics import BALANCE_LIMIT, adjacency_bounds, deviation_lower_bound
 from tests.partition.test_exact_balance import _lattice
@@ -176,3 +176,43 @@ def test_a_split_is_within_the_limit_and_a_bound_is_never_above_the_least_worst(
     if _brute_force(graph, nodes, 3, mean) <= BALANCE_LIMIT:
         assert proof.labels is not None  # a split within the limit exists: it is found
 
+
+def _path(sizes: list[int]) -> nx.Graph:
+    graph = nx.Graph()
+    for j, households in enumerate(sizes):
+        graph.add_node(j, households=households, x=10.0 * j, y=0.0,
+                       footprint=shapely.box(10 * j, 0, 10 * j + 8, 8), community="c")
+    for j in range(len(sizes) - 1):
+        graph.add_edge(j, j + 1, length=8.0, cost=8.0, street=False)
+    return graph
+
+
+def test_a_count_where_another_group_is_forced_needs_no_model():
+    # Three blocks of 150 in a row: two grids of 225 on average cannot be drawn within 15%
+    # (150 and 300), three grids of 150 can, but at three grids the community's mean is
+    # one where its other group is 20% off whatever its split (``elsewhere``).
+    graph = _path([150, 150, 150])
+    nodes = list(graph)
+    means = {1: 300.0, 2: 225.0, 3: 150.0}
+    present = {0: "a", 1: "b", 2: "b"}
+    # Without it, three grids allow the limit: nothing is proven (as before).
+    assert prove_group(graph, nodes, 2, means, present, WorkBudget()).bound is None
+    proof = prove_group(graph, nodes, 2, means, present, WorkBudget(),
+                        elsewhere={1: 0.0, 2: 0.9, 3: 0.2})
+    assert proof.labels is None
+    # The least over counts: 50% at one grid (division), 20% at three (the other group);
+    # the other group's bound at the plan's count (0.9) does not count for this group.
+    assert proof.bound == pytest.approx(20.0)
+
+
+def test_elsewhere_is_the_other_groups_bound_by_sizes():
+    graph = _path([150, 150, 150])
+    graph.add_node("far", households=231, x=500.0, y=0.0, community="c",
+                   footprint=shapely.box(500, 0, 508, 8))
+    prepared = _prepare(graph, "c", list(graph), set(graph), 300, False)
+    i = next(j for j, (comp, _) in enumerate(prepared.counts) if "far" not in comp)
+    means = count_means(prepared, i)
+    found = elsewhere(prepared, i, means)
+    assert set(found) == set(means)
+    for c, mean in means.items():
+        assert found[c] == pytest.approx(abs(231 - mean) / mean)
