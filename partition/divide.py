@@ -258,8 +258,13 @@ def elsewhere(p: _Prepared, i: int, means: dict[int, float]) -> dict[int, float]
         sizes = [int(hh[v]["households"]) for v in comp]
         if j != i and comp[0] not in big and sum(sizes) / k >= SMALL_SHARE * p.target:
             others.append(sizes)
+    # Only the counts group_exact would model (their division allows the limit) need it.
+    comp, k = p.counts[i]
+    total = sum(int(hh[v]["households"]) for v in comp)
     return {c: max((deviation_lower_bound(sizes, mean) / 100 for sizes in others),
-                   default=0.0) for c, mean in means.items()}
+                   default=0.0)
+            if c != k and abs(total / c - mean) <= BALANCE_LIMIT * mean else 0.0
+            for c, mean in means.items()}
 
 
 def _fixed_near(p: _Prepared, comp: list[Hashable]) -> list[BaseGeometry]:
