@@ -43,7 +43,15 @@ from shapely.geometry.base import BaseGeometry
 
 from partition.budget import WorkBudget, share
 from partition.exact_balance import repair_extremes
-from partition.group_exact import FIRST_PAIRS, MAX_PAIRS, GroupProof, fits, prove_group
+from partition.group_exact import (
+    FIRST_PAIRS,
+    MAX_PAIRS,
+    PROOF_GRIDS,
+    PROOF_SHARE,
+    GroupProof,
+    fits,
+    prove_group,
+)
 from partition.groups import CommunityGroups, community_groups
 from partition.metrics import BALANCE_LIMIT, SMALL_SHARE, adjacency_bounds, deviation_lower_bound
 from partition.parallel import map_forked
@@ -352,6 +360,12 @@ def _improve(p: _Prepared, community: Hashable, i: int, labels: Labels, budget: 
     # split found is kept aside, used where the re-splits and set partitioning (whose
     # grids are more compact) end with a grid beyond the limit.
     first = _prove(p, i, labels, budget, forced, FIRST_PAIRS)
+    if first is None and len(set(labels.values())) <= PROOF_GRIDS:
+        # Larger groups of few grids: a proof only, with a share of the work.
+        part = budget.part(PROOF_SHARE)
+        early = _prove(p, i, labels, part, forced, find=False)
+        budget.charge(part.spent)
+        first = early if early is not None and early.bound is not None else None
     labels.update(repair_extremes(graph, labels, movable=set(comp), mean=p.mean,
                                   budget=budget))
     exact = split_exactly(graph, [(comp, k)], labels, p.mean,
@@ -388,7 +402,7 @@ def _improve(p: _Prepared, community: Hashable, i: int, labels: Labels, budget: 
 
 
 def _prove(p: _Prepared, i: int, labels: Labels, budget: WorkBudget, forced: float,
-           most: int = MAX_PAIRS) -> GroupProof | None:
+           most: int = MAX_PAIRS, find: bool = True) -> GroupProof | None:
     """Group ``i``, of at most ``most`` pairs (partition.group_exact.fits), with a grid
     beyond the limit in ``labels`` where its bound so far (``forced``, percent) allows the
     limit, modelled whole by partition.group_exact: a split with every grid within the
@@ -403,7 +417,7 @@ def _prove(p: _Prepared, i: int, labels: Labels, budget: WorkBudget, forced: flo
         return None
     means = count_means(p, i)
     return prove_group(graph, comp, k, means, {b: labels[b] for b in comp}, budget,
-                       elsewhere=elsewhere(p, i, means))
+                       elsewhere=elsewhere(p, i, means), find=find)
 
 
 def _worst(graph: nx.Graph[Hashable], comp: list[Hashable], labels: Labels,

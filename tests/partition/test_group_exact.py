@@ -14,6 +14,7 @@ import pytest
 import shapely
 
 from partition.budget import WorkBudget
+from partition import divide
 from partition.divide import _prepare, against, assign_grids, count_means, elsewhere
 from partition.group_exact import prove_group
 from partition.metrics import BALANCE_LIMIT, adjacency_bounds, deviation_lower_bound
@@ -220,3 +221,29 @@ def test_elsewhere_is_the_other_groups_bound_by_sizes():
         modelled = c != k and abs(450 / c - mean) <= LIMIT_PCT / 100 * mean
         assert found[c] == pytest.approx(abs(231 - mean) / mean if modelled else 0.0)
     assert any(found.values())
+
+
+def test_a_larger_group_is_proven_before_the_resplits_spend_its_work(monkeypatch):
+    # Blocks of 200, 100 and 200 in a row and, cut off, one of 300 (mean 800 / 3): at two
+    # grids the row is 200 + 300 (sizes would allow 300 + 200, the row does not), at one
+    # grid 25% over the mean of 400, at three 16.7% under the mean of 200.
+    graph = _path([200, 100, 200])
+    graph.add_node("far", households=300, x=500.0, y=0.0, community="c",
+                   footprint=shapely.box(500, 0, 508, 8))
+    prepared = _prepare(graph, "c", list(graph), set(graph), 300, False)
+    i = next(j for j, (comp, _) in enumerate(prepared.counts) if "far" not in comp)
+    assert prepared.counts[i][1] == 2
+    # Taken as a group beyond the first model's size, whose re-splits and set
+    # partitioning spend all of its work (irregular 1709: 0.4 units, railway-cut groups).
+    monkeypatch.setattr(divide, "FIRST_PAIRS", 0)
+    exact = divide.split_exactly
+
+    def spending(graph, groups, labels, mean, new_label, budget):
+        out = exact(graph, groups, labels, mean, new_label, budget)
+        budget.charge(budget.left)
+        return out
+
+    monkeypatch.setattr(divide, "split_exactly", spending)
+    result = divide._group_task(("c", i, 1.0), prepared={"c": prepared})
+    # Fails before: the proof came after them, with nothing left.
+    assert result["forced"] == pytest.approx(100 * (200 - 500 / 3) / 200)
