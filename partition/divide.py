@@ -510,18 +510,24 @@ def _finish(p: _Prepared, results: dict[int, Result],
     # which the grids as drawn give; the division's mean (p.mean) can differ from it.
     mean = summary_mean(p, labels)
     for i, (comp, k) in enumerate(p.counts):
-        exact = against(results[i]["exact"] or 0.0, p.mean, mean) if k > 1 else 0.0
-        bound = max(deviation_lower_bound([graph.nodes[b]["households"] for b in comp], mean),
-                    exact)
-        bounds.update({b: max(bound, near) for b, near
+        sizes = [graph.nodes[b]["households"] for b in comp]
+        # Every grid is a sum of whole buildings: the subset sums bound each grid; the
+        # division into whole grids and the exact models' bounds (set partitioning, the
+        # flow model) prove one grid of the group beyond them, not every grid: its worst
+        # one is marked (partition.plan counts the others free).
+        each = subset_bound(sizes, mean)
+        bounds.update({b: max(each, near) for b, near
                        in adjacency_bounds(graph, comp, mean).items()})
-        if k > 1 and results[i].get("forced"):
-            _mark_forced(graph, comp, labels, bounds, mean,
-                         against(results[i]["forced"], p.mean, mean))
+        proven = [deviation_lower_bound(sizes, mean)]
+        if k > 1:
+            proven += [against(results[i][key], p.mean, mean) for key in ("exact", "forced")
+                       if results[i].get(key)]
+        if max(proven) > each:
+            _mark_forced(graph, comp, labels, bounds, mean, max(proven))
         if k > 1 and results[i]["ran_out"]:
             division.budget.append({"community": community, "buildings": len(comp),
                                     "grids": k, "units_spent": round(results[i]["spent"], 2),
-                                    "bound_pct": round(bound, 2)})
+                                    "bound_pct": round(max(proven), 2)})
     building_grids = frozenset(labels[b] for b in p.groups.building_grids)
     spare = itertools.count()
     _attach_empty(graph, p.empty, labels, lambda: f"{community}/d{next(spare)}",
@@ -546,6 +552,20 @@ def summary_mean(p: _Prepared, labels: Labels) -> float:
                if load >= SMALL_SHARE * p.target and label not in alone and load > 0]
     counted = regular or housed
     return math.fsum(counted) / len(counted) if counted else p.mean
+
+
+def subset_bound(sizes: list[int], mean: float) -> float:
+    """The least deviation (percent) from ``mean`` of any sum of some of ``sizes`` (the
+    households of a group's buildings): every grid of the group holds such a sum, so each
+    deviates at least this much (the part of metrics.deviation_lower_bound that holds for
+    every grid, not only for one)."""
+    reachable = 1  # bit i set: some subset of sizes sums to i
+    for size in sizes:
+        if size > 0:
+            reachable |= reachable << int(size)
+    sums = [i for i, bit in enumerate(bin(reachable)[:1:-1]) if bit == "1" and i > 0]
+    return 100.0 * min(abs(total - mean) for total in sums) / mean if sums and mean > 0 \
+        else 0.0
 
 
 def against(bound: float, mean: float, other: float) -> float:
