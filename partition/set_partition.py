@@ -262,15 +262,19 @@ def candidate_grids(near: dict[Hashable, frozenset[Hashable]], w: dict[Hashable,
     set beyond ``high`` is pruned with all its supersets (households are not negative)."""
     budget = budget or WorkBudget()
     steps_left = budget.max_steps()
+    # Nodes as their ranks: extensions are kept sorted, so the next node to grow a set by is
+    # the first of its list rather than the least of a set (the same sets, steps and order).
     rank = {v: i for i, v in enumerate(nodes)}
+    near_rank = [sorted(rank[u] for u in near[v]) for v in nodes]
+    near_bits = [sum(1 << u for u in near_v) for near_v in near_rank]
+    load_of = [w[v] for v in nodes]
     out: list[frozenset[Hashable]] = []
     steps = 0
-    for root in nodes:
-        if w[root] > high:
+    for r, root in enumerate(nodes):
+        if load_of[r] > high:
             continue
-        r = rank[root]
-        stack = [(frozenset([root]), frozenset(u for u in near[root] if rank[u] > r),
-                  frozenset([root]) | near[root], w[root])]
+        stack = [(frozenset([root]), [u for u in near_rank[r] if u > r],
+                  near_bits[r] | 1 << r, load_of[r])]
         while stack:
             members, extension, seen, load = stack.pop()
             steps += 1
@@ -283,15 +287,13 @@ def candidate_grids(near: dict[Hashable, frozenset[Hashable]], w: dict[Hashable,
                 if len(out) > max_sets:
                     budget.charge_steps(steps)
                     return None
-            ext = set(extension)
-            while ext:
-                u = min(ext, key=rank.__getitem__)
-                ext.discard(u)
-                if load + w[u] > high:
+            for i, u in enumerate(extension):
+                if load + load_of[u] > high:
                     continue
-                fresh = {x for x in near[u] if rank[x] > r and x not in seen}
-                stack.append((members | {u}, frozenset(ext | fresh), seen | near[u],
-                              load + w[u]))
+                fresh = [x for x in near_rank[u] if x > r and not seen >> x & 1]
+                stack.append((members | {nodes[u]},
+                              sorted(extension[i + 1:] + fresh) if fresh else extension[i + 1:],
+                              seen | near_bits[u], load + load_of[u]))
     budget.charge_steps(steps)
     return out
 
