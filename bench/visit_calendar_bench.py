@@ -4,6 +4,7 @@
     python bench/visit_calendar_bench.py [--budget 0.2] [--processes 2] [--only NAME]
         [--calendars CP-SAT,CP-SAT no band,CP-SAT before,nearest-due-first]
         [--modes one plan,rolling] [--band-tries 3] [--no-walk] [--seed N]
+        [--past-weeks 4] [--no-carry]
 
 Inputs (real buildings; the visit classes and last visits are simulated, no such data is
 public): ``nanjing-A`` (tuning: the parameters in dispatch/schedule/calendar.py were set on
@@ -36,7 +37,12 @@ Measures:
 - ``rolling``: what a worker works when the calendar is re-planned every Monday from the
   visits done (the service re-plans from ``POST /visits/done``): the simulated history is put
   ``WARM_WEEKS`` weeks earlier, each Monday an 8-week calendar is planned and its first week
-  worked; the 8 measured weeks' worked days are counted. Due visits and on time from each
+  worked; the 8 measured weeks' worked days are counted. Each re-plan is given, as the
+  service can give it from the visits recorded as done and the calendar it stores, the loads
+  of the days worked in the ``--past-weeks`` weeks before it (``past_loads``: its days aim
+  at their level) and the calendar it replaces (``previous``: its start; ``--no-carry``
+  without); ``--past-weeks 0 --no-carry`` is the measure before these. Due visits and on
+  time from each
   group's last visit at the start through the worked visits (a due date with no work day
   since the last visit, as a week of leave, is met on the first work day after it).
 
@@ -47,7 +53,9 @@ of each one's largest, and how many workers' largest is above 15%: of those, how
 proven forced (``forced_pct`` at least 15%: the linear relaxation's bound, a band CP-SAT
 proved infeasible, or the whole-horizon band model's proof, ``exact_band == "proven"``,
 counted apart) and how many not (one plan only); the time of all
-calendars (wall clock, ``--processes`` at once; rolling: the slowest weekly re-planning); the
+calendars (wall clock, ``--processes`` at once; rolling: the slowest weekly re-planning) and
+their CPU time (this process and the calendars' processes; rolling: the re-planning that took
+the most, which the machine's load moves less than the wall clock); the
 walk of every day's route (OR-Tools, the same router and step budget for both) in km and per
 household visit (one plan only: routing every day of every calendar takes minutes).
 """
@@ -57,6 +65,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
+import resource
 import sys
 import tempfile
 import time
@@ -96,6 +105,8 @@ HOLIDAYS = [date(2027, 1, 1)]
 SHARES = {"key_person": 0.02, "elderly_alone": 0.08, "difficulty": 0.03, "migrant": 0.10}
 WORKERS = 10
 WARM_WEEKS = 4  # weeks of weekly re-planning before the measured ones (rolling)
+PAST_WEEKS = 4  # rolling: each re-plan is given the worked days of this many weeks before
+# it (past_loads; 0: none, each plan levels against its own horizon's mean)
 CALENDARS = ("CP-SAT", "CP-SAT no band model", "CP-SAT no polish", "CP-SAT no band",
              "CP-SAT before", "nearest-due-first")
 MODES = ("one plan", "rolling")
@@ -177,10 +188,21 @@ def walk_km(net: WalkNetwork, cal: Calendar, groups, base) -> float:
     return total / 1000
 
 
+def cpu_seconds() -> float:
+    """CPU time of this process and its finished children (the calendars' processes)."""
+    own, kids = (resource.getrusage(resource.RUSAGE_SELF),
+                 resource.getrusage(resource.RUSAGE_CHILDREN))
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 def plan_all(jobs, start: date, calendar: str, budget: float, processes: int,
-             level_moves: int, band_tries: int = BAND_TRIES) -> tuple[list[Calendar], float]:
+             level_moves: int, band_tries: int = BAND_TRIES,
+             pasts: list[list[int]] | None = None, previous: list[list] | None = None
+             ) -> tuple[list[Calendar], float]:
     """Every worker's calendar from ``start`` (``jobs``: id, groups, days, base, leave) with
-    one of ``CALENDARS``; and the wall time of all of them."""
+    one of ``CALENDARS``; and the wall time of all of them. ``pasts``: per job, the loads of
+    the worked days before ``start`` (a re-plan's ``past_loads``); ``previous``: per job,
+    the calendar the re-plan replaces (its visits)."""
     started = time.perf_counter()
     if calendar == "nearest-due-first":
         cals = [nearest_due_first(w, g, d, start, base=b) for w, g, d, b, _ in jobs]
@@ -193,10 +215,15 @@ def plan_all(jobs, start: date, calendar: str, budget: float, processes: int,
             last["exact_budget_s"] = 0
         if calendar not in ("CP-SAT", "CP-SAT no band model"):
             last.update(polish_moves=0, repack_rounds=0)
+        pasts = pasts or [[] for _ in jobs]
+        previous = previous or [[] for _ in jobs]
         cals = plan_calendars([(w, g, d, {"base": b, "budget_s": budget,
                                           "level_moves": moves, "band_pct": band,
-                                          "band_tries": band_tries, **last})
-                               for w, g, d, b, _ in jobs], start, processes=processes)
+                                          "band_tries": band_tries, "past_loads": past,
+                                          "previous": prev, **last})
+                               for (w, g, d, b, _), past, prev
+                               in zip(jobs, pasts, previous, strict=True)],
+                              start, processes=processes)
     return cals, time.perf_counter() - started
 
 
@@ -229,34 +256,46 @@ def on_time(groups, visits, days, end: date) -> tuple[int, int]:
 
 
 def rolling(jobs, calendar: str, budget: float, processes: int, level_moves: int,
-            band_tries: int = BAND_TRIES):
+            band_tries: int = BAND_TRIES, past_weeks: int = PAST_WEEKS, carry: bool = True):
     """Weekly re-planning, as the service re-plans from the visits recorded as done: the
     simulated history is put ``WARM_WEEKS`` weeks before the start, then every Monday a
-    ``WEEKS``-week calendar is planned and its first week is worked (and recorded). Returns
+    ``WEEKS``-week calendar is planned and its first week is worked (and recorded), given
+    the loads of the days worked in the ``past_weeks`` weeks before it and (``carry``)
+    the calendar it replaces. Returns
     the worked visits and day loads of the ``WEEKS`` measured weeks per worker, the state at
     the start, and the longest re-planning time of those weeks."""
     state = [(w, [dataclasses.replace(g, last_visit=g.last_visit
                                       - timedelta(weeks=WARM_WEEKS)) for g in gs], d, b, leave)
              for w, gs, d, b, leave in jobs]
     worked: list[tuple[list, dict]] = [([], {}) for _ in jobs]
+    history: list[dict] = [{} for _ in jobs]  # every worked day's load, warm weeks too
+    previous: list[list] = [[] for _ in jobs]
     at_start = None
     slowest = 0.0
+    cpu = 0.0  # CPU seconds of the re-planning that took the most CPU
     for week in range(-WARM_WEEKS, WEEKS):
         start = START + timedelta(weeks=week)
         until = start + timedelta(weeks=1)
         if week == 0:
             at_start = [gs for _, gs, _, _, _ in state]
         now = [(w, gs, days_for(start, leave), b, leave) for w, gs, _, b, leave in state]
+        since = start - timedelta(weeks=past_weeks)
+        pasts = [[x for d, x in sorted(h.items()) if since <= d] for h in history]
+        used = cpu_seconds()
         cals, secs = plan_all(now, start, calendar, budget, processes, level_moves,
-                              band_tries)
+                              band_tries, pasts, previous if carry else None)
+        used = cpu_seconds() - used
+        previous = [cal.visits for cal in cals]
+        for h, cal in zip(history, cals, strict=True):
+            h.update({d: x for d, x in cal.loads.items() if d < until})
         if week >= 0:
-            slowest = max(slowest, secs)
+            slowest, cpu = max(slowest, secs), max(cpu, used)
             for (visits, loads), cal in zip(worked, cals, strict=True):
                 visits += [v for v in cal.visits if v.day < until]
                 loads.update({d: x for d, x in cal.loads.items() if d < until})
         state = [(w, advance(gs, cal.visits, until), d, b, leave)
                  for (w, gs, d, b, leave), cal in zip(now, cals, strict=True)]
-    return worked, at_start, slowest
+    return worked, at_start, slowest, cpu
 
 
 def deviation(loads: dict) -> float:
@@ -269,7 +308,8 @@ def deviation(loads: dict) -> float:
 
 def run(name: str, area, budget: float, processes: int, seed: int, level_moves: int,
         calendars: list[str], modes: list[str], walk: bool = True,
-        band_tries: int = BAND_TRIES, chunk_min: int = CHUNK_MIN) -> list:
+        band_tries: int = BAND_TRIES, chunk_min: int = CHUNK_MIN,
+        past_weeks: int = PAST_WEEKS, carry: bool = True) -> list:
     plan, jobs = instance(name, area, seed, chunk_min)
     net = WalkNetwork.from_graph(area.streets)
     households = int(plan.buildings["households"].sum())
@@ -278,8 +318,10 @@ def run(name: str, area, budget: float, processes: int, seed: int, level_moves: 
     for mode in modes:
         for label in calendars:
             if mode == "one plan":
+                cpu = cpu_seconds()
                 cs, secs = plan_all(jobs, START, label, budget, processes, level_moves,
                                     band_tries)
+                cpu = cpu_seconds() - cpu
                 due = sum(c.due for c in cs)
                 kept = sum(c.scheduled_pct * c.due / 100 for c in cs)
                 devs = [c.max_deviation_pct for c in cs]
@@ -301,8 +343,9 @@ def run(name: str, area, budget: float, processes: int, seed: int, level_moves: 
                           [c.exact_band for c in cs], "peak_bound %",
                           [round(x) for x in peak], flush=True)
             else:
-                worked, at_start, secs = rolling(jobs, label, budget, processes, level_moves,
-                                                 band_tries)
+                worked, at_start, secs, cpu = rolling(jobs, label, budget, processes,
+                                                      level_moves, band_tries, past_weeks,
+                                                      carry)
                 counts = [on_time(gs, visits, days_for(START, job[4]), end)
                           for gs, (visits, _), job in zip(at_start, worked, jobs, strict=True)]
                 due, kept = sum(c[0] for c in counts), sum(c[1] for c in counts)
@@ -317,7 +360,8 @@ def run(name: str, area, budget: float, processes: int, seed: int, level_moves: 
                          round(100 * kept / max(due, 1), 1), round(max(devs), 1),
                          round(float(np.mean(devs)), 1),
                          sum(d > 15 for d in devs), proof[0], proof[1],
-                         sum(d > 15 for d in devs) - proof[0], round(secs, 1), visits,
+                         sum(d > 15 for d in devs) - proof[0], round(secs, 1),
+                         round(cpu, 1), visits,
                          round(km, 1),
                          round(1000 * km / max(visits, 1)) if km == km else math.nan])
             print(rows[-1], flush=True)
@@ -357,6 +401,10 @@ def main() -> None:
                         help="hard-band CP-SAT solves per worker outside ±15%% (0: none)")
     parser.add_argument("--chunk-min", type=int, default=CHUNK_MIN,
                         help="most visiting minutes of one trip to a building for one class")
+    parser.add_argument("--past-weeks", type=int, default=PAST_WEEKS,
+                        help="rolling: worked weeks each re-plan is given (0: none)")
+    parser.add_argument("--no-carry", action="store_true",
+                        help="rolling: re-plan without the calendar each re-plan replaces")
     parser.add_argument("--no-walk", action="store_true",
                         help="skip routing the days (the walk columns)")
     parser.add_argument("--processes", type=int, default=2)
@@ -373,12 +421,12 @@ def main() -> None:
     for name, seed, area in areas(args.only, args.seed):
         rows += run(name, area, args.budget, args.processes, seed, args.level_moves,
                     args.calendars.split(","), args.modes.split(","), not args.no_walk,
-                    args.band_tries, args.chunk_min)
+                    args.band_tries, args.chunk_min, args.past_weeks, not args.no_carry)
     print(tabulate(rows, headers=["input", "measure", "calendar", "households", "workers",
                                   "due visits", "on time %", "max day dev %",
                                   "mean worker max dev %", "workers > 15 %",
                                   "> 15 % proven forced", "of which by the band model",
-                                  "> 15 % not proven", "time s",
+                                  "> 15 % not proven", "time s", "CPU s",
                                   "household visits", "walk km", "m / visit"],
                    tablefmt="github"))
 

@@ -54,6 +54,14 @@ either finds a calendar within it (large neighbourhood search from the calendar,
 the largest excess beyond the band) or, where its bound says so, proves that none exists with
 every visit on one whole day (``Calendar.exact_band``).
 
+A weekly re-plan can be given what came before it: the loads of the days worked
+(``past_loads``: the days aim at the level of those days and the horizon's together, and the
+band is measured against it, :class:`~dispatch.schedule.horizon.Past`; a plan's own horizon
+counts only the visits its latest chains make due and drifts from week to week) and the
+calendar it replaces (``previous``: each group starts where that calendar had it,
+:func:`_carried`, so the start is the previous plan's levelled, polished calendar rather than
+a new sweep levelled from scratch).
+
 The solver runs on one core with a deterministic time budget (``max_deterministic_time``), so
 the same input gives the same calendar; :func:`plan_calendars` runs workers' models in parallel
 processes. The baseline, :func:`nearest_due_first`, fills each work day with the visits due
@@ -94,6 +102,7 @@ from dispatch.schedule.horizon import (
     EXTRA_WEIGHT,
     LOOKAHEAD_DAYS,
     MAX_DEV_WEIGHT,
+    NO_PAST,
     OVER_CAPACITY_WEIGHT,
     SHORTFALL_WEIGHT,
     SUM_DEV_WEIGHT,
@@ -101,6 +110,7 @@ from dispatch.schedule.horizon import (
     WALK_M_PER_MIN,
     Group,
     Occurrence,
+    Past,
     WorkDay,
     clusters,
     deviation,
@@ -108,7 +118,14 @@ from dispatch.schedule.horizon import (
     make_groups,
     work_days,
 )
-from dispatch.schedule.levelling import LEVEL_MOVES, POLISH_MOVES, level, polish, sweep_start
+from dispatch.schedule.levelling import (
+    LEVEL_MOVES,
+    POLISH_MOVES,
+    _Placement,
+    level,
+    polish,
+    sweep_start,
+)
 from dispatch.schedule.neighbourhood import ROUNDS, repack
 from gis.errors import ArgumentError
 
@@ -184,6 +201,10 @@ class Calendar:
             outside ``band_pct`` with nothing proven beyond it) did: "found" (a calendar
             within the band, this one), "proven" (none exists: ``forced_pct`` above the
             band), "open" (neither within its budget); None: not run.
+        past: the worked days a re-plan follows (``past_loads`` of :func:`plan_calendar`):
+            ``band_pct``, ``forced_pct`` and ``exact_band`` are about the horizon's days
+            against the mean of those days and the horizon's together
+            (:attr:`band_deviation_pct`); empty: the horizon's own mean.
     """
 
     worker_id: object
@@ -197,6 +218,7 @@ class Calendar:
     band_pct: float | None = None
     forced_pct: float | None = None
     exact_band: str | None = None
+    past: Past = NO_PAST
 
     @property
     def scheduled_pct(self) -> float:
@@ -212,6 +234,12 @@ class Calendar:
     def max_deviation_pct(self) -> float:
         """Largest deviation of a day's load from the worker's mean daily load (%)."""
         return deviation(list(self.loads.values()))
+
+    @property
+    def band_deviation_pct(self) -> float:
+        """What the band is about: the largest deviation of a day's load from the mean of
+        the past days (:attr:`past`) and the horizon's together (%)."""
+        return deviation(list(self.loads.values()), self.past)
 
     @property
     def band_forced(self) -> bool:
@@ -233,7 +261,8 @@ def plan_calendar(worker_id: object, groups: Sequence[Group], days: Sequence[Wor
                   level_moves: int = LEVEL_MOVES, band_pct: float | None = TARGET_BAND_PCT,
                   band_budget_s: float | None = None, band_tries: int = BAND_TRIES,
                   polish_moves: int = POLISH_MOVES, repack_rounds: int = ROUNDS,
-                  exact_budget_s: float = EXACT_BUDGET_S, log: bool = False) -> Calendar:
+                  exact_budget_s: float = EXACT_BUDGET_S, past_loads: Sequence[int] = (),
+                  previous: Sequence[ScheduledVisit] = (), log: bool = False) -> Calendar:
     """The visit calendar of one worker.
 
     Args:
@@ -266,6 +295,17 @@ def plan_calendar(worker_id: object, groups: Sequence[Group], days: Sequence[Wor
             deterministic time for the whole-horizon band model
             (:meth:`_Problem.exact_band`: a calendar within the band, or the proof that none
             exists; 0: not run).
+        past_loads: a re-plan's worked days before ``start`` (their loads, minutes: the
+            service counts them from the visits recorded as done, :func:`load_of`): the
+            days are aimed at the mean of these days and the horizon's together, and the
+            band measured against it (:class:`~dispatch.schedule.horizon.Past`), so that
+            weekly re-plans keep the level worked so far; the linear relaxation's bound
+            (about the horizon's own mean) is then not computed. Empty: a first plan.
+        previous: the calendar a re-plan replaces (its visits from ``start`` on): each
+            group whose visits there still keep every rule starts where it was
+            (:func:`_carried`), the others from the sweep, and the levelling search is not
+            run on the carried start (the previous plan's polish and band model levelled
+            it: re-doing them from the sweep each week repeats that work). Empty: none.
         log: print CP-SAT's search log.
 
     Returns:
@@ -302,14 +342,25 @@ def plan_calendar(worker_id: object, groups: Sequence[Group], days: Sequence[Wor
     used = {(int(label[occurrences[oi].group]), k) for oi, k in hinted.items()}
     work = sum(minutes[oi] for oi in hinted) + sum(int(approach[c]) for c, _ in used)
     total_cap = sum(d.capacity_min for d in days) or 1
-    targets = [round(work * d.capacity_min / total_cap) for d in days]
+    past = Past.of(past_loads)
+    # with a past, the level of the past days and the horizon's together (a re-plan keeps
+    # the level worked so far: a horizon below it is filled with early visits, one above
+    # it levelled evenly)
+    level_work = (work if not past.days
+                  else (past.total + work) * len(days) / (past.days + len(days)))
+    targets = [round(level_work * d.capacity_min / total_cap) for d in days]
+    carried = _carried(previous, hinted, occurrences, offsets, groups, days, start, label,
+                       approach)
+    if carried is not None:
+        hinted, level_moves = carried, 0
     if level_moves:
         hinted = level(hinted, occurrences, offsets, groups, days, label, approach, targets,
                         level_moves)
     problem = _Problem(occurrences, groups, days, offsets, label, approach, targets,
-                       min_weekly)
-    bound: float | None = None
-    if (band_pct is not None and level_moves and days
+                       min_weekly, past)
+    # the relaxation proves deviations from the horizon's own mean: none with a past
+    bound: float | None = None if not past.days else 0.0
+    if (band_pct is not None and level_moves and days and not past.days
             and deviation(problem.from_start(hinted).loads) > band_pct):
         # the levelled start is outside the band: what the input forces, proven by the
         # linear relaxation; then the relaxation's days within the band (or the bound),
@@ -336,7 +387,7 @@ def plan_calendar(worker_id: object, groups: Sequence[Group], days: Sequence[Wor
         solution = _level_to_mean(problem, solution, band_pct, polish_moves, repack_rounds)
     forced: float | None = None
     exact: str | None = None
-    if band_pct is not None and days and deviation(solution.loads) > band_pct:
+    if band_pct is not None and days and deviation(solution.loads, past) > band_pct:
         if bound is None:
             bound = proven(relaxation(problem)[0])
         solution, forced = _band_search(solve, solution, band_pct,
@@ -348,9 +399,9 @@ def plan_calendar(worker_id: object, groups: Sequence[Group], days: Sequence[Wor
                 solution.chosen, band_pct, exact_budget_s,
                 time_limit_s or WALL_GUARD * exact_budget_s + 1, log)
             exact, searched = "open", forced
-            if found is not None and _no_worse(found, solution, days):
+            if found is not None and _no_worse(found, solution, days, past):
                 solution = replace(found, status=solution.status)  # a lower largest excess
-                if deviation(solution.loads) <= band_pct:
+                if deviation(solution.loads, past) <= band_pct:
                     forced, exact = None, "found"
             if proven_pct is not None:
                 forced, exact = max(searched, proven(proven_pct)), "proven"
@@ -365,7 +416,41 @@ def plan_calendar(worker_id: object, groups: Sequence[Group], days: Sequence[Wor
     return Calendar(worker_id, visits, {d.day: solution.loads[k] for k, d in enumerate(days)},
                     sum(1 for o in occurrences if not o.optional), overdue, solution.status,
                     round(time.perf_counter() - started, 3), solution.weekly_short,
-                    band_pct=band_pct, forced_pct=forced, exact_band=exact)
+                    band_pct=band_pct, forced_pct=forced, exact_band=exact, past=past)
+
+
+def _carried(previous: Sequence[ScheduledVisit], start_at: dict[int, int],
+             occurrences: list[Occurrence], offsets: list[int], groups: Sequence[Group],
+             days: Sequence[WorkDay], start: date, label: np.ndarray, approach: np.ndarray
+             ) -> dict[int, int] | None:
+    """The start of a re-plan from the calendar it replaces: each group's visits of
+    ``previous`` from ``start`` on, in order, on its occurrences in order (the later ones,
+    as the horizon's new last week, where ``start_at`` has them); a group whose carried
+    chain breaks a rule (days off since, a visit no longer due) keeps ``start_at``'s
+    placement. None: nothing carried."""
+    if not previous or not occurrences:
+        return None
+    position = {d.day: k for k, d in enumerate(days)}
+    index = {g.group_id: gi for gi, g in enumerate(groups)}
+    before: dict[int, list[date]] = defaultdict(list)
+    for v in previous:
+        if v.day >= start and v.group_id in index:
+            before[index[v.group_id]].append(v.day)
+    state = _Placement(start_at, occurrences, offsets, groups, label, approach)
+    carried = 0
+    for gi, items in state.chains.items():
+        visits = sorted(before.get(gi, []))
+        if not visits or any(d not in position for d in visits) or len(visits) > len(items):
+            continue
+        was = [(oi, state.at[oi]) for oi in items]
+        for oi, d in zip(items, visits, strict=False):
+            state.move(oi, position[d])
+        if state.chain_ok(gi):
+            carried += 1
+            continue
+        for oi, k in was:
+            state.move(oi, k)
+    return state.chosen() if carried else None
 
 
 @dataclass
@@ -385,17 +470,18 @@ def _level_to_mean(problem: _Problem, solution: _Solution, band_pct: float,
     lowers the largest deviation; each result kept only when it is lower."""
     args = (problem.occurrences, problem.offsets, problem.groups, problem.label,
             problem.approach, band_pct)
+    past = problem.past
     for _ in range(BAND_PASSES):
-        start = deviation(solution.loads)
+        start = deviation(solution.loads, past)
         if start <= band_pct:
             break
         for search, effort in ((polish, polish_moves), (repack, repack_rounds)):
-            if not effort or deviation(solution.loads) <= band_pct:
+            if not effort or deviation(solution.loads, past) <= band_pct:
                 continue
-            found = problem.from_start(search(solution.chosen, *args, effort))
-            if deviation(found.loads) < deviation(solution.loads):
+            found = problem.from_start(search(solution.chosen, *args, effort, past))
+            if deviation(found.loads, past) < deviation(solution.loads, past):
                 solution = replace(found, status=solution.status)
-        if deviation(solution.loads) >= start:
+        if deviation(solution.loads, past) >= start:
             break
     return solution
 
@@ -436,15 +522,18 @@ def _band_search(solve: Callable[[dict[int, int], float | None, float], _Solutio
     return best, proven_band
 
 
-def _no_worse(found: _Solution, before: _Solution, days: Sequence[WorkDay]) -> bool:
+def _no_worse(found: _Solution, before: _Solution, days: Sequence[WorkDay],
+              past: Past = NO_PAST) -> bool:
     """``found`` (the band model's calendar, which weighs only the band) has a lower largest
-    deviation from its mean day than ``before`` and takes nothing the calendar's model
+    deviation from its mean day (with ``past``: the past's and its days' mean) than ``before``
+    and takes nothing the calendar's model
     weighs more heavily: no more minutes beyond a day's capacity, no larger weekly
     shortfall of a party member."""
     def over(s: _Solution) -> int:
         return sum(max(0, v - d.capacity_min) for v, d in zip(s.loads, days, strict=True))
 
-    return (deviation(found.loads) < deviation(before.loads) and over(found) <= over(before)
+    return (deviation(found.loads, past) < deviation(before.loads, past)
+            and over(found) <= over(before)
             and sum(found.weekly_short) <= sum(before.weekly_short))
 
 
@@ -459,8 +548,10 @@ class _Problem:
 
     def __init__(self, occurrences: list[Occurrence], groups: Sequence[Group],
                  days: Sequence[WorkDay], offsets: list[int], label: np.ndarray,
-                 approach: np.ndarray, targets: list[int], min_weekly: int) -> None:
+                 approach: np.ndarray, targets: list[int], min_weekly: int,
+                 past: Past = NO_PAST) -> None:
         self.occurrences, self.groups, self.days = occurrences, groups, days
+        self.past = past
         self.offsets, self.label, self.approach = offsets, label, approach
         self.targets, self.min_weekly = targets, min_weekly
         self.minutes = [groups[o.group].minutes for o in occurrences]
@@ -557,6 +648,8 @@ class _Problem:
         visit on one whole day, which the linear relaxation splits), and every calendar has
         a day at least ``band_pct + 100 * E_bound / (unit * T_max)`` % off its mean
         (``T_max``: every visit and approach of the horizon, above any calendar's total).
+        A re-plan's past days (:class:`~dispatch.schedule.horizon.Past`) count in ``n`` and
+        ``T`` (their total fixed) and are not constrained themselves.
 
         Returns:
             The best calendar found (within the band when ``E`` = 0; None: none), and the
@@ -576,25 +669,27 @@ class _Problem:
         for key, var in y.items():  # no approach walk without a visit
             model.add_bool_or(visits_of[key]).only_enforce_if(var)
         hint = self.from_start(hinted).loads
-        n = len(days)
+        past = self.past
+        # the band's mean day: of the past days (fixed) and the horizon's together
+        n = len(days) + past.days
         day_max = [sum(minutes[oi] for oi, _ in by_day[k])
-                   + sum(int(approach[c]) for c, kk in y if kk == k) for k in range(n)]
-        t_max = sum(day_max)
+                   + sum(int(approach[c]) for c, kk in y if kk == k) for k in range(len(days))]
+        t_max = sum(day_max) + past.total
         loads = []
-        for k in range(n):
+        for k in range(len(days)):
             load = model.new_int_var(0, day_max[k], f"load{k}")
             model.add(load == sum(minutes[oi] * var for oi, var in by_day[k])
                       + sum(int(approach[c]) * var for (c, kk), var in y.items() if kk == k))
             model.add_hint(load, hint[k])
             loads.append(load)
-        total = cp_model.LinearExpr.sum(loads)
+        total = cp_model.LinearExpr.sum(loads) + past.total
         # n * load_k against (1 ± band) * T in units of 1/unit of the mean (integers)
         width = round(band_pct * 100)
         g = math.gcd(10_000, width)
         unit, width = 10_000 // g, width // g
         upper = (unit + width) * t_max * n + 1
         excess = model.new_int_var(0, upper, "excess")
-        hint_total = sum(hint)
+        hint_total = sum(hint) + past.total
         model.add_hint(excess, max([0, *(max(unit * n * v - (unit + width) * hint_total,
                                              (unit - width) * hint_total - unit * n * v)
                                          for v in hint)]))

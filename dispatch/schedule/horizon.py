@@ -250,9 +250,39 @@ def due_chains(groups: Sequence[Group], start: date, days: list[WorkDay]
     return occurrences, overdue
 
 
-def deviation(loads: Sequence[int]) -> float:
-    """Largest deviation of a day's load from the mean of the loads (%)."""
+@dataclass(frozen=True)
+class Past:
+    """The days a re-planned calendar follows (worked, fixed): their total load (minutes)
+    and how many they are. The band of a re-plan is measured against the mean of these days
+    and the horizon's together, so that each weekly plan aims at the level the worker
+    has been working at rather than its own horizon's mean, which drifts from plan to plan
+    (big buildings' half-yearly visits coming due in a later window) and lies below the
+    worked level (a plan counts only the visits its latest chains make due)."""
+
+    total: int = 0
+    days: int = 0
+
+    @classmethod
+    def of(cls, loads: Iterable[int]) -> Past:
+        """The past of these days' loads."""
+        values = [int(v) for v in loads]
+        return cls(sum(values), len(values))
+
+    def mean(self, loads: Sequence[int]) -> float:
+        """The mean day of the past days and ``loads`` together."""
+        n = self.days + len(loads)
+        return (self.total + sum(loads)) / n if n else 0.0
+
+
+NO_PAST = Past()
+
+
+def deviation(loads: Sequence[int], past: Past = NO_PAST) -> float:
+    """Largest deviation of a day's load from the mean of the loads (%); with ``past``, from
+    the mean of the past days and the loads together (the past days themselves, fixed, not
+    counted)."""
     values = np.asarray(loads, dtype=float)
-    if not len(values) or values.mean() == 0:
+    mean = past.mean(loads) if past.days else (values.mean() if len(values) else 0.0)
+    if not len(values) or mean == 0:
         return 0.0
-    return float(np.abs(values / values.mean() - 1).max() * 100)
+    return float(np.abs(values / mean - 1).max() * 100)

@@ -26,10 +26,12 @@ from dispatch.schedule.horizon import (
     EXTRA_WEIGHT,
     LOOKAHEAD_DAYS,
     MAX_DEV_WEIGHT,
+    NO_PAST,
     OVER_CAPACITY_WEIGHT,
     SUM_DEV_WEIGHT,
     Group,
     Occurrence,
+    Past,
     WorkDay,
 )
 
@@ -352,12 +354,13 @@ class _Placement:
         return {oi: k for oi, k in self.at.items() if k is not None}
 
 
-def band_cost(loads: Sequence[int], walked: int, extra: int, band_pct: float) -> float:
+def band_cost(loads: Sequence[int], walked: int, extra: int, band_pct: float,
+              past: Past = NO_PAST) -> float:
     """What :func:`polish` lowers: the model's weights, each day's deviation counted from
-    the mean of the days (the measure) instead of a fixed target, and the tolerated band
-    ``POLISH_AIM`` of ``band_pct`` around it."""
-    n = len(loads)
-    mean = sum(loads) / n
+    the mean of the days (the measure; with ``past``, of the past days and these together)
+    instead of a fixed target, and the tolerated band ``POLISH_AIM`` of ``band_pct`` around
+    it."""
+    mean = past.mean(loads)
     tolerated = mean * band_pct / 100 * POLISH_AIM
     worst = spread = beyond = 0.0
     for v in loads:
@@ -373,9 +376,9 @@ def band_cost(loads: Sequence[int], walked: int, extra: int, band_pct: float) ->
 
 def polish(chosen: dict[int, int], occurrences: list[Occurrence], offsets: list[int],
            groups: Sequence[Group], label: np.ndarray, approach: np.ndarray,
-           band_pct: float, max_moves: int) -> dict[int, int]:
+           band_pct: float, max_moves: int, past: Past = NO_PAST) -> dict[int, int]:
     """Level a finished calendar against the measure itself: every day's load within
-    ``band_pct`` of the mean of the days.
+    ``band_pct`` of the mean of the days (with ``past``: of the past days and these).
 
     The levelling (:func:`level`) and CP-SAT level against each day's share of a total fixed
     before the search; when the input forces some days above it (visits due in the first
@@ -401,7 +404,7 @@ def polish(chosen: dict[int, int], occurrences: list[Occurrence], offsets: list[
             allowed_on[k].append(oi)
 
     def cost() -> float:
-        return band_cost(state.loads, state.walked, state.extra, band_pct)
+        return band_cost(state.loads, state.walked, state.extra, band_pct, past)
 
     def shift_rest(oi: int, step: int) -> list[tuple[int, int | None]]:
         """The visits of ``oi``'s group after it (step > 0) or before it, moved by
@@ -470,7 +473,7 @@ def polish(chosen: dict[int, int], occurrences: list[Occurrence], offsets: list[
         visit alone, an ejection chain from it, the visit swapped with a shorter one of the
         other day, or with the rest of its chain moved by as many work days."""
         loads, minutes = state.loads, state.minutes
-        mean = sum(loads) / n_days
+        mean = past.mean(loads)
         high = max(range(n_days), key=loads.__getitem__)
         low = min(range(n_days), key=loads.__getitem__)
         if loads[high] - mean >= mean - loads[low]:  # off the busiest day

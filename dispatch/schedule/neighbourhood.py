@@ -22,7 +22,7 @@ from collections.abc import Sequence
 import numpy as np
 from ortools.sat.python import cp_model
 
-from dispatch.schedule.horizon import Group, Occurrence
+from dispatch.schedule.horizon import NO_PAST, Group, Occurrence, Past
 from dispatch.schedule.levelling import _Placement
 
 WINDOW_DAYS = 10  # consecutive work days freed at once
@@ -34,12 +34,13 @@ MAX_WEIGHT, SUM_WEIGHT, WALK_WEIGHT = 20, 2, 1  # the re-packing's objective
 
 def repack(chosen: dict[int, int], occurrences: list[Occurrence], offsets: list[int],
            groups: Sequence[Group], label: np.ndarray, approach: np.ndarray,
-           band_pct: float, rounds: int = ROUNDS) -> dict[int, int]:
+           band_pct: float, rounds: int = ROUNDS, past: Past = NO_PAST) -> dict[int, int]:
     """Re-pack windows of days around the day furthest from the mean (see the module).
 
     Args:
         chosen: the calendar (occurrence -> work-day position), keeping the model's rules.
         band_pct: stop once every day is within this share of the mean (%).
+        past: the days a re-plan follows; the mean is theirs and the horizon's together.
         rounds: most re-packings.
 
     Returns:
@@ -52,7 +53,7 @@ def repack(chosen: dict[int, int], occurrences: list[Occurrence], offsets: list[
     tried: set[tuple[int, int]] = set()
     for _ in range(rounds):
         loads = state.loads
-        mean = sum(loads) / n_days
+        mean = past.mean(loads)
         if mean <= 0:
             break
         order = sorted(range(n_days), key=lambda k: -abs(loads[k] - mean))
