@@ -32,6 +32,7 @@ import networkx as nx
 from ortools.sat.python import cp_model
 
 from partition.budget import WorkBudget
+from partition.metrics import BALANCE_LIMIT
 
 MAX_CANDIDATES = 80_000  # candidate grids listed before the group counts as too large
 WORK = 8.0  # at most this many deterministic seconds per solve (partition.budget)
@@ -44,6 +45,14 @@ CUT_WEIGHT = 1
 DEVIATION_WEIGHT = 1
 SPREAD_WEIGHT = 1
 MOVE_WEIGHT = 0.2
+# A chosen grid beyond BALANCE_LIMIT of the mean costs this much (tenths) and each tenth of a
+# household beyond it EXCESS_WEIGHT more: far above the other terms (a grid's cut and spread
+# are some thousands of tenths), so among the covers within the worst level the phase 2 cost
+# first keeps the grids beyond the limit few and near it. Without it, where the worst grid is
+# forced beyond the limit (its level the least any split has), the cut decided alone and left
+# other grids at 16-25% (floor-area district of seed 72, community 320106002001: four).
+OVER_COST = 10_000_000
+EXCESS_WEIGHT = 1_000
 
 
 @dataclass
@@ -53,7 +62,8 @@ class GroupSplit:
     ``bound``: households; every split of the group into k contiguous grids has a grid
     deviating more than this (None: nothing proven beyond the limit). ``labels``: every
     node of the group -> one of 0..k-1, a split whose worst grid is better than the
-    present one's, or None. ``optimal``: no split has a better worst grid than the present."""
+    present one's (or as good, with fewer grids beyond BALANCE_LIMIT), or None.
+    ``optimal``: no split has a better worst grid than the present."""
 
     bound: float | None
     labels: dict[Hashable, int] | None
@@ -64,17 +74,25 @@ def best_split(graph: nx.Graph[Hashable], nodes: list[Hashable], k: int, mean: f
                limit: float, present: dict[Hashable, Hashable],
                budget: WorkBudget | None = None) -> GroupSplit:
     """Split group ``nodes`` (connected, no grid beyond them) into ``k`` contiguous grids:
-    the least worst excess beyond ``limit`` x ``mean`` first, then the least cut, deviation,
-    spread and households moved away from ``present`` (node -> grid label, today's split).
+    the least worst excess beyond ``limit`` x ``mean`` first, then the fewest grids beyond
+    BALANCE_LIMIT and their least excess (where the worst grid is forced beyond it, the
+    others need not be), then the least cut, deviation, spread and households moved away
+    from ``present`` (node -> grid label, today's split). Where no split has a better worst
+    grid, one as good with fewer grids beyond BALANCE_LIMIT is sought.
     Listing and solving draw on ``budget`` (unlimited when None); when it runs out, what was
     proven and built so far is returned."""
     budget = budget or WorkBudget()
     loads: dict[Hashable, int] = {}
     for v in nodes:
         loads[present[v]] = loads.get(present[v], 0) + graph.nodes[v]["households"]
-    now = math.ceil(SCALE * max(abs(load - mean) for load in loads.values()))
+    devs = [math.ceil(SCALE * abs(load - mean)) for load in loads.values()]
+    now = max(devs)
     allowed = math.floor(SCALE * limit * mean)
-    if now <= allowed or k < 2:
+    free = math.floor(SCALE * BALANCE_LIMIT * mean)
+    # A grid beyond the limit other than the worst: a split no worse at its worst may
+    # still bring it within (below, ``penalty``).
+    others = sorted(devs)[-2] > free if len(devs) > 1 else False
+    if (now <= allowed and not others) or k < 2:
         return GroupSplit(None, None)
     group = _Group(graph, nodes)
     if len(group.positive) < k:
@@ -117,17 +135,32 @@ def best_split(graph: nx.Graph[Hashable], nodes: list[Hashable], k: int, mean: f
     # Real contiguity, from there up to below today's worst: what can be built.
     start = 0 if infeasible is None else infeasible + 1
     better = [level for level in levels[start:] if level < now]
-    if not better:  # nothing below today's worst, when the sets reach that far
-        return GroupSplit(bound, None, optimal=window == windows[0])
-    found = _least_level(better, lambda level: cover(level, real=True))[1]
-    if found is None:
-        return GroupSplit(bound, None)
-    keep = [i for i, d in enumerate(deviation) if d <= better[found]]
-    hint = set(built[better[found]])
+    found = _least_level(better, lambda level: cover(level, real=True))[1] if better \
+        else None
+    level = better[found] if found is not None else now
+    if found is None and not (others and window == windows[0]
+                              and cover(now, real=True)):
+        # Nothing below today's worst (optimal when the sets reach that far), and no other
+        # grid beyond the limit to bring within it at today's worst.
+        return GroupSplit(bound, None, optimal=not better and window == windows[0])
+    keep = [i for i, d in enumerate(deviation) if d <= level]
+    hint = set(built[level])
     chosen = _cheapest_cover(graph, [sets[i] for i in keep], [deviation[i] for i in keep],
                              [connectors[i] for i in keep], [i in hint for i in keep], k,
-                             group, present, budget)
-    return GroupSplit(bound, None if chosen is None else group.label(chosen, present))
+                             group, present, budget, free)
+    if chosen is None or (found is None and penalty([math.ceil(SCALE * abs(
+            sum(group.w[v] for v in s) - mean)) for s, _ in chosen], free)
+            >= penalty(devs, free)):
+        # At today's worst, a split is taken only for fewer grids beyond the limit.
+        return GroupSplit(bound, None, optimal=not better and window == windows[0])
+    return GroupSplit(bound, group.label(chosen, present))
+
+
+def penalty(deviations: list[int], free: int) -> tuple[int, int]:
+    """Grids beyond ``free`` and their excess beyond it (deviations and ``free`` in
+    tenths of a household): what phase 2 lowers first (OVER_COST, EXCESS_WEIGHT)."""
+    over = [d - free for d in deviations if d > free]
+    return len(over), sum(over)
 
 
 def _least_level(levels: list[int],
@@ -342,14 +375,16 @@ def _cover(sets: list[frozenset[Hashable]], k: int, nodes: list[Hashable],
 def _cheapest_cover(
     graph: nx.Graph[Hashable], sets: list[frozenset[Hashable]], deviation: list[int],
     connectors: list[frozenset[Hashable]], hint: list[bool], k: int, group: _Group,
-    present: dict[Hashable, Hashable], budget: WorkBudget,
+    present: dict[Hashable, Hashable], budget: WorkBudget, free: int,
 ) -> list[tuple[frozenset[Hashable], frozenset[Hashable]]] | None:
-    """The cover of least phase 2 cost (see :func:`_cost`), starting from the cover
-    ``hint``: (set, connectors) pairs."""
+    """The cover of least phase 2 cost (see :func:`_cost`; a set deviating more than
+    ``free`` tenths of a household costs OVER_COST and EXCESS_WEIGHT per tenth beyond),
+    starting from the cover ``hint``: (set, connectors) pairs."""
     cp, x = _partition_model(sets, k, group.positive, connectors)
     for var, chosen in zip(x, hint, strict=True):
         cp.add_hint(var, chosen)
-    cp.minimize(sum(_cost(graph, s, dev, group, present) * var
+    cp.minimize(sum((_cost(graph, s, dev, group, present)
+                     + (OVER_COST + EXCESS_WEIGHT * (dev - free) if dev > free else 0)) * var
                     for s, dev, var in zip(sets, deviation, x, strict=True)))
     status, solver = budget.solve(cp, WORK)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
