@@ -175,14 +175,15 @@ def test_worst_grid_is_resplit_with_its_neighbours(seed):
 
 def _forced_path() -> nx.Graph:
     """A row of buildings, 380 | 150 | 150 | 60 | 90 | 150 households, 10 m apart; the
-    boundary between the second 150 and the 60 is 1,000 m long, the others 10 m. For a mean
+    boundary between the second 150 and the 60 is 250 m long, the others 10 m. For a mean
     of 300 and 3 grids the 380 is a grid of its own, 26.7% off in every split; the rest
-    splits evenly (300 / 300) only across the long boundary, else 360 / 240 (20% both)."""
+    splits evenly (300 / 300) only across the long boundary, else 360 / 240 (20% both): the
+    cut and the deviation alone prefer the latter."""
     graph = nx.Graph()
     for i, households in enumerate((380, 150, 150, 60, 90, 150)):
         graph.add_node(i, households=households, x=10.0 * i, y=0.0)
     for i in range(5):
-        length = 1000.0 if i == 2 else 10.0
+        length = 250.0 if i == 2 else 10.0
         graph.add_edge(i, i + 1, length=length, cost=length)
     return graph
 
