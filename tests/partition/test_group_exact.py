@@ -13,8 +13,8 @@ import networkx as nx
 import pytest
 import shapely
 
-from partition.budget import WorkBudget
 from partition import divide
+from partition.budget import WorkBudget
 from partition.divide import _prepare, against, assign_grids, count_means, elsewhere
 from partition.group_exact import prove_group
 from partition.metrics import BALANCE_LIMIT, adjacency_bounds, deviation_lower_bound
