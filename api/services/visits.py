@@ -55,7 +55,9 @@ from dispatch.routing.visits import Stop
 from dispatch.schedule.calendar import (
     Calendar,
     Group,
+    ScheduledVisit,
     WorkDay,
+    load_of,
     make_groups,
     plan_calendars,
     work_days,
@@ -214,6 +216,35 @@ def _worker_days(worker: m.WorkerRow, start: date, weeks: int, rules: Rules) -> 
                      shift_min=shift_min)
 
 
+# A re-plan levels its days against the worker's level over this many weeks before it.
+PAST_WEEKS = 4
+
+
+def _replan(session: Session, plan_id: int, worker: m.WorkerRow, groups: list[Group],
+            start: date, rules: Rules, base: tuple[float, float] | None) -> dict[str, object]:
+    """What a weekly re-plan follows from the worker's stored calendar (none: a first plan):
+    ``previous``, its visits from ``start`` on (each group starts where it was, so the plan
+    does not move what it need not), and ``past_loads``, the loads of the worker's work days
+    of the PAST_WEEKS before ``start`` since that calendar began (the visits planned for
+    them: the band is measured against those days and the horizon's together, so the plan
+    keeps the worker's level rather than its own horizon's mean, which drifts week by
+    week). Groups no longer in the worker's groups (classes re-imported) are left out."""
+    rows = store.calendar(session, plan_id, "worker", worker.id,
+                          first=start - timedelta(weeks=PAST_WEEKS))
+    known = {g.group_id for g in groups}
+    visits = [ScheduledVisit(r.group_id, r.building_id, r.visit_class, r.households, r.day,
+                             r.due, 0, r.early) for r in rows if r.group_id in known]
+    began = min((v.day for v in visits), default=start)
+    if not visits or began > start:
+        return {}  # a calendar stored for later days only: this one does not re-plan it
+    past_days = [d for d in _worker_days(worker, start - timedelta(weeks=PAST_WEEKS),
+                                         PAST_WEEKS, rules) if began <= d.day < start]
+    worked = {d.day for d in past_days}
+    loads = load_of([v for v in visits if v.day in worked], groups, past_days, base)
+    return {"previous": [v for v in visits if v.day >= start],
+            "past_loads": [loads[d.day] for d in past_days]}
+
+
 def plan_calendars_for(session: Session, rules: Rules, params: dict,
                        progress: Callable[[str], object] | None = None) -> dict:
     """Compute the visit calendars of the active plan (or ``params["plan_id"]``); reads only.
@@ -252,10 +283,11 @@ def plan_calendars_for(session: Session, rules: Rules, params: dict,
         rows = table[table["building_id"].map(grid_of).isin(grids_of.get(wid, set()))]
         if rows.empty:
             continue
-        jobs.append((wid, make_groups(rows, start=anchor),
-                     _worker_days(worker, start, body.weeks, rules),
-                     {"base": _base(worker, places), "budget_s": body.budget_s,
-                      "band_pct": body.band_pct}))
+        groups = make_groups(rows, start=anchor)
+        base = _base(worker, places)
+        jobs.append((wid, groups, _worker_days(worker, start, body.weeks, rules),
+                     {"base": base, "budget_s": body.budget_s, "band_pct": body.band_pct,
+                      **_replan(session, plan_id, worker, groups, start, rules, base)}))
         owners.append(("worker", wid))
     if body.party:
         for member in session.scalars(select(m.PartyMemberRow).order_by(m.PartyMemberRow.id)):
@@ -308,12 +340,14 @@ def _summary(kind: str, pid: int, cal: Calendar) -> dict:
     below (proven: the model's linear relaxation, or CP-SAT); ``band_forced``: the band is
     out of reach for this input (visits already due in the first days, leave);
     ``exact_band``: what the whole-horizon band model did for a calendar still outside the
-    band with nothing proven ("found": within it, "proven": none is, "open"; None: not run)."""
+    band with nothing proven ("found": within it, "proven": none is, "open"; None: not run);
+    ``past_days``: the worked days a re-plan measured its band with (0: a first plan)."""
     return {"person_kind": kind, "person_id": pid, "due": cal.due, "visits": len(cal.visits),
             "scheduled_pct": round(cal.scheduled_pct, 1),
             "max_day_deviation_pct": round(cal.max_deviation_pct, 1),
             "band_pct": cal.band_pct, "forced_pct": cal.forced_pct,
             "band_forced": cal.band_forced, "exact_band": cal.exact_band,
+            "past_days": cal.past.days,
             "status": cal.status,
             "seconds": cal.seconds, "weekly_shortfall": sum(cal.weekly_shortfall)}
 

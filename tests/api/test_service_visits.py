@@ -259,3 +259,28 @@ def test_a_missed_visit_is_rescheduled_by_its_due_date(sv):
     with db.writing() as s, pytest.raises(ValueError, match="source"):
         record_visit_done(s, building_id=done["building_id"], done_at=record_visit_done_at,
                           source="gps")
+
+
+def test_a_weekly_re_plan_follows_the_stored_calendar_and_the_worked_days(sv):
+    """A calendar computed a week after another starts from the stored one and measures its
+    band with the days worked since it began (dispatch.schedule: ``previous``,
+    ``past_loads``); a first calendar has neither."""
+    upload(sv, "admin", class_csv(sv))
+    first_start = next_monday(datetime.now(UTC)) + timedelta(days=70)  # nothing stored near
+    wid = sv["h"]["worker_id"]
+
+    def worker_summary(result):
+        return next(c for c in result["calendars"]
+                    if c["person_kind"] == "worker" and c["person_id"] == wid)
+
+    first = worker_summary(calendar(sv, first_start, band_pct=15.0))
+    assert first["past_days"] == 0
+    week_later = first_start + timedelta(days=7)
+    again = worker_summary(calendar(sv, week_later, band_pct=15.0))
+    # every day of the week worked (the fixture's workers work all seven days)
+    assert again["past_days"] == 7
+    assert again["scheduled_pct"] == 100.0
+    visits = sv["client"].get("/visit-calendar", params={"worker_id": wid,
+                                                         "first": first_start.isoformat()},
+                              headers=sv["h"]["admin"]).json()["visits"]
+    assert any(v["day"] < week_later.isoformat() for v in visits)  # the worked week stays
