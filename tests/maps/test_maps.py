@@ -67,7 +67,7 @@ def sample() -> dict:
     return {"area": area, "plan": plan, "layers": layers, "grids": grids,
             "buildings": buildings, "workers": workers, "zones": _zones(grids, buildings),
             "incidents": _incidents(buildings), **_route(area, plan, codes[:3]),
-            "new": make_plan(area, target=120, previous=(grids, buildings))}
+            "new": make_plan(area, target=140, previous=(grids, buildings))}
 
 
 def _zones(grids: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
