@@ -72,6 +72,8 @@ MIN_SECOND_PASS = 0.5  # units left over below which no further pass is run
 MORE_PASSES = 3
 BOUND_MARGIN = 0.02  # a group that cannot reach the limit is split to within this of its bound
 FIRST_TAG = "x"  # the first pass's fresh grid labels (later passes': "y", "y2.", ...)
+# A re-balance's chain repairs (partition.rebalance) may spend this share of the work left.
+CHAIN_SHARE = 0.5
 
 # A group's task in a worker: "labels", "exact", "forced" (partition.group_exact's bound,
 # percent, or None), "ran_out", "spent", "units", "needy" (a grid still beyond the limit,
@@ -679,8 +681,15 @@ def _rebalanced(graph: nx.Graph[Hashable], community: Hashable, members: list[Ha
     groups, mean = grid_counts(groups, [float(sum(hh[b] for b in comp)) for comp, _ in groups],
                                 target, keep)
     labels: Labels = {}
+    waiting = sum(len(comp) for comp, _ in groups)
     for comp, k in groups:
-        labels.update(rebalance_group(work, comp, k, prev, new_label, seed=seed, mean=mean))
+        # The chain repairs' models draw on the plan's budget too (a share of what is left
+        # by the group's buildings), not on a budget of their own per group.
+        chains = budget.part(CHAIN_SHARE * len(comp) / waiting)
+        waiting -= len(comp)
+        labels.update(rebalance_group(work, comp, k, prev, new_label, seed=seed, mean=mean,
+                                      budget=chains))
+        budget.charge(chains.spent)
     _make_labels_unique(work, list(labels), labels, prev, new_label)
     # Buildings of split groups may change grid; building grids stay as they are.
     movable = {b for comp, k in groups if k > 1 for b in comp}

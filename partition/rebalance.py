@@ -109,8 +109,10 @@ def _absorb(graph: nx.Graph[Hashable], labels: dict[Hashable, Hashable],
 
 def rebalance_group(graph: nx.Graph[Hashable], nodes: list[Hashable], k: int,
                     previous: dict[Hashable, Hashable], new_label: Callable[[], Hashable],
-                    seed: int = 0, mean: float | None = None) -> dict[Hashable, Hashable]:
-    """Labels for one connected group of non-locked buildings.
+                    seed: int = 0, mean: float | None = None,
+                    budget: WorkBudget | None = None) -> dict[Hashable, Hashable]:
+    """Labels for one connected group of non-locked buildings (``budget``: the work the
+    chain repairs' models may spend, :func:`chain_repairs`).
 
     Args:
         nodes: the group's buildings (connected in ``graph``).
@@ -144,7 +146,7 @@ def rebalance_group(graph: nx.Graph[Hashable], nodes: list[Hashable], k: int,
                     tolerance=TOLERANCE)
     labels = balance_extremes(graph, labels, mean=mean, stop_below=BALANCE_LIMIT)
     return chain_repairs(graph, labels, mean=mean or sum(w.values()) / max(k, 1),
-                         previous=previous)
+                         previous=previous, budget=budget)
 
 
 def _split_new_compounds(graph: nx.Graph[Hashable], new: list[Hashable],
