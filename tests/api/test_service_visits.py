@@ -273,10 +273,10 @@ def test_a_weekly_re_plan_follows_the_stored_calendar_and_the_worked_days(sv):
         return next(c for c in result["calendars"]
                     if c["person_kind"] == "worker" and c["person_id"] == wid)
 
-    first = worker_summary(calendar(sv, first_start, band_pct=15.0))
+    first = worker_summary(calendar(sv, first_start))
     assert first["past_days"] == 0
     week_later = first_start + timedelta(days=7)
-    again = worker_summary(calendar(sv, week_later, band_pct=15.0))
+    again = worker_summary(calendar(sv, week_later))
     # every day of the week worked (the fixture's workers work all seven days)
     assert again["past_days"] == 7
     assert again["scheduled_pct"] == 100.0
