@@ -53,7 +53,14 @@ from partition.group_exact import (
     prove_group,
 )
 from partition.groups import CommunityGroups, community_groups
-from partition.metrics import BALANCE_LIMIT, SMALL_SHARE, adjacency_bounds, deviation_lower_bound
+from partition.metrics import (
+    BALANCE_LIMIT,
+    SMALL_SHARE,
+    adjacency_bounds,
+    deviation_lower_bound,
+    division_bound,
+    subset_sum_bound,
+)
 from partition.parallel import map_forked
 from partition.rebalance import rebalance_group
 from partition.regionalize import split
@@ -517,10 +524,10 @@ def _finish(p: _Prepared, results: dict[int, Result],
         # division into whole grids and the exact models' bounds (set partitioning, the
         # flow model) prove one grid of the group beyond them, not every grid: its worst
         # one is marked (partition.plan counts the others free).
-        each = subset_bound(sizes, mean)
+        each = subset_sum_bound(sizes, mean)
         bounds.update({b: max(each, near) for b, near
                        in adjacency_bounds(graph, comp, mean).items()})
-        proven = [deviation_lower_bound(sizes, mean)]
+        proven = [each, division_bound(sizes, mean)]  # metrics.deviation_lower_bound
         if k > 1:
             proven += [against(results[i][key], p.mean, mean) for key in ("exact", "forced")
                        if results[i].get(key)]
@@ -554,20 +561,6 @@ def summary_mean(p: _Prepared, labels: Labels) -> float:
                if load >= SMALL_SHARE * p.target and label not in alone and load > 0]
     counted = regular or housed
     return math.fsum(counted) / len(counted) if counted else p.mean
-
-
-def subset_bound(sizes: list[int], mean: float) -> float:
-    """The least deviation (percent) from ``mean`` of any sum of some of ``sizes`` (the
-    households of a group's buildings): every grid of the group holds such a sum, so each
-    deviates at least this much (the part of metrics.deviation_lower_bound that holds for
-    every grid, not only for one)."""
-    reachable = 1  # bit i set: some subset of sizes sums to i
-    for size in sizes:
-        if size > 0:
-            reachable |= reachable << int(size)
-    sums = [i for i, bit in enumerate(bin(reachable)[:1:-1]) if bit == "1" and i > 0]
-    return 100.0 * min(abs(total - mean) for total in sums) / mean if sums and mean > 0 \
-        else 0.0
 
 
 def against(bound: float, mean: float, other: float) -> float:

@@ -190,10 +190,18 @@ def deviation_lower_bound(sizes: list[int], mean: float) -> float:
 
     Two facts bound it, and the larger holds: every grid's households are a sum of whole
     buildings, so some grid of the group holds a subset sum s of ``sizes`` and no subset sum
-    closer to ``mean`` exists than the best one; and the group (cut off by barriers) is divided
-    among a whole number k of grids, one of which holds at least, and one at most, the group's
-    total / k, so some grid deviates at least |total / k - mean| for the best k.
+    closer to ``mean`` exists than the best one (:func:`subset_sum_bound`); and the group
+    (cut off by barriers) is divided among a whole number k of grids, one of which holds at
+    least, and one at most, the group's total / k, so some grid deviates at least
+    |total / k - mean| for the best k (:func:`division_bound`).
     """
+    return max(subset_sum_bound(sizes, mean), division_bound(sizes, mean))
+
+
+def subset_sum_bound(sizes: list[int], mean: float) -> float:
+    """The least deviation (percent) from ``mean`` of any sum of some of ``sizes`` (the
+    households of a group's buildings): every grid of the group holds such a sum, so each
+    of its grids deviates at least this much, not only one."""
     sizes = [int(s) for s in sizes if s > 0]
     if not sizes or mean <= 0:
         return 0.0
@@ -201,13 +209,20 @@ def deviation_lower_bound(sizes: list[int], mean: float) -> float:
     for s in sizes:
         reachable |= reachable << s
     sums = [i for i, bit in enumerate(bin(reachable)[:1:-1]) if bit == "1" and i > 0]
-    subset = min(abs(s - mean) for s in sums)
+    return 100.0 * min(abs(s - mean) for s in sums) / mean
+
+
+def division_bound(sizes: list[int], mean: float) -> float:
+    """The least deviation (percent) from ``mean`` of the group's total divided among a
+    whole number of grids: one grid of the group deviates at least this much."""
+    sizes = [int(s) for s in sizes if s > 0]
+    if not sizes or mean <= 0:
+        return 0.0
     total = sum(sizes)
     # |total / k - mean| falls then rises with k: the best k is next to total / mean.
     near = int(total // mean)
     counts = {min(max(k, 1), len(sizes)) for k in (near, near + 1)}
-    division = min(abs(total / k - mean) for k in counts)
-    return 100.0 * max(subset, division) / mean
+    return 100.0 * min(abs(total / k - mean) for k in counts) / mean
 
 
 def adjacency_bounds(graph: nx.Graph[Hashable], nodes: list[Hashable],
