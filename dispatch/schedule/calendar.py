@@ -296,7 +296,8 @@ def plan_calendar(worker_id: object, groups: Sequence[Group], days: Sequence[Wor
             (:meth:`_Problem.exact_band`: a calendar within the band, or the proof that none
             exists; 0: not run).
         past_loads: a re-plan's worked days before ``start`` (their loads, minutes: the
-            service counts them from the visits recorded as done, :func:`load_of`): the
+            service counts them with :func:`load_of` from its stored calendar's visits of
+            those days, api.services.visits): the
             days are aimed at the mean of these days and the horizon's together, and the
             band measured against it (:class:`~dispatch.schedule.horizon.Past`), so that
             weekly re-plans keep the level worked so far; the linear relaxation's bound
