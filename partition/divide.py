@@ -64,7 +64,7 @@ from partition.metrics import (
 from partition.parallel import map_forked
 from partition.rebalance import rebalance_group
 from partition.regionalize import split
-from partition.set_partition import best_split
+from partition.set_partition import OVER_LEVEL, best_split
 from partition.untangle import untangle
 
 # A community's mean grid size may differ this much from the target when that lets groups cut
@@ -716,7 +716,10 @@ def split_exactly(graph: nx.Graph[Hashable], groups: list[tuple[list[Hashable], 
     (one ring, two, three), while that builds a better split; ``labels`` is updated, each
     new grid taking the label of the present grid it shares most households with. A group
     whose building sizes already force a grid beyond the limit is not split for the limit
-    but for BOUND_MARGIN beyond its bound (metrics.deviation_lower_bound).
+    but for BOUND_MARGIN beyond its bound (metrics.deviation_lower_bound). Where the
+    group's worst grid is proven beyond the limit, its worst may rise up to
+    set_partition.OVER_LEVEL above the least level for fewer grids beyond the limit (the
+    windows around the worst grid do not: their bound proves nothing about the group).
     Returns, per first node of such a group, the deviation bound (percent) the exact model
     proved for every split of the whole group."""
     out: dict[Hashable, float] = {}
@@ -725,7 +728,8 @@ def split_exactly(graph: nx.Graph[Hashable], groups: list[tuple[list[Hashable], 
             continue
         forced = deviation_lower_bound([graph.nodes[b]["households"] for b in comp], mean)
         limit = max(BALANCE_LIMIT, forced / 100 + BOUND_MARGIN)
-        result = best_split(graph, comp, k, mean, limit, {b: labels[b] for b in comp}, budget)
+        result = best_split(graph, comp, k, mean, limit, {b: labels[b] for b in comp}, budget,
+                            over=OVER_LEVEL)
         if result.bound is not None:
             out[comp[0]] = 100.0 * result.bound / mean
         if result.labels is not None:
