@@ -81,6 +81,12 @@ BOUND_MARGIN = 0.02  # a group that cannot reach the limit is split to within th
 FIRST_TAG = "x"  # the first pass's fresh grid labels (later passes': "y", "y2.", ...)
 # A re-balance's chain repairs (partition.rebalance) may spend this share of the work left.
 CHAIN_SHARE = 0.5
+# Set partitioning over a whole group (split_exactly) may spend this share of the work left;
+# the re-splits around the worst grid have the rest. Where its proof or cover does not
+# conclude, its solves took all of it, and the windows, which need little, had none
+# (floor-area 73: 7 -> 4 free grids beyond 15%; 0.5 and 0.6 lose a proof on floor-area 72,
+# 0.85 gives 71 three more: bench/partition_results.md).
+WHOLE_SHARE = 0.7
 
 # A group's task in a worker: "labels", "exact", "forced" (partition.group_exact's bound,
 # percent, or None), "ran_out", "spent", "units", "needy" (a grid still beyond the limit,
@@ -713,7 +719,8 @@ def split_exactly(graph: nx.Graph[Hashable], groups: list[tuple[list[Hashable], 
                   budget: WorkBudget) -> dict[Hashable, float]:
     """Groups whose worst grid is still beyond BALANCE_LIMIT are split again, exactly
     (partition.set_partition): as a whole, else the worst grid with the grids around it
-    (one ring, two, three), while that builds a better split; ``labels`` is updated, each
+    (one ring, two, three), while that builds a better split (the whole group with
+    WHOLE_SHARE of the work left, the rings with the rest); ``labels`` is updated, each
     new grid taking the label of the present grid it shares most households with. A group
     whose building sizes already force a grid beyond the limit is not split for the limit
     but for BOUND_MARGIN beyond its bound (metrics.deviation_lower_bound). Where the
@@ -728,8 +735,12 @@ def split_exactly(graph: nx.Graph[Hashable], groups: list[tuple[list[Hashable], 
             continue
         forced = deviation_lower_bound([graph.nodes[b]["households"] for b in comp], mean)
         limit = max(BALANCE_LIMIT, forced / 100 + BOUND_MARGIN)
-        result = best_split(graph, comp, k, mean, limit, {b: labels[b] for b in comp}, budget,
+        whole = budget.part(WHOLE_SHARE)
+        result = best_split(graph, comp, k, mean, limit, {b: labels[b] for b in comp}, whole,
                             over=OVER_LEVEL)
+        budget.charge(whole.spent)
+        # Out of its share: a later pass may give the group more (_second_pass).
+        budget.ran_out |= whole.ran_out
         if result.bound is not None:
             out[comp[0]] = 100.0 * result.bound / mean
         if result.labels is not None:

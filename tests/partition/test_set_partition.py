@@ -243,3 +243,40 @@ def test_a_forced_worst_may_rise_a_little_for_fewer_grids_beyond(present):
     worst = _worst(graph, capped.labels or present, mean)
     assert worst == 80
     assert _beyond(graph, capped.labels or present, mean) == 2
+
+
+def _block() -> nx.Graph:
+    """A block of 5 x 6 buildings of 28-33 households (20 m apart along a row, 15 m between
+    rows), for 6 grids of about 153."""
+    graph = nx.Graph()
+    for r in range(5):
+        for c in range(6):
+            graph.add_node((r, c), households=(28, 31, 33)[(r + 2 * c) % 3], x=20.0 * c,
+                           y=15.0 * r)
+    for r in range(5):
+        for c in range(6):
+            for dr, dc in ((0, 1), (1, 0)):
+                if r + dr < 5 and c + dc < 6:
+                    graph.add_edge((r, c), (r + dr, c + dc), length=10.0, cost=10.0)
+    return graph
+
+
+@pytest.mark.parametrize("units", [0.3, 0.4, 0.5])
+def test_the_whole_group_leaves_work_for_the_grids_around_the_worst(units):
+    """A column of buildings a grid, the fifth giving one to the last (+23%). Set
+    partitioning over the whole group cannot conclude within these budgets: it spent all of
+    them, and the worst grid stayed at 23%. With WHOLE_SHARE of the work for it, the re-split
+    around the worst grid (split_around_worst) has the rest and brings every grid within the
+    limit."""
+    graph = _block()
+    mean = sum(graph.nodes[v]["households"] for v in graph) / 6
+    labels = {v: f"c/{v[1]}" for v in graph}
+    labels[0, 4] = "c/5"
+    assert _worst(graph, labels, mean) > BALANCE_LIMIT * mean
+    budget = WorkBudget(units)
+    split_exactly(graph, [(sorted(graph), 6)], labels, mean, None, budget)
+    assert budget.spent <= units + 0.02
+    assert len(set(labels.values())) == 6
+    assert all(nx.is_connected(graph.subgraph([v for v in graph if labels[v] == p]))
+               for p in set(labels.values()))
+    assert _worst(graph, labels, mean) <= BALANCE_LIMIT * mean
