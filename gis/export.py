@@ -22,8 +22,8 @@ from gis.study_area import StudyArea
 
 BUILDING_COLUMNS = [
     "building_id", "building", "name", "levels", "height", "flats", "residential", "community",
-    "households", "households_source", "households_estimated", "floors", "floor_area_m2",
-    "population", "geometry",
+    "households", "households_source", "households_estimated", "duplicate_of", "floors",
+    "floor_area_m2", "population", "geometry",
 ]
 
 

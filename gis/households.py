@@ -11,9 +11,14 @@ Households of a residential building come from the first of these that has a val
    footprint area times the floors: ``building:levels``, else ``height`` / :data:`STOREY_HEIGHT_M`,
    else :data:`DEFAULT_LEVELS` for the building type.
 
-Sources 4 and 5 set ``households_estimated``. Population = households x household size
-(default :data:`HOUSEHOLD_SIZE`). Areas are in square metres: the buildings must be in a
-projected, metric CRS.
+Sources 4 and 5 set ``households_estimated``. A footprint mapped twice (two outlines
+overlapping by :data:`DUPLICATE_IOU` or more of their union) is one building: households that
+come from the footprint itself (``osm_flats``, ``estimated``) are counted once, on the first
+copy by id; the other copies get 0 (``households_source`` "duplicate") and ``duplicate_of``
+names the copy that keeps them. Households the user gave (``given``, ``csv``) or spread from
+a raster (the copies split the cell's people) are kept on every copy. Population =
+households x household size (default :data:`HOUSEHOLD_SIZE`). Areas are in square metres:
+the buildings must be in a projected, metric CRS.
 """
 
 from __future__ import annotations
@@ -22,8 +27,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import geopandas as gpd
+import networkx as nx
 import numpy as np
 import pandas as pd
+import shapely
 
 from gis.errors import InputError, Repair
 
@@ -43,6 +50,12 @@ FALLBACK_LEVELS = 3.0
 # Households given for one building beyond this are an error in the column (the largest
 # residential blocks hold a few thousand homes); Infinity or 1e300 fit no integer either.
 MAX_HOUSEHOLDS = 100_000
+# Two footprints whose intersection is at least this share of their union are one building
+# mapped twice (two mappers' outlines of one block differ by a metre or two; neighbours that
+# merely touch or overlap by an eave share far less).
+DUPLICATE_IOU = 0.9
+# Sources whose households are a property of the footprint: a second copy repeats them.
+FOOTPRINT_SOURCES = ("osm_flats", "estimated")
 
 
 @dataclass(frozen=True)
@@ -245,6 +258,54 @@ def assign_households(
 
     out["households"] = hh.fillna(0).astype(int)
     out["households_source"] = source.where(resid, None)
-    out["households_estimated"] = source.isin(["raster", "estimated"]) & resid
+    out = _count_copies_once(out, path, repairs)
+    out["households_estimated"] = out["households_source"].isin(["raster", "estimated"]) & resid
     out["population"] = out["households"] * opts.household_size
+    return out
+
+
+def duplicate_footprints(buildings: gpd.GeoDataFrame,
+                         min_iou: float = DUPLICATE_IOU) -> list[list[int]]:
+    """Sets of row positions whose footprints are one building mapped twice or more: each
+    pair overlaps by at least ``min_iou`` of its union (any CRS; the ratio has no unit).
+    Sets are sorted, and so is the list."""
+    geoms = buildings.geometry.values
+    left, right = shapely.STRtree(geoms).query(geoms, predicate="intersects")
+    pairs = left < right
+    left, right = left[pairs], right[pairs]
+    if not len(left):
+        return []
+    inter = shapely.area(shapely.intersection(geoms[left], geoms[right]))
+    union = shapely.area(geoms[left]) + shapely.area(geoms[right]) - inter
+    same = inter >= min_iou * np.maximum(union, 1e-12)
+    copies: nx.Graph[int] = nx.Graph(
+        zip(left[same].tolist(), right[same].tolist(), strict=True))
+    return sorted(sorted(c) for c in nx.connected_components(copies))
+
+
+def _count_copies_once(out: gpd.GeoDataFrame, path: str | Path | None,
+                       repairs: list[Repair] | None) -> gpd.GeoDataFrame:
+    """Households drawn from a footprint kept on one copy of a footprint mapped twice."""
+    out["duplicate_of"] = pd.Series(None, index=out.index, dtype=object)
+    ids = out["building_id"].astype(str).to_numpy()
+    source = out["households_source"].to_numpy()
+    zeroed: list[str] = []
+    for rows in duplicate_footprints(out):
+        rows = sorted(rows, key=lambda r: ids[r])
+        derived = [r for r in rows if source[r] in FOOTPRINT_SOURCES]
+        given = [r for r in rows if r not in derived and out["households"].iat[r] > 0]
+        keeper = given[0] if given else (derived[0] if derived else rows[0])
+        drop = derived if given else derived[1:]
+        for r in rows:
+            if r != keeper:
+                out.iat[r, out.columns.get_loc("duplicate_of")] = ids[keeper]
+        for r in drop:
+            out.iat[r, out.columns.get_loc("households")] = 0
+            out.iat[r, out.columns.get_loc("households_source")] = "duplicate"
+            zeroed.append(ids[r])
+    if zeroed and repairs is not None:
+        repairs.append(Repair(
+            str(path) if path else None,
+            "footprints mapped twice: their households counted once "
+            "(重复绘制的建筑轮廓：户数只计一次)", len(zeroed), zeroed[:5]))
     return out

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pytest
 import rasterio
 import shapely
@@ -88,3 +89,47 @@ def test_population_raster_spread_by_floor_area(tmp_path):
 def test_needs_metric_crs():
     with pytest.raises(ValueError, match="projected CRS"):
         assign_households(_buildings().to_crs("EPSG:4326"))
+
+
+def _with_copies(**cols) -> gpd.GeoDataFrame:
+    """The five slabs, slab b1 traced a second time 0.6 m off (b5), slab b3 traced twice
+    more (b6 exact, b7 1 m off), and b8 a 20 m x 30 m block overlapping b4's end by 10 m
+    (an annex, not a copy)."""
+    gdf = _buildings(**cols)
+    extra = [shapely.box(660100.6, 3546000, 660150.6, 3546020),
+             shapely.box(660300, 3546000, 660350, 3546020),
+             shapely.box(660301, 3546000, 660351, 3546020),
+             shapely.box(660440, 3546000, 660470, 3546020)]
+    rows = gpd.GeoDataFrame({"building_id": ["b5", "b6", "b7", "b8"], "building": "residential",
+                             "levels": np.nan, "height": np.nan, "flats": np.nan,
+                             "non_residential_tag": False, "name": None},
+                            geometry=extra, crs=UTM50N)
+    return classify_residential(gpd.GeoDataFrame(
+        pd.concat([gdf, rows], ignore_index=True), crs=UTM50N))
+
+
+def test_footprint_mapped_twice_counts_its_households_once():
+    repairs: list = []
+    out = assign_households(_with_copies(), repairs=repairs).set_index("building_id")
+    # 1,000 m^2 x 6 floors / 90 m^2 = 67 households, once per building.
+    assert out.loc[["b1", "b3"], "households"].tolist() == [67, 67]
+    assert out.loc[["b5", "b6", "b7"], "households"].tolist() == [0, 0, 0]
+    assert out.loc[["b5", "b6", "b7"], "duplicate_of"].tolist() == ["b1", "b3", "b3"]
+    assert (out.loc[["b5", "b6", "b7"], "households_source"] == "duplicate").all()
+    assert not out.loc[["b5", "b6", "b7"], "households_estimated"].any()
+    assert out.loc[["b0", "b2", "b4", "b8"], "duplicate_of"].isna().all()
+    assert out.loc["b8", "households"] == 40  # the annex keeps its own
+    assert out["population"].sum() == pytest.approx(out["households"].sum() * 2.62)
+    assert len(repairs) == 1 and repairs[0].count == 3
+    assert "重复" in repairs[0].what and "counted once" in repairs[0].what
+
+
+def test_copies_keep_households_the_user_gave():
+    gdf = _with_copies()
+    gdf["households"] = [np.nan] * 5 + [30, 20, np.nan, np.nan]
+    out = assign_households(gdf).set_index("building_id")
+    # b5's given 30 stands; its estimated twin b1 is the copy.
+    assert out.loc[["b1", "b5"], "households"].tolist() == [0, 30]
+    assert out.loc["b1", "duplicate_of"] == "b5"
+    # b6 given 20; b3 and b7 were estimated from the same footprint.
+    assert out.loc[["b3", "b6", "b7"], "households"].tolist() == [0, 20, 0]
