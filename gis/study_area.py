@@ -121,6 +121,18 @@ def format_summary(summary: dict[str, object]) -> str:
     return "\n".join(lines)
 
 
+# A footprint layer with neither building types nor a residential column (vendor and survey
+# layers often carry only outlines and floors): every footprint holds homes until marked.
+UNTYPED_NOTE = ("no building type or residential column: every footprint counted as "
+                "residential; add a residential column (true/false) to mark the others "
+                "(文件没有建筑类型或 residential 列：所有建筑按住宅计；"
+                "可加 residential 列标出非住宅)")
+
+
+def _untyped(data: gpd.GeoDataFrame) -> bool:
+    return "building" not in data.columns and "residential" not in data.columns
+
+
 def _read_source(path: Path) -> OsmExtract | gpd.GeoDataFrame:
     if is_osm_path(path):
         return read_osm(path)
@@ -190,6 +202,9 @@ def load_study_area(
         check_duplicate_ids(raw, path)
         buildings = repair_polygons(raw, path, invalid=invalid, repairs=repairs)
         buildings = to_wgs84(buildings, path, datum=datum, repairs=repairs)
+        if _untyped(data):
+            buildings = buildings.assign(residential=True)
+            repairs.append(Repair(str(path), UNTYPED_NOTE, len(buildings), []))
     if buildings.empty:  # every footprint had no area: the repair dropped them all
         raise InputError(path, f"none of the {len(raw)} building footprints has an area "
                          "(each is a point or a line drawn as a polygon)",

@@ -145,3 +145,28 @@ def test_a_ring_not_closed_is_refused_naming_its_feature(tmp_path):
         assert err.value.feature == "#3", err.value.message("en")
         assert "cannot be built" in err.value.message("en")
         assert "closed" in err.value.message("en") and "闭合" in err.value.message("zh")
+
+
+def test_footprints_without_types_are_homes_with_a_note(tmp_path):
+    """A layer of bare outlines (no building type, no residential column, no households):
+    before, every footprint was taken for a non-residential building and the plan had no
+    household at all."""
+    path = tmp_path / "outlines.gpkg"
+    _frame().drop(columns=["building", "households"]).to_file(path, layer="b", driver="GPKG")
+    area = load_study_area(path, with_walk_graph=False)
+    assert area.buildings["residential"].all()
+    assert (area.buildings["households"] > 0).all()
+    assert area.buildings["households_estimated"].all()
+    assert any("every footprint counted as residential" in str(r) and "住宅" in str(r)
+               for r in area.repairs)
+
+
+def test_a_residential_column_marks_the_others(tmp_path):
+    path = tmp_path / "outlines.gpkg"
+    frame = _frame().drop(columns=["building", "households"])
+    frame["residential"] = ["是", "否", "1"]
+    frame.to_file(path, layer="b", driver="GPKG")
+    area = load_study_area(path, with_walk_graph=False)
+    assert area.buildings.set_index("building_id")["residential"].to_dict() == {
+        "a": True, "b": False, "c": True}
+    assert not any("every footprint" in str(r) for r in area.repairs)
