@@ -86,9 +86,10 @@ from gis.households import (
     raster_cells,
     raster_spread,
 )
-from gis.osm import ATTRIBUTION, OsmArea, OsmExtract, OsmReadReport, OsmWay, is_osm_path
+from gis.osm import ATTRIBUTION, OsmExtract, OsmReadReport, is_osm_path
 from gis.osm_stream import is_feature, osm_batches, osm_context, read_relations
 from gis.postgis_source import is_postgis_source, parse_source, read_table_batches, table_info
+from gis.street_files import lines_extract
 from gis.streets import StreetReport, street_lines
 from gis.study_area import StudyArea, join_communities, residential_landuse
 from gis.vector_files import is_vector_path, read_vector_batches, unknown_format_error
@@ -251,39 +252,6 @@ def _merge_repairs(repairs: list[Repair]) -> list[Repair]:
     return list(merged.values())
 
 
-def _osm_number(value: object, fallback: int) -> int:
-    digits = "".join(ch for ch in str(value) if ch.isdigit()) if value is not None else ""
-    return int(digits) if digits else fallback
-
-
-def _lines_extract(gdf: gpd.GeoDataFrame, path: str | Path, first_row: int) -> OsmExtract:
-    """A vector file of lines with OSM-like columns (highway, railway, waterway, name, bridge,
-    tunnel, layer, ...; EPSG:4326) as an extract that gis.streets and gis.barriers read: a
-    line's non-empty columns are its tags; polygons of water are water areas."""
-    ways: list[OsmWay] = []
-    areas: list[OsmArea] = []
-    id_col = next((c for c in ("osm_id", "id") if c in gdf.columns), None)
-    attrs = gdf.drop(columns=gdf.geometry.name)
-    for i, (row, geom) in enumerate(zip(attrs.itertuples(index=False, name=None),
-                                        gdf.geometry.values, strict=True)):
-        tags = {str(k): str(v) for k, v in zip(attrs.columns, row, strict=True)
-                if v is not None and not (isinstance(v, float) and np.isnan(v))
-                and str(v) != ""}
-        osm_id = _osm_number(tags.get(id_col) if id_col else None, first_row + i)
-        if geom is None or geom.is_empty:
-            continue
-        if geom.geom_type in ("Polygon", "MultiPolygon"):
-            if is_feature(tags):
-                areas.append(OsmArea("w", osm_id, tags, geom))
-            continue
-        parts = getattr(geom, "geoms", [geom])
-        runs = [[(0, x, y) for x, y, *_ in part.coords] for part in parts
-                if part.geom_type == "LineString" and len(part.coords) >= 2]
-        if runs:
-            ways.append(OsmWay(osm_id, tags, runs))
-    return OsmExtract(str(path), ways, areas, [], OsmReadReport(), None)
-
-
 def _line_batches(source: str | Path, batch_size: int, datum: str, repairs: list[Repair],
                   temp_dir: Path) -> Iterator[OsmExtract]:
     """The streets (an OSM file, or vector lines with OSM-like columns from a file or a
@@ -301,7 +269,7 @@ def _line_batches(source: str | Path, batch_size: int, datum: str, repairs: list
     row = 1
     for gdf in batches:
         wgs = to_wgs84(gdf, shown, datum=datum, repairs=repairs)
-        yield _lines_extract(wgs, shown, row)
+        yield lines_extract(wgs, shown, first_row=row, node=False, repairs=repairs)
         row += len(gdf)
 
 

@@ -30,6 +30,7 @@ from gis.crs import local_metric_crs, to_wgs84
 from gis.errors import InputError, Repair, check_file
 from gis.households import HouseholdOptions, assign_households
 from gis.osm import ATTRIBUTION, OsmExtract, OsmReadReport, is_osm_path, read_osm
+from gis.street_files import streets_from_vector
 from gis.streets import StreetReport, street_lines, walk_graph
 from gis.vector_files import is_vector_path, read_vector, unknown_format_error
 
@@ -133,6 +134,12 @@ def _untyped(data: gpd.GeoDataFrame) -> bool:
     return "building" not in data.columns and "residential" not in data.columns
 
 
+def _street_source(path: str | Path, datum: str, repairs: list[Repair]) -> OsmExtract:
+    if is_osm_path(path):
+        return read_osm(path)
+    return streets_from_vector(path, datum=datum, repairs=repairs)
+
+
 def _read_source(path: Path) -> OsmExtract | gpd.GeoDataFrame:
     if is_osm_path(path):
         return read_osm(path)
@@ -167,7 +174,8 @@ def load_study_area(
     Args:
         source: buildings as OSM (.osm/.osm.bz2/.osm.pbf: streets, barriers and communities
             come from it too), GeoJSON, GeoPackage, Shapefile or zipped Shapefile.
-        streets: an OSM file for streets and barriers when ``source`` has none.
+        streets: streets and barriers when ``source`` has none: an OSM file, or a line file
+            (GeoJSON, GeoPackage, Shapefile) read by gis.street_files, in ``datum``.
         communities: a polygon file of communities (code, name); else OSM communities of the
             source, else the whole area as one community.
         datum: the lon/lat datum of vector input: wgs84, cgcs2000, gcj02 or bd09.
@@ -212,7 +220,7 @@ def load_study_area(
                          problem_zh=f"{len(raw)} 个建筑轮廓都没有面积（点或线被存成了面）",
                          hint_zh="请把建筑画成有面积的轮廓面，或导出建筑轮廓图层")
 
-    street_extract = read_osm(streets) if streets else extract
+    street_extract = _street_source(streets, datum, repairs) if streets else extract
     step(LOAD_STEPS[1])
     osm_notes = []
     for ex in {id(e): e for e in (extract, street_extract) if e is not None}.values():
@@ -247,7 +255,8 @@ def load_study_area(
         street_report=street_report, barriers=barrier_gdf.to_crs(crs), communities=comm,
         street_lines=lines, repairs=repairs, osm_notes=osm_notes,
         green=green_areas(street_extract).to_crs(crs),
-        attribution=ATTRIBUTION if extract is not None or streets else None,
+        attribution=ATTRIBUTION if extract is not None or (streets and is_osm_path(streets))
+        else None,
     )
 
 

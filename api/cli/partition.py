@@ -80,9 +80,9 @@ def _add_source_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("source", help="建筑数据 buildings: "
                    ".osm/.osm.bz2/.osm.pbf/.geojson/.gpkg/.shp/.zip; city-store also "
                    "reads a PostGIS table: postgresql://USER@HOST/DB?table=SCHEMA.NAME")
-    p.add_argument("--streets", help="街道与障碍来源 OSM file (or, for city-store, lines "
-                   "with OSM-like columns as a file or PostGIS table) for streets and "
-                   "barriers, when SOURCE has none")
+    p.add_argument("--streets", help="街道与障碍来源 OSM file, or road centre lines as a "
+                   "file (highway or fclass, name, bridge, tunnel columns; for city-store "
+                   "also a PostGIS table) for streets and barriers, when SOURCE has none")
     p.add_argument("--communities", help="社区边界 community polygons (code, name): a file, "
                    "or for city-store a PostGIS table")
     p.add_argument("--datum", default="wgs84", choices=["wgs84", "cgcs2000", "gcj02", "bd09"],
