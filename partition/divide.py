@@ -689,6 +689,7 @@ def _rebalanced(graph: nx.Graph[Hashable], community: Hashable, members: list[Ha
         labels.update(rebalance_group(work, comp, k, prev, new_label, seed=seed, mean=mean,
                                       budget=chains))
         budget.charge(chains.spent)
+    _one_group_per_label(groups, labels, prev, new_label)
     _make_labels_unique(work, list(labels), labels, prev, new_label)
     # Buildings of split groups may change grid; building grids stay as they are.
     movable = {b for comp, k in groups if k > 1 for b in comp}
@@ -886,6 +887,32 @@ def _label_maker(community: Hashable, codes: Iterable[Hashable]) -> Callable[[],
         return f"{prefix}{next(counter):03d}"
 
     return new_label
+
+
+def _one_group_per_label(groups: list[tuple[list[Hashable], int]], labels: Labels,
+                         prev: Labels, new_label: NewLabel) -> None:
+    """A previous grid's label kept by several groups (each keeps its buildings' old codes)
+    stays with the group holding most of that grid's buildings; the other groups' grids of
+    that label get fresh labels. Two groups touching each other (building grids beside the
+    group they stood in) would otherwise be drawn as one grid."""
+    held: dict[Hashable, list[tuple[int, int]]] = {}
+    for i, (comp, _) in enumerate(groups):
+        counts: dict[Hashable, int] = {}
+        for b in comp:
+            counts[labels[b]] = counts.get(labels[b], 0) + (prev.get(b) == labels[b])
+        for label, count in counts.items():
+            held.setdefault(label, []).append((count, -i))
+    for label, holders in held.items():
+        if len(holders) < 2:
+            continue
+        keeper = -max(holders)[1]
+        for _, minus_i in holders:
+            if -minus_i == keeper:
+                continue
+            fresh = new_label()
+            for b in groups[-minus_i][0]:
+                if labels[b] == label:
+                    labels[b] = fresh
 
 
 def _make_labels_unique(graph: nx.Graph[Hashable], nodes: list[Hashable], labels: Labels,

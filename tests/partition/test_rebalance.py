@@ -147,3 +147,26 @@ def test_the_editor_aims_at_the_mean_after_counting_each_grid_once():
     groups = [("X", ["a1", "a2", "b1", "n1"]), ("X", ["c1"])]
     # A 360, B 200, N 100 (new half, 660 / 3 = 220 a grid once balanced): all three count.
     assert _means_after(ctx, state, stats, groups) == {"X": pytest.approx(660 / 3)}
+
+
+def test_a_building_grid_is_not_drawn_with_another_group(tmp_path):
+    """Re-balanced at a smaller target, a building of 135 households became a building grid
+    (above the 120 target: a group of its own) and kept its old grid's code, which the
+    neighbouring group of 129 households (two buildings) kept too: they were drawn as one
+    grid of 264 households (+94.6%)."""
+    from gis.study_area import load_study_area
+    from partition.plan import make_plan
+    from tests.synthetic import write_district_osm
+
+    osm = tmp_path / "district.osm"
+    write_district_osm(osm, 400, seed=3)
+    area = load_study_area(osm, with_walk_graph=False)
+    plan = make_plan(area, target=120 + 30)
+    new = make_plan(area, target=120, previous=(plan.grids, plan.buildings), workers=1,
+                    time_limit=1.0)
+    b = new.buildings
+    grids = b[b["households"] > 0].groupby("grid_id")["households"].agg(["sum", "max"])
+    with_a_building_grid = grids[grids["max"] > 120]
+    assert len(with_a_building_grid) > 10
+    # beside its building, a building grid holds at most a pocket (below half the target)
+    assert (with_a_building_grid["sum"] - with_a_building_grid["max"] < 60).all()
