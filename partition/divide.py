@@ -703,10 +703,15 @@ def _rebalanced(graph: nx.Graph[Hashable], community: Hashable, members: list[Ha
     building_grids = frozenset(labels[b] for b in found.building_grids if b in labels)
     _attach_empty(work, empty, labels, new_label, building_grids)
     for comp, _ in groups:
-        bound = max(deviation_lower_bound([hh[b] for b in comp], mean),
-                    exact.get(comp[0], 0.0))
-        bounds.update({b: max(bound, near) for b, near
+        # As in a fresh plan (_finish): the subset sums and neighbours bound every grid, a
+        # group-level proof only the group's worst grid.
+        sizes = [hh[b] for b in comp]
+        each = subset_sum_bound(sizes, mean)
+        bounds.update({b: max(each, near) for b, near
                        in adjacency_bounds(work, comp, mean).items()})
+        proven = max(division_bound(sizes, mean), exact.get(comp[0], 0.0))
+        if proven > each:
+            _mark_forced(work, comp, labels, bounds, mean, proven)
     ran_out = [{"community": community, "buildings": len(members), "grids": len(groups),
                 "units_spent": round(budget.spent, 2), "bound_pct": None}] \
         if budget.ran_out else []

@@ -170,3 +170,23 @@ def test_a_building_grid_is_not_drawn_with_another_group(tmp_path):
     assert len(with_a_building_grid) > 10
     # beside its building, a building grid holds at most a pocket (below half the target)
     assert (with_a_building_grid["sum"] - with_a_building_grid["max"] < 60).all()
+
+
+def test_a_re_balance_marks_forced_grids_as_a_fresh_plan_does(tmp_path):
+    """A group's proof (the division into whole grids, the exact models) shows that one of
+    its grids is beyond the bound. A fresh plan marks that grid only (dd0c4db); a re-balance
+    marked every grid of the group: re-balanced onto itself, tests.synthetic seed 3 (400 b.)
+    had 58 grids bound beyond 15% against the fresh plan's 20."""
+    from gis.study_area import load_study_area
+    from partition.plan import make_plan
+    from tests.synthetic import write_district_osm
+
+    osm = tmp_path / "district.osm"
+    write_district_osm(osm, 400, seed=3)
+    area = load_study_area(osm, with_walk_graph=False)
+    plan = make_plan(area, target=150, workers=1)
+    again = make_plan(area, target=150, previous=(plan.grids, plan.buildings), workers=1)
+    fresh = int((plan.grids["deviation_bound_pct"] > BALANCE_LIMIT * 100).sum())
+    kept = int((again.grids["deviation_bound_pct"] > BALANCE_LIMIT * 100).sum())
+    assert fresh >= 10
+    assert kept <= fresh + 5
