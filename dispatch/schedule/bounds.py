@@ -5,6 +5,10 @@
 - :func:`relaxation`: the model's linear relaxation (HiGHS): the smallest band around the
   mean day it keeps every day within (rounded down by :func:`proven`: ``Calendar.forced_pct``),
   or its days within a given band (the targets of a second levelling).
+- :func:`chain_relaxation`: a tighter one, each group's visits as one path through its
+  visits' days (a flow: every fractional solution is a mix of whole chains that keep the
+  gaps), whose solution, rounded to one chain per group (:meth:`ChainRelaxation.rounded`),
+  is a start for the levelling against the calendar's mean.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import itertools
 import math
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date
 from typing import Protocol
 
@@ -20,7 +25,7 @@ import numpy as np
 from scipy.optimize import linprog
 from scipy.sparse import coo_matrix
 
-from dispatch.schedule.horizon import Group, Occurrence, WorkDay, due_chains
+from dispatch.schedule.horizon import Group, Occurrence, Past, WorkDay, due_chains
 
 
 class Instance(Protocol):
@@ -31,6 +36,8 @@ class Instance(Protocol):
     label: np.ndarray
     approach: np.ndarray
     minutes: list[int]
+    groups: Sequence[Group]
+    past: Past
 
 
 def peak_bound(groups: Sequence[Group], days: Sequence[WorkDay], start: date) -> float:
@@ -223,3 +230,219 @@ def relaxation(problem: Instance, band: float | None = None
 def proven(bound: float) -> float:
     """The relaxation's band rounded down to 0.1% (below HiGHS's tolerance): still a bound."""
     return max(0.0, math.floor((bound - 1e-6) * 10) / 10)
+
+
+@dataclass
+class ChainRelaxation:
+    """The solution of :func:`chain_relaxation`: its band and its flow on each arc of each
+    group's chain of visits."""
+
+    band: float  # %: no calendar keeps every day closer to its mean
+    flow: np.ndarray  # per arc, as a share of one chain
+    tails: np.ndarray  # per arc: the node it leaves (-1: the group's source)
+    heads: np.ndarray  # per arc: the node it enters (-1: the chain ends, no early visit)
+    group: np.ndarray  # per arc: the group
+    node_occurrence: np.ndarray  # per node: the visit
+    node_day: np.ndarray  # per node: the work day (position)
+
+    def rounded(self, seed: int = 0) -> dict[int, int]:
+        """One chain per group along the flow (occurrence -> day): seed 0 the largest flow
+        at each step, others drawn in proportion to the flow (seeded: repeatable). Every
+        arc keeps the windows, gaps and end of the horizon; a chain that runs into a node
+        with no flow out (a draw along an arc of no flow) is left short (the caller checks
+        the chains)."""
+        rng = np.random.default_rng(seed) if seed else None
+        out: dict[int, list[int]] = defaultdict(list)
+        source: dict[int, list[int]] = defaultdict(list)
+        for a, (t, g) in enumerate(zip(self.tails.tolist(), self.group.tolist(), strict=True)):
+            (source[g] if t < 0 else out[t]).append(a)
+
+        def pick(arcs: list[int]) -> int:
+            w = np.maximum(self.flow[arcs], 0.0)
+            if rng is None or w.sum() <= 0:
+                return arcs[int(np.argmax(w))]
+            return arcs[int(rng.choice(len(arcs), p=w / w.sum()))]
+
+        chosen: dict[int, int] = {}
+        for g in sorted(source):
+            a = pick(source[g])
+            while self.heads[a] >= 0:
+                node = int(self.heads[a])
+                chosen[int(self.node_occurrence[node])] = int(self.node_day[node])
+                if not out[node]:
+                    break
+                a = pick(out[node])
+        return chosen
+
+
+def chain_relaxation(problem: Instance, aim: float | None = None) -> ChainRelaxation | None:
+    """The smallest band around the mean day (%) of the linear relaxation in which each
+    group's visits form one path through their days: a node per visit and day of its
+    window, an arc from each node to the next visit's days within the gap (or, before an
+    early visit, to the end when the visit covers the end of the horizon without it), one
+    unit of flow a group. The relaxation of each group's chain is exact (a flow is a mix of
+    whole paths: the gaps hold for every chain in the mix, not only for the mean days as in
+    :func:`relaxation`), the band couples the groups; a cluster's approach on a day at least
+    each group's visit of it there and at most all its visits there. Charnes-Cooper as in
+    :func:`relaxation`; a re-plan's past days (``problem.past``) count in the mean. A lower
+    bound of the band of any calendar keeping the model's rules (at least
+    :func:`relaxation`'s). With ``aim`` (%), the flow is then that of a second solve: the
+    least total load (the fewest early visits) with every day within ``aim`` or the
+    band, whichever is wider. None: no solution (no work day or visit, or HiGHS
+    failed)."""
+    occurrences, offsets = problem.occurrences, problem.offsets
+    n_days = len(offsets)
+    if not n_days or not occurrences or any(not o.days and not o.optional
+                                            for o in occurrences):
+        return None
+    horizon = offsets[-1] + 1
+    label, approach, minutes, past = problem.label, problem.approach, problem.minutes, problem.past
+    chains: dict[int, list[int]] = defaultdict(list)
+    for oi, occ in enumerate(occurrences):
+        chains[occ.group].append(oi)
+    node_of: dict[tuple[int, int], int] = {}
+    node_oi: list[int] = []
+    node_k: list[int] = []
+    for oi, occ in enumerate(occurrences):
+        for k in occ.days:
+            node_of[oi, k] = len(node_oi)
+            node_oi.append(oi)
+            node_k.append(k)
+    tails: list[int] = []
+    heads: list[int] = []
+    arc_group: list[int] = []
+    last = np.zeros(len(node_oi), dtype=bool)  # the chain's last visit: no flow out
+    for gi in sorted(chains):
+        items = chains[gi]
+        period = problem.groups[gi].period
+        for k in occurrences[items[0]].days:
+            tails.append(-1)
+            heads.append(node_of[items[0], k])
+            arc_group.append(gi)
+        if occurrences[items[0]].optional:  # the group's only visit is early: may be left out
+            tails.append(-1)
+            heads.append(-1)
+            arc_group.append(gi)
+        for a, b in itertools.pairwise(items):
+            ob = occurrences[b]
+            for ka in occurrences[a].days:
+                ta = offsets[ka]
+                for kb in ob.days:
+                    if ob.min_gap <= offsets[kb] - ta <= ob.max_gap:
+                        tails.append(node_of[a, ka])
+                        heads.append(node_of[b, kb])
+                        arc_group.append(gi)
+                if ob.optional and ta >= horizon - period:
+                    tails.append(node_of[a, ka])
+                    heads.append(-1)
+                    arc_group.append(gi)
+        for k in occurrences[items[-1]].days:
+            last[node_of[items[-1], k]] = True
+    tail_a, head_a, group_a = np.array(tails), np.array(heads), np.array(arc_group)
+    n_arc, n_node = len(tail_a), len(node_oi)
+    node_oi_a, node_k_a = np.array(node_oi), np.array(node_k)
+    node_g = np.array([occurrences[oi].group for oi in node_oi])
+    node_c = label[node_g]
+    pairs, yi = np.unique(np.stack([node_c, node_k_a]), axis=1, return_inverse=True)
+    yi = np.asarray(yi).ravel()
+    n_y = pairs.shape[1]
+    y0, t_col = n_arc, n_arc + n_y
+    p_col = t_col + 1
+    n_col = p_col + 1
+    eq_r: list[np.ndarray] = []
+    eq_c: list[np.ndarray] = []
+    eq_v: list[np.ndarray] = []
+    ub_r: list[np.ndarray] = []
+    ub_c: list[np.ndarray] = []
+    ub_v: list[np.ndarray] = []
+    b_eq: list[float] = []
+    b_ub: list[float] = []
+
+    def add(eq: bool, r: np.ndarray, c: np.ndarray, v: np.ndarray | float,
+            rhs: list[float]) -> None:
+        r, c = np.asarray(r), np.asarray(c)
+        (eq_r if eq else ub_r).append(r)
+        (eq_c if eq else ub_c).append(c)
+        (eq_v if eq else ub_v).append(np.broadcast_to(np.asarray(v, dtype=float), r.shape))
+        (b_eq if eq else b_ub).extend(rhs)
+
+    # one unit (t) of flow out of each group's source
+    groups_sorted = sorted(chains)
+    row_of_group = {g: r for r, g in enumerate(groups_sorted)}
+    src = np.flatnonzero(tail_a < 0)
+    n_g = len(groups_sorted)
+    add(True, np.array([row_of_group[g] for g in group_a[src]]), src, 1.0, [])
+    add(True, np.arange(n_g), np.full(n_g, t_col), -1.0, [0.0] * n_g)
+    n_eq = n_g
+    # flow in = flow out at every node but the chains' last
+    kept = np.flatnonzero(~last)
+    row = np.full(n_node, -1)
+    row[kept] = n_eq + np.arange(len(kept))
+    n_eq += len(kept)
+    b_eq.extend([0.0] * len(kept))
+    into = np.flatnonzero(head_a >= 0)
+    sel = into[~last[head_a[into]]]
+    add(True, row[head_a[sel]], sel, 1.0, [])
+    out = np.flatnonzero(tail_a >= 0)
+    sel = out[~last[tail_a[out]]]
+    add(True, row[tail_a[sel]], sel, -1.0, [])
+    # a visit is the flow into its node; the cluster's approach that day: at least each
+    # group's visit (a group visits once a day at most), at most all its visits, at most t
+    head_in = head_a[into]
+    gk, gki = np.unique(np.stack([node_g[head_in], node_k_a[head_in]]), axis=1,
+                        return_inverse=True)
+    gki = np.asarray(gki).ravel()
+    y_of = {(int(c), int(k)): i for i, (c, k) in enumerate(zip(pairs[0], pairs[1],
+                                                                strict=True))}
+    n_gk = gk.shape[1]
+    add(False, gki, into, 1.0, [])
+    add(False, np.arange(n_gk),
+        y0 + np.array([y_of[int(label[g]), int(k)] for g, k in zip(gk[0], gk[1], strict=True)]),
+        -1.0, [0.0] * n_gk)
+    n_ub = n_gk
+    add(False, n_ub + np.arange(n_y), y0 + np.arange(n_y), 1.0, [0.0] * n_y)
+    add(False, n_ub + yi[head_in], into, -1.0, [])
+    n_ub += n_y
+    add(False, n_ub + np.arange(n_y), y0 + np.arange(n_y), 1.0, [0.0] * n_y)
+    add(False, n_ub + np.arange(n_y), np.full(n_y, t_col), -1.0, [])
+    n_ub += n_y
+    # the loads (the past days' fixed total in the mean): their total is 1 (the scale),
+    # and n * load_k - 1 within +-p
+    n = n_days + past.days
+    load_cols = np.concatenate([into, y0 + np.arange(n_y)])
+    load_day = np.concatenate([node_k_a[head_in], pairs[1]])
+    load_val = np.concatenate([np.asarray(minutes, dtype=float)[node_oi_a[head_in]],
+                               approach[pairs[0]].astype(float)])
+    add(True, np.full(len(load_cols) + 1, n_eq), np.append(load_cols, t_col),
+        np.append(load_val, float(past.total)), [1.0])
+    n_eq += 1
+    for sign in (1.0, -1.0):
+        add(False, np.concatenate([n_ub + load_day, n_ub + np.arange(n_days)]),
+            np.concatenate([load_cols, np.full(n_days, p_col)]),
+            np.concatenate([sign * n * load_val, -np.ones(n_days)]), [sign] * n_days)
+        n_ub += n_days
+    a_ub = coo_matrix((np.concatenate(ub_v), (np.concatenate(ub_r), np.concatenate(ub_c))),
+                      shape=(n_ub, n_col)).tocsr()
+    a_eq = coo_matrix((np.concatenate(eq_v), (np.concatenate(eq_r), np.concatenate(eq_c))),
+                      shape=(n_eq, n_col)).tocsr()
+    cost = np.zeros(n_col)
+    cost[p_col] = 1.0
+    bounds: list[tuple[float, float | None]] = [(0.0, None)] * n_col
+    found = linprog(cost, A_ub=a_ub, b_ub=np.array(b_ub),  # type: ignore[call-overload]
+                    A_eq=a_eq, b_eq=np.array(b_eq), bounds=bounds, method="highs")
+    if found.status != 0 or found.x[t_col] <= 0:
+        return None
+    band = max(0.0, float(found.x[p_col]) * 100)
+    sol = found.x
+    if aim is not None:
+        # within max(band, aim): the largest t, the least total (the fewest early visits;
+        # the band's optimum leaves the total free)
+        cost[:] = 0.0
+        cost[t_col] = -1.0
+        bounds[p_col] = (0.0, max(float(found.x[p_col]), aim / 100))
+        again = linprog(cost, A_ub=a_ub, b_ub=np.array(b_ub),  # type: ignore[call-overload]
+                        A_eq=a_eq, b_eq=np.array(b_eq), bounds=bounds, method="highs")
+        if again.status == 0 and again.x[t_col] > 0:
+            sol = again.x
+    return ChainRelaxation(band, sol[:n_arc] / sol[t_col], tail_a, head_a, group_a,
+                           node_oi_a, node_k_a)

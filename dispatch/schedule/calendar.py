@@ -92,7 +92,7 @@ import numpy as np
 import pandas as pd
 from ortools.sat.python import cp_model
 
-from dispatch.schedule.bounds import peak_bound, proven, relaxation
+from dispatch.schedule.bounds import chain_relaxation, peak_bound, proven, relaxation
 from dispatch.schedule.horizon import (
     APPROACH_WEIGHT,
     BAND,
@@ -153,6 +153,8 @@ BAND_PASSES = 2  # rounds of polish and re-packing against the calendar's mean (
 WALL_GUARD = 100
 EXACT_BUDGET_S = 1.0  # CP-SAT deterministic time of the whole-horizon band model (a worker
 # still outside the band with nothing proven beyond it)
+ROUNDINGS = 3  # starts rounded from the chain relaxation (chain_relaxation: the largest
+# flow, then draws) levelled against the mean, while the calendar is outside the band
 WORKERS = 1  # CP-SAT on one thread: its deterministic limit is kept (4 interleaved
 # subsolvers overshot a 0.3 limit fivefold, 17 s on this loaded machine)
 
@@ -262,7 +264,8 @@ def plan_calendar(worker_id: object, groups: Sequence[Group], days: Sequence[Wor
                   band_budget_s: float | None = None, band_tries: int = BAND_TRIES,
                   polish_moves: int = POLISH_MOVES, repack_rounds: int = ROUNDS,
                   exact_budget_s: float = EXACT_BUDGET_S, past_loads: Sequence[int] = (),
-                  previous: Sequence[ScheduledVisit] = (), log: bool = False) -> Calendar:
+                  previous: Sequence[ScheduledVisit] = (), roundings: int = ROUNDINGS,
+                  log: bool = False) -> Calendar:
     """The visit calendar of one worker.
 
     Args:
@@ -295,6 +298,10 @@ def plan_calendar(worker_id: object, groups: Sequence[Group], days: Sequence[Wor
             deterministic time for the whole-horizon band model
             (:meth:`_Problem.exact_band`: a calendar within the band, or the proof that none
             exists; 0: not run).
+        roundings: then, when nothing is proven beyond ``band_pct`` by the relaxation, the
+            chain relaxation (:func:`~dispatch.schedule.bounds.chain_relaxation`) proves
+            what it can, and up to this many calendars rounded from its solution are levelled
+            against their mean (:func:`_from_chains`; 0: neither).
         past_loads: a re-plan's worked days before ``start`` (their loads, minutes: the
             service counts them with :func:`load_of` from its stored calendar's visits of
             those days, api.services.visits): the
@@ -393,7 +400,12 @@ def plan_calendar(worker_id: object, groups: Sequence[Group], days: Sequence[Wor
             bound = proven(relaxation(problem)[0])
         solution, forced = _band_search(solve, solution, band_pct,
                                         band_budget_s or budget_s, bound, band_tries)
-        if exact_budget_s > 0 and forced < band_pct:
+        if forced < band_pct and roundings > 0:
+            solution, forced = _from_chains(problem, solution, band_pct, forced,
+                                            polish_moves, repack_rounds, roundings)
+            if deviation(solution.loads, past) <= band_pct:
+                forced = None  # a calendar within the band: nothing forced
+        if exact_budget_s > 0 and forced is not None and forced < band_pct:
             # nothing proven beyond the band: the whole-horizon model finds a calendar
             # within it or proves that none exists
             found, proven_pct = problem.exact_band(
@@ -485,6 +497,44 @@ def _level_to_mean(problem: _Problem, solution: _Solution, band_pct: float,
         if deviation(solution.loads, past) >= start:
             break
     return solution
+
+
+def _from_chains(problem: _Problem, solution: _Solution, band_pct: float, forced: float,
+                 polish_moves: int, repack_rounds: int, roundings: int
+                 ) -> tuple[_Solution, float]:
+    """A calendar outside ``band_pct`` with nothing proven beyond it (``forced``): the chain
+    relaxation (:func:`~dispatch.schedule.bounds.chain_relaxation`) proves what the whole
+    chains force (at least ``forced``), and its solution, rounded to one chain per group
+    (:meth:`~dispatch.schedule.bounds.ChainRelaxation.rounded`, seeds 0 to
+    ``roundings - 1``), is a new start, levelled against its mean (:func:`_level_to_mean`);
+    the first within the band, or the best, kept when :func:`_no_worse` than ``solution``.
+    The polish and re-packing from the model's calendar stall in a valley (a late week
+    without enough work, the visits that could fill it chained to earlier weeks); the
+    relaxation's days are level and its chains spread over the whole horizon.
+
+    Returns:
+        The calendar and the proven least largest deviation (%)."""
+    chains = chain_relaxation(problem, band_pct * RELAX_AIM)
+    if chains is None:
+        return solution, forced
+    forced = max(forced, proven(chains.band))
+    if forced >= band_pct:
+        return solution, forced
+    past = problem.past
+    state_args = (problem.occurrences, problem.offsets, problem.groups, problem.label,
+                  problem.approach)
+    for seed in range(roundings):
+        chosen = chains.rounded(seed)
+        state = _Placement(chosen, *state_args)
+        if not all(state.chain_ok(gi) for gi in state.chains):
+            continue  # a draw ran into a dead end: not a calendar
+        found = _level_to_mean(problem, problem.from_start(chosen), band_pct, polish_moves,
+                               repack_rounds)
+        if _no_worse(found, solution, problem.days, past):
+            solution = replace(found, status=solution.status)
+        if deviation(solution.loads, past) <= band_pct:
+            break
+    return solution, forced
 
 
 def _band_search(solve: Callable[[dict[int, int], float | None, float], _Solution],
@@ -580,7 +630,7 @@ class _Problem:
         """The model's placement of the visits, hinted with ``hinted``: ``x[o, k]`` (visit
         ``o`` on work day ``k``, inside its window), each day's visits (``by_day``), the
         early visits' presence, the chains' gaps and the end of the horizon, and ``y[c, k]``
-        (cluster ``c`` visited on day ``k``: implied by its visits)."""
+        (cluster ``c`` visited on day ``k``: implied by its visits, and implying one)."""
         occurrences, groups = self.occurrences, self.groups
         offsets, label = self.offsets, self.label
         x: dict[tuple[int, int], cp_model.IntVar] = {}
@@ -625,6 +675,9 @@ class _Problem:
             y[c, k] = var
             for lit in lits:
                 model.add_implication(lit, var)
+            # no approach walk without a visit: else the walk alone fills a quiet day's load
+            # (the day's visits, ScheduledVisit, would not show it)
+            model.add_bool_or(lits).only_enforce_if(var)
         for oi, occ in enumerate(occurrences):
             for k in occ.days:
                 model.add_hint(x[oi, k], k == hinted.get(oi, -1))
@@ -657,18 +710,12 @@ class _Problem:
             proven least largest deviation (%, above ``band_pct``; None: not proven beyond
             the band).
         """
-        occurrences, days, label = self.occurrences, self.days, self.label
+        occurrences, days = self.occurrences, self.days
         minutes, approach = self.minutes, self.approach
         if not days or not occurrences:
             return None, None
         model = cp_model.CpModel()
         x, by_day, _present, y = self._placement(model, hinted)
-        visits_of: dict[tuple[int, int], list[cp_model.IntVar]] = defaultdict(list)
-        for k, items in by_day.items():
-            for oi, var in items:
-                visits_of[int(label[occurrences[oi].group]), k].append(var)
-        for key, var in y.items():  # no approach walk without a visit
-            model.add_bool_or(visits_of[key]).only_enforce_if(var)
         hint = self.from_start(hinted).loads
         past = self.past
         # the band's mean day: of the past days (fixed) and the horizon's together
