@@ -490,6 +490,8 @@ def polish(chosen: dict[int, int], occurrences: list[Occurrence], offsets: list[
             frm: int | None = high
         else:  # onto the quietest day
             near = allowed_on[low]
+            if not near:  # no visit may take the quietest day
+                return []
             oi = near[int(r[2] * len(near))]
             if state.at[oi] == low:
                 return []

@@ -466,3 +466,17 @@ def test_what_whole_chains_force_is_proven_by_the_chain_relaxation():
     assert cal.forced_pct <= least < cal.forced_pct + 0.1
     assert cal.max_deviation_pct == pytest.approx(least)
     assert cal.loads == load_of(cal.visits, groups, days, base=base)
+
+
+def test_a_day_no_visit_can_take_does_not_stop_the_levelling():
+    """One key person (two trips) and three work days a week for two weeks: the quietest
+    day is one no visit's window reaches (the polish picked a visit to move onto it from
+    an empty list and failed). The calendar keeps every rule, and the empty days are proven
+    forced."""
+    rows = pd.DataFrame([{"building_id": "b0", "visit_class": "key_person", "households": 2,
+                          "x": 105.0, "y": 0.0, "last_visit": date(2026, 12, 1)}])
+    groups = make_groups(rows)
+    days = work_days(START, 2, weekdays=[1, 2, 3], shift_min=480)
+    cal = plan_calendar("w", groups, days, START, base=(0.0, 0.0), budget_s=0.1)
+    check_rules(cal, groups, days)
+    assert cal.scheduled_pct == 100.0 and cal.band_forced
