@@ -286,10 +286,10 @@ def chain_relaxation(problem: Instance, aim: float | None = None) -> ChainRelaxa
     each group's visit of it there and at most all its visits there. Charnes-Cooper as in
     :func:`relaxation`; a re-plan's past days (``problem.past``) count in the mean. A lower
     bound of the band of any calendar keeping the model's rules (at least
-    :func:`relaxation`'s). With ``aim`` (%), the flow is then that of a second solve: the
-    least total load (the fewest early visits) with every day within ``aim`` or the
-    band, whichever is wider. None: no solution (no work day or visit, or HiGHS
-    failed)."""
+    :func:`relaxation`'s). With ``aim`` (%), the flow is that of the least total load
+    (the fewest early visits) with every day within ``aim``, and the band 0 (not computed:
+    below ``aim``); when no flow keeps every day within ``aim``, the band and the least
+    total within it. None: no solution (no work day or visit, or HiGHS failed)."""
     occurrences, offsets = problem.occurrences, problem.offsets
     n_days = len(offsets)
     if not n_days or not occurrences or any(not o.days and not o.optional
@@ -425,24 +425,30 @@ def chain_relaxation(problem: Instance, aim: float | None = None) -> ChainRelaxa
                       shape=(n_ub, n_col)).tocsr()
     a_eq = coo_matrix((np.concatenate(eq_v), (np.concatenate(eq_r), np.concatenate(eq_c))),
                       shape=(n_eq, n_col)).tocsr()
-    cost = np.zeros(n_col)
-    cost[p_col] = 1.0
-    bounds: list[tuple[float, float | None]] = [(0.0, None)] * n_col
-    found = linprog(cost, A_ub=a_ub, b_ub=np.array(b_ub),  # type: ignore[call-overload]
-                    A_eq=a_eq, b_eq=np.array(b_eq), bounds=bounds, method="highs")
-    if found.status != 0 or found.x[t_col] <= 0:
-        return None
-    band = max(0.0, float(found.x[p_col]) * 100)
-    sol = found.x
-    if aim is not None:
-        # within max(band, aim): the largest t, the least total (the fewest early visits;
-        # the band's optimum leaves the total free)
-        cost[:] = 0.0
-        cost[t_col] = -1.0
-        bounds[p_col] = (0.0, max(float(found.x[p_col]), aim / 100))
-        again = linprog(cost, A_ub=a_ub, b_ub=np.array(b_ub),  # type: ignore[call-overload]
+    def solve(least_total: bool, most_band: float | None) -> np.ndarray | None:
+        cost = np.zeros(n_col)
+        cost[t_col if least_total else p_col] = -1.0 if least_total else 1.0
+        bounds: list[tuple[float, float | None]] = [(0.0, None)] * n_col
+        bounds[p_col] = (0.0, most_band)
+        found = linprog(cost, A_ub=a_ub, b_ub=np.array(b_ub),  # type: ignore[call-overload]
                         A_eq=a_eq, b_eq=np.array(b_eq), bounds=bounds, method="highs")
-        if again.status == 0 and again.x[t_col] > 0:
-            sol = again.x
+        return found.x if found.status == 0 and found.x[t_col] > 0 else None
+
+    if aim is not None:
+        # every day within aim, the largest t: the least total (the fewest early visits;
+        # the band's optimum leaves the total free). Feasible: the band is below the aim,
+        # nothing to prove (0%), and one solve is enough
+        sol = solve(True, aim / 100)
+        if sol is not None:
+            return ChainRelaxation(0.0, sol[:n_arc] / sol[t_col], tail_a, head_a, group_a,
+                                   node_oi_a, node_k_a)
+    least = solve(False, None)
+    if least is None:
+        return None
+    band = max(0.0, float(least[p_col]) * 100)
+    sol = least
+    if aim is not None:
+        again = solve(True, float(least[p_col]))
+        sol = least if again is None else again
     return ChainRelaxation(band, sol[:n_arc] / sol[t_col], tail_a, head_a, group_a,
                            node_oi_a, node_k_a)

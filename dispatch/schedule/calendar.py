@@ -47,7 +47,13 @@ busiest and quietest days, swaps and ejection chains
 (:func:`~dispatch.schedule.levelling.polish`), then CP-SAT re-packing windows of days
 around the worst one (:func:`~dispatch.schedule.neighbourhood.repack`). CP-SAT can also try
 bands as a hard constraint (``band_tries``, bisection; off by default). A calendar still
-outside the band with nothing proven beyond it gets the whole-horizon band model
+outside the band with nothing proven beyond it gets the chain relaxation
+(:func:`~dispatch.schedule.bounds.chain_relaxation`: each group's visits one whole path of
+days, tighter than the relaxation, which keeps the gaps only between mean days; a proof
+where it reaches the band), and its level days, rounded to one chain per group
+(``roundings`` starts), are levelled against their mean (:func:`_from_chains`): the polish
+and re-packing from the model's calendar stall in a valley that the relaxation's chains,
+spread over the whole horizon, do not have. Then, still outside, the whole-horizon band model
 (:meth:`_Problem.exact_band`): the band is linear once the calendar's total ``T`` is a
 variable (``n * load_k`` within ``(1 ± band) * T``), so one CP-SAT model of the whole horizon
 either finds a calendar within it (large neighbourhood search from the calendar, minimising
@@ -514,7 +520,11 @@ def _from_chains(problem: _Problem, solution: _Solution, band_pct: float, forced
 
     Returns:
         The calendar and the proven least largest deviation (%)."""
-    chains = chain_relaxation(problem, band_pct * RELAX_AIM)
+    # the rounded days aim within half the band, or just above what is proven (a flow
+    # within it: nothing more is proven, in one solve), below the band itself (a flow
+    # within the band would leave a proof beyond it unsought)
+    aim = min(max(band_pct * RELAX_AIM, forced + BAND_STEP_PCT), band_pct - BAND_STEP_PCT / 10)
+    chains = chain_relaxation(problem, aim)
     if chains is None:
         return solution, forced
     forced = max(forced, proven(chains.band))
