@@ -22,8 +22,10 @@ Calendars: ``CP-SAT`` (the start, the levelling search, CP-SAT; for a worker out
 the band search: the relaxation's proven bound, a second levelling aimed at the relaxation's
 days, ``--band-tries`` CP-SAT solves with the band as a hard constraint, the polish against
 the calendar's own mean, CP-SAT re-packing windows of days, and for a worker still outside
-with nothing proven, the whole-horizon band model: a calendar within ±15% or the proof that
-none exists), ``CP-SAT no band model`` (the same without the last: ``exact_budget_s=0``),
+with nothing proven, the chain relaxation (a proof, or level days rounded to new starts,
+levelled against their mean), then the whole-horizon band model: a calendar within ±15% or
+the proof that none exists), ``CP-SAT no band model`` (the same without the last two:
+``exact_budget_s=0, roundings=0``),
 ``CP-SAT no polish`` (without the last three: ``polish_moves=0, repack_rounds=0``),
 ``CP-SAT no band`` (the same without the band search, ``band_pct=None``), ``CP-SAT
 before`` (without the levelling search either: ``level_moves=0``) and
@@ -212,7 +214,7 @@ def plan_all(jobs, start: date, calendar: str, budget: float, processes: int,
                 else None)
         last: dict[str, float] = {}
         if calendar != "CP-SAT":
-            last["exact_budget_s"] = 0
+            last.update(exact_budget_s=0, roundings=0)
         if calendar not in ("CP-SAT", "CP-SAT no band model"):
             last.update(polish_moves=0, repack_rounds=0)
         pasts = pasts or [[] for _ in jobs]
