@@ -304,10 +304,11 @@ def plan_calendar(worker_id: object, groups: Sequence[Group], days: Sequence[Wor
             deterministic time for the whole-horizon band model
             (:meth:`_Problem.exact_band`: a calendar within the band, or the proof that none
             exists; 0: not run).
-        roundings: then, when nothing is proven beyond ``band_pct`` by the relaxation, the
-            chain relaxation (:func:`~dispatch.schedule.bounds.chain_relaxation`) proves
-            what it can, and up to this many calendars rounded from its solution are levelled
-            against their mean (:func:`_from_chains`; 0: neither).
+        roundings: then, in a first plan (no ``past_loads``), when nothing is proven beyond
+            ``band_pct`` by the relaxation, the chain relaxation
+            (:func:`~dispatch.schedule.bounds.chain_relaxation`) proves what it can, and up
+            to this many calendars rounded from its solution are levelled against their mean
+            (:func:`_from_chains`; 0: neither).
         past_loads: a re-plan's worked days before ``start`` (their loads, minutes: the
             service counts them with :func:`load_of` from its stored calendar's visits of
             those days, api.services.visits): the
@@ -406,7 +407,10 @@ def plan_calendar(worker_id: object, groups: Sequence[Group], days: Sequence[Wor
             bound = proven(relaxation(problem)[0])
         solution, forced = _band_search(solve, solution, band_pct,
                                         band_budget_s or budget_s, bound, band_tries)
-        if forced < band_pct and roundings > 0:
+        if forced < band_pct and roundings > 0 and not past.days:
+            # a first plan only: in weekly re-plans (past days) the rounded starts ran for
+            # almost every worker every week and nearly doubled the slowest re-plan's CPU
+            # (Beijing rolling 41 -> 78 s), its later weeks re-planned the week after
             solution, forced = _from_chains(problem, solution, band_pct, forced,
                                             polish_moves, repack_rounds, roundings)
             if deviation(solution.loads, past) <= band_pct:
