@@ -207,7 +207,9 @@ def test_every_grid_gets_one_worker_within_limits(demo):
     net, plan, buildings = demo
     pts = buildings.sample(20, random_state=2).geometry.representative_point()
     workers = [Worker(f"w{i}", f"网格员{i}", p.x, p.y) for i, p in enumerate(pts)]
-    a = assign_workers(net, plan.grids, workers, seconds=2)
+    # CP-SAT proves these optimal in well under a second; the wall limit only matters on a
+    # loaded machine, where 2 s once left the re-run short of its optimum (kept grids).
+    a = assign_workers(net, plan.grids, workers, seconds=10)
     assert sorted(a["grid_id"]) == sorted(plan.grids["grid_id"])
     assert a.groupby("worker_id").size().max() <= 3
     assert a.groupby("worker_id")["households"].sum().max() <= 1200
@@ -215,7 +217,7 @@ def test_every_grid_gets_one_worker_within_limits(demo):
     gone = a["worker_id"].iloc[0]
     again = assign_workers(net, plan.grids, [w for w in workers if w.worker_id != gone],
                            previous=dict(zip(a["grid_id"], a["worker_id"], strict=True)),
-                           seconds=2)
+                           seconds=10)
     lost = (a["worker_id"] == gone).sum()
     assert again["kept"].sum() >= len(a) - lost - 2
     levels = four_levels(net, plan.grids, buildings[buildings["households"] > 0],
