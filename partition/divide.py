@@ -525,24 +525,13 @@ def _finish(p: _Prepared, results: dict[int, Result],
     # which the grids as drawn give; the division's mean (p.mean) can differ from it.
     mean = summary_mean(p, labels)
     for i, (comp, k) in enumerate(p.counts):
-        sizes = [graph.nodes[b]["households"] for b in comp]
-        # Every grid is a sum of whole buildings: the subset sums bound each grid; the
-        # division into whole grids and the exact models' bounds (set partitioning, the
-        # flow model) prove one grid of the group beyond them, not every grid: its worst
-        # one is marked (partition.plan counts the others free).
-        each = subset_sum_bound(sizes, mean)
-        bounds.update({b: max(each, near) for b, near
-                       in adjacency_bounds(graph, comp, mean).items()})
-        proven = [each, division_bound(sizes, mean)]  # metrics.deviation_lower_bound
-        if k > 1:
-            proven += [against(results[i][key], p.mean, mean) for key in ("exact", "forced")
-                       if results[i].get(key)]
-        if max(proven) > each:
-            _mark_forced(graph, comp, labels, bounds, mean, max(proven))
+        exact = [against(results[i][key], p.mean, mean) for key in ("exact", "forced")
+                 if k > 1 and results[i].get(key)]
+        proven = _bound_group(graph, comp, labels, bounds, mean, exact)
         if k > 1 and results[i]["ran_out"]:
             division.budget.append({"community": community, "buildings": len(comp),
                                     "grids": k, "units_spent": round(results[i]["spent"], 2),
-                                    "bound_pct": round(max(proven), 2)})
+                                    "bound_pct": round(proven, 2)})
     building_grids = frozenset(labels[b] for b in p.groups.building_grids)
     spare = itertools.count()
     _attach_empty(graph, p.empty, labels, lambda: f"{community}/d{next(spare)}",
@@ -581,6 +570,24 @@ def _labeller(prefix: str) -> NewLabel:
     """Fresh grid labels ``prefix`` + 0, 1, ..."""
     counter = itertools.count()
     return lambda: f"{prefix}{next(counter)}"
+
+
+def _bound_group(graph: nx.Graph[Hashable], comp: list[Hashable], labels: Labels,
+                 bounds: dict[Hashable, float], mean: float, exact: list[float]) -> float:
+    """Deviation bounds (percent, against ``mean``) of group ``comp``'s buildings in
+    ``bounds``; returns the largest proven for the group. Every grid is a sum of whole
+    buildings: the subset sums and the neighbours bound each grid; the division into whole
+    grids and the exact models' bounds (``exact``: set partitioning, the flow model) prove
+    one grid of the group beyond them, not every grid: its worst one is marked
+    (partition.plan counts the others free)."""
+    sizes = [graph.nodes[b]["households"] for b in comp]
+    each = subset_sum_bound(sizes, mean)
+    bounds.update({b: max(each, near) for b, near
+                   in adjacency_bounds(graph, comp, mean).items()})
+    proven = max([each, division_bound(sizes, mean), *exact])  # deviation_lower_bound
+    if proven > each:
+        _mark_forced(graph, comp, labels, bounds, mean, proven)
+    return proven
 
 
 def _mark_forced(graph: nx.Graph[Hashable], comp: list[Hashable], labels: Labels,
@@ -703,15 +710,7 @@ def _rebalanced(graph: nx.Graph[Hashable], community: Hashable, members: list[Ha
     building_grids = frozenset(labels[b] for b in found.building_grids if b in labels)
     _attach_empty(work, empty, labels, new_label, building_grids)
     for comp, _ in groups:
-        # As in a fresh plan (_finish): the subset sums and neighbours bound every grid, a
-        # group-level proof only the group's worst grid.
-        sizes = [hh[b] for b in comp]
-        each = subset_sum_bound(sizes, mean)
-        bounds.update({b: max(each, near) for b, near
-                       in adjacency_bounds(work, comp, mean).items()})
-        proven = max(division_bound(sizes, mean), exact.get(comp[0], 0.0))
-        if proven > each:
-            _mark_forced(work, comp, labels, bounds, mean, proven)
+        _bound_group(work, comp, labels, bounds, mean, [exact.get(comp[0], 0.0)])
     ran_out = [{"community": community, "buildings": len(members), "grids": len(groups),
                 "units_spent": round(budget.spent, 2), "bound_pct": None}] \
         if budget.ran_out else []
@@ -897,27 +896,23 @@ def _label_maker(community: Hashable, codes: Iterable[Hashable]) -> Callable[[],
 def _one_group_per_label(groups: list[tuple[list[Hashable], int]], labels: Labels,
                          prev: Labels, new_label: NewLabel) -> None:
     """A previous grid's label kept by several groups (each keeps its buildings' old codes)
-    stays with the group holding most of that grid's buildings; the other groups' grids of
-    that label get fresh labels. Two groups touching each other (building grids beside the
-    group they stood in) would otherwise be drawn as one grid."""
-    held: dict[Hashable, list[tuple[int, int]]] = {}
+    stays with the group holding most of that grid's buildings (the first such group on a
+    tie); the other groups' grids of that label get fresh labels. Two groups touching each
+    other (building grids beside the group they stood in) would otherwise be drawn as one
+    grid."""
+    kept: dict[Hashable, dict[int, int]] = defaultdict(dict)  # label -> group -> its old
     for i, (comp, _) in enumerate(groups):
-        counts: dict[Hashable, int] = {}
         for b in comp:
-            counts[labels[b]] = counts.get(labels[b], 0) + (prev.get(b) == labels[b])
-        for label, count in counts.items():
-            held.setdefault(label, []).append((count, -i))
-    for label, holders in held.items():
-        if len(holders) < 2:
-            continue
-        keeper = -max(holders)[1]
-        for _, minus_i in holders:
-            if -minus_i == keeper:
-                continue
-            fresh = new_label()
-            for b in groups[-minus_i][0]:
-                if labels[b] == label:
-                    labels[b] = fresh
+            label = labels[b]
+            kept[label][i] = kept[label].get(i, 0) + (prev.get(b) == label)
+    for label, holders in kept.items():
+        keeper = max(holders, key=lambda i: (holders[i], -i))
+        for i in holders:
+            if i != keeper:
+                fresh = new_label()
+                for b in groups[i][0]:
+                    if labels[b] == label:
+                        labels[b] = fresh
 
 
 def _make_labels_unique(graph: nx.Graph[Hashable], nodes: list[Hashable], labels: Labels,

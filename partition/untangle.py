@@ -342,8 +342,7 @@ def _resplit_three(state: _State, a: Hashable, b: Hashable, eps: float) -> set[H
     mean = state.mean
     limit = {p: max(state.limit, abs(state.load[p] - mean) / mean) + 1e-9 for p in labels}
     wt = np.array([state.w[v] for v in nodes], dtype=float)
-    old_bal = state.scale * sum(_balance_of(state, abs(state.load[p] - mean) / mean)
-                              for p in labels)
+    old_bal = _balance_now(state, labels)
     old_geoms = [state.geoms[state.index[p]] for p in labels]
     old_pairs = sum(shapely.area(shapely.intersection(old_geoms[i], old_geoms[j]))
                     for i, j in ((0, 1), (0, 2), (1, 2)))
@@ -424,8 +423,7 @@ def _resplit(state: _State, a: Hashable, b: Hashable, eps: float,
     hull_a = _side_hulls(state, nodes, sides)
     hull_b = _side_hulls(state, nodes, ~sides)
     old_a, old_b = state.geoms[state.index[a]], state.geoms[state.index[b]]
-    old_bal = state.scale * (_balance_of(state, abs(state.load[a] - mean) / mean)
-                             + _balance_of(state, abs(state.load[b] - mean) / mean))
+    old_bal = _balance_now(state, [a, b])
     bal = state.scale * (_balance(state, dev_a) + _balance(state, dev_b)) - old_bal
     cheap = (shapely.area(shapely.intersection(hull_a, hull_b))
              - shapely.area(shapely.intersection(old_a, old_b)) + bal)
@@ -459,9 +457,10 @@ def _balance(state: _State, dev: np.ndarray) -> np.ndarray:
                 + np.maximum(dev - state.inner, 0.0))
 
 
-def _balance_of(state: _State, dev: float) -> float:
-    """:func:`_balance` of one deviation."""
-    return state.low * min(dev, state.inner) + max(dev - state.inner, 0.0)
+def _balance_now(state: _State, labels: list[Hashable]) -> float:
+    """The balance cost of grids ``labels`` as they are (:func:`_balance`, scaled)."""
+    devs = np.array([abs(state.load[p] - state.mean) / state.mean for p in labels])
+    return state.scale * float(_balance(state, devs).sum())
 
 
 def _side_hulls(state: _State, nodes: list[Hashable], sides: np.ndarray) -> np.ndarray:

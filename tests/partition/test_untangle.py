@@ -25,9 +25,9 @@ def lattice(households: dict[tuple[int, int], int] = HOUSEHOLDS) -> nx.Graph[Has
         x, y = 10.0 * c, 10.0 * (1 - r)
         graph.add_node((r, c), households=hh, x=x + 3, y=y + 3,
                        footprint=shapely.box(x, y, x + 6, y + 6))
-    for r, c in HOUSEHOLDS:
+    for r, c in households:
         for nb in ((r + 1, c), (r, c + 1)):
-            if nb in HOUSEHOLDS:
+            if nb in households:
                 graph.add_edge((r, c), nb, length=4.0)
     return graph
 
@@ -93,15 +93,7 @@ def test_grids_near_the_mean_trade_their_slack_for_less_overlap():
     hulls no longer overlap."""
     homes = {(r, c): (4 if (r, c) == (0, 3) else 16 if c < 3 else 20)
              for r in range(2) for c in range(6)}
-    graph: nx.Graph[Hashable] = nx.Graph()
-    for (r, c), hh in homes.items():
-        x, y = 10.0 * c, 10.0 * (1 - r)
-        graph.add_node((r, c), households=hh, x=x + 3, y=y + 3,
-                       footprint=shapely.box(x, y, x + 6, y + 6))
-    for r, c in homes:
-        for nb in ((r + 1, c), (r, c + 1)):
-            if nb in homes:
-                graph.add_edge((r, c), nb, length=4.0)
+    graph = lattice(homes)
     parts = {v: ("a" if v[1] < 3 or v == (0, 3) else "b") for v in homes}
     assert hull_overlap(graph, parts) == 12
     every = set(homes)
