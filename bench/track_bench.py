@@ -44,9 +44,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from dispatch.routing.network import WalkNetwork
 from dispatch.routing.patrol import grid_streets, patrol_route
-from dispatch.tracks.cleaning import clean_track
+from dispatch.tracks.cleaning import THIN_M, clean_track
 from dispatch.tracks.compliance import covered_streets
-from dispatch.tracks.matching import MatchMap, edge_key, match_track
+from dispatch.tracks.matching import OBS_NOISE_M, MatchMap, edge_key, match_track
 from dispatch.tracks.simulate import Noise, simulate_track, skip_parts, walked_truth
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -149,7 +149,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--grids", type=int, default=4, help="patrols per extract")
     parser.add_argument("--no-tune", action="store_true",
-                        help="skip tuning: obs_noise_m 15, thin_m 10 (the defaults)")
+                        help="skip tuning: the service's obs_noise_m and thin_m")
     args = parser.parse_args()
     if not all((DATA / f).exists() for f in EXTRACTS.values()):
         print(f"shared extracts not found in {DATA}")
@@ -158,7 +158,7 @@ def main() -> int:
     for name, (net, _, routes) in loaded.items():
         print(f"{name}: {net.graph.number_of_edges()} streets, {len(routes)} patrols, "
               f"{statistics.mean(r.length_m for r in routes) / 1000:.1f} km each")
-    choice = {"obs_noise_m": 15.0, "thin_m": 10.0}
+    choice = {"obs_noise_m": OBS_NOISE_M, "thin_m": THIN_M}
     if not args.no_tune:
         net, mmap, routes = loaded["Nanjing"]
         print("\nTuning on Nanjing (seed 1, σ 10 m, 5 s):\n")

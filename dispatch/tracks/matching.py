@@ -125,13 +125,30 @@ def segment_to_segment(f1: tuple[float, float], f2: tuple[float, float],
 
 class _QuietMatching(DistanceMatching):  # type: ignore[misc]
     """The matcher's lattice entry, printed only when its logger is on: unless Python runs
-    with -O, the library formats every entry for a debug message (``str(m_next)``) whether
-    the message is logged or not, a quarter of the matching time."""
+    with -O, the library formats every entry for a debug message (``str(m_next)``,
+    ``repr_static``) whether the message is logged or not, a quarter of the matching time.
+
+    Its hash is its lattice key's (node or segment, observation, non-emitting step) instead of
+    a string formatted from the same fields (``cname``) at every set insertion: entries
+    compare by identity, so any hash is valid, and an integer tuple's does not change with
+    the process's string-hash seed."""
+
+    __slots__ = ()
 
     def __str__(self, label_width: int | None = None) -> str:
         if _LOG.isEnabledFor(logging.DEBUG):
             return str(super().__str__(label_width))
         return ""
+
+    @staticmethod
+    def repr_static(fields: tuple[object, ...], label_width: int | None = None) -> str:
+        if _LOG.isEnabledFor(logging.DEBUG):
+            return str(DistanceMatching.repr_static(fields, label_width))
+        return ""
+
+    def __hash__(self) -> int:
+        e = self.edge_m
+        return hash((e.l1, e.l2, self.obs, self.obs_ne))
 
 
 @dataclass
