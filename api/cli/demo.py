@@ -27,7 +27,8 @@ def register(sub) -> None:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """``wangge demo``: import the bundled demo district and plan it, writing layers and a
-    summary."""
+    summary; then, unless ``--no-serve``, serve it. Served, the plan written out is the one
+    the store holds (planned on first run), so the district is planned once."""
     from api.services.demo import demo_source
     from gis.export import study_area_layers, write_geojson, write_gpkg
     from gis.study_area import format_summary, load_study_area
@@ -44,12 +45,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
         write_geojson(gdf, out / f"{name}.geojson", area.attribution)
     summary = area.summary()
     print(format_summary(summary))
-    from partition.plan import make_plan
     from partition.plan_io import write_plan
 
     started = time.perf_counter()
-    with step_progress(5) as advance:
-        plan = make_plan(area, progress=advance)
+    if args.no_serve:
+        from partition.plan import make_plan
+
+        with step_progress(5) as advance:
+            plan = make_plan(area, progress=advance)
+        filled: dict = {}
+    else:
+        filled, plan = _fill_store(out / "data")
     write_plan(plan, out / "plan.gpkg", area.attribution)
     write_geojson(plan.grids, out / "grids.geojson", area.attribution)
     plan_summary = dict(plan.summary, seconds=round(time.perf_counter() - started, 2),
@@ -62,22 +68,40 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(area.attribution)
     if args.no_serve:
         return 0
-    return _serve_demo(out / "data", args.host, args.port)
+    return _serve_demo(out / "data", args.host, args.port, filled.get("admin_token"))
 
 
-def _serve_demo(data_dir: Path, host: str, port: int) -> int:
-    """Fill the demo store on first run (plan, workers, assignments, patrols), then serve it."""
-    import uvicorn
-
-    from api.app import create_app
+def _fill_store(data_dir: Path):
+    """Fill the demo store on first run (plan, workers, assignments, patrols); the store's
+    active plan (EPSG:4326) with what was filled."""
     from api.services.demo import demo_service
     from api.settings import Settings
+    from api.store.db import Database
+    from api.store.plans import active_plan, as_partition_plan
 
     print("准备演示服务 preparing the demo service (first run: plan, workers, routes) ...",
           flush=True)
     filled = demo_service(data_dir)
-    if filled.get("admin_token"):
-        print(f"管理员令牌 admin token (shown once): {filled['admin_token']}")
+    settings = Settings.from_env(data_dir)
+    db = Database(settings.url, settings.sqlite_synchronous)
+    try:
+        with db.read_session() as session:
+            row = active_plan(session)
+            assert row is not None, "demo_service leaves an active plan"
+            return filled, as_partition_plan(session, row)
+    finally:
+        db.dispose()
+
+
+def _serve_demo(data_dir: Path, host: str, port: int, admin_token: str | None) -> int:
+    """Serve the filled demo store."""
+    import uvicorn
+
+    from api.app import create_app
+    from api.settings import Settings
+
+    if admin_token:
+        print(f"管理员令牌 admin token (shown once): {admin_token}")
     print(f"网格服务 Wangge service: http://{host}:{port}/docs  地图 maps: "
           f"http://{host}:{port}/maps/grids  (Ctrl+C 停止 to stop)", flush=True)
     uvicorn.run(create_app(Settings.from_env(data_dir)), host=host, port=port,

@@ -63,6 +63,27 @@ def test_demo_writes_outputs(tmp_path, capsys):
     assert summary["plan"]["grids"] > 40 and summary["plan"]["non_contiguous"] == 0
 
 
+def test_served_demo_plans_the_district_once(tmp_path, monkeypatch):
+    """`wangge demo` planned the district for its files, then again for the store; the files
+    now come from the store's plan, and a second run plans nothing."""
+    import uvicorn
+
+    import partition.plan
+
+    calls = []
+    make_plan = partition.plan.make_plan
+    monkeypatch.setattr(partition.plan, "make_plan",
+                        lambda *a, **k: calls.append(1) or make_plan(*a, **k))
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **k: None)
+    out = tmp_path / "demo"
+    for _ in range(2):
+        assert main(["demo", "--out", str(out)]) == 0
+    assert len(calls) == 1
+    grids = pyogrio.read_dataframe(out / "plan.gpkg", layer="grids")
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert len(grids) == summary["plan"]["grids"] > 40
+
+
 @pytest.mark.skipif(shutil.which("wangge") is None, reason="console script not installed")
 def test_console_script_is_installed():
     result = subprocess.run(["wangge", "--help"], capture_output=True, text=True, check=True)
