@@ -59,11 +59,12 @@ def study_area_layers(area: StudyArea) -> dict[str, gpd.GeoDataFrame]:
 
 
 @contextmanager
-def atomically(path: Path):
-    """Yield a temporary path beside ``path``; it replaces ``path`` only if the block
-    completes, and is removed either way."""
+def atomically(path: Path, suffix: str | None = None):
+    """Yield a temporary path beside ``path`` (ending in ``suffix``, default ``path``'s); it
+    replaces ``path`` only if the block completes, and is removed either way."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix or path.suffix,
+                                dir=path.parent)
     os.close(fd)
     tmp = Path(name)
     tmp.unlink()
@@ -79,12 +80,14 @@ def write_gpkg(layers: dict[str, gpd.GeoDataFrame], path: str | Path,
                attribution: str | None = None,
                tables: dict[str, pd.DataFrame] | None = None) -> Path:
     """Write ``layers`` (and non-spatial ``tables``) to one GeoPackage atomically;
-    ``attribution`` goes in a table of its own named ``attribution``."""
+    ``attribution`` goes in a table of its own named ``attribution``. A ``path`` without the
+    ``.gpkg`` extension is written as given (GDAL warns about such a name, so the temporary
+    file has the extension)."""
     path = Path(path)
     tables = dict(tables or {})
     if attribution:
         tables["attribution"] = pd.DataFrame({"attribution": [attribution]})
-    with atomically(path) as tmp:
+    with atomically(path, ".gpkg") as tmp:
         for name, gdf in layers.items():
             gdf.to_file(tmp, layer=name, driver="GPKG")
         for name, table in tables.items():
