@@ -383,8 +383,9 @@ def _improve(p: _Prepared, community: Hashable, i: int, labels: Labels, budget: 
         first = early if early is not None and early.bound is not None else None
     labels.update(repair_extremes(graph, labels, movable=set(comp), mean=p.mean,
                                   budget=budget))
+    beyond: dict[Hashable, int] = {}
     exact = split_exactly(graph, [(comp, k)], labels, p.mean,
-                          lambda: f"{community}/{i}.{tag}{next(spare)}", budget)
+                          lambda: f"{community}/{i}.{tag}{next(spare)}", budget, beyond)
     # Larger groups, with what the other steps left.
     found = first if first is not None else _prove(p, i, labels, budget,
                                                    max(forced, exact.get(comp[0]) or 0.0))
@@ -412,6 +413,8 @@ def _improve(p: _Prepared, community: Hashable, i: int, labels: Labels, budget: 
     # already put its grids beyond it (they are not free grids whatever happens).
     needy = worst > BALANCE_LIMIT + 1e-9 and proven <= 100 * BALANCE_LIMIT
     return {"labels": labels, "exact": exact.get(comp[0]), "forced": proof,
+            # Grids beyond the limit every split into k grids has (split_exactly).
+            "beyond": (beyond[comp[0]], k) if comp[0] in beyond else None,
             "ran_out": budget.ran_out, "spent": budget.spent, "units": budget.units,
             "needy": needy, "kept": kept}
 
@@ -492,12 +495,22 @@ def _second_pass(tasks: list[tuple[Hashable, int, int]], results: list[Result], 
             out[j] = {**result, "spent": before["spent"] + result["spent"],
                       "units": before["units"],
                       "exact": max(before["exact"] or 0.0, result["exact"] or 0.0) or None,
+                      "beyond": _more_beyond(before.get("beyond"), result.get("beyond")),
                       "forced": max(before.get("forced") or 0.0,
                                     result.get("forced") or 0.0) or None,
                       "kept": result.get("kept") or before.get("kept")}
             if result["ran_out"] and result["needy"]:
                 candidates.append(j)
     return out
+
+
+def _more_beyond(a: tuple[int, int] | None,
+                 b: tuple[int, int] | None) -> tuple[int, int] | None:
+    """Of two passes' (grids beyond the limit, grid count) proofs, the later one, or the
+    one proving more at the same count."""
+    if a is None or b is None:
+        return b or a
+    return a if a[1] == b[1] and a[0] > b[0] else b
 
 
 def _finish(p: _Prepared, results: dict[int, Result],
@@ -527,7 +540,9 @@ def _finish(p: _Prepared, results: dict[int, Result],
     for i, (comp, k) in enumerate(p.counts):
         exact = [against(results[i][key], p.mean, mean) for key in ("exact", "forced")
                  if k > 1 and results[i].get(key)]
-        proven = _bound_group(graph, comp, labels, bounds, mean, exact)
+        proven = _bound_group(graph, comp, labels, bounds, mean, exact,
+                              (*results[i]["beyond"], p.mean)
+                              if k > 1 and results[i].get("beyond") else None)
         if k > 1 and results[i]["ran_out"]:
             division.budget.append({"community": community, "buildings": len(comp),
                                     "grids": k, "units_spent": round(results[i]["spent"], 2),
@@ -573,13 +588,17 @@ def _labeller(prefix: str) -> NewLabel:
 
 
 def _bound_group(graph: nx.Graph[Hashable], comp: list[Hashable], labels: Labels,
-                 bounds: dict[Hashable, float], mean: float, exact: list[float]) -> float:
+                 bounds: dict[Hashable, float], mean: float, exact: list[float],
+                 beyond: tuple[int, int, float] | None = None) -> float:
     """Deviation bounds (percent, against ``mean``) of group ``comp``'s buildings in
     ``bounds``; returns the largest proven for the group. Every grid is a sum of whole
     buildings: the subset sums and the neighbours bound each grid; the division into whole
     grids and the exact models' bounds (``exact``: set partitioning, the flow model) prove
     one grid of the group beyond them, not every grid: its worst one is marked
-    (partition.plan counts the others free)."""
+    (partition.plan counts the others free). ``beyond``: (m, k, the mean it was proven
+    against): every split into k grids has m grids beyond BALANCE_LIMIT of that mean
+    (set_partition.beyond_bound), so m of the group's grids beyond it are marked
+    (:func:`_mark_beyond`)."""
     sizes = [graph.nodes[b]["households"] for b in comp]
     each = subset_sum_bound(sizes, mean)
     bounds.update({b: max(each, near) for b, near
@@ -587,7 +606,41 @@ def _bound_group(graph: nx.Graph[Hashable], comp: list[Hashable], labels: Labels
     proven = max([each, division_bound(sizes, mean), *exact])  # deviation_lower_bound
     if proven > each:
         _mark_forced(graph, comp, labels, bounds, mean, proven)
+    if beyond is not None and beyond[0] > 1:
+        _mark_beyond(graph, comp, labels, bounds, mean, *beyond)
     return proven
+
+
+def _mark_beyond(graph: nx.Graph[Hashable], comp: list[Hashable], labels: Labels,
+                 bounds: dict[Hashable, float], mean: float, count: int, grids: int,
+                 proven_mean: float) -> None:
+    """Every split of group ``comp`` into ``grids`` grids has ``count`` grids beyond
+    BALANCE_LIMIT of ``proven_mean`` (each holds a whole number of households below
+    (1 - limit) or above (1 + limit) x ``proven_mean``). Where fewer of its grids in
+    ``labels`` are bound beyond the limit, the worst of the others that hold such a load
+    (the largest deviation from ``mean``, then the label as text) are bound, up to
+    ``count``, at the least deviation from ``mean`` such a load has (none where that is
+    within the limit)."""
+    low = math.ceil(proven_mean * (1 - BALANCE_LIMIT) - 1e-6) - 1
+    high = math.floor(proven_mean * (1 + BALANCE_LIMIT) + 1e-6) + 1
+    least = 100.0 * min(high - mean, mean - low) / mean if mean > 0 else 0.0
+    if least <= 100 * BALANCE_LIMIT:
+        return
+    members: dict[Hashable, list[Hashable]] = defaultdict(list)
+    for b in comp:
+        members[labels[b]].append(b)
+    loads = {g: sum(graph.nodes[b]["households"] for b in bs) for g, bs in members.items()}
+    bound_beyond = [g for g, bs in members.items()
+                    if max(bounds[b] for b in bs) > 100 * BALANCE_LIMIT]
+    if len(members) != grids:
+        return  # proven for another count of grids
+    # Only grids beyond the limit may be marked: the bound holds for them as drawn.
+    others = sorted((g for g in members if g not in bound_beyond
+                     and (loads[g] <= low or loads[g] >= high)),
+                    key=lambda g: (-abs(loads[g] - mean), str(g)))
+    for g in others[:max(0, count - len(bound_beyond))]:
+        for b in members[g]:
+            bounds[b] = max(bounds[b], least)
 
 
 def _mark_forced(graph: nx.Graph[Hashable], comp: list[Hashable], labels: Labels,
@@ -701,7 +754,8 @@ def _rebalanced(graph: nx.Graph[Hashable], community: Hashable, members: list[Ha
     # Buildings of split groups may change grid; building grids stay as they are.
     movable = {b for comp, k in groups if k > 1 for b in comp}
     labels.update(repair_extremes(work, labels, movable=movable, mean=mean, budget=budget))
-    exact = split_exactly(work, groups, labels, mean, new_label, budget)
+    beyond: dict[Hashable, int] = {}
+    exact = split_exactly(work, groups, labels, mean, new_label, budget, beyond)
     for comp in empty:
         old = pd.Series([prev.get(b) for b in comp]).dropna()
         if len(old):  # land cut off by barriers keeps the grid it had
@@ -710,7 +764,8 @@ def _rebalanced(graph: nx.Graph[Hashable], community: Hashable, members: list[Ha
     building_grids = frozenset(labels[b] for b in found.building_grids if b in labels)
     _attach_empty(work, empty, labels, new_label, building_grids)
     for comp, _ in groups:
-        _bound_group(work, comp, labels, bounds, mean, [exact.get(comp[0], 0.0)])
+        _bound_group(work, comp, labels, bounds, mean, [exact.get(comp[0], 0.0)],
+                     (beyond.get(comp[0], 0), k, mean))
     ran_out = [{"community": community, "buildings": len(members), "grids": len(groups),
                 "units_spent": round(budget.spent, 2), "bound_pct": None}] \
         if budget.ran_out else []
@@ -721,7 +776,8 @@ def _rebalanced(graph: nx.Graph[Hashable], community: Hashable, members: list[Ha
 
 def split_exactly(graph: nx.Graph[Hashable], groups: list[tuple[list[Hashable], int]],
                   labels: Labels, mean: float, new_label: NewLabel,
-                  budget: WorkBudget) -> dict[Hashable, float]:
+                  budget: WorkBudget,
+                  beyond: dict[Hashable, int] | None = None) -> dict[Hashable, float]:
     """Groups whose worst grid is still beyond BALANCE_LIMIT are split again, exactly
     (partition.set_partition): as a whole, else the worst grid with the grids around it
     (one ring, two, three), while that builds a better split (the whole group with
@@ -733,7 +789,9 @@ def split_exactly(graph: nx.Graph[Hashable], groups: list[tuple[list[Hashable], 
     set_partition.OVER_LEVEL above the least level for fewer grids beyond the limit (the
     windows around the worst grid do not: their bound proves nothing about the group).
     Returns, per first node of such a group, the deviation bound (percent) the exact model
-    proved for every split of the whole group."""
+    proved for every split of the whole group; ``beyond`` gets, per first node, how many
+    grids every split of the whole group has beyond the limit, where the worst is proven
+    beyond it and that was proven for more than one (set_partition.beyond_bound)."""
     out: dict[Hashable, float] = {}
     for comp, k in groups:
         if k < 2:
@@ -748,6 +806,8 @@ def split_exactly(graph: nx.Graph[Hashable], groups: list[tuple[list[Hashable], 
         budget.ran_out |= whole.ran_out
         if result.bound is not None:
             out[comp[0]] = 100.0 * result.bound / mean
+        if beyond is not None and result.beyond > 1:
+            beyond[comp[0]] = result.beyond
         if result.labels is not None:
             _relabel(graph, result.labels, labels, new_label)
         elif not result.optimal and budget.allows():

@@ -76,11 +76,15 @@ class GroupSplit:
     node of the group -> one of 0..k-1, a split whose worst grid is better than the
     present one's (or as good, with fewer grids beyond BALANCE_LIMIT), or None.
     With ``over`` (:func:`best_split`), a worse worst grid within it, with fewer grids
-    beyond BALANCE_LIMIT. ``optimal``: no split has a better worst grid than the present."""
+    beyond BALANCE_LIMIT. ``optimal``: no split has a better worst grid than the present.
+    ``beyond``: every split of the group into k grids (contiguity relaxed as for ``bound``)
+    has at least this many grids beyond BALANCE_LIMIT of the mean (:func:`beyond_bound`;
+    0: not sought, or nothing proven)."""
 
     bound: float | None
     labels: dict[Hashable, int] | None
     optimal: bool = False
+    beyond: int = 0
 
 
 def best_split(graph: nx.Graph[Hashable], nodes: list[Hashable], k: int, mean: float,
@@ -154,11 +158,17 @@ def best_split(graph: nx.Graph[Hashable], nodes: list[Hashable], k: int, mean: f
     found = _least_level(better, lambda level: cover(level, real=True))[1] if better \
         else None
     level = better[found] if found is not None else now
+    # Where the worst grid is proven beyond the limit and other grids are beyond it too,
+    # how many grids every split has beyond it (the whole group only: ``over``).
+    forced_beyond = over > 0 and others and (
+        allowed > free or (bound is not None and SCALE * bound > free))
     if found is None and not (others and window == windows[0]
                               and cover(now, real=True)):
         # Nothing below today's worst (optimal when the sets reach that far), and no other
         # grid beyond the limit to bring within it at today's worst.
-        return GroupSplit(bound, None, optimal=not better and window == windows[0])
+        return GroupSplit(bound, None, optimal=not better and window == windows[0],
+                          beyond=beyond_bound(group, sets, k, mean, budget)
+                          if forced_beyond else 0)
     keep = [i for i, d in enumerate(deviation) if d <= level]
     hint = set(built[level])
     chosen = _cheapest_cover(graph, [sets[i] for i in keep], [deviation[i] for i in keep],
@@ -183,9 +193,61 @@ def best_split(graph: nx.Graph[Hashable], nodes: list[Hashable], k: int, mean: f
                 # Today's split is within the cap with fewer grids beyond (a later pass
                 # that could not afford the wider cover): kept.
                 chosen = None
+    count = beyond_bound(group, sets, k, mean, budget) if forced_beyond and penalty(
+        group.deviations(chosen, mean) if chosen is not None else devs, free)[0] > 1 else 0
     if chosen is None:
-        return GroupSplit(bound, None, optimal=not better and window == windows[0])
-    return GroupSplit(bound, group.label(chosen, present))
+        return GroupSplit(bound, None, optimal=not better and window == windows[0],
+                          beyond=count)
+    return GroupSplit(bound, group.label(chosen, present), beyond=count)
+
+
+def beyond_bound(group: _Group, sets: list[frozenset[Hashable]], k: int, mean: float,
+                 budget: WorkBudget) -> int:
+    """Grids beyond BALANCE_LIMIT of ``mean`` that every split of ``group`` into ``k``
+    grids has, contiguity relaxed as for the level bound (through household-less
+    buildings): k less the most disjoint ``sets`` within the limit (``sets`` holding every
+    connected set within it) that leave at least one building with households for each
+    other grid (none where there is no other), and, where one grid is left, households
+    beyond the limit for it. Every grid of a split holds buildings with households and is
+    a connected set, so a split with m grids beyond the limit has k - m such sets. 0 when
+    the solve does not conclude within WORK or the budget."""
+    limit = BALANCE_LIMIT * mean + 1e-6  # generous: at most more sets within
+    within = [s for s in sets if abs(sum(group.w[v] for v in s) - mean) <= limit]
+    if not within:
+        return k
+    cp = cp_model.CpModel()
+    x = [cp.new_bool_var("") for _ in within]
+    covering: dict[Hashable, list[cp_model.IntVar]] = {v: [] for v in group.positive}
+    for var, s in zip(x, within, strict=True):
+        for v in s:
+            covering[v].append(var)
+    for v in group.positive:
+        if len(covering[v]) > 1:
+            cp.add_at_most_one(covering[v])
+    chosen = sum(x)
+    cp.add(chosen <= k)
+    # The other k - chosen grids hold the buildings with households left, one at least
+    # each (none left where there are no other grids) ...
+    left = len(group.positive) - sum(len(s) * var for s, var in zip(within, x, strict=True))
+    cp.add(left >= k - chosen)
+    cp.add(left <= len(group.positive) * (k - chosen))
+    # ... and where there is one, it holds the households left, beyond the limit.
+    rest = sum(group.w[v] for v in group.positive) \
+        - sum(sum(group.w[v] for v in s) * var for s, var in zip(within, x, strict=True))
+    one, low = cp.new_bool_var(""), cp.new_bool_var("")
+    cp.add(chosen == k - 1).only_enforce_if(one)
+    cp.add(chosen != k - 1).only_enforce_if(~one)
+    cp.add(rest <= math.ceil(mean - limit) - 1).only_enforce_if([one, low])
+    cp.add(rest >= math.floor(mean + limit) + 1).only_enforce_if([one, ~low])
+    cp.maximize(chosen)
+    status, solver = budget.solve(cp, WORK)
+    if status == cp_model.OPTIMAL:
+        most = round(solver.objective_value)
+    elif status == cp_model.FEASIBLE:
+        most = math.floor(solver.best_objective_bound + 1e-6)
+    else:
+        return 0
+    return max(0, k - most)
 
 
 def _fewer_beyond(

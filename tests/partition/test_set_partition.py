@@ -9,13 +9,15 @@ import networkx as nx
 import pytest
 
 from partition.budget import WorkBudget
-from partition.divide import split_around_worst, split_exactly
+from partition.divide import _bound_group, split_around_worst, split_exactly
 from partition.metrics import BALANCE_LIMIT
 from partition.regionalize import bisect
 from partition.set_partition import (
     OVER_LEVEL,
     SCALE,
+    _Group,
     best_split,
+    beyond_bound,
     candidate_grids,
     neighbours_with_households,
 )
@@ -280,3 +282,65 @@ def test_the_whole_group_leaves_work_for_the_grids_around_the_worst(units):
     assert all(nx.is_connected(graph.subgraph([v for v in graph if labels[v] == p]))
                for p in set(labels.values()))
     assert _worst(graph, labels, mean) <= BALANCE_LIMIT * mean
+
+
+def _brute_force_beyond(graph: nx.Graph, k: int, mean: float) -> int:
+    """The fewest grids beyond BALANCE_LIMIT of ``mean`` over every split of the graph into
+    k connected grids that all hold households."""
+    nodes = sorted(graph)
+    best = k + 1
+    for choice in itertools.product(range(k), repeat=len(nodes)):
+        if len(set(choice)) < k or choice[0] != 0:
+            continue
+        labels = dict(zip(nodes, choice, strict=True))
+        parts = [[v for v in nodes if labels[v] == p] for p in range(k)]
+        if all(sum(graph.nodes[v]["households"] for v in part) > 0
+               and nx.is_connected(graph.subgraph(part)) for part in parts):
+            best = min(best, _beyond(graph, labels, mean))
+    return best
+
+
+@pytest.mark.parametrize("seed", range(30))
+@pytest.mark.parametrize("share", [0.7, 1.0, 1.3])
+def test_grids_beyond_the_limit_that_every_split_has_hold(seed, share):
+    """beyond_bound: no split into k connected grids with households has fewer grids beyond
+    the limit (brute force over every split of a 3 x 3 block, some buildings without
+    households), at means below, at and above the group's average."""
+    graph = _lattice(seed, rows=3, cols=3)
+    k = 3
+    if sum(graph.nodes[v]["households"] > 0 for v in graph) < k:
+        pytest.skip("fewer buildings with households than grids")
+    mean = share * sum(graph.nodes[v]["households"] for v in graph) / k
+    group = _Group(graph, list(graph))
+    sets = candidate_grids(group.near, group.w, group.positive, 0, math.inf)
+    found = beyond_bound(group, sets, k, mean, WorkBudget())
+    least = _brute_force_beyond(graph, k, mean)
+    assert found <= least
+    if all(graph.nodes[v]["households"] > 0 for v in graph) and least == 0:
+        assert found == 0  # nothing relaxed: the k sets are a split
+
+
+def test_grids_proven_beyond_the_limit_are_not_free():
+    """A row 380 | 10 | 270 | 380 | 10 | 260 at a mean of 300 for 4 grids: every split has
+    both 380s beyond the limit (alone, +26.7%, or with more). The sizes prove one grid
+    beyond it, beyond_bound the second, and both grids are marked."""
+    graph = nx.Graph()
+    for i, households in enumerate((380, 10, 270, 380, 10, 260)):
+        graph.add_node(i, households=households, x=10.0 * i, y=0.0)
+    for i in range(5):
+        graph.add_edge(i, i + 1, length=10.0, cost=10.0)
+    mean = 300.0
+    assert _brute_force_beyond(graph, 4, mean) == 2
+    labels = {0: "a", 1: "b", 2: "b", 3: "c", 4: "d", 5: "d"}
+    proven: dict = {}
+    bounds = split_exactly(graph, [(list(graph), 4)], labels, mean, None, WorkBudget(), proven)
+    assert proven == {0: 2}
+    marks: dict = {}
+    _bound_group(graph, list(graph), labels, marks, mean, [bounds.get(0, 0.0)],
+                 (proven[0], 4, mean))
+    loads: dict = {}
+    for v, p in labels.items():
+        loads[p] = loads.get(p, 0) + graph.nodes[v]["households"]
+    marked = {labels[v] for v, b in marks.items() if b > 100 * BALANCE_LIMIT}
+    assert len(marked) == 2
+    assert all(abs(loads[p] - mean) > BALANCE_LIMIT * mean for p in marked)
