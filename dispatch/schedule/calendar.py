@@ -58,7 +58,9 @@ spread over the whole horizon, do not have. Then, still outside, the whole-horiz
 variable (``n * load_k`` within ``(1 ± band) * T``), so one CP-SAT model of the whole horizon
 either finds a calendar within it (large neighbourhood search from the calendar, minimising
 the largest excess beyond the band) or, where its bound says so, proves that none exists with
-every visit on one whole day (``Calendar.exact_band``).
+every visit on one whole day (``Calendar.exact_band``); in a first plan, a calendar more than
+``EXACT_MARGIN_PCT`` beyond the band gets ``EXACT_FAR_BUDGET_S`` only (from there it found
+no calendar within the band: its proofs, on small inputs, come in presolve).
 
 A weekly re-plan can be given what came before it: the loads of the days worked
 (``past_loads``: the days aim at the level of those days and the horizon's together, and the
@@ -161,6 +163,15 @@ EXACT_BUDGET_S = 1.0  # CP-SAT deterministic time of the whole-horizon band mode
 # still outside the band with nothing proven beyond it)
 ROUNDINGS = 3  # starts rounded from the chain relaxation (chain_relaxation: the largest
 # flow, then draws) levelled against the mean, while the calendar is outside the band
+EXACT_MARGIN_PCT = 3.0  # in a first plan the band model has its whole budget for a calendar
+# within this many points of the band only: it found calendars from 15.0-17.3% off and none
+# from further, and proved none on a real input (bench/visit_calendar_results.md), at 5-6 CPU
+# s a worker; further off, EXACT_FAR_BUDGET_S (about 0.4 CPU s): the proofs of small inputs
+# come in its presolve
+EXACT_FAR_BUDGET_S = 0.1
+CHAINED_EXACT_SHARE = 0.5  # after the rounded starts (_from_chains), the band model's share of
+# its budget: the two share one worker's time (1.0: nanjing-A --seed 61's worker 12, open at
+# 16.9%, took 18.4 CPU s under load 15, 7 of them in the band model)
 WORKERS = 1  # CP-SAT on one thread: its deterministic limit is kept (4 interleaved
 # subsolvers overshot a 0.3 limit fivefold, 17 s on this loaded machine)
 
@@ -213,6 +224,7 @@ class Calendar:
             ``band_pct``, ``forced_pct`` and ``exact_band`` are about the horizon's days
             against the mean of those days and the horizon's together
             (:attr:`band_deviation_pct`); empty: the horizon's own mean.
+        cpu_s: CPU time of the solve (``time.process_time`` of the process that planned it).
     """
 
     worker_id: object
@@ -227,6 +239,7 @@ class Calendar:
     forced_pct: float | None = None
     exact_band: str | None = None
     past: Past = NO_PAST
+    cpu_s: float = 0.0
 
     @property
     def scheduled_pct(self) -> float:
@@ -303,7 +316,8 @@ def plan_calendar(worker_id: object, groups: Sequence[Group], days: Sequence[Wor
         exact_budget_s: then, when nothing is proven beyond ``band_pct``, CP-SAT's
             deterministic time for the whole-horizon band model
             (:meth:`_Problem.exact_band`: a calendar within the band, or the proof that none
-            exists; 0: not run).
+            exists; 0: not run); in a first plan at most ``EXACT_FAR_BUDGET_S`` for a
+            calendar more than ``EXACT_MARGIN_PCT`` beyond ``band_pct``.
         roundings: then, in a first plan (no ``past_loads``), when nothing is proven beyond
             ``band_pct`` by the relaxation, the chain relaxation
             (:func:`~dispatch.schedule.bounds.chain_relaxation`) proves what it can, and up
@@ -329,7 +343,7 @@ def plan_calendar(worker_id: object, groups: Sequence[Group], days: Sequence[Wor
     Raises:
         ArgumentError: no work day in the horizon while visits are due.
     """
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     days = sorted(days, key=lambda d: d.day)
     occurrences, overdue = due_chains(groups, start, list(days))
     if groups and not days:
@@ -407,7 +421,8 @@ def plan_calendar(worker_id: object, groups: Sequence[Group], days: Sequence[Wor
             bound = proven(relaxation(problem)[0])
         solution, forced = _band_search(solve, solution, band_pct,
                                         band_budget_s or budget_s, bound, band_tries)
-        if forced < band_pct and roundings > 0 and not past.days:
+        chained = forced < band_pct and roundings > 0 and not past.days
+        if chained:
             # a first plan only: in weekly re-plans (past days) the rounded starts ran for
             # almost every worker every week and nearly doubled the slowest re-plan's CPU
             # (Beijing rolling 41 -> 78 s), its later weeks re-planned the week after
@@ -417,10 +432,15 @@ def plan_calendar(worker_id: object, groups: Sequence[Group], days: Sequence[Wor
                 forced = None  # a calendar within the band: nothing forced
         if exact_budget_s > 0 and forced is not None and forced < band_pct:
             # nothing proven beyond the band: the whole-horizon model finds a calendar
-            # within it or proves that none exists
+            # within it or proves that none exists; after the rounded starts, with a share
+            # of its budget, and in a first plan, a calendar further than EXACT_MARGIN_PCT
+            # from the band with a small one (a proof in presolve)
+            budget = exact_budget_s * (CHAINED_EXACT_SHARE if chained else 1.0)
+            if not past.days and deviation(solution.loads, past) > band_pct + EXACT_MARGIN_PCT:
+                budget = min(budget, EXACT_FAR_BUDGET_S)
             found, proven_pct = problem.exact_band(
-                solution.chosen, band_pct, exact_budget_s,
-                time_limit_s or WALL_GUARD * exact_budget_s + 1, log)
+                solution.chosen, band_pct, budget, time_limit_s or WALL_GUARD * budget + 1,
+                log)
             exact, searched = "open", forced
             if found is not None and _no_worse(found, solution, days, past):
                 solution = replace(found, status=solution.status)  # a lower largest excess
@@ -439,7 +459,8 @@ def plan_calendar(worker_id: object, groups: Sequence[Group], days: Sequence[Wor
     return Calendar(worker_id, visits, {d.day: solution.loads[k] for k, d in enumerate(days)},
                     sum(1 for o in occurrences if not o.optional), overdue, solution.status,
                     round(time.perf_counter() - started, 3), solution.weekly_short,
-                    band_pct=band_pct, forced_pct=forced, exact_band=exact, past=past)
+                    band_pct=band_pct, forced_pct=forced, exact_band=exact, past=past,
+                    cpu_s=round(time.process_time() - cpu_started, 3))
 
 
 def _carried(previous: Sequence[ScheduledVisit], start_at: dict[int, int],
