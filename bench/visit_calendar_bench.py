@@ -24,8 +24,8 @@ days, ``--band-tries`` CP-SAT solves with the band as a hard constraint, the pol
 the calendar's own mean, CP-SAT re-packing windows of days, and for a worker still outside
 with nothing proven, the chain relaxation (a proof, or level days rounded to new starts,
 levelled against their mean), then the whole-horizon band model: a calendar within ±15%
-or the proof that none exists; after the rounded starts half its budget, a tenth for a
-calendar more than 3 points beyond the band), ``CP-SAT no band model`` (the same without
+or the proof that none exists; a tenth of its budget for a calendar more than 3 points
+beyond the band), ``CP-SAT no band model`` (the same without
 the last two: ``exact_budget_s=0, roundings=0``),
 ``CP-SAT no polish`` (without the last three: ``polish_moves=0, repack_rounds=0``),
 ``CP-SAT no band`` (the same without the band search, ``band_pct=None``), ``CP-SAT

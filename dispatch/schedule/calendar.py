@@ -169,9 +169,6 @@ EXACT_MARGIN_PCT = 3.0  # in a first plan the band model has its whole budget fo
 # s a worker; further off, EXACT_FAR_BUDGET_S (about 0.4 CPU s): the proofs of small inputs
 # come in its presolve
 EXACT_FAR_BUDGET_S = 0.1
-CHAINED_EXACT_SHARE = 0.5  # after the rounded starts (_from_chains), the band model's share of
-# its budget: the two share one worker's time (1.0: nanjing-A --seed 61's worker 12, open at
-# 16.9%, took 18.4 CPU s under load 15, 7 of them in the band model)
 WORKERS = 1  # CP-SAT on one thread: its deterministic limit is kept (4 interleaved
 # subsolvers overshot a 0.3 limit fivefold, 17 s on this loaded machine)
 
@@ -421,8 +418,7 @@ def plan_calendar(worker_id: object, groups: Sequence[Group], days: Sequence[Wor
             bound = proven(relaxation(problem)[0])
         solution, forced = _band_search(solve, solution, band_pct,
                                         band_budget_s or budget_s, bound, band_tries)
-        chained = forced < band_pct and roundings > 0 and not past.days
-        if chained:
+        if forced < band_pct and roundings > 0 and not past.days:
             # a first plan only: in weekly re-plans (past days) the rounded starts ran for
             # almost every worker every week and nearly doubled the slowest re-plan's CPU
             # (Beijing rolling 41 -> 78 s), its later weeks re-planned the week after
@@ -432,10 +428,9 @@ def plan_calendar(worker_id: object, groups: Sequence[Group], days: Sequence[Wor
                 forced = None  # a calendar within the band: nothing forced
         if exact_budget_s > 0 and forced is not None and forced < band_pct:
             # nothing proven beyond the band: the whole-horizon model finds a calendar
-            # within it or proves that none exists; after the rounded starts, with a share
-            # of its budget, and in a first plan, a calendar further than EXACT_MARGIN_PCT
-            # from the band with a small one (a proof in presolve)
-            budget = exact_budget_s * (CHAINED_EXACT_SHARE if chained else 1.0)
+            # within it or proves that none exists; in a first plan, a calendar further
+            # than EXACT_MARGIN_PCT from the band with a small budget (a proof in presolve)
+            budget = exact_budget_s
             if not past.days and deviation(solution.loads, past) > band_pct + EXACT_MARGIN_PCT:
                 budget = min(budget, EXACT_FAR_BUDGET_S)
             found, proven_pct = problem.exact_band(
