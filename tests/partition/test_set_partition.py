@@ -300,7 +300,9 @@ def _brute_force_beyond(graph: nx.Graph, k: int, mean: float) -> int:
     return best
 
 
-@pytest.mark.parametrize("seed", range(30))
+# Ten seeds in the default run, twenty more marked slow (each brute force takes 0.3 s).
+@pytest.mark.parametrize("seed", [*range(10), *(pytest.param(s, marks=pytest.mark.slow)
+                                                for s in range(10, 30))])
 @pytest.mark.parametrize("share", [0.7, 1.0, 1.3])
 def test_grids_beyond_the_limit_that_every_split_has_hold(seed, share):
     """beyond_bound: no split into k connected grids with households has fewer grids beyond
