@@ -7,8 +7,12 @@ import argparse
 import json
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from api.cli.partition import format_plan_summary, load_progress, peak_memory_mb, step_progress
+
+if TYPE_CHECKING:
+    from partition.plan import Plan
 
 DEFAULT_DEMO_DIR = "wangge-demo"
 
@@ -71,7 +75,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return _serve_demo(out / "data", args.host, args.port, filled.get("admin_token"))
 
 
-def _fill_store(data_dir: Path):
+def _fill_store(data_dir: Path) -> tuple[dict, Plan]:
     """Fill the demo store on first run (plan, workers, assignments, patrols); the store's
     active plan (EPSG:4326) with what was filled."""
     from api.services.demo import demo_service
@@ -87,7 +91,8 @@ def _fill_store(data_dir: Path):
     try:
         with db.read_session() as session:
             row = active_plan(session)
-            assert row is not None, "demo_service leaves an active plan"
+            if row is None:  # demo_service activates its plan: a store changed under it
+                raise RuntimeError(f"no active plan in {data_dir}")
             return filled, as_partition_plan(session, row)
     finally:
         db.dispose()
