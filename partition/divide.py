@@ -763,7 +763,7 @@ def _rebalanced(graph: nx.Graph[Hashable], community: Hashable, members: list[Ha
     empty = [comp for comp in empty if comp[0] not in labels]
     building_grids = frozenset(labels[b] for b in found.building_grids if b in labels)
     _attach_empty(work, empty, labels, new_label, building_grids)
-    for comp, _ in groups:
+    for comp, k in groups:
         _bound_group(work, comp, labels, bounds, mean, [exact.get(comp[0], 0.0)],
                      (beyond.get(comp[0], 0), k, mean))
     ran_out = [{"community": community, "buildings": len(members), "grids": len(groups),

@@ -190,3 +190,41 @@ def test_a_re_balance_marks_forced_grids_as_a_fresh_plan_does(tmp_path):
     kept = int((again.grids["deviation_bound_pct"] > BALANCE_LIMIT * 100).sum())
     assert fresh >= 10
     assert kept <= fresh + 5
+
+
+def test_a_re_balance_checks_each_group_proof_against_its_own_grid_count(tmp_path,
+                                                                          monkeypatch):
+    """A re-balance passed each group's proof of grids beyond 15% (set_partition.beyond_bound)
+    on with the grid count of the last group of the community (a loop variable left over),
+    so a proof for a group of another count was dropped. Every group with a proof is given
+    one here; each must reach _mark_beyond with its own count."""
+    import partition.divide as divide
+    from gis.study_area import load_study_area
+    from partition.plan import make_plan
+    from tests.synthetic import write_district_osm
+
+    counts: dict = {}
+    seen: list = []
+    split_exactly, mark_beyond = divide.split_exactly, divide._mark_beyond
+
+    def proving(graph, groups, labels, mean, new_label, budget, beyond=None):
+        out = split_exactly(graph, groups, labels, mean, new_label, budget, beyond)
+        for comp, k in groups:
+            counts[comp[0]] = k
+            if beyond is not None and k > 1:
+                beyond.setdefault(comp[0], 2)
+        return out
+
+    def recording(graph, comp, labels, bounds, mean, count, grids, proven_mean):
+        seen.append((comp[0], grids))
+        return mark_beyond(graph, comp, labels, bounds, mean, count, grids, proven_mean)
+
+    osm = tmp_path / "district.osm"
+    write_district_osm(osm, 400, seed=3)
+    area = load_study_area(osm, with_walk_graph=False)
+    plan = make_plan(area, target=150, workers=1)
+    monkeypatch.setattr(divide, "split_exactly", proving)
+    monkeypatch.setattr(divide, "_mark_beyond", recording)
+    make_plan(area, target=120, previous=(plan.grids, plan.buildings), workers=1)
+    assert len({k for k in counts.values() if k > 1}) > 1  # groups of several counts
+    assert seen and all(grids == counts[first] for first, grids in seen)
