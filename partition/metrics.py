@@ -170,15 +170,24 @@ def hull_overlap_share(buildings: gpd.GeoDataFrame, group_col: str = "grid_id",
     two communities interleave where the community boundary does, which no plan chooses."""
     hulls = buildings.groupby(group_col).geometry.apply(
         lambda g: shapely.convex_hull(shapely.union_all(g.values)))
-    keep_area = (hulls.area > 0).to_numpy()
-    keys, hulls = hulls.index.to_numpy()[keep_area], hulls[keep_area].values
+    owner = None
+    if within is not None:
+        owner = buildings.groupby(group_col)[within].first().reindex(hulls.index).to_numpy()
+    return overlap_share(hulls.values, owner)
+
+
+def overlap_share(hulls: np.ndarray, owner: np.ndarray | None = None) -> float:
+    """Area covered by two or more of ``hulls`` (geometries), as a share of the area any of
+    them covers; with ``owner`` (a value per hull), only hulls with the same owner count as
+    overlapping. Hulls without area (one building, points in a line) are left out."""
+    keep_area = shapely.area(hulls) > 0
+    hulls = hulls[keep_area]
     if len(hulls) < 2:
         return 0.0
-    tree = shapely.STRtree(hulls)
-    a, b = tree.query(hulls, predicate="intersects")
+    a, b = shapely.STRtree(hulls).query(hulls, predicate="intersects")
     keep = a < b
-    if within is not None:
-        owner = buildings.groupby(group_col)[within].first().reindex(keys).to_numpy()
+    if owner is not None:
+        owner = owner[keep_area]
         keep &= owner[a] == owner[b]
     pieces = shapely.intersection(hulls[a[keep]], hulls[b[keep]])
     overlap = shapely.union_all(pieces).area if len(pieces) else 0.0

@@ -52,7 +52,7 @@ import numpy as np
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-from partition.metrics import BALANCE_LIMIT
+from partition.metrics import BALANCE_LIMIT, overlap_share
 from partition.regionalize import smallest_reachable
 
 # Weight of the sum of relative deviations against the overlap of hulls, counted in mean
@@ -257,7 +257,7 @@ def untangle(graph: nx.Graph[Hashable], assignment: Mapping[Hashable, Hashable],
     state.inner, state.low, state.less_overlap = INNER, INNER_WEIGHT, True
     _last_passes(state, eps)
     # Where the hulls still overlap much, wider slack is traded, within the limit.
-    if _overlap_share(state) > WIDE_SHARE:
+    if overlap_share(state.geoms) > WIDE_SHARE:
         state.inner, state.low, state.goals = WIDE_INNER, WIDE_WEIGHT, WIDE_GOALS
         state.limit = min(state.limit, DEVIATION_LIMIT)
         _last_passes(state, eps)
@@ -277,20 +277,6 @@ def _last_passes(state: _State, eps: float) -> None:
             break
         dirty = changed
     _move_boundaries(state, eps)
-
-
-def _overlap_share(state: _State) -> float:
-    """Area covered by two or more hulls (fixed ones too), as a share of the area any hull
-    covers (as partition.metrics.hull_overlap_share)."""
-    geoms = state.geoms[state.areas > 0]
-    if len(geoms) < 2:
-        return 0.0
-    i, j = shapely.STRtree(geoms).query(geoms, predicate="intersects")
-    keep = i < j
-    if not keep.any():
-        return 0.0
-    over = shapely.union_all(shapely.intersection(geoms[i[keep]], geoms[j[keep]])).area
-    return float(over / shapely.union_all(geoms).area)
 
 
 def _move_boundaries(state: _State, eps: float) -> None:
