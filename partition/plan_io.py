@@ -9,6 +9,9 @@ households, with the footprint. A table ``plan_summary`` holds the plan's figure
 from __future__ import annotations
 
 import json
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import geopandas as gpd
@@ -39,7 +42,8 @@ def read_plan(path: str | Path) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
     """
     path = check_file(path)
     try:
-        names = {name for name, _ in pyogrio.list_layers(path)}
+        with _quiet_extension():
+            names = {name for name, _ in pyogrio.list_layers(path)}
     except pyogrio.errors.DataSourceError as exc:
         raise InputError(path, f"not a GeoPackage ({exc})", "give a PLAN.gpkg written by "
                          "wangge partition", problem_zh="不是 GeoPackage 文件",
@@ -49,8 +53,9 @@ def read_plan(path: str | Path) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
                          "give a PLAN.gpkg written by wangge partition",
                          problem_zh="不是网格方案文件（缺少 grids 或 buildings 图层）",
                          hint_zh="请提供 wangge partition 生成的 PLAN.gpkg")
-    grids = pyogrio.read_dataframe(path, layer="grids")
-    buildings = pyogrio.read_dataframe(path, layer="buildings")
+    with _quiet_extension():
+        grids = pyogrio.read_dataframe(path, layer="grids")
+        buildings = pyogrio.read_dataframe(path, layer="buildings")
     for layer, frame, col in (("grids", grids, "grid_id"), ("buildings", buildings, "grid_id"),
                               ("buildings", buildings, "building_id")):
         if col not in frame.columns:
@@ -60,3 +65,13 @@ def read_plan(path: str | Path) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
                              hint_zh="请提供 wangge partition 生成的 PLAN.gpkg")
     buildings["building_id"] = buildings["building_id"].astype(str)
     return grids, buildings
+
+
+@contextmanager
+def _quiet_extension() -> Iterator[None]:
+    """GDAL quiet about a GeoPackage named without ``.gpkg``: ``--out plan`` writes such a file
+    on purpose, and GDAL would warn on every open of it."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*non conformant file extension",
+                                category=RuntimeWarning)
+        yield
