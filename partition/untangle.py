@@ -63,6 +63,10 @@ MAX_PASSES = 4
 ROUNDS = 1  # rounds of pair passes and three-way re-splits (2 or 3: 0.02 points less)
 DIRECTIONS = 12  # cut directions per re-split (each from both ends)
 PREFIXES = 2  # per direction, the prefixes nearest the present balance that are tried
+# and the prefix within GAP_WINDOW mean grids of it where the homes on either side lie
+# furthest apart along the direction: a clean cut a little off the present balance (twice
+# the limit: any side within it may end anywhere within it).
+GAP_WINDOW = 2 * BALANCE_LIMIT
 FULLY_EVALUATED = 3  # re-splits per pair whose overlap with third grids is computed
 # Deviation (relative) a re-split may take a grid to, unless it is there already and gets no
 # worse (0.12 was tried to leave room for re-balancing: Nanjing overlap 1.11% instead of 0.9%,
@@ -558,6 +562,9 @@ def _straight_splits(state: _State, nodes: list[Hashable], goal: float) -> np.nd
     order = np.argsort(proj, axis=1, kind="stable")
     err = np.abs(np.cumsum(wt[order], axis=1)[:, :-1] - goal)
     at = np.argsort(err, axis=1, kind="stable")[:, :PREFIXES]
+    if n > 2:
+        at = np.concatenate([at, _widest_gaps(state, nodes, angles, order, err)[:, None]],
+                            axis=1)
     d = np.repeat(np.arange(len(angles)), at.shape[1])
     at = at.ravel()
     ok = err[d, at] <= state.mean
@@ -570,6 +577,33 @@ def _straight_splits(state: _State, nodes: list[Hashable], goal: float) -> np.nd
     edges = np.array([(i, index[u]) for i, v in enumerate(nodes) for u in graph[v]
                       if index.get(u, -1) > i], dtype=np.int64).reshape(-1, 2)
     return _unique_rows(connected_sides(masks, edges[:, 0], edges[:, 1], wt))
+
+
+def _widest_gaps(state: _State, nodes: list[Hashable], angles: np.ndarray, order: np.ndarray,
+                 err: np.ndarray) -> np.ndarray:
+    """Per direction (rows of ``order``: the nodes sorted along it), the prefix within
+    GAP_WINDOW mean grids of the goal (``err``: each prefix's distance from it, households)
+    after which the homes' footprints on the two sides lie furthest apart along it; the
+    prefix nearest the goal where no such prefix leaves a gap."""
+    n = len(nodes)
+    lo = np.full((len(angles), n), np.inf)
+    hi = np.full((len(angles), n), -np.inf)
+    cos, sin = np.cos(angles)[:, None], np.sin(angles)[:, None]
+    for i, v in enumerate(nodes):
+        pts = state.coords.get(v)
+        if pts is not None and len(pts):
+            proj = cos * pts[:, 0] + sin * pts[:, 1]
+            lo[:, i], hi[:, i] = proj.min(axis=1), proj.max(axis=1)
+    hi_sorted = np.take_along_axis(hi, order, axis=1)
+    lo_sorted = np.take_along_axis(lo, order, axis=1)
+    # Between the furthest reach of the first L homes and the nearest of the rest.
+    gap = (np.minimum.accumulate(lo_sorted[:, ::-1], axis=1)[:, ::-1][:, 1:]
+           - np.maximum.accumulate(hi_sorted, axis=1)[:, :-1])
+    gap[~np.isfinite(gap) | (err > GAP_WINDOW * state.mean)] = -np.inf
+    widest = np.argmax(gap, axis=1)
+    found = np.isfinite(gap[np.arange(len(angles)), widest])
+    out: np.ndarray = np.where(found, widest, np.argmin(err, axis=1))
+    return out
 
 
 def _unique_rows(masks: np.ndarray) -> np.ndarray:
