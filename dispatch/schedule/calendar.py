@@ -134,7 +134,7 @@ from dispatch.schedule.levelling import (
     polish,
     sweep_start,
 )
-from dispatch.schedule.neighbourhood import ROUNDS, repack
+from dispatch.schedule.neighbourhood import ROUNDS, Windows, repack
 from gis.errors import ArgumentError
 
 # re-exported: the calendar's callers (api.services.visits, the benchmark, tests) import the
@@ -517,7 +517,11 @@ def _level_to_mean(problem: _Problem, solution: _Solution, band_pct: float,
         for search, effort in ((polish, polish_moves), (repack, repack_rounds)):
             if not effort or deviation(solution.loads, past) <= band_pct:
                 continue
-            found = problem.from_start(search(solution.chosen, *args, effort, past))
+            if search is repack:
+                chosen = repack(solution.chosen, *args, effort, past, problem.windows)
+            else:
+                chosen = polish(solution.chosen, *args, effort, past)
+            found = problem.from_start(chosen)
             if deviation(found.loads, past) < deviation(solution.loads, past):
                 solution = replace(found, status=solution.status)
         if deviation(solution.loads, past) >= start:
@@ -637,6 +641,7 @@ class _Problem:
         self.targets, self.min_weekly = targets, min_weekly
         self.minutes = [groups[o.group].minutes for o in occurrences]
         self.weeks = offsets[-1] // 7 + 1 if offsets and min_weekly > 0 else 0
+        self.windows: Windows = {}  # the re-packing's solved windows (repack's memo)
 
     def from_start(self, chosen: dict[int, int]) -> _Solution:
         """The start itself as the answer (it keeps every rule)."""

@@ -32,9 +32,13 @@ ROUND_BUDGET_S = 0.05  # CP-SAT deterministic time of one re-packing
 MAX_WEIGHT, SUM_WEIGHT, WALK_WEIGHT = 20, 2, 1  # the re-packing's objective
 
 
+Windows = dict[tuple[object, ...], "dict[int, int] | None"]  # solved windows (repack's memo)
+
+
 def repack(chosen: dict[int, int], occurrences: list[Occurrence], offsets: list[int],
            groups: Sequence[Group], label: np.ndarray, approach: np.ndarray,
-           band_pct: float, rounds: int = ROUNDS, past: Past = NO_PAST) -> dict[int, int]:
+           band_pct: float, rounds: int = ROUNDS, past: Past = NO_PAST,
+           memo: Windows | None = None) -> dict[int, int]:
     """Re-pack windows of days around the day furthest from the mean (see the module).
 
     Args:
@@ -42,6 +46,13 @@ def repack(chosen: dict[int, int], occurrences: list[Occurrence], offsets: list[
         band_pct: stop once every day is within this share of the mean (%).
         past: the days a re-plan follows; the mean is theirs and the horizon's together.
         rounds: most re-packings.
+        memo: the windows solved so far (kept by the caller across calls on one problem):
+            a window's model is a function of its days, the mean and the calendar, and
+            CP-SAT's answer of the model (one thread, seeded, deterministic time) too, so
+            a window met again with the same calendar (the windows of two worst days that
+            clamp to the same days; a later pass or call from a calendar nothing changed)
+            takes the answer solved before instead of solving it again: the same
+            calendars, without the repeated solves.
 
     Returns:
         The calendar, keeping the model's rules; its largest deviation no larger.
@@ -74,7 +85,13 @@ def repack(chosen: dict[int, int], occurrences: list[Occurrence], offsets: list[
         days = _with_neighbours(state, list(range(window[0], min(n_days,
                                                                  window[0] + WINDOW_DAYS))))
         before = max(abs(v - mean) for v in loads)
-        found = _solve_window(state, days, round(mean))
+        key = (tuple(days), round(mean), tuple(state.at.values()))
+        if memo is not None and key in memo:
+            found = memo[key]
+        else:
+            found = _solve_window(state, days, round(mean))
+            if memo is not None:
+                memo[key] = found
         if found is None:
             continue
         old = {oi: state.at[oi] for oi in found}
