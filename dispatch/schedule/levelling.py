@@ -298,8 +298,13 @@ class _Placement:
         self.chains: dict[int, list[int]] = defaultdict(list)
         for oi, occ in enumerate(occurrences):
             self.chains[occ.group].append(oi)
+        self.optional = [o.optional for o in occurrences]
+        self.early_min = [m if o.optional else 0
+                          for m, o in zip(self.minutes, occurrences, strict=True)]
+        self.walk_of = [self.walks[c] for c in self.cluster]  # the approach of its cluster
         self.at: dict[int, int | None] = {oi: None for oi in range(len(occurrences))}
-        self.count: dict[tuple[int, int], int] = defaultdict(int)
+        # visits of each cluster on each day (cluster, then day)
+        self.count: list[list[int]] = [[0] * len(offsets) for _ in self.walks]
         self.loads = [0] * len(offsets)
         self.on: list[set[int]] = [set() for _ in offsets]  # the occurrences on each day
         self.walked = 0  # approach minutes of every opened cluster-day
@@ -309,42 +314,50 @@ class _Placement:
 
     def move(self, oi: int, k: int | None) -> None:
         """Put ``oi`` on day ``k`` (None: leave an optional visit out)."""
-        old, c = self.at[oi], self.cluster[oi]
+        old = self.at[oi]
+        count, loads = self.count[self.cluster[oi]], self.loads
+        minutes, walk, early = self.minutes[oi], self.walk_of[oi], self.early_min[oi]
         if old is not None:
-            self.count[c, old] -= 1
-            walk = self.walks[c] if self.count[c, old] == 0 else 0
-            self.loads[old] -= self.minutes[oi] + walk
-            self.walked -= walk
-            self.extra -= self.minutes[oi] if self.occurrences[oi].optional else 0
+            count[old] -= 1
+            if count[old]:
+                loads[old] -= minutes
+            else:  # the cluster's last visit that day: its approach goes too
+                loads[old] -= minutes + walk
+                self.walked -= walk
+            self.extra -= early
             self.on[old].discard(oi)
         if k is not None:
-            walk = self.walks[c] if self.count[c, k] == 0 else 0
-            self.count[c, k] += 1
-            self.loads[k] += self.minutes[oi] + walk
-            self.walked += walk
-            self.extra += self.minutes[oi] if self.occurrences[oi].optional else 0
+            if count[k]:
+                loads[k] += minutes
+            else:
+                loads[k] += minutes + walk
+                self.walked += walk
+            count[k] += 1
+            self.extra += early
             self.on[k].add(oi)
         self.at[oi] = k
 
     def chain_ok(self, gi: int) -> bool:
         """The group's visits keep their windows, gaps and the end of the horizon."""
-        occurrences, at, offsets = self.occurrences, self.at, self.offsets
+        at, offsets, allowed, optional = self.at, self.offsets, self.allowed, self.optional
+        occurrences = self.occurrences
         items = self.chains[gi]
-        placed = []
+        before: int | None = None  # the previous placed visit's day offset
         for oi in items:
             k = at[oi]
             if k is None:
-                if not occurrences[oi].optional:
+                if not optional[oi]:
                     return False
                 continue
-            if k not in self.allowed[oi]:
+            if k not in allowed[oi]:
                 return False
-            placed.append((oi, offsets[k]))
-        for (_, ta), (oi, tb) in itertools.pairwise(placed):
-            if not occurrences[oi].min_gap <= tb - ta <= occurrences[oi].max_gap:
+            t = offsets[k]
+            if before is not None and not (occurrences[oi].min_gap <= t - before
+                                           <= occurrences[oi].max_gap):
                 return False
+            before = t
         last = items[-1]
-        if occurrences[last].optional and at[last] is None and len(items) > 1:
+        if optional[last] and at[last] is None and len(items) > 1:
             k = at[items[-2]]
             return k is not None and offsets[k] >= self.horizon - self.groups[gi].period
         return True
@@ -439,7 +452,7 @@ def polish(chosen: dict[int, int], occurrences: list[Occurrence], offsets: list[
                   if o not in moved and len(occurrences[o].days) > 1]
             if not on:
                 break
-            oi = min(on, key=lambda o: min(loads[k] for k in occurrences[o].days if k != to))
+            oi = min(on, key=lambda o: min([loads[k] for k in occurrences[o].days if k != to]))
             frm = to
             to = min((k for k in occurrences[oi].days if k != frm), key=loads.__getitem__)
             moved.add(oi)
@@ -474,8 +487,8 @@ def polish(chosen: dict[int, int], occurrences: list[Occurrence], offsets: list[
         other day, or with the rest of its chain moved by as many work days."""
         loads, minutes = state.loads, state.minutes
         mean = past.mean(loads)
-        high = max(range(n_days), key=loads.__getitem__)
-        low = min(range(n_days), key=loads.__getitem__)
+        high = loads.index(max(loads))  # the first busiest and quietest days
+        low = loads.index(min(loads))
         if loads[high] - mean >= mean - loads[low]:  # off the busiest day
             on = sorted(state.on[high])
             if not on:

@@ -140,7 +140,7 @@ def _solve_window(state: _Placement, days: list[int], mean: int) -> dict[int, in
         y[c, k] = model.new_bool_var(f"y{c}_{k}")
         for lit in lits:
             model.add_implication(lit, y[c, k])
-        model.add_hint(y[c, k], state.count[c, k] > 0)
+        model.add_hint(y[c, k], state.count[c][k] > 0)
     upper = sum(state.minutes[oi] for oi in free) + sum(state.walks) + mean + 1
     worst = model.new_int_var(0, upper, "worst")
     devs = []
