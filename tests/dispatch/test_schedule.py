@@ -482,3 +482,40 @@ def test_a_day_no_visit_can_take_does_not_stop_the_levelling():
     cal = plan_calendar("w", groups, days, START, base=(0.0, 0.0), budget_s=0.1)
     check_rules(cal, groups, days)
     assert cal.scheduled_pct == 100.0 and cal.band_forced
+
+
+@pytest.mark.slow  # two calendars of draw 64: 75 s under load 10
+def test_the_re_packing_solves_each_window_once_and_plans_the_same_calendar(
+        nanjing_area, monkeypatch):
+    """The re-packing's windows are solved once per calendar (a memo kept by the worker's
+    problem): a window met again with the same days, mean and calendar (the windows of two
+    worst days clamped to the same days; a later pass from a calendar nothing changed) takes
+    the answer solved before. CP-SAT's answer of a model is deterministic, so the calendar
+    is the one planned without the memo. (Draw 64 of the Nanjing extract goes through the
+    polish, the re-packing and the rounded starts.)"""
+    import dispatch.schedule.calendar as calendar_module
+    import dispatch.schedule.neighbourhood as neighbourhood
+
+    rows, base = simulated_homes(nanjing_area, 300, 64)
+    groups = make_groups(rows, start=START)
+    days = work_days(START, 8, holidays=[HOLIDAY], shift_min=480)
+    solved: list[tuple[object, ...]] = []
+    solve_window = neighbourhood._solve_window
+
+    def counted(state, window, mean):
+        solved.append((tuple(window), mean, tuple(state.at.values())))
+        return solve_window(state, window, mean)
+
+    monkeypatch.setattr(neighbourhood, "_solve_window", counted)
+    cal = plan_calendar("w1", groups, days, START, base=base, budget_s=0.3)
+    assert solved and len(set(solved)) == len(solved)
+    with_memo = len(solved)
+    solved.clear()
+    repack = calendar_module.repack
+    monkeypatch.setattr(calendar_module, "repack",
+                        lambda *args: repack(*args[:-1], None))  # no memo
+    again = plan_calendar("w1", groups, days, START, base=base, budget_s=0.3)
+    assert len(solved) > with_memo  # the same windows solved again
+    assert [(v.group_id, v.day) for v in again.visits] == [(v.group_id, v.day)
+                                                            for v in cal.visits]
+    assert again.loads == cal.loads and again.max_deviation_pct == cal.max_deviation_pct
