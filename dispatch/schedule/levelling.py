@@ -208,8 +208,9 @@ def level(chosen: dict[int, int], occurrences: list[Occurrence], offsets: list[i
     group_ids = list(state.chains)
     best = current = total()
     best_at = dict(at)
-    temps = np.geomspace(LEVEL_T0, LEVEL_T1, max_moves)
-    draws = rng.random((max_moves, 5))
+    # as Python floats (the same values): indexing them is cheaper than numpy's scalars
+    temps = np.geomspace(LEVEL_T0, LEVEL_T1, max_moves).tolist()
+    draws = rng.random((max_moves, 5)).tolist()
     for tried in range(max_moves):
         r = draws[tried]
         changes = _drawn_move(state, r, group_ids)
@@ -252,7 +253,7 @@ def repair(chosen: dict[int, int], queue: dict[int, list[int]],
                 chosen[oi] = at[occurrences[oi].hi]
 
 
-def _drawn_move(state: _Placement, r: np.ndarray,
+def _drawn_move(state: _Placement, r: Sequence[float],
                 group_ids: list[int]) -> list[tuple[int, int | None]]:
     """A move of :func:`level` drawn from ``r[0:4]``: a group, then one of its visits to
     another allowed day or an early visit in or out, or its first or last visits shifted
@@ -481,7 +482,7 @@ def polish(chosen: dict[int, int], occurrences: list[Occurrence], offsets: list[
             moved.add(oi)
         return changes
 
-    def aimed(r: np.ndarray) -> list[list[tuple[int, int | None]]]:
+    def aimed(r: Sequence[float]) -> list[list[tuple[int, int | None]]]:
         """Moves off the day furthest above the mean or onto the day furthest below it: a
         visit alone, an ejection chain from it, the visit swapped with a shorter one of the
         other day, or with the rest of its chain moved by as many work days."""
@@ -523,7 +524,7 @@ def polish(chosen: dict[int, int], occurrences: list[Occurrence], offsets: list[
         out.append([(oi, to), *shift_rest(oi, to - frm)])
         return out
 
-    def drawn(r: np.ndarray) -> list[list[tuple[int, int | None]]]:
+    def drawn(r: Sequence[float]) -> list[list[tuple[int, int | None]]]:
         """One of :func:`level`'s moves."""
         changes = _drawn_move(state, r, group_ids)
         return [changes] if changes else []
@@ -544,8 +545,8 @@ def polish(chosen: dict[int, int], occurrences: list[Occurrence], offsets: list[
     group_ids = list(state.chains)
     best = current = cost()
     best_chosen = state.chosen()
-    temps = np.geomspace(POLISH_T0, POLISH_T1, max_moves)
-    draws = rng.random((max_moves, 6))
+    temps = np.geomspace(POLISH_T0, POLISH_T1, max_moves).tolist()  # Python floats
+    draws = rng.random((max_moves, 6)).tolist()
     for tried in range(max_moves):
         r = draws[tried]
         candidates = aimed(r) if r[4] < POLISH_AIMED else drawn(r)
