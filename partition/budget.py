@@ -57,11 +57,13 @@ class WorkBudget:
         return False
 
     def solve(
-        self, model: cp_model.CpModel, cap: float, overhead: float = 0.0
+        self, model: cp_model.CpModel, cap: float, overhead: float = 0.0,
+        linearization: int | None = None,
     ) -> tuple[cp_model.CpSolverStatus, cp_model.CpSolver]:
         """Solve ``model`` with at most ``cap`` units (fewer when less is left), charged,
         with ``overhead`` units more for what the solve costs beyond CP-SAT's deterministic
-        time (building the model, loading it).
+        time (building the model, loading it); ``linearization``: CP-SAT's
+        linearization_level (None: its default).
 
         One worker and seed 0: results repeat exactly. Returns CP-SAT's status (UNKNOWN
         without solving, and nothing charged, when nothing is left) and the solver."""
@@ -74,6 +76,8 @@ class WorkBudget:
         solver.parameters.max_time_in_seconds = max(MIN_WALL_S, WALL_GUARD * work)
         solver.parameters.num_workers = 1
         solver.parameters.random_seed = 0
+        if linearization is not None:
+            solver.parameters.linearization_level = linearization
         status = solver.solve(model)
         self.spent += solver.deterministic_time + overhead
         if status == cp_model.UNKNOWN and work < cap:

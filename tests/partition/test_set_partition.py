@@ -16,6 +16,7 @@ from partition.set_partition import (
     OVER_LEVEL,
     SCALE,
     _Group,
+    _least_level,
     best_split,
     beyond_bound,
     candidate_grids,
@@ -346,3 +347,45 @@ def test_grids_proven_beyond_the_limit_are_not_free():
     marked = {labels[v] for v, b in marks.items() if b > 100 * BALANCE_LIMIT}
     assert len(marked) == 2
     assert all(abs(loads[p] - mean) > BALANCE_LIMIT * mean for p in marked)
+
+
+def test_the_search_for_a_split_goes_on_past_levels_it_cannot_decide():
+    """A real search whose lowest levels are not decided within its work (None) still
+    finds the lowest feasible level above them (a split better than today's), instead of
+    giving up at the first; it proves nothing infeasible then."""
+    answers = {10: None, 20: None, 30: True, 40: True, 50: True}
+    asked: list[int] = []
+
+    def feasible(level: int) -> bool | None:
+        asked.append(level)
+        return answers[level]
+
+    assert _least_level(list(answers), feasible) == (None, None)
+    assert _least_level(list(answers), feasible, unknown_up=True) == (None, 2)
+    answers[10] = False
+    assert _least_level(list(answers), feasible, unknown_up=True) == (None, 2)
+    answers[20] = False
+    assert _least_level(list(answers), feasible, unknown_up=True) == (1, 2)
+
+
+def test_each_cover_solve_leaves_work_for_the_next(monkeypatch):
+    """No cover solve of best_split's level searches may take more than SOLVE_SHARE of
+    the work left: one that cannot conclude leaves the rest to the
+    levels above it, where a better split is found sooner."""
+    import partition.set_partition as sp
+
+    seen: list[tuple[float, float]] = []
+    cover = sp._cover
+
+    def recording(sets, k, nodes, connectors, budget, cap=sp.WORK):
+        seen.append((cap, budget.left))
+        return cover(sets, k, nodes, connectors, budget, cap)
+
+    monkeypatch.setattr(sp, "_cover", recording)
+    graph = _block()
+    mean = sum(graph.nodes[v]["households"] for v in graph) / 6
+    labels = {v: f"c/{v[1]}" for v in graph}
+    labels[0, 4] = "c/5"
+    best_split(graph, sorted(graph), 6, mean, BALANCE_LIMIT, labels, WorkBudget(0.4))
+    assert seen
+    assert all(cap <= sp.SOLVE_SHARE * left + 1e-9 for cap, left in seen)
