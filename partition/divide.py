@@ -542,7 +542,7 @@ def _finish(p: _Prepared, results: dict[int, Result],
                  if k > 1 and results[i].get(key)]
         proven = _bound_group(graph, comp, labels, bounds, mean, exact,
                               (*results[i]["beyond"], p.mean)
-                              if k > 1 and results[i].get("beyond") else None)
+                              if k > 1 and results[i].get("beyond") else None, p.target)
         if k > 1 and results[i]["ran_out"]:
             division.budget.append({"community": community, "buildings": len(comp),
                                     "grids": k, "units_spent": round(results[i]["spent"], 2),
@@ -589,7 +589,7 @@ def _labeller(prefix: str) -> NewLabel:
 
 def _bound_group(graph: nx.Graph[Hashable], comp: list[Hashable], labels: Labels,
                  bounds: dict[Hashable, float], mean: float, exact: list[float],
-                 beyond: tuple[int, int, float] | None = None) -> float:
+                 beyond: tuple[int, int, float] | None = None, target: int = 0) -> float:
     """Deviation bounds (percent, against ``mean``) of group ``comp``'s buildings in
     ``bounds``; returns the largest proven for the group. Every grid is a sum of whole
     buildings: the subset sums and the neighbours bound each grid; the division into whole
@@ -598,12 +598,13 @@ def _bound_group(graph: nx.Graph[Hashable], comp: list[Hashable], labels: Labels
     (partition.plan counts the others free). ``beyond``: (m, k, the mean it was proven
     against): every split into k grids has m grids beyond BALANCE_LIMIT of that mean
     (set_partition.beyond_bound), so m of the group's grids beyond it are marked
-    (:func:`_mark_beyond`)."""
+    (:func:`_mark_beyond`). ``target``: the plan's grid size; the group has one grid
+    where more would leave one below SMALL_SHARE of it (metrics.division_bound)."""
     sizes = [graph.nodes[b]["households"] for b in comp]
     each = subset_sum_bound(sizes, mean)
     bounds.update({b: max(each, near) for b, near
                    in adjacency_bounds(graph, comp, mean).items()})
-    proven = max([each, division_bound(sizes, mean), *exact])  # deviation_lower_bound
+    proven = max([each, division_bound(sizes, mean, SMALL_SHARE * target), *exact])
     if proven > each:
         _mark_forced(graph, comp, labels, bounds, mean, proven)
     if beyond is not None and beyond[0] > 1:
@@ -765,7 +766,7 @@ def _rebalanced(graph: nx.Graph[Hashable], community: Hashable, members: list[Ha
     _attach_empty(work, empty, labels, new_label, building_grids)
     for comp, k in groups:
         _bound_group(work, comp, labels, bounds, mean, [exact.get(comp[0], 0.0)],
-                     (beyond.get(comp[0], 0), k, mean))
+                     (beyond.get(comp[0], 0), k, mean), target)
     ran_out = [{"community": community, "buildings": len(members), "grids": len(groups),
                 "units_spent": round(budget.spent, 2), "bound_pct": None}] \
         if budget.ran_out else []

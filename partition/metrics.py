@@ -221,16 +221,22 @@ def subset_sum_bound(sizes: list[int], mean: float) -> float:
     return 100.0 * min(abs(s - mean) for s in sums) / mean
 
 
-def division_bound(sizes: list[int], mean: float) -> float:
+def division_bound(sizes: list[int], mean: float, least_grid: float = 0.0) -> float:
     """The least deviation (percent) from ``mean`` of the group's total divided among a
-    whole number of grids: one grid of the group deviates at least this much."""
+    whole number of grids: one grid of the group deviates at least this much.
+
+    ``least_grid``: the fewest households a grid of the group may hold when it has more
+    than one (SMALL_SHARE of the target: a grid below it needs a barrier to every
+    neighbour, and none crosses a group), which caps the count: a community of pockets
+    whose mean is a few dozen households cannot have its pocket of 70 split into two."""
     sizes = [int(s) for s in sizes if s > 0]
     if not sizes or mean <= 0:
         return 0.0
     total = sum(sizes)
+    most = max(1, min(len(sizes), int(total // least_grid) if least_grid > 0 else len(sizes)))
     # |total / k - mean| falls then rises with k: the best k is next to total / mean.
     near = int(total // mean)
-    counts = {min(max(k, 1), len(sizes)) for k in (near, near + 1)}
+    counts = {min(max(k, 1), most) for k in (near, near + 1)}
     return 100.0 * min(abs(total / k - mean) for k in counts) / mean
 
 

@@ -9,10 +9,11 @@ import pandas as pd
 import pytest
 import shapely
 
-from partition.divide import MEAN_RANGE, grid_counts
+from partition.divide import MEAN_RANGE, _bound_group, grid_counts
 from partition.metrics import (
     barrier_violations,
     deviation_lower_bound,
+    division_bound,
     hull_overlap_share,
     least_deviation_sum,
 )
@@ -177,6 +178,29 @@ def test_deviation_lower_bound():
     # 105 buildings of 10 households cut off by barriers: any subset sum is possible, but
     # the group makes 3 grids averaging 350 or 4 averaging 262.5, 12.5% under 300.
     assert deviation_lower_bound([10] * 105, 300) == pytest.approx(12.5)
+
+
+def test_a_pocket_too_small_for_two_grids_is_one_grid_in_every_plan():
+    """Irregular district 2405 (mixed style): a community of three pockets cut off by
+    barriers (11, 70 and 19 households) has a mean of 33 households, so its pocket of 70 is
+    110% above it; the bound counted the pocket as two grids of 35 (5%), which leaves grids
+    far below half the target with no barrier between them (issue #14 item 3), and the plan
+    listed the grid as free beyond 15%."""
+    assert division_bound([35, 35], 100 / 3) == pytest.approx(5)
+    assert division_bound([35, 35], 100 / 3, least_grid=150) == pytest.approx(110)
+    # A group of 400 may make two grids of 200, not three.
+    assert division_bound([100] * 4, 100, least_grid=150) == pytest.approx(100)
+    # No cap where the counts allowed reach total / mean anyway.
+    assert division_bound([10] * 105, 300, least_grid=150) == pytest.approx(12.5)
+    graph = nx.Graph()
+    graph.add_node("a", households=35)
+    graph.add_node("b", households=35)
+    graph.add_edge("a", "b")
+    bounds = {"a": 0.0, "b": 0.0}
+    proven = _bound_group(graph, ["a", "b"], {"a": "g", "b": "g"}, bounds, 100 / 3, [],
+                          target=300)
+    assert proven == pytest.approx(110)
+    assert bounds == {"a": pytest.approx(110), "b": pytest.approx(110)}
 
 
 def test_least_deviation_sum_against_every_division():
