@@ -95,6 +95,7 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -510,18 +511,15 @@ def _level_to_mean(problem: _Problem, solution: _Solution, band_pct: float,
     args = (problem.occurrences, problem.offsets, problem.groups, problem.label,
             problem.approach, band_pct)
     past = problem.past
+    repacking = partial(repack, memo=problem.windows)  # windows solved once per problem
     for _ in range(BAND_PASSES):
         start = deviation(solution.loads, past)
         if start <= band_pct:
             break
-        for search, effort in ((polish, polish_moves), (repack, repack_rounds)):
+        for search, effort in ((polish, polish_moves), (repacking, repack_rounds)):
             if not effort or deviation(solution.loads, past) <= band_pct:
                 continue
-            if search is repack:
-                chosen = repack(solution.chosen, *args, effort, past, problem.windows)
-            else:
-                chosen = polish(solution.chosen, *args, effort, past)
-            found = problem.from_start(chosen)
+            found = problem.from_start(search(solution.chosen, *args, effort, past))
             if deviation(found.loads, past) < deviation(solution.loads, past):
                 solution = replace(found, status=solution.status)
         if deviation(solution.loads, past) >= start:
