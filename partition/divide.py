@@ -630,11 +630,11 @@ def _mark_beyond(graph: nx.Graph[Hashable], comp: list[Hashable], labels: Labels
     members: dict[Hashable, list[Hashable]] = defaultdict(list)
     for b in comp:
         members[labels[b]].append(b)
+    if len(members) != grids:
+        return  # proven for another count of grids
     loads = {g: sum(graph.nodes[b]["households"] for b in bs) for g, bs in members.items()}
     bound_beyond = [g for g, bs in members.items()
                     if max(bounds[b] for b in bs) > 100 * BALANCE_LIMIT]
-    if len(members) != grids:
-        return  # proven for another count of grids
     # Only grids beyond the limit may be marked: the bound holds for them as drawn.
     others = sorted((g for g in members if g not in bound_beyond
                      and (loads[g] <= low or loads[g] >= high)),
