@@ -91,6 +91,15 @@ def _sizes(homes: dict, labels: dict) -> dict:
     return out
 
 
+def _two_rows_with_a_sliver(homes: dict) -> tuple[nx.Graph[Hashable], dict]:
+    """Two rows of six houses: the left three columns and the top house of the fourth are
+    grid a, the rest grid b, whose hull then loses a 12 m2 sliver to a's."""
+    graph = lattice(homes)
+    parts = {v: ("a" if v[1] < 3 or v == (0, 3) else "b") for v in homes}
+    assert hull_overlap(graph, parts) == 12
+    return graph, parts
+
+
 def test_grids_near_the_mean_trade_their_slack_for_less_overlap():
     """Two rows of six houses (6 m footprints, 10 m apart): the left three columns are one
     grid, the right three another, but the top house of the fourth column, of 4 households,
@@ -101,9 +110,7 @@ def test_grids_near_the_mean_trade_their_slack_for_less_overlap():
     hulls no longer overlap."""
     homes = {(r, c): (4 if (r, c) == (0, 3) else 16 if c < 3 else 20)
              for r in range(2) for c in range(6)}
-    graph = lattice(homes)
-    parts = {v: ("a" if v[1] < 3 or v == (0, 3) else "b") for v in homes}
-    assert hull_overlap(graph, parts) == 12
+    graph, parts = _two_rows_with_a_sliver(homes)
     every = set(homes)
     out = untangle(graph, parts, movable=every, residential=every, mean=MEAN)
     assert hull_overlap(graph, out) == 0
@@ -120,10 +127,8 @@ def test_a_group_whose_hulls_overlap_much_trades_wider_slack_within_the_limit():
     108, 91 would be 15.7% off: the grids stay within 15%."""
     homes = {(0, 0): 21, (0, 1): 20, (0, 2): 20, (1, 0): 10, (1, 1): 10, (1, 2): 10,
              (0, 3): 9, (1, 3): 20, (0, 4): 25, (0, 5): 25, (1, 4): 15, (1, 5): 15}
-    graph = lattice(homes)
-    parts = {v: ("a" if v[1] < 3 or v == (0, 3) else "b") for v in homes}
+    graph, parts = _two_rows_with_a_sliver(homes)
     assert _sizes(homes, parts) == {"a": 100, "b": 100}
-    assert hull_overlap(graph, parts) == 12
     every = set(homes)
     out = untangle(graph, parts, movable=every, residential=every, mean=MEAN)
     assert hull_overlap(graph, out) == 0
@@ -164,10 +169,8 @@ def test_a_group_still_above_the_target_trades_all_the_slack_within_the_limit():
     its weight (floor-area 106: 1.023% hull overlap, many small pairs)."""
     homes = {(0, 0): 17, (0, 1): 20, (0, 2): 20, (1, 0): 10, (1, 1): 10, (1, 2): 10,
              (0, 3): 13, (1, 3): 20, (0, 4): 25, (0, 5): 25, (1, 4): 15, (1, 5): 15}
-    graph = lattice(homes)
-    parts = {v: ("a" if v[1] < 3 or v == (0, 3) else "b") for v in homes}
+    graph, parts = _two_rows_with_a_sliver(homes)
     assert _sizes(homes, parts) == {"a": 100, "b": 100}
-    assert hull_overlap(graph, parts) == 12
     every = set(homes)
     out = untangle(graph, parts, movable=every, residential=every, mean=MEAN)
     assert hull_overlap(graph, out) == 0
