@@ -12,6 +12,7 @@ buildings) stays out and is reported as uncovered land. All geometry in metres.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Hashable
 
 import geopandas as gpd
@@ -45,22 +46,24 @@ def grid_polygons(cells: gpd.GeoDataFrame, grid_of: pd.Series, weight: pd.Series
     polys: dict[Hashable, BaseGeometry] = {}
     community: dict[Hashable, Hashable] = {}
     pieces: list[Piece] = []  # (polygon, community) waiting for a grid
-    reps = labelled.geometry.representative_point()
-    for g, members in labelled.groupby("grid_id"):
+    weights = weight.reindex(labelled.index).fillna(0).to_numpy()
+    for g, rows, region_runs in _grid_rows(labelled):
         # Cells of one region share exact edges; across regions they meet only nearly.
-        by_region = [dissolve(cells_.geometry.values)
-                     for _, cells_ in members.groupby("region")]
+        geoms = labelled.geometry.values[rows]
+        by_region = [dissolve(geoms[run]) for run in region_runs]
         whole = polygonal(by_region[0] if len(by_region) == 1 else _union(by_region))
         parts = [p for p in shapely.get_parts(whole) if p.area > 0]
-        community[g] = region_community[members["region"].iloc[0]]
+        first = int(rows.min())  # the grid's first cell: its region gives the community
+        community[g] = region_community[labelled["region"].values[first]]
         if len(parts) <= 1:
             polys[g] = parts[0] if parts else whole
             continue
         held = np.zeros(len(parts))
         tree = shapely.STRtree(parts)
-        pts = reps.loc[members.index].values
+        mine = np.sort(rows)  # in the cells' order, as the weights are summed
+        pts = shapely.point_on_surface(labelled.geometry.values[mine])
         hit_pt, hit_part = tree.query(pts, predicate="within")
-        np.add.at(held, hit_part, 1 + weight.reindex(members.index).fillna(0).to_numpy()[hit_pt])
+        np.add.at(held, hit_part, 1 + weights[mine][hit_pt])
         main = int(np.argmax(held + np.array([p.area for p in parts]) * 1e-12))
         polys[g] = parts[main]
         pieces += [(p, community[g]) for i, p in enumerate(parts) if i != main]
@@ -69,6 +72,24 @@ def grid_polygons(cells: gpd.GeoDataFrame, grid_of: pd.Series, weight: pd.Series
         pieces += [(p, row.community) for p in shapely.get_parts(row.geometry) if p.area > 0]
     left = _attach_pieces(polys, community, pieces)
     return gpd.GeoSeries(polys, crs=cells.crs), float(sum(p.area for p, _ in left))
+
+
+def _grid_rows(labelled: gpd.GeoDataFrame) -> list[tuple[Hashable, np.ndarray, list[slice]]]:
+    """Per grid (sorted by label): its rows of ``labelled`` (positions, by region, each
+    region's in their order) and the slices of those rows that are one region each: the
+    order ``groupby("grid_id")`` then ``groupby("region")`` give, without their cost (a
+    union's result depends on the order of its input)."""
+    if labelled.empty:
+        return []
+    grids, grid_code = np.unique(labelled["grid_id"].to_numpy(dtype=object), return_inverse=True)
+    region = labelled["region"].to_numpy()
+    order = np.lexsort((region, grid_code))  # stable: rows keep their order within a region
+    bounds = np.flatnonzero(np.diff(grid_code[order])) + 1
+    out = []
+    for g, rows in zip(grids, np.split(order, bounds), strict=True):
+        cuts = [0, *(np.flatnonzero(np.diff(region[rows])) + 1), len(rows)]
+        out.append((g, rows, [slice(a, b) for a, b in itertools.pairwise(cuts)]))
+    return out
 
 
 def _attach_pieces(polys: dict[Hashable, BaseGeometry], community: dict[Hashable, Hashable],
