@@ -98,13 +98,14 @@ def smallest_reachable(n: int, su: np.ndarray, sv: np.ndarray) -> np.ndarray:
     """For each of n nodes, the smallest node index in its piece of the graph with edges
     (su, sv): label propagation with pointer jumping."""
     labels = np.arange(n)
+    # Both ends of every edge at once: one scatter a round (the graphs are small, and a
+    # round's cost is mostly numpy's per-call overhead).
+    ends, others = np.concatenate([su, sv]), np.concatenate([sv, su])
     while True:
-        low = np.minimum(labels[su], labels[sv])
         new = labels.copy()
-        np.minimum.at(new, su, low)
-        np.minimum.at(new, sv, low)
+        np.minimum.at(new, ends, labels[others])
         new = new[new]
-        if np.array_equal(new, labels):
+        if (new == labels).all():
             return labels
         labels = new
 

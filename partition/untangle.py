@@ -107,6 +107,7 @@ WIDE_GOALS = (-0.10, -0.05, 0.05, 0.10)
 # A group still above WIDE_SHARE after those passes goes through them once more with every
 # deviation within the limit at LAST_WEIGHT of its weight.
 LAST_WEIGHT = 0.02
+_EMPTY = shapely.Polygon()  # geometries are immutable: one empty hull serves every side
 
 
 class _State:
@@ -127,6 +128,7 @@ class _State:
         self.coords: dict[Hashable, np.ndarray] = {n: shapely.get_coordinates(shapely.convex_hull(
             graph.nodes[n]["footprint"]))[:-1] for n in self.part
             if n in residential and graph.nodes[n].get("footprint") is not None}
+        self._arrays(graph)
         self.labels = list(self.members)
         self.index = {p: i for i, p in enumerate(self.labels)}
         self.geoms = np.array([self.hull(sorted(self.members[p], key=str)) for p in self.labels],
@@ -140,6 +142,9 @@ class _State:
         self.inner, self.low = 0.0, 1.0
         self.less_overlap = False
         self.goals: tuple[float, ...] = ()  # more targets of straight cuts (of the mean)
+        # Straight splits by (nodes, goal): a pair is often split again as it was, when a
+        # neighbour changed or in a later pass (they depend on nothing else).
+        self.splits: dict[tuple[tuple[Hashable, ...], float], np.ndarray] = {}
         sized = self.areas[self.areas > 0]
         self.scale = BALANCE_WEIGHT * float(sized.mean()) if len(sized) else 0.0
         # Hulls of grids outside the assignment that cannot change (other groups' single
@@ -151,6 +156,54 @@ class _State:
             self.geoms = np.concatenate([self.geoms, np.array(extra, dtype=object)])
             self.bounds = shapely.bounds(self.geoms)
             self.areas = shapely.area(self.geoms)
+
+    def _arrays(self, graph: nx.Graph[Hashable]) -> None:
+        """What the re-splits read per node, as arrays made once (a re-split takes the rows
+        of its nodes): position, households, the edges among the nodes, the footprints'
+        hull vertices and their extent along each cut direction (:func:`_widest_gaps`)."""
+        nodes = list(self.part)
+        self.at = {n: i for i, n in enumerate(nodes)}
+        self.xs = np.array([graph.nodes[n]["x"] for n in nodes], dtype=float)
+        self.ys = np.array([graph.nodes[n]["y"] for n in nodes], dtype=float)
+        self.ws = np.array([self.w[n] for n in nodes], dtype=float)
+        pairs = [(self.at[u], self.at[v]) for u, v in graph.edges(nodes)
+                 if u in self.at and v in self.at]
+        edges = np.array(pairs, dtype=np.int64).reshape(-1, 2)
+        self.eu, self.ev = edges[:, 0], edges[:, 1]
+        blocks = [self.coords.get(n, np.empty((0, 2))) for n in nodes]
+        self.counts = np.array([len(b) for b in blocks], dtype=np.int64)
+        self.starts = np.cumsum(self.counts) - self.counts
+        self.flat = np.concatenate(blocks) if blocks else np.empty((0, 2))
+        angles = np.pi * np.arange(2 * DIRECTIONS) / DIRECTIONS
+        cos, sin = np.cos(angles)[:, None], np.sin(angles)[:, None]
+        self.lo = np.full((len(angles), len(nodes)), np.inf)
+        self.hi = np.full((len(angles), len(nodes)), -np.inf)
+        for i, pts in enumerate(blocks):
+            if len(pts):
+                proj = cos * pts[:, 0] + sin * pts[:, 1]
+                self.lo[:, i], self.hi[:, i] = proj.min(axis=1), proj.max(axis=1)
+
+    def rows(self, nodes: list[Hashable]) -> np.ndarray:
+        """The rows of ``nodes`` in the per-node arrays."""
+        return np.fromiter((self.at[v] for v in nodes), dtype=np.int64, count=len(nodes))
+
+    def edges_among(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The edges joining two of ``rows``, as positions in ``rows`` (in no set order:
+        what is made of them does not depend on it)."""
+        local = np.full(len(self.xs), -1, dtype=np.int64)
+        local[rows] = np.arange(len(rows))
+        lu, lv = local[self.eu], local[self.ev]
+        keep = (lu >= 0) & (lv >= 0)
+        return lu[keep], lv[keep]
+
+    def points(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The hull vertices of ``rows``' footprints, in their order, and the position in
+        ``rows`` of the node each belongs to."""
+        counts = self.counts[rows]
+        owner = np.repeat(np.arange(len(rows)), counts)
+        first = np.cumsum(counts) - counts
+        at = self.starts[rows][owner] + np.arange(int(counts.sum())) - first[owner]
+        return self.flat[at], owner
 
     def hull(self, nodes: Iterable[Hashable]) -> BaseGeometry:
         pts = [self.coords[n] for n in nodes if n in self.coords]
@@ -356,10 +409,9 @@ def _boundary_sides(state: _State, a: Hashable, b: Hashable) -> np.ndarray:
         best.append(js[np.argsort(pair[js], kind="stable")[:SWAP_CANDIDATES]])
     swaps = [singles[i] ^ singles[j] ^ current for i in best[0] for j in best[1]]
     masks = np.concatenate([singles, np.array(swaps, dtype=bool).reshape(-1, n)])
-    edges = np.array([(i, index[u]) for i, v in enumerate(nodes) for u in graph[v]
-                      if index.get(u, -1) > i], dtype=np.int64).reshape(-1, 2)
-    wt = np.array([state.w[v] for v in nodes], dtype=float)
-    return _unique_rows(connected_sides(masks, edges[:, 0], edges[:, 1], wt))
+    rows = state.rows(nodes)
+    eu, ev = state.edges_among(rows)
+    return _unique_rows(connected_sides(masks, eu, ev, state.ws[rows]))
 
 
 def _overlapping(state: _State) -> dict[frozenset[Hashable], float]:
@@ -518,11 +570,9 @@ def _balance_now(state: _State, labels: list[Hashable]) -> float:
 
 def _side_hulls(state: _State, nodes: list[Hashable], sides: np.ndarray) -> np.ndarray:
     """Hull of the residential footprints on each side (rows of ``sides``), vectorised."""
-    blocks = [state.coords.get(v, np.empty((0, 2))) for v in nodes]
-    pts = np.concatenate(blocks) if blocks else np.empty((0, 2))
-    owner = np.repeat(np.arange(len(nodes)), [len(b) for b in blocks])
+    pts, owner = state.points(state.rows(nodes))
     rows, cols = np.nonzero(sides[:, owner])
-    hulls = np.array([shapely.Polygon()] * len(sides), dtype=object)
+    hulls = np.full(len(sides), _EMPTY, dtype=object)
     if len(rows):
         present, compact = np.unique(rows, return_inverse=True)  # sides without homes skip
         hulls[present] = shapely.convex_hull(_point_sets(pts[cols], compact))
@@ -564,19 +614,25 @@ def _straight_splits(state: _State, nodes: list[Hashable], goal: float) -> np.nd
     Along each of 2 x DIRECTIONS directions the nodes are ordered by position and the
     PREFIXES prefixes whose households come nearest ``goal`` (within a mean grid) are
     candidates for side A; pieces a cut leaves disconnected then change side."""
-    graph = state.graph
+    key = (tuple(nodes), goal)
+    if key not in state.splits:
+        state.splits[key] = _new_straight_splits(state, nodes, goal)
+        state.splits[key].flags.writeable = False  # shared by every caller
+    return state.splits[key]
+
+
+def _new_straight_splits(state: _State, nodes: list[Hashable], goal: float) -> np.ndarray:
+    """:func:`_straight_splits`, made."""
     n = len(nodes)
-    index = {v: i for i, v in enumerate(nodes)}
-    x = np.array([graph.nodes[v]["x"] for v in nodes])
-    y = np.array([graph.nodes[v]["y"] for v in nodes])
-    wt = np.array([state.w[v] for v in nodes], dtype=float)
+    rows = state.rows(nodes)
+    x, y, wt = state.xs[rows], state.ys[rows], state.ws[rows]
     angles = np.pi * np.arange(2 * DIRECTIONS) / DIRECTIONS
     proj = np.cos(angles)[:, None] * x + np.sin(angles)[:, None] * y
     order = np.argsort(proj, axis=1, kind="stable")
     err = np.abs(np.cumsum(wt[order], axis=1)[:, :-1] - goal)
     at = np.argsort(err, axis=1, kind="stable")[:, :PREFIXES]
     if n > 2:
-        at = np.concatenate([at, _widest_gaps(state, nodes, angles, order, err)[:, None]],
+        at = np.concatenate([at, _widest_gaps(state, rows, angles, order, err)[:, None]],
                             axis=1)
     d = np.repeat(np.arange(len(angles)), at.shape[1])
     at = at.ravel()
@@ -587,26 +643,17 @@ def _straight_splits(state: _State, nodes: list[Hashable], goal: float) -> np.nd
     rank = np.empty_like(order)
     rank[np.arange(len(angles))[:, None], order] = np.arange(n)
     masks = _unique_rows(rank[d] <= at[:, None])
-    edges = np.array([(i, index[u]) for i, v in enumerate(nodes) for u in graph[v]
-                      if index.get(u, -1) > i], dtype=np.int64).reshape(-1, 2)
-    return _unique_rows(connected_sides(masks, edges[:, 0], edges[:, 1], wt))
+    eu, ev = state.edges_among(rows)
+    return _unique_rows(connected_sides(masks, eu, ev, wt))
 
 
-def _widest_gaps(state: _State, nodes: list[Hashable], angles: np.ndarray, order: np.ndarray,
+def _widest_gaps(state: _State, rows: np.ndarray, angles: np.ndarray, order: np.ndarray,
                  err: np.ndarray) -> np.ndarray:
-    """Per direction (rows of ``order``: the nodes sorted along it), the prefix within
-    GAP_WINDOW mean grids of the goal (``err``: each prefix's distance from it, households)
-    after which the homes' footprints on the two sides lie furthest apart along it; the
-    prefix nearest the goal where no such prefix leaves a gap."""
-    n = len(nodes)
-    lo = np.full((len(angles), n), np.inf)
-    hi = np.full((len(angles), n), -np.inf)
-    cos, sin = np.cos(angles)[:, None], np.sin(angles)[:, None]
-    for i, v in enumerate(nodes):
-        pts = state.coords.get(v)
-        if pts is not None and len(pts):
-            proj = cos * pts[:, 0] + sin * pts[:, 1]
-            lo[:, i], hi[:, i] = proj.min(axis=1), proj.max(axis=1)
+    """Per direction (rows of ``order``: the nodes, ``rows`` of the state's arrays, sorted
+    along it), the prefix within GAP_WINDOW mean grids of the goal (``err``: each prefix's
+    distance from it, households) after which the homes' footprints on the two sides lie
+    furthest apart along it; the prefix nearest the goal where no such prefix leaves a gap."""
+    lo, hi = state.lo[:, rows], state.hi[:, rows]
     hi_sorted = np.take_along_axis(hi, order, axis=1)
     lo_sorted = np.take_along_axis(lo, order, axis=1)
     # Between the furthest reach of the first L homes and the nearest of the rest.
@@ -644,23 +691,23 @@ def connected_sides(masks: np.ndarray, eu: np.ndarray, ev: np.ndarray,
     masks = masks.copy()
     m, n = masks.shape
     flat_w = np.tile(w + 1e-3, m)
+    labels = _component_labels(masks, eu, ev)
     for _ in range(4):
-        labels = _component_labels(masks, eu, ev).ravel()
-        weight = np.bincount(labels, weights=flat_w, minlength=m * n)
+        flat = labels.ravel()
+        weight = np.bincount(flat, weights=flat_w, minlength=m * n)
         side = masks.ravel()
-        roots = np.flatnonzero(labels == np.arange(m * n))
+        roots = np.flatnonzero(flat == np.arange(m * n))
         # The heaviest piece of each (row, side) stays; the others change side.
         group = (roots // n) * 2 + side[roots]
+        if np.bincount(group, minlength=1).max() <= 1:
+            break  # one piece a side: nothing changes side (the labels stand)
         order = np.lexsort((-weight[roots], group))
         first = np.ones(len(order), dtype=bool)
         first[1:] = group[order][1:] != group[order][:-1]
         keep = np.zeros(m * n, dtype=bool)
         keep[roots[order[first]]] = True
-        flip = ~keep[labels]
-        if not flip.any():
-            break
-        masks ^= flip.reshape(m, n)
-    labels = _component_labels(masks, eu, ev)
+        masks ^= ~keep[flat].reshape(m, n)
+        labels = _component_labels(masks, eu, ev)
     pieces = (labels == np.arange(m * n).reshape(m, n)).sum(axis=1)
     ok = (pieces == 2) & masks.any(axis=1) & ~masks.all(axis=1)
     kept: np.ndarray = masks[ok]
