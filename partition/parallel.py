@@ -8,6 +8,7 @@ run here, one after another, with the same results.
 
 from __future__ import annotations
 
+import gc
 import multiprocessing as mp
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -34,6 +35,22 @@ def _sharing(func: Callable[..., Any], shared: dict[str, Any]) -> Iterator[None]
         _SHARED.update(saved)
 
 
+@contextmanager
+def _frozen_heap() -> Iterator[None]:
+    """Objects alive when the workers fork are left out of the cyclic garbage collector
+    until they are done: a forked worker's full collections would otherwise walk the whole
+    inherited heap, writing to (so copying) every page of it. Nested maps (a task's own)
+    find it frozen already."""
+    if gc.get_freeze_count():
+        yield
+        return
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
 def _forking(workers: int, tasks: int) -> bool:
     return workers > 1 and tasks > 1 and "fork" in mp.get_all_start_methods()
 
@@ -43,8 +60,8 @@ def map_forked(func: Callable[..., R], tasks: Sequence[T], workers: int, **share
     helps. Put the largest tasks first: they are handed out in order."""
     with _sharing(func, shared):
         if _forking(workers, len(tasks)):
-            with ProcessPoolExecutor(min(workers, len(tasks)),
-                                     mp_context=mp.get_context("fork")) as pool:
+            with _frozen_heap(), ProcessPoolExecutor(min(workers, len(tasks)),
+                                                     mp_context=mp.get_context("fork")) as pool:
                 return list(pool.map(_run, tasks))
         return [_run(task) for task in tasks]
 
@@ -59,8 +76,8 @@ def imap_forked(func: Callable[..., R], tasks: Sequence[T], workers: int,
             for task in tasks:
                 yield _run(task)
             return
-        with ProcessPoolExecutor(min(workers, len(tasks)),
-                                 mp_context=mp.get_context("fork")) as pool:
+        with _frozen_heap(), ProcessPoolExecutor(min(workers, len(tasks)),
+                                                 mp_context=mp.get_context("fork")) as pool:
             pending = iter(tasks)
             running: set[Future[Any]] = {pool.submit(_run, t)
                                          for _, t in zip(range(2 * workers), pending,
