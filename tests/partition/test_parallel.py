@@ -1,0 +1,27 @@
+"""partition.parallel: results in task order, the garbage collector as it was found."""
+
+import gc
+
+from partition.parallel import imap_forked, map_forked
+
+
+def _square(x: int, *, offset: int) -> int:
+    return x * x + offset
+
+
+def test_map_forked_keeps_order_and_unfreezes_the_heap() -> None:
+    before = gc.get_freeze_count()
+    assert map_forked(_square, [3, 1, 2], 2, offset=1) == [10, 2, 5]
+    assert sorted(imap_forked(_square, [3, 1, 2], 2, offset=0)) == [1, 4, 9]
+    # The heap is frozen only while the workers run (partition.parallel._frozen_heap).
+    assert gc.get_freeze_count() == before
+
+
+def test_a_frozen_heap_stays_frozen() -> None:
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        assert map_forked(_square, [1, 2], 2, offset=0) == [1, 4]
+        assert gc.get_freeze_count() == frozen
+    finally:
+        gc.unfreeze()
