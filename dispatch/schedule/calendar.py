@@ -53,7 +53,12 @@ days, tighter than the relaxation, which keeps the gaps only between mean days; 
 where it reaches the band), and its level days, rounded to one chain per group
 (``roundings`` starts), are levelled against their mean (:func:`_from_chains`): the polish
 and re-packing from the model's calendar stall in a valley that the relaxation's chains,
-spread over the whole horizon, do not have. Then, still outside, the whole-horizon band model
+spread over the whole horizon, do not have. Before the chain relaxation, the band as hard
+constraints for ranges of the calendar's total (:meth:`_Problem.band_by_total`: with the
+total in a range each day has fixed bounds, and CP-SAT proves a band that the visits due at
+the start and whole visits force, where the relaxations split them, or finds a calendar
+within it; either makes the rest needless). Then, still outside, the
+whole-horizon band model
 (:meth:`_Problem.exact_band`): the band is linear once the calendar's total ``T`` is a
 variable (``n * load_k`` within ``(1 ± band) * T``), so one CP-SAT model of the whole horizon
 either finds a calendar within it (large neighbourhood search from the calendar, minimising
@@ -170,6 +175,9 @@ EXACT_MARGIN_PCT = 3.0  # in a first plan the band model has its whole budget fo
 # s a worker; further off, EXACT_FAR_BUDGET_S (about 0.4 CPU s): the proofs of small inputs
 # come in its presolve
 EXACT_FAR_BUDGET_S = 0.1
+PROOF_BUDGET_S = 0.2  # CP-SAT deterministic time of the band's proof by the calendar's total
+# (_Problem.band_by_total), a first plan's worker still outside the band with nothing proven
+PROOF_STEP_S = 0.1  # of one range of totals in it (a range not settled within it is halved)
 WORKERS = 1  # CP-SAT on one thread: its deterministic limit is kept (4 interleaved
 # subsolvers overshot a 0.3 limit fivefold, 17 s on this loaded machine)
 
@@ -211,13 +219,15 @@ class Calendar:
         forced_pct: a proven lower bound of the largest deviation from the mean day (%) of
             any calendar that keeps every visit on time and the model's other rules: what
             the input forces (the optimum of the model's linear relaxation, a band CP-SAT
-            proved infeasible, or the whole-horizon band model's bound,
-            :meth:`_Problem.exact_band`). None: not computed (the calendar is within
-            ``band_pct``).
-        exact_band: what the whole-horizon band model (run when the calendar was still
-            outside ``band_pct`` with nothing proven beyond it) did: "found" (a calendar
-            within the band, this one), "proven" (none exists: ``forced_pct`` above the
-            band), "open" (neither within its budget); None: not run.
+            proved infeasible, the band proven infeasible for every total,
+            :meth:`_Problem.band_by_total`: ``band_pct`` itself, or the whole-horizon band
+            model's bound, :meth:`_Problem.exact_band`). None: not computed (the calendar is
+            within ``band_pct``).
+        exact_band: what the band's exact models (:meth:`_Problem.band_by_total`, then the
+            whole-horizon band model, run when the calendar was still outside ``band_pct``
+            with nothing proven beyond it) did: "found" (a calendar within the band, this
+            one), "proven" (none exists: ``forced_pct`` at least the band), "open" (neither
+            within their budgets); None: not run.
         past: the worked days a re-plan follows (``past_loads`` of :func:`plan_calendar`):
             ``band_pct``, ``forced_pct`` and ``exact_band`` are about the horizon's days
             against the mean of those days and the horizon's together
@@ -282,7 +292,7 @@ def plan_calendar(worker_id: object, groups: Sequence[Group], days: Sequence[Wor
                   polish_moves: int = POLISH_MOVES, repack_rounds: int = ROUNDS,
                   exact_budget_s: float = EXACT_BUDGET_S, past_loads: Sequence[int] = (),
                   previous: Sequence[ScheduledVisit] = (), roundings: int = ROUNDINGS,
-                  log: bool = False) -> Calendar:
+                  proof_budget_s: float = PROOF_BUDGET_S, log: bool = False) -> Calendar:
     """The visit calendar of one worker.
 
     Args:
@@ -321,6 +331,12 @@ def plan_calendar(worker_id: object, groups: Sequence[Group], days: Sequence[Wor
             (:func:`~dispatch.schedule.bounds.chain_relaxation`) proves what it can, and up
             to this many calendars rounded from its solution are levelled against their mean
             (:func:`_from_chains`; 0: neither).
+        proof_budget_s: in a first plan, when nothing is proven beyond ``band_pct`` by the
+            relaxation, CP-SAT's deterministic time for the band as hard constraints with
+            the calendar's total in ranges (:meth:`_Problem.band_by_total`: none of them
+            holds a calendar within the band, the proof; or a calendar within it), before
+            the chain relaxation and the whole-horizon band model (neither runs when this
+            settles the band; 0: not run).
         past_loads: a re-plan's worked days before ``start`` (their loads, minutes: the
             service counts them with :func:`load_of` from its stored calendar's visits of
             those days, api.services.visits): the
@@ -419,7 +435,13 @@ def plan_calendar(worker_id: object, groups: Sequence[Group], days: Sequence[Wor
             bound = proven(relaxation(problem)[0])
         solution, forced = _band_search(solve, solution, band_pct,
                                         band_budget_s or budget_s, bound, band_tries)
-        if forced < band_pct and roundings > 0 and not past.days:
+        if proof_budget_s > 0 and forced < band_pct and not past.days:
+            # a first plan only (the proof is about the horizon's own mean); before the
+            # chain relaxation and its rounded starts, which a proof or a calendar within
+            # the band makes needless (3-9 CPU s a worker)
+            solution, forced, exact = _by_total(problem, solution, band_pct, forced,
+                                                proof_budget_s, time_limit_s, log)
+        if forced is not None and forced < band_pct and roundings > 0 and not past.days:
             # a first plan only: in weekly re-plans (past days) the rounded starts ran for
             # almost every worker every week and nearly doubled the slowest re-plan's CPU
             # (Beijing rolling 41 -> 78 s), its later weeks re-planned the week after
@@ -567,6 +589,22 @@ def _from_chains(problem: _Problem, solution: _Solution, band_pct: float, forced
         if deviation(solution.loads, past) <= band_pct:
             break
     return solution, forced
+
+
+def _by_total(problem: _Problem, solution: _Solution, band_pct: float, forced: float,
+              budget_s: float, time_limit_s: float | None, log: bool
+              ) -> tuple[_Solution, float | None, str | None]:
+    """The band as hard constraints, the calendar's total in ranges
+    (:meth:`_Problem.band_by_total`): "proven" (``forced`` the band: no calendar within it),
+    "found" (a calendar within it, kept when :func:`_no_worse` than ``solution``), or
+    neither (``solution``, ``forced`` and no outcome, as before)."""
+    found, settled = problem.band_by_total(solution.chosen, band_pct, budget_s,
+                                           PROOF_STEP_S, time_limit_s, log)
+    if settled:
+        return solution, max(forced, band_pct), "proven"
+    if found is not None and _no_worse(found, solution, problem.days):
+        return replace(found, status=solution.status), None, "found"
+    return solution, forced, None
 
 
 def _band_search(solve: Callable[[dict[int, int], float | None, float], _Solution],
@@ -792,6 +830,73 @@ class _Problem:
         if bound > 0 and t_max > 0:
             forced = band_pct + 100 * bound / (unit * t_max)
         return found, forced
+
+    def band_by_total(self, hinted: dict[int, int], band_pct: float, budget_s: float,
+                      step_s: float, wall_s: float | None = None, log: bool = False
+                      ) -> tuple[_Solution | None, bool]:
+        """Whether any calendar keeps every work day within ``band_pct`` % of its own mean
+        day, the band as hard constraints: the placement (:meth:`_placement`) with
+        ``n * load_k`` within ``(1 ± band) * T``, ``T`` the calendar's total, solved for
+        ranges of ``T``. With ``T`` free the bounds of the days move with it and CP-SAT
+        proved nothing in minutes on a Beijing worker; with ``T`` within a range each day
+        has fixed bounds, and the same worker's band was proven infeasible in 0.1
+        deterministic s (every early visit already placed, and the days the visits due at
+        the start fill still above the band of that highest total). The ranges from every
+        due visit alone (the least total) to every visit and walk (above any calendar's),
+        lowest first (fewest early visits); a range CP-SAT settles neither way within
+        ``step_s`` is halved, until ``budget_s`` (deterministic time) is spent or a single
+        total is not settled (no proof can then follow). No past days (a first plan).
+
+        Returns:
+            A calendar within the band (None: none found), and whether every range was
+            proven infeasible: no calendar keeping the model's rules (each visit on one
+            whole day) is within the band.
+        """
+        occurrences, days, minutes, approach = (self.occurrences, self.days, self.minutes,
+                                                self.approach)
+        if not days or not occurrences:
+            return None, False
+        model = cp_model.CpModel()
+        x, by_day, _present, y = self._placement(model, hinted)
+        n = len(days)
+        loads = []
+        for k in range(n):
+            terms = [(minutes[oi], var) for oi, var in by_day[k]]
+            terms += [(int(approach[c]), var) for (c, kk), var in y.items() if kk == k]
+            load = model.new_int_var(0, sum(w for w, _ in terms), f"load{k}")
+            model.add(load == sum(w * var for w, var in terms))
+            loads.append(load)
+        least = sum(m for m, o in zip(minutes, occurrences, strict=True) if not o.optional)
+        # a walk only with a visit: at most one per visit
+        walks = min(sum(int(approach[c]) for c, _ in y),
+                    len(occurrences) * int(approach.max(initial=0)))
+        most = sum(minutes) + walks
+        total = model.new_int_var(least, most, "total")
+        model.add(total == cp_model.LinearExpr.sum(loads))
+        width = round(band_pct * 100)
+        for load in loads:
+            model.add(10_000 * n * load <= (10_000 + width) * total)
+            model.add(10_000 * n * load >= (10_000 - width) * total)
+        ranges, spent = [(least, most)], 0.0
+        while ranges and spent < budget_s:
+            low, high = ranges.pop(0)
+            part = model.clone()
+            part.add_linear_constraint(part.get_int_var_from_proto_index(total.index),
+                                       low, high)
+            step = min(step_s, budget_s - spent)
+            solver = _solver(step, wall_s or WALL_GUARD * step + 1, log)
+            status = solver.solve(part)
+            spent += solver.deterministic_time  # deterministic: the same ranges each run
+            if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+                return self.from_start({oi: k for (oi, k), var in x.items()
+                                        if solver.value(var)}), False
+            if status == cp_model.INFEASIBLE:
+                continue
+            if low == high:
+                return None, False  # a total settled neither way: no proof can follow
+            middle = (low + high) // 2
+            ranges[:0] = [(low, middle), (middle + 1, high)]
+        return None, not ranges
 
     def solve(self, hinted: dict[int, int], band: float | None, budget_s: float,
               wall_s: float, log: bool = False) -> _Solution:
