@@ -259,6 +259,27 @@ def test_grid_counts_stay_nearest_the_target_when_that_fits():
     assert [k for _, k in chosen] == [30, 10, 2] and mean == 300
 
 
+def test_grid_counts_measure_the_mean_as_the_plan_does():
+    """Irregular district 2411's community 420106008003: groups of about 1,020, 198, 70 and
+    500 households. The plan measures deviations from the mean of its grids without the 70
+    (below half the target: sized by the barriers that cut it off, metrics.deviations).
+    Counted in the mean while choosing the counts, it kept 3 grids of 340 (+18.7% from
+    the plan's mean) where 4 of 255 bring every group but the 198 within 15% of it."""
+    groups, hh = _groups((1020, 10), (198, 2), (70, 2), (500, 100))
+    chosen, mean = grid_counts(groups, [hh[c].sum() for c, _ in groups], 300)
+    assert [k for _, k in chosen] == [4, 1, 1, 2]
+    assert mean == pytest.approx((1020 + 198 + 500) / 7)
+
+
+def test_grid_counts_leave_building_grids_out_of_the_mean():
+    """A building grid of 900 households is sized by its building: the mean the counts
+    aim at is the other grids', as the plan measures it."""
+    groups, hh = _groups((900, 900), (1500, 10))
+    chosen, mean = grid_counts(groups, [hh[c].sum() for c, _ in groups], 300,
+                               building=[True, False])
+    assert [k for _, k in chosen] == [1, 5] and mean == 300
+
+
 def test_hull_overlap_of_interleaved_groups():
     squares = [shapely.box(i, 0, i + 0.8, 0.8) for i in range(4)]
     frame = gpd.GeoDataFrame({"grid_id": ["a", "b", "a", "b"]}, geometry=squares)
