@@ -574,7 +574,10 @@ def _side_hulls(state: _State, nodes: list[Hashable], sides: np.ndarray) -> np.n
     rows, cols = np.nonzero(sides[:, owner])
     hulls = np.full(len(sides), _EMPTY, dtype=object)
     if len(rows):
-        present, compact = np.unique(rows, return_inverse=True)  # sides without homes skip
+        # Sides without homes skip (rows come sorted: each side's first is where it changes).
+        first = np.ones(len(rows), dtype=bool)
+        first[1:] = rows[1:] != rows[:-1]
+        present, compact = rows[first], np.cumsum(first) - 1
         hulls[present] = shapely.convex_hull(_point_sets(pts[cols], compact))
     return hulls
 
