@@ -175,9 +175,11 @@ EXACT_MARGIN_PCT = 3.0  # in a first plan the band model has its whole budget fo
 # s a worker; further off, EXACT_FAR_BUDGET_S (about 0.4 CPU s): the proofs of small inputs
 # come in its presolve
 EXACT_FAR_BUDGET_S = 0.1
-PROOF_BUDGET_S = 0.2  # CP-SAT deterministic time of the band's proof by the calendar's total
-# (_Problem.band_by_total), a first plan's worker still outside the band with nothing proven
-PROOF_STEP_S = 0.1  # of one range of totals in it (a range not settled within it is halved)
+PROOF_BUDGET_S = 0.8  # CP-SAT deterministic time of the band's proof by the calendar's total
+# (_Problem.band_by_total), a first plan's worker still outside the band with nothing proven:
+# nanjing-A's workers 6 and 8 took 0.24 and 0.64 in two halves (0.2 proved neither); about
+# 1.3 CPU s where nothing is settled
+PROOF_STEP_S = 0.6  # of one range of totals in it (a range not settled within it is halved)
 WORKERS = 1  # CP-SAT on one thread: its deterministic limit is kept (4 interleaved
 # subsolvers overshot a 0.3 limit fivefold, 17 s on this loaded machine)
 
@@ -845,7 +847,9 @@ class _Problem:
         due visit alone (the least total) to every visit and walk (above any calendar's),
         lowest first (fewest early visits); a range CP-SAT settles neither way within
         ``step_s`` is halved, until ``budget_s`` (deterministic time) is spent or a single
-        total is not settled (no proof can then follow). No past days (a first plan).
+        total is not settled (no proof can then follow); the whole range is halved at
+        once (nanjing-A's worker 8: its halves proven in 0.08 and 0.56 deterministic s,
+        the whole range not in 0.8). No past days (a first plan).
 
         Returns:
             A calendar within the band (None: none found), and whether every range was
@@ -877,7 +881,8 @@ class _Problem:
         for load in loads:
             model.add(10_000 * n * load <= (10_000 + width) * total)
             model.add(10_000 * n * load >= (10_000 - width) * total)
-        ranges, spent = [(least, most)], 0.0
+        middle = (least + most) // 2
+        ranges, spent = [(least, middle), (middle + 1, most)], 0.0
         while ranges and spent < budget_s:
             low, high = ranges.pop(0)
             part = model.clone()
