@@ -22,11 +22,12 @@ Calendars: ``CP-SAT`` (the start, the levelling search, CP-SAT; for a worker out
 the band search: the relaxation's proven bound, a second levelling aimed at the relaxation's
 days, ``--band-tries`` CP-SAT solves with the band as a hard constraint, the polish against
 the calendar's own mean, CP-SAT re-packing windows of days, and for a worker still outside
-with nothing proven, the chain relaxation (a proof, or level days rounded to new starts,
-levelled against their mean), then the whole-horizon band model: a calendar within ±15%
-or the proof that none exists; a tenth of its budget for a calendar more than 3 points
-beyond the band), ``CP-SAT no band model`` (the same without
-the last two: ``exact_budget_s=0, roundings=0``),
+with nothing proven, the band as hard constraints for ranges of the calendar's total (a
+proof that no total allows ±15%, or a calendar within it), the chain relaxation (a proof, or
+level days rounded to new starts, levelled against their mean), then the whole-horizon band
+model: a calendar within ±15% or the proof that none exists; a tenth of its budget for a
+calendar more than 3 points beyond the band), ``CP-SAT no band model`` (the same without
+the last three: ``exact_budget_s=0, roundings=0, proof_budget_s=0``),
 ``CP-SAT no polish`` (without the last three: ``polish_moves=0, repack_rounds=0``),
 ``CP-SAT no band`` (the same without the band search, ``band_pct=None``), ``CP-SAT
 before`` (without the levelling search either: ``level_moves=0``) and
@@ -54,8 +55,9 @@ worked day's load (visiting minutes plus the walk to each cluster of buildings o
 day) from its worker's mean over their work days (the worst worker), the mean over workers
 of each one's largest, and how many workers' largest is above 15%: of those, how many are
 proven forced (``forced_pct`` at least 15%: the linear relaxation's bound, a band CP-SAT
-proved infeasible, or the whole-horizon band model's proof, ``exact_band == "proven"``,
-counted apart) and how many not (one plan only); the time of all
+proved infeasible, or the proofs of the band's exact models, ``exact_band == "proven"``,
+counted apart: the band for every range of the calendar's total, the whole-horizon band
+model) and how many not (one plan only); the time of all
 calendars (wall clock, ``--processes`` at once; rolling: the slowest weekly re-planning) and
 their CPU time (this process and the calendars' processes; rolling: the re-planning that took
 the most, which the machine's load moves less than the wall clock), and the most CPU time
@@ -217,7 +219,7 @@ def plan_all(jobs, start: date, calendar: str, budget: float, processes: int,
                 else None)
         last: dict[str, float] = {}
         if calendar != "CP-SAT":
-            last.update(exact_budget_s=0, roundings=0)
+            last.update(exact_budget_s=0, roundings=0, proof_budget_s=0)
         if calendar not in ("CP-SAT", "CP-SAT no band model"):
             last.update(polish_moves=0, repack_rounds=0)
         pasts = pasts or [[] for _ in jobs]
@@ -433,7 +435,7 @@ def main() -> None:
     print(tabulate(rows, headers=["input", "measure", "calendar", "households", "workers",
                                   "due visits", "on time %", "max day dev %",
                                   "mean worker max dev %", "workers > 15 %",
-                                  "> 15 % proven forced", "of which by the band model",
+                                  "> 15 % proven forced", "of which by the band models",
                                   "> 15 % not proven", "time s", "CPU s",
                                   "slowest worker CPU s", "household visits", "walk km",
                                   "m / visit"],
