@@ -341,3 +341,30 @@ def test_cells_touching_only_in_water_are_no_neighbours():
     assert graph.edges["a", "c"]["length"] == pytest.approx(20.0)
     dry = building_graph(buildings, cells, None, None)
     assert dry.has_edge("a", "b")  # the same cells without the river touch along y = 25
+
+
+def test_cells_cut_by_a_road_that_ends_in_their_region_are_no_neighbours():
+    """A secondary road that ends inside the region crosses cells A and B (a U round cell C)
+    between their buildings, while the straight line from A's building to B's passes over C,
+    round the road's end. A grid of A and B would be drawn across the road (irregular
+    district 2800: two such grids, counted as barrier violations): not neighbours, but a
+    crossing of that road; A and C, and C and B, stay neighbours."""
+    from partition.adjacency import building_graph
+
+    cells = gpd.GeoDataFrame(
+        {"region": [0, 0, 0]},
+        geometry=[shapely.box(0, 20, 40, 100),                                   # A, west arm
+                  shapely.box(60, 0, 100, 100).union(shapely.box(0, 0, 60, 20)),  # B, U's base
+                  shapely.box(40, 20, 60, 100)],                                  # C, the gap
+        index=["a", "b", "c"], crs=32650)
+    buildings = gpd.GeoDataFrame(
+        {"households": [10, 10, 10], "community": ["x", "x", "x"]},
+        geometry=[shapely.box(10, 80, 20, 90), shapely.box(80, 80, 90, 90),
+                  shapely.box(45, 60, 55, 70)], index=cells.index, crs=32650)
+    road = gpd.GeoDataFrame({"kind": ["road"], "type": ["secondary"], "name": ["大成大道"]},
+                            geometry=[shapely.LineString([(-10, 50), (45, 50)])], crs=32650)
+    graph = building_graph(buildings, cells, None, road)
+    assert sorted(map(sorted, graph.edges)) == [["a", "c"], ["b", "c"]]
+    assert [(u, v, kind, name) for u, v, _, kind, name in graph.graph["crossings"]] == [
+        ("a", "b", "secondary", "大成大道")]
+    assert building_graph(buildings, cells, None, None).has_edge("a", "b")
