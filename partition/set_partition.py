@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterator
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Literal
@@ -450,19 +450,18 @@ def candidate_grids(near: dict[Hashable, frozenset[Hashable]], w: dict[Hashable,
     set beyond ``high`` is pruned with all its supersets (households are not negative)."""
     budget = budget or WorkBudget()
     steps_left = budget.max_steps()
-    # Nodes as their ranks: extensions are kept sorted, so the next node to grow a set by is
-    # the first of its list rather than the least of a set (the same sets, steps and order).
+    # Nodes as their ranks and sets as bits of an int: a set grows by the lowest bit of its
+    # extension first (the same sets, steps and order as lists kept sorted).
     rank = {v: i for i, v in enumerate(nodes)}
-    near_rank = [sorted(rank[u] for u in near[v]) for v in nodes]
-    near_bits = [sum(1 << u for u in near_v) for near_v in near_rank]
+    near_bits = [sum(1 << rank[u] for u in near[v]) for v in nodes]
     load_of = [w[v] for v in nodes]
-    out: list[frozenset[Hashable]] = []
+    found: list[int] = []
     steps = 0
-    for r, root in enumerate(nodes):
+    for r in range(len(nodes)):
         if load_of[r] > high:
             continue
-        stack = [(frozenset([root]), [u for u in near_rank[r] if u > r],
-                  near_bits[r] | 1 << r, load_of[r])]
+        after = -1 << (r + 1)  # the ranks above r
+        stack = [(1 << r, near_bits[r] & after, near_bits[r] | 1 << r, load_of[r])]
         while stack:
             members, extension, seen, load = stack.pop()
             steps += 1
@@ -471,19 +470,29 @@ def candidate_grids(near: dict[Hashable, frozenset[Hashable]], w: dict[Hashable,
                 budget.ran_out = True
                 return None
             if load >= low:
-                out.append(members)
-                if len(out) > max_sets:
+                found.append(members)
+                if len(found) > max_sets:
                     budget.charge_steps(steps)
                     return None
-            for i, u in enumerate(extension):
+            while extension:
+                bit = extension & -extension
+                extension ^= bit  # what follows u in the extension
+                u = bit.bit_length() - 1
                 if load + load_of[u] > high:
                     continue
-                fresh = [x for x in near_rank[u] if x > r and not seen >> x & 1]
-                stack.append((members | {nodes[u]},
-                              sorted(extension[i + 1:] + fresh) if fresh else extension[i + 1:],
+                stack.append((members | bit, extension | (near_bits[u] & after & ~seen),
                               seen | near_bits[u], load + load_of[u]))
+    out = [frozenset(nodes[i] for i in _bits(members)) for members in found]
     budget.charge_steps(steps)
     return out
+
+
+def _bits(x: int) -> Iterator[int]:
+    """The positions of the set bits of ``x``, lowest first."""
+    while x:
+        bit = x & -x
+        yield bit.bit_length() - 1
+        x ^= bit
 
 
 def _partition_model(
