@@ -104,7 +104,15 @@ def building_graph(
         apart[np.unique(hit)] = True
         for i, j in zip(hit, line, strict=True):
             crossed.setdefault(int(i), []).append(int(j))
-        for i, cut in _cut_between(geoms, rep_xy, left, right, links, lines, apart):
+        # Twins (partition.territory) are divided as one whatever runs between them.
+        host = np.arange(len(keys))
+        if "twin" in cells:
+            at = {k: j for j, k in enumerate(keys)}
+            for b, t in cells["twin"].dropna().items():
+                if b in at and t in at:
+                    host[at[b]] = at[t]
+        for i, cut in _cut_between(geoms, rep_xy, left, right, links, lines,
+                                   apart | (host[left] == host[right])):
             apart[i] = True
             crossed[i] = cut
     community = buildings["community"].to_numpy()

@@ -368,3 +368,7 @@ def test_cells_cut_by_a_road_that_ends_in_their_region_are_no_neighbours():
     assert [(u, v, kind, name) for u, v, _, kind, name in graph.graph["crossings"]] == [
         ("a", "b", "secondary", "大成大道")]
     assert building_graph(buildings, cells, None, None).has_edge("a", "b")
+    # A's footprint in B's cell (a twin, partition.territory): divided as one, they stay
+    # neighbours, or their grid would be drawn in two (irregular district 2900, 3,000 b.).
+    twins = building_graph(buildings, cells.assign(twin=["b", None, None]), None, road)
+    assert twins.has_edge("a", "b") and not twins.graph["crossings"]
