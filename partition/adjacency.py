@@ -24,9 +24,9 @@ import numpy.typing as npt
 import pandas as pd
 import shapely
 from shapely.geometry.base import BaseGeometry
-from shapely.ops import polygonize, unary_union
 
 from gis.barriers import barrier_lines, crossable
+from partition.territory import split_polygon
 
 # Cost of cutting one metre of shared boundary that runs along a street, relative to a metre
 # through a block: grid boundaries should follow streets.
@@ -185,9 +185,7 @@ def _same_piece(poly: BaseGeometry, lines: npt.NDArray[np.object_],
                 p: npt.NDArray[np.float64], q: npt.NDArray[np.float64]) -> bool:
     """Whether points ``p`` and ``q`` lie in one piece of ``poly`` cut along ``lines``
     (lines that end inside it cut nothing)."""
-    cut = shapely.intersection(lines, poly)
-    faces = [f for f in polygonize(unary_union([poly.boundary, *cut]))
-             if poly.contains(f.representative_point())]
+    faces = split_polygon(poly, list(lines))
     if len(faces) <= 1:
         return True
     first, second = shapely.points(p), shapely.points(q)

@@ -60,12 +60,7 @@ def community_regions(
             # regions whichever other barriers the area holds, in whatever order.
             near = sorted((lines[i] for i in barrier_index.query(poly, predicate="intersects")),
                           key=shapely.to_wkb)
-            try:
-                parts = _split_polygon(poly, near)
-            except shapely.errors.GEOSException:
-                # Topology GEOS cannot node: cut along the barriers snapped to 1 mm.
-                parts = _split_polygon(shapely.set_precision(poly, 0.001),
-                                       [shapely.set_precision(line, 0.001) for line in near])
+            parts = split_polygon(poly, near)
         # Normalised and in the order of their WKB: a community's regions (their vertices,
         # their numbering, all that follows from them) do not depend on how GEOS ordered them.
         kept = shapely.normalize(np.array([p for p in parts if p.area >= MIN_REGION_M2],
@@ -78,8 +73,17 @@ def community_regions(
     return regions
 
 
-def _split_polygon(poly: BaseGeometry, lines: list[BaseGeometry]) -> list[BaseGeometry]:
+def split_polygon(poly: BaseGeometry, lines: list[BaseGeometry]) -> list[BaseGeometry]:
     """The faces of ``poly`` cut by ``lines`` (lines that end inside it cut nothing)."""
+    try:
+        return _faces(poly, lines)
+    except shapely.errors.GEOSException:
+        # Topology GEOS cannot node: cut along the lines snapped to 1 mm.
+        return _faces(shapely.set_precision(poly, 0.001),
+                      [shapely.set_precision(line, 0.001) for line in lines])
+
+
+def _faces(poly: BaseGeometry, lines: list[BaseGeometry]) -> list[BaseGeometry]:
     if not lines:
         return list(getattr(poly, "geoms", [poly]))
     clipped = shapely.intersection(np.array(lines, dtype=object), poly)
