@@ -234,8 +234,7 @@ def _prepare(graph: nx.Graph[Hashable], community: Hashable, members: list[Hasha
     # of the others (as in partition.metrics.deviations), counted only where there are none.
     building = [i < len(found.building_grids) for i in range(len(sized))]
     counts, mean = grid_counts(sized, totals, target, building=building)
-    others = [(total, k) for (_, k), total, big in zip(counts, totals, building, strict=True)
-              if not big and total / k >= SMALL_SHARE * target]
+    others = _sized(totals, [k for _, k in counts], building, target)
     fixed = [_homes_hull(found.graph, comp, homes) for comp, k in counts if k == 1]
     return _Prepared(found, counts, empty, mean, homes, target,
                      [h for h in fixed if h.area > 0],
@@ -900,11 +899,18 @@ def sized_mean(totals: list[float], counts: list[int], building: list[bool],
     (partition.metrics.deviations): over the groups' grids that are not building grids
     nor below SMALL_SHARE of ``target`` (sized by what cuts them off), over all of them
     where there are no others."""
-    sized = [(total, k) for total, k, big in zip(totals, counts, building, strict=True)
-             if not big and total / k >= SMALL_SHARE * target]
+    sized = _sized(totals, counts, building, target)
     if sized:
         return sum(t for t, _ in sized) / sum(k for _, k in sized)
     return sum(totals) / max(sum(counts), 1)
+
+
+def _sized(totals: list[float], counts: list[int], building: list[bool],
+           target: int) -> list[tuple[float, int]]:
+    """(households, grids) of the groups whose grids the mean is taken over: not building
+    grids, nor grids below SMALL_SHARE of ``target``."""
+    return [(total, k) for total, k, big in zip(totals, counts, building, strict=True)
+            if not big and total / k >= SMALL_SHARE * target]
 
 
 def _relabel(graph: nx.Graph[Hashable], split: dict[Hashable, int], labels: Labels,
