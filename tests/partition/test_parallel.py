@@ -20,8 +20,9 @@ def test_map_forked_keeps_order_and_unfreezes_the_heap() -> None:
 def test_a_frozen_heap_stays_frozen() -> None:
     gc.freeze()
     try:
-        frozen = gc.get_freeze_count()
         assert map_forked(_square, [1, 2], 2, offset=0) == [1, 4]
-        assert gc.get_freeze_count() == frozen
+        # Still frozen: not unfrozen by the map. The count itself may drop a little: frozen
+        # objects freed meanwhile (CI saw 1540587 -> 1540585) leave the permanent generation.
+        assert gc.get_freeze_count() > 0
     finally:
         gc.unfreeze()
