@@ -36,6 +36,18 @@ WALL_GUARD = 100.0
 MIN_WALL_S = 10.0
 
 
+class _Model(cp_model.CpModel):
+    def _add_pre_pep8_methods(self) -> None:
+        pass
+
+
+def new_model() -> cp_model.CpModel:
+    """A CP-SAT model without the deprecated camelCase aliases ``CpModel()`` adds to every
+    instance (0.35 ms each; a plan builds about a thousand models). Only the snake_case
+    methods are called here."""
+    return _Model()
+
+
 class WorkBudget:
     """Deterministic work units left for one group's exact steps (``None``: unlimited)."""
 

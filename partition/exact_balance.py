@@ -32,7 +32,7 @@ import shapely
 from ortools.sat.python import cp_model
 
 from partition.adjacency import nodes_within
-from partition.budget import WorkBudget
+from partition.budget import WorkBudget, new_model
 from partition.metrics import BALANCE_LIMIT
 
 MAX_BUILDINGS = 120  # neighbourhood size (buildings) the model is built for
@@ -310,7 +310,7 @@ class _Model(Generic[L]):
     def __init__(self, graph: nx.Graph[Hashable], members: dict[L, set[Hashable]],
                  grids: list[L], w: dict[Hashable, int], mean: int, allowed: int,
                  budget: WorkBudget, domain: _Domain) -> None:
-        cp = self.cp = cp_model.CpModel()
+        cp = self.cp = new_model()
         self.budget = budget
         self.grids, self.members, self.w, self.graph = grids, members, w, graph
         self.centres = [_centre(graph, members[q]) for q in grids]

@@ -48,7 +48,7 @@ from dataclasses import dataclass
 import networkx as nx
 from ortools.sat.python import cp_model
 
-from partition.budget import WorkBudget
+from partition.budget import WorkBudget, new_model
 from partition.exact_balance import grid_flows
 from partition.metrics import BALANCE_LIMIT
 from partition.set_partition import neighbours_with_households
@@ -215,7 +215,7 @@ class _FlowModel:
     def __init__(self, adjacent: Mapping[Hashable, Iterable[Hashable]],
                  nodes: list[Hashable], w: dict[Hashable, int], k: int,
                  fixed: dict[Hashable, int] | None = None) -> None:
-        cp = self.cp = cp_model.CpModel()
+        cp = self.cp = new_model()
         self.nodes, self.w, self.k = nodes, w, k
         n = len(nodes)
         root: dict[Hashable, dict[int, cp_model.IntVar | int]]

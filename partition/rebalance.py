@@ -39,7 +39,7 @@ import pandas as pd
 from ortools.sat.python import cp_model
 
 from partition.adjacency import connected_parts, nodes_within
-from partition.budget import WorkBudget
+from partition.budget import WorkBudget, new_model
 from partition.exact_balance import grid_flows
 from partition.metrics import BALANCE_LIMIT
 from partition.regionalize import balance_extremes, bisect, refine, split
@@ -500,7 +500,7 @@ class _NeighbourhoodModel:
     def __init__(self, chains: _Chains, grids: list[Hashable], anchored: bool = True) -> None:
         self.chains, self.grids = chains, grids
         self.work = MODEL_WORK if anchored else FREE_ROOTS_WORK * MODEL_WORK
-        cp = self.cp = cp_model.CpModel()
+        cp = self.cp = new_model()
         graph, w = chains.graph, chains.w
         self.nodes = sorted((v for g in grids for v in chains.members[g]), key=str)
         inside = set(self.nodes)
