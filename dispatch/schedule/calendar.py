@@ -294,7 +294,8 @@ def plan_calendar(worker_id: object, groups: Sequence[Group], days: Sequence[Wor
                   polish_moves: int = POLISH_MOVES, repack_rounds: int = ROUNDS,
                   exact_budget_s: float = EXACT_BUDGET_S, past_loads: Sequence[int] = (),
                   previous: Sequence[ScheduledVisit] = (), roundings: int = ROUNDINGS,
-                  proof_budget_s: float = PROOF_BUDGET_S, log: bool = False) -> Calendar:
+                  proof_budget_s: float = PROOF_BUDGET_S,
+                  lookahead_days: int = LOOKAHEAD_DAYS, log: bool = False) -> Calendar:
     """The visit calendar of one worker.
 
     Args:
@@ -351,6 +352,8 @@ def plan_calendar(worker_id: object, groups: Sequence[Group], days: Sequence[Wor
             (:func:`_carried`), the others from the sweep, and the levelling search is not
             run on the carried start (the previous plan's polish and band model levelled
             it: re-doing them from the sweep each week repeats that work). Empty: none.
+        lookahead_days: a group next due less than this many days after the horizon may
+            be visited early in it (an optional visit, :func:`due_chains`).
         log: print CP-SAT's search log.
 
     Returns:
@@ -361,7 +364,7 @@ def plan_calendar(worker_id: object, groups: Sequence[Group], days: Sequence[Wor
     """
     started, cpu_started = time.perf_counter(), time.process_time()
     days = sorted(days, key=lambda d: d.day)
-    occurrences, overdue = due_chains(groups, start, list(days))
+    occurrences, overdue = due_chains(groups, start, list(days), lookahead_days)
     if groups and not days:
         raise ArgumentError(f"{worker_id} 在日历期间没有工作日，无法安排走访：请检查工作日和休息日",
                             f"{worker_id} has no work day in the horizon to visit households: "
@@ -377,11 +380,12 @@ def plan_calendar(worker_id: object, groups: Sequence[Group], days: Sequence[Wor
     offsets = [(d.day - start).days for d in days]
     minutes = [groups[o.group].minutes for o in occurrences]
     base_work = sum(m for m, o in zip(minutes, occurrences, strict=True) if not o.optional)
-    first = sweep_start(occurrences, offsets, groups, days, label, base_work, approach)
+    first = sweep_start(occurrences, offsets, groups, days, label, base_work, approach,
+                        lookahead_days)
     opened = {(int(label[occurrences[oi].group]), k) for oi, k in first.items()}
     hinted = sweep_start(occurrences, offsets, groups, days, label,  # the work with approaches
                     sum(minutes[oi] for oi in first) + sum(int(approach[c]) for c, _ in opened),
-                    approach)
+                    approach, lookahead_days)
     # each day's share of the horizon's work: visiting minutes plus the approaches of the
     # start, in proportion to the day's capacity
     used = {(int(label[occurrences[oi].group]), k) for oi, k in hinted.items()}

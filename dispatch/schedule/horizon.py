@@ -38,7 +38,10 @@ BAND_WEIGHT = 20  # per minute of deviation beyond the band
 SUM_DEV_WEIGHT = 2  # per minute of each day's deviation
 APPROACH_WEIGHT = 1  # per minute of walking to a cluster
 SHORTFALL_WEIGHT = 500  # per household a party member visits below min_weekly in a week
-LOOKAHEAD_DAYS = 21  # groups due this soon after the horizon may be visited early in it
+LOOKAHEAD_DAYS = 42  # groups due this soon after the horizon may be visited early in it: 6
+# weeks (3 before: on the bench's nine tuning draws, one plan, 45 workers beyond ±15%, 8 of
+# them not proven; with 6 weeks 35 and 5, late weeks where little is due filled with visits
+# due soon after, 3-10% more household visits; bench/visit_calendar_results.md)
 EXTRA_WEIGHT = 1  # per minute of an early visit that is not yet due
 
 
@@ -196,10 +199,11 @@ class Occurrence:
     horizon_lo: int = 0  # earliest day when the optional visit after it is absent
 
 
-def due_chains(groups: Sequence[Group], start: date, days: list[WorkDay]
-            ) -> tuple[list[Occurrence], int]:
+def due_chains(groups: Sequence[Group], start: date, days: list[WorkDay],
+               lookahead_days: int = LOOKAHEAD_DAYS) -> tuple[list[Occurrence], int]:
     """Each group's due visits in the horizon with their windows; and how many were overdue
-    at the start (and cannot be on time)."""
+    at the start (and cannot be on time). A group next due less than ``lookahead_days``
+    after the horizon gets an optional early visit."""
     horizon = (days[-1].day - start).days + 1 if days else 0
     index = np.array([(d.day - start).days for d in days])
     occurrences: list[Occurrence] = []
@@ -223,7 +227,7 @@ def due_chains(groups: Sequence[Group], start: date, days: list[WorkDay]
             latest.append((due, t))
             prev, due = t, t + period
         next_due = latest[-1][1] + period if latest else due
-        extra = next_due < horizon + LOOKAHEAD_DAYS
+        extra = next_due < horizon + lookahead_days
         if not latest and not extra:
             continue
         gaps = [b[1] - a[1] for a, b in itertools.pairwise(latest)]

@@ -48,7 +48,8 @@ POLISH_T0, POLISH_T1 = 30.0, 0.5  # the polish's temperature, first and last mov
 
 def sweep_start(occurrences: list[Occurrence], offsets: list[int], groups: Sequence[Group],
            days: Sequence[WorkDay], label: np.ndarray, work: float,
-           approach: np.ndarray | None = None) -> dict[int, int]:
+           approach: np.ndarray | None = None, lookahead_days: int = LOOKAHEAD_DAYS
+           ) -> dict[int, int]:
     """A feasible, levelled start for the search (occurrence -> work-day position).
 
     Sweeps the work days in order: first the visits that cannot wait (their window, narrowed
@@ -57,7 +58,8 @@ def sweep_start(occurrences: list[Occurrence], offsets: list[int], groups: Seque
     visits first, then by the end of their window; an optional early visit only once its
     group's due ones are placed. Placing a group's last due visit before the end of the
     horizon minus its period makes its optional visit due. A day's load counts the approach
-    to each cluster it opens (``approach``, minutes per cluster), as the model does.
+    to each cluster it opens (``approach``, minutes per cluster), as the model does. An
+    early visit not required is taken only in the horizon's last ``lookahead_days`` days.
     """
     horizon = offsets[-1] + 1 if offsets else 0
     total_cap = sum(d.capacity_min for d in days) or 1
@@ -130,7 +132,7 @@ def sweep_start(occurrences: list[Occurrence], offsets: list[int], groups: Seque
                 load += place(oi, k, off, today)
         rest = [(hi, oi) for hi, oi, must in open_now if not must
                 and (not occurrences[oi].optional or oi in required
-                     or off >= horizon - LOOKAHEAD_DAYS)]
+                     or off >= horizon - lookahead_days)]
         rest.sort()
         while rest and load < need:  # the most urgent first, up to the level
             load += place(rest.pop(0)[1], k, off, today)
