@@ -4,7 +4,7 @@
     python bench/visit_calendar_bench.py [--budget 0.2] [--processes 2] [--only NAME]
         [--calendars CP-SAT,CP-SAT no band,CP-SAT before,nearest-due-first]
         [--modes one plan,rolling] [--band-tries 3] [--no-walk] [--seed N]
-        [--past-weeks 4] [--no-carry]
+        [--past-weeks 4] [--no-carry] [--history building|trip]
 
 Inputs (real buildings; the visit classes and last visits are simulated, no such data is
 public): ``nanjing-A`` (tuning: the parameters in dispatch/schedule/calendar.py were set on
@@ -14,7 +14,10 @@ and ``synthetic`` (a generated district, tests/synthetic). Each is cut into grid
 its households (partition.plan.make_plan), one worker per grid, based at the building
 nearest the grid's centre. Classes: 2% key persons, 8% older people living alone, 3%
 households in difficulty, 10% migrants, the rest ordinary, drawn per building (seeded); last
-visits uniform over each class's period before the start (a steady state). Work days Monday to
+visits uniform over each class's period before the start (a steady state), one for all of a
+building's households of a class (as the classes' CSV gives them: a big building's households
+then fall due together); ``--history trip``: one per trip (group) instead, as a steady state of
+the service's own calendars, which record visits per group. Work days Monday to
 Friday, 2027-01-01 a holiday, one worker on leave for a week; shift 08:30-17:30, half of it for
 visits.
 
@@ -117,6 +120,7 @@ PAST_WEEKS = 4  # rolling: each re-plan is given the worked days of this many we
 CALENDARS = ("CP-SAT", "CP-SAT no band model", "CP-SAT no polish", "CP-SAT no band",
              "CP-SAT before", "nearest-due-first")
 MODES = ("one plan", "rolling")
+HISTORIES = ("building", "trip")  # --history: the simulated last visits (instance)
 # calendars whose days are routed
 WALKED = ("CP-SAT", "CP-SAT no band model", "CP-SAT no polish", "nearest-due-first")
 SHIFT = (8 * 3600 + 1800, 17 * 3600 + 1800)
@@ -151,8 +155,23 @@ def classes_for(buildings: pd.DataFrame, seed: int) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def instance(name: str, area, seed: int, chunk_min: int = CHUNK_MIN):
-    """Per worker: groups (trips of at most ``chunk_min`` minutes), work days, base."""
+def by_trip(groups: list, seed: int) -> list:
+    """The groups with a last visit drawn for each trip (uniform over its period before
+    the start, seeded), where :func:`classes_for` gives one to all of a building's
+    households of a class: a steady state of a calendar that visits a building's trips on
+    different days, as the service's own calendars do once visits are recorded per group
+    (``--history trip``). The classes and households are the same."""
+    rng = np.random.default_rng([seed, 1])
+    return [dataclasses.replace(g, last_visit=START - timedelta(
+        days=int(rng.integers(1, g.period + 1)))) for g in groups]
+
+
+def instance(name: str, area, seed: int, chunk_min: int = CHUNK_MIN,
+             history: str = "building"):
+    """Per worker: groups (trips of at most ``chunk_min`` minutes), work days, base.
+    ``history``: "building" (one last visit to all of a building's households of a class,
+    as the classes' CSV gives it, :func:`classes_for`) or "trip" (one per trip,
+    :func:`by_trip`)."""
     target = int(area.buildings["households"].sum() / WORKERS)
     plan = make_plan(area, target=target)
     blds = plan.buildings.merge(area.buildings[["building_id"]], on="building_id")
@@ -168,7 +187,10 @@ def instance(name: str, area, seed: int, chunk_min: int = CHUNK_MIN):
         home = part.iloc[int(np.argmin(np.hypot(part["x"] - cx, part["y"] - cy)))]
         leave = [START + timedelta(days=14 + i) for i in range(5)] if w == 0 else []
         days = days_for(START, leave)
-        jobs.append((f"{name}:{grid}", make_groups(rows, start=START, chunk_min=chunk_min), days,
+        groups = make_groups(rows, start=START, chunk_min=chunk_min)
+        if history == "trip":
+            groups = by_trip(groups, seed * 1000 + w)
+        jobs.append((f"{name}:{grid}", groups, days,
                      (float(home["x"]), float(home["y"])), leave))
     return plan, jobs
 
@@ -318,8 +340,8 @@ def deviation(loads: dict) -> float:
 def run(name: str, area, budget: float, processes: int, seed: int, level_moves: int,
         calendars: list[str], modes: list[str], walk: bool = True,
         band_tries: int = BAND_TRIES, chunk_min: int = CHUNK_MIN,
-        past_weeks: int = PAST_WEEKS, carry: bool = True) -> list:
-    plan, jobs = instance(name, area, seed, chunk_min)
+        past_weeks: int = PAST_WEEKS, carry: bool = True, history: str = "building") -> list:
+    plan, jobs = instance(name, area, seed, chunk_min, history)
     net = WalkNetwork.from_graph(area.streets)
     households = int(plan.buildings["households"].sum())
     end = START + timedelta(weeks=WEEKS)
@@ -417,6 +439,9 @@ def main() -> None:
                         help="rolling: re-plan without the calendar each re-plan replaces")
     parser.add_argument("--no-walk", action="store_true",
                         help="skip routing the days (the walk columns)")
+    parser.add_argument("--history", choices=HISTORIES, default=HISTORIES[0],
+                        help="the simulated last visits: one per building and class (as the "
+                        "classes' CSV gives them; default) or one per trip")
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--only", default=None)
     parser.add_argument("--seed", type=int, default=None,
@@ -431,7 +456,8 @@ def main() -> None:
     for name, seed, area in areas(args.only, args.seed):
         rows += run(name, area, args.budget, args.processes, seed, args.level_moves,
                     args.calendars.split(","), args.modes.split(","), not args.no_walk,
-                    args.band_tries, args.chunk_min, args.past_weeks, not args.no_carry)
+                    args.band_tries, args.chunk_min, args.past_weeks, not args.no_carry,
+                    args.history)
     print(tabulate(rows, headers=["input", "measure", "calendar", "households", "workers",
                                   "due visits", "on time %", "max day dev %",
                                   "mean worker max dev %", "workers > 15 %",
