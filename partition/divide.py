@@ -380,7 +380,8 @@ def _improve(p: _Prepared, community: Hashable, i: int, labels: Labels, budget: 
                                   budget=budget))
     beyond: dict[Hashable, int] = {}
     exact = split_exactly(graph, [(comp, k)], labels, p.mean,
-                          lambda: f"{community}/{i}.{tag}{next(spare)}", budget, beyond)
+                          lambda: f"{community}/{i}.{tag}{next(spare)}", budget, beyond,
+                          least=SMALL_SHARE * p.target)
     # Larger groups, with what the other steps left.
     found = first if first is not None else _prove(p, i, labels, budget,
                                                    max(forced, exact.get(comp[0]) or 0.0))
@@ -752,7 +753,8 @@ def _rebalanced(graph: nx.Graph[Hashable], community: Hashable, members: list[Ha
     movable = {b for comp, k in groups if k > 1 for b in comp}
     labels.update(repair_extremes(work, labels, movable=movable, mean=mean, budget=budget))
     beyond: dict[Hashable, int] = {}
-    exact = split_exactly(work, groups, labels, mean, new_label, budget, beyond)
+    exact = split_exactly(work, groups, labels, mean, new_label, budget, beyond,
+                          least=SMALL_SHARE * target)
     for comp in empty:
         old = pd.Series([prev.get(b) for b in comp]).dropna()
         if len(old):  # land cut off by barriers keeps the grid it had
@@ -774,7 +776,8 @@ def _rebalanced(graph: nx.Graph[Hashable], community: Hashable, members: list[Ha
 def split_exactly(graph: nx.Graph[Hashable], groups: list[tuple[list[Hashable], int]],
                   labels: Labels, mean: float, new_label: NewLabel,
                   budget: WorkBudget,
-                  beyond: dict[Hashable, int] | None = None) -> dict[Hashable, float]:
+                  beyond: dict[Hashable, int] | None = None,
+                  least: float = 0.0) -> dict[Hashable, float]:
     """Groups whose worst grid is still beyond BALANCE_LIMIT are split again, exactly
     (partition.set_partition): as a whole, else the worst grid with the grids around it
     (one ring, two, three), while that builds a better split (the whole group with
@@ -797,7 +800,7 @@ def split_exactly(graph: nx.Graph[Hashable], groups: list[tuple[list[Hashable], 
         limit = max(BALANCE_LIMIT, forced / 100 + BOUND_MARGIN)
         whole = budget.part(WHOLE_SHARE)
         result = best_split(graph, comp, k, mean, limit, {b: labels[b] for b in comp}, whole,
-                            over=OVER_LEVEL)
+                            over=OVER_LEVEL, least=least)
         budget.charge(whole.spent)
         # Out of its share: a later pass may give the group more (_second_pass).
         budget.ran_out |= whole.ran_out

@@ -241,8 +241,8 @@ def test_a_larger_group_is_proven_before_the_resplits_spend_its_work(monkeypatch
     monkeypatch.setattr(divide, "FIRST_PAIRS", 0)
     exact = divide.split_exactly
 
-    def spending(graph, groups, labels, mean, new_label, budget, beyond=None):
-        out = exact(graph, groups, labels, mean, new_label, budget, beyond)
+    def spending(graph, groups, labels, mean, new_label, budget, beyond=None, least=0.0):
+        out = exact(graph, groups, labels, mean, new_label, budget, beyond, least)
         budget.charge(budget.left)
         return out
 

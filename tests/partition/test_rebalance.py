@@ -207,8 +207,8 @@ def test_a_re_balance_checks_each_group_proof_against_its_own_grid_count(tmp_pat
     seen: list = []
     split_exactly, mark_beyond = divide.split_exactly, divide._mark_beyond
 
-    def proving(graph, groups, labels, mean, new_label, budget, beyond=None):
-        out = split_exactly(graph, groups, labels, mean, new_label, budget, beyond)
+    def proving(graph, groups, labels, mean, new_label, budget, beyond=None, least=0.0):
+        out = split_exactly(graph, groups, labels, mean, new_label, budget, beyond, least)
         for comp, k in groups:
             counts[comp[0]] = k
             if beyond is not None and k > 1:

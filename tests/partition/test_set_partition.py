@@ -22,7 +22,7 @@ from partition.set_partition import (
     candidate_grids,
     neighbours_with_households,
 )
-from tests.partition.test_exact_balance import _lattice
+from tests.partition.test_exact_balance import _connected, _lattice
 
 
 def _connected_subsets(graph: nx.Graph, nodes: list) -> list[frozenset]:
@@ -347,6 +347,33 @@ def test_grids_proven_beyond_the_limit_are_not_free():
     marked = {labels[v] for v, b in marks.items() if b > 100 * BALANCE_LIMIT}
     assert len(marked) == 2
     assert all(abs(loads[p] - mean) > BALANCE_LIMIT * mean for p in marked)
+
+
+def test_where_the_worst_grid_is_forced_the_fewest_grids_are_beyond_the_limit():
+    """A row 120 | 230 | 230 | 120 | 90 | 120 | 180 in 3 grids at a mean of 300: every split
+    has a grid at least 30% off, and the splits with the least worst grid have all three
+    beyond 15%. Two is the fewest any split has (350 | 440 | 300, a worse worst grid at
+    +46.7%). The fewest is taken, and both grids are proven beyond the limit (not free
+    grids)."""
+    graph = nx.Graph()
+    for i, households in enumerate((120, 230, 230, 120, 90, 120, 180)):
+        graph.add_node(i, households=households, x=10.0 * i, y=0.0)
+    for i in range(6):
+        graph.add_edge(i, i + 1, length=10.0, cost=10.0)
+    mean, k = 300.0, 3
+    assert _brute_force_beyond(graph, k, mean) == 2
+    labels = {0: "a", 1: "a", 2: "b", 3: "b", 4: "c", 5: "c", 6: "c"}
+    names = iter(range(10))
+    proven: dict = {}
+    bounds = split_exactly(graph, [(list(graph), k)], labels, mean,
+                           lambda: f"n{next(names)}", WorkBudget(), proven, least=150)
+    assert _beyond(graph, labels, mean) == 2
+    assert _connected(graph, labels)
+    marks: dict = {}
+    _bound_group(graph, list(graph), labels, marks, mean, [bounds.get(0, 0.0)],
+                 (proven.get(0, 0), k, mean))
+    marked = {labels[v] for v, b in marks.items() if b > 100 * BALANCE_LIMIT}
+    assert len(marked) == 2
 
 
 def test_the_search_for_a_split_goes_on_past_levels_it_cannot_decide():
