@@ -88,12 +88,14 @@ LINEARIZATION = 2
 # grids within this share of the mean (and not below half the target): :func:`_fewest_beyond`.
 # FEWEST_SETS caps the candidates listed for it. Floor-area districts (towers of 100-250
 # households, two or three a grid), free grids beyond 15% / hull overlap before -> after:
-# 22 52 -> 22 / 0.91 -> 1.13%, 106 32 -> 18 / 0.93 -> 0.85%, 95 40 -> 23, 110 48 -> 24,
-# 111 26 -> 13, 105 43 -> 16 / 0.44 -> 0.87%, 41 8 -> 6, 73 4 -> 1; the largest deviation
-# of a forced grid rose up to 10 points (22: 37.6 -> 47.0%). Irregular districts and the
-# real extracts: the same plans (no group there had a forced worst grid and more beyond).
+# 22 52 -> 18 / 0.91 -> 1.12%, 106 32 -> 17 / 0.93 -> 0.79%, 95 40 -> 20 / 0.86 -> 0.67%,
+# 110 48 -> 18 / 0.54 -> 0.59%, 111 26 -> 13, 105 43 -> 16 / 0.44 -> 0.81%, 41 8 -> 2,
+# 73 4 -> 1 (253 -> 105); the largest deviation of a forced grid rose up to 10 points (22:
+# 37.6 -> 47.0%). Irregular districts and the real extracts: the same plans. With the least
+# worst grid sought first (a binary search over levels), 123 instead of 105, for more CPU.
 FEWEST_WINDOW = 0.5
 FEWEST_SETS = 20_000
+FEWEST_COST = 10_000_000  # a grid beyond the limit there: more than any cover's other costs
 
 
 @dataclass
@@ -333,9 +335,9 @@ def _fewest_beyond(
     present: dict[Hashable, Hashable], budget: WorkBudget, free: int,
 ) -> list[tuple[frozenset[Hashable], frozenset[Hashable]]] | None:
     """The split with the fewest grids beyond ``free`` (tenths of a household off ``mean``),
-    then the least worst deviation, then the least phase 2 cost, among grids within
+    then the least phase 2 cost (their excess beyond it part of it), among grids within
     FEWEST_WINDOW of the mean and of at least ``least`` households; None when the listing
-    or the solves do not fit the budget. Where the group's worst grid is forced beyond the
+    or the solve does not fit the budget. Where the group's worst grid is forced beyond the
     limit, what its other grids are is a choice: the fewest beyond it, even with a worse
     worst grid (the grids every split has beyond it are then all proven forced)."""
     low = max(least, (1 - FEWEST_WINDOW) * mean)
@@ -351,25 +353,9 @@ def _fewest_beyond(
     connectors = [group.connectors(s) for s in sets]
     deviation = [math.ceil(SCALE * abs(load - mean)) for load in loads]
     hint = {s for s, _ in chosen} if chosen is not None else set()
-    # First the fewest grids beyond and, among those, the least worst deviation.
-    cp, x = _partition_model(sets, k, group.positive, connectors)
-    worst = cp.new_int_var(0, max(deviation), "")
-    for var, dev, s in zip(x, deviation, sets, strict=True):
-        cp.add(worst >= dev).only_enforce_if(var)
-        cp.add_hint(var, s in hint)
-    beyond = sum(var for var, dev in zip(x, deviation, strict=True) if dev > free)
-    cp.minimize((max(deviation) + 1) * beyond + worst)
-    status, solver = budget.solve(cp, WORK, linearization=LINEARIZATION)
-    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        return None
-    found = {i for i, var in enumerate(x) if solver.value(var)}
-    most = sum(deviation[i] > free for i in found)
-    # Then the cheapest cover with no more grids beyond and no worse a worst grid.
-    top = max(deviation[i] for i in found)
-    keep = [i for i, dev in enumerate(deviation) if dev <= top]
-    return _cheapest_cover(graph, [sets[i] for i in keep], [deviation[i] for i in keep],
-                           [connectors[i] for i in keep], [i in found for i in keep], k,
-                           group, present, budget, free, most_beyond=most)
+    # Each grid beyond the limit costs more than any other cover's costs: one solve.
+    return _cheapest_cover(graph, sets, deviation, connectors, [s in hint for s in sets], k,
+                           group, present, budget, free, over_cost=FEWEST_COST)
 
 
 def penalty(deviations: list[int], free: int) -> tuple[int, int]:
@@ -637,20 +623,16 @@ def _cheapest_cover(
     graph: nx.Graph[Hashable], sets: list[frozenset[Hashable]], deviation: list[int],
     connectors: list[frozenset[Hashable]], hint: list[bool], k: int, group: _Group,
     present: dict[Hashable, Hashable], budget: WorkBudget, free: int,
-    most_beyond: int | None = None,
+    over_cost: int = OVER_COST,
 ) -> list[tuple[frozenset[Hashable], frozenset[Hashable]]] | None:
     """The cover of least phase 2 cost (see :func:`_cost`; a set deviating more than
-    ``free`` tenths of a household costs OVER_COST and EXCESS_WEIGHT per tenth beyond),
-    starting from the cover ``hint``: (set, connectors) pairs; with ``most_beyond``, at
-    most that many sets beyond ``free``."""
+    ``free`` tenths of a household costs ``over_cost`` and EXCESS_WEIGHT per tenth beyond),
+    starting from the cover ``hint``: (set, connectors) pairs."""
     cp, x = _partition_model(sets, k, group.positive, connectors)
     for var, chosen in zip(x, hint, strict=True):
         cp.add_hint(var, chosen)
-    if most_beyond is not None:
-        cp.add(sum(var for var, dev in zip(x, deviation, strict=True) if dev > free)
-               <= most_beyond)
     cp.minimize(sum((_cost(graph, s, dev, group, present)
-                     + (OVER_COST + EXCESS_WEIGHT * (dev - free) if dev > free else 0)) * var
+                     + (over_cost + EXCESS_WEIGHT * (dev - free) if dev > free else 0)) * var
                     for s, dev, var in zip(sets, deviation, x, strict=True)))
     status, solver = budget.solve(cp, WORK, linearization=LINEARIZATION)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
