@@ -30,12 +30,15 @@ cut must reach and large footprints that reach across it leave hulls overlapping
    (:func:`_overlap_share`: overlap with fixed hulls counts, their area does not), the
    passes of 3 run once more with wider slack (a deviation up to WIDE_INNER costs WIDE_WEIGHT
    of its weight) and straight cuts aimed around the mean as well as at the present
-   balance: a grid interleaving with another round a block (Prague Bubeneč,
-   1.8%) is drawn apart at the cost of balance the limit still allows, while groups of small
-   slivers (Nanjing) keep their balance and their CPU;
+   balance, and pairs still overlapping are split again with a third grid as in 2: a grid
+   interleaving with another round a block (Prague Bubeneč, 1.8%) is drawn apart at the
+   cost of balance the limit still allows, while groups of small slivers keep their balance
+   and their CPU;
 5. where they still overlap by more than WIDE_SHARE after that, the same passes run once
    more with every deviation within the limit at LAST_WEIGHT of its weight (floor-area
-   district 106's many small pairs, 1.023%).
+   district 106's many small pairs, 1.023%). Pairs there whose straight splits within the
+   limit all overlap (Nanjing's group of 32 grids) often part when a third grid takes the
+   difference.
 
 Straight re-splits try, per direction, the cuts nearest the balance they aim at and the cut
 within GAP_WINDOW of it where the homes on either side lie furthest apart (a street).
@@ -102,7 +105,15 @@ INNER_WEIGHT = 0.2
 # more; three-way re-splits in these passes too lowered the overlap of floor-area 71 a
 # further 9% for 0.45 s more CPU (in a plan of 13 s); WIDE_SHARE 0.005 lowered Nanjing's
 # overlap (0.934 -> 0.834%) and more of the inputs already below 1%, but cost floor-area
-# 97 about a sixth more plan CPU.
+# 97 about a sixth more plan CPU. Three-way re-splits in these passes (and the last ones),
+# replayed on the recorded calls (2026-12-05), overlap m2 as the untangling measures it:
+# Nanjing 11,464 -> 10,079, floor-area 22 28,754 -> 27,590, 106 40,711 -> 41,329,
+# irregular 2904 17,925 -> 17,531, 2111 21,300 -> 18,457; untangling CPU alternating
+# twice, Nanjing 1.73, 1.79 -> 1.85, 1.77 s, floor-area 106 3.02, 3.09 -> 3.25, 3.86 s, 22
+# 1.68, 1.79 -> 1.71, 1.77 s, 2904 1.08, 1.12 -> 1.15, 1.21 s. On calls recorded with each
+# pocket's footprint cut to its homes (not landed: bench/partition_results.md, 2026-12-05,
+# helper hull): in the last passes only, Nanjing unchanged; in every pass of 3-5, 16% more
+# of Nanjing's untangling CPU for 3% less overlap than here.
 WIDE_SHARE = 0.01
 WIDE_INNER = 0.10
 WIDE_WEIGHT = 0.1
@@ -329,11 +340,11 @@ def untangle(graph: nx.Graph[Hashable], assignment: Mapping[Hashable, Hashable],
     if _overlap_share(state) > WIDE_SHARE:
         state.inner, state.low, state.goals = WIDE_INNER, WIDE_WEIGHT, WIDE_GOALS
         state.limit = min(state.limit, DEVIATION_LIMIT)
-        _last_passes(state, eps)
+        _last_passes(state, eps, three=True)
         # Still above the target: all the slack within the limit is traded.
         if _overlap_share(state) > WIDE_SHARE:
             state.inner, state.low = DEVIATION_LIMIT, LAST_WEIGHT
-            _last_passes(state, eps)
+            _last_passes(state, eps, three=True)
     return state.part
 
 
@@ -356,9 +367,10 @@ def _overlap_share(state: _State) -> float:
                  / area)
 
 
-def _last_passes(state: _State, eps: float) -> None:
-    """Pairs whose hulls overlap are split again (up to MAX_PASSES passes), then boundary
-    buildings move."""
+def _last_passes(state: _State, eps: float, three: bool = False) -> None:
+    """Pairs whose hulls overlap are split again (up to MAX_PASSES passes), then (``three``)
+    each pair still overlapping by more than TRIPLE_MIN together with a third grid, then
+    boundary buildings move."""
     dirty = set(state.open_parts)
     for _ in range(MAX_PASSES):
         changed: set[Hashable] = set()
@@ -368,6 +380,13 @@ def _last_passes(state: _State, eps: float) -> None:
         if not changed:
             break
         dirty = changed
+    if three:
+        overlapping = _overlapping(state)
+        done: set[Hashable] = set()
+        for a, b in _pairs_to_resplit(state, overlapping_only=True):
+            if (overlapping.get(frozenset((a, b)), 0.0) > TRIPLE_MIN * state.scale
+                    and not {a, b} & done):
+                done |= _resplit_three(state, a, b, eps)
     _move_boundaries(state, eps)
 
 
