@@ -24,6 +24,7 @@ from typing import TypeVar
 
 import networkx as nx
 import shapely
+from shapely.geometry.base import BaseGeometry
 
 from partition.adjacency import STREET_CUT_COST, RoadCrossing, connected_parts, induced_graph
 from partition.metrics import SMALL_SHARE as POCKET_SHARE  # a group below it is a pocket
@@ -85,7 +86,9 @@ def community_groups(graph: nx.Graph[Hashable], community: object, members: list
     crossings: list[RoadCrossing] = [(alias.get(u, u), alias.get(v, v), *rest)
                                      for u, v, *rest in graph.graph.get("crossings", [])]
     # A building grid across the road may take a pocket too (it is then a grid of homes).
-    merged, pockets = _join_pockets(crossings, comps + [[b] for b in big], hh, target)
+    homes = {b: work.nodes[b]["footprint"] for b in work
+             if hh[b] > 0 and work.nodes[b].get("footprint") is not None}
+    merged, pockets = _join_pockets(crossings, comps + [[b] for b in big], hh, target, homes)
     exceptions = []
     for pocket, into, road in pockets:
         _contract(work, pocket, into, crossings)
@@ -138,15 +141,17 @@ def _fold_twins(work: nx.Graph[Hashable], twins: list[tuple[Hashable, Hashable]]
 
 def _join_pockets(
     crossings: list[RoadCrossing], comps: list[list[Hashable]], hh: dict[Hashable, int],
-    target: int,
+    target: int, homes: dict[Hashable, BaseGeometry] | None = None,
 ) -> tuple[list[list[Hashable]], list[tuple[list[Hashable], list[Hashable], Road]]]:
     """Merge each pocket, smallest first, into the group across an open road whose grids it
-    spoils least (:func:`_join_cost`, then the longest shared boundary). Returns the merged
-    groups and, in merge order, (pocket's buildings, the group's buildings it joined, (road
-    type, name))."""
+    spoils least (:func:`_join_cost`), then whose hull of homes it stretches least over the
+    other groups' (:func:`_hull_growth`; ``homes``: footprints of the buildings with homes),
+    then the longest shared boundary. Returns the merged groups and, in merge order,
+    (pocket's buildings, the group's buildings it joined, (road type, name))."""
     root = {b: i for i, c in enumerate(comps) for b in c}
     nodes = {i: list(c) for i, c in enumerate(comps)}
     total = {i: sum(hh[b] for b in c) for i, c in enumerate(comps)}
+    hulls: dict[int, BaseGeometry] = {}  # group -> hull of homes, made when a tie needs it
     # group pair -> (length, type, name)
     links: dict[tuple[int, int], list[tuple[float, str | None, str | None]]] = defaultdict(list)
     for u, v, length, road_type, road_name in crossings:
@@ -165,13 +170,51 @@ def _join_pockets(
         if not near:
             stuck.add(p)
             continue
-        q = min(near, key=lambda i: (_join_cost(total[i], total[p], target), -near[i], i))
+        cost = {i: _join_cost(total[i], total[p], target) for i in near}
+        least = min(cost.values())
+        alike = [i for i in near if cost[i] == least]
+        growth = dict.fromkeys(alike, 0.0)
+        if len(alike) > 1 and any(b in (homes or {}) for b in nodes[p]):
+            for i in nodes:
+                if i not in hulls:
+                    hulls[i] = _hull_of(nodes[i], homes or {})
+            growth = {i: _hull_growth(p, i, hulls) for i in alike}
+        q = min(alike, key=lambda i: (growth[i], -near[i], i))
         key = _pair(p, q)
         road = max(links[key], key=lambda x: x[0])[1:]
         pockets.append((list(nodes[p]), list(nodes[q]), road))
         _merge(p, q, nodes, total, links)
+        if p in hulls and q in hulls:
+            hulls[q] = shapely.convex_hull(shapely.union_all([hulls[q], hulls.pop(p)]))
+        else:
+            hulls.pop(p, None)
+            hulls.pop(q, None)
         stuck.discard(q)
     return [sorted(c, key=str) for c in nodes.values()], pockets
+
+
+def _hull_of(nodes: list[Hashable], homes: dict[Hashable, BaseGeometry]) -> BaseGeometry:
+    """The convex hull of the footprints with homes among ``nodes`` (empty without)."""
+    feet = [homes[b] for b in nodes if b in homes]
+    return shapely.convex_hull(shapely.union_all(feet)) if feet else shapely.Polygon()
+
+
+def _hull_growth(p: int, q: int, hulls: dict[int, BaseGeometry]) -> float:
+    """Area (m2) by which the hull of homes of groups ``p`` and ``q`` joined covers more of
+    the other groups' hulls than the two apart: of the groups a pocket spoils alike, it
+    joins the one whose grid then does not reach round another group (irregular
+    2903: a pocket of 24 households between two groups of 353 and 358 joined the one whose
+    hull then covered 32,420 m2 of the other's)."""
+    joined = shapely.convex_hull(shapely.union_all([hulls[p], hulls[q]]))
+    box = shapely.envelope(joined)
+    others = [h for r, h in sorted(hulls.items())
+              if r not in (p, q) and not h.is_empty and h.intersects(box)]
+    if not others:
+        return 0.0
+    grown = shapely.area(shapely.intersection(joined, others)).sum()
+    before = (shapely.area(shapely.intersection(hulls[p], others)).sum()
+              + shapely.area(shapely.intersection(hulls[q], others)).sum())
+    return float(grown - before)
 
 
 def _split_error(households: float, target: int) -> float:
