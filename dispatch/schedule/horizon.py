@@ -38,10 +38,12 @@ BAND_WEIGHT = 20  # per minute of deviation beyond the band
 SUM_DEV_WEIGHT = 2  # per minute of each day's deviation
 APPROACH_WEIGHT = 1  # per minute of walking to a cluster
 SHORTFALL_WEIGHT = 500  # per household a party member visits below min_weekly in a week
-LOOKAHEAD_DAYS = 42  # groups due this soon after the horizon may be visited early in it: 6
-# weeks (3 before: on the bench's nine tuning draws, one plan, 45 workers beyond ±15%, 8 of
-# them not proven; with 6 weeks 35 and 5, late weeks where little is due filled with visits
-# due soon after, 3-10% more household visits; bench/visit_calendar_results.md)
+LOOKAHEAD_DAYS = 56  # groups due this soon after the horizon may be visited early in it: 8
+# weeks (at least half the period after the last visit still). On the bench's nine tuning
+# draws, one plan: 3 weeks, 45 workers beyond ±15%, 8 of them not proven; 6 weeks, 35 and 5;
+# 8 weeks, 29 and 3, late weeks where little is due filled with visits due soon after, and
+# household visits +5.9% (6 weeks) and +8.8% (8 weeks) over 3 weeks
+# (bench/visit_calendar_results.md)
 EXTRA_WEIGHT = 1  # per minute of an early visit that is not yet due
 
 

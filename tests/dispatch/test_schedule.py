@@ -34,7 +34,7 @@ from gis.errors import ArgumentError, InputError
 START = date(2026, 12, 7)  # a Monday
 HOLIDAY = date(2027, 1, 1)
 # the lookahead of early visits the draws of the band's steps were chosen with (3 weeks):
-# with the default's 6 weeks the earlier steps already reach ±15% on them (draw 2: not forced)
+# with the default's 8 weeks the earlier steps already reach ±15% on them (draw 2: not forced)
 EARLY_3W = 21
 
 
