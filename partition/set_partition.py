@@ -22,7 +22,7 @@ Weights are households; positions are metres (the graph's ``x``, ``y``).
 from __future__ import annotations
 
 import math
-from collections import deque
+from collections import defaultdict, deque
 from collections.abc import Callable, Hashable
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
@@ -93,6 +93,8 @@ LINEARIZATION = 2
 # 73 4 -> 1 (253 -> 105); the largest deviation of a forced grid rose up to 10 points (22:
 # 37.6 -> 47.0%). Irregular districts and the real extracts: the same plans. With the least
 # worst grid sought first (a binary search over levels), 123 instead of 105, for more CPU.
+# Where that split keeps more grids beyond than beyond_bound proves, _window_bound proves
+# more (the same plans; 105 -> 101 free: 22 18 -> 16, 95 20 -> 19, 105 16 -> 15).
 FEWEST_WINDOW = 0.5
 FEWEST_SETS = 20_000
 FEWEST_COST = 10_000_000  # a grid beyond the limit there: more than any cover's other costs
@@ -236,7 +238,9 @@ def best_split(graph: nx.Graph[Hashable], nodes: list[Hashable], k: int, mean: f
     count = beyond_bound(group, sets, k, mean, budget) if forced_beyond \
         and now_beyond > 1 else 0
     if count and now_beyond > count:
-        fewest = _fewest_beyond(group, graph, k, mean, least, chosen, present, budget, free)
+        fewest, proven = _fewest_beyond(group, graph, k, mean, least, chosen, present,
+                                        budget, free, count)
+        count = max(count, proven)
         if fewest is not None and penalty(group.deviations(fewest, mean), free)[0] \
                 < now_beyond:
             chosen = fewest
@@ -332,30 +336,82 @@ def _fewer_beyond(
 def _fewest_beyond(
     group: _Group, graph: nx.Graph[Hashable], k: int, mean: float, least: float,
     chosen: list[tuple[frozenset[Hashable], frozenset[Hashable]]] | None,
-    present: dict[Hashable, Hashable], budget: WorkBudget, free: int,
-) -> list[tuple[frozenset[Hashable], frozenset[Hashable]]] | None:
+    present: dict[Hashable, Hashable], budget: WorkBudget, free: int, known: int,
+) -> tuple[list[tuple[frozenset[Hashable], frozenset[Hashable]]] | None, int]:
     """The split with the fewest grids beyond ``free`` (tenths of a household off ``mean``),
     then the least phase 2 cost (their excess beyond it part of it), among grids within
-    FEWEST_WINDOW of the mean and of at least ``least`` households; None when the listing
-    or the solve does not fit the budget. Where the group's worst grid is forced beyond the
+    FEWEST_WINDOW of the mean and of at least ``least`` households (None when the listing
+    or the solve does not fit the budget); and, where it has more grids beyond than the
+    ``known`` bound, how many every split with no grid below ``least`` has
+    (:func:`_window_bound`; else 0). Where the group's worst grid is forced beyond the
     limit, what its other grids are is a choice: the fewest beyond it, even with a worse
     worst grid (the grids every split has beyond it are then all proven forced)."""
-    low = max(least, (1 - FEWEST_WINDOW) * mean)
-    listed = _listed_grids(group.near, group.w, group.positive, low - 1e-6,
-                           (1 + FEWEST_WINDOW) * mean + 1e-6, FEWEST_SETS, budget)
+    low, high = max(least, (1 - FEWEST_WINDOW) * mean), (1 + FEWEST_WINDOW) * mean
+    listed = _listed_grids(group.near, group.w, group.positive, low - 1e-6, high + 1e-6,
+                           FEWEST_SETS, budget)
     if listed is None or len(listed[0]) < k:
-        return None
+        return None, 0
     sets, loads = listed
     if budget.max_steps() < CONNECTOR_STEPS * len(sets):
         budget.ran_out = True
-        return None
+        return None, 0
     budget.charge_steps(CONNECTOR_STEPS * len(sets))
     connectors = [group.connectors(s) for s in sets]
     deviation = [math.ceil(SCALE * abs(load - mean)) for load in loads]
     hint = {s for s, _ in chosen} if chosen is not None else set()
     # Each grid beyond the limit costs more than any other cover's costs: one solve.
-    return _cheapest_cover(graph, sets, deviation, connectors, [s in hint for s in sets], k,
-                           group, present, budget, free, over_cost=FEWEST_COST)
+    fewest = _cheapest_cover(graph, sets, deviation, connectors, [s in hint for s in sets],
+                             k, group, present, budget, free, over_cost=FEWEST_COST)
+    if fewest is None or penalty(group.deviations(fewest, mean), free)[0] <= known \
+            or low > (1 - BALANCE_LIMIT) * mean:
+        return fewest, 0
+    needed = [group.needed(s, c) for s, c in zip(sets, connectors, strict=True)]
+    return fewest, _window_bound(group, loads, sets, needed, deviation, k, free, least, low,
+                                 high, budget)
+
+
+def _window_bound(group: _Group, loads: list[int], sets: list[frozenset[Hashable]],
+                  needed: list[frozenset[Hashable]], deviation: list[int], k: int,
+                  free: int, least: float, low: float, high: float,
+                  budget: WorkBudget) -> int:
+    """Grids beyond ``free`` (tenths) that every split of ``group`` into ``k`` grids of at
+    least ``least`` households has. ``sets`` (with their households ``loads``) are every
+    set of buildings with households within [``low``, ``high``] that is connected through
+    buildings without; a grid holding one also holds its ``needed`` buildings without
+    households (those it is not connected without), which no other grid can hold. Any other
+    grid of a split is beyond the limit (below ``low``, above ``high``) and holds at least
+    one building with households: the buildings no chosen set holds, enough households for
+    those grids. 0 when the solve does not conclude within WORK or the budget."""
+    cp = new_model()
+    x = [cp.new_bool_var("") for _ in sets]
+    covering: dict[Hashable, list[cp_model.IntVar]] = defaultdict(list)
+    for var, members, joins in zip(x, sets, needed, strict=True):
+        for v in (*members, *joins):
+            covering[v].append(var)
+    for held in covering.values():
+        if len(held) > 1:
+            cp.add_at_most_one(held)
+    small, big = cp.new_int_var(0, k, ""), cp.new_int_var(0, k, "")
+    cp.add(sum(x) + small + big == k)
+    left = len(group.positive) - sum(len(m) * var for m, var in zip(sets, x, strict=True))
+    cp.add(left >= small + big)
+    cp.add(left <= len(group.positive) * (small + big))
+    rest = sum(group.w[v] for v in group.positive) \
+        - sum(load * var for load, var in zip(loads, x, strict=True))
+    cp.add(rest >= math.ceil(least) * small + (math.floor(high) + 1) * big)
+    # Without a grid above ``high``, every other one holds fewer than ``low``.
+    some_big = cp.new_bool_var("")
+    cp.add(big >= 1).only_enforce_if(some_big)
+    cp.add(big == 0).only_enforce_if(~some_big)
+    cp.add(rest <= (math.ceil(low) - 1) * small).only_enforce_if(~some_big)
+    cp.minimize(sum(var for var, dev in zip(x, deviation, strict=True) if dev > free)
+                + small + big)
+    status, solver = budget.solve(cp, WORK, linearization=LINEARIZATION)
+    if status == cp_model.OPTIMAL:
+        return round(solver.objective_value)
+    if status == cp_model.FEASIBLE:
+        return math.ceil(solver.best_objective_bound - 1e-6)
+    return 0
 
 
 def penalty(deviations: list[int], free: int) -> tuple[int, int]:
@@ -414,6 +470,17 @@ class _Group:
             added |= {v for v in path if self.w[v] <= 0}
             piece |= self._reach(path[-1], members | added)
         return frozenset(added)
+
+    def needed(self, members: frozenset[Hashable],
+               connectors: frozenset[Hashable]) -> frozenset[Hashable]:
+        """Of ``connectors`` (:meth:`connectors`), the buildings without households that
+        ``members`` are not connected without, whatever other such buildings join them."""
+        if not connectors:
+            return connectors
+        others = {v for v in self.nodes if self.w[v] <= 0}
+        start = min(members, key=str)
+        return frozenset(z for z in connectors
+                         if not members <= self._reach(start, (members | others) - {z}))
 
     def _reach(self, v: Hashable, allowed: AbstractSet[Hashable]) -> set[Hashable]:
         seen, stack = {v}, [v]

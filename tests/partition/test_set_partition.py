@@ -17,6 +17,8 @@ from partition.set_partition import (
     SCALE,
     _Group,
     _least_level,
+    _listed_grids,
+    _window_bound,
     best_split,
     beyond_bound,
     candidate_grids,
@@ -285,9 +287,9 @@ def test_the_whole_group_leaves_work_for_the_grids_around_the_worst(units):
     assert _worst(graph, labels, mean) <= BALANCE_LIMIT * mean
 
 
-def _brute_force_beyond(graph: nx.Graph, k: int, mean: float) -> int:
+def _brute_force_beyond(graph: nx.Graph, k: int, mean: float, least: float = 0.0) -> int:
     """The fewest grids beyond BALANCE_LIMIT of ``mean`` over every split of the graph into
-    k connected grids that all hold households."""
+    k connected grids that all hold households (at least ``least``)."""
     nodes = sorted(graph)
     best = k + 1
     for choice in itertools.product(range(k), repeat=len(nodes)):
@@ -295,7 +297,7 @@ def _brute_force_beyond(graph: nx.Graph, k: int, mean: float) -> int:
             continue
         labels = dict(zip(nodes, choice, strict=True))
         parts = [[v for v in nodes if labels[v] == p] for p in range(k)]
-        if all(sum(graph.nodes[v]["households"] for v in part) > 0
+        if all(sum(graph.nodes[v]["households"] for v in part) >= max(1, least)
                and nx.is_connected(graph.subgraph(part)) for part in parts):
             best = min(best, _beyond(graph, labels, mean))
     return best
@@ -321,6 +323,31 @@ def test_grids_beyond_the_limit_that_every_split_has_hold(seed, share):
     assert found <= least
     if all(graph.nodes[v]["households"] > 0 for v in graph) and least == 0:
         assert found == 0  # nothing relaxed: the k sets are a split
+
+
+# Ten seeds in the default run, twenty more marked slow (each brute force takes 0.3 s).
+@pytest.mark.parametrize("seed", [*range(10), *(pytest.param(s, marks=pytest.mark.slow)
+                                                for s in range(10, 30))])
+@pytest.mark.parametrize("share", [0.5, 0.7, 1.0])
+def test_grids_beyond_the_limit_that_every_split_of_sized_grids_has_hold(seed, share):
+    """_window_bound: no split of a 3 x 3 block (some buildings without households) into 3
+    connected grids of at least half the mean has fewer grids beyond the limit (brute
+    force), with the sets listed within half the mean of it."""
+    graph = _lattice(seed, rows=3, cols=3)
+    k = 3
+    mean = share * sum(graph.nodes[v]["households"] for v in graph) / k
+    least = mean / 2
+    fewest = _brute_force_beyond(graph, k, mean, least)
+    if fewest > k:
+        pytest.skip("no split of grids that large")
+    group = _Group(graph, list(graph))
+    low, high = least, 1.5 * mean
+    sets, loads = _listed_grids(group.near, group.w, group.positive, low - 1e-6, high + 1e-6)
+    needed = [group.needed(s, group.connectors(s)) for s in sets]
+    free = math.floor(SCALE * BALANCE_LIMIT * mean)
+    deviation = [math.ceil(SCALE * abs(load - mean)) for load in loads]
+    assert _window_bound(group, loads, sets, needed, deviation, k, free, least, low, high,
+                         WorkBudget()) <= fewest
 
 
 def test_grids_proven_beyond_the_limit_are_not_free():
