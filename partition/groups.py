@@ -275,12 +275,17 @@ def _contract(work: nx.Graph[Hashable], pocket: list[Hashable], into: list[Hasha
     node = f"pocket:{min(members, key=str)}:{len(members)}"  # nested pockets grow
     data = [work.nodes[v] for v in present]
     weight = [max(d["households"], 1) for d in data]
+    # The footprint of its buildings with homes: what the plan's hulls are made of (a school
+    # or a market in the pocket drew the hull of the grid taking it far over its
+    # neighbours', which the untangling then took for overlap: Nanjing's grid 9.19, 164,218
+    # m2 of homes' hull, was 614,240 m2). Without homes, all of them.
+    feet = [d for d in data if d.get("footprint") is not None]
+    homes = [d for d in feet if d["households"] > 0] or feet
     work.add_node(node, households=sum(d["households"] for d in data),
                   community=data[0]["community"], members=sorted(members, key=str),
                   x=sum(d["x"] * w for d, w in zip(data, weight, strict=True)) / sum(weight),
                   y=sum(d["y"] * w for d, w in zip(data, weight, strict=True)) / sum(weight),
-                  footprint=shapely.union_all([d["footprint"] for d in data
-                                               if d.get("footprint") is not None]))
+                  footprint=shapely.union_all([d["footprint"] for d in homes]))
     facing = set(into)
     gone = set(present)
     owner = {b: v for v in work if v not in gone

@@ -62,7 +62,9 @@ def test_nanjing_balance_where_building_sizes_allow(nanjing_plan):
     s = nanjing_plan.summary
     assert s["free_grids"] >= 40
     assert s["max_deviation_free_pct"] <= 15
-    assert s["mean_deviation_free_pct"] <= 5
+    # 4.5% before the untangling saw pockets as their homes' hulls: 6.6% for hull overlap
+    # 1.04% -> 0.90% (tests/partition/test_hull.py).
+    assert s["mean_deviation_free_pct"] <= 7
     # Grids that miss the target do so because their buildings force it.
     g = nanjing_plan.grids
     excess = g["deviation_pct"].abs() - g["deviation_bound_pct"]
@@ -72,8 +74,8 @@ def test_nanjing_balance_where_building_sizes_allow(nanjing_plan):
 def test_nanjing_grids_do_not_interleave(nanjing_plan):
     # Straight cuts alone left 6.9% of the hull area under two grids' hulls (METIS: 14%).
     # 1.24% with strict barriers; 1.3% since 12 pockets join grids across arterial roads
-    # (their hulls span the road).
-    assert nanjing_plan.summary["hull_overlap_pct"] <= 1.35
+    # (their hulls span the road); 0.90% since the untangling sees pockets as their homes.
+    assert nanjing_plan.summary["hull_overlap_pct"] <= 1.0
 
 
 def test_demo_plan_balanced_and_compact(demo_plan, demo_area):
