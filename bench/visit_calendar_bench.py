@@ -84,7 +84,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from tabulate import tabulate
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -458,6 +457,10 @@ def main() -> None:
                     args.calendars.split(","), args.modes.split(","), not args.no_walk,
                     args.band_tries, args.chunk_min, args.past_weeks, not args.no_carry,
                     args.history)
+    # Imported here: the tests import this module's history helpers with the test extras
+    # only, which do not install tabulate (a bench extra).
+    from tabulate import tabulate
+
     print(tabulate(rows, headers=["input", "measure", "calendar", "households", "workers",
                                   "due visits", "on time %", "max day dev %",
                                   "mean worker max dev %", "workers > 15 %",
