@@ -65,3 +65,49 @@ def test_a_pocket_joined_across_a_road_does_not_make_hulls_overlap():
     assert hull_overlap_share(buildings.assign(grid_id=labels)) == 0.0
     assert labels["pocket"] == labels["s0"]
     assert [c["barrier_name"] for c in division.crossings] == ["South Road"]
+
+
+def _tower_district(pocket_households: int) -> tuple[nx.Graph[Hashable], gpd.GeoDataFrame]:
+    """A tower of 1,358 households (a building grid) and a row of two 125-household blocks,
+    apart; a pocket of ``pocket_households`` faces both across open secondary roads."""
+    blocks = {"tower": ((0, 0), 1358), "r0": ((300, 0), 125), "r1": ((400, 0), 125),
+              "pocket": ((150, -100), pocket_households)}
+    graph: nx.Graph[Hashable] = nx.Graph()
+    for b, ((x, y), hh) in blocks.items():
+        graph.add_node(b, households=hh, community=COMMUNITY, x=float(x), y=float(y),
+                       footprint=shapely.box(x - 10, y - 10, x + 10, y + 10))
+    graph.add_edge("r0", "r1", length=20.0, street=False, cost=20.0)
+    graph.graph["crossings"] = [("tower", "pocket", 60.0, "secondary", "West Road"),
+                                ("pocket", "r0", 30.0, "secondary", "East Road")]
+    buildings = gpd.GeoDataFrame(
+        {"community": COMMUNITY, "residential": True,
+         "households": [hh for _, hh in blocks.values()]},
+        geometry=[graph.nodes[b]["footprint"] for b in blocks], index=list(blocks))
+    return graph, buildings
+
+
+def test_a_pocket_with_homes_joins_a_tower_only_where_nothing_else_is_near():
+    """A tower's grid cannot shed what joins it: a pocket of 135 households joined the tower
+    (1,493 is nearer five grids of 300 than 1,358 is) and made one grid of 1,493 (a window
+    of the Nanjing extract). It joins the row."""
+    graph, _ = _tower_district(135)
+    found = community_groups(graph, COMMUNITY, ["tower", "r0", "r1", "pocket"], TARGET)
+    assert found.building_grids == ["tower"]
+    pocket_node = next(iter(found.contracted))
+    assert [sorted(map(str, nodes)) for nodes, _ in found.groups] == [
+        sorted([pocket_node, "r0", "r1"])]
+
+
+def test_a_tower_that_takes_a_pocket_without_homes_is_still_one_building_grid():
+    """A pocket without homes facing only a tower joins it and the tower stays a building
+    grid (one grid, left out of the mean): it was a group of five grids, and the mean the
+    community's other grids were measured against counted it as five."""
+    graph, buildings = _tower_district(0)
+    graph.graph["crossings"] = graph.graph["crossings"][:1]  # the pocket faces the tower
+    found = community_groups(graph, COMMUNITY, list(buildings.index), TARGET)
+    assert found.building_grids == ["tower"]
+    assert sorted(total for _, total in found.groups) == [0, 250]
+    division = assign_grids(graph, buildings, TARGET)
+    labels = division.labels
+    assert labels["pocket"] == labels["tower"] != labels["r0"] == labels["r1"]
+    assert [c["barrier_name"] for c in division.crossings] == ["West Road"]
