@@ -4,7 +4,7 @@
     python bench/visit_calendar_bench.py [--budget 0.2] [--processes 2] [--only NAME]
         [--calendars CP-SAT,CP-SAT no band,CP-SAT before,nearest-due-first]
         [--modes one plan,rolling] [--band-tries 3] [--no-walk] [--seed N]
-        [--past-weeks 4] [--no-carry] [--history building|trip]
+        [--past-weeks 4] [--no-carry] [--history building|trip|rows]
 
 Inputs (real buildings; the visit classes and last visits are simulated, no such data is
 public): ``nanjing-A`` (tuning: the parameters in dispatch/schedule/calendar.py were set on
@@ -17,7 +17,12 @@ households in difficulty, 10% migrants, the rest ordinary, drawn per building (s
 visits uniform over each class's period before the start (a steady state), one for all of a
 building's households of a class (as the classes' CSV gives them: a big building's households
 then fall due together); ``--history trip``: one per trip (group) instead, as a steady state of
-the service's own calendars, which record visits per group. Work days Monday to
+the service's own calendars, which record visits per group; ``--history rows``: what a classes'
+CSV gives from paper records that say when each batch of a building's households was last
+visited: each building's households of a class split into batches of about
+``ROW_HOUSEHOLDS``, each with its own last visit (uniform over the period before the start;
+batches drawn on the same day are one row), written as the CSV, read back through
+``read_visit_classes`` and ``household_classes`` (the import path). Work days Monday to
 Friday, 2027-01-01 a holiday, one worker on leave for a week; shift 08:30-17:30, half of it for
 visits.
 
@@ -102,7 +107,11 @@ from dispatch.schedule.calendar import (  # noqa: E402
     plan_calendars,
     work_days,
 )
-from dispatch.schedule.classes import CLASSES  # noqa: E402
+from dispatch.schedule.classes import (  # noqa: E402
+    CLASSES,
+    household_classes,
+    read_visit_classes,
+)
 from dispatch.schedule.day_route import plan_day  # noqa: E402
 from gis.study_area import load_study_area  # noqa: E402
 from partition.plan import make_plan  # noqa: E402
@@ -119,7 +128,8 @@ PAST_WEEKS = 4  # rolling: each re-plan is given the worked days of this many we
 CALENDARS = ("CP-SAT", "CP-SAT no band model", "CP-SAT no polish", "CP-SAT no band",
              "CP-SAT before", "nearest-due-first")
 MODES = ("one plan", "rolling")
-HISTORIES = ("building", "trip")  # --history: the simulated last visits (instance)
+HISTORIES = ("building", "trip", "rows")  # --history: the simulated last visits (instance)
+ROW_HOUSEHOLDS = 10  # --history rows: households of a batch with one last visit, about
 # calendars whose days are routed
 WALKED = ("CP-SAT", "CP-SAT no band model", "CP-SAT no polish", "nearest-due-first")
 SHIFT = (8 * 3600 + 1800, 17 * 3600 + 1800)
@@ -165,18 +175,61 @@ def by_trip(groups: list, seed: int) -> list:
         days=int(rng.integers(1, g.period + 1)))) for g in groups]
 
 
+def batch_rows(classes: pd.DataFrame, seed: int,
+               batch: int = ROW_HOUSEHOLDS) -> pd.DataFrame:
+    """The rows of a classes' CSV from paper records by batch (``--history rows``): each
+    building's households of a class (:func:`classes_for`) split into ``ceil(n / batch)``
+    batches of sizes as even as can be, each last visited on a day drawn uniform over the
+    class's period before the start (seeded); batches drawn on the same day are one row (the
+    CSV refuses a building, class and day twice). The households per building and class are
+    the same."""
+    rng = np.random.default_rng([seed, 2])
+    rows = []
+    for rec in classes.itertuples():
+        n, k = int(rec.households), math.ceil(int(rec.households) / batch)
+        sizes = [n // k + (1 if i < n % k else 0) for i in range(k)]
+        days: dict[date, int] = {}
+        for size in sizes:
+            day = START - timedelta(days=int(rng.integers(1, CLASSES[rec.visit_class]
+                                                            .period_days + 1)))
+            days[day] = days.get(day, 0) + size
+        rows += [{"building_id": rec.building_id, "visit_class": rec.visit_class,
+                  "households": m, "last_visit": day.isoformat()}
+                 for day, m in sorted(days.items())]
+    return pd.DataFrame(rows, columns=["building_id", "visit_class", "households",
+                                       "last_visit"])
+
+
+def through_csv(rows: pd.DataFrame, buildings: pd.DataFrame) -> pd.DataFrame:
+    """``rows`` written as a classes' CSV and read back as the service imports it
+    (``read_visit_classes`` checked against the buildings' households, then
+    ``household_classes``), with the buildings' ``x, y``."""
+    households = buildings.set_index(buildings["building_id"].astype(str))["households"]
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "visit_classes.csv"
+        rows.to_csv(path, index=False)
+        read = read_visit_classes(path, buildings=households)
+    table = household_classes(households, read)
+    xy = buildings.assign(building_id=buildings["building_id"].astype(str)).set_index(
+        "building_id")[["x", "y"]]
+    return table.join(xy, on="building_id")
+
+
 def instance(name: str, area, seed: int, chunk_min: int = CHUNK_MIN,
              history: str = "building"):
     """Per worker: groups (trips of at most ``chunk_min`` minutes), work days, base.
     ``history``: "building" (one last visit to all of a building's households of a class,
-    as the classes' CSV gives it, :func:`classes_for`) or "trip" (one per trip,
-    :func:`by_trip`)."""
+    as the classes' CSV gives it, :func:`classes_for`), "trip" (one per trip,
+    :func:`by_trip`) or "rows" (one per batch of about ``ROW_HOUSEHOLDS`` households, through
+    the CSV: :func:`batch_rows`, :func:`through_csv`)."""
     target = int(area.buildings["households"].sum() / WORKERS)
     plan = make_plan(area, target=target)
     blds = plan.buildings.merge(area.buildings[["building_id"]], on="building_id")
     cent = blds.geometry.centroid
     blds = blds.assign(x=cent.x, y=cent.y)
     classes = classes_for(blds, seed)
+    if history == "rows":
+        classes = through_csv(batch_rows(classes, seed), blds)
     jobs = []
     for w, (grid, part) in enumerate(blds.groupby("grid_id")):
         rows = classes[classes["building_id"].isin(part["building_id"])]
@@ -439,8 +492,9 @@ def main() -> None:
     parser.add_argument("--no-walk", action="store_true",
                         help="skip routing the days (the walk columns)")
     parser.add_argument("--history", choices=HISTORIES, default=HISTORIES[0],
-                        help="the simulated last visits: one per building and class (as the "
-                        "classes' CSV gives them; default) or one per trip")
+                        help="the simulated last visits: one per building and class "
+                        "(default), one per trip, or one per batch of a building's households "
+                        "of a class (rows of the classes' CSV, read back through its reader)")
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--only", default=None)
     parser.add_argument("--seed", type=int, default=None,

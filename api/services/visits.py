@@ -187,21 +187,27 @@ def _places(session: Session, plan_id: int) -> gpd.GeoDataFrame:
 
 
 def _class_table(session: Session, plan_id: int, places: pd.DataFrame) -> pd.DataFrame:
-    """Every household of every home in a class, with last visits (classes, visits done)."""
+    """Every household of every home in a class, with last visits (classes, visits done).
+    The latest visit done at a building counts for its ordinary households: for the ones
+    last visited longest ago when the building has several ordinary rows
+    (api.store.visits.visited_first, as a visit recorded moves a stored row)."""
     stored = store.classes(session, plan_id)
     given = pd.DataFrame([(r.building_id, r.visit_class, r.households, r.last_visit)
                           for r in stored],
                          columns=["building_id", "visit_class", "households", "last_visit"])
     table = household_classes(places.set_index("building_id")["households"], given)
     done = store.last_visits(session, plan_id)
-    lasts = []
-    for r in table.itertuples():
-        last = r.last_visit if isinstance(r.last_visit, date) else None
-        at = done.get(r.building_id)
-        if at is not None and r.visit_class == ORDINARY:
-            day = beijing(at if at.tzinfo else at.replace(tzinfo=UTC)).date()
-            last = day if last is None or day > last else last
-        lasts.append(last)
+    lasts: list[date | None] = [r if isinstance(r, date) else None for r in table["last_visit"]]
+    ordinary: dict[str, list[int]] = defaultdict(list)
+    for i, (b, c) in enumerate(zip(table["building_id"], table["visit_class"], strict=True)):
+        if c == ORDINARY and b in done:
+            ordinary[b].append(i)
+    for b, rows in ordinary.items():
+        at = done[b]
+        day = beijing(at if at.tzinfo else at.replace(tzinfo=UTC)).date()
+        k = store.visited_first([lasts[i] for i in rows], day)
+        if k is not None:
+            lasts[rows[k]] = day
     table["last_visit"] = lasts
     xy = places.set_index("building_id")[["x", "y"]]
     return table.join(xy, on="building_id")

@@ -724,10 +724,13 @@ class VisitClassRow(Base):
     """How many households of a building are in a visit class (走访类别) in a plan: the least
     detail a visit calendar needs (no names, no flat numbers). Sensitive: read only by the
     building's grid worker and grid leader and by admins (api.services.visits).
-    ``last_visit``: the day the class was last visited there (None: not known)."""
+    ``last_visit``: the day these households were last visited (None: not known). A building
+    may have several rows of one class, its households split by when they were last visited
+    (the import refuses two with the same day; visits done may later give two the same)."""
 
     __tablename__ = "visit_classes"
-    __table_args__ = (UniqueConstraint("plan_id", "building_id", "visit_class"),
+    __table_args__ = (Index("ix_visit_classes_building", "plan_id", "building_id",
+                            "visit_class"),
                       Index("ix_visit_classes_grid", "plan_id", "grid_code"))
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id", ondelete="CASCADE"))

@@ -8,7 +8,7 @@ visits from its start, so that a failure leaves the previous rows as they were.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 
 import pandas as pd
@@ -40,7 +40,8 @@ def classes(session: Session, plan_id: int,
     if grid_codes is not None:
         q = q.where(m.VisitClassRow.grid_code.in_(list(grid_codes)))
     return list(session.scalars(q.order_by(m.VisitClassRow.building_id,
-                                           m.VisitClassRow.visit_class)))
+                                           m.VisitClassRow.visit_class,
+                                           m.VisitClassRow.id)))
 
 
 def replace_calendar(session: Session, plan_id: int, person_kind: str, person_id: int,
@@ -77,7 +78,11 @@ def add_done(session: Session, *, plan_id: int, building_id: str, grid_code: str
              worker_id: int | None = None, party_member_id: int | None = None,
              token_id: int | None = None) -> m.VisitDoneRow:
     """Record a visit done and move the building's last visit (of ``visit_class``, or of
-    every class) to its Beijing date when later."""
+    every class) to its Beijing date when later. Where a class has several rows (households
+    last visited on different days), the visit goes to the row visited longest ago (not known
+    first), the one a calendar makes due first: one visit does not make a whole building's
+    households fall due together again; none moves when a row of the class already has
+    this day (the visit is counted, :func:`visited_first`)."""
     row = m.VisitDoneRow(plan_id=plan_id, building_id=building_id, grid_code=grid_code,
                          visit_class=visit_class, done_at=done_at, source=source,
                          worker_id=worker_id, party_member_id=party_member_id,
@@ -88,11 +93,28 @@ def add_done(session: Session, *, plan_id: int, building_id: str, grid_code: str
                                       m.VisitClassRow.building_id == building_id)
     if visit_class is not None:
         q = q.where(m.VisitClassRow.visit_class == visit_class)
-    for cls in session.scalars(q):
-        if cls.last_visit is None or cls.last_visit < day:
-            cls.last_visit = day
+    by_class: dict[str, list[m.VisitClassRow]] = {}
+    for cls in session.scalars(q.order_by(m.VisitClassRow.id)):
+        by_class.setdefault(cls.visit_class, []).append(cls)
+    for rows in by_class.values():
+        k = visited_first([r.last_visit for r in rows], day)
+        if k is not None:
+            rows[k].last_visit = day
     session.flush()
     return row
+
+
+def visited_first(lasts: Sequence[date | None], day: date) -> int | None:
+    """Which of one building's rows of a class (their last visits, in order) a visit on
+    ``day`` is counted for: the one last visited longest ago (not known first; the first
+    among equals) when before ``day``; None when a row was already visited on ``day`` (the
+    same visit recorded twice, say by the worker and from the track: a visit record does not
+    say which households, and counting it once errs on visiting early, not late)."""
+    if not lasts or day in lasts:
+        return None
+    k = min(range(len(lasts)), key=lambda i: (lasts[i] is not None, lasts[i] or day))
+    last = lasts[k]
+    return k if last is None or last < day else None
 
 
 def done_between(session: Session, plan_id: int, start: datetime, end: datetime,

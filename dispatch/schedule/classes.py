@@ -15,9 +15,22 @@ there. No names, no flat numbers. A CSV file of them::
     way/123456,独居老人,5,
     way/777,migrant,12
 
-``visit_class`` is the key or the Chinese name of a class (:data:`CLASSES`); households that no
-row names are ordinary. UTF-8 or GBK, as Excel saves it. Reading checks everything first and
-raises :class:`gis.errors.InputError` naming the row and column, in Chinese and English.
+``visit_class`` is the key or the Chinese name of a class (:data:`CLASSES`). A building's
+households of one class may be split by when they were last visited, one row each (paper
+records often say which households, or which batch of them, were visited when)::
+
+    way/123456,ordinary,30,2026-10-01
+    way/123456,ordinary,40,2026-08-15
+
+Each row is kept apart (a calendar's trips never mix them: the batch visited longer ago falls
+due first). Two rows of one building and class with the same last visit (or both without) are
+refused, not summed: the file then most likely holds a row twice (copied, or one row per
+household pasted over a count). All rows of a building together may not exceed its households.
+Households that no row names are ordinary, with no known last visit (a calendar spreads them
+over the period before it, see :func:`dispatch.schedule.horizon.make_groups`): a row of
+ordinary households with a count names that many, not the rest of the building. UTF-8 or GBK,
+as Excel saves it. Reading checks everything first and raises :class:`gis.errors.InputError`
+naming the row and column, in Chinese and English.
 """
 
 from __future__ import annotations
@@ -104,14 +117,15 @@ def read_visit_classes(source: str | Path | bytes, *,
     Args:
         source: a path, or the file's bytes (an upload).
         buildings: households per building id (the plan's residential buildings); when
-            given, every building must be one of them and its classed households may not
-            exceed its households.
+            given, every building must be one of them and the households of its rows (all
+            classes, ordinary too) may not exceed its households.
         name: the file name shown in messages (default: the path, or ``upload.csv``).
 
     Returns:
-        One row per building and class: ``building_id`` (str), ``visit_class`` (key),
-        ``households`` (int > 0), ``last_visit`` (date or None). Rows naming the same
-        building and class are an error, not summed.
+        The file's rows in its order: ``building_id`` (str), ``visit_class`` (key),
+        ``households`` (int > 0), ``last_visit`` (date or None); several rows of one
+        building and class when their last visits differ. Rows naming the same building,
+        class and last visit are an error, not summed.
 
     Raises:
         InputError: the first problem found, naming the row (as a spreadsheet numbers it) and
@@ -128,7 +142,7 @@ def read_visit_classes(source: str | Path | bytes, *,
                          hint_zh="需要列 building_id,visit_class,households[,last_visit]")
     known = None if buildings is None else buildings.astype(int).to_dict()
     rows: list[tuple[str, str, int, date | None]] = []
-    seen: set[tuple[str, str]] = set()
+    seen: dict[tuple[str, str, date | None], int] = {}
     for i, rec in enumerate(frame.to_dict("records")):
         line = i + 2
         bid = str(rec["building_id"]).strip()
@@ -162,21 +176,28 @@ def read_visit_classes(source: str | Path | bytes, *,
                 raise _row_error(label, line, "last_visit", f"{last_text!r} is not a date",
                                  f"{last_text!r} 不是日期", "write YYYY-MM-DD or leave it empty",
                                  "请填写 YYYY-MM-DD 或留空") from None
-        if (bid, key) in seen:
+        if (bid, key, last) in seen:
+            when = last.isoformat() if last else "no last visit"
+            when_zh = last.isoformat() if last else "未填上次走访日期"
+            first = seen[bid, key, last]
             raise _row_error(label, line, "visit_class", f"building {bid} has class {key} "
-                             "twice", f"楼栋 {bid} 的类别 {key} 重复出现",
-                             "give one row per building and class", "每个楼栋每个类别只写一行")
-        seen.add((bid, key))
+                             f"with {when} twice (also row {first})",
+                             f"楼栋 {bid} 的类别 {key}（{when_zh}）重复出现（另见第 {first} 行）",
+                             "give one row per building, class and last visit: add the "
+                             "households up into one row",
+                             "每个楼栋、类别和上次走访日期只写一行：请将户数合并为一行")
+        seen[bid, key, last] = line
         rows.append((bid, key, int(count_text), last))
     out = pd.DataFrame(rows, columns=list(COLUMNS))
     out["households"] = out["households"].astype(int)
     if known is not None and len(out):
-        classed = out[out["visit_class"] != ORDINARY].groupby("building_id")["households"].sum()
+        # every row counts, ordinary ones too: each names that many of the building's homes
+        classed = out.groupby("building_id", sort=False)["households"].sum()
         over = [(b, int(n), known[b]) for b, n in classed.items() if n > known[b]]
         if over:
             b, n, have = over[0]
-            raise InputError(label, f"building {b} has {n} classed households but only {have} "
-                             f"households ({len(over)} buildings like this)",
+            raise InputError(label, f"building {b} has {n} households in the file's rows but "
+                             f"only {have} households ({len(over)} buildings like this)",
                              "check the counts, or correct the building's households",
                              problem_zh=f"楼栋 {b} 标注了 {n} 户，但只有 {have} 户"
                                         f"（共 {len(over)} 栋如此）",
@@ -195,26 +216,28 @@ def household_classes(buildings: pd.Series, classes: pd.DataFrame) -> pd.DataFra
 
     Args:
         buildings: households per building id.
-        classes: :func:`read_visit_classes`' frame.
+        classes: :func:`read_visit_classes`' frame (or the store's rows): several rows of one
+            building and class are kept apart (households last visited on different days).
 
     Returns:
-        ``building_id, visit_class, households, last_visit``: the classed rows and, per
-        building, its remaining households as ``ordinary`` (their ``last_visit`` from an
-        ``ordinary`` row when the file has one).
+        ``building_id, visit_class, households, last_visit``: per building, its rows by class
+        (:data:`CLASSES`' order; a class's rows in the given order) and, after them, the
+        households no row names as ``ordinary`` with ``last_visit`` None, when any remain.
+        The rows' order is kept for a building and class so that
+        :func:`dispatch.schedule.horizon.make_groups` numbers their trips the same from one
+        calendar to the next.
     """
+    order = {k: i for i, k in enumerate(CLASSES)}
+    given: dict[str, list[tuple[str, int, object]]] = {}
+    for rec in classes.itertuples():
+        given.setdefault(str(rec.building_id), []).append(
+            (str(rec.visit_class), int(rec.households), rec.last_visit))
     rows = []
-    given = classes.set_index(["building_id", "visit_class"])
     for bid, total in buildings.items():
         bid = str(bid)
-        classed = 0
-        for key in CLASSES:
-            if key != ORDINARY and (bid, key) in given.index:
-                rec = given.loc[(bid, key)]
-                rows.append((bid, key, int(rec["households"]), rec["last_visit"]))
-                classed += int(rec["households"])
-        rest = int(total) - classed
+        named = sorted(given.get(bid, []), key=lambda r: order[r[0]])  # stable: file order
+        rows += [(bid, key, n, last) for key, n, last in named]
+        rest = int(total) - sum(n for _, n, _ in named)
         if rest > 0:
-            last = (given.loc[(bid, ORDINARY)]["last_visit"] if (bid, ORDINARY) in given.index
-                    else None)
-            rows.append((bid, ORDINARY, rest, last))
+            rows.append((bid, ORDINARY, rest, None))
     return pd.DataFrame(rows, columns=list(COLUMNS))

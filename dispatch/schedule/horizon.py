@@ -123,8 +123,10 @@ def make_groups(buildings: pd.DataFrame, *, chunk_min: int = CHUNK_MIN,
     """Cut each building's households of each class into groups a trip can serve.
 
     Args:
-        buildings: one row per building and class: ``building_id, visit_class, households,
-            x, y`` and optionally ``last_visit`` (date or None).
+        buildings: rows of ``building_id, visit_class, households, x, y`` and optionally
+            ``last_visit`` (date or None): one per building and class, or several when its
+            households were last visited on different days (a trip never mixes them; their
+            trips numbered on from one row to the next, in the rows' order).
         chunk_min: most visiting minutes per group.
         start: groups without a last visit get one spread evenly over the period before this
             day (in order along the buildings' positions), so that a new calendar does not
@@ -135,10 +137,12 @@ def make_groups(buildings: pd.DataFrame, *, chunk_min: int = CHUNK_MIN,
             minimum).
 
     Returns:
-        The groups, ``building_id/class/chunk`` as id.
+        The groups, ``building_id/class/chunk`` as id (chunks counted over the building's
+        rows of the class).
     """
     groups: list[Group] = []
     unknown: list[int] = []
+    chunks: dict[tuple[str, str], int] = defaultdict(int)  # trips numbered so far
     ordered = buildings.sort_values(["y", "x", "building_id"], kind="stable")
     for rec in ordered.to_dict("records"):
         cls = CLASSES[rec["visit_class"]]
@@ -147,7 +151,9 @@ def make_groups(buildings: pd.DataFrame, *, chunk_min: int = CHUNK_MIN,
         last = rec.get("last_visit")
         last = None if last is None or (isinstance(last, float) and math.isnan(last)) else last
         period = min(cls.period_days, period_cap) if period_cap else None
-        for k, first in enumerate(range(0, households, size)):
+        for first in range(0, households, size):
+            k = chunks[str(rec["building_id"]), cls.key]
+            chunks[str(rec["building_id"]), cls.key] += 1
             if last is None:
                 unknown.append(len(groups))
             groups.append(Group(f"{rec['building_id']}/{cls.key}/{k}", str(rec["building_id"]),

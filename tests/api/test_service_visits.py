@@ -5,7 +5,7 @@ kept first; on the synthetic district (SQLite)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -15,6 +15,7 @@ import api.services.visits
 from api.jobs.visits import run_visit_calendar
 from api.services.visits import next_monday, record_visit_done
 from api.store import models as m
+from api.store.visits import visited_first
 from dispatch.incidents.rules import BEIJING, beijing
 
 
@@ -284,3 +285,66 @@ def test_a_weekly_re_plan_follows_the_stored_calendar_and_the_worked_days(sv):
                                                          "first": first_start.isoformat()},
                               headers=sv["h"]["admin"]).json()["visits"]
     assert any(v["day"] < week_later.isoformat() for v in visits)  # the worked week stays
+
+
+def test_a_buildings_households_split_by_last_visit_are_stored_shown_and_planned_apart(sv):
+    """Two rows of ordinary households of one building (last visited 10 and 200 days ago):
+    both stored and shown to whom may see the building's classes (planners: their sum), the
+    trips of the batch visited 200 days ago due in the calendar and none of the other's; a
+    visit done there moves the older batch's last visit only."""
+    c, h = sv["client"], sv["h"]
+    big = max(homes_of(sv, "worker"), key=lambda r: r.households)
+    assert big.households >= 9
+    n = big.households // 3
+    today = beijing(datetime.now(UTC)).date()
+    recent, old = today - timedelta(days=10), today - timedelta(days=200)
+    text = (f"building_id,visit_class,households,last_visit\n"
+            f"{big.building_id},ordinary,{n},{recent.isoformat()}\n"
+            f"{big.building_id},一般户,{n},{old.isoformat()}\n")
+    r = upload(sv, "admin", text)
+    assert r.status_code == 200, r.text
+    assert r.json()["rows"] == 2 and r.json()["households"] == {"ordinary": 2 * n}
+    rows = c.get("/visit-classes", headers=h["admin"]).json()["rows"]
+    assert sorted((x["households"], x["last_visit"]) for x in rows) == [
+        (n, old.isoformat()), (n, recent.isoformat())]
+    assert len(c.get("/visit-classes", headers=h["worker"]).json()["rows"]) == 2
+    assert c.get("/visit-classes", headers=h["worker2"]).json()["rows"] == []
+    planner = c.get("/visit-classes", headers=h["planner"]).json()
+    assert planner["rows"] is None and planner["counts"] == [
+        {"grid_code": big.grid_code, "visit_class": "ordinary", "households": 2 * n}]
+    # the same building, class and day twice: refused, nothing written
+    twice = text + f"{big.building_id},ordinary,1,{old.isoformat()}\n"
+    r = upload(sv, "admin", twice)
+    assert r.status_code == 422 and "row 4" in r.json()["message"]["en"]
+    assert len(c.get("/visit-classes", headers=h["admin"]).json()["rows"]) == 2
+    calendar(sv, today)
+    with sv["app"].state.db.writing() as s:
+        planned = [(v.group_id, v.households) for v in s.scalars(select(m.ScheduledVisitRow)
+            .where(m.ScheduledVisitRow.person_id == h["worker_id"],
+                   m.ScheduledVisitRow.person_kind == "worker",
+                   m.ScheduledVisitRow.building_id == big.building_id,
+                   m.ScheduledVisitRow.visit_class == "ordinary",
+                   m.ScheduledVisitRow.early.is_(False)))]
+    trips = -(-n // 3)  # 3 ordinary households a trip: the recent batch's first, by the file
+    chunk = {int(g.rsplit("/", 1)[1]): k for g, k in planned}
+    assert set(range(trips, 2 * trips)) <= set(chunk)  # the old batch: due, planned
+    assert not set(range(trips)) & set(chunk)  # the recent one: not due
+    assert sum(chunk[k] for k in range(trips, 2 * trips)) == n
+    with sv["app"].state.db.writing() as s:
+        record_visit_done(s, building_id=big.building_id, done_at=datetime.now(UTC),
+                          source="admin", visit_class="ordinary", plan_id=sv["plan_id"])
+    rows = c.get("/visit-classes", headers=h["admin"]).json()["rows"]
+    assert sorted(x["last_visit"] for x in rows) == [recent.isoformat(), today.isoformat()]
+
+
+def test_a_visit_done_counts_for_the_batch_visited_longest_ago_once():
+    """api.store.visits.visited_first: the unknown batch first, then the oldest; a second
+    record of the same day (worker and track) moves nothing; a back-dated record moves the
+    oldest batch that is older than it."""
+    day = date(2026, 12, 7)
+    assert visited_first([date(2026, 10, 1), date(2026, 8, 15), None], day) == 2
+    assert visited_first([date(2026, 10, 1), date(2026, 8, 15)], day) == 1
+    assert visited_first([date(2026, 10, 1), day], day) is None
+    assert visited_first([date(2026, 10, 1), date(2026, 8, 15)], date(2026, 9, 1)) == 1
+    assert visited_first([date(2026, 12, 9)], day) is None
+    assert visited_first([], day) is None

@@ -278,3 +278,36 @@ def test_sqlite_writers_of_two_processes_queue_on_the_gate(tmp_path):
         holder.kill()
         holder.wait(10)
         database.dispose()
+
+
+def test_a_buildings_class_in_several_rows_and_the_migration_back_merges_them(db):
+    """Migration 0016: a building's households of one class in several rows (last visited
+    on different days); back at 0015 (one row per building and class, unique again) they
+    are one row: the households summed, the oldest last visit kept."""
+    from datetime import date
+
+    with db.writing() as s:
+        plan = m.PlanRow(dataset_id=_dataset(s), name="p", target_households=300)
+        s.add(plan)
+        s.flush()
+        plan_id = plan.id
+        s.add_all(m.VisitClassRow(plan_id=plan_id, building_id=b, visit_class="ordinary",
+                                  households=n, last_visit=last)
+                  for b, n, last in [("way/1", 30, date(2026, 10, 1)),
+                                     ("way/1", 40, date(2026, 8, 15)), ("way/2", 5, None)])
+    downgrade(db.engine, "0015")
+    with db.engine.connect() as conn:
+        rows = conn.execute(text("SELECT building_id, households, last_visit FROM "
+                                 "visit_classes ORDER BY building_id")).all()
+    assert [(b, n, str(last) if last else None) for b, n, last in rows] == [
+        ("way/1", 70, "2026-08-15"), ("way/2", 5, None)]
+    with db.engine.begin() as conn, pytest.raises(IntegrityError):
+        conn.execute(text("INSERT INTO visit_classes (plan_id, building_id, visit_class, "
+                          "households, updated_at) VALUES (:p, 'way/2', 'ordinary', 1, "
+                          "CURRENT_TIMESTAMP)"), {"p": plan_id})
+    db.upgrade()
+    with db.writing() as s:
+        s.add(m.VisitClassRow(plan_id=plan_id, building_id="way/2", visit_class="ordinary",
+                              households=1, last_visit=date(2026, 9, 1)))
+    with db.read_session() as s:
+        assert len(s.scalars(select(m.VisitClassRow)).all()) == 3
