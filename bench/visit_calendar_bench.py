@@ -5,6 +5,7 @@
         [--calendars CP-SAT,CP-SAT no band,CP-SAT before,nearest-due-first]
         [--modes one plan,rolling] [--band-tries 3] [--no-walk] [--seed N]
         [--past-weeks 4] [--no-carry] [--history building|trip|rows]
+        [--row-households 10]
 
 Inputs (real buildings; the visit classes and last visits are simulated, no such data is
 public): ``nanjing-A`` (tuning: the parameters in dispatch/schedule/calendar.py were set on
@@ -216,12 +217,13 @@ def through_csv(rows: pd.DataFrame, buildings: pd.DataFrame) -> pd.DataFrame:
 
 
 def instance(name: str, area, seed: int, chunk_min: int = CHUNK_MIN,
-             history: str = "building"):
+             history: str = "building", row_households: int = ROW_HOUSEHOLDS):
     """Per worker: groups (trips of at most ``chunk_min`` minutes), work days, base.
     ``history``: "building" (one last visit to all of a building's households of a class,
     as the classes' CSV gives it, :func:`classes_for`), "trip" (one per trip,
     :func:`by_trip`) or "rows" (one per batch of about ``ROW_HOUSEHOLDS`` households, through
-    the CSV: :func:`batch_rows`, :func:`through_csv`)."""
+    the CSV: :func:`batch_rows`, :func:`through_csv`; ``row_households``: a batch's
+    households, about)."""
     target = int(area.buildings["households"].sum() / WORKERS)
     plan = make_plan(area, target=target)
     blds = plan.buildings.merge(area.buildings[["building_id"]], on="building_id")
@@ -229,7 +231,7 @@ def instance(name: str, area, seed: int, chunk_min: int = CHUNK_MIN,
     blds = blds.assign(x=cent.x, y=cent.y)
     classes = classes_for(blds, seed)
     if history == "rows":
-        classes = through_csv(batch_rows(classes, seed), blds)
+        classes = through_csv(batch_rows(classes, seed, row_households), blds)
     jobs = []
     for w, (grid, part) in enumerate(blds.groupby("grid_id")):
         rows = classes[classes["building_id"].isin(part["building_id"])]
@@ -392,8 +394,9 @@ def deviation(loads: dict) -> float:
 def run(name: str, area, budget: float, processes: int, seed: int, level_moves: int,
         calendars: list[str], modes: list[str], walk: bool = True,
         band_tries: int = BAND_TRIES, chunk_min: int = CHUNK_MIN,
-        past_weeks: int = PAST_WEEKS, carry: bool = True, history: str = "building") -> list:
-    plan, jobs = instance(name, area, seed, chunk_min, history)
+        past_weeks: int = PAST_WEEKS, carry: bool = True, history: str = "building",
+        row_households: int = ROW_HOUSEHOLDS) -> list:
+    plan, jobs = instance(name, area, seed, chunk_min, history, row_households)
     net = WalkNetwork.from_graph(area.streets)
     households = int(plan.buildings["households"].sum())
     end = START + timedelta(weeks=WEEKS)
@@ -495,6 +498,9 @@ def main() -> None:
                         help="the simulated last visits: one per building and class "
                         "(default), one per trip, or one per batch of a building's households "
                         "of a class (rows of the classes' CSV, read back through its reader)")
+    parser.add_argument("--row-households", type=int, default=ROW_HOUSEHOLDS,
+                        help="--history rows: households of a batch with one last visit, "
+                        "about")
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--only", default=None)
     parser.add_argument("--seed", type=int, default=None,
@@ -510,7 +516,7 @@ def main() -> None:
         rows += run(name, area, args.budget, args.processes, seed, args.level_moves,
                     args.calendars.split(","), args.modes.split(","), not args.no_walk,
                     args.band_tries, args.chunk_min, args.past_weeks, not args.no_carry,
-                    args.history)
+                    args.history, args.row_households)
     # Imported here: the tests import this module's history helpers with the test extras
     # only, which do not install tabulate (a bench extra).
     from tabulate import tabulate
