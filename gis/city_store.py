@@ -73,6 +73,7 @@ from gis.buildings import (
     buildings_from_vector,
     check_duplicate_ids,
     classify_residential,
+    drop_underground,
     repair_polygons,
 )
 from gis.communities import WHOLE_AREA_CODE, communities_from_osm, read_communities, whole_area
@@ -398,7 +399,7 @@ def write_city_store(
         if relations is not None:
             for extract in osm_batches(Path(path), relations, batch_size=batch_size,
                                        report=report, temp_dir=work):
-                raw = buildings_from_osm(extract)
+                raw = drop_underground(buildings_from_osm(extract), path, repairs)
                 if len(raw):
                     ingest.buildings(raw, vector=False)
                 if not streets:

@@ -23,6 +23,7 @@ from gis.buildings import (
     buildings_from_vector,
     check_duplicate_ids,
     classify_residential,
+    drop_underground,
     repair_polygons,
 )
 from gis.communities import communities_from_osm, read_communities, whole_area
@@ -197,7 +198,7 @@ def load_study_area(
     data = _read_source(path)
     extract = data if isinstance(data, OsmExtract) else None
     if extract is not None:
-        raw = buildings_from_osm(extract)
+        raw = drop_underground(buildings_from_osm(extract), path, repairs)
         if raw.empty:
             raise InputError(path, "the OSM data holds no building polygons",
                              "export an area with buildings (building=*)",

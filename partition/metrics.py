@@ -64,15 +64,17 @@ def community_means(grids: gpd.GeoDataFrame, target: float | None = None) -> pd.
 def contiguous(graph: nx.Graph[Hashable], buildings: gpd.GeoDataFrame,
                crossing_grids: frozenset[Hashable] = frozenset()) -> pd.Series:
     """Per grid: are its buildings connected through its own cells (graph restricted to it)?
-    Grids in ``crossing_grids`` (a pocket joined across an open arterial road,
-    partition.groups) may also connect across such a road."""
+    Twins (footprints that overlap or share a wall, divided as one: partition.territory)
+    are connected; grids in ``crossing_grids`` (a pocket joined across an open arterial
+    road, partition.groups) may also connect across such a road."""
     out: dict[Hashable, bool] = {}
     crossings = graph.graph.get("crossings", [])
+    twins = graph.graph.get("twins", [])
     for grid, members in buildings.groupby("grid_id").groups.items():
-        sub = graph.subgraph(members)
+        inside = set(members)
+        sub = nx.Graph(graph.subgraph(members))
+        sub.add_edges_from((u, v) for u, v in twins if u in inside and v in inside)
         if grid in crossing_grids:
-            inside = set(members)
-            sub = nx.Graph(sub)
             sub.add_edges_from((u, v) for u, v, *_ in crossings if u in inside and v in inside)
         out[grid] = len(members) <= 1 or nx.is_connected(sub)
     return pd.Series(out, dtype=bool)

@@ -16,10 +16,10 @@ from api.cli import main
 def test_import_nanjing_prints_the_report(nanjing_path, capsys):
     assert main(["import", str(nanjing_path)]) == 0
     out = capsys.readouterr().out
-    for expected in ("建筑 buildings: 1277 (住宅 residential", "户数 households:",
+    for expected in ("建筑 buildings: 1271 (住宅 residential", "户数 households:",
                      "已知 given 0, 估算 estimated", "人口 population:",
                      "456 nodes 节点, 1316 edges 边, 81.56 km", "障碍线 barrier lines:",
-                     "社区 communities: 1", "修复 repairs: 1",
+                     "社区 communities: 1", "修复 repairs: 2",
                      "4 relations with members outside the file dropped",
                      "© OpenStreetMap contributors, ODbL 1.0"):
         assert expected in out
@@ -29,7 +29,7 @@ def test_import_json_and_geopackage(nanjing_path, tmp_path, capsys):
     gpkg = tmp_path / "nanjing.gpkg"
     assert main(["import", str(nanjing_path), "--json", "--out", str(gpkg)]) == 0
     summary = json.loads(capsys.readouterr().out)
-    assert summary["buildings"] == summary["residential"] + summary["other"] == 1277
+    assert summary["buildings"] == summary["residential"] + summary["other"] == 1271
     assert summary["households"] == summary["households_given"] + summary["households_estimated"]
     assert summary["street_nodes"] == 456 and summary["street_edges"] == 1316
     layers = dict(pyogrio.list_layers(gpkg))
@@ -37,7 +37,7 @@ def test_import_json_and_geopackage(nanjing_path, tmp_path, capsys):
     assert set(layers) == {"buildings", "streets", "barriers", "communities", "green",
                            "attribution"}
     buildings = pyogrio.read_dataframe(gpkg, layer="buildings")
-    assert len(buildings) == 1277 and buildings.crs.to_epsg() == 4326
+    assert len(buildings) == 1271 and buildings.crs.to_epsg() == 4326
     assert buildings["households"].sum() == summary["households"]
     attribution = pyogrio.read_dataframe(gpkg, layer="attribution", read_geometry=False)
     assert attribution["attribution"][0] == "© OpenStreetMap contributors, ODbL 1.0"

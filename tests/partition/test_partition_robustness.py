@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from gis.study_area import load_study_area
-from partition.plan import build_territory, make_plan, rule_violations
+from partition.plan import make_plan, rule_violations
 from tests.synthetic.irregular import STYLES, write_irregular_district
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
@@ -219,18 +219,41 @@ def test_overlapping_footprints_lie_in_their_grid(tmp_path):
     assert plan.summary["buildings_outside_grid"] == 0
 
 
-def test_only_overlapping_footprints_are_divided_as_one():
-    """Twins (buildings divided as one, partition.territory) are copies: footprints that
-    overlap. In the Nanjing extract, footprint w323217199 touches none of w323217203's, yet
-    its point lay in that one's cell, and they were divided as one; in a window of the
-    extract, a 12,600 m2 footprint across a primary road was so joined to a tower over
-    the road and took 18 buildings into its grid, across the road, unlisted (the grid not
-    contiguous)."""
-    path = SHARED / "nanjing_xinjiekou.osm"
-    if not path.exists():
-        pytest.skip(f"{path} not found: ../shared is absent")
-    territory = build_territory(load_study_area(path, with_walk_graph=False))
-    feet = territory.buildings.geometry
-    twins = territory.graph.graph["twins"]
-    assert len(twins) >= 10
-    assert all(feet[a].intersection(feet[b]).area > 0 for a, b in twins)
+def test_twins_are_footprints_that_overlap_or_share_a_wall():
+    """A footprint whose point lies in another building's cell is divided as one with it
+    (partition.territory._overlapping) only where the two overlap or share a wall. A
+    footprint across a road whose point lay in the cell of a building 4 m away over the
+    road was joined to it (a window of the Nanjing extract: 18 buildings crossed the road
+    with it, unlisted)."""
+    import geopandas as gpd
+    import shapely
+
+    from partition.territory import _overlapping
+
+    wide = shapely.box(0, 0, 100, 20)  # its point (the middle) lies in the other's cell
+    cells = {"wide": shapely.box(0, 0, 40, 30), "other": shapely.box(40, 0, 100, 30)}
+    for gap, twinned in ((4.0, False), (0.0, True)):
+        other = shapely.box(60, 20 + gap, 80, 30 + gap)
+        feet = gpd.GeoSeries({"wide": wide, "other": other})
+        assert (_overlapping(cells, feet, {}) == {"wide": "other"}) is twinned
+
+
+def test_twins_connect_a_grid():
+    """Twins share a wall or overlap: a grid holding both is in one piece even where no
+    cell of the one borders a cell of the other (a Helsinki block whose walls its
+    neighbours share: non-contiguous 1 with --strict-barriers)."""
+    import geopandas as gpd
+    import networkx as nx
+    import shapely
+
+    from partition.metrics import contiguous
+
+    graph = nx.Graph()
+    graph.add_nodes_from(["a", "b", "c"])
+    graph.add_edge("a", "b")
+    graph.graph["twins"] = [("c", "b")]
+    buildings = gpd.GeoDataFrame({"grid_id": ["g", "g", "g"]},
+                                 geometry=[shapely.Point(0, 0)] * 3, index=["a", "b", "c"])
+    assert contiguous(graph, buildings).to_dict() == {"g": True}
+    graph.graph["twins"] = []
+    assert contiguous(graph, buildings).to_dict() == {"g": False}
