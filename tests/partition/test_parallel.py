@@ -10,11 +10,13 @@ def _square(x: int, *, offset: int) -> int:
 
 
 def test_map_forked_keeps_order_and_unfreezes_the_heap() -> None:
-    before = gc.get_freeze_count()
+    # From an unfrozen heap: code run earlier in this process may have left it frozen, and
+    # a frozen count drops as frozen objects are freed (CI saw 1013065 -> 1013063).
+    gc.unfreeze()
     assert map_forked(_square, [3, 1, 2], 2, offset=1) == [10, 2, 5]
     assert sorted(imap_forked(_square, [3, 1, 2], 2, offset=0)) == [1, 4, 9]
     # The heap is frozen only while the workers run (partition.parallel._frozen_heap).
-    assert gc.get_freeze_count() == before
+    assert gc.get_freeze_count() == 0
 
 
 def test_a_frozen_heap_stays_frozen() -> None:
