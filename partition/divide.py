@@ -62,7 +62,7 @@ from partition.metrics import (
     subset_sum_bound,
 )
 from partition.parallel import map_forked
-from partition.rebalance import rebalance_group
+from partition.rebalance import rebalance_group, untangle_moved
 from partition.regionalize import split
 from partition.set_partition import OVER_LEVEL, best_split
 from partition.untangle import untangle
@@ -755,6 +755,7 @@ def _rebalanced(graph: nx.Graph[Hashable], community: Hashable, members: list[Ha
     beyond: dict[Hashable, int] = {}
     exact = split_exactly(work, groups, labels, mean, new_label, budget, beyond,
                           least=SMALL_SHARE * target)
+    labels = untangle_moved(work, labels, prev, movable, mean)
     for comp in empty:
         old = pd.Series([prev.get(b) for b in comp]).dropna()
         if len(old):  # land cut off by barriers keeps the grid it had
