@@ -189,16 +189,16 @@ def untangle_moved(graph: nx.Graph[Hashable], labels: dict[Hashable, Hashable],
 
     before = deviations(labels)
     worst = max(before)
-    out = untangle(graph, labels, mean=mean,
-                   limit=worst + UNTANGLE_MARGIN if worst > BALANCE_LIMIT else BALANCE_LIMIT,
+    allowed = worst + UNTANGLE_MARGIN if worst > BALANCE_LIMIT else worst
+    out = untangle(graph, labels, mean=mean, limit=max(allowed, BALANCE_LIMIT),
                    movable={n for n in movable if labels[n] in touched},
                    residential={n for n in labels if graph.nodes[n]["households"] > 0})
     after = deviations(out)
     beyond = sum(d > BALANCE_LIMIT + 1e-9 for d in after)
     # Nor a grid further off than the worst was, or than TOLERANCE (the plan's summary
     # measures from another mean: one taken from 4.8% to 13.9% under was a grid beyond 15%).
-    if beyond > sum(d > BALANCE_LIMIT + 1e-9 for d in before) or max(after) > max(
-            worst + UNTANGLE_MARGIN if worst > BALANCE_LIMIT else worst, TOLERANCE) + 1e-9:
+    if beyond > sum(d > BALANCE_LIMIT + 1e-9 for d in before) \
+            or max(after) > max(allowed, TOLERANCE) + 1e-9:
         return labels
 
     def households_moved(part: dict[Hashable, Hashable]) -> int:

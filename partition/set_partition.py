@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict, deque
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterable
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Literal
@@ -141,7 +141,7 @@ def best_split(graph: nx.Graph[Hashable], nodes: list[Hashable], k: int, mean: f
     loads: dict[Hashable, int] = {}
     for v in nodes:
         loads[present[v]] = loads.get(present[v], 0) + graph.nodes[v]["households"]
-    devs = [math.ceil(SCALE * abs(load - mean)) for load in loads.values()]
+    devs = _tenths_off(loads.values(), mean)
     now = max(devs)
     allowed = math.floor(SCALE * limit * mean)
     free = math.floor(SCALE * BALANCE_LIMIT * mean)
@@ -165,13 +165,12 @@ def best_split(graph: nx.Graph[Hashable], nodes: list[Hashable], k: int, mean: f
     if not listed or not listed[0]:
         return GroupSplit(None, None)
     sets = listed[0]
-    deviation = [math.ceil(SCALE * abs(load - mean)) for load in listed[1]]
+    deviation = _tenths_off(listed[1], mean)
     levels = sorted({d for d in deviation if d > allowed} | {allowed})
-    if budget.max_steps() < CONNECTOR_STEPS * len(sets):
-        budget.ran_out = True
+    found_connectors = _connectors_of(group, sets, budget)
+    if found_connectors is None:
         return GroupSplit(None, None)
-    budget.charge_steps(CONNECTOR_STEPS * len(sets))
-    connectors = [group.connectors(s) for s in sets]
+    connectors = found_connectors
     built: dict[int, list[int]] = {}  # level -> a cover found with real contiguity (indices)
 
     def cover(level: int, real: bool) -> bool | None:
@@ -319,13 +318,12 @@ def _fewer_beyond(
         wider = relisted[0]
         known = dict(zip(sets, connectors, strict=True))
         fresh = [s for s in wider if s not in known]
-        if budget.max_steps() < CONNECTOR_STEPS * len(fresh):
-            budget.ran_out = True
+        joins = _connectors_of(group, fresh, budget)
+        if joins is None:
             return None
-        budget.charge_steps(CONNECTOR_STEPS * len(fresh))
-        known.update((s, group.connectors(s)) for s in fresh)
+        known.update(zip(fresh, joins, strict=True))
         sets, connectors = wider, [known[s] for s in wider]
-        deviation = [math.ceil(SCALE * abs(load - mean)) for load in relisted[1]]
+        deviation = _tenths_off(relisted[1], mean)
     keep = [i for i, d in enumerate(deviation) if d <= top]
     hint = {s for s, _ in chosen} if chosen is not None else set()
     return _cheapest_cover(graph, [sets[i] for i in keep], [deviation[i] for i in keep],
@@ -352,12 +350,10 @@ def _fewest_beyond(
     if listed is None or len(listed[0]) < k:
         return None, 0
     sets, loads = listed
-    if budget.max_steps() < CONNECTOR_STEPS * len(sets):
-        budget.ran_out = True
+    connectors = _connectors_of(group, sets, budget)
+    if connectors is None:
         return None, 0
-    budget.charge_steps(CONNECTOR_STEPS * len(sets))
-    connectors = [group.connectors(s) for s in sets]
-    deviation = [math.ceil(SCALE * abs(load - mean)) for load in loads]
+    deviation = _tenths_off(loads, mean)
     hint = {s for s, _ in chosen} if chosen is not None else set()
     # Each grid beyond the limit costs more than any other cover's costs: one solve.
     fewest = _cheapest_cover(graph, sets, deviation, connectors, [s in hint for s in sets],
@@ -412,6 +408,22 @@ def _window_bound(group: _Group, loads: list[int], sets: list[frozenset[Hashable
     if status == cp_model.FEASIBLE:
         return math.ceil(solver.best_objective_bound - 1e-6)
     return 0
+
+
+def _tenths_off(loads: Iterable[float], mean: float) -> list[int]:
+    """How far each of ``loads`` is from ``mean``: tenths of a household, rounded up."""
+    return [math.ceil(SCALE * abs(load - mean)) for load in loads]
+
+
+def _connectors_of(group: _Group, sets: list[frozenset[Hashable]],
+                   budget: WorkBudget) -> list[frozenset[Hashable]] | None:
+    """:meth:`_Group.connectors` of each of ``sets``, CONNECTOR_STEPS enumeration steps a
+    set charged to ``budget``; None (the budget marked run out) where it cannot pay."""
+    if budget.max_steps() < CONNECTOR_STEPS * len(sets):
+        budget.ran_out = True
+        return None
+    budget.charge_steps(CONNECTOR_STEPS * len(sets))
+    return [group.connectors(s) for s in sets]
 
 
 def penalty(deviations: list[int], free: int) -> tuple[int, int]:

@@ -4,7 +4,7 @@ and 5)."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterable
 
 import geopandas as gpd
 import networkx as nx
@@ -29,19 +29,26 @@ ROWS = (["n0", "n1", "n2", "n3", "n4", "n5"], ["m0", "m1", "m2"], ["s0", "s1"])
 
 
 def district() -> tuple[nx.Graph[Hashable], gpd.GeoDataFrame]:
+    return _blocks(BLOCKS, ROWS, [("n0", "pocket", 40.0, "secondary", "North Road"),
+                                  ("pocket", "s0", 30.0, "secondary", "South Road")])
+
+
+def _blocks(blocks: dict[str, tuple[tuple[int, int], int]], rows: Iterable[list[str]],
+            crossings: list[tuple]) -> tuple[nx.Graph[Hashable], gpd.GeoDataFrame]:
+    """20 m square blocks (name -> (centre, households)), each row of them joined in a
+    chain, ``crossings`` over open roads between rows; and the blocks as buildings."""
     graph: nx.Graph[Hashable] = nx.Graph()
-    for b, ((x, y), hh) in BLOCKS.items():
+    for b, ((x, y), hh) in blocks.items():
         graph.add_node(b, households=hh, community=COMMUNITY, x=float(x), y=float(y),
                        footprint=shapely.box(x - 10, y - 10, x + 10, y + 10))
-    for row in ROWS:
+    for row in rows:
         for u, v in itertools.pairwise(row):
             graph.add_edge(u, v, length=20.0, street=False, cost=20.0)
-    graph.graph["crossings"] = [("n0", "pocket", 40.0, "secondary", "North Road"),
-                                ("pocket", "s0", 30.0, "secondary", "South Road")]
+    graph.graph["crossings"] = crossings
     buildings = gpd.GeoDataFrame(
         {"community": COMMUNITY, "residential": True,
-         "households": [hh for _, hh in BLOCKS.values()]},
-        geometry=[graph.nodes[b]["footprint"] for b in BLOCKS], index=list(BLOCKS))
+         "households": [hh for _, hh in blocks.values()]},
+        geometry=[graph.nodes[b]["footprint"] for b in blocks], index=list(blocks))
     return graph, buildings
 
 
@@ -72,18 +79,9 @@ def _tower_district(pocket_households: int) -> tuple[nx.Graph[Hashable], gpd.Geo
     apart; a pocket of ``pocket_households`` faces both across open secondary roads."""
     blocks = {"tower": ((0, 0), 1358), "r0": ((300, 0), 125), "r1": ((400, 0), 125),
               "pocket": ((150, -100), pocket_households)}
-    graph: nx.Graph[Hashable] = nx.Graph()
-    for b, ((x, y), hh) in blocks.items():
-        graph.add_node(b, households=hh, community=COMMUNITY, x=float(x), y=float(y),
-                       footprint=shapely.box(x - 10, y - 10, x + 10, y + 10))
-    graph.add_edge("r0", "r1", length=20.0, street=False, cost=20.0)
-    graph.graph["crossings"] = [("tower", "pocket", 60.0, "secondary", "West Road"),
-                                ("pocket", "r0", 30.0, "secondary", "East Road")]
-    buildings = gpd.GeoDataFrame(
-        {"community": COMMUNITY, "residential": True,
-         "households": [hh for _, hh in blocks.values()]},
-        geometry=[graph.nodes[b]["footprint"] for b in blocks], index=list(blocks))
-    return graph, buildings
+    return _blocks(blocks, [["r0", "r1"]],
+                   [("tower", "pocket", 60.0, "secondary", "West Road"),
+                    ("pocket", "r0", 30.0, "secondary", "East Road")])
 
 
 def test_a_pocket_with_homes_joins_a_tower_only_where_nothing_else_is_near():
