@@ -32,7 +32,7 @@ import math
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import geopandas as gpd
 import networkx as nx
@@ -61,7 +61,7 @@ from partition.metrics import (
     division_bound,
     subset_sum_bound,
 )
-from partition.parallel import map_forked
+from partition.parallel import map_following, map_forked
 from partition.rebalance import rebalance_group, untangle_moved
 from partition.regionalize import split
 from partition.set_partition import OVER_LEVEL, best_split
@@ -163,9 +163,10 @@ def _divide(graph: nx.Graph[Hashable], communities: list[Community],
         planned += zip(mine, share(given[community], [t[2] for t in mine]), strict=True)
     planned.sort(key=lambda item: -item[0][2])  # the largest first: handed out in order
     tasks = [task for task, _ in planned]
-    results = map_forked(_group_task, [(c, i, units) for (c, i, _), units in planned],
-                         workers, prepared=prepared)
-    results = _second_pass(tasks, results, workers, prepared)
+    passes = _Passes(tasks)
+    map_following(_pass_task, [_PassTask(c, i, units) for (c, i, _), units in planned],
+                  workers, passes.follow, prepared=prepared)
+    results = passes.results()
     done: dict[Hashable, dict[int, Result]] = defaultdict(dict)
     for (community, i, _), result in zip(tasks, results, strict=True):
         done[community][i] = result
@@ -443,61 +444,98 @@ def _worst(graph: nx.Graph[Hashable], comp: list[Hashable], labels: Labels,
     return max(abs(load - mean) for load in loads.values()) / mean
 
 
-def _second_pass(tasks: list[tuple[Hashable, int, int]], results: list[Result], workers: int,
-                 prepared: dict[Hashable, _Prepared]) -> list[Result]:
-    """The work that a community's groups left unspent goes, in shares by size, to its
-    groups that ran out with a grid still beyond the limit they were split for, which go on
-    from where they stopped; then again (up to MORE_PASSES times) with what is still
-    unspent, to those of them still short. Each pass is fixed before it starts, so the plan
-    does not depend on the number of workers, and each stays within its community, so a
-    community's plan does not depend on the others."""
-    out = list(results)
-    # A group's first share, by community (the work a community was given, to the bit).
-    given: dict[Hashable, list[float]] = defaultdict(list)
-    for (community, _, _), r in zip(tasks, results, strict=True):
-        if "error" not in r and r["units"] is not None:
-            given[community].append(r["units"])
-    candidates = [j for j, r in enumerate(results)
-                  if "error" not in r and r["ran_out"] and r["needy"]]
-    for round_ in range(1 + MORE_PASSES):
-        spent: dict[Hashable, list[float]] = defaultdict(list)
-        for (community, _, _), r in zip(tasks, out, strict=True):
-            if "error" not in r:
-                spent[community].append(r["spent"])
-        short: dict[Hashable, list[int]] = defaultdict(list)
-        for j in candidates:
-            short[tasks[j][0]].append(j)
-        needy: list[int] = []
-        shares: list[float | None] = []
-        for community, js in short.items():
-            # exact: the same in any order
-            left = math.fsum(given[community]) - math.fsum(spent[community])
-            if left >= MIN_SECOND_PASS:
-                needy += js
-                shares += share(left, [tasks[j][2] for j in js])
-        if not needy:
-            return out
+class _PassTask(NamedTuple):
+    """One group's split (the first pass: no ``labels``) or a later pass over its grids
+    ``labels``, with ``units`` of work; ``tag`` makes a pass's fresh grid labels its own."""
+
+    community: Hashable
+    i: int
+    units: float | None
+    labels: Labels | None = None
+    tag: str = FIRST_TAG
+
+
+def _pass_task(task: _PassTask, *, prepared: dict[Hashable, _Prepared]) -> Result:
+    """Run one pass of one group (in a worker process)."""
+    if task.labels is None:
+        return _group_task((task.community, task.i, task.units), prepared=prepared)
+    return _group_again((task.community, task.i, task.units, task.labels, task.tag),
+                        prepared=prepared)
+
+
+class _Passes:
+    """The passes of each community's groups, run as each community's groups finish.
+
+    The work that a community's groups left unspent goes, in shares by size, to its groups
+    that ran out with a grid still beyond the limit they were split for, which go on from
+    where they stopped; then again (up to MORE_PASSES times) with what is still unspent, to
+    those of them still short. A community's pass starts when all its groups are done with
+    the one before, and depends on nothing else: the plan does not depend on the number of
+    workers nor on which finishes first, and a community's plan not on the others."""
+
+    def __init__(self, tasks: list[tuple[Hashable, int, int]]) -> None:
+        self.tasks = tasks  # (community, group, buildings), in the first pass's order
+        self.index = {(c, i): j for j, (c, i, _) in enumerate(tasks)}
+        self.out: list[Result | None] = [None] * len(tasks)
+        self.members: dict[Hashable, list[int]] = defaultdict(list)
+        for j, (community, _, _) in enumerate(tasks):
+            self.members[community].append(j)
+        self.waiting = {c: len(js) for c, js in self.members.items()}
+        self.short: dict[Hashable, list[int]] = defaultdict(list)  # ran out, still needy
+        self.rounds: dict[Hashable, int] = defaultdict(int)  # later passes run so far
+
+    def results(self) -> list[Result]:
+        """Each group's result after its last pass, in the first pass's order."""
+        assert all(r is not None for r in self.out), "a group never finished"
+        return [r for r in self.out if r is not None]
+
+    def follow(self, task: _PassTask, result: Result) -> list[_PassTask]:
+        """Record a group's pass; the community's next pass when this was its last group."""
+        j = self.index[(task.community, task.i)]
+        before = self.out[j]
+        self.out[j] = result if before is None or "error" in result \
+            else _merged(before, result)
+        if "error" not in result and result["ran_out"] and result["needy"]:
+            self.short[task.community].append(j)
+        self.waiting[task.community] -= 1
+        if self.waiting[task.community]:
+            return []
+        return self._next_pass(task.community)
+
+    def _next_pass(self, community: Hashable) -> list[_PassTask]:
+        js, round_ = sorted(self.short.pop(community, [])), self.rounds[community]
+        if not js or round_ > MORE_PASSES:
+            return []
+        finished = [r for r in (self.out[j] for j in self.members[community])
+                    if r is not None and "error" not in r]
+        # The work given to the community's groups (their first shares), less all spent;
+        # exact sums, the same in any order.
+        left = (math.fsum(r["units"] for r in finished if r["units"] is not None)
+                - math.fsum(r["spent"] for r in finished))
+        if left < MIN_SECOND_PASS:
+            return []
+        self.rounds[community] = round_ + 1
+        self.waiting[community] = len(js)
         tag = "y" if round_ == 0 else f"y{round_ + 1}."
-        again = map_forked(_group_again, [(tasks[j][0], tasks[j][1], units,
-                                           out[j]["labels"], tag)
-                                          for j, units in zip(needy, shares, strict=True)],
-                           workers, prepared=prepared)
-        candidates = []
-        for j, result in zip(needy, again, strict=True):
-            if "error" in result:
-                out[j] = result
-                continue
-            before = out[j]
-            out[j] = {**result, "spent": before["spent"] + result["spent"],
-                      "units": before["units"],
-                      "exact": max(before["exact"] or 0.0, result["exact"] or 0.0) or None,
-                      "beyond": _more_beyond(before.get("beyond"), result.get("beyond")),
-                      "forced": max(before.get("forced") or 0.0,
-                                    result.get("forced") or 0.0) or None,
-                      "kept": result.get("kept") or before.get("kept")}
-            if result["ran_out"] and result["needy"]:
-                candidates.append(j)
-    return out
+        shares = share(left, [self.tasks[j][2] for j in js])
+        return [_PassTask(community, self.tasks[j][1], units, self._labels(j), tag)
+                for j, units in zip(js, shares, strict=True)]
+
+    def _labels(self, j: int) -> Labels:
+        result = self.out[j]
+        assert result is not None
+        labels: Labels = result["labels"]
+        return labels
+
+
+def _merged(before: Result, result: Result) -> Result:
+    """A group's result after a later pass: the pass's labels, the work of all passes, the
+    strongest proofs of either."""
+    return {**result, "spent": before["spent"] + result["spent"], "units": before["units"],
+            "exact": max(before["exact"] or 0.0, result["exact"] or 0.0) or None,
+            "beyond": _more_beyond(before.get("beyond"), result.get("beyond")),
+            "forced": max(before.get("forced") or 0.0, result.get("forced") or 0.0) or None,
+            "kept": result.get("kept") or before.get("kept")}
 
 
 def _more_beyond(a: tuple[int, int] | None,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import multiprocessing as mp
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from contextlib import contextmanager
@@ -89,6 +90,37 @@ def imap_forked(func: Callable[..., R], tasks: Sequence[T], workers: int,
                     if nxt is not None:
                         running.add(pool.submit(_run, nxt))
                     yield future.result()
+
+
+def map_following(func: Callable[..., R], tasks: Sequence[T], workers: int,
+                  follow: Callable[[T, R], Sequence[T]], **shared: Any) -> None:
+    """func(task, **shared) for each task, in ``workers`` forked processes when that helps;
+    as each finishes, ``follow(task, result)`` (here, in this process) returns the tasks it
+    makes ready, which run before the rest (the later passes of a community start as soon
+    as its own groups are done, while other communities' first passes fill the cores,
+    instead of every pass waiting for the slowest group of the area). Give the largest
+    tasks first: they are handed out in order, one per worker at a time so that follow-ups
+    can go ahead of them. ``follow`` sees each task exactly once, in the order tasks
+    finish: what it decides must not depend on that order across independent tasks."""
+    with _sharing(func, shared):
+        ready = deque(tasks)
+        if not _forking(workers, len(tasks)):
+            while ready:
+                task = ready.popleft()
+                ready.extendleft(reversed(follow(task, _run(task))))
+            return
+        # No more run at once than the first tasks: follow-ups only replace finished ones.
+        with _frozen_heap(), ProcessPoolExecutor(min(workers, len(tasks)),
+                                                 mp_context=mp.get_context("fork")) as pool:
+            running: dict[Future[Any], T] = {}
+            while ready or running:
+                while ready and len(running) < workers:
+                    task = ready.popleft()
+                    running[pool.submit(_run, task)] = task
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    task = running.pop(future)
+                    ready.extendleft(reversed(follow(task, future.result())))
 
 
 def _run(task: Any) -> Any:

@@ -64,29 +64,24 @@ def test_a_solve_spends_the_same_work_when_the_machine_is_eight_times_slower():
     assert loaded == quiet
 
 
-def test_unspent_work_goes_to_groups_still_beyond_the_limit_pass_after_pass(monkeypatch):
+def test_unspent_work_goes_to_groups_still_beyond_the_limit_pass_after_pass():
     """What a community's groups leave unspent goes only to its groups that ran out with a
     grid still beyond 15% that their bound does not force ("needy"), and again, with what is
     still left, to those still short (the 23,000-building area as one community: 13 free
-    grids beyond 15% with one pass, where 36 of its 71 units were left unspent)."""
+    grids beyond 15% with one pass, where 36 of its 71 units were left unspent). Another
+    community's groups, still running, do not hold it back."""
     from partition import divide
 
-    calls: list[list[tuple[str, float]]] = []
+    calls: list[list[tuple[int, float]]] = []
 
-    def again(task, *, prepared):
-        _community, i, units, labels, _tag = task
-        calls[-1].append((i, round(units, 6)))
+    def again(task):
+        i, units, labels = task.i, task.units, task.labels
         # group 0 stays short after its second share, then gets there
         short = i == 0 and len(calls) < 2
         return {"labels": labels, "exact": None, "ran_out": short, "spent": units if short
                 else units / 2, "units": units, "needy": short}
 
-    def forked(func, tasks, workers, **shared):
-        calls.append([])
-        return [again(t, **shared) for t in tasks]
-
-    monkeypatch.setattr(divide, "map_forked", forked)
-    tasks = [("c", 0, 40), ("c", 1, 30), ("c", 2, 30), ("c", 3, 30)]
+    tasks = [("c", 0, 40), ("c", 1, 30), ("c", 2, 30), ("c", 3, 30), ("d", 0, 50)]
     short = {"labels": {}, "exact": None, "ran_out": True, "spent": 1.0, "units": 1.0,
              "needy": True}  # ran out with a grid beyond the limit
     first = [
@@ -98,12 +93,21 @@ def test_unspent_work_goes_to_groups_still_beyond_the_limit_pass_after_pass(monk
          "needy": False},
         short,
     ]
-    out = divide._second_pass(tasks, first, 1, {})
+    passes = divide._Passes(tasks)
+    # Community c's groups finish (in any order) while d's is still running.
+    ready: list = []
+    for j in (3, 0, 2, 1):
+        ready += passes.follow(divide._PassTask("c", j, 1.0), first[j])
+    while ready:
+        calls.append([(t.i, round(t.units, 4)) for t in ready])
+        assert {t.tag for t in ready} == {"y" if len(calls) == 1 else "y2."}
+        ready = [f for t in ready for f in passes.follow(t, again(t))]
+    assert passes.follow(divide._PassTask("d", 0, 1.0), {**first[2]}) == []
+    out = passes.results()
     # 6 units given, 3.5 spent: the 2.5 left go to groups 0 and 3 (by size, 40:30) and not
     # to group 1. Group 3 gets there with half of its share; group 0 spends all of it and
     # is still short, so it gets what group 3 left (0.5357...) in a third pass.
-    assert [[(i, round(u, 4)) for i, u in c] for c in calls] == [
-        [(0, 1.4286), (3, 1.0714)], [(0, 0.5357)]]
+    assert calls == [[(0, 1.4286), (3, 1.0714)], [(0, 0.5357)]]
     assert out[0]["spent"] == pytest.approx(1 + 2.5 * 40 / 70 + 2.5 * 30 / 70 / 2 / 2)
     assert out[0]["units"] == 1.0 and not out[0]["ran_out"]
     assert out[1] is first[1] and out[2] is first[2]
@@ -165,18 +169,18 @@ def test_work_goes_to_communities_by_households_then_to_groups_by_buildings(smal
 
     seen: dict = {}
 
-    def forked(func, tasks, workers, **shared):
+    def forked(func, tasks, workers, follow, **shared):
         seen.update(tasks=tasks, prepared=shared["prepared"])
         raise FirstSharesError
 
-    monkeypatch.setattr(divide, "map_forked", forked)
+    monkeypatch.setattr(divide, "map_following", forked)
     area, territory = small_district
     with pytest.raises(FirstSharesError):
         make_plan(area, 300, territory=territory, time_limit=10.0)
     households = _households_by_community(territory)
     whole = sum(households.values())
     by_community: dict = {}
-    for community, i, units in seen["tasks"]:
+    for community, i, units, *_ in seen["tasks"]:
         by_community.setdefault(community, []).append(
             (len(seen["prepared"][community].counts[i][0]), units))
     assert len(by_community) > 3
