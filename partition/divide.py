@@ -578,9 +578,11 @@ def _finish(p: _Prepared, results: dict[int, Result],
                               (*results[i]["beyond"], p.mean)
                               if k > 1 and results[i].get("beyond") else None, p.target)
         if k > 1 and results[i]["ran_out"]:
+            drawn = sorted({str(labels[b]) for b in comp})
             division.budget.append({"community": community, "buildings": len(comp),
-                                    "grids": k, "units_spent": round(results[i]["spent"], 2),
-                                    "bound_pct": round(proven, 2)})
+                                    "grids": len(drawn),
+                                    "units_spent": round(results[i]["spent"], 2),
+                                    "bound_pct": round(proven, 2), "labels": drawn})
     building_grids = frozenset(labels[b] for b in p.groups.building_grids)
     spare = itertools.count()
     _attach_empty(graph, p.empty, labels, lambda: f"{community}/d{next(spare)}",
@@ -805,7 +807,8 @@ def _rebalanced(graph: nx.Graph[Hashable], community: Hashable, members: list[Ha
         _bound_group(work, comp, labels, bounds, mean, [exact.get(comp[0], 0.0)],
                      (beyond.get(comp[0], 0), k, mean), target)
     ran_out = [{"community": community, "buildings": len(members), "grids": len(groups),
-                "units_spent": round(budget.spent, 2), "bound_pct": None}] \
+                "units_spent": round(budget.spent, 2), "bound_pct": None,
+                "labels": sorted({str(labels[b]) for comp, _ in groups for b in comp})}] \
         if budget.ran_out else []
     labels = found.expand(labels)
     return {"labels": {**labels, **locked_labels}, "bounds": found.expand(bounds),

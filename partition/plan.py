@@ -217,12 +217,23 @@ def make_plan(area: StudyArea, target: int = DEFAULT_TARGET, *, seed: int = 0,
         "failed_communities": len(division.failures),
         "work_budget": round(work, 2),
         "groups_out_of_budget": len(division.budget),
-        "out_of_budget": division.budget,
+        "out_of_budget": _out_of_budget(division.budget, labels, codes),
     })
     if previous is not None:  # prev is set too
         plan.moves = _moves(plan.buildings, prev, previous[1])
         plan.summary.update(_move_summary(plan.moves, previous[0], plan.grids))
     return plan
+
+
+def _out_of_budget(groups: list[dict[str, Any]], labels: pd.Series,
+                   codes: pd.Series) -> list[dict[str, Any]]:
+    """The groups whose work ran out, each with the codes of its grids (where a street
+    office finds them; division labels are internal) instead of the division's labels."""
+    code_of = {str(k): v for k, v in zip(labels.values, codes.reindex(labels.index).values,
+                                         strict=True)}
+    return [{**{k: v for k, v in g.items() if k != "labels"},
+             "grid_codes": sorted({str(code_of.get(label, label)) for label in g["labels"]})}
+            for g in groups]
 
 
 def _exceptions_layer(crossings: list[dict[str, Any]], labels: pd.Series, codes: pd.Series,

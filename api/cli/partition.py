@@ -255,6 +255,26 @@ def cmd_partition(args: argparse.Namespace) -> int:
     return 1 if any(rule_violations(plan).values()) else 0
 
 
+def _out_of_budget_lines(groups: list[dict], shown: int = 5) -> list[str]:
+    """The groups whose work ran out, the largest first: their community, grids and the
+    deviation their bound proves, and how to give them more."""
+    lines = []
+    for g in sorted(groups, key=lambda g: -g["buildings"])[:shown]:
+        codes = g.get("grid_codes") or []
+        listed = ", ".join(codes[:4]) + (f" … (+{len(codes) - 4})" if len(codes) > 4 else "")
+        bound = ("" if g.get("bound_pct") is None
+                 else f"; 已证明下限 proven bound {g['bound_pct']}%")
+        lines.append(f"  社区 community {g['community']}: {g['grids']} 个网格 grids "
+                     f"({listed}), 已用 spent {g['units_spent']}{bound}")
+    if len(groups) > shown:
+        lines.append(f"  … 另有 {len(groups) - shown} 组 / {len(groups) - shown} more "
+                     "(--json: all of them)")
+    if groups:
+        lines.append("  更多计算时间可减少超出15%的网格 / more work can leave fewer grids beyond "
+                     "15%: --time-limit SECONDS")
+    return lines
+
+
 def _partition_city(args: argparse.Namespace, started: float) -> int:
     """``wangge partition`` of a city store, or of any input with --cluster (written to a
     store beside the plan first): one community per task (partition.city)."""
@@ -346,6 +366,7 @@ def format_plan_summary(s: dict) -> str:
     if s.get("groups_out_of_budget"):
         lines.append(f"计算预算用尽 work budget ({s['work_budget']}) ran out in "
                      f"{s['groups_out_of_budget']} groups (best plan found so far kept)")
+        lines += _out_of_budget_lines(s.get("out_of_budget") or [])
     if "households_moved" in s:
         lines.append(
             f"调整 re-balance: {s['buildings_moved']} buildings / {s['households_moved']} "

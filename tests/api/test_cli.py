@@ -115,6 +115,24 @@ def test_partition_command_and_rebalance(tmp_path, capsys):
     assert "locked grids not in the previous plan: nope" in capsys.readouterr().err
 
 
+def test_partition_names_the_groups_whose_work_ran_out(tmp_path, capsys):
+    """A budget too small for the area: the summary names each stopped group by its
+    community and grid codes (as written in the plan), and says how to give more."""
+    from tests.synthetic.irregular import write_irregular_district
+
+    d = write_irregular_district(tmp_path / "c.osm", 600, buildings=1000, style="curved")
+    plan = tmp_path / "plan.gpkg"
+    assert main(["partition", str(d.path), "--time-limit", "0.5", "--workers", "1",
+                 "--out", str(plan)]) == 0
+    out = capsys.readouterr().out
+    codes = set(pyogrio.read_dataframe(plan, layer="grids")["grid_id"].astype(str))
+    stopped = [line for line in out.splitlines() if line.startswith("  社区 community ")]
+    assert stopped and "ran out in" in out and "--time-limit SECONDS" in out
+    for line in stopped:
+        listed = line.split("(")[1].split(")")[0].split(" …")[0].split(", ")
+        assert set(listed) <= codes
+
+
 def test_partition_of_vector_buildings_with_osm_streets(nanjing_path, tmp_path, capsys):
     """Buildings from a GeoPackage carrying households, streets and barriers from OSM."""
     from gis.study_area import load_study_area

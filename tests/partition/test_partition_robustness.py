@@ -184,6 +184,12 @@ def test_the_budget_bounds_the_exact_steps(tmp_path):
     assert plan.summary["work_budget"] == 0.5
     assert all(g["units_spent"] <= 0.5 + 8 for g in plan.summary["out_of_budget"])
     _check(plan)
+    # Each stopped group is named by the codes of its grids, as written in the plan.
+    grids = plan.grids.set_index("grid_id")
+    for group in plan.summary["out_of_budget"]:
+        assert len(group["grid_codes"]) == group["grids"] > 1
+        assert set(grids.loc[group["grid_codes"], "community"].astype(str)) == {
+            str(group["community"])}
 
 
 @pytest.mark.slow
