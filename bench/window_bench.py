@@ -113,6 +113,8 @@ def main() -> None:
     parser.add_argument("--strict-barriers", action="store_true")
     parser.add_argument("--rebalance", action="store_true",
                         help="measure a re-balance of each plan (see above)")
+    parser.add_argument("--only", action="append", default=[], metavar="NAME",
+                        help="plan only this window (e.g. nj_3_4; may be repeated)")
     args = parser.parse_args()
     if shutil.which("osmium") is None:
         sys.exit("osmium-tool is needed: apt-get install osmium-tool")
@@ -121,7 +123,8 @@ def main() -> None:
     warnings.simplefilter("ignore")
     with tempfile.TemporaryDirectory() as tmp:
         rows = [measure(name, path, args.strict_barriers, args.rebalance)
-                for name, path in windows(args.seed, args.windows, Path(tmp))]
+                for name, path in windows(args.seed, args.windows, Path(tmp))
+                if not args.only or name in args.only]
     print(tabulate(rows, headers="keys", tablefmt="github"))
     faults = sum(r[k] for r in rows for k in (*RULES, "outside_grid", "failed"))
     print(f"\n{len(rows)} windows: hard-rule faults {faults}, free grids beyond 15% "

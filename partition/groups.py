@@ -31,6 +31,14 @@ from partition.metrics import SMALL_SHARE as POCKET_SHARE  # a group below it is
 
 L = TypeVar("L")  # a label (grid id, or the index of a part)
 Road = tuple[str | None, str | None]  # an arterial road's type and name
+# Join costs (per target) this close to the least are alike: of those groups a pocket joins
+# the one whose hull of homes it stretches least over the other groups'. A window of the
+# Nanjing extract (3_4 of bench/window_bench.py): a pocket of 135 households spoilt a group
+# of 244 by 23 households and a row of 2,647 by 29, joined the 244, and that grid's hull
+# spanned a compound of 326 households (hull overlap 5.2%; 0.73% joined to the row). Not
+# as far as irregular 2900's 0.08 of a target, where the hull apart brought two grids from
+# +-5.7% to +-14.5% (bench/partition_results.md, helper hull, 2026-12-05).
+NEAR_JOIN = 0.05
 
 
 @dataclass
@@ -153,9 +161,10 @@ def _join_pockets(
     target: int, homes: dict[Hashable, BaseGeometry] | None = None,
 ) -> tuple[list[list[Hashable]], list[tuple[list[Hashable], list[Hashable], Road]]]:
     """Merge each pocket, smallest first, into the group across an open road whose grids it
-    spoils least (:func:`_join_cost`), then whose hull of homes it stretches least over the
-    other groups' (:func:`_hull_growth`; ``homes``: footprints of the buildings with homes),
-    then the longest shared boundary. Returns the merged groups and, in merge order,
+    spoils least (:func:`_join_cost`, within NEAR_JOIN of the least), then whose hull of
+    homes it stretches least over the other groups' (:func:`_hull_growth`; ``homes``:
+    footprints of the buildings with homes), then that spoils least, then the longest
+    shared boundary. Returns the merged groups and, in merge order,
     (pocket's buildings, the group's buildings it joined, (road type, name))."""
     root = {b: i for i, c in enumerate(comps) for b in c}
     nodes = {i: list(c) for i, c in enumerate(comps)}
@@ -183,14 +192,14 @@ def _join_pockets(
             continue
         cost = {i: _join_cost(total[i], total[p], target, i in whole) for i in near}
         least = min(cost.values())
-        alike = [i for i in near if cost[i] == least]
+        alike = [i for i in near if cost[i] <= least + NEAR_JOIN]
         growth = dict.fromkeys(alike, 0.0)
         if len(alike) > 1 and any(b in (homes or {}) for b in nodes[p]):
             for i in nodes:
                 if i not in hulls:
                     hulls[i] = _hull_of(nodes[i], homes or {})
             growth = {i: _hull_growth(p, i, hulls) for i in alike}
-        q = min(alike, key=lambda i: (growth[i], -near[i], i))
+        q = min(alike, key=lambda i: (growth[i], cost[i], -near[i], i))
         key = _pair(p, q)
         road = max(links[key], key=lambda x: x[0])[1:]
         pockets.append((list(nodes[p]), list(nodes[q]), road))

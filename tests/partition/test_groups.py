@@ -109,3 +109,38 @@ def test_a_tower_that_takes_a_pocket_without_homes_is_still_one_building_grid():
     labels = division.labels
     assert labels["pocket"] == labels["tower"] != labels["r0"] == labels["r1"]
     assert [c["barrier_name"] for c in division.crossings] == ["West Road"]
+
+
+def _compound_district() -> tuple[nx.Graph[Hashable], gpd.GeoDataFrame]:
+    """A window of the Nanjing extract (3_4 of bench/window_bench.py) in small: a group of
+    182 households in the north-west, a compound of 326 north in the middle, a pocket of 62
+    south of the compound and one of 135 east of it, and a row of 847 (11 blocks of 77) to
+    the south, each cut off from the others by roads; the 62 faces the north-west group,
+    the compound and the row, the 135 the 62, the compound and the row's east end."""
+    blocks = ({"a0": ((0, 400), 91), "a1": ((0, 440), 91),
+               "c0": ((260, 380), 163), "c1": ((340, 380), 163),
+               "p62": ((300, 250), 62), "p135": ((600, 400), 135)}
+              | {f"b{i}": ((60 * i, 100), 77) for i in range(11)})
+    rows = [["a0", "a1"], ["c0", "c1"], [f"b{i}" for i in range(11)]]
+    return _blocks(blocks, rows, [("a0", "p62", 40.0, "secondary", "West Road"),
+                                  ("c0", "p62", 40.0, "secondary", "Middle Road"),
+                                  ("p62", "p135", 40.0, "secondary", "East Road"),
+                                  ("c1", "p135", 40.0, "secondary", "East Road"),
+                                  ("p62", "b5", 40.0, "primary", "South Road"),
+                                  ("p135", "b10", 40.0, "primary", "South Road")])
+
+
+def test_a_pocket_that_spoils_two_groups_nearly_alike_joins_where_its_hull_stays_apart():
+    """The 62 joins the north-west group (244). The 135 then spoils that group (379: 23
+    households further off a whole number of grids) a little less than the row (982: 29
+    further off), and joined to it made one grid whose hull of homes, from the north-west
+    corner over the 62 to the 135, spans the compound (Nanjing window 3_4: 5.2% hull
+    overlap). Within NEAR_JOIN of a target the pocket joins where its hull stays apart."""
+    graph, buildings = _compound_district()
+    found = community_groups(graph, COMMUNITY, list(buildings.index), TARGET)
+    assert [(c.households, c.road_name) for c in found.exceptions] == [
+        (62, "West Road"), (135, "South Road")]
+    division = assign_grids(graph, buildings, TARGET)
+    labels = division.labels.reindex(buildings.index)
+    assert labels["p135"] == labels["b10"] != labels["a0"] == labels["p62"]
+    assert hull_overlap_share(buildings.assign(grid_id=labels)) == 0.0
