@@ -93,6 +93,8 @@ class Plan:
 
 def _number_grids(labels: pd.Series, buildings: gpd.GeoDataFrame) -> pd.Series:
     """Map labels to codes: community code + 3-digit sequence, north to south, west to east."""
+    if labels.empty:  # every community failed: no grid to number
+        return labels.astype(object)
     reps = buildings.geometry.representative_point()
     frame = pd.DataFrame({"label": labels, "x": reps.x, "y": reps.y,
                           "community": buildings["community"]})
@@ -455,13 +457,14 @@ def summarise(plan: Plan, graph: nx.Graph[Hashable]) -> dict[str, Any]:
         "residential_outside_communities": int(resid["community"].isna().sum()),
         "max_deviation_pct": round(float(dev[with_hh].max()), 2) if with_hh.any() else 0.0,
         "mean_deviation_pct": round(float(dev[with_hh].mean()), 2) if with_hh.any() else 0.0,
-        "deviation_lower_bound_pct": round(float(g["deviation_bound_pct"].max()), 2),
+        "deviation_lower_bound_pct": (round(float(g["deviation_bound_pct"].max()), 2)
+                                      if len(g) else 0.0),
         "mean_deviation_lower_bound_pct": _mean_deviation_bound(graph, g, plan.target),
         "free_grids": int(free.sum()),
         "free_grids_over_limit": int((free & (dev > BALANCE_LIMIT_PCT)).sum()),
         "max_deviation_free_pct": round(float(dev[free].max()), 2) if free.any() else 0.0,
         "mean_deviation_free_pct": round(float(dev[free].mean()), 2) if free.any() else 0.0,
-        "mean_polsby_popper": round(float(g["polsby_popper"].mean()), 4),
+        "mean_polsby_popper": round(float(g["polsby_popper"].mean()), 4) if len(g) else 0.0,
         "street_boundary_share": round(cut_street / cut_len, 4) if cut_len else 1.0,
         "hull_overlap_pct": round(100 * hull_overlap_share(gridded, within="community"), 3),
         "hull_overlap_all_pct": round(100 * hull_overlap_share(gridded), 3),

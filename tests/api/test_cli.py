@@ -133,6 +133,28 @@ def test_partition_names_the_groups_whose_work_ran_out(tmp_path, capsys):
         assert set(listed) <= codes
 
 
+def test_partition_where_every_community_fails_reports_them_all(tmp_path, capsys,
+                                                                monkeypatch):
+    """Every community's division failing (here: made to fail) is reported in Chinese and
+    English with exit status 3 and a plan file without grids, not a raw traceback (the grid
+    numbering raised TypeError on no labels)."""
+    from partition import divide
+    from tests.synthetic import write_district_osm
+
+    def fails(*args, **kwargs):
+        raise RuntimeError("made to fail")
+
+    monkeypatch.setattr(divide, "_improve", fails)
+    district = tmp_path / "district.osm"
+    write_district_osm(district, 300, seed=7)
+    plan = tmp_path / "plan.gpkg"
+    assert main(["partition", str(district), "--out", str(plan), "--workers", "1"]) == 3
+    captured = capsys.readouterr()
+    assert "划分失败" in captured.err and "could not be divided" in captured.err
+    assert "nan" not in captured.out
+    assert len(pyogrio.read_dataframe(plan, layer="grids")) == 0
+
+
 def test_partition_of_vector_buildings_with_osm_streets(nanjing_path, tmp_path, capsys):
     """Buildings from a GeoPackage carrying households, streets and barriers from OSM."""
     from gis.study_area import load_study_area
