@@ -24,6 +24,7 @@ import math
 from collections.abc import Iterable
 
 from ortools.sat.python import cp_model
+from ortools.util.python import sorted_interval_list
 
 ENUMERATION_STEPS_PER_UNIT = 400_000
 # CP-SAT stops at 100x its deterministic limit on the clock too: only a guard against a hung
@@ -46,6 +47,17 @@ def new_model() -> cp_model.CpModel:
     instance (0.35 ms each; a plan builds about a thousand models). Only the snake_case
     methods are called here."""
     return _Model()
+
+
+_BOOL = sorted_interval_list.Domain(0, 1)
+
+
+def bool_vars(model: cp_model.CpModel, n: int) -> list[cp_model.IntVar]:
+    """``n`` new 0-1 variables of ``model``, without names: the same model as ``n`` calls of
+    ``new_bool_var("")``, without a name and a domain made for each (a third of the time of
+    building the set partitioning models, a third of a million variables a plan)."""
+    proto = model.model_proto
+    return [cp_model.IntVar(proto).with_domain(_BOOL) for _ in range(n)]
 
 
 class WorkBudget:

@@ -26,13 +26,13 @@ from collections import defaultdict, deque
 from collections.abc import Callable, Hashable, Iterable
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import networkx as nx
 import numpy as np
 from ortools.sat.python import cp_model
 
-from partition.budget import WorkBudget, new_model
+from partition.budget import WorkBudget, bool_vars, new_model
 from partition.metrics import BALANCE_LIMIT
 
 MAX_CANDIDATES = 80_000  # candidate grids listed before the group counts as too large
@@ -264,7 +264,7 @@ def beyond_bound(group: _Group, sets: list[frozenset[Hashable]], k: int, mean: f
     if not within:
         return k
     cp = new_model()
-    x = [cp.new_bool_var("") for _ in within]
+    x = bool_vars(cp, len(within))
     covering: dict[Hashable, list[cp_model.IntVar]] = {v: [] for v in group.positive}
     for var, s in zip(x, within, strict=True):
         for v in s:
@@ -379,7 +379,7 @@ def _window_bound(group: _Group, loads: list[int], sets: list[frozenset[Hashable
     one building with households: the buildings no chosen set holds, enough households for
     those grids. 0 when the solve does not conclude within WORK or the budget."""
     cp = new_model()
-    x = [cp.new_bool_var("") for _ in sets]
+    x = bool_vars(cp, len(sets))
     covering: dict[Hashable, list[cp_model.IntVar]] = defaultdict(list)
     for var, members, joins in zip(x, sets, needed, strict=True):
         for v in (*members, *joins):
@@ -593,6 +593,52 @@ def _listed_grids(near: dict[Hashable, frozenset[Hashable]], w: dict[Hashable, i
     """:func:`candidate_grids` with each set's households."""
     budget = budget or WorkBudget()
     steps_left = budget.max_steps()
+    key = (tuple(nodes), tuple(w[v] for v in nodes), tuple(near[v] for v in nodes), low, high,
+           max_sets)
+    if key in _LISTED:
+        return _replayed(_LISTED[key], steps_left, budget)
+    listed, steps = _enumerated(near, w, nodes, low, high, max_sets, steps_left)
+    budget.charge_steps(steps)
+    if steps > steps_left:
+        budget.ran_out = True
+        return None
+    # Kept only when the listing finished or stopped at max_sets (the budget's steps_left
+    # does not decide those), so a later call with at least these steps left ends alike.
+    _LISTED[key] = (listed, steps)
+    while len(_LISTED) > LISTED_KEPT:
+        del _LISTED[next(iter(_LISTED))]
+    return listed
+
+
+# The last LISTED_KEPT listings of this process, with the steps each took: a group's split is
+# often asked for again with the same window (a later step of the same pass), and the listing
+# was a sixteenth of a floor-area plan's CPU (est 116: 0.42 of 1.05 s on repeats). A repeat
+# is charged the same steps, so plans do not change.
+LISTED_KEPT = 4
+_LISTED: dict[tuple[Any, ...], tuple[tuple[list[frozenset[Hashable]], list[int]] | None, int]] \
+    = {}
+
+
+def _replayed(kept: tuple[tuple[list[frozenset[Hashable]], list[int]] | None, int],
+              steps_left: int, budget: WorkBudget,
+              ) -> tuple[list[frozenset[Hashable]], list[int]] | None:
+    """A kept listing charged as the enumeration would be now: the same steps when they fit
+    in ``steps_left``; else it runs out one step beyond them, as the enumeration does."""
+    listed, steps = kept
+    if steps > steps_left:
+        budget.charge_steps(steps_left + 1)
+        budget.ran_out = True
+        return None
+    budget.charge_steps(steps)
+    return None if listed is None else (list(listed[0]), list(listed[1]))
+
+
+def _enumerated(near: dict[Hashable, frozenset[Hashable]], w: dict[Hashable, int],
+                nodes: list[Hashable], low: float, high: float, max_sets: int,
+                steps_left: int) -> tuple[tuple[list[frozenset[Hashable]], list[int]] | None,
+                                          int]:
+    """The ESU enumeration of :func:`candidate_grids`: the sets and their households (None
+    beyond ``max_sets`` sets or ``steps_left`` steps) and the steps taken."""
     # Nodes as their ranks and sets as bits of an int: a set grows by the lowest bit of its
     # extension first (the same sets, steps and order as lists kept sorted).
     rank = {v: i for i, v in enumerate(nodes)}
@@ -610,15 +656,12 @@ def _listed_grids(near: dict[Hashable, frozenset[Hashable]], w: dict[Hashable, i
             members, extension, seen, load = stack.pop()
             steps += 1
             if steps > steps_left:
-                budget.charge_steps(steps)
-                budget.ran_out = True
-                return None
+                return None, steps
             if load >= low:
                 found.append(members)
                 loads.append(load)
                 if len(found) > max_sets:
-                    budget.charge_steps(steps)
-                    return None
+                    return None, steps
             while extension:
                 bit = extension & -extension
                 extension ^= bit  # what follows u in the extension
@@ -627,8 +670,7 @@ def _listed_grids(near: dict[Hashable, frozenset[Hashable]], w: dict[Hashable, i
                     continue
                 stack.append((members | bit, extension | (near_bits[u] & after & ~seen),
                               seen | near_bits[u], load + load_of[u]))
-    budget.charge_steps(steps)
-    return _as_sets(found, nodes), loads
+    return (_as_sets(found, nodes), loads), steps
 
 
 def _as_sets(found: list[int], nodes: list[Hashable],
@@ -664,7 +706,7 @@ def _partition_model(
     """Exactly k of ``sets`` covering each of ``nodes`` once; with ``connectors``, no two
     chosen sets need the same connector."""
     cp = new_model()
-    x = [cp.new_bool_var("") for _ in sets]
+    x = bool_vars(cp, len(sets))
     covering: dict[Hashable, list[cp_model.IntVar]] = {v: [] for v in nodes}
     for var, s in zip(x, sets, strict=True):
         for v in s:

@@ -90,6 +90,38 @@ def test_candidates_give_up_beyond_the_cap():
     assert candidate_grids(near, w, sorted(graph), 1, 16, max_sets=100) is None
 
 
+@pytest.mark.parametrize("max_sets", [100, 10_000])
+def test_a_repeated_listing_is_charged_as_the_enumeration_would_be(monkeypatch, max_sets):
+    """A listing asked for again comes from the process's last listings, charged the same
+    steps and running out exactly where the enumeration would: plans do not depend on what
+    was listed before."""
+    from partition import set_partition
+
+    graph = _lattice(3, rows=4, cols=4)
+    w = {v: 1 for v in graph}
+    near = neighbours_with_households({v: list(graph[v]) for v in graph}, w)
+    nodes = sorted(graph)
+
+    def listed(units: float, kept: bool) -> tuple:
+        if not kept:
+            monkeypatch.setattr(set_partition, "_LISTED", {})
+        budget = WorkBudget(units)
+        out = _listed_grids(near, w, nodes, 1, 8, max_sets, budget)
+        return out, budget.spent, budget.ran_out
+
+    outcomes = []
+    whole = listed(1.0, kept=False)[1]  # the units the whole enumeration takes
+    for units in (1.0, whole / 2, whole / 100):  # enough, half of it, short at once
+        fresh = listed(units, kept=False)
+        assert listed(units, kept=True) == fresh  # kept from the fresh call
+        listed(1.0, kept=False)  # a whole listing kept ...
+        assert listed(units, kept=True) == fresh  # ... replayed within a smaller budget
+        outcomes.append("listed" if fresh[0] else "ran out" if fresh[2] else "over the cap")
+    # Both ways of stopping are replayed: by the steps, and by the cap on sets.
+    assert outcomes == ["listed" if max_sets == 10_000 else "over the cap", "ran out",
+                        "ran out"]
+
+
 @pytest.mark.parametrize("seed", range(40))
 def test_split_is_exact_and_its_bound_holds(seed):
     graph = _lattice(seed, rows=3, cols=3)
