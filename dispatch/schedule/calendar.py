@@ -175,11 +175,15 @@ EXACT_MARGIN_PCT = 3.0  # in a first plan the band model has its whole budget fo
 # s a worker; further off, EXACT_FAR_BUDGET_S (about 0.4 CPU s): the proofs of small inputs
 # come in its presolve
 EXACT_FAR_BUDGET_S = 0.1
-PROOF_BUDGET_S = 0.8  # CP-SAT deterministic time of the band's proof by the calendar's total
+PROOF_BUDGET_S = 1.2  # CP-SAT deterministic time of the band's proof by the calendar's total
 # (_Problem.band_by_total), a first plan's worker still outside the band with nothing proven:
-# nanjing-A's workers 6 and 8 took 0.24 and 0.64 in two halves (0.2 proved neither); about
-# 1.3 CPU s where nothing is settled
+# nanjing-A's workers 6 and 8 took 0.24 and 0.64 in two halves (0.2 proved neither); Beijing
+# 95 worker 5's calendar within the band came in its second range from the busiest day's
+# total, after 0.6 + 0.49 (0.8 left it 24.8% off); about 2 CPU s where nothing is settled
 PROOF_STEP_S = 0.6  # of one range of totals in it (a range not settled within it is halved)
+PEAK_RANGES = 3  # the ranges tried first: from the least total that holds the calendar's
+# busiest day within the band, upward (_Problem.band_by_total)
+PEAK_RANGE_SHARE = 0.025  # each of them this share of that total wide
 WORKERS = 1  # CP-SAT on one thread: its deterministic limit is kept (4 interleaved
 # subsolvers overshot a 0.3 limit fivefold, 17 s on this loaded machine)
 
@@ -849,11 +853,14 @@ class _Problem:
         deterministic s (every early visit already placed, and the days the visits due at
         the start fill still above the band of that highest total). The ranges from every
         due visit alone (the least total) to every visit and walk (above any calendar's),
-        lowest first (fewest early visits); a range CP-SAT settles neither way within
-        ``step_s`` is halved, until ``budget_s`` (deterministic time) is spent or a single
-        total is not settled (no proof can then follow); the whole range is halved at
-        once (nanjing-A's worker 8: its halves proven in 0.08 and 0.56 deterministic s,
-        the whole range not in 0.8). No past days (a first plan).
+        first a few narrow ones upward from the least total whose band holds the hint's
+        busiest day (where the visits due force that day, the quiet days raised to it by
+        early visits), then the rest lowest first (fewest early visits; :func:`_total_ranges`);
+        a range CP-SAT settles neither way within ``step_s`` is halved, until ``budget_s``
+        (deterministic time) is spent or a single total is not settled (no proof can then
+        follow); without the busiest day's ranges the whole range is halved at once
+        (nanjing-A's worker 8: its halves proven in 0.08 and 0.56 deterministic s, the whole
+        range not in 0.8). No past days (a first plan).
 
         Returns:
             A calendar within the band (None: none found), and whether every range was
@@ -885,10 +892,13 @@ class _Problem:
         for load in loads:
             model.add(10_000 * n * load <= (10_000 + width) * total)
             model.add(10_000 * n * load >= (10_000 - width) * total)
-        middle = (least + most) // 2
-        ranges, spent = [(least, middle), (middle + 1, most)], 0.0
+        # the least total at which the hint's busiest day is within the band
+        peak = -(-10_000 * n * max(self.from_start(hinted).loads) // (10_000 + width))
+        ranges, ahead = _total_ranges(least, most, peak)
+        spent = 0.0
         while ranges and spent < budget_s:
             low, high = ranges.pop(0)
+            first, ahead = ahead > 0, max(0, ahead - 1)
             part = model.clone()
             part.add_linear_constraint(part.get_int_var_from_proto_index(total.index),
                                        low, high)
@@ -904,7 +914,10 @@ class _Problem:
             if low == high:
                 return None, False  # a total settled neither way: no proof can follow
             middle = (low + high) // 2
-            ranges[:0] = [(low, middle), (middle + 1, high)]
+            # halved in place; a first range's halves after the other first ones (each of
+            # them is tried before any is split)
+            at = ahead if first else 0
+            ranges[at:at] = [(low, middle), (middle + 1, high)]
         return None, not ranges
 
     def solve(self, hinted: dict[int, int], band: float | None, budget_s: float,
@@ -986,6 +999,29 @@ class _Problem:
                   if oi not in present or solver.value(present[oi])}
         return _Solution(chosen, [int(solver.value(v)) for v in loads],
                          [int(solver.value(v)) for v in shortfalls], solver.status_name(status))
+
+
+def _total_ranges(least: int, most: int, peak: int, count: int = PEAK_RANGES,
+                  share: float = PEAK_RANGE_SHARE) -> tuple[list[tuple[int, int]], int]:
+    """The ranges of the calendar's total (minutes) that :meth:`_Problem.band_by_total`
+    tries, in order, covering ``least..most`` once. When ``peak`` (the least total whose
+    band holds the calendar's busiest day) lies within, ``count`` ranges of ``share`` of
+    it from there upward come first: where the visits due force that day, a calendar
+    within the band has a total at least this high, its quiet days raised by early visits
+    (Beijing 95 worker 5 and synthetic 96 worker 8 of the bench: found in 0.6-1.0
+    deterministic s there, the ranges lowest first settled nothing in 0.8); then the totals
+    below them and those above. Otherwise the whole range in two halves, lowest first (the
+    fewest early visits). Returns the ranges and how many come first."""
+    if not least <= peak <= most:
+        middle = (least + most) // 2
+        return [(least, middle), (middle + 1, most)], 0
+    wide = max(1, round(share * peak))
+    first = [(low, min(low + wide - 1, most))
+             for low in range(peak, most + 1, wide)][:count]
+    rest = [(least, peak - 1)] if peak > least else []
+    if first[-1][1] < most:
+        rest.append((first[-1][1] + 1, most))
+    return first + rest, len(first)
 
 
 def _solver(budget_s: float, wall_s: float, log: bool) -> cp_model.CpSolver:
