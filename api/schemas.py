@@ -1439,10 +1439,14 @@ class CalendarOut(BaseModel):
 
 
 class VisitDoneIn(BaseModel):
-    """A visit done at a building: all its classes, or one; now unless ``done_at``."""
+    """A visit done at a building: all its classes, or one; now unless ``done_at``.
+    ``group_id``: the visit calendar's group it was made for (a scheduled visit's
+    ``group_id``, ``building_id/class/trip``): that batch of the building's households is
+    recorded as visited (without it: the batch of the class visited longest ago)."""
 
     building_id: str = Field(min_length=1, max_length=80)
     visit_class: VisitClassKey | None = None
+    group_id: str | None = Field(default=None, min_length=1, max_length=140)
     done_at: datetime | None = None
     worker_id: int | None = None
 
@@ -1453,6 +1457,7 @@ class VisitDoneOut(BaseModel):
     id: int
     building_id: str
     visit_class: str | None
+    group_id: str | None = None
     done_at: datetime
     source: str
     worker_id: int | None

@@ -65,6 +65,7 @@ from dispatch.schedule.calendar import (
 from dispatch.schedule.classes import CLASSES, ORDINARY, PARTY_MIN_WEEKLY, household_classes
 from dispatch.schedule.classes import read_visit_classes as read_csv
 from dispatch.schedule.day_route import plan_day
+from dispatch.schedule.horizon import batch_of_trip, split_group_id
 from gis.errors import ArgumentError
 
 SOURCES = ("worker", "party", "track", "admin")
@@ -188,21 +189,33 @@ def _places(session: Session, plan_id: int) -> gpd.GeoDataFrame:
 
 def _class_table(session: Session, plan_id: int, places: pd.DataFrame) -> pd.DataFrame:
     """Every household of every home in a class, with last visits (classes, visits done).
-    The latest visit done at a building counts for its ordinary households: for the ones
-    last visited longest ago when the building has several ordinary rows
-    (api.store.visits.visited_first, as a visit recorded moves a stored row)."""
+    The latest visit done at a building naming no visit group counts for its ordinary
+    households: for the ones last visited longest ago when the building has several
+    ordinary rows (api.store.visits.visited_first, as a visit recorded moves a stored row);
+    one naming an ordinary group counts for that group's row (the households no stored row
+    names too: a visit done moves only stored rows), as the trips are numbered
+    (dispatch.schedule.horizon.batch_of_trip)."""
     stored = store.classes(session, plan_id)
     given = pd.DataFrame([(r.building_id, r.visit_class, r.households, r.last_visit)
                           for r in stored],
                          columns=["building_id", "visit_class", "households", "last_visit"])
     table = household_classes(places.set_index("building_id")["households"], given)
-    done = store.last_visits(session, plan_id)
+    done = store.last_visits(session, plan_id, unnamed=True)
     lasts: list[date | None] = [r if isinstance(r, date) else None for r in table["last_visit"]]
     ordinary: dict[str, list[int]] = defaultdict(list)
     for i, (b, c) in enumerate(zip(table["building_id"], table["visit_class"], strict=True)):
-        if c == ORDINARY and b in done:
+        if c == ORDINARY:
             ordinary[b].append(i)
+    for (b, trip), at in store.group_visits(session, plan_id).items():
+        rows = ordinary.get(b, [])
+        k = batch_of_trip([int(table["households"].iat[i]) for i in rows], ORDINARY, trip)
+        day = beijing(at if at.tzinfo else at.replace(tzinfo=UTC)).date()
+        was = lasts[rows[k]] if k is not None else day
+        if k is not None and (was is None or was < day):
+            lasts[rows[k]] = day
     for b, rows in ordinary.items():
+        if b not in done:
+            continue
         at = done[b]
         day = beijing(at if at.tzinfo else at.replace(tzinfo=UTC)).date()
         k = store.visited_first([lasts[i] for i in rows], day)
@@ -426,13 +439,18 @@ def read_calendar(session: Session, who: Principal, *, worker_id: int | None,
 def record_visit_done(session: Session, *, building_id: str, done_at: datetime, source: str,
                       worker_id: int | None = None, party_member_id: int | None = None,
                       visit_class: str | None = None, plan_id: int | None = None,
-                      token_id: int | None = None) -> m.VisitDoneRow:
+                      token_id: int | None = None, group_id: str | None = None
+                      ) -> m.VisitDoneRow:
     """Record a household visit done at a building of the active plan (or ``plan_id``),
-    e.g. from a worker's matched GPS track (``source="track"``); the calendar's next run
-    counts from it. In the caller's transaction.
+    e.g. from a worker's matched GPS track (``source="track"``, the reached stop's planned
+    visits); the calendar's next run counts from it. In the caller's transaction.
+    ``group_id``: the calendar's visit group (a scheduled visit's ``group_id``) the visit was
+    made for: its batch of the building's households moves (api.store.visits.add_done); its
+    class is the visit's (None: ``visit_class`` as given; without either, every class).
 
     Raises:
-        ArgumentError: unknown source, class or building.
+        ArgumentError: unknown source, class or building; a group id that is not one of the
+            building's (or of another class than ``visit_class``).
     """
     if source not in SOURCES:
         raise ArgumentError(f"来源 {source!r} 无效，应为 {', '.join(SOURCES)}",
@@ -440,6 +458,8 @@ def record_visit_done(session: Session, *, building_id: str, done_at: datetime, 
     if visit_class is not None and visit_class not in CLASSES:
         raise ArgumentError(f"走访类别 {visit_class!r} 无效",
                             f"unknown visit class {visit_class!r}")
+    if group_id is not None:
+        visit_class = _group_class(group_id, building_id, visit_class)
     plan_id = _plan_id(session, plan_id)
     grid = session.execute(select(m.PlanBuildingRow.grid_code).where(
         m.PlanBuildingRow.plan_id == plan_id,
@@ -451,7 +471,28 @@ def record_visit_done(session: Session, *, building_id: str, done_at: datetime, 
     return store.add_done(session, plan_id=plan_id, building_id=building_id,
                           grid_code=grid[0], done_at=when.astimezone(UTC), source=source,
                           visit_class=visit_class, worker_id=worker_id,
-                          party_member_id=party_member_id, token_id=token_id)
+                          party_member_id=party_member_id, token_id=token_id,
+                          group_id=group_id)
+
+
+def _group_class(group_id: str, building_id: str, visit_class: str | None) -> str:
+    """The class of a visit group named with a visit done at ``building_id``.
+
+    Raises:
+        ArgumentError: not a group id (``building_id/class/trip``), of another building, or
+            of another class than ``visit_class``.
+    """
+    named = split_group_id(group_id)
+    if named is None or named[0] != building_id:
+        raise ArgumentError(
+            f"走访组 {group_id!r} 不是楼栋 {building_id} 的走访组"
+            "（应为 楼栋/类别/序号，见走访日历）",
+            f"visit group {group_id!r} is not one of building {building_id} (building/class/"
+            "trip, as the visit calendar gives it)")
+    if visit_class is not None and named[1] != visit_class:
+        raise ArgumentError(f"走访组 {group_id!r} 的类别不是 {visit_class}",
+                            f"visit group {group_id!r} is not of class {visit_class}")
+    return named[1]
 
 
 def record_done(session: Session, who: Principal, body: VisitDoneIn) -> VisitDoneOut:
@@ -473,10 +514,11 @@ def record_done(session: Session, who: Principal, body: VisitDoneIn) -> VisitDon
                             done_at=body.done_at or datetime.now(UTC),
                             source="worker" if who.role == "worker" else "admin",
                             worker_id=worker_id, visit_class=body.visit_class, plan_id=plan_id,
-                            token_id=who.token_id)
+                            token_id=who.token_id, group_id=body.group_id)
     session.commit()
     return VisitDoneOut(id=row.id, building_id=row.building_id, visit_class=row.visit_class,
-                        done_at=row.done_at, source=row.source, worker_id=row.worker_id)
+                        group_id=row.group_id, done_at=row.done_at, source=row.source,
+                        worker_id=row.worker_id)
 
 
 def days_since_visit(session: Session, plan_id: int, building_ids: pd.Series,

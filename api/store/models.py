@@ -770,7 +770,9 @@ class ScheduledVisitRow(Base):
 class VisitDoneRow(Base):
     """A household visit done: by a worker or party member who records it, or found in a
     worker's matched GPS track (``source`` ``worker``, ``party``, ``track``, ``admin``).
-    ``visit_class`` None: every class of the building."""
+    ``visit_class`` None: every class of the building. ``group_id``: the calendar's visit group
+    (``building_id/class/trip``) the visit was made for, whose batch of households it moves
+    (None: not said, the batch visited longest ago; api.store.visits.add_done)."""
 
     __tablename__ = "visits_done"
     __table_args__ = (Index("ix_visits_done_building", "plan_id", "building_id", "done_at"),)
@@ -779,6 +781,7 @@ class VisitDoneRow(Base):
     building_id: Mapped[str] = mapped_column(String(80))
     grid_code: Mapped[str | None] = mapped_column(String(40), nullable=True)
     visit_class: Mapped[str | None] = mapped_column(String(30), nullable=True)
+    group_id: Mapped[str | None] = mapped_column(String(140), nullable=True)
     done_at: Mapped[datetime] = mapped_column(UTCDateTime())
     source: Mapped[str] = mapped_column(String(10))
     worker_id: Mapped[int | None] = mapped_column(ForeignKey("workers.id"), nullable=True)

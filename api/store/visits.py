@@ -17,6 +17,8 @@ from sqlalchemy.orm import Session
 
 from api.store import models as m
 from dispatch.incidents.rules import beijing
+from dispatch.schedule.classes import ORDINARY
+from dispatch.schedule.horizon import batch_of_trip, split_group_id
 
 
 def replace_classes(session: Session, plan_id: int, classes: pd.DataFrame,
@@ -76,19 +78,35 @@ def calendar(session: Session, plan_id: int, person_kind: str, person_id: int,
 def add_done(session: Session, *, plan_id: int, building_id: str, grid_code: str | None,
              done_at: datetime, source: str, visit_class: str | None = None,
              worker_id: int | None = None, party_member_id: int | None = None,
-             token_id: int | None = None) -> m.VisitDoneRow:
+             token_id: int | None = None, group_id: str | None = None) -> m.VisitDoneRow:
     """Record a visit done and move the building's last visit (of ``visit_class``, or of
     every class) to its Beijing date when later. Where a class has several rows (households
     last visited on different days), the visit goes to the row visited longest ago (not known
     first), the one a calendar makes due first: one visit does not make a whole building's
     households fall due together again; none moves when a row of the class already has
-    this day (the visit is counted, :func:`visited_first`)."""
+    this day (the visit is counted, :func:`visited_first`). With ``group_id`` (the
+    calendar's group, ``building_id/class/trip``, checked by the caller: of this building
+    and of ``visit_class``), the row that trip belongs to moves (:func:`batch_of_trip`, the
+    trips numbered as the calendar numbers them), whatever the others' days; a trip of the
+    households no row names (ordinary, last visit not known) moves no row (the class table
+    gives them the visit, :func:`last_visits`)."""
     row = m.VisitDoneRow(plan_id=plan_id, building_id=building_id, grid_code=grid_code,
                          visit_class=visit_class, done_at=done_at, source=source,
                          worker_id=worker_id, party_member_id=party_member_id,
-                         token_id=token_id)
+                         token_id=token_id, group_id=group_id)
     session.add(row)
     day = beijing(done_at).date()
+    named = split_group_id(group_id) if group_id is not None else None
+    if named is not None:
+        rows = list(session.scalars(select(m.VisitClassRow).where(
+            m.VisitClassRow.plan_id == plan_id, m.VisitClassRow.building_id == building_id,
+            m.VisitClassRow.visit_class == named[1]).order_by(m.VisitClassRow.id)))
+        k = batch_of_trip([r.households for r in rows], named[1], named[2])
+        was = rows[k].last_visit if k is not None else day
+        if k is not None and (was is None or was < day):
+            rows[k].last_visit = day
+        session.flush()
+        return row
     q = select(m.VisitClassRow).where(m.VisitClassRow.plan_id == plan_id,
                                       m.VisitClassRow.building_id == building_id)
     if visit_class is not None:
@@ -128,12 +146,34 @@ def done_between(session: Session, plan_id: int, start: datetime, end: datetime,
     return list(session.scalars(q.order_by(m.VisitDoneRow.done_at, m.VisitDoneRow.id)))
 
 
-def last_visits(session: Session, plan_id: int) -> dict[str, datetime]:
-    """The latest visit done at each building of the plan (any class, any source)."""
+def last_visits(session: Session, plan_id: int, unnamed: bool = False
+                ) -> dict[str, datetime]:
+    """The latest visit done at each building of the plan (any class, any source); with
+    ``unnamed``, of the visits that name no visit group (those count for the group's
+    batch only, :func:`group_visits`)."""
     out: dict[str, datetime] = {}
-    for building, at in session.execute(select(m.VisitDoneRow.building_id,
-                                               m.VisitDoneRow.done_at)
-                                        .where(m.VisitDoneRow.plan_id == plan_id)):
+    q = select(m.VisitDoneRow.building_id, m.VisitDoneRow.done_at).where(
+        m.VisitDoneRow.plan_id == plan_id)
+    if unnamed:
+        q = q.where(m.VisitDoneRow.group_id.is_(None))
+    for building, at in session.execute(q):
         if building not in out or at > out[building]:
             out[building] = at
+    return out
+
+
+def group_visits(session: Session, plan_id: int, visit_class: str = ORDINARY
+                 ) -> dict[tuple[str, int], datetime]:
+    """The latest visit done naming each visit group of ``visit_class``: (building id,
+    trip number) -> when."""
+    out: dict[tuple[str, int], datetime] = {}
+    for group, at in session.execute(select(m.VisitDoneRow.group_id, m.VisitDoneRow.done_at)
+                                     .where(m.VisitDoneRow.plan_id == plan_id,
+                                            m.VisitDoneRow.group_id.is_not(None))):
+        named = split_group_id(group or "")
+        if named is None or named[1] != visit_class:
+            continue
+        key = (named[0], named[2])
+        if key not in out or at > out[key]:
+            out[key] = at
     return out

@@ -147,7 +147,7 @@ def make_groups(buildings: pd.DataFrame, *, chunk_min: int = CHUNK_MIN,
     for rec in ordered.to_dict("records"):
         cls = CLASSES[rec["visit_class"]]
         households = int(rec["households"])
-        size = max(1, chunk_min // cls.service_min)
+        size = trip_households(cls.key, chunk_min)
         last = rec.get("last_visit")
         last = None if last is None or (isinstance(last, float) and math.isnan(last)) else last
         period = min(cls.period_days, period_cap) if period_cap else None
@@ -178,6 +178,36 @@ def make_groups(buildings: pd.DataFrame, *, chunk_min: int = CHUNK_MIN,
                 groups[i] = Group(g.group_id, g.building_id, g.visit_class, g.households,
                                   g.x, g.y, start - timedelta(days=back), g.period_days)
     return groups
+
+
+def trip_households(visit_class: str, chunk_min: int = CHUNK_MIN) -> int:
+    """Most households of ``visit_class`` one trip (group) serves: ``chunk_min`` minutes."""
+    return max(1, chunk_min // CLASSES[visit_class].service_min)
+
+
+def split_group_id(group_id: str) -> tuple[str, str, int] | None:
+    """A group id of :func:`make_groups` (``building_id/class/trip``; the building id may hold
+    ``/`` itself, as ``way/1``) as building id, class and trip number; None when it is not
+    one (an unknown class, no trip number)."""
+    parts = group_id.rsplit("/", 2)
+    if len(parts) != 3 or parts[1] not in CLASSES or not parts[2].isdigit() or not parts[0]:
+        return None
+    return parts[0], parts[1], int(parts[2])
+
+
+def batch_of_trip(households: Sequence[int], visit_class: str, trip: int,
+                  chunk_min: int = CHUNK_MIN) -> int | None:
+    """Which of a building's rows of ``visit_class`` (their households, in the order
+    :func:`make_groups` takes them) holds trip number ``trip``: :func:`make_groups` numbers a
+    building's trips of a class on from one row to the next, each row cut into trips of
+    :func:`trip_households`. None: beyond the rows' trips."""
+    size = trip_households(visit_class, chunk_min)
+    first = 0
+    for k, n in enumerate(households):
+        first += -(-int(n) // size)
+        if trip < first:
+            return k if trip >= 0 else None
+    return None
 
 
 def clusters(xy: np.ndarray, cluster_m: float = CLUSTER_M) -> np.ndarray:

@@ -348,3 +348,74 @@ def test_a_visit_done_counts_for_the_batch_visited_longest_ago_once():
     assert visited_first([date(2026, 10, 1), date(2026, 8, 15)], date(2026, 9, 1)) == 1
     assert visited_first([date(2026, 12, 9)], day) is None
     assert visited_first([], day) is None
+
+
+def test_a_visit_done_naming_its_visit_group_moves_that_batch(sv):
+    """Two batches of a building's ordinary households (last visited 10 and 200 days ago,
+    the recent one first in the file: trips 0.. are its): a visit recorded with the group
+    of the recent batch's first trip moves that batch, not the older one (which the old form,
+    no group, moves); a trip of the households no row names moves no stored row, and the
+    next calendar's class table gives them the visit. Only the building's grid worker and
+    admins may record it; a group of another building or class is refused in zh/en; the
+    form without a group works as before."""
+    c, h = sv["client"], sv["h"]
+    big = max(homes_of(sv, "worker"), key=lambda r: r.households)
+    n = big.households // 3
+    today = beijing(datetime.now(UTC)).date()
+    recent, old = today - timedelta(days=10), today - timedelta(days=200)
+    r = upload(sv, "admin", f"building_id,visit_class,households,last_visit\n"
+                            f"{big.building_id},ordinary,{n},{recent.isoformat()}\n"
+                            f"{big.building_id},ordinary,{n},{old.isoformat()}\n")
+    assert r.status_code == 200, r.text
+
+    def lasts():
+        return [x["last_visit"] for x in sorted(
+            c.get("/visit-classes", headers=h["admin"]).json()["rows"],
+            key=lambda x: x["last_visit"], reverse=True)]
+
+    group = f"{big.building_id}/ordinary/0"
+    for role in ("worker2", "planner"):  # not the building's worker: refused, nothing moves
+        assert c.post("/visits/done", headers=h[role],
+                      json={"building_id": big.building_id, "group_id": group}
+                      ).status_code == 403
+    for bad, zh in ((f"{homes_of(sv, 'worker')[0].building_id}/ordinary/0", "不是楼栋"),
+                    (f"{big.building_id}/ordinary", "不是楼栋"),
+                    (f"{big.building_id}/elderly_alone/0", "类别不是")):
+        r = c.post("/visits/done", headers=h["worker"],
+                   json={"building_id": big.building_id, "group_id": bad,
+                         "visit_class": "ordinary" if "elderly" in bad else None})
+        assert r.status_code == 422, (bad, r.text)
+        assert zh in r.json()["message"]["zh"] and "visit group" in r.json()["message"]["en"]
+    assert lasts() == [recent.isoformat(), old.isoformat()]
+    r = c.post("/visits/done", headers=h["worker"],
+               json={"building_id": big.building_id, "group_id": group})
+    assert r.status_code == 201, r.text
+    assert r.json()["group_id"] == group and r.json()["visit_class"] == "ordinary"
+    assert lasts() == [today.isoformat(), old.isoformat()]  # the recent batch, named
+    # the same from a matched track: nothing more moves (the batch already has the day)
+    with sv["app"].state.db.writing() as s:
+        record_visit_done(s, building_id=big.building_id, done_at=datetime.now(UTC),
+                          source="track", group_id=group, plan_id=sv["plan_id"])
+    assert lasts() == [today.isoformat(), old.isoformat()]
+    # a trip of the households no row names: no stored row moves; the class table (what
+    # the next calendar plans from) gives them the visit
+    trips = -(-n // 3)
+    rest = f"{big.building_id}/ordinary/{2 * trips}"
+    r = c.post("/visits/done", headers=h["admin"],
+               json={"building_id": big.building_id, "group_id": rest})
+    assert r.status_code == 201, r.text
+    assert lasts() == [today.isoformat(), old.isoformat()]
+    with sv["app"].state.db.read_session() as s:
+        table = api.services.visits._class_table(
+            s, sv["plan_id"], api.services.visits._places(s, sv["plan_id"]))
+    mine = table[(table["building_id"] == big.building_id)
+                 & (table["visit_class"] == "ordinary")]
+    assert list(mine["households"]) == [n, n, big.households - 2 * n]
+    assert list(mine["last_visit"]) == [today, old, today]
+    # the old form (a day before: the same day twice counts once): the batch visited
+    # longest ago
+    before = datetime.now(UTC) - timedelta(days=1)
+    r = c.post("/visits/done", headers=h["worker"],
+               json={"building_id": big.building_id, "done_at": before.isoformat()})
+    assert r.status_code == 201 and r.json()["group_id"] is None
+    assert lasts() == [today.isoformat(), beijing(before).date().isoformat()]

@@ -311,3 +311,38 @@ def test_a_buildings_class_in_several_rows_and_the_migration_back_merges_them(db
                               households=1, last_visit=date(2026, 9, 1)))
     with db.read_session() as s:
         assert len(s.scalars(select(m.VisitClassRow)).all()) == 3
+
+
+def test_visits_done_name_their_visit_group_and_the_migration_back_drops_it(db):
+    """Migration 0017: a visit done names the calendar's visit group (``group_id``); the
+    store moves the batch that trip belongs to (the second row's, trips numbered on from the
+    first row's: 3 ordinary households a trip), not the batch visited longest ago. Back at
+    0016 the column is gone and the visits stay; up again, they have no group."""
+    from datetime import UTC, date
+
+    from api.store.visits import add_done
+
+    with db.writing() as s:
+        plan = m.PlanRow(dataset_id=_dataset(s), name="p", target_households=300)
+        s.add(plan)
+        s.flush()
+        plan_id = plan.id
+        s.add_all(m.VisitClassRow(plan_id=plan_id, building_id="way/1", visit_class="ordinary",
+                                  households=n, last_visit=last)
+                  for n, last in [(6, date(2026, 8, 15)), (4, date(2026, 10, 1))])
+        s.flush()
+        # trips 0-1: the first row's 6 households; trip 2: the second row's
+        add_done(s, plan_id=plan_id, building_id="way/1", grid_code=None,
+                 done_at=datetime(2026, 12, 7, 2, tzinfo=UTC), source="worker",
+                 visit_class="ordinary", group_id="way/1/ordinary/2")
+    with db.read_session() as s:
+        rows = s.scalars(select(m.VisitClassRow).order_by(m.VisitClassRow.id)).all()
+        assert [r.last_visit for r in rows] == [date(2026, 8, 15), date(2026, 12, 7)]
+        assert s.scalars(select(m.VisitDoneRow.group_id)).all() == ["way/1/ordinary/2"]
+    downgrade(db.engine, "0016")
+    with db.engine.connect() as conn:
+        assert "group_id" not in {c["name"] for c in inspect(conn).get_columns("visits_done")}
+        assert conn.execute(text("SELECT count(*) FROM visits_done")).scalar() == 1
+    db.upgrade()
+    with db.read_session() as s:
+        assert s.scalars(select(m.VisitDoneRow.group_id)).all() == [None]

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from dispatch.schedule.calendar import make_groups, plan_calendar, work_days
 from dispatch.schedule.classes import CLASSES, household_classes, read_visit_classes
+from dispatch.schedule.horizon import batch_of_trip, split_group_id
 from gis.errors import InputError
 
 START = date(2026, 12, 7)  # a Monday
@@ -90,3 +92,26 @@ def test_an_ordinary_row_names_its_households_only():
     assert table[table["building_id"] == "way/1"][["households", "last_visit"]
                                                    ].values.tolist() == [
         [30, date(2026, 10, 1)], [50, None]]
+
+
+def test_the_batch_of_a_trip_is_the_row_make_groups_cut_it_from():
+    """``batch_of_trip`` (a visit done names its group; the store moves that row) finds
+    each trip's row as ``make_groups`` numbers a building's trips over its rows of a class,
+    on random rows of every class; a trip beyond them has none; group ids split back into
+    building (``/`` in it too), class and trip."""
+    rng = np.random.default_rng(4)
+    for visit_class in CLASSES:
+        counts = [int(x) for x in rng.integers(1, 25, size=4)]
+        rows = pd.DataFrame([{"building_id": "way/7", "visit_class": visit_class,
+                              "households": n, "x": 0.0, "y": 0.0,
+                              "last_visit": date(2026, 11, 1) - timedelta(days=k)}
+                             for k, n in enumerate(counts)])
+        groups = make_groups(rows)
+        for g in groups:
+            building, cls, trip = split_group_id(g.group_id)
+            assert (building, cls) == ("way/7", visit_class)
+            k = batch_of_trip(counts, visit_class, trip)
+            assert g.last_visit == date(2026, 11, 1) - timedelta(days=k)
+        assert batch_of_trip(counts, visit_class, len(groups)) is None
+    assert split_group_id("way/7/ordinary") is None
+    assert split_group_id("way/7/nobody/1") is None
