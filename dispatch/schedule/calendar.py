@@ -450,7 +450,8 @@ def plan_calendar(worker_id: object, groups: Sequence[Group], days: Sequence[Wor
             # chain relaxation and its rounded starts, which a proof or a calendar within
             # the band makes needless (3-9 CPU s a worker)
             solution, forced, exact = _by_total(problem, solution, band_pct, forced,
-                                                proof_budget_s, time_limit_s, log)
+                                                proof_budget_s, time_limit_s, log,
+                                                polish_moves)
         if forced is not None and forced < band_pct and roundings > 0 and not past.days:
             # a first plan only: in weekly re-plans (past days) the rounded starts ran for
             # almost every worker every week and nearly doubled the slowest re-plan's CPU
@@ -602,17 +603,24 @@ def _from_chains(problem: _Problem, solution: _Solution, band_pct: float, forced
 
 
 def _by_total(problem: _Problem, solution: _Solution, band_pct: float, forced: float,
-              budget_s: float, time_limit_s: float | None, log: bool
+              budget_s: float, time_limit_s: float | None, log: bool, polish_moves: int = 0
               ) -> tuple[_Solution, float | None, str | None]:
     """The band as hard constraints, the calendar's total in ranges
     (:meth:`_Problem.band_by_total`): "proven" (``forced`` the band: no calendar within it),
-    "found" (a calendar within it, kept when :func:`_no_worse` than ``solution``), or
-    neither (``solution``, ``forced`` and no outcome, as before)."""
+    "found" (a calendar within it, kept when :func:`_no_worse` than ``solution``; then
+    polished towards ``RELAX_AIM`` of the band, ``polish_moves``, when that levels it: CP-SAT
+    stops at any calendar within the band), or neither (``solution``, ``forced`` and no
+    outcome, as before)."""
     found, settled = problem.band_by_total(solution.chosen, band_pct, budget_s,
                                            PROOF_STEP_S, time_limit_s, log)
     if settled:
         return solution, max(forced, band_pct), "proven"
     if found is not None and _no_worse(found, solution, problem.days):
+        levelled = problem.from_start(polish(
+            found.chosen, problem.occurrences, problem.offsets, problem.groups, problem.label,
+            problem.approach, band_pct * RELAX_AIM, polish_moves))
+        if _no_worse(levelled, found, problem.days):
+            found = levelled
         return replace(found, status=solution.status), None, "found"
     return solution, forced, None
 

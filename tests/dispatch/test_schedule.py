@@ -678,6 +678,52 @@ def test_the_ranges_from_the_busiest_days_total_find_a_calendar_within_the_band(
     assert cal.loads == load_of(cal.visits, groups, days, base=(0.0, 0.0))
 
 
+# another worker of the bench (Beijing --seed 82, worker 2): six buildings, positions (m)
+# relative to its base
+SIX_BUILDINGS_ROWS = [
+    ("w265030109", "key_person", 1, 2.5, -123.4, date(2026, 12, 3)),
+    ("w265030109", "elderly_alone", 6, 2.5, -123.4, date(2026, 12, 3)),
+    ("w265030109", "difficulty", 1, 2.5, -123.4, date(2026, 11, 18)),
+    ("w265030109", "migrant", 6, 2.5, -123.4, date(2026, 11, 7)),
+    ("w265030109", "ordinary", 32, 2.5, -123.4, date(2026, 9, 2)),
+    ("w265030106", "key_person", 1, 0.5, -72.9, date(2026, 12, 2)),
+    ("w265030106", "elderly_alone", 3, 0.5, -72.9, date(2026, 11, 11)),
+    ("w265030106", "difficulty", 1, 0.5, -72.9, date(2026, 11, 21)),
+    ("w265030106", "migrant", 2, 0.5, -72.9, date(2026, 11, 10)),
+    ("w265030106", "ordinary", 51, 0.5, -72.9, date(2026, 8, 21)),
+    ("w265030104", "elderly_alone", 2, -46.8, -57.9, date(2026, 11, 30)),
+    ("w265030104", "difficulty", 2, -46.8, -57.9, date(2026, 11, 21)),
+    ("w265030104", "migrant", 4, -46.8, -57.9, date(2026, 11, 20)),
+    ("w265030104", "ordinary", 23, -46.8, -57.9, date(2026, 8, 18)),
+    ("w265030105", "elderly_alone", 2, 0.0, 0.0, date(2026, 12, 1)),
+    ("w265030105", "difficulty", 4, 0.0, 0.0, date(2026, 11, 18)),
+    ("w265030105", "migrant", 6, 0.0, 0.0, date(2026, 11, 25)),
+    ("w265030105", "ordinary", 49, 0.0, 0.0, date(2026, 10, 27)),
+    ("w265030103", "elderly_alone", 2, -49.8, 42.9, date(2026, 11, 23)),
+    ("w265030103", "ordinary", 19, -49.8, 42.9, date(2026, 8, 24)),
+    ("w399010162", "elderly_alone", 3, -2.6, 43.3, date(2026, 11, 14)),
+    ("w399010162", "difficulty", 4, -2.6, 43.3, date(2026, 11, 8)),
+    ("w399010162", "migrant", 3, -2.6, 43.3, date(2026, 12, 3)),
+    ("w399010162", "ordinary", 48, -2.6, 43.3, date(2026, 9, 26)),
+]
+
+
+def test_a_calendar_the_ranges_find_within_the_band_is_levelled_further():
+    """The levelled calendar of this worker is outside ±15% and the ranges from its busiest
+    day's total find one within (CP-SAT stops at the first: 14.9% off the mean); polished
+    towards half the band it is 12.4% off (the chain step the ranges make needless reached
+    12.2%, at 1.5 CPU s more), every visit on time."""
+    rows = pd.DataFrame([{"building_id": b, "visit_class": c, "households": n, "x": x,
+                          "y": y, "last_visit": last}
+                         for b, c, n, x, y, last in SIX_BUILDINGS_ROWS])
+    groups = make_groups(rows)
+    days = work_days(START, 8, holidays=[HOLIDAY], shift_min=540)
+    cal = plan_calendar("w2", groups, days, START, base=(0.0, 0.0), budget_s=0.2)
+    check_rules(cal, groups, days)
+    assert cal.exact_band == "found" and cal.scheduled_pct == 100.0
+    assert cal.max_deviation_pct <= 13.0
+
+
 def test_the_ranges_of_the_total_cover_it_once_from_the_busiest_days_total():
     """The ranges from the busiest day's total (3 of 2.5% of it, upward) come first, then
     the totals below and above; each total once. A busiest day no total within the range
