@@ -147,18 +147,20 @@ def barrier_violations(
         return pd.concat([strict, rest]).reindex(out.index)
     tree = shapely.STRtree(lines)
     resid = buildings[buildings["residential"]]
-    points = resid.geometry.representative_point()
-    by_grid = points.groupby(resid["grid_id"])
+    points = resid.geometry.representative_point().values
+    # Positions, not get_group: pandas 3 raises KeyError for the one group of a one-row
+    # GeoSeries (an area with a single building with homes).
+    by_grid = resid.groupby("grid_id").indices
     for grid_id, poly in zip(grids["grid_id"], grids.geometry, strict=True):
         hits = tree.query(poly, predicate="intersects")
-        if len(hits) == 0 or grid_id not in by_grid.groups:
+        if len(hits) == 0 or grid_id not in by_grid:
             continue
         cut = shapely.intersection(lines[hits], poly)
         faces = list(polygonize(unary_union([poly.boundary, *cut])))
         faces = [f for f in faces if poly.contains(f.representative_point())]
         if len(faces) <= 1:
             continue
-        pts = by_grid.get_group(grid_id).values
+        pts = points[by_grid[grid_id]]
         occupied = {i for i, f in enumerate(faces) for p in pts if f.covers(p)}
         out[grid_id] = len(occupied) > 1
     return out

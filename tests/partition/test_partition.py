@@ -111,6 +111,18 @@ def test_barrier_check_flags_a_grid_across_an_arterial(nanjing_plan, nanjing_are
                                   nanjing_area.barriers).any()
 
 
+def test_barrier_check_of_an_area_with_one_home(nanjing_plan, nanjing_area):
+    """A single building with homes (a Helsinki window, with --strict-barriers) in a grid a
+    barrier crosses: checked, not a KeyError (pandas 3's get_group on a one-row GeoSeries)."""
+    g, b = nanjing_plan.grids, nanjing_plan.buildings
+    lines = shapely.union_all(nanjing_area.barriers.geometry.values)
+    crossed = g[g.geometry.intersects(lines) & (g["households"] > 0)].iloc[0]
+    home = b[(b["grid_id"] == crossed["grid_id"]) & b["residential"]].iloc[[0]]
+    found = barrier_violations(g[g["grid_id"] == crossed["grid_id"]], home,
+                               nanjing_area.barriers)
+    assert found.tolist() == [False]
+
+
 def test_plan_geopackage_round_trip(nanjing_plan, tmp_path):
     path = tmp_path / "plan.gpkg"
     write_plan(nanjing_plan, path, "© OpenStreetMap contributors, ODbL 1.0")
