@@ -140,7 +140,7 @@ from dispatch.schedule.levelling import (
     polish,
     sweep_start,
 )
-from dispatch.schedule.neighbourhood import ROUNDS, Windows, repack
+from dispatch.schedule.neighbourhood import ROUNDS, Windows, repack, wall_guard
 from gis.errors import ArgumentError
 
 # re-exported: the calendar's callers (api.services.visits, the benchmark, tests) import the
@@ -160,11 +160,6 @@ RELAX_AIM = 0.5  # the second levelling aims at this share of the band (the rela
 RELEVEL_SHARE = 0.5  # the second levelling's moves, a share of the first's (1.0: no better)
 BAND_PASSES = 2  # rounds of polish and re-packing against the calendar's mean (2 x 10,000
 # moves and 8 windows levelled nanjing-A better than 1 x 20,000 and 12, in about the same time)
-# The wall-clock guard of a solve, in multiples of its deterministic budget: far above it, so
-# that the deterministic limit decides and calendars repeat on a loaded machine (3x tripped
-# under load average 8 in CI: two runs of one input gave different calendars), as
-# partition.budget's guard.
-WALL_GUARD = 100
 EXACT_BUDGET_S = 1.0  # CP-SAT deterministic time of the whole-horizon band model (a worker
 # still outside the band with nothing proven beyond it)
 ROUNDINGS = 3  # starts rounded from the chain relaxation (chain_relaxation: the largest
@@ -312,8 +307,8 @@ def plan_calendar(worker_id: object, groups: Sequence[Group], days: Sequence[Wor
         min_weekly: households to visit each week at least (party members: 5).
         budget_s: CP-SAT's deterministic time (about seconds of one core); the same input
             and budget give the same calendar.
-        time_limit_s: a wall-clock safety limit of each solve (default: WALL_GUARD × its
-            budget + 1).
+        time_limit_s: a wall-clock safety limit of each solve (default: 100 x its budget,
+            at least 30 s: neighbourhood.wall_guard).
         level_moves: most moves the levelling search (:func:`_level`) tries on the start
             before CP-SAT (0: none); a count, not a time, so that the answer is repeatable.
         band_pct: when the calendar's largest deviation from the mean day is above this
@@ -429,7 +424,7 @@ def plan_calendar(worker_id: object, groups: Sequence[Group], days: Sequence[Wor
                 hinted, problem.targets = again, aimed
 
     def solve(hint: dict[int, int], band: float | None, budget: float) -> _Solution:
-        return problem.solve(hint, band, budget, time_limit_s or WALL_GUARD * budget + 1, log)
+        return problem.solve(hint, band, budget, time_limit_s or wall_guard(budget), log)
 
     solution = solve(hinted, None, budget_s)
     if not solution.solved:  # the budget ran out before the search began (presolve of a
@@ -468,7 +463,7 @@ def plan_calendar(worker_id: object, groups: Sequence[Group], days: Sequence[Wor
             if not past.days and deviation(solution.loads, past) > band_pct + EXACT_MARGIN_PCT:
                 budget = min(budget, EXACT_FAR_BUDGET_S)
             found, proven_pct = problem.exact_band(
-                solution.chosen, band_pct, budget, time_limit_s or WALL_GUARD * budget + 1,
+                solution.chosen, band_pct, budget, time_limit_s or wall_guard(budget),
                 log)
             exact, searched = "open", forced
             if found is not None and _no_worse(found, solution, days, past):
@@ -911,7 +906,7 @@ class _Problem:
             part.add_linear_constraint(part.get_int_var_from_proto_index(total.index),
                                        low, high)
             step = min(step_s, budget_s - spent)
-            solver = _solver(step, wall_s or WALL_GUARD * step + 1, log)
+            solver = _solver(step, wall_s or wall_guard(step), log)
             status = solver.solve(part)
             spent += solver.deterministic_time  # deterministic: the same ranges each run
             if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):

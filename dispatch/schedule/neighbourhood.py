@@ -29,6 +29,19 @@ WINDOW_DAYS = 10  # consecutive work days freed at once
 NEIGHBOUR_DAYS = 6  # and at most these days of their visits' chain neighbours
 ROUNDS = 8  # re-packings tried at most (each pass)
 ROUND_BUDGET_S = 0.05  # CP-SAT deterministic time of one re-packing
+# The wall-clock guard of a solve, in multiples of its deterministic budget, and never below
+# MIN_WALL_S seconds: far above the budget, so that the deterministic limit decides and
+# calendars repeat on a loaded machine (3x tripped under load average 8 in CI; 100x + 1 s,
+# 6 s for a re-packing, tripped once under load 6-8 in the thirteenth session's bench), as
+# partition.budget's guard.
+WALL_GUARD = 100
+MIN_WALL_S = 30.0
+
+
+def wall_guard(budget_s: float) -> float:
+    """The wall-clock limit (s) of a solve of ``budget_s`` deterministic seconds: only a
+    guard against a hung solve, never what stops it."""
+    return max(MIN_WALL_S, WALL_GUARD * budget_s + 1)
 MAX_WEIGHT, SUM_WEIGHT, WALK_WEIGHT = 20, 2, 1  # the re-packing's objective
 
 
@@ -158,7 +171,7 @@ def _solve_window(state: _Placement, days: list[int], mean: int) -> dict[int, in
     solver = cp_model.CpSolver()
     solver.parameters.num_workers = 1
     solver.parameters.max_deterministic_time = ROUND_BUDGET_S
-    solver.parameters.max_time_in_seconds = 100 * ROUND_BUDGET_S + 1
+    solver.parameters.max_time_in_seconds = wall_guard(ROUND_BUDGET_S)
     solver.parameters.random_seed = 0
     if solver.solve(model) not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return None
