@@ -32,8 +32,8 @@ ROUND_BUDGET_S = 0.05  # CP-SAT deterministic time of one re-packing
 # The wall-clock guard of a solve, in multiples of its deterministic budget, and never below
 # MIN_WALL_S seconds: far above the budget, so that the deterministic limit decides and
 # calendars repeat on a loaded machine (3x tripped under load average 8 in CI; 100x + 1 s,
-# 6 s for a re-packing, tripped once under load 6-8 in the thirteenth session's bench), as
-# partition.budget's guard.
+# that is 6 s for a re-packing and 11 s for a 0.1 s band model, tripped once under load 6-8
+# in the thirteenth session's bench, which solve was not recorded), as partition.budget's.
 WALL_GUARD = 100
 MIN_WALL_S = 30.0
 
