@@ -615,13 +615,12 @@ def _listed_grids(near: dict[Hashable, frozenset[Hashable]], w: dict[Hashable, i
 # was a sixteenth of a floor-area plan's CPU (est 116: 0.42 of 1.05 s on repeats). A repeat
 # is charged the same steps, so plans do not change.
 LISTED_KEPT = 4
-_LISTED: dict[tuple[Any, ...], tuple[tuple[list[frozenset[Hashable]], list[int]] | None, int]] \
-    = {}
+Listing = tuple[list[frozenset[Hashable]], list[int]]  # candidate sets and their households
+_LISTED: dict[tuple[Any, ...], tuple[Listing | None, int]] = {}
 
 
-def _replayed(kept: tuple[tuple[list[frozenset[Hashable]], list[int]] | None, int],
-              steps_left: int, budget: WorkBudget,
-              ) -> tuple[list[frozenset[Hashable]], list[int]] | None:
+def _replayed(kept: tuple[Listing | None, int], steps_left: int,
+              budget: WorkBudget) -> Listing | None:
     """A kept listing charged as the enumeration would be now: the same steps when they fit
     in ``steps_left``; else it runs out one step beyond them, as the enumeration does."""
     listed, steps = kept
@@ -635,8 +634,7 @@ def _replayed(kept: tuple[tuple[list[frozenset[Hashable]], list[int]] | None, in
 
 def _enumerated(near: dict[Hashable, frozenset[Hashable]], w: dict[Hashable, int],
                 nodes: list[Hashable], low: float, high: float, max_sets: int,
-                steps_left: int) -> tuple[tuple[list[frozenset[Hashable]], list[int]] | None,
-                                          int]:
+                steps_left: int) -> tuple[Listing | None, int]:
     """The ESU enumeration of :func:`candidate_grids`: the sets and their households (None
     beyond ``max_sets`` sets or ``steps_left`` steps) and the steps taken."""
     # Nodes as their ranks and sets as bits of an int: a set grows by the lowest bit of its
