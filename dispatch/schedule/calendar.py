@@ -179,6 +179,14 @@ PROOF_STEP_S = 0.6  # of one range of totals in it (a range not settled within i
 PEAK_RANGES = 3  # the ranges tried first: from the least total that holds the calendar's
 # busiest day within the band, upward (_Problem.band_by_total)
 PEAK_RANGE_SHARE = 0.025  # each of them this share of that total wide
+ANCHOR_RANGES = 3  # after the chain step, a worker still outside the band with nothing
+# proven: the ranges tried first, around the chain step's calendar's own total (the ranges
+# from the busiest day's total do not apply when that day fits the band at no total);
+# synthetic 33 worker 6 of the bench: 20.4% off at a total of 2,299, a calendar within the
+# band at 2,309 found in the first range (0.7 CPU s); the ranges of the first pass (hinted
+# by the band search's calendar, 2,399: every visit) settled nothing in 1.2
+ANCHOR_RANGE_SHARE = 0.01  # each of them this share of that total wide (2.5% and ranges of
+# 0.5% at 0.3 deterministic s each found nothing there)
 WORKERS = 1  # CP-SAT on one thread: its deterministic limit is kept (4 interleaved
 # subsolvers overshot a 0.3 limit fivefold, 17 s on this loaded machine)
 
@@ -338,7 +346,8 @@ def plan_calendar(worker_id: object, groups: Sequence[Group], days: Sequence[Wor
             the calendar's total in ranges (:meth:`_Problem.band_by_total`: none of them
             holds a calendar within the band, the proof; or a calendar within it), before
             the chain relaxation and the whole-horizon band model (neither runs when this
-            settles the band; 0: not run).
+            settles the band; 0: not run); the same budget again after the chain step when
+            its calendar is still outside the band, the ranges around its total first.
         past_loads: a re-plan's worked days before ``start`` (their loads, minutes: the
             service counts them with :func:`load_of` from its stored calendar's visits of
             those days, api.services.visits): the
@@ -451,10 +460,22 @@ def plan_calendar(worker_id: object, groups: Sequence[Group], days: Sequence[Wor
             # a first plan only: in weekly re-plans (past days) the rounded starts ran for
             # almost every worker every week and nearly doubled the slowest re-plan's CPU
             # (Beijing rolling 41 -> 78 s), its later weeks re-planned the week after
+            chained = solution
             solution, forced = _from_chains(problem, solution, band_pct, forced,
                                             polish_moves, repack_rounds, roundings)
             if deviation(solution.loads, past) <= band_pct:
                 forced = None  # a calendar within the band: nothing forced
+            elif (proof_budget_s > 0 and exact is None and forced < band_pct
+                  and solution.chosen != chained.chosen
+                  and deviation(solution.loads) > band_pct + EXACT_MARGIN_PCT):
+                # still outside, nothing proven, and too far for the whole-horizon model's
+                # full budget: the ranges again, around this calendar's total and hinted by
+                # it (ANCHOR_RANGES); every total still once, so a proof stays sound.
+                # Within the margin that model levels further (synthetic 33 worker 1:
+                # 14.3%, these ranges' calendar 14.9%)
+                solution, forced, exact = _by_total(problem, solution, band_pct, forced,
+                                                    proof_budget_s, time_limit_s, log,
+                                                    polish_moves, around=True)
         if exact_budget_s > 0 and forced is not None and forced < band_pct:
             # nothing proven beyond the band: the whole-horizon model finds a calendar
             # within it or proves that none exists; in a first plan, a calendar further
@@ -598,16 +619,16 @@ def _from_chains(problem: _Problem, solution: _Solution, band_pct: float, forced
 
 
 def _by_total(problem: _Problem, solution: _Solution, band_pct: float, forced: float,
-              budget_s: float, time_limit_s: float | None, log: bool, polish_moves: int = 0
-              ) -> tuple[_Solution, float | None, str | None]:
+              budget_s: float, time_limit_s: float | None, log: bool, polish_moves: int = 0,
+              around: bool = False) -> tuple[_Solution, float | None, str | None]:
     """The band as hard constraints, the calendar's total in ranges
     (:meth:`_Problem.band_by_total`): "proven" (``forced`` the band: no calendar within it),
     "found" (a calendar within it, kept when :func:`_no_worse` than ``solution``; then
     polished towards ``RELAX_AIM`` of the band, ``polish_moves``, when that levels it: CP-SAT
     stops at any calendar within the band), or neither (``solution``, ``forced`` and no
-    outcome, as before)."""
+    outcome, as before). ``around``: the ranges around ``solution``'s own total first."""
     found, settled = problem.band_by_total(solution.chosen, band_pct, budget_s,
-                                           PROOF_STEP_S, time_limit_s, log)
+                                           PROOF_STEP_S, time_limit_s, log, around)
     if settled:
         return solution, max(forced, band_pct), "proven"
     if found is not None and _no_worse(found, solution, problem.days):
@@ -845,8 +866,8 @@ class _Problem:
         return found, forced
 
     def band_by_total(self, hinted: dict[int, int], band_pct: float, budget_s: float,
-                      step_s: float, wall_s: float | None = None, log: bool = False
-                      ) -> tuple[_Solution | None, bool]:
+                      step_s: float, wall_s: float | None = None, log: bool = False,
+                      around: bool = False) -> tuple[_Solution | None, bool]:
         """Whether any calendar keeps every work day within ``band_pct`` % of its own mean
         day, the band as hard constraints: the placement (:meth:`_placement`) with
         ``n * load_k`` within ``(1 ± band) * T``, ``T`` the calendar's total, solved for
@@ -863,7 +884,8 @@ class _Problem:
         (deterministic time) is spent or a single total is not settled (no proof can then
         follow); without the busiest day's ranges the whole range is halved at once
         (nanjing-A's worker 8: its halves proven in 0.08 and 0.56 deterministic s, the whole
-        range not in 0.8). No past days (a first plan).
+        range not in 0.8). ``around``: instead, ``ANCHOR_RANGES`` narrow ranges around the
+        hint's own total first (:func:`_around`), then the rest. No past days (a first plan).
 
         Returns:
             A calendar within the band (None: none found), and whether every range was
@@ -896,8 +918,11 @@ class _Problem:
             model.add(10_000 * n * load <= (10_000 + width) * total)
             model.add(10_000 * n * load >= (10_000 - width) * total)
         # the least total at which the hint's busiest day is within the band
-        peak = -(-10_000 * n * max(self.from_start(hinted).loads) // (10_000 + width))
-        ranges, ahead = _total_ranges(least, most, peak)
+        hint_loads = self.from_start(hinted).loads
+        peak = -(-10_000 * n * max(hint_loads) // (10_000 + width))
+        ranges, ahead = (_total_ranges(least, most, peak) if not around else _around(
+            least, most, sum(hint_loads), ANCHOR_RANGES,
+            max(1, round(ANCHOR_RANGE_SHARE * sum(hint_loads)))))
         spent = 0.0
         while ranges and spent < budget_s:
             low, high = ranges.pop(0)
@@ -1024,6 +1049,27 @@ def _total_ranges(least: int, most: int, peak: int, count: int = PEAK_RANGES,
     rest = [(least, peak - 1)] if peak > least else []
     if first[-1][1] < most:
         rest.append((first[-1][1] + 1, most))
+    return first + rest, len(first)
+
+
+def _around(least: int, most: int, anchor: int, count: int, wide: int
+            ) -> tuple[list[tuple[int, int]], int]:
+    """``count`` ranges of ``wide`` totals nearest ``anchor`` (the one around it, then
+    alternately the next above and below, clipped to ``least..most``), then the totals
+    below them and those above: each total once. Returns the ranges and how many come
+    first."""
+    low = max(least, min(anchor - wide // 2, most - wide + 1))
+    first: list[tuple[int, int]] = [(low, min(low + wide - 1, most))]
+    high = first[0][1]
+    while len(first) < count and (low > least or high < most):
+        if high < most:
+            first.append((high + 1, min(high + wide, most)))
+            high = first[-1][1]
+        if len(first) < count and low > least:
+            first.append((max(low - wide, least), low - 1))
+            low = first[-1][0]
+    rest = ([(least, low - 1)] if low > least else []) + (
+        [(high + 1, most)] if high < most else [])
     return first + rest, len(first)
 
 

@@ -17,6 +17,7 @@ from dispatch.routing.network import WalkNetwork
 from dispatch.routing.visits import Stop
 from dispatch.schedule.calendar import (
     ScheduledVisit,
+    _around,
     _total_ranges,
     advance,
     clusters,
@@ -678,6 +679,35 @@ def test_the_ranges_from_the_busiest_days_total_find_a_calendar_within_the_band(
     assert cal.loads == load_of(cal.visits, groups, days, base=(0.0, 0.0))
 
 
+
+# a worker of the bench (synthetic --seed 33, worker 6): one building of 205 households
+ONE_BUILDING_ROWS = [
+    ("w18", "key_person", 6, date(2026, 12, 2)),
+    ("w18", "elderly_alone", 19, date(2026, 12, 3)),
+    ("w18", "difficulty", 6, date(2026, 11, 14)),
+    ("w18", "migrant", 22, date(2026, 12, 5)),
+    ("w18", "ordinary", 152, date(2026, 11, 1)),
+]
+
+
+def test_the_ranges_around_the_chain_steps_total_find_a_calendar_within_the_band():
+    """One building: every day's load is its 1-minute walk plus whole visits. Its busiest
+    day fits the band at no total (above every visit), so the ranges from that day's total
+    do not apply, and the first pass of the ranges (hinted by a calendar with every early
+    visit, total 2,399) settles nothing; the chain step's calendar is 20.4% off at a total
+    of 2,299 (before: "open"). The ranges again around that total (1% wide) find a calendar
+    within ±15%, every visit on time."""
+    rows = pd.DataFrame([{"building_id": b, "visit_class": c, "households": n, "x": 0.0,
+                          "y": 0.0, "last_visit": last}
+                         for b, c, n, last in ONE_BUILDING_ROWS])
+    groups = make_groups(rows, start=START)
+    days = work_days(START, 8, holidays=[HOLIDAY], shift_min=540)
+    cal = plan_calendar("w6", groups, days, START, base=(0.0, 0.0), budget_s=0.2)
+    check_rules(cal, groups, days)
+    assert cal.scheduled_pct == 100.0 and cal.max_deviation_pct <= 15.0
+    assert cal.exact_band == "found" and not cal.band_forced
+
+
 # another worker of the bench (Beijing --seed 82, worker 2): six buildings, positions (m)
 # relative to its base
 SIX_BUILDINGS_ROWS = [
@@ -735,3 +765,24 @@ def test_the_ranges_of_the_total_cover_it_once_from_the_busiest_days_total():
     assert _total_ranges(1000, 2060, 2000) == ([(2000, 2049), (2050, 2060), (1000, 1999)], 2)
     assert _total_ranges(1000, 3000, 3001) == ([(1000, 2000), (2001, 3000)], 0)
     assert _total_ranges(1000, 3000, 1000)[0][-1] == (1075, 3000)  # none below
+
+
+def test_the_ranges_around_a_total_cover_every_total_once():
+    """The ranges around a calendar's own total: the one around it, then alternately above
+    and below, clipped to the least and most totals; then the totals below and above them.
+    Each total once, so a proof by them stays sound."""
+    assert _around(1000, 3000, 2000, 4, 50) == (
+        [(1975, 2024), (2025, 2074), (1925, 1974), (2075, 2124), (1000, 1924), (2125, 3000)], 4)
+    # at the most total: the ranges go downward
+    assert _around(1645, 2399, 2399, 3, 24) == (
+        [(2376, 2399), (2352, 2375), (2328, 2351), (1645, 2327)], 3)
+    assert _around(1000, 1010, 1005, 4, 50) == ([(1000, 1010)], 1)
+    for least, most, anchor, count, wide in itertools.product(
+            (0, 7), (7, 40, 123), (0, 7, 20, 123), (1, 3, 5), (1, 4, 50)):
+        if not least <= anchor <= most:
+            continue
+        ranges, first = _around(least, most, anchor, count, wide)
+        assert 1 <= first <= count and any(low <= anchor <= high
+                                           for low, high in ranges[:first])
+        assert sorted(t for low, high in ranges for t in range(low, high + 1)) == list(
+            range(least, most + 1))
