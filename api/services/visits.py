@@ -209,21 +209,24 @@ def _class_table(session: Session, plan_id: int, places: pd.DataFrame) -> pd.Dat
     for (b, trip), at in store.group_visits(session, plan_id).items():
         rows = ordinary.get(b, [])
         k = batch_of_trip([int(table["households"].iat[i]) for i in rows], ORDINARY, trip)
-        day = beijing(at if at.tzinfo else at.replace(tzinfo=UTC)).date()
-        was = lasts[rows[k]] if k is not None else day
-        if k is not None and (was is None or was < day):
+        day = _stored_day(at)
+        if k is not None and store.before(lasts[rows[k]], day):
             lasts[rows[k]] = day
     for b, rows in ordinary.items():
         if b not in done:
             continue
-        at = done[b]
-        day = beijing(at if at.tzinfo else at.replace(tzinfo=UTC)).date()
+        day = _stored_day(done[b])
         k = store.visited_first([lasts[i] for i in rows], day)
         if k is not None:
             lasts[rows[k]] = day
     table["last_visit"] = lasts
     xy = places.set_index("building_id")[["x", "y"]]
     return table.join(xy, on="building_id")
+
+
+def _stored_day(at: datetime) -> date:
+    """The Beijing date of a stored time (UTC; SQLite gives it back without a zone)."""
+    return beijing(at if at.tzinfo else at.replace(tzinfo=UTC)).date()
 
 
 def _worker_days(worker: m.WorkerRow, start: date, weeks: int, rules: Rules) -> list[WorkDay]:
@@ -528,7 +531,7 @@ def days_since_visit(session: Session, plan_id: int, building_ids: pd.Series,
     today = beijing(now or datetime.now(UTC)).date()
     last: dict[str, date] = {}
     for b, at in store.last_visits(session, plan_id).items():
-        last[b] = beijing(at if at.tzinfo else at.replace(tzinfo=UTC)).date()
+        last[b] = _stored_day(at)
     for b, day in session.execute(select(m.VisitClassRow.building_id, m.VisitClassRow.last_visit)
                                   .where(m.VisitClassRow.plan_id == plan_id,
                                          m.VisitClassRow.last_visit.is_not(None))):

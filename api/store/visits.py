@@ -102,8 +102,7 @@ def add_done(session: Session, *, plan_id: int, building_id: str, grid_code: str
             m.VisitClassRow.plan_id == plan_id, m.VisitClassRow.building_id == building_id,
             m.VisitClassRow.visit_class == named[1]).order_by(m.VisitClassRow.id)))
         k = batch_of_trip([r.households for r in rows], named[1], named[2])
-        was = rows[k].last_visit if k is not None else day
-        if k is not None and (was is None or was < day):
+        if k is not None and before(rows[k].last_visit, day):
             rows[k].last_visit = day
         session.flush()
         return row
@@ -131,8 +130,12 @@ def visited_first(lasts: Sequence[date | None], day: date) -> int | None:
     if not lasts or day in lasts:
         return None
     k = min(range(len(lasts)), key=lambda i: (lasts[i] is not None, lasts[i] or day))
-    last = lasts[k]
-    return k if last is None or last < day else None
+    return k if before(lasts[k], day) else None
+
+
+def before(last: date | None, day: date) -> bool:
+    """Whether a visit on ``day`` moves a last visit ``last`` (not known, or earlier)."""
+    return last is None or last < day
 
 
 def done_between(session: Session, plan_id: int, start: datetime, end: datetime,

@@ -658,6 +658,19 @@ ONE_CLUSTER_ROWS = [
 ]
 
 
+def _bench_worker(worker: str, rows: list[tuple], **groups_kw) -> tuple:
+    """The first 8-week calendar of a worker of the visit calendar bench, from its rows
+    ``(building_id, visit_class, households, x, y, last_visit)``, checked against the rules;
+    and its groups."""
+    frame = pd.DataFrame([{"building_id": b, "visit_class": c, "households": n, "x": x,
+                           "y": y, "last_visit": last} for b, c, n, x, y, last in rows])
+    groups = make_groups(frame, **groups_kw)
+    days = work_days(START, 8, holidays=[HOLIDAY], shift_min=540)
+    cal = plan_calendar(worker, groups, days, START, base=(0.0, 0.0), budget_s=0.2)
+    check_rules(cal, groups, days)
+    return cal, groups, days
+
+
 def test_the_ranges_from_the_busiest_days_total_find_a_calendar_within_the_band():
     """One cluster: every day's load is its 2-minute walk plus whole 5-minute visits, so a
     day moves in steps of about 10% of the mean (52 minutes). The levelled calendar keeps
@@ -666,13 +679,7 @@ def test_the_ranges_from_the_busiest_days_total_find_a_calendar_within_the_band(
     hard constraints for ranges of the calendar's total, tried first from the least total
     that holds the busiest day (lowest first, before: 18.9%, nothing found in 0.8
     deterministic s), finds a calendar within ±15%, every visit on time."""
-    rows = pd.DataFrame([{"building_id": b, "visit_class": c, "households": n, "x": x,
-                          "y": y, "last_visit": last}
-                         for b, c, n, x, y, last in ONE_CLUSTER_ROWS])
-    groups = make_groups(rows)
-    days = work_days(START, 8, holidays=[HOLIDAY], shift_min=540)
-    cal = plan_calendar("w8", groups, days, START, base=(0.0, 0.0), budget_s=0.2)
-    check_rules(cal, groups, days)
+    cal, groups, days = _bench_worker("w8", ONE_CLUSTER_ROWS)
     assert len(set(clusters(np.array([[g.x, g.y] for g in groups])))) == 1
     assert cal.scheduled_pct == 100.0 and cal.max_deviation_pct <= 15.0
     assert cal.exact_band == "found" and not cal.band_forced
@@ -697,13 +704,8 @@ def test_the_ranges_around_the_chain_steps_total_find_a_calendar_within_the_band
     visit, total 2,399) settles nothing; the chain step's calendar is 20.4% off at a total
     of 2,299 (before: "open"). The ranges again around that total (1% wide) find a calendar
     within ±15%, every visit on time."""
-    rows = pd.DataFrame([{"building_id": b, "visit_class": c, "households": n, "x": 0.0,
-                          "y": 0.0, "last_visit": last}
-                         for b, c, n, last in ONE_BUILDING_ROWS])
-    groups = make_groups(rows, start=START)
-    days = work_days(START, 8, holidays=[HOLIDAY], shift_min=540)
-    cal = plan_calendar("w6", groups, days, START, base=(0.0, 0.0), budget_s=0.2)
-    check_rules(cal, groups, days)
+    cal, _, _ = _bench_worker("w6", [(b, c, n, 0.0, 0.0, last)
+                                     for b, c, n, last in ONE_BUILDING_ROWS], start=START)
     assert cal.scheduled_pct == 100.0 and cal.max_deviation_pct <= 15.0
     assert cal.exact_band == "found" and not cal.band_forced
 
@@ -743,13 +745,7 @@ def test_a_calendar_the_ranges_find_within_the_band_is_levelled_further():
     day's total find one within (CP-SAT stops at the first: 14.9% off the mean); polished
     towards half the band it is 12.4% off (the chain step the ranges make needless reached
     12.2%, at 1.5 CPU s more), every visit on time."""
-    rows = pd.DataFrame([{"building_id": b, "visit_class": c, "households": n, "x": x,
-                          "y": y, "last_visit": last}
-                         for b, c, n, x, y, last in SIX_BUILDINGS_ROWS])
-    groups = make_groups(rows)
-    days = work_days(START, 8, holidays=[HOLIDAY], shift_min=540)
-    cal = plan_calendar("w2", groups, days, START, base=(0.0, 0.0), budget_s=0.2)
-    check_rules(cal, groups, days)
+    cal, _, _ = _bench_worker("w2", SIX_BUILDINGS_ROWS)
     assert cal.exact_band == "found" and cal.scheduled_pct == 100.0
     assert cal.max_deviation_pct <= 13.0
 
